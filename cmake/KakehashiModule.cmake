@@ -1,0 +1,29 @@
+# kakehashi_add_module(NAME name SOURCES ... [DEPS kakehashi::x ...] [PRIVATE_DEPS ...])
+#
+# Creates kakehashi_<name> with alias kakehashi::<name>. Include directories are per target:
+# PUBLIC <module>/include, PRIVATE <module>/src. There are no global include directories, so a
+# module that includes a header of a module it does not link fails to compile; this is how the
+# module levels of docs/architecture.md are enforced.
+function(kakehashi_add_module)
+  cmake_parse_arguments(M "" "NAME;DIR" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  if(NOT M_DIR)
+    set(M_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+  add_library(kakehashi_${M_NAME} STATIC ${M_SOURCES})
+  add_library(kakehashi::${M_NAME} ALIAS kakehashi_${M_NAME})
+  target_include_directories(kakehashi_${M_NAME}
+    PUBLIC $<BUILD_INTERFACE:${M_DIR}/include>
+    PRIVATE ${M_DIR}/src)
+  target_link_libraries(kakehashi_${M_NAME} PUBLIC ${M_DEPS} PRIVATE ${M_PRIVATE_DEPS} kakehashi_warnings)
+endfunction()
+
+# kakehashi_add_test(NAME name SOURCES ... DEPS ...): one Catch2 v2 executable per module, run by ctest.
+function(kakehashi_add_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;DEPS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp)
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} Catch2::Catch2 kakehashi_warnings)
+  target_compile_definitions(${T_NAME} PRIVATE
+    KAKEHASHI_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    KAKEHASHI_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} --order decl WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()

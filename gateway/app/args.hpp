@@ -1,0 +1,47 @@
+// Minimal, strict command-line parsing shared by the subcommands.
+//
+// Accepts "--name value", "--name=value", boolean "--flag", "--" to end options, and positionals.
+// Unknown options are usage errors (exit 2), never ignored.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kakehashi::app {
+
+// Process exit codes (documented in README and --help).
+inline constexpr int kExitOk = 0;           // done; warnings may be on stderr
+inline constexpr int kExitInputErrors = 1;  // input had errors (or the answer is "not found")
+inline constexpr int kExitUsage = 2;        // usage or environment error
+
+class Args {
+ public:
+  // value_options take a value; flag_options do not. Repeated value options accumulate.
+  Args(std::set<std::string, std::less<>> value_options,
+       std::set<std::string, std::less<>> flag_options)
+      : value_options_(std::move(value_options)), flag_options_(std::move(flag_options)) {}
+
+  // Returns false and sets Error() on a usage error.
+  bool Parse(const std::vector<std::string>& argv);
+  const std::string& Error() const { return error_; }
+
+  bool Has(std::string_view name) const;
+  std::optional<std::string> Get(std::string_view name) const;  // last occurrence
+  std::vector<std::string> GetAll(std::string_view name) const;
+  std::string GetOr(std::string_view name, std::string fallback) const;
+  const std::vector<std::string>& Positionals() const { return positionals_; }
+  bool Help() const { return Has("help"); }
+
+ private:
+  std::set<std::string, std::less<>> value_options_;
+  std::set<std::string, std::less<>> flag_options_;
+  std::map<std::string, std::vector<std::string>, std::less<>> values_;
+  std::vector<std::string> positionals_;
+  std::string error_;
+};
+
+}  // namespace kakehashi::app
