@@ -1,0 +1,111 @@
+// Streaming reader of an SS-MIX2 standardized storage tree (digest §2, §3).
+//
+//   <root>/<ID[0:3]>/<ID[3:6]>/<ID>/<YYYYMMDD | ->/<data type>/<file>
+//
+// The reader walks one patient folder at a time in sorted (byte-wise) order, so memory is bounded
+// by the largest patient, never by the store, and two runs over the same tree yield the same
+// sequence. Within a patient, files are grouped by the key (患者ID, 診療日, データ種別, オーダNo)
+// and the condition flags are applied (kakehashi rule, digest §3):
+//   - the `_1` file is the state -> kUpsert; two `_1` files: the later 発生日時 wins
+//     (warning ssmix2.duplicate_current), the other one becomes history;
+//   - only `_0` files -> kDelete (the latest `_0` file is the record's file);
+//   - `_2` files are history, oldest first, in StorageRecord::superseded; snapshots (PPR-01,
+//     ADT-00, ADT-61) diff the current file against superseded.back();
+//   - `_1` next to `_0`: the newer 発生日時 decides (warning ssmix2.mixed_flags);
+//   - only `_2` files: the newest is used as current (warning ssmix2.no_current).
+// So a replaced or deleted record yields one update or one delete, never a duplicate.
+//
+// Issue codes (Location.source = "ssmix2:" + root-relative path; see
+// docs/decisions/0003-ssmix2-issue-locations.md; Location.record = the data type):
+//   ssmix2.bad_file_name      error        name does not have the 7 fields; file skipped
+//   ssmix2.path_mismatch      warning      folder differs from the name's 患者ID/診療日/種別
+//   ssmix2.unknown_data_type  warning      data type not in the 26-type table (record kept)
+//   ssmix2.duplicate_current  warning      two `_1` files for one key
+//   ssmix2.mixed_flags        warning      `_1` and `_0` files for one key
+//   ssmix2.no_current         warning      only `_2` files for one key
+//   ssmix2.extended_storage   information  an extended-storage content folder (not converted)
+//   ssmix2.unexpected_entry   warning      a file or folder where the layout has none
+// Operational errors: common::errc::kNotFound (root missing), kIoError (unreadable folder).
+//
+// Not thread-safe; one reader per thread.
+#pragma once
+
+#include "kakehashi/adapters/ssmix2/data_type.hpp"
+#include "kakehashi/adapters/ssmix2/file_name.hpp"
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/common/result.hpp"
+
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kakehashi::adapters::ssmix2 {
+
+struct StoredFile {
+  std::filesystem::path path;  // absolute or as given
+  std::string relative;        // root-relative, '/'-separated (contains the patient ID: PHI)
+  FileName name;
+};
+
+enum class Action { kUpsert, kDelete };
+
+struct StorageRecord {
+  Action action = Action::kUpsert;
+  const DataTypeInfo* type = nullptr;  // nullptr: unknown data type (kept, reported)
+  StoredFile file;                     // the `_1` file, or the latest `_0` file for kDelete
+  std::vector<StoredFile> superseded;  // `_2` files (and losing duplicates), oldest first
+
+  // The latest earlier version, for snapshot diffs; nullptr when there is none.
+  const StoredFile* Previous() const { return superseded.empty() ? nullptr : &superseded.back(); }
+};
+
+struct ReaderStats {
+  std::size_t patients = 0;
+  std::size_t files = 0;       // files with a valid name
+  std::size_t records = 0;     // records returned
+  std::size_t deletes = 0;     // of which kDelete
+  std::size_t superseded = 0;  // `_2` (history) files
+  std::size_t skipped = 0;     // bad names, unexpected entries
+  std::size_t extended = 0;    // extended-storage content folders seen
+};
+
+class StorageReader {
+ public:
+  // `root` is a standardized-storage root (the folder holding the 3-char ID prefix folders).
+  StorageReader(std::filesystem::path root, IssueSink& issues);
+
+  // The next record in deterministic order, or nullopt at the end.
+  // errc::kNotFound when the root does not exist; errc::kIoError when a folder cannot be listed.
+  Result<std::optional<StorageRecord>> Next();
+
+  const ReaderStats& Stats() const { return stats_; }
+
+  // Resolves one file given by the operator (a file inside a store): applies the flags of its
+  // siblings with the same key in its folder. Issues as above.
+  static Result<StorageRecord> ResolveFile(const std::filesystem::path& file, IssueSink& issues);
+
+  // Groups the files of one key set (any order) and applies the flag rules. Exposed for tests and
+  // for ResolveFile; `out` receives one record per key, sorted by key.
+  static void Resolve(std::vector<StoredFile> files, IssueSink& issues,
+                      std::vector<StorageRecord>& out, ReaderStats* stats = nullptr);
+
+ private:
+  struct Level {
+    std::vector<std::string> names;  // sorted child folder names
+    std::size_t next = 0;
+  };
+  Result<void> LoadPatient(const std::filesystem::path& patient_dir, const std::string& rel);
+
+  std::filesystem::path root_;
+  IssueSink& issues_;
+  bool started_ = false;
+  Level l1_, l2_, l3_;
+  std::string l1_name_, l2_name_;
+  std::deque<StorageRecord> pending_;
+  ReaderStats stats_;
+};
+
+}  // namespace kakehashi::adapters::ssmix2

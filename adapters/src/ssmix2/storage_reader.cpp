@@ -1,0 +1,283 @@
+#include "kakehashi/adapters/ssmix2/storage_reader.hpp"
+
+#include "kakehashi/common/errc.hpp"
+
+#include <algorithm>
+#include <map>
+#include <system_error>
+
+namespace kakehashi::adapters::ssmix2 {
+namespace fs = std::filesystem;
+namespace {
+
+using common::errc;
+
+// Location of an issue about a stored file: root-relative path (operator-facing; see
+// docs/decisions/0003-ssmix2-issue-locations.md) and the data type as the record.
+Location FileLocation(std::string_view relative, std::string_view data_type) {
+  Location where;
+  where.source = "ssmix2:";
+  where.source += relative;
+  where.record = data_type;
+  return where;
+}
+
+// Sorted names of the entries of `dir`. Directories go to `dirs`, everything else to `files`.
+Result<void> List(const fs::path& dir, std::vector<std::string>& dirs,
+                  std::vector<std::string>* files) {
+  dirs.clear();
+  if (files != nullptr) files->clear();
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return make_error_code(errc::kIoError);
+  for (const auto& entry : it) {
+    std::error_code type_ec;
+    bool is_dir = entry.is_directory(type_ec);
+    std::string name = entry.path().filename().string();
+    if (!name.empty() && name[0] == '.') continue;  // editor and OS litter (.DS_Store, .git)
+    if (is_dir) {
+      dirs.push_back(std::move(name));
+    } else if (files != nullptr) {
+      files->push_back(std::move(name));
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  if (files != nullptr) std::sort(files->begin(), files->end());
+  return {};
+}
+
+bool Later(const StoredFile& a, const StoredFile& b) {
+  if (a.name.stored_at != b.name.stored_at) return a.name.stored_at > b.name.stored_at;
+  return a.relative > b.relative;
+}
+
+}  // namespace
+
+StorageReader::StorageReader(fs::path root, IssueSink& issues)
+    : root_(std::move(root)), issues_(issues) {}
+
+void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
+                            std::vector<StorageRecord>& out, ReaderStats* stats) {
+  std::map<std::string, std::vector<StoredFile>> groups;
+  for (auto& f : files) {
+    std::string key = f.name.Key();
+    groups[key].push_back(std::move(f));
+  }
+  for (auto& [key, group] : groups) {
+    const std::string type_code = group.front().name.data_type;
+    std::vector<StoredFile> current, deleted, history;
+    for (auto& f : group) {
+      switch (f.name.flag) {
+        case Flag::kCurrent: current.push_back(std::move(f)); break;
+        case Flag::kDeleted: deleted.push_back(std::move(f)); break;
+        case Flag::kSuperseded: history.push_back(std::move(f)); break;
+      }
+    }
+    auto newest_first = [](std::vector<StoredFile>& v) {
+      std::sort(v.begin(), v.end(),
+                [](const StoredFile& a, const StoredFile& b) { return Later(a, b); });
+    };
+    newest_first(current);
+    newest_first(deleted);
+    newest_first(history);
+
+    StorageRecord record;
+    if (!current.empty()) {
+      record.file = std::move(current.front());
+      for (std::size_t i = 1; i < current.size(); ++i) {
+        // Two `_1` files for one key: the later 発生日時 wins (digest §3, kakehashi rule).
+        issues.Warning("ssmix2.duplicate_current", FileLocation(current[i].relative, type_code),
+                       "two files with flag 1 share this key; the one with the later 発生日時 is "
+                       "used and this one is treated as superseded history");
+        history.push_back(std::move(current[i]));
+      }
+      if (!deleted.empty()) {
+        if (Later(deleted.front(), record.file)) {
+          issues.Warning("ssmix2.mixed_flags", FileLocation(record.file.relative, type_code),
+                         "files with flag 1 and flag 0 share this key; the flag-0 file is newer, "
+                         "so the record is treated as deleted");
+          history.push_back(std::move(record.file));
+          record.file = std::move(deleted.front());
+          record.action = Action::kDelete;
+        } else {
+          issues.Warning("ssmix2.mixed_flags", FileLocation(record.file.relative, type_code),
+                         "files with flag 1 and flag 0 share this key; the flag-1 file is newer, "
+                         "so the record is treated as current");
+        }
+      }
+    } else if (!deleted.empty()) {
+      // Only `_0` files: the key was deleted; the newest one is the delete message.
+      record.action = Action::kDelete;
+      record.file = std::move(deleted.front());
+    } else {
+      record.file = std::move(history.front());
+      history.erase(history.begin());
+      issues.Warning("ssmix2.no_current", FileLocation(record.file.relative, type_code),
+                     "only superseded (flag 2) files exist for this key; the newest one is used "
+                     "as the current version");
+    }
+    std::sort(history.begin(), history.end(),
+              [](const StoredFile& a, const StoredFile& b) { return Later(b, a); });
+    record.superseded = std::move(history);
+    record.type = FindDataType(type_code);
+    if (record.type == nullptr) {
+      issues.Warning("ssmix2.unknown_data_type", FileLocation(record.file.relative, type_code),
+                     "the data type (file-name field 3) is not one of the 26 SS-MIX2 standardized "
+                     "storage types; the record is kept unconverted");
+    }
+    if (stats != nullptr) {
+      ++stats->records;
+      stats->superseded += record.superseded.size();
+      if (record.action == Action::kDelete) ++stats->deletes;
+    }
+    out.push_back(std::move(record));
+  }
+}
+
+Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::string& rel) {
+  const std::string patient_name = patient_dir.filename().string();
+  std::vector<std::string> dates, date_files;
+  KAKEHASHI_TRY_VOID(List(patient_dir, dates, &date_files));
+  for (const auto& f : date_files) {
+    issues_.Warning("ssmix2.unexpected_entry", FileLocation(rel + '/' + f, ""),
+                    "a file directly in a patient folder; expected <care date>/<data type>/<file>");
+    ++stats_.skipped;
+  }
+  std::vector<StoredFile> files;
+  std::vector<std::string> types, stray, names, content_dirs;
+  for (const auto& date : dates) {
+    const fs::path date_dir = patient_dir / date;
+    const std::string date_rel = rel + '/' + date;
+    KAKEHASHI_TRY_VOID(List(date_dir, types, &stray));
+    for (const auto& f : stray) {
+      issues_.Warning("ssmix2.unexpected_entry", FileLocation(date_rel + '/' + f, ""),
+                      "a file directly in a care-date folder; expected <data type>/<file>");
+      ++stats_.skipped;
+    }
+    for (const auto& type : types) {
+      const fs::path type_dir = date_dir / type;
+      const std::string type_rel = date_rel + '/' + type;
+      KAKEHASHI_TRY_VOID(List(type_dir, content_dirs, &names));
+      // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
+      // extended storage are CWE-like and contain '^'. Recognised, reported, not converted.
+      for (const auto& content : content_dirs) {
+        ++stats_.extended;
+        issues_.Info("ssmix2.extended_storage", FileLocation(type_rel + '/' + content, ""),
+                     "an extended-storage content folder (CDA, PDF, images or non-standard "
+                     "HL7); extended storage is recognised but not converted");
+      }
+      for (const auto& name : names) {
+        const std::string file_rel = type_rel + '/' + name;
+        FileNameError error{};
+        auto parsed = ParseFileName(name, &error);
+        if (!parsed) {
+          issues_.Error("ssmix2.bad_file_name", FileLocation(file_rel, type),
+                        std::string("file skipped: ") + std::string(Describe(error)));
+          ++stats_.skipped;
+          continue;
+        }
+        // The NHO checker requires path = f1[0:3]/f1[3:6]/f1/f2/f3 (digest §2).
+        const std::string& id = parsed->patient_id;
+        std::string mismatch;
+        if (id != patient_name) mismatch += " 患者ID folder";
+        if (id.size() >= 6 && (id.substr(0, 3) != l1_name_ || id.substr(3, 3) != l2_name_)) {
+          mismatch += " ID prefix folders";  // shorter IDs: folder names taken as they are
+        }
+        if (parsed->care_date != date) mismatch += " 診療日 folder";
+        if (parsed->data_type != type) mismatch += " データ種別 folder";
+        if (!mismatch.empty()) {
+          issues_.Warning("ssmix2.path_mismatch", FileLocation(file_rel, type),
+                          "the file name does not match its folder(s):" + mismatch +
+                              "; the file-name fields are used");
+        }
+        ++stats_.files;
+        files.push_back({type_dir / name, file_rel, std::move(*parsed)});
+      }
+    }
+  }
+  std::vector<StorageRecord> records;
+  Resolve(std::move(files), issues_, records, &stats_);
+  for (auto& r : records) pending_.push_back(std::move(r));
+  return {};
+}
+
+Result<std::optional<StorageRecord>> StorageReader::Next() {
+  if (!started_) {
+    started_ = true;
+    std::error_code ec;
+    if (!fs::is_directory(root_, ec)) return make_error_code(errc::kNotFound);
+    std::vector<std::string> files;
+    KAKEHASHI_TRY_VOID(List(root_, l1_.names, &files));
+    // Root-level files (index database, README) and the transaction-log year folders
+    // (<root>/<year>/TR_*.DAT) are not standardized-storage data: skip them quietly except for
+    // a count.
+    std::erase_if(l1_.names, [this](const std::string& n) {
+      bool year = n.size() == 4 &&
+                  std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (n.size() > 3 && !year) {
+        issues_.Warning("ssmix2.unexpected_entry", FileLocation(n, ""),
+                        "a folder in the storage root whose name is longer than the 3-character "
+                        "patient ID prefix; skipped");
+        ++stats_.skipped;
+      }
+      return n.size() > 3;
+    });
+  }
+  while (true) {
+    if (!pending_.empty()) {
+      StorageRecord record = std::move(pending_.front());
+      pending_.pop_front();
+      return std::optional<StorageRecord>(std::move(record));
+    }
+    if (l3_.next < l3_.names.size()) {
+      const std::string& id = l3_.names[l3_.next++];
+      ++stats_.patients;
+      KAKEHASHI_TRY_VOID(
+          LoadPatient(root_ / l1_name_ / l2_name_ / id, l1_name_ + '/' + l2_name_ + '/' + id));
+      continue;
+    }
+    if (l2_.next < l2_.names.size()) {
+      l2_name_ = l2_.names[l2_.next++];
+      KAKEHASHI_TRY_VOID(List(root_ / l1_name_ / l2_name_, l3_.names, nullptr));
+      l3_.next = 0;
+      continue;
+    }
+    if (l1_.next < l1_.names.size()) {
+      l1_name_ = l1_.names[l1_.next++];
+      KAKEHASHI_TRY_VOID(List(root_ / l1_name_, l2_.names, nullptr));
+      l2_.next = 0;
+      l3_.names.clear();
+      l3_.next = 0;
+      continue;
+    }
+    return std::optional<StorageRecord>();
+  }
+}
+
+Result<StorageRecord> StorageReader::ResolveFile(const fs::path& file, IssueSink& issues) {
+  const std::string name = file.filename().string();
+  FileNameError error{};
+  auto parsed = ParseFileName(name, &error);
+  if (!parsed) {
+    issues.Error("ssmix2.bad_file_name", FileLocation(name, ""),
+                 std::string("not an SS-MIX2 file: ") + std::string(Describe(error)));
+    return make_error_code(errc::kInvalidArgument);
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return make_error_code(errc::kNotFound);
+  const std::string key = parsed->Key();
+  std::vector<StoredFile> files;
+  const fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  std::vector<std::string> dirs, names;
+  KAKEHASHI_TRY_VOID(List(dir, dirs, &names));
+  for (const auto& n : names) {
+    auto sibling = ParseFileName(n);
+    if (sibling && sibling->Key() == key) files.push_back({dir / n, n, std::move(*sibling)});
+  }
+  std::vector<StorageRecord> records;
+  Resolve(std::move(files), issues, records);
+  if (records.empty()) return make_error_code(errc::kNotFound);
+  return std::move(records.front());
+}
+
+}  // namespace kakehashi::adapters::ssmix2

@@ -1,0 +1,220 @@
+#include "kakehashi/adapters/ssmix2/storage_reader.hpp"
+
+#include "kakehashi/common/errc.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace kakehashi;
+using namespace kakehashi::adapters::ssmix2;
+
+namespace {
+
+// A temporary storage tree removed at scope exit.
+class TempTree {
+ public:
+  TempTree() {
+    static std::atomic<int> counter{0};
+    root_ = fs::temp_directory_path() /
+            ("kakehashi_ssmix2_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  ~TempTree() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  const fs::path& Root() const { return root_; }
+  // Writes a file at the canonical location for its name (or under `dir_override`).
+  fs::path Add(const std::string& name, const std::string& dir_override = "") {
+    auto f = ParseFileName(name);
+    fs::path dir;
+    if (!dir_override.empty()) {
+      dir = root_ / dir_override;
+    } else {
+      REQUIRE(f);
+      const auto& id = f->patient_id;
+      dir = root_ / id.substr(0, 3) / id.substr(3, 3) / id / f->care_date / f->data_type;
+    }
+    fs::create_directories(dir);
+    std::ofstream(dir / name) << "MSH|^~\\&|\r";
+    return dir / name;
+  }
+
+ private:
+  fs::path root_;
+};
+
+std::vector<StorageRecord> ReadAll(const fs::path& root, CollectingSink& sink) {
+  StorageReader reader(root, sink);
+  std::vector<StorageRecord> out;
+  while (true) {
+    auto next = reader.Next();
+    REQUIRE(next.has_value());
+    if (!*next) break;
+    out.push_back(std::move(**next));
+  }
+  return out;
+}
+
+std::size_t CountCode(const CollectingSink& sink, std::string_view code) {
+  std::size_t n = 0;
+  for (const auto& i : sink.Issues()) n += i.code == code ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("ssmix2 reader: the bundled sample store", "[ssmix2]") {
+  CollectingSink sink;
+  auto records =
+      ReadAll(fs::path(KAKEHASHI_SOURCE_DIR) / "samples/ssmix2/constructed/standard_root", sink);
+  // 6 files, 5 keys: ADT-00 (_1 + superseded _2), PPR-01, OML-11, OMP-01 x2 (one deleted).
+  for (const auto& issue : sink.Issues()) UNSCOPED_INFO(issue.ToString());
+  CHECK(sink.Issues().empty());
+  REQUIRE(records.size() == 5);
+  // Sorted order: "-" before "20240401", then data type, then order number.
+  CHECK(records[0].file.name.data_type == "ADT-00");
+  CHECK(records[0].action == Action::kUpsert);
+  CHECK(records[0].file.name.stored_at == "20240401093000123");
+  REQUIRE(records[0].superseded.size() == 1);
+  CHECK(records[0].Previous()->name.stored_at == "20240301100000000");
+  CHECK(records[0].type->snapshot);
+  CHECK(records[0].file.relative ==
+        "001/234/0012345678/-/ADT-00/"
+        "0012345678_-_ADT-00_999999999999999_20240401093000123_-_1");
+  CHECK(records[1].file.name.data_type == "PPR-01");
+  CHECK(records[2].file.name.data_type == "OML-11");
+  CHECK(records[3].file.name.order_no == "000000000012345");
+  CHECK(records[3].action == Action::kUpsert);
+  CHECK(records[4].file.name.order_no == "000000000012346");
+  CHECK(records[4].action == Action::kDelete);
+  CHECK(records[4].superseded.empty());
+}
+
+TEST_CASE("ssmix2 reader: flags per key", "[ssmix2]") {
+  TempTree t;
+  // Update: two older versions superseded by a current one.
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240401100000000_01_2");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240402100000000_01_2");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240403100000000_01_1");
+  // Two current files: later wins, warning.
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240401100000000_01_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240405100000000_01_1");
+  // Deleted: original and delete message, both flag 0.
+  t.Add("0000000001_20240401_OMP-01_000000000000003_20240401100000000_01_0");
+  t.Add("0000000001_20240401_OMP-01_000000000000003_20240401110000000_01_0");
+  // Only superseded.
+  t.Add("0000000001_20240401_OMP-01_000000000000004_20240401100000000_01_2");
+  CollectingSink sink;
+  auto records = ReadAll(t.Root(), sink);
+  REQUIRE(records.size() == 4);
+
+  CHECK(records[0].action == Action::kUpsert);
+  CHECK(records[0].file.name.stored_at == "20240403100000000");
+  REQUIRE(records[0].superseded.size() == 2);
+  CHECK(records[0].superseded[0].name.stored_at == "20240401100000000");
+  CHECK(records[0].Previous()->name.stored_at == "20240402100000000");
+
+  CHECK(records[1].action == Action::kUpsert);
+  CHECK(records[1].file.name.stored_at == "20240405100000000");
+  REQUIRE(records[1].superseded.size() == 1);
+  CHECK(records[1].superseded[0].name.stored_at == "20240401100000000");
+
+  CHECK(records[2].action == Action::kDelete);
+  CHECK(records[2].file.name.stored_at == "20240401110000000");
+
+  CHECK(records[3].action == Action::kUpsert);
+  CHECK(records[3].file.name.stored_at == "20240401100000000");
+
+  CHECK(CountCode(sink, "ssmix2.duplicate_current") == 1);
+  CHECK(CountCode(sink, "ssmix2.no_current") == 1);
+  CHECK(sink.Issues().size() == 2);
+}
+
+TEST_CASE("ssmix2 reader: flag 1 next to flag 0, newer one decides", "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240401100000000_01_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240402100000000_01_0");
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240402100000000_01_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240401100000000_01_0");
+  CollectingSink sink;
+  auto records = ReadAll(t.Root(), sink);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].action == Action::kDelete);
+  CHECK(records[1].action == Action::kUpsert);
+  CHECK(CountCode(sink, "ssmix2.mixed_flags") == 2);
+}
+
+TEST_CASE("ssmix2 reader: bad names, mismatched folders, unknown types, extended", "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  // Bad name: 6 fields.
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_1", "000/000/0000000001/-/ADT-00");
+  // File in the wrong care-date folder.
+  t.Add("0000000001_20240401_OML-11_000000000000009_20240401100000000_01_1",
+        "000/000/0000000001/20240402/OML-11");
+  // Unknown data type: kept as a record with type == nullptr.
+  t.Add("0000000001_20240401_XYZ-99_000000000000009_20240401100000000_01_1");
+  // Extended storage content folder.
+  fs::create_directories(
+      t.Root() / "000/000/0000000001/20240401/^経過記録(local)^^11506-3^経過記録^LN" /
+      "0000000001_20240401_^経過記録(local)^^11506-3^経過記録^LN_K1_20240401100000000_1");
+  // A second patient, sorted after the first.
+  t.Add("0000000002_-_PPR-01_999999999999999_20240401100000000_01_1");
+  CollectingSink sink;
+  StorageReader reader(t.Root(), sink);
+  std::vector<StorageRecord> records;
+  while (true) {
+    auto next = reader.Next();
+    REQUIRE(next.has_value());
+    if (!*next) break;
+    records.push_back(std::move(**next));
+  }
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].file.name.data_type == "ADT-00");
+  CHECK(records[1].file.name.data_type == "OML-11");
+  CHECK(records[2].file.name.data_type == "XYZ-99");
+  CHECK(records[2].type == nullptr);
+  CHECK(records[3].file.name.patient_id == "0000000002");
+  CHECK(CountCode(sink, "ssmix2.bad_file_name") == 1);
+  CHECK(CountCode(sink, "ssmix2.path_mismatch") == 1);
+  CHECK(CountCode(sink, "ssmix2.unknown_data_type") == 1);
+  CHECK(CountCode(sink, "ssmix2.extended_storage") == 1);
+  CHECK(reader.Stats().patients == 2);
+  CHECK(reader.Stats().files == 4);
+  CHECK(reader.Stats().extended == 1);
+  CHECK(reader.Stats().skipped == 1);
+  // Issue messages never carry the patient ID; the location does (operator-facing).
+  for (const auto& issue : sink.Issues()) {
+    CHECK(issue.message.find("0000000001") == std::string::npos);
+  }
+}
+
+TEST_CASE("ssmix2 reader: missing root and single-file resolution", "[ssmix2]") {
+  CollectingSink sink;
+  StorageReader reader("/nonexistent/kakehashi/root", sink);
+  auto next = reader.Next();
+  REQUIRE_FALSE(next.has_value());
+  CHECK(next.error() == common::errc::kNotFound);
+
+  TempTree t;
+  auto old = t.Add("0000000001_-_PPR-01_999999999999999_20240301100000000_01_2");
+  auto cur = t.Add("0000000001_-_PPR-01_999999999999999_20240401100000000_01_1");
+  auto r = StorageReader::ResolveFile(old, sink);
+  REQUIRE(r.has_value());
+  CHECK(r->action == Action::kUpsert);
+  CHECK(r->file.path == cur);
+  REQUIRE(r->Previous() != nullptr);
+  CHECK(r->Previous()->path == old);
+  auto bad = StorageReader::ResolveFile(t.Root() / "not_a_store_file.hl7", sink);
+  CHECK_FALSE(bad.has_value());
+}
