@@ -1,0 +1,190 @@
+// The FHIR resource store: one interface, two backends (SQLite embedded default, PostgreSQL).
+//
+// A Store hands out Sessions (pooled database connections). A Session reads current and past
+// versions, runs searches over the index tables, and writes inside Begin()/Commit(): Write()
+// replaces the current row, appends a history row and replaces the resource's index rows, all in
+// the session's transaction. LockAndRead() serialises writers of one resource across threads and
+// processes (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock on the
+// resource key), so If-Match checks done between LockAndRead() and Write() cannot lose updates.
+//
+// Resources are stored as canonical JSON text (what the handler serialised, meta included).
+// Thread-safety: a Store is shared by all threads; a Session is used by one thread at a time.
+// Errors: store::errc (category "kakehashi.gateway.store").
+#pragma once
+
+#include "kakehashi/common/result.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace kakehashi::gateway::store {
+
+enum class errc {
+  kBadUrl = 1,        // --db value is neither sqlite:PATH nor postgresql://…
+  kOpenFailed = 2,    // the database could not be opened or connected to
+  kQueryFailed = 3,   // a statement failed (message logged without values)
+  kConflict = 4,      // a concurrent writer won (unique key or serialization failure)
+  kNotInTransaction = 5,  // Write/LockAndRead outside Begin()/Commit()
+  kUnsupported = 6,   // backend compiled out (KAKEHASHI_WITH_POSTGRES=OFF)
+};
+const boost::system::error_category& store_category() noexcept;
+boost::system::error_code make_error_code(errc e) noexcept;
+
+// One version of one resource.
+struct ResourceRow {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;          // 1, 2, …  (meta.versionId)
+  std::int64_t last_updated_us = 0;  // microseconds since the Unix epoch, UTC (meta.lastUpdated)
+  bool deleted = false;              // a delete marker: json is empty
+  std::string json;                  // canonical JSON text of the resource
+};
+
+// Index rows extracted from one resource version by the search parameters (R4 §3.1.1.4).
+struct TokenEntry {
+  std::string param;
+  std::string system;  // "" when the value has none
+  std::string code;
+};
+struct StringEntry {
+  std::string param;
+  std::string value;  // NFKC case-folded (full/half width and case insensitive)
+};
+struct DateEntry {
+  std::string param;
+  std::int64_t low_us = 0;   // inclusive
+  std::int64_t high_us = 0;  // inclusive
+};
+struct ReferenceEntry {
+  std::string param;
+  std::string target_type;  // "Patient" for "Patient/123"; "" for absolute/canonical URLs
+  std::string target_id;    // "123"; the whole URL for absolute/canonical ones
+};
+struct QuantityEntry {
+  std::string param;
+  double value = 0;
+  std::string system;
+  std::string code;  // code, or unit when there is no code
+};
+struct IndexEntries {
+  std::vector<TokenEntry> tokens;
+  std::vector<StringEntry> strings;
+  std::vector<DateEntry> dates;
+  std::vector<ReferenceEntry> references;
+  std::vector<QuantityEntry> quantities;
+};
+
+// Search prefixes (R4 §3.1.1.5.6).
+enum class Compare { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
+
+struct Predicate;
+// AND of ORs: each inner vector is one parameter occurrence with comma-separated alternatives.
+using Conjunction = std::vector<std::vector<Predicate>>;
+
+struct Predicate {
+  enum class Kind { kId, kLastUpdated, kToken, kString, kDate, kReference, kQuantity, kMissing };
+  enum class StringMatch { kPrefix, kExact, kContains };
+  Kind kind = Kind::kId;
+  std::string param;  // search parameter code ("name", "birthdate")
+  // kId: value.  kToken: system (nullopt = any system, "" = no system) + code (empty = any code).
+  std::optional<std::string> system;
+  std::string value;
+  bool negate = false;  // token :not
+  StringMatch string_match = StringMatch::kPrefix;
+  // kDate / kLastUpdated / kQuantity: comparator and the search value's range.
+  Compare compare = Compare::kEq;
+  std::int64_t low_us = 0;
+  std::int64_t high_us = 0;
+  double number_low = 0;
+  double number_high = 0;
+  double number = 0;
+  // kReference: target (type may be empty = any type). With `chain`, the referenced resource of
+  // chain_type must satisfy every clause of `chain` instead.
+  std::string target_type;
+  std::string chain_type;
+  std::shared_ptr<const Conjunction> chain;
+  // kMissing: true = the parameter has no index rows; table chosen by `missing_table`.
+  bool missing = false;
+  Kind missing_kind = Kind::kToken;
+};
+
+struct SortKey {
+  std::string param;  // "_id", "_lastUpdated", or a string/date/token parameter
+  Predicate::Kind kind = Predicate::Kind::kId;
+  bool descending = false;
+};
+
+struct SearchQuery {
+  std::string type;  // resource type searched; empty: every type (compartment searches)
+  Conjunction where;
+  std::vector<SortKey> sort;  // empty: (lastUpdated, id) ascending, keyset-pageable
+  int count = 20;
+  std::int64_t offset = 0;  // with an explicit sort
+  // Keyset cursor for the default sort: rows strictly after (last_updated_us, id).
+  std::optional<std::pair<std::int64_t, std::string>> after;
+};
+
+struct HistoryQuery {
+  std::string type;  // empty: whole system
+  std::string id;    // empty: whole type
+  std::optional<std::int64_t> since_us;
+  // Newest first; keyset: rows strictly before this sequence number.
+  std::optional<std::int64_t> before_seq;
+  int count = 50;
+};
+struct HistoryRow {
+  std::int64_t seq = 0;  // global order of writes
+  ResourceRow row;
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) = 0;
+  virtual Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
+                                                          std::int64_t version) = 0;
+  virtual Result<std::vector<HistoryRow>> History(const HistoryQuery& query) = 0;
+  virtual Result<std::vector<ResourceRow>> Search(const SearchQuery& query) = 0;  // not deleted
+  virtual Result<std::int64_t> Count(const SearchQuery& query) = 0;
+
+  virtual Result<void> Begin() = 0;
+  virtual Result<void> Commit() = 0;
+  virtual void Rollback() noexcept = 0;  // no-op outside a transaction
+  // Inside Begin(): locks the resource key against other writers, then reads the current row
+  // (deleted markers included).
+  virtual Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
+                                                         std::string_view id) = 0;
+  // Inside Begin(): stores `row` as the current version, appends it to history and replaces its
+  // index rows with `index` (ignored when row.deleted).
+  virtual Result<void> Write(const ResourceRow& row, const IndexEntries& index) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // A pooled session; blocks while all pooled connections are in use. The session returns its
+  // connection to the pool when destroyed (rolling back an open transaction).
+  virtual Result<std::unique_ptr<Session>> OpenSession() = 0;
+  virtual std::string_view Backend() const = 0;  // "sqlite" or "postgresql"
+};
+
+struct StoreOptions {
+  int max_connections = 8;
+};
+
+// "sqlite:PATH" (":memory:" allowed, one shared in-memory database per Store), "sqlite://PATH",
+// or "postgresql://…" / "postgres://…" (libpq connection URI). Creates the schema when absent and
+// records it in the migrations table.
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options = {});
+
+}  // namespace kakehashi::gateway::store
+
+template <>
+struct boost::system::is_error_code_enum<kakehashi::gateway::store::errc> : std::true_type {};

@@ -1,0 +1,40 @@
+// The FHIRPath subset used by the R4 search parameter expressions kakehashi indexes:
+//   Type.a.b            member navigation, arrays flattened (FHIRPath §5.1)
+//   (Type.a as T) / Type.a.as(T)   choice-type selection: a + T  (valueQuantity)
+//   .where(resolve() is T)          keep References whose target type is T
+//   .where(field='text')            keep elements whose member equals the literal
+//   X | Y                           union
+// Anything else fails to compile (the generator drops such parts and lists them).
+#pragma once
+
+#include "detail/json.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kakehashi::gateway::detail {
+
+struct FhirPathStep {
+  std::string name;          // member name, choice already resolved ("valueQuantity")
+  std::string resolve_is;    // where(resolve() is T)
+  std::string where_field;   // where(field='value')
+  std::string where_value;
+};
+
+struct FhirPath {
+  std::string base;  // resource type
+  std::vector<FhirPathStep> steps;
+};
+
+// Compiles one union of paths; nullopt when any part is outside the subset.
+std::optional<std::vector<FhirPath>> CompileFhirPath(std::string_view expression);
+
+// Appends the elements selected by `path` from `resource` (whose resourceType must equal base).
+void EvaluateFhirPath(const Json& resource, const FhirPath& path, std::vector<const Json*>& out);
+
+// The resource type of a relative or absolute reference ("Patient/1", "http://x/fhir/Patient/1").
+std::string_view ReferenceTargetType(std::string_view reference);
+
+}  // namespace kakehashi::gateway::detail

@@ -1,0 +1,15 @@
+// Backend factories and the store's PHI-safe error logging (database messages can quote values,
+// so only an event name and the numeric code are logged).
+#pragma once
+
+#include "kakehashi/common/log.hpp"
+#include "kakehashi/gateway/store/store.hpp"
+
+namespace kakehashi::gateway::store::detail {
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const StoreOptions& options);
+Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const StoreOptions& options);
+
+void LogDbError(SafeText event, int code);
+
+}  // namespace kakehashi::gateway::store::detail

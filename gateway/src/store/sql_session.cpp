@@ -1,0 +1,490 @@
+// Search-to-SQL translation. Every index table holds (type, id, param, …) rows for the *current*
+// version of each resource; predicates are EXISTS sub-queries over them so several values of one
+// parameter never multiply result rows. All user values are bound parameters, never spliced.
+#include "store/sql_session.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+namespace kakehashi::gateway::store::detail {
+
+namespace {
+
+std::int64_t ToInt(const std::string& s) {
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+ResourceRow RowFrom(std::vector<std::string>& cols, std::size_t at = 0) {
+  ResourceRow row;
+  row.type = std::move(cols[at]);
+  row.id = std::move(cols[at + 1]);
+  row.version = ToInt(cols[at + 2]);
+  row.last_updated_us = ToInt(cols[at + 3]);
+  row.deleted = cols[at + 4] == "1" || cols[at + 4] == "t";
+  row.json = std::move(cols[at + 5]);
+  return row;
+}
+
+constexpr std::string_view kCols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.json";
+
+std::string_view TableFor(Predicate::Kind kind) {
+  switch (kind) {
+    case Predicate::Kind::kString:
+      return "idx_string";
+    case Predicate::Kind::kDate:
+      return "idx_date";
+    case Predicate::Kind::kReference:
+      return "idx_ref";
+    case Predicate::Kind::kQuantity:
+      return "idx_quantity";
+    default:
+      return "idx_token";
+  }
+}
+
+// Date ranges: target [x.low, x.high] against the search range [?, ?] (R4 §3.1.1.5.6 table).
+void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view hi,
+                        std::int64_t s_low, std::int64_t s_high, std::string& sql,
+                        std::vector<Param>& params) {
+  auto col = [&](std::string_view c) { sql.append(c); };
+  switch (compare) {
+    case Compare::kEq:
+    case Compare::kNe:
+      sql += compare == Compare::kNe ? "NOT (" : "(";
+      col(lo);
+      sql += " >= ? AND ";
+      col(hi);
+      sql += " <= ?)";
+      params.emplace_back(s_low);
+      params.emplace_back(s_high);
+      return;
+    case Compare::kGt:
+      col(hi);
+      sql += " > ?";
+      params.emplace_back(s_high);
+      return;
+    case Compare::kLt:
+      col(lo);
+      sql += " < ?";
+      params.emplace_back(s_low);
+      return;
+    case Compare::kGe:
+      col(hi);
+      sql += " >= ?";
+      params.emplace_back(s_low);
+      return;
+    case Compare::kLe:
+      col(lo);
+      sql += " <= ?";
+      params.emplace_back(s_high);
+      return;
+    case Compare::kSa:
+      col(lo);
+      sql += " > ?";
+      params.emplace_back(s_high);
+      return;
+    case Compare::kEb:
+      col(hi);
+      sql += " < ?";
+      params.emplace_back(s_low);
+      return;
+    case Compare::kAp:  // the handler already widened the range by the approximation margin
+      sql += "(";
+      col(lo);
+      sql += " <= ? AND ";
+      col(hi);
+      sql += " >= ?)";
+      params.emplace_back(s_high);
+      params.emplace_back(s_low);
+      return;
+  }
+}
+
+void AppendPredicate(const Predicate& p, std::string_view alias, Dialect dialect, std::string& sql,
+                     std::vector<Param>& params, int depth) {
+  const std::string a(alias);
+  std::string x = std::to_string(depth);
+  x.insert(x.begin(), 'x');  // not "x" + …: GCC 12 -Wrestrict false positive
+  auto exists_head = [&](std::string_view table) {
+    sql += "EXISTS (SELECT 1 FROM ";
+    sql += table;
+    sql += " " + x + " WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " +
+           x + ".param = ?";
+    params.emplace_back(p.param);
+  };
+  switch (p.kind) {
+    case Predicate::Kind::kId:
+      sql += a + ".id = ?";
+      params.emplace_back(p.value);
+      return;
+    case Predicate::Kind::kLastUpdated:
+      AppendRangeCompare(p.compare, a + ".last_updated", a + ".last_updated", p.low_us, p.high_us,
+                         sql, params);
+      return;
+    case Predicate::Kind::kToken:
+      if (p.negate) sql += "NOT ";
+      exists_head("idx_token");
+      if (p.system) {
+        sql += " AND " + x + ".system = ?";
+        params.emplace_back(*p.system);
+      }
+      if (!p.value.empty()) {
+        sql += " AND " + x + ".code = ?";
+        params.emplace_back(p.value);
+      }
+      sql += ")";
+      return;
+    case Predicate::Kind::kString: {
+      exists_head("idx_string");
+      switch (p.string_match) {
+        case Predicate::StringMatch::kExact:
+          sql += " AND " + x + ".value = ?";
+          params.emplace_back(p.value);
+          break;
+        case Predicate::StringMatch::kPrefix:
+          // A byte range instead of LIKE so the (type, param, value) index is used; values are
+          // UTF-8 and compared bytewise (COLLATE "C" on PostgreSQL, BINARY on SQLite).
+          sql += " AND " + x + ".value >= ? AND " + x + ".value < ?";
+          params.emplace_back(p.value);
+          params.emplace_back(p.value + "\xF4\x8F\xBF\xBF");
+          break;
+        case Predicate::StringMatch::kContains: {
+          std::string pattern = "%";
+          for (char c : p.value) {
+            if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+            pattern += c;
+          }
+          pattern += '%';
+          sql += " AND " + x + ".value LIKE ? ESCAPE '\\'";
+          params.emplace_back(pattern);
+          break;
+        }
+      }
+      sql += ")";
+      return;
+    }
+    case Predicate::Kind::kDate:
+      exists_head("idx_date");
+      sql += " AND ";
+      AppendRangeCompare(p.compare, x + ".low", x + ".high", p.low_us, p.high_us, sql, params);
+      sql += ")";
+      return;
+    case Predicate::Kind::kQuantity: {
+      exists_head("idx_quantity");
+      sql += " AND ";
+      const std::string v = x + ".value";
+      switch (p.compare) {
+        case Compare::kEq:
+        case Compare::kAp:
+          sql += "(" + v + " >= ? AND " + v + " < ?)";
+          params.emplace_back(p.number_low);
+          params.emplace_back(p.number_high);
+          break;
+        case Compare::kNe:
+          sql += "NOT (" + v + " >= ? AND " + v + " < ?)";
+          params.emplace_back(p.number_low);
+          params.emplace_back(p.number_high);
+          break;
+        case Compare::kGt:
+        case Compare::kSa:
+          sql += v + " > ?";
+          params.emplace_back(p.number);
+          break;
+        case Compare::kLt:
+        case Compare::kEb:
+          sql += v + " < ?";
+          params.emplace_back(p.number);
+          break;
+        case Compare::kGe:
+          sql += v + " >= ?";
+          params.emplace_back(p.number);
+          break;
+        case Compare::kLe:
+          sql += v + " <= ?";
+          params.emplace_back(p.number);
+          break;
+      }
+      if (p.system && !p.system->empty()) {
+        sql += " AND " + x + ".system = ?";
+        params.emplace_back(*p.system);
+      }
+      if (!p.target_type.empty()) {  // unit code
+        sql += " AND " + x + ".code = ?";
+        params.emplace_back(p.target_type);
+      }
+      sql += ")";
+      return;
+    }
+    case Predicate::Kind::kReference:
+      if (p.chain) {
+        std::string c = std::to_string(depth);
+        c.insert(c.begin(), 'c');
+        sql += "EXISTS (SELECT 1 FROM idx_ref " + x + " JOIN resources " + c + " ON " + c +
+               ".type = " + x + ".target_type AND " + c + ".id = " + x + ".target_id WHERE " + x +
+               ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " + x +
+               ".param = ? AND " + x + ".target_type = ? AND " + c + ".deleted = 0";
+        params.emplace_back(p.param);
+        params.emplace_back(p.chain_type);
+        if (!p.chain->empty()) {
+          sql += " AND ";
+          AppendConjunction(*p.chain, c, dialect, sql, params, depth + 1);
+        }
+        sql += ")";
+        return;
+      }
+      exists_head("idx_ref");
+      sql += " AND " + x + ".target_id = ?";
+      params.emplace_back(p.value);
+      if (!p.target_type.empty()) {
+        sql += " AND " + x + ".target_type = ?";
+        params.emplace_back(p.target_type);
+      }
+      sql += ")";
+      return;
+    case Predicate::Kind::kMissing:
+      if (p.missing) sql += "NOT ";
+      exists_head(TableFor(p.missing_kind));
+      sql += ")";
+      return;
+  }
+}
+
+}  // namespace
+
+void AppendConjunction(const Conjunction& where, std::string_view alias, Dialect dialect,
+                       std::string& sql, std::vector<Param>& params, int depth) {
+  bool first = true;
+  for (const auto& any : where) {
+    if (any.empty()) continue;
+    if (!first) sql += " AND ";
+    first = false;
+    sql += "(";
+    for (std::size_t i = 0; i < any.size(); ++i) {
+      if (i > 0) sql += " OR ";
+      AppendPredicate(any[i], alias, dialect, sql, params, depth);
+    }
+    sql += ")";
+  }
+  if (first) sql += "1 = 1";
+}
+
+std::vector<std::string> SchemaV1(Dialect dialect) {
+  const bool pg = dialect == Dialect::kPostgres;
+  // PostgreSQL: byte order for text (prefix ranges), identity for the history sequence.
+  const std::string text = pg ? "TEXT COLLATE \"C\"" : "TEXT";
+  const std::string seq =
+      pg ? "seq BIGSERIAL PRIMARY KEY" : "seq INTEGER PRIMARY KEY AUTOINCREMENT";
+  const std::string real = pg ? "DOUBLE PRECISION" : "REAL";
+  return {
+      "CREATE TABLE resources (type " + text + " NOT NULL, id " + text +
+          " NOT NULL, version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted INTEGER NOT "
+          "NULL, json TEXT NOT NULL, PRIMARY KEY (type, id))",
+      "CREATE INDEX resources_by_time ON resources (type, last_updated, id)",
+      "CREATE TABLE history (" + seq + ", type " + text + " NOT NULL, id " + text +
+          " NOT NULL, version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted INTEGER NOT "
+          "NULL, json TEXT NOT NULL, UNIQUE (type, id, version))",
+      "CREATE TABLE idx_token (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
+          text + " NOT NULL, system " + text + " NOT NULL, code " + text + " NOT NULL)",
+      "CREATE INDEX idx_token_by_value ON idx_token (type, param, code, system)",
+      "CREATE INDEX idx_token_by_resource ON idx_token (type, id)",
+      "CREATE TABLE idx_string (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
+          text + " NOT NULL, value " + text + " NOT NULL)",
+      "CREATE INDEX idx_string_by_value ON idx_string (type, param, value)",
+      "CREATE INDEX idx_string_by_resource ON idx_string (type, id)",
+      "CREATE TABLE idx_date (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
+          " NOT NULL, low BIGINT NOT NULL, high BIGINT NOT NULL)",
+      "CREATE INDEX idx_date_by_value ON idx_date (type, param, low, high)",
+      "CREATE INDEX idx_date_by_resource ON idx_date (type, id)",
+      "CREATE TABLE idx_ref (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
+          " NOT NULL, target_type " + text + " NOT NULL, target_id " + text + " NOT NULL)",
+      "CREATE INDEX idx_ref_by_target ON idx_ref (target_id, target_type, param)",
+      "CREATE INDEX idx_ref_by_resource ON idx_ref (type, id)",
+      "CREATE TABLE idx_quantity (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
+          text + " NOT NULL, value " + real + " NOT NULL, system " + text + " NOT NULL, code " +
+          text + " NOT NULL)",
+      "CREATE INDEX idx_quantity_by_value ON idx_quantity (type, param, value)",
+      "CREATE INDEX idx_quantity_by_resource ON idx_quantity (type, id)",
+  };
+}
+
+Result<std::optional<ResourceRow>> SqlSession::Read(std::string_view type, std::string_view id) {
+  KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
+                                 "resources WHERE type = ? AND id = ?",
+                                 {std::string(type), std::string(id)}));
+  if (rows.empty()) return std::optional<ResourceRow>();
+  return std::optional<ResourceRow>(RowFrom(rows[0]));
+}
+
+Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type,
+                                                           std::string_view id,
+                                                           std::int64_t version) {
+  KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
+                                 "history WHERE type = ? AND id = ? AND version = ?",
+                                 {std::string(type), std::string(id), version}));
+  if (rows.empty()) return std::optional<ResourceRow>();
+  return std::optional<ResourceRow>(RowFrom(rows[0]));
+}
+
+Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
+  std::string sql = "SELECT seq, type, id, version, last_updated, deleted, json FROM history WHERE 1 = 1";
+  std::vector<Param> params;
+  if (!query.type.empty()) {
+    sql += " AND type = ?";
+    params.emplace_back(query.type);
+  }
+  if (!query.id.empty()) {
+    sql += " AND id = ?";
+    params.emplace_back(query.id);
+  }
+  if (query.since_us) {
+    sql += " AND last_updated >= ?";
+    params.emplace_back(*query.since_us);
+  }
+  if (query.before_seq) {
+    sql += " AND seq < ?";
+    params.emplace_back(*query.before_seq);
+  }
+  sql += " ORDER BY seq DESC LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(query.count));
+  KAKEHASHI_TRY(Rows rows, Query(sql, params));
+  std::vector<HistoryRow> out;
+  out.reserve(rows.size());
+  for (auto& cols : rows) {
+    HistoryRow h;
+    h.seq = ToInt(cols[0]);
+    h.row = RowFrom(cols, 1);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+namespace {
+
+void AppendSortExpr(const SortKey& key, std::string& sql, std::vector<Param>& params) {
+  if (key.param == "_id") {
+    sql += "r.id";
+  } else if (key.param == "_lastUpdated") {
+    sql += "r.last_updated";
+  } else {
+    std::string_view table = "idx_token";
+    std::string_view column = "code";
+    if (key.kind == Predicate::Kind::kString) {
+      table = "idx_string";
+      column = "value";
+    } else if (key.kind == Predicate::Kind::kDate) {
+      table = "idx_date";
+      column = key.descending ? "high" : "low";
+    } else if (key.kind == Predicate::Kind::kQuantity) {
+      table = "idx_quantity";
+      column = "value";
+    }
+    sql += "(SELECT ";
+    sql += key.descending ? "MAX(s." : "MIN(s.";
+    sql += column;
+    sql += ") FROM ";
+    sql += table;
+    sql += " s WHERE s.type = r.type AND s.id = r.id AND s.param = ?)";
+    params.emplace_back(key.param);
+  }
+  sql += key.descending ? " DESC" : " ASC";
+}
+
+}  // namespace
+
+Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
+  std::string sql = "SELECT ";
+  sql += kCols;
+  sql += " FROM resources r WHERE r.deleted = 0 AND ";
+  std::vector<Param> params;
+  if (!query.type.empty()) {
+    sql += "r.type = ? AND ";
+    params.emplace_back(query.type);
+  }
+  AppendConjunction(query.where, "r", dialect_, sql, params);
+  if (query.sort.empty()) {
+    if (query.after) {
+      sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after->second);
+    }
+    sql += " ORDER BY r.last_updated, r.id";
+  } else {
+    sql += " ORDER BY ";
+    for (const auto& key : query.sort) {
+      AppendSortExpr(key, sql, params);
+      sql += ", ";
+    }
+    sql += "r.id";
+  }
+  sql += " LIMIT ? OFFSET ?";
+  params.emplace_back(static_cast<std::int64_t>(query.count));
+  params.emplace_back(query.offset);
+  KAKEHASHI_TRY(Rows rows, Query(sql, params));
+  std::vector<ResourceRow> out;
+  out.reserve(rows.size());
+  for (auto& cols : rows) out.push_back(RowFrom(cols));
+  return out;
+}
+
+Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
+  std::string sql = "SELECT COUNT(*) FROM resources r WHERE r.deleted = 0 AND ";
+  std::vector<Param> params;
+  if (!query.type.empty()) {
+    sql += "r.type = ? AND ";
+    params.emplace_back(query.type);
+  }
+  AppendConjunction(query.where, "r", dialect_, sql, params);
+  KAKEHASHI_TRY(Rows rows, Query(sql, params));
+  return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
+}
+
+Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  const std::int64_t deleted = row.deleted ? 1 : 0;
+  KAKEHASHI_TRY_VOID(Exec(
+      "INSERT INTO resources (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, "
+      "?, ?) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = "
+      "excluded.last_updated, deleted = excluded.deleted, json = excluded.json",
+      {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
+  KAKEHASHI_TRY_VOID(Exec(
+      "INSERT INTO history (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, "
+      "?)",
+      {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
+  for (std::string_view table : {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+    std::string sql = "DELETE FROM ";
+    sql += table;
+    sql += " WHERE type = ? AND id = ?";
+    KAKEHASHI_TRY_VOID(Exec(sql, {row.type, row.id}));
+  }
+  if (row.deleted) return {};
+  for (const auto& t : index.tokens) {
+    KAKEHASHI_TRY_VOID(
+        Exec("INSERT INTO idx_token (type, id, param, system, code) VALUES (?, ?, ?, ?, ?)",
+             {row.type, row.id, t.param, t.system, t.code}));
+  }
+  for (const auto& s : index.strings) {
+    KAKEHASHI_TRY_VOID(Exec("INSERT INTO idx_string (type, id, param, value) VALUES (?, ?, ?, ?)",
+                            {row.type, row.id, s.param, s.value}));
+  }
+  for (const auto& d : index.dates) {
+    KAKEHASHI_TRY_VOID(
+        Exec("INSERT INTO idx_date (type, id, param, low, high) VALUES (?, ?, ?, ?, ?)",
+             {row.type, row.id, d.param, d.low_us, d.high_us}));
+  }
+  for (const auto& r : index.references) {
+    KAKEHASHI_TRY_VOID(Exec(
+        "INSERT INTO idx_ref (type, id, param, target_type, target_id) VALUES (?, ?, ?, ?, ?)",
+        {row.type, row.id, r.param, r.target_type, r.target_id}));
+  }
+  for (const auto& q : index.quantities) {
+    KAKEHASHI_TRY_VOID(Exec(
+        "INSERT INTO idx_quantity (type, id, param, value, system, code) VALUES (?, ?, ?, ?, ?, ?)",
+        {row.type, row.id, q.param, q.value, q.system, q.code}));
+  }
+  return {};
+}
+
+}  // namespace kakehashi::gateway::store::detail

@@ -1,0 +1,48 @@
+// Backend-neutral SQL for the store: schema, the search-to-SQL translation and the row mapping.
+// Backends provide only Query/Exec with '?' placeholders (PostgreSQL rewrites them to $n) and the
+// transaction and locking primitives.
+#pragma once
+
+#include "kakehashi/gateway/store/store.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace kakehashi::gateway::store::detail {
+
+using Param = std::variant<std::string, std::int64_t, double>;
+using Rows = std::vector<std::vector<std::string>>;
+
+enum class Dialect { kSqlite, kPostgres };
+
+// Schema version 1, one statement per element. Identical tables on both backends.
+std::vector<std::string> SchemaV1(Dialect dialect);
+
+class SqlSession : public Session {
+ public:
+  explicit SqlSession(Dialect dialect) : dialect_(dialect) {}
+
+  Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) override;
+  Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
+                                                 std::int64_t version) override;
+  Result<std::vector<HistoryRow>> History(const HistoryQuery& query) override;
+  Result<std::vector<ResourceRow>> Search(const SearchQuery& query) override;
+  Result<std::int64_t> Count(const SearchQuery& query) override;
+  Result<void> Write(const ResourceRow& row, const IndexEntries& index) override;
+
+ protected:
+  virtual Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) = 0;
+  virtual Result<void> Exec(std::string_view sql, const std::vector<Param>& params) = 0;
+  virtual bool InTransaction() const = 0;
+
+  Dialect dialect_;
+};
+
+// Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
+void AppendConjunction(const Conjunction& where, std::string_view alias, Dialect dialect,
+                       std::string& sql, std::vector<Param>& params, int depth = 0);
+
+}  // namespace kakehashi::gateway::store::detail

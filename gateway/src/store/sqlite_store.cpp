@@ -1,0 +1,266 @@
+// SQLite backend: WAL journal (readers never block the writer), a pool of connections, prepared
+// statements cached per connection. Writers take BEGIN IMMEDIATE, which serialises them on the
+// database's write lock, so LockAndRead needs nothing more.
+#include "store/backends.hpp"
+#include "store/sql_session.hpp"
+
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+
+namespace kakehashi::gateway::store::detail {
+
+namespace {
+
+struct Connection {
+  sqlite3* db = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> statements;
+  ~Connection() {
+    for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
+    if (db != nullptr) sqlite3_close_v2(db);
+  }
+};
+
+class SqliteStore;
+
+class SqliteSession final : public SqlSession {
+ public:
+  SqliteSession(SqliteStore& store, std::unique_ptr<Connection> conn)
+      : SqlSession(Dialect::kSqlite), store_(store), conn_(std::move(conn)) {}
+  ~SqliteSession() override;
+
+  Result<void> Begin() override {
+    KAKEHASHI_TRY_VOID(Exec("BEGIN IMMEDIATE", {}));
+    in_tx_ = true;
+    return {};
+  }
+  Result<void> Commit() override {
+    if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+    auto r = Exec("COMMIT", {});
+    if (!r) {
+      Rollback();
+      return r.error();
+    }
+    in_tx_ = false;
+    return {};
+  }
+  void Rollback() noexcept override {
+    if (!in_tx_) return;
+    in_tx_ = false;
+    sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
+                                                 std::string_view id) override {
+    if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+    return Read(type, id);
+  }
+
+ protected:
+  bool InTransaction() const override { return in_tx_; }
+
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    auto it = conn_->statements.find(std::string(sql));
+    if (it != conn_->statements.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      return it->second;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(conn_->db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+        SQLITE_OK) {
+      LogDbError("store.sqlite.prepare_failed", sqlite3_extended_errcode(conn_->db));
+      return make_error_code(errc::kQueryFailed);
+    }
+    conn_->statements.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  Result<sqlite3_stmt*> Bind(std::string_view sql, const std::vector<Param>& params) {
+    KAKEHASHI_TRY(sqlite3_stmt * stmt, Prepare(sql));
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const int n = static_cast<int>(i + 1);
+      if (const auto* s = std::get_if<std::string>(&params[i])) {
+        sqlite3_bind_text(stmt, n, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+      } else if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
+        sqlite3_bind_int64(stmt, n, *v);
+      } else {
+        sqlite3_bind_double(stmt, n, std::get<double>(params[i]));
+      }
+    }
+    return stmt;
+  }
+
+  Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) override {
+    KAKEHASHI_TRY(sqlite3_stmt * stmt, Bind(sql, params));
+    Rows rows;
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        LogDbError("store.sqlite.query_failed", rc);
+        sqlite3_reset(stmt);
+        return make_error_code(rc == SQLITE_BUSY ? errc::kConflict : errc::kQueryFailed);
+      }
+      const int n = sqlite3_column_count(stmt);
+      std::vector<std::string> cols(static_cast<std::size_t>(n));
+      for (int c = 0; c < n; ++c) {
+        const auto* text = sqlite3_column_text(stmt, c);
+        if (text != nullptr) {
+          cols[static_cast<std::size_t>(c)].assign(reinterpret_cast<const char*>(text),
+                                                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+        }
+      }
+      rows.push_back(std::move(cols));
+    }
+    sqlite3_reset(stmt);
+    return rows;
+  }
+
+  Result<void> Exec(std::string_view sql, const std::vector<Param>& params) override {
+    KAKEHASHI_TRY(sqlite3_stmt * stmt, Bind(sql, params));
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      if (rc != SQLITE_CONSTRAINT) LogDbError("store.sqlite.statement_failed", rc);
+      return make_error_code(rc == SQLITE_BUSY || rc == SQLITE_CONSTRAINT ? errc::kConflict
+                                                                          : errc::kQueryFailed);
+    }
+    return {};
+  }
+
+ private:
+  SqliteStore& store_;
+  std::unique_ptr<Connection> conn_;
+  bool in_tx_ = false;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, int max_connections)
+      : path_(std::move(path)), max_connections_(max_connections) {}
+
+  Result<std::unique_ptr<Connection>> Connect() {
+    auto conn = std::make_unique<Connection>();
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                      SQLITE_OPEN_URI;
+    if (sqlite3_open_v2(path_.c_str(), &conn->db, flags, nullptr) != SQLITE_OK) {
+      LogDbError("store.sqlite.open_failed", conn->db != nullptr ? sqlite3_errcode(conn->db) : -1);
+      return make_error_code(errc::kOpenFailed);
+    }
+    sqlite3_busy_timeout(conn->db, 10000);
+    // WAL: concurrent readers with one writer; NORMAL sync is durable across process crashes
+    // (not power loss of the last transactions), the usual trade-off for WAL.
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                               "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-16000"}) {
+      if (sqlite3_exec(conn->db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
+        return make_error_code(errc::kOpenFailed);
+      }
+    }
+    return conn;
+  }
+
+  Result<void> Migrate() {
+    KAKEHASHI_TRY(auto conn, Connect());
+    sqlite3* db = conn->db;
+    auto exec = [db](const std::string& sql) -> Result<void> {
+      char* err = nullptr;
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        LogDbError("store.sqlite.migration_failed", -1);
+        sqlite3_free(err);
+        return make_error_code(errc::kOpenFailed);
+      }
+      return {};
+    };
+    KAKEHASHI_TRY_VOID(exec("BEGIN IMMEDIATE"));
+    KAKEHASHI_TRY_VOID(exec(
+        "CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL)"));
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM kakehashi_migrations", -1, &stmt,
+                       nullptr);
+    int version = 0;
+    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    if (version < 1) {
+      for (const auto& sql : SchemaV1(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
+      KAKEHASHI_TRY_VOID(exec(
+          "INSERT INTO kakehashi_migrations VALUES (1, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
+    }
+    KAKEHASHI_TRY_VOID(exec("COMMIT"));
+    // Keep this connection: for ":memory:"-style shared-cache URIs it keeps the database alive.
+    Release(std::move(conn));
+    return {};
+  }
+
+  Result<std::unique_ptr<Session>> OpenSession() override {
+    std::unique_ptr<Connection> conn;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return !free_.empty() || open_ < max_connections_; });
+      if (!free_.empty()) {
+        conn = std::move(free_.back());
+        free_.pop_back();
+      } else {
+        ++open_;
+      }
+    }
+    if (!conn) {
+      auto made = Connect();
+      if (!made) {
+        std::lock_guard lock(mutex_);
+        --open_;
+        cv_.notify_one();
+        return made.error();
+      }
+      conn = std::move(*made);
+    }
+    return std::unique_ptr<Session>(std::make_unique<SqliteSession>(*this, std::move(conn)));
+  }
+
+  void Release(std::unique_ptr<Connection> conn) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(std::move(conn));
+    cv_.notify_one();
+  }
+  void CountInitial() {
+    std::lock_guard lock(mutex_);
+    ++open_;
+  }
+
+  std::string_view Backend() const override { return "sqlite"; }
+
+ private:
+  std::string path_;
+  int max_connections_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> free_;
+  int open_ = 0;
+};
+
+SqliteSession::~SqliteSession() {
+  Rollback();
+  store_.Release(std::move(conn_));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const StoreOptions& options) {
+  std::string file(path);
+  if (file.empty()) return make_error_code(errc::kBadUrl);
+  if (file == ":memory:") {
+    // One shared in-memory database for every pooled connection of this Store.
+    static std::atomic<int> counter{0};
+    file = "file:kakehashi_mem_" + std::to_string(counter.fetch_add(1)) +
+           "?mode=memory&cache=shared";
+  }
+  auto store = std::make_unique<SqliteStore>(file, std::max(1, options.max_connections));
+  store->CountInitial();
+  KAKEHASHI_TRY_VOID(store->Migrate());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace kakehashi::gateway::store::detail

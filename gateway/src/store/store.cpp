@@ -1,0 +1,61 @@
+// OpenStore: picks the backend from the --db URL; the error category of the store.
+#include "kakehashi/gateway/store/store.hpp"
+
+#include "store/backends.hpp"
+
+namespace kakehashi::gateway::store {
+
+namespace {
+
+class Category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "kakehashi.gateway.store"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::kBadUrl:
+        return "database URL must be sqlite:PATH or postgresql://...";
+      case errc::kOpenFailed:
+        return "the database could not be opened";
+      case errc::kQueryFailed:
+        return "a database statement failed";
+      case errc::kConflict:
+        return "a concurrent writer changed the same resource";
+      case errc::kNotInTransaction:
+        return "write outside a transaction";
+      case errc::kUnsupported:
+        return "this database backend is not built in";
+    }
+    return "unknown store error";
+  }
+};
+
+}  // namespace
+
+const boost::system::error_category& store_category() noexcept {
+  static const Category category;
+  return category;
+}
+
+boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), store_category()};
+}
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
+  if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
+  if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return detail::OpenPostgresStore(url, options);
+  }
+  return make_error_code(errc::kBadUrl);
+}
+
+namespace detail {
+
+void LogDbError(SafeText event, int code) {
+  static Logger logger(stderr, LogLevel::kWarn);
+  logger.Log(LogLevel::kError, event, {{"code", code}});
+}
+
+}  // namespace detail
+
+}  // namespace kakehashi::gateway::store
