@@ -1,0 +1,52 @@
+// The FHIR R4 RESTful API over a Store, as a plain function of a Request (R4 §3.1.0 "RESTful
+// API"). Base path "/fhir". Interactions: read, vread, update (create-on-update), create
+// (conditional If-None-Exist), delete, history (instance, type, system), search (GET and POST
+// _search), capabilities (/metadata), batch/transaction, Patient/$everything. Errors are
+// OperationOutcome resources with status 400/404/405/409/410/412/415/422/500.
+// docs/gateway.md lists the supported search features.
+//
+// Thread-safety: Handle() may be called concurrently from any number of threads (each call takes
+// its own pooled store session).
+#pragma once
+
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/gateway/http.hpp"
+#include "kakehashi/gateway/store/store.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace kakehashi::gateway {
+
+// Validates one resource (JSON text) before it is stored; issues of severity error or fatal
+// reject the write with 422 and the issues as OperationOutcome. Injected so that conformance/
+// (level 2) is wired by the CLI; must be thread-safe.
+using Validator = std::function<void(std::string_view resource_json, IssueSink& issues)>;
+
+struct HandlerOptions {
+  // Absolute base used in fullUrl, Location and paging links.
+  std::string base_url = "http://127.0.0.1:8080/fhir";
+  int default_count = 20;
+  int max_count = 1000;
+  Validator validator;  // empty: only the built-in structural checks
+};
+
+class Handler {
+ public:
+  Handler(store::Store& store, HandlerOptions options);
+  ~Handler();
+  Handler(const Handler&) = delete;
+  Handler& operator=(const Handler&) = delete;
+
+  Response Handle(const Request& request) const;
+
+  const HandlerOptions& Options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kakehashi::gateway

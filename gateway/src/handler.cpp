@@ -1,0 +1,1171 @@
+// The FHIR RESTful API (R4 §3.1.0) as Request -> Response. Each call takes one pooled store
+// session; writes run in a store transaction that locks the resource key before the version
+// check, so If-Match and version numbering are race-free across threads and processes.
+#include "kakehashi/gateway/handler.hpp"
+
+#include "detail/json.hpp"
+#include "detail/values.hpp"
+#include "handler_util.hpp"
+#include "indexer.hpp"
+#include "search.hpp"
+#include "search_params.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+#include <variant>
+
+namespace kakehashi::gateway {
+
+using detail::Failure;
+using detail::Json;
+using detail::QueryParams;
+
+namespace {
+
+Failure Fail(int status, std::string code, std::string diagnostics) {
+  Failure f;
+  f.status = status;
+  f.code = std::move(code);
+  f.diagnostics = std::move(diagnostics);
+  return f;
+}
+
+Failure StoreFailure(const ErrorCode& ec) {
+  if (ec == store::errc::kConflict) {
+    return Fail(409, "conflict", "a concurrent request changed the same resource; retry");
+  }
+  return Fail(500, "exception", "the store failed: " + ec.message());
+}
+
+std::string ETag(std::int64_t version) { return "W/\"" + std::to_string(version) + "\""; }
+
+// If-Match: W/"3" or "3" (R4 §3.1.0.8.1).
+std::optional<std::int64_t> ParseETag(std::string_view value) {
+  if (value.starts_with("W/")) value.remove_prefix(2);
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    value = value.substr(1, value.size() - 2);
+  }
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
+  return v;
+}
+
+enum class Prefer { kRepresentation, kMinimal, kOutcome };
+Prefer ParsePrefer(std::string_view header) {
+  if (header.find("return=minimal") != std::string_view::npos) return Prefer::kMinimal;
+  if (header.find("return=OperationOutcome") != std::string_view::npos) return Prefer::kOutcome;
+  return Prefer::kRepresentation;
+}
+
+// A request-independent write: the outcome of PUT/POST/DELETE on one resource.
+struct WriteResult {
+  int status = 200;  // 200 updated / 201 created / 204 deleted
+  store::ResourceRow row;
+};
+
+void AppendEntryResource(std::string& out, std::string_view full_url, std::string_view json,
+                         std::string_view mode) {
+  out += "{\"fullUrl\":";
+  detail::AppendJsonString(full_url, out);
+  out += ",\"resource\":";
+  out += json;
+  if (!mode.empty()) {
+    out += ",\"search\":{\"mode\":\"";
+    out += mode;
+    out += "\"}";
+  }
+  out += '}';
+}
+
+}  // namespace
+
+struct Handler::Impl {
+  store::Store& store;
+  HandlerOptions options;
+  std::string capability;
+
+  Impl(store::Store& s, HandlerOptions o) : store(s), options(std::move(o)) {
+    capability = BuildCapabilityStatement();
+  }
+
+  std::string FullUrl(std::string_view type, std::string_view id) const {
+    std::string url = options.base_url;
+    url += '/';
+    url += type;
+    url += '/';
+    url += id;
+    return url;
+  }
+
+  // ---------------------------------------------------------------- resource preparation
+
+  // Parses and checks a resource body: JSON, resourceType, id syntax, then the injected
+  // validator. `type` is the type named by the URL (or the Bundle entry).
+  std::optional<Failure> ParseResource(std::string_view body, std::string_view type,
+                                       Json& out) const {
+    detail::JsonError error;
+    if (body.empty()) return Fail(400, "invalid", "the request has no resource body");
+    if (!detail::ParseJson(body, out, error)) {
+      return Fail(400, "invalid",
+                  "malformed JSON at byte " + std::to_string(error.offset) + ": " + error.message);
+    }
+    return CheckResource(out, type);
+  }
+
+  std::optional<Failure> CheckResource(const Json& resource, std::string_view type) const {
+    if (!resource.IsObject()) return Fail(400, "invalid", "the body is not a JSON object");
+    std::string_view rt = resource.Str("resourceType");
+    if (rt.empty()) return Fail(400, "invalid", "resourceType is missing");
+    if (rt != type) {
+      return Fail(400, "invalid",
+                  "resourceType " + std::string(rt) + " does not match the URL type " +
+                      std::string(type));
+    }
+    if (const Json* id = resource.Find("id"); id != nullptr) {
+      if (!id->IsString() || !detail::IsValidId(id->Text())) {
+        return Fail(400, "invalid", "id must match [A-Za-z0-9\\-\\.]{1,64} (R4 §2.6.2.7)");
+      }
+    }
+    if (const Json* meta = resource.Find("meta"); meta != nullptr && !meta->IsObject()) {
+      return Fail(400, "structure", "meta must be an object");
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Failure> Validate(const std::string& json) const {
+    if (!options.validator) return std::nullopt;
+    CollectingSink sink;
+    options.validator(json, sink);
+    Failure f = Fail(422, "processing", "the resource is not valid");
+    for (const Issue& issue : sink.Issues()) {
+      if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
+        f.issues = sink.Issues();
+        return f;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // ---------------------------------------------------------------- writes (inside Begin())
+
+  // PUT semantics (create-on-update). `if_match` checks the current version; `must_be_new`
+  // rejects an existing id (POST with a client-chosen id never happens: POST ids are fresh).
+  std::variant<WriteResult, Failure> Put(store::Session& session, const std::string& type,
+                                         const std::string& id, Json resource,
+                                         std::optional<std::int64_t> if_match) const {
+    auto current = session.LockAndRead(type, id);
+    if (!current) return StoreFailure(current.error());
+    const std::optional<store::ResourceRow>& cur = *current;
+    if (if_match && (!cur || cur->version != *if_match)) {
+      return Fail(412, "conflict",
+                  "If-Match names version " + std::to_string(*if_match) +
+                      " but the current version is " +
+                      (cur ? std::to_string(cur->version) : std::string("none")));
+    }
+    store::ResourceRow row;
+    row.type = type;
+    row.id = id;
+    row.version = cur ? cur->version + 1 : 1;
+    row.last_updated_us = detail::NowUs();
+    // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
+    resource.Remove("id");
+    Json ordered = Json::Object();
+    for (auto& [k, v] : resource.Members()) {
+      ordered.Members().emplace_back(std::move(k), std::move(v));
+      if (ordered.Members().size() == 1) ordered.Members().emplace_back("id", Json::String(id));
+    }
+    Json* meta = ordered.Find("meta");
+    if (meta == nullptr) meta = &ordered.Set("meta", Json::Object());
+    meta->Set("versionId", Json::String(std::to_string(row.version)));
+    meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
+    row.json = detail::ToJsonText(ordered);
+    if (auto f = Validate(row.json)) return *f;
+    store::IndexEntries index;
+    detail::IndexResource(ordered, index);
+    if (auto w = session.Write(row, index); !w) return StoreFailure(w.error());
+    WriteResult result;
+    result.status = (cur && !cur->deleted) ? 200 : 201;
+    result.row = std::move(row);
+    return result;
+  }
+
+  std::variant<WriteResult, Failure> Delete(store::Session& session, const std::string& type,
+                                            const std::string& id,
+                                            std::optional<std::int64_t> if_match) const {
+    auto current = session.LockAndRead(type, id);
+    if (!current) return StoreFailure(current.error());
+    const std::optional<store::ResourceRow>& cur = *current;
+    if (if_match && (!cur || cur->version != *if_match)) {
+      return Fail(412, "conflict", "If-Match does not name the current version");
+    }
+    WriteResult result;
+    result.status = 204;
+    if (!cur || cur->deleted) {  // deleting nothing succeeds (R4 §3.1.0.7.1)
+      if (cur) result.row = *cur;
+      return result;
+    }
+    store::ResourceRow row;
+    row.type = type;
+    row.id = id;
+    row.version = cur->version + 1;
+    row.last_updated_us = detail::NowUs();
+    row.deleted = true;
+    if (auto w = session.Write(row, {}); !w) return StoreFailure(w.error());
+    result.row = std::move(row);
+    return result;
+  }
+
+  // Runs `op` in its own transaction.
+  template <class Op>
+  std::variant<WriteResult, Failure> InTransaction(Op&& op) const {
+    auto session = store.OpenSession();
+    if (!session) return StoreFailure(session.error());
+    if (auto b = (*session)->Begin(); !b) return StoreFailure(b.error());
+    auto result = op(**session);
+    if (std::holds_alternative<Failure>(result)) {
+      (*session)->Rollback();
+      return result;
+    }
+    if (auto c = (*session)->Commit(); !c) return StoreFailure(c.error());
+    return result;
+  }
+
+  Response WriteResponse(const WriteResult& w, Prefer prefer, bool location) const {
+    Response r;
+    r.status = w.status;
+    r.SetHeader("ETag", ETag(w.row.version));
+    r.SetHeader("Last-Modified", detail::FormatHttpDate(w.row.last_updated_us));
+    if (location) {
+      r.SetHeader("Location", FullUrl(w.row.type, w.row.id) + "/_history/" +
+                                  std::to_string(w.row.version));
+    }
+    if (w.status == 204) return r;
+    switch (prefer) {
+      case Prefer::kMinimal:
+        break;
+      case Prefer::kOutcome: {
+        Failure info = Fail(w.status, "informational",
+                            w.status == 201 ? "created" : "updated");
+        r.SetHeader("Content-Type", std::string(detail::kFhirJson));
+        r.body = detail::OperationOutcomeJson(info);
+        break;
+      }
+      case Prefer::kRepresentation:
+        r.SetHeader("Content-Type", std::string(detail::kFhirJson));
+        r.body = w.row.json;
+        break;
+    }
+    return r;
+  }
+
+  // ---------------------------------------------------------------- interactions
+
+  Response Read(const std::string& type, const std::string& id, const Request& request) const {
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    auto row = (*session)->Read(type, id);
+    if (!row) return detail::FailureResponse(StoreFailure(row.error()));
+    if (!*row) return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
+    const store::ResourceRow& r = **row;
+    if (r.deleted) {
+      Response resp = detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
+      resp.SetHeader("ETag", ETag(r.version));
+      return resp;
+    }
+    if (auto inm = request.Header("If-None-Match"); !inm.empty()) {
+      if (auto v = ParseETag(inm); v && *v == r.version) {
+        Response resp;
+        resp.status = 304;
+        resp.SetHeader("ETag", ETag(r.version));
+        return resp;
+      }
+    }
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.SetHeader("ETag", ETag(r.version));
+    resp.SetHeader("Last-Modified", detail::FormatHttpDate(r.last_updated_us));
+    resp.body = r.json;
+    return resp;
+  }
+
+  Response VRead(const std::string& type, const std::string& id, std::string_view vid) const {
+    std::int64_t version = 0;
+    if (std::from_chars(vid.data(), vid.data() + vid.size(), version).ec != std::errc()) {
+      return detail::FailureResponse(Fail(404, "not-found", "no such version"));
+    }
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    auto row = (*session)->ReadVersion(type, id, version);
+    if (!row) return detail::FailureResponse(StoreFailure(row.error()));
+    if (!*row) return detail::FailureResponse(Fail(404, "not-found", "no such version"));
+    if ((*row)->deleted) {
+      Response resp = detail::FailureResponse(Fail(410, "deleted", "this version is a deletion"));
+      resp.SetHeader("ETag", ETag(version));
+      return resp;
+    }
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.SetHeader("ETag", ETag(version));
+    resp.SetHeader("Last-Modified", detail::FormatHttpDate((*row)->last_updated_us));
+    resp.body = (*row)->json;
+    return resp;
+  }
+
+  Response Update(const std::string& type, const std::string& id, const Request& request) const {
+    Json resource;
+    if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
+    if (std::string_view body_id = resource.Str("id"); body_id != id) {
+      return detail::FailureResponse(
+          Fail(400, "invalid", "the resource id must equal the id in the URL (R4 §3.1.0.4)"));
+    }
+    std::optional<std::int64_t> if_match;
+    if (auto h = request.Header("If-Match"); !h.empty()) {
+      if_match = ParseETag(h);
+      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
+    }
+    auto result = InTransaction([&](store::Session& s) {
+      return Put(s, type, id, std::move(resource), if_match);
+    });
+    if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
+    const auto& w = std::get<WriteResult>(result);
+    return WriteResponse(w, ParsePrefer(request.Header("Prefer")), w.status == 201);
+  }
+
+  // Conditional create (R4 §3.1.0.8.2): 0 matches create, 1 returns it, more is 412.
+  std::variant<std::optional<store::ResourceRow>, Failure> FindExisting(
+      store::Session& session, const std::string& type, std::string_view if_none_exist) const {
+    std::string_view q = if_none_exist;
+    if (auto qm = q.find('?'); qm != std::string_view::npos) q = q.substr(qm + 1);
+    detail::SearchSpec spec;
+    detail::SearchContext ctx{options.base_url, 2, 2};
+    if (auto f = detail::BuildSearch(type, detail::ParseQuery(q), ctx, spec)) return *f;
+    if (spec.query.where.empty()) return Fail(400, "invalid", "If-None-Exist has no criteria");
+    spec.query.count = 2;
+    auto rows = session.Search(spec.query);
+    if (!rows) return StoreFailure(rows.error());
+    if (rows->size() > 1) {
+      return Fail(412, "duplicate", "the If-None-Exist criteria match more than one resource");
+    }
+    if (rows->empty()) return std::optional<store::ResourceRow>();
+    return std::optional<store::ResourceRow>((*rows)[0]);
+  }
+
+  Response Create(const std::string& type, const Request& request) const {
+    Json resource;
+    if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
+    std::string_view if_none_exist = request.Header("If-None-Exist");
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    if (!if_none_exist.empty()) {
+      auto found = FindExisting(**session, type, if_none_exist);
+      if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
+      if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
+        WriteResult w;
+        w.status = 200;
+        w.row = *existing;
+        return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
+      }
+    }
+    if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
+    auto result = Put(**session, type, detail::NewId(), std::move(resource), std::nullopt);
+    if (auto* f = std::get_if<Failure>(&result)) {
+      (*session)->Rollback();
+      return detail::FailureResponse(*f);
+    }
+    if (auto c = (*session)->Commit(); !c) return detail::FailureResponse(StoreFailure(c.error()));
+    const auto& w = std::get<WriteResult>(result);
+    return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
+  }
+
+  Response Remove(const std::string& type, const std::string& id, const Request& request) const {
+    std::optional<std::int64_t> if_match;
+    if (auto h = request.Header("If-Match"); !h.empty()) {
+      if_match = ParseETag(h);
+      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
+    }
+    auto result = InTransaction([&](store::Session& s) { return Delete(s, type, id, if_match); });
+    if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
+    Response r;
+    r.status = 204;
+    const auto& w = std::get<WriteResult>(result);
+    if (w.row.version > 0) r.SetHeader("ETag", ETag(w.row.version));
+    return r;
+  }
+
+  // ---------------------------------------------------------------- history
+
+  Response History(const std::string& type, const std::string& id, const QueryParams& params) const {
+    store::HistoryQuery q;
+    q.type = type;
+    q.id = id;
+    q.count = options.default_count;
+    QueryParams echo;
+    for (const auto& [k, v] : params) {
+      if (k == "_count") {
+        int n = 0;
+        if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc() || n < 0) {
+          return detail::FailureResponse(Fail(400, "invalid", "_count must be a non-negative integer"));
+        }
+        q.count = std::min(n, options.max_count);
+        echo.emplace_back(k, v);
+      } else if (k == "_since") {
+        store::Predicate p;
+        auto range = detail::ParseFhirDateRange(v);
+        if (!range) return detail::FailureResponse(Fail(400, "invalid", "_since must be an instant"));
+        q.since_us = range->low_us;
+        echo.emplace_back(k, v);
+      } else if (k == "_cursor") {
+        std::int64_t seq = 0;
+        if (std::from_chars(v.data(), v.data() + v.size(), seq).ec != std::errc()) {
+          return detail::FailureResponse(Fail(400, "invalid", "invalid _cursor"));
+        }
+        q.before_seq = seq;
+      } else if (k != "_format" && k != "_pretty") {
+        return detail::FailureResponse(
+            Fail(400, "not-supported", "history parameter '" + k + "' is not supported"));
+      }
+    }
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    if (!id.empty()) {
+      auto cur = (*session)->Read(type, id);
+      if (!cur) return detail::FailureResponse(StoreFailure(cur.error()));
+      if (!*cur) return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
+    }
+    const int count = q.count;
+    q.count = count + 1;
+    auto rows = (*session)->History(q);
+    if (!rows) return detail::FailureResponse(StoreFailure(rows.error()));
+    bool more = static_cast<int>(rows->size()) > count;
+    if (more) rows->resize(static_cast<std::size_t>(count));
+    std::string self = options.base_url;
+    if (!type.empty()) self += "/" + type;
+    if (!id.empty()) self += "/" + id;
+    self += "/_history";
+    std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"history\"";
+    out += ",\"link\":[{\"relation\":\"self\",\"url\":";
+    detail::AppendJsonString(self + Encode(echo, params, "_cursor"), out);
+    out += '}';
+    if (more && !rows->empty()) {
+      QueryParams next = echo;
+      next.emplace_back("_cursor", std::to_string(rows->back().seq));
+      out += ",{\"relation\":\"next\",\"url\":";
+      detail::AppendJsonString(self + Encode(next, {}, ""), out);
+      out += '}';
+    }
+    out += "],\"entry\":[";
+    bool first = true;
+    for (const auto& h : *rows) {
+      if (!first) out += ',';
+      first = false;
+      const store::ResourceRow& r = h.row;
+      out += "{\"fullUrl\":";
+      detail::AppendJsonString(FullUrl(r.type, r.id), out);
+      if (!r.deleted) {
+        out += ",\"resource\":";
+        out += r.json;
+      }
+      const char* method = r.deleted ? "DELETE" : (r.version == 1 ? "POST" : "PUT");
+      std::string url = r.version == 1 && !r.deleted ? r.type : r.type + "/" + r.id;
+      out += ",\"request\":{\"method\":\"";
+      out += method;
+      out += "\",\"url\":";
+      detail::AppendJsonString(url, out);
+      out += "},\"response\":{\"status\":\"";
+      out += r.deleted ? "204" : (r.version == 1 ? "201" : "200");
+      out += "\",\"etag\":";
+      detail::AppendJsonString(ETag(r.version), out);
+      out += ",\"lastModified\":";
+      detail::AppendJsonString(detail::FormatInstant(r.last_updated_us), out);
+      out += "}}";
+    }
+    out += "]}";
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.body = std::move(out);
+    return resp;
+  }
+
+  static std::string Encode(const QueryParams& params, const QueryParams&, std::string_view) {
+    std::string out;
+    for (const auto& [k, v] : params) {
+      out += out.empty() ? '?' : '&';
+      out += detail::PercentEncode(k);
+      out += '=';
+      out += detail::PercentEncode(v);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- search
+
+  // Applies _elements (R4 §3.1.1.5.9): keeps the listed top-level elements plus the mandatory
+  // ones and marks the resource SUBSETTED.
+  static std::string Subset(const std::string& json, const std::vector<std::string>& elements) {
+    Json resource;
+    detail::JsonError error;
+    if (!detail::ParseJson(json, resource, error)) return json;
+    Json out = Json::Object();
+    for (auto& [k, v] : resource.Members()) {
+      if (k == "resourceType" || k == "id" || k == "meta" ||
+          std::find(elements.begin(), elements.end(), k) != elements.end()) {
+        out.Members().emplace_back(k, std::move(v));
+      }
+    }
+    Json* meta = out.Find("meta");
+    if (meta == nullptr) meta = &out.Set("meta", Json::Object());
+    Json* tags = meta->Find("tag");
+    if (tags == nullptr || !tags->IsArray()) tags = &meta->Set("tag", Json::Array());
+    Json tag = Json::Object();
+    tag.Set("system", Json::String("http://terminology.hl7.org/CodeSystem/v3-ObservationValue"));
+    tag.Set("code", Json::String("SUBSETTED"));
+    tags->Push(std::move(tag));
+    return detail::ToJsonText(out);
+  }
+
+  // References of `rows` through `param` (evaluated on the stored JSON) for _include.
+  std::optional<Failure> Includes(store::Session& session, const detail::IncludeSpec& inc,
+                                  const std::vector<store::ResourceRow>& rows,
+                                  std::set<std::string>& seen,
+                                  std::vector<store::ResourceRow>& out) const {
+    const detail::CompiledParam* cp =
+        detail::SearchParamRegistry::Instance().Find(inc.source_type, inc.param);
+    if (cp == nullptr) return std::nullopt;
+    std::vector<const Json*> values;
+    for (const auto& row : rows) {
+      Json resource;
+      detail::JsonError error;
+      if (!detail::ParseJson(row.json, resource, error)) continue;
+      values.clear();
+      for (const auto& path : cp->paths) detail::EvaluateFhirPath(resource, path, values);
+      for (const Json* v : values) {
+        std::string_view ref = v->Str("reference");
+        std::string_view type = detail::ReferenceTargetType(ref);
+        if (type.empty() || (!inc.target_type.empty() && type != inc.target_type)) continue;
+        std::string id(ref.substr(ref.rfind('/') + 1));
+        std::string key = std::string(type) + "/" + id;
+        if (!seen.insert(key).second) continue;
+        auto target = session.Read(type, id);
+        if (!target) return StoreFailure(target.error());
+        if (*target && !(*target)->deleted) out.push_back(std::move(**target));
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Failure> RevIncludes(store::Session& session, const detail::IncludeSpec& inc,
+                                     const std::vector<store::ResourceRow>& rows,
+                                     std::set<std::string>& seen,
+                                     std::vector<store::ResourceRow>& out) const {
+    if (rows.empty()) return std::nullopt;
+    store::SearchQuery q;
+    q.type = inc.source_type;
+    q.count = options.max_count;
+    std::vector<store::Predicate> any;
+    for (const auto& row : rows) {
+      if (!inc.target_type.empty() && row.type != inc.target_type) continue;
+      store::Predicate p;
+      p.kind = store::Predicate::Kind::kReference;
+      p.param = inc.param;
+      p.target_type = row.type;
+      p.value = row.id;
+      any.push_back(std::move(p));
+    }
+    if (any.empty()) return std::nullopt;
+    q.where.push_back(std::move(any));
+    auto found = session.Search(q);
+    if (!found) return StoreFailure(found.error());
+    for (auto& r : *found) {
+      if (seen.insert(r.type + "/" + r.id).second) out.push_back(std::move(r));
+    }
+    return std::nullopt;
+  }
+
+  Response Search(const std::string& type, const QueryParams& params) const {
+    detail::SearchSpec spec;
+    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+    if (auto f = detail::BuildSearch(type, params, ctx, spec)) return detail::FailureResponse(*f);
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    std::string self = options.base_url + "/" + type;
+    if (spec.summary_count) {
+      auto n = (*session)->Count(spec.query);
+      if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+      std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" +
+                        std::to_string(*n) + ",\"link\":[{\"relation\":\"self\",\"url\":";
+      detail::AppendJsonString(self + Encode(spec.echo, {}, ""), out);
+      out += "}]}";
+      Response resp;
+      resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+      resp.body = std::move(out);
+      return resp;
+    }
+    const int count = spec.query.count;
+    spec.query.count = count + 1;  // one more row tells whether a next page exists
+    auto rows = (*session)->Search(spec.query);
+    if (!rows) return detail::FailureResponse(StoreFailure(rows.error()));
+    const bool more = static_cast<int>(rows->size()) > count;
+    if (more) rows->resize(static_cast<std::size_t>(count));
+    std::optional<std::int64_t> total;
+    const bool first_page = !spec.query.after && spec.query.offset == 0;
+    if (!more && first_page) {
+      total = static_cast<std::int64_t>(rows->size());
+    } else if (spec.total_accurate) {
+      spec.query.count = count;
+      auto n = (*session)->Count(spec.query);
+      if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+      total = *n;
+    }
+    std::vector<store::ResourceRow> included;
+    std::set<std::string> seen;
+    for (const auto& r : *rows) seen.insert(r.type + "/" + r.id);
+    for (const auto& inc : spec.includes) {
+      if (auto f = Includes(**session, inc, *rows, seen, included)) return detail::FailureResponse(*f);
+    }
+    for (const auto& inc : spec.revincludes) {
+      if (auto f = RevIncludes(**session, inc, *rows, seen, included)) {
+        return detail::FailureResponse(*f);
+      }
+    }
+    std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"";
+    if (total) out += ",\"total\":" + std::to_string(*total);
+    out += ",\"link\":[{\"relation\":\"self\",\"url\":";
+    QueryParams self_params = spec.echo;
+    for (const auto& [k, v] : params) {
+      if (k == "_cursor" || k == "_offset") self_params.emplace_back(k, v);
+    }
+    detail::AppendJsonString(self + Encode(self_params, {}, ""), out);
+    out += '}';
+    if (more && !rows->empty()) {
+      QueryParams next = spec.echo;
+      if (spec.query.sort.empty()) {
+        // Keyset cursor: stable while other resources are written (docs/gateway.md, paging).
+        next.emplace_back("_cursor", std::to_string(rows->back().last_updated_us) + "-" +
+                                         rows->back().id);
+      } else {
+        next.emplace_back("_offset", std::to_string(spec.query.offset + count));
+      }
+      out += ",{\"relation\":\"next\",\"url\":";
+      detail::AppendJsonString(self + Encode(next, {}, ""), out);
+      out += '}';
+    }
+    out += "],\"entry\":[";
+    bool first = true;
+    auto emit = [&](const store::ResourceRow& r, std::string_view mode) {
+      if (!first) out += ',';
+      first = false;
+      if (spec.elements.empty()) {
+        AppendEntryResource(out, FullUrl(r.type, r.id), r.json, mode);
+      } else {
+        AppendEntryResource(out, FullUrl(r.type, r.id), Subset(r.json, spec.elements), mode);
+      }
+    };
+    for (const auto& r : *rows) emit(r, "match");
+    for (const auto& r : included) emit(r, "include");
+    out += "]}";
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.body = std::move(out);
+    return resp;
+  }
+
+  // Patient/$everything (R4 Patient operation "everything"): the patient and every resource
+  // whose "patient" or "subject" search parameter references it.
+  Response Everything(const std::string& id) const {
+    auto session = store.OpenSession();
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    auto patient = (*session)->Read("Patient", id);
+    if (!patient) return detail::FailureResponse(StoreFailure(patient.error()));
+    if (!*patient || (*patient)->deleted) {
+      return detail::FailureResponse(Fail(404, "not-found", "Patient/" + id + " is not known"));
+    }
+    store::SearchQuery q;
+    q.count = 10000;
+    std::vector<store::Predicate> any;
+    for (const char* param : {"patient", "subject"}) {
+      store::Predicate p;
+      p.kind = store::Predicate::Kind::kReference;
+      p.param = param;
+      p.target_type = "Patient";
+      p.value = id;
+      any.push_back(std::move(p));
+    }
+    q.where.push_back(std::move(any));
+    auto rows = (*session)->Search(q);
+    if (!rows) return detail::FailureResponse(StoreFailure(rows.error()));
+    std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" +
+                      std::to_string(rows->size() + 1) + ",\"entry\":[";
+    AppendEntryResource(out, FullUrl("Patient", id), (*patient)->json, "match");
+    for (const auto& r : *rows) {
+      out += ',';
+      AppendEntryResource(out, FullUrl(r.type, r.id), r.json, "match");
+    }
+    out += "]}";
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.body = std::move(out);
+    return resp;
+  }
+
+  // ---------------------------------------------------------------- batch / transaction
+
+  struct Entry {
+    std::size_t index = 0;
+    std::string method;
+    std::string url;  // as given
+    std::string type;
+    std::string id;
+    QueryParams query;
+    std::string full_url;
+    std::string if_match;
+    std::string if_none_exist;
+    Json resource;
+    bool has_resource = false;
+    std::string response;  // rendered response entry
+  };
+
+  static int MethodOrder(const std::string& m) {
+    if (m == "DELETE") return 0;
+    if (m == "POST") return 1;
+    if (m == "PUT") return 2;
+    return 3;
+  }
+
+  static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids) {
+    if (node.IsObject()) {
+      for (auto& [k, v] : node.Members()) {
+        if (k == "reference" && v.IsString()) {
+          auto it = ids.find(v.Text());
+          if (it != ids.end()) v = Json::String(it->second);
+        } else {
+          RewriteReferences(v, ids);
+        }
+      }
+    } else if (node.IsArray()) {
+      for (auto& v : node.Items()) RewriteReferences(v, ids);
+    }
+  }
+
+  std::string ResponseEntry(const std::string& status, const store::ResourceRow* row,
+                            bool with_resource, const Failure* failure) const {
+    std::string out = "{";
+    if (row != nullptr && !row->id.empty()) {
+      out += "\"fullUrl\":";
+      detail::AppendJsonString(FullUrl(row->type, row->id), out);
+      out += ',';
+      if (with_resource && !row->deleted && !row->json.empty()) {
+        out += "\"resource\":";
+        out += row->json;
+        out += ',';
+      }
+    }
+    out += "\"response\":{\"status\":";
+    detail::AppendJsonString(status, out);
+    if (row != nullptr && row->version > 0) {
+      out += ",\"location\":";
+      detail::AppendJsonString(row->type + "/" + row->id + "/_history/" + std::to_string(row->version), out);
+      out += ",\"etag\":";
+      detail::AppendJsonString(ETag(row->version), out);
+      out += ",\"lastModified\":";
+      detail::AppendJsonString(detail::FormatInstant(row->last_updated_us), out);
+    }
+    if (failure != nullptr) {
+      out += ",\"outcome\":";
+      out += detail::OperationOutcomeJson(*failure);
+    }
+    out += "}}";
+    return out;
+  }
+
+  static std::string StatusText(int status) {
+    switch (status) {
+      case 200:
+        return "200 OK";
+      case 201:
+        return "201 Created";
+      case 204:
+        return "204 No Content";
+      default:
+        return std::to_string(status);
+    }
+  }
+
+  // One entry inside an open transaction (or a batch entry's own transaction).
+  std::optional<Failure> RunEntry(store::Session& session, Entry& e) const {
+    if (e.method == "GET") {
+      Request sub;
+      sub.method = "GET";
+      sub.target = "/fhir/" + e.url;
+      Response r = Route(sub);
+      if (r.status >= 400) {
+        Failure f = Fail(r.status, "processing", "the GET entry failed");
+        return f;
+      }
+      e.response = "{\"resource\":" + r.body + ",\"response\":{\"status\":\"200 OK\"}}";
+      return std::nullopt;
+    }
+    std::optional<std::int64_t> if_match;
+    if (!e.if_match.empty()) {
+      if_match = ParseETag(e.if_match);
+      if (!if_match) return Fail(400, "invalid", "malformed ifMatch");
+    }
+    std::variant<WriteResult, Failure> result = Failure{};
+    if (e.method == "DELETE") {
+      result = Delete(session, e.type, e.id, if_match);
+    } else if (e.method == "POST") {
+      if (!e.if_none_exist.empty()) {
+        auto found = FindExisting(session, e.type, e.if_none_exist);
+        if (auto* f = std::get_if<Failure>(&found)) return *f;
+        if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
+          e.response = ResponseEntry("200 OK", &*existing, true, nullptr);
+          return std::nullopt;
+        }
+      }
+      result = Put(session, e.type, e.id, std::move(e.resource), std::nullopt);
+    } else {
+      result = Put(session, e.type, e.id, std::move(e.resource), if_match);
+    }
+    if (auto* f = std::get_if<Failure>(&result)) return *f;
+    const auto& w = std::get<WriteResult>(result);
+    e.response = ResponseEntry(StatusText(w.status), &w.row, true, nullptr);
+    return std::nullopt;
+  }
+
+  Response Bundle(const Request& request) const {
+    Json bundle;
+    if (auto f = ParseResource(request.body, "Bundle", bundle)) return detail::FailureResponse(*f);
+    std::string_view kind = bundle.Str("type");
+    if (kind != "transaction" && kind != "batch") {
+      return detail::FailureResponse(
+          Fail(400, "invalid", "POST to the base needs a Bundle of type batch or transaction"));
+    }
+    const bool atomic = kind == "transaction";
+    std::vector<Entry> entries;
+    std::map<std::string, std::string> ids;  // fullUrl -> Type/id (R4 §3.1.0.11.2)
+    if (const Json* list = bundle.Find("entry"); list != nullptr) {
+      if (!list->IsArray()) return detail::FailureResponse(Fail(400, "structure", "entry must be an array"));
+      for (std::size_t i = 0; i < list->Items().size(); ++i) {
+        const Json& item = list->Items()[i];
+        Entry e;
+        e.index = i;
+        const Json* req = item.Find("request");
+        if (!item.IsObject() || req == nullptr || !req->IsObject()) {
+          return detail::FailureResponse(Fail(400, "structure",
+                                              "entry " + std::to_string(i) + " has no request"));
+        }
+        e.method = std::string(req->Str("method"));
+        e.url = std::string(req->Str("url"));
+        e.full_url = std::string(item.Str("fullUrl"));
+        e.if_match = std::string(req->Str("ifMatch"));
+        e.if_none_exist = std::string(req->Str("ifNoneExist"));
+        std::string_view path = e.url;
+        if (path.starts_with(options.base_url + "/")) path.remove_prefix(options.base_url.size() + 1);
+        if (auto qm = path.find('?'); qm != std::string_view::npos) {
+          e.query = detail::ParseQuery(path.substr(qm + 1));
+          path = path.substr(0, qm);
+        }
+        auto slash = path.find('/');
+        e.type = std::string(path.substr(0, slash));
+        if (slash != std::string_view::npos) e.id = std::string(path.substr(slash + 1));
+        if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
+          return detail::FailureResponse(Fail(400, "not-supported",
+                                              "entry " + std::to_string(i) + ": method must be GET, POST, PUT or DELETE"));
+        }
+        if (e.method != "GET" && !detail::IsResourceTypeName(e.type)) {
+          return detail::FailureResponse(
+              Fail(400, "invalid", "entry " + std::to_string(i) + ": unknown resource type in request.url"));
+        }
+        if ((e.method == "PUT" || e.method == "DELETE") &&
+            (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty())) {
+          return detail::FailureResponse(Fail(400, "not-supported",
+                                              "entry " + std::to_string(i) + ": PUT/DELETE need Type/id (conditional forms are not supported)"));
+        }
+        if (e.method == "POST" || e.method == "PUT") {
+          const Json* res = item.Find("resource");
+          if (res == nullptr) {
+            return detail::FailureResponse(
+                Fail(400, "required", "entry " + std::to_string(i) + " has no resource"));
+          }
+          e.resource = *res;
+          e.has_resource = true;
+          if (auto f = CheckResource(e.resource, e.type)) {
+            f->diagnostics = "entry " + std::to_string(i) + ": " + f->diagnostics;
+            return detail::FailureResponse(*f);
+          }
+          if (e.method == "POST") {
+            e.id = detail::NewId();
+          } else if (e.resource.Str("id") != e.id) {
+            return detail::FailureResponse(Fail(400, "invalid", "entry " + std::to_string(i) + ": resource id differs from request.url"));
+          }
+          if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + e.id;
+        }
+        entries.push_back(std::move(e));
+      }
+    }
+    if (atomic) {
+      // Conditional creates resolve to existing resources before references are rewritten.
+      auto session = store.OpenSession();
+      if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+      for (auto& e : entries) {
+        if (e.method == "POST" && !e.if_none_exist.empty()) {
+          auto found = FindExisting(**session, e.type, e.if_none_exist);
+          if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
+          if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
+            if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + existing->id;
+          }
+        }
+      }
+      for (auto& e : entries) {
+        if (e.has_resource) RewriteReferences(e.resource, ids);
+      }
+      std::vector<Entry*> order;
+      for (auto& e : entries) order.push_back(&e);
+      std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+        return MethodOrder(a->method) < MethodOrder(b->method);
+      });
+      if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
+      for (Entry* e : order) {
+        if (auto f = RunEntry(**session, *e)) {
+          (*session)->Rollback();
+          f->diagnostics = "transaction entry " + std::to_string(e->index) + " failed; nothing was stored: " + f->diagnostics;
+          return detail::FailureResponse(*f);
+        }
+      }
+      if (auto c = (*session)->Commit(); !c) return detail::FailureResponse(StoreFailure(c.error()));
+    } else {
+      for (auto& e : entries) {
+        if (e.has_resource) RewriteReferences(e.resource, ids);
+        auto session = store.OpenSession();
+        if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+        std::optional<Failure> f;
+        if (e.method == "GET") {
+          f = RunEntry(**session, e);
+        } else if (auto b = (*session)->Begin(); !b) {
+          f = StoreFailure(b.error());
+        } else {
+          f = RunEntry(**session, e);
+          if (f) {
+            (*session)->Rollback();
+          } else if (auto c = (*session)->Commit(); !c) {
+            f = StoreFailure(c.error());
+          }
+        }
+        if (f) e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+      }
+    }
+    std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"";
+    out += atomic ? "transaction-response" : "batch-response";
+    out += "\",\"entry\":[";
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (i > 0) out += ',';
+      out += entries[i].response;
+    }
+    out += "]}";
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.body = std::move(out);
+    return resp;
+  }
+
+  // ---------------------------------------------------------------- capabilities
+
+  std::string BuildCapabilityStatement() const {
+    Json cs = Json::Object();
+    cs.Set("resourceType", Json::String("CapabilityStatement"));
+    cs.Set("status", Json::String("active"));
+    cs.Set("date", Json::String("2026-11-30"));
+    cs.Set("kind", Json::String("instance"));
+    Json& software = cs.Set("software", Json::Object());
+    software.Set("name", Json::String("kakehashi"));
+    Json& impl = cs.Set("implementation", Json::Object());
+    impl.Set("description", Json::String("kakehashi FHIR gateway"));
+    impl.Set("url", Json::String(options.base_url));
+    cs.Set("fhirVersion", Json::String("4.0.1"));
+    Json& formats = cs.Set("format", Json::Array());
+    formats.Push(Json::String("application/fhir+json"));
+    formats.Push(Json::String("json"));
+    Json& rest = cs.Set("rest", Json::Array()).Push(Json::Object());
+    rest.Set("mode", Json::String("server"));
+    Json& resources = rest.Set("resource", Json::Array());
+    const auto& registry = detail::SearchParamRegistry::Instance();
+    static constexpr const char* kTypeInteractions[] = {
+        "read", "vread", "update", "delete", "history-instance", "history-type", "create",
+        "search-type"};
+    for (const std::string& type : registry.Types()) {
+      if (!detail::IsResourceTypeName(type)) continue;
+      Json r = Json::Object();
+      r.Set("type", Json::String(type));
+      Json& inter = r.Set("interaction", Json::Array());
+      for (const char* code : kTypeInteractions) {
+        Json i = Json::Object();
+        i.Set("code", Json::String(code));
+        inter.Push(std::move(i));
+      }
+      r.Set("versioning", Json::String("versioned-update"));
+      r.Set("readHistory", Json::Bool(true));
+      r.Set("updateCreate", Json::Bool(true));
+      r.Set("conditionalCreate", Json::Bool(true));
+      r.Set("conditionalUpdate", Json::Bool(false));
+      r.Set("conditionalDelete", Json::String("not-supported"));
+      Json& inc = r.Set("searchInclude", Json::Array());
+      Json& sp = r.Set("searchParam", Json::Array());
+      for (const char* special : {"_id", "_lastUpdated"}) {
+        Json p = Json::Object();
+        p.Set("name", Json::String(special));
+        p.Set("type", Json::String(std::string_view(special) == "_id" ? "token" : "date"));
+        sp.Push(std::move(p));
+      }
+      static constexpr const char* kTypeNames[] = {"token", "string", "date", "reference",
+                                                   "quantity", "number", "uri"};
+      for (const auto& [code, param] : registry.ForType(type)) {
+        Json p = Json::Object();
+        p.Set("name", Json::String(code));
+        p.Set("definition", Json::String("http://hl7.org/fhir/SearchParameter/" + type + "-" + code));
+        p.Set("type", Json::String(kTypeNames[static_cast<int>(param.def->type)]));
+        sp.Push(std::move(p));
+        if (param.def->type == detail::ParamType::kReference) {
+          inc.Push(Json::String(type + ":" + code));
+        }
+      }
+      if (type == "Patient") {
+        Json& ops = r.Set("operation", Json::Array());
+        Json op = Json::Object();
+        op.Set("name", Json::String("everything"));
+        op.Set("definition", Json::String("http://hl7.org/fhir/OperationDefinition/Patient-everything"));
+        ops.Push(std::move(op));
+      }
+      resources.Push(std::move(r));
+    }
+    Json& interactions = rest.Set("interaction", Json::Array());
+    for (const char* code : {"transaction", "batch", "history-system"}) {
+      Json i = Json::Object();
+      i.Set("code", Json::String(code));
+      interactions.Push(std::move(i));
+    }
+    return detail::ToJsonText(cs);
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  Response MethodNotAllowed(std::string_view allowed) const {
+    Response r = detail::FailureResponse(Fail(405, "not-supported", "method not allowed here"));
+    r.SetHeader("Allow", std::string(allowed));
+    return r;
+  }
+
+  Response Route(const Request& request) const {
+    std::string_view target = request.target;
+    std::string_view query;
+    if (auto qm = target.find('?'); qm != std::string_view::npos) {
+      query = target.substr(qm + 1);
+      target = target.substr(0, qm);
+    }
+    if (!(target == "/fhir" || target.starts_with("/fhir/"))) {
+      return detail::FailureResponse(Fail(404, "not-found", "the FHIR base is /fhir"));
+    }
+    target.remove_prefix(5);
+    std::vector<std::string> seg;
+    while (!target.empty()) {
+      if (target.front() == '/') {
+        target.remove_prefix(1);
+        continue;
+      }
+      auto slash = target.find('/');
+      seg.push_back(detail::PercentDecode(target.substr(0, slash), false));
+      target = slash == std::string_view::npos ? std::string_view() : target.substr(slash);
+    }
+    QueryParams params = detail::ParseQuery(query);
+    const std::string& m = request.method;
+    if (auto fmt = std::find_if(params.begin(), params.end(),
+                                [](const auto& p) { return p.first == "_format"; });
+        fmt != params.end() && fmt->second.find("xml") != std::string::npos) {
+      return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
+    }
+    if (seg.empty()) {
+      if (m == "POST") return Bundle(request);
+      return MethodNotAllowed("POST");
+    }
+    if (seg[0] == "metadata" && seg.size() == 1) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      Response r;
+      r.SetHeader("Content-Type", std::string(detail::kFhirJson));
+      r.body = capability;
+      return r;
+    }
+    if (seg[0] == "_history" && seg.size() == 1) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return History("", "", params);
+    }
+    const std::string& type = seg[0];
+    if (!detail::IsResourceTypeName(type)) {
+      return detail::FailureResponse(Fail(404, "not-supported", "unknown resource type"));
+    }
+    if (seg.size() == 1) {
+      if (m == "GET") return Search(type, params);
+      if (m == "POST") return Create(type, request);
+      return MethodNotAllowed("GET, POST");
+    }
+    if (seg.size() == 2 && seg[1] == "_search") {
+      if (m != "POST") return MethodNotAllowed("POST");
+      // POST _search: form body parameters plus any in the URL (R4 §3.1.1.0).
+      QueryParams all = params;
+      std::string_view ct = request.Header("Content-Type");
+      if (!ct.empty() && ct.find("application/x-www-form-urlencoded") == std::string_view::npos) {
+        return detail::FailureResponse(
+            Fail(415, "not-supported", "POST _search needs application/x-www-form-urlencoded"));
+      }
+      for (auto& p : detail::ParseQuery(request.body)) all.push_back(std::move(p));
+      return Search(type, all);
+    }
+    if (seg.size() == 2 && seg[1] == "_history") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return History(type, "", params);
+    }
+    const std::string& id = seg[1];
+    if (!detail::IsValidId(id)) {
+      return detail::FailureResponse(Fail(400, "invalid", "malformed resource id"));
+    }
+    if (seg.size() == 2) {
+      if (m == "GET" || m == "HEAD") return Read(type, id, request);
+      if (m == "PUT") return Update(type, id, request);
+      if (m == "DELETE") return Remove(type, id, request);
+      return MethodNotAllowed("GET, PUT, DELETE");
+    }
+    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
+      if (m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
+      return Everything(id);
+    }
+    if (seg[2] == "_history") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      if (seg.size() == 3) return History(type, id, params);
+      if (seg.size() == 4) return VRead(type, id, seg[3]);
+    }
+    return detail::FailureResponse(Fail(404, "not-found", "no such endpoint"));
+  }
+};
+
+Handler::Handler(store::Store& store, HandlerOptions options)
+    : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+Handler::~Handler() = default;
+
+const HandlerOptions& Handler::Options() const { return impl_->options; }
+
+Response Handler::Handle(const Request& request) const {
+  const std::string& m = request.method;
+  if ((m == "POST" || m == "PUT") && !request.body.empty()) {
+    std::string_view ct = request.Header("Content-Type");
+    bool form = ct.find("application/x-www-form-urlencoded") != std::string_view::npos;
+    if (!ct.empty() && !form && ct.find("json") == std::string_view::npos) {
+      return detail::FailureResponse(
+          Fail(415, "not-supported", "send application/fhir+json (XML is not supported)"));
+    }
+  }
+  Response r = impl_->Route(request);
+  if (m == "HEAD") r.body.clear();
+  return r;
+}
+
+}  // namespace kakehashi::gateway

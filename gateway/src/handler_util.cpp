@@ -1,0 +1,161 @@
+#include "handler_util.hpp"
+
+#include "search_params.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <set>
+
+namespace kakehashi::gateway::detail {
+
+std::string OperationOutcomeJson(const Failure& failure) {
+  Json oo = Json::Object();
+  oo.Set("resourceType", Json::String("OperationOutcome"));
+  Json& issues = oo.Set("issue", Json::Array());
+  auto add = [&](std::string_view severity, std::string_view code, const std::string& text,
+                 const std::string& expression) {
+    Json issue = Json::Object();
+    issue.Set("severity", Json::String(std::string(severity)));
+    issue.Set("code", Json::String(std::string(code)));
+    if (!text.empty()) issue.Set("diagnostics", Json::String(text));
+    if (!expression.empty()) {
+      Json& e = issue.Set("expression", Json::Array());
+      e.Push(Json::String(expression));
+    }
+    issues.Push(std::move(issue));
+  };
+  if (failure.issues.empty()) {
+    add(failure.status >= 500 ? "fatal" : (failure.status < 400 ? "information" : "error"),
+        failure.code, failure.diagnostics, "");
+  }
+  for (const Issue& i : failure.issues) {
+    std::string text(i.code);
+    text += ": ";
+    text += i.message;
+    add(ToString(i.severity), failure.code, text, i.where.fhir_path);
+  }
+  return ToJsonText(oo);
+}
+
+Response FailureResponse(const Failure& failure) {
+  Response r;
+  r.status = failure.status;
+  r.SetHeader("Content-Type", std::string(kFhirJson));
+  r.body = OperationOutcomeJson(failure);
+  return r;
+}
+
+std::string PercentDecode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%' && i + 2 < text.size()) {
+      int hi = hex(text[i + 1]);
+      int lo = hex(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += (plus_is_space && c == '+') ? ' ' : c;
+  }
+  return out;
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == ':' || c == '/' || c == '|' || c == ',') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+QueryParams ParseQuery(std::string_view query) {
+  QueryParams out;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t amp = query.find('&', start);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(start, amp - start);
+    if (!pair.empty()) {
+      std::size_t eq = pair.find('=');
+      std::string_view k = eq == std::string_view::npos ? pair : pair.substr(0, eq);
+      std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+      out.emplace_back(PercentDecode(k, true), PercentDecode(v, true));
+    }
+    start = amp + 1;
+  }
+  return out;
+}
+
+bool IsValidId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsResourceTypeName(std::string_view type) {
+  static const std::set<std::string, std::less<>> kTypes = [] {
+    std::set<std::string, std::less<>> s;
+    for (auto& t : SearchParamRegistry::Instance().Types()) s.insert(t);
+    // R4 resources without search parameters of their own.
+    for (const char* t : {"Binary", "Parameters"}) s.insert(t);
+    s.erase("Resource");
+    s.erase("DomainResource");
+    return s;
+  }();
+  return kTypes.count(type) != 0;
+}
+
+std::string NewId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t a = rng();
+  std::uint64_t b = rng();
+  a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xFFFF),
+                static_cast<unsigned>(a & 0xFFFF), static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
+  return buf;
+}
+
+std::int64_t NowUs() {
+  static std::atomic<std::int64_t> last{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t prev = last.load();
+  std::int64_t next = 0;
+  do {
+    next = now > prev ? now : prev + 1;
+  } while (!last.compare_exchange_weak(prev, next));
+  return next;
+}
+
+}  // namespace kakehashi::gateway::detail

@@ -1,0 +1,41 @@
+// Small helpers shared by the handler's translation units.
+#pragma once
+
+#include "detail/json.hpp"
+#include "kakehashi/common/issue.hpp"
+#include "kakehashi/gateway/http.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kakehashi::gateway::detail {
+
+inline constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+
+// A failed interaction: HTTP status, FHIR issue-type code and a message without input values.
+struct Failure {
+  int status = 400;
+  std::string code = "invalid";  // http://hl7.org/fhir/issue-type
+  std::string diagnostics;
+  std::vector<Issue> issues;  // validator issues (422)
+};
+
+std::string OperationOutcomeJson(const Failure& failure);
+Response FailureResponse(const Failure& failure);
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+// application/x-www-form-urlencoded / query string: '&'-separated, '+' is space, %XX decoded.
+QueryParams ParseQuery(std::string_view query);
+std::string PercentDecode(std::string_view text, bool plus_is_space);
+std::string PercentEncode(std::string_view text);
+
+bool IsValidId(std::string_view id);        // R4 id: [A-Za-z0-9\-\.]{1,64}
+bool IsResourceTypeName(std::string_view type);  // a type the gateway serves
+std::string NewId();                        // random UUID v4 text
+std::int64_t NowUs();                       // strictly increasing within the process
+
+}  // namespace kakehashi::gateway::detail

@@ -1,0 +1,439 @@
+// Search parameter parsing (R4 §3.1.1.4-5): prefixes, modifiers, OR lists (comma) and AND
+// (repeated parameters), chains (subject:Patient.identifier=…), result parameters.
+#include "search.hpp"
+
+#include "detail/values.hpp"
+#include "search_params.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+namespace kakehashi::gateway::detail {
+
+namespace {
+
+using store::Compare;
+using store::Predicate;
+
+Failure Bad(std::string diagnostics, std::string code = "invalid") {
+  Failure f;
+  f.status = 400;
+  f.code = std::move(code);
+  f.diagnostics = std::move(diagnostics);
+  return f;
+}
+
+// Comma-separated alternatives; "\," is a literal comma (R4 §3.1.1.5.7 escaping).
+std::vector<std::string> SplitOr(std::string_view value) {
+  std::vector<std::string> out(1);
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '\\' && i + 1 < value.size() &&
+        (value[i + 1] == ',' || value[i + 1] == '|' || value[i + 1] == '$' || value[i + 1] == '\\')) {
+      out.back() += value[++i];
+      continue;
+    }
+    if (c == ',') {
+      out.emplace_back();
+      continue;
+    }
+    out.back() += c;
+  }
+  return out;
+}
+
+std::optional<Compare> ParsePrefix(std::string_view& value) {
+  static constexpr std::pair<std::string_view, Compare> kPrefixes[] = {
+      {"eq", Compare::kEq}, {"ne", Compare::kNe}, {"gt", Compare::kGt}, {"lt", Compare::kLt},
+      {"ge", Compare::kGe}, {"le", Compare::kLe}, {"sa", Compare::kSa}, {"eb", Compare::kEb},
+      {"ap", Compare::kAp}};
+  if (value.size() >= 2 && value[0] >= 'a' && value[0] <= 'z') {
+    for (const auto& [text, compare] : kPrefixes) {
+      if (value.starts_with(text)) {
+        value.remove_prefix(2);
+        return compare;
+      }
+    }
+    return std::nullopt;
+  }
+  return Compare::kEq;
+}
+
+Predicate::Kind KindOf(ParamType type) {
+  switch (type) {
+    case ParamType::kString:
+      return Predicate::Kind::kString;
+    case ParamType::kDate:
+      return Predicate::Kind::kDate;
+    case ParamType::kReference:
+      return Predicate::Kind::kReference;
+    case ParamType::kQuantity:
+    case ParamType::kNumber:
+      return Predicate::Kind::kQuantity;
+    case ParamType::kToken:
+    case ParamType::kUri:
+      return Predicate::Kind::kToken;
+  }
+  return Predicate::Kind::kToken;
+}
+
+bool ParseQuantityValue(std::string_view value, Predicate& p) {
+  auto compare = ParsePrefix(value);
+  if (!compare) return false;
+  p.compare = *compare;
+  std::string_view number = value;
+  auto bar = value.find('|');
+  if (bar != std::string_view::npos) {
+    number = value.substr(0, bar);
+    std::string_view rest = value.substr(bar + 1);
+    auto bar2 = rest.find('|');
+    if (bar2 == std::string_view::npos) return false;
+    p.system = std::string(rest.substr(0, bar2));
+    p.target_type = std::string(rest.substr(bar2 + 1));  // unit code
+  }
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
+  if (ec != std::errc() || ptr != number.data() + number.size()) return false;
+  // Implicit precision of the search value (R4 §3.1.1.4.3): 5.4 means [5.35, 5.45).
+  double half = 0.5;
+  auto dot = number.find('.');
+  if (number.find_first_of("eE") == std::string_view::npos && dot != std::string_view::npos) {
+    half = 0.5 * std::pow(10.0, -static_cast<double>(number.size() - dot - 1));
+  }
+  if (p.compare == Compare::kAp) half = std::max(half, std::fabs(v) * 0.1);
+  p.number = v;
+  p.number_low = v - half;
+  p.number_high = v + half;
+  return true;
+}
+
+std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& param,
+                                  const std::string& code, std::string_view modifier,
+                                  const std::string& value, const SearchContext& context,
+                                  Predicate& p);
+
+std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& param,
+                                  const std::string& code, std::string_view target_type,
+                                  std::string_view chained, const std::string& value,
+                                  const SearchContext& context, Predicate& p) {
+  std::string target(target_type);
+  if (target.empty()) {
+    std::string_view targets = param.def->targets;
+    if (targets.find(',') != std::string_view::npos || targets.empty()) {
+      return Bad("chained parameter '" + code + "' needs a target type (" + code +
+                 ":Type.param) because it can reference several types");
+    }
+    target = std::string(targets);
+  }
+  std::string chained_code(chained);
+  std::string chained_modifier;
+  if (auto colon = chained_code.find(':'); colon != std::string::npos) {
+    chained_modifier = chained_code.substr(colon + 1);
+    chained_code.resize(colon);
+  }
+  if (chained_code.find('.') != std::string::npos) {
+    return Bad("chains deeper than one level are not supported", "not-supported");
+  }
+  auto conj = std::make_shared<store::Conjunction>();
+  std::vector<Predicate> any;
+  for (const std::string& alt : SplitOr(value)) {
+    Predicate inner;
+    if (chained_code == "_id") {
+      inner.kind = Predicate::Kind::kId;
+      inner.value = alt;
+    } else {
+      const CompiledParam* cp = SearchParamRegistry::Instance().Find(target, chained_code);
+      if (cp == nullptr) {
+        return Bad("unknown search parameter '" + chained_code + "' for " + target);
+      }
+      if (auto f = ParseValue(target, *cp, chained_code, chained_modifier, alt, context, inner)) {
+        return f;
+      }
+    }
+    any.push_back(std::move(inner));
+  }
+  conj->push_back(std::move(any));
+  p.kind = Predicate::Kind::kReference;
+  p.param = code;
+  p.chain_type = target;
+  p.chain = std::move(conj);
+  (void)type;
+  return std::nullopt;
+}
+
+std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& param,
+                                  const std::string& code, std::string_view modifier,
+                                  const std::string& value, const SearchContext& context,
+                                  Predicate& p) {
+  p.param = code;
+  p.kind = KindOf(param.def->type);
+  if (modifier == "missing") {
+    if (value != "true" && value != "false") return Bad(":missing takes true or false");
+    p.missing_kind = p.kind;
+    p.kind = Predicate::Kind::kMissing;
+    p.missing = value == "true";
+    return std::nullopt;
+  }
+  switch (p.kind) {
+    case Predicate::Kind::kToken: {
+      if (!modifier.empty() && modifier != "not") {
+        return Bad("token modifier ':" + std::string(modifier) + "' is not supported",
+                   "not-supported");
+      }
+      p.negate = modifier == "not";
+      auto bar = value.find('|');
+      if (bar == std::string::npos) {
+        p.value = value;
+      } else {
+        p.system = value.substr(0, bar);
+        p.value = value.substr(bar + 1);
+      }
+      if (!p.system && p.value.empty()) return Bad("empty token value for '" + code + "'");
+      return std::nullopt;
+    }
+    case Predicate::Kind::kString:
+      if (modifier == "exact") {
+        p.string_match = Predicate::StringMatch::kExact;
+      } else if (modifier == "contains") {
+        p.string_match = Predicate::StringMatch::kContains;
+      } else if (!modifier.empty()) {
+        return Bad("string modifier ':" + std::string(modifier) + "' is not supported",
+                   "not-supported");
+      }
+      p.value = NormalizeForSearch(value);
+      if (p.value.empty()) return Bad("empty string value for '" + code + "'");
+      return std::nullopt;
+    case Predicate::Kind::kDate:
+      if (!modifier.empty()) return Bad("date parameters take no modifier", "not-supported");
+      if (!ParseDateValue(value, p)) {
+        return Bad("'" + code + "' needs [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.f]][zone]]]]");
+      }
+      return std::nullopt;
+    case Predicate::Kind::kQuantity:
+      if (!modifier.empty()) return Bad("quantity parameters take no modifier", "not-supported");
+      if (!ParseQuantityValue(value, p)) {
+        return Bad("'" + code + "' needs [prefix]number[|system|code]");
+      }
+      return std::nullopt;
+    case Predicate::Kind::kReference: {
+      std::string_view v = value;
+      std::string target(modifier);
+      if (!target.empty() && !IsResourceTypeName(target)) {
+        return Bad("reference modifier ':" + target + "' is not a resource type", "not-supported");
+      }
+      if (v.starts_with(context.base_url) && v.size() > context.base_url.size() &&
+          v[context.base_url.size()] == '/') {
+        v.remove_prefix(context.base_url.size() + 1);
+      }
+      std::string_view ref_type = ReferenceTargetType(v);
+      if (!ref_type.empty()) {
+        p.target_type = std::string(ref_type);
+        auto history = v.find("/_history/");
+        if (history != std::string_view::npos) v = v.substr(0, history);
+        p.value = std::string(v.substr(v.rfind('/') + 1));
+      } else if (v.find(':') != std::string_view::npos) {
+        p.value = std::string(v);  // canonical or other absolute URL
+      } else {
+        p.value = std::string(v);
+        p.target_type = target;
+        std::string_view targets = param.def->targets;
+        if (p.target_type.empty() && !targets.empty() && targets.find(',') == std::string_view::npos) {
+          p.target_type = std::string(targets);
+        }
+      }
+      if (p.value.empty()) return Bad("empty reference value for '" + code + "'");
+      return std::nullopt;
+    }
+    default:
+      break;
+  }
+  (void)type;
+  return Bad("unsupported parameter '" + code + "'", "not-supported");
+}
+
+}  // namespace
+
+bool ParseDateValue(std::string_view value, store::Predicate& p) {
+  auto compare = ParsePrefix(value);
+  if (!compare) return false;
+  auto range = ParseFhirDateRange(value);
+  if (!range) return false;
+  p.compare = *compare;
+  p.low_us = range->low_us;
+  p.high_us = range->high_us;
+  if (p.compare == Compare::kAp) {
+    // "approximately": 10% of the distance from now, at least the value's own precision.
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    std::int64_t margin = std::llabs(now - p.low_us) / 10;
+    margin = std::max(margin, p.high_us - p.low_us + 1);
+    p.low_us -= margin;
+    p.high_us += margin;
+  }
+  return true;
+}
+
+std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& params,
+                                   const SearchContext& context, SearchSpec& spec) {
+  spec.query.type = type;
+  spec.query.count = context.default_count;
+  for (const auto& [raw_name, value] : params) {
+    std::string name = raw_name;
+    if (name == "_count") {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || ptr != value.data() + value.size() || n < 0) {
+        return Bad("_count must be a non-negative integer");
+      }
+      spec.query.count = std::min(n, context.max_count);
+      spec.echo.emplace_back(name, value);
+      continue;
+    }
+    if (name == "_cursor") {
+      auto dash = value.find('-');
+      std::int64_t lu = 0;
+      if (dash == std::string::npos ||
+          std::from_chars(value.data(), value.data() + dash, lu).ec != std::errc()) {
+        return Bad("invalid _cursor (use the next link as given)");
+      }
+      spec.query.after = std::make_pair(lu, value.substr(dash + 1));
+      continue;
+    }
+    if (name == "_offset") {
+      std::int64_t n = 0;
+      if (std::from_chars(value.data(), value.data() + value.size(), n).ec != std::errc() || n < 0) {
+        return Bad("invalid _offset");
+      }
+      spec.query.offset = n;
+      continue;
+    }
+    if (name == "_format" || name == "_pretty") {
+      if (name == "_format" && value.find("xml") != std::string::npos) {
+        Failure f = Bad("only JSON is supported", "not-supported");
+        f.status = 406;
+        return f;
+      }
+      continue;
+    }
+    spec.echo.emplace_back(name, value);
+    if (name == "_summary") {
+      if (value == "count") {
+        spec.summary_count = true;
+      } else if (value != "false") {
+        return Bad("_summary supports count and false", "not-supported");
+      }
+      continue;
+    }
+    if (name == "_total") {
+      spec.total_accurate = value == "accurate";
+      continue;
+    }
+    if (name == "_elements") {
+      for (auto& e : SplitOr(value)) {
+        if (!e.empty()) spec.elements.push_back(e);
+      }
+      continue;
+    }
+    if (name == "_sort") {
+      for (auto& key : SplitOr(value)) {
+        store::SortKey sort;
+        std::string_view k = key;
+        if (k.starts_with('-')) {
+          sort.descending = true;
+          k.remove_prefix(1);
+        }
+        sort.param = std::string(k);
+        if (k == "_id" || k == "_lastUpdated") {
+          sort.kind = k == "_id" ? Predicate::Kind::kId : Predicate::Kind::kLastUpdated;
+        } else {
+          const CompiledParam* cp = SearchParamRegistry::Instance().Find(type, k);
+          if (cp == nullptr || cp->def->type == ParamType::kReference) {
+            return Bad("cannot sort by '" + sort.param + "'", "not-supported");
+          }
+          sort.kind = KindOf(cp->def->type);
+        }
+        spec.query.sort.push_back(std::move(sort));
+      }
+      continue;
+    }
+    if (name == "_include" || name == "_revinclude") {
+      if (value == "*") return Bad("wildcard includes are not supported", "not-supported");
+      IncludeSpec inc;
+      std::string_view v = value;
+      auto c1 = v.find(':');
+      if (c1 == std::string_view::npos) return Bad(name + " needs Type:param[:target]");
+      inc.source_type = std::string(v.substr(0, c1));
+      std::string_view rest = v.substr(c1 + 1);
+      auto c2 = rest.find(':');
+      inc.param = std::string(rest.substr(0, c2));
+      if (c2 != std::string_view::npos) inc.target_type = std::string(rest.substr(c2 + 1));
+      const CompiledParam* cp = SearchParamRegistry::Instance().Find(inc.source_type, inc.param);
+      if (cp == nullptr || cp->def->type != ParamType::kReference) {
+        return Bad(name + " '" + value + "' is not a reference parameter");
+      }
+      if (name == "_include" && inc.source_type != type) {
+        return Bad("_include must name the searched type", "not-supported");
+      }
+      (name == "_include" ? spec.includes : spec.revincludes).push_back(std::move(inc));
+      continue;
+    }
+    if (name == "_id" || name.starts_with("_id:")) {
+      std::vector<Predicate> any;
+      for (auto& alt : SplitOr(value)) {
+        Predicate p;
+        p.kind = Predicate::Kind::kId;
+        p.value = alt;
+        any.push_back(std::move(p));
+      }
+      spec.query.where.push_back(std::move(any));
+      continue;
+    }
+    if (name == "_lastUpdated") {
+      std::vector<Predicate> any;
+      for (auto& alt : SplitOr(value)) {
+        Predicate p;
+        p.kind = Predicate::Kind::kLastUpdated;
+        if (!ParseDateValue(alt, p)) return Bad("invalid _lastUpdated value");
+        any.push_back(std::move(p));
+      }
+      spec.query.where.push_back(std::move(any));
+      continue;
+    }
+    if (name.starts_with('_')) {
+      return Bad("search parameter '" + name + "' is not supported", "not-supported");
+    }
+    // name[:modifier][.chained]
+    std::string chained;
+    if (auto dot = name.find('.'); dot != std::string::npos) {
+      chained = name.substr(dot + 1);
+      name.resize(dot);
+    }
+    std::string modifier;
+    if (auto colon = name.find(':'); colon != std::string::npos) {
+      modifier = name.substr(colon + 1);
+      name.resize(colon);
+    }
+    const CompiledParam* cp = SearchParamRegistry::Instance().Find(type, name);
+    if (cp == nullptr) return Bad("unknown search parameter '" + name + "' for " + type);
+    if (!chained.empty()) {
+      if (cp->def->type != ParamType::kReference) return Bad("'" + name + "' cannot be chained");
+      Predicate p;
+      if (auto f = ParseChain(type, *cp, name, modifier, chained, value, context, p)) return f;
+      spec.query.where.push_back({std::move(p)});
+      continue;
+    }
+    std::vector<Predicate> any;
+    for (const std::string& alt : SplitOr(value)) {
+      Predicate p;
+      if (auto f = ParseValue(type, *cp, name, modifier, alt, context, p)) return f;
+      any.push_back(std::move(p));
+    }
+    spec.query.where.push_back(std::move(any));
+  }
+  return std::nullopt;
+}
+
+}  // namespace kakehashi::gateway::detail
