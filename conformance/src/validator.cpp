@@ -1,0 +1,775 @@
+// The base R4 validator: one walk over the element tree, driven by the generated metadata
+// (kakehashi/fhir/r4/meta.hpp). Rules cite the R4 specification:
+//   json.html            JSON representation (arrays, nulls, primitive extensions "_x")
+//   datatypes.html       primitive formats
+//   element.html ele-1, extensibility.html ext-1, domainresource.html dom-2..dom-5,
+//   bundle.html bdl-7, references.html (ref-1, relative and urn: references in Bundles).
+#include "kakehashi/conformance/validator.hpp"
+
+#include "kakehashi/conformance/primitive_format.hpp"
+#include "kakehashi/fhir/r4/meta.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace kakehashi::conformance {
+namespace {
+
+using fhir::Node;
+using fhir::r4::BindingStrength;
+using fhir::r4::ElementInfo;
+using fhir::r4::FindType;
+using fhir::r4::TypeInfo;
+using fhir::r4::TypeKind;
+using fhir::r4::TypeRef;
+
+constexpr std::string_view kFhirPathSystem = "http://hl7.org/fhirpath/System.";
+constexpr std::string_view kSdBase = "http://hl7.org/fhir/StructureDefinition/";
+constexpr int kMaxDepth = 200;
+
+// Stable codes (docs/conformance.md). Issue::code must point at static storage.
+constexpr std::string_view kCodeResourceType = "conformance.resource_type";
+constexpr std::string_view kCodeUnknown = "conformance.unknown_element";
+constexpr std::string_view kCodeMin = "conformance.cardinality.min";
+constexpr std::string_view kCodeMax = "conformance.cardinality.max";
+constexpr std::string_view kCodeArrayExpected = "conformance.array.expected";
+constexpr std::string_view kCodeArrayUnexpected = "conformance.array.unexpected";
+constexpr std::string_view kCodeType = "conformance.type";
+constexpr std::string_view kCodeChoice = "conformance.choice.multiple";
+constexpr std::string_view kCodeEmpty = "conformance.empty";
+constexpr std::string_view kCodePrimitiveExtension = "conformance.primitive_extension";
+constexpr std::string_view kCodeBinding = "conformance.binding.required";
+constexpr std::string_view kCodeUnresolved = "conformance.reference.unresolved";
+constexpr std::string_view kCodeTarget = "conformance.reference.target";
+constexpr std::string_view kCodeRefFormat = "conformance.reference.format";
+constexpr std::string_view kCodeDepth = "conformance.depth";
+constexpr std::string_view kCodeEle1 = "conformance.invariant.ele-1";
+constexpr std::string_view kCodeExt1 = "conformance.invariant.ext-1";
+constexpr std::string_view kCodeDom2 = "conformance.invariant.dom-2";
+constexpr std::string_view kCodeDom3 = "conformance.invariant.dom-3";
+constexpr std::string_view kCodeDom4 = "conformance.invariant.dom-4";
+constexpr std::string_view kCodeDom5 = "conformance.invariant.dom-5";
+constexpr std::string_view kCodeBdl7 = "conformance.invariant.bdl-7";
+
+// conformance.format.<primitive> for every R4 primitive; "conformance.format" for others.
+std::string_view FormatCode(std::string_view type) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 20> kCodes{{
+      {"base64Binary", "conformance.format.base64Binary"},
+      {"boolean", "conformance.format.boolean"},
+      {"canonical", "conformance.format.canonical"},
+      {"code", "conformance.format.code"},
+      {"date", "conformance.format.date"},
+      {"dateTime", "conformance.format.dateTime"},
+      {"decimal", "conformance.format.decimal"},
+      {"id", "conformance.format.id"},
+      {"instant", "conformance.format.instant"},
+      {"integer", "conformance.format.integer"},
+      {"markdown", "conformance.format.markdown"},
+      {"oid", "conformance.format.oid"},
+      {"positiveInt", "conformance.format.positiveInt"},
+      {"string", "conformance.format.string"},
+      {"time", "conformance.format.time"},
+      {"unsignedInt", "conformance.format.unsignedInt"},
+      {"uri", "conformance.format.uri"},
+      {"url", "conformance.format.url"},
+      {"uuid", "conformance.format.uuid"},
+      {"xhtml", "conformance.format.xhtml"},
+  }};
+  for (const auto& [name, code] : kCodes) {
+    if (name == type) return code;
+  }
+  return "conformance.format";
+}
+
+// The FHIR type name of a type code: "http://hl7.org/fhirpath/System.String" (used by the
+// spec for Element.id, Extension.url, Resource.id) reads as the matching FHIR primitive.
+std::string_view FhirTypeName(std::string_view code) {
+  if (code.substr(0, kFhirPathSystem.size()) != kFhirPathSystem) return code;
+  const std::string_view system = code.substr(kFhirPathSystem.size());
+  if (system == "String") return "string";
+  if (system == "Boolean") return "boolean";
+  if (system == "Integer") return "integer";
+  if (system == "Decimal") return "decimal";
+  if (system == "Date") return "date";
+  if (system == "DateTime") return "dateTime";
+  if (system == "Time") return "time";
+  return "string";
+}
+
+// What the walker found for one element of an object.
+struct Seen {
+  const Node* value = nullptr;      // "name": …
+  const Node* extension = nullptr;  // "_name": …
+  std::string_view json_name;       // "valueQuantity" for choices
+  std::string_view choice_type;     // "Quantity"
+};
+
+// Per resource that can hold contained resources (dom-3, ref-1).
+struct ResourceScope {
+  const Node* contained = nullptr;
+  std::unordered_map<std::string, std::string> contained_types;  // id -> resourceType
+  std::set<std::string, std::less<>> referenced;                 // "#id" targets seen
+  bool references_container = false;                             // a "#" reference
+};
+
+// Per Bundle: what its entries are, for urn: and relative references (references.html#bundle).
+struct BundleScope {
+  std::unordered_map<std::string, std::string> by_full_url;  // fullUrl -> resourceType
+};
+
+// Forwards to the caller's sink and remembers whether an error was reported.
+class CountingSink final : public IssueSink {
+ public:
+  explicit CountingSink(IssueSink& next) : next_(next) {}
+  void Report(Issue issue) override {
+    if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) ++errors_;
+    next_.Report(std::move(issue));
+  }
+  bool StopRequested() const override { return next_.StopRequested(); }
+  std::size_t errors() const { return errors_; }
+
+ private:
+  IssueSink& next_;
+  std::size_t errors_ = 0;
+};
+
+bool TargetAllows(std::span<const TypeRef> types, std::string_view type_code,
+                  std::string_view resource_type) {
+  for (const TypeRef& ref : types) {
+    if (ref.code != type_code) continue;
+    if (ref.target_profiles.empty()) return true;
+    for (std::string_view profile : ref.target_profiles) {
+      if (profile.substr(0, kSdBase.size()) != kSdBase) return true;  // a profile we cannot read
+      const std::string_view target = profile.substr(kSdBase.size());
+      if (target == resource_type || target == "Resource" || target == "DomainResource") {
+        return true;
+      }
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Validator::Impl {
+  ValidatorOptions options;
+  std::vector<std::unique_ptr<Checker>> checkers;
+};
+
+namespace {
+
+class Walker {
+ public:
+  Walker(const Validator::Impl& impl, IssueSink& sink, const Location& base)
+      : impl_(impl), sink_(sink), base_(base) {}
+
+  void Root(const Node& resource) {
+    if (!resource.IsObject()) {
+      Report(Severity::kError, kCodeResourceType, "a resource must be a JSON object");
+      return;
+    }
+    path_.assign(resource.ResourceType());
+    if (path_.empty()) path_ = "Resource";
+    Resource(resource, /*contained=*/false);
+  }
+
+ private:
+  // --- paths and reporting -------------------------------------------------------------------
+
+  std::size_t PushMember(std::string_view name) {
+    const std::size_t old = path_.size();
+    path_ += '.';
+    path_ += name;
+    return old;
+  }
+  std::size_t PushIndex(std::size_t index) {
+    const std::size_t old = path_.size();
+    char buffer[24];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, index);
+    (void)ec;
+    path_ += '[';
+    path_.append(buffer, end);
+    path_ += ']';
+    return old;
+  }
+  void Pop(std::size_t old) { path_.resize(old); }
+
+  void Report(Severity severity, std::string_view code, std::string message) {
+    Location where = base_;
+    where.fhir_path = path_;
+    sink_.Report({severity, code, std::move(where), std::move(message)});
+  }
+  void Error(std::string_view code, std::string message) {
+    Report(Severity::kError, code, std::move(message));
+  }
+
+  // --- resources -----------------------------------------------------------------------------
+
+  // Validates a resource object at path_. `contained`: inside another resource's "contained".
+  void Resource(const Node& resource, bool contained) {
+    const std::string_view resource_type = resource.ResourceType();
+    const Node* rt = resource.Find("resourceType");
+    if (rt == nullptr || !rt->IsString()) {
+      Error(kCodeResourceType, "resourceType is missing or not a string");
+      return;
+    }
+    const TypeInfo* type = FindType(resource_type);
+    if (type == nullptr || type->kind != TypeKind::kResource || type->is_abstract) {
+      Error(kCodeResourceType, "resourceType is not a concrete FHIR R4 resource type");
+      return;
+    }
+    // Resource.id is typed System.String in the R4 snapshot; its syntax is that of id
+    // (resource.html#id).
+    if (const Node* id = resource.Find("id");
+        id != nullptr && id->IsString() && !id->Text().empty() && !IsId(id->Text())) {
+      const std::size_t old = PushMember("id");
+      Error(FormatCode("id"), "Resource.id must be 1-64 characters of [A-Za-z0-9-.]");
+      Pop(old);
+    }
+
+    ResourceScope own_scope;
+    ResourceScope* saved_scope = scope_;
+    if (contained) {
+      ContainedRules(resource);
+    } else {
+      own_scope.contained = resource.Find("contained");
+      if (own_scope.contained != nullptr && own_scope.contained->IsArray()) {
+        for (const Node& c : own_scope.contained->Items()) {
+          const Node* cid = c.IsObject() ? c.Find("id") : nullptr;
+          if (cid != nullptr && cid->IsString()) {
+            own_scope.contained_types.emplace(cid->Text(), std::string(c.ResourceType()));
+          }
+        }
+      }
+      scope_ = &own_scope;
+    }
+
+    BundleScope bundle_scope;
+    const bool is_bundle = resource_type == "Bundle";
+    if (is_bundle) {
+      IndexBundle(resource, bundle_scope);
+      bundles_.push_back(&bundle_scope);
+    }
+
+    Object(resource, *type, /*is_resource=*/true);
+
+    if (is_bundle) bundles_.pop_back();
+    if (!contained) {
+      Dom3(own_scope);
+      scope_ = saved_scope;
+    }
+
+    if (!impl_.checkers.empty()) {
+      const std::string path = path_;
+      ResourceContext context{resource, path, base_, contained};
+      for (const auto& checker : impl_.checkers) checker->Check(context, sink_);
+    }
+  }
+
+  // dom-2, dom-4, dom-5 (domainresource.html#invs): rules for a contained resource.
+  void ContainedRules(const Node& resource) {
+    if (resource.Find("contained") != nullptr) {
+      const std::size_t old = PushMember("contained");
+      Error(kCodeDom2, "a contained resource must not contain resources (dom-2)");
+      Pop(old);
+    }
+    if (const Node* meta = resource.Find("meta"); meta != nullptr && meta->IsObject()) {
+      if (meta->Find("versionId") != nullptr || meta->Find("lastUpdated") != nullptr) {
+        const std::size_t old = PushMember("meta");
+        Error(kCodeDom4,
+              "a contained resource must not have meta.versionId or meta.lastUpdated (dom-4)");
+        Pop(old);
+      }
+      if (meta->Find("security") != nullptr) {
+        const std::size_t old = PushMember("meta");
+        Error(kCodeDom5, "a contained resource must not have a security label (dom-5)");
+        Pop(old);
+      }
+    }
+  }
+
+  // dom-3: every contained resource is referenced from elsewhere in the resource (or the
+  // container is referenced with "#").
+  void Dom3(const ResourceScope& scope) {
+    if (scope.contained == nullptr || !scope.contained->IsArray()) return;
+    if (scope.references_container) return;
+    const auto& items = scope.contained->Items();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const Node* cid = items[i].IsObject() ? items[i].Find("id") : nullptr;
+      const bool ok = cid != nullptr && cid->IsString() && scope.referenced.count(cid->Text()) > 0;
+      if (ok) continue;
+      const std::size_t old = PushMember("contained");
+      PushIndex(i);
+      Error(kCodeDom3, cid == nullptr
+                           ? "a contained resource needs an id and a local reference to it (dom-3)"
+                           : "a contained resource is not referenced from its container (dom-3)");
+      Pop(old);
+    }
+  }
+
+  void IndexBundle(const Node& bundle, BundleScope& scope) {
+    const Node* entries = bundle.Find("entry");
+    if (entries == nullptr || !entries->IsArray()) return;
+    std::set<std::string, std::less<>> keys;
+    const auto& items = entries->Items();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const Node& entry = items[i];
+      if (!entry.IsObject()) continue;
+      const Node* resource = entry.Find("resource");
+      std::string type;
+      std::string version;
+      if (resource != nullptr && resource->IsObject()) {
+        type = std::string(resource->ResourceType());
+        if (const Node* meta = resource->Find("meta"); meta != nullptr && meta->IsObject()) {
+          if (const Node* v = meta->Find("versionId"); v != nullptr) version = v->Text();
+        }
+      }
+      const Node* full_url = entry.Find("fullUrl");
+      if (full_url == nullptr || !full_url->IsString()) continue;
+      scope.by_full_url.emplace(full_url->Text(), type);
+      // bdl-7: FullUrl must be unique in a bundle, or else entries with the same fullUrl must
+      // have different meta.versionId.
+      if (!keys.insert(full_url->Text() + '|' + version).second) {
+        const std::size_t old = PushMember("entry");
+        PushIndex(i);
+        PushMember("fullUrl");
+        Error(kCodeBdl7, "fullUrl is used by an earlier entry with the same versionId (bdl-7)");
+        Pop(old);
+      }
+    }
+  }
+
+  // --- objects and elements ------------------------------------------------------------------
+
+  // Validates the members of an object of type `type` at path_.
+  void Object(const Node& object, const TypeInfo& type, bool is_resource) {
+    if (++depth_ > kMaxDepth) {
+      if (!depth_reported_) Error(kCodeDepth, "elements are nested too deeply to validate");
+      depth_reported_ = true;
+      --depth_;
+      return;
+    }
+    if (object.Size() == 0) {
+      Error(kCodeEmpty, "an element must not be an empty object (ele-1)");
+      --depth_;
+      return;
+    }
+    const auto elements = type.elements;
+    std::vector<Seen> seen(elements.size());
+    bool has_child = false;
+    for (std::size_t i = 0; i < object.Size(); ++i) {
+      const std::string& key = object.Key(i);
+      if (is_resource && key == "resourceType") continue;
+      const bool is_extension_key = key.size() > 1 && key[0] == '_';
+      const std::string_view name =
+          is_extension_key ? std::string_view(key).substr(1) : std::string_view(key);
+      std::string_view choice_type;
+      const ElementInfo* element = type.FindElement(name, &choice_type);
+      if (element == nullptr || (element->is_choice && choice_type.empty())) {
+        const std::size_t old = PushMember(key);
+        Error(kCodeUnknown, "'" + key + "' is not an element of " + std::string(type.name));
+        Pop(old);
+        continue;
+      }
+      Seen& s = seen[static_cast<std::size_t>(element - elements.data())];
+      if (element->is_choice && !s.json_name.empty() && s.json_name != name) {
+        const std::size_t old = PushMember(key);
+        Error(kCodeChoice, "only one type of " + std::string(element->name) +
+                               "[x] may be present (choice element)");
+        Pop(old);
+        continue;
+      }
+      s.json_name = name;
+      s.choice_type = choice_type;
+      if (is_extension_key) {
+        s.extension = &object.Child(i);
+      } else {
+        s.value = &object.Child(i);
+      }
+      if (key != "id") has_child = true;
+    }
+    if (!is_resource && !has_child) {
+      Error(kCodeEle1, "an element must have a value or children other than id (ele-1)");
+    }
+    for (std::size_t e = 0; e < elements.size(); ++e) {
+      Element(elements[e], seen[e]);
+    }
+    if (type.name == "Extension") Ext1(seen, elements);
+    --depth_;
+  }
+
+  // ext-1: extension.exists() != value.exists().
+  void Ext1(const std::vector<Seen>& seen, std::span<const ElementInfo> elements) {
+    bool has_extension = false;
+    bool has_value = false;
+    for (std::size_t e = 0; e < elements.size(); ++e) {
+      if (seen[e].value == nullptr && seen[e].extension == nullptr) continue;
+      if (elements[e].name == "extension") has_extension = true;
+      if (elements[e].is_choice && elements[e].name == "value") has_value = true;
+    }
+    if (has_extension == has_value) {
+      Error(kCodeExt1, has_value ? "an extension must not have both extensions and a value (ext-1)"
+                                 : "an extension must have either extensions or a value (ext-1)");
+    }
+  }
+
+  // The type of an element occurrence: choice type, backbone/contentReference type, or the
+  // single declared type.
+  static std::string_view TypeCodeOf(const ElementInfo& element, const Seen& s) {
+    if (element.is_choice) return s.choice_type;
+    if (!element.element_type.empty()) return element.element_type;
+    if (element.types.empty()) return {};
+    return FhirTypeName(element.types[0].code);
+  }
+
+  void Element(const ElementInfo& element, const Seen& s) {
+    const std::string_view json_name = s.json_name.empty() ? element.name : s.json_name;
+    const std::size_t old = PushMember(json_name);
+    if (s.value == nullptr && s.extension == nullptr) {
+      if (element.min > 0) {
+        if (element.is_choice) path_ += "[x]";
+        Error(kCodeMin, "required element " + std::string(element.name) +
+                            (element.is_choice ? "[x]" : "") + " is missing (min " +
+                            std::to_string(element.min) + ")");
+      }
+      Pop(old);
+      return;
+    }
+    const std::string_view type_code = TypeCodeOf(element, s);
+    const TypeInfo* type = type_code.empty() ? nullptr : FindType(type_code);
+    if (type == nullptr) {
+      Pop(old);
+      return;  // metadata without a usable type: nothing more we can check
+    }
+    const bool primitive = type->kind == TypeKind::kPrimitive;
+    if (s.extension != nullptr && !primitive) {
+      Pop(old);
+      const std::size_t o2 = PushMember("_" + std::string(json_name));
+      Error(kCodeUnknown, "'_" + std::string(json_name) +
+                              "' is only allowed for primitive elements (json.html#primitive)");
+      Pop(o2);
+      PushMember(json_name);
+    }
+
+    std::size_t count = 0;
+    if (element.IsArray()) {
+      count = ArrayElement(element, s, *type, primitive);
+    } else {
+      count = SingleElement(element, s, *type, primitive);
+    }
+    if (count < element.min) {
+      Error(kCodeMin, "element " + std::string(element.name) + " needs at least " +
+                          std::to_string(element.min) + " value(s)");
+    }
+    if (element.max != fhir::r4::kUnbounded && count > element.max) {
+      Error(kCodeMax, "element " + std::string(element.name) + " allows at most " +
+                          std::to_string(element.max) + " value(s)");
+    }
+    Pop(old);
+  }
+
+  // Returns the number of occurrences counted for cardinality.
+  std::size_t SingleElement(const ElementInfo& element, const Seen& s, const TypeInfo& type,
+                            bool primitive) {
+    if ((s.value != nullptr && s.value->IsArray()) ||
+        (s.extension != nullptr && s.extension->IsArray())) {
+      Error(kCodeArrayUnexpected,
+            "element " + std::string(element.name) + " has max 1 and must not be an array");
+      return s.value != nullptr && s.value->IsArray() ? s.value->Size() : 1;
+    }
+    const bool has_value = s.value != nullptr && !s.value->IsNull();
+    if (s.value != nullptr && s.value->IsNull()) {
+      Error(kCodeEmpty, "element must not be null");
+    }
+    if (primitive && s.extension != nullptr) PrimitiveExtension(*s.extension);
+    if (has_value) Value(*s.value, element, s, type);
+    return has_value || (primitive && s.extension != nullptr && s.extension->IsObject()) ? 1 : 0;
+  }
+
+  std::size_t ArrayElement(const ElementInfo& element, const Seen& s, const TypeInfo& type,
+                           bool primitive) {
+    const Node* values = s.value;
+    const Node* extensions = primitive ? s.extension : nullptr;
+    if (values != nullptr && !values->IsArray()) {
+      Error(kCodeArrayExpected, "element " + std::string(element.name) + " must be an array");
+      return 1;
+    }
+    if (extensions != nullptr && !extensions->IsArray()) {
+      Error(kCodePrimitiveExtension,
+            "'_" + std::string(element.name) + "' must be an array parallel to the values");
+      extensions = nullptr;
+    }
+    if (values != nullptr && values->Size() == 0) {
+      Error(kCodeEmpty, "an array must not be empty");
+      return 0;
+    }
+    if (extensions != nullptr && extensions->Size() == 0) {
+      Error(kCodeEmpty, "an array must not be empty");
+      extensions = nullptr;
+    }
+    if (values != nullptr && extensions != nullptr && values->Size() != extensions->Size()) {
+      Error(kCodePrimitiveExtension,
+            "'_" + std::string(element.name) + "' must have as many items as the values array");
+      extensions = nullptr;
+    }
+    const std::size_t n = values != nullptr ? values->Size() : extensions->Size();
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Node* value = values != nullptr ? &values->Items()[i] : nullptr;
+      const Node* extension = extensions != nullptr ? &extensions->Items()[i] : nullptr;
+      const bool has_value = value != nullptr && !value->IsNull();
+      const bool has_extension = extension != nullptr && !extension->IsNull();
+      const std::size_t old = PushIndex(i);
+      if (!has_value && !has_extension) {
+        Error(kCodeEmpty, "an array item must not be null unless its '_' partner has content");
+      }
+      if (has_extension) PrimitiveExtension(*extension);
+      if (has_value) Value(*value, element, s, type);
+      if (has_value || has_extension) ++count;
+      Pop(old);
+    }
+    return count;
+  }
+
+  // The "_x" object of a primitive: an Element (id, extension) without a value.
+  void PrimitiveExtension(const Node& extension) {
+    if (!extension.IsObject()) {
+      Error(kCodePrimitiveExtension, "a primitive's '_' partner must be an object (id, extension)");
+      return;
+    }
+    static const TypeInfo* const kElement = FindType("Element");
+    if (kElement != nullptr) Object(extension, *kElement, /*is_resource=*/false);
+  }
+
+  // One value (not null, not an array item container) of `type`.
+  void Value(const Node& value, const ElementInfo& element, const Seen& s, const TypeInfo& type) {
+    if (type.kind == TypeKind::kPrimitive) {
+      Primitive(value, element, type);
+      return;
+    }
+    if (!value.IsObject()) {
+      Error(kCodeType, "element " + std::string(element.name) + " must be a JSON object (type " +
+                           std::string(type.name) + ")");
+      return;
+    }
+    if (type.kind == TypeKind::kResource) {  // contained, Bundle.entry.resource, Parameters
+      Resource(value, element.name == "contained");
+      return;
+    }
+    Object(value, type, /*is_resource=*/false);
+    if (type.name == "Reference" && impl_.options.check_references) {
+      Reference(value, element, s);
+    } else if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings) {
+      if (type.name == "Coding") {
+        CodingBinding(value, element);
+      } else if (type.name == "CodeableConcept") {
+        ConceptBinding(value, element);
+      }
+    }
+  }
+
+  void Primitive(const Node& value, const ElementInfo& element, const TypeInfo& type) {
+    const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
+    const bool kind_ok = json_type == "boolean"  ? value.IsBool()
+                         : json_type == "number" ? value.IsNumber()
+                                                 : value.IsString();
+    if (!kind_ok) {
+      Error(kCodeType, "element " + std::string(element.name) + " must be a JSON " +
+                           std::string(json_type) + " (type " + std::string(type.name) + ")");
+      return;
+    }
+    if (value.IsBool()) return;
+    const std::string& text = value.Text();
+    if (value.IsString() && text.empty()) {
+      Error(kCodeEmpty, "a string must not be empty (ele-1)");
+      return;
+    }
+    if (!MatchesPrimitive(type.name, text, type.regex)) {
+      Error(FormatCode(type.name),
+            "element " + std::string(element.name) + " is not a valid " + std::string(type.name));
+      return;
+    }
+    // dom-3 counts uri/canonical/url values "#id" as references to contained resources.
+    if (scope_ != nullptr && !text.empty() && text[0] == '#' &&
+        (type.name == "uri" || type.name == "canonical" || type.name == "url")) {
+      NoteLocalReference(text);
+    }
+    if (type.name == "code" && element.binding == BindingStrength::kRequired &&
+        impl_.options.check_bindings) {
+      const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+      if (value_set != nullptr && value_set->complete && !value_set->Contains(text)) {
+        Error(kCodeBinding, "code of " + std::string(element.name) +
+                                " is not in the required value set " +
+                                std::string(element.value_set));
+      }
+    }
+  }
+
+  // --- bindings ------------------------------------------------------------------------------
+
+  static bool CodingIn(const Node& coding, const fhir::r4::ValueSetInfo& value_set) {
+    const Node* code = coding.Find("code");
+    if (code == nullptr || !code->IsString()) return true;  // nothing to check
+    const Node* system = coding.Find("system");
+    return value_set.Contains(
+        code->Text(), system != nullptr ? std::string_view(system->Text()) : std::string_view());
+  }
+
+  void CodingBinding(const Node& coding, const ElementInfo& element) {
+    const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+    if (value_set == nullptr || !value_set->complete) return;
+    if (!CodingIn(coding, *value_set)) {
+      Error(kCodeBinding, "coding of " + std::string(element.name) +
+                              " is not in the required value set " +
+                              std::string(element.value_set));
+    }
+  }
+
+  // A CodeableConcept satisfies a required binding when one of its codings is in the value set.
+  // A concept with text only is not checked (nothing coded to compare).
+  void ConceptBinding(const Node& codeable_concept, const ElementInfo& element) {
+    const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+    if (value_set == nullptr || !value_set->complete) return;
+    const Node* codings = codeable_concept.Find("coding");
+    if (codings == nullptr || !codings->IsArray() || codings->Size() == 0) return;
+    for (const Node& coding : codings->Items()) {
+      if (coding.IsObject() && coding.Find("code") != nullptr && CodingIn(coding, *value_set)) {
+        return;
+      }
+    }
+    Error(kCodeBinding, "no coding of " + std::string(element.name) +
+                            " is in the required value set " + std::string(element.value_set));
+  }
+
+  // --- references ----------------------------------------------------------------------------
+
+  void NoteLocalReference(std::string_view reference) {
+    if (reference == "#") {
+      scope_->references_container = true;
+    } else {
+      scope_->referenced.emplace(reference.substr(1));
+    }
+  }
+
+  // references.html: local "#id" (ref-1), urn:uuid/urn:oid within a Bundle, "Type/id" relative
+  // and absolute ".../Type/id" references; the resolved type must be an allowed target.
+  void Reference(const Node& reference_node, const ElementInfo& element, const Seen& s) {
+    const Node* ref = reference_node.Find("reference");
+    const Node* declared = reference_node.Find("type");
+    if (ref == nullptr || !ref->IsString() || ref->Text().empty()) return;
+    const std::string& text = ref->Text();
+    std::string resolved_type;
+    const std::size_t old = PushMember("reference");
+    if (text[0] == '#') {
+      if (scope_ != nullptr) NoteLocalReference(text);
+      if (text != "#") {
+        const auto* types = scope_ != nullptr ? &scope_->contained_types : nullptr;
+        const auto it = types != nullptr ? types->find(text.substr(1)) : decltype(types->end()){};
+        if (types == nullptr || it == types->end()) {
+          Error(kCodeUnresolved,
+                "local reference does not match the id of a contained resource (ref-1)");
+          Pop(old);
+          return;
+        }
+        resolved_type = it->second;
+      }
+    } else if (text.rfind("urn:uuid:", 0) == 0 || text.rfind("urn:oid:", 0) == 0) {
+      if (!bundles_.empty()) {
+        const auto& map = bundles_.back()->by_full_url;
+        const auto it = map.find(text);
+        if (it == map.end()) {
+          Error(kCodeUnresolved,
+                "urn: reference does not match the fullUrl of any entry of the Bundle");
+          Pop(old);
+          return;
+        }
+        resolved_type = it->second;
+      }
+    } else if (text.find('?') == std::string::npos) {  // '?': a conditional reference
+      resolved_type = LiteralType(text);
+    }
+    const std::string_view type_code = element.is_choice ? s.choice_type : "Reference";
+    if (!resolved_type.empty() && !TargetAllows(element.types, type_code, resolved_type)) {
+      Error(kCodeTarget,
+            "reference points to a resource type not allowed for " + std::string(element.name));
+    }
+    Pop(old);
+    if (declared != nullptr && declared->IsString() && !resolved_type.empty()) {
+      const std::string& t = declared->Text();
+      const bool same = t == resolved_type || t == std::string(kSdBase) + resolved_type;
+      if (!same) {
+        const std::size_t o2 = PushMember("type");
+        Error(kCodeTarget, "Reference.type does not match the type of the referenced resource");
+        Pop(o2);
+      }
+    }
+  }
+
+  // The resource type named by a literal reference "Type/id[/_history/v]" (relative) or
+  // "<base>/Type/id[/_history/v]" (absolute). Empty when it cannot be read; a relative
+  // reference that is not of that form is reported (references.html#literal).
+  std::string LiteralType(std::string_view text) {
+    std::vector<std::string_view> parts;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      const std::size_t slash = text.find('/', start);
+      const std::size_t end = slash == std::string_view::npos ? text.size() : slash;
+      parts.push_back(text.substr(start, end - start));
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+    if (parts.size() >= 4 && parts[parts.size() - 2] == "_history") parts.resize(parts.size() - 2);
+    const bool absolute = text.find("://") != std::string_view::npos;
+    if (parts.size() >= 2) {
+      const std::string_view type = parts[parts.size() - 2];
+      const std::string_view id = parts.back();
+      if (fhir::r4::IsResourceType(type) && IsId(id)) {
+        if (absolute || parts.size() == 2) return std::string(type);
+      }
+    }
+    if (!absolute && text.rfind("urn:", 0) != 0) {
+      Report(Severity::kWarning, kCodeRefFormat,
+             "relative reference is not of the form Type/id with a known resource type");
+    }
+    return {};
+  }
+
+  const Validator::Impl& impl_;
+  IssueSink& sink_;
+  const Location& base_;
+  std::string path_;
+  ResourceScope* scope_ = nullptr;
+  std::vector<BundleScope*> bundles_;
+  int depth_ = 0;
+  bool depth_reported_ = false;
+};
+
+}  // namespace
+
+Validator::Validator(ValidatorOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+}
+Validator::~Validator() = default;
+Validator::Validator(Validator&&) noexcept = default;
+Validator& Validator::operator=(Validator&&) noexcept = default;
+
+void Validator::AddChecker(std::unique_ptr<Checker> checker) {
+  impl_->checkers.push_back(std::move(checker));
+}
+
+bool Validator::Validate(const fhir::Node& resource, IssueSink& issues,
+                         const Location& where) const {
+  CountingSink counting(issues);
+  Walker walker(*impl_, counting, where);
+  walker.Root(resource);
+  return counting.errors() == 0;
+}
+
+}  // namespace kakehashi::conformance
