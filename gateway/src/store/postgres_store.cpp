@@ -142,8 +142,8 @@ class PgSession final : public SqlSession {
 
 class PgStore final : public Store {
  public:
-  PgStore(std::string url, int max_connections)
-      : url_(std::move(url)), max_connections_(max_connections) {}
+  PgStore(std::string url, int max_connections, std::string schema)
+      : url_(std::move(url)), max_connections_(max_connections), schema_(std::move(schema)) {}
   ~PgStore() override {
     for (PGconn* c : free_) PQfinish(c);
   }
@@ -155,8 +155,18 @@ class PgStore final : public Store {
       PQfinish(conn);
       return make_error_code(errc::kOpenFailed);
     }
-    PGresult* res = PQexec(conn, "SET client_min_messages = warning");
+    std::string setup = "SET client_min_messages = warning";
+    if (!schema_.empty()) {
+      setup += "; CREATE SCHEMA IF NOT EXISTS " + schema_ + "; SET search_path TO " + schema_;
+    }
+    PGresult* res = PQexec(conn, setup.c_str());
+    const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
+    if (!ok) {
+      LogDbError("store.postgres.schema_failed", 0);
+      PQfinish(conn);
+      return make_error_code(errc::kOpenFailed);
+    }
     return conn;
   }
 
@@ -238,6 +248,7 @@ class PgStore final : public Store {
  private:
   std::string url_;
   int max_connections_;
+  std::string schema_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<PGconn*> free_;
@@ -252,7 +263,13 @@ PgSession::~PgSession() {
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const StoreOptions& options) {
-  auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections));
+  for (char c : options.postgres_schema) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return make_error_code(errc::kBadUrl);
+    }
+  }
+  auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections),
+                                         options.postgres_schema);
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
 }

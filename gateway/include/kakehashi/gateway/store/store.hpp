@@ -177,6 +177,9 @@ class Store {
 
 struct StoreOptions {
   int max_connections = 8;
+  // PostgreSQL only: a schema ([a-z0-9_]+) created if absent and used as search_path, so several
+  // independent stores (tenants, test cases) can share one database. Empty: the default schema.
+  std::string postgres_schema;
 };
 
 // "sqlite:PATH" (":memory:" allowed, one shared in-memory database per Store), "sqlite://PATH",

@@ -1,0 +1,148 @@
+// Private building blocks of the gateway: JSON, date ranges, NFKC folding, FHIRPath subset,
+// indexer, generated search parameters.
+#include "detail/fhirpath_lite.hpp"
+#include "detail/json.hpp"
+#include "detail/values.hpp"
+#include "indexer.hpp"
+#include "search_params.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace kakehashi::gateway::detail {
+namespace {
+
+Json P(std::string_view text) {
+  Json j;
+  JsonError e;
+  REQUIRE(ParseJson(text, j, e));
+  return j;
+}
+
+TEST_CASE("json: round trip keeps number text, order and unicode", "[detail]") {
+  const std::string text = R"({"b":1.50,"a":[true,false,null,"\u5c71\u7530 \"q\""],"e":-0.0e+5,"c":{}})";
+  Json j = P(text);
+  CHECK(j.Find("b")->Text() == "1.50");
+  CHECK(j.Find("a")->Items()[3].Text() == "山田 \"q\"");
+  CHECK(ToJsonText(j) == R"({"b":1.50,"a":[true,false,null,"山田 \"q\""],"e":-0.0e+5,"c":{}})");
+  CHECK(P("\"\\ud83d\\ude00\"").Text() == "\xF0\x9F\x98\x80");
+}
+
+TEST_CASE("json: malformed input is rejected at every truncation, never crashes", "[detail]") {
+  const std::string text = R"({"resourceType":"Patient","name":[{"family":"山田","given":["太郎"]}],"x":1.5e3})";
+  for (std::size_t n = 0; n < text.size(); ++n) {
+    Json j;
+    JsonError e;
+    CHECK_FALSE(ParseJson(text.substr(0, n), j, e));
+    CHECK_FALSE(e.message.empty());
+  }
+  for (const char* bad : {"{\"a\":1,\"a\":2}", "[1,]", "01", "1.", "\"\\x\"", "\"\xC0\xAF\"",
+                          "\"\xED\xA0\x80\"", "\"\\ud800\"", "{} x", "tru", "\"a\nb\""}) {
+    Json j;
+    JsonError e;
+    CHECK_FALSE(ParseJson(bad, j, e));
+  }
+  Json j;
+  JsonError e;
+  CHECK_FALSE(ParseJson(std::string(100, '[') + std::string(100, ']'), j, e));
+  CHECK(e.message == "JSON nested too deeply");
+}
+
+TEST_CASE("values: FHIR date precision becomes a range", "[detail]") {
+  auto r = ParseFhirDateRange("1980");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->low_us) == "1980-01-01T00:00:00.000000Z");
+  CHECK(FormatInstant(r->high_us) == "1980-12-31T23:59:59.999999Z");
+  r = ParseFhirDateRange("2024-02");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->high_us) == "2024-02-29T23:59:59.999999Z");
+  r = ParseFhirDateRange("2024-03-05T09:30:00+09:00");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->low_us) == "2024-03-05T00:30:00.000000Z");
+  CHECK(r->high_us - r->low_us == 999999);
+  r = ParseFhirDateRange("2024-03-05T09:30:00.25Z");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->low_us) == "2024-03-05T09:30:00.250000Z");
+  CHECK(r->high_us - r->low_us == 9999);
+  for (const char* bad : {"", "80", "1980-13", "1980-02-30", "1980-01-01T25:00", "1980-01-01X",
+                          "1980-01-01T10:00:00+9"}) {
+    CHECK_FALSE(ParseFhirDateRange(bad));
+  }
+  CHECK(FormatHttpDate(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+TEST_CASE("values: NFKC case folding matches full/half width and case", "[detail]") {
+  CHECK(NormalizeForSearch("ＹＡＭＡＤＡ") == "yamada");
+  CHECK(NormalizeForSearch("ﾔﾏﾀﾞ") == "ヤマダ");
+  CHECK(NormalizeForSearch("山田\u3000 太郎") == "山田 太郎");
+  CHECK(NormalizeForSearch("１２３") == "123");
+}
+
+TEST_CASE("fhirpath: the search-expression subset", "[detail]") {
+  Json obs = P(R"({"resourceType":"Observation","subject":{"reference":"Patient/1"},"valueQuantity":{"value":5},"effectivePeriod":{"start":"2020"},"status":"final","statusReason":{"text":"x"}})");
+  auto eval = [&](std::string_view expr) {
+    auto paths = CompileFhirPath(expr);
+    REQUIRE(paths);
+    std::vector<const Json*> out;
+    for (auto& p : *paths) EvaluateFhirPath(obs, p, out);
+    return out.size();
+  };
+  CHECK(eval("Observation.subject.where(resolve() is Patient)") == 1);
+  CHECK(eval("Observation.subject.where(resolve() is Group)") == 0);
+  CHECK(eval("(Observation.value as Quantity)") == 1);
+  CHECK(eval("Observation.value.as(CodeableConcept)") == 0);
+  CHECK(eval("Observation.effective") == 1);  // choice: effectivePeriod
+  CHECK(eval("Observation.status") == 1);     // not statusReason
+  CHECK(eval("Observation.subject | Observation.status") == 2);
+  CHECK(eval("Patient.name") == 0);
+  CHECK_FALSE(CompileFhirPath("Patient.deceased.exists() and Patient.deceased != false"));
+  CHECK_FALSE(CompileFhirPath("Bundle.entry[0].resource"));
+  CHECK(ReferenceTargetType("http://x/fhir/Patient/1/_history/2") == "Patient");
+  CHECK(ReferenceTargetType("#contained").empty());
+}
+
+TEST_CASE("search params: generated table compiles completely", "[detail]") {
+  std::size_t rows = 0;
+  for (const auto& def : SearchParamDefs()) {
+    INFO(def.resource_type << "." << def.code << ": " << def.expression);
+    CHECK(CompileFhirPath(def.expression));
+    ++rows;
+  }
+  CHECK(rows > 1500);
+  const auto& reg = SearchParamRegistry::Instance();
+  REQUIRE(reg.Find("Patient", "name") != nullptr);
+  CHECK(reg.Find("Patient", "name")->def->type == ParamType::kString);
+  CHECK(reg.Find("Observation", "patient")->def->targets == "Patient");
+  CHECK(reg.Find("Patient", "nonsense") == nullptr);
+}
+
+TEST_CASE("indexer: values of a JP patient", "[detail]") {
+  Json p = P(R"({"resourceType":"Patient","identifier":[{"system":"urn:x","value":"001"}],"name":[{"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]}],"telecom":[{"system":"phone","value":"03-1234"}],"gender":"male","birthDate":"1980-04","managingOrganization":{"reference":"Organization/o1"}})");
+  store::IndexEntries idx;
+  IndexResource(p, idx);
+  auto has_token = [&](std::string_view param, std::string_view system, std::string_view code) {
+    for (auto& t : idx.tokens) {
+      if (t.param == param && t.system == system && t.code == code) return true;
+    }
+    return false;
+  };
+  CHECK(has_token("identifier", "urn:x", "001"));
+  CHECK(has_token("gender", "", "male"));
+  CHECK(has_token("phone", "", "03-1234"));
+  CHECK(has_token("telecom", "", "03-1234"));
+  bool family = false;
+  for (auto& s : idx.strings) family |= s.param == "family" && s.value == "ヤマダ";
+  CHECK(family);
+  bool org = false;
+  for (auto& r : idx.references) {
+    org |= r.param == "organization" && r.target_type == "Organization" && r.target_id == "o1";
+  }
+  CHECK(org);
+  bool birth = false;
+  for (auto& d : idx.dates) {
+    birth |= d.param == "birthdate" && FormatInstant(d.low_us) == "1980-04-01T00:00:00.000000Z";
+  }
+  CHECK(birth);
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway::detail

@@ -1,0 +1,500 @@
+#include "kakehashi/gateway/handler.hpp"
+
+#include "detail/json.hpp"
+#include "test_support.hpp"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+namespace kakehashi::gateway {
+namespace {
+
+using detail::Json;
+using testing::Backend;
+using testing::Req;
+
+Json Parse(const std::string& text) {
+  Json j;
+  detail::JsonError e;
+  INFO(text);
+  REQUIRE(detail::ParseJson(text, j, e));
+  return j;
+}
+
+struct Fixture {
+  std::unique_ptr<testing::TestStore> t;
+  std::unique_ptr<Handler> h;
+  explicit Fixture(Backend backend, HandlerOptions options = {}) : t(testing::MakeStore(backend)) {
+    h = std::make_unique<Handler>(*t->store, std::move(options));
+  }
+  Response Do(const Request& r) const { return h->Handle(r); }
+  // POST and return the new id.
+  std::string Create(const std::string& type, const std::string& body) const {
+    Response r = Do(Req("POST", "/fhir/" + type, body));
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    return std::string(Parse(r.body).Str("id"));
+  }
+  std::vector<std::string> Ids(const std::string& target) const {
+    Response r = Do(Req("GET", target));
+    INFO(target << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    std::vector<std::string> ids;
+    Json b = Parse(r.body);
+    if (const Json* e = b.Find("entry")) {
+      for (const Json& entry : e->Items()) {
+        ids.emplace_back(entry.Find("resource")->Str("id"));
+      }
+    }
+    return ids;
+  }
+};
+
+constexpr const char* kYamada = R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.392.100495.20.3.51.11311234567","value":"00012345"}],"name":[{"use":"official","family":"山田","given":["太郎"]},{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation","valueCode":"SYL"}],"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]},{"family":"Yamada","given":["Taro"]}],"gender":"male","birthDate":"1980-04"})";
+constexpr const char* kSuzuki = R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"S-1"}],"name":[{"family":"鈴木","given":["花子"]},{"family":"スズキ","given":["ハナコ"]}],"gender":"female","birthDate":"1975-12-24"})";
+
+void CrudAndVersioning(Backend backend) {
+  Fixture f(backend);
+  Response created = f.Do(Req("POST", "/fhir/Patient", kYamada));
+  REQUIRE(created.status == 201);
+  Json p = Parse(created.body);
+  std::string id(p.Str("id"));
+  CHECK(id.size() == 36);
+  CHECK(p.Find("meta")->Str("versionId") == "1");
+  CHECK(created.Header("ETag") == "W/\"1\"");
+  CHECK(created.Header("Location") == "http://127.0.0.1:8080/fhir/Patient/" + id + "/_history/1");
+  CHECK(created.Header("Last-Modified").ends_with(" GMT"));
+  CHECK(created.Header("Content-Type") == "application/fhir+json; charset=utf-8");
+  // Data survives: Japanese text, precision of birthDate.
+  CHECK(p.Str("birthDate") == "1980-04");
+  CHECK(p.Find("name")->Items()[0].Str("family") == "山田");
+
+  Response read = f.Do(Req("GET", "/fhir/Patient/" + id));
+  REQUIRE(read.status == 200);
+  CHECK(read.body == created.body);
+  CHECK(read.Header("ETag") == "W/\"1\"");
+  Response not_modified = f.Do(Req("GET", "/fhir/Patient/" + id, "", {{"If-None-Match", "W/\"1\""}}));
+  CHECK(not_modified.status == 304);
+
+  // Update with the right version, then a stale If-Match: 412.
+  Json changed = p;
+  changed.Set("active", Json::Bool(true));
+  Response upd = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
+                          {{"If-Match", "W/\"1\""}}));
+  REQUIRE(upd.status == 200);
+  CHECK(upd.Header("ETag") == "W/\"2\"");
+  CHECK(Parse(upd.body).Find("meta")->Str("versionId") == "2");
+  Response stale = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
+                            {{"If-Match", "W/\"1\""}}));
+  CHECK(stale.status == 412);
+  CHECK(Parse(stale.body).Str("resourceType") == "OperationOutcome");
+
+  // vread of both versions.
+  Response v1 = f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/1"));
+  REQUIRE(v1.status == 200);
+  CHECK(Parse(v1.body).Find("active") == nullptr);
+  Response v2 = f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/2"));
+  REQUIRE(v2.status == 200);
+  CHECK(Parse(v2.body).Find("active")->AsBool());
+  CHECK(f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/9")).status == 404);
+
+  // Prefer.
+  Response minimal = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
+                              {{"Prefer", "return=minimal"}}));
+  CHECK(minimal.status == 200);
+  CHECK(minimal.body.empty());
+  Response outcome = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
+                              {{"Prefer", "return=OperationOutcome"}}));
+  CHECK(outcome.status == 200);
+  CHECK(Parse(outcome.body).Str("resourceType") == "OperationOutcome");
+
+  // Create-on-update with a client id; id mismatch is 400.
+  Response cou = f.Do(Req("PUT", "/fhir/Patient/client-1",
+                          R"({"resourceType":"Patient","id":"client-1"})"));
+  CHECK(cou.status == 201);
+  CHECK(f.Do(Req("PUT", "/fhir/Patient/client-2", R"({"resourceType":"Patient","id":"other"})"))
+            .status == 400);
+
+  // Delete: 204, then read is 410, history shows the delete first.
+  CHECK(f.Do(Req("DELETE", "/fhir/Patient/" + id)).status == 204);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/" + id)).status == 410);
+  CHECK(f.Do(Req("DELETE", "/fhir/Patient/never")).status == 204);
+  Response hist = f.Do(Req("GET", "/fhir/Patient/" + id + "/_history"));
+  REQUIRE(hist.status == 200);
+  Json hb = Parse(hist.body);
+  CHECK(hb.Str("type") == "history");
+  REQUIRE(hb.Find("entry")->Items().size() == 5);
+  CHECK(hb.Find("entry")->Items()[0].Find("request")->Str("method") == "DELETE");
+  CHECK(hb.Find("entry")->Items()[4].Find("request")->Str("method") == "POST");
+  // Re-create after delete continues the version sequence.
+  Response again = f.Do(Req("PUT", "/fhir/Patient/" + id,
+                            R"({"resourceType":"Patient","id":")" + id + R"("})"));
+  CHECK(again.status == 201);
+  CHECK(again.Header("ETag") == "W/\"6\"");
+}
+KAKEHASHI_BACKEND_TEST("handler: create, read, update, If-Match, vread, delete, history", "[handler]",
+                       CrudAndVersioning)
+
+void Errors(Backend backend) {
+  Fixture f(backend);
+  auto status_and_code = [&](const Request& r) {
+    Response resp = f.Do(r);
+    Json oo = Parse(resp.body);
+    CHECK(oo.Str("resourceType") == "OperationOutcome");
+    return std::make_pair(resp.status, std::string(oo.Find("issue")->Items()[0].Str("code")));
+  };
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "{\"resourceType\":")).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "[1,2]")).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "{\"resourceType\":\"Observation\"}")).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "\xff\xfe")).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", std::string(200, '['))).first == 400);
+  CHECK(status_and_code(Req("GET", "/fhir/Nonsense/1")).first == 404);
+  CHECK(status_and_code(Req("GET", "/fhir/Patient/doesnotexist")).first == 404);
+  CHECK(status_and_code(Req("PATCH", "/fhir/Patient/x")).first == 405);
+  CHECK(f.Do(Req("PATCH", "/fhir/Patient/x")).Header("Allow") == "GET, PUT, DELETE");
+  CHECK(status_and_code(Req("GET", "/fhir/Patient?nosuchparam=1")).first == 400);
+  CHECK(status_and_code(Req("GET", "/fhir/Patient?birthdate=notadate")).first == 400);
+  CHECK(status_and_code(Req("GET", "/fhir/Patient/bad$id")).first == 400);
+  CHECK(status_and_code(Req("GET", "/other")).first == 404);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "<Patient/>", {{"Content-Type", "application/fhir+xml"}})).first == 415);
+  CHECK(status_and_code(Req("GET", "/fhir/Patient?_format=xml")).first == 406);
+  CHECK(status_and_code(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection"})")).first == 400);
+  CHECK(status_and_code(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})", {{"If-Match", "garbage"}})).first == 400);
+}
+KAKEHASHI_BACKEND_TEST("handler: errors are OperationOutcomes with the right status", "[handler]",
+                       Errors)
+
+void JapaneseAndTokenSearch(Backend backend) {
+  Fixture f(backend);
+  std::string yamada = f.Create("Patient", kYamada);
+  std::string suzuki = f.Create("Patient", kSuzuki);
+  using V = std::vector<std::string>;
+  CHECK(f.Ids("/fhir/Patient?name=%E5%B1%B1%E7%94%B0") == V{yamada});  // 山田
+  // Full-width katakana query matches the half-width kana stored (NFKC): ヤマダ vs ﾔﾏﾀﾞ.
+  CHECK(f.Ids("/fhir/Patient?name=%E3%83%A4%E3%83%9E%E3%83%80") == V{yamada});
+  // Full-width Latin ＹＡＭＡ matches "Yamada" (NFKC + case fold), prefix match.
+  CHECK(f.Ids("/fhir/Patient?family=%EF%BC%B9%EF%BC%A1%EF%BC%AD%EF%BC%A1") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?name:exact=yama").empty());
+  CHECK(f.Ids("/fhir/Patient?name:contains=mad") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?given=%E8%8A%B1%E5%AD%90") == V{suzuki});  // 花子
+  CHECK(f.Ids("/fhir/Patient?name=yamada,suzuki") == V{yamada});  // "suzuki" is not a stored name
+  CHECK(f.Ids("/fhir/Patient?name=yamada,%E9%88%B4%E6%9C%A8").size() == 2);  // OR
+
+  CHECK(f.Ids("/fhir/Patient?gender=male") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?gender:not=male") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|S-1") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?identifier=S-1") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?identifier=urn:other|S-1").empty());
+  CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|").size() == 1);
+  CHECK(f.Ids("/fhir/Patient?_id=" + yamada) == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?_id=" + yamada + "," + suzuki).size() == 2);
+  CHECK(f.Ids("/fhir/Patient?gender=male&name=suzuki").empty());  // AND
+
+  // Dates keep precision: 1980-04 is the whole month.
+  CHECK(f.Ids("/fhir/Patient?birthdate=1980-04") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?birthdate=1980").size() == 1);
+  CHECK(f.Ids("/fhir/Patient?birthdate=1980-04-10").empty());  // eq: search range must contain it
+  CHECK(f.Ids("/fhir/Patient?birthdate=ge1980-01-01") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?birthdate=lt1980-01-01") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?birthdate=le1975-12-24") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?birthdate=gt1975-12-24") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?birthdate=sa1975-12-31") == V{yamada});
+  CHECK(f.Ids("/fhir/Patient?birthdate=eb1976") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?birthdate=ne1980-04") == V{suzuki});
+  CHECK(f.Ids("/fhir/Patient?birthdate=ge1975-12-24T00:00:00%2B09:00").size() == 2);
+  CHECK(f.Ids("/fhir/Patient?birthdate=ap1975-12-20").size() >= 1);
+  CHECK(f.Ids("/fhir/Patient?birthdate:missing=true").empty());
+  CHECK(f.Ids("/fhir/Patient?_lastUpdated=gt2000-01-01").size() == 2);
+  CHECK(f.Ids("/fhir/Patient?_lastUpdated=lt2000-01-01").empty());
+
+  // _sort, _summary=count, _elements, POST _search.
+  CHECK(f.Ids("/fhir/Patient?_sort=birthdate") == V{suzuki, yamada});
+  CHECK(f.Ids("/fhir/Patient?_sort=-birthdate") == V{yamada, suzuki});
+  Response count = f.Do(Req("GET", "/fhir/Patient?_summary=count"));
+  CHECK(Parse(count.body).Find("total")->Text() == "2");
+  CHECK(Parse(count.body).Find("entry") == nullptr);
+  Response el = f.Do(Req("GET", "/fhir/Patient?_id=" + yamada + "&_elements=gender"));
+  Json subset = Parse(el.body).Find("entry")->Items()[0].Find("resource")->Find("meta") ? Parse(el.body) : Json();
+  const Json& res = *Parse(el.body).Find("entry")->Items()[0].Find("resource");
+  CHECK(res.Str("gender") == "male");
+  CHECK(res.Find("name") == nullptr);
+  CHECK(res.Find("meta")->Find("tag")->Items()[0].Str("code") == "SUBSETTED");
+  Response post = f.Do(Req("POST", "/fhir/Patient/_search", "gender=female",
+                           {{"Content-Type", "application/x-www-form-urlencoded"}}));
+  REQUIRE(post.status == 200);
+  CHECK(Parse(post.body).Find("entry")->Items()[0].Find("resource")->Str("id") == suzuki);
+}
+KAKEHASHI_BACKEND_TEST("handler: string (NFKC), token, date and result parameters", "[handler]",
+                       JapaneseAndTokenSearch)
+
+void ReferencesQuantitiesIncludes(Backend backend) {
+  Fixture f(backend);
+  std::string yamada = f.Create("Patient", kYamada);
+  std::string suzuki = f.Create("Patient", kSuzuki);
+  auto obs = [&](const std::string& patient, const std::string& value) {
+    return f.Create("Observation",
+                    R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/)" +
+                        patient + R"("},"effectiveDateTime":"2024-03-05T09:30:00+09:00","valueQuantity":{"value":)" +
+                        value + R"(,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}})");
+  };
+  std::string o1 = obs(yamada, "5.4");
+  std::string o2 = obs(yamada, "120");
+  std::string o3 = obs(suzuki, "99.5");
+  using V = std::vector<std::string>;
+  CHECK(f.Ids("/fhir/Observation?patient=Patient/" + yamada) == V{o1, o2});
+  CHECK(f.Ids("/fhir/Observation?patient=" + suzuki) == V{o3});
+  CHECK(f.Ids("/fhir/Observation?subject=Patient/" + suzuki) == V{o3});
+  CHECK(f.Ids("/fhir/Observation?subject:Patient=" + suzuki) == V{o3});
+  CHECK(f.Ids("/fhir/Observation?subject=http://127.0.0.1:8080/fhir/Patient/" + suzuki) == V{o3});
+  // Chained: subject:Patient.identifier and patient.name.
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.identifier=urn:mrn|S-1") == V{o3});
+  CHECK(f.Ids("/fhir/Observation?patient.name=%E5%B1%B1%E7%94%B0") == V{o1, o2});
+  CHECK(f.Ids("/fhir/Observation?patient.gender=female,male").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?code=http://loinc.org|2345-7").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?code=http://snomed.info/sct|2345-7").empty());
+  // Quantity with implicit precision: 5.4 matches [5.35, 5.45).
+  CHECK(f.Ids("/fhir/Observation?value-quantity=5.4") == V{o1});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=5") == V{o1});  // 5 means [4.5, 5.5)
+  CHECK(f.Ids("/fhir/Observation?value-quantity=5.0").empty());
+  CHECK(f.Ids("/fhir/Observation?value-quantity=gt99|http://unitsofmeasure.org|mg/dL") == V{o2, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=lt100||mg/dL") == V{o1, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=gt99||mmol/L").empty());
+  // Date with time zone: 09:30+09:00 is 00:30Z.
+  CHECK(f.Ids("/fhir/Observation?date=2024-03-05").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?date=gt2024-03-05T00:31:00Z").empty());
+  CHECK(f.Ids("/fhir/Observation?date=ge2024-03-05T00:30:00Z").size() == 3);
+
+  // _include and _revinclude.
+  Response inc = f.Do(Req("GET", "/fhir/Observation?_id=" + o3 + "&_include=Observation:subject"));
+  Json b = Parse(inc.body);
+  REQUIRE(b.Find("entry")->Items().size() == 2);
+  CHECK(b.Find("entry")->Items()[1].Find("resource")->Str("id") == suzuki);
+  CHECK(b.Find("entry")->Items()[1].Find("search")->Str("mode") == "include");
+  Response rev = f.Do(Req("GET", "/fhir/Patient?_id=" + yamada + "&_revinclude=Observation:subject"));
+  CHECK(Parse(rev.body).Find("entry")->Items().size() == 3);
+
+  // $everything.
+  Response every = f.Do(Req("GET", "/fhir/Patient/" + yamada + "/$everything"));
+  REQUIRE(every.status == 200);
+  std::set<std::string> ids;
+  Json everything = Parse(every.body);
+  for (const Json& e : everything.Find("entry")->Items()) {
+    ids.insert(std::string(e.Find("resource")->Str("id")));
+  }
+  CHECK(ids == std::set<std::string>{yamada, o1, o2});
+}
+KAKEHASHI_BACKEND_TEST("handler: reference, chain, quantity, _include, $everything", "[handler]",
+                       ReferencesQuantitiesIncludes)
+
+void Paging(Backend backend) {
+  Fixture f(backend);
+  std::set<std::string> created;
+  for (int i = 0; i < 7; ++i) {
+    created.insert(f.Create("Patient", R"({"resourceType":"Patient","gender":"other"})"));
+  }
+  // Walk next links while a new matching resource is written mid-way: no duplicates, nothing
+  // that existed at the start is skipped.
+  std::set<std::string> seen;
+  std::string url = "/fhir/Patient?gender=other&_count=3";
+  int pages = 0;
+  while (!url.empty()) {
+    Response r = f.Do(Req("GET", url));
+    REQUIRE(r.status == 200);
+    Json b = Parse(r.body);
+    for (const Json& e : b.Find("entry")->Items()) {
+      CHECK(seen.insert(std::string(e.Find("resource")->Str("id"))).second);
+    }
+    url.clear();
+    for (const Json& l : b.Find("link")->Items()) {
+      if (l.Str("relation") == "next") {
+        url = std::string(l.Str("url")).substr(std::string("http://127.0.0.1:8080").size());
+      }
+    }
+    if (++pages == 1) f.Create("Patient", R"({"resourceType":"Patient","gender":"other"})");
+    REQUIRE(pages < 10);
+  }
+  for (const auto& id : created) CHECK(seen.count(id) == 1);
+  CHECK(seen.size() == 8);
+  Response total = f.Do(Req("GET", "/fhir/Patient?_count=2&_total=accurate"));
+  CHECK(Parse(total.body).Find("total")->Text() == "8");
+}
+KAKEHASHI_BACKEND_TEST("handler: keyset paging is stable while data changes", "[handler]", Paging)
+
+void Transactions(Backend backend) {
+  Fixture f(backend);
+  const std::string tx = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000001","resource":{"resourceType":"Patient","name":[{"family":"佐藤"}]},"request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000002","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000001"}},"request":{"method":"POST","url":"Observation"}},
+    {"resource":{"resourceType":"Organization","id":"org1","name":"病院"},"request":{"method":"PUT","url":"Organization/org1"}}]})";
+  Response r = f.Do(Req("POST", "/fhir", tx));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  Json b = Parse(r.body);
+  CHECK(b.Str("type") == "transaction-response");
+  REQUIRE(b.Find("entry")->Items().size() == 3);
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "201 Created");
+  std::string patient_id(b.Find("entry")->Items()[0].Find("resource")->Str("id"));
+  const Json& obs = *b.Find("entry")->Items()[1].Find("resource");
+  CHECK(obs.Find("subject")->Str("reference") == "Patient/" + patient_id);
+  CHECK(f.Ids("/fhir/Observation?patient=" + patient_id).size() == 1);
+  CHECK(f.Do(Req("GET", "/fhir/Organization/org1")).status == 200);
+
+  // Atomic: the second entry fails (stale ifMatch), so the first is not stored either.
+  const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Patient","id":"tx-a"},"request":{"method":"PUT","url":"Patient/tx-a"}},
+    {"resource":{"resourceType":"Organization","id":"org1","name":"x"},"request":{"method":"PUT","url":"Organization/org1","ifMatch":"W/\"7\""}}]})";
+  Response failed = f.Do(Req("POST", "/fhir", bad));
+  CHECK(failed.status == 412);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/tx-a")).status == 404);
+
+  // Batch: entries succeed or fail independently.
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":{"resourceType":"Patient","id":"b-a"},"request":{"method":"PUT","url":"Patient/b-a"}},
+    {"resource":{"resourceType":"Organization","id":"org1"},"request":{"method":"PUT","url":"Organization/org1","ifMatch":"W/\"7\""}},
+    {"request":{"method":"GET","url":"Patient/b-a"}}]})";
+  Response br = f.Do(Req("POST", "/fhir", batch));
+  REQUIRE(br.status == 200);
+  Json bb = Parse(br.body);
+  CHECK(bb.Str("type") == "batch-response");
+  CHECK(bb.Find("entry")->Items()[0].Find("response")->Str("status") == "201 Created");
+  CHECK(bb.Find("entry")->Items()[1].Find("response")->Str("status") == "412");
+  CHECK(bb.Find("entry")->Items()[1].Find("response")->Find("outcome") != nullptr);
+  CHECK(bb.Find("entry")->Items()[2].Find("resource")->Str("id") == "b-a");
+
+  // Malformed Bundles.
+  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]})")).status == 400);
+  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":{}})")).status == 400);
+  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient"}}]})")).status == 400);
+  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Patient"}}]})")).status == 400);
+}
+KAKEHASHI_BACKEND_TEST("handler: transaction (atomic, urn:uuid rewritten) and batch", "[handler]",
+                       Transactions)
+
+void ConditionalCreate(Backend backend) {
+  Fixture f(backend);
+  std::string id = f.Create("Patient", kSuzuki);
+  Response again = f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
+  CHECK(again.status == 200);
+  CHECK(Parse(again.body).Str("id") == id);
+  Response fresh = f.Do(Req("POST", "/fhir/Patient", kYamada, {{"If-None-Exist", "identifier=urn:mrn|nope"}}));
+  CHECK(fresh.status == 201);
+  f.Create("Patient", kSuzuki);
+  Response many = f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
+  CHECK(many.status == 412);
+}
+KAKEHASHI_BACKEND_TEST("handler: conditional create (If-None-Exist)", "[handler]", ConditionalCreate)
+
+void HistoryLevels(Backend backend) {
+  Fixture f(backend);
+  std::string a = f.Create("Patient", kSuzuki);
+  f.Create("Organization", R"({"resourceType":"Organization","name":"x"})");
+  Response type = f.Do(Req("GET", "/fhir/Patient/_history"));
+  REQUIRE(type.status == 200);
+  CHECK(Parse(type.body).Find("entry")->Items().size() == 1);
+  Response sys = f.Do(Req("GET", "/fhir/_history?_count=1"));
+  REQUIRE(sys.status == 200);
+  Json sb = Parse(sys.body);
+  CHECK(sb.Find("entry")->Items().size() == 1);
+  CHECK(sb.Find("entry")->Items()[0].Find("resource")->Str("resourceType") == "Organization");
+  bool has_next = false;
+  for (const Json& l : sb.Find("link")->Items()) has_next |= l.Str("relation") == "next";
+  CHECK(has_next);
+  CHECK(Parse(f.Do(Req("GET", "/fhir/_history?_since=2999-01-01")).body).Find("entry")->Items().empty());
+  CHECK(f.Do(Req("GET", "/fhir/Patient/nope/_history")).status == 404);
+  (void)a;
+}
+KAKEHASHI_BACKEND_TEST("handler: history at type and system level", "[handler]", HistoryLevels)
+
+void NoLostUpdate(Backend backend) {
+  // Two writers increment a counter with read + If-Match retry; every successful update counts.
+  Fixture f(backend);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Basic/counter", R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})")).status == 201);
+  auto second = f.t->OpenAnother();  // writer 2 uses another Store: another "gateway"
+  Handler h2(*second, {});
+  std::atomic<int> successes{0};
+  auto writer = [&](const Handler& h) {
+    for (int i = 0; i < 15; ++i) {
+      while (true) {
+        Response cur = h.Handle(Req("GET", "/fhir/Basic/counter"));
+        Json b = Parse(cur.body);
+        int n = std::stoi(std::string(b.Find("code")->Str("text")));
+        b.Find("code")->Set("text", Json::String(std::to_string(n + 1)));
+        Response put = h.Handle(Req("PUT", "/fhir/Basic/counter", detail::ToJsonText(b),
+                                    {{"If-Match", std::string(cur.Header("ETag"))}}));
+        if (put.status == 200) {
+          ++successes;
+          break;
+        }
+        REQUIRE((put.status == 412 || put.status == 409));
+      }
+    }
+  };
+  std::thread t1(writer, std::cref(*f.h));
+  std::thread t2(writer, std::cref(h2));
+  t1.join();
+  t2.join();
+  Json final_state = Parse(f.Do(Req("GET", "/fhir/Basic/counter")).body);
+  CHECK(successes == 30);
+  CHECK(final_state.Find("code")->Str("text") == "30");
+  CHECK(final_state.Find("meta")->Str("versionId") == "31");
+}
+KAKEHASHI_BACKEND_TEST("handler: concurrent If-Match writers lose no update (two gateways)",
+                       "[handler]", NoLostUpdate)
+
+void TwoGateways(Backend backend) {
+  Fixture f(backend);
+  auto other = f.t->OpenAnother();
+  Handler h2(*other, {});
+  std::string id = f.Create("Patient", kYamada);
+  Response r = h2.Handle(Req("GET", "/fhir/Patient?name=%E5%B1%B1%E7%94%B0"));
+  CHECK(Parse(r.body).Find("entry")->Items()[0].Find("resource")->Str("id") == id);
+  CHECK(h2.Handle(Req("DELETE", "/fhir/Patient/" + id)).status == 204);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/" + id)).status == 410);
+}
+KAKEHASHI_BACKEND_TEST("handler: two gateways share one database", "[handler]", TwoGateways)
+
+TEST_CASE("handler: injected validator rejects with 422 and its issues", "[handler]") {
+  HandlerOptions options;
+  options.validator = [](std::string_view json, IssueSink& sink) {
+    if (json.find("\"gender\":\"robot\"") != std::string_view::npos) {
+      Location where;
+      where.fhir_path = "Patient.gender";
+      sink.Error("conformance.binding.not_in_value_set", where, "gender is not in the required value set");
+    }
+  };
+  Fixture f(Backend::kSqlite, options);
+  Response bad = f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"robot"})"));
+  REQUIRE(bad.status == 422);
+  Json oo = Parse(bad.body);
+  const Json& issue = oo.Find("issue")->Items()[0];
+  CHECK(issue.Str("severity") == "error");
+  CHECK(issue.Find("expression")->Items()[0].Text() == "Patient.gender");
+  CHECK(std::string(issue.Str("diagnostics")).starts_with("conformance.binding.not_in_value_set"));
+  CHECK(f.Ids("/fhir/Patient").empty());  // nothing stored
+  CHECK(f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})")).status == 201);
+}
+
+TEST_CASE("handler: metadata tells what is supported", "[handler]") {
+  Fixture f(Backend::kSqlite);
+  Response r = f.Do(Req("GET", "/fhir/metadata"));
+  REQUIRE(r.status == 200);
+  Json cs = Parse(r.body);
+  CHECK(cs.Str("resourceType") == "CapabilityStatement");
+  CHECK(cs.Str("fhirVersion") == "4.0.1");
+  const Json* patient = nullptr;
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") == "Patient") patient = &res;
+  }
+  REQUIRE(patient != nullptr);
+  std::set<std::string> params;
+  for (const Json& p : patient->Find("searchParam")->Items()) params.insert(std::string(p.Str("name")));
+  for (const char* p : {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier", "gender"}) {
+    CHECK(params.count(p) == 1);
+  }
+  CHECK(patient->Find("operation")->Items()[0].Str("name") == "everything");
+  CHECK(f.Do(Req("POST", "/fhir/metadata", "{}")).status == 405);
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway

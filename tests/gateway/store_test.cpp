@@ -1,0 +1,241 @@
+#include "kakehashi/gateway/store/store.hpp"
+
+#include "test_support.hpp"
+
+#include <thread>
+
+namespace kakehashi::gateway::store {
+namespace {
+
+using testing::Backend;
+
+ResourceRow Row(std::string id, std::int64_t version, std::int64_t lu, std::string json) {
+  ResourceRow r;
+  r.type = "Patient";
+  r.id = std::move(id);
+  r.version = version;
+  r.last_updated_us = lu;
+  r.json = std::move(json);
+  return r;
+}
+
+void WriteOne(Session& s, const ResourceRow& row, const IndexEntries& index) {
+  REQUIRE(s.Begin());
+  auto cur = s.LockAndRead(row.type, row.id);
+  REQUIRE(cur);
+  REQUIRE(s.Write(row, index));
+  REQUIRE(s.Commit());
+}
+
+void ReadWriteHistory(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  Session& session = **s;
+  IndexEntries idx;
+  idx.strings.push_back({"family", "yamada"});
+  WriteOne(session, Row("p1", 1, 1000, R"({"resourceType":"Patient","id":"p1"})"), idx);
+  WriteOne(session, Row("p1", 2, 2000, R"({"resourceType":"Patient","id":"p1","active":true})"), idx);
+
+  auto cur = session.Read("Patient", "p1");
+  REQUIRE(cur);
+  REQUIRE(cur->has_value());
+  CHECK((*cur)->version == 2);
+  CHECK((*cur)->last_updated_us == 2000);
+  CHECK((*cur)->json == R"({"resourceType":"Patient","id":"p1","active":true})");
+
+  auto v1 = session.ReadVersion("Patient", "p1", 1);
+  REQUIRE(v1);
+  REQUIRE(v1->has_value());
+  CHECK((*v1)->json == R"({"resourceType":"Patient","id":"p1"})");
+  auto none = session.ReadVersion("Patient", "p1", 3);
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+
+  HistoryQuery hq;
+  hq.type = "Patient";
+  hq.id = "p1";
+  auto h = session.History(hq);
+  REQUIRE(h);
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[0].row.version == 2);  // newest first
+  CHECK((*h)[1].row.version == 1);
+  CHECK((*h)[0].seq > (*h)[1].seq);
+
+  // Delete marker: current row flagged, index rows gone.
+  ResourceRow del = Row("p1", 3, 3000, "");
+  del.deleted = true;
+  WriteOne(session, del, {});
+  auto after = session.Read("Patient", "p1");
+  REQUIRE(after);
+  REQUIRE(after->has_value());
+  CHECK((*after)->deleted);
+  SearchQuery q;
+  q.type = "Patient";
+  auto found = session.Search(q);
+  REQUIRE(found);
+  CHECK(found->empty());
+}
+KAKEHASHI_BACKEND_TEST("store: read, vread, history, delete marker", "[store]", ReadWriteHistory)
+
+void SearchIndexes(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  Session& session = **s;
+  for (int i = 0; i < 5; ++i) {
+    IndexEntries idx;
+    idx.tokens.push_back({"gender", "", i % 2 == 0 ? "male" : "female"});
+    idx.tokens.push_back({"identifier", "urn:mrn", "M" + std::to_string(i)});
+    idx.strings.push_back({"name", i < 2 ? "やまだ" : "suzuki"});
+    idx.dates.push_back({"birthdate", i * 1000, i * 1000 + 999});
+    idx.quantities.push_back({"value", 1.0 * i, "http://unitsofmeasure.org", "mg"});
+    idx.references.push_back({"organization", "Organization", i < 3 ? "o1" : "o2"});
+    WriteOne(session, Row("p" + std::to_string(i), 1, 100 + i, "{}"), idx);
+  }
+  auto count = [&](Conjunction where) {
+    SearchQuery q;
+    q.type = "Patient";
+    q.where = std::move(where);
+    auto n = session.Count(q);
+    REQUIRE(n);
+    return *n;
+  };
+  Predicate male;
+  male.kind = Predicate::Kind::kToken;
+  male.param = "gender";
+  male.value = "male";
+  CHECK(count({{male}}) == 3);
+  male.negate = true;
+  CHECK(count({{male}}) == 2);
+
+  Predicate id;
+  id.kind = Predicate::Kind::kToken;
+  id.param = "identifier";
+  id.system = "urn:mrn";
+  id.value = "M3";
+  CHECK(count({{id}}) == 1);
+  id.system = "urn:other";
+  CHECK(count({{id}}) == 0);
+
+  Predicate name;
+  name.kind = Predicate::Kind::kString;
+  name.param = "name";
+  name.value = "やま";
+  CHECK(count({{name}}) == 2);
+  name.string_match = Predicate::StringMatch::kExact;
+  CHECK(count({{name}}) == 0);
+  name.string_match = Predicate::StringMatch::kContains;
+  name.value = "zuk";
+  CHECK(count({{name}}) == 3);
+
+  Predicate date;
+  date.kind = Predicate::Kind::kDate;
+  date.param = "birthdate";
+  date.compare = Compare::kGe;
+  date.low_us = 2000;
+  date.high_us = 2999;
+  CHECK(count({{date}}) == 3);
+  date.compare = Compare::kLt;
+  CHECK(count({{date}}) == 2);
+  date.compare = Compare::kEq;
+  CHECK(count({{date}}) == 1);
+
+  Predicate qty;
+  qty.kind = Predicate::Kind::kQuantity;
+  qty.param = "value";
+  qty.compare = Compare::kGt;
+  qty.number = 2.5;
+  CHECK(count({{qty}}) == 2);
+  qty.target_type = "kg";  // unit code mismatch
+  CHECK(count({{qty}}) == 0);
+
+  Predicate ref;
+  ref.kind = Predicate::Kind::kReference;
+  ref.param = "organization";
+  ref.target_type = "Organization";
+  ref.value = "o1";
+  CHECK(count({{ref}}) == 3);
+  // AND of two parameters, OR inside one.
+  Predicate female = male;
+  female.negate = false;
+  female.value = "female";
+  CHECK(count({{ref}, {female}}) == 1);
+  Predicate ref2 = ref;
+  ref2.value = "o2";
+  CHECK(count({{ref, ref2}}) == 5);
+
+  // Keyset paging over (lastUpdated, id) and explicit sort.
+  SearchQuery q;
+  q.type = "Patient";
+  q.count = 2;
+  auto page1 = session.Search(q);
+  REQUIRE(page1);
+  REQUIRE(page1->size() == 2);
+  CHECK((*page1)[0].id == "p0");
+  q.after = std::make_pair((*page1)[1].last_updated_us, (*page1)[1].id);
+  auto page2 = session.Search(q);
+  REQUIRE(page2);
+  REQUIRE(page2->size() == 2);
+  CHECK((*page2)[0].id == "p2");
+  q.after.reset();
+  q.sort.push_back({"birthdate", Predicate::Kind::kDate, true});
+  auto sorted = session.Search(q);
+  REQUIRE(sorted);
+  REQUIRE(sorted->size() == 2);
+  CHECK((*sorted)[0].id == "p4");
+}
+KAKEHASHI_BACKEND_TEST("store: token, string, date, quantity, reference predicates", "[store]",
+                       SearchIndexes)
+
+void WriteOutsideTransaction(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  auto w = (*s)->Write(Row("x", 1, 1, "{}"), {});
+  REQUIRE_FALSE(w);
+  CHECK(w.error() == errc::kNotInTransaction);
+  // Rollback discards.
+  REQUIRE((*s)->Begin());
+  REQUIRE((*s)->Write(Row("x", 1, 1, "{}"), {}));
+  (*s)->Rollback();
+  auto r = (*s)->Read("Patient", "x");
+  REQUIRE(r);
+  CHECK_FALSE(r->has_value());
+}
+KAKEHASHI_BACKEND_TEST("store: writes need a transaction; rollback discards", "[store]",
+                       WriteOutsideTransaction)
+
+TEST_CASE("store: bad URLs are rejected with codes", "[store]") {
+  auto a = OpenStore("mysql://x");
+  REQUIRE_FALSE(a);
+  CHECK(a.error() == errc::kBadUrl);
+  CHECK(a.error().message() == "database URL must be sqlite:PATH or postgresql://...");
+  auto b = OpenStore("sqlite:/nonexistent-dir/x/y.sqlite");
+  REQUIRE_FALSE(b);
+  CHECK(b.error() == errc::kOpenFailed);
+  for (int e = 1; e <= 6; ++e) {
+    CHECK_FALSE(make_error_code(static_cast<errc>(e)).message().empty());
+    CHECK(make_error_code(static_cast<errc>(e)).message() != "unknown store error");
+  }
+  CHECK(std::string(store_category().name()) == "kakehashi.gateway.store");
+}
+
+TEST_CASE("store: sqlite :memory: is shared by the pool", "[store]") {
+  auto s = OpenStore("sqlite::memory:");
+  REQUIRE(s);
+  CHECK((*s)->Backend() == "sqlite");
+  auto a = (*s)->OpenSession();
+  REQUIRE(a);
+  REQUIRE((*a)->Begin());
+  REQUIRE((*a)->Write(Row("m", 1, 1, "{}"), {}));
+  REQUIRE((*a)->Commit());
+  auto b = (*s)->OpenSession();  // a second pooled connection
+  REQUIRE(b);
+  auto r = (*b)->Read("Patient", "m");
+  REQUIRE(r);
+  CHECK(r->has_value());
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway::store
