@@ -455,6 +455,7 @@ class Walker {
       Error(kCodeUnknown, "'_" + std::string(json_name) +
                               "' is only allowed for primitive elements (json.html#primitive)");
       Pop(o2);
+      if (s.value == nullptr) return;
       PushMember(json_name);
     }
 
@@ -519,6 +520,7 @@ class Walker {
             "'_" + std::string(element.name) + "' must have as many items as the values array");
       extensions = nullptr;
     }
+    if (values == nullptr && extensions == nullptr) return 0;
     const std::size_t n = values != nullptr ? values->Size() : extensions->Size();
     std::size_t count = 0;
     for (std::size_t i = 0; i < n; ++i) {
