@@ -5,6 +5,7 @@
 #include "kakehashi/conformance/validator.hpp"
 #include "kakehashi/fhir/json.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -45,6 +46,7 @@ constexpr const char* kHelp =
     "file is not valid JSON, 2 usage error or a file cannot be read.\n";
 
 constexpr std::string_view kCodeJson = "conformance.json";
+constexpr std::string_view kCodeOk = "conformance.ok";
 
 struct Options {
   bool json = false;
@@ -125,7 +127,7 @@ class Printer {
 
   // One resource line (and its issues).
   void Resource(const std::string& where, const std::string& label,
-                const std::vector<Issue>& issues) {
+                const std::vector<Issue>& issues, const Location& base) {
     std::size_t errors = 0, warnings = 0;
     for (const Issue& issue : issues) {
       if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) ++errors;
@@ -138,7 +140,16 @@ class Printer {
     if (options_.quiet && errors == 0) return;
     if (options_.json) {
       std::string out;
-      WriteJson(conformance::OutcomeOf(issues), out);
+      if (issues.empty()) {
+        // Say which resource was found valid (OutcomeOf's "All OK" has no location).
+        Location at = base;
+        at.record = where.substr(std::min(where.size(), base.source.size()));
+        WriteJson(
+            conformance::OutcomeOf({Issue{Severity::kInformation, kCodeOk, at, "no issues found"}}),
+            out);
+      } else {
+        WriteJson(conformance::OutcomeOf(issues), out);
+      }
       std::printf("%s\n", out.c_str());
       return;
     }
@@ -195,7 +206,7 @@ void ValidateOne(const conformance::Validator& validator, const fhir::Node& reso
   CollectingSink sink;
   validator.Validate(resource, sink, base);
   if (resource.ResourceType() != "Bundle") {
-    printer.Resource(where, ResourceLabel(resource), sink.Issues());
+    printer.Resource(where, ResourceLabel(resource), sink.Issues(), base);
     return;
   }
   const fhir::Node* entries = resource.Find("entry");
@@ -210,29 +221,30 @@ void ValidateOne(const conformance::Validator& validator, const fhir::Node& reso
       bundle_level.push_back(issue);
     }
   }
-  printer.Resource(where, ResourceLabel(resource) + " (" + std::to_string(count) + " entries)",
-                   bundle_level);
+  printer.Resource(where,
+                   ResourceLabel(resource) + " (" + std::to_string(count) +
+                       (count == 1 ? " entry)" : " entries)"),
+                   bundle_level, base);
   for (std::size_t i = 0; i < count; ++i) {
     const fhir::Node* entry_resource =
         entries->Child(i).IsObject() ? entries->Child(i).Find("resource") : nullptr;
     const std::string label = entry_resource != nullptr && entry_resource->IsObject()
                                   ? ResourceLabel(*entry_resource)
                                   : "(no resource)";
-    printer.Resource(where + "#entry[" + std::to_string(i) + "]", label, per_entry[i]);
+    printer.Resource(where + "#entry[" + std::to_string(i) + "]", label, per_entry[i], base);
   }
 }
 
 // Parses JSON text into a Node; on failure reports a conformance.json issue line.
-bool Parse(std::string_view text, const std::string& where, const Location& base,
-           fhir::Node* out, Printer& printer) {
+bool Parse(std::string_view text, const std::string& where, const Location& base, fhir::Node* out,
+           Printer& printer) {
   auto parsed = fhir::ParseJson(text);
   if (parsed) {
     *out = std::move(*parsed);
     return true;
   }
-  Issue issue{Severity::kError, kCodeJson, base,
-              "not valid JSON: " + parsed.error().message()};
-  printer.Resource(where, "(unparsable)", {issue});
+  Issue issue{Severity::kError, kCodeJson, base, "not valid JSON: " + parsed.error().message()};
+  printer.Resource(where, "(unparsable)", {issue}, base);
   return false;
 }
 
@@ -284,7 +296,6 @@ bool ValidateFile(const conformance::Validator& validator, const std::string& pa
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     Location base;
     base.source = path;
-    base.record = "line " + std::to_string(line_number);
     base.line = static_cast<std::int64_t>(line_number);
     const std::string where = path + "#" + std::to_string(line_number);
     fhir::Node resource;
@@ -330,7 +341,8 @@ int RunValidate(const std::vector<std::string>& argv) {
     std::fflush(stdout);
   }
   if (!options.quiet) {
-    std::fprintf(stderr, "validated %zu resource(s): %zu with errors; %zu error(s), %zu warning(s)\n",
+    std::fprintf(stderr,
+                 "validated %zu resource(s): %zu with errors; %zu error(s), %zu warning(s)\n",
                  totals.resources, totals.invalid, totals.errors, totals.warnings);
   }
   if (unreadable) return kExitUsage;
