@@ -552,7 +552,16 @@ Charset SniffCharset(std::string_view bytes) noexcept {
     if (b >= 0x80) high = true;
   }
   if (!high) return Charset::kIso2022Jp;
-  return IsValidUtf8(bytes) ? Charset::kUtf8 : Charset::kCp932;
+  std::size_t bad = 0;
+  if (IsValidUtf8(bytes, &bad)) return Charset::kUtf8;
+  // UTF-8 cut inside its last character (a truncated file) is still UTF-8.
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+  std::size_t bad_len = 0;
+  if (bad + 4 > bytes.size() && s[bad] >= 0xC2 && s[bad] <= 0xF4 &&
+      Utf8SequenceLength(s, bytes.size(), bad, &bad_len) == 0 && bad + bad_len >= bytes.size()) {
+    return Charset::kUtf8;
+  }
+  return Charset::kCp932;
 }
 
 bool IsValidUtf8(std::string_view bytes, std::size_t* error_offset) noexcept {

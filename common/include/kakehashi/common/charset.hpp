@@ -60,7 +60,8 @@ std::string_view ToString(Charset charset) noexcept;
 std::optional<Charset> CharsetFromName(std::string_view name) noexcept;
 
 // Detection when nothing is declared (kakehashi rule, digest §8): ESC present or every byte
-// < 0x80 -> kIso2022Jp; otherwise valid UTF-8 -> kUtf8; otherwise kCp932.
+// < 0x80 -> kIso2022Jp; otherwise valid UTF-8 (also when cut inside its last character) -> kUtf8;
+// otherwise kCp932.
 Charset SniffCharset(std::string_view bytes) noexcept;
 
 // True when `bytes` is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
