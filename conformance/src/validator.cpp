@@ -553,7 +553,7 @@ class Walker {
   // One value (not null, not an array item container) of `type`.
   void Value(const Node& value, const ElementInfo& element, const Seen& s, const TypeInfo& type) {
     if (type.kind == TypeKind::kPrimitive) {
-      Primitive(value, element, type);
+      Primitive(value, s.json_name.empty() ? element.name : s.json_name, element, type);
       return;
     }
     if (!value.IsObject()) {
@@ -577,13 +577,15 @@ class Walker {
     }
   }
 
-  void Primitive(const Node& value, const ElementInfo& element, const TypeInfo& type) {
+  // `name`: the JSON name of the element ("effectiveDateTime" for a choice), for messages.
+  void Primitive(const Node& value, std::string_view name, const ElementInfo& element,
+                 const TypeInfo& type) {
     const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
     const bool kind_ok = json_type == "boolean"  ? value.IsBool()
                          : json_type == "number" ? value.IsNumber()
                                                  : value.IsString();
     if (!kind_ok) {
-      Error(kCodeType, "element " + std::string(element.name) + " must be a JSON " +
+      Error(kCodeType, "element " + std::string(name) + " must be a JSON " +
                            std::string(json_type) + " (type " + std::string(type.name) + ")");
       return;
     }
@@ -595,7 +597,7 @@ class Walker {
     }
     if (!MatchesPrimitive(type.name, text, type.regex)) {
       Error(FormatCode(type.name),
-            "element " + std::string(element.name) + " is not a valid " + std::string(type.name));
+            "element " + std::string(name) + " is not a valid " + std::string(type.name));
       return;
     }
     // dom-3 counts uri/canonical/url values "#id" as references to contained resources.
@@ -607,8 +609,7 @@ class Walker {
         impl_.options.check_bindings) {
       const auto* value_set = fhir::r4::FindValueSet(element.value_set);
       if (value_set != nullptr && value_set->complete && !value_set->Contains(text)) {
-        Error(kCodeBinding, "code of " + std::string(element.name) +
-                                " is not in the required value set " +
+        Error(kCodeBinding, "code of " + std::string(name) + " is not in the required value set " +
                                 std::string(element.value_set));
       }
     }

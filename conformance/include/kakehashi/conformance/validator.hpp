@@ -64,9 +64,6 @@ class Checker {
 struct ValidatorOptions {
   bool check_bindings = true;    // required bindings with complete expansions
   bool check_references = true;  // reference resolution and target types
-  // Warn (instead of accepting silently) about things valid per spec but likely mistakes, such as
-  // leading/trailing whitespace in strings. Off by default.
-  bool pedantic = false;
 };
 
 class Validator {
