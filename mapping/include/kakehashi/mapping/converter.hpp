@@ -1,0 +1,71 @@
+// Conversion driver: HL7 v2 bytes or SS-MIX2 storage records -> resources to PUT or DELETE.
+//
+// SS-MIX2 (digest ssmix2-hl7v2.md §3, kakehashi rules):
+//   - kUpsert record: its current file is mapped and every resource is PUT; for snapshot types
+//     (ADT-00, ADT-61, PPR-01) the previous version (superseded.back()) is mapped too and every
+//     resource it produced that the current one no longer produces is DELETEd (a disease removed
+//     from the PPR-01 list) — a difference, not an append;
+//   - kDelete record: the flag-0 file is mapped and every resource it produces (except its
+//     Provenance) is DELETEd;
+//   - a type without rules becomes a DocumentReference holding the message (information issue).
+// Ids are deterministic, so a replaced record PUTs over its earlier version: one update, never a
+// duplicate.
+//
+// Issue codes besides those of hl7v2::Parse, Mapper and StorageReader:
+//   ssmix2.unreadable_file  error  a stored file could not be read
+//   hl7v2.no_message        error  a file held no usable HL7 message
+// Not thread-safe; one converter per thread (the RuleSet may be shared).
+#pragma once
+
+#include "kakehashi/adapters/ssmix2/storage_reader.hpp"
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/fhir/node.hpp"
+#include "kakehashi/mapping/bundle.hpp"
+#include "kakehashi/mapping/mapper.hpp"
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace kakehashi::mapping {
+
+struct ConvertStats {
+  std::size_t files = 0;     // files read
+  std::size_t messages = 0;  // messages mapped
+  std::size_t unmapped = 0;  // messages kept as DocumentReference
+  std::size_t unusable = 0;  // inputs that yielded no message
+  std::map<std::string, std::size_t> put_by_type;
+  std::map<std::string, std::size_t> deleted_by_type;
+};
+
+class Converter {
+ public:
+  Converter(const RuleSet& rules, MapOptions options) : mapper_(rules, std::move(options)) {}
+
+  // Parses `bytes` (one or more HL7 v2 messages) and maps each message. `source` names the input
+  // in issues and Provenance (a file name as the operator gave it). Returns the number of
+  // messages mapped.
+  std::size_t ConvertHl7(std::string_view bytes, const std::string& source, OutputSink& out,
+                         IssueSink& issues);
+
+  // Converts one SS-MIX2 record as described above.
+  void ConvertRecord(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
+                     IssueSink& issues);
+
+  const ConvertStats& Stats() const { return stats_; }
+
+ private:
+  struct Mapped {
+    std::vector<MappedResource> resources;
+    bool ok = false;
+  };
+  // Reads and maps one stored file. `quiet` suppresses issues (for the previous version of a
+  // snapshot, which was reported when it was current).
+  Mapped MapFile(const adapters::ssmix2::StoredFile& file, IssueSink& issues, bool quiet);
+
+  Mapper mapper_;
+  ConvertStats stats_;
+};
+
+}  // namespace kakehashi::mapping

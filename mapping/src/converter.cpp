@@ -1,0 +1,129 @@
+#include "kakehashi/mapping/converter.hpp"
+
+#include "kakehashi/adapters/hl7v2/parser.hpp"
+#include "kakehashi/mapping/hl7v2_view.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace kakehashi::mapping {
+namespace {
+
+using adapters::ssmix2::Action;
+using adapters::ssmix2::StoredFile;
+
+bool ReadAll(const std::filesystem::path& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return static_cast<bool>(in) || in.eof();
+}
+
+}  // namespace
+
+std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& source,
+                                  OutputSink& out, IssueSink& issues) {
+  ++stats_.files;
+  adapters::hl7v2::ParseOptions options;
+  options.source = source;
+  auto parsed = adapters::hl7v2::Parse(bytes, options, issues);
+  if (parsed.messages.empty()) {
+    ++stats_.unusable;
+    return 0;
+  }
+  std::size_t count = 0;
+  for (const auto& message : parsed.messages) {
+    Hl7v2View view(message);
+    SourceInfo info;
+    info.kind = "hl7v2";
+    info.file = source;
+    info.message_index = static_cast<int>(message.IndexInSource()) + 1;
+    info.where = message.LocationOf();
+    MapResult result = mapper_.Map(view, info, issues);
+    ++stats_.messages;
+    if (!result.mapped) ++stats_.unmapped;
+    for (auto& r : result.resources) {
+      ++stats_.put_by_type[r.type];
+      out.Put(r.type, r.id, std::move(r.resource));
+    }
+    ++count;
+  }
+  return count;
+}
+
+Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, bool quiet) {
+  Mapped mapped;
+  NullSink null_sink;
+  IssueSink& sink = quiet ? static_cast<IssueSink&>(null_sink) : issues;
+  Location where;
+  where.source = "ssmix2:" + file.relative;
+  where.record = file.name.data_type;
+  std::string bytes;
+  if (!ReadAll(file.path, bytes)) {
+    sink.Error("ssmix2.unreadable_file", where, "the stored file could not be read");
+    return mapped;
+  }
+  adapters::hl7v2::ParseOptions options;
+  options.source = where.source;
+  auto parsed = adapters::hl7v2::Parse(bytes, options, sink);
+  if (parsed.messages.empty()) {
+    sink.Error("hl7v2.no_message", where, "the stored file holds no usable HL7 v2 message");
+    return mapped;
+  }
+  for (const auto& message : parsed.messages) {
+    Hl7v2View view(message);
+    SourceInfo info;
+    info.kind = "ssmix2";
+    info.file = file.relative;
+    info.data_type = file.name.data_type;
+    info.message_index = static_cast<int>(message.IndexInSource()) + 1;
+    info.where = message.LocationOf();
+    MapResult result = mapper_.Map(view, info, sink);
+    if (!quiet) {
+      ++stats_.messages;
+      if (!result.mapped) ++stats_.unmapped;
+    }
+    for (auto& r : result.resources) mapped.resources.push_back(std::move(r));
+  }
+  mapped.ok = true;
+  return mapped;
+}
+
+void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
+                              IssueSink& issues) {
+  ++stats_.files;
+  Mapped current = MapFile(record.file, issues, false);
+  if (!current.ok) {
+    ++stats_.unusable;
+    return;
+  }
+  if (record.action == Action::kDelete) {
+    // A deleted key: everything its message produced goes away (its Provenance stays history).
+    for (const auto& r : current.resources) {
+      if (r.type == "Provenance") continue;
+      ++stats_.deleted_by_type[r.type];
+      out.Delete(r.type, r.id);
+    }
+    return;
+  }
+  std::set<std::string> now;
+  for (const auto& r : current.resources) now.insert(r.type + "/" + r.id);
+  if (record.type != nullptr && record.type->snapshot && record.Previous() != nullptr) {
+    ++stats_.files;
+    Mapped previous = MapFile(*record.Previous(), issues, true);
+    for (const auto& r : previous.resources) {
+      if (r.type == "Provenance" || now.count(r.type + "/" + r.id) != 0) continue;
+      ++stats_.deleted_by_type[r.type];
+      out.Delete(r.type, r.id);
+    }
+  }
+  for (auto& r : current.resources) {
+    ++stats_.put_by_type[r.type];
+    out.Put(r.type, r.id, std::move(r.resource));
+  }
+}
+
+}  // namespace kakehashi::mapping

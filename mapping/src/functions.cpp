@@ -1,0 +1,625 @@
+#include "kakehashi/mapping/functions.hpp"
+
+#include "kakehashi/common/jp_text.hpp"
+#include "kakehashi/common/wareki.hpp"
+
+#include "kakehashi/mapping/mapper.hpp"
+#include "kakehashi/mapping/message_view.hpp"
+#include "kakehashi/mapping/rule_set.hpp"
+
+#include <array>
+#include <cstdint>
+#include <map>
+
+namespace kakehashi::mapping {
+namespace {
+
+using fhir::Node;
+
+// ---------------------------------------------------------------- UTF-8 helpers
+
+// Decodes one code point at s[i]; advances i. Invalid bytes decode as U+FFFD.
+std::uint32_t NextCodePoint(std::string_view s, std::size_t& i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || i + static_cast<std::size_t>(len) > s.size()) {
+    ++i;
+    return 0xFFFD;
+  }
+  std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += static_cast<std::size_t>(len);
+  return cp;
+}
+
+void AppendUtf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Full-width ASCII variants (U+FF01-FF5E) -> ASCII, for numbers and dates only.
+std::string FoldWidth(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp = NextCodePoint(s, i);
+    if (cp >= 0xFF01 && cp <= 0xFF5E) cp -= 0xFEE0;
+    if (cp == 0x3000) cp = ' ';
+    AppendUtf8(out, cp);
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool AllDigits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+int ToInt(std::string_view s) {
+  int v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  return v;
+}
+
+bool IsLeap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+int DaysIn(int y, int m) {
+  static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[static_cast<std::size_t>(m - 1)];
+}
+
+std::string Pad(int v, int width) {
+  std::string s = std::to_string(v);
+  while (static_cast<int>(s.size()) < width) s.insert(s.begin(), '0');
+  return s;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
+                      (static_cast<unsigned char>(in[i + 1]) << 8) |
+                      static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    std::uint32_t v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- argument helpers
+
+std::string Text(std::span<const Argument> args, std::size_t i) {
+  return i < args.size() && args[i] ? args[i]->Text() : std::string();
+}
+
+Location At(const FunctionContext& ctx) {
+  return ctx.where;
+}
+
+std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
+  // Digest §9: trim, upper-case, alias HOT -> HOT9 before lookup.
+  std::string name(Trim(raw_name));
+  for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.empty()) return {};
+  if (name == "HOT") name = "HOT9";
+  if (const TableRow* row =
+          ctx.rules.Lookup("code_systems", "", name, ToString(ctx.options.profile))) {
+    return row->target_code;
+  }
+  // HL7 tables (HL70127 ...) -> the HL7 v2 code system URIs.
+  if (name.size() == 7 && name.rfind("HL7", 0) == 0 && AllDigits(name.substr(3))) {
+    return "http://terminology.hl7.org/CodeSystem/v2-" + name.substr(3);
+  }
+  // Local ("99…") and unknown systems: a site-specific URN (kakehashi rule, docs/mapping.md);
+  // sites give them real URIs by adding rows to tables/code_systems.tsv in --rules.
+  if (name.rfind("99", 0) != 0) {
+    ctx.issues.Warning("mapping.unknown_code_system", At(ctx),
+                       "coding-system name not in tables/code_systems.tsv; a local URN is used");
+  }
+  return "urn:kakehashi:code-system:" + name;
+}
+
+// Quantity from value text and an HL7 unit triplet (code^text^system).
+std::optional<Node> MakeQuantity(FunctionContext& ctx, std::string_view value_text,
+                                 std::string_view unit_code, std::string_view unit_text,
+                                 std::string_view unit_system, std::string_view comparator = {}) {
+  auto value = NormalizeDecimal(value_text);
+  if (!value) return std::nullopt;
+  Node q = Node::Object();
+  q.Set("value", Node::Number(*value));
+  if (!comparator.empty()) q.Set("comparator", Node::String(std::string(comparator)));
+  std::string code(Trim(unit_code));
+  std::string system(Trim(unit_system));
+  std::string display(Trim(unit_text));
+  if (!code.empty() || !display.empty()) {
+    q.Set("unit", Node::String(display.empty() ? code : display));
+  }
+  if (system == "MR9P") {
+    q.Set("system", Node::String(CodeSystemUri(ctx, system)));
+    q.Set("code", Node::String(code));
+  } else if (!code.empty()) {
+    // ISO+ and local units: UCUM only where the table knows the unit ("UCUM where known").
+    if (const TableRow* row = ctx.rules.Lookup("ucum", "", code, "")) {
+      q.Set("system", Node::String("http://unitsofmeasure.org"));
+      q.Set("code", Node::String(row->target_code));
+    }
+  }
+  return q;
+}
+
+// ---------------------------------------------------------------- the function table
+
+std::optional<Node> FnDate(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = Text(a, 0);
+  if (t.empty()) return std::nullopt;
+  auto d = Hl7DateToFhir(t);
+  if (!d) {
+    ctx.issues.Warning("mapping.bad_date", At(ctx), "not an HL7 date (YYYY[MM[DD]]); dropped");
+    return std::nullopt;
+  }
+  return Node::String(*d);
+}
+
+std::optional<Node> FnDateTime(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = Text(a, 0);
+  if (t.empty()) return std::nullopt;
+  bool rolled = false;
+  auto d = Hl7DateTimeToFhir(t, &rolled);
+  if (!d) {
+    ctx.issues.Warning("mapping.bad_date", At(ctx), "not an HL7 timestamp; dropped");
+    return std::nullopt;
+  }
+  if (rolled) {
+    ctx.issues.Warning("mapping.hour_rollover", At(ctx),
+                       "hour 24-47 (after-midnight notation) rolled into the next day");
+  }
+  return Node::String(*d);
+}
+
+// FHIR instant needs seconds and an offset: only timestamps with a time qualify, unless the
+// second argument is "pad" (Provenance.recorded, which is required): a date becomes its
+// midnight JST.
+std::optional<Node> FnInstant(std::span<const Argument> a, FunctionContext& ctx) {
+  auto d = FnDateTime(a, ctx);
+  if (!d) return std::nullopt;
+  if (d->Text().size() == 10 && Text(a, 1) == "pad") {
+    return Node::String(d->Text() + "T00:00:00+09:00");
+  }
+  if (d->Text().size() < 19) return std::nullopt;
+  return d;
+}
+
+std::optional<Node> FnDecimal(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = Text(a, 0);
+  if (t.empty()) return std::nullopt;
+  auto d = NormalizeDecimal(t);
+  if (!d) {
+    ctx.issues.Warning("mapping.bad_number", At(ctx), "not a decimal number; dropped");
+    return std::nullopt;
+  }
+  return Node::Number(*d);
+}
+
+std::optional<Node> FnInteger(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = FoldWidth(Trim(Text(a, 0)));
+  if (t.empty()) return std::nullopt;
+  if (!AllDigits(t)) {
+    ctx.issues.Warning("mapping.bad_number", At(ctx), "not an integer; dropped");
+    return std::nullopt;
+  }
+  std::size_t nz = t.find_first_not_of('0');
+  return Node::Number(nz == std::string::npos ? "0" : t.substr(nz));
+}
+
+std::optional<Node> FnEra(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = Text(a, 0);
+  if (t.empty()) return std::nullopt;
+  if (auto d = Hl7DateToFhir(t)) return Node::String(*d);
+  if (auto d = JpEraToDate(t)) return Node::String(*d);
+  ctx.issues.Warning("mapping.bad_date", At(ctx), "neither an HL7 date nor a Japanese era date");
+  return std::nullopt;
+}
+
+std::optional<Node> FnKana(std::span<const Argument> a, FunctionContext&) {
+  std::string t = Text(a, 0);
+  if (t.empty()) return std::nullopt;
+  return Node::String(NormalizeKana(t));
+}
+
+std::string FacilityCode(FunctionContext& ctx) {
+  if (!ctx.options.facility_code.empty()) return ctx.options.facility_code;
+  // MSH-4 (sending facility) when it is a 10-digit 医療機関コード.
+  for (std::size_t s = 0; s < ctx.message.SegmentCount(); ++s) {
+    if (ctx.message.SegmentId(s) == "MSH") {
+      std::string f = ctx.message.Value(s, 4, 1, 1, 1);
+      if (f.size() == 10 && AllDigits(f)) return f;
+      break;
+    }
+  }
+  return {};
+}
+
+// urn:oid:1.2.392.100495.20.3.51.1<10桁> (JP_Patient facility patient ID; terminology §1).
+std::optional<Node> FnPatientSystem(std::span<const Argument>, FunctionContext& ctx) {
+  std::string code = FacilityCode(ctx);
+  if (code.empty()) {
+    ctx.issues.Warning("mapping.facility_unknown", At(ctx),
+                       "no 10-digit 医療機関コード (--facility or MSH-4): patient identifiers use "
+                       "a local system");
+    return Node::String("urn:kakehashi:local-patient-id");
+  }
+  return Node::String("urn:oid:1.2.392.100495.20.3.51.1" + code);
+}
+
+// urn:oid:1.2.392.100495.20.3.41.1<10桁> (施設内 医師 ID).
+std::optional<Node> FnStaffSystem(std::span<const Argument>, FunctionContext& ctx) {
+  std::string code = FacilityCode(ctx);
+  if (code.empty()) return Node::String("urn:kakehashi:local-staff-id");
+  return Node::String("urn:oid:1.2.392.100495.20.3.41.1" + code);
+}
+
+// urn:oid:<prefix>.1<10桁>: facility-scoped OID namespaces (terminology §2: 処方箋ID .20.3.11,
+// 施設内 医師 .20.3.41, 患者 .20.3.51). Without a facility code: a local URN.
+std::optional<Node> FnFacilitySystem(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string prefix = Text(a, 0);
+  std::string code = FacilityCode(ctx);
+  if (code.empty()) return Node::String("urn:kakehashi:local-id:" + prefix);
+  return Node::String("urn:oid:" + prefix + ".1" + code);
+}
+
+// PRB-10 CWE.7: "2013" = ICD-10 2013 (MHLW) -> the JP Core URL; empty or "2003" = the 2003
+// edition, which must not be passed off as 2013 (terminology §4.3): the WHO ICD-10 URI.
+std::optional<Node> FnIcd10System(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string version(Trim(Text(a, 0)));
+  return Node::String(CodeSystemUri(ctx, version == "2013" ? "I10-2013" : "I10"));
+}
+
+std::optional<Node> FnCodeSystem(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string t = Text(a, 0);
+  if (Trim(t).empty()) return std::nullopt;
+  return Node::String(CodeSystemUri(ctx, t));
+}
+
+std::optional<Node> FnProfile(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string name = Text(a, 0);
+  if (const TableRow* row = ctx.rules.Lookup("profiles", "", name, ToString(ctx.options.profile))) {
+    return Node::String(row->target_code);
+  }
+  return std::nullopt;
+}
+
+std::optional<Node> FnQuantity(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string v = Text(a, 0);
+  if (Trim(v).empty()) return std::nullopt;
+  auto q = MakeQuantity(ctx, v, Text(a, 1), Text(a, 2), Text(a, 3));
+  if (!q) ctx.issues.Warning("mapping.bad_number", At(ctx), "not a decimal number; dropped");
+  return q;
+}
+
+// OBX-2/5/6 -> value[x] (digest §6: OBX-2 only NM, ST, CWE; comparators come as ST "< 5").
+// Returns an object with one member (valueQuantity | valueString | valueCodeableConcept), which
+// the rule merges into the Observation with "$merge".
+std::optional<Node> FnObxValue(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string type(Trim(Text(a, 0)));
+  std::string value = Text(a, 1);
+  if (Trim(value).empty()) return std::nullopt;
+  Node out = Node::Object();
+  if (type == "CWE" || type == "CE" || type == "CNE") {
+    Node coding = Node::Object();
+    std::string system = CodeSystemUri(ctx, Text(a, 7));
+    if (!system.empty()) coding.Set("system", Node::String(system));
+    coding.Set("code", Node::String(std::string(Trim(value))));
+    if (!Text(a, 6).empty()) coding.Set("display", Node::String(Text(a, 6)));
+    Node cc = Node::Object();
+    cc.Set("coding", Node::Array()).Push(std::move(coding));
+    if (!Text(a, 6).empty()) cc.Set("text", Node::String(Text(a, 6)));
+    out.Set("valueCodeableConcept", std::move(cc));
+    return out;
+  }
+  std::string folded = FoldWidth(Trim(value));
+  std::string comparator;
+  std::string number = folded;
+  for (std::string_view op : {"<=", ">=", "<", ">"}) {
+    if (folded.rfind(op, 0) == 0) {
+      comparator = op;
+      number = std::string(Trim(std::string_view(folded).substr(op.size())));
+      break;
+    }
+  }
+  if (auto q = MakeQuantity(ctx, number, Text(a, 2), Text(a, 3), Text(a, 4), comparator)) {
+    out.Set("valueQuantity", std::move(*q));
+    return out;
+  }
+  if (type == "NM") {
+    ctx.issues.Warning("mapping.bad_number", At(ctx),
+                       "OBX-2 is NM but OBX-5 is not a number; kept as valueString");
+  }
+  out.Set("valueString", Node::String(value));
+  return out;
+}
+
+// OBX-7 "6.6-8.1", "<85", ">=40" -> [{low, high, text}] with OBX-6 units.
+std::optional<Node> FnReferenceRange(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string raw = Text(a, 0);
+  std::string text(Trim(FoldWidth(raw)));
+  if (text.empty()) return std::nullopt;
+  Node range = Node::Object();
+  auto quantity = [&](std::string_view v) {
+    return MakeQuantity(ctx, v, Text(a, 1), Text(a, 2), Text(a, 3));
+  };
+  std::size_t dash = text.find('-', 1);
+  if (dash != std::string::npos) {
+    auto low = quantity(Trim(std::string_view(text).substr(0, dash)));
+    auto high = quantity(Trim(std::string_view(text).substr(dash + 1)));
+    if (low) range.Set("low", std::move(*low));
+    if (high) range.Set("high", std::move(*high));
+  } else if (text[0] == '<') {
+    std::size_t skip = text.size() > 1 && text[1] == '=' ? 2 : 1;
+    if (auto high = quantity(Trim(std::string_view(text).substr(skip)))) {
+      range.Set("high", std::move(*high));
+    }
+  } else if (text[0] == '>') {
+    std::size_t skip = text.size() > 1 && text[1] == '=' ? 2 : 1;
+    if (auto low = quantity(Trim(std::string_view(text).substr(skip)))) {
+      range.Set("low", std::move(*low));
+    }
+  }
+  range.Set("text", Node::String(raw));
+  Node out = Node::Array();
+  out.Push(std::move(range));
+  return out;
+}
+
+std::optional<Node> FnOriginalBase64(std::span<const Argument>, FunctionContext& ctx) {
+  return Node::String(Base64(ctx.message.Original()));
+}
+
+std::optional<Node> FnSource(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string what = Text(a, 0);
+  std::string v = what == "file"            ? ctx.source.file
+                  : what == "kind"          ? ctx.source.kind
+                  : what == "data_type"     ? ctx.source.data_type
+                  : what == "message_index" ? std::to_string(ctx.source.message_index)
+                                            : std::string();
+  if (v.empty()) return std::nullopt;
+  return Node::String(v);
+}
+
+std::optional<Node> FnIndex(std::span<const Argument>, FunctionContext& ctx) {
+  return Node::String(std::to_string(ctx.scope_index));
+}
+
+std::optional<Node> FnGroupIndex(std::span<const Argument>, FunctionContext& ctx) {
+  return Node::String(std::to_string(ctx.group_index));
+}
+
+std::string StripZeros(std::string_view s) {
+  std::size_t nz = s.find_first_not_of('0');
+  return nz == std::string_view::npos ? (s.empty() ? std::string() : "0")
+                                      : std::string(s.substr(nz));
+}
+
+// ORC-4 RP number: "1" or "<order>_01" (digest §6) -> zero-suppressed "1".
+std::optional<Node> FnRpNumber(std::span<const Argument> a, FunctionContext&) {
+  std::string t(Trim(Text(a, 0)));
+  if (t.empty()) return std::nullopt;
+  std::size_t us = t.rfind('_');
+  if (us != std::string::npos) t = t.substr(us + 1);
+  return Node::String(StripZeros(t));
+}
+
+// PRB-1 action, PRB-13 疑い (JHSD0005 "1"): DE -> entered-in-error (HL7 0287),
+// suspected -> provisional (kakehashi rule), else confirmed.
+std::optional<Node> FnConditionVerification(std::span<const Argument> a, FunctionContext&) {
+  if (Trim(Text(a, 0)) == "DE") return Node::String("entered-in-error");
+  if (Trim(Text(a, 1)) == "1") return Node::String("provisional");
+  return Node::String("confirmed");
+}
+
+// PRB-1, PRB-14.1 outcome (HL7 0241 / JHSD0006), PRB-9 resolution date -> clinicalStatus code.
+// None for entered-in-error (con-5); resolved when abated without an outcome (con-4).
+std::optional<Node> FnConditionClinicalStatus(std::span<const Argument> a, FunctionContext&) {
+  if (Trim(Text(a, 0)) == "DE") return std::nullopt;
+  std::string outcome(Trim(Text(a, 1)));
+  bool abated = !Trim(Text(a, 2)).empty();
+  if (outcome == "R" || outcome == "F" || outcome == "S") return Node::String("resolved");
+  if (outcome == "M") return Node::String("remission");
+  if (outcome == "I" || outcome == "D") return Node::String("inactive");
+  if (abated) return Node::String("resolved");
+  return Node::String("active");
+}
+
+const std::map<std::string_view, Function>& Table() {
+  static const std::map<std::string_view, Function> kTable{
+      {"hl7_date_to_fhir", FnDate},
+      {"hl7_datetime_to_fhir", FnDateTime},
+      {"hl7_instant", FnInstant},
+      {"decimal", FnDecimal},
+      {"integer", FnInteger},
+      {"jp_era_to_date", FnEra},
+      {"normalize_kana", FnKana},
+      {"patient_system", FnPatientSystem},
+      {"staff_system", FnStaffSystem},
+      {"facility_system", FnFacilitySystem},
+      {"icd10_system", FnIcd10System},
+      {"code_system", FnCodeSystem},
+      {"profile", FnProfile},
+      {"quantity", FnQuantity},
+      {"obx_value", FnObxValue},
+      {"reference_range", FnReferenceRange},
+      {"original_base64", FnOriginalBase64},
+      {"source", FnSource},
+      {"index", FnIndex},
+      {"group_index", FnGroupIndex},
+      {"rp_number", FnRpNumber},
+      {"condition_verification", FnConditionVerification},
+      {"condition_clinical_status", FnConditionClinicalStatus},
+  };
+  return kTable;
+}
+
+}  // namespace
+
+const Function* FindFunction(std::string_view name) {
+  auto it = Table().find(name);
+  return it == Table().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string_view> FunctionNames() {
+  std::vector<std::string_view> out;
+  for (const auto& [name, fn] : Table()) out.push_back(name);
+  return out;
+}
+
+// ---------------------------------------------------------------- text helpers
+
+std::optional<std::string> Hl7DateToFhir(std::string_view ts) {
+  std::string t(Trim(ts));
+  std::size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  if (digits < 4 || digits == 5 || digits == 7) return std::nullopt;
+  int y = ToInt(t.substr(0, 4));
+  if (y < 1) return std::nullopt;
+  std::string out = Pad(y, 4);
+  if (digits >= 6) {
+    int m = ToInt(t.substr(4, 2));
+    if (m < 1 || m > 12) return std::nullopt;
+    out += '-' + Pad(m, 2);
+    if (digits >= 8) {
+      int d = ToInt(t.substr(6, 2));
+      if (d < 1 || d > DaysIn(y, m)) return std::nullopt;
+      out += '-' + Pad(d, 2);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> Hl7DateTimeToFhir(std::string_view ts, bool* rolled) {
+  if (rolled != nullptr) *rolled = false;
+  std::string t(Trim(ts));
+  std::size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  if (digits <= 8) {
+    if (digits != t.size()) return std::nullopt;
+    return Hl7DateToFhir(t);
+  }
+  std::string fraction;
+  std::string tz;
+  std::string rest = t.substr(digits);
+  std::string body = t.substr(0, digits);
+  if (digits == 17) {  // yyyyMMddHHmmssfff without a dot (SS-MIX2 MSH-7)
+    fraction = body.substr(14);
+    body = body.substr(0, 14);
+  } else if (digits != 10 && digits != 12 && digits != 14) {
+    return std::nullopt;
+  }
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t f = 1;
+    while (f < rest.size() && rest[f] >= '0' && rest[f] <= '9') ++f;
+    if (f == 1 || body.size() != 14) return std::nullopt;
+    fraction = rest.substr(1, f - 1);
+    rest = rest.substr(f);
+  }
+  if (!rest.empty()) {
+    if ((rest[0] != '+' && rest[0] != '-') || rest.size() != 5 || !AllDigits(rest.substr(1))) {
+      return std::nullopt;
+    }
+    tz = rest.substr(0, 3) + ":" + rest.substr(3);
+  } else {
+    tz = "+09:00";  // SS-MIX2 timestamps carry no offset: Japan Standard Time
+  }
+  int y = ToInt(body.substr(0, 4)), mo = ToInt(body.substr(4, 2)), d = ToInt(body.substr(6, 2));
+  int h = ToInt(body.substr(8, 2));
+  int mi = body.size() >= 12 ? ToInt(body.substr(10, 2)) : 0;
+  int s = body.size() >= 14 ? ToInt(body.substr(12, 2)) : 0;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysIn(y, mo)) return std::nullopt;
+  if (h > 47 || mi > 59 || s > 59) return std::nullopt;
+  if (h >= 24) {  // JAHIS after-midnight hours 24-47 (digest §7): next day
+    h -= 24;
+    if (rolled != nullptr) *rolled = true;
+    if (++d > DaysIn(y, mo)) {
+      d = 1;
+      if (++mo > 12) {
+        mo = 1;
+        ++y;
+      }
+    }
+  }
+  std::string out = Pad(y, 4) + '-' + Pad(mo, 2) + '-' + Pad(d, 2) + 'T' + Pad(h, 2) + ':' +
+                    Pad(mi, 2) + ':' + Pad(s, 2);
+  if (!fraction.empty()) out += '.' + fraction;
+  return out + tz;
+}
+
+std::optional<std::string> JpEraToDate(std::string_view input) {
+  auto date = common::ParseWareki(input);
+  if (!date) return std::nullopt;
+  return date->ToIso();
+}
+
+std::string NormalizeKana(std::string_view text) {
+  return common::HalfwidthToFullwidthKana(text);
+}
+
+std::optional<std::string> NormalizeDecimal(std::string_view text) {
+  std::string t(Trim(FoldWidth(Trim(text))));
+  if (t.empty()) return std::nullopt;
+  std::size_t i = 0;
+  if (t[0] == '+') t.erase(0, 1);
+  if (!t.empty() && t[0] == '-') i = 1;
+  bool digit = false, dot = false;
+  for (; i < t.size(); ++i) {
+    if (t[i] >= '0' && t[i] <= '9') {
+      digit = true;
+    } else if (t[i] == '.' && !dot) {
+      dot = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!digit || t.back() == '.') return std::nullopt;
+  if (t[0] == '.') t.insert(t.begin(), '0');
+  if (t.size() > 1 && t[0] == '-' && t[1] == '.') t.insert(t.begin() + 1, '0');
+  // FHIR decimal forbids leading zeros like "007": strip them but keep "0.5".
+  std::size_t start = t[0] == '-' ? 1 : 0;
+  while (t.size() > start + 1 && t[start] == '0' && t[start + 1] != '.') t.erase(start, 1);
+  return t;
+}
+
+}  // namespace kakehashi::mapping

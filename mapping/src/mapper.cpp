@@ -1,0 +1,720 @@
+#include "kakehashi/mapping/mapper.hpp"
+
+#include "kakehashi/mapping/functions.hpp"
+#include "kakehashi/mapping/ids.hpp"
+
+#include <limits>
+#include <optional>
+
+namespace kakehashi::mapping {
+namespace {
+
+using fhir::Node;
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+// "PID-5[2].1.2" (absolute) or ".1.2" (relative to the datatype's base field).
+struct Path {
+  std::string segment;
+  int field = 0;
+  int repetition = 0;  // 0 = not given
+  int component = 0;
+  int subcomponent = 0;
+  bool relative = false;
+};
+
+bool ParseInt(std::string_view s, std::size_t& i, int& out) {
+  std::size_t start = i;
+  out = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') out = out * 10 + (s[i++] - '0');
+  return i > start;
+}
+
+std::optional<Path> ParsePath(std::string_view s) {
+  Path p;
+  std::size_t i = 0;
+  if (s.empty() || s[0] == '.') {
+    p.relative = true;
+  } else {
+    std::size_t dash = s.find('-');
+    if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+    p.segment = std::string(s.substr(0, dash));
+    i = dash + 1;
+    if (!ParseInt(s, i, p.field)) return std::nullopt;
+    if (i < s.size() && s[i] == '[') {
+      ++i;
+      if (!ParseInt(s, i, p.repetition) || i >= s.size() || s[i] != ']') return std::nullopt;
+      ++i;
+    }
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!ParseInt(s, i, p.component)) return std::nullopt;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      if (!ParseInt(s, i, p.subcomponent)) return std::nullopt;
+    }
+  }
+  if (i != s.size()) return std::nullopt;
+  return p;
+}
+
+struct Base {
+  std::size_t segment = kNone;
+  int field = 0;
+  int repetition = 1;
+  int component = 0;  // 0: the whole repetition
+};
+
+struct Scope {
+  std::size_t segment = kNone;  // the segment the resource instance iterates over
+  std::string segment_id;
+  const Node* following = nullptr;  // segment ids that follow the scope segment in its group
+  int index = 1;
+  int group_index = 1;
+  std::optional<Base> base;  // inside a datatype template
+  std::string fhir_path;
+  const std::string* self_id = nullptr;
+};
+
+struct Planned {
+  std::string type;
+  std::string id;
+  std::size_t segment = kNone;
+  const Node* rule = nullptr;  // the resource rule
+  Scope scope;
+};
+
+struct Out {
+  Node node;
+  bool data = false;
+};
+
+bool IsExpression(const Node& n) {
+  for (const char* key :
+       {"path", "const", "lookup", "ref", "datatype", "fn", "first", "concat", "hash", "each"}) {
+    if (n.Find(key) != nullptr) return true;
+  }
+  return false;
+}
+
+// Forwards issues, dropping repeats of the same code at the same field within one message (a
+// function called for several elements would otherwise report one problem many times).
+class DedupSink final : public IssueSink {
+ public:
+  explicit DedupSink(IssueSink& next) : next_(next) {}
+  void Report(Issue issue) override {
+    std::string key = std::string(issue.code) + '\x1f' + issue.where.field;
+    for (const auto& k : seen_) {
+      if (k == key) return;
+    }
+    seen_.push_back(std::move(key));
+    next_.Report(std::move(issue));
+  }
+  bool StopRequested() const override { return next_.StopRequested(); }
+
+ private:
+  IssueSink& next_;
+  std::vector<std::string> seen_;
+};
+
+class Engine {
+ public:
+  Engine(const RuleSet& rules, const MapOptions& options, const MessageView& message,
+         const SourceInfo& source, IssueSink& issues)
+      : rules_(rules),
+        options_(options),
+        msg_(message),
+        source_(source),
+        dedup_(issues),
+        issues_(dedup_) {
+    used_.resize(msg_.SegmentCount());
+  }
+
+  MapResult Run(const std::string& data_type, const Node* message_rule) {
+    MapResult result;
+    result.data_type = data_type;
+    result.mapped = message_rule != nullptr;
+    if (message_rule == nullptr) {
+      issues_.Info("mapping.unmapped_message", source_.where,
+                   "no mapping rule for this data type; the message is kept as a "
+                   "DocumentReference with the original message attached");
+      Plan("DocumentReference", nullptr, nullptr);
+    } else {
+      for (const auto& item : message_rule->Find("resources")->Items()) {
+        const Node* each = item.Find("each");
+        Plan(item.Find("resource")->Text(), each, item.Find("following"), item.Find("group"));
+      }
+    }
+    if (rules_.Resource("Provenance") != nullptr) Plan("Provenance", nullptr, nullptr);
+    for (auto& p : planned_) {
+      Node resource = Build(p);
+      result.resources.push_back({p.type, p.id, std::move(resource)});
+    }
+    if (options_.report_unused && message_rule != nullptr) ReportUnused(*message_rule);
+    return result;
+  }
+
+ private:
+  // ------------------------------------------------------------------ planning (pass 1: ids)
+  void Plan(const std::string& rule_name, const Node* each, const Node* following,
+            const Node* group = nullptr) {
+    const Node* rule = rules_.Resource(rule_name);
+    if (rule == nullptr) return;
+    const Node* type_node = rule->Find("resourceType");
+    const std::string type = type_node != nullptr ? type_node->Text() : rule_name;
+    std::vector<Scope> scopes;
+    if (each == nullptr) {
+      scopes.emplace_back();
+    } else {
+      int index = 0;
+      int group_index = 0;
+      for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
+        std::string_view id = msg_.SegmentId(s);
+        if (group != nullptr && id == group->Text()) group_index = 0;
+        if (id != each->Text()) continue;
+        Scope scope;
+        scope.segment = s;
+        scope.segment_id = each->Text();
+        scope.following = following;
+        scope.index = ++index;
+        scope.group_index = ++group_index;
+        scopes.push_back(std::move(scope));
+      }
+    }
+    for (auto& scope : scopes) {
+      Planned p;
+      p.type = type;
+      p.rule = rule;
+      p.segment = scope.segment;
+      p.scope = scope;
+      p.scope.fhir_path = type;
+      p.id = IdFor(*rule, p.scope);
+      planned_.push_back(std::move(p));
+    }
+  }
+
+  // The id from the rule's "id" expression; nullopt when it read nothing from the message.
+  std::optional<std::string> DataIdFor(const Node& rule, Scope& scope) {
+    if (const Node* id_rule = rule.Find("id")) {
+      if (auto id = Eval(*id_rule, scope); id && id->data && id->node.IsString()) {
+        return id->node.Text();
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::string IdFor(const Node& rule, Scope& scope) {
+    if (auto id = DataIdFor(rule, scope)) return *id;
+    // No identity in the data: the message position is the identity (stable per file).
+    return DeterministicId({rule.Find("resourceType") ? rule.Find("resourceType")->Text() : "",
+                            source_.file, std::to_string(source_.message_index),
+                            std::to_string(scope.index)});
+  }
+
+  // ------------------------------------------------------------------ building (pass 2)
+  Node Build(Planned& p) {
+    Node resource = Node::Object();
+    resource.Set("resourceType", Node::String(p.type));
+    resource.Set("id", Node::String(p.id));
+    if (const Node* profile = p.rule->Find("profile")) {
+      if (const TableRow* row =
+              rules_.Lookup("profiles", "", profile->Text(), ToString(options_.profile))) {
+        Node meta = Node::Object();
+        meta.Set("profile", Node::Array()).Push(Node::String(row->target_code));
+        resource.Set("meta", std::move(meta));
+      } else {
+        RuleError("profile name not in tables/profiles.tsv");
+      }
+    }
+    p.scope.self_id = &p.id;
+    if (const Node* body = p.rule->Find("body")) {
+      if (auto out = EvalObject(*body, p.scope, /*keep=*/true)) {
+        for (std::size_t i = 0; i < out->node.Size(); ++i) {
+          resource.Set(out->node.Key(i), out->node.Child(i));
+        }
+      }
+    }
+    return resource;
+  }
+
+  // ------------------------------------------------------------------ evaluation
+  std::optional<Out> Eval(const Node& rule, Scope& scope) {
+    switch (rule.kind()) {
+      case Node::Kind::kNull: return std::nullopt;
+      case Node::Kind::kBool:
+      case Node::Kind::kNumber:
+      case Node::Kind::kString: return Out{rule, false};
+      case Node::Kind::kArray: {
+        Out out{Node::Array(), false};
+        for (const auto& item : rule.Items()) {
+          auto v = Eval(item, scope);
+          if (!v) continue;
+          out.data = out.data || v->data;
+          if (v->node.IsArray()) {
+            for (const auto& x : v->node.Items()) out.node.Push(x);
+          } else {
+            out.node.Push(std::move(v->node));
+          }
+        }
+        if (out.node.Size() == 0) return std::nullopt;
+        return out;
+      }
+      case Node::Kind::kObject:
+        return IsExpression(rule) ? EvalExpression(rule, scope) : EvalObject(rule, scope, false);
+    }
+    return std::nullopt;
+  }
+
+  // A template object: members are expressions; dropped unless some member came from data
+  // (constants alone never make an element) and every "$require"d member is present.
+  std::optional<Out> EvalObject(const Node& rule, Scope& scope, bool keep) {
+    Out out{Node::Object(), false};
+    const std::string parent_path = scope.fhir_path;
+    for (std::size_t i = 0; i < rule.Size(); ++i) {
+      const std::string& key = rule.Key(i);
+      if (key == "$require" || key == "$keep") continue;
+      scope.fhir_path = parent_path + "." + key;
+      auto v = Eval(rule.Child(i), scope);
+      scope.fhir_path = parent_path;
+      if (!v) continue;
+      out.data = out.data || v->data;
+      if (key == "$merge") {
+        for (std::size_t k = 0; k < v->node.Size(); ++k) {
+          out.node.Set(v->node.Key(k), v->node.Child(k));
+        }
+      } else {
+        out.node.Set(key, std::move(v->node));
+      }
+    }
+    if (const Node* require = rule.Find("$require")) {
+      for (const auto& name : require->Items()) {
+        if (out.node.Find(name.Text()) == nullptr) return std::nullopt;
+      }
+    }
+    if (const Node* k = rule.Find("$keep"); k != nullptr && k->AsBool()) keep = true;
+    if (out.node.Size() == 0) return std::nullopt;
+    if (!keep && !out.data) return std::nullopt;
+    return out;
+  }
+
+  std::optional<Out> EvalExpression(const Node& rule, Scope& scope) {
+    if (const Node* c = rule.Find("const")) return Out{*c, false};
+    if (const Node* ref = rule.Find("ref")) return EvalRef(rule, ref->Text(), scope);
+    if (const Node* first = rule.Find("first")) {
+      for (const auto& item : first->Items()) {
+        if (auto v = Eval(item, scope)) return v;
+      }
+      return std::nullopt;
+    }
+    if (const Node* parts = rule.Find("concat")) {
+      const Node* sep = rule.Find("sep");
+      std::string text;
+      bool data = false;
+      for (const auto& item : parts->Items()) {
+        auto v = Eval(item, scope);
+        if (!v || v->node.Text().empty()) continue;
+        if (!text.empty() && sep != nullptr) text += sep->Text();
+        text += v->node.Text();
+        data = data || v->data;
+      }
+      if (text.empty()) return std::nullopt;
+      return Out{Node::String(std::move(text)), data};
+    }
+    if (const Node* parts = rule.Find("hash")) {
+      std::vector<std::string> texts;
+      bool data = false;
+      for (const auto& item : parts->Items()) {
+        auto v = Eval(item, scope);
+        texts.push_back(v ? v->node.Text() : std::string());
+        data = data || (v && v->data);
+      }
+      return Out{Node::String(DeterministicId(texts)), data};
+    }
+    if (const Node* each = rule.Find("each")) return EvalEach(rule, each->Text(), scope);
+    if (const Node* datatype = rule.Find("datatype")) return EvalDatatype(rule, *datatype, scope);
+
+    // path [+ lookup] [+ fn]; or fn with args; or lookup with "value".
+    std::optional<Out> value;
+    const Node* path_node = rule.Find("path");
+    bool repeat = rule.Find("repeat") != nullptr && rule.Find("repeat")->AsBool();
+    if (path_node != nullptr) {
+      auto path = ParsePath(path_node->Text());
+      if (!path) {
+        RuleError("malformed path in a rule");
+        return std::nullopt;
+      }
+      if (repeat) {
+        Out arr{Node::Array(), true};
+        auto base = ResolveBase(*path, scope);
+        if (!base) return std::nullopt;
+        int count = msg_.RepetitionCount(base->segment, base->field);
+        for (int r = 1; r <= count; ++r) {
+          Path one = *path;
+          one.repetition = r;
+          std::string text = Read(one, scope);
+          if (text.empty()) continue;
+          Scope inner = scope;
+          auto v = Finish(rule, Out{Node::String(text), true}, inner, path_node->Text());
+          if (v) arr.node.Push(std::move(v->node));
+        }
+        if (arr.node.Size() == 0) return std::nullopt;
+        return arr;
+      }
+      std::string text = Read(*path, scope);
+      if (text.empty()) return std::nullopt;
+      value = Out{Node::String(std::move(text)), true};
+      return Finish(rule, std::move(value), scope, path_node->Text());
+    }
+    if (const Node* v = rule.Find("value")) {
+      value = Eval(*v, scope);
+      if (!value) return std::nullopt;
+      return Finish(rule, std::move(value), scope, "");
+    }
+    return Finish(rule, std::nullopt, scope, "");
+  }
+
+  // Applies "lookup" then "fn" to a value read by "path"/"value".
+  std::optional<Out> Finish(const Node& rule, std::optional<Out> value, Scope& scope,
+                            std::string_view field) {
+    if (const Node* table = rule.Find("lookup")) {
+      if (!value) return std::nullopt;
+      std::string code = value->node.Text();
+      while (!code.empty() && code.back() == ' ') code.pop_back();
+      const Node* system = rule.Find("system");
+      const TableRow* row = rules_.Lookup(table->Text(), system ? system->Text() : "", code,
+                                          ToString(options_.profile));
+      if (row == nullptr) {
+        if (const Node* def = rule.Find("default")) return Out{*def, true};
+        if (!rules_.HasTable(table->Text())) {
+          RuleError("lookup names a table that does not exist");
+          return std::nullopt;
+        }
+        Location where = Where(scope, field);
+        issues_.Warning("mapping.unmapped_code", where,
+                        "code not in table " + table->Text() + "; element left out");
+        return std::nullopt;
+      }
+      if (row->target_code.empty()) return std::nullopt;  // deliberately unmapped (table row)
+      const Node* column = rule.Find("column");
+      std::string col = column ? column->Text() : "code";
+      value = Out{Node::String(col == "display"  ? row->display
+                               : col == "system" ? row->target_system
+                                                 : row->target_code),
+                  true};
+    }
+    if (const Node* fn_name = rule.Find("fn")) {
+      const Function* fn = FindFunction(fn_name->Text());
+      if (fn == nullptr) {
+        RuleError("unknown function name in a rule");
+        return std::nullopt;
+      }
+      std::vector<Argument> args;
+      bool data = false;
+      if (value) {
+        args.emplace_back(value->node);
+        data = value->data;
+      }
+      if (const Node* more = rule.Find("args")) {
+        for (const auto& a : more->Items()) {
+          auto v = Eval(a, scope);
+          data = data || (v && v->data);
+          args.emplace_back(v ? std::optional<Node>(std::move(v->node)) : std::nullopt);
+        }
+      }
+      FunctionContext ctx{rules_,      options_,         source_,
+                          msg_,        issues_,          Where(scope, field),
+                          scope.index, scope.group_index};
+      auto result = (*fn)(args, ctx);
+      if (!result) return std::nullopt;
+      return Out{std::move(*result), data};
+    }
+    return value;
+  }
+
+  std::optional<Out> EvalDatatype(const Node& rule, const Node& datatype, Scope& scope) {
+    const Node* tmpl = rules_.Datatype(datatype.Text());
+    if (tmpl == nullptr) {
+      RuleError("unknown datatype rule");
+      return std::nullopt;
+    }
+    const Node* path_node = rule.Find("path");
+    auto path = ParsePath(path_node != nullptr ? path_node->Text() : "");
+    if (!path) {
+      RuleError("malformed path in a rule");
+      return std::nullopt;
+    }
+    auto base = ResolveBase(*path, scope);
+    if (!base) return std::nullopt;
+    bool repeat = rule.Find("repeat") != nullptr && rule.Find("repeat")->AsBool();
+    int first = base->repetition, last = base->repetition;
+    if (repeat) {
+      first = 1;
+      last = msg_.RepetitionCount(base->segment, base->field);
+    }
+    Out arr{Node::Array(), false};
+    for (int r = first; r <= last; ++r) {
+      Scope inner = scope;
+      inner.base = *base;
+      inner.base->repetition = r;
+      auto v = EvalObject(*tmpl, inner, false);
+      if (!v) continue;
+      arr.data = true;
+      arr.node.Push(std::move(v->node));
+    }
+    if (arr.node.Size() == 0) return std::nullopt;
+    if (!repeat) return Out{arr.node.Child(0), true};
+    return arr;
+  }
+
+  // {"each": "TQ1", "template": {...}}: one element per segment of that id in the scope's group.
+  std::optional<Out> EvalEach(const Node& rule, const std::string& segment_id, Scope& scope) {
+    const Node* tmpl = rule.Find("template");
+    if (tmpl == nullptr) return std::nullopt;
+    Out arr{Node::Array(), false};
+    std::size_t from = scope.segment == kNone ? 0 : scope.segment + 1;
+    for (std::size_t s = from; s < msg_.SegmentCount(); ++s) {
+      std::string_view id = msg_.SegmentId(s);
+      if (scope.segment != kNone && id == scope.segment_id) break;
+      if (id != segment_id) continue;
+      Scope inner = scope;
+      inner.segment = s;
+      inner.segment_id = segment_id;
+      inner.following = nullptr;
+      auto v = Eval(*tmpl, inner);
+      if (!v) continue;
+      arr.data = arr.data || v->data;
+      arr.node.Push(std::move(v->node));
+    }
+    if (arr.node.Size() == 0) return std::nullopt;
+    return arr;
+  }
+
+  // {"ref": "Patient"}: the resource of that type planned for this message whose scope segment is
+  // the nearest at or before ours; {"ref": "Observation", "all": true}: every one within our
+  // group; {"ref": "*", "all": true}: every other resource. Types this message does not produce
+  // (Patient in an order message) get the id their own rule computes at message level.
+  std::optional<Out> EvalRef(const Node& rule, const std::string& type, Scope& scope) {
+    bool all = rule.Find("all") != nullptr && rule.Find("all")->AsBool();
+    auto ref = [](const Planned& p) {
+      Node r = Node::Object();
+      r.Set("reference", Node::String(p.type + "/" + p.id));
+      return r;
+    };
+    if (all) {
+      Out arr{Node::Array(), false};
+      std::size_t end = kNone;
+      if (scope.segment != kNone && type != "*") {
+        for (std::size_t s = scope.segment + 1; s < msg_.SegmentCount(); ++s) {
+          if (msg_.SegmentId(s) == scope.segment_id) {
+            end = s;
+            break;
+          }
+        }
+      }
+      for (const auto& p : planned_) {
+        if (type == "*") {
+          if (scope.self_id != nullptr && p.id == *scope.self_id) continue;
+        } else {
+          if (p.type != type) continue;
+          if (scope.segment != kNone && p.segment != kNone &&
+              (p.segment < scope.segment || (end != kNone && p.segment >= end))) {
+            continue;
+          }
+        }
+        arr.node.Push(ref(p));
+      }
+      if (arr.node.Size() == 0) return std::nullopt;
+      return arr;
+    }
+    const Planned* best = nullptr;
+    for (const auto& p : planned_) {
+      if (p.type != type) continue;
+      if (best == nullptr) best = &p;
+      if (scope.segment != kNone && p.segment != kNone && p.segment <= scope.segment &&
+          (best->segment == kNone || best->segment > scope.segment || p.segment > best->segment)) {
+        best = &p;
+      }
+    }
+    if (best != nullptr) return Out{ref(*best), false};
+    const Node* rule_of_type = rules_.Resource(type);
+    if (rule_of_type == nullptr) {
+      RuleError("reference to a resource type without a rule");
+      return std::nullopt;
+    }
+    Scope message_level;
+    auto id = DataIdFor(*rule_of_type, message_level);
+    if (!id) return std::nullopt;  // e.g. no PID: no patient to point at
+    Planned p;
+    p.type = type;
+    p.id = *id;
+    return Out{ref(p), false};
+  }
+
+  // ------------------------------------------------------------------ message access
+  // The segment a path names, seen from the scope: the scope segment itself; a "following"
+  // segment after it (before the next scope segment); else the nearest one before it; else the
+  // first in the message.
+  std::size_t ResolveSegment(const std::string& id, const Scope& scope) const {
+    const std::size_t n = msg_.SegmentCount();
+    if (scope.segment != kNone) {
+      if (id == scope.segment_id) return scope.segment;
+      bool follows = false;
+      if (scope.following != nullptr) {
+        for (const auto& f : scope.following->Items()) follows = follows || f.Text() == id;
+      }
+      if (follows) {
+        for (std::size_t s = scope.segment + 1; s < n; ++s) {
+          std::string_view sid = msg_.SegmentId(s);
+          if (sid == scope.segment_id) break;
+          if (sid == id) return s;
+        }
+        return kNone;
+      }
+      for (std::size_t s = scope.segment; s-- > 0;) {
+        if (msg_.SegmentId(s) == id) return s;
+      }
+    }
+    for (std::size_t s = 0; s < n; ++s) {
+      if (msg_.SegmentId(s) == id) return s;
+    }
+    return kNone;
+  }
+
+  std::optional<Base> ResolveBase(const Path& p, const Scope& scope) const {
+    if (p.relative) {
+      if (!scope.base) return std::nullopt;
+      Base b = *scope.base;
+      if (b.component == 0) b.component = p.component;
+      return b;
+    }
+    Base b;
+    b.segment = ResolveSegment(p.segment, scope);
+    if (b.segment == kNone) return std::nullopt;
+    b.field = p.field;
+    b.repetition = p.repetition > 0 ? p.repetition : 1;
+    b.component = p.component;
+    return b;
+  }
+
+  std::string Read(const Path& p, const Scope& scope) {
+    std::size_t segment;
+    int field, rep, comp, sub;
+    if (p.relative) {
+      if (!scope.base) {
+        RuleError("a relative path outside a datatype rule");
+        return {};
+      }
+      const Base& b = *scope.base;
+      segment = b.segment;
+      field = b.field;
+      rep = b.repetition;
+      if (b.component == 0) {
+        comp = p.component > 0 ? p.component : 1;
+        sub = p.subcomponent > 0 ? p.subcomponent : 1;
+      } else {
+        comp = b.component;
+        sub = p.component > 0 ? p.component : 1;
+      }
+    } else {
+      segment = ResolveSegment(p.segment, scope);
+      if (segment == kNone) return {};
+      field = p.field;
+      rep = p.repetition > 0 ? p.repetition : 1;
+      comp = p.component > 0 ? p.component : 1;
+      sub = p.subcomponent > 0 ? p.subcomponent : 1;
+    }
+    if (field <= 0) return {};
+    auto& used = used_[segment];
+    if (used.size() <= static_cast<std::size_t>(field)) used.resize(field + 1, false);
+    used[field] = true;
+    return msg_.Value(segment, field, rep, comp, sub);
+  }
+
+  // MSH is consumed by framing, decoding and dispatch; segments the message rule lists under
+  // "context" (the PID of an order message: the Patient comes from ADT-00) are not reported.
+  void ReportUnused(const Node& message_rule) {
+    const Node* context = message_rule.Find("context");
+    for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
+      std::string id(msg_.SegmentId(s));
+      if (id == "MSH") continue;
+      bool is_context = false;
+      if (context != nullptr) {
+        for (const auto& c : context->Items()) is_context = is_context || c.Text() == id;
+      }
+      if (is_context) continue;
+      const auto& used = used_[s];
+      bool any = false;
+      for (bool u : used) any = any || u;
+      int fields = msg_.FieldCount(s);
+      if (!any) {
+        if (id == "MSH") continue;
+        bool has_data = false;
+        for (int f = 1; f <= fields && !has_data; ++f) has_data = msg_.RepetitionCount(s, f) > 0;
+        if (!has_data) continue;
+        Location where = source_.where;
+        where.field = id;
+        where.line = static_cast<std::int64_t>(s) + 1;
+        issues_.Info("mapping.unused_segment", where, "no rule read this segment");
+        continue;
+      }
+      for (int f = 1; f <= fields; ++f) {
+        if (id == "MSH" && f <= 2) continue;
+        if (static_cast<std::size_t>(f) < used.size() && used[f]) continue;
+        if (msg_.RepetitionCount(s, f) == 0) continue;
+        Location where = source_.where;
+        where.field = id + "-" + std::to_string(f);
+        where.line = static_cast<std::int64_t>(s) + 1;
+        issues_.Info("mapping.unused_field", where, "no rule read this field");
+      }
+    }
+  }
+
+  Location Where(const Scope& scope, std::string_view field) const {
+    Location where = source_.where;
+    where.field = std::string(field);
+    where.fhir_path = scope.fhir_path;
+    return where;
+  }
+
+  void RuleError(const char* what) {
+    Location where = source_.where;
+    issues_.Error("mapping.rule_error", where, what);
+  }
+
+  const RuleSet& rules_;
+  const MapOptions& options_;
+  const MessageView& msg_;
+  const SourceInfo& source_;
+  DedupSink dedup_;
+  IssueSink& issues_;
+  std::vector<Planned> planned_;
+  std::vector<std::vector<bool>> used_;
+};
+
+std::string Msh9(const MessageView& m) {
+  for (std::size_t s = 0; s < m.SegmentCount(); ++s) {
+    if (m.SegmentId(s) == "MSH") {
+      std::string type = m.Value(s, 9, 1, 1, 1);
+      std::string event = m.Value(s, 9, 1, 2, 1);
+      return event.empty() ? type : type + "^" + event;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view ToString(ProfileSet profile) noexcept {
+  return profile == ProfileSet::kJpCore120 ? "jp-core-1.2.0" : "jp-core-1.1.2";
+}
+
+MapResult Mapper::Map(const MessageView& message, const SourceInfo& source,
+                      IssueSink& issues) const {
+  std::string data_type = source.data_type;
+  if (data_type.empty()) data_type = rules_.DataTypeForMessage(Msh9(message));
+  const Node* rule = data_type.empty() ? nullptr : rules_.Message(data_type);
+  Engine engine(rules_, options_, message, source, issues);
+  return engine.Run(rule != nullptr ? data_type : std::string(), rule);
+}
+
+}  // namespace kakehashi::mapping
