@@ -218,3 +218,21 @@ TEST_CASE("ssmix2 reader: missing root and single-file resolution", "[ssmix2]") 
   auto bad = StorageReader::ResolveFile(t.Root() / "not_a_store_file.hl7", sink);
   CHECK_FALSE(bad.has_value());
 }
+
+TEST_CASE("ssmix2 reader: progress runs from 0 to 1", "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("1000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+  CollectingSink sink;
+  StorageReader reader(t.Root(), sink);
+  CHECK(reader.Progress() == 0.0);
+  auto first = reader.Next();
+  REQUIRE(first.has_value());
+  CHECK(reader.Progress() < 1.0);
+  while (true) {
+    auto next = reader.Next();
+    REQUIRE(next.has_value());
+    if (!*next) break;
+  }
+  CHECK(reader.Progress() == 1.0);
+}

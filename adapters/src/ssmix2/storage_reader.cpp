@@ -254,6 +254,17 @@ Result<std::optional<StorageRecord>> StorageReader::Next() {
   }
 }
 
+double StorageReader::Progress() const {
+  if (l1_.names.empty()) return started_ ? 1.0 : 0.0;
+  double done = l1_.next > 0 ? static_cast<double>(l1_.next - 1) : 0.0;
+  if (!l2_.names.empty()) {
+    double inner = l2_.next > 0 ? static_cast<double>(l2_.next - 1) : 0.0;
+    if (!l3_.names.empty()) inner += static_cast<double>(l3_.next) / l3_.names.size();
+    done += inner / static_cast<double>(l2_.names.size());
+  }
+  return std::min(1.0, done / static_cast<double>(l1_.names.size()));
+}
+
 Result<StorageRecord> StorageReader::ResolveFile(const fs::path& file, IssueSink& issues) {
   const std::string name = file.filename().string();
   FileNameError error{};

@@ -82,6 +82,9 @@ class StorageReader {
   Result<std::optional<StorageRecord>> Next();
 
   const ReaderStats& Stats() const { return stats_; }
+  // Fraction of the store walked, 0..1, estimated from the position among the ID-prefix folders
+  // (cheap; for progress and ETA displays).
+  double Progress() const;
 
   // Resolves one file given by the operator (a file inside a store): applies the flags of its
   // siblings with the same key in its folder. Issues as above.
