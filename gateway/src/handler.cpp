@@ -171,14 +171,16 @@ struct Handler::Impl {
     row.version = cur ? cur->version + 1 : 1;
     row.last_updated_us = detail::NowUs();
     // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
-    resource.Remove("id");
+    // Order as R4 lists Resource's elements: resourceType, id, meta, then the rest as received.
     Json ordered = Json::Object();
+    ordered.Set("resourceType", Json::String(type));
+    ordered.Set("id", Json::String(id));
+    Json* meta = &ordered.Set("meta", Json::Object());
+    if (Json* given = resource.Find("meta")) *meta = std::move(*given);
     for (auto& [k, v] : resource.Members()) {
+      if (k == "resourceType" || k == "id" || k == "meta") continue;
       ordered.Members().emplace_back(std::move(k), std::move(v));
-      if (ordered.Members().size() == 1) ordered.Members().emplace_back("id", Json::String(id));
     }
-    Json* meta = ordered.Find("meta");
-    if (meta == nullptr) meta = &ordered.Set("meta", Json::Object());
     meta->Set("versionId", Json::String(std::to_string(row.version)));
     meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
     row.json = detail::ToJsonText(ordered);

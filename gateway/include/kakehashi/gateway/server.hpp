@@ -1,0 +1,60 @@
+// The HTTP/1.1 server in front of Handler: Boost.Asio/Beast, one C++20 coroutine per connection
+// (read a request, Handle it, write the response), N io threads.
+//
+// Protection: read/write timeouts (slow clients cannot hold a connection), a header and a body
+// limit (413/431 answers), a cap on requests per connection, malformed HTTP answered with 400
+// and the connection closed. Responses are gzip-compressed when the client accepts gzip and the
+// body is large enough. Stop() (or SIGINT/SIGTERM when handle_signals) stops accepting, lets
+// in-flight requests finish for up to shutdown_grace, then closes everything.
+//
+// Thread-safety: Stop() may be called from any thread; Run() blocks the calling thread.
+#pragma once
+
+#include "kakehashi/common/result.hpp"
+#include "kakehashi/gateway/handler.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace kakehashi::gateway {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;  // 0: any free port (see Server::Port())
+  int threads = 0;             // io threads; 0: hardware concurrency
+  std::size_t header_limit = 16 * 1024;
+  std::size_t body_limit = 32 * 1024 * 1024;
+  std::chrono::milliseconds read_timeout{30000};   // whole request, from its first byte
+  std::chrono::milliseconds idle_timeout{60000};   // keep-alive wait for the next request
+  std::chrono::milliseconds write_timeout{30000};
+  int max_requests_per_connection = 100000;  // pipelining/keep-alive cap, then Connection: close
+  std::size_t gzip_min_bytes = 1024;
+  std::chrono::milliseconds shutdown_grace{10000};
+  bool handle_signals = false;  // SIGINT/SIGTERM call Stop()
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens. Errors: the OS error (address in use, permission denied, bad host).
+  Result<void> Listen();
+  unsigned short Port() const;  // the bound port, after Listen()
+
+  // Serves `handler` until Stop(); returns after the graceful shutdown. Listen() first (so the
+  // bound port can go into the handler's base URL).
+  void Run(const Handler& handler);
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kakehashi::gateway
