@@ -175,12 +175,13 @@ struct Handler::Impl {
     Json ordered = Json::Object();
     ordered.Set("resourceType", Json::String(type));
     ordered.Set("id", Json::String(id));
-    Json* meta = &ordered.Set("meta", Json::Object());
-    if (Json* given = resource.Find("meta")) *meta = std::move(*given);
+    Json* given = resource.Find("meta");
+    ordered.Set("meta", given != nullptr ? std::move(*given) : Json::Object());
     for (auto& [k, v] : resource.Members()) {
       if (k == "resourceType" || k == "id" || k == "meta") continue;
       ordered.Members().emplace_back(std::move(k), std::move(v));
     }
+    Json* meta = ordered.Find("meta");  // after the appends: they may reallocate
     meta->Set("versionId", Json::String(std::to_string(row.version)));
     meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
     row.json = detail::ToJsonText(ordered);
