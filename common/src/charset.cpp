@@ -7,6 +7,7 @@
 #include <unicode/ucnv.h>
 #include <unicode/ucnv_err.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
@@ -113,23 +114,31 @@ void SjisToJis(unsigned s1, unsigned s2, unsigned& j1, unsigned& j2) {
   }
 }
 
-// Output buffer with a raw write pointer: callers reserve the worst case up front.
+// Output buffer with a raw write pointer. Starts with the usual size (`expected` bytes) and grows
+// when a rare expansion (half-width kana 1 -> 3 bytes, U+FFFD for 1 bad byte) needs more, so a
+// message's text does not keep 3x its size in capacity.
 class Writer {
  public:
-  Writer(std::string& out, std::size_t max_growth) : out_(out), base_(out.size()) {
-    out_.resize(base_ + max_growth);
+  Writer(std::string& out, std::size_t expected) : out_(out), base_(out.size()) {
+    out_.resize(base_ + expected + 16);
     p_ = out_.data() + base_;
+    end_ = out_.data() + out_.size();
   }
   ~Writer() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  void Byte(char c) { *p_++ = c; }
+  void Byte(char c) {
+    Ensure(1);
+    *p_++ = c;
+  }
   void Bytes(const char* s, std::size_t n) {
+    Ensure(n);
     std::memcpy(p_, s, n);
     p_ += n;
   }
   void CodePoint(char32_t cp) {
+    Ensure(4);
     if (cp < 0x80) {
       *p_++ = static_cast<char>(cp);
     } else if (cp < 0x800) {
@@ -148,9 +157,18 @@ class Writer {
   }
 
  private:
+  void Ensure(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) >= n) return;
+    const auto used = static_cast<std::size_t>(p_ - out_.data());
+    out_.resize(std::max(out_.size() * 2, used + n + 64));
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
   std::string& out_;
   std::size_t base_;
   char* p_;
+  char* end_;
 };
 
 // Collects problems; merges adjacent problems of one kind; answers "stop now?" in strict mode.
@@ -236,7 +254,7 @@ Result<void> DecodeUtf8(std::string_view bytes, std::string& out, Problems& prob
     problems.Add(DecodeProblemKind::kBomStripped, 0, 3);
     i = 3;
   }
-  Writer w(out, (n - i) * 3 + 4);
+  Writer w(out, n - i);
   while (i < n) {
     // ASCII fast path, 8 bytes at a time.
     while (i + 8 <= n) {
@@ -274,7 +292,7 @@ Result<void> DecodeLatin1(std::string_view bytes, std::string& out) {
 Result<void> DecodeCp932(std::string_view bytes, std::string& out, Problems& problems) {
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
-  Writer w(out, n * 3 + 4);
+  Writer w(out, n + n / 2);
   std::size_t i = 0;
   while (i < n) {
     const unsigned b = s[i];
@@ -326,7 +344,7 @@ Result<void> DecodeIso2022Jp(std::string_view bytes, std::string& out, Problems&
                              bool declared_ascii) {
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
-  Writer w(out, n * 3 + 4);
+  Writer w(out, n + n / 2);
   JisSet set = JisSet::kAscii;
   bool shift_out = false;  // SO active: 0x21-0x5F are JIS X 0201 katakana
   bool undeclared_reported = false;

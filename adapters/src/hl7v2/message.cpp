@@ -404,7 +404,8 @@ Location Message::LocationOf(std::string_view field) const {
 }
 
 void Message::MarkUsed(std::size_t slot, int component) const {
-  if (slot >= used_.size()) return;
+  if (slot >= fields_.size()) return;
+  if (used_.empty()) used_.assign(fields_.size(), 0);  // allocated on the first read
   if (component <= 0) {
     used_[slot] |= 1;
   } else {
@@ -433,7 +434,7 @@ std::vector<std::string> Message::UnusedFields() const {
       if (msh && f <= 2) continue;
       const Value field = seg.Field(static_cast<int>(f));
       if (field.Empty()) continue;
-      const std::uint64_t mask = used_[idx.first_field + f - 1];
+      const std::uint64_t mask = used_.empty() ? 0 : used_[idx.first_field + f - 1];
       if (mask & 1) continue;
       std::string field_path = prefix;
       field_path += '-';

@@ -10,6 +10,7 @@
 #include "hl7v2/escape.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 
@@ -29,7 +30,7 @@ class MessageBuilder {
   // `first_line` the input line of its MSH. Returns false when no message can be built (the
   // caller keeps the bytes in `rejected`).
   bool Build(std::string_view raw, std::size_t offset, std::int64_t first_line, std::size_t index,
-             Message& msg);
+             bool has_frame_bytes, Message& msg);
 
  private:
   void ReportDecodeProblems(const Message& msg, const std::vector<DecodeProblem>& problems,
@@ -89,19 +90,29 @@ Severity ProblemSeverity(DecodeProblemKind kind) {
   return Severity::kWarning;
 }
 
+// Bytes that end a line for message splitting: CR, LF and the MLLP framing bytes 0x0B/0x1C.
+constexpr std::array<bool, 256> kLineBreak = [] {
+  std::array<bool, 256> t{};
+  t['\r'] = t['\n'] = t[0x0B] = t[0x1C] = true;
+  return t;
+}();
+
 // Iterates lines of `bytes`: a line ends at CR, LF, 0x0B or 0x1C; CRLF counts as one line end
-// for numbering. Calls f(begin, end, line_number) for every non-empty line.
+// for numbering. Calls f(begin, end, line_number, terminator) for every non-empty line
+// (terminator '\0' at the end of input).
 template <class F>
 void ForEachLine(std::string_view bytes, F&& f) {
   std::int64_t line = 1;
-  std::size_t begin = 0;
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
-  for (std::size_t i = 0; i <= n; ++i) {
-    const bool end = i == n;
-    const char c = end ? '\0' : bytes[i];
-    if (!end && !IsLineEnd(c) && !IsFrameByte(c)) continue;
-    if (i > begin) f(begin, i, line);
-    if (!end && (c == '\n' || (c == '\r' && (i + 1 >= n || bytes[i + 1] != '\n')))) ++line;
+  std::size_t begin = 0;
+  while (begin <= n) {
+    std::size_t i = begin;
+    while (i < n && !kLineBreak[s[i]]) ++i;
+    const char c = i < n ? static_cast<char>(s[i]) : '\0';
+    if (i > begin) f(begin, i, line, c);
+    if (i >= n) break;
+    if (c == '\n' || (c == '\r' && (i + 1 >= n || s[i + 1] != '\n'))) ++line;
     begin = i + 1;
   }
 }
@@ -115,6 +126,7 @@ struct Split {
   struct Msg {
     ByteRange range;
     std::int64_t line;
+    bool has_frame_bytes;  // 0x0B or 0x1C inside the range
   };
   std::vector<Msg> messages;
   std::vector<ByteRange> junk;  // text before the first MSH (or between batches)
@@ -130,7 +142,10 @@ Split SplitRaw(std::string_view bytes) {
   std::int64_t junk_line = -1;
   auto close_message = [&](std::size_t end) {
     if (msg_begin == std::string_view::npos) return;
-    split.messages.push_back({{msg_begin, end - msg_begin}, msg_line});
+    const std::string_view range = bytes.substr(msg_begin, end - msg_begin);
+    const bool frame = std::memchr(range.data(), 0x0B, range.size()) != nullptr ||
+                       std::memchr(range.data(), 0x1C, range.size()) != nullptr;
+    split.messages.push_back({{msg_begin, end - msg_begin}, msg_line, frame});
     msg_begin = std::string_view::npos;
   };
   auto close_junk = [&] {
@@ -139,7 +154,7 @@ Split SplitRaw(std::string_view bytes) {
     split.junk_lines.push_back(junk_line);
     junk_begin = std::string_view::npos;
   };
-  ForEachLine(bytes, [&](std::size_t b, std::size_t e, std::int64_t line) {
+  ForEachLine(bytes, [&](std::size_t b, std::size_t e, std::int64_t line, char /*terminator*/) {
     const std::string_view text = bytes.substr(b, e - b);
     if (IsMshLine(text)) {
       close_junk();
@@ -277,7 +292,7 @@ Location MessageBuilder::Where(const Message* msg, std::string field, std::size_
 }
 
 bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_t first_line,
-                           std::size_t index, Message& msg) {
+                           std::size_t index, bool has_frame_bytes, Message& msg) {
   raw_ = raw;
   offset_ = offset;
   first_line_ = first_line;
@@ -334,7 +349,7 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
   // --- Strip stray MLLP framing bytes (0x0B, 0x1C) ---
   std::string cleaned;
   std::string_view bytes = raw;
-  if (std::any_of(raw.begin(), raw.end(), IsFrameByte)) {
+  if (has_frame_bytes) {
     cleaned.reserve(raw.size());
     for (std::size_t i = 0; i < raw.size(); ++i) {
       if (IsFrameByte(raw[i])) {
@@ -347,13 +362,12 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
   }
 
   // --- Charset ---
-  bool has_esc = false, has_high = false;
-  for (const char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
-    has_esc |= b == 0x1B;
-    has_high |= b >= 0x80;
-    if (has_esc && has_high) break;
-  }
+  // Cheap facts first (memchr is vectorised); the 8-bit scan and detection only when needed.
+  const bool has_esc = std::memchr(bytes.data(), 0x1B, bytes.size()) != nullptr;
+  auto has_high = [&bytes] {
+    return std::any_of(bytes.begin(), bytes.end(),
+                       [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  };
   Charset charset = Charset::kAscii;
   std::string_view mismatch_from;  // non-empty: report hl7v2.encoding.mismatch after indexing
   bool unknown_declared = false, undeclared = false, late_check = false;
@@ -367,17 +381,17 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
     } else {
       late_check = true;
     }
-    const Charset sniffed = common::SniffCharset(bytes);
     if (!declared) {
-      charset = sniffed;
-      undeclared = header.msh18_safe && has_high;
+      charset = common::SniffCharset(bytes);
+      undeclared = header.msh18_safe && !has_esc && has_high();
     } else {
       charset = *declared;
       switch (*declared) {
         case Charset::kAscii:
         case Charset::kIso2022Jp:
           // 8-bit bytes without any escape: a UTF-8 or Shift_JIS file labelled ISO IR87.
-          if (has_high && !has_esc && sniffed != Charset::kIso2022Jp) {
+          if (!has_esc && has_high()) {
+            const Charset sniffed = common::SniffCharset(bytes);
             bool kana_only = true;
             for (const char c : bytes) {
               const auto b = static_cast<unsigned char>(c);
@@ -391,7 +405,7 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
           break;
         case Charset::kUtf8:
         case Charset::kCp932:
-          if (has_esc && !has_high) {
+          if (has_esc && !has_high()) {
             mismatch_from = common::ToString(*declared);
             charset = Charset::kIso2022Jp;
           }
@@ -428,7 +442,7 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
     if (declared && !CompatibleCharsets(*declared, charset)) {
       mismatch_from = common::ToString(*declared);
     }
-    undeclared = !declared && has_high;
+    undeclared = !declared && has_high();
   }
   if (unknown_declared) {
     issues_.Warning("hl7v2.encoding.unknown_charset", Where(&msg, "MSH-18", 0, first_line),
@@ -552,7 +566,7 @@ bool MessageBuilder::Index(Message& msg, std::int64_t first_line) {
     if (has_escape) CheckEscapes(msg, msg.segments_.size() - 1);
     i = j;
   }
-  msg.used_.assign(msg.fields_.size(), 0);
+  msg.used_.clear();
   return !msg.segments_.empty();
 }
 
@@ -644,7 +658,7 @@ ParseResult Parse(std::string_view bytes, const ParseOptions& options, IssueSink
     if (issues.StopRequested()) break;
     Message msg;
     if (builder.Build(bytes.substr(m.range.offset, m.range.size), m.range.offset, m.line, index,
-                      msg)) {
+                      m.has_frame_bytes, msg)) {
       result.messages.push_back(std::move(msg));
     } else {
       result.rejected.push_back(m.range);
