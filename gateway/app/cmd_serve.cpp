@@ -74,12 +74,15 @@ int RunServe(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   server_options.port = static_cast<unsigned short>(port);
-  if (auto t = args.Get("threads"); t && (!ParseInt(*t, server_options.threads) || server_options.threads < 1)) {
+  if (auto t = args.Get("threads");
+      t && (!ParseInt(*t, server_options.threads) || server_options.threads < 1)) {
     std::fprintf(stderr, "kakehashi serve: --threads must be a positive integer\n");
     return kExitUsage;
   }
   if (auto auth = args.Get("auth"); auth && *auth != "off") {
-    std::fprintf(stderr, "kakehashi serve: --auth accepts only 'off' (access control is not implemented yet)\n");
+    std::fprintf(
+        stderr,
+        "kakehashi serve: --auth accepts only 'off' (access control is not implemented yet)\n");
     return kExitUsage;
   }
   server_options.handle_signals = true;
@@ -99,14 +102,15 @@ int RunServe(const std::vector<std::string>& argv) {
   }
   auto store = gateway::store::OpenStore(db, store_options);
   if (!store) {
-    std::fprintf(stderr, "kakehashi serve: cannot open --db: %s\n", store.error().message().c_str());
+    std::fprintf(stderr, "kakehashi serve: cannot open --db: %s\n",
+                 store.error().message().c_str());
     return kExitUsage;
   }
 
   gateway::Server server(server_options);
   if (auto l = server.Listen(); !l) {
-    std::fprintf(stderr, "kakehashi serve: cannot listen on %s:%d: %s\n", server_options.host.c_str(),
-                 port, l.error().message().c_str());
+    std::fprintf(stderr, "kakehashi serve: cannot listen on %s:%d: %s\n",
+                 server_options.host.c_str(), port, l.error().message().c_str());
     return kExitUsage;
   }
   const unsigned short bound = server.Port();
@@ -133,10 +137,11 @@ int RunServe(const std::vector<std::string>& argv) {
   }
 
   if (!args.Has("auth")) {
-    std::fprintf(stderr,
-                 "kakehashi serve: note: access control is not implemented yet; this server is open "
-                 "to anyone who can reach %s:%u. Pass --auth off to acknowledge.\n",
-                 server_options.host.c_str(), bound);
+    std::fprintf(
+        stderr,
+        "kakehashi serve: note: access control is not implemented yet; this server is open "
+        "to anyone who can reach %s:%u. Pass --auth off to acknowledge.\n",
+        server_options.host.c_str(), bound);
   }
   std::printf("kakehashi serve: %s (%s), %d io threads\n", handler_options.base_url.c_str(),
               (*store)->Backend().data(), threads);

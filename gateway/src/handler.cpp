@@ -39,7 +39,9 @@ Failure StoreFailure(const ErrorCode& ec) {
   return Fail(500, "exception", "the store failed: " + ec.message());
 }
 
-std::string ETag(std::int64_t version) { return "W/\"" + std::to_string(version) + "\""; }
+std::string ETag(std::int64_t version) {
+  return "W/\"" + std::to_string(version) + "\"";
+}
 
 // If-Match: W/"3" or "3" (R4 §3.1.0.8.1).
 std::optional<std::int64_t> ParseETag(std::string_view value) {
@@ -120,9 +122,9 @@ struct Handler::Impl {
     std::string_view rt = resource.Str("resourceType");
     if (rt.empty()) return Fail(400, "invalid", "resourceType is missing");
     if (rt != type) {
-      return Fail(400, "invalid",
-                  "resourceType " + std::string(rt) + " does not match the URL type " +
-                      std::string(type));
+      return Fail(
+          400, "invalid",
+          "resourceType " + std::string(rt) + " does not match the URL type " + std::string(type));
     }
     if (const Json* id = resource.Find("id"); id != nullptr) {
       if (!id->IsString() || !detail::IsValidId(id->Text())) {
@@ -242,16 +244,14 @@ struct Handler::Impl {
     r.SetHeader("ETag", ETag(w.row.version));
     r.SetHeader("Last-Modified", detail::FormatHttpDate(w.row.last_updated_us));
     if (location) {
-      r.SetHeader("Location", FullUrl(w.row.type, w.row.id) + "/_history/" +
-                                  std::to_string(w.row.version));
+      r.SetHeader("Location",
+                  FullUrl(w.row.type, w.row.id) + "/_history/" + std::to_string(w.row.version));
     }
     if (w.status == 204) return r;
     switch (prefer) {
-      case Prefer::kMinimal:
-        break;
+      case Prefer::kMinimal: break;
       case Prefer::kOutcome: {
-        Failure info = Fail(w.status, "informational",
-                            w.status == 201 ? "created" : "updated");
+        Failure info = Fail(w.status, "informational", w.status == 201 ? "created" : "updated");
         r.SetHeader("Content-Type", std::string(detail::kFhirJson));
         r.body = detail::OperationOutcomeJson(info);
         break;
@@ -271,10 +271,12 @@ struct Handler::Impl {
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     auto row = (*session)->Read(type, id);
     if (!row) return detail::FailureResponse(StoreFailure(row.error()));
-    if (!*row) return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
+    if (!*row)
+      return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
     const store::ResourceRow& r = **row;
     if (r.deleted) {
-      Response resp = detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
+      Response resp =
+          detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
       resp.SetHeader("ETag", ETag(r.version));
       return resp;
     }
@@ -329,9 +331,8 @@ struct Handler::Impl {
       if_match = ParseETag(h);
       if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
     }
-    auto result = InTransaction([&](store::Session& s) {
-      return Put(s, type, id, std::move(resource), if_match);
-    });
+    auto result = InTransaction(
+        [&](store::Session& s) { return Put(s, type, id, std::move(resource), if_match); });
     if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
     const auto& w = std::get<WriteResult>(result);
     return WriteResponse(w, ParsePrefer(request.Header("Prefer")), w.status == 201);
@@ -400,7 +401,8 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- history
 
-  Response History(const std::string& type, const std::string& id, const QueryParams& params) const {
+  Response History(const std::string& type, const std::string& id,
+                   const QueryParams& params) const {
     store::HistoryQuery q;
     q.type = type;
     q.id = id;
@@ -410,14 +412,16 @@ struct Handler::Impl {
       if (k == "_count") {
         int n = 0;
         if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc() || n < 0) {
-          return detail::FailureResponse(Fail(400, "invalid", "_count must be a non-negative integer"));
+          return detail::FailureResponse(
+              Fail(400, "invalid", "_count must be a non-negative integer"));
         }
         q.count = std::min(n, options.max_count);
         echo.emplace_back(k, v);
       } else if (k == "_since") {
         store::Predicate p;
         auto range = detail::ParseFhirDateRange(v);
-        if (!range) return detail::FailureResponse(Fail(400, "invalid", "_since must be an instant"));
+        if (!range)
+          return detail::FailureResponse(Fail(400, "invalid", "_since must be an instant"));
         q.since_us = range->low_us;
         echo.emplace_back(k, v);
       } else if (k == "_cursor") {
@@ -436,7 +440,8 @@ struct Handler::Impl {
     if (!id.empty()) {
       auto cur = (*session)->Read(type, id);
       if (!cur) return detail::FailureResponse(StoreFailure(cur.error()));
-      if (!*cur) return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
+      if (!*cur)
+        return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
     }
     const int count = q.count;
     q.count = count + 1;
@@ -597,8 +602,9 @@ struct Handler::Impl {
     if (spec.summary_count) {
       auto n = (*session)->Count(spec.query);
       if (!n) return detail::FailureResponse(StoreFailure(n.error()));
-      std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" +
-                        std::to_string(*n) + ",\"link\":[{\"relation\":\"self\",\"url\":";
+      std::string out =
+          "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(*n) +
+          ",\"link\":[{\"relation\":\"self\",\"url\":";
       detail::AppendJsonString(self + Encode(spec.echo, {}, ""), out);
       out += "}]}";
       Response resp;
@@ -626,7 +632,8 @@ struct Handler::Impl {
     std::set<std::string> seen;
     for (const auto& r : *rows) seen.insert(r.type + "/" + r.id);
     for (const auto& inc : spec.includes) {
-      if (auto f = Includes(**session, inc, *rows, seen, included)) return detail::FailureResponse(*f);
+      if (auto f = Includes(**session, inc, *rows, seen, included))
+        return detail::FailureResponse(*f);
     }
     for (const auto& inc : spec.revincludes) {
       if (auto f = RevIncludes(**session, inc, *rows, seen, included)) {
@@ -646,8 +653,8 @@ struct Handler::Impl {
       QueryParams next = spec.echo;
       if (spec.query.sort.empty()) {
         // Keyset cursor: stable while other resources are written (docs/gateway.md, paging).
-        next.emplace_back("_cursor", std::to_string(rows->back().last_updated_us) + "-" +
-                                         rows->back().id);
+        next.emplace_back("_cursor",
+                          std::to_string(rows->back().last_updated_us) + "-" + rows->back().id);
       } else {
         next.emplace_back("_offset", std::to_string(spec.query.offset + count));
       }
@@ -727,6 +734,7 @@ struct Handler::Impl {
     std::string if_none_exist;
     Json resource;
     bool has_resource = false;
+    bool failed = false;   // batch entry rejected while parsing
     std::string response;  // rendered response entry
   };
 
@@ -769,7 +777,8 @@ struct Handler::Impl {
     detail::AppendJsonString(status, out);
     if (row != nullptr && row->version > 0) {
       out += ",\"location\":";
-      detail::AppendJsonString(row->type + "/" + row->id + "/_history/" + std::to_string(row->version), out);
+      detail::AppendJsonString(
+          row->type + "/" + row->id + "/_history/" + std::to_string(row->version), out);
       out += ",\"etag\":";
       detail::AppendJsonString(ETag(row->version), out);
       out += ",\"lastModified\":";
@@ -785,14 +794,10 @@ struct Handler::Impl {
 
   static std::string StatusText(int status) {
     switch (status) {
-      case 200:
-        return "200 OK";
-      case 201:
-        return "201 Created";
-      case 204:
-        return "204 No Content";
-      default:
-        return std::to_string(status);
+      case 200: return "200 OK";
+      case 201: return "201 Created";
+      case 204: return "204 No Content";
+      default: return std::to_string(status);
     }
   }
 
@@ -837,6 +842,16 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
+  // A malformed entry fails a transaction as a whole; in a batch it fails only itself.
+  std::optional<Response> EntryFailed(bool atomic, Entry& e, std::vector<Entry>& entries,
+                                      Failure failure) const {
+    if (atomic) return detail::FailureResponse(failure);
+    e.failed = true;
+    e.response = ResponseEntry(std::to_string(failure.status), nullptr, false, &failure);
+    entries.push_back(std::move(e));
+    return std::nullopt;
+  }
+
   Response Bundle(const Request& request) const {
     Json bundle;
     if (auto f = ParseResource(request.body, "Bundle", bundle)) return detail::FailureResponse(*f);
@@ -849,15 +864,21 @@ struct Handler::Impl {
     std::vector<Entry> entries;
     std::map<std::string, std::string> ids;  // fullUrl -> Type/id (R4 §3.1.0.11.2)
     if (const Json* list = bundle.Find("entry"); list != nullptr) {
-      if (!list->IsArray()) return detail::FailureResponse(Fail(400, "structure", "entry must be an array"));
+      if (!list->IsArray())
+        return detail::FailureResponse(Fail(400, "structure", "entry must be an array"));
       for (std::size_t i = 0; i < list->Items().size(); ++i) {
         const Json& item = list->Items()[i];
         Entry e;
         e.index = i;
         const Json* req = item.Find("request");
         if (!item.IsObject() || req == nullptr || !req->IsObject()) {
-          return detail::FailureResponse(Fail(400, "structure",
-                                              "entry " + std::to_string(i) + " has no request"));
+          {
+            if (auto r = EntryFailed(
+                    atomic, e, entries,
+                    Fail(400, "structure", "entry " + std::to_string(i) + " has no request")))
+              return *r;
+            continue;
+          }
         }
         e.method = std::string(req->Str("method"));
         e.url = std::string(req->Str("url"));
@@ -865,7 +886,8 @@ struct Handler::Impl {
         e.if_match = std::string(req->Str("ifMatch"));
         e.if_none_exist = std::string(req->Str("ifNoneExist"));
         std::string_view path = e.url;
-        if (path.starts_with(options.base_url + "/")) path.remove_prefix(options.base_url.size() + 1);
+        if (path.starts_with(options.base_url + "/"))
+          path.remove_prefix(options.base_url.size() + 1);
         if (auto qm = path.find('?'); qm != std::string_view::npos) {
           e.query = detail::ParseQuery(path.substr(qm + 1));
           path = path.substr(0, qm);
@@ -874,34 +896,68 @@ struct Handler::Impl {
         e.type = std::string(path.substr(0, slash));
         if (slash != std::string_view::npos) e.id = std::string(path.substr(slash + 1));
         if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
-          return detail::FailureResponse(Fail(400, "not-supported",
-                                              "entry " + std::to_string(i) + ": method must be GET, POST, PUT or DELETE"));
+          {
+            if (auto r = EntryFailed(atomic, e, entries,
+                                     Fail(400, "not-supported",
+                                          "entry " + std::to_string(i) +
+                                              ": method must be GET, POST, PUT or DELETE")))
+              return *r;
+            continue;
+          }
         }
         if (e.method != "GET" && !detail::IsResourceTypeName(e.type)) {
-          return detail::FailureResponse(
-              Fail(400, "invalid", "entry " + std::to_string(i) + ": unknown resource type in request.url"));
+          {
+            if (auto r = EntryFailed(
+                    atomic, e, entries,
+                    Fail(400, "invalid",
+                         "entry " + std::to_string(i) + ": unknown resource type in request.url")))
+              return *r;
+            continue;
+          }
         }
         if ((e.method == "PUT" || e.method == "DELETE") &&
             (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty())) {
-          return detail::FailureResponse(Fail(400, "not-supported",
-                                              "entry " + std::to_string(i) + ": PUT/DELETE need Type/id (conditional forms are not supported)"));
+          {
+            if (auto r = EntryFailed(
+                    atomic, e, entries,
+                    Fail(400, "not-supported",
+                         "entry " + std::to_string(i) +
+                             ": PUT/DELETE need Type/id (conditional forms are not supported)")))
+              return *r;
+            continue;
+          }
         }
         if (e.method == "POST" || e.method == "PUT") {
           const Json* res = item.Find("resource");
           if (res == nullptr) {
-            return detail::FailureResponse(
-                Fail(400, "required", "entry " + std::to_string(i) + " has no resource"));
+            {
+              if (auto r = EntryFailed(
+                      atomic, e, entries,
+                      Fail(400, "required", "entry " + std::to_string(i) + " has no resource")))
+                return *r;
+              continue;
+            }
           }
           e.resource = *res;
           e.has_resource = true;
           if (auto f = CheckResource(e.resource, e.type)) {
             f->diagnostics = "entry " + std::to_string(i) + ": " + f->diagnostics;
-            return detail::FailureResponse(*f);
+            {
+              if (auto r = EntryFailed(atomic, e, entries, *f)) return *r;
+              continue;
+            }
           }
           if (e.method == "POST") {
             e.id = detail::NewId();
           } else if (e.resource.Str("id") != e.id) {
-            return detail::FailureResponse(Fail(400, "invalid", "entry " + std::to_string(i) + ": resource id differs from request.url"));
+            {
+              if (auto r = EntryFailed(atomic, e, entries,
+                                       Fail(400, "invalid",
+                                            "entry " + std::to_string(i) +
+                                                ": resource id differs from request.url")))
+                return *r;
+              continue;
+            }
           }
           if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + e.id;
         }
@@ -933,13 +989,16 @@ struct Handler::Impl {
       for (Entry* e : order) {
         if (auto f = RunEntry(**session, *e)) {
           (*session)->Rollback();
-          f->diagnostics = "transaction entry " + std::to_string(e->index) + " failed; nothing was stored: " + f->diagnostics;
+          f->diagnostics = "transaction entry " + std::to_string(e->index) +
+                           " failed; nothing was stored: " + f->diagnostics;
           return detail::FailureResponse(*f);
         }
       }
-      if (auto c = (*session)->Commit(); !c) return detail::FailureResponse(StoreFailure(c.error()));
+      if (auto c = (*session)->Commit(); !c)
+        return detail::FailureResponse(StoreFailure(c.error()));
     } else {
       for (auto& e : entries) {
+        if (e.failed) continue;
         if (e.has_resource) RewriteReferences(e.resource, ids);
         auto session = store.OpenSession();
         if (!session) return detail::FailureResponse(StoreFailure(session.error()));
@@ -995,8 +1054,8 @@ struct Handler::Impl {
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {
-        "read", "vread", "update", "delete", "history-instance", "history-type", "create",
-        "search-type"};
+        "read",         "vread",  "update",     "delete", "history-instance",
+        "history-type", "create", "search-type"};
     for (const std::string& type : registry.Types()) {
       if (!detail::IsResourceTypeName(type)) continue;
       Json r = Json::Object();
@@ -1021,12 +1080,13 @@ struct Handler::Impl {
         p.Set("type", Json::String(std::string_view(special) == "_id" ? "token" : "date"));
         sp.Push(std::move(p));
       }
-      static constexpr const char* kTypeNames[] = {"token", "string", "date", "reference",
+      static constexpr const char* kTypeNames[] = {"token",    "string", "date", "reference",
                                                    "quantity", "number", "uri"};
       for (const auto& [code, param] : registry.ForType(type)) {
         Json p = Json::Object();
         p.Set("name", Json::String(code));
-        p.Set("definition", Json::String("http://hl7.org/fhir/SearchParameter/" + type + "-" + code));
+        p.Set("definition",
+              Json::String("http://hl7.org/fhir/SearchParameter/" + type + "-" + code));
         p.Set("type", Json::String(kTypeNames[static_cast<int>(param.def->type)]));
         sp.Push(std::move(p));
         if (param.def->type == detail::ParamType::kReference) {
@@ -1037,7 +1097,8 @@ struct Handler::Impl {
         Json& ops = r.Set("operation", Json::Array());
         Json op = Json::Object();
         op.Set("name", Json::String("everything"));
-        op.Set("definition", Json::String("http://hl7.org/fhir/OperationDefinition/Patient-everything"));
+        op.Set("definition",
+               Json::String("http://hl7.org/fhir/OperationDefinition/Patient-everything"));
         ops.Push(std::move(op));
       }
       resources.Push(std::move(r));
@@ -1154,7 +1215,9 @@ Handler::Handler(store::Store& store, HandlerOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(options))) {}
 Handler::~Handler() = default;
 
-const HandlerOptions& Handler::Options() const { return impl_->options; }
+const HandlerOptions& Handler::Options() const {
+  return impl_->options;
+}
 
 Response Handler::Handle(const Request& request) const {
   const std::string& m = request.method;

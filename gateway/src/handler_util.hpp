@@ -33,9 +33,9 @@ QueryParams ParseQuery(std::string_view query);
 std::string PercentDecode(std::string_view text, bool plus_is_space);
 std::string PercentEncode(std::string_view text);
 
-bool IsValidId(std::string_view id);        // R4 id: [A-Za-z0-9\-\.]{1,64}
+bool IsValidId(std::string_view id);             // R4 id: [A-Za-z0-9\-\.]{1,64}
 bool IsResourceTypeName(std::string_view type);  // a type the gateway serves
-std::string NewId();                        // random UUID v4 text
-std::int64_t NowUs();                       // strictly increasing within the process
+std::string NewId();                             // random UUID v4 text
+std::int64_t NowUs();                            // strictly increasing within the process
 
 }  // namespace kakehashi::gateway::detail

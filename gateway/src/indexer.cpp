@@ -143,23 +143,13 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
     for (const FhirPath& path : param.paths) EvaluateFhirPath(resource, path, values);
     for (const Json* v : values) {
       switch (param.def->type) {
-        case ParamType::kString:
-          AddString(code, *v, out);
-          break;
+        case ParamType::kString: AddString(code, *v, out); break;
         case ParamType::kToken:
-        case ParamType::kUri:
-          AddToken(code, *v, out);
-          break;
-        case ParamType::kDate:
-          AddDate(code, *v, out);
-          break;
-        case ParamType::kReference:
-          AddReference(code, *v, out);
-          break;
+        case ParamType::kUri: AddToken(code, *v, out); break;
+        case ParamType::kDate: AddDate(code, *v, out); break;
+        case ParamType::kReference: AddReference(code, *v, out); break;
         case ParamType::kQuantity:
-        case ParamType::kNumber:
-          AddQuantity(code, *v, out);
-          break;
+        case ParamType::kNumber: AddQuantity(code, *v, out); break;
       }
     }
   }

@@ -98,7 +98,8 @@ class Loader {
       Response batch = handler_.Handle(r);
       Json b;
       detail::JsonError e;
-      if (batch.status == 200 && detail::ParseJson(batch.body, b, e) && b.Find("entry") != nullptr) {
+      if (batch.status == 200 && detail::ParseJson(batch.body, b, e) &&
+          b.Find("entry") != nullptr) {
         const auto& items = b.Find("entry")->Items();
         for (std::size_t i = 0; i < items.size() && i < pending_.size(); ++i) {
           const Json* response = items[i].Find("response");

@@ -31,7 +31,8 @@ std::vector<std::string> SplitOr(std::string_view value) {
   for (std::size_t i = 0; i < value.size(); ++i) {
     char c = value[i];
     if (c == '\\' && i + 1 < value.size() &&
-        (value[i + 1] == ',' || value[i + 1] == '|' || value[i + 1] == '$' || value[i + 1] == '\\')) {
+        (value[i + 1] == ',' || value[i + 1] == '|' || value[i + 1] == '$' ||
+         value[i + 1] == '\\')) {
       out.back() += value[++i];
       continue;
     }
@@ -46,9 +47,9 @@ std::vector<std::string> SplitOr(std::string_view value) {
 
 std::optional<Compare> ParsePrefix(std::string_view& value) {
   static constexpr std::pair<std::string_view, Compare> kPrefixes[] = {
-      {"eq", Compare::kEq}, {"ne", Compare::kNe}, {"gt", Compare::kGt}, {"lt", Compare::kLt},
-      {"ge", Compare::kGe}, {"le", Compare::kLe}, {"sa", Compare::kSa}, {"eb", Compare::kEb},
-      {"ap", Compare::kAp}};
+      {"eq", Compare::kEq}, {"ne", Compare::kNe}, {"gt", Compare::kGt},
+      {"lt", Compare::kLt}, {"ge", Compare::kGe}, {"le", Compare::kLe},
+      {"sa", Compare::kSa}, {"eb", Compare::kEb}, {"ap", Compare::kAp}};
   if (value.size() >= 2 && value[0] >= 'a' && value[0] <= 'z') {
     for (const auto& [text, compare] : kPrefixes) {
       if (value.starts_with(text)) {
@@ -63,18 +64,13 @@ std::optional<Compare> ParsePrefix(std::string_view& value) {
 
 Predicate::Kind KindOf(ParamType type) {
   switch (type) {
-    case ParamType::kString:
-      return Predicate::Kind::kString;
-    case ParamType::kDate:
-      return Predicate::Kind::kDate;
-    case ParamType::kReference:
-      return Predicate::Kind::kReference;
+    case ParamType::kString: return Predicate::Kind::kString;
+    case ParamType::kDate: return Predicate::Kind::kDate;
+    case ParamType::kReference: return Predicate::Kind::kReference;
     case ParamType::kQuantity:
-    case ParamType::kNumber:
-      return Predicate::Kind::kQuantity;
+    case ParamType::kNumber: return Predicate::Kind::kQuantity;
     case ParamType::kToken:
-    case ParamType::kUri:
-      return Predicate::Kind::kToken;
+    case ParamType::kUri: return Predicate::Kind::kToken;
   }
   return Predicate::Kind::kToken;
 }
@@ -239,15 +235,15 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
         p.value = std::string(v);
         p.target_type = target;
         std::string_view targets = param.def->targets;
-        if (p.target_type.empty() && !targets.empty() && targets.find(',') == std::string_view::npos) {
+        if (p.target_type.empty() && !targets.empty() &&
+            targets.find(',') == std::string_view::npos) {
           p.target_type = std::string(targets);
         }
       }
       if (p.value.empty()) return Bad("empty reference value for '" + code + "'");
       return std::nullopt;
     }
-    default:
-      break;
+    default: break;
   }
   (void)type;
   return Bad("unsupported parameter '" + code + "'", "not-supported");
@@ -304,7 +300,8 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     if (name == "_offset") {
       std::int64_t n = 0;
-      if (std::from_chars(value.data(), value.data() + value.size(), n).ec != std::errc() || n < 0) {
+      if (std::from_chars(value.data(), value.data() + value.size(), n).ec != std::errc() ||
+          n < 0) {
         return Bad("invalid _offset");
       }
       spec.query.offset = n;

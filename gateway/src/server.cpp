@@ -91,8 +91,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  static http::response<http::string_body> ToBeast(Response&& resp, unsigned version,
-                                                   bool gzip, std::size_t gzip_min) {
+  static http::response<http::string_body> ToBeast(Response&& resp, unsigned version, bool gzip,
+                                                   std::size_t gzip_min) {
     http::response<http::string_body> res{static_cast<http::status>(resp.status), version};
     res.set(http::field::server, "kakehashi");
     for (auto& [k, v] : resp.headers) res.set(k, v);
@@ -162,8 +162,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       const bool gzip = AcceptsGzip(req[http::field::accept_encoding]);
       auto res = ToBeast(Dispatch(req), req.version(), gzip, options.gzip_min_bytes);
       ++served;
-      const bool keep = req.keep_alive() && !stopping.load() &&
-                        served < options.max_requests_per_connection;
+      const bool keep =
+          req.keep_alive() && !stopping.load() && served < options.max_requests_per_connection;
       res.keep_alive(keep);
       conn->stream.expires_after(options.write_timeout);
       auto [wec, wn] = co_await http::async_write(conn->stream, res, kNoThrow);
@@ -254,7 +254,9 @@ Result<void> Server::Listen() {
   return {};
 }
 
-unsigned short Server::Port() const { return impl_->port; }
+unsigned short Server::Port() const {
+  return impl_->port;
+}
 
 void Server::Run(const Handler& handler) {
   auto impl = impl_;
@@ -267,14 +269,17 @@ void Server::Run(const Handler& handler) {
     });
   }
   asio::co_spawn(impl->ioc, impl->Accept(), asio::detached);
-  int n = impl->options.threads > 0 ? impl->options.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = impl->options.threads > 0
+              ? impl->options.threads
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   for (int i = 1; i < n; ++i) threads.emplace_back([impl] { impl->ioc.run(); });
   impl->ioc.run();
   for (auto& t : threads) t.join();
 }
 
-void Server::Stop() { impl_->BeginStop(); }
+void Server::Stop() {
+  impl_->BeginStop();
+}
 
 }  // namespace kakehashi::gateway

@@ -19,7 +19,8 @@ Json P(std::string_view text) {
 }
 
 TEST_CASE("json: round trip keeps number text, order and unicode", "[detail]") {
-  const std::string text = R"({"b":1.50,"a":[true,false,null,"\u5c71\u7530 \"q\""],"e":-0.0e+5,"c":{}})";
+  const std::string text =
+      R"({"b":1.50,"a":[true,false,null,"\u5c71\u7530 \"q\""],"e":-0.0e+5,"c":{}})";
   Json j = P(text);
   CHECK(j.Find("b")->Text() == "1.50");
   CHECK(j.Find("a")->Items()[3].Text() == "山田 \"q\"");
@@ -28,7 +29,8 @@ TEST_CASE("json: round trip keeps number text, order and unicode", "[detail]") {
 }
 
 TEST_CASE("json: malformed input is rejected at every truncation, never crashes", "[detail]") {
-  const std::string text = R"({"resourceType":"Patient","name":[{"family":"山田","given":["太郎"]}],"x":1.5e3})";
+  const std::string text =
+      R"({"resourceType":"Patient","name":[{"family":"山田","given":["太郎"]}],"x":1.5e3})";
   for (std::size_t n = 0; n < text.size(); ++n) {
     Json j;
     JsonError e;
@@ -78,7 +80,8 @@ TEST_CASE("values: NFKC case folding matches full/half width and case", "[detail
 }
 
 TEST_CASE("fhirpath: the search-expression subset", "[detail]") {
-  Json obs = P(R"({"resourceType":"Observation","subject":{"reference":"Patient/1"},"valueQuantity":{"value":5},"effectivePeriod":{"start":"2020"},"status":"final","statusReason":{"text":"x"}})");
+  Json obs = P(
+      R"({"resourceType":"Observation","subject":{"reference":"Patient/1"},"valueQuantity":{"value":5},"effectivePeriod":{"start":"2020"},"status":"final","statusReason":{"text":"x"}})");
   auto eval = [&](std::string_view expr) {
     auto paths = CompileFhirPath(expr);
     REQUIRE(paths);
@@ -116,7 +119,8 @@ TEST_CASE("search params: generated table compiles completely", "[detail]") {
 }
 
 TEST_CASE("indexer: values of a JP patient", "[detail]") {
-  Json p = P(R"({"resourceType":"Patient","identifier":[{"system":"urn:x","value":"001"}],"name":[{"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]}],"telecom":[{"system":"phone","value":"03-1234"}],"gender":"male","birthDate":"1980-04","managingOrganization":{"reference":"Organization/o1"}})");
+  Json p = P(
+      R"({"resourceType":"Patient","identifier":[{"system":"urn:x","value":"001"}],"name":[{"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]}],"telecom":[{"system":"phone","value":"03-1234"}],"gender":"male","birthDate":"1980-04","managingOrganization":{"reference":"Organization/o1"}})");
   store::IndexEntries idx;
   IndexResource(p, idx);
   auto has_token = [&](std::string_view param, std::string_view system, std::string_view code) {

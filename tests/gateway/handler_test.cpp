@@ -51,8 +51,10 @@ struct Fixture {
   }
 };
 
-constexpr const char* kYamada = R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.392.100495.20.3.51.11311234567","value":"00012345"}],"name":[{"use":"official","family":"山田","given":["太郎"]},{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation","valueCode":"SYL"}],"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]},{"family":"Yamada","given":["Taro"]}],"gender":"male","birthDate":"1980-04"})";
-constexpr const char* kSuzuki = R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"S-1"}],"name":[{"family":"鈴木","given":["花子"]},{"family":"スズキ","given":["ハナコ"]}],"gender":"female","birthDate":"1975-12-24"})";
+constexpr const char* kYamada =
+    R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.392.100495.20.3.51.11311234567","value":"00012345"}],"name":[{"use":"official","family":"山田","given":["太郎"]},{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation","valueCode":"SYL"}],"family":"ﾔﾏﾀﾞ","given":["ﾀﾛｳ"]},{"family":"Yamada","given":["Taro"]}],"gender":"male","birthDate":"1980-04"})";
+constexpr const char* kSuzuki =
+    R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"S-1"}],"name":[{"family":"鈴木","given":["花子"]},{"family":"スズキ","given":["ハナコ"]}],"gender":"female","birthDate":"1975-12-24"})";
 
 void CrudAndVersioning(Backend backend) {
   Fixture f(backend);
@@ -74,19 +76,20 @@ void CrudAndVersioning(Backend backend) {
   REQUIRE(read.status == 200);
   CHECK(read.body == created.body);
   CHECK(read.Header("ETag") == "W/\"1\"");
-  Response not_modified = f.Do(Req("GET", "/fhir/Patient/" + id, "", {{"If-None-Match", "W/\"1\""}}));
+  Response not_modified =
+      f.Do(Req("GET", "/fhir/Patient/" + id, "", {{"If-None-Match", "W/\"1\""}}));
   CHECK(not_modified.status == 304);
 
   // Update with the right version, then a stale If-Match: 412.
   Json changed = p;
   changed.Set("active", Json::Bool(true));
-  Response upd = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
-                          {{"If-Match", "W/\"1\""}}));
+  Response upd = f.Do(
+      Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed), {{"If-Match", "W/\"1\""}}));
   REQUIRE(upd.status == 200);
   CHECK(upd.Header("ETag") == "W/\"2\"");
   CHECK(Parse(upd.body).Find("meta")->Str("versionId") == "2");
-  Response stale = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
-                            {{"If-Match", "W/\"1\""}}));
+  Response stale = f.Do(
+      Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed), {{"If-Match", "W/\"1\""}}));
   CHECK(stale.status == 412);
   CHECK(Parse(stale.body).Str("resourceType") == "OperationOutcome");
 
@@ -110,8 +113,8 @@ void CrudAndVersioning(Backend backend) {
   CHECK(Parse(outcome.body).Str("resourceType") == "OperationOutcome");
 
   // Create-on-update with a client id; id mismatch is 400.
-  Response cou = f.Do(Req("PUT", "/fhir/Patient/client-1",
-                          R"({"resourceType":"Patient","id":"client-1"})"));
+  Response cou =
+      f.Do(Req("PUT", "/fhir/Patient/client-1", R"({"resourceType":"Patient","id":"client-1"})"));
   CHECK(cou.status == 201);
   CHECK(f.Do(Req("PUT", "/fhir/Patient/client-2", R"({"resourceType":"Patient","id":"other"})"))
             .status == 400);
@@ -128,13 +131,13 @@ void CrudAndVersioning(Backend backend) {
   CHECK(hb.Find("entry")->Items()[0].Find("request")->Str("method") == "DELETE");
   CHECK(hb.Find("entry")->Items()[4].Find("request")->Str("method") == "POST");
   // Re-create after delete continues the version sequence.
-  Response again = f.Do(Req("PUT", "/fhir/Patient/" + id,
-                            R"({"resourceType":"Patient","id":")" + id + R"("})"));
+  Response again =
+      f.Do(Req("PUT", "/fhir/Patient/" + id, R"({"resourceType":"Patient","id":")" + id + R"("})"));
   CHECK(again.status == 201);
   CHECK(again.Header("ETag") == "W/\"6\"");
 }
-KAKEHASHI_BACKEND_TEST("handler: create, read, update, If-Match, vread, delete, history", "[handler]",
-                       CrudAndVersioning)
+KAKEHASHI_BACKEND_TEST("handler: create, read, update, If-Match, vread, delete, history",
+                       "[handler]", CrudAndVersioning)
 
 void Errors(Backend backend) {
   Fixture f(backend);
@@ -146,7 +149,8 @@ void Errors(Backend backend) {
   };
   CHECK(status_and_code(Req("POST", "/fhir/Patient", "{\"resourceType\":")).first == 400);
   CHECK(status_and_code(Req("POST", "/fhir/Patient", "[1,2]")).first == 400);
-  CHECK(status_and_code(Req("POST", "/fhir/Patient", "{\"resourceType\":\"Observation\"}")).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir/Patient", "{\"resourceType\":\"Observation\"}")).first ==
+        400);
   CHECK(status_and_code(Req("POST", "/fhir/Patient", "\xff\xfe")).first == 400);
   CHECK(status_and_code(Req("POST", "/fhir/Patient", std::string(200, '['))).first == 400);
   CHECK(status_and_code(Req("GET", "/fhir/Nonsense/1")).first == 404);
@@ -157,10 +161,15 @@ void Errors(Backend backend) {
   CHECK(status_and_code(Req("GET", "/fhir/Patient?birthdate=notadate")).first == 400);
   CHECK(status_and_code(Req("GET", "/fhir/Patient/bad$id")).first == 400);
   CHECK(status_and_code(Req("GET", "/other")).first == 404);
-  CHECK(status_and_code(Req("POST", "/fhir/Patient", "<Patient/>", {{"Content-Type", "application/fhir+xml"}})).first == 415);
+  CHECK(status_and_code(
+            Req("POST", "/fhir/Patient", "<Patient/>", {{"Content-Type", "application/fhir+xml"}}))
+            .first == 415);
   CHECK(status_and_code(Req("GET", "/fhir/Patient?_format=xml")).first == 406);
-  CHECK(status_and_code(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection"})")).first == 400);
-  CHECK(status_and_code(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})", {{"If-Match", "garbage"}})).first == 400);
+  CHECK(status_and_code(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection"})"))
+            .first == 400);
+  CHECK(status_and_code(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})",
+                            {{"If-Match", "garbage"}}))
+            .first == 400);
 }
 KAKEHASHI_BACKEND_TEST("handler: errors are OperationOutcomes with the right status", "[handler]",
                        Errors)
@@ -215,7 +224,9 @@ void JapaneseAndTokenSearch(Backend backend) {
   CHECK(Parse(count.body).Find("total")->Text() == "2");
   CHECK(Parse(count.body).Find("entry") == nullptr);
   Response el = f.Do(Req("GET", "/fhir/Patient?_id=" + yamada + "&_elements=gender"));
-  Json subset = Parse(el.body).Find("entry")->Items()[0].Find("resource")->Find("meta") ? Parse(el.body) : Json();
+  Json subset = Parse(el.body).Find("entry")->Items()[0].Find("resource")->Find("meta")
+                    ? Parse(el.body)
+                    : Json();
   const Json& res = *Parse(el.body).Find("entry")->Items()[0].Find("resource");
   CHECK(res.Str("gender") == "male");
   CHECK(res.Find("name") == nullptr);
@@ -233,10 +244,12 @@ void ReferencesQuantitiesIncludes(Backend backend) {
   std::string yamada = f.Create("Patient", kYamada);
   std::string suzuki = f.Create("Patient", kSuzuki);
   auto obs = [&](const std::string& patient, const std::string& value) {
-    return f.Create("Observation",
-                    R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/)" +
-                        patient + R"("},"effectiveDateTime":"2024-03-05T09:30:00+09:00","valueQuantity":{"value":)" +
-                        value + R"(,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}})");
+    return f.Create(
+        "Observation",
+        R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/)" +
+            patient +
+            R"("},"effectiveDateTime":"2024-03-05T09:30:00+09:00","valueQuantity":{"value":)" +
+            value + R"(,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}})");
   };
   std::string o1 = obs(yamada, "5.4");
   std::string o2 = obs(yamada, "120");
@@ -257,7 +270,8 @@ void ReferencesQuantitiesIncludes(Backend backend) {
   CHECK(f.Ids("/fhir/Observation?value-quantity=5.4") == V{o1});
   CHECK(f.Ids("/fhir/Observation?value-quantity=5") == V{o1});  // 5 means [4.5, 5.5)
   CHECK(f.Ids("/fhir/Observation?value-quantity=5.0").empty());
-  CHECK(f.Ids("/fhir/Observation?value-quantity=gt99|http://unitsofmeasure.org|mg/dL") == V{o2, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=gt99|http://unitsofmeasure.org|mg/dL") ==
+        V{o2, o3});
   CHECK(f.Ids("/fhir/Observation?value-quantity=lt100||mg/dL") == V{o1, o3});
   CHECK(f.Ids("/fhir/Observation?value-quantity=gt99||mmol/L").empty());
   // Date with time zone: 09:30+09:00 is 00:30Z.
@@ -271,7 +285,8 @@ void ReferencesQuantitiesIncludes(Backend backend) {
   REQUIRE(b.Find("entry")->Items().size() == 2);
   CHECK(b.Find("entry")->Items()[1].Find("resource")->Str("id") == suzuki);
   CHECK(b.Find("entry")->Items()[1].Find("search")->Str("mode") == "include");
-  Response rev = f.Do(Req("GET", "/fhir/Patient?_id=" + yamada + "&_revinclude=Observation:subject"));
+  Response rev =
+      f.Do(Req("GET", "/fhir/Patient?_id=" + yamada + "&_revinclude=Observation:subject"));
   CHECK(Parse(rev.body).Find("entry")->Items().size() == 3);
 
   // $everything.
@@ -363,10 +378,26 @@ void Transactions(Backend backend) {
   CHECK(bb.Find("entry")->Items()[2].Find("resource")->Str("id") == "b-a");
 
   // Malformed Bundles.
-  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]})")).status == 400);
-  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":{}})")).status == 400);
-  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient"}}]})")).status == 400);
-  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Patient"}}]})")).status == 400);
+  CHECK(
+      f
+          .Do(Req(
+              "POST", "/fhir",
+              R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]})"))
+          .status == 400);
+  CHECK(f.Do(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":{}})"))
+            .status == 400);
+  CHECK(
+      f
+          .Do(Req(
+              "POST", "/fhir",
+              R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient"}}]})"))
+          .status == 400);
+  CHECK(
+      f
+          .Do(Req(
+              "POST", "/fhir",
+              R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Patient"}}]})"))
+          .status == 400);
 }
 KAKEHASHI_BACKEND_TEST("handler: transaction (atomic, urn:uuid rewritten) and batch", "[handler]",
                        Transactions)
@@ -374,16 +405,20 @@ KAKEHASHI_BACKEND_TEST("handler: transaction (atomic, urn:uuid rewritten) and ba
 void ConditionalCreate(Backend backend) {
   Fixture f(backend);
   std::string id = f.Create("Patient", kSuzuki);
-  Response again = f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
+  Response again =
+      f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
   CHECK(again.status == 200);
   CHECK(Parse(again.body).Str("id") == id);
-  Response fresh = f.Do(Req("POST", "/fhir/Patient", kYamada, {{"If-None-Exist", "identifier=urn:mrn|nope"}}));
+  Response fresh =
+      f.Do(Req("POST", "/fhir/Patient", kYamada, {{"If-None-Exist", "identifier=urn:mrn|nope"}}));
   CHECK(fresh.status == 201);
   f.Create("Patient", kSuzuki);
-  Response many = f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
+  Response many =
+      f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
   CHECK(many.status == 412);
 }
-KAKEHASHI_BACKEND_TEST("handler: conditional create (If-None-Exist)", "[handler]", ConditionalCreate)
+KAKEHASHI_BACKEND_TEST("handler: conditional create (If-None-Exist)", "[handler]",
+                       ConditionalCreate)
 
 void HistoryLevels(Backend backend) {
   Fixture f(backend);
@@ -400,7 +435,10 @@ void HistoryLevels(Backend backend) {
   bool has_next = false;
   for (const Json& l : sb.Find("link")->Items()) has_next |= l.Str("relation") == "next";
   CHECK(has_next);
-  CHECK(Parse(f.Do(Req("GET", "/fhir/_history?_since=2999-01-01")).body).Find("entry")->Items().empty());
+  CHECK(Parse(f.Do(Req("GET", "/fhir/_history?_since=2999-01-01")).body)
+            .Find("entry")
+            ->Items()
+            .empty());
   CHECK(f.Do(Req("GET", "/fhir/Patient/nope/_history")).status == 404);
   (void)a;
 }
@@ -409,7 +447,9 @@ KAKEHASHI_BACKEND_TEST("handler: history at type and system level", "[handler]",
 void NoLostUpdate(Backend backend) {
   // Two writers increment a counter with read + If-Match retry; every successful update counts.
   Fixture f(backend);
-  REQUIRE(f.Do(Req("PUT", "/fhir/Basic/counter", R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})")).status == 201);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Basic/counter",
+                   R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})"))
+              .status == 201);
   auto second = f.t->OpenAnother();  // writer 2 uses another Store: another "gateway"
   Handler h2(*second, {});
   std::atomic<int> successes{0};
@@ -460,11 +500,13 @@ TEST_CASE("handler: injected validator rejects with 422 and its issues", "[handl
     if (json.find("\"gender\":\"robot\"") != std::string_view::npos) {
       Location where;
       where.fhir_path = "Patient.gender";
-      sink.Error("conformance.binding.not_in_value_set", where, "gender is not in the required value set");
+      sink.Error("conformance.binding.not_in_value_set", where,
+                 "gender is not in the required value set");
     }
   };
   Fixture f(Backend::kSqlite, options);
-  Response bad = f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"robot"})"));
+  Response bad =
+      f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"robot"})"));
   REQUIRE(bad.status == 422);
   Json oo = Parse(bad.body);
   const Json& issue = oo.Find("issue")->Items()[0];
@@ -472,7 +514,9 @@ TEST_CASE("handler: injected validator rejects with 422 and its issues", "[handl
   CHECK(issue.Find("expression")->Items()[0].Text() == "Patient.gender");
   CHECK(std::string(issue.Str("diagnostics")).starts_with("conformance.binding.not_in_value_set"));
   CHECK(f.Ids("/fhir/Patient").empty());  // nothing stored
-  CHECK(f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})")).status == 201);
+  CHECK(
+      f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})")).status ==
+      201);
 }
 
 TEST_CASE("handler: metadata tells what is supported", "[handler]") {
@@ -488,8 +532,10 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   }
   REQUIRE(patient != nullptr);
   std::set<std::string> params;
-  for (const Json& p : patient->Find("searchParam")->Items()) params.insert(std::string(p.Str("name")));
-  for (const char* p : {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier", "gender"}) {
+  for (const Json& p : patient->Find("searchParam")->Items())
+    params.insert(std::string(p.Str("name")));
+  for (const char* p :
+       {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier", "gender"}) {
     CHECK(params.count(p) == 1);
   }
   CHECK(patient->Find("operation")->Items()[0].Str("name") == "everything");

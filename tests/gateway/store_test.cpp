@@ -35,7 +35,8 @@ void ReadWriteHistory(Backend backend) {
   IndexEntries idx;
   idx.strings.push_back({"family", "yamada"});
   WriteOne(session, Row("p1", 1, 1000, R"({"resourceType":"Patient","id":"p1"})"), idx);
-  WriteOne(session, Row("p1", 2, 2000, R"({"resourceType":"Patient","id":"p1","active":true})"), idx);
+  WriteOne(session, Row("p1", 2, 2000, R"({"resourceType":"Patient","id":"p1","active":true})"),
+           idx);
 
   auto cur = session.Read("Patient", "p1");
   REQUIRE(cur);

@@ -70,7 +70,8 @@ struct TestStore {
 inline std::unique_ptr<TestStore> MakeStore(Backend backend) {
   auto t = std::make_unique<TestStore>();
   if (backend == Backend::kSqlite) {
-    t->file = std::filesystem::temp_directory_path() / ("kakehashi-gw-" + RandomSuffix() + ".sqlite");
+    t->file =
+        std::filesystem::temp_directory_path() / ("kakehashi-gw-" + RandomSuffix() + ".sqlite");
     t->url = "sqlite:" + t->file.string();
   } else {
     t->url = PostgresUrl();
@@ -85,10 +86,12 @@ inline std::unique_ptr<TestStore> MakeStore(Backend backend) {
 }
 
 // Runs `body(backend)` once per backend: SQLite always, PostgreSQL in the [.postgres] twin.
-#define KAKEHASHI_BACKEND_TEST(name, tags, fn)                                   \
-  TEST_CASE(name " [sqlite]", tags) { fn(::kakehashi::gateway::testing::Backend::kSqlite); } \
-  TEST_CASE(name " [postgresql]", tags "[.postgres]") {                         \
-    fn(::kakehashi::gateway::testing::Backend::kPostgres);                       \
+#define KAKEHASHI_BACKEND_TEST(name, tags, fn)             \
+  TEST_CASE(name " [sqlite]", tags) {                      \
+    fn(::kakehashi::gateway::testing::Backend::kSqlite);   \
+  }                                                        \
+  TEST_CASE(name " [postgresql]", tags "[.postgres]") {    \
+    fn(::kakehashi::gateway::testing::Backend::kPostgres); \
   }
 
 inline Request Req(std::string method, std::string target, std::string body = {},

@@ -17,9 +17,9 @@
 namespace kakehashi::gateway::detail {
 
 struct FhirPathStep {
-  std::string name;          // member name, choice already resolved ("valueQuantity")
-  std::string resolve_is;    // where(resolve() is T)
-  std::string where_field;   // where(field='value')
+  std::string name;         // member name, choice already resolved ("valueQuantity")
+  std::string resolve_is;   // where(resolve() is T)
+  std::string where_field;  // where(field='value')
   std::string where_value;
 };
 

@@ -87,27 +87,18 @@ class Parser {
     if (pos_ >= s_.size()) return Fail("unexpected end of JSON");
     char c = s_[pos_];
     switch (c) {
-      case '{':
-        return ObjectValue(out, depth);
-      case '[':
-        return ArrayValue(out, depth);
+      case '{': return ObjectValue(out, depth);
+      case '[': return ArrayValue(out, depth);
       case '"': {
         std::string text;
         if (!StringValue(text)) return false;
         out = Json::String(std::move(text));
         return true;
       }
-      case 't':
-        out = Json::Bool(true);
-        return Literal("true");
-      case 'f':
-        out = Json::Bool(false);
-        return Literal("false");
-      case 'n':
-        out = Json();
-        return Literal("null");
-      default:
-        return NumberValue(out);
+      case 't': out = Json::Bool(true); return Literal("true");
+      case 'f': out = Json::Bool(false); return Literal("false");
+      case 'n': out = Json(); return Literal("null");
+      default: return NumberValue(out);
     }
   }
 
@@ -286,30 +277,14 @@ class Parser {
         if (pos_ >= s_.size()) return Fail("unterminated string");
         char e = s_[pos_++];
         switch (e) {
-          case '"':
-            out += '"';
-            break;
-          case '\\':
-            out += '\\';
-            break;
-          case '/':
-            out += '/';
-            break;
-          case 'b':
-            out += '\b';
-            break;
-          case 'f':
-            out += '\f';
-            break;
-          case 'n':
-            out += '\n';
-            break;
-          case 'r':
-            out += '\r';
-            break;
-          case 't':
-            out += '\t';
-            break;
+          case '"': out += '"'; break;
+          case '\\': out += '\\'; break;
+          case '/': out += '/'; break;
+          case 'b': out += '\b'; break;
+          case 'f': out += '\f'; break;
+          case 'n': out += '\n'; break;
+          case 'r': out += '\r'; break;
+          case 't': out += '\t'; break;
           case 'u': {
             std::uint32_t cp = 0;
             if (!Hex4(cp)) return false;
@@ -326,8 +301,7 @@ class Parser {
             AppendUtf8(cp, out);
             break;
           }
-          default:
-            return Fail("invalid escape");
+          default: return Fail("invalid escape");
         }
         continue;
       }
@@ -359,21 +333,11 @@ void AppendJsonString(std::string_view text, std::string& out) {
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
       default:
         if (u < 0x20) {
           out += "\\u00";
@@ -389,18 +353,10 @@ void AppendJsonString(std::string_view text, std::string& out) {
 
 void WriteJson(const Json& value, std::string& out) {
   switch (value.kind()) {
-    case Json::Kind::kNull:
-      out += "null";
-      break;
-    case Json::Kind::kBool:
-      out += value.AsBool() ? "true" : "false";
-      break;
-    case Json::Kind::kNumber:
-      out += value.Text();
-      break;
-    case Json::Kind::kString:
-      AppendJsonString(value.Text(), out);
-      break;
+    case Json::Kind::kNull: out += "null"; break;
+    case Json::Kind::kBool: out += value.AsBool() ? "true" : "false"; break;
+    case Json::Kind::kNumber: out += value.Text(); break;
+    case Json::Kind::kString: AppendJsonString(value.Text(), out); break;
     case Json::Kind::kObject: {
       out += '{';
       bool first = true;

@@ -2,7 +2,8 @@
 // member order, rejects invalid UTF-8 and nesting deeper than a limit, and never throws.
 //
 // Why not fhir::Node + kakehashi/fhir/json.hpp: those had not landed when the gateway was written
-// (docs/decisions/0005-gateway-private-json.md). The shape mirrors Node so the switch is mechanical.
+// (docs/decisions/0005-gateway-private-json.md). The shape mirrors Node so the switch is
+// mechanical.
 #pragma once
 
 #include <cstddef>

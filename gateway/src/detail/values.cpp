@@ -72,8 +72,8 @@ std::optional<TimeRange> ParseFhirDateRange(std::string_view s) {
   auto month_end = [](int y, int m) {
     using namespace std::chrono;
     return static_cast<int>(static_cast<unsigned>(
-        year_month_day_last(std::chrono::year(y), month_day_last(std::chrono::month(
-                                                      static_cast<unsigned>(m))))
+        year_month_day_last(std::chrono::year(y),
+                            month_day_last(std::chrono::month(static_cast<unsigned>(m))))
             .day()));
   };
   if (s.size() == 4) {
@@ -144,8 +144,8 @@ std::optional<TimeRange> ParseFhirDateRange(std::string_view s) {
     }
   }
   if (pos != s.size()) return std::nullopt;
-  std::int64_t lo = day_start + (hour * 3600 + minute * 60 + second) * kUsPerSec + fraction -
-                    offset_us;
+  std::int64_t lo =
+      day_start + (hour * 3600 + minute * 60 + second) * kUsPerSec + fraction - offset_us;
   return TimeRange{lo, lo + precision - 1};
 }
 
@@ -157,10 +157,11 @@ std::string FormatInstant(std::int64_t us) {
   std::int64_t secs = rem / kUsPerSec;
   std::int64_t micros = rem % kUsPerSec;
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                static_cast<int>(secs % 60), static_cast<int>(micros));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(secs / 3600),
+                static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60),
+                static_cast<int>(micros));
   return buf;
 }
 

@@ -41,7 +41,8 @@ class PgStore;
 
 class PgSession final : public SqlSession {
  public:
-  PgSession(PgStore& store, PGconn* conn) : SqlSession(Dialect::kPostgres), store_(store), conn_(conn) {}
+  PgSession(PgStore& store, PGconn* conn)
+      : SqlSession(Dialect::kPostgres), store_(store), conn_(conn) {}
   ~PgSession() override;
 
   Result<void> Begin() override {
@@ -186,9 +187,9 @@ class PgStore final : public Store {
       KAKEHASHI_TRY_VOID(exec("BEGIN"));
       // Fixed key: one migrator at a time across processes.
       KAKEHASHI_TRY_VOID(exec("SELECT pg_advisory_xact_lock(7401746)"));
-      KAKEHASHI_TRY_VOID(exec(
-          "CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
-          "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
+      KAKEHASHI_TRY_VOID(
+          exec("CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
+               "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
       PGresult* res = PQexec(conn, "SELECT COALESCE(MAX(version), 0) FROM kakehashi_migrations");
       int version = 0;
       if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -262,7 +263,8 @@ PgSession::~PgSession() {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
+                                                 const StoreOptions& options) {
   for (char c : options.postgres_schema) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
       return make_error_code(errc::kBadUrl);

@@ -31,16 +31,11 @@ constexpr std::string_view kCols = "r.type, r.id, r.version, r.last_updated, r.d
 
 std::string_view TableFor(Predicate::Kind kind) {
   switch (kind) {
-    case Predicate::Kind::kString:
-      return "idx_string";
-    case Predicate::Kind::kDate:
-      return "idx_date";
-    case Predicate::Kind::kReference:
-      return "idx_ref";
-    case Predicate::Kind::kQuantity:
-      return "idx_quantity";
-    default:
-      return "idx_token";
+    case Predicate::Kind::kString: return "idx_string";
+    case Predicate::Kind::kDate: return "idx_date";
+    case Predicate::Kind::kReference: return "idx_ref";
+    case Predicate::Kind::kQuantity: return "idx_quantity";
+    default: return "idx_token";
   }
 }
 
@@ -328,7 +323,8 @@ Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type
 }
 
 Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
-  std::string sql = "SELECT seq, type, id, version, last_updated, deleted, json FROM history WHERE 1 = 1";
+  std::string sql =
+      "SELECT seq, type, id, version, last_updated, deleted, json FROM history WHERE 1 = 1";
   std::vector<Param> params;
   if (!query.type.empty()) {
     sql += " AND type = ?";
@@ -453,7 +449,8 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       "INSERT INTO history (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, "
       "?)",
       {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
-  for (std::string_view table : {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+  for (std::string_view table :
+       {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
     std::string sql = "DELETE FROM ";
     sql += table;
     sql += " WHERE type = ? AND id = ?";
@@ -475,9 +472,9 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
              {row.type, row.id, d.param, d.low_us, d.high_us}));
   }
   for (const auto& r : index.references) {
-    KAKEHASHI_TRY_VOID(Exec(
-        "INSERT INTO idx_ref (type, id, param, target_type, target_id) VALUES (?, ?, ?, ?, ?)",
-        {row.type, row.id, r.param, r.target_type, r.target_id}));
+    KAKEHASHI_TRY_VOID(
+        Exec("INSERT INTO idx_ref (type, id, param, target_type, target_id) VALUES (?, ?, ?, ?, ?)",
+             {row.type, row.id, r.param, r.target_type, r.target_id}));
   }
   for (const auto& q : index.quantities) {
     KAKEHASHI_TRY_VOID(Exec(

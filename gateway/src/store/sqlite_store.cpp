@@ -4,7 +4,6 @@
 #include "store/backends.hpp"
 #include "store/sql_session.hpp"
 
-
 #include <sqlite3.h>
 
 #include <condition_variable>
@@ -109,8 +108,9 @@ class SqliteSession final : public SqlSession {
       for (int c = 0; c < n; ++c) {
         const auto* text = sqlite3_column_text(stmt, c);
         if (text != nullptr) {
-          cols[static_cast<std::size_t>(c)].assign(reinterpret_cast<const char*>(text),
-                                                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+          cols[static_cast<std::size_t>(c)].assign(
+              reinterpret_cast<const char*>(text),
+              static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
         }
       }
       rows.push_back(std::move(cols));
@@ -144,8 +144,8 @@ class SqliteStore final : public Store {
 
   Result<std::unique_ptr<Connection>> Connect() {
     auto conn = std::make_unique<Connection>();
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                      SQLITE_OPEN_URI;
+    const int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
     if (sqlite3_open_v2(path_.c_str(), &conn->db, flags, nullptr) != SQLITE_OK) {
       LogDbError("store.sqlite.open_failed", conn->db != nullptr ? sqlite3_errcode(conn->db) : -1);
       return make_error_code(errc::kOpenFailed);
@@ -175,9 +175,9 @@ class SqliteStore final : public Store {
       return {};
     };
     KAKEHASHI_TRY_VOID(exec("BEGIN IMMEDIATE"));
-    KAKEHASHI_TRY_VOID(exec(
-        "CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL)"));
+    KAKEHASHI_TRY_VOID(
+        exec("CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
+             "applied_at TEXT NOT NULL)"));
     sqlite3_stmt* stmt = nullptr;
     sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM kakehashi_migrations", -1, &stmt,
                        nullptr);
@@ -254,8 +254,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const Stor
   if (file == ":memory:") {
     // One shared in-memory database for every pooled connection of this Store.
     static std::atomic<int> counter{0};
-    file = "file:kakehashi_mem_" + std::to_string(counter.fetch_add(1)) +
-           "?mode=memory&cache=shared";
+    file =
+        "file:kakehashi_mem_" + std::to_string(counter.fetch_add(1)) + "?mode=memory&cache=shared";
   }
   auto store = std::make_unique<SqliteStore>(file, std::max(1, options.max_connections));
   store->CountInitial();

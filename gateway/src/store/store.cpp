@@ -12,18 +12,12 @@ class Category final : public boost::system::error_category {
   const char* name() const noexcept override { return "kakehashi.gateway.store"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::kBadUrl:
-        return "database URL must be sqlite:PATH or postgresql://...";
-      case errc::kOpenFailed:
-        return "the database could not be opened";
-      case errc::kQueryFailed:
-        return "a database statement failed";
-      case errc::kConflict:
-        return "a concurrent writer changed the same resource";
-      case errc::kNotInTransaction:
-        return "write outside a transaction";
-      case errc::kUnsupported:
-        return "this database backend is not built in";
+      case errc::kBadUrl: return "database URL must be sqlite:PATH or postgresql://...";
+      case errc::kOpenFailed: return "the database could not be opened";
+      case errc::kQueryFailed: return "a database statement failed";
+      case errc::kConflict: return "a concurrent writer changed the same resource";
+      case errc::kNotInTransaction: return "write outside a transaction";
+      case errc::kUnsupported: return "this database backend is not built in";
     }
     return "unknown store error";
   }

@@ -27,8 +27,8 @@ struct ServerOptions {
   int threads = 0;             // io threads; 0: hardware concurrency
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 32 * 1024 * 1024;
-  std::chrono::milliseconds read_timeout{30000};   // whole request, from its first byte
-  std::chrono::milliseconds idle_timeout{60000};   // keep-alive wait for the next request
+  std::chrono::milliseconds read_timeout{30000};  // whole request, from its first byte
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};
   int max_requests_per_connection = 100000;  // pipelining/keep-alive cap, then Connection: close
   std::size_t gzip_min_bytes = 1024;

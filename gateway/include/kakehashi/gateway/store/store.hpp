@@ -27,12 +27,12 @@
 namespace kakehashi::gateway::store {
 
 enum class errc {
-  kBadUrl = 1,        // --db value is neither sqlite:PATH nor postgresql://…
-  kOpenFailed = 2,    // the database could not be opened or connected to
-  kQueryFailed = 3,   // a statement failed (message logged without values)
-  kConflict = 4,      // a concurrent writer won (unique key or serialization failure)
+  kBadUrl = 1,            // --db value is neither sqlite:PATH nor postgresql://…
+  kOpenFailed = 2,        // the database could not be opened or connected to
+  kQueryFailed = 3,       // a statement failed (message logged without values)
+  kConflict = 4,          // a concurrent writer won (unique key or serialization failure)
   kNotInTransaction = 5,  // Write/LockAndRead outside Begin()/Commit()
-  kUnsupported = 6,   // backend compiled out (KAKEHASHI_WITH_POSTGRES=OFF)
+  kUnsupported = 6,       // backend compiled out (KAKEHASHI_WITH_POSTGRES=OFF)
 };
 const boost::system::error_category& store_category() noexcept;
 boost::system::error_code make_error_code(errc e) noexcept;
@@ -149,7 +149,7 @@ class Session {
   virtual ~Session() = default;
   virtual Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) = 0;
   virtual Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
-                                                          std::int64_t version) = 0;
+                                                         std::int64_t version) = 0;
   virtual Result<std::vector<HistoryRow>> History(const HistoryQuery& query) = 0;
   virtual Result<std::vector<ResourceRow>> Search(const SearchQuery& query) = 0;  // not deleted
   virtual Result<std::int64_t> Count(const SearchQuery& query) = 0;

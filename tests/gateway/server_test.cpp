@@ -1,0 +1,206 @@
+#include "kakehashi/gateway/server.hpp"
+
+#include "gzip.hpp"
+#include "test_support.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <thread>
+
+namespace kakehashi::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct Running {
+  std::unique_ptr<testing::TestStore> t;
+  std::unique_ptr<Handler> handler;
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  explicit Running(ServerOptions options = {}) : t(testing::MakeStore(testing::Backend::kSqlite)) {
+    options.port = 0;
+    options.threads = 2;
+    server = std::make_unique<Server>(options);
+    REQUIRE(server->Listen());
+    HandlerOptions h;
+    h.base_url = "http://127.0.0.1:" + std::to_string(server->Port()) + "/fhir";
+    handler = std::make_unique<Handler>(*t->store, h);
+    thread = std::thread([this] { server->Run(*handler); });
+  }
+  ~Running() {
+    server->Stop();
+    thread.join();
+  }
+  unsigned short Port() const { return server->Port(); }
+};
+
+struct Client {
+  asio::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buffer;
+  explicit Client(unsigned short port) {
+    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  http::response<http::string_body> Send(
+      http::verb verb, std::string target, std::string body = {},
+      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    for (auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/fhir+json");
+      req.body() = std::move(body);
+    }
+    req.prepare_payload();
+    http::write(stream, req);
+    return Read();
+  }
+  http::response<http::string_body> Read() {
+    http::response<http::string_body> res;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::read(stream, buffer, parser);
+    return parser.release();
+  }
+  std::string Raw(std::string_view bytes) {
+    asio::write(stream.socket(), asio::buffer(bytes.data(), bytes.size()));
+    std::string out;
+    beast::error_code ec;
+    char buf[4096];
+    while (true) {
+      std::size_t n = stream.socket().read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+};
+
+TEST_CASE("server: REST over loopback, keep-alive, gzip", "[server]") {
+  Running s;
+  Client c(s.Port());
+  auto meta = c.Send(http::verb::get, "/fhir/metadata");
+  CHECK(meta.result_int() == 200);
+  CHECK(meta.body().find("CapabilityStatement") != std::string::npos);
+  auto created = c.Send(http::verb::post, "/fhir/Patient",
+                        R"({"resourceType":"Patient","name":[{"family":"山田"}]})");
+  REQUIRE(created.result_int() == 201);
+  CHECK(std::string(created[http::field::etag]) == "W/\"1\"");
+  CHECK(std::string(created[http::field::location])
+            .starts_with("http://127.0.0.1:" + std::to_string(s.Port()) + "/fhir/Patient/"));
+  // Same connection, gzip accepted: the large CapabilityStatement comes compressed.
+  auto gz = c.Send(http::verb::get, "/fhir/metadata", {}, {{"Accept-Encoding", "gzip, deflate"}});
+  REQUIRE(gz.result_int() == 200);
+  CHECK(std::string(gz[http::field::content_encoding]) == "gzip");
+  std::string plain;
+  REQUIRE(detail::GzipDecompress(gz.body(), plain, 64 * 1024 * 1024));
+  CHECK(plain == meta.body());
+  CHECK(gz.body().size() * 5 < plain.size());
+  auto refused = c.Send(http::verb::get, "/fhir/metadata", {}, {{"Accept-Encoding", "gzip;q=0"}});
+  CHECK(refused[http::field::content_encoding].empty());
+  auto search = c.Send(http::verb::get, "/fhir/Patient?name=%E5%B1%B1%E7%94%B0");
+  CHECK(search.body().find("\"total\":1") != std::string::npos);
+}
+
+TEST_CASE("server: malformed HTTP gets 400 and the server keeps serving", "[server]") {
+  Running s;
+  {
+    Client c(s.Port());
+    std::string reply = c.Raw("GARBAGE\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 400"));
+    CHECK(reply.find("OperationOutcome") != std::string::npos);
+  }
+  {
+    Client c(s.Port());
+    std::string reply =
+        c.Raw("GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 400"));
+  }
+  {
+    Client c(s.Port());  // truncated body then close: no crash, nothing stored
+    asio::write(
+        c.stream.socket(),
+        asio::buffer(std::string_view("POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                      "100\r\n\r\n{\"resourceType\"")));
+    c.stream.socket().shutdown(tcp::socket::shutdown_send);
+  }
+  Client ok(s.Port());
+  CHECK(ok.Send(http::verb::get, "/fhir/Patient").result_int() == 200);
+  CHECK(ok.Send(http::verb::post, "/fhir/Patient", "{\"resourceType\":").result_int() == 400);
+  CHECK(ok.Send(http::verb::get, "/fhir/Patient").body().find("\"total\":0") != std::string::npos);
+}
+
+TEST_CASE("server: body and header limits answer 413/431", "[server]") {
+  ServerOptions options;
+  options.body_limit = 1000;
+  options.header_limit = 2000;
+  Running s(options);
+  {
+    Client c(s.Port());
+    std::string big = R"({"resourceType":"Patient","text":")" + std::string(5000, 'x') + "\"}";
+    beast::error_code ec;
+    http::request<http::string_body> req{http::verb::post, "/fhir/Patient", 11};
+    req.set(http::field::host, "x");
+    req.body() = big;
+    req.prepare_payload();
+    http::write(c.stream, req, ec);
+    auto res = c.Read();
+    CHECK(res.result_int() == 413);
+  }
+  {
+    Client c(s.Port());
+    std::string reply = c.Raw(
+        "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 431"));
+  }
+}
+
+TEST_CASE("server: pipelined requests are answered in order", "[server]") {
+  Running s;
+  Client c(s.Port());
+  std::string two =
+      "GET /fhir/Patient/a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  std::string reply = c.Raw(two);
+  auto first = reply.find("HTTP/1.1 404");
+  auto second = reply.find("HTTP/1.1 200");
+  CHECK(first == 0);
+  CHECK(second != std::string::npos);
+  CHECK(second > first);
+}
+
+TEST_CASE("server: concurrent clients and graceful stop", "[server]") {
+  auto s = std::make_unique<Running>();
+  std::vector<std::thread> clients;
+  std::atomic<int> created{0};
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      Client c(s->Port());
+      for (int j = 0; j < 25; ++j) {
+        if (c.Send(http::verb::post, "/fhir/Observation",
+                   R"({"resourceType":"Observation","status":"final","code":{"text":"t"}})")
+                .result_int() == 201) {
+          ++created;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(created == 100);
+  Client c(s->Port());
+  CHECK(c.Send(http::verb::get, "/fhir/Observation?_summary=count").body().find("\"total\":100") !=
+        std::string::npos);
+  s.reset();  // Stop() + join: returns although a keep-alive connection is still open
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway
