@@ -1,5 +1,5 @@
 // Search-to-SQL translation. Every index table holds (type, id, param, …) rows for the *current*
-// version of each resource; predicates are EXISTS sub-queries over them so several values of one
+// version of each resource; predicates are IN sub-queries over them so several values of one
 // parameter never multiply result rows. All user values are bound parameters, never spliced.
 #include "store/sql_session.hpp"
 
@@ -97,18 +97,27 @@ void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view h
   }
 }
 
-void AppendPredicate(const Predicate& p, std::string_view alias, Dialect dialect, std::string& sql,
-                     std::vector<Param>& params, int depth) {
+void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
+                     Dialect dialect, std::string& sql, std::vector<Param>& params, int depth) {
   const std::string a(alias);
   std::string x = std::to_string(depth);
   x.insert(x.begin(), 'x');  // not "x" + …: GCC 12 -Wrestrict false positive
-  auto exists_head = [&](std::string_view table) {
-    sql += "EXISTS (SELECT 1 FROM ";
+  // "(r.type, r.id) IN (SELECT …)" rather than a correlated EXISTS: the planner can then drive
+  // the query from the index table (one identifier among 100,000 patients is an index probe,
+  // not a scan); with the type known it is part of the probe.
+  auto in_head = [&](std::string_view table, std::string_view join = {}) {
+    sql += "(" + a + ".type, " + a + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM ";
     sql += table;
-    sql += " " + x + " WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " +
-           x + ".param = ?";
+    sql += " " + x;
+    sql += join;
+    sql += " WHERE " + x + ".param = ?";
     params.emplace_back(p.param);
+    if (!type.empty()) {
+      sql += " AND " + x + ".type = ?";
+      params.emplace_back(std::string(type));
+    }
   };
+  auto exists_head = [&](std::string_view table) { in_head(table); };
   switch (p.kind) {
     case Predicate::Kind::kId:
       sql += a + ".id = ?";
@@ -216,15 +225,13 @@ void AppendPredicate(const Predicate& p, std::string_view alias, Dialect dialect
       if (p.chain) {
         std::string c = std::to_string(depth);
         c.insert(c.begin(), 'c');
-        sql += "EXISTS (SELECT 1 FROM idx_ref " + x + " JOIN resources " + c + " ON " + c +
-               ".type = " + x + ".target_type AND " + c + ".id = " + x + ".target_id WHERE " + x +
-               ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " + x +
-               ".param = ? AND " + x + ".target_type = ? AND " + c + ".deleted = 0";
-        params.emplace_back(p.param);
+        in_head("idx_ref", " JOIN resources " + c + " ON " + c + ".type = " + x +
+                               ".target_type AND " + c + ".id = " + x + ".target_id");
+        sql += " AND " + x + ".target_type = ? AND " + c + ".deleted = 0";
         params.emplace_back(p.chain_type);
         if (!p.chain->empty()) {
           sql += " AND ";
-          AppendConjunction(*p.chain, c, dialect, sql, params, depth + 1);
+          AppendConjunction(*p.chain, c, p.chain_type, dialect, sql, params, depth + 1);
         }
         sql += ")";
         return;
@@ -248,8 +255,8 @@ void AppendPredicate(const Predicate& p, std::string_view alias, Dialect dialect
 
 }  // namespace
 
-void AppendConjunction(const Conjunction& where, std::string_view alias, Dialect dialect,
-                       std::string& sql, std::vector<Param>& params, int depth) {
+void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
+                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth) {
   bool first = true;
   for (const auto& any : where) {
     if (any.empty()) continue;
@@ -258,7 +265,7 @@ void AppendConjunction(const Conjunction& where, std::string_view alias, Dialect
     sql += "(";
     for (std::size_t i = 0; i < any.size(); ++i) {
       if (i > 0) sql += " OR ";
-      AppendPredicate(any[i], alias, dialect, sql, params, depth);
+      AppendPredicate(any[i], alias, type, dialect, sql, params, depth);
     }
     sql += ")";
   }
@@ -398,7 +405,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", dialect_, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect_, sql, params);
   if (query.sort.empty()) {
     if (query.after) {
       sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";
@@ -432,7 +439,7 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
     sql += "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", dialect_, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
 }

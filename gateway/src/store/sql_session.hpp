@@ -42,7 +42,8 @@ class SqlSession : public Session {
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
-void AppendConjunction(const Conjunction& where, std::string_view alias, Dialect dialect,
-                       std::string& sql, std::vector<Param>& params, int depth = 0);
+void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
+                       Dialect dialect, std::string& sql, std::vector<Param>& params,
+                       int depth = 0);
 
 }  // namespace kakehashi::gateway::store::detail
