@@ -692,6 +692,10 @@ Result<std::string> Encode(std::string_view utf8, Charset charset) {
     }
     i += len;
     if (cp < 0x80) {
+      // ESC, SO and SI would be read back as shifts: not representable in ISO-2022-JP text.
+      if (charset == Charset::kIso2022Jp && (cp == 0x1B || cp == 0x0E || cp == 0x0F)) {
+        return make_error_code(errc::kEncoding);
+      }
       if (charset == Charset::kIso2022Jp) designate(JisSet::kAscii);
       out.push_back(static_cast<char>(cp));
       continue;

@@ -665,6 +665,8 @@ ParseResult Parse(std::string_view bytes, const ParseOptions& options, IssueSink
     }
     ++index;
   }
+  std::sort(result.rejected.begin(), result.rejected.end(),
+            [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
   return result;
 }
 

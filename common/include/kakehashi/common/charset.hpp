@@ -123,7 +123,8 @@ Result<std::string> Decode(std::string_view bytes, Charset charset,
 //               characters use rows 13 and 89-92), half-width kana via ESC ( I; the encoder returns
 //               to ASCII before every ASCII byte (so before every HL7 delimiter and CR/LF).
 //   kCp932:     Windows-31J bytes.   kUtf8: validated copy.   kAscii / kLatin1: range checked.
-// errc::kEncoding when `utf8` is not valid UTF-8 or holds a character the charset cannot encode.
+// errc::kEncoding when `utf8` is not valid UTF-8 or holds a character the charset cannot encode
+// (for kIso2022Jp also ESC, SO and SI, which would read back as shifts).
 Result<std::string> Encode(std::string_view utf8, Charset charset);
 
 }  // namespace kakehashi::common

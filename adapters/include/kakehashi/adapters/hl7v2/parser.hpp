@@ -75,8 +75,8 @@ struct ByteRange {
 
 struct ParseResult {
   std::vector<Message> messages;  // in input order
-  // Input that produced no message (text before the first MSH, messages whose MSH is unusable):
-  // keep it for replay (RejectStore).
+  // Input that produced no message (text before the first MSH, messages whose MSH is unusable),
+  // in input order: keep it for replay (RejectStore).
   std::vector<ByteRange> rejected;
 };
 
