@@ -185,6 +185,8 @@ TEST_CASE("hl7v2 message: Value navigation", "[hl7v2][message]") {
   CHECK(field.Repetition(2).Component(1).Subcomponent(1).Text() == "ヤマモト");
   CHECK_FALSE(field.Repetition(3).Present());
   CHECK_FALSE(field.Component(1).Component(2).Present());
+  CHECK(field.Repetition(2).Component(0).Raw() == "ヤマモト^マリコ^^^^^L^P");
+  CHECK(field.Repetition(2).Component(1).Subcomponent(0).Text() == "ヤマモト");
   const auto cq = msg.Get("RXE-19");
   CHECK(cq.Component(2).Subcomponent(3).Text() == "MR9P");
 }

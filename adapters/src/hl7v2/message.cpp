@@ -159,6 +159,7 @@ Value Value::Repetition(int n) const {
 }
 
 Value Value::Component(int n) const {
+  if (n == 0) return *this;
   if (!present_ || n < 1) return {};
   switch (level_) {
     case Level::kField: return Repetition(1).Component(n);
@@ -172,6 +173,7 @@ Value Value::Component(int n) const {
 }
 
 Value Value::Subcomponent(int n) const {
+  if (n == 0) return *this;
   if (!present_ || n < 1) return {};
   switch (level_) {
     case Level::kField:

@@ -83,7 +83,8 @@ class Value {
   std::string_view TextView(std::string& scratch) const;
 
   // Structural navigation (1-based; marks nothing). On a whole field, Component() and
-  // Subcomponent() address the first repetition, like HL7 paths do.
+  // Subcomponent() address the first repetition, like HL7 paths do. Component(0) and
+  // Subcomponent(0) return the value itself ("the whole", as in Path).
   Value Repetition(int n) const;
   Value Component(int n) const;
   Value Subcomponent(int n) const;
