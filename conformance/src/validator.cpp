@@ -55,7 +55,17 @@ constexpr std::string_view kCodeDom2 = "conformance.invariant.dom-2";
 constexpr std::string_view kCodeDom3 = "conformance.invariant.dom-3";
 constexpr std::string_view kCodeDom4 = "conformance.invariant.dom-4";
 constexpr std::string_view kCodeDom5 = "conformance.invariant.dom-5";
+constexpr std::string_view kCodeBdl1 = "conformance.invariant.bdl-1";
+constexpr std::string_view kCodeBdl2 = "conformance.invariant.bdl-2";
+constexpr std::string_view kCodeBdl3 = "conformance.invariant.bdl-3";
+constexpr std::string_view kCodeBdl4 = "conformance.invariant.bdl-4";
+constexpr std::string_view kCodeBdl5 = "conformance.invariant.bdl-5";
 constexpr std::string_view kCodeBdl7 = "conformance.invariant.bdl-7";
+constexpr std::string_view kCodeBdl8 = "conformance.invariant.bdl-8";
+constexpr std::string_view kCodeBdl9 = "conformance.invariant.bdl-9";
+constexpr std::string_view kCodeBdl10 = "conformance.invariant.bdl-10";
+constexpr std::string_view kCodeBdl11 = "conformance.invariant.bdl-11";
+constexpr std::string_view kCodeBdl12 = "conformance.invariant.bdl-12";
 
 // conformance.format.<primitive> for every R4 primitive; "conformance.format" for others.
 std::string_view FormatCode(std::string_view type) {
@@ -255,6 +265,7 @@ class Walker {
     const bool is_bundle = resource_type == "Bundle";
     if (is_bundle) {
       IndexBundle(resource, bundle_scope);
+      BundleRules(resource);
       bundles_.push_back(&bundle_scope);
     }
 
@@ -311,6 +322,78 @@ class Walker {
                            ? "a contained resource needs an id and a local reference to it (dom-3)"
                            : "a contained resource is not referenced from its container (dom-3)");
       Pop(old);
+    }
+  }
+
+  // The Bundle invariants of bundle.html#invs that need no FHIRPath engine.
+  void BundleRules(const Node& bundle) {
+    const Node* type_node = bundle.Find("type");
+    const std::string_view type =
+        type_node != nullptr && type_node->IsString() ? std::string_view(type_node->Text()) : "";
+    const bool search_or_history = type == "searchset" || type == "history";
+    if (bundle.Find("total") != nullptr && !search_or_history) {
+      const std::size_t old = PushMember("total");
+      Error(kCodeBdl1, "total is only allowed in a searchset or history Bundle (bdl-1)");
+      Pop(old);
+    }
+    const bool needs_request = type == "batch" || type == "transaction" || type == "history";
+    const bool needs_response =
+        type == "batch-response" || type == "transaction-response" || type == "history";
+    const Node* entries = bundle.Find("entry");
+    const std::size_t count = entries != nullptr && entries->IsArray() ? entries->Size() : 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const Node& entry = entries->Items()[i];
+      if (!entry.IsObject()) continue;
+      const std::size_t old = PushMember("entry");
+      PushIndex(i);
+      if (entry.Find("search") != nullptr && type != "searchset") {
+        Error(kCodeBdl2, "entry.search is only allowed in a searchset Bundle (bdl-2)");
+      }
+      if (!type.empty() && (entry.Find("request") != nullptr) != needs_request) {
+        Error(kCodeBdl3,
+              needs_request
+                  ? "entry.request is required in a batch, transaction or history Bundle (bdl-3)"
+                  : "entry.request is only allowed in a batch, transaction or history Bundle "
+                    "(bdl-3)");
+      }
+      if (!type.empty() && (entry.Find("response") != nullptr) != needs_response) {
+        Error(kCodeBdl4, needs_response ? "entry.response is required in a batch-response, "
+                                          "transaction-response or history Bundle (bdl-4)"
+                                        : "entry.response is only allowed in a batch-response, "
+                                          "transaction-response or history Bundle (bdl-4)");
+      }
+      if (entry.Find("resource") == nullptr && entry.Find("request") == nullptr &&
+          entry.Find("response") == nullptr) {
+        Error(kCodeBdl5, "an entry needs a resource, a request or a response (bdl-5)");
+      }
+      if (const Node* full_url = entry.Find("fullUrl");
+          full_url != nullptr && full_url->IsString() &&
+          full_url->Text().find("/_history/") != std::string::npos) {
+        PushMember("fullUrl");
+        Error(kCodeBdl8, "fullUrl must not be a version-specific reference (bdl-8)");
+      }
+      Pop(old);
+    }
+    const Node* first = count > 0 && entries->Items()[0].IsObject()
+                            ? entries->Items()[0].Find("resource")
+                            : nullptr;
+    const std::string_view first_type =
+        first != nullptr && first->IsObject() ? first->ResourceType() : "";
+    if (type == "document") {
+      const Node* identifier = bundle.Find("identifier");
+      if (identifier == nullptr || !identifier->IsObject() ||
+          identifier->Find("system") == nullptr || identifier->Find("value") == nullptr) {
+        Error(kCodeBdl9, "a document Bundle needs an identifier with system and value (bdl-9)");
+      }
+      if (bundle.Find("timestamp") == nullptr) {
+        Error(kCodeBdl10, "a document Bundle needs a timestamp (bdl-10)");
+      }
+      if (first_type != "Composition") {
+        Error(kCodeBdl11, "the first entry of a document Bundle must be a Composition (bdl-11)");
+      }
+    }
+    if (type == "message" && first_type != "MessageHeader") {
+      Error(kCodeBdl12, "the first entry of a message Bundle must be a MessageHeader (bdl-12)");
     }
   }
 

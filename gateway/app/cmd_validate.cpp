@@ -24,7 +24,7 @@ constexpr const char* kHelp =
     "Validates FHIR R4 JSON against the base R4 StructureDefinitions: unknown elements,\n"
     "cardinality, JSON types, choice types, primitive formats (the spec's regexes), Resource.id\n"
     "syntax, required bindings, empty elements, primitive extensions, contained resources and\n"
-    "references (ele-1, ext-1, ref-1, dom-2..5, bdl-7). JP Core profiles and FHIRPath invariants\n"
+    "references (ele-1, ext-1, ref-1, dom-2..5, bdl-1..12). JP Core profiles and FHIRPath invariants\n"
     "are not checked yet (docs/conformance.md).\n"
     "\n"
     "FILE is a resource (.json), a Bundle (validated as a whole, then reported per entry) or\n"

@@ -301,6 +301,49 @@ TEST_CASE("Bundles: entries recursed, urn references resolved, bdl-7", "[validat
       "conformance.resource_type", "Bundle.entry[0].resource");
 }
 
+TEST_CASE("Bundle invariants bdl-1..bdl-12 without FHIRPath", "[validator]") {
+  Fail(R"({"resourceType":"Bundle","type":"collection","total":1})", "conformance.invariant.bdl-1",
+       "Bundle.total");
+  Pass(R"({"resourceType":"Bundle","type":"searchset","total":1,"entry":[
+      {"fullUrl":"http://example.org/fhir/Patient/1","resource":{"resourceType":"Patient","id":"1"},
+       "search":{"mode":"match"}}]})");
+  Fail(R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"resource":{"resourceType":"Patient"},"search":{"mode":"match"}}]})",
+       "conformance.invariant.bdl-2", "Bundle.entry[0]");
+  Fail(
+      R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Patient"}}]})",
+      "conformance.invariant.bdl-3", "Bundle.entry[0]");
+  Fail(R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]})",
+       "conformance.invariant.bdl-3", "Bundle.entry[0]");
+  Fail(
+      R"({"resourceType":"Bundle","type":"transaction-response","entry":[{"resource":{"resourceType":"Patient"}}]})",
+      "conformance.invariant.bdl-4", "Bundle.entry[0]");
+  Pass(
+      R"({"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":"201 Created"}}]})");
+  Fail(
+      R"({"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://example.org/fhir/Patient/1"}]})",
+      "conformance.invariant.bdl-5", "Bundle.entry[0]");
+  Fail(R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"fullUrl":"http://example.org/fhir/Patient/1/_history/1","resource":{"resourceType":"Patient","id":"1"}}]})",
+       "conformance.invariant.bdl-8", "Bundle.entry[0].fullUrl");
+  constexpr const char* kComposition = R"({"resourceType":"Composition","status":"final",
+      "type":{"text":"x"},"date":"2026-11-30","author":[{"display":"a"}],"title":"t"})";
+  Pass(std::string(R"({"resourceType":"Bundle","type":"document",
+      "identifier":{"system":"urn:ietf:rfc:3986","value":"urn:uuid:8f0d3a4e-1c2b-4b6a-9e55-3a1f0c2d4e5f"},
+      "timestamp":"2026-11-30T10:00:00Z","entry":[{"fullUrl":"urn:uuid:0b4b7c1e-2f3a-4d5e-8f90-1a2b3c4d5e6f","resource":)") +
+       kComposition + "}]}");
+  const Outcome o = Check(std::string(R"({"resourceType":"Bundle","type":"document","entry":[
+      {"resource":{"resourceType":"Patient"}},{"resource":)") +
+                          kComposition + "}]}");
+  CHECK(o.Has("conformance.invariant.bdl-9", "Bundle"));
+  CHECK(o.Has("conformance.invariant.bdl-10", "Bundle"));
+  CHECK(o.Has("conformance.invariant.bdl-11", "Bundle"));
+  Fail(
+      R"({"resourceType":"Bundle","type":"message","entry":[{"resource":{"resourceType":"Patient"}}]})",
+      "conformance.invariant.bdl-12", "Bundle");
+}
+
 TEST_CASE("contentReference elements (QuestionnaireResponse.item.item)", "[validator]") {
   Pass(R"({"resourceType":"QuestionnaireResponse","status":"completed","item":[{"linkId":"1",
            "item":[{"linkId":"1.1","answer":[{"valueBoolean":true}]}]}]})");

@@ -18,7 +18,7 @@
 //                                                                conformance.reference.unresolved,
 //                                                                conformance.reference.target,
 //                                                                conformance.reference.format
-//   - invariants that need no FHIRPath: ele-1, ext-1, dom-2, dom-3, dom-4, dom-5, bdl-7
+//   - invariants that need no FHIRPath: ele-1, ext-1, dom-2..dom-5, bdl-1..bdl-5, bdl-7..bdl-12
 //                                                                conformance.invariant.<key>
 //
 // Issues carry the FHIRPath-style location of the offending element in Location::fhir_path
