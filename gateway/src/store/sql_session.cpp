@@ -98,7 +98,8 @@ void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view h
 }
 
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
-                     Dialect dialect, std::string& sql, std::vector<Param>& params, int depth) {
+                     Dialect dialect, std::string& sql, std::vector<Param>& params, int depth,
+                     bool correlated) {
   const std::string a(alias);
   std::string x = std::to_string(depth);
   x.insert(x.begin(), 'x');  // not "x" + …: GCC 12 -Wrestrict false positive
@@ -117,7 +118,19 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       params.emplace_back(std::string(type));
     }
   };
-  auto exists_head = [&](std::string_view table) { in_head(table); };
+  // Correlated form: probe the resource's own index rows (idx_*_by_resource) while scanning
+  // resources in (lastUpdated, id) order; cheap when many resources match.
+  auto exists_head = [&](std::string_view table) {
+    if (!correlated) {
+      in_head(table);
+      return;
+    }
+    sql += "EXISTS (SELECT 1 FROM ";
+    sql += table;
+    sql += " " + x + " WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " +
+           x + ".param = ?";
+    params.emplace_back(p.param);
+  };
   switch (p.kind) {
     case Predicate::Kind::kId:
       sql += a + ".id = ?";
@@ -231,7 +244,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
         params.emplace_back(p.chain_type);
         if (!p.chain->empty()) {
           sql += " AND ";
-          AppendConjunction(*p.chain, c, p.chain_type, dialect, sql, params, depth + 1);
+          AppendConjunction(*p.chain, c, p.chain_type, dialect, sql, params, depth + 1, false);
         }
         sql += ")";
         return;
@@ -255,8 +268,24 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
 
 }  // namespace
 
+bool IsSelective(const Conjunction& where) {
+  for (const auto& any : where) {
+    bool all = !any.empty();
+    for (const Predicate& p : any) {
+      const bool selective =
+          p.kind == Predicate::Kind::kId ||
+          (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
+          (p.kind == Predicate::Kind::kReference && !p.chain);
+      all = all && selective;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth) {
+                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth,
+                       bool correlated) {
   bool first = true;
   for (const auto& any : where) {
     if (any.empty()) continue;
@@ -265,7 +294,7 @@ void AppendConjunction(const Conjunction& where, std::string_view alias, std::st
     sql += "(";
     for (std::size_t i = 0; i < any.size(); ++i) {
       if (i > 0) sql += " OR ";
-      AppendPredicate(any[i], alias, type, dialect, sql, params, depth);
+      AppendPredicate(any[i], alias, type, dialect, sql, params, depth, correlated);
     }
     sql += ")";
   }
@@ -401,11 +430,18 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   sql += kCols;
   sql += " FROM resources r WHERE r.deleted = 0 AND ";
   std::vector<Param> params;
+  // SQLite has no value statistics, so the plan is chosen here (PostgreSQL's planner decides
+  // itself): with a selective parameter (an id, a token code, a reference target) drive the
+  // query from the index tables through the primary key ("+r.type" keeps SQLite from scanning
+  // resources_by_time); otherwise scan resources in result order and probe each one's index rows,
+  // which stops after `count` matches.
+  const bool sqlite = dialect_ == Dialect::kSqlite;
+  const bool selective = IsSelective(query.where);
   if (!query.type.empty()) {
-    sql += "r.type = ? AND ";
+    sql += sqlite && selective ? "+r.type = ? AND " : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", query.type, dialect_, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect_, sql, params, 0, sqlite && !selective);
   if (query.sort.empty()) {
     if (query.after) {
       sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";

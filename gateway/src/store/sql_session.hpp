@@ -44,6 +44,10 @@ class SqlSession : public Session {
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
                        Dialect dialect, std::string& sql, std::vector<Param>& params,
-                       int depth = 0);
+                       int depth = 0, bool correlated = false);
+
+// True when some AND-ed parameter only has alternatives that select few rows (ids, token codes,
+// reference targets): then the index tables drive the query.
+bool IsSelective(const Conjunction& where);
 
 }  // namespace kakehashi::gateway::store::detail

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench/bench_gateway.sh [BUILD_DIR] [N_PATIENTS]
+#
+# The gateway under wrk (-t2 -c50 -d10s, server and load generator share this machine) against
+# the peer @medplum/fhir-router on its in-memory repository (tools/oracle/bench_gateway_peer.mjs),
+# both loaded with the same N synthetic patients (bench/gen_fhir_patients.py, default 100,000):
+#   read by id, search by name, search by identifier, transaction Bundles of 100 resources,
+#   idle RSS after loading. Prints a table with kakehashi/peer ratios (docs/performance.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+n=${2:-100000}
+duration=${BENCH_DURATION:-10s}
+kk="$build/kakehashi"
+for tool in wrk node python3 curl; do
+  command -v "$tool" >/dev/null || { echo "bench_gateway: $tool is required (tools/setup.sh)" >&2; exit 2; }
+done
+[[ -x $kk ]] || { echo "bench_gateway: build $kk first" >&2; exit 2; }
+[[ -d tools/oracle/node_modules/@medplum/fhir-router ]] || { echo "bench_gateway: run tools/setup.sh (npm oracles)" >&2; exit 2; }
+
+tmp=$(mktemp -d /tmp/kakehashi-bench-gw.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+python3 bench/gen_fhir_patients.py "$n" "$tmp/patients.ndjson"
+
+# wrk scripts: random ids/names/identifiers; a transaction of 100 Observations per request.
+cat >"$tmp/read.lua" <<LUA
+math.randomseed(os.time())
+request = function() return wrk.format("GET", "/fhir/Patient/p" .. math.random(0, $n - 1)) end
+LUA
+cat >"$tmp/name.lua" <<'LUA'
+math.randomseed(os.time())
+local names = {"%E4%BD%90%E8%97%A4", "%E9%88%B4%E6%9C%A8", "%E9%AB%98%E6%A9%8B", "%E7%94%B0%E4%B8%AD",
+  "%E5%B1%B1%E7%94%B0", "%E3%82%B5%E3%83%88%E3%82%A6", "%E3%82%B9%E3%82%BA%E3%82%AD", "%E6%9E%97"}
+request = function()
+  return wrk.format("GET", "/fhir/Patient?name=" .. names[math.random(1, #names)] .. "&_count=10")
+end
+LUA
+cat >"$tmp/identifier.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", string.format(
+    "/fhir/Patient?identifier=urn:oid:1.2.392.100495.20.3.51.11311234567%%7C%08d", math.random(0, $n - 1)))
+end
+LUA
+python3 - "$tmp/tx.json" <<'PY'
+import json, sys
+entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+            "resource": {"resourceType": "Observation", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                         "subject": {"reference": f"Patient/p{i}"},
+                         "effectiveDateTime": "2026-11-30T09:00:00+09:00",
+                         "valueQuantity": {"value": 100 + i, "unit": "mg/dL",
+                                           "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
+            "request": {"method": "POST", "url": "Observation"}} for i in range(100)]
+json.dump({"resourceType": "Bundle", "type": "transaction", "entry": entries},
+          open(sys.argv[1], "w"), separators=(",", ":"))
+PY
+cat >"$tmp/tx.lua" <<LUA
+local f = io.open("$tmp/tx.json", "rb")
+local body = f:read("*a")
+f:close()
+wrk.method = "POST"
+wrk.path = "/fhir"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/fhir+json"
+LUA
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() {
+  for _ in $(seq 1 1200); do
+    curl -sf -o /dev/null "http://127.0.0.1:$1/fhir/Patient/p0" && return 0
+    sleep 0.5
+  done
+  echo "bench_gateway: server on $1 did not come up" >&2
+  exit 1
+}
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# wrk: "Requests/sec" and the 99th percentile latency in ms.
+run_wrk() {  # port script
+  local out
+  out=$(wrk -t2 -c50 -d"$duration" --latency -s "$2" "http://127.0.0.1:$1" 2>&1)
+  local rps p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  echo "$rps ${p99:-?} ${non2xx:-0}"
+}
+
+declare -A kk_r peer_r
+measure() {  # name port -> fills array named by $3
+  local -n res=$3
+  res[read]=$(run_wrk "$2" "$tmp/read.lua")
+  res[name]=$(run_wrk "$2" "$tmp/name.lua")
+  res[identifier]=$(run_wrk "$2" "$tmp/identifier.lua")
+  res[tx]=$(run_wrk "$2" "$tmp/tx.lua")
+}
+
+# --- kakehashi (SQLite, default io threads = cores)
+port=$(free_port)
+start=$(date +%s.%N)
+"$kk" serve --port "$port" --db "sqlite:$tmp/bench.sqlite" --load "$tmp/patients.ndjson" --auth off \
+  >"$tmp/kk.log" 2>&1 &
+kpid=$!
+pids+=("$kpid")
+wait_up "$port"
+load_s=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
+sleep 3
+kk_rss=$(rss_mb "$kpid")
+measure kakehashi "$port" kk_r
+kill -TERM "$kpid"; wait "$kpid" 2>/dev/null || true
+
+# --- peer
+pport=$(free_port)
+start=$(date +%s.%N)
+(cd tools/oracle && exec node bench_gateway_peer.mjs "$pport" "$tmp/patients.ndjson") >"$tmp/peer.log" 2>&1 &
+ppid=$!
+pids+=("$ppid")
+wait_up "$pport"
+peer_load_s=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
+sleep 3
+peer_rss=$(rss_mb "$ppid")
+measure peer "$pport" peer_r
+kill "$ppid"; wait "$ppid" 2>/dev/null || true
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2"; }
+echo
+echo "Gateway benchmark: $n patients, wrk -t2 -c50 -d$duration, $(nproc) cores"
+printf "%-34s %14s %14s %8s\n" "scenario" "kakehashi" "medplum-peer" "ratio"
+for s in read name identifier tx; do
+  read -r a ap99 anon <<<"${kk_r[$s]}"
+  read -r b bp99 bnon <<<"${peer_r[$s]}"
+  label=$s; unit="req/s"
+  case $s in
+    read) label="read by id";;
+    name) label="search name (_count=10)";;
+    identifier) label="search identifier";;
+    tx) label="transaction (100 res.)"; a=$(awk -v x="$a" 'BEGIN {printf "%.0f", x * 100}'); b=$(awk -v x="$b" 'BEGIN {printf "%.0f", x * 100}'); unit="res/s";;
+  esac
+  printf "%-34s %14s %14s %8s\n" "$label $unit" "$a" "$b" "$(ratio "$a" "$b")"
+  printf "%-34s %14s %14s\n" "  p99 latency ms (non-2xx)" "$ap99 ($anon)" "$bp99 ($bnon)"
+done
+printf "%-34s %14s %14s\n" "load $n patients (s)" "$load_s" "$peer_load_s"
+printf "%-34s %14s %14s %8s\n" "idle RSS after load (MB)" "$kk_rss" "$peer_rss" "$(ratio "$kk_rss" "$peer_rss")"
