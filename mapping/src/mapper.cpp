@@ -4,6 +4,7 @@
 #include "kakehashi/mapping/ids.hpp"
 
 #include <limits>
+#include <map>
 #include <optional>
 
 namespace kakehashi::mapping {
@@ -167,18 +168,26 @@ class Engine {
       scopes.emplace_back();
     } else {
       int index = 0;
-      int group_index = 0;
       for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
-        std::string_view id = msg_.SegmentId(s);
-        if (group != nullptr && id == group->Text()) group_index = 0;
-        if (id != each->Text()) continue;
+        if (msg_.SegmentId(s) != each->Text()) continue;
         Scope scope;
         scope.segment = s;
         scope.segment_id = each->Text();
         scope.following = following;
         scope.index = ++index;
-        scope.group_index = ++group_index;
+        scope.group_index = index;
         scopes.push_back(std::move(scope));
+      }
+      // "group": a path whose value groups the instances (ORC-4 = RP number: the RXEs of one RP
+      // are numbered 1, 2, … even when each has its own ORC); group_index counts within a group.
+      if (group != nullptr) {
+        auto path = ParsePath(group->Text());
+        if (!path || path->relative) {
+          RuleError("malformed \"group\" path in a message rule");
+        } else {
+          std::map<std::string, int> counters;
+          for (auto& scope : scopes) scope.group_index = ++counters[Read(*path, scope)];
+        }
       }
     }
     for (auto& scope : scopes) {

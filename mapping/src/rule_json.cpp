@@ -1,9 +1,9 @@
-#include "rule_json.hpp"
+#include "kakehashi/mapping/rule_json.hpp"
 
 #include <cctype>
 #include <cstdint>
 
-namespace kakehashi::mapping::detail {
+namespace kakehashi::mapping {
 namespace {
 
 class Parser {
@@ -207,4 +207,4 @@ bool ParseRuleJson(std::string_view text, fhir::Node& out, std::string* error) {
   return Parser(text).Parse(out, error);
 }
 
-}  // namespace kakehashi::mapping::detail
+}  // namespace kakehashi::mapping

@@ -1,7 +1,7 @@
 #include "kakehashi/mapping/rule_set.hpp"
 
 #include "kakehashi/mapping/errc.hpp"
-#include "rule_json.hpp"
+#include "kakehashi/mapping/rule_json.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -48,7 +48,7 @@ Result<void> LoadJsonFolder(const fs::path& dir,
   for (const auto& file : files) {
     std::string text, error;
     fhir::Node node;
-    if (!ReadFile(file, text) || !detail::ParseRuleJson(text, node, &error) || !node.IsObject()) {
+    if (!ReadFile(file, text) || !ParseRuleJson(text, node, &error) || !node.IsObject()) {
       if (detail != nullptr) {
         *detail = file.string() + ": " + (error.empty() ? "not a JSON object" : error);
       }

@@ -2,9 +2,9 @@
 // yields the same id, so Bundles can PUT and replays are idempotent.
 //
 // Id = a UUID-shaped string (8-4-4-4-12 lowercase hex, version nibble 8 = "custom") built from two
-// independent 64-bit FNV-1a hashes of the parts joined with U+001F. Parts are, by convention,
-// resource type, source system (facility identifier system) and the identifying values.
-// Valid as a FHIR id ([A-Za-z0-9\-\.]{1,64}) and as a urn:uuid.
+// independent 64-bit FNV-1a hashes (with a MurmurHash3 finaliser) of the parts joined with U+001F.
+// Parts are, by convention, resource type, source system (facility identifier system) and the
+// identifying values. Valid as a FHIR id ([A-Za-z0-9\-\.]{1,64}) and as a urn:uuid.
 #pragma once
 
 #include <initializer_list>

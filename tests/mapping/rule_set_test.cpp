@@ -1,0 +1,94 @@
+#include "kakehashi/mapping/rule_set.hpp"
+
+#include "kakehashi/mapping/errc.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace kakehashi;
+
+namespace {
+fs::path TempDir(const char* name) {
+  fs::path dir = fs::temp_directory_path() /
+                 (std::string("kakehashi_rules_") + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("rule set: the built-in rules load and cover the mapped data types", "[mapping]") {
+  std::string detail;
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), {}, &detail);
+  INFO(detail);
+  REQUIRE(rules.has_value());
+  for (const char* type : {"ADT-00", "ADT-61", "PPR-01", "OMP-01", "OML-11"}) {
+    INFO(type);
+    CHECK(rules->Message(type) != nullptr);
+  }
+  CHECK(rules->DataTypeForMessage("RDE^O11") == "OMP-01");
+  CHECK(rules->DataTypeForMessage("OUL^R22") == "OML-11");
+  CHECK(rules->DataTypeForMessage("ADT^A04").empty());
+  CHECK(rules->Datatype("CWE") != nullptr);
+  CHECK(rules->Resource("Provenance") != nullptr);
+  const auto* row = rules->Lookup("v2_0001_gender", "", "F", "jp-core-1.1.2");
+  REQUIRE(row != nullptr);
+  CHECK(row->target_code == "female");
+  // Version-specific rows: JLAC10 is an OID for 1.1.2 and a URL for 1.2.0 (terminology §2).
+  CHECK(rules->Lookup("code_systems", "", "JC10", "jp-core-1.1.2")->target_code ==
+        "urn:oid:1.2.392.200119.4.504");
+  CHECK(rules->Lookup("code_systems", "", "JC10", "jp-core-1.2.0")->target_code ==
+        "http://medis.or.jp/CodeSystem/master-JLAC10-17digits");
+  CHECK(rules->Lookup("profiles", "", "JP_Specimen", "jp-core-1.2.0")->target_code ==
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Specimen_Common");
+}
+
+TEST_CASE("rule set: a site directory shadows built-in files by name", "[mapping]") {
+  fs::path site = TempDir("site");
+  fs::create_directories(site / "tables");
+  std::ofstream(site / "tables/v2_0001_gender.tsv")
+      << "source_system\tsource_code\ttarget_system\ttarget_code\tdisplay\tversion\tcomment\n"
+      << "HL70001\tX\thttp://hl7.org/fhir/administrative-gender\tother\t\t\tsite code\n";
+  fs::create_directories(site / "message");
+  std::ofstream(site / "message/ADT-12.json")
+      << "// site rule\n{\"messages\": [\"ADT^A04\"], \"resources\": [{\"resource\": "
+         "\"Patient\", \"each\": \"PID\"}]}";
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site);
+  REQUIRE(rules.has_value());
+  CHECK(rules->Lookup("v2_0001_gender", "", "F", "") == nullptr);  // whole file shadowed
+  CHECK(rules->Lookup("v2_0001_gender", "", "X", "")->target_code == "other");
+  CHECK(rules->DataTypeForMessage("ADT^A04") == "ADT-12");
+  CHECK(rules->Message("OMP-01") != nullptr);  // others still built in
+  fs::remove_all(site);
+}
+
+TEST_CASE("rule set: errors say which file and line", "[mapping]") {
+  std::string detail;
+  auto missing = mapping::RuleSet::Load("/nonexistent/kakehashi/rules", {}, &detail);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error() == mapping::errc::kRulesNotFound);
+
+  fs::path site = TempDir("bad");
+  fs::create_directories(site / "resource");
+  std::ofstream(site / "resource/Patient.json") << "{\n  \"body\": {,}\n}";
+  auto bad = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site, &detail);
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error() == mapping::errc::kRuleSyntax);
+  CHECK(detail.find("Patient.json: line 2") != std::string::npos);
+
+  fs::remove_all(site / "resource");
+  fs::create_directories(site / "message");
+  std::ofstream(site / "message/X.json") << R"({"resources": [{"resource": "NoSuchRule"}]})";
+  auto invalid = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site, &detail);
+  REQUIRE_FALSE(invalid.has_value());
+  CHECK(invalid.error() == mapping::errc::kRuleInvalid);
+  CHECK(detail.find("NoSuchRule") != std::string::npos);
+  CHECK_FALSE(mapping::make_error_code(mapping::errc::kRuleSyntax).message().empty());
+  CHECK(std::string(mapping::mapping_category().name()) == "kakehashi.mapping");
+  fs::remove_all(site);
+}
