@@ -7,11 +7,18 @@ namespace kakehashi::app {
 // Subcommands, one per cmd_<name>.cpp, declared here and listed in the table below.
 // (Added as the modules that implement them land.)
 int RunServe(const std::vector<std::string>& argv);  // cmd_serve.cpp
+#ifdef KAKEHASHI_HAVE_CONVERT
+int RunConvert(const std::vector<std::string>& argv);  // cmd_convert.cpp (needs mapping/)
+#endif
 
 std::span<const Command> Commands() {
-  static const std::array<Command, 1> kCommands{{
-      {"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
-  }};
+  static const std::array kCommands{
+#ifdef KAKEHASHI_HAVE_CONVERT
+      Command{"convert", "convert HL7 v2 / SS-MIX2 to FHIR R4 JP Core (Bundle or NDJSON)",
+              &RunConvert},
+#endif
+      Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
+  };
   return kCommands;
 }
 
