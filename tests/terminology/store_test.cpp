@@ -1,0 +1,116 @@
+#include "kakehashi/terminology/store.hpp"
+
+#include "kakehashi/terminology/code_table.hpp"
+#include "kakehashi/terminology/errc.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+namespace kt = kakehashi::terminology;
+
+namespace {
+const kt::CodeSystemRegistry& R() {
+  return kt::CodeSystemRegistry::Builtin();
+}
+constexpr const char* kYj = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code";
+constexpr const char* kHot9 = "http://medis.or.jp/CodeSystem/master-HOT9";
+
+kt::TerminologyContent Sample(const std::string& display) {
+  kt::TerminologyContent c;
+  kt::Concept yj;
+  yj.system = kYj;
+  yj.code = "2316009F1022";
+  yj.display = display;
+  yj.properties.push_back({"kana", "ﾐﾔBM"});
+  c.concepts.push_back(yj);
+  kt::Mapping m;
+  m.map = kt::ConceptMapUrl("test");
+  m.source_system = kHot9;
+  m.source_code = "104195801";
+  m.target_system = kYj;
+  m.target_code = "2316009F1022";
+  c.mappings.push_back(m);
+  c.mappings.push_back(m);  // duplicates collapse
+  return c;
+}
+}  // namespace
+
+TEST_CASE("store: built-in tables are in the cache", "[terminology]") {
+  kakehashi::CollectingSink sink;
+  auto store = kt::TerminologyStore::Open({}, R(), sink);
+  REQUIRE(store.has_value());
+  const kt::Concept* male = (*store)->Find("http://hl7.org/fhir/administrative-gender", "male");
+  REQUIRE(male != nullptr);
+  CHECK(male->display == "Male");
+  auto* maps = (*store)->MappingsFrom("http://terminology.hl7.org/CodeSystem/v2-0001", "M");
+  REQUIRE(maps != nullptr);
+  CHECK((*maps)[0]->target_code == "male");
+  CHECK((*store)->HasSystem("http://jpfhir.jp/fhir/core/mhlw/CodeSystem/PrefectureNo-2digits"));
+  CHECK((*store)->ConceptCount("http://jpfhir.jp/fhir/core/mhlw/CodeSystem/PrefectureNo-2digits") ==
+        47);
+  CHECK_FALSE((*store)->HasSystem(kHot9));
+  CHECK((*store)->Stats().builtin_tables == kt::BuiltinTableFiles().size());
+}
+
+TEST_CASE("store: Put persists to SQLite, survives reopen, replaces by source", "[terminology]") {
+  auto path = std::filesystem::temp_directory_path() / "kakehashi_term_store" / "t.sqlite";
+  std::filesystem::remove_all(path.parent_path());
+  kakehashi::CollectingSink sink;
+  kt::TerminologyStore::Options options;
+  options.db = "sqlite:" + path.string();
+  options.builtin_tables = false;
+  {
+    auto store = kt::TerminologyStore::Open(options, R(), sink);
+    REQUIRE(store.has_value());
+    kt::LoadRecord rec;
+    rec.kind = "hot";
+    rec.source = "hot";
+    rec.file = "a.csv";
+    rec.loaded_at = "2026-11-30T00:00:00Z";
+    REQUIRE((*store)->Put(Sample("ミヤＢＭ錠"), rec).has_value());
+    CHECK((*store)->IsLoaded("hot"));
+    CHECK((*store)->MappingsFrom(kHot9, "104195801")->size() == 1);
+  }
+  auto store = kt::TerminologyStore::Open(options, R(), sink);
+  REQUIRE(store.has_value());
+  const kt::Concept* c = (*store)->Find(kYj, "2316009F1022");
+  REQUIRE(c != nullptr);
+  CHECK(c->display == "ミヤＢＭ錠");
+  REQUIRE(c->properties.size() == 1);
+  CHECK(c->properties[0].value == "ﾐﾔBM");
+  REQUIRE((*store)->MappingsTo(kYj, "2316009F1022") != nullptr);
+  auto stats = (*store)->Stats();
+  REQUIRE(stats.loads.size() == 1);
+  CHECK(stats.loads[0].concepts == 1);
+  CHECK(stats.loads[0].mappings == 1);
+  CHECK(stats.concepts_by_system[kYj] == 1);
+
+  // A second load of the same source replaces the first one.
+  kt::LoadRecord rec;
+  rec.kind = "hot";
+  rec.source = "hot";
+  kt::TerminologyContent other;
+  kt::Concept yj;
+  yj.system = kYj;
+  yj.code = "9999999F9999";
+  yj.display = "other";
+  other.concepts.push_back(yj);
+  REQUIRE((*store)->Put(other, rec).has_value());
+  CHECK((*store)->Find(kYj, "2316009F1022") == nullptr);
+  CHECK((*store)->Find(kYj, "9999999F9999") != nullptr);
+  CHECK((*store)->MappingsFrom(kHot9, "104195801") == nullptr);
+  CHECK((*store)->Stats().loads.size() == 1);
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("store: unsupported database URLs", "[terminology]") {
+  kakehashi::CollectingSink sink;
+  kt::TerminologyStore::Options options;
+  options.db = "postgresql://localhost/x";
+  CHECK(kt::TerminologyStore::Open(options, R(), sink).error() == kt::errc::kUnsupportedDb);
+  options.db = "sqlite:";
+  CHECK(kt::TerminologyStore::Open(options, R(), sink).error() == kt::errc::kUnsupportedDb);
+  options.db = "sqlite:/proc/nonexistent/dir/x.sqlite";
+  CHECK(kt::TerminologyStore::Open(options, R(), sink).error() == kt::errc::kDatabase);
+}
