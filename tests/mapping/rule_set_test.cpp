@@ -33,7 +33,8 @@ TEST_CASE("rule set: the built-in rules load and cover the mapped data types", "
   }
   CHECK(rules->DataTypeForMessage("RDE^O11") == "OMP-01");
   CHECK(rules->DataTypeForMessage("OUL^R22") == "OML-11");
-  CHECK(rules->DataTypeForMessage("ADT^A04").empty());
+  CHECK(rules->DataTypeForMessage("OMD^O03").empty());
+  CHECK(rules->DataTypeForMessage("ADT^A04") == "ADT-12");
   CHECK(rules->Datatype("CWE") != nullptr);
   CHECK(rules->Resource("Provenance") != nullptr);
   const auto* row = rules->Lookup("v2_0001_gender", "", "F", "jp-core-1.1.2");
@@ -55,14 +56,14 @@ TEST_CASE("rule set: a site directory shadows built-in files by name", "[mapping
       << "source_system\tsource_code\ttarget_system\ttarget_code\tdisplay\tversion\tcomment\n"
       << "HL70001\tX\thttp://hl7.org/fhir/administrative-gender\tother\t\t\tsite code\n";
   fs::create_directories(site / "message");
-  std::ofstream(site / "message/ADT-12.json")
-      << "// site rule\n{\"messages\": [\"ADT^A04\"], \"resources\": [{\"resource\": "
+  std::ofstream(site / "message/ZZZ-01.json")
+      << "// site rule\n{\"messages\": [\"ZZZ^Z01\"], \"resources\": [{\"resource\": "
          "\"Patient\", \"each\": \"PID\"}]}";
   auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site);
   REQUIRE(rules.has_value());
   CHECK(rules->Lookup("v2_0001_gender", "", "F", "") == nullptr);  // whole file shadowed
   CHECK(rules->Lookup("v2_0001_gender", "", "X", "")->target_code == "other");
-  CHECK(rules->DataTypeForMessage("ADT^A04") == "ADT-12");
+  CHECK(rules->DataTypeForMessage("ZZZ^Z01") == "ZZZ-01");
   CHECK(rules->Message("OMP-01") != nullptr);  // others still built in
   fs::remove_all(site);
 }
