@@ -6,6 +6,7 @@
 #include "kakehashi/mapping/mapper.hpp"
 #include "kakehashi/mapping/message_view.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "kakehashi/terminology/code_systems.hpp"
 
 #include <array>
 #include <cstdint>
@@ -141,6 +142,15 @@ std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
   if (const TableRow* row =
           ctx.rules.Lookup("code_systems", "", name, ToString(ctx.options.profile))) {
     return row->target_code;
+  }
+  // Everything else the terminology module knows (one identity, per-profile spelling;
+  // terminology.md §2): JP Core 1.1.2 -> urn:oid forms, 1.2.0 -> URLs.
+  const auto& registry = terminology::CodeSystemRegistry::Builtin();
+  auto normalized = registry.Normalize(name);
+  if (normalized.match == terminology::SystemMatch::kKnown) {
+    return registry.Spell(normalized.canonical, ctx.options.profile == ProfileSet::kJpCore120
+                                                    ? terminology::ProfileSet::kJpCore120
+                                                    : terminology::ProfileSet::kJpCore112);
   }
   // HL7 tables (HL70127 ...) -> the HL7 v2 code system URIs.
   if (name.size() == 7 && name.rfind("HL7", 0) == 0 && AllDigits(name.substr(3))) {
