@@ -6,6 +6,7 @@
 #include "kakehashi/common/charset.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace kakehashi::adapters::hl7v2 {
 namespace detail {
@@ -421,12 +422,13 @@ void Message::ResetUsage() const {
 
 std::vector<std::string> Message::UnusedFields() const {
   std::vector<std::string> out;
+  std::map<std::string_view, int> occurrences;  // per segment name, so long messages stay O(n)
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     const Segment seg(*this, i);
     const auto& idx = segments_[i];
     const bool msh = i == 0 && seg.Name() == "MSH";
     std::string prefix(seg.Name());
-    const int occ = seg.Occurrence();
+    const int occ = ++occurrences[seg.Name()];
     if (occ > 1) {
       prefix += '[';
       prefix += std::to_string(occ);

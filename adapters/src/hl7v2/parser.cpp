@@ -230,14 +230,12 @@ std::optional<Charset> DeclaredCharset(std::string_view msh18, std::string_view 
                                        char repetition_separator, bool* unknown) {
   if (unknown != nullptr) *unknown = false;
   bool ascii = false, jis = false, utf8 = false, sjis = false, latin1 = false;
-  bool any = false;
   std::size_t start = 0;
   while (start <= msh18.size()) {
     std::size_t end = msh18.find(repetition_separator, start);
     if (end == std::string_view::npos) end = msh18.size();
     const std::string rep = Trim(msh18.substr(start, end - start));
     if (!rep.empty()) {
-      any = true;
       const auto cs = common::CharsetFromName(rep);
       if (!cs) {
         if (unknown != nullptr) *unknown = true;
@@ -257,14 +255,12 @@ std::optional<Charset> DeclaredCharset(std::string_view msh18, std::string_view 
   const std::string scheme = Trim(msh20);
   if (!scheme.empty() && common::CharsetFromName(scheme) == Charset::kIso2022Jp) {
     jis = true;
-    any = true;
   }
   if (utf8) return Charset::kUtf8;
   if (sjis) return Charset::kCp932;
   if (jis) return Charset::kIso2022Jp;
   if (latin1) return Charset::kLatin1;
   if (ascii) return Charset::kAscii;
-  (void)any;
   return std::nullopt;
 }
 
