@@ -101,8 +101,8 @@ constexpr std::array<bool, 256> kLineBreak = [] {
 // for numbering. Calls f(begin, end, line_number, terminator) for every non-empty line
 // (terminator '\0' at the end of input).
 template <class F>
-void ForEachLine(std::string_view bytes, F&& f) {
-  std::int64_t line = 1;
+void ForEachLine(std::string_view bytes, std::int64_t first_line, F&& f) {
+  std::int64_t line = first_line;
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
   std::size_t begin = 0;
@@ -134,7 +134,7 @@ struct Split {
   std::vector<SplitLine> batch;  // skipped batch segments
 };
 
-Split SplitRaw(std::string_view bytes) {
+Split SplitRaw(std::string_view bytes, std::int64_t first_line = 1) {
   Split split;
   std::size_t msg_begin = std::string_view::npos;
   std::int64_t msg_line = -1;
@@ -154,26 +154,27 @@ Split SplitRaw(std::string_view bytes) {
     split.junk_lines.push_back(junk_line);
     junk_begin = std::string_view::npos;
   };
-  ForEachLine(bytes, [&](std::size_t b, std::size_t e, std::int64_t line, char /*terminator*/) {
-    const std::string_view text = bytes.substr(b, e - b);
-    if (IsMshLine(text)) {
-      close_junk();
-      close_message(b);
-      msg_begin = b;
-      msg_line = line;
-    } else if (IsBatchSegment(text)) {
-      close_junk();
-      close_message(b);
-      split.batch.push_back({b, e, line});
-    } else if (msg_begin == std::string_view::npos) {
-      // Stray framing bytes or blank lines are not junk; anything else is.
-      if (junk_begin == std::string_view::npos) {
-        junk_begin = b;
-        junk_line = line;
-      }
-      junk_end = e;
-    }
-  });
+  ForEachLine(bytes, first_line,
+              [&](std::size_t b, std::size_t e, std::int64_t line, char /*terminator*/) {
+                const std::string_view text = bytes.substr(b, e - b);
+                if (IsMshLine(text)) {
+                  close_junk();
+                  close_message(b);
+                  msg_begin = b;
+                  msg_line = line;
+                } else if (IsBatchSegment(text)) {
+                  close_junk();
+                  close_message(b);
+                  split.batch.push_back({b, e, line});
+                } else if (msg_begin == std::string_view::npos) {
+                  // Stray framing bytes or blank lines are not junk; anything else is.
+                  if (junk_begin == std::string_view::npos) {
+                    junk_begin = b;
+                    junk_line = line;
+                  }
+                  junk_end = e;
+                }
+              });
   close_junk();
   close_message(bytes.size());
   return split;
@@ -619,7 +620,7 @@ std::vector<ByteRange> SplitMessages(std::string_view bytes) {
 
 ParseResult Parse(std::string_view bytes, const ParseOptions& options, IssueSink& issues) {
   ParseResult result;
-  const Split split = SplitRaw(bytes);
+  const Split split = SplitRaw(bytes, options.first_line);
   auto where = [&](std::size_t offset, std::int64_t line) {
     Location w;
     w.source = options.source;
@@ -628,7 +629,7 @@ ParseResult Parse(std::string_view bytes, const ParseOptions& options, IssueSink
     return w;
   };
   if (split.messages.empty()) {
-    issues.Fatal("hl7v2.not_hl7", where(0, 1),
+    issues.Fatal("hl7v2.not_hl7", where(0, options.first_line),
                  bytes.empty() ? "the input is empty; an HL7 v2 message starts with MSH"
                                : "no MSH segment found: the input is not HL7 v2 (or its first "
                                  "segment is damaged)");

@@ -65,6 +65,8 @@ struct ParseOptions {
   std::size_t first_message_index = 0;
   // Added to every byte offset reported (when `bytes` is a slice of a larger source).
   std::size_t base_offset = 0;
+  // Input line number of bytes[0] (when `bytes` is a slice of a larger source).
+  std::int64_t first_line = 1;
 };
 
 struct ByteRange {
