@@ -5,10 +5,12 @@
 //     lies inside the input, in order, without overlap;
 //   - every path read on a parsed message returns a view inside the message text;
 //   - lenient decoding never fails, strict decoding fails exactly when lenient reports an error;
+//   - StreamSplitter pieces parse to the same messages as one Parse;
 //   - UTF-8 that decodes cleanly survives an Encode/Decode round trip through ISO-2022-JP and
 //     CP932 whenever it is encodable.
 // Build and run: tests/fuzz/run_fuzz.sh (ctest test `hl7v2_fuzz`); docs/hl7v2.md.
 #include "kakehashi/adapters/hl7v2/parser.hpp"
+#include "kakehashi/adapters/hl7v2/stream_splitter.hpp"
 #include "kakehashi/common/charset.hpp"
 
 #include <cstdint>
@@ -126,6 +128,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(offset >= last_end, "ranges overlap or are out of order");
     Check(offset + length <= size, "range past the input");
     last_end = offset + length;
+  }
+  // The push splitter, cut at a data-dependent point, yields the same messages as one Parse.
+  {
+    const std::size_t cut = size == 0 ? 0 : data[0] % (size + 1);
+    hl7v2::StreamSplitter splitter;
+    kakehashi::NullSink null_sink;
+    std::vector<std::string> texts;
+    auto drain = [&] {
+      while (auto piece = splitter.Next()) {
+        for (const auto& m :
+             hl7v2::Parse(piece->bytes, piece->Options(options), null_sink).messages) {
+          texts.emplace_back(m.Text());
+        }
+      }
+    };
+    splitter.Put(bytes.substr(0, cut));
+    drain();
+    splitter.Put(bytes.substr(cut));
+    splitter.Finish();
+    drain();
+    Check(texts.size() == result.messages.size(), "stream splitter message count differs");
+    for (std::size_t i = 0; i < texts.size() && i < result.messages.size(); ++i) {
+      Check(texts[i] == result.messages[i].Text(), "stream splitter message text differs");
+    }
   }
   ExerciseDecoders(bytes.substr(0, 4096));
   return 0;
