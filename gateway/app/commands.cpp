@@ -10,6 +10,9 @@ int RunServe(const std::vector<std::string>& argv);  // cmd_serve.cpp
 #ifdef KAKEHASHI_HAVE_CONVERT
 int RunConvert(const std::vector<std::string>& argv);  // cmd_convert.cpp (needs mapping/)
 #endif
+#ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
+int RunTerminology(const std::vector<std::string>& argv);  // cmd_terminology.cpp (needs fhir/)
+#endif
 
 std::span<const Command> Commands() {
   static const std::array kCommands{
@@ -18,6 +21,9 @@ std::span<const Command> Commands() {
               &RunConvert},
 #endif
       Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
+#ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
+      Command{"terminology", "code lookups, translations, validation, master loading", &RunTerminology},
+#endif
   };
   return kCommands;
 }

@@ -377,15 +377,19 @@ Result<void> CodeSystemRegistry::AddAlias(std::string_view spelling, std::string
 }
 
 const CodeSystemInfo* CodeSystemRegistry::Find(std::string_view spelling) const {
+  // Hot path first: an exact URL / urn:oid spelling, then an exact (already upper-case) v2 name.
   if (auto it = by_spelling_.find(spelling); it != by_spelling_.end()) return it->second;
-  spelling = Trim(spelling);
-  if (auto it = by_spelling_.find(spelling); it != by_spelling_.end()) return it->second;
-  if (IsDottedOid(spelling)) {
-    auto it = by_spelling_.find("urn:oid:" + std::string(spelling));
+  if (auto it = by_v2_name_.find(spelling); it != by_v2_name_.end()) return it->second;
+  std::string_view trimmed = Trim(spelling);
+  if (trimmed.size() != spelling.size()) {
+    if (auto it = by_spelling_.find(trimmed); it != by_spelling_.end()) return it->second;
+  }
+  if (IsDottedOid(trimmed)) {
+    auto it = by_spelling_.find("urn:oid:" + std::string(trimmed));
     return it == by_spelling_.end() ? nullptr : it->second;
   }
-  if (IsV2Name(spelling) && !spelling.empty()) {
-    auto it = by_v2_name_.find(Upper(spelling));
+  if (IsV2Name(trimmed) && !trimmed.empty()) {
+    auto it = by_v2_name_.find(Upper(trimmed));
     return it == by_v2_name_.end() ? nullptr : it->second;
   }
   return nullptr;

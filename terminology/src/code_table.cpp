@@ -31,7 +31,6 @@ std::vector<std::string_view> SplitTabs(std::string_view line) {
 Location At(std::string_view source, std::size_t line) {
   Location where;
   where.source = std::string(source);
-  where.record = "line " + std::to_string(line);
   where.line = static_cast<std::int64_t>(line);
   return where;
 }
@@ -76,6 +75,9 @@ TerminologyContent CodeTable::ToContent() const {
     Concept src;
     src.system = row.source_system;
     src.code = row.source_code;
+    // Tables whose codes carry over unchanged (v2 0078 -> v3 interpretation, 0162 -> route-codes)
+    // give the source code the same display; other source codes get theirs from concept rows.
+    if (row.source_code == row.target_code) src.display = row.display;
     src.source = m.source;
     out.concepts.push_back(std::move(src));
   }

@@ -89,7 +89,6 @@ void ForEachCsvRecord(std::string_view text, std::string_view source, IssueSink&
   if (in_quotes) {
     Location where;
     where.source = std::string(source);
-    where.record = "line " + std::to_string(record_line);
     where.line = static_cast<std::int64_t>(record_line);
     issues.Error("terminology.load.csv_quote", where,
                  "a quoted field is not closed before the end of the file");

@@ -67,7 +67,6 @@ std::string Col(const std::vector<std::string>& row, std::size_t n) {
 Location RowAt(std::string_view source, std::size_t line) {
   Location where;
   where.source = std::string(source);
-  where.record = "line " + std::to_string(line);
   where.line = static_cast<std::int64_t>(line);
   return where;
 }

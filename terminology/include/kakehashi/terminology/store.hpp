@@ -94,7 +94,7 @@ class TerminologyStore {
  private:
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
+    std::size_t operator()(std::string_view s) const {  // not noexcept: nodes cache the hash
       return std::hash<std::string_view>{}(s);
     }
   };
