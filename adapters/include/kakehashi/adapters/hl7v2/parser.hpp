@@ -86,14 +86,16 @@ struct ParseResult {
 // every problem is an Issue in `issues`.
 ParseResult Parse(std::string_view bytes, const ParseOptions& options, IssueSink& issues);
 
-// The raw byte ranges of the messages in `bytes` (step 1 above), each from its "MSH" to the end
-// of its last segment terminator. Text before the first MSH is not included.
+// The raw byte ranges of the messages in `bytes` (step 1 above), each from its "MSH" up to the
+// next "MSH" line, batch segment or the end (trailing blank lines and framing bytes included).
+// Text before the first MSH is not included.
 std::vector<ByteRange> SplitMessages(std::string_view bytes);
 
-// The charset declared by MSH-18 (every repetition) and MSH-20 values (kakehashi rule: any JIS
-// repertoire or ISO 2022 scheme -> ISO-2022-JP; UNICODE UTF-8 -> UTF-8; ...). nullopt when
-// nothing is declared (all empty / only ASCII repetitions give kAscii). `*unknown` (if given)
-// is set when a non-empty repetition names no supported charset.
+// The charset declared by MSH-18 (every repetition) and MSH-20 (kakehashi rule): a repetition
+// naming UTF-8 wins, then Shift_JIS/CP932, then any JIS repertoire or an ISO 2022 scheme in
+// MSH-20 (-> ISO-2022-JP), then Latin-1, then ASCII. nullopt when every repetition is empty and
+// MSH-20 announces nothing. `*unknown` (if given) is set when a non-empty repetition names no
+// supported charset (common::CharsetFromName).
 std::optional<common::Charset> DeclaredCharset(std::string_view msh18, std::string_view msh20,
                                                char repetition_separator, bool* unknown = nullptr);
 
