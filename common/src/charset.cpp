@@ -388,6 +388,9 @@ Result<void> DecodeIso2022Jp(std::string_view bytes, std::string& out, Problems&
         i += 3;
       } else if (c1 == '&' && c2 == '@') {
         i += 3;
+      } else if (c1 == '$' && c2 == '(' && i + 3 < n && (s[i + 3] == 'B' || s[i + 3] == '@')) {
+        set = JisSet::kJis0208;  // ESC $ ( B: the long form of ESC $ B (ISO 2022 G0, 94^2 set)
+        i += 4;
       } else {
         // Unknown designation: ESC I... F with intermediates 0x20-0x2F and a final 0x30-0x7E.
         std::size_t k = i + 1;

@@ -67,6 +67,10 @@ TEST_CASE("charset: every escape-sequence spelling", "[charset]") {
   CHECK(Dec("a\x1B(Jb\\~\x1B(Bc", Charset::kIso2022Jp) == "ab\\~c");
   // ESC $ @ (JIS C 6226-1978) decodes like ESC $ B.
   CHECK(Dec("\x1B$@K\\\x1B(B", Charset::kIso2022Jp) == "本");
+  // ESC $ ( B: the long form of ESC $ B.
+  CHECK(Dec("\x1B$(BK\\\x1B(B", Charset::kIso2022Jp) == "本");
+  // ESC $ A (GB 2312) is not decoded.
+  CHECK_FALSE(common::Decode("\x1B$A01", Charset::kIso2022Jp));
   // ESC ( I: JIS X 0201 katakana 0x21-0x5F -> U+FF61-U+FF9F.
   CHECK(Dec("\x1B(I1\x1B(B", Charset::kIso2022Jp) == "ｱ");
   CHECK(Dec("\x1B(I!_\x1B(B", Charset::kIso2022Jp) == "｡ﾟ");

@@ -9,6 +9,7 @@
 //                 ESC ( B  ASCII             ESC ( J  JIS X 0201 Roman, read as ASCII
 //                 ESC $ B  JIS X 0208-1983   ESC $ @  JIS X 0208-1978 (both mapped via CP932,
 //                          incl. NEC row 13 (①, Ⅱ, ㍉, ㈱) and rows 89-92 (NEC-selected IBM))
+//                 ESC $ ( B / ESC $ ( @  long forms of ESC $ B / ESC $ @
 //                 ESC ( I  JIS X 0201 katakana: 0x21-0x5F -> U+FF61-U+FF9F
 //                 ESC & @  (JIS X 0208-1990 announcer) ignored
 //               SO/SI (0x0E/0x0F) shifts and raw 0xA1-0xDF bytes are read as half-width kana and
