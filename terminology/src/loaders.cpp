@@ -556,9 +556,9 @@ Result<LoadRecord> LoadMasterFile(MasterKind kind, const std::filesystem::path& 
   record.file = file.filename().string();
   record.version = parsed.version;
   record.loaded_at = NowIso8601();
-  KAKEHASHI_TRY_VOID(store.Put(parsed.content, record));
   record.concepts = parsed.content.concepts.size();
   record.mappings = parsed.content.mappings.size();
+  KAKEHASHI_TRY_VOID(store.Put(std::move(parsed.content), record));
   return record;
 }
 

@@ -169,7 +169,7 @@ void TerminologyStore::AddToCache(Mapping m) {
   mappings_.push_back(std::move(owned));
 }
 
-Result<void> TerminologyStore::Put(const TerminologyContent& content, LoadRecord record) {
+Result<void> TerminologyStore::Put(TerminologyContent content, LoadRecord record) {
   KAKEHASHI_TRY_VOID(db_->Exec("BEGIN"));
   auto body = [&]() -> Result<void> {
     const std::vector<std::string_view> src{record.source};
@@ -213,15 +213,13 @@ Result<void> TerminologyStore::Put(const TerminologyContent& content, LoadRecord
     NullSink sink;
     return Reload(sink);  // drop the earlier load's rows from the cache
   }
-  for (const Concept& c : content.concepts) {
-    Concept copy = c;
-    copy.source = record.source;
-    AddToCache(std::move(copy));
+  for (Concept& c : content.concepts) {
+    c.source = record.source;
+    AddToCache(std::move(c));
   }
-  for (const Mapping& m : content.mappings) {
-    Mapping copy = m;
-    copy.source = record.source;
-    AddToCache(std::move(copy));
+  for (Mapping& m : content.mappings) {
+    m.source = record.source;
+    AddToCache(std::move(m));
   }
   loads_.push_back(std::move(record));
   return {};

@@ -71,8 +71,9 @@ class TerminologyStore {
   TerminologyStore& operator=(const TerminologyStore&) = delete;
 
   // Writes `content` under record.source (replacing what an earlier load with the same source
-  // wrote) and refreshes the cache. Systems must be canonical. errc::kDatabase.
-  Result<void> Put(const TerminologyContent& content, LoadRecord record);
+  // wrote) and refreshes the cache (content is moved into it). Systems must be canonical.
+  // errc::kDatabase.
+  Result<void> Put(TerminologyContent content, LoadRecord record);
 
   // Cache lookups; `system` must be canonical (CodeSystemRegistry::Normalize). Never allocate.
   const Concept* Find(std::string_view system, std::string_view code) const;
