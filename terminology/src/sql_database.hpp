@@ -52,4 +52,26 @@ class SqlDatabase {
 // The schema (portable DDL, idempotent).
 std::string_view TerminologySchemaSql();
 
+// The write statements of TerminologyStore::Put ($n parameters, all text). Kept here so the
+// PostgreSQL test (tests/terminology, [.postgres]) runs exactly these texts.
+inline constexpr std::string_view kInsertConcept =
+    "INSERT INTO term_concept (system, code, display, active, version, source) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (system, code, source) DO UPDATE SET "
+    "display = excluded.display, active = excluded.active, version = excluded.version";
+inline constexpr std::string_view kInsertProperty =
+    "INSERT INTO term_property (system, code, property, value, source) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+inline constexpr std::string_view kInsertMapping =
+    "INSERT INTO term_mapping (map_url, source_system, source_code, target_system, target_code, "
+    "target_display, equivalence, version, comment, source) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING";
+inline constexpr std::string_view kUpsertLoad =
+    "INSERT INTO term_load (source, kind, file, version, concepts, mappings, loaded_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, "
+    "file = excluded.file, version = excluded.version, concepts = excluded.concepts, "
+    "mappings = excluded.mappings, loaded_at = excluded.loaded_at";
+inline constexpr std::string_view kDeleteConcepts = "DELETE FROM term_concept WHERE source = $1";
+inline constexpr std::string_view kDeleteProperties = "DELETE FROM term_property WHERE source = $1";
+inline constexpr std::string_view kDeleteMappings = "DELETE FROM term_mapping WHERE source = $1";
+
 }  // namespace kakehashi::terminology

@@ -10,23 +10,6 @@
 namespace kakehashi::terminology {
 namespace {
 
-constexpr std::string_view kInsertConcept =
-    "INSERT INTO term_concept (system, code, display, active, version, source) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (system, code, source) DO UPDATE SET "
-    "display = excluded.display, active = excluded.active, version = excluded.version";
-constexpr std::string_view kInsertProperty =
-    "INSERT INTO term_property (system, code, property, value, source) "
-    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
-constexpr std::string_view kInsertMapping =
-    "INSERT INTO term_mapping (map_url, source_system, source_code, target_system, target_code, "
-    "target_display, equivalence, version, comment, source) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING";
-constexpr std::string_view kUpsertLoad =
-    "INSERT INTO term_load (source, kind, file, version, concepts, mappings, loaded_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, "
-    "file = excluded.file, version = excluded.version, concepts = excluded.concepts, "
-    "mappings = excluded.mappings, loaded_at = excluded.loaded_at";
-
 std::string MappingKey(const Mapping& m) {
   std::string key;
   key.reserve(m.map.size() + m.source_system.size() + m.source_code.size() +
@@ -173,9 +156,9 @@ Result<void> TerminologyStore::Put(TerminologyContent content, LoadRecord record
   KAKEHASHI_TRY_VOID(db_->Exec("BEGIN"));
   auto body = [&]() -> Result<void> {
     const std::vector<std::string_view> src{record.source};
-    KAKEHASHI_TRY_VOID(db_->Query("DELETE FROM term_concept WHERE source = $1", src, {}));
-    KAKEHASHI_TRY_VOID(db_->Query("DELETE FROM term_property WHERE source = $1", src, {}));
-    KAKEHASHI_TRY_VOID(db_->Query("DELETE FROM term_mapping WHERE source = $1", src, {}));
+    KAKEHASHI_TRY_VOID(db_->Query(kDeleteConcepts, src, {}));
+    KAKEHASHI_TRY_VOID(db_->Query(kDeleteProperties, src, {}));
+    KAKEHASHI_TRY_VOID(db_->Query(kDeleteMappings, src, {}));
     KAKEHASHI_TRY(auto ins_concept, db_->Prepare(kInsertConcept));
     KAKEHASHI_TRY(auto ins_property, db_->Prepare(kInsertProperty));
     KAKEHASHI_TRY(auto ins_mapping, db_->Prepare(kInsertMapping));

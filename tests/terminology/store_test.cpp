@@ -3,9 +3,17 @@
 #include "kakehashi/terminology/code_table.hpp"
 #include "kakehashi/terminology/errc.hpp"
 
+#include "sql_database.hpp"  // private: the statement texts for the PostgreSQL test
+
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace kt = kakehashi::terminology;
 
@@ -113,4 +121,71 @@ TEST_CASE("store: unsupported database URLs", "[terminology]") {
   CHECK(kt::TerminologyStore::Open(options, R(), sink).error() == kt::errc::kUnsupportedDb);
   options.db = "sqlite:/proc/nonexistent/dir/x.sqlite";
   CHECK(kt::TerminologyStore::Open(options, R(), sink).error() == kt::errc::kDatabase);
+}
+
+// The same DDL and write statements on PostgreSQL (digest: the store must run on both). Uses the
+// throwaway cluster of tests/gateway (fixture gateway_pg, tools/pg_test_server.sh) or
+// $KAKEHASHI_TEST_PG_URL; runs the exact statement texts through psql with PREPARE/EXECUTE.
+TEST_CASE("store: schema and statements run on PostgreSQL", "[.postgres]") {
+  std::string url;
+  if (const char* env = std::getenv("KAKEHASHI_TEST_PG_URL")) url = env;
+  if (url.empty()) {
+    std::ifstream in(std::string(KAKEHASHI_BINARY_DIR) + "/tests/gateway/pg/url");
+    std::getline(in, url);
+  }
+  REQUIRE_FALSE(url.empty());
+  std::string schema = "kakehashi_term_test_" + std::to_string(::getpid());
+  std::string script = "\\set ON_ERROR_STOP 1\nCREATE SCHEMA " + schema + ";\nSET search_path TO " +
+                       schema + ";\n" + std::string(kt::TerminologySchemaSql()) + "\n";
+  auto prep = [&](const char* name, int n, std::string_view sql) {
+    std::string types;
+    for (int i = 0; i < n; ++i) types += i == 0 ? "text" : ", text";
+    script += "PREPARE " + std::string(name) + " (" + types + ") AS " + std::string(sql) + ";\n";
+  };
+  prep("ins_concept", 6, kt::kInsertConcept);
+  prep("ins_property", 5, kt::kInsertProperty);
+  prep("ins_mapping", 10, kt::kInsertMapping);
+  prep("upsert_load", 7, kt::kUpsertLoad);
+  prep("del_concepts", 1, kt::kDeleteConcepts);
+  // Twice each: the second run takes the ON CONFLICT paths.
+  for (int i = 0; i < 2; ++i) {
+    script +=
+        "EXECUTE ins_concept('http://medis.or.jp/CodeSystem/master-HOT9', '104195801', "
+        "'ミヤＢＭ錠', "
+        "'true', '', 'hot');\n"
+        "EXECUTE ins_property('http://medis.or.jp/CodeSystem/master-HOT9', '104195801', 'yj', "
+        "'2316009F1022', 'hot');\n"
+        "EXECUTE ins_mapping('urn:kakehashi:conceptmap:hot', "
+        "'http://medis.or.jp/CodeSystem/master-HOT9', "
+        "'104195801', 'http://capstandard.jp/iyaku.info/CodeSystem/YJ-code', '2316009F1022', "
+        "'ミヤＢＭ錠', "
+        "'equivalent', '', '', 'hot');\n"
+        "EXECUTE upsert_load('hot', 'hot', 'hot.csv', '20240501', '1', '1', "
+        "'2026-11-30T00:00:00Z');\n";
+  }
+  script +=
+      "SELECT 'concepts=' || count(*) FROM term_concept;\n"
+      "SELECT 'mappings=' || count(*) FROM term_mapping;\n"
+      "EXECUTE del_concepts('hot');\n"
+      "SELECT 'after_delete=' || count(*) FROM term_concept;\n"
+      "DROP SCHEMA " +
+      schema + " CASCADE;\n";
+  auto path = std::filesystem::temp_directory_path() / (schema + ".sql");
+  {
+    std::ofstream out(path);
+    out << script;
+  }
+  std::string cmd = "psql '" + url + "' -q -t -A -f '" + path.string() + "' 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) output += buf;
+  int rc = ::pclose(pipe);
+  std::filesystem::remove(path);
+  INFO(output);
+  CHECK(rc == 0);
+  CHECK(output.find("concepts=1") != std::string::npos);
+  CHECK(output.find("mappings=1") != std::string::npos);
+  CHECK(output.find("after_delete=0") != std::string::npos);
 }
