@@ -64,10 +64,11 @@ SqlStatement::~SqlStatement() {
   sqlite3_finalize(stmt_);
 }
 
-Result<void> SqlStatement::Run(const std::vector<std::string_view>& params) {
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    if (sqlite3_bind_text(stmt_, static_cast<int>(i + 1), params[i].data(),
-                          static_cast<int>(params[i].size()), SQLITE_STATIC) != SQLITE_OK) {
+Result<int> SqlStatement::Run(std::initializer_list<std::string_view> params) {
+  int index = 1;
+  for (std::string_view p : params) {
+    if (sqlite3_bind_text(stmt_, index++, p.data(), static_cast<int>(p.size()), SQLITE_STATIC) !=
+        SQLITE_OK) {
       sqlite3_reset(stmt_);
       return errc::kDatabase;
     }
@@ -75,10 +76,10 @@ Result<void> SqlStatement::Run(const std::vector<std::string_view>& params) {
   int rc;
   while ((rc = sqlite3_step(stmt_)) == SQLITE_ROW) {
   }
+  int changes = sqlite3_changes(sqlite3_db_handle(stmt_));
   sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
   if (rc != SQLITE_DONE) return errc::kDatabase;
-  return {};
+  return changes;
 }
 
 Result<std::unique_ptr<SqlDatabase>> SqlDatabase::Open(std::string_view url) {
@@ -92,8 +93,9 @@ Result<std::unique_ptr<SqlDatabase>> SqlDatabase::Open(std::string_view url) {
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   }
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
     sqlite3_close(db);
     return errc::kDatabase;
   }

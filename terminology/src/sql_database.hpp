@@ -6,6 +6,7 @@
 #include "kakehashi/common/result.hpp"
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,8 +22,9 @@ class SqlStatement {
   ~SqlStatement();
   SqlStatement(const SqlStatement&) = delete;
   SqlStatement& operator=(const SqlStatement&) = delete;
-  // Binds $1..$n as text (all columns are TEXT), runs to completion, resets.
-  Result<void> Run(const std::vector<std::string_view>& params);
+  // Binds $1..$n as text (all columns are TEXT), runs to completion, resets. Returns the number
+  // of rows changed (0 when ON CONFLICT DO NOTHING skipped the row).
+  Result<int> Run(std::initializer_list<std::string_view> params);
 
  private:
   friend class SqlDatabase;

@@ -5,24 +5,9 @@
 #include "sql_database.hpp"
 
 #include <algorithm>
-#include <unordered_set>
 
 namespace kakehashi::terminology {
-namespace {
-
-std::string MappingKey(const Mapping& m) {
-  std::string key;
-  key.reserve(m.map.size() + m.source_system.size() + m.source_code.size() +
-              m.target_system.size() + m.target_code.size() + m.version.size() + 6);
-  for (const std::string* part :
-       {&m.map, &m.source_system, &m.source_code, &m.target_system, &m.target_code, &m.version}) {
-    key += *part;
-    key += '\x1f';
-  }
-  return key;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TerminologyStore::TerminologyStore(const CodeSystemRegistry& registry,
                                    std::unique_ptr<SqlDatabase> db)
@@ -163,26 +148,34 @@ Result<void> TerminologyStore::Put(TerminologyContent content, LoadRecord record
     KAKEHASHI_TRY(auto ins_property, db_->Prepare(kInsertProperty));
     KAKEHASHI_TRY(auto ins_mapping, db_->Prepare(kInsertMapping));
     for (const Concept& c : content.concepts) {
-      KAKEHASHI_TRY_VOID(ins_concept->Run(
-          {c.system, c.code, c.display, c.active ? "true" : "false", c.version, record.source}));
+      KAKEHASHI_TRY(int changed,
+                    ins_concept->Run({c.system, c.code, c.display, c.active ? "true" : "false",
+                                      c.version, record.source}));
+      (void)changed;
       for (const Property& p : c.properties) {
-        KAKEHASHI_TRY_VOID(ins_property->Run({c.system, c.code, p.code, p.value, record.source}));
+        KAKEHASHI_TRY(int added,
+                      ins_property->Run({c.system, c.code, p.code, p.value, record.source}));
+        (void)added;
       }
     }
-    std::unordered_set<std::string> seen;
+    // Duplicate mappings (HOT repeats HOT9 -> YJ pairs) are skipped by ON CONFLICT DO NOTHING.
+    std::size_t mappings_written = 0;
     for (const Mapping& m : content.mappings) {
-      if (!seen.insert(MappingKey(m)).second) continue;
-      KAKEHASHI_TRY_VOID(
+      KAKEHASHI_TRY(
+          int added,
           ins_mapping->Run({m.map, m.source_system, m.source_code, m.target_system, m.target_code,
                             m.target_display, m.equivalence, m.version, m.comment, record.source}));
+      mappings_written += static_cast<std::size_t>(added);
     }
     record.concepts = content.concepts.size();
-    record.mappings = seen.size();
+    record.mappings = mappings_written;
     std::string concepts = std::to_string(record.concepts);
     std::string mappings = std::to_string(record.mappings);
     KAKEHASHI_TRY(auto upsert, db_->Prepare(kUpsertLoad));
-    KAKEHASHI_TRY_VOID(upsert->Run({record.source, record.kind, record.file, record.version,
-                                    concepts, mappings, record.loaded_at}));
+    KAKEHASHI_TRY(int upserted,
+                  upsert->Run({record.source, record.kind, record.file, record.version, concepts,
+                               mappings, record.loaded_at}));
+    (void)upserted;
     return {};
   };
   if (auto r = body(); !r) {
