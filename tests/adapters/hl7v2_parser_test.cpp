@@ -76,6 +76,12 @@ std::string DeclaredUtf8(std::string m) {
   return m;
 }
 
+// The same message declared Shift_JIS.
+std::string DeclaredSjis(std::string m) {
+  m.replace(m.find("~ISO IR87||ISO 2022-1994"), 24, "SHIFT_JIS||");
+  return m;
+}
+
 const std::filesystem::path kSamples = std::filesystem::path(KAKEHASHI_SOURCE_DIR) / "samples";
 
 }  // namespace
@@ -328,9 +334,31 @@ TEST_CASE("hl7v2 parser: malformed inputs yield the documented issue codes", "[h
     CHECK(issue->where.byte == static_cast<std::int64_t>(pid + 4));
     CHECK(issue->where.line == 3);
     CHECK(issue->where.record == "C0001");
+    CHECK(issue->where.field == "PID-1");
     CHECK(p->result.messages[0].GetText("PID-1") == "\uFFFD\uFFFD0001");
     // Messages never contain the data.
     CHECK(issue->message.find("0001") == std::string::npos);
+  }
+  SECTION("the field of a bad byte is found without decoding (JIS pairs hold '|')") {
+    std::string bytes = EncodeTo(kAdtUtf8, Charset::kIso2022Jp);
+    // After PID-11 (whose JIS bytes contain 0x7C for 万 in PID-5 before it) insert a bad byte
+    // at the start of PID-13.
+    const auto pid = bytes.find("PID|");
+    const auto phone = bytes.find("^PRN^PH", pid);
+    bytes.insert(phone, "\xFF");
+    auto p = Run(bytes);
+    const auto* issue = p->Find("hl7v2.encoding.invalid_bytes");
+    REQUIRE(issue);
+    CHECK(issue->where.field == "PID-13");
+    // CP932: trail bytes equal to '|' are not separators (－ in PID-11 is 0x81 0x7C).
+    std::string sjis = EncodeTo(DeclaredSjis(kAdtUtf8), Charset::kCp932);
+    REQUIRE(sjis.find("\x81|") != std::string::npos);
+    const auto sjis_pid = sjis.find("PID|");
+    sjis.insert(sjis.find("^PRN^PH", sjis_pid), "\xFF");
+    p = Run(sjis);
+    issue = p->Find("hl7v2.encoding.invalid_bytes");
+    REQUIRE(issue);
+    CHECK(issue->where.field == "PID-13");
   }
   SECTION("UTF-8 declared, invalid bytes") {
     std::string bytes = kAdtUtf8;

@@ -476,6 +476,70 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
   return true;
 }
 
+namespace {
+
+// The field path ("PID-5", "OBX[2]-3") holding raw byte `offset` of one message, found on the
+// raw bytes without decoding: field separators are counted only where they are real delimiters
+// (ASCII state of ISO-2022-JP, not a CP932 trail byte). Empty when the line has no segment name.
+std::string FieldAtRawOffset(std::string_view raw, std::size_t offset, Charset charset,
+                             char field_sep) {
+  // Start of the line holding `offset`, and the occurrence of its segment name.
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset && i < raw.size(); ++i) {
+    if (raw[i] == '\r' || raw[i] == '\n' || raw[i] == '\x0B' || raw[i] == '\x1C') {
+      line_start = i + 1;
+    }
+  }
+  const std::string_view name = raw.substr(line_start, 3);
+  if (name.size() < 3 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      })) {
+    return {};
+  }
+  int occurrence = 0;
+  ForEachLine(raw.substr(0, line_start + 3), 1,
+              [&](std::size_t b, std::size_t e, std::int64_t, char) {
+                if (raw.substr(b, std::min<std::size_t>(3, e - b)) == name) ++occurrence;
+              });
+  // Count separators between the name and the offset.
+  int separators = 0;
+  bool ascii = true;  // ISO-2022-JP: in ASCII / JIS Roman
+  int width = 1;      // ISO-2022-JP: bytes per character in the current set
+  for (std::size_t i = line_start + 3; i < offset && i < raw.size(); ++i) {
+    const auto b = static_cast<unsigned char>(raw[i]);
+    if (charset == Charset::kIso2022Jp || charset == Charset::kAscii) {
+      if (b == 0x1B && i + 2 < raw.size()) {
+        const char c1 = raw[i + 1], c2 = raw[i + 2];
+        ascii = c1 == '(' && (c2 == 'B' || c2 == 'J');
+        width = c1 == '$' ? 2 : 1;
+        i += 2;
+        continue;
+      }
+      if (!ascii) {
+        i += static_cast<std::size_t>(width - 1);
+        continue;
+      }
+    } else if (charset == Charset::kCp932 &&
+               ((b >= 0x81 && b <= 0x9F) || (b >= 0xE0 && b <= 0xFC))) {
+      ++i;  // skip the trail byte (it may equal a delimiter)
+      continue;
+    }
+    if (raw[i] == field_sep) ++separators;
+  }
+  std::string path(name);
+  if (occurrence > 1) {
+    path += '[';
+    path += std::to_string(occurrence);
+    path += ']';
+  }
+  path += '-';
+  // MSH-1 is the separator itself, so MSH fields are one higher (HL7 v2.5 §2.14.9).
+  path += std::to_string(name == "MSH" ? separators + 1 : separators);
+  return path;
+}
+
+}  // namespace
+
 void MessageBuilder::ReportDecodeProblems(const Message& msg,
                                           const std::vector<DecodeProblem>& problems,
                                           Charset charset) {
@@ -491,7 +555,9 @@ void MessageBuilder::ReportDecodeProblems(const Message& msg,
     std::string text = std::string(common::Describe(p.kind)) + " (" + std::to_string(p.length) +
                        " byte" + (p.length == 1 ? "" : "s") + ", decoding " +
                        std::string(common::ToString(charset)) + ")";
-    issues_.Report({ProblemSeverity(p.kind), ProblemCode(p.kind), Where(&msg, {}, raw_offset, line),
+    issues_.Report({ProblemSeverity(p.kind), ProblemCode(p.kind),
+                    Where(&msg, FieldAtRawOffset(raw_, raw_offset, charset, msg.delimiters_.field),
+                          raw_offset, line),
                     std::move(text)});
   }
 }
