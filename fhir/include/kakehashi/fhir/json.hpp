@@ -1,0 +1,98 @@
+// FHIR JSON (http://hl7.org/fhir/R4/json.html) to and from Node.
+//
+// Reading has two layers:
+//   ParseJson     well-formed UTF-8 JSON -> Node. Numbers keep their text ("1.50"), member order
+//                 is kept, nesting and size are bounded (no stack overflow on hostile input: the
+//                 parser is iterative and stops at JsonLimits::max_depth).
+//   CheckResource a Node against the R4 metadata: resourceType present and known, every member a
+//                 known element (choice names typed, "_x" only for primitives), JSON kinds as the
+//                 element's type requires (string/number/boolean/object), arrays exactly where
+//                 max > 1; contained resources and Bundle.entry.resource are checked recursively.
+//                 Value formats (dates, regexes), cardinality and bindings are conformance/'s job.
+//   ReadResource  both.
+//
+// Writing: WriteJson produces canonical output by default: resourceType first, then the elements
+// in R4 specification order (fhir/r4/meta.hpp), "_x" right after "x", unknown members last in
+// their input order, no empty strings/objects/arrays and no nulls except those that keep
+// primitive arrays aligned with their "_x" partner; compact (no whitespace) unless pretty.
+// Writing canonical output twice yields identical bytes, so outputs can be compared byte-wise.
+//
+// Issue codes (all severity error unless noted; locations carry `byte` for syntax problems and
+// `fhir_path` such as "Patient.name[0].given[1]" for model problems):
+//   fhir.json.syntax               malformed JSON (fatal)
+//   fhir.json.encoding             invalid UTF-8 (fatal)
+//   fhir.json.too_deep             nesting deeper than max_depth (fatal)
+//   fhir.json.too_large            text larger than max_bytes (fatal)
+//   fhir.json.duplicate_key        an object repeats a member name (the last one is kept)
+//   fhir.json.not_object           a resource (or complex element) is not a JSON object
+//   fhir.json.missing_resource_type / fhir.json.unknown_resource_type
+//   fhir.json.unknown_element      a member that the type does not define
+//   fhir.json.wrong_type           string vs number vs boolean vs object mismatch
+//   fhir.json.expected_array       a single value where the element repeats (max > 1)
+//   fhir.json.unexpected_array     an array where the element is single (max = 1)
+//   fhir.json.bad_primitive_extension  "_x" for a non-primitive, or not an object/array of them
+//   fhir.json.null_value           null outside a primitive array aligned with its "_x" partner
+//
+// Thread-safety: all functions are reentrant.
+#pragma once
+
+#include "kakehashi/common/issue.hpp"
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/common/result.hpp"
+#include "kakehashi/fhir/errc.hpp"
+#include "kakehashi/fhir/node.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kakehashi::fhir {
+
+struct JsonLimits {
+  std::size_t max_bytes = std::size_t{256} << 20;  // 256 MiB
+  std::size_t max_depth = 200;  // objects + arrays; R4 resources rarely exceed 20
+};
+
+// Plain JSON. errc: kJsonSyntax, kJsonEncoding, kJsonTooDeep, kJsonTooLarge.
+Result<Node> ParseJson(std::string_view text, const JsonLimits& limits = {});
+
+// Plain JSON, reporting problems as issues (fhir.json.syntax/encoding/too_deep/too_large with the
+// byte offset and the JSON path reached, fhir.json.duplicate_key). `base` is copied into every
+// issue's location (source, record). nullopt when the text is not usable JSON.
+std::optional<Node> ParseJson(std::string_view text, IssueSink& issues, const Location& base = {},
+                              const JsonLimits& limits = {});
+
+// Checks `resource` against the R4 metadata (codes above). Returns true when nothing of severity
+// error or worse was reported. `base.fhir_path`, when set, prefixes the reported paths.
+bool CheckResource(const Node& resource, IssueSink& issues, const Location& base = {});
+
+// ParseJson + CheckResource. nullopt only when the text is not usable JSON; a parsed resource with
+// model errors is returned (after the issues are reported) so callers can keep it for replay.
+std::optional<Node> ReadResource(std::string_view text, IssueSink& issues,
+                                 const Location& base = {}, const JsonLimits& limits = {});
+
+struct WriteOptions {
+  bool canonical = true;  // metadata order and no empty values; false keeps the Node as it is
+  bool pretty = false;    // two-space indentation and newlines
+};
+
+// Serialises `node`. With canonical order, objects carrying "resourceType" are ordered by their
+// type's metadata (recursively, including contained resources and backbone elements).
+std::string WriteJson(const Node& node, const WriteOptions& options = {});
+void WriteJson(const Node& node, std::string& out, const WriteOptions& options = {});
+
+// An OperationOutcome (http://hl7.org/fhir/R4/operationoutcome.html) for `issues`:
+// issue.severity from Issue::severity, issue.code an IssueType derived from the issue code
+// (structure, required, value, code-invalid, invalid, processing, …), issue.details.coding
+// {system "urn:kakehashi:issue-code", code = Issue::code}, diagnostics = message,
+// location = the rendered Location, expression = Location::fhir_path when known.
+// An empty list yields one "information" issue saying that nothing was found (R4 requires
+// at least one issue).
+Node ToOperationOutcome(const std::vector<Issue>& issues);
+
+// The IssueType code used for an issue code ("fhir.json.unknown_element" -> "structure").
+std::string_view IssueTypeOf(std::string_view issue_code);
+
+}  // namespace kakehashi::fhir

@@ -1,0 +1,661 @@
+// FHIR JSON reader/writer over Node (contract in json.hpp).
+//
+// The parser is RapidJSON's iterative SAX reader (kParseIterativeFlag: no recursion, so 10,000
+// nested '[' cannot overflow the stack) with kParseNumbersAsStringsFlag (decimals keep their
+// text, http://hl7.org/fhir/R4/json.html#primitive: "1.50" must round-trip) and
+// kParseValidateEncodingFlag (FHIR JSON is UTF-8). Our handler builds the Node with an explicit
+// stack and stops at the depth limit.
+#include "kakehashi/fhir/json.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kakehashi/fhir/r4/meta.hpp"
+
+namespace kakehashi::fhir {
+namespace {
+
+constexpr std::string_view kCodeSyntax = "fhir.json.syntax";
+constexpr std::string_view kCodeEncoding = "fhir.json.encoding";
+constexpr std::string_view kCodeTooDeep = "fhir.json.too_deep";
+constexpr std::string_view kCodeTooLarge = "fhir.json.too_large";
+constexpr std::string_view kCodeDuplicateKey = "fhir.json.duplicate_key";
+constexpr std::string_view kCodeNotObject = "fhir.json.not_object";
+constexpr std::string_view kCodeMissingResourceType = "fhir.json.missing_resource_type";
+constexpr std::string_view kCodeUnknownResourceType = "fhir.json.unknown_resource_type";
+constexpr std::string_view kCodeUnknownElement = "fhir.json.unknown_element";
+constexpr std::string_view kCodeWrongType = "fhir.json.wrong_type";
+constexpr std::string_view kCodeExpectedArray = "fhir.json.expected_array";
+constexpr std::string_view kCodeUnexpectedArray = "fhir.json.unexpected_array";
+constexpr std::string_view kCodeBadPrimitiveExtension = "fhir.json.bad_primitive_extension";
+constexpr std::string_view kCodeNullValue = "fhir.json.null_value";
+
+// ---- parsing --------------------------------------------------------------------------------
+
+// SAX handler building a Node tree. Frames hold the container being filled and, for objects,
+// the pending key. Keys and array indexes are kept so an error can name the JSON path reached.
+class Builder {
+ public:
+  explicit Builder(std::size_t max_depth) : max_depth_(max_depth) {}
+
+  bool Null() { return Add(Node()); }
+  bool Bool(bool b) { return Add(Node::Bool(b)); }
+  bool Int(int) { return false; }  // unreachable with kParseNumbersAsStringsFlag
+  bool Uint(unsigned) { return false; }
+  bool Int64(std::int64_t) { return false; }
+  bool Uint64(std::uint64_t) { return false; }
+  bool Double(double) { return false; }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+    return Add(Node::Number(std::string(str, length)));
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool) {
+    return Add(Node::String(std::string(str, length)));
+  }
+  bool StartObject() { return Open(Node::Object()); }
+  bool Key(const char* str, rapidjson::SizeType length, bool) {
+    stack_.back().key.assign(str, length);
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool StartArray() { return Open(Node::Array()); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+  bool too_deep() const { return too_deep_; }
+  Node TakeRoot() { return std::move(root_); }
+  const std::vector<std::string>& duplicate_paths() const { return duplicates_; }
+
+  // "name[0].given" style path of the position reached (for syntax errors).
+  std::string Path() const {
+    std::string path;
+    for (std::size_t i = 0; i < stack_.size(); ++i) {
+      const Frame& f = stack_[i];
+      if (f.node.IsArray()) {
+        path += "[" + std::to_string(f.node.Size()) + "]";
+      } else if (!f.key.empty()) {
+        if (!path.empty()) path += '.';
+        path += f.key;
+      }
+    }
+    return path;
+  }
+
+ private:
+  struct Frame {
+    Node node;
+    std::string key;
+  };
+
+  bool Open(Node container) {
+    if (stack_.size() >= max_depth_) {
+      too_deep_ = true;
+      return false;
+    }
+    stack_.push_back({std::move(container), {}});
+    return true;
+  }
+
+  bool Close() {
+    Node done = std::move(stack_.back().node);
+    stack_.pop_back();
+    return Add(std::move(done));
+  }
+
+  bool Add(Node value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return true;
+    }
+    Frame& top = stack_.back();
+    if (top.node.IsArray()) {
+      top.node.Push(std::move(value));
+    } else {
+      if (top.node.Find(top.key) != nullptr) duplicates_.push_back(Path());
+      top.node.Set(std::move(top.key), std::move(value));
+      top.key.clear();
+    }
+    return true;
+  }
+
+  std::size_t max_depth_;
+  bool too_deep_ = false;
+  std::vector<Frame> stack_;
+  Node root_;
+  std::vector<std::string> duplicates_;
+};
+
+struct ParseFailure {
+  errc code = errc::kJsonSyntax;
+  std::size_t offset = 0;
+  std::string message;
+  std::string path;
+};
+
+std::optional<Node> Parse(std::string_view text, const JsonLimits& limits, ParseFailure& failure,
+                          std::vector<std::string>* duplicates) {
+  if (text.size() > limits.max_bytes) {
+    failure = {errc::kJsonTooLarge,
+               0,
+               "JSON text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                   std::to_string(limits.max_bytes),
+               {}};
+    return std::nullopt;
+  }
+  Builder builder(limits.max_depth);
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
+      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag;
+  rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
+  if (result) {
+    // kParseStopWhenDoneFlag stops after the root value; only whitespace may follow it.
+    std::size_t pos = result.Offset();
+    pos = stream.Tell();
+    while (pos < text.size() &&
+           (text[pos] == ' ' || text[pos] == '\n' || text[pos] == '\r' || text[pos] == '\t'))
+      ++pos;
+    if (pos != text.size()) {
+      failure = {errc::kJsonSyntax, pos, "unexpected content after the JSON value", {}};
+      return std::nullopt;
+    }
+    if (duplicates != nullptr) *duplicates = builder.duplicate_paths();
+    return builder.TakeRoot();
+  }
+  failure.offset = result.Offset();
+  failure.path = builder.Path();
+  if (builder.too_deep()) {
+    failure.code = errc::kJsonTooDeep;
+    failure.message = "JSON nesting exceeds the limit of " + std::to_string(limits.max_depth);
+  } else if (result.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
+    failure.code = errc::kJsonEncoding;
+    failure.message = "string is not valid UTF-8";
+  } else {
+    failure.code = errc::kJsonSyntax;
+    failure.message = std::string("malformed JSON: ") + rapidjson::GetParseError_En(result.Code());
+  }
+  return std::nullopt;
+}
+
+std::string_view FailureCode(errc code) {
+  switch (code) {
+    case errc::kJsonEncoding: return kCodeEncoding;
+    case errc::kJsonTooDeep: return kCodeTooDeep;
+    case errc::kJsonTooLarge: return kCodeTooLarge;
+    default: return kCodeSyntax;
+  }
+}
+
+// ---- metadata-driven member resolution (shared by checker and writer) -----------------------
+
+struct Member {
+  const r4::ElementInfo* element = nullptr;
+  std::size_t element_index = 0;
+  const r4::TypeInfo* type = nullptr;  // nullptr for Resource-typed elements (ask resourceType)
+  bool underscore = false;             // "_x" partner of a primitive
+  bool is_resource = false;            // element of type Resource (contained, entry.resource)
+};
+
+const r4::TypeInfo* ElementType(const r4::ElementInfo& element, std::string_view choice_type) {
+  if (element.is_choice) return r4::FindType(choice_type);
+  if (!element.element_type.empty()) return r4::FindType(element.element_type);
+  if (element.types.empty()) return nullptr;
+  return r4::FindType(element.types[0].code);
+}
+
+// Resolves the JSON member `key` of an object of `type`. Returns false for unknown members.
+bool Resolve(const r4::TypeInfo& type, std::string_view key, Member& member) {
+  member = {};
+  std::string_view name = key;
+  if (!name.empty() && name[0] == '_') {
+    member.underscore = true;
+    name.remove_prefix(1);
+  }
+  std::string_view choice_type;
+  const r4::ElementInfo* element = type.FindElement(name, &choice_type);
+  if (element == nullptr) return false;
+  member.element = element;
+  member.element_index = static_cast<std::size_t>(element - type.elements.data());
+  member.type = ElementType(*element, choice_type);
+  member.is_resource = member.type != nullptr && member.type->kind == r4::TypeKind::kResource;
+  return true;
+}
+
+// ---- checking -------------------------------------------------------------------------------
+
+class Checker {
+ public:
+  Checker(IssueSink& issues, const Location& base) : issues_(issues), base_(base) {}
+
+  bool ok() const { return ok_; }
+
+  void Resource(const Node& node, std::string path) {
+    if (!node.IsObject()) {
+      Report(kCodeNotObject, path, "a resource must be a JSON object");
+      return;
+    }
+    const Node* type_node = node.Find("resourceType");
+    if (type_node == nullptr || !type_node->IsString()) {
+      Report(kCodeMissingResourceType, path,
+             "a resource needs a 'resourceType' string member (json.html#resources)");
+      return;
+    }
+    const std::string_view type_name = type_node->Text();
+    const r4::TypeInfo* type = r4::FindType(type_name);
+    if (type == nullptr || type->kind != r4::TypeKind::kResource || type->is_abstract) {
+      Report(kCodeUnknownResourceType, path,
+             "'resourceType' does not name a concrete FHIR R4 resource type");
+      return;
+    }
+    if (path.empty()) path = std::string(type_name);
+    Object(node, *type, path, /*is_resource=*/true);
+  }
+
+ private:
+  void Report(std::string_view code, const std::string& path, std::string message) {
+    Location where = base_;
+    where.fhir_path = path;
+    issues_.Error(code, std::move(where), std::move(message));
+    ok_ = false;
+  }
+
+  static std::string Join(const std::string& path, std::string_view key) {
+    std::string out = path;
+    if (!out.empty()) out += '.';
+    out += key;
+    return out;
+  }
+
+  void Object(const Node& node, const r4::TypeInfo& type, const std::string& path,
+              bool is_resource) {
+    if (++depth_ > kMaxDepth) {  // only reachable for Nodes built in code; parsed ones are bounded
+      Report(kCodeTooDeep, path, "elements are nested too deeply");
+      --depth_;
+      return;
+    }
+    for (std::size_t i = 0; i < node.Size(); ++i) {
+      const std::string& key = node.Key(i);
+      const Node& value = node.Child(i);
+      if (is_resource && key == "resourceType") continue;
+      const std::string member_path = Join(path, key);
+      Member member;
+      if (!Resolve(type, key, member)) {
+        Report(kCodeUnknownElement, member_path,
+               "'" + key + "' is not an element of " + std::string(type.name));
+        continue;
+      }
+      if (member.underscore) {
+        PrimitiveExtension(node, key, value, member, member_path);
+      } else {
+        Element(node, key, value, member, member_path);
+      }
+    }
+    --depth_;
+  }
+
+  void Element(const Node& parent, const std::string& key, const Node& value, const Member& member,
+               const std::string& path) {
+    const bool has_partner = parent.Find("_" + key) != nullptr;
+    if (member.element->IsArray()) {
+      if (!value.IsArray()) {
+        Report(kCodeExpectedArray, path, "element '" + key + "' repeats: use a JSON array");
+        Value(value, member, path, false);
+        return;
+      }
+      for (std::size_t i = 0; i < value.Size(); ++i) {
+        Value(value.Child(i), member, path + "[" + std::to_string(i) + "]", has_partner);
+      }
+      return;
+    }
+    if (value.IsArray()) {
+      Report(kCodeUnexpectedArray, path, "element '" + key + "' is single (max 1): not an array");
+      return;
+    }
+    Value(value, member, path, false);
+  }
+
+  void Value(const Node& value, const Member& member, const std::string& path, bool null_ok) {
+    if (value.IsNull()) {
+      const bool primitive =
+          member.type != nullptr && member.type->kind == r4::TypeKind::kPrimitive;
+      if (!(null_ok && primitive)) {
+        Report(kCodeNullValue, path,
+               "null is only allowed in a primitive array aligned with its '_' partner");
+      }
+      return;
+    }
+    if (member.type == nullptr) return;  // metadata without a type: nothing to check
+    if (member.is_resource) {
+      Resource(value, path);
+      return;
+    }
+    if (member.type->kind == r4::TypeKind::kPrimitive) {
+      const std::string_view json_type = member.type->json_type;
+      const bool ok = json_type == "boolean"  ? value.IsBool()
+                      : json_type == "number" ? value.IsNumber()
+                                              : value.IsString();
+      if (!ok) {
+        Report(kCodeWrongType, path,
+               "expected a JSON " + std::string(json_type) + " (FHIR type " +
+                   std::string(member.type->name) + ")");
+      }
+      return;
+    }
+    if (!value.IsObject()) {
+      Report(kCodeWrongType, path,
+             "expected a JSON object (FHIR type " + std::string(member.type->name) + ")");
+      return;
+    }
+    Object(value, *member.type, path, false);
+  }
+
+  // "_x": an Element (id, extension) or an array of them (null where absent), only for primitives
+  // (http://hl7.org/fhir/R4/json.html#primitive).
+  void PrimitiveExtension(const Node& parent, const std::string& key, const Node& value,
+                          const Member& member, const std::string& path) {
+    if (member.type == nullptr || member.type->kind != r4::TypeKind::kPrimitive) {
+      Report(kCodeBadPrimitiveExtension, path,
+             "'" + key + "' is only allowed for primitive elements (json.html#primitive)");
+      return;
+    }
+    static const r4::TypeInfo* const kElement = r4::FindType("Element");
+    auto one = [&](const Node& item, const std::string& item_path, bool null_ok) {
+      if (item.IsNull()) {
+        if (!null_ok) Report(kCodeNullValue, item_path, "null '_' partner of a single element");
+        return;
+      }
+      if (!item.IsObject()) {
+        Report(kCodeBadPrimitiveExtension, item_path,
+               "a primitive's '_' partner must be an object with id and/or extension");
+        return;
+      }
+      if (kElement != nullptr) Object(item, *kElement, item_path, false);
+    };
+    if (member.element->IsArray()) {
+      if (!value.IsArray()) {
+        Report(kCodeExpectedArray, path, "'" + key + "' repeats: use a JSON array");
+        return;
+      }
+      const Node* values = parent.Find(key.substr(1));
+      if (values != nullptr && values->IsArray() && values->Size() != value.Size()) {
+        Report(kCodeBadPrimitiveExtension, path,
+               "'" + key + "' must have as many items as '" + key.substr(1) + "'");
+      }
+      for (std::size_t i = 0; i < value.Size(); ++i)
+        one(value.Child(i), path + "[" + std::to_string(i) + "]", true);
+      return;
+    }
+    if (value.IsArray()) {
+      Report(kCodeUnexpectedArray, path, "'" + key + "' is single (max 1): not an array");
+      return;
+    }
+    one(value, path, false);
+  }
+
+  static constexpr int kMaxDepth = 512;
+  IssueSink& issues_;
+  const Location& base_;
+  bool ok_ = true;
+  int depth_ = 0;
+};
+
+// ---- writing --------------------------------------------------------------------------------
+
+void AppendEscaped(std::string& out, const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, start, i - start);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+    }
+    start = i + 1;
+  }
+  out.append(text, start, std::string::npos);
+  out += '"';
+}
+
+// True when `node` writes nothing under canonical rules (empty string/object/array, null).
+bool IsEmpty(const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::kNull: return true;
+    case Node::Kind::kString: return node.Text().empty();
+    case Node::Kind::kBool:
+    case Node::Kind::kNumber: return false;
+    case Node::Kind::kArray:
+      for (const Node& item : node.Items())
+        if (!IsEmpty(item)) return false;
+      return true;
+    case Node::Kind::kObject:
+      for (std::size_t i = 0; i < node.Size(); ++i)
+        if (!IsEmpty(node.Child(i))) return false;
+      return true;
+  }
+  return true;
+}
+
+class Writer {
+ public:
+  Writer(std::string& out, const WriteOptions& options) : out_(out), options_(options) {}
+
+  // `type`: the metadata of this value when known (canonical ordering), else nullptr.
+  void Value(const Node& node, const r4::TypeInfo* type, int indent) {
+    switch (node.kind()) {
+      case Node::Kind::kNull: out_ += "null"; return;
+      case Node::Kind::kBool: out_ += node.AsBool() ? "true" : "false"; return;
+      case Node::Kind::kNumber: out_ += node.Text(); return;
+      case Node::Kind::kString: AppendEscaped(out_, node.Text()); return;
+      case Node::Kind::kArray: Array(node, type, indent); return;
+      case Node::Kind::kObject: Object(node, type, indent); return;
+    }
+  }
+
+ private:
+  void Newline(int indent) {
+    if (!options_.pretty) return;
+    out_ += '\n';
+    out_.append(static_cast<std::size_t>(indent) * 2, ' ');
+  }
+
+  void Array(const Node& node, const r4::TypeInfo* type, int indent) {
+    out_ += '[';
+    bool first = true;
+    for (const Node& item : node.Items()) {
+      if (!first) out_ += ',';
+      first = false;
+      Newline(indent + 1);
+      // Canonical: an empty item becomes null so primitive arrays stay aligned with "_x".
+      if (options_.canonical && IsEmpty(item)) {
+        out_ += "null";
+      } else {
+        Value(item, type, indent + 1);
+      }
+    }
+    if (!first) Newline(indent);
+    out_ += ']';
+  }
+
+  void Object(const Node& node, const r4::TypeInfo* type, int indent) {
+    if (options_.canonical) {
+      const std::string_view resource_type = node.ResourceType();
+      if (!resource_type.empty()) {
+        const r4::TypeInfo* t = r4::FindType(resource_type);
+        if (t != nullptr && t->kind == r4::TypeKind::kResource) type = t;
+      }
+    }
+    // Member order: canonical sorts by (element index, value before "_x"), unknown last.
+    struct Entry {
+      std::size_t rank;
+      std::size_t index;
+      const r4::TypeInfo* type;
+    };
+    std::vector<Entry> entries;
+    entries.reserve(node.Size());
+    const std::size_t unknown_rank = std::size_t{1} << 30;
+    for (std::size_t i = 0; i < node.Size(); ++i) {
+      const std::string& key = node.Key(i);
+      if (!options_.canonical) {
+        entries.push_back({i, i, nullptr});
+        continue;
+      }
+      if (IsEmpty(node.Child(i))) continue;
+      if (key == "resourceType") {
+        entries.push_back({0, i, nullptr});
+        continue;
+      }
+      Member member;
+      if (type != nullptr && Resolve(*type, key, member)) {
+        const r4::TypeInfo* child = member.underscore ? r4::FindType("Element") : member.type;
+        if (member.is_resource && !member.underscore) child = nullptr;  // by its resourceType
+        entries.push_back({1 + member.element_index * 2 + (member.underscore ? 1 : 0), i, child});
+      } else {
+        entries.push_back({unknown_rank + i, i, nullptr});
+      }
+    }
+    if (options_.canonical) {
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const Entry& a, const Entry& b) { return a.rank < b.rank; });
+    }
+    out_ += '{';
+    bool first = true;
+    for (const Entry& e : entries) {
+      if (!first) out_ += ',';
+      first = false;
+      Newline(indent + 1);
+      AppendEscaped(out_, node.Key(e.index));
+      out_ += ':';
+      if (options_.pretty) out_ += ' ';
+      Value(node.Child(e.index), e.type, indent + 1);
+    }
+    if (!first) Newline(indent);
+    out_ += '}';
+  }
+
+  std::string& out_;
+  const WriteOptions& options_;
+};
+
+}  // namespace
+
+Result<Node> ParseJson(std::string_view text, const JsonLimits& limits) {
+  ParseFailure failure;
+  std::optional<Node> node = Parse(text, limits, failure, nullptr);
+  if (!node) return make_error_code(failure.code);
+  return std::move(*node);
+}
+
+std::optional<Node> ParseJson(std::string_view text, IssueSink& issues, const Location& base,
+                              const JsonLimits& limits) {
+  ParseFailure failure;
+  std::vector<std::string> duplicates;
+  std::optional<Node> node = Parse(text, limits, failure, &duplicates);
+  if (!node) {
+    Location where = base;
+    where.byte = static_cast<std::int64_t>(failure.offset);
+    if (!failure.path.empty()) where.fhir_path = failure.path;
+    issues.Fatal(FailureCode(failure.code), std::move(where), failure.message);
+    return std::nullopt;
+  }
+  for (const std::string& path : duplicates) {
+    Location where = base;
+    where.fhir_path = path;
+    issues.Error(kCodeDuplicateKey, std::move(where),
+                 "member appears more than once in its object; the last one was kept");
+  }
+  return node;
+}
+
+bool CheckResource(const Node& resource, IssueSink& issues, const Location& base) {
+  Checker checker(issues, base);
+  checker.Resource(resource, base.fhir_path);
+  return checker.ok();
+}
+
+std::optional<Node> ReadResource(std::string_view text, IssueSink& issues, const Location& base,
+                                 const JsonLimits& limits) {
+  std::optional<Node> node = ParseJson(text, issues, base, limits);
+  if (node) CheckResource(*node, issues, base);
+  return node;
+}
+
+std::string WriteJson(const Node& node, const WriteOptions& options) {
+  std::string out;
+  WriteJson(node, out, options);
+  return out;
+}
+
+void WriteJson(const Node& node, std::string& out, const WriteOptions& options) {
+  Writer writer(out, options);
+  writer.Value(node, nullptr, 0);
+}
+
+std::string_view IssueTypeOf(std::string_view code) {
+  // http://hl7.org/fhir/R4/valueset-issue-type.html
+  auto has = [&](std::string_view part) { return code.find(part) != std::string_view::npos; };
+  if (has(".syntax") || has(".encoding") || has(".not_object") || has("unknown_element") ||
+      has("wrong_type") || has("_array") || has("primitive_extension") || has("duplicate_key") ||
+      has("null_value") || has(".structure"))
+    return "structure";
+  if (has("too_deep") || has("too_large")) return "too-costly";
+  if (has("missing") || has(".min") || has("required")) return "required";
+  if (has("binding") || has("code_invalid") || has(".code")) return "code-invalid";
+  if (has("unknown_resource_type") || has(".unknown")) return "not-supported";
+  if (has("format") || has("regex") || has("bad_") || has(".value") || has("date")) return "value";
+  if (has("internal") || has("io_error")) return "exception";
+  return "invalid";
+}
+
+Node ToOperationOutcome(const std::vector<Issue>& issues) {
+  Node outcome = Node::Object();
+  outcome.Set("resourceType", Node::String("OperationOutcome"));
+  Node& list = outcome.Set("issue", Node::Array());
+  for (const Issue& issue : issues) {
+    Node entry = Node::Object();
+    entry.Set("severity", Node::String(std::string(ToString(issue.severity))));
+    entry.Set("code", Node::String(std::string(IssueTypeOf(issue.code))));
+    Node coding = Node::Object();
+    coding.Set("system", Node::String("urn:kakehashi:issue-code"));
+    coding.Set("code", Node::String(std::string(issue.code)));
+    Node details = Node::Object();
+    details.Set("coding", Node::Array()).Push(std::move(coding));
+    entry.Set("details", std::move(details));
+    if (!issue.message.empty()) entry.Set("diagnostics", Node::String(issue.message));
+    // location: where in the *input* (source, record, field, byte); the FHIRPath goes to
+    // expression only.
+    Location input = issue.where;
+    input.fhir_path.clear();
+    const std::string location = input.ToString();
+    if (!location.empty()) entry.Set("location", Node::Array()).Push(Node::String(location));
+    if (!issue.where.fhir_path.empty()) {
+      entry.Set("expression", Node::Array()).Push(Node::String(issue.where.fhir_path));
+    }
+    list.Push(std::move(entry));
+  }
+  if (issues.empty()) {
+    Node entry = Node::Object();
+    entry.Set("severity", Node::String("information"));
+    entry.Set("code", Node::String("informational"));
+    entry.Set("diagnostics", Node::String("no issues found"));
+    list.Push(std::move(entry));
+  }
+  return outcome;
+}
+
+}  // namespace kakehashi::fhir
