@@ -318,8 +318,11 @@ TEST_CASE("hl7v2 parser: malformed inputs yield the documented issue codes", "[h
     }
   }
   SECTION("empty control id") {
-    auto p = Run("MSH|^~\\&|A||||1||ADT^A08||P|2.5\r");
+    auto p = Run("MSH|^~\\&|A||||1||ADT^A08|C1|P|2.5\rMSH|^~\\&|A||||1||ADT^A08||P|2.5\r");
     CHECK(p->Has("hl7v2.msh.no_control_id"));
+    CHECK(p->Find("hl7v2.msh.no_control_id")->where.record == "message 2");
+    auto q = Run("MSH|^~\\&|A||||1||ADT^A08|C1|P|2.5\rMSH|^~\r");
+    CHECK(q->Find("hl7v2.msh.truncated")->where.record == "message 2");
   }
   SECTION("bytes invalid for the declared encoding, with offsets") {
     std::string bytes = EncodeTo(kAdtUtf8, Charset::kIso2022Jp);

@@ -47,6 +47,7 @@ class MessageBuilder {
   std::size_t offset_ = 0;            // of raw_ in the Parse() input
   std::vector<std::size_t> removed_;  // positions in raw_ of stripped 0x0B/0x1C bytes
   std::int64_t first_line_ = -1;
+  std::size_t index_ = 0;  // message number in this Parse() call (0-based)
 };
 
 namespace {
@@ -281,7 +282,12 @@ Location MessageBuilder::Where(const Message* msg, std::string field, std::size_
                                std::int64_t line) const {
   Location where;
   where.source = options_.source;
-  if (msg != nullptr) where.record = std::string(msg->ControlId());
+  // Location.record: MSH-10, or the message number when MSH-10 is unknown or empty.
+  if (msg != nullptr && !msg->ControlId().empty()) {
+    where.record = std::string(msg->ControlId());
+  } else {
+    where.record = "message " + std::to_string(options_.first_message_index + index_ + 1);
+  }
   where.field = std::move(field);
   where.byte = static_cast<std::int64_t>(options_.base_offset + offset_ + raw_offset);
   where.line = line;
@@ -293,6 +299,7 @@ bool MessageBuilder::Build(std::string_view raw, std::size_t offset, std::int64_
   raw_ = raw;
   offset_ = offset;
   first_line_ = first_line;
+  index_ = index;
   removed_.clear();
 
   // --- MSH-1 / MSH-2 (HL7 v2.5 §2.14.9.1-2) ---

@@ -17,7 +17,8 @@
 //   4. Split on the delimiters of MSH-1/MSH-2 and index segments and fields; escape sequences
 //      are checked now and resolved lazily (Value::Text()).
 //
-// Issue codes (stable; Location.source = ParseOptions::source, record = MSH-10 when known,
+// Issue codes (stable; Location.source = ParseOptions::source, record = MSH-10 when known and
+// non-empty, else "message N" (1-based number in the input),
 // field = segment/field path, byte = offset in the input, line = input line):
 //   hl7v2.not_hl7                     fatal    no MSH segment anywhere in the input
 //   hl7v2.msh.missing                 error    segments before the first MSH (kept in rejected)
