@@ -5,12 +5,29 @@
 namespace kakehashi::terminology {
 namespace {
 
+// The location names the operation's IN parameter the issue is about (never its value).
 Issue MakeIssue(Severity severity, std::string_view code, std::string message) {
   Issue issue;
   issue.severity = severity;
   issue.code = code;
   issue.message = std::move(message);
+  if (code == "terminology.master_not_loaded" || code == "terminology.unknown_system") {
+    issue.where.field = "system";
+  } else if (code == "terminology.code_not_found" || code == "terminology.no_translation" ||
+             code == "terminology.inactive_code") {
+    issue.where.field = "code";
+  } else if (code == "terminology.unknown_valueset") {
+    issue.where.field = "url";
+  } else if (code == "terminology.display_mismatch") {
+    issue.where.field = "display";
+  }
   return issue;
+}
+
+Location ParamAt(const char* parameter) {
+  Location where;
+  where.field = parameter;
+  return where;
 }
 
 // Reverse translation swaps the direction of subsumption (R4 concept-map-equivalence).
@@ -45,7 +62,7 @@ const Concept* TerminologyService::Find(std::string_view system, std::string_vie
 LookupResult TerminologyService::Lookup(const LookupRequest& request) const {
   LookupResult out;
   VectorSink sink(out.issues);
-  NormalizedSystem ns = registry_.Normalize(request.system, &sink);
+  NormalizedSystem ns = registry_.Normalize(request.system, &sink, ParamAt("system"));
   out.system = registry_.Spell(ns.canonical, output_);
   out.name = ns.info != nullptr ? ns.info->title : ns.canonical;
   if (ns.match == SystemMatch::kEmpty || request.code.empty()) {
@@ -100,7 +117,7 @@ std::string TerminologyService::ValueSetSystem(std::string_view url) const {
 ValidateCodeResult TerminologyService::ValidateCode(const ValidateCodeRequest& request) const {
   ValidateCodeResult out;
   VectorSink sink(out.issues);
-  NormalizedSystem ns = registry_.Normalize(request.system, &sink);
+  NormalizedSystem ns = registry_.Normalize(request.system, &sink, ParamAt("system"));
   std::string system = ns.canonical;
   if (!request.url.empty()) {
     std::string vs_system = ValueSetSystem(request.url);
@@ -185,10 +202,10 @@ ExpandResult TerminologyService::Expand(const ExpandRequest& request) const {
 TranslateResult TerminologyService::Translate(const TranslateRequest& request) const {
   TranslateResult out;
   VectorSink sink(out.issues);
-  NormalizedSystem ns = registry_.Normalize(request.system, &sink);
+  NormalizedSystem ns = registry_.Normalize(request.system, &sink, ParamAt("system"));
   std::string target;
   if (!request.targetsystem.empty())
-    target = registry_.Normalize(request.targetsystem, &sink).canonical;
+    target = registry_.Normalize(request.targetsystem, &sink, ParamAt("targetsystem")).canonical;
   const auto* list = request.reverse ? store_.MappingsTo(ns.canonical, request.code)
                                      : store_.MappingsFrom(ns.canonical, request.code);
   std::string_view profile = ToString(output_);
