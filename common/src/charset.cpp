@@ -20,17 +20,18 @@ constexpr char32_t kNoChar = 0xFFFFFFFF;
 constexpr char32_t kReplacement = 0xFFFD;
 
 // CP932 double-byte table: lead 0x81-0x9F, 0xE0-0xFC (60 bytes) x trail 0x40-0xFC (189 bytes).
-constexpr int kTrailCount = 0xFC - 0x40 + 1;
+constexpr std::size_t kTrailCount = 0xFC - 0x40 + 1;
+constexpr std::size_t kLeadCount = 60;
 
 constexpr bool IsCp932Lead(unsigned b) {
   return (b >= 0x81 && b <= 0x9F) || (b >= 0xE0 && b <= 0xFC);
 }
-constexpr int LeadIndex(unsigned b) {
-  return b <= 0x9F ? static_cast<int>(b - 0x81) : static_cast<int>(b - 0xE0 + 0x1F);
+constexpr std::size_t LeadIndex(unsigned b) {
+  return b <= 0x9F ? std::size_t{b - 0x81} : std::size_t{b - 0xE0 + 0x1F};
 }
 
 struct Cp932Tables {
-  std::array<char32_t, 60 * kTrailCount> dbcs{};
+  std::array<char32_t, kLeadCount * kTrailCount> dbcs{};
   std::unordered_map<char32_t, std::uint16_t> reverse;  // code point -> CP932 code (lowest wins)
 };
 
