@@ -168,6 +168,11 @@ void AddTypesFromSd(const Value& sd, Model& model) {
           el.types.push_back(std::move(ref));
         }
       }
+      // Resource.id is documented as type id (http://hl7.org/fhir/R4/resource.html#Resource) but
+      // the snapshot spells it System.String with fhir-type "string"; use the documented type.
+      if (const Value* b = Member(d, "base");
+          b && Str(*b, "path") == "Resource.id" && el.types.size() == 1)
+        el.types[0].code = "id";
       const std::string content_ref = Str(d, "contentReference");
       if (!content_ref.empty()) {
         el.element_type = content_ref.substr(content_ref[0] == '#' ? 1 : 0);

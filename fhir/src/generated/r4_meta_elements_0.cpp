@@ -10,7 +10,7 @@
 namespace kakehashi::fhir::r4::generated {
 
 namespace {
-constexpr TypeRef kT0[] = {{"string", {}}};
+constexpr TypeRef kT0[] = {{"id", {}}};
 constexpr TypeRef kT1[] = {{"Meta", {}}};
 constexpr std::string_view kS0[] = {"ele-1"};
 constexpr TypeRef kT2[] = {{"uri", {}}};
@@ -21,283 +21,284 @@ constexpr TypeRef kT6[] = {{"Extension", {}}};
 constexpr std::string_view kS1[] = {"ele-1", "ext-1"};
 constexpr TypeRef kT7[] = {{"Identifier", {}}};
 constexpr TypeRef kT8[] = {{"CodeableConcept", {}}};
+constexpr TypeRef kT9[] = {{"string", {}}};
 constexpr std::string_view kS2[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Location", "http://hl7.org/fhir/StructureDefinition/HealthcareService", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT9[] = {{"Reference", kS2}};
-constexpr TypeRef kT10[] = {{"Period", {}}};
-constexpr TypeRef kT11[] = {{"BackboneElement", {}}};
+constexpr TypeRef kT10[] = {{"Reference", kS2}};
+constexpr TypeRef kT11[] = {{"Period", {}}};
+constexpr TypeRef kT12[] = {{"BackboneElement", {}}};
 constexpr std::string_view kS3[] = {"http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT12[] = {{"Reference", kS3}};
+constexpr TypeRef kT13[] = {{"Reference", kS3}};
 constexpr std::string_view kS4[] = {"http://hl7.org/fhir/StructureDefinition/Account"};
-constexpr TypeRef kT13[] = {{"Reference", kS4}};
+constexpr TypeRef kT14[] = {{"Reference", kS4}};
 constexpr std::string_view kS5[] = {"http://hl7.org/fhir/StructureDefinition/Coverage"};
-constexpr TypeRef kT14[] = {{"Reference", kS5}};
-constexpr TypeRef kT15[] = {{"positiveInt", {}}};
+constexpr TypeRef kT15[] = {{"Reference", kS5}};
+constexpr TypeRef kT16[] = {{"positiveInt", {}}};
 constexpr std::string_view kS6[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT16[] = {{"Reference", kS6}};
-constexpr TypeRef kT17[] = {{"boolean", {}}};
+constexpr TypeRef kT17[] = {{"Reference", kS6}};
+constexpr TypeRef kT18[] = {{"boolean", {}}};
 constexpr std::string_view kS7[] = {"http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT18[] = {{"CodeableConcept", {}}, {"Reference", kS7}};
-constexpr TypeRef kT19[] = {{"dateTime", {}}};
-constexpr TypeRef kT20[] = {{"ContactDetail", {}}};
-constexpr TypeRef kT21[] = {{"markdown", {}}};
-constexpr TypeRef kT22[] = {{"UsageContext", {}}};
-constexpr TypeRef kT23[] = {{"date", {}}};
-constexpr TypeRef kT24[] = {{"RelatedArtifact", {}}};
+constexpr TypeRef kT19[] = {{"CodeableConcept", {}}, {"Reference", kS7}};
+constexpr TypeRef kT20[] = {{"dateTime", {}}};
+constexpr TypeRef kT21[] = {{"ContactDetail", {}}};
+constexpr TypeRef kT22[] = {{"markdown", {}}};
+constexpr TypeRef kT23[] = {{"UsageContext", {}}};
+constexpr TypeRef kT24[] = {{"date", {}}};
+constexpr TypeRef kT25[] = {{"RelatedArtifact", {}}};
 constexpr std::string_view kS8[] = {"http://hl7.org/fhir/StructureDefinition/Library"};
-constexpr TypeRef kT25[] = {{"canonical", kS8}};
+constexpr TypeRef kT26[] = {{"canonical", kS8}};
 constexpr std::string_view kS9[] = {"http://hl7.org/fhir/StructureDefinition/StructureDefinition"};
-constexpr TypeRef kT26[] = {{"canonical", kS9}};
-constexpr TypeRef kT27[] = {{"Timing", {}}, {"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Range", {}}, {"Duration", {}}};
+constexpr TypeRef kT27[] = {{"canonical", kS9}};
+constexpr TypeRef kT28[] = {{"Timing", {}}, {"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Range", {}}, {"Duration", {}}};
 constexpr std::string_view kS10[] = {"http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT28[] = {{"Reference", kS10}};
+constexpr TypeRef kT29[] = {{"Reference", kS10}};
 constexpr std::string_view kS11[] = {"http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance"};
-constexpr TypeRef kT29[] = {{"Reference", kS11}, {"CodeableConcept", {}}};
-constexpr TypeRef kT30[] = {{"Quantity", {}}};
-constexpr TypeRef kT31[] = {{"Dosage", {}}};
+constexpr TypeRef kT30[] = {{"Reference", kS11}, {"CodeableConcept", {}}};
+constexpr TypeRef kT31[] = {{"Quantity", {}}};
+constexpr TypeRef kT32[] = {{"Dosage", {}}};
 constexpr std::string_view kS12[] = {"http://hl7.org/fhir/StructureDefinition/SpecimenDefinition"};
-constexpr TypeRef kT32[] = {{"Reference", kS12}};
+constexpr TypeRef kT33[] = {{"Reference", kS12}};
 constexpr std::string_view kS13[] = {"http://hl7.org/fhir/StructureDefinition/ObservationDefinition"};
-constexpr TypeRef kT33[] = {{"Reference", kS13}};
+constexpr TypeRef kT34[] = {{"Reference", kS13}};
 constexpr std::string_view kS14[] = {"http://hl7.org/fhir/StructureDefinition/StructureMap"};
-constexpr TypeRef kT34[] = {{"canonical", kS14}};
-constexpr TypeRef kT35[] = {{"Expression", {}}};
+constexpr TypeRef kT35[] = {{"canonical", kS14}};
+constexpr TypeRef kT36[] = {{"Expression", {}}};
 constexpr std::string_view kS15[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Group", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT36[] = {{"Reference", kS15}};
+constexpr TypeRef kT37[] = {{"Reference", kS15}};
 constexpr std::string_view kS16[] = {"http://hl7.org/fhir/StructureDefinition/Encounter"};
-constexpr TypeRef kT37[] = {{"Reference", kS16}};
+constexpr TypeRef kT38[] = {{"Reference", kS16}};
 constexpr std::string_view kS17[] = {"http://hl7.org/fhir/StructureDefinition/Condition"};
-constexpr TypeRef kT38[] = {{"Reference", kS17}};
+constexpr TypeRef kT39[] = {{"Reference", kS17}};
 constexpr std::string_view kS18[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT39[] = {{"Reference", kS18}};
+constexpr TypeRef kT40[] = {{"Reference", kS18}};
 constexpr std::string_view kS19[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT40[] = {{"Reference", kS19}};
+constexpr TypeRef kT41[] = {{"Reference", kS19}};
 constexpr std::string_view kS20[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/AllergyIntolerance", "http://hl7.org/fhir/StructureDefinition/FamilyMemberHistory", "http://hl7.org/fhir/StructureDefinition/Immunization", "http://hl7.org/fhir/StructureDefinition/Procedure", "http://hl7.org/fhir/StructureDefinition/Media", "http://hl7.org/fhir/StructureDefinition/DocumentReference"};
-constexpr TypeRef kT41[] = {{"Reference", kS20}};
+constexpr TypeRef kT42[] = {{"Reference", kS20}};
 constexpr std::string_view kS21[] = {"http://hl7.org/fhir/StructureDefinition/DocumentReference"};
-constexpr TypeRef kT42[] = {{"Reference", kS21}};
+constexpr TypeRef kT43[] = {{"Reference", kS21}};
 constexpr std::string_view kS22[] = {"http://hl7.org/fhir/StructureDefinition/ResearchStudy"};
-constexpr TypeRef kT43[] = {{"Reference", kS22}};
+constexpr TypeRef kT44[] = {{"Reference", kS22}};
 constexpr std::string_view kS23[] = {"http://hl7.org/fhir/StructureDefinition/Immunization", "http://hl7.org/fhir/StructureDefinition/Procedure", "http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/MedicationAdministration", "http://hl7.org/fhir/StructureDefinition/MedicationStatement", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT44[] = {{"Reference", kS23}};
+constexpr TypeRef kT45[] = {{"Reference", kS23}};
 constexpr std::string_view kS24[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT45[] = {{"Reference", kS24}};
-constexpr TypeRef kT46[] = {{"decimal", {}}};
+constexpr TypeRef kT46[] = {{"Reference", kS24}};
+constexpr TypeRef kT47[] = {{"decimal", {}}};
 constexpr std::string_view kS25[] = {"http://hl7.org/fhir/StructureDefinition/Patient"};
-constexpr TypeRef kT47[] = {{"Reference", kS25}};
-constexpr TypeRef kT48[] = {{"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Range", {}}, {"string", {}}};
+constexpr TypeRef kT48[] = {{"Reference", kS25}};
+constexpr TypeRef kT49[] = {{"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Range", {}}, {"string", {}}};
 constexpr std::string_view kS26[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT49[] = {{"Reference", kS26}};
+constexpr TypeRef kT50[] = {{"Reference", kS26}};
 constexpr std::string_view kS27[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT50[] = {{"Reference", kS27}};
-constexpr TypeRef kT51[] = {{"Annotation", {}}};
+constexpr TypeRef kT51[] = {{"Reference", kS27}};
+constexpr TypeRef kT52[] = {{"Annotation", {}}};
 constexpr std::string_view kS28[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT52[] = {{"Reference", kS28}, {"string", {}}};
+constexpr TypeRef kT53[] = {{"Reference", kS28}, {"string", {}}};
 constexpr std::string_view kS29[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Procedure", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/ImmunizationRecommendation"};
-constexpr TypeRef kT53[] = {{"Reference", kS29}};
-constexpr TypeRef kT54[] = {{"unsignedInt", {}}};
+constexpr TypeRef kT54[] = {{"Reference", kS29}};
+constexpr TypeRef kT55[] = {{"unsignedInt", {}}};
 constexpr std::string_view kS30[] = {"http://hl7.org/fhir/StructureDefinition/Resource"};
-constexpr TypeRef kT55[] = {{"Reference", kS30}};
-constexpr TypeRef kT56[] = {{"instant", {}}};
+constexpr TypeRef kT56[] = {{"Reference", kS30}};
+constexpr TypeRef kT57[] = {{"instant", {}}};
 constexpr std::string_view kS31[] = {"http://hl7.org/fhir/StructureDefinition/Slot"};
-constexpr TypeRef kT57[] = {{"Reference", kS31}};
+constexpr TypeRef kT58[] = {{"Reference", kS31}};
 constexpr std::string_view kS32[] = {"http://hl7.org/fhir/StructureDefinition/ServiceRequest"};
-constexpr TypeRef kT58[] = {{"Reference", kS32}};
+constexpr TypeRef kT59[] = {{"Reference", kS32}};
 constexpr std::string_view kS33[] = {"app-1", "ele-1"};
 constexpr std::string_view kS34[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/HealthcareService", "http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT59[] = {{"Reference", kS34}};
+constexpr TypeRef kT60[] = {{"Reference", kS34}};
 constexpr std::string_view kS35[] = {"http://hl7.org/fhir/StructureDefinition/Appointment"};
-constexpr TypeRef kT60[] = {{"Reference", kS35}};
-constexpr TypeRef kT61[] = {{"base64Binary", {}}};
-constexpr TypeRef kT62[] = {{"url", {}}};
-constexpr TypeRef kT63[] = {{"Coding", {}}};
+constexpr TypeRef kT61[] = {{"Reference", kS35}};
+constexpr TypeRef kT62[] = {{"base64Binary", {}}};
+constexpr TypeRef kT63[] = {{"url", {}}};
+constexpr TypeRef kT64[] = {{"Coding", {}}};
 constexpr std::string_view kS36[] = {"ele-1", "sev-1"};
 constexpr std::string_view kS37[] = {"http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT64[] = {{"Reference", kS37}};
-constexpr TypeRef kT65[] = {{"string", {}}, {"base64Binary", {}}};
+constexpr TypeRef kT65[] = {{"Reference", kS37}};
+constexpr TypeRef kT66[] = {{"string", {}}, {"base64Binary", {}}};
 constexpr std::string_view kS38[] = {"http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Subscription", "https://medplum.com/fhir/StructureDefinition/Bot", "https://medplum.com/fhir/StructureDefinition/ClientApplication"};
-constexpr TypeRef kT66[] = {{"Reference", kS38}};
+constexpr TypeRef kT67[] = {{"Reference", kS38}};
 constexpr std::string_view kS39[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT67[] = {{"Reference", kS39}};
-constexpr TypeRef kT68[] = {{"integer", {}}};
+constexpr TypeRef kT68[] = {{"Reference", kS39}};
+constexpr TypeRef kT69[] = {{"integer", {}}};
 constexpr std::string_view kS40[] = {"http://hl7.org/fhir/StructureDefinition/BiologicallyDerivedProduct"};
-constexpr TypeRef kT69[] = {{"Reference", kS40}};
+constexpr TypeRef kT70[] = {{"Reference", kS40}};
 constexpr std::string_view kS41[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT70[] = {{"Reference", kS41}};
-constexpr TypeRef kT71[] = {{"dateTime", {}}, {"Period", {}}};
+constexpr TypeRef kT71[] = {{"Reference", kS41}};
+constexpr TypeRef kT72[] = {{"dateTime", {}}, {"Period", {}}};
 constexpr std::string_view kS42[] = {"http://hl7.org/fhir/StructureDefinition/Substance"};
-constexpr TypeRef kT72[] = {{"Reference", kS42}};
-constexpr TypeRef kT73[] = {{"Attachment", {}}};
+constexpr TypeRef kT73[] = {{"Reference", kS42}};
+constexpr TypeRef kT74[] = {{"Attachment", {}}};
 constexpr std::string_view kS43[] = {"bdl-5", "bdl-8", "ele-1"};
-constexpr TypeRef kT74[] = {{"Signature", {}}};
-constexpr TypeRef kT75[] = {{"OperationOutcome", {}}};
+constexpr TypeRef kT75[] = {{"Signature", {}}};
+constexpr TypeRef kT76[] = {{"OperationOutcome", {}}};
 constexpr std::string_view kS44[] = {"http://hl7.org/fhir/StructureDefinition/CapabilityStatement"};
-constexpr TypeRef kT76[] = {{"canonical", kS44}};
+constexpr TypeRef kT77[] = {{"canonical", kS44}};
 constexpr std::string_view kS45[] = {"http://hl7.org/fhir/StructureDefinition/ImplementationGuide"};
-constexpr TypeRef kT77[] = {{"canonical", kS45}};
+constexpr TypeRef kT78[] = {{"canonical", kS45}};
 constexpr std::string_view kS46[] = {"cpb-9", "ele-1"};
 constexpr std::string_view kS47[] = {"http://hl7.org/fhir/StructureDefinition/MessageDefinition"};
-constexpr TypeRef kT78[] = {{"canonical", kS47}};
+constexpr TypeRef kT79[] = {{"canonical", kS47}};
 constexpr std::string_view kS48[] = {"cpb-12", "ele-1"};
 constexpr std::string_view kS49[] = {"http://hl7.org/fhir/StructureDefinition/CompartmentDefinition"};
-constexpr TypeRef kT79[] = {{"canonical", kS49}};
+constexpr TypeRef kT80[] = {{"canonical", kS49}};
 constexpr std::string_view kS50[] = {"http://hl7.org/fhir/StructureDefinition/OperationDefinition"};
-constexpr TypeRef kT80[] = {{"canonical", kS50}};
+constexpr TypeRef kT81[] = {{"canonical", kS50}};
 constexpr std::string_view kS51[] = {"http://hl7.org/fhir/StructureDefinition/SearchParameter"};
-constexpr TypeRef kT81[] = {{"canonical", kS51}};
+constexpr TypeRef kT82[] = {{"canonical", kS51}};
 constexpr std::string_view kS52[] = {"http://hl7.org/fhir/StructureDefinition/PlanDefinition", "http://hl7.org/fhir/StructureDefinition/Questionnaire", "http://hl7.org/fhir/StructureDefinition/Measure", "http://hl7.org/fhir/StructureDefinition/ActivityDefinition", "http://hl7.org/fhir/StructureDefinition/OperationDefinition"};
-constexpr TypeRef kT82[] = {{"canonical", kS52}};
+constexpr TypeRef kT83[] = {{"canonical", kS52}};
 constexpr std::string_view kS53[] = {"http://hl7.org/fhir/StructureDefinition/CarePlan"};
-constexpr TypeRef kT83[] = {{"Reference", kS53}};
+constexpr TypeRef kT84[] = {{"Reference", kS53}};
 constexpr std::string_view kS54[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT84[] = {{"Reference", kS54}};
+constexpr TypeRef kT85[] = {{"Reference", kS54}};
 constexpr std::string_view kS55[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/CareTeam"};
-constexpr TypeRef kT85[] = {{"Reference", kS55}};
+constexpr TypeRef kT86[] = {{"Reference", kS55}};
 constexpr std::string_view kS56[] = {"http://hl7.org/fhir/StructureDefinition/CareTeam"};
-constexpr TypeRef kT86[] = {{"Reference", kS56}};
+constexpr TypeRef kT87[] = {{"Reference", kS56}};
 constexpr std::string_view kS57[] = {"http://hl7.org/fhir/StructureDefinition/Goal"};
-constexpr TypeRef kT87[] = {{"Reference", kS57}};
+constexpr TypeRef kT88[] = {{"Reference", kS57}};
 constexpr std::string_view kS58[] = {"cpl-3", "ele-1"};
 constexpr std::string_view kS59[] = {"http://hl7.org/fhir/StructureDefinition/Appointment", "http://hl7.org/fhir/StructureDefinition/CommunicationRequest", "http://hl7.org/fhir/StructureDefinition/DeviceRequest", "http://hl7.org/fhir/StructureDefinition/MedicationRequest", "http://hl7.org/fhir/StructureDefinition/NutritionOrder", "http://hl7.org/fhir/StructureDefinition/Task", "http://hl7.org/fhir/StructureDefinition/ServiceRequest", "http://hl7.org/fhir/StructureDefinition/VisionPrescription", "http://hl7.org/fhir/StructureDefinition/RequestGroup"};
-constexpr TypeRef kT88[] = {{"Reference", kS59}};
+constexpr TypeRef kT89[] = {{"Reference", kS59}};
 constexpr std::string_view kS60[] = {"http://hl7.org/fhir/StructureDefinition/PlanDefinition", "http://hl7.org/fhir/StructureDefinition/ActivityDefinition", "http://hl7.org/fhir/StructureDefinition/Questionnaire", "http://hl7.org/fhir/StructureDefinition/Measure", "http://hl7.org/fhir/StructureDefinition/OperationDefinition"};
-constexpr TypeRef kT89[] = {{"canonical", kS60}};
+constexpr TypeRef kT90[] = {{"canonical", kS60}};
 constexpr std::string_view kS61[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/DocumentReference"};
-constexpr TypeRef kT90[] = {{"Reference", kS61}};
-constexpr TypeRef kT91[] = {{"Timing", {}}, {"Period", {}}, {"string", {}}};
+constexpr TypeRef kT91[] = {{"Reference", kS61}};
+constexpr TypeRef kT92[] = {{"Timing", {}}, {"Period", {}}, {"string", {}}};
 constexpr std::string_view kS62[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/HealthcareService", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT92[] = {{"Reference", kS62}};
-constexpr TypeRef kT93[] = {{"CodeableConcept", {}}, {"Reference", kS11}};
+constexpr TypeRef kT93[] = {{"Reference", kS62}};
+constexpr TypeRef kT94[] = {{"CodeableConcept", {}}, {"Reference", kS11}};
 constexpr std::string_view kS63[] = {"ctm-1", "ele-1"};
-constexpr TypeRef kT94[] = {{"ContactPoint", {}}};
+constexpr TypeRef kT95[] = {{"ContactPoint", {}}};
 constexpr std::string_view kS64[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/CareTeam"};
-constexpr TypeRef kT95[] = {{"Reference", kS64}};
+constexpr TypeRef kT96[] = {{"Reference", kS64}};
 constexpr std::string_view kS65[] = {"http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/HealthcareService", "http://hl7.org/fhir/StructureDefinition/ActivityDefinition", "http://hl7.org/fhir/StructureDefinition/PlanDefinition", "http://hl7.org/fhir/StructureDefinition/SpecimenDefinition", "http://hl7.org/fhir/StructureDefinition/ObservationDefinition", "http://hl7.org/fhir/StructureDefinition/Binary"};
-constexpr TypeRef kT96[] = {{"Reference", kS65}};
+constexpr TypeRef kT97[] = {{"Reference", kS65}};
 constexpr std::string_view kS66[] = {"http://hl7.org/fhir/StructureDefinition/CatalogEntry"};
-constexpr TypeRef kT97[] = {{"Reference", kS66}};
+constexpr TypeRef kT98[] = {{"Reference", kS66}};
 constexpr std::string_view kS67[] = {"http://hl7.org/fhir/StructureDefinition/ChargeItemDefinition"};
-constexpr TypeRef kT98[] = {{"canonical", kS67}};
+constexpr TypeRef kT99[] = {{"canonical", kS67}};
 constexpr std::string_view kS68[] = {"http://hl7.org/fhir/StructureDefinition/ChargeItem"};
-constexpr TypeRef kT99[] = {{"Reference", kS68}};
+constexpr TypeRef kT100[] = {{"Reference", kS68}};
 constexpr std::string_view kS69[] = {"http://hl7.org/fhir/StructureDefinition/Encounter", "http://hl7.org/fhir/StructureDefinition/EpisodeOfCare"};
-constexpr TypeRef kT100[] = {{"Reference", kS69}};
-constexpr TypeRef kT101[] = {{"dateTime", {}}, {"Period", {}}, {"Timing", {}}};
-constexpr TypeRef kT102[] = {{"Money", {}}};
+constexpr TypeRef kT101[] = {{"Reference", kS69}};
+constexpr TypeRef kT102[] = {{"dateTime", {}}, {"Period", {}}, {"Timing", {}}};
+constexpr TypeRef kT103[] = {{"Money", {}}};
 constexpr std::string_view kS70[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT103[] = {{"Reference", kS70}};
+constexpr TypeRef kT104[] = {{"Reference", kS70}};
 constexpr std::string_view kS71[] = {"http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/ImagingStudy", "http://hl7.org/fhir/StructureDefinition/Immunization", "http://hl7.org/fhir/StructureDefinition/MedicationAdministration", "http://hl7.org/fhir/StructureDefinition/MedicationDispense", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/Procedure", "http://hl7.org/fhir/StructureDefinition/SupplyDelivery"};
-constexpr TypeRef kT104[] = {{"Reference", kS71}};
+constexpr TypeRef kT105[] = {{"Reference", kS71}};
 constexpr std::string_view kS72[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance"};
-constexpr TypeRef kT105[] = {{"Reference", kS72}, {"CodeableConcept", {}}};
+constexpr TypeRef kT106[] = {{"Reference", kS72}, {"CodeableConcept", {}}};
 constexpr std::string_view kS73[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT106[] = {{"Reference", kS73}};
+constexpr TypeRef kT107[] = {{"Reference", kS73}};
 constexpr std::string_view kS74[] = {"http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT107[] = {{"Reference", kS74}};
+constexpr TypeRef kT108[] = {{"Reference", kS74}};
 constexpr std::string_view kS75[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT108[] = {{"Reference", kS75}};
+constexpr TypeRef kT109[] = {{"Reference", kS75}};
 constexpr std::string_view kS76[] = {"http://hl7.org/fhir/StructureDefinition/DeviceRequest", "http://hl7.org/fhir/StructureDefinition/MedicationRequest", "http://hl7.org/fhir/StructureDefinition/VisionPrescription"};
-constexpr TypeRef kT109[] = {{"Reference", kS76}};
-constexpr TypeRef kT110[] = {{"Address", {}}, {"Reference", kS10}};
-constexpr TypeRef kT111[] = {{"CodeableConcept", {}}, {"Reference", kS17}};
+constexpr TypeRef kT110[] = {{"Reference", kS76}};
+constexpr TypeRef kT111[] = {{"Address", {}}, {"Reference", kS10}};
+constexpr TypeRef kT112[] = {{"CodeableConcept", {}}, {"Reference", kS17}};
 constexpr std::string_view kS77[] = {"http://hl7.org/fhir/StructureDefinition/ClaimResponse"};
-constexpr TypeRef kT112[] = {{"Reference", kS77}};
-constexpr TypeRef kT113[] = {{"date", {}}, {"Period", {}}};
-constexpr TypeRef kT114[] = {{"CodeableConcept", {}}, {"Address", {}}, {"Reference", kS10}};
+constexpr TypeRef kT113[] = {{"Reference", kS77}};
+constexpr TypeRef kT114[] = {{"date", {}}, {"Period", {}}};
+constexpr TypeRef kT115[] = {{"CodeableConcept", {}}, {"Address", {}}, {"Reference", kS10}};
 constexpr std::string_view kS78[] = {"http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT115[] = {{"Reference", kS78}};
+constexpr TypeRef kT116[] = {{"Reference", kS78}};
 constexpr std::string_view kS79[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT116[] = {{"Reference", kS79}};
+constexpr TypeRef kT117[] = {{"Reference", kS79}};
 constexpr std::string_view kS80[] = {"http://hl7.org/fhir/StructureDefinition/Procedure"};
-constexpr TypeRef kT117[] = {{"CodeableConcept", {}}, {"Reference", kS80}};
+constexpr TypeRef kT118[] = {{"CodeableConcept", {}}, {"Reference", kS80}};
 constexpr std::string_view kS81[] = {"http://hl7.org/fhir/StructureDefinition/Claim"};
-constexpr TypeRef kT118[] = {{"Reference", kS81}};
-constexpr TypeRef kT119[] = {{"boolean", {}}, {"string", {}}, {"Quantity", {}}, {"Attachment", {}}, {"Reference", kS30}};
+constexpr TypeRef kT119[] = {{"Reference", kS81}};
+constexpr TypeRef kT120[] = {{"boolean", {}}, {"string", {}}, {"Quantity", {}}, {"Attachment", {}}, {"Reference", kS30}};
 constexpr std::string_view kS82[] = {"http://hl7.org/fhir/StructureDefinition/CommunicationRequest"};
-constexpr TypeRef kT120[] = {{"Reference", kS82}};
+constexpr TypeRef kT121[] = {{"Reference", kS82}};
 constexpr std::string_view kS83[] = {"http://hl7.org/fhir/StructureDefinition/ClinicalImpression"};
-constexpr TypeRef kT121[] = {{"Reference", kS83}};
+constexpr TypeRef kT122[] = {{"Reference", kS83}};
 constexpr std::string_view kS84[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/AllergyIntolerance"};
-constexpr TypeRef kT122[] = {{"Reference", kS84}};
+constexpr TypeRef kT123[] = {{"Reference", kS84}};
 constexpr std::string_view kS85[] = {"http://hl7.org/fhir/StructureDefinition/RiskAssessment"};
-constexpr TypeRef kT123[] = {{"Reference", kS85}};
+constexpr TypeRef kT124[] = {{"Reference", kS85}};
 constexpr std::string_view kS86[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/Media"};
-constexpr TypeRef kT124[] = {{"Reference", kS86}};
+constexpr TypeRef kT125[] = {{"Reference", kS86}};
 constexpr std::string_view kS87[] = {"http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse", "http://hl7.org/fhir/StructureDefinition/FamilyMemberHistory", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/RiskAssessment", "http://hl7.org/fhir/StructureDefinition/ImagingStudy", "http://hl7.org/fhir/StructureDefinition/Media"};
-constexpr TypeRef kT125[] = {{"Reference", kS87}};
+constexpr TypeRef kT126[] = {{"Reference", kS87}};
 constexpr std::string_view kS88[] = {"http://hl7.org/fhir/StructureDefinition/ValueSet"};
-constexpr TypeRef kT126[] = {{"canonical", kS88}};
+constexpr TypeRef kT127[] = {{"canonical", kS88}};
 constexpr std::string_view kS89[] = {"http://hl7.org/fhir/StructureDefinition/CodeSystem"};
-constexpr TypeRef kT127[] = {{"canonical", kS89}};
-constexpr TypeRef kT128[] = {{"code", {}}, {"Coding", {}}, {"string", {}}, {"integer", {}}, {"boolean", {}}, {"dateTime", {}}, {"decimal", {}}};
+constexpr TypeRef kT128[] = {{"canonical", kS89}};
+constexpr TypeRef kT129[] = {{"code", {}}, {"Coding", {}}, {"string", {}}, {"integer", {}}, {"boolean", {}}, {"dateTime", {}}, {"decimal", {}}};
 constexpr std::string_view kS90[] = {"http://hl7.org/fhir/StructureDefinition/PlanDefinition", "http://hl7.org/fhir/StructureDefinition/ActivityDefinition", "http://hl7.org/fhir/StructureDefinition/Measure", "http://hl7.org/fhir/StructureDefinition/OperationDefinition", "http://hl7.org/fhir/StructureDefinition/Questionnaire"};
-constexpr TypeRef kT129[] = {{"canonical", kS90}};
+constexpr TypeRef kT130[] = {{"canonical", kS90}};
 constexpr std::string_view kS91[] = {"http://hl7.org/fhir/StructureDefinition/Communication"};
-constexpr TypeRef kT130[] = {{"Reference", kS91}};
+constexpr TypeRef kT131[] = {{"Reference", kS91}};
 constexpr std::string_view kS92[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Group", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/HealthcareService"};
-constexpr TypeRef kT131[] = {{"Reference", kS92}};
+constexpr TypeRef kT132[] = {{"Reference", kS92}};
 constexpr std::string_view kS93[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/HealthcareService"};
-constexpr TypeRef kT132[] = {{"Reference", kS93}};
-constexpr TypeRef kT133[] = {{"string", {}}, {"Attachment", {}}, {"Reference", kS30}};
+constexpr TypeRef kT133[] = {{"Reference", kS93}};
+constexpr TypeRef kT134[] = {{"string", {}}, {"Attachment", {}}, {"Reference", kS30}};
 constexpr std::string_view kS94[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT134[] = {{"Reference", kS94}};
+constexpr TypeRef kT135[] = {{"Reference", kS94}};
 constexpr std::string_view kS95[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT135[] = {{"Reference", kS95}};
+constexpr TypeRef kT136[] = {{"Reference", kS95}};
 constexpr std::string_view kS96[] = {"cmp-1", "cmp-2", "ele-1"};
 constexpr std::string_view kS97[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT136[] = {{"Reference", kS97}};
+constexpr TypeRef kT137[] = {{"Reference", kS97}};
 constexpr std::string_view kS98[] = {"http://hl7.org/fhir/StructureDefinition/Composition"};
-constexpr TypeRef kT137[] = {{"Identifier", {}}, {"Reference", kS98}};
-constexpr TypeRef kT138[] = {{"uri", {}}, {"canonical", kS88}};
+constexpr TypeRef kT138[] = {{"Identifier", {}}, {"Reference", kS98}};
+constexpr TypeRef kT139[] = {{"uri", {}}, {"canonical", kS88}};
 constexpr std::string_view kS99[] = {"cmd-2", "cmd-3", "ele-1"};
 constexpr std::string_view kS100[] = {"cmd-1", "ele-1"};
 constexpr std::string_view kS101[] = {"http://hl7.org/fhir/StructureDefinition/ConceptMap"};
-constexpr TypeRef kT139[] = {{"canonical", kS101}};
+constexpr TypeRef kT140[] = {{"canonical", kS101}};
 constexpr std::string_view kS102[] = {"con-1", "ele-1"};
 constexpr std::string_view kS103[] = {"con-2", "ele-1"};
 constexpr std::string_view kS104[] = {"http://hl7.org/fhir/StructureDefinition/ClinicalImpression", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/Observation"};
-constexpr TypeRef kT140[] = {{"Reference", kS104}};
+constexpr TypeRef kT141[] = {{"Reference", kS104}};
 constexpr std::string_view kS105[] = {"http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT141[] = {{"Reference", kS105}};
+constexpr TypeRef kT142[] = {{"Reference", kS105}};
 constexpr std::string_view kS106[] = {"http://hl7.org/fhir/StructureDefinition/Consent", "http://hl7.org/fhir/StructureDefinition/DocumentReference", "http://hl7.org/fhir/StructureDefinition/Contract", "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse"};
-constexpr TypeRef kT142[] = {{"Attachment", {}}, {"Reference", kS106}};
+constexpr TypeRef kT143[] = {{"Attachment", {}}, {"Reference", kS106}};
 constexpr std::string_view kS107[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Group", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT143[] = {{"Reference", kS107}};
+constexpr TypeRef kT144[] = {{"Reference", kS107}};
 constexpr std::string_view kS108[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT144[] = {{"Reference", kS108}};
+constexpr TypeRef kT145[] = {{"Reference", kS108}};
 constexpr std::string_view kS109[] = {"http://hl7.org/fhir/StructureDefinition/Contract"};
-constexpr TypeRef kT145[] = {{"Reference", kS109}};
+constexpr TypeRef kT146[] = {{"Reference", kS109}};
 constexpr std::string_view kS110[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT146[] = {{"Reference", kS110}};
-constexpr TypeRef kT147[] = {{"CodeableConcept", {}}, {"Reference", kS30}};
+constexpr TypeRef kT147[] = {{"Reference", kS110}};
+constexpr TypeRef kT148[] = {{"CodeableConcept", {}}, {"Reference", kS30}};
 constexpr std::string_view kS111[] = {"http://hl7.org/fhir/StructureDefinition/Provenance"};
-constexpr TypeRef kT148[] = {{"Reference", kS111}};
+constexpr TypeRef kT149[] = {{"Reference", kS111}};
 constexpr std::string_view kS112[] = {"http://hl7.org/fhir/StructureDefinition/Composition", "http://hl7.org/fhir/StructureDefinition/DocumentReference", "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse", "http://hl7.org/fhir/StructureDefinition/Contract"};
-constexpr TypeRef kT149[] = {{"Attachment", {}}, {"Reference", kS112}};
+constexpr TypeRef kT150[] = {{"Attachment", {}}, {"Reference", kS112}};
 constexpr std::string_view kS113[] = {"http://hl7.org/fhir/StructureDefinition/Composition", "http://hl7.org/fhir/StructureDefinition/DocumentReference", "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse"};
-constexpr TypeRef kT150[] = {{"Attachment", {}}, {"Reference", kS113}};
-constexpr TypeRef kT151[] = {{"Attachment", {}}, {"Reference", kS21}};
+constexpr TypeRef kT151[] = {{"Attachment", {}}, {"Reference", kS113}};
+constexpr TypeRef kT152[] = {{"Attachment", {}}, {"Reference", kS21}};
 constexpr std::string_view kS114[] = {"http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT152[] = {{"Reference", kS114}};
+constexpr TypeRef kT153[] = {{"Reference", kS114}};
 constexpr std::string_view kS115[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Group", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT153[] = {{"Reference", kS115}};
+constexpr TypeRef kT154[] = {{"Reference", kS115}};
 constexpr std::string_view kS116[] = {"http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT154[] = {{"Reference", kS116}};
+constexpr TypeRef kT155[] = {{"Reference", kS116}};
 constexpr std::string_view kS117[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/DocumentReference", "http://hl7.org/fhir/StructureDefinition/Questionnaire", "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse"};
-constexpr TypeRef kT155[] = {{"Reference", kS117}};
-constexpr TypeRef kT156[] = {{"boolean", {}}, {"decimal", {}}, {"integer", {}}, {"date", {}}, {"dateTime", {}}, {"time", {}}, {"string", {}}, {"uri", {}}, {"Attachment", {}}, {"Coding", {}}, {"Quantity", {}}, {"Reference", kS30}};
+constexpr TypeRef kT156[] = {{"Reference", kS117}};
+constexpr TypeRef kT157[] = {{"boolean", {}}, {"decimal", {}}, {"integer", {}}, {"date", {}}, {"dateTime", {}}, {"time", {}}, {"string", {}}, {"uri", {}}, {"Attachment", {}}, {"Coding", {}}, {"Quantity", {}}, {"Reference", kS30}};
 constexpr std::string_view kS118[] = {"http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT157[] = {{"Reference", kS118}};
-constexpr TypeRef kT158[] = {{"Quantity", {}}, {"Money", {}}};
+constexpr TypeRef kT158[] = {{"Reference", kS118}};
+constexpr TypeRef kT159[] = {{"Quantity", {}}, {"Money", {}}};
 constexpr std::string_view kS119[] = {"http://hl7.org/fhir/StructureDefinition/Location", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT159[] = {{"Reference", kS119}};
+constexpr TypeRef kT160[] = {{"Reference", kS119}};
 constexpr std::string_view kS120[] = {"http://hl7.org/fhir/StructureDefinition/CoverageEligibilityRequest"};
-constexpr TypeRef kT160[] = {{"Reference", kS120}};
+constexpr TypeRef kT161[] = {{"Reference", kS120}};
 constexpr std::string_view kS121[] = {"ces-1", "ele-1"};
-constexpr TypeRef kT161[] = {{"unsignedInt", {}}, {"string", {}}, {"Money", {}}};
-constexpr TypeRef kT162[] = {{"Element", {}}};
+constexpr TypeRef kT162[] = {{"unsignedInt", {}}, {"string", {}}, {"Money", {}}};
+constexpr TypeRef kT163[] = {{"Element", {}}};
 constexpr std::string_view kS122[] = {"drq-1", "ele-1"};
 constexpr std::string_view kS123[] = {"drq-2", "ele-1"};
-constexpr TypeRef kT163[] = {{"dateTime", {}}, {"Period", {}}, {"Duration", {}}};
+constexpr TypeRef kT164[] = {{"dateTime", {}}, {"Period", {}}, {"Duration", {}}};
 }  // namespace
 
 // Account
@@ -313,33 +314,33 @@ extern constinit const ElementInfo kElements0[19] = {
   {"identifier", "Account.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"status", "Account.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/account-status", kS0},
   {"type", "Account.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/account-type", kS0},
-  {"name", "Account.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subject", "Account.subject", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
-  {"servicePeriod", "Account.servicePeriod", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"coverage", "Account.coverage", 0u, kUnbounded, false, false, true, kT11, "Account.coverage", BindingStrength::kNone, "", kS0},
-  {"owner", "Account.owner", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"description", "Account.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"guarantor", "Account.guarantor", 0u, kUnbounded, false, false, false, kT11, "Account.guarantor", BindingStrength::kNone, "", kS0},
-  {"partOf", "Account.partOf", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS0},
+  {"name", "Account.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Account.subject", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"servicePeriod", "Account.servicePeriod", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"coverage", "Account.coverage", 0u, kUnbounded, false, false, true, kT12, "Account.coverage", BindingStrength::kNone, "", kS0},
+  {"owner", "Account.owner", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"description", "Account.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"guarantor", "Account.guarantor", 0u, kUnbounded, false, false, false, kT12, "Account.guarantor", BindingStrength::kNone, "", kS0},
+  {"partOf", "Account.partOf", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS0},
 };
 
 // Account.coverage
 extern constinit const ElementInfo kElements1[5] = {
-  {"id", "Account.coverage.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Account.coverage.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Account.coverage.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Account.coverage.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"coverage", "Account.coverage.coverage", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS0},
-  {"priority", "Account.coverage.priority", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
+  {"coverage", "Account.coverage.coverage", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
+  {"priority", "Account.coverage.priority", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
 };
 
 // Account.guarantor
 extern constinit const ElementInfo kElements2[6] = {
-  {"id", "Account.guarantor.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Account.guarantor.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Account.guarantor.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Account.guarantor.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"party", "Account.guarantor.party", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
-  {"onHold", "Account.guarantor.onHold", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"period", "Account.guarantor.period", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"party", "Account.guarantor.party", 1u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"onHold", "Account.guarantor.onHold", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"period", "Account.guarantor.period", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // ActivityDefinition
@@ -354,64 +355,64 @@ extern constinit const ElementInfo kElements3[54] = {
   {"modifierExtension", "ActivityDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "ActivityDefinition.url", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ActivityDefinition.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"version", "ActivityDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "ActivityDefinition.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "ActivityDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subtitle", "ActivityDefinition.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "ActivityDefinition.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "ActivityDefinition.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "ActivityDefinition.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subtitle", "ActivityDefinition.subtitle", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "ActivityDefinition.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "ActivityDefinition.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"subject", "ActivityDefinition.subject[x]", 0u, 1u, true, false, false, kT18, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS0},
-  {"date", "ActivityDefinition.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "ActivityDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "ActivityDefinition.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "ActivityDefinition.description", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "ActivityDefinition.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "ActivityDefinition.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"subject", "ActivityDefinition.subject[x]", 0u, 1u, true, false, false, kT19, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS0},
+  {"date", "ActivityDefinition.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "ActivityDefinition.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "ActivityDefinition.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "ActivityDefinition.description", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "ActivityDefinition.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
   {"jurisdiction", "ActivityDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS0},
-  {"purpose", "ActivityDefinition.purpose", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"usage", "ActivityDefinition.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"copyright", "ActivityDefinition.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"approvalDate", "ActivityDefinition.approvalDate", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
-  {"lastReviewDate", "ActivityDefinition.lastReviewDate", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
-  {"effectivePeriod", "ActivityDefinition.effectivePeriod", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"purpose", "ActivityDefinition.purpose", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"usage", "ActivityDefinition.usage", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "ActivityDefinition.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"approvalDate", "ActivityDefinition.approvalDate", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
+  {"lastReviewDate", "ActivityDefinition.lastReviewDate", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
+  {"effectivePeriod", "ActivityDefinition.effectivePeriod", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
   {"topic", "ActivityDefinition.topic", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS0},
-  {"author", "ActivityDefinition.author", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
-  {"editor", "ActivityDefinition.editor", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
-  {"reviewer", "ActivityDefinition.reviewer", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
-  {"endorser", "ActivityDefinition.endorser", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
-  {"relatedArtifact", "ActivityDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
-  {"library", "ActivityDefinition.library", 0u, kUnbounded, false, false, false, kT25, "", BindingStrength::kNone, "", kS0},
+  {"author", "ActivityDefinition.author", 0u, kUnbounded, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"editor", "ActivityDefinition.editor", 0u, kUnbounded, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"reviewer", "ActivityDefinition.reviewer", 0u, kUnbounded, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"endorser", "ActivityDefinition.endorser", 0u, kUnbounded, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"relatedArtifact", "ActivityDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT25, "", BindingStrength::kNone, "", kS0},
+  {"library", "ActivityDefinition.library", 0u, kUnbounded, false, false, false, kT26, "", BindingStrength::kNone, "", kS0},
   {"kind", "ActivityDefinition.kind", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-resource-types", kS0},
-  {"profile", "ActivityDefinition.profile", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS0},
+  {"profile", "ActivityDefinition.profile", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS0},
   {"code", "ActivityDefinition.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS0},
   {"intent", "ActivityDefinition.intent", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS0},
   {"priority", "ActivityDefinition.priority", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS0},
-  {"doNotPerform", "ActivityDefinition.doNotPerform", 0u, 1u, false, true, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"timing", "ActivityDefinition.timing[x]", 0u, 1u, true, false, false, kT27, "", BindingStrength::kNone, "", kS0},
-  {"location", "ActivityDefinition.location", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"participant", "ActivityDefinition.participant", 0u, kUnbounded, false, false, false, kT11, "ActivityDefinition.participant", BindingStrength::kNone, "", kS0},
-  {"product", "ActivityDefinition.product[x]", 0u, 1u, true, false, false, kT29, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS0},
-  {"quantity", "ActivityDefinition.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"dosage", "ActivityDefinition.dosage", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"doNotPerform", "ActivityDefinition.doNotPerform", 0u, 1u, false, true, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"timing", "ActivityDefinition.timing[x]", 0u, 1u, true, false, false, kT28, "", BindingStrength::kNone, "", kS0},
+  {"location", "ActivityDefinition.location", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"participant", "ActivityDefinition.participant", 0u, kUnbounded, false, false, false, kT12, "ActivityDefinition.participant", BindingStrength::kNone, "", kS0},
+  {"product", "ActivityDefinition.product[x]", 0u, 1u, true, false, false, kT30, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS0},
+  {"quantity", "ActivityDefinition.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"dosage", "ActivityDefinition.dosage", 0u, kUnbounded, false, false, false, kT32, "", BindingStrength::kNone, "", kS0},
   {"bodySite", "ActivityDefinition.bodySite", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS0},
-  {"specimenRequirement", "ActivityDefinition.specimenRequirement", 0u, kUnbounded, false, false, false, kT32, "", BindingStrength::kNone, "", kS0},
-  {"observationRequirement", "ActivityDefinition.observationRequirement", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS0},
-  {"observationResultRequirement", "ActivityDefinition.observationResultRequirement", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS0},
-  {"transform", "ActivityDefinition.transform", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS0},
-  {"dynamicValue", "ActivityDefinition.dynamicValue", 0u, kUnbounded, false, false, false, kT11, "ActivityDefinition.dynamicValue", BindingStrength::kNone, "", kS0},
+  {"specimenRequirement", "ActivityDefinition.specimenRequirement", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS0},
+  {"observationRequirement", "ActivityDefinition.observationRequirement", 0u, kUnbounded, false, false, false, kT34, "", BindingStrength::kNone, "", kS0},
+  {"observationResultRequirement", "ActivityDefinition.observationResultRequirement", 0u, kUnbounded, false, false, false, kT34, "", BindingStrength::kNone, "", kS0},
+  {"transform", "ActivityDefinition.transform", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS0},
+  {"dynamicValue", "ActivityDefinition.dynamicValue", 0u, kUnbounded, false, false, false, kT12, "ActivityDefinition.dynamicValue", BindingStrength::kNone, "", kS0},
 };
 
 // ActivityDefinition.dynamicValue
 extern constinit const ElementInfo kElements4[5] = {
-  {"id", "ActivityDefinition.dynamicValue.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ActivityDefinition.dynamicValue.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ActivityDefinition.dynamicValue.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ActivityDefinition.dynamicValue.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"path", "ActivityDefinition.dynamicValue.path", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"expression", "ActivityDefinition.dynamicValue.expression", 1u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS0},
+  {"path", "ActivityDefinition.dynamicValue.path", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"expression", "ActivityDefinition.dynamicValue.expression", 1u, 1u, false, false, false, kT36, "", BindingStrength::kNone, "", kS0},
 };
 
 // ActivityDefinition.participant
 extern constinit const ElementInfo kElements5[5] = {
-  {"id", "ActivityDefinition.participant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ActivityDefinition.participant.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ActivityDefinition.participant.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ActivityDefinition.participant.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "ActivityDefinition.participant.type", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-participant-type", kS0},
@@ -420,18 +421,18 @@ extern constinit const ElementInfo kElements5[5] = {
 
 // Address
 extern constinit const ElementInfo kElements6[12] = {
-  {"id", "Address.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Address.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Address.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"use", "Address.use", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/address-use", kS0},
   {"type", "Address.type", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/address-type", kS0},
-  {"text", "Address.text", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"line", "Address.line", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"city", "Address.city", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"district", "Address.district", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"state", "Address.state", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"postalCode", "Address.postalCode", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"country", "Address.country", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"period", "Address.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"text", "Address.text", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"line", "Address.line", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"city", "Address.city", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"district", "Address.district", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"state", "Address.state", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"postalCode", "Address.postalCode", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"country", "Address.country", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"period", "Address.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // AdverseEvent
@@ -448,51 +449,51 @@ extern constinit const ElementInfo kElements7[28] = {
   {"actuality", "AdverseEvent.actuality", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/adverse-event-actuality", kS0},
   {"category", "AdverseEvent.category", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/adverse-event-category", kS0},
   {"event", "AdverseEvent.event", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adverse-event-type", kS0},
-  {"subject", "AdverseEvent.subject", 1u, 1u, false, false, true, kT36, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "AdverseEvent.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"date", "AdverseEvent.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"detected", "AdverseEvent.detected", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"recordedDate", "AdverseEvent.recordedDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"resultingCondition", "AdverseEvent.resultingCondition", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
-  {"location", "AdverseEvent.location", 0u, 1u, false, false, true, kT28, "", BindingStrength::kNone, "", kS0},
+  {"subject", "AdverseEvent.subject", 1u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "AdverseEvent.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"date", "AdverseEvent.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"detected", "AdverseEvent.detected", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"recordedDate", "AdverseEvent.recordedDate", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"resultingCondition", "AdverseEvent.resultingCondition", 0u, kUnbounded, false, false, true, kT39, "", BindingStrength::kNone, "", kS0},
+  {"location", "AdverseEvent.location", 0u, 1u, false, false, true, kT29, "", BindingStrength::kNone, "", kS0},
   {"seriousness", "AdverseEvent.seriousness", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adverse-event-seriousness", kS0},
   {"severity", "AdverseEvent.severity", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/adverse-event-severity", kS0},
   {"outcome", "AdverseEvent.outcome", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/adverse-event-outcome", kS0},
-  {"recorder", "AdverseEvent.recorder", 0u, 1u, false, false, true, kT39, "", BindingStrength::kNone, "", kS0},
-  {"contributor", "AdverseEvent.contributor", 0u, kUnbounded, false, false, true, kT40, "", BindingStrength::kNone, "", kS0},
-  {"suspectEntity", "AdverseEvent.suspectEntity", 0u, kUnbounded, false, false, true, kT11, "AdverseEvent.suspectEntity", BindingStrength::kNone, "", kS0},
-  {"subjectMedicalHistory", "AdverseEvent.subjectMedicalHistory", 0u, kUnbounded, false, false, true, kT41, "", BindingStrength::kNone, "", kS0},
-  {"referenceDocument", "AdverseEvent.referenceDocument", 0u, kUnbounded, false, false, true, kT42, "", BindingStrength::kNone, "", kS0},
-  {"study", "AdverseEvent.study", 0u, kUnbounded, false, false, true, kT43, "", BindingStrength::kNone, "", kS0},
+  {"recorder", "AdverseEvent.recorder", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS0},
+  {"contributor", "AdverseEvent.contributor", 0u, kUnbounded, false, false, true, kT41, "", BindingStrength::kNone, "", kS0},
+  {"suspectEntity", "AdverseEvent.suspectEntity", 0u, kUnbounded, false, false, true, kT12, "AdverseEvent.suspectEntity", BindingStrength::kNone, "", kS0},
+  {"subjectMedicalHistory", "AdverseEvent.subjectMedicalHistory", 0u, kUnbounded, false, false, true, kT42, "", BindingStrength::kNone, "", kS0},
+  {"referenceDocument", "AdverseEvent.referenceDocument", 0u, kUnbounded, false, false, true, kT43, "", BindingStrength::kNone, "", kS0},
+  {"study", "AdverseEvent.study", 0u, kUnbounded, false, false, true, kT44, "", BindingStrength::kNone, "", kS0},
 };
 
 // AdverseEvent.suspectEntity
 extern constinit const ElementInfo kElements8[5] = {
-  {"id", "AdverseEvent.suspectEntity.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AdverseEvent.suspectEntity.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AdverseEvent.suspectEntity.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AdverseEvent.suspectEntity.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"instance", "AdverseEvent.suspectEntity.instance", 1u, 1u, false, false, true, kT44, "", BindingStrength::kNone, "", kS0},
-  {"causality", "AdverseEvent.suspectEntity.causality", 0u, kUnbounded, false, false, true, kT11, "AdverseEvent.suspectEntity.causality", BindingStrength::kNone, "", kS0},
+  {"instance", "AdverseEvent.suspectEntity.instance", 1u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS0},
+  {"causality", "AdverseEvent.suspectEntity.causality", 0u, kUnbounded, false, false, true, kT12, "AdverseEvent.suspectEntity.causality", BindingStrength::kNone, "", kS0},
 };
 
 // AdverseEvent.suspectEntity.causality
 extern constinit const ElementInfo kElements9[7] = {
-  {"id", "AdverseEvent.suspectEntity.causality.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AdverseEvent.suspectEntity.causality.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AdverseEvent.suspectEntity.causality.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AdverseEvent.suspectEntity.causality.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"assessment", "AdverseEvent.suspectEntity.causality.assessment", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adverse-event-causality-assess", kS0},
-  {"productRelatedness", "AdverseEvent.suspectEntity.causality.productRelatedness", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"author", "AdverseEvent.suspectEntity.causality.author", 0u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS0},
+  {"productRelatedness", "AdverseEvent.suspectEntity.causality.productRelatedness", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"author", "AdverseEvent.suspectEntity.causality.author", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS0},
   {"method", "AdverseEvent.suspectEntity.causality.method", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adverse-event-causality-method", kS0},
 };
 
 // Age
 extern constinit const ElementInfo kElements10[7] = {
-  {"id", "Age.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Age.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Age.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"value", "Age.value", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS0},
+  {"value", "Age.value", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
   {"comparator", "Age.comparator", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS0},
-  {"unit", "Age.unit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"unit", "Age.unit", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"system", "Age.system", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"code", "Age.code", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS0},
 };
@@ -514,38 +515,38 @@ extern constinit const ElementInfo kElements11[24] = {
   {"category", "AllergyIntolerance.category", 0u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/allergy-intolerance-category", kS0},
   {"criticality", "AllergyIntolerance.criticality", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality", kS0},
   {"code", "AllergyIntolerance.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/allergyintolerance-code", kS0},
-  {"patient", "AllergyIntolerance.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "AllergyIntolerance.encounter", 0u, 1u, false, false, false, kT37, "", BindingStrength::kNone, "", kS0},
-  {"onset", "AllergyIntolerance.onset[x]", 0u, 1u, true, false, false, kT48, "", BindingStrength::kNone, "", kS0},
-  {"recordedDate", "AllergyIntolerance.recordedDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"recorder", "AllergyIntolerance.recorder", 0u, 1u, false, false, false, kT49, "", BindingStrength::kNone, "", kS0},
-  {"asserter", "AllergyIntolerance.asserter", 0u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS0},
-  {"lastOccurrence", "AllergyIntolerance.lastOccurrence", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"note", "AllergyIntolerance.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
-  {"reaction", "AllergyIntolerance.reaction", 0u, kUnbounded, false, false, false, kT11, "AllergyIntolerance.reaction", BindingStrength::kNone, "", kS0},
+  {"patient", "AllergyIntolerance.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "AllergyIntolerance.encounter", 0u, 1u, false, false, false, kT38, "", BindingStrength::kNone, "", kS0},
+  {"onset", "AllergyIntolerance.onset[x]", 0u, 1u, true, false, false, kT49, "", BindingStrength::kNone, "", kS0},
+  {"recordedDate", "AllergyIntolerance.recordedDate", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"recorder", "AllergyIntolerance.recorder", 0u, 1u, false, false, false, kT50, "", BindingStrength::kNone, "", kS0},
+  {"asserter", "AllergyIntolerance.asserter", 0u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS0},
+  {"lastOccurrence", "AllergyIntolerance.lastOccurrence", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"note", "AllergyIntolerance.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
+  {"reaction", "AllergyIntolerance.reaction", 0u, kUnbounded, false, false, false, kT12, "AllergyIntolerance.reaction", BindingStrength::kNone, "", kS0},
 };
 
 // AllergyIntolerance.reaction
 extern constinit const ElementInfo kElements12[10] = {
-  {"id", "AllergyIntolerance.reaction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AllergyIntolerance.reaction.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AllergyIntolerance.reaction.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AllergyIntolerance.reaction.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"substance", "AllergyIntolerance.reaction.substance", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/substance-code", kS0},
   {"manifestation", "AllergyIntolerance.reaction.manifestation", 1u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS0},
-  {"description", "AllergyIntolerance.reaction.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"onset", "AllergyIntolerance.reaction.onset", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
+  {"description", "AllergyIntolerance.reaction.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"onset", "AllergyIntolerance.reaction.onset", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
   {"severity", "AllergyIntolerance.reaction.severity", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/reaction-event-severity", kS0},
   {"exposureRoute", "AllergyIntolerance.reaction.exposureRoute", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/route-codes", kS0},
-  {"note", "AllergyIntolerance.reaction.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"note", "AllergyIntolerance.reaction.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // Annotation
 extern constinit const ElementInfo kElements13[5] = {
-  {"id", "Annotation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Annotation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Annotation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"author", "Annotation.author[x]", 0u, 1u, true, false, true, kT52, "", BindingStrength::kNone, "", kS0},
-  {"time", "Annotation.time", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"text", "Annotation.text", 1u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"author", "Annotation.author[x]", 0u, 1u, true, false, true, kT53, "", BindingStrength::kNone, "", kS0},
+  {"time", "Annotation.time", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"text", "Annotation.text", 1u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // Appointment
@@ -566,32 +567,32 @@ extern constinit const ElementInfo kElements14[30] = {
   {"specialty", "Appointment.specialty", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS0},
   {"appointmentType", "Appointment.appointmentType", 0u, 1u, false, false, true, kT8, "", BindingStrength::kPreferred, "http://terminology.hl7.org/ValueSet/v2-0276", kS0},
   {"reasonCode", "Appointment.reasonCode", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/encounter-reason", kS0},
-  {"reasonReference", "Appointment.reasonReference", 0u, kUnbounded, false, false, false, kT53, "", BindingStrength::kNone, "", kS0},
-  {"priority", "Appointment.priority", 0u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
-  {"description", "Appointment.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"supportingInformation", "Appointment.supportingInformation", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"start", "Appointment.start", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
-  {"end", "Appointment.end", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
-  {"minutesDuration", "Appointment.minutesDuration", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"slot", "Appointment.slot", 0u, kUnbounded, false, false, false, kT57, "", BindingStrength::kNone, "", kS0},
-  {"created", "Appointment.created", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"comment", "Appointment.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"patientInstruction", "Appointment.patientInstruction", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"basedOn", "Appointment.basedOn", 0u, kUnbounded, false, false, false, kT58, "", BindingStrength::kNone, "", kS0},
-  {"participant", "Appointment.participant", 1u, kUnbounded, false, false, false, kT11, "Appointment.participant", BindingStrength::kNone, "", kS33},
-  {"requestedPeriod", "Appointment.requestedPeriod", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "Appointment.reasonReference", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
+  {"priority", "Appointment.priority", 0u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"description", "Appointment.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"supportingInformation", "Appointment.supportingInformation", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"start", "Appointment.start", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
+  {"end", "Appointment.end", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
+  {"minutesDuration", "Appointment.minutesDuration", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"slot", "Appointment.slot", 0u, kUnbounded, false, false, false, kT58, "", BindingStrength::kNone, "", kS0},
+  {"created", "Appointment.created", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"comment", "Appointment.comment", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"patientInstruction", "Appointment.patientInstruction", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"basedOn", "Appointment.basedOn", 0u, kUnbounded, false, false, false, kT59, "", BindingStrength::kNone, "", kS0},
+  {"participant", "Appointment.participant", 1u, kUnbounded, false, false, false, kT12, "Appointment.participant", BindingStrength::kNone, "", kS33},
+  {"requestedPeriod", "Appointment.requestedPeriod", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // Appointment.participant
 extern constinit const ElementInfo kElements15[8] = {
-  {"id", "Appointment.participant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Appointment.participant.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Appointment.participant.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Appointment.participant.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Appointment.participant.type", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/encounter-participant-type", kS0},
-  {"actor", "Appointment.participant.actor", 0u, 1u, false, false, true, kT59, "", BindingStrength::kNone, "", kS0},
+  {"actor", "Appointment.participant.actor", 0u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS0},
   {"required", "Appointment.participant.required", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/participantrequired", kS0},
   {"status", "Appointment.participant.status", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/participationstatus", kS0},
-  {"period", "Appointment.participant.period", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"period", "Appointment.participant.period", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // AppointmentResponse
@@ -605,27 +606,27 @@ extern constinit const ElementInfo kElements16[16] = {
   {"extension", "AppointmentResponse.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AppointmentResponse.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "AppointmentResponse.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"appointment", "AppointmentResponse.appointment", 1u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS0},
-  {"start", "AppointmentResponse.start", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
-  {"end", "AppointmentResponse.end", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"appointment", "AppointmentResponse.appointment", 1u, 1u, false, false, true, kT61, "", BindingStrength::kNone, "", kS0},
+  {"start", "AppointmentResponse.start", 0u, 1u, false, false, false, kT57, "", BindingStrength::kNone, "", kS0},
+  {"end", "AppointmentResponse.end", 0u, 1u, false, false, false, kT57, "", BindingStrength::kNone, "", kS0},
   {"participantType", "AppointmentResponse.participantType", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/encounter-participant-type", kS0},
-  {"actor", "AppointmentResponse.actor", 0u, 1u, false, false, true, kT59, "", BindingStrength::kNone, "", kS0},
+  {"actor", "AppointmentResponse.actor", 0u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS0},
   {"participantStatus", "AppointmentResponse.participantStatus", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/participationstatus", kS0},
-  {"comment", "AppointmentResponse.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"comment", "AppointmentResponse.comment", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Attachment
 extern constinit const ElementInfo kElements17[10] = {
-  {"id", "Attachment.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Attachment.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Attachment.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"contentType", "Attachment.contentType", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS0},
   {"language", "Attachment.language", 0u, 1u, false, false, true, kT3, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS0},
-  {"data", "Attachment.data", 0u, 1u, false, false, false, kT61, "", BindingStrength::kNone, "", kS0},
-  {"url", "Attachment.url", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS0},
-  {"size", "Attachment.size", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS0},
-  {"hash", "Attachment.hash", 0u, 1u, false, false, true, kT61, "", BindingStrength::kNone, "", kS0},
-  {"title", "Attachment.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"creation", "Attachment.creation", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
+  {"data", "Attachment.data", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS0},
+  {"url", "Attachment.url", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS0},
+  {"size", "Attachment.size", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"hash", "Attachment.hash", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS0},
+  {"title", "Attachment.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"creation", "Attachment.creation", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
 };
 
 // AuditEvent
@@ -638,84 +639,84 @@ extern constinit const ElementInfo kElements18[19] = {
   {"contained", "AuditEvent.contained", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"type", "AuditEvent.type", 1u, 1u, false, false, true, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-event-type", kS0},
-  {"subtype", "AuditEvent.subtype", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-event-sub-type", kS0},
+  {"type", "AuditEvent.type", 1u, 1u, false, false, true, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-event-type", kS0},
+  {"subtype", "AuditEvent.subtype", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-event-sub-type", kS0},
   {"action", "AuditEvent.action", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/audit-event-action", kS0},
-  {"period", "AuditEvent.period", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
-  {"recorded", "AuditEvent.recorded", 1u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"period", "AuditEvent.period", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
+  {"recorded", "AuditEvent.recorded", 1u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
   {"outcome", "AuditEvent.outcome", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/audit-event-outcome", kS0},
-  {"outcomeDesc", "AuditEvent.outcomeDesc", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"outcomeDesc", "AuditEvent.outcomeDesc", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"purposeOfEvent", "AuditEvent.purposeOfEvent", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
-  {"agent", "AuditEvent.agent", 1u, kUnbounded, false, false, false, kT11, "AuditEvent.agent", BindingStrength::kNone, "", kS0},
-  {"source", "AuditEvent.source", 1u, 1u, false, false, false, kT11, "AuditEvent.source", BindingStrength::kNone, "", kS0},
-  {"entity", "AuditEvent.entity", 0u, kUnbounded, false, false, false, kT11, "AuditEvent.entity", BindingStrength::kNone, "", kS36},
+  {"agent", "AuditEvent.agent", 1u, kUnbounded, false, false, false, kT12, "AuditEvent.agent", BindingStrength::kNone, "", kS0},
+  {"source", "AuditEvent.source", 1u, 1u, false, false, false, kT12, "AuditEvent.source", BindingStrength::kNone, "", kS0},
+  {"entity", "AuditEvent.entity", 0u, kUnbounded, false, false, false, kT12, "AuditEvent.entity", BindingStrength::kNone, "", kS36},
 };
 
 // AuditEvent.agent
 extern constinit const ElementInfo kElements19[14] = {
-  {"id", "AuditEvent.agent.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AuditEvent.agent.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.agent.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.agent.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "AuditEvent.agent.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/participation-role-type", kS0},
   {"role", "AuditEvent.agent.role", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/security-role-type", kS0},
-  {"who", "AuditEvent.agent.who", 0u, 1u, false, false, true, kT64, "", BindingStrength::kNone, "", kS0},
-  {"altId", "AuditEvent.agent.altId", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "AuditEvent.agent.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"requestor", "AuditEvent.agent.requestor", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"location", "AuditEvent.agent.location", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
+  {"who", "AuditEvent.agent.who", 0u, 1u, false, false, true, kT65, "", BindingStrength::kNone, "", kS0},
+  {"altId", "AuditEvent.agent.altId", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "AuditEvent.agent.name", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"requestor", "AuditEvent.agent.requestor", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"location", "AuditEvent.agent.location", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
   {"policy", "AuditEvent.agent.policy", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"media", "AuditEvent.agent.media", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/dicm-405-mediatype", kS0},
-  {"network", "AuditEvent.agent.network", 0u, 1u, false, false, false, kT11, "AuditEvent.agent.network", BindingStrength::kNone, "", kS0},
+  {"media", "AuditEvent.agent.media", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/dicm-405-mediatype", kS0},
+  {"network", "AuditEvent.agent.network", 0u, 1u, false, false, false, kT12, "AuditEvent.agent.network", BindingStrength::kNone, "", kS0},
   {"purposeOfUse", "AuditEvent.agent.purposeOfUse", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
 };
 
 // AuditEvent.agent.network
 extern constinit const ElementInfo kElements20[5] = {
-  {"id", "AuditEvent.agent.network.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AuditEvent.agent.network.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.agent.network.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.agent.network.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"address", "AuditEvent.agent.network.address", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"address", "AuditEvent.agent.network.address", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"type", "AuditEvent.agent.network.type", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/network-type", kS0},
 };
 
 // AuditEvent.entity
 extern constinit const ElementInfo kElements21[12] = {
-  {"id", "AuditEvent.entity.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AuditEvent.entity.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.entity.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.entity.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"what", "AuditEvent.entity.what", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"type", "AuditEvent.entity.type", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-entity-type", kS0},
-  {"role", "AuditEvent.entity.role", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/object-role", kS0},
-  {"lifecycle", "AuditEvent.entity.lifecycle", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/object-lifecycle-events", kS0},
-  {"securityLabel", "AuditEvent.entity.securityLabel", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS0},
-  {"name", "AuditEvent.entity.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"description", "AuditEvent.entity.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"query", "AuditEvent.entity.query", 0u, 1u, false, false, true, kT61, "", BindingStrength::kNone, "", kS0},
-  {"detail", "AuditEvent.entity.detail", 0u, kUnbounded, false, false, false, kT11, "AuditEvent.entity.detail", BindingStrength::kNone, "", kS0},
+  {"what", "AuditEvent.entity.what", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"type", "AuditEvent.entity.type", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-entity-type", kS0},
+  {"role", "AuditEvent.entity.role", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/object-role", kS0},
+  {"lifecycle", "AuditEvent.entity.lifecycle", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/object-lifecycle-events", kS0},
+  {"securityLabel", "AuditEvent.entity.securityLabel", 0u, kUnbounded, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS0},
+  {"name", "AuditEvent.entity.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"description", "AuditEvent.entity.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"query", "AuditEvent.entity.query", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS0},
+  {"detail", "AuditEvent.entity.detail", 0u, kUnbounded, false, false, false, kT12, "AuditEvent.entity.detail", BindingStrength::kNone, "", kS0},
 };
 
 // AuditEvent.entity.detail
 extern constinit const ElementInfo kElements22[5] = {
-  {"id", "AuditEvent.entity.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AuditEvent.entity.detail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.entity.detail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.entity.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"type", "AuditEvent.entity.detail.type", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"value", "AuditEvent.entity.detail.value[x]", 1u, 1u, true, false, false, kT65, "", BindingStrength::kNone, "", kS0},
+  {"type", "AuditEvent.entity.detail.type", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"value", "AuditEvent.entity.detail.value[x]", 1u, 1u, true, false, false, kT66, "", BindingStrength::kNone, "", kS0},
 };
 
 // AuditEvent.source
 extern constinit const ElementInfo kElements23[6] = {
-  {"id", "AuditEvent.source.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "AuditEvent.source.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "AuditEvent.source.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "AuditEvent.source.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"site", "AuditEvent.source.site", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"observer", "AuditEvent.source.observer", 1u, 1u, false, false, true, kT66, "", BindingStrength::kNone, "", kS0},
-  {"type", "AuditEvent.source.type", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-source-type", kS0},
+  {"site", "AuditEvent.source.site", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"observer", "AuditEvent.source.observer", 1u, 1u, false, false, true, kT67, "", BindingStrength::kNone, "", kS0},
+  {"type", "AuditEvent.source.type", 0u, kUnbounded, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/audit-source-type", kS0},
 };
 
 // BackboneElement
 extern constinit const ElementInfo kElements24[3] = {
-  {"id", "BackboneElement.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "BackboneElement.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "BackboneElement.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BackboneElement.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
 };
@@ -732,9 +733,9 @@ extern constinit const ElementInfo kElements25[13] = {
   {"modifierExtension", "Basic.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "Basic.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"code", "Basic.code", 1u, 1u, false, true, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/basic-resource-type", kS0},
-  {"subject", "Basic.subject", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"created", "Basic.created", 0u, 1u, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
-  {"author", "Basic.author", 0u, 1u, false, false, true, kT67, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Basic.subject", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"created", "Basic.created", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS0},
+  {"author", "Basic.author", 0u, 1u, false, false, true, kT68, "", BindingStrength::kNone, "", kS0},
 };
 
 // Binary
@@ -744,9 +745,9 @@ extern constinit const ElementInfo kElements26[8] = {
   {"implicitRules", "Binary.implicitRules", 0u, 1u, false, true, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"language", "Binary.language", 0u, 1u, false, false, false, kT3, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS0},
   {"contentType", "Binary.contentType", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS0},
-  {"securityContext", "Binary.securityContext", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"data", "Binary.data", 0u, 1u, false, false, false, kT61, "", BindingStrength::kNone, "", kS0},
-  {"url", "Binary.url", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS0},
+  {"securityContext", "Binary.securityContext", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"data", "Binary.data", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS0},
+  {"url", "Binary.url", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS0},
 };
 
 // BiologicallyDerivedProduct
@@ -763,54 +764,54 @@ extern constinit const ElementInfo kElements27[19] = {
   {"productCategory", "BiologicallyDerivedProduct.productCategory", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/product-category", kS0},
   {"productCode", "BiologicallyDerivedProduct.productCode", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "", kS0},
   {"status", "BiologicallyDerivedProduct.status", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/product-status", kS0},
-  {"request", "BiologicallyDerivedProduct.request", 0u, kUnbounded, false, false, false, kT58, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "BiologicallyDerivedProduct.quantity", 0u, 1u, false, false, false, kT68, "", BindingStrength::kNone, "", kS0},
-  {"parent", "BiologicallyDerivedProduct.parent", 0u, kUnbounded, false, false, false, kT69, "", BindingStrength::kNone, "", kS0},
-  {"collection", "BiologicallyDerivedProduct.collection", 0u, 1u, false, false, false, kT11, "BiologicallyDerivedProduct.collection", BindingStrength::kNone, "", kS0},
-  {"processing", "BiologicallyDerivedProduct.processing", 0u, kUnbounded, false, false, false, kT11, "BiologicallyDerivedProduct.processing", BindingStrength::kNone, "", kS0},
-  {"manipulation", "BiologicallyDerivedProduct.manipulation", 0u, 1u, false, false, false, kT11, "BiologicallyDerivedProduct.manipulation", BindingStrength::kNone, "", kS0},
-  {"storage", "BiologicallyDerivedProduct.storage", 0u, kUnbounded, false, false, false, kT11, "BiologicallyDerivedProduct.storage", BindingStrength::kNone, "", kS0},
+  {"request", "BiologicallyDerivedProduct.request", 0u, kUnbounded, false, false, false, kT59, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "BiologicallyDerivedProduct.quantity", 0u, 1u, false, false, false, kT69, "", BindingStrength::kNone, "", kS0},
+  {"parent", "BiologicallyDerivedProduct.parent", 0u, kUnbounded, false, false, false, kT70, "", BindingStrength::kNone, "", kS0},
+  {"collection", "BiologicallyDerivedProduct.collection", 0u, 1u, false, false, false, kT12, "BiologicallyDerivedProduct.collection", BindingStrength::kNone, "", kS0},
+  {"processing", "BiologicallyDerivedProduct.processing", 0u, kUnbounded, false, false, false, kT12, "BiologicallyDerivedProduct.processing", BindingStrength::kNone, "", kS0},
+  {"manipulation", "BiologicallyDerivedProduct.manipulation", 0u, 1u, false, false, false, kT12, "BiologicallyDerivedProduct.manipulation", BindingStrength::kNone, "", kS0},
+  {"storage", "BiologicallyDerivedProduct.storage", 0u, kUnbounded, false, false, false, kT12, "BiologicallyDerivedProduct.storage", BindingStrength::kNone, "", kS0},
 };
 
 // BiologicallyDerivedProduct.collection
 extern constinit const ElementInfo kElements28[6] = {
-  {"id", "BiologicallyDerivedProduct.collection.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "BiologicallyDerivedProduct.collection.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "BiologicallyDerivedProduct.collection.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BiologicallyDerivedProduct.collection.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"collector", "BiologicallyDerivedProduct.collection.collector", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS0},
-  {"source", "BiologicallyDerivedProduct.collection.source", 0u, 1u, false, false, false, kT70, "", BindingStrength::kNone, "", kS0},
-  {"collected", "BiologicallyDerivedProduct.collection.collected[x]", 0u, 1u, true, false, false, kT71, "", BindingStrength::kNone, "", kS0},
+  {"collector", "BiologicallyDerivedProduct.collection.collector", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"source", "BiologicallyDerivedProduct.collection.source", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS0},
+  {"collected", "BiologicallyDerivedProduct.collection.collected[x]", 0u, 1u, true, false, false, kT72, "", BindingStrength::kNone, "", kS0},
 };
 
 // BiologicallyDerivedProduct.manipulation
 extern constinit const ElementInfo kElements29[5] = {
-  {"id", "BiologicallyDerivedProduct.manipulation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "BiologicallyDerivedProduct.manipulation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "BiologicallyDerivedProduct.manipulation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BiologicallyDerivedProduct.manipulation.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"description", "BiologicallyDerivedProduct.manipulation.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"time", "BiologicallyDerivedProduct.manipulation.time[x]", 0u, 1u, true, false, false, kT71, "", BindingStrength::kNone, "", kS0},
+  {"description", "BiologicallyDerivedProduct.manipulation.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"time", "BiologicallyDerivedProduct.manipulation.time[x]", 0u, 1u, true, false, false, kT72, "", BindingStrength::kNone, "", kS0},
 };
 
 // BiologicallyDerivedProduct.processing
 extern constinit const ElementInfo kElements30[7] = {
-  {"id", "BiologicallyDerivedProduct.processing.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "BiologicallyDerivedProduct.processing.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "BiologicallyDerivedProduct.processing.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BiologicallyDerivedProduct.processing.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"description", "BiologicallyDerivedProduct.processing.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"description", "BiologicallyDerivedProduct.processing.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"procedure", "BiologicallyDerivedProduct.processing.procedure", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS0},
-  {"additive", "BiologicallyDerivedProduct.processing.additive", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS0},
-  {"time", "BiologicallyDerivedProduct.processing.time[x]", 0u, 1u, true, false, false, kT71, "", BindingStrength::kNone, "", kS0},
+  {"additive", "BiologicallyDerivedProduct.processing.additive", 0u, 1u, false, false, false, kT73, "", BindingStrength::kNone, "", kS0},
+  {"time", "BiologicallyDerivedProduct.processing.time[x]", 0u, 1u, true, false, false, kT72, "", BindingStrength::kNone, "", kS0},
 };
 
 // BiologicallyDerivedProduct.storage
 extern constinit const ElementInfo kElements31[7] = {
-  {"id", "BiologicallyDerivedProduct.storage.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "BiologicallyDerivedProduct.storage.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "BiologicallyDerivedProduct.storage.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BiologicallyDerivedProduct.storage.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"description", "BiologicallyDerivedProduct.storage.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"temperature", "BiologicallyDerivedProduct.storage.temperature", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"description", "BiologicallyDerivedProduct.storage.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"temperature", "BiologicallyDerivedProduct.storage.temperature", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
   {"scale", "BiologicallyDerivedProduct.storage.scale", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/product-storage-scale", kS0},
-  {"duration", "BiologicallyDerivedProduct.storage.duration", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"duration", "BiologicallyDerivedProduct.storage.duration", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // BodyStructure
@@ -824,13 +825,13 @@ extern constinit const ElementInfo kElements32[16] = {
   {"extension", "BodyStructure.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "BodyStructure.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "BodyStructure.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"active", "BodyStructure.active", 0u, 1u, false, true, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"active", "BodyStructure.active", 0u, 1u, false, true, true, kT18, "", BindingStrength::kNone, "", kS0},
   {"morphology", "BodyStructure.morphology", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/bodystructure-code", kS0},
   {"location", "BodyStructure.location", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS0},
   {"locationQualifier", "BodyStructure.locationQualifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/bodystructure-relative-location", kS0},
-  {"description", "BodyStructure.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"image", "BodyStructure.image", 0u, kUnbounded, false, false, false, kT73, "", BindingStrength::kNone, "", kS0},
-  {"patient", "BodyStructure.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
+  {"description", "BodyStructure.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"image", "BodyStructure.image", 0u, kUnbounded, false, false, false, kT74, "", BindingStrength::kNone, "", kS0},
+  {"patient", "BodyStructure.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
 };
 
 // Bundle
@@ -841,66 +842,66 @@ extern constinit const ElementInfo kElements33[11] = {
   {"language", "Bundle.language", 0u, 1u, false, false, false, kT3, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS0},
   {"identifier", "Bundle.identifier", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"type", "Bundle.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/bundle-type", kS0},
-  {"timestamp", "Bundle.timestamp", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
-  {"total", "Bundle.total", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS0},
-  {"link", "Bundle.link", 0u, kUnbounded, false, false, true, kT11, "Bundle.link", BindingStrength::kNone, "", kS0},
-  {"entry", "Bundle.entry", 0u, kUnbounded, false, false, true, kT11, "Bundle.entry", BindingStrength::kNone, "", kS43},
-  {"signature", "Bundle.signature", 0u, 1u, false, false, true, kT74, "", BindingStrength::kNone, "", kS0},
+  {"timestamp", "Bundle.timestamp", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
+  {"total", "Bundle.total", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"link", "Bundle.link", 0u, kUnbounded, false, false, true, kT12, "Bundle.link", BindingStrength::kNone, "", kS0},
+  {"entry", "Bundle.entry", 0u, kUnbounded, false, false, true, kT12, "Bundle.entry", BindingStrength::kNone, "", kS43},
+  {"signature", "Bundle.signature", 0u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS0},
 };
 
 // Bundle.entry
 extern constinit const ElementInfo kElements34[9] = {
-  {"id", "Bundle.entry.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Bundle.entry.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Bundle.entry.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Bundle.entry.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"link", "Bundle.entry.link", 0u, kUnbounded, false, false, true, kT11, "Bundle.link", BindingStrength::kNone, "", kS0},
+  {"link", "Bundle.entry.link", 0u, kUnbounded, false, false, true, kT12, "Bundle.link", BindingStrength::kNone, "", kS0},
   {"fullUrl", "Bundle.entry.fullUrl", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"resource", "Bundle.entry.resource", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
-  {"search", "Bundle.entry.search", 0u, 1u, false, false, true, kT11, "Bundle.entry.search", BindingStrength::kNone, "", kS0},
-  {"request", "Bundle.entry.request", 0u, 1u, false, false, true, kT11, "Bundle.entry.request", BindingStrength::kNone, "", kS0},
-  {"response", "Bundle.entry.response", 0u, 1u, false, false, true, kT11, "Bundle.entry.response", BindingStrength::kNone, "", kS0},
+  {"search", "Bundle.entry.search", 0u, 1u, false, false, true, kT12, "Bundle.entry.search", BindingStrength::kNone, "", kS0},
+  {"request", "Bundle.entry.request", 0u, 1u, false, false, true, kT12, "Bundle.entry.request", BindingStrength::kNone, "", kS0},
+  {"response", "Bundle.entry.response", 0u, 1u, false, false, true, kT12, "Bundle.entry.response", BindingStrength::kNone, "", kS0},
 };
 
 // Bundle.entry.request
 extern constinit const ElementInfo kElements35[9] = {
-  {"id", "Bundle.entry.request.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Bundle.entry.request.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Bundle.entry.request.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Bundle.entry.request.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"method", "Bundle.entry.request.method", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/http-verb", kS0},
   {"url", "Bundle.entry.request.url", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"ifNoneMatch", "Bundle.entry.request.ifNoneMatch", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"ifModifiedSince", "Bundle.entry.request.ifModifiedSince", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
-  {"ifMatch", "Bundle.entry.request.ifMatch", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"ifNoneExist", "Bundle.entry.request.ifNoneExist", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"ifNoneMatch", "Bundle.entry.request.ifNoneMatch", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"ifModifiedSince", "Bundle.entry.request.ifModifiedSince", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
+  {"ifMatch", "Bundle.entry.request.ifMatch", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"ifNoneExist", "Bundle.entry.request.ifNoneExist", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Bundle.entry.response
 extern constinit const ElementInfo kElements36[8] = {
-  {"id", "Bundle.entry.response.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Bundle.entry.response.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Bundle.entry.response.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Bundle.entry.response.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"status", "Bundle.entry.response.status", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"status", "Bundle.entry.response.status", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"location", "Bundle.entry.response.location", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"etag", "Bundle.entry.response.etag", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"lastModified", "Bundle.entry.response.lastModified", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
-  {"outcome", "Bundle.entry.response.outcome", 0u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", {}},
+  {"etag", "Bundle.entry.response.etag", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"lastModified", "Bundle.entry.response.lastModified", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS0},
+  {"outcome", "Bundle.entry.response.outcome", 0u, 1u, false, false, true, kT76, "", BindingStrength::kNone, "", {}},
 };
 
 // Bundle.entry.search
 extern constinit const ElementInfo kElements37[5] = {
-  {"id", "Bundle.entry.search.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Bundle.entry.search.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Bundle.entry.search.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Bundle.entry.search.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "Bundle.entry.search.mode", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-entry-mode", kS0},
-  {"score", "Bundle.entry.search.score", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS0},
+  {"score", "Bundle.entry.search.score", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
 };
 
 // Bundle.link
 extern constinit const ElementInfo kElements38[5] = {
-  {"id", "Bundle.link.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Bundle.link.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Bundle.link.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Bundle.link.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"relation", "Bundle.link.relation", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"relation", "Bundle.link.relation", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"url", "Bundle.link.url", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
 };
 
@@ -915,178 +916,178 @@ extern constinit const ElementInfo kElements39[34] = {
   {"extension", "CapabilityStatement.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "CapabilityStatement.url", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"version", "CapabilityStatement.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "CapabilityStatement.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "CapabilityStatement.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "CapabilityStatement.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "CapabilityStatement.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "CapabilityStatement.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "CapabilityStatement.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "CapabilityStatement.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"date", "CapabilityStatement.date", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "CapabilityStatement.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "CapabilityStatement.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "CapabilityStatement.description", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "CapabilityStatement.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "CapabilityStatement.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"date", "CapabilityStatement.date", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "CapabilityStatement.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "CapabilityStatement.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "CapabilityStatement.description", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "CapabilityStatement.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
   {"jurisdiction", "CapabilityStatement.jurisdiction", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS0},
-  {"purpose", "CapabilityStatement.purpose", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"copyright", "CapabilityStatement.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"purpose", "CapabilityStatement.purpose", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "CapabilityStatement.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
   {"kind", "CapabilityStatement.kind", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/capability-statement-kind", kS0},
-  {"instantiates", "CapabilityStatement.instantiates", 0u, kUnbounded, false, false, true, kT76, "", BindingStrength::kNone, "", kS0},
-  {"imports", "CapabilityStatement.imports", 0u, kUnbounded, false, false, true, kT76, "", BindingStrength::kNone, "", kS0},
-  {"software", "CapabilityStatement.software", 0u, 1u, false, false, true, kT11, "CapabilityStatement.software", BindingStrength::kNone, "", kS0},
-  {"implementation", "CapabilityStatement.implementation", 0u, 1u, false, false, true, kT11, "CapabilityStatement.implementation", BindingStrength::kNone, "", kS0},
+  {"instantiates", "CapabilityStatement.instantiates", 0u, kUnbounded, false, false, true, kT77, "", BindingStrength::kNone, "", kS0},
+  {"imports", "CapabilityStatement.imports", 0u, kUnbounded, false, false, true, kT77, "", BindingStrength::kNone, "", kS0},
+  {"software", "CapabilityStatement.software", 0u, 1u, false, false, true, kT12, "CapabilityStatement.software", BindingStrength::kNone, "", kS0},
+  {"implementation", "CapabilityStatement.implementation", 0u, 1u, false, false, true, kT12, "CapabilityStatement.implementation", BindingStrength::kNone, "", kS0},
   {"fhirVersion", "CapabilityStatement.fhirVersion", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS0},
   {"format", "CapabilityStatement.format", 1u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS0},
   {"patchFormat", "CapabilityStatement.patchFormat", 0u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS0},
-  {"implementationGuide", "CapabilityStatement.implementationGuide", 0u, kUnbounded, false, false, true, kT77, "", BindingStrength::kNone, "", kS0},
-  {"rest", "CapabilityStatement.rest", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.rest", BindingStrength::kNone, "", kS46},
-  {"messaging", "CapabilityStatement.messaging", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.messaging", BindingStrength::kNone, "", kS0},
-  {"document", "CapabilityStatement.document", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.document", BindingStrength::kNone, "", kS0},
+  {"implementationGuide", "CapabilityStatement.implementationGuide", 0u, kUnbounded, false, false, true, kT78, "", BindingStrength::kNone, "", kS0},
+  {"rest", "CapabilityStatement.rest", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.rest", BindingStrength::kNone, "", kS46},
+  {"messaging", "CapabilityStatement.messaging", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.messaging", BindingStrength::kNone, "", kS0},
+  {"document", "CapabilityStatement.document", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.document", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.document
 extern constinit const ElementInfo kElements40[6] = {
-  {"id", "CapabilityStatement.document.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.document.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.document.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.document.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "CapabilityStatement.document.mode", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-mode", kS0},
-  {"documentation", "CapabilityStatement.document.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"profile", "CapabilityStatement.document.profile", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.document.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"profile", "CapabilityStatement.document.profile", 1u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.implementation
 extern constinit const ElementInfo kElements41[6] = {
-  {"id", "CapabilityStatement.implementation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.implementation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.implementation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.implementation.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"description", "CapabilityStatement.implementation.description", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"url", "CapabilityStatement.implementation.url", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS0},
-  {"custodian", "CapabilityStatement.implementation.custodian", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
+  {"description", "CapabilityStatement.implementation.description", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"url", "CapabilityStatement.implementation.url", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS0},
+  {"custodian", "CapabilityStatement.implementation.custodian", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.messaging
 extern constinit const ElementInfo kElements42[7] = {
-  {"id", "CapabilityStatement.messaging.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.messaging.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.messaging.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.messaging.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "CapabilityStatement.messaging.endpoint", 0u, kUnbounded, false, false, false, kT11, "CapabilityStatement.messaging.endpoint", BindingStrength::kNone, "", kS0},
-  {"reliableCache", "CapabilityStatement.messaging.reliableCache", 0u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
-  {"documentation", "CapabilityStatement.messaging.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"supportedMessage", "CapabilityStatement.messaging.supportedMessage", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.messaging.supportedMessage", BindingStrength::kNone, "", kS0},
+  {"endpoint", "CapabilityStatement.messaging.endpoint", 0u, kUnbounded, false, false, false, kT12, "CapabilityStatement.messaging.endpoint", BindingStrength::kNone, "", kS0},
+  {"reliableCache", "CapabilityStatement.messaging.reliableCache", 0u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.messaging.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"supportedMessage", "CapabilityStatement.messaging.supportedMessage", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.messaging.supportedMessage", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.messaging.endpoint
 extern constinit const ElementInfo kElements43[5] = {
-  {"id", "CapabilityStatement.messaging.endpoint.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.messaging.endpoint.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.messaging.endpoint.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.messaging.endpoint.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"protocol", "CapabilityStatement.messaging.endpoint.protocol", 1u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/message-transport", kS0},
-  {"address", "CapabilityStatement.messaging.endpoint.address", 1u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS0},
+  {"protocol", "CapabilityStatement.messaging.endpoint.protocol", 1u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/message-transport", kS0},
+  {"address", "CapabilityStatement.messaging.endpoint.address", 1u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.messaging.supportedMessage
 extern constinit const ElementInfo kElements44[5] = {
-  {"id", "CapabilityStatement.messaging.supportedMessage.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.messaging.supportedMessage.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.messaging.supportedMessage.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.messaging.supportedMessage.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "CapabilityStatement.messaging.supportedMessage.mode", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-capability-mode", kS0},
-  {"definition", "CapabilityStatement.messaging.supportedMessage.definition", 1u, 1u, false, false, true, kT78, "", BindingStrength::kNone, "", kS0},
+  {"definition", "CapabilityStatement.messaging.supportedMessage.definition", 1u, 1u, false, false, true, kT79, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest
 extern constinit const ElementInfo kElements45[11] = {
-  {"id", "CapabilityStatement.rest.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "CapabilityStatement.rest.mode", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/restful-capability-mode", kS0},
-  {"documentation", "CapabilityStatement.rest.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"security", "CapabilityStatement.rest.security", 0u, 1u, false, false, true, kT11, "CapabilityStatement.rest.security", BindingStrength::kNone, "", kS0},
-  {"resource", "CapabilityStatement.rest.resource", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.rest.resource", BindingStrength::kNone, "", kS48},
-  {"interaction", "CapabilityStatement.rest.interaction", 0u, kUnbounded, false, false, false, kT11, "CapabilityStatement.rest.interaction", BindingStrength::kNone, "", kS0},
-  {"searchParam", "CapabilityStatement.rest.searchParam", 0u, kUnbounded, false, false, false, kT11, "CapabilityStatement.rest.resource.searchParam", BindingStrength::kNone, "", kS0},
-  {"operation", "CapabilityStatement.rest.operation", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.rest.resource.operation", BindingStrength::kNone, "", kS0},
-  {"compartment", "CapabilityStatement.rest.compartment", 0u, kUnbounded, false, false, false, kT79, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"security", "CapabilityStatement.rest.security", 0u, 1u, false, false, true, kT12, "CapabilityStatement.rest.security", BindingStrength::kNone, "", kS0},
+  {"resource", "CapabilityStatement.rest.resource", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.rest.resource", BindingStrength::kNone, "", kS48},
+  {"interaction", "CapabilityStatement.rest.interaction", 0u, kUnbounded, false, false, false, kT12, "CapabilityStatement.rest.interaction", BindingStrength::kNone, "", kS0},
+  {"searchParam", "CapabilityStatement.rest.searchParam", 0u, kUnbounded, false, false, false, kT12, "CapabilityStatement.rest.resource.searchParam", BindingStrength::kNone, "", kS0},
+  {"operation", "CapabilityStatement.rest.operation", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.rest.resource.operation", BindingStrength::kNone, "", kS0},
+  {"compartment", "CapabilityStatement.rest.compartment", 0u, kUnbounded, false, false, false, kT80, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.interaction
 extern constinit const ElementInfo kElements46[5] = {
-  {"id", "CapabilityStatement.rest.interaction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.interaction.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.interaction.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.interaction.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CapabilityStatement.rest.interaction.code", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/system-restful-interaction", kS0},
-  {"documentation", "CapabilityStatement.rest.interaction.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.interaction.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.resource
 extern constinit const ElementInfo kElements47[20] = {
-  {"id", "CapabilityStatement.rest.resource.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.resource.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.resource.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.resource.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "CapabilityStatement.rest.resource.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS0},
-  {"profile", "CapabilityStatement.rest.resource.profile", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS0},
-  {"supportedProfile", "CapabilityStatement.rest.resource.supportedProfile", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS0},
-  {"documentation", "CapabilityStatement.rest.resource.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"interaction", "CapabilityStatement.rest.resource.interaction", 0u, kUnbounded, false, false, false, kT11, "CapabilityStatement.rest.resource.interaction", BindingStrength::kNone, "", kS0},
+  {"profile", "CapabilityStatement.rest.resource.profile", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS0},
+  {"supportedProfile", "CapabilityStatement.rest.resource.supportedProfile", 0u, kUnbounded, false, false, true, kT27, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.resource.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"interaction", "CapabilityStatement.rest.resource.interaction", 0u, kUnbounded, false, false, false, kT12, "CapabilityStatement.rest.resource.interaction", BindingStrength::kNone, "", kS0},
   {"versioning", "CapabilityStatement.rest.resource.versioning", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/versioning-policy", kS0},
-  {"readHistory", "CapabilityStatement.rest.resource.readHistory", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"updateCreate", "CapabilityStatement.rest.resource.updateCreate", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"conditionalCreate", "CapabilityStatement.rest.resource.conditionalCreate", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"readHistory", "CapabilityStatement.rest.resource.readHistory", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"updateCreate", "CapabilityStatement.rest.resource.updateCreate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"conditionalCreate", "CapabilityStatement.rest.resource.conditionalCreate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
   {"conditionalRead", "CapabilityStatement.rest.resource.conditionalRead", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/conditional-read-status", kS0},
-  {"conditionalUpdate", "CapabilityStatement.rest.resource.conditionalUpdate", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"conditionalUpdate", "CapabilityStatement.rest.resource.conditionalUpdate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
   {"conditionalDelete", "CapabilityStatement.rest.resource.conditionalDelete", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/conditional-delete-status", kS0},
   {"referencePolicy", "CapabilityStatement.rest.resource.referencePolicy", 0u, kUnbounded, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/reference-handling-policy", kS0},
-  {"searchInclude", "CapabilityStatement.rest.resource.searchInclude", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"searchRevInclude", "CapabilityStatement.rest.resource.searchRevInclude", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"searchParam", "CapabilityStatement.rest.resource.searchParam", 0u, kUnbounded, false, false, false, kT11, "CapabilityStatement.rest.resource.searchParam", BindingStrength::kNone, "", kS0},
-  {"operation", "CapabilityStatement.rest.resource.operation", 0u, kUnbounded, false, false, true, kT11, "CapabilityStatement.rest.resource.operation", BindingStrength::kNone, "", kS0},
+  {"searchInclude", "CapabilityStatement.rest.resource.searchInclude", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"searchRevInclude", "CapabilityStatement.rest.resource.searchRevInclude", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"searchParam", "CapabilityStatement.rest.resource.searchParam", 0u, kUnbounded, false, false, false, kT12, "CapabilityStatement.rest.resource.searchParam", BindingStrength::kNone, "", kS0},
+  {"operation", "CapabilityStatement.rest.resource.operation", 0u, kUnbounded, false, false, true, kT12, "CapabilityStatement.rest.resource.operation", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.resource.interaction
 extern constinit const ElementInfo kElements48[5] = {
-  {"id", "CapabilityStatement.rest.resource.interaction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.resource.interaction.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.resource.interaction.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.resource.interaction.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CapabilityStatement.rest.resource.interaction.code", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/type-restful-interaction", kS0},
-  {"documentation", "CapabilityStatement.rest.resource.interaction.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.resource.interaction.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.resource.operation
 extern constinit const ElementInfo kElements49[6] = {
-  {"id", "CapabilityStatement.rest.resource.operation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.resource.operation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.resource.operation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.resource.operation.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"name", "CapabilityStatement.rest.resource.operation.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"definition", "CapabilityStatement.rest.resource.operation.definition", 1u, 1u, false, false, true, kT80, "", BindingStrength::kNone, "", kS0},
-  {"documentation", "CapabilityStatement.rest.resource.operation.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"name", "CapabilityStatement.rest.resource.operation.name", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"definition", "CapabilityStatement.rest.resource.operation.definition", 1u, 1u, false, false, true, kT81, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.resource.operation.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.resource.searchParam
 extern constinit const ElementInfo kElements50[7] = {
-  {"id", "CapabilityStatement.rest.resource.searchParam.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.resource.searchParam.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.resource.searchParam.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.resource.searchParam.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"name", "CapabilityStatement.rest.resource.searchParam.name", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"definition", "CapabilityStatement.rest.resource.searchParam.definition", 0u, 1u, false, false, false, kT81, "", BindingStrength::kNone, "", kS0},
+  {"name", "CapabilityStatement.rest.resource.searchParam.name", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"definition", "CapabilityStatement.rest.resource.searchParam.definition", 0u, 1u, false, false, false, kT82, "", BindingStrength::kNone, "", kS0},
   {"type", "CapabilityStatement.rest.resource.searchParam.type", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-param-type", kS0},
-  {"documentation", "CapabilityStatement.rest.resource.searchParam.documentation", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CapabilityStatement.rest.resource.searchParam.documentation", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.rest.security
 extern constinit const ElementInfo kElements51[6] = {
-  {"id", "CapabilityStatement.rest.security.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.rest.security.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.rest.security.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.rest.security.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"cors", "CapabilityStatement.rest.security.cors", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"cors", "CapabilityStatement.rest.security.cors", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
   {"service", "CapabilityStatement.rest.security.service", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/restful-security-service", kS0},
-  {"description", "CapabilityStatement.rest.security.description", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "CapabilityStatement.rest.security.description", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // CapabilityStatement.software
 extern constinit const ElementInfo kElements52[6] = {
-  {"id", "CapabilityStatement.software.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CapabilityStatement.software.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CapabilityStatement.software.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CapabilityStatement.software.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"name", "CapabilityStatement.software.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"version", "CapabilityStatement.software.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"releaseDate", "CapabilityStatement.software.releaseDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
+  {"name", "CapabilityStatement.software.name", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"version", "CapabilityStatement.software.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"releaseDate", "CapabilityStatement.software.releaseDate", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
 };
 
 // CarePlan
@@ -1100,64 +1101,64 @@ extern constinit const ElementInfo kElements53[31] = {
   {"extension", "CarePlan.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CarePlan.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "CarePlan.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"instantiatesCanonical", "CarePlan.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT82, "", BindingStrength::kNone, "", kS0},
+  {"instantiatesCanonical", "CarePlan.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS0},
   {"instantiatesUri", "CarePlan.instantiatesUri", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"basedOn", "CarePlan.basedOn", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS0},
-  {"replaces", "CarePlan.replaces", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS0},
-  {"partOf", "CarePlan.partOf", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS0},
+  {"basedOn", "CarePlan.basedOn", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
+  {"replaces", "CarePlan.replaces", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
+  {"partOf", "CarePlan.partOf", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
   {"status", "CarePlan.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS0},
   {"intent", "CarePlan.intent", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/care-plan-intent", kS0},
   {"category", "CarePlan.category", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/care-plan-category", kS0},
-  {"title", "CarePlan.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"description", "CarePlan.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subject", "CarePlan.subject", 1u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "CarePlan.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"period", "CarePlan.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"created", "CarePlan.created", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"author", "CarePlan.author", 0u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
-  {"contributor", "CarePlan.contributor", 0u, kUnbounded, false, false, false, kT85, "", BindingStrength::kNone, "", kS0},
-  {"careTeam", "CarePlan.careTeam", 0u, kUnbounded, false, false, false, kT86, "", BindingStrength::kNone, "", kS0},
-  {"addresses", "CarePlan.addresses", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
-  {"supportingInfo", "CarePlan.supportingInfo", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"goal", "CarePlan.goal", 0u, kUnbounded, false, false, false, kT87, "", BindingStrength::kNone, "", kS0},
-  {"activity", "CarePlan.activity", 0u, kUnbounded, false, false, false, kT11, "CarePlan.activity", BindingStrength::kNone, "", kS58},
-  {"note", "CarePlan.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"title", "CarePlan.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"description", "CarePlan.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subject", "CarePlan.subject", 1u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "CarePlan.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"period", "CarePlan.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"created", "CarePlan.created", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"author", "CarePlan.author", 0u, 1u, false, false, true, kT86, "", BindingStrength::kNone, "", kS0},
+  {"contributor", "CarePlan.contributor", 0u, kUnbounded, false, false, false, kT86, "", BindingStrength::kNone, "", kS0},
+  {"careTeam", "CarePlan.careTeam", 0u, kUnbounded, false, false, false, kT87, "", BindingStrength::kNone, "", kS0},
+  {"addresses", "CarePlan.addresses", 0u, kUnbounded, false, false, true, kT39, "", BindingStrength::kNone, "", kS0},
+  {"supportingInfo", "CarePlan.supportingInfo", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"goal", "CarePlan.goal", 0u, kUnbounded, false, false, false, kT88, "", BindingStrength::kNone, "", kS0},
+  {"activity", "CarePlan.activity", 0u, kUnbounded, false, false, false, kT12, "CarePlan.activity", BindingStrength::kNone, "", kS58},
+  {"note", "CarePlan.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // CarePlan.activity
 extern constinit const ElementInfo kElements54[8] = {
-  {"id", "CarePlan.activity.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CarePlan.activity.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CarePlan.activity.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CarePlan.activity.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"outcomeCodeableConcept", "CarePlan.activity.outcomeCodeableConcept", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/care-plan-activity-outcome", kS0},
-  {"outcomeReference", "CarePlan.activity.outcomeReference", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"progress", "CarePlan.activity.progress", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
-  {"reference", "CarePlan.activity.reference", 0u, 1u, false, false, false, kT88, "", BindingStrength::kNone, "", kS0},
-  {"detail", "CarePlan.activity.detail", 0u, 1u, false, false, false, kT11, "CarePlan.activity.detail", BindingStrength::kNone, "", kS0},
+  {"outcomeReference", "CarePlan.activity.outcomeReference", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"progress", "CarePlan.activity.progress", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
+  {"reference", "CarePlan.activity.reference", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS0},
+  {"detail", "CarePlan.activity.detail", 0u, 1u, false, false, false, kT12, "CarePlan.activity.detail", BindingStrength::kNone, "", kS0},
 };
 
 // CarePlan.activity.detail
 extern constinit const ElementInfo kElements55[20] = {
-  {"id", "CarePlan.activity.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CarePlan.activity.detail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CarePlan.activity.detail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CarePlan.activity.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"kind", "CarePlan.activity.detail.kind", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/care-plan-activity-kind", kS0},
-  {"instantiatesCanonical", "CarePlan.activity.detail.instantiatesCanonical", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS0},
+  {"instantiatesCanonical", "CarePlan.activity.detail.instantiatesCanonical", 0u, kUnbounded, false, false, false, kT90, "", BindingStrength::kNone, "", kS0},
   {"instantiatesUri", "CarePlan.activity.detail.instantiatesUri", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
   {"code", "CarePlan.activity.detail.code", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS0},
   {"reasonCode", "CarePlan.activity.detail.reasonCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS0},
-  {"reasonReference", "CarePlan.activity.detail.reasonReference", 0u, kUnbounded, false, false, false, kT90, "", BindingStrength::kNone, "", kS0},
-  {"goal", "CarePlan.activity.detail.goal", 0u, kUnbounded, false, false, false, kT87, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "CarePlan.activity.detail.reasonReference", 0u, kUnbounded, false, false, false, kT91, "", BindingStrength::kNone, "", kS0},
+  {"goal", "CarePlan.activity.detail.goal", 0u, kUnbounded, false, false, false, kT88, "", BindingStrength::kNone, "", kS0},
   {"status", "CarePlan.activity.detail.status", 1u, 1u, false, true, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/care-plan-activity-status", kS0},
   {"statusReason", "CarePlan.activity.detail.statusReason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
-  {"doNotPerform", "CarePlan.activity.detail.doNotPerform", 0u, 1u, false, true, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"scheduled", "CarePlan.activity.detail.scheduled[x]", 0u, 1u, true, false, false, kT91, "", BindingStrength::kNone, "", kS0},
-  {"location", "CarePlan.activity.detail.location", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"performer", "CarePlan.activity.detail.performer", 0u, kUnbounded, false, false, false, kT92, "", BindingStrength::kNone, "", kS0},
-  {"product", "CarePlan.activity.detail.product[x]", 0u, 1u, true, false, false, kT93, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS0},
-  {"dailyAmount", "CarePlan.activity.detail.dailyAmount", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "CarePlan.activity.detail.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"description", "CarePlan.activity.detail.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"doNotPerform", "CarePlan.activity.detail.doNotPerform", 0u, 1u, false, true, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"scheduled", "CarePlan.activity.detail.scheduled[x]", 0u, 1u, true, false, false, kT92, "", BindingStrength::kNone, "", kS0},
+  {"location", "CarePlan.activity.detail.location", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"performer", "CarePlan.activity.detail.performer", 0u, kUnbounded, false, false, false, kT93, "", BindingStrength::kNone, "", kS0},
+  {"product", "CarePlan.activity.detail.product[x]", 0u, 1u, true, false, false, kT94, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS0},
+  {"dailyAmount", "CarePlan.activity.detail.dailyAmount", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "CarePlan.activity.detail.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"description", "CarePlan.activity.detail.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // CareTeam
@@ -1173,27 +1174,27 @@ extern constinit const ElementInfo kElements56[21] = {
   {"identifier", "CareTeam.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"status", "CareTeam.status", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/care-team-status", kS0},
   {"category", "CareTeam.category", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/care-team-category", kS0},
-  {"name", "CareTeam.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subject", "CareTeam.subject", 0u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "CareTeam.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"period", "CareTeam.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"participant", "CareTeam.participant", 0u, kUnbounded, false, false, false, kT11, "CareTeam.participant", BindingStrength::kNone, "", kS63},
+  {"name", "CareTeam.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subject", "CareTeam.subject", 0u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "CareTeam.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"period", "CareTeam.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"participant", "CareTeam.participant", 0u, kUnbounded, false, false, false, kT12, "CareTeam.participant", BindingStrength::kNone, "", kS63},
   {"reasonCode", "CareTeam.reasonCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS0},
-  {"reasonReference", "CareTeam.reasonReference", 0u, kUnbounded, false, false, false, kT38, "", BindingStrength::kNone, "", kS0},
-  {"managingOrganization", "CareTeam.managingOrganization", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"telecom", "CareTeam.telecom", 0u, kUnbounded, false, false, false, kT94, "", BindingStrength::kNone, "", kS0},
-  {"note", "CareTeam.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "CareTeam.reasonReference", 0u, kUnbounded, false, false, false, kT39, "", BindingStrength::kNone, "", kS0},
+  {"managingOrganization", "CareTeam.managingOrganization", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"telecom", "CareTeam.telecom", 0u, kUnbounded, false, false, false, kT95, "", BindingStrength::kNone, "", kS0},
+  {"note", "CareTeam.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // CareTeam.participant
 extern constinit const ElementInfo kElements57[7] = {
-  {"id", "CareTeam.participant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CareTeam.participant.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CareTeam.participant.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CareTeam.participant.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"role", "CareTeam.participant.role", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/participant-role", kS0},
-  {"member", "CareTeam.participant.member", 0u, 1u, false, false, true, kT95, "", BindingStrength::kNone, "", kS0},
-  {"onBehalfOf", "CareTeam.participant.onBehalfOf", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"period", "CareTeam.participant.period", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"member", "CareTeam.participant.member", 0u, 1u, false, false, true, kT96, "", BindingStrength::kNone, "", kS0},
+  {"onBehalfOf", "CareTeam.participant.onBehalfOf", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"period", "CareTeam.participant.period", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // CatalogEntry
@@ -1208,26 +1209,26 @@ extern constinit const ElementInfo kElements58[21] = {
   {"modifierExtension", "CatalogEntry.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "CatalogEntry.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"type", "CatalogEntry.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
-  {"orderable", "CatalogEntry.orderable", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"referencedItem", "CatalogEntry.referencedItem", 1u, 1u, false, false, true, kT96, "", BindingStrength::kNone, "", kS0},
+  {"orderable", "CatalogEntry.orderable", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"referencedItem", "CatalogEntry.referencedItem", 1u, 1u, false, false, true, kT97, "", BindingStrength::kNone, "", kS0},
   {"additionalIdentifier", "CatalogEntry.additionalIdentifier", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
   {"classification", "CatalogEntry.classification", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
   {"status", "CatalogEntry.status", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"validityPeriod", "CatalogEntry.validityPeriod", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
-  {"validTo", "CatalogEntry.validTo", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"lastUpdated", "CatalogEntry.lastUpdated", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
+  {"validityPeriod", "CatalogEntry.validityPeriod", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
+  {"validTo", "CatalogEntry.validTo", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"lastUpdated", "CatalogEntry.lastUpdated", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
   {"additionalCharacteristic", "CatalogEntry.additionalCharacteristic", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
   {"additionalClassification", "CatalogEntry.additionalClassification", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
-  {"relatedEntry", "CatalogEntry.relatedEntry", 0u, kUnbounded, false, false, false, kT11, "CatalogEntry.relatedEntry", BindingStrength::kNone, "", kS0},
+  {"relatedEntry", "CatalogEntry.relatedEntry", 0u, kUnbounded, false, false, false, kT12, "CatalogEntry.relatedEntry", BindingStrength::kNone, "", kS0},
 };
 
 // CatalogEntry.relatedEntry
 extern constinit const ElementInfo kElements59[5] = {
-  {"id", "CatalogEntry.relatedEntry.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CatalogEntry.relatedEntry.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CatalogEntry.relatedEntry.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CatalogEntry.relatedEntry.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"relationtype", "CatalogEntry.relatedEntry.relationtype", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/relation-type", kS0},
-  {"item", "CatalogEntry.relatedEntry.item", 1u, 1u, false, false, false, kT97, "", BindingStrength::kNone, "", kS0},
+  {"item", "CatalogEntry.relatedEntry.item", 1u, 1u, false, false, false, kT98, "", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItem
@@ -1242,39 +1243,39 @@ extern constinit const ElementInfo kElements60[34] = {
   {"modifierExtension", "ChargeItem.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "ChargeItem.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"definitionUri", "ChargeItem.definitionUri", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"definitionCanonical", "ChargeItem.definitionCanonical", 0u, kUnbounded, false, false, false, kT98, "", BindingStrength::kNone, "", kS0},
+  {"definitionCanonical", "ChargeItem.definitionCanonical", 0u, kUnbounded, false, false, false, kT99, "", BindingStrength::kNone, "", kS0},
   {"status", "ChargeItem.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/chargeitem-status", kS0},
-  {"partOf", "ChargeItem.partOf", 0u, kUnbounded, false, false, false, kT99, "", BindingStrength::kNone, "", kS0},
+  {"partOf", "ChargeItem.partOf", 0u, kUnbounded, false, false, false, kT100, "", BindingStrength::kNone, "", kS0},
   {"code", "ChargeItem.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/chargeitem-billingcodes", kS0},
-  {"subject", "ChargeItem.subject", 1u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
-  {"context", "ChargeItem.context", 0u, 1u, false, false, true, kT100, "", BindingStrength::kNone, "", kS0},
-  {"occurrence", "ChargeItem.occurrence[x]", 0u, 1u, true, false, true, kT101, "", BindingStrength::kNone, "", kS0},
-  {"performer", "ChargeItem.performer", 0u, kUnbounded, false, false, false, kT11, "ChargeItem.performer", BindingStrength::kNone, "", kS0},
-  {"performingOrganization", "ChargeItem.performingOrganization", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS0},
-  {"requestingOrganization", "ChargeItem.requestingOrganization", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS0},
-  {"costCenter", "ChargeItem.costCenter", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "ChargeItem.quantity", 0u, 1u, false, false, true, kT30, "", BindingStrength::kNone, "", kS0},
+  {"subject", "ChargeItem.subject", 1u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
+  {"context", "ChargeItem.context", 0u, 1u, false, false, true, kT101, "", BindingStrength::kNone, "", kS0},
+  {"occurrence", "ChargeItem.occurrence[x]", 0u, 1u, true, false, true, kT102, "", BindingStrength::kNone, "", kS0},
+  {"performer", "ChargeItem.performer", 0u, kUnbounded, false, false, false, kT12, "ChargeItem.performer", BindingStrength::kNone, "", kS0},
+  {"performingOrganization", "ChargeItem.performingOrganization", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS0},
+  {"requestingOrganization", "ChargeItem.requestingOrganization", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS0},
+  {"costCenter", "ChargeItem.costCenter", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "ChargeItem.quantity", 0u, 1u, false, false, true, kT31, "", BindingStrength::kNone, "", kS0},
   {"bodysite", "ChargeItem.bodysite", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS0},
-  {"factorOverride", "ChargeItem.factorOverride", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"priceOverride", "ChargeItem.priceOverride", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"overrideReason", "ChargeItem.overrideReason", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"enterer", "ChargeItem.enterer", 0u, 1u, false, false, true, kT103, "", BindingStrength::kNone, "", kS0},
-  {"enteredDate", "ChargeItem.enteredDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
+  {"factorOverride", "ChargeItem.factorOverride", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"priceOverride", "ChargeItem.priceOverride", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"overrideReason", "ChargeItem.overrideReason", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"enterer", "ChargeItem.enterer", 0u, 1u, false, false, true, kT104, "", BindingStrength::kNone, "", kS0},
+  {"enteredDate", "ChargeItem.enteredDate", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
   {"reason", "ChargeItem.reason", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10", kS0},
-  {"service", "ChargeItem.service", 0u, kUnbounded, false, false, false, kT104, "", BindingStrength::kNone, "", kS0},
-  {"product", "ChargeItem.product[x]", 0u, 1u, true, false, false, kT105, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-kind", kS0},
-  {"account", "ChargeItem.account", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
-  {"note", "ChargeItem.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
-  {"supportingInformation", "ChargeItem.supportingInformation", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"service", "ChargeItem.service", 0u, kUnbounded, false, false, false, kT105, "", BindingStrength::kNone, "", kS0},
+  {"product", "ChargeItem.product[x]", 0u, 1u, true, false, false, kT106, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-kind", kS0},
+  {"account", "ChargeItem.account", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS0},
+  {"note", "ChargeItem.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
+  {"supportingInformation", "ChargeItem.supportingInformation", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItem.performer
 extern constinit const ElementInfo kElements61[5] = {
-  {"id", "ChargeItem.performer.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ChargeItem.performer.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ChargeItem.performer.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ChargeItem.performer.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"function", "ChargeItem.performer.function", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/performer-role", kS0},
-  {"actor", "ChargeItem.performer.actor", 1u, 1u, false, false, false, kT106, "", BindingStrength::kNone, "", kS0},
+  {"actor", "ChargeItem.performer.actor", 1u, 1u, false, false, false, kT107, "", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItemDefinition
@@ -1289,57 +1290,57 @@ extern constinit const ElementInfo kElements62[31] = {
   {"modifierExtension", "ChargeItemDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "ChargeItemDefinition.url", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ChargeItemDefinition.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"version", "ChargeItemDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "ChargeItemDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "ChargeItemDefinition.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "ChargeItemDefinition.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"derivedFromUri", "ChargeItemDefinition.derivedFromUri", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"partOf", "ChargeItemDefinition.partOf", 0u, kUnbounded, false, false, true, kT98, "", BindingStrength::kNone, "", kS0},
-  {"replaces", "ChargeItemDefinition.replaces", 0u, kUnbounded, false, false, true, kT98, "", BindingStrength::kNone, "", kS0},
+  {"partOf", "ChargeItemDefinition.partOf", 0u, kUnbounded, false, false, true, kT99, "", BindingStrength::kNone, "", kS0},
+  {"replaces", "ChargeItemDefinition.replaces", 0u, kUnbounded, false, false, true, kT99, "", BindingStrength::kNone, "", kS0},
   {"status", "ChargeItemDefinition.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "ChargeItemDefinition.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"date", "ChargeItemDefinition.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "ChargeItemDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "ChargeItemDefinition.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "ChargeItemDefinition.description", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "ChargeItemDefinition.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "ChargeItemDefinition.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"date", "ChargeItemDefinition.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "ChargeItemDefinition.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "ChargeItemDefinition.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "ChargeItemDefinition.description", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "ChargeItemDefinition.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
   {"jurisdiction", "ChargeItemDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS0},
-  {"copyright", "ChargeItemDefinition.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"approvalDate", "ChargeItemDefinition.approvalDate", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
-  {"lastReviewDate", "ChargeItemDefinition.lastReviewDate", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
-  {"effectivePeriod", "ChargeItemDefinition.effectivePeriod", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "ChargeItemDefinition.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"approvalDate", "ChargeItemDefinition.approvalDate", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
+  {"lastReviewDate", "ChargeItemDefinition.lastReviewDate", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
+  {"effectivePeriod", "ChargeItemDefinition.effectivePeriod", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
   {"code", "ChargeItemDefinition.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/chargeitem-billingcodes", kS0},
-  {"instance", "ChargeItemDefinition.instance", 0u, kUnbounded, false, false, false, kT107, "", BindingStrength::kNone, "", kS0},
-  {"applicability", "ChargeItemDefinition.applicability", 0u, kUnbounded, false, false, false, kT11, "ChargeItemDefinition.applicability", BindingStrength::kNone, "", kS0},
-  {"propertyGroup", "ChargeItemDefinition.propertyGroup", 0u, kUnbounded, false, false, false, kT11, "ChargeItemDefinition.propertyGroup", BindingStrength::kNone, "", kS0},
+  {"instance", "ChargeItemDefinition.instance", 0u, kUnbounded, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
+  {"applicability", "ChargeItemDefinition.applicability", 0u, kUnbounded, false, false, false, kT12, "ChargeItemDefinition.applicability", BindingStrength::kNone, "", kS0},
+  {"propertyGroup", "ChargeItemDefinition.propertyGroup", 0u, kUnbounded, false, false, false, kT12, "ChargeItemDefinition.propertyGroup", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItemDefinition.applicability
 extern constinit const ElementInfo kElements63[6] = {
-  {"id", "ChargeItemDefinition.applicability.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ChargeItemDefinition.applicability.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ChargeItemDefinition.applicability.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ChargeItemDefinition.applicability.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"description", "ChargeItemDefinition.applicability.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"language", "ChargeItemDefinition.applicability.language", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"expression", "ChargeItemDefinition.applicability.expression", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"description", "ChargeItemDefinition.applicability.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"language", "ChargeItemDefinition.applicability.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"expression", "ChargeItemDefinition.applicability.expression", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItemDefinition.propertyGroup
 extern constinit const ElementInfo kElements64[5] = {
-  {"id", "ChargeItemDefinition.propertyGroup.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ChargeItemDefinition.propertyGroup.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ChargeItemDefinition.propertyGroup.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ChargeItemDefinition.propertyGroup.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"applicability", "ChargeItemDefinition.propertyGroup.applicability", 0u, kUnbounded, false, false, false, kT11, "ChargeItemDefinition.applicability", BindingStrength::kNone, "", kS0},
-  {"priceComponent", "ChargeItemDefinition.propertyGroup.priceComponent", 0u, kUnbounded, false, false, false, kT11, "ChargeItemDefinition.propertyGroup.priceComponent", BindingStrength::kNone, "", kS0},
+  {"applicability", "ChargeItemDefinition.propertyGroup.applicability", 0u, kUnbounded, false, false, false, kT12, "ChargeItemDefinition.applicability", BindingStrength::kNone, "", kS0},
+  {"priceComponent", "ChargeItemDefinition.propertyGroup.priceComponent", 0u, kUnbounded, false, false, false, kT12, "ChargeItemDefinition.propertyGroup.priceComponent", BindingStrength::kNone, "", kS0},
 };
 
 // ChargeItemDefinition.propertyGroup.priceComponent
 extern constinit const ElementInfo kElements65[7] = {
-  {"id", "ChargeItemDefinition.propertyGroup.priceComponent.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ChargeItemDefinition.propertyGroup.priceComponent.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ChargeItemDefinition.propertyGroup.priceComponent.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ChargeItemDefinition.propertyGroup.priceComponent.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "ChargeItemDefinition.propertyGroup.priceComponent.type", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/invoice-priceComponentType", kS0},
   {"code", "ChargeItemDefinition.propertyGroup.priceComponent.code", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS0},
-  {"factor", "ChargeItemDefinition.propertyGroup.priceComponent.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"amount", "ChargeItemDefinition.propertyGroup.priceComponent.amount", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"factor", "ChargeItemDefinition.propertyGroup.priceComponent.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"amount", "ChargeItemDefinition.propertyGroup.priceComponent.amount", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim
@@ -1357,59 +1358,59 @@ extern constinit const ElementInfo kElements66[35] = {
   {"type", "Claim.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/claim-type", kS0},
   {"subType", "Claim.subType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-subtype", kS0},
   {"use", "Claim.use", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/claim-use", kS0},
-  {"patient", "Claim.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"billablePeriod", "Claim.billablePeriod", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"created", "Claim.created", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"enterer", "Claim.enterer", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS0},
-  {"insurer", "Claim.insurer", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"provider", "Claim.provider", 1u, 1u, false, false, true, kT108, "", BindingStrength::kNone, "", kS0},
+  {"patient", "Claim.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"billablePeriod", "Claim.billablePeriod", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"created", "Claim.created", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"enterer", "Claim.enterer", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"insurer", "Claim.insurer", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"provider", "Claim.provider", 1u, 1u, false, false, true, kT109, "", BindingStrength::kNone, "", kS0},
   {"priority", "Claim.priority", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/process-priority", kS0},
   {"fundsReserve", "Claim.fundsReserve", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/fundsreserve", kS0},
-  {"related", "Claim.related", 0u, kUnbounded, false, false, false, kT11, "Claim.related", BindingStrength::kNone, "", kS0},
-  {"prescription", "Claim.prescription", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
-  {"originalPrescription", "Claim.originalPrescription", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
-  {"payee", "Claim.payee", 0u, 1u, false, false, false, kT11, "Claim.payee", BindingStrength::kNone, "", kS0},
-  {"referral", "Claim.referral", 0u, 1u, false, false, false, kT58, "", BindingStrength::kNone, "", kS0},
-  {"facility", "Claim.facility", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"careTeam", "Claim.careTeam", 0u, kUnbounded, false, false, false, kT11, "Claim.careTeam", BindingStrength::kNone, "", kS0},
-  {"supportingInfo", "Claim.supportingInfo", 0u, kUnbounded, false, false, false, kT11, "Claim.supportingInfo", BindingStrength::kNone, "", kS0},
-  {"diagnosis", "Claim.diagnosis", 0u, kUnbounded, false, false, false, kT11, "Claim.diagnosis", BindingStrength::kNone, "", kS0},
-  {"procedure", "Claim.procedure", 0u, kUnbounded, false, false, false, kT11, "Claim.procedure", BindingStrength::kNone, "", kS0},
-  {"insurance", "Claim.insurance", 1u, kUnbounded, false, false, true, kT11, "Claim.insurance", BindingStrength::kNone, "", kS0},
-  {"accident", "Claim.accident", 0u, 1u, false, false, false, kT11, "Claim.accident", BindingStrength::kNone, "", kS0},
-  {"item", "Claim.item", 0u, kUnbounded, false, false, false, kT11, "Claim.item", BindingStrength::kNone, "", kS0},
-  {"total", "Claim.total", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"related", "Claim.related", 0u, kUnbounded, false, false, false, kT12, "Claim.related", BindingStrength::kNone, "", kS0},
+  {"prescription", "Claim.prescription", 0u, 1u, false, false, false, kT110, "", BindingStrength::kNone, "", kS0},
+  {"originalPrescription", "Claim.originalPrescription", 0u, 1u, false, false, false, kT110, "", BindingStrength::kNone, "", kS0},
+  {"payee", "Claim.payee", 0u, 1u, false, false, false, kT12, "Claim.payee", BindingStrength::kNone, "", kS0},
+  {"referral", "Claim.referral", 0u, 1u, false, false, false, kT59, "", BindingStrength::kNone, "", kS0},
+  {"facility", "Claim.facility", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"careTeam", "Claim.careTeam", 0u, kUnbounded, false, false, false, kT12, "Claim.careTeam", BindingStrength::kNone, "", kS0},
+  {"supportingInfo", "Claim.supportingInfo", 0u, kUnbounded, false, false, false, kT12, "Claim.supportingInfo", BindingStrength::kNone, "", kS0},
+  {"diagnosis", "Claim.diagnosis", 0u, kUnbounded, false, false, false, kT12, "Claim.diagnosis", BindingStrength::kNone, "", kS0},
+  {"procedure", "Claim.procedure", 0u, kUnbounded, false, false, false, kT12, "Claim.procedure", BindingStrength::kNone, "", kS0},
+  {"insurance", "Claim.insurance", 1u, kUnbounded, false, false, true, kT12, "Claim.insurance", BindingStrength::kNone, "", kS0},
+  {"accident", "Claim.accident", 0u, 1u, false, false, false, kT12, "Claim.accident", BindingStrength::kNone, "", kS0},
+  {"item", "Claim.item", 0u, kUnbounded, false, false, false, kT12, "Claim.item", BindingStrength::kNone, "", kS0},
+  {"total", "Claim.total", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.accident
 extern constinit const ElementInfo kElements67[6] = {
-  {"id", "Claim.accident.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.accident.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.accident.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.accident.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"date", "Claim.accident.date", 1u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
+  {"date", "Claim.accident.date", 1u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
   {"type", "Claim.accident.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-ActIncidentCode", kS0},
-  {"location", "Claim.accident.location[x]", 0u, 1u, true, false, false, kT110, "", BindingStrength::kNone, "", kS0},
+  {"location", "Claim.accident.location[x]", 0u, 1u, true, false, false, kT111, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.careTeam
 extern constinit const ElementInfo kElements68[8] = {
-  {"id", "Claim.careTeam.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.careTeam.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.careTeam.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.careTeam.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.careTeam.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"provider", "Claim.careTeam.provider", 1u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
-  {"responsible", "Claim.careTeam.responsible", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.careTeam.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"provider", "Claim.careTeam.provider", 1u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
+  {"responsible", "Claim.careTeam.responsible", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
   {"role", "Claim.careTeam.role", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-careteamrole", kS0},
   {"qualification", "Claim.careTeam.qualification", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/provider-qualification", kS0},
 };
 
 // Claim.diagnosis
 extern constinit const ElementInfo kElements69[8] = {
-  {"id", "Claim.diagnosis.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.diagnosis.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.diagnosis.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.diagnosis.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.diagnosis.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"diagnosis", "Claim.diagnosis.diagnosis[x]", 1u, 1u, true, false, false, kT111, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10", kS0},
+  {"sequence", "Claim.diagnosis.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"diagnosis", "Claim.diagnosis.diagnosis[x]", 1u, 1u, true, false, false, kT112, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10", kS0},
   {"type", "Claim.diagnosis.type", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-diagnosistype", kS0},
   {"onAdmission", "Claim.diagnosis.onAdmission", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-diagnosis-on-admission", kS0},
   {"packageCode", "Claim.diagnosis.packageCode", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-diagnosisrelatedgroup", kS0},
@@ -1417,124 +1418,124 @@ extern constinit const ElementInfo kElements69[8] = {
 
 // Claim.insurance
 extern constinit const ElementInfo kElements70[10] = {
-  {"id", "Claim.insurance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.insurance.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.insurance.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.insurance.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.insurance.sequence", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
-  {"focal", "Claim.insurance.focal", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.insurance.sequence", 1u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
+  {"focal", "Claim.insurance.focal", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Claim.insurance.identifier", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
-  {"coverage", "Claim.insurance.coverage", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS0},
-  {"businessArrangement", "Claim.insurance.businessArrangement", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"preAuthRef", "Claim.insurance.preAuthRef", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"claimResponse", "Claim.insurance.claimResponse", 0u, 1u, false, false, false, kT112, "", BindingStrength::kNone, "", kS0},
+  {"coverage", "Claim.insurance.coverage", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
+  {"businessArrangement", "Claim.insurance.businessArrangement", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"preAuthRef", "Claim.insurance.preAuthRef", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"claimResponse", "Claim.insurance.claimResponse", 0u, 1u, false, false, false, kT113, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.item
 extern constinit const ElementInfo kElements71[24] = {
-  {"id", "Claim.item.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.item.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.item.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.item.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.item.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"careTeamSequence", "Claim.item.careTeamSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"diagnosisSequence", "Claim.item.diagnosisSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"procedureSequence", "Claim.item.procedureSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"informationSequence", "Claim.item.informationSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.item.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"careTeamSequence", "Claim.item.careTeamSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"diagnosisSequence", "Claim.item.diagnosisSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"procedureSequence", "Claim.item.procedureSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"informationSequence", "Claim.item.informationSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"revenue", "Claim.item.revenue", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-revenue-center", kS0},
   {"category", "Claim.item.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-benefitcategory", kS0},
   {"productOrService", "Claim.item.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "Claim.item.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
   {"programCode", "Claim.item.programCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS0},
-  {"serviced", "Claim.item.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS0},
-  {"location", "Claim.item.location[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS0},
-  {"quantity", "Claim.item.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "Claim.item.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "Claim.item.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "Claim.item.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"udi", "Claim.item.udi", 0u, kUnbounded, false, false, false, kT115, "", BindingStrength::kNone, "", kS0},
+  {"serviced", "Claim.item.serviced[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kNone, "", kS0},
+  {"location", "Claim.item.location[x]", 0u, 1u, true, false, false, kT115, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS0},
+  {"quantity", "Claim.item.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "Claim.item.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "Claim.item.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "Claim.item.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"udi", "Claim.item.udi", 0u, kUnbounded, false, false, false, kT116, "", BindingStrength::kNone, "", kS0},
   {"bodySite", "Claim.item.bodySite", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/tooth", kS0},
   {"subSite", "Claim.item.subSite", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/surface", kS0},
-  {"encounter", "Claim.item.encounter", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS0},
-  {"detail", "Claim.item.detail", 0u, kUnbounded, false, false, false, kT11, "Claim.item.detail", BindingStrength::kNone, "", kS0},
+  {"encounter", "Claim.item.encounter", 0u, kUnbounded, false, false, false, kT38, "", BindingStrength::kNone, "", kS0},
+  {"detail", "Claim.item.detail", 0u, kUnbounded, false, false, false, kT12, "Claim.item.detail", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.item.detail
 extern constinit const ElementInfo kElements72[15] = {
-  {"id", "Claim.item.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.item.detail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.item.detail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.item.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.item.detail.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.item.detail.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"revenue", "Claim.item.detail.revenue", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-revenue-center", kS0},
   {"category", "Claim.item.detail.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-benefitcategory", kS0},
   {"productOrService", "Claim.item.detail.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "Claim.item.detail.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
   {"programCode", "Claim.item.detail.programCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS0},
-  {"quantity", "Claim.item.detail.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "Claim.item.detail.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "Claim.item.detail.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "Claim.item.detail.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"udi", "Claim.item.detail.udi", 0u, kUnbounded, false, false, false, kT115, "", BindingStrength::kNone, "", kS0},
-  {"subDetail", "Claim.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT11, "Claim.item.detail.subDetail", BindingStrength::kNone, "", kS0},
+  {"quantity", "Claim.item.detail.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "Claim.item.detail.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "Claim.item.detail.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "Claim.item.detail.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"udi", "Claim.item.detail.udi", 0u, kUnbounded, false, false, false, kT116, "", BindingStrength::kNone, "", kS0},
+  {"subDetail", "Claim.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT12, "Claim.item.detail.subDetail", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.item.detail.subDetail
 extern constinit const ElementInfo kElements73[14] = {
-  {"id", "Claim.item.detail.subDetail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.item.detail.subDetail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.item.detail.subDetail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.item.detail.subDetail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.item.detail.subDetail.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.item.detail.subDetail.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"revenue", "Claim.item.detail.subDetail.revenue", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-revenue-center", kS0},
   {"category", "Claim.item.detail.subDetail.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-benefitcategory", kS0},
   {"productOrService", "Claim.item.detail.subDetail.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "Claim.item.detail.subDetail.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
   {"programCode", "Claim.item.detail.subDetail.programCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS0},
-  {"quantity", "Claim.item.detail.subDetail.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "Claim.item.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "Claim.item.detail.subDetail.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "Claim.item.detail.subDetail.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"udi", "Claim.item.detail.subDetail.udi", 0u, kUnbounded, false, false, false, kT115, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "Claim.item.detail.subDetail.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "Claim.item.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "Claim.item.detail.subDetail.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "Claim.item.detail.subDetail.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"udi", "Claim.item.detail.subDetail.udi", 0u, kUnbounded, false, false, false, kT116, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.payee
 extern constinit const ElementInfo kElements74[5] = {
-  {"id", "Claim.payee.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.payee.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.payee.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.payee.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Claim.payee.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payeetype", kS0},
-  {"party", "Claim.payee.party", 0u, 1u, false, false, false, kT116, "", BindingStrength::kNone, "", kS0},
+  {"party", "Claim.payee.party", 0u, 1u, false, false, false, kT117, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.procedure
 extern constinit const ElementInfo kElements75[8] = {
-  {"id", "Claim.procedure.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.procedure.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.procedure.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.procedure.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.procedure.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.procedure.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"type", "Claim.procedure.type", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-procedure-type", kS0},
-  {"date", "Claim.procedure.date", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"procedure", "Claim.procedure.procedure[x]", 1u, 1u, true, false, false, kT117, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10-procedures", kS0},
-  {"udi", "Claim.procedure.udi", 0u, kUnbounded, false, false, false, kT115, "", BindingStrength::kNone, "", kS0},
+  {"date", "Claim.procedure.date", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"procedure", "Claim.procedure.procedure[x]", 1u, 1u, true, false, false, kT118, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10-procedures", kS0},
+  {"udi", "Claim.procedure.udi", 0u, kUnbounded, false, false, false, kT116, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.related
 extern constinit const ElementInfo kElements76[6] = {
-  {"id", "Claim.related.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.related.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.related.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.related.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"claim", "Claim.related.claim", 0u, 1u, false, false, false, kT118, "", BindingStrength::kNone, "", kS0},
+  {"claim", "Claim.related.claim", 0u, 1u, false, false, false, kT119, "", BindingStrength::kNone, "", kS0},
   {"relationship", "Claim.related.relationship", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/related-claim-relationship", kS0},
   {"reference", "Claim.related.reference", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
 };
 
 // Claim.supportingInfo
 extern constinit const ElementInfo kElements77[9] = {
-  {"id", "Claim.supportingInfo.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Claim.supportingInfo.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Claim.supportingInfo.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Claim.supportingInfo.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "Claim.supportingInfo.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "Claim.supportingInfo.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"category", "Claim.supportingInfo.category", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-informationcategory", kS0},
   {"code", "Claim.supportingInfo.code", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-exception", kS0},
-  {"timing", "Claim.supportingInfo.timing[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS0},
-  {"value", "Claim.supportingInfo.value[x]", 0u, 1u, true, false, false, kT119, "", BindingStrength::kNone, "", kS0},
+  {"timing", "Claim.supportingInfo.timing[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kNone, "", kS0},
+  {"value", "Claim.supportingInfo.value[x]", 0u, 1u, true, false, false, kT120, "", BindingStrength::kNone, "", kS0},
   {"reason", "Claim.supportingInfo.reason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/missing-tooth-reason", kS0},
 };
 
@@ -1553,183 +1554,183 @@ extern constinit const ElementInfo kElements78[35] = {
   {"type", "ClaimResponse.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/claim-type", kS0},
   {"subType", "ClaimResponse.subType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-subtype", kS0},
   {"use", "ClaimResponse.use", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/claim-use", kS0},
-  {"patient", "ClaimResponse.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"created", "ClaimResponse.created", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"insurer", "ClaimResponse.insurer", 1u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"requestor", "ClaimResponse.requestor", 0u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
-  {"request", "ClaimResponse.request", 0u, 1u, false, false, true, kT118, "", BindingStrength::kNone, "", kS0},
+  {"patient", "ClaimResponse.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"created", "ClaimResponse.created", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"insurer", "ClaimResponse.insurer", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"requestor", "ClaimResponse.requestor", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
+  {"request", "ClaimResponse.request", 0u, 1u, false, false, true, kT119, "", BindingStrength::kNone, "", kS0},
   {"outcome", "ClaimResponse.outcome", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS0},
-  {"disposition", "ClaimResponse.disposition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"preAuthRef", "ClaimResponse.preAuthRef", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"preAuthPeriod", "ClaimResponse.preAuthPeriod", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
+  {"disposition", "ClaimResponse.disposition", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"preAuthRef", "ClaimResponse.preAuthRef", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"preAuthPeriod", "ClaimResponse.preAuthPeriod", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
   {"payeeType", "ClaimResponse.payeeType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payeetype", kS0},
-  {"item", "ClaimResponse.item", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.item", BindingStrength::kNone, "", kS0},
-  {"addItem", "ClaimResponse.addItem", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.addItem", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.adjudication", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
-  {"total", "ClaimResponse.total", 0u, kUnbounded, false, false, true, kT11, "ClaimResponse.total", BindingStrength::kNone, "", kS0},
-  {"payment", "ClaimResponse.payment", 0u, 1u, false, false, false, kT11, "ClaimResponse.payment", BindingStrength::kNone, "", kS0},
+  {"item", "ClaimResponse.item", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.item", BindingStrength::kNone, "", kS0},
+  {"addItem", "ClaimResponse.addItem", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.addItem", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.adjudication", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"total", "ClaimResponse.total", 0u, kUnbounded, false, false, true, kT12, "ClaimResponse.total", BindingStrength::kNone, "", kS0},
+  {"payment", "ClaimResponse.payment", 0u, 1u, false, false, false, kT12, "ClaimResponse.payment", BindingStrength::kNone, "", kS0},
   {"fundsReserve", "ClaimResponse.fundsReserve", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/fundsreserve", kS0},
   {"formCode", "ClaimResponse.formCode", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/forms", kS0},
-  {"form", "ClaimResponse.form", 0u, 1u, false, false, false, kT73, "", BindingStrength::kNone, "", kS0},
-  {"processNote", "ClaimResponse.processNote", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.processNote", BindingStrength::kNone, "", kS0},
-  {"communicationRequest", "ClaimResponse.communicationRequest", 0u, kUnbounded, false, false, false, kT120, "", BindingStrength::kNone, "", kS0},
-  {"insurance", "ClaimResponse.insurance", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.insurance", BindingStrength::kNone, "", kS0},
-  {"error", "ClaimResponse.error", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.error", BindingStrength::kNone, "", kS0},
+  {"form", "ClaimResponse.form", 0u, 1u, false, false, false, kT74, "", BindingStrength::kNone, "", kS0},
+  {"processNote", "ClaimResponse.processNote", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.processNote", BindingStrength::kNone, "", kS0},
+  {"communicationRequest", "ClaimResponse.communicationRequest", 0u, kUnbounded, false, false, false, kT121, "", BindingStrength::kNone, "", kS0},
+  {"insurance", "ClaimResponse.insurance", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.insurance", BindingStrength::kNone, "", kS0},
+  {"error", "ClaimResponse.error", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.error", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.addItem
 extern constinit const ElementInfo kElements79[21] = {
-  {"id", "ClaimResponse.addItem.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.addItem.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.addItem.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.addItem.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"itemSequence", "ClaimResponse.addItem.itemSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"detailSequence", "ClaimResponse.addItem.detailSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"subdetailSequence", "ClaimResponse.addItem.subdetailSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"provider", "ClaimResponse.addItem.provider", 0u, kUnbounded, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
+  {"itemSequence", "ClaimResponse.addItem.itemSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"detailSequence", "ClaimResponse.addItem.detailSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"subdetailSequence", "ClaimResponse.addItem.subdetailSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"provider", "ClaimResponse.addItem.provider", 0u, kUnbounded, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
   {"productOrService", "ClaimResponse.addItem.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "ClaimResponse.addItem.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
   {"programCode", "ClaimResponse.addItem.programCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS0},
-  {"serviced", "ClaimResponse.addItem.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS0},
-  {"location", "ClaimResponse.addItem.location[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS0},
-  {"quantity", "ClaimResponse.addItem.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "ClaimResponse.addItem.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "ClaimResponse.addItem.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "ClaimResponse.addItem.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"serviced", "ClaimResponse.addItem.serviced[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kNone, "", kS0},
+  {"location", "ClaimResponse.addItem.location[x]", 0u, 1u, true, false, false, kT115, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS0},
+  {"quantity", "ClaimResponse.addItem.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "ClaimResponse.addItem.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "ClaimResponse.addItem.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "ClaimResponse.addItem.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
   {"bodySite", "ClaimResponse.addItem.bodySite", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/tooth", kS0},
   {"subSite", "ClaimResponse.addItem.subSite", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/surface", kS0},
-  {"noteNumber", "ClaimResponse.addItem.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.addItem.adjudication", 1u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
-  {"detail", "ClaimResponse.addItem.detail", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.addItem.detail", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.addItem.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.addItem.adjudication", 1u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"detail", "ClaimResponse.addItem.detail", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.addItem.detail", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.addItem.detail
 extern constinit const ElementInfo kElements80[12] = {
-  {"id", "ClaimResponse.addItem.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.addItem.detail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.addItem.detail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.addItem.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"productOrService", "ClaimResponse.addItem.detail.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "ClaimResponse.addItem.detail.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
-  {"quantity", "ClaimResponse.addItem.detail.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "ClaimResponse.addItem.detail.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "ClaimResponse.addItem.detail.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "ClaimResponse.addItem.detail.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"noteNumber", "ClaimResponse.addItem.detail.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.addItem.detail.adjudication", 1u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
-  {"subDetail", "ClaimResponse.addItem.detail.subDetail", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.addItem.detail.subDetail", BindingStrength::kNone, "", kS0},
+  {"quantity", "ClaimResponse.addItem.detail.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "ClaimResponse.addItem.detail.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "ClaimResponse.addItem.detail.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "ClaimResponse.addItem.detail.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.addItem.detail.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.addItem.detail.adjudication", 1u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"subDetail", "ClaimResponse.addItem.detail.subDetail", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.addItem.detail.subDetail", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.addItem.detail.subDetail
 extern constinit const ElementInfo kElements81[11] = {
-  {"id", "ClaimResponse.addItem.detail.subDetail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.addItem.detail.subDetail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.addItem.detail.subDetail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.addItem.detail.subDetail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"productOrService", "ClaimResponse.addItem.detail.subDetail.productOrService", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "ClaimResponse.addItem.detail.subDetail.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
-  {"quantity", "ClaimResponse.addItem.detail.subDetail.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "ClaimResponse.addItem.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "ClaimResponse.addItem.detail.subDetail.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "ClaimResponse.addItem.detail.subDetail.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"noteNumber", "ClaimResponse.addItem.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.addItem.detail.subDetail.adjudication", 1u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"quantity", "ClaimResponse.addItem.detail.subDetail.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "ClaimResponse.addItem.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "ClaimResponse.addItem.detail.subDetail.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "ClaimResponse.addItem.detail.subDetail.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.addItem.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.addItem.detail.subDetail.adjudication", 1u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.error
 extern constinit const ElementInfo kElements82[7] = {
-  {"id", "ClaimResponse.error.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.error.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.error.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.error.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"itemSequence", "ClaimResponse.error.itemSequence", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"detailSequence", "ClaimResponse.error.detailSequence", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"subDetailSequence", "ClaimResponse.error.subDetailSequence", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"itemSequence", "ClaimResponse.error.itemSequence", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"detailSequence", "ClaimResponse.error.detailSequence", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"subDetailSequence", "ClaimResponse.error.subDetailSequence", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"code", "ClaimResponse.error.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adjudication-error", kS0},
 };
 
 // ClaimResponse.insurance
 extern constinit const ElementInfo kElements83[8] = {
-  {"id", "ClaimResponse.insurance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.insurance.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.insurance.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.insurance.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "ClaimResponse.insurance.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"focal", "ClaimResponse.insurance.focal", 1u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"coverage", "ClaimResponse.insurance.coverage", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS0},
-  {"businessArrangement", "ClaimResponse.insurance.businessArrangement", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"claimResponse", "ClaimResponse.insurance.claimResponse", 0u, 1u, false, false, false, kT112, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "ClaimResponse.insurance.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"focal", "ClaimResponse.insurance.focal", 1u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"coverage", "ClaimResponse.insurance.coverage", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"businessArrangement", "ClaimResponse.insurance.businessArrangement", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"claimResponse", "ClaimResponse.insurance.claimResponse", 0u, 1u, false, false, false, kT113, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.item
 extern constinit const ElementInfo kElements84[7] = {
-  {"id", "ClaimResponse.item.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.item.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.item.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.item.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"itemSequence", "ClaimResponse.item.itemSequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"noteNumber", "ClaimResponse.item.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.item.adjudication", 1u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
-  {"detail", "ClaimResponse.item.detail", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.detail", BindingStrength::kNone, "", kS0},
+  {"itemSequence", "ClaimResponse.item.itemSequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.item.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.item.adjudication", 1u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"detail", "ClaimResponse.item.detail", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.detail", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.item.adjudication
 extern constinit const ElementInfo kElements85[7] = {
-  {"id", "ClaimResponse.item.adjudication.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.item.adjudication.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.item.adjudication.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.item.adjudication.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"category", "ClaimResponse.item.adjudication.category", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adjudication", kS0},
   {"reason", "ClaimResponse.item.adjudication.reason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adjudication-reason", kS0},
-  {"amount", "ClaimResponse.item.adjudication.amount", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"value", "ClaimResponse.item.adjudication.value", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"amount", "ClaimResponse.item.adjudication.amount", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"value", "ClaimResponse.item.adjudication.value", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.item.detail
 extern constinit const ElementInfo kElements86[7] = {
-  {"id", "ClaimResponse.item.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.item.detail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.item.detail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.item.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"detailSequence", "ClaimResponse.item.detail.detailSequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"noteNumber", "ClaimResponse.item.detail.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.item.detail.adjudication", 1u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
-  {"subDetail", "ClaimResponse.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.detail.subDetail", BindingStrength::kNone, "", kS0},
+  {"detailSequence", "ClaimResponse.item.detail.detailSequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.item.detail.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.item.detail.adjudication", 1u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"subDetail", "ClaimResponse.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.detail.subDetail", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.item.detail.subDetail
 extern constinit const ElementInfo kElements87[6] = {
-  {"id", "ClaimResponse.item.detail.subDetail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.item.detail.subDetail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.item.detail.subDetail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.item.detail.subDetail.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"subDetailSequence", "ClaimResponse.item.detail.subDetail.subDetailSequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"noteNumber", "ClaimResponse.item.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"adjudication", "ClaimResponse.item.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT11, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
+  {"subDetailSequence", "ClaimResponse.item.detail.subDetail.subDetailSequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"noteNumber", "ClaimResponse.item.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"adjudication", "ClaimResponse.item.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT12, "ClaimResponse.item.adjudication", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.payment
 extern constinit const ElementInfo kElements88[9] = {
-  {"id", "ClaimResponse.payment.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.payment.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.payment.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.payment.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "ClaimResponse.payment.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-paymenttype", kS0},
-  {"adjustment", "ClaimResponse.payment.adjustment", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"adjustment", "ClaimResponse.payment.adjustment", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
   {"adjustmentReason", "ClaimResponse.payment.adjustmentReason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payment-adjustment-reason", kS0},
-  {"date", "ClaimResponse.payment.date", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS0},
-  {"amount", "ClaimResponse.payment.amount", 1u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"date", "ClaimResponse.payment.date", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS0},
+  {"amount", "ClaimResponse.payment.amount", 1u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ClaimResponse.payment.identifier", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClaimResponse.processNote
 extern constinit const ElementInfo kElements89[7] = {
-  {"id", "ClaimResponse.processNote.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.processNote.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.processNote.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.processNote.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"number", "ClaimResponse.processNote.number", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"number", "ClaimResponse.processNote.number", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"type", "ClaimResponse.processNote.type", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/note-type", kS0},
-  {"text", "ClaimResponse.processNote.text", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"text", "ClaimResponse.processNote.text", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"language", "ClaimResponse.processNote.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS0},
 };
 
 // ClaimResponse.total
 extern constinit const ElementInfo kElements90[5] = {
-  {"id", "ClaimResponse.total.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClaimResponse.total.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClaimResponse.total.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClaimResponse.total.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"category", "ClaimResponse.total.category", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adjudication", kS0},
-  {"amount", "ClaimResponse.total.amount", 1u, 1u, false, false, true, kT102, "", BindingStrength::kNone, "", kS0},
+  {"amount", "ClaimResponse.total.amount", 1u, 1u, false, false, true, kT103, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClinicalImpression
@@ -1746,41 +1747,41 @@ extern constinit const ElementInfo kElements91[28] = {
   {"status", "ClinicalImpression.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/clinicalimpression-status", kS0},
   {"statusReason", "ClinicalImpression.statusReason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "", kS0},
   {"code", "ClinicalImpression.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "", kS0},
-  {"description", "ClinicalImpression.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subject", "ClinicalImpression.subject", 1u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "ClinicalImpression.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"effective", "ClinicalImpression.effective[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS0},
-  {"date", "ClinicalImpression.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"assessor", "ClinicalImpression.assessor", 0u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS0},
-  {"previous", "ClinicalImpression.previous", 0u, 1u, false, false, false, kT121, "", BindingStrength::kNone, "", kS0},
-  {"problem", "ClinicalImpression.problem", 0u, kUnbounded, false, false, true, kT122, "", BindingStrength::kNone, "", kS0},
-  {"investigation", "ClinicalImpression.investigation", 0u, kUnbounded, false, false, false, kT11, "ClinicalImpression.investigation", BindingStrength::kNone, "", kS0},
+  {"description", "ClinicalImpression.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subject", "ClinicalImpression.subject", 1u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "ClinicalImpression.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"effective", "ClinicalImpression.effective[x]", 0u, 1u, true, false, true, kT72, "", BindingStrength::kNone, "", kS0},
+  {"date", "ClinicalImpression.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"assessor", "ClinicalImpression.assessor", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS0},
+  {"previous", "ClinicalImpression.previous", 0u, 1u, false, false, false, kT122, "", BindingStrength::kNone, "", kS0},
+  {"problem", "ClinicalImpression.problem", 0u, kUnbounded, false, false, true, kT123, "", BindingStrength::kNone, "", kS0},
+  {"investigation", "ClinicalImpression.investigation", 0u, kUnbounded, false, false, false, kT12, "ClinicalImpression.investigation", BindingStrength::kNone, "", kS0},
   {"protocol", "ClinicalImpression.protocol", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"summary", "ClinicalImpression.summary", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"finding", "ClinicalImpression.finding", 0u, kUnbounded, false, false, false, kT11, "ClinicalImpression.finding", BindingStrength::kNone, "", kS0},
+  {"summary", "ClinicalImpression.summary", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"finding", "ClinicalImpression.finding", 0u, kUnbounded, false, false, false, kT12, "ClinicalImpression.finding", BindingStrength::kNone, "", kS0},
   {"prognosisCodeableConcept", "ClinicalImpression.prognosisCodeableConcept", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinicalimpression-prognosis", kS0},
-  {"prognosisReference", "ClinicalImpression.prognosisReference", 0u, kUnbounded, false, false, false, kT123, "", BindingStrength::kNone, "", kS0},
-  {"supportingInfo", "ClinicalImpression.supportingInfo", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"note", "ClinicalImpression.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"prognosisReference", "ClinicalImpression.prognosisReference", 0u, kUnbounded, false, false, false, kT124, "", BindingStrength::kNone, "", kS0},
+  {"supportingInfo", "ClinicalImpression.supportingInfo", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"note", "ClinicalImpression.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClinicalImpression.finding
 extern constinit const ElementInfo kElements92[6] = {
-  {"id", "ClinicalImpression.finding.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClinicalImpression.finding.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClinicalImpression.finding.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClinicalImpression.finding.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"itemCodeableConcept", "ClinicalImpression.finding.itemCodeableConcept", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS0},
-  {"itemReference", "ClinicalImpression.finding.itemReference", 0u, 1u, false, false, false, kT124, "", BindingStrength::kNone, "", kS0},
-  {"basis", "ClinicalImpression.finding.basis", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"itemReference", "ClinicalImpression.finding.itemReference", 0u, 1u, false, false, false, kT125, "", BindingStrength::kNone, "", kS0},
+  {"basis", "ClinicalImpression.finding.basis", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // ClinicalImpression.investigation
 extern constinit const ElementInfo kElements93[5] = {
-  {"id", "ClinicalImpression.investigation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ClinicalImpression.investigation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ClinicalImpression.investigation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ClinicalImpression.investigation.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "ClinicalImpression.investigation.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/investigation-sets", kS0},
-  {"item", "ClinicalImpression.investigation.item", 0u, kUnbounded, false, false, false, kT125, "", BindingStrength::kNone, "", kS0},
+  {"item", "ClinicalImpression.investigation.item", 0u, kUnbounded, false, false, false, kT126, "", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem
@@ -1795,103 +1796,103 @@ extern constinit const ElementInfo kElements94[34] = {
   {"modifierExtension", "CodeSystem.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "CodeSystem.url", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"identifier", "CodeSystem.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"version", "CodeSystem.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "CodeSystem.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "CodeSystem.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "CodeSystem.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "CodeSystem.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "CodeSystem.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "CodeSystem.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "CodeSystem.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"date", "CodeSystem.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "CodeSystem.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "CodeSystem.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "CodeSystem.description", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "CodeSystem.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "CodeSystem.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"date", "CodeSystem.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "CodeSystem.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "CodeSystem.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "CodeSystem.description", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "CodeSystem.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
   {"jurisdiction", "CodeSystem.jurisdiction", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS0},
-  {"purpose", "CodeSystem.purpose", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"copyright", "CodeSystem.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"caseSensitive", "CodeSystem.caseSensitive", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"valueSet", "CodeSystem.valueSet", 0u, 1u, false, false, true, kT126, "", BindingStrength::kNone, "", kS0},
+  {"purpose", "CodeSystem.purpose", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "CodeSystem.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"caseSensitive", "CodeSystem.caseSensitive", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"valueSet", "CodeSystem.valueSet", 0u, 1u, false, false, true, kT127, "", BindingStrength::kNone, "", kS0},
   {"hierarchyMeaning", "CodeSystem.hierarchyMeaning", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/codesystem-hierarchy-meaning", kS0},
-  {"compositional", "CodeSystem.compositional", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"versionNeeded", "CodeSystem.versionNeeded", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"compositional", "CodeSystem.compositional", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"versionNeeded", "CodeSystem.versionNeeded", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
   {"content", "CodeSystem.content", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/codesystem-content-mode", kS0},
-  {"supplements", "CodeSystem.supplements", 0u, 1u, false, false, true, kT127, "", BindingStrength::kNone, "", kS0},
-  {"count", "CodeSystem.count", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS0},
-  {"filter", "CodeSystem.filter", 0u, kUnbounded, false, false, true, kT11, "CodeSystem.filter", BindingStrength::kNone, "", kS0},
-  {"property", "CodeSystem.property", 0u, kUnbounded, false, false, true, kT11, "CodeSystem.property", BindingStrength::kNone, "", kS0},
-  {"concept", "CodeSystem.concept", 0u, kUnbounded, false, false, false, kT11, "CodeSystem.concept", BindingStrength::kNone, "", kS0},
+  {"supplements", "CodeSystem.supplements", 0u, 1u, false, false, true, kT128, "", BindingStrength::kNone, "", kS0},
+  {"count", "CodeSystem.count", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"filter", "CodeSystem.filter", 0u, kUnbounded, false, false, true, kT12, "CodeSystem.filter", BindingStrength::kNone, "", kS0},
+  {"property", "CodeSystem.property", 0u, kUnbounded, false, false, true, kT12, "CodeSystem.property", BindingStrength::kNone, "", kS0},
+  {"concept", "CodeSystem.concept", 0u, kUnbounded, false, false, false, kT12, "CodeSystem.concept", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem.concept
 extern constinit const ElementInfo kElements95[9] = {
-  {"id", "CodeSystem.concept.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeSystem.concept.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeSystem.concept.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CodeSystem.concept.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CodeSystem.concept.code", 1u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS0},
-  {"display", "CodeSystem.concept.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"definition", "CodeSystem.concept.definition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"designation", "CodeSystem.concept.designation", 0u, kUnbounded, false, false, false, kT11, "CodeSystem.concept.designation", BindingStrength::kNone, "", kS0},
-  {"property", "CodeSystem.concept.property", 0u, kUnbounded, false, false, false, kT11, "CodeSystem.concept.property", BindingStrength::kNone, "", kS0},
-  {"concept", "CodeSystem.concept.concept", 0u, kUnbounded, false, false, false, kT11, "CodeSystem.concept", BindingStrength::kNone, "", kS0},
+  {"display", "CodeSystem.concept.display", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"definition", "CodeSystem.concept.definition", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"designation", "CodeSystem.concept.designation", 0u, kUnbounded, false, false, false, kT12, "CodeSystem.concept.designation", BindingStrength::kNone, "", kS0},
+  {"property", "CodeSystem.concept.property", 0u, kUnbounded, false, false, false, kT12, "CodeSystem.concept.property", BindingStrength::kNone, "", kS0},
+  {"concept", "CodeSystem.concept.concept", 0u, kUnbounded, false, false, false, kT12, "CodeSystem.concept", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem.concept.designation
 extern constinit const ElementInfo kElements96[6] = {
-  {"id", "CodeSystem.concept.designation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeSystem.concept.designation.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeSystem.concept.designation.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CodeSystem.concept.designation.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"language", "CodeSystem.concept.designation.language", 0u, 1u, false, false, false, kT3, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS0},
-  {"use", "CodeSystem.concept.designation.use", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/designation-use", kS0},
-  {"value", "CodeSystem.concept.designation.value", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"use", "CodeSystem.concept.designation.use", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/designation-use", kS0},
+  {"value", "CodeSystem.concept.designation.value", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem.concept.property
 extern constinit const ElementInfo kElements97[5] = {
-  {"id", "CodeSystem.concept.property.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeSystem.concept.property.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeSystem.concept.property.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CodeSystem.concept.property.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CodeSystem.concept.property.code", 1u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS0},
-  {"value", "CodeSystem.concept.property.value[x]", 1u, 1u, true, false, false, kT128, "", BindingStrength::kNone, "", kS0},
+  {"value", "CodeSystem.concept.property.value[x]", 1u, 1u, true, false, false, kT129, "", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem.filter
 extern constinit const ElementInfo kElements98[7] = {
-  {"id", "CodeSystem.filter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeSystem.filter.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeSystem.filter.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CodeSystem.filter.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CodeSystem.filter.code", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS0},
-  {"description", "CodeSystem.filter.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"description", "CodeSystem.filter.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"operator", "CodeSystem.filter.operator", 1u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/filter-operator", kS0},
-  {"value", "CodeSystem.filter.value", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"value", "CodeSystem.filter.value", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // CodeSystem.property
 extern constinit const ElementInfo kElements99[7] = {
-  {"id", "CodeSystem.property.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeSystem.property.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeSystem.property.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CodeSystem.property.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CodeSystem.property.code", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS0},
   {"uri", "CodeSystem.property.uri", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"description", "CodeSystem.property.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"description", "CodeSystem.property.description", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"type", "CodeSystem.property.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/concept-property-type", kS0},
 };
 
 // CodeableConcept
 extern constinit const ElementInfo kElements100[4] = {
-  {"id", "CodeableConcept.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CodeableConcept.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CodeableConcept.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"coding", "CodeableConcept.coding", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kNone, "", kS0},
-  {"text", "CodeableConcept.text", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"coding", "CodeableConcept.coding", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kNone, "", kS0},
+  {"text", "CodeableConcept.text", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Coding
 extern constinit const ElementInfo kElements101[7] = {
-  {"id", "Coding.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Coding.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Coding.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"system", "Coding.system", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"version", "Coding.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "Coding.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"code", "Coding.code", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS0},
-  {"display", "Coding.display", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"userSelected", "Coding.userSelected", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"display", "Coding.display", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"userSelected", "Coding.userSelected", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
 };
 
 // Communication
@@ -1905,36 +1906,36 @@ extern constinit const ElementInfo kElements102[31] = {
   {"extension", "Communication.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Communication.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "Communication.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"instantiatesCanonical", "Communication.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT129, "", BindingStrength::kNone, "", kS0},
+  {"instantiatesCanonical", "Communication.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT130, "", BindingStrength::kNone, "", kS0},
   {"instantiatesUri", "Communication.instantiatesUri", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"basedOn", "Communication.basedOn", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"partOf", "Communication.partOf", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"inResponseTo", "Communication.inResponseTo", 0u, kUnbounded, false, false, false, kT130, "", BindingStrength::kNone, "", kS0},
+  {"basedOn", "Communication.basedOn", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"partOf", "Communication.partOf", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"inResponseTo", "Communication.inResponseTo", 0u, kUnbounded, false, false, false, kT131, "", BindingStrength::kNone, "", kS0},
   {"status", "Communication.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-status", kS0},
   {"statusReason", "Communication.statusReason", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/communication-not-done-reason", kS0},
   {"category", "Communication.category", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/communication-category", kS0},
   {"priority", "Communication.priority", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS0},
   {"medium", "Communication.medium", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ParticipationMode", kS0},
-  {"subject", "Communication.subject", 0u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Communication.subject", 0u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
   {"topic", "Communication.topic", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/communication-topic", kS0},
-  {"about", "Communication.about", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "Communication.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"sent", "Communication.sent", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"received", "Communication.received", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"recipient", "Communication.recipient", 0u, kUnbounded, false, false, false, kT131, "", BindingStrength::kNone, "", kS0},
-  {"sender", "Communication.sender", 0u, 1u, false, false, false, kT132, "", BindingStrength::kNone, "", kS0},
+  {"about", "Communication.about", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "Communication.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"sent", "Communication.sent", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"received", "Communication.received", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"recipient", "Communication.recipient", 0u, kUnbounded, false, false, false, kT132, "", BindingStrength::kNone, "", kS0},
+  {"sender", "Communication.sender", 0u, 1u, false, false, false, kT133, "", BindingStrength::kNone, "", kS0},
   {"reasonCode", "Communication.reasonCode", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS0},
-  {"reasonReference", "Communication.reasonReference", 0u, kUnbounded, false, false, true, kT90, "", BindingStrength::kNone, "", kS0},
-  {"payload", "Communication.payload", 0u, kUnbounded, false, false, false, kT11, "Communication.payload", BindingStrength::kNone, "", kS0},
-  {"note", "Communication.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "Communication.reasonReference", 0u, kUnbounded, false, false, true, kT91, "", BindingStrength::kNone, "", kS0},
+  {"payload", "Communication.payload", 0u, kUnbounded, false, false, false, kT12, "Communication.payload", BindingStrength::kNone, "", kS0},
+  {"note", "Communication.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // Communication.payload
 extern constinit const ElementInfo kElements103[4] = {
-  {"id", "Communication.payload.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Communication.payload.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Communication.payload.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Communication.payload.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"content", "Communication.payload.content[x]", 1u, 1u, true, false, false, kT133, "", BindingStrength::kNone, "", kS0},
+  {"content", "Communication.payload.content[x]", 1u, 1u, true, false, false, kT134, "", BindingStrength::kNone, "", kS0},
 };
 
 // CommunicationRequest
@@ -1948,35 +1949,35 @@ extern constinit const ElementInfo kElements104[30] = {
   {"extension", "CommunicationRequest.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CommunicationRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "CommunicationRequest.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"basedOn", "CommunicationRequest.basedOn", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"replaces", "CommunicationRequest.replaces", 0u, kUnbounded, false, false, true, kT120, "", BindingStrength::kNone, "", kS0},
+  {"basedOn", "CommunicationRequest.basedOn", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"replaces", "CommunicationRequest.replaces", 0u, kUnbounded, false, false, true, kT121, "", BindingStrength::kNone, "", kS0},
   {"groupIdentifier", "CommunicationRequest.groupIdentifier", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"status", "CommunicationRequest.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS0},
   {"statusReason", "CommunicationRequest.statusReason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "", kS0},
   {"category", "CommunicationRequest.category", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/communication-category", kS0},
   {"priority", "CommunicationRequest.priority", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS0},
-  {"doNotPerform", "CommunicationRequest.doNotPerform", 0u, 1u, false, true, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"doNotPerform", "CommunicationRequest.doNotPerform", 0u, 1u, false, true, true, kT18, "", BindingStrength::kNone, "", kS0},
   {"medium", "CommunicationRequest.medium", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ParticipationMode", kS0},
-  {"subject", "CommunicationRequest.subject", 0u, 1u, false, false, false, kT84, "", BindingStrength::kNone, "", kS0},
-  {"about", "CommunicationRequest.about", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "CommunicationRequest.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"payload", "CommunicationRequest.payload", 0u, kUnbounded, false, false, false, kT11, "CommunicationRequest.payload", BindingStrength::kNone, "", kS0},
-  {"occurrence", "CommunicationRequest.occurrence[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS0},
-  {"authoredOn", "CommunicationRequest.authoredOn", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"requester", "CommunicationRequest.requester", 0u, 1u, false, false, true, kT134, "", BindingStrength::kNone, "", kS0},
-  {"recipient", "CommunicationRequest.recipient", 0u, kUnbounded, false, false, false, kT131, "", BindingStrength::kNone, "", kS0},
-  {"sender", "CommunicationRequest.sender", 0u, 1u, false, false, true, kT132, "", BindingStrength::kNone, "", kS0},
+  {"subject", "CommunicationRequest.subject", 0u, 1u, false, false, false, kT85, "", BindingStrength::kNone, "", kS0},
+  {"about", "CommunicationRequest.about", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "CommunicationRequest.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"payload", "CommunicationRequest.payload", 0u, kUnbounded, false, false, false, kT12, "CommunicationRequest.payload", BindingStrength::kNone, "", kS0},
+  {"occurrence", "CommunicationRequest.occurrence[x]", 0u, 1u, true, false, true, kT72, "", BindingStrength::kNone, "", kS0},
+  {"authoredOn", "CommunicationRequest.authoredOn", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"requester", "CommunicationRequest.requester", 0u, 1u, false, false, true, kT135, "", BindingStrength::kNone, "", kS0},
+  {"recipient", "CommunicationRequest.recipient", 0u, kUnbounded, false, false, false, kT132, "", BindingStrength::kNone, "", kS0},
+  {"sender", "CommunicationRequest.sender", 0u, 1u, false, false, true, kT133, "", BindingStrength::kNone, "", kS0},
   {"reasonCode", "CommunicationRequest.reasonCode", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActReason", kS0},
-  {"reasonReference", "CommunicationRequest.reasonReference", 0u, kUnbounded, false, false, true, kT90, "", BindingStrength::kNone, "", kS0},
-  {"note", "CommunicationRequest.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "CommunicationRequest.reasonReference", 0u, kUnbounded, false, false, true, kT91, "", BindingStrength::kNone, "", kS0},
+  {"note", "CommunicationRequest.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // CommunicationRequest.payload
 extern constinit const ElementInfo kElements105[4] = {
-  {"id", "CommunicationRequest.payload.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CommunicationRequest.payload.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CommunicationRequest.payload.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CommunicationRequest.payload.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"content", "CommunicationRequest.payload.content[x]", 1u, 1u, true, false, false, kT133, "", BindingStrength::kNone, "", kS0},
+  {"content", "CommunicationRequest.payload.content[x]", 1u, 1u, true, false, false, kT134, "", BindingStrength::kNone, "", kS0},
 };
 
 // CompartmentDefinition
@@ -1990,29 +1991,29 @@ extern constinit const ElementInfo kElements106[22] = {
   {"extension", "CompartmentDefinition.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CompartmentDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "CompartmentDefinition.url", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
-  {"version", "CompartmentDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "CompartmentDefinition.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "CompartmentDefinition.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "CompartmentDefinition.name", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "CompartmentDefinition.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "CompartmentDefinition.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"date", "CompartmentDefinition.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "CompartmentDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "CompartmentDefinition.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "CompartmentDefinition.description", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "CompartmentDefinition.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
-  {"purpose", "CompartmentDefinition.purpose", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "CompartmentDefinition.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"date", "CompartmentDefinition.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "CompartmentDefinition.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "CompartmentDefinition.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "CompartmentDefinition.description", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "CompartmentDefinition.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
+  {"purpose", "CompartmentDefinition.purpose", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
   {"code", "CompartmentDefinition.code", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/compartment-type", kS0},
-  {"search", "CompartmentDefinition.search", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"resource", "CompartmentDefinition.resource", 0u, kUnbounded, false, false, true, kT11, "CompartmentDefinition.resource", BindingStrength::kNone, "", kS0},
+  {"search", "CompartmentDefinition.search", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"resource", "CompartmentDefinition.resource", 0u, kUnbounded, false, false, true, kT12, "CompartmentDefinition.resource", BindingStrength::kNone, "", kS0},
 };
 
 // CompartmentDefinition.resource
 extern constinit const ElementInfo kElements107[6] = {
-  {"id", "CompartmentDefinition.resource.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CompartmentDefinition.resource.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CompartmentDefinition.resource.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CompartmentDefinition.resource.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CompartmentDefinition.resource.code", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS0},
-  {"param", "CompartmentDefinition.resource.param", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"documentation", "CompartmentDefinition.resource.documentation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"param", "CompartmentDefinition.resource.param", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"documentation", "CompartmentDefinition.resource.documentation", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Composition
@@ -2029,63 +2030,63 @@ extern constinit const ElementInfo kElements108[23] = {
   {"status", "Composition.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/composition-status", kS0},
   {"type", "Composition.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/doc-typecodes", kS0},
   {"category", "Composition.category", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/document-classcodes", kS0},
-  {"subject", "Composition.subject", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "Composition.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"date", "Composition.date", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"author", "Composition.author", 1u, kUnbounded, false, false, true, kT135, "", BindingStrength::kNone, "", kS0},
-  {"title", "Composition.title", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Composition.subject", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "Composition.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"date", "Composition.date", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"author", "Composition.author", 1u, kUnbounded, false, false, true, kT136, "", BindingStrength::kNone, "", kS0},
+  {"title", "Composition.title", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"confidentiality", "Composition.confidentiality", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification", kS0},
-  {"attester", "Composition.attester", 0u, kUnbounded, false, false, false, kT11, "Composition.attester", BindingStrength::kNone, "", kS0},
-  {"custodian", "Composition.custodian", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"relatesTo", "Composition.relatesTo", 0u, kUnbounded, false, false, false, kT11, "Composition.relatesTo", BindingStrength::kNone, "", kS0},
-  {"event", "Composition.event", 0u, kUnbounded, false, false, true, kT11, "Composition.event", BindingStrength::kNone, "", kS0},
-  {"section", "Composition.section", 0u, kUnbounded, false, false, false, kT11, "Composition.section", BindingStrength::kNone, "", kS96},
+  {"attester", "Composition.attester", 0u, kUnbounded, false, false, false, kT12, "Composition.attester", BindingStrength::kNone, "", kS0},
+  {"custodian", "Composition.custodian", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"relatesTo", "Composition.relatesTo", 0u, kUnbounded, false, false, false, kT12, "Composition.relatesTo", BindingStrength::kNone, "", kS0},
+  {"event", "Composition.event", 0u, kUnbounded, false, false, true, kT12, "Composition.event", BindingStrength::kNone, "", kS0},
+  {"section", "Composition.section", 0u, kUnbounded, false, false, false, kT12, "Composition.section", BindingStrength::kNone, "", kS96},
 };
 
 // Composition.attester
 extern constinit const ElementInfo kElements109[6] = {
-  {"id", "Composition.attester.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Composition.attester.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Composition.attester.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Composition.attester.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "Composition.attester.mode", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/composition-attestation-mode", kS0},
-  {"time", "Composition.attester.time", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"party", "Composition.attester.party", 0u, 1u, false, false, false, kT136, "", BindingStrength::kNone, "", kS0},
+  {"time", "Composition.attester.time", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"party", "Composition.attester.party", 0u, 1u, false, false, false, kT137, "", BindingStrength::kNone, "", kS0},
 };
 
 // Composition.event
 extern constinit const ElementInfo kElements110[6] = {
-  {"id", "Composition.event.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Composition.event.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Composition.event.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Composition.event.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "Composition.event.code", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActCode", kS0},
-  {"period", "Composition.event.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"detail", "Composition.event.detail", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"period", "Composition.event.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"detail", "Composition.event.detail", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 // Composition.relatesTo
 extern constinit const ElementInfo kElements111[5] = {
-  {"id", "Composition.relatesTo.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Composition.relatesTo.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Composition.relatesTo.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Composition.relatesTo.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "Composition.relatesTo.code", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-relationship-type", kS0},
-  {"target", "Composition.relatesTo.target[x]", 1u, 1u, true, false, false, kT137, "", BindingStrength::kNone, "", kS0},
+  {"target", "Composition.relatesTo.target[x]", 1u, 1u, true, false, false, kT138, "", BindingStrength::kNone, "", kS0},
 };
 
 // Composition.section
 extern constinit const ElementInfo kElements112[13] = {
-  {"id", "Composition.section.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Composition.section.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Composition.section.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Composition.section.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"title", "Composition.section.title", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"title", "Composition.section.title", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"code", "Composition.section.code", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/doc-section-codes", kS0},
-  {"author", "Composition.section.author", 0u, kUnbounded, false, false, false, kT135, "", BindingStrength::kNone, "", kS0},
-  {"focus", "Composition.section.focus", 0u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"author", "Composition.section.author", 0u, kUnbounded, false, false, false, kT136, "", BindingStrength::kNone, "", kS0},
+  {"focus", "Composition.section.focus", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
   {"text", "Composition.section.text", 0u, 1u, false, false, false, kT4, "", BindingStrength::kNone, "", kS0},
   {"mode", "Composition.section.mode", 0u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/list-mode", kS0},
   {"orderedBy", "Composition.section.orderedBy", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/list-order", kS0},
-  {"entry", "Composition.section.entry", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"entry", "Composition.section.entry", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
   {"emptyReason", "Composition.section.emptyReason", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/list-empty-reason", kS0},
-  {"section", "Composition.section.section", 0u, kUnbounded, false, false, false, kT11, "Composition.section", BindingStrength::kNone, "", kS0},
+  {"section", "Composition.section.section", 0u, kUnbounded, false, false, false, kT12, "Composition.section", BindingStrength::kNone, "", kS0},
 };
 
 // ConceptMap
@@ -2100,80 +2101,80 @@ extern constinit const ElementInfo kElements113[26] = {
   {"modifierExtension", "ConceptMap.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"url", "ConceptMap.url", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ConceptMap.identifier", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"version", "ConceptMap.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "ConceptMap.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "ConceptMap.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "ConceptMap.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "ConceptMap.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "ConceptMap.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "ConceptMap.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS0},
-  {"experimental", "ConceptMap.experimental", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"date", "ConceptMap.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "ConceptMap.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "ConceptMap.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
-  {"description", "ConceptMap.description", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"useContext", "ConceptMap.useContext", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS0},
+  {"experimental", "ConceptMap.experimental", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"date", "ConceptMap.date", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "ConceptMap.publisher", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "ConceptMap.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
+  {"description", "ConceptMap.description", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"useContext", "ConceptMap.useContext", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS0},
   {"jurisdiction", "ConceptMap.jurisdiction", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS0},
-  {"purpose", "ConceptMap.purpose", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"copyright", "ConceptMap.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
-  {"source", "ConceptMap.source[x]", 0u, 1u, true, false, true, kT138, "", BindingStrength::kNone, "", kS0},
-  {"target", "ConceptMap.target[x]", 0u, 1u, true, false, true, kT138, "", BindingStrength::kNone, "", kS0},
-  {"group", "ConceptMap.group", 0u, kUnbounded, false, false, false, kT11, "ConceptMap.group", BindingStrength::kNone, "", kS0},
+  {"purpose", "ConceptMap.purpose", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "ConceptMap.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
+  {"source", "ConceptMap.source[x]", 0u, 1u, true, false, true, kT139, "", BindingStrength::kNone, "", kS0},
+  {"target", "ConceptMap.target[x]", 0u, 1u, true, false, true, kT139, "", BindingStrength::kNone, "", kS0},
+  {"group", "ConceptMap.group", 0u, kUnbounded, false, false, false, kT12, "ConceptMap.group", BindingStrength::kNone, "", kS0},
 };
 
 // ConceptMap.group
 extern constinit const ElementInfo kElements114[9] = {
-  {"id", "ConceptMap.group.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ConceptMap.group.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ConceptMap.group.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ConceptMap.group.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"source", "ConceptMap.group.source", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"sourceVersion", "ConceptMap.group.sourceVersion", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"sourceVersion", "ConceptMap.group.sourceVersion", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"target", "ConceptMap.group.target", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"targetVersion", "ConceptMap.group.targetVersion", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"element", "ConceptMap.group.element", 1u, kUnbounded, false, false, false, kT11, "ConceptMap.group.element", BindingStrength::kNone, "", kS0},
-  {"unmapped", "ConceptMap.group.unmapped", 0u, 1u, false, false, false, kT11, "ConceptMap.group.unmapped", BindingStrength::kNone, "", kS99},
+  {"targetVersion", "ConceptMap.group.targetVersion", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"element", "ConceptMap.group.element", 1u, kUnbounded, false, false, false, kT12, "ConceptMap.group.element", BindingStrength::kNone, "", kS0},
+  {"unmapped", "ConceptMap.group.unmapped", 0u, 1u, false, false, false, kT12, "ConceptMap.group.unmapped", BindingStrength::kNone, "", kS99},
 };
 
 // ConceptMap.group.element
 extern constinit const ElementInfo kElements115[6] = {
-  {"id", "ConceptMap.group.element.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ConceptMap.group.element.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ConceptMap.group.element.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ConceptMap.group.element.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "ConceptMap.group.element.code", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS0},
-  {"display", "ConceptMap.group.element.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"target", "ConceptMap.group.element.target", 0u, kUnbounded, false, false, false, kT11, "ConceptMap.group.element.target", BindingStrength::kNone, "", kS100},
+  {"display", "ConceptMap.group.element.display", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"target", "ConceptMap.group.element.target", 0u, kUnbounded, false, false, false, kT12, "ConceptMap.group.element.target", BindingStrength::kNone, "", kS100},
 };
 
 // ConceptMap.group.element.target
 extern constinit const ElementInfo kElements116[9] = {
-  {"id", "ConceptMap.group.element.target.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ConceptMap.group.element.target.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ConceptMap.group.element.target.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ConceptMap.group.element.target.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "ConceptMap.group.element.target.code", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS0},
-  {"display", "ConceptMap.group.element.target.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"display", "ConceptMap.group.element.target.display", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"equivalence", "ConceptMap.group.element.target.equivalence", 1u, 1u, false, true, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/concept-map-equivalence", kS0},
-  {"comment", "ConceptMap.group.element.target.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"dependsOn", "ConceptMap.group.element.target.dependsOn", 0u, kUnbounded, false, false, false, kT11, "ConceptMap.group.element.target.dependsOn", BindingStrength::kNone, "", kS0},
-  {"product", "ConceptMap.group.element.target.product", 0u, kUnbounded, false, false, false, kT11, "ConceptMap.group.element.target.dependsOn", BindingStrength::kNone, "", kS0},
+  {"comment", "ConceptMap.group.element.target.comment", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"dependsOn", "ConceptMap.group.element.target.dependsOn", 0u, kUnbounded, false, false, false, kT12, "ConceptMap.group.element.target.dependsOn", BindingStrength::kNone, "", kS0},
+  {"product", "ConceptMap.group.element.target.product", 0u, kUnbounded, false, false, false, kT12, "ConceptMap.group.element.target.dependsOn", BindingStrength::kNone, "", kS0},
 };
 
 // ConceptMap.group.element.target.dependsOn
 extern constinit const ElementInfo kElements117[7] = {
-  {"id", "ConceptMap.group.element.target.dependsOn.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ConceptMap.group.element.target.dependsOn.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ConceptMap.group.element.target.dependsOn.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ConceptMap.group.element.target.dependsOn.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"property", "ConceptMap.group.element.target.dependsOn.property", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"system", "ConceptMap.group.element.target.dependsOn.system", 0u, 1u, false, false, false, kT127, "", BindingStrength::kNone, "", kS0},
-  {"value", "ConceptMap.group.element.target.dependsOn.value", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"display", "ConceptMap.group.element.target.dependsOn.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"system", "ConceptMap.group.element.target.dependsOn.system", 0u, 1u, false, false, false, kT128, "", BindingStrength::kNone, "", kS0},
+  {"value", "ConceptMap.group.element.target.dependsOn.value", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"display", "ConceptMap.group.element.target.dependsOn.display", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // ConceptMap.group.unmapped
 extern constinit const ElementInfo kElements118[7] = {
-  {"id", "ConceptMap.group.unmapped.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ConceptMap.group.unmapped.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ConceptMap.group.unmapped.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "ConceptMap.group.unmapped.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"mode", "ConceptMap.group.unmapped.mode", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/conceptmap-unmapped-mode", kS0},
   {"code", "ConceptMap.group.unmapped.code", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS0},
-  {"display", "ConceptMap.group.unmapped.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"url", "ConceptMap.group.unmapped.url", 0u, 1u, false, false, false, kT139, "", BindingStrength::kNone, "", kS0},
+  {"display", "ConceptMap.group.unmapped.display", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"url", "ConceptMap.group.unmapped.url", 0u, 1u, false, false, false, kT140, "", BindingStrength::kNone, "", kS0},
 };
 
 // Condition
@@ -2193,34 +2194,34 @@ extern constinit const ElementInfo kElements119[25] = {
   {"severity", "Condition.severity", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/condition-severity", kS0},
   {"code", "Condition.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS0},
   {"bodySite", "Condition.bodySite", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS0},
-  {"subject", "Condition.subject", 1u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS0},
-  {"encounter", "Condition.encounter", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS0},
-  {"onset", "Condition.onset[x]", 0u, 1u, true, false, true, kT48, "", BindingStrength::kNone, "", kS0},
-  {"abatement", "Condition.abatement[x]", 0u, 1u, true, false, false, kT48, "", BindingStrength::kNone, "", kS0},
-  {"recordedDate", "Condition.recordedDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"recorder", "Condition.recorder", 0u, 1u, false, false, true, kT49, "", BindingStrength::kNone, "", kS0},
-  {"asserter", "Condition.asserter", 0u, 1u, false, false, true, kT49, "", BindingStrength::kNone, "", kS0},
-  {"stage", "Condition.stage", 0u, kUnbounded, false, false, false, kT11, "Condition.stage", BindingStrength::kNone, "", kS102},
-  {"evidence", "Condition.evidence", 0u, kUnbounded, false, false, false, kT11, "Condition.evidence", BindingStrength::kNone, "", kS103},
-  {"note", "Condition.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Condition.subject", 1u, 1u, false, false, true, kT85, "", BindingStrength::kNone, "", kS0},
+  {"encounter", "Condition.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS0},
+  {"onset", "Condition.onset[x]", 0u, 1u, true, false, true, kT49, "", BindingStrength::kNone, "", kS0},
+  {"abatement", "Condition.abatement[x]", 0u, 1u, true, false, false, kT49, "", BindingStrength::kNone, "", kS0},
+  {"recordedDate", "Condition.recordedDate", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"recorder", "Condition.recorder", 0u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS0},
+  {"asserter", "Condition.asserter", 0u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS0},
+  {"stage", "Condition.stage", 0u, kUnbounded, false, false, false, kT12, "Condition.stage", BindingStrength::kNone, "", kS102},
+  {"evidence", "Condition.evidence", 0u, kUnbounded, false, false, false, kT12, "Condition.evidence", BindingStrength::kNone, "", kS103},
+  {"note", "Condition.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
 };
 
 // Condition.evidence
 extern constinit const ElementInfo kElements120[5] = {
-  {"id", "Condition.evidence.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Condition.evidence.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Condition.evidence.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Condition.evidence.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "Condition.evidence.code", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/manifestation-or-symptom", kS0},
-  {"detail", "Condition.evidence.detail", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"detail", "Condition.evidence.detail", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 // Condition.stage
 extern constinit const ElementInfo kElements121[6] = {
-  {"id", "Condition.stage.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Condition.stage.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Condition.stage.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Condition.stage.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"summary", "Condition.stage.summary", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-stage", kS0},
-  {"assessment", "Condition.stage.assessment", 0u, kUnbounded, false, false, false, kT140, "", BindingStrength::kNone, "", kS0},
+  {"assessment", "Condition.stage.assessment", 0u, kUnbounded, false, false, false, kT141, "", BindingStrength::kNone, "", kS0},
   {"type", "Condition.stage.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-stage-type", kS0},
 };
 
@@ -2238,20 +2239,20 @@ extern constinit const ElementInfo kElements122[21] = {
   {"status", "Consent.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/consent-state-codes", kS0},
   {"scope", "Consent.scope", 1u, 1u, false, true, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-scope", kS0},
   {"category", "Consent.category", 1u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-category", kS0},
-  {"patient", "Consent.patient", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"dateTime", "Consent.dateTime", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"performer", "Consent.performer", 0u, kUnbounded, false, false, true, kT141, "", BindingStrength::kNone, "", kS0},
-  {"organization", "Consent.organization", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"source", "Consent.source[x]", 0u, 1u, true, false, true, kT142, "", BindingStrength::kNone, "", kS0},
-  {"policy", "Consent.policy", 0u, kUnbounded, false, false, false, kT11, "Consent.policy", BindingStrength::kNone, "", kS0},
+  {"patient", "Consent.patient", 0u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"dateTime", "Consent.dateTime", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"performer", "Consent.performer", 0u, kUnbounded, false, false, true, kT142, "", BindingStrength::kNone, "", kS0},
+  {"organization", "Consent.organization", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"source", "Consent.source[x]", 0u, 1u, true, false, true, kT143, "", BindingStrength::kNone, "", kS0},
+  {"policy", "Consent.policy", 0u, kUnbounded, false, false, false, kT12, "Consent.policy", BindingStrength::kNone, "", kS0},
   {"policyRule", "Consent.policyRule", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-policy", kS0},
-  {"verification", "Consent.verification", 0u, kUnbounded, false, false, true, kT11, "Consent.verification", BindingStrength::kNone, "", kS0},
-  {"provision", "Consent.provision", 0u, 1u, false, false, true, kT11, "Consent.provision", BindingStrength::kNone, "", kS0},
+  {"verification", "Consent.verification", 0u, kUnbounded, false, false, true, kT12, "Consent.verification", BindingStrength::kNone, "", kS0},
+  {"provision", "Consent.provision", 0u, 1u, false, false, true, kT12, "Consent.provision", BindingStrength::kNone, "", kS0},
 };
 
 // Consent.policy
 extern constinit const ElementInfo kElements123[5] = {
-  {"id", "Consent.policy.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Consent.policy.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Consent.policy.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Consent.policy.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"authority", "Consent.policy.authority", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
@@ -2260,67 +2261,67 @@ extern constinit const ElementInfo kElements123[5] = {
 
 // Consent.provision
 extern constinit const ElementInfo kElements124[14] = {
-  {"id", "Consent.provision.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Consent.provision.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Consent.provision.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Consent.provision.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Consent.provision.type", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/consent-provision-type", kS0},
-  {"period", "Consent.provision.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"actor", "Consent.provision.actor", 0u, kUnbounded, false, false, false, kT11, "Consent.provision.actor", BindingStrength::kNone, "", kS0},
+  {"period", "Consent.provision.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"actor", "Consent.provision.actor", 0u, kUnbounded, false, false, false, kT12, "Consent.provision.actor", BindingStrength::kNone, "", kS0},
   {"action", "Consent.provision.action", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/consent-action", kS0},
-  {"securityLabel", "Consent.provision.securityLabel", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS0},
-  {"purpose", "Consent.provision.purpose", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
-  {"class", "Consent.provision.class", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-content-class", kS0},
+  {"securityLabel", "Consent.provision.securityLabel", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS0},
+  {"purpose", "Consent.provision.purpose", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
+  {"class", "Consent.provision.class", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-content-class", kS0},
   {"code", "Consent.provision.code", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/consent-content-code", kS0},
-  {"dataPeriod", "Consent.provision.dataPeriod", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"data", "Consent.provision.data", 0u, kUnbounded, false, false, true, kT11, "Consent.provision.data", BindingStrength::kNone, "", kS0},
-  {"provision", "Consent.provision.provision", 0u, kUnbounded, false, false, false, kT11, "Consent.provision", BindingStrength::kNone, "", kS0},
+  {"dataPeriod", "Consent.provision.dataPeriod", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"data", "Consent.provision.data", 0u, kUnbounded, false, false, true, kT12, "Consent.provision.data", BindingStrength::kNone, "", kS0},
+  {"provision", "Consent.provision.provision", 0u, kUnbounded, false, false, false, kT12, "Consent.provision", BindingStrength::kNone, "", kS0},
 };
 
 // Consent.provision.actor
 extern constinit const ElementInfo kElements125[5] = {
-  {"id", "Consent.provision.actor.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Consent.provision.actor.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Consent.provision.actor.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Consent.provision.actor.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"role", "Consent.provision.actor.role", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-role-type", kS0},
-  {"reference", "Consent.provision.actor.reference", 1u, 1u, false, false, false, kT143, "", BindingStrength::kNone, "", kS0},
+  {"reference", "Consent.provision.actor.reference", 1u, 1u, false, false, false, kT144, "", BindingStrength::kNone, "", kS0},
 };
 
 // Consent.provision.data
 extern constinit const ElementInfo kElements126[5] = {
-  {"id", "Consent.provision.data.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Consent.provision.data.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Consent.provision.data.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Consent.provision.data.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"meaning", "Consent.provision.data.meaning", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/consent-data-meaning", kS0},
-  {"reference", "Consent.provision.data.reference", 1u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"reference", "Consent.provision.data.reference", 1u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 // Consent.verification
 extern constinit const ElementInfo kElements127[6] = {
-  {"id", "Consent.verification.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Consent.verification.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Consent.verification.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Consent.verification.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"verified", "Consent.verification.verified", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
-  {"verifiedWith", "Consent.verification.verifiedWith", 0u, 1u, false, false, false, kT144, "", BindingStrength::kNone, "", kS0},
-  {"verificationDate", "Consent.verification.verificationDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
+  {"verified", "Consent.verification.verified", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS0},
+  {"verifiedWith", "Consent.verification.verifiedWith", 0u, 1u, false, false, false, kT145, "", BindingStrength::kNone, "", kS0},
+  {"verificationDate", "Consent.verification.verificationDate", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
 };
 
 // ContactDetail
 extern constinit const ElementInfo kElements128[4] = {
-  {"id", "ContactDetail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ContactDetail.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ContactDetail.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"name", "ContactDetail.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"telecom", "ContactDetail.telecom", 0u, kUnbounded, false, false, true, kT94, "", BindingStrength::kNone, "", kS0},
+  {"name", "ContactDetail.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"telecom", "ContactDetail.telecom", 0u, kUnbounded, false, false, true, kT95, "", BindingStrength::kNone, "", kS0},
 };
 
 // ContactPoint
 extern constinit const ElementInfo kElements129[7] = {
-  {"id", "ContactPoint.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "ContactPoint.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "ContactPoint.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"system", "ContactPoint.system", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/contact-point-system", kS0},
-  {"value", "ContactPoint.value", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"value", "ContactPoint.value", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"use", "ContactPoint.use", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/contact-point-use", kS0},
-  {"rank", "ContactPoint.rank", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
-  {"period", "ContactPoint.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"rank", "ContactPoint.rank", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
+  {"period", "ContactPoint.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract
@@ -2335,256 +2336,256 @@ extern constinit const ElementInfo kElements130[41] = {
   {"modifierExtension", "Contract.modifierExtension", 0u, kUnbounded, false, true, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "Contract.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"url", "Contract.url", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"version", "Contract.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"version", "Contract.version", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "Contract.status", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/contract-status", kS0},
   {"legalState", "Contract.legalState", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/contract-legalstate", kS0},
-  {"instantiatesCanonical", "Contract.instantiatesCanonical", 0u, 1u, false, false, false, kT145, "", BindingStrength::kNone, "", kS0},
+  {"instantiatesCanonical", "Contract.instantiatesCanonical", 0u, 1u, false, false, false, kT146, "", BindingStrength::kNone, "", kS0},
   {"instantiatesUri", "Contract.instantiatesUri", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
   {"contentDerivative", "Contract.contentDerivative", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-content-derivative", kS0},
-  {"issued", "Contract.issued", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"applies", "Contract.applies", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"issued", "Contract.issued", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"applies", "Contract.applies", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
   {"expirationType", "Contract.expirationType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-expiration-type", kS0},
-  {"subject", "Contract.subject", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"authority", "Contract.authority", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS0},
-  {"domain", "Contract.domain", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"site", "Contract.site", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"name", "Contract.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"title", "Contract.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"subtitle", "Contract.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"alias", "Contract.alias", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"author", "Contract.author", 0u, 1u, false, false, false, kT146, "", BindingStrength::kNone, "", kS0},
+  {"subject", "Contract.subject", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"authority", "Contract.authority", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS0},
+  {"domain", "Contract.domain", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"site", "Contract.site", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"name", "Contract.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"title", "Contract.title", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"subtitle", "Contract.subtitle", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"alias", "Contract.alias", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"author", "Contract.author", 0u, 1u, false, false, false, kT147, "", BindingStrength::kNone, "", kS0},
   {"scope", "Contract.scope", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-scope", kS0},
-  {"topic", "Contract.topic[x]", 0u, 1u, true, false, false, kT147, "", BindingStrength::kNone, "", kS0},
+  {"topic", "Contract.topic[x]", 0u, 1u, true, false, false, kT148, "", BindingStrength::kNone, "", kS0},
   {"type", "Contract.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-type", kS0},
   {"subType", "Contract.subType", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-subtype", kS0},
-  {"contentDefinition", "Contract.contentDefinition", 0u, 1u, false, false, false, kT11, "Contract.contentDefinition", BindingStrength::kNone, "", kS0},
-  {"term", "Contract.term", 0u, kUnbounded, false, false, false, kT11, "Contract.term", BindingStrength::kNone, "", kS0},
-  {"supportingInfo", "Contract.supportingInfo", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"relevantHistory", "Contract.relevantHistory", 0u, kUnbounded, false, false, false, kT148, "", BindingStrength::kNone, "", kS0},
-  {"signer", "Contract.signer", 0u, kUnbounded, false, false, false, kT11, "Contract.signer", BindingStrength::kNone, "", kS0},
-  {"friendly", "Contract.friendly", 0u, kUnbounded, false, false, false, kT11, "Contract.friendly", BindingStrength::kNone, "", kS0},
-  {"legal", "Contract.legal", 0u, kUnbounded, false, false, false, kT11, "Contract.legal", BindingStrength::kNone, "", kS0},
-  {"rule", "Contract.rule", 0u, kUnbounded, false, false, false, kT11, "Contract.rule", BindingStrength::kNone, "", kS0},
-  {"legallyBinding", "Contract.legallyBinding[x]", 0u, 1u, true, false, false, kT149, "", BindingStrength::kNone, "", kS0},
+  {"contentDefinition", "Contract.contentDefinition", 0u, 1u, false, false, false, kT12, "Contract.contentDefinition", BindingStrength::kNone, "", kS0},
+  {"term", "Contract.term", 0u, kUnbounded, false, false, false, kT12, "Contract.term", BindingStrength::kNone, "", kS0},
+  {"supportingInfo", "Contract.supportingInfo", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"relevantHistory", "Contract.relevantHistory", 0u, kUnbounded, false, false, false, kT149, "", BindingStrength::kNone, "", kS0},
+  {"signer", "Contract.signer", 0u, kUnbounded, false, false, false, kT12, "Contract.signer", BindingStrength::kNone, "", kS0},
+  {"friendly", "Contract.friendly", 0u, kUnbounded, false, false, false, kT12, "Contract.friendly", BindingStrength::kNone, "", kS0},
+  {"legal", "Contract.legal", 0u, kUnbounded, false, false, false, kT12, "Contract.legal", BindingStrength::kNone, "", kS0},
+  {"rule", "Contract.rule", 0u, kUnbounded, false, false, false, kT12, "Contract.rule", BindingStrength::kNone, "", kS0},
+  {"legallyBinding", "Contract.legallyBinding[x]", 0u, 1u, true, false, false, kT150, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.contentDefinition
 extern constinit const ElementInfo kElements131[9] = {
-  {"id", "Contract.contentDefinition.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.contentDefinition.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.contentDefinition.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.contentDefinition.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Contract.contentDefinition.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-definition-type", kS0},
   {"subType", "Contract.contentDefinition.subType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-definition-subtype", kS0},
-  {"publisher", "Contract.contentDefinition.publisher", 0u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
-  {"publicationDate", "Contract.contentDefinition.publicationDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
+  {"publisher", "Contract.contentDefinition.publisher", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
+  {"publicationDate", "Contract.contentDefinition.publicationDate", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
   {"publicationStatus", "Contract.contentDefinition.publicationStatus", 1u, 1u, false, false, false, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/contract-publicationstatus", kS0},
-  {"copyright", "Contract.contentDefinition.copyright", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS0},
+  {"copyright", "Contract.contentDefinition.copyright", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.friendly
 extern constinit const ElementInfo kElements132[4] = {
-  {"id", "Contract.friendly.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.friendly.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.friendly.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.friendly.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"content", "Contract.friendly.content[x]", 1u, 1u, true, false, false, kT150, "", BindingStrength::kNone, "", kS0},
+  {"content", "Contract.friendly.content[x]", 1u, 1u, true, false, false, kT151, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.legal
 extern constinit const ElementInfo kElements133[4] = {
-  {"id", "Contract.legal.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.legal.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.legal.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.legal.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"content", "Contract.legal.content[x]", 1u, 1u, true, false, false, kT150, "", BindingStrength::kNone, "", kS0},
+  {"content", "Contract.legal.content[x]", 1u, 1u, true, false, false, kT151, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.rule
 extern constinit const ElementInfo kElements134[4] = {
-  {"id", "Contract.rule.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.rule.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.rule.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.rule.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"content", "Contract.rule.content[x]", 1u, 1u, true, false, false, kT151, "", BindingStrength::kNone, "", kS0},
+  {"content", "Contract.rule.content[x]", 1u, 1u, true, false, false, kT152, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.signer
 extern constinit const ElementInfo kElements135[6] = {
-  {"id", "Contract.signer.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.signer.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.signer.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.signer.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"type", "Contract.signer.type", 1u, 1u, false, false, false, kT63, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/contract-signer-type", kS0},
-  {"party", "Contract.signer.party", 1u, 1u, false, false, false, kT152, "", BindingStrength::kNone, "", kS0},
-  {"signature", "Contract.signer.signature", 1u, kUnbounded, false, false, false, kT74, "", BindingStrength::kNone, "", kS0},
+  {"type", "Contract.signer.type", 1u, 1u, false, false, false, kT64, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/contract-signer-type", kS0},
+  {"party", "Contract.signer.party", 1u, 1u, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
+  {"signature", "Contract.signer.signature", 1u, kUnbounded, false, false, false, kT75, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term
 extern constinit const ElementInfo kElements136[15] = {
-  {"id", "Contract.term.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "Contract.term.identifier", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
-  {"issued", "Contract.term.issued", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"applies", "Contract.term.applies", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"topic", "Contract.term.topic[x]", 0u, 1u, true, false, false, kT147, "", BindingStrength::kNone, "", kS0},
+  {"issued", "Contract.term.issued", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"applies", "Contract.term.applies", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"topic", "Contract.term.topic[x]", 0u, 1u, true, false, false, kT148, "", BindingStrength::kNone, "", kS0},
   {"type", "Contract.term.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-term-type", kS0},
   {"subType", "Contract.term.subType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-term-subtype", kS0},
-  {"text", "Contract.term.text", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"securityLabel", "Contract.term.securityLabel", 0u, kUnbounded, false, false, false, kT11, "Contract.term.securityLabel", BindingStrength::kNone, "", kS0},
-  {"offer", "Contract.term.offer", 1u, 1u, false, false, false, kT11, "Contract.term.offer", BindingStrength::kNone, "", kS0},
-  {"asset", "Contract.term.asset", 0u, kUnbounded, false, false, false, kT11, "Contract.term.asset", BindingStrength::kNone, "", kS0},
-  {"action", "Contract.term.action", 0u, kUnbounded, false, false, false, kT11, "Contract.term.action", BindingStrength::kNone, "", kS0},
-  {"group", "Contract.term.group", 0u, kUnbounded, false, false, false, kT11, "Contract.term", BindingStrength::kNone, "", kS0},
+  {"text", "Contract.term.text", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"securityLabel", "Contract.term.securityLabel", 0u, kUnbounded, false, false, false, kT12, "Contract.term.securityLabel", BindingStrength::kNone, "", kS0},
+  {"offer", "Contract.term.offer", 1u, 1u, false, false, false, kT12, "Contract.term.offer", BindingStrength::kNone, "", kS0},
+  {"asset", "Contract.term.asset", 0u, kUnbounded, false, false, false, kT12, "Contract.term.asset", BindingStrength::kNone, "", kS0},
+  {"action", "Contract.term.action", 0u, kUnbounded, false, false, false, kT12, "Contract.term.action", BindingStrength::kNone, "", kS0},
+  {"group", "Contract.term.group", 0u, kUnbounded, false, false, false, kT12, "Contract.term", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.action
 extern constinit const ElementInfo kElements137[24] = {
-  {"id", "Contract.term.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.action.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.action.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.action.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"doNotPerform", "Contract.term.action.doNotPerform", 0u, 1u, false, true, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"doNotPerform", "Contract.term.action.doNotPerform", 0u, 1u, false, true, false, kT18, "", BindingStrength::kNone, "", kS0},
   {"type", "Contract.term.action.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-action", kS0},
-  {"subject", "Contract.term.action.subject", 0u, kUnbounded, false, false, false, kT11, "Contract.term.action.subject", BindingStrength::kNone, "", kS0},
+  {"subject", "Contract.term.action.subject", 0u, kUnbounded, false, false, false, kT12, "Contract.term.action.subject", BindingStrength::kNone, "", kS0},
   {"intent", "Contract.term.action.intent", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
-  {"linkId", "Contract.term.action.linkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"linkId", "Contract.term.action.linkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"status", "Contract.term.action.status", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-actionstatus", kS0},
-  {"context", "Contract.term.action.context", 0u, 1u, false, false, false, kT100, "", BindingStrength::kNone, "", kS0},
-  {"contextLinkId", "Contract.term.action.contextLinkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"occurrence", "Contract.term.action.occurrence[x]", 0u, 1u, true, false, false, kT101, "", BindingStrength::kNone, "", kS0},
-  {"requester", "Contract.term.action.requester", 0u, kUnbounded, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
-  {"requesterLinkId", "Contract.term.action.requesterLinkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"context", "Contract.term.action.context", 0u, 1u, false, false, false, kT101, "", BindingStrength::kNone, "", kS0},
+  {"contextLinkId", "Contract.term.action.contextLinkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"occurrence", "Contract.term.action.occurrence[x]", 0u, 1u, true, false, false, kT102, "", BindingStrength::kNone, "", kS0},
+  {"requester", "Contract.term.action.requester", 0u, kUnbounded, false, false, false, kT154, "", BindingStrength::kNone, "", kS0},
+  {"requesterLinkId", "Contract.term.action.requesterLinkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"performerType", "Contract.term.action.performerType", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/provenance-agent-type", kS0},
   {"performerRole", "Contract.term.action.performerRole", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/provenance-agent-role", kS0},
-  {"performer", "Contract.term.action.performer", 0u, 1u, false, false, false, kT154, "", BindingStrength::kNone, "", kS0},
-  {"performerLinkId", "Contract.term.action.performerLinkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"performer", "Contract.term.action.performer", 0u, 1u, false, false, false, kT155, "", BindingStrength::kNone, "", kS0},
+  {"performerLinkId", "Contract.term.action.performerLinkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"reasonCode", "Contract.term.action.reasonCode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS0},
-  {"reasonReference", "Contract.term.action.reasonReference", 0u, kUnbounded, false, false, false, kT155, "", BindingStrength::kNone, "", kS0},
-  {"reason", "Contract.term.action.reason", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"reasonLinkId", "Contract.term.action.reasonLinkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"note", "Contract.term.action.note", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS0},
-  {"securityLabelNumber", "Contract.term.action.securityLabelNumber", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
+  {"reasonReference", "Contract.term.action.reasonReference", 0u, kUnbounded, false, false, false, kT156, "", BindingStrength::kNone, "", kS0},
+  {"reason", "Contract.term.action.reason", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"reasonLinkId", "Contract.term.action.reasonLinkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"note", "Contract.term.action.note", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS0},
+  {"securityLabelNumber", "Contract.term.action.securityLabelNumber", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.action.subject
 extern constinit const ElementInfo kElements138[5] = {
-  {"id", "Contract.term.action.subject.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.action.subject.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.action.subject.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.action.subject.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"reference", "Contract.term.action.subject.reference", 1u, kUnbounded, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
+  {"reference", "Contract.term.action.subject.reference", 1u, kUnbounded, false, false, false, kT154, "", BindingStrength::kNone, "", kS0},
   {"role", "Contract.term.action.subject.role", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-actorrole", kS0},
 };
 
 // Contract.term.asset
 extern constinit const ElementInfo kElements139[18] = {
-  {"id", "Contract.term.asset.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.asset.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.asset.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.asset.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"scope", "Contract.term.asset.scope", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-assetscope", kS0},
   {"type", "Contract.term.asset.type", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-assettype", kS0},
-  {"typeReference", "Contract.term.asset.typeReference", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"typeReference", "Contract.term.asset.typeReference", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
   {"subtype", "Contract.term.asset.subtype", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-assetsubtype", kS0},
-  {"relationship", "Contract.term.asset.relationship", 0u, 1u, false, false, false, kT63, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-content-class", kS0},
-  {"context", "Contract.term.asset.context", 0u, kUnbounded, false, false, false, kT11, "Contract.term.asset.context", BindingStrength::kNone, "", kS0},
-  {"condition", "Contract.term.asset.condition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"relationship", "Contract.term.asset.relationship", 0u, 1u, false, false, false, kT64, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/consent-content-class", kS0},
+  {"context", "Contract.term.asset.context", 0u, kUnbounded, false, false, false, kT12, "Contract.term.asset.context", BindingStrength::kNone, "", kS0},
+  {"condition", "Contract.term.asset.condition", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"periodType", "Contract.term.asset.periodType", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/asset-availability", kS0},
-  {"period", "Contract.term.asset.period", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
-  {"usePeriod", "Contract.term.asset.usePeriod", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
-  {"text", "Contract.term.asset.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"linkId", "Contract.term.asset.linkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"answer", "Contract.term.asset.answer", 0u, kUnbounded, false, false, false, kT11, "Contract.term.offer.answer", BindingStrength::kNone, "", kS0},
-  {"securityLabelNumber", "Contract.term.asset.securityLabelNumber", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
-  {"valuedItem", "Contract.term.asset.valuedItem", 0u, kUnbounded, false, false, false, kT11, "Contract.term.asset.valuedItem", BindingStrength::kNone, "", kS0},
+  {"period", "Contract.term.asset.period", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
+  {"usePeriod", "Contract.term.asset.usePeriod", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
+  {"text", "Contract.term.asset.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"linkId", "Contract.term.asset.linkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"answer", "Contract.term.asset.answer", 0u, kUnbounded, false, false, false, kT12, "Contract.term.offer.answer", BindingStrength::kNone, "", kS0},
+  {"securityLabelNumber", "Contract.term.asset.securityLabelNumber", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"valuedItem", "Contract.term.asset.valuedItem", 0u, kUnbounded, false, false, false, kT12, "Contract.term.asset.valuedItem", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.asset.context
 extern constinit const ElementInfo kElements140[6] = {
-  {"id", "Contract.term.asset.context.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.asset.context.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.asset.context.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.asset.context.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"reference", "Contract.term.asset.context.reference", 0u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"reference", "Contract.term.asset.context.reference", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
   {"code", "Contract.term.asset.context.code", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-assetcontext", kS0},
-  {"text", "Contract.term.asset.context.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"text", "Contract.term.asset.context.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.asset.valuedItem
 extern constinit const ElementInfo kElements141[17] = {
-  {"id", "Contract.term.asset.valuedItem.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.asset.valuedItem.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.asset.valuedItem.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.asset.valuedItem.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"entity", "Contract.term.asset.valuedItem.entity[x]", 0u, 1u, true, false, false, kT147, "", BindingStrength::kNone, "", kS0},
+  {"entity", "Contract.term.asset.valuedItem.entity[x]", 0u, 1u, true, false, false, kT148, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Contract.term.asset.valuedItem.identifier", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
-  {"effectiveTime", "Contract.term.asset.valuedItem.effectiveTime", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "Contract.term.asset.valuedItem.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "Contract.term.asset.valuedItem.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"factor", "Contract.term.asset.valuedItem.factor", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"points", "Contract.term.asset.valuedItem.points", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
-  {"net", "Contract.term.asset.valuedItem.net", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"payment", "Contract.term.asset.valuedItem.payment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"paymentDate", "Contract.term.asset.valuedItem.paymentDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS0},
-  {"responsible", "Contract.term.asset.valuedItem.responsible", 0u, 1u, false, false, false, kT152, "", BindingStrength::kNone, "", kS0},
-  {"recipient", "Contract.term.asset.valuedItem.recipient", 0u, 1u, false, false, false, kT152, "", BindingStrength::kNone, "", kS0},
-  {"linkId", "Contract.term.asset.valuedItem.linkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"securityLabelNumber", "Contract.term.asset.valuedItem.securityLabelNumber", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
+  {"effectiveTime", "Contract.term.asset.valuedItem.effectiveTime", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "Contract.term.asset.valuedItem.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "Contract.term.asset.valuedItem.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"factor", "Contract.term.asset.valuedItem.factor", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"points", "Contract.term.asset.valuedItem.points", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS0},
+  {"net", "Contract.term.asset.valuedItem.net", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"payment", "Contract.term.asset.valuedItem.payment", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"paymentDate", "Contract.term.asset.valuedItem.paymentDate", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS0},
+  {"responsible", "Contract.term.asset.valuedItem.responsible", 0u, 1u, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
+  {"recipient", "Contract.term.asset.valuedItem.recipient", 0u, 1u, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
+  {"linkId", "Contract.term.asset.valuedItem.linkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"securityLabelNumber", "Contract.term.asset.valuedItem.securityLabelNumber", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.offer
 extern constinit const ElementInfo kElements142[13] = {
-  {"id", "Contract.term.offer.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.offer.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.offer.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.offer.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"identifier", "Contract.term.offer.identifier", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
-  {"party", "Contract.term.offer.party", 0u, kUnbounded, false, false, false, kT11, "Contract.term.offer.party", BindingStrength::kNone, "", kS0},
-  {"topic", "Contract.term.offer.topic", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
+  {"party", "Contract.term.offer.party", 0u, kUnbounded, false, false, false, kT12, "Contract.term.offer.party", BindingStrength::kNone, "", kS0},
+  {"topic", "Contract.term.offer.topic", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
   {"type", "Contract.term.offer.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-term-type", kS0},
   {"decision", "Contract.term.offer.decision", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-ActConsentDirective", kS0},
   {"decisionMode", "Contract.term.offer.decisionMode", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-decision-mode", kS0},
-  {"answer", "Contract.term.offer.answer", 0u, kUnbounded, false, false, false, kT11, "Contract.term.offer.answer", BindingStrength::kNone, "", kS0},
-  {"text", "Contract.term.offer.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"linkId", "Contract.term.offer.linkId", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"securityLabelNumber", "Contract.term.offer.securityLabelNumber", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
+  {"answer", "Contract.term.offer.answer", 0u, kUnbounded, false, false, false, kT12, "Contract.term.offer.answer", BindingStrength::kNone, "", kS0},
+  {"text", "Contract.term.offer.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"linkId", "Contract.term.offer.linkId", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"securityLabelNumber", "Contract.term.offer.securityLabelNumber", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.offer.answer
 extern constinit const ElementInfo kElements143[4] = {
-  {"id", "Contract.term.offer.answer.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.offer.answer.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.offer.answer.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.offer.answer.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"value", "Contract.term.offer.answer.value[x]", 1u, 1u, true, false, false, kT156, "", BindingStrength::kNone, "", kS0},
+  {"value", "Contract.term.offer.answer.value[x]", 1u, 1u, true, false, false, kT157, "", BindingStrength::kNone, "", kS0},
 };
 
 // Contract.term.offer.party
 extern constinit const ElementInfo kElements144[5] = {
-  {"id", "Contract.term.offer.party.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.offer.party.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.offer.party.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.offer.party.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"reference", "Contract.term.offer.party.reference", 1u, kUnbounded, false, false, false, kT153, "", BindingStrength::kNone, "", kS0},
+  {"reference", "Contract.term.offer.party.reference", 1u, kUnbounded, false, false, false, kT154, "", BindingStrength::kNone, "", kS0},
   {"role", "Contract.term.offer.party.role", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-party-role", kS0},
 };
 
 // Contract.term.securityLabel
 extern constinit const ElementInfo kElements145[7] = {
-  {"id", "Contract.term.securityLabel.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contract.term.securityLabel.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contract.term.securityLabel.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Contract.term.securityLabel.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"number", "Contract.term.securityLabel.number", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS0},
-  {"classification", "Contract.term.securityLabel.classification", 1u, 1u, false, false, false, kT63, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-classification", kS0},
-  {"category", "Contract.term.securityLabel.category", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-category", kS0},
-  {"control", "Contract.term.securityLabel.control", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-control", kS0},
+  {"number", "Contract.term.securityLabel.number", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"classification", "Contract.term.securityLabel.classification", 1u, 1u, false, false, false, kT64, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-classification", kS0},
+  {"category", "Contract.term.securityLabel.category", 0u, kUnbounded, false, false, false, kT64, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-category", kS0},
+  {"control", "Contract.term.securityLabel.control", 0u, kUnbounded, false, false, false, kT64, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/contract-security-control", kS0},
 };
 
 // Contributor
 extern constinit const ElementInfo kElements146[5] = {
-  {"id", "Contributor.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Contributor.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Contributor.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Contributor.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/contributor-type", kS0},
-  {"name", "Contributor.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"contact", "Contributor.contact", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"name", "Contributor.name", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"contact", "Contributor.contact", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS0},
 };
 
 // Count
 extern constinit const ElementInfo kElements147[7] = {
-  {"id", "Count.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Count.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Count.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"value", "Count.value", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS0},
+  {"value", "Count.value", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
   {"comparator", "Count.comparator", 0u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS0},
-  {"unit", "Count.unit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"unit", "Count.unit", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"system", "Count.system", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS0},
   {"code", "Count.code", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS0},
 };
@@ -2602,49 +2603,49 @@ extern constinit const ElementInfo kElements148[25] = {
   {"identifier", "Coverage.identifier", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS0},
   {"status", "Coverage.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS0},
   {"type", "Coverage.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/coverage-type", kS0},
-  {"policyHolder", "Coverage.policyHolder", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
-  {"subscriber", "Coverage.subscriber", 0u, 1u, false, false, true, kT144, "", BindingStrength::kNone, "", kS0},
-  {"subscriberId", "Coverage.subscriberId", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"beneficiary", "Coverage.beneficiary", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"dependent", "Coverage.dependent", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"policyHolder", "Coverage.policyHolder", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS0},
+  {"subscriber", "Coverage.subscriber", 0u, 1u, false, false, true, kT145, "", BindingStrength::kNone, "", kS0},
+  {"subscriberId", "Coverage.subscriberId", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"beneficiary", "Coverage.beneficiary", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"dependent", "Coverage.dependent", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"relationship", "Coverage.relationship", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subscriber-relationship", kS0},
-  {"period", "Coverage.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
-  {"payor", "Coverage.payor", 1u, kUnbounded, false, false, true, kT157, "", BindingStrength::kNone, "", kS0},
-  {"class", "Coverage.class", 0u, kUnbounded, false, false, false, kT11, "Coverage.class", BindingStrength::kNone, "", kS0},
-  {"order", "Coverage.order", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
-  {"network", "Coverage.network", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"costToBeneficiary", "Coverage.costToBeneficiary", 0u, kUnbounded, false, false, false, kT11, "Coverage.costToBeneficiary", BindingStrength::kNone, "", kS0},
-  {"subrogation", "Coverage.subrogation", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"contract", "Coverage.contract", 0u, kUnbounded, false, false, false, kT145, "", BindingStrength::kNone, "", kS0},
+  {"period", "Coverage.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
+  {"payor", "Coverage.payor", 1u, kUnbounded, false, false, true, kT158, "", BindingStrength::kNone, "", kS0},
+  {"class", "Coverage.class", 0u, kUnbounded, false, false, false, kT12, "Coverage.class", BindingStrength::kNone, "", kS0},
+  {"order", "Coverage.order", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
+  {"network", "Coverage.network", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"costToBeneficiary", "Coverage.costToBeneficiary", 0u, kUnbounded, false, false, false, kT12, "Coverage.costToBeneficiary", BindingStrength::kNone, "", kS0},
+  {"subrogation", "Coverage.subrogation", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"contract", "Coverage.contract", 0u, kUnbounded, false, false, false, kT146, "", BindingStrength::kNone, "", kS0},
 };
 
 // Coverage.class
 extern constinit const ElementInfo kElements149[6] = {
-  {"id", "Coverage.class.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Coverage.class.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Coverage.class.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Coverage.class.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Coverage.class.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/coverage-class", kS0},
-  {"value", "Coverage.class.value", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"name", "Coverage.class.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"value", "Coverage.class.value", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"name", "Coverage.class.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // Coverage.costToBeneficiary
 extern constinit const ElementInfo kElements150[6] = {
-  {"id", "Coverage.costToBeneficiary.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Coverage.costToBeneficiary.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Coverage.costToBeneficiary.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Coverage.costToBeneficiary.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Coverage.costToBeneficiary.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/coverage-copay-type", kS0},
-  {"value", "Coverage.costToBeneficiary.value[x]", 1u, 1u, true, false, true, kT158, "", BindingStrength::kNone, "", kS0},
-  {"exception", "Coverage.costToBeneficiary.exception", 0u, kUnbounded, false, false, false, kT11, "Coverage.costToBeneficiary.exception", BindingStrength::kNone, "", kS0},
+  {"value", "Coverage.costToBeneficiary.value[x]", 1u, 1u, true, false, true, kT159, "", BindingStrength::kNone, "", kS0},
+  {"exception", "Coverage.costToBeneficiary.exception", 0u, kUnbounded, false, false, false, kT12, "Coverage.costToBeneficiary.exception", BindingStrength::kNone, "", kS0},
 };
 
 // Coverage.costToBeneficiary.exception
 extern constinit const ElementInfo kElements151[5] = {
-  {"id", "Coverage.costToBeneficiary.exception.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "Coverage.costToBeneficiary.exception.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "Coverage.costToBeneficiary.exception.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "Coverage.costToBeneficiary.exception.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "Coverage.costToBeneficiary.exception.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/coverage-financial-exception", kS0},
-  {"period", "Coverage.costToBeneficiary.exception.period", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS0},
+  {"period", "Coverage.costToBeneficiary.exception.period", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityRequest
@@ -2661,61 +2662,61 @@ extern constinit const ElementInfo kElements152[22] = {
   {"status", "CoverageEligibilityRequest.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS0},
   {"priority", "CoverageEligibilityRequest.priority", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/process-priority", kS0},
   {"purpose", "CoverageEligibilityRequest.purpose", 1u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/eligibilityrequest-purpose", kS0},
-  {"patient", "CoverageEligibilityRequest.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"serviced", "CoverageEligibilityRequest.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS0},
-  {"created", "CoverageEligibilityRequest.created", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"enterer", "CoverageEligibilityRequest.enterer", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS0},
-  {"provider", "CoverageEligibilityRequest.provider", 0u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
-  {"insurer", "CoverageEligibilityRequest.insurer", 1u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"facility", "CoverageEligibilityRequest.facility", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS0},
-  {"supportingInfo", "CoverageEligibilityRequest.supportingInfo", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityRequest.supportingInfo", BindingStrength::kNone, "", kS0},
-  {"insurance", "CoverageEligibilityRequest.insurance", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityRequest.insurance", BindingStrength::kNone, "", kS0},
-  {"item", "CoverageEligibilityRequest.item", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityRequest.item", BindingStrength::kNone, "", kS0},
+  {"patient", "CoverageEligibilityRequest.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"serviced", "CoverageEligibilityRequest.serviced[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kNone, "", kS0},
+  {"created", "CoverageEligibilityRequest.created", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"enterer", "CoverageEligibilityRequest.enterer", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"provider", "CoverageEligibilityRequest.provider", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
+  {"insurer", "CoverageEligibilityRequest.insurer", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"facility", "CoverageEligibilityRequest.facility", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS0},
+  {"supportingInfo", "CoverageEligibilityRequest.supportingInfo", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityRequest.supportingInfo", BindingStrength::kNone, "", kS0},
+  {"insurance", "CoverageEligibilityRequest.insurance", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityRequest.insurance", BindingStrength::kNone, "", kS0},
+  {"item", "CoverageEligibilityRequest.item", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityRequest.item", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityRequest.insurance
 extern constinit const ElementInfo kElements153[6] = {
-  {"id", "CoverageEligibilityRequest.insurance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityRequest.insurance.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityRequest.insurance.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityRequest.insurance.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"focal", "CoverageEligibilityRequest.insurance.focal", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"coverage", "CoverageEligibilityRequest.insurance.coverage", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS0},
-  {"businessArrangement", "CoverageEligibilityRequest.insurance.businessArrangement", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"focal", "CoverageEligibilityRequest.insurance.focal", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"coverage", "CoverageEligibilityRequest.insurance.coverage", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"businessArrangement", "CoverageEligibilityRequest.insurance.businessArrangement", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityRequest.item
 extern constinit const ElementInfo kElements154[13] = {
-  {"id", "CoverageEligibilityRequest.item.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityRequest.item.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityRequest.item.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityRequest.item.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"supportingInfoSequence", "CoverageEligibilityRequest.item.supportingInfoSequence", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
+  {"supportingInfoSequence", "CoverageEligibilityRequest.item.supportingInfoSequence", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
   {"category", "CoverageEligibilityRequest.item.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-benefitcategory", kS0},
   {"productOrService", "CoverageEligibilityRequest.item.productOrService", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "CoverageEligibilityRequest.item.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
-  {"provider", "CoverageEligibilityRequest.item.provider", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "CoverageEligibilityRequest.item.quantity", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS0},
-  {"unitPrice", "CoverageEligibilityRequest.item.unitPrice", 0u, 1u, false, false, false, kT102, "", BindingStrength::kNone, "", kS0},
-  {"facility", "CoverageEligibilityRequest.item.facility", 0u, 1u, false, false, false, kT159, "", BindingStrength::kNone, "", kS0},
-  {"diagnosis", "CoverageEligibilityRequest.item.diagnosis", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityRequest.item.diagnosis", BindingStrength::kNone, "", kS0},
-  {"detail", "CoverageEligibilityRequest.item.detail", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"provider", "CoverageEligibilityRequest.item.provider", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"quantity", "CoverageEligibilityRequest.item.quantity", 0u, 1u, false, false, false, kT31, "", BindingStrength::kNone, "", kS0},
+  {"unitPrice", "CoverageEligibilityRequest.item.unitPrice", 0u, 1u, false, false, false, kT103, "", BindingStrength::kNone, "", kS0},
+  {"facility", "CoverageEligibilityRequest.item.facility", 0u, 1u, false, false, false, kT160, "", BindingStrength::kNone, "", kS0},
+  {"diagnosis", "CoverageEligibilityRequest.item.diagnosis", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityRequest.item.diagnosis", BindingStrength::kNone, "", kS0},
+  {"detail", "CoverageEligibilityRequest.item.detail", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityRequest.item.diagnosis
 extern constinit const ElementInfo kElements155[4] = {
-  {"id", "CoverageEligibilityRequest.item.diagnosis.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityRequest.item.diagnosis.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityRequest.item.diagnosis.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityRequest.item.diagnosis.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"diagnosis", "CoverageEligibilityRequest.item.diagnosis.diagnosis[x]", 0u, 1u, true, false, false, kT111, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10", kS0},
+  {"diagnosis", "CoverageEligibilityRequest.item.diagnosis.diagnosis[x]", 0u, 1u, true, false, false, kT112, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10", kS0},
 };
 
 // CoverageEligibilityRequest.supportingInfo
 extern constinit const ElementInfo kElements156[6] = {
-  {"id", "CoverageEligibilityRequest.supportingInfo.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityRequest.supportingInfo.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityRequest.supportingInfo.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityRequest.supportingInfo.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"sequence", "CoverageEligibilityRequest.supportingInfo.sequence", 1u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS0},
-  {"information", "CoverageEligibilityRequest.supportingInfo.information", 1u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
-  {"appliesToAll", "CoverageEligibilityRequest.supportingInfo.appliesToAll", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"sequence", "CoverageEligibilityRequest.supportingInfo.sequence", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS0},
+  {"information", "CoverageEligibilityRequest.supportingInfo.information", 1u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
+  {"appliesToAll", "CoverageEligibilityRequest.supportingInfo.appliesToAll", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityResponse
@@ -2731,23 +2732,23 @@ extern constinit const ElementInfo kElements157[23] = {
   {"identifier", "CoverageEligibilityResponse.identifier", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kNone, "", kS0},
   {"status", "CoverageEligibilityResponse.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS0},
   {"purpose", "CoverageEligibilityResponse.purpose", 1u, kUnbounded, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/eligibilityresponse-purpose", kS0},
-  {"patient", "CoverageEligibilityResponse.patient", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"serviced", "CoverageEligibilityResponse.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS0},
-  {"created", "CoverageEligibilityResponse.created", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS0},
-  {"requestor", "CoverageEligibilityResponse.requestor", 0u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS0},
-  {"request", "CoverageEligibilityResponse.request", 1u, 1u, false, false, true, kT160, "", BindingStrength::kNone, "", kS0},
+  {"patient", "CoverageEligibilityResponse.patient", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"serviced", "CoverageEligibilityResponse.serviced[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kNone, "", kS0},
+  {"created", "CoverageEligibilityResponse.created", 1u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS0},
+  {"requestor", "CoverageEligibilityResponse.requestor", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS0},
+  {"request", "CoverageEligibilityResponse.request", 1u, 1u, false, false, true, kT161, "", BindingStrength::kNone, "", kS0},
   {"outcome", "CoverageEligibilityResponse.outcome", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS0},
-  {"disposition", "CoverageEligibilityResponse.disposition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"insurer", "CoverageEligibilityResponse.insurer", 1u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS0},
-  {"insurance", "CoverageEligibilityResponse.insurance", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityResponse.insurance", BindingStrength::kNone, "", kS0},
-  {"preAuthRef", "CoverageEligibilityResponse.preAuthRef", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"disposition", "CoverageEligibilityResponse.disposition", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"insurer", "CoverageEligibilityResponse.insurer", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS0},
+  {"insurance", "CoverageEligibilityResponse.insurance", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityResponse.insurance", BindingStrength::kNone, "", kS0},
+  {"preAuthRef", "CoverageEligibilityResponse.preAuthRef", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"form", "CoverageEligibilityResponse.form", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/forms", kS0},
-  {"error", "CoverageEligibilityResponse.error", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityResponse.error", BindingStrength::kNone, "", kS0},
+  {"error", "CoverageEligibilityResponse.error", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityResponse.error", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityResponse.error
 extern constinit const ElementInfo kElements158[4] = {
-  {"id", "CoverageEligibilityResponse.error.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityResponse.error.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityResponse.error.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityResponse.error.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "CoverageEligibilityResponse.error.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/adjudication-error", kS0},
@@ -2755,84 +2756,84 @@ extern constinit const ElementInfo kElements158[4] = {
 
 // CoverageEligibilityResponse.insurance
 extern constinit const ElementInfo kElements159[7] = {
-  {"id", "CoverageEligibilityResponse.insurance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityResponse.insurance.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityResponse.insurance.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityResponse.insurance.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"coverage", "CoverageEligibilityResponse.insurance.coverage", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS0},
-  {"inforce", "CoverageEligibilityResponse.insurance.inforce", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"benefitPeriod", "CoverageEligibilityResponse.insurance.benefitPeriod", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS0},
-  {"item", "CoverageEligibilityResponse.insurance.item", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityResponse.insurance.item", BindingStrength::kNone, "", kS121},
+  {"coverage", "CoverageEligibilityResponse.insurance.coverage", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
+  {"inforce", "CoverageEligibilityResponse.insurance.inforce", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"benefitPeriod", "CoverageEligibilityResponse.insurance.benefitPeriod", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS0},
+  {"item", "CoverageEligibilityResponse.insurance.item", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityResponse.insurance.item", BindingStrength::kNone, "", kS121},
 };
 
 // CoverageEligibilityResponse.insurance.item
 extern constinit const ElementInfo kElements160[17] = {
-  {"id", "CoverageEligibilityResponse.insurance.item.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityResponse.insurance.item.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityResponse.insurance.item.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityResponse.insurance.item.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"category", "CoverageEligibilityResponse.insurance.item.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-benefitcategory", kS0},
   {"productOrService", "CoverageEligibilityResponse.insurance.item.productOrService", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS0},
   {"modifier", "CoverageEligibilityResponse.insurance.item.modifier", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS0},
-  {"provider", "CoverageEligibilityResponse.insurance.item.provider", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS0},
-  {"excluded", "CoverageEligibilityResponse.insurance.item.excluded", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
-  {"name", "CoverageEligibilityResponse.insurance.item.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
-  {"description", "CoverageEligibilityResponse.insurance.item.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"provider", "CoverageEligibilityResponse.insurance.item.provider", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS0},
+  {"excluded", "CoverageEligibilityResponse.insurance.item.excluded", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
+  {"name", "CoverageEligibilityResponse.insurance.item.name", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
+  {"description", "CoverageEligibilityResponse.insurance.item.description", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"network", "CoverageEligibilityResponse.insurance.item.network", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-network", kS0},
   {"unit", "CoverageEligibilityResponse.insurance.item.unit", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-unit", kS0},
   {"term", "CoverageEligibilityResponse.insurance.item.term", 0u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-term", kS0},
-  {"benefit", "CoverageEligibilityResponse.insurance.item.benefit", 0u, kUnbounded, false, false, false, kT11, "CoverageEligibilityResponse.insurance.item.benefit", BindingStrength::kNone, "", kS0},
-  {"authorizationRequired", "CoverageEligibilityResponse.insurance.item.authorizationRequired", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS0},
+  {"benefit", "CoverageEligibilityResponse.insurance.item.benefit", 0u, kUnbounded, false, false, false, kT12, "CoverageEligibilityResponse.insurance.item.benefit", BindingStrength::kNone, "", kS0},
+  {"authorizationRequired", "CoverageEligibilityResponse.insurance.item.authorizationRequired", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS0},
   {"authorizationSupporting", "CoverageEligibilityResponse.insurance.item.authorizationSupporting", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/coverageeligibilityresponse-ex-auth-support", kS0},
   {"authorizationUrl", "CoverageEligibilityResponse.insurance.item.authorizationUrl", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
 };
 
 // CoverageEligibilityResponse.insurance.item.benefit
 extern constinit const ElementInfo kElements161[6] = {
-  {"id", "CoverageEligibilityResponse.insurance.item.benefit.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "CoverageEligibilityResponse.insurance.item.benefit.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "CoverageEligibilityResponse.insurance.item.benefit.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "CoverageEligibilityResponse.insurance.item.benefit.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "CoverageEligibilityResponse.insurance.item.benefit.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-type", kS0},
-  {"allowed", "CoverageEligibilityResponse.insurance.item.benefit.allowed[x]", 0u, 1u, true, false, false, kT161, "", BindingStrength::kNone, "", kS0},
-  {"used", "CoverageEligibilityResponse.insurance.item.benefit.used[x]", 0u, 1u, true, false, false, kT161, "", BindingStrength::kNone, "", kS0},
+  {"allowed", "CoverageEligibilityResponse.insurance.item.benefit.allowed[x]", 0u, 1u, true, false, false, kT162, "", BindingStrength::kNone, "", kS0},
+  {"used", "CoverageEligibilityResponse.insurance.item.benefit.used[x]", 0u, 1u, true, false, false, kT162, "", BindingStrength::kNone, "", kS0},
 };
 
 // DataRequirement
 extern constinit const ElementInfo kElements162[10] = {
-  {"id", "DataRequirement.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "DataRequirement.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "DataRequirement.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"type", "DataRequirement.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/all-types", kS0},
-  {"profile", "DataRequirement.profile", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS0},
-  {"subject", "DataRequirement.subject[x]", 0u, 1u, true, false, true, kT18, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS0},
-  {"mustSupport", "DataRequirement.mustSupport", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"codeFilter", "DataRequirement.codeFilter", 0u, kUnbounded, false, false, true, kT162, "DataRequirement.codeFilter", BindingStrength::kNone, "", kS122},
-  {"dateFilter", "DataRequirement.dateFilter", 0u, kUnbounded, false, false, true, kT162, "DataRequirement.dateFilter", BindingStrength::kNone, "", kS123},
-  {"limit", "DataRequirement.limit", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS0},
-  {"sort", "DataRequirement.sort", 0u, kUnbounded, false, false, true, kT162, "DataRequirement.sort", BindingStrength::kNone, "", kS0},
+  {"profile", "DataRequirement.profile", 0u, kUnbounded, false, false, true, kT27, "", BindingStrength::kNone, "", kS0},
+  {"subject", "DataRequirement.subject[x]", 0u, 1u, true, false, true, kT19, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS0},
+  {"mustSupport", "DataRequirement.mustSupport", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"codeFilter", "DataRequirement.codeFilter", 0u, kUnbounded, false, false, true, kT163, "DataRequirement.codeFilter", BindingStrength::kNone, "", kS122},
+  {"dateFilter", "DataRequirement.dateFilter", 0u, kUnbounded, false, false, true, kT163, "DataRequirement.dateFilter", BindingStrength::kNone, "", kS123},
+  {"limit", "DataRequirement.limit", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS0},
+  {"sort", "DataRequirement.sort", 0u, kUnbounded, false, false, true, kT163, "DataRequirement.sort", BindingStrength::kNone, "", kS0},
 };
 
 // DataRequirement.codeFilter
 extern constinit const ElementInfo kElements163[6] = {
-  {"id", "DataRequirement.codeFilter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "DataRequirement.codeFilter.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "DataRequirement.codeFilter.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"path", "DataRequirement.codeFilter.path", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"searchParam", "DataRequirement.codeFilter.searchParam", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"valueSet", "DataRequirement.codeFilter.valueSet", 0u, 1u, false, false, true, kT126, "", BindingStrength::kNone, "", kS0},
-  {"code", "DataRequirement.codeFilter.code", 0u, kUnbounded, false, false, true, kT63, "", BindingStrength::kNone, "", kS0},
+  {"path", "DataRequirement.codeFilter.path", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"searchParam", "DataRequirement.codeFilter.searchParam", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"valueSet", "DataRequirement.codeFilter.valueSet", 0u, 1u, false, false, true, kT127, "", BindingStrength::kNone, "", kS0},
+  {"code", "DataRequirement.codeFilter.code", 0u, kUnbounded, false, false, true, kT64, "", BindingStrength::kNone, "", kS0},
 };
 
 // DataRequirement.dateFilter
 extern constinit const ElementInfo kElements164[5] = {
-  {"id", "DataRequirement.dateFilter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "DataRequirement.dateFilter.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "DataRequirement.dateFilter.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"path", "DataRequirement.dateFilter.path", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"searchParam", "DataRequirement.dateFilter.searchParam", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
-  {"value", "DataRequirement.dateFilter.value[x]", 0u, 1u, true, false, true, kT163, "", BindingStrength::kNone, "", kS0},
+  {"path", "DataRequirement.dateFilter.path", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"searchParam", "DataRequirement.dateFilter.searchParam", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
+  {"value", "DataRequirement.dateFilter.value[x]", 0u, 1u, true, false, true, kT164, "", BindingStrength::kNone, "", kS0},
 };
 
 // DataRequirement.sort
 extern constinit const ElementInfo kElements165[4] = {
-  {"id", "DataRequirement.sort.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "DataRequirement.sort.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "DataRequirement.sort.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"path", "DataRequirement.sort.path", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS0},
+  {"path", "DataRequirement.sort.path", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS0},
   {"direction", "DataRequirement.sort.direction", 1u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/sort-direction", kS0},
 };
 
@@ -2850,23 +2851,23 @@ extern constinit const ElementInfo kElements166[20] = {
   {"status", "DetectedIssue.status", 1u, 1u, false, true, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/detectedissue-status", kS0},
   {"code", "DetectedIssue.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/detectedissue-category", kS0},
   {"severity", "DetectedIssue.severity", 0u, 1u, false, false, true, kT3, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/detectedissue-severity", kS0},
-  {"patient", "DetectedIssue.patient", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS0},
-  {"identified", "DetectedIssue.identified[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS0},
-  {"author", "DetectedIssue.author", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS0},
-  {"implicated", "DetectedIssue.implicated", 0u, kUnbounded, false, false, true, kT55, "", BindingStrength::kNone, "", kS0},
-  {"evidence", "DetectedIssue.evidence", 0u, kUnbounded, false, false, false, kT11, "DetectedIssue.evidence", BindingStrength::kNone, "", kS0},
-  {"detail", "DetectedIssue.detail", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS0},
+  {"patient", "DetectedIssue.patient", 0u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS0},
+  {"identified", "DetectedIssue.identified[x]", 0u, 1u, true, false, true, kT72, "", BindingStrength::kNone, "", kS0},
+  {"author", "DetectedIssue.author", 0u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS0},
+  {"implicated", "DetectedIssue.implicated", 0u, kUnbounded, false, false, true, kT56, "", BindingStrength::kNone, "", kS0},
+  {"evidence", "DetectedIssue.evidence", 0u, kUnbounded, false, false, false, kT12, "DetectedIssue.evidence", BindingStrength::kNone, "", kS0},
+  {"detail", "DetectedIssue.detail", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS0},
   {"reference", "DetectedIssue.reference", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS0},
-  {"mitigation", "DetectedIssue.mitigation", 0u, kUnbounded, false, false, false, kT11, "DetectedIssue.mitigation", BindingStrength::kNone, "", kS0},
+  {"mitigation", "DetectedIssue.mitigation", 0u, kUnbounded, false, false, false, kT12, "DetectedIssue.mitigation", BindingStrength::kNone, "", kS0},
 };
 
 // DetectedIssue.evidence
 extern constinit const ElementInfo kElements167[5] = {
-  {"id", "DetectedIssue.evidence.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
+  {"id", "DetectedIssue.evidence.id", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
   {"extension", "DetectedIssue.evidence.extension", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"modifierExtension", "DetectedIssue.evidence.modifierExtension", 0u, kUnbounded, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "DetectedIssue.evidence.code", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/manifestation-or-symptom", kS0},
-  {"detail", "DetectedIssue.evidence.detail", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS0},
+  {"detail", "DetectedIssue.evidence.detail", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS0},
 };
 
 }  // namespace kakehashi::fhir::r4::generated

@@ -18,31 +18,31 @@ constexpr std::string_view kS1[] = {"ele-1"};
 constexpr TypeRef kT3[] = {{"dateTime", {}}};
 constexpr std::string_view kS2[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
 constexpr TypeRef kT4[] = {{"Reference", kS2}};
-constexpr TypeRef kT5[] = {{"Meta", {}}};
-constexpr TypeRef kT6[] = {{"uri", {}}};
-constexpr TypeRef kT7[] = {{"code", {}}};
-constexpr TypeRef kT8[] = {{"Narrative", {}}};
-constexpr TypeRef kT9[] = {{"Resource", {}}};
-constexpr TypeRef kT10[] = {{"Identifier", {}}};
+constexpr TypeRef kT5[] = {{"id", {}}};
+constexpr TypeRef kT6[] = {{"Meta", {}}};
+constexpr TypeRef kT7[] = {{"uri", {}}};
+constexpr TypeRef kT8[] = {{"code", {}}};
+constexpr TypeRef kT9[] = {{"Narrative", {}}};
+constexpr TypeRef kT10[] = {{"Resource", {}}};
+constexpr TypeRef kT11[] = {{"Identifier", {}}};
 constexpr std::string_view kS3[] = {"http://hl7.org/fhir/StructureDefinition/DeviceDefinition"};
-constexpr TypeRef kT11[] = {{"Reference", kS3}};
-constexpr TypeRef kT12[] = {{"BackboneElement", {}}};
+constexpr TypeRef kT12[] = {{"Reference", kS3}};
+constexpr TypeRef kT13[] = {{"BackboneElement", {}}};
 constexpr std::string_view kS4[] = {"http://hl7.org/fhir/StructureDefinition/Patient"};
-constexpr TypeRef kT13[] = {{"Reference", kS4}};
+constexpr TypeRef kT14[] = {{"Reference", kS4}};
 constexpr std::string_view kS5[] = {"http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT14[] = {{"Reference", kS5}};
-constexpr TypeRef kT15[] = {{"ContactPoint", {}}};
+constexpr TypeRef kT15[] = {{"Reference", kS5}};
+constexpr TypeRef kT16[] = {{"ContactPoint", {}}};
 constexpr std::string_view kS6[] = {"http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT16[] = {{"Reference", kS6}};
-constexpr TypeRef kT17[] = {{"Annotation", {}}};
+constexpr TypeRef kT17[] = {{"Reference", kS6}};
+constexpr TypeRef kT18[] = {{"Annotation", {}}};
 constexpr std::string_view kS7[] = {"http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT18[] = {{"Reference", kS7}};
-constexpr TypeRef kT19[] = {{"Quantity", {}}};
-constexpr TypeRef kT20[] = {{"base64Binary", {}}};
-constexpr TypeRef kT21[] = {{"string", {}}, {"Reference", kS5}};
-constexpr TypeRef kT22[] = {{"ProductShelfLife", {}}};
-constexpr TypeRef kT23[] = {{"ProdCharacteristic", {}}};
-constexpr TypeRef kT24[] = {{"id", {}}};
+constexpr TypeRef kT19[] = {{"Reference", kS7}};
+constexpr TypeRef kT20[] = {{"Quantity", {}}};
+constexpr TypeRef kT21[] = {{"base64Binary", {}}};
+constexpr TypeRef kT22[] = {{"string", {}}, {"Reference", kS5}};
+constexpr TypeRef kT23[] = {{"ProductShelfLife", {}}};
+constexpr TypeRef kT24[] = {{"ProdCharacteristic", {}}};
 constexpr TypeRef kT25[] = {{"RelatedArtifact", {}}};
 constexpr TypeRef kT26[] = {{"boolean", {}}};
 constexpr TypeRef kT27[] = {{"Timing", {}}};
@@ -286,18 +286,18 @@ extern constinit const ElementInfo kElements168[6] = {
 
 // Device
 extern constinit const ElementInfo kElements169[34] = {
-  {"id", "Device.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Device.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Device.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Device.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Device.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Device.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Device.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Device.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Device.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Device.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Device.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Device.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Device.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Device.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Device.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"definition", "Device.definition", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"udiCarrier", "Device.udiCarrier", 0u, kUnbounded, false, false, true, kT12, "Device.udiCarrier", BindingStrength::kNone, "", kS1},
-  {"status", "Device.status", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-status", kS1},
+  {"identifier", "Device.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"definition", "Device.definition", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"udiCarrier", "Device.udiCarrier", 0u, kUnbounded, false, false, true, kT13, "Device.udiCarrier", BindingStrength::kNone, "", kS1},
+  {"status", "Device.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-status", kS1},
   {"statusReason", "Device.statusReason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/device-status-reason", kS1},
   {"distinctIdentifier", "Device.distinctIdentifier", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"manufacturer", "Device.manufacturer", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -305,21 +305,21 @@ extern constinit const ElementInfo kElements169[34] = {
   {"expirationDate", "Device.expirationDate", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"lotNumber", "Device.lotNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"serialNumber", "Device.serialNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"deviceName", "Device.deviceName", 0u, kUnbounded, false, false, false, kT12, "Device.deviceName", BindingStrength::kNone, "", kS1},
+  {"deviceName", "Device.deviceName", 0u, kUnbounded, false, false, false, kT13, "Device.deviceName", BindingStrength::kNone, "", kS1},
   {"modelNumber", "Device.modelNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"partNumber", "Device.partNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "Device.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-type", kS1},
-  {"specialization", "Device.specialization", 0u, kUnbounded, false, false, false, kT12, "Device.specialization", BindingStrength::kNone, "", kS1},
-  {"version", "Device.version", 0u, kUnbounded, false, false, false, kT12, "Device.version", BindingStrength::kNone, "", kS1},
-  {"property", "Device.property", 0u, kUnbounded, false, false, false, kT12, "Device.property", BindingStrength::kNone, "", kS1},
-  {"patient", "Device.patient", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"owner", "Device.owner", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Device.contact", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"location", "Device.location", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
-  {"url", "Device.url", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"note", "Device.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"specialization", "Device.specialization", 0u, kUnbounded, false, false, false, kT13, "Device.specialization", BindingStrength::kNone, "", kS1},
+  {"version", "Device.version", 0u, kUnbounded, false, false, false, kT13, "Device.version", BindingStrength::kNone, "", kS1},
+  {"property", "Device.property", 0u, kUnbounded, false, false, false, kT13, "Device.property", BindingStrength::kNone, "", kS1},
+  {"patient", "Device.patient", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"owner", "Device.owner", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Device.contact", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"location", "Device.location", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"url", "Device.url", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"note", "Device.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"safety", "Device.safety", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"parent", "Device.parent", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"parent", "Device.parent", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // Device.deviceName
@@ -328,7 +328,7 @@ extern constinit const ElementInfo kElements170[5] = {
   {"extension", "Device.deviceName.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Device.deviceName.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "Device.deviceName.name", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "Device.deviceName.type", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-nametype", kS1},
+  {"type", "Device.deviceName.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-nametype", kS1},
 };
 
 // Device.property
@@ -337,7 +337,7 @@ extern constinit const ElementInfo kElements171[6] = {
   {"extension", "Device.property.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Device.property.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "Device.property.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"valueQuantity", "Device.property.valueQuantity", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"valueQuantity", "Device.property.valueQuantity", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"valueCode", "Device.property.valueCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -356,11 +356,11 @@ extern constinit const ElementInfo kElements173[9] = {
   {"extension", "Device.udiCarrier.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Device.udiCarrier.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"deviceIdentifier", "Device.udiCarrier.deviceIdentifier", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"issuer", "Device.udiCarrier.issuer", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "Device.udiCarrier.jurisdiction", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"carrierAIDC", "Device.udiCarrier.carrierAIDC", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"issuer", "Device.udiCarrier.issuer", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"jurisdiction", "Device.udiCarrier.jurisdiction", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"carrierAIDC", "Device.udiCarrier.carrierAIDC", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
   {"carrierHRF", "Device.udiCarrier.carrierHRF", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"entryType", "Device.udiCarrier.entryType", 0u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/udi-entry-type", kS1},
+  {"entryType", "Device.udiCarrier.entryType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/udi-entry-type", kS1},
 };
 
 // Device.version
@@ -369,43 +369,43 @@ extern constinit const ElementInfo kElements174[6] = {
   {"extension", "Device.version.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Device.version.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "Device.version.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"component", "Device.version.component", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"component", "Device.version.component", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
   {"value", "Device.version.value", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // DeviceDefinition
 extern constinit const ElementInfo kElements175[32] = {
-  {"id", "DeviceDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DeviceDefinition.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DeviceDefinition.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DeviceDefinition.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DeviceDefinition.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DeviceDefinition.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DeviceDefinition.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DeviceDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DeviceDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DeviceDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DeviceDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DeviceDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DeviceDefinition.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"udiDeviceIdentifier", "DeviceDefinition.udiDeviceIdentifier", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.udiDeviceIdentifier", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "DeviceDefinition.manufacturer[x]", 0u, 1u, true, false, false, kT21, "", BindingStrength::kNone, "", kS1},
-  {"deviceName", "DeviceDefinition.deviceName", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.deviceName", BindingStrength::kNone, "", kS1},
+  {"identifier", "DeviceDefinition.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"udiDeviceIdentifier", "DeviceDefinition.udiDeviceIdentifier", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.udiDeviceIdentifier", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "DeviceDefinition.manufacturer[x]", 0u, 1u, true, false, false, kT22, "", BindingStrength::kNone, "", kS1},
+  {"deviceName", "DeviceDefinition.deviceName", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.deviceName", BindingStrength::kNone, "", kS1},
   {"modelNumber", "DeviceDefinition.modelNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "DeviceDefinition.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-kind", kS1},
-  {"specialization", "DeviceDefinition.specialization", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.specialization", BindingStrength::kNone, "", kS1},
+  {"specialization", "DeviceDefinition.specialization", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.specialization", BindingStrength::kNone, "", kS1},
   {"version", "DeviceDefinition.version", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"safety", "DeviceDefinition.safety", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-safety", kS1},
-  {"shelfLifeStorage", "DeviceDefinition.shelfLifeStorage", 0u, kUnbounded, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
-  {"physicalCharacteristics", "DeviceDefinition.physicalCharacteristics", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"shelfLifeStorage", "DeviceDefinition.shelfLifeStorage", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"physicalCharacteristics", "DeviceDefinition.physicalCharacteristics", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
   {"languageCode", "DeviceDefinition.languageCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"capability", "DeviceDefinition.capability", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.capability", BindingStrength::kNone, "", kS1},
-  {"property", "DeviceDefinition.property", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.property", BindingStrength::kNone, "", kS1},
-  {"owner", "DeviceDefinition.owner", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"contact", "DeviceDefinition.contact", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"url", "DeviceDefinition.url", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"onlineInformation", "DeviceDefinition.onlineInformation", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"note", "DeviceDefinition.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "DeviceDefinition.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
-  {"parentDevice", "DeviceDefinition.parentDevice", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"material", "DeviceDefinition.material", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.material", BindingStrength::kNone, "", kS1},
-  {"classification", "DeviceDefinition.classification", 0u, kUnbounded, false, false, false, kT12, "DeviceDefinition.classification", BindingStrength::kNone, "", kS1},
+  {"capability", "DeviceDefinition.capability", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.capability", BindingStrength::kNone, "", kS1},
+  {"property", "DeviceDefinition.property", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.property", BindingStrength::kNone, "", kS1},
+  {"owner", "DeviceDefinition.owner", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"contact", "DeviceDefinition.contact", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"url", "DeviceDefinition.url", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"onlineInformation", "DeviceDefinition.onlineInformation", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"note", "DeviceDefinition.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "DeviceDefinition.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"parentDevice", "DeviceDefinition.parentDevice", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"material", "DeviceDefinition.material", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.material", BindingStrength::kNone, "", kS1},
+  {"classification", "DeviceDefinition.classification", 0u, kUnbounded, false, false, false, kT13, "DeviceDefinition.classification", BindingStrength::kNone, "", kS1},
   {"bodySite", "DeviceDefinition.bodySite", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
 };
 
@@ -420,7 +420,7 @@ extern constinit const ElementInfo kElements176[5] = {
 
 // DeviceDefinition.classification
 extern constinit const ElementInfo kElements177[5] = {
-  {"id", "DeviceDefinition.classification.id", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", {}},
+  {"id", "DeviceDefinition.classification.id", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceDefinition.classification.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceDefinition.classification.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "DeviceDefinition.classification.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-type", kS1},
@@ -433,7 +433,7 @@ extern constinit const ElementInfo kElements178[5] = {
   {"extension", "DeviceDefinition.deviceName.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceDefinition.deviceName.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "DeviceDefinition.deviceName.name", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "DeviceDefinition.deviceName.type", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-nametype", kS1},
+  {"type", "DeviceDefinition.deviceName.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-nametype", kS1},
 };
 
 // DeviceDefinition.material
@@ -452,7 +452,7 @@ extern constinit const ElementInfo kElements180[6] = {
   {"extension", "DeviceDefinition.property.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceDefinition.property.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "DeviceDefinition.property.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"valueQuantity", "DeviceDefinition.property.valueQuantity", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"valueQuantity", "DeviceDefinition.property.valueQuantity", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"valueCode", "DeviceDefinition.property.valueCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -471,30 +471,30 @@ extern constinit const ElementInfo kElements182[6] = {
   {"extension", "DeviceDefinition.udiDeviceIdentifier.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceDefinition.udiDeviceIdentifier.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"deviceIdentifier", "DeviceDefinition.udiDeviceIdentifier.deviceIdentifier", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"issuer", "DeviceDefinition.udiDeviceIdentifier.issuer", 1u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "DeviceDefinition.udiDeviceIdentifier.jurisdiction", 1u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
+  {"issuer", "DeviceDefinition.udiDeviceIdentifier.issuer", 1u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"jurisdiction", "DeviceDefinition.udiDeviceIdentifier.jurisdiction", 1u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
 };
 
 // DeviceMetric
 extern constinit const ElementInfo kElements183[18] = {
-  {"id", "DeviceMetric.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DeviceMetric.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DeviceMetric.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DeviceMetric.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DeviceMetric.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DeviceMetric.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DeviceMetric.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DeviceMetric.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DeviceMetric.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DeviceMetric.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DeviceMetric.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DeviceMetric.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceMetric.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceMetric.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DeviceMetric.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DeviceMetric.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"type", "DeviceMetric.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/devicemetric-type", kS1},
   {"unit", "DeviceMetric.unit", 0u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/devicemetric-type", kS1},
-  {"source", "DeviceMetric.source", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
-  {"parent", "DeviceMetric.parent", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
-  {"operationalStatus", "DeviceMetric.operationalStatus", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-operational-status", kS1},
-  {"color", "DeviceMetric.color", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-color", kS1},
-  {"category", "DeviceMetric.category", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-category", kS1},
+  {"source", "DeviceMetric.source", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"parent", "DeviceMetric.parent", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"operationalStatus", "DeviceMetric.operationalStatus", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-operational-status", kS1},
+  {"color", "DeviceMetric.color", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-color", kS1},
+  {"category", "DeviceMetric.category", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-category", kS1},
   {"measurementPeriod", "DeviceMetric.measurementPeriod", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
-  {"calibration", "DeviceMetric.calibration", 0u, kUnbounded, false, false, true, kT12, "DeviceMetric.calibration", BindingStrength::kNone, "", kS1},
+  {"calibration", "DeviceMetric.calibration", 0u, kUnbounded, false, false, true, kT13, "DeviceMetric.calibration", BindingStrength::kNone, "", kS1},
 };
 
 // DeviceMetric.calibration
@@ -502,32 +502,32 @@ extern constinit const ElementInfo kElements184[6] = {
   {"id", "DeviceMetric.calibration.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceMetric.calibration.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceMetric.calibration.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "DeviceMetric.calibration.type", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-calibration-type", kS1},
-  {"state", "DeviceMetric.calibration.state", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-calibration-state", kS1},
+  {"type", "DeviceMetric.calibration.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-calibration-type", kS1},
+  {"state", "DeviceMetric.calibration.state", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/metric-calibration-state", kS1},
   {"time", "DeviceMetric.calibration.time", 0u, 1u, false, false, true, kT28, "", BindingStrength::kNone, "", kS1},
 };
 
 // DeviceRequest
 extern constinit const ElementInfo kElements185[32] = {
-  {"id", "DeviceRequest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DeviceRequest.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DeviceRequest.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DeviceRequest.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DeviceRequest.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DeviceRequest.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DeviceRequest.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DeviceRequest.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DeviceRequest.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DeviceRequest.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DeviceRequest.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DeviceRequest.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DeviceRequest.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DeviceRequest.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"instantiatesCanonical", "DeviceRequest.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT29, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesUri", "DeviceRequest.instantiatesUri", 0u, kUnbounded, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesUri", "DeviceRequest.instantiatesUri", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "DeviceRequest.basedOn", 0u, kUnbounded, false, false, true, kT30, "", BindingStrength::kNone, "", kS1},
   {"priorRequest", "DeviceRequest.priorRequest", 0u, kUnbounded, false, false, true, kT30, "", BindingStrength::kNone, "", kS1},
-  {"groupIdentifier", "DeviceRequest.groupIdentifier", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "DeviceRequest.status", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
-  {"intent", "DeviceRequest.intent", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
-  {"priority", "DeviceRequest.priority", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
+  {"groupIdentifier", "DeviceRequest.groupIdentifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "DeviceRequest.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
+  {"intent", "DeviceRequest.intent", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
+  {"priority", "DeviceRequest.priority", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
   {"code", "DeviceRequest.code[x]", 1u, 1u, true, false, true, kT31, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-kind", kS1},
-  {"parameter", "DeviceRequest.parameter", 0u, kUnbounded, false, false, false, kT12, "DeviceRequest.parameter", BindingStrength::kNone, "", kS1},
+  {"parameter", "DeviceRequest.parameter", 0u, kUnbounded, false, false, false, kT13, "DeviceRequest.parameter", BindingStrength::kNone, "", kS1},
   {"subject", "DeviceRequest.subject", 1u, 1u, false, false, true, kT32, "", BindingStrength::kNone, "", kS1},
   {"encounter", "DeviceRequest.encounter", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
   {"occurrence", "DeviceRequest.occurrence[x]", 0u, 1u, true, false, true, kT34, "", BindingStrength::kNone, "", kS1},
@@ -539,7 +539,7 @@ extern constinit const ElementInfo kElements185[32] = {
   {"reasonReference", "DeviceRequest.reasonReference", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"insurance", "DeviceRequest.insurance", 0u, kUnbounded, false, false, false, kT38, "", BindingStrength::kNone, "", kS1},
   {"supportingInfo", "DeviceRequest.supportingInfo", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
-  {"note", "DeviceRequest.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "DeviceRequest.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"relevantHistory", "DeviceRequest.relevantHistory", 0u, kUnbounded, false, false, false, kT39, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -554,42 +554,42 @@ extern constinit const ElementInfo kElements186[5] = {
 
 // DeviceUseStatement
 extern constinit const ElementInfo kElements187[21] = {
-  {"id", "DeviceUseStatement.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DeviceUseStatement.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DeviceUseStatement.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DeviceUseStatement.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DeviceUseStatement.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DeviceUseStatement.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DeviceUseStatement.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DeviceUseStatement.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DeviceUseStatement.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DeviceUseStatement.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DeviceUseStatement.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DeviceUseStatement.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DeviceUseStatement.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DeviceUseStatement.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DeviceUseStatement.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DeviceUseStatement.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "DeviceUseStatement.basedOn", 0u, kUnbounded, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
-  {"status", "DeviceUseStatement.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-statement-status", kS1},
+  {"status", "DeviceUseStatement.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/device-statement-status", kS1},
   {"subject", "DeviceUseStatement.subject", 1u, 1u, false, false, true, kT42, "", BindingStrength::kNone, "", kS1},
   {"derivedFrom", "DeviceUseStatement.derivedFrom", 0u, kUnbounded, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
   {"timing", "DeviceUseStatement.timing[x]", 0u, 1u, true, false, true, kT44, "", BindingStrength::kNone, "", kS1},
   {"recordedOn", "DeviceUseStatement.recordedOn", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"source", "DeviceUseStatement.source", 0u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
-  {"device", "DeviceUseStatement.device", 1u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
+  {"device", "DeviceUseStatement.device", 1u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "DeviceUseStatement.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"reasonReference", "DeviceUseStatement.reasonReference", 0u, kUnbounded, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
   {"bodySite", "DeviceUseStatement.bodySite", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
-  {"note", "DeviceUseStatement.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "DeviceUseStatement.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
 };
 
 // DiagnosticReport
 extern constinit const ElementInfo kElements188[26] = {
-  {"id", "DiagnosticReport.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DiagnosticReport.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DiagnosticReport.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DiagnosticReport.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DiagnosticReport.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DiagnosticReport.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DiagnosticReport.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DiagnosticReport.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DiagnosticReport.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DiagnosticReport.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DiagnosticReport.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DiagnosticReport.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DiagnosticReport.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DiagnosticReport.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DiagnosticReport.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DiagnosticReport.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "DiagnosticReport.basedOn", 0u, kUnbounded, false, false, false, kT47, "", BindingStrength::kNone, "", kS1},
-  {"status", "DiagnosticReport.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/diagnostic-report-status", kS1},
+  {"status", "DiagnosticReport.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/diagnostic-report-status", kS1},
   {"category", "DiagnosticReport.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/diagnostic-service-sections", kS1},
   {"code", "DiagnosticReport.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/report-codes", kS1},
   {"subject", "DiagnosticReport.subject", 0u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS1},
@@ -601,7 +601,7 @@ extern constinit const ElementInfo kElements188[26] = {
   {"specimen", "DiagnosticReport.specimen", 0u, kUnbounded, false, false, false, kT51, "", BindingStrength::kNone, "", kS1},
   {"result", "DiagnosticReport.result", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
   {"imagingStudy", "DiagnosticReport.imagingStudy", 0u, kUnbounded, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
-  {"media", "DiagnosticReport.media", 0u, kUnbounded, false, false, true, kT12, "DiagnosticReport.media", BindingStrength::kNone, "", kS1},
+  {"media", "DiagnosticReport.media", 0u, kUnbounded, false, false, true, kT13, "DiagnosticReport.media", BindingStrength::kNone, "", kS1},
   {"conclusion", "DiagnosticReport.conclusion", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"conclusionCode", "DiagnosticReport.conclusionCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS1},
   {"presentedForm", "DiagnosticReport.presentedForm", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
@@ -621,34 +621,34 @@ extern constinit const ElementInfo kElements190[7] = {
   {"id", "Distance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Distance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"value", "Distance.value", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS1},
-  {"comparator", "Distance.comparator", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
+  {"comparator", "Distance.comparator", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
   {"unit", "Distance.unit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"system", "Distance.system", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"code", "Distance.code", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"system", "Distance.system", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"code", "Distance.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
 };
 
 // DocumentManifest
 extern constinit const ElementInfo kElements191[20] = {
-  {"id", "DocumentManifest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DocumentManifest.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DocumentManifest.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DocumentManifest.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DocumentManifest.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DocumentManifest.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DocumentManifest.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DocumentManifest.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DocumentManifest.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DocumentManifest.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DocumentManifest.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DocumentManifest.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DocumentManifest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DocumentManifest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"masterIdentifier", "DocumentManifest.masterIdentifier", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "DocumentManifest.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "DocumentManifest.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-reference-status", kS1},
+  {"masterIdentifier", "DocumentManifest.masterIdentifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DocumentManifest.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "DocumentManifest.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-reference-status", kS1},
   {"type", "DocumentManifest.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActCode", kS1},
   {"subject", "DocumentManifest.subject", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS1},
   {"created", "DocumentManifest.created", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"author", "DocumentManifest.author", 0u, kUnbounded, false, false, true, kT58, "", BindingStrength::kNone, "", kS1},
   {"recipient", "DocumentManifest.recipient", 0u, kUnbounded, false, false, false, kT59, "", BindingStrength::kNone, "", kS1},
-  {"source", "DocumentManifest.source", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
+  {"source", "DocumentManifest.source", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
   {"description", "DocumentManifest.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"content", "DocumentManifest.content", 1u, kUnbounded, false, false, true, kT30, "", BindingStrength::kNone, "", kS1},
-  {"related", "DocumentManifest.related", 0u, kUnbounded, false, false, false, kT12, "DocumentManifest.related", BindingStrength::kNone, "", kS1},
+  {"related", "DocumentManifest.related", 0u, kUnbounded, false, false, false, kT13, "DocumentManifest.related", BindingStrength::kNone, "", kS1},
 };
 
 // DocumentManifest.related
@@ -656,36 +656,36 @@ extern constinit const ElementInfo kElements192[5] = {
   {"id", "DocumentManifest.related.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "DocumentManifest.related.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DocumentManifest.related.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "DocumentManifest.related.identifier", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DocumentManifest.related.identifier", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
   {"ref", "DocumentManifest.related.ref", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // DocumentReference
 extern constinit const ElementInfo kElements193[24] = {
-  {"id", "DocumentReference.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DocumentReference.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DocumentReference.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DocumentReference.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DocumentReference.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DocumentReference.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DocumentReference.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DocumentReference.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DocumentReference.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DocumentReference.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DocumentReference.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DocumentReference.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DocumentReference.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DocumentReference.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"masterIdentifier", "DocumentReference.masterIdentifier", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "DocumentReference.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "DocumentReference.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-reference-status", kS1},
-  {"docStatus", "DocumentReference.docStatus", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/composition-status", kS1},
+  {"masterIdentifier", "DocumentReference.masterIdentifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "DocumentReference.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "DocumentReference.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-reference-status", kS1},
+  {"docStatus", "DocumentReference.docStatus", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/composition-status", kS1},
   {"type", "DocumentReference.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-doc-typecodes", kS1},
   {"category", "DocumentReference.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/document-classcodes", kS1},
   {"subject", "DocumentReference.subject", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS1},
   {"date", "DocumentReference.date", 0u, 1u, false, false, true, kT28, "", BindingStrength::kNone, "", kS1},
   {"author", "DocumentReference.author", 0u, kUnbounded, false, false, true, kT58, "", BindingStrength::kNone, "", kS1},
   {"authenticator", "DocumentReference.authenticator", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
-  {"custodian", "DocumentReference.custodian", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"relatesTo", "DocumentReference.relatesTo", 0u, kUnbounded, false, false, true, kT12, "DocumentReference.relatesTo", BindingStrength::kNone, "", kS1},
+  {"custodian", "DocumentReference.custodian", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"relatesTo", "DocumentReference.relatesTo", 0u, kUnbounded, false, false, true, kT13, "DocumentReference.relatesTo", BindingStrength::kNone, "", kS1},
   {"description", "DocumentReference.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"securityLabel", "DocumentReference.securityLabel", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS1},
-  {"content", "DocumentReference.content", 1u, kUnbounded, false, false, true, kT12, "DocumentReference.content", BindingStrength::kNone, "", kS1},
-  {"context", "DocumentReference.context", 0u, 1u, false, false, true, kT12, "DocumentReference.context", BindingStrength::kNone, "", kS1},
+  {"content", "DocumentReference.content", 1u, kUnbounded, false, false, true, kT13, "DocumentReference.content", BindingStrength::kNone, "", kS1},
+  {"context", "DocumentReference.context", 0u, 1u, false, false, true, kT13, "DocumentReference.context", BindingStrength::kNone, "", kS1},
 };
 
 // DocumentReference.content
@@ -707,7 +707,7 @@ extern constinit const ElementInfo kElements195[10] = {
   {"period", "DocumentReference.context.period", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS1},
   {"facilityType", "DocumentReference.context.facilityType", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/c80-facilitycodes", kS1},
   {"practiceSetting", "DocumentReference.context.practiceSetting", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
-  {"sourcePatientInfo", "DocumentReference.context.sourcePatientInfo", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"sourcePatientInfo", "DocumentReference.context.sourcePatientInfo", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"related", "DocumentReference.context.related", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -716,18 +716,18 @@ extern constinit const ElementInfo kElements196[5] = {
   {"id", "DocumentReference.relatesTo.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "DocumentReference.relatesTo.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DocumentReference.relatesTo.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "DocumentReference.relatesTo.code", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-relationship-type", kS1},
+  {"code", "DocumentReference.relatesTo.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/document-relationship-type", kS1},
   {"target", "DocumentReference.relatesTo.target", 1u, 1u, false, false, true, kT64, "", BindingStrength::kNone, "", kS1},
 };
 
 // DomainResource
 extern constinit const ElementInfo kElements197[8] = {
-  {"id", "DomainResource.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "DomainResource.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "DomainResource.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "DomainResource.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "DomainResource.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "DomainResource.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "DomainResource.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "DomainResource.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "DomainResource.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "DomainResource.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "DomainResource.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "DomainResource.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "DomainResource.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "DomainResource.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
 };
@@ -748,8 +748,8 @@ extern constinit const ElementInfo kElements198[16] = {
   {"method", "Dosage.method", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/administration-method-codes", kS1},
   {"doseAndRate", "Dosage.doseAndRate", 0u, kUnbounded, false, false, true, kT67, "Dosage.doseAndRate", BindingStrength::kNone, "", kS1},
   {"maxDosePerPeriod", "Dosage.maxDosePerPeriod", 0u, 1u, false, false, true, kT68, "", BindingStrength::kNone, "", kS1},
-  {"maxDosePerAdministration", "Dosage.maxDosePerAdministration", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
-  {"maxDosePerLifetime", "Dosage.maxDosePerLifetime", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"maxDosePerAdministration", "Dosage.maxDosePerAdministration", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"maxDosePerLifetime", "Dosage.maxDosePerLifetime", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
 };
 
 // Dosage.doseAndRate
@@ -766,33 +766,33 @@ extern constinit const ElementInfo kElements200[7] = {
   {"id", "Duration.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Duration.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"value", "Duration.value", 0u, 1u, false, false, true, kT56, "", BindingStrength::kNone, "", kS1},
-  {"comparator", "Duration.comparator", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
+  {"comparator", "Duration.comparator", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
   {"unit", "Duration.unit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"system", "Duration.system", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"code", "Duration.code", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"system", "Duration.system", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"code", "Duration.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
 };
 
 // EffectEvidenceSynthesis
 extern constinit const ElementInfo kElements201[41] = {
-  {"id", "EffectEvidenceSynthesis.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EffectEvidenceSynthesis.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EffectEvidenceSynthesis.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EffectEvidenceSynthesis.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EffectEvidenceSynthesis.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EffectEvidenceSynthesis.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EffectEvidenceSynthesis.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EffectEvidenceSynthesis.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EffectEvidenceSynthesis.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EffectEvidenceSynthesis.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EffectEvidenceSynthesis.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EffectEvidenceSynthesis.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EffectEvidenceSynthesis.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EffectEvidenceSynthesis.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "EffectEvidenceSynthesis.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "EffectEvidenceSynthesis.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "EffectEvidenceSynthesis.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "EffectEvidenceSynthesis.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "EffectEvidenceSynthesis.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "EffectEvidenceSynthesis.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "EffectEvidenceSynthesis.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "EffectEvidenceSynthesis.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "EffectEvidenceSynthesis.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"date", "EffectEvidenceSynthesis.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "EffectEvidenceSynthesis.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "EffectEvidenceSynthesis.contact", 0u, kUnbounded, false, false, true, kT71, "", BindingStrength::kNone, "", kS1},
   {"description", "EffectEvidenceSynthesis.description", 0u, 1u, false, false, true, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "EffectEvidenceSynthesis.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "EffectEvidenceSynthesis.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"useContext", "EffectEvidenceSynthesis.useContext", 0u, kUnbounded, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "EffectEvidenceSynthesis.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "EffectEvidenceSynthesis.copyright", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
@@ -811,10 +811,10 @@ extern constinit const ElementInfo kElements201[41] = {
   {"exposure", "EffectEvidenceSynthesis.exposure", 1u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
   {"exposureAlternative", "EffectEvidenceSynthesis.exposureAlternative", 1u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
   {"outcome", "EffectEvidenceSynthesis.outcome", 1u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
-  {"sampleSize", "EffectEvidenceSynthesis.sampleSize", 0u, 1u, false, false, false, kT12, "EffectEvidenceSynthesis.sampleSize", BindingStrength::kNone, "", kS1},
-  {"resultsByExposure", "EffectEvidenceSynthesis.resultsByExposure", 0u, kUnbounded, false, false, false, kT12, "EffectEvidenceSynthesis.resultsByExposure", BindingStrength::kNone, "", kS1},
-  {"effectEstimate", "EffectEvidenceSynthesis.effectEstimate", 0u, kUnbounded, false, false, true, kT12, "EffectEvidenceSynthesis.effectEstimate", BindingStrength::kNone, "", kS1},
-  {"certainty", "EffectEvidenceSynthesis.certainty", 0u, kUnbounded, false, false, false, kT12, "EffectEvidenceSynthesis.certainty", BindingStrength::kNone, "", kS1},
+  {"sampleSize", "EffectEvidenceSynthesis.sampleSize", 0u, 1u, false, false, false, kT13, "EffectEvidenceSynthesis.sampleSize", BindingStrength::kNone, "", kS1},
+  {"resultsByExposure", "EffectEvidenceSynthesis.resultsByExposure", 0u, kUnbounded, false, false, false, kT13, "EffectEvidenceSynthesis.resultsByExposure", BindingStrength::kNone, "", kS1},
+  {"effectEstimate", "EffectEvidenceSynthesis.effectEstimate", 0u, kUnbounded, false, false, true, kT13, "EffectEvidenceSynthesis.effectEstimate", BindingStrength::kNone, "", kS1},
+  {"certainty", "EffectEvidenceSynthesis.certainty", 0u, kUnbounded, false, false, false, kT13, "EffectEvidenceSynthesis.certainty", BindingStrength::kNone, "", kS1},
 };
 
 // EffectEvidenceSynthesis.certainty
@@ -823,8 +823,8 @@ extern constinit const ElementInfo kElements202[6] = {
   {"extension", "EffectEvidenceSynthesis.certainty.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EffectEvidenceSynthesis.certainty.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"rating", "EffectEvidenceSynthesis.certainty.rating", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/evidence-quality", kS1},
-  {"note", "EffectEvidenceSynthesis.certainty.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"certaintySubcomponent", "EffectEvidenceSynthesis.certainty.certaintySubcomponent", 0u, kUnbounded, false, false, false, kT12, "EffectEvidenceSynthesis.certainty.certaintySubcomponent", BindingStrength::kNone, "", kS1},
+  {"note", "EffectEvidenceSynthesis.certainty.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"certaintySubcomponent", "EffectEvidenceSynthesis.certainty.certaintySubcomponent", 0u, kUnbounded, false, false, false, kT13, "EffectEvidenceSynthesis.certainty.certaintySubcomponent", BindingStrength::kNone, "", kS1},
 };
 
 // EffectEvidenceSynthesis.certainty.certaintySubcomponent
@@ -834,7 +834,7 @@ extern constinit const ElementInfo kElements203[6] = {
   {"modifierExtension", "EffectEvidenceSynthesis.certainty.certaintySubcomponent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "EffectEvidenceSynthesis.certainty.certaintySubcomponent.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-type", kS1},
   {"rating", "EffectEvidenceSynthesis.certainty.certaintySubcomponent.rating", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-rating", kS1},
-  {"note", "EffectEvidenceSynthesis.certainty.certaintySubcomponent.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "EffectEvidenceSynthesis.certainty.certaintySubcomponent.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
 };
 
 // EffectEvidenceSynthesis.effectEstimate
@@ -847,7 +847,7 @@ extern constinit const ElementInfo kElements204[9] = {
   {"variantState", "EffectEvidenceSynthesis.effectEstimate.variantState", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/evidence-variant-state", kS1},
   {"value", "EffectEvidenceSynthesis.effectEstimate.value", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"unitOfMeasure", "EffectEvidenceSynthesis.effectEstimate.unitOfMeasure", 0u, 1u, false, false, false, kT2, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
-  {"precisionEstimate", "EffectEvidenceSynthesis.effectEstimate.precisionEstimate", 0u, kUnbounded, false, false, false, kT12, "EffectEvidenceSynthesis.effectEstimate.precisionEstimate", BindingStrength::kNone, "", kS1},
+  {"precisionEstimate", "EffectEvidenceSynthesis.effectEstimate.precisionEstimate", 0u, kUnbounded, false, false, false, kT13, "EffectEvidenceSynthesis.effectEstimate.precisionEstimate", BindingStrength::kNone, "", kS1},
 };
 
 // EffectEvidenceSynthesis.effectEstimate.precisionEstimate
@@ -867,7 +867,7 @@ extern constinit const ElementInfo kElements206[7] = {
   {"extension", "EffectEvidenceSynthesis.resultsByExposure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EffectEvidenceSynthesis.resultsByExposure.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "EffectEvidenceSynthesis.resultsByExposure.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"exposureState", "EffectEvidenceSynthesis.resultsByExposure.exposureState", 0u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/exposure-state", kS1},
+  {"exposureState", "EffectEvidenceSynthesis.resultsByExposure.exposureState", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/exposure-state", kS1},
   {"variantState", "EffectEvidenceSynthesis.resultsByExposure.variantState", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/evidence-variant-state", kS1},
   {"riskEvidenceSynthesis", "EffectEvidenceSynthesis.resultsByExposure.riskEvidenceSynthesis", 1u, 1u, false, false, false, kT76, "", BindingStrength::kNone, "", kS1},
 };
@@ -894,7 +894,7 @@ extern constinit const ElementInfo kElements209[37] = {
   {"extension", "ElementDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ElementDefinition.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"path", "ElementDefinition.path", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"representation", "ElementDefinition.representation", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/property-representation", kS1},
+  {"representation", "ElementDefinition.representation", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/property-representation", kS1},
   {"sliceName", "ElementDefinition.sliceName", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"sliceIsConstraining", "ElementDefinition.sliceIsConstraining", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"label", "ElementDefinition.label", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -908,7 +908,7 @@ extern constinit const ElementInfo kElements209[37] = {
   {"min", "ElementDefinition.min", 0u, 1u, false, false, true, kT77, "", BindingStrength::kNone, "", kS1},
   {"max", "ElementDefinition.max", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS38},
   {"base", "ElementDefinition.base", 0u, 1u, false, false, true, kT67, "ElementDefinition.base", BindingStrength::kNone, "", kS1},
-  {"contentReference", "ElementDefinition.contentReference", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"contentReference", "ElementDefinition.contentReference", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
   {"type", "ElementDefinition.type", 0u, kUnbounded, false, false, true, kT67, "ElementDefinition.type", BindingStrength::kNone, "", kS39},
   {"defaultValue", "ElementDefinition.defaultValue[x]", 0u, 1u, true, false, true, kT78, "", BindingStrength::kNone, "", kS1},
   {"meaningWhenMissing", "ElementDefinition.meaningWhenMissing", 0u, 1u, false, false, true, kT72, "", BindingStrength::kNone, "", kS1},
@@ -919,7 +919,7 @@ extern constinit const ElementInfo kElements209[37] = {
   {"minValue", "ElementDefinition.minValue[x]", 0u, 1u, true, false, true, kT79, "", BindingStrength::kNone, "", kS1},
   {"maxValue", "ElementDefinition.maxValue[x]", 0u, 1u, true, false, true, kT79, "", BindingStrength::kNone, "", kS1},
   {"maxLength", "ElementDefinition.maxLength", 0u, 1u, false, false, true, kT65, "", BindingStrength::kNone, "", kS1},
-  {"condition", "ElementDefinition.condition", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"condition", "ElementDefinition.condition", 0u, kUnbounded, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
   {"constraint", "ElementDefinition.constraint", 0u, kUnbounded, false, false, true, kT67, "ElementDefinition.constraint", BindingStrength::kNone, "", kS40},
   {"mustSupport", "ElementDefinition.mustSupport", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"isModifier", "ElementDefinition.isModifier", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
@@ -942,7 +942,7 @@ extern constinit const ElementInfo kElements210[5] = {
 extern constinit const ElementInfo kElements211[5] = {
   {"id", "ElementDefinition.binding.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ElementDefinition.binding.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"strength", "ElementDefinition.binding.strength", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/binding-strength", kS1},
+  {"strength", "ElementDefinition.binding.strength", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/binding-strength", kS1},
   {"description", "ElementDefinition.binding.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"valueSet", "ElementDefinition.binding.valueSet", 0u, 1u, false, false, true, kT80, "", BindingStrength::kNone, "", kS1},
 };
@@ -951,9 +951,9 @@ extern constinit const ElementInfo kElements211[5] = {
 extern constinit const ElementInfo kElements212[9] = {
   {"id", "ElementDefinition.constraint.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ElementDefinition.constraint.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"key", "ElementDefinition.constraint.key", 1u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"key", "ElementDefinition.constraint.key", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
   {"requirements", "ElementDefinition.constraint.requirements", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"severity", "ElementDefinition.constraint.severity", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/constraint-severity", kS1},
+  {"severity", "ElementDefinition.constraint.severity", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/constraint-severity", kS1},
   {"human", "ElementDefinition.constraint.human", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"expression", "ElementDefinition.constraint.expression", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"xpath", "ElementDefinition.constraint.xpath", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -972,8 +972,8 @@ extern constinit const ElementInfo kElements213[4] = {
 extern constinit const ElementInfo kElements214[6] = {
   {"id", "ElementDefinition.mapping.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ElementDefinition.mapping.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identity", "ElementDefinition.mapping.identity", 1u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"language", "ElementDefinition.mapping.language", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
+  {"identity", "ElementDefinition.mapping.identity", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
+  {"language", "ElementDefinition.mapping.language", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
   {"map", "ElementDefinition.mapping.map", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"comment", "ElementDefinition.mapping.comment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
@@ -985,14 +985,14 @@ extern constinit const ElementInfo kElements215[6] = {
   {"discriminator", "ElementDefinition.slicing.discriminator", 0u, kUnbounded, false, false, true, kT67, "ElementDefinition.slicing.discriminator", BindingStrength::kNone, "", kS1},
   {"description", "ElementDefinition.slicing.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"ordered", "ElementDefinition.slicing.ordered", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"rules", "ElementDefinition.slicing.rules", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-slicing-rules", kS1},
+  {"rules", "ElementDefinition.slicing.rules", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-slicing-rules", kS1},
 };
 
 // ElementDefinition.slicing.discriminator
 extern constinit const ElementInfo kElements216[4] = {
   {"id", "ElementDefinition.slicing.discriminator.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ElementDefinition.slicing.discriminator.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "ElementDefinition.slicing.discriminator.type", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/discriminator-type", kS1},
+  {"type", "ElementDefinition.slicing.discriminator.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/discriminator-type", kS1},
   {"path", "ElementDefinition.slicing.discriminator.path", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1000,45 +1000,45 @@ extern constinit const ElementInfo kElements216[4] = {
 extern constinit const ElementInfo kElements217[7] = {
   {"id", "ElementDefinition.type.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ElementDefinition.type.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "ElementDefinition.type.code", 1u, 1u, false, false, true, kT6, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/defined-types", kS1},
+  {"code", "ElementDefinition.type.code", 1u, 1u, false, false, true, kT7, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/defined-types", kS1},
   {"profile", "ElementDefinition.type.profile", 0u, kUnbounded, false, false, true, kT82, "", BindingStrength::kNone, "", kS1},
   {"targetProfile", "ElementDefinition.type.targetProfile", 0u, kUnbounded, false, false, true, kT82, "", BindingStrength::kNone, "", kS1},
-  {"aggregation", "ElementDefinition.type.aggregation", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-aggregation-mode", kS1},
-  {"versioning", "ElementDefinition.type.versioning", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/reference-version-rules", kS1},
+  {"aggregation", "ElementDefinition.type.aggregation", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-aggregation-mode", kS1},
+  {"versioning", "ElementDefinition.type.versioning", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/reference-version-rules", kS1},
 };
 
 // Encounter
 extern constinit const ElementInfo kElements218[31] = {
-  {"id", "Encounter.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Encounter.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Encounter.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Encounter.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Encounter.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Encounter.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Encounter.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Encounter.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Encounter.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Encounter.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Encounter.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Encounter.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Encounter.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Encounter.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Encounter.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "Encounter.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-status", kS1},
-  {"statusHistory", "Encounter.statusHistory", 0u, kUnbounded, false, false, false, kT12, "Encounter.statusHistory", BindingStrength::kNone, "", kS1},
+  {"identifier", "Encounter.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "Encounter.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-status", kS1},
+  {"statusHistory", "Encounter.statusHistory", 0u, kUnbounded, false, false, false, kT13, "Encounter.statusHistory", BindingStrength::kNone, "", kS1},
   {"class", "Encounter.class", 1u, 1u, false, false, true, kT61, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode", kS1},
-  {"classHistory", "Encounter.classHistory", 0u, kUnbounded, false, false, false, kT12, "Encounter.classHistory", BindingStrength::kNone, "", kS1},
+  {"classHistory", "Encounter.classHistory", 0u, kUnbounded, false, false, false, kT13, "Encounter.classHistory", BindingStrength::kNone, "", kS1},
   {"type", "Encounter.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/encounter-type", kS1},
   {"serviceType", "Encounter.serviceType", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
   {"priority", "Encounter.priority", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActPriority", kS1},
   {"subject", "Encounter.subject", 0u, 1u, false, false, true, kT42, "", BindingStrength::kNone, "", kS1},
   {"episodeOfCare", "Encounter.episodeOfCare", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "Encounter.basedOn", 0u, kUnbounded, false, false, false, kT41, "", BindingStrength::kNone, "", kS1},
-  {"participant", "Encounter.participant", 0u, kUnbounded, false, false, true, kT12, "Encounter.participant", BindingStrength::kNone, "", kS1},
+  {"participant", "Encounter.participant", 0u, kUnbounded, false, false, true, kT13, "Encounter.participant", BindingStrength::kNone, "", kS1},
   {"appointment", "Encounter.appointment", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS1},
   {"period", "Encounter.period", 0u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
   {"length", "Encounter.length", 0u, 1u, false, false, false, kT85, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "Encounter.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/encounter-reason", kS1},
   {"reasonReference", "Encounter.reasonReference", 0u, kUnbounded, false, false, true, kT86, "", BindingStrength::kNone, "", kS1},
-  {"diagnosis", "Encounter.diagnosis", 0u, kUnbounded, false, false, true, kT12, "Encounter.diagnosis", BindingStrength::kNone, "", kS1},
+  {"diagnosis", "Encounter.diagnosis", 0u, kUnbounded, false, false, true, kT13, "Encounter.diagnosis", BindingStrength::kNone, "", kS1},
   {"account", "Encounter.account", 0u, kUnbounded, false, false, false, kT87, "", BindingStrength::kNone, "", kS1},
-  {"hospitalization", "Encounter.hospitalization", 0u, 1u, false, false, false, kT12, "Encounter.hospitalization", BindingStrength::kNone, "", kS1},
-  {"location", "Encounter.location", 0u, kUnbounded, false, false, false, kT12, "Encounter.location", BindingStrength::kNone, "", kS1},
-  {"serviceProvider", "Encounter.serviceProvider", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"hospitalization", "Encounter.hospitalization", 0u, 1u, false, false, false, kT13, "Encounter.hospitalization", BindingStrength::kNone, "", kS1},
+  {"location", "Encounter.location", 0u, kUnbounded, false, false, false, kT13, "Encounter.location", BindingStrength::kNone, "", kS1},
+  {"serviceProvider", "Encounter.serviceProvider", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"partOf", "Encounter.partOf", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1066,7 +1066,7 @@ extern constinit const ElementInfo kElements221[12] = {
   {"id", "Encounter.hospitalization.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Encounter.hospitalization.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Encounter.hospitalization.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"preAdmissionIdentifier", "Encounter.hospitalization.preAdmissionIdentifier", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"preAdmissionIdentifier", "Encounter.hospitalization.preAdmissionIdentifier", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
   {"origin", "Encounter.hospitalization.origin", 0u, 1u, false, false, false, kT90, "", BindingStrength::kNone, "", kS1},
   {"admitSource", "Encounter.hospitalization.admitSource", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/encounter-admit-source", kS1},
   {"reAdmission", "Encounter.hospitalization.reAdmission", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0092", kS1},
@@ -1082,8 +1082,8 @@ extern constinit const ElementInfo kElements222[7] = {
   {"id", "Encounter.location.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Encounter.location.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Encounter.location.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"location", "Encounter.location.location", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
-  {"status", "Encounter.location.status", 0u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-location-status", kS1},
+  {"location", "Encounter.location.location", 1u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"status", "Encounter.location.status", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-location-status", kS1},
   {"physicalType", "Encounter.location.physicalType", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/location-physical-type", kS1},
   {"period", "Encounter.location.period", 0u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
 };
@@ -1103,89 +1103,89 @@ extern constinit const ElementInfo kElements224[5] = {
   {"id", "Encounter.statusHistory.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Encounter.statusHistory.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Encounter.statusHistory.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"status", "Encounter.statusHistory.status", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-status", kS1},
+  {"status", "Encounter.statusHistory.status", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/encounter-status", kS1},
   {"period", "Encounter.statusHistory.period", 1u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
 };
 
 // Endpoint
 extern constinit const ElementInfo kElements225[19] = {
-  {"id", "Endpoint.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Endpoint.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Endpoint.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Endpoint.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Endpoint.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Endpoint.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Endpoint.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Endpoint.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Endpoint.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Endpoint.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Endpoint.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Endpoint.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Endpoint.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Endpoint.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Endpoint.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "Endpoint.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/endpoint-status", kS1},
+  {"identifier", "Endpoint.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "Endpoint.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/endpoint-status", kS1},
   {"connectionType", "Endpoint.connectionType", 1u, 1u, false, false, true, kT61, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/endpoint-connection-type", kS1},
   {"name", "Endpoint.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"managingOrganization", "Endpoint.managingOrganization", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Endpoint.contact", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"managingOrganization", "Endpoint.managingOrganization", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Endpoint.contact", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
   {"period", "Endpoint.period", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS1},
   {"payloadType", "Endpoint.payloadType", 1u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/endpoint-payload-type", kS1},
-  {"payloadMimeType", "Endpoint.payloadMimeType", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
+  {"payloadMimeType", "Endpoint.payloadMimeType", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
   {"address", "Endpoint.address", 1u, 1u, false, false, true, kT92, "", BindingStrength::kNone, "", kS1},
   {"header", "Endpoint.header", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // EnrollmentRequest
 extern constinit const ElementInfo kElements226[15] = {
-  {"id", "EnrollmentRequest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EnrollmentRequest.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EnrollmentRequest.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EnrollmentRequest.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EnrollmentRequest.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EnrollmentRequest.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EnrollmentRequest.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EnrollmentRequest.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EnrollmentRequest.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EnrollmentRequest.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EnrollmentRequest.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EnrollmentRequest.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EnrollmentRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EnrollmentRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "EnrollmentRequest.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "EnrollmentRequest.status", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
+  {"identifier", "EnrollmentRequest.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "EnrollmentRequest.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
   {"created", "EnrollmentRequest.created", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"insurer", "EnrollmentRequest.insurer", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"insurer", "EnrollmentRequest.insurer", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"provider", "EnrollmentRequest.provider", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
-  {"candidate", "EnrollmentRequest.candidate", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"candidate", "EnrollmentRequest.candidate", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"coverage", "EnrollmentRequest.coverage", 0u, 1u, false, false, false, kT93, "", BindingStrength::kNone, "", kS1},
 };
 
 // EnrollmentResponse
 extern constinit const ElementInfo kElements227[16] = {
-  {"id", "EnrollmentResponse.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EnrollmentResponse.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EnrollmentResponse.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EnrollmentResponse.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EnrollmentResponse.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EnrollmentResponse.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EnrollmentResponse.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EnrollmentResponse.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EnrollmentResponse.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EnrollmentResponse.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EnrollmentResponse.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EnrollmentResponse.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EnrollmentResponse.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EnrollmentResponse.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "EnrollmentResponse.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "EnrollmentResponse.status", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
+  {"identifier", "EnrollmentResponse.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "EnrollmentResponse.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
   {"request", "EnrollmentResponse.request", 0u, 1u, false, false, false, kT94, "", BindingStrength::kNone, "", kS1},
-  {"outcome", "EnrollmentResponse.outcome", 0u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
+  {"outcome", "EnrollmentResponse.outcome", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
   {"disposition", "EnrollmentResponse.disposition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"created", "EnrollmentResponse.created", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"organization", "EnrollmentResponse.organization", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"organization", "EnrollmentResponse.organization", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"requestProvider", "EnrollmentResponse.requestProvider", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
 };
 
 // EpisodeOfCare
 extern constinit const ElementInfo kElements228[20] = {
-  {"id", "EpisodeOfCare.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EpisodeOfCare.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EpisodeOfCare.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EpisodeOfCare.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EpisodeOfCare.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EpisodeOfCare.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EpisodeOfCare.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EpisodeOfCare.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EpisodeOfCare.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EpisodeOfCare.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EpisodeOfCare.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EpisodeOfCare.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EpisodeOfCare.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EpisodeOfCare.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "EpisodeOfCare.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "EpisodeOfCare.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/episode-of-care-status", kS1},
-  {"statusHistory", "EpisodeOfCare.statusHistory", 0u, kUnbounded, false, false, false, kT12, "EpisodeOfCare.statusHistory", BindingStrength::kNone, "", kS1},
+  {"identifier", "EpisodeOfCare.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "EpisodeOfCare.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/episode-of-care-status", kS1},
+  {"statusHistory", "EpisodeOfCare.statusHistory", 0u, kUnbounded, false, false, false, kT13, "EpisodeOfCare.statusHistory", BindingStrength::kNone, "", kS1},
   {"type", "EpisodeOfCare.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/episodeofcare-type", kS1},
-  {"diagnosis", "EpisodeOfCare.diagnosis", 0u, kUnbounded, false, false, true, kT12, "EpisodeOfCare.diagnosis", BindingStrength::kNone, "", kS1},
-  {"patient", "EpisodeOfCare.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"managingOrganization", "EpisodeOfCare.managingOrganization", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"diagnosis", "EpisodeOfCare.diagnosis", 0u, kUnbounded, false, false, true, kT13, "EpisodeOfCare.diagnosis", BindingStrength::kNone, "", kS1},
+  {"patient", "EpisodeOfCare.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"managingOrganization", "EpisodeOfCare.managingOrganization", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
   {"period", "EpisodeOfCare.period", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS1},
   {"referralRequest", "EpisodeOfCare.referralRequest", 0u, kUnbounded, false, false, false, kT41, "", BindingStrength::kNone, "", kS1},
   {"careManager", "EpisodeOfCare.careManager", 0u, 1u, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
@@ -1208,27 +1208,27 @@ extern constinit const ElementInfo kElements230[5] = {
   {"id", "EpisodeOfCare.statusHistory.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "EpisodeOfCare.statusHistory.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EpisodeOfCare.statusHistory.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"status", "EpisodeOfCare.statusHistory.status", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/episode-of-care-status", kS1},
+  {"status", "EpisodeOfCare.statusHistory.status", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/episode-of-care-status", kS1},
   {"period", "EpisodeOfCare.statusHistory.period", 1u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
 };
 
 // EventDefinition
 extern constinit const ElementInfo kElements231[36] = {
-  {"id", "EventDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EventDefinition.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EventDefinition.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EventDefinition.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EventDefinition.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EventDefinition.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EventDefinition.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EventDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EventDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EventDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EventDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EventDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EventDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EventDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "EventDefinition.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "EventDefinition.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "EventDefinition.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "EventDefinition.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "EventDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "EventDefinition.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "EventDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "EventDefinition.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "EventDefinition.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "EventDefinition.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "EventDefinition.experimental", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"subject", "EventDefinition.subject[x]", 0u, 1u, true, false, false, kT97, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
   {"date", "EventDefinition.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -1254,27 +1254,27 @@ extern constinit const ElementInfo kElements231[36] = {
 
 // Evidence
 extern constinit const ElementInfo kElements232[36] = {
-  {"id", "Evidence.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Evidence.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Evidence.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Evidence.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Evidence.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Evidence.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Evidence.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Evidence.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Evidence.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Evidence.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Evidence.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Evidence.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Evidence.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Evidence.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "Evidence.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "Evidence.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "Evidence.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Evidence.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "Evidence.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "Evidence.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "Evidence.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"shortTitle", "Evidence.shortTitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "Evidence.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "Evidence.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "Evidence.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"date", "Evidence.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "Evidence.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "Evidence.contact", 0u, kUnbounded, false, false, true, kT71, "", BindingStrength::kNone, "", kS1},
   {"description", "Evidence.description", 0u, 1u, false, false, true, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "Evidence.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "Evidence.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"useContext", "Evidence.useContext", 0u, kUnbounded, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "Evidence.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "Evidence.copyright", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
@@ -1294,27 +1294,27 @@ extern constinit const ElementInfo kElements232[36] = {
 
 // EvidenceVariable
 extern constinit const ElementInfo kElements233[35] = {
-  {"id", "EvidenceVariable.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "EvidenceVariable.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "EvidenceVariable.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "EvidenceVariable.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "EvidenceVariable.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "EvidenceVariable.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "EvidenceVariable.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "EvidenceVariable.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "EvidenceVariable.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "EvidenceVariable.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "EvidenceVariable.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "EvidenceVariable.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "EvidenceVariable.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EvidenceVariable.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "EvidenceVariable.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "EvidenceVariable.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "EvidenceVariable.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "EvidenceVariable.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "EvidenceVariable.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "EvidenceVariable.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "EvidenceVariable.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"shortTitle", "EvidenceVariable.shortTitle", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "EvidenceVariable.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "EvidenceVariable.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "EvidenceVariable.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"date", "EvidenceVariable.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "EvidenceVariable.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "EvidenceVariable.contact", 0u, kUnbounded, false, false, true, kT71, "", BindingStrength::kNone, "", kS1},
   {"description", "EvidenceVariable.description", 0u, 1u, false, false, true, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "EvidenceVariable.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "EvidenceVariable.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"useContext", "EvidenceVariable.useContext", 0u, kUnbounded, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "EvidenceVariable.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "EvidenceVariable.copyright", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
@@ -1327,8 +1327,8 @@ extern constinit const ElementInfo kElements233[35] = {
   {"reviewer", "EvidenceVariable.reviewer", 0u, kUnbounded, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
   {"endorser", "EvidenceVariable.endorser", 0u, kUnbounded, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
   {"relatedArtifact", "EvidenceVariable.relatedArtifact", 0u, kUnbounded, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
-  {"type", "EvidenceVariable.type", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/variable-type", kS1},
-  {"characteristic", "EvidenceVariable.characteristic", 0u, kUnbounded, false, false, true, kT12, "EvidenceVariable.characteristic", BindingStrength::kNone, "", kS57},
+  {"type", "EvidenceVariable.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/variable-type", kS1},
+  {"characteristic", "EvidenceVariable.characteristic", 0u, kUnbounded, false, false, true, kT13, "EvidenceVariable.characteristic", BindingStrength::kNone, "", kS57},
 };
 
 // EvidenceVariable.characteristic
@@ -1336,20 +1336,20 @@ extern constinit const ElementInfo kElements234[17] = {
   {"id", "EvidenceVariable.characteristic.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "EvidenceVariable.characteristic.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EvidenceVariable.characteristic.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"linkId", "EvidenceVariable.characteristic.linkId", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"linkId", "EvidenceVariable.characteristic.linkId", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"description", "EvidenceVariable.characteristic.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "EvidenceVariable.characteristic.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "EvidenceVariable.characteristic.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"exclude", "EvidenceVariable.characteristic.exclude", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
   {"definitionReference", "EvidenceVariable.characteristic.definitionReference", 0u, 1u, false, false, true, kT99, "", BindingStrength::kNone, "", kS1},
   {"definitionCanonical", "EvidenceVariable.characteristic.definitionCanonical", 0u, 1u, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
   {"definitionCodeableConcept", "EvidenceVariable.characteristic.definitionCodeableConcept", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"definitionExpression", "EvidenceVariable.characteristic.definitionExpression", 0u, 1u, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
-  {"definitionId", "EvidenceVariable.characteristic.definitionId", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"definitionByTypeAndValue", "EvidenceVariable.characteristic.definitionByTypeAndValue", 0u, 1u, false, false, true, kT12, "EvidenceVariable.characteristic.definitionByTypeAndValue", BindingStrength::kNone, "", kS1},
-  {"definitionByCombination", "EvidenceVariable.characteristic.definitionByCombination", 0u, 1u, false, false, false, kT12, "EvidenceVariable.characteristic.definitionByCombination", BindingStrength::kNone, "", kS1},
+  {"definitionId", "EvidenceVariable.characteristic.definitionId", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
+  {"definitionByTypeAndValue", "EvidenceVariable.characteristic.definitionByTypeAndValue", 0u, 1u, false, false, true, kT13, "EvidenceVariable.characteristic.definitionByTypeAndValue", BindingStrength::kNone, "", kS1},
+  {"definitionByCombination", "EvidenceVariable.characteristic.definitionByCombination", 0u, 1u, false, false, false, kT13, "EvidenceVariable.characteristic.definitionByCombination", BindingStrength::kNone, "", kS1},
   {"instances", "EvidenceVariable.characteristic.instances[x]", 0u, 1u, true, false, false, kT102, "", BindingStrength::kNone, "", kS1},
   {"duration", "EvidenceVariable.characteristic.duration[x]", 0u, 1u, true, false, false, kT102, "", BindingStrength::kNone, "", kS1},
-  {"timeFromEvent", "EvidenceVariable.characteristic.timeFromEvent", 0u, kUnbounded, false, false, false, kT12, "EvidenceVariable.characteristic.timeFromEvent", BindingStrength::kNone, "", kS1},
+  {"timeFromEvent", "EvidenceVariable.characteristic.timeFromEvent", 0u, kUnbounded, false, false, false, kT13, "EvidenceVariable.characteristic.timeFromEvent", BindingStrength::kNone, "", kS1},
 };
 
 // EvidenceVariable.characteristic.definitionByCombination
@@ -1357,9 +1357,9 @@ extern constinit const ElementInfo kElements235[6] = {
   {"id", "EvidenceVariable.characteristic.definitionByCombination.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "EvidenceVariable.characteristic.definitionByCombination.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EvidenceVariable.characteristic.definitionByCombination.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "EvidenceVariable.characteristic.definitionByCombination.code", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/characteristic-combination", kS1},
+  {"code", "EvidenceVariable.characteristic.definitionByCombination.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/characteristic-combination", kS1},
   {"threshold", "EvidenceVariable.characteristic.definitionByCombination.threshold", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"characteristic", "EvidenceVariable.characteristic.definitionByCombination.characteristic", 1u, kUnbounded, false, false, false, kT12, "EvidenceVariable.characteristic", BindingStrength::kNone, "", kS1},
+  {"characteristic", "EvidenceVariable.characteristic.definitionByCombination.characteristic", 1u, kUnbounded, false, false, false, kT13, "EvidenceVariable.characteristic", BindingStrength::kNone, "", kS1},
 };
 
 // EvidenceVariable.characteristic.definitionByTypeAndValue
@@ -1380,27 +1380,27 @@ extern constinit const ElementInfo kElements237[8] = {
   {"extension", "EvidenceVariable.characteristic.timeFromEvent.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "EvidenceVariable.characteristic.timeFromEvent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "EvidenceVariable.characteristic.timeFromEvent.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "EvidenceVariable.characteristic.timeFromEvent.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "EvidenceVariable.characteristic.timeFromEvent.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"event", "EvidenceVariable.characteristic.timeFromEvent.event[x]", 0u, 1u, true, false, false, kT105, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/evidence-variable-event", kS1},
-  {"quantity", "EvidenceVariable.characteristic.timeFromEvent.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "EvidenceVariable.characteristic.timeFromEvent.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"range", "EvidenceVariable.characteristic.timeFromEvent.range", 0u, 1u, false, false, false, kT106, "", BindingStrength::kNone, "", kS1},
 };
 
 // ExampleScenario
 extern constinit const ElementInfo kElements238[25] = {
-  {"id", "ExampleScenario.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ExampleScenario.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ExampleScenario.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ExampleScenario.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ExampleScenario.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ExampleScenario.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ExampleScenario.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ExampleScenario.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ExampleScenario.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ExampleScenario.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ExampleScenario.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ExampleScenario.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ExampleScenario.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExampleScenario.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "ExampleScenario.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "ExampleScenario.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "ExampleScenario.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "ExampleScenario.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "ExampleScenario.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "ExampleScenario.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "ExampleScenario.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "ExampleScenario.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "ExampleScenario.experimental", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"date", "ExampleScenario.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "ExampleScenario.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1409,9 +1409,9 @@ extern constinit const ElementInfo kElements238[25] = {
   {"jurisdiction", "ExampleScenario.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "ExampleScenario.copyright", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
   {"purpose", "ExampleScenario.purpose", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"actor", "ExampleScenario.actor", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.actor", BindingStrength::kNone, "", kS1},
-  {"instance", "ExampleScenario.instance", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.instance", BindingStrength::kNone, "", kS1},
-  {"process", "ExampleScenario.process", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.process", BindingStrength::kNone, "", kS1},
+  {"actor", "ExampleScenario.actor", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.actor", BindingStrength::kNone, "", kS1},
+  {"instance", "ExampleScenario.instance", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.instance", BindingStrength::kNone, "", kS1},
+  {"process", "ExampleScenario.process", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.process", BindingStrength::kNone, "", kS1},
   {"workflow", "ExampleScenario.workflow", 0u, kUnbounded, false, false, false, kT107, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1421,7 +1421,7 @@ extern constinit const ElementInfo kElements239[7] = {
   {"extension", "ExampleScenario.actor.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExampleScenario.actor.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"actorId", "ExampleScenario.actor.actorId", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ExampleScenario.actor.type", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/examplescenario-actor-type", kS1},
+  {"type", "ExampleScenario.actor.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/examplescenario-actor-type", kS1},
   {"name", "ExampleScenario.actor.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "ExampleScenario.actor.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
 };
@@ -1432,11 +1432,11 @@ extern constinit const ElementInfo kElements240[9] = {
   {"extension", "ExampleScenario.instance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExampleScenario.instance.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"resourceId", "ExampleScenario.instance.resourceId", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"resourceType", "ExampleScenario.instance.resourceType", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"resourceType", "ExampleScenario.instance.resourceType", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"name", "ExampleScenario.instance.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "ExampleScenario.instance.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"version", "ExampleScenario.instance.version", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.instance.version", BindingStrength::kNone, "", kS1},
-  {"containedInstance", "ExampleScenario.instance.containedInstance", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
+  {"version", "ExampleScenario.instance.version", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.instance.version", BindingStrength::kNone, "", kS1},
+  {"containedInstance", "ExampleScenario.instance.containedInstance", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
 };
 
 // ExampleScenario.instance.containedInstance
@@ -1466,7 +1466,7 @@ extern constinit const ElementInfo kElements243[8] = {
   {"description", "ExampleScenario.process.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
   {"preConditions", "ExampleScenario.process.preConditions", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
   {"postConditions", "ExampleScenario.process.postConditions", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"step", "ExampleScenario.process.step", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.process.step", BindingStrength::kNone, "", kS1},
+  {"step", "ExampleScenario.process.step", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.process.step", BindingStrength::kNone, "", kS1},
 };
 
 // ExampleScenario.process.step
@@ -1474,10 +1474,10 @@ extern constinit const ElementInfo kElements244[7] = {
   {"id", "ExampleScenario.process.step.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ExampleScenario.process.step.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExampleScenario.process.step.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"process", "ExampleScenario.process.step.process", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.process", BindingStrength::kNone, "", kS1},
+  {"process", "ExampleScenario.process.step.process", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.process", BindingStrength::kNone, "", kS1},
   {"pause", "ExampleScenario.process.step.pause", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"operation", "ExampleScenario.process.step.operation", 0u, 1u, false, false, false, kT12, "ExampleScenario.process.step.operation", BindingStrength::kNone, "", kS1},
-  {"alternative", "ExampleScenario.process.step.alternative", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.process.step.alternative", BindingStrength::kNone, "", kS1},
+  {"operation", "ExampleScenario.process.step.operation", 0u, 1u, false, false, false, kT13, "ExampleScenario.process.step.operation", BindingStrength::kNone, "", kS1},
+  {"alternative", "ExampleScenario.process.step.alternative", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.process.step.alternative", BindingStrength::kNone, "", kS1},
 };
 
 // ExampleScenario.process.step.alternative
@@ -1487,7 +1487,7 @@ extern constinit const ElementInfo kElements245[6] = {
   {"modifierExtension", "ExampleScenario.process.step.alternative.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"title", "ExampleScenario.process.step.alternative.title", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "ExampleScenario.process.step.alternative.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"step", "ExampleScenario.process.step.alternative.step", 0u, kUnbounded, false, false, false, kT12, "ExampleScenario.process.step", BindingStrength::kNone, "", kS1},
+  {"step", "ExampleScenario.process.step.alternative.step", 0u, kUnbounded, false, false, false, kT13, "ExampleScenario.process.step", BindingStrength::kNone, "", kS1},
 };
 
 // ExampleScenario.process.step.operation
@@ -1503,63 +1503,63 @@ extern constinit const ElementInfo kElements246[13] = {
   {"description", "ExampleScenario.process.step.operation.description", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
   {"initiatorActive", "ExampleScenario.process.step.operation.initiatorActive", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
   {"receiverActive", "ExampleScenario.process.step.operation.receiverActive", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"request", "ExampleScenario.process.step.operation.request", 0u, 1u, false, false, false, kT12, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
-  {"response", "ExampleScenario.process.step.operation.response", 0u, 1u, false, false, false, kT12, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
+  {"request", "ExampleScenario.process.step.operation.request", 0u, 1u, false, false, false, kT13, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
+  {"response", "ExampleScenario.process.step.operation.response", 0u, 1u, false, false, false, kT13, "ExampleScenario.instance.containedInstance", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit
 extern constinit const ElementInfo kElements247[51] = {
-  {"id", "ExplanationOfBenefit.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ExplanationOfBenefit.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ExplanationOfBenefit.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ExplanationOfBenefit.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ExplanationOfBenefit.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ExplanationOfBenefit.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ExplanationOfBenefit.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ExplanationOfBenefit.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ExplanationOfBenefit.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ExplanationOfBenefit.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ExplanationOfBenefit.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ExplanationOfBenefit.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ExplanationOfBenefit.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExplanationOfBenefit.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "ExplanationOfBenefit.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "ExplanationOfBenefit.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/explanationofbenefit-status", kS1},
+  {"identifier", "ExplanationOfBenefit.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "ExplanationOfBenefit.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/explanationofbenefit-status", kS1},
   {"type", "ExplanationOfBenefit.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/claim-type", kS1},
   {"subType", "ExplanationOfBenefit.subType", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-subtype", kS1},
-  {"use", "ExplanationOfBenefit.use", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/claim-use", kS1},
-  {"patient", "ExplanationOfBenefit.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"use", "ExplanationOfBenefit.use", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/claim-use", kS1},
+  {"patient", "ExplanationOfBenefit.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"billablePeriod", "ExplanationOfBenefit.billablePeriod", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS1},
   {"created", "ExplanationOfBenefit.created", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"enterer", "ExplanationOfBenefit.enterer", 0u, 1u, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
-  {"insurer", "ExplanationOfBenefit.insurer", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"insurer", "ExplanationOfBenefit.insurer", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
   {"provider", "ExplanationOfBenefit.provider", 1u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS1},
   {"priority", "ExplanationOfBenefit.priority", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/CodeSystem/processpriority", kS1},
   {"fundsReserveRequested", "ExplanationOfBenefit.fundsReserveRequested", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/fundsreserve", kS1},
   {"fundsReserve", "ExplanationOfBenefit.fundsReserve", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/fundsreserve", kS1},
-  {"related", "ExplanationOfBenefit.related", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.related", BindingStrength::kNone, "", kS1},
+  {"related", "ExplanationOfBenefit.related", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.related", BindingStrength::kNone, "", kS1},
   {"prescription", "ExplanationOfBenefit.prescription", 0u, 1u, false, false, false, kT108, "", BindingStrength::kNone, "", kS1},
   {"originalPrescription", "ExplanationOfBenefit.originalPrescription", 0u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS1},
-  {"payee", "ExplanationOfBenefit.payee", 0u, 1u, false, false, false, kT12, "ExplanationOfBenefit.payee", BindingStrength::kNone, "", kS1},
+  {"payee", "ExplanationOfBenefit.payee", 0u, 1u, false, false, false, kT13, "ExplanationOfBenefit.payee", BindingStrength::kNone, "", kS1},
   {"referral", "ExplanationOfBenefit.referral", 0u, 1u, false, false, false, kT41, "", BindingStrength::kNone, "", kS1},
-  {"facility", "ExplanationOfBenefit.facility", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"facility", "ExplanationOfBenefit.facility", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
   {"claim", "ExplanationOfBenefit.claim", 0u, 1u, false, false, false, kT110, "", BindingStrength::kNone, "", kS1},
   {"claimResponse", "ExplanationOfBenefit.claimResponse", 0u, 1u, false, false, false, kT111, "", BindingStrength::kNone, "", kS1},
-  {"outcome", "ExplanationOfBenefit.outcome", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
+  {"outcome", "ExplanationOfBenefit.outcome", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
   {"disposition", "ExplanationOfBenefit.disposition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"preAuthRef", "ExplanationOfBenefit.preAuthRef", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"preAuthRefPeriod", "ExplanationOfBenefit.preAuthRefPeriod", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
-  {"careTeam", "ExplanationOfBenefit.careTeam", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.careTeam", BindingStrength::kNone, "", kS1},
-  {"supportingInfo", "ExplanationOfBenefit.supportingInfo", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.supportingInfo", BindingStrength::kNone, "", kS1},
-  {"diagnosis", "ExplanationOfBenefit.diagnosis", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.diagnosis", BindingStrength::kNone, "", kS1},
-  {"procedure", "ExplanationOfBenefit.procedure", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.procedure", BindingStrength::kNone, "", kS1},
+  {"careTeam", "ExplanationOfBenefit.careTeam", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.careTeam", BindingStrength::kNone, "", kS1},
+  {"supportingInfo", "ExplanationOfBenefit.supportingInfo", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.supportingInfo", BindingStrength::kNone, "", kS1},
+  {"diagnosis", "ExplanationOfBenefit.diagnosis", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.diagnosis", BindingStrength::kNone, "", kS1},
+  {"procedure", "ExplanationOfBenefit.procedure", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.procedure", BindingStrength::kNone, "", kS1},
   {"precedence", "ExplanationOfBenefit.precedence", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"insurance", "ExplanationOfBenefit.insurance", 1u, kUnbounded, false, false, true, kT12, "ExplanationOfBenefit.insurance", BindingStrength::kNone, "", kS1},
-  {"accident", "ExplanationOfBenefit.accident", 0u, 1u, false, false, false, kT12, "ExplanationOfBenefit.accident", BindingStrength::kNone, "", kS1},
-  {"item", "ExplanationOfBenefit.item", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item", BindingStrength::kNone, "", kS1},
-  {"addItem", "ExplanationOfBenefit.addItem", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.addItem", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
-  {"total", "ExplanationOfBenefit.total", 0u, kUnbounded, false, false, true, kT12, "ExplanationOfBenefit.total", BindingStrength::kNone, "", kS1},
-  {"payment", "ExplanationOfBenefit.payment", 0u, 1u, false, false, false, kT12, "ExplanationOfBenefit.payment", BindingStrength::kNone, "", kS1},
+  {"insurance", "ExplanationOfBenefit.insurance", 1u, kUnbounded, false, false, true, kT13, "ExplanationOfBenefit.insurance", BindingStrength::kNone, "", kS1},
+  {"accident", "ExplanationOfBenefit.accident", 0u, 1u, false, false, false, kT13, "ExplanationOfBenefit.accident", BindingStrength::kNone, "", kS1},
+  {"item", "ExplanationOfBenefit.item", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item", BindingStrength::kNone, "", kS1},
+  {"addItem", "ExplanationOfBenefit.addItem", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.addItem", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"total", "ExplanationOfBenefit.total", 0u, kUnbounded, false, false, true, kT13, "ExplanationOfBenefit.total", BindingStrength::kNone, "", kS1},
+  {"payment", "ExplanationOfBenefit.payment", 0u, 1u, false, false, false, kT13, "ExplanationOfBenefit.payment", BindingStrength::kNone, "", kS1},
   {"formCode", "ExplanationOfBenefit.formCode", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/forms", kS1},
   {"form", "ExplanationOfBenefit.form", 0u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
-  {"processNote", "ExplanationOfBenefit.processNote", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.processNote", BindingStrength::kNone, "", kS1},
+  {"processNote", "ExplanationOfBenefit.processNote", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.processNote", BindingStrength::kNone, "", kS1},
   {"benefitPeriod", "ExplanationOfBenefit.benefitPeriod", 0u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
-  {"benefitBalance", "ExplanationOfBenefit.benefitBalance", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.benefitBalance", BindingStrength::kNone, "", kS1},
+  {"benefitBalance", "ExplanationOfBenefit.benefitBalance", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.benefitBalance", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.accident
@@ -1586,15 +1586,15 @@ extern constinit const ElementInfo kElements249[21] = {
   {"programCode", "ExplanationOfBenefit.addItem.programCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS1},
   {"serviced", "ExplanationOfBenefit.addItem.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS1},
   {"location", "ExplanationOfBenefit.addItem.location[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS1},
-  {"quantity", "ExplanationOfBenefit.addItem.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.addItem.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.addItem.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.addItem.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.addItem.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"bodySite", "ExplanationOfBenefit.addItem.bodySite", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/tooth", kS1},
   {"subSite", "ExplanationOfBenefit.addItem.subSite", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/surface", kS1},
   {"noteNumber", "ExplanationOfBenefit.addItem.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.addItem.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
-  {"detail", "ExplanationOfBenefit.addItem.detail", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.addItem.detail", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.addItem.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"detail", "ExplanationOfBenefit.addItem.detail", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.addItem.detail", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.addItem.detail
@@ -1604,13 +1604,13 @@ extern constinit const ElementInfo kElements250[12] = {
   {"modifierExtension", "ExplanationOfBenefit.addItem.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"productOrService", "ExplanationOfBenefit.addItem.detail.productOrService", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS1},
   {"modifier", "ExplanationOfBenefit.addItem.detail.modifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS1},
-  {"quantity", "ExplanationOfBenefit.addItem.detail.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.addItem.detail.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.addItem.detail.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.addItem.detail.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.addItem.detail.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"noteNumber", "ExplanationOfBenefit.addItem.detail.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.addItem.detail.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
-  {"subDetail", "ExplanationOfBenefit.addItem.detail.subDetail", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.addItem.detail.subDetail", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.addItem.detail.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"subDetail", "ExplanationOfBenefit.addItem.detail.subDetail", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.addItem.detail.subDetail", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.addItem.detail.subDetail
@@ -1620,12 +1620,12 @@ extern constinit const ElementInfo kElements251[11] = {
   {"modifierExtension", "ExplanationOfBenefit.addItem.detail.subDetail.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"productOrService", "ExplanationOfBenefit.addItem.detail.subDetail.productOrService", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS1},
   {"modifier", "ExplanationOfBenefit.addItem.detail.subDetail.modifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS1},
-  {"quantity", "ExplanationOfBenefit.addItem.detail.subDetail.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.addItem.detail.subDetail.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.addItem.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.addItem.detail.subDetail.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.addItem.detail.subDetail.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"noteNumber", "ExplanationOfBenefit.addItem.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.addItem.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.addItem.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.benefitBalance
@@ -1640,7 +1640,7 @@ extern constinit const ElementInfo kElements252[11] = {
   {"network", "ExplanationOfBenefit.benefitBalance.network", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-network", kS1},
   {"unit", "ExplanationOfBenefit.benefitBalance.unit", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-unit", kS1},
   {"term", "ExplanationOfBenefit.benefitBalance.term", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/benefit-term", kS1},
-  {"financial", "ExplanationOfBenefit.benefitBalance.financial", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.benefitBalance.financial", BindingStrength::kNone, "", kS1},
+  {"financial", "ExplanationOfBenefit.benefitBalance.financial", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.benefitBalance.financial", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.benefitBalance.financial
@@ -1704,17 +1704,17 @@ extern constinit const ElementInfo kElements257[26] = {
   {"programCode", "ExplanationOfBenefit.item.programCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS1},
   {"serviced", "ExplanationOfBenefit.item.serviced[x]", 0u, 1u, true, false, false, kT113, "", BindingStrength::kNone, "", kS1},
   {"location", "ExplanationOfBenefit.item.location[x]", 0u, 1u, true, false, false, kT114, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-place", kS1},
-  {"quantity", "ExplanationOfBenefit.item.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.item.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.item.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.item.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.item.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
-  {"udi", "ExplanationOfBenefit.item.udi", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"udi", "ExplanationOfBenefit.item.udi", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
   {"bodySite", "ExplanationOfBenefit.item.bodySite", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/tooth", kS1},
   {"subSite", "ExplanationOfBenefit.item.subSite", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/surface", kS1},
   {"encounter", "ExplanationOfBenefit.item.encounter", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
   {"noteNumber", "ExplanationOfBenefit.item.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.item.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
-  {"detail", "ExplanationOfBenefit.item.detail", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.detail", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.item.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"detail", "ExplanationOfBenefit.item.detail", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.detail", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.item.adjudication
@@ -1739,14 +1739,14 @@ extern constinit const ElementInfo kElements259[17] = {
   {"productOrService", "ExplanationOfBenefit.item.detail.productOrService", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS1},
   {"modifier", "ExplanationOfBenefit.item.detail.modifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS1},
   {"programCode", "ExplanationOfBenefit.item.detail.programCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS1},
-  {"quantity", "ExplanationOfBenefit.item.detail.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.item.detail.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.item.detail.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.item.detail.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.item.detail.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
-  {"udi", "ExplanationOfBenefit.item.detail.udi", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"udi", "ExplanationOfBenefit.item.detail.udi", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
   {"noteNumber", "ExplanationOfBenefit.item.detail.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.item.detail.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
-  {"subDetail", "ExplanationOfBenefit.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.detail.subDetail", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.item.detail.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"subDetail", "ExplanationOfBenefit.item.detail.subDetail", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.detail.subDetail", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.item.detail.subDetail
@@ -1760,13 +1760,13 @@ extern constinit const ElementInfo kElements260[16] = {
   {"productOrService", "ExplanationOfBenefit.item.detail.subDetail.productOrService", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-uscls", kS1},
   {"modifier", "ExplanationOfBenefit.item.detail.subDetail.modifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/claim-modifiers", kS1},
   {"programCode", "ExplanationOfBenefit.item.detail.subDetail.programCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-program-code", kS1},
-  {"quantity", "ExplanationOfBenefit.item.detail.subDetail.quantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "ExplanationOfBenefit.item.detail.subDetail.quantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"unitPrice", "ExplanationOfBenefit.item.detail.subDetail.unitPrice", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"factor", "ExplanationOfBenefit.item.detail.subDetail.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"net", "ExplanationOfBenefit.item.detail.subDetail.net", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
-  {"udi", "ExplanationOfBenefit.item.detail.subDetail.udi", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"udi", "ExplanationOfBenefit.item.detail.subDetail.udi", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
   {"noteNumber", "ExplanationOfBenefit.item.detail.subDetail.noteNumber", 0u, kUnbounded, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"adjudication", "ExplanationOfBenefit.item.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT12, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
+  {"adjudication", "ExplanationOfBenefit.item.detail.subDetail.adjudication", 0u, kUnbounded, false, false, false, kT13, "ExplanationOfBenefit.item.adjudication", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.payee
@@ -1788,7 +1788,7 @@ extern constinit const ElementInfo kElements262[9] = {
   {"adjustmentReason", "ExplanationOfBenefit.payment.adjustmentReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payment-adjustment-reason", kS1},
   {"date", "ExplanationOfBenefit.payment.date", 0u, 1u, false, false, false, kT74, "", BindingStrength::kNone, "", kS1},
   {"amount", "ExplanationOfBenefit.payment.amount", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "ExplanationOfBenefit.payment.identifier", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "ExplanationOfBenefit.payment.identifier", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.procedure
@@ -1800,7 +1800,7 @@ extern constinit const ElementInfo kElements263[8] = {
   {"type", "ExplanationOfBenefit.procedure.type", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/ex-procedure-type", kS1},
   {"date", "ExplanationOfBenefit.procedure.date", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"procedure", "ExplanationOfBenefit.procedure.procedure[x]", 1u, 1u, true, false, false, kT120, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/icd-10-procedures", kS1},
-  {"udi", "ExplanationOfBenefit.procedure.udi", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"udi", "ExplanationOfBenefit.procedure.udi", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.processNote
@@ -1809,7 +1809,7 @@ extern constinit const ElementInfo kElements264[7] = {
   {"extension", "ExplanationOfBenefit.processNote.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ExplanationOfBenefit.processNote.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"number", "ExplanationOfBenefit.processNote.number", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
-  {"type", "ExplanationOfBenefit.processNote.type", 0u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/note-type", kS1},
+  {"type", "ExplanationOfBenefit.processNote.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/note-type", kS1},
   {"text", "ExplanationOfBenefit.processNote.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"language", "ExplanationOfBenefit.processNote.language", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
 };
@@ -1821,7 +1821,7 @@ extern constinit const ElementInfo kElements265[6] = {
   {"modifierExtension", "ExplanationOfBenefit.related.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"claim", "ExplanationOfBenefit.related.claim", 0u, 1u, false, false, false, kT110, "", BindingStrength::kNone, "", kS1},
   {"relationship", "ExplanationOfBenefit.related.relationship", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/related-claim-relationship", kS1},
-  {"reference", "ExplanationOfBenefit.related.reference", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"reference", "ExplanationOfBenefit.related.reference", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
 };
 
 // ExplanationOfBenefit.supportingInfo
@@ -1851,36 +1851,36 @@ extern constinit const ElementInfo kElements268[7] = {
   {"id", "Expression.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Expression.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "Expression.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"name", "Expression.name", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"language", "Expression.language", 1u, 1u, false, false, true, kT7, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/expression-language", kS1},
+  {"name", "Expression.name", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
+  {"language", "Expression.language", 1u, 1u, false, false, true, kT8, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/expression-language", kS1},
   {"expression", "Expression.expression", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"reference", "Expression.reference", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"reference", "Expression.reference", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
 };
 
 // Extension
 extern constinit const ElementInfo kElements269[4] = {
   {"id", "Extension.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Extension.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "Extension.url", 1u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", {}},
+  {"url", "Extension.url", 1u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", {}},
   {"value", "Extension.value[x]", 0u, 1u, true, false, false, kT78, "", BindingStrength::kNone, "", kS1},
 };
 
 // FamilyMemberHistory
 extern constinit const ElementInfo kElements270[26] = {
-  {"id", "FamilyMemberHistory.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "FamilyMemberHistory.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "FamilyMemberHistory.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "FamilyMemberHistory.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "FamilyMemberHistory.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "FamilyMemberHistory.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "FamilyMemberHistory.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "FamilyMemberHistory.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "FamilyMemberHistory.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "FamilyMemberHistory.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "FamilyMemberHistory.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "FamilyMemberHistory.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "FamilyMemberHistory.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "FamilyMemberHistory.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "FamilyMemberHistory.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "FamilyMemberHistory.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"instantiatesCanonical", "FamilyMemberHistory.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT122, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesUri", "FamilyMemberHistory.instantiatesUri", 0u, kUnbounded, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"status", "FamilyMemberHistory.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/history-status", kS1},
+  {"instantiatesUri", "FamilyMemberHistory.instantiatesUri", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"status", "FamilyMemberHistory.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/history-status", kS1},
   {"dataAbsentReason", "FamilyMemberHistory.dataAbsentReason", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/history-absent-reason", kS1},
-  {"patient", "FamilyMemberHistory.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"patient", "FamilyMemberHistory.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"date", "FamilyMemberHistory.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"name", "FamilyMemberHistory.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"relationship", "FamilyMemberHistory.relationship", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-FamilyMember", kS1},
@@ -1891,8 +1891,8 @@ extern constinit const ElementInfo kElements270[26] = {
   {"deceased", "FamilyMemberHistory.deceased[x]", 0u, 1u, true, false, true, kT125, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "FamilyMemberHistory.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS1},
   {"reasonReference", "FamilyMemberHistory.reasonReference", 0u, kUnbounded, false, false, true, kT126, "", BindingStrength::kNone, "", kS1},
-  {"note", "FamilyMemberHistory.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"condition", "FamilyMemberHistory.condition", 0u, kUnbounded, false, false, false, kT12, "FamilyMemberHistory.condition", BindingStrength::kNone, "", kS1},
+  {"note", "FamilyMemberHistory.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"condition", "FamilyMemberHistory.condition", 0u, kUnbounded, false, false, false, kT13, "FamilyMemberHistory.condition", BindingStrength::kNone, "", kS1},
 };
 
 // FamilyMemberHistory.condition
@@ -1904,21 +1904,21 @@ extern constinit const ElementInfo kElements271[8] = {
   {"outcome", "FamilyMemberHistory.condition.outcome", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-outcome", kS1},
   {"contributedToDeath", "FamilyMemberHistory.condition.contributedToDeath", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
   {"onset", "FamilyMemberHistory.condition.onset[x]", 0u, 1u, true, false, false, kT127, "", BindingStrength::kNone, "", kS1},
-  {"note", "FamilyMemberHistory.condition.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "FamilyMemberHistory.condition.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
 };
 
 // Flag
 extern constinit const ElementInfo kElements272[16] = {
-  {"id", "Flag.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Flag.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Flag.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Flag.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Flag.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Flag.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Flag.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Flag.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Flag.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Flag.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Flag.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Flag.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Flag.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Flag.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Flag.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "Flag.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/flag-status", kS1},
+  {"identifier", "Flag.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "Flag.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/flag-status", kS1},
   {"category", "Flag.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/flag-category", kS1},
   {"code", "Flag.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/flag-code", kS1},
   {"subject", "Flag.subject", 1u, 1u, false, false, true, kT128, "", BindingStrength::kNone, "", kS1},
@@ -1929,28 +1929,28 @@ extern constinit const ElementInfo kElements272[16] = {
 
 // Goal
 extern constinit const ElementInfo kElements273[24] = {
-  {"id", "Goal.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Goal.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Goal.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Goal.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Goal.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Goal.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Goal.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Goal.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Goal.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Goal.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Goal.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Goal.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Goal.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Goal.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Goal.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"lifecycleStatus", "Goal.lifecycleStatus", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/goal-status", kS1},
+  {"identifier", "Goal.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"lifecycleStatus", "Goal.lifecycleStatus", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/goal-status", kS1},
   {"achievementStatus", "Goal.achievementStatus", 0u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/goal-achievement", kS1},
   {"category", "Goal.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/goal-category", kS1},
   {"priority", "Goal.priority", 0u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/goal-priority", kS1},
   {"description", "Goal.description", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS1},
   {"subject", "Goal.subject", 1u, 1u, false, false, true, kT130, "", BindingStrength::kNone, "", kS1},
   {"start", "Goal.start[x]", 0u, 1u, true, false, true, kT131, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/goal-start-event", kS1},
-  {"target", "Goal.target", 0u, kUnbounded, false, false, false, kT12, "Goal.target", BindingStrength::kNone, "", kS73},
+  {"target", "Goal.target", 0u, kUnbounded, false, false, false, kT13, "Goal.target", BindingStrength::kNone, "", kS73},
   {"statusDate", "Goal.statusDate", 0u, 1u, false, false, true, kT74, "", BindingStrength::kNone, "", kS1},
   {"statusReason", "Goal.statusReason", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"expressedBy", "Goal.expressedBy", 0u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
   {"addresses", "Goal.addresses", 0u, kUnbounded, false, false, false, kT132, "", BindingStrength::kNone, "", kS1},
-  {"note", "Goal.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "Goal.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"outcomeCode", "Goal.outcomeCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/clinical-findings", kS1},
   {"outcomeReference", "Goal.outcomeReference", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
 };
@@ -1967,18 +1967,18 @@ extern constinit const ElementInfo kElements274[6] = {
 
 // GraphDefinition
 extern constinit const ElementInfo kElements275[23] = {
-  {"id", "GraphDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "GraphDefinition.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "GraphDefinition.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "GraphDefinition.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "GraphDefinition.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "GraphDefinition.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "GraphDefinition.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "GraphDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "GraphDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "GraphDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "GraphDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "GraphDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "GraphDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "GraphDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "GraphDefinition.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"url", "GraphDefinition.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
   {"version", "GraphDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "GraphDefinition.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "GraphDefinition.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "GraphDefinition.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "GraphDefinition.experimental", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"date", "GraphDefinition.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "GraphDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1987,9 +1987,9 @@ extern constinit const ElementInfo kElements275[23] = {
   {"useContext", "GraphDefinition.useContext", 0u, kUnbounded, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "GraphDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "GraphDefinition.purpose", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"start", "GraphDefinition.start", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"start", "GraphDefinition.start", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"profile", "GraphDefinition.profile", 0u, 1u, false, false, false, kT81, "", BindingStrength::kNone, "", kS1},
-  {"link", "GraphDefinition.link", 0u, kUnbounded, false, false, false, kT12, "GraphDefinition.link", BindingStrength::kNone, "", kS1},
+  {"link", "GraphDefinition.link", 0u, kUnbounded, false, false, false, kT13, "GraphDefinition.link", BindingStrength::kNone, "", kS1},
 };
 
 // GraphDefinition.link
@@ -2002,7 +2002,7 @@ extern constinit const ElementInfo kElements276[9] = {
   {"min", "GraphDefinition.link.min", 0u, 1u, false, false, false, kT65, "", BindingStrength::kNone, "", kS1},
   {"max", "GraphDefinition.link.max", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "GraphDefinition.link.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"target", "GraphDefinition.link.target", 0u, kUnbounded, false, false, false, kT12, "GraphDefinition.link.target", BindingStrength::kNone, "", kS1},
+  {"target", "GraphDefinition.link.target", 0u, kUnbounded, false, false, false, kT13, "GraphDefinition.link.target", BindingStrength::kNone, "", kS1},
 };
 
 // GraphDefinition.link.target
@@ -2010,11 +2010,11 @@ extern constinit const ElementInfo kElements277[8] = {
   {"id", "GraphDefinition.link.target.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "GraphDefinition.link.target.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "GraphDefinition.link.target.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "GraphDefinition.link.target.type", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"type", "GraphDefinition.link.target.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"params", "GraphDefinition.link.target.params", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"profile", "GraphDefinition.link.target.profile", 0u, 1u, false, false, false, kT81, "", BindingStrength::kNone, "", kS1},
-  {"compartment", "GraphDefinition.link.target.compartment", 0u, kUnbounded, false, false, false, kT12, "GraphDefinition.link.target.compartment", BindingStrength::kNone, "", kS1},
-  {"link", "GraphDefinition.link.target.link", 0u, kUnbounded, false, false, false, kT12, "GraphDefinition.link", BindingStrength::kNone, "", kS1},
+  {"compartment", "GraphDefinition.link.target.compartment", 0u, kUnbounded, false, false, false, kT13, "GraphDefinition.link.target.compartment", BindingStrength::kNone, "", kS1},
+  {"link", "GraphDefinition.link.target.link", 0u, kUnbounded, false, false, false, kT13, "GraphDefinition.link", BindingStrength::kNone, "", kS1},
 };
 
 // GraphDefinition.link.target.compartment
@@ -2022,33 +2022,33 @@ extern constinit const ElementInfo kElements278[8] = {
   {"id", "GraphDefinition.link.target.compartment.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "GraphDefinition.link.target.compartment.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "GraphDefinition.link.target.compartment.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"use", "GraphDefinition.link.target.compartment.use", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/graph-compartment-use", kS1},
-  {"code", "GraphDefinition.link.target.compartment.code", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/compartment-type", kS1},
-  {"rule", "GraphDefinition.link.target.compartment.rule", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/graph-compartment-rule", kS1},
+  {"use", "GraphDefinition.link.target.compartment.use", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/graph-compartment-use", kS1},
+  {"code", "GraphDefinition.link.target.compartment.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/compartment-type", kS1},
+  {"rule", "GraphDefinition.link.target.compartment.rule", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/graph-compartment-rule", kS1},
   {"expression", "GraphDefinition.link.target.compartment.expression", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "GraphDefinition.link.target.compartment.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // Group
 extern constinit const ElementInfo kElements279[18] = {
-  {"id", "Group.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Group.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Group.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Group.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Group.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Group.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Group.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Group.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Group.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Group.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Group.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Group.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Group.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Group.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Group.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Group.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"active", "Group.active", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"type", "Group.type", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/group-type", kS1},
+  {"type", "Group.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/group-type", kS1},
   {"actual", "Group.actual", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"code", "Group.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "", kS1},
   {"name", "Group.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"quantity", "Group.quantity", 0u, 1u, false, false, true, kT77, "", BindingStrength::kNone, "", kS1},
   {"managingEntity", "Group.managingEntity", 0u, 1u, false, false, true, kT135, "", BindingStrength::kNone, "", kS1},
-  {"characteristic", "Group.characteristic", 0u, kUnbounded, false, false, false, kT12, "Group.characteristic", BindingStrength::kNone, "", kS1},
-  {"member", "Group.member", 0u, kUnbounded, false, false, false, kT12, "Group.member", BindingStrength::kNone, "", kS1},
+  {"characteristic", "Group.characteristic", 0u, kUnbounded, false, false, false, kT13, "Group.characteristic", BindingStrength::kNone, "", kS1},
+  {"member", "Group.member", 0u, kUnbounded, false, false, false, kT13, "Group.member", BindingStrength::kNone, "", kS1},
 };
 
 // Group.characteristic
@@ -2074,25 +2074,25 @@ extern constinit const ElementInfo kElements281[6] = {
 
 // GuidanceResponse
 extern constinit const ElementInfo kElements282[23] = {
-  {"id", "GuidanceResponse.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "GuidanceResponse.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "GuidanceResponse.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "GuidanceResponse.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "GuidanceResponse.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "GuidanceResponse.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "GuidanceResponse.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "GuidanceResponse.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "GuidanceResponse.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "GuidanceResponse.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "GuidanceResponse.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "GuidanceResponse.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "GuidanceResponse.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "GuidanceResponse.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"requestIdentifier", "GuidanceResponse.requestIdentifier", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "GuidanceResponse.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"requestIdentifier", "GuidanceResponse.requestIdentifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "GuidanceResponse.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"module", "GuidanceResponse.module[x]", 1u, 1u, true, false, true, kT138, "", BindingStrength::kNone, "", kS1},
-  {"status", "GuidanceResponse.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guidance-response-status", kS1},
+  {"status", "GuidanceResponse.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guidance-response-status", kS1},
   {"subject", "GuidanceResponse.subject", 0u, 1u, false, false, false, kT42, "", BindingStrength::kNone, "", kS1},
   {"encounter", "GuidanceResponse.encounter", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
   {"occurrenceDateTime", "GuidanceResponse.occurrenceDateTime", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"performer", "GuidanceResponse.performer", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"performer", "GuidanceResponse.performer", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "GuidanceResponse.reasonCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"reasonReference", "GuidanceResponse.reasonReference", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
-  {"note", "GuidanceResponse.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "GuidanceResponse.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"evaluationMessage", "GuidanceResponse.evaluationMessage", 0u, kUnbounded, false, false, false, kT139, "", BindingStrength::kNone, "", kS1},
   {"outputParameters", "GuidanceResponse.outputParameters", 0u, 1u, false, false, false, kT140, "", BindingStrength::kNone, "", kS1},
   {"result", "GuidanceResponse.result", 0u, 1u, false, false, false, kT141, "", BindingStrength::kNone, "", kS1},
@@ -2101,36 +2101,36 @@ extern constinit const ElementInfo kElements282[23] = {
 
 // HealthcareService
 extern constinit const ElementInfo kElements283[32] = {
-  {"id", "HealthcareService.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "HealthcareService.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "HealthcareService.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "HealthcareService.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "HealthcareService.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "HealthcareService.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "HealthcareService.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "HealthcareService.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "HealthcareService.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "HealthcareService.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "HealthcareService.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "HealthcareService.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "HealthcareService.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "HealthcareService.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "HealthcareService.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "HealthcareService.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"active", "HealthcareService.active", 0u, 1u, false, true, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"providedBy", "HealthcareService.providedBy", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"providedBy", "HealthcareService.providedBy", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
   {"category", "HealthcareService.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-category", kS1},
   {"type", "HealthcareService.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
   {"specialty", "HealthcareService.specialty", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
-  {"location", "HealthcareService.location", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"location", "HealthcareService.location", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"name", "HealthcareService.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"comment", "HealthcareService.comment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"extraDetails", "HealthcareService.extraDetails", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
   {"photo", "HealthcareService.photo", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "HealthcareService.telecom", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"coverageArea", "HealthcareService.coverageArea", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "HealthcareService.telecom", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"coverageArea", "HealthcareService.coverageArea", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
   {"serviceProvisionCode", "HealthcareService.serviceProvisionCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-provision-conditions", kS1},
-  {"eligibility", "HealthcareService.eligibility", 0u, kUnbounded, false, false, false, kT12, "HealthcareService.eligibility", BindingStrength::kNone, "", kS1},
+  {"eligibility", "HealthcareService.eligibility", 0u, kUnbounded, false, false, false, kT13, "HealthcareService.eligibility", BindingStrength::kNone, "", kS1},
   {"program", "HealthcareService.program", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/program", kS1},
   {"characteristic", "HealthcareService.characteristic", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "", kS1},
   {"communication", "HealthcareService.communication", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
   {"referralMethod", "HealthcareService.referralMethod", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-referral-method", kS1},
   {"appointmentRequired", "HealthcareService.appointmentRequired", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"availableTime", "HealthcareService.availableTime", 0u, kUnbounded, false, false, false, kT12, "HealthcareService.availableTime", BindingStrength::kNone, "", kS1},
-  {"notAvailable", "HealthcareService.notAvailable", 0u, kUnbounded, false, false, false, kT12, "HealthcareService.notAvailable", BindingStrength::kNone, "", kS1},
+  {"availableTime", "HealthcareService.availableTime", 0u, kUnbounded, false, false, false, kT13, "HealthcareService.availableTime", BindingStrength::kNone, "", kS1},
+  {"notAvailable", "HealthcareService.notAvailable", 0u, kUnbounded, false, false, false, kT13, "HealthcareService.notAvailable", BindingStrength::kNone, "", kS1},
   {"availabilityExceptions", "HealthcareService.availabilityExceptions", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"endpoint", "HealthcareService.endpoint", 0u, kUnbounded, false, false, false, kT143, "", BindingStrength::kNone, "", kS1},
 };
@@ -2140,7 +2140,7 @@ extern constinit const ElementInfo kElements284[7] = {
   {"id", "HealthcareService.availableTime.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "HealthcareService.availableTime.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "HealthcareService.availableTime.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"daysOfWeek", "HealthcareService.availableTime.daysOfWeek", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
+  {"daysOfWeek", "HealthcareService.availableTime.daysOfWeek", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
   {"allDay", "HealthcareService.availableTime.allDay", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
   {"availableStartTime", "HealthcareService.availableTime.availableStartTime", 0u, 1u, false, false, false, kT144, "", BindingStrength::kNone, "", kS1},
   {"availableEndTime", "HealthcareService.availableTime.availableEndTime", 0u, 1u, false, false, false, kT144, "", BindingStrength::kNone, "", kS1},
@@ -2168,7 +2168,7 @@ extern constinit const ElementInfo kElements286[5] = {
 extern constinit const ElementInfo kElements287[9] = {
   {"id", "HumanName.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "HumanName.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"use", "HumanName.use", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/name-use", kS1},
+  {"use", "HumanName.use", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/name-use", kS1},
   {"text", "HumanName.text", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"family", "HumanName.family", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"given", "HumanName.given", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -2181,26 +2181,26 @@ extern constinit const ElementInfo kElements287[9] = {
 extern constinit const ElementInfo kElements288[8] = {
   {"id", "Identifier.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Identifier.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"use", "Identifier.use", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/identifier-use", kS1},
+  {"use", "Identifier.use", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/identifier-use", kS1},
   {"type", "Identifier.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/identifier-type", kS1},
-  {"system", "Identifier.system", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"system", "Identifier.system", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
   {"value", "Identifier.value", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"period", "Identifier.period", 0u, 1u, false, false, true, kT63, "", BindingStrength::kNone, "", kS1},
-  {"assigner", "Identifier.assigner", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"assigner", "Identifier.assigner", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
 };
 
 // ImagingStudy
 extern constinit const ElementInfo kElements289[28] = {
-  {"id", "ImagingStudy.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ImagingStudy.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ImagingStudy.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ImagingStudy.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ImagingStudy.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ImagingStudy.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ImagingStudy.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ImagingStudy.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ImagingStudy.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ImagingStudy.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ImagingStudy.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ImagingStudy.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ImagingStudy.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImagingStudy.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "ImagingStudy.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "ImagingStudy.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/imagingstudy-status", kS1},
+  {"identifier", "ImagingStudy.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "ImagingStudy.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/imagingstudy-status", kS1},
   {"modality", "ImagingStudy.modality", 0u, kUnbounded, false, false, true, kT61, "", BindingStrength::kExtensible, "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_29.html", kS1},
   {"subject", "ImagingStudy.subject", 1u, 1u, false, false, true, kT145, "", BindingStrength::kNone, "", kS1},
   {"encounter", "ImagingStudy.encounter", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
@@ -2213,12 +2213,12 @@ extern constinit const ElementInfo kElements289[28] = {
   {"numberOfInstances", "ImagingStudy.numberOfInstances", 0u, 1u, false, false, true, kT77, "", BindingStrength::kNone, "", kS1},
   {"procedureReference", "ImagingStudy.procedureReference", 0u, 1u, false, false, true, kT147, "", BindingStrength::kNone, "", kS1},
   {"procedureCode", "ImagingStudy.procedureCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://www.rsna.org/RadLex_Playbook.aspx", kS1},
-  {"location", "ImagingStudy.location", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"location", "ImagingStudy.location", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "ImagingStudy.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-reason", kS1},
   {"reasonReference", "ImagingStudy.reasonReference", 0u, kUnbounded, false, false, true, kT148, "", BindingStrength::kNone, "", kS1},
-  {"note", "ImagingStudy.note", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "ImagingStudy.note", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"description", "ImagingStudy.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"series", "ImagingStudy.series", 0u, kUnbounded, false, false, true, kT12, "ImagingStudy.series", BindingStrength::kNone, "", kS1},
+  {"series", "ImagingStudy.series", 0u, kUnbounded, false, false, true, kT13, "ImagingStudy.series", BindingStrength::kNone, "", kS1},
 };
 
 // ImagingStudy.series
@@ -2226,7 +2226,7 @@ extern constinit const ElementInfo kElements290[15] = {
   {"id", "ImagingStudy.series.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImagingStudy.series.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImagingStudy.series.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"uid", "ImagingStudy.series.uid", 1u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"uid", "ImagingStudy.series.uid", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
   {"number", "ImagingStudy.series.number", 0u, 1u, false, false, true, kT77, "", BindingStrength::kNone, "", kS1},
   {"modality", "ImagingStudy.series.modality", 1u, 1u, false, false, true, kT61, "", BindingStrength::kExtensible, "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_29.html", kS1},
   {"description", "ImagingStudy.series.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -2236,8 +2236,8 @@ extern constinit const ElementInfo kElements290[15] = {
   {"laterality", "ImagingStudy.series.laterality", 0u, 1u, false, false, true, kT61, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/bodysite-laterality", kS1},
   {"specimen", "ImagingStudy.series.specimen", 0u, kUnbounded, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
   {"started", "ImagingStudy.series.started", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"performer", "ImagingStudy.series.performer", 0u, kUnbounded, false, false, true, kT12, "ImagingStudy.series.performer", BindingStrength::kNone, "", kS1},
-  {"instance", "ImagingStudy.series.instance", 0u, kUnbounded, false, false, false, kT12, "ImagingStudy.series.instance", BindingStrength::kNone, "", kS1},
+  {"performer", "ImagingStudy.series.performer", 0u, kUnbounded, false, false, true, kT13, "ImagingStudy.series.performer", BindingStrength::kNone, "", kS1},
+  {"instance", "ImagingStudy.series.instance", 0u, kUnbounded, false, false, false, kT13, "ImagingStudy.series.instance", BindingStrength::kNone, "", kS1},
 };
 
 // ImagingStudy.series.instance
@@ -2245,7 +2245,7 @@ extern constinit const ElementInfo kElements291[7] = {
   {"id", "ImagingStudy.series.instance.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImagingStudy.series.instance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImagingStudy.series.instance.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"uid", "ImagingStudy.series.instance.uid", 1u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"uid", "ImagingStudy.series.instance.uid", 1u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"sopClass", "ImagingStudy.series.instance.sopClass", 1u, 1u, false, false, false, kT61, "", BindingStrength::kExtensible, "http://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5.html#table_B.5-1", kS1},
   {"number", "ImagingStudy.series.instance.number", 0u, 1u, false, false, false, kT77, "", BindingStrength::kNone, "", kS1},
   {"title", "ImagingStudy.series.instance.title", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -2262,42 +2262,42 @@ extern constinit const ElementInfo kElements292[5] = {
 
 // Immunization
 extern constinit const ElementInfo kElements293[36] = {
-  {"id", "Immunization.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Immunization.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Immunization.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Immunization.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Immunization.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Immunization.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Immunization.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Immunization.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Immunization.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Immunization.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Immunization.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Immunization.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Immunization.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Immunization.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Immunization.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "Immunization.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/immunization-status", kS1},
+  {"identifier", "Immunization.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "Immunization.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/immunization-status", kS1},
   {"statusReason", "Immunization.statusReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-status-reason", kS1},
   {"vaccineCode", "Immunization.vaccineCode", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/vaccine-code", kS1},
-  {"patient", "Immunization.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"patient", "Immunization.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"encounter", "Immunization.encounter", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
   {"occurrence", "Immunization.occurrence[x]", 1u, 1u, true, false, true, kT150, "", BindingStrength::kNone, "", kS1},
   {"recorded", "Immunization.recorded", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"primarySource", "Immunization.primarySource", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"reportOrigin", "Immunization.reportOrigin", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-origin", kS1},
-  {"location", "Immunization.location", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "Immunization.manufacturer", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"location", "Immunization.location", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "Immunization.manufacturer", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"lotNumber", "Immunization.lotNumber", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"expirationDate", "Immunization.expirationDate", 0u, 1u, false, false, false, kT74, "", BindingStrength::kNone, "", kS1},
   {"site", "Immunization.site", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-site", kS1},
   {"route", "Immunization.route", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-route", kS1},
-  {"doseQuantity", "Immunization.doseQuantity", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
-  {"performer", "Immunization.performer", 0u, kUnbounded, false, false, true, kT12, "Immunization.performer", BindingStrength::kNone, "", kS1},
-  {"note", "Immunization.note", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"doseQuantity", "Immunization.doseQuantity", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"performer", "Immunization.performer", 0u, kUnbounded, false, false, true, kT13, "Immunization.performer", BindingStrength::kNone, "", kS1},
+  {"note", "Immunization.note", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "Immunization.reasonCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-reason", kS1},
   {"reasonReference", "Immunization.reasonReference", 0u, kUnbounded, false, false, false, kT151, "", BindingStrength::kNone, "", kS1},
   {"isSubpotent", "Immunization.isSubpotent", 0u, 1u, false, true, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"subpotentReason", "Immunization.subpotentReason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-subpotent-reason", kS1},
-  {"education", "Immunization.education", 0u, kUnbounded, false, false, false, kT12, "Immunization.education", BindingStrength::kNone, "", kS86},
+  {"education", "Immunization.education", 0u, kUnbounded, false, false, false, kT13, "Immunization.education", BindingStrength::kNone, "", kS86},
   {"programEligibility", "Immunization.programEligibility", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-program-eligibility", kS1},
   {"fundingSource", "Immunization.fundingSource", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-funding-source", kS1},
-  {"reaction", "Immunization.reaction", 0u, kUnbounded, false, false, false, kT12, "Immunization.reaction", BindingStrength::kNone, "", kS1},
-  {"protocolApplied", "Immunization.protocolApplied", 0u, kUnbounded, false, false, false, kT12, "Immunization.protocolApplied", BindingStrength::kNone, "", kS1},
+  {"reaction", "Immunization.reaction", 0u, kUnbounded, false, false, false, kT13, "Immunization.reaction", BindingStrength::kNone, "", kS1},
+  {"protocolApplied", "Immunization.protocolApplied", 0u, kUnbounded, false, false, false, kT13, "Immunization.protocolApplied", BindingStrength::kNone, "", kS1},
 };
 
 // Immunization.education
@@ -2306,7 +2306,7 @@ extern constinit const ElementInfo kElements294[7] = {
   {"extension", "Immunization.education.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Immunization.education.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"documentType", "Immunization.education.documentType", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"reference", "Immunization.education.reference", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
+  {"reference", "Immunization.education.reference", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
   {"publicationDate", "Immunization.education.publicationDate", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"presentationDate", "Immunization.education.presentationDate", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
 };
@@ -2326,7 +2326,7 @@ extern constinit const ElementInfo kElements296[8] = {
   {"extension", "Immunization.protocolApplied.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Immunization.protocolApplied.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"series", "Immunization.protocolApplied.series", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"authority", "Immunization.protocolApplied.authority", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"authority", "Immunization.protocolApplied.authority", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"targetDisease", "Immunization.protocolApplied.targetDisease", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-target-disease", kS1},
   {"doseNumber", "Immunization.protocolApplied.doseNumber[x]", 1u, 1u, true, false, false, kT152, "", BindingStrength::kNone, "", kS1},
   {"seriesDoses", "Immunization.protocolApplied.seriesDoses[x]", 0u, 1u, true, false, false, kT152, "", BindingStrength::kNone, "", kS1},
@@ -2344,19 +2344,19 @@ extern constinit const ElementInfo kElements297[6] = {
 
 // ImmunizationEvaluation
 extern constinit const ElementInfo kElements298[21] = {
-  {"id", "ImmunizationEvaluation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ImmunizationEvaluation.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ImmunizationEvaluation.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ImmunizationEvaluation.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ImmunizationEvaluation.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ImmunizationEvaluation.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ImmunizationEvaluation.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ImmunizationEvaluation.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ImmunizationEvaluation.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ImmunizationEvaluation.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ImmunizationEvaluation.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ImmunizationEvaluation.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ImmunizationEvaluation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImmunizationEvaluation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "ImmunizationEvaluation.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "ImmunizationEvaluation.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/immunization-evaluation-status", kS1},
-  {"patient", "ImmunizationEvaluation.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "ImmunizationEvaluation.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "ImmunizationEvaluation.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/immunization-evaluation-status", kS1},
+  {"patient", "ImmunizationEvaluation.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"date", "ImmunizationEvaluation.date", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"authority", "ImmunizationEvaluation.authority", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"authority", "ImmunizationEvaluation.authority", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"targetDisease", "ImmunizationEvaluation.targetDisease", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-evaluation-target-disease", kS1},
   {"immunizationEvent", "ImmunizationEvaluation.immunizationEvent", 1u, 1u, false, false, true, kT153, "", BindingStrength::kNone, "", kS1},
   {"doseStatus", "ImmunizationEvaluation.doseStatus", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-evaluation-dose-status", kS1},
@@ -2369,19 +2369,19 @@ extern constinit const ElementInfo kElements298[21] = {
 
 // ImmunizationRecommendation
 extern constinit const ElementInfo kElements299[13] = {
-  {"id", "ImmunizationRecommendation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ImmunizationRecommendation.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ImmunizationRecommendation.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ImmunizationRecommendation.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ImmunizationRecommendation.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ImmunizationRecommendation.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ImmunizationRecommendation.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ImmunizationRecommendation.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ImmunizationRecommendation.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ImmunizationRecommendation.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ImmunizationRecommendation.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ImmunizationRecommendation.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ImmunizationRecommendation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImmunizationRecommendation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "ImmunizationRecommendation.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"patient", "ImmunizationRecommendation.patient", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "ImmunizationRecommendation.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"patient", "ImmunizationRecommendation.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"date", "ImmunizationRecommendation.date", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"authority", "ImmunizationRecommendation.authority", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"recommendation", "ImmunizationRecommendation.recommendation", 1u, kUnbounded, false, false, true, kT12, "ImmunizationRecommendation.recommendation", BindingStrength::kNone, "", kS88},
+  {"authority", "ImmunizationRecommendation.authority", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"recommendation", "ImmunizationRecommendation.recommendation", 1u, kUnbounded, false, false, true, kT13, "ImmunizationRecommendation.recommendation", BindingStrength::kNone, "", kS88},
 };
 
 // ImmunizationRecommendation.recommendation
@@ -2394,7 +2394,7 @@ extern constinit const ElementInfo kElements300[15] = {
   {"contraindicatedVaccineCode", "ImmunizationRecommendation.recommendation.contraindicatedVaccineCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/vaccine-code", kS1},
   {"forecastStatus", "ImmunizationRecommendation.recommendation.forecastStatus", 1u, 1u, false, true, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-recommendation-status", kS1},
   {"forecastReason", "ImmunizationRecommendation.recommendation.forecastReason", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/immunization-recommendation-reason", kS1},
-  {"dateCriterion", "ImmunizationRecommendation.recommendation.dateCriterion", 0u, kUnbounded, false, false, false, kT12, "ImmunizationRecommendation.recommendation.dateCriterion", BindingStrength::kNone, "", kS1},
+  {"dateCriterion", "ImmunizationRecommendation.recommendation.dateCriterion", 0u, kUnbounded, false, false, false, kT13, "ImmunizationRecommendation.recommendation.dateCriterion", BindingStrength::kNone, "", kS1},
   {"description", "ImmunizationRecommendation.recommendation.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"series", "ImmunizationRecommendation.recommendation.series", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"doseNumber", "ImmunizationRecommendation.recommendation.doseNumber[x]", 0u, 1u, true, false, true, kT152, "", BindingStrength::kNone, "", kS1},
@@ -2414,19 +2414,19 @@ extern constinit const ElementInfo kElements301[5] = {
 
 // ImplementationGuide
 extern constinit const ElementInfo kElements302[28] = {
-  {"id", "ImplementationGuide.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ImplementationGuide.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ImplementationGuide.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "ImplementationGuide.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ImplementationGuide.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ImplementationGuide.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "ImplementationGuide.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "ImplementationGuide.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ImplementationGuide.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "ImplementationGuide.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ImplementationGuide.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ImplementationGuide.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "ImplementationGuide.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "ImplementationGuide.url", 1u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"url", "ImplementationGuide.url", 1u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
   {"version", "ImplementationGuide.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "ImplementationGuide.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "ImplementationGuide.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "ImplementationGuide.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "ImplementationGuide.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "ImplementationGuide.experimental", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"date", "ImplementationGuide.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"publisher", "ImplementationGuide.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -2435,13 +2435,13 @@ extern constinit const ElementInfo kElements302[28] = {
   {"useContext", "ImplementationGuide.useContext", 0u, kUnbounded, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "ImplementationGuide.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "ImplementationGuide.copyright", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"packageId", "ImplementationGuide.packageId", 1u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"license", "ImplementationGuide.license", 0u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/spdx-license", kS1},
-  {"fhirVersion", "ImplementationGuide.fhirVersion", 1u, kUnbounded, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS1},
-  {"dependsOn", "ImplementationGuide.dependsOn", 0u, kUnbounded, false, false, true, kT12, "ImplementationGuide.dependsOn", BindingStrength::kNone, "", kS1},
-  {"global", "ImplementationGuide.global", 0u, kUnbounded, false, false, true, kT12, "ImplementationGuide.global", BindingStrength::kNone, "", kS1},
-  {"definition", "ImplementationGuide.definition", 0u, 1u, false, false, false, kT12, "ImplementationGuide.definition", BindingStrength::kNone, "", kS90},
-  {"manifest", "ImplementationGuide.manifest", 0u, 1u, false, false, false, kT12, "ImplementationGuide.manifest", BindingStrength::kNone, "", kS1},
+  {"packageId", "ImplementationGuide.packageId", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
+  {"license", "ImplementationGuide.license", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/spdx-license", kS1},
+  {"fhirVersion", "ImplementationGuide.fhirVersion", 1u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS1},
+  {"dependsOn", "ImplementationGuide.dependsOn", 0u, kUnbounded, false, false, true, kT13, "ImplementationGuide.dependsOn", BindingStrength::kNone, "", kS1},
+  {"global", "ImplementationGuide.global", 0u, kUnbounded, false, false, true, kT13, "ImplementationGuide.global", BindingStrength::kNone, "", kS1},
+  {"definition", "ImplementationGuide.definition", 0u, 1u, false, false, false, kT13, "ImplementationGuide.definition", BindingStrength::kNone, "", kS90},
+  {"manifest", "ImplementationGuide.manifest", 0u, 1u, false, false, false, kT13, "ImplementationGuide.manifest", BindingStrength::kNone, "", kS1},
 };
 
 // ImplementationGuide.definition
@@ -2449,11 +2449,11 @@ extern constinit const ElementInfo kElements303[8] = {
   {"id", "ImplementationGuide.definition.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImplementationGuide.definition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.definition.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"grouping", "ImplementationGuide.definition.grouping", 0u, kUnbounded, false, false, false, kT12, "ImplementationGuide.definition.grouping", BindingStrength::kNone, "", kS1},
-  {"resource", "ImplementationGuide.definition.resource", 1u, kUnbounded, false, false, false, kT12, "ImplementationGuide.definition.resource", BindingStrength::kNone, "", kS1},
-  {"page", "ImplementationGuide.definition.page", 0u, 1u, false, false, false, kT12, "ImplementationGuide.definition.page", BindingStrength::kNone, "", kS1},
-  {"parameter", "ImplementationGuide.definition.parameter", 0u, kUnbounded, false, false, false, kT12, "ImplementationGuide.definition.parameter", BindingStrength::kNone, "", kS1},
-  {"template", "ImplementationGuide.definition.template", 0u, kUnbounded, false, false, false, kT12, "ImplementationGuide.definition.template", BindingStrength::kNone, "", kS1},
+  {"grouping", "ImplementationGuide.definition.grouping", 0u, kUnbounded, false, false, false, kT13, "ImplementationGuide.definition.grouping", BindingStrength::kNone, "", kS1},
+  {"resource", "ImplementationGuide.definition.resource", 1u, kUnbounded, false, false, false, kT13, "ImplementationGuide.definition.resource", BindingStrength::kNone, "", kS1},
+  {"page", "ImplementationGuide.definition.page", 0u, 1u, false, false, false, kT13, "ImplementationGuide.definition.page", BindingStrength::kNone, "", kS1},
+  {"parameter", "ImplementationGuide.definition.parameter", 0u, kUnbounded, false, false, false, kT13, "ImplementationGuide.definition.parameter", BindingStrength::kNone, "", kS1},
+  {"template", "ImplementationGuide.definition.template", 0u, kUnbounded, false, false, false, kT13, "ImplementationGuide.definition.template", BindingStrength::kNone, "", kS1},
 };
 
 // ImplementationGuide.definition.grouping
@@ -2472,8 +2472,8 @@ extern constinit const ElementInfo kElements305[7] = {
   {"modifierExtension", "ImplementationGuide.definition.page.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "ImplementationGuide.definition.page.name[x]", 1u, 1u, true, false, false, kT155, "", BindingStrength::kNone, "", kS1},
   {"title", "ImplementationGuide.definition.page.title", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"generation", "ImplementationGuide.definition.page.generation", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guide-page-generation", kS1},
-  {"page", "ImplementationGuide.definition.page.page", 0u, kUnbounded, false, false, false, kT12, "ImplementationGuide.definition.page", BindingStrength::kNone, "", kS1},
+  {"generation", "ImplementationGuide.definition.page.generation", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guide-page-generation", kS1},
+  {"page", "ImplementationGuide.definition.page.page", 0u, kUnbounded, false, false, false, kT13, "ImplementationGuide.definition.page", BindingStrength::kNone, "", kS1},
 };
 
 // ImplementationGuide.definition.parameter
@@ -2481,7 +2481,7 @@ extern constinit const ElementInfo kElements306[5] = {
   {"id", "ImplementationGuide.definition.parameter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImplementationGuide.definition.parameter.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.definition.parameter.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "ImplementationGuide.definition.parameter.code", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guide-parameter-code", kS1},
+  {"code", "ImplementationGuide.definition.parameter.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/guide-parameter-code", kS1},
   {"value", "ImplementationGuide.definition.parameter.value", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2491,11 +2491,11 @@ extern constinit const ElementInfo kElements307[9] = {
   {"extension", "ImplementationGuide.definition.resource.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.definition.resource.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"reference", "ImplementationGuide.definition.resource.reference", 1u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
-  {"fhirVersion", "ImplementationGuide.definition.resource.fhirVersion", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS1},
+  {"fhirVersion", "ImplementationGuide.definition.resource.fhirVersion", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS1},
   {"name", "ImplementationGuide.definition.resource.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "ImplementationGuide.definition.resource.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"example", "ImplementationGuide.definition.resource.example[x]", 0u, 1u, true, false, false, kT156, "", BindingStrength::kNone, "", kS1},
-  {"groupingId", "ImplementationGuide.definition.resource.groupingId", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"groupingId", "ImplementationGuide.definition.resource.groupingId", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
 };
 
 // ImplementationGuide.definition.template
@@ -2503,7 +2503,7 @@ extern constinit const ElementInfo kElements308[6] = {
   {"id", "ImplementationGuide.definition.template.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImplementationGuide.definition.template.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.definition.template.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "ImplementationGuide.definition.template.code", 1u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"code", "ImplementationGuide.definition.template.code", 1u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
   {"source", "ImplementationGuide.definition.template.source", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"scope", "ImplementationGuide.definition.template.scope", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
@@ -2514,7 +2514,7 @@ extern constinit const ElementInfo kElements309[6] = {
   {"extension", "ImplementationGuide.dependsOn.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.dependsOn.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"uri", "ImplementationGuide.dependsOn.uri", 1u, 1u, false, false, true, kT157, "", BindingStrength::kNone, "", kS1},
-  {"packageId", "ImplementationGuide.dependsOn.packageId", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"packageId", "ImplementationGuide.dependsOn.packageId", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
   {"version", "ImplementationGuide.dependsOn.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2523,7 +2523,7 @@ extern constinit const ElementInfo kElements310[5] = {
   {"id", "ImplementationGuide.global.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ImplementationGuide.global.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.global.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "ImplementationGuide.global.type", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"type", "ImplementationGuide.global.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"profile", "ImplementationGuide.global.profile", 1u, 1u, false, false, true, kT81, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2533,8 +2533,8 @@ extern constinit const ElementInfo kElements311[8] = {
   {"extension", "ImplementationGuide.manifest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ImplementationGuide.manifest.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"rendering", "ImplementationGuide.manifest.rendering", 0u, 1u, false, false, true, kT92, "", BindingStrength::kNone, "", kS1},
-  {"resource", "ImplementationGuide.manifest.resource", 1u, kUnbounded, false, false, true, kT12, "ImplementationGuide.manifest.resource", BindingStrength::kNone, "", kS1},
-  {"page", "ImplementationGuide.manifest.page", 0u, kUnbounded, false, false, false, kT12, "ImplementationGuide.manifest.page", BindingStrength::kNone, "", kS1},
+  {"resource", "ImplementationGuide.manifest.resource", 1u, kUnbounded, false, false, true, kT13, "ImplementationGuide.manifest.resource", BindingStrength::kNone, "", kS1},
+  {"page", "ImplementationGuide.manifest.page", 0u, kUnbounded, false, false, false, kT13, "ImplementationGuide.manifest.page", BindingStrength::kNone, "", kS1},
   {"image", "ImplementationGuide.manifest.image", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"other", "ImplementationGuide.manifest.other", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
@@ -2561,28 +2561,28 @@ extern constinit const ElementInfo kElements313[6] = {
 
 // InsurancePlan
 extern constinit const ElementInfo kElements314[22] = {
-  {"id", "InsurancePlan.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "InsurancePlan.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "InsurancePlan.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "InsurancePlan.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "InsurancePlan.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "InsurancePlan.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "InsurancePlan.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "InsurancePlan.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "InsurancePlan.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "InsurancePlan.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "InsurancePlan.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "InsurancePlan.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "InsurancePlan.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "InsurancePlan.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "InsurancePlan.status", 0u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"identifier", "InsurancePlan.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "InsurancePlan.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"type", "InsurancePlan.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/insuranceplan-type", kS1},
   {"name", "InsurancePlan.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"alias", "InsurancePlan.alias", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"period", "InsurancePlan.period", 0u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
-  {"ownedBy", "InsurancePlan.ownedBy", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"administeredBy", "InsurancePlan.administeredBy", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"coverageArea", "InsurancePlan.coverageArea", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"contact", "InsurancePlan.contact", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.contact", BindingStrength::kNone, "", kS1},
+  {"ownedBy", "InsurancePlan.ownedBy", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"administeredBy", "InsurancePlan.administeredBy", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"coverageArea", "InsurancePlan.coverageArea", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"contact", "InsurancePlan.contact", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.contact", BindingStrength::kNone, "", kS1},
   {"endpoint", "InsurancePlan.endpoint", 0u, kUnbounded, false, false, false, kT143, "", BindingStrength::kNone, "", kS1},
-  {"network", "InsurancePlan.network", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"coverage", "InsurancePlan.coverage", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.coverage", BindingStrength::kNone, "", kS1},
-  {"plan", "InsurancePlan.plan", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.plan", BindingStrength::kNone, "", kS1},
+  {"network", "InsurancePlan.network", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"coverage", "InsurancePlan.coverage", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.coverage", BindingStrength::kNone, "", kS1},
+  {"plan", "InsurancePlan.plan", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.plan", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.contact
@@ -2592,7 +2592,7 @@ extern constinit const ElementInfo kElements315[7] = {
   {"modifierExtension", "InsurancePlan.contact.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"purpose", "InsurancePlan.contact.purpose", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/contactentity-type", kS1},
   {"name", "InsurancePlan.contact.name", 0u, 1u, false, false, false, kT158, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "InsurancePlan.contact.telecom", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "InsurancePlan.contact.telecom", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
   {"address", "InsurancePlan.contact.address", 0u, 1u, false, false, false, kT159, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2602,8 +2602,8 @@ extern constinit const ElementInfo kElements316[6] = {
   {"extension", "InsurancePlan.coverage.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.coverage.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "InsurancePlan.coverage.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"network", "InsurancePlan.coverage.network", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"benefit", "InsurancePlan.coverage.benefit", 1u, kUnbounded, false, false, false, kT12, "InsurancePlan.coverage.benefit", BindingStrength::kNone, "", kS1},
+  {"network", "InsurancePlan.coverage.network", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"benefit", "InsurancePlan.coverage.benefit", 1u, kUnbounded, false, false, false, kT13, "InsurancePlan.coverage.benefit", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.coverage.benefit
@@ -2613,7 +2613,7 @@ extern constinit const ElementInfo kElements317[6] = {
   {"modifierExtension", "InsurancePlan.coverage.benefit.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "InsurancePlan.coverage.benefit.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"requirement", "InsurancePlan.coverage.benefit.requirement", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"limit", "InsurancePlan.coverage.benefit.limit", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.coverage.benefit.limit", BindingStrength::kNone, "", kS1},
+  {"limit", "InsurancePlan.coverage.benefit.limit", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.coverage.benefit.limit", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.coverage.benefit.limit
@@ -2621,7 +2621,7 @@ extern constinit const ElementInfo kElements318[5] = {
   {"id", "InsurancePlan.coverage.benefit.limit.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "InsurancePlan.coverage.benefit.limit.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.coverage.benefit.limit.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"value", "InsurancePlan.coverage.benefit.limit.value", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"value", "InsurancePlan.coverage.benefit.limit.value", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
   {"code", "InsurancePlan.coverage.benefit.limit.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2630,12 +2630,12 @@ extern constinit const ElementInfo kElements319[9] = {
   {"id", "InsurancePlan.plan.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "InsurancePlan.plan.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.plan.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "InsurancePlan.plan.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "InsurancePlan.plan.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"type", "InsurancePlan.plan.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"coverageArea", "InsurancePlan.plan.coverageArea", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"network", "InsurancePlan.plan.network", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"generalCost", "InsurancePlan.plan.generalCost", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.plan.generalCost", BindingStrength::kNone, "", kS1},
-  {"specificCost", "InsurancePlan.plan.specificCost", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.plan.specificCost", BindingStrength::kNone, "", kS1},
+  {"coverageArea", "InsurancePlan.plan.coverageArea", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"network", "InsurancePlan.plan.network", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"generalCost", "InsurancePlan.plan.generalCost", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.plan.generalCost", BindingStrength::kNone, "", kS1},
+  {"specificCost", "InsurancePlan.plan.specificCost", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.plan.specificCost", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.plan.generalCost
@@ -2655,7 +2655,7 @@ extern constinit const ElementInfo kElements321[5] = {
   {"extension", "InsurancePlan.plan.specificCost.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.plan.specificCost.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"category", "InsurancePlan.plan.specificCost.category", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"benefit", "InsurancePlan.plan.specificCost.benefit", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.plan.specificCost.benefit", BindingStrength::kNone, "", kS1},
+  {"benefit", "InsurancePlan.plan.specificCost.benefit", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.plan.specificCost.benefit", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.plan.specificCost.benefit
@@ -2664,7 +2664,7 @@ extern constinit const ElementInfo kElements322[5] = {
   {"extension", "InsurancePlan.plan.specificCost.benefit.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "InsurancePlan.plan.specificCost.benefit.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "InsurancePlan.plan.specificCost.benefit.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"cost", "InsurancePlan.plan.specificCost.benefit.cost", 0u, kUnbounded, false, false, false, kT12, "InsurancePlan.plan.specificCost.benefit.cost", BindingStrength::kNone, "", kS1},
+  {"cost", "InsurancePlan.plan.specificCost.benefit.cost", 0u, kUnbounded, false, false, false, kT13, "InsurancePlan.plan.specificCost.benefit.cost", BindingStrength::kNone, "", kS1},
 };
 
 // InsurancePlan.plan.specificCost.benefit.cost
@@ -2675,35 +2675,35 @@ extern constinit const ElementInfo kElements323[7] = {
   {"type", "InsurancePlan.plan.specificCost.benefit.cost.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"applicability", "InsurancePlan.plan.specificCost.benefit.cost.applicability", 0u, 1u, false, false, false, kT2, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/insuranceplan-applicability", kS1},
   {"qualifiers", "InsurancePlan.plan.specificCost.benefit.cost.qualifiers", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"value", "InsurancePlan.plan.specificCost.benefit.cost.value", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"value", "InsurancePlan.plan.specificCost.benefit.cost.value", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
 };
 
 // Invoice
 extern constinit const ElementInfo kElements324[24] = {
-  {"id", "Invoice.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Invoice.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Invoice.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Invoice.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Invoice.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Invoice.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Invoice.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Invoice.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Invoice.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Invoice.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Invoice.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Invoice.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Invoice.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Invoice.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Invoice.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "Invoice.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/invoice-status", kS1},
+  {"identifier", "Invoice.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "Invoice.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/invoice-status", kS1},
   {"cancelledReason", "Invoice.cancelledReason", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "Invoice.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"subject", "Invoice.subject", 0u, 1u, false, false, true, kT42, "", BindingStrength::kNone, "", kS1},
   {"recipient", "Invoice.recipient", 0u, 1u, false, false, true, kT160, "", BindingStrength::kNone, "", kS1},
   {"date", "Invoice.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"participant", "Invoice.participant", 0u, kUnbounded, false, false, false, kT12, "Invoice.participant", BindingStrength::kNone, "", kS1},
-  {"issuer", "Invoice.issuer", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"participant", "Invoice.participant", 0u, kUnbounded, false, false, false, kT13, "Invoice.participant", BindingStrength::kNone, "", kS1},
+  {"issuer", "Invoice.issuer", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"account", "Invoice.account", 0u, 1u, false, false, false, kT87, "", BindingStrength::kNone, "", kS1},
-  {"lineItem", "Invoice.lineItem", 0u, kUnbounded, false, false, false, kT12, "Invoice.lineItem", BindingStrength::kNone, "", kS1},
-  {"totalPriceComponent", "Invoice.totalPriceComponent", 0u, kUnbounded, false, false, false, kT12, "Invoice.lineItem.priceComponent", BindingStrength::kNone, "", kS1},
+  {"lineItem", "Invoice.lineItem", 0u, kUnbounded, false, false, false, kT13, "Invoice.lineItem", BindingStrength::kNone, "", kS1},
+  {"totalPriceComponent", "Invoice.totalPriceComponent", 0u, kUnbounded, false, false, false, kT13, "Invoice.lineItem.priceComponent", BindingStrength::kNone, "", kS1},
   {"totalNet", "Invoice.totalNet", 0u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
   {"totalGross", "Invoice.totalGross", 0u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
   {"paymentTerms", "Invoice.paymentTerms", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
-  {"note", "Invoice.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"note", "Invoice.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
 };
 
 // Invoice.lineItem
@@ -2713,7 +2713,7 @@ extern constinit const ElementInfo kElements325[6] = {
   {"modifierExtension", "Invoice.lineItem.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"sequence", "Invoice.lineItem.sequence", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
   {"chargeItem", "Invoice.lineItem.chargeItem[x]", 1u, 1u, true, false, false, kT161, "", BindingStrength::kNone, "", kS1},
-  {"priceComponent", "Invoice.lineItem.priceComponent", 0u, kUnbounded, false, false, false, kT12, "Invoice.lineItem.priceComponent", BindingStrength::kNone, "", kS1},
+  {"priceComponent", "Invoice.lineItem.priceComponent", 0u, kUnbounded, false, false, false, kT13, "Invoice.lineItem.priceComponent", BindingStrength::kNone, "", kS1},
 };
 
 // Invoice.lineItem.priceComponent
@@ -2721,7 +2721,7 @@ extern constinit const ElementInfo kElements326[7] = {
   {"id", "Invoice.lineItem.priceComponent.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Invoice.lineItem.priceComponent.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Invoice.lineItem.priceComponent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "Invoice.lineItem.priceComponent.type", 1u, 1u, false, false, false, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/invoice-priceComponentType", kS1},
+  {"type", "Invoice.lineItem.priceComponent.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/invoice-priceComponentType", kS1},
   {"code", "Invoice.lineItem.priceComponent.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"factor", "Invoice.lineItem.priceComponent.factor", 0u, 1u, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
   {"amount", "Invoice.lineItem.priceComponent.amount", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
@@ -2738,21 +2738,21 @@ extern constinit const ElementInfo kElements327[5] = {
 
 // Library
 extern constinit const ElementInfo kElements328[39] = {
-  {"id", "Library.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Library.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Library.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Library.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Library.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Library.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Library.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Library.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Library.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Library.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Library.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Library.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Library.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Library.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "Library.url", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "Library.identifier", 0u, kUnbounded, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"url", "Library.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Library.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"version", "Library.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "Library.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "Library.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "Library.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "Library.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "Library.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "Library.experimental", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"type", "Library.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/library-type", kS1},
   {"subject", "Library.subject[x]", 0u, 1u, true, false, false, kT97, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
@@ -2781,17 +2781,17 @@ extern constinit const ElementInfo kElements328[39] = {
 
 // Linkage
 extern constinit const ElementInfo kElements329[11] = {
-  {"id", "Linkage.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Linkage.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Linkage.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "Linkage.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Linkage.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Linkage.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "Linkage.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "Linkage.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Linkage.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "Linkage.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Linkage.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Linkage.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "Linkage.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Linkage.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"active", "Linkage.active", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"author", "Linkage.author", 0u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS1},
-  {"item", "Linkage.item", 1u, kUnbounded, false, false, true, kT12, "Linkage.item", BindingStrength::kNone, "", kS1},
+  {"item", "Linkage.item", 1u, kUnbounded, false, false, true, kT13, "Linkage.item", BindingStrength::kNone, "", kS1},
 };
 
 // Linkage.item
@@ -2799,23 +2799,23 @@ extern constinit const ElementInfo kElements330[5] = {
   {"id", "Linkage.item.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Linkage.item.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Linkage.item.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "Linkage.item.type", 1u, 1u, false, false, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/linkage-type", kS1},
+  {"type", "Linkage.item.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/linkage-type", kS1},
   {"resource", "Linkage.item.resource", 1u, 1u, false, false, true, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // List
 extern constinit const ElementInfo kElements331[21] = {
-  {"id", "List.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "List.meta", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "List.implicitRules", 0u, 1u, false, true, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"language", "List.language", 0u, 1u, false, false, false, kT7, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "List.text", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"contained", "List.contained", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kNone, "", {}},
+  {"id", "List.id", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", {}},
+  {"meta", "List.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "List.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"language", "List.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "List.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"contained", "List.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
   {"extension", "List.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "List.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "List.identifier", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
-  {"status", "List.status", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/list-status", kS1},
-  {"mode", "List.mode", 1u, 1u, false, true, true, kT7, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/list-mode", kS1},
+  {"identifier", "List.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"status", "List.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/list-status", kS1},
+  {"mode", "List.mode", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/list-mode", kS1},
   {"title", "List.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"code", "List.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/list-example-codes", kS1},
   {"subject", "List.subject", 0u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS1},
@@ -2823,8 +2823,8 @@ extern constinit const ElementInfo kElements331[21] = {
   {"date", "List.date", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"source", "List.source", 0u, 1u, false, false, true, kT164, "", BindingStrength::kNone, "", kS1},
   {"orderedBy", "List.orderedBy", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/list-order", kS1},
-  {"note", "List.note", 0u, kUnbounded, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"entry", "List.entry", 0u, kUnbounded, false, false, false, kT12, "List.entry", BindingStrength::kNone, "", kS1},
+  {"note", "List.note", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"entry", "List.entry", 0u, kUnbounded, false, false, false, kT13, "List.entry", BindingStrength::kNone, "", kS1},
   {"emptyReason", "List.emptyReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/list-empty-reason", kS1},
 };
 

@@ -19,182 +19,182 @@ constexpr TypeRef kT3[] = {{"boolean", {}}};
 constexpr TypeRef kT4[] = {{"dateTime", {}}};
 constexpr std::string_view kS2[] = {"http://hl7.org/fhir/StructureDefinition/Resource"};
 constexpr TypeRef kT5[] = {{"Reference", kS2}};
-constexpr TypeRef kT6[] = {{"Meta", {}}};
-constexpr TypeRef kT7[] = {{"uri", {}}};
-constexpr TypeRef kT8[] = {{"code", {}}};
-constexpr TypeRef kT9[] = {{"Narrative", {}}};
-constexpr TypeRef kT10[] = {{"Resource", {}}};
-constexpr TypeRef kT11[] = {{"Identifier", {}}};
-constexpr TypeRef kT12[] = {{"Coding", {}}};
-constexpr TypeRef kT13[] = {{"ContactPoint", {}}};
-constexpr TypeRef kT14[] = {{"Address", {}}};
-constexpr TypeRef kT15[] = {{"BackboneElement", {}}};
+constexpr TypeRef kT6[] = {{"id", {}}};
+constexpr TypeRef kT7[] = {{"Meta", {}}};
+constexpr TypeRef kT8[] = {{"uri", {}}};
+constexpr TypeRef kT9[] = {{"code", {}}};
+constexpr TypeRef kT10[] = {{"Narrative", {}}};
+constexpr TypeRef kT11[] = {{"Resource", {}}};
+constexpr TypeRef kT12[] = {{"Identifier", {}}};
+constexpr TypeRef kT13[] = {{"Coding", {}}};
+constexpr TypeRef kT14[] = {{"ContactPoint", {}}};
+constexpr TypeRef kT15[] = {{"Address", {}}};
+constexpr TypeRef kT16[] = {{"BackboneElement", {}}};
 constexpr std::string_view kS3[] = {"http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT16[] = {{"Reference", kS3}};
+constexpr TypeRef kT17[] = {{"Reference", kS3}};
 constexpr std::string_view kS4[] = {"http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT17[] = {{"Reference", kS4}};
+constexpr TypeRef kT18[] = {{"Reference", kS4}};
 constexpr std::string_view kS5[] = {"http://hl7.org/fhir/StructureDefinition/Endpoint"};
-constexpr TypeRef kT18[] = {{"Reference", kS5}};
-constexpr TypeRef kT19[] = {{"time", {}}};
-constexpr TypeRef kT20[] = {{"decimal", {}}};
-constexpr TypeRef kT21[] = {{"Period", {}}};
+constexpr TypeRef kT19[] = {{"Reference", kS5}};
+constexpr TypeRef kT20[] = {{"time", {}}};
+constexpr TypeRef kT21[] = {{"decimal", {}}};
+constexpr TypeRef kT22[] = {{"Period", {}}};
 constexpr std::string_view kS6[] = {"http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT22[] = {{"CodeableConcept", {}}, {"Reference", kS6}};
-constexpr TypeRef kT23[] = {{"ContactDetail", {}}};
-constexpr TypeRef kT24[] = {{"markdown", {}}};
-constexpr TypeRef kT25[] = {{"UsageContext", {}}};
-constexpr TypeRef kT26[] = {{"date", {}}};
-constexpr TypeRef kT27[] = {{"RelatedArtifact", {}}};
+constexpr TypeRef kT23[] = {{"CodeableConcept", {}}, {"Reference", kS6}};
+constexpr TypeRef kT24[] = {{"ContactDetail", {}}};
+constexpr TypeRef kT25[] = {{"markdown", {}}};
+constexpr TypeRef kT26[] = {{"UsageContext", {}}};
+constexpr TypeRef kT27[] = {{"date", {}}};
+constexpr TypeRef kT28[] = {{"RelatedArtifact", {}}};
 constexpr std::string_view kS7[] = {"http://hl7.org/fhir/StructureDefinition/Library"};
-constexpr TypeRef kT28[] = {{"canonical", kS7}};
-constexpr TypeRef kT29[] = {{"Expression", {}}};
+constexpr TypeRef kT29[] = {{"canonical", kS7}};
+constexpr TypeRef kT30[] = {{"Expression", {}}};
 constexpr std::string_view kS8[] = {"http://hl7.org/fhir/StructureDefinition/Measure"};
-constexpr TypeRef kT30[] = {{"canonical", kS8}};
+constexpr TypeRef kT31[] = {{"canonical", kS8}};
 constexpr std::string_view kS9[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Location", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/HealthcareService", "http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT31[] = {{"Reference", kS9}};
+constexpr TypeRef kT32[] = {{"Reference", kS9}};
 constexpr std::string_view kS10[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Location", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT32[] = {{"Reference", kS10}};
-constexpr TypeRef kT33[] = {{"Quantity", {}}};
-constexpr TypeRef kT34[] = {{"integer", {}}};
+constexpr TypeRef kT33[] = {{"Reference", kS10}};
+constexpr TypeRef kT34[] = {{"Quantity", {}}};
+constexpr TypeRef kT35[] = {{"integer", {}}};
 constexpr std::string_view kS11[] = {"http://hl7.org/fhir/StructureDefinition/List"};
-constexpr TypeRef kT35[] = {{"Reference", kS11}};
+constexpr TypeRef kT36[] = {{"Reference", kS11}};
 constexpr std::string_view kS12[] = {"http://hl7.org/fhir/StructureDefinition/ServiceRequest", "http://hl7.org/fhir/StructureDefinition/CarePlan"};
-constexpr TypeRef kT36[] = {{"Reference", kS12}};
+constexpr TypeRef kT37[] = {{"Reference", kS12}};
 constexpr std::string_view kS13[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Group", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Specimen", "http://hl7.org/fhir/StructureDefinition/Location"};
-constexpr TypeRef kT37[] = {{"Reference", kS13}};
+constexpr TypeRef kT38[] = {{"Reference", kS13}};
 constexpr std::string_view kS14[] = {"http://hl7.org/fhir/StructureDefinition/Encounter"};
-constexpr TypeRef kT38[] = {{"Reference", kS14}};
-constexpr TypeRef kT39[] = {{"dateTime", {}}, {"Period", {}}};
-constexpr TypeRef kT40[] = {{"instant", {}}};
+constexpr TypeRef kT39[] = {{"Reference", kS14}};
+constexpr TypeRef kT40[] = {{"dateTime", {}}, {"Period", {}}};
+constexpr TypeRef kT41[] = {{"instant", {}}};
 constexpr std::string_view kS15[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/CareTeam", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT41[] = {{"Reference", kS15}};
+constexpr TypeRef kT42[] = {{"Reference", kS15}};
 constexpr std::string_view kS16[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/DeviceMetric", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT42[] = {{"Reference", kS16}};
-constexpr TypeRef kT43[] = {{"positiveInt", {}}};
-constexpr TypeRef kT44[] = {{"Attachment", {}}};
-constexpr TypeRef kT45[] = {{"Annotation", {}}};
-constexpr TypeRef kT46[] = {{"Ratio", {}}};
+constexpr TypeRef kT43[] = {{"Reference", kS16}};
+constexpr TypeRef kT44[] = {{"positiveInt", {}}};
+constexpr TypeRef kT45[] = {{"Attachment", {}}};
+constexpr TypeRef kT46[] = {{"Annotation", {}}};
+constexpr TypeRef kT47[] = {{"Ratio", {}}};
 constexpr std::string_view kS17[] = {"http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/Medication"};
-constexpr TypeRef kT47[] = {{"CodeableConcept", {}}, {"Reference", kS17}};
+constexpr TypeRef kT48[] = {{"CodeableConcept", {}}, {"Reference", kS17}};
 constexpr std::string_view kS18[] = {"http://hl7.org/fhir/StructureDefinition/MedicationAdministration", "http://hl7.org/fhir/StructureDefinition/Procedure"};
-constexpr TypeRef kT48[] = {{"Reference", kS18}};
+constexpr TypeRef kT49[] = {{"Reference", kS18}};
 constexpr std::string_view kS19[] = {"http://hl7.org/fhir/StructureDefinition/Medication"};
-constexpr TypeRef kT49[] = {{"CodeableConcept", {}}, {"Reference", kS19}};
+constexpr TypeRef kT50[] = {{"CodeableConcept", {}}, {"Reference", kS19}};
 constexpr std::string_view kS20[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT50[] = {{"Reference", kS20}};
+constexpr TypeRef kT51[] = {{"Reference", kS20}};
 constexpr std::string_view kS21[] = {"http://hl7.org/fhir/StructureDefinition/Encounter", "http://hl7.org/fhir/StructureDefinition/EpisodeOfCare"};
-constexpr TypeRef kT51[] = {{"Reference", kS21}};
+constexpr TypeRef kT52[] = {{"Reference", kS21}};
 constexpr std::string_view kS22[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport"};
-constexpr TypeRef kT52[] = {{"Reference", kS22}};
+constexpr TypeRef kT53[] = {{"Reference", kS22}};
 constexpr std::string_view kS23[] = {"http://hl7.org/fhir/StructureDefinition/MedicationRequest"};
-constexpr TypeRef kT53[] = {{"Reference", kS23}};
+constexpr TypeRef kT54[] = {{"Reference", kS23}};
 constexpr std::string_view kS24[] = {"http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT54[] = {{"Reference", kS24}};
+constexpr TypeRef kT55[] = {{"Reference", kS24}};
 constexpr std::string_view kS25[] = {"ele-1", "mad-1"};
 constexpr std::string_view kS26[] = {"http://hl7.org/fhir/StructureDefinition/Provenance"};
-constexpr TypeRef kT55[] = {{"Reference", kS26}};
-constexpr TypeRef kT56[] = {{"Ratio", {}}, {"Quantity", {}}};
+constexpr TypeRef kT56[] = {{"Reference", kS26}};
+constexpr TypeRef kT57[] = {{"Ratio", {}}, {"Quantity", {}}};
 constexpr std::string_view kS27[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT57[] = {{"Reference", kS27}};
+constexpr TypeRef kT58[] = {{"Reference", kS27}};
 constexpr std::string_view kS28[] = {"http://hl7.org/fhir/StructureDefinition/Procedure"};
-constexpr TypeRef kT58[] = {{"Reference", kS28}};
+constexpr TypeRef kT59[] = {{"Reference", kS28}};
 constexpr std::string_view kS29[] = {"http://hl7.org/fhir/StructureDefinition/DetectedIssue"};
-constexpr TypeRef kT59[] = {{"CodeableConcept", {}}, {"Reference", kS29}};
+constexpr TypeRef kT60[] = {{"CodeableConcept", {}}, {"Reference", kS29}};
 constexpr std::string_view kS30[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner"};
-constexpr TypeRef kT60[] = {{"Reference", kS30}};
-constexpr TypeRef kT61[] = {{"Dosage", {}}};
-constexpr TypeRef kT62[] = {{"Reference", kS29}};
+constexpr TypeRef kT61[] = {{"Reference", kS30}};
+constexpr TypeRef kT62[] = {{"Dosage", {}}};
+constexpr TypeRef kT63[] = {{"Reference", kS29}};
 constexpr std::string_view kS31[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson"};
-constexpr TypeRef kT63[] = {{"Reference", kS31}};
+constexpr TypeRef kT64[] = {{"Reference", kS31}};
 constexpr std::string_view kS32[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT64[] = {{"Reference", kS32}};
-constexpr TypeRef kT65[] = {{"Reference", kS19}};
+constexpr TypeRef kT65[] = {{"Reference", kS32}};
+constexpr TypeRef kT66[] = {{"Reference", kS19}};
 constexpr std::string_view kS33[] = {"http://hl7.org/fhir/StructureDefinition/ObservationDefinition"};
-constexpr TypeRef kT66[] = {{"CodeableConcept", {}}, {"Reference", kS33}};
-constexpr TypeRef kT67[] = {{"CodeableConcept", {}}, {"Quantity", {}}};
-constexpr TypeRef kT68[] = {{"Money", {}}};
-constexpr TypeRef kT69[] = {{"CodeableConcept", {}}, {"string", {}}, {"Quantity", {}}, {"base64Binary", {}}};
+constexpr TypeRef kT67[] = {{"CodeableConcept", {}}, {"Reference", kS33}};
+constexpr TypeRef kT68[] = {{"CodeableConcept", {}}, {"Quantity", {}}};
+constexpr TypeRef kT69[] = {{"Money", {}}};
+constexpr TypeRef kT70[] = {{"CodeableConcept", {}}, {"string", {}}, {"Quantity", {}}, {"base64Binary", {}}};
 constexpr std::string_view kS34[] = {"http://hl7.org/fhir/StructureDefinition/Substance"};
-constexpr TypeRef kT70[] = {{"CodeableConcept", {}}, {"Reference", kS34}};
-constexpr TypeRef kT71[] = {{"Duration", {}}};
+constexpr TypeRef kT71[] = {{"CodeableConcept", {}}, {"Reference", kS34}};
+constexpr TypeRef kT72[] = {{"Duration", {}}};
 constexpr std::string_view kS35[] = {"http://hl7.org/fhir/StructureDefinition/DocumentReference", "http://hl7.org/fhir/StructureDefinition/Media"};
-constexpr TypeRef kT72[] = {{"Reference", kS35}};
+constexpr TypeRef kT73[] = {{"Reference", kS35}};
 constexpr std::string_view kS36[] = {"http://hl7.org/fhir/StructureDefinition/MedicationKnowledge"};
-constexpr TypeRef kT73[] = {{"Reference", kS36}};
+constexpr TypeRef kT74[] = {{"Reference", kS36}};
 constexpr std::string_view kS37[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT74[] = {{"boolean", {}}, {"Reference", kS37}};
+constexpr TypeRef kT75[] = {{"boolean", {}}, {"Reference", kS37}};
 constexpr std::string_view kS38[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT75[] = {{"Reference", kS38}};
+constexpr TypeRef kT76[] = {{"Reference", kS38}};
 constexpr std::string_view kS39[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/CareTeam"};
-constexpr TypeRef kT76[] = {{"Reference", kS39}};
+constexpr TypeRef kT77[] = {{"Reference", kS39}};
 constexpr std::string_view kS40[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation"};
-constexpr TypeRef kT77[] = {{"Reference", kS40}};
-constexpr TypeRef kT78[] = {{"canonical", {}}};
+constexpr TypeRef kT78[] = {{"Reference", kS40}};
+constexpr TypeRef kT79[] = {{"canonical", {}}};
 constexpr std::string_view kS41[] = {"http://hl7.org/fhir/StructureDefinition/CarePlan", "http://hl7.org/fhir/StructureDefinition/MedicationRequest", "http://hl7.org/fhir/StructureDefinition/ServiceRequest", "http://hl7.org/fhir/StructureDefinition/ImmunizationRecommendation"};
-constexpr TypeRef kT79[] = {{"Reference", kS41}};
+constexpr TypeRef kT80[] = {{"Reference", kS41}};
 constexpr std::string_view kS42[] = {"http://hl7.org/fhir/StructureDefinition/Coverage", "http://hl7.org/fhir/StructureDefinition/ClaimResponse"};
-constexpr TypeRef kT80[] = {{"Reference", kS42}};
-constexpr TypeRef kT81[] = {{"unsignedInt", {}}};
-constexpr TypeRef kT82[] = {{"boolean", {}}, {"CodeableConcept", {}}};
+constexpr TypeRef kT81[] = {{"Reference", kS42}};
+constexpr TypeRef kT82[] = {{"unsignedInt", {}}};
+constexpr TypeRef kT83[] = {{"boolean", {}}, {"CodeableConcept", {}}};
 constexpr std::string_view kS43[] = {"http://hl7.org/fhir/StructureDefinition/MedicationRequest", "http://hl7.org/fhir/StructureDefinition/CarePlan", "http://hl7.org/fhir/StructureDefinition/ServiceRequest"};
-constexpr TypeRef kT83[] = {{"Reference", kS43}};
+constexpr TypeRef kT84[] = {{"Reference", kS43}};
 constexpr std::string_view kS44[] = {"http://hl7.org/fhir/StructureDefinition/MedicationAdministration", "http://hl7.org/fhir/StructureDefinition/MedicationDispense", "http://hl7.org/fhir/StructureDefinition/MedicationStatement", "http://hl7.org/fhir/StructureDefinition/Procedure", "http://hl7.org/fhir/StructureDefinition/Observation"};
-constexpr TypeRef kT84[] = {{"Reference", kS44}};
-constexpr TypeRef kT85[] = {{"Reference", kS37}};
-constexpr TypeRef kT86[] = {{"MarketingStatus", {}}};
+constexpr TypeRef kT85[] = {{"Reference", kS44}};
+constexpr TypeRef kT86[] = {{"Reference", kS37}};
+constexpr TypeRef kT87[] = {{"MarketingStatus", {}}};
 constexpr std::string_view kS45[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductPharmaceutical"};
-constexpr TypeRef kT87[] = {{"Reference", kS45}};
+constexpr TypeRef kT88[] = {{"Reference", kS45}};
 constexpr std::string_view kS46[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductPackaged"};
-constexpr TypeRef kT88[] = {{"Reference", kS46}};
+constexpr TypeRef kT89[] = {{"Reference", kS46}};
 constexpr std::string_view kS47[] = {"http://hl7.org/fhir/StructureDefinition/DocumentReference"};
-constexpr TypeRef kT89[] = {{"Reference", kS47}};
+constexpr TypeRef kT90[] = {{"Reference", kS47}};
 constexpr std::string_view kS48[] = {"http://hl7.org/fhir/StructureDefinition/Organization", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT90[] = {{"Reference", kS48}};
+constexpr TypeRef kT91[] = {{"Reference", kS48}};
 constexpr std::string_view kS49[] = {"http://hl7.org/fhir/StructureDefinition/ResearchStudy"};
-constexpr TypeRef kT91[] = {{"Reference", kS49}};
+constexpr TypeRef kT92[] = {{"Reference", kS49}};
 constexpr std::string_view kS50[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductIndication"};
-constexpr TypeRef kT92[] = {{"CodeableConcept", {}}, {"Reference", kS50}};
+constexpr TypeRef kT93[] = {{"CodeableConcept", {}}, {"Reference", kS50}};
 constexpr std::string_view kS51[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct", "http://hl7.org/fhir/StructureDefinition/MedicinalProductPackaged"};
-constexpr TypeRef kT93[] = {{"Reference", kS51}};
-constexpr TypeRef kT94[] = {{"Period", {}}, {"dateTime", {}}};
+constexpr TypeRef kT94[] = {{"Reference", kS51}};
+constexpr TypeRef kT95[] = {{"Period", {}}, {"dateTime", {}}};
 constexpr std::string_view kS52[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct", "http://hl7.org/fhir/StructureDefinition/Medication"};
-constexpr TypeRef kT95[] = {{"Reference", kS52}};
-constexpr TypeRef kT96[] = {{"Reference", kS50}};
-constexpr TypeRef kT97[] = {{"Population", {}}};
+constexpr TypeRef kT96[] = {{"Reference", kS52}};
+constexpr TypeRef kT97[] = {{"Reference", kS50}};
+constexpr TypeRef kT98[] = {{"Population", {}}};
 constexpr std::string_view kS53[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct", "http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/SubstanceSpecification"};
-constexpr TypeRef kT98[] = {{"CodeableConcept", {}}, {"Reference", kS53}};
+constexpr TypeRef kT99[] = {{"CodeableConcept", {}}, {"Reference", kS53}};
 constexpr std::string_view kS54[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductUndesirableEffect"};
-constexpr TypeRef kT99[] = {{"Reference", kS54}};
+constexpr TypeRef kT100[] = {{"Reference", kS54}};
 constexpr std::string_view kS55[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct", "http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance"};
-constexpr TypeRef kT100[] = {{"Reference", kS55}};
+constexpr TypeRef kT101[] = {{"Reference", kS55}};
 constexpr std::string_view kS56[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct", "http://hl7.org/fhir/StructureDefinition/Medication", "http://hl7.org/fhir/StructureDefinition/Substance", "http://hl7.org/fhir/StructureDefinition/ObservationDefinition"};
-constexpr TypeRef kT101[] = {{"Reference", kS56}, {"CodeableConcept", {}}};
+constexpr TypeRef kT102[] = {{"Reference", kS56}, {"CodeableConcept", {}}};
 constexpr std::string_view kS57[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductIngredient"};
-constexpr TypeRef kT102[] = {{"Reference", kS57}};
-constexpr TypeRef kT103[] = {{"ProdCharacteristic", {}}};
+constexpr TypeRef kT103[] = {{"Reference", kS57}};
+constexpr TypeRef kT104[] = {{"ProdCharacteristic", {}}};
 constexpr std::string_view kS58[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProduct"};
-constexpr TypeRef kT104[] = {{"Reference", kS58}};
+constexpr TypeRef kT105[] = {{"Reference", kS58}};
 constexpr std::string_view kS59[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductAuthorization"};
-constexpr TypeRef kT105[] = {{"Reference", kS59}};
+constexpr TypeRef kT106[] = {{"Reference", kS59}};
 constexpr std::string_view kS60[] = {"http://hl7.org/fhir/StructureDefinition/DeviceDefinition"};
-constexpr TypeRef kT106[] = {{"Reference", kS60}};
+constexpr TypeRef kT107[] = {{"Reference", kS60}};
 constexpr std::string_view kS61[] = {"http://hl7.org/fhir/StructureDefinition/MedicinalProductManufactured"};
-constexpr TypeRef kT107[] = {{"Reference", kS61}};
-constexpr TypeRef kT108[] = {{"ProductShelfLife", {}}};
+constexpr TypeRef kT108[] = {{"Reference", kS61}};
+constexpr TypeRef kT109[] = {{"ProductShelfLife", {}}};
 constexpr std::string_view kS62[] = {"http://hl7.org/fhir/StructureDefinition/MessageDefinition"};
-constexpr TypeRef kT109[] = {{"canonical", kS62}};
+constexpr TypeRef kT110[] = {{"canonical", kS62}};
 constexpr std::string_view kS63[] = {"http://hl7.org/fhir/StructureDefinition/ActivityDefinition", "http://hl7.org/fhir/StructureDefinition/PlanDefinition"};
-constexpr TypeRef kT110[] = {{"canonical", kS63}};
-constexpr TypeRef kT111[] = {{"Coding", {}}, {"uri", {}}};
+constexpr TypeRef kT111[] = {{"canonical", kS63}};
+constexpr TypeRef kT112[] = {{"Coding", {}}, {"uri", {}}};
 constexpr std::string_view kS64[] = {"ele-1", "md-1"};
 constexpr std::string_view kS65[] = {"http://hl7.org/fhir/StructureDefinition/GraphDefinition"};
-constexpr TypeRef kT112[] = {{"canonical", kS65}};
+constexpr TypeRef kT113[] = {{"canonical", kS65}};
 constexpr std::string_view kS66[] = {"http://hl7.org/fhir/StructureDefinition/StructureDefinition"};
-constexpr TypeRef kT113[] = {{"canonical", kS66}};
+constexpr TypeRef kT114[] = {{"canonical", kS66}};
 constexpr std::string_view kS67[] = {"http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/Organization"};
-constexpr TypeRef kT114[] = {{"Reference", kS67}};
-constexpr TypeRef kT115[] = {{"url", {}}};
-constexpr TypeRef kT116[] = {{"id", {}}};
+constexpr TypeRef kT115[] = {{"Reference", kS67}};
+constexpr TypeRef kT116[] = {{"url", {}}};
 constexpr std::string_view kS68[] = {"http://hl7.org/fhir/StructureDefinition/OperationOutcome"};
 constexpr TypeRef kT117[] = {{"Reference", kS68}};
 constexpr TypeRef kT118[] = {{"Reference", {}}};
@@ -320,31 +320,31 @@ extern constinit const ElementInfo kElements332[7] = {
 
 // Location
 extern constinit const ElementInfo kElements333[25] = {
-  {"id", "Location.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Location.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Location.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Location.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Location.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Location.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Location.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Location.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Location.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Location.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Location.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Location.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Location.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Location.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Location.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"status", "Location.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/location-status", kS1},
-  {"operationalStatus", "Location.operationalStatus", 0u, 1u, false, false, true, kT12, "", BindingStrength::kPreferred, "http://terminology.hl7.org/ValueSet/v2-0116", kS1},
+  {"identifier", "Location.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"status", "Location.status", 0u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/location-status", kS1},
+  {"operationalStatus", "Location.operationalStatus", 0u, 1u, false, false, true, kT13, "", BindingStrength::kPreferred, "http://terminology.hl7.org/ValueSet/v2-0116", kS1},
   {"name", "Location.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"alias", "Location.alias", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "Location.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"mode", "Location.mode", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/location-mode", kS1},
+  {"mode", "Location.mode", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/location-mode", kS1},
   {"type", "Location.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-ServiceDeliveryLocationRoleType", kS1},
-  {"telecom", "Location.telecom", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"address", "Location.address", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Location.telecom", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"address", "Location.address", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
   {"physicalType", "Location.physicalType", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/location-physical-type", kS1},
-  {"position", "Location.position", 0u, 1u, false, false, false, kT15, "Location.position", BindingStrength::kNone, "", kS1},
-  {"managingOrganization", "Location.managingOrganization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"partOf", "Location.partOf", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"hoursOfOperation", "Location.hoursOfOperation", 0u, kUnbounded, false, false, false, kT15, "Location.hoursOfOperation", BindingStrength::kNone, "", kS1},
+  {"position", "Location.position", 0u, 1u, false, false, false, kT16, "Location.position", BindingStrength::kNone, "", kS1},
+  {"managingOrganization", "Location.managingOrganization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"partOf", "Location.partOf", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"hoursOfOperation", "Location.hoursOfOperation", 0u, kUnbounded, false, false, false, kT16, "Location.hoursOfOperation", BindingStrength::kNone, "", kS1},
   {"availabilityExceptions", "Location.availabilityExceptions", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "Location.endpoint", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"endpoint", "Location.endpoint", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // Location.hoursOfOperation
@@ -352,10 +352,10 @@ extern constinit const ElementInfo kElements334[7] = {
   {"id", "Location.hoursOfOperation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Location.hoursOfOperation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Location.hoursOfOperation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"daysOfWeek", "Location.hoursOfOperation.daysOfWeek", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
+  {"daysOfWeek", "Location.hoursOfOperation.daysOfWeek", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
   {"allDay", "Location.hoursOfOperation.allDay", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"openingTime", "Location.hoursOfOperation.openingTime", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
-  {"closingTime", "Location.hoursOfOperation.closingTime", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"openingTime", "Location.hoursOfOperation.openingTime", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"closingTime", "Location.hoursOfOperation.closingTime", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
 };
 
 // Location.position
@@ -363,9 +363,9 @@ extern constinit const ElementInfo kElements335[6] = {
   {"id", "Location.position.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Location.position.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Location.position.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"longitude", "Location.position.longitude", 1u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
-  {"latitude", "Location.position.latitude", 1u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
-  {"altitude", "Location.position.altitude", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"longitude", "Location.position.longitude", 1u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"latitude", "Location.position.latitude", 1u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"altitude", "Location.position.altitude", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
 };
 
 // MarketingStatus
@@ -376,61 +376,61 @@ extern constinit const ElementInfo kElements336[8] = {
   {"country", "MarketingStatus.country", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "MarketingStatus.jurisdiction", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"status", "MarketingStatus.status", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"dateRange", "MarketingStatus.dateRange", 1u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"dateRange", "MarketingStatus.dateRange", 1u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"restoreDate", "MarketingStatus.restoreDate", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
 };
 
 // Measure
 extern constinit const ElementInfo kElements337[49] = {
-  {"id", "Measure.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Measure.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Measure.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Measure.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Measure.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Measure.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Measure.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Measure.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Measure.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Measure.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Measure.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Measure.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Measure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Measure.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "Measure.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "Measure.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"url", "Measure.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Measure.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"version", "Measure.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "Measure.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "Measure.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "Measure.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "Measure.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "Measure.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "Measure.experimental", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"subject", "Measure.subject[x]", 0u, 1u, true, false, false, kT22, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
+  {"subject", "Measure.subject[x]", 0u, 1u, true, false, false, kT23, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
   {"date", "Measure.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "Measure.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Measure.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"description", "Measure.description", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "Measure.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Measure.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"description", "Measure.description", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "Measure.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "Measure.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"purpose", "Measure.purpose", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"purpose", "Measure.purpose", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
   {"usage", "Measure.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"copyright", "Measure.copyright", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "Measure.approvalDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "Measure.lastReviewDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "Measure.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"copyright", "Measure.copyright", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"approvalDate", "Measure.approvalDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "Measure.lastReviewDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "Measure.effectivePeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"topic", "Measure.topic", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
-  {"author", "Measure.author", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"editor", "Measure.editor", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"reviewer", "Measure.reviewer", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"endorser", "Measure.endorser", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "Measure.relatedArtifact", 0u, kUnbounded, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
-  {"library", "Measure.library", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
-  {"disclaimer", "Measure.disclaimer", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"author", "Measure.author", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"editor", "Measure.editor", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"reviewer", "Measure.reviewer", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"endorser", "Measure.endorser", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"relatedArtifact", "Measure.relatedArtifact", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"library", "Measure.library", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"disclaimer", "Measure.disclaimer", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
   {"scoring", "Measure.scoring", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-scoring", kS1},
   {"compositeScoring", "Measure.compositeScoring", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/composite-measure-scoring", kS1},
   {"type", "Measure.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-type", kS1},
   {"riskAdjustment", "Measure.riskAdjustment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"rateAggregation", "Measure.rateAggregation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"rationale", "Measure.rationale", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"clinicalRecommendationStatement", "Measure.clinicalRecommendationStatement", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"rationale", "Measure.rationale", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"clinicalRecommendationStatement", "Measure.clinicalRecommendationStatement", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
   {"improvementNotation", "Measure.improvementNotation", 0u, 1u, false, false, true, kT2, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-improvement-notation", kS1},
-  {"definition", "Measure.definition", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"guidance", "Measure.guidance", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"group", "Measure.group", 0u, kUnbounded, false, false, false, kT15, "Measure.group", BindingStrength::kNone, "", kS1},
-  {"supplementalData", "Measure.supplementalData", 0u, kUnbounded, false, false, false, kT15, "Measure.supplementalData", BindingStrength::kNone, "", kS1},
+  {"definition", "Measure.definition", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"guidance", "Measure.guidance", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"group", "Measure.group", 0u, kUnbounded, false, false, false, kT16, "Measure.group", BindingStrength::kNone, "", kS1},
+  {"supplementalData", "Measure.supplementalData", 0u, kUnbounded, false, false, false, kT16, "Measure.supplementalData", BindingStrength::kNone, "", kS1},
 };
 
 // Measure.group
@@ -440,8 +440,8 @@ extern constinit const ElementInfo kElements338[7] = {
   {"modifierExtension", "Measure.group.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "Measure.group.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"description", "Measure.group.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"population", "Measure.group.population", 0u, kUnbounded, false, false, false, kT15, "Measure.group.population", BindingStrength::kNone, "", kS1},
-  {"stratifier", "Measure.group.stratifier", 0u, kUnbounded, false, false, false, kT15, "Measure.group.stratifier", BindingStrength::kNone, "", kS1},
+  {"population", "Measure.group.population", 0u, kUnbounded, false, false, false, kT16, "Measure.group.population", BindingStrength::kNone, "", kS1},
+  {"stratifier", "Measure.group.stratifier", 0u, kUnbounded, false, false, false, kT16, "Measure.group.stratifier", BindingStrength::kNone, "", kS1},
 };
 
 // Measure.group.population
@@ -451,7 +451,7 @@ extern constinit const ElementInfo kElements339[6] = {
   {"modifierExtension", "Measure.group.population.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "Measure.group.population.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-population", kS1},
   {"description", "Measure.group.population.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"criteria", "Measure.group.population.criteria", 1u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"criteria", "Measure.group.population.criteria", 1u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // Measure.group.stratifier
@@ -461,8 +461,8 @@ extern constinit const ElementInfo kElements340[7] = {
   {"modifierExtension", "Measure.group.stratifier.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "Measure.group.stratifier.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"description", "Measure.group.stratifier.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"criteria", "Measure.group.stratifier.criteria", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
-  {"component", "Measure.group.stratifier.component", 0u, kUnbounded, false, false, false, kT15, "Measure.group.stratifier.component", BindingStrength::kNone, "", kS1},
+  {"criteria", "Measure.group.stratifier.criteria", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"component", "Measure.group.stratifier.component", 0u, kUnbounded, false, false, false, kT16, "Measure.group.stratifier.component", BindingStrength::kNone, "", kS1},
 };
 
 // Measure.group.stratifier.component
@@ -472,7 +472,7 @@ extern constinit const ElementInfo kElements341[6] = {
   {"modifierExtension", "Measure.group.stratifier.component.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "Measure.group.stratifier.component.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"description", "Measure.group.stratifier.component.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"criteria", "Measure.group.stratifier.component.criteria", 1u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"criteria", "Measure.group.stratifier.component.criteria", 1u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // Measure.supplementalData
@@ -483,29 +483,29 @@ extern constinit const ElementInfo kElements342[7] = {
   {"code", "Measure.supplementalData.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"usage", "Measure.supplementalData.usage", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-data-usage", kS1},
   {"description", "Measure.supplementalData.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"criteria", "Measure.supplementalData.criteria", 1u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"criteria", "Measure.supplementalData.criteria", 1u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // MeasureReport
 extern constinit const ElementInfo kElements343[19] = {
-  {"id", "MeasureReport.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MeasureReport.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MeasureReport.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MeasureReport.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MeasureReport.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MeasureReport.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MeasureReport.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MeasureReport.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MeasureReport.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MeasureReport.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MeasureReport.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MeasureReport.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MeasureReport.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MeasureReport.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"status", "MeasureReport.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-report-status", kS1},
-  {"type", "MeasureReport.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-report-type", kS1},
-  {"measure", "MeasureReport.measure", 1u, 1u, false, false, true, kT30, "", BindingStrength::kNone, "", kS1},
-  {"subject", "MeasureReport.subject", 0u, 1u, false, false, true, kT31, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MeasureReport.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"status", "MeasureReport.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-report-status", kS1},
+  {"type", "MeasureReport.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-report-type", kS1},
+  {"measure", "MeasureReport.measure", 1u, 1u, false, false, true, kT31, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MeasureReport.subject", 0u, 1u, false, false, true, kT32, "", BindingStrength::kNone, "", kS1},
   {"date", "MeasureReport.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"reporter", "MeasureReport.reporter", 0u, 1u, false, false, true, kT32, "", BindingStrength::kNone, "", kS1},
-  {"period", "MeasureReport.period", 1u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"reporter", "MeasureReport.reporter", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"period", "MeasureReport.period", 1u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"improvementNotation", "MeasureReport.improvementNotation", 0u, 1u, false, true, true, kT2, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/measure-improvement-notation", kS1},
-  {"group", "MeasureReport.group", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group", BindingStrength::kNone, "", kS1},
+  {"group", "MeasureReport.group", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group", BindingStrength::kNone, "", kS1},
   {"evaluatedResource", "MeasureReport.evaluatedResource", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -515,9 +515,9 @@ extern constinit const ElementInfo kElements344[7] = {
   {"extension", "MeasureReport.group.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.group.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MeasureReport.group.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"population", "MeasureReport.group.population", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group.population", BindingStrength::kNone, "", kS1},
-  {"measureScore", "MeasureReport.group.measureScore", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"stratifier", "MeasureReport.group.stratifier", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group.stratifier", BindingStrength::kNone, "", kS1},
+  {"population", "MeasureReport.group.population", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group.population", BindingStrength::kNone, "", kS1},
+  {"measureScore", "MeasureReport.group.measureScore", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"stratifier", "MeasureReport.group.stratifier", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group.stratifier", BindingStrength::kNone, "", kS1},
 };
 
 // MeasureReport.group.population
@@ -526,8 +526,8 @@ extern constinit const ElementInfo kElements345[6] = {
   {"extension", "MeasureReport.group.population.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.group.population.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MeasureReport.group.population.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-population", kS1},
-  {"count", "MeasureReport.group.population.count", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"subjectResults", "MeasureReport.group.population.subjectResults", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
+  {"count", "MeasureReport.group.population.count", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
+  {"subjectResults", "MeasureReport.group.population.subjectResults", 0u, 1u, false, false, false, kT36, "", BindingStrength::kNone, "", kS1},
 };
 
 // MeasureReport.group.stratifier
@@ -536,7 +536,7 @@ extern constinit const ElementInfo kElements346[5] = {
   {"extension", "MeasureReport.group.stratifier.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.group.stratifier.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MeasureReport.group.stratifier.code", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"stratum", "MeasureReport.group.stratifier.stratum", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group.stratifier.stratum", BindingStrength::kNone, "", kS1},
+  {"stratum", "MeasureReport.group.stratifier.stratum", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group.stratifier.stratum", BindingStrength::kNone, "", kS1},
 };
 
 // MeasureReport.group.stratifier.stratum
@@ -545,9 +545,9 @@ extern constinit const ElementInfo kElements347[7] = {
   {"extension", "MeasureReport.group.stratifier.stratum.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.group.stratifier.stratum.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"value", "MeasureReport.group.stratifier.stratum.value", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"component", "MeasureReport.group.stratifier.stratum.component", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group.stratifier.stratum.component", BindingStrength::kNone, "", kS1},
-  {"population", "MeasureReport.group.stratifier.stratum.population", 0u, kUnbounded, false, false, false, kT15, "MeasureReport.group.stratifier.stratum.population", BindingStrength::kNone, "", kS1},
-  {"measureScore", "MeasureReport.group.stratifier.stratum.measureScore", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"component", "MeasureReport.group.stratifier.stratum.component", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group.stratifier.stratum.component", BindingStrength::kNone, "", kS1},
+  {"population", "MeasureReport.group.stratifier.stratum.population", 0u, kUnbounded, false, false, false, kT16, "MeasureReport.group.stratifier.stratum.population", BindingStrength::kNone, "", kS1},
+  {"measureScore", "MeasureReport.group.stratifier.stratum.measureScore", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
 };
 
 // MeasureReport.group.stratifier.stratum.component
@@ -565,62 +565,62 @@ extern constinit const ElementInfo kElements349[6] = {
   {"extension", "MeasureReport.group.stratifier.stratum.population.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MeasureReport.group.stratifier.stratum.population.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MeasureReport.group.stratifier.stratum.population.code", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/measure-population", kS1},
-  {"count", "MeasureReport.group.stratifier.stratum.population.count", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"subjectResults", "MeasureReport.group.stratifier.stratum.population.subjectResults", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
+  {"count", "MeasureReport.group.stratifier.stratum.population.count", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
+  {"subjectResults", "MeasureReport.group.stratifier.stratum.population.subjectResults", 0u, 1u, false, false, false, kT36, "", BindingStrength::kNone, "", kS1},
 };
 
 // Media
 extern constinit const ElementInfo kElements350[30] = {
-  {"id", "Media.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Media.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Media.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Media.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Media.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Media.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Media.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Media.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Media.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Media.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Media.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Media.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Media.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Media.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Media.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "Media.basedOn", 0u, kUnbounded, false, false, true, kT36, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Media.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "Media.basedOn", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"partOf", "Media.partOf", 0u, kUnbounded, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"status", "Media.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-status", kS1},
+  {"status", "Media.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-status", kS1},
   {"type", "Media.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/media-type", kS1},
   {"modality", "Media.modality", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/media-modality", kS1},
   {"view", "Media.view", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/media-view", kS1},
-  {"subject", "Media.subject", 0u, 1u, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "Media.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"created", "Media.created[x]", 0u, 1u, true, false, true, kT39, "", BindingStrength::kNone, "", kS1},
-  {"issued", "Media.issued", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
-  {"operator", "Media.operator", 0u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
+  {"subject", "Media.subject", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "Media.encounter", 0u, 1u, false, false, true, kT39, "", BindingStrength::kNone, "", kS1},
+  {"created", "Media.created[x]", 0u, 1u, true, false, true, kT40, "", BindingStrength::kNone, "", kS1},
+  {"issued", "Media.issued", 0u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
+  {"operator", "Media.operator", 0u, 1u, false, false, true, kT42, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "Media.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-reason", kS1},
   {"bodySite", "Media.bodySite", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
   {"deviceName", "Media.deviceName", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"device", "Media.device", 0u, 1u, false, false, true, kT42, "", BindingStrength::kNone, "", kS1},
-  {"height", "Media.height", 0u, 1u, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
-  {"width", "Media.width", 0u, 1u, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
-  {"frames", "Media.frames", 0u, 1u, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
-  {"duration", "Media.duration", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"content", "Media.content", 1u, 1u, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
-  {"note", "Media.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"device", "Media.device", 0u, 1u, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
+  {"height", "Media.height", 0u, 1u, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
+  {"width", "Media.width", 0u, 1u, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
+  {"frames", "Media.frames", 0u, 1u, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
+  {"duration", "Media.duration", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"content", "Media.content", 1u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
+  {"note", "Media.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
 };
 
 // Medication
 extern constinit const ElementInfo kElements351[16] = {
-  {"id", "Medication.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Medication.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Medication.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Medication.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Medication.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Medication.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Medication.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Medication.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Medication.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Medication.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Medication.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Medication.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Medication.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Medication.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Medication.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Medication.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"code", "Medication.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"status", "Medication.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-status", kS1},
-  {"manufacturer", "Medication.manufacturer", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "Medication.status", 0u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-status", kS1},
+  {"manufacturer", "Medication.manufacturer", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"form", "Medication.form", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-form-codes", kS1},
-  {"amount", "Medication.amount", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"ingredient", "Medication.ingredient", 0u, kUnbounded, false, false, false, kT15, "Medication.ingredient", BindingStrength::kNone, "", kS1},
-  {"batch", "Medication.batch", 0u, 1u, false, false, false, kT15, "Medication.batch", BindingStrength::kNone, "", kS1},
+  {"amount", "Medication.amount", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"ingredient", "Medication.ingredient", 0u, kUnbounded, false, false, false, kT16, "Medication.ingredient", BindingStrength::kNone, "", kS1},
+  {"batch", "Medication.batch", 0u, 1u, false, false, false, kT16, "Medication.batch", BindingStrength::kNone, "", kS1},
 };
 
 // Medication.batch
@@ -637,40 +637,40 @@ extern constinit const ElementInfo kElements353[6] = {
   {"id", "Medication.ingredient.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Medication.ingredient.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Medication.ingredient.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"item", "Medication.ingredient.item[x]", 1u, 1u, true, false, false, kT47, "", BindingStrength::kNone, "", kS1},
+  {"item", "Medication.ingredient.item[x]", 1u, 1u, true, false, false, kT48, "", BindingStrength::kNone, "", kS1},
   {"isActive", "Medication.ingredient.isActive", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"strength", "Medication.ingredient.strength", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"strength", "Medication.ingredient.strength", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationAdministration
 extern constinit const ElementInfo kElements354[27] = {
-  {"id", "MedicationAdministration.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicationAdministration.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicationAdministration.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicationAdministration.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicationAdministration.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicationAdministration.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicationAdministration.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicationAdministration.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicationAdministration.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicationAdministration.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicationAdministration.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicationAdministration.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationAdministration.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationAdministration.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicationAdministration.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"instantiates", "MedicationAdministration.instantiates", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"partOf", "MedicationAdministration.partOf", 0u, kUnbounded, false, false, true, kT48, "", BindingStrength::kNone, "", kS1},
-  {"status", "MedicationAdministration.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-admin-status", kS1},
+  {"identifier", "MedicationAdministration.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"instantiates", "MedicationAdministration.instantiates", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"partOf", "MedicationAdministration.partOf", 0u, kUnbounded, false, false, true, kT49, "", BindingStrength::kNone, "", kS1},
+  {"status", "MedicationAdministration.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-admin-status", kS1},
   {"statusReason", "MedicationAdministration.statusReason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/reason-medication-not-given-codes", kS1},
   {"category", "MedicationAdministration.category", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/medication-admin-category", kS1},
-  {"medication", "MedicationAdministration.medication[x]", 1u, 1u, true, false, true, kT49, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"subject", "MedicationAdministration.subject", 1u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
-  {"context", "MedicationAdministration.context", 0u, 1u, false, false, false, kT51, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicationAdministration.medication[x]", 1u, 1u, true, false, true, kT50, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
+  {"subject", "MedicationAdministration.subject", 1u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
+  {"context", "MedicationAdministration.context", 0u, 1u, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
   {"supportingInformation", "MedicationAdministration.supportingInformation", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
-  {"effective", "MedicationAdministration.effective[x]", 1u, 1u, true, false, true, kT39, "", BindingStrength::kNone, "", kS1},
-  {"performer", "MedicationAdministration.performer", 0u, kUnbounded, false, false, true, kT15, "MedicationAdministration.performer", BindingStrength::kNone, "", kS1},
+  {"effective", "MedicationAdministration.effective[x]", 1u, 1u, true, false, true, kT40, "", BindingStrength::kNone, "", kS1},
+  {"performer", "MedicationAdministration.performer", 0u, kUnbounded, false, false, true, kT16, "MedicationAdministration.performer", BindingStrength::kNone, "", kS1},
   {"reasonCode", "MedicationAdministration.reasonCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/reason-medication-given-codes", kS1},
-  {"reasonReference", "MedicationAdministration.reasonReference", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
-  {"request", "MedicationAdministration.request", 0u, 1u, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
-  {"device", "MedicationAdministration.device", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
-  {"note", "MedicationAdministration.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
-  {"dosage", "MedicationAdministration.dosage", 0u, 1u, false, false, false, kT15, "MedicationAdministration.dosage", BindingStrength::kNone, "", kS25},
-  {"eventHistory", "MedicationAdministration.eventHistory", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
+  {"reasonReference", "MedicationAdministration.reasonReference", 0u, kUnbounded, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
+  {"request", "MedicationAdministration.request", 0u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
+  {"device", "MedicationAdministration.device", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
+  {"note", "MedicationAdministration.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"dosage", "MedicationAdministration.dosage", 0u, 1u, false, false, false, kT16, "MedicationAdministration.dosage", BindingStrength::kNone, "", kS25},
+  {"eventHistory", "MedicationAdministration.eventHistory", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationAdministration.dosage
@@ -682,8 +682,8 @@ extern constinit const ElementInfo kElements355[9] = {
   {"site", "MedicationAdministration.dosage.site", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/approach-site-codes", kS1},
   {"route", "MedicationAdministration.dosage.route", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/route-codes", kS1},
   {"method", "MedicationAdministration.dosage.method", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/administration-method-codes", kS1},
-  {"dose", "MedicationAdministration.dosage.dose", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"rate", "MedicationAdministration.dosage.rate[x]", 0u, 1u, true, false, false, kT56, "", BindingStrength::kNone, "", kS1},
+  {"dose", "MedicationAdministration.dosage.dose", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"rate", "MedicationAdministration.dosage.rate[x]", 0u, 1u, true, false, false, kT57, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationAdministration.performer
@@ -692,43 +692,43 @@ extern constinit const ElementInfo kElements356[5] = {
   {"extension", "MedicationAdministration.performer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationAdministration.performer.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"function", "MedicationAdministration.performer.function", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/med-admin-perform-function", kS1},
-  {"actor", "MedicationAdministration.performer.actor", 1u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS1},
+  {"actor", "MedicationAdministration.performer.actor", 1u, 1u, false, false, true, kT58, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationDispense
 extern constinit const ElementInfo kElements357[32] = {
-  {"id", "MedicationDispense.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicationDispense.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicationDispense.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicationDispense.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicationDispense.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicationDispense.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicationDispense.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicationDispense.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicationDispense.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicationDispense.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicationDispense.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicationDispense.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationDispense.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationDispense.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicationDispense.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"partOf", "MedicationDispense.partOf", 0u, kUnbounded, false, false, false, kT58, "", BindingStrength::kNone, "", kS1},
-  {"status", "MedicationDispense.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationdispense-status", kS1},
-  {"statusReason", "MedicationDispense.statusReason[x]", 0u, 1u, true, false, false, kT59, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationdispense-status-reason", kS1},
+  {"identifier", "MedicationDispense.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"partOf", "MedicationDispense.partOf", 0u, kUnbounded, false, false, false, kT59, "", BindingStrength::kNone, "", kS1},
+  {"status", "MedicationDispense.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationdispense-status", kS1},
+  {"statusReason", "MedicationDispense.statusReason[x]", 0u, 1u, true, false, false, kT60, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationdispense-status-reason", kS1},
   {"category", "MedicationDispense.category", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/medicationdispense-category", kS1},
-  {"medication", "MedicationDispense.medication[x]", 1u, 1u, true, false, true, kT49, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"subject", "MedicationDispense.subject", 0u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
-  {"context", "MedicationDispense.context", 0u, 1u, false, false, false, kT51, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicationDispense.medication[x]", 1u, 1u, true, false, true, kT50, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
+  {"subject", "MedicationDispense.subject", 0u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
+  {"context", "MedicationDispense.context", 0u, 1u, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
   {"supportingInformation", "MedicationDispense.supportingInformation", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
-  {"performer", "MedicationDispense.performer", 0u, kUnbounded, false, false, false, kT15, "MedicationDispense.performer", BindingStrength::kNone, "", kS1},
-  {"location", "MedicationDispense.location", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"authorizingPrescription", "MedicationDispense.authorizingPrescription", 0u, kUnbounded, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
+  {"performer", "MedicationDispense.performer", 0u, kUnbounded, false, false, false, kT16, "MedicationDispense.performer", BindingStrength::kNone, "", kS1},
+  {"location", "MedicationDispense.location", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"authorizingPrescription", "MedicationDispense.authorizingPrescription", 0u, kUnbounded, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicationDispense.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActPharmacySupplyType", kS1},
-  {"quantity", "MedicationDispense.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"daysSupply", "MedicationDispense.daysSupply", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicationDispense.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"daysSupply", "MedicationDispense.daysSupply", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"whenPrepared", "MedicationDispense.whenPrepared", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"whenHandedOver", "MedicationDispense.whenHandedOver", 0u, 1u, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
-  {"destination", "MedicationDispense.destination", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
-  {"receiver", "MedicationDispense.receiver", 0u, kUnbounded, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
-  {"note", "MedicationDispense.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
-  {"dosageInstruction", "MedicationDispense.dosageInstruction", 0u, kUnbounded, false, false, false, kT61, "", BindingStrength::kNone, "", kS1},
-  {"substitution", "MedicationDispense.substitution", 0u, 1u, false, false, false, kT15, "MedicationDispense.substitution", BindingStrength::kNone, "", kS1},
-  {"detectedIssue", "MedicationDispense.detectedIssue", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"eventHistory", "MedicationDispense.eventHistory", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
+  {"destination", "MedicationDispense.destination", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"receiver", "MedicationDispense.receiver", 0u, kUnbounded, false, false, false, kT61, "", BindingStrength::kNone, "", kS1},
+  {"note", "MedicationDispense.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"dosageInstruction", "MedicationDispense.dosageInstruction", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
+  {"substitution", "MedicationDispense.substitution", 0u, 1u, false, false, false, kT16, "MedicationDispense.substitution", BindingStrength::kNone, "", kS1},
+  {"detectedIssue", "MedicationDispense.detectedIssue", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
+  {"eventHistory", "MedicationDispense.eventHistory", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationDispense.performer
@@ -737,7 +737,7 @@ extern constinit const ElementInfo kElements358[5] = {
   {"extension", "MedicationDispense.performer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationDispense.performer.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"function", "MedicationDispense.performer.function", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationdispense-performer-function", kS1},
-  {"actor", "MedicationDispense.performer.actor", 1u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
+  {"actor", "MedicationDispense.performer.actor", 1u, 1u, false, false, false, kT64, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationDispense.substitution
@@ -748,41 +748,41 @@ extern constinit const ElementInfo kElements359[7] = {
   {"wasSubstituted", "MedicationDispense.substitution.wasSubstituted", 1u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicationDispense.substitution.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActSubstanceAdminSubstitutionCode", kS1},
   {"reason", "MedicationDispense.substitution.reason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-SubstanceAdminSubstitutionReason", kS1},
-  {"responsibleParty", "MedicationDispense.substitution.responsibleParty", 0u, kUnbounded, false, false, false, kT64, "", BindingStrength::kNone, "", kS1},
+  {"responsibleParty", "MedicationDispense.substitution.responsibleParty", 0u, kUnbounded, false, false, false, kT65, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge
 extern constinit const ElementInfo kElements360[30] = {
-  {"id", "MedicationKnowledge.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicationKnowledge.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicationKnowledge.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicationKnowledge.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicationKnowledge.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicationKnowledge.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicationKnowledge.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicationKnowledge.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicationKnowledge.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicationKnowledge.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicationKnowledge.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicationKnowledge.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MedicationKnowledge.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"status", "MedicationKnowledge.status", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationknowledge-status", kS1},
-  {"manufacturer", "MedicationKnowledge.manufacturer", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "MedicationKnowledge.status", 0u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationknowledge-status", kS1},
+  {"manufacturer", "MedicationKnowledge.manufacturer", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"doseForm", "MedicationKnowledge.doseForm", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-form-codes", kS1},
-  {"amount", "MedicationKnowledge.amount", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"amount", "MedicationKnowledge.amount", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"synonym", "MedicationKnowledge.synonym", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"relatedMedicationKnowledge", "MedicationKnowledge.relatedMedicationKnowledge", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.relatedMedicationKnowledge", BindingStrength::kNone, "", kS1},
-  {"associatedMedication", "MedicationKnowledge.associatedMedication", 0u, kUnbounded, false, false, false, kT65, "", BindingStrength::kNone, "", kS1},
+  {"relatedMedicationKnowledge", "MedicationKnowledge.relatedMedicationKnowledge", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.relatedMedicationKnowledge", BindingStrength::kNone, "", kS1},
+  {"associatedMedication", "MedicationKnowledge.associatedMedication", 0u, kUnbounded, false, false, false, kT66, "", BindingStrength::kNone, "", kS1},
   {"productType", "MedicationKnowledge.productType", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"monograph", "MedicationKnowledge.monograph", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.monograph", BindingStrength::kNone, "", kS1},
-  {"ingredient", "MedicationKnowledge.ingredient", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.ingredient", BindingStrength::kNone, "", kS1},
-  {"preparationInstruction", "MedicationKnowledge.preparationInstruction", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"monograph", "MedicationKnowledge.monograph", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.monograph", BindingStrength::kNone, "", kS1},
+  {"ingredient", "MedicationKnowledge.ingredient", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.ingredient", BindingStrength::kNone, "", kS1},
+  {"preparationInstruction", "MedicationKnowledge.preparationInstruction", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
   {"intendedRoute", "MedicationKnowledge.intendedRoute", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/route-codes", kS1},
-  {"cost", "MedicationKnowledge.cost", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.cost", BindingStrength::kNone, "", kS1},
-  {"monitoringProgram", "MedicationKnowledge.monitoringProgram", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.monitoringProgram", BindingStrength::kNone, "", kS1},
-  {"administrationGuidelines", "MedicationKnowledge.administrationGuidelines", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.administrationGuidelines", BindingStrength::kNone, "", kS1},
-  {"medicineClassification", "MedicationKnowledge.medicineClassification", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.medicineClassification", BindingStrength::kNone, "", kS1},
-  {"packaging", "MedicationKnowledge.packaging", 0u, 1u, false, false, false, kT15, "MedicationKnowledge.packaging", BindingStrength::kNone, "", kS1},
-  {"drugCharacteristic", "MedicationKnowledge.drugCharacteristic", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.drugCharacteristic", BindingStrength::kNone, "", kS1},
-  {"contraindication", "MedicationKnowledge.contraindication", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"regulatory", "MedicationKnowledge.regulatory", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.regulatory", BindingStrength::kNone, "", kS1},
-  {"kinetics", "MedicationKnowledge.kinetics", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.kinetics", BindingStrength::kNone, "", kS1},
+  {"cost", "MedicationKnowledge.cost", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.cost", BindingStrength::kNone, "", kS1},
+  {"monitoringProgram", "MedicationKnowledge.monitoringProgram", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.monitoringProgram", BindingStrength::kNone, "", kS1},
+  {"administrationGuidelines", "MedicationKnowledge.administrationGuidelines", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.administrationGuidelines", BindingStrength::kNone, "", kS1},
+  {"medicineClassification", "MedicationKnowledge.medicineClassification", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.medicineClassification", BindingStrength::kNone, "", kS1},
+  {"packaging", "MedicationKnowledge.packaging", 0u, 1u, false, false, false, kT16, "MedicationKnowledge.packaging", BindingStrength::kNone, "", kS1},
+  {"drugCharacteristic", "MedicationKnowledge.drugCharacteristic", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.drugCharacteristic", BindingStrength::kNone, "", kS1},
+  {"contraindication", "MedicationKnowledge.contraindication", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
+  {"regulatory", "MedicationKnowledge.regulatory", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.regulatory", BindingStrength::kNone, "", kS1},
+  {"kinetics", "MedicationKnowledge.kinetics", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.kinetics", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.administrationGuidelines
@@ -790,9 +790,9 @@ extern constinit const ElementInfo kElements361[6] = {
   {"id", "MedicationKnowledge.administrationGuidelines.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.administrationGuidelines.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.administrationGuidelines.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"dosage", "MedicationKnowledge.administrationGuidelines.dosage", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.administrationGuidelines.dosage", BindingStrength::kNone, "", kS1},
-  {"indication", "MedicationKnowledge.administrationGuidelines.indication[x]", 0u, 1u, true, false, false, kT66, "", BindingStrength::kNone, "", kS1},
-  {"patientCharacteristics", "MedicationKnowledge.administrationGuidelines.patientCharacteristics", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.administrationGuidelines.patientCharacteristics", BindingStrength::kNone, "", kS1},
+  {"dosage", "MedicationKnowledge.administrationGuidelines.dosage", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.administrationGuidelines.dosage", BindingStrength::kNone, "", kS1},
+  {"indication", "MedicationKnowledge.administrationGuidelines.indication[x]", 0u, 1u, true, false, false, kT67, "", BindingStrength::kNone, "", kS1},
+  {"patientCharacteristics", "MedicationKnowledge.administrationGuidelines.patientCharacteristics", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.administrationGuidelines.patientCharacteristics", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.administrationGuidelines.dosage
@@ -801,7 +801,7 @@ extern constinit const ElementInfo kElements362[5] = {
   {"extension", "MedicationKnowledge.administrationGuidelines.dosage.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.administrationGuidelines.dosage.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.administrationGuidelines.dosage.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"dosage", "MedicationKnowledge.administrationGuidelines.dosage.dosage", 1u, kUnbounded, false, false, false, kT61, "", BindingStrength::kNone, "", kS1},
+  {"dosage", "MedicationKnowledge.administrationGuidelines.dosage.dosage", 1u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.administrationGuidelines.patientCharacteristics
@@ -809,7 +809,7 @@ extern constinit const ElementInfo kElements363[5] = {
   {"id", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"characteristic", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.characteristic[x]", 1u, 1u, true, false, false, kT67, "", BindingStrength::kNone, "", kS1},
+  {"characteristic", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.characteristic[x]", 1u, 1u, true, false, false, kT68, "", BindingStrength::kNone, "", kS1},
   {"value", "MedicationKnowledge.administrationGuidelines.patientCharacteristics.value", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -820,7 +820,7 @@ extern constinit const ElementInfo kElements364[6] = {
   {"modifierExtension", "MedicationKnowledge.cost.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.cost.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"source", "MedicationKnowledge.cost.source", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"cost", "MedicationKnowledge.cost.cost", 1u, 1u, false, false, false, kT68, "", BindingStrength::kNone, "", kS1},
+  {"cost", "MedicationKnowledge.cost.cost", 1u, 1u, false, false, false, kT69, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.drugCharacteristic
@@ -829,7 +829,7 @@ extern constinit const ElementInfo kElements365[5] = {
   {"extension", "MedicationKnowledge.drugCharacteristic.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.drugCharacteristic.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.drugCharacteristic.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationknowledge-characteristic", kS1},
-  {"value", "MedicationKnowledge.drugCharacteristic.value[x]", 0u, 1u, true, false, false, kT69, "", BindingStrength::kNone, "", kS1},
+  {"value", "MedicationKnowledge.drugCharacteristic.value[x]", 0u, 1u, true, false, false, kT70, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.ingredient
@@ -837,9 +837,9 @@ extern constinit const ElementInfo kElements366[6] = {
   {"id", "MedicationKnowledge.ingredient.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.ingredient.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.ingredient.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"item", "MedicationKnowledge.ingredient.item[x]", 1u, 1u, true, false, false, kT70, "", BindingStrength::kNone, "", kS1},
+  {"item", "MedicationKnowledge.ingredient.item[x]", 1u, 1u, true, false, false, kT71, "", BindingStrength::kNone, "", kS1},
   {"isActive", "MedicationKnowledge.ingredient.isActive", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"strength", "MedicationKnowledge.ingredient.strength", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"strength", "MedicationKnowledge.ingredient.strength", 0u, 1u, false, false, false, kT47, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.kinetics
@@ -847,9 +847,9 @@ extern constinit const ElementInfo kElements367[6] = {
   {"id", "MedicationKnowledge.kinetics.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.kinetics.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.kinetics.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"areaUnderCurve", "MedicationKnowledge.kinetics.areaUnderCurve", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"lethalDose50", "MedicationKnowledge.kinetics.lethalDose50", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"halfLifePeriod", "MedicationKnowledge.kinetics.halfLifePeriod", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
+  {"areaUnderCurve", "MedicationKnowledge.kinetics.areaUnderCurve", 0u, kUnbounded, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"lethalDose50", "MedicationKnowledge.kinetics.lethalDose50", 0u, kUnbounded, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"halfLifePeriod", "MedicationKnowledge.kinetics.halfLifePeriod", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.medicineClassification
@@ -876,7 +876,7 @@ extern constinit const ElementInfo kElements370[5] = {
   {"extension", "MedicationKnowledge.monograph.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.monograph.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.monograph.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"source", "MedicationKnowledge.monograph.source", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
+  {"source", "MedicationKnowledge.monograph.source", 0u, 1u, false, false, false, kT73, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.packaging
@@ -885,7 +885,7 @@ extern constinit const ElementInfo kElements371[5] = {
   {"extension", "MedicationKnowledge.packaging.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.packaging.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.packaging.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationknowledge-package-type", kS1},
-  {"quantity", "MedicationKnowledge.packaging.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicationKnowledge.packaging.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.regulatory
@@ -893,10 +893,10 @@ extern constinit const ElementInfo kElements372[7] = {
   {"id", "MedicationKnowledge.regulatory.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.regulatory.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.regulatory.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"regulatoryAuthority", "MedicationKnowledge.regulatory.regulatoryAuthority", 1u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
-  {"substitution", "MedicationKnowledge.regulatory.substitution", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.regulatory.substitution", BindingStrength::kNone, "", kS1},
-  {"schedule", "MedicationKnowledge.regulatory.schedule", 0u, kUnbounded, false, false, false, kT15, "MedicationKnowledge.regulatory.schedule", BindingStrength::kNone, "", kS1},
-  {"maxDispense", "MedicationKnowledge.regulatory.maxDispense", 0u, 1u, false, false, false, kT15, "MedicationKnowledge.regulatory.maxDispense", BindingStrength::kNone, "", kS1},
+  {"regulatoryAuthority", "MedicationKnowledge.regulatory.regulatoryAuthority", 1u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"substitution", "MedicationKnowledge.regulatory.substitution", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.regulatory.substitution", BindingStrength::kNone, "", kS1},
+  {"schedule", "MedicationKnowledge.regulatory.schedule", 0u, kUnbounded, false, false, false, kT16, "MedicationKnowledge.regulatory.schedule", BindingStrength::kNone, "", kS1},
+  {"maxDispense", "MedicationKnowledge.regulatory.maxDispense", 0u, 1u, false, false, false, kT16, "MedicationKnowledge.regulatory.maxDispense", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.regulatory.maxDispense
@@ -904,8 +904,8 @@ extern constinit const ElementInfo kElements373[5] = {
   {"id", "MedicationKnowledge.regulatory.maxDispense.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationKnowledge.regulatory.maxDispense.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.regulatory.maxDispense.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "MedicationKnowledge.regulatory.maxDispense.quantity", 1u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"period", "MedicationKnowledge.regulatory.maxDispense.period", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicationKnowledge.regulatory.maxDispense.quantity", 1u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"period", "MedicationKnowledge.regulatory.maxDispense.period", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationKnowledge.regulatory.schedule
@@ -931,51 +931,51 @@ extern constinit const ElementInfo kElements376[5] = {
   {"extension", "MedicationKnowledge.relatedMedicationKnowledge.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationKnowledge.relatedMedicationKnowledge.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "MedicationKnowledge.relatedMedicationKnowledge.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"reference", "MedicationKnowledge.relatedMedicationKnowledge.reference", 1u, kUnbounded, false, false, false, kT73, "", BindingStrength::kNone, "", kS1},
+  {"reference", "MedicationKnowledge.relatedMedicationKnowledge.reference", 1u, kUnbounded, false, false, false, kT74, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationRequest
 extern constinit const ElementInfo kElements377[40] = {
-  {"id", "MedicationRequest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicationRequest.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicationRequest.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicationRequest.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicationRequest.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicationRequest.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicationRequest.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicationRequest.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicationRequest.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicationRequest.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicationRequest.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicationRequest.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicationRequest.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"status", "MedicationRequest.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationrequest-status", kS1},
+  {"identifier", "MedicationRequest.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"status", "MedicationRequest.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationrequest-status", kS1},
   {"statusReason", "MedicationRequest.statusReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationrequest-status-reason", kS1},
-  {"intent", "MedicationRequest.intent", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationrequest-intent", kS1},
+  {"intent", "MedicationRequest.intent", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medicationrequest-intent", kS1},
   {"category", "MedicationRequest.category", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationrequest-category", kS1},
-  {"priority", "MedicationRequest.priority", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
+  {"priority", "MedicationRequest.priority", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
   {"doNotPerform", "MedicationRequest.doNotPerform", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"reported", "MedicationRequest.reported[x]", 0u, 1u, true, false, true, kT74, "", BindingStrength::kNone, "", kS1},
-  {"medication", "MedicationRequest.medication[x]", 1u, 1u, true, false, true, kT49, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"subject", "MedicationRequest.subject", 1u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "MedicationRequest.encounter", 0u, 1u, false, false, false, kT38, "", BindingStrength::kNone, "", kS1},
+  {"reported", "MedicationRequest.reported[x]", 0u, 1u, true, false, true, kT75, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicationRequest.medication[x]", 1u, 1u, true, false, true, kT50, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
+  {"subject", "MedicationRequest.subject", 1u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "MedicationRequest.encounter", 0u, 1u, false, false, false, kT39, "", BindingStrength::kNone, "", kS1},
   {"supportingInformation", "MedicationRequest.supportingInformation", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"authoredOn", "MedicationRequest.authoredOn", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"requester", "MedicationRequest.requester", 0u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
-  {"performer", "MedicationRequest.performer", 0u, 1u, false, false, false, kT76, "", BindingStrength::kNone, "", kS1},
+  {"requester", "MedicationRequest.requester", 0u, 1u, false, false, true, kT76, "", BindingStrength::kNone, "", kS1},
+  {"performer", "MedicationRequest.performer", 0u, 1u, false, false, false, kT77, "", BindingStrength::kNone, "", kS1},
   {"performerType", "MedicationRequest.performerType", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/performer-role", kS1},
-  {"recorder", "MedicationRequest.recorder", 0u, 1u, false, false, false, kT64, "", BindingStrength::kNone, "", kS1},
+  {"recorder", "MedicationRequest.recorder", 0u, 1u, false, false, false, kT65, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "MedicationRequest.reasonCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
-  {"reasonReference", "MedicationRequest.reasonReference", 0u, kUnbounded, false, false, false, kT77, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesCanonical", "MedicationRequest.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT78, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesUri", "MedicationRequest.instantiatesUri", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "MedicationRequest.basedOn", 0u, kUnbounded, false, false, true, kT79, "", BindingStrength::kNone, "", kS1},
-  {"groupIdentifier", "MedicationRequest.groupIdentifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"reasonReference", "MedicationRequest.reasonReference", 0u, kUnbounded, false, false, false, kT78, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesCanonical", "MedicationRequest.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT79, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesUri", "MedicationRequest.instantiatesUri", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "MedicationRequest.basedOn", 0u, kUnbounded, false, false, true, kT80, "", BindingStrength::kNone, "", kS1},
+  {"groupIdentifier", "MedicationRequest.groupIdentifier", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"courseOfTherapyType", "MedicationRequest.courseOfTherapyType", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medicationrequest-course-of-therapy", kS1},
-  {"insurance", "MedicationRequest.insurance", 0u, kUnbounded, false, false, false, kT80, "", BindingStrength::kNone, "", kS1},
-  {"note", "MedicationRequest.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
-  {"dosageInstruction", "MedicationRequest.dosageInstruction", 0u, kUnbounded, false, false, false, kT61, "", BindingStrength::kNone, "", kS1},
-  {"dispenseRequest", "MedicationRequest.dispenseRequest", 0u, 1u, false, false, false, kT15, "MedicationRequest.dispenseRequest", BindingStrength::kNone, "", kS1},
-  {"substitution", "MedicationRequest.substitution", 0u, 1u, false, false, false, kT15, "MedicationRequest.substitution", BindingStrength::kNone, "", kS1},
-  {"priorPrescription", "MedicationRequest.priorPrescription", 0u, 1u, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
-  {"detectedIssue", "MedicationRequest.detectedIssue", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"eventHistory", "MedicationRequest.eventHistory", 0u, kUnbounded, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
+  {"insurance", "MedicationRequest.insurance", 0u, kUnbounded, false, false, false, kT81, "", BindingStrength::kNone, "", kS1},
+  {"note", "MedicationRequest.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"dosageInstruction", "MedicationRequest.dosageInstruction", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
+  {"dispenseRequest", "MedicationRequest.dispenseRequest", 0u, 1u, false, false, false, kT16, "MedicationRequest.dispenseRequest", BindingStrength::kNone, "", kS1},
+  {"substitution", "MedicationRequest.substitution", 0u, 1u, false, false, false, kT16, "MedicationRequest.substitution", BindingStrength::kNone, "", kS1},
+  {"priorPrescription", "MedicationRequest.priorPrescription", 0u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
+  {"detectedIssue", "MedicationRequest.detectedIssue", 0u, kUnbounded, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
+  {"eventHistory", "MedicationRequest.eventHistory", 0u, kUnbounded, false, false, false, kT56, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationRequest.dispenseRequest
@@ -983,13 +983,13 @@ extern constinit const ElementInfo kElements378[10] = {
   {"id", "MedicationRequest.dispenseRequest.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationRequest.dispenseRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationRequest.dispenseRequest.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"initialFill", "MedicationRequest.dispenseRequest.initialFill", 0u, 1u, false, false, false, kT15, "MedicationRequest.dispenseRequest.initialFill", BindingStrength::kNone, "", kS1},
-  {"dispenseInterval", "MedicationRequest.dispenseRequest.dispenseInterval", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
-  {"validityPeriod", "MedicationRequest.dispenseRequest.validityPeriod", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
-  {"numberOfRepeatsAllowed", "MedicationRequest.dispenseRequest.numberOfRepeatsAllowed", 0u, 1u, false, false, false, kT81, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "MedicationRequest.dispenseRequest.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"expectedSupplyDuration", "MedicationRequest.dispenseRequest.expectedSupplyDuration", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
-  {"performer", "MedicationRequest.dispenseRequest.performer", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"initialFill", "MedicationRequest.dispenseRequest.initialFill", 0u, 1u, false, false, false, kT16, "MedicationRequest.dispenseRequest.initialFill", BindingStrength::kNone, "", kS1},
+  {"dispenseInterval", "MedicationRequest.dispenseRequest.dispenseInterval", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
+  {"validityPeriod", "MedicationRequest.dispenseRequest.validityPeriod", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
+  {"numberOfRepeatsAllowed", "MedicationRequest.dispenseRequest.numberOfRepeatsAllowed", 0u, 1u, false, false, false, kT82, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicationRequest.dispenseRequest.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"expectedSupplyDuration", "MedicationRequest.dispenseRequest.expectedSupplyDuration", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
+  {"performer", "MedicationRequest.dispenseRequest.performer", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationRequest.dispenseRequest.initialFill
@@ -997,8 +997,8 @@ extern constinit const ElementInfo kElements379[5] = {
   {"id", "MedicationRequest.dispenseRequest.initialFill.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationRequest.dispenseRequest.initialFill.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationRequest.dispenseRequest.initialFill.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"quantity", "MedicationRequest.dispenseRequest.initialFill.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"duration", "MedicationRequest.dispenseRequest.initialFill.duration", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicationRequest.dispenseRequest.initialFill.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"duration", "MedicationRequest.dispenseRequest.initialFill.duration", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicationRequest.substitution
@@ -1006,69 +1006,69 @@ extern constinit const ElementInfo kElements380[5] = {
   {"id", "MedicationRequest.substitution.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationRequest.substitution.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationRequest.substitution.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"allowed", "MedicationRequest.substitution.allowed[x]", 1u, 1u, true, false, false, kT82, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActSubstanceAdminSubstitutionCode", kS1},
+  {"allowed", "MedicationRequest.substitution.allowed[x]", 1u, 1u, true, false, false, kT83, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ActSubstanceAdminSubstitutionCode", kS1},
   {"reason", "MedicationRequest.substitution.reason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-SubstanceAdminSubstitutionReason", kS1},
 };
 
 // MedicationStatement
 extern constinit const ElementInfo kElements381[25] = {
-  {"id", "MedicationStatement.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicationStatement.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicationStatement.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicationStatement.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicationStatement.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicationStatement.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicationStatement.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicationStatement.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicationStatement.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicationStatement.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicationStatement.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicationStatement.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicationStatement.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicationStatement.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicationStatement.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "MedicationStatement.basedOn", 0u, kUnbounded, false, false, true, kT83, "", BindingStrength::kNone, "", kS1},
-  {"partOf", "MedicationStatement.partOf", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS1},
-  {"status", "MedicationStatement.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-statement-status", kS1},
+  {"identifier", "MedicationStatement.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "MedicationStatement.basedOn", 0u, kUnbounded, false, false, true, kT84, "", BindingStrength::kNone, "", kS1},
+  {"partOf", "MedicationStatement.partOf", 0u, kUnbounded, false, false, true, kT85, "", BindingStrength::kNone, "", kS1},
+  {"status", "MedicationStatement.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/medication-statement-status", kS1},
   {"statusReason", "MedicationStatement.statusReason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/reason-medication-status-codes", kS1},
   {"category", "MedicationStatement.category", 0u, 1u, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/medication-statement-category", kS1},
-  {"medication", "MedicationStatement.medication[x]", 1u, 1u, true, false, true, kT49, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
-  {"subject", "MedicationStatement.subject", 1u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
-  {"context", "MedicationStatement.context", 0u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
-  {"effective", "MedicationStatement.effective[x]", 0u, 1u, true, false, true, kT39, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicationStatement.medication[x]", 1u, 1u, true, false, true, kT50, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-codes", kS1},
+  {"subject", "MedicationStatement.subject", 1u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
+  {"context", "MedicationStatement.context", 0u, 1u, false, false, true, kT52, "", BindingStrength::kNone, "", kS1},
+  {"effective", "MedicationStatement.effective[x]", 0u, 1u, true, false, true, kT40, "", BindingStrength::kNone, "", kS1},
   {"dateAsserted", "MedicationStatement.dateAsserted", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"informationSource", "MedicationStatement.informationSource", 0u, 1u, false, false, false, kT85, "", BindingStrength::kNone, "", kS1},
+  {"informationSource", "MedicationStatement.informationSource", 0u, 1u, false, false, false, kT86, "", BindingStrength::kNone, "", kS1},
   {"derivedFrom", "MedicationStatement.derivedFrom", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "MedicationStatement.reasonCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
-  {"reasonReference", "MedicationStatement.reasonReference", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
-  {"note", "MedicationStatement.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
-  {"dosage", "MedicationStatement.dosage", 0u, kUnbounded, false, false, false, kT61, "", BindingStrength::kNone, "", kS1},
+  {"reasonReference", "MedicationStatement.reasonReference", 0u, kUnbounded, false, false, false, kT53, "", BindingStrength::kNone, "", kS1},
+  {"note", "MedicationStatement.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"dosage", "MedicationStatement.dosage", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProduct
 extern constinit const ElementInfo kElements382[28] = {
-  {"id", "MedicinalProduct.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProduct.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProduct.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProduct.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProduct.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProduct.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProduct.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProduct.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProduct.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProduct.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProduct.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProduct.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProduct.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProduct.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProduct.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProduct.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicinalProduct.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"domain", "MedicinalProduct.domain", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"domain", "MedicinalProduct.domain", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
   {"combinedPharmaceuticalDoseForm", "MedicinalProduct.combinedPharmaceuticalDoseForm", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"legalStatusOfSupply", "MedicinalProduct.legalStatusOfSupply", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"additionalMonitoringIndicator", "MedicinalProduct.additionalMonitoringIndicator", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"specialMeasures", "MedicinalProduct.specialMeasures", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"paediatricUseIndicator", "MedicinalProduct.paediatricUseIndicator", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"productClassification", "MedicinalProduct.productClassification", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"marketingStatus", "MedicinalProduct.marketingStatus", 0u, kUnbounded, false, false, true, kT86, "", BindingStrength::kNone, "", kS1},
-  {"pharmaceuticalProduct", "MedicinalProduct.pharmaceuticalProduct", 0u, kUnbounded, false, false, true, kT87, "", BindingStrength::kNone, "", kS1},
-  {"packagedMedicinalProduct", "MedicinalProduct.packagedMedicinalProduct", 0u, kUnbounded, false, false, true, kT88, "", BindingStrength::kNone, "", kS1},
-  {"attachedDocument", "MedicinalProduct.attachedDocument", 0u, kUnbounded, false, false, true, kT89, "", BindingStrength::kNone, "", kS1},
-  {"masterFile", "MedicinalProduct.masterFile", 0u, kUnbounded, false, false, true, kT89, "", BindingStrength::kNone, "", kS1},
-  {"contact", "MedicinalProduct.contact", 0u, kUnbounded, false, false, true, kT90, "", BindingStrength::kNone, "", kS1},
-  {"clinicalTrial", "MedicinalProduct.clinicalTrial", 0u, kUnbounded, false, false, true, kT91, "", BindingStrength::kNone, "", kS1},
-  {"name", "MedicinalProduct.name", 1u, kUnbounded, false, false, true, kT15, "MedicinalProduct.name", BindingStrength::kNone, "", kS1},
-  {"crossReference", "MedicinalProduct.crossReference", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"manufacturingBusinessOperation", "MedicinalProduct.manufacturingBusinessOperation", 0u, kUnbounded, false, false, true, kT15, "MedicinalProduct.manufacturingBusinessOperation", BindingStrength::kNone, "", kS1},
-  {"specialDesignation", "MedicinalProduct.specialDesignation", 0u, kUnbounded, false, false, true, kT15, "MedicinalProduct.specialDesignation", BindingStrength::kNone, "", kS1},
+  {"marketingStatus", "MedicinalProduct.marketingStatus", 0u, kUnbounded, false, false, true, kT87, "", BindingStrength::kNone, "", kS1},
+  {"pharmaceuticalProduct", "MedicinalProduct.pharmaceuticalProduct", 0u, kUnbounded, false, false, true, kT88, "", BindingStrength::kNone, "", kS1},
+  {"packagedMedicinalProduct", "MedicinalProduct.packagedMedicinalProduct", 0u, kUnbounded, false, false, true, kT89, "", BindingStrength::kNone, "", kS1},
+  {"attachedDocument", "MedicinalProduct.attachedDocument", 0u, kUnbounded, false, false, true, kT90, "", BindingStrength::kNone, "", kS1},
+  {"masterFile", "MedicinalProduct.masterFile", 0u, kUnbounded, false, false, true, kT90, "", BindingStrength::kNone, "", kS1},
+  {"contact", "MedicinalProduct.contact", 0u, kUnbounded, false, false, true, kT91, "", BindingStrength::kNone, "", kS1},
+  {"clinicalTrial", "MedicinalProduct.clinicalTrial", 0u, kUnbounded, false, false, true, kT92, "", BindingStrength::kNone, "", kS1},
+  {"name", "MedicinalProduct.name", 1u, kUnbounded, false, false, true, kT16, "MedicinalProduct.name", BindingStrength::kNone, "", kS1},
+  {"crossReference", "MedicinalProduct.crossReference", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"manufacturingBusinessOperation", "MedicinalProduct.manufacturingBusinessOperation", 0u, kUnbounded, false, false, true, kT16, "MedicinalProduct.manufacturingBusinessOperation", BindingStrength::kNone, "", kS1},
+  {"specialDesignation", "MedicinalProduct.specialDesignation", 0u, kUnbounded, false, false, true, kT16, "MedicinalProduct.specialDesignation", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProduct.manufacturingBusinessOperation
@@ -1077,11 +1077,11 @@ extern constinit const ElementInfo kElements383[9] = {
   {"extension", "MedicinalProduct.manufacturingBusinessOperation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProduct.manufacturingBusinessOperation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"operationType", "MedicinalProduct.manufacturingBusinessOperation.operationType", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"authorisationReferenceNumber", "MedicinalProduct.manufacturingBusinessOperation.authorisationReferenceNumber", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"authorisationReferenceNumber", "MedicinalProduct.manufacturingBusinessOperation.authorisationReferenceNumber", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"effectiveDate", "MedicinalProduct.manufacturingBusinessOperation.effectiveDate", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"confidentialityIndicator", "MedicinalProduct.manufacturingBusinessOperation.confidentialityIndicator", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "MedicinalProduct.manufacturingBusinessOperation.manufacturer", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"regulator", "MedicinalProduct.manufacturingBusinessOperation.regulator", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "MedicinalProduct.manufacturingBusinessOperation.manufacturer", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"regulator", "MedicinalProduct.manufacturingBusinessOperation.regulator", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProduct.name
@@ -1090,8 +1090,8 @@ extern constinit const ElementInfo kElements384[6] = {
   {"extension", "MedicinalProduct.name.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProduct.name.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"productName", "MedicinalProduct.name.productName", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"namePart", "MedicinalProduct.name.namePart", 0u, kUnbounded, false, false, true, kT15, "MedicinalProduct.name.namePart", BindingStrength::kNone, "", kS1},
-  {"countryLanguage", "MedicinalProduct.name.countryLanguage", 0u, kUnbounded, false, false, true, kT15, "MedicinalProduct.name.countryLanguage", BindingStrength::kNone, "", kS1},
+  {"namePart", "MedicinalProduct.name.namePart", 0u, kUnbounded, false, false, true, kT16, "MedicinalProduct.name.namePart", BindingStrength::kNone, "", kS1},
+  {"countryLanguage", "MedicinalProduct.name.countryLanguage", 0u, kUnbounded, false, false, true, kT16, "MedicinalProduct.name.countryLanguage", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProduct.name.countryLanguage
@@ -1110,7 +1110,7 @@ extern constinit const ElementInfo kElements386[5] = {
   {"extension", "MedicinalProduct.name.namePart.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProduct.name.namePart.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"part", "MedicinalProduct.name.namePart.part", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "MedicinalProduct.name.namePart.type", 1u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"type", "MedicinalProduct.name.namePart.type", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProduct.specialDesignation
@@ -1118,10 +1118,10 @@ extern constinit const ElementInfo kElements387[10] = {
   {"id", "MedicinalProduct.specialDesignation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProduct.specialDesignation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProduct.specialDesignation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProduct.specialDesignation.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProduct.specialDesignation.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicinalProduct.specialDesignation.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"intendedUse", "MedicinalProduct.specialDesignation.intendedUse", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"indication", "MedicinalProduct.specialDesignation.indication[x]", 0u, 1u, true, false, true, kT92, "", BindingStrength::kNone, "", kS1},
+  {"indication", "MedicinalProduct.specialDesignation.indication[x]", 0u, 1u, true, false, true, kT93, "", BindingStrength::kNone, "", kS1},
   {"status", "MedicinalProduct.specialDesignation.status", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"date", "MedicinalProduct.specialDesignation.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"species", "MedicinalProduct.specialDesignation.species", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
@@ -1129,30 +1129,30 @@ extern constinit const ElementInfo kElements387[10] = {
 
 // MedicinalProductAuthorization
 extern constinit const ElementInfo kElements388[24] = {
-  {"id", "MedicinalProductAuthorization.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductAuthorization.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductAuthorization.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductAuthorization.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductAuthorization.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductAuthorization.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductAuthorization.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductAuthorization.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductAuthorization.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductAuthorization.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductAuthorization.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductAuthorization.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductAuthorization.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductAuthorization.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductAuthorization.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"subject", "MedicinalProductAuthorization.subject", 0u, 1u, false, false, true, kT93, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductAuthorization.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductAuthorization.subject", 0u, 1u, false, false, true, kT94, "", BindingStrength::kNone, "", kS1},
   {"country", "MedicinalProductAuthorization.country", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "MedicinalProductAuthorization.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"status", "MedicinalProductAuthorization.status", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"statusDate", "MedicinalProductAuthorization.statusDate", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"restoreDate", "MedicinalProductAuthorization.restoreDate", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"validityPeriod", "MedicinalProductAuthorization.validityPeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
-  {"dataExclusivityPeriod", "MedicinalProductAuthorization.dataExclusivityPeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"validityPeriod", "MedicinalProductAuthorization.validityPeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
+  {"dataExclusivityPeriod", "MedicinalProductAuthorization.dataExclusivityPeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"dateOfFirstAuthorization", "MedicinalProductAuthorization.dateOfFirstAuthorization", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"internationalBirthDate", "MedicinalProductAuthorization.internationalBirthDate", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"legalBasis", "MedicinalProductAuthorization.legalBasis", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"jurisdictionalAuthorization", "MedicinalProductAuthorization.jurisdictionalAuthorization", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductAuthorization.jurisdictionalAuthorization", BindingStrength::kNone, "", kS1},
-  {"holder", "MedicinalProductAuthorization.holder", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"regulator", "MedicinalProductAuthorization.regulator", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"procedure", "MedicinalProductAuthorization.procedure", 0u, 1u, false, false, true, kT15, "MedicinalProductAuthorization.procedure", BindingStrength::kNone, "", kS1},
+  {"jurisdictionalAuthorization", "MedicinalProductAuthorization.jurisdictionalAuthorization", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductAuthorization.jurisdictionalAuthorization", BindingStrength::kNone, "", kS1},
+  {"holder", "MedicinalProductAuthorization.holder", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"regulator", "MedicinalProductAuthorization.regulator", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"procedure", "MedicinalProductAuthorization.procedure", 0u, 1u, false, false, true, kT16, "MedicinalProductAuthorization.procedure", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductAuthorization.jurisdictionalAuthorization
@@ -1160,11 +1160,11 @@ extern constinit const ElementInfo kElements389[8] = {
   {"id", "MedicinalProductAuthorization.jurisdictionalAuthorization.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductAuthorization.jurisdictionalAuthorization.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductAuthorization.jurisdictionalAuthorization.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductAuthorization.jurisdictionalAuthorization.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductAuthorization.jurisdictionalAuthorization.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"country", "MedicinalProductAuthorization.jurisdictionalAuthorization.country", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "MedicinalProductAuthorization.jurisdictionalAuthorization.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"legalStatusOfSupply", "MedicinalProductAuthorization.jurisdictionalAuthorization.legalStatusOfSupply", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"validityPeriod", "MedicinalProductAuthorization.jurisdictionalAuthorization.validityPeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"validityPeriod", "MedicinalProductAuthorization.jurisdictionalAuthorization.validityPeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductAuthorization.procedure
@@ -1172,29 +1172,29 @@ extern constinit const ElementInfo kElements390[7] = {
   {"id", "MedicinalProductAuthorization.procedure.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductAuthorization.procedure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductAuthorization.procedure.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductAuthorization.procedure.identifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductAuthorization.procedure.identifier", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicinalProductAuthorization.procedure.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"date", "MedicinalProductAuthorization.procedure.date[x]", 0u, 1u, true, false, true, kT94, "", BindingStrength::kNone, "", kS1},
-  {"application", "MedicinalProductAuthorization.procedure.application", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductAuthorization.procedure", BindingStrength::kNone, "", kS1},
+  {"date", "MedicinalProductAuthorization.procedure.date[x]", 0u, 1u, true, false, true, kT95, "", BindingStrength::kNone, "", kS1},
+  {"application", "MedicinalProductAuthorization.procedure.application", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductAuthorization.procedure", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductContraindication
 extern constinit const ElementInfo kElements391[15] = {
-  {"id", "MedicinalProductContraindication.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductContraindication.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductContraindication.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductContraindication.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductContraindication.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductContraindication.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductContraindication.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductContraindication.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductContraindication.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductContraindication.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductContraindication.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductContraindication.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductContraindication.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductContraindication.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"subject", "MedicinalProductContraindication.subject", 0u, kUnbounded, false, false, true, kT95, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductContraindication.subject", 0u, kUnbounded, false, false, true, kT96, "", BindingStrength::kNone, "", kS1},
   {"disease", "MedicinalProductContraindication.disease", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"diseaseStatus", "MedicinalProductContraindication.diseaseStatus", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"comorbidity", "MedicinalProductContraindication.comorbidity", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"therapeuticIndication", "MedicinalProductContraindication.therapeuticIndication", 0u, kUnbounded, false, false, true, kT96, "", BindingStrength::kNone, "", kS1},
-  {"otherTherapy", "MedicinalProductContraindication.otherTherapy", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductContraindication.otherTherapy", BindingStrength::kNone, "", kS1},
-  {"population", "MedicinalProductContraindication.population", 0u, kUnbounded, false, false, true, kT97, "", BindingStrength::kNone, "", kS1},
+  {"therapeuticIndication", "MedicinalProductContraindication.therapeuticIndication", 0u, kUnbounded, false, false, true, kT97, "", BindingStrength::kNone, "", kS1},
+  {"otherTherapy", "MedicinalProductContraindication.otherTherapy", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductContraindication.otherTherapy", BindingStrength::kNone, "", kS1},
+  {"population", "MedicinalProductContraindication.population", 0u, kUnbounded, false, false, true, kT98, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductContraindication.otherTherapy
@@ -1203,28 +1203,28 @@ extern constinit const ElementInfo kElements392[5] = {
   {"extension", "MedicinalProductContraindication.otherTherapy.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductContraindication.otherTherapy.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"therapyRelationshipType", "MedicinalProductContraindication.otherTherapy.therapyRelationshipType", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"medication", "MedicinalProductContraindication.otherTherapy.medication[x]", 1u, 1u, true, false, true, kT98, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicinalProductContraindication.otherTherapy.medication[x]", 1u, 1u, true, false, true, kT99, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIndication
 extern constinit const ElementInfo kElements393[17] = {
-  {"id", "MedicinalProductIndication.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductIndication.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductIndication.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductIndication.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductIndication.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductIndication.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductIndication.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductIndication.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductIndication.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductIndication.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductIndication.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductIndication.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductIndication.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIndication.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"subject", "MedicinalProductIndication.subject", 0u, kUnbounded, false, false, true, kT95, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductIndication.subject", 0u, kUnbounded, false, false, true, kT96, "", BindingStrength::kNone, "", kS1},
   {"diseaseSymptomProcedure", "MedicinalProductIndication.diseaseSymptomProcedure", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"diseaseStatus", "MedicinalProductIndication.diseaseStatus", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"comorbidity", "MedicinalProductIndication.comorbidity", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"intendedEffect", "MedicinalProductIndication.intendedEffect", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"duration", "MedicinalProductIndication.duration", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"otherTherapy", "MedicinalProductIndication.otherTherapy", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductIndication.otherTherapy", BindingStrength::kNone, "", kS1},
-  {"undesirableEffect", "MedicinalProductIndication.undesirableEffect", 0u, kUnbounded, false, false, true, kT99, "", BindingStrength::kNone, "", kS1},
-  {"population", "MedicinalProductIndication.population", 0u, kUnbounded, false, false, true, kT97, "", BindingStrength::kNone, "", kS1},
+  {"duration", "MedicinalProductIndication.duration", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"otherTherapy", "MedicinalProductIndication.otherTherapy", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductIndication.otherTherapy", BindingStrength::kNone, "", kS1},
+  {"undesirableEffect", "MedicinalProductIndication.undesirableEffect", 0u, kUnbounded, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
+  {"population", "MedicinalProductIndication.population", 0u, kUnbounded, false, false, true, kT98, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIndication.otherTherapy
@@ -1233,25 +1233,25 @@ extern constinit const ElementInfo kElements394[5] = {
   {"extension", "MedicinalProductIndication.otherTherapy.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIndication.otherTherapy.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"therapyRelationshipType", "MedicinalProductIndication.otherTherapy.therapyRelationshipType", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"medication", "MedicinalProductIndication.otherTherapy.medication[x]", 1u, 1u, true, false, true, kT98, "", BindingStrength::kNone, "", kS1},
+  {"medication", "MedicinalProductIndication.otherTherapy.medication[x]", 1u, 1u, true, false, true, kT99, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIngredient
 extern constinit const ElementInfo kElements395[14] = {
-  {"id", "MedicinalProductIngredient.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductIngredient.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductIngredient.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductIngredient.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductIngredient.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductIngredient.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductIngredient.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductIngredient.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductIngredient.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductIngredient.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductIngredient.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductIngredient.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductIngredient.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIngredient.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductIngredient.identifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductIngredient.identifier", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"role", "MedicinalProductIngredient.role", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"allergenicIndicator", "MedicinalProductIngredient.allergenicIndicator", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "MedicinalProductIngredient.manufacturer", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"specifiedSubstance", "MedicinalProductIngredient.specifiedSubstance", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductIngredient.specifiedSubstance", BindingStrength::kNone, "", kS1},
-  {"substance", "MedicinalProductIngredient.substance", 0u, 1u, false, false, true, kT15, "MedicinalProductIngredient.substance", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "MedicinalProductIngredient.manufacturer", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"specifiedSubstance", "MedicinalProductIngredient.specifiedSubstance", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductIngredient.specifiedSubstance", BindingStrength::kNone, "", kS1},
+  {"substance", "MedicinalProductIngredient.substance", 0u, 1u, false, false, true, kT16, "MedicinalProductIngredient.substance", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIngredient.specifiedSubstance
@@ -1262,7 +1262,7 @@ extern constinit const ElementInfo kElements396[7] = {
   {"code", "MedicinalProductIngredient.specifiedSubstance.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"group", "MedicinalProductIngredient.specifiedSubstance.group", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"confidentiality", "MedicinalProductIngredient.specifiedSubstance.confidentiality", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"strength", "MedicinalProductIngredient.specifiedSubstance.strength", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductIngredient.specifiedSubstance.strength", BindingStrength::kNone, "", kS1},
+  {"strength", "MedicinalProductIngredient.specifiedSubstance.strength", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductIngredient.specifiedSubstance.strength", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIngredient.specifiedSubstance.strength
@@ -1270,13 +1270,13 @@ extern constinit const ElementInfo kElements397[10] = {
   {"id", "MedicinalProductIngredient.specifiedSubstance.strength.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductIngredient.specifiedSubstance.strength.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIngredient.specifiedSubstance.strength.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"presentation", "MedicinalProductIngredient.specifiedSubstance.strength.presentation", 1u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"presentationLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.presentationLowLimit", 0u, 1u, false, true, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"concentration", "MedicinalProductIngredient.specifiedSubstance.strength.concentration", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"concentrationLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.concentrationLowLimit", 0u, 1u, false, true, true, kT46, "", BindingStrength::kNone, "", kS1},
+  {"presentation", "MedicinalProductIngredient.specifiedSubstance.strength.presentation", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"presentationLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.presentationLowLimit", 0u, 1u, false, true, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"concentration", "MedicinalProductIngredient.specifiedSubstance.strength.concentration", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"concentrationLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.concentrationLowLimit", 0u, 1u, false, true, true, kT47, "", BindingStrength::kNone, "", kS1},
   {"measurementPoint", "MedicinalProductIngredient.specifiedSubstance.strength.measurementPoint", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"country", "MedicinalProductIngredient.specifiedSubstance.strength.country", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"referenceStrength", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength", BindingStrength::kNone, "", kS1},
+  {"referenceStrength", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength
@@ -1285,8 +1285,8 @@ extern constinit const ElementInfo kElements398[8] = {
   {"extension", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"substance", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.substance", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"strength", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.strength", 1u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"strengthLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.strengthLowLimit", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
+  {"strength", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.strength", 1u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"strengthLowLimit", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.strengthLowLimit", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
   {"measurementPoint", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.measurementPoint", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"country", "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength.country", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
@@ -1297,22 +1297,22 @@ extern constinit const ElementInfo kElements399[5] = {
   {"extension", "MedicinalProductIngredient.substance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductIngredient.substance.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MedicinalProductIngredient.substance.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"strength", "MedicinalProductIngredient.substance.strength", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductIngredient.specifiedSubstance.strength", BindingStrength::kNone, "", kS1},
+  {"strength", "MedicinalProductIngredient.substance.strength", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductIngredient.specifiedSubstance.strength", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductInteraction
 extern constinit const ElementInfo kElements400[15] = {
-  {"id", "MedicinalProductInteraction.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductInteraction.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductInteraction.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductInteraction.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductInteraction.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductInteraction.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductInteraction.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductInteraction.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductInteraction.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductInteraction.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductInteraction.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductInteraction.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductInteraction.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductInteraction.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"subject", "MedicinalProductInteraction.subject", 0u, kUnbounded, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductInteraction.subject", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
   {"description", "MedicinalProductInteraction.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"interactant", "MedicinalProductInteraction.interactant", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductInteraction.interactant", BindingStrength::kNone, "", kS1},
+  {"interactant", "MedicinalProductInteraction.interactant", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductInteraction.interactant", BindingStrength::kNone, "", kS1},
   {"type", "MedicinalProductInteraction.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"effect", "MedicinalProductInteraction.effect", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"incidence", "MedicinalProductInteraction.incidence", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
@@ -1324,47 +1324,47 @@ extern constinit const ElementInfo kElements401[4] = {
   {"id", "MedicinalProductInteraction.interactant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductInteraction.interactant.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductInteraction.interactant.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"item", "MedicinalProductInteraction.interactant.item[x]", 1u, 1u, true, false, true, kT101, "", BindingStrength::kNone, "", kS1},
+  {"item", "MedicinalProductInteraction.interactant.item[x]", 1u, 1u, true, false, true, kT102, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductManufactured
 extern constinit const ElementInfo kElements402[15] = {
-  {"id", "MedicinalProductManufactured.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductManufactured.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductManufactured.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductManufactured.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductManufactured.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductManufactured.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductManufactured.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductManufactured.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductManufactured.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductManufactured.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductManufactured.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductManufactured.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductManufactured.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductManufactured.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"manufacturedDoseForm", "MedicinalProductManufactured.manufacturedDoseForm", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"unitOfPresentation", "MedicinalProductManufactured.unitOfPresentation", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "MedicinalProductManufactured.quantity", 1u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "MedicinalProductManufactured.manufacturer", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"ingredient", "MedicinalProductManufactured.ingredient", 0u, kUnbounded, false, false, true, kT102, "", BindingStrength::kNone, "", kS1},
-  {"physicalCharacteristics", "MedicinalProductManufactured.physicalCharacteristics", 0u, 1u, false, false, true, kT103, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicinalProductManufactured.quantity", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "MedicinalProductManufactured.manufacturer", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"ingredient", "MedicinalProductManufactured.ingredient", 0u, kUnbounded, false, false, true, kT103, "", BindingStrength::kNone, "", kS1},
+  {"physicalCharacteristics", "MedicinalProductManufactured.physicalCharacteristics", 0u, 1u, false, false, true, kT104, "", BindingStrength::kNone, "", kS1},
   {"otherCharacteristics", "MedicinalProductManufactured.otherCharacteristics", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPackaged
 extern constinit const ElementInfo kElements403[17] = {
-  {"id", "MedicinalProductPackaged.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductPackaged.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductPackaged.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductPackaged.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductPackaged.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductPackaged.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductPackaged.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductPackaged.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductPackaged.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductPackaged.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductPackaged.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductPackaged.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductPackaged.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPackaged.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductPackaged.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"subject", "MedicinalProductPackaged.subject", 0u, kUnbounded, false, false, true, kT104, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductPackaged.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductPackaged.subject", 0u, kUnbounded, false, false, true, kT105, "", BindingStrength::kNone, "", kS1},
   {"description", "MedicinalProductPackaged.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"legalStatusOfSupply", "MedicinalProductPackaged.legalStatusOfSupply", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"marketingStatus", "MedicinalProductPackaged.marketingStatus", 0u, kUnbounded, false, false, true, kT86, "", BindingStrength::kNone, "", kS1},
-  {"marketingAuthorization", "MedicinalProductPackaged.marketingAuthorization", 0u, 1u, false, false, true, kT105, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "MedicinalProductPackaged.manufacturer", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"batchIdentifier", "MedicinalProductPackaged.batchIdentifier", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductPackaged.batchIdentifier", BindingStrength::kNone, "", kS1},
-  {"packageItem", "MedicinalProductPackaged.packageItem", 1u, kUnbounded, false, false, true, kT15, "MedicinalProductPackaged.packageItem", BindingStrength::kNone, "", kS1},
+  {"marketingStatus", "MedicinalProductPackaged.marketingStatus", 0u, kUnbounded, false, false, true, kT87, "", BindingStrength::kNone, "", kS1},
+  {"marketingAuthorization", "MedicinalProductPackaged.marketingAuthorization", 0u, 1u, false, false, true, kT106, "", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "MedicinalProductPackaged.manufacturer", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"batchIdentifier", "MedicinalProductPackaged.batchIdentifier", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductPackaged.batchIdentifier", BindingStrength::kNone, "", kS1},
+  {"packageItem", "MedicinalProductPackaged.packageItem", 1u, kUnbounded, false, false, true, kT16, "MedicinalProductPackaged.packageItem", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPackaged.batchIdentifier
@@ -1372,8 +1372,8 @@ extern constinit const ElementInfo kElements404[5] = {
   {"id", "MedicinalProductPackaged.batchIdentifier.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductPackaged.batchIdentifier.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPackaged.batchIdentifier.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"outerPackaging", "MedicinalProductPackaged.batchIdentifier.outerPackaging", 1u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"immediatePackaging", "MedicinalProductPackaged.batchIdentifier.immediatePackaging", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"outerPackaging", "MedicinalProductPackaged.batchIdentifier.outerPackaging", 1u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"immediatePackaging", "MedicinalProductPackaged.batchIdentifier.immediatePackaging", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPackaged.packageItem
@@ -1381,37 +1381,37 @@ extern constinit const ElementInfo kElements405[15] = {
   {"id", "MedicinalProductPackaged.packageItem.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductPackaged.packageItem.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPackaged.packageItem.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductPackaged.packageItem.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductPackaged.packageItem.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "MedicinalProductPackaged.packageItem.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "MedicinalProductPackaged.packageItem.quantity", 1u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MedicinalProductPackaged.packageItem.quantity", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"material", "MedicinalProductPackaged.packageItem.material", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"alternateMaterial", "MedicinalProductPackaged.packageItem.alternateMaterial", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"device", "MedicinalProductPackaged.packageItem.device", 0u, kUnbounded, false, false, true, kT106, "", BindingStrength::kNone, "", kS1},
-  {"manufacturedItem", "MedicinalProductPackaged.packageItem.manufacturedItem", 0u, kUnbounded, false, false, true, kT107, "", BindingStrength::kNone, "", kS1},
-  {"packageItem", "MedicinalProductPackaged.packageItem.packageItem", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductPackaged.packageItem", BindingStrength::kNone, "", kS1},
-  {"physicalCharacteristics", "MedicinalProductPackaged.packageItem.physicalCharacteristics", 0u, 1u, false, false, true, kT103, "", BindingStrength::kNone, "", kS1},
+  {"device", "MedicinalProductPackaged.packageItem.device", 0u, kUnbounded, false, false, true, kT107, "", BindingStrength::kNone, "", kS1},
+  {"manufacturedItem", "MedicinalProductPackaged.packageItem.manufacturedItem", 0u, kUnbounded, false, false, true, kT108, "", BindingStrength::kNone, "", kS1},
+  {"packageItem", "MedicinalProductPackaged.packageItem.packageItem", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductPackaged.packageItem", BindingStrength::kNone, "", kS1},
+  {"physicalCharacteristics", "MedicinalProductPackaged.packageItem.physicalCharacteristics", 0u, 1u, false, false, true, kT104, "", BindingStrength::kNone, "", kS1},
   {"otherCharacteristics", "MedicinalProductPackaged.packageItem.otherCharacteristics", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"shelfLifeStorage", "MedicinalProductPackaged.packageItem.shelfLifeStorage", 0u, kUnbounded, false, false, true, kT108, "", BindingStrength::kNone, "", kS1},
-  {"manufacturer", "MedicinalProductPackaged.packageItem.manufacturer", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"shelfLifeStorage", "MedicinalProductPackaged.packageItem.shelfLifeStorage", 0u, kUnbounded, false, false, true, kT109, "", BindingStrength::kNone, "", kS1},
+  {"manufacturer", "MedicinalProductPackaged.packageItem.manufacturer", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPharmaceutical
 extern constinit const ElementInfo kElements406[15] = {
-  {"id", "MedicinalProductPharmaceutical.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductPharmaceutical.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductPharmaceutical.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductPharmaceutical.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductPharmaceutical.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductPharmaceutical.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductPharmaceutical.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductPharmaceutical.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductPharmaceutical.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductPharmaceutical.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductPharmaceutical.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductPharmaceutical.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductPharmaceutical.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPharmaceutical.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MedicinalProductPharmaceutical.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MedicinalProductPharmaceutical.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"administrableDoseForm", "MedicinalProductPharmaceutical.administrableDoseForm", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"unitOfPresentation", "MedicinalProductPharmaceutical.unitOfPresentation", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"ingredient", "MedicinalProductPharmaceutical.ingredient", 0u, kUnbounded, false, false, true, kT102, "", BindingStrength::kNone, "", kS1},
-  {"device", "MedicinalProductPharmaceutical.device", 0u, kUnbounded, false, false, true, kT106, "", BindingStrength::kNone, "", kS1},
-  {"characteristics", "MedicinalProductPharmaceutical.characteristics", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductPharmaceutical.characteristics", BindingStrength::kNone, "", kS1},
-  {"routeOfAdministration", "MedicinalProductPharmaceutical.routeOfAdministration", 1u, kUnbounded, false, false, true, kT15, "MedicinalProductPharmaceutical.routeOfAdministration", BindingStrength::kNone, "", kS1},
+  {"ingredient", "MedicinalProductPharmaceutical.ingredient", 0u, kUnbounded, false, false, true, kT103, "", BindingStrength::kNone, "", kS1},
+  {"device", "MedicinalProductPharmaceutical.device", 0u, kUnbounded, false, false, true, kT107, "", BindingStrength::kNone, "", kS1},
+  {"characteristics", "MedicinalProductPharmaceutical.characteristics", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductPharmaceutical.characteristics", BindingStrength::kNone, "", kS1},
+  {"routeOfAdministration", "MedicinalProductPharmaceutical.routeOfAdministration", 1u, kUnbounded, false, false, true, kT16, "MedicinalProductPharmaceutical.routeOfAdministration", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPharmaceutical.characteristics
@@ -1429,12 +1429,12 @@ extern constinit const ElementInfo kElements408[10] = {
   {"extension", "MedicinalProductPharmaceutical.routeOfAdministration.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPharmaceutical.routeOfAdministration.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MedicinalProductPharmaceutical.routeOfAdministration.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"firstDose", "MedicinalProductPharmaceutical.routeOfAdministration.firstDose", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"maxSingleDose", "MedicinalProductPharmaceutical.routeOfAdministration.maxSingleDose", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"maxDosePerDay", "MedicinalProductPharmaceutical.routeOfAdministration.maxDosePerDay", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"maxDosePerTreatmentPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.maxDosePerTreatmentPeriod", 0u, 1u, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"maxTreatmentPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.maxTreatmentPeriod", 0u, 1u, false, false, true, kT71, "", BindingStrength::kNone, "", kS1},
-  {"targetSpecies", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies", BindingStrength::kNone, "", kS1},
+  {"firstDose", "MedicinalProductPharmaceutical.routeOfAdministration.firstDose", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"maxSingleDose", "MedicinalProductPharmaceutical.routeOfAdministration.maxSingleDose", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"maxDosePerDay", "MedicinalProductPharmaceutical.routeOfAdministration.maxDosePerDay", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"maxDosePerTreatmentPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.maxDosePerTreatmentPeriod", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
+  {"maxTreatmentPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.maxTreatmentPeriod", 0u, 1u, false, false, true, kT72, "", BindingStrength::kNone, "", kS1},
+  {"targetSpecies", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies
@@ -1443,7 +1443,7 @@ extern constinit const ElementInfo kElements409[5] = {
   {"extension", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"withdrawalPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod", 0u, kUnbounded, false, false, true, kT15, "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod", BindingStrength::kNone, "", kS1},
+  {"withdrawalPeriod", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod", 0u, kUnbounded, false, false, true, kT16, "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod
@@ -1452,61 +1452,61 @@ extern constinit const ElementInfo kElements410[6] = {
   {"extension", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"tissue", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.tissue", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"value", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.value", 1u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"value", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.value", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"supportingInformation", "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod.supportingInformation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // MedicinalProductUndesirableEffect
 extern constinit const ElementInfo kElements411[13] = {
-  {"id", "MedicinalProductUndesirableEffect.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MedicinalProductUndesirableEffect.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MedicinalProductUndesirableEffect.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MedicinalProductUndesirableEffect.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MedicinalProductUndesirableEffect.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MedicinalProductUndesirableEffect.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MedicinalProductUndesirableEffect.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MedicinalProductUndesirableEffect.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MedicinalProductUndesirableEffect.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MedicinalProductUndesirableEffect.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MedicinalProductUndesirableEffect.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MedicinalProductUndesirableEffect.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MedicinalProductUndesirableEffect.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MedicinalProductUndesirableEffect.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"subject", "MedicinalProductUndesirableEffect.subject", 0u, kUnbounded, false, false, true, kT95, "", BindingStrength::kNone, "", kS1},
+  {"subject", "MedicinalProductUndesirableEffect.subject", 0u, kUnbounded, false, false, true, kT96, "", BindingStrength::kNone, "", kS1},
   {"symptomConditionEffect", "MedicinalProductUndesirableEffect.symptomConditionEffect", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"classification", "MedicinalProductUndesirableEffect.classification", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
   {"frequencyOfOccurrence", "MedicinalProductUndesirableEffect.frequencyOfOccurrence", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"population", "MedicinalProductUndesirableEffect.population", 0u, kUnbounded, false, false, true, kT97, "", BindingStrength::kNone, "", kS1},
+  {"population", "MedicinalProductUndesirableEffect.population", 0u, kUnbounded, false, false, true, kT98, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageDefinition
 extern constinit const ElementInfo kElements412[32] = {
-  {"id", "MessageDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MessageDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MessageDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MessageDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MessageDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MessageDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MessageDefinition.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MessageDefinition.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MessageDefinition.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MessageDefinition.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MessageDefinition.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MessageDefinition.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MessageDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "MessageDefinition.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "MessageDefinition.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"url", "MessageDefinition.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MessageDefinition.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"version", "MessageDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "MessageDefinition.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "MessageDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"replaces", "MessageDefinition.replaces", 0u, kUnbounded, false, false, true, kT109, "", BindingStrength::kNone, "", kS1},
-  {"status", "MessageDefinition.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"replaces", "MessageDefinition.replaces", 0u, kUnbounded, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
+  {"status", "MessageDefinition.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "MessageDefinition.experimental", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"date", "MessageDefinition.date", 1u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "MessageDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "MessageDefinition.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"description", "MessageDefinition.description", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "MessageDefinition.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"contact", "MessageDefinition.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"description", "MessageDefinition.description", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "MessageDefinition.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "MessageDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"purpose", "MessageDefinition.purpose", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"copyright", "MessageDefinition.copyright", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"base", "MessageDefinition.base", 0u, 1u, false, false, true, kT109, "", BindingStrength::kNone, "", kS1},
-  {"parent", "MessageDefinition.parent", 0u, kUnbounded, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
-  {"event", "MessageDefinition.event[x]", 1u, 1u, true, false, true, kT111, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/message-events", kS1},
-  {"category", "MessageDefinition.category", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/message-significance-category", kS1},
-  {"focus", "MessageDefinition.focus", 0u, kUnbounded, false, false, true, kT15, "MessageDefinition.focus", BindingStrength::kNone, "", kS64},
-  {"responseRequired", "MessageDefinition.responseRequired", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/messageheader-response-request", kS1},
-  {"allowedResponse", "MessageDefinition.allowedResponse", 0u, kUnbounded, false, false, false, kT15, "MessageDefinition.allowedResponse", BindingStrength::kNone, "", kS1},
-  {"graph", "MessageDefinition.graph", 0u, kUnbounded, false, false, false, kT112, "", BindingStrength::kNone, "", kS1},
+  {"purpose", "MessageDefinition.purpose", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"copyright", "MessageDefinition.copyright", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"base", "MessageDefinition.base", 0u, 1u, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
+  {"parent", "MessageDefinition.parent", 0u, kUnbounded, false, false, true, kT111, "", BindingStrength::kNone, "", kS1},
+  {"event", "MessageDefinition.event[x]", 1u, 1u, true, false, true, kT112, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/message-events", kS1},
+  {"category", "MessageDefinition.category", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/message-significance-category", kS1},
+  {"focus", "MessageDefinition.focus", 0u, kUnbounded, false, false, true, kT16, "MessageDefinition.focus", BindingStrength::kNone, "", kS64},
+  {"responseRequired", "MessageDefinition.responseRequired", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/messageheader-response-request", kS1},
+  {"allowedResponse", "MessageDefinition.allowedResponse", 0u, kUnbounded, false, false, false, kT16, "MessageDefinition.allowedResponse", BindingStrength::kNone, "", kS1},
+  {"graph", "MessageDefinition.graph", 0u, kUnbounded, false, false, false, kT113, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageDefinition.allowedResponse
@@ -1514,8 +1514,8 @@ extern constinit const ElementInfo kElements413[5] = {
   {"id", "MessageDefinition.allowedResponse.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MessageDefinition.allowedResponse.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageDefinition.allowedResponse.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"message", "MessageDefinition.allowedResponse.message", 1u, 1u, false, false, false, kT109, "", BindingStrength::kNone, "", kS1},
-  {"situation", "MessageDefinition.allowedResponse.situation", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"message", "MessageDefinition.allowedResponse.message", 1u, 1u, false, false, false, kT110, "", BindingStrength::kNone, "", kS1},
+  {"situation", "MessageDefinition.allowedResponse.situation", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageDefinition.focus
@@ -1523,33 +1523,33 @@ extern constinit const ElementInfo kElements414[7] = {
   {"id", "MessageDefinition.focus.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MessageDefinition.focus.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageDefinition.focus.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "MessageDefinition.focus.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
-  {"profile", "MessageDefinition.focus.profile", 0u, 1u, false, false, false, kT113, "", BindingStrength::kNone, "", kS1},
-  {"min", "MessageDefinition.focus.min", 1u, 1u, false, false, true, kT81, "", BindingStrength::kNone, "", kS1},
+  {"code", "MessageDefinition.focus.code", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"profile", "MessageDefinition.focus.profile", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"min", "MessageDefinition.focus.min", 1u, 1u, false, false, true, kT82, "", BindingStrength::kNone, "", kS1},
   {"max", "MessageDefinition.focus.max", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageHeader
 extern constinit const ElementInfo kElements415[19] = {
-  {"id", "MessageHeader.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MessageHeader.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MessageHeader.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MessageHeader.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MessageHeader.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MessageHeader.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MessageHeader.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MessageHeader.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MessageHeader.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MessageHeader.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MessageHeader.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MessageHeader.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MessageHeader.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageHeader.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"event", "MessageHeader.event[x]", 1u, 1u, true, false, true, kT111, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/message-events", kS1},
-  {"destination", "MessageHeader.destination", 0u, kUnbounded, false, false, true, kT15, "MessageHeader.destination", BindingStrength::kNone, "", kS1},
-  {"sender", "MessageHeader.sender", 0u, 1u, false, false, true, kT114, "", BindingStrength::kNone, "", kS1},
-  {"enterer", "MessageHeader.enterer", 0u, 1u, false, false, true, kT64, "", BindingStrength::kNone, "", kS1},
-  {"author", "MessageHeader.author", 0u, 1u, false, false, true, kT64, "", BindingStrength::kNone, "", kS1},
-  {"source", "MessageHeader.source", 1u, 1u, false, false, true, kT15, "MessageHeader.source", BindingStrength::kNone, "", kS1},
-  {"responsible", "MessageHeader.responsible", 0u, 1u, false, false, true, kT114, "", BindingStrength::kNone, "", kS1},
+  {"event", "MessageHeader.event[x]", 1u, 1u, true, false, true, kT112, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/message-events", kS1},
+  {"destination", "MessageHeader.destination", 0u, kUnbounded, false, false, true, kT16, "MessageHeader.destination", BindingStrength::kNone, "", kS1},
+  {"sender", "MessageHeader.sender", 0u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
+  {"enterer", "MessageHeader.enterer", 0u, 1u, false, false, true, kT65, "", BindingStrength::kNone, "", kS1},
+  {"author", "MessageHeader.author", 0u, 1u, false, false, true, kT65, "", BindingStrength::kNone, "", kS1},
+  {"source", "MessageHeader.source", 1u, 1u, false, false, true, kT16, "MessageHeader.source", BindingStrength::kNone, "", kS1},
+  {"responsible", "MessageHeader.responsible", 0u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
   {"reason", "MessageHeader.reason", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/message-reason-encounter", kS1},
-  {"response", "MessageHeader.response", 0u, 1u, false, false, true, kT15, "MessageHeader.response", BindingStrength::kNone, "", kS1},
+  {"response", "MessageHeader.response", 0u, 1u, false, false, true, kT16, "MessageHeader.response", BindingStrength::kNone, "", kS1},
   {"focus", "MessageHeader.focus", 0u, kUnbounded, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"definition", "MessageHeader.definition", 0u, 1u, false, false, true, kT109, "", BindingStrength::kNone, "", kS1},
+  {"definition", "MessageHeader.definition", 0u, 1u, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageHeader.destination
@@ -1558,9 +1558,9 @@ extern constinit const ElementInfo kElements416[7] = {
   {"extension", "MessageHeader.destination.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageHeader.destination.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "MessageHeader.destination.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"target", "MessageHeader.destination.target", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "MessageHeader.destination.endpoint", 1u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
-  {"receiver", "MessageHeader.destination.receiver", 0u, 1u, false, false, true, kT114, "", BindingStrength::kNone, "", kS1},
+  {"target", "MessageHeader.destination.target", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS1},
+  {"endpoint", "MessageHeader.destination.endpoint", 1u, 1u, false, false, true, kT116, "", BindingStrength::kNone, "", kS1},
+  {"receiver", "MessageHeader.destination.receiver", 0u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
 };
 
 // MessageHeader.response
@@ -1568,8 +1568,8 @@ extern constinit const ElementInfo kElements417[6] = {
   {"id", "MessageHeader.response.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MessageHeader.response.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MessageHeader.response.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MessageHeader.response.identifier", 1u, 1u, false, false, true, kT116, "", BindingStrength::kNone, "", kS1},
-  {"code", "MessageHeader.response.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/response-code", kS1},
+  {"identifier", "MessageHeader.response.identifier", 1u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"code", "MessageHeader.response.code", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/response-code", kS1},
   {"details", "MessageHeader.response.details", 0u, 1u, false, false, true, kT117, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1581,21 +1581,21 @@ extern constinit const ElementInfo kElements418[8] = {
   {"name", "MessageHeader.source.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"software", "MessageHeader.source.software", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"version", "MessageHeader.source.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "MessageHeader.source.contact", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "MessageHeader.source.endpoint", 1u, 1u, false, false, true, kT115, "", BindingStrength::kNone, "", kS1},
+  {"contact", "MessageHeader.source.contact", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"endpoint", "MessageHeader.source.endpoint", 1u, 1u, false, false, true, kT116, "", BindingStrength::kNone, "", kS1},
 };
 
 // Meta
 extern constinit const ElementInfo kElements419[14] = {
   {"id", "Meta.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Meta.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"versionId", "Meta.versionId", 0u, 1u, false, false, true, kT116, "", BindingStrength::kNone, "", kS1},
-  {"lastUpdated", "Meta.lastUpdated", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
-  {"source", "Meta.source", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"profile", "Meta.profile", 0u, kUnbounded, false, false, true, kT113, "", BindingStrength::kNone, "", kS1},
-  {"security", "Meta.security", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS1},
-  {"tag", "Meta.tag", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/common-tags", kS1},
-  {"project", "Meta.project", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", {}},
+  {"versionId", "Meta.versionId", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
+  {"lastUpdated", "Meta.lastUpdated", 0u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
+  {"source", "Meta.source", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"profile", "Meta.profile", 0u, kUnbounded, false, false, true, kT114, "", BindingStrength::kNone, "", kS1},
+  {"security", "Meta.security", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/security-labels", kS1},
+  {"tag", "Meta.tag", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/common-tags", kS1},
+  {"project", "Meta.project", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", {}},
   {"author", "Meta.author", 0u, 1u, false, false, false, kT118, "", BindingStrength::kNone, "", {}},
   {"onBehalfOf", "Meta.onBehalfOf", 0u, 1u, false, false, false, kT118, "", BindingStrength::kNone, "", {}},
   {"account", "Meta.account", 0u, 1u, false, false, false, kT118, "", BindingStrength::kNone, "", {}},
@@ -1605,30 +1605,30 @@ extern constinit const ElementInfo kElements419[14] = {
 
 // MolecularSequence
 extern constinit const ElementInfo kElements420[24] = {
-  {"id", "MolecularSequence.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "MolecularSequence.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "MolecularSequence.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "MolecularSequence.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "MolecularSequence.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "MolecularSequence.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "MolecularSequence.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "MolecularSequence.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "MolecularSequence.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "MolecularSequence.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "MolecularSequence.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "MolecularSequence.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "MolecularSequence.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"type", "MolecularSequence.type", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/sequence-type", kS1},
-  {"coordinateSystem", "MolecularSequence.coordinateSystem", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "MolecularSequence.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"type", "MolecularSequence.type", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/sequence-type", kS1},
+  {"coordinateSystem", "MolecularSequence.coordinateSystem", 1u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
   {"patient", "MolecularSequence.patient", 0u, 1u, false, false, true, kT119, "", BindingStrength::kNone, "", kS1},
   {"specimen", "MolecularSequence.specimen", 0u, 1u, false, false, true, kT120, "", BindingStrength::kNone, "", kS1},
-  {"device", "MolecularSequence.device", 0u, 1u, false, false, true, kT54, "", BindingStrength::kNone, "", kS1},
-  {"performer", "MolecularSequence.performer", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "MolecularSequence.quantity", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"referenceSeq", "MolecularSequence.referenceSeq", 0u, 1u, false, false, true, kT15, "MolecularSequence.referenceSeq", BindingStrength::kNone, "", kS71},
-  {"variant", "MolecularSequence.variant", 0u, kUnbounded, false, false, true, kT15, "MolecularSequence.variant", BindingStrength::kNone, "", kS1},
+  {"device", "MolecularSequence.device", 0u, 1u, false, false, true, kT55, "", BindingStrength::kNone, "", kS1},
+  {"performer", "MolecularSequence.performer", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "MolecularSequence.quantity", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"referenceSeq", "MolecularSequence.referenceSeq", 0u, 1u, false, false, true, kT16, "MolecularSequence.referenceSeq", BindingStrength::kNone, "", kS71},
+  {"variant", "MolecularSequence.variant", 0u, kUnbounded, false, false, true, kT16, "MolecularSequence.variant", BindingStrength::kNone, "", kS1},
   {"observedSeq", "MolecularSequence.observedSeq", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"quality", "MolecularSequence.quality", 0u, kUnbounded, false, false, true, kT15, "MolecularSequence.quality", BindingStrength::kNone, "", kS1},
-  {"readCoverage", "MolecularSequence.readCoverage", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"repository", "MolecularSequence.repository", 0u, kUnbounded, false, false, true, kT15, "MolecularSequence.repository", BindingStrength::kNone, "", kS1},
+  {"quality", "MolecularSequence.quality", 0u, kUnbounded, false, false, true, kT16, "MolecularSequence.quality", BindingStrength::kNone, "", kS1},
+  {"readCoverage", "MolecularSequence.readCoverage", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"repository", "MolecularSequence.repository", 0u, kUnbounded, false, false, true, kT16, "MolecularSequence.repository", BindingStrength::kNone, "", kS1},
   {"pointer", "MolecularSequence.pointer", 0u, kUnbounded, false, false, true, kT121, "", BindingStrength::kNone, "", kS1},
-  {"structureVariant", "MolecularSequence.structureVariant", 0u, kUnbounded, false, false, true, kT15, "MolecularSequence.structureVariant", BindingStrength::kNone, "", kS1},
+  {"structureVariant", "MolecularSequence.structureVariant", 0u, kUnbounded, false, false, true, kT16, "MolecularSequence.structureVariant", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.quality
@@ -1636,21 +1636,21 @@ extern constinit const ElementInfo kElements421[18] = {
   {"id", "MolecularSequence.quality.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.quality.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.quality.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "MolecularSequence.quality.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quality-type", kS1},
+  {"type", "MolecularSequence.quality.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quality-type", kS1},
   {"standardSequence", "MolecularSequence.quality.standardSequence", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/sequence-quality-standardSequence", kS1},
-  {"start", "MolecularSequence.quality.start", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"end", "MolecularSequence.quality.end", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"score", "MolecularSequence.quality.score", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"start", "MolecularSequence.quality.start", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"end", "MolecularSequence.quality.end", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"score", "MolecularSequence.quality.score", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"method", "MolecularSequence.quality.method", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/sequence-quality-method", kS1},
-  {"truthTP", "MolecularSequence.quality.truthTP", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"queryTP", "MolecularSequence.quality.queryTP", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"truthFN", "MolecularSequence.quality.truthFN", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"queryFP", "MolecularSequence.quality.queryFP", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"gtFP", "MolecularSequence.quality.gtFP", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"precision", "MolecularSequence.quality.precision", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"recall", "MolecularSequence.quality.recall", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"fScore", "MolecularSequence.quality.fScore", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"roc", "MolecularSequence.quality.roc", 0u, 1u, false, false, true, kT15, "MolecularSequence.quality.roc", BindingStrength::kNone, "", kS1},
+  {"truthTP", "MolecularSequence.quality.truthTP", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"queryTP", "MolecularSequence.quality.queryTP", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"truthFN", "MolecularSequence.quality.truthFN", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"queryFP", "MolecularSequence.quality.queryFP", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"gtFP", "MolecularSequence.quality.gtFP", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"precision", "MolecularSequence.quality.precision", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"recall", "MolecularSequence.quality.recall", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"fScore", "MolecularSequence.quality.fScore", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"roc", "MolecularSequence.quality.roc", 0u, 1u, false, false, true, kT16, "MolecularSequence.quality.roc", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.quality.roc
@@ -1658,13 +1658,13 @@ extern constinit const ElementInfo kElements422[10] = {
   {"id", "MolecularSequence.quality.roc.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.quality.roc.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.quality.roc.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"score", "MolecularSequence.quality.roc.score", 0u, kUnbounded, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"numTP", "MolecularSequence.quality.roc.numTP", 0u, kUnbounded, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"numFP", "MolecularSequence.quality.roc.numFP", 0u, kUnbounded, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"numFN", "MolecularSequence.quality.roc.numFN", 0u, kUnbounded, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"precision", "MolecularSequence.quality.roc.precision", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"sensitivity", "MolecularSequence.quality.roc.sensitivity", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"fMeasure", "MolecularSequence.quality.roc.fMeasure", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"score", "MolecularSequence.quality.roc.score", 0u, kUnbounded, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"numTP", "MolecularSequence.quality.roc.numTP", 0u, kUnbounded, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"numFP", "MolecularSequence.quality.roc.numFP", 0u, kUnbounded, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"numFN", "MolecularSequence.quality.roc.numFN", 0u, kUnbounded, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"precision", "MolecularSequence.quality.roc.precision", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"sensitivity", "MolecularSequence.quality.roc.sensitivity", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"fMeasure", "MolecularSequence.quality.roc.fMeasure", 0u, kUnbounded, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.referenceSeq
@@ -1674,13 +1674,13 @@ extern constinit const ElementInfo kElements423[12] = {
   {"modifierExtension", "MolecularSequence.referenceSeq.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"chromosome", "MolecularSequence.referenceSeq.chromosome", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/chromosome-human", kS1},
   {"genomeBuild", "MolecularSequence.referenceSeq.genomeBuild", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"orientation", "MolecularSequence.referenceSeq.orientation", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/orientation-type", kS1},
+  {"orientation", "MolecularSequence.referenceSeq.orientation", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/orientation-type", kS1},
   {"referenceSeqId", "MolecularSequence.referenceSeq.referenceSeqId", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/sequence-referenceSeq", kS1},
   {"referenceSeqPointer", "MolecularSequence.referenceSeq.referenceSeqPointer", 0u, 1u, false, false, true, kT121, "", BindingStrength::kNone, "", kS1},
   {"referenceSeqString", "MolecularSequence.referenceSeq.referenceSeqString", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"strand", "MolecularSequence.referenceSeq.strand", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/strand-type", kS1},
-  {"windowStart", "MolecularSequence.referenceSeq.windowStart", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"windowEnd", "MolecularSequence.referenceSeq.windowEnd", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"strand", "MolecularSequence.referenceSeq.strand", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/strand-type", kS1},
+  {"windowStart", "MolecularSequence.referenceSeq.windowStart", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"windowEnd", "MolecularSequence.referenceSeq.windowEnd", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.repository
@@ -1688,8 +1688,8 @@ extern constinit const ElementInfo kElements424[9] = {
   {"id", "MolecularSequence.repository.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.repository.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.repository.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "MolecularSequence.repository.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/repository-type", kS1},
-  {"url", "MolecularSequence.repository.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"type", "MolecularSequence.repository.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/repository-type", kS1},
+  {"url", "MolecularSequence.repository.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
   {"name", "MolecularSequence.repository.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"datasetId", "MolecularSequence.repository.datasetId", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"variantsetId", "MolecularSequence.repository.variantsetId", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1703,9 +1703,9 @@ extern constinit const ElementInfo kElements425[8] = {
   {"modifierExtension", "MolecularSequence.structureVariant.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"variantType", "MolecularSequence.structureVariant.variantType", 0u, 1u, false, false, true, kT2, "", BindingStrength::kRequired, "http://loinc.org/vs/LL379-9", kS1},
   {"exact", "MolecularSequence.structureVariant.exact", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"length", "MolecularSequence.structureVariant.length", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"outer", "MolecularSequence.structureVariant.outer", 0u, 1u, false, false, true, kT15, "MolecularSequence.structureVariant.outer", BindingStrength::kNone, "", kS1},
-  {"inner", "MolecularSequence.structureVariant.inner", 0u, 1u, false, false, true, kT15, "MolecularSequence.structureVariant.inner", BindingStrength::kNone, "", kS1},
+  {"length", "MolecularSequence.structureVariant.length", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"outer", "MolecularSequence.structureVariant.outer", 0u, 1u, false, false, true, kT16, "MolecularSequence.structureVariant.outer", BindingStrength::kNone, "", kS1},
+  {"inner", "MolecularSequence.structureVariant.inner", 0u, 1u, false, false, true, kT16, "MolecularSequence.structureVariant.inner", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.structureVariant.inner
@@ -1713,8 +1713,8 @@ extern constinit const ElementInfo kElements426[5] = {
   {"id", "MolecularSequence.structureVariant.inner.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.structureVariant.inner.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.structureVariant.inner.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"start", "MolecularSequence.structureVariant.inner.start", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"end", "MolecularSequence.structureVariant.inner.end", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"start", "MolecularSequence.structureVariant.inner.start", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"end", "MolecularSequence.structureVariant.inner.end", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.structureVariant.outer
@@ -1722,8 +1722,8 @@ extern constinit const ElementInfo kElements427[5] = {
   {"id", "MolecularSequence.structureVariant.outer.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.structureVariant.outer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.structureVariant.outer.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"start", "MolecularSequence.structureVariant.outer.start", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"end", "MolecularSequence.structureVariant.outer.end", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"start", "MolecularSequence.structureVariant.outer.start", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"end", "MolecularSequence.structureVariant.outer.end", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
 };
 
 // MolecularSequence.variant
@@ -1731,8 +1731,8 @@ extern constinit const ElementInfo kElements428[9] = {
   {"id", "MolecularSequence.variant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "MolecularSequence.variant.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "MolecularSequence.variant.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"start", "MolecularSequence.variant.start", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"end", "MolecularSequence.variant.end", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"start", "MolecularSequence.variant.start", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
+  {"end", "MolecularSequence.variant.end", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
   {"observedAllele", "MolecularSequence.variant.observedAllele", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"referenceAllele", "MolecularSequence.variant.referenceAllele", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"cigar", "MolecularSequence.variant.cigar", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1743,33 +1743,33 @@ extern constinit const ElementInfo kElements428[9] = {
 extern constinit const ElementInfo kElements429[4] = {
   {"id", "Money.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Money.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"value", "Money.value", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"currency", "Money.currency", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/currencies", kS1},
+  {"value", "Money.value", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"currency", "Money.currency", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/currencies", kS1},
 };
 
 // NamingSystem
 extern constinit const ElementInfo kElements430[21] = {
-  {"id", "NamingSystem.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "NamingSystem.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "NamingSystem.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "NamingSystem.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "NamingSystem.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "NamingSystem.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "NamingSystem.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "NamingSystem.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "NamingSystem.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "NamingSystem.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "NamingSystem.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "NamingSystem.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "NamingSystem.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "NamingSystem.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "NamingSystem.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "NamingSystem.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"kind", "NamingSystem.kind", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/namingsystem-type", kS1},
+  {"status", "NamingSystem.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"kind", "NamingSystem.kind", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/namingsystem-type", kS1},
   {"date", "NamingSystem.date", 1u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "NamingSystem.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "NamingSystem.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
+  {"contact", "NamingSystem.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
   {"responsible", "NamingSystem.responsible", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "NamingSystem.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/identifier-type", kS1},
-  {"description", "NamingSystem.description", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "NamingSystem.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"description", "NamingSystem.description", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "NamingSystem.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "NamingSystem.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"usage", "NamingSystem.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"uniqueId", "NamingSystem.uniqueId", 1u, kUnbounded, false, false, true, kT15, "NamingSystem.uniqueId", BindingStrength::kNone, "", kS1},
+  {"uniqueId", "NamingSystem.uniqueId", 1u, kUnbounded, false, false, true, kT16, "NamingSystem.uniqueId", BindingStrength::kNone, "", kS1},
 };
 
 // NamingSystem.uniqueId
@@ -1777,48 +1777,48 @@ extern constinit const ElementInfo kElements431[8] = {
   {"id", "NamingSystem.uniqueId.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "NamingSystem.uniqueId.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "NamingSystem.uniqueId.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "NamingSystem.uniqueId.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/namingsystem-identifier-type", kS1},
+  {"type", "NamingSystem.uniqueId.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/namingsystem-identifier-type", kS1},
   {"value", "NamingSystem.uniqueId.value", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"preferred", "NamingSystem.uniqueId.preferred", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"comment", "NamingSystem.uniqueId.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"period", "NamingSystem.uniqueId.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"period", "NamingSystem.uniqueId.period", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
 };
 
 // Narrative
 extern constinit const ElementInfo kElements432[4] = {
   {"id", "Narrative.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Narrative.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"status", "Narrative.status", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/narrative-status", kS1},
+  {"status", "Narrative.status", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/narrative-status", kS1},
   {"div", "Narrative.div", 1u, 1u, false, false, false, kT123, "", BindingStrength::kNone, "", kS74},
 };
 
 // NutritionOrder
 extern constinit const ElementInfo kElements433[25] = {
-  {"id", "NutritionOrder.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "NutritionOrder.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "NutritionOrder.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "NutritionOrder.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "NutritionOrder.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "NutritionOrder.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "NutritionOrder.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "NutritionOrder.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "NutritionOrder.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "NutritionOrder.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "NutritionOrder.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "NutritionOrder.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "NutritionOrder.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "NutritionOrder.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "NutritionOrder.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesCanonical", "NutritionOrder.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesUri", "NutritionOrder.instantiatesUri", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"instantiates", "NutritionOrder.instantiates", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
-  {"status", "NutritionOrder.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
-  {"intent", "NutritionOrder.intent", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
+  {"identifier", "NutritionOrder.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesCanonical", "NutritionOrder.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT111, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesUri", "NutritionOrder.instantiatesUri", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"instantiates", "NutritionOrder.instantiates", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
+  {"status", "NutritionOrder.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
+  {"intent", "NutritionOrder.intent", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
   {"patient", "NutritionOrder.patient", 1u, 1u, false, false, true, kT119, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "NutritionOrder.encounter", 0u, 1u, false, false, false, kT38, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "NutritionOrder.encounter", 0u, 1u, false, false, false, kT39, "", BindingStrength::kNone, "", kS1},
   {"dateTime", "NutritionOrder.dateTime", 1u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"orderer", "NutritionOrder.orderer", 0u, 1u, false, false, true, kT64, "", BindingStrength::kNone, "", kS1},
+  {"orderer", "NutritionOrder.orderer", 0u, 1u, false, false, true, kT65, "", BindingStrength::kNone, "", kS1},
   {"allergyIntolerance", "NutritionOrder.allergyIntolerance", 0u, kUnbounded, false, false, false, kT124, "", BindingStrength::kNone, "", kS1},
   {"foodPreferenceModifier", "NutritionOrder.foodPreferenceModifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/encounter-diet", kS1},
   {"excludeFoodModifier", "NutritionOrder.excludeFoodModifier", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/food-type", kS1},
-  {"oralDiet", "NutritionOrder.oralDiet", 0u, 1u, false, false, false, kT15, "NutritionOrder.oralDiet", BindingStrength::kNone, "", kS1},
-  {"supplement", "NutritionOrder.supplement", 0u, kUnbounded, false, false, false, kT15, "NutritionOrder.supplement", BindingStrength::kNone, "", kS1},
-  {"enteralFormula", "NutritionOrder.enteralFormula", 0u, 1u, false, false, false, kT15, "NutritionOrder.enteralFormula", BindingStrength::kNone, "", kS1},
-  {"note", "NutritionOrder.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"oralDiet", "NutritionOrder.oralDiet", 0u, 1u, false, false, false, kT16, "NutritionOrder.oralDiet", BindingStrength::kNone, "", kS1},
+  {"supplement", "NutritionOrder.supplement", 0u, kUnbounded, false, false, false, kT16, "NutritionOrder.supplement", BindingStrength::kNone, "", kS1},
+  {"enteralFormula", "NutritionOrder.enteralFormula", 0u, 1u, false, false, false, kT16, "NutritionOrder.enteralFormula", BindingStrength::kNone, "", kS1},
+  {"note", "NutritionOrder.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
 };
 
 // NutritionOrder.enteralFormula
@@ -1830,10 +1830,10 @@ extern constinit const ElementInfo kElements434[12] = {
   {"baseFormulaProductName", "NutritionOrder.enteralFormula.baseFormulaProductName", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"additiveType", "NutritionOrder.enteralFormula.additiveType", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/entformula-additive", kS1},
   {"additiveProductName", "NutritionOrder.enteralFormula.additiveProductName", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"caloricDensity", "NutritionOrder.enteralFormula.caloricDensity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"caloricDensity", "NutritionOrder.enteralFormula.caloricDensity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"routeofAdministration", "NutritionOrder.enteralFormula.routeofAdministration", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/enteral-route", kS1},
-  {"administration", "NutritionOrder.enteralFormula.administration", 0u, kUnbounded, false, false, false, kT15, "NutritionOrder.enteralFormula.administration", BindingStrength::kNone, "", kS1},
-  {"maxVolumeToDeliver", "NutritionOrder.enteralFormula.maxVolumeToDeliver", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"administration", "NutritionOrder.enteralFormula.administration", 0u, kUnbounded, false, false, false, kT16, "NutritionOrder.enteralFormula.administration", BindingStrength::kNone, "", kS1},
+  {"maxVolumeToDeliver", "NutritionOrder.enteralFormula.maxVolumeToDeliver", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"administrationInstruction", "NutritionOrder.enteralFormula.administrationInstruction", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1843,7 +1843,7 @@ extern constinit const ElementInfo kElements435[6] = {
   {"extension", "NutritionOrder.enteralFormula.administration.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "NutritionOrder.enteralFormula.administration.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"schedule", "NutritionOrder.enteralFormula.administration.schedule", 0u, 1u, false, false, false, kT125, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "NutritionOrder.enteralFormula.administration.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "NutritionOrder.enteralFormula.administration.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"rate", "NutritionOrder.enteralFormula.administration.rate[x]", 0u, 1u, true, false, false, kT126, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1854,8 +1854,8 @@ extern constinit const ElementInfo kElements436[9] = {
   {"modifierExtension", "NutritionOrder.oralDiet.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"type", "NutritionOrder.oralDiet.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/diet-type", kS1},
   {"schedule", "NutritionOrder.oralDiet.schedule", 0u, kUnbounded, false, false, false, kT125, "", BindingStrength::kNone, "", kS1},
-  {"nutrient", "NutritionOrder.oralDiet.nutrient", 0u, kUnbounded, false, false, false, kT15, "NutritionOrder.oralDiet.nutrient", BindingStrength::kNone, "", kS1},
-  {"texture", "NutritionOrder.oralDiet.texture", 0u, kUnbounded, false, false, false, kT15, "NutritionOrder.oralDiet.texture", BindingStrength::kNone, "", kS1},
+  {"nutrient", "NutritionOrder.oralDiet.nutrient", 0u, kUnbounded, false, false, false, kT16, "NutritionOrder.oralDiet.nutrient", BindingStrength::kNone, "", kS1},
+  {"texture", "NutritionOrder.oralDiet.texture", 0u, kUnbounded, false, false, false, kT16, "NutritionOrder.oralDiet.texture", BindingStrength::kNone, "", kS1},
   {"fluidConsistencyType", "NutritionOrder.oralDiet.fluidConsistencyType", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/consistency-type", kS1},
   {"instruction", "NutritionOrder.oralDiet.instruction", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
@@ -1866,7 +1866,7 @@ extern constinit const ElementInfo kElements437[5] = {
   {"extension", "NutritionOrder.oralDiet.nutrient.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "NutritionOrder.oralDiet.nutrient.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifier", "NutritionOrder.oralDiet.nutrient.modifier", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/nutrient-code", kS1},
-  {"amount", "NutritionOrder.oralDiet.nutrient.amount", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"amount", "NutritionOrder.oralDiet.nutrient.amount", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
 };
 
 // NutritionOrder.oralDiet.texture
@@ -1886,44 +1886,44 @@ extern constinit const ElementInfo kElements439[8] = {
   {"type", "NutritionOrder.supplement.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supplement-type", kS1},
   {"productName", "NutritionOrder.supplement.productName", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"schedule", "NutritionOrder.supplement.schedule", 0u, kUnbounded, false, false, false, kT125, "", BindingStrength::kNone, "", kS1},
-  {"quantity", "NutritionOrder.supplement.quantity", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"quantity", "NutritionOrder.supplement.quantity", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"instruction", "NutritionOrder.supplement.instruction", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // Observation
 extern constinit const ElementInfo kElements440[32] = {
-  {"id", "Observation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Observation.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Observation.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Observation.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Observation.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Observation.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Observation.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Observation.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Observation.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Observation.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Observation.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Observation.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Observation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Observation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Observation.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Observation.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "Observation.basedOn", 0u, kUnbounded, false, false, true, kT127, "", BindingStrength::kNone, "", kS1},
   {"partOf", "Observation.partOf", 0u, kUnbounded, false, false, true, kT128, "", BindingStrength::kNone, "", kS1},
-  {"status", "Observation.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/observation-status", kS1},
+  {"status", "Observation.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/observation-status", kS1},
   {"category", "Observation.category", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/observation-category", kS1},
   {"code", "Observation.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-codes", kS1},
   {"subject", "Observation.subject", 0u, 1u, false, false, true, kT129, "", BindingStrength::kNone, "", kS1},
   {"focus", "Observation.focus", 0u, kUnbounded, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "Observation.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "Observation.encounter", 0u, 1u, false, false, true, kT39, "", BindingStrength::kNone, "", kS1},
   {"effective", "Observation.effective[x]", 0u, 1u, true, false, true, kT130, "", BindingStrength::kNone, "", kS1},
-  {"issued", "Observation.issued", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
+  {"issued", "Observation.issued", 0u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
   {"performer", "Observation.performer", 0u, kUnbounded, false, false, true, kT131, "", BindingStrength::kNone, "", kS1},
   {"value", "Observation.value[x]", 0u, 1u, true, false, true, kT132, "", BindingStrength::kNone, "", kS1},
   {"dataAbsentReason", "Observation.dataAbsentReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/data-absent-reason", kS1},
   {"interpretation", "Observation.interpretation", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/observation-interpretation", kS1},
-  {"note", "Observation.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"note", "Observation.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
   {"bodySite", "Observation.bodySite", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
   {"method", "Observation.method", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-methods", kS1},
   {"specimen", "Observation.specimen", 0u, 1u, false, false, false, kT120, "", BindingStrength::kNone, "", kS1},
   {"device", "Observation.device", 0u, 1u, false, false, false, kT133, "", BindingStrength::kNone, "", kS1},
-  {"referenceRange", "Observation.referenceRange", 0u, kUnbounded, false, false, false, kT15, "Observation.referenceRange", BindingStrength::kNone, "", kS81},
+  {"referenceRange", "Observation.referenceRange", 0u, kUnbounded, false, false, false, kT16, "Observation.referenceRange", BindingStrength::kNone, "", kS81},
   {"hasMember", "Observation.hasMember", 0u, kUnbounded, false, false, true, kT134, "", BindingStrength::kNone, "", kS1},
   {"derivedFrom", "Observation.derivedFrom", 0u, kUnbounded, false, false, true, kT135, "", BindingStrength::kNone, "", kS1},
-  {"component", "Observation.component", 0u, kUnbounded, false, false, true, kT15, "Observation.component", BindingStrength::kNone, "", kS1},
+  {"component", "Observation.component", 0u, kUnbounded, false, false, true, kT16, "Observation.component", BindingStrength::kNone, "", kS1},
 };
 
 // Observation.component
@@ -1935,7 +1935,7 @@ extern constinit const ElementInfo kElements441[8] = {
   {"value", "Observation.component.value[x]", 0u, 1u, true, false, true, kT132, "", BindingStrength::kNone, "", kS1},
   {"dataAbsentReason", "Observation.component.dataAbsentReason", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/data-absent-reason", kS1},
   {"interpretation", "Observation.component.interpretation", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/observation-interpretation", kS1},
-  {"referenceRange", "Observation.component.referenceRange", 0u, kUnbounded, false, false, false, kT15, "Observation.referenceRange", BindingStrength::kNone, "", kS1},
+  {"referenceRange", "Observation.component.referenceRange", 0u, kUnbounded, false, false, false, kT16, "Observation.referenceRange", BindingStrength::kNone, "", kS1},
 };
 
 // Observation.referenceRange
@@ -1943,8 +1943,8 @@ extern constinit const ElementInfo kElements442[9] = {
   {"id", "Observation.referenceRange.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Observation.referenceRange.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Observation.referenceRange.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"low", "Observation.referenceRange.low", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
-  {"high", "Observation.referenceRange.high", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"low", "Observation.referenceRange.low", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"high", "Observation.referenceRange.high", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
   {"type", "Observation.referenceRange.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/referencerange-meaning", kS1},
   {"appliesTo", "Observation.referenceRange.appliesTo", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/referencerange-appliesto", kS1},
   {"age", "Observation.referenceRange.age", 0u, 1u, false, false, false, kT136, "", BindingStrength::kNone, "", kS1},
@@ -1953,24 +1953,24 @@ extern constinit const ElementInfo kElements442[9] = {
 
 // ObservationDefinition
 extern constinit const ElementInfo kElements443[22] = {
-  {"id", "ObservationDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ObservationDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "ObservationDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "ObservationDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ObservationDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ObservationDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "ObservationDefinition.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "ObservationDefinition.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "ObservationDefinition.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "ObservationDefinition.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "ObservationDefinition.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ObservationDefinition.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "ObservationDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ObservationDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"publisher", "ObservationDefinition.publisher", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"publisher", "ObservationDefinition.publisher", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"category", "ObservationDefinition.category", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-category", kS1},
   {"code", "ObservationDefinition.code", 1u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-codes", kS1},
-  {"identifier", "ObservationDefinition.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
-  {"permittedDataType", "ObservationDefinition.permittedDataType", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/permitted-data-type", kS1},
+  {"identifier", "ObservationDefinition.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
+  {"permittedDataType", "ObservationDefinition.permittedDataType", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/permitted-data-type", kS1},
   {"multipleResultsAllowed", "ObservationDefinition.multipleResultsAllowed", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"method", "ObservationDefinition.method", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-methods", kS1},
   {"preferredReportName", "ObservationDefinition.preferredReportName", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"quantitativeDetails", "ObservationDefinition.quantitativeDetails", 0u, 1u, false, false, false, kT15, "ObservationDefinition.quantitativeDetails", BindingStrength::kNone, "", kS1},
-  {"qualifiedInterval", "ObservationDefinition.qualifiedInterval", 0u, kUnbounded, false, false, false, kT15, "ObservationDefinition.qualifiedInterval", BindingStrength::kNone, "", kS1},
+  {"quantitativeDetails", "ObservationDefinition.quantitativeDetails", 0u, 1u, false, false, false, kT16, "ObservationDefinition.quantitativeDetails", BindingStrength::kNone, "", kS1},
+  {"qualifiedInterval", "ObservationDefinition.qualifiedInterval", 0u, kUnbounded, false, false, false, kT16, "ObservationDefinition.qualifiedInterval", BindingStrength::kNone, "", kS1},
   {"validCodedValueSet", "ObservationDefinition.validCodedValueSet", 0u, 1u, false, false, false, kT137, "", BindingStrength::kNone, "", kS1},
   {"normalCodedValueSet", "ObservationDefinition.normalCodedValueSet", 0u, 1u, false, false, false, kT137, "", BindingStrength::kNone, "", kS1},
   {"abnormalCodedValueSet", "ObservationDefinition.abnormalCodedValueSet", 0u, 1u, false, false, false, kT137, "", BindingStrength::kNone, "", kS1},
@@ -1982,11 +1982,11 @@ extern constinit const ElementInfo kElements444[11] = {
   {"id", "ObservationDefinition.qualifiedInterval.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ObservationDefinition.qualifiedInterval.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ObservationDefinition.qualifiedInterval.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"category", "ObservationDefinition.qualifiedInterval.category", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/observation-range-category", kS1},
+  {"category", "ObservationDefinition.qualifiedInterval.category", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/observation-range-category", kS1},
   {"range", "ObservationDefinition.qualifiedInterval.range", 0u, 1u, false, false, false, kT136, "", BindingStrength::kNone, "", kS1},
   {"context", "ObservationDefinition.qualifiedInterval.context", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/referencerange-meaning", kS1},
   {"appliesTo", "ObservationDefinition.qualifiedInterval.appliesTo", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/referencerange-appliesto", kS1},
-  {"gender", "ObservationDefinition.qualifiedInterval.gender", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
+  {"gender", "ObservationDefinition.qualifiedInterval.gender", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
   {"age", "ObservationDefinition.qualifiedInterval.age", 0u, 1u, false, false, false, kT136, "", BindingStrength::kNone, "", kS1},
   {"gestationalAge", "ObservationDefinition.qualifiedInterval.gestationalAge", 0u, 1u, false, false, false, kT136, "", BindingStrength::kNone, "", kS1},
   {"condition", "ObservationDefinition.qualifiedInterval.condition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1999,46 +1999,46 @@ extern constinit const ElementInfo kElements445[7] = {
   {"modifierExtension", "ObservationDefinition.quantitativeDetails.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"customaryUnit", "ObservationDefinition.quantitativeDetails.customaryUnit", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
   {"unit", "ObservationDefinition.quantitativeDetails.unit", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
-  {"conversionFactor", "ObservationDefinition.quantitativeDetails.conversionFactor", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
-  {"decimalPrecision", "ObservationDefinition.quantitativeDetails.decimalPrecision", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"conversionFactor", "ObservationDefinition.quantitativeDetails.conversionFactor", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"decimalPrecision", "ObservationDefinition.quantitativeDetails.decimalPrecision", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
 };
 
 // OperationDefinition
 extern constinit const ElementInfo kElements446[34] = {
-  {"id", "OperationDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "OperationDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "OperationDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "OperationDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "OperationDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "OperationDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "OperationDefinition.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "OperationDefinition.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "OperationDefinition.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "OperationDefinition.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "OperationDefinition.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "OperationDefinition.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "OperationDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OperationDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "OperationDefinition.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"url", "OperationDefinition.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
   {"version", "OperationDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "OperationDefinition.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "OperationDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"status", "OperationDefinition.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"kind", "OperationDefinition.kind", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-kind", kS1},
+  {"status", "OperationDefinition.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"kind", "OperationDefinition.kind", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-kind", kS1},
   {"experimental", "OperationDefinition.experimental", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"date", "OperationDefinition.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "OperationDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "OperationDefinition.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"description", "OperationDefinition.description", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "OperationDefinition.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"contact", "OperationDefinition.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"description", "OperationDefinition.description", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "OperationDefinition.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "OperationDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"purpose", "OperationDefinition.purpose", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"purpose", "OperationDefinition.purpose", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
   {"affectsState", "OperationDefinition.affectsState", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"code", "OperationDefinition.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
-  {"comment", "OperationDefinition.comment", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"code", "OperationDefinition.code", 1u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS1},
+  {"comment", "OperationDefinition.comment", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
   {"base", "OperationDefinition.base", 0u, 1u, false, false, true, kT138, "", BindingStrength::kNone, "", kS1},
-  {"resource", "OperationDefinition.resource", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"resource", "OperationDefinition.resource", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"system", "OperationDefinition.system", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"type", "OperationDefinition.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"instance", "OperationDefinition.instance", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"inputProfile", "OperationDefinition.inputProfile", 0u, 1u, false, false, false, kT113, "", BindingStrength::kNone, "", kS1},
-  {"outputProfile", "OperationDefinition.outputProfile", 0u, 1u, false, false, false, kT113, "", BindingStrength::kNone, "", kS1},
-  {"parameter", "OperationDefinition.parameter", 0u, kUnbounded, false, false, false, kT15, "OperationDefinition.parameter", BindingStrength::kNone, "", kS86},
-  {"overload", "OperationDefinition.overload", 0u, kUnbounded, false, false, false, kT15, "OperationDefinition.overload", BindingStrength::kNone, "", kS1},
+  {"inputProfile", "OperationDefinition.inputProfile", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"outputProfile", "OperationDefinition.outputProfile", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"parameter", "OperationDefinition.parameter", 0u, kUnbounded, false, false, false, kT16, "OperationDefinition.parameter", BindingStrength::kNone, "", kS86},
+  {"overload", "OperationDefinition.overload", 0u, kUnbounded, false, false, false, kT16, "OperationDefinition.overload", BindingStrength::kNone, "", kS1},
 };
 
 // OperationDefinition.overload
@@ -2055,17 +2055,17 @@ extern constinit const ElementInfo kElements448[14] = {
   {"id", "OperationDefinition.parameter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "OperationDefinition.parameter.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OperationDefinition.parameter.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "OperationDefinition.parameter.name", 1u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"use", "OperationDefinition.parameter.use", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-parameter-use", kS1},
-  {"min", "OperationDefinition.parameter.min", 1u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"name", "OperationDefinition.parameter.name", 1u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
+  {"use", "OperationDefinition.parameter.use", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-parameter-use", kS1},
+  {"min", "OperationDefinition.parameter.min", 1u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
   {"max", "OperationDefinition.parameter.max", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"documentation", "OperationDefinition.parameter.documentation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "OperationDefinition.parameter.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/all-types", kS1},
-  {"targetProfile", "OperationDefinition.parameter.targetProfile", 0u, kUnbounded, false, false, false, kT113, "", BindingStrength::kNone, "", kS1},
-  {"searchType", "OperationDefinition.parameter.searchType", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-param-type", kS1},
-  {"binding", "OperationDefinition.parameter.binding", 0u, 1u, false, false, false, kT15, "OperationDefinition.parameter.binding", BindingStrength::kNone, "", kS1},
-  {"referencedFrom", "OperationDefinition.parameter.referencedFrom", 0u, kUnbounded, false, false, false, kT15, "OperationDefinition.parameter.referencedFrom", BindingStrength::kNone, "", kS1},
-  {"part", "OperationDefinition.parameter.part", 0u, kUnbounded, false, false, false, kT15, "OperationDefinition.parameter", BindingStrength::kNone, "", kS1},
+  {"type", "OperationDefinition.parameter.type", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/all-types", kS1},
+  {"targetProfile", "OperationDefinition.parameter.targetProfile", 0u, kUnbounded, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"searchType", "OperationDefinition.parameter.searchType", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-param-type", kS1},
+  {"binding", "OperationDefinition.parameter.binding", 0u, 1u, false, false, false, kT16, "OperationDefinition.parameter.binding", BindingStrength::kNone, "", kS1},
+  {"referencedFrom", "OperationDefinition.parameter.referencedFrom", 0u, kUnbounded, false, false, false, kT16, "OperationDefinition.parameter.referencedFrom", BindingStrength::kNone, "", kS1},
+  {"part", "OperationDefinition.parameter.part", 0u, kUnbounded, false, false, false, kT16, "OperationDefinition.parameter", BindingStrength::kNone, "", kS1},
 };
 
 // OperationDefinition.parameter.binding
@@ -2073,7 +2073,7 @@ extern constinit const ElementInfo kElements449[5] = {
   {"id", "OperationDefinition.parameter.binding.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "OperationDefinition.parameter.binding.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OperationDefinition.parameter.binding.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"strength", "OperationDefinition.parameter.binding.strength", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/binding-strength", kS1},
+  {"strength", "OperationDefinition.parameter.binding.strength", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/binding-strength", kS1},
   {"valueSet", "OperationDefinition.parameter.binding.valueSet", 1u, 1u, false, false, false, kT139, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2088,15 +2088,15 @@ extern constinit const ElementInfo kElements450[5] = {
 
 // OperationOutcome
 extern constinit const ElementInfo kElements451[9] = {
-  {"id", "OperationOutcome.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "OperationOutcome.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "OperationOutcome.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "OperationOutcome.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "OperationOutcome.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "OperationOutcome.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "OperationOutcome.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "OperationOutcome.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "OperationOutcome.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "OperationOutcome.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "OperationOutcome.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "OperationOutcome.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "OperationOutcome.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OperationOutcome.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"issue", "OperationOutcome.issue", 1u, kUnbounded, false, false, true, kT15, "OperationOutcome.issue", BindingStrength::kNone, "", kS1},
+  {"issue", "OperationOutcome.issue", 1u, kUnbounded, false, false, true, kT16, "OperationOutcome.issue", BindingStrength::kNone, "", kS1},
 };
 
 // OperationOutcome.issue
@@ -2104,8 +2104,8 @@ extern constinit const ElementInfo kElements452[9] = {
   {"id", "OperationOutcome.issue.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "OperationOutcome.issue.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OperationOutcome.issue.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"severity", "OperationOutcome.issue.severity", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/issue-severity", kS1},
-  {"code", "OperationOutcome.issue.code", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/issue-type", kS1},
+  {"severity", "OperationOutcome.issue.severity", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/issue-severity", kS1},
+  {"code", "OperationOutcome.issue.code", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/issue-type", kS1},
   {"details", "OperationOutcome.issue.details", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/operation-outcome", kS1},
   {"diagnostics", "OperationOutcome.issue.diagnostics", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"location", "OperationOutcome.issue.location", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -2114,24 +2114,24 @@ extern constinit const ElementInfo kElements452[9] = {
 
 // Organization
 extern constinit const ElementInfo kElements453[18] = {
-  {"id", "Organization.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Organization.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Organization.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Organization.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Organization.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Organization.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Organization.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Organization.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Organization.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Organization.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Organization.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Organization.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Organization.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Organization.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Organization.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Organization.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"active", "Organization.active", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"type", "Organization.type", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/organization-type", kS1},
   {"name", "Organization.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"alias", "Organization.alias", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Organization.telecom", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS87},
-  {"address", "Organization.address", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS88},
-  {"partOf", "Organization.partOf", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Organization.contact", 0u, kUnbounded, false, false, false, kT15, "Organization.contact", BindingStrength::kNone, "", kS1},
-  {"endpoint", "Organization.endpoint", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Organization.telecom", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS87},
+  {"address", "Organization.address", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS88},
+  {"partOf", "Organization.partOf", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Organization.contact", 0u, kUnbounded, false, false, false, kT16, "Organization.contact", BindingStrength::kNone, "", kS1},
+  {"endpoint", "Organization.endpoint", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // Organization.contact
@@ -2141,54 +2141,54 @@ extern constinit const ElementInfo kElements454[7] = {
   {"modifierExtension", "Organization.contact.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"purpose", "Organization.contact.purpose", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/contactentity-type", kS1},
   {"name", "Organization.contact.name", 0u, 1u, false, false, false, kT140, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Organization.contact.telecom", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"address", "Organization.contact.address", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Organization.contact.telecom", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"address", "Organization.contact.address", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
 };
 
 // OrganizationAffiliation
 extern constinit const ElementInfo kElements455[20] = {
-  {"id", "OrganizationAffiliation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "OrganizationAffiliation.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "OrganizationAffiliation.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "OrganizationAffiliation.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "OrganizationAffiliation.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "OrganizationAffiliation.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "OrganizationAffiliation.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "OrganizationAffiliation.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "OrganizationAffiliation.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "OrganizationAffiliation.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "OrganizationAffiliation.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "OrganizationAffiliation.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "OrganizationAffiliation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "OrganizationAffiliation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "OrganizationAffiliation.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "OrganizationAffiliation.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"active", "OrganizationAffiliation.active", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"period", "OrganizationAffiliation.period", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
-  {"organization", "OrganizationAffiliation.organization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"participatingOrganization", "OrganizationAffiliation.participatingOrganization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"network", "OrganizationAffiliation.network", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"period", "OrganizationAffiliation.period", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
+  {"organization", "OrganizationAffiliation.organization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"participatingOrganization", "OrganizationAffiliation.participatingOrganization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"network", "OrganizationAffiliation.network", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"code", "OrganizationAffiliation.code", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/organization-role", kS1},
   {"specialty", "OrganizationAffiliation.specialty", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
-  {"location", "OrganizationAffiliation.location", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"location", "OrganizationAffiliation.location", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"healthcareService", "OrganizationAffiliation.healthcareService", 0u, kUnbounded, false, false, false, kT141, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "OrganizationAffiliation.telecom", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "OrganizationAffiliation.endpoint", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "OrganizationAffiliation.telecom", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"endpoint", "OrganizationAffiliation.endpoint", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // ParameterDefinition
 extern constinit const ElementInfo kElements456[9] = {
   {"id", "ParameterDefinition.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ParameterDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "ParameterDefinition.name", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
-  {"use", "ParameterDefinition.use", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-parameter-use", kS1},
-  {"min", "ParameterDefinition.min", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"name", "ParameterDefinition.name", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS1},
+  {"use", "ParameterDefinition.use", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/operation-parameter-use", kS1},
+  {"min", "ParameterDefinition.min", 0u, 1u, false, false, true, kT35, "", BindingStrength::kNone, "", kS1},
   {"max", "ParameterDefinition.max", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"documentation", "ParameterDefinition.documentation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ParameterDefinition.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/all-types", kS1},
-  {"profile", "ParameterDefinition.profile", 0u, 1u, false, false, true, kT113, "", BindingStrength::kNone, "", kS1},
+  {"type", "ParameterDefinition.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/all-types", kS1},
+  {"profile", "ParameterDefinition.profile", 0u, 1u, false, false, true, kT114, "", BindingStrength::kNone, "", kS1},
 };
 
 // Parameters
 extern constinit const ElementInfo kElements457[5] = {
-  {"id", "Parameters.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Parameters.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Parameters.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Parameters.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"parameter", "Parameters.parameter", 0u, kUnbounded, false, false, true, kT15, "Parameters.parameter", BindingStrength::kNone, "", kS90},
+  {"id", "Parameters.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Parameters.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Parameters.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Parameters.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"parameter", "Parameters.parameter", 0u, kUnbounded, false, false, true, kT16, "Parameters.parameter", BindingStrength::kNone, "", kS90},
 };
 
 // Parameters.parameter
@@ -2198,36 +2198,36 @@ extern constinit const ElementInfo kElements458[7] = {
   {"modifierExtension", "Parameters.parameter.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "Parameters.parameter.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"value", "Parameters.parameter.value[x]", 0u, 1u, true, false, true, kT142, "", BindingStrength::kNone, "", kS1},
-  {"resource", "Parameters.parameter.resource", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
-  {"part", "Parameters.parameter.part", 0u, kUnbounded, false, false, true, kT15, "Parameters.parameter", BindingStrength::kNone, "", kS1},
+  {"resource", "Parameters.parameter.resource", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", {}},
+  {"part", "Parameters.parameter.part", 0u, kUnbounded, false, false, true, kT16, "Parameters.parameter", BindingStrength::kNone, "", kS1},
 };
 
 // Patient
 extern constinit const ElementInfo kElements459[24] = {
-  {"id", "Patient.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Patient.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Patient.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Patient.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Patient.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Patient.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Patient.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Patient.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Patient.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Patient.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Patient.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Patient.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Patient.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Patient.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Patient.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Patient.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"active", "Patient.active", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"name", "Patient.name", 0u, kUnbounded, false, false, true, kT140, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Patient.telecom", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"gender", "Patient.gender", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
-  {"birthDate", "Patient.birthDate", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Patient.telecom", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"gender", "Patient.gender", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
+  {"birthDate", "Patient.birthDate", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"deceased", "Patient.deceased[x]", 0u, 1u, true, true, true, kT143, "", BindingStrength::kNone, "", kS1},
-  {"address", "Patient.address", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"address", "Patient.address", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
   {"maritalStatus", "Patient.maritalStatus", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/marital-status", kS1},
   {"multipleBirth", "Patient.multipleBirth[x]", 0u, 1u, true, false, false, kT144, "", BindingStrength::kNone, "", kS1},
-  {"photo", "Patient.photo", 0u, kUnbounded, false, false, false, kT44, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Patient.contact", 0u, kUnbounded, false, false, false, kT15, "Patient.contact", BindingStrength::kNone, "", kS91},
-  {"communication", "Patient.communication", 0u, kUnbounded, false, false, false, kT15, "Patient.communication", BindingStrength::kNone, "", kS1},
+  {"photo", "Patient.photo", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Patient.contact", 0u, kUnbounded, false, false, false, kT16, "Patient.contact", BindingStrength::kNone, "", kS91},
+  {"communication", "Patient.communication", 0u, kUnbounded, false, false, false, kT16, "Patient.communication", BindingStrength::kNone, "", kS1},
   {"generalPractitioner", "Patient.generalPractitioner", 0u, kUnbounded, false, false, false, kT145, "", BindingStrength::kNone, "", kS1},
-  {"managingOrganization", "Patient.managingOrganization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"link", "Patient.link", 0u, kUnbounded, false, true, true, kT15, "Patient.link", BindingStrength::kNone, "", kS1},
+  {"managingOrganization", "Patient.managingOrganization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"link", "Patient.link", 0u, kUnbounded, false, true, true, kT16, "Patient.link", BindingStrength::kNone, "", kS1},
 };
 
 // Patient.communication
@@ -2246,11 +2246,11 @@ extern constinit const ElementInfo kElements461[10] = {
   {"modifierExtension", "Patient.contact.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"relationship", "Patient.contact.relationship", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/patient-contactrelationship", kS1},
   {"name", "Patient.contact.name", 0u, 1u, false, false, false, kT140, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Patient.contact.telecom", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"address", "Patient.contact.address", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"gender", "Patient.contact.gender", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
-  {"organization", "Patient.contact.organization", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
-  {"period", "Patient.contact.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Patient.contact.telecom", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"address", "Patient.contact.address", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"gender", "Patient.contact.gender", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
+  {"organization", "Patient.contact.organization", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"period", "Patient.contact.period", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
 };
 
 // Patient.link
@@ -2259,58 +2259,58 @@ extern constinit const ElementInfo kElements462[5] = {
   {"extension", "Patient.link.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Patient.link.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"other", "Patient.link.other", 1u, 1u, false, false, true, kT146, "", BindingStrength::kNone, "", kS1},
-  {"type", "Patient.link.type", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/link-type", kS1},
+  {"type", "Patient.link.type", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/link-type", kS1},
 };
 
 // PaymentNotice
 extern constinit const ElementInfo kElements463[20] = {
-  {"id", "PaymentNotice.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "PaymentNotice.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "PaymentNotice.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "PaymentNotice.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "PaymentNotice.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "PaymentNotice.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "PaymentNotice.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "PaymentNotice.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "PaymentNotice.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "PaymentNotice.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "PaymentNotice.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "PaymentNotice.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "PaymentNotice.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PaymentNotice.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "PaymentNotice.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"status", "PaymentNotice.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
+  {"identifier", "PaymentNotice.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"status", "PaymentNotice.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
   {"request", "PaymentNotice.request", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"response", "PaymentNotice.response", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"created", "PaymentNotice.created", 1u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"provider", "PaymentNotice.provider", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"provider", "PaymentNotice.provider", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"payment", "PaymentNotice.payment", 1u, 1u, false, false, true, kT147, "", BindingStrength::kNone, "", kS1},
-  {"paymentDate", "PaymentNotice.paymentDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"payee", "PaymentNotice.payee", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
-  {"recipient", "PaymentNotice.recipient", 1u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"amount", "PaymentNotice.amount", 1u, 1u, false, false, true, kT68, "", BindingStrength::kNone, "", kS1},
+  {"paymentDate", "PaymentNotice.paymentDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"payee", "PaymentNotice.payee", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
+  {"recipient", "PaymentNotice.recipient", 1u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"amount", "PaymentNotice.amount", 1u, 1u, false, false, true, kT69, "", BindingStrength::kNone, "", kS1},
   {"paymentStatus", "PaymentNotice.paymentStatus", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payment-status", kS1},
 };
 
 // PaymentReconciliation
 extern constinit const ElementInfo kElements464[23] = {
-  {"id", "PaymentReconciliation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "PaymentReconciliation.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "PaymentReconciliation.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "PaymentReconciliation.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "PaymentReconciliation.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "PaymentReconciliation.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "PaymentReconciliation.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "PaymentReconciliation.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "PaymentReconciliation.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "PaymentReconciliation.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "PaymentReconciliation.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "PaymentReconciliation.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "PaymentReconciliation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PaymentReconciliation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "PaymentReconciliation.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"status", "PaymentReconciliation.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
-  {"period", "PaymentReconciliation.period", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "PaymentReconciliation.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"status", "PaymentReconciliation.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
+  {"period", "PaymentReconciliation.period", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"created", "PaymentReconciliation.created", 1u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"paymentIssuer", "PaymentReconciliation.paymentIssuer", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"paymentIssuer", "PaymentReconciliation.paymentIssuer", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"request", "PaymentReconciliation.request", 0u, 1u, false, false, false, kT148, "", BindingStrength::kNone, "", kS1},
-  {"requestor", "PaymentReconciliation.requestor", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
-  {"outcome", "PaymentReconciliation.outcome", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
+  {"requestor", "PaymentReconciliation.requestor", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
+  {"outcome", "PaymentReconciliation.outcome", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/remittance-outcome", kS1},
   {"disposition", "PaymentReconciliation.disposition", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"paymentDate", "PaymentReconciliation.paymentDate", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"paymentAmount", "PaymentReconciliation.paymentAmount", 1u, 1u, false, false, true, kT68, "", BindingStrength::kNone, "", kS1},
-  {"paymentIdentifier", "PaymentReconciliation.paymentIdentifier", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"detail", "PaymentReconciliation.detail", 0u, kUnbounded, false, false, false, kT15, "PaymentReconciliation.detail", BindingStrength::kNone, "", kS1},
+  {"paymentDate", "PaymentReconciliation.paymentDate", 1u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"paymentAmount", "PaymentReconciliation.paymentAmount", 1u, 1u, false, false, true, kT69, "", BindingStrength::kNone, "", kS1},
+  {"paymentIdentifier", "PaymentReconciliation.paymentIdentifier", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"detail", "PaymentReconciliation.detail", 0u, kUnbounded, false, false, false, kT16, "PaymentReconciliation.detail", BindingStrength::kNone, "", kS1},
   {"formCode", "PaymentReconciliation.formCode", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/forms", kS1},
-  {"processNote", "PaymentReconciliation.processNote", 0u, kUnbounded, false, false, false, kT15, "PaymentReconciliation.processNote", BindingStrength::kNone, "", kS1},
+  {"processNote", "PaymentReconciliation.processNote", 0u, kUnbounded, false, false, false, kT16, "PaymentReconciliation.processNote", BindingStrength::kNone, "", kS1},
 };
 
 // PaymentReconciliation.detail
@@ -2318,16 +2318,16 @@ extern constinit const ElementInfo kElements465[13] = {
   {"id", "PaymentReconciliation.detail.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PaymentReconciliation.detail.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PaymentReconciliation.detail.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "PaymentReconciliation.detail.identifier", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"predecessor", "PaymentReconciliation.detail.predecessor", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "PaymentReconciliation.detail.identifier", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"predecessor", "PaymentReconciliation.detail.predecessor", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "PaymentReconciliation.detail.type", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/payment-type", kS1},
   {"request", "PaymentReconciliation.detail.request", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
-  {"submitter", "PaymentReconciliation.detail.submitter", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
+  {"submitter", "PaymentReconciliation.detail.submitter", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
   {"response", "PaymentReconciliation.detail.response", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
-  {"date", "PaymentReconciliation.detail.date", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
+  {"date", "PaymentReconciliation.detail.date", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
   {"responsible", "PaymentReconciliation.detail.responsible", 0u, 1u, false, false, false, kT149, "", BindingStrength::kNone, "", kS1},
-  {"payee", "PaymentReconciliation.detail.payee", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
-  {"amount", "PaymentReconciliation.detail.amount", 0u, 1u, false, false, false, kT68, "", BindingStrength::kNone, "", kS1},
+  {"payee", "PaymentReconciliation.detail.payee", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
+  {"amount", "PaymentReconciliation.detail.amount", 0u, 1u, false, false, false, kT69, "", BindingStrength::kNone, "", kS1},
 };
 
 // PaymentReconciliation.processNote
@@ -2335,7 +2335,7 @@ extern constinit const ElementInfo kElements466[5] = {
   {"id", "PaymentReconciliation.processNote.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PaymentReconciliation.processNote.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PaymentReconciliation.processNote.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "PaymentReconciliation.processNote.type", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/note-type", kS1},
+  {"type", "PaymentReconciliation.processNote.type", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/note-type", kS1},
   {"text", "PaymentReconciliation.processNote.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2349,24 +2349,24 @@ extern constinit const ElementInfo kElements467[4] = {
 
 // Person
 extern constinit const ElementInfo kElements468[18] = {
-  {"id", "Person.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Person.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Person.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Person.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Person.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Person.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Person.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Person.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Person.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Person.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Person.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Person.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Person.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Person.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Person.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Person.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
   {"name", "Person.name", 0u, kUnbounded, false, false, true, kT140, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Person.telecom", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"gender", "Person.gender", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
-  {"birthDate", "Person.birthDate", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"address", "Person.address", 0u, kUnbounded, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"photo", "Person.photo", 0u, 1u, false, false, false, kT44, "", BindingStrength::kNone, "", kS1},
-  {"managingOrganization", "Person.managingOrganization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "Person.telecom", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"gender", "Person.gender", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
+  {"birthDate", "Person.birthDate", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"address", "Person.address", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"photo", "Person.photo", 0u, 1u, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"managingOrganization", "Person.managingOrganization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"active", "Person.active", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"link", "Person.link", 0u, kUnbounded, false, false, false, kT15, "Person.link", BindingStrength::kNone, "", kS1},
+  {"link", "Person.link", 0u, kUnbounded, false, false, false, kT16, "Person.link", BindingStrength::kNone, "", kS1},
 };
 
 // Person.link
@@ -2375,50 +2375,50 @@ extern constinit const ElementInfo kElements469[5] = {
   {"extension", "Person.link.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Person.link.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"target", "Person.link.target", 1u, 1u, false, false, false, kT150, "", BindingStrength::kNone, "", kS1},
-  {"assurance", "Person.link.assurance", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/identity-assuranceLevel", kS1},
+  {"assurance", "Person.link.assurance", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/identity-assuranceLevel", kS1},
 };
 
 // PlanDefinition
 extern constinit const ElementInfo kElements470[39] = {
-  {"id", "PlanDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "PlanDefinition.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "PlanDefinition.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "PlanDefinition.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "PlanDefinition.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "PlanDefinition.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "PlanDefinition.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "PlanDefinition.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "PlanDefinition.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "PlanDefinition.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "PlanDefinition.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "PlanDefinition.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "PlanDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PlanDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "PlanDefinition.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "PlanDefinition.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"url", "PlanDefinition.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "PlanDefinition.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"version", "PlanDefinition.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "PlanDefinition.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "PlanDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "PlanDefinition.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "PlanDefinition.type", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/plan-definition-type", kS1},
-  {"status", "PlanDefinition.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "PlanDefinition.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "PlanDefinition.experimental", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"subject", "PlanDefinition.subject[x]", 0u, 1u, true, false, false, kT22, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
+  {"subject", "PlanDefinition.subject[x]", 0u, 1u, true, false, false, kT23, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
   {"date", "PlanDefinition.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "PlanDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "PlanDefinition.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"description", "PlanDefinition.description", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "PlanDefinition.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"contact", "PlanDefinition.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"description", "PlanDefinition.description", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "PlanDefinition.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "PlanDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"purpose", "PlanDefinition.purpose", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"purpose", "PlanDefinition.purpose", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
   {"usage", "PlanDefinition.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"copyright", "PlanDefinition.copyright", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "PlanDefinition.approvalDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "PlanDefinition.lastReviewDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "PlanDefinition.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"copyright", "PlanDefinition.copyright", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"approvalDate", "PlanDefinition.approvalDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "PlanDefinition.lastReviewDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "PlanDefinition.effectivePeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"topic", "PlanDefinition.topic", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
-  {"author", "PlanDefinition.author", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"editor", "PlanDefinition.editor", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"reviewer", "PlanDefinition.reviewer", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"endorser", "PlanDefinition.endorser", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "PlanDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
-  {"library", "PlanDefinition.library", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
-  {"goal", "PlanDefinition.goal", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.goal", BindingStrength::kNone, "", kS1},
-  {"action", "PlanDefinition.action", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action", BindingStrength::kNone, "", kS1},
+  {"author", "PlanDefinition.author", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"editor", "PlanDefinition.editor", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"reviewer", "PlanDefinition.reviewer", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"endorser", "PlanDefinition.endorser", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"relatedArtifact", "PlanDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"library", "PlanDefinition.library", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"goal", "PlanDefinition.goal", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.goal", BindingStrength::kNone, "", kS1},
+  {"action", "PlanDefinition.action", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action", BindingStrength::kNone, "", kS1},
 };
 
 // PlanDefinition.action
@@ -2430,29 +2430,29 @@ extern constinit const ElementInfo kElements471[30] = {
   {"title", "PlanDefinition.action.title", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "PlanDefinition.action.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"textEquivalent", "PlanDefinition.action.textEquivalent", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"priority", "PlanDefinition.action.priority", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
+  {"priority", "PlanDefinition.action.priority", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
   {"code", "PlanDefinition.action.code", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"reason", "PlanDefinition.action.reason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"documentation", "PlanDefinition.action.documentation", 0u, kUnbounded, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
-  {"goalId", "PlanDefinition.action.goalId", 0u, kUnbounded, false, false, false, kT116, "", BindingStrength::kNone, "", kS1},
-  {"subject", "PlanDefinition.action.subject[x]", 0u, 1u, true, false, false, kT22, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
+  {"documentation", "PlanDefinition.action.documentation", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"goalId", "PlanDefinition.action.goalId", 0u, kUnbounded, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
+  {"subject", "PlanDefinition.action.subject[x]", 0u, 1u, true, false, false, kT23, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
   {"trigger", "PlanDefinition.action.trigger", 0u, kUnbounded, false, false, false, kT151, "", BindingStrength::kNone, "", kS1},
-  {"condition", "PlanDefinition.action.condition", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action.condition", BindingStrength::kNone, "", kS1},
+  {"condition", "PlanDefinition.action.condition", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action.condition", BindingStrength::kNone, "", kS1},
   {"input", "PlanDefinition.action.input", 0u, kUnbounded, false, false, false, kT152, "", BindingStrength::kNone, "", kS1},
   {"output", "PlanDefinition.action.output", 0u, kUnbounded, false, false, false, kT152, "", BindingStrength::kNone, "", kS1},
-  {"relatedAction", "PlanDefinition.action.relatedAction", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action.relatedAction", BindingStrength::kNone, "", kS1},
+  {"relatedAction", "PlanDefinition.action.relatedAction", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action.relatedAction", BindingStrength::kNone, "", kS1},
   {"timing", "PlanDefinition.action.timing[x]", 0u, 1u, true, false, false, kT153, "", BindingStrength::kNone, "", kS1},
-  {"participant", "PlanDefinition.action.participant", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action.participant", BindingStrength::kNone, "", kS1},
+  {"participant", "PlanDefinition.action.participant", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action.participant", BindingStrength::kNone, "", kS1},
   {"type", "PlanDefinition.action.type", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/action-type", kS1},
-  {"groupingBehavior", "PlanDefinition.action.groupingBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-grouping-behavior", kS1},
-  {"selectionBehavior", "PlanDefinition.action.selectionBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-selection-behavior", kS1},
-  {"requiredBehavior", "PlanDefinition.action.requiredBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-required-behavior", kS1},
-  {"precheckBehavior", "PlanDefinition.action.precheckBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-precheck-behavior", kS1},
-  {"cardinalityBehavior", "PlanDefinition.action.cardinalityBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-cardinality-behavior", kS1},
+  {"groupingBehavior", "PlanDefinition.action.groupingBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-grouping-behavior", kS1},
+  {"selectionBehavior", "PlanDefinition.action.selectionBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-selection-behavior", kS1},
+  {"requiredBehavior", "PlanDefinition.action.requiredBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-required-behavior", kS1},
+  {"precheckBehavior", "PlanDefinition.action.precheckBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-precheck-behavior", kS1},
+  {"cardinalityBehavior", "PlanDefinition.action.cardinalityBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-cardinality-behavior", kS1},
   {"definition", "PlanDefinition.action.definition[x]", 0u, 1u, true, false, false, kT154, "", BindingStrength::kNone, "", kS1},
   {"transform", "PlanDefinition.action.transform", 0u, 1u, false, false, false, kT155, "", BindingStrength::kNone, "", kS1},
-  {"dynamicValue", "PlanDefinition.action.dynamicValue", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action.dynamicValue", BindingStrength::kNone, "", kS1},
-  {"action", "PlanDefinition.action.action", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.action", BindingStrength::kNone, "", kS1},
+  {"dynamicValue", "PlanDefinition.action.dynamicValue", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action.dynamicValue", BindingStrength::kNone, "", kS1},
+  {"action", "PlanDefinition.action.action", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.action", BindingStrength::kNone, "", kS1},
 };
 
 // PlanDefinition.action.condition
@@ -2460,8 +2460,8 @@ extern constinit const ElementInfo kElements472[5] = {
   {"id", "PlanDefinition.action.condition.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PlanDefinition.action.condition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PlanDefinition.action.condition.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"kind", "PlanDefinition.action.condition.kind", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-condition-kind", kS1},
-  {"expression", "PlanDefinition.action.condition.expression", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"kind", "PlanDefinition.action.condition.kind", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-condition-kind", kS1},
+  {"expression", "PlanDefinition.action.condition.expression", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // PlanDefinition.action.dynamicValue
@@ -2470,7 +2470,7 @@ extern constinit const ElementInfo kElements473[5] = {
   {"extension", "PlanDefinition.action.dynamicValue.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PlanDefinition.action.dynamicValue.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"path", "PlanDefinition.action.dynamicValue.path", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"expression", "PlanDefinition.action.dynamicValue.expression", 0u, 1u, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"expression", "PlanDefinition.action.dynamicValue.expression", 0u, 1u, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // PlanDefinition.action.participant
@@ -2478,7 +2478,7 @@ extern constinit const ElementInfo kElements474[5] = {
   {"id", "PlanDefinition.action.participant.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PlanDefinition.action.participant.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PlanDefinition.action.participant.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "PlanDefinition.action.participant.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-participant-type", kS1},
+  {"type", "PlanDefinition.action.participant.type", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-participant-type", kS1},
   {"role", "PlanDefinition.action.participant.role", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/action-participant-role", kS1},
 };
 
@@ -2487,8 +2487,8 @@ extern constinit const ElementInfo kElements475[6] = {
   {"id", "PlanDefinition.action.relatedAction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PlanDefinition.action.relatedAction.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PlanDefinition.action.relatedAction.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"actionId", "PlanDefinition.action.relatedAction.actionId", 1u, 1u, false, false, false, kT116, "", BindingStrength::kNone, "", kS1},
-  {"relationship", "PlanDefinition.action.relatedAction.relationship", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-relationship-type", kS1},
+  {"actionId", "PlanDefinition.action.relatedAction.actionId", 1u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
+  {"relationship", "PlanDefinition.action.relatedAction.relationship", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-relationship-type", kS1},
   {"offset", "PlanDefinition.action.relatedAction.offset[x]", 0u, 1u, true, false, false, kT156, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2502,8 +2502,8 @@ extern constinit const ElementInfo kElements476[10] = {
   {"priority", "PlanDefinition.goal.priority", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/goal-priority", kS1},
   {"start", "PlanDefinition.goal.start", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/goal-start-event", kS1},
   {"addresses", "PlanDefinition.goal.addresses", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
-  {"documentation", "PlanDefinition.goal.documentation", 0u, kUnbounded, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
-  {"target", "PlanDefinition.goal.target", 0u, kUnbounded, false, false, false, kT15, "PlanDefinition.goal.target", BindingStrength::kNone, "", kS1},
+  {"documentation", "PlanDefinition.goal.documentation", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"target", "PlanDefinition.goal.target", 0u, kUnbounded, false, false, false, kT16, "PlanDefinition.goal.target", BindingStrength::kNone, "", kS1},
 };
 
 // PlanDefinition.goal.target
@@ -2513,7 +2513,7 @@ extern constinit const ElementInfo kElements477[6] = {
   {"modifierExtension", "PlanDefinition.goal.target.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"measure", "PlanDefinition.goal.target.measure", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/observation-codes", kS1},
   {"detail", "PlanDefinition.goal.target.detail[x]", 0u, 1u, true, false, false, kT157, "", BindingStrength::kNone, "", kS1},
-  {"due", "PlanDefinition.goal.target.due", 0u, 1u, false, false, false, kT71, "", BindingStrength::kNone, "", kS1},
+  {"due", "PlanDefinition.goal.target.due", 0u, 1u, false, false, false, kT72, "", BindingStrength::kNone, "", kS1},
 };
 
 // Population
@@ -2529,23 +2529,23 @@ extern constinit const ElementInfo kElements478[7] = {
 
 // Practitioner
 extern constinit const ElementInfo kElements479[18] = {
-  {"id", "Practitioner.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Practitioner.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Practitioner.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Practitioner.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Practitioner.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Practitioner.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Practitioner.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Practitioner.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Practitioner.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Practitioner.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Practitioner.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Practitioner.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Practitioner.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Practitioner.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Practitioner.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Practitioner.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"active", "Practitioner.active", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"name", "Practitioner.name", 0u, kUnbounded, false, false, true, kT140, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "Practitioner.telecom", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"address", "Practitioner.address", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"gender", "Practitioner.gender", 0u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
-  {"birthDate", "Practitioner.birthDate", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"photo", "Practitioner.photo", 0u, kUnbounded, false, false, false, kT44, "", BindingStrength::kNone, "", kS1},
-  {"qualification", "Practitioner.qualification", 0u, kUnbounded, false, false, false, kT15, "Practitioner.qualification", BindingStrength::kNone, "", kS1},
+  {"telecom", "Practitioner.telecom", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"address", "Practitioner.address", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"gender", "Practitioner.gender", 0u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
+  {"birthDate", "Practitioner.birthDate", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"photo", "Practitioner.photo", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
+  {"qualification", "Practitioner.qualification", 0u, kUnbounded, false, false, false, kT16, "Practitioner.qualification", BindingStrength::kNone, "", kS1},
   {"communication", "Practitioner.communication", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
 };
 
@@ -2554,36 +2554,36 @@ extern constinit const ElementInfo kElements480[7] = {
   {"id", "Practitioner.qualification.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Practitioner.qualification.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Practitioner.qualification.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Practitioner.qualification.identifier", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Practitioner.qualification.identifier", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
   {"code", "Practitioner.qualification.code", 1u, 1u, false, false, false, kT2, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-2.7-0360", kS1},
-  {"period", "Practitioner.qualification.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
-  {"issuer", "Practitioner.qualification.issuer", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"period", "Practitioner.qualification.period", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
+  {"issuer", "Practitioner.qualification.issuer", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
 };
 
 // PractitionerRole
 extern constinit const ElementInfo kElements481[22] = {
-  {"id", "PractitionerRole.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "PractitionerRole.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "PractitionerRole.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "PractitionerRole.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "PractitionerRole.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "PractitionerRole.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "PractitionerRole.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "PractitionerRole.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "PractitionerRole.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "PractitionerRole.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "PractitionerRole.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "PractitionerRole.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "PractitionerRole.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PractitionerRole.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "PractitionerRole.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "PractitionerRole.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"active", "PractitionerRole.active", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"period", "PractitionerRole.period", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"period", "PractitionerRole.period", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
   {"practitioner", "PractitionerRole.practitioner", 0u, 1u, false, false, true, kT159, "", BindingStrength::kNone, "", kS1},
-  {"organization", "PractitionerRole.organization", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"organization", "PractitionerRole.organization", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
   {"code", "PractitionerRole.code", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/practitioner-role", kS1},
   {"specialty", "PractitionerRole.specialty", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
-  {"location", "PractitionerRole.location", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"location", "PractitionerRole.location", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"healthcareService", "PractitionerRole.healthcareService", 0u, kUnbounded, false, false, false, kT141, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "PractitionerRole.telecom", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"availableTime", "PractitionerRole.availableTime", 0u, kUnbounded, false, false, false, kT15, "PractitionerRole.availableTime", BindingStrength::kNone, "", kS1},
-  {"notAvailable", "PractitionerRole.notAvailable", 0u, kUnbounded, false, false, false, kT15, "PractitionerRole.notAvailable", BindingStrength::kNone, "", kS1},
+  {"telecom", "PractitionerRole.telecom", 0u, kUnbounded, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"availableTime", "PractitionerRole.availableTime", 0u, kUnbounded, false, false, false, kT16, "PractitionerRole.availableTime", BindingStrength::kNone, "", kS1},
+  {"notAvailable", "PractitionerRole.notAvailable", 0u, kUnbounded, false, false, false, kT16, "PractitionerRole.notAvailable", BindingStrength::kNone, "", kS1},
   {"availabilityExceptions", "PractitionerRole.availabilityExceptions", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"endpoint", "PractitionerRole.endpoint", 0u, kUnbounded, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
+  {"endpoint", "PractitionerRole.endpoint", 0u, kUnbounded, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
 };
 
 // PractitionerRole.availableTime
@@ -2591,10 +2591,10 @@ extern constinit const ElementInfo kElements482[7] = {
   {"id", "PractitionerRole.availableTime.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "PractitionerRole.availableTime.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PractitionerRole.availableTime.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"daysOfWeek", "PractitionerRole.availableTime.daysOfWeek", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
+  {"daysOfWeek", "PractitionerRole.availableTime.daysOfWeek", 0u, kUnbounded, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/days-of-week", kS1},
   {"allDay", "PractitionerRole.availableTime.allDay", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"availableStartTime", "PractitionerRole.availableTime.availableStartTime", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
-  {"availableEndTime", "PractitionerRole.availableTime.availableEndTime", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"availableStartTime", "PractitionerRole.availableTime.availableStartTime", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"availableEndTime", "PractitionerRole.availableTime.availableEndTime", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
 };
 
 // PractitionerRole.notAvailable
@@ -2603,35 +2603,35 @@ extern constinit const ElementInfo kElements483[5] = {
   {"extension", "PractitionerRole.notAvailable.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "PractitionerRole.notAvailable.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "PractitionerRole.notAvailable.description", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"during", "PractitionerRole.notAvailable.during", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"during", "PractitionerRole.notAvailable.during", 0u, 1u, false, false, false, kT22, "", BindingStrength::kNone, "", kS1},
 };
 
 // Procedure
 extern constinit const ElementInfo kElements484[36] = {
-  {"id", "Procedure.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Procedure.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Procedure.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Procedure.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Procedure.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Procedure.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Procedure.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Procedure.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Procedure.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Procedure.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Procedure.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Procedure.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Procedure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Procedure.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "Procedure.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Procedure.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"instantiatesCanonical", "Procedure.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT160, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesUri", "Procedure.instantiatesUri", 0u, kUnbounded, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesUri", "Procedure.instantiatesUri", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "Procedure.basedOn", 0u, kUnbounded, false, false, true, kT161, "", BindingStrength::kNone, "", kS1},
   {"partOf", "Procedure.partOf", 0u, kUnbounded, false, false, true, kT162, "", BindingStrength::kNone, "", kS1},
-  {"status", "Procedure.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-status", kS1},
+  {"status", "Procedure.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/event-status", kS1},
   {"statusReason", "Procedure.statusReason", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-not-performed-reason", kS1},
   {"category", "Procedure.category", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-category", kS1},
   {"code", "Procedure.code", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS1},
-  {"subject", "Procedure.subject", 1u, 1u, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "Procedure.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
+  {"subject", "Procedure.subject", 1u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "Procedure.encounter", 0u, 1u, false, false, true, kT39, "", BindingStrength::kNone, "", kS1},
   {"performed", "Procedure.performed[x]", 0u, 1u, true, false, true, kT163, "", BindingStrength::kNone, "", kS1},
   {"recorder", "Procedure.recorder", 0u, 1u, false, false, true, kT164, "", BindingStrength::kNone, "", kS1},
   {"asserter", "Procedure.asserter", 0u, 1u, false, false, true, kT164, "", BindingStrength::kNone, "", kS1},
-  {"performer", "Procedure.performer", 0u, kUnbounded, false, false, true, kT15, "Procedure.performer", BindingStrength::kNone, "", kS1},
-  {"location", "Procedure.location", 0u, 1u, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"performer", "Procedure.performer", 0u, kUnbounded, false, false, true, kT16, "Procedure.performer", BindingStrength::kNone, "", kS1},
+  {"location", "Procedure.location", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"reasonCode", "Procedure.reasonCode", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-reason", kS1},
   {"reasonReference", "Procedure.reasonReference", 0u, kUnbounded, false, false, true, kT165, "", BindingStrength::kNone, "", kS1},
   {"bodySite", "Procedure.bodySite", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
@@ -2640,8 +2640,8 @@ extern constinit const ElementInfo kElements484[36] = {
   {"complication", "Procedure.complication", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
   {"complicationDetail", "Procedure.complicationDetail", 0u, kUnbounded, false, false, false, kT167, "", BindingStrength::kNone, "", kS1},
   {"followUp", "Procedure.followUp", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-followup", kS1},
-  {"note", "Procedure.note", 0u, kUnbounded, false, false, false, kT45, "", BindingStrength::kNone, "", kS1},
-  {"focalDevice", "Procedure.focalDevice", 0u, kUnbounded, false, false, false, kT15, "Procedure.focalDevice", BindingStrength::kNone, "", kS1},
+  {"note", "Procedure.note", 0u, kUnbounded, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
+  {"focalDevice", "Procedure.focalDevice", 0u, kUnbounded, false, false, false, kT16, "Procedure.focalDevice", BindingStrength::kNone, "", kS1},
   {"usedReference", "Procedure.usedReference", 0u, kUnbounded, false, false, false, kT168, "", BindingStrength::kNone, "", kS1},
   {"usedCode", "Procedure.usedCode", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/device-kind", kS1},
 };
@@ -2652,7 +2652,7 @@ extern constinit const ElementInfo kElements485[5] = {
   {"extension", "Procedure.focalDevice.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Procedure.focalDevice.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"action", "Procedure.focalDevice.action", 0u, 1u, false, false, false, kT2, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/device-action", kS1},
-  {"manipulated", "Procedure.focalDevice.manipulated", 1u, 1u, false, false, false, kT54, "", BindingStrength::kNone, "", kS1},
+  {"manipulated", "Procedure.focalDevice.manipulated", 1u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
 };
 
 // Procedure.performer
@@ -2661,8 +2661,8 @@ extern constinit const ElementInfo kElements486[6] = {
   {"extension", "Procedure.performer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Procedure.performer.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"function", "Procedure.performer.function", 0u, 1u, false, false, true, kT2, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/performer-role", kS1},
-  {"actor", "Procedure.performer.actor", 1u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
-  {"onBehalfOf", "Procedure.performer.onBehalfOf", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"actor", "Procedure.performer.actor", 1u, 1u, false, false, true, kT76, "", BindingStrength::kNone, "", kS1},
+  {"onBehalfOf", "Procedure.performer.onBehalfOf", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
 };
 
 // ProdCharacteristic
@@ -2670,16 +2670,16 @@ extern constinit const ElementInfo kElements487[14] = {
   {"id", "ProdCharacteristic.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ProdCharacteristic.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ProdCharacteristic.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"height", "ProdCharacteristic.height", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"width", "ProdCharacteristic.width", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"depth", "ProdCharacteristic.depth", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"weight", "ProdCharacteristic.weight", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"nominalVolume", "ProdCharacteristic.nominalVolume", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
-  {"externalDiameter", "ProdCharacteristic.externalDiameter", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"height", "ProdCharacteristic.height", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"width", "ProdCharacteristic.width", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"depth", "ProdCharacteristic.depth", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"weight", "ProdCharacteristic.weight", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"nominalVolume", "ProdCharacteristic.nominalVolume", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"externalDiameter", "ProdCharacteristic.externalDiameter", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"shape", "ProdCharacteristic.shape", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"color", "ProdCharacteristic.color", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"imprint", "ProdCharacteristic.imprint", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"image", "ProdCharacteristic.image", 0u, kUnbounded, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
+  {"image", "ProdCharacteristic.image", 0u, kUnbounded, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
   {"scoring", "ProdCharacteristic.scoring", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2688,31 +2688,31 @@ extern constinit const ElementInfo kElements488[7] = {
   {"id", "ProductShelfLife.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ProductShelfLife.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ProductShelfLife.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "ProductShelfLife.identifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "ProductShelfLife.identifier", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"type", "ProductShelfLife.type", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"period", "ProductShelfLife.period", 1u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"period", "ProductShelfLife.period", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
   {"specialPrecautionsForStorage", "ProductShelfLife.specialPrecautionsForStorage", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
 // Provenance
 extern constinit const ElementInfo kElements489[18] = {
-  {"id", "Provenance.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Provenance.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Provenance.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Provenance.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Provenance.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Provenance.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Provenance.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Provenance.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Provenance.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Provenance.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Provenance.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Provenance.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Provenance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Provenance.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"target", "Provenance.target", 1u, kUnbounded, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"occurred", "Provenance.occurred[x]", 0u, 1u, true, false, false, kT94, "", BindingStrength::kNone, "", kS1},
-  {"recorded", "Provenance.recorded", 1u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
-  {"policy", "Provenance.policy", 0u, kUnbounded, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
-  {"location", "Provenance.location", 0u, 1u, false, false, false, kT17, "", BindingStrength::kNone, "", kS1},
+  {"occurred", "Provenance.occurred[x]", 0u, 1u, true, false, false, kT95, "", BindingStrength::kNone, "", kS1},
+  {"recorded", "Provenance.recorded", 1u, 1u, false, false, true, kT41, "", BindingStrength::kNone, "", kS1},
+  {"policy", "Provenance.policy", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
+  {"location", "Provenance.location", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
   {"reason", "Provenance.reason", 0u, kUnbounded, false, false, false, kT2, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v3-PurposeOfUse", kS1},
   {"activity", "Provenance.activity", 0u, 1u, false, false, false, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/provenance-activity-type", kS1},
-  {"agent", "Provenance.agent", 1u, kUnbounded, false, false, false, kT15, "Provenance.agent", BindingStrength::kNone, "", kS1},
-  {"entity", "Provenance.entity", 0u, kUnbounded, false, false, false, kT15, "Provenance.entity", BindingStrength::kNone, "", kS1},
+  {"agent", "Provenance.agent", 1u, kUnbounded, false, false, false, kT16, "Provenance.agent", BindingStrength::kNone, "", kS1},
+  {"entity", "Provenance.entity", 0u, kUnbounded, false, false, false, kT16, "Provenance.entity", BindingStrength::kNone, "", kS1},
   {"signature", "Provenance.signature", 0u, kUnbounded, false, false, false, kT169, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2732,54 +2732,54 @@ extern constinit const ElementInfo kElements491[6] = {
   {"id", "Provenance.entity.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Provenance.entity.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Provenance.entity.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"role", "Provenance.entity.role", 1u, 1u, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/provenance-entity-role", kS1},
+  {"role", "Provenance.entity.role", 1u, 1u, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/provenance-entity-role", kS1},
   {"what", "Provenance.entity.what", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"agent", "Provenance.entity.agent", 0u, kUnbounded, false, false, false, kT15, "Provenance.agent", BindingStrength::kNone, "", kS1},
+  {"agent", "Provenance.entity.agent", 0u, kUnbounded, false, false, false, kT16, "Provenance.agent", BindingStrength::kNone, "", kS1},
 };
 
 // Quantity
 extern constinit const ElementInfo kElements492[7] = {
   {"id", "Quantity.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Quantity.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"value", "Quantity.value", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"comparator", "Quantity.comparator", 0u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
+  {"value", "Quantity.value", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"comparator", "Quantity.comparator", 0u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/quantity-comparator", kS1},
   {"unit", "Quantity.unit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"system", "Quantity.system", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"code", "Quantity.code", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"system", "Quantity.system", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"code", "Quantity.code", 0u, 1u, false, false, true, kT9, "", BindingStrength::kNone, "", kS1},
 };
 
 // Questionnaire
 extern constinit const ElementInfo kElements493[30] = {
-  {"id", "Questionnaire.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Questionnaire.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "Questionnaire.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "Questionnaire.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Questionnaire.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Questionnaire.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "Questionnaire.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "Questionnaire.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "Questionnaire.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "Questionnaire.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "Questionnaire.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Questionnaire.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "Questionnaire.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Questionnaire.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"url", "Questionnaire.url", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"identifier", "Questionnaire.identifier", 0u, kUnbounded, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"url", "Questionnaire.url", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "Questionnaire.identifier", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"version", "Questionnaire.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"name", "Questionnaire.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "Questionnaire.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"derivedFrom", "Questionnaire.derivedFrom", 0u, kUnbounded, false, false, false, kT171, "", BindingStrength::kNone, "", kS1},
-  {"status", "Questionnaire.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
+  {"status", "Questionnaire.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
   {"experimental", "Questionnaire.experimental", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"subjectType", "Questionnaire.subjectType", 0u, kUnbounded, false, false, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
+  {"subjectType", "Questionnaire.subjectType", 0u, kUnbounded, false, false, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
   {"date", "Questionnaire.date", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"publisher", "Questionnaire.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"contact", "Questionnaire.contact", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"description", "Questionnaire.description", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"useContext", "Questionnaire.useContext", 0u, kUnbounded, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Questionnaire.contact", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"description", "Questionnaire.description", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"useContext", "Questionnaire.useContext", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"jurisdiction", "Questionnaire.jurisdiction", 0u, kUnbounded, false, false, true, kT2, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"purpose", "Questionnaire.purpose", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"copyright", "Questionnaire.copyright", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "Questionnaire.approvalDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "Questionnaire.lastReviewDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "Questionnaire.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
-  {"code", "Questionnaire.code", 0u, kUnbounded, false, false, true, kT12, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-questions", kS1},
-  {"item", "Questionnaire.item", 0u, kUnbounded, false, false, false, kT15, "Questionnaire.item", BindingStrength::kNone, "", kS111},
+  {"purpose", "Questionnaire.purpose", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"copyright", "Questionnaire.copyright", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"approvalDate", "Questionnaire.approvalDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "Questionnaire.lastReviewDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "Questionnaire.effectivePeriod", 0u, 1u, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
+  {"code", "Questionnaire.code", 0u, kUnbounded, false, false, true, kT13, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-questions", kS1},
+  {"item", "Questionnaire.item", 0u, kUnbounded, false, false, false, kT16, "Questionnaire.item", BindingStrength::kNone, "", kS111},
 };
 
 // Questionnaire.item
@@ -2788,21 +2788,21 @@ extern constinit const ElementInfo kElements494[19] = {
   {"extension", "Questionnaire.item.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Questionnaire.item.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"linkId", "Questionnaire.item.linkId", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"definition", "Questionnaire.item.definition", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
-  {"code", "Questionnaire.item.code", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-questions", kS1},
+  {"definition", "Questionnaire.item.definition", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
+  {"code", "Questionnaire.item.code", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-questions", kS1},
   {"prefix", "Questionnaire.item.prefix", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"text", "Questionnaire.item.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "Questionnaire.item.type", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/item-type", kS1},
-  {"enableWhen", "Questionnaire.item.enableWhen", 0u, kUnbounded, false, true, false, kT15, "Questionnaire.item.enableWhen", BindingStrength::kNone, "", kS112},
-  {"enableBehavior", "Questionnaire.item.enableBehavior", 0u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-enable-behavior", kS1},
+  {"type", "Questionnaire.item.type", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/item-type", kS1},
+  {"enableWhen", "Questionnaire.item.enableWhen", 0u, kUnbounded, false, true, false, kT16, "Questionnaire.item.enableWhen", BindingStrength::kNone, "", kS112},
+  {"enableBehavior", "Questionnaire.item.enableBehavior", 0u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-enable-behavior", kS1},
   {"required", "Questionnaire.item.required", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"repeats", "Questionnaire.item.repeats", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"readOnly", "Questionnaire.item.readOnly", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"maxLength", "Questionnaire.item.maxLength", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"maxLength", "Questionnaire.item.maxLength", 0u, 1u, false, false, false, kT35, "", BindingStrength::kNone, "", kS1},
   {"answerValueSet", "Questionnaire.item.answerValueSet", 0u, 1u, false, false, false, kT139, "", BindingStrength::kNone, "", kS1},
-  {"answerOption", "Questionnaire.item.answerOption", 0u, kUnbounded, false, false, false, kT15, "Questionnaire.item.answerOption", BindingStrength::kNone, "", kS1},
-  {"initial", "Questionnaire.item.initial", 0u, kUnbounded, false, false, false, kT15, "Questionnaire.item.initial", BindingStrength::kNone, "", kS1},
-  {"item", "Questionnaire.item.item", 0u, kUnbounded, false, false, false, kT15, "Questionnaire.item", BindingStrength::kNone, "", kS1},
+  {"answerOption", "Questionnaire.item.answerOption", 0u, kUnbounded, false, false, false, kT16, "Questionnaire.item.answerOption", BindingStrength::kNone, "", kS1},
+  {"initial", "Questionnaire.item.initial", 0u, kUnbounded, false, false, false, kT16, "Questionnaire.item.initial", BindingStrength::kNone, "", kS1},
+  {"item", "Questionnaire.item.item", 0u, kUnbounded, false, false, false, kT16, "Questionnaire.item", BindingStrength::kNone, "", kS1},
 };
 
 // Questionnaire.item.answerOption
@@ -2820,7 +2820,7 @@ extern constinit const ElementInfo kElements496[6] = {
   {"extension", "Questionnaire.item.enableWhen.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Questionnaire.item.enableWhen.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"question", "Questionnaire.item.enableWhen.question", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"operator", "Questionnaire.item.enableWhen.operator", 1u, 1u, false, false, false, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-enable-operator", kS1},
+  {"operator", "Questionnaire.item.enableWhen.operator", 1u, 1u, false, false, false, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-enable-operator", kS1},
   {"answer", "Questionnaire.item.enableWhen.answer[x]", 1u, 1u, true, false, false, kT173, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-answers", kS1},
 };
 
@@ -2834,25 +2834,25 @@ extern constinit const ElementInfo kElements497[4] = {
 
 // QuestionnaireResponse
 extern constinit const ElementInfo kElements498[19] = {
-  {"id", "QuestionnaireResponse.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "QuestionnaireResponse.meta", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"implicitRules", "QuestionnaireResponse.implicitRules", 0u, 1u, false, true, true, kT7, "", BindingStrength::kNone, "", kS1},
-  {"language", "QuestionnaireResponse.language", 0u, 1u, false, false, false, kT8, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "QuestionnaireResponse.text", 0u, 1u, false, false, false, kT9, "", BindingStrength::kNone, "", kS1},
-  {"contained", "QuestionnaireResponse.contained", 0u, kUnbounded, false, false, false, kT10, "", BindingStrength::kNone, "", {}},
+  {"id", "QuestionnaireResponse.id", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", {}},
+  {"meta", "QuestionnaireResponse.meta", 0u, 1u, false, false, true, kT7, "", BindingStrength::kNone, "", kS1},
+  {"implicitRules", "QuestionnaireResponse.implicitRules", 0u, 1u, false, true, true, kT8, "", BindingStrength::kNone, "", kS1},
+  {"language", "QuestionnaireResponse.language", 0u, 1u, false, false, false, kT9, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"text", "QuestionnaireResponse.text", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"contained", "QuestionnaireResponse.contained", 0u, kUnbounded, false, false, false, kT11, "", BindingStrength::kNone, "", {}},
   {"extension", "QuestionnaireResponse.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "QuestionnaireResponse.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identifier", "QuestionnaireResponse.identifier", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
+  {"identifier", "QuestionnaireResponse.identifier", 0u, 1u, false, false, true, kT12, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "QuestionnaireResponse.basedOn", 0u, kUnbounded, false, false, true, kT161, "", BindingStrength::kNone, "", kS1},
   {"partOf", "QuestionnaireResponse.partOf", 0u, kUnbounded, false, false, true, kT175, "", BindingStrength::kNone, "", kS1},
   {"questionnaire", "QuestionnaireResponse.questionnaire", 0u, 1u, false, false, true, kT171, "", BindingStrength::kNone, "", kS1},
-  {"status", "QuestionnaireResponse.status", 1u, 1u, false, true, true, kT8, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-answers-status", kS1},
+  {"status", "QuestionnaireResponse.status", 1u, 1u, false, true, true, kT9, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/questionnaire-answers-status", kS1},
   {"subject", "QuestionnaireResponse.subject", 0u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "QuestionnaireResponse.encounter", 0u, 1u, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "QuestionnaireResponse.encounter", 0u, 1u, false, false, true, kT39, "", BindingStrength::kNone, "", kS1},
   {"authored", "QuestionnaireResponse.authored", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"author", "QuestionnaireResponse.author", 0u, 1u, false, false, true, kT176, "", BindingStrength::kNone, "", kS1},
   {"source", "QuestionnaireResponse.source", 0u, 1u, false, false, true, kT177, "", BindingStrength::kNone, "", kS1},
-  {"item", "QuestionnaireResponse.item", 0u, kUnbounded, false, false, false, kT15, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS116},
+  {"item", "QuestionnaireResponse.item", 0u, kUnbounded, false, false, false, kT16, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS116},
 };
 
 // QuestionnaireResponse.item
@@ -2861,10 +2861,10 @@ extern constinit const ElementInfo kElements499[8] = {
   {"extension", "QuestionnaireResponse.item.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "QuestionnaireResponse.item.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"linkId", "QuestionnaireResponse.item.linkId", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"definition", "QuestionnaireResponse.item.definition", 0u, 1u, false, false, false, kT7, "", BindingStrength::kNone, "", kS1},
+  {"definition", "QuestionnaireResponse.item.definition", 0u, 1u, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
   {"text", "QuestionnaireResponse.item.text", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"answer", "QuestionnaireResponse.item.answer", 0u, kUnbounded, false, false, false, kT15, "QuestionnaireResponse.item.answer", BindingStrength::kNone, "", kS1},
-  {"item", "QuestionnaireResponse.item.item", 0u, kUnbounded, false, false, false, kT15, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS1},
+  {"answer", "QuestionnaireResponse.item.answer", 0u, kUnbounded, false, false, false, kT16, "QuestionnaireResponse.item.answer", BindingStrength::kNone, "", kS1},
+  {"item", "QuestionnaireResponse.item.item", 0u, kUnbounded, false, false, false, kT16, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS1},
 };
 
 // QuestionnaireResponse.item.answer
@@ -2873,7 +2873,7 @@ extern constinit const ElementInfo kElements500[5] = {
   {"extension", "QuestionnaireResponse.item.answer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "QuestionnaireResponse.item.answer.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"value", "QuestionnaireResponse.item.answer.value[x]", 0u, 1u, true, false, false, kT174, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/questionnaire-answers", kS1},
-  {"item", "QuestionnaireResponse.item.answer.item", 0u, kUnbounded, false, false, false, kT15, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS1},
+  {"item", "QuestionnaireResponse.item.answer.item", 0u, kUnbounded, false, false, false, kT16, "QuestionnaireResponse.item", BindingStrength::kNone, "", kS1},
 };
 
 }  // namespace kakehashi::fhir::r4::generated

@@ -23,38 +23,38 @@ constexpr TypeRef kT7[] = {{"url", {}}};
 constexpr TypeRef kT8[] = {{"Attachment", {}}};
 constexpr std::string_view kS2[] = {"http://hl7.org/fhir/StructureDefinition/Resource"};
 constexpr TypeRef kT9[] = {{"canonical", kS2}};
-constexpr TypeRef kT10[] = {{"Meta", {}}};
-constexpr TypeRef kT11[] = {{"Narrative", {}}};
-constexpr TypeRef kT12[] = {{"Resource", {}}};
-constexpr TypeRef kT13[] = {{"boolean", {}}};
+constexpr TypeRef kT10[] = {{"id", {}}};
+constexpr TypeRef kT11[] = {{"Meta", {}}};
+constexpr TypeRef kT12[] = {{"Narrative", {}}};
+constexpr TypeRef kT13[] = {{"Resource", {}}};
+constexpr TypeRef kT14[] = {{"boolean", {}}};
 constexpr std::string_view kS3[] = {"http://hl7.org/fhir/StructureDefinition/Patient"};
-constexpr TypeRef kT14[] = {{"Reference", kS3}};
-constexpr TypeRef kT15[] = {{"CodeableConcept", {}}};
-constexpr TypeRef kT16[] = {{"HumanName", {}}};
-constexpr TypeRef kT17[] = {{"ContactPoint", {}}};
-constexpr TypeRef kT18[] = {{"date", {}}};
-constexpr TypeRef kT19[] = {{"Address", {}}};
-constexpr TypeRef kT20[] = {{"Period", {}}};
-constexpr TypeRef kT21[] = {{"BackboneElement", {}}};
-constexpr TypeRef kT22[] = {{"canonical", {}}};
-constexpr TypeRef kT23[] = {{"Reference", kS2}};
+constexpr TypeRef kT15[] = {{"Reference", kS3}};
+constexpr TypeRef kT16[] = {{"CodeableConcept", {}}};
+constexpr TypeRef kT17[] = {{"HumanName", {}}};
+constexpr TypeRef kT18[] = {{"ContactPoint", {}}};
+constexpr TypeRef kT19[] = {{"date", {}}};
+constexpr TypeRef kT20[] = {{"Address", {}}};
+constexpr TypeRef kT21[] = {{"Period", {}}};
+constexpr TypeRef kT22[] = {{"BackboneElement", {}}};
+constexpr TypeRef kT23[] = {{"canonical", {}}};
+constexpr TypeRef kT24[] = {{"Reference", kS2}};
 constexpr std::string_view kS4[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Group"};
-constexpr TypeRef kT24[] = {{"Reference", kS4}};
+constexpr TypeRef kT25[] = {{"Reference", kS4}};
 constexpr std::string_view kS5[] = {"http://hl7.org/fhir/StructureDefinition/Encounter"};
-constexpr TypeRef kT25[] = {{"Reference", kS5}};
-constexpr TypeRef kT26[] = {{"dateTime", {}}};
+constexpr TypeRef kT26[] = {{"Reference", kS5}};
+constexpr TypeRef kT27[] = {{"dateTime", {}}};
 constexpr std::string_view kS6[] = {"http://hl7.org/fhir/StructureDefinition/Device", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole"};
-constexpr TypeRef kT27[] = {{"Reference", kS6}};
+constexpr TypeRef kT28[] = {{"Reference", kS6}};
 constexpr std::string_view kS7[] = {"http://hl7.org/fhir/StructureDefinition/Condition", "http://hl7.org/fhir/StructureDefinition/Observation", "http://hl7.org/fhir/StructureDefinition/DiagnosticReport", "http://hl7.org/fhir/StructureDefinition/DocumentReference"};
-constexpr TypeRef kT28[] = {{"Reference", kS7}};
-constexpr TypeRef kT29[] = {{"Annotation", {}}};
+constexpr TypeRef kT29[] = {{"Reference", kS7}};
+constexpr TypeRef kT30[] = {{"Annotation", {}}};
 constexpr std::string_view kS8[] = {"ele-1", "rqg-1"};
-constexpr TypeRef kT30[] = {{"RelatedArtifact", {}}};
-constexpr TypeRef kT31[] = {{"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Duration", {}}, {"Range", {}}, {"Timing", {}}};
+constexpr TypeRef kT31[] = {{"RelatedArtifact", {}}};
+constexpr TypeRef kT32[] = {{"dateTime", {}}, {"Age", {}}, {"Period", {}}, {"Duration", {}}, {"Range", {}}, {"Timing", {}}};
 constexpr std::string_view kS9[] = {"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/StructureDefinition/Practitioner", "http://hl7.org/fhir/StructureDefinition/PractitionerRole", "http://hl7.org/fhir/StructureDefinition/RelatedPerson", "http://hl7.org/fhir/StructureDefinition/Device"};
-constexpr TypeRef kT32[] = {{"Reference", kS9}};
-constexpr TypeRef kT33[] = {{"Expression", {}}};
-constexpr TypeRef kT34[] = {{"id", {}}};
+constexpr TypeRef kT33[] = {{"Reference", kS9}};
+constexpr TypeRef kT34[] = {{"Expression", {}}};
 constexpr TypeRef kT35[] = {{"Duration", {}}, {"Range", {}}};
 constexpr std::string_view kS10[] = {"http://hl7.org/fhir/StructureDefinition/Group"};
 constexpr TypeRef kT36[] = {{"CodeableConcept", {}}, {"Reference", kS10}};
@@ -279,26 +279,26 @@ extern constinit const ElementInfo kElements504[9] = {
 
 // RelatedPerson
 extern constinit const ElementInfo kElements505[20] = {
-  {"id", "RelatedPerson.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "RelatedPerson.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "RelatedPerson.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "RelatedPerson.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "RelatedPerson.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "RelatedPerson.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "RelatedPerson.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "RelatedPerson.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "RelatedPerson.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "RelatedPerson.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "RelatedPerson.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RelatedPerson.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "RelatedPerson.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"active", "RelatedPerson.active", 0u, 1u, false, true, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"patient", "RelatedPerson.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"relationship", "RelatedPerson.relationship", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/relatedperson-relationshiptype", kS1},
-  {"name", "RelatedPerson.name", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
-  {"telecom", "RelatedPerson.telecom", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"active", "RelatedPerson.active", 0u, 1u, false, true, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"patient", "RelatedPerson.patient", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"relationship", "RelatedPerson.relationship", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/relatedperson-relationshiptype", kS1},
+  {"name", "RelatedPerson.name", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"telecom", "RelatedPerson.telecom", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"gender", "RelatedPerson.gender", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/administrative-gender", kS1},
-  {"birthDate", "RelatedPerson.birthDate", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
-  {"address", "RelatedPerson.address", 0u, kUnbounded, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"birthDate", "RelatedPerson.birthDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"address", "RelatedPerson.address", 0u, kUnbounded, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
   {"photo", "RelatedPerson.photo", 0u, kUnbounded, false, false, false, kT8, "", BindingStrength::kNone, "", kS1},
-  {"period", "RelatedPerson.period", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
-  {"communication", "RelatedPerson.communication", 0u, kUnbounded, false, false, false, kT21, "RelatedPerson.communication", BindingStrength::kNone, "", kS1},
+  {"period", "RelatedPerson.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"communication", "RelatedPerson.communication", 0u, kUnbounded, false, false, false, kT22, "RelatedPerson.communication", BindingStrength::kNone, "", kS1},
 };
 
 // RelatedPerson.communication
@@ -306,38 +306,38 @@ extern constinit const ElementInfo kElements506[5] = {
   {"id", "RelatedPerson.communication.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RelatedPerson.communication.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RelatedPerson.communication.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"language", "RelatedPerson.communication.language", 1u, 1u, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"preferred", "RelatedPerson.communication.preferred", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"language", "RelatedPerson.communication.language", 1u, 1u, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
+  {"preferred", "RelatedPerson.communication.preferred", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // RequestGroup
 extern constinit const ElementInfo kElements507[26] = {
-  {"id", "RequestGroup.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "RequestGroup.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "RequestGroup.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "RequestGroup.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "RequestGroup.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "RequestGroup.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "RequestGroup.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "RequestGroup.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "RequestGroup.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "RequestGroup.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "RequestGroup.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RequestGroup.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "RequestGroup.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"instantiatesCanonical", "RequestGroup.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT22, "", BindingStrength::kNone, "", kS1},
+  {"instantiatesCanonical", "RequestGroup.instantiatesCanonical", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
   {"instantiatesUri", "RequestGroup.instantiatesUri", 0u, kUnbounded, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "RequestGroup.basedOn", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"replaces", "RequestGroup.replaces", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "RequestGroup.basedOn", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"replaces", "RequestGroup.replaces", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
   {"groupIdentifier", "RequestGroup.groupIdentifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "RequestGroup.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
   {"intent", "RequestGroup.intent", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
   {"priority", "RequestGroup.priority", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
-  {"code", "RequestGroup.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"subject", "RequestGroup.subject", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "RequestGroup.encounter", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
-  {"authoredOn", "RequestGroup.authoredOn", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"author", "RequestGroup.author", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
-  {"reasonCode", "RequestGroup.reasonCode", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"reasonReference", "RequestGroup.reasonReference", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
-  {"note", "RequestGroup.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
-  {"action", "RequestGroup.action", 0u, kUnbounded, false, false, false, kT21, "RequestGroup.action", BindingStrength::kNone, "", kS8},
+  {"code", "RequestGroup.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"subject", "RequestGroup.subject", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "RequestGroup.encounter", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
+  {"authoredOn", "RequestGroup.authoredOn", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"author", "RequestGroup.author", 0u, 1u, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"reasonCode", "RequestGroup.reasonCode", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"reasonReference", "RequestGroup.reasonReference", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"note", "RequestGroup.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"action", "RequestGroup.action", 0u, kUnbounded, false, false, false, kT22, "RequestGroup.action", BindingStrength::kNone, "", kS8},
 };
 
 // RequestGroup.action
@@ -350,20 +350,20 @@ extern constinit const ElementInfo kElements508[22] = {
   {"description", "RequestGroup.action.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"textEquivalent", "RequestGroup.action.textEquivalent", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"priority", "RequestGroup.action.priority", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
-  {"code", "RequestGroup.action.code", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"documentation", "RequestGroup.action.documentation", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
-  {"condition", "RequestGroup.action.condition", 0u, kUnbounded, false, false, false, kT21, "RequestGroup.action.condition", BindingStrength::kNone, "", kS1},
-  {"relatedAction", "RequestGroup.action.relatedAction", 0u, kUnbounded, false, false, false, kT21, "RequestGroup.action.relatedAction", BindingStrength::kNone, "", kS1},
-  {"timing", "RequestGroup.action.timing[x]", 0u, 1u, true, false, false, kT31, "", BindingStrength::kNone, "", kS1},
-  {"participant", "RequestGroup.action.participant", 0u, kUnbounded, false, false, false, kT32, "", BindingStrength::kNone, "", kS1},
-  {"type", "RequestGroup.action.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/action-type", kS1},
+  {"code", "RequestGroup.action.code", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"documentation", "RequestGroup.action.documentation", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS1},
+  {"condition", "RequestGroup.action.condition", 0u, kUnbounded, false, false, false, kT22, "RequestGroup.action.condition", BindingStrength::kNone, "", kS1},
+  {"relatedAction", "RequestGroup.action.relatedAction", 0u, kUnbounded, false, false, false, kT22, "RequestGroup.action.relatedAction", BindingStrength::kNone, "", kS1},
+  {"timing", "RequestGroup.action.timing[x]", 0u, 1u, true, false, false, kT32, "", BindingStrength::kNone, "", kS1},
+  {"participant", "RequestGroup.action.participant", 0u, kUnbounded, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"type", "RequestGroup.action.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/action-type", kS1},
   {"groupingBehavior", "RequestGroup.action.groupingBehavior", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-grouping-behavior", kS1},
   {"selectionBehavior", "RequestGroup.action.selectionBehavior", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-selection-behavior", kS1},
   {"requiredBehavior", "RequestGroup.action.requiredBehavior", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-required-behavior", kS1},
   {"precheckBehavior", "RequestGroup.action.precheckBehavior", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-precheck-behavior", kS1},
   {"cardinalityBehavior", "RequestGroup.action.cardinalityBehavior", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-cardinality-behavior", kS1},
-  {"resource", "RequestGroup.action.resource", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"action", "RequestGroup.action.action", 0u, kUnbounded, false, false, false, kT21, "RequestGroup.action", BindingStrength::kNone, "", kS1},
+  {"resource", "RequestGroup.action.resource", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"action", "RequestGroup.action.action", 0u, kUnbounded, false, false, false, kT22, "RequestGroup.action", BindingStrength::kNone, "", kS1},
 };
 
 // RequestGroup.action.condition
@@ -372,7 +372,7 @@ extern constinit const ElementInfo kElements509[5] = {
   {"extension", "RequestGroup.action.condition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RequestGroup.action.condition.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"kind", "RequestGroup.action.condition.kind", 1u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-condition-kind", kS1},
-  {"expression", "RequestGroup.action.condition.expression", 0u, 1u, false, false, false, kT33, "", BindingStrength::kNone, "", kS1},
+  {"expression", "RequestGroup.action.condition.expression", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
 };
 
 // RequestGroup.action.relatedAction
@@ -380,19 +380,19 @@ extern constinit const ElementInfo kElements510[6] = {
   {"id", "RequestGroup.action.relatedAction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RequestGroup.action.relatedAction.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RequestGroup.action.relatedAction.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"actionId", "RequestGroup.action.relatedAction.actionId", 1u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"actionId", "RequestGroup.action.relatedAction.actionId", 1u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
   {"relationship", "RequestGroup.action.relatedAction.relationship", 1u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/action-relationship-type", kS1},
   {"offset", "RequestGroup.action.relatedAction.offset[x]", 0u, 1u, true, false, false, kT35, "", BindingStrength::kNone, "", kS1},
 };
 
 // ResearchDefinition
 extern constinit const ElementInfo kElements511[42] = {
-  {"id", "ResearchDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ResearchDefinition.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ResearchDefinition.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ResearchDefinition.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ResearchDefinition.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ResearchDefinition.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ResearchDefinition.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ResearchDefinition.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ResearchDefinition.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ResearchDefinition.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "ResearchDefinition.url", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -403,27 +403,27 @@ extern constinit const ElementInfo kElements511[42] = {
   {"shortTitle", "ResearchDefinition.shortTitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "ResearchDefinition.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "ResearchDefinition.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "ResearchDefinition.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "ResearchDefinition.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"subject", "ResearchDefinition.subject[x]", 0u, 1u, true, false, false, kT36, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
-  {"date", "ResearchDefinition.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"date", "ResearchDefinition.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "ResearchDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "ResearchDefinition.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "ResearchDefinition.description", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"comment", "ResearchDefinition.comment", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"useContext", "ResearchDefinition.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "ResearchDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "ResearchDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "ResearchDefinition.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"usage", "ResearchDefinition.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"copyright", "ResearchDefinition.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "ResearchDefinition.approvalDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "ResearchDefinition.lastReviewDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "ResearchDefinition.effectivePeriod", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"topic", "ResearchDefinition.topic", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
+  {"approvalDate", "ResearchDefinition.approvalDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "ResearchDefinition.lastReviewDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "ResearchDefinition.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"topic", "ResearchDefinition.topic", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
   {"author", "ResearchDefinition.author", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"editor", "ResearchDefinition.editor", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"reviewer", "ResearchDefinition.reviewer", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"endorser", "ResearchDefinition.endorser", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "ResearchDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"relatedArtifact", "ResearchDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS1},
   {"library", "ResearchDefinition.library", 0u, kUnbounded, false, false, false, kT39, "", BindingStrength::kNone, "", kS1},
   {"population", "ResearchDefinition.population", 1u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
   {"exposure", "ResearchDefinition.exposure", 0u, 1u, false, false, true, kT40, "", BindingStrength::kNone, "", kS1},
@@ -433,12 +433,12 @@ extern constinit const ElementInfo kElements511[42] = {
 
 // ResearchElementDefinition
 extern constinit const ElementInfo kElements512[41] = {
-  {"id", "ResearchElementDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ResearchElementDefinition.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ResearchElementDefinition.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ResearchElementDefinition.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ResearchElementDefinition.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ResearchElementDefinition.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ResearchElementDefinition.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ResearchElementDefinition.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ResearchElementDefinition.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ResearchElementDefinition.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchElementDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchElementDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "ResearchElementDefinition.url", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -449,31 +449,31 @@ extern constinit const ElementInfo kElements512[41] = {
   {"shortTitle", "ResearchElementDefinition.shortTitle", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"subtitle", "ResearchElementDefinition.subtitle", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "ResearchElementDefinition.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "ResearchElementDefinition.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "ResearchElementDefinition.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"subject", "ResearchElementDefinition.subject[x]", 0u, 1u, true, false, false, kT36, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/subject-type", kS1},
-  {"date", "ResearchElementDefinition.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"date", "ResearchElementDefinition.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "ResearchElementDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "ResearchElementDefinition.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "ResearchElementDefinition.description", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"comment", "ResearchElementDefinition.comment", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"useContext", "ResearchElementDefinition.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "ResearchElementDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "ResearchElementDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "ResearchElementDefinition.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"usage", "ResearchElementDefinition.usage", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"copyright", "ResearchElementDefinition.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "ResearchElementDefinition.approvalDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "ResearchElementDefinition.lastReviewDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "ResearchElementDefinition.effectivePeriod", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"topic", "ResearchElementDefinition.topic", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
+  {"approvalDate", "ResearchElementDefinition.approvalDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "ResearchElementDefinition.lastReviewDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "ResearchElementDefinition.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"topic", "ResearchElementDefinition.topic", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
   {"author", "ResearchElementDefinition.author", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"editor", "ResearchElementDefinition.editor", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"reviewer", "ResearchElementDefinition.reviewer", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"endorser", "ResearchElementDefinition.endorser", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "ResearchElementDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"relatedArtifact", "ResearchElementDefinition.relatedArtifact", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS1},
   {"library", "ResearchElementDefinition.library", 0u, kUnbounded, false, false, false, kT39, "", BindingStrength::kNone, "", kS1},
   {"type", "ResearchElementDefinition.type", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/research-element-type", kS1},
   {"variableType", "ResearchElementDefinition.variableType", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/variable-type", kS1},
-  {"characteristic", "ResearchElementDefinition.characteristic", 1u, kUnbounded, false, false, true, kT21, "ResearchElementDefinition.characteristic", BindingStrength::kNone, "", kS1},
+  {"characteristic", "ResearchElementDefinition.characteristic", 1u, kUnbounded, false, false, true, kT22, "ResearchElementDefinition.characteristic", BindingStrength::kNone, "", kS1},
 };
 
 // ResearchElementDefinition.characteristic
@@ -483,8 +483,8 @@ extern constinit const ElementInfo kElements513[15] = {
   {"modifierExtension", "ResearchElementDefinition.characteristic.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"definition", "ResearchElementDefinition.characteristic.definition[x]", 1u, 1u, true, false, true, kT41, "", BindingStrength::kNone, "", kS1},
   {"usageContext", "ResearchElementDefinition.characteristic.usageContext", 0u, kUnbounded, false, false, false, kT38, "", BindingStrength::kNone, "", kS1},
-  {"exclude", "ResearchElementDefinition.characteristic.exclude", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"unitOfMeasure", "ResearchElementDefinition.characteristic.unitOfMeasure", 0u, 1u, false, false, false, kT15, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
+  {"exclude", "ResearchElementDefinition.characteristic.exclude", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"unitOfMeasure", "ResearchElementDefinition.characteristic.unitOfMeasure", 0u, 1u, false, false, false, kT16, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
   {"studyEffectiveDescription", "ResearchElementDefinition.characteristic.studyEffectiveDescription", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"studyEffective", "ResearchElementDefinition.characteristic.studyEffective[x]", 0u, 1u, true, false, false, kT42, "", BindingStrength::kNone, "", kS1},
   {"studyEffectiveTimeFromStart", "ResearchElementDefinition.characteristic.studyEffectiveTimeFromStart", 0u, 1u, false, false, false, kT43, "", BindingStrength::kNone, "", kS1},
@@ -497,50 +497,50 @@ extern constinit const ElementInfo kElements513[15] = {
 
 // ResearchStudy
 extern constinit const ElementInfo kElements514[45] = {
-  {"id", "ResearchStudy.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ResearchStudy.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ResearchStudy.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ResearchStudy.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ResearchStudy.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ResearchStudy.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ResearchStudy.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ResearchStudy.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ResearchStudy.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ResearchStudy.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchStudy.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ResearchStudy.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"name", "ResearchStudy.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "ResearchStudy.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"label", "ResearchStudy.label", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.label", BindingStrength::kNone, "", kS1},
+  {"label", "ResearchStudy.label", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.label", BindingStrength::kNone, "", kS1},
   {"protocol", "ResearchStudy.protocol", 0u, kUnbounded, false, false, true, kT44, "", BindingStrength::kNone, "", kS1},
   {"partOf", "ResearchStudy.partOf", 0u, kUnbounded, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
   {"status", "ResearchStudy.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/research-study-status", kS1},
-  {"primaryPurposeType", "ResearchStudy.primaryPurposeType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-prim-purp-type", kS1},
-  {"phase", "ResearchStudy.phase", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-phase", kS1},
-  {"studyDesign", "ResearchStudy.studyDesign", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/study-design", kS1},
-  {"category", "ResearchStudy.category", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
-  {"focus", "ResearchStudy.focus", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
-  {"condition", "ResearchStudy.condition", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
+  {"primaryPurposeType", "ResearchStudy.primaryPurposeType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-prim-purp-type", kS1},
+  {"phase", "ResearchStudy.phase", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-phase", kS1},
+  {"studyDesign", "ResearchStudy.studyDesign", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/study-design", kS1},
+  {"category", "ResearchStudy.category", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
+  {"focus", "ResearchStudy.focus", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
+  {"condition", "ResearchStudy.condition", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/condition-code", kS1},
   {"contact", "ResearchStudy.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "ResearchStudy.relatedArtifact", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
-  {"keyword", "ResearchStudy.keyword", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
-  {"location", "ResearchStudy.location", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"region", "ResearchStudy.region", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"relatedArtifact", "ResearchStudy.relatedArtifact", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS1},
+  {"keyword", "ResearchStudy.keyword", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
+  {"location", "ResearchStudy.location", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"region", "ResearchStudy.region", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"descriptionSummary", "ResearchStudy.descriptionSummary", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"description", "ResearchStudy.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"enrollment", "ResearchStudy.enrollment", 0u, kUnbounded, false, false, true, kT46, "", BindingStrength::kNone, "", kS1},
-  {"period", "ResearchStudy.period", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"period", "ResearchStudy.period", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
   {"sponsor", "ResearchStudy.sponsor", 0u, 1u, false, false, true, kT47, "", BindingStrength::kNone, "", kS1},
   {"principalInvestigator", "ResearchStudy.principalInvestigator", 0u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS1},
   {"site", "ResearchStudy.site", 0u, kUnbounded, false, false, true, kT49, "", BindingStrength::kNone, "", kS1},
-  {"reasonStopped", "ResearchStudy.reasonStopped", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-reason-stopped", kS1},
-  {"note", "ResearchStudy.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
-  {"arm", "ResearchStudy.arm", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.arm", BindingStrength::kNone, "", kS1},
-  {"classifier", "ResearchStudy.classifier", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-classifiers", kS1},
-  {"associatedParty", "ResearchStudy.associatedParty", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.associatedParty", BindingStrength::kNone, "", kS1},
-  {"progressStatus", "ResearchStudy.progressStatus", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.progressStatus", BindingStrength::kNone, "", kS1},
-  {"whyStopped", "ResearchStudy.whyStopped", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-reason-stopped", kS1},
-  {"recruitment", "ResearchStudy.recruitment", 0u, 1u, false, false, true, kT21, "ResearchStudy.recruitment", BindingStrength::kNone, "", kS1},
-  {"comparisonGroup", "ResearchStudy.comparisonGroup", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.comparisonGroup", BindingStrength::kNone, "", kS1},
-  {"objective", "ResearchStudy.objective", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.objective", BindingStrength::kNone, "", kS1},
-  {"outcomeMeasure", "ResearchStudy.outcomeMeasure", 0u, kUnbounded, false, false, false, kT21, "ResearchStudy.outcomeMeasure", BindingStrength::kNone, "", kS1},
+  {"reasonStopped", "ResearchStudy.reasonStopped", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-reason-stopped", kS1},
+  {"note", "ResearchStudy.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"arm", "ResearchStudy.arm", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.arm", BindingStrength::kNone, "", kS1},
+  {"classifier", "ResearchStudy.classifier", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-classifiers", kS1},
+  {"associatedParty", "ResearchStudy.associatedParty", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.associatedParty", BindingStrength::kNone, "", kS1},
+  {"progressStatus", "ResearchStudy.progressStatus", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.progressStatus", BindingStrength::kNone, "", kS1},
+  {"whyStopped", "ResearchStudy.whyStopped", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-reason-stopped", kS1},
+  {"recruitment", "ResearchStudy.recruitment", 0u, 1u, false, false, true, kT22, "ResearchStudy.recruitment", BindingStrength::kNone, "", kS1},
+  {"comparisonGroup", "ResearchStudy.comparisonGroup", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.comparisonGroup", BindingStrength::kNone, "", kS1},
+  {"objective", "ResearchStudy.objective", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.objective", BindingStrength::kNone, "", kS1},
+  {"outcomeMeasure", "ResearchStudy.outcomeMeasure", 0u, kUnbounded, false, false, false, kT22, "ResearchStudy.outcomeMeasure", BindingStrength::kNone, "", kS1},
   {"result", "ResearchStudy.result", 0u, kUnbounded, false, false, true, kT50, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -550,7 +550,7 @@ extern constinit const ElementInfo kElements515[6] = {
   {"extension", "ResearchStudy.arm.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.arm.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "ResearchStudy.arm.name", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ResearchStudy.arm.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "ResearchStudy.arm.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
   {"description", "ResearchStudy.arm.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -560,9 +560,9 @@ extern constinit const ElementInfo kElements516[8] = {
   {"extension", "ResearchStudy.associatedParty.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.associatedParty.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "ResearchStudy.associatedParty.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"role", "ResearchStudy.associatedParty.role", 1u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-party-role", kS1},
-  {"period", "ResearchStudy.associatedParty.period", 0u, kUnbounded, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
-  {"classifier", "ResearchStudy.associatedParty.classifier", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-party-organization-type", kS1},
+  {"role", "ResearchStudy.associatedParty.role", 1u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-party-role", kS1},
+  {"period", "ResearchStudy.associatedParty.period", 0u, kUnbounded, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
+  {"classifier", "ResearchStudy.associatedParty.classifier", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/research-study-party-organization-type", kS1},
   {"party", "ResearchStudy.associatedParty.party", 0u, 1u, false, false, false, kT51, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -571,9 +571,9 @@ extern constinit const ElementInfo kElements517[9] = {
   {"id", "ResearchStudy.comparisonGroup.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchStudy.comparisonGroup.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.comparisonGroup.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"linkId", "ResearchStudy.comparisonGroup.linkId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"linkId", "ResearchStudy.comparisonGroup.linkId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
   {"name", "ResearchStudy.comparisonGroup.name", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ResearchStudy.comparisonGroup.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-arm-type", kS1},
+  {"type", "ResearchStudy.comparisonGroup.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-arm-type", kS1},
   {"description", "ResearchStudy.comparisonGroup.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"intendedExposure", "ResearchStudy.comparisonGroup.intendedExposure", 0u, kUnbounded, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
   {"observedGroup", "ResearchStudy.comparisonGroup.observedGroup", 0u, 1u, false, false, false, kT46, "", BindingStrength::kNone, "", kS1},
@@ -584,7 +584,7 @@ extern constinit const ElementInfo kElements518[5] = {
   {"id", "ResearchStudy.label.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchStudy.label.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.label.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "ResearchStudy.label.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/title-type", kS1},
+  {"type", "ResearchStudy.label.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/title-type", kS1},
   {"value", "ResearchStudy.label.value", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -594,7 +594,7 @@ extern constinit const ElementInfo kElements519[6] = {
   {"extension", "ResearchStudy.objective.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.objective.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "ResearchStudy.objective.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ResearchStudy.objective.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/research-study-objective-type", kS1},
+  {"type", "ResearchStudy.objective.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/research-study-objective-type", kS1},
   {"description", "ResearchStudy.objective.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -604,7 +604,7 @@ extern constinit const ElementInfo kElements520[7] = {
   {"extension", "ResearchStudy.outcomeMeasure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.outcomeMeasure.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "ResearchStudy.outcomeMeasure.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "ResearchStudy.outcomeMeasure.type", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/research-study-objective-type", kS1},
+  {"type", "ResearchStudy.outcomeMeasure.type", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/research-study-objective-type", kS1},
   {"description", "ResearchStudy.outcomeMeasure.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"reference", "ResearchStudy.outcomeMeasure.reference", 0u, 1u, false, false, false, kT52, "", BindingStrength::kNone, "", kS1},
 };
@@ -614,9 +614,9 @@ extern constinit const ElementInfo kElements521[6] = {
   {"id", "ResearchStudy.progressStatus.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchStudy.progressStatus.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchStudy.progressStatus.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"state", "ResearchStudy.progressStatus.state", 1u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-status", kS1},
-  {"actual", "ResearchStudy.progressStatus.actual", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"period", "ResearchStudy.progressStatus.period", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"state", "ResearchStudy.progressStatus.state", 1u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/research-study-status", kS1},
+  {"actual", "ResearchStudy.progressStatus.actual", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"period", "ResearchStudy.progressStatus.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
 };
 
 // ResearchStudy.recruitment
@@ -632,19 +632,19 @@ extern constinit const ElementInfo kElements522[7] = {
 
 // ResearchSubject
 extern constinit const ElementInfo kElements523[16] = {
-  {"id", "ResearchSubject.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ResearchSubject.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ResearchSubject.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ResearchSubject.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ResearchSubject.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ResearchSubject.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ResearchSubject.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ResearchSubject.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ResearchSubject.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ResearchSubject.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ResearchSubject.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ResearchSubject.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ResearchSubject.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "ResearchSubject.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/research-subject-status", kS1},
-  {"period", "ResearchSubject.period", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"period", "ResearchSubject.period", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
   {"study", "ResearchSubject.study", 1u, 1u, false, false, true, kT45, "", BindingStrength::kNone, "", kS1},
-  {"individual", "ResearchSubject.individual", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"individual", "ResearchSubject.individual", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
   {"assignedArm", "ResearchSubject.assignedArm", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"actualArm", "ResearchSubject.actualArm", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"consent", "ResearchSubject.consent", 0u, 1u, false, false, false, kT55, "", BindingStrength::kNone, "", kS1},
@@ -652,39 +652,39 @@ extern constinit const ElementInfo kElements523[16] = {
 
 // Resource
 extern constinit const ElementInfo kElements524[4] = {
-  {"id", "Resource.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Resource.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Resource.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Resource.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Resource.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Resource.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
 };
 
 // RiskAssessment
 extern constinit const ElementInfo kElements525[25] = {
-  {"id", "RiskAssessment.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "RiskAssessment.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "RiskAssessment.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "RiskAssessment.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "RiskAssessment.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "RiskAssessment.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "RiskAssessment.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "RiskAssessment.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "RiskAssessment.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "RiskAssessment.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskAssessment.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskAssessment.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "RiskAssessment.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "RiskAssessment.basedOn", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"parent", "RiskAssessment.parent", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "RiskAssessment.basedOn", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"parent", "RiskAssessment.parent", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
   {"status", "RiskAssessment.status", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/observation-status", kS1},
-  {"method", "RiskAssessment.method", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
-  {"code", "RiskAssessment.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"subject", "RiskAssessment.subject", 1u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "RiskAssessment.encounter", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"method", "RiskAssessment.method", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
+  {"code", "RiskAssessment.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"subject", "RiskAssessment.subject", 1u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "RiskAssessment.encounter", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"occurrence", "RiskAssessment.occurrence[x]", 0u, 1u, true, false, true, kT56, "", BindingStrength::kNone, "", kS1},
   {"condition", "RiskAssessment.condition", 0u, 1u, false, false, true, kT57, "", BindingStrength::kNone, "", kS1},
   {"performer", "RiskAssessment.performer", 0u, 1u, false, false, true, kT58, "", BindingStrength::kNone, "", kS1},
-  {"reasonCode", "RiskAssessment.reasonCode", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
-  {"reasonReference", "RiskAssessment.reasonReference", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
-  {"basis", "RiskAssessment.basis", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"prediction", "RiskAssessment.prediction", 0u, kUnbounded, false, false, false, kT21, "RiskAssessment.prediction", BindingStrength::kNone, "", kS26},
+  {"reasonCode", "RiskAssessment.reasonCode", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kNone, "", kS1},
+  {"reasonReference", "RiskAssessment.reasonReference", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"basis", "RiskAssessment.basis", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"prediction", "RiskAssessment.prediction", 0u, kUnbounded, false, false, false, kT22, "RiskAssessment.prediction", BindingStrength::kNone, "", kS26},
   {"mitigation", "RiskAssessment.mitigation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"note", "RiskAssessment.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"note", "RiskAssessment.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // RiskAssessment.prediction
@@ -692,9 +692,9 @@ extern constinit const ElementInfo kElements526[9] = {
   {"id", "RiskAssessment.prediction.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskAssessment.prediction.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskAssessment.prediction.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"outcome", "RiskAssessment.prediction.outcome", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "", kS1},
+  {"outcome", "RiskAssessment.prediction.outcome", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "", kS1},
   {"probability", "RiskAssessment.prediction.probability[x]", 0u, 1u, true, false, false, kT59, "", BindingStrength::kNone, "", kS27},
-  {"qualitativeRisk", "RiskAssessment.prediction.qualitativeRisk", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/risk-probability", kS1},
+  {"qualitativeRisk", "RiskAssessment.prediction.qualitativeRisk", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/risk-probability", kS1},
   {"relativeRisk", "RiskAssessment.prediction.relativeRisk", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"when", "RiskAssessment.prediction.when[x]", 0u, 1u, true, false, false, kT61, "", BindingStrength::kNone, "", kS1},
   {"rationale", "RiskAssessment.prediction.rationale", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -702,12 +702,12 @@ extern constinit const ElementInfo kElements526[9] = {
 
 // RiskEvidenceSynthesis
 extern constinit const ElementInfo kElements527[39] = {
-  {"id", "RiskEvidenceSynthesis.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "RiskEvidenceSynthesis.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "RiskEvidenceSynthesis.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "RiskEvidenceSynthesis.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "RiskEvidenceSynthesis.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "RiskEvidenceSynthesis.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "RiskEvidenceSynthesis.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "RiskEvidenceSynthesis.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "RiskEvidenceSynthesis.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "RiskEvidenceSynthesis.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskEvidenceSynthesis.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskEvidenceSynthesis.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "RiskEvidenceSynthesis.url", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -716,31 +716,31 @@ extern constinit const ElementInfo kElements527[39] = {
   {"name", "RiskEvidenceSynthesis.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "RiskEvidenceSynthesis.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "RiskEvidenceSynthesis.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"date", "RiskEvidenceSynthesis.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"date", "RiskEvidenceSynthesis.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "RiskEvidenceSynthesis.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "RiskEvidenceSynthesis.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "RiskEvidenceSynthesis.description", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
-  {"note", "RiskEvidenceSynthesis.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"note", "RiskEvidenceSynthesis.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
   {"useContext", "RiskEvidenceSynthesis.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "RiskEvidenceSynthesis.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "RiskEvidenceSynthesis.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"copyright", "RiskEvidenceSynthesis.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"approvalDate", "RiskEvidenceSynthesis.approvalDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"lastReviewDate", "RiskEvidenceSynthesis.lastReviewDate", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"effectivePeriod", "RiskEvidenceSynthesis.effectivePeriod", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"topic", "RiskEvidenceSynthesis.topic", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
+  {"approvalDate", "RiskEvidenceSynthesis.approvalDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"lastReviewDate", "RiskEvidenceSynthesis.lastReviewDate", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"effectivePeriod", "RiskEvidenceSynthesis.effectivePeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"topic", "RiskEvidenceSynthesis.topic", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/definition-topic", kS1},
   {"author", "RiskEvidenceSynthesis.author", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"editor", "RiskEvidenceSynthesis.editor", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"reviewer", "RiskEvidenceSynthesis.reviewer", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
   {"endorser", "RiskEvidenceSynthesis.endorser", 0u, kUnbounded, false, false, false, kT37, "", BindingStrength::kNone, "", kS1},
-  {"relatedArtifact", "RiskEvidenceSynthesis.relatedArtifact", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
-  {"synthesisType", "RiskEvidenceSynthesis.synthesisType", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/synthesis-type", kS1},
-  {"studyType", "RiskEvidenceSynthesis.studyType", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/study-type", kS1},
+  {"relatedArtifact", "RiskEvidenceSynthesis.relatedArtifact", 0u, kUnbounded, false, false, false, kT31, "", BindingStrength::kNone, "", kS1},
+  {"synthesisType", "RiskEvidenceSynthesis.synthesisType", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/synthesis-type", kS1},
+  {"studyType", "RiskEvidenceSynthesis.studyType", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/study-type", kS1},
   {"population", "RiskEvidenceSynthesis.population", 1u, 1u, false, false, true, kT52, "", BindingStrength::kNone, "", kS1},
   {"exposure", "RiskEvidenceSynthesis.exposure", 0u, 1u, false, false, true, kT52, "", BindingStrength::kNone, "", kS1},
   {"outcome", "RiskEvidenceSynthesis.outcome", 1u, 1u, false, false, true, kT52, "", BindingStrength::kNone, "", kS1},
-  {"sampleSize", "RiskEvidenceSynthesis.sampleSize", 0u, 1u, false, false, false, kT21, "RiskEvidenceSynthesis.sampleSize", BindingStrength::kNone, "", kS1},
-  {"riskEstimate", "RiskEvidenceSynthesis.riskEstimate", 0u, 1u, false, false, true, kT21, "RiskEvidenceSynthesis.riskEstimate", BindingStrength::kNone, "", kS1},
-  {"certainty", "RiskEvidenceSynthesis.certainty", 0u, kUnbounded, false, false, false, kT21, "RiskEvidenceSynthesis.certainty", BindingStrength::kNone, "", kS1},
+  {"sampleSize", "RiskEvidenceSynthesis.sampleSize", 0u, 1u, false, false, false, kT22, "RiskEvidenceSynthesis.sampleSize", BindingStrength::kNone, "", kS1},
+  {"riskEstimate", "RiskEvidenceSynthesis.riskEstimate", 0u, 1u, false, false, true, kT22, "RiskEvidenceSynthesis.riskEstimate", BindingStrength::kNone, "", kS1},
+  {"certainty", "RiskEvidenceSynthesis.certainty", 0u, kUnbounded, false, false, false, kT22, "RiskEvidenceSynthesis.certainty", BindingStrength::kNone, "", kS1},
 };
 
 // RiskEvidenceSynthesis.certainty
@@ -748,9 +748,9 @@ extern constinit const ElementInfo kElements528[6] = {
   {"id", "RiskEvidenceSynthesis.certainty.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskEvidenceSynthesis.certainty.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskEvidenceSynthesis.certainty.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"rating", "RiskEvidenceSynthesis.certainty.rating", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/evidence-quality", kS1},
-  {"note", "RiskEvidenceSynthesis.certainty.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
-  {"certaintySubcomponent", "RiskEvidenceSynthesis.certainty.certaintySubcomponent", 0u, kUnbounded, false, false, false, kT21, "RiskEvidenceSynthesis.certainty.certaintySubcomponent", BindingStrength::kNone, "", kS1},
+  {"rating", "RiskEvidenceSynthesis.certainty.rating", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/evidence-quality", kS1},
+  {"note", "RiskEvidenceSynthesis.certainty.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
+  {"certaintySubcomponent", "RiskEvidenceSynthesis.certainty.certaintySubcomponent", 0u, kUnbounded, false, false, false, kT22, "RiskEvidenceSynthesis.certainty.certaintySubcomponent", BindingStrength::kNone, "", kS1},
 };
 
 // RiskEvidenceSynthesis.certainty.certaintySubcomponent
@@ -758,9 +758,9 @@ extern constinit const ElementInfo kElements529[6] = {
   {"id", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-type", kS1},
-  {"rating", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.rating", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-rating", kS1},
-  {"note", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"type", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-type", kS1},
+  {"rating", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.rating", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/certainty-subcomponent-rating", kS1},
+  {"note", "RiskEvidenceSynthesis.certainty.certaintySubcomponent.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // RiskEvidenceSynthesis.riskEstimate
@@ -769,12 +769,12 @@ extern constinit const ElementInfo kElements530[10] = {
   {"extension", "RiskEvidenceSynthesis.riskEstimate.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskEvidenceSynthesis.riskEstimate.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "RiskEvidenceSynthesis.riskEstimate.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "RiskEvidenceSynthesis.riskEstimate.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/risk-estimate-type", kS1},
+  {"type", "RiskEvidenceSynthesis.riskEstimate.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/risk-estimate-type", kS1},
   {"value", "RiskEvidenceSynthesis.riskEstimate.value", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
-  {"unitOfMeasure", "RiskEvidenceSynthesis.riskEstimate.unitOfMeasure", 0u, 1u, false, false, false, kT15, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
+  {"unitOfMeasure", "RiskEvidenceSynthesis.riskEstimate.unitOfMeasure", 0u, 1u, false, false, false, kT16, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/ucum-units", kS1},
   {"denominatorCount", "RiskEvidenceSynthesis.riskEstimate.denominatorCount", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
   {"numeratorCount", "RiskEvidenceSynthesis.riskEstimate.numeratorCount", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"precisionEstimate", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate", 0u, kUnbounded, false, false, false, kT21, "RiskEvidenceSynthesis.riskEstimate.precisionEstimate", BindingStrength::kNone, "", kS1},
+  {"precisionEstimate", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate", 0u, kUnbounded, false, false, false, kT22, "RiskEvidenceSynthesis.riskEstimate.precisionEstimate", BindingStrength::kNone, "", kS1},
 };
 
 // RiskEvidenceSynthesis.riskEstimate.precisionEstimate
@@ -782,7 +782,7 @@ extern constinit const ElementInfo kElements531[7] = {
   {"id", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/precision-estimate-type", kS1},
+  {"type", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/precision-estimate-type", kS1},
   {"level", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.level", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"from", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.from", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"to", "RiskEvidenceSynthesis.riskEstimate.precisionEstimate.to", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
@@ -813,32 +813,32 @@ extern constinit const ElementInfo kElements533[9] = {
 
 // Schedule
 extern constinit const ElementInfo kElements534[16] = {
-  {"id", "Schedule.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Schedule.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Schedule.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Schedule.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Schedule.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Schedule.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Schedule.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Schedule.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Schedule.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Schedule.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Schedule.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Schedule.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Schedule.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"active", "Schedule.active", 0u, 1u, false, true, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"serviceCategory", "Schedule.serviceCategory", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-category", kS1},
-  {"serviceType", "Schedule.serviceType", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
-  {"specialty", "Schedule.specialty", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
+  {"active", "Schedule.active", 0u, 1u, false, true, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"serviceCategory", "Schedule.serviceCategory", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-category", kS1},
+  {"serviceType", "Schedule.serviceType", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
+  {"specialty", "Schedule.specialty", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
   {"actor", "Schedule.actor", 1u, kUnbounded, false, false, true, kT64, "", BindingStrength::kNone, "", kS1},
-  {"planningHorizon", "Schedule.planningHorizon", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
+  {"planningHorizon", "Schedule.planningHorizon", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
   {"comment", "Schedule.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // SearchParameter
 extern constinit const ElementInfo kElements535[34] = {
-  {"id", "SearchParameter.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SearchParameter.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SearchParameter.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SearchParameter.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SearchParameter.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SearchParameter.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SearchParameter.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SearchParameter.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SearchParameter.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SearchParameter.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SearchParameter.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SearchParameter.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "SearchParameter.url", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -846,13 +846,13 @@ extern constinit const ElementInfo kElements535[34] = {
   {"name", "SearchParameter.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"derivedFrom", "SearchParameter.derivedFrom", 0u, 1u, false, false, false, kT65, "", BindingStrength::kNone, "", kS1},
   {"status", "SearchParameter.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "SearchParameter.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "SearchParameter.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "SearchParameter.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "SearchParameter.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "SearchParameter.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "SearchParameter.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "SearchParameter.description", 1u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "SearchParameter.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "SearchParameter.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "SearchParameter.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "SearchParameter.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"code", "SearchParameter.code", 1u, 1u, false, false, true, kT5, "", BindingStrength::kNone, "", kS1},
   {"base", "SearchParameter.base", 1u, kUnbounded, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
@@ -861,12 +861,12 @@ extern constinit const ElementInfo kElements535[34] = {
   {"xpath", "SearchParameter.xpath", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"xpathUsage", "SearchParameter.xpathUsage", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-xpath-usage", kS1},
   {"target", "SearchParameter.target", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/resource-types", kS1},
-  {"multipleOr", "SearchParameter.multipleOr", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"multipleAnd", "SearchParameter.multipleAnd", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"multipleOr", "SearchParameter.multipleOr", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"multipleAnd", "SearchParameter.multipleAnd", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"comparator", "SearchParameter.comparator", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-comparator", kS1},
   {"modifier", "SearchParameter.modifier", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/search-modifier-code", kS1},
   {"chain", "SearchParameter.chain", 0u, kUnbounded, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"component", "SearchParameter.component", 0u, kUnbounded, false, false, false, kT21, "SearchParameter.component", BindingStrength::kNone, "", kS1},
+  {"component", "SearchParameter.component", 0u, kUnbounded, false, false, false, kT22, "SearchParameter.component", BindingStrength::kNone, "", kS1},
 };
 
 // SearchParameter.component
@@ -880,12 +880,12 @@ extern constinit const ElementInfo kElements536[5] = {
 
 // ServiceRequest
 extern constinit const ElementInfo kElements537[41] = {
-  {"id", "ServiceRequest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ServiceRequest.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ServiceRequest.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ServiceRequest.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ServiceRequest.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ServiceRequest.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ServiceRequest.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ServiceRequest.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ServiceRequest.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ServiceRequest.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ServiceRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ServiceRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ServiceRequest.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
@@ -896,29 +896,29 @@ extern constinit const ElementInfo kElements537[41] = {
   {"requisition", "ServiceRequest.requisition", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "ServiceRequest.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-status", kS1},
   {"intent", "ServiceRequest.intent", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-intent", kS1},
-  {"category", "ServiceRequest.category", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/servicerequest-category", kS1},
+  {"category", "ServiceRequest.category", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/servicerequest-category", kS1},
   {"priority", "ServiceRequest.priority", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
-  {"doNotPerform", "ServiceRequest.doNotPerform", 0u, 1u, false, true, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"code", "ServiceRequest.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS1},
-  {"orderDetail", "ServiceRequest.orderDetail", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/servicerequest-orderdetail", kS1},
+  {"doNotPerform", "ServiceRequest.doNotPerform", 0u, 1u, false, true, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"code", "ServiceRequest.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-code", kS1},
+  {"orderDetail", "ServiceRequest.orderDetail", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/servicerequest-orderdetail", kS1},
   {"quantity", "ServiceRequest.quantity[x]", 0u, 1u, true, false, true, kT69, "", BindingStrength::kNone, "", kS1},
   {"subject", "ServiceRequest.subject", 1u, 1u, false, false, true, kT70, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "ServiceRequest.encounter", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "ServiceRequest.encounter", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
   {"occurrence", "ServiceRequest.occurrence[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS1},
   {"asNeeded", "ServiceRequest.asNeeded[x]", 0u, 1u, true, false, true, kT72, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/medication-as-needed-reason", kS1},
-  {"authoredOn", "ServiceRequest.authoredOn", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"authoredOn", "ServiceRequest.authoredOn", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"requester", "ServiceRequest.requester", 0u, 1u, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
-  {"performerType", "ServiceRequest.performerType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/participant-role", kS1},
+  {"performerType", "ServiceRequest.performerType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/participant-role", kS1},
   {"performer", "ServiceRequest.performer", 0u, kUnbounded, false, false, true, kT74, "", BindingStrength::kNone, "", kS1},
-  {"locationCode", "ServiceRequest.locationCode", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ServiceDeliveryLocationRoleType", kS1},
+  {"locationCode", "ServiceRequest.locationCode", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v3-ServiceDeliveryLocationRoleType", kS1},
   {"locationReference", "ServiceRequest.locationReference", 0u, kUnbounded, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
-  {"reasonCode", "ServiceRequest.reasonCode", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-reason", kS1},
-  {"reasonReference", "ServiceRequest.reasonReference", 0u, kUnbounded, false, false, true, kT28, "", BindingStrength::kNone, "", kS1},
+  {"reasonCode", "ServiceRequest.reasonCode", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/procedure-reason", kS1},
+  {"reasonReference", "ServiceRequest.reasonReference", 0u, kUnbounded, false, false, true, kT29, "", BindingStrength::kNone, "", kS1},
   {"insurance", "ServiceRequest.insurance", 0u, kUnbounded, false, false, false, kT76, "", BindingStrength::kNone, "", kS1},
-  {"supportingInfo", "ServiceRequest.supportingInfo", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"supportingInfo", "ServiceRequest.supportingInfo", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
   {"specimen", "ServiceRequest.specimen", 0u, kUnbounded, false, false, true, kT77, "", BindingStrength::kNone, "", kS1},
-  {"bodySite", "ServiceRequest.bodySite", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
-  {"note", "ServiceRequest.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"bodySite", "ServiceRequest.bodySite", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
+  {"note", "ServiceRequest.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
   {"patientInstruction", "ServiceRequest.patientInstruction", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"relevantHistory", "ServiceRequest.relevantHistory", 0u, kUnbounded, false, false, false, kT78, "", BindingStrength::kNone, "", kS1},
 };
@@ -938,50 +938,50 @@ extern constinit const ElementInfo kElements538[9] = {
 
 // Slot
 extern constinit const ElementInfo kElements539[19] = {
-  {"id", "Slot.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Slot.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Slot.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Slot.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Slot.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Slot.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Slot.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Slot.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Slot.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Slot.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Slot.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Slot.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Slot.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"serviceCategory", "Slot.serviceCategory", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-category", kS1},
-  {"serviceType", "Slot.serviceType", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
-  {"specialty", "Slot.specialty", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
-  {"appointmentType", "Slot.appointmentType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://terminology.hl7.org/ValueSet/v2-0276", kS1},
+  {"serviceCategory", "Slot.serviceCategory", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-category", kS1},
+  {"serviceType", "Slot.serviceType", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/service-type", kS1},
+  {"specialty", "Slot.specialty", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/c80-practice-codes", kS1},
+  {"appointmentType", "Slot.appointmentType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://terminology.hl7.org/ValueSet/v2-0276", kS1},
   {"schedule", "Slot.schedule", 1u, 1u, false, false, true, kT83, "", BindingStrength::kNone, "", kS1},
   {"status", "Slot.status", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/slotstatus", kS1},
   {"start", "Slot.start", 1u, 1u, false, false, true, kT80, "", BindingStrength::kNone, "", kS1},
   {"end", "Slot.end", 1u, 1u, false, false, true, kT80, "", BindingStrength::kNone, "", kS1},
-  {"overbooked", "Slot.overbooked", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"overbooked", "Slot.overbooked", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"comment", "Slot.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
 // Specimen
 extern constinit const ElementInfo kElements540[21] = {
-  {"id", "Specimen.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Specimen.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Specimen.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Specimen.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Specimen.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Specimen.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Specimen.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Specimen.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Specimen.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Specimen.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Specimen.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Specimen.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Specimen.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"accessionIdentifier", "Specimen.accessionIdentifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "Specimen.status", 0u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/specimen-status", kS1},
-  {"type", "Specimen.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
+  {"type", "Specimen.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
   {"subject", "Specimen.subject", 0u, 1u, false, false, true, kT84, "", BindingStrength::kNone, "", kS1},
-  {"receivedTime", "Specimen.receivedTime", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"receivedTime", "Specimen.receivedTime", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"parent", "Specimen.parent", 0u, kUnbounded, false, false, false, kT77, "", BindingStrength::kNone, "", kS1},
   {"request", "Specimen.request", 0u, kUnbounded, false, false, false, kT68, "", BindingStrength::kNone, "", kS1},
-  {"collection", "Specimen.collection", 0u, 1u, false, false, false, kT21, "Specimen.collection", BindingStrength::kNone, "", kS1},
-  {"processing", "Specimen.processing", 0u, kUnbounded, false, false, false, kT21, "Specimen.processing", BindingStrength::kNone, "", kS1},
-  {"container", "Specimen.container", 0u, kUnbounded, false, false, false, kT21, "Specimen.container", BindingStrength::kNone, "", kS1},
-  {"condition", "Specimen.condition", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v2-0493", kS1},
-  {"note", "Specimen.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"collection", "Specimen.collection", 0u, 1u, false, false, false, kT22, "Specimen.collection", BindingStrength::kNone, "", kS1},
+  {"processing", "Specimen.processing", 0u, kUnbounded, false, false, false, kT22, "Specimen.processing", BindingStrength::kNone, "", kS1},
+  {"container", "Specimen.container", 0u, kUnbounded, false, false, false, kT22, "Specimen.container", BindingStrength::kNone, "", kS1},
+  {"condition", "Specimen.condition", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v2-0493", kS1},
+  {"note", "Specimen.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // Specimen.collection
@@ -993,8 +993,8 @@ extern constinit const ElementInfo kElements541[10] = {
   {"collected", "Specimen.collection.collected[x]", 0u, 1u, true, false, true, kT56, "", BindingStrength::kNone, "", kS1},
   {"duration", "Specimen.collection.duration", 0u, 1u, false, false, true, kT43, "", BindingStrength::kNone, "", kS1},
   {"quantity", "Specimen.collection.quantity", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
-  {"method", "Specimen.collection.method", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-collection-method", kS1},
-  {"bodySite", "Specimen.collection.bodySite", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
+  {"method", "Specimen.collection.method", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-collection-method", kS1},
+  {"bodySite", "Specimen.collection.bodySite", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/body-site", kS1},
   {"fastingStatus", "Specimen.collection.fastingStatus[x]", 0u, 1u, true, false, true, kT85, "", BindingStrength::kExtensible, "http://terminology.hl7.org/ValueSet/v2-0916", kS1},
 };
 
@@ -1005,7 +1005,7 @@ extern constinit const ElementInfo kElements542[9] = {
   {"modifierExtension", "Specimen.container.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Specimen.container.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"description", "Specimen.container.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "Specimen.container.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-container-type", kS1},
+  {"type", "Specimen.container.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-container-type", kS1},
   {"capacity", "Specimen.container.capacity", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"specimenQuantity", "Specimen.container.specimenQuantity", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"additive", "Specimen.container.additive[x]", 0u, 1u, true, false, false, kT86, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0371", kS1},
@@ -1017,27 +1017,27 @@ extern constinit const ElementInfo kElements543[7] = {
   {"extension", "Specimen.processing.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Specimen.processing.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"description", "Specimen.processing.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"procedure", "Specimen.processing.procedure", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-processing-procedure", kS1},
+  {"procedure", "Specimen.processing.procedure", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-processing-procedure", kS1},
   {"additive", "Specimen.processing.additive", 0u, kUnbounded, false, false, false, kT87, "", BindingStrength::kNone, "", kS1},
   {"time", "Specimen.processing.time[x]", 0u, 1u, true, false, false, kT56, "", BindingStrength::kNone, "", kS1},
 };
 
 // SpecimenDefinition
 extern constinit const ElementInfo kElements544[14] = {
-  {"id", "SpecimenDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SpecimenDefinition.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SpecimenDefinition.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SpecimenDefinition.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SpecimenDefinition.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SpecimenDefinition.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SpecimenDefinition.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SpecimenDefinition.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SpecimenDefinition.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SpecimenDefinition.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SpecimenDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SpecimenDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "SpecimenDefinition.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"typeCollected", "SpecimenDefinition.typeCollected", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
-  {"patientPreparation", "SpecimenDefinition.patientPreparation", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/prepare-patient-prior-specimen-collection", kS1},
+  {"typeCollected", "SpecimenDefinition.typeCollected", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
+  {"patientPreparation", "SpecimenDefinition.patientPreparation", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/prepare-patient-prior-specimen-collection", kS1},
   {"timeAspect", "SpecimenDefinition.timeAspect", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"collection", "SpecimenDefinition.collection", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-collection", kS1},
-  {"typeTested", "SpecimenDefinition.typeTested", 0u, kUnbounded, false, false, false, kT21, "SpecimenDefinition.typeTested", BindingStrength::kNone, "", kS1},
+  {"collection", "SpecimenDefinition.collection", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-collection", kS1},
+  {"typeTested", "SpecimenDefinition.typeTested", 0u, kUnbounded, false, false, false, kT22, "SpecimenDefinition.typeTested", BindingStrength::kNone, "", kS1},
 };
 
 // SpecimenDefinition.typeTested
@@ -1045,14 +1045,14 @@ extern constinit const ElementInfo kElements545[11] = {
   {"id", "SpecimenDefinition.typeTested.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SpecimenDefinition.typeTested.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SpecimenDefinition.typeTested.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"isDerived", "SpecimenDefinition.typeTested.isDerived", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"type", "SpecimenDefinition.typeTested.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
+  {"isDerived", "SpecimenDefinition.typeTested.isDerived", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"type", "SpecimenDefinition.typeTested.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://terminology.hl7.org/ValueSet/v2-0487", kS1},
   {"preference", "SpecimenDefinition.typeTested.preference", 1u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/specimen-contained-preference", kS1},
-  {"container", "SpecimenDefinition.typeTested.container", 0u, 1u, false, false, false, kT21, "SpecimenDefinition.typeTested.container", BindingStrength::kNone, "", kS1},
+  {"container", "SpecimenDefinition.typeTested.container", 0u, 1u, false, false, false, kT22, "SpecimenDefinition.typeTested.container", BindingStrength::kNone, "", kS1},
   {"requirement", "SpecimenDefinition.typeTested.requirement", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"retentionTime", "SpecimenDefinition.typeTested.retentionTime", 0u, 1u, false, false, false, kT43, "", BindingStrength::kNone, "", kS1},
-  {"rejectionCriterion", "SpecimenDefinition.typeTested.rejectionCriterion", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/rejection-criteria", kS1},
-  {"handling", "SpecimenDefinition.typeTested.handling", 0u, kUnbounded, false, false, false, kT21, "SpecimenDefinition.typeTested.handling", BindingStrength::kNone, "", kS1},
+  {"rejectionCriterion", "SpecimenDefinition.typeTested.rejectionCriterion", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/rejection-criteria", kS1},
+  {"handling", "SpecimenDefinition.typeTested.handling", 0u, kUnbounded, false, false, false, kT22, "SpecimenDefinition.typeTested.handling", BindingStrength::kNone, "", kS1},
 };
 
 // SpecimenDefinition.typeTested.container
@@ -1060,13 +1060,13 @@ extern constinit const ElementInfo kElements546[11] = {
   {"id", "SpecimenDefinition.typeTested.container.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SpecimenDefinition.typeTested.container.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SpecimenDefinition.typeTested.container.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"material", "SpecimenDefinition.typeTested.container.material", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/container-material", kS1},
-  {"type", "SpecimenDefinition.typeTested.container.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-container-type", kS1},
-  {"cap", "SpecimenDefinition.typeTested.container.cap", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/container-cap", kS1},
+  {"material", "SpecimenDefinition.typeTested.container.material", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/container-material", kS1},
+  {"type", "SpecimenDefinition.typeTested.container.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/specimen-container-type", kS1},
+  {"cap", "SpecimenDefinition.typeTested.container.cap", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/container-cap", kS1},
   {"description", "SpecimenDefinition.typeTested.container.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"capacity", "SpecimenDefinition.typeTested.container.capacity", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"minimumVolume", "SpecimenDefinition.typeTested.container.minimumVolume[x]", 0u, 1u, true, false, false, kT88, "", BindingStrength::kNone, "", kS1},
-  {"additive", "SpecimenDefinition.typeTested.container.additive", 0u, kUnbounded, false, false, false, kT21, "SpecimenDefinition.typeTested.container.additive", BindingStrength::kNone, "", kS1},
+  {"additive", "SpecimenDefinition.typeTested.container.additive", 0u, kUnbounded, false, false, false, kT22, "SpecimenDefinition.typeTested.container.additive", BindingStrength::kNone, "", kS1},
   {"preparation", "SpecimenDefinition.typeTested.container.preparation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1083,7 +1083,7 @@ extern constinit const ElementInfo kElements548[7] = {
   {"id", "SpecimenDefinition.typeTested.handling.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SpecimenDefinition.typeTested.handling.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SpecimenDefinition.typeTested.handling.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"temperatureQualifier", "SpecimenDefinition.typeTested.handling.temperatureQualifier", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/handling-condition", kS1},
+  {"temperatureQualifier", "SpecimenDefinition.typeTested.handling.temperatureQualifier", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/handling-condition", kS1},
   {"temperatureRange", "SpecimenDefinition.typeTested.handling.temperatureRange", 0u, 1u, false, false, false, kT89, "", BindingStrength::kNone, "", kS1},
   {"maxDuration", "SpecimenDefinition.typeTested.handling.maxDuration", 0u, 1u, false, false, false, kT43, "", BindingStrength::kNone, "", kS1},
   {"instruction", "SpecimenDefinition.typeTested.handling.instruction", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1091,12 +1091,12 @@ extern constinit const ElementInfo kElements548[7] = {
 
 // StructureDefinition
 extern constinit const ElementInfo kElements549[35] = {
-  {"id", "StructureDefinition.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "StructureDefinition.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "StructureDefinition.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "StructureDefinition.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "StructureDefinition.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "StructureDefinition.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "StructureDefinition.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "StructureDefinition.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "StructureDefinition.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "StructureDefinition.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureDefinition.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureDefinition.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "StructureDefinition.url", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -1105,27 +1105,27 @@ extern constinit const ElementInfo kElements549[35] = {
   {"name", "StructureDefinition.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "StructureDefinition.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "StructureDefinition.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "StructureDefinition.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "StructureDefinition.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "StructureDefinition.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "StructureDefinition.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "StructureDefinition.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "StructureDefinition.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "StructureDefinition.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "StructureDefinition.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "StructureDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "StructureDefinition.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "StructureDefinition.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"copyright", "StructureDefinition.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"keyword", "StructureDefinition.keyword", 0u, kUnbounded, false, false, true, kT79, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/definition-use", kS1},
   {"fhirVersion", "StructureDefinition.fhirVersion", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/FHIR-version", kS1},
-  {"mapping", "StructureDefinition.mapping", 0u, kUnbounded, false, false, false, kT21, "StructureDefinition.mapping", BindingStrength::kNone, "", kS44},
+  {"mapping", "StructureDefinition.mapping", 0u, kUnbounded, false, false, false, kT22, "StructureDefinition.mapping", BindingStrength::kNone, "", kS44},
   {"kind", "StructureDefinition.kind", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/structure-definition-kind", kS1},
-  {"abstract", "StructureDefinition.abstract", 1u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"context", "StructureDefinition.context", 0u, kUnbounded, false, false, true, kT21, "StructureDefinition.context", BindingStrength::kNone, "", kS1},
+  {"abstract", "StructureDefinition.abstract", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"context", "StructureDefinition.context", 0u, kUnbounded, false, false, true, kT22, "StructureDefinition.context", BindingStrength::kNone, "", kS1},
   {"contextInvariant", "StructureDefinition.contextInvariant", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "StructureDefinition.type", 1u, 1u, false, false, true, kT3, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/defined-types", kS1},
   {"baseDefinition", "StructureDefinition.baseDefinition", 0u, 1u, false, false, true, kT90, "", BindingStrength::kNone, "", kS1},
   {"derivation", "StructureDefinition.derivation", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/type-derivation-rule", kS1},
-  {"snapshot", "StructureDefinition.snapshot", 0u, 1u, false, false, false, kT21, "StructureDefinition.snapshot", BindingStrength::kNone, "", kS46},
-  {"differential", "StructureDefinition.differential", 0u, 1u, false, false, false, kT21, "StructureDefinition.differential", BindingStrength::kNone, "", kS47},
+  {"snapshot", "StructureDefinition.snapshot", 0u, 1u, false, false, false, kT22, "StructureDefinition.snapshot", BindingStrength::kNone, "", kS46},
+  {"differential", "StructureDefinition.differential", 0u, 1u, false, false, false, kT22, "StructureDefinition.differential", BindingStrength::kNone, "", kS47},
 };
 
 // StructureDefinition.context
@@ -1150,7 +1150,7 @@ extern constinit const ElementInfo kElements552[7] = {
   {"id", "StructureDefinition.mapping.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureDefinition.mapping.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureDefinition.mapping.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"identity", "StructureDefinition.mapping.identity", 1u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"identity", "StructureDefinition.mapping.identity", 1u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
   {"uri", "StructureDefinition.mapping.uri", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
   {"name", "StructureDefinition.mapping.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"comment", "StructureDefinition.mapping.comment", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1166,12 +1166,12 @@ extern constinit const ElementInfo kElements553[4] = {
 
 // StructureMap
 extern constinit const ElementInfo kElements554[26] = {
-  {"id", "StructureMap.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "StructureMap.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "StructureMap.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "StructureMap.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "StructureMap.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "StructureMap.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "StructureMap.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "StructureMap.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "StructureMap.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "StructureMap.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "StructureMap.url", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -1180,18 +1180,18 @@ extern constinit const ElementInfo kElements554[26] = {
   {"name", "StructureMap.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "StructureMap.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "StructureMap.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "StructureMap.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "StructureMap.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "StructureMap.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "StructureMap.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "StructureMap.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "StructureMap.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "StructureMap.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "StructureMap.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "StructureMap.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "StructureMap.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "StructureMap.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"copyright", "StructureMap.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"structure", "StructureMap.structure", 0u, kUnbounded, false, false, true, kT21, "StructureMap.structure", BindingStrength::kNone, "", kS1},
+  {"structure", "StructureMap.structure", 0u, kUnbounded, false, false, true, kT22, "StructureMap.structure", BindingStrength::kNone, "", kS1},
   {"import", "StructureMap.import", 0u, kUnbounded, false, false, true, kT92, "", BindingStrength::kNone, "", kS1},
-  {"group", "StructureMap.group", 1u, kUnbounded, false, false, true, kT21, "StructureMap.group", BindingStrength::kNone, "", kS1},
+  {"group", "StructureMap.group", 1u, kUnbounded, false, false, true, kT22, "StructureMap.group", BindingStrength::kNone, "", kS1},
 };
 
 // StructureMap.group
@@ -1199,12 +1199,12 @@ extern constinit const ElementInfo kElements555[9] = {
   {"id", "StructureMap.group.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "StructureMap.group.name", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"extends", "StructureMap.group.extends", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"name", "StructureMap.group.name", 1u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"extends", "StructureMap.group.extends", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"typeMode", "StructureMap.group.typeMode", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-group-type-mode", kS1},
   {"documentation", "StructureMap.group.documentation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"input", "StructureMap.group.input", 1u, kUnbounded, false, false, true, kT21, "StructureMap.group.input", BindingStrength::kNone, "", kS1},
-  {"rule", "StructureMap.group.rule", 1u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule", BindingStrength::kNone, "", kS1},
+  {"input", "StructureMap.group.input", 1u, kUnbounded, false, false, true, kT22, "StructureMap.group.input", BindingStrength::kNone, "", kS1},
+  {"rule", "StructureMap.group.rule", 1u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule", BindingStrength::kNone, "", kS1},
 };
 
 // StructureMap.group.input
@@ -1212,7 +1212,7 @@ extern constinit const ElementInfo kElements556[7] = {
   {"id", "StructureMap.group.input.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.input.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.input.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "StructureMap.group.input.name", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"name", "StructureMap.group.input.name", 1u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"type", "StructureMap.group.input.type", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"mode", "StructureMap.group.input.mode", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-input-mode", kS1},
   {"documentation", "StructureMap.group.input.documentation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1223,11 +1223,11 @@ extern constinit const ElementInfo kElements557[9] = {
   {"id", "StructureMap.group.rule.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.rule.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.rule.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "StructureMap.group.rule.name", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
-  {"source", "StructureMap.group.rule.source", 1u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule.source", BindingStrength::kNone, "", kS1},
-  {"target", "StructureMap.group.rule.target", 0u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule.target", BindingStrength::kNone, "", kS50},
-  {"rule", "StructureMap.group.rule.rule", 0u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule", BindingStrength::kNone, "", kS1},
-  {"dependent", "StructureMap.group.rule.dependent", 0u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule.dependent", BindingStrength::kNone, "", kS1},
+  {"name", "StructureMap.group.rule.name", 1u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"source", "StructureMap.group.rule.source", 1u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule.source", BindingStrength::kNone, "", kS1},
+  {"target", "StructureMap.group.rule.target", 0u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule.target", BindingStrength::kNone, "", kS50},
+  {"rule", "StructureMap.group.rule.rule", 0u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule", BindingStrength::kNone, "", kS1},
+  {"dependent", "StructureMap.group.rule.dependent", 0u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule.dependent", BindingStrength::kNone, "", kS1},
   {"documentation", "StructureMap.group.rule.documentation", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1236,7 +1236,7 @@ extern constinit const ElementInfo kElements558[5] = {
   {"id", "StructureMap.group.rule.dependent.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.rule.dependent.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.rule.dependent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"name", "StructureMap.group.rule.dependent.name", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"name", "StructureMap.group.rule.dependent.name", 1u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"variable", "StructureMap.group.rule.dependent.variable", 1u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1245,14 +1245,14 @@ extern constinit const ElementInfo kElements559[14] = {
   {"id", "StructureMap.group.rule.source.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.rule.source.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.rule.source.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"context", "StructureMap.group.rule.source.context", 1u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"context", "StructureMap.group.rule.source.context", 1u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"min", "StructureMap.group.rule.source.min", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS1},
   {"max", "StructureMap.group.rule.source.max", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"type", "StructureMap.group.rule.source.type", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"defaultValue", "StructureMap.group.rule.source.defaultValue[x]", 0u, 1u, true, false, true, kT93, "", BindingStrength::kNone, "", kS1},
   {"element", "StructureMap.group.rule.source.element", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"listMode", "StructureMap.group.rule.source.listMode", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-source-list-mode", kS1},
-  {"variable", "StructureMap.group.rule.source.variable", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"variable", "StructureMap.group.rule.source.variable", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"condition", "StructureMap.group.rule.source.condition", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"check", "StructureMap.group.rule.source.check", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"logMessage", "StructureMap.group.rule.source.logMessage", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
@@ -1263,14 +1263,14 @@ extern constinit const ElementInfo kElements560[11] = {
   {"id", "StructureMap.group.rule.target.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "StructureMap.group.rule.target.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "StructureMap.group.rule.target.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"context", "StructureMap.group.rule.target.context", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"context", "StructureMap.group.rule.target.context", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"contextType", "StructureMap.group.rule.target.contextType", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-context-type", kS1},
   {"element", "StructureMap.group.rule.target.element", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"variable", "StructureMap.group.rule.target.variable", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"variable", "StructureMap.group.rule.target.variable", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"listMode", "StructureMap.group.rule.target.listMode", 0u, kUnbounded, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-target-list-mode", kS1},
-  {"listRuleId", "StructureMap.group.rule.target.listRuleId", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
+  {"listRuleId", "StructureMap.group.rule.target.listRuleId", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
   {"transform", "StructureMap.group.rule.target.transform", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/map-transform", kS1},
-  {"parameter", "StructureMap.group.rule.target.parameter", 0u, kUnbounded, false, false, true, kT21, "StructureMap.group.rule.target.parameter", BindingStrength::kNone, "", kS1},
+  {"parameter", "StructureMap.group.rule.target.parameter", 0u, kUnbounded, false, false, true, kT22, "StructureMap.group.rule.target.parameter", BindingStrength::kNone, "", kS1},
 };
 
 // StructureMap.group.rule.target.parameter
@@ -1294,21 +1294,21 @@ extern constinit const ElementInfo kElements562[7] = {
 
 // Subscription
 extern constinit const ElementInfo kElements563[15] = {
-  {"id", "Subscription.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Subscription.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Subscription.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Subscription.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Subscription.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Subscription.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Subscription.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Subscription.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Subscription.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Subscription.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Subscription.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Subscription.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"status", "Subscription.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/subscription-status", kS1},
-  {"contact", "Subscription.contact", 0u, kUnbounded, false, false, true, kT17, "", BindingStrength::kNone, "", kS1},
+  {"contact", "Subscription.contact", 0u, kUnbounded, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
   {"end", "Subscription.end", 0u, 1u, false, false, true, kT80, "", BindingStrength::kNone, "", kS1},
   {"reason", "Subscription.reason", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"criteria", "Subscription.criteria", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"error", "Subscription.error", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"channel", "Subscription.channel", 1u, 1u, false, false, true, kT21, "Subscription.channel", BindingStrength::kNone, "", kS1},
+  {"channel", "Subscription.channel", 1u, 1u, false, false, true, kT22, "Subscription.channel", BindingStrength::kNone, "", kS1},
 };
 
 // Subscription.channel
@@ -1324,21 +1324,21 @@ extern constinit const ElementInfo kElements564[7] = {
 
 // SubscriptionStatus
 extern constinit const ElementInfo kElements565[15] = {
-  {"id", "SubscriptionStatus.id", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubscriptionStatus.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubscriptionStatus.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubscriptionStatus.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubscriptionStatus.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubscriptionStatus.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubscriptionStatus.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubscriptionStatus.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", kS51},
+  {"text", "SubscriptionStatus.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubscriptionStatus.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", kS51},
   {"extension", "SubscriptionStatus.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubscriptionStatus.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"status", "SubscriptionStatus.status", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/subscription-status", kS1},
   {"type", "SubscriptionStatus.type", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/subscription-notification-type", kS1},
   {"eventsSinceSubscriptionStart", "SubscriptionStatus.eventsSinceSubscriptionStart", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"notificationEvent", "SubscriptionStatus.notificationEvent", 0u, kUnbounded, false, false, false, kT21, "SubscriptionStatus.notificationEvent", BindingStrength::kNone, "", kS1},
+  {"notificationEvent", "SubscriptionStatus.notificationEvent", 0u, kUnbounded, false, false, false, kT22, "SubscriptionStatus.notificationEvent", BindingStrength::kNone, "", kS1},
   {"subscription", "SubscriptionStatus.subscription", 1u, 1u, false, false, true, kT95, "", BindingStrength::kNone, "", kS1},
   {"topic", "SubscriptionStatus.topic", 0u, 1u, false, false, true, kT96, "", BindingStrength::kNone, "", kS1},
-  {"error", "SubscriptionStatus.error", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/subscription-error", kS1},
+  {"error", "SubscriptionStatus.error", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/subscription-error", kS1},
 };
 
 // SubscriptionStatus.notificationEvent
@@ -1348,27 +1348,27 @@ extern constinit const ElementInfo kElements566[7] = {
   {"modifierExtension", "SubscriptionStatus.notificationEvent.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"eventNumber", "SubscriptionStatus.notificationEvent.eventNumber", 1u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"timestamp", "SubscriptionStatus.notificationEvent.timestamp", 0u, 1u, false, false, false, kT80, "", BindingStrength::kNone, "", kS1},
-  {"focus", "SubscriptionStatus.notificationEvent.focus", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"additionalContext", "SubscriptionStatus.notificationEvent.additionalContext", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"focus", "SubscriptionStatus.notificationEvent.focus", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"additionalContext", "SubscriptionStatus.notificationEvent.additionalContext", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
 };
 
 // Substance
 extern constinit const ElementInfo kElements567[15] = {
-  {"id", "Substance.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Substance.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Substance.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Substance.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Substance.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Substance.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Substance.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Substance.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Substance.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Substance.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Substance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Substance.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Substance.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "Substance.status", 0u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/substance-status", kS1},
-  {"category", "Substance.category", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/substance-category", kS1},
-  {"code", "Substance.code", 1u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/substance-code", kS1},
+  {"category", "Substance.category", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/substance-category", kS1},
+  {"code", "Substance.code", 1u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/substance-code", kS1},
   {"description", "Substance.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"instance", "Substance.instance", 0u, kUnbounded, false, false, true, kT21, "Substance.instance", BindingStrength::kNone, "", kS1},
-  {"ingredient", "Substance.ingredient", 0u, kUnbounded, false, false, true, kT21, "Substance.ingredient", BindingStrength::kNone, "", kS1},
+  {"instance", "Substance.instance", 0u, kUnbounded, false, false, true, kT22, "Substance.instance", BindingStrength::kNone, "", kS1},
+  {"ingredient", "Substance.ingredient", 0u, kUnbounded, false, false, true, kT22, "Substance.ingredient", BindingStrength::kNone, "", kS1},
 };
 
 // Substance.ingredient
@@ -1386,7 +1386,7 @@ extern constinit const ElementInfo kElements569[6] = {
   {"extension", "Substance.instance.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Substance.instance.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Substance.instance.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"expiry", "Substance.instance.expiry", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"expiry", "Substance.instance.expiry", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"quantity", "Substance.instance.quantity", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1396,7 +1396,7 @@ extern constinit const ElementInfo kElements570[7] = {
   {"extension", "SubstanceAmount.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceAmount.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"amount", "SubstanceAmount.amount[x]", 0u, 1u, true, false, true, kT98, "", BindingStrength::kNone, "", kS1},
-  {"amountType", "SubstanceAmount.amountType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"amountType", "SubstanceAmount.amountType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"amountText", "SubstanceAmount.amountText", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"referenceRange", "SubstanceAmount.referenceRange", 0u, 1u, false, false, true, kT99, "SubstanceAmount.referenceRange", BindingStrength::kNone, "", kS1},
 };
@@ -1411,19 +1411,19 @@ extern constinit const ElementInfo kElements571[4] = {
 
 // SubstanceNucleicAcid
 extern constinit const ElementInfo kElements572[13] = {
-  {"id", "SubstanceNucleicAcid.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstanceNucleicAcid.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstanceNucleicAcid.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstanceNucleicAcid.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstanceNucleicAcid.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstanceNucleicAcid.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstanceNucleicAcid.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstanceNucleicAcid.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstanceNucleicAcid.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstanceNucleicAcid.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceNucleicAcid.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceNucleicAcid.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"sequenceType", "SubstanceNucleicAcid.sequenceType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"sequenceType", "SubstanceNucleicAcid.sequenceType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"numberOfSubunits", "SubstanceNucleicAcid.numberOfSubunits", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS1},
   {"areaOfHybridisation", "SubstanceNucleicAcid.areaOfHybridisation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"oligoNucleotideType", "SubstanceNucleicAcid.oligoNucleotideType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"subunit", "SubstanceNucleicAcid.subunit", 0u, kUnbounded, false, false, true, kT21, "SubstanceNucleicAcid.subunit", BindingStrength::kNone, "", kS1},
+  {"oligoNucleotideType", "SubstanceNucleicAcid.oligoNucleotideType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"subunit", "SubstanceNucleicAcid.subunit", 0u, kUnbounded, false, false, true, kT22, "SubstanceNucleicAcid.subunit", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceNucleicAcid.subunit
@@ -1435,10 +1435,10 @@ extern constinit const ElementInfo kElements573[11] = {
   {"sequence", "SubstanceNucleicAcid.subunit.sequence", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"length", "SubstanceNucleicAcid.subunit.length", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS1},
   {"sequenceAttachment", "SubstanceNucleicAcid.subunit.sequenceAttachment", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
-  {"fivePrime", "SubstanceNucleicAcid.subunit.fivePrime", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"threePrime", "SubstanceNucleicAcid.subunit.threePrime", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"linkage", "SubstanceNucleicAcid.subunit.linkage", 0u, kUnbounded, false, false, true, kT21, "SubstanceNucleicAcid.subunit.linkage", BindingStrength::kNone, "", kS1},
-  {"sugar", "SubstanceNucleicAcid.subunit.sugar", 0u, kUnbounded, false, false, true, kT21, "SubstanceNucleicAcid.subunit.sugar", BindingStrength::kNone, "", kS1},
+  {"fivePrime", "SubstanceNucleicAcid.subunit.fivePrime", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"threePrime", "SubstanceNucleicAcid.subunit.threePrime", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"linkage", "SubstanceNucleicAcid.subunit.linkage", 0u, kUnbounded, false, false, true, kT22, "SubstanceNucleicAcid.subunit.linkage", BindingStrength::kNone, "", kS1},
+  {"sugar", "SubstanceNucleicAcid.subunit.sugar", 0u, kUnbounded, false, false, true, kT22, "SubstanceNucleicAcid.subunit.sugar", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceNucleicAcid.subunit.linkage
@@ -1464,20 +1464,20 @@ extern constinit const ElementInfo kElements575[6] = {
 
 // SubstancePolymer
 extern constinit const ElementInfo kElements576[14] = {
-  {"id", "SubstancePolymer.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstancePolymer.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstancePolymer.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstancePolymer.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstancePolymer.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstancePolymer.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstancePolymer.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstancePolymer.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstancePolymer.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstancePolymer.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"class", "SubstancePolymer.class", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"geometry", "SubstancePolymer.geometry", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"copolymerConnectivity", "SubstancePolymer.copolymerConnectivity", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"class", "SubstancePolymer.class", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"geometry", "SubstancePolymer.geometry", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"copolymerConnectivity", "SubstancePolymer.copolymerConnectivity", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"modification", "SubstancePolymer.modification", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"monomerSet", "SubstancePolymer.monomerSet", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.monomerSet", BindingStrength::kNone, "", kS1},
-  {"repeat", "SubstancePolymer.repeat", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.repeat", BindingStrength::kNone, "", kS1},
+  {"monomerSet", "SubstancePolymer.monomerSet", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.monomerSet", BindingStrength::kNone, "", kS1},
+  {"repeat", "SubstancePolymer.repeat", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.repeat", BindingStrength::kNone, "", kS1},
 };
 
 // SubstancePolymer.monomerSet
@@ -1485,8 +1485,8 @@ extern constinit const ElementInfo kElements577[5] = {
   {"id", "SubstancePolymer.monomerSet.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.monomerSet.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.monomerSet.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"ratioType", "SubstancePolymer.monomerSet.ratioType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"startingMaterial", "SubstancePolymer.monomerSet.startingMaterial", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.monomerSet.startingMaterial", BindingStrength::kNone, "", kS1},
+  {"ratioType", "SubstancePolymer.monomerSet.ratioType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"startingMaterial", "SubstancePolymer.monomerSet.startingMaterial", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.monomerSet.startingMaterial", BindingStrength::kNone, "", kS1},
 };
 
 // SubstancePolymer.monomerSet.startingMaterial
@@ -1494,9 +1494,9 @@ extern constinit const ElementInfo kElements578[7] = {
   {"id", "SubstancePolymer.monomerSet.startingMaterial.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.monomerSet.startingMaterial.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.monomerSet.startingMaterial.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"material", "SubstancePolymer.monomerSet.startingMaterial.material", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"type", "SubstancePolymer.monomerSet.startingMaterial.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"isDefining", "SubstancePolymer.monomerSet.startingMaterial.isDefining", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"material", "SubstancePolymer.monomerSet.startingMaterial.material", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstancePolymer.monomerSet.startingMaterial.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"isDefining", "SubstancePolymer.monomerSet.startingMaterial.isDefining", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstancePolymer.monomerSet.startingMaterial.amount", 0u, 1u, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1507,8 +1507,8 @@ extern constinit const ElementInfo kElements579[7] = {
   {"modifierExtension", "SubstancePolymer.repeat.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"numberOfUnits", "SubstancePolymer.repeat.numberOfUnits", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS1},
   {"averageMolecularFormula", "SubstancePolymer.repeat.averageMolecularFormula", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"repeatUnitAmountType", "SubstancePolymer.repeat.repeatUnitAmountType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"repeatUnit", "SubstancePolymer.repeat.repeatUnit", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.repeat.repeatUnit", BindingStrength::kNone, "", kS1},
+  {"repeatUnitAmountType", "SubstancePolymer.repeat.repeatUnitAmountType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"repeatUnit", "SubstancePolymer.repeat.repeatUnit", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.repeat.repeatUnit", BindingStrength::kNone, "", kS1},
 };
 
 // SubstancePolymer.repeat.repeatUnit
@@ -1516,11 +1516,11 @@ extern constinit const ElementInfo kElements580[8] = {
   {"id", "SubstancePolymer.repeat.repeatUnit.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.repeat.repeatUnit.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.repeat.repeatUnit.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"orientationOfPolymerisation", "SubstancePolymer.repeat.repeatUnit.orientationOfPolymerisation", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"orientationOfPolymerisation", "SubstancePolymer.repeat.repeatUnit.orientationOfPolymerisation", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"repeatUnit", "SubstancePolymer.repeat.repeatUnit.repeatUnit", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstancePolymer.repeat.repeatUnit.amount", 0u, 1u, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
-  {"degreeOfPolymerisation", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation", BindingStrength::kNone, "", kS1},
-  {"structuralRepresentation", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation", 0u, kUnbounded, false, false, true, kT21, "SubstancePolymer.repeat.repeatUnit.structuralRepresentation", BindingStrength::kNone, "", kS1},
+  {"degreeOfPolymerisation", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation", BindingStrength::kNone, "", kS1},
+  {"structuralRepresentation", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation", 0u, kUnbounded, false, false, true, kT22, "SubstancePolymer.repeat.repeatUnit.structuralRepresentation", BindingStrength::kNone, "", kS1},
 };
 
 // SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation
@@ -1528,7 +1528,7 @@ extern constinit const ElementInfo kElements581[5] = {
   {"id", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"degree", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.degree", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"degree", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.degree", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation.amount", 0u, 1u, false, false, true, kT100, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1537,25 +1537,25 @@ extern constinit const ElementInfo kElements582[6] = {
   {"id", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"representation", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.representation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"attachment", "SubstancePolymer.repeat.repeatUnit.structuralRepresentation.attachment", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceProtein
 extern constinit const ElementInfo kElements583[12] = {
-  {"id", "SubstanceProtein.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstanceProtein.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstanceProtein.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstanceProtein.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstanceProtein.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstanceProtein.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstanceProtein.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstanceProtein.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstanceProtein.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstanceProtein.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceProtein.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceProtein.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"sequenceType", "SubstanceProtein.sequenceType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"sequenceType", "SubstanceProtein.sequenceType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"numberOfSubunits", "SubstanceProtein.numberOfSubunits", 0u, 1u, false, false, true, kT62, "", BindingStrength::kNone, "", kS1},
   {"disulfideLinkage", "SubstanceProtein.disulfideLinkage", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"subunit", "SubstanceProtein.subunit", 0u, kUnbounded, false, false, true, kT21, "SubstanceProtein.subunit", BindingStrength::kNone, "", kS1},
+  {"subunit", "SubstanceProtein.subunit", 0u, kUnbounded, false, false, true, kT22, "SubstanceProtein.subunit", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceProtein.subunit
@@ -1575,19 +1575,19 @@ extern constinit const ElementInfo kElements584[11] = {
 
 // SubstanceReferenceInformation
 extern constinit const ElementInfo kElements585[13] = {
-  {"id", "SubstanceReferenceInformation.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstanceReferenceInformation.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstanceReferenceInformation.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstanceReferenceInformation.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstanceReferenceInformation.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstanceReferenceInformation.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstanceReferenceInformation.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstanceReferenceInformation.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstanceReferenceInformation.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstanceReferenceInformation.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceReferenceInformation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceReferenceInformation.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"comment", "SubstanceReferenceInformation.comment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"gene", "SubstanceReferenceInformation.gene", 0u, kUnbounded, false, false, true, kT21, "SubstanceReferenceInformation.gene", BindingStrength::kNone, "", kS1},
-  {"geneElement", "SubstanceReferenceInformation.geneElement", 0u, kUnbounded, false, false, true, kT21, "SubstanceReferenceInformation.geneElement", BindingStrength::kNone, "", kS1},
-  {"classification", "SubstanceReferenceInformation.classification", 0u, kUnbounded, false, false, true, kT21, "SubstanceReferenceInformation.classification", BindingStrength::kNone, "", kS1},
-  {"target", "SubstanceReferenceInformation.target", 0u, kUnbounded, false, false, true, kT21, "SubstanceReferenceInformation.target", BindingStrength::kNone, "", kS1},
+  {"gene", "SubstanceReferenceInformation.gene", 0u, kUnbounded, false, false, true, kT22, "SubstanceReferenceInformation.gene", BindingStrength::kNone, "", kS1},
+  {"geneElement", "SubstanceReferenceInformation.geneElement", 0u, kUnbounded, false, false, true, kT22, "SubstanceReferenceInformation.geneElement", BindingStrength::kNone, "", kS1},
+  {"classification", "SubstanceReferenceInformation.classification", 0u, kUnbounded, false, false, true, kT22, "SubstanceReferenceInformation.classification", BindingStrength::kNone, "", kS1},
+  {"target", "SubstanceReferenceInformation.target", 0u, kUnbounded, false, false, true, kT22, "SubstanceReferenceInformation.target", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceReferenceInformation.classification
@@ -1595,9 +1595,9 @@ extern constinit const ElementInfo kElements586[7] = {
   {"id", "SubstanceReferenceInformation.classification.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceReferenceInformation.classification.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceReferenceInformation.classification.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"domain", "SubstanceReferenceInformation.classification.domain", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"classification", "SubstanceReferenceInformation.classification.classification", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"subtype", "SubstanceReferenceInformation.classification.subtype", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"domain", "SubstanceReferenceInformation.classification.domain", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"classification", "SubstanceReferenceInformation.classification.classification", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"subtype", "SubstanceReferenceInformation.classification.subtype", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceReferenceInformation.classification.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1606,8 +1606,8 @@ extern constinit const ElementInfo kElements587[6] = {
   {"id", "SubstanceReferenceInformation.gene.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceReferenceInformation.gene.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceReferenceInformation.gene.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"geneSequenceOrigin", "SubstanceReferenceInformation.gene.geneSequenceOrigin", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"gene", "SubstanceReferenceInformation.gene.gene", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"geneSequenceOrigin", "SubstanceReferenceInformation.gene.geneSequenceOrigin", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"gene", "SubstanceReferenceInformation.gene.gene", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceReferenceInformation.gene.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1616,7 +1616,7 @@ extern constinit const ElementInfo kElements588[6] = {
   {"id", "SubstanceReferenceInformation.geneElement.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceReferenceInformation.geneElement.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceReferenceInformation.geneElement.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "SubstanceReferenceInformation.geneElement.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceReferenceInformation.geneElement.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"element", "SubstanceReferenceInformation.geneElement.element", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceReferenceInformation.geneElement.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
@@ -1627,38 +1627,38 @@ extern constinit const ElementInfo kElements589[11] = {
   {"extension", "SubstanceReferenceInformation.target.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceReferenceInformation.target.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"target", "SubstanceReferenceInformation.target.target", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"type", "SubstanceReferenceInformation.target.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"interaction", "SubstanceReferenceInformation.target.interaction", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"organism", "SubstanceReferenceInformation.target.organism", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"organismType", "SubstanceReferenceInformation.target.organismType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceReferenceInformation.target.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"interaction", "SubstanceReferenceInformation.target.interaction", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"organism", "SubstanceReferenceInformation.target.organism", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"organismType", "SubstanceReferenceInformation.target.organismType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstanceReferenceInformation.target.amount[x]", 0u, 1u, true, false, true, kT98, "", BindingStrength::kNone, "", kS1},
-  {"amountType", "SubstanceReferenceInformation.target.amountType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"amountType", "SubstanceReferenceInformation.target.amountType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceReferenceInformation.target.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial
 extern constinit const ElementInfo kElements590[21] = {
-  {"id", "SubstanceSourceMaterial.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstanceSourceMaterial.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstanceSourceMaterial.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstanceSourceMaterial.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstanceSourceMaterial.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstanceSourceMaterial.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstanceSourceMaterial.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstanceSourceMaterial.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstanceSourceMaterial.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstanceSourceMaterial.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSourceMaterial.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"sourceMaterialClass", "SubstanceSourceMaterial.sourceMaterialClass", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"sourceMaterialType", "SubstanceSourceMaterial.sourceMaterialType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"sourceMaterialState", "SubstanceSourceMaterial.sourceMaterialState", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"sourceMaterialClass", "SubstanceSourceMaterial.sourceMaterialClass", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"sourceMaterialType", "SubstanceSourceMaterial.sourceMaterialType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"sourceMaterialState", "SubstanceSourceMaterial.sourceMaterialState", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"organismId", "SubstanceSourceMaterial.organismId", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"organismName", "SubstanceSourceMaterial.organismName", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"parentSubstanceId", "SubstanceSourceMaterial.parentSubstanceId", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"parentSubstanceName", "SubstanceSourceMaterial.parentSubstanceName", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"countryOfOrigin", "SubstanceSourceMaterial.countryOfOrigin", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"countryOfOrigin", "SubstanceSourceMaterial.countryOfOrigin", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"geographicalLocation", "SubstanceSourceMaterial.geographicalLocation", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"developmentStage", "SubstanceSourceMaterial.developmentStage", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"fractionDescription", "SubstanceSourceMaterial.fractionDescription", 0u, kUnbounded, false, false, true, kT21, "SubstanceSourceMaterial.fractionDescription", BindingStrength::kNone, "", kS1},
-  {"organism", "SubstanceSourceMaterial.organism", 0u, 1u, false, false, true, kT21, "SubstanceSourceMaterial.organism", BindingStrength::kNone, "", kS1},
-  {"partDescription", "SubstanceSourceMaterial.partDescription", 0u, kUnbounded, false, false, true, kT21, "SubstanceSourceMaterial.partDescription", BindingStrength::kNone, "", kS1},
+  {"developmentStage", "SubstanceSourceMaterial.developmentStage", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"fractionDescription", "SubstanceSourceMaterial.fractionDescription", 0u, kUnbounded, false, false, true, kT22, "SubstanceSourceMaterial.fractionDescription", BindingStrength::kNone, "", kS1},
+  {"organism", "SubstanceSourceMaterial.organism", 0u, 1u, false, false, true, kT22, "SubstanceSourceMaterial.organism", BindingStrength::kNone, "", kS1},
+  {"partDescription", "SubstanceSourceMaterial.partDescription", 0u, kUnbounded, false, false, true, kT22, "SubstanceSourceMaterial.partDescription", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial.fractionDescription
@@ -1667,7 +1667,7 @@ extern constinit const ElementInfo kElements591[5] = {
   {"extension", "SubstanceSourceMaterial.fractionDescription.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.fractionDescription.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"fraction", "SubstanceSourceMaterial.fractionDescription.fraction", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"materialType", "SubstanceSourceMaterial.fractionDescription.materialType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"materialType", "SubstanceSourceMaterial.fractionDescription.materialType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial.organism
@@ -1675,14 +1675,14 @@ extern constinit const ElementInfo kElements592[11] = {
   {"id", "SubstanceSourceMaterial.organism.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSourceMaterial.organism.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.organism.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"family", "SubstanceSourceMaterial.organism.family", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"genus", "SubstanceSourceMaterial.organism.genus", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"species", "SubstanceSourceMaterial.organism.species", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"intraspecificType", "SubstanceSourceMaterial.organism.intraspecificType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"family", "SubstanceSourceMaterial.organism.family", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"genus", "SubstanceSourceMaterial.organism.genus", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"species", "SubstanceSourceMaterial.organism.species", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"intraspecificType", "SubstanceSourceMaterial.organism.intraspecificType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"intraspecificDescription", "SubstanceSourceMaterial.organism.intraspecificDescription", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"author", "SubstanceSourceMaterial.organism.author", 0u, kUnbounded, false, false, true, kT21, "SubstanceSourceMaterial.organism.author", BindingStrength::kNone, "", kS1},
-  {"hybrid", "SubstanceSourceMaterial.organism.hybrid", 0u, 1u, false, false, true, kT21, "SubstanceSourceMaterial.organism.hybrid", BindingStrength::kNone, "", kS1},
-  {"organismGeneral", "SubstanceSourceMaterial.organism.organismGeneral", 0u, 1u, false, false, true, kT21, "SubstanceSourceMaterial.organism.organismGeneral", BindingStrength::kNone, "", kS1},
+  {"author", "SubstanceSourceMaterial.organism.author", 0u, kUnbounded, false, false, true, kT22, "SubstanceSourceMaterial.organism.author", BindingStrength::kNone, "", kS1},
+  {"hybrid", "SubstanceSourceMaterial.organism.hybrid", 0u, 1u, false, false, true, kT22, "SubstanceSourceMaterial.organism.hybrid", BindingStrength::kNone, "", kS1},
+  {"organismGeneral", "SubstanceSourceMaterial.organism.organismGeneral", 0u, 1u, false, false, true, kT22, "SubstanceSourceMaterial.organism.organismGeneral", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial.organism.author
@@ -1690,7 +1690,7 @@ extern constinit const ElementInfo kElements593[5] = {
   {"id", "SubstanceSourceMaterial.organism.author.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSourceMaterial.organism.author.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.organism.author.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"authorType", "SubstanceSourceMaterial.organism.author.authorType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"authorType", "SubstanceSourceMaterial.organism.author.authorType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"authorDescription", "SubstanceSourceMaterial.organism.author.authorDescription", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1703,7 +1703,7 @@ extern constinit const ElementInfo kElements594[8] = {
   {"maternalOrganismName", "SubstanceSourceMaterial.organism.hybrid.maternalOrganismName", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"paternalOrganismId", "SubstanceSourceMaterial.organism.hybrid.paternalOrganismId", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"paternalOrganismName", "SubstanceSourceMaterial.organism.hybrid.paternalOrganismName", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"hybridType", "SubstanceSourceMaterial.organism.hybrid.hybridType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"hybridType", "SubstanceSourceMaterial.organism.hybrid.hybridType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial.organism.organismGeneral
@@ -1711,10 +1711,10 @@ extern constinit const ElementInfo kElements595[7] = {
   {"id", "SubstanceSourceMaterial.organism.organismGeneral.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSourceMaterial.organism.organismGeneral.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.organism.organismGeneral.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"kingdom", "SubstanceSourceMaterial.organism.organismGeneral.kingdom", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"phylum", "SubstanceSourceMaterial.organism.organismGeneral.phylum", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"class", "SubstanceSourceMaterial.organism.organismGeneral.class", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"order", "SubstanceSourceMaterial.organism.organismGeneral.order", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"kingdom", "SubstanceSourceMaterial.organism.organismGeneral.kingdom", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"phylum", "SubstanceSourceMaterial.organism.organismGeneral.phylum", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"class", "SubstanceSourceMaterial.organism.organismGeneral.class", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"order", "SubstanceSourceMaterial.organism.organismGeneral.order", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSourceMaterial.partDescription
@@ -1722,35 +1722,35 @@ extern constinit const ElementInfo kElements596[5] = {
   {"id", "SubstanceSourceMaterial.partDescription.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSourceMaterial.partDescription.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSourceMaterial.partDescription.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"part", "SubstanceSourceMaterial.partDescription.part", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"partLocation", "SubstanceSourceMaterial.partDescription.partLocation", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"part", "SubstanceSourceMaterial.partDescription.part", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"partLocation", "SubstanceSourceMaterial.partDescription.partLocation", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSpecification
 extern constinit const ElementInfo kElements597[27] = {
-  {"id", "SubstanceSpecification.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SubstanceSpecification.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SubstanceSpecification.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SubstanceSpecification.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SubstanceSpecification.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SubstanceSpecification.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SubstanceSpecification.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SubstanceSpecification.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SubstanceSpecification.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SubstanceSpecification.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "SubstanceSpecification.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"type", "SubstanceSpecification.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"status", "SubstanceSpecification.status", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"domain", "SubstanceSpecification.domain", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceSpecification.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "SubstanceSpecification.status", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"domain", "SubstanceSpecification.domain", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"description", "SubstanceSpecification.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceSpecification.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
   {"comment", "SubstanceSpecification.comment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"moiety", "SubstanceSpecification.moiety", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.moiety", BindingStrength::kNone, "", kS1},
-  {"property", "SubstanceSpecification.property", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.property", BindingStrength::kNone, "", kS1},
+  {"moiety", "SubstanceSpecification.moiety", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.moiety", BindingStrength::kNone, "", kS1},
+  {"property", "SubstanceSpecification.property", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.property", BindingStrength::kNone, "", kS1},
   {"referenceInformation", "SubstanceSpecification.referenceInformation", 0u, 1u, false, false, true, kT102, "", BindingStrength::kNone, "", kS1},
-  {"structure", "SubstanceSpecification.structure", 0u, 1u, false, false, true, kT21, "SubstanceSpecification.structure", BindingStrength::kNone, "", kS1},
-  {"code", "SubstanceSpecification.code", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.code", BindingStrength::kNone, "", kS1},
-  {"name", "SubstanceSpecification.name", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
-  {"molecularWeight", "SubstanceSpecification.molecularWeight", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
-  {"relationship", "SubstanceSpecification.relationship", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.relationship", BindingStrength::kNone, "", kS1},
+  {"structure", "SubstanceSpecification.structure", 0u, 1u, false, false, true, kT22, "SubstanceSpecification.structure", BindingStrength::kNone, "", kS1},
+  {"code", "SubstanceSpecification.code", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.code", BindingStrength::kNone, "", kS1},
+  {"name", "SubstanceSpecification.name", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
+  {"molecularWeight", "SubstanceSpecification.molecularWeight", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
+  {"relationship", "SubstanceSpecification.relationship", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.relationship", BindingStrength::kNone, "", kS1},
   {"nucleicAcid", "SubstanceSpecification.nucleicAcid", 0u, 1u, false, false, true, kT103, "", BindingStrength::kNone, "", kS1},
   {"polymer", "SubstanceSpecification.polymer", 0u, 1u, false, false, true, kT104, "", BindingStrength::kNone, "", kS1},
   {"protein", "SubstanceSpecification.protein", 0u, 1u, false, false, true, kT105, "", BindingStrength::kNone, "", kS1},
@@ -1762,9 +1762,9 @@ extern constinit const ElementInfo kElements598[8] = {
   {"id", "SubstanceSpecification.code.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.code.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.code.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "SubstanceSpecification.code.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"status", "SubstanceSpecification.code.status", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"statusDate", "SubstanceSpecification.code.statusDate", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"code", "SubstanceSpecification.code.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "SubstanceSpecification.code.status", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"statusDate", "SubstanceSpecification.code.statusDate", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"comment", "SubstanceSpecification.code.comment", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceSpecification.code.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
@@ -1774,11 +1774,11 @@ extern constinit const ElementInfo kElements599[10] = {
   {"id", "SubstanceSpecification.moiety.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.moiety.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.moiety.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"role", "SubstanceSpecification.moiety.role", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"role", "SubstanceSpecification.moiety.role", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"identifier", "SubstanceSpecification.moiety.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"name", "SubstanceSpecification.moiety.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"stereochemistry", "SubstanceSpecification.moiety.stereochemistry", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"opticalActivity", "SubstanceSpecification.moiety.opticalActivity", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"stereochemistry", "SubstanceSpecification.moiety.stereochemistry", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"opticalActivity", "SubstanceSpecification.moiety.opticalActivity", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"molecularFormula", "SubstanceSpecification.moiety.molecularFormula", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstanceSpecification.moiety.amount[x]", 0u, 1u, true, false, true, kT88, "", BindingStrength::kNone, "", kS1},
 };
@@ -1789,15 +1789,15 @@ extern constinit const ElementInfo kElements600[14] = {
   {"extension", "SubstanceSpecification.name.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.name.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "SubstanceSpecification.name.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"type", "SubstanceSpecification.name.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"status", "SubstanceSpecification.name.status", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"preferred", "SubstanceSpecification.name.preferred", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"language", "SubstanceSpecification.name.language", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"domain", "SubstanceSpecification.name.domain", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "SubstanceSpecification.name.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"synonym", "SubstanceSpecification.name.synonym", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
-  {"translation", "SubstanceSpecification.name.translation", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
-  {"official", "SubstanceSpecification.name.official", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.name.official", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceSpecification.name.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "SubstanceSpecification.name.status", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"preferred", "SubstanceSpecification.name.preferred", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"language", "SubstanceSpecification.name.language", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"domain", "SubstanceSpecification.name.domain", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"jurisdiction", "SubstanceSpecification.name.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"synonym", "SubstanceSpecification.name.synonym", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
+  {"translation", "SubstanceSpecification.name.translation", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.name", BindingStrength::kNone, "", kS1},
+  {"official", "SubstanceSpecification.name.official", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.name.official", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceSpecification.name.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1806,9 +1806,9 @@ extern constinit const ElementInfo kElements601[6] = {
   {"id", "SubstanceSpecification.name.official.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.name.official.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.name.official.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"authority", "SubstanceSpecification.name.official.authority", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"status", "SubstanceSpecification.name.official.status", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"date", "SubstanceSpecification.name.official.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"authority", "SubstanceSpecification.name.official.authority", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"status", "SubstanceSpecification.name.official.status", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"date", "SubstanceSpecification.name.official.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSpecification.property
@@ -1816,8 +1816,8 @@ extern constinit const ElementInfo kElements602[8] = {
   {"id", "SubstanceSpecification.property.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.property.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.property.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"category", "SubstanceSpecification.property.category", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"code", "SubstanceSpecification.property.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"category", "SubstanceSpecification.property.category", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"code", "SubstanceSpecification.property.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"parameters", "SubstanceSpecification.property.parameters", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"definingSubstance", "SubstanceSpecification.property.definingSubstance[x]", 0u, 1u, true, false, true, kT107, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstanceSpecification.property.amount[x]", 0u, 1u, true, false, true, kT88, "", BindingStrength::kNone, "", kS1},
@@ -1829,11 +1829,11 @@ extern constinit const ElementInfo kElements603[10] = {
   {"extension", "SubstanceSpecification.relationship.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.relationship.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"substance", "SubstanceSpecification.relationship.substance[x]", 0u, 1u, true, false, true, kT108, "", BindingStrength::kNone, "", kS1},
-  {"relationship", "SubstanceSpecification.relationship.relationship", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"isDefining", "SubstanceSpecification.relationship.isDefining", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"relationship", "SubstanceSpecification.relationship.relationship", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"isDefining", "SubstanceSpecification.relationship.isDefining", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstanceSpecification.relationship.amount[x]", 0u, 1u, true, false, true, kT109, "", BindingStrength::kNone, "", kS1},
   {"amountRatioLowLimit", "SubstanceSpecification.relationship.amountRatioLowLimit", 0u, 1u, false, false, true, kT97, "", BindingStrength::kNone, "", kS1},
-  {"amountType", "SubstanceSpecification.relationship.amountType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"amountType", "SubstanceSpecification.relationship.amountType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceSpecification.relationship.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1842,14 +1842,14 @@ extern constinit const ElementInfo kElements604[11] = {
   {"id", "SubstanceSpecification.structure.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.structure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.structure.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"stereochemistry", "SubstanceSpecification.structure.stereochemistry", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"opticalActivity", "SubstanceSpecification.structure.opticalActivity", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"stereochemistry", "SubstanceSpecification.structure.stereochemistry", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"opticalActivity", "SubstanceSpecification.structure.opticalActivity", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"molecularFormula", "SubstanceSpecification.structure.molecularFormula", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"molecularFormulaByMoiety", "SubstanceSpecification.structure.molecularFormulaByMoiety", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"isotope", "SubstanceSpecification.structure.isotope", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.structure.isotope", BindingStrength::kNone, "", kS1},
-  {"molecularWeight", "SubstanceSpecification.structure.molecularWeight", 0u, 1u, false, false, true, kT21, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
+  {"isotope", "SubstanceSpecification.structure.isotope", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.structure.isotope", BindingStrength::kNone, "", kS1},
+  {"molecularWeight", "SubstanceSpecification.structure.molecularWeight", 0u, 1u, false, false, true, kT22, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
   {"source", "SubstanceSpecification.structure.source", 0u, kUnbounded, false, false, true, kT101, "", BindingStrength::kNone, "", kS1},
-  {"representation", "SubstanceSpecification.structure.representation", 0u, kUnbounded, false, false, true, kT21, "SubstanceSpecification.structure.representation", BindingStrength::kNone, "", kS1},
+  {"representation", "SubstanceSpecification.structure.representation", 0u, kUnbounded, false, false, true, kT22, "SubstanceSpecification.structure.representation", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSpecification.structure.isotope
@@ -1858,10 +1858,10 @@ extern constinit const ElementInfo kElements605[8] = {
   {"extension", "SubstanceSpecification.structure.isotope.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.structure.isotope.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "SubstanceSpecification.structure.isotope.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
-  {"name", "SubstanceSpecification.structure.isotope.name", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"substitution", "SubstanceSpecification.structure.isotope.substitution", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"name", "SubstanceSpecification.structure.isotope.name", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"substitution", "SubstanceSpecification.structure.isotope.substitution", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"halfLife", "SubstanceSpecification.structure.isotope.halfLife", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"molecularWeight", "SubstanceSpecification.structure.isotope.molecularWeight", 0u, 1u, false, false, true, kT21, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
+  {"molecularWeight", "SubstanceSpecification.structure.isotope.molecularWeight", 0u, 1u, false, false, true, kT22, "SubstanceSpecification.structure.isotope.molecularWeight", BindingStrength::kNone, "", kS1},
 };
 
 // SubstanceSpecification.structure.isotope.molecularWeight
@@ -1869,8 +1869,8 @@ extern constinit const ElementInfo kElements606[6] = {
   {"id", "SubstanceSpecification.structure.isotope.molecularWeight.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.structure.isotope.molecularWeight.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.structure.isotope.molecularWeight.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"method", "SubstanceSpecification.structure.isotope.molecularWeight.method", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
-  {"type", "SubstanceSpecification.structure.isotope.molecularWeight.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"method", "SubstanceSpecification.structure.isotope.molecularWeight.method", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceSpecification.structure.isotope.molecularWeight.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"amount", "SubstanceSpecification.structure.isotope.molecularWeight.amount", 0u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -1879,28 +1879,28 @@ extern constinit const ElementInfo kElements607[6] = {
   {"id", "SubstanceSpecification.structure.representation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SubstanceSpecification.structure.representation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SubstanceSpecification.structure.representation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "SubstanceSpecification.structure.representation.type", 0u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SubstanceSpecification.structure.representation.type", 0u, 1u, false, false, true, kT16, "", BindingStrength::kNone, "", kS1},
   {"representation", "SubstanceSpecification.structure.representation.representation", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"attachment", "SubstanceSpecification.structure.representation.attachment", 0u, 1u, false, false, true, kT8, "", BindingStrength::kNone, "", kS1},
 };
 
 // SupplyDelivery
 extern constinit const ElementInfo kElements608[19] = {
-  {"id", "SupplyDelivery.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SupplyDelivery.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SupplyDelivery.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SupplyDelivery.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SupplyDelivery.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SupplyDelivery.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SupplyDelivery.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SupplyDelivery.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SupplyDelivery.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SupplyDelivery.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SupplyDelivery.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SupplyDelivery.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "SupplyDelivery.identifier", 0u, kUnbounded, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
   {"basedOn", "SupplyDelivery.basedOn", 0u, kUnbounded, false, false, true, kT110, "", BindingStrength::kNone, "", kS1},
   {"partOf", "SupplyDelivery.partOf", 0u, kUnbounded, false, false, true, kT111, "", BindingStrength::kNone, "", kS1},
   {"status", "SupplyDelivery.status", 0u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/supplydelivery-status", kS1},
-  {"patient", "SupplyDelivery.patient", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
-  {"type", "SupplyDelivery.type", 0u, 1u, false, false, false, kT15, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/supplydelivery-type", kS1},
-  {"suppliedItem", "SupplyDelivery.suppliedItem", 0u, 1u, false, false, false, kT21, "SupplyDelivery.suppliedItem", BindingStrength::kNone, "", kS1},
+  {"patient", "SupplyDelivery.patient", 0u, 1u, false, false, false, kT15, "", BindingStrength::kNone, "", kS1},
+  {"type", "SupplyDelivery.type", 0u, 1u, false, false, false, kT16, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/supplydelivery-type", kS1},
+  {"suppliedItem", "SupplyDelivery.suppliedItem", 0u, 1u, false, false, false, kT22, "SupplyDelivery.suppliedItem", BindingStrength::kNone, "", kS1},
   {"occurrence", "SupplyDelivery.occurrence[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS1},
   {"supplier", "SupplyDelivery.supplier", 0u, 1u, false, false, false, kT51, "", BindingStrength::kNone, "", kS1},
   {"destination", "SupplyDelivery.destination", 0u, 1u, false, false, false, kT75, "", BindingStrength::kNone, "", kS1},
@@ -1918,27 +1918,27 @@ extern constinit const ElementInfo kElements609[5] = {
 
 // SupplyRequest
 extern constinit const ElementInfo kElements610[23] = {
-  {"id", "SupplyRequest.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "SupplyRequest.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "SupplyRequest.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "SupplyRequest.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "SupplyRequest.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "SupplyRequest.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "SupplyRequest.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "SupplyRequest.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "SupplyRequest.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "SupplyRequest.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "SupplyRequest.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SupplyRequest.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "SupplyRequest.identifier", 0u, kUnbounded, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "SupplyRequest.status", 0u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/supplyrequest-status", kS1},
-  {"category", "SupplyRequest.category", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supplyrequest-kind", kS1},
+  {"category", "SupplyRequest.category", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supplyrequest-kind", kS1},
   {"priority", "SupplyRequest.priority", 0u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
   {"item", "SupplyRequest.item[x]", 1u, 1u, true, false, true, kT112, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supply-item", kS1},
   {"quantity", "SupplyRequest.quantity", 1u, 1u, false, false, true, kT2, "", BindingStrength::kNone, "", kS1},
-  {"parameter", "SupplyRequest.parameter", 0u, kUnbounded, false, false, false, kT21, "SupplyRequest.parameter", BindingStrength::kNone, "", kS1},
+  {"parameter", "SupplyRequest.parameter", 0u, kUnbounded, false, false, false, kT22, "SupplyRequest.parameter", BindingStrength::kNone, "", kS1},
   {"occurrence", "SupplyRequest.occurrence[x]", 0u, 1u, true, false, true, kT71, "", BindingStrength::kNone, "", kS1},
-  {"authoredOn", "SupplyRequest.authoredOn", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"authoredOn", "SupplyRequest.authoredOn", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"requester", "SupplyRequest.requester", 0u, 1u, false, false, true, kT73, "", BindingStrength::kNone, "", kS1},
   {"supplier", "SupplyRequest.supplier", 0u, kUnbounded, false, false, true, kT113, "", BindingStrength::kNone, "", kS1},
-  {"reasonCode", "SupplyRequest.reasonCode", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supplyrequest-reason", kS1},
-  {"reasonReference", "SupplyRequest.reasonReference", 0u, kUnbounded, false, false, false, kT28, "", BindingStrength::kNone, "", kS1},
+  {"reasonCode", "SupplyRequest.reasonCode", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/supplyrequest-reason", kS1},
+  {"reasonReference", "SupplyRequest.reasonReference", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
   {"deliverFrom", "SupplyRequest.deliverFrom", 0u, 1u, false, false, false, kT114, "", BindingStrength::kNone, "", kS1},
   {"deliverTo", "SupplyRequest.deliverTo", 0u, 1u, false, false, false, kT115, "", BindingStrength::kNone, "", kS1},
 };
@@ -1948,51 +1948,51 @@ extern constinit const ElementInfo kElements611[5] = {
   {"id", "SupplyRequest.parameter.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "SupplyRequest.parameter.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "SupplyRequest.parameter.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"code", "SupplyRequest.parameter.code", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "", kS1},
+  {"code", "SupplyRequest.parameter.code", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "", kS1},
   {"value", "SupplyRequest.parameter.value[x]", 0u, 1u, true, false, false, kT116, "", BindingStrength::kNone, "", kS1},
 };
 
 // Task
 extern constinit const ElementInfo kElements612[39] = {
-  {"id", "Task.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "Task.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "Task.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "Task.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "Task.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "Task.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "Task.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "Task.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "Task.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "Task.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "Task.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Task.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "Task.identifier", 0u, kUnbounded, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
   {"instantiatesCanonical", "Task.instantiatesCanonical", 0u, 1u, false, false, true, kT117, "", BindingStrength::kNone, "", kS1},
   {"instantiatesUri", "Task.instantiatesUri", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
-  {"basedOn", "Task.basedOn", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
+  {"basedOn", "Task.basedOn", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
   {"groupIdentifier", "Task.groupIdentifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
   {"partOf", "Task.partOf", 0u, kUnbounded, false, false, true, kT118, "", BindingStrength::kNone, "", kS1},
   {"status", "Task.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/task-status", kS1},
-  {"statusReason", "Task.statusReason", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
-  {"businessStatus", "Task.businessStatus", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "", kS1},
+  {"statusReason", "Task.statusReason", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
+  {"businessStatus", "Task.businessStatus", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "", kS1},
   {"intent", "Task.intent", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/task-intent", kS1},
   {"priority", "Task.priority", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/request-priority", kS1},
-  {"code", "Task.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/task-code", kS1},
+  {"code", "Task.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/task-code", kS1},
   {"description", "Task.description", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"focus", "Task.focus", 0u, 1u, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"for", "Task.for", 0u, 1u, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "Task.encounter", 0u, 1u, false, false, true, kT25, "", BindingStrength::kNone, "", kS1},
-  {"executionPeriod", "Task.executionPeriod", 0u, 1u, false, false, true, kT20, "", BindingStrength::kNone, "", kS1},
-  {"authoredOn", "Task.authoredOn", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"lastModified", "Task.lastModified", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"focus", "Task.focus", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"for", "Task.for", 0u, 1u, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "Task.encounter", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"executionPeriod", "Task.executionPeriod", 0u, 1u, false, false, true, kT21, "", BindingStrength::kNone, "", kS1},
+  {"authoredOn", "Task.authoredOn", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"lastModified", "Task.lastModified", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"requester", "Task.requester", 0u, 1u, false, false, true, kT119, "", BindingStrength::kNone, "", kS1},
-  {"performerType", "Task.performerType", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/performer-role", kS1},
+  {"performerType", "Task.performerType", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/performer-role", kS1},
   {"owner", "Task.owner", 0u, 1u, false, false, true, kT74, "", BindingStrength::kNone, "", kS1},
   {"location", "Task.location", 0u, 1u, false, false, true, kT75, "", BindingStrength::kNone, "", kS1},
-  {"reasonCode", "Task.reasonCode", 0u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "", kS1},
-  {"reasonReference", "Task.reasonReference", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"reasonCode", "Task.reasonCode", 0u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "", kS1},
+  {"reasonReference", "Task.reasonReference", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
   {"insurance", "Task.insurance", 0u, kUnbounded, false, false, false, kT76, "", BindingStrength::kNone, "", kS1},
-  {"note", "Task.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"note", "Task.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
   {"relevantHistory", "Task.relevantHistory", 0u, kUnbounded, false, false, false, kT78, "", BindingStrength::kNone, "", kS1},
-  {"restriction", "Task.restriction", 0u, 1u, false, false, false, kT21, "Task.restriction", BindingStrength::kNone, "", kS1},
-  {"input", "Task.input", 0u, kUnbounded, false, false, false, kT21, "Task.input", BindingStrength::kNone, "", kS1},
-  {"output", "Task.output", 0u, kUnbounded, false, false, false, kT21, "Task.output", BindingStrength::kNone, "", kS1},
+  {"restriction", "Task.restriction", 0u, 1u, false, false, false, kT22, "Task.restriction", BindingStrength::kNone, "", kS1},
+  {"input", "Task.input", 0u, kUnbounded, false, false, false, kT22, "Task.input", BindingStrength::kNone, "", kS1},
+  {"output", "Task.output", 0u, kUnbounded, false, false, false, kT22, "Task.output", BindingStrength::kNone, "", kS1},
 };
 
 // Task.input
@@ -2000,7 +2000,7 @@ extern constinit const ElementInfo kElements613[5] = {
   {"id", "Task.input.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Task.input.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Task.input.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "Task.input.type", 1u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "", kS1},
+  {"type", "Task.input.type", 1u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "", kS1},
   {"value", "Task.input.value[x]", 1u, 1u, true, false, false, kT93, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2009,7 +2009,7 @@ extern constinit const ElementInfo kElements614[5] = {
   {"id", "Task.output.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Task.output.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Task.output.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"type", "Task.output.type", 1u, 1u, false, false, false, kT15, "", BindingStrength::kExample, "", kS1},
+  {"type", "Task.output.type", 1u, 1u, false, false, false, kT16, "", BindingStrength::kExample, "", kS1},
   {"value", "Task.output.value[x]", 1u, 1u, true, false, false, kT93, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2019,18 +2019,18 @@ extern constinit const ElementInfo kElements615[6] = {
   {"extension", "Task.restriction.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Task.restriction.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"repetitions", "Task.restriction.repetitions", 0u, 1u, false, false, false, kT63, "", BindingStrength::kNone, "", kS1},
-  {"period", "Task.restriction.period", 0u, 1u, false, false, false, kT20, "", BindingStrength::kNone, "", kS1},
+  {"period", "Task.restriction.period", 0u, 1u, false, false, false, kT21, "", BindingStrength::kNone, "", kS1},
   {"recipient", "Task.restriction.recipient", 0u, kUnbounded, false, false, false, kT120, "", BindingStrength::kNone, "", kS1},
 };
 
 // TerminologyCapabilities
 extern constinit const ElementInfo kElements616[32] = {
-  {"id", "TerminologyCapabilities.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "TerminologyCapabilities.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "TerminologyCapabilities.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "TerminologyCapabilities.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "TerminologyCapabilities.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "TerminologyCapabilities.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "TerminologyCapabilities.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "TerminologyCapabilities.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "TerminologyCapabilities.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "TerminologyCapabilities.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "TerminologyCapabilities.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "TerminologyCapabilities.url", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -2038,25 +2038,25 @@ extern constinit const ElementInfo kElements616[32] = {
   {"name", "TerminologyCapabilities.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "TerminologyCapabilities.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "TerminologyCapabilities.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "TerminologyCapabilities.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "TerminologyCapabilities.date", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "TerminologyCapabilities.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "TerminologyCapabilities.date", 1u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "TerminologyCapabilities.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "TerminologyCapabilities.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "TerminologyCapabilities.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "TerminologyCapabilities.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "TerminologyCapabilities.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "TerminologyCapabilities.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "TerminologyCapabilities.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"copyright", "TerminologyCapabilities.copyright", 0u, 1u, false, false, true, kT6, "", BindingStrength::kNone, "", kS1},
   {"kind", "TerminologyCapabilities.kind", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/capability-statement-kind", kS1},
-  {"software", "TerminologyCapabilities.software", 0u, 1u, false, false, true, kT21, "TerminologyCapabilities.software", BindingStrength::kNone, "", kS1},
-  {"implementation", "TerminologyCapabilities.implementation", 0u, 1u, false, false, true, kT21, "TerminologyCapabilities.implementation", BindingStrength::kNone, "", kS1},
-  {"lockedDate", "TerminologyCapabilities.lockedDate", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"codeSystem", "TerminologyCapabilities.codeSystem", 0u, kUnbounded, false, false, false, kT21, "TerminologyCapabilities.codeSystem", BindingStrength::kNone, "", kS72},
-  {"expansion", "TerminologyCapabilities.expansion", 0u, 1u, false, false, false, kT21, "TerminologyCapabilities.expansion", BindingStrength::kNone, "", kS1},
+  {"software", "TerminologyCapabilities.software", 0u, 1u, false, false, true, kT22, "TerminologyCapabilities.software", BindingStrength::kNone, "", kS1},
+  {"implementation", "TerminologyCapabilities.implementation", 0u, 1u, false, false, true, kT22, "TerminologyCapabilities.implementation", BindingStrength::kNone, "", kS1},
+  {"lockedDate", "TerminologyCapabilities.lockedDate", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"codeSystem", "TerminologyCapabilities.codeSystem", 0u, kUnbounded, false, false, false, kT22, "TerminologyCapabilities.codeSystem", BindingStrength::kNone, "", kS72},
+  {"expansion", "TerminologyCapabilities.expansion", 0u, 1u, false, false, false, kT22, "TerminologyCapabilities.expansion", BindingStrength::kNone, "", kS1},
   {"codeSearch", "TerminologyCapabilities.codeSearch", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/code-search-support", kS1},
-  {"validateCode", "TerminologyCapabilities.validateCode", 0u, 1u, false, false, false, kT21, "TerminologyCapabilities.validateCode", BindingStrength::kNone, "", kS1},
-  {"translation", "TerminologyCapabilities.translation", 0u, 1u, false, false, false, kT21, "TerminologyCapabilities.translation", BindingStrength::kNone, "", kS1},
-  {"closure", "TerminologyCapabilities.closure", 0u, 1u, false, false, false, kT21, "TerminologyCapabilities.closure", BindingStrength::kNone, "", kS1},
+  {"validateCode", "TerminologyCapabilities.validateCode", 0u, 1u, false, false, false, kT22, "TerminologyCapabilities.validateCode", BindingStrength::kNone, "", kS1},
+  {"translation", "TerminologyCapabilities.translation", 0u, 1u, false, false, false, kT22, "TerminologyCapabilities.translation", BindingStrength::kNone, "", kS1},
+  {"closure", "TerminologyCapabilities.closure", 0u, 1u, false, false, false, kT22, "TerminologyCapabilities.closure", BindingStrength::kNone, "", kS1},
 };
 
 // TerminologyCapabilities.closure
@@ -2064,7 +2064,7 @@ extern constinit const ElementInfo kElements617[4] = {
   {"id", "TerminologyCapabilities.closure.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TerminologyCapabilities.closure.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.closure.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"translation", "TerminologyCapabilities.closure.translation", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"translation", "TerminologyCapabilities.closure.translation", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // TerminologyCapabilities.codeSystem
@@ -2073,8 +2073,8 @@ extern constinit const ElementInfo kElements618[6] = {
   {"extension", "TerminologyCapabilities.codeSystem.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.codeSystem.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"uri", "TerminologyCapabilities.codeSystem.uri", 0u, 1u, false, false, false, kT121, "", BindingStrength::kNone, "", kS1},
-  {"version", "TerminologyCapabilities.codeSystem.version", 0u, kUnbounded, false, false, false, kT21, "TerminologyCapabilities.codeSystem.version", BindingStrength::kNone, "", kS1},
-  {"subsumption", "TerminologyCapabilities.codeSystem.subsumption", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"version", "TerminologyCapabilities.codeSystem.version", 0u, kUnbounded, false, false, false, kT22, "TerminologyCapabilities.codeSystem.version", BindingStrength::kNone, "", kS1},
+  {"subsumption", "TerminologyCapabilities.codeSystem.subsumption", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // TerminologyCapabilities.codeSystem.version
@@ -2083,10 +2083,10 @@ extern constinit const ElementInfo kElements619[9] = {
   {"extension", "TerminologyCapabilities.codeSystem.version.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.codeSystem.version.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "TerminologyCapabilities.codeSystem.version.code", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"isDefault", "TerminologyCapabilities.codeSystem.version.isDefault", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"compositional", "TerminologyCapabilities.codeSystem.version.compositional", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"isDefault", "TerminologyCapabilities.codeSystem.version.isDefault", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"compositional", "TerminologyCapabilities.codeSystem.version.compositional", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"language", "TerminologyCapabilities.codeSystem.version.language", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
-  {"filter", "TerminologyCapabilities.codeSystem.version.filter", 0u, kUnbounded, false, false, false, kT21, "TerminologyCapabilities.codeSystem.version.filter", BindingStrength::kNone, "", kS1},
+  {"filter", "TerminologyCapabilities.codeSystem.version.filter", 0u, kUnbounded, false, false, false, kT22, "TerminologyCapabilities.codeSystem.version.filter", BindingStrength::kNone, "", kS1},
   {"property", "TerminologyCapabilities.codeSystem.version.property", 0u, kUnbounded, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2104,10 +2104,10 @@ extern constinit const ElementInfo kElements621[8] = {
   {"id", "TerminologyCapabilities.expansion.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TerminologyCapabilities.expansion.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.expansion.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"hierarchical", "TerminologyCapabilities.expansion.hierarchical", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"paging", "TerminologyCapabilities.expansion.paging", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"incomplete", "TerminologyCapabilities.expansion.incomplete", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"parameter", "TerminologyCapabilities.expansion.parameter", 0u, kUnbounded, false, false, false, kT21, "TerminologyCapabilities.expansion.parameter", BindingStrength::kNone, "", kS1},
+  {"hierarchical", "TerminologyCapabilities.expansion.hierarchical", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"paging", "TerminologyCapabilities.expansion.paging", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"incomplete", "TerminologyCapabilities.expansion.incomplete", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"parameter", "TerminologyCapabilities.expansion.parameter", 0u, kUnbounded, false, false, false, kT22, "TerminologyCapabilities.expansion.parameter", BindingStrength::kNone, "", kS1},
   {"textFilter", "TerminologyCapabilities.expansion.textFilter", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2143,7 +2143,7 @@ extern constinit const ElementInfo kElements625[4] = {
   {"id", "TerminologyCapabilities.translation.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TerminologyCapabilities.translation.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.translation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"needsMap", "TerminologyCapabilities.translation.needsMap", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"needsMap", "TerminologyCapabilities.translation.needsMap", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // TerminologyCapabilities.validateCode
@@ -2151,17 +2151,17 @@ extern constinit const ElementInfo kElements626[4] = {
   {"id", "TerminologyCapabilities.validateCode.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TerminologyCapabilities.validateCode.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TerminologyCapabilities.validateCode.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"translations", "TerminologyCapabilities.validateCode.translations", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"translations", "TerminologyCapabilities.validateCode.translations", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // TestReport
 extern constinit const ElementInfo kElements627[20] = {
-  {"id", "TestReport.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "TestReport.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "TestReport.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "TestReport.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "TestReport.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "TestReport.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "TestReport.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "TestReport.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "TestReport.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "TestReport.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "TestReport.identifier", 0u, 1u, false, false, true, kT4, "", BindingStrength::kNone, "", kS1},
@@ -2171,11 +2171,11 @@ extern constinit const ElementInfo kElements627[20] = {
   {"result", "TestReport.result", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/report-result-codes", kS1},
   {"score", "TestReport.score", 0u, 1u, false, false, true, kT60, "", BindingStrength::kNone, "", kS1},
   {"tester", "TestReport.tester", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"issued", "TestReport.issued", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"participant", "TestReport.participant", 0u, kUnbounded, false, false, false, kT21, "TestReport.participant", BindingStrength::kNone, "", kS1},
-  {"setup", "TestReport.setup", 0u, 1u, false, false, false, kT21, "TestReport.setup", BindingStrength::kNone, "", kS1},
-  {"test", "TestReport.test", 0u, kUnbounded, false, false, false, kT21, "TestReport.test", BindingStrength::kNone, "", kS1},
-  {"teardown", "TestReport.teardown", 0u, 1u, false, false, false, kT21, "TestReport.teardown", BindingStrength::kNone, "", kS1},
+  {"issued", "TestReport.issued", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"participant", "TestReport.participant", 0u, kUnbounded, false, false, false, kT22, "TestReport.participant", BindingStrength::kNone, "", kS1},
+  {"setup", "TestReport.setup", 0u, 1u, false, false, false, kT22, "TestReport.setup", BindingStrength::kNone, "", kS1},
+  {"test", "TestReport.test", 0u, kUnbounded, false, false, false, kT22, "TestReport.test", BindingStrength::kNone, "", kS1},
+  {"teardown", "TestReport.teardown", 0u, 1u, false, false, false, kT22, "TestReport.teardown", BindingStrength::kNone, "", kS1},
 };
 
 // TestReport.participant
@@ -2193,7 +2193,7 @@ extern constinit const ElementInfo kElements629[4] = {
   {"id", "TestReport.setup.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.setup.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.setup.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"action", "TestReport.setup.action", 1u, kUnbounded, false, false, false, kT21, "TestReport.setup.action", BindingStrength::kNone, "", kS75},
+  {"action", "TestReport.setup.action", 1u, kUnbounded, false, false, false, kT22, "TestReport.setup.action", BindingStrength::kNone, "", kS75},
 };
 
 // TestReport.setup.action
@@ -2201,8 +2201,8 @@ extern constinit const ElementInfo kElements630[5] = {
   {"id", "TestReport.setup.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.setup.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.setup.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestReport.setup.action.operation", 0u, 1u, false, false, false, kT21, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
-  {"assert", "TestReport.setup.action.assert", 0u, 1u, false, false, false, kT21, "TestReport.setup.action.assert", BindingStrength::kNone, "", kS1},
+  {"operation", "TestReport.setup.action.operation", 0u, 1u, false, false, false, kT22, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
+  {"assert", "TestReport.setup.action.assert", 0u, 1u, false, false, false, kT22, "TestReport.setup.action.assert", BindingStrength::kNone, "", kS1},
 };
 
 // TestReport.setup.action.assert
@@ -2230,7 +2230,7 @@ extern constinit const ElementInfo kElements633[4] = {
   {"id", "TestReport.teardown.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.teardown.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.teardown.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"action", "TestReport.teardown.action", 1u, kUnbounded, false, false, false, kT21, "TestReport.teardown.action", BindingStrength::kNone, "", kS1},
+  {"action", "TestReport.teardown.action", 1u, kUnbounded, false, false, false, kT22, "TestReport.teardown.action", BindingStrength::kNone, "", kS1},
 };
 
 // TestReport.teardown.action
@@ -2238,7 +2238,7 @@ extern constinit const ElementInfo kElements634[4] = {
   {"id", "TestReport.teardown.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.teardown.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.teardown.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestReport.teardown.action.operation", 1u, 1u, false, false, false, kT21, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
+  {"operation", "TestReport.teardown.action.operation", 1u, 1u, false, false, false, kT22, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
 };
 
 // TestReport.test
@@ -2248,7 +2248,7 @@ extern constinit const ElementInfo kElements635[6] = {
   {"modifierExtension", "TestReport.test.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "TestReport.test.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "TestReport.test.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"action", "TestReport.test.action", 1u, kUnbounded, false, false, false, kT21, "TestReport.test.action", BindingStrength::kNone, "", kS76},
+  {"action", "TestReport.test.action", 1u, kUnbounded, false, false, false, kT22, "TestReport.test.action", BindingStrength::kNone, "", kS76},
 };
 
 // TestReport.test.action
@@ -2256,18 +2256,18 @@ extern constinit const ElementInfo kElements636[5] = {
   {"id", "TestReport.test.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestReport.test.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestReport.test.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestReport.test.action.operation", 0u, 1u, false, false, false, kT21, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
-  {"assert", "TestReport.test.action.assert", 0u, 1u, false, false, false, kT21, "TestReport.setup.action.assert", BindingStrength::kNone, "", kS1},
+  {"operation", "TestReport.test.action.operation", 0u, 1u, false, false, false, kT22, "TestReport.setup.action.operation", BindingStrength::kNone, "", kS1},
+  {"assert", "TestReport.test.action.assert", 0u, 1u, false, false, false, kT22, "TestReport.setup.action.assert", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript
 extern constinit const ElementInfo kElements637[32] = {
-  {"id", "TestScript.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "TestScript.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "TestScript.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "TestScript.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "TestScript.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "TestScript.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "TestScript.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "TestScript.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "TestScript.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "TestScript.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "TestScript.url", 1u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -2276,24 +2276,24 @@ extern constinit const ElementInfo kElements637[32] = {
   {"name", "TestScript.name", 1u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "TestScript.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "TestScript.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "TestScript.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "TestScript.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "TestScript.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "TestScript.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "TestScript.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "TestScript.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "TestScript.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "TestScript.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "TestScript.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"jurisdiction", "TestScript.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
   {"purpose", "TestScript.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"copyright", "TestScript.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"origin", "TestScript.origin", 0u, kUnbounded, false, false, false, kT21, "TestScript.origin", BindingStrength::kNone, "", kS1},
-  {"destination", "TestScript.destination", 0u, kUnbounded, false, false, false, kT21, "TestScript.destination", BindingStrength::kNone, "", kS1},
-  {"metadata", "TestScript.metadata", 0u, 1u, false, false, false, kT21, "TestScript.metadata", BindingStrength::kNone, "", kS77},
-  {"fixture", "TestScript.fixture", 0u, kUnbounded, false, false, false, kT21, "TestScript.fixture", BindingStrength::kNone, "", kS1},
-  {"profile", "TestScript.profile", 0u, kUnbounded, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
-  {"variable", "TestScript.variable", 0u, kUnbounded, false, false, false, kT21, "TestScript.variable", BindingStrength::kNone, "", kS78},
-  {"setup", "TestScript.setup", 0u, 1u, false, false, false, kT21, "TestScript.setup", BindingStrength::kNone, "", kS1},
-  {"test", "TestScript.test", 0u, kUnbounded, false, false, false, kT21, "TestScript.test", BindingStrength::kNone, "", kS1},
-  {"teardown", "TestScript.teardown", 0u, 1u, false, false, false, kT21, "TestScript.teardown", BindingStrength::kNone, "", kS1},
+  {"origin", "TestScript.origin", 0u, kUnbounded, false, false, false, kT22, "TestScript.origin", BindingStrength::kNone, "", kS1},
+  {"destination", "TestScript.destination", 0u, kUnbounded, false, false, false, kT22, "TestScript.destination", BindingStrength::kNone, "", kS1},
+  {"metadata", "TestScript.metadata", 0u, 1u, false, false, false, kT22, "TestScript.metadata", BindingStrength::kNone, "", kS77},
+  {"fixture", "TestScript.fixture", 0u, kUnbounded, false, false, false, kT22, "TestScript.fixture", BindingStrength::kNone, "", kS1},
+  {"profile", "TestScript.profile", 0u, kUnbounded, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
+  {"variable", "TestScript.variable", 0u, kUnbounded, false, false, false, kT22, "TestScript.variable", BindingStrength::kNone, "", kS78},
+  {"setup", "TestScript.setup", 0u, 1u, false, false, false, kT22, "TestScript.setup", BindingStrength::kNone, "", kS1},
+  {"test", "TestScript.test", 0u, kUnbounded, false, false, false, kT22, "TestScript.test", BindingStrength::kNone, "", kS1},
+  {"teardown", "TestScript.teardown", 0u, 1u, false, false, false, kT22, "TestScript.teardown", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript.destination
@@ -2310,9 +2310,9 @@ extern constinit const ElementInfo kElements639[6] = {
   {"id", "TestScript.fixture.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.fixture.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.fixture.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"autocreate", "TestScript.fixture.autocreate", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"autodelete", "TestScript.fixture.autodelete", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"resource", "TestScript.fixture.resource", 0u, 1u, false, false, false, kT23, "", BindingStrength::kNone, "", kS1},
+  {"autocreate", "TestScript.fixture.autocreate", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"autodelete", "TestScript.fixture.autodelete", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"resource", "TestScript.fixture.resource", 0u, 1u, false, false, false, kT24, "", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript.metadata
@@ -2320,8 +2320,8 @@ extern constinit const ElementInfo kElements640[5] = {
   {"id", "TestScript.metadata.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.metadata.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.metadata.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"link", "TestScript.metadata.link", 0u, kUnbounded, false, false, false, kT21, "TestScript.metadata.link", BindingStrength::kNone, "", kS1},
-  {"capability", "TestScript.metadata.capability", 1u, kUnbounded, false, false, false, kT21, "TestScript.metadata.capability", BindingStrength::kNone, "", kS1},
+  {"link", "TestScript.metadata.link", 0u, kUnbounded, false, false, false, kT22, "TestScript.metadata.link", BindingStrength::kNone, "", kS1},
+  {"capability", "TestScript.metadata.capability", 1u, kUnbounded, false, false, false, kT22, "TestScript.metadata.capability", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript.metadata.capability
@@ -2329,8 +2329,8 @@ extern constinit const ElementInfo kElements641[10] = {
   {"id", "TestScript.metadata.capability.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.metadata.capability.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.metadata.capability.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"required", "TestScript.metadata.capability.required", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"validated", "TestScript.metadata.capability.validated", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"required", "TestScript.metadata.capability.required", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"validated", "TestScript.metadata.capability.validated", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"description", "TestScript.metadata.capability.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"origin", "TestScript.metadata.capability.origin", 0u, kUnbounded, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
   {"destination", "TestScript.metadata.capability.destination", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
@@ -2361,7 +2361,7 @@ extern constinit const ElementInfo kElements644[4] = {
   {"id", "TestScript.setup.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.setup.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.setup.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"action", "TestScript.setup.action", 1u, kUnbounded, false, false, false, kT21, "TestScript.setup.action", BindingStrength::kNone, "", kS80},
+  {"action", "TestScript.setup.action", 1u, kUnbounded, false, false, false, kT22, "TestScript.setup.action", BindingStrength::kNone, "", kS80},
 };
 
 // TestScript.setup.action
@@ -2369,8 +2369,8 @@ extern constinit const ElementInfo kElements645[5] = {
   {"id", "TestScript.setup.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.setup.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.setup.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestScript.setup.action.operation", 0u, 1u, false, false, false, kT21, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS81},
-  {"assert", "TestScript.setup.action.assert", 0u, 1u, false, false, false, kT21, "TestScript.setup.action.assert", BindingStrength::kNone, "", kS82},
+  {"operation", "TestScript.setup.action.operation", 0u, 1u, false, false, false, kT22, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS81},
+  {"assert", "TestScript.setup.action.assert", 0u, 1u, false, false, false, kT22, "TestScript.setup.action.assert", BindingStrength::kNone, "", kS82},
 };
 
 // TestScript.setup.action.assert
@@ -2388,7 +2388,7 @@ extern constinit const ElementInfo kElements646[25] = {
   {"expression", "TestScript.setup.action.assert.expression", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"headerField", "TestScript.setup.action.assert.headerField", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"minimumId", "TestScript.setup.action.assert.minimumId", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"navigationLinks", "TestScript.setup.action.assert.navigationLinks", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"navigationLinks", "TestScript.setup.action.assert.navigationLinks", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"operator", "TestScript.setup.action.assert.operator", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/assert-operator-codes", kS1},
   {"path", "TestScript.setup.action.assert.path", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"requestMethod", "TestScript.setup.action.assert.requestMethod", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/http-operations", kS1},
@@ -2396,10 +2396,10 @@ extern constinit const ElementInfo kElements646[25] = {
   {"resource", "TestScript.setup.action.assert.resource", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/defined-types", kS1},
   {"response", "TestScript.setup.action.assert.response", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/assert-response-code-types", kS1},
   {"responseCode", "TestScript.setup.action.assert.responseCode", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"sourceId", "TestScript.setup.action.assert.sourceId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"validateProfileId", "TestScript.setup.action.assert.validateProfileId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"sourceId", "TestScript.setup.action.assert.sourceId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"validateProfileId", "TestScript.setup.action.assert.validateProfileId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
   {"value", "TestScript.setup.action.assert.value", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"warningOnly", "TestScript.setup.action.assert.warningOnly", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"warningOnly", "TestScript.setup.action.assert.warningOnly", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript.setup.action.operation
@@ -2414,15 +2414,15 @@ extern constinit const ElementInfo kElements647[20] = {
   {"accept", "TestScript.setup.action.operation.accept", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
   {"contentType", "TestScript.setup.action.operation.contentType", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/mimetypes", kS1},
   {"destination", "TestScript.setup.action.operation.destination", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"encodeRequestUrl", "TestScript.setup.action.operation.encodeRequestUrl", 1u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"encodeRequestUrl", "TestScript.setup.action.operation.encodeRequestUrl", 1u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"method", "TestScript.setup.action.operation.method", 0u, 1u, false, false, false, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/http-operations", kS1},
   {"origin", "TestScript.setup.action.operation.origin", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
   {"params", "TestScript.setup.action.operation.params", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"requestHeader", "TestScript.setup.action.operation.requestHeader", 0u, kUnbounded, false, false, false, kT21, "TestScript.setup.action.operation.requestHeader", BindingStrength::kNone, "", kS1},
-  {"requestId", "TestScript.setup.action.operation.requestId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"responseId", "TestScript.setup.action.operation.responseId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"sourceId", "TestScript.setup.action.operation.sourceId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
-  {"targetId", "TestScript.setup.action.operation.targetId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"requestHeader", "TestScript.setup.action.operation.requestHeader", 0u, kUnbounded, false, false, false, kT22, "TestScript.setup.action.operation.requestHeader", BindingStrength::kNone, "", kS1},
+  {"requestId", "TestScript.setup.action.operation.requestId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"responseId", "TestScript.setup.action.operation.responseId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"sourceId", "TestScript.setup.action.operation.sourceId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
+  {"targetId", "TestScript.setup.action.operation.targetId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
   {"url", "TestScript.setup.action.operation.url", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2440,7 +2440,7 @@ extern constinit const ElementInfo kElements649[4] = {
   {"id", "TestScript.teardown.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.teardown.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.teardown.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"action", "TestScript.teardown.action", 1u, kUnbounded, false, false, false, kT21, "TestScript.teardown.action", BindingStrength::kNone, "", kS1},
+  {"action", "TestScript.teardown.action", 1u, kUnbounded, false, false, false, kT22, "TestScript.teardown.action", BindingStrength::kNone, "", kS1},
 };
 
 // TestScript.teardown.action
@@ -2448,7 +2448,7 @@ extern constinit const ElementInfo kElements650[4] = {
   {"id", "TestScript.teardown.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.teardown.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.teardown.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestScript.teardown.action.operation", 1u, 1u, false, false, false, kT21, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS83},
+  {"operation", "TestScript.teardown.action.operation", 1u, 1u, false, false, false, kT22, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS83},
 };
 
 // TestScript.test
@@ -2458,7 +2458,7 @@ extern constinit const ElementInfo kElements651[6] = {
   {"modifierExtension", "TestScript.test.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"name", "TestScript.test.name", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"description", "TestScript.test.description", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"action", "TestScript.test.action", 1u, kUnbounded, false, false, false, kT21, "TestScript.test.action", BindingStrength::kNone, "", kS84},
+  {"action", "TestScript.test.action", 1u, kUnbounded, false, false, false, kT22, "TestScript.test.action", BindingStrength::kNone, "", kS84},
 };
 
 // TestScript.test.action
@@ -2466,8 +2466,8 @@ extern constinit const ElementInfo kElements652[5] = {
   {"id", "TestScript.test.action.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "TestScript.test.action.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "TestScript.test.action.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"operation", "TestScript.test.action.operation", 0u, 1u, false, false, false, kT21, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS85},
-  {"assert", "TestScript.test.action.assert", 0u, 1u, false, false, false, kT21, "TestScript.setup.action.assert", BindingStrength::kNone, "", kS86},
+  {"operation", "TestScript.test.action.operation", 0u, 1u, false, false, false, kT22, "TestScript.setup.action.operation", BindingStrength::kNone, "", kS85},
+  {"assert", "TestScript.test.action.assert", 0u, 1u, false, false, false, kT22, "TestScript.setup.action.assert", BindingStrength::kNone, "", kS86},
 };
 
 // TestScript.variable
@@ -2482,7 +2482,7 @@ extern constinit const ElementInfo kElements653[11] = {
   {"headerField", "TestScript.variable.headerField", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"hint", "TestScript.variable.hint", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"path", "TestScript.variable.path", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"sourceId", "TestScript.variable.sourceId", 0u, 1u, false, false, false, kT34, "", BindingStrength::kNone, "", kS1},
+  {"sourceId", "TestScript.variable.sourceId", 0u, 1u, false, false, false, kT10, "", BindingStrength::kNone, "", kS1},
 };
 
 // Timing
@@ -2490,9 +2490,9 @@ extern constinit const ElementInfo kElements654[6] = {
   {"id", "Timing.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "Timing.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "Timing.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"event", "Timing.event", 0u, kUnbounded, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"event", "Timing.event", 0u, kUnbounded, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"repeat", "Timing.repeat", 0u, 1u, false, false, true, kT99, "Timing.repeat", BindingStrength::kNone, "", kS87},
-  {"code", "Timing.code", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/timing-abbreviation", kS1},
+  {"code", "Timing.code", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/timing-abbreviation", kS1},
 };
 
 // Timing.repeat
@@ -2524,7 +2524,7 @@ extern constinit const ElementInfo kElements656[7] = {
   {"name", "TriggerDefinition.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"timing", "TriggerDefinition.timing[x]", 0u, 1u, true, false, true, kT126, "", BindingStrength::kNone, "", kS1},
   {"data", "TriggerDefinition.data", 0u, kUnbounded, false, false, true, kT127, "", BindingStrength::kNone, "", kS1},
-  {"condition", "TriggerDefinition.condition", 0u, 1u, false, false, true, kT33, "", BindingStrength::kNone, "", kS1},
+  {"condition", "TriggerDefinition.condition", 0u, 1u, false, false, true, kT34, "", BindingStrength::kNone, "", kS1},
 };
 
 // UsageContext
@@ -2537,12 +2537,12 @@ extern constinit const ElementInfo kElements657[4] = {
 
 // ValueSet
 extern constinit const ElementInfo kElements658[26] = {
-  {"id", "ValueSet.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "ValueSet.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "ValueSet.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "ValueSet.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "ValueSet.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "ValueSet.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "ValueSet.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "ValueSet.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "ValueSet.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "ValueSet.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "ValueSet.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ValueSet.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"url", "ValueSet.url", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
@@ -2551,18 +2551,18 @@ extern constinit const ElementInfo kElements658[26] = {
   {"name", "ValueSet.name", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"title", "ValueSet.title", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"status", "ValueSet.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/publication-status", kS1},
-  {"experimental", "ValueSet.experimental", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"date", "ValueSet.date", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"experimental", "ValueSet.experimental", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"date", "ValueSet.date", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"publisher", "ValueSet.publisher", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
   {"contact", "ValueSet.contact", 0u, kUnbounded, false, false, true, kT37, "", BindingStrength::kNone, "", kS1},
   {"description", "ValueSet.description", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"useContext", "ValueSet.useContext", 0u, kUnbounded, false, false, true, kT38, "", BindingStrength::kNone, "", kS1},
-  {"jurisdiction", "ValueSet.jurisdiction", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
-  {"immutable", "ValueSet.immutable", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
+  {"jurisdiction", "ValueSet.jurisdiction", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExtensible, "http://hl7.org/fhir/ValueSet/jurisdiction", kS1},
+  {"immutable", "ValueSet.immutable", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
   {"purpose", "ValueSet.purpose", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
   {"copyright", "ValueSet.copyright", 0u, 1u, false, false, false, kT6, "", BindingStrength::kNone, "", kS1},
-  {"compose", "ValueSet.compose", 0u, 1u, false, false, false, kT21, "ValueSet.compose", BindingStrength::kNone, "", kS1},
-  {"expansion", "ValueSet.expansion", 0u, 1u, false, false, false, kT21, "ValueSet.expansion", BindingStrength::kNone, "", kS1},
+  {"compose", "ValueSet.compose", 0u, 1u, false, false, false, kT22, "ValueSet.compose", BindingStrength::kNone, "", kS1},
+  {"expansion", "ValueSet.expansion", 0u, 1u, false, false, false, kT22, "ValueSet.expansion", BindingStrength::kNone, "", kS1},
 };
 
 // ValueSet.compose
@@ -2570,10 +2570,10 @@ extern constinit const ElementInfo kElements659[7] = {
   {"id", "ValueSet.compose.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "ValueSet.compose.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ValueSet.compose.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"lockedDate", "ValueSet.compose.lockedDate", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
-  {"inactive", "ValueSet.compose.inactive", 0u, 1u, false, false, true, kT13, "", BindingStrength::kNone, "", kS1},
-  {"include", "ValueSet.compose.include", 1u, kUnbounded, false, false, true, kT21, "ValueSet.compose.include", BindingStrength::kNone, "", kS89},
-  {"exclude", "ValueSet.compose.exclude", 0u, kUnbounded, false, false, false, kT21, "ValueSet.compose.include", BindingStrength::kNone, "", kS1},
+  {"lockedDate", "ValueSet.compose.lockedDate", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
+  {"inactive", "ValueSet.compose.inactive", 0u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
+  {"include", "ValueSet.compose.include", 1u, kUnbounded, false, false, true, kT22, "ValueSet.compose.include", BindingStrength::kNone, "", kS89},
+  {"exclude", "ValueSet.compose.exclude", 0u, kUnbounded, false, false, false, kT22, "ValueSet.compose.include", BindingStrength::kNone, "", kS1},
 };
 
 // ValueSet.compose.include
@@ -2583,8 +2583,8 @@ extern constinit const ElementInfo kElements660[8] = {
   {"modifierExtension", "ValueSet.compose.include.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"system", "ValueSet.compose.include.system", 0u, 1u, false, false, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"version", "ValueSet.compose.include.version", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"concept", "ValueSet.compose.include.concept", 0u, kUnbounded, false, false, false, kT21, "ValueSet.compose.include.concept", BindingStrength::kNone, "", kS1},
-  {"filter", "ValueSet.compose.include.filter", 0u, kUnbounded, false, false, true, kT21, "ValueSet.compose.include.filter", BindingStrength::kNone, "", kS1},
+  {"concept", "ValueSet.compose.include.concept", 0u, kUnbounded, false, false, false, kT22, "ValueSet.compose.include.concept", BindingStrength::kNone, "", kS1},
+  {"filter", "ValueSet.compose.include.filter", 0u, kUnbounded, false, false, true, kT22, "ValueSet.compose.include.filter", BindingStrength::kNone, "", kS1},
   {"valueSet", "ValueSet.compose.include.valueSet", 0u, kUnbounded, false, false, true, kT129, "", BindingStrength::kNone, "", kS1},
 };
 
@@ -2595,7 +2595,7 @@ extern constinit const ElementInfo kElements661[6] = {
   {"modifierExtension", "ValueSet.compose.include.concept.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"code", "ValueSet.compose.include.concept.code", 1u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"display", "ValueSet.compose.include.concept.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"designation", "ValueSet.compose.include.concept.designation", 0u, kUnbounded, false, false, false, kT21, "ValueSet.compose.include.concept.designation", BindingStrength::kNone, "", kS1},
+  {"designation", "ValueSet.compose.include.concept.designation", 0u, kUnbounded, false, false, false, kT22, "ValueSet.compose.include.concept.designation", BindingStrength::kNone, "", kS1},
 };
 
 // ValueSet.compose.include.concept.designation
@@ -2624,11 +2624,11 @@ extern constinit const ElementInfo kElements664[9] = {
   {"extension", "ValueSet.expansion.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ValueSet.expansion.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "ValueSet.expansion.identifier", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"timestamp", "ValueSet.expansion.timestamp", 1u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
+  {"timestamp", "ValueSet.expansion.timestamp", 1u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
   {"total", "ValueSet.expansion.total", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
   {"offset", "ValueSet.expansion.offset", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"parameter", "ValueSet.expansion.parameter", 0u, kUnbounded, false, false, false, kT21, "ValueSet.expansion.parameter", BindingStrength::kNone, "", kS1},
-  {"contains", "ValueSet.expansion.contains", 0u, kUnbounded, false, false, false, kT21, "ValueSet.expansion.contains", BindingStrength::kNone, "", kS90},
+  {"parameter", "ValueSet.expansion.parameter", 0u, kUnbounded, false, false, false, kT22, "ValueSet.expansion.parameter", BindingStrength::kNone, "", kS1},
+  {"contains", "ValueSet.expansion.contains", 0u, kUnbounded, false, false, false, kT22, "ValueSet.expansion.contains", BindingStrength::kNone, "", kS90},
 };
 
 // ValueSet.expansion.contains
@@ -2637,13 +2637,13 @@ extern constinit const ElementInfo kElements665[11] = {
   {"extension", "ValueSet.expansion.contains.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "ValueSet.expansion.contains.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"system", "ValueSet.expansion.contains.system", 0u, 1u, false, false, false, kT3, "", BindingStrength::kNone, "", kS1},
-  {"abstract", "ValueSet.expansion.contains.abstract", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
-  {"inactive", "ValueSet.expansion.contains.inactive", 0u, 1u, false, false, false, kT13, "", BindingStrength::kNone, "", kS1},
+  {"abstract", "ValueSet.expansion.contains.abstract", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
+  {"inactive", "ValueSet.expansion.contains.inactive", 0u, 1u, false, false, false, kT14, "", BindingStrength::kNone, "", kS1},
   {"version", "ValueSet.expansion.contains.version", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"code", "ValueSet.expansion.contains.code", 0u, 1u, false, false, false, kT5, "", BindingStrength::kNone, "", kS1},
   {"display", "ValueSet.expansion.contains.display", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"designation", "ValueSet.expansion.contains.designation", 0u, kUnbounded, false, false, false, kT21, "ValueSet.compose.include.concept.designation", BindingStrength::kNone, "", kS1},
-  {"contains", "ValueSet.expansion.contains.contains", 0u, kUnbounded, false, false, false, kT21, "ValueSet.expansion.contains", BindingStrength::kNone, "", kS1},
+  {"designation", "ValueSet.expansion.contains.designation", 0u, kUnbounded, false, false, false, kT22, "ValueSet.compose.include.concept.designation", BindingStrength::kNone, "", kS1},
+  {"contains", "ValueSet.expansion.contains.contains", 0u, kUnbounded, false, false, false, kT22, "ValueSet.expansion.contains", BindingStrength::kNone, "", kS1},
 };
 
 // ValueSet.expansion.parameter
@@ -2657,28 +2657,28 @@ extern constinit const ElementInfo kElements666[5] = {
 
 // VerificationResult
 extern constinit const ElementInfo kElements667[22] = {
-  {"id", "VerificationResult.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "VerificationResult.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "VerificationResult.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "VerificationResult.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "VerificationResult.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "VerificationResult.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "VerificationResult.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "VerificationResult.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "VerificationResult.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "VerificationResult.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "VerificationResult.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "VerificationResult.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
-  {"target", "VerificationResult.target", 0u, kUnbounded, false, false, true, kT23, "", BindingStrength::kNone, "", kS1},
+  {"target", "VerificationResult.target", 0u, kUnbounded, false, false, true, kT24, "", BindingStrength::kNone, "", kS1},
   {"targetLocation", "VerificationResult.targetLocation", 0u, kUnbounded, false, false, true, kT0, "", BindingStrength::kNone, "", kS1},
-  {"need", "VerificationResult.need", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-need", kS1},
+  {"need", "VerificationResult.need", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-need", kS1},
   {"status", "VerificationResult.status", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/verificationresult-status", kS1},
-  {"statusDate", "VerificationResult.statusDate", 0u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"validationType", "VerificationResult.validationType", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-validation-type", kS1},
-  {"validationProcess", "VerificationResult.validationProcess", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-validation-process", kS1},
+  {"statusDate", "VerificationResult.statusDate", 0u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"validationType", "VerificationResult.validationType", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-validation-type", kS1},
+  {"validationProcess", "VerificationResult.validationProcess", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-validation-process", kS1},
   {"frequency", "VerificationResult.frequency", 0u, 1u, false, false, false, kT131, "", BindingStrength::kNone, "", kS1},
-  {"lastPerformed", "VerificationResult.lastPerformed", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"nextScheduled", "VerificationResult.nextScheduled", 0u, 1u, false, false, false, kT18, "", BindingStrength::kNone, "", kS1},
-  {"failureAction", "VerificationResult.failureAction", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-failure-action", kS1},
-  {"primarySource", "VerificationResult.primarySource", 0u, kUnbounded, false, false, false, kT21, "VerificationResult.primarySource", BindingStrength::kNone, "", kS1},
-  {"attestation", "VerificationResult.attestation", 0u, 1u, false, false, false, kT21, "VerificationResult.attestation", BindingStrength::kNone, "", kS1},
-  {"validator", "VerificationResult.validator", 0u, kUnbounded, false, false, false, kT21, "VerificationResult.validator", BindingStrength::kNone, "", kS1},
+  {"lastPerformed", "VerificationResult.lastPerformed", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"nextScheduled", "VerificationResult.nextScheduled", 0u, 1u, false, false, false, kT19, "", BindingStrength::kNone, "", kS1},
+  {"failureAction", "VerificationResult.failureAction", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-failure-action", kS1},
+  {"primarySource", "VerificationResult.primarySource", 0u, kUnbounded, false, false, false, kT22, "VerificationResult.primarySource", BindingStrength::kNone, "", kS1},
+  {"attestation", "VerificationResult.attestation", 0u, 1u, false, false, false, kT22, "VerificationResult.attestation", BindingStrength::kNone, "", kS1},
+  {"validator", "VerificationResult.validator", 0u, kUnbounded, false, false, false, kT22, "VerificationResult.validator", BindingStrength::kNone, "", kS1},
 };
 
 // VerificationResult.attestation
@@ -2688,8 +2688,8 @@ extern constinit const ElementInfo kElements668[11] = {
   {"modifierExtension", "VerificationResult.attestation.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"who", "VerificationResult.attestation.who", 0u, 1u, false, false, true, kT51, "", BindingStrength::kNone, "", kS1},
   {"onBehalfOf", "VerificationResult.attestation.onBehalfOf", 0u, 1u, false, false, true, kT132, "", BindingStrength::kNone, "", kS1},
-  {"communicationMethod", "VerificationResult.attestation.communicationMethod", 0u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-communication-method", kS1},
-  {"date", "VerificationResult.attestation.date", 0u, 1u, false, false, true, kT18, "", BindingStrength::kNone, "", kS1},
+  {"communicationMethod", "VerificationResult.attestation.communicationMethod", 0u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-communication-method", kS1},
+  {"date", "VerificationResult.attestation.date", 0u, 1u, false, false, true, kT19, "", BindingStrength::kNone, "", kS1},
   {"sourceIdentityCertificate", "VerificationResult.attestation.sourceIdentityCertificate", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"proxyIdentityCertificate", "VerificationResult.attestation.proxyIdentityCertificate", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"proxySignature", "VerificationResult.attestation.proxySignature", 0u, 1u, false, false, false, kT133, "", BindingStrength::kNone, "", kS1},
@@ -2702,12 +2702,12 @@ extern constinit const ElementInfo kElements669[10] = {
   {"extension", "VerificationResult.primarySource.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "VerificationResult.primarySource.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
   {"who", "VerificationResult.primarySource.who", 0u, 1u, false, false, false, kT132, "", BindingStrength::kNone, "", kS1},
-  {"type", "VerificationResult.primarySource.type", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-primary-source-type", kS1},
-  {"communicationMethod", "VerificationResult.primarySource.communicationMethod", 0u, kUnbounded, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-communication-method", kS1},
-  {"validationStatus", "VerificationResult.primarySource.validationStatus", 0u, 1u, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-validation-status", kS1},
-  {"validationDate", "VerificationResult.primarySource.validationDate", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
-  {"canPushUpdates", "VerificationResult.primarySource.canPushUpdates", 0u, 1u, false, false, true, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-can-push-updates", kS1},
-  {"pushTypeAvailable", "VerificationResult.primarySource.pushTypeAvailable", 0u, kUnbounded, false, false, false, kT15, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-push-type-available", kS1},
+  {"type", "VerificationResult.primarySource.type", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-primary-source-type", kS1},
+  {"communicationMethod", "VerificationResult.primarySource.communicationMethod", 0u, kUnbounded, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/verificationresult-communication-method", kS1},
+  {"validationStatus", "VerificationResult.primarySource.validationStatus", 0u, 1u, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-validation-status", kS1},
+  {"validationDate", "VerificationResult.primarySource.validationDate", 0u, 1u, false, false, false, kT27, "", BindingStrength::kNone, "", kS1},
+  {"canPushUpdates", "VerificationResult.primarySource.canPushUpdates", 0u, 1u, false, false, true, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-can-push-updates", kS1},
+  {"pushTypeAvailable", "VerificationResult.primarySource.pushTypeAvailable", 0u, kUnbounded, false, false, false, kT16, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/verificationresult-push-type-available", kS1},
 };
 
 // VerificationResult.validator
@@ -2722,22 +2722,22 @@ extern constinit const ElementInfo kElements670[6] = {
 
 // VisionPrescription
 extern constinit const ElementInfo kElements671[16] = {
-  {"id", "VisionPrescription.id", 0u, 1u, false, false, true, kT0, "", BindingStrength::kNone, "", {}},
-  {"meta", "VisionPrescription.meta", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", kS1},
+  {"id", "VisionPrescription.id", 0u, 1u, false, false, true, kT10, "", BindingStrength::kNone, "", {}},
+  {"meta", "VisionPrescription.meta", 0u, 1u, false, false, true, kT11, "", BindingStrength::kNone, "", kS1},
   {"implicitRules", "VisionPrescription.implicitRules", 0u, 1u, false, true, true, kT3, "", BindingStrength::kNone, "", kS1},
   {"language", "VisionPrescription.language", 0u, 1u, false, false, false, kT5, "", BindingStrength::kPreferred, "http://hl7.org/fhir/ValueSet/languages", kS1},
-  {"text", "VisionPrescription.text", 0u, 1u, false, false, false, kT11, "", BindingStrength::kNone, "", kS1},
-  {"contained", "VisionPrescription.contained", 0u, kUnbounded, false, false, false, kT12, "", BindingStrength::kNone, "", {}},
+  {"text", "VisionPrescription.text", 0u, 1u, false, false, false, kT12, "", BindingStrength::kNone, "", kS1},
+  {"contained", "VisionPrescription.contained", 0u, kUnbounded, false, false, false, kT13, "", BindingStrength::kNone, "", {}},
   {"extension", "VisionPrescription.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "VisionPrescription.modifierExtension", 0u, kUnbounded, false, true, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"identifier", "VisionPrescription.identifier", 0u, kUnbounded, false, false, false, kT4, "", BindingStrength::kNone, "", kS1},
   {"status", "VisionPrescription.status", 1u, 1u, false, true, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/fm-status", kS1},
-  {"created", "VisionPrescription.created", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
-  {"patient", "VisionPrescription.patient", 1u, 1u, false, false, true, kT14, "", BindingStrength::kNone, "", kS1},
-  {"encounter", "VisionPrescription.encounter", 0u, 1u, false, false, false, kT25, "", BindingStrength::kNone, "", kS1},
-  {"dateWritten", "VisionPrescription.dateWritten", 1u, 1u, false, false, true, kT26, "", BindingStrength::kNone, "", kS1},
+  {"created", "VisionPrescription.created", 1u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
+  {"patient", "VisionPrescription.patient", 1u, 1u, false, false, true, kT15, "", BindingStrength::kNone, "", kS1},
+  {"encounter", "VisionPrescription.encounter", 0u, 1u, false, false, false, kT26, "", BindingStrength::kNone, "", kS1},
+  {"dateWritten", "VisionPrescription.dateWritten", 1u, 1u, false, false, true, kT27, "", BindingStrength::kNone, "", kS1},
   {"prescriber", "VisionPrescription.prescriber", 1u, 1u, false, false, true, kT48, "", BindingStrength::kNone, "", kS1},
-  {"lensSpecification", "VisionPrescription.lensSpecification", 1u, kUnbounded, false, false, true, kT21, "VisionPrescription.lensSpecification", BindingStrength::kNone, "", kS1},
+  {"lensSpecification", "VisionPrescription.lensSpecification", 1u, kUnbounded, false, false, true, kT22, "VisionPrescription.lensSpecification", BindingStrength::kNone, "", kS1},
 };
 
 // VisionPrescription.lensSpecification
@@ -2745,12 +2745,12 @@ extern constinit const ElementInfo kElements672[17] = {
   {"id", "VisionPrescription.lensSpecification.id", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", {}},
   {"extension", "VisionPrescription.lensSpecification.extension", 0u, kUnbounded, false, false, false, kT1, "", BindingStrength::kNone, "", kS0},
   {"modifierExtension", "VisionPrescription.lensSpecification.modifierExtension", 0u, kUnbounded, false, true, true, kT1, "", BindingStrength::kNone, "", kS0},
-  {"product", "VisionPrescription.lensSpecification.product", 1u, 1u, false, false, true, kT15, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/vision-product", kS1},
+  {"product", "VisionPrescription.lensSpecification.product", 1u, 1u, false, false, true, kT16, "", BindingStrength::kExample, "http://hl7.org/fhir/ValueSet/vision-product", kS1},
   {"eye", "VisionPrescription.lensSpecification.eye", 1u, 1u, false, false, true, kT5, "", BindingStrength::kRequired, "http://hl7.org/fhir/ValueSet/vision-eye-codes", kS1},
   {"sphere", "VisionPrescription.lensSpecification.sphere", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"cylinder", "VisionPrescription.lensSpecification.cylinder", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"axis", "VisionPrescription.lensSpecification.axis", 0u, 1u, false, false, false, kT62, "", BindingStrength::kNone, "", kS1},
-  {"prism", "VisionPrescription.lensSpecification.prism", 0u, kUnbounded, false, false, false, kT21, "VisionPrescription.lensSpecification.prism", BindingStrength::kNone, "", kS1},
+  {"prism", "VisionPrescription.lensSpecification.prism", 0u, kUnbounded, false, false, false, kT22, "VisionPrescription.lensSpecification.prism", BindingStrength::kNone, "", kS1},
   {"add", "VisionPrescription.lensSpecification.add", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"power", "VisionPrescription.lensSpecification.power", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
   {"backCurve", "VisionPrescription.lensSpecification.backCurve", 0u, 1u, false, false, false, kT60, "", BindingStrength::kNone, "", kS1},
@@ -2758,7 +2758,7 @@ extern constinit const ElementInfo kElements672[17] = {
   {"duration", "VisionPrescription.lensSpecification.duration", 0u, 1u, false, false, false, kT2, "", BindingStrength::kNone, "", kS1},
   {"color", "VisionPrescription.lensSpecification.color", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
   {"brand", "VisionPrescription.lensSpecification.brand", 0u, 1u, false, false, false, kT0, "", BindingStrength::kNone, "", kS1},
-  {"note", "VisionPrescription.lensSpecification.note", 0u, kUnbounded, false, false, false, kT29, "", BindingStrength::kNone, "", kS1},
+  {"note", "VisionPrescription.lensSpecification.note", 0u, kUnbounded, false, false, false, kT30, "", BindingStrength::kNone, "", kS1},
 };
 
 // VisionPrescription.lensSpecification.prism

@@ -1,0 +1,45 @@
+# Regen drift check (ctest fhir_regen_drift): regenerates the FHIR code into a temp directory and
+# fails when it differs from the checked-in files. Arguments: CODEGEN, PACKAGE, SOURCE_DIR, WORK.
+if(NOT EXISTS "${PACKAGE}/package.json")
+  message("fhir_regen_drift: SKIPPED: ${PACKAGE} is absent; run tools/setup.sh (npm ci in tools/oracle)")
+  return()
+endif()
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}/src" "${WORK}/include")
+execute_process(COMMAND "${CODEGEN}" --package "${PACKAGE}" --src-out "${WORK}/src"
+                        --include-out "${WORK}/include"
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "fhir_regen_drift: kakehashi_fhir_codegen failed (${rc})")
+endif()
+set(drift "")
+file(GLOB_RECURSE generated RELATIVE "${WORK}/src" "${WORK}/src/*")
+foreach(f IN LISTS generated)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files "${WORK}/src/${f}"
+                          "${SOURCE_DIR}/fhir/src/generated/${f}" RESULT_VARIABLE diff)
+  if(NOT diff EQUAL 0)
+    list(APPEND drift "fhir/src/generated/${f}")
+  endif()
+endforeach()
+file(GLOB_RECURSE generated_headers RELATIVE "${WORK}/include" "${WORK}/include/*")
+foreach(f IN LISTS generated_headers)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files "${WORK}/include/${f}"
+                          "${SOURCE_DIR}/fhir/include/${f}" RESULT_VARIABLE diff)
+  if(NOT diff EQUAL 0)
+    list(APPEND drift "fhir/include/${f}")
+  endif()
+endforeach()
+# Checked-in generated sources that the generator no longer produces.
+file(GLOB checked_in RELATIVE "${SOURCE_DIR}/fhir/src/generated" "${SOURCE_DIR}/fhir/src/generated/*")
+foreach(f IN LISTS checked_in)
+  if(NOT EXISTS "${WORK}/src/${f}")
+    list(APPEND drift "fhir/src/generated/${f} (stale)")
+  endif()
+endforeach()
+list(LENGTH generated count)
+if(drift)
+  string(REPLACE ";" "\n  " drift_text "${drift}")
+  message(FATAL_ERROR "fhir_regen_drift: generated code differs from the pinned definitions; "
+                      "run `make regen-fhir` and commit:\n  ${drift_text}")
+endif()
+message("fhir_regen_drift: ${count} generated sources match ${PACKAGE}")
