@@ -185,11 +185,11 @@ TEST_CASE("hl7v2 parser: every delimiter set", "[hl7v2][parser]") {
     m += d.r;
     m += d.e;
     m += d.s;
-    const std::string F(1, d.f), C(1, d.c), R(1, d.r), E(1, d.e), S(1, d.s);
-    m += F + "HIS" + F + F + F + F + "20240401" + F + F + "ADT" + C + "A08" + F + "C9" + F + "P" +
-         F + "2.5\r";
-    m += "PID" + F + "1" + F + F + "A" + R + "B" + F + F + "山本" + C + "太郎" + S + "x" + F + "a" +
-         E + "F" + E + "b" + E + "S" + E + "c\r";
+    const std::string fs(1, d.f), cs(1, d.c), rs(1, d.r), es(1, d.e), ss(1, d.s);
+    m += fs + "HIS" + fs + fs + fs + fs + "20240401" + fs + fs + "ADT" + cs + "A08" + fs + "C9" +
+         fs + "P" + fs + "2.5\r";
+    m += "PID" + fs + "1" + fs + fs + "A" + rs + "B" + fs + fs + "山本" + cs + "太郎" + ss + "x" +
+         fs + "a" + es + "F" + es + "b" + es + "S" + es + "c\r";
     INFO(m.substr(0, 9));
     auto p = Run(m);
     REQUIRE(p->result.messages.size() == 1);
@@ -199,7 +199,7 @@ TEST_CASE("hl7v2 parser: every delimiter set", "[hl7v2][parser]") {
     CHECK(msg.GetText("PID-3[2]") == "B");
     CHECK(msg.GetText("PID-5.2.1") == "太郎");
     CHECK(msg.GetText("PID-5.2.2") == "x");
-    CHECK(msg.GetText("PID-6") == "a" + F + "b" + C + "c");
+    CHECK(msg.GetText("PID-6") == "a" + fs + "b" + cs + "c");
     CHECK(msg.ControlId() == "C9");
   }
 }
