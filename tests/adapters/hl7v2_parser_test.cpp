@@ -502,3 +502,34 @@ TEST_CASE(
     }
   }
 }
+
+TEST_CASE("hl7v2 parser: issues never carry field values", "[hl7v2][parser]") {
+  // A sentinel standing for patient data, placed in every field that has a problem.
+  const std::string secret = "YAMADASECRET";
+  const std::string input =
+      "junk " + secret + "\r" +                                   // msh.missing
+      "MSH|^~\\&|A||||1||ADT^A08||P|2.5||||||UNICODE UTF-16\r" +  // no id, charset
+      "PID|1||" + secret + "\\Q\\" + secret + "\\H\\||" + secret + "\x80" + secret + "\r" + "pid|" +
+      secret + "\r" +                                // bad name
+      "MSH|^~\\&|A\r" +                              // truncated MSH
+      "PID|" + secret + "\x1B$(D" + secret + "\r" +  // unknown escape
+      "MSH|^^^^|" + secret + "\r" +                  // bad delimiters
+      "BTS|" + secret + "\r";                        // batch
+  auto p = Run(input);
+  REQUIRE(p->sink.Issues().size() >= 8);
+  for (const auto& issue : p->sink.Issues()) {
+    INFO(issue.ToString());
+    CHECK(issue.message.find("YAMADA") == std::string::npos);
+    CHECK(issue.where.field.find("YAMADA") == std::string::npos);
+    CHECK(issue.where.record.find("YAMADA") == std::string::npos);
+    CHECK(issue.ToString().find("YAMADA") == std::string::npos);
+  }
+  const auto codes = p->Codes();
+  for (const char* code :
+       {"hl7v2.msh.missing", "hl7v2.msh.no_control_id", "hl7v2.encoding.unknown_charset",
+        "hl7v2.escape.unknown", "hl7v2.escape.removed", "hl7v2.segment.bad_name",
+        "hl7v2.msh.truncated", "hl7v2.msh.bad_delimiters", "hl7v2.batch.skipped"}) {
+    INFO(code);
+    CHECK(codes.count(code) == 1);
+  }
+}
