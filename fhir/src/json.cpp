@@ -114,8 +114,12 @@ class Builder {
     if (top.node.IsArray()) {
       top.node.Push(std::move(value));
     } else {
-      if (top.node.Find(top.key) != nullptr) duplicates_.push_back(Path());
-      top.node.Set(std::move(top.key), std::move(value));
+      if (top.node.Find(top.key) != nullptr) {
+        duplicates_.push_back(Path());
+        top.node.Set(std::move(top.key), std::move(value));
+      } else {
+        top.node.Append(std::move(top.key), std::move(value));
+      }
       top.key.clear();
     }
     return true;
@@ -233,47 +237,60 @@ class Checker {
 
   bool ok() const { return ok_; }
 
-  void Resource(const Node& node, std::string path) {
+  // `path_` holds the FHIRPath of the value being checked; members append to it and truncate
+  // back, so no string is allocated per member unless an issue is reported.
+  void Resource(const Node& node) {
     if (!node.IsObject()) {
-      Report(kCodeNotObject, path, "a resource must be a JSON object");
+      Report(kCodeNotObject, "a resource must be a JSON object");
       return;
     }
     const Node* type_node = node.Find("resourceType");
     if (type_node == nullptr || !type_node->IsString()) {
-      Report(kCodeMissingResourceType, path,
+      Report(kCodeMissingResourceType,
              "a resource needs a 'resourceType' string member (json.html#resources)");
       return;
     }
     const std::string_view type_name = type_node->Text();
     const r4::TypeInfo* type = r4::FindType(type_name);
     if (type == nullptr || type->kind != r4::TypeKind::kResource || type->is_abstract) {
-      Report(kCodeUnknownResourceType, path,
+      Report(kCodeUnknownResourceType,
              "'resourceType' does not name a concrete FHIR R4 resource type");
       return;
     }
-    if (path.empty()) path = std::string(type_name);
-    Object(node, *type, path, /*is_resource=*/true);
+    const bool root = path_.empty();
+    if (root) path_ = type_name;
+    Object(node, *type, /*is_resource=*/true);
+    if (root) path_.clear();
   }
 
+  void SetPath(std::string path) { path_ = std::move(path); }
+
  private:
-  void Report(std::string_view code, const std::string& path, std::string message) {
+  void Report(std::string_view code, std::string message) {
     Location where = base_;
-    where.fhir_path = path;
+    where.fhir_path = path_;
     issues_.Error(code, std::move(where), std::move(message));
     ok_ = false;
   }
 
-  static std::string Join(const std::string& path, std::string_view key) {
-    std::string out = path;
-    if (!out.empty()) out += '.';
-    out += key;
-    return out;
+  std::size_t PushKey(std::string_view key) {
+    const std::size_t old = path_.size();
+    if (!path_.empty()) path_ += '.';
+    path_ += key;
+    return old;
   }
+  std::size_t PushIndex(std::size_t index) {
+    const std::size_t old = path_.size();
+    path_ += '[';
+    path_ += std::to_string(index);
+    path_ += ']';
+    return old;
+  }
+  void Pop(std::size_t old) { path_.resize(old); }
 
-  void Object(const Node& node, const r4::TypeInfo& type, const std::string& path,
-              bool is_resource) {
+  void Object(const Node& node, const r4::TypeInfo& type, bool is_resource) {
     if (++depth_ > kMaxDepth) {  // only reachable for Nodes built in code; parsed ones are bounded
-      Report(kCodeTooDeep, path, "elements are nested too deeply");
+      Report(kCodeTooDeep, "elements are nested too deeply");
       --depth_;
       return;
     }
@@ -281,56 +298,65 @@ class Checker {
       const std::string& key = node.Key(i);
       const Node& value = node.Child(i);
       if (is_resource && key == "resourceType") continue;
-      const std::string member_path = Join(path, key);
+      const std::size_t old = PushKey(key);
       Member member;
       if (!Resolve(type, key, member)) {
-        Report(kCodeUnknownElement, member_path,
-               "'" + key + "' is not an element of " + std::string(type.name));
-        continue;
-      }
-      if (member.underscore) {
-        PrimitiveExtension(node, key, value, member, member_path);
+        Report(kCodeUnknownElement, "'" + key + "' is not an element of " + std::string(type.name));
+      } else if (member.underscore) {
+        PrimitiveExtension(node, key, value, member);
       } else {
-        Element(node, key, value, member, member_path);
+        Element(node, key, value, member);
       }
+      Pop(old);
     }
     --depth_;
   }
 
-  void Element(const Node& parent, const std::string& key, const Node& value, const Member& member,
-               const std::string& path) {
-    const bool has_partner = parent.Find("_" + key) != nullptr;
+  static bool HasPartner(const Node& parent, const std::string& key) {
+    for (std::size_t i = 0; i < parent.Size(); ++i) {
+      const std::string& k = parent.Key(i);
+      if (k.size() == key.size() + 1 && k[0] == '_' && k.compare(1, std::string::npos, key) == 0)
+        return true;
+    }
+    return false;
+  }
+
+  void Element(const Node& parent, const std::string& key, const Node& value,
+               const Member& member) {
     if (member.element->IsArray()) {
       if (!value.IsArray()) {
-        Report(kCodeExpectedArray, path, "element '" + key + "' repeats: use a JSON array");
-        Value(value, member, path, false);
+        Report(kCodeExpectedArray, "element '" + key + "' repeats: use a JSON array");
+        Value(value, member, false);
         return;
       }
+      const bool has_partner = HasPartner(parent, key);
       for (std::size_t i = 0; i < value.Size(); ++i) {
-        Value(value.Child(i), member, path + "[" + std::to_string(i) + "]", has_partner);
+        const std::size_t old = PushIndex(i);
+        Value(value.Child(i), member, has_partner);
+        Pop(old);
       }
       return;
     }
     if (value.IsArray()) {
-      Report(kCodeUnexpectedArray, path, "element '" + key + "' is single (max 1): not an array");
+      Report(kCodeUnexpectedArray, "element '" + key + "' is single (max 1): not an array");
       return;
     }
-    Value(value, member, path, false);
+    Value(value, member, false);
   }
 
-  void Value(const Node& value, const Member& member, const std::string& path, bool null_ok) {
+  void Value(const Node& value, const Member& member, bool null_ok) {
     if (value.IsNull()) {
       const bool primitive =
           member.type != nullptr && member.type->kind == r4::TypeKind::kPrimitive;
       if (!(null_ok && primitive)) {
-        Report(kCodeNullValue, path,
+        Report(kCodeNullValue,
                "null is only allowed in a primitive array aligned with its '_' partner");
       }
       return;
     }
     if (member.type == nullptr) return;  // metadata without a type: nothing to check
     if (member.is_resource) {
-      Resource(value, path);
+      Resource(value);
       return;
     }
     if (member.type->kind == r4::TypeKind::kPrimitive) {
@@ -339,66 +365,69 @@ class Checker {
                       : json_type == "number" ? value.IsNumber()
                                               : value.IsString();
       if (!ok) {
-        Report(kCodeWrongType, path,
-               "expected a JSON " + std::string(json_type) + " (FHIR type " +
-                   std::string(member.type->name) + ")");
+        Report(kCodeWrongType, "expected a JSON " + std::string(json_type) + " (FHIR type " +
+                                   std::string(member.type->name) + ")");
       }
       return;
     }
     if (!value.IsObject()) {
-      Report(kCodeWrongType, path,
+      Report(kCodeWrongType,
              "expected a JSON object (FHIR type " + std::string(member.type->name) + ")");
       return;
     }
-    Object(value, *member.type, path, false);
+    Object(value, *member.type, false);
   }
 
   // "_x": an Element (id, extension) or an array of them (null where absent), only for primitives
   // (http://hl7.org/fhir/R4/json.html#primitive).
   void PrimitiveExtension(const Node& parent, const std::string& key, const Node& value,
-                          const Member& member, const std::string& path) {
+                          const Member& member) {
     if (member.type == nullptr || member.type->kind != r4::TypeKind::kPrimitive) {
-      Report(kCodeBadPrimitiveExtension, path,
+      Report(kCodeBadPrimitiveExtension,
              "'" + key + "' is only allowed for primitive elements (json.html#primitive)");
       return;
     }
     static const r4::TypeInfo* const kElement = r4::FindType("Element");
-    auto one = [&](const Node& item, const std::string& item_path, bool null_ok) {
+    auto one = [&](const Node& item, bool null_ok) {
       if (item.IsNull()) {
-        if (!null_ok) Report(kCodeNullValue, item_path, "null '_' partner of a single element");
+        if (!null_ok) Report(kCodeNullValue, "null '_' partner of a single element");
         return;
       }
       if (!item.IsObject()) {
-        Report(kCodeBadPrimitiveExtension, item_path,
+        Report(kCodeBadPrimitiveExtension,
                "a primitive's '_' partner must be an object with id and/or extension");
         return;
       }
-      if (kElement != nullptr) Object(item, *kElement, item_path, false);
+      if (kElement != nullptr) Object(item, *kElement, false);
     };
     if (member.element->IsArray()) {
       if (!value.IsArray()) {
-        Report(kCodeExpectedArray, path, "'" + key + "' repeats: use a JSON array");
+        Report(kCodeExpectedArray, "'" + key + "' repeats: use a JSON array");
         return;
       }
-      const Node* values = parent.Find(key.substr(1));
+      const Node* values = parent.Find(std::string_view(key).substr(1));
       if (values != nullptr && values->IsArray() && values->Size() != value.Size()) {
-        Report(kCodeBadPrimitiveExtension, path,
+        Report(kCodeBadPrimitiveExtension,
                "'" + key + "' must have as many items as '" + key.substr(1) + "'");
       }
-      for (std::size_t i = 0; i < value.Size(); ++i)
-        one(value.Child(i), path + "[" + std::to_string(i) + "]", true);
+      for (std::size_t i = 0; i < value.Size(); ++i) {
+        const std::size_t old = PushIndex(i);
+        one(value.Child(i), true);
+        Pop(old);
+      }
       return;
     }
     if (value.IsArray()) {
-      Report(kCodeUnexpectedArray, path, "'" + key + "' is single (max 1): not an array");
+      Report(kCodeUnexpectedArray, "'" + key + "' is single (max 1): not an array");
       return;
     }
-    one(value, path, false);
+    one(value, false);
   }
 
   static constexpr int kMaxDepth = 512;
   IssueSink& issues_;
   const Location& base_;
+  std::string path_;
   bool ok_ = true;
   int depth_ = 0;
 };
@@ -501,13 +530,10 @@ class Writer {
       }
     }
     // Member order: canonical sorts by (element index, value before "_x"), unknown last.
-    struct Entry {
-      std::size_t rank;
-      std::size_t index;
-      const r4::TypeInfo* type;
-    };
-    std::vector<Entry> entries;
-    entries.reserve(node.Size());
+    // One reusable buffer per nesting level: no allocation per object after warm-up.
+    if (buffers_.size() <= static_cast<std::size_t>(indent)) buffers_.resize(indent + 1);
+    std::vector<Entry>& entries = buffers_[static_cast<std::size_t>(indent)];
+    entries.clear();
     const std::size_t unknown_rank = std::size_t{1} << 30;
     for (std::size_t i = 0; i < node.Size(); ++i) {
       const std::string& key = node.Key(i);
@@ -522,7 +548,8 @@ class Writer {
       }
       Member member;
       if (type != nullptr && Resolve(*type, key, member)) {
-        const r4::TypeInfo* child = member.underscore ? r4::FindType("Element") : member.type;
+        static const r4::TypeInfo* const kElement = r4::FindType("Element");
+        const r4::TypeInfo* child = member.underscore ? kElement : member.type;
         if (member.is_resource && !member.underscore) child = nullptr;  // by its resourceType
         entries.push_back({1 + member.element_index * 2 + (member.underscore ? 1 : 0), i, child});
       } else {
@@ -548,8 +575,15 @@ class Writer {
     out_ += '}';
   }
 
+  struct Entry {
+    std::size_t rank;
+    std::size_t index;
+    const r4::TypeInfo* type;
+  };
+
   std::string& out_;
   const WriteOptions& options_;
+  std::vector<std::vector<Entry>> buffers_;
 };
 
 }  // namespace
@@ -584,7 +618,8 @@ std::optional<Node> ParseJson(std::string_view text, IssueSink& issues, const Lo
 
 bool CheckResource(const Node& resource, IssueSink& issues, const Location& base) {
   Checker checker(issues, base);
-  checker.Resource(resource, base.fhir_path);
+  checker.SetPath(base.fhir_path);
+  checker.Resource(resource);
   return checker.ok();
 }
 

@@ -64,6 +64,13 @@ Node& Node::Set(std::string key, Node value) {
   return children_.back();
 }
 
+Node& Node::Append(std::string key, Node value) {
+  if (kind_ != Kind::kObject) *this = Object();
+  keys_.push_back(std::move(key));
+  children_.push_back(std::move(value));
+  return children_.back();
+}
+
 bool Node::Remove(std::string_view key) {
   if (kind_ != Kind::kObject) return false;
   for (std::size_t i = 0; i < keys_.size(); ++i) {

@@ -75,3 +75,13 @@ TEST_CASE("Node equality is semantic", "[node]") {
   c.Set("z", Node());
   CHECK_FALSE(a == c);
 }
+
+TEST_CASE("Node::Append adds without lookup", "[node]") {
+  Node o;
+  o.Append("a", Node::Number("1"));
+  o.Append("b", Node::Number("2"));
+  REQUIRE(o.IsObject());
+  REQUIRE(o.Size() == 2);
+  CHECK(o.Key(1) == "b");
+  CHECK(o.Find("b")->Text() == "2");
+}

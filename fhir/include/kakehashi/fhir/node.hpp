@@ -49,6 +49,9 @@ class Node {
   // Replaces the value of an existing key or appends a new member. Returns the stored value.
   Node& Set(std::string key, Node value);
   bool Remove(std::string_view key);
+  // Appends a member without looking for an existing one: the caller guarantees `key` is new
+  // (readers that already checked for duplicates). Turns a null node into an object.
+  Node& Append(std::string key, Node value);
 
   // Arrays.
   const std::vector<Node>& Items() const { return children_; }
