@@ -38,13 +38,17 @@ if (warm.n === 0 || !warm.check) {
   process.exit(1);
 }
 let messages = 0;
+const cpuStart = process.cpuUsage();
 const start = process.hrtime.bigint();
 let elapsed = 0;
 do {
   messages += parseAll().n;
   elapsed = Number(process.hrtime.bigint() - start) / 1e9;
 } while (elapsed < seconds);
+const cpu = process.cpuUsage(cpuStart);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 console.log(
   `peer @medplum/core Hl7Message.parse: messages=${messages} seconds=${elapsed.toFixed(2)} ` +
-    `msgs_per_s=${(messages / elapsed).toFixed(0)}`,
+    `msgs_per_s=${(messages / elapsed).toFixed(0)} ` +
+    `msgs_per_cpu_s=${(messages / cpuSeconds).toFixed(0)}`,
 );
