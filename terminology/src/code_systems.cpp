@@ -285,6 +285,39 @@ std::optional<ProfileSet> ProfileSetFromString(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+std::string_view RehomeByCodeShape(std::string_view canonical, std::string_view code) {
+  auto all = [](std::string_view s, auto pred) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
+      return pred(static_cast<unsigned char>(c)) != 0;
+    });
+  };
+  auto digits = [&](std::string_view s) {
+    return all(s, [](unsigned char c) { return std::isdigit(c); });
+  };
+  if (canonical == "http://medis.or.jp/CodeSystem/master-HOT9") {
+    if (code.size() == 12 && digits(code.substr(0, 7)) &&
+        std::isupper(static_cast<unsigned char>(code[7]))) {
+      return code.substr(9) == "ZZZ"
+                 ? "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationGeneralOrderCode"
+                 : "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code";
+    }
+    if (code.size() == 7 && digits(code)) return "http://medis.or.jp/CodeSystem/master-HOT7";
+    if (code.size() == 13 && digits(code)) return "http://medis.or.jp/CodeSystem/master-HOT13";
+    // レセ電 医薬品コード: 9 digits starting with 6 — but HOT9 codes are 9 digits too, and start
+    // with 1-5 in practice [2nd]; only a leading 6 is re-homed.
+    if (code.size() == 9 && digits(code) && code[0] == '6') return "urn:oid:1.2.392.100495.20.1.71";
+    return canonical;
+  }
+  if (canonical == "http://medis.or.jp/CodeSystem/master-disease-keyNumber" && code.size() == 4) {
+    return "http://medis.or.jp/CodeSystem/master-disease-exCode";
+  }
+  if (canonical == "http://jami.jp/CodeSystem/MedicationUsage") {
+    if (code.size() == 3) return "http://jami.jp/CodeSystem/MedicationBodySiteExternal";
+    if (code.size() == 8) return "http://jami.jp/CodeSystem/MedicationUsageAdditional";
+  }
+  return canonical;
+}
+
 std::string Hl7v2TableUrl(std::string_view table_number) {
   return "http://terminology.hl7.org/CodeSystem/v2-" + std::string(table_number);
 }

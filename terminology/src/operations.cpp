@@ -248,6 +248,12 @@ Coding TerminologyService::Canonicalize(const Coding& in, IssueSink& issues,
                                         const Location& where) const {
   Coding out = in;
   NormalizedSystem ns = registry_.Normalize(in.system, &issues, where);
+  if (std::string_view home = RehomeByCodeShape(ns.canonical, in.code); home != ns.canonical) {
+    issues.Info("terminology.rehomed", where,
+                "the code's shape belongs to another code system than the one named; re-homed "
+                "(eprescription.md §5)");
+    ns.canonical = std::string(home);
+  }
   out.system = registry_.Spell(ns.canonical, output_);
   if (ns.match == SystemMatch::kEmpty || in.code.empty()) return out;
   if (const Concept* c = store_.Find(ns.canonical, in.code)) {

@@ -188,3 +188,32 @@ TEST_CASE("code systems: every built-in system has a distinct canonical and titl
   }
   CHECK(canonicals.size() > 100);
 }
+
+TEST_CASE("code systems: re-home by code shape", "[terminology]") {
+  const std::string hot9 = "http://medis.or.jp/CodeSystem/master-HOT9";
+  CHECK(kt::RehomeByCodeShape(hot9, "104195801") == hot9);
+  CHECK(kt::RehomeByCodeShape(hot9, "2316009F1022") ==
+        "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code");
+  CHECK(kt::RehomeByCodeShape(hot9, "2325003B2ZZZ") ==
+        "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationGeneralOrderCode");
+  CHECK(kt::RehomeByCodeShape(hot9, "1041958") == "http://medis.or.jp/CodeSystem/master-HOT7");
+  CHECK(kt::RehomeByCodeShape(hot9, "1041958010101") ==
+        "http://medis.or.jp/CodeSystem/master-HOT13");
+  CHECK(kt::RehomeByCodeShape(hot9, "610406079") == "urn:oid:1.2.392.100495.20.1.71");
+  CHECK(kt::RehomeByCodeShape("http://medis.or.jp/CodeSystem/master-disease-keyNumber", "TSQF") ==
+        "http://medis.or.jp/CodeSystem/master-disease-exCode");
+  CHECK(
+      kt::RehomeByCodeShape("http://medis.or.jp/CodeSystem/master-disease-keyNumber", "20054174") ==
+      "http://medis.or.jp/CodeSystem/master-disease-keyNumber");
+  CHECK(kt::RehomeByCodeShape("http://jami.jp/CodeSystem/MedicationUsage", "77L") ==
+        "http://jami.jp/CodeSystem/MedicationBodySiteExternal");
+  CHECK(kt::RehomeByCodeShape("http://jami.jp/CodeSystem/MedicationUsage", "W0100100") ==
+        "http://jami.jp/CodeSystem/MedicationUsageAdditional");
+  CHECK(kt::RehomeByCodeShape("http://jami.jp/CodeSystem/MedicationUsage", "1013044400000000") ==
+        "http://jami.jp/CodeSystem/MedicationUsage");
+  CHECK(kt::RehomeByCodeShape("http://loinc.org", "1234-5") == "http://loinc.org");
+  // Through the registry: the CDA OID under which producers put YJ codes.
+  CHECK(kt::RehomeByCodeShape(R().Normalize("urn:oid:1.2.392.100495.20.2.74").canonical,
+                              "2316009F1022") ==
+        "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code");
+}

@@ -222,3 +222,19 @@ TEST_CASE("TranslateCoding keeps the original next to the translation", "[termin
   CHECK(svc.Find("http://medis.or.jp/CodeSystem/master-HOT9", "104195801") != nullptr);
   CHECK(svc.Find("HOT9", "000000000") == nullptr);
 }
+
+TEST_CASE("Canonicalize re-homes codes by shape and says so", "[terminology]") {
+  auto store = StoreWithMasters(true);
+  kt::TerminologyService svc(*store);
+  kakehashi::CollectingSink sink;
+  auto c = svc.Canonicalize({"urn:oid:1.2.392.100495.20.2.74", "2316009F1030", "", ""}, sink);
+  CHECK(c.system == "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code");
+  CHECK(c.display == "ミヤＢＭ錠");
+  REQUIRE(sink.Issues().size() == 1);
+  CHECK(sink.Issues()[0].code == "terminology.rehomed");
+  CHECK(sink.Issues()[0].severity == kakehashi::Severity::kInformation);
+  sink.Clear();
+  auto body = svc.Canonicalize({"JAMISDP01", "77L", "左手", ""}, sink);
+  CHECK(body.system == "http://jami.jp/CodeSystem/MedicationBodySiteExternal");
+  CHECK(body.display == "左手");
+}

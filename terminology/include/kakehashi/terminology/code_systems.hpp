@@ -128,6 +128,15 @@ class CodeSystemRegistry {
   Index by_v2_name_;                                      // upper-cased v2 names
 };
 
+// Re-homes a code that a producer put under the wrong system, by the code's shape
+// (eprescription.md §5 "re-home by code shape"; ssmix2-hl7v2.md §9 MDCDX2 / JAMISDP01):
+//   HOT9 (incl. the MHLW CDA OID every drug code is put under): 12-char YJ shape -> YJ,
+//     ...ZZZ -> 一般名, 7 digits -> HOT7, 13 digits -> HOT13, 9 digits starting with 6 -> レセ電;
+//   MEDIS 病名管理番号 (MDCDX2): 4 characters -> 病名交換用コード;
+//   JAMI 用法 (JAMISDP01): 3 characters -> JAMI 部位, 8 characters -> JAMI 補足用法.
+// Returns the canonical URI the code belongs to, or `canonical` unchanged when no rule applies.
+std::string_view RehomeByCodeShape(std::string_view canonical, std::string_view code);
+
 // The URL of an HL7 v2 table: "0001" -> "http://terminology.hl7.org/CodeSystem/v2-0001".
 std::string Hl7v2TableUrl(std::string_view table_number);
 

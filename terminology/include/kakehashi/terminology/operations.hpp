@@ -135,9 +135,10 @@ class TerminologyService {
   ExpandResult Expand(const ExpandRequest& request) const;
   TranslateResult Translate(const TranslateRequest& request) const;
 
-  // For mapping: canonical system spelled for Output(), display from the master when the coding
-  // has none. Unknown systems/codes keep what they had; issues go to `issues` at `where`
-  // (warning terminology.unknown_system / terminology.master_not_loaded; never the value).
+  // For mapping: canonical system spelled for Output() (re-homed by code shape, information
+  // "terminology.rehomed"), display from the master when the coding has none. Unknown systems/codes
+  // keep what they had; issues go to `issues` at `where` (warning terminology.unknown_system /
+  // terminology.master_not_loaded; never the value).
   Coding Canonicalize(const Coding& in, IssueSink& issues, const Location& where = {}) const;
   // For mapping: the first translation of `in` into `target_system` (any spelling; "" = any),
   // preferring rows whose version matches Output(). Original kept; issues as Canonicalize.
