@@ -451,8 +451,10 @@ Result<void> DecodeIso2022Jp(std::string_view bytes, std::string& out, Problems&
         w.CodePoint(0xFF61 + (b - 0x21));
         ++i;
       } else {
+        // 0x60-0x7E have no kana: an error, but in lenient mode the byte is kept as ASCII so a
+        // delimiter (`|`, `~`) written without a return to ASCII still splits the message.
         if (fail(DecodeProblemKind::kInvalidBytes, i, 1)) return make_error_code(errc::kEncoding);
-        w.CodePoint(kReplacement);
+        w.Byte(static_cast<char>(b));
         ++i;
       }
       continue;

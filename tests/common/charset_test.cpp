@@ -101,6 +101,21 @@ TEST_CASE("charset: SO/SI and raw 8-bit kana are decoded and flagged", "[charset
   CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kNonStandardKana, 1, 1});
 }
 
+TEST_CASE("charset: kana mode keeps 0x60-0x7E as ASCII in lenient mode", "[charset]") {
+  std::vector<DecodeProblem> problems;
+  common::DecodeOptions lenient{DecodeMode::kLenient};
+  // A producer that forgets ESC ( B / SI before the delimiter: the delimiter survives.
+  auto r = common::Decode("\x1B(I1|2", Charset::kIso2022Jp, &problems, lenient);
+  REQUIRE(r);
+  CHECK(*r == "ｱ|ｲ");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kInvalidBytes, 4, 1});
+  CHECK_FALSE(
+      common::Decode("\x0E"
+                     "1|",
+                     Charset::kIso2022Jp));  // strict: an error
+}
+
 TEST_CASE("charset: unknown and truncated escape sequences", "[charset]") {
   std::vector<DecodeProblem> problems;
   // JIS X 0212 (ESC $ ( D) is not decoded.
