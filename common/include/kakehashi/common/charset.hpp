@@ -13,7 +13,9 @@
 //                 ESC ( I  JIS X 0201 katakana: 0x21-0x5F -> U+FF61-U+FF9F
 //                 ESC & @  (JIS X 0208-1990 announcer) ignored
 //               SO/SI (0x0E/0x0F) shifts and raw 0xA1-0xDF bytes are read as half-width kana and
-//               reported as kNonStandardKana (a CP5022x habit). CR and LF reset the state to ASCII.
+//               reported as kNonStandardKana (a CP5022x habit); bytes 0x60-0x7E in a kana run are
+//               kInvalidBytes but stay ASCII in lenient mode (a forgotten ESC ( B before `|` must
+//               not swallow the delimiter). CR and LF reset the state to ASCII.
 //               Any other escape sequence (ESC $ ( D, ...) is kUnknownEscape.
 //   kCp932      Shift_JIS as Windows-31J (CP932: NEC and IBM extensions, user-defined area -> PUA).
 //   kUtf8       validated; a leading BOM is stripped (kBomStripped).
