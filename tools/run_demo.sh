@@ -14,3 +14,10 @@ issues=data/demo-issues.json
 "$build/kakehashi" convert --facility 1312345679 --issues "$issues" --out "$out" \
   samples/ssmix2/constructed/standard_root
 echo "kakehashi: wrote $out ($(wc -c < "$out") bytes; a FHIR R4 transaction Bundle) and $issues"
+
+# Serve it (issue #6): load the Bundle into data/demo.sqlite and serve FHIR on 127.0.0.1:8080
+# until Ctrl-C (the server prints URLs to try). KAKEHASHI_DEMO_NO_SERVE=1 stops after converting.
+if [[ -z ${KAKEHASHI_DEMO_NO_SERVE:-} ]]; then
+  exec "$build/kakehashi" serve --db sqlite:data/demo.sqlite --load "$out" --auth off \
+    --port "${KAKEHASHI_DEMO_PORT:-8080}"
+fi

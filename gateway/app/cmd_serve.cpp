@@ -8,6 +8,11 @@
 #include "kakehashi/gateway/server.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+#include "kakehashi/conformance/validator.hpp"
+#include "kakehashi/fhir/json.hpp"
+#endif
+
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -120,7 +125,22 @@ int RunServe(const std::vector<std::string>& argv) {
   handler_options.base_url =
       args.GetOr("base-url", "http://" + host_for_url + ":" + std::to_string(bound) + "/fhir");
   while (handler_options.base_url.ends_with('/')) handler_options.base_url.pop_back();
-  // TODO(#6): inject conformance/'s validator here once it lands (HandlerOptions::validator).
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+  // Every write is validated against the R4 base definitions before it is stored (422 with the
+  // issues otherwise). References are not resolved here: their targets live in the store, not in
+  // the resource (the handler resolves transaction-internal ones itself).
+  conformance::ValidatorOptions validator_options;
+  validator_options.check_references = false;
+  auto validator = std::make_shared<conformance::Validator>(validator_options);
+  handler_options.validator = [validator](std::string_view json, IssueSink& issues) {
+    auto node = fhir::ParseJson(json);
+    if (!node) {
+      issues.Error("gateway.validate.unreadable", {}, "the resource could not be re-read");
+      return;
+    }
+    validator->Validate(*node, issues);
+  };
+#endif
   auto handler = std::make_unique<gateway::Handler>(**store, handler_options);
 
   PrintingSink sink;

@@ -125,10 +125,14 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       in_head(table);
       return;
     }
+    // INDEXED BY: otherwise SQLite probes the value index and re-reads every matching row of
+    // the parameter for each resource scanned.
     sql += "EXISTS (SELECT 1 FROM ";
     sql += table;
-    sql += " " + x + " WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND " +
-           x + ".param = ?";
+    sql += " " + x + " INDEXED BY ";
+    sql += table;
+    sql += "_by_resource WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a +
+           ".id AND " + x + ".param = ?";
     params.emplace_back(p.param);
   };
   switch (p.kind) {
@@ -319,24 +323,24 @@ std::vector<std::string> SchemaV1(Dialect dialect) {
       "CREATE TABLE idx_token (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, system " + text + " NOT NULL, code " + text + " NOT NULL)",
       "CREATE INDEX idx_token_by_value ON idx_token (type, param, code, system)",
-      "CREATE INDEX idx_token_by_resource ON idx_token (type, id)",
+      "CREATE INDEX idx_token_by_resource ON idx_token (type, id, param, code, system)",
       "CREATE TABLE idx_string (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, value " + text + " NOT NULL)",
       "CREATE INDEX idx_string_by_value ON idx_string (type, param, value)",
-      "CREATE INDEX idx_string_by_resource ON idx_string (type, id)",
+      "CREATE INDEX idx_string_by_resource ON idx_string (type, id, param, value)",
       "CREATE TABLE idx_date (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
           " NOT NULL, low BIGINT NOT NULL, high BIGINT NOT NULL)",
       "CREATE INDEX idx_date_by_value ON idx_date (type, param, low, high)",
-      "CREATE INDEX idx_date_by_resource ON idx_date (type, id)",
+      "CREATE INDEX idx_date_by_resource ON idx_date (type, id, param, low, high)",
       "CREATE TABLE idx_ref (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
           " NOT NULL, target_type " + text + " NOT NULL, target_id " + text + " NOT NULL)",
       "CREATE INDEX idx_ref_by_target ON idx_ref (target_id, target_type, param)",
-      "CREATE INDEX idx_ref_by_resource ON idx_ref (type, id)",
+      "CREATE INDEX idx_ref_by_resource ON idx_ref (type, id, param, target_id, target_type)",
       "CREATE TABLE idx_quantity (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, value " + real + " NOT NULL, system " + text + " NOT NULL, code " +
           text + " NOT NULL)",
       "CREATE INDEX idx_quantity_by_value ON idx_quantity (type, param, value)",
-      "CREATE INDEX idx_quantity_by_resource ON idx_quantity (type, id)",
+      "CREATE INDEX idx_quantity_by_resource ON idx_quantity (type, id, param, value, system, code)",
   };
 }
 
