@@ -556,6 +556,10 @@ Result<LoadRecord> LoadMasterFile(MasterKind kind, const std::filesystem::path& 
   record.file = file.filename().string();
   record.version = parsed.version;
   record.loaded_at = NowIso8601();
+  // The master version (newest 更新年月日 / 変更年月日 seen) is each concept's $lookup version.
+  if (!parsed.version.empty()) {
+    for (Concept& c : parsed.content.concepts) c.version = parsed.version;
+  }
   record.concepts = parsed.content.concepts.size();
   record.mappings = parsed.content.mappings.size();
   KAKEHASHI_TRY_VOID(store.Put(std::move(parsed.content), record));

@@ -52,6 +52,7 @@ TEST_CASE("$lookup: any spelling, display, properties, output spelling", "[termi
     CHECK(r.found);
     CHECK(r.display == "ミヤＢＭ錠");
     CHECK(r.name == "MEDIS HOT9");
+    CHECK(r.version == "20240501");  // newest 更新年月日 of the loaded HOT file
     CHECK(r.system == "urn:oid:1.2.392.200119.4.403.1");  // 1.1.2 spelling
     CHECK(r.issues.empty());
   }
