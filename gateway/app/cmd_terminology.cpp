@@ -290,9 +290,15 @@ int Expand(const Args& args, Context& ctx) {
   std::string offset = args.GetOr("offset", "0");
   std::string count = args.GetOr("count", "100");
   req.offset = std::strtoul(offset.c_str(), &end, 10);
-  if (*end != '\0') return kExitUsage;
+  bool ok = *end == '\0' && !offset.empty();
   req.count = std::strtoul(count.c_str(), &end, 10);
-  if (*end != '\0') return kExitUsage;
+  ok = ok && *end == '\0' && !count.empty();
+  if (!ok) {
+    std::fprintf(stderr,
+                 "kakehashi terminology: --offset and --count take non-negative integers\n%s",
+                 kExpandHelp);
+    return kExitUsage;
+  }
   term::TerminologyService service(*ctx.store, ctx.profile);
   auto r = service.Expand(req);
   Parameters out;

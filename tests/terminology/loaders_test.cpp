@@ -257,3 +257,34 @@ TEST_CASE("LoadMasterFile: into a store, conceptmap TSV, missing file", "[termin
   CHECK(kt::LoadMasterFile(kt::MasterKind::kHot, dir + "nope.csv", **store, sink).error() ==
         kt::errc::kIoError);
 }
+
+// Every prefix of every fixture, for every kind: truncated or foreign input never crashes, and a
+// prefix never yields more rows than the whole file.
+TEST_CASE("loaders: every prefix of every fixture under every kind", "[terminology]") {
+  const char* files[] = {"hot_cp932_crlf_quoted.csv",
+                         "ssk_drug_cp932_crlf.csv",
+                         "medis_disease_cp932_crlf_quoted.csv",
+                         "medis_disease_utf8_header.csv",
+                         "medis_modifier_cp932_crlf.csv",
+                         "jlac10_cp932_crlf_header.csv",
+                         "icd10_cp932_crlf.csv",
+                         "site-lab.tsv"};
+  std::size_t parsed = 0;
+  for (const char* name : files) {
+    std::string bytes = Fixture(name);
+    REQUIRE_FALSE(bytes.empty());
+    for (auto kind : kt::AllMasterKinds()) {
+      kakehashi::NullSink sink;
+      auto whole = kt::ParseMaster(kind, bytes, name, R(), sink);
+      std::size_t whole_rows = whole ? whole->rows : 0;
+      for (std::size_t n = 0; n < bytes.size(); ++n) {
+        auto m = kt::ParseMaster(kind, std::string_view(bytes).substr(0, n), name, R(), sink);
+        if (!m) continue;
+        ++parsed;
+        if (kind != kt::MasterKind::kConceptMap) CHECK(m->rows <= whole_rows);
+        CHECK(m->skipped <= m->rows);
+      }
+    }
+  }
+  CHECK(parsed > 100);
+}
