@@ -225,7 +225,8 @@ TEST_CASE("charset: names from MSH-18, MSH-20 and IANA", "[charset]") {
   using common::CharsetFromName;
   for (std::string_view jis :
        {"ISO IR87", "ISOIR87", "ISO IR 87", "iso ir87", "ISO IR13", "ISO IR14", "ISO IR159",
-        "ISO 2022-1994", "ISO2022-1994", " ISO 2022-1994", "ISO-2022-JP", "CP50220", "JIS"}) {
+        "ISO 2022-1994", "ISO2022-1994", " ISO 2022-1994", "ISO-2022-JP", "CP50220", "JIS",
+        "ISO 2022 IR 87", "ISO_IR 13"}) {
     INFO(jis);
     CHECK(CharsetFromName(jis) == Charset::kIso2022Jp);
   }
@@ -236,6 +237,7 @@ TEST_CASE("charset: names from MSH-18, MSH-20 and IANA", "[charset]") {
   }
   CHECK(CharsetFromName("UNICODE UTF-8") == Charset::kUtf8);
   CHECK(CharsetFromName("utf8") == Charset::kUtf8);
+  CHECK(CharsetFromName("ISO_IR 192") == Charset::kUtf8);
   CHECK(CharsetFromName("ISO IR6") == Charset::kAscii);
   CHECK(CharsetFromName("ASCII") == Charset::kAscii);
   CHECK(CharsetFromName("8859/1") == Charset::kLatin1);

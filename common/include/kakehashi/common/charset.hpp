@@ -56,6 +56,7 @@ std::string_view ToString(Charset charset) noexcept;
 //     "ISO IR13" (JIS X 0201 kana), "ISO IR87" (JIS X 0208), "ISO IR159" (JIS X 0212),
 //     "UNICODE UTF-8", "8859/1", "ISO IR100"; loose spellings "ISOIR87", "ISO IR 87";
 //   MSH-20: "ISO 2022-1994" (and "ISO2022-1994", " ISO 2022-1994");
+//   DICOM-style: "ISO 2022 IR 87", "ISO 2022 IR 13", "ISO_IR 13", "ISO 2022 IR 6", "ISO_IR 192";
 //   IANA / vendor names: "ISO-2022-JP", "ISO-2022-JP-MS", "CP50220", "CP50221", "JIS",
 //     "Shift_JIS", "SJIS", "CP932", "MS932", "Windows-31J", "UTF-8", "US-ASCII", "ISO-8859-1".
 // Every JIS name maps to kIso2022Jp (the 7-bit code that switches between them). nullopt for
