@@ -649,8 +649,14 @@ class Walker {
       return;
     }
     Object(value, type, /*is_resource=*/false);
-    if (type.name == "Reference" && impl_.options.check_references) {
-      Reference(value, element, s);
+    if (type.name == "Reference") {
+      if (impl_.options.check_references) {
+        Reference(value, element, s);
+      } else if (const Node* ref = value.Find("reference"); scope_ != nullptr && ref != nullptr &&
+                                                            ref->IsString() &&
+                                                            ref->Text().rfind('#', 0) == 0) {
+        NoteLocalReference(ref->Text());  // dom-3 still needs to know what is referenced
+      }
     } else if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings) {
       if (type.name == "Coding") {
         CodingBinding(value, element);

@@ -88,11 +88,10 @@ class Validator {
   std::unique_ptr<Impl> impl_;
 };
 
-// The issues as a FHIR OperationOutcome resource: one issue per entry with severity, code
-// (issue-type "invalid" for errors, "informational" otherwise), details.coding (the kakehashi
-// code in system "https://kakehashi.dev/fhir/CodeSystem/issue-code"), diagnostics (the message)
-// and expression (the FHIRPath location). An empty list yields the single informational issue
-// "All OK" required by OperationOutcome's 1..* cardinality.
+// The issues as a FHIR OperationOutcome (fhir::ToOperationOutcome: severity, issue-type code
+// derived from the issue code, details.coding = the kakehashi code, diagnostics = the message,
+// expression = the FHIRPath location). An empty list yields one informational "no issues found"
+// issue, as OperationOutcome.issue is 1..*.
 fhir::Node OutcomeOf(const std::vector<Issue>& issues);
 
 // Convenience: validates and returns the OperationOutcome.
