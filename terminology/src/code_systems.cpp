@@ -52,9 +52,11 @@ constexpr Row kRows[] = {
      "1.2.392.200250.2.2.30.10", "", "", false},
     {"電子処方箋 用法マスタ", MHLW "MedicationUsage_ePrescription", "", "", "", false},
     // Route: URL preferred already in 1.1.2; ePrescriptionData spells it under /ePrescription/.
+    // v2 name HL70162 -> route-codes directly: JP Core's system is HL7 0162 with codes unchanged
+    // (terminology.md §7); the THO v2-0162 URL stays a separate system (table v2-0162-route).
     {"投与経路 (HL7 0162)", CORE "route-codes", "", "1.2.392.100495.20.2.34",
      "2.16.840.1.113883.3.1937.777.10.5.162 "
-     "http://jpfhir.jp/fhir/ePrescription/CodeSystem/route-codes",
+     "http://jpfhir.jp/fhir/ePrescription/CodeSystem/route-codes HL70162",
      false},
     // --- MEDIS 病名 / レセ電 / ICD-10
     // -------------------------------------------------------------
@@ -70,9 +72,13 @@ constexpr Row kRows[] = {
      false},
     {"レセ電 修飾語", MHLW "masterZ-disease-modifier", "", "",
      CORE "JP_ConditionDiseaseModifierReceipt_CS", false},
+    // v2 "I10" is NOT this system: PRB-10 CWE.7 empty/2003 marks the 2003 edition, and 2013 codes
+    // come only via a master, never by assumption (ssmix2-hl7v2.md PPR-01; terminology.md §4.3).
     {"ICD-10 (2013) 全桁", MHLW "ICD10-2013-full", "", "",
-     "2.16.840.1.113883.6.3.1 http://www.mhlw.go.jp/toukei/sippei/2013/ICD10-JP I10", false},
+     "2.16.840.1.113883.6.3.1 http://www.mhlw.go.jp/toukei/sippei/2013/ICD10-JP", false},
     {"ICD-10 (2013) 3桁", MHLW "ICD10-2013-3digits", "", "", "", false},
+    {"ICD-10 (WHO; v2 I10, edition per CWE.7)", "http://hl7.org/fhir/sid/icd-10",
+     "2.16.840.1.113883.6.3", "", "I10", false},
     {"レセ電 転帰区分", CORE "JP_ConditionDiseaseOutcomeReceipt_CS", "", "", "", false},
     // HL70241 (printed "hhttp://" in one page, §3 item 3).
     {"HL7 0241 転帰", CORE "HL70241", "", "",
@@ -140,6 +146,13 @@ constexpr Row kRows[] = {
     {"JAHIS JHSP0003", "urn:kakehashi:code-system:JHSP0003", "", "", "JHSP0003", false},
     {"JAHIS JHSP0005", "urn:kakehashi:code-system:JHSP0005", "", "", "JHSP0005", false},
     {"JAHIS JHSI0002 注射区分", "urn:kakehashi:code-system:JHSI0002", "", "", "JHSI0002", false},
+    {"JAHIS JHSD0002", "urn:kakehashi:code-system:JHSD0002", "", "", "JHSD0002", false},
+    {"JAHIS JHSI0009", "urn:kakehashi:code-system:JHSI0009", "", "", "JHSI0009", false},
+    {"JAHIS JSHR002 (meaning unverified)", "urn:kakehashi:code-system:JSHR002", "", "", "JSHR002",
+     false},
+    {"JANIS 菌名", "urn:kakehashi:code-system:JANIS", "", "", "JANIS", false},
+    {"MML028 診療科", "urn:kakehashi:code-system:MML028", "", "", "MML028", false},
+    {"DICOM", "http://dicom.nema.org/resources/ontology/DCM", "", "", "DCM", false},
     // --- JP-CLINS
     // ---------------------------------------------------------------------------------
     {"J-FAGY 食物アレルゲン", CORE "JP_JfagyFoodAllergen_CS", "", "", "", false},

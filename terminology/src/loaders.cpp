@@ -36,6 +36,7 @@ constexpr std::string_view kIcd10Full =
     "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full";
 constexpr std::string_view kIcd10Three =
     "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-3digits";
+constexpr std::string_view kIcd10Who = "http://hl7.org/fhir/sid/icd-10";
 constexpr std::string_view kJlac10 = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits";
 
 constexpr std::array<MasterKind, 7> kKinds = {MasterKind::kHot,          MasterKind::kSskDrug,
@@ -298,8 +299,8 @@ Result<ParsedMaster> ParseMedisDisease(std::string_view bytes, std::string_view 
                          {"病名表記", "name"},
                          {"病名表記カナ", "kana"},
                          {"病名交換用コード", "ex"},
-                         {"ＩＣＤ１０‐２０１３", "icd"},
-                         {"ＩＣＤ１０－２０１３", "icd"},
+                         {"ＩＣＤ１０‐２０１３", "icd2013"},
+                         {"ＩＣＤ１０－２０１３", "icd2013"},
                          {"ＩＣＤ１０", "icd"},
                          {"レセ電算コード", "receipt"},
                          {"レセ電算対応表記", "receipt_name"},
@@ -312,7 +313,11 @@ Result<ParsedMaster> ParseMedisDisease(std::string_view bytes, std::string_view 
         std::string key = Col(r, cols.Get("key"));
         std::string name = Col(r, cols.Get("name"));
         std::string ex = Col(r, cols.Get("ex"));
-        std::string icd = Col(r, cols.Get("icd"));
+        // The 2013 column only when the header names it; the plain ICD10 column is of unstated
+        // edition (never assume 2013: ssmix2-hl7v2.md PPR-01, terminology.md §4.3).
+        std::string icd2013 = Col(r, cols.Get("icd2013"));
+        std::string icd = icd2013.empty() ? Col(r, cols.Get("icd")) : icd2013;
+        std::string_view icd_system = icd2013.empty() ? kIcd10Who : kIcd10Full;
         std::string receipt = Col(r, cols.Get("receipt"));
         std::string receipt_name = Col(r, cols.Get("receipt_name"));
         std::string updated = Col(r, cols.Get("updated"));
@@ -346,7 +351,7 @@ Result<ParsedMaster> ParseMedisDisease(std::string_view bytes, std::string_view 
           // An ICD-10 category is broader than a 標準病名: "wider" (display comes from the ICD
           // master).
           content.mappings.push_back(
-              MakeMapping(map, kDiseaseKey, key, kIcd10Full, icd, "", "wider"));
+              MakeMapping(map, kDiseaseKey, key, icd_system, icd, "", "wider"));
         }
         return true;
       });

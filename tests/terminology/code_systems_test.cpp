@@ -60,9 +60,8 @@ TEST_CASE("code systems: OID, 1.1.2 alias, 1.2.0 URL and v2 names resolve to one
       {"http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full",
        "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full",
        "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full",
-       "I10",
-       {"I10", "urn:oid:2.16.840.1.113883.6.3.1",
-        "http://www.mhlw.go.jp/toukei/sippei/2013/ICD10-JP"}},
+       "",
+       {"urn:oid:2.16.840.1.113883.6.3.1", "http://www.mhlw.go.jp/toukei/sippei/2013/ICD10-JP"}},
       {"http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationIngredientStrengthStrengthType",
        "urn:oid:1.2.392.100495.20.2.22",
        "1.2.392.100495.20.2.22",
@@ -79,7 +78,7 @@ TEST_CASE("code systems: OID, 1.1.2 alias, 1.2.0 URL and v2 names resolve to one
        "1.2.392.100495.20.2.34",
        "",
        {"http://jpfhir.jp/fhir/ePrescription/CodeSystem/route-codes",
-        "urn:oid:2.16.840.1.113883.3.1937.777.10.5.162"}},
+        "urn:oid:2.16.840.1.113883.3.1937.777.10.5.162", "HL70162"}},
       {"http://jpfhir.jp/fhir/core/CodeSystem/HL70241",
        "http://jpfhir.jp/fhir/core/CodeSystem/HL70241",
        "http://jpfhir.jp/fhir/core/CodeSystem/HL70241",
@@ -132,6 +131,8 @@ TEST_CASE("code systems: HL7 tables, local names and unknown systems", "[termino
   CHECK(local.match == kt::SystemMatch::kLocal);
   CHECK(local.canonical == "urn:kakehashi:code-system:99XYZ");
   CHECK(R().Normalize("").match == kt::SystemMatch::kEmpty);
+  // v2 I10 is the WHO ICD-10 (edition in CWE.7), never silently the MHLW 2013 system.
+  CHECK(R().Normalize("I10").canonical == "http://hl7.org/fhir/sid/icd-10");
 
   kakehashi::CollectingSink sink;
   kakehashi::Location where;

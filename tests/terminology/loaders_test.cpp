@@ -127,6 +127,11 @@ TEST_CASE("loader medis-disease: 病名管理番号 <-> 交換用 <-> レセ電 
   CHECK(c->display == "急性化膿性虫垂炎");
   CHECK(Prop(*c, "exCode") == "HR19");
   CHECK(Prop(*c, "icd10") == "K358");
+  // Headerless: the ICD10 column's edition is unstated -> the WHO system, never assumed 2013.
+  CHECK(CountMappings(*m, "http://medis.or.jp/CodeSystem/master-disease-keyNumber", "20058257",
+                      "http://hl7.org/fhir/sid/icd-10") == 1);
+  CHECK(CountMappings(*m, "http://medis.or.jp/CodeSystem/master-disease-keyNumber", "20058257",
+                      "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full") == 0);
   CHECK(Prop(*c, "receipt") == "5409004");
   const kt::Concept* ex =
       FindConcept(*m, "http://medis.or.jp/CodeSystem/master-disease-exCode", "HR19");
@@ -155,6 +160,8 @@ TEST_CASE("loader medis-disease: UTF-8 with BOM and a header with the ICD10-2013
       FindConcept(*m, "http://medis.or.jp/CodeSystem/master-disease-keyNumber", "20058257");
   REQUIRE(c != nullptr);
   CHECK(Prop(*c, "icd10") == "K35.8");  // the 2013 column wins over the older one
+  CHECK(CountMappings(*m, "http://medis.or.jp/CodeSystem/master-disease-keyNumber", "20058257",
+                      "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full") == 1);
   CHECK(Prop(*c, "receipt") == "5409004");
 }
 

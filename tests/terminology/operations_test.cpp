@@ -186,7 +186,8 @@ TEST_CASE("$translate: forward, target system, reverse, ConceptMap url", "[termi
   REQUIRE(hot13.match.size() == 2);
   CHECK(hot13.match[0].equivalence == "narrower");
 
-  auto icd = svc.Translate({"", "MDCDX2", "20058257", "I10", false});
+  auto icd =
+      svc.Translate({"", "MDCDX2", "20058257", "I10", false});  // plain ICD10 column: WHO edition
   REQUIRE(icd.match.size() == 1);
   CHECK(icd.match[0].coding.code == "K358");
   CHECK(icd.match[0].equivalence == "wider");
