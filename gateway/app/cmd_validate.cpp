@@ -70,57 +70,6 @@ std::string ResourceLabel(const fhir::Node& resource) {
   return label;
 }
 
-// JSON text of a Node (OperationOutcome output). Numbers keep their text.
-void WriteJson(const fhir::Node& node, std::string& out) {
-  switch (node.kind()) {
-    case fhir::Node::Kind::kNull: out += "null"; return;
-    case fhir::Node::Kind::kBool: out += node.AsBool() ? "true" : "false"; return;
-    case fhir::Node::Kind::kNumber: out += node.Text(); return;
-    case fhir::Node::Kind::kString: {
-      out += '"';
-      for (char c : node.Text()) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-          out += '\\';
-          out += c;
-        } else if (c == '\n') {
-          out += "\\n";
-        } else if (c == '\r') {
-          out += "\\r";
-        } else if (c == '\t') {
-          out += "\\t";
-        } else if (u < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", u);
-          out += buffer;
-        } else {
-          out += c;
-        }
-      }
-      out += '"';
-      return;
-    }
-    case fhir::Node::Kind::kArray:
-      out += '[';
-      for (std::size_t i = 0; i < node.Size(); ++i) {
-        if (i > 0) out += ',';
-        WriteJson(node.Child(i), out);
-      }
-      out += ']';
-      return;
-    case fhir::Node::Kind::kObject:
-      out += '{';
-      for (std::size_t i = 0; i < node.Size(); ++i) {
-        if (i > 0) out += ',';
-        WriteJson(fhir::Node::String(node.Key(i)), out);
-        out += ':';
-        WriteJson(node.Child(i), out);
-      }
-      out += '}';
-      return;
-  }
-}
-
 class Printer {
  public:
   Printer(const Options& options, Totals& totals) : options_(options), totals_(totals) {}
@@ -141,14 +90,14 @@ class Printer {
     if (options_.json) {
       std::string out;
       if (issues.empty()) {
-        // Say which resource was found valid (OutcomeOf's "All OK" has no location).
+        // Say which resource was found valid (the empty outcome has no location).
         Location at = base;
         at.record = where.substr(std::min(where.size(), base.source.size()));
-        WriteJson(
+        fhir::WriteJson(
             conformance::OutcomeOf({Issue{Severity::kInformation, kCodeOk, at, "no issues found"}}),
             out);
       } else {
-        WriteJson(conformance::OutcomeOf(issues), out);
+        fhir::WriteJson(conformance::OutcomeOf(issues), out);
       }
       std::printf("%s\n", out.c_str());
       return;

@@ -10,6 +10,9 @@ int RunServe(const std::vector<std::string>& argv);  // cmd_serve.cpp
 #ifdef KAKEHASHI_HAVE_CONVERT
 int RunConvert(const std::vector<std::string>& argv);  // cmd_convert.cpp (needs mapping/)
 #endif
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+int RunValidate(const std::vector<std::string>& argv);  // cmd_validate.cpp (needs conformance/)
+#endif
 #ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
 int RunTerminology(const std::vector<std::string>& argv);  // cmd_terminology.cpp (needs fhir/)
 #endif
@@ -23,6 +26,10 @@ std::span<const Command> Commands() {
       Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
 #ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
       Command{"terminology", "code lookups, translations, validation, master loading", &RunTerminology},
+#endif
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+      Command{"validate", "validate FHIR R4 JSON (resources, Bundles, NDJSON) against the base spec",
+              &RunValidate},
 #endif
   };
   return kCommands;
