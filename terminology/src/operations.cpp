@@ -54,9 +54,11 @@ class VectorSink final : public IssueSink {
 const Concept* TerminologyService::Find(std::string_view system, std::string_view code) const {
   // Fast path: the caller passed a canonical spelling.
   if (const Concept* c = store_.Find(system, code)) return c;
-  const CodeSystemInfo* info = registry_.Find(system);
-  if (info == nullptr) return nullptr;
-  return store_.Find(info->canonical, code);
+  if (const CodeSystemInfo* info = registry_.Find(system))
+    return store_.Find(info->canonical, code);
+  // Slow path: local 99xxx names and unregistered HL7nnnn tables (Normalize allocates).
+  NormalizedSystem ns = registry_.Normalize(system);
+  return ns.match == SystemMatch::kUnknown ? nullptr : store_.Find(ns.canonical, code);
 }
 
 LookupResult TerminologyService::Lookup(const LookupRequest& request) const {

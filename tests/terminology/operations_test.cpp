@@ -223,6 +223,8 @@ TEST_CASE("TranslateCoding keeps the original next to the translation", "[termin
   CHECK(svc.Find("HOT9", "104195801") != nullptr);
   CHECK(svc.Find("http://medis.or.jp/CodeSystem/master-HOT9", "104195801") != nullptr);
   CHECK(svc.Find("HOT9", "000000000") == nullptr);
+  CHECK(svc.Find("99lab", "10222") != nullptr);  // local name, normalised on the slow path
+  CHECK(svc.Find("http://example.org/x", "1") == nullptr);
 }
 
 TEST_CASE("Canonicalize re-homes codes by shape and says so", "[terminology]") {
