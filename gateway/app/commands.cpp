@@ -25,10 +25,12 @@ std::span<const Command> Commands() {
 #endif
       Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
 #ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
-      Command{"terminology", "code lookups, translations, validation, master loading", &RunTerminology},
+      Command{"terminology", "code lookups, translations, validation, master loading",
+              &RunTerminology},
 #endif
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
-      Command{"validate", "validate FHIR R4 JSON (resources, Bundles, NDJSON) against the base spec",
+      Command{"validate",
+              "validate FHIR R4 JSON (resources, Bundles, NDJSON) against the base spec",
               &RunValidate},
 #endif
   };
