@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS term_mapping (
   source TEXT NOT NULL,
   PRIMARY KEY (map_url, source_system, source_code, target_system, target_code, version)
 );
-CREATE INDEX IF NOT EXISTS term_mapping_target ON term_mapping (target_system, target_code);
 CREATE TABLE IF NOT EXISTS term_load (
   source TEXT NOT NULL PRIMARY KEY,
   kind TEXT NOT NULL,
