@@ -72,8 +72,7 @@ CheckResult CheckJlac10(std::string_view code, Jlac10Parts* parts = nullptr);
 // 12th char, so only the shape is checked.
 CheckResult CheckYjCode(std::string_view code);
 
-// 一般名コード: YJ-style 12 chars ending in "ZZZ" (9-11), e.g. 2325003B2ZZZ. (12th may be a
-// letter.)
+// 一般名コード: YJ-style 12 chars whose last three are "ZZZ", e.g. 2325003B2ZZZ.
 CheckResult CheckGeneralNameCode(std::string_view code);
 
 // HOT codes (§4.2): HOT13 13 digits, HOT11/HOT9/HOT7 prefixes; `digits` in {7, 9, 11, 13}.
