@@ -1,11 +1,11 @@
 #include "kakehashi/adapters/hl7v2/adapter.hpp"
 
 #include "kakehashi/adapters/hl7v2/parser.hpp"
+#include "kakehashi/adapters/hl7v2/stream_splitter.hpp"
 #include "kakehashi/common/errc.hpp"
 
 #include <deque>
 #include <fstream>
-#include <sstream>
 
 namespace kakehashi::adapters::hl7v2 {
 
@@ -23,27 +23,47 @@ bool StartsWithSegment(std::string_view s, std::string_view name) {
            (s[3] >= '0' && s[3] <= '9') || s[3] == '\r' || s[3] == '\n');
 }
 
+// Streams a file: reads 1 MiB chunks, cuts them into messages with StreamSplitter and parses one
+// piece at a time, so memory is bounded by the chunk plus the largest message, not the file.
 class FileSource final : public RecordSource {
  public:
-  FileSource(std::string bytes, ParseOptions options)
-      : bytes_(std::move(bytes)), options_(std::move(options)) {}
+  static constexpr std::size_t kChunkBytes = 1 << 20;
+
+  FileSource(std::ifstream in, ParseOptions options)
+      : in_(std::move(in)), options_(std::move(options)) {}
 
   Result<std::unique_ptr<Record>> Next(IssueSink& issues) override {
-    if (!parsed_) {
-      parsed_ = true;
-      auto result = Parse(bytes_, options_, issues);
-      for (auto& m : result.messages) pending_.push_back(std::move(m));
+    while (pending_.empty()) {
+      if (auto piece = splitter_.Next()) {
+        auto result = Parse(piece->bytes, piece->Options(options_), issues);
+        for (auto& m : result.messages) pending_.push_back(std::move(m));
+        continue;
+      }
+      if (splitter_.Finished()) return std::unique_ptr<Record>();
+      chunk_.resize(kChunkBytes);
+      in_.read(chunk_.data(), static_cast<std::streamsize>(chunk_.size()));
+      if (in_.bad()) return common::make_error_code(common::errc::kIoError);
+      chunk_.resize(static_cast<std::size_t>(in_.gcount()));
+      if (chunk_.empty()) {
+        // An empty file still gets its hl7v2.not_hl7 issue from Parse.
+        if (!any_bytes_) (void)Parse({}, options_, issues);
+        splitter_.Finish();
+      } else {
+        any_bytes_ = true;
+        splitter_.Put(chunk_);
+      }
     }
-    if (pending_.empty()) return std::unique_ptr<Record>();
     auto record = std::make_unique<MessageRecord>(std::move(pending_.front()));
     pending_.pop_front();
     return std::unique_ptr<Record>(std::move(record));
   }
 
  private:
-  std::string bytes_;
+  std::ifstream in_;
   ParseOptions options_;
-  bool parsed_ = false;
+  StreamSplitter splitter_;
+  std::string chunk_;
+  bool any_bytes_ = false;
   std::deque<Message> pending_;
 };
 
@@ -78,14 +98,11 @@ class Hl7v2Adapter final : public Adapter {
                                          ? common::errc::kIoError
                                          : common::errc::kNotFound);
     }
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) return common::make_error_code(common::errc::kIoError);
     ParseOptions parse_options;
     parse_options.source = source.name.empty() ? source.path.string() : source.name;
     parse_options.charset = options.charset;
     return std::unique_ptr<RecordSource>(
-        std::make_unique<FileSource>(std::move(buffer).str(), std::move(parse_options)));
+        std::make_unique<FileSource>(std::move(in), std::move(parse_options)));
   }
 };
 

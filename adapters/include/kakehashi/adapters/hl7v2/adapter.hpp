@@ -1,6 +1,7 @@
 // The "hl7v2" adapter: files of HL7 v2.x messages (one or many per file, any charset of
-// parser.hpp). Open() reads the whole file and parses it (memory ~ 3x the file size); records are
-// MessageRecords in file order.
+// parser.hpp). The source streams the file in 1 MiB chunks through StreamSplitter, so memory is
+// bounded by the largest message, not the file; records are MessageRecords in file order, with
+// byte offsets and lines relative to the whole file.
 //
 // Score(): 90 when the file starts with "MSH" and a delimiter (after an optional UTF-8 BOM, 0x0B
 // or white space), 80 for an FHS/BHS batch header, 40 when a segment starting "MSH|" appears in
