@@ -142,7 +142,7 @@ class CountingSink final : public IssueSink {
     next_.Report(std::move(issue));
   }
   bool StopRequested() const override { return next_.StopRequested(); }
-  std::size_t errors() const { return errors_; }
+  std::size_t Errors() const { return errors_; }
 
  private:
   IssueSink& next_;
@@ -629,8 +629,8 @@ class Walker {
       Error(kCodePrimitiveExtension, "a primitive's '_' partner must be an object (id, extension)");
       return;
     }
-    static const TypeInfo* const kElement = FindType("Element");
-    if (kElement != nullptr) Object(extension, *kElement, /*is_resource=*/false);
+    static const TypeInfo* const element_type = FindType("Element");
+    if (element_type != nullptr) Object(extension, *element_type, /*is_resource=*/false);
   }
 
   // One value (not null, not an array item container) of `type`.
@@ -861,7 +861,7 @@ bool Validator::Validate(const fhir::Node& resource, IssueSink& issues,
   CountingSink counting(issues);
   Walker walker(*impl_, counting, where);
   walker.Root(resource);
-  return counting.errors() == 0;
+  return counting.Errors() == 0;
 }
 
 }  // namespace kakehashi::conformance
