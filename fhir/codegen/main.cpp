@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   kakehashi::fhir::codegen::Model model;
   if (!kakehashi::fhir::codegen::LoadModel(package_dir, model)) return 1;
   const auto meta = kakehashi::fhir::codegen::EmitMeta(model, src_out);
+  if (!include_out.empty()) {
+    const auto classes = kakehashi::fhir::codegen::EmitClasses(model, include_out, src_out);
+    if (classes.empty()) return 1;
+  }
   std::cerr << "kakehashi_fhir_codegen: " << model.types.size() << " types, "
             << model.value_sets.size() << " required value sets from " << model.package << "\n";
   return meta.empty() ? 1 : 0;

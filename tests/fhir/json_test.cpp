@@ -121,7 +121,7 @@ TEST_CASE("json: primitive arrays stay aligned with their _ partner", "[json]") 
       R"({"resourceType":"Patient","name":[{"given":["A",null],"_given":[null,{"id":"g2"}]}]})";
   CollectingSink sink;
   auto node = ReadResource(text, sink);
-  REQUIRE(node);
+  REQUIRE(node.has_value());
   CHECK(sink.Issues().empty());
   CHECK(WriteJson(*node) == text);
 }
@@ -199,7 +199,7 @@ TEST_CASE("json: bad dates are strings here (format is conformance's job)", "[js
   const std::string text = R"({"resourceType":"Patient","birthDate":"1980-13-45"})";
   CollectingSink sink;
   auto node = ReadResource(text, sink);
-  REQUIRE(node);
+  REQUIRE(node.has_value());
   CHECK(sink.Issues().empty());
   CHECK(WriteJson(*node) == text);
 }
@@ -244,7 +244,7 @@ TEST_CASE("json: 1 MB strings are kept", "[json][malformed]") {
   const std::string text = R"({"resourceType":"Patient","id":")" + big + R"("})";
   CollectingSink sink;
   auto node = ReadResource(text, sink);
-  REQUIRE(node);
+  REQUIRE(node.has_value());
   CHECK(sink.Issues().empty());
   CHECK(node->Find("id")->Text().size() == big.size());
   CHECK(WriteJson(*node) == text);
@@ -285,7 +285,7 @@ TEST_CASE("json: invalid UTF-8 and size limit", "[json][malformed]") {
 TEST_CASE("json: duplicate keys are reported, the last kept", "[json][malformed]") {
   CollectingSink sink;
   auto node = ParseJson(R"({"resourceType":"Patient","id":"a","id":"b"})", sink);
-  REQUIRE(node);
+  REQUIRE(node.has_value());
   CHECK(node->Find("id")->Text() == "b");
   REQUIRE(FindIssue(sink, "fhir.json.duplicate_key") != nullptr);
   CHECK(FindIssue(sink, "fhir.json.duplicate_key")->where.fhir_path == "id");
@@ -299,7 +299,7 @@ TEST_CASE("json: wrong JSON at the top level never crashes", "[json][malformed]"
     INFO(text);
     CollectingSink sink;
     auto node = ReadResource(text, sink);
-    REQUIRE(node);
+    REQUIRE(node.has_value());
     CHECK(sink.HasErrors());
     (void)WriteJson(*node);
   }
