@@ -8,6 +8,7 @@
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/fhir/json.hpp"
 #include "kakehashi/fhir/node.hpp"
 #include "kakehashi/mapping/bundle.hpp"
 #include "kakehashi/mapping/converter.hpp"
@@ -62,58 +63,6 @@ constexpr const char* kHelp =
     "Exit codes: 0 converted (warnings on stderr), 1 some input was unusable (one line per\n"
     "problem on stderr; what could be converted is still written), 2 usage error.\n";
 
-// JSON text of a Node (numbers keep their text).
-// TODO(#4): use the fhir/ JSON writer (canonical element order) once it lands.
-void WriteJson(const Node& node, std::string& out) {
-  switch (node.kind()) {
-    case Node::Kind::kNull: out += "null"; return;
-    case Node::Kind::kBool: out += node.AsBool() ? "true" : "false"; return;
-    case Node::Kind::kNumber: out += node.Text(); return;
-    case Node::Kind::kString: {
-      out += '"';
-      for (char c : node.Text()) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-          out += '\\';
-          out += c;
-        } else if (c == '\n') {
-          out += "\\n";
-        } else if (c == '\r') {
-          out += "\\r";
-        } else if (c == '\t') {
-          out += "\\t";
-        } else if (u < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", u);
-          out += buffer;
-        } else {
-          out += c;
-        }
-      }
-      out += '"';
-      return;
-    }
-    case Node::Kind::kArray:
-      out += '[';
-      for (std::size_t i = 0; i < node.Size(); ++i) {
-        if (i > 0) out += ',';
-        WriteJson(node.Child(i), out);
-      }
-      out += ']';
-      return;
-    case Node::Kind::kObject:
-      out += '{';
-      for (std::size_t i = 0; i < node.Size(); ++i) {
-        if (i > 0) out += ',';
-        WriteJson(Node::String(node.Key(i)), out);
-        out += ':';
-        WriteJson(node.Child(i), out);
-      }
-      out += '}';
-      return;
-  }
-}
-
 // Keeps issues for --issues and counts them; prints nothing itself.
 class CountingSink final : public IssueSink {
  public:
@@ -155,44 +104,14 @@ void PrintProblem(const Issue& issue) {
 }
 
 Node OperationOutcome(const CollectingSink& sink) {
-  Node oo = Node::Object();
-  oo.Set("resourceType", Node::String("OperationOutcome"));
-  Node& list = oo.Set("issue", Node::Array());
-  for (const auto& issue : sink.Issues()) {
-    Node item = Node::Object();
-    item.Set("severity", Node::String(std::string(ToString(issue.severity))));
-    const char* type = issue.severity == Severity::kFatal         ? "exception"
-                       : issue.severity == Severity::kError       ? "invalid"
-                       : issue.severity == Severity::kInformation ? "informational"
-                                                                  : "processing";
-    item.Set("code", Node::String(type));
-    Node details = Node::Object();
-    Node coding = Node::Object();
-    coding.Set("system", Node::String("urn:kakehashi:issue-code"));
-    coding.Set("code", Node::String(std::string(issue.code)));
-    details.Set("coding", Node::Array()).Push(std::move(coding));
-    details.Set("text", Node::String(issue.message));
-    item.Set("details", std::move(details));
-    item.Set("diagnostics", Node::String(issue.where.ToString()));
-    if (!issue.where.fhir_path.empty()) {
-      item.Set("expression", Node::Array()).Push(Node::String(issue.where.fhir_path));
-    }
-    list.Push(std::move(item));
-  }
-  if (list.Size() == 0) {
-    Node item = Node::Object();
-    item.Set("severity", Node::String("information"));
-    item.Set("code", Node::String("informational"));
-    item.Set("diagnostics", Node::String("no issues"));
-    list.Push(std::move(item));
-  }
+  Node oo = fhir::ToOperationOutcome(sink.Issues());
   if (sink.Dropped() > 0) {
     Node item = Node::Object();
     item.Set("severity", Node::String("information"));
     item.Set("code", Node::String("too-costly"));
     item.Set("diagnostics", Node::String(std::to_string(sink.Dropped()) +
                                          " further issues were counted but not kept"));
-    list.Push(std::move(item));
+    if (Node* list = oo.Find("issue")) list->Push(std::move(item));
   }
   return oo;
 }
@@ -386,11 +305,11 @@ int RunConvert(const std::vector<std::string>& argv) {
   }
   progress.Done();
 
-  // Output.
+  // Output, through the fhir/ writer: canonical element order, numbers keep their text.
   std::string text;
   std::size_t deletes = 0;
   if (format == "bundle") {
-    WriteJson(bundle.Build(), text);
+    fhir::WriteJson(bundle.Build(), text);
     text += '\n';
   } else {
     for (const auto& entry : bundle.Entries()) {
@@ -398,7 +317,7 @@ int RunConvert(const std::vector<std::string>& argv) {
         ++deletes;
         continue;
       }
-      WriteJson(entry.resource, text);
+      fhir::WriteJson(entry.resource, text);
       text += '\n';
     }
   }
@@ -413,7 +332,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   }
   if (auto path = args.Get("issues")) {
     std::string oo;
-    WriteJson(OperationOutcome(issues.Kept()), oo);
+    fhir::WriteJson(OperationOutcome(issues.Kept()), oo);
     oo += '\n';
     if (!WriteFile(*path, oo)) {
       std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n", path->c_str());
