@@ -276,7 +276,14 @@ bool IsUnsignedInt(std::string_view text) {
 }
 
 bool IsFhirString(std::string_view text) {
+  // datatypes.html#string: "strings SHALL NOT exceed 1MB (1024*1024 characters) in size".
+  constexpr std::size_t kMaxChars = std::size_t{1024} * 1024;
   if (text.empty()) return false;
+  if (text.size() > kMaxChars) {  // only long texts need counting: UTF-8 lead bytes = characters
+    std::size_t chars = 0;
+    for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    if (chars > kMaxChars) return false;
+  }
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 && c != '\t' && c != '\r' && c != '\n') return false;

@@ -129,6 +129,12 @@ TEST_CASE("string: non-empty, no control characters; Japanese spaces allowed", "
   CHECK_FALSE(
       IsFhirString(std::string("a\x01"
                                "b")));
+  CHECK(IsFhirString(std::string(1024 * 1024, 'a')));
+  CHECK_FALSE(IsFhirString(std::string(1024 * 1024 + 1, 'a')));
+  std::string kanji;  // 3 bytes each: 3 MiB of bytes but only 1M characters
+  for (int i = 0; i < 1024 * 1024; ++i) kanji += "\xE5\xB1\xB1";
+  CHECK(IsFhirString(kanji));
+  CHECK_FALSE(IsFhirString(kanji + "x"));
 }
 
 TEST_CASE("MatchesPrimitive dispatches and anchors regexes", "[primitive]") {

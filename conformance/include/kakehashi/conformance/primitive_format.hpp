@@ -45,6 +45,7 @@ bool IsUnsignedInt(std::string_view text);
 // string and markdown: [ \r\n\t\S]+. Read as the spec intends: non-empty, and no control
 // characters other than tab, CR and LF. (Unicode spaces such as U+3000, common in Japanese
 // names, are allowed: the regex's \S is about control characters, not about non-ASCII spaces.)
+// At most 1024*1024 characters (datatypes.html#string).
 bool IsFhirString(std::string_view text);
 
 // Checks `text` as primitive `type` ("date", "positiveInt", …). Types without a hand-written
