@@ -23,8 +23,8 @@ enum class TypeKind : std::uint8_t { kPrimitive, kComplex, kResource, kBackbone 
 enum class BindingStrength : std::uint8_t { kNone, kExample, kPreferred, kExtensible, kRequired };
 
 struct TypeRef {
-  std::string_view code;                            // "string", "Reference", "Quantity"
-  std::span<const std::string_view> target_profiles; // Reference/canonical targets (full URLs)
+  std::string_view code;                              // "string", "Reference", "Quantity"
+  std::span<const std::string_view> target_profiles;  // Reference/canonical targets (full URLs)
 };
 
 struct ElementInfo {
@@ -40,7 +40,7 @@ struct ElementInfo {
   // ("Patient.contact"). Empty otherwise (use types[0].code).
   std::string_view element_type;
   BindingStrength binding = BindingStrength::kNone;
-  std::string_view value_set;  // bound ValueSet canonical, without "|version"
+  std::string_view value_set;                     // bound ValueSet canonical, without "|version"
   std::span<const std::string_view> constraints;  // invariant keys declared on this element
 
   bool IsArray() const { return max > 1; }
