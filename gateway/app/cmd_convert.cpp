@@ -14,6 +14,10 @@
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
 
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+#include "kakehashi/conformance/validator.hpp"
+#endif
+
 #include <unistd.h>
 
 #include <chrono>
@@ -86,6 +90,54 @@ class CountingSink final : public IssueSink {
   CollectingSink kept_;
   std::vector<Issue> problems_;
   std::size_t problem_count_ = 0;
+};
+
+// Checks every resource with conformance/ before it reaches the output ("never emit invalid
+// FHIR"): an invalid resource is not written; its problems and convert.invalid_resource (error)
+// are reported instead, so the run exits 1 and --issues names the source.
+class ValidatingOutput final : public mapping::OutputSink {
+ public:
+  ValidatingOutput(mapping::OutputSink& next, IssueSink& issues) : next_(next), issues_(issues) {
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+    conformance::ValidatorOptions options;
+    options.check_references = false;  // references point at other entries of the output
+    validator_ = conformance::Validator(options);
+#endif
+  }
+  void Put(const std::string& type, const std::string& id, Node resource) override {
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+    CollectingSink found;
+    Location where;
+    where.record = type + "/" + id;
+    if (!validator_.Validate(resource, found, where)) {
+      for (const auto& issue : found.Issues()) {
+        if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
+          issues_.Report(issue);
+        }
+      }
+      issues_.Error("convert.invalid_resource", where,
+                    "the mapped resource is not valid FHIR R4 and was not written; see the "
+                    "issues before this one and the mapping rules of its type");
+      ++rejected_;
+      return;
+    }
+#endif
+    next_.Put(type, id, std::move(resource));
+  }
+  void Delete(const std::string& type, const std::string& id) override {
+    next_.Delete(type, id);
+  }
+  std::size_t Rejected() const {
+    return rejected_;
+  }
+
+ private:
+  mapping::OutputSink& next_;
+  IssueSink& issues_;
+  std::size_t rejected_ = 0;
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+  conformance::Validator validator_;
+#endif
 };
 
 // One line per problem: code and message; the location only when it is the operator's own file
@@ -241,6 +293,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   mapping::Converter converter(*rules, map_options);
   mapping::BundleBuilder bundle;
   CountingSink issues(args.Has("issues"));
+  ValidatingOutput output(bundle, issues);
   Progress progress(args.Has("progress") || isatty(fileno(stderr)) != 0);
   std::size_t unusable_inputs = 0;
 
@@ -269,7 +322,7 @@ int RunConvert(const std::vector<std::string>& argv) {
           break;
         }
         if (!*next) break;
-        converter.ConvertRecord(**next, bundle, issues);
+        converter.ConvertRecord(**next, output, issues);
         progress.Update(converter.Stats().files, converter.Stats().messages, reader.Progress());
       }
       continue;
@@ -283,7 +336,7 @@ int RunConvert(const std::vector<std::string>& argv) {
         ++unusable_inputs;
         continue;
       }
-      converter.ConvertRecord(*record, bundle, issues);
+      converter.ConvertRecord(*record, output, issues);
       continue;
     }
     std::ifstream in(path, std::ios::binary);
@@ -301,7 +354,7 @@ int RunConvert(const std::vector<std::string>& argv) {
       ++unusable_inputs;
       continue;
     }
-    if (converter.ConvertHl7(bytes, input, bundle, issues) == 0) ++unusable_inputs;
+    if (converter.ConvertHl7(bytes, input, output, issues) == 0) ++unusable_inputs;
   }
   progress.Done();
 
@@ -353,6 +406,10 @@ int RunConvert(const std::vector<std::string>& argv) {
                stats.files, stats.messages, stats.unmapped, progress.Seconds(), bundle.Size());
   if (!stats.put_by_type.empty()) {
     std::fprintf(stderr, "  resources: %s\n", Join(stats.put_by_type).c_str());
+  }
+  if (output.Rejected() > 0) {
+    std::fprintf(stderr, "  not written: %zu invalid resources (convert.invalid_resource)\n",
+                 output.Rejected());
   }
   if (!stats.deleted_by_type.empty()) {
     std::fprintf(stderr, "  deleted:   %s%s\n", Join(stats.deleted_by_type).c_str(),
