@@ -762,15 +762,18 @@ class Walker {
     if (text[0] == '#') {
       if (scope_ != nullptr) NoteLocalReference(text);
       if (text != "#") {
-        const auto* types = scope_ != nullptr ? &scope_->contained_types : nullptr;
-        const auto it = types != nullptr ? types->find(text.substr(1)) : decltype(types->end()){};
-        if (types == nullptr || it == types->end()) {
+        const std::string* contained_type = nullptr;
+        if (scope_ != nullptr) {
+          const auto it = scope_->contained_types.find(text.substr(1));
+          if (it != scope_->contained_types.end()) contained_type = &it->second;
+        }
+        if (contained_type == nullptr) {
           Error(kCodeUnresolved,
                 "local reference does not match the id of a contained resource (ref-1)");
           Pop(old);
           return;
         }
-        resolved_type = it->second;
+        resolved_type = *contained_type;
       }
     } else if (text.rfind("urn:uuid:", 0) == 0 || text.rfind("urn:oid:", 0) == 0) {
       if (!bundles_.empty()) {

@@ -495,7 +495,7 @@ TEST_CASE("JP-CLINS sample resources pass the base R4 checks", "[validator][samp
 }
 
 // The R4 package itself (StructureDefinitions, ValueSets, CodeSystems, SearchParameters, …:
-// ~8,000 real resources in Bundles) must validate, so the validator has no false positives on
+// ~11,000 real resources in Bundles) must validate, so the validator has no false positives on
 // what the specification publishes. Two known quirks of the package are expected: medplum's
 // bundled R4B SubscriptionStatus declares fhirVersion 4.3.0 (not in the R4 FHIR-version value set)
 // and dataelements.json repeats fullUrls (bdl-7).
