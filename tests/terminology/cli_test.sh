@@ -4,13 +4,16 @@
 set -u
 bin=$1
 fixtures=$2
-db="sqlite:$(mktemp -d)/terminology.sqlite"
+tmp=$(mktemp -d)
+db="sqlite:$tmp/terminology.sqlite"
 fail=0
+n=0
 expect() {  # expect EXIT PATTERN args...
   want=$1; pattern=$2; shift 2
   out=$("$bin" terminology "$@" 2>/dev/null); rc=$?
   if [ "$rc" -ne "$want" ]; then echo "FAIL (exit $rc, want $want): $*"; fail=1; return; fi
   case $out in *"$pattern"*) ;; *) echo "FAIL (output lacks $pattern): $*"; echo "$out"; fail=1 ;; esac
+  case $out in '{"resourceType":"Parameters"'*) n=$((n + 1)); printf '%s\n' "$out" > "$tmp/out$n.json" ;; esac
 }
 expect 0 '"valueString":"Male"' lookup --system HL70001 --code M --db "$db"
 expect 1 'terminology.master_not_loaded' lookup --system HOT9 --code 104195801 --db "$db"
@@ -27,4 +30,11 @@ expect 0 '"total"' expand --valueset http://hl7.org/fhir/ValueSet/administrative
 expect 0 '"name":"load"' stats --db "$db"
 expect 1 '' load hot "$fixtures/jlac10_cp932_crlf_header.csv" --db "$db"
 expect 0 'Usage: kakehashi terminology lookup' lookup --help
+# Every Parameters printed is valid R4 (when this binary has `kakehashi validate`).
+if [ "$n" -gt 0 ] && "$bin" validate --help >/dev/null 2>&1; then
+  if ! "$bin" validate "$tmp"/out*.json >/dev/null 2>&1; then
+    echo "FAIL: kakehashi validate rejects a terminology output"; "$bin" validate "$tmp"/out*.json; fail=1
+  fi
+fi
+rm -rf "$tmp"
 exit $fail
