@@ -12,6 +12,7 @@
 #include <rapidjson/reader.h>
 
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -204,11 +205,43 @@ struct Member {
   bool is_resource = false;            // element of type Resource (contained, entry.resource)
 };
 
+// The TypeInfo of every element (per alternative for choices), resolved once: FindType is a
+// binary search over string names and would otherwise run for every member of every object.
+class ElementTypeCache {
+ public:
+  ElementTypeCache() {
+    for (const r4::TypeInfo& type : r4::AllTypes()) {
+      for (const r4::ElementInfo& element : type.elements) {
+        std::vector<const r4::TypeInfo*> resolved;
+        if (element.is_choice) {
+          for (const r4::TypeRef& ref : element.types) resolved.push_back(r4::FindType(ref.code));
+        } else if (!element.element_type.empty()) {
+          resolved.push_back(r4::FindType(element.element_type));
+        } else if (!element.types.empty()) {
+          resolved.push_back(r4::FindType(element.types[0].code));
+        }
+        map_.emplace(&element, std::move(resolved));
+      }
+    }
+  }
+
+  const r4::TypeInfo* Get(const r4::ElementInfo& element, std::string_view choice_type) const {
+    const auto it = map_.find(&element);
+    if (it == map_.end() || it->second.empty()) return nullptr;
+    if (!element.is_choice) return it->second[0];
+    for (std::size_t i = 0; i < element.types.size(); ++i) {
+      if (element.types[i].code.data() == choice_type.data()) return it->second[i];
+    }
+    return r4::FindType(choice_type);
+  }
+
+ private:
+  std::unordered_map<const r4::ElementInfo*, std::vector<const r4::TypeInfo*>> map_;
+};
+
 const r4::TypeInfo* ElementType(const r4::ElementInfo& element, std::string_view choice_type) {
-  if (element.is_choice) return r4::FindType(choice_type);
-  if (!element.element_type.empty()) return r4::FindType(element.element_type);
-  if (element.types.empty()) return nullptr;
-  return r4::FindType(element.types[0].code);
+  static const ElementTypeCache kCache;  // thread-safe initialisation, immutable afterwards
+  return kCache.Get(element, choice_type);
 }
 
 // Resolves the JSON member `key` of an object of `type`. Returns false for unknown members.
@@ -461,39 +494,24 @@ void AppendEscaped(std::string& out, const std::string& text) {
   out += '"';
 }
 
-// True when `node` writes nothing under canonical rules (empty string/object/array, null).
-bool IsEmpty(const Node& node) {
-  switch (node.kind()) {
-    case Node::Kind::kNull: return true;
-    case Node::Kind::kString: return node.Text().empty();
-    case Node::Kind::kBool:
-    case Node::Kind::kNumber: return false;
-    case Node::Kind::kArray:
-      for (const Node& item : node.Items())
-        if (!IsEmpty(item)) return false;
-      return true;
-    case Node::Kind::kObject:
-      for (std::size_t i = 0; i < node.Size(); ++i)
-        if (!IsEmpty(node.Child(i))) return false;
-      return true;
-  }
-  return true;
-}
-
 class Writer {
  public:
   Writer(std::string& out, const WriteOptions& options) : out_(out), options_(options) {}
 
-  // `type`: the metadata of this value when known (canonical ordering), else nullptr.
-  void Value(const Node& node, const r4::TypeInfo* type, int indent) {
+  // Writes `node`; `type` is its metadata when known (canonical ordering), else nullptr.
+  // Returns false when, under canonical rules, what was written is empty (null, "", {}, [] or
+  // containers of only empty values): the caller then removes it. Deciding after writing keeps
+  // the writer linear (no separate emptiness pass at every level).
+  bool Value(const Node& node, const r4::TypeInfo* type, int indent) {
     switch (node.kind()) {
-      case Node::Kind::kNull: out_ += "null"; return;
-      case Node::Kind::kBool: out_ += node.AsBool() ? "true" : "false"; return;
-      case Node::Kind::kNumber: out_ += node.Text(); return;
-      case Node::Kind::kString: AppendEscaped(out_, node.Text()); return;
-      case Node::Kind::kArray: Array(node, type, indent); return;
-      case Node::Kind::kObject: Object(node, type, indent); return;
+      case Node::Kind::kNull: out_ += "null"; return false;
+      case Node::Kind::kBool: out_ += node.AsBool() ? "true" : "false"; return true;
+      case Node::Kind::kNumber: out_ += node.Text(); return true;
+      case Node::Kind::kString: AppendEscaped(out_, node.Text()); return !node.Text().empty();
+      case Node::Kind::kArray: return Array(node, type, indent);
+      case Node::Kind::kObject: return Object(node, type, indent);
     }
+    return false;
   }
 
  private:
@@ -503,25 +521,29 @@ class Writer {
     out_.append(static_cast<std::size_t>(indent) * 2, ' ');
   }
 
-  void Array(const Node& node, const r4::TypeInfo* type, int indent) {
+  bool Array(const Node& node, const r4::TypeInfo* type, int indent) {
     out_ += '[';
     bool first = true;
+    bool any = false;
     for (const Node& item : node.Items()) {
       if (!first) out_ += ',';
       first = false;
       Newline(indent + 1);
-      // Canonical: an empty item becomes null so primitive arrays stay aligned with "_x".
-      if (options_.canonical && IsEmpty(item)) {
+      const std::size_t mark = out_.size();
+      if (Value(item, type, indent + 1)) {
+        any = true;
+      } else if (options_.canonical) {
+        // An empty item becomes null so primitive arrays stay aligned with their "_x" partner.
+        out_.resize(mark);
         out_ += "null";
-      } else {
-        Value(item, type, indent + 1);
       }
     }
     if (!first) Newline(indent);
     out_ += ']';
+    return any || !options_.canonical;
   }
 
-  void Object(const Node& node, const r4::TypeInfo* type, int indent) {
+  bool Object(const Node& node, const r4::TypeInfo* type, int indent) {
     if (options_.canonical) {
       const std::string_view resource_type = node.ResourceType();
       if (!resource_type.empty()) {
@@ -541,7 +563,6 @@ class Writer {
         entries.push_back({i, i, nullptr});
         continue;
       }
-      if (IsEmpty(node.Child(i))) continue;
       if (key == "resourceType") {
         entries.push_back({0, i, nullptr});
         continue;
@@ -560,19 +581,27 @@ class Writer {
       std::stable_sort(entries.begin(), entries.end(),
                        [](const Entry& a, const Entry& b) { return a.rank < b.rank; });
     }
+    // Copy: deeper levels reuse their own buffers, but a resize of buffers_ moves this one.
+    const std::size_t count = entries.size();
     out_ += '{';
-    bool first = true;
-    for (const Entry& e : entries) {
-      if (!first) out_ += ',';
-      first = false;
+    bool any = false;
+    for (std::size_t k = 0; k < count; ++k) {
+      const Entry e = buffers_[static_cast<std::size_t>(indent)][k];
+      const std::size_t mark = out_.size();
+      if (any) out_ += ',';
       Newline(indent + 1);
       AppendEscaped(out_, node.Key(e.index));
       out_ += ':';
       if (options_.pretty) out_ += ' ';
-      Value(node.Child(e.index), e.type, indent + 1);
+      if (Value(node.Child(e.index), e.type, indent + 1) || !options_.canonical) {
+        any = true;
+      } else {
+        out_.resize(mark);  // canonical: no empty members
+      }
     }
-    if (!first) Newline(indent);
+    if (any) Newline(indent);
     out_ += '}';
+    return any || !options_.canonical;
   }
 
   struct Entry {
