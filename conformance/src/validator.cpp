@@ -149,6 +149,13 @@ class CountingSink final : public IssueSink {
   std::size_t errors_ = 0;
 };
 
+// Whether the metadata types Resource.id of `type` as the primitive id (then the generic
+// primitive check covers it).
+bool IdTypedById(const TypeInfo& type) {
+  const ElementInfo* id = type.FindElement("id");
+  return id != nullptr && !id->types.empty() && FhirTypeName(id->types[0].code) == "id";
+}
+
 bool TargetAllows(std::span<const TypeRef> types, std::string_view type_code,
                   std::string_view resource_type) {
   for (const TypeRef& ref : types) {
@@ -236,9 +243,10 @@ class Walker {
       return;
     }
     // Resource.id is typed System.String in the R4 snapshot; its syntax is that of id
-    // (resource.html#id).
-    if (const Node* id = resource.Find("id");
-        id != nullptr && id->IsString() && !id->Text().empty() && !IsId(id->Text())) {
+    // (resource.html#id). Checked here unless the metadata already types it as id.
+    if (const Node* id = resource.Find("id"); id != nullptr && id->IsString() &&
+                                              !id->Text().empty() && !IdTypedById(*type) &&
+                                              !IsId(id->Text())) {
       const std::size_t old = PushMember("id");
       Error(FormatCode("id"), "Resource.id must be 1-64 characters of [A-Za-z0-9-.]");
       Pop(old);

@@ -148,6 +148,7 @@ TEST_CASE("primitive formats by the R4 regexes", "[validator]") {
 TEST_CASE("Resource.id syntax", "[validator]") {
   Pass(R"({"resourceType":"Patient","id":"abc-1.2"})");
   Fail(R"({"resourceType":"Patient","id":"abc_1"})", "conformance.format.id", "Patient.id");
+  CHECK(Check(R"({"resourceType":"Patient","id":"abc_1"})").issues.size() == 1);  // reported once
   Fail(R"({"resourceType":"Patient","id":")" + std::string(65, 'a') + R"("})",
        "conformance.format.id", "Patient.id");
 }
