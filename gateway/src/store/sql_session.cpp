@@ -276,10 +276,9 @@ bool IsSelective(const Conjunction& where) {
   for (const auto& any : where) {
     bool all = !any.empty();
     for (const Predicate& p : any) {
-      const bool selective =
-          p.kind == Predicate::Kind::kId ||
-          (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
-          (p.kind == Predicate::Kind::kReference && !p.chain);
+      const bool selective = p.kind == Predicate::Kind::kId ||
+                             (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
+                             (p.kind == Predicate::Kind::kReference && !p.chain);
       all = all && selective;
     }
     if (all) return true;
@@ -322,25 +321,26 @@ std::vector<std::string> SchemaV1(Dialect dialect) {
           "NULL, json TEXT NOT NULL, UNIQUE (type, id, version))",
       "CREATE TABLE idx_token (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, system " + text + " NOT NULL, code " + text + " NOT NULL)",
-      "CREATE INDEX idx_token_by_value ON idx_token (type, param, code, system)",
+      "CREATE INDEX idx_token_by_value ON idx_token (type, param, code, system, id)",
       "CREATE INDEX idx_token_by_resource ON idx_token (type, id, param, code, system)",
       "CREATE TABLE idx_string (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, value " + text + " NOT NULL)",
-      "CREATE INDEX idx_string_by_value ON idx_string (type, param, value)",
+      "CREATE INDEX idx_string_by_value ON idx_string (type, param, value, id)",
       "CREATE INDEX idx_string_by_resource ON idx_string (type, id, param, value)",
       "CREATE TABLE idx_date (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
           " NOT NULL, low BIGINT NOT NULL, high BIGINT NOT NULL)",
-      "CREATE INDEX idx_date_by_value ON idx_date (type, param, low, high)",
+      "CREATE INDEX idx_date_by_value ON idx_date (type, param, low, high, id)",
       "CREATE INDEX idx_date_by_resource ON idx_date (type, id, param, low, high)",
       "CREATE TABLE idx_ref (type " + text + " NOT NULL, id " + text + " NOT NULL, param " + text +
           " NOT NULL, target_type " + text + " NOT NULL, target_id " + text + " NOT NULL)",
-      "CREATE INDEX idx_ref_by_target ON idx_ref (target_id, target_type, param)",
+      "CREATE INDEX idx_ref_by_target ON idx_ref (target_id, target_type, param, type, id)",
       "CREATE INDEX idx_ref_by_resource ON idx_ref (type, id, param, target_id, target_type)",
       "CREATE TABLE idx_quantity (type " + text + " NOT NULL, id " + text + " NOT NULL, param " +
           text + " NOT NULL, value " + real + " NOT NULL, system " + text + " NOT NULL, code " +
           text + " NOT NULL)",
-      "CREATE INDEX idx_quantity_by_value ON idx_quantity (type, param, value)",
-      "CREATE INDEX idx_quantity_by_resource ON idx_quantity (type, id, param, value, system, code)",
+      "CREATE INDEX idx_quantity_by_value ON idx_quantity (type, param, value, id)",
+      "CREATE INDEX idx_quantity_by_resource ON idx_quantity (type, id, param, value, system, "
+      "code)",
   };
 }
 
@@ -496,8 +496,10 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       "INSERT INTO history (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, "
       "?)",
       {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
+  // A first version has no index rows yet (and a delete removed the previous ones).
   for (std::string_view table :
        {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+    if (row.version == 1) break;
     std::string sql = "DELETE FROM ";
     sql += table;
     sql += " WHERE type = ? AND id = ?";

@@ -19,7 +19,9 @@ using Rows = std::vector<std::vector<std::string>>;
 enum class Dialect { kSqlite, kPostgres };
 
 // Schema version 1, one statement per element. Identical tables on both backends. The
-// *_by_resource indexes cover every column so correlated probes never touch the table rows.
+// *_by_resource indexes cover every column so correlated probes never touch the table rows; the
+// value indexes end with id so IN sub-queries are covered by them (SQLite has no statistics and
+// would otherwise prefer the covering by-resource index).
 std::vector<std::string> SchemaV1(Dialect dialect);
 
 class SqlSession : public Session {
@@ -44,8 +46,8 @@ class SqlSession : public Session {
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       Dialect dialect, std::string& sql, std::vector<Param>& params,
-                       int depth = 0, bool correlated = false);
+                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth = 0,
+                       bool correlated = false);
 
 // True when some AND-ed parameter only has alternatives that select few rows (ids, token codes,
 // reference targets): then the index tables drive the query.

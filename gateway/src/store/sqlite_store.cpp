@@ -32,7 +32,15 @@ class SqliteSession final : public SqlSession {
   ~SqliteSession() override;
 
   Result<void> Begin() override {
-    KAKEHASHI_TRY_VOID(Exec("BEGIN IMMEDIATE", {}));
+    // One writer per process at a time, queued on a mutex: SQLite's busy handler would otherwise
+    // poll with sleeps of up to 100 ms while another connection of this pool holds the write
+    // lock. The busy timeout still covers writers in other processes.
+    write_lock_ = std::unique_lock<std::mutex>(WriteMutex());
+    auto r = Exec("BEGIN IMMEDIATE", {});
+    if (!r) {
+      write_lock_ = {};
+      return r.error();
+    }
     in_tx_ = true;
     return {};
   }
@@ -44,12 +52,14 @@ class SqliteSession final : public SqlSession {
       return r.error();
     }
     in_tx_ = false;
+    write_lock_ = {};
     return {};
   }
   void Rollback() noexcept override {
     if (!in_tx_) return;
     in_tx_ = false;
     sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    write_lock_ = {};
   }
   Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
                                                  std::string_view id) override {
@@ -132,9 +142,12 @@ class SqliteSession final : public SqlSession {
   }
 
  private:
+  std::mutex& WriteMutex();
+
   SqliteStore& store_;
   std::unique_ptr<Connection> conn_;
   bool in_tx_ = false;
+  std::unique_lock<std::mutex> write_lock_;
 };
 
 class SqliteStore final : public Store {
@@ -232,6 +245,8 @@ class SqliteStore final : public Store {
 
   std::string_view Backend() const override { return "sqlite"; }
 
+  std::mutex write_mutex;
+
  private:
   std::string path_;
   int max_connections_;
@@ -240,6 +255,10 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Connection>> free_;
   int open_ = 0;
 };
+
+std::mutex& SqliteSession::WriteMutex() {
+  return store_.write_mutex;
+}
 
 SqliteSession::~SqliteSession() {
   Rollback();
