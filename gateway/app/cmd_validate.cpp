@@ -5,7 +5,10 @@
 #include "kakehashi/conformance/validator.hpp"
 #include "kakehashi/fhir/json.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -55,6 +58,9 @@ struct Options {
 
 struct Totals {
   std::size_t resources = 0;
+  // Progress on stderr for long runs, only when stderr is a terminal (never in pipelines).
+  bool progress = false;
+  std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
   std::size_t invalid = 0;
   std::size_t errors = 0;
   std::size_t warnings = 0;
@@ -83,6 +89,14 @@ class Printer {
       if (issue.severity == Severity::kWarning) ++warnings;
     }
     ++totals_.resources;
+    if (totals_.progress && totals_.resources % 1000 == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - totals_.last_progress >= std::chrono::seconds(1)) {
+        totals_.last_progress = now;
+        std::fprintf(stderr, "\rvalidated %zu resource(s), %zu with errors...", totals_.resources,
+                     totals_.invalid);
+      }
+    }
     if (errors > 0) ++totals_.invalid;
     totals_.errors += errors;
     totals_.warnings += warnings;
@@ -283,6 +297,7 @@ int RunValidate(const std::vector<std::string>& argv) {
 
   const conformance::Validator validator;
   Totals totals;
+  totals.progress = !options.quiet && isatty(STDERR_FILENO) == 1;
   Printer printer(options, totals);
   bool unreadable = false;
   for (const std::string& path : args.Positionals()) {
