@@ -51,8 +51,9 @@ class SqlDatabase {
   sqlite3* db_;
 };
 
-// The schema (portable DDL, idempotent).
-std::string_view TerminologySchemaSql();
+enum class SqlDialect { kSqlite, kPostgres };
+// The schema (idempotent DDL; identical for both dialects except SQLite's WITHOUT ROWID).
+std::string TerminologySchemaSql(SqlDialect dialect);
 
 // The write statements of TerminologyStore::Put ($n parameters, all text). Kept here so the
 // PostgreSQL test (tests/terminology, [.postgres]) runs exactly these texts.

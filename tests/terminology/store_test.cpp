@@ -136,7 +136,7 @@ TEST_CASE("store: schema and statements run on PostgreSQL", "[.postgres]") {
   REQUIRE_FALSE(url.empty());
   std::string schema = "kakehashi_term_test_" + std::to_string(::getpid());
   std::string script = "\\set ON_ERROR_STOP 1\nCREATE SCHEMA " + schema + ";\nSET search_path TO " +
-                       schema + ";\n" + std::string(kt::TerminologySchemaSql()) + "\n";
+                       schema + ";\n" + kt::TerminologySchemaSql(kt::SqlDialect::kPostgres) + "\n";
   auto prep = [&](const char* name, int n, std::string_view sql) {
     std::string types;
     for (int i = 0; i < n; ++i) types += i == 0 ? "text" : ", text";
