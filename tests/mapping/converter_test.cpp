@@ -1,0 +1,134 @@
+#include "kakehashi/mapping/converter.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace kakehashi;
+
+namespace {
+
+// Records what the converter emits.
+class Recorder final : public mapping::OutputSink {
+ public:
+  void Put(const std::string& type, const std::string& id, fhir::Node) override {
+    log.push_back("PUT " + type + "/" + id);
+  }
+  void Delete(const std::string& type, const std::string& id) override {
+    log.push_back("DELETE " + type + "/" + id);
+  }
+  std::size_t Count(std::string_view prefix) const {
+    std::size_t n = 0;
+    for (const auto& l : log) n += l.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+  std::vector<std::string> log;
+};
+
+std::string Ppr(const std::string& control_id, std::initializer_list<const char*> problems) {
+  std::string m = "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||PPR^ZD1^PPR_ZD1|" + control_id +
+                  "|P|2.5\rPID|0001||0000000001^^^^PI\r";
+  for (const char* id : problems) {
+    m += std::string("PRB|AD|20240601|20054174^胃炎^MDCDX2|") + id + "|||20240601\r";
+  }
+  return m;
+}
+
+struct Store {
+  Store() {
+    root = fs::temp_directory_path() / ("kakehashi_conv_" + std::to_string(::getpid()));
+    fs::remove_all(root);
+  }
+  ~Store() { fs::remove_all(root); }
+  adapters::ssmix2::StoredFile Add(const std::string& name, const std::string& text) {
+    auto parsed = adapters::ssmix2::ParseFileName(name);
+    REQUIRE(parsed);
+    fs::path dir = root / "000/000/0000000001" / parsed->care_date / parsed->data_type;
+    fs::create_directories(dir);
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return {dir / name,
+            "000/000/0000000001/" + parsed->care_date + "/" + parsed->data_type + "/" + name,
+            *parsed};
+  }
+  fs::path root;
+};
+
+}  // namespace
+
+TEST_CASE("converter: a snapshot deletes what the newer version no longer lists", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Store store;
+  adapters::ssmix2::StorageRecord record;
+  record.type = adapters::ssmix2::FindDataType("PPR-01");
+  record.superseded.push_back(
+      store.Add("0000000001_-_PPR-01_999999999999999_20240501100000000_01_2",
+                Ppr("A1", {"101", "102", "103"})));
+  record.file = store.Add("0000000001_-_PPR-01_999999999999999_20240601100000000_01_1",
+                          Ppr("A2", {"101", "103"}));
+  mapping::Converter converter(*rules, {});
+  Recorder out;
+  CollectingSink issues;
+  converter.ConvertRecord(record, out, issues);
+  CHECK(out.Count("DELETE Condition/") == 1);
+  CHECK(out.Count("PUT Condition/") == 2);
+  CHECK(out.Count("PUT Provenance/") == 1);
+  CHECK(out.Count("DELETE Provenance/") == 0);
+  CHECK(converter.Stats().deleted_by_type.at("Condition") == 1);
+  CHECK(converter.Stats().messages == 1);  // the previous version is read, not counted
+  // The deleted one is the condition that disappeared (PRB-4 102): converting the old version
+  // alone yields its id among the three.
+  mapping::Converter alone(*rules, {});
+  Recorder old_out;
+  adapters::ssmix2::StorageRecord old_record;
+  old_record.type = record.type;
+  old_record.file = record.superseded.front();
+  alone.ConvertRecord(old_record, old_out, issues);
+  std::string deleted = out.log.front().substr(7);
+  bool found = false;
+  for (const auto& l : old_out.log) found = found || l == "PUT " + deleted;
+  CHECK(found);
+  for (const auto& l : out.log) CHECK(l != "PUT " + deleted);
+}
+
+TEST_CASE("converter: a deleted key deletes what its message yields, never puts", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Store store;
+  adapters::ssmix2::StorageRecord record;
+  record.action = adapters::ssmix2::Action::kDelete;
+  record.type = adapters::ssmix2::FindDataType("PPR-01");
+  record.file = store.Add("0000000001_-_PPR-01_999999999999999_20240601100000000_01_0",
+                          Ppr("D1", {"201", "202"}));
+  mapping::Converter converter(*rules, {});
+  Recorder out;
+  CollectingSink issues;
+  converter.ConvertRecord(record, out, issues);
+  CHECK(out.Count("DELETE Condition/") == 2);
+  CHECK(out.Count("PUT ") == 0);
+}
+
+TEST_CASE("converter: unreadable files and non-HL7 bytes are issues, not crashes", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  mapping::Converter converter(*rules, {});
+  Recorder out;
+  CollectingSink issues;
+  adapters::ssmix2::StorageRecord record;
+  record.file.path = "/nonexistent/kakehashi/file";
+  record.file.relative = "x/y";
+  converter.ConvertRecord(record, out, issues);
+  CHECK(out.log.empty());
+  bool unreadable = false;
+  for (const auto& i : issues.Issues())
+    unreadable = unreadable || i.code == "ssmix2.unreadable_file";
+  CHECK(unreadable);
+  CHECK(converter.ConvertHl7("not hl7 at all\n", "x.txt", out, issues) == 0);
+  CHECK(converter.Stats().unusable == 2);
+  CHECK(out.log.empty());
+}
