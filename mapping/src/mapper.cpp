@@ -441,6 +441,17 @@ class Engine {
   }
 
   std::optional<Out> EvalDatatype(const Node& rule, const Node& datatype, Scope& scope) {
+    // Site rules could make datatypes refer to each other in a cycle: stop instead of
+    // overflowing the stack.
+    if (datatype_depth_ >= kMaxDatatypeDepth) {
+      RuleError("datatype rules nest too deeply (a cycle between datatype files?)");
+      return std::nullopt;
+    }
+    struct DepthGuard {
+      int& depth;
+      explicit DepthGuard(int& d) : depth(d) { ++depth; }
+      ~DepthGuard() { --depth; }
+    } guard(datatype_depth_);
     const Node* tmpl = rules_.Datatype(datatype.Text());
     if (tmpl == nullptr) {
       RuleError("unknown datatype rule");
@@ -698,6 +709,8 @@ class Engine {
   IssueSink& issues_;
   std::vector<Planned> planned_;
   std::vector<std::vector<bool>> used_;
+  static constexpr int kMaxDatatypeDepth = 16;
+  int datatype_depth_ = 0;
 };
 
 std::string Msh9(const MessageView& m) {

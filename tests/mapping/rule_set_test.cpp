@@ -1,5 +1,6 @@
 #include "kakehashi/mapping/rule_set.hpp"
 
+#include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/errc.hpp"
 
 #include <catch2/catch.hpp>
@@ -91,5 +92,22 @@ TEST_CASE("rule set: errors say which file and line", "[mapping]") {
   CHECK(detail.find("NoSuchRule") != std::string::npos);
   CHECK_FALSE(mapping::make_error_code(mapping::errc::kRuleSyntax).message().empty());
   CHECK(std::string(mapping::mapping_category().name()) == "kakehashi.mapping");
+  fs::remove_all(site);
+}
+
+TEST_CASE("rule set: a datatype cycle in site rules is an error issue, not a crash", "[mapping]") {
+  fs::path site = TempDir("cycle");
+  fs::create_directories(site / "datatype");
+  std::ofstream(site / "datatype/XPN.json") << R"({"text": {"datatype": "XPN", "path": ".1"}})";
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site);
+  REQUIRE(rules.has_value());
+  mapping::Converter converter(*rules, {});
+  mapping::BundleBuilder out;
+  CollectingSink issues;
+  CHECK(converter.ConvertHl7("MSH|^~\\&|A|B|C|D|20240101||ADT^A08|X|P|2.5\rPID|1||1^^^^PI||A^B\r",
+                             "x.hl7", out, issues) == 1);
+  bool rule_error = false;
+  for (const auto& i : issues.Issues()) rule_error = rule_error || i.code == "mapping.rule_error";
+  CHECK(rule_error);
   fs::remove_all(site);
 }
