@@ -165,9 +165,12 @@ class SqliteStore final : public Store {
     }
     sqlite3_busy_timeout(conn->db, 10000);
     // WAL: concurrent readers with one writer; NORMAL sync is durable across process crashes
-    // (not power loss of the last transactions), the usual trade-off for WAL.
-    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                               "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-16000"}) {
+    // (not power loss of the last transactions), the usual trade-off for WAL. Checkpoints every
+    // 10,000 pages (~40 MB of WAL): index-heavy writes touch pages all over the file, and each
+    // checkpoint ends in an fsync, so fewer, larger checkpoints keep write throughput up.
+    for (const char* pragma :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF",
+          "PRAGMA cache_size=-32000", "PRAGMA wal_autocheckpoint=10000"}) {
       if (sqlite3_exec(conn->db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
         return make_error_code(errc::kOpenFailed);
       }
