@@ -79,11 +79,11 @@ template <class T>
 void Get(const Node& node, std::string_view name, Box<T>& v) {
   if constexpr (std::is_base_of_v<PrimitiveBase, T>) {
     if (node.Find(name) == nullptr && node.Find(Underscore(name)) == nullptr) return;
-    Get(node, name, v.emplace());
+    Get(node, name, v.Emplace());
   } else {
     const Node* child = node.Find(name);
     if (child == nullptr || !child->IsObject()) return;
-    v.emplace().Read(*child);
+    v.Emplace().Read(*child);
   }
 }
 

@@ -15,7 +15,7 @@ TEST_CASE("Bundle: entries hold any resource as Node", "[typed][bundle]") {
   auto& entry = bundle.entry.emplace_back();
   entry.full_url = "urn:uuid:00000000-0000-4000-8000-000000000001";
   entry.resource = patient.ToNode();
-  entry.request.emplace().method = "PUT";
+  entry.request.Emplace().method = "PUT";
   entry.request->url = "Patient/p1";
   CHECK(
       kakehashi::fhir::WriteJson(bundle.ToNode()) ==

@@ -12,7 +12,7 @@ TEST_CASE("CapabilityStatement: ToNode/FromNode round trip", "[typed][capability
   CHECK(r4::CapabilityStatement::kResourceType == "CapabilityStatement");
   r4::CapabilityStatement resource;
   resource.id = "ex-1";
-  resource.meta.emplace().version_id = "2";
+  resource.meta.Emplace().version_id = "2";
   resource.meta->last_updated = r4::Instant("2026-11-30T10:00:00.000+09:00");
   resource.meta->last_updated.extension.emplace_back().url = "http://example.org/ext";
   resource.meta->last_updated.extension.back().value_boolean = r4::Boolean(true);

@@ -10,7 +10,7 @@ using kakehashi::fhir::Node;
 TEST_CASE("datatypes: nested datatypes and backbones round-trip", "[typed][datatypes]") {
   r4::Timing timing;
   timing.event.push_back(r4::DateTime("2026-11-30T08:00:00+09:00"));
-  auto& repeat = timing.repeat.emplace();
+  auto& repeat = timing.repeat.Emplace();
   repeat.frequency = r4::PositiveInt(3);
   repeat.period = r4::Decimal("1.0");
   repeat.period_unit = "d";
@@ -34,8 +34,8 @@ TEST_CASE("datatypes: Reference <-> Identifier recursion through Box", "[typed][
   r4::Identifier id;
   id.system = "urn:oid:1.2.392.100495.20.3.51.11311234567";
   id.value = "000123";
-  id.assigner.emplace().display = "Clinic";
-  id.assigner->identifier.emplace().value = "inner";
+  id.assigner.Emplace().display = "Clinic";
+  id.assigner->identifier.Emplace().value = "inner";
   const Node node = id.ToNode();
   r4::Identifier back;
   back.Read(node);
@@ -46,7 +46,7 @@ TEST_CASE("datatypes: Reference <-> Identifier recursion through Box", "[typed][
 TEST_CASE("datatypes: Extension holds any value type", "[typed][datatypes]") {
   r4::Extension ext;
   ext.url = "http://example.org/a";
-  ext.value_codeable_concept.emplace().text = "x";
+  ext.value_codeable_concept.Emplace().text = "x";
   r4::Extension nested;
   nested.url = std::string(1, 'b');  // g++ 12 -Wrestrict misfires on = "b"
   nested.value_integer = r4::Integer(-5);

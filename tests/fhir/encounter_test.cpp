@@ -12,7 +12,7 @@ TEST_CASE("Encounter: ToNode/FromNode round trip", "[typed][encounter]") {
   CHECK(r4::Encounter::kResourceType == "Encounter");
   r4::Encounter resource;
   resource.id = "ex-1";
-  resource.meta.emplace().version_id = "2";
+  resource.meta.Emplace().version_id = "2";
   resource.meta->last_updated = r4::Instant("2026-11-30T10:00:00.000+09:00");
   resource.meta->last_updated.extension.emplace_back().url = "http://example.org/ext";
   resource.meta->last_updated.extension.back().value_boolean = r4::Boolean(true);

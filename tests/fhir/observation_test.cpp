@@ -20,7 +20,7 @@ TEST_CASE("Observation: typed choice value[x] and decimal precision", "[typed][o
   REQUIRE(obs->effective_date_time);
   CHECK(*obs->effective_date_time->value == "2026-11-30T09:00:00+09:00");
   CHECK(kakehashi::fhir::WriteJson(obs->ToNode()) == kakehashi::fhir::WriteJson(*node));
-  obs->value_quantity.reset();
+  obs->value_quantity.Reset();
   obs->value_string = r4::String("heavy");
   CHECK(obs->ToNode().Find("valueString")->Text() == "heavy");
   CHECK(obs->ToNode().Find("valueQuantity") == nullptr);

@@ -23,7 +23,7 @@ TEST_CASE("Patient: builder reads naturally and serialises canonically", "[typed
   r4::Patient::Contact contact;
   contact.gender = "female";
   p.contact.push_back(contact);
-  p.managing_organization.emplace().reference = "Organization/o1";
+  p.managing_organization.Emplace().reference = "Organization/o1";
   const std::string json = kakehashi::fhir::WriteJson(p.ToNode());
   CHECK(
       json ==
@@ -47,7 +47,7 @@ TEST_CASE("Patient: empty values are not written", "[typed][patient]") {
   r4::Patient p;
   p.name.emplace_back();                // empty HumanName
   p.telecom.emplace_back().value = "";  // empty string
-  p.marital_status.emplace();           // empty CodeableConcept
+  p.marital_status.Emplace();           // empty CodeableConcept
   CHECK(kakehashi::fhir::WriteJson(p.ToNode()) == R"({"resourceType":"Patient"})");
 }
 

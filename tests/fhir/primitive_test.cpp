@@ -26,15 +26,15 @@ TEST_CASE("primitive: values keep their lexical form", "[primitive]") {
 TEST_CASE("primitive: Box is a deep-copying nullable holder", "[primitive]") {
   r4::Box<r4::HumanName> box;
   CHECK_FALSE(box);
-  box.emplace().family = "Yamada";
+  box.Emplace().family = "Yamada";
   REQUIRE(box);
   r4::Box<r4::HumanName> copy = box;
   copy->family = "Tanaka";
   CHECK(*box->family.value == "Yamada");
   CHECK(*copy->family.value == "Tanaka");
   r4::Box<r4::HumanName> moved = std::move(copy);
-  CHECK(moved.has_value());
-  moved.reset();
+  CHECK(moved.HasValue());
+  moved.Reset();
   CHECK_FALSE(moved);
   r4::HumanName name;
   name.text = "x";

@@ -20,7 +20,7 @@ namespace kakehashi::fhir::r4 {
 
 class Extension;
 
-// A nullable, deep-copying holder. `box = T{...}` sets it; `box->member` reads it.
+// A nullable, deep-copying holder. `box = T{...}` or `box.Emplace()` sets it; `box->member` reads it.
 template <class T>
 class Box {
  public:
@@ -36,20 +36,20 @@ class Box {
   Box& operator=(Box&&) noexcept = default;
   ~Box() = default;
 
-  bool has_value() const { return p_ != nullptr; }
+  bool HasValue() const { return p_ != nullptr; }
   explicit operator bool() const { return p_ != nullptr; }
   T& operator*() { return *p_; }
   const T& operator*() const { return *p_; }
   T* operator->() { return p_.get(); }
   const T* operator->() const { return p_.get(); }
-  T* get() { return p_.get(); }
-  const T* get() const { return p_.get(); }
+  T* Get() { return p_.get(); }
+  const T* Get() const { return p_.get(); }
   // Creates a default T when empty; returns it.
-  T& emplace() {
+  T& Emplace() {
     if (!p_) p_ = std::make_unique<T>();
     return *p_;
   }
-  void reset() { p_.reset(); }
+  void Reset() { p_.reset(); }
 
  private:
   std::unique_ptr<T> p_;
