@@ -340,3 +340,44 @@ TEST_CASE("json: ToOperationOutcome", "[json][outcome]") {
   CHECK(kakehashi::fhir::IssueTypeOf("fhir.json.too_deep") == "too-costly");
   CHECK(kakehashi::fhir::IssueTypeOf("conformance.required.missing") == "required");
 }
+
+TEST_CASE("json: mutated samples never crash; accepted input writes idempotently",
+          "[json][malformed]") {
+  const std::string text =
+      ReadFile(std::filesystem::path(KAKEHASHI_SOURCE_DIR) / "samples" /
+               "jpcore/jp-clins/examples/Patient-Example-JP-Patient-eCS-MAKINO.json");
+  REQUIRE(text.size() > 500);
+  const char kBytes[] = {'{',  '}', '[', ']', '"',    ',',    ':',
+                         '\\', '0', 'x', ' ', '\xE3', '\x80', 'n'};
+  std::uint32_t state = 12345;  // deterministic LCG: the same cases on every run
+  auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  int accepted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string mutated = text;
+    const int flips = 1 + static_cast<int>(next() % 3);
+    for (int f = 0; f < flips; ++f) {
+      const std::size_t pos = next() % mutated.size();
+      switch (next() % 3) {
+        case 0: mutated[pos] = kBytes[next() % sizeof kBytes]; break;
+        case 1: mutated.erase(pos, 1 + next() % 8); break;
+        default: mutated.insert(pos, 1, kBytes[next() % sizeof kBytes]); break;
+      }
+    }
+    CollectingSink sink;
+    std::optional<Node> node = ReadResource(mutated, sink);
+    if (!node) {
+      REQUIRE(sink.Issues().size() == 1);
+      CHECK(sink.Issues()[0].severity == Severity::kFatal);
+      continue;
+    }
+    ++accepted;
+    const std::string once = WriteJson(*node);
+    auto reparsed = ParseJson(once);
+    REQUIRE(reparsed.has_value());
+    CHECK(WriteJson(*reparsed) == once);
+  }
+  CHECK(accepted > 100);  // the mutations must exercise the writer too
+}
