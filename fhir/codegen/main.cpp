@@ -40,5 +40,5 @@ int main(int argc, char** argv) {
   }
   std::cerr << "kakehashi_fhir_codegen: " << model.types.size() << " types, "
             << model.value_sets.size() << " required value sets from " << model.package << "\n";
-  return meta.empty() ? 1 : 0;
+  return meta.empty() || kakehashi::fhir::codegen::AnyWriteFailed() ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <rapidjson/document.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -443,6 +444,14 @@ std::string Banner(const Model& model) {
          ").\n// DO NOT EDIT: change the generator and run `make regen-fhir`.\n";
 }
 
+namespace {
+bool write_failed = false;
+}  // namespace
+
+bool AnyWriteFailed() {
+  return write_failed;
+}
+
 bool WriteFileIfChanged(const std::string& path, const std::string& content) {
   {
     std::ifstream in(path, std::ios::binary);
@@ -452,12 +461,16 @@ bool WriteFileIfChanged(const std::string& path, const std::string& content) {
       if (ss.str() == content) return true;
     }
   }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) {
     std::cerr << "kakehashi_fhir_codegen: cannot write " << path << "\n";
+    write_failed = true;
     return false;
   }
   out << content;
+  if (!out) write_failed = true;
   return static_cast<bool>(out);
 }
 

@@ -72,6 +72,9 @@ std::vector<std::string> EmitClasses(const Model& model, const std::string& incl
 // Helpers shared by the emitters.
 std::string CppString(const std::string& text);  // a C++ string literal, escaped
 std::string Banner(const Model& model);
+// Writes `content` unless the file already holds it; creates parent directories.
 bool WriteFileIfChanged(const std::string& path, const std::string& content);
+// True when any WriteFileIfChanged call failed (the run must then fail).
+bool AnyWriteFailed();
 
 }  // namespace kakehashi::fhir::codegen
