@@ -13,6 +13,9 @@
 
 #include "kakehashi/common/issue_sink.hpp"
 #include "kakehashi/fhir/json.hpp"
+#include "kakehashi/fhir/r4/condition.hpp"
+#include "kakehashi/fhir/r4/observation.hpp"
+#include "kakehashi/fhir/r4/patient.hpp"
 
 namespace {
 
@@ -163,6 +166,45 @@ int main(int argc, char** argv) {
               kResources * rounds / write_s, mb * rounds / write_s);
   std::printf("fhir_json: read + write      %.0f resources/s, %.1f MB/s (kakehashi)\n", ours,
               mb * rounds / total_s);
+
+  // Typed classes: each entry's Node -> r4::Patient/Observation/Condition (FromNode checks it
+  // against the metadata first) -> Node, as the mapping layer's output path does in reverse.
+  {
+    kakehashi::NullSink sink;
+    auto node = kakehashi::fhir::ReadResource(text, sink);
+    const kakehashi::fhir::Node& entries = *node->Find("entry");
+    int typed_rounds = 0;
+    std::size_t converted = 0;
+    const auto typed_start = Clock::now();
+    do {
+      for (const auto& entry : entries.Items()) {
+        const kakehashi::fhir::Node& resource = *entry.Find("resource");
+        const std::string_view type = resource.ResourceType();
+        bool ok = false;
+        if (type == "Patient") {
+          auto typed = kakehashi::fhir::r4::Patient::FromNode(resource, sink);
+          ok = typed && typed->ToNode().Size() > 0;
+        } else if (type == "Observation") {
+          auto typed = kakehashi::fhir::r4::Observation::FromNode(resource, sink);
+          ok = typed && typed->ToNode().Size() > 0;
+        } else if (type == "Condition") {
+          auto typed = kakehashi::fhir::r4::Condition::FromNode(resource, sink);
+          ok = typed && typed->ToNode().Size() > 0;
+        }
+        converted += ok ? 1 : 0;
+      }
+      ++typed_rounds;
+    } while (Seconds(typed_start) < 2.0);
+    const double typed_s = Seconds(typed_start);
+    if (converted != static_cast<std::size_t>(kResources) * typed_rounds) {
+      std::fprintf(stderr, "bench_fhir_json: typed conversion failed\n");
+      return 1;
+    }
+    std::printf(
+        "fhir_json: typed FromNode+ToNode %.0f resources/s (Patient/Observation/Condition)\n",
+        static_cast<double>(converted) / typed_s);
+  }
+
   if (!peer) return 0;
   const double theirs = Peer(source_dir, text);
   if (theirs <= 0) {
