@@ -8,3 +8,6 @@ for b in "$build"/bench/bench_*; do
   echo "== $(basename "$b")"
   "$b"
 done
+# Script benchmarks (server + load generator + peer): the gateway (docs/performance.md, Gateway).
+echo "== bench_gateway.sh"
+bench/bench_gateway.sh "$build"
