@@ -1,0 +1,151 @@
+// The handler over a store whose Nth call fails: every failure point of a transaction Bundle
+// and of a single update must give an OperationOutcome (never a crash) and leave the store
+// all-or-nothing.
+#include "kakehashi/gateway/handler.hpp"
+
+#include "test_support.hpp"
+
+namespace kakehashi::gateway {
+namespace {
+
+class Countdown {
+ public:
+  explicit Countdown(int fail_at) : left_(fail_at) {}
+  bool Fail() { return --left_ == 0; }
+
+ private:
+  int left_;
+};
+
+ErrorCode Injected() {
+  return make_error_code(store::errc::kQueryFailed);
+}
+
+class FailingSession final : public store::Session {
+ public:
+  FailingSession(std::unique_ptr<store::Session> inner, Countdown& countdown)
+      : inner_(std::move(inner)), countdown_(countdown) {}
+  Result<std::optional<store::ResourceRow>> Read(std::string_view type,
+                                                 std::string_view id) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Read(type, id);
+  }
+  Result<std::optional<store::ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
+                                                        std::int64_t version) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->ReadVersion(type, id, version);
+  }
+  Result<std::vector<store::HistoryRow>> History(const store::HistoryQuery& q) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->History(q);
+  }
+  Result<std::vector<store::ResourceRow>> Search(const store::SearchQuery& q) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Search(q);
+  }
+  Result<std::int64_t> Count(const store::SearchQuery& q) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Count(q);
+  }
+  Result<void> Begin() override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Begin();
+  }
+  Result<void> Commit() override {
+    if (countdown_.Fail()) {
+      inner_->Rollback();
+      return Injected();
+    }
+    return inner_->Commit();
+  }
+  void Rollback() noexcept override { inner_->Rollback(); }
+  Result<std::optional<store::ResourceRow>> LockAndRead(std::string_view type,
+                                                        std::string_view id) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->LockAndRead(type, id);
+  }
+  Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Write(row, index);
+  }
+
+ private:
+  std::unique_ptr<store::Session> inner_;
+  Countdown& countdown_;
+};
+
+class FailingStore final : public store::Store {
+ public:
+  FailingStore(store::Store& inner, int fail_at) : inner_(inner), countdown_(fail_at) {}
+  Result<std::unique_ptr<store::Session>> OpenSession() override {
+    if (countdown_.Fail()) return Injected();
+    auto s = inner_.OpenSession();
+    if (!s) return s.error();
+    return std::unique_ptr<store::Session>(
+        std::make_unique<FailingSession>(std::move(*s), countdown_));
+  }
+  std::string_view Backend() const override { return inner_.Backend(); }
+
+ private:
+  store::Store& inner_;
+  Countdown countdown_;
+};
+
+TEST_CASE("fault injection: a transaction is all-or-nothing at every failure point",
+          "[handler][faults]") {
+  const std::string tx = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000001","resource":{"resourceType":"Patient","id":"fa","name":[{"family":"x"}]},"request":{"method":"PUT","url":"Patient/fa"}},
+    {"resource":{"resourceType":"Observation","id":"fo","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000001"}},"request":{"method":"PUT","url":"Observation/fo"}},
+    {"resource":{"resourceType":"Organization","id":"fg"},"request":{"method":"PUT","url":"Organization/fg"}}]})";
+  int succeeded_at = 0;
+  for (int n = 1; n < 40 && succeeded_at == 0; ++n) {
+    auto t = testing::MakeStore(testing::Backend::kSqlite);
+    FailingStore failing(*t->store, n);
+    Handler h(failing, {});
+    Response r = h.Handle(testing::Req("POST", "/fhir", tx));
+    Handler plain(*t->store, {});
+    const int stored = (plain.Handle(testing::Req("GET", "/fhir/Patient/fa")).status == 200) +
+                       (plain.Handle(testing::Req("GET", "/fhir/Observation/fo")).status == 200) +
+                       (plain.Handle(testing::Req("GET", "/fhir/Organization/fg")).status == 200);
+    INFO("failing call " << n << " -> " << r.status << " " << r.body);
+    if (r.status == 200) {
+      CHECK(stored == 3);
+      succeeded_at = n;
+    } else {
+      CHECK(r.status == 500);
+      CHECK(r.body.find("OperationOutcome") != std::string::npos);
+      CHECK(stored == 0);
+    }
+  }
+  CHECK(succeeded_at > 5);  // the loop reached past every store call of the transaction
+}
+
+TEST_CASE("fault injection: update and search fail cleanly", "[handler][faults]") {
+  for (int n = 1; n < 12; ++n) {
+    auto t = testing::MakeStore(testing::Backend::kSqlite);
+    Handler plain(*t->store, {});
+    REQUIRE(plain
+                .Handle(testing::Req("PUT", "/fhir/Patient/u",
+                                     R"({"resourceType":"Patient","id":"u"})"))
+                .status == 201);
+    FailingStore failing(*t->store, n);
+    Handler h(failing, {});
+    Response r = h.Handle(testing::Req("PUT", "/fhir/Patient/u",
+                                       R"({"resourceType":"Patient","id":"u","active":true})"));
+    Response after = plain.Handle(testing::Req("GET", "/fhir/Patient/u"));
+    if (r.status == 200) {
+      CHECK(after.Header("ETag") == "W/\"2\"");
+    } else {
+      CHECK(r.status == 500);
+      CHECK(after.Header("ETag") == "W/\"1\"");
+    }
+    FailingStore failing2(*t->store, n);
+    Handler h2(failing2, {});
+    Response s = h2.Handle(
+        testing::Req("GET", "/fhir/Patient?_id=u&_revinclude=Observation:subject&_total=accurate"));
+    CHECK((s.status == 200 || s.status == 500));
+  }
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway
