@@ -20,7 +20,8 @@ namespace kakehashi::fhir::r4 {
 
 class Extension;
 
-// A nullable, deep-copying holder. `box = T{...}` or `box.Emplace()` sets it; `box->member` reads it.
+// A nullable, deep-copying holder. `box = T{...}` or `box.Emplace()` sets it; `box->member` reads
+// it.
 template <class T>
 class Box {
  public:
