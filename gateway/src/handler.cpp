@@ -338,6 +338,17 @@ struct Handler::Impl {
     return WriteResponse(w, ParsePrefer(request.Header("Prefer")), w.status == 201);
   }
 
+  // Serialises conditional creates with the same criteria (inside Begin()): the store locks
+  // the key "type/?criteria", which can never be a resource id.
+  static std::optional<Failure> LockCriteria(store::Session& session, const std::string& type,
+                                             std::string_view criteria) {
+    std::string key = "?";
+    key += criteria;
+    auto locked = session.LockAndRead(type, key);
+    if (!locked) return StoreFailure(locked.error());
+    return std::nullopt;
+  }
+
   // Conditional create (R4 §3.1.0.8.2): 0 matches create, 1 returns it, more is 412.
   std::variant<std::optional<store::ResourceRow>, Failure> FindExisting(
       store::Session& session, const std::string& type, std::string_view if_none_exist) const {
@@ -363,7 +374,12 @@ struct Handler::Impl {
     std::string_view if_none_exist = request.Header("If-None-Exist");
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    // The criteria are checked inside the write transaction under a lock on the criteria, so
+    // two identical conditional creates cannot both create. Early returns roll back (the
+    // session's destructor).
+    if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
     if (!if_none_exist.empty()) {
+      if (auto f = LockCriteria(**session, type, if_none_exist)) return detail::FailureResponse(*f);
       auto found = FindExisting(**session, type, if_none_exist);
       if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
       if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
@@ -373,7 +389,6 @@ struct Handler::Impl {
         return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
       }
     }
-    if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
     auto result = Put(**session, type, detail::NewId(), std::move(resource), std::nullopt);
     if (auto* f = std::get_if<Failure>(&result)) {
       (*session)->Rollback();
@@ -825,6 +840,7 @@ struct Handler::Impl {
       result = Delete(session, e.type, e.id, if_match);
     } else if (e.method == "POST") {
       if (!e.if_none_exist.empty()) {
+        if (auto f = LockCriteria(session, e.type, e.if_none_exist)) return f;
         auto found = FindExisting(session, e.type, e.if_none_exist);
         if (auto* f = std::get_if<Failure>(&found)) return *f;
         if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
@@ -968,8 +984,12 @@ struct Handler::Impl {
       // Conditional creates resolve to existing resources before references are rewritten.
       auto session = store.OpenSession();
       if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+      if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
       for (auto& e : entries) {
         if (e.method == "POST" && !e.if_none_exist.empty()) {
+          if (auto f = LockCriteria(**session, e.type, e.if_none_exist)) {
+            return detail::FailureResponse(*f);
+          }
           auto found = FindExisting(**session, e.type, e.if_none_exist);
           if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
           if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
@@ -985,7 +1005,6 @@ struct Handler::Impl {
       std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
         return MethodOrder(a->method) < MethodOrder(b->method);
       });
-      if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
       for (Entry* e : order) {
         if (auto f = RunEntry(**session, *e)) {
           (*session)->Rollback();

@@ -420,6 +420,27 @@ void ConditionalCreate(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: conditional create (If-None-Exist)", "[handler]",
                        ConditionalCreate)
 
+void ConcurrentConditionalCreate(Backend backend) {
+  // Two gateways race to create the same patient conditionally: exactly one resource results.
+  Fixture f(backend);
+  auto other = f.t->OpenAnother();
+  Handler h2(*other, {});
+  auto racer = [&](const Handler& h) {
+    for (int i = 0; i < 10; ++i) {
+      Response r = h.Handle(
+          Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
+      CHECK((r.status == 201 || r.status == 200));
+    }
+  };
+  std::thread t1(racer, std::cref(*f.h));
+  std::thread t2(racer, std::cref(h2));
+  t1.join();
+  t2.join();
+  CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|S-1").size() == 1);
+}
+KAKEHASHI_BACKEND_TEST("handler: concurrent conditional creates make one resource", "[handler]",
+                       ConcurrentConditionalCreate)
+
 void HistoryLevels(Backend backend) {
   Fixture f(backend);
   std::string a = f.Create("Patient", kSuzuki);
