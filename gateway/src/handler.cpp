@@ -868,7 +868,7 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
-  Response Bundle(const Request& request) const {
+  Response Bundle(const Request& request, const BeforeCommit* before_commit = nullptr) const {
     Json bundle;
     if (auto f = ParseResource(request.body, "Bundle", bundle)) return detail::FailureResponse(*f);
     std::string_view kind = bundle.Str("type");
@@ -1013,6 +1013,12 @@ struct Handler::Impl {
           return detail::FailureResponse(*f);
         }
       }
+      if (before_commit != nullptr && *before_commit) {
+        if (auto h = (*before_commit)(**session); !h) {
+          (*session)->Rollback();
+          return detail::FailureResponse(StoreFailure(h.error()));
+        }
+      }
       if (auto c = (*session)->Commit(); !c)
         return detail::FailureResponse(StoreFailure(c.error()));
     } else {
@@ -1120,6 +1126,15 @@ struct Handler::Impl {
                Json::String("http://hl7.org/fhir/OperationDefinition/Patient-everything"));
         ops.Push(std::move(op));
       }
+      for (const TypeOperation& op : options.type_operations) {
+        if (op.type != type) continue;
+        Json* ops = r.Find("operation");
+        if (ops == nullptr) ops = &r.Set("operation", Json::Array());
+        Json o = Json::Object();
+        o.Set("name", Json::String(op.name));
+        o.Set("definition", Json::String(op.definition));
+        ops->Push(std::move(o));
+      }
       resources.Push(std::move(r));
     }
     Json& interactions = rest.Set("interaction", Json::Array());
@@ -1207,6 +1222,14 @@ struct Handler::Impl {
       if (m != "GET") return MethodNotAllowed("GET");
       return History(type, "", params);
     }
+    if (seg.size() == 2 && seg[1].starts_with('$')) {  // [base]/Type/$name (HandlerOptions)
+      for (const TypeOperation& op : options.type_operations) {
+        if (op.type != type || seg[1].compare(1, std::string::npos, op.name) != 0) continue;
+        if (m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
+        return op.run(request);
+      }
+      return detail::FailureResponse(Fail(404, "not-supported", "unknown operation"));
+    }
     const std::string& id = seg[1];
     if (!detail::IsValidId(id)) {
       return detail::FailureResponse(Fail(400, "invalid", "malformed resource id"));
@@ -1236,6 +1259,10 @@ Handler::~Handler() = default;
 
 const HandlerOptions& Handler::Options() const {
   return impl_->options;
+}
+
+Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
+  return impl_->Bundle(request, &before_commit);
 }
 
 Response Handler::Handle(const Request& request) const {

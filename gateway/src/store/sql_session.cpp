@@ -4,6 +4,7 @@
 #include "store/sql_session.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 
 namespace kakehashi::gateway::store::detail {
@@ -531,6 +532,48 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
         {row.type, row.id, q.param, q.value, q.system, q.code}));
   }
   return {};
+}
+
+// Import checkpoints (store.hpp). Not part of the versioned schema: the table belongs to the
+// importer and is created on first use, identical on both backends ("IF NOT EXISTS" and
+// "ON CONFLICT … DO UPDATE" are SQLite >= 3.24 and PostgreSQL >= 9.5 syntax alike).
+Result<void> SqlSession::EnsureCheckpointTable() {
+  if (checkpoint_table_) return {};
+  const std::string text = dialect_ == Dialect::kPostgres ? "TEXT COLLATE \"C\"" : "TEXT";
+  KAKEHASHI_TRY_VOID(Exec("CREATE TABLE IF NOT EXISTS import_checkpoints (source " + text +
+                              " NOT NULL, unit " + text +
+                              " NOT NULL, fingerprint TEXT NOT NULL, done_at BIGINT NOT NULL, "
+                              "PRIMARY KEY (source, unit))",
+                          {}));
+  if (!InTransaction()) checkpoint_table_ = true;  // a rolled-back CREATE is undone
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqlSession::ReadCheckpoints(
+    std::string_view source) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows, Query("SELECT unit, fingerprint FROM import_checkpoints WHERE "
+                                 "source = ? ORDER BY unit",
+                                 {std::string(source)}));
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.emplace_back(std::move(r[0]), std::move(r[1]));
+  return out;
+}
+
+Result<void> SqlSession::WriteCheckpoint(std::string_view source, std::string_view unit,
+                                         std::string_view fingerprint) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return Exec(
+      "INSERT INTO import_checkpoints (source, unit, fingerprint, done_at) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (source, unit) DO UPDATE SET fingerprint = excluded.fingerprint, done_at = "
+      "excluded.done_at",
+      {std::string(source), std::string(unit), std::string(fingerprint),
+       static_cast<std::int64_t>(now_us)});
 }
 
 }  // namespace kakehashi::gateway::store::detail

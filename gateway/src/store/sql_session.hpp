@@ -35,6 +35,10 @@ class SqlSession : public Session {
   Result<std::vector<ResourceRow>> Search(const SearchQuery& query) override;
   Result<std::int64_t> Count(const SearchQuery& query) override;
   Result<void> Write(const ResourceRow& row, const IndexEntries& index) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpoints(
+      std::string_view source) override;
+  Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
+                               std::string_view fingerprint) override;
 
  protected:
   virtual Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) = 0;
@@ -42,6 +46,10 @@ class SqlSession : public Session {
   virtual bool InTransaction() const = 0;
 
   Dialect dialect_;
+
+ private:
+  Result<void> EnsureCheckpointTable();
+  bool checkpoint_table_ = false;
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.

@@ -34,6 +34,16 @@ boost::system::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), store_category()};
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> Session::ReadCheckpoints(
+    std::string_view /*source*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<void> Session::WriteCheckpoint(std::string_view /*source*/, std::string_view /*unit*/,
+                                      std::string_view /*fingerprint*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
   if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
   if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);

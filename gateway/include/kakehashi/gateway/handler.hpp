@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kakehashi::gateway {
 
@@ -25,12 +26,26 @@ namespace kakehashi::gateway {
 // (level 2) is wired by the CLI; must be thread-safe.
 using Validator = std::function<void(std::string_view resource_json, IssueSink& issues)>;
 
+// A type-level operation, [base]/Type/$name by GET (query parameters) or POST (a Parameters
+// body or a form), e.g. the terminology operations (terminology_ops.hpp). Listed in the
+// CapabilityStatement under its type. `run` must be thread-safe.
+struct TypeOperation {
+  std::string type;        // "CodeSystem"
+  std::string name;        // "lookup" (without '$')
+  std::string definition;  // canonical OperationDefinition URL
+  std::function<Response(const Request& request)> run;
+};
+
+// Called by Handler::Transaction inside the store transaction after every entry succeeded.
+using BeforeCommit = std::function<Result<void>(store::Session& session)>;
+
 struct HandlerOptions {
   // Absolute base used in fullUrl, Location and paging links.
   std::string base_url = "http://127.0.0.1:8080/fhir";
   int default_count = 20;
   int max_count = 1000;
   Validator validator;  // empty: only the built-in structural checks
+  std::vector<TypeOperation> type_operations;
 };
 
 class Handler {
@@ -41,6 +56,11 @@ class Handler {
   Handler& operator=(const Handler&) = delete;
 
   Response Handle(const Request& request) const;
+
+  // POST [base] with a transaction Bundle, plus `before_commit` run in the same store transaction
+  // (the importer records its checkpoint there, so resources and checkpoint commit together).
+  // An error from it rolls everything back (500 OperationOutcome).
+  Response Transaction(const Request& request, const BeforeCommit& before_commit) const;
 
   const HandlerOptions& Options() const;
 

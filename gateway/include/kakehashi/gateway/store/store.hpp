@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::gateway::store {
@@ -164,6 +165,16 @@ class Session {
   // Inside Begin(): stores `row` as the current version, appends it to history and replaces its
   // index rows with `index` (ignored when row.deleted).
   virtual Result<void> Write(const ResourceRow& row, const IndexEntries& index) = 0;
+
+  // Import checkpoints (`kakehashi import`, docs/gateway.md "Import"): one row per finished unit
+  // of an import source (an SS-MIX2 patient folder, an HL7 v2 file) with a fingerprint of what was
+  // imported. WriteCheckpoint runs inside Begin() so a unit's checkpoint commits or rolls back
+  // with its resources; a restarted import skips units whose fingerprint is unchanged. The table
+  // is created on first use. The defaults return errc::kUnsupported (test doubles).
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpoints(
+      std::string_view source);  // (unit, fingerprint) pairs of `source`
+  virtual Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
+                                       std::string_view fingerprint);
 };
 
 class Store {
