@@ -4,6 +4,16 @@
 // PHI on stderr (docs/decisions/0003-ssmix2-issue-locations.md): SS-MIX2 paths contain patient
 // IDs, so stderr never names a stored file — it prints issue codes, counts and messages; the
 // --issues OperationOutcome carries the locations for the operator.
+//
+// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"): the inputs are cut into units —
+// one SS-MIX2 patient folder, or one whole file given on the command line — that `--jobs` worker
+// threads map, validate and serialise independently; the main thread writes the units' output in
+// input order, so the bytes do not depend on the number of jobs, and at most a few units per job
+// are in flight, so memory does not grow with the store. Each unit keeps the BundleBuilder rule
+// (one entry per Type/id; a later version replaces an earlier one in place). Across units, the
+// first entry of a Type/id wins and identical repeats are dropped: SS-MIX2 is partitioned by
+// patient, so only resources not tied to a patient (the insurer's Organization) repeat across
+// patient folders; a repeat whose content differs is reported (convert.duplicate_resource).
 #include "args.hpp"
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
@@ -20,13 +30,26 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::app {
@@ -62,31 +85,81 @@ constexpr const char* kHelp =
     "                                 systems (default: MSH-4 when it is 10 digits)\n"
     "  --progress                     show progress on stderr even when it is not a terminal\n"
     "  --no-unused                    do not report unused fields (information issues)\n"
+    "  --jobs N                       convert with N worker threads (default: the number of\n"
+    "                                 hardware threads); SS-MIX2 patients are converted in\n"
+    "                                 parallel and written in input order, so the output is\n"
+    "                                 the same for every N; memory stays bounded (streaming)\n"
     "  --help                         show this help\n"
     "\n"
     "Exit codes: 0 converted (warnings on stderr), 1 some input was unusable (one line per\n"
     "problem on stderr; what could be converted is still written), 2 usage error.\n";
 
-// Keeps issues for --issues and counts them; prints nothing itself.
-class CountingSink final : public IssueSink {
+// The issues of one unit of work, in the order they were reported: counts by severity and code,
+// and the issues themselves when they will be needed (all for --issues; errors for stderr).
+class BatchSink final : public IssueSink {
  public:
-  explicit CountingSink(bool keep) : keep_(keep) {}
+  explicit BatchSink(bool keep_all) : keep_all_(keep_all) {}
   void Report(Issue issue) override {
-    counts_.Add(issue);
-    if (issue.severity == Severity::kFatal || issue.severity == Severity::kError) {
-      if (problems_.size() < 20) problems_.push_back(issue);
-      ++problem_count_;
+    ++by_severity_[static_cast<int>(issue.severity)];
+    ++by_code_[issue.code];
+    if (keep_all_ || issue.severity == Severity::kFatal || issue.severity == Severity::kError) {
+      kept_.push_back(std::move(issue));
     }
-    if (keep_) kept_.Report(std::move(issue));
   }
-  const IssueCounts& Counts() const { return counts_; }
+  bool keep_all_;
+  std::array<std::size_t, 4> by_severity_{};
+  std::map<std::string_view, std::size_t> by_code_;
+  std::vector<Issue> kept_;
+};
+
+// Forwards to the sink of the unit being read (the SS-MIX2 reader reports while it loads a
+// patient folder; those issues belong to that folder's unit).
+class SwitchSink final : public IssueSink {
+ public:
+  void Report(Issue issue) override {
+    if (target_ != nullptr) target_->Report(std::move(issue));
+  }
+  void Set(IssueSink* target) { target_ = target; }
+
+ private:
+  IssueSink* target_ = nullptr;
+};
+
+// All issues of the run, merged unit by unit in input order: counts, the first problems for
+// stderr, and (with --issues) the issues for the OperationOutcome.
+class Tally {
+ public:
+  explicit Tally(bool keep) : keep_(keep) {}
+  void Absorb(BatchSink& batch) {
+    for (int i = 0; i < 4; ++i) by_severity_[i] += batch.by_severity_[i];
+    for (const auto& [code, n] : batch.by_code_) by_code_[std::string(code)] += n;
+    for (auto& issue : batch.kept_) {
+      if (issue.severity == Severity::kFatal || issue.severity == Severity::kError) {
+        if (problems_.size() < 20) problems_.push_back(issue);
+        ++problem_count_;
+      }
+      if (keep_) kept_.Report(std::move(issue));
+    }
+  }
+  void Report(Issue issue) {
+    BatchSink one(true);
+    one.Report(std::move(issue));
+    Absorb(one);
+  }
+  std::size_t Count(Severity severity) const { return by_severity_[static_cast<int>(severity)]; }
+  std::size_t Errors() const { return Count(Severity::kFatal) + Count(Severity::kError); }
+  std::size_t Total() const {
+    return by_severity_[0] + by_severity_[1] + by_severity_[2] + by_severity_[3];
+  }
+  const std::map<std::string, std::size_t>& ByCode() const { return by_code_; }
   const CollectingSink& Kept() const { return kept_; }
   const std::vector<Issue>& Problems() const { return problems_; }
   std::size_t ProblemCount() const { return problem_count_; }
 
  private:
   bool keep_;
-  IssueCounts counts_;
+  std::array<std::size_t, 4> by_severity_{};
+  std::map<std::string, std::size_t> by_code_;
   CollectingSink kept_;
   std::vector<Issue> problems_;
   std::size_t problem_count_ = 0;
@@ -97,12 +170,17 @@ class CountingSink final : public IssueSink {
 // are reported instead, so the run exits 1 and --issues names the source.
 class ValidatingOutput final : public mapping::OutputSink {
  public:
-  ValidatingOutput(mapping::OutputSink& next, IssueSink& issues) : next_(next), issues_(issues) {
+  ValidatingOutput() {
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
     conformance::ValidatorOptions options;
     options.check_references = false;  // references point at other entries of the output
     validator_ = conformance::Validator(options);
 #endif
+  }
+  // Where the next resources and their issues go (one unit of work at a time).
+  void Bind(mapping::OutputSink& next, IssueSink& issues) {
+    next_ = &next;
+    issues_ = &issues;
   }
   void Put(const std::string& type, const std::string& id, Node resource) override {
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
@@ -112,28 +190,29 @@ class ValidatingOutput final : public mapping::OutputSink {
     if (!validator_.Validate(resource, found, where)) {
       for (const auto& issue : found.Issues()) {
         if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
-          issues_.Report(issue);
+          issues_->Report(issue);
         }
       }
-      issues_.Error("convert.invalid_resource", where,
-                    "the mapped resource is not valid FHIR R4 and was not written; see the "
-                    "issues before this one and the mapping rules of its type");
+      issues_->Error("convert.invalid_resource", where,
+                     "the mapped resource is not valid FHIR R4 and was not written; see the "
+                     "issues before this one and the mapping rules of its type");
       ++rejected_;
       return;
     }
 #endif
-    next_.Put(type, id, std::move(resource));
+    next_->Put(type, id, std::move(resource));
   }
   void Delete(const std::string& type, const std::string& id) override {
-    next_.Delete(type, id);
+    next_->Delete(type, id);
   }
-  std::size_t Rejected() const {
-    return rejected_;
+  // Resources rejected since the last call.
+  std::size_t TakeRejected() {
+    return std::exchange(rejected_, 0);
   }
 
  private:
-  mapping::OutputSink& next_;
-  IssueSink& issues_;
+  mapping::OutputSink* next_ = nullptr;
+  IssueSink* issues_ = nullptr;
   std::size_t rejected_ = 0;
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
   conformance::Validator validator_;
@@ -191,8 +270,11 @@ class Progress {
                  files, messages, rate, fraction * 100.0, eta.c_str());
     shown_ = true;
   }
-  void Done() {
+  void Done() { Clear(); }
+  // Erases the progress line (before another line goes to stderr).
+  void Clear() {
     if (shown_) std::fprintf(stderr, "\r%*s\r", 100, "");
+    shown_ = false;
   }
   double Seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
@@ -231,10 +313,239 @@ bool LooksLikeHl7(const std::string& bytes) {
   return false;
 }
 
+// ----------------------------------------------------------------------------- parallel pipeline
+
+// One unit of work: an SS-MIX2 patient folder, one stored file named on the command line, or one
+// HL7 v2 file. A unit may also carry only a message for stderr (an unusable input), so that the
+// messages come out in input order.
+struct Unit {
+  enum class Kind { kPatient, kStoreFile, kHl7, kMessage };
+  Kind kind = Kind::kMessage;
+  std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient, kStoreFile
+  std::string input;                                     // kHl7: the path as given
+  std::string bytes;                                     // kHl7: the file's bytes
+  std::string message;                                   // kMessage: one line for stderr
+  bool unusable = false;                                 // counts as an unusable input
+  double progress = 0.0;                                 // fraction of the run when read
+  std::unique_ptr<BatchSink> issues;                     // reader issues, then mapping issues
+};
+
+// A unit's output, serialised by the worker.
+struct OutEntry {
+  std::string key;   // "Type/id"
+  std::string text;  // ndjson line / Bundle entry JSON; empty for an NDJSON delete
+  std::uint64_t hash = 0;
+  bool is_delete = false;
+  bool track = false;  // remembered across units (see the file comment)
+};
+
+struct Done {
+  Unit unit;
+  std::vector<OutEntry> entries;
+  mapping::ConvertStats stats;
+  std::size_t rejected = 0;
+};
+
+std::uint64_t Fnv1a(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// Resource types whose ids are not tied to a patient or a stored file: their id rule reads
+// neither PID nor the patient-ID system nor the source file (e.g. the insurer's Organization).
+// These may repeat across patient folders and are remembered across units.
+std::set<std::string> SharedTypes(const mapping::RuleSet& rules) {
+  std::set<std::string> shared;
+  for (const std::string& data_type : rules.MessageTypes()) {
+    const Node* message = rules.Message(data_type);
+    const Node* list = message != nullptr ? message->Find("resources") : nullptr;
+    if (list == nullptr) continue;
+    for (const auto& item : list->Items()) {
+      const Node* name = item.Find("resource");
+      const Node* rule = name != nullptr ? rules.Resource(name->Text()) : nullptr;
+      if (rule == nullptr) continue;
+      const Node* type = rule->Find("resourceType");
+      const Node* id = rule->Find("id");
+      if (type == nullptr || id == nullptr) continue;  // position ids: tied to the file
+      std::string text;
+      fhir::WriteJson(*id, text, fhir::WriteOptions{false, false});
+      if (text.find("PID-") == std::string::npos &&
+          text.find("patient_system") == std::string::npos &&
+          text.find("\"source\"") == std::string::npos) {
+        shared.insert(type->Text());
+      }
+    }
+  }
+  return shared;
+}
+
+// A bounded, ordered hand-off: the producer numbers units, workers take them in any order, the
+// consumer receives results strictly in number order. At most `capacity` units are between the
+// producer and the consumer, which bounds memory.
+class Pipeline {
+ public:
+  explicit Pipeline(std::size_t capacity) : capacity_(capacity) {}
+
+  // Producer. Blocks while `capacity` units are in flight.
+  void Push(Unit unit) {
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return in_flight_ < capacity_; });
+    ++in_flight_;
+    todo_.emplace_back(next_in_++, std::move(unit));
+    work_.notify_one();
+  }
+  void Close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    work_.notify_all();
+    done_cv_.notify_all();
+  }
+  // Worker. False when there is no more work.
+  bool Take(std::size_t& seq, Unit& unit) {
+    std::unique_lock lock(mutex_);
+    work_.wait(lock, [&] { return !todo_.empty() || closed_; });
+    if (todo_.empty()) return false;
+    seq = todo_.front().first;
+    unit = std::move(todo_.front().second);
+    todo_.pop_front();
+    return true;
+  }
+  void Finish(std::size_t seq, Done done) {
+    std::lock_guard lock(mutex_);
+    done_.emplace(seq, std::move(done));
+    done_cv_.notify_all();
+  }
+  // Consumer: the next result in order; nullopt when everything pushed has been consumed.
+  std::optional<Done> Next() {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(
+        lock, [&] { return done_.count(next_out_) != 0 || (closed_ && next_out_ == next_in_); });
+    auto it = done_.find(next_out_);
+    if (it == done_.end()) return std::nullopt;
+    Done done = std::move(it->second);
+    done_.erase(it);
+    ++next_out_;
+    --in_flight_;
+    space_.notify_one();
+    return done;
+  }
+
+ private:
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable space_, work_, done_cv_;
+  std::deque<std::pair<std::size_t, Unit>> todo_;
+  std::map<std::size_t, Done> done_;
+  std::size_t next_in_ = 0, next_out_ = 0, in_flight_ = 0;
+  bool closed_ = false;
+};
+
+constexpr std::string_view kBundleHead = R"({"resourceType":"Bundle","type":"transaction")";
+
+// One worker: its own converter and validator over the shared (const) rules.
+class Worker {
+ public:
+  Worker(const mapping::RuleSet& rules, const mapping::MapOptions& options, bool ndjson,
+         const std::set<std::string>& shared)
+      : converter_(rules, options), ndjson_(ndjson), shared_(shared) {}
+
+  Done Convert(Unit unit) {
+    Done done;
+    mapping::BundleBuilder bundle;  // one entry per Type/id within the unit
+    BatchSink& issues = *unit.issues;
+    output_.Bind(bundle, issues);
+    switch (unit.kind) {
+      case Unit::Kind::kPatient:
+      case Unit::Kind::kStoreFile:
+        for (const auto& record : unit.records) converter_.ConvertRecord(record, output_, issues);
+        break;
+      case Unit::Kind::kHl7:
+        if (converter_.ConvertHl7(unit.bytes, unit.input, output_, issues) == 0) {
+          unit.unusable = true;
+        }
+        unit.bytes = std::string();
+        break;
+      case Unit::Kind::kMessage: break;
+    }
+    const bool track_all = unit.kind != Unit::Kind::kPatient;
+    std::vector<mapping::BundleEntry> entries = bundle.TakeEntries();
+    done.entries.reserve(entries.size());
+    for (auto& e : entries) {
+      OutEntry out;
+      out.key = e.type + "/" + e.id;
+      out.is_delete = e.method == mapping::BundleEntry::Method::kDelete;
+      out.track = track_all || shared_.count(e.type) != 0;
+      if (ndjson_) {
+        if (!out.is_delete) {
+          fhir::WriteJson(e.resource, out.text);
+          out.text += '\n';
+        }
+      } else {
+        out.text = EntryText(e);
+      }
+      out.hash = Fnv1a(out.text);
+      done.entries.push_back(std::move(out));
+    }
+    done.stats = converter_.TakeStats();
+    done.rejected = output_.TakeRejected();
+    done.unit = std::move(unit);
+    return done;
+  }
+
+ private:
+  // The JSON of one Bundle.entry exactly as BundleBuilder::Build + WriteJson writes it: a Bundle
+  // of this one entry, written canonically, minus the Bundle's own head and tail.
+  std::string EntryText(mapping::BundleEntry& e) {
+    Node bundle = Node::Object();
+    bundle.Set("resourceType", Node::String("Bundle"));
+    bundle.Set("type", Node::String("transaction"));
+    Node entry = Node::Object();
+    Node request = Node::Object();
+    if (e.method == mapping::BundleEntry::Method::kPut) {
+      entry.Set("fullUrl", Node::String("urn:uuid:" + e.id));
+      entry.Set("resource", std::move(e.resource));
+      request.Set("method", Node::String("PUT"));
+    } else {
+      request.Set("method", Node::String("DELETE"));
+    }
+    request.Set("url", Node::String(e.type + "/" + e.id));
+    entry.Set("request", std::move(request));
+    bundle.Set("entry", Node::Array()).Push(std::move(entry));
+    text_.clear();
+    fhir::WriteJson(bundle, text_);
+    const std::string head = std::string(kBundleHead) + ",\"entry\":[";
+    if (text_.size() < head.size() + 2 || text_.compare(0, head.size(), head) != 0 ||
+        text_.compare(text_.size() - 2, 2, "]}") != 0) {
+      std::fprintf(stderr, "kakehashi convert: internal error: unexpected Bundle layout\n");
+      std::abort();
+    }
+    return text_.substr(head.size(), text_.size() - head.size() - 2);
+  }
+
+  mapping::Converter converter_;
+  ValidatingOutput output_;
+  bool ndjson_;
+  const std::set<std::string>& shared_;
+  std::string text_;
+};
+
+void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
+  total.files += part.files;
+  total.messages += part.messages;
+  total.unmapped += part.unmapped;
+  total.unusable += part.unusable;
+  for (const auto& [type, n] : part.put_by_type) total.put_by_type[type] += n;
+  for (const auto& [type, n] : part.deleted_by_type) total.deleted_by_type[type] += n;
+}
+
 }  // namespace
 
 int RunConvert(const std::vector<std::string>& argv) {
-  Args args({"from", "format", "out", "profile", "issues", "rules", "facility"},
+  Args args({"from", "format", "out", "profile", "issues", "rules", "facility", "jobs"},
             {"progress", "no-unused"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi convert: %s (see kakehashi convert --help)\n",
@@ -276,6 +587,16 @@ int RunConvert(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "kakehashi convert: --facility must be a 10-digit 医療機関コード\n");
     return kExitUsage;
   }
+  std::size_t jobs = std::max(1U, std::thread::hardware_concurrency());
+  if (auto text = args.Get("jobs")) {
+    char* end = nullptr;
+    long n = std::strtol(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || n < 1 || n > 256) {
+      std::fprintf(stderr, "kakehashi convert: --jobs must be a number from 1 to 256\n");
+      return kExitUsage;
+    }
+    jobs = static_cast<std::size_t>(n);
+  }
 
   std::string detail;
   auto rules =
@@ -290,98 +611,197 @@ int RunConvert(const std::vector<std::string>& argv) {
                                                    : mapping::ProfileSet::kJpCore112;
   map_options.facility_code = facility;
   map_options.report_unused = !args.Has("no-unused");
-  mapping::Converter converter(*rules, map_options);
-  mapping::BundleBuilder bundle;
-  CountingSink issues(args.Has("issues"));
-  ValidatingOutput output(bundle, issues);
-  Progress progress(args.Has("progress") || isatty(fileno(stderr)) != 0);
-  std::size_t unusable_inputs = 0;
+  const bool ndjson = format == "ndjson";
+  const bool keep_issues = args.Has("issues");
 
-  for (const std::string& input : args.Positionals()) {
-    std::error_code ec;
-    const fs::path path(input);
-    if (!fs::exists(path, ec)) {
-      std::fprintf(stderr, "kakehashi convert: %s: no such file or directory\n", input.c_str());
-      ++unusable_inputs;
-      continue;
-    }
-    if (fs::is_directory(path, ec)) {
-      if (from == "hl7v2") {
-        std::fprintf(stderr, "kakehashi convert: %s: a directory is not an HL7 v2 file\n",
-                     input.c_str());
-        ++unusable_inputs;
-        continue;
-      }
-      adapters::ssmix2::StorageReader reader(path, issues);
-      while (true) {
-        auto next = reader.Next();
-        if (!next) {
-          std::fprintf(stderr, "kakehashi convert: %s: %s\n", input.c_str(),
-                       next.error().message().c_str());
-          ++unusable_inputs;
-          break;
-        }
-        if (!*next) break;
-        converter.ConvertRecord(**next, output, issues);
-        progress.Update(converter.Stats().files, converter.Stats().messages, reader.Progress());
-      }
-      continue;
-    }
-    const bool ssmix2_name = adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
-    if (from == "ssmix2" || (from.empty() && ssmix2_name)) {
-      auto record = adapters::ssmix2::StorageReader::ResolveFile(path, issues);
-      if (!record) {
-        std::fprintf(stderr, "kakehashi convert: %s: not a file of an SS-MIX2 store (%s)\n",
-                     input.c_str(), record.error().message().c_str());
-        ++unusable_inputs;
-        continue;
-      }
-      converter.ConvertRecord(*record, output, issues);
-      continue;
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (!in && !in.eof()) {
-      std::fprintf(stderr, "kakehashi convert: %s: cannot be read\n", input.c_str());
-      ++unusable_inputs;
-      continue;
-    }
-    const std::string bytes = ss.str();
-    if (!LooksLikeHl7(bytes)) {
-      std::fprintf(stderr, "kakehashi convert: %s: not HL7 v2 (no MSH segment found)\n",
-                   input.c_str());
-      ++unusable_inputs;
-      continue;
-    }
-    if (converter.ConvertHl7(bytes, input, output, issues) == 0) ++unusable_inputs;
-  }
-  progress.Done();
-
-  // Output, through the fhir/ writer: canonical element order, numbers keep their text.
-  std::string text;
-  std::size_t deletes = 0;
-  if (format == "bundle") {
-    fhir::WriteJson(bundle.Build(), text);
-    text += '\n';
-  } else {
-    for (const auto& entry : bundle.Entries()) {
-      if (entry.method == mapping::BundleEntry::Method::kDelete) {
-        ++deletes;
-        continue;
-      }
-      fhir::WriteJson(entry.resource, text);
-      text += '\n';
-    }
-  }
-  if (auto out = args.Get("out")) {
-    if (!WriteFile(*out, text)) {
-      std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n", out->c_str());
+  // The output is opened first and written as units complete (streaming, not held in memory).
+  std::FILE* out = stdout;
+  const std::optional<std::string> out_path = args.Get("out");
+  if (out_path) {
+    out = std::fopen(out_path->c_str(), "wb");
+    if (out == nullptr) {
+      std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n", out_path->c_str());
       return kExitUsage;
     }
-  } else {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+  }
+  std::vector<char> out_buffer(1 << 20);
+  std::setvbuf(out, out_buffer.data(), _IOFBF, out_buffer.size());
+
+  Tally issues(keep_issues);
+  Progress progress(args.Has("progress") || isatty(fileno(stderr)) != 0);
+  const std::set<std::string> shared = SharedTypes(*rules);
+
+  // Producer: walks the inputs in order and cuts them into units.
+  Pipeline pipeline(4 * jobs + 4);
+  std::atomic<double> walked{0.0};
+  std::thread producer([&] {
+    const std::size_t inputs = args.Positionals().size();
+    for (std::size_t index = 0; index < inputs; ++index) {
+      const std::string& input = args.Positionals()[index];
+      const double before = static_cast<double>(index) / static_cast<double>(inputs);
+      const double share = 1.0 / static_cast<double>(inputs);
+      auto message = [&](std::string text) {
+        Unit unit;
+        unit.message = "kakehashi convert: " + input + ": " + std::move(text);
+        unit.unusable = true;
+        unit.issues = std::make_unique<BatchSink>(keep_issues);
+        pipeline.Push(std::move(unit));
+      };
+      std::error_code ec;
+      const fs::path path(input);
+      if (!fs::exists(path, ec)) {
+        message("no such file or directory");
+        continue;
+      }
+      if (fs::is_directory(path, ec)) {
+        if (from == "hl7v2") {
+          message("a directory is not an HL7 v2 file");
+          continue;
+        }
+        SwitchSink reader_issues;
+        adapters::ssmix2::StorageReader reader(path, reader_issues);
+        while (true) {
+          Unit unit;
+          unit.kind = Unit::Kind::kPatient;
+          unit.issues = std::make_unique<BatchSink>(keep_issues);
+          reader_issues.Set(unit.issues.get());
+          auto more = reader.NextPatient(unit.records);
+          reader_issues.Set(nullptr);
+          if (!more) {
+            // Issues the reader reported before failing still go out, then the error line.
+            unit.kind = Unit::Kind::kMessage;
+            unit.records.clear();
+            unit.message = "kakehashi convert: " + input + ": " + more.error().message();
+            unit.unusable = true;
+            pipeline.Push(std::move(unit));
+            break;
+          }
+          unit.progress = before + share * reader.Progress();
+          walked.store(unit.progress, std::memory_order_relaxed);
+          if (!*more) {
+            if (unit.issues->by_severity_ != std::array<std::size_t, 4>{}) {
+              unit.kind = Unit::Kind::kMessage;  // issues only (e.g. a stray root folder)
+              pipeline.Push(std::move(unit));
+            }
+            break;
+          }
+          pipeline.Push(std::move(unit));
+        }
+        continue;
+      }
+      Unit unit;
+      unit.issues = std::make_unique<BatchSink>(keep_issues);
+      unit.progress = before + share;
+      const bool ssmix2_name =
+          adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
+      if (from == "ssmix2" || (from.empty() && ssmix2_name)) {
+        auto record = adapters::ssmix2::StorageReader::ResolveFile(path, *unit.issues);
+        if (!record) {
+          unit.message = "kakehashi convert: " + input + ": not a file of an SS-MIX2 store (" +
+                         record.error().message() + ")";
+          unit.unusable = true;
+        } else {
+          unit.kind = Unit::Kind::kStoreFile;
+          unit.records.push_back(std::move(*record));
+        }
+        pipeline.Push(std::move(unit));
+        continue;
+      }
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      if (!in && !in.eof()) {
+        message("cannot be read");
+        continue;
+      }
+      unit.bytes = ss.str();
+      if (!LooksLikeHl7(unit.bytes)) {
+        message("not HL7 v2 (no MSH segment found)");
+        continue;
+      }
+      unit.kind = Unit::Kind::kHl7;
+      unit.input = input;
+      pipeline.Push(std::move(unit));
+    }
+    pipeline.Close();
+  });
+
+  std::vector<std::thread> workers;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    workers.emplace_back([&] {
+      Worker worker(*rules, map_options, ndjson, shared);
+      std::size_t seq = 0;
+      Unit unit;
+      while (pipeline.Take(seq, unit)) pipeline.Finish(seq, worker.Convert(std::move(unit)));
+    });
+  }
+
+  // Consumer (this thread): output and issues in input order.
+  mapping::ConvertStats stats;
+  std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
+  std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
+  const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
+  while (auto done = pipeline.Next()) {
+    Unit& unit = done->unit;
+    issues.Absorb(*unit.issues);
+    if (!unit.message.empty()) {
+      progress.Clear();
+      std::fprintf(stderr, "%s\n", unit.message.c_str());
+    }
+    if (unit.unusable) ++unusable_inputs;
+    Add(stats, done->stats);
+    rejected += done->rejected;
+    for (auto& e : done->entries) {
+      if (!written.empty() || e.track) {
+        auto it = written.find(e.key);
+        if (it != written.end()) {
+          if (it->second != e.hash) {
+            Location where;
+            where.record = e.key;
+            issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
+                           "an earlier patient folder or input already wrote a different "
+                           "version of this resource; the first one is kept"});
+          }
+          continue;
+        }
+        if (e.track) written.emplace(std::move(e.key), e.hash);
+      }
+      if (e.is_delete) ++deletes;
+      if (ndjson) {
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      } else {
+        if (entries == 0) {
+          std::fwrite(bundle_head.data(), 1, bundle_head.size(), out);
+        } else {
+          std::fputc(',', out);
+        }
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      }
+      ++entries;
+    }
+    progress.Update(stats.files, stats.messages, unit.progress);
+  }
+  producer.join();
+  for (auto& w : workers) w.join();
+  progress.Done();
+  if (!ndjson) {
+    if (entries == 0) {
+      std::fwrite(kBundleHead.data(), 1, kBundleHead.size(), out);
+      std::fputs("}\n", out);
+    } else {
+      std::fputs("]}\n", out);
+    }
+  }
+  std::fflush(out);
+  const bool write_failed = std::ferror(out) != 0;
+  if (out != stdout && std::fclose(out) != 0) {
+    std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n", out_path->c_str());
+    return kExitUsage;
+  }
+  if (write_failed) {
+    std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n",
+                 out_path ? out_path->c_str() : "standard output");
+    return kExitUsage;
   }
   if (auto path = args.Get("issues")) {
     std::string oo;
@@ -399,33 +819,33 @@ int RunConvert(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "kakehashi convert: ... and %zu more errors (see --issues FILE)\n",
                  issues.ProblemCount() - issues.Problems().size());
   }
-  const auto& stats = converter.Stats();
+  const double seconds = progress.Seconds();
   std::fprintf(stderr,
                "kakehashi convert: %zu files, %zu messages (%zu kept as DocumentReference) in "
-               "%.2f s; %zu entries in the output\n",
-               stats.files, stats.messages, stats.unmapped, progress.Seconds(), bundle.Size());
+               "%.2f s (%.0f messages/s, %zu jobs); %zu entries in the output\n",
+               stats.files, stats.messages, stats.unmapped, seconds,
+               seconds > 0 ? static_cast<double>(stats.messages) / seconds : 0.0, jobs, entries);
   if (!stats.put_by_type.empty()) {
     std::fprintf(stderr, "  resources: %s\n", Join(stats.put_by_type).c_str());
   }
-  if (output.Rejected() > 0) {
+  if (rejected > 0) {
     std::fprintf(stderr, "  not written: %zu invalid resources (convert.invalid_resource)\n",
-                 output.Rejected());
+                 rejected);
   }
   if (!stats.deleted_by_type.empty()) {
     std::fprintf(stderr, "  deleted:   %s%s\n", Join(stats.deleted_by_type).c_str(),
-                 deletes > 0 ? " (not representable in NDJSON: omitted)" : "");
+                 ndjson && deletes > 0 ? " (not representable in NDJSON: omitted)" : "");
   }
-  const auto& counts = issues.Counts();
   std::fprintf(stderr, "  issues:    %zu fatal, %zu error, %zu warning, %zu information\n",
-               counts.Count(Severity::kFatal), counts.Count(Severity::kError),
-               counts.Count(Severity::kWarning), counts.Count(Severity::kInformation));
-  for (const auto& [code, n] : counts.ByCode()) {
+               issues.Count(Severity::kFatal), issues.Count(Severity::kError),
+               issues.Count(Severity::kWarning), issues.Count(Severity::kInformation));
+  for (const auto& [code, n] : issues.ByCode()) {
     std::fprintf(stderr, "    %-32s %zu\n", code.c_str(), n);
   }
-  if (counts.Total() > 0 && !args.Has("issues")) {
+  if (issues.Total() > 0 && !args.Has("issues")) {
     std::fprintf(stderr, "  (write the issues with their locations: --issues FILE)\n");
   }
-  const bool failed = unusable_inputs > 0 || counts.Errors() > 0;
+  const bool failed = unusable_inputs > 0 || issues.Errors() > 0;
   return failed ? kExitInputErrors : kExitOk;
 }
 

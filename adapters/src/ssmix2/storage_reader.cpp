@@ -201,7 +201,8 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
   return {};
 }
 
-Result<std::optional<StorageRecord>> StorageReader::Next() {
+Result<void> StorageReader::LoadNextPatient(bool& more) {
+  more = false;
   if (!started_) {
     started_ = true;
     std::error_code ec;
@@ -224,17 +225,13 @@ Result<std::optional<StorageRecord>> StorageReader::Next() {
     });
   }
   while (true) {
-    if (!pending_.empty()) {
-      StorageRecord record = std::move(pending_.front());
-      pending_.pop_front();
-      return std::optional<StorageRecord>(std::move(record));
-    }
     if (l3_.next < l3_.names.size()) {
       const std::string& id = l3_.names[l3_.next++];
       ++stats_.patients;
       KAKEHASHI_TRY_VOID(
           LoadPatient(root_ / l1_name_ / l2_name_ / id, l1_name_ + '/' + l2_name_ + '/' + id));
-      continue;
+      more = true;
+      return {};
     }
     if (l2_.next < l2_.names.size()) {
       l2_name_ = l2_.names[l2_.next++];
@@ -250,8 +247,32 @@ Result<std::optional<StorageRecord>> StorageReader::Next() {
       l3_.next = 0;
       continue;
     }
-    return std::optional<StorageRecord>();
+    return {};
   }
+}
+
+Result<std::optional<StorageRecord>> StorageReader::Next() {
+  while (pending_.empty()) {
+    bool more = false;
+    KAKEHASHI_TRY_VOID(LoadNextPatient(more));
+    if (!more) return std::optional<StorageRecord>();
+  }
+  StorageRecord record = std::move(pending_.front());
+  pending_.pop_front();
+  return std::optional<StorageRecord>(std::move(record));
+}
+
+Result<std::size_t> StorageReader::NextPatient(std::vector<StorageRecord>& out) {
+  out.clear();
+  while (pending_.empty()) {
+    bool more = false;
+    KAKEHASHI_TRY_VOID(LoadNextPatient(more));
+    if (!more) return std::size_t{0};
+  }
+  out.reserve(pending_.size());
+  for (auto& r : pending_) out.push_back(std::move(r));
+  pending_.clear();
+  return out.size();
 }
 
 double StorageReader::Progress() const {

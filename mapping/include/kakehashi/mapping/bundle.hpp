@@ -33,6 +33,11 @@ class BundleBuilder final : public OutputSink {
   void Delete(const std::string& type, const std::string& id) override;
   const std::vector<BundleEntry>& Entries() const { return entries_; }
   std::size_t Size() const { return entries_.size(); }
+  // Moves the entries out (in order) and leaves the builder empty.
+  std::vector<BundleEntry> TakeEntries() {
+    index_.clear();
+    return std::move(entries_);
+  }
 
   // {"resourceType":"Bundle","type":"transaction","entry":[{fullUrl, resource,
   //  request:{method:"PUT", url:"Type/id"}} | {request:{method:"DELETE", url:"Type/id"}}]}.

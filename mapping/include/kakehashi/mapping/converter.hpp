@@ -27,6 +27,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace kakehashi::mapping {
 
@@ -54,6 +55,9 @@ class Converter {
                      IssueSink& issues);
 
   const ConvertStats& Stats() const { return stats_; }
+  // Returns the statistics gathered since the last call and starts counting from zero (a
+  // parallel driver sums the part of each batch in input order).
+  ConvertStats TakeStats() { return std::exchange(stats_, ConvertStats{}); }
 
  private:
   struct Mapped {

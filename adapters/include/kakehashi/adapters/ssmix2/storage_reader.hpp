@@ -81,6 +81,12 @@ class StorageReader {
   // errc::kNotFound when the root does not exist; errc::kIoError when a folder cannot be listed.
   Result<std::optional<StorageRecord>> Next();
 
+  // The records of the next patient folder that holds any (same order as Next(); a folder is
+  // never split), for callers that convert patients in parallel: SS-MIX2 partitions by patient,
+  // so every record of one patient arrives in one batch. Returns the number of records, 0 at the
+  // end. Errors as Next(). Do not mix with Next() on one reader.
+  Result<std::size_t> NextPatient(std::vector<StorageRecord>& out);
+
   const ReaderStats& Stats() const { return stats_; }
   // Fraction of the store walked, 0..1, estimated from the position among the ID-prefix folders
   // (cheap; for progress and ETA displays).
@@ -101,6 +107,9 @@ class StorageReader {
     std::size_t next = 0;
   };
   Result<void> LoadPatient(const std::filesystem::path& patient_dir, const std::string& rel);
+  // Loads the next patient folder into pending_ (possibly none of its files are records);
+  // `more` is false when the walk is over.
+  Result<void> LoadNextPatient(bool& more);
 
   std::filesystem::path root_;
   IssueSink& issues_;
