@@ -15,6 +15,7 @@
 // patient, so only resources not tied to a patient (the insurer's Organization) repeat across
 // patient folders; a repeat whose content differs is reported (convert.duplicate_resource).
 #include "args.hpp"
+#include "convert_terminology.hpp"
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/common/issue_sink.hpp"
@@ -545,7 +546,8 @@ void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
 }  // namespace
 
 int RunConvert(const std::vector<std::string>& argv) {
-  Args args({"from", "format", "out", "profile", "issues", "rules", "facility", "jobs"},
+  Args args({"from", "format", "out", "profile", "issues", "rules", "facility", "jobs",
+             kTerminologyOption, kConceptMapOption},
             {"progress", "no-unused"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi convert: %s (see kakehashi convert --help)\n",
@@ -553,7 +555,9 @@ int RunConvert(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   if (args.Help()) {
-    std::fputs(kHelp, stdout);
+    std::string help(kHelp);  // the terminology options go before --help
+    help.insert(help.find("  --help "), kConvertTerminologyHelp);
+    std::fputs(help.c_str(), stdout);
     return kExitOk;
   }
   const std::string from = args.GetOr("from", "");
@@ -611,6 +615,13 @@ int RunConvert(const std::vector<std::string>& argv) {
                                                    : mapping::ProfileSet::kJpCore112;
   map_options.facility_code = facility;
   map_options.report_unused = !args.Has("no-unused");
+  // Terminology store (issue #5): opened once; every worker reads its warm cache.
+  BatchSink terminology_issues(args.Has("issues"));
+  std::unique_ptr<terminology::TerminologyStore> terminology_store;
+  if (int rc = OpenConvertTerminology(args, terminology_issues, terminology_store); rc != kExitOk) {
+    return rc;
+  }
+  map_options.terminology = terminology_store.get();
   const bool ndjson = format == "ndjson";
   const bool keep_issues = args.Has("issues");
 
@@ -628,6 +639,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   std::setvbuf(out, out_buffer.data(), _IOFBF, out_buffer.size());
 
   Tally issues(keep_issues);
+  issues.Absorb(terminology_issues);
   Progress progress(args.Has("progress") || isatty(fileno(stderr)) != 0);
   const std::set<std::string> shared = SharedTypes(*rules);
 

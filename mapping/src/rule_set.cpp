@@ -2,6 +2,7 @@
 
 #include "kakehashi/mapping/errc.hpp"
 #include "kakehashi/mapping/rule_json.hpp"
+#include "terminology_tables.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -121,6 +122,8 @@ Result<RuleSet> RuleSet::Load(const fs::path& builtin, const fs::path& site_over
     return make_error_code(errc::kRulesNotFound);
   }
   RuleSet set;
+  // Code tables: terminology/tables first (the one source of truth), rule directories on top.
+  AddTerminologyTables(set.tables_);
   for (const fs::path& dir : {builtin, site_override}) {
     if (dir.empty()) continue;
     KAKEHASHI_TRY_VOID(LoadJsonFolder(dir / "message", set.messages_, detail));

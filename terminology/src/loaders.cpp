@@ -516,6 +516,25 @@ std::span<const MasterKind> AllMasterKinds() noexcept {
   return kKinds;
 }
 
+std::optional<MasterKind> MasterKindOf(std::string_view canonical) noexcept {
+  // The systems each loader fills (see the table in loaders.hpp). The WHO ICD-10 URI is not here:
+  // no master defines it (the 2013 Japanese version has its own systems).
+  if (canonical == kHot13 || canonical == kHot9 || canonical == kHot7 || canonical == kYj ||
+      canonical == kYakka) {
+    return MasterKind::kHot;
+  }
+  if (canonical == kReceiptDrug || canonical == kGeneralName) return MasterKind::kSskDrug;
+  if (canonical == kDiseaseKey || canonical == kDiseaseEx || canonical == kReceiptDisease) {
+    return MasterKind::kMedisDisease;
+  }
+  if (canonical == kModKey || canonical == kModEx || canonical == kReceiptModifier) {
+    return MasterKind::kMedisModifier;
+  }
+  if (canonical == kJlac10) return MasterKind::kJlac10;
+  if (canonical == kIcd10Full || canonical == kIcd10Three) return MasterKind::kIcd10;
+  return std::nullopt;
+}
+
 Result<ParsedMaster> ParseMaster(MasterKind kind, std::string_view bytes, std::string_view source,
                                  const CodeSystemRegistry& registry, IssueSink& issues) {
   switch (kind) {

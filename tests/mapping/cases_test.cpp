@@ -1,15 +1,17 @@
 // Data-driven conversion cases (STYLE.md "Conversion cases are data"): every directory under
 // tests/cases/hl7v2/ and tests/cases/ssmix2/ holds input.hl7 or an input/ storage tree (or an
 // "input" path in case.json, relative to the repository), case.json (options: profile,
-// facility; ignore: paths skipped by the deep compare) and expected.json (the whole Bundle).
-// A mismatch names the first differing path; the actual output is written to
-// <build>/cases-actual/<source>/<case>.json for review.
+// facility, masters = [{kind, file}] loaded into a terminology store; ignore: paths skipped by the
+// deep compare) and expected.json (the whole Bundle). A mismatch names the first differing path;
+// the actual output is written to <build>/cases-actual/<source>/<case>.json for review.
 #include "case_util.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/mapping/bundle.hpp"
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_json.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "kakehashi/terminology/loaders.hpp"
+#include "kakehashi/terminology/store.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -73,6 +75,24 @@ TEST_CASE("conversion cases: every case directory converts to its expected.json"
     map_options.profile = option("profile") == "jp-core-1.2.0" ? mapping::ProfileSet::kJpCore120
                                                                : mapping::ProfileSet::kJpCore112;
     map_options.facility_code = option("facility");
+    // "masters": [{"kind": "hot", "file": "hot_master.csv"}, ...] (files in the case directory)
+    // are loaded into an in-memory terminology store the mapping binds codings to (issue #5).
+    std::unique_ptr<terminology::TerminologyStore> store;
+    if (const fhir::Node* masters = options != nullptr ? options->Find("masters") : nullptr) {
+      NullSink load_issues;
+      auto opened = terminology::TerminologyStore::Open(
+          {}, terminology::CodeSystemRegistry::Builtin(), load_issues);
+      REQUIRE(opened.has_value());
+      store = std::move(*opened);
+      for (const auto& m : masters->Items()) {
+        auto kind = terminology::MasterKindFromString(m.Find("kind")->Text());
+        REQUIRE(kind.has_value());
+        REQUIRE(
+            terminology::LoadMasterFile(*kind, dir / m.Find("file")->Text(), *store, load_issues)
+                .has_value());
+      }
+      map_options.terminology = store.get();
+    }
     mapping::Converter converter(*rules, map_options);
     mapping::BundleBuilder bundle;
     CollectingSink issues;

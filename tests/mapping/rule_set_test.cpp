@@ -41,11 +41,22 @@ TEST_CASE("rule set: the built-in rules load and cover the mapped data types", "
   const auto* row = rules->Lookup("v2_0001_gender", "", "F", "jp-core-1.1.2");
   REQUIRE(row != nullptr);
   CHECK(row->target_code == "female");
-  // Version-specific rows: JLAC10 is an OID for 1.1.2 and a URL for 1.2.0 (terminology §2).
-  CHECK(rules->Lookup("code_systems", "", "JC10", "jp-core-1.1.2")->target_code ==
-        "urn:oid:1.2.392.200119.4.504");
-  CHECK(rules->Lookup("code_systems", "", "JC10", "jp-core-1.2.0")->target_code ==
-        "http://medis.or.jp/CodeSystem/master-JLAC10-17digits");
+  // HL7 v2 tables come from terminology/tables (one source of truth): the rule view and the
+  // terminology table by its own name give the same row; codes the table only knows as concepts
+  // are "known, deliberately unmapped" (empty target).
+  CHECK(row->source_system == "HL70001");
+  CHECK(row->target_system == "http://hl7.org/fhir/administrative-gender");
+  CHECK(rules->Lookup("v2-0001-administrative-gender", "", "F", "")->target_code == "female");
+  const auto* ma = rules->Lookup("v2_0127_allergy_category", "", "MA", "");
+  REQUIRE(ma != nullptr);
+  CHECK(ma->target_code.empty());
+  // ORC-1 has two targets in terminology (request-status, medicationrequest-status): the view
+  // picks its own.
+  CHECK(rules->Lookup("v2_0119_order_status", "", "CA", "")->target_code == "revoked");
+  CHECK(rules->Lookup("v2_0119_order_status", "", "CA", "")->target_system ==
+        "http://hl7.org/fhir/request-status");
+  // Code-system names are no rule table any more: the terminology registry spells them.
+  CHECK_FALSE(rules->HasTable("code_systems"));
   CHECK(rules->Lookup("profiles", "", "JP_Specimen", "jp-core-1.2.0")->target_code ==
         "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Specimen_Common");
 }

@@ -62,6 +62,12 @@ enum class MasterKind {
 std::string_view ToString(MasterKind kind) noexcept;
 std::optional<MasterKind> MasterKindFromString(std::string_view name) noexcept;
 std::span<const MasterKind> AllMasterKinds() noexcept;
+// The master kind whose load defines `canonical` (a canonical system URI): HOT13/HOT9/HOT7/YJ/
+// 薬価 -> kHot, レセ電 医薬品/一般名 -> kSskDrug, MEDIS 病名/レセ電 傷病名 -> kMedisDisease,
+// 修飾語 -> kMedisModifier, JLAC10 -> kJlac10, ICD-10 (2013) -> kIcd10; nullopt for every other
+// system (built-in tables, identifier namespaces, local systems). Mapping uses it to warn when a
+// code of a master-defined system is converted without that master loaded.
+std::optional<MasterKind> MasterKindOf(std::string_view canonical) noexcept;
 
 struct ParsedMaster {
   TerminologyContent content;

@@ -1,0 +1,49 @@
+#include "convert_terminology.hpp"
+
+#include "kakehashi/terminology/code_systems.hpp"
+#include "kakehashi/terminology/loaders.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace kakehashi::app {
+
+int OpenConvertTerminology(const Args& args, IssueSink& issues,
+                           std::unique_ptr<terminology::TerminologyStore>& store) {
+  const auto maps = args.GetAll(kConceptMapOption);
+  const auto db = args.Get(kTerminologyOption);
+  if (!db && maps.empty()) return kExitOk;
+  terminology::TerminologyStore::Options options;
+  options.db = db.value_or("sqlite::memory:");
+  if (options.db.rfind("sqlite:", 0) != 0) {
+    std::fprintf(stderr, "kakehashi convert: --terminology must be sqlite:PATH\n");
+    return kExitUsage;
+  }
+  // Masters load with warnings about single rows; the conversion reports its own issues.
+  NullSink load_issues;
+  auto opened = terminology::TerminologyStore::Open(
+      options, terminology::CodeSystemRegistry::Builtin(), load_issues);
+  if (!opened) {
+    std::fprintf(stderr, "kakehashi convert: --terminology: cannot open the database: %s\n",
+                 opened.error().message().c_str());
+    return kExitUsage;
+  }
+  store = std::move(*opened);
+  for (const auto& file : maps) {
+    CollectingSink found;
+    auto loaded =
+        terminology::LoadMasterFile(terminology::MasterKind::kConceptMap, file, *store, found);
+    if (!loaded) {
+      std::fprintf(stderr, "kakehashi convert: --concept-map %s: %s\n", file.c_str(),
+                   loaded.error().message().c_str());
+      for (const auto& issue : found.Issues()) {
+        std::fprintf(stderr, "  %s\n", issue.ToString().c_str());
+      }
+      return kExitUsage;
+    }
+    for (auto& issue : found.Issues()) issues.Report(issue);
+  }
+  return kExitOk;
+}
+
+}  // namespace kakehashi::app
