@@ -10,6 +10,9 @@ int RunServe(const std::vector<std::string>& argv);  // cmd_serve.cpp
 #ifdef KAKEHASHI_HAVE_CONVERT
 int RunConvert(const std::vector<std::string>& argv);  // cmd_convert.cpp (needs mapping/)
 #endif
+#ifdef KAKEHASHI_HAVE_IMPORT
+int RunImport(const std::vector<std::string>& argv);  // cmd_import.cpp (needs mapping/)
+#endif
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
 int RunValidate(const std::vector<std::string>& argv);  // cmd_validate.cpp (needs conformance/)
 #endif
@@ -22,6 +25,11 @@ std::span<const Command> Commands() {
 #ifdef KAKEHASHI_HAVE_CONVERT
       Command{"convert", "convert HL7 v2 / SS-MIX2 to FHIR R4 JP Core (Bundle or NDJSON)",
               &RunConvert},
+#endif
+#ifdef KAKEHASHI_HAVE_IMPORT
+      Command{"import",
+              "load an SS-MIX2 store / HL7 v2 files into the gateway database (resumable)",
+              &RunImport},
 #endif
       Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
 #ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI

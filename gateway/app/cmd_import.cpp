@@ -1,0 +1,232 @@
+// `kakehashi import`: loads an SS-MIX2 store (or HL7 v2 files) into the gateway's database,
+// resumable after interruption (importer.hpp; docs/gateway.md "Import").
+//
+// PHI on stderr: as `kakehashi convert`, stderr names issue codes and counts, never a stored file
+// (SS-MIX2 paths contain patient IDs); --issues and the reject directory carry the locations.
+#include "args.hpp"
+#include "commands.hpp"
+#include "importer.hpp"
+
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/fhir/json.hpp"
+#include "kakehashi/gateway/handler.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace kakehashi::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kHelp =
+    "Usage: kakehashi import ssmix2 ROOT... [options]\n"
+    "       kakehashi import hl7v2 FILE... [options]\n"
+    "\n"
+    "Converts an SS-MIX2 standardized storage (or HL7 v2 files) to FHIR R4 JP Core, exactly as\n"
+    "`kakehashi convert` does, and writes the resources into the gateway's database (validated\n"
+    "and indexed as if PUT over REST; deleted records and removed diseases are deleted), so\n"
+    "`kakehashi serve --db` serves them.\n"
+    "\n"
+    "Streaming and resumable: one patient folder at a time; each transaction also records the\n"
+    "imported patient folders (table import_checkpoints). If the import is interrupted, run the\n"
+    "same command again: finished folders are skipped, the rest is imported, nothing is\n"
+    "duplicated. A folder whose files changed since (new or replaced messages) is imported again,\n"
+    "so re-running after the store grew imports only what is new.\n"
+    "\n"
+    "Options:\n"
+    "  --db URL            sqlite:PATH (default sqlite:kakehashi.sqlite) or postgresql://...\n"
+    "  --issues FILE       write every issue as a FHIR OperationOutcome (with locations, which\n"
+    "                      name patient IDs for SS-MIX2)\n"
+    "  --rejects DIR       keep input the import could not use (files whose conversion had\n"
+    "                      errors, sources of resources the store refused) with an\n"
+    "                      .issues.tsv sidecar each (default: PATH.rejected beside a SQLite\n"
+    "                      database, ./kakehashi-import.rejected for PostgreSQL)\n"
+    "  --profile jp-core-1.1.2|jp-core-1.2.0   target JP Core version (default jp-core-1.1.2)\n"
+    "  --rules DIR         site rule directory (as for convert)\n"
+    "  --facility CODE     10-digit 医療機関コード (default: MSH-4 when it is 10 digits)\n"
+    "  --chunk N           resources per transaction, whole patients (default 1000)\n"
+    "  --no-unused         do not report unused fields (information issues)\n"
+    "  --progress          progress on stderr even when it is not a terminal\n"
+    "  --help              this help\n"
+    "\n"
+    "Exit codes: 0 imported, 1 some input had errors or was refused (the rest is imported;\n"
+    "see --issues), 2 usage error or the database failed (rerun to resume).\n";
+
+std::string Join(const std::map<std::string, std::size_t>& counts) {
+  std::string out;
+  for (const auto& [name, n] : counts) {
+    if (!out.empty()) out += ", ";
+    out += name + " " + std::to_string(n);
+  }
+  return out;
+}
+
+// Counts everything, keeps what --issues needs, remembers the first errors for stderr.
+class ImportSink final : public IssueSink {
+ public:
+  explicit ImportSink(bool keep) : kept_(keep ? 100000 : 0) {}
+  void Report(Issue issue) override {
+    if ((issue.severity == Severity::kError || issue.severity == Severity::kFatal) &&
+        problems_.size() < 20) {
+      problems_.push_back(issue);
+    }
+    kept_.Report(std::move(issue));
+  }
+  const CollectingSink& Kept() const { return kept_; }
+  const std::vector<Issue>& Problems() const { return problems_; }
+
+ private:
+  CollectingSink kept_;
+  std::vector<Issue> problems_;
+};
+
+}  // namespace
+
+int RunImport(const std::vector<std::string>& argv) {
+  Args args({"db", "issues", "rejects", "profile", "rules", "facility", "chunk"},
+            {"help", "progress", "no-unused"});
+  if (!args.Parse(argv)) {
+    std::fprintf(stderr, "kakehashi import: %s (see kakehashi import --help)\n",
+                 args.Error().c_str());
+    return kExitUsage;
+  }
+  if (args.Help()) {
+    std::fputs(kHelp, stdout);
+    return kExitOk;
+  }
+  const auto& pos = args.Positionals();
+  if (pos.size() < 2 || (pos[0] != "ssmix2" && pos[0] != "hl7v2")) {
+    std::fprintf(stderr,
+                 "kakehashi import: give the kind and the input: import ssmix2 ROOT or import "
+                 "hl7v2 FILE (see --help)\n");
+    return kExitUsage;
+  }
+  const std::string profile = args.GetOr("profile", "jp-core-1.1.2");
+  if (profile != "jp-core-1.1.2" && profile != "jp-core-1.2.0") {
+    std::fprintf(stderr, "kakehashi import: --profile must be jp-core-1.1.2 or jp-core-1.2.0\n");
+    return kExitUsage;
+  }
+  const std::string facility = args.GetOr("facility", "");
+  if (!facility.empty() &&
+      (facility.size() != 10 || facility.find_first_not_of("0123456789") != std::string::npos)) {
+    std::fprintf(stderr, "kakehashi import: --facility must be a 10-digit 医療機関コード\n");
+    return kExitUsage;
+  }
+  ImportOptions options;
+  if (auto chunk = args.Get("chunk")) {
+    auto [ptr, ec] =
+        std::from_chars(chunk->data(), chunk->data() + chunk->size(), options.chunk_resources);
+    if (ec != std::errc() || ptr != chunk->data() + chunk->size() || options.chunk_resources == 0) {
+      std::fprintf(stderr, "kakehashi import: --chunk must be a positive integer\n");
+      return kExitUsage;
+    }
+  }
+  std::string detail;
+  auto rules =
+      mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), args.GetOr("rules", ""), &detail);
+  if (!rules) {
+    std::fprintf(stderr, "kakehashi import: %s: %s\n", rules.error().message().c_str(),
+                 detail.c_str());
+    return kExitUsage;
+  }
+  const std::string db = args.GetOr("db", "sqlite:kakehashi.sqlite");
+  auto store = OpenImportStore(db, "import");
+  if (!store) return kExitUsage;
+
+  options.map.profile = profile == "jp-core-1.2.0" ? mapping::ProfileSet::kJpCore120
+                                                   : mapping::ProfileSet::kJpCore112;
+  options.map.facility_code = facility;
+  options.map.report_unused = !args.Has("no-unused");
+  options.progress = args.Has("progress") || isatty(fileno(stderr)) != 0;
+  if (auto dir = args.Get("rejects")) {
+    options.reject_dir = *dir;
+  } else if (db.starts_with("sqlite:")) {
+    options.reject_dir = db.substr(db.starts_with("sqlite://") ? 9 : 7) + ".rejected";
+  } else {
+    options.reject_dir = "kakehashi-import.rejected";
+  }
+
+  gateway::HandlerOptions handler_options;
+  handler_options.validator = ConformanceValidator();
+  gateway::Handler handler(*store, handler_options);
+  ImportSink issues(args.Has("issues"));
+  Importer importer(handler, *store, *rules, options, issues);
+
+  int rc = kExitOk;
+  for (std::size_t i = 1; i < pos.size(); ++i) {
+    const fs::path input(pos[i]);
+    std::error_code ec;
+    Result<void> r;
+    if (pos[0] == "ssmix2" && fs::is_directory(input, ec)) {
+      r = importer.ImportStore(input);
+    } else if (fs::is_regular_file(input, ec)) {
+      r = importer.ImportFile(input);
+    } else {
+      std::fprintf(stderr, "kakehashi import: %s: no such %s\n", pos[i].c_str(),
+                   pos[0] == "ssmix2" ? "SS-MIX2 root" : "file");
+      rc = kExitUsage;
+      continue;
+    }
+    if (!r) {
+      // Operational: the database or the file system failed. What was committed stays; the
+      // same command resumes.
+      std::fprintf(stderr, "kakehashi import: %s: %s (rerun the same command to resume)\n",
+                   pos[i].c_str(), r.error().message().c_str());
+      rc = kExitUsage;
+      break;
+    }
+  }
+
+  if (auto path = args.Get("issues")) {
+    std::string oo;
+    fhir::WriteJson(fhir::ToOperationOutcome(issues.Kept().Issues()), oo);
+    oo += '\n';
+    std::ofstream out(*path, std::ios::binary | std::ios::trunc);
+    out << oo;
+    if (!out) {
+      std::fprintf(stderr, "kakehashi import: %s: cannot be written\n", path->c_str());
+      rc = kExitUsage;
+    }
+  }
+  for (const Issue& issue : issues.Problems()) {
+    std::fprintf(stderr, "kakehashi import: %s %.*s: %s\n",
+                 std::string(ToString(issue.severity)).c_str(), static_cast<int>(issue.code.size()),
+                 issue.code.data(), issue.message.c_str());
+  }
+  const ImportStats& stats = importer.Stats();
+  const double secs = importer.Seconds();
+  std::fprintf(stderr,
+               "kakehashi import: %zu units imported, %zu already done (skipped); %zu files, %zu "
+               "messages in %.2f s (%.0f msg/s), %zu transactions\n",
+               stats.units, stats.skipped_units, stats.files, stats.messages, secs,
+               secs > 0 ? static_cast<double>(stats.messages) / secs : 0.0, stats.transactions);
+  if (!stats.put_by_type.empty()) {
+    std::fprintf(stderr, "  written:   %s\n", Join(stats.put_by_type).c_str());
+  }
+  if (!stats.deleted_by_type.empty()) {
+    std::fprintf(stderr, "  deleted:   %s\n", Join(stats.deleted_by_type).c_str());
+  }
+  if (stats.rejected > 0) {
+    std::fprintf(stderr, "  refused:   %zu resources (import.rejected; input kept in %s)\n",
+                 stats.rejected, options.reject_dir.string().c_str());
+  }
+  const auto& counts = issues.Kept().Counts();
+  std::fprintf(stderr, "  issues:    %zu fatal, %zu error, %zu warning, %zu information\n",
+               counts.Count(Severity::kFatal), counts.Count(Severity::kError),
+               counts.Count(Severity::kWarning), counts.Count(Severity::kInformation));
+  for (const auto& [code, n] : counts.ByCode()) {
+    std::fprintf(stderr, "    %-32s %zu\n", code.c_str(), n);
+  }
+  if (counts.Total() > 0 && !args.Has("issues")) {
+    std::fprintf(stderr, "  (write the issues with their locations: --issues FILE)\n");
+  }
+  if (rc == kExitOk && (counts.Errors() > 0 || stats.rejected > 0)) rc = kExitInputErrors;
+  return rc;
+}
+
+}  // namespace kakehashi::app

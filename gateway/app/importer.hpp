@@ -1,0 +1,108 @@
+// Loading SS-MIX2 stores and HL7 v2 files into the gateway's store (`kakehashi import`,
+// `kakehashi serve --load`; docs/gateway.md "Import").
+//
+// The conversion is mapping::Converter's (the same as `kakehashi convert`); the writes go
+// through gateway::Handler::Transaction, so every resource is validated and indexed exactly as
+// if it had been PUT over REST, and deletes (SS-MIX2 condition flag 0, diseases removed from a
+// PPR-01 list) are DELETEs. Ids are deterministic, so a replayed unit updates, never duplicates.
+//
+// Units and resumption: an SS-MIX2 store is imported one patient folder at a time (streaming;
+// memory is bounded by the largest patient plus one chunk), an HL7 v2 file as one unit. Whole
+// units are grouped into transactions of about `chunk_resources` resources; each transaction
+// also writes the units' checkpoints (store::Session::WriteCheckpoint: unit -> fingerprint of
+// its files' names, sizes and modification times) before it commits. A killed import restarted
+// with the same command skips every committed unit whose fingerprint is unchanged and redoes
+// the rest; a unit whose files changed since (new or replaced messages) is imported again.
+//
+// Bad input never aborts the import: a transaction the store refuses (HTTP 4xx, e.g. 422 from
+// the validator) is retried unit by unit, and a unit that still fails is written as a batch so
+// only the refused resources are lost; each refused resource is an `import.rejected` error
+// (location: the source file, record Type/id) and its source file is kept for replay in the
+// reject directory (RejectStore), as is every file whose conversion reported an error.
+// Only operational failures (the database fails: HTTP 500) stop the import (an error result);
+// rerunning resumes it.
+//
+// Issue codes besides the converter's and the SS-MIX2 reader's:
+//   import.rejected        error  the store refused a converted resource (status in the message)
+//   import.unusable_input  error  a file given as input is not HL7 v2 / not readable
+// Not thread-safe.
+#pragma once
+
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/common/result.hpp"
+#include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/store/store.hpp"
+#include "kakehashi/mapping/converter.hpp"
+#include "kakehashi/mapping/rule_set.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace kakehashi::app {
+
+struct ImportOptions {
+  mapping::MapOptions map;
+  // Rejected input is kept here (created when needed); empty: not kept.
+  std::filesystem::path reject_dir;
+  // Whole units are grouped into one transaction until it holds at least this many resources.
+  std::size_t chunk_resources = 1000;
+  bool progress = false;         // progress line on stderr
+  std::string label = "import";  // progress/summary prefix: "kakehashi <label>: …"
+  // Test hook (simulated interruption): stop once this many units have been committed in this
+  // run (0 = never). Stats().stopped tells that it happened.
+  std::size_t stop_after_units = 0;
+};
+
+struct ImportStats {
+  std::size_t units = 0;          // units imported (committed) in this run
+  std::size_t skipped_units = 0;  // units already imported with the same fingerprint
+  std::size_t files = 0;          // files converted
+  std::size_t messages = 0;       // messages mapped
+  std::size_t transactions = 0;   // committed transactions
+  std::size_t rejected = 0;       // resources the store refused
+  std::map<std::string, std::size_t> put_by_type;      // resources written
+  std::map<std::string, std::size_t> deleted_by_type;  // deletes sent
+  bool stopped = false;                                // stop_after_units reached
+};
+
+class Importer {
+ public:
+  // `handler` must write to `store`. `rules` must outlive the importer.
+  Importer(const gateway::Handler& handler, gateway::store::Store& store,
+           const mapping::RuleSet& rules, ImportOptions options, IssueSink& issues);
+  ~Importer();
+  Importer(const Importer&) = delete;
+  Importer& operator=(const Importer&) = delete;
+
+  // Imports a standardized-storage root (the folder holding the 3-character ID folders).
+  // Errors: common::errc::kNotFound (root missing), kIoError (a folder cannot be listed),
+  // store errors (the database failed; rerun to resume).
+  Result<void> ImportStore(const std::filesystem::path& root);
+
+  // Imports one HL7 v2 file (one or more messages), or one file inside an SS-MIX2 store (its
+  // sibling versions decide update/delete). A file that is not HL7 v2 is an
+  // import.unusable_input issue, not an error result.
+  Result<void> ImportFile(const std::filesystem::path& file);
+
+  const ImportStats& Stats() const;
+  // Seconds since construction.
+  double Seconds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "sqlite:PATH" (creating PATH's folder) or "postgresql://…": the store for an import. Prints a
+// one-line reason on stderr and returns null when the database cannot be opened.
+std::unique_ptr<gateway::store::Store> OpenImportStore(const std::string& db, const char* command);
+
+// The write validator `kakehashi serve` and `kakehashi import` give the Handler: conformance/
+// against the R4 base definitions (references are not resolved: their targets are in the store).
+// Empty when the conformance module is not built.
+gateway::Validator ConformanceValidator();
+
+}  // namespace kakehashi::app

@@ -1,0 +1,368 @@
+// The importer (gateway/app/importer.hpp): an SS-MIX2 store in the gateway's database equals what
+// `kakehashi convert` produces (puts live, deletes absent), an interrupted import resumed gives
+// the same database as an uninterrupted one, re-importing changes nothing, a changed patient
+// folder is imported again, and bad input is reported and kept without stopping the import.
+#include "importer.hpp"
+
+#include "kakehashi/fhir/json.hpp"
+#include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/mapping/bundle.hpp"
+#include "kakehashi/mapping/converter.hpp"
+#include "kakehashi/mapping/rule_set.hpp"
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+namespace kakehashi::app {
+namespace {
+
+namespace fs = std::filesystem;
+using gateway::testing::Backend;
+
+void WriteText(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// A synthetic UTF-8 ADT-00 (ADT^A08) for patient `id` (10 digits); digest §2 file naming.
+void WriteAdt(const fs::path& root, const std::string& id, const std::string& ts,
+              const std::string& flag, const std::string& family) {
+  const std::string msg = "MSH|^~\\&|HIS|SEND|GW|RCV|" + ts.substr(0, 14) + "||ADT^A08^ADT_A01|M" +
+                          id + ts.substr(0, 14) +
+                          "|P|2.5||||||UNICODE UTF-8\r"
+                          "EVN||" +
+                          ts.substr(0, 14) +
+                          "\r"
+                          "PID|0001||" +
+                          id + "^^^^PI||" + family +
+                          "^太郎^^^^^L^I||19800102|M\r"
+                          "PV1|0001|O\r";
+  const fs::path dir = root / id.substr(0, 3) / id.substr(3, 3) / id / "-" / "ADT-00";
+  WriteText(dir / (id + "_-_ADT-00_999999999999999_" + ts + "_-_" + flag), msg);
+}
+
+struct Fixture {
+  fs::path dir;
+  fs::path root;
+  explicit Fixture(bool bad_file = true) {
+    dir = fs::temp_directory_path() / ("kakehashi-import-" + gateway::testing::RandomSuffix());
+    root = dir / "store";
+    const fs::path src(KAKEHASHI_SOURCE_DIR);
+    fs::create_directories(root);
+    // The bundled sample patient (ADT-00 replaced, PPR-01, OMP-01 current + deleted, OML-11) and
+    // the flags case (update, delete, PPR-01 snapshot difference), plus generated patients.
+    fs::copy(src / "samples/ssmix2/constructed/standard_root", root, fs::copy_options::recursive);
+    fs::copy(src / "tests/cases/ssmix2/flags_update_delete_snapshot/input", root,
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    const char* families[] = {"佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤"};
+    for (int i = 0; i < 6; ++i) {
+      const std::string id = "20000000" + std::to_string(10 + i);
+      WriteAdt(root, id, "20240501100000000", "2", "旧姓");
+      WriteAdt(root, id, "20240601100000000", "1", families[i]);
+    }
+    if (bad_file) {
+      // A file with a valid name whose content is not HL7.
+      WriteText(root / "300/000/3000000001/-/ADT-00" /
+                    "3000000001_-_ADT-00_999999999999999_20240601100000000_-_1",
+                "this is not an HL7 message\n");
+    }
+  }
+  ~Fixture() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+const mapping::RuleSet& Rules() {
+  static auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), "");
+  REQUIRE(rules);
+  return *rules;
+}
+
+mapping::MapOptions MapOptions() {
+  mapping::MapOptions m;
+  m.facility_code = "1312345679";
+  m.report_unused = false;
+  return m;
+}
+
+// The live resources of a store: "Type/id" -> JSON without meta.versionId/lastUpdated.
+std::map<std::string, std::string> Live(gateway::store::Store& store) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  gateway::store::SearchQuery q;
+  q.count = 100000;
+  auto rows = (*session)->Search(q);
+  REQUIRE(rows);
+  std::map<std::string, std::string> out;
+  for (const auto& row : *rows) {
+    auto node = fhir::ParseJson(row.json);
+    REQUIRE(node);
+    if (fhir::Node* meta = node->Find("meta")) {
+      meta->Remove("versionId");
+      meta->Remove("lastUpdated");
+    }
+    out[row.type + "/" + row.id] = fhir::WriteJson(*node);
+  }
+  return out;
+}
+
+std::size_t HistoryRows(gateway::store::Store& store) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  gateway::store::HistoryQuery q;
+  q.count = 100000;
+  auto rows = (*session)->History(q);
+  REQUIRE(rows);
+  return rows->size();
+}
+
+struct Run {
+  ImportStats stats;
+  CollectingSink issues;
+};
+
+Run Import(gateway::store::Store& store, const fs::path& root, ImportOptions options,
+           gateway::Validator validator = {}) {
+  options.map = MapOptions();
+  gateway::HandlerOptions h;
+  h.validator = validator ? std::move(validator) : ConformanceValidator();
+  gateway::Handler handler(store, h);
+  Run run;
+  Importer importer(handler, store, Rules(), options, run.issues);
+  auto r = importer.ImportStore(root);
+  INFO((r ? std::string("ok") : r.error().message()));
+  REQUIRE(r);
+  run.stats = importer.Stats();
+  return run;
+}
+
+void MatchesConvert(Backend backend) {
+  Fixture f;
+  auto t = gateway::testing::MakeStore(backend);
+  ImportOptions options;
+  options.reject_dir = f.dir / "rejected";
+  Run run = Import(*t->store, f.root, options);
+  CHECK(run.stats.units == 9);  // sample, flags case, 6 generated, the bad one
+  CHECK(run.stats.skipped_units == 0);
+  CHECK(run.stats.rejected == 0);
+  CHECK(run.stats.transactions == 1);
+
+  // What `kakehashi convert` makes of the same store.
+  mapping::Converter converter(Rules(), MapOptions());
+  mapping::BundleBuilder bundle;
+  NullSink quiet;
+  adapters::ssmix2::StorageReader reader(f.root, quiet);
+  while (true) {
+    auto next = reader.Next();
+    REQUIRE(next);
+    if (!*next) break;
+    converter.ConvertRecord(**next, bundle, quiet);
+  }
+  std::set<std::string> puts, deletes;
+  for (const auto& e : bundle.Entries()) {
+    (e.method == mapping::BundleEntry::Method::kPut ? puts : deletes).insert(e.type + "/" + e.id);
+  }
+  REQUIRE(!deletes.empty());  // the flags case and the sample delete an order
+  auto live = Live(*t->store);
+  std::set<std::string> live_keys;
+  for (const auto& [key, json] : live) live_keys.insert(key);
+  CHECK(live_keys == puts);
+  for (const auto& key : deletes) CHECK(live.count(key) == 0);
+  // Content: the stored resource is the converted one (meta.profile kept).
+  for (const auto& e : bundle.Entries()) {
+    if (e.method != mapping::BundleEntry::Method::kPut) continue;
+    auto it = live.find(e.type + "/" + e.id);
+    REQUIRE(it != live.end());
+    auto stored = fhir::ParseJson(it->second);
+    REQUIRE(stored);
+    INFO(it->first);
+    CHECK(*stored == e.resource);
+  }
+  // Six generated patients and the sample's (the flags case has no ADT-00); the replaced ADT-00
+  // (_2) is an update, never a second Patient.
+  std::size_t patients = 0;
+  for (const auto& key : live_keys) patients += key.starts_with("Patient/") ? 1 : 0;
+  CHECK(patients == 7);
+  // The current name won over the superseded one.
+  bool sato = false;
+  for (const auto& [key, json] : live) {
+    if (key.starts_with("Patient/")) {
+      CHECK(json.find("旧姓") == std::string::npos);
+      sato = sato || json.find("佐藤") != std::string::npos;
+    }
+  }
+  CHECK(sato);
+
+  // The bad file: an error with its location, its bytes kept for replay, the import went on.
+  bool located = false;
+  for (const auto& issue : run.issues.Issues()) {
+    if (issue.severity == Severity::kError &&
+        issue.where.source.find("3000000001_-_ADT-00") != std::string::npos) {
+      located = true;
+    }
+  }
+  CHECK(located);
+  std::size_t kept = 0;
+  for (const auto& entry : fs::directory_iterator(f.dir / "rejected")) {
+    kept += entry.path().extension() == ".rejected" ? 1 : 0;
+  }
+  CHECK(kept == 1);
+
+  // Re-import: every unit is skipped and nothing is written again.
+  const std::size_t history = HistoryRows(*t->store);
+  Run again = Import(*t->store, f.root, options);
+  CHECK(again.stats.units == 0);
+  CHECK(again.stats.skipped_units == 9);
+  CHECK(again.stats.transactions == 0);
+  CHECK(HistoryRows(*t->store) == history);
+  CHECK(Live(*t->store) == live);
+
+  // A patient folder that changed (a newer ADT-00 arrived) is imported again, alone.
+  WriteAdt(f.root, "2000000010", "20240501100000000", "2", "旧姓");
+  WriteAdt(f.root, "2000000010", "20240701100000000", "1", "小林");
+  fs::rename(f.root /
+                 "200/000/2000000010/-/ADT-00/2000000010_-_ADT-00_999999999999999_"
+                 "20240601100000000_-_1",
+             f.root /
+                 "200/000/2000000010/-/ADT-00/2000000010_-_ADT-00_999999999999999_"
+                 "20240601100000000_-_2");
+  Run changed = Import(*t->store, f.root, options);
+  CHECK(changed.stats.units == 1);
+  CHECK(changed.stats.skipped_units == 8);
+  bool kobayashi = false;
+  for (const auto& [key, json] : Live(*t->store)) {
+    if (key.starts_with("Patient/"))
+      kobayashi = kobayashi || json.find("小林") != std::string::npos;
+  }
+  CHECK(kobayashi);
+  // The same as a fresh import of the changed store, but for the Provenance of the message that
+  // was current before (history stays: it is not a record the store retracted).
+  auto fresh = gateway::testing::MakeStore(backend);
+  Import(*fresh->store, f.root, options);
+  auto without_provenance = [](std::map<std::string, std::string> m) {
+    std::erase_if(m, [](const auto& kv) { return kv.first.starts_with("Provenance/"); });
+    return m;
+  };
+  CHECK(without_provenance(Live(*t->store)) == without_provenance(Live(*fresh->store)));
+  CHECK(Live(*t->store).size() == Live(*fresh->store).size() + 1);
+}
+KAKEHASHI_BACKEND_TEST("import: the store holds what convert makes; re-import skips; changes redo",
+                       "[import]", MatchesConvert)
+
+void KillAndResume(Backend backend) {
+  Fixture f(false);
+  // Uninterrupted reference import.
+  auto reference = gateway::testing::MakeStore(backend);
+  ImportOptions whole;
+  whole.chunk_resources = 1;  // one transaction per patient, as below
+  Run full = Import(*reference->store, f.root, whole);
+  CHECK(full.stats.units == 8);
+
+  // Interrupted after 3 patients (one transaction each), then the same command again.
+  auto t = gateway::testing::MakeStore(backend);
+  ImportOptions stop;
+  stop.chunk_resources = 1;
+  stop.stop_after_units = 3;
+  Run first = Import(*t->store, f.root, stop);
+  CHECK(first.stats.stopped);
+  CHECK(first.stats.units == 3);
+  CHECK(Live(*t->store).size() < Live(*reference->store).size());
+
+  ImportOptions resume;
+  resume.chunk_resources = 1;
+  Run second = Import(*t->store, f.root, resume);
+  CHECK_FALSE(second.stats.stopped);
+  CHECK(second.stats.skipped_units == 3);
+  CHECK(second.stats.units == 5);
+  CHECK(Live(*t->store) == Live(*reference->store));
+  // Nothing duplicated: the same number of versions as the uninterrupted import.
+  CHECK(HistoryRows(*t->store) == HistoryRows(*reference->store));
+}
+KAKEHASHI_BACKEND_TEST("import: an interrupted import resumed equals an uninterrupted one",
+                       "[import]", KillAndResume)
+
+TEST_CASE("import: a resource the store refuses is reported and its input kept", "[import]") {
+  Fixture f(false);
+  auto t = gateway::testing::MakeStore(Backend::kSqlite);
+  ImportOptions options;
+  options.reject_dir = f.dir / "rejected";
+  // A validator that refuses every AllergyIntolerance (the sample's ADT-00 has an AL1).
+  auto refuse = [](std::string_view json, IssueSink& issues) {
+    if (json.find("\"AllergyIntolerance\"") != std::string_view::npos) {
+      issues.Error("test.refused", {}, "refused by the test");
+    }
+  };
+  Run run = Import(*t->store, f.root, options, refuse);
+  CHECK(run.stats.rejected == 1);
+  CHECK(run.stats.units == 8);  // the refusing unit is still done (its checkpoint is written)
+  CHECK(run.issues.Counts().ByCode().at("import.rejected") == 1);
+  const Issue* rejected = nullptr;
+  for (const auto& issue : run.issues.Issues()) {
+    if (issue.code == "import.rejected") rejected = &issue;
+  }
+  REQUIRE(rejected != nullptr);
+  CHECK(rejected->where.record.starts_with("AllergyIntolerance/"));
+  CHECK(rejected->where.source.starts_with("ssmix2:001/234/0012345678/"));
+  auto live = Live(*t->store);
+  std::size_t allergies = 0, patients = 0;
+  for (const auto& [key, json] : live) {
+    allergies += key.starts_with("AllergyIntolerance/") ? 1 : 0;
+    patients += key.starts_with("Patient/") ? 1 : 0;
+  }
+  CHECK(allergies == 0);
+  CHECK(patients == 7);  // the rest of that patient and every other patient are stored
+  std::size_t kept = 0;
+  for (const auto& entry : fs::directory_iterator(f.dir / "rejected")) {
+    kept += entry.path().extension() == ".rejected" ? 1 : 0;
+  }
+  CHECK(kept == 1);
+  Run again = Import(*t->store, f.root, options, refuse);
+  CHECK(again.stats.units == 0);
+  CHECK(again.stats.skipped_units == 8);
+}
+
+TEST_CASE("import: single HL7 v2 files and files inside a store", "[import]") {
+  Fixture f(false);
+  auto t = gateway::testing::MakeStore(Backend::kSqlite);
+  gateway::HandlerOptions h;
+  h.validator = ConformanceValidator();
+  gateway::Handler handler(*t->store, h);
+  CollectingSink issues;
+  ImportOptions options;
+  options.map = MapOptions();
+  Importer importer(handler, *t->store, Rules(), options, issues);
+  // A plain HL7 v2 file outside any store.
+  const fs::path plain = f.dir / "adt.hl7";
+  WriteText(plain,
+            "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|X1|P|2.5||||||UNICODE "
+            "UTF-8\rPID|0001||4000000001^^^^PI||山田^花子^^^^^L^I||19700101|F\r");
+  REQUIRE(importer.ImportFile(plain));
+  // A current file inside the store: its sibling _2 makes it an update.
+  REQUIRE(
+      importer.ImportFile(f.root / "200/000/2000000010/-/ADT-00/"
+                                   "2000000010_-_ADT-00_999999999999999_20240601100000000_-_1"));
+  // Not HL7: an issue, not an error result.
+  const fs::path text = f.dir / "notes.txt";
+  WriteText(text, "hello\n");
+  REQUIRE(importer.ImportFile(text));
+  CHECK(issues.Counts().ByCode().count("import.unusable_input") == 1);
+  CHECK(importer.Stats().units == 3);
+  std::size_t patients = 0;
+  for (const auto& [key, json] : Live(*t->store)) patients += key.starts_with("Patient/") ? 1 : 0;
+  CHECK(patients == 2);
+  // Again: skipped.
+  REQUIRE(importer.ImportFile(plain));
+  CHECK(importer.Stats().skipped_units == 1);
+  CHECK_FALSE(importer.ImportFile(f.dir / "missing.hl7"));
+}
+
+}  // namespace
+}  // namespace kakehashi::app
