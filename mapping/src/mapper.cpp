@@ -1,12 +1,12 @@
 #include "kakehashi/mapping/mapper.hpp"
 
-#include "kakehashi/mapping/coding_binder.hpp"
 #include "kakehashi/mapping/functions.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 namespace kakehashi::mapping {
 namespace {
@@ -60,6 +60,122 @@ std::optional<Path> ParsePath(std::string_view s) {
   return p;
 }
 
+// What the engine needs to know about one rule object, worked out once per Mapper instead of
+// per message (the rules do not change while a Mapper lives): whether it is an expression, its
+// members by role, its path parsed, its function and datatype rule resolved.
+struct Compiled {
+  bool expression = false;
+  const Node* path = nullptr;
+  const Node* constant = nullptr;
+  const Node* lookup = nullptr;
+  const Node* ref = nullptr;
+  const Node* datatype = nullptr;
+  const Node* fn = nullptr;
+  const Node* first = nullptr;
+  const Node* concat = nullptr;
+  const Node* hash = nullptr;
+  const Node* each = nullptr;
+  const Node* value = nullptr;
+  const Node* system = nullptr;
+  const Node* fallback = nullptr;  // "default"
+  const Node* column = nullptr;
+  const Node* args = nullptr;
+  const Node* sep = nullptr;
+  const Node* tmpl = nullptr;  // "template"
+  const Node* require = nullptr;
+  bool repeat = false;
+  bool all = false;
+  bool keep = false;
+  std::optional<Path> parsed;           // "path" parsed (nullopt: absent or malformed)
+  const Function* function = nullptr;   // "fn" resolved (nullptr: absent or unknown)
+  const Node* datatype_rule = nullptr;  // rules.Datatype("datatype") (nullptr: absent/unknown)
+};
+
+Compiled Compile(const Node& rule, const RuleSet& rules) {
+  Compiled c;
+  if (!rule.IsObject()) return c;
+  c.path = rule.Find("path");
+  c.constant = rule.Find("const");
+  c.lookup = rule.Find("lookup");
+  c.ref = rule.Find("ref");
+  c.datatype = rule.Find("datatype");
+  c.fn = rule.Find("fn");
+  c.first = rule.Find("first");
+  c.concat = rule.Find("concat");
+  c.hash = rule.Find("hash");
+  c.each = rule.Find("each");
+  c.expression = c.path != nullptr || c.constant != nullptr || c.lookup != nullptr ||
+                 c.ref != nullptr || c.datatype != nullptr || c.fn != nullptr ||
+                 c.first != nullptr || c.concat != nullptr || c.hash != nullptr ||
+                 c.each != nullptr;
+  c.value = rule.Find("value");
+  c.system = rule.Find("system");
+  c.fallback = rule.Find("default");
+  c.column = rule.Find("column");
+  c.args = rule.Find("args");
+  c.sep = rule.Find("sep");
+  c.tmpl = rule.Find("template");
+  c.require = rule.Find("$require");
+  const Node* repeat = rule.Find("repeat");
+  c.repeat = repeat != nullptr && repeat->AsBool();
+  const Node* all = rule.Find("all");
+  c.all = all != nullptr && all->AsBool();
+  const Node* keep = rule.Find("$keep");
+  c.keep = keep != nullptr && keep->AsBool();
+  if (c.path != nullptr) c.parsed = ParsePath(c.path->Text());
+  if (c.fn != nullptr) c.function = FindFunction(c.fn->Text());
+  if (c.datatype != nullptr) c.datatype_rule = rules.Datatype(c.datatype->Text());
+  return c;
+}
+
+}  // namespace
+
+// Every rule object reachable from the message rules (and the resources and datatypes they
+// name), compiled. Immutable after construction, so concurrent Map() calls share it.
+struct Mapper::CompiledRules {
+  std::unordered_map<const Node*, Compiled> nodes;
+
+  void Walk(const Node& node, const RuleSet& rules) {
+    if (node.IsArray()) {
+      for (const auto& item : node.Items()) Walk(item, rules);
+      return;
+    }
+    if (!node.IsObject() || nodes.count(&node) != 0) return;
+    const Compiled& c = nodes.emplace(&node, Compile(node, rules)).first->second;
+    const Node* datatype_rule = c.datatype_rule;
+    for (std::size_t i = 0; i < node.Size(); ++i) Walk(node.Child(i), rules);
+    if (datatype_rule != nullptr) Walk(*datatype_rule, rules);
+  }
+  void WalkResource(std::string_view name, const RuleSet& rules) {
+    if (const Node* rule = rules.Resource(name)) Walk(*rule, rules);
+  }
+};
+
+Mapper::Mapper(const RuleSet& rules, MapOptions options)
+    : rules_(rules), options_(std::move(options)), compiled_(std::make_shared<CompiledRules>()) {
+  CompiledRules& c = *compiled_;
+  for (const std::string& data_type : rules_.MessageTypes()) {
+    const Node* message = rules_.Message(data_type);
+    if (message == nullptr) continue;
+    c.Walk(*message, rules_);
+    if (const Node* list = message->Find("resources")) {
+      for (const auto& item : list->Items()) {
+        if (const Node* name = item.Find("resource")) c.WalkResource(name->Text(), rules_);
+      }
+    }
+  }
+  c.WalkResource("DocumentReference", rules_);
+  c.WalkResource("Provenance", rules_);
+  // References name resource rules too ({"ref": "Patient"} computes the Patient id).
+  std::vector<std::string> refs;
+  for (const auto& [node, info] : c.nodes) {
+    if (info.ref != nullptr) refs.push_back(info.ref->Text());
+  }
+  for (const auto& name : refs) c.WalkResource(name, rules_);
+}
+
+namespace {
+
 struct Base {
   std::size_t segment = kNone;
   int field = 0;
@@ -68,8 +184,8 @@ struct Base {
 };
 
 struct Scope {
-  std::size_t segment = kNone;  // the segment the resource instance iterates over
-  std::string segment_id;
+  std::size_t segment = kNone;      // the segment the resource instance iterates over
+  std::string_view segment_id;      // text of a rule node (lives as long as the rules)
   const Node* following = nullptr;  // segment ids that follow the scope segment in its group
   int index = 1;
   int group_index = 1;
@@ -90,14 +206,6 @@ struct Out {
   Node node;
   bool data = false;
 };
-
-bool IsExpression(const Node& n) {
-  for (const char* key :
-       {"path", "const", "lookup", "ref", "datatype", "fn", "first", "concat", "hash", "each"}) {
-    if (n.Find(key) != nullptr) return true;
-  }
-  return false;
-}
 
 // Forwards issues, dropping repeats of the same code at the same field within one message (a
 // function called for several elements would otherwise report one problem many times).
@@ -122,9 +230,11 @@ class DedupSink final : public IssueSink {
 class Engine {
  public:
   Engine(const RuleSet& rules, const MapOptions& options, const MessageView& message,
-         const SourceInfo& source, IssueSink& issues)
+         const SourceInfo& source, IssueSink& issues,
+         const std::unordered_map<const Node*, Compiled>& compiled)
       : rules_(rules),
         options_(options),
+        compiled_(compiled),
         msg_(message),
         source_(source),
         dedup_(issues),
@@ -270,7 +380,7 @@ class Engine {
         return out;
       }
       case Node::Kind::kObject:
-        return IsExpression(rule) ? EvalExpression(rule, scope) : EvalObject(rule, scope, false);
+        return Info(rule).expression ? EvalExpression(rule, scope) : EvalObject(rule, scope, false);
     }
     return std::nullopt;
   }
@@ -278,14 +388,15 @@ class Engine {
   // A template object: members are expressions; dropped unless some member came from data
   // (constants alone never make an element) and every "$require"d member is present.
   std::optional<Out> EvalObject(const Node& rule, Scope& scope, bool keep) {
+    const Compiled& info = Info(rule);
     Out out{Node::Object(), false};
-    const std::string parent_path = scope.fhir_path;
+    const std::size_t parent_length = scope.fhir_path.size();
     for (std::size_t i = 0; i < rule.Size(); ++i) {
       const std::string& key = rule.Key(i);
       if (key == "$require" || key == "$keep") continue;
-      scope.fhir_path = parent_path + "." + key;
+      scope.fhir_path.append(".").append(key);
       auto v = Eval(rule.Child(i), scope);
-      scope.fhir_path = parent_path;
+      scope.fhir_path.resize(parent_length);
       if (!v) continue;
       out.data = out.data || v->data;
       if (key == "$merge") {
@@ -296,28 +407,29 @@ class Engine {
         out.node.Set(key, std::move(v->node));
       }
     }
-    if (const Node* require = rule.Find("$require")) {
+    if (const Node* require = info.require) {
       for (const auto& name : require->Items()) {
         if (out.node.Find(name.Text()) == nullptr) return std::nullopt;
       }
     }
-    if (const Node* k = rule.Find("$keep"); k != nullptr && k->AsBool()) keep = true;
+    if (info.keep) keep = true;
     if (out.node.Size() == 0) return std::nullopt;
     if (!keep && !out.data) return std::nullopt;
     return out;
   }
 
   std::optional<Out> EvalExpression(const Node& rule, Scope& scope) {
-    if (const Node* c = rule.Find("const")) return Out{*c, false};
-    if (const Node* ref = rule.Find("ref")) return EvalRef(rule, ref->Text(), scope);
-    if (const Node* first = rule.Find("first")) {
+    const Compiled& info = Info(rule);
+    if (const Node* c = info.constant) return Out{*c, false};
+    if (const Node* ref = info.ref) return EvalRef(info, ref->Text(), scope);
+    if (const Node* first = info.first) {
       for (const auto& item : first->Items()) {
         if (auto v = Eval(item, scope)) return v;
       }
       return std::nullopt;
     }
-    if (const Node* parts = rule.Find("concat")) {
-      const Node* sep = rule.Find("sep");
+    if (const Node* parts = info.concat) {
+      const Node* sep = info.sep;
       std::string text;
       bool data = false;
       for (const auto& item : parts->Items()) {
@@ -330,8 +442,9 @@ class Engine {
       if (text.empty()) return std::nullopt;
       return Out{Node::String(std::move(text)), data};
     }
-    if (const Node* parts = rule.Find("hash")) {
+    if (const Node* parts = info.hash) {
       std::vector<std::string> texts;
+      texts.reserve(parts->Size());
       bool data = false;
       for (const auto& item : parts->Items()) {
         auto v = Eval(item, scope);
@@ -340,15 +453,15 @@ class Engine {
       }
       return Out{Node::String(DeterministicId(texts)), data};
     }
-    if (const Node* each = rule.Find("each")) return EvalEach(rule, each->Text(), scope);
-    if (const Node* datatype = rule.Find("datatype")) return EvalDatatype(rule, *datatype, scope);
+    if (const Node* each = info.each) return EvalEach(info, each->Text(), scope);
+    if (info.datatype != nullptr) return EvalDatatype(info, scope);
 
     // path [+ lookup] [+ fn]; or fn with args; or lookup with "value".
     std::optional<Out> value;
-    const Node* path_node = rule.Find("path");
-    bool repeat = rule.Find("repeat") != nullptr && rule.Find("repeat")->AsBool();
+    const Node* path_node = info.path;
+    bool repeat = info.repeat;
     if (path_node != nullptr) {
-      auto path = ParsePath(path_node->Text());
+      const std::optional<Path>& path = info.parsed;
       if (!path) {
         RuleError("malformed path in a rule");
         return std::nullopt;
@@ -364,7 +477,7 @@ class Engine {
           std::string text = Read(one, scope);
           if (text.empty()) continue;
           Scope inner = scope;
-          auto v = Finish(rule, Out{Node::String(text), true}, inner, path_node->Text());
+          auto v = Finish(info, Out{Node::String(text), true}, inner, path_node->Text());
           if (v) arr.node.Push(std::move(v->node));
         }
         if (arr.node.Size() == 0) return std::nullopt;
@@ -373,28 +486,28 @@ class Engine {
       std::string text = Read(*path, scope);
       if (text.empty()) return std::nullopt;
       value = Out{Node::String(std::move(text)), true};
-      return Finish(rule, std::move(value), scope, path_node->Text());
+      return Finish(info, std::move(value), scope, path_node->Text());
     }
-    if (const Node* v = rule.Find("value")) {
+    if (const Node* v = info.value) {
       value = Eval(*v, scope);
       if (!value) return std::nullopt;
-      return Finish(rule, std::move(value), scope, "");
+      return Finish(info, std::move(value), scope, "");
     }
-    return Finish(rule, std::nullopt, scope, "");
+    return Finish(info, std::nullopt, scope, "");
   }
 
   // Applies "lookup" then "fn" to a value read by "path"/"value".
-  std::optional<Out> Finish(const Node& rule, std::optional<Out> value, Scope& scope,
+  std::optional<Out> Finish(const Compiled& info, std::optional<Out> value, Scope& scope,
                             std::string_view field) {
-    if (const Node* table = rule.Find("lookup")) {
+    if (const Node* table = info.lookup) {
       if (!value) return std::nullopt;
       std::string code = value->node.Text();
       while (!code.empty() && code.back() == ' ') code.pop_back();
-      const Node* system = rule.Find("system");
+      const Node* system = info.system;
       const TableRow* row = rules_.Lookup(table->Text(), system ? system->Text() : "", code,
                                           ToString(options_.profile));
       if (row == nullptr) {
-        if (const Node* def = rule.Find("default")) return Out{*def, true};
+        if (const Node* def = info.fallback) return Out{*def, true};
         if (!rules_.HasTable(table->Text())) {
           RuleError("lookup names a table that does not exist");
           return std::nullopt;
@@ -405,15 +518,15 @@ class Engine {
         return std::nullopt;
       }
       if (row->target_code.empty()) return std::nullopt;  // deliberately unmapped (table row)
-      const Node* column = rule.Find("column");
-      std::string col = column ? column->Text() : "code";
+      const Node* column = info.column;
+      std::string_view col = column ? std::string_view(column->Text()) : "code";
       value = Out{Node::String(col == "display"  ? row->display
                                : col == "system" ? row->target_system
                                                  : row->target_code),
                   true};
     }
-    if (const Node* fn_name = rule.Find("fn")) {
-      const Function* fn = FindFunction(fn_name->Text());
+    if (info.fn != nullptr) {
+      const Function* fn = info.function;
       if (fn == nullptr) {
         RuleError("unknown function name in a rule");
         return std::nullopt;
@@ -424,7 +537,7 @@ class Engine {
         args.emplace_back(value->node);
         data = value->data;
       }
-      if (const Node* more = rule.Find("args")) {
+      if (const Node* more = info.args) {
         for (const auto& a : more->Items()) {
           auto v = Eval(a, scope);
           data = data || (v && v->data);
@@ -441,7 +554,7 @@ class Engine {
     return value;
   }
 
-  std::optional<Out> EvalDatatype(const Node& rule, const Node& datatype, Scope& scope) {
+  std::optional<Out> EvalDatatype(const Compiled& info, Scope& scope) {
     // Site rules could make datatypes refer to each other in a cycle: stop instead of
     // overflowing the stack.
     if (datatype_depth_ >= kMaxDatatypeDepth) {
@@ -453,20 +566,20 @@ class Engine {
       explicit DepthGuard(int& d) : depth(d) { ++depth; }
       ~DepthGuard() { --depth; }
     } guard(datatype_depth_);
-    const Node* tmpl = rules_.Datatype(datatype.Text());
+    const Node* tmpl = info.datatype_rule;
     if (tmpl == nullptr) {
       RuleError("unknown datatype rule");
       return std::nullopt;
     }
-    const Node* path_node = rule.Find("path");
-    auto path = ParsePath(path_node != nullptr ? path_node->Text() : "");
+    static const std::optional<Path> kRelative = ParsePath("");
+    const std::optional<Path>& path = info.path != nullptr ? info.parsed : kRelative;
     if (!path) {
       RuleError("malformed path in a rule");
       return std::nullopt;
     }
     auto base = ResolveBase(*path, scope);
     if (!base) return std::nullopt;
-    bool repeat = rule.Find("repeat") != nullptr && rule.Find("repeat")->AsBool();
+    bool repeat = info.repeat;
     int first = base->repetition, last = base->repetition;
     if (repeat) {
       first = 1;
@@ -488,8 +601,8 @@ class Engine {
   }
 
   // {"each": "TQ1", "template": {...}}: one element per segment of that id in the scope's group.
-  std::optional<Out> EvalEach(const Node& rule, const std::string& segment_id, Scope& scope) {
-    const Node* tmpl = rule.Find("template");
+  std::optional<Out> EvalEach(const Compiled& info, std::string_view segment_id, Scope& scope) {
+    const Node* tmpl = info.tmpl;
     if (tmpl == nullptr) return std::nullopt;
     Out arr{Node::Array(), false};
     std::size_t from = scope.segment == kNone ? 0 : scope.segment + 1;
@@ -514,8 +627,8 @@ class Engine {
   // the nearest at or before ours; {"ref": "Observation", "all": true}: every one within our
   // group; {"ref": "*", "all": true}: every other resource. Types this message does not produce
   // (Patient in an order message) get the id their own rule computes at message level.
-  std::optional<Out> EvalRef(const Node& rule, const std::string& type, Scope& scope) {
-    bool all = rule.Find("all") != nullptr && rule.Find("all")->AsBool();
+  std::optional<Out> EvalRef(const Compiled& info, const std::string& type, Scope& scope) {
+    bool all = info.all;
     auto ref = [](const Planned& p) {
       Node r = Node::Object();
       r.Set("reference", Node::String(p.type + "/" + p.id));
@@ -702,8 +815,19 @@ class Engine {
     issues_.Error("mapping.rule_error", where, what);
   }
 
+  // The compiled facts of a rule object; objects the constructor did not reach (none with the
+  // built-in rules) are compiled here once per message.
+  const Compiled& Info(const Node& rule) {
+    if (auto it = compiled_.find(&rule); it != compiled_.end()) return it->second;
+    auto [it, inserted] = extra_.try_emplace(&rule);
+    if (inserted) it->second = Compile(rule, rules_);
+    return it->second;
+  }
+
   const RuleSet& rules_;
   const MapOptions& options_;
+  const std::unordered_map<const Node*, Compiled>& compiled_;
+  std::unordered_map<const Node*, Compiled> extra_;
   const MessageView& msg_;
   const SourceInfo& source_;
   DedupSink dedup_;
@@ -736,18 +860,8 @@ MapResult Mapper::Map(const MessageView& message, const SourceInfo& source,
   std::string data_type = source.data_type;
   if (data_type.empty()) data_type = rules_.DataTypeForMessage(Msh9(message));
   const Node* rule = data_type.empty() ? nullptr : rules_.Message(data_type);
-  Engine engine(rules_, options_, message, source, issues);
-  MapResult result = engine.Run(rule != nullptr ? data_type : std::string(), rule);
-  // Every Coding through the terminology service (coding_binder.hpp; issue #5).
-  const CodingBinder binder(
-      options_.terminology != nullptr ? options_.terminology->Registry()
-                                      : terminology::CodeSystemRegistry::Builtin(),
-      options_.terminology,
-      options_.profile == ProfileSet::kJpCore120 ? terminology::ProfileSet::kJpCore120
-                                                 : terminology::ProfileSet::kJpCore112);
-  CodingBinder::MessageState state;
-  for (auto& r : result.resources) binder.Bind(r.resource, source.where, issues, state);
-  return result;
+  Engine engine(rules_, options_, message, source, issues, compiled_->nodes);
+  return engine.Run(rule != nullptr ? data_type : std::string(), rule);
 }
 
 }  // namespace kakehashi::mapping
