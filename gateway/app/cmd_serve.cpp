@@ -12,10 +12,23 @@
 #include "kakehashi/conformance/validator.hpp"
 #include "kakehashi/fhir/json.hpp"
 #endif
+#ifdef KAKEHASHI_HAVE_IMPORT
+#include "importer.hpp"
+#include "kakehashi/adapters/ssmix2/file_name.hpp"
+#endif
+#include "kakehashi/gateway/terminology_ops.hpp"
+#include "kakehashi/terminology/code_systems.hpp"
+#include "kakehashi/terminology/store.hpp"
+
+#include <cstdlib>
+#include <fstream>
+
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 namespace kakehashi::app {
@@ -25,13 +38,22 @@ namespace {
 constexpr const char* kHelp =
     "Usage: kakehashi serve [options]\n\n"
     "Serves FHIR R4 over HTTP at http://HOST:PORT/fhir (read, vread, create, update, delete,\n"
-    "history, search, batch/transaction, Patient/$everything, /metadata).\n\n"
+    "history, search, batch/transaction, Patient/$everything, /metadata) and the terminology\n"
+    "operations CodeSystem/$lookup, ValueSet/$validate-code, ValueSet/$expand and\n"
+    "ConceptMap/$translate.\n\n"
     "Options:\n"
     "  --port N          TCP port (default 8080; 0 picks a free port)\n"
     "  --host ADDR       address to listen on (default 127.0.0.1)\n"
     "  --db URL          sqlite:PATH (default sqlite:kakehashi.sqlite) or postgresql://...\n"
-    "  --load PATH       load FHIR JSON / Bundles / NDJSON (file or directory) before serving;\n"
-    "                    repeatable. Resources with an id are PUT, so reloading is idempotent.\n"
+    "  --load PATH       load data before serving; repeatable. PATH is an SS-MIX2 storage root\n"
+    "                    or an HL7 v2 file (converted to JP Core as `kakehashi import` does:\n"
+    "                    resumable, already imported patients are skipped), or FHIR JSON /\n"
+    "                    Bundles / NDJSON (a file or a directory of them). Resources with an id\n"
+    "                    are PUT, so reloading is idempotent.\n"
+    "  --facility CODE   10-digit 医療機関コード for SS-MIX2 / HL7 v2 --load (as for convert)\n"
+    "  --terminology URL terminology database for the $lookup/$validate-code/$expand/$translate\n"
+    "                    operations (sqlite:PATH, as written by `kakehashi terminology load`;\n"
+    "                    default $KAKEHASHI_TERMINOLOGY_DB, else the built-in tables only)\n"
     "  --threads N       io threads (default: number of cores)\n"
     "  --base-url URL    external base for links (default http://HOST:PORT/fhir)\n"
     "  --auth off        serve without access control. Access control is not implemented yet,\n"
@@ -46,6 +68,43 @@ bool ParseInt(const std::string& text, int& out) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
+#ifdef KAKEHASHI_HAVE_IMPORT
+enum class LoadKind { kFhir, kSsmix2Root, kHl7v2File };
+
+// What a --load PATH holds, decided cheaply: a directory with a 3-character folder (the SS-MIX2
+// ID[0:3] level) and no FHIR JSON at its top is a store; a file with an SS-MIX2 name or starting
+// with MSH is HL7 v2; everything else goes to the FHIR JSON loader (which reports what it is not).
+LoadKind LoadKindOf(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    bool prefix_folder = false;
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const auto ext = entry.path().extension();
+      if (ext == ".json" || ext == ".ndjson") return LoadKind::kFhir;
+      if (entry.is_directory(ec) && entry.path().filename().string().size() == 3) {
+        prefix_folder = true;
+      }
+    }
+    return prefix_folder ? LoadKind::kSsmix2Root : LoadKind::kFhir;
+  }
+  const fs::path p(path);
+  if (p.extension() == ".json" || p.extension() == ".ndjson") return LoadKind::kFhir;
+  if (adapters::ssmix2::ParseFileName(p.filename().string()).has_value()) {
+    return LoadKind::kHl7v2File;
+  }
+  std::ifstream in(p, std::ios::binary);
+  char head[8] = {};
+  in.read(head, sizeof head);
+  std::string_view start(head, static_cast<std::size_t>(in.gcount()));
+  while (!start.empty() &&
+         (start.front() == '\x0b' || static_cast<unsigned char>(start.front()) >= 0xBB)) {
+    start.remove_prefix(1);  // MLLP start block, UTF-8 BOM
+  }
+  return start.starts_with("MSH") ? LoadKind::kHl7v2File : LoadKind::kFhir;
+}
+#endif
+
 class PrintingSink final : public IssueSink {
  public:
   void Report(Issue issue) override {
@@ -55,10 +114,34 @@ class PrintingSink final : public IssueSink {
   std::size_t errors = 0;
 };
 
+#ifdef KAKEHASHI_HAVE_IMPORT
+// Issues of SS-MIX2 / HL7 v2 --load: errors as one line each without their location (SS-MIX2
+// paths contain patient IDs), the rest counted (`kakehashi import --issues` writes them all).
+class ImportSink final : public IssueSink {
+ public:
+  void Report(Issue issue) override {
+    if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
+      ++errors;
+      if (errors <= 20) {
+        std::fprintf(stderr, "kakehashi serve: %s %.*s: %s\n",
+                     std::string(ToString(issue.severity)).c_str(),
+                     static_cast<int>(issue.code.size()), issue.code.data(), issue.message.c_str());
+      }
+    } else {
+      ++others;
+    }
+  }
+  std::size_t errors = 0;
+  std::size_t others = 0;
+};
+#endif
+
 }  // namespace
 
 int RunServe(const std::vector<std::string>& argv) {
-  Args args({"port", "host", "db", "load", "threads", "base-url", "auth"}, {"help"});
+  Args args(
+      {"port", "host", "db", "load", "threads", "base-url", "auth", "facility", "terminology"},
+      {"help"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi serve: %s\n%s", args.Error().c_str(), kHelp);
     return kExitUsage;
@@ -141,11 +224,84 @@ int RunServe(const std::vector<std::string>& argv) {
     validator->Validate(*node, issues);
   };
 #endif
+  // Terminology operations over the built-in tables, plus a loaded terminology database.
+  std::string terminology_db = args.GetOr("terminology", "");
+  if (const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB");
+      terminology_db.empty() && env != nullptr && *env != 0) {
+    terminology_db = env;
+  }
+  terminology::TerminologyStore::Options terminology_options;
+  if (!terminology_db.empty()) terminology_options.db = terminology_db;
+  PrintingSink terminology_sink;
+  auto terminology_store = terminology::TerminologyStore::Open(
+      terminology_options, terminology::CodeSystemRegistry::Builtin(), terminology_sink);
+  if (!terminology_store) {
+    std::fprintf(stderr, "kakehashi serve: cannot open --terminology: %s\n",
+                 terminology_store.error().message().c_str());
+    return kExitUsage;
+  }
+  handler_options.type_operations = gateway::TerminologyOperations(**terminology_store);
   auto handler = std::make_unique<gateway::Handler>(**store, handler_options);
 
   PrintingSink sink;
+#ifdef KAKEHASHI_HAVE_IMPORT
+  // SS-MIX2 roots and HL7 v2 files go through the importer (importer.hpp).
+  const std::string facility = args.GetOr("facility", "");
+  if (!facility.empty() &&
+      (facility.size() != 10 || facility.find_first_not_of("0123456789") != std::string::npos)) {
+    std::fprintf(stderr, "kakehashi serve: --facility must be a 10-digit 医療機関コード\n");
+    return kExitUsage;
+  }
+  std::optional<mapping::RuleSet> rules;
+  ImportSink import_sink;
+  std::unique_ptr<Importer> importer;
+  auto import_one = [&](const std::string& path, bool directory) -> int {
+    if (!importer) {
+      std::string detail;
+      auto loaded = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), "", &detail);
+      if (!loaded) {
+        std::fprintf(stderr, "kakehashi serve: %s: %s\n", loaded.error().message().c_str(),
+                     detail.c_str());
+        return kExitUsage;
+      }
+      rules.emplace(std::move(*loaded));
+      ImportOptions options;
+      options.map.facility_code = facility;
+      options.label = "serve --load";
+      options.progress = isatty(fileno(stderr)) != 0;
+      if (db.starts_with("sqlite:")) {
+        options.reject_dir = db.substr(db.starts_with("sqlite://") ? 9 : 7) + ".rejected";
+      } else {
+        options.reject_dir = "kakehashi-import.rejected";
+      }
+      importer = std::make_unique<Importer>(*handler, **store, *rules, options, import_sink);
+    }
+    auto r = directory ? importer->ImportStore(path) : importer->ImportFile(path);
+    if (!r) {
+      std::fprintf(stderr, "kakehashi serve: cannot load %s: %s\n", path.c_str(),
+                   r.error().message().c_str());
+      return kExitUsage;
+    }
+    const ImportStats& stats = importer->Stats();
+    std::size_t written = 0;
+    for (const auto& [type, n] : stats.put_by_type) written += n;
+    std::fprintf(stderr,
+                 "kakehashi serve: imported so far: %zu units (%zu already done), %zu messages, "
+                 "%zu resources written, %zu refused; %zu errors, %zu other issues (see "
+                 "`kakehashi import --issues`)\n",
+                 stats.units, stats.skipped_units, stats.messages, written, stats.rejected,
+                 import_sink.errors, import_sink.others);
+    return kExitOk;
+  };
+#endif
   for (const std::string& path : args.GetAll("load")) {
     std::fprintf(stderr, "kakehashi serve: loading %s ...\n", path.c_str());
+#ifdef KAKEHASHI_HAVE_IMPORT
+    if (auto kind = LoadKindOf(path); kind != LoadKind::kFhir) {
+      if (int rc = import_one(path, kind == LoadKind::kSsmix2Root); rc != kExitOk) return rc;
+      continue;
+    }
+#endif
     auto stats = gateway::LoadPath(*handler, path, sink);
     if (!stats) {
       std::fprintf(stderr, "kakehashi serve: cannot load %s: %s\n", path.c_str(),
@@ -167,11 +323,19 @@ int RunServe(const std::vector<std::string>& argv) {
               (*store)->Backend().data(), threads);
   std::printf("  try: curl %s/metadata\n", handler_options.base_url.c_str());
   std::printf("       curl '%s/Patient?_count=5'\n", handler_options.base_url.c_str());
+  std::printf("       curl '%s/Observation?_count=5&_sort=-_lastUpdated'\n",
+              handler_options.base_url.c_str());
+  std::printf("       curl '%s/CodeSystem/$lookup?system=HL70001&code=F'\n",
+              handler_options.base_url.c_str());
   std::printf("  Ctrl-C stops.\n");
   std::fflush(stdout);
   server.Run(*handler);
   std::fprintf(stderr, "kakehashi serve: stopped\n");
-  return sink.errors > 0 ? kExitInputErrors : kExitOk;
+  std::size_t load_errors = sink.errors;
+#ifdef KAKEHASHI_HAVE_IMPORT
+  load_errors += import_sink.errors;
+#endif
+  return load_errors > 0 ? kExitInputErrors : kExitOk;
 }
 
 }  // namespace kakehashi::app
