@@ -3,9 +3,12 @@
 #include "kakehashi/adapters/hl7v2/parser.hpp"
 #include "kakehashi/mapping/hl7v2_view.hpp"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <set>
-#include <sstream>
 
 namespace kakehashi::mapping {
 namespace {
@@ -13,13 +16,27 @@ namespace {
 using adapters::ssmix2::Action;
 using adapters::ssmix2::StoredFile;
 
+// One open, one fstat, one read straight into the string (stored files are small; no stream
+// buffers or intermediate copies).
 bool ReadAll(const std::filesystem::path& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return static_cast<bool>(in) || in.eof();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0;
+  out.clear();
+  if (ok && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  char buffer[16384];
+  while (ok) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return ok;
 }
 
 }  // namespace

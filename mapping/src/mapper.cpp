@@ -675,12 +675,17 @@ class Engine {
       RuleError("reference to a resource type without a rule");
       return std::nullopt;
     }
-    Scope message_level;
-    auto id = DataIdFor(*rule_of_type, message_level);
-    if (!id) return std::nullopt;  // e.g. no PID: no patient to point at
+    // The message-level id of a type depends on the message only: computed once per message
+    // (every Observation of a lab message points at the same Patient).
+    auto cached = message_ids_.find(type);
+    if (cached == message_ids_.end()) {
+      Scope message_level;
+      cached = message_ids_.emplace(type, DataIdFor(*rule_of_type, message_level)).first;
+    }
+    if (!cached->second) return std::nullopt;  // e.g. no PID: no patient to point at
     Planned p;
     p.type = type;
-    p.id = *id;
+    p.id = *cached->second;
     return Out{ref(p), false};
   }
 
@@ -833,6 +838,7 @@ class Engine {
   DedupSink dedup_;
   IssueSink& issues_;
   std::vector<Planned> planned_;
+  std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
   std::vector<std::vector<bool>> used_;
   static constexpr int kMaxDatatypeDepth = 16;
   int datatype_depth_ = 0;
