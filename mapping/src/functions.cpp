@@ -139,11 +139,13 @@ std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (name.empty()) return {};
   if (name == "HOT") name = "HOT9";
+  // A site's own names first (--rules DIR/tables/code_systems.tsv; no built-in table: the
+  // registry below is the one source of truth for known systems).
   if (const TableRow* row =
           ctx.rules.Lookup("code_systems", "", name, ToString(ctx.options.profile))) {
     return row->target_code;
   }
-  // Everything else the terminology module knows (one identity, per-profile spelling;
+  // Everything the terminology module knows (one identity, per-profile spelling;
   // terminology.md §2): JP Core 1.1.2 -> urn:oid forms, 1.2.0 -> URLs.
   const auto& registry = terminology::CodeSystemRegistry::Builtin();
   auto normalized = registry.Normalize(name);
@@ -157,10 +159,11 @@ std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
     return "http://terminology.hl7.org/CodeSystem/v2-" + name.substr(3);
   }
   // Local ("99…") and unknown systems: a site-specific URN (kakehashi rule, docs/mapping.md);
-  // sites give them real URIs by adding rows to tables/code_systems.tsv in --rules.
+  // sites give them real URIs with a tables/code_systems.tsv in --rules (checked first, above).
   if (name.rfind("99", 0) != 0) {
     ctx.issues.Warning("mapping.unknown_code_system", At(ctx),
-                       "coding-system name not in tables/code_systems.tsv; a local URN is used");
+                       "coding-system name unknown to the terminology registry; a local URN is "
+                       "used (a site can map it in --rules DIR/tables/code_systems.tsv)");
   }
   return "urn:kakehashi:code-system:" + name;
 }

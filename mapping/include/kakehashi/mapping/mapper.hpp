@@ -10,12 +10,18 @@
 //   mapping.unmapped_message  information  no rule for the data type; kept as DocumentReference
 //   mapping.unused_field      information  a non-empty field no rule read
 //   mapping.unused_segment    information  a segment with data no rule read at all
-//   mapping.unknown_code_system warning    a CWE coding-system name not in tables/code_systems.tsv
+//   mapping.unknown_code_system warning    a CWE coding-system name the terminology registry
+//                                          does not know (a local URN is used)
 //   mapping.unmapped_code     warning      a code not in the rule's table
 //   mapping.bad_date          warning      a date/time field that is not an HL7 TS
 //   mapping.bad_number        warning      a numeric field that is not a decimal
 //   mapping.hour_rollover     warning      an hour 24-47 rolled into the next day
 //   mapping.facility_unknown  warning      no 医療機関コード: patient IDs use a local system
+//   mapping.master_not_loaded warning      a code of a master-defined system (HOT, MEDIS, JLAC10,
+//                                          ICD-10 2013) without that master (coding_binder.hpp)
+//   mapping.code_not_in_master warning     the master is loaded but lacks the code
+//   mapping.rehomed           information  a code re-homed to the system its shape belongs to
+//   mapping.translation_ambiguous information  several HOT9 codes for a YJ/レセ電 code
 //   mapping.rule_error        error        a rule refers to something missing (bug in rules)
 //
 // Thread-safety: Map() is const and may run concurrently with its own sinks.
@@ -25,6 +31,7 @@
 #include "kakehashi/fhir/node.hpp"
 #include "kakehashi/mapping/message_view.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "kakehashi/terminology/store.hpp"
 
 #include <memory>
 #include <string>
@@ -42,6 +49,11 @@ struct MapOptions {
   // system and a mapping.facility_unknown warning.
   std::string facility_code;
   bool report_unused = true;
+  // Terminology store (masters, site ConceptMaps) every Coding is bound to (coding_binder.hpp):
+  // display from the master, ConceptMap translations next to the original. Null: systems are
+  // still canonicalised and spelled, and codes of master-defined systems get
+  // mapping.master_not_loaded. Not owned; must outlive the Mapper; read concurrently.
+  const terminology::TerminologyStore* terminology = nullptr;
 };
 
 struct SourceInfo {
