@@ -2,6 +2,7 @@
 
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/errc.hpp"
+#include "kakehashi/terminology/code_systems.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -121,4 +122,27 @@ TEST_CASE("rule set: a datatype cycle in site rules is an error issue, not a cra
   for (const auto& i : issues.Issues()) rule_error = rule_error || i.code == "mapping.rule_error";
   CHECK(rule_error);
   fs::remove_all(site);
+}
+
+TEST_CASE("rule set: field-context code systems name systems the terminology registry knows",
+          "[mapping][terminology]") {
+  // tables/context_code_systems.tsv holds one canonical URI per meaning; the registry spells it
+  // per JP Core version, so every target must be registered (or a kakehashi local URN).
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  const auto& registry = terminology::CodeSystemRegistry::Builtin();
+  for (const char* field_and_name : {"RXR-2 JAMISDP01", "RXR-2 HL70550", "SPM-4 JC10"}) {
+    std::string s(field_and_name);
+    const std::string field = s.substr(0, s.find(' '));
+    const std::string name = s.substr(s.find(' ') + 1);
+    INFO(s);
+    const auto* row = rules->Lookup("context_code_systems", field, name, "jp-core-1.1.2");
+    REQUIRE(row != nullptr);
+    const bool local = row->target_code.rfind(terminology::kLocalSystemPrefix, 0) == 0;
+    const bool v2 = row->target_code.rfind(terminology::Hl7v2TableUrl(""), 0) == 0;
+    CHECK((local || v2 || registry.Find(row->target_code) != nullptr));
+  }
+  // JAMI 部位 (RXR-2) is the URL row; the 1.1.2 OID comes from the registry.
+  CHECK(registry.Spell(rules->Lookup("context_code_systems", "RXR-2", "JAMISDP01", "")->target_code,
+                       terminology::ProfileSet::kJpCore112) == "urn:oid:1.2.392.200250.2.2.20.32");
 }
