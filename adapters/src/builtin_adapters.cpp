@@ -5,12 +5,18 @@
 #if defined(KAKEHASHI_ADAPTER_HL7V2)
 #include "kakehashi/adapters/hl7v2/adapter.hpp"
 #endif
+#if defined(KAKEHASHI_ADAPTER_SSMIX2)
+#include "kakehashi/adapters/ssmix2/adapter.hpp"
+#endif
 
 namespace kakehashi::adapters {
 
 void RegisterBuiltinAdapters(Registry& registry) {
 #if defined(KAKEHASHI_ADAPTER_HL7V2)
   registry.Add(hl7v2::MakeAdapter());
+#endif
+#if defined(KAKEHASHI_ADAPTER_SSMIX2)
+  registry.Add(ssmix2::MakeAdapter());
 #endif
   (void)registry;
 }
