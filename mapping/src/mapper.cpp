@@ -1,6 +1,5 @@
 #include "kakehashi/mapping/mapper.hpp"
 
-#include "kakehashi/mapping/coding_binder.hpp"
 #include "kakehashi/mapping/functions.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
@@ -87,6 +86,7 @@ struct Compiled {
   bool repeat = false;
   bool all = false;
   bool keep = false;
+  bool merge = false;                   // has a "$merge" member (members may then collide)
   std::optional<Path> parsed;           // "path" parsed (nullopt: absent or malformed)
   const Function* function = nullptr;   // "fn" resolved (nullptr: absent or unknown)
   const Node* datatype_rule = nullptr;  // rules.Datatype("datatype") (nullptr: absent/unknown)
@@ -123,6 +123,7 @@ Compiled Compile(const Node& rule, const RuleSet& rules) {
   c.all = all != nullptr && all->AsBool();
   const Node* keep = rule.Find("$keep");
   c.keep = keep != nullptr && keep->AsBool();
+  c.merge = rule.Find("$merge") != nullptr;
   if (c.path != nullptr) c.parsed = ParsePath(c.path->Text());
   if (c.fn != nullptr) c.function = FindFunction(c.fn->Text());
   if (c.datatype != nullptr) c.datatype_rule = rules.Datatype(c.datatype->Text());
@@ -351,7 +352,7 @@ class Engine {
     if (const Node* body = p.rule->Find("body")) {
       if (auto out = EvalObject(*body, p.scope, /*keep=*/true)) {
         for (std::size_t i = 0; i < out->node.Size(); ++i) {
-          resource.Set(out->node.Key(i), out->node.Child(i));
+          resource.Set(out->node.Key(i), std::move(out->node.Child(i)));
         }
       }
     }
@@ -372,7 +373,9 @@ class Engine {
           if (!v) continue;
           out.data = out.data || v->data;
           if (v->node.IsArray()) {
-            for (const auto& x : v->node.Items()) out.node.Push(x);
+            for (std::size_t k = 0; k < v->node.Size(); ++k) {
+              out.node.Push(std::move(v->node.Child(k)));
+            }
           } else {
             out.node.Push(std::move(v->node));
           }
@@ -402,10 +405,12 @@ class Engine {
       out.data = out.data || v->data;
       if (key == "$merge") {
         for (std::size_t k = 0; k < v->node.Size(); ++k) {
-          out.node.Set(v->node.Key(k), v->node.Child(k));
+          out.node.Set(v->node.Key(k), std::move(v->node.Child(k)));
         }
-      } else {
+      } else if (info.merge) {
         out.node.Set(key, std::move(v->node));
+      } else {
+        out.node.Append(key, std::move(v->node));  // rule keys are unique: no lookup needed
       }
     }
     if (const Node* require = info.require) {
@@ -597,7 +602,7 @@ class Engine {
       arr.node.Push(std::move(v->node));
     }
     if (arr.node.Size() == 0) return std::nullopt;
-    if (!repeat) return Out{arr.node.Child(0), true};
+    if (!repeat) return Out{std::move(arr.node.Child(0)), true};
     return arr;
   }
 
@@ -868,17 +873,7 @@ MapResult Mapper::Map(const MessageView& message, const SourceInfo& source,
   if (data_type.empty()) data_type = rules_.DataTypeForMessage(Msh9(message));
   const Node* rule = data_type.empty() ? nullptr : rules_.Message(data_type);
   Engine engine(rules_, options_, message, source, issues, compiled_->nodes);
-  MapResult result = engine.Run(rule != nullptr ? data_type : std::string(), rule);
-  // Every Coding through the terminology service (coding_binder.hpp; issue #5).
-  const CodingBinder binder(
-      options_.terminology != nullptr ? options_.terminology->Registry()
-                                      : terminology::CodeSystemRegistry::Builtin(),
-      options_.terminology,
-      options_.profile == ProfileSet::kJpCore120 ? terminology::ProfileSet::kJpCore120
-                                                 : terminology::ProfileSet::kJpCore112);
-  CodingBinder::MessageState state;
-  for (auto& r : result.resources) binder.Bind(r.resource, source.where, issues, state);
-  return result;
+  return engine.Run(rule != nullptr ? data_type : std::string(), rule);
 }
 
 }  // namespace kakehashi::mapping
