@@ -1,5 +1,6 @@
 #include "kakehashi/mapping/mapper.hpp"
 
+#include "kakehashi/mapping/coding_binder.hpp"
 #include "kakehashi/mapping/functions.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
@@ -873,7 +874,17 @@ MapResult Mapper::Map(const MessageView& message, const SourceInfo& source,
   if (data_type.empty()) data_type = rules_.DataTypeForMessage(Msh9(message));
   const Node* rule = data_type.empty() ? nullptr : rules_.Message(data_type);
   Engine engine(rules_, options_, message, source, issues, compiled_->nodes);
-  return engine.Run(rule != nullptr ? data_type : std::string(), rule);
+  MapResult result = engine.Run(rule != nullptr ? data_type : std::string(), rule);
+  // Every Coding through the terminology service (coding_binder.hpp; issue #5).
+  const CodingBinder binder(
+      options_.terminology != nullptr ? options_.terminology->Registry()
+                                      : terminology::CodeSystemRegistry::Builtin(),
+      options_.terminology,
+      options_.profile == ProfileSet::kJpCore120 ? terminology::ProfileSet::kJpCore120
+                                                 : terminology::ProfileSet::kJpCore112);
+  CodingBinder::MessageState state;
+  for (auto& r : result.resources) binder.Bind(r.resource, source.where, issues, state);
+  return result;
 }
 
 }  // namespace kakehashi::mapping
