@@ -5,6 +5,7 @@
 // (SS-MIX2 paths contain patient IDs); --issues and the reject directory carry the locations.
 #include "args.hpp"
 #include "commands.hpp"
+#include "convert_terminology.hpp"
 #include "importer.hpp"
 
 #include "kakehashi/common/issue_sink.hpp"
@@ -36,7 +37,10 @@ constexpr const char* kHelp =
     "imported patient folders (table import_checkpoints). If the import is interrupted, run the\n"
     "same command again: finished folders are skipped, the rest is imported, nothing is\n"
     "duplicated. A folder whose files changed since (new or replaced messages) is imported again,\n"
-    "so re-running after the store grew imports only what is new.\n"
+    "so re-running after the store grew imports only what is new; so is every folder when the\n"
+    "conversion options (--profile, --facility, --rules, --terminology, --concept-map) differ\n"
+    "from the last run (a master newly loaded into the same --terminology database is not\n"
+    "noticed: import into a new database to apply it everywhere).\n"
     "\n"
     "Options:\n"
     "  --db URL            sqlite:PATH (default sqlite:kakehashi.sqlite) or postgresql://...\n"
@@ -50,6 +54,7 @@ constexpr const char* kHelp =
     "  --rules DIR         site rule directory (as for convert)\n"
     "  --facility CODE     10-digit 医療機関コード (default: MSH-4 when it is 10 digits)\n"
     "  --chunk N           resources per transaction, whole patients (default 1000)\n"
+    "%s"
     "  --no-unused         do not report unused fields (information issues)\n"
     "  --progress          progress on stderr even when it is not a terminal\n"
     "  --help              this help\n"
@@ -88,7 +93,8 @@ class ImportSink final : public IssueSink {
 }  // namespace
 
 int RunImport(const std::vector<std::string>& argv) {
-  Args args({"db", "issues", "rejects", "profile", "rules", "facility", "chunk"},
+  Args args({"db", "issues", "rejects", "profile", "rules", "facility", "chunk", kTerminologyOption,
+             kConceptMapOption},
             {"help", "progress", "no-unused"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi import: %s (see kakehashi import --help)\n",
@@ -96,7 +102,7 @@ int RunImport(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   if (args.Help()) {
-    std::fputs(kHelp, stdout);
+    std::printf(kHelp, kConvertTerminologyHelp);
     return kExitOk;
   }
   const auto& pos = args.Positionals();
@@ -142,6 +148,14 @@ int RunImport(const std::vector<std::string>& argv) {
                                                    : mapping::ProfileSet::kJpCore112;
   options.map.facility_code = facility;
   options.map.report_unused = !args.Has("no-unused");
+  // --terminology / --concept-map: the terminology binding of `kakehashi convert`.
+  ImportSink issues(args.Has("issues"));
+  std::unique_ptr<terminology::TerminologyStore> terminology_store;
+  if (int rc = OpenConvertTerminology(args, issues, terminology_store); rc != kExitOk) return rc;
+  options.map.terminology = terminology_store.get();
+  options.settings = profile + "|" + facility + "|" + args.GetOr("rules", "") + "|" +
+                     args.GetOr(kTerminologyOption, "");
+  for (const auto& map : args.GetAll(kConceptMapOption)) options.settings += "|" + map;
   options.progress = args.Has("progress") || isatty(fileno(stderr)) != 0;
   if (auto dir = args.Get("rejects")) {
     options.reject_dir = *dir;
@@ -154,7 +168,6 @@ int RunImport(const std::vector<std::string>& argv) {
   gateway::HandlerOptions handler_options;
   handler_options.validator = ConformanceValidator();
   gateway::Handler handler(*store, handler_options);
-  ImportSink issues(args.Has("issues"));
   Importer importer(handler, *store, *rules, options, issues);
 
   int rc = kExitOk;

@@ -53,7 +53,8 @@ constexpr const char* kHelp =
     "  --facility CODE   10-digit 医療機関コード for SS-MIX2 / HL7 v2 --load (as for convert)\n"
     "  --terminology URL terminology database for the $lookup/$validate-code/$expand/$translate\n"
     "                    operations (sqlite:PATH, as written by `kakehashi terminology load`;\n"
-    "                    default $KAKEHASHI_TERMINOLOGY_DB, else the built-in tables only)\n"
+    "                    default $KAKEHASHI_TERMINOLOGY_DB, else the built-in tables only);\n"
+    "                    SS-MIX2 / HL7 v2 --load binds codings to it as convert --terminology\n"
     "  --threads N       io threads (default: number of cores)\n"
     "  --base-url URL    external base for links (default http://HOST:PORT/fhir)\n"
     "  --auth off        serve without access control. Access control is not implemented yet,\n"
@@ -267,6 +268,10 @@ int RunServe(const std::vector<std::string>& argv) {
       rules.emplace(std::move(*loaded));
       ImportOptions options;
       options.map.facility_code = facility;
+      // The terminology database of the operations also binds the converted codings (display
+      // from the masters, site ConceptMap translations), as `convert --terminology` does.
+      if (!terminology_db.empty()) options.map.terminology = terminology_store->get();
+      options.settings = "jp-core-1.1.2|" + facility + "||" + terminology_db;
       options.label = "serve --load";
       options.progress = isatty(fileno(stderr)) != 0;
       if (db.starts_with("sqlite:")) {

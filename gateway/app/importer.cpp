@@ -324,6 +324,7 @@ struct Importer::Impl {
     gateway::Response r = handler.Handle(PostBundle(b));
     if (r.status >= 500) return make_error_code(gateway::store::errc::kQueryFailed);
     std::vector<std::string> statuses(entries.Size());
+    std::vector<std::string> reasons(entries.Size());  // the first error of the outcome
     if (r.status == 200) {
       if (auto parsed = fhir::ParseJson(r.body)) {
         if (const Node* list = parsed->Find("entry"); list != nullptr && list->IsArray()) {
@@ -331,6 +332,18 @@ struct Importer::Impl {
             const Node* response = list->Child(i).Find("response");
             const Node* status = response != nullptr ? response->Find("status") : nullptr;
             if (status != nullptr && status->IsString()) statuses[i] = status->Text();
+            const Node* outcome = response != nullptr ? response->Find("outcome") : nullptr;
+            const Node* list_of = outcome != nullptr ? outcome->Find("issue") : nullptr;
+            if (list_of == nullptr || !list_of->IsArray()) continue;
+            for (const Node& issue : list_of->Items()) {
+              const Node* severity = issue.Find("severity");
+              const Node* diagnostics = issue.Find("diagnostics");
+              if (severity != nullptr && diagnostics != nullptr && diagnostics->IsString() &&
+                  (severity->Text() == "error" || severity->Text() == "fatal")) {
+                reasons[i] = diagnostics->Text();  // validator messages hold no values
+                break;
+              }
+            }
           }
         }
       }
@@ -349,6 +362,7 @@ struct Importer::Impl {
       if (auto it = where.find(at.record); it != where.end()) origin = &it->second;
       at.source = origin != nullptr ? origin->source : unit.file_location;
       std::string status = statuses[i].empty() ? std::to_string(r.status) : statuses[i];
+      if (!reasons[i].empty()) status += "; first problem: " + reasons[i];
       if (options.reject_dir.empty() || origin == nullptr) {
         issues.Error("import.rejected", at,
                      "the store refused this converted resource (HTTP " + status +
@@ -410,6 +424,12 @@ struct Importer::Impl {
 
   // Adds a unit unless its checkpoint says it is done; flushes full chunks.
   Result<void> Add(Unit unit) {
+    if (!options.settings.empty()) {
+      Fingerprint with_settings;
+      with_settings.Add(unit.fingerprint);
+      with_settings.Add(options.settings);
+      unit.fingerprint = with_settings.Hex();
+    }
     KAKEHASHI_TRY(auto checkpoints, Checkpoints(unit.source));
     if (auto it = checkpoints->find(unit.key);
         it != checkpoints->end() && it->second == unit.fingerprint) {

@@ -51,6 +51,9 @@ struct ImportOptions {
   std::size_t chunk_resources = 1000;
   bool progress = false;         // progress line on stderr
   std::string label = "import";  // progress/summary prefix: "kakehashi <label>: …"
+  // Names the conversion settings (profile, facility, rule and terminology sources): mixed into
+  // every unit's fingerprint, so changing them imports every unit again (updates in place).
+  std::string settings;
   // Test hook (simulated interruption): stop once this many units have been committed in this
   // run (0 = never). Stats().stopped tells that it happened.
   std::size_t stop_after_units = 0;
