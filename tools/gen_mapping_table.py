@@ -42,6 +42,14 @@ def walk(node, fhir, rows, outer=''):
         for x in node: walk(x, fhir, rows, outer)
     elif isinstance(node, dict):
         if EXPR & node.keys():
+            if node.get('fn') == 'no_fhir_target':  # read only to report the segment (no target)
+                for a in node.get('args', []):
+                    if isinstance(a, dict) and 'path' in a:
+                        rows.append((a['path'], '(none)', 'no FHIR target: information issue mapping.no_fhir_target'))
+                return
+            if node.get('fn') == 'require_any':  # a guard around a template: transparent
+                walk(node.get('args', [None])[0], fhir, rows, outer)
+                return
             h = how(node)
             if 'path' in node: rows.append((node['path'], fhir, h or outer))
             inner = ('argument of ' + node['fn'] + '()') if 'fn' in node else (h or outer)

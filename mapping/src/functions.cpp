@@ -8,6 +8,7 @@
 #include "kakehashi/mapping/rule_set.hpp"
 #include "kakehashi/terminology/code_systems.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -478,6 +479,98 @@ std::optional<Node> FnConditionClinicalStatus(std::span<const Argument> a, Funct
   return Node::String("active");
 }
 
+// ---------------------------------------------------------------- mapping-coverage (issue #4)
+// Functions added with the NK1 / ZPR / DB1 / OMD / OMG rules. Additive block: each one is
+// registered at the end of the table below.
+
+// {"fn": "require_any", "args": [<object>, "name", "telecom", ...]}: the object when it has at
+// least one of the named members, else nothing (and a warning). For FHIR invariants that need one
+// of several elements, which "$require" (all of) cannot say: Patient.contact pat-1 "SHALL at least
+// contain a contact's details or a reference to an organization" (NK1 with a relation only).
+std::optional<Node> FnRequireAny(std::span<const Argument> a, FunctionContext& ctx) {
+  if (a.empty() || !a[0] || !a[0]->IsObject()) return std::nullopt;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    if (a[i] && a[i]->IsString() && a[0]->Find(a[i]->Text()) != nullptr) return a[0];
+  }
+  ctx.issues.Warning("mapping.element_incomplete", At(ctx),
+                     "element left out: it has none of the members its FHIR invariant requires "
+                     "(e.g. a contact without name, telecom, address or organization)");
+  return std::nullopt;
+}
+
+// {"fn": "no_fhir_target", "args": ["DB1", <fields>...]}: reads the fields (so they are not
+// reported as unused) and reports one information issue "mapping.no_fhir_target" for the
+// segment instead: its content has no FHIR R4 / JP Core element (docs/mapping.md "No FHIR target").
+// DB1 (v2.5 §3.4.11): DB1-2 whose disability (HL7 0334 PT/GT/IN/AP), DB1-3 person identifier,
+// DB1-4 indicator Y/N, DB1-5..8 dates; the extension patient-disability needs the disability
+// itself (a code), which DB1 does not carry. Never returns a value; never names field values.
+std::optional<Node> FnNoFhirTarget(std::span<const Argument> a, FunctionContext& ctx) {
+  bool any = false;
+  for (std::size_t i = 1; i < a.size(); ++i) any = any || (a[i] && !a[i]->Text().empty());
+  if (any) {
+    ctx.issues.Info("mapping.no_fhir_target", At(ctx),
+                           "segment " + Text(a, 0) +
+                               " has no FHIR R4 / JP Core target; its content stays only in the "
+                               "source message (see docs/mapping.md)");
+  }
+  return std::nullopt;
+}
+
+// {"fn": "disease_modifiers", "args": [<extension url>, <exchange-code Codings>, <key-number
+// Codings>]}: JP Core JP_Condition_DiseasePrefixModifier / …PostfixModifier, one extension per
+// modifier (ZPR-4/ZPR-1 接頭, ZPR-6/ZPR-3 接尾; digest §6 PPR-01, terminology.md §1 and §4.3). The
+// n-th 交換用コード and the n-th 管理番号 name the same modifier, so they share one
+// CodeableConcept; when the two fields repeat a different number of times they cannot be paired
+// and each code gets its own extension (warning mapping.modifier_unpaired).
+std::vector<Node> Codings(const Argument& a) {
+  std::vector<Node> out;
+  if (!a) return out;
+  if (a->IsObject()) out.push_back(*a);
+  if (a->IsArray()) {
+    for (const auto& item : a->Items()) {
+      if (item.IsObject()) out.push_back(item);
+    }
+  }
+  return out;
+}
+
+std::optional<Node> FnDiseaseModifiers(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string url = Text(a, 0);
+  std::vector<Node> ex = Codings(a.size() > 1 ? a[1] : Argument());
+  std::vector<Node> key = Codings(a.size() > 2 ? a[2] : Argument());
+  if (url.empty() || (ex.empty() && key.empty())) return std::nullopt;
+  auto extension = [&](std::vector<Node> codings) {
+    Node cc = Node::Object();
+    Node& list = cc.Set("coding", Node::Array());
+    std::string text;
+    for (auto& c : codings) {
+      if (text.empty() && c.Find("display") != nullptr) text = c.Find("display")->Text();
+      list.Push(std::move(c));
+    }
+    if (!text.empty()) cc.Set("text", Node::String(text));
+    Node e = Node::Object();
+    e.Set("url", Node::String(url));
+    e.Set("valueCodeableConcept", std::move(cc));
+    return e;
+  };
+  Node out = Node::Array();
+  if (ex.empty() || key.empty() || ex.size() == key.size()) {
+    for (std::size_t i = 0; i < std::max(ex.size(), key.size()); ++i) {
+      std::vector<Node> codings;
+      if (i < ex.size()) codings.push_back(ex[i]);
+      if (i < key.size()) codings.push_back(key[i]);
+      out.Push(extension(std::move(codings)));
+    }
+    return out;
+  }
+  ctx.issues.Warning("mapping.modifier_unpaired", At(ctx),
+                     "modifier exchange codes and key numbers repeat a different number of "
+                     "times; one extension per code");
+  for (auto& c : ex) out.Push(extension({std::move(c)}));
+  for (auto& c : key) out.Push(extension({std::move(c)}));
+  return out;
+}
+
 const std::map<std::string_view, Function>& Table() {
   static const std::map<std::string_view, Function> kTable{
       {"hl7_date_to_fhir", FnDate},
@@ -503,6 +596,10 @@ const std::map<std::string_view, Function>& Table() {
       {"rp_number", FnRpNumber},
       {"condition_verification", FnConditionVerification},
       {"condition_clinical_status", FnConditionClinicalStatus},
+      // mapping-coverage (issue #4)
+      {"require_any", FnRequireAny},
+      {"no_fhir_target", FnNoFhirTarget},
+      {"disease_modifiers", FnDiseaseModifiers},
   };
   return kTable;
 }
