@@ -16,6 +16,7 @@ constexpr std::string_view kHot9 = "http://medis.or.jp/CodeSystem/master-HOT9";
 constexpr std::string_view kYj = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code";
 constexpr std::string_view kReceiptDrug = "urn:oid:1.2.392.100495.20.1.71";
 constexpr std::string_view kOidPrefix = "urn:oid:";
+constexpr std::string_view kV2TablePrefix = "http://terminology.hl7.org/CodeSystem/v2-";
 
 // Whether `s` is already the spelling CodeSystemRegistry::Spell gives `info` for `target`
 // (checked without building the string: the common case is "already right").
@@ -93,6 +94,11 @@ struct CodingBinder::Walk {
     const std::string& code = coding.Find("code")->Text();
     const term::CodeSystemInfo* info = binder.registry_.Find(system->Text());
     if (info == nullptr) {
+      // Already-canonical local and HL7 v2 table URIs (the mapper writes these): no allocation.
+      const std::string& text = system->Text();
+      if (text.rfind(term::kLocalSystemPrefix, 0) == 0 || text.rfind(kV2TablePrefix, 0) == 0) {
+        return text;
+      }
       term::NormalizedSystem n = binder.registry_.Normalize(system->Text());
       if (n.match == term::SystemMatch::kKnown) {
         info = n.info;
@@ -101,8 +107,7 @@ struct CodingBinder::Walk {
         // spelling to change and no master, but a site ConceptMap may translate them.
         const bool local = n.match == term::SystemMatch::kLocal ||
                            n.match == term::SystemMatch::kHl7v2Table ||
-                           system->Text().rfind(term::kLocalSystemPrefix, 0) == 0 ||
-                           system->Text().rfind(term::Hl7v2TableUrl(""), 0) == 0;
+                           system->Text().rfind(term::kLocalSystemPrefix, 0) == 0;
         if (!local) return {};
         scratch = std::move(n.canonical);
         return scratch;
@@ -239,18 +244,34 @@ struct CodingBinder::Walk {
       return;
     }
     if (!node.IsObject()) return;
-    if (const Node* coding = node.Find("coding"); coding != nullptr && coding->IsArray()) {
-      const std::size_t len = path.size();
+    // One scan over the members (this runs for every object of every resource).
+    bool coding = false, system = false, code = false, value = false, nested = false;
+    for (std::size_t i = 0; i < node.Size(); ++i) {
+      const std::string& key = node.Key(i);
+      const Node& child = node.Child(i);
+      nested = nested || child.IsObject() || child.IsArray();
+      if (key.size() < 4 || key.size() > 6) continue;
+      if (key == "coding") {
+        coding = child.IsArray();
+      } else if (key == "system") {
+        system = child.IsString();
+      } else if (key == "code") {
+        code = child.IsString();
+      } else if (key == "value") {
+        value = true;  // Quantity: system + code + value is not a Coding
+      }
+    }
+    if (coding) {
       BindConcept(node);
-      path.resize(len);
-    } else if (IsCoding(node)) {
+    } else if (system && code && !value) {
       std::string replaced;
       BindOne(node, &replaced);  // a lone Coding has no text to keep the source display in
     }
+    if (!nested) return;
     for (std::size_t i = 0; i < node.Size(); ++i) {
       Node& child = node.Child(i);
       if (!child.IsObject() && !child.IsArray()) continue;
-      if (node.Key(i) == "coding") continue;  // done above
+      if (coding && node.Key(i) == "coding") continue;  // done above
       const std::size_t len = path.size();
       path += '.';
       path += node.Key(i);
