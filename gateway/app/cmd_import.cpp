@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -59,8 +60,10 @@ constexpr const char* kHelp =
     "  --progress          progress on stderr even when it is not a terminal\n"
     "  --help              this help\n"
     "\n"
+    "Ctrl-C (SIGINT/SIGTERM) finishes the patient at hand, commits and stops (exit 130).\n"
+    "\n"
     "Exit codes: 0 imported, 1 some input had errors or was refused (the rest is imported;\n"
-    "see --issues), 2 usage error or the database failed (rerun to resume).\n";
+    "see --issues), 2 usage error or the database failed (rerun to resume), 130 interrupted.\n";
 
 std::string Join(const std::map<std::string, std::size_t>& counts) {
   std::string out;
@@ -89,6 +92,12 @@ class ImportSink final : public IssueSink {
   CollectingSink kept_;
   std::vector<Issue> problems_;
 };
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void OnInterrupt(int /*signal*/) {
+  g_interrupted = 1;
+}
 
 }  // namespace
 
@@ -168,6 +177,11 @@ int RunImport(const std::vector<std::string>& argv) {
   gateway::HandlerOptions handler_options;
   handler_options.validator = ConformanceValidator();
   gateway::Handler handler(*store, handler_options);
+  // Ctrl-C / SIGTERM: finish the patient at hand, commit, print the summary, exit 130. (A kill
+  // loses only the uncommitted transaction; rerun to resume either way.)
+  options.cancel = &g_interrupted;
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
   Importer importer(handler, *store, *rules, options, issues);
 
   int rc = kExitOk;
@@ -239,6 +253,12 @@ int RunImport(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "  (write the issues with their locations: --issues FILE)\n");
   }
   if (rc == kExitOk && (counts.Errors() > 0 || stats.rejected > 0)) rc = kExitInputErrors;
+  if (g_interrupted != 0) {
+    std::fprintf(stderr,
+                 "kakehashi import: interrupted; what is listed above is committed. Run the same "
+                 "command again to resume.\n");
+    rc = 130;
+  }
   return rc;
 }
 

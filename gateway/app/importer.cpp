@@ -495,6 +495,12 @@ Result<void> Importer::ImportStore(const fs::path& root) {
         m.progress.Done();
         return {};
       }
+      if (m.options.cancel != nullptr && *m.options.cancel != 0) {
+        m.stats.stopped = true;  // between units: commit what is converted, then stop
+        auto flushed = m.Flush();
+        m.progress.Done();
+        return flushed;
+      }
     }
     unit.key = std::move(key);
     unit.records.push_back(std::move(*next));

@@ -35,6 +35,7 @@
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
 
+#include <csignal>
 #include <cstddef>
 #include <filesystem>
 #include <map>
@@ -57,6 +58,9 @@ struct ImportOptions {
   // Test hook (simulated interruption): stop once this many units have been committed in this
   // run (0 = never). Stats().stopped tells that it happened.
   std::size_t stop_after_units = 0;
+  // Polled between units (e.g. set from a SIGINT handler): when it becomes non-zero the pending
+  // transaction is committed and the import stops; Stats().stopped is then true. May be null.
+  const volatile std::sig_atomic_t* cancel = nullptr;
 };
 
 struct ImportStats {
@@ -68,7 +72,7 @@ struct ImportStats {
   std::size_t rejected = 0;       // resources the store refused
   std::map<std::string, std::size_t> put_by_type;      // resources written
   std::map<std::string, std::size_t> deleted_by_type;  // deletes sent
-  bool stopped = false;                                // stop_after_units reached
+  bool stopped = false;                                // stop_after_units reached, or cancelled
 };
 
 class Importer {

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -310,6 +311,22 @@ void KillAndResume(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("import: an interrupted import resumed equals an uninterrupted one",
                        "[import]", KillAndResume)
+
+TEST_CASE("import: a cancel request (Ctrl-C) commits the unit at hand and stops", "[import]") {
+  Fixture f(false);
+  auto t = gateway::testing::MakeStore(Backend::kSqlite);
+  volatile std::sig_atomic_t cancel = 1;
+  ImportOptions options;
+  options.cancel = &cancel;
+  Run first = Import(*t->store, f.root, options);
+  CHECK(first.stats.stopped);
+  CHECK(first.stats.units == 1);
+  CHECK(first.stats.transactions == 1);
+  ImportOptions resume;
+  Run rest = Import(*t->store, f.root, resume);
+  CHECK(rest.stats.skipped_units == 1);
+  CHECK(rest.stats.units == 7);
+}
 
 TEST_CASE("import: a resource the store refuses is reported and its input kept", "[import]") {
   Fixture f(false);
