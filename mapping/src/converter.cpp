@@ -17,24 +17,28 @@ using adapters::ssmix2::Action;
 using adapters::ssmix2::StoredFile;
 
 // One open, one fstat, one read straight into the string (stored files are small; no stream
-// buffers or intermediate copies).
+// buffers or intermediate copies). A short read of a regular file is its end.
 bool ReadAll(const std::filesystem::path& path, std::string& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st {};
   bool ok = ::fstat(fd, &st) == 0;
+  std::size_t want = ok && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : 65536;
+  std::size_t size = 0;
   out.clear();
-  if (ok && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
-  char buffer[16384];
   while (ok) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    out.resize(size + want);
+    const ssize_t n = ::read(fd, out.data() + size, want);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = n == 0;
+    if (n < 0) {
+      ok = false;
       break;
     }
-    out.append(buffer, static_cast<std::size_t>(n));
+    size += static_cast<std::size_t>(n);
+    if (static_cast<std::size_t>(n) < want) break;
+    want = 65536;
   }
+  out.resize(size);
   ::close(fd);
   return ok;
 }
