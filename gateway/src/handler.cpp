@@ -153,10 +153,44 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- writes (inside Begin())
 
-  // PUT semantics (create-on-update). `if_match` checks the current version; `must_be_new`
-  // rejects an existing id (POST with a client-chosen id never happens: POST ids are fresh).
+  // A resource ready to store: members in canonical order, validated, index rows extracted.
+  // Prepared before the write transaction, so the write lock covers only the version check and
+  // the inserts (validation and index extraction are most of a write's CPU time).
+  struct Prepared {
+    Json ordered;
+    store::IndexEntries index;
+  };
+
+  std::variant<Prepared, Failure> Prepare(const std::string& type, const std::string& id,
+                                          Json resource) const {
+    // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
+    // Order as R4 lists Resource's elements: resourceType, id, meta, then the rest as received.
+    Prepared p;
+    p.ordered = Json::Object();
+    p.ordered.Set("resourceType", Json::String(type));
+    p.ordered.Set("id", Json::String(id));
+    Json* given = resource.Find("meta");
+    p.ordered.Set("meta", given != nullptr ? std::move(*given) : Json::Object());
+    for (auto& [k, v] : resource.Members()) {
+      if (k == "resourceType" || k == "id" || k == "meta") continue;
+      p.ordered.Members().emplace_back(std::move(k), std::move(v));
+    }
+    // Provisional versionId/lastUpdated (same members, same place) so the validator sees the
+    // stored shape; Put() replaces both values under the write lock.
+    Json* meta = p.ordered.Find("meta");  // after the appends: they may reallocate
+    meta->Set("versionId", Json::String("1"));
+    meta->Set("lastUpdated", Json::String(detail::FormatInstant(detail::NowUs())));
+    if (options.validator) {
+      if (auto f = Validate(detail::ToJsonText(p.ordered))) return *f;
+    }
+    detail::IndexResource(p.ordered, p.index);
+    return p;
+  }
+
+  // PUT semantics (create-on-update) of a prepared resource, inside Begin(). `if_match` checks
+  // the current version.
   std::variant<WriteResult, Failure> Put(store::Session& session, const std::string& type,
-                                         const std::string& id, Json resource,
+                                         const std::string& id, Prepared prepared,
                                          std::optional<std::int64_t> if_match) const {
     auto current = session.LockAndRead(type, id);
     if (!current) return StoreFailure(current.error());
@@ -172,25 +206,11 @@ struct Handler::Impl {
     row.id = id;
     row.version = cur ? cur->version + 1 : 1;
     row.last_updated_us = detail::NowUs();
-    // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
-    // Order as R4 lists Resource's elements: resourceType, id, meta, then the rest as received.
-    Json ordered = Json::Object();
-    ordered.Set("resourceType", Json::String(type));
-    ordered.Set("id", Json::String(id));
-    Json* given = resource.Find("meta");
-    ordered.Set("meta", given != nullptr ? std::move(*given) : Json::Object());
-    for (auto& [k, v] : resource.Members()) {
-      if (k == "resourceType" || k == "id" || k == "meta") continue;
-      ordered.Members().emplace_back(std::move(k), std::move(v));
-    }
-    Json* meta = ordered.Find("meta");  // after the appends: they may reallocate
+    Json* meta = prepared.ordered.Find("meta");
     meta->Set("versionId", Json::String(std::to_string(row.version)));
     meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
-    row.json = detail::ToJsonText(ordered);
-    if (auto f = Validate(row.json)) return *f;
-    store::IndexEntries index;
-    detail::IndexResource(ordered, index);
-    if (auto w = session.Write(row, index); !w) return StoreFailure(w.error());
+    row.json = detail::ToJsonText(prepared.ordered);
+    if (auto w = session.Write(row, prepared.index); !w) return StoreFailure(w.error());
     WriteResult result;
     result.status = (cur && !cur->deleted) ? 200 : 201;
     result.row = std::move(row);
@@ -331,8 +351,11 @@ struct Handler::Impl {
       if_match = ParseETag(h);
       if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
     }
-    auto result = InTransaction(
-        [&](store::Session& s) { return Put(s, type, id, std::move(resource), if_match); });
+    auto prepared = Prepare(type, id, std::move(resource));
+    if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
+    auto result = InTransaction([&](store::Session& s) {
+      return Put(s, type, id, std::move(std::get<Prepared>(prepared)), if_match);
+    });
     if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
     const auto& w = std::get<WriteResult>(result);
     return WriteResponse(w, ParsePrefer(request.Header("Prefer")), w.status == 201);
@@ -372,6 +395,14 @@ struct Handler::Impl {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
     std::string_view if_none_exist = request.Header("If-None-Exist");
+    const std::string id = detail::NewId();
+    // A plain create is prepared before the write lock; a conditional one only when it creates
+    // (a match returns the existing resource whatever the body says).
+    std::variant<Prepared, Failure> prepared = Failure{};
+    if (if_none_exist.empty()) {
+      prepared = Prepare(type, id, std::move(resource));
+      if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
+    }
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     // The criteria are checked inside the write transaction under a lock on the criteria, so
@@ -388,8 +419,10 @@ struct Handler::Impl {
         w.row = *existing;
         return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
       }
+      prepared = Prepare(type, id, std::move(resource));
+      if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
     }
-    auto result = Put(**session, type, detail::NewId(), std::move(resource), std::nullopt);
+    auto result = Put(**session, type, id, std::move(std::get<Prepared>(prepared)), std::nullopt);
     if (auto* f = std::get_if<Failure>(&result)) {
       (*session)->Rollback();
       return detail::FailureResponse(*f);
@@ -749,8 +782,9 @@ struct Handler::Impl {
     std::string if_none_exist;
     Json resource;
     bool has_resource = false;
-    bool failed = false;   // batch entry rejected while parsing
-    std::string response;  // rendered response entry
+    std::optional<Prepared> prepared;  // set by PrepareEntry before the write transaction
+    bool failed = false;               // batch entry rejected while parsing
+    std::string response;              // rendered response entry
   };
 
   static int MethodOrder(const std::string& m) {
@@ -816,6 +850,15 @@ struct Handler::Impl {
     }
   }
 
+  // Validates and indexes a POST/PUT entry's resource once (no-op when already prepared).
+  std::optional<Failure> PrepareEntry(Entry& e) const {
+    if (e.prepared || !e.has_resource) return std::nullopt;
+    auto p = Prepare(e.type, e.id, std::move(e.resource));
+    if (auto* f = std::get_if<Failure>(&p)) return *f;
+    e.prepared = std::move(std::get<Prepared>(p));
+    return std::nullopt;
+  }
+
   // One entry inside an open transaction (or a batch entry's own transaction).
   std::optional<Failure> RunEntry(store::Session& session, Entry& e) const {
     if (e.method == "GET") {
@@ -848,9 +891,11 @@ struct Handler::Impl {
           return std::nullopt;
         }
       }
-      result = Put(session, e.type, e.id, std::move(e.resource), std::nullopt);
+      if (auto f = PrepareEntry(e)) return f;
+      result = Put(session, e.type, e.id, std::move(*e.prepared), std::nullopt);
     } else {
-      result = Put(session, e.type, e.id, std::move(e.resource), if_match);
+      if (auto f = PrepareEntry(e)) return f;
+      result = Put(session, e.type, e.id, std::move(*e.prepared), if_match);
     }
     if (auto* f = std::get_if<Failure>(&result)) return *f;
     const auto& w = std::get<WriteResult>(result);
@@ -981,7 +1026,23 @@ struct Handler::Impl {
       }
     }
     if (atomic) {
-      // Conditional creates resolve to existing resources before references are rewritten.
+      // Without conditional creates, references are final now: validate and index every
+      // resource before taking the write lock, so the transaction holds it only for the
+      // inserts. Conditional creates resolve to existing resources inside the transaction
+      // first, and their entries are prepared there.
+      const bool conditional = std::any_of(entries.begin(), entries.end(), [](const Entry& e) {
+        return e.method == "POST" && !e.if_none_exist.empty();
+      });
+      if (!conditional) {
+        for (auto& e : entries) {
+          if (e.has_resource) RewriteReferences(e.resource, ids);
+          if (auto f = PrepareEntry(e)) {
+            f->diagnostics = "transaction entry " + std::to_string(e.index) +
+                             " failed; nothing was stored: " + f->diagnostics;
+            return detail::FailureResponse(*f);
+          }
+        }
+      }
       auto session = store.OpenSession();
       if (!session) return detail::FailureResponse(StoreFailure(session.error()));
       if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
@@ -998,7 +1059,7 @@ struct Handler::Impl {
         }
       }
       for (auto& e : entries) {
-        if (e.has_resource) RewriteReferences(e.resource, ids);
+        if (e.has_resource && !e.prepared) RewriteReferences(e.resource, ids);
       }
       std::vector<Entry*> order;
       for (auto& e : entries) order.push_back(&e);
@@ -1025,19 +1086,24 @@ struct Handler::Impl {
       for (auto& e : entries) {
         if (e.failed) continue;
         if (e.has_resource) RewriteReferences(e.resource, ids);
-        auto session = store.OpenSession();
-        if (!session) return detail::FailureResponse(StoreFailure(session.error()));
         std::optional<Failure> f;
-        if (e.method == "GET") {
-          f = RunEntry(**session, e);
-        } else if (auto b = (*session)->Begin(); !b) {
-          f = StoreFailure(b.error());
-        } else {
-          f = RunEntry(**session, e);
-          if (f) {
-            (*session)->Rollback();
-          } else if (auto c = (*session)->Commit(); !c) {
-            f = StoreFailure(c.error());
+        if (e.method == "PUT" || (e.method == "POST" && e.if_none_exist.empty())) {
+          f = PrepareEntry(e);  // outside the entry's write transaction
+        }
+        if (!f) {
+          auto session = store.OpenSession();
+          if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+          if (e.method == "GET") {
+            f = RunEntry(**session, e);
+          } else if (auto b = (*session)->Begin(); !b) {
+            f = StoreFailure(b.error());
+          } else {
+            f = RunEntry(**session, e);
+            if (f) {
+              (*session)->Rollback();
+            } else if (auto c = (*session)->Commit(); !c) {
+              f = StoreFailure(c.error());
+            }
           }
         }
         if (f) e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);

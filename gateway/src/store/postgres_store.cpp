@@ -200,6 +200,10 @@ class PgStore final : public Store {
         for (const auto& sql : SchemaV1(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
         KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (1)"));
       }
+      if (version < 2) {
+        for (const auto& sql : SchemaV2(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
+        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (2)"));
+      }
       return exec("COMMIT");
     }();
     if (!result) {

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <set>
+#include <utility>
 
 namespace kakehashi::gateway::store::detail {
 
@@ -345,6 +347,49 @@ std::vector<std::string> SchemaV1(Dialect dialect) {
   };
 }
 
+std::vector<std::string> SchemaV2(Dialect dialect) {
+  const std::string text = dialect == Dialect::kPostgres ? "TEXT COLLATE \"C\"" : "TEXT";
+  // substr/length count characters (code points) on both backends, as PrefixOf does.
+  std::string numbers = "SELECT 1 AS n";
+  for (std::size_t n = 2; n <= kStringPrefixChars; ++n) {
+    numbers += " UNION ALL SELECT " + std::to_string(n);
+  }
+  return {
+      "CREATE TABLE idx_string_prefix (type " + text + " NOT NULL, id " + text +
+          " NOT NULL, param " + text + " NOT NULL, prefix " + text +
+          " NOT NULL, last_updated BIGINT NOT NULL)",
+      "CREATE INDEX idx_string_prefix_by_value ON idx_string_prefix (type, param, prefix, "
+      "last_updated, id)",
+      "CREATE INDEX idx_string_prefix_by_resource ON idx_string_prefix (type, id)",
+      "INSERT INTO idx_string_prefix (type, id, param, prefix, last_updated) SELECT DISTINCT "
+      "s.type, s.id, s.param, substr(s.value, 1, k.n), r.last_updated FROM idx_string s JOIN "
+      "resources r ON r.type = s.type AND r.id = s.id JOIN (" +
+          numbers + ") k ON k.n <= length(s.value)",
+  };
+}
+
+namespace {
+
+// The first `chars` code points of UTF-8 `text` (all of it when shorter).
+std::string_view PrefixOf(std::string_view text, std::size_t chars) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      if (seen == chars) return text.substr(0, i);
+      ++seen;
+    }
+  }
+  return text;
+}
+
+std::size_t CodePoints(std::string_view text) {
+  std::size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
 Result<std::optional<ResourceRow>> SqlSession::Read(std::string_view type, std::string_view id) {
   KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
                                  "resources WHERE type = ? AND id = ?",
@@ -430,7 +475,61 @@ void AppendSortExpr(const SortKey& key, std::string& sql, std::vector<Param>& pa
 
 }  // namespace
 
+// A prefix search on a string parameter in the default order (an AND clause that is one plain
+// string predicate) reads idx_string_prefix in (last_updated, id) order: the page costs its own
+// rows, however common or rare the name. nullopt: not applicable.
+namespace {
+std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
+  if (query.type.empty() || !query.sort.empty() || IsSelective(query.where)) return std::nullopt;
+  for (std::size_t i = 0; i < query.where.size(); ++i) {
+    const auto& any = query.where[i];
+    if (any.size() == 1 && any[0].kind == Predicate::Kind::kString &&
+        any[0].string_match == Predicate::StringMatch::kPrefix && !any[0].value.empty()) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
+  if (auto driver = PrefixDriver(query)) {
+    const Predicate& p = query.where[*driver][0];
+    std::string sql = "SELECT ";
+    sql += kCols;
+    // CROSS JOIN: SQLite keeps the written join order (drive from the prefix index).
+    sql +=
+        " FROM idx_string_prefix p CROSS JOIN resources r WHERE p.type = ? AND p.param = ? AND "
+        "p.prefix = ? AND r.type = p.type AND r.id = p.id AND r.deleted = 0";
+    std::vector<Param> params{query.type, p.param,
+                              std::string(PrefixOf(p.value, kStringPrefixChars))};
+    Conjunction rest;
+    for (std::size_t i = 0; i < query.where.size(); ++i) {
+      // A value longer than the stored prefixes is checked against the full values too.
+      if (i != *driver || CodePoints(p.value) > kStringPrefixChars) {
+        rest.push_back(query.where[i]);
+      }
+    }
+    if (!rest.empty()) {
+      sql += " AND ";
+      AppendConjunction(rest, "r", query.type, dialect_, sql, params, 0,
+                        dialect_ == Dialect::kSqlite);
+    }
+    if (query.after) {
+      sql += " AND (p.last_updated > ? OR (p.last_updated = ? AND p.id > ?))";
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after->second);
+    }
+    sql += " ORDER BY p.last_updated, p.id LIMIT ? OFFSET ?";
+    params.emplace_back(static_cast<std::int64_t>(query.count));
+    params.emplace_back(query.offset);
+    KAKEHASHI_TRY(Rows rows, Query(sql, params));
+    std::vector<ResourceRow> out;
+    out.reserve(rows.size());
+    for (auto& cols : rows) out.push_back(RowFrom(cols));
+    return out;
+  }
   std::string sql = "SELECT ";
   sql += kCols;
   sql += " FROM resources r WHERE r.deleted = 0 AND ";
@@ -499,7 +598,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
   // A first version has no index rows yet (and a delete removed the previous ones).
   for (std::string_view table :
-       {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+       {"idx_token", "idx_string", "idx_string_prefix", "idx_date", "idx_ref", "idx_quantity"}) {
     if (row.version == 1) break;
     std::string sql = "DELETE FROM ";
     sql += table;
@@ -515,6 +614,21 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   for (const auto& s : index.strings) {
     KAKEHASHI_TRY_VOID(Exec("INSERT INTO idx_string (type, id, param, value) VALUES (?, ?, ?, ?)",
                             {row.type, row.id, s.param, s.value}));
+  }
+  // Prefixes of this resource's string values, each (param, prefix) once.
+  std::set<std::pair<std::string_view, std::string_view>> prefixes;
+  for (const auto& s : index.strings) {
+    for (std::size_t n = 1; n <= kStringPrefixChars; ++n) {
+      std::string_view prefix = PrefixOf(s.value, n);
+      prefixes.emplace(s.param, prefix);
+      if (prefix.size() == s.value.size()) break;
+    }
+  }
+  for (const auto& [param, prefix] : prefixes) {
+    KAKEHASHI_TRY_VOID(Exec(
+        "INSERT INTO idx_string_prefix (type, id, param, prefix, last_updated) VALUES (?, ?, ?, ?, "
+        "?)",
+        {row.type, row.id, std::string(param), std::string(prefix), row.last_updated_us}));
   }
   for (const auto& d : index.dates) {
     KAKEHASHI_TRY_VOID(

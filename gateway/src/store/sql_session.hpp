@@ -24,6 +24,13 @@ enum class Dialect { kSqlite, kPostgres };
 // would otherwise prefer the covering by-resource index).
 std::vector<std::string> SchemaV1(Dialect dialect);
 
+// Schema version 2: idx_string_prefix, the first 1..kStringPrefixChars code points of every
+// string index value with the resource's last_updated, so a prefix search (the default for
+// string parameters) reads matches in result order from one index range instead of scanning
+// resources and probing each. The last statement fills it from a version 1 database.
+inline constexpr std::size_t kStringPrefixChars = 8;
+std::vector<std::string> SchemaV2(Dialect dialect);
+
 class SqlSession : public Session {
  public:
   explicit SqlSession(Dialect dialect) : dialect_(dialect) {}
