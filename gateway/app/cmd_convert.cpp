@@ -333,9 +333,9 @@ struct Unit {
 
 // A unit's output, serialised by the worker.
 struct OutEntry {
-  std::string key;   // "Type/id"
-  std::string text;  // ndjson line / Bundle entry JSON; empty for an NDJSON delete
-  std::uint64_t hash = 0;
+  std::string key;         // "Type/id"
+  std::string text;        // ndjson line / Bundle entry JSON; empty for an NDJSON delete
+  std::uint64_t hash = 0;  // of `text`; computed for tracked entries only
   bool is_delete = false;
   bool track = false;  // remembered across units (see the file comment)
 };
@@ -488,7 +488,7 @@ class Worker {
       } else {
         out.text = EntryText(e);
       }
-      out.hash = Fnv1a(out.text);
+      if (out.track) out.hash = Fnv1a(out.text);  // others only when they meet a tracked key
       done.entries.push_back(std::move(out));
     }
     done.stats = converter_.TakeStats();
@@ -767,7 +767,7 @@ int RunConvert(const std::vector<std::string>& argv) {
       if (!written.empty() || e.track) {
         auto it = written.find(e.key);
         if (it != written.end()) {
-          if (it->second != e.hash) {
+          if (it->second != (e.track ? e.hash : Fnv1a(e.text))) {
             Location where;
             where.record = e.key;
             issues.Report({Severity::kWarning, "convert.duplicate_resource", where,

@@ -2,6 +2,9 @@
 
 #include "kakehashi/common/errc.hpp"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <map>
 #include <system_error>
@@ -23,24 +26,29 @@ Location FileLocation(std::string_view relative, std::string_view data_type) {
 }
 
 // Sorted names of the entries of `dir`. Directories go to `dirs`, everything else to `files`.
+// POSIX readdir with the entry type from the directory itself (one stat only where the file
+// system does not say): the walk lists about one folder per stored file.
 Result<void> List(const fs::path& dir, std::vector<std::string>& dirs,
                   std::vector<std::string>* files) {
   dirs.clear();
   if (files != nullptr) files->clear();
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return make_error_code(errc::kIoError);
-  for (const auto& entry : it) {
-    std::error_code type_ec;
-    bool is_dir = entry.is_directory(type_ec);
-    std::string name = entry.path().filename().string();
-    if (!name.empty() && name[0] == '.') continue;  // editor and OS litter (.DS_Store, .git)
+  DIR* handle = ::opendir(dir.c_str());
+  if (handle == nullptr) return make_error_code(errc::kIoError);
+  while (const dirent* entry = ::readdir(handle)) {
+    const char* name = entry->d_name;
+    if (name[0] == '.') continue;  // ".", "..", editor and OS litter (.DS_Store, .git)
+    bool is_dir = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN || entry->d_type == DT_LNK) {
+      struct stat st {};
+      is_dir = ::fstatat(::dirfd(handle), name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+    }
     if (is_dir) {
-      dirs.push_back(std::move(name));
+      dirs.emplace_back(name);
     } else if (files != nullptr) {
-      files->push_back(std::move(name));
+      files->emplace_back(name);
     }
   }
+  ::closedir(handle);
   std::sort(dirs.begin(), dirs.end());
   if (files != nullptr) std::sort(files->begin(), files->end());
   return {};
