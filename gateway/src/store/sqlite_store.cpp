@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace kakehashi::gateway::store::detail {
@@ -36,9 +37,18 @@ class SqliteSession final : public SqlSession {
     // poll with sleeps of up to 100 ms while another connection of this pool holds the write
     // lock. The busy timeout still covers writers in other processes.
     write_lock_ = std::unique_lock<std::mutex>(WriteMutex());
+    // Every write runs on the store's one writer connection: a connection's page cache is
+    // dropped whenever another connection has committed, so alternating pooled connections
+    // re-read the B-tree pages a transaction touches from the file each time.
+    auto writer = AcquireWriter();
+    if (!writer) {
+      write_lock_ = {};
+      return writer.error();
+    }
+    std::swap(conn_, **writer);
     auto r = Exec("BEGIN IMMEDIATE", {});
     if (!r) {
-      write_lock_ = {};
+      EndWrite();
       return r.error();
     }
     in_tx_ = true;
@@ -52,14 +62,14 @@ class SqliteSession final : public SqlSession {
       return r.error();
     }
     in_tx_ = false;
-    write_lock_ = {};
+    EndWrite();
     return {};
   }
   void Rollback() noexcept override {
     if (!in_tx_) return;
     in_tx_ = false;
     sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-    write_lock_ = {};
+    EndWrite();
   }
   Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
                                                  std::string_view id) override {
@@ -143,6 +153,9 @@ class SqliteSession final : public SqlSession {
 
  private:
   std::mutex& WriteMutex();
+  Result<std::unique_ptr<Connection>*> AcquireWriter();
+  // Returns the writer connection to the store (swapping the pooled one back) and the lock.
+  void EndWrite() noexcept;
 
   SqliteStore& store_;
   std::unique_ptr<Connection> conn_;
@@ -253,9 +266,75 @@ class SqliteStore final : public Store {
 
   std::string_view Backend() const override { return "sqlite"; }
 
+  // The writer connection: checkpoints run on a background thread instead of inside the
+  // committing request (they copy WAL pages into the database file and end in an fsync).
+  Result<std::unique_ptr<Connection>> ConnectWriter() {
+    KAKEHASHI_TRY(auto conn, Connect());
+    if (sqlite3_exec(conn->db, "PRAGMA wal_autocheckpoint=0", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
+      return make_error_code(errc::kOpenFailed);
+    }
+    sqlite3_wal_hook(conn->db, &SqliteStore::OnWalCommit, this);
+    return conn;
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(checkpoint_mutex_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
+
   std::mutex write_mutex;
+  std::unique_ptr<Connection> writer;  // guarded by write_mutex
 
  private:
+  // After each commit of the writer (wal hook, under write_mutex): wakes the checkpointer once
+  // the WAL holds kCheckpointFrames frames.
+  static int OnWalCommit(void* self, sqlite3*, const char*, int frames) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (frames >= kCheckpointFrames) store->RequestCheckpoint();
+    return SQLITE_OK;
+  }
+
+  void RequestCheckpoint() {
+    std::lock_guard lock(checkpoint_mutex_);
+    if (!checkpointer_.joinable()) {
+      checkpointer_ = std::thread([this] { CheckpointLoop(); });
+    }
+    checkpoint_wanted_ = true;
+    checkpoint_cv_.notify_one();
+  }
+
+  // PASSIVE checkpoints on a connection of their own: they never block readers or the writer;
+  // SQLite restarts the WAL from the beginning once a checkpoint completed and readers moved on.
+  void CheckpointLoop() {
+    auto conn = Connect();
+    std::unique_lock lock(checkpoint_mutex_);
+    while (true) {
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || stopping_; });
+      if (stopping_) return;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      if (conn) {
+        int log = 0;
+        int done = 0;
+        const int rc =
+            sqlite3_wal_checkpoint_v2((*conn)->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) LogDbError("store.sqlite.checkpoint_failed", rc);
+      }
+      lock.lock();
+    }
+  }
+
+  static constexpr int kCheckpointFrames = 10000;  // ~40 MB of WAL
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  std::thread checkpointer_;
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
   std::string path_;
   int max_connections_;
   std::mutex mutex_;
@@ -266,6 +345,20 @@ class SqliteStore final : public Store {
 
 std::mutex& SqliteSession::WriteMutex() {
   return store_.write_mutex;
+}
+
+Result<std::unique_ptr<Connection>*> SqliteSession::AcquireWriter() {
+  if (!store_.writer) {
+    KAKEHASHI_TRY(auto made, store_.ConnectWriter());
+    store_.writer = std::move(made);
+  }
+  return &store_.writer;
+}
+
+void SqliteSession::EndWrite() noexcept {
+  if (!write_lock_.owns_lock()) return;
+  std::swap(conn_, store_.writer);
+  write_lock_ = {};
 }
 
 SqliteSession::~SqliteSession() {
