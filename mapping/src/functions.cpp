@@ -509,9 +509,9 @@ std::optional<Node> FnNoFhirTarget(std::span<const Argument> a, FunctionContext&
   for (std::size_t i = 1; i < a.size(); ++i) any = any || (a[i] && !a[i]->Text().empty());
   if (any) {
     ctx.issues.Info("mapping.no_fhir_target", At(ctx),
-                           "segment " + Text(a, 0) +
-                               " has no FHIR R4 / JP Core target; its content stays only in the "
-                               "source message (see docs/mapping.md)");
+                    "segment " + Text(a, 0) +
+                        " has no FHIR R4 / JP Core target; its content stays only in the "
+                        "source message (see docs/mapping.md)");
   }
   return std::nullopt;
 }
@@ -571,6 +571,20 @@ std::optional<Node> FnDiseaseModifiers(std::span<const Argument> a, FunctionCont
   return out;
 }
 
+// {"fn": "ods_select", "args": ["D", {"path": "ODS-1"}, <value>]}: the value when the ODS
+// segment's type (ODS-1, HL7 0159: D diet, S supplement, P preference) is the wanted one, so one
+// OMD^O03 order's ODS segments land in NutritionOrder.oralDiet.type, .supplement.type and
+// .foodPreferenceModifier respectively (HL7 v2.5 §4.8.2; digest §6 OMD). An empty ODS-1 counts
+// as D (the segment's main use).
+std::optional<Node> FnOdsSelect(std::span<const Argument> a, FunctionContext&) {
+  std::string wanted(Trim(Text(a, 0)));
+  std::string type(Trim(Text(a, 1)));
+  for (auto& c : type) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (type.empty()) type = "D";
+  if (type != wanted || a.size() < 3 || !a[2]) return std::nullopt;
+  return a[2];
+}
+
 const std::map<std::string_view, Function>& Table() {
   static const std::map<std::string_view, Function> kTable{
       {"hl7_date_to_fhir", FnDate},
@@ -600,6 +614,7 @@ const std::map<std::string_view, Function>& Table() {
       {"require_any", FnRequireAny},
       {"no_fhir_target", FnNoFhirTarget},
       {"disease_modifiers", FnDiseaseModifiers},
+      {"ods_select", FnOdsSelect},
   };
   return kTable;
 }

@@ -119,7 +119,7 @@ TEST_CASE("mapper: ids are stable across runs and profile sets switch URIs", "[m
 TEST_CASE("mapper: a type without rules becomes a DocumentReference", "[mapping]") {
   Fixture f;
   auto r = f.Map(
-      "MSH|^~\\&|HIS|SEND|GW|RCV|20240401083000||OMD^O03^OMD_O03|U1|P|2.5\r"
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240401083000||OMI^Z23^OMI_Z23|U1|P|2.5\r"
       "PID|0001||0012345678^^^^PI\r");
   CHECK_FALSE(r.mapped);
   REQUIRE(r.resources.size() == 2);

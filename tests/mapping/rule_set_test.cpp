@@ -35,7 +35,7 @@ TEST_CASE("rule set: the built-in rules load and cover the mapped data types", "
   }
   CHECK(rules->DataTypeForMessage("RDE^O11") == "OMP-01");
   CHECK(rules->DataTypeForMessage("OUL^R22") == "OML-11");
-  CHECK(rules->DataTypeForMessage("OMD^O03").empty());
+  CHECK(rules->DataTypeForMessage("OMI^Z23").empty());
   CHECK(rules->DataTypeForMessage("ADT^A04") == "ADT-12");
   CHECK(rules->Datatype("CWE") != nullptr);
   CHECK(rules->Resource("Provenance") != nullptr);

@@ -1,0 +1,156 @@
+// Mapping coverage (issue #4): the guards and issues of the NK1 / DB1 / ZPR / OMD rules that the
+// data-driven cases cannot assert (cases compare only the Bundle): a contact without details is
+// left out with a warning (pat-1), DB1 is reported once as mapping.no_fhir_target (not as unused
+// fields), modifiers that cannot be paired get one extension each, ODS-1 routes ODS-3.
+#include "kakehashi/mapping/mapper.hpp"
+
+#include "kakehashi/adapters/hl7v2/parser.hpp"
+#include "kakehashi/common/issue_sink.hpp"
+#include "kakehashi/mapping/hl7v2_view.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace kakehashi;
+using fhir::Node;
+
+namespace {
+
+class Sink final : public IssueSink {
+ public:
+  void Report(Issue issue) override { issues.push_back(std::move(issue)); }
+  std::size_t Count(std::string_view code, std::string_view field_prefix = {}) const {
+    std::size_t n = 0;
+    for (const auto& i : issues) {
+      if (i.code == code && i.where.field.rfind(field_prefix, 0) == 0) ++n;
+    }
+    return n;
+  }
+  std::vector<Issue> issues;
+};
+
+struct Mapped {
+  mapping::MapResult result;
+  Sink sink;
+  const Node* Find(std::string_view type) const {
+    for (const auto& x : result.resources) {
+      if (x.type == type) return &x.resource;
+    }
+    return nullptr;
+  }
+};
+
+void Map(const std::string& text, Mapped& out) {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  auto parsed = adapters::hl7v2::Parse(text, {}, out.sink);
+  REQUIRE(parsed.messages.size() == 1);
+  mapping::Hl7v2View view(parsed.messages.front());
+  mapping::SourceInfo source;
+  source.kind = "hl7v2";
+  source.file = "coverage.hl7";
+  mapping::MapOptions options;
+  options.facility_code = "1312345679";
+  mapping::Mapper mapper(*rules, options);
+  out.result = mapper.Map(view, source, out.sink);
+}
+
+const std::string kAdt =
+    "MSH|^~\\&|HIS|SEND|GW|RCV|20240501120000||ADT^A08^ADT_A01|C1|P|2.5\r"
+    "EVN||20240501120000\r"
+    "PID|0001||0000123456^^^^PI||SATO^HANAKO^^^^^L^A||19800401|F\r";
+
+}  // namespace
+
+TEST_CASE("coverage: NK1 without name/telecom/address/organization is left out (pat-1)",
+          "[mapping]") {
+  Mapped m;
+  Map(kAdt +
+          "NK1|1||UNK^Unknown^HL70063\rNK1|2|SATO^JIRO^^^^^L^A|SPO^Spouse^HL70063\r"
+          "PV1|0001|O\r",
+      m);
+  const Node* patient = m.Find("Patient");
+  REQUIRE(patient != nullptr);
+  REQUIRE(patient->Find("contact") != nullptr);
+  CHECK(patient->Find("contact")->Size() == 1);
+  const Node& contact = patient->Find("contact")->Child(0);
+  CHECK(contact.Find("name")->Find("family")->Text() == "SATO");
+  const Node& coding = contact.Find("relationship")->Child(0).Find("coding")->Child(0);
+  CHECK(coding.Find("system")->Text() == "http://terminology.hl7.org/CodeSystem/v3-RoleCode");
+  CHECK(coding.Find("code")->Text() == "SPS");
+  CHECK(m.sink.Count("mapping.element_incomplete") == 1);
+}
+
+TEST_CASE("coverage: DB1 is one no_fhir_target information issue, not unused fields", "[mapping]") {
+  Mapped m;
+  Map(kAdt + "PV1|0001|O\rDB1|1|PT||Y|20200101\rDB1|2|PT||N\r", m);
+  // Reported once per message: the mapper drops repeats of a code at the same location.
+  CHECK(m.sink.Count("mapping.no_fhir_target") == 1);
+  CHECK(m.sink.Count("mapping.unused_field", "DB1") == 0);
+  CHECK(m.sink.Count("mapping.unused_segment", "DB1") == 0);
+  for (const auto& i : m.sink.issues) {
+    if (i.code == "mapping.no_fhir_target") {
+      CHECK(i.severity == Severity::kInformation);
+      CHECK(i.message.find("20200101") == std::string::npos);  // no field values
+    }
+  }
+  CHECK(m.Find("Patient")->Find("extension") == nullptr);
+}
+
+TEST_CASE("coverage: ZPR modifiers pair by repetition, or one extension each when they cannot",
+          "[mapping]") {
+  const std::string head =
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240601090000||PPR^ZD1^PPR_ZD1|C2|P|2.5\r"
+      "PID|0001||0000123456^^^^PI\r"
+      "PRB|AD|20240601|20054174^X^MDCDX2|000000000000201\r";
+  {
+    Mapped m;
+    Map(head +
+            "ZPR|20001234^A^MDCDX2~20005678^B^MDCDX2|20054174^X^MDCDX2||K1AB^A^MDCDX2~M2CD^B^"
+            "MDCDX2\r",
+        m);
+    const Node* ext = m.Find("Condition")->Find("extension");
+    REQUIRE(ext != nullptr);
+    REQUIRE(ext->Size() == 2);
+    const Node& second = ext->Child(1).Find("valueCodeableConcept")->Find("coding")->Child(0);
+    CHECK(second.Find("code")->Text() == "M2CD");
+    CHECK(
+        ext->Child(1).Find("valueCodeableConcept")->Find("coding")->Child(1).Find("code")->Text() ==
+        "20005678");
+    CHECK(m.sink.Count("mapping.modifier_unpaired") == 0);
+  }
+  {
+    Mapped m;
+    Map(head + "ZPR|||20007572^P^MDCDX2~20007573^Q^MDCDX2|||7572^P^MDCDX2\r", m);
+    const Node* ext = m.Find("Condition")->Find("extension");
+    REQUIRE(ext != nullptr);
+    CHECK(ext->Size() == 3);
+    CHECK(ext->Child(0).Find("url")->Text() ==
+          "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/"
+          "JP_Condition_DiseasePostfixModifier");
+    CHECK(m.sink.Count("mapping.modifier_unpaired") == 1);
+  }
+}
+
+TEST_CASE("coverage: ODS-1 routes ODS-3 to oralDiet, supplement or foodPreferenceModifier",
+          "[mapping]") {
+  Mapped m;
+  Map("MSH|^~\\&|HIS|SEND|GW|RCV|20240401083000||OMD^O03^OMD_O03|C3|P|2.5\r"
+      "PID|0001||0000123456^^^^PI\r"
+      "ORC|NW|000000000077701\r"
+      "ODS|||001^General^99DIET\rODS|S||S01^Thick^99DIET\rODS|P||P01^NoFish^99DIET\r",
+      m);
+  const Node* order = m.Find("NutritionOrder");
+  REQUIRE(order != nullptr);
+  CHECK(order->Find("dateTime")->Text() == "2024-04-01T08:30:00+09:00");  // MSH-7 fallback
+  // Empty ODS-1 counts as D.
+  CHECK(order->Find("oralDiet")
+            ->Find("type")
+            ->Child(0)
+            .Find("coding")
+            ->Child(0)
+            .Find("code")
+            ->Text() == "001");
+  CHECK(order->Find("supplement")->Size() == 1);
+  CHECK(order->Find("foodPreferenceModifier")->Child(0).Find("text")->Text() == "NoFish");
+  CHECK(order->Find("status")->Text() == "active");
+}
