@@ -585,6 +585,55 @@ std::optional<Node> FnOdsSelect(std::span<const Argument> a, FunctionContext&) {
   return a[2];
 }
 
+// {"$merge": {"fn": "condition_onset", "args": [PRB-16, PRB-17]}}: onset[x] is one choice, so
+// PRB-16 onset date -> {"onsetDateTime"}, else PRB-17 onset text -> {"onsetString"} (digest §6
+// PPR-01 "PRB-16 onset date; PRB-17 onset text"). With both, the text is not kept: information
+// issue mapping.value_not_kept (it stays in the source message).
+std::optional<Node> FnConditionOnset(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string date(Trim(Text(a, 0)));
+  std::string text(Trim(Text(a, 1)));
+  Node out = Node::Object();
+  if (!date.empty()) {
+    if (auto d = FnDateTime(a.subspan(0, 1), ctx)) {
+      out.Set("onsetDateTime", std::move(*d));
+      if (!text.empty()) {
+        ctx.issues.Info("mapping.value_not_kept", At(ctx),
+                        "onset text (PRB-17) not kept: onset[x] holds the onset date (PRB-16)");
+      }
+      return out;
+    }
+  }
+  if (text.empty()) return std::nullopt;
+  out.Set("onsetString", Node::String(Text(a, 1)));
+  return out;
+}
+
+// {"fn": "condition_abatement", "args": [PRB-9, PRB-15, PRB-14.1, PRB-1]}: PRB-9 resolution date,
+// else PRB-15 outcome date when the outcome ends the condition (HL7 0241 R/F/S/D, JHSD0006 I/M —
+// the outcomes condition_clinical_status turns into resolved/inactive/remission, so con-4 holds).
+// Another outcome's date has no element: information issue mapping.value_not_kept.
+// PRB-1 `DE` (entered-in-error) takes no abatement: con-5 forbids clinicalStatus there, and con-4
+// requires it for an abated condition.
+std::optional<Node> FnConditionAbatement(std::span<const Argument> a, FunctionContext& ctx) {
+  if (Trim(Text(a, 3)) == "DE") {
+    if (!Trim(Text(a, 0)).empty() || !Trim(Text(a, 1)).empty()) {
+      ctx.issues.Info("mapping.value_not_kept", At(ctx),
+                      "resolution/outcome date not kept: the problem was deleted (PRB-1 DE)");
+    }
+    return std::nullopt;
+  }
+  if (!Trim(Text(a, 0)).empty()) return FnDateTime(a.subspan(0, 1), ctx);
+  if (Trim(Text(a, 1)).empty()) return std::nullopt;
+  std::string outcome(Trim(Text(a, 2)));
+  for (std::string_view ending : {"R", "F", "S", "D", "I", "M"}) {
+    if (outcome == ending) return FnDateTime(a.subspan(1, 1), ctx);
+  }
+  ctx.issues.Info(
+      "mapping.value_not_kept", At(ctx),
+      "outcome date (PRB-15) not kept: the outcome (PRB-14) does not end the condition");
+  return std::nullopt;
+}
+
 const std::map<std::string_view, Function>& Table() {
   static const std::map<std::string_view, Function> kTable{
       {"hl7_date_to_fhir", FnDate},
@@ -615,6 +664,8 @@ const std::map<std::string_view, Function>& Table() {
       {"no_fhir_target", FnNoFhirTarget},
       {"disease_modifiers", FnDiseaseModifiers},
       {"ods_select", FnOdsSelect},
+      {"condition_onset", FnConditionOnset},
+      {"condition_abatement", FnConditionAbatement},
   };
   return kTable;
 }

@@ -154,3 +154,32 @@ TEST_CASE("coverage: ODS-1 routes ODS-3 to oralDiet, supplement or foodPreferenc
   CHECK(order->Find("foodPreferenceModifier")->Child(0).Find("text")->Text() == "NoFish");
   CHECK(order->Find("status")->Text() == "active");
 }
+
+TEST_CASE("coverage: onset text and outcome date only where FHIR keeps them", "[mapping]") {
+  const std::string head =
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240601090000||PPR^ZD1^PPR_ZD1|C4|P|2.5\r"
+      "PID|0001||0000123456^^^^PI\r";
+  {
+    // PRB-16 and PRB-17: the date wins, the text is reported as not kept; outcome N (not
+    // recovered) does not end the condition, so PRB-15 is not an abatement (con-4).
+    Mapped m;
+    Map(head + "PRB|AD|20240601|20054174^X^MDCDX2|1||||||||||N^^HL70241|20240501|20240401|text\r",
+        m);
+    const Node* c = m.Find("Condition");
+    REQUIRE(c != nullptr);
+    CHECK(c->Find("onsetDateTime")->Text() == "2024-04-01");
+    CHECK(c->Find("onsetString") == nullptr);
+    CHECK(c->Find("abatementDateTime") == nullptr);
+    // Both are reported under one code and location: the mapper keeps one per message.
+    CHECK(m.sink.Count("mapping.value_not_kept") == 1);
+  }
+  {
+    // PRB-1 DE: no clinicalStatus (con-5), so no abatement either (con-4).
+    Mapped m;
+    Map(head + "PRB|DE|20240601|20054174^X^MDCDX2|1|||||20240501\r", m);
+    const Node* c = m.Find("Condition");
+    REQUIRE(c != nullptr);
+    CHECK(c->Find("clinicalStatus") == nullptr);
+    CHECK(c->Find("abatementDateTime") == nullptr);
+  }
+}
