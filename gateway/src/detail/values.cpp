@@ -175,12 +175,24 @@ std::string FormatHttpDate(std::int64_t us) {
   sys_days sd{std::chrono::days{days}};
   year_month_day ymd{sd};
   weekday wd{sd};
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d GMT", kDays[wd.c_encoding()],
-                static_cast<unsigned>(ymd.day()), kMonths[static_cast<unsigned>(ymd.month()) - 1],
-                static_cast<int>(ymd.year()), static_cast<int>(secs / 3600),
-                static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
-  return buf;
+  // IMF-fixdate (RFC 7231 §7.1.1.1), "Sun, 06 Nov 1994 08:49:37 GMT"; digits written directly
+  // (every read answers Last-Modified, snprintf showed in its profile).
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) return "Thu, 01 Jan 1970 00:00:00 GMT";
+  std::string out = "Sun, 00 Jan 0000 00:00:00 GMT";
+  auto two = [&out](std::size_t at, unsigned v) {
+    out[at] = static_cast<char>('0' + v / 10);
+    out[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  out.replace(0, 3, kDays[wd.c_encoding()]);
+  two(5, static_cast<unsigned>(ymd.day()));
+  out.replace(8, 3, kMonths[static_cast<unsigned>(ymd.month()) - 1]);
+  two(12, static_cast<unsigned>(year / 100));
+  two(14, static_cast<unsigned>(year % 100));
+  two(17, static_cast<unsigned>(secs / 3600));
+  two(20, static_cast<unsigned>(secs / 60 % 60));
+  two(23, static_cast<unsigned>(secs % 60));
+  return out;
 }
 
 }  // namespace kakehashi::gateway::detail

@@ -15,9 +15,17 @@ namespace kakehashi::gateway::store::detail {
 
 namespace {
 
+// Statement cache keyed by SQL text, looked up by string_view (no key copy per call).
+struct SqlHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view sql) const noexcept {
+    return std::hash<std::string_view>{}(sql);
+  }
+};
+
 struct Connection {
   sqlite3* db = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*> statements;
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements;
   ~Connection() {
     for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
     if (db != nullptr) sqlite3_close_v2(db);
@@ -81,7 +89,7 @@ class SqliteSession final : public SqlSession {
   bool InTransaction() const override { return in_tx_; }
 
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
-    auto it = conn_->statements.find(std::string(sql));
+    auto it = conn_->statements.find(sql);
     if (it != conn_->statements.end()) {
       sqlite3_reset(it->second);
       sqlite3_clear_bindings(it->second);
@@ -97,12 +105,14 @@ class SqliteSession final : public SqlSession {
     return stmt;
   }
 
+  // Text is bound SQLITE_STATIC: `params` outlives every step of the statement (Query and Exec
+  // reset it before returning).
   Result<sqlite3_stmt*> Bind(std::string_view sql, const std::vector<Param>& params) {
     KAKEHASHI_TRY(sqlite3_stmt * stmt, Prepare(sql));
     for (std::size_t i = 0; i < params.size(); ++i) {
       const int n = static_cast<int>(i + 1);
       if (const auto* s = std::get_if<std::string>(&params[i])) {
-        sqlite3_bind_text(stmt, n, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, n, s->data(), static_cast<int>(s->size()), SQLITE_STATIC);
       } else if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
         sqlite3_bind_int64(stmt, n, *v);
       } else {
