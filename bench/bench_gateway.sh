@@ -83,14 +83,18 @@ wait_up() {
 }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # wrk: "Requests/sec" and the 99th percentile latency in ms.
+# The machine is shared: the 1-minute load average is taken right before each run and printed
+# with its figure.
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
 run_wrk() {  # port script
-  local out
+  local out load
+  load=$(loadavg)
   out=$(wrk -t2 -c50 -d"$duration" --latency -s "$2" "http://127.0.0.1:$1" 2>&1)
   local rps p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  echo "$rps ${p99:-?} ${non2xx:-0}"
+  echo "$rps ${p99:-?} ${non2xx:-0} $load"
 }
 
 declare -A kk_r peer_r
@@ -113,6 +117,7 @@ wait_up "$port"
 load_s=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 sleep 3
 kk_rss=$(rss_mb "$kpid")
+kk_rss_load=$(loadavg)
 measure kakehashi "$port" kk_r
 kill -TERM "$kpid"; wait "$kpid" 2>/dev/null || true
 
@@ -134,8 +139,8 @@ echo
 echo "Gateway benchmark: $n patients, wrk -t2 -c50 -d$duration, $(nproc) cores"
 printf "%-34s %14s %14s %8s\n" "scenario" "kakehashi" "medplum-peer" "ratio"
 for s in read name identifier tx; do
-  read -r a ap99 anon <<<"${kk_r[$s]}"
-  read -r b bp99 bnon <<<"${peer_r[$s]}"
+  read -r a ap99 anon aload <<<"${kk_r[$s]}"
+  read -r b bp99 bnon bload <<<"${peer_r[$s]}"
   label=$s; unit="req/s"
   case $s in
     read) label="read by id";;
@@ -145,6 +150,8 @@ for s in read name identifier tx; do
   esac
   printf "%-34s %14s %14s %8s\n" "$label $unit" "$a" "$b" "$(ratio "$a" "$b")"
   printf "%-34s %14s %14s\n" "  p99 latency ms (non-2xx)" "$ap99 ($anon)" "$bp99 ($bnon)"
+  printf "%-34s %14s %14s\n" "  load average before the run" "$aload" "$bload"
 done
 printf "%-34s %14s %14s\n" "load $n patients (s)" "$load_s" "$peer_load_s"
 printf "%-34s %14s %14s %8s\n" "idle RSS after load (MB)" "$kk_rss" "$peer_rss" "$(ratio "$kk_rss" "$peer_rss")"
+echo "load average at the kakehashi RSS sample: $kk_rss_load; now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -293,7 +293,7 @@ struct Handler::Impl {
     if (!row) return detail::FailureResponse(StoreFailure(row.error()));
     if (!*row)
       return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
-    const store::ResourceRow& r = **row;
+    store::ResourceRow& r = **row;
     if (r.deleted) {
       Response resp =
           detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
@@ -312,7 +312,7 @@ struct Handler::Impl {
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
     resp.SetHeader("ETag", ETag(r.version));
     resp.SetHeader("Last-Modified", detail::FormatHttpDate(r.last_updated_us));
-    resp.body = r.json;
+    resp.body = std::move(r.json);  // the stored canonical bytes, not re-serialised
     return resp;
   }
 
@@ -335,7 +335,7 @@ struct Handler::Impl {
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
     resp.SetHeader("ETag", ETag(version));
     resp.SetHeader("Last-Modified", detail::FormatHttpDate((*row)->last_updated_us));
-    resp.body = (*row)->json;
+    resp.body = std::move((*row)->json);
     return resp;
   }
 
