@@ -577,9 +577,10 @@ class Engine {
         return std::nullopt;
       }
       std::vector<Argument> args;
+      args.reserve(1 + (info.args != nullptr ? info.args->Size() : 0));
       bool data = false;
       if (value) {
-        args.emplace_back(value->node);
+        args.emplace_back(std::move(value->node));  // the value is not used after the call
         data = value->data;
       }
       if (const Node* more = info.args) {
