@@ -4,6 +4,7 @@
 #include "kakehashi/terminology/loaders.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace kakehashi::app {
@@ -11,7 +12,11 @@ namespace kakehashi::app {
 int OpenConvertTerminology(const Args& args, IssueSink& issues,
                            std::unique_ptr<terminology::TerminologyStore>& store) {
   const auto maps = args.GetAll(kConceptMapOption);
-  const auto db = args.Get(kTerminologyOption);
+  auto db = args.Get(kTerminologyOption);
+  // The database `kakehashi terminology` uses when $KAKEHASHI_TERMINOLOGY_DB names one.
+  if (const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB"); !db && env != nullptr && *env) {
+    db = env;
+  }
   if (!db && maps.empty()) return kExitOk;
   terminology::TerminologyStore::Options options;
   options.db = db.value_or("sqlite::memory:");
