@@ -229,6 +229,7 @@ struct Scope {
   std::size_t segment = kNone;      // the segment the resource instance iterates over
   std::string_view segment_id;      // text of a rule node (lives as long as the rules)
   const Node* following = nullptr;  // segment ids that follow the scope segment in its group
+  const Node* preceding = nullptr;  // segment ids that precede it in its group (ORC, TQ1 of OBR)
   int index = 1;
   int group_index = 1;
   std::optional<Base> base;  // inside a datatype template
@@ -295,7 +296,8 @@ class Engine {
     } else {
       for (const auto& item : message_rule->Find("resources")->Items()) {
         const Node* each = item.Find("each");
-        Plan(item.Find("resource")->Text(), each, item.Find("following"), item.Find("group"));
+        Plan(item.Find("resource")->Text(), each, item.Find("following"), item.Find("group"),
+             item.Find("preceding"));
       }
     }
     if (rules_.Resource("Provenance") != nullptr) Plan("Provenance", nullptr, nullptr);
@@ -310,7 +312,7 @@ class Engine {
  private:
   // ------------------------------------------------------------------ planning (pass 1: ids)
   void Plan(const std::string& rule_name, const Node* each, const Node* following,
-            const Node* group = nullptr) {
+            const Node* group = nullptr, const Node* preceding = nullptr) {
     const Node* rule = rules_.Resource(rule_name);
     if (rule == nullptr) return;
     const Node* type_node = rule->Find("resourceType");
@@ -326,6 +328,7 @@ class Engine {
         scope.segment = s;
         scope.segment_id = each->Text();
         scope.following = following;
+        scope.preceding = preceding;
         scope.index = ++index;
         scope.group_index = index;
         scopes.push_back(std::move(scope));
@@ -660,6 +663,7 @@ class Engine {
       inner.segment = s;
       inner.segment_id = segment_id;
       inner.following = nullptr;
+      inner.preceding = nullptr;
       auto v = Eval(*tmpl, inner);
       if (!v) continue;
       arr.data = arr.data || v->data;
@@ -737,8 +741,10 @@ class Engine {
 
   // ------------------------------------------------------------------ message access
   // The segment a path names, seen from the scope: the scope segment itself; a "following"
-  // segment after it (before the next scope segment); else the nearest one before it; else the
-  // first in the message.
+  // segment after it (before the next scope segment); a "preceding" segment before it (after the
+  // previous scope segment: an order group without its own TQ1 must not read the previous
+  // group's, HL7 v2.5 §4.4 OML^O33 / OMG^O19 ORC-TQ1-OBR); else the nearest one before it; else
+  // the first in the message.
   std::size_t ResolveSegment(const std::string& id, const Scope& scope) const {
     const std::size_t n = msg_.SegmentCount();
     if (scope.segment != kNone) {
@@ -749,6 +755,18 @@ class Engine {
       }
       if (follows) {
         for (std::size_t s = scope.segment + 1; s < n; ++s) {
+          std::string_view sid = msg_.SegmentId(s);
+          if (sid == scope.segment_id) break;
+          if (sid == id) return s;
+        }
+        return kNone;
+      }
+      bool precedes = false;
+      if (scope.preceding != nullptr) {
+        for (const auto& f : scope.preceding->Items()) precedes = precedes || f.Text() == id;
+      }
+      if (precedes) {
+        for (std::size_t s = scope.segment; s-- > 0;) {
           std::string_view sid = msg_.SegmentId(s);
           if (sid == scope.segment_id) break;
           if (sid == id) return s;
