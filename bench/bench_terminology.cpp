@@ -168,7 +168,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<kt::TerminologyStore> store;
   for (const std::string& db : {std::string("sqlite::memory:"), file_db}) {
     if (db != "sqlite::memory:") {
-      std::filesystem::remove(db.substr(7));
+      store.reset();
+      for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(db.substr(7) + suffix);
     }
     kt::TerminologyStore::Options options;
     options.db = db;
@@ -240,6 +242,11 @@ int main(int argc, char** argv) {
   print("translate TranslateCoding HOT9 -> YJ", translate_coding);
   std::printf("(hits %zu; issue #5 goal: lookup < 2 us warm (CPU time): %s)\n", hits,
               lookup.cpu_ns_per_op < 2000 && find_v2.cpu_ns_per_op < 2000 ? "met" : "NOT met");
-  if (file_db.rfind("sqlite:", 0) == 0) std::filesystem::remove(file_db.substr(7));
+  if (file_db.rfind("sqlite:", 0) == 0) {
+    store.reset();  // close first, then remove the database and its WAL/SHM files
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(file_db.substr(7) + suffix);
+    }
+  }
   return 0;
 }
