@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace kakehashi::app {
@@ -22,6 +23,16 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
   options.db = db.value_or("sqlite::memory:");
   if (options.db.rfind("sqlite:", 0) != 0) {
     std::fprintf(stderr, "kakehashi convert: --terminology must be sqlite:PATH\n");
+    return kExitUsage;
+  }
+  // Opening would create an empty database: a mistyped path must not silently convert without
+  // masters.
+  if (const std::string path = options.db.substr(7);
+      db && path != ":memory:" && !std::filesystem::exists(path)) {
+    std::fprintf(stderr,
+                 "kakehashi convert: --terminology %s: no such database (load masters first: "
+                 "kakehashi terminology load KIND FILE --db %s)\n",
+                 options.db.c_str(), options.db.c_str());
     return kExitUsage;
   }
   // Masters load with warnings about single rows; the conversion reports its own issues.
@@ -48,6 +59,16 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
     }
     for (auto& issue : found.Issues()) issues.Report(issue);
   }
+  // One line saying what the codings are bound to (no patient data: kinds, versions, file names).
+  std::string loaded;
+  for (const auto& load : store->Stats().loads) {
+    if (!loaded.empty()) loaded += ", ";
+    loaded += load.kind == "conceptmap" ? load.source : load.kind;
+    if (!load.version.empty()) loaded += " " + load.version;
+  }
+  std::fprintf(stderr, "kakehashi convert: terminology %s: %s\n",
+               options.db == "sqlite::memory:" ? "(in memory)" : options.db.c_str(),
+               loaded.empty() ? "no master loaded" : loaded.c_str());
   return kExitOk;
 }
 
