@@ -585,6 +585,79 @@ std::optional<Node> FnOdsSelect(std::span<const Argument> a, FunctionContext&) {
   return a[2];
 }
 
+// {"fn": "ods_supplements", "args": [ODS-1, <ODS-3 CWE, repeat>, ODS-4]}: for a supplement ODS
+// (ODS-1 S), one NutritionOrder.supplement per ODS-3 repetition (supplement.type is 0..1 and the
+// repetitions are different products, HL7 v2.5 §4.8.2 ODS-3 "diet, supplement, or preference
+// code" repeats), each with ODS-4 as instruction. The mapper flattens the returned array.
+std::optional<Node> FnOdsSupplements(std::span<const Argument> a, FunctionContext&) {
+  std::string type(Trim(Text(a, 0)));
+  if (type != "S" && type != "s") return std::nullopt;
+  if (a.size() < 2 || !a[1]) return std::nullopt;
+  std::string instruction(Trim(Text(a, 2)));
+  Node out = Node::Array();
+  auto add = [&](const Node& code) {
+    Node supplement = Node::Object();
+    supplement.Set("type", code);
+    if (!instruction.empty()) supplement.Set("instruction", Node::String(Text(a, 2)));
+    out.Push(std::move(supplement));
+  };
+  if (a[1]->IsArray()) {
+    for (const auto& code : a[1]->Items()) add(code);
+  } else {
+    add(*a[1]);
+  }
+  if (out.Size() == 0) return std::nullopt;
+  return out;
+}
+
+// {"fn": "ods_preference_instruction", "args": [{"each": "ODS", "template": {"type": ODS-1,
+// "text": ODS-3.2 (repeat), "code": ODS-3.1 (repeat), "note": ODS-4}}]}: an OMD^O03 order whose
+// ODS segments are all food preferences (ODS-1 P) has neither oralDiet nor supplement, which R4
+// invariant nor-1 forbids. The preferences modify the patient's oral diet, so their text becomes
+// oralDiet.instruction ("free text or additional instructions ... pertaining to the oral diet",
+// R4 NutritionOrder): ODS-4 where given, else the ODS-3 texts (codes when a repetition has no
+// text), joined by " / ". None when any ODS is a diet or supplement (empty ODS-1 counts as D).
+std::optional<Node> FnOdsPreferenceInstruction(std::span<const Argument> a, FunctionContext&) {
+  if (a.empty() || !a[0] || !a[0]->IsArray()) return std::nullopt;
+  auto texts = [](const Node* n) {
+    std::vector<std::string> out;
+    if (n == nullptr) return out;
+    if (n->IsArray()) {
+      for (const auto& i : n->Items()) out.push_back(i.Text());
+    } else {
+      out.push_back(n->Text());
+    }
+    return out;
+  };
+  std::string joined;
+  auto append = [&](std::string_view t) {
+    if (Trim(t).empty()) return;
+    if (!joined.empty()) joined += " / ";
+    joined += t;
+  };
+  for (const auto& ods : a[0]->Items()) {
+    const Node* type = ods.Find("type");
+    std::string t = type != nullptr ? std::string(Trim(type->Text())) : std::string();
+    if (t != "P" && t != "p") return std::nullopt;
+    const Node* note = ods.Find("note");
+    if (note != nullptr && !Trim(note->Text()).empty()) {
+      append(note->Text());
+      continue;
+    }
+    auto text = texts(ods.Find("text"));
+    auto code = texts(ods.Find("code"));
+    for (std::size_t i = 0; i < std::max(text.size(), code.size()); ++i) {
+      if (i < text.size() && !Trim(text[i]).empty()) {
+        append(text[i]);
+      } else if (i < code.size()) {
+        append(code[i]);
+      }
+    }
+  }
+  if (joined.empty()) return std::nullopt;
+  return Node::String(std::move(joined));
+}
+
 // {"$merge": {"fn": "condition_onset", "args": [PRB-16, PRB-17]}}: onset[x] is one choice, so
 // PRB-16 onset date -> {"onsetDateTime"}, else PRB-17 onset text -> {"onsetString"} (digest §6
 // PPR-01 "PRB-16 onset date; PRB-17 onset text"). With both, the text is not kept: information
@@ -664,6 +737,8 @@ const std::map<std::string_view, Function>& Table() {
       {"no_fhir_target", FnNoFhirTarget},
       {"disease_modifiers", FnDiseaseModifiers},
       {"ods_select", FnOdsSelect},
+      {"ods_supplements", FnOdsSupplements},
+      {"ods_preference_instruction", FnOdsPreferenceInstruction},
       {"condition_onset", FnConditionOnset},
       {"condition_abatement", FnConditionAbatement},
   };

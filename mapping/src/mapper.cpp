@@ -667,7 +667,13 @@ class Engine {
       auto v = Eval(*tmpl, inner);
       if (!v) continue;
       arr.data = arr.data || v->data;
-      arr.node.Push(std::move(v->node));
+      // A template yielding several elements (every ODS-3 repetition) adds each of them: FHIR
+      // has no arrays of arrays.
+      if (v->node.IsArray()) {
+        for (std::size_t i = 0; i < v->node.Size(); ++i) arr.node.Push(std::move(v->node.Child(i)));
+      } else {
+        arr.node.Push(std::move(v->node));
+      }
     }
     if (arr.node.Size() == 0) return std::nullopt;
     return arr;

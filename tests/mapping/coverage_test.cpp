@@ -183,3 +183,21 @@ TEST_CASE("coverage: onset text and outcome date only where FHIR keeps them", "[
     CHECK(c->Find("abatementDateTime") == nullptr);
   }
 }
+
+TEST_CASE("coverage: an OMD order of food preferences only keeps nor-1 through oralDiet.instruction",
+          "[mapping]") {
+  Mapped m;
+  Map("MSH|^~\\&|HIS|SEND|GW|RCV|20240401083000||OMD^O03^OMD_O03|C5|P|2.5\r"
+      "PID|0001||0000123456^^^^PI\r"
+      "ORC|NW|000000000077702\r"
+      "ODS|P||P01^NoFish^99DIET~P02^^99DIET\rODS|P||P03^NoEgg^99DIET|Allergy\r",
+      m);
+  const Node* order = m.Find("NutritionOrder");
+  REQUIRE(order != nullptr);
+  // Every ODS-3 repetition is a modifier; nor-1: oralDiet carries the preference texts.
+  CHECK(order->Find("foodPreferenceModifier")->Size() == 3);
+  REQUIRE(order->Find("oralDiet") != nullptr);
+  CHECK(order->Find("oralDiet")->Find("instruction")->Text() == "NoFish / P02 / Allergy");
+  CHECK(order->Find("oralDiet")->Find("type") == nullptr);
+  CHECK(order->Find("supplement") == nullptr);
+}
