@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -645,7 +644,6 @@ int RunConvert(const std::vector<std::string>& argv) {
 
   // Producer: walks the inputs in order and cuts them into units.
   Pipeline pipeline(4 * jobs + 4);
-  std::atomic<double> walked{0.0};
   std::thread producer([&] {
     const std::size_t inputs = args.Positionals().size();
     for (std::size_t index = 0; index < inputs; ++index) {
@@ -656,6 +654,7 @@ int RunConvert(const std::vector<std::string>& argv) {
         Unit unit;
         unit.message = "kakehashi convert: " + input + ": " + std::move(text);
         unit.unusable = true;
+        unit.progress = before + share;
         unit.issues = std::make_unique<BatchSink>(keep_issues);
         pipeline.Push(std::move(unit));
       };
@@ -685,11 +684,11 @@ int RunConvert(const std::vector<std::string>& argv) {
             unit.records.clear();
             unit.message = "kakehashi convert: " + input + ": " + more.error().message();
             unit.unusable = true;
+            unit.progress = before + share;
             pipeline.Push(std::move(unit));
             break;
           }
           unit.progress = before + share * reader.Progress();
-          walked.store(unit.progress, std::memory_order_relaxed);
           if (!*more) {
             if (unit.issues->by_severity_ != std::array<std::size_t, 4>{}) {
               unit.kind = Unit::Kind::kMessage;  // issues only (e.g. a stray root folder)
