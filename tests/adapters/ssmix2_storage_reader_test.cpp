@@ -236,3 +236,53 @@ TEST_CASE("ssmix2 reader: progress runs from 0 to 1", "[ssmix2]") {
   }
   CHECK(reader.Progress() == 1.0);
 }
+
+TEST_CASE("ssmix2 reader: NextPatient returns each patient folder whole, in Next() order",
+          "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240401100000000_01_2");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240402100000000_01_1");
+  t.Add("0000000001_20240402_OML-11_000000000000007_20240402100000000_01_1");
+  fs::create_directories(t.Root() / "000/000/0000000005");  // a patient folder without files
+  t.Add("1000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("1000000002_20240401_OMP-01_000000000000003_20240401110000000_01_0");
+  // A file whose name names another patient than its folder: reported, kept in its folder.
+  t.Add("1000000003_-_ADT-61_999999999999999_20240401100000000_-_1", "100/000/1000000002/-/ADT-61");
+
+  CollectingSink by_record;
+  auto expected = ReadAll(t.Root(), by_record);
+  REQUIRE(expected.size() == 6);
+
+  CollectingSink by_patient;
+  StorageReader reader(t.Root(), by_patient);
+  std::vector<std::vector<StorageRecord>> patients;
+  while (true) {
+    std::vector<StorageRecord> batch;
+    auto n = reader.NextPatient(batch);
+    REQUIRE(n.has_value());
+    CHECK(*n == batch.size());
+    if (*n == 0) break;
+    patients.push_back(std::move(batch));
+  }
+  REQUIRE(patients.size() == 2);  // the empty folder yields no batch
+  CHECK(patients[0].size() == 3);
+  CHECK(patients[1].size() == 3);
+  std::size_t i = 0;
+  for (const auto& batch : patients) {
+    for (const auto& record : batch) {
+      REQUIRE(i < expected.size());
+      CHECK(record.file.relative == expected[i].file.relative);
+      CHECK(record.action == expected[i].action);
+      CHECK(record.superseded.size() == expected[i].superseded.size());
+      ++i;
+    }
+  }
+  CHECK(i == expected.size());
+  CHECK(patients[0][1].file.name.data_type == "OMP-01");
+  REQUIRE(patients[0][1].superseded.size() == 1);
+  CHECK(patients[1][1].action == Action::kDelete);
+  CHECK(reader.Stats().patients == 3);
+  CHECK(CountCode(by_patient, "ssmix2.path_mismatch") == 1);
+  CHECK(by_patient.Issues().size() == by_record.Issues().size());
+}
