@@ -21,6 +21,9 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
   if (!db && maps.empty()) return kExitOk;
   terminology::TerminologyStore::Options options;
   options.db = db.value_or("sqlite::memory:");
+  // Read concepts and mappings on first use: a conversion touches a few thousand codes of a
+  // master of hundreds of thousands (memory stays bounded; docs/performance.md).
+  options.preload = false;
   if (options.db.rfind("sqlite:", 0) != 0) {
     std::fprintf(stderr, "kakehashi convert: --terminology must be sqlite:PATH\n");
     return kExitUsage;

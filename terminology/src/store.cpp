@@ -5,9 +5,56 @@
 #include "sql_database.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 
 namespace kakehashi::terminology {
-namespace {}  // namespace
+namespace {
+
+constexpr std::string_view kMappingColumns =
+    "SELECT map_url, source_system, source_code, target_system, target_code, target_display, "
+    "equivalence, version, comment, source FROM term_mapping ";
+
+Mapping MappingFromRow(const std::vector<std::string_view>& r) {
+  Mapping m;
+  m.map = r[0];
+  m.source_system = r[1];
+  m.source_code = r[2];
+  m.target_system = r[3];
+  m.target_code = r[4];
+  m.target_display = r[5];
+  m.equivalence = r[6];
+  m.version = r[7];
+  m.comment = r[8];
+  m.source = r[9];
+  return m;
+}
+
+bool SameMapping(const Mapping& a, const Mapping& b) {
+  return a.map == b.map && a.source_system == b.source_system && a.source_code == b.source_code &&
+         a.target_system == b.target_system && a.target_code == b.target_code &&
+         a.version == b.version;
+}
+
+}  // namespace
+
+// Options::preload = false: what was read from the database, per (system, code), including what
+// is known to be absent. Node-based maps keep the addresses handed out stable.
+struct TerminologyStore::Lazy {
+  std::mutex mu;
+  Map<Map<std::optional<Concept>>> concepts;
+  Map<bool> systems;  // HasSystem() answers for the database part
+  std::vector<std::unique_ptr<Mapping>> owned;
+  MapIndex forward;  // merged with the tables' mappings; a key present = already looked up
+  MapIndex reverse;
+  void Clear() {
+    concepts.clear();
+    systems.clear();
+    forward.clear();
+    reverse.clear();
+    owned.clear();
+  }
+};
 
 TerminologyStore::TerminologyStore(const CodeSystemRegistry& registry,
                                    std::unique_ptr<SqlDatabase> db)
@@ -21,6 +68,15 @@ Result<std::unique_ptr<TerminologyStore>> TerminologyStore::Open(const Options& 
   KAKEHASHI_TRY(auto db, SqlDatabase::Open(options.db));
   std::unique_ptr<TerminologyStore> store(new TerminologyStore(registry, std::move(db)));
   store->options_ = options;
+  if (!options.preload) {
+    store->lazy_ = std::make_unique<Lazy>();
+    // Lookups by source and by target (the primary key starts with the map URL).
+    KAKEHASHI_TRY_VOID(store->db_->Exec(
+        "CREATE INDEX IF NOT EXISTS term_mapping_by_source ON term_mapping (source_system, "
+        "source_code);\n"
+        "CREATE INDEX IF NOT EXISTS term_mapping_by_target ON term_mapping (target_system, "
+        "target_code);"));
+  }
   if (options.builtin_tables || !options.site_tables.empty()) {
     std::vector<CodeTable> tables;
     if (options.builtin_tables) {
@@ -41,6 +97,11 @@ Result<void> TerminologyStore::Reload(IssueSink& /*issues*/) {
   for (const TerminologyContent& t : tables_) {
     for (const Concept& c : t.concepts) AddToCache(c);
     for (const Mapping& m : t.mappings) AddToCache(m);
+  }
+  if (lazy_) {
+    std::lock_guard<std::mutex> lock(lazy_->mu);
+    lazy_->Clear();
+    return ReloadLoads();
   }
   // Database content after the tables: a loaded master's display wins over a table's.
   KAKEHASHI_TRY_VOID(
@@ -81,6 +142,10 @@ Result<void> TerminologyStore::Reload(IssueSink& /*issues*/) {
         m.source = r[9];
         AddToCache(std::move(m));
       }));
+  return ReloadLoads();
+}
+
+Result<void> TerminologyStore::ReloadLoads() {
   KAKEHASHI_TRY_VOID(
       db_->Query("SELECT source, kind, file, version, concepts, mappings, loaded_at FROM term_load "
                  "ORDER BY source",
@@ -183,6 +248,10 @@ Result<void> TerminologyStore::Put(TerminologyContent content, LoadRecord record
     return r.error();
   }
   KAKEHASHI_TRY_VOID(db_->Exec("COMMIT"));
+  if (lazy_) {  // the content is in the database; forget what was read before
+    NullSink sink;
+    return Reload(sink);
+  }
   bool replaced = std::any_of(loads_.begin(), loads_.end(),
                               [&](const LoadRecord& l) { return l.source == record.source; });
   if (replaced) {
@@ -201,16 +270,71 @@ Result<void> TerminologyStore::Put(TerminologyContent content, LoadRecord record
   return {};
 }
 
-const Concept* TerminologyStore::Find(std::string_view system, std::string_view code) const {
+const Concept* TerminologyStore::TableFind(std::string_view system, std::string_view code) const {
   auto bucket = concepts_.find(system);
   if (bucket == concepts_.end()) return nullptr;
   auto it = bucket->second.find(code);
   return it == bucket->second.end() ? nullptr : &it->second;
 }
 
+const Concept* TerminologyStore::Find(std::string_view system, std::string_view code) const {
+  if (!lazy_) return TableFind(system, code);
+  std::lock_guard<std::mutex> lock(lazy_->mu);
+  if (auto s = lazy_->concepts.find(system); s != lazy_->concepts.end()) {
+    if (auto c = s->second.find(code); c != s->second.end()) {
+      return c->second ? &*c->second : TableFind(system, code);
+    }
+  }
+  // First use: the table's concept (if any) with the database rows merged on top, as Reload()
+  // merges them when preloading.
+  std::optional<Concept> found;
+  if (const Concept* table = TableFind(system, code)) found = *table;
+  bool from_db = false;
+  const std::vector<std::string_view> key{system, code};
+  (void)db_->Query(
+      "SELECT display, active, version, source FROM term_concept WHERE system = ? AND code = ?",
+      key, [&](const std::vector<std::string_view>& r) {
+        from_db = true;
+        if (!found) {
+          found.emplace();
+          found->system = system;
+          found->code = code;
+        }
+        if (!r[0].empty()) {
+          found->display = r[0];
+          found->active = r[1] != "false";
+          found->version = r[2];
+          found->source = r[3];
+        }
+      });
+  if (from_db) {
+    (void)db_->Query("SELECT property, value FROM term_property WHERE system = ? AND code = ?", key,
+                     [&](const std::vector<std::string_view>& r) {
+                       Property p{std::string(r[0]), std::string(r[1])};
+                       if (std::find(found->properties.begin(), found->properties.end(), p) ==
+                           found->properties.end()) {
+                         found->properties.push_back(std::move(p));
+                       }
+                     });
+  } else {
+    found.reset();  // absent from the database: the table's own concept (or none) answers
+  }
+  auto& slot = lazy_->concepts[std::string(system)][std::string(code)];
+  slot = std::move(found);
+  return slot ? &*slot : TableFind(system, code);
+}
+
 bool TerminologyStore::HasSystem(std::string_view system) const {
   auto bucket = concepts_.find(system);
-  return bucket != concepts_.end() && !bucket->second.empty();
+  if (bucket != concepts_.end() && !bucket->second.empty()) return true;
+  if (!lazy_) return false;
+  std::lock_guard<std::mutex> lock(lazy_->mu);
+  if (auto it = lazy_->systems.find(system); it != lazy_->systems.end()) return it->second;
+  bool any = false;
+  (void)db_->Query("SELECT 1 FROM term_concept WHERE system = ? LIMIT 1", {system},
+                   [&](const std::vector<std::string_view>&) { any = true; });
+  lazy_->systems.emplace(std::string(system), any);
+  return any;
 }
 
 std::size_t TerminologyStore::ConceptCount(std::string_view system) const {
@@ -218,20 +342,63 @@ std::size_t TerminologyStore::ConceptCount(std::string_view system) const {
   return bucket == concepts_.end() ? 0 : bucket->second.size();
 }
 
-const std::vector<const Mapping*>* TerminologyStore::MappingsFrom(std::string_view system,
-                                                                  std::string_view code) const {
-  auto s = forward_.find(system);
-  if (s == forward_.end()) return nullptr;
+template <class Index>
+const std::vector<const Mapping*>* TerminologyStore::Lookup(const Index& index,
+                                                            std::string_view system,
+                                                            std::string_view code) {
+  auto s = index.find(system);
+  if (s == index.end()) return nullptr;
   auto c = s->second.find(code);
   return c == s->second.end() ? nullptr : &c->second;
 }
 
+namespace {
+
+// Reads the database mappings with (system, code) on one side into `into` (after the tables'),
+// owned by `owned`; duplicates of a mapping already present are skipped.
+void ReadMappings(SqlDatabase& db, bool by_source, std::string_view system, std::string_view code,
+                  std::vector<const Mapping*>& into, std::vector<std::unique_ptr<Mapping>>& owned) {
+  const std::string sql =
+      std::string(kMappingColumns) + (by_source ? "WHERE source_system = ? AND source_code = ?"
+                                                : "WHERE target_system = ? AND target_code = ?");
+  (void)db.Query(sql, {system, code}, [&](const std::vector<std::string_view>& r) {
+    auto m = std::make_unique<Mapping>(MappingFromRow(r));
+    for (const Mapping* other : into) {
+      if (SameMapping(*other, *m)) return;
+    }
+    into.push_back(m.get());
+    owned.push_back(std::move(m));
+  });
+}
+
+}  // namespace
+
+const std::vector<const Mapping*>* TerminologyStore::MappingsFrom(std::string_view system,
+                                                                  std::string_view code) const {
+  if (!lazy_) return Lookup(forward_, system, code);
+  std::lock_guard<std::mutex> lock(lazy_->mu);
+  const std::vector<const Mapping*>* merged = Lookup(lazy_->forward, system, code);
+  if (merged == nullptr) {
+    auto& v = lazy_->forward[std::string(system)][std::string(code)];
+    if (const auto* table = Lookup(forward_, system, code)) v = *table;
+    ReadMappings(*db_, true, system, code, v, lazy_->owned);
+    merged = &v;
+  }
+  return merged->empty() ? nullptr : merged;
+}
+
 const std::vector<const Mapping*>* TerminologyStore::MappingsTo(std::string_view system,
                                                                 std::string_view code) const {
-  auto s = reverse_.find(system);
-  if (s == reverse_.end()) return nullptr;
-  auto c = s->second.find(code);
-  return c == s->second.end() ? nullptr : &c->second;
+  if (!lazy_) return Lookup(reverse_, system, code);
+  std::lock_guard<std::mutex> lock(lazy_->mu);
+  const std::vector<const Mapping*>* merged = Lookup(lazy_->reverse, system, code);
+  if (merged == nullptr) {
+    auto& v = lazy_->reverse[std::string(system)][std::string(code)];
+    if (const auto* table = Lookup(reverse_, system, code)) v = *table;
+    ReadMappings(*db_, false, system, code, v, lazy_->owned);
+    merged = &v;
+  }
+  return merged->empty() ? nullptr : merged;
 }
 
 void TerminologyStore::ForEachConcept(std::string_view system,

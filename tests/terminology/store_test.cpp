@@ -9,11 +9,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace kt = kakehashi::terminology;
 
@@ -109,6 +112,78 @@ TEST_CASE("store: Put persists to SQLite, survives reopen, replaces by source", 
   CHECK((*store)->Find(kYj, "9999999F9999") != nullptr);
   CHECK((*store)->MappingsFrom(kHot9, "104195801") == nullptr);
   CHECK((*store)->Stats().loads.size() == 1);
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("store: preload = false reads the database on first use, with the same answers",
+          "[terminology]") {
+  auto path = std::filesystem::temp_directory_path() / "kakehashi_term_store_lazy" / "t.sqlite";
+  std::filesystem::remove_all(path.parent_path());
+  kakehashi::CollectingSink sink;
+  kt::TerminologyStore::Options options;
+  options.db = "sqlite:" + path.string();
+  {
+    auto writer = kt::TerminologyStore::Open(options, R(), sink);
+    REQUIRE(writer.has_value());
+    kt::LoadRecord rec;
+    rec.kind = "hot";
+    rec.source = "hot";
+    REQUIRE((*writer)->Put(Sample("ミヤＢＭ錠"), rec).has_value());
+  }
+  options.preload = false;
+  auto store = kt::TerminologyStore::Open(options, R(), sink);
+  REQUIRE(store.has_value());
+  auto& lazy = **store;
+  // Nothing of the database is in the cache yet; the loads are known.
+  CHECK(lazy.Stats().concepts_by_system.count(kYj) == 0);
+  CHECK(lazy.IsLoaded("hot"));
+  CHECK(lazy.HasSystem(kYj));
+  CHECK_FALSE(lazy.HasSystem(kHot9));  // only a mapping source, no concept
+  const kt::Concept* c = lazy.Find(kYj, "2316009F1022");
+  REQUIRE(c != nullptr);
+  CHECK(c->display == "ミヤＢＭ錠");
+  REQUIRE(c->properties.size() == 1);
+  CHECK(c->properties[0].value == "ﾐﾔBM");
+  CHECK(lazy.Find(kYj, "2316009F1022") == c);  // kept: the same address on the next use
+  CHECK(lazy.Find(kYj, "0000000X0000") == nullptr);
+  CHECK(lazy.Find(kYj, "0000000X0000") == nullptr);  // absence is kept too
+  // Built-in tables still answer, merged with the database.
+  const kt::Concept* male = lazy.Find("http://hl7.org/fhir/administrative-gender", "male");
+  REQUIRE(male != nullptr);
+  CHECK(male->display == "Male");
+  REQUIRE(lazy.MappingsFrom("http://terminology.hl7.org/CodeSystem/v2-0001", "M") != nullptr);
+  const auto* from = lazy.MappingsFrom(kHot9, "104195801");
+  REQUIRE(from != nullptr);
+  CHECK(from->size() == 1);  // the duplicate row collapsed
+  CHECK((*from)[0]->target_code == "2316009F1022");
+  const auto* to = lazy.MappingsTo(kYj, "2316009F1022");
+  REQUIRE(to != nullptr);
+  CHECK((*to)[0]->source_code == "104195801");
+  CHECK(lazy.MappingsFrom(kHot9, "000000001") == nullptr);
+  // Concurrent lookups (the convert workers share one store).
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        char code[16];
+        std::snprintf(code, sizeof code, "X%d", (i + t) % 50);
+        if (lazy.Find(kYj, code) != nullptr) ++wrong;
+        const kt::Concept* hit = lazy.Find(kYj, "2316009F1022");
+        if (hit == nullptr || hit->display != "ミヤＢＭ錠") ++wrong;
+        if (lazy.MappingsTo(kYj, "2316009F1022") == nullptr) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
+  // A Put through the lazy store is read back from the database.
+  kt::LoadRecord rec;
+  rec.kind = "hot";
+  rec.source = "hot";
+  REQUIRE(lazy.Put(Sample("新しい名称"), rec).has_value());
+  REQUIRE(lazy.Find(kYj, "2316009F1022") != nullptr);
+  CHECK(lazy.Find(kYj, "2316009F1022")->display == "新しい名称");
   std::filesystem::remove_all(path.parent_path());
 }
 

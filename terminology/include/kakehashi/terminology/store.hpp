@@ -13,8 +13,8 @@
 // portable SQL (docs/terminology.md "Database"); "postgresql://…" is errc::kUnsupportedDb in this
 // build (the PostgreSQL backend is the gateway's; the same DDL runs there).
 //
-// Thread-safety: lookups (const members) may run concurrently; Put()/Reload() need exclusive
-// access.
+// Thread-safety: lookups (const members) may run concurrently (with Options::preload = false they
+// serialise on a mutex while reading the database); Put()/Reload() need exclusive access.
 #pragma once
 
 #include "kakehashi/common/issue_sink.hpp"
@@ -59,6 +59,13 @@ class TerminologyStore {
     std::string db = "sqlite::memory:";
     std::filesystem::path site_tables;  // override directory for built-in tables; may be empty
     bool builtin_tables = true;         // false: start empty (benchmarks, tests)
+    // true (default): Open() reads every concept and mapping of the database into the cache (the
+    // CLI, $expand, the gateway). false: they are read on first use of each (system, code) and
+    // kept, so memory follows what the caller asks for (`kakehashi convert` binding codings: a
+    // full HOT master preloaded is ~670 MB). Lookups then take a lock; Stats(), ConceptCount()
+    // and ForEachConcept() see only the built-in tables and what was read so far. Two indexes
+    // (term_mapping by source and by target) are created on first open in this mode.
+    bool preload = true;
   };
 
   // Opens (creating the schema when needed), loads built-in/site tables and the database content
@@ -106,11 +113,19 @@ class TerminologyStore {
 
   TerminologyStore(const CodeSystemRegistry& registry, std::unique_ptr<SqlDatabase> db);
   Result<void> Reload(IssueSink& issues);
+  Result<void> ReloadLoads();  // loads_ from term_load
   void AddToCache(Concept concept_value);
   void AddToCache(Mapping mapping);
 
+  struct Lazy;  // src/store.cpp: the read-on-first-use layer of Options::preload = false
+  const Concept* TableFind(std::string_view system, std::string_view code) const;
+  template <class Index>
+  static const std::vector<const Mapping*>* Lookup(const Index& index, std::string_view system,
+                                                   std::string_view code);
+
   const CodeSystemRegistry& registry_;
   std::unique_ptr<SqlDatabase> db_;
+  std::unique_ptr<Lazy> lazy_;  // null when preloading
   Options options_;
   std::vector<TerminologyContent> tables_;  // parsed built-in/site tables, re-added on Reload()
   Map<Bucket> concepts_;
