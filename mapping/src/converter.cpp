@@ -4,9 +4,9 @@
 #include "kakehashi/mapping/hl7v2_view.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <set>
 
@@ -16,29 +16,24 @@ namespace {
 using adapters::ssmix2::Action;
 using adapters::ssmix2::StoredFile;
 
-// One open, one fstat, one read straight into the string (stored files are small; no stream
-// buffers or intermediate copies). A short read of a regular file is its end.
+// open, read, close: stored files are small, so one read into a per-thread buffer usually gets
+// the whole file (a short read of a regular file is its end); no stream buffers, no stat.
 bool ReadAll(const std::filesystem::path& path, std::string& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  struct stat st {};
-  bool ok = ::fstat(fd, &st) == 0;
-  std::size_t want = ok && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : 65536;
-  std::size_t size = 0;
+  thread_local std::array<char, 65536> buffer;
   out.clear();
-  while (ok) {
-    out.resize(size + want);
-    const ssize_t n = ::read(fd, out.data() + size, want);
+  bool ok = true;
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ok = false;
       break;
     }
-    size += static_cast<std::size_t>(n);
-    if (static_cast<std::size_t>(n) < want) break;
-    want = 65536;
+    out.append(buffer.data(), static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < buffer.size()) break;
   }
-  out.resize(size);
   ::close(fd);
   return ok;
 }
