@@ -585,6 +585,27 @@ std::optional<Node> FnOdsSelect(std::span<const Argument> a, FunctionContext&) {
   return a[2];
 }
 
+// {"fn": "attending_change_start", "args": [MSH-9.2, EVN-6, EVN-2]}: for ADT^A54 (ADT-01 担当医
+// 変更) the time the new attending doctor (PV1-7) took over: EVN-6 event occurred, else EVN-2
+// recorded (digest §6 "ADT-01: new attending, EVN-6 = change time") -> Encounter.participant
+// (ATND).period.start. None for every other trigger: A55 (cancel) reinstates the previous
+// doctor, whose start is not the cancel time; admissions and transfers do not date the attending.
+std::optional<Node> FnAttendingChangeStart(std::span<const Argument> a, FunctionContext& ctx) {
+  if (a.size() < 3 || Trim(Text(a, 0)) != "A54") return std::nullopt;
+  std::size_t source = !Trim(Text(a, 1)).empty() ? 1 : 2;
+  if (Trim(Text(a, source)).empty()) return std::nullopt;
+  return FnDateTime(a.subspan(source, 1), ctx);
+}
+
+// {"fn": "location_period_start", "args": [MSH-9.2, EVN-6]}: EVN-6 as Encounter.location.period
+// .start (digest §6 JIG "EVN-6 -> location.period.start (ADT-31/32/42)"), except for ADT-01
+// (A54/A55), whose EVN-6 is when the attending doctor changed, not when the ward began.
+std::optional<Node> FnLocationPeriodStart(std::span<const Argument> a, FunctionContext& ctx) {
+  std::string_view trigger = Trim(Text(a, 0));
+  if (a.size() < 2 || trigger == "A54" || trigger == "A55") return std::nullopt;
+  return FnDateTime(a.subspan(1, 1), ctx);
+}
+
 // {"fn": "ods_supplements", "args": [ODS-1, <ODS-3 CWE, repeat>, ODS-4]}: for a supplement ODS
 // (ODS-1 S), one NutritionOrder.supplement per ODS-3 repetition (supplement.type is 0..1 and the
 // repetitions are different products, HL7 v2.5 §4.8.2 ODS-3 "diet, supplement, or preference
@@ -738,6 +759,8 @@ const std::map<std::string_view, Function>& Table() {
       {"disease_modifiers", FnDiseaseModifiers},
       {"ods_select", FnOdsSelect},
       {"ods_supplements", FnOdsSupplements},
+      {"attending_change_start", FnAttendingChangeStart},
+      {"location_period_start", FnLocationPeriodStart},
       {"ods_preference_instruction", FnOdsPreferenceInstruction},
       {"condition_onset", FnConditionOnset},
       {"condition_abatement", FnConditionAbatement},
