@@ -70,12 +70,13 @@ Result<std::unique_ptr<TerminologyStore>> TerminologyStore::Open(const Options& 
   store->options_ = options;
   if (!options.preload) {
     store->lazy_ = std::make_unique<Lazy>();
-    // Lookups by source and by target (the primary key starts with the map URL).
-    KAKEHASHI_TRY_VOID(store->db_->Exec(
+    // Lookups by source and by target (the primary key starts with the map URL). Best effort: a
+    // read-only database still answers, by table scans.
+    (void)store->db_->Exec(
         "CREATE INDEX IF NOT EXISTS term_mapping_by_source ON term_mapping (source_system, "
         "source_code);\n"
         "CREATE INDEX IF NOT EXISTS term_mapping_by_target ON term_mapping (target_system, "
-        "target_code);"));
+        "target_code);");
   }
   if (options.builtin_tables || !options.site_tables.empty()) {
     std::vector<CodeTable> tables;
