@@ -2,4 +2,6 @@
 // header, so a failure of the sibling tests means "not visible", not "broken command".
 #include "kakehashi/terminology/store.hpp"
 
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -4,4 +4,6 @@
 #include "kakehashi/fhir/node.hpp"
 #include "kakehashi/terminology/store.hpp"
 
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -3,4 +3,6 @@
 #include "kakehashi/mapping/coding_binder.hpp"
 #include "kakehashi/terminology/store.hpp"
 
-int main() { return 0; }
+int main() {
+  return 0;
+}
