@@ -148,6 +148,12 @@ constexpr Row kRows[] = {
     {"JAHIS JHSI0002 注射区分", "urn:kakehashi:code-system:JHSI0002", "", "", "JHSI0002", false},
     {"JAHIS JHSD0002", "urn:kakehashi:code-system:JHSD0002", "", "", "JHSD0002", false},
     {"JAHIS JHSI0009", "urn:kakehashi:code-system:JHSI0009", "", "", "JHSI0009", false},
+    // OBR-4 of OMG^O19 (digest §6, §9 "JJ1017, LENDO: radiology / endoscopy", LENDO owner
+    // [unverified]). terminology.md gives neither a URI nor an OID for them, so they keep the local
+    // URN they had; registering the names only stops the unknown-system warning. Replace the URN
+    // when a registry identity is published (docs/mapping.md "Local code systems").
+    {"JJ1017 放射線検査コード", "urn:kakehashi:code-system:JJ1017", "", "", "JJ1017", false},
+    {"LENDO 内視鏡検査コード", "urn:kakehashi:code-system:LENDO", "", "", "LENDO", false},
     {"JAHIS JSHR002 (meaning unverified)", "urn:kakehashi:code-system:JSHR002", "", "", "JSHR002",
      false},
     {"JANIS 菌名", "urn:kakehashi:code-system:JANIS", "", "", "JANIS", false},

@@ -201,3 +201,33 @@ TEST_CASE("coverage: an OMD order of food preferences only keeps nor-1 through o
   CHECK(order->Find("oralDiet")->Find("type") == nullptr);
   CHECK(order->Find("supplement") == nullptr);
 }
+
+TEST_CASE("coverage: ORC-1 PA/CH, NK1-3 OTH/UNK and OBR-4 JJ1017/LENDO map without warnings",
+          "[mapping]") {
+  Mapped omg;
+  Map("MSH|^~\\&|HIS|SEND|GW|RCV|20240403091500||OMG^O19^OMG_O19|C6|P|2.5\r"
+      "PID|0001||0000456789^^^^PI\r"
+      "ORC|PA|000000000099903\rOBR|1|000000000099903||1000000000000003^Xray^JJ1017\r"
+      "ORC|CH|000000000099904||||||000000000099903\r"
+      "OBR|1|000000000099904||2000000000000004^Scope^LENDO\r",
+      omg);
+  CHECK(omg.sink.Count("mapping.unmapped_code") == 0);
+  CHECK(omg.sink.Count("mapping.unknown_code_system") == 0);
+  std::size_t orders = 0;
+  for (const auto& r : omg.result.resources) {
+    if (r.type != "ServiceRequest") continue;
+    ++orders;
+    CHECK(r.resource.Find("status")->Text() == "active");  // parent and child orders stand
+    CHECK(r.resource.Find("code")->Find("coding")->Child(0).Find("system")->Text().rfind(
+              "urn:kakehashi:code-system:", 0) == 0);  // local: no registry identity given
+  }
+  CHECK(orders == 2);
+
+  Mapped adt;
+  Map(kAdt + "NK1|1|SATO^TARO|OTH^Other^HL70063\rNK1|2|SATO^JIRO|UNK^Unknown^HL70063\r", adt);
+  CHECK(adt.sink.Count("mapping.unmapped_code") == 0);
+  const Node* patient = adt.Find("Patient");
+  REQUIRE(patient != nullptr);
+  REQUIRE(patient->Find("contact") != nullptr);
+  CHECK(patient->Find("contact")->Size() == 2);
+}
