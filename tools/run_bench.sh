@@ -11,3 +11,7 @@ done
 # Script benchmarks (server + load generator + peer): the gateway (docs/performance.md, Gateway).
 echo "== bench_gateway.sh"
 bench/bench_gateway.sh "$build"
+# End-to-end `kakehashi convert` on a generated 100,000-message SS-MIX2 store (docs/performance.md,
+# SS-MIX2 conversion; the 1,000,000-message figure: bench/bench_convert.sh BUILD 1000000).
+echo "== bench_convert.sh"
+bench/bench_convert.sh "$build" 100000
