@@ -1,5 +1,6 @@
 #include "kakehashi/mapping/converter.hpp"
 
+#include "extended_document.hpp"
 #include "kakehashi/adapters/hl7v2/parser.hpp"
 #include "kakehashi/mapping/hl7v2_view.hpp"
 
@@ -108,8 +109,68 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
   return mapped;
 }
 
+void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
+                                IssueSink& issues) {
+  ++stats_.files;
+  const std::string system = PatientSystem(mapper_.Options().facility_code);
+  const std::string id = ExtendedDocumentId(record, system);
+  if (record.action == Action::kDelete) {
+    // The content folder was renamed `…_0` (digest §3): the document is withdrawn.
+    ++stats_.deleted_by_type["DocumentReference"];
+    out.Delete("DocumentReference", id);
+    return;
+  }
+  Location where;
+  where.source = "ssmix2:" + record.file.relative;
+  std::size_t unreadable = 0;
+  auto document = ExtendedDocument(record, system, &unreadable);
+  if (unreadable > 0) {
+    issues.Error("ssmix2.unreadable_file", where,
+                 "a file of the extended-storage content folder could not be read; the document "
+                 "is kept without it");
+  }
+  if (!document) {
+    ++stats_.unusable;
+    return;
+  }
+  ++stats_.put_by_type["DocumentReference"];
+  out.Put("DocumentReference", id, std::move(*document));
+  // main_document.hl7 (NHO vitals ORU^R30): also through the HL7 v2 path when a message rule
+  // maps its type; otherwise the DocumentReference above already keeps it whole.
+  if (record.extended_files.empty() || record.extended_files.front() != "main_document.hl7") {
+    return;
+  }
+  std::string bytes;
+  if (!ReadAll(record.file.path, bytes)) return;  // reported above
+  NullSink parse_issues;  // the message was kept whole; a parse problem is not lost data
+  adapters::hl7v2::ParseOptions options;
+  options.source = where.source;
+  auto parsed = adapters::hl7v2::Parse(bytes, options, parse_issues);
+  for (const auto& message : parsed.messages) {
+    Hl7v2View view(message);
+    SourceInfo info;
+    info.kind = "ssmix2";
+    info.file = record.file.relative + "/main_document.hl7";
+    info.message_index = static_cast<int>(message.IndexInSource()) + 1;
+    info.where = message.LocationOf();
+    CollectingSink collected;
+    MapResult result = mapper_.Map(view, info, collected);
+    if (!result.mapped) continue;
+    for (const auto& issue : collected.Issues()) issues.Report(issue);
+    ++stats_.messages;
+    for (auto& r : result.resources) {
+      ++stats_.put_by_type[r.type];
+      out.Put(r.type, r.id, std::move(r.resource));
+    }
+  }
+}
+
 void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                               IssueSink& issues) {
+  if (!record.extended_type.empty()) {
+    ConvertExtended(record, out, issues);
+    return;
+  }
   ++stats_.files;
   Mapped current = MapFile(record.file, issues, false);
   if (!current.ok) {

@@ -286,3 +286,55 @@ TEST_CASE("ssmix2 reader: NextPatient returns each patient folder whole, in Next
   CHECK(CountCode(by_patient, "ssmix2.path_mismatch") == 1);
   CHECK(by_patient.Issues().size() == by_record.Issues().size());
 }
+
+TEST_CASE("ssmix2 reader: extended storage content folders become records", "[ssmix2]") {
+  TempTree t;
+  const fs::path date = t.Root() / "000/000/0000000001/20240401";
+  const std::string cda_type = "^経過記録(local)^^11506-3^経過記録^LN";
+  const std::string vitals_type = "L-OBSERVATIONS^OBSERVATIONS^99ZL01";
+  auto write = [](const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+  };
+  // 7 fields (with 診療科), a CDA and an extra file: the .xml is the main file.
+  const fs::path cda =
+      date / cda_type / ("0000000001_20240401_" + cda_type + "_K1_20240401100000000_01_1");
+  write(cda / "a_stylesheet.xsl", "x");
+  write(cda / "report.xml", "<ClinicalDocument/>");
+  // The same key renamed _0 in another folder of the type: deleted wins only for its own key.
+  write(date / cda_type / ("0000000001_20240401_" + cda_type + "_K2_20240401110000000_01_0") /
+            "report.xml",
+        "<ClinicalDocument/>");
+  // 6 fields (no 診療科, NHO samples): main_document.hl7 first.
+  const fs::path vitals =
+      date / vitals_type / ("0000000001_20240401_" + vitals_type + "_V1_20240401120000000_1");
+  write(vitals / "extra.txt", "x");
+  write(vitals / "main_document.hl7", "MSH|^~\\&|\r");
+  // Neither 7 nor 6 fields: reported, not converted.
+  write(date / vitals_type / "not_a_content_folder" / "x.txt", "x");
+  CollectingSink sink;
+  StorageReader reader(t.Root(), sink);
+  std::vector<StorageRecord> records;
+  REQUIRE(reader.NextPatient(records).value() == 3);
+  // Sorted by key: type folder "L-..." < "^...", then 特定キー.
+  CHECK(records[0].extended_type == vitals_type);
+  CHECK(records[0].file.name.order_no == "V1");
+  CHECK(records[0].file.name.department == "-");
+  CHECK(records[0].file.path.filename() == "main_document.hl7");
+  CHECK(records[0].extended_files == std::vector<std::string>{"main_document.hl7", "extra.txt"});
+  CHECK(records[0].action == Action::kUpsert);
+  CHECK(records[1].extended_type == cda_type);
+  CHECK(records[1].file.name.department == "01");
+  CHECK(records[1].file.path.filename() == "report.xml");
+  CHECK(records[1].extended_files == std::vector<std::string>{"report.xml", "a_stylesheet.xsl"});
+  CHECK(records[2].file.name.order_no == "K2");
+  CHECK(records[2].action == Action::kDelete);
+  CHECK(records[1].type == nullptr);
+  CHECK(CountCode(sink, "ssmix2.extended_storage") == 4);
+  CHECK(CountCode(sink, "ssmix2.extended_bad_name") == 1);
+  CHECK(CountCode(sink, "ssmix2.unknown_data_type") == 0);
+  CHECK(reader.Stats().extended == 4);
+  for (const auto& issue : sink.Issues()) {
+    CHECK(issue.message.find("0000000001") == std::string::npos);
+  }
+}

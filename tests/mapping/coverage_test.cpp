@@ -184,8 +184,9 @@ TEST_CASE("coverage: onset text and outcome date only where FHIR keeps them", "[
   }
 }
 
-TEST_CASE("coverage: an OMD order of food preferences only keeps nor-1 through oralDiet.instruction",
-          "[mapping]") {
+TEST_CASE(
+    "coverage: an OMD order of food preferences only keeps nor-1 through oralDiet.instruction",
+    "[mapping]") {
   Mapped m;
   Map("MSH|^~\\&|HIS|SEND|GW|RCV|20240401083000||OMD^O03^OMD_O03|C5|P|2.5\r"
       "PID|0001||0000123456^^^^PI\r"

@@ -70,6 +70,18 @@ Result<void> List(const fs::path& dir, std::vector<std::string>& dirs,
   return {};
 }
 
+// An extended-storage content folder name (digest §3): the 7 fields of a standardized file name
+// (NHO's text), or 6 without 診療科 (NHO's samples), the 特定キー in place of the オーダNo.
+std::optional<FileName> ParseContentFolderName(std::string_view name) {
+  if (auto parsed = ParseFileName(name)) return parsed;
+  if (std::count(name.begin(), name.end(), '_') != 5) return std::nullopt;
+  const std::size_t last = name.rfind('_');
+  std::string seven(name.substr(0, last));
+  seven += "_-";
+  seven += name.substr(last);
+  return ParseFileName(seven);
+}
+
 bool Later(const StoredFile& a, const StoredFile& b) {
   if (a.name.stored_at != b.name.stored_at) return a.name.stored_at > b.name.stored_at;
   return a.relative > b.relative;
@@ -81,7 +93,7 @@ StorageReader::StorageReader(fs::path root, IssueSink& issues)
     : root_(std::move(root)), issues_(issues) {}
 
 void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
-                            std::vector<StorageRecord>& out, ReaderStats* stats) {
+                            std::vector<StorageRecord>& out, ReaderStats* stats, bool extended) {
   std::map<std::string, std::vector<StoredFile>> groups;
   for (auto& f : files) {
     std::string key = f.name.Key();
@@ -144,7 +156,7 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
               [](const StoredFile& a, const StoredFile& b) { return Later(b, a); });
     record.superseded = std::move(history);
     record.type = FindDataType(type_code);
-    if (record.type == nullptr) {
+    if (record.type == nullptr && !extended) {
       issues.Warning("ssmix2.unknown_data_type", FileLocation(record.file.relative, type_code),
                      "the data type (file-name field 3) is not one of the 26 SS-MIX2 standardized "
                      "storage types; the record is kept unconverted");
@@ -167,8 +179,10 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
                     "a file directly in a patient folder; expected <care date>/<data type>/<file>");
     ++stats_.skipped;
   }
-  std::vector<StoredFile> files;
-  std::vector<std::string> types, stray, names, content_dirs;
+  std::vector<StoredFile> files, extended;
+  // content folder (root-relative) -> its type folder and files, attached after Resolve.
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> extended_info;
+  std::vector<std::string> types, stray, names, content_dirs, content_files, content_subdirs;
   for (const auto& date : dates) {
     const fs::path date_dir = patient_dir / date;
     const std::string date_rel = rel + '/' + date;
@@ -183,12 +197,42 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
       const std::string type_rel = date_rel + '/' + type;
       KAKEHASHI_TRY_VOID(List(type_dir, content_dirs, &names));
       // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
-      // extended storage are CWE-like and contain '^'. Recognised, reported, not converted.
+      // extended storage are CWE-like and contain '^'. Every content folder with files becomes
+      // a record (the converter keeps it as a DocumentReference with the files attached).
       for (const auto& content : content_dirs) {
         ++stats_.extended;
-        issues_.Info("ssmix2.extended_storage", FileLocation(type_rel + '/' + content, ""),
+        const std::string content_rel = type_rel + '/' + content;
+        issues_.Info("ssmix2.extended_storage", FileLocation(content_rel, ""),
                      "an extended-storage content folder (CDA, PDF, images or non-standard "
-                     "HL7); extended storage is recognised but not converted");
+                     "HL7); kept as a DocumentReference with its files attached");
+        auto parsed = ParseContentFolderName(content);
+        if (!parsed) {
+          issues_.Warning("ssmix2.extended_bad_name", FileLocation(content_rel, ""),
+                          "the content folder name has neither the 7 fields of a file name nor "
+                          "the 6 without 診療科; not converted");
+          ++stats_.skipped;
+          continue;
+        }
+        KAKEHASHI_TRY_VOID(List(type_dir / content, content_subdirs, &content_files));
+        if (content_files.empty()) {
+          issues_.Warning("ssmix2.extended_empty", FileLocation(content_rel, ""),
+                          "the extended-storage content folder holds no file; nothing to keep");
+          continue;
+        }
+        // The main file: main_document.hl7 (NHO vitals ORU^R30), else the CDA document (.xml),
+        // else the first file; the others follow in name order.
+        auto main = std::find(content_files.begin(), content_files.end(), "main_document.hl7");
+        if (main == content_files.end()) {
+          main = std::find_if(content_files.begin(), content_files.end(), [](const std::string& n) {
+            return n.size() > 4 && (n.ends_with(".xml") || n.ends_with(".XML"));
+          });
+        }
+        if (main == content_files.end()) main = content_files.begin();
+        std::rotate(content_files.begin(), main, main + 1);
+        extended_info[content_rel] = {type, content_files};
+        ++stats_.files;
+        extended.push_back(
+            {type_dir / content / content_files.front(), content_rel, std::move(*parsed)});
       }
       for (const auto& name : names) {
         const std::string file_rel = type_rel + '/' + name;
@@ -221,6 +265,16 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
   }
   std::vector<StorageRecord> records;
   Resolve(std::move(files), issues_, records, &stats_);
+  if (!extended.empty()) {
+    const std::size_t first = records.size();
+    Resolve(std::move(extended), issues_, records, &stats_, true);
+    for (std::size_t i = first; i < records.size(); ++i) {
+      auto info = extended_info.find(records[i].file.relative);
+      if (info == extended_info.end()) continue;
+      records[i].extended_type = info->second.first;
+      records[i].extended_files = info->second.second;
+    }
+  }
   for (auto& r : records) pending_.push_back(std::move(r));
   return {};
 }

@@ -7,7 +7,10 @@
 //     from the PPR-01 list) — a difference, not an append;
 //   - kDelete record: the flag-0 file is mapped and every resource it produces (except its
 //     Provenance) is DELETEd;
-//   - a type without rules becomes a DocumentReference holding the message (information issue).
+//   - a type without rules becomes a DocumentReference holding the message (information issue);
+//   - an extended-storage record (StorageRecord::extended_type) becomes a DocumentReference with
+//     every file of its content folder attached (deleted: DELETE); its main_document.hl7 is also
+//     mapped as HL7 v2 when a message rule covers its type (mapping/src/extended_document.hpp).
 // Ids are deterministic, so a replaced record PUTs over its earlier version: one update, never a
 // duplicate.
 //
@@ -67,6 +70,8 @@ class Converter {
   // Reads and maps one stored file. `quiet` suppresses issues (for the previous version of a
   // snapshot, which was reported when it was current).
   Mapped MapFile(const adapters::ssmix2::StoredFile& file, IssueSink& issues, bool quiet);
+  void ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
+                       IssueSink& issues);
 
   Mapper mapper_;
   ConvertStats stats_;

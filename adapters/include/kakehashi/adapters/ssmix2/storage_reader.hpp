@@ -23,7 +23,10 @@
 //   ssmix2.duplicate_current  warning      two `_1` files for one key
 //   ssmix2.mixed_flags        warning      `_1` and `_0` files for one key
 //   ssmix2.no_current         warning      only `_2` files for one key
-//   ssmix2.extended_storage   information  an extended-storage content folder (not converted)
+//   ssmix2.extended_storage   information  an extended-storage content folder (converted as a
+//                                          DocumentReference; see StoredFile::extended_type)
+//   ssmix2.extended_empty     warning      an extended-storage content folder without files
+//   ssmix2.extended_bad_name  warning      its name has neither 7 nor 6 fields; not converted
 //   ssmix2.unexpected_entry   warning      a file or folder where the layout has none
 // Operational errors: common::errc::kNotFound (root missing), kIoError (unreadable folder).
 //
@@ -57,6 +60,14 @@ struct StorageRecord {
   const DataTypeInfo* type = nullptr;  // nullptr: unknown data type (kept, reported)
   StoredFile file;                     // the `_1` file, or the latest `_0` file for kDelete
   std::vector<StoredFile> superseded;  // `_2` files (and losing duplicates), oldest first
+  // Extended storage (digest §3): <date>/<type folder>/<content folder>/<files>. Empty for a
+  // standardized-storage record. Otherwise the CWE-like type folder name
+  // ("^経過記録(local)^^11506-3^経過記録^LN"); file.name is parsed from the content folder name
+  // (7 fields, or 6 without 診療科: department "-"; 特定キー in order_no), file.path is the main
+  // file (main_document.hl7, else the first .xml, else the first file), file.relative the
+  // content folder, and extended_files every file name of the folder, the main file first.
+  std::string extended_type;
+  std::vector<std::string> extended_files;
 
   // The latest earlier version, for snapshot diffs; nullptr when there is none.
   const StoredFile* Previous() const { return superseded.empty() ? nullptr : &superseded.back(); }
@@ -98,8 +109,11 @@ class StorageReader {
 
   // Groups the files of one key set (any order) and applies the flag rules. Exposed for tests and
   // for ResolveFile; `out` receives one record per key, sorted by key.
+  // `extended`: the files are extended-storage content folders (their data types are the type
+  // folders, never one of the 26, so no ssmix2.unknown_data_type).
   static void Resolve(std::vector<StoredFile> files, IssueSink& issues,
-                      std::vector<StorageRecord>& out, ReaderStats* stats = nullptr);
+                      std::vector<StorageRecord>& out, ReaderStats* stats = nullptr,
+                      bool extended = false);
 
  private:
   struct Level {
