@@ -234,15 +234,20 @@ void PrintProblem(const Issue& issue) {
                issue.code.data(), where.c_str(), issue.message.c_str());
 }
 
+// The last item of the OperationOutcome when issues were counted but not kept.
+Node TooCostlyItem(const CollectingSink& sink) {
+  Node item = Node::Object();
+  item.Set("severity", Node::String("information"));
+  item.Set("code", Node::String("too-costly"));
+  item.Set("diagnostics", Node::String(std::to_string(sink.Dropped()) +
+                                       " further issues were counted but not kept"));
+  return item;
+}
+
 Node OperationOutcome(const CollectingSink& sink) {
   Node oo = fhir::ToOperationOutcome(sink.Issues());
   if (sink.Dropped() > 0) {
-    Node item = Node::Object();
-    item.Set("severity", Node::String("information"));
-    item.Set("code", Node::String("too-costly"));
-    item.Set("diagnostics", Node::String(std::to_string(sink.Dropped()) +
-                                         " further issues were counted but not kept"));
-    if (Node* list = oo.Find("issue")) list->Push(std::move(item));
+    if (Node* list = oo.Find("issue")) list->Push(TooCostlyItem(sink));
   }
   return oo;
 }
@@ -251,6 +256,52 @@ bool WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   return static_cast<bool>(out);
+}
+
+// Writes OperationOutcome(sink) and a newline to `path` one issue at a time: the same bytes as
+// writing the whole resource at once, without holding its Node tree (the 100,000 issues kept at
+// most are ~300 MB as Nodes, ~40 MB as Issues).
+bool WriteOperationOutcome(const std::string& path, const CollectingSink& sink) {
+  std::string text;
+  if (sink.Issues().empty()) {  // the "no issues found" form (and nothing to stream)
+    fhir::WriteJson(OperationOutcome(sink), text);
+    text += '\n';
+    return WriteFile(path, text);
+  }
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) return false;
+  constexpr std::string_view kHead = R"({"resourceType":"OperationOutcome","issue":[)";
+  bool first = true;
+  auto put = [&](const Node& outcome) {
+    text.clear();
+    fhir::WriteJson(outcome, text);
+    if (text.size() < kHead.size() + 2 || text.compare(0, kHead.size(), kHead) != 0 ||
+        text.compare(text.size() - 2, 2, "]}") != 0) {
+      std::fprintf(stderr, "kakehashi convert: internal error: unexpected OperationOutcome\n");
+      std::abort();
+    }
+    if (first) {
+      std::fwrite(kHead.data(), 1, kHead.size(), file);
+    } else {
+      std::fputc(',', file);
+    }
+    first = false;
+    std::fwrite(text.data() + kHead.size(), 1, text.size() - kHead.size() - 2, file);
+  };
+  std::vector<Issue> one(1);
+  for (const Issue& issue : sink.Issues()) {
+    one[0] = issue;
+    put(fhir::ToOperationOutcome(one));
+  }
+  if (sink.Dropped() > 0) {
+    Node outcome = Node::Object();
+    outcome.Set("resourceType", Node::String("OperationOutcome"));
+    outcome.Set("issue", Node::Array()).Push(TooCostlyItem(sink));
+    put(outcome);
+  }
+  std::fputs("]}\n", file);
+  bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
+  return std::fclose(file) == 0 && ok;
 }
 
 class Progress {
@@ -815,10 +866,7 @@ int RunConvert(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   if (auto path = args.Get("issues")) {
-    std::string oo;
-    fhir::WriteJson(OperationOutcome(issues.Kept()), oo);
-    oo += '\n';
-    if (!WriteFile(*path, oo)) {
+    if (!WriteOperationOutcome(*path, issues.Kept())) {
       std::fprintf(stderr, "kakehashi convert: %s: cannot be written\n", path->c_str());
       return kExitUsage;
     }
