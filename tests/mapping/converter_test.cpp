@@ -132,3 +132,69 @@ TEST_CASE("converter: unreadable files and non-HL7 bytes are issues, not crashes
   CHECK(converter.Stats().unusable == 2);
   CHECK(out.log.empty());
 }
+
+TEST_CASE(
+    "converter: an extended-storage record is a DocumentReference; main_document.hl7 is "
+    "also mapped when a rule covers it",
+    "[mapping]") {
+  Store store;
+  const std::string type = "L-OBSERVATIONS^OBSERVATIONS^99ZL01";
+  const std::string folder = "0000000001_20240401_" + type + "_V1_20240401120000000_1";
+  const fs::path dir = store.root / "000/000/0000000001/20240401" / type / folder;
+  fs::create_directories(dir);
+  std::ofstream(dir / "main_document.hl7", std::ios::binary)
+      << "MSH|^~\\&|VITAL|1312345679|GW|RCV|20240401120000||ORU^R30^ORU_R30|V1|P|2.5\r"
+         "PID|0001||0000000001^^^^PI\rOBR|1||V1\r"
+         "OBX|1|NM|9A751000000000001^収縮期血圧^JC10||128|mm[Hg]^mmHg^ISO+|||||F\r";
+  adapters::ssmix2::StorageRecord record;
+  record.file.path = dir / "main_document.hl7";
+  record.file.relative = "000/000/0000000001/20240401/" + type + "/" + folder;
+  auto name =
+      adapters::ssmix2::ParseFileName("0000000001_20240401_" + type + "_V1_20240401120000000_-_1");
+  REQUIRE(name);
+  record.file.name = *name;
+  record.extended_type = type;
+  record.extended_files = {"main_document.hl7"};
+
+  // Built-in rules: no ORU^R30 rule, so only the DocumentReference (no unmapped-message copy).
+  auto builtin = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(builtin.has_value());
+  mapping::MapOptions options;
+  options.facility_code = "1312345679";
+  {
+    mapping::Converter converter(*builtin, options);
+    Recorder out;
+    CollectingSink issues;
+    converter.ConvertRecord(record, out, issues);
+    CHECK(out.log.size() == 1);
+    CHECK(out.Count("PUT DocumentReference/") == 1);
+    CHECK(issues.Counts().Errors() == 0);
+  }
+  // A site rule for ORU^R30 (OBX -> Observation): the message is mapped as well.
+  const fs::path site = store.root / "site";
+  fs::create_directories(site / "message");
+  std::ofstream(site / "message" / "EXT-VITALS.json")
+      << R"({ "data_type": "EXT-VITALS", "messages": ["ORU^R30"], "context": ["PID", "OBR"],
+              "resources": [{ "resource": "Observation", "each": "OBX" }] })";
+  auto with_site = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site);
+  REQUIRE(with_site.has_value());
+  {
+    mapping::Converter converter(*with_site, options);
+    Recorder out;
+    CollectingSink issues;
+    converter.ConvertRecord(record, out, issues);
+    CHECK(out.Count("PUT DocumentReference/") == 1);
+    CHECK(out.Count("PUT Observation/") == 1);
+    CHECK(converter.Stats().messages == 1);
+  }
+  // The content folder renamed _0: one DELETE of the same DocumentReference.
+  mapping::Converter converter(*builtin, options);
+  Recorder put;
+  CollectingSink issues;
+  converter.ConvertRecord(record, put, issues);
+  record.action = adapters::ssmix2::Action::kDelete;
+  Recorder del;
+  converter.ConvertRecord(record, del, issues);
+  REQUIRE(del.log.size() == 1);
+  CHECK(del.log[0] == "DELETE" + put.log[0].substr(3));
+}
