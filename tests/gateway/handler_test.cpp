@@ -349,9 +349,13 @@ void StringPrefixSearch(Backend backend) {
   std::string b = patient("abcdefghXYZ", "female");  // same first 8 code points
   std::string c = patient("佐藤", "male");
   std::string d = patient("佐藤木", "female");
-  std::string e = patient("ｻﾄｳ", "male");  // half-width kana, NFKC: サトウ
+  std::string e = patient("ｻﾄｳ", "male");           // half-width kana, NFKC: サトウ
+  std::string g = patient("abcdefg hijk", "male");  // the 8th code point is a space
   using V = std::vector<std::string>;
   CHECK(f.Ids("/fhir/Patient?name=abcdefgh") == V{a, b});
+  CHECK(f.Ids("/fhir/Patient?name=abcdefg") == V{a, b, g});
+  CHECK(f.Ids("/fhir/Patient?name=abcdefg%20h") == V{g});
+  CHECK(f.Ids("/fhir/Patient?name=abcdefg%20x").empty());
   CHECK(f.Ids("/fhir/Patient?name=ABCDEFGHIJ") == V{a});
   CHECK(f.Ids("/fhir/Patient?family=abcdefghx") == V{b});
   CHECK(f.Ids("/fhir/Patient?name=abcdefghijkl").empty());
