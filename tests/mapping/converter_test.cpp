@@ -145,7 +145,7 @@ TEST_CASE(
   std::ofstream(dir / "main_document.hl7", std::ios::binary)
       << "MSH|^~\\&|VITAL|1312345679|GW|RCV|20240401120000||ORU^R30^ORU_R30|V1|P|2.5\r"
          "PID|0001||0000000001^^^^PI\rOBR|1||V1\r"
-         "OBX|1|NM|9A751000000000001^収縮期血圧^JC10||128|mm[Hg]^mmHg^ISO+|||||F\r";
+         "OBX|1|NM|9A751000000000001^収縮期血圧^JC10||128|mmHg^mmHg^ISO+|||||F\r";
   adapters::ssmix2::StorageRecord record;
   record.file.path = dir / "main_document.hl7";
   record.file.relative = "000/000/0000000001/20240401/" + type + "/" + folder;
@@ -156,7 +156,8 @@ TEST_CASE(
   record.extended_type = type;
   record.extended_files = {"main_document.hl7"};
 
-  // Built-in rules: no ORU^R30 rule, so only the DocumentReference (no unmapped-message copy).
+  // Built-in rules: the content folder is a DocumentReference, and main_document.hl7 (ORU^R30,
+  // message/EXT-VITALS.json) is mapped too: an Observation per OBX plus its Provenance.
   auto builtin = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
   REQUIRE(builtin.has_value());
   mapping::MapOptions options;
@@ -166,16 +167,20 @@ TEST_CASE(
     Recorder out;
     CollectingSink issues;
     converter.ConvertRecord(record, out, issues);
-    CHECK(out.log.size() == 1);
+    CHECK(out.log.size() == 3);
     CHECK(out.Count("PUT DocumentReference/") == 1);
+    CHECK(out.Count("PUT Observation/") == 1);
+    CHECK(out.Count("PUT Provenance/") == 1);
+    CHECK(converter.Stats().messages == 1);
     CHECK(issues.Counts().Errors() == 0);
   }
-  // A site rule for ORU^R30 (OBX -> Observation): the message is mapped as well.
+  // A site rule set without a rule for ORU^R30 (the built-in one shadowed by an OUL^R22-only
+  // file): only the DocumentReference, no unmapped-message copy of the same file.
   const fs::path site = store.root / "site";
   fs::create_directories(site / "message");
   std::ofstream(site / "message" / "EXT-VITALS.json")
-      << R"({ "data_type": "EXT-VITALS", "messages": ["ORU^R30"], "context": ["PID", "OBR"],
-              "resources": [{ "resource": "Observation", "each": "OBX" }] })";
+      << R"({ "data_type": "EXT-VITALS", "messages": ["OUL^R99"], "context": ["PID"],
+              "resources": [{ "resource": "Observation_Vitals", "each": "OBX" }] })";
   auto with_site = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), site);
   REQUIRE(with_site.has_value());
   {
@@ -183,9 +188,8 @@ TEST_CASE(
     Recorder out;
     CollectingSink issues;
     converter.ConvertRecord(record, out, issues);
+    CHECK(out.log.size() == 1);
     CHECK(out.Count("PUT DocumentReference/") == 1);
-    CHECK(out.Count("PUT Observation/") == 1);
-    CHECK(converter.Stats().messages == 1);
   }
   // The content folder renamed _0: one DELETE of the same DocumentReference.
   mapping::Converter converter(*builtin, options);
