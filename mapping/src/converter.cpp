@@ -39,6 +39,20 @@ bool ReadAll(const std::filesystem::path& path, std::string& out) {
   return ok;
 }
 
+// MSH-9.2 (trigger event) of the first message of a stored file; empty when unreadable.
+std::string TriggerOf(const StoredFile& file) {
+  std::string bytes;
+  if (!ReadAll(file.path, bytes)) return {};
+  NullSink quiet;
+  auto parsed = adapters::hl7v2::Parse(bytes, {}, quiet);
+  if (parsed.messages.empty()) return {};
+  Hl7v2View view(parsed.messages.front());
+  for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
+    if (view.SegmentId(s) == "MSH") return view.Value(s, 9, 1, 2, 1);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& source,
@@ -175,6 +189,26 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
   Mapped current = MapFile(record.file, issues, false);
   if (!current.ok) {
     ++stats_.unusable;
+    return;
+  }
+  if (record.action == Action::kDelete && record.type != nullptr && record.type->code == "ADT-01") {
+    // ADT-01 (担当医変更) updates the admission's Encounter (same id as ADT-22 etc.): deleting
+    // its key withdraws the attending change, never the stay. A flag-0 file holding the cancel
+    // ADT^A55 names the reinstated attending (HL7 v2.5 §3.3.55), so its Encounter is PUT; any
+    // other content (the digest leaves the delete file's content unverified, §3) is reported.
+    if (TriggerOf(record.file) == "A55") {
+      for (auto& r : current.resources) {
+        ++stats_.put_by_type[r.type];
+        out.Put(r.type, r.id, std::move(r.resource));
+      }
+    } else {
+      Location where;
+      where.source = "ssmix2:" + record.file.relative;
+      where.record = record.file.name.data_type;
+      issues.Warning("ssmix2.cancel_not_applied", where,
+                     "a deleted ADT-01 key whose flag-0 file is not an ADT^A55: the shared "
+                     "Encounter is neither deleted nor changed; check the attending doctor");
+    }
     return;
   }
   if (record.action == Action::kDelete) {

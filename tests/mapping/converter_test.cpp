@@ -202,3 +202,37 @@ TEST_CASE(
   REQUIRE(del.log.size() == 1);
   CHECK(del.log[0] == "DELETE" + put.log[0].substr(3));
 }
+
+TEST_CASE("converter: a deleted ADT-01 key never deletes the admission's Encounter", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Store store;
+  auto adt01 = [](const char* trigger, const char* doctor) {
+    return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|20240405093000||ADT^") + trigger +
+           "|C1|P|2.5\rEVN||20240405093000||||20240405090000\rPID|0001||0000000001^^^^PI\r"
+           "PV1|0001|I|3A^301^2||||" +
+           doctor + "^Doctor|||01|||||||||V1|||||||||||||||||||||||||20240401100000\r";
+  };
+  adapters::ssmix2::StorageRecord record;
+  record.type = adapters::ssmix2::FindDataType("ADT-01");
+  record.action = adapters::ssmix2::Action::kDelete;
+  // The flag-0 file is the cancel A55: the Encounter names the reinstated attending (PUT).
+  record.file =
+      store.Add("0000000001_-_ADT-01_999999999999999_20240405100000000_01_0", adt01("A55", "D001"));
+  mapping::Converter converter(*rules, {});
+  Recorder out;
+  CollectingSink issues;
+  converter.ConvertRecord(record, out, issues);
+  CHECK(out.Count("DELETE") == 0);
+  CHECK(out.Count("PUT Encounter/") == 1);
+  // A flag-0 file holding the A54 itself: nothing deleted, nothing changed, a warning.
+  record.file =
+      store.Add("0000000001_-_ADT-01_999999999999999_20240405110000000_01_0", adt01("A54", "D002"));
+  Recorder out2;
+  CollectingSink issues2;
+  converter.ConvertRecord(record, out2, issues2);
+  CHECK(out2.log.empty());
+  std::size_t warned = 0;
+  for (const auto& i : issues2.Issues()) warned += i.code == "ssmix2.cancel_not_applied" ? 1 : 0;
+  CHECK(warned == 1);
+}

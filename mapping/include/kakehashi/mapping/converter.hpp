@@ -6,7 +6,8 @@
 //     resource it produced that the current one no longer produces is DELETEd (a disease removed
 //     from the PPR-01 list) — a difference, not an append;
 //   - kDelete record: the flag-0 file is mapped and every resource it produces (except its
-//     Provenance) is DELETEd;
+//     Provenance) is DELETEd; except ADT-01, whose Encounter is the admission's: an A55 cancel
+//     file is PUT (the reinstated attending), anything else is reported, never deleted;
 //   - a type without rules becomes a DocumentReference holding the message (information issue);
 //   - an extended-storage record (StorageRecord::extended_type) becomes a DocumentReference with
 //     every file of its content folder attached (deleted: DELETE); its main_document.hl7 is also
@@ -16,6 +17,8 @@
 //
 // Issue codes besides those of hl7v2::Parse, Mapper and StorageReader:
 //   ssmix2.unreadable_file  error  a stored file could not be read
+//   ssmix2.cancel_not_applied  warning  a deleted ADT-01 key without an ADT^A55 (the shared
+//                              Encounter is left as it is)
 //   hl7v2.no_message        error  a file held no usable HL7 message
 // Not thread-safe; one converter per thread (the RuleSet may be shared).
 #pragma once
