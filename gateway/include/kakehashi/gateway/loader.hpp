@@ -28,6 +28,6 @@ struct LoadStats {
 
 // Errors: common::errc::kNotFound when `path` does not exist.
 Result<LoadStats> LoadPath(const Handler& handler, const std::filesystem::path& path,
-                           IssueSink& issues, std::size_t chunk = 500);
+                           IssueSink& issues, std::size_t chunk = 1000);
 
 }  // namespace kakehashi::gateway
