@@ -1,6 +1,9 @@
-// One coroutine per connection on its own strand. The handler is synchronous (store calls block
-// the io thread), which is why there are N io threads: a slow query occupies one of them, not the
-// server. Nothing throws across a coroutine: completions are read with as_tuple.
+// One io_context per io thread, each run by that thread alone; accepted connections are dealt
+// round-robin to them, and a connection's coroutine stays on its context (no strand, no shared
+// scheduler lock: on the read-by-id profile the strand and executor dispatch were a visible share
+// of a request). The handler is synchronous (store calls block the io thread), so a slow query
+// delays the other connections of its thread, not the server. Nothing throws across a coroutine:
+// completions are read with as_tuple.
 #include "kakehashi/gateway/server.hpp"
 
 #include "gzip.hpp"
@@ -9,16 +12,17 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -59,7 +63,13 @@ struct Connection {
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   const Handler* handler = nullptr;
   ServerOptions options;
-  asio::io_context ioc;
+  asio::io_context ioc{1};  // context 0: acceptor, signals, shutdown timer and its connections
+  // Contexts 1..n-1 (created by Run) and work guards that keep idle contexts running until the
+  // server has finished.
+  std::vector<std::unique_ptr<asio::io_context>> extra;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::atomic<bool> finished{false};
+  std::size_t next_context = 0;  // round-robin, used by the accept loop only
   tcp::acceptor acceptor{ioc};
   asio::signal_set signals{ioc};
   asio::steady_timer grace{ioc};
@@ -68,7 +78,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::set<std::shared_ptr<Connection>> connections;
   unsigned short port = 0;
 
-  explicit Impl(ServerOptions o) : options(std::move(o)), ioc(std::max(1, options.threads)) {}
+  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+
+  asio::io_context& NextContext() {
+    const std::size_t n = extra.size() + 1;
+    const std::size_t k = next_context++ % n;
+    return k == 0 ? ioc : *extra[k - 1];
+  }
+
+  void StopAll() {
+    ioc.stop();
+    for (auto& c : extra) c->stop();
+  }
 
   Response Dispatch(const http::request<http::string_body>& req) const {
     Request r;
@@ -181,9 +202,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (stopping.load() && connections.empty()) Finish();
   }
 
-  // Everything done: let io_context::run return.
+  // Everything done: let every io_context::run return.
   void Finish() {
+    if (finished.exchange(true)) return;
     asio::post(ioc, [self = shared_from_this()] {
+      for (auto& g : self->guards) g.reset();
       beast::error_code ignored;
       self->grace.cancel();
       self->signals.cancel(ignored);
@@ -192,7 +215,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   asio::awaitable<void> Accept() {
     while (!stopping.load()) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kNoThrow);
+      auto [ec, socket] = co_await acceptor.async_accept(NextContext(), kNoThrow);
       if (ec) {
         if (stopping.load() || ec == asio::error::operation_aborted) break;
         continue;  // e.g. EMFILE: keep serving the connections we have
@@ -228,7 +251,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
       self->grace.expires_after(self->options.shutdown_grace);
       self->grace.async_wait([self](beast::error_code ec) {
-        if (!ec) self->ioc.stop();  // deadline passed: drop what is left
+        if (!ec) self->StopAll();  // deadline passed: drop what is left
       });
     });
   }
@@ -268,13 +291,18 @@ void Server::Run(const Handler& handler) {
       if (!ec) impl->BeginStop();
     });
   }
-  asio::co_spawn(impl->ioc, impl->Accept(), asio::detached);
   int n = impl->options.threads > 0
               ? impl->options.threads
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < n; ++i) {
+    impl->extra.push_back(std::make_unique<asio::io_context>(1));
+    impl->guards.push_back(asio::make_work_guard(*impl->extra.back()));
+  }
+  asio::co_spawn(impl->ioc, impl->Accept(), asio::detached);
   std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i) threads.emplace_back([impl] { impl->ioc.run(); });
+  for (auto& c : impl->extra) threads.emplace_back([ctx = c.get()] { ctx->run(); });
   impl->ioc.run();
+  for (auto& g : impl->guards) g.reset();  // ioc ended (e.g. the grace deadline): release all
   for (auto& t : threads) t.join();
 }
 
