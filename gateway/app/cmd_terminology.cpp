@@ -8,6 +8,7 @@
 #include "kakehashi/common/issue_sink.hpp"
 #include "kakehashi/fhir/json.hpp"
 #include "kakehashi/fhir/node.hpp"
+#include "kakehashi/gateway/terminology_ops.hpp"
 #include "kakehashi/terminology/code_systems.hpp"
 #include "kakehashi/terminology/errc.hpp"
 #include "kakehashi/terminology/loaders.hpp"
@@ -90,13 +91,12 @@ Node BoolParam(std::string name, bool value) {
   return p;
 }
 
-Node CodingNode(const term::Coding& c) {
-  Node n = Node::Object();
-  if (!c.system.empty()) n.Set("system", Node::String(c.system));
-  if (!c.version.empty()) n.Set("version", Node::String(c.version));
-  if (!c.code.empty()) n.Set("code", Node::String(c.code));
-  if (!c.display.empty()) n.Set("display", Node::String(c.display));
-  return n;
+void PrintJson(const Node& resource, bool pretty) {
+  fhir::WriteOptions options;
+  options.pretty = pretty;
+  std::string text = fhir::WriteJson(resource, options);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fputc('\n', stdout);
 }
 
 class Parameters {
@@ -117,11 +117,7 @@ class Parameters {
   }
   void Print(bool pretty) {
     root_.Set("parameter", std::move(list_));
-    fhir::WriteOptions options;
-    options.pretty = pretty;
-    std::string text = fhir::WriteJson(root_, options);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fputc('\n', stdout);
+    PrintJson(root_, pretty);
   }
 
  private:
@@ -197,22 +193,8 @@ int Lookup(const Args& args, Context& ctx) {
   term::TerminologyService service(*ctx.store, ctx.profile);
   term::LookupRequest req{*args.Get("system"), *args.Get("code"), "", args.GetAll("property")};
   auto r = service.Lookup(req);
-  Parameters out;
-  out.AddString("name", "String", r.name);
-  out.AddString("version", "String", r.version);
-  out.AddString("display", "String", r.display);
-  if (r.found) out.AddString("system", "Uri", r.system);
-  for (const auto& p : r.property) {
-    Node part = Node::Array();
-    part.Push(StringParam("code", "Code", p.code));
-    part.Push(StringParam("value", "String", p.value));
-    Node prop = Param("property");
-    prop.Set("part", std::move(part));
-    out.Add(std::move(prop));
-  }
-  out.AddIssues(r.issues);
   EchoIssues(r.issues);
-  out.Print(ctx.pretty);
+  PrintJson(gateway::LookupParameters(r), ctx.pretty);
   return r.found ? kExitOk : kExitInputErrors;
 }
 
@@ -232,23 +214,8 @@ int Translate(const Args& args, Context& ctx) {
   req.targetsystem = args.GetOr("target-system", "");
   req.reverse = args.Has("reverse");
   auto r = service.Translate(req);
-  Parameters out;
-  out.Add(BoolParam("result", r.result));
-  out.AddString("message", "String", r.message);
-  for (const auto& m : r.match) {
-    Node part = Node::Array();
-    part.Push(StringParam("equivalence", "Code", m.equivalence));
-    Node concept_param = Param("concept");
-    concept_param.Set("valueCoding", CodingNode(m.coding));
-    part.Push(std::move(concept_param));
-    part.Push(StringParam("source", "Uri", m.source));
-    Node match = Param("match");
-    match.Set("part", std::move(part));
-    out.Add(std::move(match));
-  }
-  out.AddIssues(r.issues);
   EchoIssues(r.issues);
-  out.Print(ctx.pretty);
+  PrintJson(gateway::TranslateParameters(r), ctx.pretty);
   return r.result ? kExitOk : kExitInputErrors;
 }
 
@@ -266,13 +233,8 @@ int ValidateCode(const Args& args, Context& ctx) {
   term::ValidateCodeRequest req{args.GetOr("valueset", ""), *args.Get("system"), *args.Get("code"),
                                 args.GetOr("display", "")};
   auto r = service.ValidateCode(req);
-  Parameters out;
-  out.Add(BoolParam("result", r.result));
-  out.AddString("message", "String", r.message);
-  out.AddString("display", "String", r.display);
-  out.AddIssues(r.issues);
   EchoIssues(r.issues);
-  out.Print(ctx.pretty);
+  PrintJson(gateway::ValidateCodeParameters(r), ctx.pretty);
   return r.result ? kExitOk : kExitInputErrors;
 }
 
@@ -307,7 +269,7 @@ int Expand(const Args& args, Context& ctx) {
   out.Add(IntParam("offset", r.offset));
   for (const auto& c : r.contains) {
     Node p = Param("contains");
-    p.Set("valueCoding", CodingNode(c));
+    p.Set("valueCoding", gateway::CodingToNode(c));
     out.Add(std::move(p));
   }
   out.AddIssues(r.issues);

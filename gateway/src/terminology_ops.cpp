@@ -133,15 +133,6 @@ Node ValueParam(std::string name, const std::string& type, std::string value) {
   return p;
 }
 
-Node CodingNode(const term::Coding& c) {
-  Node n = Node::Object();
-  if (!c.system.empty()) n.Set("system", Node::String(c.system));
-  if (!c.version.empty()) n.Set("version", Node::String(c.version));
-  if (!c.code.empty()) n.Set("code", Node::String(c.code));
-  if (!c.display.empty()) n.Set("display", Node::String(c.display));
-  return n;
-}
-
 class Parameters {
  public:
   Parameters() : root_(Node::Object()), list_(Node::Array()) {
@@ -168,18 +159,22 @@ class Parameters {
     p.Set("resource", fhir::ToOperationOutcome(issues));
     Add(std::move(p));
   }
-  Response Build() {
+  Node Take() {
     if (list_.Size() > 0) root_.Set("parameter", std::move(list_));
-    Response r;
-    r.SetHeader("Content-Type", std::string(detail::kFhirJson));
-    r.body = fhir::WriteJson(root_);
-    return r;
+    return std::move(root_);
   }
 
  private:
   Node root_;
   Node list_;
 };
+
+Response JsonResponse(const Node& resource) {
+  Response r;
+  r.SetHeader("Content-Type", std::string(detail::kFhirJson));
+  r.body = fhir::WriteJson(resource);
+  return r;
+}
 
 Response Missing(std::string_view what) {
   return detail::FailureResponse(
@@ -227,21 +222,7 @@ Response Lookup(const term::TerminologyService& service, const In& in) {
     f.issues = r.issues;
     return detail::FailureResponse(f);
   }
-  Parameters out;
-  out.AddString("name", "String", r.name);
-  out.AddString("version", "String", r.version);
-  out.AddString("display", "String", r.display);
-  out.AddString("system", "Uri", r.system);
-  for (const auto& p : r.property) {
-    Node part = Node::Array();
-    part.Push(ValueParam("code", "Code", p.code));
-    part.Push(ValueParam("value", "String", p.value));
-    Node prop = Param("property");
-    prop.Set("part", std::move(part));
-    out.Add(std::move(prop));
-  }
-  out.AddIssues(r.issues);
-  return out.Build();
+  return JsonResponse(LookupParameters(r));
 }
 
 // ValueSet/$validate-code (R4 valueset-operation-validate-code): url (optional: the implicit
@@ -265,12 +246,7 @@ Response ValidateCode(const term::TerminologyService& service, const In& in) {
     f.issues = r.issues;
     return detail::FailureResponse(f);
   }
-  Parameters out;
-  out.AddBool("result", r.result);
-  out.AddString("message", "String", r.message);
-  out.AddString("display", "String", r.display);
-  out.AddIssues(r.issues);
-  return out.Build();
+  return JsonResponse(ValidateCodeParameters(r));
 }
 
 // ValueSet/$expand (R4 valueset-operation-expand): url, filter, offset, count. The expansion is
@@ -317,14 +293,11 @@ Response Expand(const term::TerminologyService& service, const In& in) {
   expansion.Set("parameter", std::move(parameters));
   if (!r.contains.empty()) {
     Node contains = Node::Array();
-    for (const auto& c : r.contains) contains.Push(CodingNode(c));
+    for (const auto& c : r.contains) contains.Push(CodingToNode(c));
     expansion.Set("contains", std::move(contains));
   }
   vs.Set("expansion", std::move(expansion));
-  Response resp;
-  resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-  resp.body = fhir::WriteJson(vs);
-  return resp;
+  return JsonResponse(vs);
 }
 
 // ConceptMap/$translate (R4 conceptmap-operation-translate): url, system+code or coding,
@@ -347,22 +320,7 @@ Response Translate(const term::TerminologyService& service, const In& in) {
   if (req.code.empty()) return Missing("code (or coding)");
   if (req.system.empty()) return Missing("system (or coding)");
   auto r = service.Translate(req);
-  Parameters out;
-  out.AddBool("result", r.result);
-  out.AddString("message", "String", r.message);
-  for (const auto& m : r.match) {
-    Node part = Node::Array();
-    part.Push(ValueParam("equivalence", "Code", m.equivalence));
-    Node concept_param = Param("concept");
-    concept_param.Set("valueCoding", CodingNode(m.coding));
-    part.Push(std::move(concept_param));
-    if (!m.source.empty()) part.Push(ValueParam("source", "Uri", m.source));
-    Node match = Param("match");
-    match.Set("part", std::move(part));
-    out.Add(std::move(match));
-  }
-  out.AddIssues(r.issues);
-  return out.Build();
+  return JsonResponse(TranslateParameters(r));
 }
 
 using OperationFn = Response (*)(const term::TerminologyService&, const In&);
@@ -393,6 +351,66 @@ std::vector<TypeOperation> TerminologyOperations(const term::TerminologyStore& s
       Make(service, "ValueSet", "expand", base + "ValueSet-expand", &Expand),
       Make(service, "ConceptMap", "translate", base + "ConceptMap-translate", &Translate),
   };
+}
+
+// ------------------------------------------------------------------ OUT parameters
+
+Node CodingToNode(const term::Coding& c) {
+  Node n = Node::Object();
+  if (!c.system.empty()) n.Set("system", Node::String(c.system));
+  if (!c.version.empty()) n.Set("version", Node::String(c.version));
+  if (!c.code.empty()) n.Set("code", Node::String(c.code));
+  if (!c.display.empty()) n.Set("display", Node::String(c.display));
+  return n;
+}
+
+// codesystem-operation-lookup OUT: name, version, display, property (code, value).
+Node LookupParameters(const term::LookupResult& r) {
+  Parameters out;
+  out.AddString("name", "String", r.name);
+  out.AddString("version", "String", r.version);
+  out.AddString("display", "String", r.display);
+  if (r.found) out.AddString("system", "Uri", r.system);
+  for (const auto& p : r.property) {
+    Node part = Node::Array();
+    part.Push(ValueParam("code", "Code", p.code));
+    part.Push(ValueParam("value", "String", p.value));
+    Node prop = Param("property");
+    prop.Set("part", std::move(part));
+    out.Add(std::move(prop));
+  }
+  out.AddIssues(r.issues);
+  return out.Take();
+}
+
+// valueset-operation-validate-code OUT: result, message, display.
+Node ValidateCodeParameters(const term::ValidateCodeResult& r) {
+  Parameters out;
+  out.AddBool("result", r.result);
+  out.AddString("message", "String", r.message);
+  out.AddString("display", "String", r.display);
+  out.AddIssues(r.issues);
+  return out.Take();
+}
+
+// conceptmap-operation-translate OUT: result, message, match (equivalence, concept, source).
+Node TranslateParameters(const term::TranslateResult& r) {
+  Parameters out;
+  out.AddBool("result", r.result);
+  out.AddString("message", "String", r.message);
+  for (const auto& m : r.match) {
+    Node part = Node::Array();
+    part.Push(ValueParam("equivalence", "Code", m.equivalence));
+    Node concept_param = Param("concept");
+    concept_param.Set("valueCoding", CodingToNode(m.coding));
+    part.Push(std::move(concept_param));
+    if (!m.source.empty()) part.Push(ValueParam("source", "Uri", m.source));
+    Node match = Param("match");
+    match.Set("part", std::move(part));
+    out.Add(std::move(match));
+  }
+  out.AddIssues(r.issues);
+  return out.Take();
 }
 
 }  // namespace kakehashi::gateway

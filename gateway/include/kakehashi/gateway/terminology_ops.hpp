@@ -23,8 +23,10 @@
 // written (terminology/operations.hpp).
 #pragma once
 
+#include "kakehashi/fhir/node.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/terminology/code_systems.hpp"
+#include "kakehashi/terminology/operations.hpp"
 #include "kakehashi/terminology/store.hpp"
 
 #include <vector>
@@ -34,5 +36,15 @@ namespace kakehashi::gateway {
 std::vector<TypeOperation> TerminologyOperations(
     const terminology::TerminologyStore& store,
     terminology::ProfileSet output = terminology::ProfileSet::kJpCore120);
+
+// The OUT Parameters resource of each operation (the R4 OperationDefinitions above), one builder
+// for the REST operations and `kakehashi terminology`. Empty values are left out (a FHIR string
+// or uri is never ""); the service's issues, if any, become an "issues" OperationOutcome part.
+// LookupParameters names the system only for a found code.
+fhir::Node LookupParameters(const terminology::LookupResult& result);
+fhir::Node ValidateCodeParameters(const terminology::ValidateCodeResult& result);
+fhir::Node TranslateParameters(const terminology::TranslateResult& result);
+// A Coding datatype (system, version, code, display; empty ones left out).
+fhir::Node CodingToNode(const terminology::Coding& coding);
 
 }  // namespace kakehashi::gateway
