@@ -1,5 +1,7 @@
 #include "args.hpp"
 
+#include <cstdio>
+
 namespace kakehashi::app {
 
 bool Args::Parse(const std::vector<std::string>& argv) {
@@ -70,6 +72,16 @@ std::vector<std::string> Args::GetAll(std::string_view name) const {
 std::string Args::GetOr(std::string_view name, std::string fallback) const {
   auto v = Get(name);
   return v ? *v : std::move(fallback);
+}
+
+bool CheckFacilityOption(const std::string& facility, std::string_view command) {
+  if (facility.empty() ||
+      (facility.size() == 10 && facility.find_first_not_of("0123456789") == std::string::npos)) {
+    return true;
+  }
+  std::fprintf(stderr, "kakehashi %.*s: --facility must be a 10-digit 医療機関コード\n",
+               static_cast<int>(command.size()), command.data());
+  return false;
 }
 
 }  // namespace kakehashi::app

@@ -44,4 +44,9 @@ class Args {
   std::string error_;
 };
 
+// The --facility option of convert, import and serve: empty (not given) or a 10-digit
+// 医療機関コード (its check digit is the terminology's concern: a warning, not a usage error).
+// Prints "kakehashi COMMAND: --facility must be ..." on stderr and returns false otherwise.
+bool CheckFacilityOption(const std::string& facility, std::string_view command);
+
 }  // namespace kakehashi::app

@@ -636,11 +636,7 @@ int RunConvert(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   const std::string facility = args.GetOr("facility", "");
-  if (!facility.empty() &&
-      (facility.size() != 10 || facility.find_first_not_of("0123456789") != std::string::npos)) {
-    std::fprintf(stderr, "kakehashi convert: --facility must be a 10-digit 医療機関コード\n");
-    return kExitUsage;
-  }
+  if (!CheckFacilityOption(facility, "convert")) return kExitUsage;
   std::size_t jobs = std::max(1U, std::thread::hardware_concurrency());
   if (auto text = args.Get("jobs")) {
     char* end = nullptr;

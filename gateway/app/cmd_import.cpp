@@ -127,11 +127,7 @@ int RunImport(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   const std::string facility = args.GetOr("facility", "");
-  if (!facility.empty() &&
-      (facility.size() != 10 || facility.find_first_not_of("0123456789") != std::string::npos)) {
-    std::fprintf(stderr, "kakehashi import: --facility must be a 10-digit 医療機関コード\n");
-    return kExitUsage;
-  }
+  if (!CheckFacilityOption(facility, "import")) return kExitUsage;
   ImportOptions options;
   if (auto chunk = args.Get("chunk")) {
     auto [ptr, ec] =

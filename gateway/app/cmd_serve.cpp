@@ -248,11 +248,7 @@ int RunServe(const std::vector<std::string>& argv) {
 #ifdef KAKEHASHI_HAVE_IMPORT
   // SS-MIX2 roots and HL7 v2 files go through the importer (importer.hpp).
   const std::string facility = args.GetOr("facility", "");
-  if (!facility.empty() &&
-      (facility.size() != 10 || facility.find_first_not_of("0123456789") != std::string::npos)) {
-    std::fprintf(stderr, "kakehashi serve: --facility must be a 10-digit 医療機関コード\n");
-    return kExitUsage;
-  }
+  if (!CheckFacilityOption(facility, "serve")) return kExitUsage;
   std::optional<mapping::RuleSet> rules;
   ImportSink import_sink;
   std::unique_ptr<Importer> importer;
