@@ -1,5 +1,6 @@
 #include "kakehashi/mapping/functions.hpp"
 
+#include "kakehashi/common/base64.hpp"
 #include "kakehashi/common/jp_text.hpp"
 #include "kakehashi/common/wareki.hpp"
 
@@ -96,32 +97,6 @@ std::string Pad(int v, int width) {
   std::string s = std::to_string(v);
   while (static_cast<int>(s.size()) < width) s.insert(s.begin(), '0');
   return s;
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
-                      (static_cast<unsigned char>(in[i + 1]) << 8) |
-                      static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    std::uint32_t v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- argument helpers
@@ -421,7 +396,7 @@ std::optional<Node> FnReferenceRange(std::span<const Argument> a, FunctionContex
 }
 
 std::optional<Node> FnOriginalBase64(std::span<const Argument>, FunctionContext& ctx) {
-  return Node::String(Base64(ctx.message.Original()));
+  return Node::String(Base64Encode(ctx.message.Original()));
 }
 
 std::optional<Node> FnSource(std::span<const Argument> a, FunctionContext& ctx) {
