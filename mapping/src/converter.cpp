@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <set>
@@ -49,6 +50,39 @@ std::string TriggerOf(const StoredFile& file) {
   Hl7v2View view(parsed.messages.front());
   for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
     if (view.SegmentId(s) == "MSH") return view.Value(s, 9, 1, 2, 1);
+  }
+  return {};
+}
+
+// MSH-4 of the patient's current ADT-00 file when it is a 10-digit 医療機関コード (the facility the
+// Patient rule's patient_system takes without --facility). An extended-storage record sits at
+// <ID>/<date>/<type folder>/<content folder>/<file>; ADT-00 at <ID>/-/ADT-00/<file>_1 (digest
+// §2, §4). Empty when there is none. Deterministic: read from the store, not from what an
+// earlier record of the run happened to be.
+std::string StoreFacility(const std::filesystem::path& main_file) {
+  const std::filesystem::path patient_dir =
+      main_file.parent_path().parent_path().parent_path().parent_path();
+  std::error_code ec;
+  std::filesystem::directory_iterator it(patient_dir / "-" / "ADT-00", ec);
+  if (ec) return {};
+  std::string latest;  // the `_1` file with the greatest name (latest 発生日時)
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 2 && name.ends_with("_1") && name > latest) latest = name;
+  }
+  if (latest.empty()) return {};
+  std::string bytes;
+  if (!ReadAll(patient_dir / "-" / "ADT-00" / latest, bytes)) return {};
+  NullSink quiet;
+  auto parsed = adapters::hl7v2::Parse(bytes, {}, quiet);
+  if (parsed.messages.empty()) return {};
+  Hl7v2View view(parsed.messages.front());
+  for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
+    if (view.SegmentId(s) != "MSH") continue;
+    std::string f = view.Value(s, 4, 1, 1, 1);
+    const bool digits =
+        std::all_of(f.begin(), f.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return f.size() == 10 && digits ? f : std::string();
   }
   return {};
 }
@@ -126,7 +160,11 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
 void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                                 IssueSink& issues) {
   ++stats_.files;
-  const std::string system = PatientSystem(mapper_.Options().facility_code);
+  // The Patient id must be the one ADT-00 yields: with --facility that facility; without it the
+  // MSH-4 of the patient's ADT-00 in the same store (functions.cpp FacilityCode).
+  std::string facility = mapper_.Options().facility_code;
+  if (facility.empty()) facility = StoreFacility(record.file.path);
+  const std::string system = PatientSystem(facility);
   const std::string id = ExtendedDocumentId(record, system);
   if (record.action == Action::kDelete) {
     // The content folder was renamed `…_0` (digest §3): the document is withdrawn.
@@ -137,7 +175,13 @@ void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, O
   Location where;
   where.source = "ssmix2:" + record.file.relative;
   std::size_t unreadable = 0;
-  auto document = ExtendedDocument(record, system, &unreadable);
+  bool cda_unreadable = false;
+  auto document = ExtendedDocument(record, system, &unreadable, &cda_unreadable);
+  if (cda_unreadable) {
+    issues.Warning("ssmix2.cda_unreadable", where,
+                   "the main .xml file of the extended-storage content folder is not well-formed "
+                   "XML: the document is kept as an attachment without its CDA header data");
+  }
   if (unreadable > 0) {
     issues.Error("ssmix2.unreadable_file", where,
                  "a file of the extended-storage content folder could not be read; the document "
@@ -149,6 +193,11 @@ void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, O
   }
   ++stats_.put_by_type["DocumentReference"];
   out.Put("DocumentReference", id, std::move(*document));
+  // Like every mapped message, the document gets a Provenance pointing at its source.
+  if (auto provenance = ExtendedProvenance(record, id)) {
+    ++stats_.put_by_type["Provenance"];
+    out.Put("Provenance", ExtendedProvenanceId(record), std::move(*provenance));
+  }
   // main_document.hl7 (NHO vitals ORU^R30): also through the HL7 v2 path when a message rule
   // maps its type; otherwise the DocumentReference above already keeps it whole.
   if (record.extended_files.empty() || record.extended_files.front() != "main_document.hl7") {

@@ -3,7 +3,10 @@
 #include "kakehashi/common/base64.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
+#include <pugixml.hpp>
+
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -88,6 +91,155 @@ std::optional<std::string> StoredAtInstant(std::string_view t) {
   return out;
 }
 
+// --- CDA R2 header (HL7 CDA R2 §4.2.1 ClinicalDocument; digest §3 "Main file: CDA R2 XML") ---
+
+// The local name of an element (`cda:title` -> `title`): CDA documents come with the default
+// namespace urn:hl7-org:v3 or with a prefix.
+std::string_view LocalName(const pugi::xml_node& node) {
+  std::string_view name = node.name();
+  const std::size_t colon = name.find(':');
+  return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
+
+pugi::xml_node Child(const pugi::xml_node& parent, std::string_view local) {
+  for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
+    if (c.type() == pugi::node_element && LocalName(c) == local) return c;
+  }
+  return {};
+}
+
+bool IsOid(std::string_view s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+}
+
+// II (root OID + extension) -> FHIR Identifier; nullopt when the root is not an OID.
+std::optional<Node> IdentifierOf(const pugi::xml_node& ii) {
+  const std::string_view root = ii.attribute("root").value();
+  const std::string_view extension = ii.attribute("extension").value();
+  if (!IsOid(root)) return std::nullopt;
+  Node id = Node::Object();
+  if (extension.empty()) {
+    // A bare OID identifies the document itself (CDA II without extension).
+    id.Set("system", Node::String("urn:ietf:rfc:3986"));
+    id.Set("value", Node::String("urn:oid:" + std::string(root)));
+  } else {
+    id.Set("system", Node::String("urn:oid:" + std::string(root)));
+    id.Set("value", Node::String(std::string(extension)));
+  }
+  return id;
+}
+
+// CDA TS `YYYYMMDD[HHMM[SS[.fff]]][+ZZZZ]` -> FHIR dateTime; a time without a zone is JST
+// (+09:00, as for HL7 v2 timestamps, docs/mapping.md "Dates").
+std::optional<std::string> CdaTimeToFhir(std::string_view ts) {
+  std::size_t digits = 0;
+  while (digits < ts.size() && ts[digits] >= '0' && ts[digits] <= '9') ++digits;
+  std::string_view zone;
+  std::size_t rest = digits;
+  if (rest < ts.size() && ts[rest] == '.') {  // fractions of a second: dropped
+    ++rest;
+    while (rest < ts.size() && ts[rest] >= '0' && ts[rest] <= '9') ++rest;
+  }
+  if (rest < ts.size()) zone = ts.substr(rest);
+  if (!zone.empty() && (zone.size() != 5 || (zone[0] != '+' && zone[0] != '-'))) {
+    return std::nullopt;
+  }
+  if (digits != 4 && digits != 6 && digits != 8 && digits != 12 && digits != 14) {
+    return std::nullopt;
+  }
+  std::string out(ts.substr(0, 4));
+  if (digits >= 6) out.append("-").append(ts.substr(4, 2));
+  if (digits >= 8) out.append("-").append(ts.substr(6, 2));
+  if (digits < 12) return out;
+  out.append("T").append(ts.substr(8, 2)).append(":").append(ts.substr(10, 2)).append(":");
+  out.append(digits == 14 ? ts.substr(12, 2) : "00");
+  if (zone.empty()) {
+    out.append("+09:00");
+  } else {
+    out.append(zone.substr(0, 3)).append(":").append(zone.substr(3, 2));
+  }
+  return out;
+}
+
+// PN: family + one half-width space + given (JP_HumanName text convention, terminology §1), or
+// the element's text when it has no parts.
+std::string PersonName(const pugi::xml_node& name) {
+  std::string family = Child(name, "family").child_value();
+  std::string given = Child(name, "given").child_value();
+  if (family.empty() && given.empty()) return name.text().get();
+  if (family.empty() || given.empty()) return family + given;
+  return family + " " + given;
+}
+
+// Reads the CDA header into `doc` (DocumentReference) and the main attachment: id ->
+// masterIdentifier, code -> one more type coding (LOINC 2.16.840.1.113883.6.1 ->
+// http://loinc.org), title -> description, effectiveTime -> attachment.creation, author ->
+// author (display = assignedPerson name, identifier = assignedAuthor id). Returns false when
+// `bytes` is not well-formed XML; true with nothing read when its root is not ClinicalDocument.
+bool ReadCdaHeader(const std::string& bytes, Node& doc, Node& main_attachment) {
+  pugi::xml_document xml;
+  if (!xml.load_buffer(bytes.data(), bytes.size(), pugi::parse_default, pugi::encoding_auto)) {
+    return false;
+  }
+  const pugi::xml_node cda = xml.document_element();
+  if (LocalName(cda) != "ClinicalDocument") return true;
+  if (auto id = IdentifierOf(Child(cda, "id"))) doc.Set("masterIdentifier", std::move(*id));
+  const pugi::xml_node code = Child(cda, "code");
+  const std::string_view code_value = code.attribute("code").value();
+  const std::string_view code_system = code.attribute("codeSystem").value();
+  if (!code_value.empty() && IsOid(code_system)) {
+    const std::string system = code_system == "2.16.840.1.113883.6.1"
+                                   ? std::string("http://loinc.org")
+                                   : "urn:oid:" + std::string(code_system);
+    Node* type = doc.Find("type");
+    Node* codings = type != nullptr ? type->Find("coding") : nullptr;
+    bool present = false;
+    if (codings != nullptr) {
+      for (const auto& c : codings->Items()) {
+        const Node* s = c.Find("system");
+        const Node* v = c.Find("code");
+        present = present ||
+                  (s != nullptr && v != nullptr && s->Text() == system && v->Text() == code_value);
+      }
+    }
+    if (!present && type != nullptr) {
+      Node coding = Node::Object();
+      coding.Set("system", Node::String(system));
+      coding.Set("code", Node::String(std::string(code_value)));
+      const std::string_view display = code.attribute("displayName").value();
+      if (!display.empty()) coding.Set("display", Node::String(std::string(display)));
+      if (codings == nullptr) {
+        Node list = Node::Array();
+        list.Push(std::move(coding));
+        type->Set("coding", std::move(list));
+      } else {
+        codings->Push(std::move(coding));
+      }
+    }
+  }
+  const std::string title = Child(cda, "title").child_value();
+  if (!title.empty()) doc.Set("description", Node::String(title));
+  if (auto created = CdaTimeToFhir(Child(cda, "effectiveTime").attribute("value").value())) {
+    main_attachment.Set("creation", Node::String(*created));
+  }
+  Node authors = Node::Array();
+  for (pugi::xml_node a = cda.first_child(); a; a = a.next_sibling()) {
+    if (a.type() != pugi::node_element || LocalName(a) != "author") continue;
+    const pugi::xml_node assigned = Child(a, "assignedAuthor");
+    Node ref = Node::Object();
+    if (auto id = IdentifierOf(Child(assigned, "id"))) ref.Set("identifier", std::move(*id));
+    std::string display = PersonName(Child(Child(assigned, "assignedPerson"), "name"));
+    if (display.empty()) {
+      display = Child(Child(assigned, "representedOrganization"), "name").child_value();
+    }
+    if (!display.empty()) ref.Set("display", Node::String(display));
+    if (ref.Size() > 0) authors.Push(std::move(ref));
+  }
+  if (authors.Size() > 0) doc.Set("author", std::move(authors));
+  return true;
+}
+
 }  // namespace
 
 std::string PatientSystem(std::string_view facility_code) {
@@ -119,12 +271,14 @@ std::string ExtendedDocumentId(const adapters::ssmix2::StorageRecord& record,
 }
 
 std::optional<Node> ExtendedDocument(const adapters::ssmix2::StorageRecord& record,
-                                     std::string_view patient_system, std::size_t* unreadable) {
+                                     std::string_view patient_system, std::size_t* unreadable,
+                                     bool* cda_unreadable) {
   const auto& n = record.file.name;
   const std::filesystem::path dir = record.file.path.parent_path();
   Node content = Node::Array();
   std::size_t failed = 0;
   std::string bytes;
+  std::string main_xml;  // the main file when it is XML (CDA header read below)
   for (const auto& file : record.extended_files) {
     if (!ReadFile(dir / file, bytes)) {
       ++failed;
@@ -136,6 +290,9 @@ std::optional<Node> ExtendedDocument(const adapters::ssmix2::StorageRecord& reco
     attachment.Set("data", Node::String(Base64Encode(bytes)));
     attachment.Set("size", Node::Number(std::to_string(bytes.size())));
     attachment.Set("title", Node::String(file));
+    if (file == record.extended_files.front() && EndsWith(file, ".xml")) {
+      main_xml = bytes;
+    }
     Node item = Node::Object();
     item.Set("attachment", std::move(attachment));
     content.Push(std::move(item));
@@ -165,7 +322,67 @@ std::optional<Node> ExtendedDocument(const adapters::ssmix2::StorageRecord& reco
     context.Set("period", std::move(period));
     doc.Set("context", std::move(context));
   }
+  if (!main_xml.empty()) {
+    Node* items = doc.Find("content");
+    Node* main_attachment =
+        items != nullptr && items->Size() > 0 ? items->Child(0).Find("attachment") : nullptr;
+    if (main_attachment != nullptr && !ReadCdaHeader(main_xml, doc, *main_attachment) &&
+        cda_unreadable != nullptr) {
+      *cda_unreadable = true;
+    }
+  }
   return doc;
+}
+
+// Provenance of an extended-storage document, like the one every mapped message gets
+// (resource/Provenance.json): target the DocumentReference, recorded = 発生日時 (the storing time),
+// agent kakehashi (assembler), entity = the content folder (root-relative path).
+std::optional<Node> ExtendedProvenance(const adapters::ssmix2::StorageRecord& record,
+                                       const std::string& document_id) {
+  auto recorded = StoredAtInstant(record.file.name.stored_at);
+  if (!recorded) return std::nullopt;  // Provenance.recorded is 1..1
+  Node prov = Node::Object();
+  prov.Set("resourceType", Node::String("Provenance"));
+  prov.Set("id", Node::String(ExtendedProvenanceId(record)));
+  Node target = Node::Object();
+  target.Set("reference", Node::String("DocumentReference/" + document_id));
+  Node targets = Node::Array();
+  targets.Push(std::move(target));
+  prov.Set("target", std::move(targets));
+  prov.Set("recorded", Node::String(*recorded));
+  Node coding = Node::Object();
+  coding.Set("system",
+             Node::String("http://terminology.hl7.org/CodeSystem/provenance-participant-type"));
+  coding.Set("code", Node::String("assembler"));
+  Node codings = Node::Array();
+  codings.Push(std::move(coding));
+  Node type = Node::Object();
+  type.Set("coding", std::move(codings));
+  Node who = Node::Object();
+  who.Set("display", Node::String("kakehashi"));
+  Node agent = Node::Object();
+  agent.Set("type", std::move(type));
+  agent.Set("who", std::move(who));
+  Node agents = Node::Array();
+  agents.Push(std::move(agent));
+  prov.Set("agent", std::move(agents));
+  Node identifier = Node::Object();
+  identifier.Set("system", Node::String("urn:kakehashi:ssmix2:extended-content-folder"));
+  identifier.Set("value", Node::String(record.file.relative));
+  Node what = Node::Object();
+  what.Set("identifier", std::move(identifier));
+  what.Set("display", Node::String(record.file.relative));
+  Node entity = Node::Object();
+  entity.Set("role", Node::String("source"));
+  entity.Set("what", std::move(what));
+  Node entities = Node::Array();
+  entities.Push(std::move(entity));
+  prov.Set("entity", std::move(entities));
+  return prov;
+}
+
+std::string ExtendedProvenanceId(const adapters::ssmix2::StorageRecord& record) {
+  return DeterministicId({"Provenance", "ssmix2-extended", record.file.relative});
 }
 
 }  // namespace kakehashi::mapping

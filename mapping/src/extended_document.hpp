@@ -25,9 +25,19 @@ std::string ExtendedDocumentId(const adapters::ssmix2::StorageRecord& record,
 // The DocumentReference of an upsert record, or nullopt when none of its files can be read
 // (`*unreadable` counts the files that could not be read).
 // `patient_system`: PatientSystem() of the configured facility.
+// A main file that is CDA R2 (XML with a ClinicalDocument root) also gives masterIdentifier (id),
+// a type coding (code), description (title), author and the main attachment's creation
+// (effectiveTime); the body stays the attachment. `*cda_unreadable` is set when the main .xml
+// file is not well-formed XML (the document is kept without header data).
 std::optional<fhir::Node> ExtendedDocument(const adapters::ssmix2::StorageRecord& record,
-                                           std::string_view patient_system,
-                                           std::size_t* unreadable);
+                                           std::string_view patient_system, std::size_t* unreadable,
+                                           bool* cda_unreadable = nullptr);
+
+// The Provenance of an extended-storage document (target the DocumentReference `document_id`,
+// recorded = 発生日時, entity = the content folder); nullopt without a valid 発生日時.
+std::optional<fhir::Node> ExtendedProvenance(const adapters::ssmix2::StorageRecord& record,
+                                             const std::string& document_id);
+std::string ExtendedProvenanceId(const adapters::ssmix2::StorageRecord& record);
 
 // urn:oid:1.2.392.100495.20.3.51.1<facility> or the local URN (functions.cpp patient_system).
 std::string PatientSystem(std::string_view facility_code);

@@ -88,8 +88,9 @@ struct Compiled {
   bool repeat = false;
   bool all = false;
   bool keep = false;
-  bool merge = false;                   // has a "$merge" member (members may then collide)
-  std::optional<Path> parsed;           // "path" parsed (nullopt: absent or malformed)
+  bool optional = false;       // lookup "optional": a miss leaves the element out without a warning
+  bool merge = false;          // has a "$merge" member (members may then collide)
+  std::optional<Path> parsed;  // "path" parsed (nullopt: absent or malformed)
   const Function* function = nullptr;   // "fn" resolved (nullptr: absent or unknown)
   const Node* datatype_rule = nullptr;  // rules.Datatype("datatype") (nullptr: absent/unknown)
 };
@@ -123,6 +124,8 @@ Compiled Compile(const Node& rule, const RuleSet& rules) {
   c.repeat = repeat != nullptr && repeat->AsBool();
   const Node* all = rule.Find("all");
   c.all = all != nullptr && all->AsBool();
+  const Node* optional = rule.Find("optional");
+  c.optional = optional != nullptr && optional->AsBool();
   const Node* keep = rule.Find("$keep");
   c.keep = keep != nullptr && keep->AsBool();
   c.merge = rule.Find("$merge") != nullptr;
@@ -560,6 +563,7 @@ class Engine {
           RuleError("lookup names a table that does not exist");
           return std::nullopt;
         }
+        if (info.optional) return std::nullopt;  // docs/mapping.md: `optional`, no warning
         Location where = Where(scope, field);
         issues_.Warning("mapping.unmapped_code", where,
                         "code not in table " + table->Text() + "; element left out");

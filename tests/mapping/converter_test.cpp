@@ -167,10 +167,11 @@ TEST_CASE(
     Recorder out;
     CollectingSink issues;
     converter.ConvertRecord(record, out, issues);
-    CHECK(out.log.size() == 3);
+    // Provenances: one for the message, one for the content folder (the document's source).
+    CHECK(out.log.size() == 4);
     CHECK(out.Count("PUT DocumentReference/") == 1);
     CHECK(out.Count("PUT Observation/") == 1);
-    CHECK(out.Count("PUT Provenance/") == 1);
+    CHECK(out.Count("PUT Provenance/") == 2);
     CHECK(converter.Stats().messages == 1);
     CHECK(issues.Counts().Errors() == 0);
   }
@@ -188,8 +189,9 @@ TEST_CASE(
     Recorder out;
     CollectingSink issues;
     converter.ConvertRecord(record, out, issues);
-    CHECK(out.log.size() == 1);
+    CHECK(out.log.size() == 2);
     CHECK(out.Count("PUT DocumentReference/") == 1);
+    CHECK(out.Count("PUT Provenance/") == 1);
   }
   // The content folder renamed _0: one DELETE of the same DocumentReference.
   mapping::Converter converter(*builtin, options);
