@@ -191,9 +191,13 @@ class SqliteStore final : public Store {
     // (not power loss of the last transactions), the usual trade-off for WAL. Checkpoints every
     // 10,000 pages (~40 MB of WAL): index-heavy writes touch pages all over the file, and each
     // checkpoint ends in an fsync, so fewer, larger checkpoints keep write throughput up.
-    for (const char* pragma :
-         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF",
-          "PRAGMA cache_size=-32000", "PRAGMA wal_autocheckpoint=10000"}) {
+    // temp_store=MEMORY: inside a transaction every INSERT that may fail on a constraint keeps a
+    // statement journal (the pages it changes, to undo just that statement); on disk that was a
+    // temp file written with ~870 pages per 100-resource transaction (3.5 MB, strace), 4x the
+    // WAL itself. In memory it is a copy that is dropped when the statement ends.
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                               "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-32000",
+                               "PRAGMA wal_autocheckpoint=10000", "PRAGMA temp_store=MEMORY"}) {
       if (sqlite3_exec(conn->db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
         return make_error_code(errc::kOpenFailed);
       }
