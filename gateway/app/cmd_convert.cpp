@@ -717,7 +717,11 @@ int RunConvert(const std::vector<std::string>& argv) {
           continue;
         }
         SwitchSink reader_issues;
-        adapters::ssmix2::StorageReader reader(path, reader_issues);
+        // A patient folder or a folder below one (issue #4): convert that subtree of its store.
+        const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
+        adapters::ssmix2::StorageReader reader(subtree ? subtree->root : path, reader_issues);
+        if (subtree) reader.Restrict(subtree->relative);
+        std::size_t found = 0;  // records of this input
         while (true) {
           Unit unit;
           unit.kind = Unit::Kind::kPatient;
@@ -741,8 +745,17 @@ int RunConvert(const std::vector<std::string>& argv) {
               unit.kind = Unit::Kind::kMessage;  // issues only (e.g. a stray root folder)
               pipeline.Push(std::move(unit));
             }
+            // Nothing to convert is never silent: a folder that is neither a store root nor at
+            // or below a patient folder yields no record (exit 1 with this line).
+            if (found == 0) {
+              message(
+                  "no SS-MIX2 data found: give the store root (the folder holding the "
+                  "3-character patient-ID prefix folders), a patient folder or a folder or file "
+                  "inside one");
+            }
             break;
           }
+          found += *more;
           pipeline.Push(std::move(unit));
         }
         continue;

@@ -338,3 +338,46 @@ TEST_CASE("ssmix2 reader: extended storage content folders become records", "[ss
     CHECK(issue.message.find("0000000001") == std::string::npos);
   }
 }
+
+TEST_CASE("ssmix2 reader: a patient folder or a folder below one converts that subtree",
+          "[ssmix2]") {
+  TempTree tree;
+  tree.Add("0012345678_-_ADT-00_999999999999999_20240401090000000_-_1");
+  tree.Add("0012345678_20240401_OMP-01_000000000012345_20240401101600000_01_1");
+  tree.Add("0012345678_20240402_OMP-01_000000000012399_20240402101600000_01_1");
+  tree.Add("0012399999_-_ADT-00_999999999999999_20240401090000000_-_1");
+  const fs::path patient = tree.Root() / "001" / "234" / "0012345678";
+
+  // Locate: the store root and the root-relative path, for the patient folder and below.
+  auto at_patient = StorageReader::Locate(patient);
+  REQUIRE(at_patient);
+  CHECK(fs::equivalent(at_patient->root, tree.Root()));
+  CHECK(at_patient->relative == "001/234/0012345678");
+  auto at_type = StorageReader::Locate(patient / "20240401" / "OMP-01" / "");
+  REQUIRE(at_type);
+  CHECK(at_type->relative == "001/234/0012345678/20240401/OMP-01");
+  // The store root and a prefix folder are not inside a patient folder.
+  CHECK_FALSE(StorageReader::Locate(tree.Root()));
+  CHECK_FALSE(StorageReader::Locate(tree.Root() / "001"));
+
+  auto read = [&](const std::string& relative) {
+    CollectingSink sink;
+    StorageReader reader(tree.Root(), sink);
+    reader.Restrict(relative);
+    std::vector<std::string> names;
+    while (true) {
+      auto next = reader.Next();
+      REQUIRE(next.has_value());
+      if (!*next) break;
+      names.push_back((*next)->file.name.data_type + " " + (*next)->file.name.care_date);
+    }
+    return names;
+  };
+  // The whole patient (not the other patient of the same prefix folders) ...
+  CHECK(read(at_patient->relative) ==
+        std::vector<std::string>{"ADT-00 -", "OMP-01 20240401", "OMP-01 20240402"});
+  // ... one care date, one data type folder.
+  CHECK(read("001/234/0012345678/20240402") == std::vector<std::string>{"OMP-01 20240402"});
+  CHECK(read(at_type->relative) == std::vector<std::string>{"OMP-01 20240401"});
+  CHECK(read("001/234/0012345678/20240403").empty());
+}

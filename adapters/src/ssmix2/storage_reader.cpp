@@ -301,6 +301,7 @@ Result<void> StorageReader::LoadNextPatient(bool& more) {
       }
       return n.size() > 3;
     });
+    KeepOnly(l1_.names, 0);
   }
   while (true) {
     if (l3_.next < l3_.names.size()) {
@@ -308,18 +309,30 @@ Result<void> StorageReader::LoadNextPatient(bool& more) {
       ++stats_.patients;
       KAKEHASHI_TRY_VOID(
           LoadPatient(root_ / l1_name_ / l2_name_ / id, l1_name_ + '/' + l2_name_ + '/' + id));
+      if (only_.size() > 3) {
+        // Restrict() below the patient folder: keep the records of that subtree only.
+        std::string prefix = only_[0];
+        for (std::size_t i = 1; i < only_.size(); ++i) prefix += '/' + only_[i];
+        std::erase_if(pending_, [&](const StorageRecord& r) {
+          const std::string& rel = r.file.relative;
+          return !(rel.starts_with(prefix) &&
+                   (rel.size() == prefix.size() || rel[prefix.size()] == '/'));
+        });
+      }
       more = true;
       return {};
     }
     if (l2_.next < l2_.names.size()) {
       l2_name_ = l2_.names[l2_.next++];
       KAKEHASHI_TRY_VOID(List(root_ / l1_name_ / l2_name_, l3_.names, nullptr));
+      KeepOnly(l3_.names, 2);
       l3_.next = 0;
       continue;
     }
     if (l1_.next < l1_.names.size()) {
       l1_name_ = l1_.names[l1_.next++];
       KAKEHASHI_TRY_VOID(List(root_ / l1_name_, l2_.names, nullptr));
+      KeepOnly(l2_.names, 1);
       l2_.next = 0;
       l3_.names.clear();
       l3_.next = 0;
@@ -327,6 +340,48 @@ Result<void> StorageReader::LoadNextPatient(bool& more) {
     }
     return {};
   }
+}
+
+void StorageReader::Restrict(const std::string& relative) {
+  only_.clear();
+  std::size_t start = 0;
+  while (start <= relative.size()) {
+    const std::size_t slash = relative.find('/', start);
+    std::string part =
+        relative.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty()) only_.push_back(std::move(part));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+}
+
+void StorageReader::KeepOnly(std::vector<std::string>& names, std::size_t level) const {
+  if (only_.size() <= level) return;
+  std::erase_if(names, [&](const std::string& n) { return n != only_[level]; });
+}
+
+std::optional<StorageReader::Subtree> StorageReader::Locate(const fs::path& dir) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  if (ec) return std::nullopt;
+  if (p.filename().empty()) p = p.parent_path();  // "…/0012345678/"
+  // The patient folder is the path itself or one of its 3 ancestors (<ID>/<date>/<type>/<content
+  // folder>); it sits at <root>/<ID[0:3]>/<ID[3:6]>/<ID> (digest §2).
+  fs::path cur = p;
+  for (int depth = 0; depth < 4 && cur.has_parent_path() && cur != cur.root_path(); ++depth) {
+    const std::string id = cur.filename().string();
+    const fs::path l2 = cur.parent_path();
+    const fs::path l1 = l2.parent_path();
+    if (id.size() > 3 && l2.filename().string() == id.substr(3, 3) &&
+        l1.filename().string() == id.substr(0, 3) && l1.has_parent_path()) {
+      Subtree out;
+      out.root = l1.parent_path();
+      out.relative = p.lexically_relative(out.root).generic_string();
+      return out;
+    }
+    cur = cur.parent_path();
+  }
+  return std::nullopt;
 }
 
 Result<std::optional<StorageRecord>> StorageReader::Next() {

@@ -103,6 +103,20 @@ class StorageReader {
   // (cheap; for progress and ETA displays).
   double Progress() const;
 
+  // A folder inside a store given by the operator: a patient folder (<root>/<ID[0:3]>/<ID[3:6]>/
+  // <ID>, digest §2) or a care-date, data-type or extended content folder below one. Returns the
+  // store root and the folder's root-relative path ('/'-separated), or nullopt when `dir` is not
+  // at or below a patient folder (a store root itself, or any other folder). Looks at names only.
+  struct Subtree {
+    std::filesystem::path root;
+    std::string relative;
+  };
+  static std::optional<Subtree> Locate(const std::filesystem::path& dir);
+
+  // Restricts the walk to one subtree of the root (`relative` as Locate returns it): only the
+  // records whose root-relative path is at or below it. Call before the first Next/NextPatient.
+  void Restrict(const std::string& relative);
+
   // Resolves one file given by the operator (a file inside a store): applies the flags of its
   // siblings with the same key in its folder. Issues as above.
   static Result<StorageRecord> ResolveFile(const std::filesystem::path& file, IssueSink& issues);
@@ -124,6 +138,8 @@ class StorageReader {
   // Loads the next patient folder into pending_ (possibly none of its files are records);
   // `more` is false when the walk is over.
   Result<void> LoadNextPatient(bool& more);
+  // Drops the folder names of one walk level that lie outside Restrict()'s subtree.
+  void KeepOnly(std::vector<std::string>& names, std::size_t level) const;
 
   std::filesystem::path root_;
   IssueSink& issues_;
@@ -131,6 +147,7 @@ class StorageReader {
   Level l1_, l2_, l3_;
   std::string l1_name_, l2_name_;
   std::deque<StorageRecord> pending_;
+  std::vector<std::string> only_;  // Restrict(): path components below the root
   ReaderStats stats_;
 };
 
