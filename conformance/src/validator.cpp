@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <deque>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -118,6 +119,9 @@ struct Seen {
   const Node* extension = nullptr;  // "_name": …
   std::string_view json_name;       // "valueQuantity" for choices
   std::string_view choice_type;     // "Quantity"
+  // The value type (ElementMatch::type): choice type, backbone type, or the declared type
+  // with FHIRPath System.* codes read as the FHIR primitive.
+  const TypeInfo* type = nullptr;
 };
 
 // Per resource that can hold contained resources (dom-3, ref-1).
@@ -156,6 +160,19 @@ bool IdTypedById(const TypeInfo& type) {
   return id != nullptr && !id->types.empty() && FhirTypeName(id->types[0].code) == "id";
 }
 
+// Types the walker treats specially, compared by address: every TypeInfo it sees comes from
+// the generated table (FindType / ElementMatch), where names are unique.
+struct KnownTypes {
+  const TypeInfo* extension = FindType("Extension");
+  const TypeInfo* reference = FindType("Reference");
+  const TypeInfo* coding = FindType("Coding");
+  const TypeInfo* codeable_concept = FindType("CodeableConcept");
+};
+const KnownTypes& Known() {
+  static const KnownTypes kKnown;
+  return kKnown;
+}
+
 bool TargetAllows(std::span<const TypeRef> types, std::string_view type_code,
                   std::string_view resource_type) {
   for (const TypeRef& ref : types) {
@@ -192,35 +209,53 @@ class Walker {
       Report(Severity::kError, kCodeResourceType, "a resource must be a JSON object");
       return;
     }
-    path_.assign(resource.ResourceType());
-    if (path_.empty()) path_ = "Resource";
+    const std::string_view root = resource.ResourceType();
+    path_.push_back({root.empty() ? std::string_view("Resource") : root, kRaw});
     Resource(resource, /*contained=*/false);
   }
 
  private:
   // --- paths and reporting -------------------------------------------------------------------
 
+  // The location is kept as a stack of segments (views of member names that outlive the walk)
+  // and rendered only when an issue is reported or a Checker asks: most resources report
+  // nothing, so building "Patient.name[0].given[1]" for every element would be wasted work.
   std::size_t PushMember(std::string_view name) {
     const std::size_t old = path_.size();
-    path_ += '.';
-    path_ += name;
+    path_.push_back({name, kMember});
     return old;
   }
   std::size_t PushIndex(std::size_t index) {
     const std::size_t old = path_.size();
-    char buffer[24];
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, index);
-    (void)ec;
-    path_ += '[';
-    path_.append(buffer, end);
-    path_ += ']';
+    path_.push_back({{}, index});
     return old;
   }
+  void PushRaw(std::string_view text) { path_.push_back({text, kRaw}); }
   void Pop(std::size_t old) { path_.resize(old); }
+
+  std::string RenderPath() const {
+    std::string out;
+    for (const Segment& segment : path_) {
+      if (segment.index == kMember) {
+        out += '.';
+        out += segment.name;
+      } else if (segment.index == kRaw) {
+        out += segment.name;
+      } else {
+        char buffer[24];
+        auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, segment.index);
+        (void)ec;
+        out += '[';
+        out.append(buffer, end);
+        out += ']';
+      }
+    }
+    return out;
+  }
 
   void Report(Severity severity, std::string_view code, std::string message) {
     Location where = base_;
-    where.fhir_path = path_;
+    where.fhir_path = RenderPath();
     sink_.Report({severity, code, std::move(where), std::move(message)});
   }
   void Error(std::string_view code, std::string message) {
@@ -286,7 +321,7 @@ class Walker {
     }
 
     if (!impl_.checkers.empty()) {
-      const std::string path = path_;
+      const std::string path = RenderPath();
       ResourceContext context{resource, path, base_, contained};
       for (const auto& checker : impl_.checkers) checker->Check(context, sink_);
     }
@@ -453,7 +488,10 @@ class Walker {
       return;
     }
     const auto elements = type.elements;
-    std::vector<Seen> seen(elements.size());
+    if (seen_.size() < static_cast<std::size_t>(depth_))
+      seen_.resize(static_cast<std::size_t>(depth_));
+    std::vector<Seen>& seen = seen_[static_cast<std::size_t>(depth_ - 1)];
+    seen.assign(elements.size(), Seen{});
     bool has_child = false;
     for (std::size_t i = 0; i < object.Size(); ++i) {
       const std::string& key = object.Key(i);
@@ -461,8 +499,9 @@ class Walker {
       const bool is_extension_key = key.size() > 1 && key[0] == '_';
       const std::string_view name =
           is_extension_key ? std::string_view(key).substr(1) : std::string_view(key);
-      std::string_view choice_type;
-      const ElementInfo* element = type.FindElement(name, &choice_type);
+      const fhir::r4::ElementMatch match = type.MatchElement(name);  // hashed
+      const ElementInfo* element = match.element;
+      const std::string_view choice_type = match.choice_type;
       if (element == nullptr || (element->is_choice && choice_type.empty())) {
         const std::size_t old = PushMember(key);
         Error(kCodeUnknown, "'" + key + "' is not an element of " + std::string(type.name));
@@ -479,6 +518,7 @@ class Walker {
       }
       s.json_name = name;
       s.choice_type = choice_type;
+      s.type = match.type;
       if (is_extension_key) {
         s.extension = &object.Child(i);
       } else {
@@ -492,7 +532,7 @@ class Walker {
     for (std::size_t e = 0; e < elements.size(); ++e) {
       Element(elements[e], seen[e]);
     }
-    if (type.name == "Extension") Ext1(seen, elements);
+    if (&type == Known().extension) Ext1(seen, elements);
     --depth_;
   }
 
@@ -511,30 +551,23 @@ class Walker {
     }
   }
 
-  // The type of an element occurrence: choice type, backbone/contentReference type, or the
-  // single declared type.
-  static std::string_view TypeCodeOf(const ElementInfo& element, const Seen& s) {
-    if (element.is_choice) return s.choice_type;
-    if (!element.element_type.empty()) return element.element_type;
-    if (element.types.empty()) return {};
-    return FhirTypeName(element.types[0].code);
-  }
-
   void Element(const ElementInfo& element, const Seen& s) {
-    const std::string_view json_name = s.json_name.empty() ? element.name : s.json_name;
-    const std::size_t old = PushMember(json_name);
-    if (s.value == nullptr && s.extension == nullptr) {
+    if (s.value == nullptr && s.extension == nullptr) {  // absent: most elements of most objects
       if (element.min > 0) {
-        if (element.is_choice) path_ += "[x]";
+        const std::size_t old = PushMember(element.name);
+        if (element.is_choice) PushRaw("[x]");
         Error(kCodeMin, "required element " + std::string(element.name) +
                             (element.is_choice ? "[x]" : "") + " is missing (min " +
                             std::to_string(element.min) + ")");
+        Pop(old);
       }
-      Pop(old);
       return;
     }
-    const std::string_view type_code = TypeCodeOf(element, s);
-    const TypeInfo* type = type_code.empty() ? nullptr : FindType(type_code);
+    const std::string_view json_name = s.json_name.empty() ? element.name : s.json_name;
+    const std::size_t old = PushMember(json_name);
+    // Resolved when the member was matched (TypeInfo::MatchElement): the choice type, the
+    // backbone type, or the declared type with System.* codes read as FHIR primitives.
+    const TypeInfo* type = s.type;
     if (type == nullptr) {
       Pop(old);
       return;  // metadata without a usable type: nothing more we can check
@@ -542,7 +575,8 @@ class Walker {
     const bool primitive = type->kind == TypeKind::kPrimitive;
     if (s.extension != nullptr && !primitive) {
       Pop(old);
-      const std::size_t o2 = PushMember("_" + std::string(json_name));
+      extension_name_ = "_" + std::string(json_name);
+      const std::size_t o2 = PushMember(extension_name_);
       Error(kCodeUnknown, "'_" + std::string(json_name) +
                               "' is only allowed for primitive elements (json.html#primitive)");
       Pop(o2);
@@ -657,7 +691,7 @@ class Walker {
       return;
     }
     Object(value, type, /*is_resource=*/false);
-    if (type.name == "Reference") {
+    if (&type == Known().reference) {
       if (impl_.options.check_references) {
         Reference(value, element, s);
       } else if (const Node* ref = value.Find("reference"); scope_ != nullptr && ref != nullptr &&
@@ -666,9 +700,9 @@ class Walker {
         NoteLocalReference(ref->Text());  // dom-3 still needs to know what is referenced
       }
     } else if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings) {
-      if (type.name == "Coding") {
+      if (&type == Known().coding) {
         CodingBinding(value, element);
-      } else if (type.name == "CodeableConcept") {
+      } else if (&type == Known().codeable_concept) {
         ConceptBinding(value, element);
       }
     }
@@ -702,8 +736,8 @@ class Walker {
         (type.name == "uri" || type.name == "canonical" || type.name == "url")) {
       NoteLocalReference(text);
     }
-    if (type.name == "code" && element.binding == BindingStrength::kRequired &&
-        impl_.options.check_bindings) {
+    if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings &&
+        type.name == "code") {
       const auto* value_set = fhir::r4::FindValueSet(element.value_set);
       if (value_set != nullptr && value_set->complete && !value_set->Contains(text)) {
         Error(kCodeBinding, "code of " + std::string(name) + " is not in the required value set " +
@@ -847,7 +881,17 @@ class Walker {
   const Validator::Impl& impl_;
   IssueSink& sink_;
   const Location& base_;
-  std::string path_;
+  struct Segment {
+    std::string_view name;  // member name, or raw text (root type, "[x]")
+    std::size_t index;      // array index, or kMember / kRaw
+  };
+  static constexpr std::size_t kMember = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kRaw = static_cast<std::size_t>(-2);
+  std::vector<Segment> path_;
+  std::string extension_name_;  // "_name" while an issue about it is reported
+  // Per nesting level, the Seen slots of the object being walked (reused: no allocation per
+  // object). A deque, so that deeper levels never move the vectors of the outer ones.
+  std::deque<std::vector<Seen>> seen_;
   ResourceScope* scope_ = nullptr;
   std::vector<BundleScope*> bundles_;
   int depth_ = 0;

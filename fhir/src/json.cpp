@@ -12,7 +12,6 @@
 #include <rapidjson/reader.h>
 
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -205,45 +204,6 @@ struct Member {
   bool is_resource = false;            // element of type Resource (contained, entry.resource)
 };
 
-// The TypeInfo of every element (per alternative for choices), resolved once: FindType is a
-// binary search over string names and would otherwise run for every member of every object.
-class ElementTypeCache {
- public:
-  ElementTypeCache() {
-    for (const r4::TypeInfo& type : r4::AllTypes()) {
-      for (const r4::ElementInfo& element : type.elements) {
-        std::vector<const r4::TypeInfo*> resolved;
-        if (element.is_choice) {
-          for (const r4::TypeRef& ref : element.types) resolved.push_back(r4::FindType(ref.code));
-        } else if (!element.element_type.empty()) {
-          resolved.push_back(r4::FindType(element.element_type));
-        } else if (!element.types.empty()) {
-          resolved.push_back(r4::FindType(element.types[0].code));
-        }
-        map_.emplace(&element, std::move(resolved));
-      }
-    }
-  }
-
-  const r4::TypeInfo* Get(const r4::ElementInfo& element, std::string_view choice_type) const {
-    const auto it = map_.find(&element);
-    if (it == map_.end() || it->second.empty()) return nullptr;
-    if (!element.is_choice) return it->second[0];
-    for (std::size_t i = 0; i < element.types.size(); ++i) {
-      if (element.types[i].code.data() == choice_type.data()) return it->second[i];
-    }
-    return r4::FindType(choice_type);
-  }
-
- private:
-  std::unordered_map<const r4::ElementInfo*, std::vector<const r4::TypeInfo*>> map_;
-};
-
-const r4::TypeInfo* ElementType(const r4::ElementInfo& element, std::string_view choice_type) {
-  static const ElementTypeCache kCache;  // thread-safe initialisation, immutable afterwards
-  return kCache.Get(element, choice_type);
-}
-
 // Resolves the JSON member `key` of an object of `type`. Returns false for unknown members.
 bool Resolve(const r4::TypeInfo& type, std::string_view key, Member& member) {
   member = {};
@@ -252,12 +212,13 @@ bool Resolve(const r4::TypeInfo& type, std::string_view key, Member& member) {
     member.underscore = true;
     name.remove_prefix(1);
   }
-  std::string_view choice_type;
-  const r4::ElementInfo* element = type.FindElement(name, &choice_type);
-  if (element == nullptr) return false;
-  member.element = element;
-  member.element_index = static_cast<std::size_t>(element - type.elements.data());
-  member.type = ElementType(*element, choice_type);
+  // Hashed (r4::TypeInfo::MatchElement). The checker leaves elements typed with a FHIRPath
+  // System.* code (Element.id, Extension.url) unchecked, as it always has: no value type.
+  const r4::ElementMatch match = type.MatchElement(name);
+  if (match.element == nullptr) return false;
+  member.element = match.element;
+  member.element_index = static_cast<std::size_t>(match.element - type.elements.data());
+  member.type = match.system_type ? nullptr : match.type;
   member.is_resource = member.type != nullptr && member.type->kind == r4::TypeKind::kResource;
   return true;
 }

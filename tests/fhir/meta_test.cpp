@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace r4 = kakehashi::fhir::r4;
 
@@ -188,4 +190,135 @@ TEST_CASE("meta: required value sets", "[meta]") {
       }
     }
   }
+}
+
+// The hashed index behind FindElement/MatchElement must answer exactly like the specification's
+// scan (first element in order whose name or typed choice name matches), for every member name
+// of every R4 type, and resolve the value type as the validator reads the metadata.
+namespace {
+
+const r4::ElementInfo* ScanElements(const r4::TypeInfo& type, std::string_view json_name,
+                                    std::string_view* choice_type) {
+  for (const r4::ElementInfo& element : type.elements) {
+    if (!element.is_choice) {
+      if (element.name == json_name) return &element;
+      continue;
+    }
+    if (json_name.size() <= element.name.size() ||
+        json_name.substr(0, element.name.size()) != element.name)
+      continue;
+    for (const r4::TypeRef& ref : element.types) {
+      std::string typed(element.name);
+      typed += static_cast<char>(ref.code[0] >= 'a' && ref.code[0] <= 'z' ? ref.code[0] - 32
+                                                                          : ref.code[0]);
+      typed += ref.code.substr(1);
+      if (typed == json_name) {
+        *choice_type = ref.code;
+        return &element;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("meta: the element index covers every element of every R4 type", "[meta]") {
+  std::size_t names = 0;
+  for (const r4::TypeInfo& type : r4::AllTypes()) {
+    std::vector<std::string> json_names;
+    for (const r4::ElementInfo& element : type.elements) {
+      if (!element.is_choice) {
+        json_names.emplace_back(element.name);
+        continue;
+      }
+      json_names.emplace_back(element.name);  // a bare choice name is not a member
+      for (const r4::TypeRef& ref : element.types) {
+        std::string typed(element.name);
+        typed += static_cast<char>(ref.code[0] >= 'a' && ref.code[0] <= 'z' ? ref.code[0] - 32
+                                                                            : ref.code[0]);
+        typed += ref.code.substr(1);
+        json_names.push_back(typed);
+        json_names.push_back(std::string(element.name) + std::string(ref.code));  // lower case
+      }
+    }
+    json_names.emplace_back("nonsense");
+    json_names.emplace_back("");
+    for (const std::string& name : json_names) {
+      std::string_view expected_choice;
+      const r4::ElementInfo* expected = ScanElements(type, name, &expected_choice);
+      const r4::ElementMatch match = type.MatchElement(name);
+      INFO(std::string(type.name) + " / " + name);
+      REQUIRE(match.element == expected);
+      std::string_view choice = "untouched";
+      REQUIRE(type.FindElement(name, &choice) == expected);
+      if (expected == nullptr) continue;
+      ++names;
+      if (expected->is_choice) {
+        REQUIRE(match.choice_type == expected_choice);
+        REQUIRE(choice == expected_choice);
+        REQUIRE(match.type == r4::FindType(expected_choice));
+      } else {
+        REQUIRE(choice == "untouched");
+        REQUIRE(match.choice_type.empty());
+        if (!expected->element_type.empty()) {
+          REQUIRE(match.type == r4::FindType(expected->element_type));
+          REQUIRE(match.type != nullptr);
+        } else if (!expected->types.empty()) {
+          const std::string_view code = expected->types[0].code;
+          REQUIRE(match.system_type == (code.rfind("http://hl7.org/fhirpath/System.", 0) == 0));
+          if (!match.system_type) REQUIRE(match.type == r4::FindType(code));
+        }
+      }
+    }
+  }
+  CHECK(names > 8000);  // 8,980 member names in R4 4.0.1
+}
+
+TEST_CASE("meta: element value types", "[meta]") {
+  const r4::TypeInfo* extension = r4::FindType("Extension");
+  REQUIRE(extension != nullptr);
+  const r4::ElementMatch url = extension->MatchElement("url");
+  REQUIRE(url.element != nullptr);
+  CHECK_FALSE(url.system_type);  // the generator already reads System.String as uri/string
+  CHECK(url.type == r4::FindType("uri"));
+  const r4::ElementMatch id = extension->MatchElement("id");
+  REQUIRE(id.element != nullptr);
+  CHECK(id.type == r4::FindType("string"));
+  const r4::TypeInfo* patient = r4::FindType("Patient");
+  REQUIRE(patient != nullptr);
+  const r4::ElementMatch contact = patient->MatchElement("contact");
+  REQUIRE(contact.type != nullptr);
+  CHECK(contact.type->name == "Patient.contact");  // backbone
+  CHECK_FALSE(contact.system_type);
+  const r4::ElementMatch deceased = patient->MatchElement("deceasedDateTime");
+  REQUIRE(deceased.type != nullptr);
+  CHECK(deceased.type->name == "dateTime");
+  CHECK(deceased.choice_type == "dateTime");
+  CHECK(patient->MatchElement("deceased").element == nullptr);
+  CHECK(patient->MatchElement("deceaseddateTime").element == nullptr);
+}
+
+TEST_CASE("meta: a TypeInfo outside the tables is searched linearly", "[meta]") {
+  static const r4::TypeRef kTypes[] = {{"string", {}}, {"Quantity", {}}};
+  static const r4::TypeRef kSystem[] = {{"http://hl7.org/fhirpath/System.Boolean", {}}};
+  static const r4::ElementInfo kElements[] = {
+      {"plain", "Own.plain", 0, 1, false, false, false, {kTypes, 1}, {}, {}, {}, {}},
+      {"value", "Own.value[x]", 0, 1, true, false, false, {kTypes, 2}, {}, {}, {}, {}},
+      {"flag", "Own.flag", 0, 1, false, false, false, {kSystem, 1}, {}, {}, {}, {}},
+  };
+  r4::TypeInfo own;
+  own.name = "Own";
+  own.elements = kElements;
+  CHECK(own.MatchElement("plain").element == &kElements[0]);
+  CHECK(own.MatchElement("plain").type == r4::FindType("string"));
+  const r4::ElementMatch q = own.MatchElement("valueQuantity");
+  CHECK(q.element == &kElements[1]);
+  CHECK(q.choice_type == "Quantity");
+  CHECK(q.type == r4::FindType("Quantity"));
+  CHECK(own.MatchElement("valueBoolean").element == nullptr);
+  const r4::ElementMatch flag = own.MatchElement("flag");  // a FHIRPath System.* type code
+  CHECK(flag.element == &kElements[2]);
+  CHECK(flag.system_type);
+  CHECK(flag.type == r4::FindType("boolean"));
 }

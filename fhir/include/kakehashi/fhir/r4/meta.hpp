@@ -46,6 +46,20 @@ struct ElementInfo {
   bool IsArray() const { return max > 1; }
 };
 
+struct TypeInfo;
+
+// A JSON member name resolved against a type (TypeInfo::MatchElement).
+struct ElementMatch {
+  const ElementInfo* element = nullptr;  // nullptr when the type has no such member
+  std::string_view choice_type;          // typed choice names: the type code ("Quantity")
+  // The TypeInfo of the member's values: the choice type, the backbone/contentReference type
+  // (element_type) or types[0], where the spec's FHIRPath system types
+  // ("http://hl7.org/fhirpath/System.String" on Element.id, Extension.url, Resource.id) read as
+  // the matching FHIR primitive ("string"). nullptr when the metadata names no known type.
+  const TypeInfo* type = nullptr;
+  bool system_type = false;  // types[0] is a FHIRPath System.* code (see `type`)
+};
+
 struct TypeInfo {
   std::string_view name;  // "Patient", "HumanName", "string", "Patient.contact"
   TypeKind kind = TypeKind::kComplex;
@@ -60,9 +74,15 @@ struct TypeInfo {
   // On a choice match, *choice_type receives the type code ("Quantity").
   const ElementInfo* FindElement(std::string_view json_name,
                                  std::string_view* choice_type = nullptr) const;
+
+  // FindElement plus the resolved value type, from a hash index built once over every R4 type
+  // (no string compares beyond one check of the matched name). Same answers as FindElement: when
+  // two elements could match a name, the first in specification order wins. TypeInfos that are
+  // not part of AllTypes() (built by hand) are searched linearly.
+  ElementMatch MatchElement(std::string_view json_name) const;
 };
 
-// nullptr when unknown. Names are case-sensitive R4 type names or backbone paths.
+// nullptr when unknown. Names are case-sensitive R4 type names or backbone paths. Hashed.
 const TypeInfo* FindType(std::string_view name);
 std::span<const TypeInfo> AllTypes();
 bool IsResourceType(std::string_view name);
