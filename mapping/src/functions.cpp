@@ -105,8 +105,8 @@ std::string Text(std::span<const Argument> args, std::size_t i) {
   return i < args.size() && args[i] ? args[i]->Text() : std::string();
 }
 
-Location At(const FunctionContext& ctx) {
-  return ctx.where;
+const Location& At(FunctionContext& ctx) {
+  return ctx.Where();
 }
 
 std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {

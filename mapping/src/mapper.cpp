@@ -4,10 +4,12 @@
 #include "kakehashi/mapping/functions.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 namespace kakehashi::mapping {
@@ -583,24 +585,31 @@ class Engine {
         RuleError("unknown function name in a rule");
         return std::nullopt;
       }
-      std::vector<Argument> args;
-      args.reserve(1 + (info.args != nullptr ? info.args->Size() : 0));
+      // The arguments live on the stack for the usual few (a vector per call cost a malloc).
+      const std::size_t count = (value ? 1 : 0) + (info.args != nullptr ? info.args->Size() : 0);
+      std::array<Argument, kInlineArgs> inline_args;
+      std::vector<Argument> heap_args;
+      if (count > kInlineArgs) heap_args.resize(count);
+      const std::span<Argument> args = count > kInlineArgs
+                                           ? std::span<Argument>(heap_args)
+                                           : std::span<Argument>(inline_args.data(), count);
+      std::size_t n = 0;
       bool data = false;
       if (value) {
-        args.emplace_back(std::move(value->node));  // the value is not used after the call
+        args[n++].emplace(std::move(value->node));  // the value is not used after the call
         data = value->data;
       }
       if (const Node* more = info.args) {
         for (const auto& a : more->Items()) {
           auto v = Eval(a, scope);
           data = data || (v && v->data);
-          args.emplace_back(v ? std::optional<Node>(std::move(v->node)) : std::nullopt);
+          if (v) args[n].emplace(std::move(v->node));
+          ++n;
         }
       }
-      FunctionContext ctx{rules_,      options_,         source_,
-                          msg_,        issues_,          Where(scope, field),
-                          scope.index, scope.group_index};
-      auto result = (*fn)(args, ctx);
+      FunctionContext ctx(rules_, options_, source_, msg_, issues_, source_.where, field,
+                          scope.fhir_path, scope.index, scope.group_index);
+      auto result = (*fn)(std::span<const Argument>(args.data(), args.size()), ctx);
       if (!result) return std::nullopt;
       return Out{std::move(*result), data};
     }
@@ -915,6 +924,7 @@ class Engine {
   std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
   std::vector<std::vector<bool>> used_;
   static constexpr int kMaxDatatypeDepth = 16;
+  static constexpr std::size_t kInlineArgs = 6;
   int datatype_depth_ = 0;
 };
 

@@ -22,14 +22,45 @@ class MessageView;
 
 // What a function may use besides its arguments.
 struct FunctionContext {
+  FunctionContext(const RuleSet& rules_in, const MapOptions& options_in,
+                  const SourceInfo& source_in, const MessageView& message_in, IssueSink& issues_in,
+                  const Location& base_in, std::string_view field_in, std::string_view fhir_path_in,
+                  int scope_index_in = 1, int group_index_in = 1)
+      : rules(rules_in),
+        options(options_in),
+        source(source_in),
+        message(message_in),
+        issues(issues_in),
+        base(base_in),
+        field(field_in),
+        fhir_path(fhir_path_in),
+        scope_index(scope_index_in),
+        group_index(group_index_in) {}
+
   const RuleSet& rules;
   const MapOptions& options;
   const SourceInfo& source;
   const MessageView& message;
   IssueSink& issues;
-  Location where;       // the field being mapped (for issues)
-  int scope_index = 1;  // 1-based index of the current scope instance
-  int group_index = 1;  // 1-based index within its group (e.g. RXE within ORC)
+  const Location& base;        // the message's location (source, record)
+  std::string_view field;      // the source path being mapped ("PID-7"; may be empty)
+  std::string_view fhir_path;  // the element being built ("Patient.birthDate")
+  int scope_index = 1;         // 1-based index of the current scope instance
+  int group_index = 1;         // 1-based index within its group (e.g. RXE within ORC)
+
+  // The field being mapped, for issues: `base` with `field` and `fhir_path`. Built on first use
+  // (most calls report nothing), then kept; the views above must outlive the context.
+  const Location& Where() {
+    if (!where_) {
+      where_.emplace(base);
+      where_->field = std::string(field);
+      where_->fhir_path = std::string(fhir_path);
+    }
+    return *where_;
+  }
+
+ private:
+  std::optional<Location> where_;
 };
 
 using Argument = std::optional<fhir::Node>;
