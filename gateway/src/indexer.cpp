@@ -139,6 +139,7 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
   const auto& params = SearchParamRegistry::Instance().ForType(resource.Str("resourceType"));
   std::vector<const Json*> values;
   for (const auto& [code, param] : params) {
+    if (!param.union_of.empty()) continue;  // its rows are those of the parameters it unites
     values.clear();
     for (const FhirPath& path : param.paths) EvaluateFhirPath(resource, path, values);
     for (const Json* v : values) {

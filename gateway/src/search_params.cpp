@@ -3,7 +3,66 @@
 // drift test in tests/gateway catches it).
 #include "search_params.hpp"
 
+#include <algorithm>
+#include <set>
+
 namespace kakehashi::gateway::detail {
+
+namespace {
+
+// One compiled path as comparable text.
+std::string PathKey(const FhirPath& path) {
+  std::string key = path.base;
+  for (const FhirPathStep& step : path.steps) {
+    key += '\x1f';
+    key += step.name;
+    key += '\x1e';
+    key += step.resolve_is;
+    key += '\x1e';
+    key += step.where_field;
+    key += '\x1e';
+    key += step.where_value;
+  }
+  return key;
+}
+
+// Marks the parameters whose paths are exactly the union of other parameters' paths of the same
+// type (R4 Observation: combo-code = code | component-code, combo-value-quantity =
+// value-quantity | component-value-quantity, …). Smaller parameters are decided first, so a
+// union is always made of parameters that are indexed themselves.
+void FindUnions(std::map<std::string, CompiledParam, std::less<>>& params) {
+  std::vector<std::pair<std::string_view, CompiledParam*>> by_size;
+  std::map<std::string_view, std::set<std::string>> keys;
+  for (auto& [code, param] : params) {
+    by_size.emplace_back(code, &param);
+    for (const FhirPath& path : param.paths) keys[code].insert(PathKey(path));
+  }
+  std::stable_sort(by_size.begin(), by_size.end(), [&keys](const auto& a, const auto& b) {
+    return keys[a.first].size() < keys[b.first].size();
+  });
+  for (auto& [code, param] : by_size) {
+    const std::set<std::string>& mine = keys[code];
+    if (mine.size() < 2) continue;
+    std::set<std::string> covered;
+    std::vector<std::string> parts;
+    for (const auto& [other_code, other] : by_size) {
+      if (other == param || other->def->type != param->def->type || !other->union_of.empty()) {
+        continue;
+      }
+      const std::set<std::string>& theirs = keys[other_code];
+      if (theirs.size() >= mine.size() ||
+          !std::includes(mine.begin(), mine.end(), theirs.begin(), theirs.end()) ||
+          std::includes(covered.begin(), covered.end(), theirs.begin(), theirs.end())) {
+        continue;
+      }
+      covered.insert(theirs.begin(), theirs.end());
+      parts.emplace_back(other_code);
+    }
+    if (covered == mine) param->union_of = std::move(parts);
+  }
+}
+
+}  // namespace
 
 SearchParamRegistry::SearchParamRegistry() {
   for (const SearchParamDef& def : SearchParamDefs()) {
@@ -14,6 +73,14 @@ SearchParamRegistry::SearchParamRegistry() {
     param.paths = std::move(*paths);
     by_type_[std::string(def.resource_type)].emplace(std::string(def.code), std::move(param));
   }
+  for (auto& [type, params] : by_type_) FindUnions(params);
+}
+
+std::vector<std::string_view> SearchParamRegistry::IndexedAs(std::string_view type,
+                                                             std::string_view code) const {
+  const CompiledParam* param = Find(type, code);
+  if (param == nullptr || param->union_of.empty()) return {code};
+  return {param->union_of.begin(), param->union_of.end()};
 }
 
 const SearchParamRegistry& SearchParamRegistry::Instance() {

@@ -28,6 +28,10 @@ std::span<const SearchParamDef> SearchParamDefs();
 struct CompiledParam {
   const SearchParamDef* def = nullptr;
   std::vector<FhirPath> paths;
+  // Non-empty: the parameter's paths are exactly the union of these other parameters' paths
+  // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
+  // index rows of its own (they would duplicate the others'); searches match the rows of these.
+  std::vector<std::string> union_of;
 };
 
 // Search parameters by resource type and code, compiled once (immutable afterwards: thread-safe).
@@ -38,6 +42,9 @@ class SearchParamRegistry {
   // All parameters of one type (empty when the type has none).
   const std::map<std::string, CompiledParam, std::less<>>& ForType(std::string_view type) const;
   std::vector<std::string> Types() const;
+  // The parameter codes whose index rows a search on (type, code) reads: `code` itself, or the
+  // parameters it is the union of (CompiledParam::union_of). Unknown codes map to themselves.
+  std::vector<std::string_view> IndexedAs(std::string_view type, std::string_view code) const;
 
  private:
   SearchParamRegistry();

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 namespace kakehashi::gateway::detail {
 namespace {
 
@@ -146,6 +148,53 @@ TEST_CASE("indexer: values of a JP patient", "[detail]") {
     birth |= d.param == "birthdate" && FormatInstant(d.low_us) == "1980-04-01T00:00:00.000000Z";
   }
   CHECK(birth);
+}
+
+TEST_CASE("search params: unions of other parameters are not indexed twice", "[detail]") {
+  const auto& reg = SearchParamRegistry::Instance();
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  // Observation.code | Observation.component.code
+  REQUIRE(reg.Find("Observation", "combo-code") != nullptr);
+  CHECK(sorted(reg.Find("Observation", "combo-code")->union_of) ==
+        std::vector<std::string>{"code", "component-code"});
+  CHECK(sorted(reg.Find("Observation", "combo-value-quantity")->union_of) ==
+        std::vector<std::string>{"component-value-quantity", "value-quantity"});
+  CHECK(reg.Find("Observation", "code")->union_of.empty());
+  CHECK(reg.IndexedAs("Observation", "code") == std::vector<std::string_view>{"code"});
+  CHECK(reg.IndexedAs("Observation", "combo-code").size() == 2);
+  CHECK(reg.IndexedAs("Observation", "nonsense") == std::vector<std::string_view>{"nonsense"});
+  // A restriction is no union: patient = subject.where(resolve() is Patient) stays indexed.
+  CHECK(reg.Find("Observation", "patient")->union_of.empty());
+  // Every union is made of indexed parameters of the same type whose paths it contains.
+  std::size_t unions = 0;
+  for (const std::string& type : reg.Types()) {
+    for (const auto& [code, param] : reg.ForType(type)) {
+      for (const std::string& part : param.union_of) {
+        INFO(type << "." << code << " = ... | " << part);
+        const CompiledParam* p = reg.Find(type, part);
+        REQUIRE(p != nullptr);
+        CHECK(p->union_of.empty());
+        CHECK(p->def->type == param.def->type);
+        CHECK(p->paths.size() < param.paths.size());
+      }
+      unions += param.union_of.empty() ? 0 : 1;
+    }
+  }
+  CHECK(unions >= 4);
+
+  Json obs = P(
+      R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120}}],"valueQuantity":{"value":5.4,"code":"mg/dL"}})");
+  store::IndexEntries idx;
+  IndexResource(obs, idx);
+  std::vector<std::string> params;
+  for (const auto& t : idx.tokens) params.push_back(t.param + "=" + t.code);
+  for (const auto& q : idx.quantities) params.push_back(q.param);
+  CHECK(sorted(params) == std::vector<std::string>{"code=2345-7", "component-code=8480-6",
+                                                   "component-value-quantity", "status=final",
+                                                   "value-quantity"});
 }
 
 }  // namespace

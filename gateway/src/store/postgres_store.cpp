@@ -204,6 +204,10 @@ class PgStore final : public Store {
         for (const auto& sql : SchemaV2(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
         KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (2)"));
       }
+      if (version < 3) {
+        for (const auto& sql : SchemaV3(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
+        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (3)"));
+      }
       return exec("COMMIT");
     }();
     if (!result) {

@@ -3,6 +3,8 @@
 // parameter never multiply result rows. All user values are bound parameters, never spliced.
 #include "store/sql_session.hpp"
 
+#include "search_params.hpp"
+
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -40,6 +42,31 @@ std::string_view TableFor(Predicate::Kind kind) {
     case Predicate::Kind::kQuantity: return "idx_quantity";
     default: return "idx_token";
   }
+}
+
+// "<column> = ?" for a search parameter's index rows, or "<column> IN (?, …)" for a parameter
+// stored as the union of others (SearchParamRegistry::IndexedAs: combo-code reads the code and
+// component-code rows). Without a type (compartment searches) the code is matched as written.
+void AppendParamMatch(std::string_view column, std::string_view type, const std::string& param,
+                      std::string& sql, std::vector<Param>& params) {
+  sql += column;
+  if (type.empty()) {
+    sql += " = ?";
+    params.emplace_back(param);
+    return;
+  }
+  const auto codes = gateway::detail::SearchParamRegistry::Instance().IndexedAs(type, param);
+  if (codes.size() == 1) {
+    sql += " = ?";
+    params.emplace_back(std::string(codes[0]));
+    return;
+  }
+  sql += " IN (";
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    sql += i == 0 ? "?" : ", ?";
+    params.emplace_back(std::string(codes[i]));
+  }
+  sql += ")";
 }
 
 // Date ranges: target [x.low, x.high] against the search range [?, ?] (R4 §3.1.1.5.6 table).
@@ -114,8 +141,8 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     sql += table;
     sql += " " + x;
     sql += join;
-    sql += " WHERE " + x + ".param = ?";
-    params.emplace_back(p.param);
+    sql += " WHERE ";
+    AppendParamMatch(x + ".param", type, p.param, sql, params);
     if (!type.empty()) {
       sql += " AND " + x + ".type = ?";
       params.emplace_back(std::string(type));
@@ -134,9 +161,9 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     sql += table;
     sql += " " + x + " INDEXED BY ";
     sql += table;
-    sql += "_by_resource WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a +
-           ".id AND " + x + ".param = ?";
-    params.emplace_back(p.param);
+    sql +=
+        "_by_resource WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND ";
+    AppendParamMatch(x + ".param", type, p.param, sql, params);
   };
   switch (p.kind) {
     case Predicate::Kind::kId:
@@ -378,6 +405,33 @@ std::vector<std::string> SchemaV2(Dialect dialect) {
   return out;
 }
 
+std::vector<std::string> SchemaV3(Dialect) {
+  using gateway::detail::ParamType;
+  const auto& registry = gateway::detail::SearchParamRegistry::Instance();
+  std::vector<std::string> out;
+  for (const std::string& type : registry.Types()) {
+    for (const auto& [code, param] : registry.ForType(type)) {
+      if (param.union_of.empty()) continue;
+      std::vector<std::string_view> tables;
+      switch (param.def->type) {
+        case ParamType::kString: tables = {"idx_string", "idx_string_prefix"}; break;
+        case ParamType::kToken:
+        case ParamType::kUri: tables = {"idx_token"}; break;
+        case ParamType::kDate: tables = {"idx_date"}; break;
+        case ParamType::kReference: tables = {"idx_ref"}; break;
+        case ParamType::kQuantity:
+        case ParamType::kNumber: tables = {"idx_quantity"}; break;
+      }
+      // Type names and codes come from the generated R4 table ([A-Za-z0-9-]), never from input.
+      for (std::string_view table : tables) {
+        out.push_back("DELETE FROM " + std::string(table) + " WHERE type = '" + type +
+                      "' AND param = '" + code + "'");
+      }
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // The first `chars` code points of UTF-8 `text` (all of it when shorter).
@@ -448,7 +502,8 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
 
 namespace {
 
-void AppendSortExpr(const SortKey& key, std::string& sql, std::vector<Param>& params) {
+void AppendSortExpr(const SortKey& key, std::string_view type, std::string& sql,
+                    std::vector<Param>& params) {
   if (key.param == "_id") {
     sql += "r.id";
   } else if (key.param == "_lastUpdated") {
@@ -471,8 +526,9 @@ void AppendSortExpr(const SortKey& key, std::string& sql, std::vector<Param>& pa
     sql += column;
     sql += ") FROM ";
     sql += table;
-    sql += " s WHERE s.type = r.type AND s.id = r.id AND s.param = ?)";
-    params.emplace_back(key.param);
+    sql += " s WHERE s.type = r.type AND s.id = r.id AND ";
+    AppendParamMatch("s.param", type, key.param, sql, params);
+    sql += ")";
   }
   sql += key.descending ? " DESC" : " ASC";
 }
@@ -487,8 +543,11 @@ std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
   if (query.type.empty() || !query.sort.empty() || IsSelective(query.where)) return std::nullopt;
   for (std::size_t i = 0; i < query.where.size(); ++i) {
     const auto& any = query.where[i];
+    // (A parameter stored as a union of others has no prefix rows of its own.)
     if (any.size() == 1 && any[0].kind == Predicate::Kind::kString &&
-        any[0].string_match == Predicate::StringMatch::kPrefix && !any[0].value.empty()) {
+        any[0].string_match == Predicate::StringMatch::kPrefix && !any[0].value.empty() &&
+        gateway::detail::SearchParamRegistry::Instance().IndexedAs(query.type, any[0].param) ==
+            std::vector<std::string_view>{any[0].param}) {
       return i;
     }
   }
@@ -561,7 +620,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   } else {
     sql += " ORDER BY ";
     for (const auto& key : query.sort) {
-      AppendSortExpr(key, sql, params);
+      AppendSortExpr(key, query.type, sql, params);
       sql += ", ";
     }
     sql += "r.id";

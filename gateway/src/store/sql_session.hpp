@@ -31,6 +31,10 @@ std::vector<std::string> SchemaV1(Dialect dialect);
 inline constexpr std::size_t kStringPrefixChars = 8;
 std::vector<std::string> SchemaV2(Dialect dialect);
 
+// Schema version 3: parameters stored as the union of others (CompiledParam::union_of, e.g.
+// Observation combo-code) lose their own index rows, which duplicated the others'.
+std::vector<std::string> SchemaV3(Dialect dialect);
+
 class SqlSession : public Session {
  public:
   explicit SqlSession(Dialect dialect) : dialect_(dialect) {}
