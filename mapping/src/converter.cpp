@@ -2,6 +2,7 @@
 
 #include "extended_document.hpp"
 #include "kakehashi/adapters/hl7v2/parser.hpp"
+#include "kakehashi/fhir/json.hpp"
 #include "kakehashi/mapping/hl7v2_view.hpp"
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <set>
 
 namespace kakehashi::mapping {
@@ -87,7 +89,79 @@ std::string StoreFacility(const std::filesystem::path& main_file) {
   return {};
 }
 
+// Deep merge for Encounter versions (converter.hpp): `newer`'s members win, members it lacks
+// keep `older`'s value; objects merge member by member, participants by role, other arrays and
+// primitives are replaced.
+void MergeInto(fhir::Node& older, const fhir::Node& newer) {
+  for (std::size_t i = 0; i < newer.Size(); ++i) {
+    const std::string& key = newer.Key(i);
+    const fhir::Node& value = newer.Child(i);
+    fhir::Node* existing = older.Find(key);
+    if (existing != nullptr && existing->IsObject() && value.IsObject()) {
+      MergeInto(*existing, value);
+    } else if (key == "participant" && existing != nullptr && existing->IsArray() &&
+               value.IsArray()) {
+      // Participants merge by role (Encounter.participant.type: ATND, ADM …): the A54's new
+      // attending replaces the attending, the admitting doctor of the A01 stays.
+      fhir::Node list = fhir::Node::Array();
+      auto type_of = [](const fhir::Node& p) {
+        const fhir::Node* t = p.Find("type");
+        return t != nullptr ? fhir::WriteJson(*t) : std::string();
+      };
+      std::vector<bool> used(value.Size(), false);
+      for (const auto& old_item : existing->Items()) {
+        const std::string role = type_of(old_item);
+        bool replaced = false;
+        for (std::size_t j = 0; j < value.Size(); ++j) {
+          if (!used[j] && type_of(value.Child(j)) == role) {
+            list.Push(value.Child(j));
+            used[j] = replaced = true;
+          }
+        }
+        if (!replaced) list.Push(old_item);
+      }
+      for (std::size_t j = 0; j < value.Size(); ++j) {
+        if (!used[j]) list.Push(value.Child(j));
+      }
+      older.Set(key, std::move(list));
+    } else {
+      older.Set(key, value);
+    }
+  }
+}
+
 }  // namespace
+
+void Converter::Emit(OutputSink& out, MappedResource&& r, const std::string& order) {
+  ++stats_.put_by_type[r.type];
+  if (r.type != "Encounter") {
+    out.Put(r.type, r.id, std::move(r.resource));
+    return;
+  }
+  auto& versions = encounter_versions_[r.id];
+  // Stable: an equal order key keeps processing order.
+  auto at =
+      std::upper_bound(versions.begin(), versions.end(), order,
+                       [](const std::string& o, const EncounterVersion& v) { return o < v.order; });
+  versions.insert(at, EncounterVersion{order, std::move(r.resource)});
+  fhir::Node merged = versions.front().resource;
+  for (std::size_t i = 1; i < versions.size(); ++i) MergeInto(merged, versions[i].resource);
+  if (versions.size() > 1) {
+    // A stay that is not over has no end (HL7 0003 A13 cancels the discharge): the latest
+    // status decides, an earlier A03's PV1-45 does not survive it.
+    const fhir::Node* status = merged.Find("status");
+    const bool over =
+        status != nullptr && (status->Text() == "finished" || status->Text() == "cancelled");
+    fhir::Node* period = merged.Find("period");
+    const fhir::Node* latest_period = versions.back().resource.Find("period");
+    if (!over && period != nullptr &&
+        (latest_period == nullptr || latest_period->Find("end") == nullptr)) {
+      period->Remove("end");
+      if (period->Size() == 0) merged.Remove("period");
+    }
+  }
+  out.Put(r.type, r.id, std::move(merged));
+}
 
 std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& source,
                                   OutputSink& out, IssueSink& issues) {
@@ -110,12 +184,12 @@ std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& sou
     MapResult result = mapper_.Map(view, info, issues);
     ++stats_.messages;
     if (!result.mapped) ++stats_.unmapped;
-    for (auto& r : result.resources) {
-      ++stats_.put_by_type[r.type];
-      out.Put(r.type, r.id, std::move(r.resource));
-    }
+    char order[24];
+    std::snprintf(order, sizeof order, "%020zu", ++message_sequence_);
+    for (auto& r : result.resources) Emit(out, std::move(r), order);
     ++count;
   }
+  encounter_versions_.clear();  // merging spans one HL7 input (converter.hpp)
   return count;
 }
 
@@ -230,6 +304,14 @@ void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, O
 
 void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                               IssueSink& issues) {
+  if (record.file.name.patient_id != versions_patient_) {
+    encounter_versions_.clear();  // Encounter ids never span patients (converter.hpp)
+    versions_patient_ = record.file.name.patient_id;
+  }
+  // Merge order of Encounter versions: 発生日時 (storing time, digest §2), then processing order.
+  char sequence[24];
+  std::snprintf(sequence, sizeof sequence, "%020zu", ++message_sequence_);
+  const std::string order = record.file.name.stored_at + sequence;
   if (!record.extended_type.empty()) {
     ConvertExtended(record, out, issues);
     return;
@@ -246,10 +328,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     // ADT^A55 names the reinstated attending (HL7 v2.5 §3.3.55), so its Encounter is PUT; any
     // other content (the digest leaves the delete file's content unverified, §3) is reported.
     if (TriggerOf(record.file) == "A55") {
-      for (auto& r : current.resources) {
-        ++stats_.put_by_type[r.type];
-        out.Put(r.type, r.id, std::move(r.resource));
-      }
+      for (auto& r : current.resources) Emit(out, std::move(r), order);
     } else {
       Location where;
       where.source = "ssmix2:" + record.file.relative;
@@ -265,6 +344,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     for (const auto& r : current.resources) {
       if (r.type == "Provenance") continue;
       ++stats_.deleted_by_type[r.type];
+      encounter_versions_.erase(r.id);
       out.Delete(r.type, r.id);
     }
     return;
@@ -280,10 +360,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
       out.Delete(r.type, r.id);
     }
   }
-  for (auto& r : current.resources) {
-    ++stats_.put_by_type[r.type];
-    out.Put(r.type, r.id, std::move(r.resource));
-  }
+  for (auto& r : current.resources) Emit(out, std::move(r), order);
 }
 
 }  // namespace kakehashi::mapping

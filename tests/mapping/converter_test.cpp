@@ -1,5 +1,7 @@
 #include "kakehashi/mapping/converter.hpp"
 
+#include "kakehashi/fhir/json.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -237,4 +239,50 @@ TEST_CASE("converter: a deleted ADT-01 key never deletes the admission's Encount
   std::size_t warned = 0;
   for (const auto& i : issues2.Issues()) warned += i.code == "ssmix2.cancel_not_applied" ? 1 : 0;
   CHECK(warned == 1);
+}
+
+TEST_CASE("converter: ADT messages of one stay merge into one Encounter in storing order",
+          "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Store store;
+  const std::string pid = "PID|0001||0000000001^^^^PI\r";
+  // ADT-01 (A54, new attending D009) sits under "-" and is read first, but was stored after the
+  // admission; ADT-22 (A01) holds the ward, the admitting doctor and PV1-44.
+  adapters::ssmix2::StorageRecord a54;
+  a54.type = adapters::ssmix2::FindDataType("ADT-01");
+  a54.file = store.Add("0000000001_-_ADT-01_999999999999999_20240405100000000_01_1",
+                       "MSH|^~\\&|HIS|SEND|GW|RCV|20240405100000||ADT^A54|C2|P|2.5\r"
+                       "EVN||20240405100000||||20240405090000\r" +
+                           pid + "PV1|0001|I|||||D009^New||||||||||||V1\r");
+  adapters::ssmix2::StorageRecord a01;
+  a01.type = adapters::ssmix2::FindDataType("ADT-22");
+  a01.file = store.Add(
+      "0000000001_20240401_ADT-22_999999999999999_20240401110000000_01_1",
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240401110000||ADT^A01|C1|P|2.5\rEVN||20240401110000\r" + pid +
+          "PV1|0001|I|3A^301^2||||D001^Old|||01|||||||D002^Adm||V1|||||||||||||||||||||||||"
+          "20240401100000\r");
+  mapping::Converter converter(*rules, {});
+  mapping::BundleBuilder bundle;
+  CollectingSink issues;
+  converter.ConvertRecord(a54, bundle, issues);
+  converter.ConvertRecord(a01, bundle, issues);
+  const fhir::Node* encounter = nullptr;
+  std::size_t encounters = 0;
+  for (const auto& e : bundle.Entries()) {
+    if (e.type == "Encounter") {
+      ++encounters;
+      encounter = &e.resource;
+    }
+  }
+  REQUIRE(encounters == 1);
+  std::string text;
+  fhir::WriteJson(*encounter, text);
+  // The A01's admission data survive the sparser A54, and the A54 (stored later) decides the
+  // attending: D009, not D001.
+  CHECK(text.find("\"start\":\"2024-04-01T10:00:00+09:00\"") != std::string::npos);
+  CHECK(text.find("\"D002\"") != std::string::npos);
+  CHECK(text.find("\"D009\"") != std::string::npos);
+  CHECK(text.find("\"D001\"") == std::string::npos);
+  CHECK(text.find("3A 301 2") != std::string::npos);
 }

@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace kakehashi::mapping {
 
@@ -76,8 +77,28 @@ class Converter {
   void ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                        IssueSink& issues);
 
+  // PUTs a mapped resource. Encounters are merged (below) before they are PUT.
+  void Emit(OutputSink& out, MappedResource&& r, const std::string& order);
+
   Mapper mapper_;
   ConvertStats stats_;
+  // Encounter merging (issue #4): several ADT messages (A14, A01, A02, A54, A03 …) yield the same
+  // Encounter (id from PV1-19 etc.) and each PUTs it whole, so a later, sparser PV1 would wipe
+  // what an earlier one set. Every version of an Encounter id seen for the current patient (SS-MIX2
+  // record) or the current HL7 input is kept, ordered by `order` (SS-MIX2 発生日時, else the
+  // message sequence), and what is PUT is their deep merge in that order: a later member
+  // replaces an earlier one, an absent member keeps the earlier value (objects merge member by
+  // member, participants by role (ATND/ADM), other arrays and primitives are replaced); period.end
+  // is dropped when the latest status is neither finished nor cancelled (a cancelled discharge,
+  // A13). The state is cleared when the patient changes and after each ConvertHl7 call, so memory
+  // stays bounded.
+  struct EncounterVersion {
+    std::string order;
+    fhir::Node resource;
+  };
+  std::map<std::string, std::vector<EncounterVersion>> encounter_versions_;
+  std::string versions_patient_;
+  std::size_t message_sequence_ = 0;
 };
 
 }  // namespace kakehashi::mapping
