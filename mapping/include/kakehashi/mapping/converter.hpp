@@ -10,8 +10,11 @@
 //     file is PUT (the reinstated attending), anything else is reported, never deleted;
 //   - a type without rules becomes a DocumentReference holding the message (information issue);
 //   - an extended-storage record (StorageRecord::extended_type) becomes a DocumentReference with
-//     every file of its content folder attached (deleted: DELETE); its main_document.hl7 is also
+//     every file of its content folder attached (deleted: DELETE) and a Provenance naming the
+//     content folder; a CDA R2 main file also gives header data; its main_document.hl7 is also
 //     mapped as HL7 v2 when a message rule covers its type (mapping/src/extended_document.hpp).
+//     The document's Patient id is the ADT-00 one: with --facility that facility, else the MSH-4
+//     of the patient's ADT-00 file in the same store.
 // Ids are deterministic, so a replaced record PUTs over its earlier version: one update, never a
 // duplicate.
 //
@@ -19,6 +22,7 @@
 //   ssmix2.unreadable_file  error  a stored file could not be read
 //   ssmix2.cancel_not_applied  warning  a deleted ADT-01 key without an ADT^A55 (the shared
 //                              Encounter is left as it is)
+//   ssmix2.cda_unreadable   warning  an extended-storage main .xml file is not well-formed XML
 //   hl7v2.no_message        error  a file held no usable HL7 message
 // Not thread-safe; one converter per thread (the RuleSet may be shared).
 #pragma once
