@@ -18,9 +18,41 @@ namespace {
 using fhir::Node;
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 
+// Segment ids compared as integers instead of memcmp calls (the mapper compares ids on every
+// path it resolves): ids of up to 7 bytes are packed with their length in the top byte (HL7 ids
+// have 3); a longer id packs to kLongId and is then compared as text.
+constexpr std::uint64_t kLongId = ~std::uint64_t{0};
+
+std::uint64_t PackId(std::string_view id) {
+  if (id.size() > 7) return kLongId;
+  std::uint64_t key = static_cast<std::uint64_t>(id.size()) << 56;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    key |= static_cast<std::uint64_t>(static_cast<unsigned char>(id[i])) << (8 * i);
+  }
+  return key;
+}
+
+// A segment id with its packed key.
+struct SegId {
+  std::string_view text;
+  std::uint64_t key = PackId({});
+  SegId() = default;
+  explicit SegId(std::string_view t) : text(t), key(PackId(t)) {}
+  static SegId Packed(std::string_view t, std::uint64_t k) {
+    SegId id;
+    id.text = t;
+    id.key = k;
+    return id;
+  }
+  bool operator==(const SegId& other) const {
+    return key == other.key && (key != kLongId || text == other.text);
+  }
+};
+
 // "PID-5[2].1.2" (absolute) or ".1.2" (relative to the datatype's base field).
 struct Path {
   std::string segment;
+  std::uint64_t segment_key = 0;  // PackId(segment)
   int field = 0;
   int repetition = 0;  // 0 = not given
   int component = 0;
@@ -44,6 +76,7 @@ std::optional<Path> ParsePath(std::string_view s) {
     std::size_t dash = s.find('-');
     if (dash == std::string_view::npos || dash == 0) return std::nullopt;
     p.segment = std::string(s.substr(0, dash));
+    p.segment_key = PackId(p.segment);
     i = dash + 1;
     if (!ParseInt(s, i, p.field)) return std::nullopt;
     if (i < s.size() && s[i] == '[') {
@@ -232,7 +265,7 @@ struct Base {
 
 struct Scope {
   std::size_t segment = kNone;      // the segment the resource instance iterates over
-  std::string_view segment_id;      // text of a rule node (lives as long as the rules)
+  SegId segment_id;                 // text of a rule node (lives as long as the rules)
   const Node* following = nullptr;  // segment ids that follow the scope segment in its group
   const Node* preceding = nullptr;  // segment ids that precede it in its group (ORC, TQ1 of OBR)
   int index = 1;
@@ -261,18 +294,17 @@ class DedupSink final : public IssueSink {
  public:
   explicit DedupSink(IssueSink& next) : next_(next) {}
   void Report(Issue issue) override {
-    std::string key = std::string(issue.code) + '\x1f' + issue.where.field;
-    for (const auto& k : seen_) {
-      if (k == key) return;
+    for (const auto& [code, field] : seen_) {
+      if (code == issue.code && field == issue.where.field) return;
     }
-    seen_.push_back(std::move(key));
+    seen_.emplace_back(issue.code, issue.where.field);
     next_.Report(std::move(issue));
   }
   bool StopRequested() const override { return next_.StopRequested(); }
 
  private:
   IssueSink& next_;
-  std::vector<std::string> seen_;
+  std::vector<std::pair<std::string_view, std::string>> seen_;  // code (static), field
 };
 
 class Engine {
@@ -287,6 +319,8 @@ class Engine {
         dedup_(issues),
         issues_(dedup_) {
     used_.resize(msg_.SegmentCount());
+    ids_.reserve(msg_.SegmentCount());
+    for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) ids_.emplace_back(msg_.SegmentId(s));
   }
 
   MapResult Run(const std::string& data_type, const Node* message_rule) {
@@ -327,11 +361,12 @@ class Engine {
       scopes.emplace_back();
     } else {
       int index = 0;
-      for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
-        if (msg_.SegmentId(s) != each->Text()) continue;
+      const SegId each_id(each->Text());
+      for (std::size_t s = 0; s < ids_.size(); ++s) {
+        if (!(ids_[s] == each_id)) continue;
         Scope scope;
         scope.segment = s;
-        scope.segment_id = each->Text();
+        scope.segment_id = each_id;
         scope.following = following;
         scope.preceding = preceding;
         scope.index = ++index;
@@ -398,8 +433,14 @@ class Engine {
     p.scope.self_id = &p.id;
     if (const Node* body = p.rule->Find("body")) {
       if (auto out = EvalObject(*body, p.scope, /*keep=*/true)) {
+        // The body's keys are unique (EvalObject), so only the three set above can collide.
         for (std::size_t i = 0; i < out->node.Size(); ++i) {
-          resource.Set(out->node.Key(i), std::move(out->node.Child(i)));
+          const std::string& key = out->node.Key(i);
+          if (key == "resourceType" || key == "id" || key == "meta") {
+            resource.Set(key, std::move(out->node.Child(i)));
+          } else {
+            resource.Append(key, std::move(out->node.Child(i)));
+          }
         }
       }
     }
@@ -525,12 +566,9 @@ class Engine {
         if (!base) return std::nullopt;
         int count = msg_.RepetitionCount(base->segment, base->field);
         for (int r = 1; r <= count; ++r) {
-          Path one = *path;
-          one.repetition = r;
-          std::string text = Read(one, scope);
+          std::string text = Read(*path, scope, r);
           if (text.empty()) continue;
-          Scope inner = scope;
-          auto v = Finish(info, Out{Node::String(text), true}, inner, path_node->Text());
+          auto v = Finish(info, Out{Node::String(std::move(text)), true}, scope, path_node->Text());
           if (v) arr.node.Push(std::move(v->node));
         }
         if (arr.node.Size() == 0) return std::nullopt;
@@ -648,11 +686,14 @@ class Engine {
       last = msg_.RepetitionCount(base->segment, base->field);
     }
     Out arr{Node::Array(), false};
+    // Each repetition sets the base in the scope itself, put back afterwards (a Scope copy would
+    // copy its fhir_path string per repetition).
+    const std::optional<Base> outer_base = scope.base;
     for (int r = first; r <= last; ++r) {
-      Scope inner = scope;
-      inner.base = *base;
-      inner.base->repetition = r;
-      auto v = EvalObject(*tmpl, inner, false);
+      scope.base = *base;
+      scope.base->repetition = r;
+      auto v = EvalObject(*tmpl, scope, false);
+      scope.base = outer_base;
       if (!v) continue;
       arr.data = true;
       arr.node.Push(std::move(v->node));
@@ -667,17 +708,27 @@ class Engine {
     const Node* tmpl = info.tmpl;
     if (tmpl == nullptr) return std::nullopt;
     Out arr{Node::Array(), false};
-    std::size_t from = scope.segment == kNone ? 0 : scope.segment + 1;
-    for (std::size_t s = from; s < msg_.SegmentCount(); ++s) {
-      std::string_view id = msg_.SegmentId(s);
-      if (scope.segment != kNone && id == scope.segment_id) break;
-      if (id != segment_id) continue;
-      Scope inner = scope;
-      inner.segment = s;
-      inner.segment_id = segment_id;
-      inner.following = nullptr;
-      inner.preceding = nullptr;
-      auto v = Eval(*tmpl, inner);
+    // Each instance narrows the scope in place and the outer one is put back afterwards (a Scope
+    // copy would copy its fhir_path string per segment).
+    const std::size_t outer_segment = scope.segment;
+    const SegId outer_id = scope.segment_id;
+    const Node* outer_following = scope.following;
+    const Node* outer_preceding = scope.preceding;
+    const SegId each_id(segment_id);
+    std::size_t from = outer_segment == kNone ? 0 : outer_segment + 1;
+    for (std::size_t s = from; s < ids_.size(); ++s) {
+      const SegId& id = ids_[s];
+      if (outer_segment != kNone && id == outer_id) break;
+      if (!(id == each_id)) continue;
+      scope.segment = s;
+      scope.segment_id = each_id;
+      scope.following = nullptr;
+      scope.preceding = nullptr;
+      auto v = Eval(*tmpl, scope);
+      scope.segment = outer_segment;
+      scope.segment_id = outer_id;
+      scope.following = outer_following;
+      scope.preceding = outer_preceding;
       if (!v) continue;
       arr.data = arr.data || v->data;
       // A template yielding several elements (every ODS-3 repetition) adds each of them: FHIR
@@ -707,8 +758,8 @@ class Engine {
       Out arr{Node::Array(), false};
       std::size_t end = kNone;
       if (scope.segment != kNone && type != "*") {
-        for (std::size_t s = scope.segment + 1; s < msg_.SegmentCount(); ++s) {
-          if (msg_.SegmentId(s) == scope.segment_id) {
+        for (std::size_t s = scope.segment + 1; s < ids_.size(); ++s) {
+          if (ids_[s] == scope.segment_id) {
             end = s;
             break;
           }
@@ -764,40 +815,39 @@ class Engine {
   // previous scope segment: an order group without its own TQ1 must not read the previous
   // group's, HL7 v2.5 §4.4 OML^O33 / OMG^O19 ORC-TQ1-OBR); else the nearest one before it; else
   // the first in the message.
-  std::size_t ResolveSegment(const std::string& id, const Scope& scope) const {
-    const std::size_t n = msg_.SegmentCount();
+  std::size_t ResolveSegment(const Path& path, const Scope& scope) const {
+    const SegId id = SegId::Packed(path.segment, path.segment_key);
+    const std::size_t n = ids_.size();
     if (scope.segment != kNone) {
       if (id == scope.segment_id) return scope.segment;
       bool follows = false;
       if (scope.following != nullptr) {
-        for (const auto& f : scope.following->Items()) follows = follows || f.Text() == id;
+        for (const auto& f : scope.following->Items()) follows = follows || SegId(f.Text()) == id;
       }
       if (follows) {
         for (std::size_t s = scope.segment + 1; s < n; ++s) {
-          std::string_view sid = msg_.SegmentId(s);
-          if (sid == scope.segment_id) break;
-          if (sid == id) return s;
+          if (ids_[s] == scope.segment_id) break;
+          if (ids_[s] == id) return s;
         }
         return kNone;
       }
       bool precedes = false;
       if (scope.preceding != nullptr) {
-        for (const auto& f : scope.preceding->Items()) precedes = precedes || f.Text() == id;
+        for (const auto& f : scope.preceding->Items()) precedes = precedes || SegId(f.Text()) == id;
       }
       if (precedes) {
         for (std::size_t s = scope.segment; s-- > 0;) {
-          std::string_view sid = msg_.SegmentId(s);
-          if (sid == scope.segment_id) break;
-          if (sid == id) return s;
+          if (ids_[s] == scope.segment_id) break;
+          if (ids_[s] == id) return s;
         }
         return kNone;
       }
       for (std::size_t s = scope.segment; s-- > 0;) {
-        if (msg_.SegmentId(s) == id) return s;
+        if (ids_[s] == id) return s;
       }
     }
     for (std::size_t s = 0; s < n; ++s) {
-      if (msg_.SegmentId(s) == id) return s;
+      if (ids_[s] == id) return s;
     }
     return kNone;
   }
@@ -810,7 +860,7 @@ class Engine {
       return b;
     }
     Base b;
-    b.segment = ResolveSegment(p.segment, scope);
+    b.segment = ResolveSegment(p, scope);
     if (b.segment == kNone) return std::nullopt;
     b.field = p.field;
     b.repetition = p.repetition > 0 ? p.repetition : 1;
@@ -818,7 +868,9 @@ class Engine {
     return b;
   }
 
-  std::string Read(const Path& p, const Scope& scope) {
+  // `repetition` > 0 overrides an absolute path's own (a "repeat" rule reads every repetition;
+  // a relative path always reads its base's repetition).
+  std::string Read(const Path& p, const Scope& scope, int repetition = 0) {
     std::size_t segment;
     int field, rep, comp, sub;
     if (p.relative) {
@@ -838,10 +890,10 @@ class Engine {
         sub = p.component > 0 ? p.component : 1;
       }
     } else {
-      segment = ResolveSegment(p.segment, scope);
+      segment = ResolveSegment(p, scope);
       if (segment == kNone) return {};
       field = p.field;
-      rep = p.repetition > 0 ? p.repetition : 1;
+      rep = repetition > 0 ? repetition : p.repetition > 0 ? p.repetition : 1;
       comp = p.component > 0 ? p.component : 1;
       sub = p.subcomponent > 0 ? p.subcomponent : 1;
     }
@@ -923,6 +975,7 @@ class Engine {
   std::vector<Planned> planned_;
   std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
   std::vector<std::vector<bool>> used_;
+  std::vector<SegId> ids_;  // the message's segment ids, by position
   static constexpr int kMaxDatatypeDepth = 16;
   static constexpr std::size_t kInlineArgs = 6;
   int datatype_depth_ = 0;
