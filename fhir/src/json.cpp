@@ -11,6 +11,10 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -428,14 +432,45 @@ class Checker {
 
 // ---- writing --------------------------------------------------------------------------------
 
-void AppendEscaped(std::string& out, const std::string& text) {
+// Bytes that JSON strings must escape (RFC 8259 §7): controls, '"' and '\\'.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (std::size_t c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}();
+
+// Whether any of the 8 bytes of `word` needs escaping: a control byte (< 0x20), '"' or '\\'.
+// Classic SWAR zero-byte tests (exact, no false positives: each term is a per-byte test
+// whose borrows only arise above a byte that already matched).
+inline bool AnyNeedsEscape(std::uint64_t word) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
+  return (below_space | has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) != 0;
+}
+
+// Copies runs of plain bytes in one append each; only escaped bytes are handled one by one.
+// Most values (codes, ids, dates, names) need no escaping at all: they are skipped 8 bytes at
+// a time.
+void AppendEscaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text, start, i - start);
+  const char* run = text.data();
+  const char* const end = text.data() + text.size();
+  const char* scan = run;
+  while (end - scan >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, scan, 8);
+    if (AnyNeedsEscape(word)) break;
+    scan += 8;
+  }
+  for (const char* p = scan; p != end; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (!kNeedsEscape[c]) continue;
+    out.append(run, static_cast<std::size_t>(p - run));
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -449,9 +484,9 @@ void AppendEscaped(std::string& out, const std::string& text) {
         out += kHex[c >> 4];
         out += kHex[c & 0xF];
     }
-    start = i + 1;
+    run = p + 1;
   }
-  out.append(text, start, std::string::npos);
+  out.append(run, static_cast<std::size_t>(end - run));
   out += '"';
 }
 
@@ -525,7 +560,7 @@ class Writer {
         continue;
       }
       if (key == "resourceType") {
-        entries.push_back({0, i, nullptr});
+        entries.push_back({0, i, nullptr, true});
         continue;
       }
       Member member;
@@ -533,14 +568,17 @@ class Writer {
         static const r4::TypeInfo* const kElement = r4::FindType("Element");
         const r4::TypeInfo* child = member.underscore ? kElement : member.type;
         if (member.is_resource && !member.underscore) child = nullptr;  // by its resourceType
-        entries.push_back({1 + member.element_index * 2 + (member.underscore ? 1 : 0), i, child});
+        entries.push_back(
+            {1 + member.element_index * 2 + (member.underscore ? 1 : 0), i, child, true});
       } else {
         entries.push_back({unknown_rank + i, i, nullptr});
       }
     }
-    if (options_.canonical) {
-      std::stable_sort(entries.begin(), entries.end(),
-                       [](const Entry& a, const Entry& b) { return a.rank < b.rank; });
+    // Objects built by the mapping mostly arrive in canonical order already: then sorting (a
+    // stable sort, so equal ranks keep their order) would change nothing.
+    const auto by_rank = [](const Entry& a, const Entry& b) { return a.rank < b.rank; };
+    if (options_.canonical && !std::is_sorted(entries.begin(), entries.end(), by_rank)) {
+      std::stable_sort(entries.begin(), entries.end(), by_rank);
     }
     // Copy: deeper levels reuse their own buffers, but a resize of buffers_ moves this one.
     const std::size_t count = entries.size();
@@ -551,8 +589,14 @@ class Writer {
       const std::size_t mark = out_.size();
       if (any) out_ += ',';
       Newline(indent + 1);
-      AppendEscaped(out_, node.Key(e.index));
-      out_ += ':';
+      if (e.known) {  // an element name ("_" + name, "resourceType"): nothing to escape
+        out_ += '"';
+        out_ += node.Key(e.index);
+        out_ += "\":";
+      } else {
+        AppendEscaped(out_, node.Key(e.index));
+        out_ += ':';
+      }
       if (options_.pretty) out_ += ' ';
       if (Value(node.Child(e.index), e.type, indent + 1) || !options_.canonical) {
         any = true;
@@ -569,6 +613,7 @@ class Writer {
     std::size_t rank;
     std::size_t index;
     const r4::TypeInfo* type;
+    bool known = false;  // the key is an element name of the metadata
   };
 
   std::string& out_;

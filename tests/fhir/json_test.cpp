@@ -381,3 +381,52 @@ TEST_CASE("json: mutated samples never crash; accepted input writes idempotently
   }
   CHECK(accepted > 100);  // the mutations must exercise the writer too
 }
+
+// The writer skips plain bytes 8 at a time: every byte value at every position of a string
+// longer than two words must come out exactly as RFC 8259 §7 escaping byte by byte gives it.
+TEST_CASE("json: string escaping of every byte at every position", "[json]") {
+  const auto reference = [](const std::string& text) {
+    std::string out = "\"";
+    for (const char ch : text) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"') {
+        out += "\\\"";
+      } else if (c == '\\') {
+        out += "\\\\";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\b') {
+        out += "\\b";
+      } else if (c == '\f') {
+        out += "\\f";
+      } else if (c < 0x20) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+      } else {
+        out += ch;
+      }
+    }
+    return out + "\"";
+  };
+  const WriteOptions raw{false, false};
+  for (int byte = 0; byte < 256; ++byte) {
+    for (std::size_t pos = 0; pos < 19; ++pos) {
+      std::string text(19, 'a');
+      text[pos] = static_cast<char>(byte);
+      INFO("byte " << byte << " at " << pos);
+      REQUIRE(WriteJson(Node::String(text), raw) == reference(text));
+      text[18 - pos] = '"';  // two escapes, in different words
+      REQUIRE(WriteJson(Node::String(text), raw) == reference(text));
+    }
+  }
+  // Bytes just around the escaped ranges, and UTF-8 (>= 0x80), whole words of them.
+  const std::string edges = "\x1f\x20\x21\x22\x23\x5b\x5c\x5d\x7f\x80\xe3\x81\x82\xff";
+  REQUIRE(WriteJson(Node::String(edges + edges), raw) == reference(edges + edges));
+  REQUIRE(WriteJson(Node::String(""), raw) == "\"\"");
+}
