@@ -13,6 +13,7 @@
 #include <array>
 #include <charconv>
 #include <deque>
+#include <functional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -171,6 +172,62 @@ struct KnownTypes {
 const KnownTypes& Known() {
   static const KnownTypes kKnown;
   return kKnown;
+}
+
+// MatchesPrimitive's dispatch on the type name, resolved once per primitive TypeInfo of the
+// generated table (a chain of up to 17 string compares per primitive value otherwise).
+class FormatTable {
+ public:
+  using Check = bool (*)(std::string_view);
+
+  FormatTable() {
+    const auto all = fhir::r4::AllTypes();
+    checks_.assign(all.size(), nullptr);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (all[i].kind == TypeKind::kPrimitive) checks_[i] = Pick(all[i].name);
+    }
+  }
+
+  // Same answer as MatchesPrimitive(type.name, text, type.regex).
+  bool Matches(const TypeInfo& type, std::string_view text) const {
+    const auto all = fhir::r4::AllTypes();
+    if (std::less_equal<const TypeInfo*>()(all.data(), &type) &&
+        std::less<const TypeInfo*>()(&type, all.data() + all.size())) {
+      const Check check = checks_[static_cast<std::size_t>(&type - all.data())];
+      if (check != nullptr) return check(text);
+    }
+    return MatchesPrimitive(type.name, text, type.regex);
+  }
+
+ private:
+  // The functions MatchesPrimitive calls for `type`; nullptr where it uses the spec regex.
+  static Check Pick(std::string_view type) {
+    if (type == "string" || type == "markdown") return IsFhirString;
+    if (type == "code") return IsCode;
+    if (type == "dateTime") return IsDateTime;
+    if (type == "uri" || type == "url" || type == "canonical") return IsUri;
+    if (type == "date") return IsDate;
+    if (type == "id") return IsId;
+    if (type == "decimal") return IsDecimal;
+    if (type == "instant") return IsInstant;
+    if (type == "integer") return IsInteger;
+    if (type == "positiveInt") return IsPositiveInt;
+    if (type == "unsignedInt") return IsUnsignedInt;
+    if (type == "time") return IsTime;
+    if (type == "oid") return IsOid;
+    if (type == "uuid") return IsUuid;
+    if (type == "base64Binary") return IsBase64Binary;
+    if (type == "boolean") return [](std::string_view t) { return t == "true" || t == "false"; };
+    if (type == "xhtml") return [](std::string_view t) { return !t.empty(); };
+    return nullptr;
+  }
+
+  std::vector<Check> checks_;  // by index in AllTypes()
+};
+
+const FormatTable& Formats() {
+  static const FormatTable kTable;
+  return kTable;
 }
 
 bool TargetAllows(std::span<const TypeRef> types, std::string_view type_code,
@@ -726,7 +783,7 @@ class Walker {
       Error(kCodeEmpty, "a string must not be empty (ele-1)");
       return;
     }
-    if (!MatchesPrimitive(type.name, text, type.regex)) {
+    if (!Formats().Matches(type, text)) {
       Error(FormatCode(type.name),
             "element " + std::string(name) + " is not a valid " + std::string(type.name));
       return;
