@@ -174,6 +174,8 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
   const std::string patient_name = patient_dir.filename().string();
   std::vector<std::string> dates, date_files;
   KAKEHASHI_TRY_VOID(List(patient_dir, dates, &date_files));
+  KeepOnly(dates, 3);  // Restrict() to one care date
+  if (only_.size() > 3) date_files.clear();
   for (const auto& f : date_files) {
     issues_.Warning("ssmix2.unexpected_entry", FileLocation(rel + '/' + f, ""),
                     "a file directly in a patient folder; expected <care date>/<data type>/<file>");
@@ -187,6 +189,8 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
     const fs::path date_dir = patient_dir / date;
     const std::string date_rel = rel + '/' + date;
     KAKEHASHI_TRY_VOID(List(date_dir, types, &stray));
+    KeepOnly(types, 4);  // Restrict() to one data-type folder
+    if (only_.size() > 4) stray.clear();
     for (const auto& f : stray) {
       issues_.Warning("ssmix2.unexpected_entry", FileLocation(date_rel + '/' + f, ""),
                       "a file directly in a care-date folder; expected <data type>/<file>");
@@ -196,6 +200,7 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
       const fs::path type_dir = date_dir / type;
       const std::string type_rel = date_rel + '/' + type;
       KAKEHASHI_TRY_VOID(List(type_dir, content_dirs, &names));
+      KeepOnly(content_dirs, 5);  // Restrict() to one extended content folder
       // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
       // extended storage are CWE-like and contain '^'. Every content folder with files becomes
       // a record (the converter keeps it as a DocumentReference with the files attached).
