@@ -286,3 +286,74 @@ TEST_CASE("converter: ADT messages of one stay merge into one Encounter in stori
   CHECK(text.find("\"D001\"") == std::string::npos);
   CHECK(text.find("3A 301 2") != std::string::npos);
 }
+
+TEST_CASE("converter: extended-storage CDA header, malformed XML and non-CDA XML", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Store store;
+  const std::string type = "^退院時サマリー^^18842-5^退院時サマリー^LN";
+  auto record_for = [&](const std::string& key, const std::string& xml) {
+    const std::string folder = "0000000001_20240401_" + type + "_" + key + "_20240401120000000_1";
+    const fs::path dir = store.root / "000/000/0000000001/20240401" / type / folder;
+    fs::create_directories(dir);
+    std::ofstream(dir / "document.xml", std::ios::binary) << xml;
+    adapters::ssmix2::StorageRecord record;
+    record.file.path = dir / "document.xml";
+    record.file.relative = "000/000/0000000001/20240401/" + type + "/" + folder;
+    auto name = adapters::ssmix2::ParseFileName(folder.substr(0, folder.size() - 2) + "_-_1");
+    REQUIRE(name);
+    record.file.name = *name;
+    record.extended_type = type;
+    record.extended_files = {"document.xml"};
+    return record;
+  };
+  auto convert = [&](const adapters::ssmix2::StorageRecord& record, CollectingSink& issues) {
+    mapping::Converter converter(*rules, {});
+    mapping::BundleBuilder bundle;
+    converter.ConvertRecord(record, bundle, issues);
+    REQUIRE(bundle.Size() == 2);  // DocumentReference + Provenance
+    CHECK(bundle.Entries()[1].type == "Provenance");
+    std::string text;
+    fhir::WriteJson(bundle.Entries()[0].resource, text);
+    return text;
+  };
+  auto warned = [](const CollectingSink& issues) {
+    std::size_t n = 0;
+    for (const auto& i : issues.Issues()) n += i.code == "ssmix2.cda_unreadable" ? 1 : 0;
+    return n;
+  };
+  {  // A prefixed CDA header, time without zone (JST), an organisation author.
+    CollectingSink issues;
+    const std::string doc = convert(
+        record_for("C1",
+                   "<?xml version=\"1.0\"?><cda:ClinicalDocument xmlns:cda=\"urn:hl7-org:v3\">"
+                   "<cda:id root=\"1.2.3\"/><cda:code code=\"18842-5\" "
+                   "codeSystem=\"2.16.840.1.113883.6.1\"/><cda:title>T</cda:title>"
+                   "<cda:effectiveTime value=\"202404011230\"/><cda:author><cda:assignedAuthor>"
+                   "<cda:representedOrganization><cda:name>病院</cda:name>"
+                   "</cda:representedOrganization></cda:assignedAuthor></cda:author>"
+                   "</cda:ClinicalDocument>"),
+        issues);
+    CHECK(warned(issues) == 0);
+    CHECK(doc.find("\"masterIdentifier\":{\"system\":\"urn:ietf:rfc:3986\",\"value\":"
+                   "\"urn:oid:1.2.3\"}") != std::string::npos);
+    CHECK(doc.find("\"creation\":\"2024-04-01T12:30:00+09:00\"") != std::string::npos);
+    CHECK(doc.find("\"description\":\"T\"") != std::string::npos);
+    CHECK(doc.find("\"author\":[{\"display\":\"病院\"}]") != std::string::npos);
+    // The type folder already has LOINC 18842-5: no second copy from the header.
+    CHECK(doc.find("18842-5") == doc.rfind("18842-5"));
+  }
+  {  // Not well-formed: kept, warned, no header data.
+    CollectingSink issues;
+    const std::string doc = convert(record_for("C2", "<ClinicalDocument><title>x</titl>"), issues);
+    CHECK(warned(issues) == 1);
+    CHECK(doc.find("description") == std::string::npos);
+    CHECK(doc.find("\"data\"") != std::string::npos);
+  }
+  {  // Well-formed XML that is not CDA: kept, no warning, no header data.
+    CollectingSink issues;
+    const std::string doc = convert(record_for("C3", "<report><title>x</title></report>"), issues);
+    CHECK(warned(issues) == 0);
+    CHECK(doc.find("description") == std::string::npos);
+  }
+}
