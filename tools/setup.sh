@@ -12,6 +12,7 @@ PACKAGES=(
   libboost1.81-dev libboost-system1.81-dev
   rapidjson-dev libpugixml-dev libicu-dev libsqlite3-dev sqlite3 libpq-dev libssl-dev
   catch2 zlib1g-dev
+  libmimalloc-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   postgresql postgresql-contrib
   nodejs npm
