@@ -62,6 +62,44 @@ void FindUnions(std::map<std::string, CompiledParam, std::less<>>& params) {
   }
 }
 
+// Marks the reference parameters whose paths are another reference parameter's paths, each
+// ending in `.where(resolve() is T)` with one T: R4's `patient` next to `subject` in most
+// clinical resources. Their rows are the other's rows whose target type is T.
+void FindRestrictions(std::map<std::string, CompiledParam, std::less<>>& params) {
+  for (auto& [code, param] : params) {
+    if (param.def->type != ParamType::kReference || !param.union_of.empty() ||
+        param.paths.empty()) {
+      continue;
+    }
+    const std::string target =
+        param.paths[0].steps.empty() ? std::string() : param.paths[0].steps.back().resolve_is;
+    if (target.empty()) continue;
+    std::set<std::string> unrestricted;
+    bool uniform = true;
+    for (FhirPath path : param.paths) {
+      if (path.steps.empty() || path.steps.back().resolve_is != target) {
+        uniform = false;
+        break;
+      }
+      path.steps.back().resolve_is.clear();
+      unrestricted.insert(PathKey(path));
+    }
+    if (!uniform) continue;
+    for (const auto& [other_code, other] : params) {
+      if (&other == &param || other.def->type != ParamType::kReference || !other.union_of.empty()) {
+        continue;
+      }
+      std::set<std::string> theirs;
+      for (const FhirPath& path : other.paths) theirs.insert(PathKey(path));
+      if (theirs == unrestricted) {
+        param.union_of = {other_code};
+        param.only_target = target;
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 SearchParamRegistry::SearchParamRegistry() {
@@ -73,14 +111,16 @@ SearchParamRegistry::SearchParamRegistry() {
     param.paths = std::move(*paths);
     by_type_[std::string(def.resource_type)].emplace(std::string(def.code), std::move(param));
   }
-  for (auto& [type, params] : by_type_) FindUnions(params);
+  for (auto& [type, params] : by_type_) {
+    FindUnions(params);
+    FindRestrictions(params);
+  }
 }
 
-std::vector<std::string_view> SearchParamRegistry::IndexedAs(std::string_view type,
-                                                             std::string_view code) const {
+IndexedParam SearchParamRegistry::IndexedAs(std::string_view type, std::string_view code) const {
   const CompiledParam* param = Find(type, code);
-  if (param == nullptr || param->union_of.empty()) return {code};
-  return {param->union_of.begin(), param->union_of.end()};
+  if (param == nullptr || param->union_of.empty()) return {{code}, {}};
+  return {{param->union_of.begin(), param->union_of.end()}, param->only_target};
 }
 
 const SearchParamRegistry& SearchParamRegistry::Instance() {

@@ -32,6 +32,16 @@ struct CompiledParam {
   // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
   // index rows of its own (they would duplicate the others'); searches match the rows of these.
   std::vector<std::string> union_of;
+  // With union_of (one reference parameter): only its rows whose target type is this, for a
+  // parameter whose paths are the other's with `.where(resolve() is T)` (Observation patient =
+  // Observation.subject.where(resolve() is Patient): the subject rows with target Patient).
+  std::string only_target;
+};
+
+// The index rows a search on a parameter reads (SearchParamRegistry::IndexedAs).
+struct IndexedParam {
+  std::vector<std::string_view> codes;  // rows of any of these parameter codes
+  std::string_view only_target;         // non-empty: and of this reference target type
 };
 
 // Search parameters by resource type and code, compiled once (immutable afterwards: thread-safe).
@@ -42,9 +52,10 @@ class SearchParamRegistry {
   // All parameters of one type (empty when the type has none).
   const std::map<std::string, CompiledParam, std::less<>>& ForType(std::string_view type) const;
   std::vector<std::string> Types() const;
-  // The parameter codes whose index rows a search on (type, code) reads: `code` itself, or the
-  // parameters it is the union of (CompiledParam::union_of). Unknown codes map to themselves.
-  std::vector<std::string_view> IndexedAs(std::string_view type, std::string_view code) const;
+  // The index rows a search on (type, code) reads: those of `code` itself, or of the parameters
+  // it is the union or restriction of (CompiledParam::union_of, only_target). Unknown codes map
+  // to themselves.
+  IndexedParam IndexedAs(std::string_view type, std::string_view code) const;
 
  private:
   SearchParamRegistry();

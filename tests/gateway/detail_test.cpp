@@ -163,11 +163,17 @@ TEST_CASE("search params: unions of other parameters are not indexed twice", "[d
   CHECK(sorted(reg.Find("Observation", "combo-value-quantity")->union_of) ==
         std::vector<std::string>{"component-value-quantity", "value-quantity"});
   CHECK(reg.Find("Observation", "code")->union_of.empty());
-  CHECK(reg.IndexedAs("Observation", "code") == std::vector<std::string_view>{"code"});
-  CHECK(reg.IndexedAs("Observation", "combo-code").size() == 2);
-  CHECK(reg.IndexedAs("Observation", "nonsense") == std::vector<std::string_view>{"nonsense"});
-  // A restriction is no union: patient = subject.where(resolve() is Patient) stays indexed.
-  CHECK(reg.Find("Observation", "patient")->union_of.empty());
+  CHECK(reg.IndexedAs("Observation", "code").codes == std::vector<std::string_view>{"code"});
+  CHECK(reg.IndexedAs("Observation", "combo-code").codes.size() == 2);
+  CHECK(reg.IndexedAs("Observation", "combo-code").only_target.empty());
+  CHECK(reg.IndexedAs("Observation", "nonsense").codes ==
+        std::vector<std::string_view>{"nonsense"});
+  // A restriction: patient = Observation.subject.where(resolve() is Patient).
+  CHECK(reg.IndexedAs("Observation", "patient").codes == std::vector<std::string_view>{"subject"});
+  CHECK(reg.IndexedAs("Observation", "patient").only_target == "Patient");
+  CHECK(reg.Find("Observation", "subject")->union_of.empty());
+  // Not a restriction: AllergyIntolerance.patient is an element of its own.
+  CHECK(reg.Find("AllergyIntolerance", "patient")->union_of.empty());
   // Every union is made of indexed parameters of the same type whose paths it contains.
   std::size_t unions = 0;
   for (const std::string& type : reg.Types()) {
@@ -178,7 +184,13 @@ TEST_CASE("search params: unions of other parameters are not indexed twice", "[d
         REQUIRE(p != nullptr);
         CHECK(p->union_of.empty());
         CHECK(p->def->type == param.def->type);
-        CHECK(p->paths.size() < param.paths.size());
+        if (param.only_target.empty()) {
+          CHECK(p->paths.size() < param.paths.size());
+        } else {
+          CHECK(param.union_of.size() == 1);
+          CHECK(p->def->type == ParamType::kReference);
+          CHECK(p->paths.size() == param.paths.size());
+        }
       }
       unions += param.union_of.empty() ? 0 : 1;
     }
@@ -186,15 +198,16 @@ TEST_CASE("search params: unions of other parameters are not indexed twice", "[d
   CHECK(unions >= 4);
 
   Json obs = P(
-      R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120}}],"valueQuantity":{"value":5.4,"code":"mg/dL"}})");
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/p1"},"code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120}}],"valueQuantity":{"value":5.4,"code":"mg/dL"}})");
   store::IndexEntries idx;
   IndexResource(obs, idx);
   std::vector<std::string> params;
   for (const auto& t : idx.tokens) params.push_back(t.param + "=" + t.code);
   for (const auto& q : idx.quantities) params.push_back(q.param);
+  for (const auto& r : idx.references) params.push_back(r.param + "=" + r.target_id);
   CHECK(sorted(params) == std::vector<std::string>{"code=2345-7", "component-code=8480-6",
                                                    "component-value-quantity", "status=final",
-                                                   "value-quantity"});
+                                                   "subject=p1", "value-quantity"});
 }
 
 }  // namespace

@@ -27,11 +27,12 @@ std::string RawQuery(sqlite3* db, const std::string& sql) {
   return out;
 }
 
-std::int64_t CountMatches(Session& session, std::string param, std::string code) {
+std::int64_t CountMatches(Session& session, std::string param, std::string code,
+                          Predicate::Kind kind = Predicate::Kind::kToken) {
   SearchQuery q;
   q.type = "Observation";
   Predicate p;
-  p.kind = Predicate::Kind::kToken;
+  p.kind = kind;
   p.param = std::move(param);
   p.value = std::move(code);
   q.where = {{p}};
@@ -65,6 +66,8 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "
           "INSERT INTO idx_token VALUES ('Observation', 'o1', 'code', 'http://loinc.org', "
           "'2345-7'), ('Observation', 'o1', 'combo-code', 'http://loinc.org', '2345-7'), "
           "('Observation', 'o1', 'status', '', 'final')",
+          "INSERT INTO idx_ref VALUES ('Observation', 'o1', 'subject', 'Patient', 'p1'), "
+          "('Observation', 'o1', 'patient', 'Patient', 'p1')",
           "INSERT INTO idx_quantity VALUES ('Observation', 'o1', 'value-quantity', 5.4, '', "
           "'mg/dL'), ('Observation', 'o1', 'combo-value-quantity', 5.4, '', 'mg/dL')"}) {
       statements.emplace_back(sql);
@@ -83,6 +86,9 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "
     CHECK(CountMatches(**session, "code", "2345-7") == 1);
     CHECK(CountMatches(**session, "combo-code", "2345-7") == 1);
     CHECK(CountMatches(**session, "combo-code", "9999-9") == 0);
+    CHECK(CountMatches(**session, "patient", "p1", Predicate::Kind::kReference) == 1);
+    CHECK(CountMatches(**session, "patient", "p2", Predicate::Kind::kReference) == 0);
+    CHECK(CountMatches(**session, "subject", "p1", Predicate::Kind::kReference) == 1);
     auto read = (*session)->Read("Observation", "o1");
     REQUIRE(read);
     REQUIRE(read->has_value());
@@ -96,6 +102,7 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "
   CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity WHERE param = 'combo-value-quantity'") ==
         "0");
   CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity") == "1");
+  CHECK(RawQuery(db, "SELECT group_concat(param) FROM idx_ref") == "subject");
   sqlite3_close(db);
   std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm"}) {

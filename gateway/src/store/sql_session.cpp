@@ -44,27 +44,48 @@ std::string_view TableFor(Predicate::Kind kind) {
   }
 }
 
-// "<column> = ?" for a search parameter's index rows, or "<column> IN (?, …)" for a parameter
-// stored as the union of others (SearchParamRegistry::IndexedAs: combo-code reads the code and
-// component-code rows). Without a type (compartment searches) the code is matched as written.
-void AppendParamMatch(std::string_view column, std::string_view type, const std::string& param,
+// Matches the index rows (alias `x`, any idx_* table) of search parameter `param` of `type`:
+// "x.param = ?", or for a parameter stored as the union or restriction of others
+// (SearchParamRegistry::IndexedAs) "x.param IN (?, …)" (combo-code: the code and
+// component-code rows) and "x.target_type = ?" (patient: the subject rows with target Patient).
+// Without a type (compartment searches) the code is matched as written, or as derived in every
+// type where it is.
+void AppendParamMatch(const std::string& x, std::string_view type, const std::string& param,
                       std::string& sql, std::vector<Param>& params) {
-  sql += column;
-  if (type.empty()) {
-    sql += " = ?";
-    params.emplace_back(param);
+  const auto& registry = gateway::detail::SearchParamRegistry::Instance();
+  auto one = [&](const gateway::detail::IndexedParam& as) {
+    sql += x + ".param";
+    if (as.codes.size() == 1) {
+      sql += " = ?";
+      params.emplace_back(std::string(as.codes[0]));
+    } else {
+      sql += " IN (";
+      for (std::size_t i = 0; i < as.codes.size(); ++i) {
+        sql += i == 0 ? "?" : ", ?";
+        params.emplace_back(std::string(as.codes[i]));
+      }
+      sql += ")";
+    }
+    if (!as.only_target.empty()) {
+      sql += " AND " + x + ".target_type = ?";
+      params.emplace_back(std::string(as.only_target));
+    }
+  };
+  if (!type.empty()) {
+    sql += "(";
+    one(registry.IndexedAs(type, param));
+    sql += ")";
     return;
   }
-  const auto codes = gateway::detail::SearchParamRegistry::Instance().IndexedAs(type, param);
-  if (codes.size() == 1) {
-    sql += " = ?";
-    params.emplace_back(std::string(codes[0]));
-    return;
-  }
-  sql += " IN (";
-  for (std::size_t i = 0; i < codes.size(); ++i) {
-    sql += i == 0 ? "?" : ", ?";
-    params.emplace_back(std::string(codes[i]));
+  sql += "(" + x + ".param = ?";
+  params.emplace_back(param);
+  for (const std::string& t : registry.Types()) {
+    auto as = registry.IndexedAs(t, param);
+    if (as.codes.size() == 1 && as.codes[0] == param) continue;
+    sql += " OR (" + x + ".type = ? AND ";
+    params.emplace_back(t);
+    one(as);
+    sql += ")";
   }
   sql += ")";
 }
@@ -142,7 +163,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     sql += " " + x;
     sql += join;
     sql += " WHERE ";
-    AppendParamMatch(x + ".param", type, p.param, sql, params);
+    AppendParamMatch(x, type, p.param, sql, params);
     if (!type.empty()) {
       sql += " AND " + x + ".type = ?";
       params.emplace_back(std::string(type));
@@ -163,7 +184,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     sql += table;
     sql +=
         "_by_resource WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND ";
-    AppendParamMatch(x + ".param", type, p.param, sql, params);
+    AppendParamMatch(x, type, p.param, sql, params);
   };
   switch (p.kind) {
     case Predicate::Kind::kId:
@@ -527,7 +548,7 @@ void AppendSortExpr(const SortKey& key, std::string_view type, std::string& sql,
     sql += ") FROM ";
     sql += table;
     sql += " s WHERE s.type = r.type AND s.id = r.id AND ";
-    AppendParamMatch("s.param", type, key.param, sql, params);
+    AppendParamMatch("s", type, key.param, sql, params);
     sql += ")";
   }
   sql += key.descending ? " DESC" : " ASC";
@@ -546,8 +567,9 @@ std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
     // (A parameter stored as a union of others has no prefix rows of its own.)
     if (any.size() == 1 && any[0].kind == Predicate::Kind::kString &&
         any[0].string_match == Predicate::StringMatch::kPrefix && !any[0].value.empty() &&
-        gateway::detail::SearchParamRegistry::Instance().IndexedAs(query.type, any[0].param) ==
-            std::vector<std::string_view>{any[0].param}) {
+        gateway::detail::SearchParamRegistry::Instance()
+                .IndexedAs(query.type, any[0].param)
+                .codes == std::vector<std::string_view>{any[0].param}) {
       return i;
     }
   }
