@@ -259,7 +259,18 @@ namespace {
 class Walker {
  public:
   Walker(const Validator::Impl& impl, IssueSink& sink, const Location& base)
-      : impl_(impl), sink_(sink), base_(base) {}
+      : impl_(impl),
+        sink_(sink),
+        base_(base),
+        own_(ThreadScratch().in_use ? std::make_unique<Scratch>() : nullptr),
+        scratch_(own_ != nullptr ? *own_ : ThreadScratch()),
+        path_(scratch_.path),
+        seen_(scratch_.seen) {
+    scratch_.in_use = true;
+  }
+  ~Walker() { scratch_.in_use = false; }
+  Walker(const Walker&) = delete;
+  Walker& operator=(const Walker&) = delete;
 
   void Root(const Node& resource) {
     if (!resource.IsObject()) {
@@ -267,32 +278,54 @@ class Walker {
       return;
     }
     const std::string_view root = resource.ResourceType();
-    path_.push_back({root.empty() ? std::string_view("Resource") : root, kRaw});
+    PushRaw(root.empty() ? std::string_view("Resource") : root);
     Resource(resource, /*contained=*/false);
   }
 
  private:
   // --- paths and reporting -------------------------------------------------------------------
 
+  struct Segment {
+    std::string_view name;  // member name, or raw text (root type, "[x]")
+    std::size_t index;      // array index, or kMember / kRaw
+  };
+  static constexpr std::size_t kMember = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kRaw = static_cast<std::size_t>(-2);
+
+  // Buffers of a walk, reused by the walks of one thread (Validate runs once per resource on
+  // the conversion path, so fresh buffers would cost allocations per resource); a walk nested in
+  // another on the same thread (a Checker validating from inside) gets its own.
+  struct Scratch {
+    std::vector<Segment> path;
+    // Per nesting level, the Seen slots of the object being walked (no allocation per object
+    // once warm). A deque, so that deeper levels never move the vectors of the outer ones.
+    std::deque<std::vector<Seen>> seen;
+    bool in_use = false;
+  };
+  static Scratch& ThreadScratch() {
+    static thread_local Scratch scratch;
+    return scratch;
+  }
+
   // The location is kept as a stack of segments (views of member names that outlive the walk)
   // and rendered only when an issue is reported or a Checker asks: most resources report
   // nothing, so building "Patient.name[0].given[1]" for every element would be wasted work.
-  std::size_t PushMember(std::string_view name) {
-    const std::size_t old = path_.size();
-    path_.push_back({name, kMember});
+  // path_ is used as a stack of depth_of_path_ segments; its storage only grows.
+  std::size_t PushMember(std::string_view name) { return Push({name, kMember}); }
+  std::size_t PushIndex(std::size_t index) { return Push({{}, index}); }
+  void PushRaw(std::string_view text) { Push({text, kRaw}); }
+  std::size_t Push(Segment segment) {
+    const std::size_t old = path_depth_;
+    if (path_depth_ == path_.size()) path_.resize(path_.size() * 2 + 16);
+    path_[path_depth_++] = segment;
     return old;
   }
-  std::size_t PushIndex(std::size_t index) {
-    const std::size_t old = path_.size();
-    path_.push_back({{}, index});
-    return old;
-  }
-  void PushRaw(std::string_view text) { path_.push_back({text, kRaw}); }
-  void Pop(std::size_t old) { path_.resize(old); }
+  void Pop(std::size_t old) { path_depth_ = old; }
 
   std::string RenderPath() const {
     std::string out;
-    for (const Segment& segment : path_) {
+    for (std::size_t i = 0; i < path_depth_; ++i) {
+      const Segment& segment = path_[i];
       if (segment.index == kMember) {
         out += '.';
         out += segment.name;
@@ -938,17 +971,12 @@ class Walker {
   const Validator::Impl& impl_;
   IssueSink& sink_;
   const Location& base_;
-  struct Segment {
-    std::string_view name;  // member name, or raw text (root type, "[x]")
-    std::size_t index;      // array index, or kMember / kRaw
-  };
-  static constexpr std::size_t kMember = static_cast<std::size_t>(-1);
-  static constexpr std::size_t kRaw = static_cast<std::size_t>(-2);
-  std::vector<Segment> path_;
+  std::unique_ptr<Scratch> own_;  // only for a walk nested in another on the same thread
+  Scratch& scratch_;
+  std::vector<Segment>& path_;
+  std::size_t path_depth_ = 0;
   std::string extension_name_;  // "_name" while an issue about it is reported
-  // Per nesting level, the Seen slots of the object being walked (reused: no allocation per
-  // object). A deque, so that deeper levels never move the vectors of the outer ones.
-  std::deque<std::vector<Seen>> seen_;
+  std::deque<std::vector<Seen>>& seen_;
   ResourceScope* scope_ = nullptr;
   std::vector<BundleScope*> bundles_;
   int depth_ = 0;

@@ -407,6 +407,41 @@ TEST_CASE("checkers plug in and see every resource", "[validator]") {
                                          "Bundle.entry[1].resource", "Bundle"});
 }
 
+// The walk reuses per-thread buffers; a Checker that validates another resource from inside a
+// walk (same thread) must neither disturb the outer walk's locations nor see its state.
+TEST_CASE("a validation nested in a checker keeps both walks apart", "[validator]") {
+  struct Nested final : kakehashi::conformance::Checker {
+    std::vector<std::string>* inner_paths;
+    explicit Nested(std::vector<std::string>* p) : inner_paths(p) {}
+    std::string_view Name() const override { return "test.nested"; }
+    void Check(const kakehashi::conformance::ResourceContext& context,
+               kakehashi::IssueSink&) const override {
+      if (context.resource.ResourceType() != "Observation") return;
+      static const Validator inner;
+      CollectingSink sink;
+      CHECK_FALSE(
+          inner.Validate(Json(R"({"resourceType":"Patient","gender":"x","bogus":1})"), sink));
+      for (const Issue& issue : sink.Issues()) inner_paths->push_back(issue.where.fhir_path);
+    }
+  };
+  std::vector<std::string> inner_paths;
+  Validator validator;
+  validator.AddChecker(std::make_unique<Nested>(&inner_paths));
+  CollectingSink sink;
+  CHECK_FALSE(validator.Validate(Json(R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"resource":{"resourceType":"Observation","status":"final","code":{"text":"t"}}},
+      {"resource":{"resourceType":"Patient","birthDate":"1980-13"}}]})"),
+                                 sink));
+  std::sort(inner_paths.begin(), inner_paths.end());
+  CHECK(inner_paths == std::vector<std::string>{"Patient.bogus", "Patient.gender"});
+  const auto has = [&](std::string_view code, std::string_view path) {
+    return std::any_of(sink.Issues().begin(), sink.Issues().end(),
+                       [&](const Issue& i) { return i.code == code && i.where.fhir_path == path; });
+  };
+  CHECK(has("conformance.format.date", "Bundle.entry[1].resource.birthDate"));
+  CHECK(sink.Issues().size() == 1);
+}
+
 TEST_CASE("OperationOutcome from issues", "[validator]") {
   Validator validator;
   const auto outcome = kakehashi::conformance::ValidateToOutcome(
