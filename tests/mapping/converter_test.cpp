@@ -357,3 +357,32 @@ TEST_CASE("converter: extended-storage CDA header, malformed XML and non-CDA XML
     CHECK(doc.find("description") == std::string::npos);
   }
 }
+
+TEST_CASE("converter: a cancelled discharge (A13) after A03 leaves the stay open", "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  auto message = [](const char* trigger, const char* control, const std::string& pv1_tail) {
+    return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|20240410110000||ADT^") + trigger + "|" + control +
+           "|P|2.5\rEVN||20240410110000\rPID|0001||0000000001^^^^PI\rPV1|0001|I|" + pv1_tail + "\r";
+  };
+  // PV1-19 = V1 (16 fields after PV1-3), PV1-44 admission, PV1-45 discharge.
+  const std::string to19 = "3A^301^2" + std::string(16, '|') + "V1";
+  const std::string input = message("A01", "C1", to19 + std::string(25, '|') + "20240401100000") +
+                            message("A03", "C2", to19 + std::string(26, '|') + "20240410103000") +
+                            message("A13", "C3", to19);
+  mapping::Converter converter(*rules, {});
+  mapping::BundleBuilder bundle;
+  CollectingSink issues;
+  REQUIRE(converter.ConvertHl7(input, "input.hl7", bundle, issues) == 3);
+  std::size_t encounters = 0;
+  std::string text;
+  for (const auto& e : bundle.Entries()) {
+    if (e.type != "Encounter") continue;
+    ++encounters;
+    fhir::WriteJson(e.resource, text);
+  }
+  REQUIRE(encounters == 1);
+  CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
+  CHECK(text.find("\"start\":\"2024-04-01T10:00:00+09:00\"") != std::string::npos);
+  CHECK(text.find("\"end\"") == std::string::npos);  // the A03's PV1-45 does not survive A13
+}
