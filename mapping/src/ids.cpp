@@ -1,7 +1,6 @@
 #include "kakehashi/mapping/ids.hpp"
 
 #include <cstdint>
-#include <cstdio>
 
 namespace kakehashi::mapping {
 namespace {
@@ -34,16 +33,39 @@ struct Hasher {
     std::uint64_t lo = Mix(b ^ hi);
     hi = (hi & ~0xF000ULL) | 0x8000ULL;                         // version 8 (custom)
     lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-    char buf[37];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                  static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                  static_cast<unsigned>(lo >> 48),
-                  static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
-    return buf;
+    // "%08x-%04x-%04x-%04x-%012llx" of hi>>32, hi>>16, hi, lo>>48, lo: the 16 hex digits of hi
+    // then those of lo, with the dashes (written by hand: snprintf cost more than the hashing).
+    std::string out(36, '-');
+    static constexpr char kHex[] = "0123456789abcdef";
+    static constexpr int kHiAt[16] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17};
+    static constexpr int kLoAt[16] = {19, 20, 21, 22, 24, 25, 26, 27,
+                                      28, 29, 30, 31, 32, 33, 34, 35};
+    for (int i = 0; i < 16; ++i) {
+      out[kHiAt[i]] = kHex[(hi >> (60 - 4 * i)) & 0xF];
+      out[kLoAt[i]] = kHex[(lo >> (60 - 4 * i)) & 0xF];
+    }
+    return out;
   }
 };
 
 }  // namespace
+
+void IdBuilder::Add(std::string_view part) {
+  Hasher h;
+  h.a = a_;
+  h.b = b_;
+  h.Add(part);
+  h.Separator();
+  a_ = h.a;
+  b_ = h.b;
+}
+
+std::string IdBuilder::Id() const {
+  Hasher h;
+  h.a = a_;
+  h.b = b_;
+  return h.Uuid();
+}
 
 std::string DeterministicId(const std::vector<std::string>& parts) {
   Hasher h;

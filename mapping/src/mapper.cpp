@@ -537,15 +537,14 @@ class Engine {
       return Out{Node::String(std::move(text)), data};
     }
     if (const Node* parts = info.hash) {
-      std::vector<std::string> texts;
-      texts.reserve(parts->Size());
+      IdBuilder id;
       bool data = false;
       for (const auto& item : parts->Items()) {
         auto v = Eval(item, scope);
-        texts.push_back(v ? v->node.Text() : std::string());
+        id.Add(v ? std::string_view(v->node.Text()) : std::string_view());
         data = data || (v && v->data);
       }
-      return Out{Node::String(DeterministicId(texts)), data};
+      return Out{Node::String(id.Id()), data};
     }
     if (const Node* each = info.each) return EvalEach(info, each->Text(), scope);
     if (info.datatype != nullptr) return EvalDatatype(info, scope);

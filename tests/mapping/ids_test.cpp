@@ -20,3 +20,15 @@ TEST_CASE("ids: deterministic, UUID-shaped, valid FHIR ids", "[mapping]") {
   for (int i = 0; i < 10000; ++i) ids.insert(DeterministicId({"Observation", std::to_string(i)}));
   CHECK(ids.size() == 10000);
 }
+
+TEST_CASE("ids: IdBuilder gives DeterministicId part by part", "[mapping]") {
+  IdBuilder builder;
+  builder.Add("Observation");
+  builder.Add("");
+  builder.Add("MSG0001");
+  CHECK(builder.Id() == DeterministicId({"Observation", "", "MSG0001"}));
+  CHECK(IdBuilder().Id() == DeterministicId(std::vector<std::string>{}));
+  IdBuilder other;
+  other.Add("Observation");
+  CHECK(other.Id() != builder.Id());
+}

@@ -7,6 +7,7 @@
 // identifying values. Valid as a FHIR id ([A-Za-z0-9\-\.]{1,64}) and as a urn:uuid.
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -16,5 +17,16 @@ namespace kakehashi::mapping {
 
 std::string DeterministicId(const std::vector<std::string>& parts);
 std::string DeterministicId(std::initializer_list<std::string_view> parts);
+
+// The same id, part by part (no list of copies): Add() each part in order, then Id().
+class IdBuilder {
+ public:
+  void Add(std::string_view part);
+  std::string Id() const;
+
+ private:
+  std::uint64_t a_ = 0xcbf29ce484222325ULL;  // the two FNV-1a states (ids.cpp)
+  std::uint64_t b_ = 0x84222325cbf29ce4ULL;
+};
 
 }  // namespace kakehashi::mapping
