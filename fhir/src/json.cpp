@@ -452,12 +452,56 @@ inline bool AnyNeedsEscape(std::uint64_t word) {
   return (below_space | has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) != 0;
 }
 
+// Appends to a std::string through a cursor: the string is grown ahead (resize) and cut to the
+// written length when the buffer goes away, so writing a byte is one store instead of a
+// push_back with its capacity check and length update (the writer emits many 1-3 byte tokens).
+class OutBuffer {
+ public:
+  explicit OutBuffer(std::string& out)
+      : out_(out), data_(out.data()), len_(out.size()), cap_(out.size()) {}
+  ~OutBuffer() { out_.resize(len_); }
+  OutBuffer(const OutBuffer&) = delete;
+  OutBuffer& operator=(const OutBuffer&) = delete;
+
+  std::size_t size() const { return len_; }
+  void Truncate(std::size_t length) { len_ = length; }  // length <= size()
+  void Put(char c) {
+    Reserve(1);
+    data_[len_++] = c;
+  }
+  void Put(std::string_view text) {
+    Reserve(text.size());
+    std::memcpy(data_ + len_, text.data(), text.size());
+    len_ += text.size();
+  }
+  void Fill(std::size_t count, char c) {
+    Reserve(count);
+    std::memset(data_ + len_, c, count);
+    len_ += count;
+  }
+
+ private:
+  void Reserve(std::size_t n) {
+    if (cap_ - len_ < n) Grow(n);
+  }
+  void Grow(std::size_t n) {
+    out_.resize(std::max(cap_ * 2, len_ + n + 256));
+    data_ = out_.data();
+    cap_ = out_.size();
+  }
+
+  std::string& out_;
+  char* data_;
+  std::size_t len_;
+  std::size_t cap_;
+};
+
 // Copies runs of plain bytes in one append each; only escaped bytes are handled one by one.
 // Most values (codes, ids, dates, names) need no escaping at all: they are skipped 8 bytes at
 // a time.
-void AppendEscaped(std::string& out, std::string_view text) {
+void AppendEscaped(OutBuffer& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
+  out.Put('"');
   const char* run = text.data();
   const char* const end = text.data() + text.size();
   const char* scan = run;
@@ -470,29 +514,29 @@ void AppendEscaped(std::string& out, std::string_view text) {
   for (const char* p = scan; p != end; ++p) {
     const unsigned char c = static_cast<unsigned char>(*p);
     if (!kNeedsEscape[c]) continue;
-    out.append(run, static_cast<std::size_t>(p - run));
+    out.Put(std::string_view(run, static_cast<std::size_t>(p - run)));
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"': out.Put("\\\""); break;
+      case '\\': out.Put("\\\\"); break;
+      case '\n': out.Put("\\n"); break;
+      case '\r': out.Put("\\r"); break;
+      case '\t': out.Put("\\t"); break;
+      case '\b': out.Put("\\b"); break;
+      case '\f': out.Put("\\f"); break;
       default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xF];
+        out.Put("\\u00");
+        out.Put(kHex[c >> 4]);
+        out.Put(kHex[c & 0xF]);
     }
     run = p + 1;
   }
-  out.append(run, static_cast<std::size_t>(end - run));
-  out += '"';
+  out.Put(std::string_view(run, static_cast<std::size_t>(end - run)));
+  out.Put('"');
 }
 
 class Writer {
  public:
-  Writer(std::string& out, const WriteOptions& options) : out_(out), options_(options) {}
+  Writer(OutBuffer& out, const WriteOptions& options) : out_(out), options_(options) {}
 
   // Writes `node`; `type` is its metadata when known (canonical ordering), else nullptr.
   // Returns false when, under canonical rules, what was written is empty (null, "", {}, [] or
@@ -500,9 +544,9 @@ class Writer {
   // the writer linear (no separate emptiness pass at every level).
   bool Value(const Node& node, const r4::TypeInfo* type, int indent) {
     switch (node.kind()) {
-      case Node::Kind::kNull: out_ += "null"; return false;
-      case Node::Kind::kBool: out_ += node.AsBool() ? "true" : "false"; return true;
-      case Node::Kind::kNumber: out_ += node.Text(); return true;
+      case Node::Kind::kNull: out_.Put("null"); return false;
+      case Node::Kind::kBool: out_.Put(node.AsBool() ? "true" : "false"); return true;
+      case Node::Kind::kNumber: out_.Put(node.Text()); return true;
       case Node::Kind::kString: AppendEscaped(out_, node.Text()); return !node.Text().empty();
       case Node::Kind::kArray: return Array(node, type, indent);
       case Node::Kind::kObject: return Object(node, type, indent);
@@ -513,16 +557,16 @@ class Writer {
  private:
   void Newline(int indent) {
     if (!options_.pretty) return;
-    out_ += '\n';
-    out_.append(static_cast<std::size_t>(indent) * 2, ' ');
+    out_.Put('\n');
+    out_.Fill(static_cast<std::size_t>(indent) * 2, ' ');
   }
 
   bool Array(const Node& node, const r4::TypeInfo* type, int indent) {
-    out_ += '[';
+    out_.Put('[');
     bool first = true;
     bool any = false;
     for (const Node& item : node.Items()) {
-      if (!first) out_ += ',';
+      if (!first) out_.Put(',');
       first = false;
       Newline(indent + 1);
       const std::size_t mark = out_.size();
@@ -530,12 +574,12 @@ class Writer {
         any = true;
       } else if (options_.canonical) {
         // An empty item becomes null so primitive arrays stay aligned with their "_x" partner.
-        out_.resize(mark);
-        out_ += "null";
+        out_.Truncate(mark);
+        out_.Put("null");
       }
     }
     if (!first) Newline(indent);
-    out_ += ']';
+    out_.Put(']');
     return any || !options_.canonical;
   }
 
@@ -582,30 +626,30 @@ class Writer {
     }
     // Copy: deeper levels reuse their own buffers, but a resize of buffers_ moves this one.
     const std::size_t count = entries.size();
-    out_ += '{';
+    out_.Put('{');
     bool any = false;
     for (std::size_t k = 0; k < count; ++k) {
       const Entry e = buffers_[static_cast<std::size_t>(indent)][k];
       const std::size_t mark = out_.size();
-      if (any) out_ += ',';
+      if (any) out_.Put(',');
       Newline(indent + 1);
       if (e.known) {  // an element name ("_" + name, "resourceType"): nothing to escape
-        out_ += '"';
-        out_ += node.Key(e.index);
-        out_ += "\":";
+        out_.Put('"');
+        out_.Put(node.Key(e.index));
+        out_.Put("\":");
       } else {
         AppendEscaped(out_, node.Key(e.index));
-        out_ += ':';
+        out_.Put(':');
       }
-      if (options_.pretty) out_ += ' ';
+      if (options_.pretty) out_.Put(' ');
       if (Value(node.Child(e.index), e.type, indent + 1) || !options_.canonical) {
         any = true;
       } else {
-        out_.resize(mark);  // canonical: no empty members
+        out_.Truncate(mark);  // canonical: no empty members
       }
     }
     if (any) Newline(indent);
-    out_ += '}';
+    out_.Put('}');
     return any || !options_.canonical;
   }
 
@@ -616,7 +660,7 @@ class Writer {
     bool known = false;  // the key is an element name of the metadata
   };
 
-  std::string& out_;
+  OutBuffer& out_;
   const WriteOptions& options_;
   std::vector<std::vector<Entry>> buffers_;
 };
@@ -672,7 +716,8 @@ std::string WriteJson(const Node& node, const WriteOptions& options) {
 }
 
 void WriteJson(const Node& node, std::string& out, const WriteOptions& options) {
-  Writer writer(out, options);
+  OutBuffer buffer(out);  // cuts `out` to the written length when it goes out of scope
+  Writer writer(buffer, options);
   writer.Value(node, nullptr, 0);
 }
 
