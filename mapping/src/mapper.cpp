@@ -97,6 +97,9 @@ std::optional<Path> ParsePath(std::string_view s) {
   return p;
 }
 
+// The role of a template member (Compiled::roles).
+constexpr std::uint8_t kMember = 0, kSkip = 1, kMergeIn = 2;
+
 // What the engine needs to know about one rule object, worked out once per Mapper instead of
 // per message (the rules do not change while a Mapper lives): whether it is an expression, its
 // members by role, its path parsed, its function and datatype rule resolved.
@@ -128,6 +131,8 @@ struct Compiled {
   std::optional<Path> parsed;  // "path" parsed (nullopt: absent or malformed)
   const Function* function = nullptr;   // "fn" resolved (nullptr: absent or unknown)
   const Node* datatype_rule = nullptr;  // rules.Datatype("datatype") (nullptr: absent/unknown)
+
+  std::vector<std::uint8_t> roles;  // per member: kMember, kSkip ($require/$keep), kMergeIn
 };
 
 Compiled Compile(const Node& rule, const RuleSet& rules) {
@@ -164,6 +169,13 @@ Compiled Compile(const Node& rule, const RuleSet& rules) {
   const Node* keep = rule.Find("$keep");
   c.keep = keep != nullptr && keep->AsBool();
   c.merge = rule.Find("$merge") != nullptr;
+  c.roles.reserve(rule.Size());
+  for (std::size_t i = 0; i < rule.Size(); ++i) {
+    const std::string& key = rule.Key(i);
+    c.roles.push_back(key == "$require" || key == "$keep" ? kSkip
+                      : key == "$merge"                   ? kMergeIn
+                                                          : kMember);
+  }
   if (c.path != nullptr) c.parsed = ParsePath(c.path->Text());
   if (c.fn != nullptr) c.function = FindFunction(c.fn->Text());
   if (c.datatype != nullptr) c.datatype_rule = rules.Datatype(c.datatype->Text());
@@ -484,14 +496,15 @@ class Engine {
     Out out{Node::Object(), false};
     const std::size_t parent_length = scope.fhir_path.size();
     for (std::size_t i = 0; i < rule.Size(); ++i) {
+      const std::uint8_t role = i < info.roles.size() ? info.roles[i] : kMember;
+      if (role == kSkip) continue;
       const std::string& key = rule.Key(i);
-      if (key == "$require" || key == "$keep") continue;
       scope.fhir_path.append(".").append(key);
       auto v = Eval(rule.Child(i), scope);
       scope.fhir_path.resize(parent_length);
       if (!v) continue;
       out.data = out.data || v->data;
-      if (key == "$merge") {
+      if (role == kMergeIn) {
         for (std::size_t k = 0; k < v->node.Size(); ++k) {
           out.node.Set(v->node.Key(k), std::move(v->node.Child(k)));
         }
