@@ -115,9 +115,19 @@ std::uint64_t Hash(std::string_view text, const void* owner) {
     p += 8;
     n -= 8;
   }
-  if (n > 0) {
-    std::uint64_t word = 0;
-    std::memcpy(&word, p, n);
+  if (n > 0) {  // the 1-7 tail bytes, read with fixed-size loads (no variable-length memcpy)
+    std::uint64_t word;
+    if (n >= 4) {
+      std::uint32_t lo;
+      std::uint32_t hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);  // overlaps lo when n < 8
+      word = (static_cast<std::uint64_t>(hi) << 32) | lo;
+    } else {
+      word = (static_cast<std::uint64_t>(static_cast<unsigned char>(p[0])) << 16) |
+             (static_cast<std::uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8) |
+             static_cast<unsigned char>(p[n - 1]);
+    }
     h = (h ^ word) * kMul;
   }
   h ^= h >> 33;
