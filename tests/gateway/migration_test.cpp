@@ -44,7 +44,8 @@ std::int64_t CountMatches(Session& session, std::string param, std::string code,
   return *n;
 }
 
-TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "[store]") {
+TEST_CASE("store: a schema version 2 SQLite database is migrated to version 4 when opened",
+          "[store]") {
   const auto file = std::filesystem::temp_directory_path() /
                     ("kakehashi-gw-v2-" + testing::RandomSuffix() + ".sqlite");
   {
@@ -65,7 +66,8 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "
           "version, last_updated, deleted, json FROM resources",
           "INSERT INTO idx_token VALUES ('Observation', 'o1', 'code', 'http://loinc.org', "
           "'2345-7'), ('Observation', 'o1', 'combo-code', 'http://loinc.org', '2345-7'), "
-          "('Observation', 'o1', 'status', '', 'final')",
+          "('Observation', 'o1', 'status', '', 'final'), ('Observation', 'o1', 'status', '', "
+          "'final')",
           "INSERT INTO idx_ref VALUES ('Observation', 'o1', 'subject', 'Patient', 'p1'), "
           "('Observation', 'o1', 'patient', 'Patient', 'p1')",
           "INSERT INTO idx_quantity VALUES ('Observation', 'o1', 'value-quantity', 5.4, '', "
@@ -96,7 +98,17 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated when opened", "
   }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
-  CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "3");
+  CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "4");
+  // v4: the index tables are keyed by their rows, duplicates gone, the by-resource index kept.
+  for (const char* table : {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+    INFO(table);
+    CHECK(RawQuery(db, std::string("SELECT sql LIKE '%WITHOUT ROWID' FROM sqlite_schema WHERE "
+                                   "name = '") +
+                           table + "'") == "1");
+    CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM sqlite_schema WHERE name = '") + table +
+                           "_by_resource'") == "1");
+  }
+  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'status'") == "1");
   CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'combo-code'") == "0");
   CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'code'") == "1");
   CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity WHERE param = 'combo-value-quantity'") ==

@@ -208,6 +208,10 @@ class PgStore final : public Store {
         for (const auto& sql : SchemaV3(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
         KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (3)"));
       }
+      if (version < 4) {
+        for (const auto& sql : SchemaV4(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
+        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (4)"));
+      }
       return exec("COMMIT");
     }();
     if (!result) {

@@ -453,6 +453,50 @@ std::vector<std::string> SchemaV3(Dialect) {
   return out;
 }
 
+std::vector<std::string> SchemaV4(Dialect dialect) {
+  if (dialect == Dialect::kPostgres) return {};
+  struct Table {
+    std::string_view name;
+    std::string_view columns;      // as created by SchemaV1, in order
+    std::string_view key;          // the by-value index of SchemaV1 (plus system, code)
+    std::string_view by_resource;  // the by-resource index of SchemaV1
+  };
+  static constexpr Table kTables[] = {
+      {"idx_token",
+       "type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL, code TEXT "
+       "NOT NULL",
+       "type, param, code, system, id", "type, id, param, code, system"},
+      {"idx_string",
+       "type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL",
+       "type, param, value, id", "type, id, param, value"},
+      {"idx_date",
+       "type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, low BIGINT NOT NULL, high "
+       "BIGINT NOT NULL",
+       "type, param, low, high, id", "type, id, param, low, high"},
+      {"idx_ref",
+       "type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, target_type TEXT NOT NULL, "
+       "target_id TEXT NOT NULL",
+       "target_id, target_type, param, type, id", "type, id, param, target_id, target_type"},
+      // Quantities of one value in two units are two rows: system and code are part of the key.
+      {"idx_quantity",
+       "type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value REAL NOT NULL, system "
+       "TEXT NOT NULL, code TEXT NOT NULL",
+       "type, param, value, system, code, id", "type, id, param, value, system, code"},
+  };
+  std::vector<std::string> out;
+  for (const Table& t : kTables) {
+    const std::string name(t.name);
+    out.push_back("CREATE TABLE " + name + "_v4 (" + std::string(t.columns) + ", PRIMARY KEY (" +
+                  std::string(t.key) + ")) WITHOUT ROWID");
+    out.push_back("INSERT OR IGNORE INTO " + name + "_v4 SELECT * FROM " + name);
+    out.push_back("DROP TABLE " + name);  // and its indexes
+    out.push_back("ALTER TABLE " + name + "_v4 RENAME TO " + name);
+    out.push_back("CREATE INDEX " + name + "_by_resource ON " + name + " (" +
+                  std::string(t.by_resource) + ")");
+  }
+  return out;
+}
+
 namespace {
 
 // The first `chars` code points of UTF-8 `text` (all of it when shorter).
@@ -675,39 +719,46 @@ enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity }
 constexpr std::size_t kInsertBatch = 16;
 
 // "INSERT INTO idx_x (cols) VALUES (?, …), (?, …)…" for `rows` rows (1..kInsertBatch), built once.
-const std::string& InsertSql(IndexTable table, std::size_t rows) {
+// SQLite: INSERT OR IGNORE, as a resource may yield the same row twice and the index tables are
+// keyed by their rows (SchemaV4); PostgreSQL's tables have no key and keep duplicates.
+const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows) {
   struct Shape {
     std::string_view head;
     int columns;
   };
   static constexpr Shape kShapes[] = {
-      {"INSERT INTO idx_token (type, id, param, system, code) VALUES ", 5},
-      {"INSERT INTO idx_string (type, id, param, value) VALUES ", 4},
-      {"INSERT INTO idx_string_prefix (type, id, param, prefix, last_updated) VALUES ", 5},
-      {"INSERT INTO idx_date (type, id, param, low, high) VALUES ", 5},
-      {"INSERT INTO idx_ref (type, id, param, target_type, target_id) VALUES ", 5},
-      {"INSERT INTO idx_quantity (type, id, param, value, system, code) VALUES ", 6},
+      {"idx_token (type, id, param, system, code) VALUES ", 5},
+      {"idx_string (type, id, param, value) VALUES ", 4},
+      {"idx_string_prefix (type, id, param, prefix, last_updated) VALUES ", 5},
+      {"idx_date (type, id, param, low, high) VALUES ", 5},
+      {"idx_ref (type, id, param, target_type, target_id) VALUES ", 5},
+      {"idx_quantity (type, id, param, value, system, code) VALUES ", 6},
   };
   static const auto kSql = [] {
-    std::vector<std::vector<std::string>> all;
-    for (const Shape& shape : kShapes) {
-      std::vector<std::string> by_rows(kInsertBatch + 1);
-      std::string tuple = "(?";
-      for (int c = 1; c < shape.columns; ++c) tuple += ", ?";
-      tuple += ")";
-      for (std::size_t n = 1; n <= kInsertBatch; ++n) {
-        std::string sql(shape.head);
-        for (std::size_t i = 0; i < n; ++i) {
-          if (i > 0) sql += ", ";
-          sql += tuple;
+    std::vector<std::vector<std::vector<std::string>>> by_dialect;
+    for (std::string_view insert : {"INSERT OR IGNORE INTO ", "INSERT INTO "}) {
+      std::vector<std::vector<std::string>> all;
+      for (const Shape& shape : kShapes) {
+        std::vector<std::string> by_rows(kInsertBatch + 1);
+        std::string tuple = "(?";
+        for (int c = 1; c < shape.columns; ++c) tuple += ", ?";
+        tuple += ")";
+        for (std::size_t n = 1; n <= kInsertBatch; ++n) {
+          std::string sql(insert);
+          sql += shape.head;
+          for (std::size_t i = 0; i < n; ++i) {
+            if (i > 0) sql += ", ";
+            sql += tuple;
+          }
+          by_rows[n] = std::move(sql);
         }
-        by_rows[n] = std::move(sql);
+        all.push_back(std::move(by_rows));
       }
-      all.push_back(std::move(by_rows));
+      by_dialect.push_back(std::move(all));
     }
-    return all;
+    return by_dialect;
   }();
-  return kSql[static_cast<std::size_t>(table)][rows];
+  return kSql[dialect == Dialect::kSqlite ? 0 : 1][static_cast<std::size_t>(table)][rows];
 }
 
 }  // namespace
@@ -739,7 +790,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   std::vector<Param> params;
   auto flush = [&](IndexTable table, std::size_t rows) -> Result<void> {
     if (rows == 0) return {};
-    auto r = Exec(InsertSql(table, rows), params);
+    auto r = Exec(InsertSql(dialect_, table, rows), params);
     params.clear();
     return r;
   };

@@ -35,6 +35,12 @@ std::vector<std::string> SchemaV2(Dialect dialect);
 // Observation combo-code) lose their own index rows, which duplicated the others'.
 std::vector<std::string> SchemaV3(Dialect dialect);
 
+// Schema version 4 (SQLite only; nothing on PostgreSQL): the index tables idx_token, idx_string,
+// idx_date, idx_ref and idx_quantity become WITHOUT ROWID tables keyed by their by-value index
+// (one B-tree per row less, the one that held the rows); duplicate rows of a resource are
+// dropped (inserts are INSERT OR IGNORE).
+std::vector<std::string> SchemaV4(Dialect dialect);
+
 class SqlSession : public Session {
  public:
   explicit SqlSession(Dialect dialect) : dialect_(dialect) {}

@@ -242,6 +242,11 @@ class SqliteStore final : public Store {
       KAKEHASHI_TRY_VOID(exec(
           "INSERT INTO kakehashi_migrations VALUES (3, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
     }
+    if (version < 4) {
+      for (const auto& sql : SchemaV4(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
+      KAKEHASHI_TRY_VOID(exec(
+          "INSERT INTO kakehashi_migrations VALUES (4, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
+    }
     KAKEHASHI_TRY_VOID(exec("COMMIT"));
     // Keep this connection: for ":memory:"-style shared-cache URIs it keeps the database alive.
     Release(std::move(conn));
