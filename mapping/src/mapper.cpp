@@ -4,6 +4,7 @@
 #include "kakehashi/mapping/functions.hpp"
 #include "kakehashi/mapping/ids.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -330,7 +331,17 @@ class Engine {
         source_(source),
         dedup_(issues),
         issues_(dedup_) {
-    used_.resize(msg_.SegmentCount());
+    // Fields read, one flag per field of every segment in one block (a vector per segment cost
+    // an allocation each), and whether any field of a segment was read (also one past its end).
+    used_first_.reserve(msg_.SegmentCount() + 1);
+    std::size_t flags = 0;
+    for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
+      used_first_.push_back(flags);
+      flags += static_cast<std::size_t>(std::max(msg_.FieldCount(s), 0)) + 1;
+    }
+    used_first_.push_back(flags);
+    used_.assign(flags, 0);
+    touched_.assign(msg_.SegmentCount(), 0);
     ids_.reserve(msg_.SegmentCount());
     for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) ids_.emplace_back(msg_.SegmentId(s));
   }
@@ -910,9 +921,9 @@ class Engine {
       sub = p.subcomponent > 0 ? p.subcomponent : 1;
     }
     if (field <= 0) return {};
-    auto& used = used_[segment];
-    if (used.size() <= static_cast<std::size_t>(field)) used.resize(field + 1, false);
-    used[field] = true;
+    touched_[segment] = 1;
+    const std::size_t flag = used_first_[segment] + static_cast<std::size_t>(field);
+    if (flag < used_first_[segment + 1]) used_[flag] = 1;
     return msg_.Value(segment, field, rep, comp, sub);
   }
 
@@ -928,11 +939,8 @@ class Engine {
         for (const auto& c : context->Items()) is_context = is_context || c.Text() == id;
       }
       if (is_context) continue;
-      const auto& used = used_[s];
-      bool any = false;
-      for (bool u : used) any = any || u;
       int fields = msg_.FieldCount(s);
-      if (!any) {
+      if (touched_[s] == 0) {
         if (id == "MSH") continue;
         bool has_data = false;
         for (int f = 1; f <= fields && !has_data; ++f) has_data = msg_.RepetitionCount(s, f) > 0;
@@ -945,7 +953,7 @@ class Engine {
       }
       for (int f = 1; f <= fields; ++f) {
         if (id == "MSH" && f <= 2) continue;
-        if (static_cast<std::size_t>(f) < used.size() && used[f]) continue;
+        if (used_[used_first_[s] + static_cast<std::size_t>(f)] != 0) continue;
         if (msg_.RepetitionCount(s, f) == 0) continue;
         Location where = source_.where;
         where.field = id + "-" + std::to_string(f);
@@ -986,8 +994,10 @@ class Engine {
   IssueSink& issues_;
   std::vector<Planned> planned_;
   std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
-  std::vector<std::vector<bool>> used_;
-  std::vector<SegId> ids_;  // the message's segment ids, by position
+  std::vector<std::size_t> used_first_;  // per segment: its first flag in used_ (field 0)
+  std::vector<std::uint8_t> used_;       // per segment, per field 0..FieldCount: read
+  std::vector<std::uint8_t> touched_;    // per segment: some field read
+  std::vector<SegId> ids_;               // the message's segment ids, by position
   static constexpr int kMaxDatatypeDepth = 16;
   static constexpr std::size_t kInlineArgs = 6;
   int datatype_depth_ = 0;
