@@ -924,11 +924,11 @@ struct Handler::Impl {
     const bool atomic = kind == "transaction";
     std::vector<Entry> entries;
     std::map<std::string, std::string> ids;  // fullUrl -> Type/id (R4 §3.1.0.11.2)
-    if (const Json* list = bundle.Find("entry"); list != nullptr) {
+    if (Json* list = bundle.Find("entry"); list != nullptr) {
       if (!list->IsArray())
         return detail::FailureResponse(Fail(400, "structure", "entry must be an array"));
       for (std::size_t i = 0; i < list->Items().size(); ++i) {
-        const Json& item = list->Items()[i];
+        Json& item = list->Items()[i];
         Entry e;
         e.index = i;
         const Json* req = item.Find("request");
@@ -989,7 +989,7 @@ struct Handler::Impl {
           }
         }
         if (e.method == "POST" || e.method == "PUT") {
-          const Json* res = item.Find("resource");
+          Json* res = item.Find("resource");
           if (res == nullptr) {
             {
               if (auto r = EntryFailed(
@@ -999,7 +999,7 @@ struct Handler::Impl {
               continue;
             }
           }
-          e.resource = *res;
+          e.resource = std::move(*res);  // the Bundle tree is not read again
           e.has_resource = true;
           if (auto f = CheckResource(e.resource, e.type)) {
             f->diagnostics = "entry " + std::to_string(i) + ": " + f->diagnostics;
