@@ -3,7 +3,9 @@
 // on every primitive of every resource, so they are plain scanners.
 #include "kakehashi/conformance/primitive_format.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -94,6 +96,23 @@ bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+// The length of the prefix of `text`, in whole 8-byte words, whose bytes are all >= `floor`
+// (floor <= 0x80). Every byte that \s or a control test looks for is below 0x21, so the scalar
+// checks below can start after it; values are mostly codes, URIs and names without any.
+// SWAR: (w - floor * ones) & ~w & high is non-zero exactly when some byte of w is < floor.
+std::size_t PlainWords(std::string_view text, unsigned char floor) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const std::uint64_t sub = kOnes * floor;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    if (((word - sub) & ~word & kHigh) != 0) break;
+  }
+  return i;
+}
+
 // Unsigned decimal digits without leading zeros, value <= limit.
 bool UnsignedWithin(std::string_view digits, std::uint64_t limit) {
   if (digits.empty() || digits.size() > 10) return false;
@@ -181,15 +200,16 @@ bool IsId(std::string_view text) {
 
 bool IsCode(std::string_view text) {
   if (text.empty() || IsSpace(text.front()) || IsSpace(text.back())) return false;
-  for (std::size_t i = 1; i < text.size(); ++i) {
+  // A pair of spaces needs a space; none in the plain prefix, nor at its last byte.
+  for (std::size_t i = std::max<std::size_t>(1, PlainWords(text, 0x21)); i < text.size(); ++i) {
     if (IsSpace(text[i]) && IsSpace(text[i - 1])) return false;
   }
   return true;
 }
 
 bool IsUri(std::string_view text) {
-  for (char c : text) {
-    if (IsSpace(c)) return false;
+  for (std::size_t i = PlainWords(text, 0x21); i < text.size(); ++i) {
+    if (IsSpace(text[i])) return false;
   }
   return true;
 }
@@ -284,7 +304,8 @@ bool IsFhirString(std::string_view text) {
     for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
     if (chars > kMaxChars) return false;
   }
-  for (char c : text) {
+  for (std::size_t i = PlainWords(text, 0x20); i < text.size(); ++i) {
+    const char c = text[i];
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 && c != '\t' && c != '\r' && c != '\n') return false;
   }

@@ -147,3 +147,51 @@ TEST_CASE("MatchesPrimitive dispatches and anchors regexes", "[primitive]") {
   CHECK_FALSE(MatchesPrimitive("customType", "1abc", "[a-z]+"));
   CHECK(MatchesPrimitive("customType", "anything", ""));
 }
+
+// uri, code and string skip plain bytes 8 at a time: every byte value at every position of
+// values longer than two words must give what a byte-by-byte reading of the rules gives.
+TEST_CASE("uri, code, string: every byte at every position", "[primitive]") {
+  const auto space = [](unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+  };
+  const auto uri = [&](const std::string& t) {
+    for (char c : t) {
+      if (space(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+  };
+  const auto code = [&](const std::string& t) {
+    if (t.empty() || space(static_cast<unsigned char>(t.front())) ||
+        space(static_cast<unsigned char>(t.back())))
+      return false;
+    for (std::size_t i = 1; i < t.size(); ++i) {
+      if (space(static_cast<unsigned char>(t[i])) && space(static_cast<unsigned char>(t[i - 1])))
+        return false;
+    }
+    return true;
+  };
+  const auto string = [](const std::string& t) {
+    for (char c : t) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 && c != '\t' && c != '\r' && c != '\n') return false;
+    }
+    return !t.empty();
+  };
+  for (int byte = 0; byte < 256; ++byte) {
+    for (std::size_t pos = 0; pos < 19; ++pos) {
+      std::string text(19, 'a');
+      text[pos] = static_cast<char>(byte);
+      INFO("byte " << byte << " at " << pos);
+      REQUIRE(IsUri(text) == uri(text));
+      REQUIRE(IsCode(text) == code(text));
+      REQUIRE(IsFhirString(text) == string(text));
+      if (pos + 1 < 19) text[pos + 1] = static_cast<char>(byte);  // a pair (double space)
+      REQUIRE(IsUri(text) == uri(text));
+      REQUIRE(IsCode(text) == code(text));
+      REQUIRE(IsFhirString(text) == string(text));
+    }
+  }
+  // A double space straddling the 8-byte word boundary.
+  CHECK_FALSE(IsCode("abcdefg  hijklmnop"));
+  CHECK(IsCode("abcdefg h ijklmnop"));
+}
