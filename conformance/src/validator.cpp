@@ -585,7 +585,7 @@ class Walker {
     bool has_child = false;
     for (std::size_t i = 0; i < object.Size(); ++i) {
       const std::string& key = object.Key(i);
-      if (is_resource && key == "resourceType") continue;
+      if (is_resource && std::string_view(key) == "resourceType") continue;  // length first
       const bool is_extension_key = key.size() > 1 && key[0] == '_';
       const std::string_view name =
           is_extension_key ? std::string_view(key).substr(1) : std::string_view(key);
@@ -614,7 +614,7 @@ class Walker {
       } else {
         s.value = &object.Child(i);
       }
-      if (key != "id") has_child = true;
+      if (std::string_view(key) != "id") has_child = true;
     }
     if (!is_resource && !has_child) {
       Error(kCodeEle1, "an element must have a value or children other than id (ele-1)");

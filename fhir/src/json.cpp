@@ -603,7 +603,7 @@ class Writer {
         entries.push_back({i, i, nullptr});
         continue;
       }
-      if (key == "resourceType") {
+      if (std::string_view(key) == "resourceType") {  // length first, no memcmp call
         entries.push_back({0, i, nullptr, true});
         continue;
       }
