@@ -414,6 +414,7 @@ class Engine {
       p.rule = rule;
       p.segment = scope.segment;
       p.scope = scope;
+      p.scope.fhir_path.reserve(kFhirPathReserve);  // grows and shrinks per member: no regrowth
       p.scope.fhir_path = type;
       p.id = IdFor(*rule, p.scope);
       planned_.push_back(std::move(p));
@@ -1000,6 +1001,7 @@ class Engine {
   std::vector<SegId> ids_;               // the message's segment ids, by position
   static constexpr int kMaxDatatypeDepth = 16;
   static constexpr std::size_t kInlineArgs = 6;
+  static constexpr std::size_t kFhirPathReserve = 128;
   int datatype_depth_ = 0;
 };
 
