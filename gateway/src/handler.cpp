@@ -11,6 +11,7 @@
 #include "search_params.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <set>
@@ -1329,6 +1330,185 @@ const HandlerOptions& Handler::Options() const {
 
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
   return impl_->Bundle(request, &before_commit);
+}
+
+// ---------------------------------------------------------------- bulk writes (handler.hpp)
+
+// A prepared resource's stored text with its meta.versionId and meta.lastUpdated values cut
+// out (each replaced by a one-character marker string while serialising): under the write lock
+// the values are spliced in (a copy instead of a tree walk and a serialisation), and comparing
+// the text around them with the current version tells an unchanged resource without parsing
+// it. When a marker is not unique in the text (input data holding the same string), the tree is
+// kept and serialised at write time instead, and the resource always counts as changed.
+struct PreparedResource::Data {
+  std::string type;
+  std::string id;
+  std::string text;
+  std::size_t version_at = std::string::npos;  // offset of kVersionMark in text
+  std::size_t instant_at = std::string::npos;  // offset of kInstantMark in text
+  std::optional<Json> tree;                    // markers not unique
+  store::IndexEntries index;
+};
+
+namespace {
+
+constexpr std::string_view kVersionMark = "\"\\u0001\"";  // Json::String("\x01") as written
+constexpr std::string_view kInstantMark = "\"\\u0002\"";
+
+std::size_t FindUnique(const std::string& text, std::string_view mark) {
+  const std::size_t at = text.find(mark);
+  if (at == std::string::npos || text.find(mark, at + 1) != std::string::npos) {
+    return std::string::npos;
+  }
+  return at;
+}
+
+// The pieces of a marked text in order: text = pieces[0] v0 pieces[1] v1 pieces[2], where v0/v1
+// are the quoted values at the two markers (version first when it comes first).
+std::array<std::string_view, 3> Pieces(const PreparedResource::Data& d) {
+  const std::string_view text = d.text;
+  const std::size_t first = std::min(d.version_at, d.instant_at);
+  const std::size_t second = std::max(d.version_at, d.instant_at);
+  const std::size_t mark = kVersionMark.size();
+  return {text.substr(0, first), text.substr(first + mark, second - first - mark),
+          text.substr(second + mark)};
+}
+
+}  // namespace
+
+PreparedResource::PreparedResource() = default;
+PreparedResource::~PreparedResource() = default;
+PreparedResource::PreparedResource(PreparedResource&&) noexcept = default;
+PreparedResource& PreparedResource::operator=(PreparedResource&&) noexcept = default;
+const std::string& PreparedResource::Type() const {
+  return data_->type;
+}
+const std::string& PreparedResource::Id() const {
+  return data_->id;
+}
+
+Result<std::unique_ptr<store::Session>> Handler::OpenSession() const {
+  return impl_->store.OpenSession();
+}
+
+std::optional<PreparedResource> Handler::PrepareWrite(std::string_view type, std::string_view id,
+                                                      std::string_view json,
+                                                      IssueSink& issues) const {
+  auto report = [&](const Failure& f) {
+    bool error = false;
+    for (const Issue& issue : f.issues) {
+      error = error || issue.severity == Severity::kError || issue.severity == Severity::kFatal;
+      issues.Report(issue);
+    }
+    if (!error) issues.Error("gateway.write.invalid", {}, f.diagnostics);
+  };
+  if (!detail::IsResourceTypeName(type)) {
+    report(Fail(400, "invalid", "unknown resource type"));
+    return std::nullopt;
+  }
+  if (!detail::IsValidId(id)) {
+    report(Fail(400, "invalid", "id must match [A-Za-z0-9\\-\\.]{1,64} (R4 §2.6.2.7)"));
+    return std::nullopt;
+  }
+  Json resource;
+  if (auto f = impl_->ParseResource(json, type, resource)) {
+    report(*f);
+    return std::nullopt;
+  }
+  if (resource.Str("id") != id) {
+    report(Fail(400, "invalid", "the resource id differs from the id it is written as"));
+    return std::nullopt;
+  }
+  auto prepared = impl_->Prepare(std::string(type), std::string(id), std::move(resource));
+  if (auto* f = std::get_if<Failure>(&prepared)) {
+    report(*f);
+    return std::nullopt;
+  }
+  auto& p = std::get<Impl::Prepared>(prepared);
+  PreparedResource out;
+  out.data_ = std::make_unique<PreparedResource::Data>();
+  PreparedResource::Data& d = *out.data_;
+  d.type = std::string(type);
+  d.id = std::string(id);
+  d.index = std::move(p.index);
+  Json* meta = p.ordered.Find("meta");
+  meta->Set("versionId", Json::String("\x01"));
+  meta->Set("lastUpdated", Json::String("\x02"));
+  d.text = detail::ToJsonText(p.ordered);
+  d.version_at = FindUnique(d.text, kVersionMark);
+  d.instant_at = FindUnique(d.text, kInstantMark);
+  if (d.version_at == std::string::npos || d.instant_at == std::string::npos) {
+    d.text.clear();
+    d.tree = std::move(p.ordered);
+  }
+  return out;
+}
+
+Result<WriteOutcome> Handler::WritePrepared(store::Session& session,
+                                            PreparedResource resource) const {
+  PreparedResource::Data& d = *resource.data_;
+  KAKEHASHI_TRY(auto current, session.LockAndRead(d.type, d.id));
+  const std::optional<store::ResourceRow>& cur = current;
+  if (cur && !cur->deleted && !d.tree) {
+    // Unchanged: the stored text is the pieces around two quoted values.
+    const auto pieces = Pieces(d);
+    std::string_view stored = cur->json;
+    bool same = stored.starts_with(pieces[0]);
+    std::size_t at = pieces[0].size();
+    for (int i = 1; same && i < 3; ++i) {
+      // A quoted value (versionId digits or an instant: no quote or backslash inside).
+      same = at < stored.size() && stored[at] == '"';
+      const std::size_t end = same ? stored.find('"', at + 1) : std::string_view::npos;
+      same = same && end != std::string_view::npos;
+      if (!same) break;
+      at = end + 1;
+      if (i == 1) {
+        same = stored.substr(at, pieces[1].size()) == pieces[1];
+        at += pieces[1].size();
+      } else {
+        same = stored.substr(at) == pieces[2];
+      }
+    }
+    if (same) return WriteOutcome::kUnchanged;
+  }
+  store::ResourceRow row;
+  row.type = d.type;
+  row.id = d.id;
+  row.version = cur ? cur->version + 1 : 1;
+  row.last_updated_us = detail::NowUs();
+  std::string version = "\"" + std::to_string(row.version) + "\"";
+  std::string instant = "\"" + detail::FormatInstant(row.last_updated_us) + "\"";
+  if (d.tree) {
+    Json* meta = d.tree->Find("meta");
+    meta->Set("versionId", Json::String(std::to_string(row.version)));
+    meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
+    row.json = detail::ToJsonText(*d.tree);
+  } else {
+    const auto pieces = Pieces(d);
+    const bool version_first = d.version_at < d.instant_at;
+    row.json.reserve(d.text.size() + 40);
+    row.json += pieces[0];
+    row.json += version_first ? version : instant;
+    row.json += pieces[1];
+    row.json += version_first ? instant : version;
+    row.json += pieces[2];
+  }
+  KAKEHASHI_TRY_VOID(session.Write(row, d.index));
+  return (cur && !cur->deleted) ? WriteOutcome::kUpdated : WriteOutcome::kCreated;
+}
+
+Result<WriteOutcome> Handler::WriteDelete(store::Session& session, std::string_view type,
+                                          std::string_view id) const {
+  KAKEHASHI_TRY(auto current, session.LockAndRead(type, id));
+  if (!current || current->deleted) return WriteOutcome::kAbsent;
+  store::ResourceRow row;
+  row.type = std::string(type);
+  row.id = std::string(id);
+  row.version = current->version + 1;
+  row.last_updated_us = detail::NowUs();
+  row.deleted = true;
+  KAKEHASHI_TRY_VOID(session.Write(row, {}));
+  return WriteOutcome::kDeleted;
 }
 
 Response Handler::Handle(const Request& request) const {

@@ -867,6 +867,10 @@ Result<void> SqlSession::EnsureCheckpointTable() {
                               " NOT NULL, fingerprint TEXT NOT NULL, done_at BIGINT NOT NULL, "
                               "PRIMARY KEY (source, unit))",
                           {}));
+  KAKEHASHI_TRY_VOID(Exec("CREATE TABLE IF NOT EXISTS import_unit_resources (source " + text +
+                              " NOT NULL, unit " + text +
+                              " NOT NULL, resources TEXT NOT NULL, PRIMARY KEY (source, unit))",
+                          {}));
   if (!InTransaction()) checkpoint_table_ = true;  // a rolled-back CREATE is undone
   return {};
 }
@@ -896,6 +900,34 @@ Result<void> SqlSession::WriteCheckpoint(std::string_view source, std::string_vi
       "excluded.done_at",
       {std::string(source), std::string(unit), std::string(fingerprint),
        static_cast<std::int64_t>(now_us)});
+}
+
+Result<void> SqlSession::WriteUnitResources(std::string_view source, std::string_view unit,
+                                            std::string_view resources) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  return Exec(
+      "INSERT INTO import_unit_resources (source, unit, resources) VALUES (?, ?, ?) "
+      "ON CONFLICT (source, unit) DO UPDATE SET resources = excluded.resources",
+      {std::string(source), std::string(unit), std::string(resources)});
+}
+
+Result<std::string> SqlSession::ReadUnitResources(std::string_view source, std::string_view unit) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows, Query("SELECT resources FROM import_unit_resources WHERE source = ? "
+                                 "AND unit = ?",
+                                 {std::string(source), std::string(unit)}));
+  if (rows.empty()) return std::string();
+  return std::move(rows[0][0]);
+}
+
+Result<void> SqlSession::DeleteCheckpoint(std::string_view source, std::string_view unit) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY_VOID(Exec("DELETE FROM import_checkpoints WHERE source = ? AND unit = ?",
+                          {std::string(source), std::string(unit)}));
+  return Exec("DELETE FROM import_unit_resources WHERE source = ? AND unit = ?",
+              {std::string(source), std::string(unit)});
 }
 
 }  // namespace kakehashi::gateway::store::detail

@@ -56,6 +56,10 @@ class SqlSession : public Session {
       std::string_view source) override;
   Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
                                std::string_view fingerprint) override;
+  Result<void> WriteUnitResources(std::string_view source, std::string_view unit,
+                                  std::string_view resources) override;
+  Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit) override;
+  Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit) override;
 
  protected:
   virtual Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) = 0;

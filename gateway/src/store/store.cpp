@@ -44,6 +44,20 @@ Result<void> Session::WriteCheckpoint(std::string_view /*source*/, std::string_v
   return make_error_code(errc::kUnsupported);
 }
 
+Result<void> Session::WriteUnitResources(std::string_view /*source*/, std::string_view /*unit*/,
+                                         std::string_view /*resources*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<std::string> Session::ReadUnitResources(std::string_view /*source*/,
+                                               std::string_view /*unit*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<void> Session::DeleteCheckpoint(std::string_view /*source*/, std::string_view /*unit*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
   if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
   if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);

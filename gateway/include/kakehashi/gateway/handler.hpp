@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,32 @@ struct HandlerOptions {
   std::vector<TypeOperation> type_operations;
 };
 
+// A resource checked, validated and indexed by Handler::PrepareWrite, ready for
+// Handler::WritePrepared. Move-only; its content is private to the handler.
+class PreparedResource {
+ public:
+  PreparedResource();
+  ~PreparedResource();
+  PreparedResource(PreparedResource&&) noexcept;
+  PreparedResource& operator=(PreparedResource&&) noexcept;
+  const std::string& Type() const;
+  const std::string& Id() const;
+  struct Data;  // defined in handler.cpp
+
+ private:
+  friend class Handler;
+  std::unique_ptr<Data> data_;
+};
+
+// What Handler::WritePrepared / WriteDelete did.
+enum class WriteOutcome {
+  kCreated,    // a new resource (or a new version after a delete)
+  kUpdated,    // a new version
+  kUnchanged,  // the current version already has this content: nothing written
+  kDeleted,    // a delete marker written
+  kAbsent,     // nothing to delete
+};
+
 class Handler {
  public:
   Handler(store::Store& store, HandlerOptions options);
@@ -63,6 +90,29 @@ class Handler {
   Response Transaction(const Request& request, const BeforeCommit& before_commit) const;
 
   const HandlerOptions& Options() const;
+
+  // Bulk writes (`kakehashi import`): a PUT split in two, so that the costly half runs on the
+  // caller's worker threads and a single writer keeps its transactions short of CPU work.
+  //
+  // PrepareWrite runs the checks of `PUT [base]/type/id` with body `json` (JSON syntax,
+  // resourceType, id, then HandlerOptions::validator) and extracts the index rows, without
+  // touching the store. Thread-safe. The problems are reported to `issues` as Issues, not as an
+  // OperationOutcome: the validator's own issues as it reported them, and for the structural
+  // checks an error `gateway.write.invalid` (message without values). Returns nullopt when any
+  // of them is an error or fatal.
+  // A session of the store this handler serves (with whatever the handler keeps coherent with
+  // it): the session to run WritePrepared / WriteDelete in.
+  Result<std::unique_ptr<store::Session>> OpenSession() const;
+  std::optional<PreparedResource> PrepareWrite(std::string_view type, std::string_view id,
+                                               std::string_view json, IssueSink& issues) const;
+  // Inside session.Begin() (the caller commits): stores `resource` as PUT without If-Match does
+  // (next version; meta.versionId and meta.lastUpdated set), except that when the current
+  // version already holds the same content nothing is written (kUnchanged), so replaying an
+  // import adds no versions. Errors: store errors (the caller rolls back).
+  Result<WriteOutcome> WritePrepared(store::Session& session, PreparedResource resource) const;
+  // Inside session.Begin(): DELETE type/id (kDeleted; kAbsent when absent or already deleted).
+  Result<WriteOutcome> WriteDelete(store::Session& session, std::string_view type,
+                                   std::string_view id) const;
 
  private:
   struct Impl;

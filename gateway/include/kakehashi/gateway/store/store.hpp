@@ -175,6 +175,15 @@ class Session {
       std::string_view source);  // (unit, fingerprint) pairs of `source`
   virtual Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
                                        std::string_view fingerprint);
+  // What a unit wrote ("Type/id" lines), kept beside its checkpoint so that a later import can
+  // delete what the unit no longer yields (a record or a whole patient folder removed from an
+  // SS-MIX2 store). WriteUnitResources (inside Begin()) replaces the list; ReadUnitResources
+  // returns "" when there is none; DeleteCheckpoint (inside Begin()) removes a unit's checkpoint
+  // and list. Same table life cycle and defaults as the checkpoints.
+  virtual Result<void> WriteUnitResources(std::string_view source, std::string_view unit,
+                                          std::string_view resources);
+  virtual Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit);
+  virtual Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit);
 };
 
 class Store {
