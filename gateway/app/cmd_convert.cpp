@@ -15,6 +15,7 @@
 // patient, so only resources not tied to a patient (the insurer's Organization) repeat across
 // patient folders; a repeat whose content differs is reported (convert.duplicate_resource).
 #include "args.hpp"
+#include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
@@ -24,6 +25,7 @@
 #include "kakehashi/mapping/bundle.hpp"
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "progress.hpp"
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
 #include "kakehashi/conformance/validator.hpp"
@@ -304,38 +306,6 @@ bool WriteOperationOutcome(const std::string& path, const CollectingSink& sink) 
   return std::fclose(file) == 0 && ok;
 }
 
-class Progress {
- public:
-  explicit Progress(bool enabled) : enabled_(enabled), start_(Clock::now()), last_(start_) {}
-  void Update(std::size_t files, std::size_t messages, double fraction) {
-    if (!enabled_) return;
-    auto now = Clock::now();
-    if (now - last_ < std::chrono::milliseconds(250)) return;
-    last_ = now;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double rate = secs > 0 ? static_cast<double>(messages) / secs : 0.0;
-    std::string eta = "?";
-    if (fraction > 0.01) eta = std::to_string(static_cast<long>(secs / fraction - secs)) + " s";
-    std::fprintf(stderr,
-                 "\rkakehashi convert: %zu files, %zu messages, %.0f msg/s, %3.0f%%, ETA %s   ",
-                 files, messages, rate, fraction * 100.0, eta.c_str());
-    shown_ = true;
-  }
-  void Done() { Clear(); }
-  // Erases the progress line (before another line goes to stderr).
-  void Clear() {
-    if (shown_) std::fprintf(stderr, "\r%*s\r", 100, "");
-    shown_ = false;
-  }
-  double Seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool enabled_;
-  bool shown_ = false;
-  Clock::time_point start_, last_;
-};
-
 std::string Join(const std::map<std::string, std::size_t>& counts) {
   std::string out;
   for (const auto& [name, n] : counts) {
@@ -596,9 +566,8 @@ void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
 }  // namespace
 
 int RunConvert(const std::vector<std::string>& argv) {
-  Args args({"from", "format", "out", "profile", "issues", "rules", "facility", "jobs",
-             kTerminologyOption, kConceptMapOption},
-            {"progress", "no-unused"});
+  Args args(WithConversionValueOptions({"from", "format", "out", "issues", "jobs"}),
+            WithConversionFlagOptions({"progress"}));
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi convert: %s (see kakehashi convert --help)\n",
                  args.Error().c_str());
@@ -612,17 +581,12 @@ int RunConvert(const std::vector<std::string>& argv) {
   }
   const std::string from = args.GetOr("from", "");
   const std::string format = args.GetOr("format", "bundle");
-  const std::string profile = args.GetOr("profile", "jp-core-1.1.2");
   if (!from.empty() && from != "hl7v2" && from != "ssmix2" && from != "jahis-rx") {
     std::fprintf(stderr, "kakehashi convert: --from must be hl7v2, ssmix2 or jahis-rx\n");
     return kExitUsage;
   }
   if (format != "bundle" && format != "ndjson") {
     std::fprintf(stderr, "kakehashi convert: --format must be bundle or ndjson\n");
-    return kExitUsage;
-  }
-  if (profile != "jp-core-1.1.2" && profile != "jp-core-1.2.0") {
-    std::fprintf(stderr, "kakehashi convert: --profile must be jp-core-1.1.2 or jp-core-1.2.0\n");
     return kExitUsage;
   }
   if (from == "jahis-rx") {
@@ -635,39 +599,23 @@ int RunConvert(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "kakehashi convert: no INPUT given (see kakehashi convert --help)\n");
     return kExitUsage;
   }
-  const std::string facility = args.GetOr("facility", "");
-  if (!CheckFacilityOption(facility, "convert")) return kExitUsage;
-  std::size_t jobs = std::max(1U, std::thread::hardware_concurrency());
-  if (auto text = args.Get("jobs")) {
-    char* end = nullptr;
-    long n = std::strtol(text->c_str(), &end, 10);
-    if (text->empty() || *end != '\0' || n < 1 || n > 256) {
-      std::fprintf(stderr, "kakehashi convert: --jobs must be a number from 1 to 256\n");
-      return kExitUsage;
-    }
-    jobs = static_cast<std::size_t>(n);
-  }
-
-  std::string detail;
-  auto rules =
-      mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), args.GetOr("rules", ""), &detail);
-  if (!rules) {
-    std::fprintf(stderr, "kakehashi convert: %s: %s\n", rules.error().message().c_str(),
-                 detail.c_str());
-    return kExitUsage;
-  }
-  mapping::MapOptions map_options;
-  map_options.profile = profile == "jp-core-1.2.0" ? mapping::ProfileSet::kJpCore120
-                                                   : mapping::ProfileSet::kJpCore112;
-  map_options.facility_code = facility;
-  map_options.report_unused = !args.Has("no-unused");
+  // --profile, --facility, --rules, --terminology, --concept-map, --no-unused: read as import
+  // and serve read them (conversion_settings.hpp).
+  const auto settings = ConversionSettings::Read(args, "convert");
+  if (!settings) return kExitUsage;
+  const auto jobs_option = ReadJobsOption(args, "convert");
+  if (!jobs_option) return kExitUsage;
+  const std::size_t jobs = *jobs_option;
+  const auto rules = settings->LoadRules("convert");
+  if (!rules) return kExitUsage;
   // Terminology store (issue #5): opened once; every worker reads its warm cache.
   BatchSink terminology_issues(args.Has("issues"));
   std::unique_ptr<terminology::TerminologyStore> terminology_store;
-  if (int rc = OpenConvertTerminology(args, terminology_issues, terminology_store); rc != kExitOk) {
+  if (int rc = settings->OpenTerminology(terminology_issues, terminology_store, "convert");
+      rc != kExitOk) {
     return rc;
   }
-  map_options.terminology = terminology_store.get();
+  const mapping::MapOptions map_options = settings->MapOptions(terminology_store.get());
   const bool ndjson = format == "ndjson";
   const bool keep_issues = args.Has("issues");
 
@@ -686,7 +634,7 @@ int RunConvert(const std::vector<std::string>& argv) {
 
   Tally issues(keep_issues);
   issues.Absorb(terminology_issues);
-  Progress progress(args.Has("progress") || isatty(fileno(stderr)) != 0);
+  ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
   const std::set<std::string> shared = SharedTypes(*rules);
 
   // Producer: walks the inputs in order and cuts them into units.
@@ -850,11 +798,15 @@ int RunConvert(const std::vector<std::string>& argv) {
       }
       ++entries;
     }
-    progress.Update(stats.files, stats.messages, unit.progress);
+    if (progress.Due()) {
+      progress.Show(
+          std::to_string(stats.files) + " files, " + std::to_string(stats.messages) + " messages",
+          stats.messages, unit.progress);
+    }
   }
   producer.join();
   for (auto& w : workers) w.join();
-  progress.Done();
+  progress.Clear();
   if (!ndjson) {
     if (entries == 0) {
       std::fwrite(kBundleHead.data(), 1, kBundleHead.size(), out);

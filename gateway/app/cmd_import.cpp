@@ -5,6 +5,7 @@
 // (SS-MIX2 paths contain patient IDs); --issues and the reject directory carry the locations.
 #include "args.hpp"
 #include "commands.hpp"
+#include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
 #include "importer.hpp"
 
@@ -34,11 +35,14 @@ constexpr const char* kHelp =
     "and indexed as if PUT over REST; deleted records and removed diseases are deleted), so\n"
     "`kakehashi serve --db` serves them.\n"
     "\n"
-    "Streaming and resumable: one patient folder at a time; each transaction also records the\n"
-    "imported patient folders (table import_checkpoints). If the import is interrupted, run the\n"
-    "same command again: finished folders are skipped, the rest is imported, nothing is\n"
-    "duplicated. A folder whose files changed since (new or replaced messages) is imported again,\n"
-    "so re-running after the store grew imports only what is new; so is every folder when the\n"
+    "Parallel, streaming and resumable: patient folders are converted on --jobs threads and\n"
+    "written in store order by one writer; each transaction also records the imported patient\n"
+    "folders (table import_checkpoints). If the import is interrupted, run the same command\n"
+    "again: finished folders are skipped, the rest is imported, nothing is duplicated. A folder\n"
+    "whose files changed since (new, replaced or removed messages) is imported again, and what\n"
+    "it no longer yields is deleted; a patient folder removed from the store is deleted from\n"
+    "the database; a resource whose content did not change gets no new version. So re-running\n"
+    "after the store changed imports only what changed; so is every folder when the\n"
     "conversion options (--profile, --facility, --rules, --terminology, --concept-map) differ\n"
     "from the last run (a master newly loaded into the same --terminology database is not\n"
     "noticed: import into a new database to apply it everywhere).\n"
@@ -54,13 +58,16 @@ constexpr const char* kHelp =
     "  --profile jp-core-1.1.2|jp-core-1.2.0   target JP Core version (default jp-core-1.1.2)\n"
     "  --rules DIR         site rule directory (as for convert)\n"
     "  --facility CODE     10-digit 医療機関コード (default: MSH-4 when it is 10 digits)\n"
-    "  --chunk N           resources per transaction, whole patients (default 1000)\n"
+    "  --chunk N           resources per transaction, whole patients (default 10000 on\n"
+    "                      SQLite, 1000 on PostgreSQL: each written resource holds an advisory\n"
+    "                      lock until the commit); memory does not grow with it\n"
+    "  --jobs N            conversion threads (default: the number of hardware threads)\n"
     "%s"
     "  --no-unused         do not report unused fields (information issues)\n"
     "  --progress          progress on stderr even when it is not a terminal\n"
     "  --help              this help\n"
     "\n"
-    "Ctrl-C (SIGINT/SIGTERM) finishes the patient at hand, commits and stops (exit 130).\n"
+    "Ctrl-C (SIGINT/SIGTERM) commits the patients converted so far and stops (exit 130).\n"
     "\n"
     "Exit codes: 0 imported, 1 some input had errors or was refused (the rest is imported;\n"
     "see --issues), 2 usage error or the database failed (rerun to resume), 130 interrupted.\n";
@@ -102,9 +109,8 @@ extern "C" void OnInterrupt(int /*signal*/) {
 }  // namespace
 
 int RunImport(const std::vector<std::string>& argv) {
-  Args args({"db", "issues", "rejects", "profile", "rules", "facility", "chunk", kTerminologyOption,
-             kConceptMapOption},
-            {"help", "progress", "no-unused"});
+  Args args(WithConversionValueOptions({"db", "issues", "rejects", "chunk", "jobs"}),
+            WithConversionFlagOptions({"help", "progress"}));
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi import: %s (see kakehashi import --help)\n",
                  args.Error().c_str());
@@ -121,14 +127,14 @@ int RunImport(const std::vector<std::string>& argv) {
                  "hl7v2 FILE (see --help)\n");
     return kExitUsage;
   }
-  const std::string profile = args.GetOr("profile", "jp-core-1.1.2");
-  if (profile != "jp-core-1.1.2" && profile != "jp-core-1.2.0") {
-    std::fprintf(stderr, "kakehashi import: --profile must be jp-core-1.1.2 or jp-core-1.2.0\n");
-    return kExitUsage;
-  }
-  const std::string facility = args.GetOr("facility", "");
-  if (!CheckFacilityOption(facility, "import")) return kExitUsage;
+  const auto settings = ConversionSettings::Read(args, "import");
+  if (!settings) return kExitUsage;
+  const auto jobs = ReadJobsOption(args, "import");
+  if (!jobs) return kExitUsage;
+  const std::string db = args.GetOr("db", "sqlite:kakehashi.sqlite");
   ImportOptions options;
+  options.jobs = *jobs;
+  options.chunk_resources = DefaultImportChunk(db);
   if (auto chunk = args.Get("chunk")) {
     auto [ptr, ec] =
         std::from_chars(chunk->data(), chunk->data() + chunk->size(), options.chunk_resources);
@@ -137,30 +143,19 @@ int RunImport(const std::vector<std::string>& argv) {
       return kExitUsage;
     }
   }
-  std::string detail;
-  auto rules =
-      mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), args.GetOr("rules", ""), &detail);
-  if (!rules) {
-    std::fprintf(stderr, "kakehashi import: %s: %s\n", rules.error().message().c_str(),
-                 detail.c_str());
-    return kExitUsage;
-  }
-  const std::string db = args.GetOr("db", "sqlite:kakehashi.sqlite");
+  auto rules = settings->LoadRules("import");
+  if (!rules) return kExitUsage;
   auto store = OpenImportStore(db, "import");
   if (!store) return kExitUsage;
 
-  options.map.profile = profile == "jp-core-1.2.0" ? mapping::ProfileSet::kJpCore120
-                                                   : mapping::ProfileSet::kJpCore112;
-  options.map.facility_code = facility;
-  options.map.report_unused = !args.Has("no-unused");
   // --terminology / --concept-map: the terminology binding of `kakehashi convert`.
   ImportSink issues(args.Has("issues"));
   std::unique_ptr<terminology::TerminologyStore> terminology_store;
-  if (int rc = OpenConvertTerminology(args, issues, terminology_store); rc != kExitOk) return rc;
-  options.map.terminology = terminology_store.get();
-  options.settings = profile + "|" + facility + "|" + args.GetOr("rules", "") + "|" +
-                     args.GetOr(kTerminologyOption, "");
-  for (const auto& map : args.GetAll(kConceptMapOption)) options.settings += "|" + map;
+  if (int rc = settings->OpenTerminology(issues, terminology_store, "import"); rc != kExitOk) {
+    return rc;
+  }
+  options.map = settings->MapOptions(terminology_store.get());
+  options.settings = settings->Fingerprint();
   options.progress = args.Has("progress") || isatty(fileno(stderr)) != 0;
   if (auto dir = args.Get("rejects")) {
     options.reject_dir = *dir;
@@ -225,11 +220,21 @@ int RunImport(const std::vector<std::string>& argv) {
   const double secs = importer.Seconds();
   std::fprintf(stderr,
                "kakehashi import: %zu units imported, %zu already done (skipped); %zu files, %zu "
-               "messages in %.2f s (%.0f msg/s), %zu transactions\n",
+               "messages in %.2f s (%.0f msg/s, %zu jobs), %zu transactions\n",
                stats.units, stats.skipped_units, stats.files, stats.messages, secs,
-               secs > 0 ? static_cast<double>(stats.messages) / secs : 0.0, stats.transactions);
+               secs > 0 ? static_cast<double>(stats.messages) / secs : 0.0, stats.jobs,
+               stats.transactions);
+  if (stats.removed_units > 0) {
+    std::fprintf(stderr,
+                 "  removed:   %zu units no longer in the store (their resources deleted)\n",
+                 stats.removed_units);
+  }
   if (!stats.put_by_type.empty()) {
     std::fprintf(stderr, "  written:   %s\n", Join(stats.put_by_type).c_str());
+  }
+  if (stats.unchanged > 0) {
+    std::fprintf(stderr, "  unchanged: %zu resources (the current version had the content)\n",
+                 stats.unchanged);
   }
   if (!stats.deleted_by_type.empty()) {
     std::fprintf(stderr, "  deleted:   %s\n", Join(stats.deleted_by_type).c_str());

@@ -13,6 +13,7 @@
 #include "kakehashi/fhir/json.hpp"
 #endif
 #ifdef KAKEHASHI_HAVE_IMPORT
+#include "conversion_settings.hpp"
 #include "importer.hpp"
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #endif
@@ -247,27 +248,24 @@ int RunServe(const std::vector<std::string>& argv) {
   PrintingSink sink;
 #ifdef KAKEHASHI_HAVE_IMPORT
   // SS-MIX2 roots and HL7 v2 files go through the importer (importer.hpp).
-  const std::string facility = args.GetOr("facility", "");
-  if (!CheckFacilityOption(facility, "serve")) return kExitUsage;
+  // --facility and --terminology (with $KAKEHASHI_TERMINOLOGY_DB) as convert and import read
+  // them (conversion_settings.hpp); serve accepts no other conversion option.
+  const auto settings = ConversionSettings::Read(args, "serve");
+  if (!settings) return kExitUsage;
   std::optional<mapping::RuleSet> rules;
   ImportSink import_sink;
   std::unique_ptr<Importer> importer;
   auto import_one = [&](const std::string& path, bool directory) -> int {
     if (!importer) {
-      std::string detail;
-      auto loaded = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), "", &detail);
-      if (!loaded) {
-        std::fprintf(stderr, "kakehashi serve: %s: %s\n", loaded.error().message().c_str(),
-                     detail.c_str());
-        return kExitUsage;
-      }
-      rules.emplace(std::move(*loaded));
+      rules = settings->LoadRules("serve");
+      if (!rules) return kExitUsage;
       ImportOptions options;
-      options.map.facility_code = facility;
       // The terminology database of the operations also binds the converted codings (display
       // from the masters, site ConceptMap translations), as `convert --terminology` does.
-      if (!terminology_db.empty()) options.map.terminology = terminology_store->get();
-      options.settings = "jp-core-1.1.2|" + facility + "||" + terminology_db;
+      options.map =
+          settings->MapOptions(settings->terminology.empty() ? nullptr : terminology_store->get());
+      options.settings = settings->Fingerprint();
+      options.chunk_resources = DefaultImportChunk(db);
       options.label = "serve --load";
       options.progress = isatty(fileno(stderr)) != 0;
       if (db.starts_with("sqlite:")) {

@@ -1,31 +1,33 @@
 #include "convert_terminology.hpp"
 
+#include "conversion_settings.hpp"
+
 #include "kakehashi/terminology/code_systems.hpp"
 #include "kakehashi/terminology/loaders.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace kakehashi::app {
 
-int OpenConvertTerminology(const Args& args, IssueSink& issues,
-                           std::unique_ptr<terminology::TerminologyStore>& store) {
-  const auto maps = args.GetAll(kConceptMapOption);
-  auto db = args.Get(kTerminologyOption);
-  // The database `kakehashi terminology` uses when $KAKEHASHI_TERMINOLOGY_DB names one.
-  if (const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB"); !db && env != nullptr && *env) {
-    db = env;
-  }
+int OpenConvertTerminology(const ConversionSettings& settings, IssueSink& issues,
+                           std::unique_ptr<terminology::TerminologyStore>& store,
+                           std::string_view command) {
+  const auto& maps = settings.concept_maps;
+  std::optional<std::string> db;
+  if (!settings.terminology.empty()) db = settings.terminology;
   if (!db && maps.empty()) return kExitOk;
+  const std::string cmd(command);
   terminology::TerminologyStore::Options options;
   options.db = db.value_or("sqlite::memory:");
   // Read concepts and mappings on first use: a conversion touches a few thousand codes of a
   // master of hundreds of thousands (memory stays bounded; docs/performance.md).
   options.preload = false;
   if (options.db.rfind("sqlite:", 0) != 0) {
-    std::fprintf(stderr, "kakehashi convert: --terminology must be sqlite:PATH\n");
+    std::fprintf(stderr, "kakehashi %s: --terminology must be sqlite:PATH\n", cmd.c_str());
     return kExitUsage;
   }
   // Opening would create an empty database: a mistyped path must not silently convert without
@@ -33,9 +35,9 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
   if (const std::string path = options.db.substr(7);
       db && path != ":memory:" && !std::filesystem::exists(path)) {
     std::fprintf(stderr,
-                 "kakehashi convert: --terminology %s: no such database (load masters first: "
+                 "kakehashi %s: --terminology %s: no such database (load masters first: "
                  "kakehashi terminology load KIND FILE --db %s)\n",
-                 options.db.c_str(), options.db.c_str());
+                 cmd.c_str(), options.db.c_str(), options.db.c_str());
     return kExitUsage;
   }
   // Masters load with warnings about single rows; the conversion reports its own issues.
@@ -43,7 +45,7 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
   auto opened = terminology::TerminologyStore::Open(
       options, terminology::CodeSystemRegistry::Builtin(), load_issues);
   if (!opened) {
-    std::fprintf(stderr, "kakehashi convert: --terminology: cannot open the database: %s\n",
+    std::fprintf(stderr, "kakehashi %s: --terminology: cannot open the database: %s\n", cmd.c_str(),
                  opened.error().message().c_str());
     return kExitUsage;
   }
@@ -53,7 +55,7 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
     auto loaded =
         terminology::LoadMasterFile(terminology::MasterKind::kConceptMap, file, *store, found);
     if (!loaded) {
-      std::fprintf(stderr, "kakehashi convert: --concept-map %s: %s\n", file.c_str(),
+      std::fprintf(stderr, "kakehashi %s: --concept-map %s: %s\n", cmd.c_str(), file.c_str(),
                    loaded.error().message().c_str());
       for (const auto& issue : found.Issues()) {
         std::fprintf(stderr, "  %s\n", issue.ToString().c_str());
@@ -69,7 +71,7 @@ int OpenConvertTerminology(const Args& args, IssueSink& issues,
     loaded += load.kind == "conceptmap" ? load.source : load.kind;
     if (!load.version.empty()) loaded += " " + load.version;
   }
-  std::fprintf(stderr, "kakehashi convert: terminology %s: %s\n",
+  std::fprintf(stderr, "kakehashi %s: terminology %s: %s\n", cmd.c_str(),
                options.db == "sqlite::memory:" ? "(in memory)" : options.db.c_str(),
                loaded.empty() ? "no master loaded" : loaded.c_str());
   return kExitOk;

@@ -8,6 +8,7 @@
 #include "kakehashi/terminology/store.hpp"
 
 #include <memory>
+#include <string_view>
 
 namespace kakehashi::app {
 
@@ -28,10 +29,14 @@ inline constexpr const char* kConvertTerminologyHelp =
     "                                 original coding. Loaded into --terminology when given (as\n"
     "                                 `terminology load conceptmap`), else into memory\n";
 
-// Opens the store when --terminology or --concept-map is given (else leaves `store` null) and
-// loads every --concept-map file. Returns kExitOk, or kExitUsage after a one-line message on
-// stderr (unusable database, unreadable or malformed ConceptMap).
-int OpenConvertTerminology(const Args& args, IssueSink& issues,
-                           std::unique_ptr<terminology::TerminologyStore>& store);
+struct ConversionSettings;
+
+// Opens the store when settings.terminology (--terminology or $KAKEHASHI_TERMINOLOGY_DB) or
+// --concept-map is given (else leaves `store` null) and loads every --concept-map file. Returns
+// kExitOk, or kExitUsage after a one-line message "kakehashi COMMAND: …" on stderr (unusable
+// database, unreadable or malformed ConceptMap). (ConversionSettings::OpenTerminology.)
+int OpenConvertTerminology(const ConversionSettings& settings, IssueSink& issues,
+                           std::unique_ptr<terminology::TerminologyStore>& store,
+                           std::string_view command);
 
 }  // namespace kakehashi::app

@@ -6,6 +6,8 @@
 // reject directory's sidecars carry the locations (docs/decisions/0003-ssmix2-issue-locations.md).
 #include "importer.hpp"
 
+#include "progress.hpp"
+
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/common/errc.hpp"
@@ -17,11 +19,16 @@
 #include "kakehashi/conformance/validator.hpp"
 #endif
 
-#include <chrono>
+#include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -156,49 +163,134 @@ struct Unit {
   std::vector<ssmix2::StorageRecord> records;
   fs::path file;              // an HL7 v2 file (records empty)
   std::string file_location;  // Location.source for it
+  bool skip = false;          // already imported with this fingerprint: only counted
+  double progress = 0.0;      // fraction of the walk when the unit was read
+  std::vector<Issue> issues;  // reported while reading and converting, in order
 };
 
-class Progress {
+// Appends to a vector of issues (a unit's, kept in order: the writer forwards them unit by unit,
+// so the issue order does not depend on the number of jobs). Null target: dropped.
+class VectorSink final : public IssueSink {
  public:
-  Progress(bool enabled, std::string label)
-      : enabled_(enabled), label_(std::move(label)), start_(Clock::now()), last_(start_) {}
-  void Update(std::size_t units, std::size_t skipped, std::size_t files, std::size_t messages,
-              double fraction) {
-    if (!enabled_) return;
-    auto now = Clock::now();
-    if (now - last_ < std::chrono::milliseconds(250)) return;
-    last_ = now;
-    const double secs = Seconds();
-    const double rate = secs > 0 ? static_cast<double>(messages) / secs : 0.0;
-    std::string eta = "?";
-    if (fraction > 0.01) eta = std::to_string(static_cast<long>(secs / fraction - secs)) + " s";
-    std::fprintf(stderr,
-                 "\rkakehashi %s: %zu units (%zu already done), %zu files, %.0f msg/s, %3.0f%%, "
-                 "ETA %s   ",
-                 label_.c_str(), units, skipped, files, rate, fraction * 100.0, eta.c_str());
-    shown_ = true;
+  void Report(Issue issue) override {
+    if (target != nullptr) target->push_back(std::move(issue));
   }
-  void Done() {
-    if (shown_) std::fprintf(stderr, "\r%*s\r", 110, "");
-    shown_ = false;
+  std::vector<Issue>* target = nullptr;
+};
+
+// One write of a converted unit, prepared by a worker.
+struct Write {
+  std::string type;
+  std::string id;
+  std::optional<gateway::PreparedResource> resource;  // empty: DELETE
+};
+
+struct Converted {
+  Unit unit;
+  std::vector<Write> writes;
+  mapping::ConvertStats stats;
+  std::size_t rejected = 0;
+};
+
+// A bounded hand-off in input order: the producer numbers units, workers finish them in any
+// order, the writer receives them strictly in number order; at most `capacity` units are between
+// producer and writer, which bounds memory.
+class Pipeline {
+ public:
+  explicit Pipeline(std::size_t capacity) : capacity_(capacity) {}
+  // Producer; false when the pipeline was cancelled.
+  bool Push(Unit unit) {
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return in_flight_ < capacity_ || cancelled_; });
+    if (cancelled_) return false;
+    ++in_flight_;
+    todo_.emplace_back(next_in_++, std::move(unit));
+    work_.notify_one();
+    return true;
   }
-  double Seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  void Close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    work_.notify_all();
+    done_cv_.notify_all();
+  }
+  // Writer: stops the producer and the workers; units not yet taken are dropped.
+  void Cancel() {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    in_flight_ -= todo_.size();
+    next_in_ -= todo_.size();  // never handed out: Next() must not wait for them
+    todo_.clear();
+    space_.notify_all();
+    work_.notify_all();
+    done_cv_.notify_all();
+  }
+  // Worker; false when there is no more work.
+  bool Take(std::size_t& seq, Unit& unit) {
+    std::unique_lock lock(mutex_);
+    work_.wait(lock, [&] { return !todo_.empty() || closed_ || cancelled_; });
+    if (todo_.empty()) return false;
+    seq = todo_.front().first;
+    unit = std::move(todo_.front().second);
+    todo_.pop_front();
+    return true;
+  }
+  void Finish(std::size_t seq, Converted done) {
+    std::lock_guard lock(mutex_);
+    done_.emplace(seq, std::move(done));
+    done_cv_.notify_all();
+  }
+  // Writer: the next unit in order; nullopt once everything handed out has come back and the
+  // producer is done.
+  std::optional<Converted> Next() {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(lock, [&] {
+      return done_.count(next_out_) != 0 || ((closed_ || cancelled_) && next_out_ == next_in_);
+    });
+    auto it = done_.find(next_out_);
+    if (it == done_.end()) return std::nullopt;
+    Converted done = std::move(it->second);
+    done_.erase(it);
+    ++next_out_;
+    --in_flight_;
+    space_.notify_one();
+    return done;
+  }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  bool enabled_;
-  std::string label_;
-  bool shown_ = false;
-  Clock::time_point start_, last_;
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable space_, work_, done_cv_;
+  std::deque<std::pair<std::size_t, Unit>> todo_;
+  std::map<std::size_t, Converted> done_;
+  std::size_t next_in_ = 0, next_out_ = 0, in_flight_ = 0;
+  bool closed_ = false;
+  bool cancelled_ = false;
 };
 
-gateway::Request PostBundle(const Node& bundle) {
-  gateway::Request r;
-  r.method = "POST";
-  r.target = "/fhir";
-  fhir::WriteJson(bundle, r.body);
-  r.headers.emplace_back("Content-Type", "application/fhir+json");
-  return r;
+std::string FirstProblem(const std::vector<Issue>& issues) {
+  for (const Issue& issue : issues) {
+    if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
+      return std::string(issue.code) + ": " + issue.message;  // validator messages hold no values
+    }
+  }
+  return "no reason given";
+}
+
+// "Type/id" lines (ReadUnitResources) -> (type, id) pairs.
+std::vector<std::pair<std::string, std::string>> SplitKeys(const std::string& listed) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t pos = 0;
+  while (pos < listed.size()) {
+    std::size_t nl = listed.find('\n', pos);
+    if (nl == std::string::npos) nl = listed.size();
+    const std::string_view line = std::string_view(listed).substr(pos, nl - pos);
+    pos = nl + 1;
+    const std::size_t slash = line.find('/');
+    if (slash == std::string_view::npos) continue;
+    out.emplace_back(std::string(line.substr(0, slash)), std::string(line.substr(slash + 1)));
+  }
+  return out;
 }
 
 }  // namespace
@@ -209,16 +301,22 @@ struct Importer::Impl {
   const mapping::RuleSet& rules;
   ImportOptions options;
   IssueSink& issues;
-  mapping::Converter converter;
-  Progress progress;
+  ProgressLine progress;
   ImportStats stats;
+  const std::set<std::string> shared;  // SharedResourceTypes(rules)
+  std::size_t jobs;
 
-  // The pending transaction: whole units, their entries and the entries' origins.
-  std::vector<Unit> chunk;
-  mapping::BundleBuilder bundle;
-  std::unordered_map<std::string, Origin> origins;
   // Checkpoints loaded per source: unit -> fingerprint.
   std::map<std::string, std::unordered_map<std::string, std::string>> done;
+
+  // The writer's session and open transaction.
+  std::unique_ptr<gateway::store::Session> session;
+  bool open = false;
+  std::size_t pending_resources = 0;
+  struct PendingUnit {
+    std::string source, key, fingerprint;
+  };
+  std::vector<PendingUnit> pending_units;
 
   Impl(const gateway::Handler& h, gateway::store::Store& s, const mapping::RuleSet& r,
        ImportOptions o, IssueSink& i)
@@ -227,27 +325,54 @@ struct Importer::Impl {
         rules(r),
         options(std::move(o)),
         issues(i),
-        converter(r, options.map),
-        progress(options.progress, options.label) {}
+        progress(options.progress, "kakehashi " + options.label),
+        shared(SharedResourceTypes(r)),
+        jobs(options.jobs > 0 ? options.jobs : std::max(1U, std::thread::hardware_concurrency())) {
+    stats.jobs = jobs;
+  }
+
+  Result<gateway::store::Session*> Session() {
+    if (!session) {
+      // The store's own session: a handler's read cache (if any) holds nothing yet while
+      // `import` and `serve --load` write, and the checkpoint calls need the store itself.
+      KAKEHASHI_TRY(auto opened, store.OpenSession());
+      session = std::move(opened);
+    }
+    return session.get();
+  }
 
   Result<const std::unordered_map<std::string, std::string>*> Checkpoints(
       const std::string& source) {
     if (auto it = done.find(source); it != done.end()) return &it->second;
-    KAKEHASHI_TRY(auto session, store.OpenSession());
-    KAKEHASHI_TRY(auto rows, session->ReadCheckpoints(source));
+    KAKEHASHI_TRY(auto s, Session());
+    KAKEHASHI_TRY(auto rows, s->ReadCheckpoints(source));
     auto& map = done[source];
     for (auto& [unit, fingerprint] : rows) map.emplace(std::move(unit), std::move(fingerprint));
     return &map;
   }
 
-  // Converts `unit` into `out`. Issues go to `sink`; with `keep`, a file whose conversion
-  // reported an error is kept in the reject directory.
-  void Convert(const Unit& unit, mapping::Converter& conv, mapping::BundleBuilder& out,
-               std::unordered_map<std::string, Origin>& where, IssueSink& sink, bool keep) {
-    TrackingOutput tracking(out, where);
+  std::string WithSettings(const std::string& fingerprint) const {
+    if (options.settings.empty()) return fingerprint;
+    Fingerprint with_settings;
+    with_settings.Add(fingerprint);
+    with_settings.Add(options.settings);
+    return with_settings.Hex();
+  }
+
+  // ------------------------------------------------------------------ workers (thread-safe)
+
+  // Converts `unit` and prepares its writes. Issues go to the unit; a file whose conversion
+  // reported an error is kept in the reject directory, as is the source of a refused resource.
+  Converted Work(Unit unit, mapping::Converter& converter) const {
+    Converted out;
+    VectorSink sink;
+    sink.target = &unit.issues;
+    mapping::BundleBuilder bundle;  // one entry per Type/id within the unit (later wins)
+    std::unordered_map<std::string, Origin> origins;
+    TrackingOutput tracking(bundle, origins);
     auto one = [&](const Origin& origin, auto&& run) {
       tracking.current = origin;
-      if (!keep || options.reject_dir.empty()) {
+      if (options.reject_dir.empty()) {
         run(sink);
         return;
       }
@@ -263,188 +388,337 @@ struct Importer::Impl {
     if (!unit.records.empty()) {
       for (const auto& record : unit.records) {
         one(Origin{record.file.path, "ssmix2:" + record.file.relative},
-            [&](IssueSink& s) { conv.ConvertRecord(record, tracking, s); });
+            [&](IssueSink& s) { converter.ConvertRecord(record, tracking, s); });
       }
-      return;
-    }
-    one(Origin{unit.file, unit.file_location}, [&](IssueSink& s) {
-      auto bytes = ReadBytes(unit.file);
-      Location at;
-      at.source = unit.file_location;
-      if (!bytes) {
-        s.Error("import.unusable_input", at, "the file cannot be read");
-        return;
-      }
-      if (!LooksLikeHl7(*bytes)) {
-        s.Error("import.unusable_input", at, "not HL7 v2 (no MSH segment found)");
-        return;
-      }
-      conv.ConvertHl7(*bytes, unit.file_location, tracking, s);
-    });
-  }
-
-  void CountWritten(const mapping::BundleEntry& e) {
-    if (e.method == mapping::BundleEntry::Method::kDelete) {
-      ++stats.deleted_by_type[e.type];
     } else {
-      ++stats.put_by_type[e.type];
-    }
-  }
-
-  void UnitsCommitted(const std::vector<Unit>& units) {
-    for (const auto& u : units) {
-      done[u.source][u.key] = u.fingerprint;
-      ++stats.units;
-    }
-    ++stats.transactions;
-    if (options.stop_after_units > 0 && stats.units >= options.stop_after_units) {
-      stats.stopped = true;
-    }
-  }
-
-  // One transaction with the units' checkpoints. Returns the HTTP status.
-  int Commit(const mapping::BundleBuilder& entries, const std::vector<Unit>& units) {
-    gateway::BeforeCommit hook = [&](gateway::store::Session& s) -> Result<void> {
-      for (const auto& u : units)
-        KAKEHASHI_TRY_VOID(s.WriteCheckpoint(u.source, u.key, u.fingerprint));
-      return {};
-    };
-    Node b = entries.Build();
-    gateway::Response r = handler.Transaction(PostBundle(b), hook);
-    if (r.status == 409) r = handler.Transaction(PostBundle(b), hook);  // a concurrent writer
-    return r.status;
-  }
-
-  // A unit the store refused as a transaction: each entry on its own (batch), the refused ones
-  // reported and their input kept, then the checkpoint alone.
-  Result<void> Salvage(const Unit& unit, const mapping::BundleBuilder& entries,
-                       const std::unordered_map<std::string, Origin>& where) {
-    Node b = entries.Build();
-    b.Set("type", Node::String("batch"));
-    gateway::Response r = handler.Handle(PostBundle(b));
-    if (r.status >= 500) return make_error_code(gateway::store::errc::kQueryFailed);
-    std::vector<std::string> statuses(entries.Size());
-    std::vector<std::string> reasons(entries.Size());  // the first error of the outcome
-    if (r.status == 200) {
-      if (auto parsed = fhir::ParseJson(r.body)) {
-        if (const Node* list = parsed->Find("entry"); list != nullptr && list->IsArray()) {
-          for (std::size_t i = 0; i < list->Size() && i < statuses.size(); ++i) {
-            const Node* response = list->Child(i).Find("response");
-            const Node* status = response != nullptr ? response->Find("status") : nullptr;
-            if (status != nullptr && status->IsString()) statuses[i] = status->Text();
-            const Node* outcome = response != nullptr ? response->Find("outcome") : nullptr;
-            const Node* list_of = outcome != nullptr ? outcome->Find("issue") : nullptr;
-            if (list_of == nullptr || !list_of->IsArray()) continue;
-            for (const Node& issue : list_of->Items()) {
-              const Node* severity = issue.Find("severity");
-              const Node* diagnostics = issue.Find("diagnostics");
-              if (severity != nullptr && diagnostics != nullptr && diagnostics->IsString() &&
-                  (severity->Text() == "error" || severity->Text() == "fatal")) {
-                reasons[i] = diagnostics->Text();  // validator messages hold no values
-                break;
-              }
-            }
-          }
+      one(Origin{unit.file, unit.file_location}, [&](IssueSink& s) {
+        auto bytes = ReadBytes(unit.file);
+        Location at;
+        at.source = unit.file_location;
+        if (!bytes) {
+          s.Error("import.unusable_input", at, "the file cannot be read");
+          return;
         }
-      }
+        if (!LooksLikeHl7(*bytes)) {
+          s.Error("import.unusable_input", at, "not HL7 v2 (no MSH segment found)");
+          return;
+        }
+        converter.ConvertHl7(*bytes, unit.file_location, tracking, s);
+      });
     }
-    for (std::size_t i = 0; i < entries.Size(); ++i) {
-      const auto& e = entries.Entries()[i];
-      if (statuses[i].starts_with("2")) {
-        CountWritten(e);
+    out.stats = converter.TakeStats();
+    std::string json;
+    for (auto& e : bundle.TakeEntries()) {
+      Write w;
+      w.type = e.type;
+      w.id = e.id;
+      if (e.method == mapping::BundleEntry::Method::kDelete) {
+        out.writes.push_back(std::move(w));
         continue;
       }
-      if (statuses[i].starts_with("5")) return make_error_code(gateway::store::errc::kQueryFailed);
-      ++stats.rejected;
+      json.clear();
+      fhir::WriteJson(e.resource, json);
+      std::vector<Issue> found;
+      VectorSink found_sink;
+      found_sink.target = &found;
+      w.resource = handler.PrepareWrite(e.type, e.id, json, found_sink);
+      if (w.resource) {
+        out.writes.push_back(std::move(w));
+        continue;
+      }
+      // Refused: the validator's findings with this resource's location, then import.rejected.
+      ++out.rejected;
       Location at;
       at.record = e.type + "/" + e.id;
       const Origin* origin = nullptr;
-      if (auto it = where.find(at.record); it != where.end()) origin = &it->second;
+      if (auto it = origins.find(at.record); it != origins.end()) origin = &it->second;
       at.source = origin != nullptr ? origin->source : unit.file_location;
-      std::string status = statuses[i].empty() ? std::to_string(r.status) : statuses[i];
-      if (!reasons[i].empty()) status += "; first problem: " + reasons[i];
-      if (options.reject_dir.empty() || origin == nullptr) {
-        issues.Error("import.rejected", at,
-                     "the store refused this converted resource (HTTP " + status +
-                         "); check it with `kakehashi convert` and `kakehashi validate`");
+      const std::string reason = FirstProblem(found);
+      std::optional<RejectStore> rejects;
+      if (!options.reject_dir.empty() && origin != nullptr) {
+        rejects.emplace(options.reject_dir, sink);
+      }
+      IssueSink& to = rejects ? static_cast<IssueSink&>(*rejects) : sink;
+      for (Issue& issue : found) {
+        if (issue.where.source.empty()) issue.where.source = at.source;
+        if (issue.where.record.empty()) issue.where.record = at.record;
+        to.Report(std::move(issue));
+      }
+      to.Error("import.rejected", at,
+               "the gateway refused this converted resource (first problem: " + reason + "); " +
+                   (rejects ? "its source file is kept in the reject directory for replay"
+                            : "check it with `kakehashi convert` and `kakehashi validate`"));
+      if (rejects) {
+        if (auto bytes = ReadBytes(origin->path)) (void)rejects->Reject(*bytes, at);
+      }
+    }
+    out.unit = std::move(unit);
+    return out;
+  }
+
+  // ------------------------------------------------------------------ the writer
+
+  Result<void> Begin() {
+    if (open) return {};
+    KAKEHASHI_TRY(auto s, Session());
+    KAKEHASHI_TRY_VOID(s->Begin());
+    open = true;
+    return {};
+  }
+
+  Result<void> Commit() {
+    if (!open) return {};
+    open = false;
+    KAKEHASHI_TRY_VOID(session->Commit());
+    for (auto& u : pending_units) done[u.source][u.key] = std::move(u.fingerprint);
+    stats.units += pending_units.size();
+    ++stats.transactions;
+    pending_units.clear();
+    pending_resources = 0;
+    return {};
+  }
+
+  void Rollback() {
+    if (!open) return;
+    open = false;
+    session->Rollback();
+    pending_units.clear();
+    pending_resources = 0;
+  }
+
+  Result<void> Delete(const std::string& type, const std::string& id) {
+    KAKEHASHI_TRY(auto outcome, handler.WriteDelete(*session, type, id));
+    if (outcome == gateway::WriteOutcome::kDeleted) ++stats.deleted_by_type[type];
+    return {};
+  }
+
+  // Stores a converted unit in the open transaction (opening one), with its checkpoint and
+  // resource list; deletes what the unit wrote last time and no longer yields. Commits when the
+  // transaction is full.
+  Result<void> Store(Converted& c, bool imported_before) {
+    for (Issue& issue : c.unit.issues) issues.Report(std::move(issue));
+    c.unit.issues.clear();
+    stats.files += c.stats.files;
+    stats.messages += c.stats.messages;
+    stats.rejected += c.rejected;
+    KAKEHASHI_TRY_VOID(Begin());
+    std::set<std::pair<std::string, std::string>> before;
+    if (imported_before) {
+      KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(c.unit.source, c.unit.key));
+      for (auto& key : SplitKeys(listed)) before.insert(std::move(key));
+    }
+    std::string now;  // the new list
+    for (Write& w : c.writes) {
+      before.erase({w.type, w.id});
+      if (!w.resource) {
+        KAKEHASHI_TRY_VOID(Delete(w.type, w.id));
         continue;
       }
-      RejectStore rejects(options.reject_dir, issues);
-      rejects.Error("import.rejected", at,
-                    "the store refused this converted resource (HTTP " + status +
-                        "); its source file is kept in the reject directory for replay");
-      if (auto bytes = ReadBytes(origin->path)) (void)rejects.Reject(*bytes, at);
+      KAKEHASHI_TRY(auto outcome, handler.WritePrepared(*session, std::move(*w.resource)));
+      if (outcome == gateway::WriteOutcome::kUnchanged) {
+        ++stats.unchanged;
+      } else {
+        ++stats.put_by_type[w.type];
+      }
+      if (shared.count(w.type) == 0) {
+        now += w.type;
+        now += '/';
+        now += w.id;
+        now += '\n';
+      }
     }
-    mapping::BundleBuilder empty;
-    const int status = Commit(empty, {unit});
-    if (status != 200) return make_error_code(gateway::store::errc::kQueryFailed);
-    UnitsCommitted({unit});
+    // Written last time, not yielded now (a record removed from the folder): deleted.
+    for (const auto& [type, id] : before) KAKEHASHI_TRY_VOID(Delete(type, id));
+    KAKEHASHI_TRY_VOID(session->WriteCheckpoint(c.unit.source, c.unit.key, c.unit.fingerprint));
+    KAKEHASHI_TRY_VOID(session->WriteUnitResources(c.unit.source, c.unit.key, now));
+    pending_units.push_back({c.unit.source, c.unit.key, c.unit.fingerprint});
+    pending_resources += c.writes.size() + before.size() + 1;
+    if (pending_resources >= options.chunk_resources) KAKEHASHI_TRY_VOID(Commit());
     return {};
   }
 
-  Result<void> Flush() {
-    if (chunk.empty()) return {};
-    std::vector<Unit> units = std::move(chunk);
-    mapping::BundleBuilder entries = std::move(bundle);
-    std::unordered_map<std::string, Origin> where = std::move(origins);
-    chunk.clear();
-    bundle = mapping::BundleBuilder();
-    origins.clear();
-    const int status = Commit(entries, units);
-    if (status == 200) {
-      for (const auto& e : entries.Entries()) CountWritten(e);
-      UnitsCommitted(units);
+  bool ShouldStop() const {
+    if (options.stop_after_units > 0 && stats.units >= options.stop_after_units) return true;
+    return options.cancel != nullptr && *options.cancel != 0;
+  }
+
+  void ShowProgress(double fraction) {
+    if (!progress.Due()) return;
+    char counts[160];
+    std::snprintf(counts, sizeof counts, "%zu units (%zu already done), %zu files",
+                  stats.units + pending_units.size(), stats.skipped_units, stats.files);
+    progress.Show(counts, stats.messages, fraction);
+  }
+
+  // Deletes the units of `source` that a completed walk did not see (patient folders removed
+  // from the store): their resources, then their checkpoints.
+  Result<void> RemoveVanished(const std::string& source, const std::set<std::string>& seen) {
+    KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
+    std::vector<std::string> gone;
+    for (const auto& [key, fingerprint] : *checkpoints) {
+      if (seen.count(key) == 0) gone.push_back(key);
+    }
+    if (gone.empty()) return {};
+    if (seen.empty()) {
+      Location at;
+      at.source = source;
+      issues.Warning("import.store_empty", at,
+                     "the store holds no patient folder now, but " + std::to_string(gone.size()) +
+                         " were imported from it before: nothing is deleted (is the root "
+                         "mounted?)");
       return {};
     }
-    if (status >= 500 || status == 409) {
-      return make_error_code(gateway::store::errc::kQueryFailed);
+    std::sort(gone.begin(), gone.end());
+    for (const std::string& key : gone) {
+      KAKEHASHI_TRY_VOID(Begin());
+      KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
+      const auto keys = SplitKeys(listed);
+      for (const auto& [type, id] : keys) KAKEHASHI_TRY_VOID(Delete(type, id));
+      KAKEHASHI_TRY_VOID(session->DeleteCheckpoint(source, key));
+      ++stats.removed_units;
+      pending_resources += keys.size() + 1;
+      if (pending_resources >= options.chunk_resources) KAKEHASHI_TRY_VOID(Commit());
     }
-    if (units.size() == 1) return Salvage(units[0], entries, where);
-    // Several units: find the bad one(s) unit by unit. The conversion is deterministic, so each
-    // unit is converted again (quietly: its issues were reported the first time).
-    for (const auto& unit : units) {
-      mapping::Converter again(rules, options.map);
-      mapping::BundleBuilder one;
-      std::unordered_map<std::string, Origin> one_where;
-      NullSink quiet;
-      Convert(unit, again, one, one_where, quiet, false);
-      const int s = Commit(one, {unit});
-      if (s == 200) {
-        for (const auto& e : one.Entries()) CountWritten(e);
-        UnitsCommitted({unit});
-      } else if (s >= 500 || s == 409) {
-        return make_error_code(gateway::store::errc::kQueryFailed);
-      } else {
-        KAKEHASHI_TRY_VOID(Salvage(unit, one, one_where));
-      }
-      if (stats.stopped) return {};
-    }
+    KAKEHASHI_TRY_VOID(Commit());
+    auto& map = done[source];
+    for (const std::string& key : gone) map.erase(key);
     return {};
   }
 
-  // Adds a unit unless its checkpoint says it is done; flushes full chunks.
-  Result<void> Add(Unit unit) {
-    if (!options.settings.empty()) {
-      Fingerprint with_settings;
-      with_settings.Add(unit.fingerprint);
-      with_settings.Add(options.settings);
-      unit.fingerprint = with_settings.Hex();
+  Result<void> ImportStore(const fs::path& root) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) return make_error_code(common::errc::kNotFound);
+    fs::path absolute = fs::weakly_canonical(fs::absolute(root, ec), ec);
+    const std::string source = "ssmix2:" + absolute.generic_string();
+    KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
+
+    // Producer: walks the store patient by patient; workers: convert and prepare; this thread
+    // writes in walk order.
+    Pipeline pipeline(4 * jobs + 4);
+    Result<void> walked;
+    bool walk_complete = false;
+    std::thread producer([&] {
+      VectorSink reader_issues;  // the reader reports while it loads a folder: that unit's
+      ssmix2::StorageReader reader(root, reader_issues);
+      while (true) {
+        Unit unit;
+        reader_issues.target = &unit.issues;
+        auto more = reader.NextPatient(unit.records);
+        reader_issues.target = nullptr;
+        if (!more) {
+          walked = more.error();
+          break;
+        }
+        if (*more == 0) {
+          walk_complete = true;
+          break;
+        }
+        Fingerprint print;
+        for (const auto& record : unit.records) {
+          print.AddFile(record.file.path, record.file.relative);
+          for (const auto& old : record.superseded) print.AddFile(old.path, old.relative);
+        }
+        unit.source = source;
+        unit.key = PatientKey(unit.records.front().file.relative);
+        unit.fingerprint = WithSettings(print.Hex());
+        unit.file_location = "ssmix2:" + unit.key;
+        unit.progress = reader.Progress();
+        if (auto it = checkpoints->find(unit.key);
+            it != checkpoints->end() && it->second == unit.fingerprint) {
+          unit.skip = true;
+          unit.records.clear();
+        }
+        if (!pipeline.Push(std::move(unit))) break;
+      }
+      pipeline.Close();
+    });
+    std::vector<std::thread> workers;
+    for (std::size_t i = 0; i < jobs; ++i) {
+      workers.emplace_back([&] {
+        mapping::Converter converter(rules, options.map);
+        std::size_t seq = 0;
+        Unit unit;
+        while (pipeline.Take(seq, unit)) {
+          if (unit.skip) {
+            Converted c;
+            c.unit = std::move(unit);
+            pipeline.Finish(seq, std::move(c));
+          } else {
+            pipeline.Finish(seq, Work(std::move(unit), converter));
+          }
+        }
+      });
     }
+
+    Result<void> written;
+    std::set<std::string> seen;
+    bool stopped = false;
+    while (auto c = pipeline.Next()) {
+      if (stopped || !written) continue;  // draining after a stop or a failure
+      seen.insert(c->unit.key);
+      if (c->unit.skip) {
+        for (Issue& issue : c->unit.issues) issues.Report(std::move(issue));
+        ++stats.skipped_units;
+      } else {
+        written = Store(*c, checkpoints->count(c->unit.key) != 0);
+      }
+      if (written && ShouldStop()) {
+        written = Commit();  // the units converted so far are committed, the rest dropped
+        stopped = true;
+      }
+      if (stopped || !written) pipeline.Cancel();
+      ShowProgress(c->unit.progress);
+    }
+    producer.join();
+    for (auto& w : workers) w.join();
+    if (written && !stopped) written = Commit();
+    if (written && !stopped && walk_complete) written = RemoveVanished(source, seen);
+    if (!written) Rollback();
+    progress.Clear();
+    stats.stopped = stats.stopped || stopped;
+    if (!written) return written;
+    return walked;
+  }
+
+  Result<void> ImportFile(const fs::path& file) {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) return make_error_code(common::errc::kNotFound);
+    Unit unit;
+    unit.source = "file";
+    unit.key = fs::weakly_canonical(fs::absolute(file, ec), ec).generic_string();
+    VectorSink sink;
+    sink.target = &unit.issues;
+    Fingerprint print;
+    if (ssmix2::ParseFileName(file.filename().string()).has_value()) {
+      auto record = ssmix2::StorageReader::ResolveFile(file, sink);
+      if (record) {
+        print.AddFile(record->file.path, record->file.relative);
+        for (const auto& old : record->superseded) print.AddFile(old.path, old.relative);
+        unit.file_location = "ssmix2:" + record->file.relative;
+        unit.records.push_back(std::move(*record));
+      }
+    }
+    if (unit.records.empty()) {
+      print.AddFile(file, unit.key);
+      unit.file = file;
+      unit.file_location = file.string();
+    }
+    unit.fingerprint = WithSettings(print.Hex());
     KAKEHASHI_TRY(auto checkpoints, Checkpoints(unit.source));
-    if (auto it = checkpoints->find(unit.key);
-        it != checkpoints->end() && it->second == unit.fingerprint) {
+    const auto it = checkpoints->find(unit.key);
+    const bool before = it != checkpoints->end();
+    if (before && it->second == unit.fingerprint) {
+      for (Issue& issue : unit.issues) issues.Report(std::move(issue));
       ++stats.skipped_units;
       return {};
     }
-    Convert(unit, converter, bundle, origins, issues, true);
-    chunk.push_back(std::move(unit));
-    if (bundle.Size() >= options.chunk_resources) return Flush();
-    return {};
-  }
-
-  void SyncStats() {
-    stats.files = converter.Stats().files;
-    stats.messages = converter.Stats().messages;
+    mapping::Converter converter(rules, options.map);
+    Converted c = Work(std::move(unit), converter);
+    Result<void> r = Store(c, before);
+    if (r) r = Commit();
+    if (!r) Rollback();
+    if (r && ShouldStop()) stats.stopped = true;
+    return r;
   }
 };
 
@@ -455,7 +729,6 @@ Importer::Importer(const gateway::Handler& handler, gateway::store::Store& store
 Importer::~Importer() = default;
 
 const ImportStats& Importer::Stats() const {
-  impl_->SyncStats();
   return impl_->stats;
 }
 
@@ -464,86 +737,40 @@ double Importer::Seconds() const {
 }
 
 Result<void> Importer::ImportStore(const fs::path& root) {
-  Impl& m = *impl_;
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return make_error_code(common::errc::kNotFound);
-  fs::path absolute = fs::weakly_canonical(fs::absolute(root, ec), ec);
-  const std::string source = "ssmix2:" + absolute.generic_string();
-  ssmix2::StorageReader reader(root, m.issues);
-  Unit unit;
-  auto finish_unit = [&]() -> Result<void> {
-    if (unit.records.empty()) return {};
-    Fingerprint print;
-    for (const auto& record : unit.records) {
-      print.AddFile(record.file.path, record.file.relative);
-      for (const auto& old : record.superseded) print.AddFile(old.path, old.relative);
-    }
-    unit.source = source;
-    unit.fingerprint = print.Hex();
-    unit.file_location = "ssmix2:" + unit.key;
-    auto r = m.Add(std::move(unit));
-    unit = Unit();
-    return r;
-  };
-  while (true) {
-    KAKEHASHI_TRY(auto next, reader.Next());
-    if (!next) break;
-    std::string key = PatientKey(next->file.relative);
-    if (key != unit.key && !unit.records.empty()) {
-      KAKEHASHI_TRY_VOID(finish_unit());
-      if (m.stats.stopped) {
-        m.progress.Done();
-        return {};
-      }
-      if (m.options.cancel != nullptr && *m.options.cancel != 0) {
-        m.stats.stopped = true;  // between units: commit what is converted, then stop
-        auto flushed = m.Flush();
-        m.progress.Done();
-        return flushed;
-      }
-    }
-    unit.key = std::move(key);
-    unit.records.push_back(std::move(*next));
-    m.SyncStats();
-    m.progress.Update(m.stats.units, m.stats.skipped_units, m.stats.files, m.stats.messages,
-                      reader.Progress());
-  }
-  KAKEHASHI_TRY_VOID(finish_unit());
-  if (m.stats.stopped) {
-    m.progress.Done();
-    return {};
-  }
-  auto flushed = m.Flush();
-  m.progress.Done();
-  return flushed;
+  return impl_->ImportStore(root);
 }
 
 Result<void> Importer::ImportFile(const fs::path& file) {
-  Impl& m = *impl_;
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return make_error_code(common::errc::kNotFound);
-  Unit unit;
-  unit.source = "file";
-  unit.key = fs::weakly_canonical(fs::absolute(file, ec), ec).generic_string();
-  Fingerprint print;
-  if (ssmix2::ParseFileName(file.filename().string()).has_value()) {
-    auto record = ssmix2::StorageReader::ResolveFile(file, m.issues);
-    if (record) {
-      print.AddFile(record->file.path, record->file.relative);
-      for (const auto& old : record->superseded) print.AddFile(old.path, old.relative);
-      unit.file_location = "ssmix2:" + record->file.relative;
-      unit.records.push_back(std::move(*record));
+  return impl_->ImportFile(file);
+}
+
+std::set<std::string> SharedResourceTypes(const mapping::RuleSet& rules) {
+  std::set<std::string> shared;
+  for (const std::string& data_type : rules.MessageTypes()) {
+    const Node* message = rules.Message(data_type);
+    const Node* list = message != nullptr ? message->Find("resources") : nullptr;
+    if (list == nullptr) continue;
+    for (const auto& item : list->Items()) {
+      const Node* name = item.Find("resource");
+      const Node* rule = name != nullptr ? rules.Resource(name->Text()) : nullptr;
+      if (rule == nullptr) continue;
+      const Node* type = rule->Find("resourceType");
+      const Node* id = rule->Find("id");
+      if (type == nullptr || id == nullptr) continue;  // position ids: tied to the file
+      std::string text;
+      fhir::WriteJson(*id, text, fhir::WriteOptions{false, false});
+      if (text.find("PID-") == std::string::npos &&
+          text.find("patient_system") == std::string::npos &&
+          text.find("\"source\"") == std::string::npos) {
+        shared.insert(type->Text());
+      }
     }
   }
-  if (unit.records.empty()) {
-    print.AddFile(file, unit.key);
-    unit.file = file;
-    unit.file_location = file.string();
-  }
-  unit.fingerprint = print.Hex();
-  KAKEHASHI_TRY_VOID(m.Add(std::move(unit)));
-  if (m.stats.stopped) return {};
-  return m.Flush();
+  return shared;
+}
+
+std::size_t DefaultImportChunk(std::string_view db) {
+  return db.starts_with("sqlite:") ? 10000 : 1000;
 }
 
 std::unique_ptr<gateway::store::Store> OpenImportStore(const std::string& db, const char* command) {

@@ -6,26 +6,35 @@
 // if it had been PUT over REST, and deletes (SS-MIX2 condition flag 0, diseases removed from a
 // PPR-01 list) are DELETEs. Ids are deterministic, so a replayed unit updates, never duplicates.
 //
-// Units and resumption: an SS-MIX2 store is imported one patient folder at a time (streaming;
-// memory is bounded by the largest patient plus one chunk), an HL7 v2 file as one unit. Whole
-// units are grouped into transactions of about `chunk_resources` resources; each transaction
-// also writes the units' checkpoints (store::Session::WriteCheckpoint: unit -> fingerprint of
-// its files' names, sizes and modification times) before it commits. A killed import restarted
-// with the same command skips every committed unit whose fingerprint is unchanged and redoes
-// the rest; a unit whose files changed since (new or replaced messages) is imported again.
+// Units and resumption: an SS-MIX2 store is imported one patient folder at a time, an HL7 v2
+// file as one unit. `jobs` worker threads convert units and prepare their resources
+// (Handler::PrepareWrite: validation, index rows, JSON) in parallel; one writer stores them in
+// input order (Handler::WritePrepared) in transactions of at least `chunk_resources` resources
+// (whole units), streaming: memory is bounded by the units in flight (a few per job), not by
+// the transaction. Each transaction also writes the units' checkpoints
+// (store::Session::WriteCheckpoint: unit -> fingerprint of its files' names, sizes and
+// modification times) and the list of resources each unit wrote before it commits. A killed
+// import restarted with the same command skips every committed unit whose fingerprint is
+// unchanged and redoes the rest; a unit whose files changed since (new, replaced or removed
+// messages) is imported again, and what it wrote before but no longer yields is deleted. A
+// patient folder removed from the store is deleted from the database (its resources, then its
+// checkpoint) once a walk of the whole store has completed. Resources whose type is not tied
+// to a patient (SharedResourceTypes: an insurer's Organization) are never deleted that way.
+// A resource whose content equals its current version is not written again (no new version).
 //
-// Bad input never aborts the import: a transaction the store refuses (HTTP 4xx, e.g. 422 from
-// the validator) is retried unit by unit, and a unit that still fails is written as a batch so
-// only the refused resources are lost; each refused resource is an `import.rejected` error
-// (location: the source file, record Type/id) and its source file is kept for replay in the
-// reject directory (RejectStore), as is every file whose conversion reported an error.
-// Only operational failures (the database fails: HTTP 500) stop the import (an error result);
-// rerunning resumes it.
+// Bad input never aborts the import: a resource the gateway refuses (its validator) is left
+// out with an `import.rejected` error (location: the source file, record Type/id; the
+// validator's own issues before it) and its source file is kept for replay in the reject
+// directory (RejectStore), as is every file whose conversion reported an error; the rest of the
+// unit is stored. Only operational failures (the database fails) stop the import (an error
+// result); rerunning resumes it.
 //
-// Issue codes besides the converter's and the SS-MIX2 reader's:
-//   import.rejected        error  the store refused a converted resource (status in the message)
-//   import.unusable_input  error  a file given as input is not HL7 v2 / not readable
-// Not thread-safe.
+// Issue codes besides the converter's, the SS-MIX2 reader's and the validator's:
+//   import.rejected        error    the gateway refused a converted resource
+//   import.unusable_input  error    a file given as input is not HL7 v2 / not readable
+//   import.store_empty     warning  a store that was imported before has no patient folder now:
+//                                   nothing is deleted (an unmounted or emptied root)
+// Not thread-safe (one call at a time; the importer runs its own threads).
 #pragma once
 
 #include "kakehashi/common/issue_sink.hpp"
@@ -40,7 +49,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 
 namespace kakehashi::app {
 
@@ -50,6 +61,8 @@ struct ImportOptions {
   std::filesystem::path reject_dir;
   // Whole units are grouped into one transaction until it holds at least this many resources.
   std::size_t chunk_resources = 1000;
+  // Worker threads converting and preparing units; 0: the number of hardware threads.
+  std::size_t jobs = 0;
   bool progress = false;         // progress line on stderr
   std::string label = "import";  // progress/summary prefix: "kakehashi <label>: …"
   // Names the conversion settings (profile, facility, rule and terminology sources): mixed into
@@ -70,8 +83,11 @@ struct ImportStats {
   std::size_t messages = 0;       // messages mapped
   std::size_t transactions = 0;   // committed transactions
   std::size_t rejected = 0;       // resources the store refused
-  std::map<std::string, std::size_t> put_by_type;      // resources written
-  std::map<std::string, std::size_t> deleted_by_type;  // deletes sent
+  std::size_t unchanged = 0;      // resources whose current version already had the content
+  std::size_t removed_units = 0;  // units gone from their store: their resources deleted
+  std::size_t jobs = 0;           // worker threads used
+  std::map<std::string, std::size_t> put_by_type;      // resources written (new versions)
+  std::map<std::string, std::size_t> deleted_by_type;  // resources deleted
   bool stopped = false;                                // stop_after_units reached, or cancelled
 };
 
@@ -103,6 +119,12 @@ class Importer {
   std::unique_ptr<Impl> impl_;
 };
 
+// The default ImportOptions::chunk_resources for a --db URL: 10,000 on SQLite (fewer, larger
+// transactions write each touched page to the WAL fewer times), 1,000 on PostgreSQL (each
+// resource written holds a transaction-scoped advisory lock; the server's lock table holds
+// max_locks_per_transaction x max_connections, 6,400 by default).
+std::size_t DefaultImportChunk(std::string_view db);
+
 // "sqlite:PATH" (creating PATH's folder) or "postgresql://…": the store for an import. Prints a
 // one-line reason on stderr and returns null when the database cannot be opened.
 std::unique_ptr<gateway::store::Store> OpenImportStore(const std::string& db, const char* command);
@@ -111,5 +133,11 @@ std::unique_ptr<gateway::store::Store> OpenImportStore(const std::string& db, co
 // against the R4 base definitions (references are not resolved: their targets are in the store).
 // Empty when the conformance module is not built.
 gateway::Validator ConformanceValidator();
+
+// Resource types whose ids are tied neither to a patient nor to a stored file (their id rule
+// reads no PID field, no patient-ID system and not the source), e.g. the insurer's
+// Organization: they repeat across patient folders. `kakehashi convert` remembers them across
+// units; the importer never deletes them on behalf of one unit.
+std::set<std::string> SharedResourceTypes(const mapping::RuleSet& rules);
 
 }  // namespace kakehashi::app

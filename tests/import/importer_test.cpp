@@ -20,6 +20,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace kakehashi::app {
 namespace {
@@ -260,25 +262,26 @@ void MatchesConvert(Backend backend) {
       kobayashi = kobayashi || json.find("小林") != std::string::npos;
   }
   CHECK(kobayashi);
-  // The same as a fresh import of the changed store, but for the Provenance of the message that
-  // was current before (history stays: it is not a record the store retracted).
+  // The same as a fresh import of the changed store: what the folder no longer yields (the
+  // Provenance of the message that was current before) is deleted.
+  CHECK(changed.stats.deleted_by_type["Provenance"] == 1);
   auto fresh = gateway::testing::MakeStore(backend);
   Import(*fresh->store, f.root, options);
-  auto without_provenance = [](std::map<std::string, std::string> m) {
-    std::erase_if(m, [](const auto& kv) { return kv.first.starts_with("Provenance/"); });
-    return m;
-  };
-  CHECK(without_provenance(Live(*t->store)) == without_provenance(Live(*fresh->store)));
-  CHECK(Live(*t->store).size() == Live(*fresh->store).size() + 1);
+  CHECK(Live(*t->store) == Live(*fresh->store));
 
-  // Other conversion settings: every unit again, updated in place (no new resources).
-  const std::size_t before = Live(*t->store).size();
+  // Other conversion settings: every unit again, updated in place; the content is the same
+  // here, so no new version is written.
+  const auto before = Live(*t->store);
+  const std::size_t versions = HistoryRows(*t->store);
   ImportOptions other = options;
   other.settings = "jp-core-1.1.2|another facility";
   Run resettled = Import(*t->store, f.root, other);
   CHECK(resettled.stats.units == 9);
   CHECK(resettled.stats.skipped_units == 0);
-  CHECK(Live(*t->store).size() == before);
+  CHECK(resettled.stats.put_by_type.empty());
+  CHECK(resettled.stats.unchanged > 0);
+  CHECK(Live(*t->store) == before);
+  CHECK(HistoryRows(*t->store) == versions);
 }
 KAKEHASHI_BACKEND_TEST("import: the store holds what convert makes; re-import skips; changes redo",
                        "[import]", MatchesConvert)
@@ -314,6 +317,96 @@ void KillAndResume(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("import: an interrupted import resumed equals an uninterrupted one",
                        "[import]", KillAndResume)
+
+void RemovedFromStore(Backend backend) {
+  Fixture f(false);
+  auto t = gateway::testing::MakeStore(backend);
+  ImportOptions options;
+  Run first = Import(*t->store, f.root, options);
+  CHECK(first.stats.units == 8);
+  const auto all = Live(*t->store);
+  auto count = [](const std::map<std::string, std::string>& live, std::string_view prefix) {
+    std::size_t n = 0;
+    for (const auto& [key, json] : live) n += key.starts_with(prefix) ? 1 : 0;
+    return n;
+  };
+  // The resources of generated patient 2000000011 (its ADT-00 yields Patient, Coverage,
+  // Provenance...): those that name it.
+  std::set<std::string> owned;
+  for (const auto& [key, json] : all) {
+    if (json.find("2000000011") != std::string::npos) owned.insert(key);
+  }
+  REQUIRE(!owned.empty());
+
+  // A record removed from a folder (the file deleted, not flagged 0): what it yielded goes.
+  REQUIRE(fs::remove(f.root / "001/234/0012345678/-/PPR-01" /
+                     "0012345678_-_PPR-01_999999999999999_20240401101000000_01_1"));
+  // And a whole patient folder removed from the store.
+  fs::remove_all(f.root / "200/000/2000000011");
+
+  Run second = Import(*t->store, f.root, options);
+  CHECK(second.stats.units == 1);  // the sample patient, changed
+  CHECK(second.stats.skipped_units == 6);
+  CHECK(second.stats.removed_units == 1);
+  const auto live = Live(*t->store);
+  for (const auto& key : owned) {
+    INFO(key);
+    CHECK(live.count(key) == 0);
+  }
+  CHECK(count(live, "Patient/") == 6);                          // 7 before
+  CHECK(count(live, "Condition/") < count(all, "Condition/"));  // the sample's PPR-01
+  // Shared resources (the insurer's Organization) stay while anyone may reference them.
+  CHECK(count(live, "Organization/") == count(all, "Organization/"));
+  // The same as a fresh import of the store as it is now.
+  auto fresh = gateway::testing::MakeStore(backend);
+  Import(*fresh->store, f.root, options);
+  CHECK(Live(*fresh->store) == live);
+
+  // The removed folder's checkpoint is gone: a third run has nothing to do.
+  Run third = Import(*t->store, f.root, options);
+  CHECK(third.stats.units == 0);
+  CHECK(third.stats.skipped_units == 7);
+  CHECK(third.stats.removed_units == 0);
+  CHECK(Live(*t->store) == live);
+}
+KAKEHASHI_BACKEND_TEST("import: records and patient folders removed from the store are deleted",
+                       "[import]", RemovedFromStore)
+
+TEST_CASE("import: an emptied store root deletes nothing", "[import]") {
+  Fixture f(false);
+  auto t = gateway::testing::MakeStore(Backend::kSqlite);
+  ImportOptions options;
+  Import(*t->store, f.root, options);
+  const auto live = Live(*t->store);
+  for (const auto& entry : fs::directory_iterator(f.root)) fs::remove_all(entry.path());
+  Run empty = Import(*t->store, f.root, options);
+  CHECK(empty.stats.removed_units == 0);
+  CHECK(empty.issues.Counts().ByCode().count("import.store_empty") == 1);
+  CHECK(Live(*t->store) == live);
+}
+
+TEST_CASE("import: the result and the issues do not depend on the number of jobs", "[import]") {
+  Fixture f;
+  std::map<std::string, std::string> live[2];
+  std::vector<std::string> issues[2];
+  const std::size_t jobs[2] = {1, 4};
+  for (int i = 0; i < 2; ++i) {
+    auto t = gateway::testing::MakeStore(Backend::kSqlite);
+    ImportOptions options;
+    options.jobs = jobs[i];
+    Run run = Import(*t->store, f.root, options);
+    CHECK(run.stats.jobs == jobs[i]);
+    CHECK(run.stats.units == 9);
+    live[i] = Live(*t->store);
+    for (const auto& issue : run.issues.Issues()) {
+      issues[i].push_back(std::string(issue.code) + " " + issue.where.source + " " +
+                          issue.where.record);
+    }
+  }
+  CHECK(live[0] == live[1]);
+  CHECK(issues[0] == issues[1]);
+  CHECK(!issues[0].empty());
+}
 
 TEST_CASE("import: a cancel request (Ctrl-C) commits the unit at hand and stops", "[import]") {
   Fixture f(false);
