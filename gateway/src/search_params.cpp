@@ -114,6 +114,23 @@ SearchParamRegistry::SearchParamRegistry() {
   for (auto& [type, params] : by_type_) {
     FindUnions(params);
     FindRestrictions(params);
+    // A derived parameter must read rows that exist: one whose part is derived itself (a union
+    // of a restriction, a restriction of a union) is indexed after all. Each pass only clears,
+    // so this ends.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto& [code, param] : params) {
+        for (const std::string& part : param.union_of) {
+          auto it = params.find(part);
+          if (it == params.end() || !it->second.union_of.empty()) {
+            param.union_of.clear();
+            param.only_target.clear();
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -31,6 +31,8 @@ struct CompiledParam {
   // Non-empty: the parameter's paths are exactly the union of these other parameters' paths
   // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
   // index rows of its own (they would duplicate the others'); searches match the rows of these.
+  // Stored databases depend on this: a change to what is derived needs a schema migration
+  // (store/sql_session.hpp, SchemaV3 deleted the rows of the parameters derived then).
   std::vector<std::string> union_of;
   // With union_of (one reference parameter): only its rows whose target type is this, for a
   // parameter whose paths are the other's with `.where(resolve() is T)` (Observation patient =
