@@ -17,6 +17,7 @@
 #include "args.hpp"
 #include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
+#include "importer.hpp"
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/common/issue_sink.hpp"
@@ -376,34 +377,6 @@ std::uint64_t Fnv1a(std::string_view text) {
   return h;
 }
 
-// Resource types whose ids are not tied to a patient or a stored file: their id rule reads
-// neither PID nor the patient-ID system nor the source file (e.g. the insurer's Organization).
-// These may repeat across patient folders and are remembered across units.
-std::set<std::string> SharedTypes(const mapping::RuleSet& rules) {
-  std::set<std::string> shared;
-  for (const std::string& data_type : rules.MessageTypes()) {
-    const Node* message = rules.Message(data_type);
-    const Node* list = message != nullptr ? message->Find("resources") : nullptr;
-    if (list == nullptr) continue;
-    for (const auto& item : list->Items()) {
-      const Node* name = item.Find("resource");
-      const Node* rule = name != nullptr ? rules.Resource(name->Text()) : nullptr;
-      if (rule == nullptr) continue;
-      const Node* type = rule->Find("resourceType");
-      const Node* id = rule->Find("id");
-      if (type == nullptr || id == nullptr) continue;  // position ids: tied to the file
-      std::string text;
-      fhir::WriteJson(*id, text, fhir::WriteOptions{false, false});
-      if (text.find("PID-") == std::string::npos &&
-          text.find("patient_system") == std::string::npos &&
-          text.find("\"source\"") == std::string::npos) {
-        shared.insert(type->Text());
-      }
-    }
-  }
-  return shared;
-}
-
 // A bounded, ordered hand-off: the producer numbers units, workers take them in any order, the
 // consumer receives results strictly in number order. At most `capacity` units are between the
 // producer and the consumer, which bounds memory.
@@ -635,7 +608,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   Tally issues(keep_issues);
   issues.Absorb(terminology_issues);
   ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
-  const std::set<std::string> shared = SharedTypes(*rules);
+  const std::set<std::string> shared = SharedResourceTypes(*rules);  // importer.hpp
 
   // Producer: walks the inputs in order and cuts them into units.
   Pipeline pipeline(4 * jobs + 4);
