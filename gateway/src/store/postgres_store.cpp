@@ -196,21 +196,10 @@ class PgStore final : public Store {
         version = std::atoi(PQgetvalue(res, 0, 0));
       }
       PQclear(res);
-      if (version < 1) {
-        for (const auto& sql : SchemaV1(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
-        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (1)"));
-      }
-      if (version < 2) {
-        for (const auto& sql : SchemaV2(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
-        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (2)"));
-      }
-      if (version < 3) {
-        for (const auto& sql : SchemaV3(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
-        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (3)"));
-      }
-      if (version < 4) {
-        for (const auto& sql : SchemaV4(Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
-        KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations (version) VALUES (4)"));
+      for (int v = version + 1; v <= kSchemaVersion; ++v) {
+        for (const auto& sql : Schema(v, Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
+        KAKEHASHI_TRY_VOID(
+            exec("INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ")"));
       }
       return exec("COMMIT");
     }();

@@ -497,6 +497,16 @@ std::vector<std::string> SchemaV4(Dialect dialect) {
   return out;
 }
 
+std::vector<std::string> Schema(int version, Dialect dialect) {
+  switch (version) {
+    case 1: return SchemaV1(dialect);
+    case 2: return SchemaV2(dialect);
+    case 3: return SchemaV3(dialect);
+    case 4: return SchemaV4(dialect);
+    default: return {};
+  }
+}
+
 namespace {
 
 // The first `chars` code points of UTF-8 `text` (all of it when shorter).

@@ -41,6 +41,11 @@ std::vector<std::string> SchemaV3(Dialect dialect);
 // dropped (inserts are INSERT OR IGNORE).
 std::vector<std::string> SchemaV4(Dialect dialect);
 
+// The current schema version and the statements that bring version - 1 to `version` (1..4);
+// each backend runs the missing ones on open and records each version in kakehashi_migrations.
+inline constexpr int kSchemaVersion = 4;
+std::vector<std::string> Schema(int version, Dialect dialect);
+
 class SqlSession : public Session {
  public:
   explicit SqlSession(Dialect dialect) : dialect_(dialect) {}

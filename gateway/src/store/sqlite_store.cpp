@@ -227,25 +227,10 @@ class SqliteStore final : public Store {
     int version = 0;
     if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) version = sqlite3_column_int(stmt, 0);
     sqlite3_finalize(stmt);
-    if (version < 1) {
-      for (const auto& sql : SchemaV1(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
-      KAKEHASHI_TRY_VOID(exec(
-          "INSERT INTO kakehashi_migrations VALUES (1, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
-    }
-    if (version < 2) {
-      for (const auto& sql : SchemaV2(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
-      KAKEHASHI_TRY_VOID(exec(
-          "INSERT INTO kakehashi_migrations VALUES (2, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
-    }
-    if (version < 3) {
-      for (const auto& sql : SchemaV3(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
-      KAKEHASHI_TRY_VOID(exec(
-          "INSERT INTO kakehashi_migrations VALUES (3, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
-    }
-    if (version < 4) {
-      for (const auto& sql : SchemaV4(Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
-      KAKEHASHI_TRY_VOID(exec(
-          "INSERT INTO kakehashi_migrations VALUES (4, strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
+    for (int v = version + 1; v <= kSchemaVersion; ++v) {
+      for (const auto& sql : Schema(v, Dialect::kSqlite)) KAKEHASHI_TRY_VOID(exec(sql));
+      KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations VALUES (" + std::to_string(v) +
+                              ", strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
     }
     KAKEHASHI_TRY_VOID(exec("COMMIT"));
     // Keep this connection: for ":memory:"-style shared-cache URIs it keeps the database alive.
