@@ -2,9 +2,88 @@
 #include "kakehashi/fhir/node.hpp"
 
 #include <algorithm>
+#include <new>
 #include <utility>
 
 namespace kakehashi::fhir {
+
+// ---- lifetime of the union (node.hpp: text_ for strings/numbers, container_ for objects and
+// arrays; nothing for null and booleans) ----------------------------------------------------
+
+const std::string& Node::EmptyText() {
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
+const std::vector<Node>& Node::EmptyItems() {
+  static const std::vector<Node> kEmpty;
+  return kEmpty;
+}
+
+void Node::Destroy() noexcept {
+  if (HasText()) {
+    text_.~basic_string();
+  } else if (IsContainer()) {
+    container_.~Container();
+  }
+  kind_ = Kind::kNull;
+}
+
+void Node::Become(Kind kind) {
+  Destroy();
+  if (kind == Kind::kString || kind == Kind::kNumber) {
+    new (&text_) std::string();
+  } else if (kind == Kind::kObject || kind == Kind::kArray) {
+    new (&container_) Container();
+  }
+  kind_ = kind;
+}
+
+void Node::StealFrom(Node& other) noexcept {
+  kind_ = other.kind_;
+  bool_ = other.bool_;
+  if (HasText()) {
+    new (&text_) std::string(std::move(other.text_));
+  } else if (IsContainer()) {
+    new (&container_) Container(std::move(other.container_));
+  }
+}
+
+void Node::CopyFrom(const Node& other) {
+  if (other.HasText()) {
+    new (&text_) std::string(other.text_);
+  } else if (other.IsContainer()) {
+    new (&container_) Container(other.container_);
+  }
+  kind_ = other.kind_;  // after the copy: a throwing copy leaves *this null
+  bool_ = other.bool_;
+}
+
+Node::Node(const Node& other) {
+  CopyFrom(other);
+}
+
+Node::Node(Node&& other) noexcept {
+  StealFrom(other);
+}
+
+Node& Node::operator=(const Node& other) {
+  if (this != &other) {
+    Node copy(other);  // before Destroy: `other` may live inside *this
+    Destroy();
+    StealFrom(copy);
+  }
+  return *this;
+}
+
+Node& Node::operator=(Node&& other) noexcept {
+  if (this != &other) {
+    Node taken(std::move(other));  // before Destroy: `other` may live inside *this
+    Destroy();
+    StealFrom(taken);
+  }
+  return *this;
+}
 
 Node Node::Bool(bool value) {
   Node n;
@@ -15,34 +94,35 @@ Node Node::Bool(bool value) {
 
 Node Node::Number(std::string text) {
   Node n;
+  new (&n.text_) std::string(std::move(text));
   n.kind_ = Kind::kNumber;
-  n.text_ = std::move(text);
   return n;
 }
 
 Node Node::String(std::string text) {
   Node n;
+  new (&n.text_) std::string(std::move(text));
   n.kind_ = Kind::kString;
-  n.text_ = std::move(text);
   return n;
 }
 
 Node Node::Object() {
   Node n;
-  n.kind_ = Kind::kObject;
+  n.Become(Kind::kObject);
   return n;
 }
 
 Node Node::Array() {
   Node n;
-  n.kind_ = Kind::kArray;
+  n.Become(Kind::kArray);
   return n;
 }
 
 const Node* Node::Find(std::string_view key) const {
   if (kind_ != Kind::kObject) return nullptr;
-  for (std::size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i] == key) return &children_[i];
+  const std::vector<std::string>& keys = container_.keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i] == key) return &container_.children[i];
   }
   return nullptr;
 }
@@ -58,38 +138,34 @@ constexpr std::size_t kFirstMembers = 4;
 
 Node& Node::Set(std::string key, Node value) {
   if (kind_ != Kind::kObject) {  // a null (default) node becomes an object on first Set
-    *this = Object();
+    Become(Kind::kObject);
   }
   if (Node* existing = Find(key)) {
     *existing = std::move(value);
     return *existing;
   }
-  if (keys_.capacity() == 0) {
-    keys_.reserve(kFirstMembers);
-    children_.reserve(kFirstMembers);
-  }
-  keys_.push_back(std::move(key));
-  children_.push_back(std::move(value));
-  return children_.back();
+  return Append(std::move(key), std::move(value));
 }
 
 Node& Node::Append(std::string key, Node value) {
-  if (kind_ != Kind::kObject) *this = Object();
-  if (keys_.capacity() == 0) {
-    keys_.reserve(kFirstMembers);
-    children_.reserve(kFirstMembers);
+  if (kind_ != Kind::kObject) Become(Kind::kObject);
+  Container& c = container_;
+  if (c.keys.capacity() == 0) {
+    c.keys.reserve(kFirstMembers);
+    c.children.reserve(kFirstMembers);
   }
-  keys_.push_back(std::move(key));
-  children_.push_back(std::move(value));
-  return children_.back();
+  c.keys.push_back(std::move(key));
+  c.children.push_back(std::move(value));
+  return c.children.back();
 }
 
 bool Node::Remove(std::string_view key) {
   if (kind_ != Kind::kObject) return false;
-  for (std::size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i] == key) {
-      keys_.erase(keys_.begin() + static_cast<std::ptrdiff_t>(i));
-      children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+  Container& c = container_;
+  for (std::size_t i = 0; i < c.keys.size(); ++i) {
+    if (c.keys[i] == key) {
+      c.keys.erase(c.keys.begin() + static_cast<std::ptrdiff_t>(i));
+      c.children.erase(c.children.begin() + static_cast<std::ptrdiff_t>(i));
       return true;
     }
   }
@@ -97,9 +173,9 @@ bool Node::Remove(std::string_view key) {
 }
 
 Node& Node::Push(Node value) {
-  if (kind_ != Kind::kArray) *this = Array();  // a null (default) node becomes an array
-  children_.push_back(std::move(value));
-  return children_.back();
+  if (kind_ != Kind::kArray) Become(Kind::kArray);  // a null (default) node becomes an array
+  container_.children.push_back(std::move(value));
+  return container_.children.back();
 }
 
 std::string_view Node::ResourceType() const {
@@ -114,13 +190,13 @@ bool operator==(const Node& a, const Node& b) {
     case Node::Kind::kBool: return a.bool_ == b.bool_;
     case Node::Kind::kNumber:
     case Node::Kind::kString: return a.text_ == b.text_;
-    case Node::Kind::kArray: return a.children_ == b.children_;
+    case Node::Kind::kArray: return a.container_.children == b.container_.children;
     case Node::Kind::kObject: {
-      if (a.children_.size() != b.children_.size()) return false;
-      for (std::size_t i = 0; i < a.keys_.size(); ++i) {
+      if (a.container_.children.size() != b.container_.children.size()) return false;
+      for (std::size_t i = 0; i < a.container_.keys.size(); ++i) {
         // Keys are unique per object (the reader rejects duplicates), so a lookup suffices.
-        const Node* other = b.Find(a.keys_[i]);
-        if (other == nullptr || !(a.children_[i] == *other)) return false;
+        const Node* other = b.Find(a.container_.keys[i]);
+        if (other == nullptr || !(a.container_.children[i] == *other)) return false;
       }
       return true;
     }

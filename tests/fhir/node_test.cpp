@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <utility>
+#include <vector>
+
 using kakehashi::fhir::Node;
 
 TEST_CASE("Node kinds and accessors", "[node]") {
@@ -84,4 +87,45 @@ TEST_CASE("Node::Append adds without lookup", "[node]") {
   REQUIRE(o.Size() == 2);
   CHECK(o.Key(1) == "b");
   CHECK(o.Find("b")->Text() == "2");
+}
+
+// Strings and containers share storage (node.hpp): every kind change, copy and move must leave
+// exactly one live value, including when a descendant is assigned over its ancestor.
+TEST_CASE("Node kinds share storage safely", "[node]") {
+  CHECK(sizeof(Node) <= 56);
+  Node n = Node::String("a long string that does not fit the small-string buffer");
+  CHECK(n.Size() == 0);
+  CHECK(n.Items().empty());
+  n.Set("k", Node::Number("1"));  // a string becomes an object
+  REQUIRE(n.IsObject());
+  CHECK(n.Text().empty());
+  CHECK(n.Find("k")->Text() == "1");
+  n.Push(Node::Bool(true));  // an object becomes an array
+  REQUIRE(n.IsArray());
+  CHECK(n.Size() == 1);
+  n = Node::Number("2.50");  // an array becomes a number
+  CHECK(n.Text() == "2.50");
+  CHECK(n.Size() == 0);
+
+  Node tree = Node::Object();
+  tree.Set("a", Node::Object()).Set("b", Node::String("a long value, not a small string ...."));
+  tree.Set("list", Node::Array()).Push(Node::String("x"));
+  const Node copy = tree;                          // deep copy
+  tree = std::move(tree.Find("a")->Find("b")[0]);  // move a descendant over its ancestor
+  CHECK(tree.Text() == "a long value, not a small string ....");
+  Node again = copy;
+  again = again.Find("list")->Child(0);  // copy a descendant over its ancestor
+  CHECK(again.Text() == "x");
+  CHECK(copy.Find("a")->Find("b")->Text() == "a long value, not a small string ....");
+  Node moved(std::move(again));
+  CHECK(moved.Text() == "x");
+  Node self = copy;
+  const Node& alias = self;
+  self = alias;  // self-assignment keeps the value
+  CHECK(self == copy);
+  std::vector<Node> many;
+  for (int i = 0; i < 100; ++i) many.push_back(copy);  // growth moves them
+  CHECK(many.back() == copy);
+  CHECK(Node::Bool(true) == Node::Bool(true));
+  CHECK_FALSE(Node::Bool(true) == Node::Bool(false));
 }
