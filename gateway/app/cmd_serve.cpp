@@ -210,6 +210,11 @@ int RunServe(const std::vector<std::string>& argv) {
   handler_options.base_url =
       args.GetOr("base-url", "http://" + host_for_url + ":" + std::to_string(bound) + "/fhir");
   while (handler_options.base_url.ends_with('/')) handler_options.base_url.pop_back();
+  // Read-by-id cache on SQLite: valid while the file's WAL index shows no commit (docs/gateway.md).
+  if (db.starts_with("sqlite:")) {
+    std::string file = db.substr(db.starts_with("sqlite://") ? 9 : 7);
+    if (file != ":memory:") handler_options.read_cache_sqlite_file = std::move(file);
+  }
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
   // Every write is validated against the R4 base definitions before it is stored (422 with the
   // issues otherwise). References are not resolved here: their targets live in the store, not in

@@ -7,6 +7,7 @@
 #include "detail/values.hpp"
 #include "handler_util.hpp"
 #include "indexer.hpp"
+#include "read_cache.hpp"
 #include "search.hpp"
 #include "search_params.hpp"
 
@@ -89,9 +90,18 @@ struct Handler::Impl {
   store::Store& store;
   HandlerOptions options;
   std::string capability;
+  // Read cache (SQLite only, read_cache.hpp): entries are valid while the WAL-index header of
+  // the database file shows no commit since they were read.
+  std::unique_ptr<detail::ReadCache> cache;
+  std::unique_ptr<detail::WalIndexWatch> wal;
 
   Impl(store::Store& s, HandlerOptions o) : store(s), options(std::move(o)) {
     capability = BuildCapabilityStatement();
+    if (options.read_cache_bytes > 0 && !options.read_cache_sqlite_file.empty() &&
+        store.Backend() == "sqlite") {
+      cache = std::make_unique<detail::ReadCache>(options.read_cache_bytes);
+      wal = std::make_unique<detail::WalIndexWatch>(options.read_cache_sqlite_file);
+    }
   }
 
   std::string FullUrl(std::string_view type, std::string_view id) const {
@@ -287,14 +297,35 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- interactions
 
+  // The current version of type/id: from the cache when the database has not changed since
+  // the entry was read, else from the store (then cached, tagged with the database state taken
+  // before the read began, so a commit racing with the read makes the entry stale at once).
+  Result<std::shared_ptr<const detail::CachedResource>> ReadCurrent(std::string_view type,
+                                                                    std::string_view id) const {
+    std::optional<detail::DbEpoch> epoch;
+    if (cache) {
+      epoch = wal->Current();
+      if (epoch) {
+        if (auto hit = cache->Find(type, id, *epoch)) return hit;
+      }
+    }
+    KAKEHASHI_TRY(auto session, store.OpenSession());
+    KAKEHASHI_TRY(auto row, session->Read(type, id));
+    if (!row) return std::shared_ptr<const detail::CachedResource>();
+    auto entry = detail::MakeCachedResource(std::move(*row));
+    if (epoch) {
+      entry->epoch = *epoch;
+      cache->Insert(type, id, entry);
+    }
+    return std::shared_ptr<const detail::CachedResource>(std::move(entry));
+  }
+
   Response Read(const std::string& type, const std::string& id, const Request& request) const {
-    auto session = store.OpenSession();
-    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
-    auto row = (*session)->Read(type, id);
+    auto row = ReadCurrent(type, id);
     if (!row) return detail::FailureResponse(StoreFailure(row.error()));
     if (!*row)
       return detail::FailureResponse(Fail(404, "not-found", type + "/" + id + " is not known"));
-    store::ResourceRow& r = **row;
+    const detail::CachedResource& r = **row;
     if (r.deleted) {
       Response resp =
           detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
@@ -311,9 +342,9 @@ struct Handler::Impl {
     }
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-    resp.SetHeader("ETag", ETag(r.version));
-    resp.SetHeader("Last-Modified", detail::FormatHttpDate(r.last_updated_us));
-    resp.body = std::move(r.json);  // the stored canonical bytes, not re-serialised
+    resp.SetHeader("ETag", r.etag);
+    resp.SetHeader("Last-Modified", r.last_modified);
+    resp.body = r.json;  // the stored canonical bytes, not re-serialised
     return resp;
   }
 
@@ -1326,6 +1357,11 @@ Handler::~Handler() = default;
 
 const HandlerOptions& Handler::Options() const {
   return impl_->options;
+}
+
+Result<std::shared_ptr<const detail::CachedResource>> Handler::ReadCurrent(
+    std::string_view type, std::string_view id) const {
+  return impl_->ReadCurrent(type, id);
 }
 
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {

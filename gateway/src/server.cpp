@@ -1,13 +1,26 @@
 // One io_context per io thread, each run by that thread alone; accepted connections are dealt
 // round-robin to them, and a connection's coroutine stays on its context (no strand, no shared
-// scheduler lock: on the read-by-id profile the strand and executor dispatch were a visible share
-// of a request). The handler is synchronous (store calls block the io thread), so a slow query
+// scheduler lock). The handler is synchronous (store calls block the io thread), so a slow query
 // delays the other connections of its thread, not the server. Nothing throws across a coroutine:
 // completions are read with as_tuple.
+//
+// Per request the loop does as little as it can (read by id was bound by this layer, not by the
+// store: docs/performance.md, Gateway):
+// - the head is parsed in place from the connection's read buffer (http_head.hpp), no
+//   allocation per header field; only requests with a body go through Beast's parser, fed from
+//   the same buffer (Beast owns Content-Length/chunked body framing);
+// - `GET|HEAD [base]/Type/id` is answered from Handler::ReadCurrent (the read cache: no store
+//   session, no Request/Response, pre-rendered ETag and Last-Modified, gzip computed once);
+// - responses are serialised straight into one output buffer; pipelined requests already in
+//   the read buffer are answered together in one write;
+// - timeouts are a deadline per connection checked by one timer per io_context (a few ticks a
+//   second), instead of arming a timer around every read and write.
 #include "kakehashi/gateway/server.hpp"
 
 #include "gzip.hpp"
 #include "handler_util.hpp"
+#include "http_head.hpp"
+#include "read_cache.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,10 +31,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -34,10 +50,13 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kInitialBuffer = 8 * 1024;
+constexpr std::size_t kFlushAt = 64 * 1024;  // pipelined responses gathered up to this size
 
 bool AcceptsGzip(std::string_view accept_encoding) {
   // "gzip", "gzip;q=0.5", "deflate, gzip"; "gzip;q=0" refuses it (RFC 7231 §5.3.4).
@@ -52,10 +71,129 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   return !(v == "0" || v.starts_with("0.0") || v == "0." || v.starts_with("0 "));
 }
 
+// If-None-Match: W/"3" or "3" naming `version` (R4 §3.1.0.8.2; as the handler's read).
+bool MatchesVersion(std::string_view value, std::int64_t version) {
+  if (value.starts_with("W/")) value.remove_prefix(2);
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    value = value.substr(1, value.size() - 2);
+  }
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  return ec == std::errc() && ptr == value.data() + value.size() && v == version;
+}
+
+std::string_view Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+bool HasNoBody(int status) {
+  return status == 204 || status == 304 || (status >= 100 && status < 200);
+}
+
+// Serialises one response into `out` (RFC 9112 §4, §6). `body` is what a GET would send;
+// `head_only` (HEAD) sends its Content-Length without it.
+class ResponseWriter {
+ public:
+  explicit ResponseWriter(std::string& out) : out_(out) {}
+  void Status(int status) {
+    status_ = status;
+    out_ += "HTTP/1.1 ";
+    char digits[8];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, status);
+    out_.append(digits, end);
+    out_ += ' ';
+    out_ += Reason(status);
+    out_ += "\r\nServer: kakehashi\r\n";
+  }
+  void Field(std::string_view name, std::string_view value) {
+    // Values come from the handler; a CR or LF would split the head (never sent).
+    if (name.find_first_of("\r\n:") != std::string_view::npos ||
+        value.find_first_of("\r\n") != std::string_view::npos) {
+      return;
+    }
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    out_ += "\r\n";
+  }
+  void Finish(std::string_view body, bool head_only, bool keep_alive, int minor_version) {
+    if (!HasNoBody(status_)) {
+      out_ += "Content-Length: ";
+      char digits[24];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
+      out_.append(digits, end);
+      out_ += "\r\n";
+    }
+    if (!keep_alive) {
+      out_ += "Connection: close\r\n";
+    } else if (minor_version == 0) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    out_ += "\r\n";
+    if (!head_only && !HasNoBody(status_)) out_ += body;
+  }
+
+ private:
+  std::string& out_;
+  int status_ = 200;
+};
+
 struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
-  std::atomic<bool> idle{true};  // waiting for the next request: may be cancelled on shutdown
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  // Only the connection's own io thread touches these two.
+  Clock::time_point deadline = Clock::time_point::max();
+  std::size_t slot = 0;          // index in Context::live
+  std::atomic<bool> idle{true};  // waiting for the next request: cancelled on shutdown
+};
+
+// An io_context with the connections it runs and the timer that enforces their deadlines.
+// Declaration order matters: `live` outlives the context, whose destruction may destroy
+// suspended coroutines that unregister themselves.
+struct Context {
+  std::vector<Connection*> live;
+  asio::io_context ioc{1};
+  asio::steady_timer sweep{ioc};
+};
+
+// Registers a connection in its context's `live` list for the coroutine's lifetime.
+class LiveGuard {
+ public:
+  LiveGuard(Context& ctx, Connection& conn) : ctx_(ctx), conn_(conn) {
+    conn.slot = ctx.live.size();
+    ctx.live.push_back(&conn);
+  }
+  ~LiveGuard() {
+    Connection* last = ctx_.live.back();
+    ctx_.live[conn_.slot] = last;
+    last->slot = conn_.slot;
+    ctx_.live.pop_back();
+  }
+  LiveGuard(const LiveGuard&) = delete;
+  LiveGuard& operator=(const LiveGuard&) = delete;
+
+ private:
+  Context& ctx_;
+  Connection& conn_;
 };
 
 }  // namespace
@@ -63,42 +201,69 @@ struct Connection {
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   const Handler* handler = nullptr;
   ServerOptions options;
-  asio::io_context ioc{1};  // context 0: acceptor, signals, shutdown timer and its connections
-  // Contexts 1..n-1 (created by Run) and work guards that keep idle contexts running until the
-  // server has finished.
-  std::vector<std::unique_ptr<asio::io_context>> extra;
+  // contexts[0] also runs the acceptor, the signals and the shutdown timer.
+  std::vector<std::unique_ptr<Context>> contexts;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::atomic<bool> finished{false};
   std::size_t next_context = 0;  // round-robin, used by the accept loop only
-  tcp::acceptor acceptor{ioc};
-  asio::signal_set signals{ioc};
-  asio::steady_timer grace{ioc};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::steady_timer> grace;
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
   unsigned short port = 0;
+  Clock::duration tick{};
 
-  explicit Impl(ServerOptions o) : options(std::move(o)) {}
-
-  asio::io_context& NextContext() {
-    const std::size_t n = extra.size() + 1;
-    const std::size_t k = next_context++ % n;
-    return k == 0 ? ioc : *extra[k - 1];
+  explicit Impl(ServerOptions o) : options(std::move(o)) {
+    const int n = options.threads > 0
+                      ? options.threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<Context>());
+    asio::io_context& main = contexts[0]->ioc;
+    acceptor = std::make_unique<tcp::acceptor>(main);
+    signals = std::make_unique<asio::signal_set>(main);
+    grace = std::make_unique<asio::steady_timer>(main);
+    // The deadline check runs a few times per shortest timeout (at most every 250 ms).
+    auto shortest = std::min({options.read_timeout, options.idle_timeout, options.write_timeout});
+    tick = std::clamp<Clock::duration>(shortest / 4, std::chrono::milliseconds(5),
+                                       std::chrono::milliseconds(250));
   }
+
+  ~Impl() {
+    // Coroutine frames (destroyed with their io_context) unregister from `live`; the acceptor
+    // and timers go before the contexts they belong to.
+    grace.reset();
+    signals.reset();
+    acceptor.reset();
+  }
+
+  Context& NextContext() { return *contexts[next_context++ % contexts.size()]; }
 
   void StopAll() {
-    ioc.stop();
-    for (auto& c : extra) c->stop();
+    for (auto& c : contexts) c->ioc.stop();
   }
 
-  Response Dispatch(const http::request<http::string_body>& req) const {
-    Request r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    for (const auto& field : req) {
-      r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    r.body = req.body();
+  // Cancels the pending operation of every connection past its deadline; the coroutine then
+  // closes it. Re-arms until the server has finished.
+  void Sweep(Context& ctx) {
+    ctx.sweep.expires_after(tick);
+    // `this` outlives the handler: the contexts are members and run only inside Run().
+    ctx.sweep.async_wait([self = this, &ctx](beast::error_code ec) {
+      if (ec || self->finished.load()) return;
+      const auto now = Clock::now();
+      for (Connection* c : ctx.live) {
+        if (c->deadline < now) {
+          beast::error_code ignored;
+          c->socket.cancel(ignored);
+          c->deadline = Clock::time_point::max();
+        }
+      }
+      self->Sweep(ctx);
+    });
+  }
+
+  Response Dispatch(const Request& r) const {
     try {
       return handler->Handle(r);
     } catch (const std::exception&) {
@@ -112,87 +277,250 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  static http::response<http::string_body> ToBeast(Response&& resp, unsigned version, bool gzip,
-                                                   std::size_t gzip_min) {
-    http::response<http::string_body> res{static_cast<http::status>(resp.status), version};
-    res.set(http::field::server, "kakehashi");
-    for (auto& [k, v] : resp.headers) res.set(k, v);
-    if (gzip && resp.body.size() >= gzip_min) {
-      std::string compressed;
-      if (detail::GzipCompress(resp.body, compressed)) {
-        resp.body = std::move(compressed);
-        res.set(http::field::content_encoding, "gzip");
+  // A handler response into `out`: gzip when accepted and worth it, HEAD without the body.
+  void Write(std::string& out, Response&& resp, bool head_only, bool gzip, bool keep,
+             int minor) const {
+    ResponseWriter w(out);
+    w.Status(resp.status);
+    bool compressed = false;
+    const bool compressible = !HasNoBody(resp.status) && resp.body.size() >= options.gzip_min_bytes;
+    if (gzip && compressible && resp.Header("Content-Encoding").empty()) {
+      std::string z;
+      if (detail::GzipCompress(resp.body, z)) {
+        resp.body = std::move(z);
+        compressed = true;
       }
     }
-    if (gzip) res.set(http::field::vary, "Accept-Encoding");
-    res.body() = std::move(resp.body);
-    res.prepare_payload();
-    return res;
+    for (const auto& [k, v] : resp.headers) w.Field(k, v);
+    if (compressed) w.Field("Content-Encoding", "gzip");
+    if (compressible) w.Field("Vary", "Accept-Encoding");
+    w.Finish(resp.body, head_only, keep, minor);
   }
 
-  static http::response<http::string_body> ErrorReply(int status, std::string_view code,
-                                                      std::string diagnostics) {
+  static void WriteError(std::string& out, int status, std::string_view code,
+                         std::string diagnostics) {
     detail::Failure f;
     f.status = status;
     f.code = std::string(code);
     f.diagnostics = std::move(diagnostics);
     Response r = detail::FailureResponse(f);
-    auto res = ToBeast(std::move(r), 11, false, 0);
-    res.keep_alive(false);
-    return res;
+    ResponseWriter w(out);
+    w.Status(status);
+    for (const auto& [k, v] : r.headers) w.Field(k, v);
+    w.Finish(r.body, false, false, 1);
   }
 
-  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn) {
-    beast::flat_buffer buffer;
+  // GET|HEAD [base]/Type/id answered from Handler::ReadCurrent. False: not this shape, or not a
+  // plain 200/304 (unknown, deleted, store error): the handler answers instead.
+  bool TryFastRead(const detail::RequestHead& head, std::string& out, bool keep) const {
+    const bool is_head = head.method == "HEAD";
+    if (!is_head && head.method != "GET") return false;
+    std::string_view t = head.target;
+    if (!t.starts_with("/fhir/")) return false;
+    t.remove_prefix(6);
+    auto slash = t.find('/');
+    if (slash == std::string_view::npos) return false;
+    std::string_view type = t.substr(0, slash);
+    std::string_view id = t.substr(slash + 1);
+    // Percent-encoded or query-bearing targets take the full route (decoding, _format).
+    if (!detail::IsValidId(id) || !detail::IsResourceTypeName(type)) return false;
+    auto found = handler->ReadCurrent(type, id);
+    if (!found || !*found || (*found)->deleted) return false;
+    const detail::CachedResource& r = **found;
+    ResponseWriter w(out);
+    if (auto inm = head.Header("If-None-Match"); !inm.empty() && MatchesVersion(inm, r.version)) {
+      w.Status(304);
+      w.Field("ETag", r.etag);
+      w.Finish({}, is_head, keep, head.minor_version);
+      return true;
+    }
+    std::shared_ptr<const std::string> zipped;
+    const bool compressible = r.json.size() >= options.gzip_min_bytes;
+    if (compressible && AcceptsGzip(head.Header("Accept-Encoding"))) zipped = r.Gzip();
+    w.Status(200);
+    w.Field("Content-Type", detail::kFhirJson);
+    w.Field("ETag", r.etag);
+    w.Field("Last-Modified", r.last_modified);
+    if (zipped) w.Field("Content-Encoding", "gzip");
+    if (compressible) w.Field("Vary", "Accept-Encoding");
+    w.Finish(zipped ? std::string_view(*zipped) : std::string_view(r.json), is_head, keep,
+             head.minor_version);
+    return true;
+  }
+
+  static Request ToRequest(const detail::RequestHead& head) {
+    Request r;
+    r.method = std::string(head.method);
+    r.target = std::string(head.target);
+    r.headers.reserve(head.headers.size());
+    for (const auto& [k, v] : head.headers) r.headers.emplace_back(k, v);
+    return r;
+  }
+
+  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, Context& ctx) {
+    LiveGuard live(ctx, *conn);
+    std::vector<char> in(kInitialBuffer);
+    std::size_t start = 0;  // first unconsumed byte
+    std::size_t have = 0;   // bytes read into `in`
+    std::string out;
+    detail::RequestHead head;
     int served = 0;
-    while (!stopping.load()) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-      parser.body_limit(options.body_limit);
-      conn->idle = true;
-      conn->stream.expires_after(served == 0 ? options.read_timeout : options.idle_timeout);
-      // Read the header first: the request timeout starts at the first byte of a request.
-      auto [hec, hn] = co_await http::async_read_header(conn->stream, buffer, parser, kNoThrow);
-      conn->idle = false;
-      if (!hec && !parser.is_done()) {
-        conn->stream.expires_after(options.read_timeout);
-        auto [bec, bn] = co_await http::async_read(conn->stream, buffer, parser, kNoThrow);
-        hec = bec;
+    bool open = true;
+    // What a read waits against: the idle keep-alive deadline before a request's first byte,
+    // then read_timeout from that byte for the whole request (head and body).
+    Clock::time_point read_deadline;
+
+    // Writes what `out` holds (pipelined answers gathered). False: the connection is gone.
+    auto flush = [&]() -> asio::awaitable<bool> {
+      if (out.empty()) co_return true;
+      conn->deadline = Clock::now() + options.write_timeout;
+      auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(out), kNoThrow);
+      out.clear();
+      co_return !ec;
+    };
+    // Reads more bytes after `have`, making room first. False: closed, error or timeout.
+    auto read_more = [&](std::size_t max_size) -> asio::awaitable<bool> {
+      if (!co_await flush()) co_return false;
+      conn->deadline = read_deadline;
+      if (start == have) {
+        start = have = 0;
+      } else if (start > 0) {
+        std::memmove(in.data(), in.data() + start, have - start);
+        have -= start;
+        start = 0;
       }
-      if (hec) {
-        if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted ||
-            hec == beast::error::timeout || hec == asio::error::connection_reset ||
-            hec == asio::error::eof) {
+      if (have == in.size()) {
+        if (in.size() >= max_size) co_return false;
+        in.resize(std::min(in.size() * 2, max_size));
+      }
+      const bool first_byte = have == 0;
+      auto [ec, n] = co_await conn->socket.async_read_some(
+          asio::buffer(in.data() + have, in.size() - have), kNoThrow);
+      if (ec) co_return false;
+      if (first_byte) {  // a request started: it has read_timeout from its first byte
+        conn->idle = false;
+        read_deadline = Clock::now() + options.read_timeout;
+        conn->deadline = read_deadline;
+      }
+      have += n;
+      co_return true;
+    };
+
+    while (open && !stopping.load()) {
+      if (start == have) {
+        conn->idle = true;
+        read_deadline = Clock::now() + (served == 0 ? options.read_timeout : options.idle_timeout);
+      } else {  // pipelined: the next request's bytes are already here
+        conn->idle = false;
+        read_deadline = Clock::now() + options.read_timeout;
+      }
+      conn->deadline = read_deadline;
+      // --- the head, parsed in place
+      detail::HeadStatus status;
+      while (true) {
+        status = detail::ParseRequestHead(std::string_view(in.data() + start, have - start),
+                                          options.header_limit, head);
+        if (status != detail::HeadStatus::kNeedMore) break;
+        if (!co_await read_more(options.header_limit + kInitialBuffer)) {
+          open = false;
           break;
         }
-        int status = 400;
-        std::string text = "malformed HTTP request";
-        if (hec == http::error::body_limit) {
-          status = 413;
-          text = "request body exceeds the configured limit";
-        } else if (hec == http::error::header_limit) {
-          status = 431;
-          text = "request header exceeds the configured limit";
-        }
-        auto res = ErrorReply(status, status == 400 ? "structure" : "too-costly", text);
-        conn->stream.expires_after(options.write_timeout);
-        co_await http::async_write(conn->stream, res, kNoThrow);
+      }
+      if (!open) break;
+      conn->idle = false;
+      if (status == detail::HeadStatus::kBad || status == detail::HeadStatus::kTooLarge) {
+        const bool large = status == detail::HeadStatus::kTooLarge;
+        WriteError(
+            out, large ? 431 : 400, large ? "too-costly" : "structure",
+            large ? "request header exceeds the configured limit" : "malformed HTTP request");
         break;
       }
-      auto req = parser.release();
-      const bool gzip = AcceptsGzip(req[http::field::accept_encoding]);
-      auto res = ToBeast(Dispatch(req), req.version(), gzip, options.gzip_min_bytes);
       ++served;
       const bool keep =
-          req.keep_alive() && !stopping.load() && served < options.max_requests_per_connection;
-      res.keep_alive(keep);
-      conn->stream.expires_after(options.write_timeout);
-      auto [wec, wn] = co_await http::async_write(conn->stream, res, kNoThrow);
-      if (wec || !keep) break;
+          head.keep_alive && !stopping.load() && served < options.max_requests_per_connection;
+
+      if (!head.has_body) {
+        // --- no body: fast read, else the handler on a Request built from the views
+        const std::size_t head_size = head.size;
+        bool answered = false;
+        try {
+          answered = TryFastRead(head, out, keep);
+        } catch (const std::exception&) {
+          answered = false;  // e.g. bad_alloc: the handler path answers (500 at worst)
+        }
+        if (!answered) {
+          const bool is_head = head.method == "HEAD";
+          Request r = ToRequest(head);
+          if (is_head) r.method = "GET";  // HEAD is GET without the body (RFC 9110 §9.3.2)
+          Write(out, Dispatch(r), is_head, AcceptsGzip(head.Header("Accept-Encoding")), keep,
+                head.minor_version);
+        }
+        start += head_size;
+      } else {
+        // --- with a body: Beast's parser owns the framing, fed from the same buffer
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+        parser.body_limit(options.body_limit);
+        parser.eager(true);
+        beast::error_code ec;
+        while (!parser.is_done()) {
+          std::size_t used = 0;
+          if (start < have) {
+            used = parser.put(asio::buffer(in.data() + start, have - start), ec);
+            start += used;
+          }
+          if (ec == http::error::need_more || (!ec && used == 0)) {
+            ec = {};
+            // A chunk-size line or trailer larger than the header limit is not a request.
+            if (!co_await read_more(options.header_limit + kInitialBuffer + 64 * 1024)) {
+              open = false;
+              break;
+            }
+            continue;
+          }
+          if (ec) break;
+        }
+        if (!open) break;
+        if (ec) {
+          int code = 400;
+          std::string text = "malformed HTTP request";
+          if (ec == http::error::body_limit) {
+            code = 413;
+            text = "request body exceeds the configured limit";
+          } else if (ec == http::error::header_limit) {
+            code = 431;
+            text = "request header exceeds the configured limit";
+          }
+          WriteError(out, code, code == 400 ? "structure" : "too-costly", text);
+          break;
+        }
+        auto req = parser.release();
+        Request r;
+        r.method = std::string(req.method_string());
+        r.target = std::string(req.target());
+        for (const auto& field : req) {
+          r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
+        r.body = std::move(req.body());
+        const bool keep_body = keep && req.keep_alive();
+        Write(out, Dispatch(r), r.method == "HEAD", AcceptsGzip(r.Header("Accept-Encoding")),
+              keep_body, head.minor_version);
+        if (!keep_body) break;
+      }
+      if (!keep) break;
+      // Pipelined requests already buffered are answered before one write; anything else
+      // waits for the next read, which flushes first.
+      if (out.size() >= kFlushAt || start == have) {
+        if (!co_await flush()) {
+          open = false;
+          break;
+        }
+      }
     }
+    co_await flush();
     beast::error_code ignored;
-    conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    conn->stream.close();
+    conn->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    conn->socket.close(ignored);
     Forget(conn);
   }
 
@@ -205,17 +533,21 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // Everything done: let every io_context::run return.
   void Finish() {
     if (finished.exchange(true)) return;
-    asio::post(ioc, [self = shared_from_this()] {
+    for (auto& c : contexts) {
+      asio::post(c->ioc, [ctx = c.get()] { ctx->sweep.cancel(); });
+    }
+    asio::post(contexts[0]->ioc, [self = shared_from_this()] {
       for (auto& g : self->guards) g.reset();
       beast::error_code ignored;
-      self->grace.cancel();
-      self->signals.cancel(ignored);
+      self->grace->cancel();
+      self->signals->cancel(ignored);
     });
   }
 
   asio::awaitable<void> Accept() {
     while (!stopping.load()) {
-      auto [ec, socket] = co_await acceptor.async_accept(NextContext(), kNoThrow);
+      Context& ctx = NextContext();
+      auto [ec, socket] = co_await acceptor->async_accept(ctx.ioc, kNoThrow);
       if (ec) {
         if (stopping.load() || ec == asio::error::operation_aborted) break;
         continue;  // e.g. EMFILE: keep serving the connections we have
@@ -227,16 +559,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         std::lock_guard lock(mutex);
         connections.insert(conn);
       }
-      auto executor = conn->stream.get_executor();
-      asio::co_spawn(executor, Serve(conn), asio::detached);
+      asio::co_spawn(ctx.ioc, Serve(conn, ctx), asio::detached);
     }
   }
 
   void BeginStop() {
     if (stopping.exchange(true)) return;
-    asio::post(ioc, [self = shared_from_this()] {
+    asio::post(contexts[0]->ioc, [self = shared_from_this()] {
       beast::error_code ignored;
-      self->acceptor.close(ignored);
+      self->acceptor->close(ignored);
       std::vector<std::shared_ptr<Connection>> idle;
       {
         std::lock_guard lock(self->mutex);
@@ -247,10 +578,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
       // Idle keep-alive connections are closed now; busy ones finish their request.
       for (auto& c : idle) {
-        asio::post(c->stream.get_executor(), [c] { c->stream.cancel(); });
+        asio::post(c->socket.get_executor(), [c] {
+          beast::error_code ignored2;
+          c->socket.cancel(ignored2);
+        });
       }
-      self->grace.expires_after(self->options.shutdown_grace);
-      self->grace.async_wait([self](beast::error_code ec) {
+      self->grace->expires_after(self->options.shutdown_grace);
+      self->grace->async_wait([self](beast::error_code ec) {
         if (!ec) self->StopAll();  // deadline passed: drop what is left
       });
     });
@@ -266,14 +600,15 @@ Result<void> Server::Listen() {
   auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return ec;
   tcp::endpoint endpoint(address, impl_->options.port);
-  impl_->acceptor.open(endpoint.protocol(), ec);
+  tcp::acceptor& acceptor = *impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
   if (ec) return ec;
-  impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  impl_->acceptor.bind(endpoint, ec);
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  acceptor.bind(endpoint, ec);
   if (ec) return ec;
-  impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return ec;
-  impl_->port = impl_->acceptor.local_endpoint().port();
+  impl_->port = acceptor.local_endpoint().port();
   return {};
 }
 
@@ -285,24 +620,26 @@ void Server::Run(const Handler& handler) {
   auto impl = impl_;
   impl->handler = &handler;
   if (impl->options.handle_signals) {
-    impl->signals.add(SIGINT);
-    impl->signals.add(SIGTERM);
-    impl->signals.async_wait([impl](beast::error_code ec, int) {
+    impl->signals->add(SIGINT);
+    impl->signals->add(SIGTERM);
+    impl->signals->async_wait([impl](beast::error_code ec, int) {
       if (!ec) impl->BeginStop();
     });
   }
-  int n = impl->options.threads > 0
-              ? impl->options.threads
-              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < n; ++i) {
-    impl->extra.push_back(std::make_unique<asio::io_context>(1));
-    impl->guards.push_back(asio::make_work_guard(*impl->extra.back()));
+  for (std::size_t i = 1; i < impl->contexts.size(); ++i) {
+    impl->guards.push_back(asio::make_work_guard(impl->contexts[i]->ioc));
   }
-  asio::co_spawn(impl->ioc, impl->Accept(), asio::detached);
+  for (auto& c : impl->contexts) impl->Sweep(*c);
+  asio::co_spawn(impl->contexts[0]->ioc, impl->Accept(), asio::detached);
   std::vector<std::thread> threads;
-  for (auto& c : impl->extra) threads.emplace_back([ctx = c.get()] { ctx->run(); });
-  impl->ioc.run();
-  for (auto& g : impl->guards) g.reset();  // ioc ended (e.g. the grace deadline): release all
+  for (std::size_t i = 1; i < impl->contexts.size(); ++i) {
+    threads.emplace_back([ctx = impl->contexts[i].get()] { ctx->ioc.run(); });
+  }
+  impl->contexts[0]->ioc.run();
+  for (auto& g : impl->guards) g.reset();  // context 0 ended (e.g. the grace deadline)
+  for (auto& c : impl->contexts) {
+    asio::post(c->ioc, [ctx = c.get()] { ctx->sweep.cancel(); });
+  }
   for (auto& t : threads) t.join();
 }
 

@@ -32,6 +32,7 @@ struct Running {
     REQUIRE(server->Listen());
     HandlerOptions h;
     h.base_url = "http://127.0.0.1:" + std::to_string(server->Port()) + "/fhir";
+    h.read_cache_sqlite_file = t->file.string();  // the fast read path with its cache
     handler = std::make_unique<Handler>(*t->store, h);
     thread = std::thread([this] { server->Run(*handler); });
   }
@@ -200,6 +201,150 @@ TEST_CASE("server: concurrent clients and graceful stop", "[server]") {
         std::string::npos);
   s.reset();  // Stop() + join: returns although a keep-alive connection is still open
   SUCCEED();
+}
+
+
+// The fast path (GET/HEAD [base]/Type/id from the read cache) and the in-place head parser.
+
+TEST_CASE("server: fast read, HEAD, conditional GET, gzip, invalidation on PUT/DELETE",
+          "[server]") {
+  Running s;
+  Client c(s.Port());
+  const std::string big = std::string(3000, 'y');
+  REQUIRE(c.Send(http::verb::put, "/fhir/Patient/f1",
+                 R"({"resourceType":"Patient","id":"f1","name":[{"text":")" + big + "\"}]}")
+              .result_int() == 201);
+  auto first = c.Send(http::verb::get, "/fhir/Patient/f1");
+  REQUIRE(first.result_int() == 200);
+  CHECK(std::string(first[http::field::etag]) == "W/\"1\"");
+  CHECK(std::string(first[http::field::content_type]) == "application/fhir+json; charset=utf-8");
+  CHECK_FALSE(first[http::field::last_modified].empty());
+  CHECK(first.body().find(big) != std::string::npos);
+  auto again = c.Send(http::verb::get, "/fhir/Patient/f1");  // from the cache
+  CHECK(again.body() == first.body());
+  CHECK(again[http::field::last_modified] == first[http::field::last_modified]);
+  // HEAD: the GET's headers and length, no body (the raw reply is parsed by hand).
+  std::string head = c.Raw("HEAD /fhir/Patient/f1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(head.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(head.find("Content-Length: " + std::to_string(first.body().size()) + "\r\n") !=
+        std::string::npos);
+  CHECK(head.ends_with("\r\n\r\n"));
+  Client c2(s.Port());
+  auto not_modified = c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"If-None-Match", "W/\"1\""}});
+  CHECK(not_modified.result_int() == 304);
+  CHECK(not_modified.body().empty());
+  CHECK(std::string(not_modified[http::field::etag]) == "W/\"1\"");
+  auto other = c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"If-None-Match", "W/\"7\""}});
+  CHECK(other.result_int() == 200);
+  auto gz = c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"Accept-Encoding", "gzip"}});
+  REQUIRE(std::string(gz[http::field::content_encoding]) == "gzip");
+  CHECK(std::string(gz[http::field::vary]) == "Accept-Encoding");
+  std::string plain;
+  REQUIRE(detail::GzipDecompress(gz.body(), plain, 1 << 20));
+  CHECK(plain == first.body());
+  // A write invalidates: the next read has the new version.
+  REQUIRE(c2.Send(http::verb::put, "/fhir/Patient/f1",
+                  R"({"resourceType":"Patient","id":"f1","active":true})")
+              .result_int() == 200);
+  auto updated = c2.Send(http::verb::get, "/fhir/Patient/f1");
+  CHECK(std::string(updated[http::field::etag]) == "W/\"2\"");
+  CHECK(updated.body().find("\"active\":true") != std::string::npos);
+  CHECK(c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"If-None-Match", "W/\"1\""}})
+            .result_int() == 200);
+  CHECK(c2.Send(http::verb::delete_, "/fhir/Patient/f1").result_int() == 204);
+  auto gone = c2.Send(http::verb::get, "/fhir/Patient/f1");
+  CHECK(gone.result_int() == 410);
+  CHECK(gone.body().find("OperationOutcome") != std::string::npos);
+  CHECK(c2.Send(http::verb::get, "/fhir/Patient/nobody").result_int() == 404);
+  // Percent-encoded and query-bearing targets take the full route.
+  CHECK(c2.Send(http::verb::get, "/fhir/Patient/f1?_format=xml").result_int() == 406);
+}
+
+TEST_CASE("server: pipelined fast reads, heads split across writes, HTTP/1.0", "[server]") {
+  Running s;
+  {
+    Client c(s.Port());
+    REQUIRE(c.Send(http::verb::put, "/fhir/Patient/q1", R"({"resourceType":"Patient","id":"q1"})")
+                .result_int() == 201);
+  }
+  {
+    // Ten reads in one write, plus a POST with a chunked body in the middle: answered in order.
+    Client c(s.Port());
+    std::string batch;
+    for (int i = 0; i < 5; ++i) batch += "GET /fhir/Patient/q1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    batch +=
+        "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+        "10\r\n{\"resourceType\":\r\n0a\r\n\"Patient\"}\r\n0\r\n\r\n";
+    for (int i = 0; i < 4; ++i) batch += "GET /fhir/Patient/q1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    batch += "GET /fhir/Patient/q2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    std::string reply = c.Raw(batch);
+    std::vector<std::string> statuses;
+    for (std::size_t at = reply.find("HTTP/1.1 "); at != std::string::npos;
+         at = reply.find("HTTP/1.1 ", at + 1)) {
+      statuses.push_back(reply.substr(at + 9, 3));
+    }
+    CHECK(statuses == std::vector<std::string>{"200", "200", "200", "200", "200", "201", "200",
+                                               "200", "200", "200", "404"});
+  }
+  {
+    // A head written a few bytes at a time.
+    Client c(s.Port());
+    const std::string req = "GET /fhir/Patient/q1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (std::size_t i = 0; i < req.size(); i += 7) {
+      asio::write(c.stream.socket(), asio::buffer(req.data() + i, std::min<std::size_t>(7, req.size() - i)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::string reply = c.Raw("");
+    CHECK(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(reply.find("\"id\":\"q1\"") != std::string::npos);
+  }
+  {
+    // HTTP/1.0 with keep-alive: two requests on one connection, then the server closes after a
+    // request without it.
+    Client c(s.Port());
+    std::string reply = c.Raw(
+        "GET /fhir/Patient/q1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        "GET /fhir/Patient/q1 HTTP/1.0\r\n\r\n");
+    auto second = reply.find("HTTP/1.1 200", 1);
+    CHECK(reply.starts_with("HTTP/1.1 200"));
+    REQUIRE(second != std::string::npos);
+    CHECK(reply.substr(0, second).find("Connection: keep-alive\r\n") != std::string::npos);
+    CHECK(reply.substr(second).find("Connection: close\r\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("server: oversized and malformed heads on the read path; read timeout", "[server]") {
+  ServerOptions options;
+  options.header_limit = 1024;
+  options.read_timeout = std::chrono::milliseconds(300);
+  Running s(options);
+  {
+    Client c(s.Port());
+    std::string reply = c.Raw("GET /fhir/Patient/x HTTP/1.1\r\nHost: x\r\nCookie: " +
+                              std::string(4000, 'c') + "\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 431"));
+    CHECK(reply.find("Connection: close") != std::string::npos);
+  }
+  {
+    Client c(s.Port());
+    std::string reply = c.Raw("GET /fhir/Patient/x HTTP/1.1\r\nHost : x\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 400"));
+    CHECK(reply.find("OperationOutcome") != std::string::npos);
+  }
+  {
+    // Half a head, then silence: the connection is closed after the read timeout.
+    Client c(s.Port());
+    const auto t0 = std::chrono::steady_clock::now();
+    asio::write(c.stream.socket(), asio::buffer(std::string_view("GET /fhir/Pat")));
+    char buf[64];
+    beast::error_code ec;
+    c.stream.socket().read_some(asio::buffer(buf), ec);
+    CHECK(ec);  // closed without a reply
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  }
+  Client ok(s.Port());
+  CHECK(ok.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "kakehashi/gateway/http.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -47,7 +48,17 @@ struct HandlerOptions {
   int max_count = 1000;
   Validator validator;  // empty: only the built-in structural checks
   std::vector<TypeOperation> type_operations;
+  // Read cache for read by id (docs/gateway.md, "Read cache"): on when `read_cache_sqlite_file`
+  // names the SQLite database file of the store (WAL mode); an entry is served only while that
+  // database has seen no commit from any connection or process since it was read. Never used on
+  // PostgreSQL. `read_cache_bytes`: approximate memory bound (0: off).
+  std::string read_cache_sqlite_file;
+  std::size_t read_cache_bytes = 128 * 1024 * 1024;
 };
+
+namespace detail {
+struct CachedResource;  // read_cache.hpp
+}
 
 // A resource checked, validated and indexed by Handler::PrepareWrite, ready for
 // Handler::WritePrepared. Move-only; its content is private to the handler.
@@ -90,6 +101,12 @@ class Handler {
   Response Transaction(const Request& request, const BeforeCommit& before_commit) const;
 
   const HandlerOptions& Options() const;
+
+  // Read by id without a Request, for the server's fast path (GET [base]/type/id): the current
+  // version (a deletion marker when deleted), nullptr when unknown. Served from the read cache
+  // when enabled, else from the store. Errors: store errors.
+  Result<std::shared_ptr<const detail::CachedResource>> ReadCurrent(std::string_view type,
+                                                                    std::string_view id) const;
 
   // Bulk writes (`kakehashi import`): a PUT split in two, so that the costly half runs on the
   // caller's worker threads and a single writer keeps its transactions short of CPU work.

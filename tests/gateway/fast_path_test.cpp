@@ -1,0 +1,267 @@
+// The server's fast-path building blocks: the request-head parser (every split of a head) and
+// the read cache (fills, invalidation, the fill/write race, eviction). Private headers.
+#include "http_head.hpp"
+#include "read_cache.hpp"
+
+#include "test_support.hpp"
+
+#include <string>
+
+namespace kakehashi::gateway {
+namespace {
+
+using detail::HeadStatus;
+using detail::ParseRequestHead;
+using detail::RequestHead;
+
+TEST_CASE("http head: a complete head, and every prefix of it needs more", "[http_head]") {
+  const std::string head =
+      "GET /fhir/Patient/p1 HTTP/1.1\r\nHost: x\r\nIf-None-Match:  W/\"2\" \r\n"
+      "Accept-Encoding: gzip\r\n\r\nGET /next";
+  const std::size_t size = head.find("GET /next");
+  RequestHead h;
+  for (std::size_t cut = 0; cut < size; ++cut) {
+    INFO("cut at " << cut);
+    CHECK(ParseRequestHead(std::string_view(head).substr(0, cut), 16384, h) ==
+          HeadStatus::kNeedMore);
+  }
+  REQUIRE(ParseRequestHead(head, 16384, h) == HeadStatus::kDone);
+  CHECK(h.size == size);  // the pipelined request after it is not consumed
+  CHECK(h.method == "GET");
+  CHECK(h.target == "/fhir/Patient/p1");
+  CHECK(h.minor_version == 1);
+  CHECK(h.keep_alive);
+  CHECK_FALSE(h.has_body);
+  CHECK(h.Header("if-none-match") == "W/\"2\"");  // OWS trimmed, name case-insensitive
+  CHECK(h.Header("ACCEPT-ENCODING") == "gzip");
+  CHECK(h.Header("Content-Type").empty());
+}
+
+TEST_CASE("http head: framing, keep-alive and body detection", "[http_head]") {
+  RequestHead h;
+  SECTION("leading empty lines are skipped") {
+    REQUIRE(ParseRequestHead("\r\n\r\nGET / HTTP/1.1\r\n\r\n", 100, h) == HeadStatus::kDone);
+    CHECK(h.target == "/");
+    CHECK(h.size == 22);
+  }
+  SECTION("HTTP/1.0 keeps alive only when asked") {
+    REQUIRE(ParseRequestHead("GET / HTTP/1.0\r\n\r\n", 100, h) == HeadStatus::kDone);
+    CHECK_FALSE(h.keep_alive);
+    REQUIRE(ParseRequestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 100, h) ==
+            HeadStatus::kDone);
+    CHECK(h.minor_version == 0);
+    CHECK(h.keep_alive);
+  }
+  SECTION("Connection: close in a list") {
+    REQUIRE(ParseRequestHead("GET / HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n", 100, h) ==
+            HeadStatus::kDone);
+    CHECK_FALSE(h.keep_alive);
+  }
+  SECTION("bodies") {
+    REQUIRE(ParseRequestHead("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 100, h) ==
+            HeadStatus::kDone);
+    CHECK_FALSE(h.has_body);
+    REQUIRE(ParseRequestHead("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", 100, h) ==
+            HeadStatus::kDone);
+    CHECK(h.has_body);
+    REQUIRE(ParseRequestHead("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 100, h) ==
+            HeadStatus::kDone);
+    CHECK(h.has_body);
+    REQUIRE(ParseRequestHead("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                             100, h) == HeadStatus::kDone);
+    CHECK(h.has_body);
+  }
+}
+
+TEST_CASE("http head: malformed heads are rejected", "[http_head]") {
+  RequestHead h;
+  for (std::string_view bad : {
+           "GARBAGE\r\n\r\n",                               // no target/version
+           "GET / HTTP/1.1\n\n",                            // bare LF
+           "GET / HTTP/2.0\r\n\r\n",                        // version
+           "GET /a b HTTP/1.1\r\n\r\n",                     // space in the target
+           "G@T / HTTP/1.1\r\n\r\n",                        // method not a token
+           "GET / HTTP/1.1\r\nHost : x\r\n\r\n",            // space before the colon
+           "GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",   // obs-fold
+           "GET / HTTP/1.1\r\nNoColon\r\n\r\n",             // no colon
+           "GET / HTTP/1.1\r\nX-A: a\x01z\r\n\r\n",         // control character
+           "GET / HTTP/1.1\r\nContent-Length: zz\r\n\r\n",  // length not digits
+           "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",  // length not digits
+           "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",  // conflict
+       }) {
+    INFO(bad);
+    CHECK(ParseRequestHead(bad, 1000, h) == HeadStatus::kBad);
+  }
+}
+
+TEST_CASE("http head: the header limit", "[http_head]") {
+  RequestHead h;
+  const std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(3000, 'a') + "\r\n\r\n";
+  CHECK(ParseRequestHead(big, 2000, h) == HeadStatus::kTooLarge);
+  // Incomplete but already over the limit: no need to wait for the rest.
+  CHECK(ParseRequestHead(std::string_view(big).substr(0, 2500), 2000, h) == HeadStatus::kTooLarge);
+  CHECK(ParseRequestHead(std::string_view(big).substr(0, 1500), 2000, h) == HeadStatus::kNeedMore);
+  CHECK(ParseRequestHead(big, 4000, h) == HeadStatus::kDone);
+}
+
+store::ResourceRow Row(std::string id, std::int64_t version, std::string json) {
+  store::ResourceRow r;
+  r.type = "Patient";
+  r.id = std::move(id);
+  r.version = version;
+  r.last_updated_us = 1'764'547'200'000'000;  // 2025-12-01T00:00:00Z
+  r.json = std::move(json);
+  return r;
+}
+
+TEST_CASE("read cache: an entry is served only at the epoch it was read at", "[read_cache]") {
+  detail::ReadCache cache(1 << 20);
+  const detail::DbEpoch e1{(7ULL << 32) | 100, 42};
+  const detail::DbEpoch e2{(8ULL << 32) | 103, 42};
+  CHECK(cache.Find("Patient", "a", e1) == nullptr);
+  auto entry = detail::MakeCachedResource(Row("a", 3, "{\"id\":\"a\"}"));
+  entry->epoch = e1;
+  cache.Insert("Patient", "a", entry);
+  auto hit = cache.Find("Patient", "a", e1);
+  REQUIRE(hit != nullptr);
+  CHECK(hit->version == 3);
+  CHECK(hit->etag == "W/\"3\"");
+  CHECK(hit->last_modified == "Mon, 01 Dec 2025 00:00:00 GMT");
+  CHECK(hit->json == "{\"id\":\"a\"}");
+  CHECK(cache.Find("Observation", "a", e1) == nullptr);  // the type is part of the key
+  CHECK(cache.Find("Patient", "a", e2) == nullptr);      // a commit since: stale
+  auto refill = detail::MakeCachedResource(Row("a", 4, "{}"));
+  refill->epoch = e2;
+  cache.Insert("Patient", "a", refill);
+  CHECK(cache.Find("Patient", "a", e2)->version == 4);
+  CHECK(cache.Find("Patient", "a", e1) == nullptr);
+}
+
+TEST_CASE("read cache: gzip computed once; the byte budget evicts the oldest", "[read_cache]") {
+  detail::ReadCache cache(16 * 4096);  // 4 KiB per shard
+  const std::string json = "{\"text\":\"" + std::string(1500, 'x') + "\"}";
+  auto e = detail::MakeCachedResource(Row("z", 1, json));
+  auto z1 = e->Gzip();
+  REQUIRE(z1 != nullptr);
+  CHECK(z1 == e->Gzip());
+  CHECK(z1->size() < json.size());
+  const detail::DbEpoch epoch{1, 1};
+  auto id_of = [](int i) {
+    std::string id = "p";  // not "p" + …: GCC 12 -Wrestrict false positive
+    id += std::to_string(i);
+    return id;
+  };
+  for (int i = 0; i < 400; ++i) {
+    auto entry = detail::MakeCachedResource(Row(id_of(i), 1, json));
+    entry->epoch = epoch;
+    cache.Insert("Patient", id_of(i), entry);
+  }
+  CHECK(cache.Bytes() <= 16 * 4096);
+  CHECK(cache.Find("Patient", "p399", epoch) != nullptr);  // the newest stays
+  int kept = 0;
+  for (int i = 0; i < 400; ++i) kept += cache.Find("Patient", id_of(i), epoch) ? 1 : 0;
+  CHECK(kept < 400);
+  CHECK(kept >= 16);
+}
+
+TEST_CASE("read cache: the WAL-index epoch moves with every commit", "[read_cache]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  detail::WalIndexWatch watch(t->file.string());
+  auto write = [&](const std::string& id) {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->LockAndRead("Basic", id));
+    REQUIRE((*session)->Write(Row(id, 1, "{\"resourceType\":\"Basic\"}"), {}));
+    REQUIRE((*session)->Commit());
+  };
+  write("w0");
+  auto a = watch.Current();
+  REQUIRE(a.has_value());
+  CHECK(watch.Current() == a);  // nothing committed: same epoch
+  write("w1");
+  auto b = watch.Current();
+  REQUIRE(b.has_value());
+  CHECK_FALSE(b == a);
+  // A commit through another Store (another gateway process) moves it as well.
+  auto other = t->OpenAnother();
+  {
+    auto session = other->OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->LockAndRead("Basic", "w2"));
+    REQUIRE((*session)->Write(Row("w2", 1, "{\"resourceType\":\"Basic\"}"), {}));
+    REQUIRE((*session)->Commit());
+  }
+  auto c = watch.Current();
+  REQUIRE(c.has_value());
+  CHECK_FALSE(c == b);
+  detail::WalIndexWatch missing(t->file.string() + ".absent");
+  CHECK_FALSE(missing.Current().has_value());
+}
+
+// Through handlers with the cache on: reads see every write, the handler's own (PUT, DELETE,
+// transaction, a rolled-back transaction) and another Store's on the same file.
+TEST_CASE("read cache: handler reads see every write", "[read_cache]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  HandlerOptions options;
+  options.read_cache_sqlite_file = t->file.string();
+  Handler h(*t->store, options);
+  auto other_store = t->OpenAnother();
+  Handler other(*other_store, options);
+  auto send = [](const Handler& to, std::string method, std::string target, std::string body = {}) {
+    Request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    r.body = std::move(body);
+    if (!r.body.empty()) r.headers.emplace_back("Content-Type", "application/fhir+json");
+    return to.Handle(r);
+  };
+  auto version_of = [&](std::string_view id) {
+    auto cur = h.ReadCurrent("Patient", id);
+    REQUIRE(cur);
+    return *cur ? (*cur)->version : 0;
+  };
+  REQUIRE(send(h, "PUT", "/fhir/Patient/c1", R"({"resourceType":"Patient","id":"c1"})").status ==
+          201);
+  CHECK(send(h, "GET", "/fhir/Patient/c1").Header("ETag") == "W/\"1\"");
+  auto first = h.ReadCurrent("Patient", "c1");
+  auto second = h.ReadCurrent("Patient", "c1");
+  REQUIRE((first && second && *first && *second));
+  CHECK(first->get() == second->get());  // the same cached entry, no store read
+  REQUIRE(
+      send(h, "PUT", "/fhir/Patient/c1", R"({"resourceType":"Patient","id":"c1","active":true})")
+          .status == 200);
+  auto read = send(h, "GET", "/fhir/Patient/c1");
+  CHECK(read.Header("ETag") == "W/\"2\"");
+  CHECK(read.body.find("\"active\":true") != std::string::npos);
+  // A transaction whose second entry fails rolls back the first: version 2 stays.
+  auto failed = send(h, "POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"resource":{"resourceType":"Patient","id":"c1","active":false},
+       "request":{"method":"PUT","url":"Patient/c1"}},
+      {"resource":{"resourceType":"Patient","id":"c2"},
+       "request":{"method":"PUT","url":"Patient/c2","ifMatch":"W/\"9\""}}]})");
+  CHECK(failed.status >= 400);
+  CHECK(version_of("c1") == 2);
+  auto ok = send(h, "POST", "/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"resource":{"resourceType":"Patient","id":"c1","active":false},
+       "request":{"method":"PUT","url":"Patient/c1"}}]})");
+  REQUIRE(ok.status == 200);
+  CHECK(version_of("c1") == 3);
+  // The other "gateway" reads version 3 (and caches it), then h writes version 4 and other
+  // deletes: each sees the other's write at once.
+  CHECK(send(other, "GET", "/fhir/Patient/c1").Header("ETag") == "W/\"3\"");
+  REQUIRE(send(h, "PUT", "/fhir/Patient/c1", R"({"resourceType":"Patient","id":"c1"})").status ==
+          200);
+  CHECK(send(other, "GET", "/fhir/Patient/c1").Header("ETag") == "W/\"4\"");
+  CHECK(send(other, "DELETE", "/fhir/Patient/c1").status == 204);
+  CHECK(send(h, "GET", "/fhir/Patient/c1").status == 410);
+  CHECK(send(h, "GET", "/fhir/Patient/c1").status == 410);
+  REQUIRE(
+      send(other, "PUT", "/fhir/Patient/c1", R"({"resourceType":"Patient","id":"c1"})").status ==
+      201);
+  CHECK(send(h, "GET", "/fhir/Patient/c1").Header("ETag") == "W/\"6\"");
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway
