@@ -1,6 +1,7 @@
 #include "args.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace kakehashi::app {
 
@@ -82,6 +83,12 @@ bool CheckFacilityOption(const std::string& facility, std::string_view command) 
   std::fprintf(stderr, "kakehashi %.*s: --facility must be a 10-digit 医療機関コード\n",
                static_cast<int>(command.size()), command.data());
   return false;
+}
+
+std::string TerminologyDbOption(const Args& args) {
+  if (auto v = args.Get("terminology")) return *v;
+  const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB");
+  return env != nullptr ? std::string(env) : std::string();
 }
 
 }  // namespace kakehashi::app

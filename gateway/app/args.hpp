@@ -49,4 +49,9 @@ class Args {
 // Prints "kakehashi COMMAND: --facility must be ..." on stderr and returns false otherwise.
 bool CheckFacilityOption(const std::string& facility, std::string_view command);
 
+// The terminology database of convert, import and serve: --terminology URL when given, else
+// $KAKEHASHI_TERMINOLOGY_DB (the database `kakehashi terminology` uses) when set and not empty;
+// "" when neither (the built-in tables only).
+std::string TerminologyDbOption(const Args& args);
+
 }  // namespace kakehashi::app

@@ -232,11 +232,8 @@ int RunServe(const std::vector<std::string>& argv) {
   };
 #endif
   // Terminology operations over the built-in tables, plus a loaded terminology database.
-  std::string terminology_db = args.GetOr("terminology", "");
-  if (const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB");
-      terminology_db.empty() && env != nullptr && *env != 0) {
-    terminology_db = env;
-  }
+  // The same database the --load conversion binds to (ConversionSettings::terminology).
+  const std::string terminology_db = TerminologyDbOption(args);
   terminology::TerminologyStore::Options terminology_options;
   if (!terminology_db.empty()) terminology_options.db = terminology_db;
   PrintingSink terminology_sink;

@@ -45,12 +45,7 @@ std::optional<ConversionSettings> ConversionSettings::Read(const Args& args,
   s.facility = args.GetOr("facility", "");
   if (!CheckFacilityOption(s.facility, command)) return std::nullopt;
   s.rules_dir = args.GetOr("rules", "");
-  s.terminology = args.GetOr(kTerminologyOption, "");
-  // The database `kakehashi terminology` uses when $KAKEHASHI_TERMINOLOGY_DB names one.
-  if (const char* env = std::getenv("KAKEHASHI_TERMINOLOGY_DB");
-      s.terminology.empty() && !args.Has(kTerminologyOption) && env != nullptr && *env != 0) {
-    s.terminology = env;
-  }
+  s.terminology = TerminologyDbOption(args);
   s.concept_maps = args.GetAll(kConceptMapOption);
   s.report_unused = !args.Has("no-unused");
   return s;
