@@ -57,6 +57,9 @@ constexpr const char* kHelp =
     "                    default $KAKEHASHI_TERMINOLOGY_DB, else the built-in tables only);\n"
     "                    SS-MIX2 / HL7 v2 --load binds codings to it as convert --terminology\n"
     "  --threads N       io threads (default: number of cores)\n"
+    "  --read-cache MIB  memory for the read-by-id cache on SQLite (default 128; 0 turns it\n"
+    "                    off). Exact across processes: an entry is served only while the\n"
+    "                    database has seen no commit since it was read. Never on PostgreSQL.\n"
     "  --base-url URL    external base for links (default http://HOST:PORT/fhir)\n"
     "  --auth off        serve without access control. Access control is not implemented yet,\n"
     "                    so the server is currently always open; a later release makes\n"
@@ -141,9 +144,9 @@ class ImportSink final : public IssueSink {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& argv) {
-  Args args(
-      {"port", "host", "db", "load", "threads", "base-url", "auth", "facility", "terminology"},
-      {"help"});
+  Args args({"port", "host", "db", "load", "threads", "read-cache", "base-url", "auth", "facility",
+             "terminology"},
+            {"help"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi serve: %s\n%s", args.Error().c_str(), kHelp);
     return kExitUsage;
@@ -167,6 +170,13 @@ int RunServe(const std::vector<std::string>& argv) {
   if (auto t = args.Get("threads");
       t && (!ParseInt(*t, server_options.threads) || server_options.threads < 1)) {
     std::fprintf(stderr, "kakehashi serve: --threads must be a positive integer\n");
+    return kExitUsage;
+  }
+  int read_cache_mib = 128;
+  if (auto c = args.Get("read-cache");
+      c && (!ParseInt(*c, read_cache_mib) || read_cache_mib < 0 || read_cache_mib > 1024 * 1024)) {
+    std::fprintf(stderr,
+                 "kakehashi serve: --read-cache must be a number of MiB (0 turns it off)\n");
     return kExitUsage;
   }
   if (auto auth = args.Get("auth"); auth && *auth != "off") {
@@ -215,6 +225,7 @@ int RunServe(const std::vector<std::string>& argv) {
     std::string file = db.substr(db.starts_with("sqlite://") ? 9 : 7);
     if (file != ":memory:") handler_options.read_cache_sqlite_file = std::move(file);
   }
+  handler_options.read_cache_bytes = static_cast<std::size_t>(read_cache_mib) * 1024 * 1024;
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
   // Every write is validated against the R4 base definitions before it is stored (422 with the
   // issues otherwise). References are not resolved here: their targets live in the store, not in

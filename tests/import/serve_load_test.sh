@@ -24,7 +24,7 @@ get() {
 }
 
 start() {
-  "$kakehashi" serve --db "$db" --load "$root" --facility 1312345679 --port 0 --auth off \
+  "$kakehashi" serve --db "$db" --load "$root" --facility 1312345679 --port 0 --auth off "$@" \
     >"$work/out.txt" 2>"$work/err.txt" &
   pid=$!
   for _ in $(seq 1 100); do
@@ -53,10 +53,20 @@ echo "$meta" | grep -q '"name":"translate"' || { echo "metadata lacks translate"
 grep -q 'imported so far: 1 units (0 already done)' "$work/err.txt" || { cat "$work/err.txt"; exit 1; }
 stop
 
-# Second start on the same database: the patient folder is skipped, the data is still there.
-start
+# Second start on the same database, without the read cache: the patient folder is skipped, the
+# data is still there, and a read by id answers the same bytes as with the cache.
+start --read-cache 0
 grep -q 'imported so far: 0 units (1 already done)' "$work/err.txt" || { cat "$work/err.txt"; exit 1; }
 count=$(get "$port" '/fhir/Patient?_summary=count')
 echo "$count" | grep -q '"total":1' || { echo "Patient count after restart: $count"; exit 1; }
+id=$(get "$port" '/fhir/Patient?_elements=id' | sed -n 's/.*"resourceType":"Patient","id":"\([^"]*\)".*/\1/p')
+[[ -n $id ]] || { echo "no Patient id in the search"; exit 1; }
+uncached=$(get "$port" "/fhir/Patient/$id")
+stop
+start
+cached=$(get "$port" "/fhir/Patient/$id")
+cached_again=$(get "$port" "/fhir/Patient/$id")
+[[ -n $uncached && $uncached == "$cached" && $cached == "$cached_again" ]] ||
+  { echo "read by id differs with and without the read cache"; exit 1; }
 stop
 echo "serve --load of an SS-MIX2 store: ok"
