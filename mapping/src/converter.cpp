@@ -22,8 +22,13 @@ using adapters::ssmix2::StoredFile;
 
 // open, read, close: stored files are small, so one read into a per-thread buffer usually gets
 // the whole file (a short read of a regular file is its end); no stream buffers, no stat.
+// O_NOATIME: the first read of a freshly stored file would otherwise dirty its inode (relatime
+// writes the access time when it is not newer than the modification time), one journalled
+// inode update per message; refused (EPERM) for files the process does not own, then retried
+// without.
 bool ReadAll(const std::filesystem::path& path, std::string& out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   thread_local std::array<char, 65536> buffer;
   out.clear();
