@@ -282,6 +282,9 @@ class Walker {
     Resource(resource, /*contained=*/false);
   }
 
+  // See Validator::Validate(..., members_in_order).
+  bool InOrder() const { return in_order_; }
+
  private:
   // --- paths and reporting -------------------------------------------------------------------
 
@@ -583,9 +586,15 @@ class Walker {
     std::vector<Seen>& seen = seen_[static_cast<std::size_t>(depth_ - 1)];
     seen.assign(elements.size(), Seen{});
     bool has_child = false;
+    // Rank of a member in fhir::WriteJson's canonical order: resourceType 0, then
+    // 1 + 2 * element index (+1 for the "_x" partner).
+    std::size_t last_rank = 0;
     for (std::size_t i = 0; i < object.Size(); ++i) {
       const std::string& key = object.Key(i);
-      if (is_resource && std::string_view(key) == "resourceType") continue;  // length first
+      if (is_resource && std::string_view(key) == "resourceType") {  // length first
+        if (i != 0) in_order_ = false;
+        continue;
+      }
       const bool is_extension_key = key.size() > 1 && key[0] == '_';
       const std::string_view name =
           is_extension_key ? std::string_view(key).substr(1) : std::string_view(key);
@@ -598,7 +607,11 @@ class Walker {
         Pop(old);
         continue;
       }
-      Seen& s = seen[static_cast<std::size_t>(element - elements.data())];
+      const std::size_t element_index = static_cast<std::size_t>(element - elements.data());
+      const std::size_t rank = 1 + element_index * 2 + (is_extension_key ? 1 : 0);
+      if (rank < last_rank) in_order_ = false;
+      last_rank = rank;
+      Seen& s = seen[element_index];
       if (element->is_choice && !s.json_name.empty() && s.json_name != name) {
         const std::size_t old = PushMember(key);
         Error(kCodeChoice, "only one type of " + std::string(element->name) +
@@ -659,6 +672,7 @@ class Walker {
     // backbone type, or the declared type with System.* codes read as FHIR primitives.
     const TypeInfo* type = s.type;
     if (type == nullptr) {
+      in_order_ = false;  // not walked: its objects' order unknown
       Pop(old);
       return;  // metadata without a usable type: nothing more we can check
     }
@@ -981,6 +995,7 @@ class Walker {
   std::vector<BundleScope*> bundles_;
   int depth_ = 0;
   bool depth_reported_ = false;
+  bool in_order_ = true;
 };
 
 }  // namespace
@@ -1001,6 +1016,15 @@ bool Validator::Validate(const fhir::Node& resource, IssueSink& issues,
   CountingSink counting(issues);
   Walker walker(*impl_, counting, where);
   walker.Root(resource);
+  return counting.Errors() == 0;
+}
+
+bool Validator::Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,
+                         bool& members_in_order) const {
+  CountingSink counting(issues);
+  Walker walker(*impl_, counting, where);
+  walker.Root(resource);
+  members_in_order = walker.InOrder();
   return counting.Errors() == 0;
 }
 

@@ -584,6 +584,7 @@ class Writer {
   }
 
   bool Object(const Node& node, const r4::TypeInfo* type, int indent) {
+    if (options_.canonical && options_.members_in_order) return OrderedObject(node, indent);
     if (options_.canonical) {
       const std::string_view resource_type = node.ResourceType();
       if (!resource_type.empty()) {
@@ -651,6 +652,31 @@ class Writer {
     if (any) Newline(indent);
     out_.Put('}');
     return any || !options_.canonical;
+  }
+
+  // Canonical object whose members the caller vouched for (WriteOptions::members_in_order):
+  // written in their order, keys unescaped (element names), empty members dropped.
+  bool OrderedObject(const Node& node, int indent) {
+    out_.Put('{');
+    bool any = false;
+    const std::size_t count = node.Size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t mark = out_.size();
+      if (any) out_.Put(',');
+      Newline(indent + 1);
+      out_.Put('"');
+      out_.Put(node.Key(i));
+      out_.Put("\":");
+      if (options_.pretty) out_.Put(' ');
+      if (Value(node.Child(i), nullptr, indent + 1)) {
+        any = true;
+      } else {
+        out_.Truncate(mark);
+      }
+    }
+    if (any) Newline(indent);
+    out_.Put('}');
+    return any;
   }
 
   struct Entry {

@@ -184,13 +184,21 @@ class ValidatingOutput final : public mapping::OutputSink {
   void Bind(mapping::OutputSink& next, IssueSink& issues) {
     next_ = &next;
     issues_ = &issues;
+    unordered_.clear();
   }
   void Put(const std::string& type, const std::string& id, Node resource) override {
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
     CollectingSink found;
     Location where;
     where.record = type + "/" + id;
-    if (!validator_.Validate(resource, found, where)) {
+    bool in_order = false;
+    const bool valid = validator_.Validate(resource, found, where, in_order);
+    if (valid && !in_order) {
+      unordered_.insert(where.record);
+    } else if (!unordered_.empty()) {
+      unordered_.erase(where.record);  // a later Put of the same Type/id replaces the entry
+    }
+    if (!valid) {
       for (const auto& issue : found.Issues()) {
         if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
           issues_->Report(issue);
@@ -208,6 +216,16 @@ class ValidatingOutput final : public mapping::OutputSink {
   void Delete(const std::string& type, const std::string& id) override {
     next_->Delete(type, id);
   }
+  // Whether the resource last Put as `key` ("Type/id") since Bind was validated with its members
+  // in canonical order, so that it may be written with WriteOptions::members_in_order.
+  bool InOrder(const std::string& key) const {
+#ifdef KAKEHASHI_HAVE_CONFORMANCE
+    return unordered_.empty() || unordered_.count(key) == 0;
+#else
+    (void)key;
+    return false;
+#endif
+  }
   // Resources rejected since the last call.
   std::size_t TakeRejected() {
     return std::exchange(rejected_, 0);
@@ -217,6 +235,7 @@ class ValidatingOutput final : public mapping::OutputSink {
   mapping::OutputSink* next_ = nullptr;
   IssueSink* issues_ = nullptr;
   std::size_t rejected_ = 0;
+  std::set<std::string> unordered_;  // "Type/id" validated, but not in canonical member order
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
   conformance::Validator validator_;
 #endif
@@ -473,13 +492,17 @@ class Worker {
       out.key = e.type + "/" + e.id;
       out.is_delete = e.method == mapping::BundleEntry::Method::kDelete;
       out.track = track_all || shared_.count(e.type) != 0;
+      // Validated resources normally arrive with their members in canonical order: then the
+      // writer need not look every member up in the metadata again.
+      fhir::WriteOptions write;
+      write.members_in_order = !out.is_delete && output_.InOrder(out.key);
       if (ndjson_) {
         if (!out.is_delete) {
-          fhir::WriteJson(e.resource, out.text);
+          fhir::WriteJson(e.resource, out.text, write);
           out.text += '\n';
         }
       } else {
-        out.text = EntryText(e);
+        out.text = EntryText(e, write);
       }
       if (out.track) out.hash = Fnv1a(out.text);  // others only when they meet a tracked key
       done.entries.push_back(std::move(out));
@@ -493,7 +516,9 @@ class Worker {
  private:
   // The JSON of one Bundle.entry exactly as BundleBuilder::Build + WriteJson writes it: a Bundle
   // of this one entry, written canonically, minus the Bundle's own head and tail.
-  std::string EntryText(mapping::BundleEntry& e) {
+  // The Bundle, entry and request built here are in canonical order, so `write` may vouch for
+  // the entry's resource alone.
+  std::string EntryText(mapping::BundleEntry& e, const fhir::WriteOptions& write) {
     Node bundle = Node::Object();
     bundle.Set("resourceType", Node::String("Bundle"));
     bundle.Set("type", Node::String("transaction"));
@@ -510,7 +535,7 @@ class Worker {
     entry.Set("request", std::move(request));
     bundle.Set("entry", Node::Array()).Push(std::move(entry));
     text_.clear();
-    fhir::WriteJson(bundle, text_);
+    fhir::WriteJson(bundle, text_, write);
     const std::string head = std::string(kBundleHead) + ",\"entry\":[";
     if (text_.size() < head.size() + 2 || text_.compare(0, head.size(), head) != 0 ||
         text_.compare(text_.size() - 2, 2, "]}") != 0) {

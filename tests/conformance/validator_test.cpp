@@ -561,3 +561,31 @@ TEST_CASE("the R4 definitions package validates (no false positives)", "[validat
   }
   CHECK(resources > 5000);
 }
+
+TEST_CASE("members_in_order says when the writer may skip its metadata lookups", "[validator]") {
+  const Validator validator;
+  const auto in_order = [&](std::string_view json) {
+    CollectingSink sink;
+    bool ordered = false;
+    INFO(json);
+    CHECK(validator.Validate(Json(json), sink, {}, ordered));
+    return ordered;
+  };
+  // id < name < gender < birthDate; value before its "_" partner; nested types checked too.
+  const std::string ordered =
+      R"({"resourceType":"Patient","id":"p1","name":[{"family":"Yamada","given":["Taro"]}],)"
+      R"("gender":"male","birthDate":"1970-01-01",)"
+      R"("_birthDate":{"extension":[{"url":"http://example.org/x","valueString":"y"}]}})";
+  CHECK(in_order(ordered));
+  // The fast write gives the canonical bytes for a resource the validator vouched for.
+  kakehashi::fhir::WriteOptions fast;
+  fast.members_in_order = true;
+  CHECK(kakehashi::fhir::WriteJson(Json(ordered), fast) ==
+        kakehashi::fhir::WriteJson(Json(ordered)));
+  CHECK_FALSE(in_order(R"({"resourceType":"Patient","gender":"male","id":"p1"})"));
+  CHECK_FALSE(in_order(R"({"id":"p1","resourceType":"Patient"})"));
+  CHECK_FALSE(in_order(R"({"resourceType":"Patient","name":[{"given":["Taro"],"family":"Y"}]})"));
+  CHECK_FALSE(
+      in_order(R"({"resourceType":"Patient","_birthDate":{"extension":[{"url":"http://example.org/)"
+               R"(x","valueString":"y"}]},"birthDate":"1970-01-01"})"));
+}

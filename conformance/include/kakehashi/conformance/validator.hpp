@@ -81,6 +81,12 @@ class Validator {
   // and `where.record` copied into each issue. Returns true when no error or fatal issue was
   // reported for this resource. Never throws on bad input.
   bool Validate(const fhir::Node& resource, IssueSink& issues, const Location& where = {}) const;
+  // The same, and `members_in_order` tells whether every object walked had its members in
+  // metadata order (resourceType first, then by element, a value before its "_x" partner) and
+  // was walked with a known type. When both it and the result are true, the resource can be
+  // written with fhir::WriteOptions::members_in_order (no second metadata lookup per member).
+  bool Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,
+                bool& members_in_order) const;
 
   struct Impl;  // opaque: options and checkers
 

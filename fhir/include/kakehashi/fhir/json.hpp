@@ -76,6 +76,11 @@ std::optional<Node> ReadResource(std::string_view text, IssueSink& issues,
 struct WriteOptions {
   bool canonical = true;  // metadata order and no empty values; false keeps the Node as it is
   bool pretty = false;    // two-space indentation and newlines
+  // Canonical only: the caller vouches that every object's members are already in metadata
+  // order and every key is an element name of its type (e.g. conformance::Validator said so for
+  // this resource), so the writer keeps the order as it is and skips the per-member metadata
+  // lookup. Empty values are still dropped. Wrong output (order, unescaped keys) if not true.
+  bool members_in_order = false;
 };
 
 // Serialises `node`. With canonical order, objects carrying "resourceType" are ordered by their
