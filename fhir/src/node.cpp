@@ -39,16 +39,6 @@ void Node::Become(Kind kind) {
   kind_ = kind;
 }
 
-void Node::StealFrom(Node& other) noexcept {
-  kind_ = other.kind_;
-  bool_ = other.bool_;
-  if (HasText()) {
-    new (&text_) std::string(std::move(other.text_));
-  } else if (IsContainer()) {
-    new (&container_) Container(std::move(other.container_));
-  }
-}
-
 void Node::CopyFrom(const Node& other) {
   if (other.HasText()) {
     new (&text_) std::string(other.text_);
@@ -61,10 +51,6 @@ void Node::CopyFrom(const Node& other) {
 
 Node::Node(const Node& other) {
   CopyFrom(other);
-}
-
-Node::Node(Node&& other) noexcept {
-  StealFrom(other);
 }
 
 Node& Node::operator=(const Node& other) {

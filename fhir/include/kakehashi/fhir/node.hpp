@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,14 +20,17 @@ namespace kakehashi::fhir {
 
 class Node {
  public:
+  // Order matters: the kinds from kNumber on hold a value (HasValue).
   enum class Kind : unsigned char { kNull, kBool, kNumber, kString, kObject, kArray };
 
   Node() {}  // null
   Node(const Node& other);
-  Node(Node&& other) noexcept;
+  Node(Node&& other) noexcept { StealFrom(other); }  // `other` is left null
   Node& operator=(const Node& other);
   Node& operator=(Node&& other) noexcept;  // `other` may be a descendant of *this
-  ~Node() { Destroy(); }
+  ~Node() {
+    if (HasValue()) Destroy();  // null, booleans and moved-from nodes: nothing to free
+  }
 
   static Node Null() { return Node(); }
   static Node Bool(bool value);
@@ -83,12 +87,28 @@ class Node {
 
   bool HasText() const { return kind_ == Kind::kString || kind_ == Kind::kNumber; }
   bool IsContainer() const { return kind_ == Kind::kObject || kind_ == Kind::kArray; }
+  bool HasValue() const { return kind_ >= Kind::kNumber; }  // text_ or container_ is live
   static const std::string& EmptyText();
   static const std::vector<Node>& EmptyItems();
   void Destroy() noexcept;
-  void Become(Kind kind);                // destroys the value, default-constructs `kind`
-  void StealFrom(Node& other) noexcept;  // *this holds no value; takes other's
-  void CopyFrom(const Node& other);      // *this holds no value
+  void Become(Kind kind);  // destroys the value, default-constructs `kind`
+  // *this holds no value; takes other's and leaves `other` null (its emptied value destroyed
+  // here, inline, so that the moved-from node's destructor has nothing to do). Inline: moves
+  // are the most frequent Node operation when trees are built (vector growth, Append, Push).
+  void StealFrom(Node& other) noexcept {
+    kind_ = other.kind_;
+    bool_ = other.bool_;
+    if (HasText()) {
+      new (&text_) std::string(std::move(other.text_));
+      other.text_.~basic_string();
+      other.kind_ = Kind::kNull;
+    } else if (IsContainer()) {
+      new (&container_) Container(std::move(other.container_));
+      other.container_.~Container();
+      other.kind_ = Kind::kNull;
+    }
+  }
+  void CopyFrom(const Node& other);  // *this holds no value
 
   Kind kind_ = Kind::kNull;
   bool bool_ = false;
