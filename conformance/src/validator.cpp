@@ -31,7 +31,6 @@ using fhir::r4::TypeInfo;
 using fhir::r4::TypeKind;
 using fhir::r4::TypeRef;
 
-constexpr std::string_view kFhirPathSystem = "http://hl7.org/fhirpath/System.";
 constexpr std::string_view kSdBase = "http://hl7.org/fhir/StructureDefinition/";
 constexpr int kMaxDepth = 200;
 
@@ -99,21 +98,6 @@ std::string_view FormatCode(std::string_view type) {
   return "conformance.format";
 }
 
-// The FHIR type name of a type code: "http://hl7.org/fhirpath/System.String" (used by the
-// spec for Element.id, Extension.url, Resource.id) reads as the matching FHIR primitive.
-std::string_view FhirTypeName(std::string_view code) {
-  if (code.substr(0, kFhirPathSystem.size()) != kFhirPathSystem) return code;
-  const std::string_view system = code.substr(kFhirPathSystem.size());
-  if (system == "String") return "string";
-  if (system == "Boolean") return "boolean";
-  if (system == "Integer") return "integer";
-  if (system == "Decimal") return "decimal";
-  if (system == "Date") return "date";
-  if (system == "DateTime") return "dateTime";
-  if (system == "Time") return "time";
-  return "string";
-}
-
 // What the walker found for one element of an object.
 struct Seen {
   const Node* value = nullptr;      // "name": …
@@ -157,8 +141,9 @@ class CountingSink final : public IssueSink {
 // Whether the metadata types Resource.id of `type` as the primitive id (then the generic
 // primitive check covers it).
 bool IdTypedById(const TypeInfo& type) {
-  const ElementInfo* id = type.FindElement("id");
-  return id != nullptr && !id->types.empty() && FhirTypeName(id->types[0].code) == "id";
+  // MatchElement reads the spec's FHIRPath System.* codes as FHIR primitives (meta.hpp).
+  const fhir::r4::ElementMatch id = type.MatchElement("id");
+  return id.type != nullptr && id.type->name == "id";
 }
 
 // Types the walker treats specially, compared by address: every TypeInfo it sees comes from
