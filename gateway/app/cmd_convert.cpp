@@ -26,6 +26,7 @@
 #include "kakehashi/mapping/bundle.hpp"
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "ordered_pipeline.hpp"
 #include "progress.hpp"
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
@@ -396,66 +397,7 @@ std::uint64_t Fnv1a(std::string_view text) {
   return h;
 }
 
-// A bounded, ordered hand-off: the producer numbers units, workers take them in any order, the
-// consumer receives results strictly in number order. At most `capacity` units are between the
-// producer and the consumer, which bounds memory.
-class Pipeline {
- public:
-  explicit Pipeline(std::size_t capacity) : capacity_(capacity) {}
-
-  // Producer. Blocks while `capacity` units are in flight.
-  void Push(Unit unit) {
-    std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return in_flight_ < capacity_; });
-    ++in_flight_;
-    todo_.emplace_back(next_in_++, std::move(unit));
-    work_.notify_one();
-  }
-  void Close() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    work_.notify_all();
-    done_cv_.notify_all();
-  }
-  // Worker. False when there is no more work.
-  bool Take(std::size_t& seq, Unit& unit) {
-    std::unique_lock lock(mutex_);
-    work_.wait(lock, [&] { return !todo_.empty() || closed_; });
-    if (todo_.empty()) return false;
-    seq = todo_.front().first;
-    unit = std::move(todo_.front().second);
-    todo_.pop_front();
-    return true;
-  }
-  void Finish(std::size_t seq, Done done) {
-    std::lock_guard lock(mutex_);
-    done_.emplace(seq, std::move(done));
-    done_cv_.notify_all();
-  }
-  // Consumer: the next result in order; nullopt when everything pushed has been consumed.
-  std::optional<Done> Next() {
-    std::unique_lock lock(mutex_);
-    done_cv_.wait(
-        lock, [&] { return done_.count(next_out_) != 0 || (closed_ && next_out_ == next_in_); });
-    auto it = done_.find(next_out_);
-    if (it == done_.end()) return std::nullopt;
-    Done done = std::move(it->second);
-    done_.erase(it);
-    ++next_out_;
-    --in_flight_;
-    space_.notify_one();
-    return done;
-  }
-
- private:
-  std::size_t capacity_;
-  std::mutex mutex_;
-  std::condition_variable space_, work_, done_cv_;
-  std::deque<std::pair<std::size_t, Unit>> todo_;
-  std::map<std::size_t, Done> done_;
-  std::size_t next_in_ = 0, next_out_ = 0, in_flight_ = 0;
-  bool closed_ = false;
-};
+using Pipeline = OrderedPipeline<Unit, Done>;  // ordered_pipeline.hpp
 
 constexpr std::string_view kBundleHead = R"({"resourceType":"Bundle","type":"transaction")";
 

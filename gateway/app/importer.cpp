@@ -6,6 +6,7 @@
 // reject directory's sidecars carry the locations (docs/decisions/0003-ssmix2-issue-locations.md).
 #include "importer.hpp"
 
+#include "ordered_pipeline.hpp"
 #include "progress.hpp"
 
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
@@ -195,78 +196,7 @@ struct Converted {
 // A bounded hand-off in input order: the producer numbers units, workers finish them in any
 // order, the writer receives them strictly in number order; at most `capacity` units are between
 // producer and writer, which bounds memory.
-class Pipeline {
- public:
-  explicit Pipeline(std::size_t capacity) : capacity_(capacity) {}
-  // Producer; false when the pipeline was cancelled.
-  bool Push(Unit unit) {
-    std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return in_flight_ < capacity_ || cancelled_; });
-    if (cancelled_) return false;
-    ++in_flight_;
-    todo_.emplace_back(next_in_++, std::move(unit));
-    work_.notify_one();
-    return true;
-  }
-  void Close() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    work_.notify_all();
-    done_cv_.notify_all();
-  }
-  // Writer: stops the producer and the workers; units not yet taken are dropped.
-  void Cancel() {
-    std::lock_guard lock(mutex_);
-    cancelled_ = true;
-    in_flight_ -= todo_.size();
-    next_in_ -= todo_.size();  // never handed out: Next() must not wait for them
-    todo_.clear();
-    space_.notify_all();
-    work_.notify_all();
-    done_cv_.notify_all();
-  }
-  // Worker; false when there is no more work.
-  bool Take(std::size_t& seq, Unit& unit) {
-    std::unique_lock lock(mutex_);
-    work_.wait(lock, [&] { return !todo_.empty() || closed_ || cancelled_; });
-    if (todo_.empty()) return false;
-    seq = todo_.front().first;
-    unit = std::move(todo_.front().second);
-    todo_.pop_front();
-    return true;
-  }
-  void Finish(std::size_t seq, Converted done) {
-    std::lock_guard lock(mutex_);
-    done_.emplace(seq, std::move(done));
-    done_cv_.notify_all();
-  }
-  // Writer: the next unit in order; nullopt once everything handed out has come back and the
-  // producer is done.
-  std::optional<Converted> Next() {
-    std::unique_lock lock(mutex_);
-    done_cv_.wait(lock, [&] {
-      return done_.count(next_out_) != 0 || ((closed_ || cancelled_) && next_out_ == next_in_);
-    });
-    auto it = done_.find(next_out_);
-    if (it == done_.end()) return std::nullopt;
-    Converted done = std::move(it->second);
-    done_.erase(it);
-    ++next_out_;
-    --in_flight_;
-    space_.notify_one();
-    return done;
-  }
-
- private:
-  std::size_t capacity_;
-  std::mutex mutex_;
-  std::condition_variable space_, work_, done_cv_;
-  std::deque<std::pair<std::size_t, Unit>> todo_;
-  std::map<std::size_t, Converted> done_;
-  std::size_t next_in_ = 0, next_out_ = 0, in_flight_ = 0;
-  bool closed_ = false;
-  bool cancelled_ = false;
-};
+using Pipeline = OrderedPipeline<Unit, Converted>;  // ordered_pipeline.hpp
 
 std::string FirstProblem(const std::vector<Issue>& issues) {
   for (const Issue& issue : issues) {
