@@ -41,10 +41,6 @@ Failure StoreFailure(const ErrorCode& ec) {
   return Fail(500, "exception", "the store failed: " + ec.message());
 }
 
-std::string ETag(std::int64_t version) {
-  return "W/\"" + std::to_string(version) + "\"";
-}
-
 // If-Match: W/"3" or "3" (R4 §3.1.0.8.1).
 std::optional<std::int64_t> ParseETag(std::string_view value) {
   if (value.starts_with("W/")) value.remove_prefix(2);
@@ -272,7 +268,7 @@ struct Handler::Impl {
   Response WriteResponse(const WriteResult& w, Prefer prefer, bool location) const {
     Response r;
     r.status = w.status;
-    r.SetHeader("ETag", ETag(w.row.version));
+    r.SetHeader("ETag", detail::FormatETag(w.row.version));
     r.SetHeader("Last-Modified", detail::FormatHttpDate(w.row.last_updated_us));
     if (location) {
       r.SetHeader("Location",
@@ -329,14 +325,14 @@ struct Handler::Impl {
     if (r.deleted) {
       Response resp =
           detail::FailureResponse(Fail(410, "deleted", type + "/" + id + " was deleted"));
-      resp.SetHeader("ETag", ETag(r.version));
+      resp.SetHeader("ETag", detail::FormatETag(r.version));
       return resp;
     }
     if (auto inm = request.Header("If-None-Match"); !inm.empty()) {
       if (auto v = ParseETag(inm); v && *v == r.version) {
         Response resp;
         resp.status = 304;
-        resp.SetHeader("ETag", ETag(r.version));
+        resp.SetHeader("ETag", detail::FormatETag(r.version));
         return resp;
       }
     }
@@ -360,12 +356,12 @@ struct Handler::Impl {
     if (!*row) return detail::FailureResponse(Fail(404, "not-found", "no such version"));
     if ((*row)->deleted) {
       Response resp = detail::FailureResponse(Fail(410, "deleted", "this version is a deletion"));
-      resp.SetHeader("ETag", ETag(version));
+      resp.SetHeader("ETag", detail::FormatETag(version));
       return resp;
     }
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-    resp.SetHeader("ETag", ETag(version));
+    resp.SetHeader("ETag", detail::FormatETag(version));
     resp.SetHeader("Last-Modified", detail::FormatHttpDate((*row)->last_updated_us));
     resp.body = std::move((*row)->json);
     return resp;
@@ -475,7 +471,7 @@ struct Handler::Impl {
     Response r;
     r.status = 204;
     const auto& w = std::get<WriteResult>(result);
-    if (w.row.version > 0) r.SetHeader("ETag", ETag(w.row.version));
+    if (w.row.version > 0) r.SetHeader("ETag", detail::FormatETag(w.row.version));
     return r;
   }
 
@@ -565,7 +561,7 @@ struct Handler::Impl {
       out += "},\"response\":{\"status\":\"";
       out += r.deleted ? "204" : (r.version == 1 ? "201" : "200");
       out += "\",\"etag\":";
-      detail::AppendJsonString(ETag(r.version), out);
+      detail::AppendJsonString(detail::FormatETag(r.version), out);
       out += ",\"lastModified\":";
       detail::AppendJsonString(detail::FormatInstant(r.last_updated_us), out);
       out += "}}";
@@ -861,7 +857,7 @@ struct Handler::Impl {
       detail::AppendJsonString(
           row->type + "/" + row->id + "/_history/" + std::to_string(row->version), out);
       out += ",\"etag\":";
-      detail::AppendJsonString(ETag(row->version), out);
+      detail::AppendJsonString(detail::FormatETag(row->version), out);
       out += ",\"lastModified\":";
       detail::AppendJsonString(detail::FormatInstant(row->last_updated_us), out);
     }

@@ -90,7 +90,7 @@ std::shared_ptr<CachedResource> MakeCachedResource(store::ResourceRow&& row) {
   e->last_updated_us = row.last_updated_us;
   e->deleted = row.deleted;
   e->json = std::move(row.json);
-  e->etag = "W/\"" + std::to_string(row.version) + "\"";
+  e->etag = FormatETag(row.version);
   e->last_modified = FormatHttpDate(row.last_updated_us);
   return e;
 }

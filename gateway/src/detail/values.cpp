@@ -165,6 +165,10 @@ std::string FormatInstant(std::int64_t us) {
   return buf;
 }
 
+std::string FormatETag(std::int64_t version) {
+  return "W/\"" + std::to_string(version) + "\"";
+}
+
 std::string FormatHttpDate(std::int64_t us) {
   using namespace std::chrono;
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};

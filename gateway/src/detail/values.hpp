@@ -27,5 +27,7 @@ std::optional<TimeRange> ParseFhirDateRange(std::string_view text);
 std::string FormatInstant(std::int64_t us);
 // RFC 7231 IMF-fixdate for Last-Modified: "Mon, 30 Nov 2026 19:00:00 GMT".
 std::string FormatHttpDate(std::int64_t us);
+// The weak ETag of a version (FHIR RESTful API "Managing Resource Contention"): W/"3".
+std::string FormatETag(std::int64_t version);
 
 }  // namespace kakehashi::gateway::detail
