@@ -135,22 +135,34 @@ void MergeInto(fhir::Node& older, const fhir::Node& newer) {
   }
 }
 
+// The merge time of an HL7 v2 message (OutputSink::EncounterVersion): MSH-7 (message date/time),
+// else EVN-2 (recorded date/time), as 17 digits yyyyMMddHHmmssfff comparable with the SS-MIX2
+// 発生日時: the DTM's digits up to the seconds padded with zeros, then up to 3 fraction digits;
+// the time zone is ignored (JAHIS senders write local time). Empty when neither has a digit.
+std::string MergeTime(const Hl7v2View& view) {
+  std::string dtm;
+  for (std::size_t s = 0; s < view.SegmentCount() && dtm.empty(); ++s) {
+    if (view.SegmentId(s) == "MSH") dtm = view.Value(s, 7, 1, 1, 1);
+  }
+  for (std::size_t s = 0; s < view.SegmentCount() && dtm.empty(); ++s) {
+    if (view.SegmentId(s) == "EVN") dtm = view.Value(s, 2, 1, 1, 1);
+  }
+  std::string out;
+  std::size_t i = 0;
+  while (i < dtm.size() && out.size() < 14 && dtm[i] >= '0' && dtm[i] <= '9') out += dtm[i++];
+  if (out.empty()) return out;
+  out.resize(14, '0');
+  if (i < dtm.size() && dtm[i] == '.') ++i;
+  while (i < dtm.size() && out.size() < 17 && dtm[i] >= '0' && dtm[i] <= '9') out += dtm[i++];
+  out.resize(17, '0');
+  return out;
+}
+
 }  // namespace
 
-void Converter::Emit(OutputSink& out, MappedResource&& r, const std::string& order) {
-  ++stats_.put_by_type[r.type];
-  if (r.type != "Encounter") {
-    out.Put(r.type, r.id, std::move(r.resource));
-    return;
-  }
-  auto& versions = encounter_versions_[r.id];
-  // Stable: an equal order key keeps processing order.
-  auto at =
-      std::upper_bound(versions.begin(), versions.end(), order,
-                       [](const std::string& o, const EncounterVersion& v) { return o < v.order; });
-  versions.insert(at, EncounterVersion{order, std::move(r.resource)});
-  fhir::Node merged = versions.front().resource;
-  for (std::size_t i = 1; i < versions.size(); ++i) MergeInto(merged, versions[i].resource);
+fhir::Node MergeEncounterVersions(const std::vector<const fhir::Node*>& versions) {
+  fhir::Node merged = *versions.front();
+  for (std::size_t i = 1; i < versions.size(); ++i) MergeInto(merged, *versions[i]);
   if (versions.size() > 1) {
     // A stay that is not over has no end (HL7 0003 A13 cancels the discharge): the latest
     // status decides, an earlier A03's PV1-45 does not survive it.
@@ -158,14 +170,34 @@ void Converter::Emit(OutputSink& out, MappedResource&& r, const std::string& ord
     const bool over =
         status != nullptr && (status->Text() == "finished" || status->Text() == "cancelled");
     fhir::Node* period = merged.Find("period");
-    const fhir::Node* latest_period = versions.back().resource.Find("period");
+    const fhir::Node* latest_period = versions.back()->Find("period");
     if (!over && period != nullptr &&
         (latest_period == nullptr || latest_period->Find("end") == nullptr)) {
       period->Remove("end");
       if (period->Size() == 0) merged.Remove("period");
     }
   }
-  out.Put(r.type, r.id, std::move(merged));
+  return merged;
+}
+
+void Converter::Emit(OutputSink& out, MappedResource&& r, const std::string& order,
+                     const std::string& when, const std::string& slot) {
+  ++stats_.put_by_type[r.type];
+  if (r.type != "Encounter") {
+    out.Put(r.type, r.id, std::move(r.resource));
+    return;
+  }
+  out.EncounterVersion(r.id, when, slot, r.resource);
+  auto& versions = encounter_versions_[r.id];
+  // Stable: an equal order key keeps processing order.
+  auto at =
+      std::upper_bound(versions.begin(), versions.end(), order,
+                       [](const std::string& o, const EncounterVersion& v) { return o < v.order; });
+  versions.insert(at, EncounterVersion{order, std::move(r.resource)});
+  std::vector<const fhir::Node*> in_order;
+  in_order.reserve(versions.size());
+  for (const auto& v : versions) in_order.push_back(&v.resource);
+  out.Put(r.type, r.id, MergeEncounterVersions(in_order));
 }
 
 std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& source,
@@ -189,9 +221,15 @@ std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& sou
     MapResult result = mapper_.Map(view, info, issues);
     ++stats_.messages;
     if (!result.mapped) ++stats_.unmapped;
-    char order[24];
-    std::snprintf(order, sizeof order, "%020zu", ++message_sequence_);
-    for (auto& r : result.resources) Emit(out, std::move(r), order);
+    // Merge order: the message time (MSH-7, else EVN-2), then the message sequence, so that the
+    // messages of one stay merge alike in one input or over several imports.
+    char sequence[24];
+    std::snprintf(sequence, sizeof sequence, "%020zu", ++message_sequence_);
+    const std::string when = MergeTime(view);
+    const std::string order = when + sequence;
+    char slot[24];
+    std::snprintf(slot, sizeof slot, "%08d", info.message_index);
+    for (auto& r : result.resources) Emit(out, std::move(r), order, when, slot);
     ++count;
   }
   encounter_versions_.clear();  // merging spans one HL7 input (converter.hpp)
@@ -333,7 +371,9 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     // ADT^A55 names the reinstated attending (HL7 v2.5 §3.3.55), so its Encounter is PUT; any
     // other content (the digest leaves the delete file's content unverified, §3) is reported.
     if (TriggerOf(record.file) == "A55") {
-      for (auto& r : current.resources) Emit(out, std::move(r), order);
+      for (auto& r : current.resources) {
+        Emit(out, std::move(r), order, record.file.name.stored_at, record.file.name.Key());
+      }
     } else {
       Location where;
       where.source = "ssmix2:" + record.file.relative;
@@ -365,7 +405,10 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
       out.Delete(r.type, r.id);
     }
   }
-  for (auto& r : current.resources) Emit(out, std::move(r), order);
+  const std::string slot = record.file.name.Key();
+  for (auto& r : current.resources) {
+    Emit(out, std::move(r), order, record.file.name.stored_at, slot);
+  }
 }
 
 }  // namespace kakehashi::mapping

@@ -15,6 +15,14 @@ class OutputSink {
   virtual ~OutputSink() = default;
   virtual void Put(const std::string& type, const std::string& id, fhir::Node resource) = 0;
   virtual void Delete(const std::string& type, const std::string& id) = 0;
+  // Every Encounter the Converter maps, as its message mapped it, before the versions of one stay
+  // are merged and PUT (converter.hpp "Encounter merging"). `when` is the merge time, 17 digits
+  // yyyyMMddHHmmssfff (SS-MIX2: the file name's 発生日時; HL7 v2 input: MSH-7, else EVN-2; empty
+  // when there is none); `slot` names the source message (SS-MIX2: the record key of digest §3,
+  // FileName::Key(); HL7 v2 input: the message's 1-based position in the input, 8 digits). A
+  // caller that merges across runs keeps them (the importer); the default ignores them.
+  virtual void EncounterVersion(const std::string& /*id*/, const std::string& /*when*/,
+                                const std::string& /*slot*/, const fhir::Node& /*resource*/) {}
 };
 
 struct BundleEntry {

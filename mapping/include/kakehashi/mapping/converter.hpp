@@ -51,6 +51,12 @@ struct ConvertStats {
   std::map<std::string, std::size_t> deleted_by_type;
 };
 
+// The Encounter PUT for the versions of one stay, oldest first (the rule Converter applies per
+// run, "Encounter merging" below): their deep merge in that order, period.end dropped when the
+// latest status is neither finished nor cancelled. `versions` must not be empty. Public for the
+// importer, which merges versions kept from earlier runs (OutputSink::EncounterVersion).
+fhir::Node MergeEncounterVersions(const std::vector<const fhir::Node*>& versions);
+
 class Converter {
  public:
   Converter(const RuleSet& rules, MapOptions options) : mapper_(rules, std::move(options)) {}
@@ -81,8 +87,10 @@ class Converter {
   void ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                        IssueSink& issues);
 
-  // PUTs a mapped resource. Encounters are merged (below) before they are PUT.
-  void Emit(OutputSink& out, MappedResource&& r, const std::string& order);
+  // PUTs a mapped resource. Encounters are merged (below) before they are PUT; `when` and
+  // `slot` go to OutputSink::EncounterVersion.
+  void Emit(OutputSink& out, MappedResource&& r, const std::string& order, const std::string& when,
+            const std::string& slot);
 
   Mapper mapper_;
   ConvertStats stats_;
@@ -90,12 +98,12 @@ class Converter {
   // Encounter (id from PV1-19 etc.) and each PUTs it whole, so a later, sparser PV1 would wipe
   // what an earlier one set. Every version of an Encounter id seen for the current patient (SS-MIX2
   // record) or the current HL7 input is kept, ordered by `order` (SS-MIX2 発生日時, else the
-  // message sequence), and what is PUT is their deep merge in that order: a later member
-  // replaces an earlier one, an absent member keeps the earlier value (objects merge member by
-  // member, participants by role (ATND/ADM), other arrays and primitives are replaced); period.end
-  // is dropped when the latest status is neither finished nor cancelled (a cancelled discharge,
-  // A13). The state is cleared when the patient changes and after each ConvertHl7 call, so memory
-  // stays bounded.
+  // message time MSH-7 (else EVN-2), then the message sequence), and what is PUT is their deep
+  // merge in that order: a later member replaces an earlier one, an absent member keeps the earlier
+  // value (objects merge member by member, participants by role (ATND/ADM), other arrays and
+  // primitives are replaced); period.end is dropped when the latest status is neither finished nor
+  // cancelled (a cancelled discharge, A13). The state is cleared when the patient changes and after
+  // each ConvertHl7 call, so memory stays bounded.
   struct EncounterVersion {
     std::string order;
     fhir::Node resource;
