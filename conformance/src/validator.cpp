@@ -12,7 +12,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <deque>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <string>
@@ -159,34 +160,74 @@ const KnownTypes& Known() {
   return kKnown;
 }
 
-// MatchesPrimitive's dispatch on the type name, resolved once per primitive TypeInfo of the
-// generated table (a chain of up to 17 string compares per primitive value otherwise).
-class FormatTable {
- public:
-  using Check = bool (*)(std::string_view);
+// What the walker needs to know about a type, worked out once per TypeInfo of the generated
+// table instead of per value or per object:
+//   - the indexes of its required elements (min > 0), so that an object is checked in the
+//     time of its members, not of its type's element count (Observation has 29 elements,
+//     an object typically 2-5 members);
+//   - for primitives, MatchesPrimitive's dispatch on the type name (a chain of up to 17 string
+//     compares per value otherwise), the JSON kind its values take and what Primitive() does
+//     with them beyond the format (uri-like: "#id" dom-3 references; code: required bindings).
+enum class JsonKind : unsigned char { kString, kBoolean, kNumber };
 
-  FormatTable() {
+struct TypeFacts {
+  using Check = bool (*)(std::string_view);
+  std::vector<std::uint32_t> required;  // element indexes with min > 0, ascending
+  // Per element, for MatchInOrder: the length of its JSON name when TypeInfo::MatchElement
+  // answers exactly this element for that name (not a choice, no earlier element of the same
+  // name), else 0; and the value type MatchElement resolves for it.
+  std::vector<std::uint8_t> name_length;
+  std::vector<const TypeInfo*> value_type;
+  Check check = nullptr;  // nullptr: MatchesPrimitive with the spec regex
+  JsonKind json_kind = JsonKind::kString;
+  bool uri_like = false;  // uri, canonical, url
+  bool is_code = false;
+};
+
+class FactTable {
+ public:
+  FactTable() {
     const auto all = fhir::r4::AllTypes();
-    checks_.assign(all.size(), nullptr);
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      if (all[i].kind == TypeKind::kPrimitive) checks_[i] = Pick(all[i].name);
-    }
+    facts_.resize(all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) Fill(all[i], facts_[i]);
   }
 
-  // Same answer as MatchesPrimitive(type.name, text, type.regex).
-  bool Matches(const TypeInfo& type, std::string_view text) const {
+  // nullptr for TypeInfos outside the generated table (built by hand): see Fill.
+  const TypeFacts* Find(const TypeInfo& type) const {
     const auto all = fhir::r4::AllTypes();
     if (std::less_equal<const TypeInfo*>()(all.data(), &type) &&
         std::less<const TypeInfo*>()(&type, all.data() + all.size())) {
-      const Check check = checks_[static_cast<std::size_t>(&type - all.data())];
-      if (check != nullptr) return check(text);
+      return &facts_[static_cast<std::size_t>(&type - all.data())];
     }
-    return MatchesPrimitive(type.name, text, type.regex);
+    return nullptr;
+  }
+
+  static void Fill(const TypeInfo& type, TypeFacts& facts) {
+    facts.required.clear();
+    facts.name_length.assign(type.elements.size(), 0);
+    facts.value_type.assign(type.elements.size(), nullptr);
+    for (std::size_t e = 0; e < type.elements.size(); ++e) {
+      const ElementInfo& element = type.elements[e];
+      if (element.min > 0) facts.required.push_back(static_cast<std::uint32_t>(e));
+      if (element.is_choice || element.name.empty() || element.name.size() > 255) continue;
+      const fhir::r4::ElementMatch match = type.MatchElement(element.name);
+      if (match.element != &element) continue;
+      facts.name_length[e] = static_cast<std::uint8_t>(element.name.size());
+      facts.value_type[e] = match.type;
+    }
+    if (type.kind != TypeKind::kPrimitive) return;
+    facts.check = Pick(type.name);
+    const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
+    facts.json_kind = json_type == "boolean"  ? JsonKind::kBoolean
+                      : json_type == "number" ? JsonKind::kNumber
+                                              : JsonKind::kString;
+    facts.uri_like = type.name == "uri" || type.name == "canonical" || type.name == "url";
+    facts.is_code = type.name == "code";
   }
 
  private:
   // The functions MatchesPrimitive calls for `type`; nullptr where it uses the spec regex.
-  static Check Pick(std::string_view type) {
+  static TypeFacts::Check Pick(std::string_view type) {
     if (type == "string" || type == "markdown") return IsFhirString;
     if (type == "code") return IsCode;
     if (type == "dateTime") return IsDateTime;
@@ -207,11 +248,38 @@ class FormatTable {
     return nullptr;
   }
 
-  std::vector<Check> checks_;  // by index in AllTypes()
+  std::vector<TypeFacts> facts_;  // by index in AllTypes()
 };
 
-const FormatTable& Formats() {
-  static const FormatTable kTable;
+const FactTable& Facts() {
+  static const FactTable kTable;
+  return kTable;
+}
+
+// The bound value set of every element with a required binding, resolved once (FindValueSet is
+// a binary search with string compares; it ran for every bound code, Coding and concept).
+class BindingTable {
+ public:
+  BindingTable() {
+    for (const TypeInfo& type : fhir::r4::AllTypes()) {
+      for (const ElementInfo& element : type.elements) {
+        if (element.binding == BindingStrength::kRequired) {
+          by_element_.emplace(&element, fhir::r4::FindValueSet(element.value_set));
+        }
+      }
+    }
+  }
+  const fhir::r4::ValueSetInfo* Find(const ElementInfo& element) const {
+    const auto it = by_element_.find(&element);
+    return it != by_element_.end() ? it->second : fhir::r4::FindValueSet(element.value_set);
+  }
+
+ private:
+  std::unordered_map<const ElementInfo*, const fhir::r4::ValueSetInfo*> by_element_;
+};
+
+const BindingTable& Bindings() {
+  static const BindingTable kTable;
   return kTable;
 }
 
@@ -250,8 +318,18 @@ class Walker {
         own_(ThreadScratch().in_use ? std::make_unique<Scratch>() : nullptr),
         scratch_(own_ != nullptr ? *own_ : ThreadScratch()),
         path_(scratch_.path),
-        seen_(scratch_.seen) {
+        levels_(scratch_.levels),
+        facts_(Facts()),
+        known_(Known()) {
     scratch_.in_use = true;
+    if (levels_.empty()) levels_.resize(kMaxDepth + 1);  // never resized again: stable slots
+    if (scratch_.dirty) {  // an earlier walk on this thread ended by an exception
+      for (Level& level : levels_) {
+        std::fill(level.seen.begin(), level.seen.end(), Seen{});
+        level.touched.clear();
+      }
+    }
+    scratch_.dirty = true;
   }
   ~Walker() { scratch_.in_use = false; }
   Walker(const Walker&) = delete;
@@ -265,6 +343,7 @@ class Walker {
     const std::string_view root = resource.ResourceType();
     PushRaw(root.empty() ? std::string_view("Resource") : root);
     Resource(resource, /*contained=*/false);
+    scratch_.dirty = false;  // every level's slots are back to empty
   }
 
   // See Validator::Validate(..., members_in_order).
@@ -283,12 +362,20 @@ class Walker {
   // Buffers of a walk, reused by the walks of one thread (Validate runs once per resource on
   // the conversion path, so fresh buffers would cost allocations per resource); a walk nested in
   // another on the same thread (a Checker validating from inside) gets its own.
+  // Per nesting level: the Seen slots of the object being walked, one per element of its type
+  // (no allocation per object once warm), and the indexes of the slots its members filled.
+  // Between objects every slot is empty: an object resets only the slots it touched, so its
+  // cost follows its members, not its type's element count.
+  struct Level {
+    std::vector<Seen> seen;
+    std::vector<std::uint32_t> touched;
+  };
   struct Scratch {
     std::vector<Segment> path;
-    // Per nesting level, the Seen slots of the object being walked (no allocation per object
-    // once warm). A deque, so that deeper levels never move the vectors of the outer ones.
-    std::deque<std::vector<Seen>> seen;
+    // One per possible depth, allocated once: deeper levels never move the outer ones.
+    std::vector<Level> levels;
     bool in_use = false;
+    bool dirty = false;  // a walk did not finish: slots may be left filled
   };
   static Scratch& ThreadScratch() {
     static thread_local Scratch scratch;
@@ -302,12 +389,14 @@ class Walker {
   std::size_t PushMember(std::string_view name) { return Push({name, kMember}); }
   std::size_t PushIndex(std::size_t index) { return Push({{}, index}); }
   void PushRaw(std::string_view text) { Push({text, kRaw}); }
-  std::size_t Push(Segment segment) {
+  [[gnu::always_inline]] std::size_t Push(Segment segment) {
     const std::size_t old = path_depth_;
-    if (path_depth_ == path_.size()) path_.resize(path_.size() * 2 + 16);
+    if (path_depth_ == path_.size()) [[unlikely]]
+      GrowPath();
     path_[path_depth_++] = segment;
     return old;
   }
+  void GrowPath() { path_.resize(path_.size() * 2 + 16); }
   void Pop(std::size_t old) { path_depth_ = old; }
 
   std::string RenderPath() const {
@@ -566,14 +655,22 @@ class Walker {
       return;
     }
     const auto elements = type.elements;
-    if (seen_.size() < static_cast<std::size_t>(depth_))
-      seen_.resize(static_cast<std::size_t>(depth_));
-    std::vector<Seen>& seen = seen_[static_cast<std::size_t>(depth_ - 1)];
-    seen.assign(elements.size(), Seen{});
+    const TypeFacts* facts = facts_.Find(type);
+    TypeFacts own_facts;  // a TypeInfo built by hand (not in the generated table)
+    if (facts == nullptr) {
+      FactTable::Fill(type, own_facts);
+      facts = &own_facts;
+    }
+    Level& level = levels_[static_cast<std::size_t>(depth_ - 1)];
+    if (level.seen.size() < elements.size()) level.seen.resize(elements.size());
+    std::vector<Seen>& seen = level.seen;
+    std::vector<std::uint32_t>& touched = level.touched;
     bool has_child = false;
     // Rank of a member in fhir::WriteJson's canonical order: resourceType 0, then
     // 1 + 2 * element index (+1 for the "_x" partner).
     std::size_t last_rank = 0;
+    std::size_t next_element = 0;  // where the next member is looked for first
+    bool touched_sorted = true;
     for (std::size_t i = 0; i < object.Size(); ++i) {
       const std::string& key = object.Key(i);
       if (is_resource && std::string_view(key) == "resourceType") {  // length first
@@ -583,7 +680,7 @@ class Walker {
       const bool is_extension_key = key.size() > 1 && key[0] == '_';
       const std::string_view name =
           is_extension_key ? std::string_view(key).substr(1) : std::string_view(key);
-      const fhir::r4::ElementMatch match = type.MatchElement(name);  // hashed
+      const fhir::r4::ElementMatch match = MatchInOrder(type, *facts, next_element, name);
       const ElementInfo* element = match.element;
       const std::string_view choice_type = match.choice_type;
       if (element == nullptr || (element->is_choice && choice_type.empty())) {
@@ -594,8 +691,12 @@ class Walker {
       }
       const std::size_t element_index = static_cast<std::size_t>(element - elements.data());
       const std::size_t rank = 1 + element_index * 2 + (is_extension_key ? 1 : 0);
-      if (rank < last_rank) in_order_ = false;
+      if (rank < last_rank) {
+        in_order_ = false;
+        touched_sorted = false;
+      }
       last_rank = rank;
+      next_element = element_index + 1;
       Seen& s = seen[element_index];
       if (element->is_choice && !s.json_name.empty() && s.json_name != name) {
         const std::size_t old = PushMember(key);
@@ -603,6 +704,9 @@ class Walker {
                                "[x] may be present (choice element)");
         Pop(old);
         continue;
+      }
+      if (s.value == nullptr && s.extension == nullptr) {
+        touched.push_back(static_cast<std::uint32_t>(element_index));
       }
       s.json_name = name;
       s.choice_type = choice_type;
@@ -617,18 +721,61 @@ class Walker {
     if (!is_resource && !has_child) {
       Error(kCodeEle1, "an element must have a value or children other than id (ele-1)");
     }
-    for (std::size_t e = 0; e < elements.size(); ++e) {
+    // Elements in specification order, as a walk over every element would visit them: the
+    // present ones merged with the required ones (an absent optional element has nothing to
+    // check). Members in canonical order touched their slots in ascending order already.
+    if (!touched_sorted) std::sort(touched.begin(), touched.end());
+    const std::vector<std::uint32_t>& required = facts->required;
+    std::size_t t = 0;
+    std::size_t r = 0;
+    while (t < touched.size() || r < required.size()) {
+      std::uint32_t e;
+      if (r == required.size() || (t < touched.size() && touched[t] <= required[r])) {
+        e = touched[t++];
+        if (r < required.size() && required[r] == e) ++r;
+      } else {
+        e = required[r++];
+      }
       Element(elements[e], seen[e]);
     }
-    if (&type == Known().extension) Ext1(seen, elements);
+    if (&type == known_.extension) Ext1(seen, touched, elements);
+    for (const std::uint32_t e : touched) {
+      Seen& s = seen[e];  // back to empty: only these three are read before being set
+      s.value = nullptr;
+      s.extension = nullptr;
+      s.json_name = {};
+    }
+    touched.clear();
     --depth_;
   }
 
+  // TypeInfo::MatchElement(name), answered without hashing when `name` is the JSON name of one
+  // of the few elements from `start` on: members mostly come in specification order, so the
+  // next member is usually a few elements further. Only names for which MatchElement answers
+  // that very element are compared (TypeFacts::name_length), so the answer is the same.
+  static fhir::r4::ElementMatch MatchInOrder(const TypeInfo& type, const TypeFacts& facts,
+                                             std::size_t start, std::string_view name) {
+    constexpr std::size_t kScan = 12;
+    const std::size_t end =
+        name.empty() ? 0 : std::min(facts.name_length.size(), start + kScan);  // 0: not eligible
+    for (std::size_t e = start; e < end; ++e) {
+      if (facts.name_length[e] != name.size()) continue;
+      const ElementInfo& element = type.elements[e];
+      if (std::memcmp(element.name.data(), name.data(), name.size()) != 0) continue;
+      fhir::r4::ElementMatch match;
+      match.element = &element;
+      match.type = facts.value_type[e];
+      return match;
+    }
+    return type.MatchElement(name);  // hashed
+  }
+
   // ext-1: extension.exists() != value.exists().
-  void Ext1(const std::vector<Seen>& seen, std::span<const ElementInfo> elements) {
+  void Ext1(const std::vector<Seen>& seen, const std::vector<std::uint32_t>& present,
+            std::span<const ElementInfo> elements) {
     bool has_extension = false;
     bool has_value = false;
-    for (std::size_t e = 0; e < elements.size(); ++e) {
+    for (const std::uint32_t e : present) {
       if (seen[e].value == nullptr && seen[e].extension == nullptr) continue;
       if (elements[e].name == "extension") has_extension = true;
       if (elements[e].is_choice && elements[e].name == "value") has_value = true;
@@ -780,7 +927,7 @@ class Walker {
       return;
     }
     Object(value, type, /*is_resource=*/false);
-    if (&type == Known().reference) {
+    if (&type == known_.reference) {
       if (impl_.options.check_references) {
         Reference(value, element, s);
       } else if (const Node* ref = value.Find("reference"); scope_ != nullptr && ref != nullptr &&
@@ -789,9 +936,9 @@ class Walker {
         NoteLocalReference(ref->Text());  // dom-3 still needs to know what is referenced
       }
     } else if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings) {
-      if (&type == Known().coding) {
+      if (&type == known_.coding) {
         CodingBinding(value, element);
-      } else if (&type == Known().codeable_concept) {
+      } else if (&type == known_.codeable_concept) {
         ConceptBinding(value, element);
       }
     }
@@ -800,11 +947,17 @@ class Walker {
   // `name`: the JSON name of the element ("effectiveDateTime" for a choice), for messages.
   void Primitive(const Node& value, std::string_view name, const ElementInfo& element,
                  const TypeInfo& type) {
-    const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
-    const bool kind_ok = json_type == "boolean"  ? value.IsBool()
-                         : json_type == "number" ? value.IsNumber()
-                                                 : value.IsString();
+    const TypeFacts* facts = facts_.Find(type);
+    TypeFacts own_facts;  // a TypeInfo built by hand (not in the generated table)
+    if (facts == nullptr) {
+      FactTable::Fill(type, own_facts);
+      facts = &own_facts;
+    }
+    const bool kind_ok = facts->json_kind == JsonKind::kBoolean  ? value.IsBool()
+                         : facts->json_kind == JsonKind::kNumber ? value.IsNumber()
+                                                                 : value.IsString();
     if (!kind_ok) {
+      const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
       Error(kCodeType, "element " + std::string(name) + " must be a JSON " +
                            std::string(json_type) + " (type " + std::string(type.name) + ")");
       return;
@@ -815,19 +968,20 @@ class Walker {
       Error(kCodeEmpty, "a string must not be empty (ele-1)");
       return;
     }
-    if (!Formats().Matches(type, text)) {
+    const bool format_ok = facts->check != nullptr ? facts->check(text)
+                                                   : MatchesPrimitive(type.name, text, type.regex);
+    if (!format_ok) {
       Error(FormatCode(type.name),
             "element " + std::string(name) + " is not a valid " + std::string(type.name));
       return;
     }
     // dom-3 counts uri/canonical/url values "#id" as references to contained resources.
-    if (scope_ != nullptr && !text.empty() && text[0] == '#' &&
-        (type.name == "uri" || type.name == "canonical" || type.name == "url")) {
+    if (scope_ != nullptr && !text.empty() && text[0] == '#' && facts->uri_like) {
       NoteLocalReference(text);
     }
     if (element.binding == BindingStrength::kRequired && impl_.options.check_bindings &&
-        type.name == "code") {
-      const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+        facts->is_code) {
+      const auto* value_set = Bindings().Find(element);
       if (value_set != nullptr && value_set->complete && !value_set->Contains(text)) {
         Error(kCodeBinding, "code of " + std::string(name) + " is not in the required value set " +
                                 std::string(element.value_set));
@@ -846,7 +1000,7 @@ class Walker {
   }
 
   void CodingBinding(const Node& coding, const ElementInfo& element) {
-    const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+    const auto* value_set = Bindings().Find(element);
     if (value_set == nullptr || !value_set->complete) return;
     if (!CodingIn(coding, *value_set)) {
       Error(kCodeBinding, "coding of " + std::string(element.name) +
@@ -858,7 +1012,7 @@ class Walker {
   // A CodeableConcept satisfies a required binding when one of its codings is in the value set.
   // A concept with text only is not checked (nothing coded to compare).
   void ConceptBinding(const Node& codeable_concept, const ElementInfo& element) {
-    const auto* value_set = fhir::r4::FindValueSet(element.value_set);
+    const auto* value_set = Bindings().Find(element);
     if (value_set == nullptr || !value_set->complete) return;
     const Node* codings = codeable_concept.Find("coding");
     if (codings == nullptr || !codings->IsArray() || codings->Size() == 0) return;
@@ -975,7 +1129,9 @@ class Walker {
   std::vector<Segment>& path_;
   std::size_t path_depth_ = 0;
   std::string extension_name_;  // "_name" while an issue about it is reported
-  std::deque<std::vector<Seen>>& seen_;
+  std::vector<Level>& levels_;
+  const FactTable& facts_;
+  const KnownTypes& known_;
   ResourceScope* scope_ = nullptr;
   std::vector<BundleScope*> bundles_;
   int depth_ = 0;
