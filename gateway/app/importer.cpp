@@ -30,6 +30,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -135,25 +136,147 @@ struct Origin {
   std::string source;  // Location.source ("ssmix2:<relative>" or the file as given)
 };
 
+// ---------------------------------------------------------------- Encounters across runs
+//
+// The converter merges the ADT messages of one stay into one Encounter within a unit (a patient
+// folder, an HL7 v2 file). Across units (a later import that sees only the discharge: an HL7 v2
+// file per message, a delta SS-MIX2 root, `import ssmix2 FILE`) the importer keeps every
+// Encounter version it was given (OutputSink::EncounterVersion: the version as its message
+// mapped it, its merge time and source slot) in a side table of its own, and PUTs the merge of
+// all of them (mapping::MergeEncounterVersions) in the converter's order: merge time, then slot.
+// The side table is import_unit_resources with source kEncounterVersions and unit = the
+// Encounter id (store.hpp; docs/decisions/0012-import-encounter-versions.md), one line per
+// version: "when \t slot \t unit \t JSON". A unit imported again replaces its own lines; a
+// slot given by several units (the same SS-MIX2 record key in two roots) counts once, from the
+// unit whose version is newest (digest §3: the later 発生日時 is the current one).
+constexpr std::string_view kEncounterVersions = "import:encounter-versions";
+
+// Mixed into every fingerprint: units imported before the side table existed are imported once
+// more, so that their Encounter versions are recorded (nothing changes where nothing differs).
+constexpr std::string_view kStateFormat = "encounter-versions/1";
+
+struct VersionLine {
+  std::string when;  // 17 digits, or empty
+  std::string slot;  // "ssmix2:<record key>" or "file:<unit key>#<message>"
+  std::string unit;  // "<checkpoint source>|<checkpoint unit>"
+  std::string json;  // the version as mapped (fhir::WriteJson)
+};
+
+// Tabs and line breaks would break the line format (an HL7 v2 file path could hold them).
+std::string OneField(std::string text) {
+  for (char& c : text) {
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+std::vector<VersionLine> ParseVersions(const std::string& text) {
+  std::vector<VersionLine> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
+    pos = nl + 1;
+    std::size_t t[3];
+    std::size_t from = 0;
+    bool ok = true;
+    for (auto& at : t) {
+      at = line.find('\t', from);
+      if (at == std::string_view::npos) {
+        ok = false;
+        break;
+      }
+      from = at + 1;
+    }
+    if (!ok) continue;
+    out.push_back(
+        {std::string(line.substr(0, t[0])), std::string(line.substr(t[0] + 1, t[1] - t[0] - 1)),
+         std::string(line.substr(t[1] + 1, t[2] - t[1] - 1)), std::string(line.substr(t[2] + 1))});
+  }
+  return out;
+}
+
+// Canonical order (merge time, slot, unit), so an unchanged state serialises identically.
+std::string FormatVersions(std::vector<VersionLine>& lines) {
+  std::stable_sort(lines.begin(), lines.end(), [](const VersionLine& a, const VersionLine& b) {
+    return std::tie(a.when, a.slot, a.unit) < std::tie(b.when, b.slot, b.unit);
+  });
+  std::string out;
+  for (const auto& l : lines) {
+    out += l.when;
+    out += '\t';
+    out += l.slot;
+    out += '\t';
+    out += l.unit;
+    out += '\t';
+    out += l.json;
+    out += '\n';
+  }
+  return out;
+}
+
+// The versions that count, in merge order: per slot only the lines of the unit with the newest
+// version of it (ties: the greater unit name, so the choice does not depend on import order);
+// sorted by merge time, then slot, then their order within the unit.
+std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines) {
+  std::map<std::string_view, std::pair<std::string_view, std::string_view>> best;  // slot ->
+  for (const auto& l : lines) {
+    auto [it, added] = best.try_emplace(l.slot, l.when, l.unit);
+    if (!added && std::pair<std::string_view, std::string_view>(l.when, l.unit) > it->second) {
+      it->second = {l.when, l.unit};
+    }
+  }
+  std::vector<const VersionLine*> out;
+  for (const auto& l : lines) {
+    if (best.at(l.slot).second == l.unit) out.push_back(&l);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const VersionLine* a, const VersionLine* b) {
+    return std::tie(a->when, a->slot) < std::tie(b->when, b->slot);
+  });
+  return out;
+}
+
+// What one unit told about one Encounter id: the versions after its last DELETE of it, and
+// whether it deleted it (an SS-MIX2 flag-0 admission: then the versions of every unit go, as
+// the converter forgets the earlier versions of its run).
+struct UnitEncounter {
+  bool cleared = false;
+  std::vector<VersionLine> versions;  // unit filled in by the writer
+};
+
 // Forwards to a BundleBuilder and remembers the origin of each Type/id (the later one wins, as
-// in the builder).
+// in the builder), and the Encounter versions of the unit.
 class TrackingOutput final : public mapping::OutputSink {
  public:
-  TrackingOutput(mapping::BundleBuilder& bundle, std::unordered_map<std::string, Origin>& origins)
-      : bundle_(bundle), origins_(origins) {}
+  TrackingOutput(mapping::BundleBuilder& bundle, std::unordered_map<std::string, Origin>& origins,
+                 std::map<std::string, UnitEncounter>& encounters)
+      : bundle_(bundle), origins_(origins), encounters_(encounters) {}
   void Put(const std::string& type, const std::string& id, Node resource) override {
     origins_[type + "/" + id] = current;
     bundle_.Put(type, id, std::move(resource));
   }
   void Delete(const std::string& type, const std::string& id) override {
     origins_[type + "/" + id] = current;
+    if (type == "Encounter") {
+      auto& e = encounters_[id];
+      e.cleared = true;
+      e.versions.clear();
+    }
     bundle_.Delete(type, id);
   }
+  void EncounterVersion(const std::string& id, const std::string& when, const std::string& slot,
+                        const Node& resource) override {
+    encounters_[id].versions.push_back(
+        {when, OneField(slot_prefix + slot), std::string(), fhir::WriteJson(resource)});
+  }
   Origin current;
+  std::string slot_prefix;  // "ssmix2:" or "file:<unit key>#"
 
  private:
   mapping::BundleBuilder& bundle_;
   std::unordered_map<std::string, Origin>& origins_;
+  std::map<std::string, UnitEncounter>& encounters_;
 };
 
 // One unit of work: an SS-MIX2 patient folder (records) or an HL7 v2 file.
@@ -184,11 +307,14 @@ struct Write {
   std::string type;
   std::string id;
   std::optional<gateway::PreparedResource> resource;  // empty: DELETE
+  std::string
+      json;  // an Encounter's JSON (the unit's own merge), compared with the merge across runs
 };
 
 struct Converted {
   Unit unit;
   std::vector<Write> writes;
+  std::map<std::string, UnitEncounter> encounters;  // by Encounter id
   mapping::ConvertStats stats;
   std::size_t rejected = 0;
 };
@@ -282,10 +408,10 @@ struct Importer::Impl {
   }
 
   std::string WithSettings(const std::string& fingerprint) const {
-    if (options.settings.empty()) return fingerprint;
     Fingerprint with_settings;
     with_settings.Add(fingerprint);
     with_settings.Add(options.settings);
+    with_settings.Add(kStateFormat);
     return with_settings.Hex();
   }
 
@@ -299,7 +425,9 @@ struct Importer::Impl {
     sink.target = &unit.issues;
     mapping::BundleBuilder bundle;  // one entry per Type/id within the unit (later wins)
     std::unordered_map<std::string, Origin> origins;
-    TrackingOutput tracking(bundle, origins);
+    TrackingOutput tracking(bundle, origins, out.encounters);
+    // SS-MIX2 record keys name the same record in any root; an HL7 v2 message is its file's.
+    tracking.slot_prefix = unit.records.empty() ? "file:" + unit.key + "#" : "ssmix2:";
     auto one = [&](const Origin& origin, auto&& run) {
       tracking.current = origin;
       if (options.reject_dir.empty()) {
@@ -353,6 +481,7 @@ struct Importer::Impl {
       found_sink.target = &found;
       w.resource = handler.PrepareWrite(e.type, e.id, json, found_sink);
       if (w.resource) {
+        if (w.type == "Encounter") w.json = json;
         out.writes.push_back(std::move(w));
         continue;
       }
@@ -422,6 +551,134 @@ struct Importer::Impl {
     return {};
   }
 
+  Result<void> WriteOne(gateway::PreparedResource resource) {
+    const std::string type = resource.Type();
+    KAKEHASHI_TRY(auto outcome, handler.WritePrepared(*session, std::move(resource)));
+    if (outcome == gateway::WriteOutcome::kUnchanged) {
+      ++stats.unchanged;
+    } else {
+      ++stats.put_by_type[type];
+    }
+    return {};
+  }
+
+  // ------------------------------------------------ Encounters across runs (see
+  // kEncounterVersions)
+
+  static std::string UnitId(const std::string& source, const std::string& key) {
+    return OneField(source + "|" + key);
+  }
+
+  // The JSON of the merge of the versions that count; empty when none can be read back.
+  static std::string MergedJson(const std::vector<VersionLine>& lines) {
+    std::vector<Node> parsed;
+    for (const VersionLine* l : Effective(lines)) {
+      if (auto node = fhir::ParseJson(l->json)) parsed.push_back(std::move(*node));
+    }
+    if (parsed.empty()) return {};
+    std::vector<const Node*> in_order;
+    for (const Node& n : parsed) in_order.push_back(&n);
+    return fhir::WriteJson(mapping::MergeEncounterVersions(in_order));
+  }
+
+  // Writes the state of Encounter `id` when it changed (`lines` empty: removed).
+  Result<void> SaveVersions(const std::string& id, const std::string& stored,
+                            std::vector<VersionLine>& lines) {
+    if (lines.empty()) {
+      if (stored.empty()) return {};
+      return session->DeleteCheckpoint(kEncounterVersions, id);
+    }
+    const std::string text = FormatVersions(lines);
+    if (text == stored) return {};
+    return session->WriteUnitResources(kEncounterVersions, id, text);
+  }
+
+  // Prepares a merged Encounter in the writer; a refusal is reported like the workers' (the
+  // validator's issues, then import.rejected) and leaves the stored version as it is.
+  std::optional<gateway::PreparedResource> PrepareMerged(const std::string& id,
+                                                         const std::string& json,
+                                                         const std::string& source) {
+    std::vector<Issue> found;
+    VectorSink found_sink;
+    found_sink.target = &found;
+    auto prepared = handler.PrepareWrite("Encounter", id, json, found_sink);
+    if (prepared) return prepared;
+    ++stats.rejected;
+    Location at;
+    at.source = source;
+    at.record = "Encounter/" + id;
+    const std::string reason = FirstProblem(found);
+    for (Issue& issue : found) {
+      if (issue.where.source.empty()) issue.where.source = at.source;
+      if (issue.where.record.empty()) issue.where.record = at.record;
+      issues.Report(std::move(issue));
+    }
+    issues.Error("import.rejected", at,
+                 "the gateway refused the Encounter merged from this and earlier imports (first "
+                 "problem: " +
+                     reason + "); its stored version is left as it was");
+    return std::nullopt;
+  }
+
+  // Unit `unit_id` yields `w` (an Encounter PUT or DELETE): records its versions and, when other
+  // units gave versions of the same stay, replaces the unit's own merge by the merge of all.
+  // `write` becomes false when that merge was refused (nothing to write). A DELETE (an SS-MIX2
+  // flag-0 record) drops every version, as the converter forgets the earlier versions of its run.
+  Result<void> MergeAcrossRuns(Converted& c, const std::string& unit_id, Write& w, bool& write) {
+    write = true;
+    KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kEncounterVersions, w.id));
+    std::vector<VersionLine> lines = ParseVersions(stored);
+    UnitEncounter* mine = nullptr;
+    if (auto it = c.encounters.find(w.id); it != c.encounters.end()) mine = &it->second;
+    if (!w.resource || (mine != nullptr && mine->cleared)) {
+      lines.clear();
+    } else {
+      std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
+    }
+    if (w.resource) {
+      if (mine != nullptr && !mine->versions.empty()) {
+        for (VersionLine& v : mine->versions) {
+          v.unit = unit_id;
+          lines.push_back(std::move(v));
+        }
+      } else {
+        // A PUT the converter gave no version of: the resource itself is the unit's version.
+        lines.push_back({std::string(), OneField("put:" + unit_id), unit_id, w.json});
+      }
+    }
+    KAKEHASHI_TRY_VOID(SaveVersions(w.id, stored, lines));
+    if (!w.resource) return {};
+    const bool only_mine = std::all_of(lines.begin(), lines.end(),
+                                       [&](const VersionLine& l) { return l.unit == unit_id; });
+    if (only_mine) return {};  // the unit's own merge is the merge of all (one-go import)
+    const std::string merged = MergedJson(lines);
+    if (merged.empty() || merged == w.json) return {};
+    auto prepared = PrepareMerged(w.id, merged, c.unit.file_location);
+    if (!prepared) {
+      write = false;
+      return {};
+    }
+    w.resource = std::move(prepared);
+    return {};
+  }
+
+  // Unit `unit_id` no longer yields `type`/`id` (a record or folder removed): deleted, except an
+  // Encounter that other units gave versions of, which is merged from theirs.
+  Result<void> Withdraw(const std::string& unit_id, const std::string& type, const std::string& id,
+                        const std::string& source) {
+    if (type != "Encounter") return Delete(type, id);
+    KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kEncounterVersions, id));
+    std::vector<VersionLine> lines = ParseVersions(stored);
+    std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
+    const std::string merged = lines.empty() ? std::string() : MergedJson(lines);
+    if (merged.empty()) lines.clear();
+    KAKEHASHI_TRY_VOID(SaveVersions(id, stored, lines));
+    if (merged.empty()) return Delete(type, id);
+    auto prepared = PrepareMerged(id, merged, source);
+    if (!prepared) return {};
+    return WriteOne(std::move(*prepared));
+  }
+
   // Stores a converted unit in the open transaction (opening one), with its checkpoint and
   // resource list; deletes what the unit wrote last time and no longer yields. Commits when the
   // transaction is full.
@@ -438,18 +695,18 @@ struct Importer::Impl {
       for (auto& key : SplitKeys(listed)) before.insert(std::move(key));
     }
     std::string now;  // the new list
+    const std::string unit_id = UnitId(c.unit.source, c.unit.key);
     for (Write& w : c.writes) {
       before.erase({w.type, w.id});
+      bool write = true;
+      if (w.type == "Encounter") {
+        KAKEHASHI_TRY_VOID(MergeAcrossRuns(c, unit_id, w, write));
+      }
       if (!w.resource) {
         KAKEHASHI_TRY_VOID(Delete(w.type, w.id));
         continue;
       }
-      KAKEHASHI_TRY(auto outcome, handler.WritePrepared(*session, std::move(*w.resource)));
-      if (outcome == gateway::WriteOutcome::kUnchanged) {
-        ++stats.unchanged;
-      } else {
-        ++stats.put_by_type[w.type];
-      }
+      if (write) KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
       if (shared.count(w.type) == 0) {
         now += w.type;
         now += '/';
@@ -457,8 +714,11 @@ struct Importer::Impl {
         now += '\n';
       }
     }
-    // Written last time, not yielded now (a record removed from the folder): deleted.
-    for (const auto& [type, id] : before) KAKEHASHI_TRY_VOID(Delete(type, id));
+    // Written last time, not yielded now (a record removed from the folder): deleted; an
+    // Encounter that other units gave versions of is merged from theirs instead.
+    for (const auto& [type, id] : before) {
+      KAKEHASHI_TRY_VOID(Withdraw(unit_id, type, id, c.unit.file_location));
+    }
     KAKEHASHI_TRY_VOID(session->WriteCheckpoint(c.unit.source, c.unit.key, c.unit.fingerprint));
     KAKEHASHI_TRY_VOID(session->WriteUnitResources(c.unit.source, c.unit.key, now));
     pending_units.push_back({c.unit.source, c.unit.key, c.unit.fingerprint});
@@ -503,7 +763,9 @@ struct Importer::Impl {
       KAKEHASHI_TRY_VOID(Begin());
       KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
       const auto keys = SplitKeys(listed);
-      for (const auto& [type, id] : keys) KAKEHASHI_TRY_VOID(Delete(type, id));
+      for (const auto& [type, id] : keys) {
+        KAKEHASHI_TRY_VOID(Withdraw(UnitId(source, key), type, id, "ssmix2:" + key));
+      }
       KAKEHASHI_TRY_VOID(session->DeleteCheckpoint(source, key));
       ++stats.removed_units;
       pending_resources += keys.size() + 1;

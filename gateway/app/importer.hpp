@@ -22,6 +22,16 @@
 // to a patient (SharedResourceTypes: an insurer's Organization) are never deleted that way.
 // A resource whose content equals its current version is not written again (no new version).
 //
+// Encounters across units: the converter merges the ADT messages of one stay within a unit; the
+// importer also keeps every Encounter version it imported (with its merge time: SS-MIX2 発生日時,
+// else MSH-7) in a side table (import_unit_resources, source "import:encounter-versions") and
+// writes the merge of the versions of every unit, so a stay imported over several runs (an HL7 v2
+// file per message, a delta SS-MIX2 root, in any order) equals one import of all its messages.
+// A unit imported again replaces its versions; a unit that no longer yields the Encounter
+// withdraws them (the Encounter is deleted only when no unit has any left); a DELETE (SS-MIX2
+// flag 0) deletes it and forgets every version, as before
+// (docs/decisions/0012-import-encounter-versions.md).
+//
 // Bad input never aborts the import: a resource the gateway refuses (its validator) is left
 // out with an `import.rejected` error (location: the source file, record Type/id; the
 // validator's own issues before it) and its source file is kept for replay in the reject
