@@ -86,24 +86,32 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # The machine is shared: the 1-minute load average is taken right before each run and printed
 # with its figure.
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
-run_wrk() {  # port script
-  local out load
+# Server CPU (user+sys of PID, /proc/PID/stat, in clock ticks) over a wrk run, per request in µs:
+# the figure to compare on a loaded machine.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_wrk() {  # port script pid
+  local out load t0 t1
   load=$(loadavg)
+  t0=$(cpu_ticks "$3")
   out=$(wrk -t2 -c50 -d"$duration" --latency -s "$2" "http://127.0.0.1:$1" 2>&1)
-  local rps p99 non2xx
+  t1=$(cpu_ticks "$3")
+  local rps p99 non2xx reqs cpu_us
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_us=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "?"}')
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  echo "$rps ${p99:-?} ${non2xx:-0} $load"
+  echo "$rps ${p99:-?} ${non2xx:-0} $load $cpu_us"
 }
 
 declare -A kk_r peer_r
-measure() {  # name port -> fills array named by $3
+measure() {  # name port -> fills array named by $3; $4 = server pid
   local -n res=$3
-  res[read]=$(run_wrk "$2" "$tmp/read.lua")
-  res[name]=$(run_wrk "$2" "$tmp/name.lua")
-  res[identifier]=$(run_wrk "$2" "$tmp/identifier.lua")
-  res[tx]=$(run_wrk "$2" "$tmp/tx.lua")
+  res[read]=$(run_wrk "$2" "$tmp/read.lua" "$4")
+  res[name]=$(run_wrk "$2" "$tmp/name.lua" "$4")
+  res[identifier]=$(run_wrk "$2" "$tmp/identifier.lua" "$4")
+  res[tx]=$(run_wrk "$2" "$tmp/tx.lua" "$4")
 }
 
 # --- kakehashi (SQLite, default io threads = cores)
@@ -118,7 +126,8 @@ load_s=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 sleep 3
 kk_rss=$(rss_mb "$kpid")
 kk_rss_load=$(loadavg)
-measure kakehashi "$port" kk_r
+measure kakehashi "$port" kk_r "$kpid"
+kk_rss_after=$(rss_mb "$kpid")
 kill -TERM "$kpid"; wait "$kpid" 2>/dev/null || true
 
 # --- peer
@@ -131,7 +140,7 @@ wait_up "$pport"
 peer_load_s=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 sleep 3
 peer_rss=$(rss_mb "$ppid")
-measure peer "$pport" peer_r
+measure peer "$pport" peer_r "$ppid"
 kill "$ppid"; wait "$ppid" 2>/dev/null || true
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2"; }
@@ -139,8 +148,8 @@ echo
 echo "Gateway benchmark: $n patients, wrk -t2 -c50 -d$duration, $(nproc) cores"
 printf "%-34s %14s %14s %8s\n" "scenario" "kakehashi" "medplum-peer" "ratio"
 for s in read name identifier tx; do
-  read -r a ap99 anon aload <<<"${kk_r[$s]}"
-  read -r b bp99 bnon bload <<<"${peer_r[$s]}"
+  read -r a ap99 anon aload acpu <<<"${kk_r[$s]}"
+  read -r b bp99 bnon bload bcpu <<<"${peer_r[$s]}"
   label=$s; unit="req/s"
   case $s in
     read) label="read by id";;
@@ -151,7 +160,9 @@ for s in read name identifier tx; do
   printf "%-34s %14s %14s %8s\n" "$label $unit" "$a" "$b" "$(ratio "$a" "$b")"
   printf "%-34s %14s %14s\n" "  p99 latency ms (non-2xx)" "$ap99 ($anon)" "$bp99 ($bnon)"
   printf "%-34s %14s %14s\n" "  load average before the run" "$aload" "$bload"
+  printf "%-34s %14s %14s\n" "  server CPU per request (us)" "$acpu" "$bcpu"
 done
 printf "%-34s %14s %14s\n" "load $n patients (s)" "$load_s" "$peer_load_s"
 printf "%-34s %14s %14s %8s\n" "idle RSS after load (MB)" "$kk_rss" "$peer_rss" "$(ratio "$kk_rss" "$peer_rss")"
+printf "%-34s %14s\n" "RSS after the runs (MB)" "$kk_rss_after"
 echo "load average at the kakehashi RSS sample: $kk_rss_load; now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -87,16 +87,18 @@ struct Handler::Impl {
   HandlerOptions options;
   std::string capability;
   // Read cache (SQLite only, read_cache.hpp): entries are valid while the WAL-index header of
-  // the database file shows no commit since they were read.
+  // the database file shows no commit since they were read. The header is also read without
+  // the cache: Store::ReadCurrent keeps its read transaction open while it is unchanged.
   std::unique_ptr<detail::ReadCache> cache;
   std::unique_ptr<detail::WalIndexWatch> wal;
 
   Impl(store::Store& s, HandlerOptions o) : store(s), options(std::move(o)) {
     capability = BuildCapabilityStatement();
-    if (options.read_cache_bytes > 0 && !options.read_cache_sqlite_file.empty() &&
-        store.Backend() == "sqlite") {
-      cache = std::make_unique<detail::ReadCache>(options.read_cache_bytes);
+    if (!options.read_cache_sqlite_file.empty() && store.Backend() == "sqlite") {
       wal = std::make_unique<detail::WalIndexWatch>(options.read_cache_sqlite_file);
+      if (options.read_cache_bytes > 0) {
+        cache = std::make_unique<detail::ReadCache>(options.read_cache_bytes);
+      }
     }
   }
 
@@ -299,17 +301,15 @@ struct Handler::Impl {
   Result<std::shared_ptr<const detail::CachedResource>> ReadCurrent(std::string_view type,
                                                                     std::string_view id) const {
     std::optional<detail::DbEpoch> epoch;
-    if (cache) {
-      epoch = wal->Current();
-      if (epoch) {
-        if (auto hit = cache->Find(type, id, *epoch)) return hit;
-      }
+    if (wal) epoch = wal->Current();
+    if (cache && epoch) {
+      if (auto hit = cache->Find(type, id, *epoch)) return hit;
     }
-    KAKEHASHI_TRY(auto session, store.OpenSession());
-    KAKEHASHI_TRY(auto row, session->Read(type, id));
+    // The store may answer from a read transaction kept open while `epoch` is unchanged.
+    KAKEHASHI_TRY(auto row, store.ReadCurrent(type, id, epoch));
     if (!row) return std::shared_ptr<const detail::CachedResource>();
     auto entry = detail::MakeCachedResource(std::move(*row));
-    if (epoch) {
+    if (cache && epoch) {
       entry->epoch = *epoch;
       cache->Insert(type, id, entry);
     }

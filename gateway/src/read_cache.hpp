@@ -26,12 +26,9 @@
 
 namespace kakehashi::gateway::detail {
 
-// The state of a SQLite WAL database as of its last commit.
-struct DbEpoch {
-  std::uint64_t change_and_frame = 0;  // iChange << 32 | mxFrame
-  std::uint64_t salts = 0;             // aSalt[0] << 32 | aSalt[1]
-  bool operator==(const DbEpoch&) const = default;
-};
+// The state of a SQLite WAL database as of its last commit: change_and_frame = iChange << 32 |
+// mxFrame, salts = aSalt[0] << 32 | aSalt[1]. Also what Store::ReadCurrent takes.
+using DbEpoch = store::DbState;
 
 // Reads the WAL-index header of `<db>-shm` (two copies; they differ while a writer updates them).
 class WalIndexWatch {

@@ -5,7 +5,11 @@
 
 #include "test_support.hpp"
 
+#include <sqlite3.h>
+
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace kakehashi::gateway {
 namespace {
@@ -200,12 +204,106 @@ TEST_CASE("read cache: the WAL-index epoch moves with every commit", "[read_cach
   CHECK_FALSE(missing.Current().has_value());
 }
 
-// Through handlers with the cache on: reads see every write, the handler's own (PUT, DELETE,
-// transaction, a rolled-back transaction) and another Store's on the same file.
+// Store::ReadCurrent on SQLite keeps a read transaction open while the caller's DbState is the
+// one it began under: a commit anywhere moves the state, and the next read sees it.
+TEST_CASE("store ReadCurrent: a kept read transaction never hides a commit", "[read_cache]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  detail::WalIndexWatch watch(t->file.string());
+  auto other = t->OpenAnother();
+  auto write = [](store::Store& s, const std::string& id, std::int64_t version) {
+    auto session = s.OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->LockAndRead("Patient", id));
+    REQUIRE((*session)->Write(Row(id, version, "{\"v\":" + std::to_string(version) + "}"), {}));
+    REQUIRE((*session)->Commit());
+  };
+  auto version_at = [&](const std::optional<detail::DbEpoch>& seen) -> std::int64_t {
+    auto row = t->store->ReadCurrent("Patient", "k1", seen);
+    REQUIRE(row);
+    return *row ? (*row)->version : 0;
+  };
+  CHECK(version_at(watch.Current()) == 0);  // unknown id, in a transaction at this state
+  write(*t->store, "k1", 1);
+  CHECK(version_at(watch.Current()) == 1);
+  CHECK(version_at(watch.Current()) == 1);  // same state: the same transaction answers
+  write(*other, "k1", 2);                   // another Store (another process) commits
+  const auto after = watch.Current();
+  REQUIRE(after.has_value());
+  CHECK(version_at(after) == 2);
+  auto row = t->store->ReadCurrent("Patient", "k1", after);
+  REQUIRE((row && *row));
+  CHECK((*row)->json == "{\"v\":2}");
+  CHECK((*row)->type == "Patient");
+  CHECK((*row)->id == "k1");
+  write(*t->store, "k1", 3);
+  CHECK(version_at(std::nullopt) == 3);  // no state given: a fresh read
+  // Several threads, each with its own reader, see the same.
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto r = t->store->ReadCurrent("Patient", "k1", watch.Current());
+      if (r && *r && (*r)->version == 3) ++good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(good == 4);
+}
+
+// The kept read transaction ends by itself (~100 ms) when no read comes: a TRUNCATE checkpoint,
+// which needs every reader off the WAL, then completes.
+TEST_CASE("store ReadCurrent: an idle read transaction does not hold checkpoints back",
+          "[read_cache]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  detail::WalIndexWatch watch(t->file.string());
+  {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->Write(Row("k1", 1, "{}"), {}));
+    REQUIRE((*session)->Commit());
+  }
+  auto row = t->store->ReadCurrent("Patient", "k1", watch.Current());
+  REQUIRE((row && *row));
+  auto other = t->OpenAnother();  // a later commit elsewhere: the kept snapshot is now old
+  {
+    auto session = other->OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->Write(Row("k2", 1, "{}"), {}));
+    REQUIRE((*session)->Commit());
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(t->file.string().c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);  // opens the WAL
+  int rc = SQLITE_BUSY;
+  int log = -1;
+  for (int i = 0; i < 400 && rc != SQLITE_OK; ++i) {  // up to 20 s on a loaded machine
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    int done = -1;
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+  }
+  CHECK(rc == SQLITE_OK);
+  CHECK(log == 0);  // the WAL was emptied
+  sqlite3_close(db);
+  // And reads go on after it.
+  auto again = t->store->ReadCurrent("Patient", "k2", watch.Current());
+  REQUIRE((again && *again));
+  CHECK((*again)->version == 1);
+}
+
+// Through handlers (cache on, and off where only the kept read transaction is left): reads see
+// every write, the handler's own (PUT, DELETE, transaction, a rolled-back transaction) and
+// another Store's on the same file.
 TEST_CASE("read cache: handler reads see every write", "[read_cache]") {
+  const bool with_cache = GENERATE(true, false);
+  CAPTURE(with_cache);
   auto t = testing::MakeStore(testing::Backend::kSqlite);
   HandlerOptions options;
   options.read_cache_sqlite_file = t->file.string();
+  if (!with_cache) options.read_cache_bytes = 0;
   Handler h(*t->store, options);
   auto other_store = t->OpenAnother();
   Handler other(*other_store, options);
@@ -228,7 +326,7 @@ TEST_CASE("read cache: handler reads see every write", "[read_cache]") {
   auto first = h.ReadCurrent("Patient", "c1");
   auto second = h.ReadCurrent("Patient", "c1");
   REQUIRE((first && second && *first && *second));
-  CHECK(first->get() == second->get());  // the same cached entry, no store read
+  if (with_cache) CHECK(first->get() == second->get());  // the same cached entry, no store read
   REQUIRE(
       send(h, "PUT", "/fhir/Patient/c1", R"({"resourceType":"Patient","id":"c1","active":true})")
           .status == 200);

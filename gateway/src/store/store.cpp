@@ -58,6 +58,12 @@ Result<void> Session::DeleteCheckpoint(std::string_view /*source*/, std::string_
   return make_error_code(errc::kUnsupported);
 }
 
+Result<std::optional<ResourceRow>> Store::ReadCurrent(std::string_view type, std::string_view id,
+                                                      const std::optional<DbState>& /*seen*/) {
+  KAKEHASHI_TRY(auto session, OpenSession());
+  return session->Read(type, id);
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
   if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
   if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);

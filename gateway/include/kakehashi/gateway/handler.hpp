@@ -51,7 +51,9 @@ struct HandlerOptions {
   // Read cache for read by id (docs/gateway.md, "Read cache"): on when `read_cache_sqlite_file`
   // names the SQLite database file of the store (WAL mode); an entry is served only while that
   // database has seen no commit from any connection or process since it was read. Never used on
-  // PostgreSQL. `read_cache_bytes`: approximate memory bound (0: off).
+  // PostgreSQL. `read_cache_bytes`: approximate memory bound (0: off; the WAL-index header is
+  // still read, so that Store::ReadCurrent can keep its read transaction open while it is
+  // unchanged).
   std::string read_cache_sqlite_file;
   std::size_t read_cache_bytes = 128 * 1024 * 1024;
 };

@@ -186,6 +186,14 @@ class Session {
   virtual Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit);
 };
 
+// An opaque state of the database that changes with every commit, whoever makes it (SQLite: the
+// WAL-index header of the -shm file, gateway/src/read_cache.hpp reads it).
+struct DbState {
+  std::uint64_t change_and_frame = 0;
+  std::uint64_t salts = 0;
+  bool operator==(const DbState&) const = default;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -193,6 +201,14 @@ class Store {
   // connection to the pool when destroyed (rolling back an open transaction).
   virtual Result<std::unique_ptr<Session>> OpenSession() = 0;
   virtual std::string_view Backend() const = 0;  // "sqlite" or "postgresql"
+  // Read by id outside any Session (the handler's read path; deleted markers included).
+  // `seen`: the database state the caller observed right before the call, or nullopt. The row
+  // is never older than the database at `seen`. A backend may answer from a read transaction
+  // kept open across calls while `seen` is still the state it began under (SQLite: no BEGIN,
+  // COMMIT and file locks per read; such a transaction ends within ~100 ms, so it never holds
+  // checkpoints back for long). Default: Read on a pooled session.
+  virtual Result<std::optional<ResourceRow>> ReadCurrent(std::string_view type, std::string_view id,
+                                                         const std::optional<DbState>& seen);
 };
 
 struct StoreOptions {
