@@ -7,6 +7,7 @@
 #include "kakehashi/conformance/validator.hpp"
 
 #include "kakehashi/conformance/primitive_format.hpp"
+#include "kakehashi/fhir/json.hpp"
 #include "kakehashi/fhir/r4/meta.hpp"
 
 #include <algorithm>
@@ -311,8 +312,12 @@ namespace {
 
 class Walker {
  public:
-  Walker(const Validator::Impl& impl, IssueSink& sink, const Location& base)
-      : impl_(impl),
+  // `out`: when not null, the walk also appends the resource's canonical JSON there (see
+  // Validator::Validate(..., json, written)); the bytes are usable only if Written().
+  Walker(const Validator::Impl& impl, IssueSink& sink, const Location& base,
+         std::string* out = nullptr)
+      : out_(out),
+        impl_(impl),
         sink_(sink),
         base_(base),
         own_(ThreadScratch().in_use ? std::make_unique<Scratch>() : nullptr),
@@ -348,6 +353,11 @@ class Walker {
 
   // See Validator::Validate(..., members_in_order).
   bool InOrder() const { return in_order_; }
+  // Whether what was appended to `out` is what fhir::WriteJson writes for the resource, provided
+  // no error was reported: every object walked had its members in canonical order (InOrder), so
+  // visiting elements in specification order visited the members in order, and nothing was met
+  // that the walk does not write itself (primitive extensions "_x", members of no known type).
+  bool Written() const { return out_ != nullptr && in_order_ && writable_; }
 
  private:
   // --- paths and reporting -------------------------------------------------------------------
@@ -670,11 +680,13 @@ class Walker {
     // 1 + 2 * element index (+1 for the "_x" partner).
     std::size_t last_rank = 0;
     std::size_t next_element = 0;  // where the next member is looked for first
+    const Node* resource_type = nullptr;
     bool touched_sorted = true;
     for (std::size_t i = 0; i < object.Size(); ++i) {
       const std::string& key = object.Key(i);
       if (is_resource && std::string_view(key) == "resourceType") {  // length first
         if (i != 0) in_order_ = false;
+        resource_type = &object.Child(i);
         continue;
       }
       const bool is_extension_key = key.size() > 1 && key[0] == '_';
@@ -707,6 +719,8 @@ class Walker {
       }
       if (s.value == nullptr && s.extension == nullptr) {
         touched.push_back(static_cast<std::uint32_t>(element_index));
+      } else if ((is_extension_key ? s.extension : s.value) != nullptr) {
+        writable_ = false;  // a repeated key: the writer would write both
       }
       s.json_name = name;
       s.choice_type = choice_type;
@@ -726,6 +740,17 @@ class Walker {
     // check). Members in canonical order touched their slots in ascending order already.
     if (!touched_sorted) std::sort(touched.begin(), touched.end());
     const std::vector<std::uint32_t>& required = facts->required;
+    // Writing (out_): fhir::WriteJson's canonical order is resourceType, then the members by
+    // element; a valid object has no empty members for it to drop.
+    bool first = true;
+    if (out_ != nullptr) {
+      out_->push_back('{');
+      if (resource_type != nullptr) {
+        out_->append("\"resourceType\":");
+        fhir::AppendJsonString(*out_, resource_type->Text());
+        first = false;
+      }
+    }
     std::size_t t = 0;
     std::size_t r = 0;
     while (t < touched.size() || r < required.size()) {
@@ -736,8 +761,18 @@ class Walker {
       } else {
         e = required[r++];
       }
-      Element(elements[e], seen[e]);
+      const Seen& s = seen[e];
+      if (out_ != nullptr && (s.value != nullptr || s.extension != nullptr)) {
+        if (s.extension != nullptr) writable_ = false;  // "_x": written by the caller's writer
+        if (!first) out_->push_back(',');
+        first = false;
+        out_->push_back('"');
+        out_->append(s.json_name);
+        out_->append("\":");
+      }
+      Element(elements[e], s);
     }
+    if (out_ != nullptr) out_->push_back('}');
     if (&type == known_.extension) Ext1(seen, touched, elements);
     for (const std::uint32_t e : touched) {
       Seen& s = seen[e];  // back to empty: only these three are read before being set
@@ -884,7 +919,9 @@ class Walker {
     if (values == nullptr && extensions == nullptr) return 0;
     const std::size_t n = values != nullptr ? values->Size() : extensions->Size();
     std::size_t count = 0;
+    if (out_ != nullptr) out_->push_back('[');
     for (std::size_t i = 0; i < n; ++i) {
+      if (out_ != nullptr && i > 0) out_->push_back(',');
       const Node* value = values != nullptr ? &values->Items()[i] : nullptr;
       const Node* extension = extensions != nullptr ? &extensions->Items()[i] : nullptr;
       const bool has_value = value != nullptr && !value->IsNull();
@@ -898,6 +935,7 @@ class Walker {
       if (has_value || has_extension) ++count;
       Pop(old);
     }
+    if (out_ != nullptr) out_->push_back(']');
     return count;
   }
 
@@ -956,6 +994,15 @@ class Walker {
     const bool kind_ok = facts->json_kind == JsonKind::kBoolean  ? value.IsBool()
                          : facts->json_kind == JsonKind::kNumber ? value.IsNumber()
                                                                  : value.IsString();
+    if (out_ != nullptr) {
+      if (value.IsBool()) {
+        out_->append(value.AsBool() ? "true" : "false");
+      } else if (value.IsNumber()) {
+        out_->append(value.Text());
+      } else if (value.IsString()) {
+        fhir::AppendJsonString(*out_, value.Text());
+      }
+    }
     if (!kind_ok) {
       const std::string_view json_type = type.json_type.empty() ? "string" : type.json_type;
       Error(kCodeType, "element " + std::string(name) + " must be a JSON " +
@@ -1121,6 +1168,8 @@ class Walker {
     return {};
   }
 
+  std::string* out_;
+  bool writable_ = true;
   const Validator::Impl& impl_;
   IssueSink& sink_;
   const Location& base_;
@@ -1158,6 +1207,21 @@ bool Validator::Validate(const fhir::Node& resource, IssueSink& issues,
   Walker walker(*impl_, counting, where);
   walker.Root(resource);
   return counting.Errors() == 0;
+}
+
+bool Validator::Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,
+                         std::string& json, bool& written) const {
+  CountingSink counting(issues);
+  const std::size_t mark = json.size();
+  bool valid = false;
+  {
+    Walker walker(*impl_, counting, where, &json);
+    walker.Root(resource);
+    valid = counting.Errors() == 0;
+    written = valid && walker.Written();
+  }
+  if (!written) json.resize(mark);
+  return valid;
 }
 
 bool Validator::Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,

@@ -499,7 +499,8 @@ class OutBuffer {
 // Copies runs of plain bytes in one append each; only escaped bytes are handled one by one.
 // Most values (codes, ids, dates, names) need no escaping at all: they are skipped 8 bytes at
 // a time.
-void AppendEscaped(OutBuffer& out, std::string_view text) {
+template <class Out>  // OutBuffer, or StringOut for AppendJsonString
+void AppendEscaped(Out& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.Put('"');
   const char* run = text.data();
@@ -533,6 +534,13 @@ void AppendEscaped(OutBuffer& out, std::string_view text) {
   out.Put(std::string_view(run, static_cast<std::size_t>(end - run)));
   out.Put('"');
 }
+
+// AppendEscaped's output straight into a std::string (AppendJsonString's rare escaping path).
+struct StringOut {
+  std::string& out;
+  void Put(char c) { out.push_back(c); }
+  void Put(std::string_view text) { out.append(text); }
+};
 
 class Writer {
  public:
@@ -745,6 +753,31 @@ void WriteJson(const Node& node, std::string& out, const WriteOptions& options) 
   OutBuffer buffer(out);  // cuts `out` to the written length when it goes out of scope
   Writer writer(buffer, options);
   writer.Value(node, nullptr, 0);
+}
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  // Values without bytes to escape (nearly all) in one append; the rest through the writer's
+  // own escaping so that both spell escapes the same way.
+  const char* scan = text.data();
+  const char* const end = text.data() + text.size();
+  while (end - scan >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, scan, 8);
+    if (AnyNeedsEscape(word)) break;
+    scan += 8;
+  }
+  while (scan != end && !kNeedsEscape[static_cast<unsigned char>(*scan)]) ++scan;
+  if (scan == end) {
+    const std::size_t at = out.size();
+    out.resize(at + text.size() + 2);
+    char* p = out.data() + at;
+    p[0] = '"';
+    std::memcpy(p + 1, text.data(), text.size());
+    p[text.size() + 1] = '"';
+    return;
+  }
+  StringOut sink{out};
+  AppendEscaped(sink, text);
 }
 
 std::string_view IssueTypeOf(std::string_view code) {

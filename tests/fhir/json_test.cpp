@@ -430,3 +430,20 @@ TEST_CASE("json: string escaping of every byte at every position", "[json]") {
   REQUIRE(WriteJson(Node::String(edges + edges), raw) == reference(edges + edges));
   REQUIRE(WriteJson(Node::String(""), raw) == "\"\"");
 }
+
+TEST_CASE("AppendJsonString escapes exactly as WriteJson writes strings", "[json]") {
+  for (const std::string& text :
+       {std::string("plain"), std::string(""), std::string("山田 太郎"),
+        std::string("a \"quoted\" \\ back\\slash"), std::string("tab\tcr\rlf\nff\fbs\b"),
+        std::string("ctl\x01\x1f end"), std::string("long enough to take the 8-byte scan path\x7f"),
+        std::string("12345678\"")}) {
+    std::string out = "x";
+    kakehashi::fhir::AppendJsonString(out, text);
+    kakehashi::fhir::WriteOptions as_is;
+    as_is.canonical = false;  // keeps the empty string
+    std::string expected = "x";
+    expected += kakehashi::fhir::WriteJson(kakehashi::fhir::Node::String(text), as_is);
+    INFO(text);
+    CHECK(out == expected);
+  }
+}

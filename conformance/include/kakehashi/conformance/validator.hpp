@@ -87,6 +87,15 @@ class Validator {
   // written with fhir::WriteOptions::members_in_order (no second metadata lookup per member).
   bool Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,
                 bool& members_in_order) const;
+  // Validates and writes in one walk: when `written` comes back true, `json` has had appended
+  // exactly the bytes fhir::WriteJson(resource) (canonical, compact) would produce. `written` is
+  // true only for a valid resource (the return value) whose objects all had their members in
+  // canonical order and that has nothing the walk leaves to the writer (primitive extensions
+  // "_x", repeated keys, elements of no known type); otherwise `json` is left as it was and the
+  // caller writes the resource with fhir::WriteJson if it wants it. Saves the writer's second
+  // walk and metadata lookups on the conversion path.
+  bool Validate(const fhir::Node& resource, IssueSink& issues, const Location& where,
+                std::string& json, bool& written) const;
 
   struct Impl;  // opaque: options and checkers
 

@@ -88,6 +88,11 @@ struct WriteOptions {
 std::string WriteJson(const Node& node, const WriteOptions& options = {});
 void WriteJson(const Node& node, std::string& out, const WriteOptions& options = {});
 
+// Appends `text` as a JSON string (quotes included) with exactly the escaping WriteJson uses for
+// keys and string values, so that code writing JSON alongside a walk of its own (the conformance
+// validator's write-while-validating) produces the same bytes as WriteJson.
+void AppendJsonString(std::string& out, std::string_view text);
+
 // An OperationOutcome (http://hl7.org/fhir/R4/operationoutcome.html) for `issues`:
 // issue.severity from Issue::severity, issue.code an IssueType derived from the issue code
 // (structure, required, value, code-invalid, invalid, processing, …), issue.details.coding
