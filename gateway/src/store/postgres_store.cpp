@@ -52,11 +52,16 @@ class PgSession final : public SqlSession {
   }
   Result<void> Commit() override {
     if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+    if (auto f = FlushPending(); !f) {
+      Rollback();
+      return f.error();
+    }
     auto r = Exec("COMMIT", {});
     in_tx_ = false;
     return r;
   }
   void Rollback() noexcept override {
+    DropPending();
     if (!in_tx_) return;
     in_tx_ = false;
     PGresult* res = PQexec(conn_, "ROLLBACK");
@@ -96,8 +101,9 @@ class PgSession final : public SqlSession {
                                  nullptr, values.data(), nullptr, nullptr, 0);
     const auto status = PQresultStatus(res);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      // Copy the SQLSTATE before PQclear frees the result it points into.
       const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      std::string_view code = state != nullptr ? state : "";
+      const std::string code = state != nullptr ? state : "";
       PQclear(res);
       // 23505 unique_violation, 40001 serialization_failure, 40P01 deadlock_detected.
       if (code == "23505" || code == "40001" || code == "40P01") {
