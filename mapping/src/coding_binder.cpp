@@ -86,13 +86,24 @@ struct CodingBinder::Walk {
     return drug && (store->IsLoaded("hot") || store->IsLoaded("ssk-drug"));
   }
 
+  // registry_.Find, remembered per message.
+  const term::CodeSystemInfo* FindSystem(const std::string& spelling) {
+    for (const auto& [seen, info] : state.systems) {
+      if (seen == spelling) return info;
+    }
+    const term::CodeSystemInfo* info = binder.registry_.Find(spelling);
+    if (state.systems.size() < kMaxRememberedSystems) state.systems.emplace_back(spelling, info);
+    return info;
+  }
+  static constexpr std::size_t kMaxRememberedSystems = 16;
+
   // Steps 1-2 of the header on one Coding. Returns the canonical system ("" when unknown to the
   // registry: such systems were reported by the mapper and are left as they are). Sets
   // *replaced_display to the source display when the master's display replaced it.
   std::string_view BindOne(Node& coding, std::string* replaced_display) {
     Node* system = coding.Find("system");
     const std::string& code = coding.Find("code")->Text();
-    const term::CodeSystemInfo* info = binder.registry_.Find(system->Text());
+    const term::CodeSystemInfo* info = FindSystem(system->Text());
     if (info == nullptr) {
       // Already-canonical local and HL7 v2 table URIs (the mapper writes these): no allocation.
       const std::string& text = system->Text();

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <utility>
 
 namespace kakehashi::mapping {
 namespace {
@@ -55,6 +56,10 @@ void AppendUtf8(std::string& out, std::uint32_t cp) {
 
 // Full-width ASCII variants (U+FF01-FF5E) -> ASCII, for numbers and dates only.
 std::string FoldWidth(std::string_view s) {
+  if (std::all_of(s.begin(), s.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return std::string(s);  // ASCII: nothing to fold
+  }
   std::string out;
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t cp = NextCodePoint(s, i);
@@ -93,16 +98,12 @@ int DaysIn(int y, int m) {
   return m == 2 && IsLeap(y) ? 29 : kDays[static_cast<std::size_t>(m - 1)];
 }
 
-std::string Pad(int v, int width) {
-  std::string s = std::to_string(v);
-  while (static_cast<int>(s.size()) < width) s.insert(s.begin(), '0');
-  return s;
-}
-
 // ---------------------------------------------------------------- argument helpers
 
-std::string Text(std::span<const Argument> args, std::size_t i) {
-  return i < args.size() && args[i] ? args[i]->Text() : std::string();
+// A reference into the argument (or to an empty string): most functions only look at the text.
+const std::string& Text(std::span<const Argument> args, std::size_t i) {
+  static const std::string kEmpty;
+  return i < args.size() && args[i] ? args[i]->Text() : kEmpty;
 }
 
 const Location& At(FunctionContext& ctx) {
@@ -151,7 +152,7 @@ std::optional<Node> MakeQuantity(FunctionContext& ctx, std::string_view value_te
   auto value = NormalizeDecimal(value_text);
   if (!value) return std::nullopt;
   Node q = Node::Object();
-  q.Set("value", Node::Number(*value));
+  q.Set("value", Node::Number(std::move(*value)));
   if (!comparator.empty()) q.Set("comparator", Node::String(std::string(comparator)));
   std::string code(Trim(unit_code));
   std::string system(Trim(unit_system));
@@ -175,18 +176,18 @@ std::optional<Node> MakeQuantity(FunctionContext& ctx, std::string_view value_te
 // ---------------------------------------------------------------- the function table
 
 std::optional<Node> FnDate(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   auto d = Hl7DateToFhir(t);
   if (!d) {
     ctx.issues.Warning("mapping.bad_date", At(ctx), "not an HL7 date (YYYY[MM[DD]]); dropped");
     return std::nullopt;
   }
-  return Node::String(*d);
+  return Node::String(std::move(*d));
 }
 
 std::optional<Node> FnDateTime(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   bool rolled = false;
   auto d = Hl7DateTimeToFhir(t, &rolled);
@@ -198,7 +199,7 @@ std::optional<Node> FnDateTime(std::span<const Argument> a, FunctionContext& ctx
     ctx.issues.Warning("mapping.hour_rollover", At(ctx),
                        "hour 24-47 (after-midnight notation) rolled into the next day");
   }
-  return Node::String(*d);
+  return Node::String(std::move(*d));
 }
 
 // FHIR instant needs seconds and an offset: only timestamps with a time qualify, unless the
@@ -215,14 +216,14 @@ std::optional<Node> FnInstant(std::span<const Argument> a, FunctionContext& ctx)
 }
 
 std::optional<Node> FnDecimal(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   auto d = NormalizeDecimal(t);
   if (!d) {
     ctx.issues.Warning("mapping.bad_number", At(ctx), "not a decimal number; dropped");
     return std::nullopt;
   }
-  return Node::Number(*d);
+  return Node::Number(std::move(*d));
 }
 
 std::optional<Node> FnInteger(std::span<const Argument> a, FunctionContext& ctx) {
@@ -237,21 +238,21 @@ std::optional<Node> FnInteger(std::span<const Argument> a, FunctionContext& ctx)
 }
 
 std::optional<Node> FnEra(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (t.empty()) return std::nullopt;
-  if (auto d = Hl7DateToFhir(t)) return Node::String(*d);
-  if (auto d = JpEraToDate(t)) return Node::String(*d);
+  if (auto d = Hl7DateToFhir(t)) return Node::String(std::move(*d));
+  if (auto d = JpEraToDate(t)) return Node::String(std::move(*d));
   ctx.issues.Warning("mapping.bad_date", At(ctx), "neither an HL7 date nor a Japanese era date");
   return std::nullopt;
 }
 
 std::optional<Node> FnKana(std::span<const Argument> a, FunctionContext&) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   return Node::String(NormalizeKana(t));
 }
 
-std::string FacilityCode(FunctionContext& ctx) {
+std::string FindFacilityCode(FunctionContext& ctx) {
   if (!ctx.options.facility_code.empty()) return ctx.options.facility_code;
   // MSH-4 (sending facility) when it is a 10-digit 医療機関コード.
   for (std::size_t s = 0; s < ctx.message.SegmentCount(); ++s) {
@@ -262,6 +263,16 @@ std::string FacilityCode(FunctionContext& ctx) {
     }
   }
   return {};
+}
+
+// The same for the whole message: every resource id hashes the patient system.
+std::string FacilityCode(FunctionContext& ctx) {
+  if (ctx.memo == nullptr) return FindFacilityCode(ctx);
+  if (!ctx.memo->facility_known) {
+    ctx.memo->facility = FindFacilityCode(ctx);
+    ctx.memo->facility_known = true;
+  }
+  return ctx.memo->facility;
 }
 
 // urn:oid:1.2.392.100495.20.3.51.1<10桁> (JP_Patient facility patient ID; terminology §1).
@@ -286,7 +297,7 @@ std::optional<Node> FnStaffSystem(std::span<const Argument>, FunctionContext& ct
 // urn:oid:<prefix>.1<10桁>: facility-scoped OID namespaces (terminology §2: 処方箋ID .20.3.11,
 // 施設内 医師 .20.3.41, 患者 .20.3.51). Without a facility code: a local URN.
 std::optional<Node> FnFacilitySystem(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string prefix = Text(a, 0);
+  const std::string& prefix = Text(a, 0);
   std::string code = FacilityCode(ctx);
   if (code.empty()) return Node::String("urn:kakehashi:local-id:" + prefix);
   return Node::String("urn:oid:" + prefix + ".1" + code);
@@ -300,13 +311,13 @@ std::optional<Node> FnIcd10System(std::span<const Argument> a, FunctionContext& 
 }
 
 std::optional<Node> FnCodeSystem(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string t = Text(a, 0);
+  const std::string& t = Text(a, 0);
   if (Trim(t).empty()) return std::nullopt;
   return Node::String(CodeSystemUri(ctx, t));
 }
 
 std::optional<Node> FnProfile(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string name = Text(a, 0);
+  const std::string& name = Text(a, 0);
   if (const TableRow* row = ctx.rules.Lookup("profiles", "", name, ToString(ctx.options.profile))) {
     return Node::String(row->target_code);
   }
@@ -314,7 +325,7 @@ std::optional<Node> FnProfile(std::span<const Argument> a, FunctionContext& ctx)
 }
 
 std::optional<Node> FnQuantity(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string v = Text(a, 0);
+  const std::string& v = Text(a, 0);
   if (Trim(v).empty()) return std::nullopt;
   auto q = MakeQuantity(ctx, v, Text(a, 1), Text(a, 2), Text(a, 3));
   if (!q) ctx.issues.Warning("mapping.bad_number", At(ctx), "not a decimal number; dropped");
@@ -326,7 +337,7 @@ std::optional<Node> FnQuantity(std::span<const Argument> a, FunctionContext& ctx
 // the rule merges into the Observation with "$merge".
 std::optional<Node> FnObxValue(std::span<const Argument> a, FunctionContext& ctx) {
   std::string type(Trim(Text(a, 0)));
-  std::string value = Text(a, 1);
+  const std::string& value = Text(a, 1);
   if (Trim(value).empty()) return std::nullopt;
   Node out = Node::Object();
   if (type == "CWE" || type == "CE" || type == "CNE") {
@@ -365,7 +376,7 @@ std::optional<Node> FnObxValue(std::span<const Argument> a, FunctionContext& ctx
 
 // OBX-7 "6.6-8.1", "<85", ">=40" -> [{low, high, text}] with OBX-6 units.
 std::optional<Node> FnReferenceRange(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string raw = Text(a, 0);
+  const std::string& raw = Text(a, 0);
   std::string text(Trim(FoldWidth(raw)));
   if (text.empty()) return std::nullopt;
   Node range = Node::Object();
@@ -400,7 +411,7 @@ std::optional<Node> FnOriginalBase64(std::span<const Argument>, FunctionContext&
 }
 
 std::optional<Node> FnSource(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string what = Text(a, 0);
+  const std::string& what = Text(a, 0);
   std::string v = what == "file"            ? ctx.source.file
                   : what == "kind"          ? ctx.source.kind
                   : what == "data_type"     ? ctx.source.data_type
@@ -510,7 +521,7 @@ std::vector<Node> Codings(const Argument& a) {
 }
 
 std::optional<Node> FnDiseaseModifiers(std::span<const Argument> a, FunctionContext& ctx) {
-  std::string url = Text(a, 0);
+  const std::string& url = Text(a, 0);
   std::vector<Node> ex = Codings(a.size() > 1 ? a[1] : Argument());
   std::vector<Node> key = Codings(a.size() > 2 ? a[2] : Argument());
   if (url.empty() || (ex.empty() && key.empty())) return std::nullopt;
@@ -758,40 +769,66 @@ std::vector<std::string_view> FunctionNames() {
 
 // ---------------------------------------------------------------- text helpers
 
+// The two converters below run for every date of every message: they read the digits in place
+// and write into one reserved string (the substr/Pad temporaries they used cost ~1,400
+// instructions per timestamp).
+namespace {
+
+// Writes `v` (>= 0) at `out` with at least `width` digits, zero-padded; returns the end.
+char* PutPadded(char* out, int v, int width) {
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  for (int k = n; k < width; ++k) *out++ = '0';
+  while (n > 0) *out++ = digits[--n];
+  return out;
+}
+
+int DigitsAt(std::string_view s, std::size_t at, std::size_t count) {
+  return ToInt(s.substr(at, count));
+}
+
+}  // namespace
+
 std::optional<std::string> Hl7DateToFhir(std::string_view ts) {
-  std::string t(Trim(ts));
+  const std::string_view t = Trim(ts);
   std::size_t digits = 0;
   while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
   if (digits < 4 || digits == 5 || digits == 7) return std::nullopt;
-  int y = ToInt(t.substr(0, 4));
+  const int y = DigitsAt(t, 0, 4);
   if (y < 1) return std::nullopt;
-  std::string out = Pad(y, 4);
+  char buf[24];
+  char* end = PutPadded(buf, y, 4);
   if (digits >= 6) {
-    int m = ToInt(t.substr(4, 2));
+    const int m = DigitsAt(t, 4, 2);
     if (m < 1 || m > 12) return std::nullopt;
-    out += '-' + Pad(m, 2);
+    *end++ = '-';
+    end = PutPadded(end, m, 2);
     if (digits >= 8) {
-      int d = ToInt(t.substr(6, 2));
+      const int d = DigitsAt(t, 6, 2);
       if (d < 1 || d > DaysIn(y, m)) return std::nullopt;
-      out += '-' + Pad(d, 2);
+      *end++ = '-';
+      end = PutPadded(end, d, 2);
     }
   }
-  return out;
+  return std::string(buf, end);
 }
 
 std::optional<std::string> Hl7DateTimeToFhir(std::string_view ts, bool* rolled) {
   if (rolled != nullptr) *rolled = false;
-  std::string t(Trim(ts));
+  const std::string_view t = Trim(ts);
   std::size_t digits = 0;
   while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
   if (digits <= 8) {
     if (digits != t.size()) return std::nullopt;
     return Hl7DateToFhir(t);
   }
-  std::string fraction;
-  std::string tz;
-  std::string rest = t.substr(digits);
-  std::string body = t.substr(0, digits);
+  std::string_view fraction;
+  std::string_view rest = t.substr(digits);
+  std::string_view body = t.substr(0, digits);
   if (digits == 17) {  // yyyyMMddHHmmssfff without a dot (SS-MIX2 MSH-7)
     fraction = body.substr(14);
     body = body.substr(0, 14);
@@ -805,18 +842,18 @@ std::optional<std::string> Hl7DateTimeToFhir(std::string_view ts, bool* rolled) 
     fraction = rest.substr(1, f - 1);
     rest = rest.substr(f);
   }
+  std::string_view tz_hours = "+09", tz_minutes = "00";  // SS-MIX2: no offset, JST
   if (!rest.empty()) {
     if ((rest[0] != '+' && rest[0] != '-') || rest.size() != 5 || !AllDigits(rest.substr(1))) {
       return std::nullopt;
     }
-    tz = rest.substr(0, 3) + ":" + rest.substr(3);
-  } else {
-    tz = "+09:00";  // SS-MIX2 timestamps carry no offset: Japan Standard Time
+    tz_hours = rest.substr(0, 3);
+    tz_minutes = rest.substr(3);
   }
-  int y = ToInt(body.substr(0, 4)), mo = ToInt(body.substr(4, 2)), d = ToInt(body.substr(6, 2));
-  int h = ToInt(body.substr(8, 2));
-  int mi = body.size() >= 12 ? ToInt(body.substr(10, 2)) : 0;
-  int s = body.size() >= 14 ? ToInt(body.substr(12, 2)) : 0;
+  int y = DigitsAt(body, 0, 4), mo = DigitsAt(body, 4, 2), d = DigitsAt(body, 6, 2);
+  int h = DigitsAt(body, 8, 2);
+  const int mi = body.size() >= 12 ? DigitsAt(body, 10, 2) : 0;
+  const int s = body.size() >= 14 ? DigitsAt(body, 12, 2) : 0;
   if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysIn(y, mo)) return std::nullopt;
   if (h > 47 || mi > 59 || s > 59) return std::nullopt;
   if (h >= 24) {  // JAHIS after-midnight hours 24-47 (digest §7): next day
@@ -830,10 +867,24 @@ std::optional<std::string> Hl7DateTimeToFhir(std::string_view ts, bool* rolled) 
       }
     }
   }
-  std::string out = Pad(y, 4) + '-' + Pad(mo, 2) + '-' + Pad(d, 2) + 'T' + Pad(h, 2) + ':' +
-                    Pad(mi, 2) + ':' + Pad(s, 2);
-  if (!fraction.empty()) out += '.' + fraction;
-  return out + tz;
+  char buf[32];  // at most 5 + 3 + 3 + 3 + 3 + 3 digits and separators
+  char* end = PutPadded(buf, y, 4);
+  *end++ = '-';
+  end = PutPadded(end, mo, 2);
+  *end++ = '-';
+  end = PutPadded(end, d, 2);
+  *end++ = 'T';
+  end = PutPadded(end, h, 2);
+  *end++ = ':';
+  end = PutPadded(end, mi, 2);
+  *end++ = ':';
+  end = PutPadded(end, s, 2);
+  std::string out;
+  out.reserve(static_cast<std::size_t>(end - buf) + 1 + fraction.size() + 6);
+  out.append(buf, end);
+  if (!fraction.empty()) out.append(".").append(fraction);
+  out.append(tz_hours).append(":").append(tz_minutes);
+  return out;
 }
 
 std::optional<std::string> JpEraToDate(std::string_view input) {

@@ -291,6 +291,7 @@ struct Scope {
 struct Planned {
   std::string type;
   std::string id;
+  std::string reference;  // "type/id", what references to it hold
   std::size_t segment = kNone;
   const Node* rule = nullptr;  // the resource rule
   Scope scope;
@@ -363,9 +364,14 @@ class Engine {
       }
     }
     if (rules_.Resource("Provenance") != nullptr) Plan("Provenance", nullptr, nullptr);
-    for (auto& p : planned_) {
-      Node resource = Build(p);
-      result.resources.push_back({p.type, p.id, std::move(resource)});
+    // Built first, then moved out: a resource refers to every planned one (EvalRef).
+    std::vector<Node> built;
+    built.reserve(planned_.size());
+    for (auto& p : planned_) built.push_back(Build(p));
+    result.resources.reserve(planned_.size());
+    for (std::size_t i = 0; i < planned_.size(); ++i) {
+      result.resources.push_back(
+          {std::move(planned_[i].type), std::move(planned_[i].id), std::move(built[i])});
     }
     if (options_.report_unused && message_rule != nullptr) ReportUnused(*message_rule);
     return result;
@@ -417,6 +423,8 @@ class Engine {
       p.scope.fhir_path.reserve(kFhirPathReserve);  // grows and shrinks per member: no regrowth
       p.scope.fhir_path = type;
       p.id = IdFor(*rule, p.scope);
+      p.reference.reserve(p.type.size() + 1 + p.id.size());
+      p.reference.append(p.type).append("/").append(p.id);
       planned_.push_back(std::move(p));
     }
   }
@@ -675,6 +683,7 @@ class Engine {
       }
       FunctionContext ctx(rules_, options_, source_, msg_, issues_, source_.where, field,
                           scope.fhir_path, scope.index, scope.group_index);
+      ctx.memo = &memo_;
       auto result = (*fn)(std::span<const Argument>(args.data(), args.size()), ctx);
       if (!result) return std::nullopt;
       return Out{std::move(*result), data};
@@ -779,7 +788,7 @@ class Engine {
     bool all = info.all;
     auto ref = [](const Planned& p) {
       Node r = Node::Object();
-      r.Set("reference", Node::String(p.type + "/" + p.id));
+      r.Append("reference", Node::String(p.reference));
       return r;
     };
     if (all) {
@@ -832,8 +841,7 @@ class Engine {
     }
     if (!cached->second) return std::nullopt;  // e.g. no PID: no patient to point at
     Planned p;
-    p.type = type;
-    p.id = *cached->second;
+    p.reference.append(type).append("/").append(*cached->second);
     return Out{ref(p), false};
   }
 
@@ -998,6 +1006,7 @@ class Engine {
   DedupSink dedup_;
   IssueSink& issues_;
   std::vector<Planned> planned_;
+  MessageMemo memo_;  // what functions derive from the whole message (functions.hpp)
   std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
   std::vector<std::size_t> used_first_;  // per segment: its first flag in used_ (field 0)
   std::vector<std::uint8_t> used_;       // per segment, per field 0..FieldCount: read

@@ -123,13 +123,21 @@ Result<RuleSet> RuleSet::Load(const fs::path& builtin, const fs::path& site_over
   }
   RuleSet set;
   // Code tables: terminology/tables first (the one source of truth), rule directories on top.
-  AddTerminologyTables(set.tables_);
+  std::map<std::string, std::vector<TableRow>, std::less<>> tables;
+  AddTerminologyTables(tables);
   for (const fs::path& dir : {builtin, site_override}) {
     if (dir.empty()) continue;
     KAKEHASHI_TRY_VOID(LoadJsonFolder(dir / "message", set.messages_, detail));
     KAKEHASHI_TRY_VOID(LoadJsonFolder(dir / "resource", set.resources_, detail));
     KAKEHASHI_TRY_VOID(LoadJsonFolder(dir / "datatype", set.datatypes_, detail));
-    KAKEHASHI_TRY_VOID(LoadTables(dir / "tables", set.tables_, detail));
+    KAKEHASHI_TRY_VOID(LoadTables(dir / "tables", tables, detail));
+  }
+  for (auto& [name, rows] : tables) {
+    Table& table = set.tables_[name];
+    table.rows = std::move(rows);
+    for (std::size_t i = 0; i < table.rows.size(); ++i) {
+      table.by_code[table.rows[i].source_code].push_back(static_cast<std::uint32_t>(i));
+    }
   }
   // Every message rule must name resources that exist.
   for (const auto& [name, message] : set.messages_) {
@@ -180,8 +188,10 @@ const TableRow* RuleSet::Lookup(std::string_view table, std::string_view source_
                                 std::string_view code, std::string_view version) const {
   auto it = tables_.find(table);
   if (it == tables_.end()) return nullptr;
-  for (const auto& row : it->second) {
-    if (row.source_code != code) continue;
+  auto rows = it->second.by_code.find(code);
+  if (rows == it->second.by_code.end()) return nullptr;
+  for (const std::uint32_t i : rows->second) {
+    const TableRow& row = it->second.rows[i];
     if (!row.source_system.empty() && row.source_system != "*" && !source_system.empty() &&
         row.source_system != source_system) {
       continue;

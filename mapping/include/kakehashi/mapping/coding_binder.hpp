@@ -37,6 +37,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::mapping {
@@ -46,6 +47,9 @@ class CodingBinder {
   // What was reported for one message (warnings are reported once per message and system).
   struct MessageState {
     std::vector<std::string> reported;
+    // CodeSystemRegistry::Find of the system spellings met so far (a message names a few systems
+    // many times; a compare is cheaper than hashing a URL).
+    std::vector<std::pair<std::string, const terminology::CodeSystemInfo*>> systems;
   };
 
   // `store` may be null (no terminology database: every master counts as not loaded). Both

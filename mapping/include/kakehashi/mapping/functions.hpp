@@ -20,6 +20,13 @@ struct MapOptions;
 struct SourceInfo;
 class MessageView;
 
+// Values some functions derive from the whole message, worked out once per message (the mapper
+// keeps one per Map call; functions called without one compute them each time).
+struct MessageMemo {
+  bool facility_known = false;
+  std::string facility;  // FacilityCode: --facility, else a 10-digit MSH-4, else ""
+};
+
 // What a function may use besides its arguments.
 struct FunctionContext {
   FunctionContext(const RuleSet& rules_in, const MapOptions& options_in,
@@ -42,11 +49,12 @@ struct FunctionContext {
   const SourceInfo& source;
   const MessageView& message;
   IssueSink& issues;
-  const Location& base;        // the message's location (source, record)
-  std::string_view field;      // the source path being mapped ("PID-7"; may be empty)
-  std::string_view fhir_path;  // the element being built ("Patient.birthDate")
-  int scope_index = 1;         // 1-based index of the current scope instance
-  int group_index = 1;         // 1-based index within its group (e.g. RXE within ORC)
+  const Location& base;         // the message's location (source, record)
+  std::string_view field;       // the source path being mapped ("PID-7"; may be empty)
+  std::string_view fhir_path;   // the element being built ("Patient.birthDate")
+  int scope_index = 1;          // 1-based index of the current scope instance
+  int group_index = 1;          // 1-based index within its group (e.g. RXE within ORC)
+  MessageMemo* memo = nullptr;  // per-message values (may be null)
 
   // The field being mapped, for issues: `base` with `field` and `fhir_path`. Built on first use
   // (most calls report nothing), then kept; the views above must outlive the context.

@@ -17,10 +17,12 @@
 #include "kakehashi/common/result.hpp"
 #include "kakehashi/fhir/node.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace kakehashi::mapping {
@@ -59,8 +61,20 @@ class RuleSet {
   std::vector<std::string> MessageTypes() const;
 
  private:
+  // The rows of one table, and for each source code the positions of its rows in file order
+  // (Lookup runs per mapped code: a scan of every row cost more than the rest of a lookup).
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Table {
+    std::vector<TableRow> rows;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>>
+        by_code;
+  };
+
   std::map<std::string, fhir::Node, std::less<>> messages_, resources_, datatypes_;
-  std::map<std::string, std::vector<TableRow>, std::less<>> tables_;
+  std::map<std::string, Table, std::less<>> tables_;
 };
 
 }  // namespace kakehashi::mapping
