@@ -317,6 +317,7 @@ class Walker {
   Walker(const Validator::Impl& impl, IssueSink& sink, const Location& base,
          std::string* out = nullptr)
       : out_(out),
+        out_len_(out != nullptr ? out->size() : 0),
         impl_(impl),
         sink_(sink),
         base_(base),
@@ -358,6 +359,10 @@ class Walker {
   // visiting elements in specification order visited the members in order, and nothing was met
   // that the walk does not write itself (primitive extensions "_x", members of no known type).
   bool Written() const { return out_ != nullptr && in_order_ && writable_; }
+  // Cuts `out` to what was written (it is grown ahead while writing).
+  void FinishOutput() {
+    if (out_ != nullptr) out_->resize(out_len_);
+  }
 
  private:
   // --- paths and reporting -------------------------------------------------------------------
@@ -437,6 +442,76 @@ class Walker {
   }
   void Error(std::string_view code, std::string message) {
     Report(Severity::kError, code, std::move(message));
+  }
+
+  // --- writing (out_) ------------------------------------------------------------------------
+  // Through a cursor: `out_` is grown ahead (resize) and cut to out_len_ by FinishOutput, so a
+  // token costs a few stores instead of std::string::append calls.
+
+  char* Room(std::size_t n) {
+    if (out_->size() - out_len_ < n) [[unlikely]] {
+      out_->resize(std::max(out_->size() * 2, out_len_ + n + 256));
+    }
+    return out_->data() + out_len_;
+  }
+  // memcpy without a call for the short names and values that dominate.
+  static char* Copy(char* to, std::string_view text) {
+    const char* from = text.data();
+    const std::size_t n = text.size();
+    if (n >= 8 && n <= 16) {
+      std::uint64_t a;
+      std::uint64_t b;
+      std::memcpy(&a, from, 8);
+      std::memcpy(&b, from + n - 8, 8);
+      std::memcpy(to, &a, 8);
+      std::memcpy(to + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+      std::uint32_t a;
+      std::uint32_t b;
+      std::memcpy(&a, from, 4);
+      std::memcpy(&b, from + n - 4, 4);
+      std::memcpy(to, &a, 4);
+      std::memcpy(to + n - 4, &b, 4);
+    } else if (n > 0 && n < 4) {
+      to[0] = from[0];
+      to[n / 2] = from[n / 2];
+      to[n - 1] = from[n - 1];
+    } else if (n > 16) {
+      std::memcpy(to, from, n);
+    }
+    return to + n;
+  }
+  void Put(char c) {
+    *Room(1) = c;
+    ++out_len_;
+  }
+  void Put(std::string_view text) {
+    Copy(Room(text.size()), text);
+    out_len_ += text.size();
+  }
+  // ,"name":   (element names need no escaping)
+  void PutKey(std::string_view name, bool comma) {
+    char* const start = Room(name.size() + 4);
+    char* p = start;
+    if (comma) *p++ = ',';
+    *p++ = '"';
+    p = Copy(p, name);
+    *p++ = '"';
+    *p++ = ':';
+    out_len_ += static_cast<std::size_t>(p - start);
+  }
+  void PutString(std::string_view text) {
+    if (fhir::JsonNeedsEscape(text)) [[unlikely]] {
+      escaped_.clear();
+      fhir::AppendJsonString(escaped_, text);  // WriteJson's escaping
+      Put(escaped_);
+      return;
+    }
+    char* p = Room(text.size() + 2);
+    *p++ = '"';
+    p = Copy(p, text);
+    *p = '"';
+    out_len_ += text.size() + 2;
   }
 
   // --- resources -----------------------------------------------------------------------------
@@ -744,10 +819,10 @@ class Walker {
     // element; a valid object has no empty members for it to drop.
     bool first = true;
     if (out_ != nullptr) {
-      out_->push_back('{');
+      Put('{');
       if (resource_type != nullptr) {
-        out_->append("\"resourceType\":");
-        fhir::AppendJsonString(*out_, resource_type->Text());
+        Put("\"resourceType\":");
+        PutString(resource_type->Text());
         first = false;
       }
     }
@@ -764,15 +839,12 @@ class Walker {
       const Seen& s = seen[e];
       if (out_ != nullptr && (s.value != nullptr || s.extension != nullptr)) {
         if (s.extension != nullptr) writable_ = false;  // "_x": written by the caller's writer
-        if (!first) out_->push_back(',');
+        PutKey(s.json_name, /*comma=*/!first);
         first = false;
-        out_->push_back('"');
-        out_->append(s.json_name);
-        out_->append("\":");
       }
       Element(elements[e], s);
     }
-    if (out_ != nullptr) out_->push_back('}');
+    if (out_ != nullptr) Put('}');
     if (&type == known_.extension) Ext1(seen, touched, elements);
     for (const std::uint32_t e : touched) {
       Seen& s = seen[e];  // back to empty: only these three are read before being set
@@ -919,9 +991,9 @@ class Walker {
     if (values == nullptr && extensions == nullptr) return 0;
     const std::size_t n = values != nullptr ? values->Size() : extensions->Size();
     std::size_t count = 0;
-    if (out_ != nullptr) out_->push_back('[');
+    if (out_ != nullptr) Put('[');
     for (std::size_t i = 0; i < n; ++i) {
-      if (out_ != nullptr && i > 0) out_->push_back(',');
+      if (out_ != nullptr && i > 0) Put(',');
       const Node* value = values != nullptr ? &values->Items()[i] : nullptr;
       const Node* extension = extensions != nullptr ? &extensions->Items()[i] : nullptr;
       const bool has_value = value != nullptr && !value->IsNull();
@@ -935,7 +1007,7 @@ class Walker {
       if (has_value || has_extension) ++count;
       Pop(old);
     }
-    if (out_ != nullptr) out_->push_back(']');
+    if (out_ != nullptr) Put(']');
     return count;
   }
 
@@ -996,11 +1068,11 @@ class Walker {
                                                                  : value.IsString();
     if (out_ != nullptr) {
       if (value.IsBool()) {
-        out_->append(value.AsBool() ? "true" : "false");
+        Put(value.AsBool() ? std::string_view("true") : std::string_view("false"));
       } else if (value.IsNumber()) {
-        out_->append(value.Text());
+        Put(value.Text());
       } else if (value.IsString()) {
-        fhir::AppendJsonString(*out_, value.Text());
+        PutString(value.Text());
       }
     }
     if (!kind_ok) {
@@ -1169,6 +1241,8 @@ class Walker {
   }
 
   std::string* out_;
+  std::size_t out_len_;  // bytes of *out_ written (the rest is room)
+  std::string escaped_;  // PutString's rare escaping path
   bool writable_ = true;
   const Validator::Impl& impl_;
   IssueSink& sink_;
@@ -1217,6 +1291,7 @@ bool Validator::Validate(const fhir::Node& resource, IssueSink& issues, const Lo
   {
     Walker walker(*impl_, counting, where, &json);
     walker.Root(resource);
+    walker.FinishOutput();
     valid = counting.Errors() == 0;
     written = valid && walker.Written();
   }

@@ -43,6 +43,8 @@
 #include "kakehashi/fhir/node.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -92,6 +94,35 @@ void WriteJson(const Node& node, std::string& out, const WriteOptions& options =
 // keys and string values, so that code writing JSON alongside a walk of its own (the conformance
 // validator's write-while-validating) produces the same bytes as WriteJson.
 void AppendJsonString(std::string& out, std::string_view text);
+
+// Whether `text` holds a byte that JSON strings escape: a control byte (< 0x20), '"' or '\\'.
+// When false, AppendJsonString appends '"' + text + '"'. Inline (8 bytes per step): writers ask
+// for every string value.
+inline bool JsonNeedsEscape(std::string_view text) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const char* p = text.data();
+  std::size_t n = text.size();
+  while (n >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    // Exact per-byte tests (borrows only arise above a byte that already matched).
+    const std::uint64_t quote = word ^ (kOnes * '"');
+    const std::uint64_t slash = word ^ (kOnes * '\\');
+    if ((((word - kOnes * 0x20) & ~word) | ((quote - kOnes) & ~quote) |
+         ((slash - kOnes) & ~slash)) &
+        kHigh) {
+      return true;
+    }
+    p += 8;
+    n -= 8;
+  }
+  for (; n > 0; --n, ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == '"' || c == '\\') return true;
+  }
+  return false;
+}
 
 // An OperationOutcome (http://hl7.org/fhir/R4/operationoutcome.html) for `issues`:
 // issue.severity from Issue::severity, issue.code an IssueType derived from the issue code
