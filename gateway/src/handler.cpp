@@ -66,6 +66,82 @@ struct WriteResult {
   store::ResourceRow row;
 };
 
+// A resource ready to store: members in canonical order, validated, index rows extracted, and
+// serialised once with its meta.versionId and meta.lastUpdated values cut out (each replaced by
+// a one-character marker string while serialising). All of it happens before the write
+// transaction; under the write lock Render() splices the values in (a copy instead of a tree
+// walk and a serialisation), and comparing the text around them with the current version tells
+// an unchanged resource without parsing it (Handler::WritePrepared). When a marker is not unique
+// in the text (input data holding the same string), the tree is kept and serialised at write
+// time instead.
+struct Prepared {
+  std::string text;
+  std::size_t version_at = std::string::npos;  // offset of kVersionMark in text
+  std::size_t instant_at = std::string::npos;  // offset of kInstantMark in text
+  std::optional<Json> tree;                    // markers not unique
+  store::IndexEntries index;
+};
+
+constexpr std::string_view kVersionMark = "\"\\u0001\"";  // Json::String("\x01") as written
+constexpr std::string_view kInstantMark = "\"\\u0002\"";
+
+std::size_t FindUnique(const std::string& text, std::string_view mark) {
+  const std::size_t at = text.find(mark);
+  if (at == std::string::npos || text.find(mark, at + 1) != std::string::npos) {
+    return std::string::npos;
+  }
+  return at;
+}
+
+// The pieces of a marked text in order: text = pieces[0] v0 pieces[1] v1 pieces[2], where v0/v1
+// are the quoted values at the two markers (version first when it comes first).
+std::array<std::string_view, 3> Pieces(const Prepared& d) {
+  const std::string_view text = d.text;
+  const std::size_t first = std::min(d.version_at, d.instant_at);
+  const std::size_t second = std::max(d.version_at, d.instant_at);
+  const std::size_t mark = kVersionMark.size();
+  return {text.substr(0, first), text.substr(first + mark, second - first - mark),
+          text.substr(second + mark)};
+}
+
+// Serialises `ordered` (whose meta holds versionId and lastUpdated) into p.text with the two
+// values as markers; keeps the tree when a marker is not unique.
+void SetMarkedText(Json& ordered, Prepared& p) {
+  Json* meta = ordered.Find("meta");
+  meta->Set("versionId", Json::String("\x01"));
+  meta->Set("lastUpdated", Json::String("\x02"));
+  p.text = detail::ToJsonText(ordered);
+  p.version_at = FindUnique(p.text, kVersionMark);
+  p.instant_at = FindUnique(p.text, kInstantMark);
+  if (p.version_at == std::string::npos || p.instant_at == std::string::npos) {
+    p.text.clear();
+    p.tree = std::move(ordered);
+  }
+}
+
+// The stored text of `p` as version `version` written at `last_updated_us`: the same bytes as
+// serialising the tree with those meta values.
+std::string Render(Prepared& p, std::int64_t version, std::int64_t last_updated_us) {
+  if (p.tree) {
+    Json* meta = p.tree->Find("meta");
+    meta->Set("versionId", Json::String(std::to_string(version)));
+    meta->Set("lastUpdated", Json::String(detail::FormatInstant(last_updated_us)));
+    return detail::ToJsonText(*p.tree);
+  }
+  std::string v = "\"" + std::to_string(version) + "\"";
+  std::string instant = "\"" + detail::FormatInstant(last_updated_us) + "\"";
+  const auto pieces = Pieces(p);
+  const bool version_first = p.version_at < p.instant_at;
+  std::string out;
+  out.reserve(p.text.size() + 40);
+  out += pieces[0];
+  out += version_first ? v : instant;
+  out += pieces[1];
+  out += version_first ? instant : v;
+  out += pieces[2];
+  return out;
+}
+
 void AppendEntryResource(std::string& out, std::string_view full_url, std::string_view json,
                          std::string_view mode) {
   out += "{\"fullUrl\":";
@@ -162,48 +238,51 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- writes (inside Begin())
 
-  // A resource ready to store: members in canonical order, validated, index rows extracted.
-  // Prepared before the write transaction, so the write lock covers only the version check and
-  // the inserts (validation and index extraction are most of a write's CPU time).
-  struct Prepared {
-    Json ordered;
-    store::IndexEntries index;
-  };
-
+  // Prepared (above) before the write transaction, so the write lock covers only the version
+  // check and the inserts (validation and index extraction are most of a write's CPU time).
   std::variant<Prepared, Failure> Prepare(const std::string& type, const std::string& id,
                                           Json resource) const {
     // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
     // Order as R4 lists Resource's elements: resourceType, id, meta, then the rest as received.
-    Prepared p;
-    p.ordered = Json::Object();
-    p.ordered.Set("resourceType", Json::String(type));
-    p.ordered.Set("id", Json::String(id));
+    Json ordered = Json::Object();
+    ordered.Set("resourceType", Json::String(type));
+    ordered.Set("id", Json::String(id));
     Json* given = resource.Find("meta");
-    p.ordered.Set("meta", given != nullptr ? std::move(*given) : Json::Object());
+    ordered.Set("meta", given != nullptr ? std::move(*given) : Json::Object());
     for (auto& [k, v] : resource.Members()) {
       if (k == "resourceType" || k == "id" || k == "meta") continue;
-      p.ordered.Members().emplace_back(std::move(k), std::move(v));
+      ordered.Members().emplace_back(std::move(k), std::move(v));
     }
-    // Provisional versionId/lastUpdated (same members, same place) so the validator sees the
-    // stored shape; Put() replaces both values under the write lock.
-    Json* meta = p.ordered.Find("meta");  // after the appends: they may reallocate
+    // Provisional versionId/lastUpdated (same members, same place) so the validator and the
+    // indexer see the stored shape; Put() renders the final values under the write lock.
+    Json* meta = ordered.Find("meta");  // after the appends: they may reallocate
     meta->Set("versionId", Json::String("1"));
-    meta->Set("lastUpdated", Json::String(detail::FormatInstant(detail::NowUs())));
+    const std::int64_t now = detail::NowUs();
+    meta->Set("lastUpdated", Json::String(detail::FormatInstant(now)));
+    Prepared p;
+    detail::IndexResource(ordered, p.index);
+    SetMarkedText(ordered, p);
     if (options.validator) {
-      if (auto f = Validate(detail::ToJsonText(p.ordered))) return *f;
+      // The provisional text: the marked text with the provisional values spliced in, or the
+      // kept tree serialised (its meta then holds them again).
+      if (auto f = Validate(Render(p, 1, now))) return *f;
     }
-    detail::IndexResource(p.ordered, p.index);
     return p;
   }
 
   // PUT semantics (create-on-update) of a prepared resource, inside Begin(). `if_match` checks
-  // the current version.
+  // the current version. `fresh`: the id was just assigned by this server (POST), so no current
+  // version can exist and none is read (an id taken anyway fails on the history key).
   std::variant<WriteResult, Failure> Put(store::Session& session, const std::string& type,
-                                         const std::string& id, Prepared prepared,
-                                         std::optional<std::int64_t> if_match) const {
-    auto current = session.LockAndRead(type, id);
-    if (!current) return StoreFailure(current.error());
-    const std::optional<store::ResourceRow>& cur = *current;
+                                         const std::string& id, Prepared& prepared,
+                                         std::optional<std::int64_t> if_match,
+                                         bool fresh = false) const {
+    std::optional<store::ResourceRow> cur;
+    if (!fresh) {
+      auto current = session.LockAndRead(type, id);
+      if (!current) return StoreFailure(current.error());
+      cur = std::move(*current);
+    }
     if (if_match && (!cur || cur->version != *if_match)) {
       return Fail(412, "conflict",
                   "If-Match names version " + std::to_string(*if_match) +
@@ -215,10 +294,7 @@ struct Handler::Impl {
     row.id = id;
     row.version = cur ? cur->version + 1 : 1;
     row.last_updated_us = detail::NowUs();
-    Json* meta = prepared.ordered.Find("meta");
-    meta->Set("versionId", Json::String(std::to_string(row.version)));
-    meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
-    row.json = detail::ToJsonText(prepared.ordered);
+    row.json = Render(prepared, row.version, row.last_updated_us);
     if (auto w = session.Write(row, prepared.index); !w) return StoreFailure(w.error());
     WriteResult result;
     result.status = (cur && !cur->deleted) ? 200 : 201;
@@ -382,7 +458,7 @@ struct Handler::Impl {
     auto prepared = Prepare(type, id, std::move(resource));
     if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
     auto result = InTransaction([&](store::Session& s) {
-      return Put(s, type, id, std::move(std::get<Prepared>(prepared)), if_match);
+      return Put(s, type, id, std::get<Prepared>(prepared), if_match);
     });
     if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
     const auto& w = std::get<WriteResult>(result);
@@ -450,7 +526,8 @@ struct Handler::Impl {
       prepared = Prepare(type, id, std::move(resource));
       if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
     }
-    auto result = Put(**session, type, id, std::move(std::get<Prepared>(prepared)), std::nullopt);
+    auto result =
+        Put(**session, type, id, std::get<Prepared>(prepared), std::nullopt, /*fresh=*/true);
     if (auto* f = std::get_if<Failure>(&result)) {
       (*session)->Rollback();
       return detail::FailureResponse(*f);
@@ -813,6 +890,8 @@ struct Handler::Impl {
     std::optional<Prepared> prepared;  // set by PrepareEntry before the write transaction
     bool failed = false;               // batch entry rejected while parsing
     std::string response;              // rendered response entry
+    // A write done by RunEntry, rendered into `response` after the commit (outside the lock).
+    std::optional<WriteResult> written;
   };
 
   static int MethodOrder(const std::string& m) {
@@ -920,14 +999,13 @@ struct Handler::Impl {
         }
       }
       if (auto f = PrepareEntry(e)) return f;
-      result = Put(session, e.type, e.id, std::move(*e.prepared), std::nullopt);
+      result = Put(session, e.type, e.id, *e.prepared, std::nullopt, /*fresh=*/true);
     } else {
       if (auto f = PrepareEntry(e)) return f;
-      result = Put(session, e.type, e.id, std::move(*e.prepared), if_match);
+      result = Put(session, e.type, e.id, *e.prepared, if_match);
     }
     if (auto* f = std::get_if<Failure>(&result)) return *f;
-    const auto& w = std::get<WriteResult>(result);
-    e.response = ResponseEntry(StatusText(w.status), &w.row, true, nullptr);
+    e.written = std::move(std::get<WriteResult>(result));
     return std::nullopt;
   }
 
@@ -1134,8 +1212,15 @@ struct Handler::Impl {
             }
           }
         }
-        if (f) e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+        if (f) {
+          e.written.reset();  // its commit failed
+          e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+        }
       }
+    }
+    for (auto& e : entries) {
+      if (e.written)
+        e.response = ResponseEntry(StatusText(e.written->status), &e.written->row, true, nullptr);
     }
     std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"";
     out += atomic ? "transaction-response" : "batch-response";
@@ -1366,47 +1451,13 @@ Response Handler::Transaction(const Request& request, const BeforeCommit& before
 
 // ---------------------------------------------------------------- bulk writes (handler.hpp)
 
-// A prepared resource's stored text with its meta.versionId and meta.lastUpdated values cut
-// out (each replaced by a one-character marker string while serialising): under the write lock
-// the values are spliced in (a copy instead of a tree walk and a serialisation), and comparing
-// the text around them with the current version tells an unchanged resource without parsing
-// it. When a marker is not unique in the text (input data holding the same string), the tree is
-// kept and serialised at write time instead, and the resource always counts as changed.
+// A prepared resource of the bulk-write API: Prepared (top of this file) with its key. A
+// resource whose markers are not unique always counts as changed.
 struct PreparedResource::Data {
   std::string type;
   std::string id;
-  std::string text;
-  std::size_t version_at = std::string::npos;  // offset of kVersionMark in text
-  std::size_t instant_at = std::string::npos;  // offset of kInstantMark in text
-  std::optional<Json> tree;                    // markers not unique
-  store::IndexEntries index;
+  Prepared p;
 };
-
-namespace {
-
-constexpr std::string_view kVersionMark = "\"\\u0001\"";  // Json::String("\x01") as written
-constexpr std::string_view kInstantMark = "\"\\u0002\"";
-
-std::size_t FindUnique(const std::string& text, std::string_view mark) {
-  const std::size_t at = text.find(mark);
-  if (at == std::string::npos || text.find(mark, at + 1) != std::string::npos) {
-    return std::string::npos;
-  }
-  return at;
-}
-
-// The pieces of a marked text in order: text = pieces[0] v0 pieces[1] v1 pieces[2], where v0/v1
-// are the quoted values at the two markers (version first when it comes first).
-std::array<std::string_view, 3> Pieces(const PreparedResource::Data& d) {
-  const std::string_view text = d.text;
-  const std::size_t first = std::min(d.version_at, d.instant_at);
-  const std::size_t second = std::max(d.version_at, d.instant_at);
-  const std::size_t mark = kVersionMark.size();
-  return {text.substr(0, first), text.substr(first + mark, second - first - mark),
-          text.substr(second + mark)};
-}
-
-}  // namespace
 
 PreparedResource::PreparedResource() = default;
 PreparedResource::~PreparedResource() = default;
@@ -1456,30 +1507,20 @@ std::optional<PreparedResource> Handler::PrepareWrite(std::string_view type, std
     report(*f);
     return std::nullopt;
   }
-  auto& p = std::get<Impl::Prepared>(prepared);
   PreparedResource out;
   out.data_ = std::make_unique<PreparedResource::Data>();
   PreparedResource::Data& d = *out.data_;
   d.type = std::string(type);
   d.id = std::string(id);
-  d.index = std::move(p.index);
-  Json* meta = p.ordered.Find("meta");
-  meta->Set("versionId", Json::String("\x01"));
-  meta->Set("lastUpdated", Json::String("\x02"));
-  d.text = detail::ToJsonText(p.ordered);
-  d.version_at = FindUnique(d.text, kVersionMark);
-  d.instant_at = FindUnique(d.text, kInstantMark);
-  if (d.version_at == std::string::npos || d.instant_at == std::string::npos) {
-    d.text.clear();
-    d.tree = std::move(p.ordered);
-  }
+  d.p = std::move(std::get<Prepared>(prepared));
   return out;
 }
 
 Result<WriteOutcome> Handler::WritePrepared(store::Session& session,
                                             PreparedResource resource) const {
-  PreparedResource::Data& d = *resource.data_;
-  KAKEHASHI_TRY(auto current, session.LockAndRead(d.type, d.id));
+  PreparedResource::Data& r = *resource.data_;
+  Prepared& d = r.p;
+  KAKEHASHI_TRY(auto current, session.LockAndRead(r.type, r.id));
   const std::optional<store::ResourceRow>& cur = current;
   if (cur && !cur->deleted && !d.tree) {
     // Unchanged: the stored text is the pieces around two quoted values.
@@ -1504,27 +1545,11 @@ Result<WriteOutcome> Handler::WritePrepared(store::Session& session,
     if (same) return WriteOutcome::kUnchanged;
   }
   store::ResourceRow row;
-  row.type = d.type;
-  row.id = d.id;
+  row.type = r.type;
+  row.id = r.id;
   row.version = cur ? cur->version + 1 : 1;
   row.last_updated_us = detail::NowUs();
-  std::string version = "\"" + std::to_string(row.version) + "\"";
-  std::string instant = "\"" + detail::FormatInstant(row.last_updated_us) + "\"";
-  if (d.tree) {
-    Json* meta = d.tree->Find("meta");
-    meta->Set("versionId", Json::String(std::to_string(row.version)));
-    meta->Set("lastUpdated", Json::String(detail::FormatInstant(row.last_updated_us)));
-    row.json = detail::ToJsonText(*d.tree);
-  } else {
-    const auto pieces = Pieces(d);
-    const bool version_first = d.version_at < d.instant_at;
-    row.json.reserve(d.text.size() + 40);
-    row.json += pieces[0];
-    row.json += version_first ? version : instant;
-    row.json += pieces[1];
-    row.json += version_first ? instant : version;
-    row.json += pieces[2];
-  }
+  row.json = Render(d, row.version, row.last_updated_us);
   KAKEHASHI_TRY_VOID(session.Write(row, d.index));
   return (cur && !cur->deleted) ? WriteOutcome::kUpdated : WriteOutcome::kCreated;
 }

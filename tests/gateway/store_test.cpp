@@ -207,6 +207,73 @@ void WriteOutsideTransaction(Backend backend) {
 KAKEHASHI_BACKEND_TEST("store: writes need a transaction; rollback discards", "[store]",
                        WriteOutsideTransaction)
 
+// Index rows are queued across the resources of a transaction and inserted in batches
+// (SqlSession::FlushPending): searches inside the transaction see them, a second write of the
+// same resource replaces them, a rollback drops them, and batch boundaries lose nothing.
+void QueuedIndexRows(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  Session& session = **s;
+  auto count = [&](const std::string& code) {
+    Predicate p;
+    p.kind = Predicate::Kind::kToken;
+    p.param = "identifier";
+    p.value = code;
+    SearchQuery q;
+    q.type = "Patient";
+    q.where = {{p}};
+    auto n = session.Count(q);
+    REQUIRE(n);
+    return *n;
+  };
+  auto index = [](const std::string& code, int rows) {
+    IndexEntries idx;
+    for (int i = 0; i < rows; ++i) {
+      std::string value = code;
+      if (i > 0) {
+        value += '-';
+        value += std::to_string(i);
+      }
+      idx.tokens.push_back({"identifier", "urn:x", value});
+    }
+    return idx;
+  };
+  REQUIRE(session.Begin());
+  // 150 resources of 2 rows and one of 130 rows: several full batches and a remainder.
+  for (int i = 0; i < 150; ++i) {
+    std::string id = std::to_string(i);
+    id.insert(id.begin(), 'q');  // not "q" + …: GCC 12 -Wrestrict false positive
+    REQUIRE(session.Write(Row(id, 1, 10 + i, "{}"), index("A", 2)));
+  }
+  REQUIRE(session.Write(Row("big", 1, 500, "{}"), index("B", 130)));
+  CHECK(count("A") == 150);  // pending rows are inserted before the search
+  CHECK(count("B-129") == 1);
+  // A new version of q0 in the same transaction replaces its rows, pending ones included.
+  REQUIRE(session.Write(Row("q0", 2, 600, "{}"), index("C", 1)));
+  REQUIRE(session.Write(Row("q1", 2, 601, "{}"), index("D", 1)));  // queued again
+  REQUIRE(session.Write(Row("q1", 3, 602, "{}"), index("E", 1)));  // then replaced
+  REQUIRE(session.Commit());
+  CHECK(count("A") == 148);
+  CHECK(count("A-1") == 148);
+  CHECK(count("C") == 1);
+  CHECK(count("D") == 0);
+  CHECK(count("E") == 1);
+  CHECK(count("B-64") == 1);
+  // Queued rows of a rolled-back transaction never reach a later one.
+  REQUIRE(session.Begin());
+  REQUIRE(session.Write(Row("r1", 1, 700, "{}"), index("F", 3)));
+  session.Rollback();
+  REQUIRE(session.Begin());
+  REQUIRE(session.Write(Row("r2", 1, 701, "{}"), index("G", 1)));
+  REQUIRE(session.Commit());
+  CHECK(count("F") == 0);
+  CHECK(count("F-2") == 0);
+  CHECK(count("G") == 1);
+}
+KAKEHASHI_BACKEND_TEST("store: index rows queued across a transaction's writes", "[store]",
+                       QueuedIndexRows)
+
 TEST_CASE("store: bad URLs are rejected with codes", "[store]") {
   auto a = OpenStore("mysql://x");
   REQUIRE_FALSE(a);

@@ -632,6 +632,7 @@ std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
 }  // namespace
 
 Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());  // this transaction's own rows count
   if (auto driver = PrefixDriver(query)) {
     const Predicate& p = query.where[*driver][0];
     std::string sql = "SELECT ";
@@ -712,6 +713,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
 }
 
 Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());
   std::string sql = "SELECT COUNT(*) FROM resources r WHERE r.deleted = 0 AND ";
   std::vector<Param> params;
   if (!query.type.empty()) {
@@ -726,7 +728,9 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
 namespace {
 
 enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity };
-constexpr std::size_t kInsertBatch = 16;
+// Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
+// are 12 statements. At most 64 x 6 = 384 bound parameters.
+constexpr std::size_t kInsertBatch = 64;
 
 // "INSERT INTO idx_x (cols) VALUES (?, …), (?, …)…" for `rows` rows (1..kInsertBatch), built once.
 // SQLite: INSERT OR IGNORE, as a resource may yield the same row twice and the index tables are
@@ -773,9 +777,50 @@ const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows
 
 }  // namespace
 
+Result<void> SqlSession::FlushTable(std::size_t table) {
+  PendingRows& p = pending_[table];
+  if (p.rows == 0) return {};
+  auto r = Exec(InsertSql(dialect_, static_cast<IndexTable>(table), p.rows), p.params);
+  p.params.clear();
+  p.rows = 0;
+  return r;
+}
+
+Result<void> SqlSession::FlushPending() {
+  if (!has_pending_) return {};
+  has_pending_ = false;
+  for (std::size_t t = 0; t < pending_.size(); ++t) {
+    if (auto r = FlushTable(t); !r) {
+      DropPending();
+      return r;
+    }
+  }
+  return {};
+}
+
+void SqlSession::DropPending() noexcept {
+  has_pending_ = false;
+  for (PendingRows& p : pending_) {
+    p.params.clear();
+    p.rows = 0;
+  }
+}
+
 Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index) {
   if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
   const std::int64_t deleted = row.deleted ? 1 : 0;
+  // A first version has no index rows yet (and a delete removed the previous ones); otherwise
+  // the old rows go first, pending ones of this transaction included.
+  if (row.version != 1) {
+    KAKEHASHI_TRY_VOID(FlushPending());
+    for (std::string_view table :
+         {"idx_token", "idx_string", "idx_string_prefix", "idx_date", "idx_ref", "idx_quantity"}) {
+      std::string sql = "DELETE FROM ";
+      sql += table;
+      sql += " WHERE type = ? AND id = ?";
+      KAKEHASHI_TRY_VOID(Exec(sql, {row.type, row.id}));
+    }
+  }
   KAKEHASHI_TRY_VOID(Exec(
       "INSERT INTO resources (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, "
       "?, ?) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = "
@@ -785,49 +830,37 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       "INSERT INTO history (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, "
       "?)",
       {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
-  // A first version has no index rows yet (and a delete removed the previous ones).
-  for (std::string_view table :
-       {"idx_token", "idx_string", "idx_string_prefix", "idx_date", "idx_ref", "idx_quantity"}) {
-    if (row.version == 1) break;
-    std::string sql = "DELETE FROM ";
-    sql += table;
-    sql += " WHERE type = ? AND id = ?";
-    KAKEHASHI_TRY_VOID(Exec(sql, {row.type, row.id}));
-  }
   if (row.deleted) return {};
-  // Index rows go in as multi-row INSERTs of up to kInsertBatch rows: one statement step per
-  // batch instead of per row (a typical Observation has 8 rows over 5 tables).
-  std::vector<Param> params;
-  auto flush = [&](IndexTable table, std::size_t rows) -> Result<void> {
-    if (rows == 0) return {};
-    auto r = Exec(InsertSql(dialect_, table, rows), params);
-    params.clear();
-    return r;
-  };
-  auto batched = [&](IndexTable table, std::size_t total, auto&& add) -> Result<void> {
-    std::size_t pending = 0;
+  // Rows are queued per table (pending_) and inserted kInsertBatch at a time.
+  auto queue = [&](IndexTable table, std::size_t total, auto&& add) -> Result<void> {
+    PendingRows& p = pending_[static_cast<std::size_t>(table)];
     for (std::size_t i = 0; i < total; ++i) {
-      params.emplace_back(row.type);
-      params.emplace_back(row.id);
-      add(i);
-      if (++pending == kInsertBatch) {
-        KAKEHASHI_TRY_VOID(flush(table, pending));
-        pending = 0;
+      p.params.emplace_back(row.type);
+      p.params.emplace_back(row.id);
+      add(p.params, i);
+      has_pending_ = true;
+      if (++p.rows == kInsertBatch) {
+        if (auto r = FlushTable(static_cast<std::size_t>(table)); !r) {
+          DropPending();
+          return r;
+        }
       }
     }
-    return flush(table, pending);
+    return {};
   };
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kToken, index.tokens.size(), [&](std::size_t i) {
-    const auto& t = index.tokens[i];
-    params.emplace_back(t.param);
-    params.emplace_back(t.system);
-    params.emplace_back(t.code);
-  }));
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kString, index.strings.size(), [&](std::size_t i) {
-    const auto& v = index.strings[i];
-    params.emplace_back(v.param);
-    params.emplace_back(v.value);
-  }));
+  KAKEHASHI_TRY_VOID(queue(IndexTable::kToken, index.tokens.size(),
+                           [&](std::vector<Param>& params, std::size_t i) {
+                             const auto& t = index.tokens[i];
+                             params.emplace_back(t.param);
+                             params.emplace_back(t.system);
+                             params.emplace_back(t.code);
+                           }));
+  KAKEHASHI_TRY_VOID(queue(IndexTable::kString, index.strings.size(),
+                           [&](std::vector<Param>& params, std::size_t i) {
+                             const auto& v = index.strings[i];
+                             params.emplace_back(v.param);
+                             params.emplace_back(v.value);
+                           }));
   // Prefixes of this resource's string values, each (param, prefix) once.
   std::set<std::pair<std::string_view, std::string_view>> prefix_set;
   for (const auto& v : index.strings) {
@@ -839,31 +872,34 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   }
   std::vector<std::pair<std::string_view, std::string_view>> prefixes(prefix_set.begin(),
                                                                       prefix_set.end());
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kStringPrefix, prefixes.size(), [&](std::size_t i) {
-    params.emplace_back(std::string(prefixes[i].first));
-    params.emplace_back(std::string(prefixes[i].second));
-    params.emplace_back(row.last_updated_us);
-  }));
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kDate, index.dates.size(), [&](std::size_t i) {
-    const auto& d = index.dates[i];
-    params.emplace_back(d.param);
-    params.emplace_back(d.low_us);
-    params.emplace_back(d.high_us);
-  }));
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kRef, index.references.size(), [&](std::size_t i) {
-    const auto& r = index.references[i];
-    params.emplace_back(r.param);
-    params.emplace_back(r.target_type);
-    params.emplace_back(r.target_id);
-  }));
-  KAKEHASHI_TRY_VOID(batched(IndexTable::kQuantity, index.quantities.size(), [&](std::size_t i) {
-    const auto& q = index.quantities[i];
-    params.emplace_back(q.param);
-    params.emplace_back(q.value);
-    params.emplace_back(q.system);
-    params.emplace_back(q.code);
-  }));
-  return {};
+  KAKEHASHI_TRY_VOID(queue(IndexTable::kStringPrefix, prefixes.size(),
+                           [&](std::vector<Param>& params, std::size_t i) {
+                             params.emplace_back(std::string(prefixes[i].first));
+                             params.emplace_back(std::string(prefixes[i].second));
+                             params.emplace_back(row.last_updated_us);
+                           }));
+  KAKEHASHI_TRY_VOID(
+      queue(IndexTable::kDate, index.dates.size(), [&](std::vector<Param>& params, std::size_t i) {
+        const auto& d = index.dates[i];
+        params.emplace_back(d.param);
+        params.emplace_back(d.low_us);
+        params.emplace_back(d.high_us);
+      }));
+  KAKEHASHI_TRY_VOID(queue(IndexTable::kRef, index.references.size(),
+                           [&](std::vector<Param>& params, std::size_t i) {
+                             const auto& r = index.references[i];
+                             params.emplace_back(r.param);
+                             params.emplace_back(r.target_type);
+                             params.emplace_back(r.target_id);
+                           }));
+  return queue(IndexTable::kQuantity, index.quantities.size(),
+               [&](std::vector<Param>& params, std::size_t i) {
+                 const auto& q = index.quantities[i];
+                 params.emplace_back(q.param);
+                 params.emplace_back(q.value);
+                 params.emplace_back(q.system);
+                 params.emplace_back(q.code);
+               });
 }
 
 // Import checkpoints (store.hpp). Not part of the versioned schema: the table belongs to the

@@ -71,11 +71,25 @@ class SqlSession : public Session {
   virtual Result<void> Exec(std::string_view sql, const std::vector<Param>& params) = 0;
   virtual bool InTransaction() const = 0;
 
+  // Index rows of Write() not inserted yet: they go in as multi-row INSERTs across the resources
+  // of a transaction (kPendingBatch rows per statement) instead of a few statements per
+  // resource. Flushed before a statement that reads or deletes index rows (Search, Count, Write
+  // of an existing resource); backends flush before COMMIT and drop them on rollback.
+  Result<void> FlushPending();
+  void DropPending() noexcept;
+
   Dialect dialect_;
 
  private:
   Result<void> EnsureCheckpointTable();
+  Result<void> FlushTable(std::size_t table);
   bool checkpoint_table_ = false;
+  struct PendingRows {
+    std::vector<Param> params;
+    std::size_t rows = 0;
+  };
+  std::vector<PendingRows> pending_ = std::vector<PendingRows>(6);  // by index table
+  bool has_pending_ = false;
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.

@@ -89,7 +89,8 @@ class SqliteSession final : public SqlSession {
   }
   Result<void> Commit() override {
     if (!in_tx_) return make_error_code(errc::kNotInTransaction);
-    auto r = Exec("COMMIT", {});
+    auto r = FlushPending();
+    if (r) r = Exec("COMMIT", {});
     if (!r) {
       Rollback();
       return r.error();
@@ -99,6 +100,7 @@ class SqliteSession final : public SqlSession {
     return {};
   }
   void Rollback() noexcept override {
+    DropPending();
     if (!in_tx_) return;
     in_tx_ = false;
     sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);

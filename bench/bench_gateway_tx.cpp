@@ -1,0 +1,117 @@
+// bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate]
+//
+// The transaction write path without HTTP: posts the transaction Bundle in file BUNDLE N times
+// (default 200) through gateway::Handler on THREADS threads (default 2, as `serve` has one io
+// thread per core) against the SQLite database DB (written to: pass a copy), with every resource
+// validated by conformance/ as `kakehashi serve` does. Prints transactions/s, resources/s and the
+// process CPU time (user + sys, checkpoint thread included) per transaction: the figure for A/B
+// comparisons on a shared machine (docs/performance.md, "Gateway"). `novalidate` leaves the
+// validator out (an A/B of the store and handler alone, independent of conformance/ changes).
+// bench/bench_gateway.sh measures the same Bundle over HTTP with wrk.
+#include "kakehashi/conformance/validator.hpp"
+#include "kakehashi/fhir/json.hpp"
+#include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/store/store.hpp"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kakehashi;
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate]\n");
+    return 2;
+  }
+  const std::string db = argv[1];
+  const int n = argc > 3 ? std::atoi(argv[3]) : 200;
+  const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
+  const bool validate = !(argc > 5 && std::string_view(argv[5]) == "novalidate");
+  std::ifstream in(argv[2], std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string body = buffer.str();
+  if (body.empty() || n <= 0 || threads <= 0) {
+    std::fprintf(stderr, "bench_gateway_tx: empty Bundle or bad N/THREADS\n");
+    return 2;
+  }
+  auto store = gateway::store::OpenStore("sqlite:" + db);
+  if (!store) {
+    std::fprintf(stderr, "bench_gateway_tx: cannot open %s\n", db.c_str());
+    return 2;
+  }
+  gateway::HandlerOptions options;
+  conformance::ValidatorOptions validator_options;
+  validator_options.check_references = false;
+  auto validator = std::make_shared<conformance::Validator>(validator_options);
+  if (validate) {
+    options.validator = [validator](std::string_view json, IssueSink& issues) {
+      auto node = fhir::ParseJson(json);
+      if (!node) {
+        issues.Error("gateway.validate.unreadable", {}, "the resource could not be re-read");
+        return;
+      }
+      validator->Validate(*node, issues);
+    };
+  }
+  gateway::Handler handler(**store, options);
+  gateway::Request request;
+  request.method = "POST";
+  request.target = "/fhir";
+  request.headers = {{"Content-Type", "application/fhir+json"}};
+  request.body = body;
+  // Resources per Bundle, counted from the first answer.
+  auto first = handler.Handle(request);
+  if (first.status != 200) {
+    std::fprintf(stderr, "bench_gateway_tx: status %d: %s\n", first.status, first.body.c_str());
+    return 1;
+  }
+  std::size_t resources = 0;
+  for (std::size_t at = 0; (at = first.body.find("\"response\":", at)) != std::string::npos; ++at) {
+    ++resources;
+  }
+  std::atomic<int> next{1};
+  std::atomic<int> failed{0};
+  const double cpu0 = CpuSeconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      while (next.fetch_add(1) < n) {
+        if (handler.Handle(request).status != 200) failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = CpuSeconds() - cpu0;
+  const int done = n - 1;
+  std::printf(
+      "bench_gateway_tx: %d transactions of %zu resources, %d threads%s: %.1f tx/s, %.0f "
+      "resources/s, CPU %.2f ms per transaction (wall %.2f s, %d failed)\n",
+      done, resources, threads, validate ? "" : ", no validator", done / wall,
+      done * static_cast<double>(resources) / wall, cpu * 1000 / done, wall, failed.load());
+  // BENCH_KEEP_WAL: leave without closing the store, so its WAL (the frames of the last
+  // commits) stays on disk for inspection.
+  if (std::getenv("BENCH_KEEP_WAL") != nullptr) std::_Exit(failed.load() == 0 ? 0 : 1);
+  return failed.load() == 0 ? 0 : 1;
+}
