@@ -110,7 +110,9 @@ const Location& At(FunctionContext& ctx) {
   return ctx.Where();
 }
 
-std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
+constexpr std::size_t kMaxRememberedSystems = 16;
+
+std::string FindCodeSystemUri(FunctionContext& ctx, std::string_view raw_name, bool* reported) {
   // Digest §9: trim, upper-case, alias HOT -> HOT9 before lookup.
   std::string name(Trim(raw_name));
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -138,11 +140,28 @@ std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
   // Local ("99…") and unknown systems: a site-specific URN (kakehashi rule, docs/mapping.md);
   // sites give them real URIs with a tables/code_systems.tsv in --rules (checked first, above).
   if (name.rfind("99", 0) != 0) {
+    *reported = true;
     ctx.issues.Warning("mapping.unknown_code_system", At(ctx),
                        "coding-system name unknown to the terminology registry; a local URN is "
                        "used (a site can map it in --rules DIR/tables/code_systems.tsv)");
   }
   return "urn:kakehashi:code-system:" + name;
+}
+
+// The same, remembered per message for the names that raise no issue (a message names the same
+// few systems for every coding; the registry look-up and spelling cost ~1,000 instructions).
+std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
+  if (ctx.memo != nullptr) {
+    for (const auto& [name, uri] : ctx.memo->code_systems) {
+      if (name == raw_name) return uri;
+    }
+  }
+  bool reported = false;
+  std::string uri = FindCodeSystemUri(ctx, raw_name, &reported);
+  if (ctx.memo != nullptr && !reported && ctx.memo->code_systems.size() < kMaxRememberedSystems) {
+    ctx.memo->code_systems.emplace_back(std::string(raw_name), uri);
+  }
+  return uri;
 }
 
 // Quantity from value text and an HL7 unit triplet (code^text^system).
@@ -152,22 +171,22 @@ std::optional<Node> MakeQuantity(FunctionContext& ctx, std::string_view value_te
   auto value = NormalizeDecimal(value_text);
   if (!value) return std::nullopt;
   Node q = Node::Object();
-  q.Set("value", Node::Number(std::move(*value)));
-  if (!comparator.empty()) q.Set("comparator", Node::String(std::string(comparator)));
+  q.Append("value", Node::Number(std::move(*value)));
+  if (!comparator.empty()) q.Append("comparator", Node::String(std::string(comparator)));
   std::string code(Trim(unit_code));
   std::string system(Trim(unit_system));
   std::string display(Trim(unit_text));
   if (!code.empty() || !display.empty()) {
-    q.Set("unit", Node::String(display.empty() ? code : display));
+    q.Append("unit", Node::String(display.empty() ? code : display));
   }
   if (system == "MR9P") {
-    q.Set("system", Node::String(CodeSystemUri(ctx, system)));
-    q.Set("code", Node::String(code));
+    q.Append("system", Node::String(CodeSystemUri(ctx, system)));
+    q.Append("code", Node::String(code));
   } else if (!code.empty()) {
     // ISO+ and local units: UCUM only where the table knows the unit ("UCUM where known").
     if (const TableRow* row = ctx.rules.Lookup("ucum", "", code, "")) {
-      q.Set("system", Node::String("http://unitsofmeasure.org"));
-      q.Set("code", Node::String(row->target_code));
+      q.Append("system", Node::String("http://unitsofmeasure.org"));
+      q.Append("code", Node::String(row->target_code));
     }
   }
   return q;
@@ -279,9 +298,17 @@ std::string FacilityCode(FunctionContext& ctx) {
 std::optional<Node> FnPatientSystem(std::span<const Argument>, FunctionContext& ctx) {
   std::string code = FacilityCode(ctx);
   if (code.empty()) {
-    ctx.issues.Warning("mapping.facility_unknown", At(ctx),
-                       "no 10-digit 医療機関コード (--facility or MSH-4): patient identifiers use "
-                       "a local system");
+    bool repeat = false;
+    if (ctx.memo != nullptr) {
+      auto& fields = ctx.memo->facility_unknown_fields;
+      repeat = std::find(fields.begin(), fields.end(), ctx.field) != fields.end();
+      if (!repeat) fields.emplace_back(ctx.field);
+    }
+    if (!repeat) {
+      ctx.issues.Warning("mapping.facility_unknown", At(ctx),
+                         "no 10-digit 医療機関コード (--facility or MSH-4): patient identifiers "
+                         "use a local system");
+    }
     return Node::String("urn:kakehashi:local-patient-id");
   }
   return Node::String("urn:oid:1.2.392.100495.20.3.51.1" + code);

@@ -624,7 +624,7 @@ class Engine {
   }
 
   // Applies "lookup" then "fn" to a value read by "path"/"value".
-  std::optional<Out> Finish(const Compiled& info, std::optional<Out> value, Scope& scope,
+  std::optional<Out> Finish(const Compiled& info, std::optional<Out>&& value, Scope& scope,
                             std::string_view field) {
     if (const Node* table = info.lookup) {
       if (!value) return std::nullopt;
@@ -688,7 +688,7 @@ class Engine {
       if (!result) return std::nullopt;
       return Out{std::move(*result), data};
     }
-    return value;
+    return std::move(value);
   }
 
   std::optional<Out> EvalDatatype(const Compiled& info, Scope& scope) {

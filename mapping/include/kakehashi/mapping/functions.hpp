@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::mapping {
@@ -25,6 +26,11 @@ class MessageView;
 struct MessageMemo {
   bool facility_known = false;
   std::string facility;  // FacilityCode: --facility, else a 10-digit MSH-4, else ""
+  // Fields whose mapping.facility_unknown was reported (the mapper's sink drops repeats of a code
+  // at a field within a message, so they need not be built again).
+  std::vector<std::string> facility_unknown_fields;
+  // Coding-system names and the URIs code_system gave them without an issue (name, URI).
+  std::vector<std::pair<std::string, std::string>> code_systems;
 };
 
 // What a function may use besides its arguments.

@@ -74,7 +74,7 @@ class RuleSet {
   };
 
   std::map<std::string, fhir::Node, std::less<>> messages_, resources_, datatypes_;
-  std::map<std::string, Table, std::less<>> tables_;
+  std::unordered_map<std::string, Table, StringHash, std::equal_to<>> tables_;  // by name
 };
 
 }  // namespace kakehashi::mapping
