@@ -409,8 +409,26 @@ class SqliteStore final : public Store {
       if (conn) {
         int log = 0;
         int done = 0;
-        const int rc =
+        int rc =
             sqlite3_wal_checkpoint_v2((*conn)->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        // A writer that commits while a PASSIVE checkpoint runs leaves frames behind it, and the
+        // WAL only restarts from its beginning when a writer starts with every frame
+        // backfilled: under a steady write load (serve --load, import) that never happened,
+        // and the WAL grew to 2.8-3.3 GB for 100,000 patients, after which page reads went
+        // through the WAL index of all those frames until the last checkpoint finished. Past
+        // kFullCheckpointFrames, a RESTART checkpoint catches up between two transactions of
+        // this process (holding write_mutex, so they wait instead of starving its busy
+        // handler): it copies the few frames the PASSIVE pass left and waits for readers to
+        // leave the WAL (at most ~100 ms for ReadCurrent's kept transactions), so the next
+        // writer starts the WAL from its beginning. Its busy wait is bounded by 1 s (a long
+        // read in another process): then it gives up (SQLITE_BUSY) until the next wake-up.
+        if (rc == SQLITE_OK && log > kFullCheckpointFrames) {
+          std::lock_guard writers(write_mutex);
+          sqlite3_busy_timeout((*conn)->db, 1000);
+          rc = sqlite3_wal_checkpoint_v2((*conn)->db, nullptr, SQLITE_CHECKPOINT_RESTART, &log,
+                                         &done);
+          sqlite3_busy_timeout((*conn)->db, 10000);
+        }
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) LogDbError("store.sqlite.checkpoint_failed", rc);
       }
       lock.lock();
@@ -437,9 +455,12 @@ class SqliteStore final : public Store {
 
   // No mmap_size: it saves ~2 us per uncached read, but every page it touches (and the
   // kernel's fault-around neighbours) counts in the process's RSS, which went from 96 MB to
-  // 1.2 GB after 200,000 random reads of a 680 MB database (docs/performance.md).
+  // 1.2 GB after 200,000 random reads of a 680 MB database (docs/performance.md). An 8 MB
+  // page cache instead of 32: the handler's read cache keeps what was read, so the reader's
+  // cache serves the B-tree's inner pages and little else (random leaves miss either way).
   Result<void> OpenReader(Reader& r) {
     KAKEHASHI_TRY(auto conn, Connect());
+    sqlite3_exec(conn->db, "PRAGMA cache_size=-8000", nullptr, nullptr, nullptr);
     static constexpr std::string_view kRead =
         "SELECT version, last_updated, deleted, json FROM resources WHERE type = ? AND id = ?";
     sqlite3_stmt* stmt = nullptr;
@@ -504,6 +525,7 @@ class SqliteStore final : public Store {
   bool readers_stopping_ = false;
 
   static constexpr int kCheckpointFrames = 10000;  // ~40 MB of WAL
+  static constexpr int kFullCheckpointFrames = 4 * kCheckpointFrames;
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;
   std::thread checkpointer_;
