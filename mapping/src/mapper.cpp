@@ -134,10 +134,24 @@ struct Compiled {
   const Node* datatype_rule = nullptr;  // rules.Datatype("datatype") (nullptr: absent/unknown)
 
   std::vector<std::uint8_t> roles;  // per member: kMember, kSkip ($require/$keep), kMergeIn
+
+  // The compiled facts of the rule objects this one evaluates, filled in once every object is
+  // compiled (CompiledIndex::Link), so that evaluation goes from object to object without a
+  // look-up per node: per member (templates), per item of the list an expression evaluates
+  // ("first", "concat", "hash" or "args", the one EvalExpression uses), and of "value" and
+  // "template". nullptr where the child is not an object.
+  const Node* node = nullptr;
+  std::vector<const Compiled*> members;
+  const Node* list = nullptr;
+  std::vector<const Compiled*> items;
+  const Compiled* value_info = nullptr;
+  const Compiled* tmpl_info = nullptr;
+  const Compiled* datatype_info = nullptr;  // of datatype_rule
 };
 
 Compiled Compile(const Node& rule, const RuleSet& rules) {
   Compiled c;
+  c.node = &rule;
   if (!rule.IsObject()) return c;
   c.path = rule.Find("path");
   c.constant = rule.Find("const");
@@ -199,6 +213,28 @@ class CompiledIndex {
       while (slots_[i].first != nullptr) i = (i + 1) & (slots_.size() - 1);
       slots_[i] = {node, static_cast<std::uint32_t>(infos_.size())};
       infos_.push_back(info);
+    }
+  }
+  // Points every compiled object at the compiled facts of its object children.
+  void Link() {
+    auto of = [this](const Node* child) -> const Compiled* {
+      return child != nullptr && child->IsObject() ? Find(child) : nullptr;
+    };
+    for (Compiled& c : infos_) {
+      const Node& rule = *c.node;
+      c.members.resize(rule.Size());
+      for (std::size_t i = 0; i < rule.Size(); ++i) c.members[i] = of(&rule.Child(i));
+      c.list = c.first != nullptr    ? c.first
+               : c.concat != nullptr ? c.concat
+               : c.hash != nullptr   ? c.hash
+                                     : c.args;
+      if (c.list != nullptr) {
+        c.items.resize(c.list->Size());
+        for (std::size_t i = 0; i < c.list->Size(); ++i) c.items[i] = of(&c.list->Child(i));
+      }
+      c.value_info = of(c.value);
+      c.tmpl_info = of(c.tmpl);
+      c.datatype_info = of(c.datatype_rule);
     }
   }
   const Compiled* Find(const Node* node) const {
@@ -265,6 +301,7 @@ Mapper::Mapper(const RuleSet& rules, MapOptions options)
   }
   for (const auto& name : refs) c.WalkResource(name, rules_);
   c.index.Build(c.nodes);
+  c.index.Link();
 }
 
 namespace {
@@ -480,7 +517,8 @@ class Engine {
   }
 
   // ------------------------------------------------------------------ evaluation
-  std::optional<Out> Eval(const Node& rule, Scope& scope) {
+  // `known`: the compiled facts of `rule` when the caller has them (Compiled::members etc.).
+  std::optional<Out> Eval(const Node& rule, Scope& scope, const Compiled* known = nullptr) {
     switch (rule.kind()) {
       case Node::Kind::kNull: return std::nullopt;
       case Node::Kind::kBool:
@@ -505,7 +543,7 @@ class Engine {
       }
       case Node::Kind::kObject: {
         // One lookup of the compiled facts, handed down (each Eval used to look them up twice).
-        const Compiled& info = Info(rule);
+        const Compiled& info = known != nullptr ? *known : Info(rule);
         return info.expression ? EvalExpression(info, scope) : EvalObject(rule, info, scope, false);
       }
     }
@@ -525,7 +563,7 @@ class Engine {
       if (role == kSkip) continue;
       const std::string& key = rule.Key(i);
       scope.fhir_path.append(".").append(key);
-      auto v = Eval(rule.Child(i), scope);
+      auto v = Eval(rule.Child(i), scope, i < info.members.size() ? info.members[i] : nullptr);
       scope.fhir_path.resize(parent_length);
       if (!v) continue;
       out.data = out.data || v->data;
@@ -550,12 +588,16 @@ class Engine {
     return out;
   }
 
+  static const Compiled* ItemInfo(const Compiled& info, std::size_t k) {
+    return k < info.items.size() ? info.items[k] : nullptr;
+  }
+
   std::optional<Out> EvalExpression(const Compiled& info, Scope& scope) {
     if (const Node* c = info.constant) return Out{*c, false};
     if (const Node* ref = info.ref) return EvalRef(info, ref->Text(), scope);
     if (const Node* first = info.first) {
-      for (const auto& item : first->Items()) {
-        if (auto v = Eval(item, scope)) return v;
+      for (std::size_t k = 0; k < first->Size(); ++k) {
+        if (auto v = Eval(first->Child(k), scope, ItemInfo(info, k))) return v;
       }
       return std::nullopt;
     }
@@ -563,8 +605,8 @@ class Engine {
       const Node* sep = info.sep;
       std::string text;
       bool data = false;
-      for (const auto& item : parts->Items()) {
-        auto v = Eval(item, scope);
+      for (std::size_t k = 0; k < parts->Size(); ++k) {
+        auto v = Eval(parts->Child(k), scope, ItemInfo(info, k));
         if (!v || v->node.Text().empty()) continue;
         if (!text.empty() && sep != nullptr) text += sep->Text();
         text += v->node.Text();
@@ -576,8 +618,8 @@ class Engine {
     if (const Node* parts = info.hash) {
       IdBuilder id;
       bool data = false;
-      for (const auto& item : parts->Items()) {
-        auto v = Eval(item, scope);
+      for (std::size_t k = 0; k < parts->Size(); ++k) {
+        auto v = Eval(parts->Child(k), scope, ItemInfo(info, k));
         id.Add(v ? std::string_view(v->node.Text()) : std::string_view());
         data = data || (v && v->data);
       }
@@ -616,7 +658,7 @@ class Engine {
       return Finish(info, std::move(value), scope, path_node->Text());
     }
     if (const Node* v = info.value) {
-      value = Eval(*v, scope);
+      value = Eval(*v, scope, info.value_info);
       if (!value) return std::nullopt;
       return Finish(info, std::move(value), scope, "");
     }
@@ -641,7 +683,7 @@ class Engine {
         }
         if (info.optional) return std::nullopt;  // docs/mapping.md: `optional`, no warning
         Location where = Where(scope, field);
-        issues_.Warning("mapping.unmapped_code", where,
+        issues_.Warning("mapping.unmapped_code", std::move(where),
                         "code not in table " + table->Text() + "; element left out");
         return std::nullopt;
       }
@@ -674,8 +716,8 @@ class Engine {
         data = value->data;
       }
       if (const Node* more = info.args) {
-        for (const auto& a : more->Items()) {
-          auto v = Eval(a, scope);
+        for (std::size_t k = 0; k < more->Size(); ++k) {
+          auto v = Eval(more->Child(k), scope, ItemInfo(info, k));
           data = data || (v && v->data);
           if (v) args[n].emplace(std::move(v->node));
           ++n;
@@ -729,7 +771,8 @@ class Engine {
     for (int r = first; r <= last; ++r) {
       scope.base = *base;
       scope.base->repetition = r;
-      auto v = EvalObject(*tmpl, scope, false);
+      auto v = info.datatype_info != nullptr ? EvalObject(*tmpl, *info.datatype_info, scope, false)
+                                             : EvalObject(*tmpl, scope, false);
       scope.base = outer_base;
       if (!v) continue;
       arr.data = true;
@@ -761,7 +804,7 @@ class Engine {
       scope.segment_id = each_id;
       scope.following = nullptr;
       scope.preceding = nullptr;
-      auto v = Eval(*tmpl, scope);
+      auto v = Eval(*tmpl, scope, info.tmpl_info);
       scope.segment = outer_segment;
       scope.segment_id = outer_id;
       scope.following = outer_following;
@@ -827,22 +870,24 @@ class Engine {
       }
     }
     if (best != nullptr) return Out{ref(*best), false};
-    const Node* rule_of_type = rules_.Resource(type);
-    if (rule_of_type == nullptr) {
-      RuleError("reference to a resource type without a rule");
-      return std::nullopt;
-    }
     // The message-level id of a type depends on the message only: computed once per message
-    // (every Observation of a lab message points at the same Patient).
+    // (every Observation of a lab message points at the same Patient), kept as the reference.
     auto cached = message_ids_.find(type);
     if (cached == message_ids_.end()) {
+      const Node* rule_of_type = rules_.Resource(type);
+      if (rule_of_type == nullptr) {
+        RuleError("reference to a resource type without a rule");
+        return std::nullopt;
+      }
       Scope message_level;
-      cached = message_ids_.emplace(type, DataIdFor(*rule_of_type, message_level)).first;
+      std::optional<std::string> reference = DataIdFor(*rule_of_type, message_level);
+      if (reference) reference->insert(0, type + "/");
+      cached = message_ids_.emplace(type, std::move(reference)).first;
     }
     if (!cached->second) return std::nullopt;  // e.g. no PID: no patient to point at
-    Planned p;
-    p.reference.append(type).append("/").append(*cached->second);
-    return Out{ref(p), false};
+    Node r = Node::Object();
+    r.Append("reference", Node::String(*cached->second));
+    return Out{std::move(r), false};
   }
 
   // ------------------------------------------------------------------ message access
@@ -944,9 +989,10 @@ class Engine {
   // "context" (the PID of an order message: the Patient comes from ADT-00) are not reported.
   void ReportUnused(const Node& message_rule) {
     const Node* context = message_rule.Find("context");
+    const SegId msh("MSH");
     for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
-      std::string id(msg_.SegmentId(s));
-      if (id == "MSH") continue;
+      if (ids_[s] == msh) continue;
+      const std::string_view id = ids_[s].text;
       bool is_context = false;
       if (context != nullptr) {
         for (const auto& c : context->Items()) is_context = is_context || c.Text() == id;
@@ -961,7 +1007,7 @@ class Engine {
         Location where = source_.where;
         where.field = id;
         where.line = static_cast<std::int64_t>(s) + 1;
-        issues_.Info("mapping.unused_segment", where, "no rule read this segment");
+        issues_.Info("mapping.unused_segment", std::move(where), "no rule read this segment");
         continue;
       }
       for (int f = 1; f <= fields; ++f) {
@@ -969,9 +1015,9 @@ class Engine {
         if (used_[used_first_[s] + static_cast<std::size_t>(f)] != 0) continue;
         if (msg_.RepetitionCount(s, f) == 0) continue;
         Location where = source_.where;
-        where.field = id + "-" + std::to_string(f);
+        where.field.assign(id).append("-").append(std::to_string(f));
         where.line = static_cast<std::int64_t>(s) + 1;
-        issues_.Info("mapping.unused_field", where, "no rule read this field");
+        issues_.Info("mapping.unused_field", std::move(where), "no rule read this field");
       }
     }
   }
@@ -985,7 +1031,7 @@ class Engine {
 
   void RuleError(const char* what) {
     Location where = source_.where;
-    issues_.Error("mapping.rule_error", where, what);
+    issues_.Error("mapping.rule_error", std::move(where), what);
   }
 
   // The compiled facts of a rule object; objects the constructor did not reach (none with the
@@ -1007,6 +1053,7 @@ class Engine {
   IssueSink& issues_;
   std::vector<Planned> planned_;
   MessageMemo memo_;  // what functions derive from the whole message (functions.hpp)
+  // Per resource type without a planned instance: "Type/id" of its message-level id.
   std::map<std::string, std::optional<std::string>, std::less<>> message_ids_;
   std::vector<std::size_t> used_first_;  // per segment: its first flag in used_ (field 0)
   std::vector<std::uint8_t> used_;       // per segment, per field 0..FieldCount: read
