@@ -94,7 +94,8 @@ std::string StoredAt(const std::string& name) {
 // Stores message `name` in `root` with `flag` as a storing system would: a flag-1 file makes the
 // key's other versions history (_2; the newest file of the key is the _1), a flag-0 file marks
 // every file of the key deleted (_0).
-void AddToRoot(const fs::path& root, const std::string& name, char flag) {
+// Returns the new file's path as it is named afterwards.
+fs::path AddToRoot(const fs::path& root, const std::string& name, char flag) {
   const Node* info = Cases().Find("messages")->Find(name);
   REQUIRE(info != nullptr);
   const std::string date = info->Find("date")->Text();
@@ -103,9 +104,9 @@ void AddToRoot(const fs::path& root, const std::string& name, char flag) {
       root / kPatient.substr(0, 3) / kPatient.substr(3, 3) / kPatient / date / type;
   fs::create_directories(dir);
   const std::string prefix = kPatient + "_" + date + "_" + type + "_999999999999999_";
+  const std::string added = prefix + info->Find("stored_at")->Text() + "_01_";
   {
-    std::ofstream out(dir / (prefix + info->Find("stored_at")->Text() + "_01_" + flag),
-                      std::ios::binary);
+    std::ofstream out(dir / (added + flag), std::ios::binary);
     out << Message(name);
   }
   std::vector<std::string> names;
@@ -118,13 +119,14 @@ void AddToRoot(const fs::path& root, const std::string& name, char flag) {
     if (n.back() == '0') continue;
     if (newest.empty() || StoredAt(n) > StoredAt(newest)) newest = n;
   }
+  fs::path result;
   for (const auto& n : names) {
     char want = n == newest ? '1' : '2';
     if (flag == '0' || n.back() == '0') want = '0';
-    if (n.back() != want) {
-      fs::rename(dir / n, dir / (n.substr(0, n.size() - 1) + want));
-    }
+    if (n.back() != want) fs::rename(dir / n, dir / (n.substr(0, n.size() - 1) + want));
+    if (n.starts_with(added)) result = dir / (n.substr(0, n.size() - 1) + want);
   }
+  return result;
 }
 
 // Another patient's ADT-00 (no Encounter): keeps a root from looking unmounted
@@ -300,6 +302,15 @@ std::vector<std::function<Result<void>(Importer&)>> StepImports(const Node& c,
       const fs::path root = dir / ("delta" + std::to_string(i));
       for (const auto& m : steps[i]) AddToRoot(root, Entry(m).first, Entry(m).second);
       out.push_back([root](Importer& importer) { return importer.ImportStore(root); });
+    } else if (mode == "ssmix2-file") {  // `import ssmix2 FILE` of each file as it arrives
+      const fs::path root = dir / "files";
+      const auto files = steps[i];
+      out.push_back([root, files](Importer& importer) -> Result<void> {
+        for (const auto& m : files) {
+          KAKEHASHI_TRY_VOID(importer.ImportFile(AddToRoot(root, Entry(m).first, Entry(m).second)));
+        }
+        return {};
+      });
     } else {  // ssmix2-same-root: the files arrive when the step runs
       const fs::path root = dir / "root";
       const auto files = steps[i];
@@ -333,7 +344,7 @@ std::function<Result<void>(Importer&)> OneGo(const Node& c, std::string_view mod
 
 void StaysAcrossImports(Backend backend) {
   for (const Node& c : Cases().Find("cases")->Items()) {
-    for (std::string_view mode : {"hl7v2", "ssmix2-delta", "ssmix2-same-root"}) {
+    for (std::string_view mode : {"hl7v2", "ssmix2-delta", "ssmix2-same-root", "ssmix2-file"}) {
       if (!HasMode(c, mode)) continue;
       INFO(c.Find("name")->Text() << " / " << mode);
       TempDir dir;
@@ -357,7 +368,8 @@ void StaysAcrossImports(Backend backend) {
       // (Not for a stay whose Encounter a later step deletes: a delete is not remembered, so
       // redoing an earlier step PUTs the stay again until the later step's delete is redone, as
       // for every other deleted resource.)
-      if (mode != "ssmix2-same-root" && !expect.IsNull()) {  // same-root steps add files
+      const bool adds_files = mode == "ssmix2-same-root" || mode == "ssmix2-file";
+      if (!adds_files && !expect.IsNull()) {
         for (const auto& step : steps) {
           const ImportStats again = RunImport(*t->store, step);
           CHECK(again.units == 0);
