@@ -243,11 +243,13 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
   Location where;
   where.source = "ssmix2:" + file.relative;
   where.record = file.name.data_type;
-  std::string bytes;
-  if (!ReadAll(file.path, bytes)) {
+  // The bytes the SS-MIX2 walker already read (StorageReader::Preload), else read them here.
+  std::string read;
+  if (!file.content && !ReadAll(file.path, read)) {
     sink.Error("ssmix2.unreadable_file", where, "the stored file could not be read");
     return mapped;
   }
+  const std::string_view bytes = file.content ? std::string_view(*file.content) : read;
   adapters::hl7v2::ParseOptions options;
   options.source = where.source;
   auto parsed = adapters::hl7v2::Parse(bytes, options, sink);

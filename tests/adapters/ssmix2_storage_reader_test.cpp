@@ -381,3 +381,61 @@ TEST_CASE("ssmix2 reader: a patient folder or a folder below one converts that s
   CHECK(read(at_type->relative) == std::vector<std::string>{"OMP-01 20240401"});
   CHECK(read("001/234/0012345678/20240403").empty());
 }
+
+TEST_CASE("ssmix2 reader: Preload reads every stored file's bytes while walking", "[ssmix2]") {
+  TempTree tree;
+  const fs::path current = tree.Add("0012345678_20240401_OMP-01_123_20240401101010123_01_1");
+  const fs::path history = tree.Add("0012345678_20240401_OMP-01_123_20240331101010123_01_2");
+  const fs::path other = tree.Add("0012345678_-_ADT-00_999_20240331101010123_-_1");
+  // Contents of different sizes: empty, one byte short of the first read, several reads long.
+  std::ofstream(current, std::ios::binary | std::ios::trunc) << std::string(16383, 'a');
+  std::ofstream(history, std::ios::binary | std::ios::trunc) << "";
+  std::string big;
+  for (int i = 0; big.size() < 200000; ++i) big += "OBX|" + std::to_string(i) + "|\r";
+  std::ofstream(other, std::ios::binary | std::ios::trunc) << big;
+
+  for (const bool preload : {false, true}) {
+    CAPTURE(preload);
+    CollectingSink sink;
+    StorageReader reader(tree.Root(), sink);
+    reader.Preload(preload);
+    std::vector<StorageRecord> records;
+    auto n = reader.NextPatient(records);
+    REQUIRE(n);
+    REQUIRE(*n == 2);
+    REQUIRE(records[0].file.name.data_type == "ADT-00");
+    REQUIRE(records[1].superseded.size() == 1);
+    if (!preload) {
+      CHECK_FALSE(records[0].file.content);
+      CHECK_FALSE(records[1].file.content);
+      CHECK_FALSE(records[1].superseded[0].content);
+      continue;
+    }
+    REQUIRE(records[0].file.content);
+    CHECK(*records[0].file.content == big);
+    REQUIRE(records[1].file.content);
+    CHECK(*records[1].file.content == std::string(16383, 'a'));
+    REQUIRE(records[1].superseded[0].content);
+    CHECK(records[1].superseded[0].content->empty());
+  }
+}
+
+TEST_CASE("ssmix2 reader: Preload leaves large and unopenable files to the caller", "[ssmix2]") {
+  TempTree tree;
+  const fs::path large = tree.Add("0012345678_20240401_OMP-01_123_20240401101010123_01_1");
+  std::ofstream(large, std::ios::binary | std::ios::trunc)
+      << std::string(StorageReader::kPreloadMax + 1, 'x');
+  // A dangling symbolic link with a stored file's name: listed, but cannot be opened.
+  const fs::path dir = large.parent_path();
+  fs::create_symlink(dir / "missing",
+                     dir / "0012345678_20240401_OMP-01_124_20240401101010123_01_1");
+  CollectingSink sink;
+  StorageReader reader(tree.Root(), sink);
+  reader.Preload(true);
+  std::vector<StorageRecord> records;
+  auto n = reader.NextPatient(records);
+  REQUIRE(n);
+  REQUIRE(*n == 2);
+  CHECK_FALSE(records[0].file.content);  // over kPreloadMax: read by path later
+  CHECK_FALSE(records[1].file.content);  // cannot be opened: the caller reports it
+}

@@ -56,6 +56,48 @@ DirFd OpenDir(int at, const char* name) {
   return DirFd(fd);
 }
 
+// The bytes of the file `name` in the open directory `dir`, for StorageReader::Preload: nullopt
+// when it cannot be opened or read, or is larger than `limit` (the caller then reads it by path
+// and reports the problem as it always did). O_NOATIME as in OpenDir; O_NONBLOCK so that a FIFO
+// with a stored file's name cannot stall the walk (no effect on regular files).
+std::optional<std::string> ReadAt(int dir, const char* name, std::size_t limit) {
+  constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+  int fd = ::openat(dir, name, kFlags | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dir, name, kFlags);
+  if (fd < 0) return std::nullopt;
+  // One read() gets a whole stored file (a few KB): the string is sized for the common case and
+  // grown only for larger files; a short read of a regular file is its end.
+  std::optional<std::string> out(std::in_place);
+  std::string& bytes = *out;
+  std::size_t used = 0;
+  bytes.resize(16384);
+  while (true) {
+    if (used == bytes.size()) {
+      if (bytes.size() > limit) {
+        out.reset();
+        break;
+      }
+      bytes.resize(bytes.size() * 2);
+    }
+    const ssize_t n = ::read(fd, bytes.data() + used, bytes.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      out.reset();
+      break;
+    }
+    if (n == 0) break;
+    const std::size_t asked = bytes.size() - used;
+    used += static_cast<std::size_t>(n);
+    if (static_cast<std::size_t>(n) < asked) break;  // a short read of a regular file: its end
+  }
+  ::close(fd);
+  if (out) {
+    if (used > limit) return std::nullopt;
+    out->resize(used);
+  }
+  return out;
+}
+
 // Sorted names of the entries of the open directory `dir`. Directories go to `dirs`, everything
 // else to `files`. getdents64 with the entry type from the directory itself (a stat only where
 // the file system does not say): the walk lists about one folder per stored file, so the usual
@@ -299,6 +341,7 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
         }
         ++stats_.files;
         files.push_back({type_dir / name, file_rel, std::move(*parsed)});
+        if (preload_) files.back().content = ReadAt(type_fd.get(), name.c_str(), kPreloadMax);
       }
     }
   }

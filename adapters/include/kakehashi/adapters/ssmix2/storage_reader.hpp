@@ -51,6 +51,9 @@ struct StoredFile {
   std::filesystem::path path;  // absolute or as given
   std::string relative;        // root-relative, '/'-separated (contains the patient ID: PHI)
   FileName name;
+  // The file's bytes when the reader read them while walking (StorageReader::Preload); nullopt
+  // otherwise (not asked, unreadable, or larger than kPreloadMax): read `path` then.
+  std::optional<std::string> content = std::nullopt;
 };
 
 enum class Action { kUpsert, kDelete };
@@ -113,6 +116,15 @@ class StorageReader {
   };
   static std::optional<Subtree> Locate(const std::filesystem::path& dir);
 
+  // Read every standardized-storage file (current and history) while its folder is open: one
+  // openat() relative to the open data-type folder instead of an open() of the whole path later,
+  // so the kernel resolves one path component per file instead of seven (docs/performance.md,
+  // "Kernel side"). Files above kPreloadMax, and files that cannot be opened or read, are left
+  // for the caller to read from `path` (which then reports the problem as before). Extended-storage
+  // files are never preloaded (PDFs and images can be large). Off by default.
+  static constexpr std::size_t kPreloadMax = 1 << 20;
+  void Preload(bool on) { preload_ = on; }
+
   // Restricts the walk to one subtree of the root (`relative` as Locate returns it): only the
   // records whose root-relative path is at or below it. Call before the first Next/NextPatient.
   void Restrict(const std::string& relative);
@@ -144,6 +156,7 @@ class StorageReader {
   std::filesystem::path root_;
   IssueSink& issues_;
   bool started_ = false;
+  bool preload_ = false;
   Level l1_, l2_, l3_;
   std::string l1_name_, l2_name_;
   std::deque<StorageRecord> pending_;
