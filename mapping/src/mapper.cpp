@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
 
 namespace kakehashi::mapping {
 namespace {
@@ -501,7 +502,10 @@ class Engine {
     }
     p.scope.self_id = &p.id;
     if (const Node* body = p.rule->Find("body")) {
-      if (auto out = EvalObject(*body, p.scope, /*keep=*/true)) {
+      const Compiled& info = Info(*body);
+      if (info.require == nullptr) {
+        EvalBodyInto(*body, info, p.scope, resource);
+      } else if (auto out = EvalObject(*body, info, p.scope, /*keep=*/true)) {
         // The body's keys are unique (EvalObject), so only the three set above can collide.
         for (std::size_t i = 0; i < out->node.Size(); ++i) {
           const std::string& key = out->node.Key(i);
@@ -514,6 +518,32 @@ class Engine {
       }
     }
     return resource;
+  }
+
+  // The body's members straight into the resource, which already holds resourceType, id and
+  // meta: the same members in the same order as evaluating the body as a template and then
+  // moving its members over (Build's other branch), without the intermediate object. Only for a
+  // body without "$require" (that check must see the body's members alone).
+  void EvalBodyInto(const Node& rule, const Compiled& info, Scope& scope, Node& resource) {
+    const std::size_t parent_length = scope.fhir_path.size();
+    for (std::size_t i = 0; i < rule.Size(); ++i) {
+      const std::uint8_t role = i < info.roles.size() ? info.roles[i] : kMember;
+      if (role == kSkip) continue;
+      const std::string& key = rule.Key(i);
+      scope.fhir_path.append(".").append(key);
+      auto v = Eval(rule.Child(i), scope, i < info.members.size() ? info.members[i] : nullptr);
+      scope.fhir_path.resize(parent_length);
+      if (!v) continue;
+      if (role == kMergeIn) {
+        for (std::size_t k = 0; k < v->node.Size(); ++k) {
+          resource.Set(v->node.Key(k), std::move(v->node.Child(k)));
+        }
+      } else if (info.merge || key == "resourceType" || key == "id" || key == "meta") {
+        resource.Set(key, std::move(v->node));
+      } else {
+        resource.Append(key, std::move(v->node));  // rule keys are unique
+      }
+    }
   }
 
   // ------------------------------------------------------------------ evaluation
@@ -654,7 +684,10 @@ class Engine {
       }
       std::string text = Read(*path, scope);
       if (text.empty()) return std::nullopt;
-      value = Out{Node::String(std::move(text)), true};
+      if (info.lookup == nullptr && info.fn == nullptr) {  // a plain read: built in place
+        return std::optional<Out>(std::in_place, Node::String(std::move(text)), true);
+      }
+      value.emplace(Node::String(std::move(text)), true);
       return Finish(info, std::move(value), scope, path_node->Text());
     }
     if (const Node* v = info.value) {
