@@ -262,13 +262,15 @@ struct CodingBinder::Walk {
       const Node& child = node.Child(i);
       nested = nested || child.IsObject() || child.IsArray();
       if (key.size() < 4 || key.size() > 6) continue;
-      if (key == "coding") {
+      // string_view compares: the length first, no strlen per member.
+      const std::string_view k(key);
+      if (k == std::string_view("coding")) {
         coding = child.IsArray();
-      } else if (key == "system") {
+      } else if (k == std::string_view("system")) {
         system = child.IsString();
-      } else if (key == "code") {
+      } else if (k == std::string_view("code")) {
         code = child.IsString();
-      } else if (key == "value") {
+      } else if (k == std::string_view("value")) {
         value = true;  // Quantity: system + code + value is not a Coding
       }
     }
@@ -282,7 +284,7 @@ struct CodingBinder::Walk {
     for (std::size_t i = 0; i < node.Size(); ++i) {
       Node& child = node.Child(i);
       if (!child.IsObject() && !child.IsArray()) continue;
-      if (coding && node.Key(i) == "coding") continue;  // done above
+      if (coding && std::string_view(node.Key(i)) == std::string_view("coding")) continue;
       const std::size_t len = path.size();
       path += '.';
       path += node.Key(i);

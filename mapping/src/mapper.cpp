@@ -509,7 +509,7 @@ class Engine {
         // The body's keys are unique (EvalObject), so only the three set above can collide.
         for (std::size_t i = 0; i < out->node.Size(); ++i) {
           const std::string& key = out->node.Key(i);
-          if (key == "resourceType" || key == "id" || key == "meta") {
+          if (IsHeadKey(key)) {
             resource.Set(key, std::move(out->node.Child(i)));
           } else {
             resource.Append(key, std::move(out->node.Child(i)));
@@ -518,6 +518,12 @@ class Engine {
       }
     }
     return resource;
+  }
+
+  // The members Build sets before the body.
+  static bool IsHeadKey(std::string_view key) {
+    return key == std::string_view("resourceType") || key == std::string_view("id") ||
+           key == std::string_view("meta");
   }
 
   // The body's members straight into the resource, which already holds resourceType, id and
@@ -538,7 +544,7 @@ class Engine {
         for (std::size_t k = 0; k < v->node.Size(); ++k) {
           resource.Set(v->node.Key(k), std::move(v->node.Child(k)));
         }
-      } else if (info.merge || key == "resourceType" || key == "id" || key == "meta") {
+      } else if (info.merge || IsHeadKey(key)) {
         resource.Set(key, std::move(v->node));
       } else {
         resource.Append(key, std::move(v->node));  // rule keys are unique
