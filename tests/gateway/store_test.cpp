@@ -247,6 +247,20 @@ void QueuedIndexRows(Backend backend) {
     REQUIRE(session.Write(Row(id, 1, 10 + i, "{}"), index("A", 2)));
   }
   REQUIRE(session.Write(Row("big", 1, 500, "{}"), index("B", 130)));
+  // Queued current and history rows are read back inside the transaction.
+  auto queued = session.Read("Patient", "big");
+  REQUIRE(queued);
+  REQUIRE(queued->has_value());
+  CHECK((*queued)->last_updated_us == 500);
+  auto v1 = session.ReadVersion("Patient", "q149", 1);
+  REQUIRE(v1);
+  CHECK(v1->has_value());
+  HistoryQuery hq;
+  hq.type = "Patient";
+  hq.count = 1000;
+  auto h = session.History(hq);
+  REQUIRE(h);
+  CHECK(h->size() == 151);
   CHECK(count("A") == 150);  // pending rows are inserted before the search
   CHECK(count("B-129") == 1);
   // A new version of q0 in the same transaction replaces its rows, pending ones included.
@@ -260,6 +274,11 @@ void QueuedIndexRows(Backend backend) {
   CHECK(count("D") == 0);
   CHECK(count("E") == 1);
   CHECK(count("B-64") == 1);
+  auto q1 = session.Read("Patient", "q1");
+  REQUIRE(q1);
+  REQUIRE(q1->has_value());
+  CHECK((*q1)->version == 3);
+  CHECK((*q1)->last_updated_us == 602);
   // Queued rows of a rolled-back transaction never reach a later one.
   REQUIRE(session.Begin());
   REQUIRE(session.Write(Row("r1", 1, 700, "{}"), index("F", 3)));
@@ -270,6 +289,9 @@ void QueuedIndexRows(Backend backend) {
   CHECK(count("F") == 0);
   CHECK(count("F-2") == 0);
   CHECK(count("G") == 1);
+  auto r1 = session.Read("Patient", "r1");
+  REQUIRE(r1);
+  CHECK_FALSE(r1->has_value());
 }
 KAKEHASHI_BACKEND_TEST("store: index rows queued across a transaction's writes", "[store]",
                        QueuedIndexRows)

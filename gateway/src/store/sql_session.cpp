@@ -524,6 +524,9 @@ std::string_view PrefixOf(std::string_view text, std::size_t chars) {
 }  // namespace
 
 Result<std::optional<ResourceRow>> SqlSession::Read(std::string_view type, std::string_view id) {
+  if (!pending_keys_.empty() && pending_keys_.count({std::string(type), std::string(id)}) > 0) {
+    KAKEHASHI_TRY_VOID(FlushVersions());
+  }
   KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
                                  "resources WHERE type = ? AND id = ?",
                                  {std::string(type), std::string(id)}));
@@ -534,6 +537,9 @@ Result<std::optional<ResourceRow>> SqlSession::Read(std::string_view type, std::
 Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type,
                                                            std::string_view id,
                                                            std::int64_t version) {
+  if (!pending_keys_.empty() && pending_keys_.count({std::string(type), std::string(id)}) > 0) {
+    KAKEHASHI_TRY_VOID(FlushVersions());
+  }
   KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
                                  "history WHERE type = ? AND id = ? AND version = ?",
                                  {std::string(type), std::string(id), version}));
@@ -542,6 +548,7 @@ Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type
 }
 
 Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushVersions());
   std::string sql =
       "SELECT seq, type, id, version, last_updated, deleted, json FROM history WHERE 1 = 1";
   std::vector<Param> params;
@@ -731,6 +738,8 @@ enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity }
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 6 = 384 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
+// Resources and history rows per INSERT (6 parameters each).
+constexpr std::size_t kVersionBatch = 32;
 
 // "INSERT INTO idx_x (cols) VALUES (?, …), (?, …)…" for `rows` rows (1..kInsertBatch), built once.
 // SQLite: INSERT OR IGNORE, as a resource may yield the same row twice and the index tables are
@@ -786,7 +795,47 @@ Result<void> SqlSession::FlushTable(std::size_t table) {
   return r;
 }
 
+namespace {
+
+// "INSERT INTO resources …" / "INSERT INTO history …" of `rows` rows (1..kVersionBatch).
+const std::string& VersionSql(bool history, std::size_t rows) {
+  static const auto kSql = [] {
+    std::vector<std::vector<std::string>> out(2, std::vector<std::string>(kVersionBatch + 1));
+    for (int h = 0; h < 2; ++h) {
+      for (std::size_t n = 1; n <= kVersionBatch; ++n) {
+        std::string sql = h == 0 ? "INSERT INTO resources" : "INSERT INTO history";
+        sql += " (type, id, version, last_updated, deleted, json) VALUES ";
+        for (std::size_t i = 0; i < n; ++i)
+          sql += i == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+        if (h == 0) {
+          sql +=
+              " ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = "
+              "excluded.last_updated, deleted = excluded.deleted, json = excluded.json";
+        }
+        out[static_cast<std::size_t>(h)][n] = std::move(sql);
+      }
+    }
+    return out;
+  }();
+  return kSql[history ? 1 : 0][rows];
+}
+
+}  // namespace
+
+Result<void> SqlSession::FlushVersions() {
+  PendingRows& p = pending_resources_;
+  if (p.rows == 0) return {};
+  auto r = Exec(VersionSql(false, p.rows), p.params);
+  if (r) r = Exec(VersionSql(true, p.rows), p.params);
+  p.params.clear();
+  p.rows = 0;
+  pending_keys_.clear();
+  if (!r) DropPending();
+  return r;
+}
+
 Result<void> SqlSession::FlushPending() {
+  KAKEHASHI_TRY_VOID(FlushVersions());
   if (!has_pending_) return {};
   has_pending_ = false;
   for (std::size_t t = 0; t < pending_.size(); ++t) {
@@ -799,6 +848,9 @@ Result<void> SqlSession::FlushPending() {
 }
 
 void SqlSession::DropPending() noexcept {
+  pending_resources_.params.clear();
+  pending_resources_.rows = 0;
+  pending_keys_.clear();
   has_pending_ = false;
   for (PendingRows& p : pending_) {
     p.params.clear();
@@ -821,15 +873,17 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       KAKEHASHI_TRY_VOID(Exec(sql, {row.type, row.id}));
     }
   }
-  KAKEHASHI_TRY_VOID(Exec(
-      "INSERT INTO resources (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, "
-      "?, ?) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = "
-      "excluded.last_updated, deleted = excluded.deleted, json = excluded.json",
-      {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
-  KAKEHASHI_TRY_VOID(Exec(
-      "INSERT INTO history (type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, "
-      "?)",
-      {row.type, row.id, row.version, row.last_updated_us, deleted, row.json}));
+  // The current row and the history row (the same values) are queued too; a key is queued once
+  // per batch (an earlier version of it was flushed above), which PostgreSQL's upsert requires.
+  {
+    PendingRows& p = pending_resources_;
+    for (Param v : {Param(row.type), Param(row.id), Param(row.version), Param(row.last_updated_us),
+                    Param(deleted), Param(row.json)}) {
+      p.params.push_back(std::move(v));
+    }
+    pending_keys_.emplace(row.type, row.id);
+    if (++p.rows == kVersionBatch) KAKEHASHI_TRY_VOID(FlushVersions());
+  }
   if (row.deleted) return {};
   // Rows are queued per table (pending_) and inserted kInsertBatch at a time.
   auto queue = [&](IndexTable table, std::size_t total, auto&& add) -> Result<void> {

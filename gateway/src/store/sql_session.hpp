@@ -6,6 +6,7 @@
 #include "kakehashi/gateway/store/store.hpp"
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -71,10 +72,11 @@ class SqlSession : public Session {
   virtual Result<void> Exec(std::string_view sql, const std::vector<Param>& params) = 0;
   virtual bool InTransaction() const = 0;
 
-  // Index rows of Write() not inserted yet: they go in as multi-row INSERTs across the resources
-  // of a transaction (kPendingBatch rows per statement) instead of a few statements per
-  // resource. Flushed before a statement that reads or deletes index rows (Search, Count, Write
-  // of an existing resource); backends flush before COMMIT and drop them on rollback.
+  // Rows of Write() not inserted yet: the resources, history and index rows of a transaction go
+  // in as multi-row INSERTs across its resources instead of a few statements per resource.
+  // Flushed before a statement that reads them (Search, Count, History; Read and ReadVersion
+  // of a resource still queued) or deletes index rows (Write of an existing resource);
+  // backends flush before COMMIT and drop them on rollback.
   Result<void> FlushPending();
   void DropPending() noexcept;
 
@@ -83,6 +85,7 @@ class SqlSession : public Session {
  private:
   Result<void> EnsureCheckpointTable();
   Result<void> FlushTable(std::size_t table);
+  Result<void> FlushVersions();
   bool checkpoint_table_ = false;
   struct PendingRows {
     std::vector<Param> params;
@@ -90,6 +93,8 @@ class SqlSession : public Session {
   };
   std::vector<PendingRows> pending_ = std::vector<PendingRows>(6);  // by index table
   bool has_pending_ = false;
+  PendingRows pending_resources_;  // resources and history rows (the same parameters)
+  std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
