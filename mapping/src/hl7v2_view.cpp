@@ -28,6 +28,14 @@ std::string TextOf(std::string_view raw, const Delimiters& d) {
   return adapters::hl7v2::Unescape(raw, d);
 }
 
+// Component(c).Subcomponent(s).Text() of a repetition's raw text.
+std::string Leaf(std::string_view part, const Delimiters& d, int component, int subcomponent) {
+  if (component == 0) return TextOf(part, d);
+  if (!NthPart(part, d.component, component, part)) return {};
+  if (subcomponent != 0 && !NthPart(part, d.subcomponent, subcomponent, part)) return {};
+  return TextOf(part, d);
+}
+
 }  // namespace
 
 int Hl7v2View::RepetitionCount(std::size_t segment, int field) const {
@@ -38,6 +46,10 @@ int Hl7v2View::RepetitionCount(std::size_t segment, int field) const {
 
 std::string Hl7v2View::Value(std::size_t segment, int field, int repetition, int component,
                              int subcomponent) const {
+  const Delimiters& d = message_.GetDelimiters();
+  if (last_.segment == segment && last_.field == field && last_.repetition == repetition) {
+    return last_.found ? Leaf(last_.raw, d, component, subcomponent) : std::string();
+  }
   auto value = message_.SegmentAt(segment).Field(field);
   if (!value.Present()) return {};
   if (value.GetLevel() != adapters::hl7v2::Value::Level::kField) {
@@ -50,13 +62,10 @@ std::string Hl7v2View::Value(std::size_t segment, int field, int repetition, int
   }
   // The same navigation as Value::Repetition(r).Component(c).Subcomponent(s).Text() on the raw
   // text, without building a Value per level (this runs for every path the rules read).
-  const Delimiters& d = message_.GetDelimiters();
   std::string_view part;
-  if (!NthPart(value.Raw(), d.repetition, repetition, part)) return {};
-  if (component == 0) return TextOf(part, d);
-  if (!NthPart(part, d.component, component, part)) return {};
-  if (subcomponent != 0 && !NthPart(part, d.subcomponent, subcomponent, part)) return {};
-  return TextOf(part, d);
+  const bool found = NthPart(value.Raw(), d.repetition, repetition, part);
+  last_ = {segment, field, repetition, found, part};
+  return found ? Leaf(part, d, component, subcomponent) : std::string();
 }
 
 }  // namespace kakehashi::mapping

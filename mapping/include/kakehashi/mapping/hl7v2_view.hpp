@@ -1,6 +1,6 @@
 // MessageView over a parsed HL7 v2 message (adapters/hl7v2). The view reads positions with the
 // message's structural navigation, which marks nothing in the message; the mapper keeps its own
-// usage record.
+// usage record. Not thread-safe (it remembers the last repetition read).
 #pragma once
 
 #include "kakehashi/adapters/hl7v2/message.hpp"
@@ -27,6 +27,17 @@ class Hl7v2View final : public MessageView {
 
  private:
   const adapters::hl7v2::Message& message_;
+  // The repetition Value() found last: rules read several components of one field in a row (a
+  // datatype template), each a walk from the field's start without it. One view per message,
+  // read by one thread (the mapper), so a mutable cache is safe.
+  struct LastRepetition {
+    std::size_t segment = static_cast<std::size_t>(-1);
+    int field = 0;
+    int repetition = 0;
+    bool found = false;    // the repetition exists (raw is its text)
+    std::string_view raw;  // into the message
+  };
+  mutable LastRepetition last_;
 };
 
 }  // namespace kakehashi::mapping
