@@ -55,6 +55,34 @@ TEST_CASE("charset: digest §8 test vectors via JIS -> CP932", "[charset]") {
   CHECK(Dec("\x1B$BK|%^5~\x1B(B|", Charset::kIso2022Jp) == "万マ京|");
 }
 
+TEST_CASE("charset: every JIS X 0208 pair decodes as its Shift_JIS/CP932 bytes", "[charset]") {
+  // All 94 x 94 row/cell pairs, one per message, against the CP932 decoder fed the Shift_JIS
+  // bytes of the same pair (digest §8 formula): same text, and a problem exactly when the CP932
+  // decoder has one (unmapped codes become U+FFFD in both).
+  int mapped = 0;
+  for (unsigned j1 = 0x21; j1 <= 0x7E; ++j1) {
+    for (unsigned j2 = 0x21; j2 <= 0x7E; ++j2) {
+      const unsigned s1 = ((j1 + 1) >> 1) + (j1 <= 0x5E ? 0x70 : 0xB0);
+      const unsigned s2 = j2 + ((j1 & 1) ? (j2 >= 0x60 ? 0x20 : 0x1F) : 0x7E);
+      const std::string jis =
+          std::string("A\x1B$B") + static_cast<char>(j1) + static_cast<char>(j2) + "\x1B(B|";
+      const std::string sjis =
+          std::string("A") + static_cast<char>(s1) + static_cast<char>(s2) + "|";
+      std::vector<DecodeProblem> jis_problems, sjis_problems;
+      std::string from_jis, from_sjis;
+      common::DecodeOptions lenient;
+      lenient.mode = DecodeMode::kLenient;
+      (void)common::DecodeAppend(jis, Charset::kIso2022Jp, from_jis, &jis_problems, lenient);
+      (void)common::DecodeAppend(sjis, Charset::kCp932, from_sjis, &sjis_problems, lenient);
+      CAPTURE(j1, j2);
+      REQUIRE(from_jis == from_sjis);
+      REQUIRE(jis_problems.empty() == sjis_problems.empty());
+      if (jis_problems.empty()) ++mapped;
+    }
+  }
+  CHECK(mapped > 7000);  // JIS X 0208 has 6,879 characters; NEC row 13 and IBM rows add more
+}
+
 TEST_CASE("charset: NEC row 13 and NEC-selected IBM rows 89-92 decode", "[charset]") {
   CHECK(Dec("\x1B$B-5\x1B(B", Charset::kIso2022Jp) == "Ⅰ");   // 2D35 -> 8754
   CHECK(Dec("\x1B$B-j\x1B(B", Charset::kIso2022Jp) == "㈱");  // 2D6A -> 878A
