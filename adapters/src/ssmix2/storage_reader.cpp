@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <map>
 #include <system_error>
@@ -65,36 +66,22 @@ std::optional<std::string> ReadAt(int dir, const char* name, std::size_t limit) 
   int fd = ::openat(dir, name, kFlags | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = ::openat(dir, name, kFlags);
   if (fd < 0) return std::nullopt;
-  // One read() gets a whole stored file (a few KB): the string is sized for the common case and
-  // grown only for larger files; a short read of a regular file is its end.
+  // One read() into a per-thread buffer gets a whole stored file (a few KB); the string is then
+  // allocated at its exact size (no zero-filled spare capacity held while the unit waits). A
+  // short read of a regular file is its end.
+  thread_local std::array<char, 65536> buffer;
   std::optional<std::string> out(std::in_place);
-  std::string& bytes = *out;
-  std::size_t used = 0;
-  bytes.resize(16384);
   while (true) {
-    if (used == bytes.size()) {
-      if (bytes.size() > limit) {
-        out.reset();
-        break;
-      }
-      bytes.resize(bytes.size() * 2);
-    }
-    const ssize_t n = ::read(fd, bytes.data() + used, bytes.size() - used);
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+    if (n < 0 || out->size() + static_cast<std::size_t>(n) > limit) {
       out.reset();
       break;
     }
-    if (n == 0) break;
-    const std::size_t asked = bytes.size() - used;
-    used += static_cast<std::size_t>(n);
-    if (static_cast<std::size_t>(n) < asked) break;  // a short read of a regular file: its end
+    out->append(buffer.data(), static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < buffer.size()) break;
   }
   ::close(fd);
-  if (out) {
-    if (used > limit) return std::nullopt;
-    out->resize(used);
-  }
   return out;
 }
 
