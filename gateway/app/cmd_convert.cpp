@@ -181,11 +181,14 @@ class ValidatingOutput final : public mapping::OutputSink {
     validator_ = conformance::Validator(options);
 #endif
   }
-  // Where the next resources and their issues go (one unit of work at a time).
-  void Bind(mapping::OutputSink& next, IssueSink& issues) {
+  // Where the next resources and their issues go (one unit of work at a time). `lines`: also
+  // keep each valid resource's NDJSON line, written by the validator in the same walk (TakeLine).
+  void Bind(mapping::OutputSink& next, IssueSink& issues, bool lines = false) {
     next_ = &next;
     issues_ = &issues;
     unordered_.clear();
+    lines_.clear();
+    keep_lines_ = lines;
   }
   void Put(const std::string& type, const std::string& id, Node resource) override {
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
@@ -193,11 +196,22 @@ class ValidatingOutput final : public mapping::OutputSink {
     Location where;
     where.record = type + "/" + id;
     bool in_order = false;
-    const bool valid = validator_.Validate(resource, found, where, in_order);
-    if (valid && !in_order) {
+    std::string line;
+    bool written = false;
+    const bool valid = keep_lines_ ? validator_.Validate(resource, found, where, line, written)
+                                   : validator_.Validate(resource, found, where, in_order);
+    // A valid Put replaces an earlier entry of the same Type/id; a rejected one leaves it.
+    if (valid && keep_lines_) {
+      if (written) {
+        line += '\n';
+        lines_.insert_or_assign(where.record, std::move(line));
+      } else if (!lines_.empty()) {
+        lines_.erase(where.record);  // written from the Node by the worker
+      }
+    } else if (valid && !in_order) {
       unordered_.insert(where.record);
-    } else if (!unordered_.empty()) {
-      unordered_.erase(where.record);  // a later Put of the same Type/id replaces the entry
+    } else if (valid && !unordered_.empty()) {
+      unordered_.erase(where.record);
     }
     if (!valid) {
       for (const auto& issue : found.Issues()) {
@@ -227,6 +241,14 @@ class ValidatingOutput final : public mapping::OutputSink {
     return false;
 #endif
   }
+  // Moves the NDJSON line of the resource last Put as `key` since Bind into `out`, when the
+  // validator wrote it (Bind with lines); false: the caller writes the resource itself.
+  bool TakeLine(const std::string& key, std::string& out) {
+    const auto it = lines_.find(key);
+    if (it == lines_.end()) return false;
+    out = std::move(it->second);
+    return true;
+  }
   // Resources rejected since the last call.
   std::size_t TakeRejected() {
     return std::exchange(rejected_, 0);
@@ -237,6 +259,8 @@ class ValidatingOutput final : public mapping::OutputSink {
   IssueSink* issues_ = nullptr;
   std::size_t rejected_ = 0;
   std::set<std::string> unordered_;  // "Type/id" validated, but not in canonical member order
+  std::unordered_map<std::string, std::string> lines_;  // "Type/id" -> NDJSON line (TakeLine)
+  bool keep_lines_ = false;
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
   conformance::Validator validator_;
 #endif
@@ -412,7 +436,7 @@ class Worker {
     Done done;
     mapping::BundleBuilder bundle;  // one entry per Type/id within the unit
     BatchSink& issues = *unit.issues;
-    output_.Bind(bundle, issues);
+    output_.Bind(bundle, issues, /*lines=*/ndjson_);
     switch (unit.kind) {
       case Unit::Kind::kPatient:
       case Unit::Kind::kStoreFile:
@@ -437,10 +461,11 @@ class Worker {
       // Validated resources normally arrive with their members in canonical order: then the
       // writer need not look every member up in the metadata again.
       fhir::WriteOptions write;
-      write.members_in_order = !out.is_delete && output_.InOrder(out.key);
+      write.members_in_order = !ndjson_ && !out.is_delete && output_.InOrder(out.key);
       if (ndjson_) {
-        if (!out.is_delete) {
-          fhir::WriteJson(e.resource, out.text, write);
+        // NDJSON: the line the validator wrote while it checked the resource, if it could.
+        if (!out.is_delete && !output_.TakeLine(out.key, out.text)) {
+          fhir::WriteJson(e.resource, out.text);
           out.text += '\n';
         }
       } else {
@@ -577,75 +602,9 @@ int RunConvert(const std::vector<std::string>& argv) {
   ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
   const std::set<std::string> shared = SharedResourceTypes(*rules);  // importer.hpp
 
-  // The consumer's state: touched by one worker at a time (Pipeline::Finish with `consume`).
-  mapping::ConvertStats stats;
-  std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
-  std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
-  const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
-  // Output and issues in input order.
-  auto consume = [&](Done&& finished) {
-    Done& done = finished;
-    Unit& unit = done.unit;
-    issues.Absorb(*unit.issues);
-    if (!unit.message.empty()) {
-      progress.Clear();
-      std::fprintf(stderr, "%s\n", unit.message.c_str());
-    }
-    if (unit.unusable) ++unusable_inputs;
-    Add(stats, done.stats);
-    rejected += done.rejected;
-    for (auto& e : done.entries) {
-      if (!written.empty() || e.track) {
-        auto it = written.find(e.key);
-        if (it != written.end()) {
-          if (it->second != (e.track ? e.hash : Fnv1a(e.text))) {
-            Location where;
-            where.record = e.key;
-            issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
-                           "an earlier patient folder or input already wrote a different "
-                           "version of this resource; the first one is kept"});
-          }
-          continue;
-        }
-        if (e.track) written.emplace(std::move(e.key), e.hash);
-      }
-      if (e.is_delete) ++deletes;
-      if (ndjson) {
-        std::fwrite(e.text.data(), 1, e.text.size(), out);
-      } else {
-        if (entries == 0) {
-          std::fwrite(bundle_head.data(), 1, bundle_head.size(), out);
-        } else {
-          std::fputc(',', out);
-        }
-        std::fwrite(e.text.data(), 1, e.text.size(), out);
-      }
-      ++entries;
-    }
-    if (progress.Due()) {
-      progress.Show(
-          std::to_string(stats.files) + " files, " + std::to_string(stats.messages) + " messages",
-          stats.messages, unit.progress);
-    }
-  };
-
-  // Workers: convert units in any order; the one that completes the unit the output waits for
-  // writes it (and the later ones already done), so no consumer thread wakes for every unit.
+  // Producer: walks the inputs in order and cuts them into units.
   Pipeline pipeline(4 * jobs + 4);
-  std::vector<std::thread> workers;
-  for (std::size_t i = 0; i < jobs; ++i) {
-    workers.emplace_back([&] {
-      Worker worker(*rules, map_options, ndjson, shared);
-      std::size_t seq = 0;
-      Unit unit;
-      while (pipeline.Take(seq, unit)) {
-        pipeline.Finish(seq, worker.Convert(std::move(unit)), consume);
-      }
-    });
-  }
-
-  // Producer (this thread): walks the inputs in order and cuts them into units.
-  {
+  std::thread producer([&] {
     const std::size_t inputs = args.Positionals().size();
     for (std::size_t index = 0; index < inputs; ++index) {
       const std::string& input = args.Positionals()[index];
@@ -675,7 +634,6 @@ int RunConvert(const std::vector<std::string>& argv) {
         const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
         adapters::ssmix2::StorageReader reader(subtree ? subtree->root : path, reader_issues);
         if (subtree) reader.Restrict(subtree->relative);
-        reader.Preload(true);  // files read by this thread while their folder is open
         std::size_t found = 0;  // records of this input
         while (true) {
           Unit unit;
@@ -750,7 +708,68 @@ int RunConvert(const std::vector<std::string>& argv) {
       pipeline.Push(std::move(unit));
     }
     pipeline.Close();
+  });
+
+  std::vector<std::thread> workers;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    workers.emplace_back([&] {
+      Worker worker(*rules, map_options, ndjson, shared);
+      std::size_t seq = 0;
+      Unit unit;
+      while (pipeline.Take(seq, unit)) pipeline.Finish(seq, worker.Convert(std::move(unit)));
+    });
   }
+
+  // Consumer (this thread): output and issues in input order.
+  mapping::ConvertStats stats;
+  std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
+  std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
+  const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
+  while (auto done = pipeline.Next()) {
+    Unit& unit = done->unit;
+    issues.Absorb(*unit.issues);
+    if (!unit.message.empty()) {
+      progress.Clear();
+      std::fprintf(stderr, "%s\n", unit.message.c_str());
+    }
+    if (unit.unusable) ++unusable_inputs;
+    Add(stats, done->stats);
+    rejected += done->rejected;
+    for (auto& e : done->entries) {
+      if (!written.empty() || e.track) {
+        auto it = written.find(e.key);
+        if (it != written.end()) {
+          if (it->second != (e.track ? e.hash : Fnv1a(e.text))) {
+            Location where;
+            where.record = e.key;
+            issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
+                           "an earlier patient folder or input already wrote a different "
+                           "version of this resource; the first one is kept"});
+          }
+          continue;
+        }
+        if (e.track) written.emplace(std::move(e.key), e.hash);
+      }
+      if (e.is_delete) ++deletes;
+      if (ndjson) {
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      } else {
+        if (entries == 0) {
+          std::fwrite(bundle_head.data(), 1, bundle_head.size(), out);
+        } else {
+          std::fputc(',', out);
+        }
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      }
+      ++entries;
+    }
+    if (progress.Due()) {
+      progress.Show(
+          std::to_string(stats.files) + " files, " + std::to_string(stats.messages) + " messages",
+          stats.messages, unit.progress);
+    }
+  }
+  producer.join();
   for (auto& w : workers) w.join();
   progress.Clear();
   if (!ndjson) {
