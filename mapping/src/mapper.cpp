@@ -709,11 +709,12 @@ class Engine {
                             std::string_view field) {
     if (const Node* table = info.lookup) {
       if (!value) return std::nullopt;
-      std::string code = value->node.Text();
-      while (!code.empty() && code.back() == ' ') code.pop_back();
+      std::string_view code = value->node.Text();
+      while (!code.empty() && code.back() == ' ') code.remove_suffix(1);
       const Node* system = info.system;
-      const TableRow* row = rules_.Lookup(table->Text(), system ? system->Text() : "", code,
-                                          ToString(options_.profile));
+      const TableRow* row = rules_.Lookup(
+          table->Text(), system ? std::string_view(system->Text()) : std::string_view(), code,
+          ToString(options_.profile));
       if (row == nullptr) {
         if (const Node* def = info.fallback) return Out{*def, true};
         if (!rules_.HasTable(table->Text())) {
