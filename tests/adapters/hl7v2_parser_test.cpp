@@ -533,3 +533,38 @@ TEST_CASE("hl7v2 parser: issues never carry field values", "[hl7v2][parser]") {
     CHECK(codes.count(code) == 1);
   }
 }
+
+TEST_CASE("parser: field ends and escapes found at every position of an 8-byte word", "[hl7v2]") {
+  // The index scans eight bytes at a time: fields of every length 0-19 (separator at every lane)
+  // with an unterminated escape (reported as hl7v2.escape.unknown) before, at or after the field
+  // end, and escape-free fields that must not be reported.
+  for (std::size_t length = 0; length < 20; ++length) {
+    for (std::size_t esc = 0; esc <= length + 1; ++esc) {
+      CAPTURE(length, esc);
+      std::string field(length, 'x');
+      std::string next = "yyyyyyyyy";  // the field after it (the segment's last)
+      if (esc < length) field[esc] = '\\';
+      if (esc == length + 1) next[3] = '\\';  // an escape only after the field end
+      const std::string text = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\rNTE|" + field + "|" +
+                               next + "\rNTE|" + std::string(length, 'z') + "\r";
+      auto p = Run(text);
+      REQUIRE(p->result.messages.size() == 1);
+      const auto& m = p->result.messages[0];
+      REQUIRE(m.SegmentCount() == 3);
+      REQUIRE(m.SegmentAt(1).FieldCount() == 2);
+      CHECK(m.SegmentAt(1).Field(1).Raw() == field);
+      CHECK(m.SegmentAt(1).Field(2).Raw() == next);
+      CHECK(m.SegmentAt(2).Field(1).Raw() == std::string(length, 'z'));
+      const auto* unknown = p->Find("hl7v2.escape.unknown");
+      if (esc < length) {
+        REQUIRE(unknown != nullptr);
+        CHECK(unknown->where.field == "NTE-1");
+      } else if (esc == length + 1) {
+        REQUIRE(unknown != nullptr);
+        CHECK(unknown->where.field == "NTE-2");
+      } else {
+        CHECK(unknown == nullptr);
+      }
+    }
+  }
+}

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -569,6 +571,48 @@ void MessageBuilder::ReportDecodeProblems(const Message& msg,
   }
 }
 
+namespace {
+
+// The end of the field starting at t[k]: the position of the next field separator, CR or LF (n
+// when none). Sets has_escape when the escape character occurs before it. Eight bytes at a time
+// (the index pass was ~3.5 % of a whole conversion's instructions): a byte equal to v shows as
+// the high bit of its lane in Zero(w ^ v*0x01..01); lanes above a true match may be set by the
+// borrow, never lanes below one, so the lowest set lane is always exact.
+std::uint32_t FieldEnd(const char* t, std::uint32_t k, std::uint32_t n, char field, char escape,
+                       bool& has_escape) {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+    auto zero = [](std::uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+    const std::uint64_t f = kOnes * static_cast<unsigned char>(field);
+    const std::uint64_t e = kOnes * static_cast<unsigned char>(escape);
+    constexpr std::uint64_t cr = kOnes * '\r', lf = kOnes * '\n';
+    while (k + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, t + k, 8);
+      const std::uint64_t stop = zero(w ^ f) | zero(w ^ cr) | zero(w ^ lf);
+      const std::uint64_t esc = zero(w ^ e);
+      if (stop == 0) {
+        has_escape |= esc != 0;
+        k += 8;
+        continue;
+      }
+      const int at = std::countr_zero(stop);
+      has_escape |= esc != 0 && std::countr_zero(esc) < at;
+      return k + static_cast<std::uint32_t>(at / 8);
+    }
+  }
+  while (k < n) {
+    const char c = t[k];
+    if (c == field || c == '\r' || c == '\n') break;
+    has_escape |= c == escape;
+    ++k;
+  }
+  return k;
+}
+
+}  // namespace
+
 bool MessageBuilder::Index(Message& msg, std::int64_t first_line) {
   const std::string& t = msg.text_;
   const Delimiters& d = msg.delimiters_;
@@ -615,13 +659,7 @@ bool MessageBuilder::Index(Message& msg, std::int64_t first_line) {
     // Fields: j is at a separator or the line end.
     while (j < n && t[j] == d.field) {
       const std::uint32_t start = j + 1;
-      std::uint32_t k = start;
-      while (k < n) {
-        const char c = t[k];
-        if (c == d.field || c == '\r' || c == '\n') break;
-        has_escape |= c == d.escape;
-        ++k;
-      }
+      const std::uint32_t k = FieldEnd(t.data(), start, n, d.field, d.escape, has_escape);
       msg.fields_.push_back({start, k - start});
       j = k;
     }
