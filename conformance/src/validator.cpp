@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -448,11 +449,13 @@ class Walker {
   // Through a cursor: `out_` is grown ahead (resize) and cut to out_len_ by FinishOutput, so a
   // token costs a few stores instead of std::string::append calls.
 
-  char* Room(std::size_t n) {
-    if (out_->size() - out_len_ < n) [[unlikely]] {
-      out_->resize(std::max(out_->size() * 2, out_len_ + n + 256));
-    }
+  [[gnu::always_inline]] char* Room(std::size_t n) {
+    if (out_->size() - out_len_ < n) [[unlikely]]
+      Grow(n);
     return out_->data() + out_len_;
+  }
+  [[gnu::noinline]] void Grow(std::size_t n) {
+    out_->resize(std::max(out_->size() * 2, out_len_ + n + 256));
   }
   // memcpy without a call for the short names and values that dominate.
   static char* Copy(char* to, std::string_view text) {
@@ -741,10 +744,10 @@ class Walker {
     }
     const auto elements = type.elements;
     const TypeFacts* facts = facts_.Find(type);
-    TypeFacts own_facts;  // a TypeInfo built by hand (not in the generated table)
-    if (facts == nullptr) {
-      FactTable::Fill(type, own_facts);
-      facts = &own_facts;
+    std::optional<TypeFacts> own_facts;  // a TypeInfo built by hand (not in the generated table)
+    if (facts == nullptr) [[unlikely]] {
+      FactTable::Fill(type, own_facts.emplace());
+      facts = &*own_facts;
     }
     Level& level = levels_[static_cast<std::size_t>(depth_ - 1)];
     if (level.seen.size() < elements.size()) level.seen.resize(elements.size());
@@ -1058,10 +1061,10 @@ class Walker {
   void Primitive(const Node& value, std::string_view name, const ElementInfo& element,
                  const TypeInfo& type) {
     const TypeFacts* facts = facts_.Find(type);
-    TypeFacts own_facts;  // a TypeInfo built by hand (not in the generated table)
-    if (facts == nullptr) {
-      FactTable::Fill(type, own_facts);
-      facts = &own_facts;
+    std::optional<TypeFacts> own_facts;  // a TypeInfo built by hand (not in the generated table)
+    if (facts == nullptr) [[unlikely]] {
+      FactTable::Fill(type, own_facts.emplace());
+      facts = &*own_facts;
     }
     const bool kind_ok = facts->json_kind == JsonKind::kBoolean  ? value.IsBool()
                          : facts->json_kind == JsonKind::kNumber ? value.IsNumber()

@@ -101,27 +101,30 @@ void AppendJsonString(std::string& out, std::string_view text);
 inline bool JsonNeedsEscape(std::string_view text) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull;
   constexpr std::uint64_t kHigh = 0x8080808080808080ull;
-  const char* p = text.data();
-  std::size_t n = text.size();
-  while (n >= 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    // Exact per-byte tests (borrows only arise above a byte that already matched).
+  // Exact per-byte tests (borrows only arise above a byte that already matched).
+  const auto any = [](std::uint64_t word) {
     const std::uint64_t quote = word ^ (kOnes * '"');
     const std::uint64_t slash = word ^ (kOnes * '\\');
-    if ((((word - kOnes * 0x20) & ~word) | ((quote - kOnes) & ~quote) |
-         ((slash - kOnes) & ~slash)) &
-        kHigh) {
-      return true;
+    return ((((word - kOnes * 0x20) & ~word) | ((quote - kOnes) & ~quote) |
+             ((slash - kOnes) & ~slash)) &
+            kHigh) != 0;
+  };
+  const char* p = text.data();
+  const std::size_t n = text.size();
+  if (n < 8) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const unsigned char c = static_cast<unsigned char>(p[i]);
+      if (c < 0x20 || c == '"' || c == '\\') return true;
     }
-    p += 8;
-    n -= 8;
+    return false;
   }
-  for (; n > 0; --n, ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    if (c < 0x20 || c == '"' || c == '\\') return true;
+  std::uint64_t word;
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    std::memcpy(&word, p + i, 8);
+    if (any(word)) return true;
   }
-  return false;
+  std::memcpy(&word, p + n - 8, 8);  // the tail, overlapping the last full word
+  return any(word);
 }
 
 // An OperationOutcome (http://hl7.org/fhir/R4/operationoutcome.html) for `issues`:
