@@ -602,75 +602,9 @@ int RunConvert(const std::vector<std::string>& argv) {
   ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
   const std::set<std::string> shared = SharedResourceTypes(*rules);  // importer.hpp
 
-  // The consumer's state: touched by one worker at a time (Pipeline::Finish with `consume`).
-  mapping::ConvertStats stats;
-  std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
-  std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
-  const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
-  // Output and issues in input order.
-  auto consume = [&](Done&& finished) {
-    Done& done = finished;
-    Unit& unit = done.unit;
-    issues.Absorb(*unit.issues);
-    if (!unit.message.empty()) {
-      progress.Clear();
-      std::fprintf(stderr, "%s\n", unit.message.c_str());
-    }
-    if (unit.unusable) ++unusable_inputs;
-    Add(stats, done.stats);
-    rejected += done.rejected;
-    for (auto& e : done.entries) {
-      if (!written.empty() || e.track) {
-        auto it = written.find(e.key);
-        if (it != written.end()) {
-          if (it->second != (e.track ? e.hash : Fnv1a(e.text))) {
-            Location where;
-            where.record = e.key;
-            issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
-                           "an earlier patient folder or input already wrote a different "
-                           "version of this resource; the first one is kept"});
-          }
-          continue;
-        }
-        if (e.track) written.emplace(std::move(e.key), e.hash);
-      }
-      if (e.is_delete) ++deletes;
-      if (ndjson) {
-        std::fwrite(e.text.data(), 1, e.text.size(), out);
-      } else {
-        if (entries == 0) {
-          std::fwrite(bundle_head.data(), 1, bundle_head.size(), out);
-        } else {
-          std::fputc(',', out);
-        }
-        std::fwrite(e.text.data(), 1, e.text.size(), out);
-      }
-      ++entries;
-    }
-    if (progress.Due()) {
-      progress.Show(
-          std::to_string(stats.files) + " files, " + std::to_string(stats.messages) + " messages",
-          stats.messages, unit.progress);
-    }
-  };
-
-  // Workers: convert units in any order; the one that completes the unit the output waits for
-  // writes it (and the later ones already done), so no consumer thread wakes for every unit.
+  // Producer: walks the inputs in order and cuts them into units.
   Pipeline pipeline(4 * jobs + 4);
-  std::vector<std::thread> workers;
-  for (std::size_t i = 0; i < jobs; ++i) {
-    workers.emplace_back([&] {
-      Worker worker(*rules, map_options, ndjson, shared);
-      std::size_t seq = 0;
-      Unit unit;
-      while (pipeline.Take(seq, unit)) {
-        pipeline.Finish(seq, worker.Convert(std::move(unit)), consume);
-      }
-    });
-  }
-
-  // Producer (this thread): walks the inputs in order and cuts them into units.
-  {
+  std::thread producer([&] {
     const std::size_t inputs = args.Positionals().size();
     for (std::size_t index = 0; index < inputs; ++index) {
       const std::string& input = args.Positionals()[index];
@@ -775,7 +709,68 @@ int RunConvert(const std::vector<std::string>& argv) {
       pipeline.Push(std::move(unit));
     }
     pipeline.Close();
+  });
+
+  std::vector<std::thread> workers;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    workers.emplace_back([&] {
+      Worker worker(*rules, map_options, ndjson, shared);
+      std::size_t seq = 0;
+      Unit unit;
+      while (pipeline.Take(seq, unit)) pipeline.Finish(seq, worker.Convert(std::move(unit)));
+    });
   }
+
+  // Consumer (this thread): output and issues in input order.
+  mapping::ConvertStats stats;
+  std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
+  std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
+  const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
+  while (auto done = pipeline.Next()) {
+    Unit& unit = done->unit;
+    issues.Absorb(*unit.issues);
+    if (!unit.message.empty()) {
+      progress.Clear();
+      std::fprintf(stderr, "%s\n", unit.message.c_str());
+    }
+    if (unit.unusable) ++unusable_inputs;
+    Add(stats, done->stats);
+    rejected += done->rejected;
+    for (auto& e : done->entries) {
+      if (!written.empty() || e.track) {
+        auto it = written.find(e.key);
+        if (it != written.end()) {
+          if (it->second != (e.track ? e.hash : Fnv1a(e.text))) {
+            Location where;
+            where.record = e.key;
+            issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
+                           "an earlier patient folder or input already wrote a different "
+                           "version of this resource; the first one is kept"});
+          }
+          continue;
+        }
+        if (e.track) written.emplace(std::move(e.key), e.hash);
+      }
+      if (e.is_delete) ++deletes;
+      if (ndjson) {
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      } else {
+        if (entries == 0) {
+          std::fwrite(bundle_head.data(), 1, bundle_head.size(), out);
+        } else {
+          std::fputc(',', out);
+        }
+        std::fwrite(e.text.data(), 1, e.text.size(), out);
+      }
+      ++entries;
+    }
+    if (progress.Due()) {
+      progress.Show(
+          std::to_string(stats.files) + " files, " + std::to_string(stats.messages) + " messages",
+          stats.messages, unit.progress);
+    }
+  }
+  producer.join();
   for (auto& w : workers) w.join();
   progress.Clear();
   if (!ndjson) {

@@ -3,15 +3,6 @@
 // units, workers take them in any order, the consumer receives results strictly in number order
 // (so the output does not depend on the number of workers). At most `capacity` units are between
 // the producer and the consumer, which bounds memory.
-//
-// Wake-ups are kept rare (every futex wake is a syscall and a context switch; with units of a few
-// messages they cost ~5 futex calls per unit; docs/performance.md): a wait is signalled only when
-// someone waits, and instead of a consumer thread that wakes for every unit, a caller may pass
-// `consume` to Finish(): the worker that completes the unit the output waits for hands it, and
-// every later unit already done, to `consume` itself (one worker at a time, in order). The
-// producer is woken as soon as there is room again: letting it sleep until half the units had
-// drained starved the workers whenever a slow unit held the output back (measured: ~2x the wall
-// time under load).
 #pragma once
 
 #include <condition_variable>
@@ -32,15 +23,11 @@ class OrderedPipeline {
   // Producer. Blocks while `capacity` units are in flight; false when the pipeline was cancelled.
   bool Push(Unit unit) {
     std::unique_lock lock(mutex_);
-    if (in_flight_ >= capacity_ && !cancelled_) {
-      producer_waiting_ = true;
-      space_.wait(lock, [&] { return in_flight_ < capacity_ || cancelled_; });
-      producer_waiting_ = false;
-    }
+    space_.wait(lock, [&] { return in_flight_ < capacity_ || cancelled_; });
     if (cancelled_) return false;
     ++in_flight_;
     todo_.emplace_back(next_in_++, std::move(unit));
-    if (idle_workers_ > 0) work_.notify_one();
+    work_.notify_one();
     return true;
   }
   // Producer: no more units.
@@ -64,11 +51,7 @@ class OrderedPipeline {
   // Worker. False when there is no more work.
   bool Take(std::size_t& seq, Unit& unit) {
     std::unique_lock lock(mutex_);
-    if (todo_.empty() && !closed_ && !cancelled_) {
-      ++idle_workers_;
-      work_.wait(lock, [&] { return !todo_.empty() || closed_ || cancelled_; });
-      --idle_workers_;
-    }
+    work_.wait(lock, [&] { return !todo_.empty() || closed_ || cancelled_; });
     if (todo_.empty()) return false;
     seq = todo_.front().first;
     unit = std::move(todo_.front().second);
@@ -79,30 +62,6 @@ class OrderedPipeline {
     std::lock_guard lock(mutex_);
     done_.emplace(seq, std::move(done));
     done_cv_.notify_all();
-  }
-  // Worker, in place of a consumer thread calling Next(): hands the results to `consume(Done&&)`
-  // in number order, called outside the lock by one worker at a time (the one that completes the
-  // unit the output waits for; it also passes on every later unit already done). Do not mix with
-  // Next() on one pipeline. The consumer's Cancel() still works from inside `consume`.
-  template <class Consume>
-  void Finish(std::size_t seq, Done done, Consume&& consume) {
-    std::unique_lock lock(mutex_);
-    done_.emplace(seq, std::move(done));
-    if (consuming_) return;  // the worker handing out results will find it
-    consuming_ = true;
-    while (true) {
-      auto it = done_.find(next_out_);
-      if (it == done_.end()) break;
-      Done next = std::move(it->second);
-      done_.erase(it);
-      lock.unlock();
-      consume(std::move(next));
-      lock.lock();
-      ++next_out_;
-      --in_flight_;
-      if (producer_waiting_) space_.notify_one();
-    }
-    consuming_ = false;
   }
   // Consumer: the next result in order; nullopt once everything handed out has come back and
   // the producer is done (closed or cancelled).
@@ -117,7 +76,7 @@ class OrderedPipeline {
     done_.erase(it);
     ++next_out_;
     --in_flight_;
-    if (producer_waiting_) space_.notify_one();
+    space_.notify_one();
     return done;
   }
 
@@ -128,9 +87,6 @@ class OrderedPipeline {
   std::deque<std::pair<std::size_t, Unit>> todo_;
   std::map<std::size_t, Done> done_;
   std::size_t next_in_ = 0, next_out_ = 0, in_flight_ = 0;
-  std::size_t idle_workers_ = 0;   // workers waiting in Take()
-  bool producer_waiting_ = false;  // the producer sleeps in Push() (pipeline full)
-  bool consuming_ = false;         // a worker is handing results to Finish()'s `consume`
   bool closed_ = false;
   bool cancelled_ = false;
 };
