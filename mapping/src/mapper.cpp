@@ -531,6 +531,16 @@ class Engine {
   // moving its members over (Build's other branch), without the intermediate object. Only for a
   // body without "$require" (that check must see the body's members alone).
   void EvalBodyInto(const Node& rule, const Compiled& info, Scope& scope, Node& resource) {
+    EvalMembersInto(rule, info, scope, resource, /*head_keys_set=*/true);
+  }
+
+  // Evaluates the object rule's members into `dest` (a template's fresh object or a resource
+  // body): "$merge" members spread, the others set (info.merge, or a resource head key when
+  // `head_keys_set`) or appended (rule keys are unique: no lookup needed). Returns whether any
+  // member came from data.
+  bool EvalMembersInto(const Node& rule, const Compiled& info, Scope& scope, Node& dest,
+                       bool head_keys_set) {
+    bool data = false;
     const std::size_t parent_length = scope.fhir_path.size();
     for (std::size_t i = 0; i < rule.Size(); ++i) {
       const std::uint8_t role = i < info.roles.size() ? info.roles[i] : kMember;
@@ -540,16 +550,18 @@ class Engine {
       auto v = Eval(rule.Child(i), scope, i < info.members.size() ? info.members[i] : nullptr);
       scope.fhir_path.resize(parent_length);
       if (!v) continue;
+      data = data || v->data;
       if (role == kMergeIn) {
         for (std::size_t k = 0; k < v->node.Size(); ++k) {
-          resource.Set(v->node.Key(k), std::move(v->node.Child(k)));
+          dest.Set(v->node.Key(k), std::move(v->node.Child(k)));
         }
-      } else if (info.merge || IsHeadKey(key)) {
-        resource.Set(key, std::move(v->node));
+      } else if (info.merge || (head_keys_set && IsHeadKey(key))) {
+        dest.Set(key, std::move(v->node));
       } else {
-        resource.Append(key, std::move(v->node));  // rule keys are unique
+        dest.Append(key, std::move(v->node));
       }
     }
+    return data;
   }
 
   // ------------------------------------------------------------------ evaluation
@@ -593,26 +605,7 @@ class Engine {
   }
   std::optional<Out> EvalObject(const Node& rule, const Compiled& info, Scope& scope, bool keep) {
     Out out{Node::Object(), false};
-    const std::size_t parent_length = scope.fhir_path.size();
-    for (std::size_t i = 0; i < rule.Size(); ++i) {
-      const std::uint8_t role = i < info.roles.size() ? info.roles[i] : kMember;
-      if (role == kSkip) continue;
-      const std::string& key = rule.Key(i);
-      scope.fhir_path.append(".").append(key);
-      auto v = Eval(rule.Child(i), scope, i < info.members.size() ? info.members[i] : nullptr);
-      scope.fhir_path.resize(parent_length);
-      if (!v) continue;
-      out.data = out.data || v->data;
-      if (role == kMergeIn) {
-        for (std::size_t k = 0; k < v->node.Size(); ++k) {
-          out.node.Set(v->node.Key(k), std::move(v->node.Child(k)));
-        }
-      } else if (info.merge) {
-        out.node.Set(key, std::move(v->node));
-      } else {
-        out.node.Append(key, std::move(v->node));  // rule keys are unique: no lookup needed
-      }
-    }
+    out.data = EvalMembersInto(rule, info, scope, out.node, /*head_keys_set=*/false);
     if (const Node* require = info.require) {
       for (const auto& name : require->Items()) {
         if (out.node.Find(name.Text()) == nullptr) return std::nullopt;
