@@ -6,6 +6,7 @@
 // time (mapping/converter.hpp, OutputSink::EncounterVersion).
 #include "importer.hpp"
 
+#include "import_support.hpp"
 #include "kakehashi/fhir/json.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/mapping/bundle.hpp"
@@ -31,6 +32,9 @@ namespace {
 namespace fs = std::filesystem;
 using fhir::Node;
 using gateway::testing::Backend;
+using testing::HistoryRows;
+using testing::MapOptions;
+using testing::Rules;
 
 const fs::path& CaseDir() {
   static const fs::path dir =
@@ -54,19 +58,6 @@ const Node& Cases() {
     return out;
   }();
   return cases;
-}
-
-const mapping::RuleSet& Rules() {
-  static auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), "");
-  REQUIRE(rules);
-  return *rules;
-}
-
-mapping::MapOptions MapOptions() {
-  mapping::MapOptions m;
-  m.facility_code = "1312345679";
-  m.report_unused = false;
-  return m;
 }
 
 std::string Message(const std::string& name) {
@@ -186,16 +177,6 @@ std::vector<std::string> Encounters(gateway::store::Store& store) {
     out.push_back(fhir::WriteJson(*node));
   }
   return out;
-}
-
-std::size_t HistoryRows(gateway::store::Store& store) {
-  auto session = store.OpenSession();
-  REQUIRE(session);
-  gateway::store::HistoryQuery q;
-  q.count = 100000;
-  auto rows = (*session)->History(q);
-  REQUIRE(rows);
-  return rows->size();
 }
 
 const Node* Path(const Node* n, std::initializer_list<std::string_view> keys) {

@@ -4,6 +4,7 @@
 // folder is imported again, and bad input is reported and kept without stopping the import.
 #include "importer.hpp"
 
+#include "import_support.hpp"
 #include "kakehashi/fhir/json.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/mapping/bundle.hpp"
@@ -28,6 +29,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using gateway::testing::Backend;
+using testing::HistoryRows;
+using testing::MapOptions;
+using testing::Rules;
 
 void WriteText(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -84,19 +88,6 @@ struct Fixture {
   }
 };
 
-const mapping::RuleSet& Rules() {
-  static auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir(), "");
-  REQUIRE(rules);
-  return *rules;
-}
-
-mapping::MapOptions MapOptions() {
-  mapping::MapOptions m;
-  m.facility_code = "1312345679";
-  m.report_unused = false;
-  return m;
-}
-
 // The live resources of a store: "Type/id" -> JSON without meta.versionId/lastUpdated.
 std::map<std::string, std::string> Live(gateway::store::Store& store) {
   auto session = store.OpenSession();
@@ -116,16 +107,6 @@ std::map<std::string, std::string> Live(gateway::store::Store& store) {
     out[row.type + "/" + row.id] = fhir::WriteJson(*node);
   }
   return out;
-}
-
-std::size_t HistoryRows(gateway::store::Store& store) {
-  auto session = store.OpenSession();
-  REQUIRE(session);
-  gateway::store::HistoryQuery q;
-  q.count = 100000;
-  auto rows = (*session)->History(q);
-  REQUIRE(rows);
-  return rows->size();
 }
 
 struct Run {
