@@ -441,17 +441,6 @@ constexpr std::array<bool, 256> kNeedsEscape = [] {
   return table;
 }();
 
-// Whether any of the 8 bytes of `word` needs escaping: a control byte (< 0x20), '"' or '\\'.
-// Classic SWAR zero-byte tests (exact, no false positives: each term is a per-byte test
-// whose borrows only arise above a byte that already matched).
-inline bool AnyNeedsEscape(std::uint64_t word) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
-  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  const std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
-  return (below_space | has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) != 0;
-}
-
 // Appends to a std::string through a cursor: the string is grown ahead (resize) and cut to the
 // written length when the buffer goes away, so writing a byte is one store instead of a
 // push_back with its capacity check and length update (the writer emits many 1-3 byte tokens).
@@ -509,7 +498,7 @@ void AppendEscaped(Out& out, std::string_view text) {
   while (end - scan >= 8) {
     std::uint64_t word;
     std::memcpy(&word, scan, 8);
-    if (AnyNeedsEscape(word)) break;
+    if (JsonWordNeedsEscape(word)) break;
     scan += 8;
   }
   for (const char* p = scan; p != end; ++p) {
@@ -758,16 +747,7 @@ void WriteJson(const Node& node, std::string& out, const WriteOptions& options) 
 void AppendJsonString(std::string& out, std::string_view text) {
   // Values without bytes to escape (nearly all) in one append; the rest through the writer's
   // own escaping so that both spell escapes the same way.
-  const char* scan = text.data();
-  const char* const end = text.data() + text.size();
-  while (end - scan >= 8) {
-    std::uint64_t word;
-    std::memcpy(&word, scan, 8);
-    if (AnyNeedsEscape(word)) break;
-    scan += 8;
-  }
-  while (scan != end && !kNeedsEscape[static_cast<unsigned char>(*scan)]) ++scan;
-  if (scan == end) {
+  if (!JsonNeedsEscape(text)) {
     const std::size_t at = out.size();
     out.resize(at + text.size() + 2);
     char* p = out.data() + at;

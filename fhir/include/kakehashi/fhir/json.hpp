@@ -95,20 +95,20 @@ void WriteJson(const Node& node, std::string& out, const WriteOptions& options =
 // validator's write-while-validating) produces the same bytes as WriteJson.
 void AppendJsonString(std::string& out, std::string_view text);
 
-// Whether `text` holds a byte that JSON strings escape: a control byte (< 0x20), '"' or '\\'.
-// When false, AppendJsonString appends '"' + text + '"'. Inline (8 bytes per step): writers ask
-// for every string value.
-inline bool JsonNeedsEscape(std::string_view text) {
+// Whether any of the 8 bytes of `word` is a byte that JSON strings escape: a control byte
+// (< 0x20), '"' or '\\'. Classic SWAR zero-byte tests, exact (each term is a per-byte test whose
+// borrows only arise above a byte that already matched).
+inline bool JsonWordNeedsEscape(std::uint64_t word) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull;
   constexpr std::uint64_t kHigh = 0x8080808080808080ull;
-  // Exact per-byte tests (borrows only arise above a byte that already matched).
-  const auto any = [](std::uint64_t word) {
-    const std::uint64_t quote = word ^ (kOnes * '"');
-    const std::uint64_t slash = word ^ (kOnes * '\\');
-    return ((((word - kOnes * 0x20) & ~word) | ((quote - kOnes) & ~quote) |
-             ((slash - kOnes) & ~slash)) &
-            kHigh) != 0;
-  };
+  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
+  return (below_space | has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) != 0;
+}
+
+// Whether `text` holds such a byte. When false, AppendJsonString appends '"' + text + '"'.
+// Inline (8 bytes per step): writers ask for every string value.
+inline bool JsonNeedsEscape(std::string_view text) {
   const char* p = text.data();
   const std::size_t n = text.size();
   if (n < 8) {
@@ -121,10 +121,10 @@ inline bool JsonNeedsEscape(std::string_view text) {
   std::uint64_t word;
   for (std::size_t i = 0; i + 8 <= n; i += 8) {
     std::memcpy(&word, p + i, 8);
-    if (any(word)) return true;
+    if (JsonWordNeedsEscape(word)) return true;
   }
   std::memcpy(&word, p + n - 8, 8);  // the tail, overlapping the last full word
-  return any(word);
+  return JsonWordNeedsEscape(word);
 }
 
 // An OperationOutcome (http://hl7.org/fhir/R4/operationoutcome.html) for `issues`:
