@@ -34,9 +34,9 @@ struct Connection {
   }
 };
 
-// Store::ReadCurrent's connection of one thread: its read statement prepared once, database
-// pages read through mmap, and a read transaction kept open while the caller's DbState is the
-// one it began under (walformat §2.1: the WAL-index header changes with every commit, so an
+// Store::ReadCurrent's connection of one thread: its read statement prepared once, an 8 MB page
+// cache and no mmap (see OpenReader), and a read transaction kept open while the caller's DbState
+// is the one it began under (walformat §2.1: the WAL-index header changes with every commit, so an
 // unchanged header means the open snapshot is the newest one). That saves per read the
 // BEGIN/COMMIT of an autocommit statement: the shared lock on the database file and the read
 // mark lock on the -shm (fcntl, behind process-wide SQLite mutexes the io threads contend for),
