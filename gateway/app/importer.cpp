@@ -146,21 +146,34 @@ struct Origin {
 // all of them (mapping::MergeEncounterVersions) in the converter's order: merge time, then slot.
 // The side table is import_unit_resources with source kEncounterVersions and unit = the
 // Encounter id (store.hpp; docs/decisions/0012-import-encounter-versions.md), one line per
-// version: "when \t slot \t unit \t JSON". A unit imported again replaces its own lines; a
-// slot given by several units (the same SS-MIX2 record key in two roots) counts once, from the
-// unit whose version is newest (digest §3: the later 発生日時 is the current one).
+// version: "when \t slot \t unit \t kind+trigger \t JSON". A unit imported again replaces its own
+// lines; a slot given by several units (the same SS-MIX2 record key in two roots, a key and its
+// later deletion) counts once, from the unit whose version is newest (digest §3: the later
+// 発生日時 is the current one). A deleted key's line (kind D: its flag-0 file's cancel message;
+// kind W: nothing, the key's contribution is withdrawn) is kept like any other, so the deletion
+// is remembered whichever unit is imported or redone later; the Encounter is deleted when no
+// live line (kind K or M) is left.
 constexpr std::string_view kEncounterVersions = "import:encounter-versions";
 
 // Mixed into every fingerprint: units imported before the side table existed are imported once
 // more, so that their Encounter versions are recorded (nothing changes where nothing differs).
-constexpr std::string_view kStateFormat = "encounter-versions/1";
+constexpr std::string_view kStateFormat = "encounter-versions/2";
 
 struct VersionLine {
   std::string when;  // 17 digits, or empty
   std::string slot;  // "ssmix2:<record key>" or "file:<unit key>#<message>"
   std::string unit;  // "<checkpoint source>|<checkpoint unit>"
-  std::string json;  // the version as mapped (fhir::WriteJson)
+  // How it counts (mapping::EncounterVersionInfo), then MSH-9.2: K an SS-MIX2 record (or a PUT
+  // without versions), M an HL7 v2 message (a cancel withdraws by trigger), D a deleted key's
+  // cancel message (not live), W a deleted key without one (withdrawn, no JSON).
+  std::string tag;
+  std::string json;  // the version as mapped (fhir::WriteJson); empty for W
 };
+
+std::string Tag(const mapping::EncounterVersionInfo& info, bool withdrawn) {
+  const char kind = withdrawn ? 'W' : !info.live ? 'D' : info.by_trigger ? 'M' : 'K';
+  return kind + std::string(info.trigger);
+}
 
 // Tabs and line breaks would break the line format (an HL7 v2 file path could hold them).
 std::string OneField(std::string text) {
@@ -178,21 +191,22 @@ std::vector<VersionLine> ParseVersions(const std::string& text) {
     if (nl == std::string::npos) nl = text.size();
     const std::string_view line = std::string_view(text).substr(pos, nl - pos);
     pos = nl + 1;
-    std::size_t t[3];
+    // when, slot, unit, then kind+trigger (absent in lines of state format 1, whose fourth
+    // field is the JSON: such a line counts as kind K), then the JSON (may hold no tab).
+    std::string_view field[4];
     std::size_t from = 0;
-    bool ok = true;
-    for (auto& at : t) {
-      at = line.find('\t', from);
-      if (at == std::string_view::npos) {
-        ok = false;
-        break;
-      }
+    int n = 0;
+    for (; n < 4; ++n) {
+      const bool json_next = n == 3 && from < line.size() && line[from] == '{';
+      const std::size_t at = json_next ? std::string_view::npos : line.find('\t', from);
+      if (at == std::string_view::npos) break;
+      field[n] = line.substr(from, at - from);
       from = at + 1;
     }
-    if (!ok) continue;
-    out.push_back(
-        {std::string(line.substr(0, t[0])), std::string(line.substr(t[0] + 1, t[1] - t[0] - 1)),
-         std::string(line.substr(t[1] + 1, t[2] - t[1] - 1)), std::string(line.substr(t[2] + 1))});
+    if (n < 3) continue;
+    if (n == 3) field[3] = "K";
+    out.push_back({std::string(field[0]), std::string(field[1]), std::string(field[2]),
+                   std::string(field[3]), std::string(line.substr(from))});
   }
   return out;
 }
@@ -210,6 +224,8 @@ std::string FormatVersions(std::vector<VersionLine>& lines) {
     out += '\t';
     out += l.unit;
     out += '\t';
+    out += l.tag;
+    out += '\t';
     out += l.json;
     out += '\n';
   }
@@ -217,8 +233,9 @@ std::string FormatVersions(std::vector<VersionLine>& lines) {
 }
 
 // The versions that count, in merge order: per slot only the lines of the unit with the newest
-// version of it (ties: the greater unit name, so the choice does not depend on import order);
-// sorted by merge time, then slot, then their order within the unit.
+// version of it (ties: the greater unit name, so the choice does not depend on import order),
+// none when that is a withdrawal (W); sorted by merge time, then slot, then their order within
+// the unit.
 std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines) {
   std::map<std::string_view, std::pair<std::string_view, std::string_view>> best;  // slot ->
   for (const auto& l : lines) {
@@ -229,7 +246,8 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
   }
   std::vector<const VersionLine*> out;
   for (const auto& l : lines) {
-    if (best.at(l.slot).second == l.unit) out.push_back(&l);
+    // A withdrawn slot (kind W) contributes nothing, whatever older lines it has.
+    if (best.at(l.slot).second == l.unit && !l.tag.starts_with('W')) out.push_back(&l);
   }
   std::stable_sort(out.begin(), out.end(), [](const VersionLine* a, const VersionLine* b) {
     return std::tie(a->when, a->slot) < std::tie(b->when, b->slot);
@@ -237,11 +255,8 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
   return out;
 }
 
-// What one unit told about one Encounter id: the versions after its last DELETE of it, and
-// whether it deleted it (an SS-MIX2 flag-0 admission: then the versions of every unit go, as
-// the converter forgets the earlier versions of its run).
+// What one unit told about one Encounter id: its versions, withdrawals included.
 struct UnitEncounter {
-  bool cleared = false;
   std::vector<VersionLine> versions;  // unit filled in by the writer
 };
 
@@ -258,17 +273,15 @@ class TrackingOutput final : public mapping::OutputSink {
   }
   void Delete(const std::string& type, const std::string& id) override {
     origins_[type + "/" + id] = current;
-    if (type == "Encounter") {
-      auto& e = encounters_[id];
-      e.cleared = true;
-      e.versions.clear();
-    }
     bundle_.Delete(type, id);
   }
-  void EncounterVersion(const std::string& id, const std::string& when, const std::string& slot,
-                        const Node& resource) override {
+  void EncounterVersion(const std::string& id, const mapping::EncounterVersionInfo& info,
+                        const Node* resource) override {
+    origins_.try_emplace("Encounter/" + id, current);
     encounters_[id].versions.push_back(
-        {when, OneField(slot_prefix + slot), std::string(), fhir::WriteJson(resource)});
+        {std::string(info.when), OneField(slot_prefix + std::string(info.slot)), std::string(),
+         OneField(Tag(info, resource == nullptr)),
+         resource != nullptr ? fhir::WriteJson(*resource) : std::string()});
   }
   Origin current;
   std::string slot_prefix;  // "ssmix2:" or "file:<unit key>#"
@@ -569,16 +582,29 @@ struct Importer::Impl {
     return OneField(source + "|" + key);
   }
 
-  // The JSON of the merge of the versions that count; empty when none can be read back.
+  // The JSON of the merge of the versions that count; empty when no live version is left (every
+  // key that fed the stay deleted) or none can be read back.
   static std::string MergedJson(const std::vector<VersionLine>& lines) {
     std::vector<Node> parsed;
+    std::vector<const VersionLine*> used;
     for (const VersionLine* l : Effective(lines)) {
-      if (auto node = fhir::ParseJson(l->json)) parsed.push_back(std::move(*node));
+      if (auto node = fhir::ParseJson(l->json)) {
+        parsed.push_back(std::move(*node));
+        used.push_back(l);
+      }
     }
-    if (parsed.empty()) return {};
-    std::vector<const Node*> in_order;
-    for (const Node& n : parsed) in_order.push_back(&n);
-    return fhir::WriteJson(mapping::MergeEncounterVersions(in_order));
+    std::vector<mapping::VersionToMerge> in_order;
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      const std::string& tag = used[i]->tag;
+      mapping::VersionToMerge v;
+      v.resource = &parsed[i];
+      v.trigger = std::string_view(tag).substr(1);
+      v.by_trigger = tag.starts_with('M');
+      v.live = !tag.starts_with('D');
+      in_order.push_back(v);
+    }
+    auto merged = mapping::MergeEncounterVersions(in_order);
+    return merged ? fhir::WriteJson(*merged) : std::string();
   }
 
   // Writes the state of Encounter `id` when it changed (`lines` empty: removed).
@@ -620,50 +646,50 @@ struct Importer::Impl {
     return std::nullopt;
   }
 
-  // Unit `unit_id` yields `w` (an Encounter PUT or DELETE): records its versions and, when other
-  // units gave versions of the same stay, replaces the unit's own merge by the merge of all.
-  // `write` becomes false when that merge was refused (nothing to write). A DELETE (an SS-MIX2
-  // flag-0 record) drops every version, as the converter forgets the earlier versions of its run.
-  Result<void> MergeAcrossRuns(Converted& c, const std::string& unit_id, Write& w, bool& write) {
-    write = true;
+  enum class EncounterWrite { kPut, kDelete, kNothing };
+
+  // Records what unit `unit_id` told about Encounter `w.id` (its versions, withdrawals included,
+  // replace its earlier lines) and decides what to write: when every line is the unit's own, the
+  // unit's own result (`unit_wrote`: w.resource is its PUT, empty its DELETE; else nothing, as
+  // for a deleted discharge key of a stay the unit holds no live message of); otherwise the
+  // merge of the lines of every unit (w.resource replaced), or a DELETE when no live line is
+  // left. kNothing also when that merge was refused (reported; the stored version is left).
+  Result<EncounterWrite> MergeAcrossRuns(Converted& c, const std::string& unit_id, Write& w,
+                                         bool unit_wrote) {
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kEncounterVersions, w.id));
     std::vector<VersionLine> lines = ParseVersions(stored);
+    std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
     UnitEncounter* mine = nullptr;
     if (auto it = c.encounters.find(w.id); it != c.encounters.end()) mine = &it->second;
-    if (!w.resource || (mine != nullptr && mine->cleared)) {
-      lines.clear();
-    } else {
-      std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
-    }
-    if (w.resource) {
-      if (mine != nullptr && !mine->versions.empty()) {
-        for (VersionLine& v : mine->versions) {
-          v.unit = unit_id;
-          lines.push_back(std::move(v));
-        }
-      } else {
-        // A PUT the converter gave no version of: the resource itself is the unit's version.
-        lines.push_back({std::string(), OneField("put:" + unit_id), unit_id, w.json});
+    if (mine != nullptr && !mine->versions.empty()) {
+      for (VersionLine& v : mine->versions) {
+        v.unit = unit_id;
+        lines.push_back(std::move(v));
       }
+      mine->versions.clear();
+    } else if (unit_wrote && w.resource) {
+      // A PUT the converter gave no version of: the resource itself is the unit's version.
+      lines.push_back({std::string(), OneField("put:" + unit_id), unit_id, "K", w.json});
     }
     KAKEHASHI_TRY_VOID(SaveVersions(w.id, stored, lines));
-    if (!w.resource) return {};
+    const EncounterWrite own = !unit_wrote  ? EncounterWrite::kNothing
+                               : w.resource ? EncounterWrite::kPut
+                                            : EncounterWrite::kDelete;
     const bool only_mine = std::all_of(lines.begin(), lines.end(),
                                        [&](const VersionLine& l) { return l.unit == unit_id; });
-    if (only_mine) return {};  // the unit's own merge is the merge of all (one-go import)
+    if (only_mine) return own;  // the unit's own merge is the merge of all (one-go import)
     const std::string merged = MergedJson(lines);
-    if (merged.empty() || merged == w.json) return {};
+    if (merged.empty()) return EncounterWrite::kDelete;
+    if (own == EncounterWrite::kPut && merged == w.json) return own;
     auto prepared = PrepareMerged(w.id, merged, c.unit.file_location);
-    if (!prepared) {
-      write = false;
-      return {};
-    }
+    if (!prepared) return EncounterWrite::kNothing;
     w.resource = std::move(prepared);
-    return {};
+    return EncounterWrite::kPut;
   }
 
   // Unit `unit_id` no longer yields `type`/`id` (a record or folder removed): deleted, except an
-  // Encounter that other units gave versions of, which is merged from theirs.
+  // Encounter that other units gave live versions of, which is merged from theirs (their
+  // withdrawals are kept: a deletion stays remembered).
   Result<void> Withdraw(const std::string& unit_id, const std::string& type, const std::string& id,
                         const std::string& source) {
     if (type != "Encounter") return Delete(type, id);
@@ -671,7 +697,6 @@ struct Importer::Impl {
     std::vector<VersionLine> lines = ParseVersions(stored);
     std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
     const std::string merged = lines.empty() ? std::string() : MergedJson(lines);
-    if (merged.empty()) lines.clear();
     KAKEHASHI_TRY_VOID(SaveVersions(id, stored, lines));
     if (merged.empty()) return Delete(type, id);
     auto prepared = PrepareMerged(id, merged, source);
@@ -696,23 +721,46 @@ struct Importer::Impl {
     }
     std::string now;  // the new list
     const std::string unit_id = UnitId(c.unit.source, c.unit.key);
+    auto list = [&](const Write& w) {
+      now += w.type;
+      now += '/';
+      now += w.id;
+      now += '\n';
+    };
+    // An Encounter: the merge across runs decides (MergeAcrossRuns); it stays in the unit's list
+    // while the unit has lines of it (a withdrawal too), so that a later change of the unit
+    // withdraws them.
+    auto encounter = [&](Write& w, bool unit_wrote) -> Result<void> {
+      KAKEHASHI_TRY(EncounterWrite what, MergeAcrossRuns(c, unit_id, w, unit_wrote));
+      if (what == EncounterWrite::kDelete) KAKEHASHI_TRY_VOID(Delete(w.type, w.id));
+      if (what == EncounterWrite::kPut) KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
+      if (what == EncounterWrite::kPut || c.encounters.count(w.id) != 0) list(w);
+      return {};
+    };
     for (Write& w : c.writes) {
       before.erase({w.type, w.id});
-      bool write = true;
       if (w.type == "Encounter") {
-        KAKEHASHI_TRY_VOID(MergeAcrossRuns(c, unit_id, w, write));
+        KAKEHASHI_TRY_VOID(encounter(w, true));
+        c.encounters.erase(w.id);
+        continue;
       }
       if (!w.resource) {
         KAKEHASHI_TRY_VOID(Delete(w.type, w.id));
         continue;
       }
-      if (write) KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
-      if (shared.count(w.type) == 0) {
-        now += w.type;
-        now += '/';
-        now += w.id;
-        now += '\n';
-      }
+      KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
+      if (shared.count(w.type) == 0) list(w);
+    }
+    // Encounters the unit gave versions of but wrote nothing for (a deleted key of a stay it holds
+    // no live message of): recorded, and the merge of every unit's lines written.
+    std::size_t extra = 0;
+    for (const auto& told : c.encounters) {
+      Write w;
+      w.type = "Encounter";
+      w.id = told.first;
+      before.erase({w.type, w.id});
+      KAKEHASHI_TRY_VOID(encounter(w, false));
+      ++extra;
     }
     // Written last time, not yielded now (a record removed from the folder): deleted; an
     // Encounter that other units gave versions of is merged from theirs instead.
@@ -722,7 +770,7 @@ struct Importer::Impl {
     KAKEHASHI_TRY_VOID(session->WriteCheckpoint(c.unit.source, c.unit.key, c.unit.fingerprint));
     KAKEHASHI_TRY_VOID(session->WriteUnitResources(c.unit.source, c.unit.key, now));
     pending_units.push_back({c.unit.source, c.unit.key, c.unit.fingerprint});
-    pending_resources += c.writes.size() + before.size() + 1;
+    pending_resources += c.writes.size() + extra + before.size() + 1;
     if (pending_resources >= options.chunk_resources) KAKEHASHI_TRY_VOID(Commit());
     return {};
   }

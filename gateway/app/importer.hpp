@@ -28,9 +28,11 @@
 // writes the merge of the versions of every unit, so a stay imported over several runs (an HL7 v2
 // file per message, a delta SS-MIX2 root, in any order) equals one import of all its messages.
 // A unit imported again replaces its versions; a unit that no longer yields the Encounter
-// withdraws them (the Encounter is deleted only when no unit has any left); a DELETE (SS-MIX2
-// flag 0) deletes it and forgets every version, as before
-// (docs/decisions/0012-import-encounter-versions.md).
+// withdraws them. A deleted SS-MIX2 key (flag 0) or an HL7 v2 cancel message (A13 …) withdraws
+// only its own message's contribution (the key's version is replaced by its flag-0 file's cancel
+// message, or by a withdrawal line that is kept, so the deletion is remembered whichever unit is
+// imported or redone later); the Encounter is deleted only when no live version is left
+// (docs/decisions/0012-import-encounter-versions.md, 0013-adt-cancels.md).
 //
 // Bad input never aborts the import: a resource the gateway refuses (its validator) is left
 // out with an `import.rejected` error (location: the source file, record Type/id; the

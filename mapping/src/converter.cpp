@@ -47,20 +47,6 @@ bool ReadAll(const std::filesystem::path& path, std::string& out) {
   return ok;
 }
 
-// MSH-9.2 (trigger event) of the first message of a stored file; empty when unreadable.
-std::string TriggerOf(const StoredFile& file) {
-  std::string bytes;
-  if (!ReadAll(file.path, bytes)) return {};
-  NullSink quiet;
-  auto parsed = adapters::hl7v2::Parse(bytes, {}, quiet);
-  if (parsed.messages.empty()) return {};
-  Hl7v2View view(parsed.messages.front());
-  for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
-    if (view.SegmentId(s) == "MSH") return view.Value(s, 9, 1, 2, 1);
-  }
-  return {};
-}
-
 // MSH-4 of the patient's current ADT-00 file when it is a 10-digit 医療機関コード (the facility the
 // Patient rule's patient_system takes without --facility). An extended-storage record sits at
 // <ID>/<date>/<type folder>/<content folder>/<file>; ADT-00 at <ID>/-/ADT-00/<file>_1 (digest
@@ -135,6 +121,14 @@ void MergeInto(fhir::Node& older, const fhir::Node& newer) {
   }
 }
 
+// MSH-9.2 (trigger event) of a message; empty when absent.
+std::string TriggerOf(const Hl7v2View& view) {
+  for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
+    if (view.SegmentId(s) == "MSH") return view.Value(s, 9, 1, 2, 1);
+  }
+  return {};
+}
+
 // The merge time of an HL7 v2 message (OutputSink::EncounterVersion): MSH-7 (message date/time),
 // else EVN-2 (recorded date/time), as 17 digits yyyyMMddHHmmssfff comparable with the SS-MIX2
 // 発生日時: the DTM's digits up to the seconds padded with zeros, then up to 3 fraction digits;
@@ -160,17 +154,61 @@ std::string MergeTime(const Hl7v2View& view) {
 
 }  // namespace
 
-fhir::Node MergeEncounterVersions(const std::vector<const fhir::Node*>& versions) {
-  fhir::Node merged = *versions.front();
-  for (std::size_t i = 1; i < versions.size(); ++i) MergeInto(merged, *versions[i]);
-  if (versions.size() > 1) {
+std::string_view CancelledTrigger(std::string_view trigger) noexcept {
+  // HL7 v2.5 chapter 3 cancel events and the events they cancel (ADT-01/21/22/31/32/41/42/51/52
+  // register / cancel pairs of digest §5; A11 also cancels A04, HL7 v2.5 §3.3.11).
+  static constexpr std::pair<std::string_view, std::string_view> kPairs[] = {
+      {"A11", "A01"}, {"A12", "A02"}, {"A13", "A03"}, {"A25", "A16"}, {"A26", "A15"},
+      {"A27", "A14"}, {"A52", "A21"}, {"A53", "A22"}, {"A55", "A54"},
+  };
+  for (const auto& [cancel, cancelled] : kPairs) {
+    if (trigger == cancel) return cancelled;
+  }
+  return {};
+}
+
+std::optional<fhir::Node> MergeEncounterVersions(const std::vector<VersionToMerge>& versions) {
+  // HL7 v2 cancel messages withdraw the latest earlier version of the event they cancel (A13 the
+  // A03, A12 the A02 …), as a deleted SS-MIX2 key withdraws its own (digest §3).
+  std::vector<bool> withdrawn(versions.size(), false);
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    if (!versions[i].by_trigger) continue;
+    const std::string_view cancelled = CancelledTrigger(versions[i].trigger);
+    if (cancelled.empty()) continue;
+    for (std::size_t j = i; j-- > 0;) {
+      const std::string_view t = versions[j].trigger;
+      if (!withdrawn[j] && (t == cancelled || (cancelled == "A01" && t == "A04"))) {
+        withdrawn[j] = true;
+        break;
+      }
+    }
+  }
+  const VersionToMerge* first = nullptr;
+  const VersionToMerge* last = nullptr;
+  bool live = false;
+  std::size_t count = 0;
+  fhir::Node merged;
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    if (withdrawn[i] || versions[i].resource == nullptr) continue;
+    live = live || versions[i].live;
+    if (first == nullptr) {
+      first = &versions[i];
+      merged = *versions[i].resource;
+    } else {
+      MergeInto(merged, *versions[i].resource);
+    }
+    last = &versions[i];
+    ++count;
+  }
+  if (!live) return std::nullopt;
+  if (count > 1) {
     // A stay that is not over has no end (HL7 0003 A13 cancels the discharge): the latest
     // status decides, an earlier A03's PV1-45 does not survive it.
     const fhir::Node* status = merged.Find("status");
     const bool over =
         status != nullptr && (status->Text() == "finished" || status->Text() == "cancelled");
     fhir::Node* period = merged.Find("period");
-    const fhir::Node* latest_period = versions.back()->Find("period");
+    const fhir::Node* latest_period = last->resource->Find("period");
     if (!over && period != nullptr &&
         (latest_period == nullptr || latest_period->Find("end") == nullptr)) {
       period->Remove("end");
@@ -180,24 +218,56 @@ fhir::Node MergeEncounterVersions(const std::vector<const fhir::Node*>& versions
   return merged;
 }
 
+bool Converter::PutMerged(OutputSink& out, const std::string& id) {
+  auto it = encounter_versions_.find(id);
+  if (it == encounter_versions_.end()) return false;
+  std::vector<VersionToMerge> in_order;
+  in_order.reserve(it->second.size());
+  for (const auto& v : it->second) {
+    in_order.push_back({&v.resource, v.trigger, v.by_trigger, v.live});
+  }
+  auto merged = MergeEncounterVersions(in_order);
+  if (!merged) return false;
+  out.Put("Encounter", id, std::move(*merged));
+  return true;
+}
+
 void Converter::Emit(OutputSink& out, MappedResource&& r, const std::string& order,
-                     const std::string& when, const std::string& slot) {
+                     const EncounterVersionInfo& info) {
   ++stats_.put_by_type[r.type];
   if (r.type != "Encounter") {
     out.Put(r.type, r.id, std::move(r.resource));
     return;
   }
-  out.EncounterVersion(r.id, when, slot, r.resource);
+  out.EncounterVersion(r.id, info, &r.resource);
   auto& versions = encounter_versions_[r.id];
   // Stable: an equal order key keeps processing order.
   auto at =
       std::upper_bound(versions.begin(), versions.end(), order,
                        [](const std::string& o, const EncounterVersion& v) { return o < v.order; });
-  versions.insert(at, EncounterVersion{order, std::move(r.resource)});
-  std::vector<const fhir::Node*> in_order;
-  in_order.reserve(versions.size());
-  for (const auto& v : versions) in_order.push_back(&v.resource);
-  out.Put(r.type, r.id, MergeEncounterVersions(in_order));
+  versions.insert(at, EncounterVersion{order, std::string(info.slot), std::string(info.trigger),
+                                       info.by_trigger, info.live, std::move(r.resource)});
+  PutMerged(out, r.id);
+}
+
+void Converter::Withdraw(OutputSink& out, MappedResource&& r, const std::string& order,
+                         const EncounterVersionInfo& info, bool cancel, bool opening) {
+  out.EncounterVersion(r.id, info, cancel ? &r.resource : nullptr);
+  auto& versions = encounter_versions_[r.id];
+  std::erase_if(versions, [&](const EncounterVersion& v) { return v.slot == info.slot; });
+  if (cancel) {
+    auto at = std::upper_bound(
+        versions.begin(), versions.end(), order,
+        [](const std::string& o, const EncounterVersion& v) { return o < v.order; });
+    versions.insert(at, EncounterVersion{order, std::string(info.slot), std::string(info.trigger),
+                                         false, false, std::move(r.resource)});
+  }
+  if (PutMerged(out, r.id)) {
+    ++stats_.put_by_type["Encounter"];
+  } else if (opening) {
+    ++stats_.deleted_by_type["Encounter"];
+    out.Delete("Encounter", r.id);
+  }
 }
 
 std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& source,
@@ -229,7 +299,13 @@ std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& sou
     const std::string order = when + sequence;
     char slot[24];
     std::snprintf(slot, sizeof slot, "%08d", info.message_index);
-    for (auto& r : result.resources) Emit(out, std::move(r), order, when, slot);
+    EncounterVersionInfo version;
+    version.when = when;
+    version.slot = slot;
+    const std::string trigger = TriggerOf(view);
+    version.trigger = trigger;
+    version.by_trigger = true;  // a cancel message withdraws what it cancels (converter.hpp)
+    for (auto& r : result.resources) Emit(out, std::move(r), order, version);
     ++count;
   }
   encounter_versions_.clear();  // merging spans one HL7 input (converter.hpp)
@@ -266,6 +342,7 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
     info.message_index = static_cast<int>(message.IndexInSource()) + 1;
     info.where = message.LocationOf();
     MapResult result = mapper_.Map(view, info, sink);
+    if (mapped.trigger.empty()) mapped.trigger = TriggerOf(view);
     if (!quiet) {
       ++stats_.messages;
       if (!result.mapped) ++stats_.unmapped;
@@ -367,31 +444,30 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     ++stats_.unusable;
     return;
   }
-  if (record.action == Action::kDelete && record.type != nullptr && record.type->code == "ADT-01") {
-    // ADT-01 (担当医変更) updates the admission's Encounter (same id as ADT-22 etc.): deleting
-    // its key withdraws the attending change, never the stay. A flag-0 file holding the cancel
-    // ADT^A55 names the reinstated attending (HL7 v2.5 §3.3.55), so its Encounter is PUT; any
-    // other content (the digest leaves the delete file's content unverified, §3) is reported.
-    if (TriggerOf(record.file) == "A55") {
-      for (auto& r : current.resources) {
-        Emit(out, std::move(r), order, record.file.name.stored_at, record.file.name.Key());
-      }
-    } else {
-      Location where;
-      where.source = "ssmix2:" + record.file.relative;
-      where.record = record.file.name.data_type;
-      issues.Warning("ssmix2.cancel_not_applied", where,
-                     "a deleted ADT-01 key whose flag-0 file is not an ADT^A55: the shared "
-                     "Encounter is neither deleted nor changed; check the attending doctor");
-    }
-    return;
-  }
+  const std::string slot = record.file.name.Key();
+  EncounterVersionInfo version;
+  version.when = record.file.name.stored_at;
+  version.slot = slot;
+  version.trigger = current.trigger;
   if (record.action == Action::kDelete) {
-    // A deleted key: everything its message produced goes away (its Provenance stays history).
-    for (const auto& r : current.resources) {
+    // A deleted key: everything its message produced goes away (its Provenance stays history),
+    // except the stay's Encounter, which other ADT keys feed too: the key withdraws only its own
+    // version, and a cancel message in its flag-0 file (A13 for ADT-52, A55 for ADT-01 …; digest
+    // §3: cancel triggers count as deletions of the data type they cancel) takes its place, so
+    // the stay gets the JIG's cancel target (§5: A13 in-progress, A11 cancelled, A12 the ward
+    // before the transfer, HL7 v2.5 §3.3.12). DELETE only when no live version is left and the
+    // key opened the stay (ADT-12 外来受付, ADT-21 入院予定, ADT-22 入院実施).
+    const bool cancel = !CancelledTrigger(current.trigger).empty();
+    const std::string_view code = record.type != nullptr ? record.type->code : std::string_view();
+    const bool opening = code == "ADT-12" || code == "ADT-21" || code == "ADT-22";
+    version.live = false;
+    for (auto& r : current.resources) {
       if (r.type == "Provenance") continue;
+      if (r.type == "Encounter") {
+        Withdraw(out, std::move(r), order, version, cancel, opening);
+        continue;
+      }
       ++stats_.deleted_by_type[r.type];
-      encounter_versions_.erase(r.id);
       out.Delete(r.type, r.id);
     }
     return;
@@ -407,10 +483,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
       out.Delete(r.type, r.id);
     }
   }
-  const std::string slot = record.file.name.Key();
-  for (auto& r : current.resources) {
-    Emit(out, std::move(r), order, record.file.name.stored_at, slot);
-  }
+  for (auto& r : current.resources) Emit(out, std::move(r), order, version);
 }
 
 }  // namespace kakehashi::mapping

@@ -612,10 +612,18 @@ std::optional<Node> FnAttendingChangeStart(std::span<const Argument> a, Function
 
 // {"fn": "location_period_start", "args": [MSH-9.2, EVN-6]}: EVN-6 as Encounter.location.period
 // .start (digest §6 JIG "EVN-6 -> location.period.start (ADT-31/32/42)"), except for ADT-01
-// (A54/A55), whose EVN-6 is when the attending doctor changed, not when the ward began.
+// (A54/A55), whose EVN-6 is when the attending doctor changed, not when the ward began, and for
+// the other cancel events (A11, A12, A13, A25, A26, A27, A52, A53): a cancel reinstates an
+// earlier state (A12: PV1-3 is the ward before the cancelled transfer, HL7 v2.5 §3.3.12), its
+// EVN-6 is not when that ward began.
 std::optional<Node> FnLocationPeriodStart(std::span<const Argument> a, FunctionContext& ctx) {
   std::string_view trigger = Trim(Text(a, 0));
-  if (a.size() < 2 || trigger == "A54" || trigger == "A55") return std::nullopt;
+  static constexpr std::string_view kNoWardStart[] = {"A54", "A55", "A11", "A12", "A13",
+                                                      "A25", "A26", "A27", "A52", "A53"};
+  if (a.size() < 2 || std::find(std::begin(kNoWardStart), std::end(kNoWardStart), trigger) !=
+                          std::end(kNoWardStart)) {
+    return std::nullopt;
+  }
   return FnDateTime(a.subspan(1, 1), ctx);
 }
 

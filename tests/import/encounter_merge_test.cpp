@@ -344,13 +344,12 @@ void StaysAcrossImports(Backend backend) {
       CheckExpected(expect, stepwise);
 
       // Re-importing changes nothing: unchanged units are skipped; with other conversion
-      // settings every unit is converted and merged again, and no new version is written.
+      // settings every unit is converted and merged again, and no new version is written. Also
+      // for a stay whose keys a later step deletes or cancels: the deletion is remembered (its
+      // withdrawal lines), so redoing an earlier step does not PUT the withdrawn versions again.
       const std::size_t versions = HistoryRows(*t->store);
-      // (Not for a stay whose Encounter a later step deletes: a delete is not remembered, so
-      // redoing an earlier step PUTs the stay again until the later step's delete is redone, as
-      // for every other deleted resource.)
       const bool adds_files = mode == "ssmix2-same-root" || mode == "ssmix2-file";
-      if (!adds_files && !expect.IsNull()) {
+      if (!adds_files) {
         for (const auto& step : steps) {
           const ImportStats again = RunImport(*t->store, step);
           CHECK(again.units == 0);
@@ -444,9 +443,10 @@ class VersionRecorder final : public mapping::OutputSink {
     if (type == "Encounter") last = std::move(resource);
   }
   void Delete(const std::string&, const std::string&) override {}
-  void EncounterVersion(const std::string&, const std::string& when, const std::string& slot,
-                        const Node&) override {
-    versions.push_back(when + " " + slot);
+  void EncounterVersion(const std::string&, const mapping::EncounterVersionInfo& info,
+                        const Node*) override {
+    versions.push_back(std::string(info.when) + " " + std::string(info.slot) + " " +
+                       std::string(info.trigger));
   }
   std::vector<std::string> versions;
   Node last;
@@ -463,8 +463,8 @@ TEST_CASE("convert: Encounter versions carry MSH-7 and merge in its order", "[im
   // No MSH-7: EVN-2 is the merge time.
   a01.replace(a01.find("20240402100000"), 14, "");
   converter.ConvertHl7(a03 + a01, "in.hl7", out, quiet);
-  CHECK(out.versions ==
-        std::vector<std::string>{"20240410110000250 00000001", "20240402100000000 00000002"});
+  CHECK(out.versions == std::vector<std::string>{"20240410110000250 00000001 A03",
+                                                 "20240402100000000 00000002 A01"});
   // The A01 is older: the A03 comes last, so the stay is finished and keeps the admission.
   CHECK(TextAt(out.last, {"status"}) == "finished");
   CHECK(TextAt(out.last, {"period", "start"}) == "2024-04-02T10:00:00+09:00");
@@ -478,10 +478,61 @@ TEST_CASE("convert: Encounter versions carry MSH-7 and merge in its order", "[im
   auto newer = fhir::ParseJson(R"({"resourceType":"Encounter","status":"in-progress"})");
   REQUIRE(older);
   REQUIRE(newer);
-  const Node merged = mapping::MergeEncounterVersions({&*older, &*newer});
-  CHECK(fhir::WriteJson(merged) ==
+  auto merged = mapping::MergeEncounterVersions({{&*older, "A03"}, {&*newer, "A02"}});
+  REQUIRE(merged);
+  CHECK(fhir::WriteJson(*merged) ==
         R"({"resourceType":"Encounter","status":"in-progress","period":{"start":"2024-04-02"}})");
-  CHECK(fhir::WriteJson(mapping::MergeEncounterVersions({&*older})) == fhir::WriteJson(*older));
+  merged = mapping::MergeEncounterVersions({{&*older, "A03"}});
+  REQUIRE(merged);
+  CHECK(fhir::WriteJson(*merged) == fhir::WriteJson(*older));
+}
+
+// MergeEncounterVersions and cancels (HL7 v2.5 ch. 3 pairs): an HL7 v2 cancel withdraws the
+// latest earlier version of the event it cancels; a version that is not live (a deleted SS-MIX2
+// key's cancel message) contributes, but no live version left means DELETE (nullopt).
+TEST_CASE("merge: cancels withdraw what they cancel; only deleted keys left is a delete",
+          "[import][encounter]") {
+  auto parse = [](const char* json) {
+    auto n = fhir::ParseJson(json);
+    REQUIRE(n);
+    return *n;
+  };
+  const Node a01 = parse(R"({"status":"arrived","location":[{"location":{"display":"3A"}}]})");
+  const Node a02 = parse(R"({"status":"in-progress","location":[{"location":{"display":"4B"}}]})");
+  const Node a02b = parse(R"({"status":"in-progress","location":[{"location":{"display":"5C"}}]})");
+  const Node a12 = parse(R"({"status":"in-progress"})");
+  const Node a03 = parse(R"({"status":"finished","period":{"start":"2024","end":"2025"}})");
+  const Node a13 = parse(R"({"status":"in-progress"})");
+  using V = mapping::VersionToMerge;
+  // A12 by trigger withdraws the latest A02 (5C): the ward is 4B again.
+  auto m = mapping::MergeEncounterVersions(
+      {V{&a01, "A01", true}, V{&a02, "A02", true}, V{&a02b, "A02", true}, V{&a12, "A12", true}});
+  REQUIRE(m);
+  CHECK(fhir::WriteJson(*m) ==
+        R"({"status":"in-progress","location":[{"location":{"display":"4B"}}]})");
+  // Not by trigger (an SS-MIX2 record): the A12 is merged, nothing withdrawn.
+  m = mapping::MergeEncounterVersions({V{&a01, "A01"}, V{&a02, "A02"}, V{&a12, "A12"}});
+  REQUIRE(m);
+  CHECK(fhir::WriteJson(*m) ==
+        R"({"status":"in-progress","location":[{"location":{"display":"4B"}}]})");
+  // A13 withdraws the A03: no end, in progress.
+  m = mapping::MergeEncounterVersions(
+      {V{&a01, "A01", true}, V{&a03, "A03", true}, V{&a13, "A13", true}});
+  REQUIRE(m);
+  CHECK(fhir::WriteJson(*m) ==
+        R"({"status":"in-progress","location":[{"location":{"display":"3A"}}]})");
+  // A cancel before the event it names cancels nothing.
+  m = mapping::MergeEncounterVersions({V{&a13, "A13", true}, V{&a03, "A03", true}});
+  REQUIRE(m);
+  CHECK(TextAt(*m, {"status"}) == "finished");
+  // Only versions of deleted keys: nothing to PUT.
+  CHECK_FALSE(mapping::MergeEncounterVersions({V{&a13, "A13", false, false}}).has_value());
+  m = mapping::MergeEncounterVersions({V{&a01, "A01"}, V{&a13, "A13", false, false}});
+  REQUIRE(m);
+  CHECK(TextAt(*m, {"status"}) == "in-progress");
+  CHECK(mapping::CancelledTrigger("A11") == "A01");
+  CHECK(mapping::CancelledTrigger("A55") == "A54");
+  CHECK(mapping::CancelledTrigger("A03").empty());
 }
 
 }  // namespace

@@ -207,38 +207,82 @@ TEST_CASE(
   CHECK(del.log[0] == "DELETE" + put.log[0].substr(3));
 }
 
-TEST_CASE("converter: a deleted ADT-01 key never deletes the admission's Encounter", "[mapping]") {
+TEST_CASE("converter: a deleted ADT key withdraws its own contribution, never the stay",
+          "[mapping]") {
   auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
   REQUIRE(rules.has_value());
   Store store;
-  auto adt01 = [](const char* trigger, const char* doctor) {
+  const std::string pid = "PID|0001||0000000001^^^^PI\r";
+  auto adt01 = [&](const char* trigger, const char* doctor) {
     return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|20240405093000||ADT^") + trigger +
-           "|C1|P|2.5\rEVN||20240405093000||||20240405090000\rPID|0001||0000000001^^^^PI\r"
-           "PV1|0001|I|3A^301^2||||" +
-           doctor + "^Doctor|||01|||||||||V1|||||||||||||||||||||||||20240401100000\r";
+           "|C1|P|2.5\rEVN||20240405093000||||20240405090000\r" + pid + "PV1|0001|I|||||" + doctor +
+           "^Doctor||||||||||||V1\r";
   };
-  adapters::ssmix2::StorageRecord record;
-  record.type = adapters::ssmix2::FindDataType("ADT-01");
-  record.action = adapters::ssmix2::Action::kDelete;
-  // The flag-0 file is the cancel A55: the Encounter names the reinstated attending (PUT).
-  record.file =
-      store.Add("0000000001_-_ADT-01_999999999999999_20240405100000000_01_0", adt01("A55", "D001"));
+  adapters::ssmix2::StorageRecord a01;
+  a01.type = adapters::ssmix2::FindDataType("ADT-22");
+  a01.file = store.Add(
+      "0000000001_20240401_ADT-22_999999999999999_20240401110000000_01_1",
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240401110000||ADT^A01|C0|P|2.5\rEVN||20240401110000\r" + pid +
+          "PV1|0001|I|3A^301^2||||D001^Old|||01|||||||D002^Adm||V1|||||||||||||||||||||||||"
+          "20240401100000\r");
+  adapters::ssmix2::StorageRecord deleted;
+  deleted.type = adapters::ssmix2::FindDataType("ADT-01");
+  deleted.action = adapters::ssmix2::Action::kDelete;
+  auto encounter_of = [](const mapping::BundleBuilder& bundle) {
+    std::string text;
+    std::size_t n = 0;
+    for (const auto& e : bundle.Entries()) {
+      if (e.type != "Encounter") continue;
+      ++n;
+      if (e.method == mapping::BundleEntry::Method::kDelete) return std::string("DELETE");
+      fhir::WriteJson(e.resource, text);
+    }
+    CHECK(n <= 1);
+    return text;
+  };
+  for (const char* trigger : {"A55", "A54"}) {
+    INFO(trigger);
+    // The flag-0 file is the cancel A55 (naming the reinstated attending D001), or a copy of the
+    // A54 (D009) it deletes: either way the attending change is withdrawn; the admission stays.
+    deleted.file = store.Add(std::string("0000000001_-_ADT-01_999999999999999_2024040510000000") +
+                                 (trigger[2] == '5' ? "0" : "1") + "_01_0",
+                             adt01(trigger, trigger[2] == '5' ? "D001" : "D009"));
+    mapping::Converter converter(*rules, {});
+    mapping::BundleBuilder bundle;
+    CollectingSink issues;
+    converter.ConvertRecord(deleted, bundle, issues);  // under "-": read first
+    converter.ConvertRecord(a01, bundle, issues);
+    const std::string text = encounter_of(bundle);
+    CHECK(text.find("\"D001\"") != std::string::npos);
+    CHECK(text.find("\"D009\"") == std::string::npos);
+    CHECK(text.find("\"D002\"") != std::string::npos);
+    CHECK(text.find("3A 301 2") != std::string::npos);
+    for (const auto& i : issues.Issues()) {  // no warning: the withdrawal is the rule
+      INFO(i.ToString());
+      CHECK((i.severity == Severity::kInformation || i.code == "mapping.facility_unknown"));
+    }
+    // Alone (a delta root): the run holds no live message of the stay, so its Encounter is left
+    // alone (neither a DELETE nor a sparse PUT); `kakehashi import` merges it across imports.
+    mapping::Converter alone(*rules, {});
+    Recorder out;
+    CollectingSink quiet;
+    alone.ConvertRecord(deleted, out, quiet);
+    CHECK(out.log.empty());
+  }
+  // The key that opened the stay (ADT-22) deleted and nothing live left: DELETE.
+  adapters::ssmix2::StorageRecord a11;
+  a11.type = adapters::ssmix2::FindDataType("ADT-22");
+  a11.action = adapters::ssmix2::Action::kDelete;
+  a11.file = store.Add(
+      "0000000001_20240401_ADT-22_999999999999999_20240402110000000_01_0",
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240402110000||ADT^A11|C3|P|2.5\rEVN||20240402110000\r" + pid +
+          "PV1|0001|I|||||||||||||||||V1\r");
   mapping::Converter converter(*rules, {});
   Recorder out;
-  CollectingSink issues;
-  converter.ConvertRecord(record, out, issues);
-  CHECK(out.Count("DELETE") == 0);
-  CHECK(out.Count("PUT Encounter/") == 1);
-  // A flag-0 file holding the A54 itself: nothing deleted, nothing changed, a warning.
-  record.file =
-      store.Add("0000000001_-_ADT-01_999999999999999_20240405110000000_01_0", adt01("A54", "D002"));
-  Recorder out2;
-  CollectingSink issues2;
-  converter.ConvertRecord(record, out2, issues2);
-  CHECK(out2.log.empty());
-  std::size_t warned = 0;
-  for (const auto& i : issues2.Issues()) warned += i.code == "ssmix2.cancel_not_applied" ? 1 : 0;
-  CHECK(warned == 1);
+  CollectingSink quiet;
+  converter.ConvertRecord(a11, out, quiet);
+  CHECK(out.log.size() == 1);
+  CHECK(out.Count("DELETE Encounter/") == 1);
 }
 
 TEST_CASE("converter: ADT messages of one stay merge into one Encounter in storing order",

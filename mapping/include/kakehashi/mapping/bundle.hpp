@@ -5,9 +5,29 @@
 #include "kakehashi/fhir/node.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kakehashi::mapping {
+
+// How one Encounter version of a stay counts in the merge (converter.hpp "Encounter merging",
+// MergeEncounterVersions).
+struct EncounterVersionInfo {
+  // The merge time, 17 digits yyyyMMddHHmmssfff (SS-MIX2: the file name's 発生日時; HL7 v2 input:
+  // MSH-7, else EVN-2; empty when there is none).
+  std::string_view when;
+  // The source message (SS-MIX2: the record key of digest §3, FileName::Key(); HL7 v2 input: the
+  // message's 1-based position in the input, 8 digits). A later version of a slot replaces the
+  // earlier ones (a corrected record; a deleted key).
+  std::string_view slot;
+  std::string_view trigger;  // MSH-9.2 of the message ("A03"); empty when absent
+  // An HL7 v2 message (not an SS-MIX2 record): a cancel trigger (A13 …) withdraws the latest
+  // earlier version of the trigger it cancels (A03), as SS-MIX2 does by deleting the key.
+  bool by_trigger = false;
+  // False for the version of a deleted SS-MIX2 key (its flag-0 file's cancel message): it still
+  // contributes (A13: in-progress), but a stay that only deleted keys feed is deleted.
+  bool live = true;
+};
 
 // Receives conversion output in order (converter.hpp).
 class OutputSink {
@@ -15,14 +35,14 @@ class OutputSink {
   virtual ~OutputSink() = default;
   virtual void Put(const std::string& type, const std::string& id, fhir::Node resource) = 0;
   virtual void Delete(const std::string& type, const std::string& id) = 0;
-  // Every Encounter the Converter maps, as its message mapped it, before the versions of one stay
-  // are merged and PUT (converter.hpp "Encounter merging"). `when` is the merge time, 17 digits
-  // yyyyMMddHHmmssfff (SS-MIX2: the file name's 発生日時; HL7 v2 input: MSH-7, else EVN-2; empty
-  // when there is none); `slot` names the source message (SS-MIX2: the record key of digest §3,
-  // FileName::Key(); HL7 v2 input: the message's 1-based position in the input, 8 digits). A
-  // caller that merges across runs keeps them (the importer); the default ignores them.
-  virtual void EncounterVersion(const std::string& /*id*/, const std::string& /*when*/,
-                                const std::string& /*slot*/, const fhir::Node& /*resource*/) {}
+  // Every Encounter version the Converter maps, before the versions of one stay are merged and
+  // PUT (converter.hpp "Encounter merging"), with what the merge needs to redo it across runs
+  // (EncounterVersionInfo). `resource` is the Encounter as its message mapped it, or null when
+  // the version withdraws its slot's contribution (a deleted SS-MIX2 key whose flag-0 file is
+  // not a cancel message). A caller that merges across runs keeps them (the importer); the
+  // default ignores them.
+  virtual void EncounterVersion(const std::string& /*id*/, const EncounterVersionInfo& /*info*/,
+                                const fhir::Node* /*resource*/) {}
 };
 
 struct BundleEntry {

@@ -6,8 +6,9 @@
 //     resource it produced that the current one no longer produces is DELETEd (a disease removed
 //     from the PPR-01 list) — a difference, not an append;
 //   - kDelete record: the flag-0 file is mapped and every resource it produces (except its
-//     Provenance) is DELETEd; except ADT-01, whose Encounter is the admission's: an A55 cancel
-//     file is PUT (the reinstated attending), anything else is reported, never deleted;
+//     Provenance, which stays history, and its Encounter) is DELETEd. The Encounter of an ADT
+//     key is the stay's, fed by the other ADT keys too: the deleted key withdraws only its own
+//     contribution ("Encounter merging" below); DELETE only when no live key feeds the stay;
 //   - a type without rules becomes a DocumentReference holding the message (information issue);
 //   - an extended-storage record (StorageRecord::extended_type) becomes a DocumentReference with
 //     every file of its content folder attached (deleted: DELETE) and a Provenance naming the
@@ -20,8 +21,6 @@
 //
 // Issue codes besides those of hl7v2::Parse, Mapper and StorageReader:
 //   ssmix2.unreadable_file  error  a stored file could not be read
-//   ssmix2.cancel_not_applied  warning  a deleted ADT-01 key without an ADT^A55 (the shared
-//                              Encounter is left as it is)
 //   ssmix2.cda_unreadable   warning  an extended-storage main .xml file is not well-formed XML
 //   hl7v2.no_message        error  a file held no usable HL7 message
 // Not thread-safe; one converter per thread (the RuleSet may be shared).
@@ -35,6 +34,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,11 +51,27 @@ struct ConvertStats {
   std::map<std::string, std::size_t> deleted_by_type;
 };
 
-// The Encounter PUT for the versions of one stay, oldest first (the rule Converter applies per
-// run, "Encounter merging" below): their deep merge in that order, period.end dropped when the
-// latest status is neither finished nor cancelled. `versions` must not be empty. Public for the
-// importer, which merges versions kept from earlier runs (OutputSink::EncounterVersion).
-fhir::Node MergeEncounterVersions(const std::vector<const fhir::Node*>& versions);
+// One version of a stay's Encounter for MergeEncounterVersions: the resource as its message
+// mapped it and how it counts (bundle.hpp EncounterVersionInfo: trigger, by_trigger, live).
+struct VersionToMerge {
+  const fhir::Node* resource = nullptr;
+  std::string_view trigger;
+  bool by_trigger = false;
+  bool live = true;
+};
+
+// The Encounter for the versions of one stay, oldest first (the rule Converter applies per run,
+// "Encounter merging" below): a by_trigger cancel (HL7 v2.5 ch. 3 pairs: A11 cancels A01/A04,
+// A12 A02, A13 A03, A25 A16, A26 A15, A27 A14, A52 A21, A53 A22, A55 A54) first withdraws the
+// latest earlier version of the trigger it cancels; the rest are deep-merged in order,
+// period.end dropped when the latest status is neither finished nor cancelled. nullopt when no
+// live version is left (the stay is fed only by deleted keys: DELETE). Public for the importer,
+// which merges versions kept from earlier runs (OutputSink::EncounterVersion).
+std::optional<fhir::Node> MergeEncounterVersions(const std::vector<VersionToMerge>& versions);
+
+// The trigger an HL7 v2 cancel trigger cancels (A13 -> "A03"; A11 -> "A01", which also cancels
+// A04), empty when `trigger` is no cancel.
+std::string_view CancelledTrigger(std::string_view trigger) noexcept;
 
 class Converter {
  public:
@@ -79,6 +95,7 @@ class Converter {
  private:
   struct Mapped {
     std::vector<MappedResource> resources;
+    std::string trigger;  // MSH-9.2 of the file's first message
     bool ok = false;
   };
   // Reads and maps one stored file. `quiet` suppresses issues (for the previous version of a
@@ -87,10 +104,19 @@ class Converter {
   void ConvertExtended(const adapters::ssmix2::StorageRecord& record, OutputSink& out,
                        IssueSink& issues);
 
-  // PUTs a mapped resource. Encounters are merged (below) before they are PUT; `when` and
-  // `slot` go to OutputSink::EncounterVersion.
-  void Emit(OutputSink& out, MappedResource&& r, const std::string& order, const std::string& when,
-            const std::string& slot);
+  // PUTs a mapped resource. Encounters are merged (below) before they are PUT; `info` goes to
+  // OutputSink::EncounterVersion.
+  void Emit(OutputSink& out, MappedResource&& r, const std::string& order,
+            const EncounterVersionInfo& info);
+  // A deleted SS-MIX2 key's Encounter (kDelete record): withdraws the key's versions; the flag-0
+  // file's cancel message (`cancel`) takes their place as a version that is not live; then PUTs
+  // the merge, or DELETEs when no live version is left and the key opened the stay (`opening`:
+  // ADT-12, ADT-21, ADT-22), or leaves the Encounter alone (the run holds no live message of
+  // the stay: a delta root; the importer merges it with earlier imports).
+  void Withdraw(OutputSink& out, MappedResource&& r, const std::string& order,
+                const EncounterVersionInfo& info, bool cancel, bool opening);
+  // Merges the run's versions of Encounter `id` and PUTs the result; false when none is live.
+  bool PutMerged(OutputSink& out, const std::string& id);
 
   Mapper mapper_;
   ConvertStats stats_;
@@ -102,10 +128,21 @@ class Converter {
   // merge in that order: a later member replaces an earlier one, an absent member keeps the earlier
   // value (objects merge member by member, participants by role (ATND/ADM), other arrays and
   // primitives are replaced); period.end is dropped when the latest status is neither finished nor
-  // cancelled (a cancelled discharge, A13). The state is cleared when the patient changes and after
-  // each ConvertHl7 call, so memory stays bounded.
+  // cancelled (a cancelled discharge, A13).
+  // Cancels (digest §3: ADT cancel triggers count as deletions of the data type they cancel; §5
+  // JIG targets): an SS-MIX2 key deleted (flag 0) withdraws its own version; when its flag-0 file
+  // holds a cancel message (A13, A11, A12 …) that message's version takes the key's place (A13:
+  // in-progress, no end; A11: cancelled; A12: the ward before the transfer), marked not live. An
+  // HL7 v2 cancel message withdraws the latest earlier version of the trigger it cancels
+  // (MergeEncounterVersions). A stay with no live version left is DELETEd when the run saw the
+  // key that opened it deleted. The state is cleared when the patient changes and after each
+  // ConvertHl7 call, so memory stays bounded.
   struct EncounterVersion {
     std::string order;
+    std::string slot;
+    std::string trigger;
+    bool by_trigger = false;
+    bool live = true;
     fhir::Node resource;
   };
   std::map<std::string, std::vector<EncounterVersion>> encounter_versions_;
