@@ -5,11 +5,12 @@
 // IDs, so stderr never names a stored file — it prints issue codes, counts and messages; the
 // --issues OperationOutcome carries the locations for the operator.
 //
-// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"): the inputs are cut into units —
-// one SS-MIX2 patient folder, or one whole file given on the command line — that `--jobs` worker
-// threads map, validate and serialise independently; the main thread writes the units' output in
-// input order, so the bytes do not depend on the number of jobs, and at most a few units per job
-// are in flight, so memory does not grow with the store. Each unit keeps the BundleBuilder rule
+// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"; docs/decisions/0008): the inputs
+// are cut into units — one SS-MIX2 patient folder, or one whole file given on the command line —
+// that `--jobs` worker threads claim in input order (walking the store one claim at a time), read,
+// map, validate and serialise independently; the main thread writes the units' output in input
+// order, so the bytes do not depend on the number of jobs, and at most 32 units per job are in
+// flight, so memory does not grow with the store. Each unit keeps the BundleBuilder rule
 // (one entry per Type/id; a later version replaces an earlier one in place). Across units, the
 // first entry of a Type/id wins and identical repeats are dropped: SS-MIX2 is partitioned by
 // patient, so only resources not tied to a patient (the insurer's Organization) repeat across
@@ -26,7 +27,6 @@
 #include "kakehashi/mapping/bundle.hpp"
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
-#include "ordered_pipeline.hpp"
 #include "progress.hpp"
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
@@ -41,7 +41,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -387,13 +386,17 @@ bool LooksLikeHl7(const std::string& bytes) {
 struct Unit {
   enum class Kind { kPatient, kStoreFile, kHl7, kMessage };
   Kind kind = Kind::kMessage;
-  std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient, kStoreFile
-  std::string input;                                     // kHl7: the path as given
-  std::string bytes;                                     // kHl7: the file's bytes
+  std::size_t input_index = 0;  // position on the command line
+  std::string input;            // the input as given
+  // kPatient: the folder, read by the worker that converts it (its issues go to `issues`).
+  const adapters::ssmix2::StorageReader* reader = nullptr;
+  adapters::ssmix2::StorageReader::PatientFolder folder;
+  std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient (once read), kStoreFile
   std::string message;                                   // kMessage: one line for stderr
   bool unusable = false;                                 // counts as an unusable input
-  double progress = 0.0;                                 // fraction of the run when read
-  std::unique_ptr<BatchSink> issues;                     // reader issues, then mapping issues
+  bool end_of_store = false;          // the walk of a store input ended after this unit
+  double progress = 0.0;              // fraction of the run when claimed
+  std::unique_ptr<BatchSink> issues;  // walk issues, reader issues, then mapping issues
 };
 
 // A unit's output, serialised by the worker.
@@ -410,6 +413,8 @@ struct Done {
   std::vector<OutEntry> entries;
   mapping::ConvertStats stats;
   std::size_t rejected = 0;
+  std::size_t records = 0;   // kPatient: records read from the folder
+  bool read_failed = false;  // kPatient: the folder could not be read; its input stops here
 };
 
 std::uint64_t Fnv1a(std::string_view text) {
@@ -420,8 +425,6 @@ std::uint64_t Fnv1a(std::string_view text) {
   }
   return h;
 }
-
-using Pipeline = OrderedPipeline<Unit, Done>;  // ordered_pipeline.hpp
 
 constexpr std::string_view kBundleHead = R"({"resourceType":"Bundle","type":"transaction")";
 
@@ -434,8 +437,39 @@ class Worker {
 
   Done Convert(Unit unit) {
     Done done;
-    mapping::BundleBuilder bundle;  // one entry per Type/id within the unit
     BatchSink& issues = *unit.issues;
+    if (unit.kind == Unit::Kind::kPatient && unit.reader != nullptr) {
+      auto read = unit.reader->ReadPatient(unit.folder, unit.records, issues);
+      if (!read) {
+        // Issues the reader reported before failing still go out, then the error line; the
+        // consumer drops the later units of this input (the walk stops, as it always did).
+        unit.kind = Unit::Kind::kMessage;
+        unit.records.clear();
+        unit.message = "kakehashi convert: " + unit.input + ": " + read.error().message();
+        unit.unusable = true;
+        done.read_failed = true;
+      }
+      done.records = unit.records.size();
+    }
+    std::string bytes;
+    if (unit.kind == Unit::Kind::kHl7) {
+      std::ifstream in(fs::path(unit.input), std::ios::binary);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      if (!in && !in.eof()) {
+        unit.kind = Unit::Kind::kMessage;
+        unit.message = "kakehashi convert: " + unit.input + ": cannot be read";
+        unit.unusable = true;
+      } else {
+        bytes = ss.str();
+        if (!LooksLikeHl7(bytes)) {
+          unit.kind = Unit::Kind::kMessage;
+          unit.message = "kakehashi convert: " + unit.input + ": not HL7 v2 (no MSH segment found)";
+          unit.unusable = true;
+        }
+      }
+    }
+    mapping::BundleBuilder bundle;  // one entry per Type/id within the unit
     output_.Bind(bundle, issues, /*lines=*/ndjson_);
     switch (unit.kind) {
       case Unit::Kind::kPatient:
@@ -443,10 +477,9 @@ class Worker {
         for (const auto& record : unit.records) converter_.ConvertRecord(record, output_, issues);
         break;
       case Unit::Kind::kHl7:
-        if (converter_.ConvertHl7(unit.bytes, unit.input, output_, issues) == 0) {
+        if (converter_.ConvertHl7(bytes, unit.input, output_, issues) == 0) {
           unit.unusable = true;
         }
-        unit.bytes = std::string();
         break;
       case Unit::Kind::kMessage: break;
     }
@@ -476,6 +509,7 @@ class Worker {
     }
     done.stats = converter_.TakeStats();
     done.rejected = output_.TakeRejected();
+    unit.records = {};  // converted: the file contents need not wait for the consumer
     done.unit = std::move(unit);
     return done;
   }
@@ -517,6 +551,201 @@ class Worker {
   bool ndjson_;
   const std::set<std::string>& shared_;
   std::string text_;
+};
+
+// The inputs cut into units, in input order: the walk of the old producer thread as a state
+// machine, called by one worker at a time (UnitQueue::Claim). A store input yields one unit per
+// patient folder; the folder is only named here and read by the worker that converts it, so the
+// file reads and the conversion run on every worker instead of one walker thread feeding them
+// (docs/decisions/0008-parallel-streaming-convert.md).
+class UnitSource {
+ public:
+  UnitSource(const std::vector<std::string>& inputs, std::string from, bool keep_issues)
+      : inputs_(inputs), from_(std::move(from)), keep_issues_(keep_issues) {}
+
+  // The next unit; false when every input is done.
+  bool Next(Unit& unit) {
+    while (true) {
+      if (store_ != nullptr) {
+        NextFolder(unit);
+        return true;
+      }
+      if (index_ >= inputs_.size()) return false;
+      const std::size_t index = index_++;
+      const std::string& input = inputs_[index];
+      unit = Unit();
+      unit.input_index = index;
+      unit.input = input;
+      unit.issues = std::make_unique<BatchSink>(keep_issues_);
+      unit.progress = Before(index) + Share();
+      auto message = [&](const std::string& text) {
+        unit.kind = Unit::Kind::kMessage;
+        unit.message = "kakehashi convert: " + input + ": " + text;
+        unit.unusable = true;
+        return true;
+      };
+      std::error_code ec;
+      const fs::path path(input);
+      if (!fs::exists(path, ec)) return message("no such file or directory");
+      if (fs::is_directory(path, ec)) {
+        if (from_ == "hl7v2") return message("a directory is not an HL7 v2 file");
+        // A patient folder or a folder below one (issue #4): convert that subtree of its store.
+        const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
+        auto store = std::make_unique<Store>(subtree ? subtree->root : path);
+        if (subtree) store->reader.Restrict(subtree->relative);
+        store->reader.Preload(
+            true);  // files read by the converting worker, relative to their folder
+        store->index = index;
+        store_ = store.get();
+        stores_.push_back(std::move(store));  // kept: workers still read its folders
+        continue;
+      }
+      const bool ssmix2_name =
+          adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
+      if (from_ == "ssmix2" || (from_.empty() && ssmix2_name)) {
+        auto record = adapters::ssmix2::StorageReader::ResolveFile(path, *unit.issues);
+        if (!record) {
+          return message("not a file of an SS-MIX2 store (" + record.error().message() + ")");
+        }
+        unit.kind = Unit::Kind::kStoreFile;
+        unit.records.push_back(std::move(*record));
+        return true;
+      }
+      unit.kind = Unit::Kind::kHl7;  // read and checked by the worker
+      return true;
+    }
+  }
+
+  // A patient folder of input `index` could not be read: its walk stops (the consumer drops the
+  // units of that input claimed after the failing one).
+  void StopInput(std::size_t index) {
+    if (store_ != nullptr && store_->index == index) store_ = nullptr;
+  }
+
+ private:
+  struct Store {
+    explicit Store(const fs::path& root) : reader(root, sink) {}
+    SwitchSink sink;  // the walk's issues go to the unit being claimed
+    adapters::ssmix2::StorageReader reader;
+    std::size_t index = 0;
+  };
+
+  double Before(std::size_t index) const {
+    return static_cast<double>(index) / static_cast<double>(inputs_.size());
+  }
+  double Share() const { return 1.0 / static_cast<double>(inputs_.size()); }
+
+  // The next patient folder of the current store as a unit; at the end of the walk (or when it
+  // fails) a last unit with the walk's issues and, for the consumer, end_of_store or the error.
+  void NextFolder(Unit& unit) {
+    Store& store = *store_;
+    const std::string& input = inputs_[store.index];
+    unit = Unit();
+    unit.input_index = store.index;
+    unit.input = input;
+    unit.issues = std::make_unique<BatchSink>(keep_issues_);
+    store.sink.Set(unit.issues.get());
+    auto folder = store.reader.NextPatientFolder();
+    store.sink.Set(nullptr);
+    if (folder && *folder) {
+      unit.kind = Unit::Kind::kPatient;
+      unit.reader = &store.reader;
+      unit.folder = std::move(**folder);
+      unit.progress = Before(store.index) + Share() * store.reader.Progress();
+      return;
+    }
+    unit.kind = Unit::Kind::kMessage;
+    unit.progress = Before(store.index) + Share();
+    if (!folder) {
+      unit.message = "kakehashi convert: " + input + ": " + folder.error().message();
+      unit.unusable = true;
+    } else {
+      unit.end_of_store = true;
+    }
+    store_ = nullptr;
+  }
+
+  const std::vector<std::string>& inputs_;
+  const std::string from_;
+  const bool keep_issues_;
+  std::size_t index_ = 0;
+  Store* store_ = nullptr;  // the store being walked
+  std::vector<std::unique_ptr<Store>> stores_;
+};
+
+// The hand-off between the workers and the consumer: a worker claims the next unit (walking the
+// inputs itself, one worker at a time), converts it and files the result under its number; the
+// consumer takes the results strictly in number order, so the output does not depend on the
+// number of workers. A unit is claimed only while fewer than `window` units are between the
+// consumer and the claim, which bounds memory; the window is wide (tens of patient folders) so
+// that a worker preempted while converting the unit the consumer waits for does not stop the
+// other worker at once.
+class UnitQueue {
+ public:
+  UnitQueue(UnitSource& source, std::size_t window)
+      : source_(source), window_(window), slots_(window) {}
+
+  // Worker: the next unit and its number; false when there is no more work.
+  bool Claim(std::size_t& seq, Unit& unit) {
+    std::lock_guard claim(claim_mutex_);  // the walk runs on one worker at a time
+    if (exhausted_) return false;
+    {
+      std::unique_lock lock(mutex_);
+      if (next_seq_ >= next_out_ + window_) {
+        claimer_waiting_ = true;
+        space_.wait(lock, [&] { return next_seq_ < next_out_ + window_; });
+        claimer_waiting_ = false;
+      }
+    }
+    const bool more = source_.Next(unit);
+    std::lock_guard lock(mutex_);
+    if (!more) {
+      exhausted_ = true;
+      if (consumer_waiting_) ready_.notify_one();
+      return false;
+    }
+    seq = next_seq_++;
+    return true;
+  }
+  // Worker: the result of unit `seq`.
+  void Finish(std::size_t seq, Done done) {
+    std::lock_guard lock(mutex_);
+    slots_[seq % window_] = std::move(done);
+    if (seq == next_out_ && consumer_waiting_) ready_.notify_one();
+  }
+  // Worker, after Finish: the walk of input `index` stops (a patient folder could not be read).
+  void StopInput(std::size_t index) {
+    std::lock_guard claim(claim_mutex_);
+    source_.StopInput(index);
+  }
+  // Consumer: the next result in order; nullopt when everything claimed has come back and the
+  // inputs are exhausted.
+  std::optional<Done> Next() {
+    std::unique_lock lock(mutex_);
+    auto& slot = slots_[next_out_ % window_];
+    if (!slot && !(exhausted_ && next_out_ == next_seq_)) {
+      consumer_waiting_ = true;
+      ready_.wait(lock, [&] { return slot.has_value() || (exhausted_ && next_out_ == next_seq_); });
+      consumer_waiting_ = false;
+    }
+    if (!slot) return std::nullopt;
+    std::optional<Done> done = std::move(slot);
+    slot.reset();
+    ++next_out_;
+    if (claimer_waiting_) space_.notify_one();
+    return done;
+  }
+
+ private:
+  UnitSource& source_;
+  const std::size_t window_;
+  std::mutex claim_mutex_;  // source_, exhausted_ (written under both)
+  std::mutex mutex_;        // everything below
+  std::condition_variable space_, ready_;
+  std::vector<std::optional<Done>> slots_;  // result of unit n at n % window_
+  std::size_t next_seq_ = 0, next_out_ = 0;
+  bool exhausted_ = false;
+  bool claimer_waiting_ = false, consumer_waiting_ = false;
 };
 
 void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
@@ -602,122 +831,24 @@ int RunConvert(const std::vector<std::string>& argv) {
   ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
   const std::set<std::string> shared = SharedResourceTypes(*rules);  // importer.hpp
 
-  // Producer: walks the inputs in order and cuts them into units.
-  Pipeline pipeline(4 * jobs + 4);
-  std::thread producer([&] {
-    const std::size_t inputs = args.Positionals().size();
-    for (std::size_t index = 0; index < inputs; ++index) {
-      const std::string& input = args.Positionals()[index];
-      const double before = static_cast<double>(index) / static_cast<double>(inputs);
-      const double share = 1.0 / static_cast<double>(inputs);
-      auto message = [&](std::string text) {
-        Unit unit;
-        unit.message = "kakehashi convert: " + input + ": " + std::move(text);
-        unit.unusable = true;
-        unit.progress = before + share;
-        unit.issues = std::make_unique<BatchSink>(keep_issues);
-        pipeline.Push(std::move(unit));
-      };
-      std::error_code ec;
-      const fs::path path(input);
-      if (!fs::exists(path, ec)) {
-        message("no such file or directory");
-        continue;
-      }
-      if (fs::is_directory(path, ec)) {
-        if (from == "hl7v2") {
-          message("a directory is not an HL7 v2 file");
-          continue;
-        }
-        SwitchSink reader_issues;
-        // A patient folder or a folder below one (issue #4): convert that subtree of its store.
-        const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
-        adapters::ssmix2::StorageReader reader(subtree ? subtree->root : path, reader_issues);
-        if (subtree) reader.Restrict(subtree->relative);
-        reader.Preload(true);  // files read by this thread while their folder is open
-        std::size_t found = 0;  // records of this input
-        while (true) {
-          Unit unit;
-          unit.kind = Unit::Kind::kPatient;
-          unit.issues = std::make_unique<BatchSink>(keep_issues);
-          reader_issues.Set(unit.issues.get());
-          auto more = reader.NextPatient(unit.records);
-          reader_issues.Set(nullptr);
-          if (!more) {
-            // Issues the reader reported before failing still go out, then the error line.
-            unit.kind = Unit::Kind::kMessage;
-            unit.records.clear();
-            unit.message = "kakehashi convert: " + input + ": " + more.error().message();
-            unit.unusable = true;
-            unit.progress = before + share;
-            pipeline.Push(std::move(unit));
-            break;
-          }
-          unit.progress = before + share * reader.Progress();
-          if (!*more) {
-            if (unit.issues->by_severity_ != std::array<std::size_t, 4>{}) {
-              unit.kind = Unit::Kind::kMessage;  // issues only (e.g. a stray root folder)
-              pipeline.Push(std::move(unit));
-            }
-            // Nothing to convert is never silent: a folder that is neither a store root nor at
-            // or below a patient folder yields no record (exit 1 with this line).
-            if (found == 0) {
-              message(
-                  "no SS-MIX2 data found: give the store root (the folder holding the "
-                  "3-character patient-ID prefix folders), a patient folder or a folder or file "
-                  "inside one");
-            }
-            break;
-          }
-          found += *more;
-          pipeline.Push(std::move(unit));
-        }
-        continue;
-      }
-      Unit unit;
-      unit.issues = std::make_unique<BatchSink>(keep_issues);
-      unit.progress = before + share;
-      const bool ssmix2_name =
-          adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
-      if (from == "ssmix2" || (from.empty() && ssmix2_name)) {
-        auto record = adapters::ssmix2::StorageReader::ResolveFile(path, *unit.issues);
-        if (!record) {
-          unit.message = "kakehashi convert: " + input + ": not a file of an SS-MIX2 store (" +
-                         record.error().message() + ")";
-          unit.unusable = true;
-        } else {
-          unit.kind = Unit::Kind::kStoreFile;
-          unit.records.push_back(std::move(*record));
-        }
-        pipeline.Push(std::move(unit));
-        continue;
-      }
-      std::ifstream in(path, std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      if (!in && !in.eof()) {
-        message("cannot be read");
-        continue;
-      }
-      unit.bytes = ss.str();
-      if (!LooksLikeHl7(unit.bytes)) {
-        message("not HL7 v2 (no MSH segment found)");
-        continue;
-      }
-      unit.kind = Unit::Kind::kHl7;
-      unit.input = input;
-      pipeline.Push(std::move(unit));
-    }
-    pipeline.Close();
-  });
-
+  // Workers claim the units themselves (no producer thread): each walks to the next patient
+  // folder, reads and converts it; at most `window` units are between the consumer and the
+  // newest claim.
+  UnitSource source(args.Positionals(), from, keep_issues);
+  UnitQueue queue(source, 32 * jobs);
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < jobs; ++i) {
     workers.emplace_back([&] {
       Worker worker(*rules, map_options, ndjson, shared);
       std::size_t seq = 0;
       Unit unit;
-      while (pipeline.Take(seq, unit)) pipeline.Finish(seq, worker.Convert(std::move(unit)));
+      while (queue.Claim(seq, unit)) {
+        Done done = worker.Convert(std::move(unit));
+        const bool stop = done.read_failed;
+        const std::size_t input = done.unit.input_index;
+        queue.Finish(seq, std::move(done));
+        if (stop) queue.StopInput(input);  // after Finish: a claim may be waiting for it
+      }
     });
   }
 
@@ -726,14 +857,32 @@ int RunConvert(const std::vector<std::string>& argv) {
   std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
   std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
   const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
-  while (auto done = pipeline.Next()) {
+  std::vector<std::size_t> found(args.Positionals().size());  // records of each input
+  std::vector<bool> stopped(args.Positionals().size());       // a patient folder failed
+  while (auto done = queue.Next()) {
     Unit& unit = done->unit;
+    // After a patient folder of a store could not be read, the walk stopped there: the units
+    // other workers claimed after it are dropped (same output as a walk that stopped at once).
+    if (stopped[unit.input_index]) continue;
     issues.Absorb(*unit.issues);
     if (!unit.message.empty()) {
       progress.Clear();
       std::fprintf(stderr, "%s\n", unit.message.c_str());
     }
     if (unit.unusable) ++unusable_inputs;
+    if (done->read_failed) stopped[unit.input_index] = true;
+    found[unit.input_index] += done->records;
+    // Nothing to convert is never silent: a folder that is neither a store root nor at or below
+    // a patient folder yields no record (exit 1 with this line).
+    if (unit.end_of_store && found[unit.input_index] == 0) {
+      progress.Clear();
+      std::fprintf(stderr,
+                   "kakehashi convert: %s: no SS-MIX2 data found: give the store root (the folder "
+                   "holding the 3-character patient-ID prefix folders), a patient folder or a "
+                   "folder or file inside one\n",
+                   unit.input.c_str());
+      ++unusable_inputs;
+    }
     Add(stats, done->stats);
     rejected += done->rejected;
     for (auto& e : done->entries) {
@@ -770,7 +919,6 @@ int RunConvert(const std::vector<std::string>& argv) {
           stats.messages, unit.progress);
     }
   }
-  producer.join();
   for (auto& w : workers) w.join();
   progress.Clear();
   if (!ndjson) {

@@ -1,8 +1,9 @@
-// A bounded, ordered hand-off between one producer, N workers and one consumer, shared by
-// `kakehashi convert` (cmd_convert.cpp) and the importer (importer.cpp): the producer numbers
-// units, workers take them in any order, the consumer receives results strictly in number order
-// (so the output does not depend on the number of workers). At most `capacity` units are between
-// the producer and the consumer, which bounds memory.
+// A bounded, ordered hand-off between one producer, N workers and one consumer, used by the
+// importer (importer.cpp; `kakehashi convert` has its own, whose workers walk the store
+// themselves, see cmd_convert.cpp): the producer numbers units, workers take them in any order,
+// the consumer receives results strictly in number order (so the output does not depend on the
+// number of workers). At most `capacity` units are between the producer and the consumer, which
+// bounds memory.
 #pragma once
 
 #include <condition_variable>

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -438,4 +439,112 @@ TEST_CASE("ssmix2 reader: Preload leaves large and unopenable files to the calle
   REQUIRE(*n == 2);
   CHECK_FALSE(records[0].file.content);  // over kPreloadMax: read by path later
   CHECK_FALSE(records[1].file.content);  // cannot be opened: the caller reports it
+}
+
+TEST_CASE(
+    "ssmix2 reader: NextPatientFolder + ReadPatient on two threads give NextPatient's records",
+    "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240401100000000_01_2");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240402100000000_01_1");
+  fs::create_directories(t.Root() / "000/000/0000000005");  // a patient folder without files
+  t.Add("1000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("1000000002_20240401_OMP-01_000000000000003_20240401110000000_01_0");
+  t.Add("1000000003_-_ADT-61_999999999999999_20240401100000000_-_1", "100/000/1000000002/-/ADT-61");
+  t.Add("2000000004_20240403_OML-11_000000000000009_20240403100000000_01_1");
+  fs::create_directories(t.Root() / "toolongname");  // a walk-level issue (root entry)
+
+  for (const std::string restrict : {"", "100/000/1000000002/20240401"}) {
+    CAPTURE(restrict);
+    CollectingSink whole_sink;
+    StorageReader whole(t.Root(), whole_sink);
+    whole.Preload(true);
+    if (!restrict.empty()) whole.Restrict(restrict);
+    std::vector<std::vector<StorageRecord>> expected;
+    while (true) {
+      std::vector<StorageRecord> batch;
+      auto n = whole.NextPatient(batch);
+      REQUIRE(n.has_value());
+      if (*n == 0) break;
+      expected.push_back(std::move(batch));
+    }
+
+    // The walk on this thread, each folder read on its own thread, one sink per folder.
+    CollectingSink walk_sink;
+    StorageReader split(t.Root(), walk_sink);
+    split.Preload(true);
+    if (!restrict.empty()) split.Restrict(restrict);
+    std::vector<std::string> folders;
+    std::vector<std::vector<StorageRecord>> got;
+    std::vector<std::string> issues;
+    for (const auto& issue : walk_sink.Issues()) issues.push_back(issue.ToString());
+    while (true) {
+      auto folder = split.NextPatientFolder();
+      REQUIRE(folder.has_value());
+      for (std::size_t i = issues.size(); i < walk_sink.Issues().size(); ++i) {
+        issues.push_back(walk_sink.Issues()[i].ToString());
+      }
+      if (!*folder) break;
+      folders.push_back((*folder)->l1 + "/" + (*folder)->l2 + "/" + (*folder)->id);
+      std::vector<StorageRecord> batch;
+      CollectingSink folder_sink;
+      ReaderStats stats;
+      std::thread reader_thread([&] {
+        auto read = split.ReadPatient(**folder, batch, folder_sink, &stats);
+        CHECK(read.has_value());
+      });
+      reader_thread.join();
+      CHECK(stats.records == batch.size());
+      for (const auto& issue : folder_sink.Issues()) issues.push_back(issue.ToString());
+      if (!batch.empty()) got.push_back(std::move(batch));
+    }
+    std::vector<std::string> expected_issues;
+    for (const auto& issue : whole_sink.Issues()) expected_issues.push_back(issue.ToString());
+    CHECK(issues == expected_issues);
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t p = 0; p < got.size(); ++p) {
+      REQUIRE(got[p].size() == expected[p].size());
+      for (std::size_t r = 0; r < got[p].size(); ++r) {
+        CHECK(got[p][r].file.relative == expected[p][r].file.relative);
+        CHECK(got[p][r].action == expected[p][r].action);
+        CHECK(got[p][r].superseded.size() == expected[p][r].superseded.size());
+        CHECK(got[p][r].file.content == expected[p][r].file.content);
+      }
+    }
+    if (restrict.empty()) {
+      CHECK(folders == std::vector<std::string>{"000/000/0000000001", "000/000/0000000005",
+                                                "100/000/1000000002", "200/000/2000000004"});
+      CHECK(got.size() == 3);
+      CHECK(CountCode(walk_sink, "ssmix2.unexpected_entry") == 1);
+    } else {
+      CHECK(folders == std::vector<std::string>{"100/000/1000000002"});
+      REQUIRE(got.size() == 1);
+      REQUIRE(got[0].size() == 1);
+      CHECK(got[0][0].action == Action::kDelete);
+    }
+  }
+}
+
+TEST_CASE("ssmix2 reader: ReadPatient of a folder that is gone is an I/O error", "[ssmix2]") {
+  TempTree t;
+  t.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  t.Add("0000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+  CollectingSink sink;
+  StorageReader reader(t.Root(), sink);
+  auto first = reader.NextPatientFolder();
+  REQUIRE(first.has_value());
+  REQUIRE(*first);
+  fs::remove_all(t.Root() / "000/000/0000000001");  // named by the walk, removed before the read
+  std::vector<StorageRecord> records;
+  auto read = reader.ReadPatient(**first, records, sink);
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error() == common::errc::kIoError);
+  CHECK(records.empty());
+  auto second = reader.NextPatientFolder();  // the walk goes on
+  REQUIRE(second.has_value());
+  REQUIRE(*second);
+  CHECK((*second)->id == "0000000002");
+  REQUIRE(reader.ReadPatient(**second, records, sink).has_value());
+  CHECK(records.size() == 1);
 }

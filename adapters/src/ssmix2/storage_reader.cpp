@@ -229,17 +229,23 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
   }
 }
 
-Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::string& rel) {
-  const std::string patient_name = patient_dir.filename().string();
+Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
+                                        std::vector<StorageRecord>& out, IssueSink& issues,
+                                        ReaderStats* stats) const {
+  ReaderStats unused;
+  ReaderStats& counts = stats != nullptr ? *stats : unused;
+  const std::string& patient_name = folder.id;
+  const fs::path patient_dir = root_ / folder.l1 / folder.l2 / folder.id;
+  const std::string rel = folder.l1 + '/' + folder.l2 + '/' + folder.id;
   std::vector<std::string> dates, date_files;
   const DirFd patient_fd = OpenDir(AT_FDCWD, patient_dir.c_str());
   KAKEHASHI_TRY_VOID(List(patient_fd, dates, &date_files));
   KeepOnly(dates, 3);  // Restrict() to one care date
   if (only_.size() > 3) date_files.clear();
   for (const auto& f : date_files) {
-    issues_.Warning("ssmix2.unexpected_entry", FileLocation(rel + '/' + f, ""),
-                    "a file directly in a patient folder; expected <care date>/<data type>/<file>");
-    ++stats_.skipped;
+    issues.Warning("ssmix2.unexpected_entry", FileLocation(rel + '/' + f, ""),
+                   "a file directly in a patient folder; expected <care date>/<data type>/<file>");
+    ++counts.skipped;
   }
   std::vector<StoredFile> files, extended;
   // content folder (root-relative) -> its type folder and files, attached after Resolve.
@@ -253,9 +259,9 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
     KeepOnly(types, 4);  // Restrict() to one data-type folder
     if (only_.size() > 4) stray.clear();
     for (const auto& f : stray) {
-      issues_.Warning("ssmix2.unexpected_entry", FileLocation(date_rel + '/' + f, ""),
-                      "a file directly in a care-date folder; expected <data type>/<file>");
-      ++stats_.skipped;
+      issues.Warning("ssmix2.unexpected_entry", FileLocation(date_rel + '/' + f, ""),
+                     "a file directly in a care-date folder; expected <data type>/<file>");
+      ++counts.skipped;
     }
     for (const auto& type : types) {
       const fs::path type_dir = date_dir / type;
@@ -267,24 +273,24 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
       // extended storage are CWE-like and contain '^'. Every content folder with files becomes
       // a record (the converter keeps it as a DocumentReference with the files attached).
       for (const auto& content : content_dirs) {
-        ++stats_.extended;
+        ++counts.extended;
         const std::string content_rel = type_rel + '/' + content;
-        issues_.Info("ssmix2.extended_storage", FileLocation(content_rel, ""),
-                     "an extended-storage content folder (CDA, PDF, images or non-standard "
-                     "HL7); kept as a DocumentReference with its files attached");
+        issues.Info("ssmix2.extended_storage", FileLocation(content_rel, ""),
+                    "an extended-storage content folder (CDA, PDF, images or non-standard "
+                    "HL7); kept as a DocumentReference with its files attached");
         auto parsed = ParseContentFolderName(content);
         if (!parsed) {
-          issues_.Warning("ssmix2.extended_bad_name", FileLocation(content_rel, ""),
-                          "the content folder name has neither the 7 fields of a file name nor "
-                          "the 6 without 診療科; not converted");
-          ++stats_.skipped;
+          issues.Warning("ssmix2.extended_bad_name", FileLocation(content_rel, ""),
+                         "the content folder name has neither the 7 fields of a file name nor "
+                         "the 6 without 診療科; not converted");
+          ++counts.skipped;
           continue;
         }
         KAKEHASHI_TRY_VOID(
             List(OpenDir(type_fd.get(), content.c_str()), content_subdirs, &content_files));
         if (content_files.empty()) {
-          issues_.Warning("ssmix2.extended_empty", FileLocation(content_rel, ""),
-                          "the extended-storage content folder holds no file; nothing to keep");
+          issues.Warning("ssmix2.extended_empty", FileLocation(content_rel, ""),
+                         "the extended-storage content folder holds no file; nothing to keep");
           continue;
         }
         // The main file: main_document.hl7 (NHO vitals ORU^R30), else the CDA document (.xml),
@@ -298,7 +304,7 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
         if (main == content_files.end()) main = content_files.begin();
         std::rotate(content_files.begin(), main, main + 1);
         extended_info[content_rel] = {type, content_files};
-        ++stats_.files;
+        ++counts.files;
         extended.push_back(
             {type_dir / content / content_files.front(), content_rel, std::move(*parsed)});
       }
@@ -307,49 +313,70 @@ Result<void> StorageReader::LoadPatient(const fs::path& patient_dir, const std::
         FileNameError error{};
         auto parsed = ParseFileName(name, &error);
         if (!parsed) {
-          issues_.Error("ssmix2.bad_file_name", FileLocation(file_rel, type),
-                        std::string("file skipped: ") + std::string(Describe(error)));
-          ++stats_.skipped;
+          issues.Error("ssmix2.bad_file_name", FileLocation(file_rel, type),
+                       std::string("file skipped: ") + std::string(Describe(error)));
+          ++counts.skipped;
           continue;
         }
         // The NHO checker requires path = f1[0:3]/f1[3:6]/f1/f2/f3 (digest §2).
         const std::string& id = parsed->patient_id;
         std::string mismatch;
         if (id != patient_name) mismatch += " 患者ID folder";
-        if (id.size() >= 6 && (id.substr(0, 3) != l1_name_ || id.substr(3, 3) != l2_name_)) {
+        if (id.size() >= 6 && (id.substr(0, 3) != folder.l1 || id.substr(3, 3) != folder.l2)) {
           mismatch += " ID prefix folders";  // shorter IDs: folder names taken as they are
         }
         if (parsed->care_date != date) mismatch += " 診療日 folder";
         if (parsed->data_type != type) mismatch += " データ種別 folder";
         if (!mismatch.empty()) {
-          issues_.Warning("ssmix2.path_mismatch", FileLocation(file_rel, type),
-                          "the file name does not match its folder(s):" + mismatch +
-                              "; the file-name fields are used");
+          issues.Warning("ssmix2.path_mismatch", FileLocation(file_rel, type),
+                         "the file name does not match its folder(s):" + mismatch +
+                             "; the file-name fields are used");
         }
-        ++stats_.files;
+        ++counts.files;
         files.push_back({type_dir / name, file_rel, std::move(*parsed)});
         if (preload_) files.back().content = ReadAt(type_fd.get(), name.c_str(), kPreloadMax);
       }
     }
   }
-  std::vector<StorageRecord> records;
-  Resolve(std::move(files), issues_, records, &stats_);
+  const std::size_t start = out.size();
+  Resolve(std::move(files), issues, out, &counts);
   if (!extended.empty()) {
-    const std::size_t first = records.size();
-    Resolve(std::move(extended), issues_, records, &stats_, true);
-    for (std::size_t i = first; i < records.size(); ++i) {
-      auto info = extended_info.find(records[i].file.relative);
+    const std::size_t first = out.size();
+    Resolve(std::move(extended), issues, out, &counts, true);
+    for (std::size_t i = first; i < out.size(); ++i) {
+      auto info = extended_info.find(out[i].file.relative);
       if (info == extended_info.end()) continue;
-      records[i].extended_type = info->second.first;
-      records[i].extended_files = info->second.second;
+      out[i].extended_type = info->second.first;
+      out[i].extended_files = info->second.second;
     }
   }
-  for (auto& r : records) pending_.push_back(std::move(r));
+  if (only_.size() > 3) {
+    // Restrict() below the patient folder: keep the records of that subtree only.
+    std::string prefix = only_[0];
+    for (std::size_t i = 1; i < only_.size(); ++i) prefix += '/' + only_[i];
+    auto outside = [&](const StorageRecord& r) {
+      const std::string& path = r.file.relative;
+      return !(path.starts_with(prefix) &&
+               (path.size() == prefix.size() || path[prefix.size()] == '/'));
+    };
+    out.erase(std::remove_if(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), outside),
+              out.end());
+  }
   return {};
 }
 
 Result<void> StorageReader::LoadNextPatient(bool& more) {
   more = false;
+  KAKEHASHI_TRY(auto folder, NextPatientFolder());
+  if (!folder) return {};
+  std::vector<StorageRecord> records;
+  KAKEHASHI_TRY_VOID(ReadPatient(*folder, records, issues_, &stats_));
+  for (auto& r : records) pending_.push_back(std::move(r));
+  more = true;
+  return {};
+}
+
+Result<std::optional<StorageReader::PatientFolder>> StorageReader::NextPatientFolder() {
   if (!started_) {
     started_ = true;
     std::error_code ec;
@@ -374,22 +401,8 @@ Result<void> StorageReader::LoadNextPatient(bool& more) {
   }
   while (true) {
     if (l3_.next < l3_.names.size()) {
-      const std::string& id = l3_.names[l3_.next++];
       ++stats_.patients;
-      KAKEHASHI_TRY_VOID(
-          LoadPatient(root_ / l1_name_ / l2_name_ / id, l1_name_ + '/' + l2_name_ + '/' + id));
-      if (only_.size() > 3) {
-        // Restrict() below the patient folder: keep the records of that subtree only.
-        std::string prefix = only_[0];
-        for (std::size_t i = 1; i < only_.size(); ++i) prefix += '/' + only_[i];
-        std::erase_if(pending_, [&](const StorageRecord& r) {
-          const std::string& rel = r.file.relative;
-          return !(rel.starts_with(prefix) &&
-                   (rel.size() == prefix.size() || rel[prefix.size()] == '/'));
-        });
-      }
-      more = true;
-      return {};
+      return std::optional<PatientFolder>(PatientFolder{l1_name_, l2_name_, l3_.names[l3_.next++]});
     }
     if (l2_.next < l2_.names.size()) {
       l2_name_ = l2_.names[l2_.next++];
@@ -407,7 +420,7 @@ Result<void> StorageReader::LoadNextPatient(bool& more) {
       l3_.next = 0;
       continue;
     }
-    return {};
+    return std::optional<PatientFolder>();
   }
 }
 

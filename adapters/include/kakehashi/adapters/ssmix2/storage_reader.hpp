@@ -101,6 +101,21 @@ class StorageReader {
   // end. Errors as Next(). Do not mix with Next() on one reader.
   Result<std::size_t> NextPatient(std::vector<StorageRecord>& out);
 
+  // The same walk in two halves, for callers whose threads read patient folders themselves
+  // (`kakehashi convert`): NextPatientFolder only walks the ID-prefix folders (cheap, one call at
+  // a time, issues to the reader's sink) and names the next patient folder; ReadPatient reads one
+  // such folder into records exactly as NextPatient would (Restrict and Preload apply). ReadPatient
+  // does not change the reader, so several threads may call it at once, also while one thread
+  // calls NextPatientFolder. Do not mix with Next()/NextPatient() on one reader.
+  struct PatientFolder {
+    std::string l1, l2, id;  // <ID[0:3]>, <ID[3:6]>, <ID> folder names
+  };
+  Result<std::optional<PatientFolder>> NextPatientFolder();
+  // Appends the folder's records to `out` and reports to `issues`; `stats` (optional) counts
+  // the files, records and history files. Errors as Next().
+  Result<void> ReadPatient(const PatientFolder& folder, std::vector<StorageRecord>& out,
+                           IssueSink& issues, ReaderStats* stats = nullptr) const;
+
   const ReaderStats& Stats() const { return stats_; }
   // Fraction of the store walked, 0..1, estimated from the position among the ID-prefix folders
   // (cheap; for progress and ETA displays).
@@ -146,7 +161,6 @@ class StorageReader {
     std::vector<std::string> names;  // sorted child folder names
     std::size_t next = 0;
   };
-  Result<void> LoadPatient(const std::filesystem::path& patient_dir, const std::string& rel);
   // Loads the next patient folder into pending_ (possibly none of its files are records);
   // `more` is false when the walk is over.
   Result<void> LoadNextPatient(bool& more);
