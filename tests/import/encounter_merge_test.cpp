@@ -418,6 +418,29 @@ void Withdrawn(Backend backend) {
   CHECK(removed.removed_units == 1);
   CHECK(Encounters(*s->store) == first_only);
 
+  // A delta root whose deleted discharge key (flag-0 A13) withdrew the A03 is removed: the
+  // withdrawal goes with it and the stay is finished again, as if it had never been imported.
+  auto w = gateway::testing::MakeStore(backend);
+  const fs::path stay = dir.path / "stay";
+  const fs::path cancel = dir.path / "cancel";
+  AddToRoot(stay, "a01", '1');
+  AddToRoot(stay, "a03", '1');
+  AddToRoot(cancel, "a13", '0');
+  RunImport(*w->store, [&](Importer& i) { return i.ImportStore(stay); });
+  const auto finished = Encounters(*w->store);
+  REQUIRE(finished.size() == 1);
+  CHECK(finished.front().find("\"finished\"") != std::string::npos);
+  RunImport(*w->store, [&](Importer& i) { return i.ImportStore(cancel); });
+  const auto cancelled = Encounters(*w->store);
+  REQUIRE(cancelled.size() == 1);
+  CHECK(cancelled.front().find("\"in-progress\"") != std::string::npos);
+  CHECK(cancelled.front().find("\"end\"") == std::string::npos);
+  fs::remove_all(cancel / "500");
+  WriteOtherPatient(cancel);
+  ImportStats reverted = RunImport(*w->store, [&](Importer& i) { return i.ImportStore(cancel); });
+  CHECK(reverted.removed_units == 1);
+  CHECK(Encounters(*w->store) == finished);
+
   // No other unit gave versions: the Encounter is deleted, as before.
   auto u = gateway::testing::MakeStore(backend);
   const fs::path only = dir.path / "only";

@@ -8,7 +8,8 @@
 //   - kDelete record: the flag-0 file is mapped and every resource it produces (except its
 //     Provenance, which stays history, and its Encounter) is DELETEd. The Encounter of an ADT
 //     key is the stay's, fed by the other ADT keys too: the deleted key withdraws only its own
-//     contribution ("Encounter merging" below); DELETE only when no live key feeds the stay;
+//     contribution ("Encounter merging" below); DELETE only when no live version is left in
+//     the run and the run saw the key that opened the stay (ADT-12/21/22) deleted;
 //   - a type without rules becomes a DocumentReference holding the message (information issue);
 //   - an extended-storage record (StorageRecord::extended_type) becomes a DocumentReference with
 //     every file of its content folder attached (deleted: DELETE) and a Provenance naming the
