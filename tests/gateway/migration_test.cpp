@@ -6,6 +6,9 @@
 #include "test_support.hpp"
 
 #include <sqlite3.h>
+#ifdef KAKEHASHI_HAVE_POSTGRES
+#include <libpq-fe.h>
+#endif
 
 #include <filesystem>
 #include <string>
@@ -44,36 +47,116 @@ std::int64_t CountMatches(Session& session, std::string param, std::string code,
   return *n;
 }
 
-TEST_CASE("store: a schema version 2 SQLite database is migrated to version 4 when opened",
+// The rows kakehashi wrote at schema version 2 (after SchemaV1 and SchemaV2): combo-code rows
+// beside the code rows, a duplicate status row, a string value with its prefixes.
+std::vector<std::string> Version2Rows() {
+  return {
+      "INSERT INTO resources (type, id, version, last_updated, deleted, json) VALUES "
+      "('Observation', 'o1', 1, 1000, 0, '{\"resourceType\":\"Observation\",\"id\":\"o1\"}'), "
+      "('Patient', 'p1', 1, 900, 0, '{\"resourceType\":\"Patient\",\"id\":\"p1\"}')",
+      "INSERT INTO history (type, id, version, last_updated, deleted, json) SELECT type, id, "
+      "version, last_updated, deleted, json FROM resources",
+      "INSERT INTO idx_token VALUES ('Observation', 'o1', 'code', 'http://loinc.org', "
+      "'2345-7'), ('Observation', 'o1', 'combo-code', 'http://loinc.org', '2345-7'), "
+      "('Observation', 'o1', 'status', '', 'final'), ('Observation', 'o1', 'status', '', "
+      "'final')",
+      "INSERT INTO idx_ref VALUES ('Observation', 'o1', 'subject', 'Patient', 'p1'), "
+      "('Observation', 'o1', 'patient', 'Patient', 'p1')",
+      "INSERT INTO idx_quantity VALUES ('Observation', 'o1', 'value-quantity', 5.4, '', "
+      "'mg/dL'), ('Observation', 'o1', 'combo-value-quantity', 5.4, '', 'mg/dL')",
+      "INSERT INTO idx_string VALUES ('Patient', 'p1', 'family', 'やまだ')",
+      "INSERT INTO idx_string_prefix VALUES ('Patient', 'p1', 'family', 'や', 900), ('Patient', "
+      "'p1', 'family', 'やま', 900), ('Patient', 'p1', 'family', 'やまだ', 900)",
+  };
+}
+
+// What a migrated store must answer, then a new resource and an update of a migrated one.
+void CheckMigrated(Store& store) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  Session& s = **session;
+  CHECK(CountMatches(s, "code", "2345-7") == 1);
+  CHECK(CountMatches(s, "combo-code", "2345-7") == 1);
+  CHECK(CountMatches(s, "combo-code", "9999-9") == 0);
+  CHECK(CountMatches(s, "status", "final") == 1);
+  CHECK(CountMatches(s, "patient", "p1", Predicate::Kind::kReference) == 1);
+  CHECK(CountMatches(s, "patient", "p2", Predicate::Kind::kReference) == 0);
+  CHECK(CountMatches(s, "subject", "p1", Predicate::Kind::kReference) == 1);
+  {
+    SearchQuery q;  // a string prefix search: driven by idx_string_prefix
+    q.type = "Patient";
+    Predicate p;
+    p.kind = Predicate::Kind::kString;
+    p.param = "family";
+    p.value = "やま";
+    q.where = {{p}};
+    auto rows = s.Search(q);
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    CHECK((*rows)[0].id == "p1");
+  }
+  {
+    SearchQuery q;  // a quantity: value-quantity=5.4
+    q.type = "Observation";
+    Predicate p;
+    p.kind = Predicate::Kind::kQuantity;
+    p.param = "value-quantity";
+    p.number_low = 5.35;
+    p.number_high = 5.45;
+    q.where = {{p}};
+    auto n = s.Count(q);
+    REQUIRE(n);
+    CHECK(*n == 1);
+    q.where[0][0].param = "combo-value-quantity";
+    n = s.Count(q);
+    REQUIRE(n);
+    CHECK(*n == 1);
+  }
+  auto read = s.Read("Observation", "o1");
+  REQUIRE(read);
+  REQUIRE(read->has_value());
+  CHECK((*read)->json == R"({"resourceType":"Observation","id":"o1"})");
+  // A new resource gets a key of its own; the update of o1 replaces o1's rows only.
+  REQUIRE(s.Begin());
+  IndexEntries o2;
+  o2.tokens = {{"code", "http://loinc.org", "2345-7"}};
+  REQUIRE(s.Write({"Observation", "o2", 1, 2000, false, R"({"resourceType":"Observation"})"}, o2));
+  IndexEntries o1;
+  o1.tokens = {{"code", "http://loinc.org", "1111-1"}};
+  REQUIRE(s.Write({"Observation", "o1", 2, 2000, false, R"({"resourceType":"Observation"})"}, o1));
+  REQUIRE(s.Commit());
+  CHECK(CountMatches(s, "code", "2345-7") == 1);
+  CHECK(CountMatches(s, "code", "1111-1") == 1);
+  CHECK(CountMatches(s, "status", "final") == 0);
+  CHECK(CountMatches(s, "subject", "p1", Predicate::Kind::kReference) == 0);
+  SearchQuery q;
+  q.type = "Observation";
+  Predicate p;
+  p.param = "code";
+  p.value = "2345-7";
+  p.kind = Predicate::Kind::kToken;
+  q.where = {{p}};
+  auto rows = s.Search(q);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  CHECK((*rows)[0].id == "o2");
+}
+
+TEST_CASE("store: a schema version 2 SQLite database is migrated to version 5 when opened",
           "[store]") {
   const auto file = std::filesystem::temp_directory_path() /
                     ("kakehashi-gw-v2-" + testing::RandomSuffix() + ".sqlite");
   {
-    // What kakehashi wrote at schema version 2: combo-code rows beside the code rows.
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
     std::vector<std::string> statements = {
         "CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
-        "NULL)"};
+        "NULL)",
+        "INSERT INTO kakehashi_migrations VALUES (1, '2026-11-30T00:00:00Z'), (2, "
+        "'2026-12-01T00:00:00Z')"};
     for (auto& sql : detail::SchemaV1(detail::Dialect::kSqlite)) statements.push_back(sql);
     for (auto& sql : detail::SchemaV2(detail::Dialect::kSqlite)) statements.push_back(sql);
-    for (const char* sql :
-         {"INSERT INTO kakehashi_migrations VALUES (1, '2026-11-30T00:00:00Z'), (2, "
-          "'2026-12-01T00:00:00Z')",
-          "INSERT INTO resources VALUES ('Observation', 'o1', 1, 1000, 0, "
-          "'{\"resourceType\":\"Observation\",\"id\":\"o1\"}')",
-          "INSERT INTO history (type, id, version, last_updated, deleted, json) SELECT type, id, "
-          "version, last_updated, deleted, json FROM resources",
-          "INSERT INTO idx_token VALUES ('Observation', 'o1', 'code', 'http://loinc.org', "
-          "'2345-7'), ('Observation', 'o1', 'combo-code', 'http://loinc.org', '2345-7'), "
-          "('Observation', 'o1', 'status', '', 'final'), ('Observation', 'o1', 'status', '', "
-          "'final')",
-          "INSERT INTO idx_ref VALUES ('Observation', 'o1', 'subject', 'Patient', 'p1'), "
-          "('Observation', 'o1', 'patient', 'Patient', 'p1')",
-          "INSERT INTO idx_quantity VALUES ('Observation', 'o1', 'value-quantity', 5.4, '', "
-          "'mg/dL'), ('Observation', 'o1', 'combo-value-quantity', 5.4, '', 'mg/dL')"}) {
-      statements.emplace_back(sql);
-    }
+    for (auto& sql : Version2Rows()) statements.push_back(sql);
     for (const auto& sql : statements) {
       INFO(sql);
       REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
@@ -81,46 +164,102 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated to version 4 wh
     sqlite3_close(db);
   }
   {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    CHECK(RawQuery(db, "SELECT rowid FROM resources WHERE id = 'p1'") == "2");
+    sqlite3_close(db);
+  }
+  {
+    auto store = OpenStore("sqlite:" + file.string());
+    REQUIRE(store);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "5");
+    // v5: keyed index tables of (pid, value…, rk), duplicates and derived rows gone; the
+    // resources keep their rowid as rk.
+    for (const char* table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
+                              "idx_ref", "idx_quantity"}) {
+      INFO(table);
+      CHECK(RawQuery(db, std::string("SELECT sql LIKE '%WITHOUT ROWID' FROM sqlite_schema WHERE "
+                                     "name = '") +
+                             table + "'") == "1");
+      CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM sqlite_schema WHERE name = '") +
+                             table + "_by_resource'") == "1");
+      CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM pragma_table_info('") + table +
+                             "') WHERE name IN ('type', 'param')") == "0");
+    }
+    CHECK(RawQuery(db, "SELECT rk FROM resources WHERE id = 'p1'") == "2");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token t JOIN search_keys k ON k.pid = t.pid "
+                       "WHERE k.type = 'Observation' AND k.param = 'status'") == "1");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM search_keys WHERE param LIKE 'combo-%'") == "0");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token") == "2");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity") == "1");
+    CHECK(RawQuery(db, "SELECT group_concat(k.param) FROM idx_ref x JOIN search_keys k ON "
+                       "k.pid = x.pid") == "subject");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_string_prefix WHERE rk = 2 AND id = 'p1'") ==
+          "3");
+    sqlite3_close(db);
+    CheckMigrated(**store);
+  }
+  // Opened again: nothing to migrate, the keys are the same.
+  {
     auto store = OpenStore("sqlite:" + file.string());
     REQUIRE(store);
     auto session = (*store)->OpenSession();
     REQUIRE(session);
-    CHECK(CountMatches(**session, "code", "2345-7") == 1);
-    CHECK(CountMatches(**session, "combo-code", "2345-7") == 1);
-    CHECK(CountMatches(**session, "combo-code", "9999-9") == 0);
-    CHECK(CountMatches(**session, "patient", "p1", Predicate::Kind::kReference) == 1);
-    CHECK(CountMatches(**session, "patient", "p2", Predicate::Kind::kReference) == 0);
-    CHECK(CountMatches(**session, "subject", "p1", Predicate::Kind::kReference) == 1);
-    auto read = (*session)->Read("Observation", "o1");
-    REQUIRE(read);
-    REQUIRE(read->has_value());
-    CHECK((*read)->json == R"({"resourceType":"Observation","id":"o1"})");
+    CHECK(CountMatches(**session, "code", "1111-1") == 1);
   }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
-  CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "4");
-  // v4: the index tables are keyed by their rows, duplicates gone, the by-resource index kept.
-  for (const char* table : {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
-    INFO(table);
-    CHECK(RawQuery(db, std::string("SELECT sql LIKE '%WITHOUT ROWID' FROM sqlite_schema WHERE "
-                                   "name = '") +
-                           table + "'") == "1");
-    CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM sqlite_schema WHERE name = '") + table +
-                           "_by_resource'") == "1");
-  }
-  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'status'") == "1");
-  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'combo-code'") == "0");
-  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token WHERE param = 'code'") == "1");
-  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity WHERE param = 'combo-value-quantity'") ==
-        "0");
-  CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity") == "1");
-  CHECK(RawQuery(db, "SELECT group_concat(param) FROM idx_ref") == "subject");
-  sqlite3_close(db);
   std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::filesystem::remove(file.string() + suffix, ec);
   }
 }
+
+#ifdef KAKEHASHI_HAVE_POSTGRES
+TEST_CASE("store: a schema version 4 PostgreSQL schema is migrated to version 5 when opened",
+          "[store][.postgres]") {
+  const std::string url = testing::PostgresUrl();
+  if (url.empty()) FAIL("no PostgreSQL: set KAKEHASHI_TEST_PG_URL or run via ctest");
+  const std::string schema = "t_" + testing::RandomSuffix();
+  PGconn* conn = PQconnectdb(url.c_str());
+  REQUIRE(PQstatus(conn) == CONNECTION_OK);
+  auto exec = [conn](const std::string& sql) {
+    INFO(sql);
+    PGresult* res = PQexec(conn, sql.c_str());
+    const auto status = PQresultStatus(res);
+    std::string value;
+    if (status == PGRES_TUPLES_OK && PQntuples(res) > 0) value = PQgetvalue(res, 0, 0);
+    PQclear(res);
+    REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
+    return value;
+  };
+  exec("SET client_min_messages = warning");
+  exec("CREATE SCHEMA " + schema);
+  exec("SET search_path TO " + schema);
+  exec("CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ "
+       "NOT NULL DEFAULT now())");
+  for (int v = 1; v <= 4; ++v) {
+    for (const auto& sql : detail::Schema(v, detail::Dialect::kPostgres)) exec(sql);
+    exec("INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ")");
+  }
+  for (auto& sql : Version2Rows()) exec(sql);
+  StoreOptions options;
+  options.postgres_schema = schema;
+  auto store = OpenStore(url, options);
+  REQUIRE(store);
+  CHECK(exec("SELECT MAX(version) FROM kakehashi_migrations") == "5");
+  CHECK(exec("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = '" + schema +
+             "' AND table_name LIKE 'idx\\_%' AND column_name IN ('type', 'param')") == "0");
+  CHECK(exec("SELECT COUNT(DISTINCT rk) FROM resources") == "2");
+  CHECK(exec("SELECT COUNT(*) FROM idx_ref") == "1");
+  CheckMigrated(**store);
+  // Sequence values continue after the migrated rows.
+  CHECK(exec("SELECT COUNT(*) FROM resources WHERE id = 'o2' AND rk > (SELECT MAX(rk) FROM "
+             "resources WHERE id <> 'o2')") == "1");
+  exec("DROP SCHEMA " + schema + " CASCADE");
+  PQfinish(conn);
+}
+#endif
 
 }  // namespace
 }  // namespace kakehashi::gateway::store

@@ -90,13 +90,19 @@ void SearchIndexes(Backend backend) {
     idx.tokens.push_back({"identifier", "urn:mrn", "M" + std::to_string(i)});
     idx.strings.push_back({"name", i < 2 ? "やまだ" : "suzuki"});
     idx.dates.push_back({"birthdate", i * 1000, i * 1000 + 999});
-    idx.quantities.push_back({"value", 1.0 * i, "http://unitsofmeasure.org", "mg"});
     idx.references.push_back({"organization", "Organization", i < 3 ? "o1" : "o2"});
     WriteOne(session, Row("p" + std::to_string(i), 1, 100 + i, "{}"), idx);
+    // Index rows are kept for the type's search parameters only (search_keys): quantities on
+    // Observations.
+    IndexEntries obs;
+    obs.quantities.push_back({"value-quantity", 1.0 * i, "http://unitsofmeasure.org", "mg"});
+    ResourceRow o = Row("q" + std::to_string(i), 1, 100 + i, "{}");
+    o.type = "Observation";
+    WriteOne(session, o, obs);
   }
-  auto count = [&](Conjunction where) {
+  auto count = [&](Conjunction where, std::string type = "Patient") {
     SearchQuery q;
-    q.type = "Patient";
+    q.type = std::move(type);
     q.where = std::move(where);
     auto n = session.Count(q);
     REQUIRE(n);
@@ -144,12 +150,15 @@ void SearchIndexes(Backend backend) {
 
   Predicate qty;
   qty.kind = Predicate::Kind::kQuantity;
-  qty.param = "value";
+  qty.param = "value-quantity";
   qty.compare = Compare::kGt;
   qty.number = 2.5;
-  CHECK(count({{qty}}) == 2);
+  CHECK(count({{qty}}, "Observation") == 2);
   qty.target_type = "kg";  // unit code mismatch
-  CHECK(count({{qty}}) == 0);
+  CHECK(count({{qty}}, "Observation") == 0);
+  qty.param = "combo-value-quantity";  // derived: value-quantity | component-value-quantity
+  qty.target_type.clear();
+  CHECK(count({{qty}}, "Observation") == 2);
 
   Predicate ref;
   ref.kind = Predicate::Kind::kReference;

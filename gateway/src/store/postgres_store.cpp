@@ -41,8 +41,8 @@ class PgStore;
 
 class PgSession final : public SqlSession {
  public:
-  PgSession(PgStore& store, PGconn* conn)
-      : SqlSession(Dialect::kPostgres), store_(store), conn_(conn) {}
+  PgSession(PgStore& store, PGconn* conn, std::shared_ptr<const ParamKeys> keys)
+      : SqlSession(Dialect::kPostgres, std::move(keys)), store_(store), conn_(conn) {}
   ~PgSession() override;
 
   Result<void> Begin() override {
@@ -207,6 +207,17 @@ class PgStore final : public Store {
         KAKEHASHI_TRY_VOID(
             exec("INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ")"));
       }
+      KAKEHASHI_TRY_VOID(exec(SyncParamKeysSql()));
+      res = PQexec(conn, "SELECT pid, type, param FROM search_keys");
+      Rows keys;
+      if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        for (int r = 0; r < PQntuples(res); ++r) {
+          keys.push_back({PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)});
+        }
+      }
+      PQclear(res);
+      if (keys.empty()) return make_error_code(errc::kOpenFailed);
+      keys_ = std::make_shared<const ParamKeys>(keys);
       return exec("COMMIT");
     }();
     if (!result) {
@@ -242,7 +253,7 @@ class PgStore final : public Store {
       conn = *made;
     }
     if (PQstatus(conn) != CONNECTION_OK) PQreset(conn);
-    return std::unique_ptr<Session>(std::make_unique<PgSession>(*this, conn));
+    return std::unique_ptr<Session>(std::make_unique<PgSession>(*this, conn, keys_));
   }
 
   void Release(PGconn* conn) {
@@ -257,6 +268,7 @@ class PgStore final : public Store {
   std::string url_;
   int max_connections_;
   std::string schema_;
+  std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<PGconn*> free_;

@@ -45,47 +45,65 @@ std::string_view TableFor(Predicate::Kind kind) {
 }
 
 // Matches the index rows (alias `x`, any idx_* table) of search parameter `param` of `type`:
-// "x.param = ?", or for a parameter stored as the union or restriction of others
-// (SearchParamRegistry::IndexedAs) "x.param IN (?, …)" (combo-code: the code and
-// component-code rows) and "x.target_type = ?" (patient: the subject rows with target Patient).
-// Without a type (compartment searches) the code is matched as written, or as derived in every
-// type where it is.
+// "x.pid = ?" with the parameter's key (search_keys), or for a parameter stored as the union or
+// restriction of others (SearchParamRegistry::IndexedAs) "x.pid IN (?, …)" (combo-code: the code
+// and component-code rows) and "x.target_type = ?" (patient: the subject rows with target
+// Patient). Without a type (compartment searches) the keys of the code in every type that has
+// it (as written, or as derived there).
 void AppendParamMatch(const std::string& x, std::string_view type, const std::string& param,
-                      std::string& sql, std::vector<Param>& params) {
+                      const ParamKeys& keys, std::string& sql, std::vector<Param>& params) {
   const auto& registry = gateway::detail::SearchParamRegistry::Instance();
-  auto one = [&](const gateway::detail::IndexedParam& as) {
-    sql += x + ".param";
-    if (as.codes.size() == 1) {
+  auto pid_in = [&](const std::vector<std::int64_t>& pids) {
+    sql += x + ".pid";
+    if (pids.size() == 1) {
       sql += " = ?";
-      params.emplace_back(std::string(as.codes[0]));
-    } else {
-      sql += " IN (";
-      for (std::size_t i = 0; i < as.codes.size(); ++i) {
-        sql += i == 0 ? "?" : ", ?";
-        params.emplace_back(std::string(as.codes[i]));
-      }
-      sql += ")";
+      params.emplace_back(pids[0]);
+      return;
     }
+    sql += " IN (";
+    for (std::size_t i = 0; i < pids.size(); ++i) {
+      sql += i == 0 ? "?" : ", ?";
+      params.emplace_back(pids[i]);
+    }
+    sql += ")";
+  };
+  auto pids_of = [&](std::string_view t, const gateway::detail::IndexedParam& as) {
+    std::vector<std::int64_t> pids;
+    for (std::string_view code : as.codes) pids.push_back(keys.Find(t, code));
+    return pids;
+  };
+  if (!type.empty()) {
+    const auto as = registry.IndexedAs(type, param);
+    sql += "(";
+    pid_in(pids_of(type, as));
     if (!as.only_target.empty()) {
       sql += " AND " + x + ".target_type = ?";
       params.emplace_back(std::string(as.only_target));
     }
-  };
-  if (!type.empty()) {
-    sql += "(";
-    one(registry.IndexedAs(type, param));
     sql += ")";
     return;
   }
-  sql += "(" + x + ".param = ?";
-  params.emplace_back(param);
+  std::vector<std::int64_t> plain;
+  std::vector<std::pair<std::vector<std::int64_t>, std::string_view>> restricted;
   for (const std::string& t : registry.Types()) {
-    auto as = registry.IndexedAs(t, param);
-    if (as.codes.size() == 1 && as.codes[0] == param) continue;
-    sql += " OR (" + x + ".type = ? AND ";
-    params.emplace_back(t);
-    one(as);
-    sql += ")";
+    if (registry.Find(t, param) == nullptr) continue;
+    const auto as = registry.IndexedAs(t, param);
+    auto pids = pids_of(t, as);
+    if (as.only_target.empty()) {
+      plain.insert(plain.end(), pids.begin(), pids.end());
+    } else {
+      restricted.emplace_back(std::move(pids), as.only_target);
+    }
+  }
+  if (plain.empty() && restricted.empty()) plain.push_back(ParamKeys::kNone);
+  sql += "(";
+  if (!plain.empty()) pid_in(plain);
+  for (const auto& [pids, target] : restricted) {
+    if (sql.back() != '(') sql += " OR ";
+    sql += "(";
+    pid_in(pids);
+    sql += " AND " + x + ".target_type = ?)";
+    params.emplace_back(std::string(target));
   }
   sql += ")";
 }
@@ -149,25 +167,21 @@ void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view h
 }
 
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
-                     Dialect dialect, std::string& sql, std::vector<Param>& params, int depth,
+                     const ParamKeys& keys, std::string& sql, std::vector<Param>& params, int depth,
                      bool correlated) {
   const std::string a(alias);
   std::string x = std::to_string(depth);
   x.insert(x.begin(), 'x');  // not "x" + …: GCC 12 -Wrestrict false positive
-  // "(r.type, r.id) IN (SELECT …)" rather than a correlated EXISTS: the planner can then drive
-  // the query from the index table (one identifier among 100,000 patients is an index probe,
-  // not a scan); with the type known it is part of the probe.
+  // "r.rk IN (SELECT x.rk …)" rather than a correlated EXISTS: the planner can then drive the
+  // query from the index table (one identifier among 100,000 patients is an index probe, not a
+  // scan); the parameter key (which implies the type) is part of the probe.
   auto in_head = [&](std::string_view table, std::string_view join = {}) {
-    sql += "(" + a + ".type, " + a + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM ";
+    sql += a + ".rk IN (SELECT " + x + ".rk FROM ";
     sql += table;
     sql += " " + x;
     sql += join;
     sql += " WHERE ";
-    AppendParamMatch(x, type, p.param, sql, params);
-    if (!type.empty()) {
-      sql += " AND " + x + ".type = ?";
-      params.emplace_back(std::string(type));
-    }
+    AppendParamMatch(x, type, p.param, keys, sql, params);
   };
   // Correlated form: probe the resource's own index rows (idx_*_by_resource) while scanning
   // resources in (lastUpdated, id) order; cheap when many resources match.
@@ -182,9 +196,8 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     sql += table;
     sql += " " + x + " INDEXED BY ";
     sql += table;
-    sql +=
-        "_by_resource WHERE " + x + ".type = " + a + ".type AND " + x + ".id = " + a + ".id AND ";
-    AppendParamMatch(x, type, p.param, sql, params);
+    sql += "_by_resource WHERE " + x + ".rk = " + a + ".rk AND ";
+    AppendParamMatch(x, type, p.param, keys, sql, params);
   };
   switch (p.kind) {
     case Predicate::Kind::kId:
@@ -299,7 +312,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
         params.emplace_back(p.chain_type);
         if (!p.chain->empty()) {
           sql += " AND ";
-          AppendConjunction(*p.chain, c, p.chain_type, dialect, sql, params, depth + 1, false);
+          AppendConjunction(*p.chain, c, p.chain_type, keys, sql, params, depth + 1, false);
         }
         sql += ")";
         return;
@@ -338,8 +351,8 @@ bool IsSelective(const Conjunction& where) {
 }
 
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth,
-                       bool correlated) {
+                       const ParamKeys& keys, std::string& sql, std::vector<Param>& params,
+                       int depth, bool correlated) {
   bool first = true;
   for (const auto& any : where) {
     if (any.empty()) continue;
@@ -348,7 +361,7 @@ void AppendConjunction(const Conjunction& where, std::string_view alias, std::st
     sql += "(";
     for (std::size_t i = 0; i < any.size(); ++i) {
       if (i > 0) sql += " OR ";
-      AppendPredicate(any[i], alias, type, dialect, sql, params, depth, correlated);
+      AppendPredicate(any[i], alias, type, keys, sql, params, depth, correlated);
     }
     sql += ")";
   }
@@ -497,12 +510,120 @@ std::vector<std::string> SchemaV4(Dialect dialect) {
   return out;
 }
 
+std::string SyncParamKeysSql() {
+  // Type names and codes come from the generated R4 table ([A-Za-z0-9_-]), never from input.
+  // A new pair gets MAX(pid) + its position in this list: unique, gaps are harmless.
+  const auto& registry = gateway::detail::SearchParamRegistry::Instance();
+  std::string sql = "WITH v (n, t, p) AS (VALUES ";
+  std::size_t n = 0;
+  for (const std::string& type : registry.Types()) {
+    for (const auto& [code, param] : registry.ForType(type)) {
+      if (!param.union_of.empty()) continue;  // no rows of its own (SchemaV3)
+      sql += n == 0 ? "(" : ", (";
+      sql += std::to_string(++n) + ", '" + type + "', '" + code + "')";
+    }
+  }
+  sql +=
+      ") INSERT INTO search_keys (pid, type, param) SELECT (SELECT COALESCE(MAX(pid), 0) FROM "
+      "search_keys) + v.n, v.t, v.p FROM v WHERE NOT EXISTS (SELECT 1 FROM search_keys k WHERE "
+      "k.type = v.t AND k.param = v.p)";
+  return sql;
+}
+
+std::vector<std::string> SchemaV5(Dialect dialect) {
+  const bool pg = dialect == Dialect::kPostgres;
+  const std::string text = pg ? "TEXT COLLATE \"C\"" : "TEXT";
+  const std::string real = pg ? "DOUBLE PRECISION" : "REAL";
+  std::vector<std::string> out;
+  out.push_back("CREATE TABLE search_keys (pid INTEGER PRIMARY KEY, type " + text +
+                " NOT NULL, param " + text + " NOT NULL, UNIQUE (type, param))");
+  out.push_back(SyncParamKeysSql());
+  if (pg) {
+    // Existing rows are numbered by the column's sequence when it is added.
+    out.push_back("ALTER TABLE resources ADD COLUMN rk BIGSERIAL");
+    out.push_back("CREATE UNIQUE INDEX resources_by_rk ON resources (rk)");
+  } else {
+    // rk INTEGER PRIMARY KEY: the rowid itself, which VACUUM keeps only when it is declared.
+    out.push_back(
+        "CREATE TABLE resources_v5 (rk INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT "
+        "NULL, version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted INTEGER NOT NULL, "
+        "json TEXT NOT NULL, UNIQUE (type, id))");
+    out.push_back(
+        "INSERT INTO resources_v5 (rk, type, id, version, last_updated, deleted, json) SELECT "
+        "rowid, type, id, version, last_updated, deleted, json FROM resources");
+    out.push_back("DROP TABLE resources");
+    out.push_back("ALTER TABLE resources_v5 RENAME TO resources");
+    out.push_back("CREATE INDEX resources_by_time ON resources (type, last_updated, id)");
+  }
+  struct Table {
+    std::string_view name;
+    std::string columns;           // after pid, before rk
+    std::string_view select;       // the version 4 columns, in that order
+    std::string_view key;          // the by-value key
+    std::string_view by_resource;  // the by-resource index
+  };
+  const Table tables[] = {
+      {"idx_token", "system " + text + " NOT NULL, code " + text + " NOT NULL", "x.system, x.code",
+       "pid, code, system, rk", "rk, pid, code, system"},
+      {"idx_string", "value " + text + " NOT NULL", "x.value", "pid, value, rk",
+       "rk, pid, value"},
+      {"idx_date", "low BIGINT NOT NULL, high BIGINT NOT NULL", "x.low, x.high",
+       "pid, low, high, rk", "rk, pid, low, high"},
+      {"idx_ref", "target_type " + text + " NOT NULL, target_id " + text + " NOT NULL",
+       "x.target_type, x.target_id", "target_id, target_type, pid, rk",
+       "rk, pid, target_id, target_type"},
+      {"idx_quantity", "value " + real + " NOT NULL, system " + text + " NOT NULL, code " + text +
+                           " NOT NULL",
+       "x.value, x.system, x.code", "pid, value, system, code, rk",
+       "rk, pid, value, system, code"},
+      // Prefix rows keep the id: a page is read in (last_updated, id) order from this index.
+      {"idx_string_prefix",
+       "prefix " + text + " NOT NULL, last_updated BIGINT NOT NULL, id " + text + " NOT NULL",
+       "x.prefix, x.last_updated, x.id", "pid, prefix, last_updated, id", "rk"},
+  };
+  for (const Table& t : tables) {
+    const std::string name(t.name);
+    std::string create = "CREATE TABLE " + name + "_v5 (pid INTEGER NOT NULL, " + t.columns +
+                         ", rk BIGINT NOT NULL";
+    create += pg ? ")" : ", PRIMARY KEY (" + std::string(t.key) + ")) WITHOUT ROWID";
+    out.push_back(std::move(create));
+    out.push_back(std::string(pg ? "INSERT INTO " : "INSERT OR IGNORE INTO ") + name +
+                  "_v5 SELECT k.pid, " + std::string(t.select) + ", r.rk FROM " + name +
+                  " x JOIN search_keys k ON k.type = x.type AND k.param = x.param JOIN resources "
+                  "r ON r.type = x.type AND r.id = x.id");
+    out.push_back("DROP TABLE " + name);  // and its indexes
+    out.push_back("ALTER TABLE " + name + "_v5 RENAME TO " + name);
+    if (pg) {
+      out.push_back("CREATE INDEX " + name + "_by_value ON " + name + " (" + std::string(t.key) +
+                    ")");
+    }
+    out.push_back("CREATE INDEX " + name + "_by_resource ON " + name + " (" +
+                  std::string(t.by_resource) + ")");
+  }
+  return out;
+}
+
+ParamKeys::ParamKeys(const Rows& rows) {
+  for (const auto& row : rows) {
+    if (row.size() < 3) continue;
+    by_type_[row[1]][row[2]] = ToInt(row[0]);
+  }
+}
+
+std::int64_t ParamKeys::Find(std::string_view type, std::string_view param) const {
+  auto t = by_type_.find(type);
+  if (t == by_type_.end()) return kNone;
+  auto p = t->second.find(param);
+  return p == t->second.end() ? kNone : p->second;
+}
+
 std::vector<std::string> Schema(int version, Dialect dialect) {
   switch (version) {
     case 1: return SchemaV1(dialect);
     case 2: return SchemaV2(dialect);
     case 3: return SchemaV3(dialect);
     case 4: return SchemaV4(dialect);
+    case 5: return SchemaV5(dialect);
     default: return {};
   }
 }
@@ -584,8 +705,8 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
 
 namespace {
 
-void AppendSortExpr(const SortKey& key, std::string_view type, std::string& sql,
-                    std::vector<Param>& params) {
+void AppendSortExpr(const SortKey& key, std::string_view type, const ParamKeys& keys,
+                    std::string& sql, std::vector<Param>& params) {
   if (key.param == "_id") {
     sql += "r.id";
   } else if (key.param == "_lastUpdated") {
@@ -608,8 +729,8 @@ void AppendSortExpr(const SortKey& key, std::string_view type, std::string& sql,
     sql += column;
     sql += ") FROM ";
     sql += table;
-    sql += " s WHERE s.type = r.type AND s.id = r.id AND ";
-    AppendParamMatch("s", type, key.param, sql, params);
+    sql += " s WHERE s.rk = r.rk AND ";
+    AppendParamMatch("s", type, key.param, keys, sql, params);
     sql += ")";
   }
   sql += key.descending ? " DESC" : " ASC";
@@ -646,12 +767,12 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += kCols;
     // CROSS JOIN: SQLite keeps the written join order (drive from the prefix index).
     sql +=
-        " FROM idx_string_prefix p CROSS JOIN resources r WHERE p.type = ? AND p.param = ? AND "
-        "p.prefix = ? AND r.type = p.type AND r.id = p.id AND r.deleted = 0";
+        " FROM idx_string_prefix p CROSS JOIN resources r WHERE p.pid = ? AND p.prefix = ? AND "
+        "r.rk = p.rk AND r.deleted = 0";
     // Stored prefixes never end in a space (Write), so a cut that does is shortened.
     std::string_view prefix = PrefixOf(p.value, kStringPrefixChars);
     while (prefix.ends_with(' ')) prefix.remove_suffix(1);
-    std::vector<Param> params{query.type, p.param, std::string(prefix)};
+    std::vector<Param> params{keys_->Find(query.type, p.param), std::string(prefix)};
     Conjunction rest;
     for (std::size_t i = 0; i < query.where.size(); ++i) {
       // A value longer than the prefix used is checked against the full values too.
@@ -659,7 +780,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     }
     if (!rest.empty()) {
       sql += " AND ";
-      AppendConjunction(rest, "r", query.type, dialect_, sql, params, 0,
+      AppendConjunction(rest, "r", query.type, *keys_, sql, params, 0,
                         dialect_ == Dialect::kSqlite);
     }
     if (query.after) {
@@ -692,7 +813,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += sqlite && selective ? "+r.type = ? AND " : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", query.type, dialect_, sql, params, 0, sqlite && !selective);
+  AppendConjunction(query.where, "r", query.type, *keys_, sql, params, 0, sqlite && !selective);
   if (query.sort.empty()) {
     if (query.after) {
       sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";
@@ -704,7 +825,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   } else {
     sql += " ORDER BY ";
     for (const auto& key : query.sort) {
-      AppendSortExpr(key, query.type, sql, params);
+      AppendSortExpr(key, query.type, *keys_, sql, params);
       sql += ", ";
     }
     sql += "r.id";
@@ -727,7 +848,7 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
     sql += "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", query.type, dialect_, sql, params);
+  AppendConjunction(query.where, "r", query.type, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
 }
@@ -736,7 +857,7 @@ namespace {
 
 enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity };
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
-// are 12 statements. At most 64 x 6 = 384 bound parameters.
+// are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
 // Resources and history rows per INSERT (6 parameters each).
 constexpr std::size_t kVersionBatch = 32;
@@ -750,12 +871,12 @@ const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows
     int columns;
   };
   static constexpr Shape kShapes[] = {
-      {"idx_token (type, id, param, system, code) VALUES ", 5},
-      {"idx_string (type, id, param, value) VALUES ", 4},
-      {"idx_string_prefix (type, id, param, prefix, last_updated) VALUES ", 5},
-      {"idx_date (type, id, param, low, high) VALUES ", 5},
-      {"idx_ref (type, id, param, target_type, target_id) VALUES ", 5},
-      {"idx_quantity (type, id, param, value, system, code) VALUES ", 6},
+      {"idx_token (pid, system, code, rk) VALUES ", 4},
+      {"idx_string (pid, value, rk) VALUES ", 3},
+      {"idx_string_prefix (pid, prefix, last_updated, id, rk) VALUES ", 5},
+      {"idx_date (pid, low, high, rk) VALUES ", 4},
+      {"idx_ref (pid, target_type, target_id, rk) VALUES ", 4},
+      {"idx_quantity (pid, value, system, code, rk) VALUES ", 5},
   };
   static const auto kSql = [] {
     std::vector<std::vector<std::vector<std::string>>> by_dialect;
@@ -797,16 +918,21 @@ Result<void> SqlSession::FlushTable(std::size_t table) {
 
 namespace {
 
-// "INSERT INTO resources …" / "INSERT INTO history …" of `rows` rows (1..kVersionBatch).
+// "INSERT INTO resources …" (with rk) / "INSERT INTO history …" of `rows` rows
+// (1..kVersionBatch).
 const std::string& VersionSql(bool history, std::size_t rows) {
   static const auto kSql = [] {
     std::vector<std::vector<std::string>> out(2, std::vector<std::string>(kVersionBatch + 1));
     for (int h = 0; h < 2; ++h) {
       for (std::size_t n = 1; n <= kVersionBatch; ++n) {
         std::string sql = h == 0 ? "INSERT INTO resources" : "INSERT INTO history";
-        sql += " (type, id, version, last_updated, deleted, json) VALUES ";
-        for (std::size_t i = 0; i < n; ++i)
-          sql += i == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+        sql += h == 0 ? " (type, id, version, last_updated, deleted, json, rk) VALUES "
+                      : " (type, id, version, last_updated, deleted, json) VALUES ";
+        const std::string_view tuple = h == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?)";
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i > 0) sql += ", ";
+          sql += tuple;
+        }
         if (h == 0) {
           sql +=
               " ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = "
@@ -824,11 +950,20 @@ const std::string& VersionSql(bool history, std::size_t rows) {
 
 Result<void> SqlSession::FlushVersions() {
   PendingRows& p = pending_resources_;
+  next_rk_ = 0;  // MAX(rk) is read again (SQLite): it now covers these rows, or a new transaction
   if (p.rows == 0) return {};
-  auto r = Exec(VersionSql(false, p.rows), p.params);
+  std::vector<Param> with_rk;
+  with_rk.reserve(p.params.size() + p.rows);
+  for (std::size_t i = 0; i < p.rows; ++i) {
+    with_rk.insert(with_rk.end(), p.params.begin() + static_cast<std::ptrdiff_t>(i * 6),
+                   p.params.begin() + static_cast<std::ptrdiff_t>(i * 6 + 6));
+    with_rk.emplace_back(pending_rks_[i]);
+  }
+  auto r = Exec(VersionSql(false, p.rows), with_rk);
   if (r) r = Exec(VersionSql(true, p.rows), p.params);
   p.params.clear();
   p.rows = 0;
+  pending_rks_.clear();
   pending_keys_.clear();
   if (!r) DropPending();
   return r;
@@ -850,6 +985,8 @@ Result<void> SqlSession::FlushPending() {
 void SqlSession::DropPending() noexcept {
   pending_resources_.params.clear();
   pending_resources_.rows = 0;
+  pending_rks_.clear();
+  next_rk_ = 0;
   pending_keys_.clear();
   has_pending_ = false;
   for (PendingRows& p : pending_) {
@@ -858,20 +995,50 @@ void SqlSession::DropPending() noexcept {
   }
 }
 
+Result<std::int64_t> SqlSession::NewResourceKey() {
+  if (dialect_ == Dialect::kSqlite) {
+    if (next_rk_ == 0) {
+      KAKEHASHI_TRY(Rows rows, Query("SELECT COALESCE(MAX(rk), 0) + 1 FROM resources", {}));
+      next_rk_ = rows.empty() ? 1 : ToInt(rows[0][0]);
+    }
+    return next_rk_++;
+  }
+  if (rk_pool_.empty()) {
+    KAKEHASHI_TRY(Rows rows, Query("SELECT nextval('resources_rk_seq') FROM "
+                                   "generate_series(1, 32)",
+                                   {}));
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it) rk_pool_.push_back(ToInt((*it)[0]));
+    if (rk_pool_.empty()) return make_error_code(errc::kQueryFailed);
+  }
+  const std::int64_t rk = rk_pool_.back();
+  rk_pool_.pop_back();
+  return rk;
+}
+
 Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index) {
   if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
   const std::int64_t deleted = row.deleted ? 1 : 0;
   // A first version has no index rows yet (and a delete removed the previous ones); otherwise
-  // the old rows go first, pending ones of this transaction included.
+  // the old rows go first, pending ones of this transaction included, and the resource keeps
+  // its rk.
+  std::int64_t rk = 0;  // none: rk values start at 1
   if (row.version != 1) {
     KAKEHASHI_TRY_VOID(FlushPending());
-    for (std::string_view table :
-         {"idx_token", "idx_string", "idx_string_prefix", "idx_date", "idx_ref", "idx_quantity"}) {
-      std::string sql = "DELETE FROM ";
-      sql += table;
-      sql += " WHERE type = ? AND id = ?";
-      KAKEHASHI_TRY_VOID(Exec(sql, {row.type, row.id}));
+    KAKEHASHI_TRY(Rows found, Query("SELECT rk FROM resources WHERE type = ? AND id = ?",
+                                    {row.type, row.id}));
+    if (!found.empty()) {
+      rk = ToInt(found[0][0]);
+      for (std::string_view table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
+                                     "idx_ref", "idx_quantity"}) {
+        std::string sql = "DELETE FROM ";
+        sql += table;
+        sql += " WHERE rk = ?";
+        KAKEHASHI_TRY_VOID(Exec(sql, {rk}));
+      }
     }
+  }
+  if (rk == 0) {
+    KAKEHASHI_TRY(rk, NewResourceKey());
   }
   // The current row and the history row (the same values) are queued too; a key is queued once
   // per batch (an earlier version of it was flushed above), which PostgreSQL's upsert requires.
@@ -882,16 +1049,20 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       p.params.push_back(std::move(v));
     }
     pending_keys_.emplace(row.type, row.id);
+    pending_rks_.push_back(rk);
     if (++p.rows == kVersionBatch) KAKEHASHI_TRY_VOID(FlushVersions());
   }
   if (row.deleted) return {};
-  // Rows are queued per table (pending_) and inserted kInsertBatch at a time.
-  auto queue = [&](IndexTable table, std::size_t total, auto&& add) -> Result<void> {
+  // Rows are queued per table (pending_) and inserted kInsertBatch at a time. `param(i)`: the
+  // code of row i; `add` its values.
+  auto queue = [&](IndexTable table, std::size_t total, auto&& param, auto&& add) -> Result<void> {
     PendingRows& p = pending_[static_cast<std::size_t>(table)];
     for (std::size_t i = 0; i < total; ++i) {
-      p.params.emplace_back(row.type);
-      p.params.emplace_back(row.id);
+      const std::int64_t pid = keys_->Find(row.type, param(i));
+      if (pid == ParamKeys::kNone) continue;  // not a compiled parameter: never searched
+      p.params.emplace_back(pid);
       add(p.params, i);
+      p.params.emplace_back(rk);
       has_pending_ = true;
       if (++p.rows == kInsertBatch) {
         if (auto r = FlushTable(static_cast<std::size_t>(table)); !r) {
@@ -902,19 +1073,18 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
     }
     return {};
   };
-  KAKEHASHI_TRY_VOID(queue(IndexTable::kToken, index.tokens.size(),
-                           [&](std::vector<Param>& params, std::size_t i) {
-                             const auto& t = index.tokens[i];
-                             params.emplace_back(t.param);
-                             params.emplace_back(t.system);
-                             params.emplace_back(t.code);
-                           }));
-  KAKEHASHI_TRY_VOID(queue(IndexTable::kString, index.strings.size(),
-                           [&](std::vector<Param>& params, std::size_t i) {
-                             const auto& v = index.strings[i];
-                             params.emplace_back(v.param);
-                             params.emplace_back(v.value);
-                           }));
+  KAKEHASHI_TRY_VOID(queue(
+      IndexTable::kToken, index.tokens.size(),
+      [&](std::size_t i) -> std::string_view { return index.tokens[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) {
+        const auto& t = index.tokens[i];
+        params.emplace_back(t.system);
+        params.emplace_back(t.code);
+      }));
+  KAKEHASHI_TRY_VOID(queue(
+      IndexTable::kString, index.strings.size(),
+      [&](std::size_t i) -> std::string_view { return index.strings[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) { params.emplace_back(index.strings[i].value); }));
   // Prefixes of this resource's string values, each (param, prefix) once.
   std::set<std::pair<std::string_view, std::string_view>> prefix_set;
   for (const auto& v : index.strings) {
@@ -926,34 +1096,39 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   }
   std::vector<std::pair<std::string_view, std::string_view>> prefixes(prefix_set.begin(),
                                                                       prefix_set.end());
-  KAKEHASHI_TRY_VOID(queue(IndexTable::kStringPrefix, prefixes.size(),
-                           [&](std::vector<Param>& params, std::size_t i) {
-                             params.emplace_back(std::string(prefixes[i].first));
-                             params.emplace_back(std::string(prefixes[i].second));
-                             params.emplace_back(row.last_updated_us);
-                           }));
-  KAKEHASHI_TRY_VOID(
-      queue(IndexTable::kDate, index.dates.size(), [&](std::vector<Param>& params, std::size_t i) {
+  KAKEHASHI_TRY_VOID(queue(
+      IndexTable::kStringPrefix, prefixes.size(),
+      [&](std::size_t i) { return prefixes[i].first; },
+      [&](std::vector<Param>& params, std::size_t i) {
+        params.emplace_back(std::string(prefixes[i].second));
+        params.emplace_back(row.last_updated_us);
+        params.emplace_back(row.id);
+      }));
+  KAKEHASHI_TRY_VOID(queue(
+      IndexTable::kDate, index.dates.size(),
+      [&](std::size_t i) -> std::string_view { return index.dates[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) {
         const auto& d = index.dates[i];
-        params.emplace_back(d.param);
         params.emplace_back(d.low_us);
         params.emplace_back(d.high_us);
       }));
-  KAKEHASHI_TRY_VOID(queue(IndexTable::kRef, index.references.size(),
-                           [&](std::vector<Param>& params, std::size_t i) {
-                             const auto& r = index.references[i];
-                             params.emplace_back(r.param);
-                             params.emplace_back(r.target_type);
-                             params.emplace_back(r.target_id);
-                           }));
-  return queue(IndexTable::kQuantity, index.quantities.size(),
-               [&](std::vector<Param>& params, std::size_t i) {
-                 const auto& q = index.quantities[i];
-                 params.emplace_back(q.param);
-                 params.emplace_back(q.value);
-                 params.emplace_back(q.system);
-                 params.emplace_back(q.code);
-               });
+  KAKEHASHI_TRY_VOID(queue(
+      IndexTable::kRef, index.references.size(),
+      [&](std::size_t i) -> std::string_view { return index.references[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) {
+        const auto& r = index.references[i];
+        params.emplace_back(r.target_type);
+        params.emplace_back(r.target_id);
+      }));
+  return queue(
+      IndexTable::kQuantity, index.quantities.size(),
+      [&](std::size_t i) -> std::string_view { return index.quantities[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) {
+        const auto& q = index.quantities[i];
+        params.emplace_back(q.value);
+        params.emplace_back(q.system);
+        params.emplace_back(q.code);
+      });
 }
 
 // Import checkpoints (store.hpp). Not part of the versioned schema: the table belongs to the

@@ -6,9 +6,11 @@
 #include "kakehashi/gateway/store/store.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -42,14 +44,47 @@ std::vector<std::string> SchemaV3(Dialect dialect);
 // dropped (inserts are INSERT OR IGNORE).
 std::vector<std::string> SchemaV4(Dialect dialect);
 
-// The current schema version and the statements that bring version - 1 to `version` (1..4);
+// Schema version 5: short integer keys in index rows. search_keys gives every (resource type,
+// search parameter code) pair a small integer `pid`; resources get an integer key `rk` (SQLite:
+// the rowid, INTEGER PRIMARY KEY; PostgreSQL: a BIGINT column from sequence resources_rk_seq,
+// unique); every index table holds (pid, value…, rk) instead of (type, id, param, value…). The
+// index tables are rebuilt from their version 4 rows (joined to search_keys and resources), not
+// from the stored JSON.
+std::vector<std::string> SchemaV5(Dialect dialect);
+
+// "INSERT INTO search_keys …" of every (type, code) of the compiled search parameters that is
+// not there yet (a newer kakehashi may know more parameters). Run by the backends on every open,
+// under their migration lock, before ReadParamKeys.
+std::string SyncParamKeysSql();
+
+// The current schema version and the statements that bring version - 1 to `version` (1..5);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 std::vector<std::string> Schema(int version, Dialect dialect);
+
+// search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
+class ParamKeys {
+ public:
+  static constexpr std::int64_t kNone = -1;  // matches no index row
+  // Rows of "SELECT pid, type, param FROM search_keys".
+  explicit ParamKeys(const Rows& rows);
+  std::int64_t Find(std::string_view type, std::string_view param) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using ByParam = std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>>;
+  std::unordered_map<std::string, ByParam, Hash, std::equal_to<>> by_type_;
+};
 
 class SqlSession : public Session {
  public:
-  explicit SqlSession(Dialect dialect) : dialect_(dialect) {}
+  SqlSession(Dialect dialect, std::shared_ptr<const ParamKeys> keys)
+      : dialect_(dialect), keys_(std::move(keys)) {}
 
   Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) override;
   Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
@@ -81,26 +116,34 @@ class SqlSession : public Session {
   void DropPending() noexcept;
 
   Dialect dialect_;
+  std::shared_ptr<const ParamKeys> keys_;
 
  private:
   Result<void> EnsureCheckpointTable();
   Result<void> FlushTable(std::size_t table);
   Result<void> FlushVersions();
+  // The rk of a resource not stored yet. SQLite: MAX(rk) + 1, + 2, … read once per batch of
+  // resources (writers hold the database's write lock); PostgreSQL: nextval of
+  // resources_rk_seq, fetched 32 at a time.
+  Result<std::int64_t> NewResourceKey();
   bool checkpoint_table_ = false;
+  std::int64_t next_rk_ = 0;            // SQLite: 0 = read MAX(rk) first
+  std::vector<std::int64_t> rk_pool_;   // PostgreSQL: fetched, unused sequence values
   struct PendingRows {
     std::vector<Param> params;
     std::size_t rows = 0;
   };
   std::vector<PendingRows> pending_ = std::vector<PendingRows>(6);  // by index table
   bool has_pending_ = false;
-  PendingRows pending_resources_;  // resources and history rows (the same parameters)
+  PendingRows pending_resources_;  // history rows; the resources rows are these plus an rk
+  std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_
   std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       Dialect dialect, std::string& sql, std::vector<Param>& params, int depth = 0,
-                       bool correlated = false);
+                       const ParamKeys& keys, std::string& sql, std::vector<Param>& params,
+                       int depth = 0, bool correlated = false);
 
 // True when some AND-ed parameter only has alternatives that select few rows (ids, token codes,
 // reference targets): then the index tables drive the query.

@@ -61,8 +61,9 @@ class SqliteStore;
 
 class SqliteSession final : public SqlSession {
  public:
-  SqliteSession(SqliteStore& store, std::unique_ptr<Connection> conn)
-      : SqlSession(Dialect::kSqlite), store_(store), conn_(std::move(conn)) {}
+  SqliteSession(SqliteStore& store, std::unique_ptr<Connection> conn,
+                std::shared_ptr<const ParamKeys> keys)
+      : SqlSession(Dialect::kSqlite, std::move(keys)), store_(store), conn_(std::move(conn)) {}
   ~SqliteSession() override;
 
   Result<void> Begin() override {
@@ -259,6 +260,23 @@ class SqliteStore final : public Store {
       KAKEHASHI_TRY_VOID(exec("INSERT INTO kakehashi_migrations VALUES (" + std::to_string(v) +
                               ", strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
     }
+    KAKEHASHI_TRY_VOID(exec(SyncParamKeysSql()));
+    Rows keys;
+    sqlite3_prepare_v2(db, "SELECT pid, type, param FROM search_keys", -1, &stmt, nullptr);
+    while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int c = 0; c < 3; ++c) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+        row.emplace_back(text != nullptr ? text : "");
+      }
+      keys.push_back(std::move(row));
+    }
+    sqlite3_finalize(stmt);
+    if (keys.empty()) {
+      (void)exec("ROLLBACK");
+      return make_error_code(errc::kOpenFailed);
+    }
+    keys_ = std::make_shared<const ParamKeys>(keys);
     KAKEHASHI_TRY_VOID(exec("COMMIT"));
     // Keep this connection: for ":memory:"-style shared-cache URIs it keeps the database alive.
     Release(std::move(conn));
@@ -287,7 +305,8 @@ class SqliteStore final : public Store {
       }
       conn = std::move(*made);
     }
-    return std::unique_ptr<Session>(std::make_unique<SqliteSession>(*this, std::move(conn)));
+    return std::unique_ptr<Session>(
+        std::make_unique<SqliteSession>(*this, std::move(conn), keys_));
   }
 
   void Release(std::unique_ptr<Connection> conn) {
@@ -533,6 +552,7 @@ class SqliteStore final : public Store {
   bool stopping_ = false;
   std::string path_;
   int max_connections_;
+  std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> free_;
