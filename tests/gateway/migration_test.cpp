@@ -177,27 +177,28 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated to version 5 wh
     CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "5");
     // v5: keyed index tables of (pid, value…, rk), duplicates and derived rows gone; the
     // resources keep their rowid as rk.
-    for (const char* table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
-                              "idx_ref", "idx_quantity"}) {
+    for (const char* table :
+         {"idx_token", "idx_string", "idx_string_prefix", "idx_date", "idx_ref", "idx_quantity"}) {
       INFO(table);
       CHECK(RawQuery(db, std::string("SELECT sql LIKE '%WITHOUT ROWID' FROM sqlite_schema WHERE "
                                      "name = '") +
                              table + "'") == "1");
-      CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM sqlite_schema WHERE name = '") +
-                             table + "_by_resource'") == "1");
+      CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM sqlite_schema WHERE name = '") + table +
+                             "_by_resource'") == "1");
       CHECK(RawQuery(db, std::string("SELECT COUNT(*) FROM pragma_table_info('") + table +
                              "') WHERE name IN ('type', 'param')") == "0");
     }
     CHECK(RawQuery(db, "SELECT rk FROM resources WHERE id = 'p1'") == "2");
-    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token t JOIN search_keys k ON k.pid = t.pid "
-                       "WHERE k.type = 'Observation' AND k.param = 'status'") == "1");
+    CHECK(RawQuery(db,
+                   "SELECT COUNT(*) FROM idx_token t JOIN search_keys k ON k.pid = t.pid "
+                   "WHERE k.type = 'Observation' AND k.param = 'status'") == "1");
     CHECK(RawQuery(db, "SELECT COUNT(*) FROM search_keys WHERE param LIKE 'combo-%'") == "0");
     CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_token") == "2");
     CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_quantity") == "1");
-    CHECK(RawQuery(db, "SELECT group_concat(k.param) FROM idx_ref x JOIN search_keys k ON "
-                       "k.pid = x.pid") == "subject");
-    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_string_prefix WHERE rk = 2 AND id = 'p1'") ==
-          "3");
+    CHECK(RawQuery(db,
+                   "SELECT group_concat(k.param) FROM idx_ref x JOIN search_keys k ON "
+                   "k.pid = x.pid") == "subject");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM idx_string_prefix WHERE rk = 2 AND id = 'p1'") == "3");
     sqlite3_close(db);
     CheckMigrated(**store);
   }
@@ -236,8 +237,9 @@ TEST_CASE("store: a schema version 4 PostgreSQL schema is migrated to version 5 
   exec("SET client_min_messages = warning");
   exec("CREATE SCHEMA " + schema);
   exec("SET search_path TO " + schema);
-  exec("CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ "
-       "NOT NULL DEFAULT now())");
+  exec(
+      "CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ "
+      "NOT NULL DEFAULT now())");
   for (int v = 1; v <= 4; ++v) {
     for (const auto& sql : detail::Schema(v, detail::Dialect::kPostgres)) exec(sql);
     exec("INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ")");

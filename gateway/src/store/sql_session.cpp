@@ -167,8 +167,8 @@ void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view h
 }
 
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
-                     const ParamKeys& keys, std::string& sql, std::vector<Param>& params, int depth,
-                     bool correlated) {
+                     Dialect dialect, const ParamKeys& keys, std::string& sql,
+                     std::vector<Param>& params, int depth, bool correlated) {
   const std::string a(alias);
   std::string x = std::to_string(depth);
   x.insert(x.begin(), 'x');  // not "x" + …: GCC 12 -Wrestrict false positive
@@ -306,15 +306,23 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       if (p.chain) {
         std::string c = std::to_string(depth);
         c.insert(c.begin(), 'c');
-        in_head("idx_ref", " JOIN resources " + c + " ON " + c + ".type = " + x +
-                               ".target_type AND " + c + ".id = " + x + ".target_id");
-        sql += " AND " + x + ".target_type = ? AND " + c + ".deleted = 0";
+        // The referenced resources as an IN list of ids (then probed in the reference index by
+        // target): with a selective chain ("subject:Patient.identifier=…") SQLite must drive
+        // from the chain's own index rows (c.rk IN …), so "+c.type" keeps it off the
+        // (type, last_updated) index, which would scan every resource of the type.
+        const bool drive = dialect == Dialect::kSqlite && IsSelective(*p.chain);
+        in_head("idx_ref");
+        sql += " AND " + x + ".target_type = ? AND " + x + ".target_id IN (SELECT " + c +
+               ".id FROM resources " + c + " WHERE " + (drive ? "+" : "") + c + ".type = ? AND " +
+               c + ".deleted = 0";
+        params.emplace_back(p.chain_type);
         params.emplace_back(p.chain_type);
         if (!p.chain->empty()) {
           sql += " AND ";
-          AppendConjunction(*p.chain, c, p.chain_type, keys, sql, params, depth + 1, false);
+          AppendConjunction(*p.chain, c, p.chain_type, dialect, keys, sql, params, depth + 1,
+                            false);
         }
-        sql += ")";
+        sql += "))";
         return;
       }
       exists_head("idx_ref");
@@ -351,8 +359,8 @@ bool IsSelective(const Conjunction& where) {
 }
 
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       const ParamKeys& keys, std::string& sql, std::vector<Param>& params,
-                       int depth, bool correlated) {
+                       Dialect dialect, const ParamKeys& keys, std::string& sql,
+                       std::vector<Param>& params, int depth, bool correlated) {
   bool first = true;
   for (const auto& any : where) {
     if (any.empty()) continue;
@@ -361,7 +369,7 @@ void AppendConjunction(const Conjunction& where, std::string_view alias, std::st
     sql += "(";
     for (std::size_t i = 0; i < any.size(); ++i) {
       if (i > 0) sql += " OR ";
-      AppendPredicate(any[i], alias, type, keys, sql, params, depth, correlated);
+      AppendPredicate(any[i], alias, type, dialect, keys, sql, params, depth, correlated);
     }
     sql += ")";
   }
@@ -565,17 +573,15 @@ std::vector<std::string> SchemaV5(Dialect dialect) {
   const Table tables[] = {
       {"idx_token", "system " + text + " NOT NULL, code " + text + " NOT NULL", "x.system, x.code",
        "pid, code, system, rk", "rk, pid, code, system"},
-      {"idx_string", "value " + text + " NOT NULL", "x.value", "pid, value, rk",
-       "rk, pid, value"},
+      {"idx_string", "value " + text + " NOT NULL", "x.value", "pid, value, rk", "rk, pid, value"},
       {"idx_date", "low BIGINT NOT NULL, high BIGINT NOT NULL", "x.low, x.high",
        "pid, low, high, rk", "rk, pid, low, high"},
       {"idx_ref", "target_type " + text + " NOT NULL, target_id " + text + " NOT NULL",
        "x.target_type, x.target_id", "target_id, target_type, pid, rk",
        "rk, pid, target_id, target_type"},
-      {"idx_quantity", "value " + real + " NOT NULL, system " + text + " NOT NULL, code " + text +
-                           " NOT NULL",
-       "x.value, x.system, x.code", "pid, value, system, code, rk",
-       "rk, pid, value, system, code"},
+      {"idx_quantity",
+       "value " + real + " NOT NULL, system " + text + " NOT NULL, code " + text + " NOT NULL",
+       "x.value, x.system, x.code", "pid, value, system, code, rk", "rk, pid, value, system, code"},
       // Prefix rows keep the id: a page is read in (last_updated, id) order from this index.
       {"idx_string_prefix",
        "prefix " + text + " NOT NULL, last_updated BIGINT NOT NULL, id " + text + " NOT NULL",
@@ -583,8 +589,8 @@ std::vector<std::string> SchemaV5(Dialect dialect) {
   };
   for (const Table& t : tables) {
     const std::string name(t.name);
-    std::string create = "CREATE TABLE " + name + "_v5 (pid INTEGER NOT NULL, " + t.columns +
-                         ", rk BIGINT NOT NULL";
+    std::string create =
+        "CREATE TABLE " + name + "_v5 (pid INTEGER NOT NULL, " + t.columns + ", rk BIGINT NOT NULL";
     create += pg ? ")" : ", PRIMARY KEY (" + std::string(t.key) + ")) WITHOUT ROWID";
     out.push_back(std::move(create));
     out.push_back(std::string(pg ? "INSERT INTO " : "INSERT OR IGNORE INTO ") + name +
@@ -780,7 +786,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     }
     if (!rest.empty()) {
       sql += " AND ";
-      AppendConjunction(rest, "r", query.type, *keys_, sql, params, 0,
+      AppendConjunction(rest, "r", query.type, dialect_, *keys_, sql, params, 0,
                         dialect_ == Dialect::kSqlite);
     }
     if (query.after) {
@@ -813,7 +819,8 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += sqlite && selective ? "+r.type = ? AND " : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", query.type, *keys_, sql, params, 0, sqlite && !selective);
+  AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params, 0,
+                    sqlite && !selective);
   if (query.sort.empty()) {
     if (query.after) {
       sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";
@@ -848,7 +855,7 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
     sql += "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendConjunction(query.where, "r", query.type, *keys_, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
 }
@@ -1024,8 +1031,8 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   std::int64_t rk = 0;  // none: rk values start at 1
   if (row.version != 1) {
     KAKEHASHI_TRY_VOID(FlushPending());
-    KAKEHASHI_TRY(Rows found, Query("SELECT rk FROM resources WHERE type = ? AND id = ?",
-                                    {row.type, row.id}));
+    KAKEHASHI_TRY(Rows found,
+                  Query("SELECT rk FROM resources WHERE type = ? AND id = ?", {row.type, row.id}));
     if (!found.empty()) {
       rk = ToInt(found[0][0]);
       for (std::string_view table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
@@ -1084,7 +1091,9 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   KAKEHASHI_TRY_VOID(queue(
       IndexTable::kString, index.strings.size(),
       [&](std::size_t i) -> std::string_view { return index.strings[i].param; },
-      [&](std::vector<Param>& params, std::size_t i) { params.emplace_back(index.strings[i].value); }));
+      [&](std::vector<Param>& params, std::size_t i) {
+        params.emplace_back(index.strings[i].value);
+      }));
   // Prefixes of this resource's string values, each (param, prefix) once.
   std::set<std::pair<std::string_view, std::string_view>> prefix_set;
   for (const auto& v : index.strings) {
@@ -1097,8 +1106,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   std::vector<std::pair<std::string_view, std::string_view>> prefixes(prefix_set.begin(),
                                                                       prefix_set.end());
   KAKEHASHI_TRY_VOID(queue(
-      IndexTable::kStringPrefix, prefixes.size(),
-      [&](std::size_t i) { return prefixes[i].first; },
+      IndexTable::kStringPrefix, prefixes.size(), [&](std::size_t i) { return prefixes[i].first; },
       [&](std::vector<Param>& params, std::size_t i) {
         params.emplace_back(std::string(prefixes[i].second));
         params.emplace_back(row.last_updated_us);

@@ -127,23 +127,23 @@ class SqlSession : public Session {
   // resources_rk_seq, fetched 32 at a time.
   Result<std::int64_t> NewResourceKey();
   bool checkpoint_table_ = false;
-  std::int64_t next_rk_ = 0;            // SQLite: 0 = read MAX(rk) first
-  std::vector<std::int64_t> rk_pool_;   // PostgreSQL: fetched, unused sequence values
+  std::int64_t next_rk_ = 0;           // SQLite: 0 = read MAX(rk) first
+  std::vector<std::int64_t> rk_pool_;  // PostgreSQL: fetched, unused sequence values
   struct PendingRows {
     std::vector<Param> params;
     std::size_t rows = 0;
   };
   std::vector<PendingRows> pending_ = std::vector<PendingRows>(6);  // by index table
   bool has_pending_ = false;
-  PendingRows pending_resources_;  // history rows; the resources rows are these plus an rk
+  PendingRows pending_resources_;          // history rows; the resources rows are these plus an rk
   std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_
   std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
-                       const ParamKeys& keys, std::string& sql, std::vector<Param>& params,
-                       int depth = 0, bool correlated = false);
+                       Dialect dialect, const ParamKeys& keys, std::string& sql,
+                       std::vector<Param>& params, int depth = 0, bool correlated = false);
 
 // True when some AND-ed parameter only has alternatives that select few rows (ids, token codes,
 // reference targets): then the index tables drive the query.

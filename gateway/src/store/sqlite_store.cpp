@@ -305,8 +305,7 @@ class SqliteStore final : public Store {
       }
       conn = std::move(*made);
     }
-    return std::unique_ptr<Session>(
-        std::make_unique<SqliteSession>(*this, std::move(conn), keys_));
+    return std::unique_ptr<Session>(std::make_unique<SqliteSession>(*this, std::move(conn), keys_));
   }
 
   void Release(std::unique_ptr<Connection> conn) {
