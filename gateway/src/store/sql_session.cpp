@@ -201,7 +201,16 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
   };
   switch (p.kind) {
     case Predicate::Kind::kId:
-      sql += a + ".id = ?";
+      if (type.empty()) {
+        sql += a + ".id = ?";
+        params.emplace_back(p.value);
+        return;
+      }
+      // Through the (type, id) index even where the query keeps SQLite off the type's own
+      // index ("+r.type", Search and Count): "r.id = ?" alone would scan every resource.
+      sql += a + ".rk IN (SELECT i" + x + ".rk FROM resources i" + x + " WHERE i" + x +
+             ".type = ? AND i" + x + ".id = ?)";
+      params.emplace_back(std::string(type));
       params.emplace_back(p.value);
       return;
     case Predicate::Kind::kLastUpdated:
@@ -343,6 +352,24 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
 }
 
 }  // namespace
+
+// True when some AND-ed parameter only has alternatives written as "r.rk IN (SELECT …)" over
+// index rows (not negated): the count can then be driven from them.
+bool HasDrivingIn(const Conjunction& where) {
+  for (const auto& any : where) {
+    bool all = !any.empty();
+    for (const Predicate& p : any) {
+      switch (p.kind) {
+        case Predicate::Kind::kToken: all = all && !p.negate; break;
+        case Predicate::Kind::kMissing: all = all && !p.missing; break;
+        case Predicate::Kind::kLastUpdated: all = false; break;
+        default: break;
+      }
+    }
+    if (all) return true;
+  }
+  return false;
+}
 
 bool IsSelective(const Conjunction& where) {
   for (const auto& any : where) {
@@ -852,7 +879,10 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
   std::string sql = "SELECT COUNT(*) FROM resources r WHERE r.deleted = 0 AND ";
   std::vector<Param> params;
   if (!query.type.empty()) {
-    sql += "r.type = ? AND ";
+    // As in Search: without statistics SQLite would rather scan the type's resources in
+    // resources_by_time and test each against the index rows than read just the matches.
+    sql += dialect_ == Dialect::kSqlite && HasDrivingIn(query.where) ? "+r.type = ? AND "
+                                                                     : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
   AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params);
