@@ -122,27 +122,22 @@ Node* Node::Find(std::string_view key) {
 // allocations and moves per object on the conversion path.
 constexpr std::size_t kFirstMembers = 4;
 
-Node& Node::Set(std::string key, Node value) {
-  if (kind_ != Kind::kObject) {  // a null (default) node becomes an object on first Set
-    Become(Kind::kObject);
-  }
-  if (Node* existing = Find(key)) {
-    *existing = std::move(value);
-    return *existing;
-  }
-  return Append(std::move(key), std::move(value));
+void Node::ReserveFirstMembers() {
+  container_.keys.reserve(kFirstMembers);
+  container_.children.reserve(kFirstMembers);
 }
 
-Node& Node::Append(std::string key, Node value) {
+Node& Node::BecomeObjectAndAppend(std::string key, Node value) {
+  Become(Kind::kObject);
+  ReserveFirstMembers();
+  container_.keys.push_back(std::move(key));
+  return container_.children.emplace_back(std::move(value));
+}
+
+void Node::ReserveMembers(std::size_t members) {
   if (kind_ != Kind::kObject) Become(Kind::kObject);
-  Container& c = container_;
-  if (c.keys.capacity() == 0) {
-    c.keys.reserve(kFirstMembers);
-    c.children.reserve(kFirstMembers);
-  }
-  c.keys.push_back(std::move(key));
-  c.children.push_back(std::move(value));
-  return c.children.back();
+  container_.keys.reserve(members);
+  container_.children.reserve(members);
 }
 
 bool Node::Remove(std::string_view key) {
@@ -156,12 +151,6 @@ bool Node::Remove(std::string_view key) {
     }
   }
   return false;
-}
-
-Node& Node::Push(Node value) {
-  if (kind_ != Kind::kArray) Become(Kind::kArray);  // a null (default) node becomes an array
-  container_.children.push_back(std::move(value));
-  return container_.children.back();
 }
 
 std::string_view Node::ResourceType() const {

@@ -472,9 +472,9 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     }
     return;
   }
-  std::set<std::string> now;
-  for (const auto& r : current.resources) now.insert(r.type + "/" + r.id);
   if (record.type != nullptr && record.type->snapshot && record.Previous() != nullptr) {
+    std::set<std::string> now;
+    for (const auto& r : current.resources) now.insert(r.type + "/" + r.id);
     ++stats_.files;
     Mapped previous = MapFile(*record.Previous(), issues, true);
     for (const auto& r : previous.resources) {

@@ -61,17 +61,55 @@ class Node {
   const Node* Find(std::string_view key) const;
   Node* Find(std::string_view key);
   // Replaces the value of an existing key or appends a new member. Returns the stored value.
-  Node& Set(std::string key, Node value);
+  // `key` is anything a std::string is constructed from (a literal, a string_view, a string to
+  // copy or move); the key string is built in place, and only when the member is new. The value
+  // is moved in (or copied from an lvalue): one Node move per member, not two.
+  template <class K>
+  Node& Set(K&& key, Node&& value) {
+    if (kind_ != Kind::kObject) return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
+    if (Node* existing = Find(std::string_view(key))) {
+      *existing = std::move(value);
+      return *existing;
+    }
+    return Append(std::forward<K>(key), std::move(value));
+  }
+  template <class K>
+  Node& Set(K&& key, const Node& value) {
+    return Set(std::forward<K>(key), Node(value));
+  }
   bool Remove(std::string_view key);
   // Appends a member without looking for an existing one: the caller guarantees `key` is new
-  // (readers that already checked for duplicates). Turns a null node into an object.
-  Node& Append(std::string key, Node value);
+  // (readers that already checked for duplicates). Turns a null node into an object. `value`
+  // may be a descendant of *this (it is moved before the member vectors are reallocated).
+  template <class K>
+  Node& Append(K&& key, Node&& value) {
+    if (kind_ != Kind::kObject) return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
+    Container& c = container_;
+    if (c.keys.capacity() == 0) ReserveFirstMembers();  // empty: nothing `value` could be in
+    c.keys.emplace_back(std::forward<K>(key));
+    return c.children.emplace_back(std::move(value));
+  }
+  template <class K>
+  Node& Append(K&& key, const Node& value) {
+    return Append(std::forward<K>(key), Node(value));
+  }
+  // Room for `members` members of an object (a null node becomes an object), so that a builder
+  // that knows how many members are coming appends them without regrowing the vectors.
+  void ReserveMembers(std::size_t members);
 
   // Arrays.
   const std::vector<Node>& Items() const {  // empty for scalars
     return IsContainer() ? container_.children : EmptyItems();
   }
-  Node& Push(Node value);
+  Node& Push(Node&& value) {
+    if (kind_ != Kind::kArray) {  // a null (default) node becomes an array
+      Node kept(std::move(value));  // first: `value` may live inside the value Become destroys
+      Become(Kind::kArray);
+      return container_.children.emplace_back(std::move(kept));
+    }
+    return container_.children.emplace_back(std::move(value));
+  }
+  Node& Push(const Node& value) { return Push(Node(value)); }
 
   // Convenience for resources: the "resourceType" string, empty when absent.
   std::string_view ResourceType() const;
@@ -92,6 +130,10 @@ class Node {
   static const std::vector<Node>& EmptyItems();
   void Destroy() noexcept;
   void Become(Kind kind);  // destroys the value, default-constructs `kind`
+  void ReserveFirstMembers();  // an object's first allocation (node.cpp: kFirstMembers)
+  // Set/Append on a node that is not an object yet (null, or another kind that is replaced): key
+  // and value are taken first, since either may live inside the value Become destroys.
+  Node& BecomeObjectAndAppend(std::string key, Node value);
   // *this holds no value; takes other's and leaves `other` null (its emptied value destroyed
   // here, inline, so that the moved-from node's destructor has nothing to do). Inline: moves
   // are the most frequent Node operation when trees are built (vector growth, Append, Push).
