@@ -347,7 +347,11 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
       ++stats_.messages;
       if (!result.mapped) ++stats_.unmapped;
     }
-    for (auto& r : result.resources) mapped.resources.push_back(std::move(r));
+    if (mapped.resources.empty()) {
+      mapped.resources = std::move(result.resources);  // the usual one message per file
+    } else {
+      for (auto& r : result.resources) mapped.resources.push_back(std::move(r));
+    }
   }
   mapped.ok = true;
   return mapped;

@@ -408,8 +408,8 @@ class Engine {
     for (auto& p : planned_) built.push_back(Build(p));
     result.resources.reserve(planned_.size());
     for (std::size_t i = 0; i < planned_.size(); ++i) {
-      result.resources.push_back(
-          {std::move(planned_[i].type), std::move(planned_[i].id), std::move(built[i])});
+      result.resources.emplace_back(std::move(planned_[i].type), std::move(planned_[i].id),
+                                    std::move(built[i]));  // no temporary MappedResource
     }
     if (options_.report_unused && message_rule != nullptr) ReportUnused(*message_rule);
     return result;
@@ -478,7 +478,7 @@ class Engine {
   }
 
   std::string IdFor(const Node& rule, Scope& scope) {
-    if (auto id = DataIdFor(rule, scope)) return *id;
+    if (auto id = DataIdFor(rule, scope)) return std::move(*id);
     // No identity in the data: the message position is the identity (stable per file).
     return DeterministicId({rule.Find("resourceType") ? rule.Find("resourceType")->Text() : "",
                             source_.file, std::to_string(source_.message_index),
@@ -580,7 +580,7 @@ class Engine {
       case Node::Kind::kNull: return std::nullopt;
       case Node::Kind::kBool:
       case Node::Kind::kNumber:
-      case Node::Kind::kString: return Out{rule, false};
+      case Node::Kind::kString: return Copied(rule, false);
       case Node::Kind::kArray: {
         Out out{Node::Array(), false};
         for (const auto& item : rule.Items()) {
@@ -613,17 +613,24 @@ class Engine {
     return EvalObject(rule, Info(rule), scope, keep);
   }
   std::optional<Out> EvalObject(const Node& rule, const Compiled& info, Scope& scope, bool keep) {
-    Out out{Node::Object(), false};
-    out.data = EvalMembersInto(rule, info, scope, out.node, /*head_keys_set=*/false);
-    if (const Node* require = info.require) {
+    // Built inside the optional that is returned, and every path returns that one object, so
+    // the object is not moved on its way out (named return value).
+    std::optional<Out> out(std::in_place, Node::Object(), false);
+    out->data = EvalMembersInto(rule, info, scope, out->node, /*head_keys_set=*/false);
+    bool drop = out->node.Size() == 0 || (!keep && !info.keep && !out->data);
+    if (const Node* require = info.require; require != nullptr && !drop) {
       for (const auto& name : require->Items()) {
-        if (out.node.Find(name.Text()) == nullptr) return std::nullopt;
+        if (out->node.Find(name.Text()) == nullptr) drop = true;
       }
     }
-    if (info.keep) keep = true;
-    if (out.node.Size() == 0) return std::nullopt;
-    if (!keep && !out.data) return std::nullopt;
+    if (drop) out.reset();
     return out;
+  }
+
+  // An Out holding a copy of `node`, copied straight into the optional (Out{node, data} would
+  // copy it and then move the copy).
+  static std::optional<Out> Copied(const Node& node, bool data) {
+    return std::optional<Out>(std::in_place, node, data);
   }
 
   static const Compiled* ItemInfo(const Compiled& info, std::size_t k) {
@@ -631,7 +638,7 @@ class Engine {
   }
 
   std::optional<Out> EvalExpression(const Compiled& info, Scope& scope) {
-    if (const Node* c = info.constant) return Out{*c, false};
+    if (const Node* c = info.constant) return Copied(*c, false);
     if (const Node* ref = info.ref) return EvalRef(info, ref->Text(), scope);
     if (const Node* first = info.first) {
       for (std::size_t k = 0; k < first->Size(); ++k) {
@@ -718,7 +725,7 @@ class Engine {
           table->Text(), system ? std::string_view(system->Text()) : std::string_view(), code,
           ToString(options_.profile));
       if (row == nullptr) {
-        if (const Node* def = info.fallback) return Out{*def, true};
+        if (const Node* def = info.fallback) return Copied(*def, true);
         if (!rules_.HasTable(table->Text())) {
           RuleError("lookup names a table that does not exist");
           return std::nullopt;
@@ -732,10 +739,11 @@ class Engine {
       if (row->target_code.empty()) return std::nullopt;  // deliberately unmapped (table row)
       const Node* column = info.column;
       std::string_view col = column ? std::string_view(column->Text()) : "code";
-      value = Out{Node::String(col == "display"  ? row->display
-                               : col == "system" ? row->target_system
-                                                 : row->target_code),
-                  true};
+      // emplace: one Node move (assigning an Out would move-assign its Node: two).
+      value.emplace(Node::String(col == "display"  ? row->display
+                                 : col == "system" ? row->target_system
+                                                   : row->target_code),
+                    true);
     }
     if (info.fn != nullptr) {
       const Function* fn = info.function;
@@ -770,7 +778,7 @@ class Engine {
       ctx.memo = &memo_;
       auto result = (*fn)(std::span<const Argument>(args.data(), args.size()), ctx);
       if (!result) return std::nullopt;
-      return Out{std::move(*result), data};
+      return std::optional<Out>(std::in_place, std::move(*result), data);
     }
     return std::move(value);
   }
@@ -800,17 +808,22 @@ class Engine {
     }
     auto base = ResolveBase(*path, scope);
     if (!base) return std::nullopt;
-    bool repeat = info.repeat;
-    int first = base->repetition, last = base->repetition;
-    if (repeat) {
-      first = 1;
-      last = msg_.RepetitionCount(base->segment, base->field);
+    if (!info.repeat) {
+      // One repetition: its object is the value (no one-element array to build and unwrap).
+      const std::optional<Base> outer_base = scope.base;
+      scope.base = *base;
+      auto v = info.datatype_info != nullptr ? EvalObject(*tmpl, *info.datatype_info, scope, false)
+                                             : EvalObject(*tmpl, scope, false);
+      scope.base = outer_base;
+      if (v) v->data = true;
+      return v;
     }
+    const int last = msg_.RepetitionCount(base->segment, base->field);
     Out arr{Node::Array(), false};
     // Each repetition sets the base in the scope itself, put back afterwards (a Scope copy would
     // copy its fhir_path string per repetition).
     const std::optional<Base> outer_base = scope.base;
-    for (int r = first; r <= last; ++r) {
+    for (int r = 1; r <= last; ++r) {
       scope.base = *base;
       scope.base->repetition = r;
       auto v = info.datatype_info != nullptr ? EvalObject(*tmpl, *info.datatype_info, scope, false)
@@ -821,7 +834,6 @@ class Engine {
       arr.node.Push(std::move(v->node));
     }
     if (arr.node.Size() == 0) return std::nullopt;
-    if (!repeat) return Out{std::move(arr.node.Child(0)), true};
     return arr;
   }
 
