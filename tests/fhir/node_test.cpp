@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -128,4 +130,65 @@ TEST_CASE("Node kinds share storage safely", "[node]") {
   CHECK(many.back() == copy);
   CHECK(Node::Bool(true) == Node::Bool(true));
   CHECK_FALSE(Node::Bool(true) == Node::Bool(false));
+}
+
+// Set/Append/Push take the value by rvalue reference (moved in once) and build the key in place,
+// so a value or key that lives inside the node itself must be taken before anything it lives in
+// is destroyed or reallocated.
+TEST_CASE("Node::Set/Append/Push with keys and values from the node itself", "[node]") {
+  const std::string long_text = "a long value, not a small string, lives on the heap ....";
+  // A descendant appended to its own object, at the moment the member vectors regrow (4 -> 8).
+  Node o = Node::Object();
+  for (int i = 0; i < 4; ++i) o.Append("k" + std::to_string(i), Node::String(long_text));
+  REQUIRE(o.Size() == 4);
+  o.Append("moved", std::move(o.Child(2)));
+  REQUIRE(o.Size() == 5);
+  CHECK(o.Child(4).Text() == long_text);
+  CHECK(o.Child(2).IsNull());             // moved from
+  o.Append(o.Key(0), Node::Number("7"));  // a key copied from the object while it regrows
+  CHECK(o.Key(5) == "k0");
+  // Set replacing a member by a copy of another member, and by one of its own descendants.
+  o.Set("k1", o.Child(3));
+  CHECK(o.Find("k1")->Text() == long_text);
+  o.Set("nested", Node::Object()).Set("inner", Node::String(long_text));
+  o.Set("nested", std::move(*o.Find("nested")->Find("inner")));
+  CHECK(o.Find("nested")->Text() == long_text);
+  // Set/Append on a node of another kind: the key and value may live in the value replaced.
+  Node s = Node::String(long_text);
+  s.Set(s.Text(), Node::Bool(true));
+  REQUIRE(s.IsObject());
+  CHECK(s.Key(0) == long_text);
+  Node arr = Node::Array();
+  arr.Push(Node::String(long_text));
+  arr.Append("first", std::move(arr.Child(0)));
+  REQUIRE(arr.IsObject());
+  CHECK(arr.Find("first")->Text() == long_text);
+  Node obj = Node::Object();
+  obj.Append("x", Node::String(long_text));
+  obj.Push(std::move(obj.Child(0)));  // an object becomes an array holding its old member
+  REQUIRE(obj.IsArray());
+  CHECK(obj.Child(0).Text() == long_text);
+  // Keys from string views and literals; lvalue values are copied, the source kept.
+  Node k;
+  const Node value = Node::String(long_text);
+  k.Append(std::string_view("view"), value);
+  k.Set("literal", value);
+  CHECK(k.Find("view")->Text() == long_text);
+  CHECK(k.Find("literal")->Text() == long_text);
+  CHECK(value.Text() == long_text);
+  Node list;
+  list.Push(value);
+  CHECK(list.Child(0) == value);
+}
+
+TEST_CASE("Node::ReserveMembers keeps the members and their order", "[node]") {
+  Node o;
+  o.ReserveMembers(16);  // a null node becomes an (empty) object
+  REQUIRE(o.IsObject());
+  CHECK(o.Size() == 0);
+  for (int i = 0; i < 20; ++i) o.Append(std::to_string(i), Node::Number(std::to_string(i * 2)));
+  o.ReserveMembers(8);  // fewer than present: nothing lost
+  REQUIRE(o.Size() == 20);
+  CHECK(o.Key(19) == "19");
+  CHECK(o.Find("7")->Text() == "14");
 }

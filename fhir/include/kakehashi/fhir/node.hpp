@@ -66,7 +66,8 @@ class Node {
   // is moved in (or copied from an lvalue): one Node move per member, not two.
   template <class K>
   Node& Set(K&& key, Node&& value) {
-    if (kind_ != Kind::kObject) return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
+    if (kind_ != Kind::kObject)
+      return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
     if (Node* existing = Find(std::string_view(key))) {
       *existing = std::move(value);
       return *existing;
@@ -83,7 +84,8 @@ class Node {
   // may be a descendant of *this (it is moved before the member vectors are reallocated).
   template <class K>
   Node& Append(K&& key, Node&& value) {
-    if (kind_ != Kind::kObject) return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
+    if (kind_ != Kind::kObject)
+      return BecomeObjectAndAppend(std::string(std::forward<K>(key)), std::move(value));
     Container& c = container_;
     if (c.keys.capacity() == 0) ReserveFirstMembers();  // empty: nothing `value` could be in
     c.keys.emplace_back(std::forward<K>(key));
@@ -102,7 +104,7 @@ class Node {
     return IsContainer() ? container_.children : EmptyItems();
   }
   Node& Push(Node&& value) {
-    if (kind_ != Kind::kArray) {  // a null (default) node becomes an array
+    if (kind_ != Kind::kArray) {    // a null (default) node becomes an array
       Node kept(std::move(value));  // first: `value` may live inside the value Become destroys
       Become(Kind::kArray);
       return container_.children.emplace_back(std::move(kept));
@@ -129,7 +131,7 @@ class Node {
   static const std::string& EmptyText();
   static const std::vector<Node>& EmptyItems();
   void Destroy() noexcept;
-  void Become(Kind kind);  // destroys the value, default-constructs `kind`
+  void Become(Kind kind);      // destroys the value, default-constructs `kind`
   void ReserveFirstMembers();  // an object's first allocation (node.cpp: kFirstMembers)
   // Set/Append on a node that is not an object yet (null, or another kind that is replaced): key
   // and value are taken first, since either may live inside the value Become destroys.
