@@ -139,7 +139,7 @@ TEST_CASE("Node::Set/Append/Push with keys and values from the node itself", "[n
   const std::string long_text = "a long value, not a small string, lives on the heap ....";
   // A descendant appended to its own object, at the moment the member vectors regrow (4 -> 8).
   Node o = Node::Object();
-  for (int i = 0; i < 4; ++i) o.Append("k" + std::to_string(i), Node::String(long_text));
+  for (const char* key : {"k0", "k1", "k2", "k3"}) o.Append(key, Node::String(long_text));
   REQUIRE(o.Size() == 4);
   o.Append("moved", std::move(o.Child(2)));
   REQUIRE(o.Size() == 5);
