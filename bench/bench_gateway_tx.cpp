@@ -1,4 +1,4 @@
-// bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate]
+// bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [group[=K]]
 //
 // The transaction write path without HTTP: posts the transaction Bundle in file BUNDLE N times
 // (default 200) through gateway::Handler on THREADS threads (default 2, as `serve` has one io
@@ -7,9 +7,14 @@
 // process CPU time (user + sys, checkpoint thread included) per transaction: the figure for A/B
 // comparisons on a shared machine (docs/performance.md, "Gateway"). `novalidate` leaves the
 // validator out (an A/B of the store and handler alone, independent of conformance/ changes).
+// `group` sends the Bundles through the server's group commit instead (commit_queue.hpp): the
+// THREADS threads prepare them (Handler::PrepareRequest) and queue them, with at most K (default
+// 50, wrk's connections) in flight, and one commit thread applies what is queued in one
+// transaction per group; the group count and mean size are printed.
 // bench/bench_gateway.sh measures the same Bundle over HTTP with wrk.
 #include "kakehashi/conformance/validator.hpp"
 #include "kakehashi/fhir/json.hpp"
+#include "kakehashi/gateway/commit_queue.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
@@ -20,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <semaphore>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -45,7 +52,21 @@ int main(int argc, char** argv) {
   const std::string db = argv[1];
   const int n = argc > 3 ? std::atoi(argv[3]) : 200;
   const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
-  const bool validate = !(argc > 5 && std::string_view(argv[5]) == "novalidate");
+  bool validate = true;
+  int group = 0;  // requests in flight through the commit queue; 0: Handler::Handle
+  for (int i = 5; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "novalidate") {
+      validate = false;
+    } else if (a == "group") {
+      group = 50;
+    } else if (a.starts_with("group=")) {
+      group = std::atoi(argv[i] + 6);
+    } else {
+      std::fprintf(stderr, "bench_gateway_tx: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
   std::ifstream in(argv[2], std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -94,14 +115,73 @@ int main(int argc, char** argv) {
   const double cpu0 = CpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
+  // Group commit: a finished job is handed back to the preparing threads, which render its
+  // response (as the io threads do) before they prepare the next Bundle.
+  struct Job final : gateway::CommitJob {
+    Job(std::unique_ptr<gateway::PreparedRequest> r, std::mutex& m,
+        std::vector<std::shared_ptr<Job>>& done, std::counting_semaphore<>& slots)
+        : CommitJob(std::move(r)), mutex(m), finished(done), free(slots) {}
+    std::mutex& mutex;
+    std::vector<std::shared_ptr<Job>>& finished;
+    std::counting_semaphore<>& free;
+    std::shared_ptr<Job> self;  // kept until Done
+    void Done() noexcept override {
+      std::lock_guard lock(mutex);
+      finished.push_back(std::move(self));
+    }
+  };
+  std::mutex finished_mutex;
+  std::vector<std::shared_ptr<Job>> finished;
+  std::counting_semaphore<> slots(std::max(1, group));
+  std::unique_ptr<gateway::CommitQueue> queue;
+  if (group > 0) {
+    queue = std::make_unique<gateway::CommitQueue>(handler);
+    queue->Start();
+  }
+  auto render_finished = [&] {
+    std::vector<std::shared_ptr<Job>> mine;
+    {
+      std::lock_guard lock(finished_mutex);
+      mine.swap(finished);
+    }
+    for (auto& j : mine) {
+      if (j->Request().Finish(j->Lost()).status != 200) failed.fetch_add(1);
+      j->free.release();
+    }
+  };
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       while (next.fetch_add(1) < n) {
-        if (handler.Handle(request).status != 200) failed.fetch_add(1);
+        if (!queue) {
+          if (handler.Handle(request).status != 200) failed.fetch_add(1);
+          continue;
+        }
+        auto split = handler.PrepareRequest(request);
+        auto* prepared = std::get_if<std::unique_ptr<gateway::PreparedRequest>>(&split);
+        if (prepared == nullptr) {
+          failed.fetch_add(1);
+          continue;
+        }
+        while (!slots.try_acquire()) {
+          render_finished();
+          std::this_thread::yield();
+        }
+        auto job = std::make_shared<Job>(std::move(*prepared), finished_mutex, finished, slots);
+        job->self = job;
+        if (!queue->Submit(job)) {
+          failed.fetch_add(1);
+          job->self.reset();
+          slots.release();
+        }
+        render_finished();
       }
     });
   }
   for (auto& t : pool) t.join();
+  if (queue) {
+    queue->Stop();
+    render_finished();
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = CpuSeconds() - cpu0;
   const int done = n - 1;
@@ -110,6 +190,14 @@ int main(int argc, char** argv) {
       "resources/s, CPU %.2f ms per transaction (wall %.2f s, %d failed)\n",
       done, resources, threads, validate ? "" : ", no validator", done / wall,
       done * static_cast<double>(resources) / wall, cpu * 1000 / done, wall, failed.load());
+  if (queue) {
+    const auto stats = queue->Stats();
+    std::printf("bench_gateway_tx: group commit, %d in flight: %llu groups, %.1f Bundles per group "
+                "(largest %llu)\n",
+                group, static_cast<unsigned long long>(stats.groups),
+                stats.groups > 0 ? static_cast<double>(stats.requests) / stats.groups : 0.0,
+                static_cast<unsigned long long>(stats.largest));
+  }
   // BENCH_KEEP_WAL: leave without closing the store, so its WAL (the frames of the last
   // commits) stays on disk for inspection.
   if (std::getenv("BENCH_KEEP_WAL") != nullptr) std::_Exit(failed.load() == 0 ? 0 : 1);

@@ -14,7 +14,9 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <variant>
 
@@ -154,6 +156,45 @@ void AppendEntryResource(std::string& out, std::string_view full_url, std::strin
     out += "\"}";
   }
   out += '}';
+}
+
+// A write request as two closures over its prepared state (handler.hpp, PreparedRequest).
+class WriteJob final : public PreparedRequest {
+ public:
+  using ApplyFn = std::function<std::optional<Failure>(store::Session&)>;
+  using FinishFn = std::function<Response()>;
+  WriteJob(ApplyFn apply, FinishFn finish, std::size_t weight)
+      : apply_(std::move(apply)), finish_(std::move(finish)), weight_(weight) {}
+  bool Apply(store::Session& session) override {
+    failure_ = apply_(session);
+    return !failure_;
+  }
+  Response Finish(const ErrorCode* lost) override {
+    if (failure_) return detail::FailureResponse(*failure_);
+    if (lost != nullptr) return detail::FailureResponse(StoreFailure(*lost));
+    return finish_();
+  }
+  std::size_t Weight() const override { return weight_; }
+
+ private:
+  ApplyFn apply_;
+  FinishFn finish_;
+  std::size_t weight_;
+  std::optional<Failure> failure_;
+};
+
+using Split = std::variant<Response, std::unique_ptr<PreparedRequest>>;
+
+Split MakeJob(WriteJob::ApplyFn apply, WriteJob::FinishFn finish, std::size_t weight = 1) {
+  return std::unique_ptr<PreparedRequest>(
+      std::make_unique<WriteJob>(std::move(apply), std::move(finish), weight));
+}
+
+// A Put/Delete outcome kept in `out`; the failure, if any.
+std::optional<Failure> Keep(std::variant<WriteResult, Failure>&& result, WriteResult& out) {
+  if (auto* f = std::get_if<Failure>(&result)) return std::move(*f);
+  out = std::move(std::get<WriteResult>(result));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -328,19 +369,32 @@ struct Handler::Impl {
     return result;
   }
 
-  // Runs `op` in its own transaction.
-  template <class Op>
-  std::variant<WriteResult, Failure> InTransaction(Op&& op) const {
+  // Runs a prepared write in a transaction of its own (Handle; the server's commit queue
+  // shares one among several).
+  Response RunAlone(PreparedRequest& job) const {
     auto session = store.OpenSession();
-    if (!session) return StoreFailure(session.error());
-    if (auto b = (*session)->Begin(); !b) return StoreFailure(b.error());
-    auto result = op(**session);
-    if (std::holds_alternative<Failure>(result)) {
+    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
+    if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
+    if (!job.Apply(**session)) {
       (*session)->Rollback();
-      return result;
+      return job.Finish(nullptr);
     }
-    if (auto c = (*session)->Commit(); !c) return StoreFailure(c.error());
-    return result;
+    if (auto c = (*session)->Commit(); !c) {
+      const ErrorCode lost = c.error();
+      return job.Finish(&lost);
+    }
+    return job.Finish(nullptr);
+  }
+
+  // A write branch of Route: answered, handed to the caller (`defer`), or run alone.
+  Response Deliver(Split split, std::unique_ptr<PreparedRequest>* defer) const {
+    if (auto* r = std::get_if<Response>(&split)) return std::move(*r);
+    auto& job = std::get<std::unique_ptr<PreparedRequest>>(split);
+    if (defer != nullptr) {
+      *defer = std::move(job);
+      return Response{};
+    }
+    return RunAlone(*job);
   }
 
   Response WriteResponse(const WriteResult& w, Prefer prefer, bool location) const {
@@ -443,7 +497,7 @@ struct Handler::Impl {
     return resp;
   }
 
-  Response Update(const std::string& type, const std::string& id, const Request& request) const {
+  Split Update(const std::string& type, const std::string& id, const Request& request) const {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
     if (std::string_view body_id = resource.Str("id"); body_id != id) {
@@ -457,12 +511,20 @@ struct Handler::Impl {
     }
     auto prepared = Prepare(type, id, std::move(resource));
     if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
-    auto result = InTransaction([&](store::Session& s) {
-      return Put(s, type, id, std::get<Prepared>(prepared), if_match);
-    });
-    if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
-    const auto& w = std::get<WriteResult>(result);
-    return WriteResponse(w, ParsePrefer(request.Header("Prefer")), w.status == 201);
+    struct State {
+      std::string type, id;
+      Prepared prepared;
+      std::optional<std::int64_t> if_match;
+      Prefer prefer;
+      WriteResult written;
+    };
+    auto st = std::make_shared<State>(State{type, id, std::move(std::get<Prepared>(prepared)),
+                                            if_match, ParsePrefer(request.Header("Prefer")), {}});
+    return MakeJob(
+        [this, st](store::Session& s) {
+          return Keep(Put(s, st->type, st->id, st->prepared, st->if_match), st->written);
+        },
+        [this, st] { return WriteResponse(st->written, st->prefer, st->written.status == 201); });
   }
 
   // Serialises conditional creates with the same criteria (inside Begin()): the store locks
@@ -495,61 +557,70 @@ struct Handler::Impl {
     return std::optional<store::ResourceRow>((*rows)[0]);
   }
 
-  Response Create(const std::string& type, const Request& request) const {
+  Split Create(const std::string& type, const Request& request) const {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
-    std::string_view if_none_exist = request.Header("If-None-Exist");
-    const std::string id = detail::NewId();
+    struct State {
+      std::string type, id, if_none_exist;
+      Json resource;  // a conditional create's, prepared only when it creates
+      std::optional<Prepared> prepared;
+      Prefer prefer;
+      WriteResult written;
+    };
+    auto st = std::make_shared<State>();
+    st->type = type;
+    st->id = detail::NewId();
+    st->if_none_exist = std::string(request.Header("If-None-Exist"));
+    st->prefer = ParsePrefer(request.Header("Prefer"));
     // A plain create is prepared before the write lock; a conditional one only when it creates
     // (a match returns the existing resource whatever the body says).
-    std::variant<Prepared, Failure> prepared = Failure{};
-    if (if_none_exist.empty()) {
-      prepared = Prepare(type, id, std::move(resource));
+    if (st->if_none_exist.empty()) {
+      auto prepared = Prepare(type, st->id, std::move(resource));
       if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
+      st->prepared = std::move(std::get<Prepared>(prepared));
+    } else {
+      st->resource = std::move(resource);
     }
-    auto session = store.OpenSession();
-    if (!session) return detail::FailureResponse(StoreFailure(session.error()));
-    // The criteria are checked inside the write transaction under a lock on the criteria, so
-    // two identical conditional creates cannot both create. Early returns roll back (the
-    // session's destructor).
-    if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
-    if (!if_none_exist.empty()) {
-      if (auto f = LockCriteria(**session, type, if_none_exist)) return detail::FailureResponse(*f);
-      auto found = FindExisting(**session, type, if_none_exist);
-      if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
-      if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
-        WriteResult w;
-        w.status = 200;
-        w.row = *existing;
-        return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
-      }
-      prepared = Prepare(type, id, std::move(resource));
-      if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
-    }
-    auto result =
-        Put(**session, type, id, std::get<Prepared>(prepared), std::nullopt, /*fresh=*/true);
-    if (auto* f = std::get_if<Failure>(&result)) {
-      (*session)->Rollback();
-      return detail::FailureResponse(*f);
-    }
-    if (auto c = (*session)->Commit(); !c) return detail::FailureResponse(StoreFailure(c.error()));
-    const auto& w = std::get<WriteResult>(result);
-    return WriteResponse(w, ParsePrefer(request.Header("Prefer")), true);
+    return MakeJob(
+        [this, st](store::Session& s) -> std::optional<Failure> {
+          // The criteria are checked inside the write transaction under a lock on the
+          // criteria, so two identical conditional creates cannot both create.
+          if (!st->if_none_exist.empty()) {
+            if (auto f = LockCriteria(s, st->type, st->if_none_exist)) return f;
+            auto found = FindExisting(s, st->type, st->if_none_exist);
+            if (auto* f = std::get_if<Failure>(&found)) return *f;
+            if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
+              st->written.status = 200;
+              st->written.row = std::move(*existing);
+              return std::nullopt;
+            }
+            auto prepared = Prepare(st->type, st->id, std::move(st->resource));
+            if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+            st->prepared = std::move(std::get<Prepared>(prepared));
+          }
+          return Keep(Put(s, st->type, st->id, *st->prepared, std::nullopt, /*fresh=*/true),
+                      st->written);
+        },
+        [this, st] { return WriteResponse(st->written, st->prefer, true); });
   }
 
-  Response Remove(const std::string& type, const std::string& id, const Request& request) const {
+  Split Remove(const std::string& type, const std::string& id, const Request& request) const {
     std::optional<std::int64_t> if_match;
     if (auto h = request.Header("If-Match"); !h.empty()) {
       if_match = ParseETag(h);
       if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
     }
-    auto result = InTransaction([&](store::Session& s) { return Delete(s, type, id, if_match); });
-    if (auto* f = std::get_if<Failure>(&result)) return detail::FailureResponse(*f);
-    Response r;
-    r.status = 204;
-    const auto& w = std::get<WriteResult>(result);
-    if (w.row.version > 0) r.SetHeader("ETag", detail::FormatETag(w.row.version));
-    return r;
+    auto written = std::make_shared<WriteResult>();
+    return MakeJob(
+        [this, type, id, if_match, written](store::Session& s) {
+          return Keep(Delete(s, type, id, if_match), *written);
+        },
+        [written] {
+          Response r;
+          r.status = 204;
+          if (written->row.version > 0) r.SetHeader("ETag", detail::FormatETag(written->row.version));
+          return r;
+        });
   }
 
   // ---------------------------------------------------------------- history
@@ -1019,7 +1090,7 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
-  Response Bundle(const Request& request, const BeforeCommit* before_commit = nullptr) const {
+  Split Bundle(const Request& request, const BeforeCommit* before_commit = nullptr) const {
     Json bundle;
     if (auto f = ParseResource(request.body, "Bundle", bundle)) return detail::FailureResponse(*f);
     std::string_view kind = bundle.Str("type");
@@ -1131,17 +1202,23 @@ struct Handler::Impl {
         entries.push_back(std::move(e));
       }
     }
+    struct State {
+      std::vector<Entry> entries;
+      std::map<std::string, std::string> ids;
+    };
+    auto st = std::make_shared<State>(State{std::move(entries), std::move(ids)});
+    const std::size_t weight = std::max<std::size_t>(1, st->entries.size());
     if (atomic) {
       // Without conditional creates, references are final now: validate and index every
       // resource before taking the write lock, so the transaction holds it only for the
       // inserts. Conditional creates resolve to existing resources inside the transaction
       // first, and their entries are prepared there.
-      const bool conditional = std::any_of(entries.begin(), entries.end(), [](const Entry& e) {
-        return e.method == "POST" && !e.if_none_exist.empty();
-      });
+      const bool conditional =
+          std::any_of(st->entries.begin(), st->entries.end(),
+                      [](const Entry& e) { return e.method == "POST" && !e.if_none_exist.empty(); });
       if (!conditional) {
-        for (auto& e : entries) {
-          if (e.has_resource) RewriteReferences(e.resource, ids);
+        for (auto& e : st->entries) {
+          if (e.has_resource) RewriteReferences(e.resource, st->ids);
           if (auto f = PrepareEntry(e)) {
             f->diagnostics = "transaction entry " + std::to_string(e.index) +
                              " failed; nothing was stored: " + f->diagnostics;
@@ -1149,75 +1226,84 @@ struct Handler::Impl {
           }
         }
       }
-      auto session = store.OpenSession();
-      if (!session) return detail::FailureResponse(StoreFailure(session.error()));
-      if (auto b = (*session)->Begin(); !b) return detail::FailureResponse(StoreFailure(b.error()));
-      for (auto& e : entries) {
-        if (e.method == "POST" && !e.if_none_exist.empty()) {
-          if (auto f = LockCriteria(**session, e.type, e.if_none_exist)) {
-            return detail::FailureResponse(*f);
-          }
-          auto found = FindExisting(**session, e.type, e.if_none_exist);
-          if (auto* f = std::get_if<Failure>(&found)) return detail::FailureResponse(*f);
-          if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
-            if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + existing->id;
-          }
-        }
-      }
-      for (auto& e : entries) {
-        if (e.has_resource && !e.prepared) RewriteReferences(e.resource, ids);
-      }
-      std::vector<Entry*> order;
-      for (auto& e : entries) order.push_back(&e);
-      std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-        return MethodOrder(a->method) < MethodOrder(b->method);
-      });
-      for (Entry* e : order) {
-        if (auto f = RunEntry(**session, *e)) {
-          (*session)->Rollback();
-          f->diagnostics = "transaction entry " + std::to_string(e->index) +
-                           " failed; nothing was stored: " + f->diagnostics;
-          return detail::FailureResponse(*f);
-        }
-      }
-      if (before_commit != nullptr && *before_commit) {
-        if (auto h = (*before_commit)(**session); !h) {
-          (*session)->Rollback();
-          return detail::FailureResponse(StoreFailure(h.error()));
-        }
-      }
-      if (auto c = (*session)->Commit(); !c)
-        return detail::FailureResponse(StoreFailure(c.error()));
-    } else {
-      for (auto& e : entries) {
-        if (e.failed) continue;
-        if (e.has_resource) RewriteReferences(e.resource, ids);
-        std::optional<Failure> f;
-        if (e.method == "PUT" || (e.method == "POST" && e.if_none_exist.empty())) {
-          f = PrepareEntry(e);  // outside the entry's write transaction
-        }
-        if (!f) {
-          auto session = store.OpenSession();
-          if (!session) return detail::FailureResponse(StoreFailure(session.error()));
-          if (e.method == "GET") {
-            f = RunEntry(**session, e);
-          } else if (auto b = (*session)->Begin(); !b) {
-            f = StoreFailure(b.error());
-          } else {
-            f = RunEntry(**session, e);
-            if (f) {
-              (*session)->Rollback();
-            } else if (auto c = (*session)->Commit(); !c) {
-              f = StoreFailure(c.error());
+      return MakeJob(
+          [this, st, before_commit](store::Session& s) -> std::optional<Failure> {
+            for (auto& e : st->entries) {
+              if (e.method == "POST" && !e.if_none_exist.empty()) {
+                if (auto f = LockCriteria(s, e.type, e.if_none_exist)) return f;
+                auto found = FindExisting(s, e.type, e.if_none_exist);
+                if (auto* f = std::get_if<Failure>(&found)) return *f;
+                if (auto& existing = std::get<std::optional<store::ResourceRow>>(found);
+                    existing) {
+                  if (!e.full_url.empty()) st->ids[e.full_url] = e.type + "/" + existing->id;
+                }
+              }
             }
-          }
-        }
-        if (f) {
-          e.written.reset();  // its commit failed
+            for (auto& e : st->entries) {
+              if (e.has_resource && !e.prepared) RewriteReferences(e.resource, st->ids);
+            }
+            std::vector<Entry*> order;
+            for (auto& e : st->entries) order.push_back(&e);
+            std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+              return MethodOrder(a->method) < MethodOrder(b->method);
+            });
+            for (Entry* e : order) {
+              if (auto f = RunEntry(s, *e)) {
+                f->diagnostics = "transaction entry " + std::to_string(e->index) +
+                                 " failed; nothing was stored: " + f->diagnostics;
+                return f;
+              }
+            }
+            if (before_commit != nullptr && *before_commit) {
+              if (auto h = (*before_commit)(s); !h) return StoreFailure(h.error());
+            }
+            return std::nullopt;
+          },
+          [this, st] { return BundleResponse(st->entries, true); }, weight);
+    }
+    // A batch: each entry succeeds or fails alone, in a savepoint of its own.
+    for (auto& e : st->entries) {
+      if (e.failed) continue;
+      if (e.has_resource) RewriteReferences(e.resource, st->ids);
+      if (e.method == "PUT" || (e.method == "POST" && e.if_none_exist.empty())) {
+        if (auto f = PrepareEntry(e)) {  // outside the write transaction
+          e.failed = true;
           e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
         }
       }
     }
+    return MakeJob(
+        [this, st](store::Session& s) -> std::optional<Failure> {
+          constexpr std::string_view kEntry = "batch_entry";
+          for (auto& e : st->entries) {
+            if (e.failed) continue;
+            std::optional<Failure> f;
+            if (e.method == "GET") {
+              f = RunEntry(s, e);
+            } else if (auto b = s.Savepoint(kEntry); !b) {
+              f = StoreFailure(b.error());
+            } else {
+              f = RunEntry(s, e);
+              if (!f) {
+                if (auto r = s.ReleaseSavepoint(kEntry); !r) f = StoreFailure(r.error());
+              }
+              if (f) {
+                // Undoes this entry alone; failing that, the transaction is lost.
+                if (auto r = s.RollbackToSavepoint(kEntry); !r) return StoreFailure(r.error());
+              }
+            }
+            if (f) {
+              e.written.reset();
+              e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+            }
+          }
+          return std::nullopt;
+        },
+        [this, st] { return BundleResponse(st->entries, false); }, weight);
+  }
+
+  // The transaction-response / batch-response Bundle, rendered after the commit.
+  Response BundleResponse(std::vector<Entry>& entries, bool atomic) const {
     for (auto& e : entries) {
       if (e.written)
         e.response = ResponseEntry(StatusText(e.written->status), &e.written->row, true, nullptr);
@@ -1333,7 +1419,9 @@ struct Handler::Impl {
     return r;
   }
 
-  Response Route(const Request& request) const {
+  // `defer`: when set, a write request is prepared into it instead of run (PrepareRequest).
+  Response Route(const Request& request,
+                 std::unique_ptr<PreparedRequest>* defer = nullptr) const {
     std::string_view target = request.target;
     std::string_view query;
     if (auto qm = target.find('?'); qm != std::string_view::npos) {
@@ -1362,7 +1450,7 @@ struct Handler::Impl {
       return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
     }
     if (seg.empty()) {
-      if (m == "POST") return Bundle(request);
+      if (m == "POST") return Deliver(Bundle(request), defer);
       return MethodNotAllowed("POST");
     }
     if (seg[0] == "metadata" && seg.size() == 1) {
@@ -1382,7 +1470,7 @@ struct Handler::Impl {
     }
     if (seg.size() == 1) {
       if (m == "GET") return Search(type, params);
-      if (m == "POST") return Create(type, request);
+      if (m == "POST") return Deliver(Create(type, request), defer);
       return MethodNotAllowed("GET, POST");
     }
     if (seg.size() == 2 && seg[1] == "_search") {
@@ -1415,8 +1503,8 @@ struct Handler::Impl {
     }
     if (seg.size() == 2) {
       if (m == "GET" || m == "HEAD") return Read(type, id, request);
-      if (m == "PUT") return Update(type, id, request);
-      if (m == "DELETE") return Remove(type, id, request);
+      if (m == "PUT") return Deliver(Update(type, id, request), defer);
+      if (m == "DELETE") return Deliver(Remove(type, id, request), defer);
       return MethodNotAllowed("GET, PUT, DELETE");
     }
     if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
@@ -1446,7 +1534,7 @@ Result<std::shared_ptr<const detail::CachedResource>> Handler::ReadCurrent(
 }
 
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
-  return impl_->Bundle(request, &before_commit);
+  return impl_->Deliver(impl_->Bundle(request, &before_commit), nullptr);
 }
 
 // ---------------------------------------------------------------- bulk writes (handler.hpp)
@@ -1568,7 +1656,10 @@ Result<WriteOutcome> Handler::WriteDelete(store::Session& session, std::string_v
   return WriteOutcome::kDeleted;
 }
 
-Response Handler::Handle(const Request& request) const {
+namespace {
+
+// 415 for a body that is neither JSON nor a form.
+std::optional<Response> CheckContentType(const Request& request) {
   const std::string& m = request.method;
   if ((m == "POST" || m == "PUT") && !request.body.empty()) {
     std::string_view ct = request.Header("Content-Type");
@@ -1578,8 +1669,25 @@ Response Handler::Handle(const Request& request) const {
           Fail(415, "not-supported", "send application/fhir+json (XML is not supported)"));
     }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Response Handler::Handle(const Request& request) const {
+  if (auto r = CheckContentType(request)) return std::move(*r);
   Response r = impl_->Route(request);
-  if (m == "HEAD") r.body.clear();
+  if (request.method == "HEAD") r.body.clear();
+  return r;
+}
+
+std::variant<Response, std::unique_ptr<PreparedRequest>> Handler::PrepareRequest(
+    const Request& request) const {
+  if (auto r = CheckContentType(request)) return std::move(*r);
+  std::unique_ptr<PreparedRequest> job;
+  Response r = impl_->Route(request, &job);
+  if (job) return job;
+  if (request.method == "HEAD") r.body.clear();
   return r;
 }
 

@@ -1,8 +1,11 @@
 // One io_context per io thread, each run by that thread alone; accepted connections are dealt
 // round-robin to them, and a connection's coroutine stays on its context (no strand, no shared
-// scheduler lock). The handler is synchronous (store calls block the io thread), so a slow query
-// delays the other connections of its thread, not the server. Nothing throws across a coroutine:
-// completions are read with as_tuple.
+// scheduler lock). Reads are synchronous (store calls block the io thread), so a slow query
+// delays the other connections of its thread, not the server. Writes are prepared on the io
+// thread and handed to the commit queue (group commit, commit_queue.hpp); the coroutine waits
+// for its group's commit without blocking the thread, whose other connections go on (with 50
+// connections, many writes are in flight and commit together). Nothing throws across a
+// coroutine: completions are read with as_tuple.
 //
 // Per request the loop does as little as it can (read by id was bound by this layer, not by the
 // store: docs/performance.md, Gateway):
@@ -17,6 +20,8 @@
 //   second), instead of arming a timer around every read and write.
 #include "kakehashi/gateway/server.hpp"
 
+#include "kakehashi/gateway/commit_queue.hpp"
+
 #include "gzip.hpp"
 #include "handler_util.hpp"
 #include "http_head.hpp"
@@ -27,6 +32,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,6 +42,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -196,6 +203,18 @@ class LiveGuard {
   Connection& conn_;
 };
 
+// A write waiting for its group's commit: Done() (commit thread) posts the waiting coroutine's
+// resumption to its io_context.
+struct ServerJob final : CommitJob {
+  using CommitJob::CommitJob;
+  std::function<void()> wake;  // one-shot; set before Submit
+  void Done() noexcept override {
+    auto w = std::move(wake);
+    wake = nullptr;
+    if (w) w();
+  }
+};
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -214,6 +233,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::set<std::shared_ptr<Connection>> connections;
   unsigned short port = 0;
   Clock::duration tick{};
+  std::unique_ptr<CommitQueue> commit;  // group commit; null when options.commit_queue == 0
 
   explicit Impl(ServerOptions o) : options(std::move(o)) {
     const int n = options.threads > 0
@@ -263,17 +283,65 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     });
   }
 
+  static Response InternalError() {
+    detail::Failure f;
+    f.status = 500;
+    f.code = "exception";
+    f.diagnostics = "internal error";
+    return detail::FailureResponse(f);
+  }
+
   Response Dispatch(const Request& r) const {
     try {
       return handler->Handle(r);
     } catch (const std::exception&) {
       // Exceptions mean a bug (STYLE: errors are values); answer 500 instead of dropping the
       // connection, and keep serving.
+      return InternalError();
+    }
+  }
+
+  // The handler's answer to `r`; a write goes through the commit queue: prepared here, applied
+  // and committed by the commit thread with the other queued writes, answered here after the
+  // commit. The io thread serves its other connections meanwhile.
+  asio::awaitable<Response> Answer(const Request& r) const {
+    if (!commit) co_return Dispatch(r);
+    std::variant<Response, std::unique_ptr<PreparedRequest>> split;
+    try {
+      split = handler->PrepareRequest(r);
+    } catch (const std::exception&) {
+      co_return InternalError();
+    }
+    if (auto* answered = std::get_if<Response>(&split)) co_return std::move(*answered);
+    auto job = std::make_shared<ServerJob>(std::move(std::get<1>(split)));
+    bool queued = true;
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [&](auto resume) {
+          // Runs while the coroutine is suspended; the resumption is posted to the coroutine's
+          // own executor (never run inline).
+          auto h = std::make_shared<decltype(resume)>(std::move(resume));
+          auto ex = asio::get_associated_executor(*h);
+          job->wake = [h, ex] { asio::post(ex, [h] { std::move (*h)(); }); };
+          if (!commit->Submit(job)) {
+            queued = false;
+            job->Done();
+          }
+        },
+        asio::use_awaitable);
+    if (!queued) {
+      // Backpressure: the queue is full (or the server is stopping).
       detail::Failure f;
-      f.status = 500;
-      f.code = "exception";
-      f.diagnostics = "internal error";
-      return detail::FailureResponse(f);
+      f.status = 503;
+      f.code = "transient";
+      f.diagnostics = "too many writes are waiting; retry";
+      Response busy = detail::FailureResponse(f);
+      busy.SetHeader("Retry-After", "1");
+      co_return busy;
+    }
+    try {
+      co_return job->Request().Finish(job->Lost());
+    } catch (const std::exception&) {
+      co_return InternalError();
     }
   }
 
@@ -452,8 +520,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           const bool is_head = head.method == "HEAD";
           Request r = ToRequest(head);
           if (is_head) r.method = "GET";  // HEAD is GET without the body (RFC 9110 §9.3.2)
-          Write(out, Dispatch(r), is_head, AcceptsGzip(head.Header("Accept-Encoding")), keep,
-                head.minor_version);
+          const bool gzip = AcceptsGzip(head.Header("Accept-Encoding"));
+          const int minor = head.minor_version;
+          // `head` views the read buffer, which the wait for a commit leaves untouched.
+          Response resp = co_await Answer(r);
+          Write(out, std::move(resp), is_head, gzip, keep, minor);
         }
         start += head_size;
       } else {
@@ -503,7 +574,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
         r.body = std::move(req.body());
         const bool keep_body = keep && req.keep_alive();
-        Write(out, Dispatch(r), r.method == "HEAD", AcceptsGzip(r.Header("Accept-Encoding")),
+        Response resp = co_await Answer(r);
+        Write(out, std::move(resp), r.method == "HEAD", AcceptsGzip(r.Header("Accept-Encoding")),
               keep_body, head.minor_version);
         if (!keep_body) break;
       }
@@ -629,6 +701,13 @@ void Server::Run(const Handler& handler) {
   for (std::size_t i = 1; i < impl->contexts.size(); ++i) {
     impl->guards.push_back(asio::make_work_guard(impl->contexts[i]->ioc));
   }
+  if (impl->options.commit_queue > 0) {
+    CommitQueueOptions commit_options;
+    commit_options.max_queued = impl->options.commit_queue;
+    commit_options.max_group = impl->options.commit_group;
+    impl->commit = std::make_unique<CommitQueue>(handler, commit_options);
+    impl->commit->Start();
+  }
   for (auto& c : impl->contexts) impl->Sweep(*c);
   asio::co_spawn(impl->contexts[0]->ioc, impl->Accept(), asio::detached);
   std::vector<std::thread> threads;
@@ -641,6 +720,9 @@ void Server::Run(const Handler& handler) {
     asio::post(c->ioc, [ctx = c.get()] { ctx->sweep.cancel(); });
   }
   for (auto& t : threads) t.join();
+  // Graceful shutdown drains the queue: what was queued is committed (a connection dropped at
+  // the grace deadline gets no answer, but its write is not half done).
+  if (impl->commit) impl->commit->Stop();
 }
 
 void Server::Stop() {

@@ -3,6 +3,8 @@
 // all-or-nothing.
 #include "kakehashi/gateway/handler.hpp"
 
+#include "kakehashi/gateway/commit_queue.hpp"
+
 #include "test_support.hpp"
 
 namespace kakehashi::gateway {
@@ -67,6 +69,22 @@ class FailingSession final : public store::Session {
   Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
     if (countdown_.Fail()) return Injected();
     return inner_->Write(row, index);
+  }
+  Result<void> Savepoint(std::string_view name) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->Savepoint(name);
+  }
+  Result<void> ReleaseSavepoint(std::string_view name) override {
+    if (countdown_.Fail()) return Injected();
+    return inner_->ReleaseSavepoint(name);
+  }
+  Result<void> RollbackToSavepoint(std::string_view name) override {
+    if (countdown_.Fail()) {
+      // The statement failed: what remains of the transaction is unknown, as after a real
+      // failure here (the caller must roll it all back).
+      return Injected();
+    }
+    return inner_->RollbackToSavepoint(name);
   }
 
  private:
@@ -145,6 +163,68 @@ TEST_CASE("fault injection: update and search fail cleanly", "[handler][faults]"
         testing::Req("GET", "/fhir/Patient?_id=u&_revinclude=Observation:subject&_total=accurate"));
     CHECK((s.status == 200 || s.status == 500));
   }
+}
+
+struct WaitJob final : CommitJob {
+  using CommitJob::CommitJob;
+  int calls = 0;
+  void Done() noexcept override { ++calls; }
+};
+
+TEST_CASE("fault injection: a group commit answers each request truthfully at every failure point",
+          "[commit][faults]") {
+  // Three requests in one group (a PUT, a two-resource transaction, a PUT): whatever store call
+  // fails, every request answered 2xx is stored completely and every other one not at all.
+  const std::string tx = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Patient","id":"g2"},"request":{"method":"PUT","url":"Patient/g2"}},
+    {"resource":{"resourceType":"Organization","id":"g2"},"request":{"method":"PUT","url":"Organization/g2"}}]})";
+  int all_ok_at = 0;
+  for (int n = 1; n < 60 && all_ok_at == 0; ++n) {
+    auto t = testing::MakeStore(testing::Backend::kSqlite);
+    FailingStore failing(*t->store, n);
+    Handler h(failing, {});
+    std::vector<std::shared_ptr<WaitJob>> jobs;
+    for (const Request& r :
+         {testing::Req("PUT", "/fhir/Patient/g1", R"({"resourceType":"Patient","id":"g1"})"),
+          testing::Req("POST", "/fhir", tx),
+          testing::Req("PUT", "/fhir/Patient/g3", R"({"resourceType":"Patient","id":"g3"})")}) {
+      auto split = h.PrepareRequest(r);
+      REQUIRE(std::holds_alternative<std::unique_ptr<PreparedRequest>>(split));
+      jobs.push_back(
+          std::make_shared<WaitJob>(std::move(std::get<std::unique_ptr<PreparedRequest>>(split))));
+    }
+    CommitQueue queue(h);
+    for (auto& j : jobs) REQUIRE(queue.Submit(j));
+    queue.Stop();  // one group, applied on this thread
+    Handler plain(*t->store, {});
+    auto stored = [&](const char* target) {
+      return plain.Handle(testing::Req("GET", target)).status == 200;
+    };
+    const bool s1 = stored("/fhir/Patient/g1");
+    const bool s2p = stored("/fhir/Patient/g2");
+    const bool s2o = stored("/fhir/Organization/g2");
+    const bool s3 = stored("/fhir/Patient/g3");
+    int ok = 0;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      REQUIRE(jobs[i]->calls == 1);
+      Response r = jobs[i]->Request().Finish(jobs[i]->Lost());
+      INFO("failing call " << n << ", request " << i << " -> " << r.status << " " << r.body);
+      const bool success = r.status == 200 || r.status == 201;
+      if (!success) {
+        CHECK(r.status == 500);
+        CHECK(r.body.find("OperationOutcome") != std::string::npos);
+      }
+      ok += success;
+      if (i == 0) CHECK(success == s1);
+      if (i == 1) {
+        CHECK(success == s2p);
+        CHECK(success == s2o);
+      }
+      if (i == 2) CHECK(success == s3);
+    }
+    if (ok == 3) all_ok_at = n;
+  }
+  CHECK(all_ok_at > 10);  // the loop reached past every store call of the group
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
 #include <thread>
 
 namespace kakehashi::gateway {
@@ -203,6 +204,67 @@ TEST_CASE("server: concurrent clients and graceful stop", "[server]") {
   SUCCEED();
 }
 
+TEST_CASE("server: concurrent transactions commit in groups; a failing one fails alone",
+          "[server][commit]") {
+  // Writes go through the commit queue (ServerOptions::commit_queue, on by default): with six
+  // clients several Bundles share a transaction; each answer is its own.
+  auto s = std::make_unique<Running>();
+  {
+    Client c(s->Port());
+    REQUIRE(c.Send(http::verb::put, "/fhir/Basic/fixed",
+                   R"({"resourceType":"Basic","id":"fixed","code":{"text":"x"}})")
+                .result_int() == 201);
+  }
+  std::string obs;
+  for (int i = 0; i < 3; ++i) {
+    if (i > 0) obs += ',';
+    obs += R"({"resource":{"resourceType":"Observation","status":"final","code":{"text":"t"}},)"
+           R"("request":{"method":"POST","url":"Observation"}})";
+  }
+  const std::string good = R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs + "]}";
+  // Three Observations and a PUT whose ifMatch never matches: 412, none of it stored.
+  const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs +
+                          R"(,{"resource":{"resourceType":"Basic","id":"fixed","code":{"text":"y"}},)"
+                          R"("request":{"method":"PUT","url":"Basic/fixed","ifMatch":"W/"9""}}]})";
+  std::atomic<int> ok{0};
+  std::atomic<int> precondition{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.emplace_back([&] {
+      Client c(s->Port());
+      for (int j = 0; j < 6; ++j) {
+        const int status = c.Send(http::verb::post, "/fhir", j == 3 ? bad : good).result_int();
+        if (status == 200) {
+          ++ok;
+        } else if (status == 412) {
+          ++precondition;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(ok == 30);
+  CHECK(precondition == 6);
+  CHECK(other == 0);
+  Client c(s->Port());
+  CHECK(c.Send(http::verb::get, "/fhir/Observation?_summary=count").body().find("\"total\":90") !=
+        std::string::npos);
+  CHECK(c.Send(http::verb::get, "/fhir/Basic/fixed")[http::field::etag] == "W/\"1\"");
+}
+
+TEST_CASE("server: writes without the commit queue (commit_queue = 0)", "[server][commit]") {
+  ServerOptions options;
+  options.commit_queue = 0;
+  auto s = std::make_unique<Running>(options);
+  Client c(s->Port());
+  CHECK(c.Send(http::verb::put, "/fhir/Basic/q", R"({"resourceType":"Basic","id":"q","code":{"text":"x"}})")
+            .result_int() == 201);
+  CHECK(c.Send(http::verb::delete_, "/fhir/Basic/q").result_int() == 204);
+  CHECK(c.Send(http::verb::get, "/fhir/Basic/q").result_int() == 410);
+}
 
 // The fast path (GET/HEAD [base]/Type/id from the read cache) and the in-place head parser.
 

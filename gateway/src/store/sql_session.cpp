@@ -1169,6 +1169,31 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       });
 }
 
+// Savepoints (store.hpp): queued rows are flushed at both ends, so that a savepoint's rows are
+// in the database when it is released (a conflict is reported for its part) and rolling back
+// to it has only its own queued rows to drop.
+Result<void> SqlSession::Savepoint(std::string_view name) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != name.npos) {
+    return make_error_code(errc::kQueryFailed);
+  }
+  KAKEHASHI_TRY_VOID(FlushPending());
+  return Exec("SAVEPOINT " + std::string(name), {});
+}
+
+Result<void> SqlSession::ReleaseSavepoint(std::string_view name) {
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  KAKEHASHI_TRY_VOID(FlushPending());
+  return Exec("RELEASE SAVEPOINT " + std::string(name), {});
+}
+
+Result<void> SqlSession::RollbackToSavepoint(std::string_view name) {
+  DropPending();
+  if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
+  KAKEHASHI_TRY_VOID(Exec("ROLLBACK TO SAVEPOINT " + std::string(name), {}));
+  return Exec("RELEASE SAVEPOINT " + std::string(name), {});
+}
+
 // Import checkpoints (store.hpp). Not part of the versioned schema: the table belongs to the
 // importer and is created on first use, identical on both backends ("IF NOT EXISTS" and
 // "ON CONFLICT … DO UPDATE" are SQLite >= 3.24 and PostgreSQL >= 9.5 syntax alike).

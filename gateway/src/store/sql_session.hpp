@@ -93,6 +93,9 @@ class SqlSession : public Session {
   Result<std::vector<ResourceRow>> Search(const SearchQuery& query) override;
   Result<std::int64_t> Count(const SearchQuery& query) override;
   Result<void> Write(const ResourceRow& row, const IndexEntries& index) override;
+  Result<void> Savepoint(std::string_view name) override;
+  Result<void> ReleaseSavepoint(std::string_view name) override;
+  Result<void> RollbackToSavepoint(std::string_view name) override;
   Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpoints(
       std::string_view source) override;
   Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,

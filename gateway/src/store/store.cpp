@@ -58,6 +58,18 @@ Result<void> Session::DeleteCheckpoint(std::string_view /*source*/, std::string_
   return make_error_code(errc::kUnsupported);
 }
 
+Result<void> Session::Savepoint(std::string_view /*name*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<void> Session::ReleaseSavepoint(std::string_view /*name*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<void> Session::RollbackToSavepoint(std::string_view /*name*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<std::optional<ResourceRow>> Store::ReadCurrent(std::string_view type, std::string_view id,
                                                       const std::optional<DbState>& /*seen*/) {
   KAKEHASHI_TRY(auto session, OpenSession());

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace kakehashi::gateway {
@@ -88,6 +89,27 @@ enum class WriteOutcome {
   kAbsent,     // nothing to delete
 };
 
+// A write request (PUT or DELETE [base]/Type/id, POST [base]/Type, POST [base] with a batch or
+// transaction Bundle) split for group commit (commit_queue.hpp): Handler::PrepareRequest did
+// what needs no store (parse, checks, validation, serialisation, index rows); Apply does the
+// rest inside a store transaction that other requests may share, in a savepoint of its own;
+// Finish renders the response once that transaction has ended. Handler::Handle runs the same
+// steps in a transaction of its own. Used by one thread at a time (Apply may run on another
+// thread than PrepareRequest and Finish).
+class PreparedRequest {
+ public:
+  virtual ~PreparedRequest() = default;
+  // Inside session.Begin() (and a savepoint): version checks (If-Match, conditional create)
+  // and writes. False: the request failed (roll back to the savepoint; Finish answers why).
+  virtual bool Apply(store::Session& session) = 0;
+  // After the transaction ended. `lost`: why the writes of a successful Apply were not
+  // committed (the release of its savepoint or the commit failed); nullptr: committed, or
+  // Apply failed.
+  virtual Response Finish(const ErrorCode* lost) = 0;
+  // The number of resources it may write (bounds a group's size).
+  virtual std::size_t Weight() const { return 1; }
+};
+
 class Handler {
  public:
   Handler(store::Store& store, HandlerOptions options);
@@ -96,6 +118,12 @@ class Handler {
   Handler& operator=(const Handler&) = delete;
 
   Response Handle(const Request& request) const;
+
+  // Handle split for group commit: a write request is returned prepared, not yet applied (see
+  // PreparedRequest); anything else (reads, metadata, and writes that fail before they need
+  // the store: bad JSON, 415, 422) is answered as Handle answers it.
+  std::variant<Response, std::unique_ptr<PreparedRequest>> PrepareRequest(
+      const Request& request) const;
 
   // POST [base] with a transaction Bundle, plus `before_commit` run in the same store transaction
   // (the importer records its checkpoint there, so resources and checkpoint commit together).

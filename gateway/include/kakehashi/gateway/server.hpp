@@ -5,7 +5,8 @@
 // limit (413/431 answers), a cap on requests per connection, malformed HTTP answered with 400
 // and the connection closed. Responses are gzip-compressed when the client accepts gzip and the
 // body is large enough. Stop() (or SIGINT/SIGTERM when handle_signals) stops accepting, lets
-// in-flight requests finish for up to shutdown_grace, then closes everything.
+// in-flight requests finish for up to shutdown_grace, then closes everything; queued writes are
+// committed before Run() returns.
 //
 // Thread-safety: Stop() may be called from any thread; Run() blocks the calling thread.
 #pragma once
@@ -34,6 +35,12 @@ struct ServerOptions {
   std::size_t gzip_min_bytes = 1024;
   std::chrono::milliseconds shutdown_grace{10000};
   bool handle_signals = false;  // SIGINT/SIGTERM call Stop()
+  // Group commit (commit_queue.hpp): write requests are prepared on the io thread and applied
+  // by one commit thread, several per store transaction, while the io coroutine waits without
+  // blocking its thread. At most `commit_queue` requests wait (more are answered 503 with
+  // Retry-After); 0: each write runs in its own transaction on its io thread.
+  std::size_t commit_queue = 1024;
+  std::size_t commit_group = 64;  // requests per transaction at most
 };
 
 class Server {

@@ -166,6 +166,16 @@ class Session {
   // index rows with `index` (ignored when row.deleted).
   virtual Result<void> Write(const ResourceRow& row, const IndexEntries& index) = 0;
 
+  // Inside Begin(): savepoints (SQL SAVEPOINT; `name` is [a-z_]+, nestable), so that one part of
+  // a transaction can be undone alone: the commit queue (commit_queue.hpp) runs each request of
+  // a group in its own, a batch Bundle each entry. ReleaseSavepoint keeps the part's writes in
+  // the transaction and may fail (a key conflict of rows still queued): then roll back to it.
+  // RollbackToSavepoint undoes the part and ends the savepoint; an error there means the
+  // transaction itself is lost (roll it back). The defaults return errc::kUnsupported.
+  virtual Result<void> Savepoint(std::string_view name);
+  virtual Result<void> ReleaseSavepoint(std::string_view name);
+  virtual Result<void> RollbackToSavepoint(std::string_view name);
+
   // Import checkpoints (`kakehashi import`, docs/gateway.md "Import"): one row per finished unit
   // of an import source (an SS-MIX2 patient folder, an HL7 v2 file) with a fingerprint of what was
   // imported. WriteCheckpoint runs inside Begin() so a unit's checkpoint commits or rolls back

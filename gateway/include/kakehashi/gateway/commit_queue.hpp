@@ -1,0 +1,97 @@
+// Group commit of write requests (docs/gateway.md "Write path"; decision 0013). The server
+// prepares a write on its io thread (Handler::PrepareRequest: parse, checks, validation,
+// serialisation, index rows; no store) and queues it here; one commit thread takes what is
+// queued (up to a bound) and applies it in ONE store transaction, each request in a savepoint
+// of its own, then commits once. A request that fails inside (409, 412, 422, a key conflict)
+// is rolled back to its savepoint alone and the others commit; a transaction Bundle stays
+// atomic (it is one request). Jobs are completed after their transaction has ended, so no
+// response announces a write that is not committed; durability is the store's (SQLite: WAL,
+// synchronous=NORMAL). Requests are applied in the order they were queued.
+//
+// Groups form within one process only: on PostgreSQL several gateways on one database stay
+// safe through the store's per-resource advisory locks, which a group holds until its commit.
+//
+// Thread-safety: Submit, Stop and Counters from any thread; Done() runs on the commit thread.
+#pragma once
+
+#include "kakehashi/common/result.hpp"
+#include "kakehashi/gateway/handler.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace kakehashi::gateway {
+
+struct CommitQueueOptions {
+  std::size_t max_queued = 1024;  // requests waiting; Submit refuses more (backpressure)
+  std::size_t max_group = 64;     // requests per transaction
+  // Resources per transaction (PreparedRequest::Weight); a heavier request goes alone.
+  std::size_t max_group_weight = 4096;
+};
+
+// A queued request and its completion.
+class CommitJob {
+ public:
+  explicit CommitJob(std::unique_ptr<PreparedRequest> request);
+  virtual ~CommitJob();
+  CommitJob(const CommitJob&) = delete;
+  CommitJob& operator=(const CommitJob&) = delete;
+
+  PreparedRequest& Request() { return *request_; }
+  // After Done(): why the request's applied writes were not committed, for
+  // PreparedRequest::Finish (nullptr: committed, or its Apply failed).
+  const ErrorCode* Lost() const { return lost_ ? &*lost_ : nullptr; }
+  // Called once on the commit thread when the job's transaction has ended. Must not block or
+  // throw; the response is rendered by whoever waits (Request().Finish(Lost())).
+  virtual void Done() noexcept = 0;
+
+ private:
+  friend class CommitQueue;
+  std::unique_ptr<PreparedRequest> request_;
+  std::optional<ErrorCode> lost_;
+};
+
+class CommitQueue {
+ public:
+  CommitQueue(const Handler& handler, CommitQueueOptions options = {});
+  ~CommitQueue();  // Stop()
+  CommitQueue(const CommitQueue&) = delete;
+  CommitQueue& operator=(const CommitQueue&) = delete;
+
+  // Starts the commit thread. Jobs submitted before wait for it (tests use this to form a
+  // known group).
+  void Start();
+  // Queues `job`. False: the queue is full or stopped; the job was not taken (Done is not called).
+  bool Submit(std::shared_ptr<CommitJob> job);
+  // Takes no more jobs, applies and completes every queued one, then joins the commit thread
+  // (graceful shutdown). Without Start(), the queued jobs are applied on the calling thread.
+  void Stop();
+
+  struct Counters {
+    std::uint64_t groups = 0;    // transactions run
+    std::uint64_t requests = 0;  // requests applied
+    std::uint64_t largest = 0;   // requests in the largest group
+  };
+  Counters Stats() const;
+
+ private:
+  void Loop();
+  void RunGroup(std::vector<std::shared_ptr<CommitJob>>& group);
+
+  const Handler& handler_;
+  CommitQueueOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<CommitJob>> queue_;
+  bool stopping_ = false;
+  Counters counters_;
+  std::thread thread_;
+};
+
+}  // namespace kakehashi::gateway
