@@ -1037,20 +1037,23 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
-  // One entry inside an open transaction (or a batch entry's own transaction).
-  std::optional<Failure> RunEntry(store::Session& session, Entry& e) const {
-    if (e.method == "GET") {
-      Request sub;
-      sub.method = "GET";
-      sub.target = "/fhir/" + e.url;
-      Response r = Route(sub);
-      if (r.status >= 400) {
-        Failure f = Fail(r.status, "processing", "the GET entry failed");
-        return f;
-      }
-      e.response = "{\"resource\":" + r.body + ",\"response\":{\"status\":\"200 OK\"}}";
-      return std::nullopt;
+  // A GET entry: read like a GET request (committed data, outside any transaction).
+  std::optional<Failure> RunGet(Entry& e) const {
+    Request sub;
+    sub.method = "GET";
+    sub.target = "/fhir/" + e.url;
+    Response r = Route(sub);
+    if (r.status >= 400) {
+      Failure f = Fail(r.status, "processing", "the GET entry failed");
+      return f;
     }
+    e.response = "{\"resource\":" + r.body + ",\"response\":{\"status\":\"200 OK\"}}";
+    return std::nullopt;
+  }
+
+  // One entry inside an open transaction (a batch entry: inside its savepoint).
+  std::optional<Failure> RunEntry(store::Session& session, Entry& e) const {
+    if (e.method == "GET") return RunGet(e);
     std::optional<std::int64_t> if_match;
     if (!e.if_match.empty()) {
       if_match = ParseETag(e.if_match);
@@ -1261,7 +1264,8 @@ struct Handler::Impl {
           },
           [this, st] { return BundleResponse(st->entries, true); }, weight);
     }
-    // A batch: each entry succeeds or fails alone, in a savepoint of its own.
+    // A batch: each entry succeeds or fails alone, in a savepoint of its own. GET entries are
+    // read after the commit (when the response is rendered), so they see the batch's writes.
     for (auto& e : st->entries) {
       if (e.failed) continue;
       if (e.has_resource) RewriteReferences(e.resource, st->ids);
@@ -1276,11 +1280,9 @@ struct Handler::Impl {
         [this, st](store::Session& s) -> std::optional<Failure> {
           constexpr std::string_view kEntry = "batch_entry";
           for (auto& e : st->entries) {
-            if (e.failed) continue;
+            if (e.failed || e.method == "GET") continue;
             std::optional<Failure> f;
-            if (e.method == "GET") {
-              f = RunEntry(s, e);
-            } else if (auto b = s.Savepoint(kEntry); !b) {
+            if (auto b = s.Savepoint(kEntry); !b) {
               f = StoreFailure(b.error());
             } else {
               f = RunEntry(s, e);
@@ -1299,7 +1301,16 @@ struct Handler::Impl {
           }
           return std::nullopt;
         },
-        [this, st] { return BundleResponse(st->entries, false); }, weight);
+        [this, st] {
+          for (auto& e : st->entries) {
+            if (e.failed || e.method != "GET") continue;
+            if (auto f = RunGet(e)) {
+              e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+            }
+          }
+          return BundleResponse(st->entries, false);
+        },
+        weight);
   }
 
   // The transaction-response / batch-response Bundle, rendered after the commit.

@@ -57,7 +57,14 @@ std::string PutEntry(const std::string& type, const std::string& id, const std::
                      const std::string& if_match = {}) {
   std::string e = R"({"resource":{"resourceType":")" + type + R"(","id":")" + id + "\"" + extra +
                   R"(},"request":{"method":"PUT","url":")" + type + "/" + id + "\"";
-  if (!if_match.empty()) e += R"(,"ifMatch":")" + if_match + "\"";
+  if (!if_match.empty()) {
+    e += R"(,"ifMatch":")";
+    for (char c : if_match) {
+      if (c == '"') e += '\\';
+      e += c;
+    }
+    e += '"';
+  }
   return e + "}}";
 }
 

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 namespace kakehashi::gateway {
@@ -225,16 +226,23 @@ TEST_CASE("server: concurrent transactions commit in groups; a failing one fails
   // Three Observations and a PUT whose ifMatch never matches: 412, none of it stored.
   const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs +
                           R"(,{"resource":{"resourceType":"Basic","id":"fixed","code":{"text":"y"}},)"
-                          R"("request":{"method":"PUT","url":"Basic/fixed","ifMatch":"W/"9""}}]})";
+                          R"("request":{"method":"PUT","url":"Basic/fixed","ifMatch":"W/\"9\""}}]})";
   std::atomic<int> ok{0};
   std::atomic<int> precondition{0};
   std::atomic<int> other{0};
+  std::mutex mutex;
+  std::string unexpected_body;
   std::vector<std::thread> clients;
   for (int i = 0; i < 6; ++i) {
     clients.emplace_back([&] {
       Client c(s->Port());
       for (int j = 0; j < 6; ++j) {
-        const int status = c.Send(http::verb::post, "/fhir", j == 3 ? bad : good).result_int();
+        auto res = c.Send(http::verb::post, "/fhir", j == 3 ? bad : good);
+        const int status = res.result_int();
+        if (status != 200 && status != 412) {
+          std::lock_guard lock(mutex);
+          unexpected_body = res.body();
+        }
         if (status == 200) {
           ++ok;
         } else if (status == 412) {
@@ -246,6 +254,7 @@ TEST_CASE("server: concurrent transactions commit in groups; a failing one fails
     });
   }
   for (auto& t : clients) t.join();
+  INFO(unexpected_body);
   CHECK(ok == 30);
   CHECK(precondition == 6);
   CHECK(other == 0);
