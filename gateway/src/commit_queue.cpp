@@ -1,6 +1,8 @@
 // The commit thread of group commit (commit_queue.hpp).
 #include "kakehashi/gateway/commit_queue.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <exception>
 #include <vector>
@@ -34,7 +36,10 @@ CommitQueue::~CommitQueue() {
 void CommitQueue::Start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kk-commit");  // for top -H, perf, /proc/PID/task
+    Loop();
+  });
 }
 
 bool CommitQueue::Submit(std::shared_ptr<CommitJob> job) {
