@@ -192,11 +192,12 @@ int main(int argc, char** argv) {
       done * static_cast<double>(resources) / wall, cpu * 1000 / done, wall, failed.load());
   if (queue) {
     const auto stats = queue->Stats();
-    std::printf("bench_gateway_tx: group commit, %d in flight: %llu groups, %.1f Bundles per group "
-                "(largest %llu)\n",
-                group, static_cast<unsigned long long>(stats.groups),
-                stats.groups > 0 ? static_cast<double>(stats.requests) / stats.groups : 0.0,
-                static_cast<unsigned long long>(stats.largest));
+    std::printf(
+        "bench_gateway_tx: group commit, %d in flight: %llu groups, %.1f Bundles per group "
+        "(largest %llu)\n",
+        group, static_cast<unsigned long long>(stats.groups),
+        stats.groups > 0 ? static_cast<double>(stats.requests) / stats.groups : 0.0,
+        static_cast<unsigned long long>(stats.largest));
   }
   // BENCH_KEEP_WAL: leave without closing the store, so its WAL (the frames of the last
   // commits) stays on disk for inspection.

@@ -518,8 +518,12 @@ struct Handler::Impl {
       Prefer prefer;
       WriteResult written;
     };
-    auto st = std::make_shared<State>(State{type, id, std::move(std::get<Prepared>(prepared)),
-                                            if_match, ParsePrefer(request.Header("Prefer")), {}});
+    auto st = std::make_shared<State>(State{type,
+                                            id,
+                                            std::move(std::get<Prepared>(prepared)),
+                                            if_match,
+                                            ParsePrefer(request.Header("Prefer")),
+                                            {}});
     return MakeJob(
         [this, st](store::Session& s) {
           return Keep(Put(s, st->type, st->id, st->prepared, st->if_match), st->written);
@@ -611,16 +615,15 @@ struct Handler::Impl {
       if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
     }
     auto written = std::make_shared<WriteResult>();
-    return MakeJob(
-        [this, type, id, if_match, written](store::Session& s) {
-          return Keep(Delete(s, type, id, if_match), *written);
-        },
-        [written] {
-          Response r;
-          r.status = 204;
-          if (written->row.version > 0) r.SetHeader("ETag", detail::FormatETag(written->row.version));
-          return r;
-        });
+    return MakeJob([this, type, id, if_match, written](
+                       store::Session& s) { return Keep(Delete(s, type, id, if_match), *written); },
+                   [written] {
+                     Response r;
+                     r.status = 204;
+                     if (written->row.version > 0)
+                       r.SetHeader("ETag", detail::FormatETag(written->row.version));
+                     return r;
+                   });
   }
 
   // ---------------------------------------------------------------- history
@@ -1216,9 +1219,9 @@ struct Handler::Impl {
       // resource before taking the write lock, so the transaction holds it only for the
       // inserts. Conditional creates resolve to existing resources inside the transaction
       // first, and their entries are prepared there.
-      const bool conditional =
-          std::any_of(st->entries.begin(), st->entries.end(),
-                      [](const Entry& e) { return e.method == "POST" && !e.if_none_exist.empty(); });
+      const bool conditional = std::any_of(
+          st->entries.begin(), st->entries.end(),
+          [](const Entry& e) { return e.method == "POST" && !e.if_none_exist.empty(); });
       if (!conditional) {
         for (auto& e : st->entries) {
           if (e.has_resource) RewriteReferences(e.resource, st->ids);
@@ -1236,8 +1239,7 @@ struct Handler::Impl {
                 if (auto f = LockCriteria(s, e.type, e.if_none_exist)) return f;
                 auto found = FindExisting(s, e.type, e.if_none_exist);
                 if (auto* f = std::get_if<Failure>(&found)) return *f;
-                if (auto& existing = std::get<std::optional<store::ResourceRow>>(found);
-                    existing) {
+                if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
                   if (!e.full_url.empty()) st->ids[e.full_url] = e.type + "/" + existing->id;
                 }
               }
@@ -1431,8 +1433,7 @@ struct Handler::Impl {
   }
 
   // `defer`: when set, a write request is prepared into it instead of run (PrepareRequest).
-  Response Route(const Request& request,
-                 std::unique_ptr<PreparedRequest>* defer = nullptr) const {
+  Response Route(const Request& request, std::unique_ptr<PreparedRequest>* defer = nullptr) const {
     std::string_view target = request.target;
     std::string_view query;
     if (auto qm = target.find('?'); qm != std::string_view::npos) {

@@ -32,8 +32,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -42,9 +42,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>

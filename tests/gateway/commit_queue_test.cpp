@@ -71,15 +71,18 @@ std::string PutEntry(const std::string& type, const std::string& id, const std::
 void OneFailsAloneInAGroup(Backend backend) {
   auto t = testing::MakeStore(backend);
   Handler h(*t->store, {});
-  REQUIRE(h.Handle(Req("PUT", "/fhir/Patient/a", R"({"resourceType":"Patient","id":"a"})"))
-              .status == 201);
+  REQUIRE(
+      h.Handle(Req("PUT", "/fhir/Patient/a", R"({"resourceType":"Patient","id":"a"})")).status ==
+      201);
   const std::string patient_b = R"({"resourceType":"Patient","id":"b","active":true})";
   std::vector<std::shared_ptr<TestJob>> jobs = {
       // 0: updates a to version 2
-      Prepare(h, Req("PUT", "/fhir/Patient/a", R"({"resourceType":"Patient","id":"a","gender":"male"})",
-                     {{"If-Match", "W/\"1\""}})),
+      Prepare(
+          h, Req("PUT", "/fhir/Patient/a", R"({"resourceType":"Patient","id":"a","gender":"male"})",
+                 {{"If-Match", "W/\"1\""}})),
       // 1: the same If-Match, applied after 0: 412, rolled back alone
-      Prepare(h, Req("PUT", "/fhir/Patient/a", R"({"resourceType":"Patient","id":"a","gender":"other"})",
+      Prepare(h, Req("PUT", "/fhir/Patient/a",
+                     R"({"resourceType":"Patient","id":"a","gender":"other"})",
                      {{"If-Match", "W/\"1\""}})),
       // 2: a transaction whose second entry fails inside: atomic, nothing of it is stored
       Prepare(h, Req("POST", "/fhir",
@@ -144,8 +147,9 @@ void OneFailsAloneInAGroup(Backend backend) {
             .size() == 1);
   CHECK(h.Handle(Req("GET", "/fhir/Organization/o2")).status == 200);
   CHECK(h.Handle(Req("GET", "/fhir/Organization/o1")).status == 404);
-  CHECK(Parse(h.Handle(Req("GET", "/fhir/Patient/a/_history")).body).Find("entry")->Items().size() ==
-        2);
+  CHECK(
+      Parse(h.Handle(Req("GET", "/fhir/Patient/a/_history")).body).Find("entry")->Items().size() ==
+      2);
 }
 KAKEHASHI_BACKEND_TEST("commit queue: a failing request rolls back alone, the group commits",
                        "[commit]", OneFailsAloneInAGroup)
@@ -294,7 +298,8 @@ TEST_CASE("commit queue: reads and early failures are answered without the queue
   REQUIRE(std::holds_alternative<Response>(xml));
   CHECK(std::get<Response>(xml).status == 415);
   // A prepared write does nothing until it is applied.
-  auto put = h.PrepareRequest(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})"));
+  auto put =
+      h.PrepareRequest(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})"));
   REQUIRE(std::holds_alternative<std::unique_ptr<PreparedRequest>>(put));
   CHECK(h.Handle(Req("GET", "/fhir/Patient/x")).status == 404);
 }

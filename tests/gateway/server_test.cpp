@@ -222,11 +222,13 @@ TEST_CASE("server: concurrent transactions commit in groups; a failing one fails
     obs += R"({"resource":{"resourceType":"Observation","status":"final","code":{"text":"t"}},)"
            R"("request":{"method":"POST","url":"Observation"}})";
   }
-  const std::string good = R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs + "]}";
+  const std::string good =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs + "]}";
   // Three Observations and a PUT whose ifMatch never matches: 412, none of it stored.
-  const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs +
-                          R"(,{"resource":{"resourceType":"Basic","id":"fixed","code":{"text":"y"}},)"
-                          R"("request":{"method":"PUT","url":"Basic/fixed","ifMatch":"W/\"9\""}}]})";
+  const std::string bad =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)" + obs +
+      R"(,{"resource":{"resourceType":"Basic","id":"fixed","code":{"text":"y"}},)"
+      R"("request":{"method":"PUT","url":"Basic/fixed","ifMatch":"W/\"9\""}}]})";
   std::atomic<int> ok{0};
   std::atomic<int> precondition{0};
   std::atomic<int> other{0};
@@ -269,7 +271,8 @@ TEST_CASE("server: writes without the commit queue (commit_queue = 0)", "[server
   options.commit_queue = 0;
   auto s = std::make_unique<Running>(options);
   Client c(s->Port());
-  CHECK(c.Send(http::verb::put, "/fhir/Basic/q", R"({"resourceType":"Basic","id":"q","code":{"text":"x"}})")
+  CHECK(c.Send(http::verb::put, "/fhir/Basic/q",
+               R"({"resourceType":"Basic","id":"q","code":{"text":"x"}})")
             .result_int() == 201);
   CHECK(c.Send(http::verb::delete_, "/fhir/Basic/q").result_int() == 204);
   CHECK(c.Send(http::verb::get, "/fhir/Basic/q").result_int() == 410);
