@@ -1,4 +1,4 @@
-// Group commit of write requests (docs/gateway.md "Write path"; decision 0013). The server
+// Group commit of write requests (docs/gateway.md "Write path"; decision 0015). The server
 // prepares a write on its io thread (Handler::PrepareRequest: parse, checks, validation,
 // serialisation, index rows; no store) and queues it here; one commit thread takes what is
 // queued (up to a bound) and applies it in ONE store transaction, each request in a savepoint
