@@ -437,6 +437,10 @@ class Worker {
 
   Done Convert(Unit unit) {
     Done done;
+    // Each unit is converted on its own: Encounter versions of an earlier unit of the same
+    // patient (several inputs) must not merge into this one on one worker only (output would
+    // depend on --jobs and on which worker claimed what).
+    converter_.ForgetEncounterVersions();
     BatchSink& issues = *unit.issues;
     if (unit.kind == Unit::Kind::kPatient && unit.reader != nullptr) {
       auto read = unit.reader->ReadPatient(unit.folder, unit.records, issues);

@@ -92,6 +92,14 @@ class Converter {
   // Returns the statistics gathered since the last call and starts counting from zero (a
   // parallel driver sums the part of each batch in input order).
   ConvertStats TakeStats() { return std::exchange(stats_, ConvertStats{}); }
+  // Forgets the Encounter versions kept so far ("Encounter merging" below), so that what the next
+  // records yield does not depend on what this converter saw before: a parallel driver whose
+  // workers reuse one converter calls it per unit of work (two units of one patient, e.g. two
+  // inputs inside one patient folder, must not merge on one worker and not on another).
+  void ForgetEncounterVersions() {
+    encounter_versions_.clear();
+    versions_patient_.clear();
+  }
 
  private:
   struct Mapped {
@@ -136,8 +144,8 @@ class Converter {
   // in-progress, no end; A11: cancelled; A12: the ward before the transfer), marked not live. An
   // HL7 v2 cancel message withdraws the latest earlier version of the trigger it cancels
   // (MergeEncounterVersions). A stay with no live version left is DELETEd when the run saw the
-  // key that opened it deleted. The state is cleared when the patient changes and after each
-  // ConvertHl7 call, so memory stays bounded.
+  // key that opened it deleted. The state is cleared when the patient changes, after each
+  // ConvertHl7 call and by ForgetEncounterVersions, so memory stays bounded.
   struct EncounterVersion {
     std::string order;
     std::string slot;
