@@ -591,6 +591,14 @@ class UnitSource {
       std::error_code ec;
       const fs::path path(input);
       if (!fs::exists(path, ec)) return message("no such file or directory");
+      // An input equal to, inside or around an earlier one would convert the same files twice:
+      // patient-scoped resources are not remembered across units (decision 0008), so a
+      // transaction Bundle would get the same Type/id twice (bdl-7). Refused with a clear line.
+      if (auto earlier = Overlapping(path, index)) {
+        return message("overlaps input \"" + inputs_[*earlier] +
+                       "\" (the same files would be converted twice); give inputs that do not "
+                       "overlap");
+      }
       if (fs::is_directory(path, ec)) {
         if (from_ == "hl7v2") return message("a directory is not an HL7 v2 file");
         // A patient folder or a folder below one (issue #4): convert that subtree of its store.
@@ -669,7 +677,30 @@ class UnitSource {
     store_ = nullptr;
   }
 
+  // The index of an earlier input that `path` equals, lies inside or contains (component-wise,
+  // after resolving `.`, `..` and symbolic links); remembers `path` as input `index` when there
+  // is none.
+  std::optional<std::size_t> Overlapping(const fs::path& path, std::size_t index) {
+    std::error_code ec;
+    fs::path canonical = fs::weakly_canonical(path, ec);
+    if (ec) canonical = fs::absolute(path, ec).lexically_normal();
+    const auto within = [](const fs::path& inner, const fs::path& outer) {
+      auto i = inner.begin();
+      for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+        if (o->empty()) continue;  // a trailing separator
+        if (i == inner.end() || *i != *o) return false;
+      }
+      return true;
+    };
+    for (const auto& [earlier, earlier_index] : seen_) {
+      if (within(canonical, earlier) || within(earlier, canonical)) return earlier_index;
+    }
+    seen_.emplace_back(std::move(canonical), index);
+    return std::nullopt;
+  }
+
   const std::vector<std::string>& inputs_;
+  std::vector<std::pair<fs::path, std::size_t>> seen_;  // canonical path, input index
   const std::string from_;
   const bool keep_issues_;
   std::size_t index_ = 0;
