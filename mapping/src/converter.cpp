@@ -167,6 +167,24 @@ std::string_view CancelledTrigger(std::string_view trigger) noexcept {
   return {};
 }
 
+namespace {
+
+// Where an ADT event stands in a stay (HL7 v2.5 chapter 3): pre-admission, admission, events
+// during the stay, discharge; -1 for events outside that order (A08 …).
+int StayRank(std::string_view trigger) noexcept {
+  if (trigger == "A14" || trigger == "A27") return 0;
+  if (trigger == "A01" || trigger == "A04" || trigger == "A11") return 1;
+  if (trigger == "A03" || trigger == "A13") return 3;
+  static constexpr std::string_view kDuring[] = {"A02", "A12", "A15", "A26", "A16", "A25",
+                                                 "A21", "A52", "A22", "A53", "A54", "A55"};
+  for (const auto t : kDuring) {
+    if (trigger == t) return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+
 std::optional<fhir::Node> MergeEncounterVersions(const std::vector<VersionToMerge>& versions) {
   // HL7 v2 cancel messages withdraw the latest earlier version of the event they cancel (A13 the
   // A03, A12 the A02 …), as a deleted SS-MIX2 key withdraws its own (digest §3).
@@ -191,11 +209,27 @@ std::optional<fhir::Node> MergeEncounterVersions(const std::vector<VersionToMerg
   for (std::size_t i = 0; i < versions.size(); ++i) {
     if (withdrawn[i] || versions[i].resource == nullptr) continue;
     live = live || versions[i].live;
+    // A cancel sets the stay's status only when nothing later in the stay than the event it
+    // cancels is still there (decision 0013): an A13 reopens a discharged stay, but an A12 (or
+    // an A27) ordered after the A03 (or the A01) reverses its own event and leaves the status.
+    bool keep_status = true;
+    if (const auto cancelled = CancelledTrigger(versions[i].trigger); !cancelled.empty()) {
+      const int rank = StayRank(cancelled);
+      for (std::size_t k = 0; k < versions.size() && keep_status; ++k) {
+        if (k == i || withdrawn[k] || versions[k].resource == nullptr) continue;
+        if (!CancelledTrigger(versions[k].trigger).empty()) continue;
+        if (StayRank(versions[k].trigger) > rank) keep_status = false;
+      }
+    }
     if (first == nullptr) {
       first = &versions[i];
       merged = *versions[i].resource;
-    } else {
+    } else if (keep_status) {
       MergeInto(merged, *versions[i].resource);
+    } else {
+      fhir::Node without_status = *versions[i].resource;
+      without_status.Remove("status");
+      MergeInto(merged, without_status);
     }
     last = &versions[i];
     ++count;

@@ -430,3 +430,50 @@ TEST_CASE("converter: a cancelled discharge (A13) after A03 leaves the stay open
   CHECK(text.find("\"start\":\"2024-04-01T10:00:00+09:00\"") != std::string::npos);
   CHECK(text.find("\"end\"") == std::string::npos);  // the A03's PV1-45 does not survive A13
 }
+
+TEST_CASE("converter: a late cancel of an earlier event leaves a discharged stay finished",
+          "[mapping]") {
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  auto message = [](const char* trigger, const char* control, const char* when,
+                    const std::string& pv1_tail) {
+    return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|") + when + "||ADT^" + trigger + "|" + control +
+           "|P|2.5\rEVN||" + when + "\rPID|0001||0000000001^^^^PI\rPV1|0001|I|" + pv1_tail + "\r";
+  };
+  const auto to19 = [](const char* ward) {
+    return std::string(ward) + std::string(16, '|') + "V1";
+  };
+  auto encounter = [&](const std::string& input, std::size_t messages) {
+    mapping::Converter converter(*rules, {});
+    mapping::BundleBuilder bundle;
+    CollectingSink issues;
+    REQUIRE(converter.ConvertHl7(input, "input.hl7", bundle, issues) == messages);
+    std::string text;
+    for (const auto& e : bundle.Entries()) {
+      if (e.type == "Encounter") fhir::WriteJson(e.resource, text);
+    }
+    return text;
+  };
+  const std::string admit = message("A01", "C1", "20240401100000",
+                                    to19("3A^301^2") + std::string(25, '|') + "20240401100000");
+  const std::string transfer = message("A02", "C2", "20240405090000", to19("4B^402^1"));
+  const std::string discharge = message("A03", "C3", "20240410103000",
+                                        to19("4B^402^1") + std::string(26, '|') + "20240410103000");
+  {  // A12 after the A03: the transfer is reversed, the stay stays finished with its end.
+    const std::string text = encounter(
+        admit + transfer + discharge + message("A12", "C4", "20240411090000", to19("3A^301^2")), 4);
+    CHECK(text.find("\"status\":\"finished\"") != std::string::npos);
+    CHECK(text.find("\"end\":\"2024-04-10T10:30:00+09:00\"") != std::string::npos);
+  }
+  {  // The A13 after the same A03 still reopens the stay (it cancels the latest event).
+    const std::string text = encounter(
+        admit + transfer + discharge + message("A13", "C4", "20240411090000", to19("4B^402^1")), 4);
+    CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
+    CHECK(text.find("\"end\"") == std::string::npos);
+  }
+  {  // An A12 before the discharge sets the status as before (nothing later than the A02).
+    const std::string text =
+        encounter(admit + transfer + message("A12", "C4", "20240406090000", to19("3A^301^2")), 3);
+    CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
+  }
+}
