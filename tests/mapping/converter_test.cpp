@@ -41,6 +41,36 @@ std::string Ppr(const std::string& control_id, std::initializer_list<const char*
   return m;
 }
 
+// An ADT message of stay V1 (HL7 v2.5; EVN-2 = MSH-7 = `when`); `pv1_tail` starts at PV1-3.
+std::string Adt(const char* trigger, const char* control, const char* when,
+                const std::string& pv1_tail) {
+  return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|") + when + "||ADT^" + trigger + "|" + control +
+         "|P|2.5\rEVN||" + when + "\rPID|0001||0000000001^^^^PI\rPV1|0001|I|" + pv1_tail + "\r";
+}
+
+// PV1-3 = `ward`, PV1-19 = V1 (16 fields after PV1-3); PV1-44/45 follow after 25/26 more bars.
+std::string WardTo19(const char* ward) {
+  return std::string(ward) + std::string(16, '|') + "V1";
+}
+
+// The JSON of the one Encounter that `messages` HL7 v2 messages in `input` yield.
+std::string EncounterOfHl7(const mapping::RuleSet& rules, const std::string& input,
+                           std::size_t messages) {
+  mapping::Converter converter(rules, {});
+  mapping::BundleBuilder bundle;
+  CollectingSink issues;
+  REQUIRE(converter.ConvertHl7(input, "input.hl7", bundle, issues) == messages);
+  std::size_t encounters = 0;
+  std::string text;
+  for (const auto& e : bundle.Entries()) {
+    if (e.type != "Encounter") continue;
+    ++encounters;
+    fhir::WriteJson(e.resource, text);
+  }
+  REQUIRE(encounters == 1);
+  return text;
+}
+
 struct Store {
   Store() {
     root = fs::temp_directory_path() / ("kakehashi_conv_" + std::to_string(::getpid()));
@@ -405,27 +435,12 @@ TEST_CASE("converter: extended-storage CDA header, malformed XML and non-CDA XML
 TEST_CASE("converter: a cancelled discharge (A13) after A03 leaves the stay open", "[mapping]") {
   auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
   REQUIRE(rules.has_value());
-  auto message = [](const char* trigger, const char* control, const std::string& pv1_tail) {
-    return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|20240410110000||ADT^") + trigger + "|" + control +
-           "|P|2.5\rEVN||20240410110000\rPID|0001||0000000001^^^^PI\rPV1|0001|I|" + pv1_tail + "\r";
-  };
-  // PV1-19 = V1 (16 fields after PV1-3), PV1-44 admission, PV1-45 discharge.
-  const std::string to19 = "3A^301^2" + std::string(16, '|') + "V1";
-  const std::string input = message("A01", "C1", to19 + std::string(25, '|') + "20240401100000") +
-                            message("A03", "C2", to19 + std::string(26, '|') + "20240410103000") +
-                            message("A13", "C3", to19);
-  mapping::Converter converter(*rules, {});
-  mapping::BundleBuilder bundle;
-  CollectingSink issues;
-  REQUIRE(converter.ConvertHl7(input, "input.hl7", bundle, issues) == 3);
-  std::size_t encounters = 0;
-  std::string text;
-  for (const auto& e : bundle.Entries()) {
-    if (e.type != "Encounter") continue;
-    ++encounters;
-    fhir::WriteJson(e.resource, text);
-  }
-  REQUIRE(encounters == 1);
+  const char* when = "20240410110000";
+  const std::string to19 = WardTo19("3A^301^2");  // PV1-44 admission, PV1-45 discharge
+  const std::string input = Adt("A01", "C1", when, to19 + std::string(25, '|') + "20240401100000") +
+                            Adt("A03", "C2", when, to19 + std::string(26, '|') + "20240410103000") +
+                            Adt("A13", "C3", when, to19);
+  const std::string text = EncounterOfHl7(*rules, input, 3);
   CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
   CHECK(text.find("\"start\":\"2024-04-01T10:00:00+09:00\"") != std::string::npos);
   CHECK(text.find("\"end\"") == std::string::npos);  // the A03's PV1-45 does not survive A13
@@ -435,45 +450,28 @@ TEST_CASE("converter: a late cancel of an earlier event leaves a discharged stay
           "[mapping]") {
   auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
   REQUIRE(rules.has_value());
-  auto message = [](const char* trigger, const char* control, const char* when,
-                    const std::string& pv1_tail) {
-    return std::string("MSH|^~\\&|HIS|SEND|GW|RCV|") + when + "||ADT^" + trigger + "|" + control +
-           "|P|2.5\rEVN||" + when + "\rPID|0001||0000000001^^^^PI\rPV1|0001|I|" + pv1_tail + "\r";
-  };
-  const auto to19 = [](const char* ward) {
-    return std::string(ward) + std::string(16, '|') + "V1";
-  };
-  auto encounter = [&](const std::string& input, std::size_t messages) {
-    mapping::Converter converter(*rules, {});
-    mapping::BundleBuilder bundle;
-    CollectingSink issues;
-    REQUIRE(converter.ConvertHl7(input, "input.hl7", bundle, issues) == messages);
-    std::string text;
-    for (const auto& e : bundle.Entries()) {
-      if (e.type == "Encounter") fhir::WriteJson(e.resource, text);
-    }
-    return text;
-  };
-  const std::string admit = message("A01", "C1", "20240401100000",
-                                    to19("3A^301^2") + std::string(25, '|') + "20240401100000");
-  const std::string transfer = message("A02", "C2", "20240405090000", to19("4B^402^1"));
-  const std::string discharge = message("A03", "C3", "20240410103000",
-                                        to19("4B^402^1") + std::string(26, '|') + "20240410103000");
+  const std::string admit = Adt("A01", "C1", "20240401100000",
+                                WardTo19("3A^301^2") + std::string(25, '|') + "20240401100000");
+  const std::string transfer = Adt("A02", "C2", "20240405090000", WardTo19("4B^402^1"));
+  const std::string discharge = Adt("A03", "C3", "20240410103000",
+                                    WardTo19("4B^402^1") + std::string(26, '|') + "20240410103000");
   {  // A12 after the A03: the transfer is reversed, the stay stays finished with its end.
-    const std::string text = encounter(
-        admit + transfer + discharge + message("A12", "C4", "20240411090000", to19("3A^301^2")), 4);
+    const std::string text = EncounterOfHl7(
+        *rules,
+        admit + transfer + discharge + Adt("A12", "C4", "20240411090000", WardTo19("3A^301^2")), 4);
     CHECK(text.find("\"status\":\"finished\"") != std::string::npos);
     CHECK(text.find("\"end\":\"2024-04-10T10:30:00+09:00\"") != std::string::npos);
   }
   {  // The A13 after the same A03 still reopens the stay (it cancels the latest event).
-    const std::string text = encounter(
-        admit + transfer + discharge + message("A13", "C4", "20240411090000", to19("4B^402^1")), 4);
+    const std::string text = EncounterOfHl7(
+        *rules,
+        admit + transfer + discharge + Adt("A13", "C4", "20240411090000", WardTo19("4B^402^1")), 4);
     CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
     CHECK(text.find("\"end\"") == std::string::npos);
   }
   {  // An A12 before the discharge sets the status as before (nothing later than the A02).
-    const std::string text =
-        encounter(admit + transfer + message("A12", "C4", "20240406090000", to19("3A^301^2")), 3);
+    const std::string text = EncounterOfHl7(
+        *rules, admit + transfer + Adt("A12", "C4", "20240406090000", WardTo19("3A^301^2")), 3);
     CHECK(text.find("\"status\":\"in-progress\"") != std::string::npos);
   }
 }
