@@ -14,15 +14,8 @@ namespace {
 
 using detail::Json;
 using testing::Backend;
+using testing::Parse;
 using testing::Req;
-
-Json Parse(const std::string& text) {
-  Json j;
-  detail::JsonError e;
-  INFO(text);
-  REQUIRE(detail::ParseJson(text, j, e));
-  return j;
-}
 
 struct TestJob final : CommitJob {
   explicit TestJob(std::unique_ptr<PreparedRequest> r)
@@ -205,19 +198,13 @@ void NoLostUpdateThroughQueues(Backend backend) {
   auto writer = [&](const Handler& h, CommitQueue& q) {
     for (int i = 0; i < 10; ++i) {
       while (true) {
-        Response cur = h.Handle(Req("GET", "/fhir/Basic/counter"));
-        Json b;
-        detail::JsonError e;
-        const bool parsed = cur.status == 200 && detail::ParseJson(cur.body, b, e);
-        const Json* code = parsed ? b.Find("code") : nullptr;
-        if (code == nullptr) {
+        auto next = testing::NextCounterUpdate(h);
+        if (!next) {
           ++unexpected;
           return;
         }
-        int n = std::stoi(std::string(code->Str("text")));
-        b.Find("code")->Set("text", Json::String(std::to_string(n + 1)));
-        auto split = h.PrepareRequest(Req("PUT", "/fhir/Basic/counter", detail::ToJsonText(b),
-                                          {{"If-Match", std::string(cur.Header("ETag"))}}));
+        auto split = h.PrepareRequest(
+            Req("PUT", "/fhir/Basic/counter", next->body, {{"If-Match", next->etag}}));
         auto* prepared = std::get_if<std::unique_ptr<PreparedRequest>>(&split);
         if (prepared == nullptr) {
           ++unexpected;

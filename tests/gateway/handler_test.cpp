@@ -12,15 +12,8 @@ namespace {
 
 using detail::Json;
 using testing::Backend;
+using testing::Parse;
 using testing::Req;
-
-Json Parse(const std::string& text) {
-  Json j;
-  detail::JsonError e;
-  INFO(text);
-  REQUIRE(detail::ParseJson(text, j, e));
-  return j;
-}
 
 struct Fixture {
   std::unique_ptr<testing::TestStore> t;
@@ -548,19 +541,13 @@ void NoLostUpdate(Backend backend) {
   auto writer = [&](const Handler& h) {
     for (int i = 0; i < 15; ++i) {
       while (true) {
-        Response cur = h.Handle(Req("GET", "/fhir/Basic/counter"));
-        Json b;
-        detail::JsonError e;  // not Parse(): its INFO/REQUIRE are Catch calls too
-        const bool parsed = cur.status == 200 && detail::ParseJson(cur.body, b, e);
-        const Json* code = parsed ? b.Find("code") : nullptr;
-        if (code == nullptr) {
+        auto next = testing::NextCounterUpdate(h);  // not Parse(): no Catch calls in threads
+        if (!next) {
           ++unexpected;
           return;
         }
-        int n = std::stoi(std::string(code->Str("text")));
-        b.Find("code")->Set("text", Json::String(std::to_string(n + 1)));
-        Response put = h.Handle(Req("PUT", "/fhir/Basic/counter", detail::ToJsonText(b),
-                                    {{"If-Match", std::string(cur.Header("ETag"))}}));
+        Response put =
+            h.Handle(Req("PUT", "/fhir/Basic/counter", next->body, {{"If-Match", next->etag}}));
         if (put.status == 200) {
           ++successes;
           break;
