@@ -3,6 +3,7 @@
 #include "kakehashi/gateway/commit_queue.hpp"
 
 #include "detail/json.hpp"
+#include "json_support.hpp"
 #include "test_support.hpp"
 
 #include <atomic>

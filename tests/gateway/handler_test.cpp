@@ -1,6 +1,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "json_support.hpp"
 #include "test_support.hpp"
 
 #include <atomic>

@@ -4,15 +4,12 @@
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
-#include "detail/json.hpp"
-
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <random>
 #include <string>
 
@@ -108,34 +105,6 @@ inline Request Req(std::string method, std::string target, std::string body = {}
     r.headers.emplace_back("Content-Type", "application/fhir+json");
   }
   return r;
-}
-
-// A response body parsed as JSON; a test failure (showing the text) when it is not JSON.
-inline detail::Json Parse(const std::string& text) {
-  detail::Json j;
-  detail::JsonError e;
-  INFO(text);
-  REQUIRE(detail::ParseJson(text, j, e));
-  return j;
-}
-
-// The no-lost-update tests' counter (Basic/counter, code.text a number) read through `h`: the
-// PUT body with the number plus one and the ETag it was read at (for If-Match); nullopt when it
-// cannot be read. No Catch calls: the writer threads use it (Catch is not thread-safe).
-struct CounterUpdate {
-  std::string body;
-  std::string etag;
-};
-inline std::optional<CounterUpdate> NextCounterUpdate(const Handler& h) {
-  Response cur = h.Handle(Req("GET", "/fhir/Basic/counter"));
-  detail::Json b;
-  detail::JsonError e;
-  const bool parsed = cur.status == 200 && detail::ParseJson(cur.body, b, e);
-  detail::Json* code = parsed ? b.Find("code") : nullptr;
-  if (code == nullptr) return std::nullopt;
-  const int n = std::stoi(std::string(code->Str("text")));
-  code->Set("text", detail::Json::String(std::to_string(n + 1)));
-  return CounterUpdate{detail::ToJsonText(b), std::string(cur.Header("ETag"))};
 }
 
 }  // namespace kakehashi::gateway::testing
