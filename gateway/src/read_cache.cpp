@@ -1,15 +1,17 @@
 // Why the WAL-index header and not per-key invalidation on write: several Stores (tests, tools)
 // and several processes (`kakehashi import` into the served file) may write one SQLite
 // database, and a cache that only hears this handler's writes would serve their old versions.
-// The header is read with pread (not mmap): a -shm file truncated by another process can then
-// only yield a short read, never a SIGBUS.
+// The header is read from the mapping SQLite itself made of the -shm (xShmMap of the watch's own
+// connection), not from a mapping or a file descriptor of our own: SQLite's DMS lock, held by
+// that connection, is what keeps the file from being truncated under a mapping (a truncated
+// mapping faults with SIGBUS), and closing a descriptor of our own on the -shm would drop every
+// POSIX lock this process holds on it, SQLite's included.
 #include "read_cache.hpp"
 
 #include "detail/values.hpp"
 #include "gzip.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <sqlite3.h>
 
 #include <cstring>
 #include <vector>
@@ -47,31 +49,85 @@ std::uint32_t U32(const unsigned char* p) {
 
 }  // namespace
 
-WalIndexWatch::WalIndexWatch(std::string db_file) : shm_file_(std::move(db_file) + "-shm") {}
-
-WalIndexWatch::~WalIndexWatch() {
-  if (int fd = fd_.load(); fd >= 0) ::close(fd);
-}
-
-std::optional<DbEpoch> WalIndexWatch::Current() {
-  int fd = fd_.load(std::memory_order_acquire);
-  if (fd < 0) {
-    std::lock_guard lock(open_mutex_);
-    fd = fd_.load();
-    if (fd < 0) {
-      fd = ::open(shm_file_.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return std::nullopt;  // not created yet: try again next time
-      fd_.store(fd, std::memory_order_release);
-    }
-  }
-  unsigned char h[2 * kHeaderSize];
-  if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return std::nullopt;
-  // A writer updates the first copy, then the second: equal copies are a consistent state.
+std::optional<DbEpoch> DecodeWalIndexHeader(const unsigned char* h) {
   if (std::memcmp(h, h + kHeaderSize, kHeaderSize) != 0 || h[kInitAt] == 0) return std::nullopt;
   DbEpoch e;
   e.change_and_frame = (std::uint64_t{U32(h + kChangeAt)} << 32) | U32(h + kFrameAt);
   e.salts = (std::uint64_t{U32(h + kSaltAt)} << 32) | U32(h + kSaltAt + 4);
   return e;
+}
+
+WalIndexWatch::WalIndexWatch(std::string db_file) : db_file_(std::move(db_file)) {}
+
+WalIndexWatch::~WalIndexWatch() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+bool WalIndexWatch::Open() {
+  if (db_ == nullptr) {
+    // Never creates the database (no SQLITE_OPEN_CREATE).
+    if (sqlite3_open_v2(db_file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      return false;
+    }
+    sqlite3_busy_timeout(db_, 1000);
+  }
+  // A read transaction opens the WAL and maps its index (a fresh connection learns the journal
+  // mode from the file only then); the mode is asked, never set.
+  if (sqlite3_exec(db_, "BEGIN; SELECT count(*) FROM sqlite_schema; COMMIT", nullptr, nullptr,
+                   nullptr) != SQLITE_OK) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
+  }
+  std::string mode;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    if (const unsigned char* text = sqlite3_column_text(stmt, 0)) {
+      mode = reinterpret_cast<const char*>(text);
+    }
+  }
+  sqlite3_finalize(stmt);
+  if (mode != "wal") return false;
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr || file->pMethods->iVersion < 2 ||
+      file->pMethods->xShmMap == nullptr) {
+    return false;
+  }
+  // Region 0 (32 KiB, walformat.html §2), already mapped by the read above: not extended.
+  void volatile* region = nullptr;
+  if (file->pMethods->xShmMap(file, 0, 32 * 1024, 0, &region) != SQLITE_OK ||
+      region == nullptr) {
+    return false;
+  }
+  header_.store(static_cast<const volatile unsigned char*>(region), std::memory_order_release);
+  return true;
+}
+
+std::optional<DbEpoch> WalIndexWatch::Current() {
+  const volatile unsigned char* shm = header_.load(std::memory_order_acquire);
+  if (shm == nullptr) {
+    std::lock_guard lock(open_mutex_);
+    shm = header_.load(std::memory_order_acquire);
+    if (shm == nullptr) {
+      if (!Open()) return std::nullopt;  // tried again on the next call
+      shm = header_.load(std::memory_order_acquire);
+    }
+  }
+  // Copy 0, then copy 1, as SQLite's readers do (a writer stores copy 1 first, then copy 0):
+  // equal copies are a consistent state. The fences keep the two reads in that order.
+  // 8-byte loads: the mapping is page-aligned and each copy is 48 bytes.
+  const auto* words = reinterpret_cast<const volatile std::uint64_t*>(shm);
+  constexpr std::size_t kWords = kHeaderSize / 8;
+  std::uint64_t h[2 * kWords];
+  for (std::size_t i = 0; i < kWords; ++i) h[i] = words[i];
+  std::atomic_thread_fence(std::memory_order_acquire);
+  for (std::size_t i = kWords; i < 2 * kWords; ++i) h[i] = words[i];
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return DecodeWalIndexHeader(reinterpret_cast<const unsigned char*>(h));
 }
 
 std::shared_ptr<const std::string> CachedResource::Gzip() const {

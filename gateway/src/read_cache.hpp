@@ -24,26 +24,42 @@
 #include <string_view>
 #include <unordered_map>
 
+struct sqlite3;
+
 namespace kakehashi::gateway::detail {
 
 // The state of a SQLite WAL database as of its last commit: change_and_frame = iChange << 32 |
 // mxFrame, salts = aSalt[0] << 32 | aSalt[1]. Also what Store::ReadCurrent takes.
 using DbEpoch = store::DbState;
 
-// Reads the WAL-index header of `<db>-shm` (two copies; they differ while a writer updates them).
+// The epoch in the 96 bytes at the start of `<db>-shm` (both copies of the WAL-index header,
+// walformat.html §2.1); nullopt when the copies differ (a writer is between them) or the index is
+// not initialised.
+std::optional<DbEpoch> DecodeWalIndexHeader(const unsigned char* header96);
+
+// Reads the WAL-index header of `<db>-shm` (two copies; they differ while a writer updates them)
+// from SQLite's own shared mapping of it: no system call per read. The watch keeps one idle
+// SQLite connection to the database open, which maps the -shm and holds SQLite's shared "DMS"
+// lock on it, so no process can truncate or re-initialise the file while the mapping is used
+// (walformat.html §2: only a process that gets the DMS lock exclusively, i.e. the first to
+// open the database, resets it).
 class WalIndexWatch {
  public:
   explicit WalIndexWatch(std::string db_file);
   ~WalIndexWatch();
   WalIndexWatch(const WalIndexWatch&) = delete;
   WalIndexWatch& operator=(const WalIndexWatch&) = delete;
-  // nullopt: no -shm file (yet), a header being written, or not initialised: do not cache.
+  // nullopt: no database (yet), not in WAL mode, a header being written, or not initialised:
+  // do not cache.
   std::optional<DbEpoch> Current();
 
  private:
-  std::string shm_file_;
-  std::atomic<int> fd_{-1};
+  bool Open();  // under open_mutex_; true when header_ is set
+
+  std::string db_file_;
+  std::atomic<const volatile unsigned char*> header_{nullptr};  // SQLite's mapping, offset 0
   std::mutex open_mutex_;
+  ::sqlite3* db_ = nullptr;  // keeps the mapping and the DMS lock
 };
 
 // One current version, with its response headers pre-rendered.

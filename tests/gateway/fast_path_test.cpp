@@ -8,6 +8,9 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -202,6 +205,94 @@ TEST_CASE("read cache: the WAL-index epoch moves with every commit", "[read_cach
   CHECK_FALSE(c == b);
   detail::WalIndexWatch missing(t->file.string() + ".absent");
   CHECK_FALSE(missing.Current().has_value());
+}
+
+// The two copies of the WAL-index header (walformat.html §2.1) as SQLite lays them out: iChange at
+// byte 8, isInit at 12, mxFrame at 16, aSalt at 32, native byte order.
+TEST_CASE("read cache: the WAL-index header is decoded only when both copies agree",
+          "[read_cache]") {
+  unsigned char h[96] = {};
+  auto put = [&](std::size_t at, std::uint32_t v) {
+    std::memcpy(h + at, &v, 4);
+    std::memcpy(h + 48 + at, &v, 4);
+  };
+  put(8, 7);             // iChange
+  h[12] = h[48 + 12] = 1;  // isInit
+  put(16, 42);           // mxFrame
+  put(32, 0x01020304);   // aSalt[0]
+  put(36, 0x0a0b0c0d);   // aSalt[1]
+  auto e = detail::DecodeWalIndexHeader(h);
+  REQUIRE(e.has_value());
+  CHECK(e->change_and_frame == ((std::uint64_t{7} << 32) | 42));
+  CHECK(e->salts == 0x010203040a0b0c0dULL);
+  // A writer between the copies (it stores copy 1, then copy 0): not a state to trust.
+  h[48 + 16] = 43;
+  CHECK_FALSE(detail::DecodeWalIndexHeader(h).has_value());
+  h[48 + 16] = 42;
+  CHECK(detail::DecodeWalIndexHeader(h).has_value());
+  // Not initialised (a database being recovered): not a state either.
+  h[12] = h[48 + 12] = 0;
+  CHECK_FALSE(detail::DecodeWalIndexHeader(h).has_value());
+}
+
+// The watch reads the header from SQLite's own mapping of the -shm: the same bytes as in the
+// file, and it never creates a database nor changes a non-WAL one.
+TEST_CASE("read cache: the watch reads the header SQLite maps, and leaves other files alone",
+          "[read_cache]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  detail::WalIndexWatch watch(t->file.string());
+  {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->Write(Row("m1", 1, "{}"), {}));
+    REQUIRE((*session)->Commit());
+  }
+  auto mapped = watch.Current();
+  REQUIRE(mapped.has_value());
+  std::FILE* f = std::fopen((t->file.string() + "-shm").c_str(), "rb");
+  REQUIRE(f != nullptr);
+  unsigned char h[96];
+  const std::size_t got = std::fread(h, 1, sizeof h, f);
+  std::fclose(f);
+  REQUIRE(got == sizeof h);
+  auto from_file = detail::DecodeWalIndexHeader(h);
+  REQUIRE(from_file.has_value());
+  CHECK(*from_file == *mapped);
+
+  const std::string absent = t->file.string() + ".absent";
+  detail::WalIndexWatch missing(absent);
+  CHECK_FALSE(missing.Current().has_value());
+  CHECK_FALSE(std::filesystem::exists(absent));
+
+  // A database in rollback-journal mode has no WAL index: no epoch, and it stays in that mode.
+  const std::string plain = t->file.string() + ".plain";
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(plain.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1)", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+  {
+    detail::WalIndexWatch watch_plain(plain);
+    CHECK_FALSE(watch_plain.Current().has_value());
+  }
+  CHECK_FALSE(std::filesystem::exists(plain + "-shm"));
+  CHECK_FALSE(std::filesystem::exists(plain + "-wal"));
+  // Switched to WAL later: the same watch starts answering.
+  detail::WalIndexWatch watch_later(plain);
+  CHECK_FALSE(watch_later.Current().has_value());
+  REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=WAL; INSERT INTO t VALUES (2)", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+  auto later = watch_later.Current();
+  REQUIRE(later.has_value());
+  REQUIRE(sqlite3_exec(db, "INSERT INTO t VALUES (3)", nullptr, nullptr, nullptr) == SQLITE_OK);
+  auto moved = watch_later.Current();
+  REQUIRE(moved.has_value());
+  CHECK_FALSE(*moved == *later);
+  sqlite3_close(db);
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::filesystem::remove(plain + suffix, ec);
+  }
 }
 
 // Store::ReadCurrent on SQLite keeps a read transaction open while the caller's DbState is the
