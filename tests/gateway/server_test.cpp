@@ -129,10 +129,9 @@ TEST_CASE("server: malformed HTTP gets 400 and the server keeps serving", "[serv
   }
   {
     Client c(s.Port());  // truncated body then close: no crash, nothing stored
-    asio::write(
-        c.stream.socket(),
-        asio::buffer(std::string_view("POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                                      "100\r\n\r\n{\"resourceType\"")));
+    asio::write(c.stream.socket(), asio::buffer(std::string_view(
+                                       "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                       "100\r\n\r\n{\"resourceType\"")));
     c.stream.socket().shutdown(tcp::socket::shutdown_send);
   }
   Client ok(s.Port());
@@ -298,13 +297,15 @@ TEST_CASE("server: fast read, HEAD, conditional GET, gzip, invalidation on PUT/D
   CHECK(again.body() == first.body());
   CHECK(again[http::field::last_modified] == first[http::field::last_modified]);
   // HEAD: the GET's headers and length, no body (the raw reply is parsed by hand).
-  std::string head = c.Raw("HEAD /fhir/Patient/f1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string head =
+      c.Raw("HEAD /fhir/Patient/f1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   CHECK(head.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(head.find("Content-Length: " + std::to_string(first.body().size()) + "\r\n") !=
         std::string::npos);
   CHECK(head.ends_with("\r\n\r\n"));
   Client c2(s.Port());
-  auto not_modified = c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"If-None-Match", "W/\"1\""}});
+  auto not_modified =
+      c2.Send(http::verb::get, "/fhir/Patient/f1", {}, {{"If-None-Match", "W/\"1\""}});
   CHECK(not_modified.result_int() == 304);
   CHECK(not_modified.body().empty());
   CHECK(std::string(not_modified[http::field::etag]) == "W/\"1\"");
@@ -366,7 +367,8 @@ TEST_CASE("server: pipelined fast reads, heads split across writes, HTTP/1.0", "
     Client c(s.Port());
     const std::string req = "GET /fhir/Patient/q1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     for (std::size_t i = 0; i < req.size(); i += 7) {
-      asio::write(c.stream.socket(), asio::buffer(req.data() + i, std::min<std::size_t>(7, req.size() - i)));
+      asio::write(c.stream.socket(),
+                  asio::buffer(req.data() + i, std::min<std::size_t>(7, req.size() - i)));
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     std::string reply = c.Raw("");
@@ -395,8 +397,9 @@ TEST_CASE("server: oversized and malformed heads on the read path; read timeout"
   Running s(options);
   {
     Client c(s.Port());
-    std::string reply = c.Raw("GET /fhir/Patient/x HTTP/1.1\r\nHost: x\r\nCookie: " +
-                              std::string(4000, 'c') + "\r\n\r\n");
+    std::string reply =
+        c.Raw("GET /fhir/Patient/x HTTP/1.1\r\nHost: x\r\nCookie: " + std::string(4000, 'c') +
+              "\r\n\r\n");
     CHECK(reply.starts_with("HTTP/1.1 431"));
     CHECK(reply.find("Connection: close") != std::string::npos);
   }

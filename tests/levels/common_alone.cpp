@@ -3,4 +3,6 @@
 // not "broken command".
 #include "kakehashi/common/issue.hpp"
 
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -3,4 +3,6 @@
 #include "kakehashi/common/issue.hpp"
 #include "kakehashi/fhir/node.hpp"
 
-int main() { return 0; }
+int main() {
+  return 0;
+}
