@@ -37,10 +37,16 @@ Failure Fail(int status, std::string code, std::string diagnostics) {
 }
 
 Failure StoreFailure(const ErrorCode& ec) {
+  Failure f;
   if (ec == store::errc::kConflict) {
-    return Fail(409, "conflict", "a concurrent request changed the same resource; retry");
+    f = Fail(409, "conflict", "a concurrent request changed the same resource; retry");
+  } else if (ec == store::errc::kUnavailable) {
+    f = Fail(503, "transient", "the store is unavailable; retry");
+  } else {
+    f = Fail(500, "exception", "the store failed: " + ec.message());
   }
-  return Fail(500, "exception", "the store failed: " + ec.message());
+  f.store_error = ec;
+  return f;
 }
 
 // If-Match: W/"3" or "3" (R4 §3.1.0.8.1).
@@ -159,35 +165,53 @@ void AppendEntryResource(std::string& out, std::string_view full_url, std::strin
 }
 
 // A write request as two closures over its prepared state (handler.hpp, PreparedRequest).
+// Apply may run several times (the commit queue retries after a store error, each time after
+// a rollback), so every apply closure starts again from its prepared state.
 class WriteJob final : public PreparedRequest {
  public:
   using ApplyFn = std::function<std::optional<Failure>(store::Session&)>;
   using FinishFn = std::function<Response()>;
-  WriteJob(ApplyFn apply, FinishFn finish, std::size_t weight)
-      : apply_(std::move(apply)), finish_(std::move(finish)), weight_(weight) {}
+  // A store error behind a successful Apply (a batch entry's), or nullopt.
+  using StoreErrorFn = std::function<std::optional<ErrorCode>()>;
+  WriteJob(ApplyFn apply, FinishFn finish, std::size_t weight, StoreErrorFn store_error)
+      : apply_(std::move(apply)),
+        finish_(std::move(finish)),
+        store_error_fn_(std::move(store_error)),
+        weight_(weight) {}
   bool Apply(store::Session& session) override {
     failure_ = apply_(session);
+    store_error_.reset();
+    if (failure_) {
+      store_error_ = failure_->store_error;
+    } else if (store_error_fn_) {
+      store_error_ = store_error_fn_();
+    }
     return !failure_;
   }
   Response Finish(const ErrorCode* lost) override {
-    if (failure_) return detail::FailureResponse(*failure_);
+    // `lost` first: the last attempt ended in the transaction, whatever an earlier Apply said.
     if (lost != nullptr) return detail::FailureResponse(StoreFailure(*lost));
+    if (failure_) return detail::FailureResponse(*failure_);
     return finish_();
   }
+  const ErrorCode* StoreError() const override { return store_error_ ? &*store_error_ : nullptr; }
   std::size_t Weight() const override { return weight_; }
 
  private:
   ApplyFn apply_;
   FinishFn finish_;
+  StoreErrorFn store_error_fn_;
   std::size_t weight_;
   std::optional<Failure> failure_;
+  std::optional<ErrorCode> store_error_;
 };
 
 using Split = std::variant<Response, std::unique_ptr<PreparedRequest>>;
 
-Split MakeJob(WriteJob::ApplyFn apply, WriteJob::FinishFn finish, std::size_t weight = 1) {
-  return std::unique_ptr<PreparedRequest>(
-      std::make_unique<WriteJob>(std::move(apply), std::move(finish), weight));
+Split MakeJob(WriteJob::ApplyFn apply, WriteJob::FinishFn finish, std::size_t weight = 1,
+              WriteJob::StoreErrorFn store_error = {}) {
+  return std::unique_ptr<PreparedRequest>(std::make_unique<WriteJob>(
+      std::move(apply), std::move(finish), weight, std::move(store_error)));
 }
 
 // A Put/Delete outcome kept in `out`; the failure, if any.
@@ -598,9 +622,11 @@ struct Handler::Impl {
               st->written.row = std::move(*existing);
               return std::nullopt;
             }
-            auto prepared = Prepare(st->type, st->id, std::move(st->resource));
-            if (auto* f = std::get_if<Failure>(&prepared)) return *f;
-            st->prepared = std::move(std::get<Prepared>(prepared));
+            if (!st->prepared) {  // a copy: a retry after a rollback prepares it again
+              auto prepared = Prepare(st->type, st->id, Json(st->resource));
+              if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+              st->prepared = std::move(std::get<Prepared>(prepared));
+            }
           }
           return Keep(Put(s, st->type, st->id, *st->prepared, std::nullopt, /*fresh=*/true),
                       st->written);
@@ -1211,8 +1237,13 @@ struct Handler::Impl {
     struct State {
       std::vector<Entry> entries;
       std::map<std::string, std::string> ids;
+      // A conditional transaction rewrites references inside Apply from what its conditional
+      // creates found; a retry (commit queue) starts again from this copy.
+      std::optional<std::pair<std::vector<Entry>, std::map<std::string, std::string>>> pristine;
+      bool applied = false;
+      std::optional<ErrorCode> entry_store_error;  // a batch entry's (commit queue retries)
     };
-    auto st = std::make_shared<State>(State{std::move(entries), std::move(ids)});
+    auto st = std::make_shared<State>(State{std::move(entries), std::move(ids), {}, false, {}});
     const std::size_t weight = std::max<std::size_t>(1, st->entries.size());
     if (atomic) {
       // Without conditional creates, references are final now: validate and index every
@@ -1222,7 +1253,9 @@ struct Handler::Impl {
       const bool conditional = std::any_of(
           st->entries.begin(), st->entries.end(),
           [](const Entry& e) { return e.method == "POST" && !e.if_none_exist.empty(); });
-      if (!conditional) {
+      if (conditional) {
+        st->pristine.emplace(st->entries, st->ids);
+      } else {
         for (auto& e : st->entries) {
           if (e.has_resource) RewriteReferences(e.resource, st->ids);
           if (auto f = PrepareEntry(e)) {
@@ -1234,6 +1267,15 @@ struct Handler::Impl {
       }
       return MakeJob(
           [this, st, before_commit](store::Session& s) -> std::optional<Failure> {
+            if (st->applied && st->pristine) {
+              st->entries = st->pristine->first;
+              st->ids = st->pristine->second;
+            }
+            st->applied = true;
+            for (auto& e : st->entries) {
+              e.written.reset();
+              e.response.clear();
+            }
             for (auto& e : st->entries) {
               if (e.method == "POST" && !e.if_none_exist.empty()) {
                 if (auto f = LockCriteria(s, e.type, e.if_none_exist)) return f;
@@ -1281,6 +1323,12 @@ struct Handler::Impl {
     return MakeJob(
         [this, st](store::Session& s) -> std::optional<Failure> {
           constexpr std::string_view kEntry = "batch_entry";
+          st->entry_store_error.reset();
+          for (auto& e : st->entries) {  // a retry starts again (entries rejected early stay)
+            if (e.failed || e.method == "GET") continue;
+            e.written.reset();
+            e.response.clear();
+          }
           for (auto& e : st->entries) {
             if (e.failed || e.method == "GET") continue;
             std::optional<Failure> f;
@@ -1299,6 +1347,7 @@ struct Handler::Impl {
             if (f) {
               e.written.reset();
               e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+              if (f->store_error && !st->entry_store_error) st->entry_store_error = f->store_error;
             }
           }
           return std::nullopt;
@@ -1312,7 +1361,7 @@ struct Handler::Impl {
           }
           return BundleResponse(st->entries, false);
         },
-        weight);
+        weight, [st] { return st->entry_store_error; });
   }
 
   // The transaction-response / batch-response Bundle, rendered after the commit.

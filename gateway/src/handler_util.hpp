@@ -3,6 +3,7 @@
 
 #include "detail/json.hpp"
 #include "kakehashi/common/issue.hpp"
+#include "kakehashi/common/result.hpp"
 #include "kakehashi/gateway/http.hpp"
 
 #include <cstdint>
@@ -22,6 +23,9 @@ struct Failure {
   std::string code = "invalid";  // http://hl7.org/fhir/issue-type
   std::string diagnostics;
   std::vector<Issue> issues;  // validator issues (422)
+  // Set when a store call failed (409/500/503): the commit queue runs such a request again in a
+  // transaction of its own (commit_queue.hpp), so its answer is its own, not a neighbour's.
+  std::optional<ErrorCode> store_error;
 };
 
 std::string OperationOutcomeJson(const Failure& failure);

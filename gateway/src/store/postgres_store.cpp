@@ -58,6 +58,9 @@ class PgSession final : public SqlSession {
     }
     auto r = Exec("COMMIT", {});
     in_tx_ = false;
+    // A COMMIT whose answer never came: the server may have committed before the connection
+    // broke, so the caller must not run the writes again.
+    if (!r && r.error() == errc::kUnavailable) return make_error_code(errc::kCommitUnknown);
     return r;
   }
   void Rollback() noexcept override {
@@ -105,6 +108,12 @@ class PgSession final : public SqlSession {
       const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
       const std::string code = state != nullptr ? state : "";
       PQclear(res);
+      // The connection broke (server restart, network): no transaction survives it; the next
+      // OpenSession resets the connection.
+      if (PQstatus(conn_) == CONNECTION_BAD) {
+        LogDbError("store.postgres.connection_lost", 0);
+        return make_error_code(errc::kUnavailable);
+      }
       // 23505 unique_violation, 40001 serialization_failure, 40P01 deadlock_detected.
       if (code == "23505" || code == "40001" || code == "40P01") {
         return make_error_code(errc::kConflict);

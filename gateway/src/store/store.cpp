@@ -18,6 +18,10 @@ class Category final : public boost::system::error_category {
       case errc::kConflict: return "a concurrent writer changed the same resource";
       case errc::kNotInTransaction: return "write outside a transaction";
       case errc::kUnsupported: return "this database backend is not built in";
+      case errc::kUnavailable: return "the connection to the database was lost";
+      case errc::kCommitUnknown:
+        return "the connection to the database was lost during commit; the write may or may not "
+               "be stored";
     }
     return "unknown store error";
   }

@@ -2,14 +2,26 @@
 // prepares a write on its io thread (Handler::PrepareRequest: parse, checks, validation,
 // serialisation, index rows; no store) and queues it here; one commit thread takes what is
 // queued (up to a bound) and applies it in ONE store transaction, each request in a savepoint
-// of its own, then commits once. A request that fails inside (409, 412, 422, a key conflict)
-// is rolled back to its savepoint alone and the others commit; a transaction Bundle stays
-// atomic (it is one request). Jobs are completed after their transaction has ended, so no
-// response announces a write that is not committed; durability is the store's (SQLite: WAL,
-// synchronous=NORMAL). Requests are applied in the order they were queued.
+// of its own, then commits once. A request that fails inside on its own terms (412, 422, a
+// conditional create matching several) is rolled back to its savepoint alone and the others
+// commit; a transaction Bundle stays atomic (it is one request). Jobs are completed after their
+// transaction has ended, so no response announces a write that is not committed; durability is
+// the store's (SQLite: WAL, synchronous=NORMAL). Requests are applied in the order they were
+// queued.
+//
+// Retries (decision 0016): a store error is never answered for a neighbour. A request whose own
+// store call fails in a group (a deadlock, a key conflict, a lost connection: its
+// PreparedRequest::StoreError) is rolled back to its savepoint and run again alone after the
+// group; when the group's transaction itself is lost (a savepoint statement or the commit
+// fails), it is rolled back and every request of it runs again alone, in queue order. A request
+// run alone is retried up to kAttempts times with a short backoff while its error is transient
+// (errc::kConflict, kUnavailable, kOpenFailed), then answered with its own last error (409,
+// 503, 500). A run is repeated only after a rollback, so no request is applied twice; a commit
+// whose outcome is unknown (errc::kCommitUnknown) is not repeated.
 //
 // Groups form within one process only: on PostgreSQL several gateways on one database stay
-// safe through the store's per-resource advisory locks, which a group holds until its commit.
+// safe through the store's per-resource advisory locks, which a group holds until its commit; a
+// deadlock between two groups fails one request of one group, which is then retried alone.
 //
 // Thread-safety: Submit, Stop and Counters from any thread; Done() runs on the commit thread.
 #pragma once
@@ -21,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,7 +46,13 @@ struct CommitQueueOptions {
   std::size_t max_group = 64;     // requests per transaction
   // Resources per transaction (PreparedRequest::Weight); a heavier request goes alone.
   std::size_t max_group_weight = 4096;
+  // Tests only: called on the commit thread after the request at `index` of a group (two or
+  // more requests) was applied in its savepoint, before the next one.
+  std::function<void(std::size_t index)> after_apply;
 };
+
+// Runs of one request alone (the first included) while its store error is transient.
+inline constexpr int kCommitAttempts = 4;
 
 // A queued request and its completion.
 class CommitJob {
@@ -55,6 +74,7 @@ class CommitJob {
   friend class CommitQueue;
   std::unique_ptr<PreparedRequest> request_;
   std::optional<ErrorCode> lost_;
+  bool thrown_ = false;  // its Apply threw (a bug, bad_alloc): answered 500, never run again
 };
 
 class CommitQueue {
@@ -77,12 +97,20 @@ class CommitQueue {
     std::uint64_t groups = 0;    // transactions run
     std::uint64_t requests = 0;  // requests applied
     std::uint64_t largest = 0;   // requests in the largest group
+    std::uint64_t retries = 0;   // extra runs of a request alone after a store error
   };
   Counters Stats() const;
 
  private:
+  enum class GroupEnd { kDone, kNotStarted, kLost };
   void Loop();
   void RunGroup(std::vector<std::shared_ptr<CommitJob>>& group);
+  GroupEnd TryGroup(std::vector<std::shared_ptr<CommitJob>>& group, std::vector<CommitJob*>& again,
+                    ErrorCode& error);
+  void RunAlone(CommitJob& job);
+  std::optional<ErrorCode> TryAlone(CommitJob& job, bool last);
+  bool Apply(CommitJob& job, store::Session& session);
+  void CountRetry();
 
   const Handler& handler_;
   CommitQueueOptions options_;

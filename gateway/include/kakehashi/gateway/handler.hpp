@@ -101,7 +101,14 @@ class PreparedRequest {
   virtual ~PreparedRequest() = default;
   // Inside session.Begin() (and a savepoint): version checks (If-Match, conditional create)
   // and writes. False: the request failed (roll back to the savepoint; Finish answers why).
+  // May be called again after its writes were rolled back (the commit queue's retries): each
+  // call starts from the prepared state and decides anew (versions, conditional matches).
   virtual bool Apply(store::Session& session) = 0;
+  // After Apply: the store error behind its outcome, if any: a store call of it failed (Apply
+  // false, answered 409/500/503), or one of a batch's entries did (Apply true). The commit
+  // queue then rolls it back and runs it again alone (commit_queue.hpp). nullptr: the outcome
+  // is the request's own (2xx, 412, 422, ...).
+  virtual const ErrorCode* StoreError() const { return nullptr; }
   // After the transaction ended. `lost`: why the writes of a successful Apply were not
   // committed (the release of its savepoint or the commit failed); nullptr: committed, or
   // Apply failed.

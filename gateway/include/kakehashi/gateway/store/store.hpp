@@ -34,6 +34,8 @@ enum class errc {
   kConflict = 4,          // a concurrent writer won (unique key or serialization failure)
   kNotInTransaction = 5,  // Write/LockAndRead outside Begin()/Commit()
   kUnsupported = 6,       // backend compiled out (KAKEHASHI_WITH_POSTGRES=OFF)
+  kUnavailable = 7,       // the connection to the database was lost; the transaction is gone
+  kCommitUnknown = 8,     // the connection was lost during COMMIT: committed or not, unknown
 };
 const boost::system::error_category& store_category() noexcept;
 boost::system::error_code make_error_code(errc e) noexcept;
