@@ -47,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -104,6 +105,7 @@ std::string_view Reason(int status) {
     case 412: return "Precondition Failed";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -416,6 +418,40 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     return true;
   }
 
+  // A request with `Expect` whose head alone decides its final answer (RFC 9110 §10.1.1: such
+  // a request gets that status instead of 100 Continue): an expectation other than
+  // 100-continue (417), a declared body over the limit (413), a target outside the FHIR base or
+  // a method the gateway has no body for (the handler's own 404/405, decided before any body or
+  // store is used). nullopt: send 100 Continue and read the body.
+  std::optional<Response> RejectFromHead(const detail::RequestHead& head) const {
+    std::string_view expect = head.Header("Expect");
+    if (!beast::iequals(expect, "100-continue")) {
+      detail::Failure f;
+      f.status = 417;
+      f.code = "not-supported";
+      f.diagnostics = "only the expectation 100-continue is supported";
+      return detail::FailureResponse(f);
+    }
+    std::string_view length = head.Header("Content-Length");
+    std::uint64_t declared = 0;
+    std::from_chars(length.data(), length.data() + length.size(), declared);
+    if (declared > options.body_limit) {
+      detail::Failure f;
+      f.status = 413;
+      f.code = "too-costly";
+      f.diagnostics = "request body exceeds the configured limit";
+      return detail::FailureResponse(f);
+    }
+    const std::string_view path = head.target.substr(0, head.target.find('?'));
+    const bool in_base = path == "/fhir" || path.starts_with("/fhir/");
+    const std::string_view m = head.method;
+    const bool known = m == "GET" || m == "HEAD" || m == "POST" || m == "PUT" || m == "DELETE";
+    if (in_base && known) return std::nullopt;
+    Response r = Dispatch(ToRequest(head));  // without the body: these answers do not read it
+    if (r.status < 400) return std::nullopt;
+    return r;
+  }
+
   static Request ToRequest(const detail::RequestHead& head) {
     Request r;
     r.method = std::string(head.method);
@@ -434,6 +470,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     detail::RequestHead head;
     int served = 0;
     bool open = true;
+    bool linger = false;  // closing with a request body maybe still on its way
     // What a read waits against: the idle keep-alive deadline before a request's first byte,
     // then read_timeout from that byte for the whole request (head and body).
     Clock::time_point read_deadline;
@@ -528,6 +565,25 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
         start += head_size;
       } else {
+        // --- Expect: 100-continue (RFC 9110 §10.1.1; ignored from HTTP/1.0 clients): the client
+        // waits (curl: 1 s) for an interim "100 Continue" before it sends the body. Sent unless
+        // body bytes are already here, or the head alone decides a final status: that status
+        // then goes out without 100 and the connection closes, the body unread (lingering, so
+        // that a body sent anyway does not reset the connection before the answer is read).
+        if (head.minor_version >= 1 && !head.Header("Expect").empty()) {
+          std::optional<Response> rejected;
+          try {
+            rejected = RejectFromHead(head);
+          } catch (const std::exception&) {
+            rejected = InternalError();
+          }
+          if (rejected) {
+            Write(out, std::move(*rejected), false, false, false, head.minor_version);
+            linger = true;
+            break;
+          }
+          if (have - start <= head.size) out += "HTTP/1.1 100 Continue\r\n\r\n";
+        }
         // --- with a body: Beast's parser owns the framing, fed from the same buffer
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
@@ -592,6 +648,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     co_await flush();
     beast::error_code ignored;
     conn->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger) {
+      // Discards what the client still sends until it closes, for at most a second (closing
+      // with unread data would send a reset, which can destroy the answer at the client).
+      conn->deadline =
+          Clock::now() + std::min<Clock::duration>(options.read_timeout, std::chrono::seconds(1));
+      while (true) {
+        auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(in), kNoThrow);
+        if (ec) break;
+      }
+    }
     conn->socket.close(ignored);
     Forget(conn);
   }

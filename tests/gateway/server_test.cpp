@@ -424,5 +424,73 @@ TEST_CASE("server: oversized and malformed heads on the read path; read timeout"
   CHECK(ok.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
 }
 
+// Reads from `c` until `bytes` have arrived or the peer closed (raw, no HTTP parsing).
+std::string ReadAtLeast(Client& c, std::size_t bytes) {
+  std::string out;
+  beast::error_code ec;
+  char buf[4096];
+  while (out.size() < bytes) {
+    std::size_t n = c.stream.socket().read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+TEST_CASE("server: Expect: 100-continue gets an interim 100, or a final status from the head",
+          "[server]") {
+  ServerOptions options;
+  options.body_limit = 4000;
+  Running s(options);
+  const std::string body = R"({"resourceType":"Patient","id":"e1","name":[{"family":")" +
+                           std::string(1500, 'x') + "\"}]}";
+  const std::string continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  {
+    // The head alone: 100 Continue comes before any body byte was sent; then the body, then
+    // the final answer on the same (kept-alive) connection.
+    Client c(s.Port());
+    const std::string head =
+        "PUT /fhir/Patient/e1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/fhir+json\r\nExpect: 100-continue\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n";
+    asio::write(c.stream.socket(), asio::buffer(head));
+    CHECK(ReadAtLeast(c, continue_line.size()) == continue_line);
+    asio::write(c.stream.socket(), asio::buffer(body));
+    auto created = c.Read();
+    CHECK(created.result_int() == 201);
+    CHECK(std::string(created[http::field::etag]) == "W/\"1\"");
+    auto again = c.Send(http::verb::get, "/fhir/Patient/e1");  // the connection is still usable
+    CHECK(again.result_int() == 200);
+    CHECK(again.body().find(std::string(1500, 'x')) != std::string::npos);
+  }
+  // Rejected from the head: the final status at once, no 100, and the connection closes (Raw
+  // reads to the end of the stream).
+  auto first_reply = [&](const std::string& request_line, std::size_t length,
+                         const std::string& expect = "100-continue") {
+    Client c(s.Port());
+    return c.Raw(request_line +
+                 "\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                 "Expect: " +
+                 expect + "\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n");
+  };
+  std::string too_large = first_reply("PUT /fhir/Patient/e2 HTTP/1.1", 5000);
+  CHECK(too_large.starts_with("HTTP/1.1 413 "));
+  CHECK(too_large.find("Connection: close") != std::string::npos);
+  CHECK(too_large.find("100 Continue") == std::string::npos);
+  std::string unknown = first_reply("POST /elsewhere HTTP/1.1", 10);
+  CHECK(unknown.starts_with("HTTP/1.1 404 "));
+  CHECK(unknown.find("100 Continue") == std::string::npos);
+  std::string method = first_reply("PATCH /fhir/Patient/e1 HTTP/1.1", 10);
+  CHECK(method.starts_with("HTTP/1.1 405 "));
+  CHECK(method.find("100 Continue") == std::string::npos);
+  std::string other = first_reply("PUT /fhir/Patient/e1 HTTP/1.1", 10, "something-else");
+  CHECK(other.starts_with("HTTP/1.1 417 "));
+  Client check(s.Port());  // none of them stored anything
+  CHECK(check.Send(http::verb::get, "/fhir/Patient/e2").result_int() == 404);
+  CHECK(std::string(check.Send(http::verb::get, "/fhir/Patient/e1")[http::field::etag]) ==
+        "W/\"1\"");
+}
+
 }  // namespace
 }  // namespace kakehashi::gateway
