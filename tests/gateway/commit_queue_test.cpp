@@ -6,6 +6,10 @@
 #include "json_support.hpp"
 #include "test_support.hpp"
 
+#ifdef KAKEHASHI_HAVE_POSTGRES
+#include <libpq-fe.h>
+#endif
+
 #include <array>
 #include <atomic>
 #include <future>
@@ -675,6 +679,67 @@ TEST_CASE("commit queue: a cross-gateway deadlock ends as a retry alone [postgre
     CHECK(texts == std::multiset<std::string>{"q1", "q2"});  // each write once, none lost
   }
 }
+
+#ifdef KAKEHASHI_HAVE_POSTGRES
+// One statement on an admin connection to `url`; the first value of its result ("" if none).
+std::string PgAdmin(const std::string& url, const std::string& sql) {
+  PGconn* c = PQconnectdb(url.c_str());
+  std::string out;
+  if (PQstatus(c) == CONNECTION_OK) {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) out = "ok";
+    PQclear(r);
+  }
+  PQfinish(c);
+  return out;
+}
+
+TEST_CASE("commit queue: PostgreSQL connections killed under the pool: the group runs on new ones",
+          "[commit][retry][.postgres]") {
+  // A database of its own (so that terminating its backends touches no other test), a store
+  // with a schema (a reconnection must set search_path again). Every pooled connection is
+  // terminated, as by a server restart; the next group's BEGIN fails with errc::kUnavailable,
+  // the group is tried again on new connections, and every request is applied once.
+  const std::string url = testing::PostgresUrl();
+  REQUIRE(!url.empty());
+  const std::size_t slash = url.rfind('/');
+  REQUIRE(slash != std::string::npos);
+  const std::string db = "kk_kill_" + testing::RandomSuffix();
+  REQUIRE(PgAdmin(url, "CREATE DATABASE " + db) == "ok");
+  const std::string db_url = url.substr(0, slash + 1) + db;
+  {
+    store::StoreOptions options;
+    options.postgres_schema = "s1";
+    auto opened = store::OpenStore(db_url, options);
+    REQUIRE(opened);
+    Handler h(**opened, {});
+    REQUIRE(h.Handle(Req("PUT", "/fhir/Patient/k0", R"({"resourceType":"Patient","id":"k0"})"))
+                .status == 201);
+    const std::string killed = PgAdmin(
+        url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+                 db + "'");
+    CHECK(killed != "0");
+    CHECK(!killed.empty());
+    CommitQueue::Counters stats;
+    std::vector<Response> r = RunOneGroup(
+        h,
+        {Req("PUT", "/fhir/Patient/k1", R"({"resourceType":"Patient","id":"k1"})"),
+         Req("POST", "/fhir/Patient",
+             R"({"resourceType":"Patient","identifier":[{"system":"urn:x","value":"k"}]})"),
+         Req("PUT", "/fhir/Patient/k0", R"({"resourceType":"Patient","id":"k0","active":true})",
+             {{"If-Match", "W/\"1\""}})},
+        &stats);
+    CHECK(r[0].status == 201);
+    CHECK(r[1].status == 201);
+    CHECK(r[2].status == 200);
+    CHECK(h.Handle(Req("GET", "/fhir/Patient/k0")).Header("ETag") == "W/\"2\"");
+    CHECK(h.Handle(Req("GET", "/fhir/Patient/k1")).Header("ETag") == "W/\"1\"");
+    CHECK(Matches(h, "/fhir/Patient?identifier=urn:x|k") == 1);
+  }
+  CHECK(PgAdmin(url, "DROP DATABASE " + db + " WITH (FORCE)") == "ok");
+}
+#endif
 
 void TwoQueuesOverlappingGroups(Backend backend) {
   // Two gateways on one database, two writer threads each. Every round a writer queues two

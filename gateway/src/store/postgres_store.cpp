@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <unordered_map>
 
 namespace kakehashi::gateway::store::detail {
 
@@ -44,6 +45,7 @@ class PgSession final : public SqlSession {
   PgSession(PgStore& store, PGconn* conn, std::shared_ptr<const ParamKeys> keys)
       : SqlSession(Dialect::kPostgres, std::move(keys)), store_(store), conn_(conn) {}
   ~PgSession() override;
+  void ConnectionLost();
 
   Result<void> Begin() override {
     KAKEHASHI_TRY_VOID(Exec("BEGIN", {}));
@@ -108,10 +110,13 @@ class PgSession final : public SqlSession {
       const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
       const std::string code = state != nullptr ? state : "";
       PQclear(res);
-      // The connection broke (server restart, network): no transaction survives it; the next
-      // OpenSession resets the connection.
-      if (PQstatus(conn_) == CONNECTION_BAD) {
+      // The connection broke (server restart, backend terminated, network): no transaction
+      // survives it. The pool then replaces this connection and every one opened before it
+      // (a restart ends them all, but each shows it only when next used).
+      if (PQstatus(conn_) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
+          code == "57P02" || code == "57P03") {
         LogDbError("store.postgres.connection_lost", 0);
+        ConnectionLost();
         return make_error_code(errc::kUnavailable);
       }
       // 23505 unique_violation, 40001 serialization_failure, 40P01 deadlock_detected.
@@ -183,7 +188,29 @@ class PgStore final : public Store {
       PQfinish(conn);
       return make_error_code(errc::kOpenFailed);
     }
+    std::lock_guard lock(mutex_);
+    born_[conn] = lost_;
     return conn;
+  }
+
+  // A session saw its connection break: connections opened before now are not used again.
+  void ConnectionLost() {
+    std::lock_guard lock(mutex_);
+    ++lost_;
+  }
+
+  // A pooled connection that may be used: not broken, opened after the last loss seen.
+  bool Usable(PGconn* conn) {
+    std::lock_guard lock(mutex_);
+    auto it = born_.find(conn);
+    return PQstatus(conn) == CONNECTION_OK && it != born_.end() && it->second == lost_;
+  }
+  void Discard(PGconn* conn) {
+    {
+      std::lock_guard lock(mutex_);
+      born_.erase(conn);
+    }
+    PQfinish(conn);
   }
 
   Result<void> Migrate() {
@@ -261,7 +288,18 @@ class PgStore final : public Store {
       }
       conn = *made;
     }
-    if (PQstatus(conn) != CONNECTION_OK) PQreset(conn);
+    if (!Usable(conn)) {
+      // A new connection rather than PQreset: Connect() also sets the schema (search_path).
+      Discard(conn);
+      auto made = Connect();
+      if (!made) {
+        std::lock_guard lock(mutex_);
+        --open_;
+        cv_.notify_one();
+        return made.error();
+      }
+      conn = *made;
+    }
     return std::unique_ptr<Session>(std::make_unique<PgSession>(*this, conn, keys_));
   }
 
@@ -282,7 +320,13 @@ class PgStore final : public Store {
   std::condition_variable cv_;
   std::vector<PGconn*> free_;
   int open_ = 0;
+  std::uint64_t lost_ = 0;                           // connection losses seen by sessions
+  std::unordered_map<PGconn*, std::uint64_t> born_;  // each connection: lost_ when it opened
 };
+
+void PgSession::ConnectionLost() {
+  store_.ConnectionLost();
+}
 
 PgSession::~PgSession() {
   Rollback();
