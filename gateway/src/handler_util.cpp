@@ -44,6 +44,8 @@ Response FailureResponse(const Failure& failure) {
   r.status = failure.status;
   r.SetHeader("Content-Type", std::string(kFhirJson));
   r.body = OperationOutcomeJson(failure);
+  // 503 is transient here (store unreachable, queue full): when to try again (RFC 9110 §10.2.3).
+  if (failure.status == 503) r.SetHeader("Retry-After", "1");
   return r;
 }
 

@@ -549,6 +549,7 @@ TEST_CASE("commit queue: a request that keeps conflicting gets 409 after bounded
   CHECK(r[0].status == 201);
   CHECK(r[1].status == 409);
   CHECK(r[2].status == 503);
+  CHECK(r[2].Header("Retry-After") == "1");
   CHECK(r[3].status == 201);
   // hot and gone: out of the group once, then kCommitAttempts runs alone.
   CHECK(stats.retries == 2u * kCommitAttempts);
