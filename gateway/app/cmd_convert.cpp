@@ -5,16 +5,19 @@
 // IDs, so stderr never names a stored file — it prints issue codes, counts and messages; the
 // --issues OperationOutcome carries the locations for the operator.
 //
-// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"; docs/decisions/0008): the inputs
-// are cut into units — one SS-MIX2 patient folder, or one whole file given on the command line —
-// that `--jobs` worker threads claim in input order (walking the store one claim at a time), read,
-// map, validate and serialise independently; the main thread writes the units' output in input
-// order, so the bytes do not depend on the number of jobs, and at most 32 units per job are in
-// flight, so memory does not grow with the store. Each unit keeps the BundleBuilder rule
-// (one entry per Type/id; a later version replaces an earlier one in place). Across units, the
-// first entry of a Type/id wins and identical repeats are dropped: SS-MIX2 is partitioned by
-// patient, so only resources not tied to a patient (the insurer's Organization) repeat across
-// patient folders; a repeat whose content differs is reported (convert.duplicate_resource).
+// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"; docs/decisions/0008, 0016): the
+// inputs are cut into units — one SS-MIX2 patient (its folder in every store input: the walks of
+// several roots are merged by patient and its folders read as one folder), or one whole file
+// given on the command line — that `--jobs` worker threads claim in input order (walking the
+// stores one claim at a time), read, map, validate and serialise independently; the main thread
+// writes the units' output in input order, so the bytes do not depend on the number of jobs, and
+// at most 32 units per job are in flight, so memory does not grow with the store. Each unit keeps
+// the BundleBuilder rule (one entry per Type/id; a later version replaces an earlier one in
+// place). Across units, the first entry of a Type/id wins and identical repeats are dropped:
+// SS-MIX2 is partitioned by patient, so only resources not tied to a patient (the insurer's
+// Organization) repeat across patients, and those of a file input that names a store's patient
+// (learnt before the run); a repeat whose content differs is reported
+// (convert.duplicate_resource).
 #include "args.hpp"
 #include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
@@ -52,6 +55,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -71,7 +75,12 @@ constexpr const char* kHelp =
     "SS-MIX2 storage root directory, a patient folder or a folder below one, or a file inside a\n"
     "store (its sibling versions decide whether it is current, replaced or deleted). The format\n"
     "is detected unless --from is given. Several INPUTs are written in the order given; an\n"
-    "INPUT equal to, inside or around an earlier one is refused (exit 1).\n"
+    "INPUT equal to, inside or around an earlier one is refused (exit 1). Several store\n"
+    "folders (e.g. a full export root and a delta root) are read as one store: a patient's\n"
+    "folders in all of them are converted as one folder (a record replaced or deleted in one\n"
+    "root is one update or delete), patient by patient, at the place of the first of them.\n"
+    "A resource that a file INPUT and a store (or two files) both yield is written once: the\n"
+    "first one (warning convert.duplicate_resource when they differ).\n"
     "\n"
     "Options:\n"
     "  --from hl7v2|ssmix2|jahis-rx   input format (default: detected)\n"
@@ -382,21 +391,22 @@ bool LooksLikeHl7(const std::string& bytes) {
 
 // ----------------------------------------------------------------------------- parallel pipeline
 
-// One unit of work: an SS-MIX2 patient folder, one stored file named on the command line, or one
-// HL7 v2 file. A unit may also carry only a message for stderr (an unusable input), so that the
-// messages come out in input order.
+// One unit of work: an SS-MIX2 patient (its folder in every store input that holds it), one
+// stored file named on the command line, or one HL7 v2 file. A unit may also carry only a message
+// for stderr (an unusable input), so that the messages come out in input order.
 struct Unit {
   enum class Kind { kPatient, kStoreFile, kHl7, kMessage };
   Kind kind = Kind::kMessage;
   std::size_t input_index = 0;  // position on the command line
   std::string input;            // the input as given
-  // kPatient: the folder, read by the worker that converts it (its issues go to `issues`).
-  const adapters::ssmix2::StorageReader* reader = nullptr;
-  adapters::ssmix2::StorageReader::PatientFolder folder;
+  // kPatient: the patient's folder in each store input holding it (input order), read by the
+  // worker that converts it as one folder (its issues go to `issues`); the input of each.
+  std::vector<adapters::ssmix2::StorageReader::RootFolder> folders;
+  std::vector<std::size_t> folder_inputs;
   std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient (once read), kStoreFile
   std::string message;                                   // kMessage: one line for stderr
   bool unusable = false;                                 // counts as an unusable input
-  bool end_of_store = false;          // the walk of a store input ended after this unit
+  bool end_of_store = false;          // the walk of store input `input_index` is over
   double progress = 0.0;              // fraction of the run when claimed
   std::unique_ptr<BatchSink> issues;  // walk issues, reader issues, then mapping issues
 };
@@ -415,8 +425,7 @@ struct Done {
   std::vector<OutEntry> entries;
   mapping::ConvertStats stats;
   std::size_t rejected = 0;
-  std::size_t records = 0;   // kPatient: records read from the folder
-  bool read_failed = false;  // kPatient: the folder could not be read; its input stops here
+  std::vector<std::size_t> found;  // kPatient: stored files read from each of unit.folders
 };
 
 std::uint64_t Fnv1a(std::string_view text) {
@@ -433,9 +442,16 @@ constexpr std::string_view kBundleHead = R"({"resourceType":"Bundle","type":"tra
 // One worker: its own converter and validator over the shared (const) rules.
 class Worker {
  public:
+  // `later_keys`: Type/ids that a file input after the stores will write (see RunConvert);
+  // patient entries with such a key are remembered across units like shared ones.
   Worker(const mapping::RuleSet& rules, const mapping::MapOptions& options, bool ndjson,
-         const std::set<std::string>& shared)
-      : converter_(rules, options), ndjson_(ndjson), shared_(shared) {}
+         const std::set<std::string>& shared, const std::vector<std::string>& inputs,
+         const std::unordered_set<std::string>& later_keys)
+      : converter_(rules, options),
+        ndjson_(ndjson),
+        shared_(shared),
+        inputs_(inputs),
+        later_keys_(later_keys) {}
 
   Done Convert(Unit unit) {
     Done done;
@@ -444,18 +460,22 @@ class Worker {
     // depend on --jobs and on which worker claimed what).
     converter_.ForgetEncounterVersions();
     BatchSink& issues = *unit.issues;
-    if (unit.kind == Unit::Kind::kPatient && unit.reader != nullptr) {
-      auto read = unit.reader->ReadPatient(unit.folder, unit.records, issues);
+    if (unit.kind == Unit::Kind::kPatient) {
+      std::size_t failed = 0;
+      auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records, issues,
+                                                               &failed, &done.found);
       if (!read) {
-        // Issues the reader reported before failing still go out, then the error line; the
-        // consumer drops the later units of this input (the walk stops, as it always did).
+        // Issues the reader reported before failing still go out, then the error line (naming
+        // the input, not the folder: its name is a patient ID). The patient is not converted
+        // at all — from its other roots alone it would be a wrong state — and the walk goes on.
         unit.kind = Unit::Kind::kMessage;
         unit.records.clear();
-        unit.message = "kakehashi convert: " + unit.input + ": " + read.error().message();
+        unit.message = "kakehashi convert: " + inputs_[unit.folder_inputs[failed]] + ": " +
+                       read.error().message() +
+                       " (a patient folder could not be read; that patient is not converted)";
         unit.unusable = true;
-        done.read_failed = true;
+        done.found.assign(unit.folders.size(), 0);
       }
-      done.records = unit.records.size();
     }
     std::string bytes;
     if (unit.kind == Unit::Kind::kHl7) {
@@ -496,7 +516,8 @@ class Worker {
       OutEntry out;
       out.key = e.type + "/" + e.id;
       out.is_delete = e.method == mapping::BundleEntry::Method::kDelete;
-      out.track = track_all || shared_.count(e.type) != 0;
+      out.track = track_all || shared_.count(e.type) != 0 ||
+                  (!later_keys_.empty() && later_keys_.count(out.key) != 0);
       // Validated resources normally arrive with their members in canonical order: then the
       // writer need not look every member up in the metadata again.
       fhir::WriteOptions write;
@@ -556,127 +577,202 @@ class Worker {
   ValidatingOutput output_;
   bool ndjson_;
   const std::set<std::string>& shared_;
+  const std::vector<std::string>& inputs_;
+  const std::unordered_set<std::string>& later_keys_;
   std::string text_;
 };
 
-// The inputs cut into units, in input order: the walk of the old producer thread as a state
-// machine, called by one worker at a time (UnitQueue::Claim). A store input yields one unit per
-// patient folder; the folder is only named here and read by the worker that converts it, so the
-// file reads and the conversion run on every worker instead of one walker thread feeding them
-// (docs/decisions/0008-parallel-streaming-convert.md).
+// The inputs cut into units, in input order, as a state machine called by one worker at a time
+// (UnitQueue::Claim). The store inputs (SS-MIX2 roots, patient folders and folders below one) are
+// walked as one store: their walks are merged by patient folder (adapters MergedWalk), so one
+// unit is one patient with its folder in every store input that holds it — a full export and a
+// delta root of the same patient are converted as one folder (a replaced key is one update, a
+// deleted key one delete, the stay's Encounter versions merge), never twice into one Bundle. The
+// merged walk takes the place of the first store input; each store input's end (its walk error
+// or "no SS-MIX2 data") is reported at its own place. The folders are only named here and read
+// by the worker that converts the unit, so the file reads and the conversion run on every
+// worker (docs/decisions/0008-parallel-streaming-convert.md, 0016-multi-root-convert.md).
 class UnitSource {
  public:
   UnitSource(const std::vector<std::string>& inputs, std::string from, bool keep_issues)
-      : inputs_(inputs), from_(std::move(from)), keep_issues_(keep_issues) {}
+      : inputs_(inputs),
+        from_(std::move(from)),
+        keep_issues_(keep_issues),
+        plans_(inputs.size()),
+        walk_errors_(inputs.size()) {
+    for (std::size_t i = 0; i < inputs_.size(); ++i) Classify(i);
+    if (!stores_.empty()) {
+      std::vector<adapters::ssmix2::StorageReader*> readers;
+      for (auto& store : stores_) readers.push_back(&store->reader);
+      walk_.emplace(std::move(readers));
+    }
+  }
 
   // The next unit; false when every input is done.
   bool Next(Unit& unit) {
     while (true) {
-      if (store_ != nullptr) {
-        NextFolder(unit);
+      if (walking_) {
+        if (NextPatient(unit)) return true;
+        walking_ = false;
+        EndOfStore(first_store_, unit);  // carries the walk's last issues
         return true;
       }
       if (index_ >= inputs_.size()) return false;
       const std::size_t index = index_++;
-      const std::string& input = inputs_[index];
-      unit = Unit();
-      unit.input_index = index;
-      unit.input = input;
-      unit.issues = std::make_unique<BatchSink>(keep_issues_);
-      unit.progress = Before(index) + Share();
-      auto message = [&](const std::string& text) {
-        unit.kind = Unit::Kind::kMessage;
-        unit.message = "kakehashi convert: " + input + ": " + text;
-        unit.unusable = true;
-        return true;
-      };
-      std::error_code ec;
-      const fs::path path(input);
-      if (!fs::exists(path, ec)) return message("no such file or directory");
-      // An input equal to, inside or around an earlier one would convert the same files twice:
-      // patient-scoped resources are not remembered across units (decision 0008), so a
-      // transaction Bundle would get the same Type/id twice (bdl-7). Refused with a clear line.
-      if (auto earlier = Overlapping(path, index)) {
-        return message("overlaps input \"" + inputs_[*earlier] +
-                       "\" (the same files would be converted twice); give inputs that do not "
-                       "overlap");
+      const Plan& plan = plans_[index];
+      Start(index, unit);
+      switch (plan.kind) {
+        case Plan::kMessage:
+          unit.kind = Unit::Kind::kMessage;
+          unit.message = "kakehashi convert: " + inputs_[index] + ": " + plan.message;
+          unit.unusable = true;
+          return true;
+        case Plan::kFile: FileUnit(index, unit); return true;
+        case Plan::kStore:
+          if (index == first_store_) {
+            walking_ = true;
+            continue;
+          }
+          EndOfStore(index, unit);
+          return true;
       }
-      if (fs::is_directory(path, ec)) {
-        if (from_ == "hl7v2") return message("a directory is not an HL7 v2 file");
-        // A patient folder or a folder below one (issue #4): convert that subtree of its store.
-        const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
-        auto store = std::make_unique<Store>(subtree ? subtree->root : path);
-        if (subtree) store->reader.Restrict(subtree->relative);
-        store->reader.Preload(
-            true);  // files read by the converting worker, relative to their folder
-        store->index = index;
-        store_ = store.get();
-        stores_.push_back(std::move(store));  // kept: workers still read its folders
-        continue;
-      }
-      const bool ssmix2_name =
-          adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
-      if (from_ == "ssmix2" || (from_.empty() && ssmix2_name)) {
-        auto record = adapters::ssmix2::StorageReader::ResolveFile(path, *unit.issues);
-        if (!record) {
-          return message("not a file of an SS-MIX2 store (" + record.error().message() + ")");
-        }
-        unit.kind = Unit::Kind::kStoreFile;
-        unit.records.push_back(std::move(*record));
-        return true;
-      }
-      unit.kind = Unit::Kind::kHl7;  // read and checked by the worker
-      return true;
     }
   }
 
-  // A patient folder of input `index` could not be read: its walk stops (the consumer drops the
-  // units of that input claimed after the failing one).
-  void StopInput(std::size_t index) {
-    if (store_ != nullptr && store_->index == index) store_ = nullptr;
+  // The units of the file inputs given after the first store input, made as Next makes them
+  // (their issues are not wanted): RunConvert converts them once beforehand to learn which
+  // Type/ids they write, so that the store's entries with those keys are remembered and the file's
+  // repeats of them are dropped (first wins, convert.duplicate_resource when they differ).
+  std::vector<Unit> LaterFileUnits() {
+    std::vector<Unit> out;
+    if (stores_.empty()) return out;
+    for (std::size_t i = first_store_ + 1; i < inputs_.size(); ++i) {
+      if (plans_[i].kind != Plan::kFile) continue;
+      Unit unit;
+      Start(i, unit);
+      FileUnit(i, unit);
+      out.push_back(std::move(unit));
+    }
+    return out;
   }
 
  private:
+  struct Plan {
+    enum Kind { kMessage, kFile, kStore };
+    Kind kind = kMessage;
+    std::string message;  // kMessage
+  };
   struct Store {
     explicit Store(const fs::path& root) : reader(root, sink) {}
     SwitchSink sink;  // the walk's issues go to the unit being claimed
     adapters::ssmix2::StorageReader reader;
-    std::size_t index = 0;
+    std::size_t index = 0;  // input index
   };
+
+  // What input `index` is (existence and overlap are checked before anything is converted; the
+  // messages still come out at the input's place).
+  void Classify(std::size_t index) {
+    const std::string& input = inputs_[index];
+    Plan& plan = plans_[index];
+    std::error_code ec;
+    const fs::path path(input);
+    if (!fs::exists(path, ec)) {
+      plan.message = "no such file or directory";
+      return;
+    }
+    // An input equal to, inside or around an earlier one would convert the same files twice
+    // into one Bundle (bdl-7). Refused with a clear line.
+    if (auto earlier = Overlapping(path, index)) {
+      plan.message = "overlaps input \"" + inputs_[*earlier] +
+                     "\" (the same files would be converted twice); give inputs that do not "
+                     "overlap";
+      return;
+    }
+    if (fs::is_directory(path, ec)) {
+      if (from_ == "hl7v2") {
+        plan.message = "a directory is not an HL7 v2 file";
+        return;
+      }
+      // A patient folder or a folder below one (issue #4): convert that subtree of its store.
+      const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
+      auto store = std::make_unique<Store>(subtree ? subtree->root : path);
+      if (subtree) store->reader.Restrict(subtree->relative);
+      store->reader.Preload(true);  // files read by the converting worker, relative to their folder
+      store->index = index;
+      if (stores_.empty()) first_store_ = index;
+      stores_.push_back(std::move(store));  // kept: workers still read its folders
+      plan.kind = Plan::kStore;
+      return;
+    }
+    plan.kind = Plan::kFile;
+  }
+
+  void Start(std::size_t index, Unit& unit) const {
+    unit = Unit();
+    unit.input_index = index;
+    unit.input = inputs_[index];
+    unit.issues = std::make_unique<BatchSink>(keep_issues_);
+    unit.progress = Before(index) + Share();
+  }
+
+  // An SS-MIX2 file inside a store, or else an HL7 v2 file (read and checked by the worker).
+  void FileUnit(std::size_t index, Unit& unit) const {
+    const fs::path path(inputs_[index]);
+    const bool ssmix2_name = adapters::ssmix2::ParseFileName(path.filename().string()).has_value();
+    if (from_ == "ssmix2" || (from_.empty() && ssmix2_name)) {
+      auto record = adapters::ssmix2::StorageReader::ResolveFile(path, *unit.issues);
+      if (!record) {
+        unit.kind = Unit::Kind::kMessage;
+        unit.message = "kakehashi convert: " + inputs_[index] +
+                       ": not a file of an SS-MIX2 store (" + record.error().message() + ")";
+        unit.unusable = true;
+        return;
+      }
+      unit.kind = Unit::Kind::kStoreFile;
+      unit.records.push_back(std::move(*record));
+      return;
+    }
+    unit.kind = Unit::Kind::kHl7;
+  }
 
   double Before(std::size_t index) const {
     return static_cast<double>(index) / static_cast<double>(inputs_.size());
   }
   double Share() const { return 1.0 / static_cast<double>(inputs_.size()); }
 
-  // The next patient folder of the current store as a unit; at the end of the walk (or when it
-  // fails) a last unit with the walk's issues and, for the consumer, end_of_store or the error.
-  void NextFolder(Unit& unit) {
-    Store& store = *store_;
-    const std::string& input = inputs_[store.index];
-    unit = Unit();
-    unit.input_index = store.index;
-    unit.input = input;
-    unit.issues = std::make_unique<BatchSink>(keep_issues_);
-    store.sink.Set(unit.issues.get());
-    auto folder = store.reader.NextPatientFolder();
-    store.sink.Set(nullptr);
-    if (folder && *folder) {
-      unit.kind = Unit::Kind::kPatient;
-      unit.reader = &store.reader;
-      unit.folder = std::move(**folder);
-      unit.progress = Before(store.index) + Share() * store.reader.Progress();
-      return;
+  // The next patient of the merged walk as a unit; false at the end of the walk.
+  bool NextPatient(Unit& unit) {
+    Start(first_store_, unit);
+    for (auto& store : stores_) store->sink.Set(unit.issues.get());
+    const bool more = walk_->Next(step_);
+    for (auto& store : stores_) store->sink.Set(nullptr);
+    for (auto& [reader, error] : step_.ended) {
+      walk_errors_[stores_[reader]->index] = error.message();
     }
+    if (!more) return false;
+    unit.kind = Unit::Kind::kPatient;
+    unit.folders = std::move(step_.folders);
+    for (std::size_t reader : step_.readers) unit.folder_inputs.push_back(stores_[reader]->index);
+    unit.input_index = unit.folder_inputs.front();
+    unit.input = inputs_[unit.input_index];
+    const double share = Share() * static_cast<double>(stores_.size());
+    unit.progress = std::min(1.0, Before(first_store_) + share * walk_->Progress());
+    return true;
+  }
+
+  // The last unit of store input `index`: its walk's error, else end_of_store (the consumer
+  // reports an input that yielded no SS-MIX2 data). `unit` may already hold the walk's issues.
+  void EndOfStore(std::size_t index, Unit& unit) {
+    if (unit.issues == nullptr || unit.input_index != index) Start(index, unit);
+    unit.input_index = index;
+    unit.input = inputs_[index];
     unit.kind = Unit::Kind::kMessage;
-    unit.progress = Before(store.index) + Share();
-    if (!folder) {
-      unit.message = "kakehashi convert: " + input + ": " + folder.error().message();
+    if (!walk_errors_[index].empty()) {
+      unit.message = "kakehashi convert: " + inputs_[index] + ": " + walk_errors_[index];
       unit.unusable = true;
     } else {
       unit.end_of_store = true;
     }
-    store_ = nullptr;
   }
 
   // The index of an earlier input that `path` equals, lies inside or contains (component-wise,
@@ -705,9 +801,14 @@ class UnitSource {
   std::vector<std::pair<fs::path, std::size_t>> seen_;  // canonical path, input index
   const std::string from_;
   const bool keep_issues_;
-  std::size_t index_ = 0;
-  Store* store_ = nullptr;  // the store being walked
+  std::vector<Plan> plans_;
+  std::vector<std::string> walk_errors_;  // by input index: why its walk ended early
   std::vector<std::unique_ptr<Store>> stores_;
+  std::size_t first_store_ = 0;  // input index where the merged walk's units are written
+  std::optional<adapters::ssmix2::MergedWalk> walk_;
+  adapters::ssmix2::MergedWalk::Step step_;
+  std::size_t index_ = 0;
+  bool walking_ = false;
 };
 
 // The hand-off between the workers and the consumer: a worker claims the next unit (walking the
@@ -749,11 +850,6 @@ class UnitQueue {
     std::lock_guard lock(mutex_);
     slots_[seq % window_] = std::move(done);
     if (seq == next_out_ && consumer_waiting_) ready_.notify_one();
-  }
-  // Worker, after Finish: the walk of input `index` stops (a patient folder could not be read).
-  void StopInput(std::size_t index) {
-    std::lock_guard claim(claim_mutex_);
-    source_.StopInput(index);
   }
   // Consumer: the next result in order; nullopt when everything claimed has come back and the
   // inputs are exhausted.
@@ -872,20 +968,28 @@ int RunConvert(const std::vector<std::string>& argv) {
   // folder, reads and converts it; at most `window` units are between the consumer and the
   // newest claim.
   UnitSource source(args.Positionals(), from, keep_issues);
+  // A file input given after a store may name a patient of the store: the Type/ids it writes are
+  // learnt first (converting it once more, issues dropped), so that the store's entries with
+  // those keys are remembered and the file's repeats are dropped (bdl-7: first wins, warning
+  // convert.duplicate_resource when they differ). Without such inputs nothing is remembered per
+  // patient (decision 0016).
+  std::unordered_set<std::string> later_keys;
+  if (std::vector<Unit> later = source.LaterFileUnits(); !later.empty()) {
+    const std::unordered_set<std::string> none;
+    Worker learner(*rules, map_options, ndjson, shared, args.Positionals(), none);
+    for (Unit& unit : later) {
+      Done learnt = learner.Convert(std::move(unit));
+      for (auto& e : learnt.entries) later_keys.insert(std::move(e.key));
+    }
+  }
   UnitQueue queue(source, 32 * jobs);
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < jobs; ++i) {
     workers.emplace_back([&] {
-      Worker worker(*rules, map_options, ndjson, shared);
+      Worker worker(*rules, map_options, ndjson, shared, args.Positionals(), later_keys);
       std::size_t seq = 0;
       Unit unit;
-      while (queue.Claim(seq, unit)) {
-        Done done = worker.Convert(std::move(unit));
-        const bool stop = done.read_failed;
-        const std::size_t input = done.unit.input_index;
-        queue.Finish(seq, std::move(done));
-        if (stop) queue.StopInput(input);  // after Finish: a claim may be waiting for it
-      }
+      while (queue.Claim(seq, unit)) queue.Finish(seq, worker.Convert(std::move(unit)));
     });
   }
 
@@ -894,21 +998,18 @@ int RunConvert(const std::vector<std::string>& argv) {
   std::size_t unusable_inputs = 0, rejected = 0, deletes = 0, entries = 0;
   std::unordered_map<std::string, std::uint64_t> written;  // tracked Type/id -> content hash
   const std::string bundle_head = std::string(kBundleHead) + ",\"entry\":[";
-  std::vector<std::size_t> found(args.Positionals().size());  // records of each input
-  std::vector<bool> stopped(args.Positionals().size());       // a patient folder failed
+  std::vector<std::size_t> found(args.Positionals().size());  // stored files of each input
   while (auto done = queue.Next()) {
     Unit& unit = done->unit;
-    // After a patient folder of a store could not be read, the walk stopped there: the units
-    // other workers claimed after it are dropped (same output as a walk that stopped at once).
-    if (stopped[unit.input_index]) continue;
     issues.Absorb(*unit.issues);
     if (!unit.message.empty()) {
       progress.Clear();
       std::fprintf(stderr, "%s\n", unit.message.c_str());
     }
     if (unit.unusable) ++unusable_inputs;
-    if (done->read_failed) stopped[unit.input_index] = true;
-    found[unit.input_index] += done->records;
+    for (std::size_t i = 0; i < done->found.size(); ++i) {
+      found[unit.folder_inputs[i]] += done->found[i];
+    }
     // Nothing to convert is never silent: a folder that is neither a store root nor at or below
     // a patient folder yields no record (exit 1 with this line).
     if (unit.end_of_store && found[unit.input_index] == 0) {
@@ -930,8 +1031,8 @@ int RunConvert(const std::vector<std::string>& argv) {
             Location where;
             where.record = e.key;
             issues.Report({Severity::kWarning, "convert.duplicate_resource", where,
-                           "an earlier patient folder or input already wrote a different "
-                           "version of this resource; the first one is kept"});
+                           "an earlier patient or input already wrote a different version of "
+                           "this resource; the first one is kept"});
           }
           continue;
         }

@@ -548,3 +548,162 @@ TEST_CASE("ssmix2 reader: ReadPatient of a folder that is gone is an I/O error",
   REQUIRE(reader.ReadPatient(**second, records, sink).has_value());
   CHECK(records.size() == 1);
 }
+
+// Several roots of one facility (decision 0016): a full export and a delta root.
+TEST_CASE("ssmix2 reader: MergedWalk merges the walks of several roots by patient folder",
+          "[ssmix2]") {
+  TempTree full, delta, third;
+  full.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  full.Add("0000000003_-_ADT-00_999999999999999_20240401100000000_-_1");
+  full.Add("1000000009_-_ADT-00_999999999999999_20240401100000000_-_1");
+  delta.Add("0000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+  delta.Add("0000000003_-_ADT-00_999999999999999_20240402100000000_-_1");
+  delta.Add("1000000009_-_ADT-00_999999999999999_20240402100000000_-_1");
+  third.Add("1000000009_-_ADT-00_999999999999999_20240403100000000_-_1");
+  CollectingSink sink;
+  StorageReader a(full.Root(), sink), b(delta.Root(), sink), c(third.Root(), sink);
+  MergedWalk walk({&a, &b, &c});
+  MergedWalk::Step step;
+  std::vector<std::string> got;
+  while (walk.Next(step)) {
+    CHECK(step.ended.empty());
+    REQUIRE(step.readers.size() == step.folders.size());
+    std::string line = step.folders.front().folder.id;
+    line += ':';
+    for (std::size_t i = 0; i < step.readers.size(); ++i) {
+      CHECK(step.folders[i].folder.id == step.folders.front().folder.id);
+      CHECK(step.folders[i].reader == std::vector<StorageReader*>{&a, &b, &c}[step.readers[i]]);
+      line += ' ';
+      line += std::to_string(step.readers[i]);
+    }
+    got.push_back(line);
+  }
+  // Walk order (prefix folders, then ID), each patient once with every root that holds it.
+  CHECK(got == std::vector<std::string>{"0000000001: 0", "0000000002: 1", "0000000003: 0 1",
+                                        "1000000009: 0 1 2"});
+  CHECK(walk.Progress() == 1.0);
+  CHECK_FALSE(walk.Next(step));
+}
+
+TEST_CASE("ssmix2 reader: a walk that fails leaves the merge, the others go on", "[ssmix2]") {
+  TempTree full;
+  full.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  CollectingSink sink;
+  StorageReader a(full.Root(), sink), missing(full.Root() / "no-such-root", sink);
+  MergedWalk walk({&missing, &a});
+  MergedWalk::Step step;
+  REQUIRE(walk.Next(step));
+  REQUIRE(step.ended.size() == 1);
+  CHECK(step.ended[0].first == 0);
+  CHECK(step.ended[0].second == common::errc::kNotFound);
+  CHECK(step.readers == std::vector<std::size_t>{1});
+  CHECK_FALSE(walk.Next(step));
+  CHECK(step.ended.empty());
+}
+
+TEST_CASE("ssmix2 reader: one patient's folders in a full and a delta root read as one folder",
+          "[ssmix2]") {
+  TempTree full, delta;
+  const std::string p = "0000000001_20240401_OMP-01_";
+  // Full export: orders 1 (to be replaced), 2 (to be deleted), 3 (unchanged), snapshot.
+  full.Add(p + "000000000000001_20240401100000000_01_1");
+  full.Add(p + "000000000000002_20240401100000000_01_1");
+  full.Add(p + "000000000000003_20240401100000000_01_1");
+  full.Add("0000000001_-_PPR-01_999999999999999_20240401100000000_01_1");
+  // Delta root: order 1's file renamed _2 plus its new _1; order 2's renamed _0 plus the delete
+  // message; the snapshot replaced; a new order 4.
+  delta.Add(p + "000000000000001_20240401100000000_01_2");
+  delta.Add(p + "000000000000001_20240402100000000_01_1");
+  delta.Add(p + "000000000000002_20240401100000000_01_0");
+  delta.Add(p + "000000000000002_20240402110000000_01_0");
+  delta.Add("0000000001_-_PPR-01_999999999999999_20240401100000000_01_2");
+  delta.Add("0000000001_-_PPR-01_999999999999999_20240402100000000_01_1");
+  delta.Add(p + "000000000000004_20240402120000000_01_1");
+
+  for (const bool delta_first : {false, true}) {
+    CAPTURE(delta_first);
+    CollectingSink sink;
+    StorageReader a(full.Root(), sink), b(delta.Root(), sink);
+    a.Preload(true);
+    b.Preload(true);
+    MergedWalk walk(delta_first ? std::vector<StorageReader*>{&b, &a}
+                                : std::vector<StorageReader*>{&a, &b});
+    MergedWalk::Step step;
+    REQUIRE(walk.Next(step));
+    REQUIRE(step.folders.size() == 2);
+    std::vector<StorageRecord> records;
+    std::size_t failed = 99;
+    std::vector<std::size_t> files;
+    REQUIRE(StorageReader::ReadPatient(step.folders, records, sink, &failed, &files).has_value());
+    CHECK(failed == 99);
+    CHECK(files == (delta_first ? std::vector<std::size_t>{7, 4} : std::vector<std::size_t>{4, 7}));
+    CHECK_FALSE(walk.Next(step));
+    // One record per key, sorted by key, as from one folder holding the delta's state.
+    REQUIRE(records.size() == 5);
+    CHECK(records[0].file.name.data_type == "PPR-01");
+    CHECK(records[0].action == Action::kUpsert);
+    CHECK(records[0].file.name.stored_at == "20240402100000000");
+    REQUIRE(records[0].superseded.size() == 1);  // the snapshot diff's base, counted once
+    CHECK(records[0].superseded[0].name.stored_at == "20240401100000000");
+    CHECK(records[0].file.content.has_value());
+    CHECK(records[1].file.name.order_no == "000000000000001");  // replaced: the delta's version
+    CHECK(records[1].action == Action::kUpsert);
+    CHECK(records[1].file.name.stored_at == "20240402100000000");
+    REQUIRE(records[1].superseded.size() == 1);
+    CHECK(records[1].superseded[0].name.flag == Flag::kSuperseded);
+    CHECK(records[1].file.path.string().rfind(delta.Root().string(), 0) == 0);
+    CHECK(records[2].file.name.order_no == "000000000000002");  // deleted in the delta
+    CHECK(records[2].action == Action::kDelete);
+    CHECK(records[2].file.name.stored_at == "20240402110000000");
+    CHECK(records[3].file.name.order_no == "000000000000003");  // only in the full export
+    CHECK(records[3].action == Action::kUpsert);
+    CHECK(records[3].file.path.string().rfind(full.Root().string(), 0) == 0);
+    CHECK(records[4].file.name.order_no == "000000000000004");  // only in the delta
+    // The full export's stale _1 of a renamed file is the same file: no flag warnings.
+    CHECK(CountCode(sink, "ssmix2.duplicate_current") == 0);
+    CHECK(CountCode(sink, "ssmix2.mixed_flags") == 0);
+  }
+}
+
+TEST_CASE("ssmix2 reader: merged ReadPatient of one part is ReadPatient; a failing part is named",
+          "[ssmix2]") {
+  TempTree t, other;
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240401100000000_01_2");
+  t.Add("0000000001_20240401_OMP-01_000000000000001_20240402100000000_01_1");
+  // Two _1 files of one key inside one root stay a duplicate (reported) as before.
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240401100000000_01_1");
+  t.Add("0000000001_20240401_OMP-01_000000000000002_20240402100000000_01_1");
+  other.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+  CollectingSink sink_one, sink_parts;
+  StorageReader reader(t.Root(), sink_one);
+  auto folder = reader.NextPatientFolder();
+  REQUIRE(folder.has_value());
+  REQUIRE(*folder);
+  std::vector<StorageRecord> one, parts;
+  REQUIRE(reader.ReadPatient(**folder, one, sink_one).has_value());
+  REQUIRE(StorageReader::ReadPatient({{&reader, **folder}}, parts, sink_parts).has_value());
+  REQUIRE(one.size() == 2);
+  REQUIRE(parts.size() == one.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CHECK(parts[i].file.relative == one[i].file.relative);
+    CHECK(parts[i].superseded.size() == one[i].superseded.size());
+  }
+  CHECK(CountCode(sink_one, "ssmix2.duplicate_current") == 1);
+  CHECK(CountCode(sink_parts, "ssmix2.duplicate_current") == 1);
+
+  // The second part's folder is gone: error, *failed names it, nothing appended.
+  CollectingSink sink;
+  StorageReader second(other.Root(), sink);
+  auto gone = second.NextPatientFolder();
+  REQUIRE(gone.has_value());
+  REQUIRE(*gone);
+  fs::remove_all(other.Root() / "000");
+  std::vector<StorageRecord> none;
+  std::size_t failed = 99;
+  auto read =
+      StorageReader::ReadPatient({{&reader, **folder}, {&second, **gone}}, none, sink, &failed);
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error() == common::errc::kIoError);
+  CHECK(failed == 1);
+  CHECK(none.empty());
+}

@@ -1,9 +1,11 @@
 // Data-driven conversion cases (STYLE.md "Conversion cases are data"): every directory under
 // tests/cases/hl7v2/ and tests/cases/ssmix2/ holds input.hl7 or an input/ storage tree (or an
-// "input" path in case.json, relative to the repository), case.json (options: profile,
-// facility, masters = [{kind, file}] loaded into a terminology store; ignore: paths skipped by the
-// deep compare) and expected.json (the whole Bundle). A mismatch names the first differing path;
-// the actual output is written to <build>/cases-actual/<source>/<case>.json for review.
+// "input" path in case.json, relative to the repository, or "inputs": several storage roots in
+// the case directory, merged by patient as `kakehashi convert ROOT...` does), case.json (options:
+// profile, facility, masters = [{kind, file}] loaded into a terminology store; ignore: paths
+// skipped by the deep compare) and expected.json (the whole Bundle). A mismatch names the first
+// differing path; the actual output is written to <build>/cases-actual/<source>/<case>.json for
+// review.
 #include "case_util.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/mapping/bundle.hpp"
@@ -98,7 +100,27 @@ TEST_CASE("conversion cases: every case directory converts to its expected.json"
     CollectingSink issues;
     fs::path input =
         option("input").empty() ? dir / "input" : fs::path(KAKEHASHI_SOURCE_DIR) / option("input");
-    if (fs::is_directory(input)) {
+    if (const fhir::Node* roots = spec.Find("inputs")) {
+      // Several roots of one facility: one patient at a time, its folder in every root read as
+      // one folder (decision 0016), exactly as the convert workers read a unit.
+      std::vector<std::unique_ptr<adapters::ssmix2::StorageReader>> readers;
+      std::vector<adapters::ssmix2::StorageReader*> walked;
+      for (const auto& root : roots->Items()) {
+        readers.push_back(
+            std::make_unique<adapters::ssmix2::StorageReader>(dir / root.Text(), issues));
+        walked.push_back(readers.back().get());
+      }
+      REQUIRE(walked.size() >= 2);
+      adapters::ssmix2::MergedWalk walk(walked);
+      adapters::ssmix2::MergedWalk::Step step;
+      while (walk.Next(step)) {
+        REQUIRE(step.ended.empty());
+        std::vector<adapters::ssmix2::StorageRecord> records;
+        REQUIRE(adapters::ssmix2::StorageReader::ReadPatient(step.folders, records, issues));
+        converter.ForgetEncounterVersions();  // one unit per patient, as in convert
+        for (const auto& record : records) converter.ConvertRecord(record, bundle, issues);
+      }
+    } else if (fs::is_directory(input)) {
       adapters::ssmix2::StorageReader reader(input, issues);
       while (true) {
         auto next = reader.Next();

@@ -229,11 +229,8 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
   }
 }
 
-Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
-                                        std::vector<StorageRecord>& out, IssueSink& issues,
-                                        ReaderStats* stats) const {
-  ReaderStats unused;
-  ReaderStats& counts = stats != nullptr ? *stats : unused;
+Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, IssueSink& issues,
+                                    ReaderStats& counts) const {
   const std::string& patient_name = folder.id;
   const fs::path patient_dir = root_ / folder.l1 / folder.l2 / folder.id;
   const std::string rel = folder.l1 + '/' + folder.l2 + '/' + folder.id;
@@ -247,9 +244,9 @@ Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
                    "a file directly in a patient folder; expected <care date>/<data type>/<file>");
     ++counts.skipped;
   }
-  std::vector<StoredFile> files, extended;
-  // content folder (root-relative) -> its type folder and files, attached after Resolve.
-  std::map<std::string, std::pair<std::string, std::vector<std::string>>> extended_info;
+  std::vector<StoredFile>& files = c.files;
+  std::vector<StoredFile>& extended = c.extended;
+  auto& extended_info = c.extended_info;  // attached after Resolve (Finish)
   std::vector<std::string> types, stray, names, content_dirs, content_files, content_subdirs;
   for (const auto& date : dates) {
     const fs::path date_dir = patient_dir / date;
@@ -268,7 +265,8 @@ Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
       const std::string type_rel = date_rel + '/' + type;
       const DirFd type_fd = OpenDir(date_fd.get(), type.c_str());
       KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names));
-      KeepOnly(content_dirs, 5);  // Restrict() to one extended content folder
+      KeepOnly(content_dirs, 5);            // Restrict() to one extended content folder
+      if (only_.size() > 5) names.clear();  // ... whose type folder's own files lie outside
       // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
       // extended storage are CWE-like and contain '^'. Every content folder with files becomes
       // a record (the converter keeps it as a DocumentReference with the files attached).
@@ -338,30 +336,107 @@ Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
       }
     }
   }
-  const std::size_t start = out.size();
-  Resolve(std::move(files), issues, out, &counts);
-  if (!extended.empty()) {
+  return {};
+}
+
+void StorageReader::Finish(Collected c, std::vector<StorageRecord>& out, IssueSink& issues,
+                           ReaderStats& counts) {
+  Resolve(std::move(c.files), issues, out, &counts);
+  if (!c.extended.empty()) {
     const std::size_t first = out.size();
-    Resolve(std::move(extended), issues, out, &counts, true);
+    Resolve(std::move(c.extended), issues, out, &counts, true);
     for (std::size_t i = first; i < out.size(); ++i) {
-      auto info = extended_info.find(out[i].file.relative);
-      if (info == extended_info.end()) continue;
+      auto info = c.extended_info.find(out[i].file.relative);
+      if (info == c.extended_info.end()) continue;
       out[i].extended_type = info->second.first;
       out[i].extended_files = info->second.second;
     }
   }
-  if (only_.size() > 3) {
-    // Restrict() below the patient folder: keep the records of that subtree only.
-    std::string prefix = only_[0];
-    for (std::size_t i = 1; i < only_.size(); ++i) prefix += '/' + only_[i];
-    auto outside = [&](const StorageRecord& r) {
-      const std::string& path = r.file.relative;
-      return !(path.starts_with(prefix) &&
-               (path.size() == prefix.size() || path[prefix.size()] == '/'));
-    };
-    out.erase(std::remove_if(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), outside),
-              out.end());
+}
+
+Result<void> StorageReader::ReadPatient(const PatientFolder& folder,
+                                        std::vector<StorageRecord>& out, IssueSink& issues,
+                                        ReaderStats* stats) const {
+  ReaderStats unused;
+  ReaderStats& counts = stats != nullptr ? *stats : unused;
+  Collected c;
+  KAKEHASHI_TRY_VOID(Collect(folder, c, issues, counts));
+  Finish(std::move(c), out, issues, counts);
+  return {};
+}
+
+namespace {
+
+// How far along its life a stored file is: files are only renamed 1 -> 2 -> 0 (digest §3).
+int FlagRank(Flag flag) {
+  switch (flag) {
+    case Flag::kCurrent: return 0;
+    case Flag::kSuperseded: return 1;
+    case Flag::kDeleted: return 2;
   }
+  return 0;
+}
+
+// Keeps, of the files of several parts (roots) with one name-stem (the root-relative path but
+// for the condition flag), those of the part whose copy is furthest along (FlagRank; a tie: the
+// later part). `parts[i]` are the files of part i; the kept ones are appended to `out` in part
+// order.
+void KeepFurthest(std::vector<std::vector<StoredFile>>& parts, std::vector<StoredFile>& out) {
+  // stem -> the largest (rank, part) of its copies
+  std::map<std::string, std::pair<int, std::size_t>> best;
+  auto stem = [](const StoredFile& f) {
+    const std::string& r = f.relative;
+    return r.size() >= 2 ? r.substr(0, r.size() - 2) : r;  // "…_1" -> "…"
+  };
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    for (const auto& f : parts[p]) {
+      const std::pair<int, std::size_t> mine{FlagRank(f.name.flag), p};
+      auto [it, inserted] = best.emplace(stem(f), mine);
+      if (!inserted && it->second < mine) it->second = mine;
+    }
+  }
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    for (auto& f : parts[p]) {
+      if (best.find(stem(f))->second.second == p) out.push_back(std::move(f));
+    }
+  }
+}
+
+}  // namespace
+
+Result<void> StorageReader::ReadPatient(const std::vector<RootFolder>& parts,
+                                        std::vector<StorageRecord>& out, IssueSink& issues,
+                                        std::size_t* failed, std::vector<std::size_t>* files) {
+  if (files != nullptr) files->assign(parts.size(), 0);
+  ReaderStats counts;
+  if (parts.size() == 1) {
+    auto read = parts[0].reader->ReadPatient(parts[0].folder, out, issues, &counts);
+    if (!read && failed != nullptr) *failed = 0;
+    if (read && files != nullptr) (*files)[0] = counts.files;
+    return read;
+  }
+  std::vector<Collected> collected(parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::size_t before = counts.files;
+    if (auto read = parts[i].reader->Collect(parts[i].folder, collected[i], issues, counts);
+        !read) {
+      if (failed != nullptr) *failed = i;
+      return read;
+    }
+    if (files != nullptr) (*files)[i] = counts.files - before;
+  }
+  Collected merged;
+  std::vector<std::vector<StoredFile>> standard(parts.size()), extended(parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    standard[i] = std::move(collected[i].files);
+    extended[i] = std::move(collected[i].extended);
+    for (auto& [content, info] : collected[i].extended_info) {
+      merged.extended_info[content] = std::move(info);  // a later root's copy replaces
+    }
+  }
+  KeepFurthest(standard, merged.files);
+  KeepFurthest(extended, merged.extended);
+  Finish(std::move(merged), out, issues, counts);
   return {};
 }
 
@@ -525,6 +600,56 @@ Result<StorageRecord> StorageReader::ResolveFile(const fs::path& file, IssueSink
   Resolve(std::move(files), issues, records);
   if (records.empty()) return make_error_code(errc::kNotFound);
   return std::move(records.front());
+}
+
+MergedWalk::MergedWalk(std::vector<StorageReader*> readers)
+    : readers_(std::move(readers)), heads_(readers_.size()) {}
+
+void MergedWalk::Advance(std::size_t i, Step& step) {
+  auto next = readers_[i]->NextPatientFolder();
+  if (!next) {
+    heads_[i].reset();
+    step.ended.emplace_back(i, next.error());
+    return;
+  }
+  heads_[i] = std::move(*next);
+}
+
+bool MergedWalk::Next(Step& step) {
+  step.readers.clear();
+  step.folders.clear();
+  step.ended.clear();
+  if (!started_) {
+    started_ = true;
+    for (std::size_t i = 0; i < readers_.size(); ++i) Advance(i, step);
+  }
+  // The smallest head in the walk order (prefix folders, then the patient folder).
+  const auto before = [](const StorageReader::PatientFolder& a,
+                         const StorageReader::PatientFolder& b) {
+    if (a.l1 != b.l1) return a.l1 < b.l1;
+    if (a.l2 != b.l2) return a.l2 < b.l2;
+    return a.id < b.id;
+  };
+  const StorageReader::PatientFolder* least = nullptr;
+  for (const auto& head : heads_) {
+    if (head && (least == nullptr || before(*head, *least))) least = &*head;
+  }
+  if (least == nullptr) return false;
+  const StorageReader::PatientFolder patient = *least;
+  for (std::size_t i = 0; i < readers_.size(); ++i) {
+    if (!heads_[i] || before(patient, *heads_[i])) continue;  // this root has no such patient
+    step.readers.push_back(i);
+    step.folders.push_back({readers_[i], std::move(*heads_[i])});
+    Advance(i, step);
+  }
+  return true;
+}
+
+double MergedWalk::Progress() const {
+  if (readers_.empty()) return 1.0;
+  double sum = 0;
+  for (const auto* r : readers_) sum += r->Progress();
+  return sum / static_cast<double>(readers_.size());
 }
 
 }  // namespace kakehashi::adapters::ssmix2

@@ -41,8 +41,10 @@
 #include <cstddef>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::adapters::ssmix2 {
@@ -116,6 +118,26 @@ class StorageReader {
   Result<void> ReadPatient(const PatientFolder& folder, std::vector<StorageRecord>& out,
                            IssueSink& issues, ReaderStats* stats = nullptr) const;
 
+  // Several roots of one facility (digest §2: several roots per facility are legal, kakehashi
+  // rule: merge them), e.g. a full export and a daily delta root: the folders of one patient in
+  // several roots, read as if they were one folder. Each part is read as ReadPatient reads it
+  // (its reader's Restrict and Preload apply); then the files are resolved together, so a key
+  // replaced (`_2` + a new `_1`) or deleted (`_0`) in a later root yields one update or one
+  // delete. The same stored file seen in several roots (same name but for the condition flag)
+  // counts once: the flag furthest along its life (1 → 2 → 0, digest §3: files are only renamed
+  // that way) wins, on a tie the later part; several files with one name-stem inside one part
+  // stay as they are (as for one root). One part reads exactly as ReadPatient.
+  // On an error of part i, `*failed` = i (when given) and nothing is appended to `out`.
+  // `files` (optional) receives the number of stored files found in each part.
+  struct RootFolder {
+    const StorageReader* reader = nullptr;
+    PatientFolder folder;
+  };
+  static Result<void> ReadPatient(const std::vector<RootFolder>& parts,
+                                  std::vector<StorageRecord>& out, IssueSink& issues,
+                                  std::size_t* failed = nullptr,
+                                  std::vector<std::size_t>* files = nullptr);
+
   const ReaderStats& Stats() const { return stats_; }
   // Fraction of the store walked, 0..1, estimated from the position among the ID-prefix folders
   // (cheap; for progress and ETA displays).
@@ -161,6 +183,16 @@ class StorageReader {
     std::vector<std::string> names;  // sorted child folder names
     std::size_t next = 0;
   };
+  // The files of one patient folder before the flag rules (ReadPatient = Collect + Finish).
+  struct Collected {
+    std::vector<StoredFile> files, extended;
+    // content folder (root-relative) -> its type folder and file names
+    std::map<std::string, std::pair<std::string, std::vector<std::string>>> extended_info;
+  };
+  Result<void> Collect(const PatientFolder& folder, Collected& c, IssueSink& issues,
+                       ReaderStats& counts) const;
+  static void Finish(Collected c, std::vector<StorageRecord>& out, IssueSink& issues,
+                     ReaderStats& counts);
   // Loads the next patient folder into pending_ (possibly none of its files are records);
   // `more` is false when the walk is over.
   Result<void> LoadNextPatient(bool& more);
@@ -176,6 +208,36 @@ class StorageReader {
   std::deque<StorageRecord> pending_;
   std::vector<std::string> only_;  // Restrict(): path components below the root
   ReaderStats stats_;
+};
+
+// The walks of several StorageReaders (several roots, in input order) merged into one walk by
+// patient folder (<ID[0:3]>, <ID[3:6]>, <ID>, the byte-wise order each walk already has), so that
+// one step names a patient and its folder in every root that holds it (read them with
+// StorageReader::ReadPatient(parts)). Holds one folder name per root: memory does not grow with
+// the stores. Not thread-safe; the readers are walked only through it (NextPatientFolder).
+class MergedWalk {
+ public:
+  explicit MergedWalk(std::vector<StorageReader*> readers);
+
+  struct Step {
+    std::vector<std::size_t> readers;                // the readers holding the patient (ascending)
+    std::vector<StorageReader::RootFolder> folders;  // their folders, in the same order
+    // Walks that failed during this step (reader index, error, e.g. a prefix folder that cannot
+    // be listed): such a reader leaves the merge; the others go on.
+    std::vector<std::pair<std::size_t, ErrorCode>> ended;
+  };
+  // The next patient; false when every walk is over (`step.ended` may still name failures).
+  bool Next(Step& step);
+  // Fraction walked, 0..1: the mean of the readers' Progress().
+  double Progress() const;
+
+ private:
+  // Advances reader i to its next folder (or ends it, recording a failure in `step`).
+  void Advance(std::size_t i, Step& step);
+
+  std::vector<StorageReader*> readers_;
+  std::vector<std::optional<StorageReader::PatientFolder>> heads_;  // nullopt: walk over
+  bool started_ = false;
 };
 
 }  // namespace kakehashi::adapters::ssmix2
