@@ -127,7 +127,8 @@ class StorageReader {
   // counts once: the flag furthest along its life (1 → 2 → 0, digest §3: files are only renamed
   // that way) wins, on a tie the later part; several files with one name-stem inside one part
   // stay as they are (as for one root). One part reads exactly as ReadPatient.
-  // On an error of part i, `*failed` = i (when given) and nothing is appended to `out`.
+  // Errors as ReadPatient (errc::kIoError: a folder cannot be listed); on an error of part i,
+  // `*failed` = i (when given) and nothing is appended to `out`.
   // `files` (optional) receives the number of stored files found in each part.
   struct RootFolder {
     const StorageReader* reader = nullptr;
