@@ -5,7 +5,7 @@
 // IDs, so stderr never names a stored file — it prints issue codes, counts and messages; the
 // --issues OperationOutcome carries the locations for the operator.
 //
-// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"; docs/decisions/0008, 0016): the
+// Parallel streaming (docs/performance.md, "SS-MIX2 conversion"; docs/decisions/0008, 0017): the
 // inputs are cut into units — one SS-MIX2 patient (its folder in every store input: the walks of
 // several roots are merged by patient and its folders read as one folder), or one whole file
 // given on the command line — that `--jobs` worker threads claim in input order (walking the
@@ -591,7 +591,7 @@ class Worker {
 // merged walk takes the place of the first store input; each store input's end (its walk error
 // or "no SS-MIX2 data") is reported at its own place. The folders are only named here and read
 // by the worker that converts the unit, so the file reads and the conversion run on every
-// worker (docs/decisions/0008-parallel-streaming-convert.md, 0016-multi-root-convert.md).
+// worker (docs/decisions/0008-parallel-streaming-convert.md, 0017-multi-root-convert.md).
 class UnitSource {
  public:
   UnitSource(const std::vector<std::string>& inputs, std::string from, bool keep_issues)
@@ -972,7 +972,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   // learnt first (converting it once more, issues dropped), so that the store's entries with
   // those keys are remembered and the file's repeats are dropped (bdl-7: first wins, warning
   // convert.duplicate_resource when they differ). Without such inputs nothing is remembered per
-  // patient (decision 0016).
+  // patient (decision 0017).
   std::unordered_set<std::string> later_keys;
   if (std::vector<Unit> later = source.LaterFileUnits(); !later.empty()) {
     const std::unordered_set<std::string> none;

@@ -549,7 +549,7 @@ TEST_CASE("ssmix2 reader: ReadPatient of a folder that is gone is an I/O error",
   CHECK(records.size() == 1);
 }
 
-// Several roots of one facility (decision 0016): a full export and a delta root.
+// Several roots of one facility (decision 0017): a full export and a delta root.
 TEST_CASE("ssmix2 reader: MergedWalk merges the walks of several roots by patient folder",
           "[ssmix2]") {
   TempTree full, delta, third;

@@ -102,7 +102,7 @@ TEST_CASE("conversion cases: every case directory converts to its expected.json"
         option("input").empty() ? dir / "input" : fs::path(KAKEHASHI_SOURCE_DIR) / option("input");
     if (const fhir::Node* roots = spec.Find("inputs")) {
       // Several roots of one facility: one patient at a time, its folder in every root read as
-      // one folder (decision 0016), exactly as the convert workers read a unit.
+      // one folder (decision 0017), exactly as the convert workers read a unit.
       std::vector<std::unique_ptr<adapters::ssmix2::StorageReader>> readers;
       std::vector<adapters::ssmix2::StorageReader*> walked;
       for (const auto& root : roots->Items()) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `kakehashi convert` of two SS-MIX2 roots holding the same patient (decision 0016): a full export
+# `kakehashi convert` of two SS-MIX2 roots holding the same patient (decision 0017): a full export
 # and a delta root (tests/cases/ssmix2/two_roots_full_delta). The transaction Bundle has each
 # Type/id once (bdl-7), the delta's replacement wins, the delete is applied, the stay's Encounter
 # is merged from both roots; --jobs 1 and --jobs 2 write the same bytes, and so does either root
