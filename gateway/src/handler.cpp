@@ -492,9 +492,9 @@ struct Handler::Impl {
     }
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-    resp.SetHeader("ETag", r.etag);
-    resp.SetHeader("Last-Modified", r.last_modified);
-    resp.body = r.json;  // the stored canonical bytes, not re-serialised
+    resp.SetHeader("ETag", std::string(r.etag()));
+    resp.SetHeader("Last-Modified", std::string(r.last_modified()));
+    resp.body = r.json();  // the stored canonical bytes, not re-serialised
     return resp;
   }
 

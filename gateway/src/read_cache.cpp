@@ -10,10 +10,13 @@
 
 #include "detail/values.hpp"
 #include "gzip.hpp"
+#include "handler_util.hpp"
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 namespace kakehashi::gateway::detail {
@@ -29,9 +32,16 @@ std::string_view Key(std::string_view type, std::string_view id) {
   return tls_key;
 }
 
+// Not 0 (the empty slot of EntryTable). The table indexes with the low bits, the shard is taken
+// from the top bits, so that the keys of one shard do not all share their low bits.
+std::uint64_t HashOf(std::string_view key) {
+  const std::uint64_t h = std::hash<std::string_view>{}(key);
+  return h == 0 ? 1 : h;
+}
+
 std::size_t EntryBytes(std::string_view key, const CachedResource& e) {
   // Map node, control block and strings: a rough constant for the fixed parts.
-  return key.size() + e.json.size() + e.etag.size() + e.last_modified.size() + 192;
+  return key.size() + e.StorageBytes() + 192;
 }
 
 // WAL-index header (walformat.html §2.1), native byte order, 48 bytes, stored twice.
@@ -130,41 +140,133 @@ std::optional<DbEpoch> WalIndexWatch::Current() {
   return DecodeWalIndexHeader(reinterpret_cast<const unsigned char*>(h));
 }
 
+CachedResource::CachedResource(std::int64_t v, std::int64_t last_updated, bool is_deleted,
+                               std::string_view json)
+    : version(v), last_updated_us(last_updated), deleted(is_deleted) {
+  const std::string etag = FormatETag(v);
+  const std::string date = FormatHttpDate(last_updated);
+  constexpr std::string_view kType = "Content-Type: ";
+  constexpr std::string_view kETag = "\r\nETag: ";
+  constexpr std::string_view kDate = "\r\nLast-Modified: ";
+  bytes_.reserve(kType.size() + kFhirJson.size() + kETag.size() + etag.size() + kDate.size() +
+                 date.size() + 2 + json.size());
+  bytes_ += kType;
+  bytes_ += kFhirJson;
+  bytes_ += kETag;
+  etag_at_ = static_cast<std::uint32_t>(bytes_.size());
+  etag_size_ = static_cast<std::uint32_t>(etag.size());
+  bytes_ += etag;
+  bytes_ += kDate;
+  date_at_ = static_cast<std::uint32_t>(bytes_.size());
+  date_size_ = static_cast<std::uint32_t>(date.size());
+  bytes_ += date;
+  bytes_ += "\r\n";
+  json_at_ = static_cast<std::uint32_t>(bytes_.size());
+  bytes_ += json;
+}
+
+std::string_view CachedResource::json() const {
+  return std::string_view(bytes_).substr(json_at_);
+}
+
+std::string_view CachedResource::etag() const {
+  return std::string_view(bytes_).substr(etag_at_, etag_size_);
+}
+
+std::string_view CachedResource::last_modified() const {
+  return std::string_view(bytes_).substr(date_at_, date_size_);
+}
+
+std::string_view CachedResource::Fields200() const {
+  return std::string_view(bytes_).substr(0, json_at_);
+}
+
 std::shared_ptr<const std::string> CachedResource::Gzip() const {
   std::lock_guard lock(gzip_mutex_);
   if (!gzip_) {
     auto out = std::make_shared<std::string>();
-    if (!GzipCompress(json, *out)) return nullptr;
+    if (!GzipCompress(json(), *out)) return nullptr;
     gzip_ = std::move(out);
   }
   return gzip_;
 }
 
 std::shared_ptr<CachedResource> MakeCachedResource(store::ResourceRow&& row) {
-  auto e = std::make_shared<CachedResource>();
-  e->version = row.version;
-  e->last_updated_us = row.last_updated_us;
-  e->deleted = row.deleted;
-  e->json = std::move(row.json);
-  e->etag = FormatETag(row.version);
-  e->last_modified = FormatHttpDate(row.last_updated_us);
-  return e;
+  return std::make_shared<CachedResource>(row.version, row.last_updated_us, row.deleted,
+                                          row.json);
+}
+
+std::size_t EntryTable::IndexOf(std::string_view key, std::uint64_t hash) const {
+  if (slots_.empty()) return std::string_view::npos;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.hash == 0) return std::string_view::npos;
+    if (slot.hash == hash && slot.key == key) return i;
+  }
+}
+
+EntryTable::Value* EntryTable::Find(std::string_view key, std::uint64_t hash) {
+  const std::size_t i = IndexOf(key, hash);
+  return i == std::string_view::npos ? nullptr : &slots_[i].value;
+}
+
+std::pair<EntryTable::Value*, bool> EntryTable::TryEmplace(std::string_view key,
+                                                           std::uint64_t hash) {
+  if (const std::size_t i = IndexOf(key, hash); i != std::string_view::npos) {
+    return {&slots_[i].value, false};
+  }
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  while (slots_[i].hash != 0) i = (i + 1) & mask;
+  slots_[i].hash = hash;
+  slots_[i].key.assign(key);
+  ++size_;
+  return {&slots_[i].value, true};
+}
+
+bool EntryTable::Erase(std::string_view key, std::uint64_t hash) {
+  std::size_t hole = IndexOf(key, hash);
+  if (hole == std::string_view::npos) return false;
+  // Backward shift: each later slot of the run moves into the hole unless its home position
+  // lies cyclically in (hole, j], where a lookup still reaches it.
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t j = (hole + 1) & mask; slots_[j].hash != 0; j = (j + 1) & mask) {
+    const std::size_t home = slots_[j].hash & mask;
+    const bool reachable = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (reachable) continue;
+    slots_[hole] = std::move(slots_[j]);
+    hole = j;
+  }
+  slots_[hole] = Slot{};
+  --size_;
+  return true;
+}
+
+void EntryTable::Grow() {
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(std::max<std::size_t>(
+                                                     16, slots_.size() * 2)));
+  const std::size_t mask = slots_.size() - 1;
+  for (Slot& slot : old) {
+    if (slot.hash == 0) continue;
+    std::size_t i = slot.hash & mask;
+    while (slots_[i].hash != 0) i = (i + 1) & mask;
+    slots_[i] = std::move(slot);
+  }
 }
 
 ReadCache::ReadCache(std::size_t budget_bytes) : shard_budget_(budget_bytes / kShards) {}
 
-ReadCache::Shard& ReadCache::ShardOf(std::string_view key) {
-  return shards_[Hash{}(key) % kShards];
-}
-
 std::shared_ptr<const CachedResource> ReadCache::Find(std::string_view type, std::string_view id,
                                                       const DbEpoch& now) {
   std::string_view key = Key(type, id);
-  Shard& s = ShardOf(key);
+  const std::uint64_t hash = HashOf(key);
+  Shard& s = shards_[ShardIndex(hash)];
   std::lock_guard lock(s.mutex);
-  auto it = s.map.find(key);
-  if (it == s.map.end() || !(it->second->epoch == now)) return nullptr;
-  return it->second;
+  EntryTable::Value* found = s.table.Find(key, hash);
+  if (found == nullptr || !((*found)->epoch == now)) return nullptr;
+  return *found;
 }
 
 void ReadCache::Insert(std::string_view type, std::string_view id,
@@ -172,38 +274,41 @@ void ReadCache::Insert(std::string_view type, std::string_view id,
   std::string_view key = Key(type, id);
   const std::size_t size = EntryBytes(key, *entry);
   if (size > shard_budget_) return;
-  Shard& s = ShardOf(key);
+  const std::uint64_t hash = HashOf(key);
+  Shard& s = shards_[ShardIndex(hash)];
   std::vector<std::shared_ptr<const CachedResource>> evicted;  // freed outside the lock
   std::lock_guard lock(s.mutex);
-  auto [it, inserted] = s.map.try_emplace(std::string(key), entry);
+  auto [slot, inserted] = s.table.TryEmplace(key, hash);
   if (!inserted) {  // a refill of a stale entry (or a concurrent fill): keep the newer read
-    if (it->second->epoch == entry->epoch && it->second->version >= entry->version) return;
-    const std::size_t old = EntryBytes(key, *it->second);
+    if ((*slot)->epoch == entry->epoch && (*slot)->version >= entry->version) return;
+    const std::size_t old = EntryBytes(key, **slot);
     s.bytes -= old;
     bytes_.fetch_sub(old, std::memory_order_relaxed);
-    evicted.push_back(std::move(it->second));
-    it->second = std::move(entry);
+    evicted.push_back(std::move(*slot));
+    *slot = std::move(entry);
   } else {
+    *slot = std::move(entry);
     s.order.emplace_back(key);
   }
   s.bytes += size;
   bytes_.fetch_add(size, std::memory_order_relaxed);
-  // Every key of the map has one entry in `order`: evict from the front, skipping the key just
-  // inserted.
-  while (s.bytes > shard_budget_ && s.map.size() > 1 && !s.order.empty()) {
+  // Every key of the table has one entry in `order`: evict from the front, skipping the key
+  // just inserted.
+  while (s.bytes > shard_budget_ && s.table.size() > 1 && !s.order.empty()) {
     std::string front = std::move(s.order.front());
     s.order.pop_front();
     if (front == key) {
       s.order.push_back(std::move(front));
       continue;
     }
-    auto victim = s.map.find(front);
-    if (victim == s.map.end()) continue;
-    const std::size_t n = EntryBytes(victim->first, *victim->second);
+    const std::uint64_t front_hash = HashOf(front);
+    EntryTable::Value* victim = s.table.Find(front, front_hash);
+    if (victim == nullptr) continue;
+    const std::size_t n = EntryBytes(front, **victim);
     s.bytes -= n;
     bytes_.fetch_sub(n, std::memory_order_relaxed);
-    evicted.push_back(std::move(victim->second));
-    s.map.erase(victim);
+    evicted.push_back(std::move(*victim));
+    s.table.Erase(front, front_hash);
   }
 }
 

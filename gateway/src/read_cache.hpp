@@ -22,7 +22,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 struct sqlite3;
 
@@ -62,24 +63,70 @@ class WalIndexWatch {
   ::sqlite3* db_ = nullptr;  // keeps the mapping and the DMS lock
 };
 
-// One current version, with its response headers pre-rendered.
-struct CachedResource {
+// One current version, with the header fields of its 200 response pre-rendered next to the
+// body in one allocation: a cached read appends two contiguous ranges instead of formatting and
+// checking each field, and the fill allocates once.
+class CachedResource {
+ public:
+  CachedResource(std::int64_t version, std::int64_t last_updated_us, bool deleted,
+                 std::string_view json);
+  CachedResource(const CachedResource&) = delete;
+  CachedResource& operator=(const CachedResource&) = delete;
+
   std::int64_t version = 0;
   std::int64_t last_updated_us = 0;
   bool deleted = false;
-  std::string json;           // the stored canonical bytes (empty when deleted)
-  std::string etag;           // W/"n"
-  std::string last_modified;  // IMF-fixdate
-  DbEpoch epoch;              // the database state it was read at (or after)
-  // gzip of `json`, computed on the first request that accepts gzip (then shared).
+  DbEpoch epoch;  // the database state it was read at (or after)
+
+  std::string_view json() const;           // the stored canonical bytes (empty when deleted)
+  std::string_view etag() const;           // W/"n"
+  std::string_view last_modified() const;  // IMF-fixdate
+  // "Content-Type: application/fhir+json\r\nETag: W/\"n\"\r\nLast-Modified: DATE\r\n": the
+  // fields every 200 of this version carries, each line ending in CRLF.
+  std::string_view Fields200() const;
+  std::size_t StorageBytes() const { return bytes_.size(); }
+  // gzip of json(), computed on the first request that accepts gzip (then shared).
   std::shared_ptr<const std::string> Gzip() const;
 
  private:
+  std::string bytes_;  // Fields200(), then json()
+  std::uint32_t etag_at_ = 0;
+  std::uint32_t etag_size_ = 0;
+  std::uint32_t date_at_ = 0;
+  std::uint32_t date_size_ = 0;
+  std::uint32_t json_at_ = 0;
   mutable std::mutex gzip_mutex_;
   mutable std::shared_ptr<const std::string> gzip_;
 };
 
 std::shared_ptr<CachedResource> MakeCachedResource(store::ResourceRow&& row);
+
+// The cache's index: open addressing with linear probing (backward-shift deletion), the key
+// (inline when short, as std::string keeps it), its hash and the entry pointer in one slot, so a
+// lookup touches one slot before the entry itself (a node-based map adds a bucket and a node).
+// Not thread-safe; `hash` must be the same function of the key on every call and not 0.
+class EntryTable {
+ public:
+  using Value = std::shared_ptr<const CachedResource>;
+  Value* Find(std::string_view key, std::uint64_t hash);
+  // The slot of `key`, added empty when absent (second: true when added).
+  std::pair<Value*, bool> TryEmplace(std::string_view key, std::uint64_t hash);
+  // False when absent.
+  bool Erase(std::string_view key, std::uint64_t hash);
+  std::size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;  // 0: empty
+    std::string key;
+    Value value;
+  };
+  std::size_t IndexOf(std::string_view key, std::uint64_t hash) const;  // or npos
+  void Grow();
+
+  std::vector<Slot> slots_;  // power-of-two size, at most half full
+  std::size_t size_ = 0;
+};
 
 class ReadCache {
  public:
@@ -98,19 +145,15 @@ class ReadCache {
   std::size_t Bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, std::shared_ptr<const CachedResource>, Hash, std::equal_to<>>
-        map;
+    EntryTable table;
     std::deque<std::string> order;  // first fill order, for eviction
     std::size_t bytes = 0;
   };
   static constexpr std::size_t kShards = 16;
-  Shard& ShardOf(std::string_view key);
+  static constexpr std::size_t ShardIndex(std::uint64_t hash) { return hash >> 60; }  // 16
+  static_assert(kShards == 16);
 
   std::size_t shard_budget_;
   std::atomic<std::size_t> bytes_{0};

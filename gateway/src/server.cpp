@@ -125,6 +125,10 @@ class ResponseWriter {
   explicit ResponseWriter(std::string& out) : out_(out) {}
   void Status(int status) {
     status_ = status;
+    if (status == 200) {
+      out_ += "HTTP/1.1 200 OK\r\nServer: kakehashi\r\n";
+      return;
+    }
     out_ += "HTTP/1.1 ";
     char digits[8];
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, status);
@@ -144,6 +148,8 @@ class ResponseWriter {
     out_ += value;
     out_ += "\r\n";
   }
+  // Header lines rendered by the read cache (CachedResource::Fields200), CRLF-terminated.
+  void PreRendered(std::string_view lines) { out_ += lines; }
   void Finish(std::string_view body, bool head_only, bool keep_alive, int minor_version) {
     if (!HasNoBody(status_)) {
       out_ += "Content-Length: ";
@@ -400,21 +406,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     ResponseWriter w(out);
     if (auto inm = head.Header("If-None-Match"); !inm.empty() && MatchesVersion(inm, r.version)) {
       w.Status(304);
-      w.Field("ETag", r.etag);
+      w.Field("ETag", r.etag());
       w.Finish({}, is_head, keep, head.minor_version);
       return true;
     }
     std::shared_ptr<const std::string> zipped;
-    const bool compressible = r.json.size() >= options.gzip_min_bytes;
+    const std::string_view json = r.json();
+    const bool compressible = json.size() >= options.gzip_min_bytes;
     if (compressible && AcceptsGzip(head.Header("Accept-Encoding"))) zipped = r.Gzip();
     w.Status(200);
-    w.Field("Content-Type", detail::kFhirJson);
-    w.Field("ETag", r.etag);
-    w.Field("Last-Modified", r.last_modified);
+    w.PreRendered(r.Fields200());  // Content-Type, ETag, Last-Modified
     if (zipped) w.Field("Content-Encoding", "gzip");
     if (compressible) w.Field("Vary", "Accept-Encoding");
-    w.Finish(zipped ? std::string_view(*zipped) : std::string_view(r.json), is_head, keep,
-             head.minor_version);
+    w.Finish(zipped ? std::string_view(*zipped) : json, is_head, keep, head.minor_version);
     return true;
   }
 

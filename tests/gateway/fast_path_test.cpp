@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace kakehashi::gateway {
 namespace {
@@ -132,9 +133,12 @@ TEST_CASE("read cache: an entry is served only at the epoch it was read at", "[r
   auto hit = cache.Find("Patient", "a", e1);
   REQUIRE(hit != nullptr);
   CHECK(hit->version == 3);
-  CHECK(hit->etag == "W/\"3\"");
-  CHECK(hit->last_modified == "Mon, 01 Dec 2025 00:00:00 GMT");
-  CHECK(hit->json == "{\"id\":\"a\"}");
+  CHECK(hit->etag() == "W/\"3\"");
+  CHECK(hit->last_modified() == "Mon, 01 Dec 2025 00:00:00 GMT");
+  CHECK(hit->json() == "{\"id\":\"a\"}");
+  CHECK(hit->Fields200() ==
+        "Content-Type: application/fhir+json; charset=utf-8\r\nETag: W/\"3\"\r\n"
+        "Last-Modified: Mon, 01 Dec 2025 00:00:00 GMT\r\n");
   CHECK(cache.Find("Observation", "a", e1) == nullptr);  // the type is part of the key
   CHECK(cache.Find("Patient", "a", e2) == nullptr);      // a commit since: stale
   auto refill = detail::MakeCachedResource(Row("a", 4, "{}"));
@@ -142,6 +146,60 @@ TEST_CASE("read cache: an entry is served only at the epoch it was read at", "[r
   cache.Insert("Patient", "a", refill);
   CHECK(cache.Find("Patient", "a", e2)->version == 4);
   CHECK(cache.Find("Patient", "a", e1) == nullptr);
+}
+
+// The cache's open-addressing index with hashes chosen to collide: long probe runs, runs that
+// wrap around the end of the slot array, and deletions from the middle of a run (backward shift)
+// must leave every other key findable.
+TEST_CASE("read cache: the entry table finds every key through collisions and deletions",
+          "[read_cache]") {
+  detail::EntryTable table;
+  auto value_of = [](int i) {
+    return detail::MakeCachedResource(Row("k" + std::to_string(i), i + 1, "{}"));
+  };
+  // 16 slots after the first growth, 32 after the second: hashes 15 and 31 sit at the end of
+  // the array, so their runs wrap to slot 0; 7 keys share the home slot 3.
+  const std::vector<std::uint64_t> hashes = {3, 3, 3, 15, 15, 31, 3, 4, 3, 31, 63, 3, 5, 1, 2, 3};
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    keys.push_back("key" + std::to_string(i));
+    auto [slot, added] = table.TryEmplace(keys[i], hashes[i]);
+    REQUIRE(added);
+    *slot = value_of(static_cast<int>(i));
+  }
+  CHECK(table.size() == hashes.size());
+  auto check_all = [&](const std::vector<bool>& gone) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto* found = table.Find(keys[i], hashes[i]);
+      if (gone[i]) {
+        CHECK(found == nullptr);
+      } else {
+        REQUIRE(found != nullptr);
+        CHECK((*found)->version == static_cast<std::int64_t>(i) + 1);
+      }
+    }
+  };
+  std::vector<bool> gone(keys.size(), false);
+  check_all(gone);
+  // Same key again: the existing slot, not a second one.
+  auto [again, added_again] = table.TryEmplace(keys[2], hashes[2]);
+  CHECK_FALSE(added_again);
+  CHECK((*again)->version == 3);
+  // A key with a colliding hash but other bytes is not found.
+  CHECK(table.Find("other", hashes[0]) == nullptr);
+  for (std::size_t i : {1u, 3u, 0u, 9u, 11u, 6u}) {  // from runs' middles, starts and wraps
+    CHECK(table.Erase(keys[i], hashes[i]));
+    CHECK_FALSE(table.Erase(keys[i], hashes[i]));
+    gone[i] = true;
+    check_all(gone);
+  }
+  CHECK(table.size() == keys.size() - 6);
+  // Re-added after deletion: found again, the others still there.
+  auto [back, added_back] = table.TryEmplace(keys[3], hashes[3]);
+  REQUIRE(added_back);
+  *back = value_of(3);
+  gone[3] = false;
+  check_all(gone);
 }
 
 TEST_CASE("read cache: gzip computed once; the byte budget evicts the oldest", "[read_cache]") {
