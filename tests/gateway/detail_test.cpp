@@ -3,6 +3,7 @@
 #include "detail/fhirpath_lite.hpp"
 #include "detail/json.hpp"
 #include "detail/values.hpp"
+#include "handler_util.hpp"
 #include "indexer.hpp"
 #include "search_params.hpp"
 
@@ -118,6 +119,18 @@ TEST_CASE("search params: generated table compiles completely", "[detail]") {
   CHECK(reg.Find("Patient", "name")->def->type == ParamType::kString);
   CHECK(reg.Find("Observation", "patient")->def->targets == "Patient");
   CHECK(reg.Find("Patient", "nonsense") == nullptr);
+}
+
+TEST_CASE("resource type names: the served R4 types, exact spelling only", "[detail]") {
+  for (std::string_view t : {"Patient", "Observation", "Encounter", "Binary", "Parameters",
+                             "CodeSystem", "ValueSet"}) {
+    CHECK(IsResourceTypeName(t));
+  }
+  for (std::string_view t : {"", "patient", "PATIENT", "Patient ", "Patients", "Resource",
+                             "DomainResource", "Foo"}) {
+    CHECK_FALSE(IsResourceTypeName(t));
+  }
+  CHECK(IsResourceTypeName(std::string_view("Patient/p1").substr(0, 7)));  // a view, not a string
 }
 
 TEST_CASE("indexer: values of a JP patient", "[detail]") {
