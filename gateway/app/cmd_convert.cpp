@@ -18,6 +18,9 @@
 // Organization) repeat across patients, and those of a file input that names a store's patient
 // (learnt before the run); a repeat whose content differs is reported
 // (convert.duplicate_resource).
+// Reading: `--io-threads` threads (default 8) walk the stores and read the patients' folders
+// ahead of the workers (read_ahead.hpp), so a store that is not in the page cache is read with
+// several disk requests at once (docs/decisions/0018-convert-read-ahead.md).
 #include "args.hpp"
 #include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
@@ -31,6 +34,7 @@
 #include "kakehashi/mapping/converter.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
 #include "progress.hpp"
+#include "read_ahead.hpp"
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
 #include "kakehashi/conformance/validator.hpp"
@@ -39,6 +43,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -103,6 +108,10 @@ constexpr const char* kHelp =
     "                                 hardware threads); SS-MIX2 patients are converted in\n"
     "                                 parallel and written in input order, so the output is\n"
     "                                 the same for every N; memory stays bounded (streaming)\n"
+    "  --io-threads N                 read SS-MIX2 patient folders ahead of the workers with N\n"
+    "                                 threads (default 8; 0: each worker reads its own), so\n"
+    "                                 that a store not in the page cache is read with N disk\n"
+    "                                 requests at once; the output is the same for every N\n"
     "  --help                         show this help\n"
     "\n"
     "Exit codes: 0 converted (warnings on stderr), 1 some input was unusable (one line per\n"
@@ -404,6 +413,8 @@ struct Unit {
   std::vector<adapters::ssmix2::StorageReader::RootFolder> folders;
   std::vector<std::size_t> folder_inputs;
   std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient (once read), kStoreFile
+  bool read = false;               // kPatient: the folders have been read (ReadUnit)
+  std::vector<std::size_t> found;  // then: stored files read from each of `folders`
   std::string message;                                   // kMessage: one line for stderr
   bool unusable = false;                                 // counts as an unusable input
   bool end_of_store = false;          // the walk of store input `input_index` is over
@@ -437,6 +448,36 @@ std::uint64_t Fnv1a(std::string_view text) {
   return h;
 }
 
+// Reads a patient unit's folders (ReadPatient: the files relative to their open folder; reader
+// issues to the unit's sink); an I/O thread of the read-ahead calls it, or the converting worker
+// when there is none (--io-threads 0). Other units are left as they are. When a folder cannot be
+// read, the unit becomes its error line: issues the reader reported before failing still go
+// out, then the line (naming the input, not the folder: its name is a patient ID). The patient
+// is not converted at all — from its other roots alone it would be a wrong state — and the walk
+// goes on.
+void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
+  if (unit.kind != Unit::Kind::kPatient || unit.read) return;
+  unit.read = true;
+  std::size_t failed = 0;
+  auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records,
+                                                           *unit.issues, &failed, &unit.found);
+  if (read) return;
+  unit.kind = Unit::Kind::kMessage;
+  unit.records.clear();
+  unit.message = "kakehashi convert: " + inputs[unit.folder_inputs[failed]] + ": " +
+                 read.error().message() +
+                 " (a patient folder could not be read; that patient is not converted)";
+  unit.unusable = true;
+  unit.found.assign(unit.folders.size(), 0);
+}
+
+// --io-threads default: enough disk requests at once for a virtio or SSD queue when the store is
+// not in the page cache (docs/performance.md, "Reading a cold store ahead of the workers"), few
+// enough that the threads cost nothing noticeable when it is.
+constexpr std::size_t kDefaultIoThreads = 8;
+// Units read ahead per I/O thread (read and waiting for a worker, or being read).
+constexpr std::size_t kReadAheadPerThread = 4;
+
 constexpr std::string_view kBundleHead = R"({"resourceType":"Bundle","type":"transaction")";
 
 // One worker: its own converter and validator over the shared (const) rules.
@@ -460,23 +501,8 @@ class Worker {
     // depend on --jobs and on which worker claimed what).
     converter_.ForgetEncounterVersions();
     BatchSink& issues = *unit.issues;
-    if (unit.kind == Unit::Kind::kPatient) {
-      std::size_t failed = 0;
-      auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records, issues,
-                                                               &failed, &done.found);
-      if (!read) {
-        // Issues the reader reported before failing still go out, then the error line (naming
-        // the input, not the folder: its name is a patient ID). The patient is not converted
-        // at all — from its other roots alone it would be a wrong state — and the walk goes on.
-        unit.kind = Unit::Kind::kMessage;
-        unit.records.clear();
-        unit.message = "kakehashi convert: " + inputs_[unit.folder_inputs[failed]] + ": " +
-                       read.error().message() +
-                       " (a patient folder could not be read; that patient is not converted)";
-        unit.unusable = true;
-        done.found.assign(unit.folders.size(), 0);
-      }
-    }
+    ReadUnit(unit, inputs_);  // read ahead by an I/O thread, else here
+    if (unit.read) done.found = std::move(unit.found);
     std::string bytes;
     if (unit.kind == Unit::Kind::kHl7) {
       std::ifstream in(fs::path(unit.input), std::ios::binary);
@@ -817,11 +843,12 @@ class UnitSource {
 // number of workers. A unit is claimed only while fewer than `window` units are between the
 // consumer and the claim, which bounds memory; the window is wide (tens of patient folders) so
 // that a worker preempted while converting the unit the consumer waits for does not stop the
-// other worker at once.
+// other worker at once. With a read-ahead (--io-threads), the claim takes the next unit from it
+// (walked and read by the I/O threads) instead of walking the inputs itself.
 class UnitQueue {
  public:
-  UnitQueue(UnitSource& source, std::size_t window)
-      : source_(source), window_(window), slots_(window) {}
+  UnitQueue(UnitSource& source, std::size_t window, ReadAhead<Unit>* ahead)
+      : source_(source), ahead_(ahead), window_(window), slots_(window) {}
 
   // Worker: the next unit and its number; false when there is no more work.
   bool Claim(std::size_t& seq, Unit& unit) {
@@ -835,7 +862,7 @@ class UnitQueue {
         claimer_waiting_ = false;
       }
     }
-    const bool more = source_.Next(unit);
+    const bool more = ahead_ != nullptr ? ahead_->Take(unit) : source_.Next(unit);
     std::lock_guard lock(mutex_);
     if (!more) {
       exhausted_ = true;
@@ -871,6 +898,7 @@ class UnitQueue {
 
  private:
   UnitSource& source_;
+  ReadAhead<Unit>* const ahead_;  // nullptr: the claiming worker walks the inputs
   const std::size_t window_;
   std::mutex claim_mutex_;  // source_, exhausted_ (written under both)
   std::mutex mutex_;        // everything below
@@ -893,7 +921,7 @@ void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
 }  // namespace
 
 int RunConvert(const std::vector<std::string>& argv) {
-  Args args(WithConversionValueOptions({"from", "format", "out", "issues", "jobs"}),
+  Args args(WithConversionValueOptions({"from", "format", "out", "issues", "jobs", "io-threads"}),
             WithConversionFlagOptions({"progress"}));
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi convert: %s (see kakehashi convert --help)\n",
@@ -933,6 +961,15 @@ int RunConvert(const std::vector<std::string>& argv) {
   const auto jobs_option = ReadJobsOption(args, "convert");
   if (!jobs_option) return kExitUsage;
   const std::size_t jobs = *jobs_option;
+  std::size_t io_threads = kDefaultIoThreads;
+  if (auto text = args.Get("io-threads")) {
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, io_threads);
+    if (text->empty() || ec != std::errc() || ptr != end || io_threads > 256) {
+      std::fprintf(stderr, "kakehashi convert: --io-threads must be a number from 0 to 256\n");
+      return kExitUsage;
+    }
+  }
   const auto rules = settings->LoadRules("convert");
   if (!rules) return kExitUsage;
   // Terminology store (issue #5): opened once; every worker reads its warm cache.
@@ -964,9 +1001,11 @@ int RunConvert(const std::vector<std::string>& argv) {
   ProgressLine progress(args.Has("progress") || isatty(fileno(stderr)) != 0, "kakehashi convert");
   const std::set<std::string> shared = SharedResourceTypes(*rules);  // importer.hpp
 
-  // Workers claim the units themselves (no producer thread): each walks to the next patient
-  // folder, reads and converts it; at most `window` units are between the consumer and the
-  // newest claim.
+  // Workers claim the units themselves (no producer thread) and convert them; at most `window`
+  // units are between the consumer and the newest claim. The I/O threads (--io-threads) walk
+  // the inputs and read the patients' folders ahead of the claims, at most kReadAheadPerThread
+  // units each (docs/decisions/0018); without them each worker walks to the next patient and
+  // reads its folders itself.
   UnitSource source(args.Positionals(), from, keep_issues);
   // A file input given after a store may name a patient of the store: the Type/ids it writes are
   // learnt first (converting it once more, issues dropped), so that the store's entries with
@@ -982,7 +1021,17 @@ int RunConvert(const std::vector<std::string>& argv) {
       for (auto& e : learnt.entries) later_keys.insert(std::move(e.key));
     }
   }
-  UnitQueue queue(source, 32 * jobs);
+  std::unique_ptr<ReadAhead<Unit>> ahead;
+  if (io_threads > 0) {
+    ahead = std::make_unique<ReadAhead<Unit>>(
+        io_threads, kReadAheadPerThread * io_threads,
+        [&source](Unit& unit) { return source.Next(unit); },
+        [&args](Unit& unit) {
+          ReadUnit(unit, args.Positionals());
+          return true;  // a folder that cannot be read is the unit's error line; the walk goes on
+        });
+  }
+  UnitQueue queue(source, 32 * jobs, ahead.get());
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < jobs; ++i) {
     workers.emplace_back([&] {
@@ -1058,6 +1107,7 @@ int RunConvert(const std::vector<std::string>& argv) {
     }
   }
   for (auto& w : workers) w.join();
+  ahead.reset();  // its threads have ended: every unit was taken
   progress.Clear();
   if (!ndjson) {
     if (entries == 0) {
