@@ -1,9 +1,9 @@
 // A bounded, ordered hand-off between one producer, N workers and one consumer, used by the
-// importer (importer.cpp; `kakehashi convert` has its own, whose workers walk the store
-// themselves, see cmd_convert.cpp): the producer numbers units, workers take them in any order,
-// the consumer receives results strictly in number order (so the output does not depend on the
-// number of workers). At most `capacity` units are between the producer and the consumer, which
-// bounds memory.
+// importer (importer.cpp; `kakehashi convert` has its own, whose workers claim units walked and
+// read ahead by I/O threads, see cmd_convert.cpp and read_ahead.hpp): the producer numbers
+// units, workers take them in any order, the consumer receives results strictly in number order
+// (so the output does not depend on the number of workers). At most `capacity` units are between
+// the producer and the consumer, which bounds memory.
 #pragma once
 
 #include <condition_variable>

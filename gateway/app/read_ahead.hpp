@@ -1,5 +1,5 @@
 // Reads units of work ahead of the threads that convert them (`kakehashi convert --io-threads`;
-// docs/decisions/0016-convert-read-ahead.md). A serial producer names the units one at a time, in
+// docs/decisions/0018-convert-read-ahead.md). A serial producer names the units one at a time, in
 // order (for a store: the next patient folder of the walk); `threads` I/O threads each take the
 // next unit from it and read it (for a store: list the folders, open and read the files), so up
 // to `threads` reads are waiting on the disk at once instead of one per converting worker; Take()
@@ -10,8 +10,9 @@
 //   produce(item)  fills the next unit; false when there are no more. Called by one thread at a
 //                  time (under the producer lock), so it may walk state that is not thread-safe.
 //   read(item)     reads the unit; called concurrently on different units, never twice on one.
-//                  false: the read failed, and failed(item) is called under the producer lock
-//                  before the unit is handed out (for a store: the walk of that input stops).
+//                  false: the read failed, and failed(item) (optional) is called under the
+//                  producer lock before the unit is handed out, e.g. to stop the walk. (convert
+//                  keeps walking past an unreadable folder: its read() always returns true.)
 // WithProducer(f) runs f under the producer lock (for changes to the producer's state from
 // other threads).
 #pragma once

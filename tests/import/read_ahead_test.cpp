@@ -57,7 +57,8 @@ TEST_CASE("read ahead: units come out in production order even when reads finish
         // Every 10th unit finishes only after the three produced after it have been read.
         if (item.seq % 10 == 0 && item.seq + 3 < kUnits) {
           const int until = item.seq + 3;
-          probe.changed.wait_for(lock, std::chrono::seconds(30), [&] { return probe.read >= until; });
+          probe.changed.wait_for(lock, std::chrono::seconds(30),
+                                 [&] { return probe.read >= until; });
         }
         ++probe.read;
         probe.changed.notify_all();
