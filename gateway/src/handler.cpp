@@ -988,6 +988,9 @@ struct Handler::Impl {
     Json resource;
     bool has_resource = false;
     std::optional<Prepared> prepared;  // set by PrepareEntry before the write transaction
+    // PrepareEntry's failure (`resource` was moved into it): a batch run again after a store
+    // error (commit queue) answers it again instead of preparing what is left of the resource.
+    std::optional<Failure> prepare_failed;
     bool failed = false;               // batch entry rejected while parsing
     std::string response;              // rendered response entry
     // A write done by RunEntry, rendered into `response` after the commit (outside the lock).
@@ -1059,9 +1062,13 @@ struct Handler::Impl {
 
   // Validates and indexes a POST/PUT entry's resource once (no-op when already prepared).
   std::optional<Failure> PrepareEntry(Entry& e) const {
+    if (e.prepare_failed) return e.prepare_failed;
     if (e.prepared || !e.has_resource) return std::nullopt;
     auto p = Prepare(e.type, e.id, std::move(e.resource));
-    if (auto* f = std::get_if<Failure>(&p)) return *f;
+    if (auto* f = std::get_if<Failure>(&p)) {
+      e.prepare_failed = *f;
+      return *f;
+    }
     e.prepared = std::move(std::get<Prepared>(p));
     return std::nullopt;
   }

@@ -558,6 +558,41 @@ TEST_CASE("commit queue: a request that keeps conflicting gets 409 after bounded
   CHECK(plain.Handle(Req("GET", "/fhir/Patient/p2")).status == 200);
 }
 
+TEST_CASE("commit queue: a batch run again keeps its invalid conditional create rejected",
+          "[commit][retry]") {
+  // A batch's conditional create is prepared (validated) inside the transaction; when it is
+  // invalid (422) and another entry of the batch meets a transient store error, the batch runs
+  // again alone. The second run must reject the same resource again, not store what the first
+  // run left of it (its members were moved into the failed preparation).
+  auto t = testing::MakeStore(Backend::kSqlite);
+  Faults faults;
+  faults.locks["Patient/unlucky3"] = {1, Err(store::errc::kConflict)};
+  FaultyStore faulty(*t->store, faults);
+  HandlerOptions options;
+  options.validator = [](std::string_view json, IssueSink& sink) {
+    if (json.find("\"gender\":\"unknown\"") != std::string_view::npos) {
+      sink.Error("test.refused", {}, "refused by the test validator");
+    }
+  };
+  Handler h(faulty, options);
+  const std::string batch =
+      R"({"resourceType":"Bundle","type":"batch","entry":[)"
+      R"({"resource":{"resourceType":"Patient","gender":"unknown","identifier":[{"system":"urn:x","value":"v"}]},)"
+      R"("request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:x|v"}},)" +
+      PutEntry("Patient", "unlucky3") + "]}";
+  CommitQueue::Counters stats;
+  std::vector<Response> r = RunOneGroup(h, {Req("POST", "/fhir", batch)}, &stats);
+  CHECK(stats.retries == 1u);
+  REQUIRE(r[0].status == 200);
+  Json out = Parse(r[0].body);
+  REQUIRE(out.Find("entry")->Items().size() == 2);
+  CHECK(out.Find("entry")->Items()[0].Find("response")->Str("status") == "422");
+  CHECK(out.Find("entry")->Items()[1].Find("response")->Str("status") == "201 Created");
+  Handler plain(*t->store, {});
+  CHECK(Matches(plain, "/fhir/Patient?gender=unknown") == 0);
+  CHECK(Matches(plain, "/fhir/Patient") == 1);  // unlucky3 only
+}
+
 TEST_CASE("commit queue: a group that cannot begin is tried again whole; never split",
           "[commit][retry]") {
   auto t = testing::MakeStore(Backend::kSqlite);
