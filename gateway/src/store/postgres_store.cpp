@@ -278,19 +278,12 @@ class PgStore final : public Store {
         ++open_;
       }
     }
-    if (conn == nullptr) {
-      auto made = Connect();
-      if (!made) {
-        std::lock_guard lock(mutex_);
-        --open_;
-        cv_.notify_one();
-        return made.error();
-      }
-      conn = *made;
-    }
-    if (!Usable(conn)) {
+    if (conn != nullptr && !Usable(conn)) {
       // A new connection rather than PQreset: Connect() also sets the schema (search_path).
       Discard(conn);
+      conn = nullptr;
+    }
+    if (conn == nullptr) {  // the slot counted in open_ gets a new connection, or is given back
       auto made = Connect();
       if (!made) {
         std::lock_guard lock(mutex_);
