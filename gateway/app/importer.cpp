@@ -32,6 +32,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,7 @@ class Fingerprint {
     const auto time = fs::last_write_time(path, ec);
     Add(std::to_string(ec ? 0 : time.time_since_epoch().count()));
   }
+  std::uint64_t Value() const { return h_; }
   std::string Hex() const {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string out(16, '0');
@@ -77,6 +79,16 @@ class Fingerprint {
  private:
   std::uint64_t h_ = 1469598103934665603ULL;
 };
+
+// The in-memory index of the keys that have kDeletes lines (below): a hash, a collision only costs
+// a read.
+using KeySet = std::unordered_set<std::uint64_t>;
+std::uint64_t KeyHash(std::string_view type, std::string_view id) {
+  Fingerprint h;
+  h.Add(type);
+  h.Add(id);
+  return h.Value();
+}
 
 // "ID[0:3]/ID[3:6]/ID" of a root-relative SS-MIX2 path (digest §2): the patient folder.
 std::string PatientKey(const std::string& relative) {
@@ -134,6 +146,7 @@ class ErrorCounter final : public IssueSink {
 struct Origin {
   fs::path path;       // to read the bytes back
   std::string source;  // Location.source ("ssmix2:<relative>" or the file as given)
+  std::string when;    // merge time of the message (OutputSink::MessageTime)
 };
 
 // ---------------------------------------------------------------- Encounters across runs
@@ -155,9 +168,10 @@ struct Origin {
 // live line (kind K or M) is left.
 constexpr std::string_view kEncounterVersions = "import:encounter-versions";
 
-// Mixed into every fingerprint: units imported before the side table existed are imported once
-// more, so that their Encounter versions are recorded (nothing changes where nothing differs).
-constexpr std::string_view kStateFormat = "encounter-versions/2";
+// Mixed into every fingerprint: units imported before a side table existed are imported once
+// more, so that what it keeps is recorded (nothing changes where nothing differs): the Encounter
+// lines of 0013, then the deleted keys below (docs/decisions/0016-import-deletes.md).
+constexpr std::string_view kStateFormat = "encounter-versions/2 deletes/1";
 
 struct VersionLine {
   std::string when;  // 17 digits, or empty
@@ -255,6 +269,84 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
   return out;
 }
 
+// ---------------------------------------------------------------- deletes across runs
+//
+// A DELETE of any other resource (an SS-MIX2 flag-0 key, a disease removed from a PPR-01 list, a
+// `_0` extended-storage folder) is remembered per resource key
+// (docs/decisions/0016-import-deletes.md), so that a unit imported or redone later whose message
+// is older does not PUT the resource again: import_unit_resources with source kDeletes and
+// unit = "Type/id" (and a checkpoint row of the same name, so that the keys can be listed when
+// an import starts), one line per unit that told about the key since its first delete:
+// "when \t unit \t kind \t JSON", kind D (the unit deletes it; no JSON) or P (the unit yields
+// it: its JSON, kept so that the resource can come back when the delete is released), and at
+// most one line of kind L (no unit, no time: the content the key had when its first delete was
+// recorded, written by a unit that kept no line — the one that lists the key without a line of
+// its own). The line with the newest merge time (SS-MIX2 発生日時, HL7 v2 MSH-7) decides, a D
+// over a P at the same time, then the greater unit name; L is the oldest. Encounters (versions
+// above) and SharedResourceTypes are not tracked; a key without lines is written as before (no
+// read, no line).
+constexpr std::string_view kDeletes = "import:deletes";
+
+struct KeyLine {
+  std::string when;
+  std::string unit;
+  char kind = 'P';  // D, P or L
+  std::string json;
+};
+
+std::vector<KeyLine> ParseKeyLines(const std::string& text) {
+  std::vector<KeyLine> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
+    pos = nl + 1;
+    const std::size_t a = line.find('\t');
+    const std::size_t b = a == std::string_view::npos ? a : line.find('\t', a + 1);
+    const std::size_t c = b == std::string_view::npos ? b : line.find('\t', b + 1);
+    if (c == std::string_view::npos || c != b + 2) continue;
+    out.push_back({std::string(line.substr(0, a)), std::string(line.substr(a + 1, b - a - 1)),
+                   line[b + 1], std::string(line.substr(c + 1))});
+  }
+  return out;
+}
+
+int KindRank(char kind) {
+  return kind == 'D' ? 2 : kind == 'P' ? 1 : 0;
+}
+
+bool Older(const KeyLine& a, const KeyLine& b) {
+  return std::tuple(std::string_view(a.when), KindRank(a.kind), std::string_view(a.unit)) <
+         std::tuple(std::string_view(b.when), KindRank(b.kind), std::string_view(b.unit));
+}
+
+// Canonical order (oldest first), so an unchanged state serialises identically.
+std::string FormatKeyLines(std::vector<KeyLine>& lines) {
+  std::sort(lines.begin(), lines.end(), Older);
+  std::string out;
+  for (const auto& l : lines) {
+    out += l.when;
+    out += '\t';
+    out += l.unit;
+    out += '\t';
+    out += l.kind;
+    out += '\t';
+    out += l.json;
+    out += '\n';
+  }
+  return out;
+}
+
+// The line that decides the key's state; null when there is none.
+const KeyLine* Newest(const std::vector<KeyLine>& lines) {
+  const KeyLine* best = nullptr;
+  for (const auto& l : lines) {
+    if (best == nullptr || Older(*best, l)) best = &l;
+  }
+  return best;
+}
+
 // What one unit told about one Encounter id: its versions, withdrawals included.
 struct UnitEncounter {
   std::vector<VersionLine> versions;  // unit filled in by the writer
@@ -283,6 +375,7 @@ class TrackingOutput final : public mapping::OutputSink {
          OneField(Tag(info, resource == nullptr)),
          resource != nullptr ? fhir::WriteJson(*resource) : std::string()});
   }
+  void MessageTime(std::string_view when) override { current.when = when; }
   Origin current;
   std::string slot_prefix;  // "ssmix2:" or "file:<unit key>#"
 
@@ -320,8 +413,10 @@ struct Write {
   std::string type;
   std::string id;
   std::optional<gateway::PreparedResource> resource;  // empty: DELETE
-  std::string
-      json;  // an Encounter's JSON (the unit's own merge), compared with the merge across runs
+  // An Encounter's JSON (the unit's own merge), compared with the merge across runs; the JSON of
+  // a PUT of a tracked key (kDeletes), kept as its line.
+  std::string json;
+  std::string when;  // merge time, for deletes and tracked keys (kDeletes)
 };
 
 struct Converted {
@@ -377,6 +472,9 @@ struct Importer::Impl {
 
   // Checkpoints loaded per source: unit -> fingerprint.
   std::map<std::string, std::unordered_map<std::string, std::string>> done;
+  // The keys with kDeletes lines (KeyHash), loaded once, then kept by the writer.
+  KeySet tracked;
+  bool tracked_loaded = false;
 
   // The writer's session and open transaction.
   std::unique_ptr<gateway::store::Session> session;
@@ -420,6 +518,20 @@ struct Importer::Impl {
     return &map;
   }
 
+  Result<void> LoadTracked() {
+    if (tracked_loaded) return {};
+    KAKEHASHI_TRY(auto s, Session());
+    KAKEHASHI_TRY(auto rows, s->ReadCheckpoints(kDeletes));
+    for (const auto& [key, unused] : rows) {
+      const std::size_t slash = key.find('/');
+      if (slash == std::string::npos) continue;
+      tracked.insert(
+          KeyHash(std::string_view(key).substr(0, slash), std::string_view(key).substr(slash + 1)));
+    }
+    tracked_loaded = true;
+    return {};
+  }
+
   std::string WithSettings(const std::string& fingerprint) const {
     Fingerprint with_settings;
     with_settings.Add(fingerprint);
@@ -432,7 +544,10 @@ struct Importer::Impl {
 
   // Converts `unit` and prepares its writes. Issues go to the unit; a file whose conversion
   // reported an error is kept in the reject directory, as is the source of a refused resource.
-  Converted Work(Unit unit, mapping::Converter& converter) const {
+  // `tracked_keys`: the keys with kDeletes lines (their PUTs keep their JSON and merge time).
+  Converted Work(Unit unit, mapping::Converter& converter, const KeySet& tracked_keys) const {
+    // What the unit yields must not depend on the units this worker converted before.
+    converter.ForgetEncounterVersions();
     Converted out;
     VectorSink sink;
     sink.target = &unit.issues;
@@ -458,11 +573,11 @@ struct Importer::Impl {
     };
     if (!unit.records.empty()) {
       for (const auto& record : unit.records) {
-        one(Origin{record.file.path, "ssmix2:" + record.file.relative},
+        one(Origin{record.file.path, "ssmix2:" + record.file.relative, {}},
             [&](IssueSink& s) { converter.ConvertRecord(record, tracking, s); });
       }
     } else {
-      one(Origin{unit.file, unit.file_location}, [&](IssueSink& s) {
+      one(Origin{unit.file, unit.file_location, {}}, [&](IssueSink& s) {
         auto bytes = ReadBytes(unit.file);
         Location at;
         at.source = unit.file_location;
@@ -479,11 +594,17 @@ struct Importer::Impl {
     }
     out.stats = converter.TakeStats();
     std::string json;
+    // The merge time of a write (the message that gave it; the later one in the unit wins).
+    auto when = [&](const Write& w) {
+      auto it = origins.find(w.type + "/" + w.id);
+      return it != origins.end() ? it->second.when : std::string();
+    };
     for (auto& e : bundle.TakeEntries()) {
       Write w;
       w.type = e.type;
       w.id = e.id;
       if (e.method == mapping::BundleEntry::Method::kDelete) {
+        if (w.type != "Encounter") w.when = when(w);
         out.writes.push_back(std::move(w));
         continue;
       }
@@ -494,7 +615,12 @@ struct Importer::Impl {
       found_sink.target = &found;
       w.resource = handler.PrepareWrite(e.type, e.id, json, found_sink);
       if (w.resource) {
-        if (w.type == "Encounter") w.json = json;
+        if (w.type == "Encounter") {
+          w.json = json;
+        } else if (!tracked_keys.empty() && tracked_keys.count(KeyHash(w.type, w.id)) != 0) {
+          w.json = json;
+          w.when = when(w);
+        }
         out.writes.push_back(std::move(w));
         continue;
       }
@@ -624,15 +750,26 @@ struct Importer::Impl {
   std::optional<gateway::PreparedResource> PrepareMerged(const std::string& id,
                                                          const std::string& json,
                                                          const std::string& source) {
+    return PrepareKept("Encounter", id, json, source,
+                       "the gateway refused the Encounter merged from this and earlier imports");
+  }
+
+  // Prepares, in the writer, a resource from what the importer kept (a merged Encounter, a
+  // tracked key's line); a refusal is reported like the workers' and leaves the stored version.
+  std::optional<gateway::PreparedResource> PrepareKept(const std::string& type,
+                                                       const std::string& id,
+                                                       const std::string& json,
+                                                       const std::string& source,
+                                                       const std::string& what) {
     std::vector<Issue> found;
     VectorSink found_sink;
     found_sink.target = &found;
-    auto prepared = handler.PrepareWrite("Encounter", id, json, found_sink);
+    auto prepared = handler.PrepareWrite(type, id, json, found_sink);
     if (prepared) return prepared;
     ++stats.rejected;
     Location at;
     at.source = source;
-    at.record = "Encounter/" + id;
+    at.record = type + "/" + id;
     const std::string reason = FirstProblem(found);
     for (Issue& issue : found) {
       if (issue.where.source.empty()) issue.where.source = at.source;
@@ -640,9 +777,7 @@ struct Importer::Impl {
       issues.Report(std::move(issue));
     }
     issues.Error("import.rejected", at,
-                 "the gateway refused the Encounter merged from this and earlier imports (first "
-                 "problem: " +
-                     reason + "); its stored version is left as it was");
+                 what + " (first problem: " + reason + "); its stored version is left as it was");
     return std::nullopt;
   }
 
@@ -692,7 +827,7 @@ struct Importer::Impl {
   // withdrawals are kept: a deletion stays remembered).
   Result<void> Withdraw(const std::string& unit_id, const std::string& type, const std::string& id,
                         const std::string& source) {
-    if (type != "Encounter") return Delete(type, id);
+    if (type != "Encounter") return Release(unit_id, type, id, source);
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kEncounterVersions, id));
     std::vector<VersionLine> lines = ParseVersions(stored);
     std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
@@ -702,6 +837,86 @@ struct Importer::Impl {
     auto prepared = PrepareMerged(id, merged, source);
     if (!prepared) return {};
     return WriteOne(std::move(*prepared));
+  }
+
+  // ------------------------------------------------ deletes across runs (see kDeletes)
+
+  bool IsTracked(const std::string& type, const std::string& id) const {
+    return !tracked.empty() && tracked.count(KeyHash(type, id)) != 0;
+  }
+
+  // Writes the state the newest line gives (D: deleted; P/L: its JSON).
+  Result<void> Apply(const std::string& type, const std::string& id, const KeyLine& newest,
+                     const std::string& source) {
+    if (newest.kind == 'D') return Delete(type, id);
+    if (newest.json.empty()) return {};
+    auto prepared = PrepareKept(type, id, newest.json, source,
+                                "the gateway refused the resource kept from an earlier import");
+    if (!prepared) return {};
+    return WriteOne(std::move(*prepared));
+  }
+
+  // Saves the lines of `key` (none left: removed with its checkpoint row).
+  Result<void> SaveKeyLines(const std::string& key, const std::string& stored,
+                            std::vector<KeyLine>& lines) {
+    if (lines.empty()) {
+      if (stored.empty()) return {};
+      return session->DeleteCheckpoint(kDeletes, key);
+    }
+    const std::string text = FormatKeyLines(lines);
+    if (text == stored) return {};
+    if (stored.empty()) KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kDeletes, key, ""));
+    return session->WriteUnitResources(kDeletes, key, text);
+  }
+
+  // Unit `unit_id` no longer has a line of `key`'s (its own, or the L line when it listed the
+  // key without one: it wrote that content before the key was tracked).
+  static void DropUnit(std::vector<KeyLine>& lines, const std::string& unit_id, bool listed) {
+    const auto mine = std::erase_if(lines, [&](const KeyLine& l) { return l.unit == unit_id; });
+    if (mine == 0 && listed) std::erase_if(lines, [](const KeyLine& l) { return l.kind == 'L'; });
+  }
+
+  // A DELETE of `w`, or a PUT of a tracked key, by unit `unit_id` (`listed`: in the unit's list
+  // from its last import): the unit's line replaces its earlier ones and the newest line is
+  // written.
+  Result<void> WriteTracked(const std::string& unit_id, Write& w, bool listed,
+                            const std::string& source) {
+    const std::string key = w.type + "/" + w.id;
+    const bool is_delete = !w.resource;
+    KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kDeletes, key));
+    // A PUT of a key without lines (a hash collision, lines released): as untracked.
+    if (stored.empty() && !is_delete) return WriteOne(std::move(*w.resource));
+    std::vector<KeyLine> lines = ParseKeyLines(stored);
+    DropUnit(lines, unit_id, listed);
+    if (stored.empty() && !listed) {
+      // The first delete of a key another unit wrote (it kept no line): its content is kept, to
+      // come back if this delete is released while that unit still yields it.
+      KAKEHASHI_TRY(auto row, session->Read(w.type, w.id));
+      if (row && !row->deleted) lines.push_back({std::string(), std::string(), 'L', row->json});
+    }
+    lines.push_back({w.when, unit_id, is_delete ? 'D' : 'P', is_delete ? std::string() : w.json});
+    const KeyLine newest = *Newest(lines);
+    KAKEHASHI_TRY_VOID(SaveKeyLines(key, stored, lines));
+    tracked.insert(KeyHash(w.type, w.id));
+    if (newest.unit != unit_id) return Apply(w.type, w.id, newest, source);
+    if (is_delete) return Delete(w.type, w.id);
+    return WriteOne(std::move(*w.resource));
+  }
+
+  // Unit `unit_id` no longer yields `type`/`id` (its record or folder removed): deleted, unless
+  // the key has lines of other units: then the newest of those decides (a delete released: the
+  // resource comes back from the unit that still yields it).
+  Result<void> Release(const std::string& unit_id, const std::string& type, const std::string& id,
+                       const std::string& source) {
+    if (!IsTracked(type, id)) return Delete(type, id);
+    const std::string key = type + "/" + id;
+    KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kDeletes, key));
+    if (stored.empty()) return Delete(type, id);
+    std::vector<KeyLine> lines = ParseKeyLines(stored);
+    DropUnit(lines, unit_id, true);
+    KAKEHASHI_TRY_VOID(SaveKeyLines(key, stored, lines));
+    if (lines.empty()) return Delete(type, id);
+    return Apply(type, id, *Newest(lines), source);
   }
 
   // Stores a converted unit in the open transaction (opening one), with its checkpoint and
@@ -738,18 +953,24 @@ struct Importer::Impl {
       return {};
     };
     for (Write& w : c.writes) {
-      before.erase({w.type, w.id});
+      const bool listed = before.erase({w.type, w.id}) != 0;
       if (w.type == "Encounter") {
         KAKEHASHI_TRY_VOID(encounter(w, true));
         c.encounters.erase(w.id);
         continue;
       }
-      if (!w.resource) {
-        KAKEHASHI_TRY_VOID(Delete(w.type, w.id));
+      if (shared.count(w.type) != 0) {  // not tied to the unit: neither listed nor tracked
+        KAKEHASHI_TRY_VOID(w.resource ? WriteOne(std::move(*w.resource)) : Delete(w.type, w.id));
         continue;
       }
-      KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
-      if (shared.count(w.type) == 0) list(w);
+      // A delete is recorded (kDeletes) and stays in the unit's list while the unit holds it, so
+      // that a later change of the unit releases it.
+      if (!w.resource || IsTracked(w.type, w.id)) {
+        KAKEHASHI_TRY_VOID(WriteTracked(unit_id, w, listed, c.unit.file_location));
+      } else {
+        KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
+      }
+      list(w);
     }
     // Encounters the unit gave versions of but wrote nothing for (a deleted key of a stay it holds
     // no live message of): recorded, and the merge of every unit's lines written.
@@ -831,6 +1052,10 @@ struct Importer::Impl {
     fs::path absolute = fs::weakly_canonical(fs::absolute(root, ec), ec);
     const std::string source = "ssmix2:" + absolute.generic_string();
     KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
+    KAKEHASHI_TRY_VOID(LoadTracked());
+    // The workers read the tracked keys as they are now; a key the writer tracks during this walk
+    // is one of a unit's own (ids are per patient folder), written with what that unit yields.
+    const KeySet tracked_now = tracked;
 
     // Producer: walks the store patient by patient; workers: convert and prepare; this thread
     // writes in walk order.
@@ -884,7 +1109,7 @@ struct Importer::Impl {
             c.unit = std::move(unit);
             pipeline.Finish(seq, std::move(c));
           } else {
-            pipeline.Finish(seq, Work(std::move(unit), converter));
+            pipeline.Finish(seq, Work(std::move(unit), converter, tracked_now));
           }
         }
       });
@@ -952,8 +1177,9 @@ struct Importer::Impl {
       ++stats.skipped_units;
       return {};
     }
+    KAKEHASHI_TRY_VOID(LoadTracked());
     mapping::Converter converter(rules, options.map);
-    Converted c = Work(std::move(unit), converter);
+    Converted c = Work(std::move(unit), converter, tracked);
     Result<void> r = Store(c, before);
     if (r) r = Commit();
     if (!r) Rollback();

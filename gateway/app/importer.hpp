@@ -34,6 +34,12 @@
 // imported or redone later); the Encounter is deleted only when no live version is left
 // (docs/decisions/0012-import-encounter-versions.md, 0013-adt-cancels.md).
 //
+// Deletes across units: every other DELETE is remembered per resource key (side table source
+// "import:deletes": per unit a delete or a PUT with its JSON, with the merge time), and the
+// newest decides, so a unit imported or redone later whose message is older does not PUT a
+// deleted resource again; a unit that no longer holds the delete releases it and the resource
+// comes back from the unit that still yields it (docs/decisions/0016-import-deletes.md).
+//
 // Bad input never aborts the import: a resource the gateway refuses (its validator) is left
 // out with an `import.rejected` error (location: the source file, record Type/id; the
 // validator's own issues before it) and its source file is kept for replay in the reject

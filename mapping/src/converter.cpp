@@ -339,6 +339,7 @@ std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& sou
     const std::string trigger = TriggerOf(view);
     version.trigger = trigger;
     version.by_trigger = true;  // a cancel message withdraws what it cancels (converter.hpp)
+    out.MessageTime(when);
     for (auto& r : result.resources) Emit(out, std::move(r), order, version);
     ++count;
   }
@@ -472,6 +473,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
   char sequence[24];
   std::snprintf(sequence, sizeof sequence, "%020zu", ++message_sequence_);
   const std::string order = record.file.name.stored_at + sequence;
+  out.MessageTime(record.file.name.stored_at);
   if (!record.extended_type.empty()) {
     ConvertExtended(record, out, issues);
     return;

@@ -43,6 +43,11 @@ class OutputSink {
   // default ignores them.
   virtual void EncounterVersion(const std::string& /*id*/, const EncounterVersionInfo& /*info*/,
                                 const fhir::Node* /*resource*/) {}
+  // Called before the Puts and Deletes of each HL7 v2 message and of each SS-MIX2 record with
+  // their merge time (EncounterVersionInfo::when: MSH-7 else EVN-2, or the record's 発生日時), so
+  // that a caller can order them against other runs (the importer remembers deletes across
+  // import units by it). The default ignores it.
+  virtual void MessageTime(std::string_view /*when*/) {}
 };
 
 struct BundleEntry {

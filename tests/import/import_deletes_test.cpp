@@ -1,0 +1,326 @@
+// Deletes across imports (gateway/app/importer.cpp, "deletes across runs";
+// docs/decisions/0016-import-deletes.md): a resource an SS-MIX2 flag-0 key deleted stays deleted
+// whatever order the units are imported or redone in, unless a unit holds a newer message of it;
+// a unit that no longer holds the delete releases it and the resource comes back from the unit
+// that still yields it. Also the upgrade of Encounter-version lines of state format 1 (0012).
+#include "importer.hpp"
+
+#include "import_support.hpp"
+#include "kakehashi/fhir/json.hpp"
+#include "kakehashi/gateway/handler.hpp"
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kakehashi::app {
+namespace {
+
+namespace fs = std::filesystem;
+using fhir::Node;
+using gateway::testing::Backend;
+using testing::MapOptions;
+using testing::Rules;
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+const fs::path kSample =
+    fs::path(KAKEHASHI_SOURCE_DIR) / "samples/ssmix2/constructed/standard_root/001/234/0012345678";
+const std::string kPatient = "0012345678";
+
+// The sample patient's current ADT-00 and its OMP-01 order message (key ..._000000000012346),
+// which maps one MedicationRequest.
+std::string Adt00() {
+  return ReadText(kSample / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1");
+}
+std::string Order() {
+  return ReadText(
+      kSample /
+      "20240401/OMP-01/0012345678_20240401_OMP-01_000000000012346_20240401102000000_01_0");
+}
+
+// A root holding the patient's ADT-00 and, when `flag` is given, the order key stored at
+// `stored_at` (17 digits) with that condition flag (digest §2, §3).
+fs::path OrderRoot(const fs::path& root, const std::string& stored_at, char flag) {
+  const fs::path patient = root / "001/234" / kPatient;
+  fs::create_directories(patient / "-/ADT-00");
+  std::ofstream(patient / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1",
+                std::ios::binary)
+      << Adt00();
+  if (flag != 0) {
+    fs::create_directories(patient / "20240401/OMP-01");
+    std::ofstream(patient / "20240401/OMP-01" /
+                      ("0012345678_20240401_OMP-01_000000000012346_" + stored_at + "_01_" + flag),
+                  std::ios::binary)
+        << Order();
+  }
+  return root;
+}
+
+// Another patient's ADT-00: keeps a root from looking unmounted (import.store_empty) when the
+// order's patient folder is removed from it.
+void WriteOtherPatient(const fs::path& root) {
+  const std::string id = "6000000001";
+  const fs::path dir = root / "600" / "000" / id / "-" / "ADT-00";
+  fs::create_directories(dir);
+  std::ofstream(dir / (id + "_-_ADT-00_999999999999999_20240601100000000_-_1"), std::ios::binary)
+      << "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|F6001|P|2.5||||||UNICODE "
+         "UTF-8\rEVN||20240601100000\rPID|0001||6000000001^^^^PI||合成^三郎^^^^^L^I||19800102|M\r";
+}
+
+void RemoveOrder(const fs::path& root) {
+  fs::remove_all(root / "001/234" / kPatient / "20240401");
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("kakehashi-deletes-" + gateway::testing::RandomSuffix());
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// One `kakehashi import` run of `fn`; the input must import without errors.
+ImportStats RunImport(gateway::store::Store& store,
+                      const std::function<Result<void>(Importer&)>& fn,
+                      const std::string& settings = {}) {
+  ImportOptions options;
+  options.map = MapOptions();
+  options.settings = settings;
+  options.jobs = 2;
+  gateway::HandlerOptions h;
+  h.validator = ConformanceValidator();
+  gateway::Handler handler(store, h);
+  CollectingSink issues;
+  Importer importer(handler, store, Rules(), options, issues);
+  auto r = fn(importer);
+  INFO((r ? std::string("ok") : r.error().message()));
+  REQUIRE(r);
+  for (const auto& issue : issues.Issues()) {
+    INFO(issue.ToString());
+    CHECK(issue.severity != Severity::kError);
+    CHECK(issue.severity != Severity::kFatal);
+  }
+  return importer.Stats();
+}
+
+std::function<Result<void>(Importer&)> Store(const fs::path& root) {
+  return [root](Importer& i) { return i.ImportStore(root); };
+}
+
+// The live resources of `type`, JSON without meta.versionId/lastUpdated.
+std::vector<std::string> Live(gateway::store::Store& store, const std::string& type) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  gateway::store::SearchQuery q;
+  q.type = type;
+  q.count = 1000;
+  auto rows = (*session)->Search(q);
+  REQUIRE(rows);
+  std::vector<std::string> out;
+  for (const auto& row : *rows) {
+    auto node = fhir::ParseJson(row.json);
+    REQUIRE(node);
+    if (Node* meta = node->Find("meta")) {
+      meta->Remove("versionId");
+      meta->Remove("lastUpdated");
+    }
+    out.push_back(fhir::WriteJson(*node));
+  }
+  return out;
+}
+
+std::vector<std::string> Orders(gateway::store::Store& store) {
+  return Live(store, "MedicationRequest");
+}
+
+void DeletesAcrossImports(Backend backend) {
+  TempDir dir;
+  // A: a full root with the order (flag 1, stored 2024-04-01); B: a delta root whose key is
+  // deleted (flag 0, stored 2024-04-02, later). One import of both in time order: deleted.
+  const fs::path a = OrderRoot(dir.path / "a", "20240401102000000", '1');
+  const fs::path b = OrderRoot(dir.path / "b", "20240402090000000", '0');
+
+  auto alone = gateway::testing::MakeStore(backend);
+  RunImport(*alone->store, Store(a));
+  const auto order = Orders(*alone->store);
+  REQUIRE(order.size() == 1);
+  CHECK(order.front().find("\"resourceType\":\"MedicationRequest\"") != std::string::npos);
+  const auto patients = Live(*alone->store, "Patient");
+  REQUIRE(patients.size() == 1);
+
+  SECTION("A then B, then A redone: deleted") {
+    auto t = gateway::testing::MakeStore(backend);
+    RunImport(*t->store, Store(a));
+    ImportStats deleted = RunImport(*t->store, Store(b));
+    CHECK(deleted.deleted_by_type["MedicationRequest"] == 1);
+    CHECK(Orders(*t->store).empty());
+    // Other conversion settings redo A (the earlier unit): the delete is remembered.
+    const ImportStats redone = RunImport(*t->store, Store(a), "other settings");
+    CHECK(redone.units == 1);
+    CHECK(redone.put_by_type.count("MedicationRequest") == 0);
+    CHECK(Orders(*t->store).empty());
+    RunImport(*t->store, Store(b), "other settings");
+    CHECK(Orders(*t->store).empty());
+    CHECK(Live(*t->store, "Patient") == patients);
+
+    // B's deleted file is removed (its folder still holds the ADT-00): B no longer holds the
+    // delete, and the order comes back from A as A yields it.
+    RemoveOrder(b);
+    const ImportStats released = RunImport(*t->store, Store(b), "other settings");
+    CHECK(released.units == 1);
+    CHECK(Orders(*t->store) == order);
+    // Deleted again (B's file is back), released again: B's whole folder leaves its root.
+    OrderRoot(b, "20240402090000000", '0');
+    RunImport(*t->store, Store(b), "other settings");
+    CHECK(Orders(*t->store).empty());
+    fs::remove_all(b / "001");
+    WriteOtherPatient(b);  // keeps root B from looking unmounted
+    const ImportStats vanished = RunImport(*t->store, Store(b), "other settings");
+    CHECK(vanished.removed_units == 1);
+    CHECK(Orders(*t->store) == order);
+  }
+
+  SECTION("B then A: deleted; B released: back from A's kept content") {
+    auto t = gateway::testing::MakeStore(backend);
+    RunImport(*t->store, Store(b));
+    CHECK(Orders(*t->store).empty());
+    const ImportStats later = RunImport(*t->store, Store(a));
+    CHECK(later.units == 1);
+    CHECK(later.put_by_type.count("MedicationRequest") == 0);
+    CHECK(Orders(*t->store).empty());
+    RunImport(*t->store, Store(a), "other settings");
+    CHECK(Orders(*t->store).empty());
+    RemoveOrder(b);
+    RunImport(*t->store, Store(b), "other settings");
+    CHECK(Orders(*t->store) == order);
+    // A no longer yields the order either: nothing is left to bring it back.
+    RemoveOrder(a);
+    RunImport(*t->store, Store(a), "other settings");
+    CHECK(Orders(*t->store).empty());
+  }
+
+  SECTION("a message newer than the delete wins") {
+    const fs::path c = OrderRoot(dir.path / "c", "20240403090000000", '1');
+    auto t = gateway::testing::MakeStore(backend);
+    RunImport(*t->store, Store(b));
+    RunImport(*t->store, Store(c));
+    CHECK(Orders(*t->store) == order);  // C's record (2024-04-03) is newer than B's delete
+    RunImport(*t->store, Store(a));
+    CHECK(Orders(*t->store) == order);
+    RunImport(*t->store, Store(b), "other settings");
+    CHECK(Orders(*t->store) == order);
+    auto u = gateway::testing::MakeStore(backend);
+    RunImport(*u->store, Store(b));
+    RunImport(*u->store, Store(a));
+    CHECK(Orders(*u->store).empty());
+    RunImport(*u->store, Store(c));
+    CHECK(Orders(*u->store) == order);
+    // C leaves: B's delete is the newest line again.
+    RemoveOrder(c);
+    RunImport(*u->store, Store(c));
+    CHECK(Orders(*u->store).empty());
+  }
+
+  SECTION("HL7 v2 files are ordered by MSH-7") {
+    auto t = gateway::testing::MakeStore(backend);
+    RunImport(*t->store, Store(b));
+    const fs::path older = dir.path / "older.hl7";
+    std::ofstream(older, std::ios::binary) << Order();  // MSH-7 2024-04-01 10:20, before B's
+    RunImport(*t->store, [&](Importer& i) { return i.ImportFile(older); });
+    CHECK(Orders(*t->store).empty());
+    std::string text = Order();
+    const auto at = text.find("20240401102000||");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 14, "20240405080000");  // after B's delete
+    const fs::path newer = dir.path / "newer.hl7";
+    std::ofstream(newer, std::ios::binary) << text;
+    RunImport(*t->store, [&](Importer& i) { return i.ImportFile(newer); });
+    const auto now = Orders(*t->store);
+    REQUIRE(now.size() == 1);
+    CHECK(now.front() == Orders(*alone->store).front());
+  }
+}
+KAKEHASHI_BACKEND_TEST("import: a deleted resource stays deleted in any import order",
+                       "[import][deletes]", DeletesAcrossImports)
+
+// Encounter-version lines of state format 1 (decision 0012: "when \t slot \t unit \t JSON",
+// without the kind field of 0013) read as kind K, and are rewritten in format 2 when the
+// Encounter's lines are next written.
+void FormatOneLines(Backend backend) {
+  TempDir dir;
+  const fs::path messages =
+      fs::path(KAKEHASHI_SOURCE_DIR) / "tests/import/cases/encounter_merge/messages";
+  const fs::path admission = dir.path / "admission.hl7";
+  const fs::path discharge = dir.path / "discharge.hl7";
+  const fs::path both = dir.path / "both.hl7";
+  std::ofstream(admission, std::ios::binary) << ReadText(messages / "a01.hl7");
+  std::ofstream(discharge, std::ios::binary) << ReadText(messages / "a03.hl7");
+  std::ofstream(both, std::ios::binary)
+      << ReadText(messages / "a01.hl7") + ReadText(messages / "a03.hl7");
+  auto reference = gateway::testing::MakeStore(backend);
+  RunImport(*reference->store, [&](Importer& i) { return i.ImportFile(both); });
+  const auto stay = Live(*reference->store, "Encounter");
+  REQUIRE(stay.size() == 1);
+  CHECK(stay.front().find("\"finished\"") != std::string::npos);
+
+  auto t = gateway::testing::MakeStore(backend);
+  RunImport(*t->store, [&](Importer& i) { return i.ImportFile(admission); });
+  const auto admitted = Live(*t->store, "Encounter");
+  REQUIRE(admitted.size() == 1);
+  auto node = fhir::ParseJson(admitted.front());
+  REQUIRE(node);
+  const std::string id = node->Find("id")->Text();
+  auto session = t->store->OpenSession();
+  REQUIRE(session);
+  auto& s = **session;
+  auto lines = s.ReadUnitResources("import:encounter-versions", id);
+  REQUIRE(lines);
+  // Format 2: when, slot, unit, kind+trigger (M A01: an HL7 v2 message), JSON.
+  const std::string& current = *lines;
+  REQUIRE(std::count(current.begin(), current.end(), '\n') == 1);
+  std::vector<std::string> fields;
+  for (std::size_t from = 0, i = 0; i < 4; ++i) {
+    const std::size_t tab = current.find('\t', from);
+    REQUIRE(tab != std::string::npos);
+    fields.push_back(current.substr(from, tab - from));
+    from = tab + 1;
+  }
+  CHECK(fields[0] == "20240402100000000");
+  CHECK(fields[3] == "MA01");
+  const std::string json = current.substr(current.find("\t{") + 1);
+  const std::string format1 = fields[0] + "\t" + fields[1] + "\t" + fields[2] + "\t" + json;
+  REQUIRE(s.Begin());
+  REQUIRE(s.WriteUnitResources("import:encounter-versions", id, format1));
+  REQUIRE(s.Commit());
+
+  // The discharge arrives: merged with the format-1 line (read as kind K, no trigger).
+  RunImport(*t->store, [&](Importer& i) { return i.ImportFile(discharge); });
+  CHECK(Live(*t->store, "Encounter") == stay);
+  auto after = s.ReadUnitResources("import:encounter-versions", id);
+  REQUIRE(after);
+  CHECK(after->find(fields[0] + "\t" + fields[1] + "\t" + fields[2] + "\tK\t{") !=
+        std::string::npos);
+  CHECK(std::count(after->begin(), after->end(), '\n') == 2);
+}
+KAKEHASHI_BACKEND_TEST("import: Encounter-version lines of format 1 still merge",
+                       "[import][encounter]", FormatOneLines)
+
+}  // namespace
+}  // namespace kakehashi::app
