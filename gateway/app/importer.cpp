@@ -80,6 +80,22 @@ class Fingerprint {
   std::uint64_t h_ = 1469598103934665603ULL;
 };
 
+// The merge time a unit list (ReadUnitResources) gives `key` ("Type/id"): nullopt when the list
+// does not hold it; "" for a line without one (lists written before decision 0016).
+std::optional<std::string> ListedWhen(std::string_view listed, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < listed.size()) {
+    std::size_t nl = listed.find('\n', pos);
+    if (nl == std::string_view::npos) nl = listed.size();
+    const std::string_view line = listed.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.starts_with(key)) continue;
+    if (line.size() == key.size()) return std::string();
+    if (line[key.size()] == '\t') return std::string(line.substr(key.size() + 1));
+  }
+  return std::nullopt;
+}
+
 // The in-memory index of the keys that have kDeletes lines (below): a hash, a collision only costs
 // a read.
 using KeySet = std::unordered_set<std::uint64_t>;
@@ -278,14 +294,19 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
 // unit = "Type/id" (and a checkpoint row of the same name, so that the keys can be listed when
 // an import starts), one line per unit that told about the key since its first delete:
 // "when \t unit \t kind \t JSON", kind D (the unit deletes it; no JSON) or P (the unit yields
-// it: its JSON, kept so that the resource can come back when the delete is released), and at
-// most one line of kind L (no unit, no time: the content the key had when its first delete was
-// recorded, written by a unit that kept no line — the one that lists the key without a line of
-// its own). The line with the newest merge time (SS-MIX2 発生日時, HL7 v2 MSH-7) decides, a D
-// over a P at the same time, then the greater unit name; L is the oldest. Encounters (versions
+// it: its JSON, kept so that the resource can come back when the delete is released). Units that
+// wrote the key before its first delete kept no line: that delete gives a P line to each unit of
+// the same patient folder in another SS-MIX2 root (kSources) whose list holds the key, with the
+// time listed and the stored content; found none (an HL7 v2 file wrote it), the content is the
+// one line of kind L (no unit, no time), whose place the unit that lists the key without a line
+// of its own takes. The line with the newest merge time (SS-MIX2 発生日時, HL7 v2 MSH-7) decides, a
+// D over a P at the same time, then the greater unit name; L is the oldest. Encounters (versions
 // above) and SharedResourceTypes are not tracked; a key without lines is written as before (no
 // read, no line).
 constexpr std::string_view kDeletes = "import:deletes";
+// The SS-MIX2 roots imported into the database (checkpoint rows, unit = checkpoint source): where
+// the first delete of a key looks for the units that wrote it before (same patient folder).
+constexpr std::string_view kSources = "import:sources";
 
 struct KeyLine {
   std::string when;
@@ -387,8 +408,9 @@ class TrackingOutput final : public mapping::OutputSink {
 
 // One unit of work: an SS-MIX2 patient folder (records) or an HL7 v2 file.
 struct Unit {
-  std::string source;  // checkpoint source ("ssmix2:<absolute root>" or "file")
-  std::string key;     // checkpoint unit
+  std::string source;   // checkpoint source ("ssmix2:<absolute root>" or "file")
+  std::string key;      // checkpoint unit
+  std::string patient;  // SS-MIX2 patient folder "ID[0:3]/ID[3:6]/ID" (empty: an HL7 v2 file)
   std::string fingerprint;
   std::vector<ssmix2::StorageRecord> records;
   fs::path file;              // an HL7 v2 file (records empty)
@@ -441,15 +463,16 @@ std::string FirstProblem(const std::vector<Issue>& issues) {
   return "no reason given";
 }
 
-// "Type/id" lines (ReadUnitResources) -> (type, id) pairs.
+// "Type/id" lines, or "Type/id \t when" (ReadUnitResources) -> (type, id) pairs.
 std::vector<std::pair<std::string, std::string>> SplitKeys(const std::string& listed) {
   std::vector<std::pair<std::string, std::string>> out;
   std::size_t pos = 0;
   while (pos < listed.size()) {
     std::size_t nl = listed.find('\n', pos);
     if (nl == std::string::npos) nl = listed.size();
-    const std::string_view line = std::string_view(listed).substr(pos, nl - pos);
+    std::string_view line = std::string_view(listed).substr(pos, nl - pos);
     pos = nl + 1;
+    line = line.substr(0, line.find('\t'));
     const std::size_t slash = line.find('/');
     if (slash == std::string_view::npos) continue;
     out.emplace_back(std::string(line.substr(0, slash)), std::string(line.substr(slash + 1)));
@@ -475,6 +498,7 @@ struct Importer::Impl {
   // The keys with kDeletes lines (KeyHash), loaded once, then kept by the writer.
   KeySet tracked;
   bool tracked_loaded = false;
+  std::set<std::string> sources;  // kSources
 
   // The writer's session and open transaction.
   std::unique_ptr<gateway::store::Session> session;
@@ -528,6 +552,8 @@ struct Importer::Impl {
       tracked.insert(
           KeyHash(std::string_view(key).substr(0, slash), std::string_view(key).substr(slash + 1)));
     }
+    KAKEHASHI_TRY(auto roots, s->ReadCheckpoints(kSources));
+    for (auto& [root, unused] : roots) sources.insert(std::move(root));
     tracked_loaded = true;
     return {};
   }
@@ -617,9 +643,11 @@ struct Importer::Impl {
       if (w.resource) {
         if (w.type == "Encounter") {
           w.json = json;
-        } else if (!tracked_keys.empty() && tracked_keys.count(KeyHash(w.type, w.id)) != 0) {
-          w.json = json;
-          w.when = when(w);
+        } else {
+          w.when = when(w);  // kept in the unit's list
+          if (!tracked_keys.empty() && tracked_keys.count(KeyHash(w.type, w.id)) != 0) {
+            w.json = json;
+          }
         }
         out.writes.push_back(std::move(w));
         continue;
@@ -879,8 +907,8 @@ struct Importer::Impl {
   // A DELETE of `w`, or a PUT of a tracked key, by unit `unit_id` (`listed`: in the unit's list
   // from its last import): the unit's line replaces its earlier ones and the newest line is
   // written.
-  Result<void> WriteTracked(const std::string& unit_id, Write& w, bool listed,
-                            const std::string& source) {
+  Result<void> WriteTracked(const Unit& unit, const std::string& unit_id, Write& w, bool listed) {
+    const std::string& source = unit.file_location;
     const std::string key = w.type + "/" + w.id;
     const bool is_delete = !w.resource;
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kDeletes, key));
@@ -890,9 +918,24 @@ struct Importer::Impl {
     DropUnit(lines, unit_id, listed);
     if (stored.empty() && !listed) {
       // The first delete of a key another unit wrote (it kept no line): its content is kept, to
-      // come back if this delete is released while that unit still yields it.
+      // come back if this delete is released while that unit still yields it, as a line of each
+      // unit of the same patient folder in another SS-MIX2 root that lists it (with the time in
+      // its list), else as the L line.
       KAKEHASHI_TRY(auto row, session->Read(w.type, w.id));
-      if (row && !row->deleted) lines.push_back({std::string(), std::string(), 'L', row->json});
+      if (row && !row->deleted) {
+        bool owned = false;
+        if (!unit.patient.empty()) {
+          for (const std::string& root : sources) {
+            if (root == unit.source) continue;
+            KAKEHASHI_TRY(std::string other, session->ReadUnitResources(root, unit.patient));
+            if (auto when = ListedWhen(other, key)) {
+              lines.push_back({std::move(*when), UnitId(root, unit.patient), 'P', row->json});
+              owned = true;
+            }
+          }
+        }
+        if (!owned) lines.push_back({std::string(), std::string(), 'L', row->json});
+      }
     }
     lines.push_back({w.when, unit_id, is_delete ? 'D' : 'P', is_delete ? std::string() : w.json});
     const KeyLine newest = *Newest(lines);
@@ -940,6 +983,10 @@ struct Importer::Impl {
       now += w.type;
       now += '/';
       now += w.id;
+      if (!w.when.empty()) {  // the merge time, for a later first delete (WriteTracked)
+        now += '\t';
+        now += w.when;
+      }
       now += '\n';
     };
     // An Encounter: the merge across runs decides (MergeAcrossRuns); it stays in the unit's list
@@ -966,7 +1013,7 @@ struct Importer::Impl {
       // A delete is recorded (kDeletes) and stays in the unit's list while the unit holds it, so
       // that a later change of the unit releases it.
       if (!w.resource || IsTracked(w.type, w.id)) {
-        KAKEHASHI_TRY_VOID(WriteTracked(unit_id, w, listed, c.unit.file_location));
+        KAKEHASHI_TRY_VOID(WriteTracked(c.unit, unit_id, w, listed));
       } else {
         KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
       }
@@ -1053,6 +1100,10 @@ struct Importer::Impl {
     const std::string source = "ssmix2:" + absolute.generic_string();
     KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
     KAKEHASHI_TRY_VOID(LoadTracked());
+    if (sources.insert(source).second) {
+      KAKEHASHI_TRY_VOID(Begin());  // committed with the first units
+      KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kSources, source, ""));
+    }
     // The workers read the tracked keys as they are now; a key the writer tracks during this walk
     // is one of a unit's own (ids are per patient folder), written with what that unit yields.
     const KeySet tracked_now = tracked;
@@ -1085,6 +1136,7 @@ struct Importer::Impl {
         }
         unit.source = source;
         unit.key = PatientKey(unit.records.front().file.relative);
+        unit.patient = unit.key;
         unit.fingerprint = WithSettings(print.Hex());
         unit.file_location = "ssmix2:" + unit.key;
         unit.progress = reader.Progress();
@@ -1160,6 +1212,7 @@ struct Importer::Impl {
         print.AddFile(record->file.path, record->file.relative);
         for (const auto& old : record->superseded) print.AddFile(old.path, old.relative);
         unit.file_location = "ssmix2:" + record->file.relative;
+        unit.patient = PatientKey(record->file.relative);
         unit.records.push_back(std::move(*record));
       }
     }
