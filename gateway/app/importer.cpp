@@ -81,7 +81,7 @@ class Fingerprint {
 };
 
 // The merge time a unit list (ReadUnitResources) gives `key` ("Type/id"): nullopt when the list
-// does not hold it; "" for a line without one (lists written before decision 0018).
+// does not hold it; "" for a line without one (lists written before decision 0019).
 std::optional<std::string> ListedWhen(std::string_view listed, std::string_view key) {
   std::size_t pos = 0;
   while (pos < listed.size()) {
@@ -186,7 +186,7 @@ constexpr std::string_view kEncounterVersions = "import:encounter-versions";
 
 // Mixed into every fingerprint: units imported before a side table existed are imported once
 // more, so that what it keeps is recorded (nothing changes where nothing differs): the Encounter
-// lines of 0013, then the deleted keys below (docs/decisions/0018-import-deletes.md).
+// lines of 0013, then the deleted keys below (docs/decisions/0019-import-deletes.md).
 constexpr std::string_view kStateFormat = "encounter-versions/2 deletes/1";
 
 struct VersionLine {
@@ -289,7 +289,7 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
 //
 // A DELETE of any other resource (an SS-MIX2 flag-0 key, a disease removed from a PPR-01 list, a
 // `_0` extended-storage folder) is remembered per resource key
-// (docs/decisions/0018-import-deletes.md), so that a unit imported or redone later whose message
+// (docs/decisions/0019-import-deletes.md), so that a unit imported or redone later whose message
 // is older does not PUT the resource again: import_unit_resources with source kDeletes and
 // unit = "Type/id" (and a checkpoint row of the same name, so that the keys can be listed when
 // an import starts), one line per unit that told about the key since its first delete:
@@ -438,7 +438,7 @@ struct Write {
   // An Encounter's JSON (the unit's own merge), compared with the merge across runs; the JSON of
   // a PUT of a tracked key (kDeletes), kept as its line.
   std::string json;
-  std::string when;  // merge time, for deletes and tracked keys (kDeletes)
+  std::string when;  // merge time (not for Encounters): kept in the unit list and kDeletes lines
 };
 
 struct Converted {

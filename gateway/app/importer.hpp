@@ -38,7 +38,7 @@
 // "import:deletes": per unit a delete or a PUT with its JSON, with the merge time), and the
 // newest decides, so a unit imported or redone later whose message is older does not PUT a
 // deleted resource again; a unit that no longer holds the delete releases it and the resource
-// comes back from the unit that still yields it (docs/decisions/0018-import-deletes.md).
+// comes back from the unit that still yields it (docs/decisions/0019-import-deletes.md).
 //
 // Bad input never aborts the import: a resource the gateway refuses (its validator) is left
 // out with an `import.rejected` error (location: the source file, record Type/id; the

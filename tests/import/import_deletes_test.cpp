@@ -1,5 +1,5 @@
 // Deletes across imports (gateway/app/importer.cpp, "deletes across runs";
-// docs/decisions/0018-import-deletes.md): a resource an SS-MIX2 flag-0 key deleted stays deleted
+// docs/decisions/0019-import-deletes.md): a resource an SS-MIX2 flag-0 key deleted stays deleted
 // whatever order the units are imported or redone in, unless a unit holds a newer message of it;
 // a unit that no longer holds the delete releases it and the resource comes back from the unit
 // that still yields it. Also the upgrade of Encounter-version lines of state format 1 (0012).
