@@ -585,20 +585,46 @@ TEST_CASE("ssmix2 reader: MergedWalk merges the walks of several roots by patien
   CHECK_FALSE(walk.Next(step));
 }
 
-TEST_CASE("ssmix2 reader: a walk that fails leaves the merge, the others go on", "[ssmix2]") {
-  TempTree full;
-  full.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
-  CollectingSink sink;
-  StorageReader a(full.Root(), sink), missing(full.Root() / "no-such-root", sink);
-  MergedWalk walk({&missing, &a});
-  MergedWalk::Step step;
-  REQUIRE(walk.Next(step));
-  REQUIRE(step.ended.size() == 1);
-  CHECK(step.ended[0].first == 0);
-  CHECK(step.ended[0].second == common::errc::kNotFound);
-  CHECK(step.readers == std::vector<std::size_t>{1});
-  CHECK_FALSE(walk.Next(step));
-  CHECK(step.ended.empty());
+TEST_CASE("ssmix2 reader: a walk that fails ends the merge (no patient from other roots alone)",
+          "[ssmix2]") {
+  {  // A root that is not there: nothing is walked.
+    TempTree full;
+    full.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+    CollectingSink sink;
+    StorageReader a(full.Root(), sink), missing(full.Root() / "no-such-root", sink);
+    MergedWalk walk({&missing, &a});
+    MergedWalk::Step step;
+    CHECK_FALSE(walk.Next(step));
+    REQUIRE(step.ended.size() == 1);
+    CHECK(step.ended[0].first == 0);
+    CHECK(step.ended[0].second == common::errc::kNotFound);
+    CHECK(step.readers.empty());
+  }
+  {  // The delta's second prefix folder vanishes while the walk is in its first: the patient
+     // being read is the last; the full export's later patients are not read without the delta.
+    TempTree full, delta;
+    full.Add("0000000001_-_ADT-00_999999999999999_20240401100000000_-_1");
+    full.Add("0000000003_-_ADT-00_999999999999999_20240401100000000_-_1");
+    full.Add("1000000009_-_ADT-00_999999999999999_20240401100000000_-_1");
+    delta.Add("0000000002_-_ADT-00_999999999999999_20240401100000000_-_1");
+    delta.Add("1000000009_-_ADT-00_999999999999999_20240402100000000_-_1");
+    CollectingSink sink;
+    StorageReader a(full.Root(), sink), b(delta.Root(), sink);
+    MergedWalk walk({&a, &b});
+    MergedWalk::Step step;
+    REQUIRE(walk.Next(step));
+    CHECK(step.folders.front().folder.id == "0000000001");
+    CHECK(step.ended.empty());
+    fs::remove_all(delta.Root() / "100");
+    REQUIRE(walk.Next(step));  // 0000000002: taken from the delta before its walk failed
+    CHECK(step.folders.front().folder.id == "0000000002");
+    CHECK(step.readers == std::vector<std::size_t>{1});
+    REQUIRE(step.ended.size() == 1);
+    CHECK(step.ended[0].first == 1);
+    CHECK(step.ended[0].second == common::errc::kIoError);
+    CHECK_FALSE(walk.Next(step));  // not 0000000003 and 1000000009 from the full export alone
+    CHECK(step.ended.empty());
+  }
 }
 
 TEST_CASE("ssmix2 reader: one patient's folders in a full and a delta root read as one folder",

@@ -610,6 +610,7 @@ void MergedWalk::Advance(std::size_t i, Step& step) {
   if (!next) {
     heads_[i].reset();
     step.ended.emplace_back(i, next.error());
+    failed_ = true;
     return;
   }
   heads_[i] = std::move(*next);
@@ -623,6 +624,10 @@ bool MergedWalk::Next(Step& step) {
     started_ = true;
     for (std::size_t i = 0; i < readers_.size(); ++i) Advance(i, step);
   }
+  // A failed walk ends the merge (decision 0017): the patients after it would otherwise be read
+  // from the other roots alone — a full export's stale records without the delta's updates and
+  // deletes.
+  if (failed_) return false;
   // The smallest head in the walk order (prefix folders, then the patient folder).
   const auto before = [](const StorageReader::PatientFolder& a,
                          const StorageReader::PatientFolder& b) {

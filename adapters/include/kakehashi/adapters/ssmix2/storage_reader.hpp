@@ -224,10 +224,14 @@ class MergedWalk {
     std::vector<std::size_t> readers;                // the readers holding the patient (ascending)
     std::vector<StorageReader::RootFolder> folders;  // their folders, in the same order
     // Walks that failed during this step (reader index, error, e.g. a prefix folder that cannot
-    // be listed): such a reader leaves the merge; the others go on.
+    // be listed). A failure ends the whole merge: the patient of this step (complete: the failed
+    // reader's folder was taken before it failed) is the last; no later patient is read from the
+    // other roots alone, which would write their stale records without the failed root's updates
+    // and deletes.
     std::vector<std::pair<std::size_t, ErrorCode>> ended;
   };
-  // The next patient; false when every walk is over (`step.ended` may still name failures).
+  // The next patient; false when every walk is over or one failed (`step.ended` may still name
+  // failures).
   bool Next(Step& step);
   // Fraction walked, 0..1: the mean of the readers' Progress().
   double Progress() const;
@@ -238,6 +242,7 @@ class MergedWalk {
 
   std::vector<StorageReader*> readers_;
   std::vector<std::optional<StorageReader::PatientFolder>> heads_;  // nullopt: walk over
+  bool failed_ = false;                                             // a walk failed: merge over
   bool started_ = false;
 };
 
