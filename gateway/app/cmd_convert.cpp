@@ -452,7 +452,9 @@ std::uint64_t Fnv1a(std::string_view text) {
 // issues to the unit's sink); an I/O thread of the read-ahead calls it, or the converting worker
 // when there is none (--io-threads 0). Other units are left as they are. When a folder cannot be
 // read, the unit becomes its error line: issues the reader reported before failing still go
-// out, then the line (naming the input, not the folder: its name is a patient ID). The patient
+// out, then error convert.patient_unreadable located at the folder (`ssmix2:<ID[0:3]>/<ID[3:6]>/
+// <ID>`, relative to its root like every ssmix2 issue; it goes only to --issues, decision 0003),
+// and the stderr line (naming the input, not the folder: its name is a patient ID). The patient
 // is not converted at all — from its other roots alone it would be a wrong state — and the walk
 // goes on.
 void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
@@ -462,6 +464,14 @@ void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
   auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records,
                                                            *unit.issues, &failed, &unit.found);
   if (read) return;
+  if (failed < unit.folders.size()) {
+    const auto& folder = unit.folders[failed].folder;
+    Location where;
+    where.source = "ssmix2:" + folder.l1 + "/" + folder.l2 + "/" + folder.id;
+    unit.issues->Error("convert.patient_unreadable", where,
+                       "this patient folder could not be read (" + read.error().message() +
+                           "); the patient is not converted from any input");
+  }
   unit.kind = Unit::Kind::kMessage;
   unit.records.clear();
   unit.message = "kakehashi convert: " + inputs[unit.folder_inputs[failed]] + ": " +
