@@ -413,10 +413,10 @@ struct Unit {
   std::vector<adapters::ssmix2::StorageReader::RootFolder> folders;
   std::vector<std::size_t> folder_inputs;
   std::vector<adapters::ssmix2::StorageRecord> records;  // kPatient (once read), kStoreFile
-  bool read = false;               // kPatient: the folders have been read (ReadUnit)
-  std::vector<std::size_t> found;  // then: stored files read from each of `folders`
-  std::string message;                                   // kMessage: one line for stderr
-  bool unusable = false;                                 // counts as an unusable input
+  bool read = false;                  // kPatient: the folders have been read (ReadUnit)
+  std::vector<std::size_t> found;     // then: stored files read from each of `folders`
+  std::string message;                // kMessage: one line for stderr
+  bool unusable = false;              // counts as an unusable input
   bool end_of_store = false;          // the walk of store input `input_index` is over
   double progress = 0.0;              // fraction of the run when claimed
   std::unique_ptr<BatchSink> issues;  // walk issues, reader issues, then mapping issues
@@ -461,8 +461,8 @@ void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
   if (unit.kind != Unit::Kind::kPatient || unit.read) return;
   unit.read = true;
   std::size_t failed = 0;
-  auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records,
-                                                           *unit.issues, &failed, &unit.found);
+  auto read = adapters::ssmix2::StorageReader::ReadPatient(unit.folders, unit.records, *unit.issues,
+                                                           &failed, &unit.found);
   if (read) return;
   if (failed < unit.folders.size()) {
     const auto& folder = unit.folders[failed].folder;

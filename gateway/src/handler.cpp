@@ -991,8 +991,8 @@ struct Handler::Impl {
     // PrepareEntry's failure (`resource` was moved into it): a batch run again after a store
     // error (commit queue) answers it again instead of preparing what is left of the resource.
     std::optional<Failure> prepare_failed;
-    bool failed = false;               // batch entry rejected while parsing
-    std::string response;              // rendered response entry
+    bool failed = false;   // batch entry rejected while parsing
+    std::string response;  // rendered response entry
     // A write done by RunEntry, rendered into `response` after the commit (outside the lock).
     std::optional<WriteResult> written;
   };

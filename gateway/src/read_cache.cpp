@@ -109,8 +109,7 @@ bool WalIndexWatch::Open() {
   }
   // Region 0 (32 KiB, walformat.html §2), already mapped by the read above: not extended.
   void volatile* region = nullptr;
-  if (file->pMethods->xShmMap(file, 0, 32 * 1024, 0, &region) != SQLITE_OK ||
-      region == nullptr) {
+  if (file->pMethods->xShmMap(file, 0, 32 * 1024, 0, &region) != SQLITE_OK || region == nullptr) {
     return false;
   }
   header_.store(static_cast<const volatile unsigned char*>(region), std::memory_order_release);
@@ -192,8 +191,7 @@ std::shared_ptr<const std::string> CachedResource::Gzip() const {
 }
 
 std::shared_ptr<CachedResource> MakeCachedResource(store::ResourceRow&& row) {
-  return std::make_shared<CachedResource>(row.version, row.last_updated_us, row.deleted,
-                                          row.json);
+  return std::make_shared<CachedResource>(row.version, row.last_updated_us, row.deleted, row.json);
 }
 
 std::size_t EntryTable::IndexOf(std::string_view key, std::uint64_t hash) const {
@@ -245,8 +243,8 @@ bool EntryTable::Erase(std::string_view key, std::uint64_t hash) {
 }
 
 void EntryTable::Grow() {
-  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(std::max<std::size_t>(
-                                                     16, slots_.size() * 2)));
+  std::vector<Slot> old =
+      std::exchange(slots_, std::vector<Slot>(std::max<std::size_t>(16, slots_.size() * 2)));
   const std::size_t mask = slots_.size() - 1;
   for (Slot& slot : old) {
     if (slot.hash == 0) continue;

@@ -122,12 +122,12 @@ TEST_CASE("search params: generated table compiles completely", "[detail]") {
 }
 
 TEST_CASE("resource type names: the served R4 types, exact spelling only", "[detail]") {
-  for (std::string_view t : {"Patient", "Observation", "Encounter", "Binary", "Parameters",
-                             "CodeSystem", "ValueSet"}) {
+  for (std::string_view t :
+       {"Patient", "Observation", "Encounter", "Binary", "Parameters", "CodeSystem", "ValueSet"}) {
     CHECK(IsResourceTypeName(t));
   }
-  for (std::string_view t : {"", "patient", "PATIENT", "Patient ", "Patients", "Resource",
-                             "DomainResource", "Foo"}) {
+  for (std::string_view t :
+       {"", "patient", "PATIENT", "Patient ", "Patients", "Resource", "DomainResource", "Foo"}) {
     CHECK_FALSE(IsResourceTypeName(t));
   }
   CHECK(IsResourceTypeName(std::string_view("Patient/p1").substr(0, 7)));  // a view, not a string

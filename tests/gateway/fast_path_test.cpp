@@ -274,11 +274,11 @@ TEST_CASE("read cache: the WAL-index header is decoded only when both copies agr
     std::memcpy(h + at, &v, 4);
     std::memcpy(h + 48 + at, &v, 4);
   };
-  put(8, 7);             // iChange
+  put(8, 7);               // iChange
   h[12] = h[48 + 12] = 1;  // isInit
-  put(16, 42);           // mxFrame
-  put(32, 0x01020304);   // aSalt[0]
-  put(36, 0x0a0b0c0d);   // aSalt[1]
+  put(16, 42);             // mxFrame
+  put(32, 0x01020304);     // aSalt[0]
+  put(36, 0x0a0b0c0d);     // aSalt[1]
   auto e = detail::DecodeWalIndexHeader(h);
   REQUIRE(e.has_value());
   CHECK(e->change_and_frame == ((std::uint64_t{7} << 32) | 42));
