@@ -478,7 +478,9 @@ void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
                  read.error().message() +
                  " (a patient folder could not be read; that patient is not converted)";
   unit.unusable = true;
-  unit.found.assign(unit.folders.size(), 0);
+  // Each input of the unit holds a patient folder: SS-MIX2 data, though not converted (not "no
+  // SS-MIX2 data found" for a root whose only patient this was).
+  unit.found.assign(unit.folders.size(), 1);
 }
 
 // --io-threads default: enough disk requests at once for a virtio or SSD queue when the store is

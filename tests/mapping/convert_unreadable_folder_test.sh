@@ -33,6 +33,8 @@ set -e
 grep -q "delta: .*(a patient folder could not be read; that patient is not converted)" \
   "$work/out/stderr.txt" || fail "no stderr line naming the input"
 grep -q "0000123456" "$work/out/stderr.txt" && fail "stderr names the patient ID"
+# The full export's only patient was skipped; it still holds SS-MIX2 data.
+grep -q "full: no SS-MIX2 data found" "$work/out/stderr.txt" && fail "the full root reported as holding no data"
 grep -q '"code":"convert.patient_unreadable"' "$work/out/issues.json" || fail "no convert.patient_unreadable issue"
 grep -q '"location":\["ssmix2:000/012/0000123456"\]' "$work/out/issues.json" || fail "issue not located at the folder"
 # Nothing of patient 0000123456 is written, not even the full export's records; the delta's
