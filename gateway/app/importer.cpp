@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -80,20 +81,45 @@ class Fingerprint {
   std::uint64_t h_ = 1469598103934665603ULL;
 };
 
+// The side tables below are text, one record per line, fields separated by tabs. Calls
+// fn(line) for every line of `text` (without its '\n') until fn returns false.
+template <class Fn>
+void ForEachLine(std::string_view text, Fn&& fn) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    const std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!fn(line)) return;
+  }
+}
+
+// Appends one line of `fields` joined by tabs.
+void AppendLine(std::string& out, std::initializer_list<std::string_view> fields) {
+  bool first = true;
+  for (std::string_view field : fields) {
+    if (!first) out += '\t';
+    first = false;
+    out += field;
+  }
+  out += '\n';
+}
+
 // The merge time a unit list (ReadUnitResources) gives `key` ("Type/id"): nullopt when the list
 // does not hold it; "" for a line without one (lists written before decision 0019).
 std::optional<std::string> ListedWhen(std::string_view listed, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < listed.size()) {
-    std::size_t nl = listed.find('\n', pos);
-    if (nl == std::string_view::npos) nl = listed.size();
-    const std::string_view line = listed.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.starts_with(key)) continue;
-    if (line.size() == key.size()) return std::string();
-    if (line[key.size()] == '\t') return std::string(line.substr(key.size() + 1));
-  }
-  return std::nullopt;
+  std::optional<std::string> when;
+  ForEachLine(listed, [&](std::string_view line) {
+    if (!line.starts_with(key)) return true;
+    if (line.size() == key.size()) {
+      when.emplace();
+    } else if (line[key.size()] == '\t') {
+      when.emplace(line.substr(key.size() + 1));
+    }
+    return !when;
+  });
+  return when;
 }
 
 // The in-memory index of the keys that have kDeletes lines (below): a hash, a collision only costs
@@ -215,12 +241,7 @@ std::string OneField(std::string text) {
 
 std::vector<VersionLine> ParseVersions(const std::string& text) {
   std::vector<VersionLine> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
-    pos = nl + 1;
+  ForEachLine(text, [&](std::string_view line) {
     // when, slot, unit, then kind+trigger (absent in lines of state format 1, whose fourth
     // field is the JSON: such a line counts as kind K), then the JSON (may hold no tab).
     std::string_view field[4];
@@ -233,11 +254,12 @@ std::vector<VersionLine> ParseVersions(const std::string& text) {
       field[n] = line.substr(from, at - from);
       from = at + 1;
     }
-    if (n < 3) continue;
+    if (n < 3) return true;
     if (n == 3) field[3] = "K";
     out.push_back({std::string(field[0]), std::string(field[1]), std::string(field[2]),
                    std::string(field[3]), std::string(line.substr(from))});
-  }
+    return true;
+  });
   return out;
 }
 
@@ -247,18 +269,7 @@ std::string FormatVersions(std::vector<VersionLine>& lines) {
     return std::tie(a.when, a.slot, a.unit) < std::tie(b.when, b.slot, b.unit);
   });
   std::string out;
-  for (const auto& l : lines) {
-    out += l.when;
-    out += '\t';
-    out += l.slot;
-    out += '\t';
-    out += l.unit;
-    out += '\t';
-    out += l.tag;
-    out += '\t';
-    out += l.json;
-    out += '\n';
-  }
+  for (const auto& l : lines) AppendLine(out, {l.when, l.slot, l.unit, l.tag, l.json});
   return out;
 }
 
@@ -317,19 +328,15 @@ struct KeyLine {
 
 std::vector<KeyLine> ParseKeyLines(const std::string& text) {
   std::vector<KeyLine> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
-    pos = nl + 1;
+  ForEachLine(text, [&](std::string_view line) {
     const std::size_t a = line.find('\t');
     const std::size_t b = a == std::string_view::npos ? a : line.find('\t', a + 1);
     const std::size_t c = b == std::string_view::npos ? b : line.find('\t', b + 1);
-    if (c == std::string_view::npos || c != b + 2) continue;
+    if (c == std::string_view::npos || c != b + 2) return true;
     out.push_back({std::string(line.substr(0, a)), std::string(line.substr(a + 1, b - a - 1)),
                    line[b + 1], std::string(line.substr(c + 1))});
-  }
+    return true;
+  });
   return out;
 }
 
@@ -347,14 +354,7 @@ std::string FormatKeyLines(std::vector<KeyLine>& lines) {
   std::sort(lines.begin(), lines.end(), Older);
   std::string out;
   for (const auto& l : lines) {
-    out += l.when;
-    out += '\t';
-    out += l.unit;
-    out += '\t';
-    out += l.kind;
-    out += '\t';
-    out += l.json;
-    out += '\n';
+    AppendLine(out, {l.when, l.unit, std::string_view(&l.kind, 1), l.json});
   }
   return out;
 }
@@ -466,17 +466,14 @@ std::string FirstProblem(const std::vector<Issue>& issues) {
 // "Type/id" lines, or "Type/id \t when" (ReadUnitResources) -> (type, id) pairs.
 std::vector<std::pair<std::string, std::string>> SplitKeys(const std::string& listed) {
   std::vector<std::pair<std::string, std::string>> out;
-  std::size_t pos = 0;
-  while (pos < listed.size()) {
-    std::size_t nl = listed.find('\n', pos);
-    if (nl == std::string::npos) nl = listed.size();
-    std::string_view line = std::string_view(listed).substr(pos, nl - pos);
-    pos = nl + 1;
+  ForEachLine(listed, [&](std::string_view line) {
     line = line.substr(0, line.find('\t'));
     const std::size_t slash = line.find('/');
-    if (slash == std::string_view::npos) continue;
-    out.emplace_back(std::string(line.substr(0, slash)), std::string(line.substr(slash + 1)));
-  }
+    if (slash != std::string_view::npos) {
+      out.emplace_back(std::string(line.substr(0, slash)), std::string(line.substr(slash + 1)));
+    }
+    return true;
+  });
   return out;
 }
 
