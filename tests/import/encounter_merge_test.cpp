@@ -34,18 +34,16 @@ using fhir::Node;
 using gateway::testing::Backend;
 using testing::HistoryRows;
 using testing::MapOptions;
+using testing::ReadText;
 using testing::Rules;
+using testing::RunImport;
+using testing::TempDir;
+using testing::WriteOtherPatient;
 
 const fs::path& CaseDir() {
   static const fs::path dir =
       fs::path(KAKEHASHI_SOURCE_DIR) / "tests" / "import" / "cases" / "encounter_merge";
   return dir;
-}
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 const Node& Cases() {
@@ -120,42 +118,7 @@ fs::path AddToRoot(const fs::path& root, const std::string& name, char flag) {
   return result;
 }
 
-// Another patient's ADT-00 (no Encounter): keeps a root from looking unmounted
-// (import.store_empty) when the stay's patient folder is removed from it.
-void WriteOtherPatient(const fs::path& root) {
-  const std::string id = "6000000001";
-  const fs::path dir = root / "600" / "000" / id / "-" / "ADT-00";
-  fs::create_directories(dir);
-  std::ofstream(dir / (id + "_-_ADT-00_999999999999999_20240601100000000_-_1"), std::ios::binary)
-      << "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|F6001|P|2.5||||||UNICODE "
-         "UTF-8\rEVN||20240601100000\rPID|0001||6000000001^^^^PI||合成^三郎^^^^^L^I||19800102|M\r";
-}
-
 // ---------------------------------------------------------------- importing
-
-// One `kakehashi import` run; the input must import without errors.
-ImportStats RunImport(gateway::store::Store& store,
-                      const std::function<Result<void>(Importer&)>& fn,
-                      const std::string& settings = {}) {
-  ImportOptions options;
-  options.map = MapOptions();
-  options.settings = settings;
-  options.jobs = 2;
-  gateway::HandlerOptions h;
-  h.validator = ConformanceValidator();
-  gateway::Handler handler(store, h);
-  CollectingSink issues;
-  Importer importer(handler, store, Rules(), options, issues);
-  auto r = fn(importer);
-  INFO((r ? std::string("ok") : r.error().message()));
-  REQUIRE(r);
-  for (const auto& issue : issues.Issues()) {
-    INFO(issue.ToString());
-    CHECK(issue.severity != Severity::kError);
-    CHECK(issue.severity != Severity::kFatal);
-  }
-  return importer.Stats();
-}
 
 // The store's Encounters, JSON without meta.versionId/lastUpdated.
 std::vector<std::string> Encounters(gateway::store::Store& store) {
@@ -253,18 +216,6 @@ bool HasMode(const Node& c, std::string_view mode) {
   return false;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("kakehashi-encmerge-" + gateway::testing::RandomSuffix());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 // Imports the case's steps in `mode` into `store` (settings: ImportOptions::settings); returns the
 // per-step import functions so they can be replayed.
 std::vector<std::function<Result<void>(Importer&)>> StepImports(const Node& c,
@@ -328,7 +279,7 @@ void StaysAcrossImports(Backend backend) {
     for (std::string_view mode : {"hl7v2", "ssmix2-delta", "ssmix2-same-root", "ssmix2-file"}) {
       if (!HasMode(c, mode)) continue;
       INFO(c.Find("name")->Text() << " / " << mode);
-      TempDir dir;
+      TempDir dir("kakehashi-encmerge-");
       const Node& expect = *c.Find("expect");
 
       auto whole = gateway::testing::MakeStore(backend);
@@ -373,7 +324,7 @@ KAKEHASHI_BACKEND_TEST("import: a stay's Encounter is the same in one import or 
 // withdraws its versions: the Encounter is the merge of the others', the same as if that unit
 // had never been imported; when none are left it is deleted.
 void Withdrawn(Backend backend) {
-  TempDir dir;
+  TempDir dir("kakehashi-encmerge-");
   const fs::path admission = dir.path / "admission.hl7";
   const fs::path discharge = dir.path / "discharge.hl7";
   std::ofstream(admission, std::ios::binary) << Message("a01");

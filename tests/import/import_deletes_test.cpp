@@ -28,13 +28,11 @@ namespace fs = std::filesystem;
 using fhir::Node;
 using gateway::testing::Backend;
 using testing::MapOptions;
+using testing::ReadText;
 using testing::Rules;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
+using testing::RunImport;
+using testing::TempDir;
+using testing::WriteOtherPatient;
 
 const fs::path kSample =
     fs::path(KAKEHASHI_SOURCE_DIR) / "samples/ssmix2/constructed/standard_root/001/234/0012345678";
@@ -69,57 +67,11 @@ fs::path OrderRoot(const fs::path& root, const std::string& stored_at, char flag
   return root;
 }
 
-// Another patient's ADT-00: keeps a root from looking unmounted (import.store_empty) when the
-// order's patient folder is removed from it.
-void WriteOtherPatient(const fs::path& root) {
-  const std::string id = "6000000001";
-  const fs::path dir = root / "600" / "000" / id / "-" / "ADT-00";
-  fs::create_directories(dir);
-  std::ofstream(dir / (id + "_-_ADT-00_999999999999999_20240601100000000_-_1"), std::ios::binary)
-      << "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|F6001|P|2.5||||||UNICODE "
-         "UTF-8\rEVN||20240601100000\rPID|0001||6000000001^^^^PI||合成^三郎^^^^^L^I||19800102|M\r";
-}
-
 void RemoveOrder(const fs::path& root) {
   fs::remove_all(root / "001/234" / kPatient / "20240401");
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("kakehashi-deletes-" + gateway::testing::RandomSuffix());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-// One `kakehashi import` run of `fn`; the input must import without errors.
-ImportStats RunImport(gateway::store::Store& store,
-                      const std::function<Result<void>(Importer&)>& fn,
-                      const std::string& settings = {}) {
-  ImportOptions options;
-  options.map = MapOptions();
-  options.settings = settings;
-  options.jobs = 2;
-  gateway::HandlerOptions h;
-  h.validator = ConformanceValidator();
-  gateway::Handler handler(store, h);
-  CollectingSink issues;
-  Importer importer(handler, store, Rules(), options, issues);
-  auto r = fn(importer);
-  INFO((r ? std::string("ok") : r.error().message()));
-  REQUIRE(r);
-  for (const auto& issue : issues.Issues()) {
-    INFO(issue.ToString());
-    CHECK(issue.severity != Severity::kError);
-    CHECK(issue.severity != Severity::kFatal);
-  }
-  return importer.Stats();
-}
-
+// One import of the root (RunImport).
 std::function<Result<void>(Importer&)> Store(const fs::path& root) {
   return [root](Importer& i) { return i.ImportStore(root); };
 }
@@ -151,7 +103,7 @@ std::vector<std::string> Orders(gateway::store::Store& store) {
 }
 
 void DeletesAcrossImports(Backend backend) {
-  TempDir dir;
+  TempDir dir("kakehashi-deletes-");
   // A: a full root with the order (flag 1, stored 2024-04-01); B: a delta root whose key is
   // deleted (flag 0, stored 2024-04-02, later). One import of both in time order: deleted.
   const fs::path a = OrderRoot(dir.path / "a", "20240401102000000", '1');
@@ -275,7 +227,7 @@ KAKEHASHI_BACKEND_TEST("import: a deleted resource stays deleted in any import o
 // without the kind field of 0013) read as kind K, and are rewritten in format 2 when the
 // Encounter's lines are next written.
 void FormatOneLines(Backend backend) {
-  TempDir dir;
+  TempDir dir("kakehashi-deletes-");
   const fs::path messages =
       fs::path(KAKEHASHI_SOURCE_DIR) / "tests/import/cases/encounter_merge/messages";
   const fs::path admission = dir.path / "admission.hl7";

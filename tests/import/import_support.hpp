@@ -1,14 +1,24 @@
 // Shared fixtures for tests/import: the built-in rules, the map options every import test uses,
-// and the store's history size.
+// the store's history size, one checked import run, a temporary directory and the SS-MIX2 files
+// the cross-import tests share.
 #pragma once
 
+#include "importer.hpp"
+
+#include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 #include "kakehashi/mapping/mapper.hpp"
 #include "kakehashi/mapping/rule_set.hpp"
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <string>
 
 namespace kakehashi::app::testing {
 
@@ -34,6 +44,61 @@ inline std::size_t HistoryRows(gateway::store::Store& store) {
   auto rows = (*session)->History(q);
   REQUIRE(rows);
   return rows->size();
+}
+
+inline std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A directory under the system temp directory, removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix) {
+    path = std::filesystem::temp_directory_path() / (prefix + gateway::testing::RandomSuffix());
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Another patient's ADT-00 (no Encounter): keeps a root from looking unmounted
+// (import.store_empty) when the patient folder under test is removed from it.
+inline void WriteOtherPatient(const std::filesystem::path& root) {
+  const std::string id = "6000000001";
+  const std::filesystem::path dir = root / "600" / "000" / id / "-" / "ADT-00";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / (id + "_-_ADT-00_999999999999999_20240601100000000_-_1"), std::ios::binary)
+      << "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|F6001|P|2.5||||||UNICODE "
+         "UTF-8\rEVN||20240601100000\rPID|0001||6000000001^^^^PI||合成^三郎^^^^^L^I||19800102|M\r";
+}
+
+// One `kakehashi import` run of `fn` (2 jobs, conformance validation on); the input must import
+// without errors.
+inline ImportStats RunImport(gateway::store::Store& store,
+                             const std::function<Result<void>(Importer&)>& fn,
+                             const std::string& settings = {}) {
+  ImportOptions options;
+  options.map = MapOptions();
+  options.settings = settings;
+  options.jobs = 2;
+  gateway::HandlerOptions h;
+  h.validator = ConformanceValidator();
+  gateway::Handler handler(store, h);
+  CollectingSink issues;
+  Importer importer(handler, store, Rules(), options, issues);
+  auto r = fn(importer);
+  INFO((r ? std::string("ok") : r.error().message()));
+  REQUIRE(r);
+  for (const auto& issue : issues.Issues()) {
+    INFO(issue.ToString());
+    CHECK(issue.severity != Severity::kError);
+    CHECK(issue.severity != Severity::kFatal);
+  }
+  return importer.Stats();
 }
 
 }  // namespace kakehashi::app::testing
