@@ -188,21 +188,44 @@ void QueueOrder(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("commit queue: requests apply in queue order", "[commit]", QueueOrder)
 
+// Two gateways (Stores) on one database, each with its handler and started commit queue; h1
+// creates the counter Basic/counter at "0" (NextCounterUpdate) before the second Store opens.
+struct TwoGateways {
+  explicit TwoGateways(Backend backend)
+      : t(testing::MakeStore(backend)),
+        h1(*t->store, {}),
+        other(CreateCounterThenOpenAnother()),
+        h2(*other, {}),
+        q1(h1),
+        q2(h2) {
+    q1.Start();
+    q2.Start();
+  }
+  std::unique_ptr<testing::TestStore> t;
+  Handler h1;
+  std::unique_ptr<gateway::store::Store> other;
+  Handler h2;
+  CommitQueue q1;
+  CommitQueue q2;
+
+ private:
+  std::unique_ptr<gateway::store::Store> CreateCounterThenOpenAnother() {
+    REQUIRE(h1.Handle(Req("PUT", "/fhir/Basic/counter",
+                          R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})"))
+                .status == 201);
+    return t->OpenAnother();
+  }
+};
+
 void NoLostUpdateThroughQueues(Backend backend) {
   // Two gateways (Stores), each with its commit queue and two writer threads: read + If-Match
   // retry. Writers of one queue share groups, so a group often holds two updates of the one
   // resource, the second of which fails alone (412) and is retried.
-  auto t = testing::MakeStore(backend);
-  Handler h1(*t->store, {});
-  REQUIRE(h1.Handle(Req("PUT", "/fhir/Basic/counter",
-                        R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})"))
-              .status == 201);
-  auto other = t->OpenAnother();
-  Handler h2(*other, {});
-  CommitQueue q1(h1);
-  CommitQueue q2(h2);
-  q1.Start();
-  q2.Start();
+  TwoGateways g(backend);
+  Handler& h1 = g.h1;
+  Handler& h2 = g.h2;
+  CommitQueue& q1 = g.q1;
+  CommitQueue& q2 = g.q2;
   std::atomic<int> successes{0};
   std::atomic<int> unexpected{0};  // no Catch assertion inside the threads (not thread-safe)
   auto writer = [&](const Handler& h, CommitQueue& q) {
@@ -785,17 +808,11 @@ void TwoQueuesOverlappingGroups(Backend backend) {
   // deadlocks; SQLite: one writer at a time). Every answer must be a clean one (200/201, 412
   // for a stale If-Match, 409 only after its retries), the queues must drain, and what is stored
   // must count exactly the successful updates.
-  auto t = testing::MakeStore(backend);
-  Handler h1(*t->store, {});
-  REQUIRE(h1.Handle(Req("PUT", "/fhir/Basic/counter",
-                        R"({"resourceType":"Basic","id":"counter","code":{"text":"0"}})"))
-              .status == 201);
-  auto other = t->OpenAnother();
-  Handler h2(*other, {});
-  CommitQueue q1(h1);
-  CommitQueue q2(h2);
-  q1.Start();
-  q2.Start();
+  TwoGateways g(backend);
+  Handler& h1 = g.h1;
+  Handler& h2 = g.h2;
+  CommitQueue& q1 = g.q1;
+  CommitQueue& q2 = g.q2;
   constexpr int kRounds = 12;
   std::atomic<int> counter_ok{0};
   std::array<std::atomic<int>, 3> shared_ok{};
