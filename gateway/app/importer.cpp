@@ -33,7 +33,6 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -106,29 +105,59 @@ void AppendLine(std::string& out, std::initializer_list<std::string_view> fields
   out += '\n';
 }
 
-// The merge time a unit list (ReadUnitResources) gives `key` ("Type/id"): nullopt when the list
-// does not hold it; "" for a line without one (lists written before decision 0019).
-std::optional<std::string> ListedWhen(std::string_view listed, std::string_view key) {
-  std::optional<std::string> when;
-  ForEachLine(listed, [&](std::string_view line) {
-    if (!line.starts_with(key)) return true;
-    if (line.size() == key.size()) {
-      when.emplace();
-    } else if (line[key.size()] == '\t') {
-      when.emplace(line.substr(key.size() + 1));
+// The in-memory index of the keys that have kDeletes lines (below) and of the patient folders
+// file units touched (kPatients): 64-bit hashes (a collision only costs a read) in one open-
+// addressing table (linear probing, at most 3/4 full: 10.7 to 21 bytes per hash, no node per
+// entry).
+class KeySet {
+ public:
+  bool empty() const { return size_ == 0; }
+  bool contains(std::uint64_t h) const {
+    if (size_ == 0) return false;
+    h = h != 0 ? h : 1;  // 0 marks a free slot
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == h) return true;
+      if (slots_[i] == 0) return false;
     }
-    return !when;
-  });
-  return when;
-}
+  }
+  void insert(std::uint64_t h) {
+    h = h != 0 ? h : 1;
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
+    if (Place(slots_, h)) ++size_;
+  }
 
-// The in-memory index of the keys that have kDeletes lines (below): a hash, a collision only costs
-// a read.
-using KeySet = std::unordered_set<std::uint64_t>;
+ private:
+  static bool Place(std::vector<std::uint64_t>& slots, std::uint64_t h) {
+    const std::size_t mask = slots.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      if (slots[i] == h) return false;
+      if (slots[i] == 0) {
+        slots[i] = h;
+        return true;
+      }
+    }
+  }
+  void Grow() {
+    std::vector<std::uint64_t> bigger(std::max<std::size_t>(16, slots_.size() * 2), 0);
+    for (std::uint64_t h : slots_) {
+      if (h != 0) Place(bigger, h);
+    }
+    slots_.swap(bigger);
+  }
+  std::vector<std::uint64_t> slots_;  // size: 0 or a power of two
+  std::size_t size_ = 0;
+};
 std::uint64_t KeyHash(std::string_view type, std::string_view id) {
   Fingerprint h;
   h.Add(type);
   h.Add(id);
+  return h.Value();
+}
+
+std::uint64_t TextHash(std::string_view text) {
+  Fingerprint h;
+  h.Add(text);
   return h.Value();
 }
 
@@ -141,6 +170,47 @@ std::string PatientKey(const std::string& relative) {
     if (i < 2) ++pos;
   }
   return relative.substr(0, pos);
+}
+
+// The SS-MIX2 patient folders ("ID[0:3]/ID[3:6]/ID", digest §2: the folder is named by the
+// patient ID) of the messages of an HL7 v2 file: PID-3, first repetition, first component, with
+// the separators of the message's MSH-1/MSH-2. Sorted, unique; an ID holding a '/' gives none, one
+// shorter than 6 characters (no SS-MIX2 folder) itself, which only files of that patient share.
+std::vector<std::string> Hl7PatientFolders(std::string_view bytes) {
+  std::vector<std::string> out;
+  char field = '|', component = '^', repetition = '~';
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    std::size_t end = bytes.find_first_of("\r\n", pos);
+    if (end == std::string_view::npos) end = bytes.size();
+    std::string_view segment = bytes.substr(pos, end - pos);
+    pos = end + 1;
+    const std::size_t msh = segment.find("MSH");
+    if (msh != std::string_view::npos && msh <= 3 && segment.size() >= msh + 6) {
+      field = segment[msh + 3];
+      component = segment[msh + 4];
+      repetition = segment[msh + 5];
+      continue;
+    }
+    if (!segment.starts_with("PID") || segment.size() < 4 || segment[3] != field) continue;
+    std::size_t at = 3;  // the separator before PID-1; PID-3 follows the third
+    for (int i = 0; i < 2 && at != std::string_view::npos; ++i) {
+      at = segment.find(field, at + 1);
+    }
+    if (at == std::string_view::npos) continue;
+    std::string_view id = segment.substr(at + 1);
+    id = id.substr(0, id.find_first_of(std::string{field, component, repetition}));
+    if (id.empty() || id.find('/') != std::string_view::npos) continue;
+    if (id.size() < 6) {  // no SS-MIX2 folder: still a key that files of the patient share
+      out.emplace_back(id);
+      continue;
+    }
+    out.push_back(std::string(id.substr(0, 3)) + "/" + std::string(id.substr(3, 3)) + "/" +
+                  std::string(id));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 bool LooksLikeHl7(std::string_view bytes) {
@@ -212,8 +282,10 @@ constexpr std::string_view kEncounterVersions = "import:encounter-versions";
 
 // Mixed into every fingerprint: units imported before a side table existed are imported once
 // more, so that what it keeps is recorded (nothing changes where nothing differs): the Encounter
-// lines of 0013, then the deleted keys below (docs/decisions/0019-import-deletes.md).
-constexpr std::string_view kStateFormat = "encounter-versions/2 deletes/1";
+// lines of 0013, then the deleted keys below (docs/decisions/0019-import-deletes.md), then the
+// keys several units write and the file units' patient folders
+// (docs/decisions/0020-import-newest-wins.md).
+constexpr std::string_view kStateFormat = "encounter-versions/2 deletes/1 updates/1";
 
 struct VersionLine {
   std::string when;  // 17 digits, or empty
@@ -296,28 +368,36 @@ std::vector<const VersionLine*> Effective(const std::vector<VersionLine>& lines)
   return out;
 }
 
-// ---------------------------------------------------------------- deletes across runs
+// ---------------------------------------------------------------- keys across runs
 //
-// A DELETE of any other resource (an SS-MIX2 flag-0 key, a disease removed from a PPR-01 list, a
-// `_0` extended-storage folder) is remembered per resource key
-// (docs/decisions/0019-import-deletes.md), so that a unit imported or redone later whose message
-// is older does not PUT the resource again: import_unit_resources with source kDeletes and
-// unit = "Type/id" (and a checkpoint row of the same name, so that the keys can be listed when
-// an import starts), one line per unit that told about the key since its first delete:
-// "when \t unit \t kind \t JSON", kind D (the unit deletes it; no JSON) or P (the unit yields
-// it: its JSON, kept so that the resource can come back when the delete is released). Units that
-// wrote the key before its first delete kept no line: that delete gives a P line to each unit of
-// the same patient folder in another SS-MIX2 root (kSources) whose list holds the key, with the
-// time listed and the stored content; found none (an HL7 v2 file wrote it), the content is the
-// one line of kind L (no unit, no time), whose place the unit that lists the key without a line
-// of its own takes. The line with the newest merge time (SS-MIX2 発生日時, HL7 v2 MSH-7) decides, a
-// D over a P at the same time, then the greater unit name; L is the oldest. Encounters (versions
-// above) and SharedResourceTypes are not tracked; a key without lines is written as before (no
-// read, no line).
+// Per resource key, the version from the newest source message wins, whatever order the units
+// are imported or redone in (docs/decisions/0019-import-deletes.md for deletes,
+// 0020-import-newest-wins.md for updates). A key is tracked — it has lines in
+// import_unit_resources with source kDeletes and unit = "Type/id" (and a checkpoint row of the
+// same name, so that the keys can be listed when an import starts) — from its first DELETE (an
+// SS-MIX2 flag-0 key, a disease removed from a PPR-01 list, a `_0` extended-storage folder) or
+// from the first time a second unit writes it (the same patient folder in two SS-MIX2 roots, a
+// delta root's replaced record, an HL7 v2 file or `import ssmix2 FILE` of a patient a root
+// holds): one line per unit that told about the key since: "when \t unit \t kind \t JSON",
+// kind D (the unit deletes it; no JSON) or P (the unit yields it: its JSON, kept so that the
+// resource can come back when the newer line is released). The units that wrote the key before
+// it was tracked kept no line: they are found through the patient folder — the same folder in
+// another SS-MIX2 root (kSources), a file unit registered under it (kPatients) — and each one
+// whose list holds the key gets a P line with the time listed and the stored content; found
+// none, the stored content is the one line of kind L (no unit, no time: written over REST, or by
+// a file whose PID-3 does not name the folder), whose place the unit that lists the key without
+// a line of its own takes. The line with the newest merge time (SS-MIX2 発生日時, HL7 v2 MSH-7)
+// decides, a D over a P at the same time, then the greater unit name; L is the oldest.
+// Encounters (versions above) and SharedResourceTypes are not tracked; a key of a unit no other
+// unit shares a patient folder with is written as before (no read, no line).
 constexpr std::string_view kDeletes = "import:deletes";
 // The SS-MIX2 roots imported into the database (checkpoint rows, unit = checkpoint source): where
 // the first delete of a key looks for the units that wrote it before (same patient folder).
 constexpr std::string_view kSources = "import:sources";
+// The patient folders file units (HL7 v2 files by PID-3, `import ssmix2 FILE`) wrote resources of:
+// checkpoint rows (unit = "ID[0:3]/ID[3:6]/ID"), each with the list of those file units (their
+// checkpoint unit, one a line).
+constexpr std::string_view kPatients = "import:patients";
 
 struct KeyLine {
   std::string when;
@@ -408,9 +488,12 @@ class TrackingOutput final : public mapping::OutputSink {
 
 // One unit of work: an SS-MIX2 patient folder (records) or an HL7 v2 file.
 struct Unit {
-  std::string source;   // checkpoint source ("ssmix2:<absolute root>" or "file")
-  std::string key;      // checkpoint unit
-  std::string patient;  // SS-MIX2 patient folder "ID[0:3]/ID[3:6]/ID" (empty: an HL7 v2 file)
+  std::string source;  // checkpoint source ("ssmix2:<absolute root>" or "file")
+  std::string key;     // checkpoint unit
+  // The SS-MIX2 patient folders ("ID[0:3]/ID[3:6]/ID") the unit's messages belong to: a folder
+  // unit's own, an SS-MIX2 file's, an HL7 v2 file's by PID-3 (set by the worker): where the
+  // writer looks for other units that wrote the same keys.
+  std::vector<std::string> patients;
   std::string fingerprint;
   std::vector<ssmix2::StorageRecord> records;
   fs::path file;              // an HL7 v2 file (records empty)
@@ -435,8 +518,8 @@ struct Write {
   std::string type;
   std::string id;
   std::optional<gateway::PreparedResource> resource;  // empty: DELETE
-  // An Encounter's JSON (the unit's own merge), compared with the merge across runs; the JSON of
-  // a PUT of a tracked key (kDeletes), kept as its line.
+  // The JSON of a PUT: an Encounter's (the unit's own merge) is compared with the merge across
+  // runs; another's is kept as the unit's line of a key other units wrote too (kDeletes).
   std::string json;
   std::string when;  // merge time (not for Encounters): kept in the unit list and kDeletes lines
 };
@@ -496,6 +579,7 @@ struct Importer::Impl {
   KeySet tracked;
   bool tracked_loaded = false;
   std::set<std::string> sources;  // kSources
+  KeySet file_patients;           // kPatients (TextHash of the patient folder)
 
   // The writer's session and open transaction.
   std::unique_ptr<gateway::store::Session> session;
@@ -551,6 +635,8 @@ struct Importer::Impl {
     }
     KAKEHASHI_TRY(auto roots, s->ReadCheckpoints(kSources));
     for (auto& [root, unused] : roots) sources.insert(std::move(root));
+    KAKEHASHI_TRY(auto patients, s->ReadCheckpoints(kPatients));
+    for (const auto& [patient, unused] : patients) file_patients.insert(TextHash(patient));
     tracked_loaded = true;
     return {};
   }
@@ -563,12 +649,27 @@ struct Importer::Impl {
     return with_settings.Hex();
   }
 
+  // The units that share a patient folder with the unit being stored (the same folder in another
+  // SS-MIX2 root, a file unit registered under it), and their lists, read when first needed.
+  struct Other {
+    std::string source, key;
+    std::unordered_map<std::string, std::string> when;  // "Type/id" -> merge time ("": none)
+  };
+  struct Peers {
+    std::string unit_id;                                          // UnitId of the unit itself
+    std::vector<std::pair<std::string, std::string>> candidates;  // (source, key)
+    bool loaded = false;
+    std::vector<Other> others;
+    bool Shared() const { return !candidates.empty(); }
+  };
+
   // ------------------------------------------------------------------ workers (thread-safe)
 
   // Converts `unit` and prepares its writes. Issues go to the unit; a file whose conversion
   // reported an error is kept in the reject directory, as is the source of a refused resource.
-  // `tracked_keys`: the keys with kDeletes lines (their PUTs keep their JSON and merge time).
-  Converted Work(Unit unit, mapping::Converter& converter, const KeySet& tracked_keys) const {
+  // Every PUT keeps its JSON (moved, not copied): the writer needs it for a key other units
+  // wrote too (kDeletes lines); it lives only while the unit is in flight.
+  Converted Work(Unit unit, mapping::Converter& converter) const {
     // What the unit yields must not depend on the units this worker converted before.
     converter.ForgetEncounterVersions();
     Converted out;
@@ -612,6 +713,7 @@ struct Importer::Impl {
           s.Error("import.unusable_input", at, "not HL7 v2 (no MSH segment found)");
           return;
         }
+        unit.patients = Hl7PatientFolders(*bytes);
         converter.ConvertHl7(*bytes, unit.file_location, tracking, s);
       });
     }
@@ -638,14 +740,9 @@ struct Importer::Impl {
       found_sink.target = &found;
       w.resource = handler.PrepareWrite(e.type, e.id, json, found_sink);
       if (w.resource) {
-        if (w.type == "Encounter") {
-          w.json = json;
-        } else {
-          w.when = when(w);  // kept in the unit's list
-          if (!tracked_keys.empty() && tracked_keys.count(KeyHash(w.type, w.id)) != 0) {
-            w.json = json;
-          }
-        }
+        if (w.type != "Encounter") w.when = when(w);  // kept in the unit's list
+        w.json = std::move(json);
+        json.clear();
         out.writes.push_back(std::move(w));
         continue;
       }
@@ -847,12 +944,13 @@ struct Importer::Impl {
     return EncounterWrite::kPut;
   }
 
-  // Unit `unit_id` no longer yields `type`/`id` (a record or folder removed): deleted, except an
+  // The unit of `p` no longer yields `type`/`id` (a record or folder removed): deleted, except an
   // Encounter that other units gave live versions of, which is merged from theirs (their
-  // withdrawals are kept: a deletion stays remembered).
-  Result<void> Withdraw(const std::string& unit_id, const std::string& type, const std::string& id,
+  // withdrawals are kept: a deletion stays remembered), and a key other units yield (Release).
+  Result<void> Withdraw(Peers& p, const std::string& type, const std::string& id,
                         const std::string& source) {
-    if (type != "Encounter") return Release(unit_id, type, id, source);
+    if (type != "Encounter") return Release(p, type, id, source);
+    const std::string& unit_id = p.unit_id;
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kEncounterVersions, id));
     std::vector<VersionLine> lines = ParseVersions(stored);
     std::erase_if(lines, [&](const VersionLine& l) { return l.unit == unit_id; });
@@ -864,13 +962,85 @@ struct Importer::Impl {
     return WriteOne(std::move(*prepared));
   }
 
-  // ------------------------------------------------ deletes across runs (see kDeletes)
+  // ------------------------------------------------ keys across runs (see kDeletes)
 
-  bool IsTracked(const std::string& type, const std::string& id) const {
-    return !tracked.empty() && tracked.count(KeyHash(type, id)) != 0;
+  // In memory (the roots' checkpoints, the kPatients hashes) but for a patient folder a file unit
+  // touched: a unit of one root alone gets no candidate and costs nothing more.
+  Result<Peers> FindPeers(const Unit& unit) {
+    Peers p;
+    p.unit_id = UnitId(unit.source, unit.key);
+    for (const std::string& patient : unit.patients) {
+      for (const std::string& root : sources) {
+        if (root == unit.source) continue;
+        KAKEHASHI_TRY(auto checkpoints, Checkpoints(root));
+        if (checkpoints->count(patient) != 0) p.candidates.emplace_back(root, patient);
+      }
+      if (!file_patients.contains(TextHash(patient))) continue;
+      KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
+      ForEachLine(files, [&](std::string_view file) {
+        if (unit.source != "file" || file != unit.key) {
+          p.candidates.emplace_back("file", std::string(file));
+        }
+        return true;
+      });
+    }
+    std::sort(p.candidates.begin(), p.candidates.end());
+    p.candidates.erase(std::unique(p.candidates.begin(), p.candidates.end()), p.candidates.end());
+    return p;
   }
 
-  // Writes the state the newest line gives (D: deleted; P/L: its JSON).
+  Result<const std::vector<Other>*> Others(Peers& p) {
+    if (!p.loaded) {
+      for (const auto& [source, key] : p.candidates) {
+        KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
+        Other o{source, key, {}};
+        ForEachLine(listed, [&](std::string_view line) {
+          const std::size_t tab = line.find('\t');
+          o.when.emplace(std::string(line.substr(0, tab)), tab == std::string_view::npos
+                                                               ? std::string()
+                                                               : std::string(line.substr(tab + 1)));
+          return true;
+        });
+        p.others.push_back(std::move(o));
+      }
+      p.loaded = true;
+    }
+    return &p.others;
+  }
+
+  // How many units sharing a patient folder list `key` ("Type/id").
+  Result<std::size_t> ListedElsewhere(Peers& p, const std::string& key) {
+    if (!p.Shared()) return std::size_t{0};
+    KAKEHASHI_TRY(auto others, Others(p));
+    return static_cast<std::size_t>(std::count_if(
+        others->begin(), others->end(), [&](const Other& o) { return o.when.count(key) != 0; }));
+  }
+
+  // A file unit is registered under every patient folder it wrote resources of (kPatients), so
+  // that the units of those folders find it (FindPeers).
+  Result<void> RegisterPatients(const Unit& unit) {
+    for (const std::string& patient : unit.patients) {
+      KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
+      bool known = false;
+      ForEachLine(files, [&](std::string_view file) {
+        known = file == unit.key;
+        return !known;
+      });
+      if (known) continue;
+      if (files.empty()) KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kPatients, patient, ""));
+      AppendLine(files, {OneField(unit.key)});
+      KAKEHASHI_TRY_VOID(session->WriteUnitResources(kPatients, patient, files));
+      file_patients.insert(TextHash(patient));
+    }
+    return {};
+  }
+
+  bool IsTracked(const std::string& type, const std::string& id) const {
+    return !tracked.empty() && tracked.contains(KeyHash(type, id));
+  }
+
+  // Writes the state the newest line gives (D: deleted; P/L: its JSON; a P line whose content is
+  // not known leaves the stored version).
   Result<void> Apply(const std::string& type, const std::string& id, const KeyLine& newest,
                      const std::string& source) {
     if (newest.kind == 'D') return Delete(type, id);
@@ -901,67 +1071,87 @@ struct Importer::Impl {
     if (mine == 0 && listed) std::erase_if(lines, [](const KeyLine& l) { return l.kind == 'L'; });
   }
 
-  // A DELETE of `w`, or a PUT of a tracked key, by unit `unit_id` (`listed`: in the unit's list
-  // from its last import): the unit's line replaces its earlier ones and the newest line is
-  // written.
-  Result<void> WriteTracked(const Unit& unit, const std::string& unit_id, Write& w, bool listed) {
-    const std::string& source = unit.file_location;
+  // The first lines of `key` (it has none): the units sharing a patient folder whose lists hold
+  // it (they wrote it before) get a P line each, with the time listed and the stored content —
+  // none when the unit being stored lists the key too (`listed`: which of them wrote the stored
+  // version is not known, which happens only in a database written before 0020; that unit's next
+  // import gives its line the content). Found none, the stored content becomes the L line when
+  // `unknown_writer` (a delete: it comes back if the delete is released). Returns the number of
+  // other units' lines added.
+  Result<std::size_t> Seed(Peers& p, const std::string& type, const std::string& id,
+                           const std::string& key, bool listed, bool unknown_writer,
+                           std::vector<KeyLine>& lines) {
+    KAKEHASHI_TRY(auto row, session->Read(type, id));
+    if (!row || row->deleted) return std::size_t{0};
+    std::size_t found = 0;
+    if (p.Shared()) {
+      KAKEHASHI_TRY(auto others, Others(p));
+      for (const Other& o : *others) {
+        auto it = o.when.find(key);
+        if (it == o.when.end()) continue;
+        lines.push_back(
+            {it->second, UnitId(o.source, o.key), 'P', listed ? std::string() : row->json});
+        ++found;
+      }
+    }
+    if (found == 0 && !listed && unknown_writer) {
+      lines.push_back({std::string(), std::string(), 'L', row->json});
+    }
+    return found;
+  }
+
+  // A DELETE of `w`, a PUT of a tracked key, or a PUT of a key a unit sharing a patient folder
+  // lists, by the unit of `p` (`listed`: in the unit's list from its last import): the unit's line
+  // replaces its earlier ones and the newest line is written.
+  Result<void> WriteTracked(Peers& p, const std::string& source, Write& w, bool listed) {
     const std::string key = w.type + "/" + w.id;
     const bool is_delete = !w.resource;
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kDeletes, key));
-    // A PUT of a key without lines (a hash collision, lines released): as untracked.
-    if (stored.empty() && !is_delete) return WriteOne(std::move(*w.resource));
     std::vector<KeyLine> lines = ParseKeyLines(stored);
-    DropUnit(lines, unit_id, listed);
-    if (stored.empty() && !listed) {
-      // The first delete of a key another unit wrote (it kept no line): its content is kept, to
-      // come back if this delete is released while that unit still yields it, as a line of each
-      // unit of the same patient folder in another SS-MIX2 root that lists it (with the time in
-      // its list), else as the L line.
-      KAKEHASHI_TRY(auto row, session->Read(w.type, w.id));
-      if (row && !row->deleted) {
-        bool owned = false;
-        if (!unit.patient.empty()) {
-          for (const std::string& root : sources) {
-            if (root == unit.source) continue;
-            KAKEHASHI_TRY(std::string other, session->ReadUnitResources(root, unit.patient));
-            if (auto when = ListedWhen(other, key)) {
-              lines.push_back({std::move(*when), UnitId(root, unit.patient), 'P', row->json});
-              owned = true;
-            }
-          }
-        }
-        if (!owned) lines.push_back({std::string(), std::string(), 'L', row->json});
-      }
+    DropUnit(lines, p.unit_id, listed);
+    if (stored.empty()) {
+      KAKEHASHI_TRY(std::size_t others, Seed(p, w.type, w.id, key, listed, is_delete, lines));
+      // A PUT of a key no other unit wrote (a hash collision, lines released): as untracked.
+      if (!is_delete && others == 0) return WriteOne(std::move(*w.resource));
     }
-    lines.push_back({w.when, unit_id, is_delete ? 'D' : 'P', is_delete ? std::string() : w.json});
+    lines.push_back({w.when, p.unit_id, is_delete ? 'D' : 'P', is_delete ? std::string() : w.json});
     const KeyLine newest = *Newest(lines);
     KAKEHASHI_TRY_VOID(SaveKeyLines(key, stored, lines));
     tracked.insert(KeyHash(w.type, w.id));
-    if (newest.unit != unit_id) return Apply(w.type, w.id, newest, source);
+    if (newest.unit != p.unit_id) return Apply(w.type, w.id, newest, source);
     if (is_delete) return Delete(w.type, w.id);
     return WriteOne(std::move(*w.resource));
   }
 
-  // Unit `unit_id` no longer yields `type`/`id` (its record or folder removed): deleted, unless
-  // the key has lines of other units: then the newest of those decides (a delete released: the
-  // resource comes back from the unit that still yields it).
-  Result<void> Release(const std::string& unit_id, const std::string& type, const std::string& id,
+  // The unit of `p` no longer yields `type`/`id` (its record or folder removed): deleted, unless
+  // other units tell about the key: then the newest of their lines decides (a delete or a newer
+  // version released: the resource comes back from the unit that still yields it).
+  Result<void> Release(Peers& p, const std::string& type, const std::string& id,
                        const std::string& source) {
-    if (!IsTracked(type, id)) return Delete(type, id);
     const std::string key = type + "/" + id;
+    if (!IsTracked(type, id)) {
+      KAKEHASHI_TRY(std::size_t elsewhere, ListedElsewhere(p, key));
+      if (elsewhere == 0) return Delete(type, id);
+    }
     KAKEHASHI_TRY(std::string stored, session->ReadUnitResources(kDeletes, key));
-    if (stored.empty()) return Delete(type, id);
     std::vector<KeyLine> lines = ParseKeyLines(stored);
-    DropUnit(lines, unit_id, true);
+    if (stored.empty()) {
+      // Another unit lists it but the key has no lines (a database written before 0020): that
+      // unit's content is not known; the stored version stays until it is imported again.
+      KAKEHASHI_TRY(std::size_t others, Seed(p, type, id, key, true, false, lines));
+      if (others == 0) return Delete(type, id);
+    } else {
+      DropUnit(lines, p.unit_id, true);
+    }
     KAKEHASHI_TRY_VOID(SaveKeyLines(key, stored, lines));
+    tracked.insert(KeyHash(type, id));
     if (lines.empty()) return Delete(type, id);
     return Apply(type, id, *Newest(lines), source);
   }
 
   // Stores a converted unit in the open transaction (opening one), with its checkpoint and
-  // resource list; deletes what the unit wrote last time and no longer yields. Commits when the
-  // transaction is full.
+  // resource list; deletes what the unit wrote last time and no longer yields (unless another
+  // unit yields it). Commits when the transaction is full.
   Result<void> Store(Converted& c, bool imported_before) {
     for (Issue& issue : c.unit.issues) issues.Report(std::move(issue));
     c.unit.issues.clear();
@@ -976,6 +1166,8 @@ struct Importer::Impl {
     }
     std::string now;  // the new list
     const std::string unit_id = UnitId(c.unit.source, c.unit.key);
+    KAKEHASHI_TRY(Peers peers, FindPeers(c.unit));
+    if (c.unit.source == "file") KAKEHASHI_TRY_VOID(RegisterPatients(c.unit));
     auto list = [&](const Write& w) {
       now += w.type;
       now += '/';
@@ -1008,9 +1200,14 @@ struct Importer::Impl {
         continue;
       }
       // A delete is recorded (kDeletes) and stays in the unit's list while the unit holds it, so
-      // that a later change of the unit releases it.
-      if (!w.resource || IsTracked(w.type, w.id)) {
-        KAKEHASHI_TRY_VOID(WriteTracked(c.unit, unit_id, w, listed));
+      // that a later change of the unit releases it; so is a PUT of a key another unit wrote.
+      bool track = !w.resource || IsTracked(w.type, w.id);
+      if (!track && peers.Shared()) {
+        KAKEHASHI_TRY(std::size_t elsewhere, ListedElsewhere(peers, w.type + "/" + w.id));
+        track = elsewhere != 0;
+      }
+      if (track) {
+        KAKEHASHI_TRY_VOID(WriteTracked(peers, c.unit.file_location, w, listed));
       } else {
         KAKEHASHI_TRY_VOID(WriteOne(std::move(*w.resource)));
       }
@@ -1030,7 +1227,7 @@ struct Importer::Impl {
     // Written last time, not yielded now (a record removed from the folder): deleted; an
     // Encounter that other units gave versions of is merged from theirs instead.
     for (const auto& [type, id] : before) {
-      KAKEHASHI_TRY_VOID(Withdraw(unit_id, type, id, c.unit.file_location));
+      KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, c.unit.file_location));
     }
     KAKEHASHI_TRY_VOID(session->WriteCheckpoint(c.unit.source, c.unit.key, c.unit.fingerprint));
     KAKEHASHI_TRY_VOID(session->WriteUnitResources(c.unit.source, c.unit.key, now));
@@ -1076,8 +1273,13 @@ struct Importer::Impl {
       KAKEHASHI_TRY_VOID(Begin());
       KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
       const auto keys = SplitKeys(listed);
+      Unit vanished;
+      vanished.source = source;
+      vanished.key = key;
+      vanished.patients = {key};
+      KAKEHASHI_TRY(Peers peers, FindPeers(vanished));
       for (const auto& [type, id] : keys) {
-        KAKEHASHI_TRY_VOID(Withdraw(UnitId(source, key), type, id, "ssmix2:" + key));
+        KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, "ssmix2:" + key));
       }
       KAKEHASHI_TRY_VOID(session->DeleteCheckpoint(source, key));
       ++stats.removed_units;
@@ -1101,10 +1303,6 @@ struct Importer::Impl {
       KAKEHASHI_TRY_VOID(Begin());  // committed with the first units
       KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kSources, source, ""));
     }
-    // The workers read the tracked keys as they are now; a key the writer tracks during this walk
-    // is one of a unit's own (ids are per patient folder), written with what that unit yields.
-    const KeySet tracked_now = tracked;
-
     // Producer: walks the store patient by patient; workers: convert and prepare; this thread
     // writes in walk order.
     Pipeline pipeline(4 * jobs + 4);
@@ -1133,7 +1331,7 @@ struct Importer::Impl {
         }
         unit.source = source;
         unit.key = PatientKey(unit.records.front().file.relative);
-        unit.patient = unit.key;
+        unit.patients = {unit.key};
         unit.fingerprint = WithSettings(print.Hex());
         unit.file_location = "ssmix2:" + unit.key;
         unit.progress = reader.Progress();
@@ -1158,7 +1356,7 @@ struct Importer::Impl {
             c.unit = std::move(unit);
             pipeline.Finish(seq, std::move(c));
           } else {
-            pipeline.Finish(seq, Work(std::move(unit), converter, tracked_now));
+            pipeline.Finish(seq, Work(std::move(unit), converter));
           }
         }
       });
@@ -1209,7 +1407,7 @@ struct Importer::Impl {
         print.AddFile(record->file.path, record->file.relative);
         for (const auto& old : record->superseded) print.AddFile(old.path, old.relative);
         unit.file_location = "ssmix2:" + record->file.relative;
-        unit.patient = PatientKey(record->file.relative);
+        unit.patients = {PatientKey(record->file.relative)};
         unit.records.push_back(std::move(*record));
       }
     }
@@ -1229,7 +1427,7 @@ struct Importer::Impl {
     }
     KAKEHASHI_TRY_VOID(LoadTracked());
     mapping::Converter converter(rules, options.map);
-    Converted c = Work(std::move(unit), converter, tracked);
+    Converted c = Work(std::move(unit), converter);
     Result<void> r = Store(c, before);
     if (r) r = Commit();
     if (!r) Rollback();

@@ -34,11 +34,15 @@
 // imported or redone later); the Encounter is deleted only when no live version is left
 // (docs/decisions/0012-import-encounter-versions.md, 0013-adt-cancels.md).
 //
-// Deletes across units: every other DELETE is remembered per resource key (side table source
-// "import:deletes": per unit a delete or a PUT with its JSON, with the merge time), and the
-// newest decides, so a unit imported or redone later whose message is older does not PUT a
-// deleted resource again; a unit that no longer holds the delete releases it and the resource
-// comes back from the unit that still yields it (docs/decisions/0019-import-deletes.md).
+// Deletes and updates across units: a key that was deleted, or that a second unit writes (the
+// same patient folder in two roots, a delta root's replaced record, an HL7 v2 file of a patient
+// a root holds), is remembered per resource key (side table source "import:deletes": per unit a
+// delete or a PUT with its JSON, with the merge time), and the newest decides, so a unit
+// imported or redone later whose message is older writes nothing over the newer state; a unit
+// that no longer yields the key drops its line and the resource comes back from (or stays with)
+// the unit that still yields it (docs/decisions/0019-import-deletes.md,
+// 0020-import-newest-wins.md). Keys of a unit no other unit shares a patient folder with are
+// written as before.
 //
 // Bad input never aborts the import: a resource the gateway refuses (its validator) is left
 // out with an `import.rejected` error (location: the source file, record Type/id; the
