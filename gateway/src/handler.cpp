@@ -1488,8 +1488,36 @@ struct Handler::Impl {
     return r;
   }
 
-  // `defer`: when set, a write request is prepared into it instead of run (PrepareRequest).
-  Response Route(const Request& request, std::unique_ptr<PreparedRequest>* defer = nullptr) const {
+  // The interaction a request's method, target and headers name, found without its body and
+  // without the store (R4 §3.1.0 URL patterns). Route runs it; Handler::AnswerFromHead uses the
+  // failures alone, to answer a request before its body was sent.
+  struct Endpoint {
+    enum Kind {
+      kBundle,      // POST [base]
+      kMetadata,    // GET [base]/metadata
+      kHistory,     // GET [base]/_history, [base]/Type/_history, [base]/Type/id/_history
+      kSearch,      // GET [base]/Type
+      kCreate,      // POST [base]/Type
+      kSearchPost,  // POST [base]/Type/_search
+      kOperation,   // GET|POST [base]/Type/$name
+      kRead,        // GET|HEAD [base]/Type/id
+      kUpdate,      // PUT [base]/Type/id
+      kDelete,      // DELETE [base]/Type/id
+      kEverything,  // GET|POST [base]/Patient/id/$everything
+      kVRead,       // GET [base]/Type/id/_history/vid
+    };
+    Kind kind = kMetadata;
+    std::string type;  // "" for system-level interactions
+    std::string id;
+    std::string vid;
+    QueryParams params;
+    const TypeOperation* op = nullptr;
+  };
+
+  // The endpoint, or the failure the head alone decides: 404 (outside the base, unknown type,
+  // operation or endpoint), 405 (with Allow), 400 (malformed id), 406 (_format XML), 415 (POST
+  // _search without a form body type).
+  std::variant<Response, Endpoint> Resolve(const Request& request) const {
     std::string_view target = request.target;
     std::string_view query;
     if (auto qm = target.find('?'); qm != std::string_view::npos) {
@@ -1510,81 +1538,115 @@ struct Handler::Impl {
       seg.push_back(detail::PercentDecode(target.substr(0, slash), false));
       target = slash == std::string_view::npos ? std::string_view() : target.substr(slash);
     }
-    QueryParams params = detail::ParseQuery(query);
+    Endpoint e;
+    e.params = detail::ParseQuery(query);
     const std::string& m = request.method;
-    if (auto fmt = std::find_if(params.begin(), params.end(),
+    if (auto fmt = std::find_if(e.params.begin(), e.params.end(),
                                 [](const auto& p) { return p.first == "_format"; });
-        fmt != params.end() && fmt->second.find("xml") != std::string::npos) {
+        fmt != e.params.end() && fmt->second.find("xml") != std::string::npos) {
       return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
     }
+    auto is = [&e](Endpoint::Kind kind) -> std::variant<Response, Endpoint> {
+      e.kind = kind;
+      return std::move(e);
+    };
     if (seg.empty()) {
-      if (m == "POST") return Deliver(Bundle(request), defer);
+      if (m == "POST") return is(Endpoint::kBundle);
       return MethodNotAllowed("POST");
     }
     if (seg[0] == "metadata" && seg.size() == 1) {
       if (m != "GET") return MethodNotAllowed("GET");
-      Response r;
-      r.SetHeader("Content-Type", std::string(detail::kFhirJson));
-      r.body = capability;
-      return r;
+      return is(Endpoint::kMetadata);
     }
     if (seg[0] == "_history" && seg.size() == 1) {
       if (m != "GET") return MethodNotAllowed("GET");
-      return History("", "", params);
+      return is(Endpoint::kHistory);
     }
-    const std::string& type = seg[0];
-    if (!detail::IsResourceTypeName(type)) {
+    e.type = seg[0];
+    if (!detail::IsResourceTypeName(e.type)) {
       return detail::FailureResponse(Fail(404, "not-supported", "unknown resource type"));
     }
     if (seg.size() == 1) {
-      if (m == "GET") return Search(type, params);
-      if (m == "POST") return Deliver(Create(type, request), defer);
+      if (m == "GET") return is(Endpoint::kSearch);
+      if (m == "POST") return is(Endpoint::kCreate);
       return MethodNotAllowed("GET, POST");
     }
     if (seg.size() == 2 && seg[1] == "_search") {
       if (m != "POST") return MethodNotAllowed("POST");
-      // POST _search: form body parameters plus any in the URL (R4 §3.1.1.0).
-      QueryParams all = params;
       std::string_view ct = request.Header("Content-Type");
       if (!ct.empty() && ct.find("application/x-www-form-urlencoded") == std::string_view::npos) {
         return detail::FailureResponse(
             Fail(415, "not-supported", "POST _search needs application/x-www-form-urlencoded"));
       }
-      for (auto& p : detail::ParseQuery(request.body)) all.push_back(std::move(p));
-      return Search(type, all);
+      return is(Endpoint::kSearchPost);
     }
     if (seg.size() == 2 && seg[1] == "_history") {
       if (m != "GET") return MethodNotAllowed("GET");
-      return History(type, "", params);
+      return is(Endpoint::kHistory);
     }
     if (seg.size() == 2 && seg[1].starts_with('$')) {  // [base]/Type/$name (HandlerOptions)
       for (const TypeOperation& op : options.type_operations) {
-        if (op.type != type || seg[1].compare(1, std::string::npos, op.name) != 0) continue;
+        if (op.type != e.type || seg[1].compare(1, std::string::npos, op.name) != 0) continue;
         if (m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
-        return op.run(request);
+        e.op = &op;
+        return is(Endpoint::kOperation);
       }
       return detail::FailureResponse(Fail(404, "not-supported", "unknown operation"));
     }
-    const std::string& id = seg[1];
-    if (!detail::IsValidId(id)) {
+    e.id = seg[1];
+    if (!detail::IsValidId(e.id)) {
       return detail::FailureResponse(Fail(400, "invalid", "malformed resource id"));
     }
     if (seg.size() == 2) {
-      if (m == "GET" || m == "HEAD") return Read(type, id, request);
-      if (m == "PUT") return Deliver(Update(type, id, request), defer);
-      if (m == "DELETE") return Deliver(Remove(type, id, request), defer);
+      if (m == "GET" || m == "HEAD") return is(Endpoint::kRead);
+      if (m == "PUT") return is(Endpoint::kUpdate);
+      if (m == "DELETE") return is(Endpoint::kDelete);
       return MethodNotAllowed("GET, PUT, DELETE");
     }
-    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
+    if (seg.size() == 3 && seg[2] == "$everything" && e.type == "Patient") {
       if (m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
-      return Everything(id);
+      return is(Endpoint::kEverything);
     }
     if (seg[2] == "_history") {
       if (m != "GET") return MethodNotAllowed("GET");
-      if (seg.size() == 3) return History(type, id, params);
-      if (seg.size() == 4) return VRead(type, id, seg[3]);
+      if (seg.size() == 3) return is(Endpoint::kHistory);
+      if (seg.size() == 4) {
+        e.vid = seg[3];
+        return is(Endpoint::kVRead);
+      }
     }
     return detail::FailureResponse(Fail(404, "not-found", "no such endpoint"));
+  }
+
+  // `defer`: when set, a write request is prepared into it instead of run (PrepareRequest).
+  Response Route(const Request& request, std::unique_ptr<PreparedRequest>* defer = nullptr) const {
+    auto resolved = Resolve(request);
+    if (auto* failed = std::get_if<Response>(&resolved)) return std::move(*failed);
+    Endpoint& e = std::get<Endpoint>(resolved);
+    switch (e.kind) {
+      case Endpoint::kBundle: return Deliver(Bundle(request), defer);
+      case Endpoint::kMetadata: {
+        Response r;
+        r.SetHeader("Content-Type", std::string(detail::kFhirJson));
+        r.body = capability;
+        return r;
+      }
+      case Endpoint::kHistory: return History(e.type, e.id, e.params);
+      case Endpoint::kSearch: return Search(e.type, e.params);
+      case Endpoint::kCreate: return Deliver(Create(e.type, request), defer);
+      case Endpoint::kSearchPost: {
+        // POST _search: form body parameters plus any in the URL (R4 §3.1.1.0).
+        for (auto& p : detail::ParseQuery(request.body)) e.params.push_back(std::move(p));
+        return Search(e.type, e.params);
+      }
+      case Endpoint::kOperation: return e.op->run(request);
+      case Endpoint::kRead: return Read(e.type, e.id, request);
+      case Endpoint::kUpdate: return Deliver(Update(e.type, e.id, request), defer);
+      case Endpoint::kDelete: return Deliver(Remove(e.type, e.id, request), defer);
+      case Endpoint::kEverything: return Everything(e.id);
+      case Endpoint::kVRead: return VRead(e.type, e.id, e.vid);
+    }
+    return detail::FailureResponse(Fail(500, "exception", "unknown endpoint kind"));
   }
 };
 
@@ -1726,10 +1788,10 @@ Result<WriteOutcome> Handler::WriteDelete(store::Session& session, std::string_v
 
 namespace {
 
-// 415 for a body that is neither JSON nor a form.
-std::optional<Response> CheckContentType(const Request& request) {
+// 415 for a body that is neither JSON nor a form. `has_body`: the request carries a body.
+std::optional<Response> CheckContentType(const Request& request, bool has_body) {
   const std::string& m = request.method;
-  if ((m == "POST" || m == "PUT") && !request.body.empty()) {
+  if ((m == "POST" || m == "PUT") && has_body) {
     std::string_view ct = request.Header("Content-Type");
     bool form = ct.find("application/x-www-form-urlencoded") != std::string_view::npos;
     if (!ct.empty() && !form && ct.find("json") == std::string_view::npos) {
@@ -1743,15 +1805,22 @@ std::optional<Response> CheckContentType(const Request& request) {
 }  // namespace
 
 Response Handler::Handle(const Request& request) const {
-  if (auto r = CheckContentType(request)) return std::move(*r);
+  if (auto r = CheckContentType(request, !request.body.empty())) return std::move(*r);
   Response r = impl_->Route(request);
   if (request.method == "HEAD") r.body.clear();
   return r;
 }
 
+std::optional<Response> Handler::AnswerFromHead(const Request& request) const {
+  if (auto r = CheckContentType(request, true)) return std::move(*r);
+  auto resolved = impl_->Resolve(request);
+  if (auto* failed = std::get_if<Response>(&resolved)) return std::move(*failed);
+  return std::nullopt;
+}
+
 std::variant<Response, std::unique_ptr<PreparedRequest>> Handler::PrepareRequest(
     const Request& request) const {
-  if (auto r = CheckContentType(request)) return std::move(*r);
+  if (auto r = CheckContentType(request, !request.body.empty())) return std::move(*r);
   std::unique_ptr<PreparedRequest> job;
   Response r = impl_->Route(request, &job);
   if (job) return job;

@@ -424,9 +424,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // A request with `Expect` whose head alone decides its final answer (RFC 9110 §10.1.1: such
   // a request gets that status instead of 100 Continue): an expectation other than
-  // 100-continue (417), a declared body over the limit (413), a target outside the FHIR base or
-  // a method the gateway has no body for (the handler's own 404/405, decided before any body or
-  // store is used). nullopt: send 100 Continue and read the body.
+  // 100-continue (417), a declared body over the limit (413), and whatever the handler decides
+  // without the body or the store (Handler::AnswerFromHead: 404, 405, 400, 406, 415). nullopt:
+  // send 100 Continue and read the body.
   std::optional<Response> RejectFromHead(const detail::RequestHead& head) const {
     std::string_view expect = head.Header("Expect");
     if (!beast::iequals(expect, "100-continue")) {
@@ -446,14 +446,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       f.diagnostics = "request body exceeds the configured limit";
       return detail::FailureResponse(f);
     }
-    const std::string_view path = head.target.substr(0, head.target.find('?'));
-    const bool in_base = path == "/fhir" || path.starts_with("/fhir/");
-    const std::string_view m = head.method;
-    const bool known = m == "GET" || m == "HEAD" || m == "POST" || m == "PUT" || m == "DELETE";
-    if (in_base && known) return std::nullopt;
-    Response r = Dispatch(ToRequest(head));  // without the body: these answers do not read it
-    if (r.status < 400) return std::nullopt;
-    return r;
+    return handler->AnswerFromHead(ToRequest(head));
   }
 
   static Request ToRequest(const detail::RequestHead& head) {
@@ -582,7 +575,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             rejected = InternalError();
           }
           if (rejected) {
-            Write(out, std::move(*rejected), false, false, false, head.minor_version);
+            Write(out, std::move(*rejected), head.method == "HEAD", false, false,
+                  head.minor_version);
             linger = true;
             break;
           }

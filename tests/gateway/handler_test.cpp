@@ -5,8 +5,10 @@
 #include "test_support.hpp"
 
 #include <atomic>
+#include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace kakehashi::gateway {
 namespace {
@@ -631,6 +633,63 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   }
   CHECK(patient->Find("operation")->Items()[0].Str("name") == "everything");
   CHECK(f.Do(Req("POST", "/fhir/metadata", "{}")).status == 405);
+}
+
+TEST_CASE("handler: AnswerFromHead answers what Handle answers whatever the body", "[handler]") {
+  Fixture f(Backend::kSqlite);
+  const std::string body = R"({"resourceType":"Patient","id":"h1"})";
+  const std::vector<std::pair<std::string, std::string>> xml = {
+      {"Content-Type", "application/fhir+xml"}};
+  const std::vector<std::pair<std::string, std::string>> json = {
+      {"Content-Type", "application/fhir+json"}};
+  struct Case {
+    Request request;
+    int status;
+    std::string allow;
+  };
+  const std::vector<Case> decided = {
+      {Req("PUT", "/fhir/NoSuchType/h1", body), 404, ""},
+      {Req("POST", "/elsewhere", body), 404, ""},
+      {Req("POST", "/fhir/Patient/$nosuch", body), 404, ""},
+      {Req("PUT", "/fhir/Patient/h1/extra", body), 404, ""},
+      {Req("POST", "/fhir/Patient/h1", body), 405, "GET, PUT, DELETE"},
+      {Req("PUT", "/fhir/Patient", body), 405, "GET, POST"},
+      {Req("PATCH", "/fhir/Patient/h1", body), 405, "GET, PUT, DELETE"},
+      {Req("PUT", "/fhir", body), 405, "POST"},
+      {Req("PUT", "/fhir/Patient/bad_id!", body), 400, ""},
+      {Req("PUT", "/fhir/Patient/h1?_format=xml", body), 406, ""},
+      {Req("PUT", "/fhir/Patient/h1", "<Patient/>", xml), 415, ""},
+      {Req("POST", "/fhir/Patient/_search", "name=x", json), 415, ""},
+  };
+  for (const Case& c : decided) {
+    INFO(c.request.method << " " << c.request.target);
+    Request head_only = c.request;
+    head_only.body.clear();
+    std::optional<Response> early = f.h->AnswerFromHead(head_only);
+    REQUIRE(early.has_value());
+    CHECK(early->status == c.status);
+    CHECK(std::string(early->Header("Allow")) == c.allow);
+    CHECK(Parse(early->body).Str("resourceType") == "OperationOutcome");
+    Response full = f.Do(c.request);  // the same answer once the body is there
+    CHECK(full.status == c.status);
+    CHECK(full.body == early->body);
+  }
+  // These need the body (or the store): no early answer, and nothing was written by asking.
+  const std::vector<Request> open = {
+      Req("PUT", "/fhir/Patient/h1", body),
+      Req("POST", "/fhir/Patient", body),
+      Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"batch"})"),
+      Req("POST", "/fhir/Patient/_search", "name=x",
+          {{"Content-Type", "application/x-www-form-urlencoded"}}),
+      Req("DELETE", "/fhir/Patient/h1", body),
+  };
+  for (const Request& r : open) {
+    INFO(r.method << " " << r.target);
+    Request head_only = r;
+    head_only.body.clear();
+    CHECK_FALSE(f.h->AnswerFromHead(head_only).has_value());
+  }
+  CHECK(f.Do(Req("GET", "/fhir/Patient/h1")).status == 404);
 }
 
 }  // namespace

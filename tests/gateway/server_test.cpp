@@ -484,6 +484,19 @@ TEST_CASE("server: Expect: 100-continue gets an interim 100, or a final status f
   std::string method = first_reply("PATCH /fhir/Patient/e1 HTTP/1.1", 10);
   CHECK(method.starts_with("HTTP/1.1 405 "));
   CHECK(method.find("100 Continue") == std::string::npos);
+  // In the FHIR base with a method that has a body, but failing whatever the body: the
+  // handler's answer from the head (Handler::AnswerFromHead), not 100 and then the error.
+  std::string unknown_type = first_reply("PUT /fhir/NoSuchType/e1 HTTP/1.1", 10);
+  CHECK(unknown_type.starts_with("HTTP/1.1 404 "));
+  CHECK(unknown_type.find("100 Continue") == std::string::npos);
+  CHECK(unknown_type.find("unknown resource type") != std::string::npos);
+  std::string wrong_method = first_reply("POST /fhir/Patient/e1 HTTP/1.1", 10);
+  CHECK(wrong_method.starts_with("HTTP/1.1 405 "));
+  CHECK(wrong_method.find("100 Continue") == std::string::npos);
+  CHECK(wrong_method.find("Allow: GET, PUT, DELETE\r\n") != std::string::npos);
+  std::string bad_id = first_reply("PUT /fhir/Patient/e_1 HTTP/1.1", 10);
+  CHECK(bad_id.starts_with("HTTP/1.1 400 "));
+  CHECK(bad_id.find("100 Continue") == std::string::npos);
   std::string other = first_reply("PUT /fhir/Patient/e1 HTTP/1.1", 10, "something-else");
   CHECK(other.starts_with("HTTP/1.1 417 "));
   Client check(s.Port());  // none of them stored anything

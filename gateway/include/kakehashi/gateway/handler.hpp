@@ -126,6 +126,14 @@ class Handler {
 
   Response Handle(const Request& request) const;
 
+  // The final answer to a request that carries a body not yet read, when its method, target
+  // and headers decide it alone: what Handle would answer whatever the body (404 outside the
+  // base or for an unknown type, operation or endpoint; 405 with Allow; 400 malformed id; 406
+  // _format XML; 415 content type). No store use. nullopt: the answer needs the body. The
+  // server answers `Expect: 100-continue` with it instead of 100 (RFC 9110 §10.1.1).
+  // `request.body` is ignored.
+  std::optional<Response> AnswerFromHead(const Request& request) const;
+
   // Handle split for group commit: a write request is returned prepared, not yet applied (see
   // PreparedRequest); anything else (reads, metadata, and writes that fail before they need
   // the store: bad JSON, 415, 422) is answered as Handle answers it.
