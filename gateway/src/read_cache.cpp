@@ -32,8 +32,9 @@ std::string_view Key(std::string_view type, std::string_view id) {
   return tls_key;
 }
 
-// Not 0 (the empty slot of EntryTable). The table indexes with the low bits, the shard is taken
-// from the top bits, so that the keys of one shard do not all share their low bits.
+// Not 0 (the empty slot of EntryTable). The table indexes with the low bits, the shard and its
+// table are taken from the top 8 bits, so that the keys of one table do not all share their low
+// bits.
 std::uint64_t HashOf(std::string_view key) {
   const std::uint64_t h = std::hash<std::string_view>{}(key);
   return h == 0 ? 1 : h;
@@ -262,7 +263,7 @@ std::shared_ptr<const CachedResource> ReadCache::Find(std::string_view type, std
   const std::uint64_t hash = HashOf(key);
   Shard& s = shards_[ShardIndex(hash)];
   std::lock_guard lock(s.mutex);
-  EntryTable::Value* found = s.table.Find(key, hash);
+  EntryTable::Value* found = s.TableOf(hash).Find(key, hash);
   if (found == nullptr || !((*found)->epoch == now)) return nullptr;
   return *found;
 }
@@ -276,7 +277,7 @@ void ReadCache::Insert(std::string_view type, std::string_view id,
   Shard& s = shards_[ShardIndex(hash)];
   std::vector<std::shared_ptr<const CachedResource>> evicted;  // freed outside the lock
   std::lock_guard lock(s.mutex);
-  auto [slot, inserted] = s.table.TryEmplace(key, hash);
+  auto [slot, inserted] = s.TableOf(hash).TryEmplace(key, hash);
   if (!inserted) {  // a refill of a stale entry (or a concurrent fill): keep the newer read
     if ((*slot)->epoch == entry->epoch && (*slot)->version >= entry->version) return;
     const std::size_t old = EntryBytes(key, **slot);
@@ -290,9 +291,9 @@ void ReadCache::Insert(std::string_view type, std::string_view id,
   }
   s.bytes += size;
   bytes_.fetch_add(size, std::memory_order_relaxed);
-  // Every key of the table has one entry in `order`: evict from the front, skipping the key
+  // Every key of the shard has one entry in `order`: evict from the front, skipping the key
   // just inserted.
-  while (s.bytes > shard_budget_ && s.table.size() > 1 && !s.order.empty()) {
+  while (s.bytes > shard_budget_ && s.order.size() > 1) {
     std::string front = std::move(s.order.front());
     s.order.pop_front();
     if (front == key) {
@@ -300,13 +301,14 @@ void ReadCache::Insert(std::string_view type, std::string_view id,
       continue;
     }
     const std::uint64_t front_hash = HashOf(front);
-    EntryTable::Value* victim = s.table.Find(front, front_hash);
+    EntryTable& table = s.TableOf(front_hash);
+    EntryTable::Value* victim = table.Find(front, front_hash);
     if (victim == nullptr) continue;
     const std::size_t n = EntryBytes(front, **victim);
     s.bytes -= n;
     bytes_.fetch_sub(n, std::memory_order_relaxed);
     evicted.push_back(std::move(*victim));
-    s.table.Erase(front, front_hash);
+    table.Erase(front, front_hash);
   }
 }
 
