@@ -2,7 +2,8 @@
 //
 // The transaction write path without HTTP: posts the transaction Bundle in file BUNDLE N times
 // (default 200) through gateway::Handler on THREADS threads (default 2, as `serve` has one io
-// thread per core) against the SQLite database DB (written to: pass a copy), with every resource
+// thread per core) against the SQLite database DB (written to: pass a copy; a postgresql:// URL
+// runs it on PostgreSQL instead, e.g. the commit outcome A/B of decision 0023), with every resource
 // validated by conformance/ as `kakehashi serve` does. Prints transactions/s, resources/s and the
 // process CPU time (user + sys, checkpoint thread included) per transaction: the figure for A/B
 // comparisons on a shared machine (docs/performance.md, "Gateway"). `novalidate` leaves the
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_gateway_tx: empty Bundle or bad N/THREADS\n");
     return 2;
   }
-  auto store = gateway::store::OpenStore("sqlite:" + db);
+  auto store = gateway::store::OpenStore(
+      db.starts_with("postgresql://") || db.starts_with("postgres://") ? db : "sqlite:" + db);
   if (!store) {
     std::fprintf(stderr, "bench_gateway_tx: cannot open %s\n", db.c_str());
     return 2;

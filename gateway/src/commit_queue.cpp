@@ -21,10 +21,18 @@ ErrorCode Thrown() {
 }
 
 // Store errors worth another run: a concurrent writer won (deadlock, serialization failure,
-// unique key, SQLite busy), the connection broke, or no connection could be opened.
+// SQLite busy, a unique key), the connection broke, or no connection could be opened.
 bool Transient(const ErrorCode& ec) {
   return ec == store::errc::kConflict || ec == store::errc::kUnavailable ||
-         ec == store::errc::kOpenFailed;
+         ec == store::errc::kOpenFailed || ec == store::errc::kDuplicateKey;
+}
+
+// Runs alone allowed for a request whose last run ended with `ec`. A unique key taken
+// (errc::kDuplicateKey) gets one more run only (decision 0023): PostgreSQL reports it only
+// once the transaction that wrote the key has committed, so the second run already reads that
+// row and decides anew; a second violation means the key is taken for good.
+int Attempts(const ErrorCode& ec) {
+  return ec == store::errc::kDuplicateKey ? 2 : kCommitAttempts;
 }
 
 // Before run `attempt` + 1: about 2, 8, 32 ms (±50 %, so that two gateways that collided do not
@@ -218,17 +226,18 @@ CommitQueue::GroupEnd CommitQueue::TryGroup(std::vector<std::shared_ptr<CommitJo
 // most kCommitAttempts runs, with a backoff between them.
 void CommitQueue::RunAlone(CommitJob& job) {
   for (int attempt = 1;; ++attempt) {
-    const auto error = TryAlone(job, attempt == kCommitAttempts);
-    if (!error || !Transient(*error) || attempt == kCommitAttempts) return;
+    const auto error = TryAlone(job, attempt);
+    if (!error || !Transient(*error) || attempt >= Attempts(*error)) return;
     CountRetry();
     Backoff(attempt);
   }
 }
 
-// One run alone. Returns the store error that ended it (of its Apply, or of the transaction:
-// then Lost() says it), nullopt when its outcome is its own. `last`: a batch whose entries met
-// transient store errors is committed as it is (those entries answer 409/503).
-std::optional<ErrorCode> CommitQueue::TryAlone(CommitJob& job, bool last) {
+// One run alone (run `attempt`). Returns the store error that ended it (of its Apply, or of the
+// transaction: then Lost() says it), nullopt when its outcome is its own. On the last run its
+// error allows, a batch whose entries met transient store errors is committed as it is (those
+// entries answer 409/503).
+std::optional<ErrorCode> CommitQueue::TryAlone(CommitJob& job, int attempt) {
   job.lost_.reset();
   auto session = handler_.OpenSession();
   if (!session) {
@@ -246,13 +255,16 @@ std::optional<ErrorCode> CommitQueue::TryAlone(CommitJob& job, bool last) {
     return std::nullopt;
   }
   const ErrorCode* failed = job.request_->StoreError();
+  const bool last = failed != nullptr && attempt >= Attempts(*failed);
   if (!ok || (failed != nullptr && Transient(*failed) && !last)) {
     s.Rollback();
     if (failed != nullptr) return *failed;
     return std::nullopt;
   }
   if (auto c = s.Commit(); !c) {
-    job.lost_ = c.error();  // kCommitUnknown is not transient: never run again
+    // kCommitUnknown is not transient: never run again. kUnavailable from a COMMIT whose
+    // answer was lost is one the store found rolled back (decision 0023): run again.
+    job.lost_ = c.error();
     return c.error();
   }
   return std::nullopt;

@@ -40,6 +40,10 @@ Failure StoreFailure(const ErrorCode& ec) {
   Failure f;
   if (ec == store::errc::kConflict) {
     f = Fail(409, "conflict", "a concurrent request changed the same resource; retry");
+  } else if (ec == store::errc::kDuplicateKey) {
+    // Decision 0023: after its bounded retry the key is taken for good (a version or id the
+    // store already holds); a version conflict in FHIR terms (R4 §3.1.0.8, 409).
+    f = Fail(409, "conflict", "the store already holds a version of this resource with this key");
   } else if (ec == store::errc::kUnavailable) {
     f = Fail(503, "transient", "the store is unavailable; retry");
   } else {

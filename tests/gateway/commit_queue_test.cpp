@@ -9,14 +9,22 @@
 #ifdef KAKEHASHI_HAVE_POSTGRES
 #include <libpq-fe.h>
 #endif
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
 #include <future>
 #include <latch>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 namespace kakehashi::gateway {
@@ -188,18 +196,21 @@ void QueueOrder(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("commit queue: requests apply in queue order", "[commit]", QueueOrder)
 
-// Two gateways (Stores) on one database, each with its handler and started commit queue; h1
+// Two gateways (Stores) on one database, each with its handler and commit queue (started unless
+// `start` is false, so that a test can queue a known group first; `o1`: q1's options); h1
 // creates the counter Basic/counter at "0" (NextCounterUpdate) before the second Store opens.
 struct TwoGateways {
-  explicit TwoGateways(Backend backend)
+  explicit TwoGateways(Backend backend, CommitQueueOptions o1 = {}, bool start = true)
       : t(testing::MakeStore(backend)),
         h1(*t->store, {}),
         other(CreateCounterThenOpenAnother()),
         h2(*other, {}),
-        q1(h1),
+        q1(h1, std::move(o1)),
         q2(h2) {
-    q1.Start();
-    q2.Start();
+    if (start) {
+      q1.Start();
+      q2.Start();
+    }
   }
   std::unique_ptr<testing::TestStore> t;
   Handler h1;
@@ -798,7 +809,312 @@ TEST_CASE("commit queue: PostgreSQL connections killed under the pool: the group
   }
   CHECK(PgAdmin(url, "DROP DATABASE " + db + " WITH (FORCE)") == "ok");
 }
+// Decision 0023 tests on PostgreSQL: a COMMIT whose answer was lost (resolved by txid_status),
+// reads and writes after the pooled connection was terminated, the SQLSTATE in the log, and two
+// gateways racing to create the same resource.
+
+// Polls `done` every 5 ms, at most ~20 s (a bound for a hung server, not a timing assertion).
+bool WaitUntil(const std::function<bool()>& done) {
+  for (int i = 0; i < 4000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// A store on `t`'s database and schema whose COMMITs call `hook` (StoreOptions).
+std::unique_ptr<store::Store> OpenWithCommitHook(const testing::TestStore& t,
+                                                 std::function<void(bool, int, int)> hook) {
+  store::StoreOptions options = t.options;
+  options.postgres_commit_hook = std::move(hook);
+  auto s = store::OpenStore(t.url, options);
+  REQUIRE(s);
+  return std::move(*s);
+}
+
+// The client side of a connection breaks: `socket` becomes a socket whose peer is closed, so
+// libpq reads the end of the connection instead of what the server sent (a network failure).
+bool BreakSocket(int socket) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return false;
+  ::close(pair[1]);
+  const bool ok = ::dup2(pair[0], socket) == socket;
+  ::close(pair[0]);
+  return ok;
+}
+
+// Captures what the process writes to stderr (the store's log lines) until Stop().
+class StderrCapture {
+ public:
+  StderrCapture()
+      : file_(std::filesystem::temp_directory_path() /
+              ("kakehashi-stderr-" + testing::RandomSuffix())) {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    const int fd = ::open(file_.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() { Stop(); }
+  std::string Stop() {
+    if (saved_ < 0) return text_;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+    std::ifstream in(file_);
+    std::stringstream all;
+    all << in.rdbuf();
+    text_ = all.str();
+    std::error_code ec;
+    std::filesystem::remove(file_, ec);
+    return text_;
+  }
+
+ private:
+  std::filesystem::path file_;
+  int saved_ = -1;
+  std::string text_;
+};
+
+// A create by PUT and a conditional create, tagged.
+std::vector<Request> OutcomeRequests(const std::string& tag) {
+  return {
+      Req("PUT", "/fhir/Patient/" + tag, R"({"resourceType":"Patient","id":")" + tag + "\"}"),
+      Req("POST", "/fhir/Patient",
+          R"({"resourceType":"Patient","identifier":[{"system":"urn:x","value":")" + tag + "\"}]}",
+          {{"If-None-Exist", "identifier=urn:x|" + tag}})};
+}
+
+// Both of OutcomeRequests(tag) stored exactly once.
+void CheckStoredOnce(const Handler& h, const std::string& tag) {
+  Response p = h.Handle(Req("GET", "/fhir/Patient/" + tag));
+  CHECK(p.status == 200);
+  CHECK(p.Header("ETag") == "W/\"1\"");
+  CHECK(Matches(h, "/fhir/Patient/" + tag + "/_history") == 1);
+  CHECK(Matches(h, "/fhir/Patient?identifier=urn:x|" + tag) == 1);
+}
+
+TEST_CASE("commit queue: a COMMIT answer lost after it committed answers success [postgresql]",
+          "[commit][retry][.postgres]") {
+  // The first COMMIT reaches the server; the hook waits until its server process is idle again
+  // (the transaction committed), then breaks the client's socket before libpq reads the answer.
+  // The store asks a new connection txid_status(): committed, so both requests answer 201 and
+  // are not run again (before decision 0023: 500, "may or may not be stored").
+  auto t = testing::MakeStore(Backend::kPostgres);
+  const std::string url = t->url;
+  std::atomic<bool> fired{false};
+  std::atomic<int> hook_failures{0};
+  auto hooked = OpenWithCommitHook(*t, [&](bool sent, int pid, int socket) {
+    if (!sent || fired.exchange(true)) return;
+    const std::string state =
+        "SELECT state FROM pg_stat_activity WHERE pid = " + std::to_string(pid);
+    if (!WaitUntil([&] { return PgAdmin(url, state) == "idle"; })) ++hook_failures;
+    if (!BreakSocket(socket)) ++hook_failures;
+  });
+  Handler h(*hooked, {});
+  CommitQueue::Counters stats;
+  StderrCapture log;
+  std::vector<Response> r = RunOneGroup(h, OutcomeRequests("lostok"), &stats);
+  const std::string logged = log.Stop();
+  CHECK(fired);
+  CHECK(hook_failures == 0);
+  CHECK(r[0].status == 201);
+  CHECK(r[1].status == 201);
+  CHECK(stats.retries == 0);
+  // libpq saw the connection end without an answer: logged as class 08, not "code=0".
+  CHECK(logged.find("store.postgres.connection_lost sqlstate=08006") != std::string::npos);
+  CHECK(logged.find("code=0") == std::string::npos);
+  Handler plain(*t->store, {});
+  CheckStoredOnce(plain, "lostok");
+}
+
+TEST_CASE("commit queue: a COMMIT sent to a terminated backend is run again [postgresql]",
+          "[commit][retry][.postgres]") {
+  // The hook terminates the session's server process right before the first COMMIT is sent
+  // (pg_terminate_backend from another connection) and waits until it is gone. The COMMIT fails;
+  // txid_status() says aborted, so nothing of the group is stored and each request runs again
+  // alone (decision 0016) and succeeds (before decision 0023: 500, outcome unknown).
+  auto t = testing::MakeStore(Backend::kPostgres);
+  const std::string url = t->url;
+  std::atomic<bool> fired{false};
+  std::atomic<int> hook_failures{0};
+  auto hooked = OpenWithCommitHook(*t, [&](bool sent, int pid, int) {
+    if (sent || fired.exchange(true)) return;
+    const std::string p = std::to_string(pid);
+    if (PgAdmin(url, "SELECT pg_terminate_backend(" + p + ")") != "t") ++hook_failures;
+    if (!WaitUntil([&] {
+          return PgAdmin(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + p) == "0";
+        })) {
+      ++hook_failures;
+    }
+  });
+  Handler h(*hooked, {});
+  CommitQueue::Counters stats;
+  StderrCapture log;
+  std::vector<Response> r = RunOneGroup(h, OutcomeRequests("lostno"), &stats);
+  const std::string logged = log.Stop();
+  CHECK(fired);
+  CHECK(hook_failures == 0);
+  CHECK(r[0].status == 201);
+  CHECK(r[1].status == 201);
+  CHECK(stats.retries == 2);  // each request alone once
+  // The server's SQLSTATE (57P01 admin_shutdown) or libpq's loss (08006), never "code=0".
+  INFO(logged);
+  CHECK((logged.find("store.postgres.connection_lost sqlstate=57P01") != std::string::npos ||
+         logged.find("store.postgres.connection_lost sqlstate=08006") != std::string::npos));
+  CHECK(logged.find("code=0") == std::string::npos);
+  Handler plain(*t->store, {});
+  CheckStoredOnce(plain, "lostno");
+}
+
+TEST_CASE("store: PostgreSQL reads and writes after the pooled connection was terminated",
+          "[store][.postgres]") {
+  // One pooled connection (max_connections 1) in a database of its own, terminated before each
+  // step: a read by id, a search and a write without the commit queue each run on a new
+  // connection (with its schema set again) instead of answering 503 (decision 0023).
+  const std::string url = testing::PostgresUrl();
+  REQUIRE(!url.empty());
+  const std::size_t slash = url.rfind('/');
+  REQUIRE(slash != std::string::npos);
+  const std::string db = "kk_reconnect_" + testing::RandomSuffix();
+  REQUIRE(PgAdmin(url, "CREATE DATABASE " + db) == "ok");
+  const std::string db_url = url.substr(0, slash + 1) + db;
+  auto terminate = [&] {
+    return PgAdmin(url,
+                   "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname "
+                   "= '" +
+                       db + "'");
+  };
+  {
+    store::StoreOptions options;
+    options.postgres_schema = "s1";
+    options.max_connections = 1;
+    auto opened = store::OpenStore(db_url, options);
+    REQUIRE(opened);
+    Handler h(**opened, {});
+    REQUIRE(h.Handle(Req("PUT", "/fhir/Patient/r1", R"({"resourceType":"Patient","id":"r1"})"))
+                .status == 201);
+    CHECK(terminate() == "1");
+    Response read = h.Handle(Req("GET", "/fhir/Patient/r1"));
+    CHECK(read.status == 200);
+    CHECK(read.Header("ETag") == "W/\"1\"");
+    CHECK(terminate() == "1");
+    CHECK(Matches(h, "/fhir/Patient?_id=r1") == 1);
+    CHECK(terminate() == "1");
+    Response write = h.Handle(Req("PUT", "/fhir/Patient/r1",
+                                  R"({"resourceType":"Patient","id":"r1","active":true})",
+                                  {{"If-Match", "W/\"1\""}}));
+    CHECK(write.status == 200);
+    CHECK(write.Header("ETag") == "W/\"2\"");
+    CHECK(terminate() == "1");
+    CHECK(h.Handle(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","active":false})"))
+              .status == 201);
+    CHECK(Matches(h, "/fhir/Patient") == 2);
+  }
+  CHECK(PgAdmin(url, "DROP DATABASE " + db + " WITH (FORCE)") == "ok");
+}
+
+TEST_CASE("commit queue: two gateways racing to create one resource [postgresql]",
+          "[commit][retry][.postgres]") {
+  // q1's group creates Basic/race by PUT and a Basic by conditional create; it is held after
+  // both were applied (their advisory locks taken) until q2's group, doing the same, waits on
+  // the first lock. Then q1 commits: q2's PUT reads version 1 and writes version 2, q2's
+  // conditional create finds q1's resource. No unique violation and no retry: the per-resource
+  // and per-criteria locks order the two creators (decision 0023).
+  const std::string url = testing::PostgresUrl();
+  std::atomic<int> hook_failures{0};
+  std::promise<void> q1_holds;  // q2 starts only then, so q1 takes the locks first
+  CommitQueueOptions o1;
+  o1.after_apply = [&](std::size_t i) {
+    if (i != 1) return;
+    q1_holds.set_value();
+    if (!WaitUntil([&] {
+          return PgAdmin(url,
+                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                         "granted") == "1";
+        })) {
+      ++hook_failures;
+    }
+  };
+  TwoGateways g(Backend::kPostgres, std::move(o1), /*start=*/false);
+  auto requests = [](const Handler& h, const std::string& text) {
+    return std::vector<std::shared_ptr<TestJob>>{
+        Prepare(h, Req("PUT", "/fhir/Basic/race",
+                       R"({"resourceType":"Basic","id":"race","code":{"text":")" + text + "\"}}")),
+        Prepare(h,
+                Req("POST", "/fhir/Basic",
+                    R"({"resourceType":"Basic","code":{"coding":[{"system":"urn:r","code":"c"}]}})",
+                    {{"If-None-Exist", "code=urn:r|c"}}))};
+  };
+  auto j1 = requests(g.h1, "q1");
+  auto j2 = requests(g.h2, "q2");
+  for (auto& j : j1) REQUIRE(g.q1.Submit(j));
+  for (auto& j : j2) REQUIRE(g.q2.Submit(j));
+  g.q1.Start();
+  q1_holds.get_future().wait();
+  g.q2.Start();
+  std::vector<Response> r1, r2;
+  for (auto& j : j1) r1.push_back(j->Wait());
+  for (auto& j : j2) r2.push_back(j->Wait());
+  g.q1.Stop();
+  g.q2.Stop();
+  CHECK(hook_failures == 0);
+  CHECK(r1[0].status == 201);
+  CHECK(r1[0].Header("ETag") == "W/\"1\"");
+  CHECK(r2[0].status == 200);
+  CHECK(r2[0].Header("ETag") == "W/\"2\"");
+  CHECK(r1[1].status == 201);
+  REQUIRE(r2[1].status == 200);
+  CHECK(Parse(r2[1].body).Str("id") == Parse(r1[1].body).Str("id"));
+  CHECK(g.q1.Stats().retries + g.q2.Stats().retries == 0);
+  CHECK(g.q1.Stats().groups == 1);
+  CHECK(g.q2.Stats().groups == 1);
+  Json race = Parse(g.h1.Handle(Req("GET", "/fhir/Basic/race")).body);
+  CHECK(race.Find("code")->Str("text") == "q2");
+  CHECK(Matches(g.h1, "/fhir/Basic?code=urn:r|c") == 1);
+}
 #endif
+
+void TakenKeyIsAnswered409(Backend backend) {
+  // A unique key taken for good (decision 0023): Patient/dup's current row is removed behind the
+  // store's back while its history stays, so a PUT creating it again as version 1 collides with
+  // the history row on every run (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT). It is run once
+  // alone after its group, once more, then answered 409; its neighbour commits.
+  auto t = testing::MakeStore(backend);
+  Handler h(*t->store, {});
+  REQUIRE(h.Handle(Req("PUT", "/fhir/Patient/dup", R"({"resourceType":"Patient","id":"dup"})"))
+              .status == 201);
+  if (backend == Backend::kSqlite) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t->file.c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM resources WHERE id = 'dup'", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+    sqlite3_close(db);
+  } else {
+#ifdef KAKEHASHI_HAVE_POSTGRES
+    REQUIRE(PgAdmin(t->url, "DELETE FROM " + t->options.postgres_schema +
+                                ".resources WHERE id = 'dup'") == "ok");
+#endif
+  }
+  CommitQueue::Counters stats;
+  std::vector<Response> r = RunOneGroup(
+      h,
+      {Req("PUT", "/fhir/Patient/dup2", R"({"resourceType":"Patient","id":"dup2"})"),
+       Req("PUT", "/fhir/Patient/dup", R"({"resourceType":"Patient","id":"dup","active":true})")},
+      &stats);
+  CHECK(r[0].status == 201);
+  CHECK(r[1].status == 409);
+  CHECK(r[1].body.find("already holds a version") != std::string::npos);
+  CHECK(stats.retries == 2);  // out of the group once, then one more run alone
+  CHECK(h.Handle(Req("GET", "/fhir/Patient/dup")).status == 404);
+  CHECK(h.Handle(Req("GET", "/fhir/Patient/dup2")).status == 200);
+  // Without the queue (Handler::Handle): 409 at once.
+  CHECK(h.Handle(Req("PUT", "/fhir/Patient/dup", R"({"resourceType":"Patient","id":"dup"})"))
+            .status == 409);
+}
+KAKEHASHI_BACKEND_TEST("commit queue: a unique key taken for good ends 409 after one retry",
+                       "[commit][retry]", TakenKeyIsAnswered409)
 
 void TwoQueuesOverlappingGroups(Backend backend) {
   // Two gateways on one database, two writer threads each. Every round a writer queues two

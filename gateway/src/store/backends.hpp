@@ -1,5 +1,5 @@
 // Backend factories and the store's PHI-safe error logging (database messages can quote values,
-// so only an event name and the numeric code are logged).
+// so only an event name and the numeric code or the SQLSTATE are logged).
 #pragma once
 
 #include "kakehashi/common/log.hpp"
@@ -11,5 +11,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const Stor
 Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const StoreOptions& options);
 
 void LogDbError(SafeText event, int code);
+// `sqlstate`: a PostgreSQL SQLSTATE (five digits or upper-case letters), logged as
+// "sqlstate=57P01"; anything else is logged as "?????" (it never comes from a value).
+void LogDbState(SafeText event, std::string_view sqlstate);
 
 }  // namespace kakehashi::gateway::store::detail

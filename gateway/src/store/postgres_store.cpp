@@ -11,9 +11,13 @@
 #endif
 
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace kakehashi::gateway::store::detail {
@@ -47,24 +51,31 @@ class PgSession final : public SqlSession {
   ~PgSession() override;
   void ConnectionLost();
 
+  // BEGIN and the transaction's id in one round trip (decision 0023): txid_current() assigns
+  // the id that the transaction's first write would assign anyway, and after a COMMIT whose
+  // answer was lost PgStore::ResolveCommit asks another connection what became of it.
   Result<void> Begin() override {
-    KAKEHASHI_TRY_VOID(Exec("BEGIN", {}));
-    in_tx_ = true;
-    return {};
-  }
-  Result<void> Commit() override {
-    if (!in_tx_) return make_error_code(errc::kNotInTransaction);
-    if (auto f = FlushPending(); !f) {
-      Rollback();
-      return f.error();
+    for (int attempt = 0;; ++attempt) {
+      auto r = Check(PQexec(conn_, "BEGIN; SELECT txid_current()"));
+      if (r) {
+        const bool one = PQntuples(*r) == 1;
+        if (one) txid_ = std::strtoll(PQgetvalue(*r, 0, 0), nullptr, 10);
+        PQclear(*r);
+        if (!one) {
+          PQclear(PQexec(conn_, "ROLLBACK"));
+          return make_error_code(errc::kQueryFailed);
+        }
+        in_tx_ = true;
+        return {};
+      }
+      if (PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+        PQclear(PQexec(conn_, "ROLLBACK"));  // BEGIN ran, the SELECT failed
+      }
+      // A broken pooled connection: nothing began, so BEGIN runs once more on a new one.
+      if (r.error() != errc::kUnavailable || attempt > 0 || !Reconnect()) return r.error();
     }
-    auto r = Exec("COMMIT", {});
-    in_tx_ = false;
-    // A COMMIT whose answer never came: the server may have committed before the connection
-    // broke, so the caller must not run the writes again.
-    if (!r && r.error() == errc::kUnavailable) return make_error_code(errc::kCommitUnknown);
-    return r;
   }
+  Result<void> Commit() override;
   void Rollback() noexcept override {
     DropPending();
     if (!in_tx_) return;
@@ -85,6 +96,39 @@ class PgSession final : public SqlSession {
  protected:
   bool InTransaction() const override { return in_tx_; }
 
+  // A statement's result, or its failure classified (the result is then cleared): a broken
+  // connection (server restart, backend terminated, network: SQLSTATE class 08, 57P01-03, or
+  // libpq's own loss of the connection, logged as 08006 connection_failure) is
+  // errc::kUnavailable and no transaction survives it; the pool then replaces this connection
+  // and every one opened before it (a restart ends them all, but each shows it only when next
+  // used). Only the SQLSTATE is logged, never the message (it can quote values).
+  Result<PGresult*> Check(PGresult* res) {
+    const auto status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+    // Copy the SQLSTATE before PQclear frees the result it points into.
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const std::string code = state != nullptr ? state : "";
+    PQclear(res);
+    if (PQstatus(conn_) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
+        code == "57P02" || code == "57P03") {
+      LogDbState("store.postgres.connection_lost", code.empty() ? "08006" : code);
+      ConnectionLost();
+      return make_error_code(errc::kUnavailable);
+    }
+    // 23505 unique_violation: decision 0023 (never a race between gateways that the advisory
+    // locks let through; retried once, then 409).
+    if (code == "23505") {
+      LogDbState("store.postgres.duplicate_key", code);
+      return make_error_code(errc::kDuplicateKey);
+    }
+    // 40001 serialization_failure, 40P01 deadlock_detected.
+    if (code == "40001" || code == "40P01") return make_error_code(errc::kConflict);
+    LogDbState("store.postgres.statement_failed", code);
+    return make_error_code(errc::kQueryFailed);
+  }
+
+  // A statement outside a transaction (a read, the checkpoint tables' creation) whose pooled
+  // connection turns out broken runs once more on a new connection: it changed nothing.
   Result<PGresult*> Run(std::string_view sql, const std::vector<Param>& params) {
     std::vector<std::string> text(params.size());
     std::vector<const char*> values(params.size());
@@ -102,33 +146,14 @@ class PgSession final : public SqlSession {
       }
       values[i] = text[i].c_str();
     }
-    PGresult* res = PQexecParams(conn_, Numbered(sql).c_str(), static_cast<int>(params.size()),
-                                 nullptr, values.data(), nullptr, nullptr, 0);
-    const auto status = PQresultStatus(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      // Copy the SQLSTATE before PQclear frees the result it points into.
-      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      const std::string code = state != nullptr ? state : "";
-      PQclear(res);
-      // The connection broke (server restart, backend terminated, network): no transaction
-      // survives it. The pool then replaces this connection and every one opened before it
-      // (a restart ends them all, but each shows it only when next used).
-      if (PQstatus(conn_) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
-          code == "57P02" || code == "57P03") {
-        LogDbError("store.postgres.connection_lost", 0);
-        ConnectionLost();
-        return make_error_code(errc::kUnavailable);
+    const std::string numbered = Numbered(sql);
+    for (int attempt = 0;; ++attempt) {
+      auto r = Check(PQexecParams(conn_, numbered.c_str(), static_cast<int>(params.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0));
+      if (r || r.error() != errc::kUnavailable || in_tx_ || attempt > 0 || !Reconnect()) {
+        return r;
       }
-      // 23505 unique_violation, 40001 serialization_failure, 40P01 deadlock_detected.
-      if (code == "23505" || code == "40001" || code == "40P01") {
-        return make_error_code(errc::kConflict);
-      }
-      int numeric = 0;
-      std::from_chars(code.data(), code.data() + code.size(), numeric, 36);
-      LogDbError("store.postgres.statement_failed", numeric);
-      return make_error_code(errc::kQueryFailed);
     }
-    return res;
   }
 
   Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) override {
@@ -156,15 +181,27 @@ class PgSession final : public SqlSession {
   }
 
  private:
+  // COMMIT, its answer read separately so that the test hook can break the connection at
+  // either side of it (StoreOptions::postgres_commit_hook).
+  Result<void> SendCommit();
+  // This session's connection is replaced by a new one (its broken one is closed). False when
+  // none could be opened (the broken one is kept; the pool will not hand it out again).
+  bool Reconnect();
+
   PgStore& store_;
   PGconn* conn_;
   bool in_tx_ = false;
+  std::int64_t txid_ = 0;  // of the open transaction (Begin)
 };
 
 class PgStore final : public Store {
  public:
-  PgStore(std::string url, int max_connections, std::string schema)
-      : url_(std::move(url)), max_connections_(max_connections), schema_(std::move(schema)) {}
+  PgStore(std::string url, int max_connections, std::string schema,
+          std::function<void(bool, int, int)> commit_hook)
+      : url_(std::move(url)),
+        max_connections_(max_connections),
+        schema_(std::move(schema)),
+        commit_hook_(std::move(commit_hook)) {}
   ~PgStore() override {
     for (PGconn* c : free_) PQfinish(c);
   }
@@ -304,11 +341,62 @@ class PgStore final : public Store {
 
   std::string_view Backend() const override { return "postgresql"; }
 
+  const std::function<void(bool, int, int)>& CommitHook() const { return commit_hook_; }
+
+  // After a COMMIT whose answer was lost (decision 0023): what became of transaction `txid`,
+  // asked on new connections with txid_status(). Success: committed. errc::kUnavailable:
+  // rolled back, nothing of it is stored (the caller may run it again). errc::kCommitUnknown:
+  // no final answer within kResolveAttempts tries (about 1.3 s of waits), or the id is too old
+  // for the server to know (NULL). While the transaction is "in progress" its server process
+  // still holds it (COMMIT did not reach it yet and it has not noticed the broken connection, or
+  // it is still committing): that process is terminated, if it still runs this transaction, so
+  // that the outcome becomes final (a COMMIT already under way completes, anything else is
+  // rolled back) and its locks are freed, then the status is asked again.
+  Result<void> ResolveCommit(std::int64_t txid, int backend_pid) {
+    constexpr int kResolveAttempts = 8;
+    if (txid <= 0) return make_error_code(errc::kCommitUnknown);
+    const std::string id = std::to_string(txid);
+    // pg_stat_activity.backend_xid is the 32-bit xid: the low half of the 64-bit txid.
+    const std::string xid = std::to_string(static_cast<std::uint64_t>(txid) & 0xffffffffu);
+    const std::string pid = std::to_string(backend_pid);
+    auto wait = std::chrono::milliseconds(10);
+    for (int attempt = 1; attempt <= kResolveAttempts; ++attempt) {
+      if (attempt > 1) {
+        std::this_thread::sleep_for(wait);
+        wait *= 2;
+      }
+      auto made = Connect();
+      if (!made) continue;
+      PGconn* conn = *made;
+      const char* status_params[] = {id.c_str()};
+      PGresult* res = PQexecParams(conn, "SELECT txid_status($1::bigint)", 1, nullptr,
+                                   status_params, nullptr, nullptr, 0);
+      const bool answered = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+      const bool null = answered && PQgetisnull(res, 0, 0) != 0;
+      const std::string status = answered && !null ? PQgetvalue(res, 0, 0) : "";
+      PQclear(res);
+      if (status == "in progress") {
+        const char* kill_params[] = {pid.c_str(), xid.c_str()};
+        PQclear(PQexecParams(conn,
+                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE pid = $1::int AND backend_xid::text = $2",
+                             2, nullptr, kill_params, nullptr, nullptr, 0));
+      }
+      Discard(conn);
+      if (status == "committed") return {};
+      if (status == "aborted") return make_error_code(errc::kUnavailable);
+      if (null) break;
+    }
+    LogDbState("store.postgres.commit_unknown", "08006");
+    return make_error_code(errc::kCommitUnknown);
+  }
+
  private:
   std::string url_;
   int max_connections_;
   std::string schema_;
-  std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
+  std::function<void(bool, int, int)> commit_hook_;  // StoreOptions::postgres_commit_hook
+  std::shared_ptr<const ParamKeys> keys_;            // set by Migrate
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<PGconn*> free_;
@@ -319,6 +407,57 @@ class PgStore final : public Store {
 
 void PgSession::ConnectionLost() {
   store_.ConnectionLost();
+}
+
+Result<void> PgSession::Commit() {
+  if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+  if (auto f = FlushPending(); !f) {
+    Rollback();
+    return f.error();
+  }
+  in_tx_ = false;
+  const int backend_pid = PQbackendPID(conn_);
+  auto r = SendCommit();
+  if (r || r.error() != errc::kUnavailable) return r;
+  // The connection broke while COMMIT was in flight: the server may have committed before it
+  // broke. Another connection tells: committed (success), rolled back (errc::kUnavailable:
+  // nothing of it is stored, the caller may run it again) or still unknown
+  // (errc::kCommitUnknown: the caller must not run the writes again).
+  return store_.ResolveCommit(txid_, backend_pid);
+}
+
+Result<void> PgSession::SendCommit() {
+  const auto& hook = store_.CommitHook();
+  if (hook) hook(false, PQbackendPID(conn_), PQsocket(conn_));
+  if (PQsendQuery(conn_, "COMMIT") == 0) return Check(nullptr).error();  // could not send
+  if (hook) hook(true, PQbackendPID(conn_), PQsocket(conn_));
+  // The first failed result, else the last one (COMMIT has one; nullptr ends the results).
+  PGresult* failed = nullptr;
+  PGresult* last = nullptr;
+  while (PGresult* res = PQgetResult(conn_)) {
+    const auto status = PQresultStatus(res);
+    if (failed == nullptr && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      failed = res;
+    } else {
+      PQclear(last);
+      last = res;
+    }
+  }
+  if (failed != nullptr) {
+    PQclear(last);
+    last = failed;
+  }
+  KAKEHASHI_TRY(PGresult * res, Check(last));
+  PQclear(res);
+  return {};
+}
+
+bool PgSession::Reconnect() {
+  auto made = store_.Connect();
+  if (!made) return false;
+  store_.Discard(conn_);
+  conn_ = *made;
+  return true;
 }
 
 PgSession::~PgSession() {
@@ -336,7 +475,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
     }
   }
   auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections),
-                                         options.postgres_schema);
+                                         options.postgres_schema, options.postgres_commit_hook);
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -183,8 +183,10 @@ class SqliteSession final : public SqlSession {
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
       if (rc != SQLITE_CONSTRAINT) LogDbError("store.sqlite.statement_failed", rc);
-      return make_error_code(rc == SQLITE_BUSY || rc == SQLITE_CONSTRAINT ? errc::kConflict
-                                                                          : errc::kQueryFailed);
+      // A constraint is a unique key taken (decision 0023: never a race here, as writers hold
+      // the database's write lock; retried once by the commit queue, then 409).
+      if (rc == SQLITE_CONSTRAINT) return make_error_code(errc::kDuplicateKey);
+      return make_error_code(rc == SQLITE_BUSY ? errc::kConflict : errc::kQueryFailed);
     }
     return {};
   }

@@ -3,6 +3,8 @@
 
 #include "store/backends.hpp"
 
+#include <algorithm>
+
 namespace kakehashi::gateway::store {
 
 namespace {
@@ -22,6 +24,7 @@ class Category final : public boost::system::error_category {
       case errc::kCommitUnknown:
         return "the connection to the database was lost during commit; the write may or may not "
                "be stored";
+      case errc::kDuplicateKey: return "a row with the same key is already stored";
     }
     return "unknown store error";
   }
@@ -91,9 +94,24 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOption
 
 namespace detail {
 
-void LogDbError(SafeText event, int code) {
+namespace {
+Logger& DbLogger() {
   static Logger logger(stderr, LogLevel::kWarn);
-  logger.Log(LogLevel::kError, event, {{"code", code}});
+  return logger;
+}
+}  // namespace
+
+void LogDbError(SafeText event, int code) {
+  DbLogger().Log(LogLevel::kError, event, {{"code", code}});
+}
+
+void LogDbState(SafeText event, std::string_view sqlstate) {
+  const bool valid =
+      sqlstate.size() == 5 && std::all_of(sqlstate.begin(), sqlstate.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+      });
+  DbLogger().Log(LogLevel::kError, event,
+                 {{"sqlstate", SafeText::FromCode(valid ? sqlstate : std::string_view("?????"))}});
 }
 
 }  // namespace detail

@@ -14,10 +14,12 @@
 // PreparedRequest::StoreError) is rolled back to its savepoint and run again alone after the
 // group; when the group's transaction itself is lost (a savepoint statement or the commit
 // fails), it is rolled back and every request of it runs again alone, in queue order. A request
-// run alone is retried up to kAttempts times with a short backoff while its error is transient
-// (errc::kConflict, kUnavailable, kOpenFailed), then answered with its own last error (409,
-// 503, 500). A run is repeated only after a rollback, so no request is applied twice; a commit
-// whose outcome is unknown (errc::kCommitUnknown) is not repeated.
+// run alone is retried up to kCommitAttempts times with a short backoff while its error is
+// transient (errc::kConflict, kUnavailable, kOpenFailed; errc::kDuplicateKey twice only,
+// decision 0023), then answered with its own last error (409, 503, 500). A run is repeated only
+// after a rollback, so no request is applied twice; a commit whose outcome stays unknown
+// (errc::kCommitUnknown: on PostgreSQL the store first asks the server, decision 0023) is not
+// repeated.
 //
 // Groups form within one process only: on PostgreSQL several gateways on one database stay
 // safe through the store's per-resource advisory locks, which a group holds until its commit; a
@@ -108,7 +110,7 @@ class CommitQueue {
   GroupEnd TryGroup(std::vector<std::shared_ptr<CommitJob>>& group, std::vector<CommitJob*>& again,
                     ErrorCode& error);
   void RunAlone(CommitJob& job);
-  std::optional<ErrorCode> TryAlone(CommitJob& job, bool last);
+  std::optional<ErrorCode> TryAlone(CommitJob& job, int attempt);
   bool Apply(CommitJob& job, store::Session& session);
   void CountRetry();
 

@@ -17,6 +17,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,11 +32,12 @@ enum class errc {
   kBadUrl = 1,            // --db value is neither sqlite:PATH nor postgresql://…
   kOpenFailed = 2,        // the database could not be opened or connected to
   kQueryFailed = 3,       // a statement failed (message logged without values)
-  kConflict = 4,          // a concurrent writer won (unique key or serialization failure)
+  kConflict = 4,          // a concurrent writer won (serialization failure, deadlock, busy)
   kNotInTransaction = 5,  // Write/LockAndRead outside Begin()/Commit()
   kUnsupported = 6,       // backend compiled out (KAKEHASHI_WITH_POSTGRES=OFF)
   kUnavailable = 7,       // the connection to the database was lost; the transaction is gone
   kCommitUnknown = 8,     // the connection was lost during COMMIT: committed or not, unknown
+  kDuplicateKey = 9,      // a unique key is taken (PostgreSQL 23505, SQLITE_CONSTRAINT)
 };
 const boost::system::error_category& store_category() noexcept;
 boost::system::error_code make_error_code(errc e) noexcept;
@@ -228,6 +230,11 @@ struct StoreOptions {
   // PostgreSQL only: a schema ([a-z0-9_]+) created if absent and used as search_path, so several
   // independent stores (tenants, test cases) can share one database. Empty: the default schema.
   std::string postgres_schema;
+  // Tests only (PostgreSQL): called on the committing thread around every COMMIT with the
+  // server process id of the session's connection (PQbackendPID) and its client socket: with
+  // `sent` false right before COMMIT is sent, with `sent` true after it was sent and before its
+  // answer is read. Tests break the connection at those points (decision 0023).
+  std::function<void(bool sent, int backend_pid, int socket)> postgres_commit_hook;
 };
 
 // "sqlite:PATH" (":memory:" allowed, one shared in-memory database per Store), "sqlite://PATH",
