@@ -968,6 +968,42 @@ TEST_CASE("commit queue: a COMMIT sent to a terminated backend is run again [pos
   CheckStoredOnce(plain, "lostno");
 }
 
+TEST_CASE("commit queue: a COMMIT that never reached a live backend is resolved [postgresql]",
+          "[commit][retry][.postgres]") {
+  // A network failure before COMMIT arrives: the hook breaks the client's socket right before
+  // COMMIT is sent but keeps the server's end open (a duplicate of the descriptor), so the
+  // server process stays "idle in transaction" and txid_status() says "in progress". The store
+  // terminates that process (it still runs the transaction's xid), which rolls it back; asked
+  // again the status is "aborted", so each request runs again alone and succeeds (without the
+  // termination the status would stay "in progress" and both would answer 500).
+  auto t = testing::MakeStore(Backend::kPostgres);
+  const std::string url = t->url;
+  std::atomic<bool> fired{false};
+  std::atomic<int> hook_failures{0};
+  std::atomic<int> held_pid{0};
+  int kept = -1;  // the server's end of the broken connection, closed at the end
+  auto hooked = OpenWithCommitHook(*t, [&](bool sent, int pid, int socket) {
+    if (sent || fired.exchange(true)) return;
+    held_pid = pid;
+    kept = ::dup(socket);
+    if (kept < 0 || !BreakSocket(socket)) ++hook_failures;
+  });
+  Handler h(*hooked, {});
+  CommitQueue::Counters stats;
+  std::vector<Response> r = RunOneGroup(h, OutcomeRequests("lostlive"), &stats);
+  CHECK(fired);
+  CHECK(hook_failures == 0);
+  CHECK(r[0].status == 201);
+  CHECK(r[1].status == 201);
+  CHECK(stats.retries == 2);
+  // The held server process was ended by the store, not by the closed socket (still open).
+  CHECK(PgAdmin(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                         std::to_string(held_pid.load())) == "0");
+  if (kept >= 0) ::close(kept);
+  Handler plain(*t->store, {});
+  CheckStoredOnce(plain, "lostlive");
+}
+
 TEST_CASE("store: PostgreSQL reads and writes after the pooled connection was terminated",
           "[store][.postgres]") {
   // One pooled connection (max_connections 1) in a database of its own, terminated before each
