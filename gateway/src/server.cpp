@@ -40,6 +40,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -50,6 +52,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::gateway {
@@ -172,6 +175,17 @@ class ResponseWriter {
   int status_ = 200;
 };
 
+// A descriptor closed with its owner unless handed on (fd set to -1).
+struct OwnedFd {
+  int fd = -1;
+  OwnedFd() = default;
+  OwnedFd(OwnedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 struct Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
@@ -184,9 +198,15 @@ struct Connection {
 // An io_context with the connections it runs and the timer that enforces their deadlines.
 // Declaration order matters: `live` outlives the context, whose destruction may destroy
 // suspended coroutines that unregister themselves.
+//
+// Run by one thread, and the reactor state of its sockets is only ever touched by that thread
+// (Accept hands a connection over as a descriptor that this thread registers; cancellations
+// from elsewhere are posted): so the context runs without Asio's per-descriptor locks
+// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO). Its scheduler and timer/registration locks stay,
+// since other threads post to it (commit completions, shutdown, hand-overs).
 struct Context {
   std::vector<Connection*> live;
-  asio::io_context ioc{1};
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::steady_timer sweep{ioc};
 };
 
@@ -240,6 +260,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
   unsigned short port = 0;
+  tcp protocol = tcp::v4();  // the acceptor's, set by Listen
   Clock::duration tick{};
   std::unique_ptr<CommitQueue> commit;  // group commit; null when options.commit_queue == 0
 
@@ -680,22 +701,45 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     });
   }
 
+  // Accepts on context 0 (the acceptor's). A connection dealt to another context leaves
+  // context 0's reactor as a bare descriptor and is registered by its own context's thread.
   asio::awaitable<void> Accept() {
     while (!stopping.load()) {
       Context& ctx = NextContext();
-      auto [ec, socket] = co_await acceptor->async_accept(ctx.ioc, kNoThrow);
+      auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
       if (ec) {
         if (stopping.load() || ec == asio::error::operation_aborted) break;
         continue;  // e.g. EMFILE: keep serving the connections we have
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto conn = std::make_shared<Connection>(std::move(socket));
+      const bool here = &ctx == contexts[0].get();
+      OwnedFd handover;
+      if (!here) {
+        beast::error_code released;
+        handover.fd = socket.release(released);
+        if (released) continue;  // still open: closed by its destructor
+      }
+      auto conn = std::make_shared<Connection>(here ? std::move(socket) : tcp::socket(ctx.ioc));
       {
         std::lock_guard lock(mutex);
         connections.insert(conn);
       }
-      asio::co_spawn(ctx.ioc, Serve(conn, ctx), asio::detached);
+      if (here) {
+        asio::co_spawn(ctx.ioc, Serve(conn, ctx), asio::detached);
+        continue;
+      }
+      // `this` outlives the handler: the contexts are members and run only inside Run().
+      asio::post(ctx.ioc, [self = this, &ctx, conn, fd = std::move(handover)]() mutable {
+        beast::error_code assigned;
+        conn->socket.assign(self->protocol, fd.fd, assigned);
+        if (assigned) {
+          self->Forget(conn);
+          return;  // `fd` closes the descriptor
+        }
+        fd.fd = -1;  // the socket owns it now
+        asio::co_spawn(ctx.ioc, self->Serve(conn, ctx), asio::detached);
+      });
     }
   }
 
@@ -745,6 +789,7 @@ Result<void> Server::Listen() {
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return ec;
   impl_->port = acceptor.local_endpoint().port();
+  impl_->protocol = endpoint.protocol();
   return {};
 }
 
