@@ -65,6 +65,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using namespace std::string_view_literals;  // appends of literals without strlen
+
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kInitialBuffer = 8 * 1024;
 constexpr std::size_t kFlushAt = 64 * 1024;  // pipelined responses gathered up to this size
@@ -129,16 +131,16 @@ class ResponseWriter {
   void Status(int status) {
     status_ = status;
     if (status == 200) {
-      out_ += "HTTP/1.1 200 OK\r\nServer: kakehashi\r\n";
+      out_ += "HTTP/1.1 200 OK\r\nServer: kakehashi\r\n"sv;
       return;
     }
-    out_ += "HTTP/1.1 ";
+    out_ += "HTTP/1.1 "sv;
     char digits[8];
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, status);
     out_.append(digits, end);
     out_ += ' ';
     out_ += Reason(status);
-    out_ += "\r\nServer: kakehashi\r\n";
+    out_ += "\r\nServer: kakehashi\r\n"sv;
   }
   void Field(std::string_view name, std::string_view value) {
     // Values come from the handler; a CR or LF would split the head (never sent).
@@ -147,26 +149,26 @@ class ResponseWriter {
       return;
     }
     out_ += name;
-    out_ += ": ";
+    out_ += ": "sv;
     out_ += value;
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
   }
   // Header lines rendered by the read cache (CachedResource::Fields200), CRLF-terminated.
   void PreRendered(std::string_view lines) { out_ += lines; }
   void Finish(std::string_view body, bool head_only, bool keep_alive, int minor_version) {
     if (!HasNoBody(status_)) {
-      out_ += "Content-Length: ";
+      out_ += "Content-Length: "sv;
       char digits[24];
       auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
       out_.append(digits, end);
-      out_ += "\r\n";
+      out_ += "\r\n"sv;
     }
     if (!keep_alive) {
-      out_ += "Connection: close\r\n";
+      out_ += "Connection: close\r\n"sv;
     } else if (minor_version == 0) {
-      out_ += "Connection: keep-alive\r\n";
+      out_ += "Connection: keep-alive\r\n"sv;
     }
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
     if (!head_only && !HasNoBody(status_)) out_ += body;
   }
 
