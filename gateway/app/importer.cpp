@@ -8,6 +8,7 @@
 
 #include "ordered_pipeline.hpp"
 #include "progress.hpp"
+#include "read_ahead.hpp"
 
 #include "kakehashi/adapters/ssmix2/file_name.hpp"
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
@@ -513,6 +514,13 @@ class VectorSink final : public IssueSink {
   std::vector<Issue>* target = nullptr;
 };
 
+// A patient folder named by the walk, then read (ImportStore).
+struct Scanned {
+  Unit unit;
+  ssmix2::StorageReader::PatientFolder folder;
+  ErrorCode error;  // the folder could not be read
+};
+
 // One write of a converted unit, prepared by a worker.
 struct Write {
   std::string type;
@@ -589,6 +597,8 @@ struct Importer::Impl {
     std::string source, key, fingerprint;
   };
   std::vector<PendingUnit> pending_units;
+  std::string walking;                // the source whose walk is in progress (ImportStore)
+  std::vector<PendingUnit> deferred;  // its units committed during the walk
 
   Impl(const gateway::Handler& h, gateway::store::Store& s, const mapping::RuleSet& r,
        ImportOptions o, IssueSink& i)
@@ -790,7 +800,15 @@ struct Importer::Impl {
     if (!open) return {};
     open = false;
     KAKEHASHI_TRY_VOID(session->Commit());
-    for (auto& u : pending_units) done[u.source][u.key] = std::move(u.fingerprint);
+    for (auto& u : pending_units) {
+      // The producer of the walk in progress reads that source's map: its units are added
+      // after the walk (ImportStore).
+      if (u.source == walking) {
+        deferred.push_back(std::move(u));
+      } else {
+        done[u.source][u.key] = std::move(u.fingerprint);
+      }
+    }
     stats.units += pending_units.size();
     ++stats.transactions;
     pending_units.clear();
@@ -1308,33 +1326,89 @@ struct Importer::Impl {
     Pipeline pipeline(4 * jobs + 4);
     Result<void> walked;
     bool walk_complete = false;
+    walking = source;
     std::thread producer([&] {
-      VectorSink reader_issues;  // the reader reports while it loads a folder: that unit's
+      // The walk names the patient folders (NextPatientFolder, one call at a time); a folder is
+      // read (ReadPatient: listed, and with read-ahead its files preloaded) and its fingerprint
+      // taken by the read-ahead's I/O threads (options.io_threads, docs/decisions/0018) or here.
+      // Either way the units arrive in walk order with the same records and issues.
+      VectorSink reader_issues;  // the walk's own issues: the unit being named
       ssmix2::StorageReader reader(root, reader_issues);
-      while (true) {
-        Unit unit;
-        reader_issues.target = &unit.issues;
-        auto more = reader.NextPatient(unit.records);
+      reader.Preload(options.io_threads > 0);
+      // Under the read-ahead's producer lock. The walk's end and error count only once the units
+      // before it have been taken (below), as in a serial walk.
+      bool stop_walk = false, walk_ended = false;
+      Result<void> walk_error;
+      auto produce = [&](Scanned& next) {
+        if (stop_walk) return false;
+        reader_issues.target = &next.unit.issues;
+        auto folder = reader.NextPatientFolder();
         reader_issues.target = nullptr;
-        if (!more) {
-          walked = more.error();
-          break;
+        if (!folder) {
+          walk_error = folder.error();
+          return false;
         }
-        if (*more == 0) {
-          walk_complete = true;
-          break;
+        if (!*folder) {
+          walk_ended = true;
+          return false;
+        }
+        next.folder = std::move(**folder);
+        next.unit.progress = reader.Progress();
+        return true;
+      };
+      auto read = [&](Scanned& next) {
+        VectorSink sink;
+        sink.target = &next.unit.issues;
+        if (auto r = reader.ReadPatient(next.folder, next.unit.records, sink); !r) {
+          next.error = r.error();
+          return false;
         }
         Fingerprint print;
-        for (const auto& record : unit.records) {
+        for (const auto& record : next.unit.records) {
           print.AddFile(record.file.path, record.file.relative);
           for (const auto& old : record.superseded) print.AddFile(old.path, old.relative);
+        }
+        next.unit.fingerprint = WithSettings(print.Hex());
+        return true;
+      };
+      std::optional<ReadAhead<Scanned>> ahead;
+      if (options.io_threads > 0) {
+        ahead.emplace(options.io_threads, 4 * options.io_threads, produce, read,
+                      [&](Scanned&) { stop_walk = true; });  // a folder that cannot be read
+      }
+      std::vector<Issue> carried;  // of folders without records: go with the next unit
+      while (true) {
+        Scanned next;
+        bool more = false;
+        if (ahead) {
+          more = ahead->Take(next);
+        } else if (produce(next)) {
+          more = true;
+          (void)read(next);  // a failure is next.error
+        }
+        if (!more) {  // every unit taken: the walk's own end
+          walked = walk_error;
+          walk_complete = walk_ended;
+          break;
+        }
+        if (next.error) {  // a folder that cannot be listed ends the walk (as NextPatient)
+          walked = next.error;
+          break;
+        }
+        if (next.unit.records.empty()) {
+          for (Issue& issue : next.unit.issues) carried.push_back(std::move(issue));
+          continue;
+        }
+        Unit unit = std::move(next.unit);
+        if (!carried.empty()) {
+          for (Issue& issue : unit.issues) carried.push_back(std::move(issue));
+          unit.issues = std::move(carried);
+          carried.clear();
         }
         unit.source = source;
         unit.key = PatientKey(unit.records.front().file.relative);
         unit.patients = {unit.key};
-        unit.fingerprint = WithSettings(print.Hex());
         unit.file_location = "ssmix2:" + unit.key;
-        unit.progress = reader.Progress();
         if (auto it = checkpoints->find(unit.key);
             it != checkpoints->end() && it->second == unit.fingerprint) {
           unit.skip = true;
@@ -1342,6 +1416,7 @@ struct Importer::Impl {
         }
         if (!pipeline.Push(std::move(unit))) break;
       }
+      ahead.reset();  // joins the I/O threads before the reader goes
       pipeline.Close();
     });
     std::vector<std::thread> workers;
@@ -1383,6 +1458,9 @@ struct Importer::Impl {
     }
     producer.join();
     for (auto& w : workers) w.join();
+    walking.clear();
+    for (auto& u : deferred) done[u.source][u.key] = std::move(u.fingerprint);
+    deferred.clear();
     if (written && !stopped) written = Commit();
     if (written && !stopped && walk_complete) written = RemoveVanished(source, seen);
     if (!written) Rollback();

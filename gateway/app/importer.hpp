@@ -85,6 +85,11 @@ struct ImportOptions {
   std::size_t chunk_resources = 1000;
   // Worker threads converting and preparing units; 0: the number of hardware threads.
   std::size_t jobs = 0;
+  // SS-MIX2 stores: threads that read patient folders ahead of the workers (list them, preload
+  // their files, take the fingerprint), as `kakehashi convert --io-threads` does
+  // (gateway/app/read_ahead.hpp, docs/decisions/0018); 0: the walk reads them one at a time.
+  // The result does not depend on it.
+  std::size_t io_threads = 0;
   bool progress = false;         // progress line on stderr
   std::string label = "import";  // progress/summary prefix: "kakehashi <label>: …"
   // Names the conversion settings (profile, facility, rule and terminology sources): mixed into

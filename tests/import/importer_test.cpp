@@ -389,6 +389,55 @@ TEST_CASE("import: the result and the issues do not depend on the number of jobs
   CHECK(!issues[0].empty());
 }
 
+// Reading ahead (ImportOptions::io_threads, as convert --io-threads): the same units, resources,
+// issues (in order, folders without records included) and fingerprints for any number of I/O
+// threads; a later walk with another number skips every unit and deletes a removed folder.
+TEST_CASE("import: the result and the issues do not depend on the read-ahead threads", "[import]") {
+  Fixture f;
+  // A patient folder whose only file has no SS-MIX2 name (no record: its issue goes with the next
+  // unit) and an entry that is no ID-prefix folder.
+  WriteText(f.root / "250/000/2500000001/-/ADT-00/not-a-stored-file.txt", "x");
+  WriteText(f.root / "stray.txt", "x");
+  std::map<std::string, std::string> live[3];
+  std::vector<std::string> issues[3];
+  ImportStats stats[3];
+  const std::size_t threads[3] = {0, 1, 4};
+  for (int i = 0; i < 3; ++i) {
+    auto t = gateway::testing::MakeStore(Backend::kSqlite);
+    ImportOptions options;
+    options.jobs = 2;
+    options.io_threads = threads[i];
+    Run run = Import(*t->store, f.root, options);
+    stats[i] = run.stats;
+    live[i] = Live(*t->store);
+    for (const auto& issue : run.issues.Issues()) {
+      issues[i].push_back(std::string(issue.code) + " " + issue.where.source + " " +
+                          issue.where.record);
+    }
+    if (i == 2) {
+      // Again with no read-ahead: every fingerprint is the same.
+      options.io_threads = 0;
+      CHECK(Import(*t->store, f.root, options).stats.skipped_units == 9);
+      fs::remove_all(f.root / "200/000/2000000010");
+      options.io_threads = 4;
+      const Run removed = Import(*t->store, f.root, options);
+      CHECK(removed.stats.removed_units == 1);
+      CHECK(removed.stats.skipped_units == 8);
+      CHECK(Live(*t->store).size() < live[i].size());
+    }
+  }
+  for (int i = 1; i < 3; ++i) {
+    INFO(threads[i]);
+    CHECK(live[i] == live[0]);
+    CHECK(issues[i] == issues[0]);
+    CHECK(stats[i].units == stats[0].units);
+    CHECK(stats[i].files == stats[0].files);
+    CHECK(stats[i].messages == stats[0].messages);
+  }
+  CHECK(stats[0].units == 9);
+  CHECK(!issues[0].empty());
+}
+
 TEST_CASE("import: a cancel request (Ctrl-C) commits the unit at hand and stops", "[import]") {
   Fixture f(false);
   auto t = gateway::testing::MakeStore(Backend::kSqlite);
