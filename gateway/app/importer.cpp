@@ -1329,12 +1329,13 @@ struct Importer::Impl {
     walking = source;
     std::thread producer([&] {
       // The walk names the patient folders (NextPatientFolder, one call at a time); a folder is
-      // read (ReadPatient: listed, and with read-ahead its files preloaded) and its fingerprint
-      // taken by the read-ahead's I/O threads (options.io_threads, docs/decisions/0018) or here.
-      // Either way the units arrive in walk order with the same records and issues.
+      // read (ReadPatient), its fingerprint taken, it is compared with its checkpoint and, with
+      // read-ahead, the files of a unit to convert are read into memory (not those of a unit that
+      // is skipped) by the read-ahead's I/O threads (options.io_threads, docs/decisions/0018),
+      // else here. Either way the units arrive in walk order with the same records and issues.
+      // (`checkpoints` is only read during the walk: Commit defers this source's updates.)
       VectorSink reader_issues;  // the walk's own issues: the unit being named
       ssmix2::StorageReader reader(root, reader_issues);
-      reader.Preload(options.io_threads > 0);
       // Under the read-ahead's producer lock. The walk's end and error count only once the units
       // before it have been taken (below), as in a serial walk.
       bool stop_walk = false, walk_ended = false;
@@ -1369,6 +1370,25 @@ struct Importer::Impl {
           for (const auto& old : record.superseded) print.AddFile(old.path, old.relative);
         }
         next.unit.fingerprint = WithSettings(print.Hex());
+        if (next.unit.records.empty()) return true;
+        next.unit.key = PatientKey(next.unit.records.front().file.relative);
+        if (auto it = checkpoints->find(next.unit.key);
+            it != checkpoints->end() && it->second == next.unit.fingerprint) {
+          next.unit.skip = true;
+          next.unit.records.clear();
+        } else if (options.io_threads > 0) {
+          for (auto& record : next.unit.records) {
+            if (!record.extended_type.empty()) continue;  // as Preload: possibly large files
+            auto load = [](ssmix2::StoredFile& file) {
+              auto bytes = ReadBytes(file.path);  // unreadable: the converter reports it
+              if (bytes && bytes->size() <= ssmix2::StorageReader::kPreloadMax) {
+                file.content = std::move(bytes);
+              }
+            };
+            load(record.file);
+            for (auto& old : record.superseded) load(old);
+          }
+        }
         return true;
       };
       std::optional<ReadAhead<Scanned>> ahead;
@@ -1395,7 +1415,7 @@ struct Importer::Impl {
           walked = next.error;
           break;
         }
-        if (next.unit.records.empty()) {
+        if (next.unit.records.empty() && !next.unit.skip) {  // no record: not a unit
           for (Issue& issue : next.unit.issues) carried.push_back(std::move(issue));
           continue;
         }
@@ -1406,14 +1426,8 @@ struct Importer::Impl {
           carried.clear();
         }
         unit.source = source;
-        unit.key = PatientKey(unit.records.front().file.relative);
         unit.patients = {unit.key};
         unit.file_location = "ssmix2:" + unit.key;
-        if (auto it = checkpoints->find(unit.key);
-            it != checkpoints->end() && it->second == unit.fingerprint) {
-          unit.skip = true;
-          unit.records.clear();
-        }
         if (!pipeline.Push(std::move(unit))) break;
       }
       ahead.reset();  // joins the I/O threads before the reader goes
