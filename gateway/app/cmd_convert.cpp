@@ -20,7 +20,9 @@
 // (convert.duplicate_resource).
 // Reading: `--io-threads` threads (default 8) walk the stores and read the patients' folders
 // ahead of the workers (read_ahead.hpp), so a store that is not in the page cache is read with
-// several disk requests at once (docs/decisions/0018-convert-read-ahead.md).
+// several disk requests at once (docs/decisions/0018-convert-read-ahead.md); the files of one
+// patient are read together through io_uring where the kernel allows (`--io-uring`,
+// docs/decisions/0021-cold-store-batched-reads.md).
 #include "args.hpp"
 #include "conversion_settings.hpp"
 #include "convert_terminology.hpp"
@@ -112,6 +114,10 @@ constexpr const char* kHelp =
     "                                 threads (default 8; 0: each worker reads its own), so\n"
     "                                 that a store not in the page cache is read with N disk\n"
     "                                 requests at once; the output is the same for every N\n"
+    "  --io-uring on|off              read the files of each SS-MIX2 patient together through\n"
+    "                                 io_uring (default on; plain reads where the kernel does\n"
+    "                                 not allow it); off: one read(2) per file. The output is\n"
+    "                                 the same either way\n"
     "  --help                         show this help\n"
     "\n"
     "Exit codes: 0 converted (warnings on stderr), 1 some input was unusable (one line per\n"
@@ -632,10 +638,12 @@ class Worker {
 // worker (docs/decisions/0008-parallel-streaming-convert.md, 0017-multi-root-convert.md).
 class UnitSource {
  public:
-  UnitSource(const std::vector<std::string>& inputs, std::string from, bool keep_issues)
+  UnitSource(const std::vector<std::string>& inputs, std::string from, bool keep_issues,
+             bool io_uring)
       : inputs_(inputs),
         from_(std::move(from)),
         keep_issues_(keep_issues),
+        io_uring_(io_uring),
         plans_(inputs.size()),
         walk_errors_(inputs.size()) {
     for (std::size_t i = 0; i < inputs_.size(); ++i) Classify(i);
@@ -736,6 +744,7 @@ class UnitSource {
       auto store = std::make_unique<Store>(subtree ? subtree->root : path);
       if (subtree) store->reader.Restrict(subtree->relative);
       store->reader.Preload(true);  // files read by the converting worker, relative to their folder
+      store->reader.UseIoUring(io_uring_);
       store->index = index;
       if (stores_.empty()) first_store_ = index;
       stores_.push_back(std::move(store));  // kept: workers still read its folders
@@ -839,6 +848,7 @@ class UnitSource {
   std::vector<std::pair<fs::path, std::size_t>> seen_;  // canonical path, input index
   const std::string from_;
   const bool keep_issues_;
+  const bool io_uring_;  // --io-uring: the stores' readers batch their file reads
   std::vector<Plan> plans_;
   std::vector<std::string> walk_errors_;  // by input index: why its walk ended early
   std::vector<std::unique_ptr<Store>> stores_;
@@ -933,7 +943,8 @@ void Add(mapping::ConvertStats& total, const mapping::ConvertStats& part) {
 }  // namespace
 
 int RunConvert(const std::vector<std::string>& argv) {
-  Args args(WithConversionValueOptions({"from", "format", "out", "issues", "jobs", "io-threads"}),
+  Args args(WithConversionValueOptions(
+                {"from", "format", "out", "issues", "jobs", "io-threads", "io-uring"}),
             WithConversionFlagOptions({"progress"}));
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi convert: %s (see kakehashi convert --help)\n",
@@ -982,6 +993,11 @@ int RunConvert(const std::vector<std::string>& argv) {
       return kExitUsage;
     }
   }
+  const std::string io_uring = args.GetOr("io-uring", "on");
+  if (io_uring != "on" && io_uring != "off") {
+    std::fprintf(stderr, "kakehashi convert: --io-uring must be on or off\n");
+    return kExitUsage;
+  }
   const auto rules = settings->LoadRules("convert");
   if (!rules) return kExitUsage;
   // Terminology store (issue #5): opened once; every worker reads its warm cache.
@@ -1018,7 +1034,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   // the inputs and read the patients' folders ahead of the claims, at most kReadAheadPerThread
   // units each (docs/decisions/0018); without them each worker walks to the next patient and
   // reads its folders itself.
-  UnitSource source(args.Positionals(), from, keep_issues);
+  UnitSource source(args.Positionals(), from, keep_issues, io_uring == "on");
   // A file input given after a store may name a patient of the store: the Type/ids it writes are
   // learnt first (converting it once more, issues dropped), so that the store's entries with
   // those keys are remembered and the file's repeats are dropped (bdl-7: first wins, warning

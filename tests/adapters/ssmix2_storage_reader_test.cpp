@@ -395,11 +395,13 @@ TEST_CASE("ssmix2 reader: Preload reads every stored file's bytes while walking"
   for (int i = 0; big.size() < 200000; ++i) big += "OBX|" + std::to_string(i) + "|\r";
   std::ofstream(other, std::ios::binary | std::ios::trunc) << big;
 
-  for (const bool preload : {false, true}) {
-    CAPTURE(preload);
+  for (const auto& [preload, io_uring] :
+       {std::pair{false, true}, std::pair{true, true}, std::pair{true, false}}) {
+    CAPTURE(preload, io_uring);
     CollectingSink sink;
     StorageReader reader(tree.Root(), sink);
     reader.Preload(preload);
+    reader.UseIoUring(io_uring);  // batched through io_uring (where the kernel allows) or not
     std::vector<StorageRecord> records;
     auto n = reader.NextPatient(records);
     REQUIRE(n);
@@ -430,15 +432,59 @@ TEST_CASE("ssmix2 reader: Preload leaves large and unopenable files to the calle
   const fs::path dir = large.parent_path();
   fs::create_symlink(dir / "missing",
                      dir / "0012345678_20240401_OMP-01_124_20240401101010123_01_1");
-  CollectingSink sink;
-  StorageReader reader(tree.Root(), sink);
-  reader.Preload(true);
-  std::vector<StorageRecord> records;
-  auto n = reader.NextPatient(records);
-  REQUIRE(n);
-  REQUIRE(*n == 2);
-  CHECK_FALSE(records[0].file.content);  // over kPreloadMax: read by path later
-  CHECK_FALSE(records[1].file.content);  // cannot be opened: the caller reports it
+  for (const bool io_uring : {true, false}) {
+    CAPTURE(io_uring);
+    CollectingSink sink;
+    StorageReader reader(tree.Root(), sink);
+    reader.Preload(true);
+    reader.UseIoUring(io_uring);
+    std::vector<StorageRecord> records;
+    auto n = reader.NextPatient(records);
+    REQUIRE(n);
+    REQUIRE(*n == 2);
+    CHECK_FALSE(records[0].file.content);  // over kPreloadMax: read by path later
+    CHECK_FALSE(records[1].file.content);  // cannot be opened: the caller reports it
+  }
+}
+
+TEST_CASE("ssmix2 reader: Preload of more files than one batch, with and without io_uring",
+          "[ssmix2]") {
+  // 3 data types x 25 files: more than BatchFileReader::kMaxBatch open at once, so the reads go
+  // out in several batches, each in inode order; every record gets its own file's bytes.
+  TempTree tree;
+  std::vector<std::pair<std::string, std::string>> written;  // relative path, content
+  const char* types[] = {"OMP-01", "OML-11", "OMP-11"};
+  for (const char* type : types) {
+    for (int i = 0; i < 25; ++i) {
+      const std::string order = std::to_string(100 + i);
+      const fs::path f = tree.Add(std::string("0012345678_20240401_") + type + "_" + order +
+                                  "_20240401101010123_01_1");
+      const std::string content = std::string(type) + "|" + order + std::string(i * 700, 'z');
+      std::ofstream(f, std::ios::binary | std::ios::trunc) << content;
+      written.emplace_back(fs::relative(f, tree.Root()).generic_string(), content);
+    }
+  }
+  for (const bool io_uring : {true, false}) {
+    CAPTURE(io_uring);
+    CollectingSink sink;
+    StorageReader reader(tree.Root(), sink);
+    reader.Preload(true);
+    reader.UseIoUring(io_uring);
+    std::vector<StorageRecord> records;
+    auto n = reader.NextPatient(records);
+    REQUIRE(n);
+    REQUIRE(*n == written.size());
+    std::size_t checked = 0;
+    for (const auto& r : records) {
+      for (const auto& [relative, content] : written) {
+        if (r.file.relative != relative) continue;
+        REQUIRE(r.file.content);
+        CHECK(*r.file.content == content);
+        ++checked;
+      }
+    }
+    CHECK(checked == written.size());
+  }
 }
 
 TEST_CASE(

@@ -1,5 +1,6 @@
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 
+#include "kakehashi/adapters/ssmix2/batch_read.hpp"
 #include "kakehashi/common/errc.hpp"
 
 #include <dirent.h>
@@ -57,45 +58,90 @@ DirFd OpenDir(int at, const char* name) {
   return DirFd(fd);
 }
 
-// The bytes of the file `name` in the open directory `dir`, for StorageReader::Preload: nullopt
-// when it cannot be opened or read, or is larger than `limit` (the caller then reads it by path
-// and reports the problem as it always did). O_NOATIME as in OpenDir; O_NONBLOCK so that a FIFO
-// with a stored file's name cannot stall the walk (no effect on regular files).
-std::optional<std::string> ReadAt(int dir, const char* name, std::size_t limit) {
+// Opens the stored file `name` in the open directory `dir` for StorageReader::Preload: -1 when it
+// cannot be opened (the caller then reads it by path and reports the problem as it always did).
+// O_NOATIME as in OpenDir; O_NONBLOCK so that a FIFO with a stored file's name cannot stall the
+// walk (no effect on regular files).
+int OpenFileAt(int dir, const char* name) {
   constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
   int fd = ::openat(dir, name, kFlags | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = ::openat(dir, name, kFlags);
-  if (fd < 0) return std::nullopt;
-  // One read() into a per-thread buffer gets a whole stored file (a few KB); the string is then
-  // allocated at its exact size (no zero-filled spare capacity held while the unit waits). A
-  // short read of a regular file is its end.
-  thread_local std::array<char, 65536> buffer;
-  std::optional<std::string> out(std::in_place);
-  while (true) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || out->size() + static_cast<std::size_t>(n) > limit) {
-      out.reset();
-      break;
-    }
-    out->append(buffer.data(), static_cast<std::size_t>(n));
-    if (static_cast<std::size_t>(n) < buffer.size()) break;
-  }
-  ::close(fd);
-  return out;
+  return fd;
 }
 
+// The stored files of one patient opened for Preload and not yet read: read together (one
+// BatchFileReader submission, in inode order) when the folder walk is done or kMaxBatch are
+// open, and closed in any case.
+class PendingReads {
+ public:
+  PendingReads(std::vector<StoredFile>& files, bool io_uring)
+      : files_(files), io_uring_(io_uring) {}
+  PendingReads(const PendingReads&) = delete;
+  PendingReads& operator=(const PendingReads&) = delete;
+  ~PendingReads() { Close(); }
+
+  // files_[file] is the file `name` (inode `ino`) of the open directory `dir`.
+  void Add(int dir, const char* name, ino64_t ino, std::size_t file) {
+    const int fd = OpenFileAt(dir, name);
+    if (fd < 0) return;
+    pending_.push_back({ino, fd, file});
+    if (pending_.size() == BatchFileReader::kMaxBatch) Flush();
+  }
+
+  void Flush() {
+    if (pending_.empty()) return;
+    // Inode order: a file system numbers the files of a folder tree in creation order and puts
+    // their blocks in about the same order, so the batch reaches the disk as ascending blocks.
+    std::sort(pending_.begin(), pending_.end(),
+              [](const Pending& a, const Pending& b) { return a.ino < b.ino; });
+    fds_.clear();
+    for (const auto& p : pending_) fds_.push_back(p.fd);
+    if (io_uring_) {
+      thread_local BatchFileReader reader;  // one ring per thread, set up on first use
+      reader.Read(fds_, StorageReader::kPreloadMax, contents_);
+    } else {
+      contents_.clear();
+      for (int fd : fds_)
+        contents_.push_back(BatchFileReader::ReadOne(fd, StorageReader::kPreloadMax));
+    }
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      files_[pending_[i].file].content = std::move(contents_[i]);
+    }
+    Close();
+  }
+
+ private:
+  void Close() {
+    for (const auto& p : pending_) ::close(p.fd);
+    pending_.clear();
+  }
+
+  struct Pending {
+    ino64_t ino;
+    int fd;
+    std::size_t file;
+  };
+  std::vector<StoredFile>& files_;
+  const bool io_uring_;
+  std::vector<Pending> pending_;
+  std::vector<int> fds_;
+  std::vector<std::optional<std::string>> contents_;
+};
+
 // Sorted names of the entries of the open directory `dir`. Directories go to `dirs`, everything
-// else to `files`. getdents64 with the entry type from the directory itself (a stat only where
-// the file system does not say): the walk lists about one folder per stored file, so the usual
-// opendir extras (fstat, fcntl) are worth saving.
-Result<void> List(const DirFd& dir, std::vector<std::string>& dirs,
-                  std::vector<std::string>* files) {
+// else to `files` (and, when `file_inos` is given, their inode numbers, in the same order).
+// getdents64 with the entry type from the directory itself (a stat only where the file system
+// does not say): the walk lists about one folder per stored file, so the usual opendir extras
+// (fstat, fcntl) are worth saving.
+Result<void> List(const DirFd& dir, std::vector<std::string>& dirs, std::vector<std::string>* files,
+                  std::vector<ino64_t>* file_inos = nullptr) {
   dirs.clear();
   if (files != nullptr) files->clear();
+  if (file_inos != nullptr) file_inos->clear();
   const int fd = dir.get();
   if (fd < 0) return make_error_code(errc::kIoError);
   alignas(dirent64) char buffer[32768];
+  std::vector<std::pair<std::string, ino64_t>> named;  // files with inodes (file_inos given)
   while (true) {
     const ssize_t n = ::getdents64(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
@@ -113,13 +159,23 @@ Result<void> List(const DirFd& dir, std::vector<std::string>& dirs,
       }
       if (is_dir) {
         dirs.emplace_back(name);
+      } else if (file_inos != nullptr) {
+        named.emplace_back(name, entry->d_ino);
       } else if (files != nullptr) {
         files->emplace_back(name);
       }
     }
   }
   std::sort(dirs.begin(), dirs.end());
-  if (files != nullptr) std::sort(files->begin(), files->end());
+  if (file_inos != nullptr) {
+    std::sort(named.begin(), named.end());
+    for (auto& [name, ino] : named) {
+      if (files != nullptr) files->push_back(std::move(name));
+      file_inos->push_back(ino);
+    }
+  } else if (files != nullptr) {
+    std::sort(files->begin(), files->end());
+  }
   return {};
 }
 
@@ -248,6 +304,8 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
   std::vector<StoredFile>& extended = c.extended;
   auto& extended_info = c.extended_info;  // attached after Resolve (Finish)
   std::vector<std::string> types, stray, names, content_dirs, content_files, content_subdirs;
+  std::vector<ino64_t> inos;                // of `names`, for Preload's read order
+  PendingReads preloads(files, io_uring_);  // read together once the folders are walked
   for (const auto& date : dates) {
     const fs::path date_dir = patient_dir / date;
     const std::string date_rel = rel + '/' + date;
@@ -264,7 +322,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
       const fs::path type_dir = date_dir / type;
       const std::string type_rel = date_rel + '/' + type;
       const DirFd type_fd = OpenDir(date_fd.get(), type.c_str());
-      KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names));
+      KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names, preload_ ? &inos : nullptr));
       KeepOnly(content_dirs, 5);            // Restrict() to one extended content folder
       if (only_.size() > 5) names.clear();  // ... whose type folder's own files lie outside
       // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
@@ -306,7 +364,8 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         extended.push_back(
             {type_dir / content / content_files.front(), content_rel, std::move(*parsed)});
       }
-      for (const auto& name : names) {
+      for (std::size_t n = 0; n < names.size(); ++n) {
+        const std::string& name = names[n];
         const std::string file_rel = type_rel + '/' + name;
         FileNameError error{};
         auto parsed = ParseFileName(name, &error);
@@ -332,10 +391,11 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         }
         ++counts.files;
         files.push_back({type_dir / name, file_rel, std::move(*parsed)});
-        if (preload_) files.back().content = ReadAt(type_fd.get(), name.c_str(), kPreloadMax);
+        if (preload_) preloads.Add(type_fd.get(), name.c_str(), inos[n], files.size() - 1);
       }
     }
   }
+  preloads.Flush();
   return {};
 }
 

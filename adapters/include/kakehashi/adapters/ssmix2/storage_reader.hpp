@@ -160,8 +160,14 @@ class StorageReader {
   // "Kernel side"). Files above kPreloadMax, and files that cannot be opened or read, are left
   // for the caller to read from `path` (which then reports the problem as before). Extended-storage
   // files are never preloaded (PDFs and images can be large). Off by default.
+  // The files of one patient folder are opened while their folders are open and then read
+  // together, in inode order, through io_uring where the kernel allows it (BatchFileReader,
+  // docs/decisions/0021-cold-store-batched-reads.md): on a cold store the reads of adjacent
+  // files merge into fewer disk requests. UseIoUring(false) reads them with read(2), one after
+  // another; the contents are the same either way.
   static constexpr std::size_t kPreloadMax = 1 << 20;
   void Preload(bool on) { preload_ = on; }
+  void UseIoUring(bool on) { io_uring_ = on; }
 
   // Restricts the walk to one subtree of the root (`relative` as Locate returns it): only the
   // records whose root-relative path is at or below it. Call before the first Next/NextPatient.
@@ -204,6 +210,7 @@ class StorageReader {
   IssueSink& issues_;
   bool started_ = false;
   bool preload_ = false;
+  bool io_uring_ = true;
   Level l1_, l2_, l3_;
   std::string l1_name_, l2_name_;
   std::deque<StorageRecord> pending_;
