@@ -312,6 +312,38 @@ std::string OneField(std::string text) {
   return text;
 }
 
+// A file unit's checkpoint key (its absolute path: a Linux file name may hold a tab or a line
+// break) as one line of a kPatients list, '%', tab, LF and CR percent-encoded, and back, so that
+// the list names the unit exactly (OneField would not give the key back).
+std::string EncodeLine(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '%': out += "%25"; break;
+      case '\t': out += "%09"; break;
+      case '\n': out += "%0A"; break;
+      case '\r': out += "%0D"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+std::string DecodeLine(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const std::string_view code = line.substr(i, 3);
+    if (code == "%25" || code == "%09" || code == "%0A" || code == "%0D") {
+      out += code == "%25" ? '%' : code == "%09" ? '\t' : code == "%0A" ? '\n' : '\r';
+      i += 2;
+    } else {
+      out += line[i];
+    }
+  }
+  return out;
+}
+
 std::vector<VersionLine> ParseVersions(const std::string& text) {
   std::vector<VersionLine> out;
   ForEachLine(text, [&](std::string_view line) {
@@ -397,7 +429,7 @@ constexpr std::string_view kDeletes = "import:deletes";
 constexpr std::string_view kSources = "import:sources";
 // The patient folders file units (HL7 v2 files by PID-3, `import ssmix2 FILE`) wrote resources of:
 // checkpoint rows (unit = "ID[0:3]/ID[3:6]/ID"), each with the list of those file units (their
-// checkpoint unit, one a line).
+// checkpoint unit, one a line, EncodeLine).
 constexpr std::string_view kPatients = "import:patients";
 
 struct KeyLine {
@@ -995,9 +1027,10 @@ struct Importer::Impl {
       }
       if (!file_patients.contains(TextHash(patient))) continue;
       KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
-      ForEachLine(files, [&](std::string_view file) {
+      ForEachLine(files, [&](std::string_view line) {
+        std::string file = DecodeLine(line);
         if (unit.source != "file" || file != unit.key) {
-          p.candidates.emplace_back("file", std::string(file));
+          p.candidates.emplace_back("file", std::move(file));
         }
         return true;
       });
@@ -1039,14 +1072,15 @@ struct Importer::Impl {
   Result<void> RegisterPatients(const Unit& unit) {
     for (const std::string& patient : unit.patients) {
       KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
+      const std::string line = EncodeLine(unit.key);
       bool known = false;
       ForEachLine(files, [&](std::string_view file) {
-        known = file == unit.key;
+        known = file == line;
         return !known;
       });
       if (known) continue;
       if (files.empty()) KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kPatients, patient, ""));
-      AppendLine(files, {OneField(unit.key)});
+      AppendLine(files, {line});
       KAKEHASHI_TRY_VOID(session->WriteUnitResources(kPatients, patient, files));
       file_patients.insert(TextHash(patient));
     }

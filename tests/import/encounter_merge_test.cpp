@@ -122,24 +122,7 @@ fs::path AddToRoot(const fs::path& root, const std::string& name, char flag) {
 
 // The store's Encounters, JSON without meta.versionId/lastUpdated.
 std::vector<std::string> Encounters(gateway::store::Store& store) {
-  auto session = store.OpenSession();
-  REQUIRE(session);
-  gateway::store::SearchQuery q;
-  q.type = "Encounter";
-  q.count = 1000;
-  auto rows = (*session)->Search(q);
-  REQUIRE(rows);
-  std::vector<std::string> out;
-  for (const auto& row : *rows) {
-    auto node = fhir::ParseJson(row.json);
-    REQUIRE(node);
-    if (Node* meta = node->Find("meta")) {
-      meta->Remove("versionId");
-      meta->Remove("lastUpdated");
-    }
-    out.push_back(fhir::WriteJson(*node));
-  }
-  return out;
+  return testing::LiveJson(store, "Encounter");
 }
 
 const Node* Path(const Node* n, std::initializer_list<std::string_view> keys) {

@@ -78,24 +78,7 @@ std::function<Result<void>(Importer&)> Store(const fs::path& root) {
 
 // The live resources of `type`, JSON without meta.versionId/lastUpdated.
 std::vector<std::string> Live(gateway::store::Store& store, const std::string& type) {
-  auto session = store.OpenSession();
-  REQUIRE(session);
-  gateway::store::SearchQuery q;
-  q.type = type;
-  q.count = 1000;
-  auto rows = (*session)->Search(q);
-  REQUIRE(rows);
-  std::vector<std::string> out;
-  for (const auto& row : *rows) {
-    auto node = fhir::ParseJson(row.json);
-    REQUIRE(node);
-    if (Node* meta = node->Find("meta")) {
-      meta->Remove("versionId");
-      meta->Remove("lastUpdated");
-    }
-    out.push_back(fhir::WriteJson(*node));
-  }
-  return out;
+  return testing::LiveJson(store, type);
 }
 
 std::vector<std::string> Orders(gateway::store::Store& store) {

@@ -5,6 +5,7 @@
 
 #include "importer.hpp"
 
+#include "kakehashi/fhir/json.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 #include "kakehashi/mapping/mapper.hpp"
@@ -19,6 +20,7 @@
 #include <functional>
 #include <iterator>
 #include <string>
+#include <vector>
 
 namespace kakehashi::app::testing {
 
@@ -44,6 +46,29 @@ inline std::size_t HistoryRows(gateway::store::Store& store) {
   auto rows = (*session)->History(q);
   REQUIRE(rows);
   return rows->size();
+}
+
+// The live resources of `type` as JSON without meta.versionId/lastUpdated (what differs between
+// two stores that hold the same content), in the store's search order.
+inline std::vector<std::string> LiveJson(gateway::store::Store& store, const std::string& type) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  gateway::store::SearchQuery q;
+  q.type = type;
+  q.count = 1000;
+  auto rows = (*session)->Search(q);
+  REQUIRE(rows);
+  std::vector<std::string> out;
+  for (const auto& row : *rows) {
+    auto node = fhir::ParseJson(row.json);
+    REQUIRE(node);
+    if (fhir::Node* meta = node->Find("meta")) {
+      meta->Remove("versionId");
+      meta->Remove("lastUpdated");
+    }
+    out.push_back(fhir::WriteJson(*node));
+  }
+  return out;
 }
 
 inline std::string ReadText(const std::filesystem::path& path) {

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -45,23 +46,7 @@ std::function<Result<void>(Importer&)> File(const fs::path& file) {
 
 // The live resources of `type`, JSON without meta.versionId/lastUpdated, sorted.
 std::vector<std::string> Live(gateway::store::Store& store, const std::string& type) {
-  auto session = store.OpenSession();
-  REQUIRE(session);
-  gateway::store::SearchQuery q;
-  q.type = type;
-  q.count = 1000;
-  auto rows = (*session)->Search(q);
-  REQUIRE(rows);
-  std::vector<std::string> out;
-  for (const auto& row : *rows) {
-    auto node = fhir::ParseJson(row.json);
-    REQUIRE(node);
-    if (Node* meta = node->Find("meta")) {
-      meta->Remove("versionId");
-      meta->Remove("lastUpdated");
-    }
-    out.push_back(fhir::WriteJson(*node));
-  }
+  std::vector<std::string> out = testing::LiveJson(store, type);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -229,15 +214,21 @@ void RemoveOrder(const fs::path& root) {
 
 // An HL7 v2 file unit's time is on record (its MSH-7), so a delete older than its message does
 // not win because the file was imported first.
-void FileUnitTime(Backend backend) {
-  TempDir dir("kakehashi-updates-");
-  const fs::path b = OrderRoot(dir.path / "b", "20240402090000000", '0');  // deleted 04-02
+// Writes the order message as an HL7 v2 file `path` with MSH-7 2024-04-05 08:00 (after the
+// delete of OrderRoot(..., "20240402090000000", '0')).
+fs::path NewerOrderFile(const fs::path& path) {
   std::string text = Order();
   const auto at = text.find("20240401102000||");
   REQUIRE(at != std::string::npos);
-  text.replace(at, 14, "20240405080000");  // MSH-7 after B's delete
-  const fs::path newer = dir.path / "newer.hl7";
-  std::ofstream(newer, std::ios::binary) << text;
+  text.replace(at, 14, "20240405080000");
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+void FileUnitTime(Backend backend) {
+  TempDir dir("kakehashi-updates-");
+  const fs::path b = OrderRoot(dir.path / "b", "20240402090000000", '0');  // deleted 04-02
+  const fs::path newer = NewerOrderFile(dir.path / "newer.hl7");
   auto reference = gateway::testing::MakeStore(backend);
   RunImport(*reference->store, File(newer));
   const auto order = Live(*reference->store, "MedicationRequest");
@@ -288,6 +279,35 @@ void FileUnitTime(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("import: an HL7 v2 file's message time orders it against a delete",
                        "[import][updates]", FileUnitTime)
+
+// A file whose path holds a tab or a line break (both allowed in Linux file names) is registered
+// under its patient folder by its exact checkpoint key: the root's delete finds its time, and
+// importing it again does not register it twice.
+void FileNameWithLineBreak(Backend backend) {
+  TempDir dir("kakehashi-updates-");
+  const fs::path b = OrderRoot(dir.path / "b", "20240402090000000", '0');  // deleted 04-02
+  const fs::path newer = NewerOrderFile(dir.path / "newer\tmessage\n.hl7");
+  auto reference = gateway::testing::MakeStore(backend);
+  RunImport(*reference->store, File(newer));
+  const auto order = Live(*reference->store, "MedicationRequest");
+  REQUIRE(order.size() == 1);
+
+  auto t = gateway::testing::MakeStore(backend);
+  RunImport(*t->store, File(newer));
+  RunImport(*t->store, File(newer), "other settings");
+  {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    auto files = (*session)->ReadUnitResources("import:patients", "001/234/" + kPatient);
+    REQUIRE(files);
+    CHECK(std::count(files->begin(), files->end(), '\n') == 1);
+  }
+  const ImportStats deleting = RunImport(*t->store, Root(b));
+  CHECK(deleting.deleted_by_type.count("MedicationRequest") == 0);
+  CHECK(Live(*t->store, "MedicationRequest") == order);
+}
+KAKEHASHI_BACKEND_TEST("import: a file unit whose path holds a tab or line break is found",
+                       "[import][updates]", FileNameWithLineBreak)
 
 // The same record in two roots: one root withdrawing it leaves it to the other.
 void TwoRootsSameKey(Backend backend) {
