@@ -6,6 +6,7 @@
 # both loaded with the same N synthetic patients (bench/gen_fhir_patients.py, default 100,000):
 #   read by id, search by name, search by identifier, transaction Bundles of 100 resources,
 #   idle RSS after loading. Prints a table with kakehashi/peer ratios (docs/performance.md).
+# KK_SERVE_ARGS="--threads 1" adds options to `kakehashi serve` (A/B of server settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -117,8 +118,9 @@ measure() {  # name port -> fills array named by $3; $4 = server pid
 # --- kakehashi (SQLite, default io threads = cores)
 port=$(free_port)
 start=$(date +%s.%N)
+read -r -a serve_extra <<<"${KK_SERVE_ARGS:-}"
 "$kk" serve --port "$port" --db "sqlite:$tmp/bench.sqlite" --load "$tmp/patients.ndjson" --auth off \
-  >"$tmp/kk.log" 2>&1 &
+  "${serve_extra[@]}" >"$tmp/kk.log" 2>&1 &
 kpid=$!
 pids+=("$kpid")
 wait_up "$port"
