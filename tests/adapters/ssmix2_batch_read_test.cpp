@@ -85,6 +85,7 @@ TEST_CASE("batch read: every file's bytes, with io_uring, without, and after a r
     paths.push_back(files.Add(expected.back()));
   }
   BatchFileReader ring, plain(false), refused(true, 0);
+  const bool have_ring = ring.UsingIoUring();
   for (BatchFileReader* reader : {&ring, &plain, &refused}) {
     CAPTURE(reader->UsingIoUring());
     std::vector<int> fds;  // fresh descriptors: read(2) moves their offsets
@@ -98,6 +99,9 @@ TEST_CASE("batch read: every file's bytes, with io_uring, without, and after a r
       CHECK(*out[i] == expected[i]);
     }
   }
+  // The bytes came through the ring, not a silent fall back to read(2) after a failed
+  // submission (which gives the same bytes).
+  CHECK(ring.UsingIoUring() == have_ring);
   // The ring reads from offset 0 and leaves the descriptors' offsets alone: a second batch of
   // the same descriptors gives the same bytes (a ring reused across batches).
   if (ring.UsingIoUring()) {
@@ -108,6 +112,7 @@ TEST_CASE("batch read: every file's bytes, with io_uring, without, and after a r
     ring.Read(fds, 1 << 20, again);
     CHECK(again == first);
     CHECK(first.back() == expected.back());
+    CHECK(ring.UsingIoUring());
   }
 }
 
