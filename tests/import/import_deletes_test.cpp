@@ -27,49 +27,18 @@ namespace {
 namespace fs = std::filesystem;
 using fhir::Node;
 using gateway::testing::Backend;
+using testing::Adt00;
 using testing::MapOptions;
+using testing::Order;
+using testing::OrderRoot;
 using testing::ReadText;
+using testing::RemoveOrder;
 using testing::Rules;
 using testing::RunImport;
 using testing::TempDir;
 using testing::WriteOtherPatient;
 
-const fs::path kSample =
-    fs::path(KAKEHASHI_SOURCE_DIR) / "samples/ssmix2/constructed/standard_root/001/234/0012345678";
 const std::string kPatient = "0012345678";
-
-// The sample patient's current ADT-00 and its OMP-01 order message (key ..._000000000012346),
-// which maps one MedicationRequest.
-std::string Adt00() {
-  return ReadText(kSample / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1");
-}
-std::string Order() {
-  return ReadText(
-      kSample /
-      "20240401/OMP-01/0012345678_20240401_OMP-01_000000000012346_20240401102000000_01_0");
-}
-
-// A root holding the patient's ADT-00 and, when `flag` is given, the order key stored at
-// `stored_at` (17 digits) with that condition flag (digest §2, §3).
-fs::path OrderRoot(const fs::path& root, const std::string& stored_at, char flag) {
-  const fs::path patient = root / "001/234" / kPatient;
-  fs::create_directories(patient / "-/ADT-00");
-  std::ofstream(patient / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1",
-                std::ios::binary)
-      << Adt00();
-  if (flag != 0) {
-    fs::create_directories(patient / "20240401/OMP-01");
-    std::ofstream(patient / "20240401/OMP-01" /
-                      ("0012345678_20240401_OMP-01_000000000012346_" + stored_at + "_01_" + flag),
-                  std::ios::binary)
-        << Order();
-  }
-  return root;
-}
-
-void RemoveOrder(const fs::path& root) {
-  fs::remove_all(root / "001/234" / kPatient / "20240401");
-}
 
 // One import of the root (RunImport).
 std::function<Result<void>(Importer&)> Store(const fs::path& root) {

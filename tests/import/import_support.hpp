@@ -77,6 +77,49 @@ inline std::string ReadText(const std::filesystem::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
+// The constructed sample patient's current ADT-00 and its OMP-01 order message (key
+// ..._000000000012346), which maps one MedicationRequest: what the cross-import tests build their
+// roots from.
+inline const std::filesystem::path& SamplePatient() {
+  static const std::filesystem::path dir =
+      std::filesystem::path(KAKEHASHI_SOURCE_DIR) /
+      "samples/ssmix2/constructed/standard_root/001/234/0012345678";
+  return dir;
+}
+inline std::string Adt00() {
+  return ReadText(SamplePatient() /
+                  "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1");
+}
+inline std::string Order() {
+  return ReadText(
+      SamplePatient() /
+      "20240401/OMP-01/0012345678_20240401_OMP-01_000000000012346_20240401102000000_01_0");
+}
+
+// A root holding the sample patient's ADT-00 and, when `flag` is given, the order key stored at
+// `stored_at` (17 digits) with that condition flag (digest §2, §3).
+inline std::filesystem::path OrderRoot(const std::filesystem::path& root,
+                                       const std::string& stored_at, char flag) {
+  const std::filesystem::path patient = root / "001/234/0012345678";
+  std::filesystem::create_directories(patient / "-/ADT-00");
+  std::ofstream(patient / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1",
+                std::ios::binary)
+      << Adt00();
+  if (flag != 0) {
+    std::filesystem::create_directories(patient / "20240401/OMP-01");
+    std::ofstream(patient / "20240401/OMP-01" /
+                      ("0012345678_20240401_OMP-01_000000000012346_" + stored_at + "_01_" + flag),
+                  std::ios::binary)
+        << Order();
+  }
+  return root;
+}
+
+// Removes the order's date folder from an OrderRoot.
+inline void RemoveOrder(const std::filesystem::path& root) {
+  std::filesystem::remove_all(root / "001/234/0012345678/20240401");
+}
+
 // A directory under the system temp directory, removed with everything in it at scope exit.
 struct TempDir {
   std::filesystem::path path;

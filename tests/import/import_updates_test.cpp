@@ -27,14 +27,16 @@ namespace {
 namespace fs = std::filesystem;
 using fhir::Node;
 using gateway::testing::Backend;
+using testing::Adt00;
+using testing::Order;
+using testing::OrderRoot;
 using testing::ReadText;
+using testing::RemoveOrder;
 using testing::RunImport;
 using testing::TempDir;
 using testing::WriteOtherPatient;
 
 const fs::path kCase = fs::path(KAKEHASHI_SOURCE_DIR) / "tests/cases/ssmix2/two_roots_full_delta";
-const fs::path kSample =
-    fs::path(KAKEHASHI_SOURCE_DIR) / "samples/ssmix2/constructed/standard_root/001/234/0012345678";
 const std::string kPatient = "0012345678";
 
 std::function<Result<void>(Importer&)> Root(const fs::path& root) {
@@ -181,36 +183,6 @@ void ReplacedRecord(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("import: a replaced record's newest version wins in any import order",
                        "[import][updates]", ReplacedRecord)
-
-// The sample patient's ADT-00 and its OMP-01 order message (one MedicationRequest), as in
-// import_deletes_test.cpp.
-std::string Adt00() {
-  return ReadText(kSample / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1");
-}
-std::string Order() {
-  return ReadText(
-      kSample /
-      "20240401/OMP-01/0012345678_20240401_OMP-01_000000000012346_20240401102000000_01_0");
-}
-
-// A root holding the patient's ADT-00 and the order key stored at `stored_at` with `flag`.
-fs::path OrderRoot(const fs::path& root, const std::string& stored_at, char flag) {
-  const fs::path patient = root / "001/234" / kPatient;
-  fs::create_directories(patient / "-/ADT-00");
-  std::ofstream(patient / "-/ADT-00/0012345678_-_ADT-00_999999999999999_20240401093000123_-_1",
-                std::ios::binary)
-      << Adt00();
-  fs::create_directories(patient / "20240401/OMP-01");
-  std::ofstream(patient / "20240401/OMP-01" /
-                    ("0012345678_20240401_OMP-01_000000000012346_" + stored_at + "_01_" + flag),
-                std::ios::binary)
-      << Order();
-  return root;
-}
-
-void RemoveOrder(const fs::path& root) {
-  fs::remove_all(root / "001/234" / kPatient / "20240401");
-}
 
 // An HL7 v2 file unit's time is on record (its MSH-7), so a delete older than its message does
 // not win because the file was imported first.
