@@ -559,13 +559,24 @@ struct Handler::Impl {
         [this, st] { return WriteResponse(st->written, st->prefer, st->written.status == 201); });
   }
 
+  // The search parameters of If-None-Exist / ifNoneExist ("Type?" before them is ignored: the
+  // resource's type is searched).
+  static detail::QueryParams CriteriaParams(std::string_view if_none_exist) {
+    std::string_view q = if_none_exist;
+    if (auto qm = q.find('?'); qm != std::string_view::npos) q = q.substr(qm + 1);
+    return detail::ParseQuery(q);
+  }
+
   // Serialises conditional creates with the same criteria (inside Begin()): the store locks
-  // the key "type/?criteria", which can never be a resource id.
+  // the key "type/?" + the criteria's canonical form (detail::CriteriaKey: the same whatever
+  // the order, repeats and encoding of the parameters), which can never be a resource id.
   static std::optional<Failure> LockCriteria(store::Session& session, const std::string& type,
-                                             std::string_view criteria) {
-    std::string key = "?";
-    key += criteria;
-    auto locked = session.LockAndRead(type, key);
+                                             std::string_view if_none_exist) {
+    auto canonical = detail::CriteriaKey(CriteriaParams(if_none_exist));
+    if (!canonical) {
+      return Fail(400, "invalid", "If-None-Exist takes search criteria, not _offset or _cursor");
+    }
+    auto locked = session.LockAndRead(type, "?" + *canonical);
     if (!locked) return StoreFailure(locked.error());
     return std::nullopt;
   }
@@ -573,11 +584,9 @@ struct Handler::Impl {
   // Conditional create (R4 §3.1.0.8.2): 0 matches create, 1 returns it, more is 412.
   std::variant<std::optional<store::ResourceRow>, Failure> FindExisting(
       store::Session& session, const std::string& type, std::string_view if_none_exist) const {
-    std::string_view q = if_none_exist;
-    if (auto qm = q.find('?'); qm != std::string_view::npos) q = q.substr(qm + 1);
     detail::SearchSpec spec;
     detail::SearchContext ctx{options.base_url, 2, 2};
-    if (auto f = detail::BuildSearch(type, detail::ParseQuery(q), ctx, spec)) return *f;
+    if (auto f = detail::BuildSearch(type, CriteriaParams(if_none_exist), ctx, spec)) return *f;
     if (spec.query.where.empty()) return Fail(400, "invalid", "If-None-Exist has no criteria");
     spec.query.count = 2;
     auto rows = session.Search(spec.query);

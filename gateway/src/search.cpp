@@ -5,10 +5,12 @@
 #include "detail/values.hpp"
 #include "search_params.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 
 namespace kakehashi::gateway::detail {
 
@@ -270,6 +272,30 @@ bool ParseDateValue(std::string_view value, store::Predicate& p) {
     p.high_us += margin;
   }
   return true;
+}
+
+std::optional<std::string> CriteriaKey(const QueryParams& params) {
+  // Must follow BuildSearch: only parameters it never turns into `query.where` (nor into
+  // `query.after` / `query.offset`) are left out.
+  static constexpr std::string_view kResultOnly[] = {"_format",  "_pretty",  "_count",
+                                                     "_summary", "_total",   "_elements",
+                                                     "_sort",    "_include", "_revinclude"};
+  std::vector<std::string> terms;
+  for (const auto& [name, value] : params) {
+    if (name == "_offset" || name == "_cursor") return std::nullopt;
+    if (std::find(std::begin(kResultOnly), std::end(kResultOnly), name) != std::end(kResultOnly)) {
+      continue;
+    }
+    terms.push_back(PercentEncode(name) + '=' + PercentEncode(value));
+  }
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  std::string key;
+  for (const auto& t : terms) {
+    if (!key.empty()) key += '&';
+    key += t;
+  }
+  return key;
 }
 
 std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& params,

@@ -37,6 +37,16 @@ struct SearchContext {
 std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& params,
                                    const SearchContext& context, SearchSpec& spec);
 
+// The lock key of conditional-create criteria (If-None-Exist / ifNoneExist, R4 §3.1.0.8.2):
+// equal for two criteria only if BuildSearch gives them the same match set. It is the set of
+// decoded (name, value) pairs, so order, repeats and percent-encoding do not matter (clauses
+// are ANDed), without the parameters that only shape a result (_format, _pretty, _count,
+// _summary, _total, _elements, _sort, _include, _revinclude), each pair percent-encoded again
+// and joined sorted with '&' (injective: '=', '&' and '%' are encoded). Alternatives inside one
+// value ("a,b" against "b,a") are not reordered: such criteria still lock apart. nullopt for
+// paging parameters (_offset, _cursor), which change which matches are seen.
+std::optional<std::string> CriteriaKey(const QueryParams& params);
+
 // Parses one date search value with an optional prefix into `p` (kDate or kLastUpdated).
 bool ParseDateValue(std::string_view value, store::Predicate& p);
 

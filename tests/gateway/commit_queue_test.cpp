@@ -1110,6 +1110,71 @@ TEST_CASE("commit queue: two gateways racing to create one resource [postgresql]
   CHECK(race.Find("code")->Str("text") == "q2");
   CHECK(Matches(g.h1, "/fhir/Basic?code=urn:r|c") == 1);
 }
+
+TEST_CASE("commit queue: two gateways' conditional creates with reordered criteria [postgresql]",
+          "[commit][.postgres]") {
+  // The same criteria in another order, encoding and with a result parameter lock one key
+  // (CriteriaKey): q1's group (a conditional create, then one finding it in its transaction)
+  // holds it until q2's transaction entry (ifNoneExist) and q2's conditional create wait on it;
+  // then both find q1's resource. With a lock key per
+  // spelling q2 would not wait (hook_failures) and would create two more.
+  const std::string url = testing::PostgresUrl();
+  std::atomic<int> hook_failures{0};
+  std::promise<void> q1_holds;
+  CommitQueueOptions o1;
+  o1.after_apply = [&](std::size_t i) {
+    if (i != 1) return;
+    q1_holds.set_value();
+    if (!WaitUntil([&] {
+          return PgAdmin(url,
+                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                         "granted") == "1";
+        })) {
+      ++hook_failures;
+    }
+  };
+  TwoGateways g(Backend::kPostgres, std::move(o1), /*start=*/false);
+  const std::string basic =
+      R"({"resourceType":"Basic","identifier":[{"system":"urn:r","value":"b1"}],)"
+      R"("code":{"coding":[{"system":"urn:r","code":"c"}]}})";
+  auto j1 = Prepare(g.h1, Req("POST", "/fhir/Basic", basic,
+                              {{"If-None-Exist", "identifier=urn:r|b1&code=urn:r|c"}}));
+  auto j2 = Prepare(
+      g.h2, Req("POST", "/fhir",
+                R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" + basic +
+                    R"(,"request":{"method":"POST","url":"Basic","ifNoneExist":)"
+                    R"("Basic?code=urn%3Ar%7Cc&_format=json&identifier=urn:r|b1"}}]})"));
+  auto j3 =
+      Prepare(g.h2, Req("POST", "/fhir/Basic", basic,
+                        {{"If-None-Exist", "code=urn:r|c&identifier=urn:r%7cb1&code=urn:r|c"}}));
+  auto j1b = Prepare(g.h1, Req("POST", "/fhir/Basic", basic,
+                               {{"If-None-Exist", "_count=1&code=urn:r|c&identifier=urn:r|b1"}}));
+  REQUIRE(g.q1.Submit(j1));
+  REQUIRE(g.q1.Submit(j1b));
+  REQUIRE(g.q2.Submit(j2));
+  REQUIRE(g.q2.Submit(j3));
+  g.q1.Start();
+  q1_holds.get_future().wait();
+  g.q2.Start();
+  Response r1 = j1->Wait();
+  Response r1b = j1b->Wait();
+  Response r2 = j2->Wait();
+  Response r3 = j3->Wait();
+  g.q1.Stop();
+  g.q2.Stop();
+  CHECK(hook_failures == 0);
+  REQUIRE(r1.status == 201);
+  const std::string id(Parse(r1.body).Str("id"));
+  REQUIRE(r1b.status == 200);
+  CHECK(Parse(r1b.body).Str("id") == id);
+  REQUIRE(r2.status == 200);
+  Json entry = Parse(r2.body).Find("entry")->Items()[0];
+  CHECK(entry.Find("response")->Str("status") == "200 OK");
+  CHECK(entry.Find("resource")->Str("id") == id);
+  REQUIRE(r3.status == 200);
+  CHECK(Parse(r3.body).Str("id") == id);
+  CHECK(Matches(g.h1, "/fhir/Basic?identifier=urn:r|b1") == 1);
+}
 #endif
 
 void TakenKeyIsAnswered409(Backend backend) {

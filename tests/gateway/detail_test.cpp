@@ -5,6 +5,7 @@
 #include "detail/values.hpp"
 #include "handler_util.hpp"
 #include "indexer.hpp"
+#include "search.hpp"
 #include "search_params.hpp"
 
 #include <catch2/catch.hpp>
@@ -221,6 +222,36 @@ TEST_CASE("search params: unions of other parameters are not indexed twice", "[d
   CHECK(sorted(params) == std::vector<std::string>{"code=2345-7", "component-code=8480-6",
                                                    "component-value-quantity", "status=final",
                                                    "subject=p1", "value-quantity"});
+}
+
+TEST_CASE("conditional-create criteria: one lock key per match set, never shared", "[detail]") {
+  auto key = [](std::string_view query) { return CriteriaKey(ParseQuery(query)).value_or("-"); };
+  const std::string base = key("identifier=urn:mrn|S-1&family=Suzuki");
+  CHECK(base == "family=Suzuki&identifier=urn:mrn|S-1");
+  // Order, repeats, percent-encoding ('+' and %20 are both a space; hex case) and parameters
+  // that only shape the result do not change the match set, so not the key.
+  CHECK(key("family=Suzuki&identifier=urn:mrn|S-1") == base);
+  CHECK(key("family=Suzuki&identifier=urn:mrn|S-1&family=Suzuki") == base);
+  CHECK(key("identifier=urn%3amrn%7CS-1&%66amily=Suzuki") == base);
+  CHECK(key("_format=json&identifier=urn:mrn|S-1&_count=5&family=Suzuki&_pretty=true&_sort=-"
+            "_id&_summary=count&_total=none&_elements=id&_include=Patient:organization&_"
+            "revinclude=Observation:subject") == base);
+  CHECK(key("&family=Suzuki&&identifier=urn:mrn|S-1&") == base);
+  CHECK(key("family=Hanako+Suzuki") == key("family=Hanako%20Suzuki"));
+  // Different criteria never share a key: other values, modifiers, a parameter more or less,
+  // and values holding the separators themselves.
+  CHECK(key("identifier=urn:mrn|S-1") != base);
+  CHECK(key("identifier=urn:mrn|S-1&family:exact=Suzuki") != base);
+  CHECK(key("identifier=urn:mrn|S-2&family=Suzuki") != base);
+  CHECK(key("identifier=urn:mrn|S-1&family=Suzuki&given=Hanako") != base);
+  CHECK(key("family=a%26identifier%3Db") != key("family=a&identifier=b"));
+  CHECK(key("family=a%26identifier%3Db") == "family=a%26identifier%3Db");
+  CHECK(key("family=%2525") != key("family=%25"));
+  CHECK(key("family=a,b") != key("family=a&family=b"));
+  CHECK(key("_id=x") != key("_lastUpdated=x"));
+  // Paging parameters change which matches are seen: not criteria.
+  CHECK_FALSE(CriteriaKey(ParseQuery("identifier=urn:mrn|S-1&_offset=1")));
+  CHECK_FALSE(CriteriaKey(ParseQuery("_cursor=1-a&identifier=urn:mrn|S-1")));
 }
 
 }  // namespace

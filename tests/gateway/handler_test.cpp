@@ -478,30 +478,43 @@ void ConditionalCreate(Backend backend) {
   Response many =
       f.Do(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
   CHECK(many.status == 412);
+  // Paging parameters are not criteria (they would hide matches).
+  const std::size_t patients = f.Ids("/fhir/Patient").size();
+  Response paged = f.Do(Req("POST", "/fhir/Patient", kYamada,
+                            {{"If-None-Exist", "identifier=urn:mrn|Y-9&_offset=1"}}));
+  CHECK(paged.status == 400);
+  CHECK(f.Ids("/fhir/Patient").size() == patients);
 }
 KAKEHASHI_BACKEND_TEST("handler: conditional create (If-None-Exist)", "[handler]",
                        ConditionalCreate)
 
 void ConcurrentConditionalCreate(Backend backend) {
-  // Two gateways race to create the same patient conditionally: exactly one resource results.
+  // Two gateways race to create the same patient conditionally, each giving the same criteria
+  // in another order and encoding: exactly one resource results (one lock key for both).
   Fixture f(backend);
   auto other = f.t->OpenAnother();
   Handler h2(*other, {});
   // Catch2 v2 assertions are not thread-safe (concurrent CHECKs corrupt its heap): the threads
   // only count, the test thread asserts after join.
   std::atomic<int> unexpected{0};
-  auto racer = [&](const Handler& h) {
+  std::atomic<int> created{0};
+  auto racer = [&](const Handler& h, const std::string& criteria) {
     for (int i = 0; i < 10; ++i) {
-      Response r = h.Handle(
-          Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", "identifier=urn:mrn|S-1"}}));
-      if (r.status != 201 && r.status != 200) ++unexpected;
+      Response r = h.Handle(Req("POST", "/fhir/Patient", kSuzuki, {{"If-None-Exist", criteria}}));
+      if (r.status == 201) {
+        ++created;
+      } else if (r.status != 200) {
+        ++unexpected;
+      }
     }
   };
-  std::thread t1(racer, std::cref(*f.h));
-  std::thread t2(racer, std::cref(h2));
+  std::thread t1(racer, std::cref(*f.h), "identifier=urn:mrn|S-1&birthdate=1975-12-24");
+  std::thread t2(racer, std::cref(h2),
+                 "Patient?birthdate=1975-12-24&_format=json&identifier=urn%3Amrn%7CS-1");
   t1.join();
   t2.join();
   CHECK(unexpected == 0);
+  CHECK(created == 1);
   CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|S-1").size() == 1);
 }
 KAKEHASHI_BACKEND_TEST("handler: concurrent conditional creates make one resource", "[handler]",
