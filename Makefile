@@ -30,7 +30,7 @@ run: build
 	@tools/run_demo.sh $(BUILD_DIR)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
 bench: build
 	@tools/run_bench.sh $(BUILD_DIR)
