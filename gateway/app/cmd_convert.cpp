@@ -473,7 +473,9 @@ void ReadUnit(Unit& unit, const std::vector<std::string>& inputs) {
   if (failed < unit.folders.size()) {
     const auto& folder = unit.folders[failed].folder;
     Location where;
-    where.source = "ssmix2:" + folder.l1 + "/" + folder.l2 + "/" + folder.id;
+    const std::string& root = unit.folders[failed].reader->RootLabel();  // several roots: named
+    where.source = "ssmix2:" + (root.empty() ? "" : root + "/") + folder.l1 + "/" + folder.l2 +
+                   "/" + folder.id;
     unit.issues->Error("convert.patient_unreadable", where,
                        "this patient folder could not be read (" + read.error().message() +
                            "); the patient is not converted from any input");
@@ -647,6 +649,11 @@ class UnitSource {
         plans_(inputs.size()),
         walk_errors_(inputs.size()) {
     for (std::size_t i = 0; i < inputs_.size(); ++i) Classify(i);
+    // Several store inputs: issue locations name the root (decision 0003): the input as given,
+    // or the store root found above a patient folder given as input. One store: root-relative.
+    if (stores_.size() > 1) {
+      for (auto& store : stores_) store->reader.LabelRoot(store->label);
+    }
     if (!stores_.empty()) {
       std::vector<adapters::ssmix2::StorageReader*> readers;
       for (auto& store : stores_) readers.push_back(&store->reader);
@@ -713,6 +720,7 @@ class UnitSource {
     SwitchSink sink;  // the walk's issues go to the unit being claimed
     adapters::ssmix2::StorageReader reader;
     std::size_t index = 0;  // input index
+    std::string label;      // the root as the operator named it (StorageReader::LabelRoot)
   };
 
   // What input `index` is (existence and overlap are checked before anything is converted; the
@@ -743,6 +751,8 @@ class UnitSource {
       const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
       auto store = std::make_unique<Store>(subtree ? subtree->root : path);
       if (subtree) store->reader.Restrict(subtree->relative);
+      store->label = subtree ? subtree->root.generic_string() : inputs_[index];
+      while (store->label.size() > 1 && store->label.back() == '/') store->label.pop_back();
       store->reader.Preload(true);  // files read by the converting worker, relative to their folder
       store->reader.UseIoUring(io_uring_);
       store->index = index;

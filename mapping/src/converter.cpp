@@ -352,7 +352,7 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
   NullSink null_sink;
   IssueSink& sink = quiet ? static_cast<IssueSink&>(null_sink) : issues;
   Location where;
-  where.source = "ssmix2:" + file.relative;
+  where.source = file.Source();  // root-relative; names the root when several (0017)
   where.record = file.name.data_type;
   // The bytes the SS-MIX2 walker already read (StorageReader::Preload), else read them here.
   std::string read;
@@ -408,7 +408,7 @@ void Converter::ConvertExtended(const adapters::ssmix2::StorageRecord& record, O
     return;
   }
   Location where;
-  where.source = "ssmix2:" + record.file.relative;
+  where.source = record.file.Source();
   std::size_t unreadable = 0;
   bool cda_unreadable = false;
   auto document = ExtendedDocument(record, system, &unreadable, &cda_unreadable);

@@ -779,3 +779,30 @@ TEST_CASE("ssmix2 reader: merged ReadPatient of one part is ReadPatient; a faili
   CHECK(failed == 1);
   CHECK(none.empty());
 }
+
+TEST_CASE("ssmix2 reader: LabelRoot names the root in issue locations and StoredFile::Source",
+          "[ssmix2]") {
+  TempTree tree;
+  tree.Add("0012345678_20240401_OMP-01_123_20240401101010123_01_1");
+  tree.Add("not-a-stored-file", "001/234/0012345678/20240401/OMP-01");
+  for (const std::string label : {"", "exports/delta"}) {
+    CAPTURE(label);
+    CollectingSink sink;
+    StorageReader reader(tree.Root(), sink);
+    reader.LabelRoot(label);
+    std::vector<StorageRecord> records;
+    auto n = reader.NextPatient(records);
+    REQUIRE(n);
+    REQUIRE(*n == 1);
+    const std::string prefix = label.empty() ? "ssmix2:" : "ssmix2:" + label + "/";
+    CHECK(
+        records[0].file.relative ==
+        "001/234/0012345678/20240401/OMP-01/0012345678_20240401_OMP-01_123_20240401101010123_01_1");
+    CHECK(records[0].file.Source() == prefix + records[0].file.relative);  // relative unchanged
+    REQUIRE(CountCode(sink, "ssmix2.bad_file_name") == 1);
+    for (const auto& issue : sink.Issues()) {
+      if (issue.code != "ssmix2.bad_file_name") continue;
+      CHECK(issue.where.source == prefix + "001/234/0012345678/20240401/OMP-01/not-a-stored-file");
+    }
+  }
+}

@@ -73,4 +73,16 @@ grep -q '"convert.duplicate_resource"' "$work/mixed_issues_1.json" ||
 convert --jobs 2 --out "$work/file_first.json" "$file" "$full" || fail "exit code (file first)"
 no_repeats "$work/file_first.json"
 grep -q '"doseQuantity":{"value":2,' "$work/file_first.json" || fail "file first: dose 2 missing"
+# Issue locations (--issues): with several roots each names its root as given (decision 0003:
+# "ssmix2:<root>/<root-relative path>"); with one root they stay root-relative.
+convert --jobs 2 --out "$work/loc.json" --issues "$work/loc_issues.json" "$full" "$delta" ||
+  fail "exit code (locations)"
+grep -qF "\"ssmix2:$full/000/012/0000123456/" "$work/loc_issues.json" || fail "full root not named"
+grep -qF "\"ssmix2:$delta/000/012/0000123456/" "$work/loc_issues.json" || fail "delta root not named"
+! grep -qF '"ssmix2:000/' "$work/loc_issues.json" || fail "a root-relative location with two roots"
+cmp "$work/j2.json" "$work/loc.json" || fail "the Bundle depends on --issues"
+convert --jobs 2 --out "$work/one.json" --issues "$work/one_issues.json" "$full" ||
+  fail "exit code (one root)"
+grep -qF '"ssmix2:000/012/0000123456/' "$work/one_issues.json" || fail "one root: not root-relative"
+! grep -qF "ssmix2:$full" "$work/one_issues.json" || fail "one root: the root is named"
 echo "ok"

@@ -2,7 +2,7 @@
 # `kakehashi convert` of two SS-MIX2 roots where the delta root's patient folder cannot be read
 # (mode 000, converted as an unprivileged user): the patient is converted from no input (the full
 # export alone would be a stale state, decision 0017), error convert.patient_unreadable goes to
-# --issues located at the folder, stderr names the input only, exit 1.
+# --issues located at the folder (in that root), stderr names the input only, exit 1.
 # Needs root (to drop to user nobody with setpriv; root itself reads a mode-000 folder): exits 77
 # (skipped) otherwise.
 # Usage: convert_unreadable_folder_test.sh KAKEHASHI SOURCE_DIR WORK_DIR
@@ -36,7 +36,9 @@ grep -q "0000123456" "$work/out/stderr.txt" && fail "stderr names the patient ID
 # The full export's only patient was skipped; it still holds SS-MIX2 data.
 grep -q "full: no SS-MIX2 data found" "$work/out/stderr.txt" && fail "the full root reported as holding no data"
 grep -q '"code":"convert.patient_unreadable"' "$work/out/issues.json" || fail "no convert.patient_unreadable issue"
-grep -q '"location":\["ssmix2:000/012/0000123456"\]' "$work/out/issues.json" || fail "issue not located at the folder"
+# Two roots: the location names the root whose folder failed (decisions 0003, 0017).
+grep -qF "\"location\":[\"ssmix2:$work/delta/000/012/0000123456\"]" "$work/out/issues.json" ||
+  fail "issue not located at the folder in the delta root"
 # Nothing of patient 0000123456 is written, not even the full export's records; the delta's
 # other patient (0000456789, one ADT-22: Encounter + Provenance) is.
 grep -q "0000123456" "$work/out/bundle.json" && fail "resources written for the patient that was not read"

@@ -22,10 +22,21 @@ using common::errc;
 
 // Location of an issue about a stored file: root-relative path (operator-facing; see
 // docs/decisions/0003-ssmix2-issue-locations.md) and the data type as the record.
-Location FileLocation(std::string_view relative, std::string_view data_type) {
+// With several roots, `root` (StorageReader::LabelRoot) tells which one: "ssmix2:<root>/<path>".
+std::string Source(std::string_view root, std::string_view relative) {
+  std::string source = "ssmix2:";
+  if (!root.empty()) {
+    source += root;
+    source += '/';
+  }
+  source += relative;
+  return source;
+}
+
+Location FileLocation(std::string_view root, std::string_view relative,
+                      std::string_view data_type) {
   Location where;
-  where.source = "ssmix2:";
-  where.source += relative;
+  where.source = Source(root, relative);
   where.record = data_type;
   return where;
 }
@@ -204,6 +215,10 @@ bool Later(const StoredFile& a, const StoredFile& b) {
 
 }  // namespace
 
+std::string StoredFile::Source() const {
+  return ssmix2::Source(root, relative);
+}
+
 StorageReader::StorageReader(fs::path root, IssueSink& issues)
     : root_(std::move(root)), issues_(issues) {}
 
@@ -237,21 +252,24 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
       record.file = std::move(current.front());
       for (std::size_t i = 1; i < current.size(); ++i) {
         // Two `_1` files for one key: the later 発生日時 wins (digest §3, kakehashi rule).
-        issues.Warning("ssmix2.duplicate_current", FileLocation(current[i].relative, type_code),
+        issues.Warning("ssmix2.duplicate_current",
+                       FileLocation(current[i].root, current[i].relative, type_code),
                        "two files with flag 1 share this key; the one with the later 発生日時 is "
                        "used and this one is treated as superseded history");
         history.push_back(std::move(current[i]));
       }
       if (!deleted.empty()) {
         if (Later(deleted.front(), record.file)) {
-          issues.Warning("ssmix2.mixed_flags", FileLocation(record.file.relative, type_code),
+          issues.Warning("ssmix2.mixed_flags",
+                         FileLocation(record.file.root, record.file.relative, type_code),
                          "files with flag 1 and flag 0 share this key; the flag-0 file is newer, "
                          "so the record is treated as deleted");
           history.push_back(std::move(record.file));
           record.file = std::move(deleted.front());
           record.action = Action::kDelete;
         } else {
-          issues.Warning("ssmix2.mixed_flags", FileLocation(record.file.relative, type_code),
+          issues.Warning("ssmix2.mixed_flags",
+                         FileLocation(record.file.root, record.file.relative, type_code),
                          "files with flag 1 and flag 0 share this key; the flag-1 file is newer, "
                          "so the record is treated as current");
         }
@@ -263,7 +281,8 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
     } else {
       record.file = std::move(history.front());
       history.erase(history.begin());
-      issues.Warning("ssmix2.no_current", FileLocation(record.file.relative, type_code),
+      issues.Warning("ssmix2.no_current",
+                     FileLocation(record.file.root, record.file.relative, type_code),
                      "only superseded (flag 2) files exist for this key; the newest one is used "
                      "as the current version");
     }
@@ -272,7 +291,8 @@ void StorageReader::Resolve(std::vector<StoredFile> files, IssueSink& issues,
     record.superseded = std::move(history);
     record.type = FindDataType(type_code);
     if (record.type == nullptr && !extended) {
-      issues.Warning("ssmix2.unknown_data_type", FileLocation(record.file.relative, type_code),
+      issues.Warning("ssmix2.unknown_data_type",
+                     FileLocation(record.file.root, record.file.relative, type_code),
                      "the data type (file-name field 3) is not one of the 26 SS-MIX2 standardized "
                      "storage types; the record is kept unconverted");
     }
@@ -296,7 +316,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
   KeepOnly(dates, 3);  // Restrict() to one care date
   if (only_.size() > 3) date_files.clear();
   for (const auto& f : date_files) {
-    issues.Warning("ssmix2.unexpected_entry", FileLocation(rel + '/' + f, ""),
+    issues.Warning("ssmix2.unexpected_entry", FileLocation(label_, rel + '/' + f, ""),
                    "a file directly in a patient folder; expected <care date>/<data type>/<file>");
     ++counts.skipped;
   }
@@ -314,7 +334,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
     KeepOnly(types, 4);  // Restrict() to one data-type folder
     if (only_.size() > 4) stray.clear();
     for (const auto& f : stray) {
-      issues.Warning("ssmix2.unexpected_entry", FileLocation(date_rel + '/' + f, ""),
+      issues.Warning("ssmix2.unexpected_entry", FileLocation(label_, date_rel + '/' + f, ""),
                      "a file directly in a care-date folder; expected <data type>/<file>");
       ++counts.skipped;
     }
@@ -331,12 +351,12 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
       for (const auto& content : content_dirs) {
         ++counts.extended;
         const std::string content_rel = type_rel + '/' + content;
-        issues.Info("ssmix2.extended_storage", FileLocation(content_rel, ""),
+        issues.Info("ssmix2.extended_storage", FileLocation(label_, content_rel, ""),
                     "an extended-storage content folder (CDA, PDF, images or non-standard "
                     "HL7); kept as a DocumentReference with its files attached");
         auto parsed = ParseContentFolderName(content);
         if (!parsed) {
-          issues.Warning("ssmix2.extended_bad_name", FileLocation(content_rel, ""),
+          issues.Warning("ssmix2.extended_bad_name", FileLocation(label_, content_rel, ""),
                          "the content folder name has neither the 7 fields of a file name nor "
                          "the 6 without 診療科; not converted");
           ++counts.skipped;
@@ -345,7 +365,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         KAKEHASHI_TRY_VOID(
             List(OpenDir(type_fd.get(), content.c_str()), content_subdirs, &content_files));
         if (content_files.empty()) {
-          issues.Warning("ssmix2.extended_empty", FileLocation(content_rel, ""),
+          issues.Warning("ssmix2.extended_empty", FileLocation(label_, content_rel, ""),
                          "the extended-storage content folder holds no file; nothing to keep");
           continue;
         }
@@ -363,6 +383,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         ++counts.files;
         extended.push_back(
             {type_dir / content / content_files.front(), content_rel, std::move(*parsed)});
+        extended.back().root = label_;
       }
       for (std::size_t n = 0; n < names.size(); ++n) {
         const std::string& name = names[n];
@@ -370,7 +391,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         FileNameError error{};
         auto parsed = ParseFileName(name, &error);
         if (!parsed) {
-          issues.Error("ssmix2.bad_file_name", FileLocation(file_rel, type),
+          issues.Error("ssmix2.bad_file_name", FileLocation(label_, file_rel, type),
                        std::string("file skipped: ") + std::string(Describe(error)));
           ++counts.skipped;
           continue;
@@ -385,12 +406,13 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         if (parsed->care_date != date) mismatch += " 診療日 folder";
         if (parsed->data_type != type) mismatch += " データ種別 folder";
         if (!mismatch.empty()) {
-          issues.Warning("ssmix2.path_mismatch", FileLocation(file_rel, type),
+          issues.Warning("ssmix2.path_mismatch", FileLocation(label_, file_rel, type),
                          "the file name does not match its folder(s):" + mismatch +
                              "; the file-name fields are used");
         }
         ++counts.files;
         files.push_back({type_dir / name, file_rel, std::move(*parsed)});
+        files.back().root = label_;
         if (preload_) preloads.Add(type_fd.get(), name.c_str(), inos[n], files.size() - 1);
       }
     }
@@ -525,7 +547,7 @@ Result<std::optional<StorageReader::PatientFolder>> StorageReader::NextPatientFo
       bool year = n.size() == 4 &&
                   std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (n.size() > 3 && !year) {
-        issues_.Warning("ssmix2.unexpected_entry", FileLocation(n, ""),
+        issues_.Warning("ssmix2.unexpected_entry", FileLocation(label_, n, ""),
                         "a folder in the storage root whose name is longer than the 3-character "
                         "patient ID prefix; skipped");
         ++stats_.skipped;
@@ -641,7 +663,7 @@ Result<StorageRecord> StorageReader::ResolveFile(const fs::path& file, IssueSink
   FileNameError error{};
   auto parsed = ParseFileName(name, &error);
   if (!parsed) {
-    issues.Error("ssmix2.bad_file_name", FileLocation(name, ""),
+    issues.Error("ssmix2.bad_file_name", FileLocation("", name, ""),
                  std::string("not an SS-MIX2 file: ") + std::string(Describe(error)));
     return make_error_code(errc::kInvalidArgument);
   }

@@ -15,7 +15,8 @@
 //   - only `_2` files: the newest is used as current (warning ssmix2.no_current).
 // So a replaced or deleted record yields one update or one delete, never a duplicate.
 //
-// Issue codes (Location.source = "ssmix2:" + root-relative path; see
+// Issue codes (Location.source = "ssmix2:" + root-relative path, with LabelRoot "ssmix2:" +
+// label + '/' + root-relative path; see
 // docs/decisions/0003-ssmix2-issue-locations.md; Location.record = the data type):
 //   ssmix2.bad_file_name      error        name does not have the 7 fields; file skipped
 //   ssmix2.path_mismatch      warning      folder differs from the name's 患者ID/診療日/種別
@@ -56,6 +57,13 @@ struct StoredFile {
   // The file's bytes when the reader read them while walking (StorageReader::Preload); nullopt
   // otherwise (not asked, unreadable, or larger than kPreloadMax): read `path` then.
   std::optional<std::string> content = std::nullopt;
+  // The root as the operator named it, when issues must tell several roots apart
+  // (StorageReader::LabelRoot); empty for one root. Points into the reader (valid while it lives).
+  std::string_view root = {};
+
+  // Location.source of an issue about this file: "ssmix2:" + relative, or with a labelled root
+  // "ssmix2:" + root + '/' + relative (decision 0003).
+  std::string Source() const;
 };
 
 enum class Action { kUpsert, kDelete };
@@ -169,6 +177,12 @@ class StorageReader {
   void Preload(bool on) { preload_ = on; }
   void UseIoUring(bool on) { io_uring_ = on; }
 
+  // Names the root in the locations of this reader's issues (and of its files' StoredFile::Source)
+  // when several roots are read together (decision 0017): "ssmix2:<label>/<root-relative path>",
+  // e.g. the root as given on the command line. Empty (the default): root-relative only.
+  void LabelRoot(std::string label) { label_ = std::move(label); }
+  const std::string& RootLabel() const { return label_; }
+
   // Restricts the walk to one subtree of the root (`relative` as Locate returns it): only the
   // records whose root-relative path is at or below it. Call before the first Next/NextPatient.
   void Restrict(const std::string& relative);
@@ -211,6 +225,7 @@ class StorageReader {
   bool started_ = false;
   bool preload_ = false;
   bool io_uring_ = true;
+  std::string label_;  // LabelRoot()
   Level l1_, l2_, l3_;
   std::string l1_name_, l2_name_;
   std::deque<StorageRecord> pending_;
