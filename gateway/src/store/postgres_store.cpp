@@ -195,6 +195,9 @@ class PgSession final : public SqlSession {
 };
 
 class PgStore final : public Store {
+  static constexpr const char* kResolveConnectTimeout = "2";  // seconds (libpq connect_timeout)
+  static constexpr const char* kResolveStatementTimeout = "-c statement_timeout=2000";  // ms
+
  public:
   PgStore(std::string url, int max_connections, std::string schema,
           std::function<void(bool, int, int)> commit_hook)
@@ -206,8 +209,20 @@ class PgStore final : public Store {
     for (PGconn* c : free_) PQfinish(c);
   }
 
-  Result<PGconn*> Connect() {
-    PGconn* conn = PQconnectdb(url_.c_str());
+  // `bounded`: the connections that resolve a lost COMMIT (ResolveCommit) give up connecting
+  // after kResolveConnectTimeout seconds and their statements after kResolveStatementTimeoutMs,
+  // so that a network partition does not hold the commit thread for libpq's/TCP's own timeouts
+  // (decision 0023); settings in the URL come after these and win.
+  Result<PGconn*> Connect(bool bounded = false) {
+    PGconn* conn = nullptr;
+    if (bounded) {
+      const char* keys[] = {"connect_timeout", "options", "dbname", nullptr};
+      const char* values[] = {kResolveConnectTimeout, kResolveStatementTimeout, url_.c_str(),
+                              nullptr};
+      conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    } else {
+      conn = PQconnectdb(url_.c_str());
+    }
     if (PQstatus(conn) != CONNECTION_OK) {
       LogDbError("store.postgres.connect_failed", static_cast<int>(PQstatus(conn)));
       PQfinish(conn);
@@ -365,7 +380,7 @@ class PgStore final : public Store {
         std::this_thread::sleep_for(wait);
         wait *= 2;
       }
-      auto made = Connect();
+      auto made = Connect(/*bounded=*/true);
       if (!made) continue;
       PGconn* conn = *made;
       const char* status_params[] = {id.c_str()};
