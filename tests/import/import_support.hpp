@@ -48,8 +48,19 @@ inline std::size_t HistoryRows(gateway::store::Store& store) {
   return rows->size();
 }
 
-// The live resources of `type` as JSON without meta.versionId/lastUpdated (what differs between
-// two stores that hold the same content), in the store's search order.
+// A stored resource's JSON without meta.versionId/lastUpdated (what differs between two stores
+// that hold the same content).
+inline std::string WithoutVersionMeta(const std::string& json) {
+  auto node = fhir::ParseJson(json);
+  REQUIRE(node);
+  if (fhir::Node* meta = node->Find("meta")) {
+    meta->Remove("versionId");
+    meta->Remove("lastUpdated");
+  }
+  return fhir::WriteJson(*node);
+}
+
+// The live resources of `type` as WithoutVersionMeta JSON, in the store's search order.
 inline std::vector<std::string> LiveJson(gateway::store::Store& store, const std::string& type) {
   auto session = store.OpenSession();
   REQUIRE(session);
@@ -59,15 +70,7 @@ inline std::vector<std::string> LiveJson(gateway::store::Store& store, const std
   auto rows = (*session)->Search(q);
   REQUIRE(rows);
   std::vector<std::string> out;
-  for (const auto& row : *rows) {
-    auto node = fhir::ParseJson(row.json);
-    REQUIRE(node);
-    if (fhir::Node* meta = node->Find("meta")) {
-      meta->Remove("versionId");
-      meta->Remove("lastUpdated");
-    }
-    out.push_back(fhir::WriteJson(*node));
-  }
+  for (const auto& row : *rows) out.push_back(WithoutVersionMeta(row.json));
   return out;
 }
 

@@ -97,15 +97,8 @@ std::map<std::string, std::string> Live(gateway::store::Store& store) {
   auto rows = (*session)->Search(q);
   REQUIRE(rows);
   std::map<std::string, std::string> out;
-  for (const auto& row : *rows) {
-    auto node = fhir::ParseJson(row.json);
-    REQUIRE(node);
-    if (fhir::Node* meta = node->Find("meta")) {
-      meta->Remove("versionId");
-      meta->Remove("lastUpdated");
-    }
-    out[row.type + "/" + row.id] = fhir::WriteJson(*node);
-  }
+  for (const auto& row : *rows)
+    out[row.type + "/" + row.id] = testing::WithoutVersionMeta(row.json);
   return out;
 }
 
