@@ -280,6 +280,11 @@ int RunServe(const std::vector<std::string>& argv) {
   std::optional<mapping::RuleSet> rules;
   ImportSink import_sink;
   std::unique_ptr<Importer> importer;
+  // Several SS-MIX2 roots: issue locations name the root as given, as import's and convert's do.
+  std::size_t roots = 0;
+  for (const std::string& path : args.GetAll("load")) {
+    if (LoadKindOf(path) == LoadKind::kSsmix2Root) ++roots;
+  }
   auto import_one = [&](const std::string& path, bool directory) -> int {
     if (!importer) {
       rules = settings->LoadRules("serve");
@@ -291,6 +296,9 @@ int RunServe(const std::vector<std::string>& argv) {
           settings->MapOptions(settings->terminology.empty() ? nullptr : terminology_store->get());
       options.settings = settings->Fingerprint();
       options.chunk_resources = DefaultImportChunk(db);
+      // Read-ahead as `kakehashi import` (decision 0018): a cold store's reads wait on the disk
+      // together; the threads end with the load, before serving starts.
+      options.io_threads = kDefaultImportIoThreads;
       options.label = "serve --load";
       options.progress = isatty(fileno(stderr)) != 0;
       if (db.starts_with("sqlite:")) {
@@ -300,7 +308,8 @@ int RunServe(const std::vector<std::string>& argv) {
       }
       importer = std::make_unique<Importer>(*handler, **store, *rules, options, import_sink);
     }
-    auto r = directory ? importer->ImportStore(path) : importer->ImportFile(path);
+    auto r = directory ? importer->ImportStore(path, roots > 1 ? RootLabel(path) : std::string())
+                       : importer->ImportFile(path);
     if (!r) {
       std::fprintf(stderr, "kakehashi serve: cannot load %s: %s\n", path.c_str(),
                    r.error().message().c_str());

@@ -162,6 +162,12 @@ std::uint64_t TextHash(std::string_view text) {
   return h.Value();
 }
 
+// Location.source of a root-relative SS-MIX2 path: "ssmix2:<relative>", or with several roots
+// "ssmix2:<root as given>/<relative>" (StoredFile::Source; decisions 0003, 0017).
+std::string Located(const std::string& label, const std::string& relative) {
+  return "ssmix2:" + (label.empty() ? relative : label + '/' + relative);
+}
+
 // "ID[0:3]/ID[3:6]/ID" of a root-relative SS-MIX2 path (digest §2): the patient folder.
 std::string PatientKey(const std::string& relative) {
   std::size_t pos = 0;
@@ -739,7 +745,7 @@ struct Importer::Impl {
     };
     if (!unit.records.empty()) {
       for (const auto& record : unit.records) {
-        one(Origin{record.file.path, "ssmix2:" + record.file.relative, {}},
+        one(Origin{record.file.path, record.file.Source(), {}},
             [&](IssueSink& s) { converter.ConvertRecord(record, tracking, s); });
       }
     } else {
@@ -1304,7 +1310,8 @@ struct Importer::Impl {
 
   // Deletes the units of `source` that a completed walk did not see (patient folders removed
   // from the store): their resources, then their checkpoints.
-  Result<void> RemoveVanished(const std::string& source, const std::set<std::string>& seen) {
+  Result<void> RemoveVanished(const std::string& source, const std::string& label,
+                              const std::set<std::string>& seen) {
     KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
     std::vector<std::string> gone;
     for (const auto& [key, fingerprint] : *checkpoints) {
@@ -1331,7 +1338,7 @@ struct Importer::Impl {
       vanished.patients = {key};
       KAKEHASHI_TRY(Peers peers, FindPeers(vanished));
       for (const auto& [type, id] : keys) {
-        KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, "ssmix2:" + key));
+        KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, Located(label, key)));
       }
       KAKEHASHI_TRY_VOID(session->DeleteCheckpoint(source, key));
       ++stats.removed_units;
@@ -1344,7 +1351,7 @@ struct Importer::Impl {
     return {};
   }
 
-  Result<void> ImportStore(const fs::path& root) {
+  Result<void> ImportStore(const fs::path& root, const std::string& label) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) return make_error_code(common::errc::kNotFound);
     fs::path absolute = fs::weakly_canonical(fs::absolute(root, ec), ec);
@@ -1361,15 +1368,20 @@ struct Importer::Impl {
     Result<void> walked;
     bool walk_complete = false;
     walking = source;
+    // The reader outlives the workers: the records' StoredFile::root points into it.
+    VectorSink reader_issues;  // the walk's own issues: the unit being named
+    ssmix2::StorageReader reader(root, reader_issues);
+    reader.UseIoUring(options.io_uring);
+    // Several roots: issue locations name the root (decision 0017), as `convert` does.
+    if (!label.empty()) reader.LabelRoot(label);
     std::thread producer([&] {
       // The walk names the patient folders (NextPatientFolder, one call at a time); a folder is
-      // read (ReadPatient), its fingerprint taken, it is compared with its checkpoint and, with
-      // read-ahead, the files of a unit to convert are read into memory (not those of a unit that
-      // is skipped) by the read-ahead's I/O threads (options.io_threads, docs/decisions/0018),
-      // else here. Either way the units arrive in walk order with the same records and issues.
+      // read (ReadPatient), its fingerprint taken, it is compared with its checkpoint and the
+      // files of a unit to convert are read into memory (not those of a unit that is skipped)
+      // through the reader's batch path (StorageReader::Load, docs/decisions/0021) by the
+      // read-ahead's I/O threads (options.io_threads, docs/decisions/0018), else here. Either
+      // way the units arrive in walk order with the same records and issues.
       // (`checkpoints` is only read during the walk: Commit defers this source's updates.)
-      VectorSink reader_issues;  // the walk's own issues: the unit being named
-      ssmix2::StorageReader reader(root, reader_issues);
       // Under the read-ahead's producer lock. The walk's end and error count only once the units
       // before it have been taken (below), as in a serial walk.
       bool stop_walk = false, walk_ended = false;
@@ -1410,18 +1422,10 @@ struct Importer::Impl {
             it != checkpoints->end() && it->second == next.unit.fingerprint) {
           next.unit.skip = true;
           next.unit.records.clear();
-        } else if (options.io_threads > 0) {
-          for (auto& record : next.unit.records) {
-            if (!record.extended_type.empty()) continue;  // as Preload: possibly large files
-            auto load = [](ssmix2::StoredFile& file) {
-              auto bytes = ReadBytes(file.path);  // unreadable: the converter reports it
-              if (bytes && bytes->size() <= ssmix2::StorageReader::kPreloadMax) {
-                file.content = std::move(bytes);
-              }
-            };
-            load(record.file);
-            for (auto& old : record.superseded) load(old);
-          }
+        } else {
+          // One batch per patient in inode order; a file left unread (unreadable, larger than
+          // kPreloadMax) is read by the converter, which reports it if it cannot.
+          reader.Load(next.unit.records);
         }
         return true;
       };
@@ -1461,7 +1465,7 @@ struct Importer::Impl {
         }
         unit.source = source;
         unit.patients = {unit.key};
-        unit.file_location = "ssmix2:" + unit.key;
+        unit.file_location = Located(label, unit.key);
         if (!pipeline.Push(std::move(unit))) break;
       }
       ahead.reset();  // joins the I/O threads before the reader goes
@@ -1510,7 +1514,7 @@ struct Importer::Impl {
     for (auto& u : deferred) done[u.source][u.key] = std::move(u.fingerprint);
     deferred.clear();
     if (written && !stopped) written = Commit();
-    if (written && !stopped && walk_complete) written = RemoveVanished(source, seen);
+    if (written && !stopped && walk_complete) written = RemoveVanished(source, label, seen);
     if (!written) Rollback();
     progress.Clear();
     stats.stopped = stats.stopped || stopped;
@@ -1576,8 +1580,8 @@ double Importer::Seconds() const {
   return impl_->progress.Seconds();
 }
 
-Result<void> Importer::ImportStore(const fs::path& root) {
-  return impl_->ImportStore(root);
+Result<void> Importer::ImportStore(const fs::path& root, const std::string& label) {
+  return impl_->ImportStore(root, label);
 }
 
 Result<void> Importer::ImportFile(const fs::path& file) {
@@ -1607,6 +1611,11 @@ std::set<std::string> SharedResourceTypes(const mapping::RuleSet& rules) {
     }
   }
   return shared;
+}
+
+std::string RootLabel(std::string given) {
+  while (given.size() > 1 && given.back() == '/') given.pop_back();
+  return given;
 }
 
 std::size_t DefaultImportChunk(std::string_view db) {

@@ -88,8 +88,12 @@ struct ImportOptions {
   // SS-MIX2 stores: threads that read patient folders ahead of the workers (list them, preload
   // their files, take the fingerprint), as `kakehashi convert --io-threads` does
   // (gateway/app/read_ahead.hpp, docs/decisions/0018); 0: the walk reads them one at a time.
-  // The result does not depend on it.
+  // The result does not depend on it. The files of a unit to convert are read together through
+  // the SS-MIX2 reader's batch path (StorageReader::Load: inode order, one io_uring submission
+  // per patient, docs/decisions/0021) by those threads, else by the walk; `io_uring` false:
+  // plain read(2) calls instead (`--io-uring off`; the same bytes).
   std::size_t io_threads = 0;
+  bool io_uring = true;
   bool progress = false;         // progress line on stderr
   std::string label = "import";  // progress/summary prefix: "kakehashi <label>: …"
   // Names the conversion settings (profile, facility, rule and terminology sources): mixed into
@@ -128,9 +132,12 @@ class Importer {
   Importer& operator=(const Importer&) = delete;
 
   // Imports a standardized-storage root (the folder holding the 3-character ID folders).
+  // `label` (several roots: the root as the operator gave it) names the root in issue locations,
+  // "ssmix2:<label>/<root-relative path>" (StorageReader::LabelRoot, decisions 0003, 0017);
+  // empty: root-relative. It changes no checkpoint and no resource.
   // Errors: common::errc::kNotFound (root missing), kIoError (a folder cannot be listed),
   // store errors (the database failed; rerun to resume).
-  Result<void> ImportStore(const std::filesystem::path& root);
+  Result<void> ImportStore(const std::filesystem::path& root, const std::string& label = {});
 
   // Imports one HL7 v2 file (one or more messages), or one file inside an SS-MIX2 store (its
   // sibling versions decide update/delete). A file that is not HL7 v2 is an
@@ -145,6 +152,14 @@ class Importer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The default ImportOptions::io_threads of `kakehashi import` and `serve --load`: convert's
+// --io-threads default (docs/decisions/0018-convert-read-ahead.md).
+inline constexpr std::size_t kDefaultImportIoThreads = 8;
+
+// The label of an SS-MIX2 root named `given` on the command line, for Importer::ImportStore when
+// several roots are imported: as given, trailing '/' dropped (as `convert` labels its roots).
+std::string RootLabel(std::string given);
 
 // The default ImportOptions::chunk_resources for a --db URL: 10,000 on SQLite (fewer, larger
 // transactions write each touched page to the WAL fewer times), 1,000 on PostgreSQL (each

@@ -1,5 +1,7 @@
 #include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 
+#include "kakehashi/adapters/ssmix2/batch_read.hpp"
+
 #include "kakehashi/common/errc.hpp"
 
 #include <catch2/catch.hpp>
@@ -484,6 +486,82 @@ TEST_CASE("ssmix2 reader: Preload of more files than one batch, with and without
       }
     }
     CHECK(checked == written.size());
+  }
+}
+
+TEST_CASE("ssmix2 reader: Load after the walk reads what Preload reads, through the batch path",
+          "[ssmix2]") {
+  // Files of several sizes (empty, several reads long, over kPreloadMax), history, a dangling
+  // link (cannot be opened), more files than one batch, and an extended-storage folder.
+  TempTree tree;
+  const fs::path current = tree.Add("0012345678_20240401_OMP-01_123_20240401101010123_01_1");
+  std::ofstream(current, std::ios::binary | std::ios::trunc) << std::string(70000, 'a');
+  const fs::path history = tree.Add("0012345678_20240401_OMP-01_123_20240331101010123_01_2");
+  std::ofstream(history, std::ios::binary | std::ios::trunc) << "";
+  const fs::path large = tree.Add("0012345678_-_ADT-00_999_20240331101010123_-_1");
+  std::ofstream(large, std::ios::binary | std::ios::trunc)
+      << std::string(StorageReader::kPreloadMax + 1, 'x');
+  fs::create_symlink(
+      current.parent_path() / "missing",
+      current.parent_path() / "0012345678_20240401_OMP-01_124_20240401101010123_01_1");
+  for (int i = 0; i < 40; ++i) {
+    const fs::path f = tree.Add("0012345678_20240402_OML-11_" + std::to_string(200 + i) +
+                                "_20240402101010123_01_1");
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << std::string(i * 300, 'b') << i;
+  }
+  tree.Add("main_document.hl7",
+           "001/234/0012345678/20240401/^経過記録(local)^^11506-3^経過記録^LN/"
+           "0012345678_20240401_11506-3_1_20240401101010123_01_1");
+  const std::size_t openable = 2 + 1 + 40;  // the dangling link is not opened
+
+  for (const bool io_uring : {true, false}) {
+    CAPTURE(io_uring);
+    CollectingSink sink;
+    StorageReader preloading(tree.Root(), sink);
+    preloading.Preload(true);
+    preloading.UseIoUring(io_uring);
+    std::vector<StorageRecord> expected;
+    REQUIRE(preloading.NextPatient(expected));
+
+    StorageReader reader(tree.Root(), sink);
+    reader.UseIoUring(io_uring);
+    std::vector<StorageRecord> records;
+    REQUIRE(reader.NextPatient(records));
+    REQUIRE(records.size() == expected.size());
+    REQUIRE(records.size() == 1 + 2 + 40 + 1);
+    for (const auto& r : records) CHECK_FALSE(r.file.content);  // not read by the walk
+    const auto before = BatchFileReader::Totals();
+    reader.Load(records);
+    const auto after = BatchFileReader::Totals();
+    bool extended = false;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      CAPTURE(records[i].file.relative);
+      CHECK(records[i].file.relative == expected[i].file.relative);
+      if (records[i].extended_type.empty()) CHECK(records[i].file.inode != 0);
+      CHECK(records[i].file.content == expected[i].file.content);
+      REQUIRE(records[i].superseded.size() == expected[i].superseded.size());
+      for (std::size_t j = 0; j < records[i].superseded.size(); ++j) {
+        CHECK(records[i].superseded[j].content == expected[i].superseded[j].content);
+      }
+      if (!records[i].extended_type.empty()) {
+        extended = true;
+        CHECK_FALSE(records[i].file.content);  // never read ahead (possibly large)
+      }
+    }
+    CHECK(extended);
+    // Every openable file went through BatchFileReader: the ring (where the kernel has one),
+    // else read(2); with io_uring off only read(2).
+    CHECK(after.ring_files - before.ring_files + after.plain_files - before.plain_files ==
+          openable);
+    if (!io_uring) CHECK(after.ring_batches == before.ring_batches);
+    if (io_uring && BatchFileReader().UsingIoUring()) {
+      CHECK(after.ring_files - before.ring_files == openable);
+      CHECK(after.ring_batches - before.ring_batches == 2);  // 43 files: 32 + 11
+    }
+    // The large file and the dangling link are left to the caller, read ones stay as they are.
+    reader.Load(records);
+    CHECK(BatchFileReader::Totals().ring_files + BatchFileReader::Totals().plain_files ==
+          after.ring_files + after.plain_files + 1);  // only the large file is opened again
   }
 }
 

@@ -5,6 +5,8 @@
 #include "importer.hpp"
 
 #include "import_support.hpp"
+#include "kakehashi/adapters/ssmix2/batch_read.hpp"
+#include "kakehashi/adapters/ssmix2/storage_reader.hpp"
 #include "kakehashi/fhir/json.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/mapping/bundle.hpp"
@@ -108,14 +110,14 @@ struct Run {
 };
 
 Run Import(gateway::store::Store& store, const fs::path& root, ImportOptions options,
-           gateway::Validator validator = {}) {
+           gateway::Validator validator = {}, const std::string& label = {}) {
   options.map = MapOptions();
   gateway::HandlerOptions h;
   h.validator = validator ? std::move(validator) : ConformanceValidator();
   gateway::Handler handler(store, h);
   Run run;
   Importer importer(handler, store, Rules(), options, run.issues);
-  auto r = importer.ImportStore(root);
+  auto r = importer.ImportStore(root, label);
   INFO((r ? std::string("ok") : r.error().message()));
   REQUIRE(r);
   run.stats = importer.Stats();
@@ -431,6 +433,86 @@ TEST_CASE("import: the result and the issues do not depend on the read-ahead thr
   CHECK(!issues[0].empty());
 }
 
+// Reading (docs/decisions/0021): the stored files of a patient folder to import are read through
+// the SS-MIX2 reader's batch path (StorageReader::Load: io_uring where the kernel allows,
+// read(2) with io_uring off), with or without read-ahead threads, and the database gets the same
+// content either way; a folder whose checkpoint is unchanged is not read at all.
+TEST_CASE("import: stored files are read in batches, and only for units to import", "[import]") {
+  using adapters::ssmix2::BatchFileReader;
+  Fixture f;
+  // The standardized-storage files the import has to read (extended storage is left to the
+  // converter, as convert's Preload leaves it).
+  std::size_t stored = 0;
+  {
+    NullSink quiet;
+    adapters::ssmix2::StorageReader reader(f.root, quiet);
+    while (true) {
+      auto next = reader.Next();
+      REQUIRE(next);
+      if (!*next) break;
+      if ((*next)->extended_type.empty()) stored += 1 + (*next)->superseded.size();
+    }
+  }
+  REQUIRE(stored > 20);
+  const bool have_ring = BatchFileReader().UsingIoUring();
+  if (!have_ring) WARN("io_uring is not available here: only the read(2) path is tested");
+  struct Setting {
+    bool io_uring;
+    std::size_t io_threads;
+  };
+  const Setting settings[3] = {{true, 4}, {false, 4}, {true, 0}};
+  std::map<std::string, std::string> live[3];
+  std::vector<std::string> issues[3];
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(settings[i].io_uring, settings[i].io_threads);
+    auto t = gateway::testing::MakeStore(Backend::kSqlite);
+    ImportOptions options;
+    options.jobs = 2;
+    options.io_uring = settings[i].io_uring;
+    options.io_threads = settings[i].io_threads;
+    auto before = BatchFileReader::Totals();
+    Run run = Import(*t->store, f.root, options);
+    auto after = BatchFileReader::Totals();
+    CHECK(run.stats.units == 9);
+    live[i] = Live(*t->store);
+    for (const auto& issue : run.issues.Issues()) {
+      issues[i].push_back(std::string(issue.code) + " " + issue.where.source + " " +
+                          issue.where.record);
+    }
+    const auto ring = after.ring_files - before.ring_files;
+    const auto plain = after.plain_files - before.plain_files;
+    CHECK(ring + plain == stored);  // every stored file once, through BatchFileReader
+    if (settings[i].io_uring && have_ring) {
+      CHECK(ring == stored);
+      CHECK(after.ring_batches - before.ring_batches >= 9);  // at least one per patient
+    } else {
+      CHECK(plain == stored);
+      CHECK(after.ring_batches == before.ring_batches);
+    }
+    if (i != 0) continue;
+    // Resumed with nothing changed: no stored file is read.
+    before = BatchFileReader::Totals();
+    CHECK(Import(*t->store, f.root, options).stats.skipped_units == 9);
+    after = BatchFileReader::Totals();
+    CHECK(after.ring_files == before.ring_files);
+    CHECK(after.plain_files == before.plain_files);
+    // One patient's newest ADT-00 changed: only that folder's two files are read.
+    WriteAdt(f.root, "2000000012", "20240601100000000", "1", "長谷川");
+    before = BatchFileReader::Totals();
+    const Run changed = Import(*t->store, f.root, options);
+    after = BatchFileReader::Totals();
+    CHECK(changed.stats.units == 1);
+    CHECK(changed.stats.skipped_units == 8);
+    CHECK(after.ring_files - before.ring_files + after.plain_files - before.plain_files == 2);
+    WriteAdt(f.root, "2000000012", "20240601100000000", "1", "高橋");  // as before
+  }
+  CHECK(live[1] == live[0]);
+  CHECK(live[2] == live[0]);
+  CHECK(issues[1] == issues[0]);
+  CHECK(issues[2] == issues[0]);
+  CHECK(!live[0].empty());
+}
+
 TEST_CASE("import: a cancel request (Ctrl-C) commits the unit at hand and stops", "[import]") {
   Fixture f(false);
   auto t = gateway::testing::MakeStore(Backend::kSqlite);
@@ -498,6 +580,44 @@ TEST_CASE("import: a resource the store refuses is reported and its input kept",
   Run again = Import(*t->store, f.root, options, refuse);
   CHECK(again.stats.units == 0);
   CHECK(again.stats.skipped_units == 8);
+}
+
+// Several roots (`import ssmix2 A B`): each root's issue locations name it (decisions 0003, 0017:
+// "ssmix2:<root as given>/<root-relative path>"): the reader's, the converter's and the
+// importer's own (import.rejected); nothing else changes (resources, checkpoints).
+TEST_CASE("import: a labelled root names itself in every issue location", "[import]") {
+  Fixture f;
+  auto refuse = [](std::string_view json, IssueSink& issues) {
+    if (json.find("\"AllergyIntolerance\"") != std::string_view::npos) {
+      issues.Error("test.refused", {}, "refused by the test");
+    }
+  };
+  auto plain = gateway::testing::MakeStore(Backend::kSqlite);
+  auto labelled = gateway::testing::MakeStore(Backend::kSqlite);
+  ImportOptions options;
+  const Run one = Import(*plain->store, f.root, options, refuse);
+  const Run two = Import(*labelled->store, f.root, options, refuse, "roots/A");
+  REQUIRE(one.issues.Issues().size() == two.issues.Issues().size());
+  std::size_t named = 0, rejected = 0;
+  for (std::size_t i = 0; i < one.issues.Issues().size(); ++i) {
+    const Issue& a = one.issues.Issues()[i];
+    const Issue& b = two.issues.Issues()[i];
+    CAPTURE(a.ToString(), b.ToString());
+    CHECK(a.code == b.code);
+    CHECK(a.where.record == b.where.record);
+    if (!a.where.source.starts_with("ssmix2:")) {
+      CHECK(b.where.source == a.where.source);
+      continue;
+    }
+    CHECK(b.where.source == "ssmix2:roots/A/" + a.where.source.substr(7));
+    ++named;
+    rejected += a.code == "import.rejected" ? 1 : 0;
+  }
+  CHECK(named > 0);
+  CHECK(rejected == 1);
+  CHECK(Live(*plain->store) == Live(*labelled->store));
+  // The checkpoints do not depend on the label: the root imported again without it is skipped.
+  CHECK(Import(*labelled->store, f.root, options, refuse).stats.skipped_units == 9);
 }
 
 TEST_CASE("import: single HL7 v2 files and files inside a store", "[import]") {

@@ -24,6 +24,9 @@ int Enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
       ::syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, nullptr, 0));
 }
 
+// BatchFileReader::Totals().
+std::atomic<std::uint64_t> g_ring_batches{0}, g_ring_files{0}, g_plain_files{0};
+
 template <class T>
 T* At(void* base, std::uint32_t offset) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
@@ -105,7 +108,14 @@ BatchFileReader::BatchFileReader(bool io_uring, unsigned ring_entries) {
 
 BatchFileReader::~BatchFileReader() = default;
 
+BatchFileReader::Counts BatchFileReader::Totals() {
+  return {g_ring_batches.load(std::memory_order_relaxed),
+          g_ring_files.load(std::memory_order_relaxed),
+          g_plain_files.load(std::memory_order_relaxed)};
+}
+
 std::optional<std::string> BatchFileReader::ReadOne(int fd, std::size_t limit) {
+  g_plain_files.fetch_add(1, std::memory_order_relaxed);
   // One read() into a per-thread buffer gets a whole stored file (a few KB); the string is then
   // allocated at its exact size. A short read of a regular file is its end.
   thread_local std::array<char, kSlot> buffer;
@@ -181,9 +191,12 @@ bool BatchFileReader::ReadRing(const std::vector<int>& fds, std::size_t first, s
     std::atomic_ref<unsigned>(*r.cq_head).store(head, std::memory_order_release);
   }
 
+  g_ring_batches.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t from_ring = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const int fd = fds[first + i];
     const int res = results[i];
+    if (res >= 0) ++from_ring;
     auto& result = out[first + i];
     if (res < 0) {
       // The kernel could not do this read through the ring (an old kernel without
@@ -197,6 +210,7 @@ bool BatchFileReader::ReadRing(const std::vector<int>& fds, std::size_t first, s
       result = ReadRest(fd, std::string(r.Slot(i), kSlot), limit);
     }
   }
+  g_ring_files.fetch_add(from_ring, std::memory_order_relaxed);
   return true;
 }
 

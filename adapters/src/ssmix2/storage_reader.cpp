@@ -80,19 +80,21 @@ int OpenFileAt(int dir, const char* name) {
   return fd;
 }
 
-// The stored files of one patient opened for Preload and not yet read: read together (one
-// BatchFileReader submission, in inode order) when the folder walk is done or kMaxBatch are
-// open, and closed in any case.
+// Stored files opened for reading and not yet read (StorageReader::Preload during the walk,
+// StorageReader::Load after it): read together (one BatchFileReader submission, in inode order)
+// when Flush is called or kMaxBatch are open, and closed in any case. `slot(file)` is the
+// StoredFile that receives the bytes of the file Add was given the number `file` for.
+template <class Slot>
 class PendingReads {
  public:
-  PendingReads(std::vector<StoredFile>& files, bool io_uring)
-      : files_(files), io_uring_(io_uring) {}
+  PendingReads(Slot slot, bool io_uring) : slot_(std::move(slot)), io_uring_(io_uring) {}
   PendingReads(const PendingReads&) = delete;
   PendingReads& operator=(const PendingReads&) = delete;
   ~PendingReads() { Close(); }
 
-  // files_[file] is the file `name` (inode `ino`) of the open directory `dir`.
-  void Add(int dir, const char* name, ino64_t ino, std::size_t file) {
+  // Opens `name` (inode `ino`) relative to the open directory `dir` (AT_FDCWD: a path) as file
+  // number `file`; one that cannot be opened is left to the caller.
+  void Add(int dir, const char* name, std::uint64_t ino, std::size_t file) {
     const int fd = OpenFileAt(dir, name);
     if (fd < 0) return;
     pending_.push_back({ino, fd, file});
@@ -116,7 +118,7 @@ class PendingReads {
         contents_.push_back(BatchFileReader::ReadOne(fd, StorageReader::kPreloadMax));
     }
     for (std::size_t i = 0; i < pending_.size(); ++i) {
-      files_[pending_[i].file].content = std::move(contents_[i]);
+      slot_(pending_[i].file).content = std::move(contents_[i]);
     }
     Close();
   }
@@ -128,11 +130,11 @@ class PendingReads {
   }
 
   struct Pending {
-    ino64_t ino;
+    std::uint64_t ino;
     int fd;
     std::size_t file;
   };
-  std::vector<StoredFile>& files_;
+  Slot slot_;
   const bool io_uring_;
   std::vector<Pending> pending_;
   std::vector<int> fds_;
@@ -324,8 +326,9 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
   std::vector<StoredFile>& extended = c.extended;
   auto& extended_info = c.extended_info;  // attached after Resolve (Finish)
   std::vector<std::string> types, stray, names, content_dirs, content_files, content_subdirs;
-  std::vector<ino64_t> inos;                // of `names`, for Preload's read order
-  PendingReads preloads(files, io_uring_);  // read together once the folders are walked
+  std::vector<ino64_t> inos;  // of `names`: StoredFile::inode, the read order of Preload and Load
+  auto slot = [&files](std::size_t i) -> StoredFile& { return files[i]; };
+  PendingReads preloads(slot, io_uring_);  // read together once the folders are walked
   for (const auto& date : dates) {
     const fs::path date_dir = patient_dir / date;
     const std::string date_rel = rel + '/' + date;
@@ -342,7 +345,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
       const fs::path type_dir = date_dir / type;
       const std::string type_rel = date_rel + '/' + type;
       const DirFd type_fd = OpenDir(date_fd.get(), type.c_str());
-      KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names, preload_ ? &inos : nullptr));
+      KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names, &inos));
       KeepOnly(content_dirs, 5);            // Restrict() to one extended content folder
       if (only_.size() > 5) names.clear();  // ... whose type folder's own files lie outside
       // Extended storage (digest §3): <type folder>/<content folder>/main file. Type folders of
@@ -413,6 +416,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         ++counts.files;
         files.push_back({type_dir / name, file_rel, std::move(*parsed)});
         files.back().root = label_;
+        files.back().inode = inos[n];
         if (preload_) preloads.Add(type_fd.get(), name.c_str(), inos[n], files.size() - 1);
       }
     }
@@ -434,6 +438,26 @@ void StorageReader::Finish(Collected c, std::vector<StorageRecord>& out, IssueSi
       out[i].extended_files = info->second.second;
     }
   }
+}
+
+void StorageReader::Load(std::vector<StorageRecord>& records) const {
+  std::vector<StoredFile*> files;
+  for (auto& record : records) {
+    if (!record.extended_type.empty()) continue;  // as Preload: PDFs and images can be large
+    if (!record.file.content) files.push_back(&record.file);
+    for (auto& old : record.superseded) {
+      if (!old.content) files.push_back(&old);
+    }
+  }
+  // Whole batches of neighbouring inodes (Preload's batches are the walk's groups of kMaxBatch).
+  std::stable_sort(files.begin(), files.end(),
+                   [](const StoredFile* a, const StoredFile* b) { return a->inode < b->inode; });
+  auto slot = [&files](std::size_t i) -> StoredFile& { return *files[i]; };
+  PendingReads reads(slot, io_uring_);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    reads.Add(AT_FDCWD, files[i]->path.c_str(), files[i]->inode, i);
+  }
+  reads.Flush();
 }
 
 Result<void> StorageReader::ReadPatient(const PatientFolder& folder,

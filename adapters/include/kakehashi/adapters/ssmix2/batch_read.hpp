@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,16 @@ class BatchFileReader {
   // The same for one descriptor with read(2) calls (the fallback; also StorageReader's path
   // when batching is off).
   static std::optional<std::string> ReadOne(int fd, std::size_t limit);
+
+  // What every BatchFileReader of the process did so far (relaxed counters, for tests and
+  // figures: which path the reads took): io_uring submissions, files whose bytes came from an
+  // io_uring completion, and ReadOne calls (the plain path and the fallback).
+  struct Counts {
+    std::uint64_t ring_batches = 0;
+    std::uint64_t ring_files = 0;
+    std::uint64_t plain_files = 0;
+  };
+  static Counts Totals();
 
  private:
   struct Ring;

@@ -40,6 +40,7 @@
 #include "kakehashi/common/result.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -60,6 +61,9 @@ struct StoredFile {
   // The root as the operator named it, when issues must tell several roots apart
   // (StorageReader::LabelRoot); empty for one root. Points into the reader (valid while it lives).
   std::string_view root = {};
+  // Its inode number as the folder listing gave it (0: not known): the order in which
+  // StorageReader::Preload and Load read files (docs/decisions/0021).
+  std::uint64_t inode = 0;
 
   // Location.source of an issue about this file: "ssmix2:" + relative, or with a labelled root
   // "ssmix2:" + root + '/' + relative (decision 0003).
@@ -176,6 +180,15 @@ class StorageReader {
   static constexpr std::size_t kPreloadMax = 1 << 20;
   void Preload(bool on) { preload_ = on; }
   void UseIoUring(bool on) { io_uring_ = on; }
+
+  // The same reads for records already walked (ReadPatient without Preload), for callers that
+  // decide after the walk which records they need (`kakehashi import`: only the patient folders
+  // whose checkpoint changed are read): the records' standardized-storage files (current and
+  // history) without content are opened by path, sorted by StoredFile::inode and read through
+  // the batch path above (UseIoUring applies); the same files are left to the caller (above
+  // kPreloadMax, not openable or readable: it reads `path` and reports the problem), and the
+  // same bytes arrive. Extended-storage records are not read. Thread-safe as ReadPatient.
+  void Load(std::vector<StorageRecord>& records) const;
 
   // Names the root in the locations of this reader's issues (and of its files' StoredFile::Source)
   // when several roots are read together (decision 0017): "ssmix2:<label>/<root-relative path>",
