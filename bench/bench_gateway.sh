@@ -6,7 +6,8 @@
 # both loaded with the same N synthetic patients (bench/gen_fhir_patients.py, default 100,000):
 #   read by id, search by name, search by identifier, transaction Bundles of 100 resources,
 #   idle RSS after loading. Prints a table with kakehashi/peer ratios (docs/performance.md).
-# KK_SERVE_ARGS="--threads 1" adds options to `kakehashi serve` (A/B of server settings).
+# KK_SERVE_ARGS="--threads 1" adds options to `kakehashi serve` (A/B of server settings);
+# BENCH_PEER=0 skips the peer (A/B runs of kakehashi alone; its columns print 0 / ?).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -133,6 +134,10 @@ kk_rss_after=$(rss_mb "$kpid")
 kill -TERM "$kpid"; wait "$kpid" 2>/dev/null || true
 
 # --- peer
+if [[ ${BENCH_PEER:-1} == 0 ]]; then
+  peer_load_s="?"; peer_rss="?"
+  for s in read name identifier tx; do peer_r[$s]="0 ? 0 ? ?"; done
+else
 pport=$(free_port)
 start=$(date +%s.%N)
 (cd tools/oracle && exec node bench_gateway_peer.mjs "$pport" "$tmp/patients.ndjson") >"$tmp/peer.log" 2>&1 &
@@ -144,8 +149,9 @@ sleep 3
 peer_rss=$(rss_mb "$ppid")
 measure peer "$pport" peer_r "$ppid"
 kill "$ppid"; wait "$ppid" 2>/dev/null || true
+fi
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2"; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2" 2>/dev/null || echo n/a; }
 echo
 echo "Gateway benchmark: $n patients, wrk -t2 -c50 -d$duration, $(nproc) cores"
 printf "%-34s %14s %14s %8s\n" "scenario" "kakehashi" "medplum-peer" "ratio"

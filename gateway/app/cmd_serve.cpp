@@ -57,6 +57,10 @@ constexpr const char* kHelp =
     "                    default $KAKEHASHI_TERMINOLOGY_DB, else the built-in tables only);\n"
     "                    SS-MIX2 / HL7 v2 --load binds codings to it as convert --terminology\n"
     "  --threads N       io threads (default: number of cores)\n"
+    "  --read-threads N  threads that run the requests reading the store (searches,\n"
+    "                    history, vread, $everything, operations, reads by id the read\n"
+    "                    cache cannot answer), so that no io thread waits for the store\n"
+    "                    (default: number of cores, at least 2)\n"
     "  --commit-queue N  group commit: writes are prepared on the io threads and committed\n"
     "                    several per transaction by one commit thread, each in a savepoint;\n"
     "                    at most N wait (more get 503; default 1024). A request that hits a\n"
@@ -150,8 +154,8 @@ class ImportSink final : public IssueSink {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& argv) {
-  Args args({"port", "host", "db", "load", "threads", "read-cache", "base-url", "auth", "facility",
-             "terminology", "commit-queue"},
+  Args args({"port", "host", "db", "load", "threads", "read-threads", "read-cache", "base-url",
+             "auth", "facility", "terminology", "commit-queue"},
             {"help"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi serve: %s\n%s", args.Error().c_str(), kHelp);
@@ -178,6 +182,11 @@ int RunServe(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "kakehashi serve: --threads must be a positive integer\n");
     return kExitUsage;
   }
+  if (auto t = args.Get("read-threads");
+      t && (!ParseInt(*t, server_options.read_threads) || server_options.read_threads < 1)) {
+    std::fprintf(stderr, "kakehashi serve: --read-threads must be a positive integer\n");
+    return kExitUsage;
+  }
   int commit_queue = static_cast<int>(server_options.commit_queue);
   if (auto q = args.Get("commit-queue"); q && (!ParseInt(*q, commit_queue) || commit_queue < 0)) {
     std::fprintf(stderr, "kakehashi serve: --commit-queue must be a number of requests (0: off)\n");
@@ -201,10 +210,13 @@ int RunServe(const std::vector<std::string>& argv) {
 
   const std::string db = args.GetOr("db", "sqlite:kakehashi.sqlite");
   gateway::store::StoreOptions store_options;
-  const int threads = server_options.threads > 0
-                          ? server_options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  store_options.max_connections = threads + 3;  // io threads, the commit thread, spare
+  // Pooled sessions are taken by the reader threads and the commit thread (io threads do not
+  // use the store), plus spares.
+  const int threads =
+      server_options.threads > 0 ? server_options.threads : gateway::DefaultIoThreads();
+  const int read_threads =
+      server_options.read_threads > 0 ? server_options.read_threads : gateway::DefaultReadThreads();
+  store_options.max_connections = read_threads + 3;
   if (db.starts_with("sqlite:")) {
     std::filesystem::path file(db.substr(db.starts_with("sqlite://") ? 9 : 7));
     if (file.has_parent_path() && file.string() != ":memory:") {
@@ -352,8 +364,8 @@ int RunServe(const std::vector<std::string>& argv) {
         "to anyone who can reach %s:%u. Pass --auth off to acknowledge.\n",
         server_options.host.c_str(), bound);
   }
-  std::printf("kakehashi serve: %s (%s), %d io threads\n", handler_options.base_url.c_str(),
-              (*store)->Backend().data(), threads);
+  std::printf("kakehashi serve: %s (%s), %d io threads, %d reader threads\n",
+              handler_options.base_url.c_str(), (*store)->Backend().data(), threads, read_threads);
   std::printf("  try: curl %s/metadata\n", handler_options.base_url.c_str());
   std::printf("       curl '%s/Patient?_count=5'\n", handler_options.base_url.c_str());
   std::printf("       curl '%s/Observation?_count=5&_sort=-_lastUpdated'\n",

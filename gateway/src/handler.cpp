@@ -1676,6 +1676,14 @@ Result<std::shared_ptr<const detail::CachedResource>> Handler::ReadCurrent(
   return impl_->ReadCurrent(type, id);
 }
 
+std::shared_ptr<const detail::CachedResource> Handler::ReadCached(std::string_view type,
+                                                                  std::string_view id) const {
+  if (!impl_->cache || !impl_->wal) return nullptr;
+  auto epoch = impl_->wal->Current();
+  if (!epoch) return nullptr;
+  return impl_->cache->Find(type, id, *epoch);
+}
+
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
   return impl_->Deliver(impl_->Bundle(request, &before_commit), nullptr);
 }
@@ -1822,6 +1830,21 @@ Response Handler::Handle(const Request& request) const {
   Response r = impl_->Route(request);
   if (request.method == "HEAD") r.body.clear();
   return r;
+}
+
+Handler::Work Handler::Classify(const Request& request) const {
+  if (CheckContentType(request, !request.body.empty())) return Work::kNoStore;
+  auto resolved = impl_->Resolve(request);
+  const auto* e = std::get_if<Impl::Endpoint>(&resolved);
+  if (e == nullptr) return Work::kNoStore;
+  switch (e->kind) {
+    case Impl::Endpoint::kMetadata: return Work::kNoStore;
+    case Impl::Endpoint::kBundle:
+    case Impl::Endpoint::kCreate:
+    case Impl::Endpoint::kUpdate:
+    case Impl::Endpoint::kDelete: return Work::kWrite;
+    default: return Work::kRead;
+  }
 }
 
 std::optional<Response> Handler::AnswerFromHead(const Request& request) const {

@@ -1,11 +1,18 @@
 // One io_context per io thread, each run by that thread alone; accepted connections are dealt
 // round-robin to them, and a connection's coroutine stays on its context (no strand, no shared
-// scheduler lock). Reads are synchronous (store calls block the io thread), so a slow query
-// delays the other connections of its thread, not the server. Writes are prepared on the io
-// thread and handed to the commit queue (group commit, commit_queue.hpp); the coroutine waits
-// for its group's commit without blocking the thread, whose other connections go on (with 50
-// connections, many writes are in flight and commit together). Nothing throws across a
-// coroutine: completions are read with as_tuple.
+// scheduler lock). An io thread never waits for the store (decision 0027):
+// - a read by id the read cache answers is answered on the io thread (no hop);
+// - every other request that reads the store (a cache miss, vread, search, history,
+//   $everything, operations) runs on a reader thread (ReaderPool; each has its own SQLite
+//   reader connection, or takes a pooled session), and the coroutine is resumed on its own io
+//   thread with the response (posted), so a slow search delays no other connection;
+// - writes are prepared on the io thread and handed to the commit queue (group commit,
+//   commit_queue.hpp; with commit_queue 0 they run on a reader thread); the coroutine waits for
+//   its group's commit without blocking the thread (with 50 connections, many writes are in
+//   flight and commit together).
+// The coroutine handles one request at a time, so a connection's answers keep their order, and
+// its socket and buffers are touched only by its io thread (the reader thread sees the request,
+// not the socket). Nothing throws across a coroutine: completions are read with as_tuple.
 //
 // Per request the loop does as little as it can (read by id was bound by this layer, not by the
 // store: docs/performance.md, Gateway):
@@ -45,13 +52,16 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -233,6 +243,59 @@ class LiveGuard {
   Connection& conn_;
 };
 
+// The reader threads (ServerOptions::read_threads): jobs taken in order by a few threads, each
+// reading the store through its own connection (SQLite: Store::ReadCurrent's reader of the
+// calling thread; a pooled session otherwise). Stop() runs what is still queued, then joins.
+class ReaderPool {
+ public:
+  explicit ReaderPool(int threads) : size_(threads) {}
+  ~ReaderPool() { Stop(); }
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+
+  void Start() {
+    for (int i = 0; i < size_; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  void Post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and everything queued has run
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      job = nullptr;  // its captures go before the lock is taken again
+      lock.lock();
+    }
+  }
+
+  const int size_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 // A write waiting for its group's commit: Done() (commit thread) posts the waiting coroutine's
 // resumption to its io_context.
 struct ServerJob final : CommitJob {
@@ -265,12 +328,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   tcp protocol = tcp::v4();  // the acceptor's, set by Listen
   Clock::duration tick{};
   std::unique_ptr<CommitQueue> commit;  // group commit; null when options.commit_queue == 0
+  std::unique_ptr<ReaderPool> readers;  // started by Run()
 
   explicit Impl(ServerOptions o) : options(std::move(o)) {
-    const int n = options.threads > 0
-                      ? options.threads
-                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int n = options.threads > 0 ? options.threads : DefaultIoThreads();
     for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<Context>());
+    readers = std::make_unique<ReaderPool>(options.read_threads > 0 ? options.read_threads
+                                                                    : DefaultReadThreads());
     asio::io_context& main = contexts[0]->ioc;
     acceptor = std::make_unique<tcp::acceptor>(main);
     signals = std::make_unique<asio::signal_set>(main);
@@ -332,11 +396,46 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  // The handler's answer to `r`; a write goes through the commit queue: prepared here, applied
-  // and committed by the commit thread with the other queued writes, answered here after the
-  // commit. The io thread serves its other connections meanwhile.
+  // Runs `fn` on a reader thread; the calling coroutine is resumed on its own io thread
+  // (posted, never inline) with fn's result, nullopt if it threw. What `fn` refers to in the
+  // coroutine's frame stays put while the coroutine waits; the io thread serves its other
+  // connections meanwhile.
+  template <class Fn>
+  auto OnReader(Fn fn) const -> asio::awaitable<std::optional<std::invoke_result_t<Fn&>>> {
+    std::optional<std::invoke_result_t<Fn&>> result;
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [&](auto resume) {
+          auto ex = asio::get_associated_executor(resume);
+          auto h = std::make_shared<decltype(resume)>(std::move(resume));
+          readers->Post([&result, &fn, ex, h = std::move(h)]() mutable {
+            try {
+              result.emplace(fn());
+            } catch (const std::exception&) {
+              // left empty: answered 500 by the caller
+            }
+            asio::post(ex, [h = std::move(h)] { std::move (*h)(); });
+          });
+        },
+        asio::use_awaitable);
+    co_return result;
+  }
+
+  // The handler's answer to `r`. What needs no store is answered here; reads run on a reader
+  // thread; a write goes through the commit queue: prepared here, applied and committed by the
+  // commit thread with the other queued writes, answered here after the commit. The io thread
+  // serves its other connections meanwhile.
   asio::awaitable<Response> Answer(const Request& r) const {
-    if (!commit) co_return Dispatch(r);
+    Handler::Work work = Handler::Work::kRead;
+    try {
+      work = handler->Classify(r);
+    } catch (const std::exception&) {
+      co_return InternalError();
+    }
+    if (work == Handler::Work::kNoStore) co_return Dispatch(r);
+    if (work == Handler::Work::kRead || !commit) {
+      auto answered = co_await OnReader([this, &r] { return Dispatch(r); });
+      co_return answered ? std::move(*answered) : InternalError();
+    }
     std::variant<Response, std::unique_ptr<PreparedRequest>> split;
     try {
       split = handler->PrepareRequest(r);
@@ -409,29 +508,33 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     w.Finish(r.body, false, false, 1);
   }
 
-  // GET|HEAD [base]/Type/id answered from Handler::ReadCurrent. False: not this shape, or not a
-  // plain 200/304 (unknown, deleted, store error): the handler answers instead.
-  bool TryFastRead(const detail::RequestHead& head, std::string& out, bool keep) const {
-    const bool is_head = head.method == "HEAD";
-    if (!is_head && head.method != "GET") return false;
+  // The type and id of `GET|HEAD [base]/Type/id` (no query, no percent-encoding): the shape
+  // the fast read path answers from Handler::ReadCached / ReadCurrent.
+  static std::optional<std::pair<std::string_view, std::string_view>> FastReadTarget(
+      const detail::RequestHead& head) {
+    if (head.method != "HEAD" && head.method != "GET") return std::nullopt;
     std::string_view t = head.target;
-    if (!t.starts_with("/fhir/")) return false;
+    if (!t.starts_with("/fhir/")) return std::nullopt;
     t.remove_prefix(6);
     auto slash = t.find('/');
-    if (slash == std::string_view::npos) return false;
+    if (slash == std::string_view::npos) return std::nullopt;
     std::string_view type = t.substr(0, slash);
     std::string_view id = t.substr(slash + 1);
     // Percent-encoded or query-bearing targets take the full route (decoding, _format).
-    if (!detail::IsValidId(id) || !detail::IsResourceTypeName(type)) return false;
-    auto found = handler->ReadCurrent(type, id);
-    if (!found || !*found || (*found)->deleted) return false;
-    const detail::CachedResource& r = **found;
+    if (!detail::IsValidId(id) || !detail::IsResourceTypeName(type)) return std::nullopt;
+    return std::pair{type, id};
+  }
+
+  // The 200 or 304 of a fast read of `r` (a current version, not deleted) into `out`.
+  void WriteFastRead(const detail::RequestHead& head, const detail::CachedResource& r,
+                     std::string& out, bool keep) const {
+    const bool is_head = head.method == "HEAD";
     ResponseWriter w(out);
     if (auto inm = head.Header("If-None-Match"); !inm.empty() && MatchesVersion(inm, r.version)) {
       w.Status(304);
       w.Field("ETag", r.etag());
       w.Finish({}, is_head, keep, head.minor_version);
-      return true;
+      return;
     }
     std::shared_ptr<const std::string> zipped;
     const std::string_view json = r.json();
@@ -442,7 +545,6 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (zipped) w.Field("Content-Encoding", "gzip");
     if (compressible) w.Field("Vary", "Accept-Encoding");
     w.Finish(zipped ? std::string_view(*zipped) : json, is_head, keep, head.minor_version);
-    return true;
   }
 
   // A request with `Expect` whose head alone decides its final answer (RFC 9110 §10.1.1: such
@@ -565,23 +667,60 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           head.keep_alive && !stopping.load() && served < options.max_requests_per_connection;
 
       if (!head.has_body) {
-        // --- no body: fast read, else the handler on a Request built from the views
+        // --- no body: fast read, else the handler on a Request built from the views. `head`
+        // views the read buffer, which the waits below (a reader thread, a commit) leave as is.
         const std::size_t head_size = head.size;
-        bool answered = false;
-        try {
-          answered = TryFastRead(head, out, keep);
-        } catch (const std::exception&) {
-          answered = false;  // e.g. bad_alloc: the handler path answers (500 at worst)
-        }
-        if (!answered) {
-          const bool is_head = head.method == "HEAD";
+        const bool is_head = head.method == "HEAD";
+        auto as_request = [&] {
           Request r = ToRequest(head);
           if (is_head) r.method = "GET";  // HEAD is GET without the body (RFC 9110 §9.3.2)
+          return r;
+        };
+        bool answered = false;
+        std::optional<Response> resp;  // the handler's answer, when the fast path has none
+        if (auto fast = FastReadTarget(head)) {
+          // A current cache entry is answered here. A miss is read on a reader thread, which
+          // also has the handler answer what is not a plain 200/304 (unknown, deleted, a store
+          // error), so that takes one hop as well.
+          std::shared_ptr<const detail::CachedResource> found;
+          try {
+            found = handler->ReadCached(fast->first, fast->second);
+          } catch (const std::exception&) {
+            found = nullptr;  // e.g. bad_alloc: the handler path answers (500 at worst)
+          }
+          if (!found) {
+            Request r = as_request();
+            struct Read {
+              std::shared_ptr<const detail::CachedResource> found;
+              std::optional<Response> resp;
+            };
+            auto read = co_await OnReader([this, &fast, &r]() -> Read {
+              auto row = handler->ReadCurrent(fast->first, fast->second);
+              if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
+              return {nullptr, Dispatch(r)};
+            });
+            if (!read) {
+              resp = InternalError();
+            } else if (read->found) {
+              found = std::move(read->found);
+            } else {
+              resp = std::move(read->resp);
+            }
+          }
+          if (found && !found->deleted) {
+            try {
+              WriteFastRead(head, *found, out, keep);
+              answered = true;
+            } catch (const std::exception&) {
+              answered = false;  // e.g. bad_alloc: the handler path answers (500 at worst)
+            }
+          }
+        }
+        if (!answered) {
           const bool gzip = AcceptsGzip(head.Header("Accept-Encoding"));
           const int minor = head.minor_version;
-          // `head` views the read buffer, which the wait for a commit leaves untouched.
-          Response resp = co_await Answer(r);
-          Write(out, std::move(resp), is_head, gzip, keep, minor);
+          if (!resp) resp = co_await Answer(as_request());
+          Write(out, std::move(*resp), is_head, gzip, keep, minor);
         }
         start += head_size;
       } else {
@@ -773,6 +912,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 };
 
+int DefaultIoThreads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int DefaultReadThreads() {
+  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 Server::Server(ServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 
 Server::~Server() = default;
@@ -812,6 +959,7 @@ void Server::Run(const Handler& handler) {
   for (std::size_t i = 1; i < impl->contexts.size(); ++i) {
     impl->guards.push_back(asio::make_work_guard(impl->contexts[i]->ioc));
   }
+  impl->readers->Start();
   if (impl->options.commit_queue > 0) {
     CommitQueueOptions commit_options;
     commit_options.max_queued = impl->options.commit_queue;
@@ -831,6 +979,9 @@ void Server::Run(const Handler& handler) {
     asio::post(c->ioc, [ctx = c.get()] { ctx->sweep.cancel(); });
   }
   for (auto& t : threads) t.join();
+  // The reader threads finish what is queued (its resumptions are posted to the stopped
+  // contexts and dropped with them: those connections are closed without an answer).
+  impl->readers->Stop();
   // Graceful shutdown drains the queue: what was queued is committed (a connection dropped at
   // the grace deadline gets no answer, but its write is not half done).
   if (impl->commit) impl->commit->Stop();

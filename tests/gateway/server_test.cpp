@@ -11,8 +11,11 @@
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace kakehashi::gateway {
 namespace {
@@ -503,6 +506,229 @@ TEST_CASE("server: Expect: 100-continue gets an interim 100, or a final status f
   CHECK(check.Send(http::verb::get, "/fhir/Patient/e2").result_int() == 404);
   CHECK(std::string(check.Send(http::verb::get, "/fhir/Patient/e1")[http::field::etag]) ==
         "W/\"1\"");
+}
+
+// --- Reader threads (decision 0027): store reads run off the io threads.
+
+// Holds the next search of a GatedStore until Release(): the test knows when a reader is inside
+// the store call and decides when it returns. Or fails the next search (Fail()).
+struct Gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool armed = false;
+  bool fail = false;
+  bool entered = false;
+  bool released = false;
+  bool gave_up = false;
+  void Hold() {
+    std::unique_lock lock(mutex);
+    if (!armed) return;
+    armed = false;
+    entered = true;
+    changed.notify_all();
+    // Only a guard against a hung test: on a server whose io thread runs this search itself
+    // (before decision 0027), the read the test waits for before releasing can never be
+    // answered. The wait then gives up and records it; the test fails on that record (an order
+    // of events), never on a time. Reached on the fixed server only if it deadlocks.
+    if (!changed.wait_for(lock, std::chrono::seconds(20), [this] { return released; })) {
+      gave_up = true;
+    }
+  }
+  void WaitEntered() {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [this] { return entered; });
+  }
+  void Release() {
+    std::lock_guard lock(mutex);
+    released = true;
+    changed.notify_all();
+  }
+};
+
+class GatedSession final : public store::Session {
+ public:
+  GatedSession(std::unique_ptr<store::Session> inner, Gate& gate)
+      : inner_(std::move(inner)), gate_(gate) {}
+  Result<std::optional<store::ResourceRow>> Read(std::string_view t, std::string_view i) override {
+    return inner_->Read(t, i);
+  }
+  Result<std::optional<store::ResourceRow>> ReadVersion(std::string_view t, std::string_view i,
+                                                        std::int64_t v) override {
+    return inner_->ReadVersion(t, i, v);
+  }
+  Result<std::vector<store::HistoryRow>> History(const store::HistoryQuery& q) override {
+    return inner_->History(q);
+  }
+  Result<std::vector<store::ResourceRow>> Search(const store::SearchQuery& q) override {
+    {
+      std::lock_guard lock(gate_.mutex);
+      if (std::exchange(gate_.fail, false)) {
+        return ErrorCode(make_error_code(store::errc::kUnavailable));
+      }
+    }
+    gate_.Hold();
+    return inner_->Search(q);
+  }
+  Result<std::int64_t> Count(const store::SearchQuery& q) override { return inner_->Count(q); }
+  Result<void> Begin() override { return inner_->Begin(); }
+  Result<void> Commit() override { return inner_->Commit(); }
+  void Rollback() noexcept override { inner_->Rollback(); }
+  Result<std::optional<store::ResourceRow>> LockAndRead(std::string_view type,
+                                                        std::string_view id) override {
+    return inner_->LockAndRead(type, id);
+  }
+  Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
+    return inner_->Write(row, index);
+  }
+  Result<void> Savepoint(std::string_view name) override { return inner_->Savepoint(name); }
+  Result<void> ReleaseSavepoint(std::string_view name) override {
+    return inner_->ReleaseSavepoint(name);
+  }
+  Result<void> RollbackToSavepoint(std::string_view name) override {
+    return inner_->RollbackToSavepoint(name);
+  }
+
+ private:
+  std::unique_ptr<store::Session> inner_;
+  Gate& gate_;
+};
+
+class GatedStore final : public store::Store {
+ public:
+  GatedStore(store::Store& inner, Gate& gate) : inner_(inner), gate_(gate) {}
+  Result<std::unique_ptr<store::Session>> OpenSession() override {
+    auto s = inner_.OpenSession();
+    if (!s) return s.error();
+    return std::unique_ptr<store::Session>(std::make_unique<GatedSession>(std::move(*s), gate_));
+  }
+  std::string_view Backend() const override { return inner_.Backend(); }
+  Result<std::optional<store::ResourceRow>> ReadCurrent(
+      std::string_view type, std::string_view id,
+      const std::optional<store::DbState>& seen) override {
+    return inner_.ReadCurrent(type, id, seen);
+  }
+
+ private:
+  store::Store& inner_;
+  Gate& gate_;
+};
+
+// One io thread and one reader thread over a GatedStore (SQLite file, read cache on).
+struct GatedServer {
+  std::unique_ptr<testing::TestStore> t = testing::MakeStore(testing::Backend::kSqlite);
+  Gate gate;
+  GatedStore store{*t->store, gate};
+  std::unique_ptr<Handler> handler;
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  GatedServer() {
+    ServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.read_threads = 1;
+    server = std::make_unique<Server>(options);
+    REQUIRE(server->Listen());
+    HandlerOptions h;
+    h.base_url = "http://127.0.0.1:" + std::to_string(server->Port()) + "/fhir";
+    h.read_cache_sqlite_file = t->file.string();
+    handler = std::make_unique<Handler>(store, h);
+    thread = std::thread([this] { server->Run(*handler); });
+  }
+  ~GatedServer() {
+    gate.Release();
+    if (thread.joinable()) {
+      server->Stop();
+      thread.join();
+    }
+  }
+  unsigned short Port() const { return server->Port(); }
+};
+
+void SendOnly(Client& c, std::string_view bytes) {
+  asio::write(c.stream.socket(), asio::buffer(bytes.data(), bytes.size()));
+}
+
+TEST_CASE("server: a held store read does not stop a cached read on the same io thread",
+          "[server][readers]") {
+  GatedServer s;
+  Client b(s.Port());
+  REQUIRE(b.Send(http::verb::put, "/fhir/Patient/p1",
+                 R"({"resourceType":"Patient","id":"p1","name":[{"family":"Held"}]})")
+              .result_int() == 201);
+  REQUIRE(b.Send(http::verb::get, "/fhir/Patient/p1").result_int() == 200);  // now cached
+  // Connection A: a search, held inside the store by the gate, and a pipelined read behind it.
+  {
+    std::lock_guard lock(s.gate.mutex);
+    s.gate.armed = true;
+  }
+  Client a(s.Port());
+  SendOnly(a,
+           "GET /fhir/Patient?family=Held HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /fhir/Patient/p1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  s.gate.WaitEntered();
+  // The only io thread is free: connection B's cached read is answered while the search (and
+  // the only reader thread) is held.
+  auto cached = b.Send(http::verb::get, "/fhir/Patient/p1");
+  s.gate.Release();
+  {
+    std::lock_guard lock(s.gate.mutex);
+    CHECK_FALSE(s.gate.gave_up);  // B was answered before the search was let go
+  }
+  CHECK(cached.result_int() == 200);
+  CHECK(std::string(cached[http::field::etag]) == "W/\"1\"");
+  CHECK(cached.body().find("\"family\":\"Held\"") != std::string::npos);
+  // A's answers come in request order: the search, then the read queued behind it.
+  auto found = a.Read();
+  CHECK(found.result_int() == 200);
+  CHECK(found.body().find("\"searchset\"") != std::string::npos);
+  CHECK(found.body().find("\"total\":1") != std::string::npos);
+  auto read = a.Read();
+  CHECK(read.result_int() == 200);
+  CHECK(read.body() == cached.body());
+}
+
+TEST_CASE("server: reader threads map store errors, serve misses, and drain on stop",
+          "[server][readers]") {
+  GatedServer s;
+  Client c(s.Port());
+  REQUIRE(c.Send(http::verb::put, "/fhir/Patient/p2",
+                 R"({"resourceType":"Patient","id":"p2","name":[{"family":"Miss"}]})")
+              .result_int() == 201);
+  // A store error on a reader thread is answered as the handler maps it (503 OperationOutcome).
+  {
+    std::lock_guard lock(s.gate.mutex);
+    s.gate.fail = true;
+  }
+  auto failed = c.Send(http::verb::get, "/fhir/Patient?family=Miss");
+  CHECK(failed.result_int() == 503);
+  CHECK(failed.body().find("\"resourceType\":\"OperationOutcome\"") != std::string::npos);
+  // Misses of the read cache: a read after a write, 404, 410, vread, history.
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/p2").result_int() == 200);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/nobody").result_int() == 404);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/p2/_history/1").result_int() == 200);
+  CHECK(c.Send(http::verb::delete_, "/fhir/Patient/p2").result_int() == 204);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/p2").result_int() == 410);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/p2").result_int() == 410);  // cached marker
+  auto history = c.Send(http::verb::get, "/fhir/Patient/p2/_history");
+  CHECK(history.body().find("\"method\":\"DELETE\"") != std::string::npos);
+  CHECK(history.body().find("\"versionId\":\"1\"") != std::string::npos);
+  // Stop while a search is held: the request still gets its answer, then Run() returns.
+  REQUIRE(c.Send(http::verb::put, "/fhir/Patient/p3",
+                 R"({"resourceType":"Patient","id":"p3","name":[{"family":"Stop"}]})")
+              .result_int() == 201);
+  {
+    std::lock_guard lock(s.gate.mutex);
+    s.gate.armed = true;
+  }
+  Client held(s.Port());
+  SendOnly(held, "GET /fhir/Patient?family=Stop HTTP/1.1\r\nHost: x\r\n\r\n");
+  s.gate.WaitEntered();
+  s.server->Stop();
+  s.gate.Release();
+  auto answer = held.Read();
+  CHECK(answer.result_int() == 200);
+  CHECK(answer.body().find("\"total\":1") != std::string::npos);
+  s.thread.join();
 }
 
 }  // namespace

@@ -152,6 +152,20 @@ class Handler {
   // when enabled, else from the store. Errors: store errors.
   Result<std::shared_ptr<const detail::CachedResource>> ReadCurrent(std::string_view type,
                                                                     std::string_view id) const;
+  // The read cache's entry for type/id while it is current, without touching the store:
+  // nullptr when the cache is off or has no current entry (ReadCurrent then asks the store).
+  // The server answers such hits on its io thread and sends misses to a reader thread.
+  std::shared_ptr<const detail::CachedResource> ReadCached(std::string_view type,
+                                                           std::string_view id) const;
+
+  // What answering a request involves, decided from its method, target and headers alone
+  // (no body, no store), so that the server knows which thread to run it on.
+  enum class Work {
+    kNoStore,  // answered without the store: /metadata, failures the head decides
+    kRead,     // reads the store (read, vread, search, history, $everything, operations)
+    kWrite,    // a write: PrepareRequest returns it prepared (PUT, DELETE, POST Type, POST base)
+  };
+  Work Classify(const Request& request) const;
 
   // Bulk writes (`kakehashi import`): a PUT split in two, so that the costly half runs on the
   // caller's worker threads and a single writer keeps its transactions short of CPU work.

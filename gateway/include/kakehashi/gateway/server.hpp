@@ -1,5 +1,6 @@
 // The HTTP/1.1 server in front of Handler: Boost.Asio/Beast, one C++20 coroutine per connection
-// (read a request, Handle it, write the response), N io threads.
+// (read a request, Handle it, write the response), N io threads, M reader threads for the
+// requests that read the store (docs/decisions/0027-gateway-reader-pool.md).
 //
 // Protection: read/write timeouts (slow clients cannot hold a connection), a header and a body
 // limit (413/431 answers), a cap on requests per connection, malformed HTTP answered with 400
@@ -26,6 +27,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (see Server::Port())
   int threads = 0;             // io threads; 0: hardware concurrency
+  // Reader threads: the requests that read the store (a read by id the read cache cannot
+  // answer, vread, search, history, $everything, operations; and writes when commit_queue is
+  // 0) run there, so that an io thread never blocks on the store; cached reads by id stay on
+  // the io thread. 0: hardware concurrency, at least 2.
+  int read_threads = 0;
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 32 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};  // whole request, from its first byte
@@ -42,6 +48,10 @@ struct ServerOptions {
   std::size_t commit_queue = 1024;
   std::size_t commit_group = 64;  // requests per transaction at most
 };
+
+// The thread counts ServerOptions' zeros stand for on this host.
+int DefaultIoThreads();
+int DefaultReadThreads();
 
 class Server {
  public:
