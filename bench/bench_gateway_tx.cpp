@@ -11,7 +11,9 @@
 // `group` sends the Bundles through the server's group commit instead (commit_queue.hpp): the
 // THREADS threads prepare them (Handler::PrepareRequest) and queue them, with at most K (default
 // 50, wrk's connections) in flight, and one commit thread applies what is queued in one
-// transaction per group; the group count and mean size are printed.
+// transaction per group; the group count and mean size are printed. `nopipeline` (PostgreSQL):
+// one round trip per statement (StoreOptions::postgres_pipeline false, decision 0028).
+// bench/bench_gateway_pg.sh runs the PostgreSQL settings side by side.
 // bench/bench_gateway.sh measures the same Bundle over HTTP with wrk.
 #include "kakehashi/conformance/validator.hpp"
 #include "kakehashi/fhir/json.hpp"
@@ -23,11 +25,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
-#include <semaphore>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -47,18 +49,23 @@ double CpuSeconds() {
 int main(int argc, char** argv) {
   using namespace kakehashi;
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate]\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [nopipeline] [group[=K]]\n");
     return 2;
   }
   const std::string db = argv[1];
   const int n = argc > 3 ? std::atoi(argv[3]) : 200;
   const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
   bool validate = true;
+  gateway::store::StoreOptions store_options;
   int group = 0;  // requests in flight through the commit queue; 0: Handler::Handle
   for (int i = 5; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "novalidate") {
       validate = false;
+    } else if (a == "nopipeline") {
+      store_options.postgres_pipeline = false;
     } else if (a == "group") {
       group = 50;
     } else if (a.starts_with("group=")) {
@@ -77,7 +84,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto store = gateway::store::OpenStore(
-      db.starts_with("postgresql://") || db.starts_with("postgres://") ? db : "sqlite:" + db);
+      db.starts_with("postgresql://") || db.starts_with("postgres://") ? db : "sqlite:" + db,
+      store_options);
   if (!store) {
     std::fprintf(stderr, "bench_gateway_tx: cannot open %s\n", db.c_str());
     return 2;
@@ -118,37 +126,46 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
   // Group commit: a finished job is handed back to the preparing threads, which render its
-  // response (as the io threads do) before they prepare the next Bundle.
+  // response (as the io threads do) before they prepare the next Bundle. A thread with K jobs
+  // in flight sleeps until one finishes (as an io thread waits in epoll; a spinning wait here
+  // took the cores the commit thread and a PostgreSQL server need).
   struct Job final : gateway::CommitJob {
-    Job(std::unique_ptr<gateway::PreparedRequest> r, std::mutex& m,
-        std::vector<std::shared_ptr<Job>>& done, std::counting_semaphore<>& slots)
-        : CommitJob(std::move(r)), mutex(m), finished(done), free(slots) {}
+    Job(std::unique_ptr<gateway::PreparedRequest> r, std::mutex& m, std::condition_variable& c,
+        std::vector<std::shared_ptr<Job>>& done)
+        : CommitJob(std::move(r)), mutex(m), cv(c), finished(done) {}
     std::mutex& mutex;
+    std::condition_variable& cv;
     std::vector<std::shared_ptr<Job>>& finished;
-    std::counting_semaphore<>& free;
     std::shared_ptr<Job> self;  // kept until Done
     void Done() noexcept override {
-      std::lock_guard lock(mutex);
-      finished.push_back(std::move(self));
+      {
+        std::lock_guard lock(mutex);
+        finished.push_back(std::move(self));
+      }
+      cv.notify_all();
     }
   };
   std::mutex finished_mutex;
+  std::condition_variable finished_cv;
   std::vector<std::shared_ptr<Job>> finished;
-  std::counting_semaphore<> slots(std::max(1, group));
+  int in_flight = 0;  // under finished_mutex
   std::unique_ptr<gateway::CommitQueue> queue;
   if (group > 0) {
     queue = std::make_unique<gateway::CommitQueue>(handler);
     queue->Start();
   }
-  auto render_finished = [&] {
+  // Renders the finished jobs; with `wait`, first sleeps while K jobs are in flight and none
+  // has finished.
+  auto render_finished = [&](bool wait) {
     std::vector<std::shared_ptr<Job>> mine;
     {
-      std::lock_guard lock(finished_mutex);
+      std::unique_lock lock(finished_mutex);
+      if (wait) finished_cv.wait(lock, [&] { return !finished.empty() || in_flight < group; });
       mine.swap(finished);
+      in_flight -= static_cast<int>(mine.size());
     }
     for (auto& j : mine) {
       if (j->Request().Finish(j->Lost()).status != 200) failed.fetch_add(1);
-      j->free.release();
     }
   };
   for (int t = 0; t < threads; ++t) {
@@ -164,25 +181,31 @@ int main(int argc, char** argv) {
           failed.fetch_add(1);
           continue;
         }
-        while (!slots.try_acquire()) {
-          render_finished();
-          std::this_thread::yield();
+        while (true) {
+          render_finished(true);
+          std::lock_guard lock(finished_mutex);
+          if (in_flight < group) {
+            ++in_flight;
+            break;
+          }
         }
-        auto job = std::make_shared<Job>(std::move(*prepared), finished_mutex, finished, slots);
+        auto job =
+            std::make_shared<Job>(std::move(*prepared), finished_mutex, finished_cv, finished);
         job->self = job;
         if (!queue->Submit(job)) {
           failed.fetch_add(1);
           job->self.reset();
-          slots.release();
+          std::lock_guard lock(finished_mutex);
+          --in_flight;
         }
-        render_finished();
+        render_finished(false);
       }
     });
   }
   for (auto& t : pool) t.join();
   if (queue) {
     queue->Stop();
-    render_finished();
+    render_finished(false);
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = CpuSeconds() - cpu0;

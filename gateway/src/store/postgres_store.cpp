@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -79,6 +80,8 @@ class PgSession final : public SqlSession {
   void Rollback() noexcept override {
     DropPending();
     if (!in_tx_) return;
+    if (deferred_ > 0) (void)Pipeline(nullptr, nullptr);  // read (and drop) what was sent
+    poisoned_.reset();
     in_tx_ = false;
     PGresult* res = PQexec(conn_, "ROLLBACK");
     PQclear(res);
@@ -127,29 +130,41 @@ class PgSession final : public SqlSession {
     return make_error_code(errc::kQueryFailed);
   }
 
-  // A statement outside a transaction (a read, the checkpoint tables' creation) whose pooled
-  // connection turns out broken runs once more on a new connection: it changed nothing.
-  Result<PGresult*> Run(std::string_view sql, const std::vector<Param>& params) {
-    std::vector<std::string> text(params.size());
-    std::vector<const char*> values(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      if (const auto* s = std::get_if<std::string>(&params[i])) {
-        values[i] = s->c_str();
-        continue;
+  // Text values of a statement's parameters for libpq (numbers formatted, strings pointed at).
+  struct Values {
+    explicit Values(const std::vector<Param>& params) : text(params.size()), values(params.size()) {
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        if (const auto* s = std::get_if<std::string>(&params[i])) {
+          values[i] = s->c_str();
+          continue;
+        }
+        if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
+          text[i] = std::to_string(*v);
+        } else {
+          char buf[64];
+          auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::get<double>(params[i]));
+          text[i].assign(buf, end);
+        }
+        values[i] = text[i].c_str();
       }
-      if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
-        text[i] = std::to_string(*v);
-      } else {
-        char buf[64];
-        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::get<double>(params[i]));
-        text[i].assign(buf, end);
-      }
-      values[i] = text[i].c_str();
     }
+    int Count() const { return static_cast<int>(values.size()); }
+    std::vector<std::string> text;
+    std::vector<const char*> values;
+  };
+
+  // A statement outside a transaction (a read, the checkpoint tables' creation) whose pooled
+  // connection turns out broken runs once more on a new connection: it changed nothing. Inside
+  // a transaction, statements deferred by Exec are sent first, in the same round trip
+  // (Pipeline).
+  Result<PGresult*> Run(std::string_view sql, const std::vector<Param>& params) {
+    if (poisoned_) return *poisoned_;
+    const Values values(params);
     const std::string numbered = Numbered(sql);
+    if (deferred_ > 0) return Pipeline(&numbered, &values);
     for (int attempt = 0;; ++attempt) {
-      auto r = Check(PQexecParams(conn_, numbered.c_str(), static_cast<int>(params.size()), nullptr,
-                                  values.data(), nullptr, nullptr, 0));
+      auto r = Check(PQexecParams(conn_, numbered.c_str(), values.Count(), nullptr,
+                                  values.values.data(), nullptr, nullptr, 0));
       if (r || r.error() != errc::kUnavailable || in_tx_ || attempt > 0 || !Reconnect()) {
         return r;
       }
@@ -174,10 +189,32 @@ class PgSession final : public SqlSession {
     return rows;
   }
 
-  Result<void> Exec(std::string_view sql, const std::vector<Param>& params) override {
-    KAKEHASHI_TRY(PGresult * res, Run(sql, params));
-    PQclear(res);
-    return {};
+  // Inside a transaction a statement whose rows nobody reads (the queued INSERTs, DELETEs of
+  // index rows, advisory locks, SAVEPOINT, RELEASE) is only sent, in libpq's pipeline mode
+  // (decision 0028): its result is read with the next statement that needs an answer (a
+  // Query, ReleaseSavepoint, RollbackToSavepoint, Commit), so a request's statements cost one
+  // round trip instead of one each. A failure is then reported by that call.
+  Result<void> Exec(std::string_view sql, const std::vector<Param>& params) override;
+
+  // Savepoints with pipelined statements: SAVEPOINT is only sent; RELEASE and ROLLBACK TO read
+  // every result sent before them, so a part's failure is reported to the call that ends it.
+  Result<void> Savepoint(std::string_view name) override {
+    auto r = SqlSession::Savepoint(name);
+    if (r && deferred_ > 0) savepoint_at_ = deferred_ - 1;
+    return r;
+  }
+  Result<void> ReleaseSavepoint(std::string_view name) override {
+    KAKEHASHI_TRY_VOID(SqlSession::ReleaseSavepoint(name));
+    return Sync();
+  }
+  Result<void> RollbackToSavepoint(std::string_view name) override {
+    DropPending();
+    if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+    // A failure among the statements still unread belongs to the part being undone (those sent
+    // after its SAVEPOINT); one at or before a SAVEPOINT sent with them poisons the session.
+    if (deferred_ > 0) (void)Sync();
+    KAKEHASHI_TRY_VOID(SqlSession::RollbackToSavepoint(name));
+    return Sync();
   }
 
  private:
@@ -188,10 +225,30 @@ class PgSession final : public SqlSession {
   // none could be opened (the broken one is kept; the pool will not hand it out again).
   bool Reconnect();
 
+  // Pipeline mode (decision 0028). Defer sends a statement without reading its result;
+  // Pipeline sends `sql` (if given) after the deferred ones, then a sync, reads every result in
+  // order and returns `sql`'s result (nullptr without `sql`) or the first failure; Sync reads
+  // the deferred ones alone.
+  Result<void> Defer(std::string_view sql, const std::vector<Param>& params);
+  Result<PGresult*> Pipeline(const std::string* sql, const Values* values);
+  Result<void> Sync() {
+    if (poisoned_) return *poisoned_;
+    if (deferred_ == 0) return {};
+    KAKEHASHI_TRY_VOID(Pipeline(nullptr, nullptr));
+    return {};
+  }
+  static constexpr int kMaxDeferred = 256;  // statements sent before their results are read
+
   PgStore& store_;
   PGconn* conn_;
   bool in_tx_ = false;
   std::int64_t txid_ = 0;  // of the open transaction (Begin)
+  int deferred_ = 0;       // statements sent in pipeline mode, results not read yet
+  int savepoint_at_ = -1;  // index among them of the last SAVEPOINT, -1: none
+  // A deferred statement failed at or before a SAVEPOINT sent after it: the caller was told
+  // that the savepoint exists, so every later call of the transaction fails with this error
+  // (the commit queue then runs the group's requests alone, decision 0016).
+  std::optional<ErrorCode> poisoned_;
 };
 
 class PgStore final : public Store {
@@ -200,11 +257,12 @@ class PgStore final : public Store {
 
  public:
   PgStore(std::string url, int max_connections, std::string schema,
-          std::function<void(bool, int, int)> commit_hook)
+          std::function<void(bool, int, int)> commit_hook, bool pipeline)
       : url_(std::move(url)),
         max_connections_(max_connections),
         schema_(std::move(schema)),
-        commit_hook_(std::move(commit_hook)) {}
+        commit_hook_(std::move(commit_hook)),
+        pipeline_(pipeline) {}
   ~PgStore() override {
     for (PGconn* c : free_) PQfinish(c);
   }
@@ -255,7 +313,8 @@ class PgStore final : public Store {
   bool Usable(PGconn* conn) {
     std::lock_guard lock(mutex_);
     auto it = born_.find(conn);
-    return PQstatus(conn) == CONNECTION_OK && it != born_.end() && it->second == lost_;
+    return PQstatus(conn) == CONNECTION_OK && PQpipelineStatus(conn) == PQ_PIPELINE_OFF &&
+           it != born_.end() && it->second == lost_;
   }
   void Discard(PGconn* conn) {
     {
@@ -357,6 +416,7 @@ class PgStore final : public Store {
   std::string_view Backend() const override { return "postgresql"; }
 
   const std::function<void(bool, int, int)>& CommitHook() const { return commit_hook_; }
+  bool PipelineMode() const { return pipeline_; }
 
   // After a COMMIT whose answer was lost (decision 0023): what became of transaction `txid`,
   // asked on new connections with txid_status(). Success: committed. errc::kUnavailable:
@@ -411,6 +471,7 @@ class PgStore final : public Store {
   int max_connections_;
   std::string schema_;
   std::function<void(bool, int, int)> commit_hook_;  // StoreOptions::postgres_commit_hook
+  bool pipeline_;                                    // StoreOptions::postgres_pipeline
   std::shared_ptr<const ParamKeys> keys_;            // set by Migrate
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -426,7 +487,9 @@ void PgSession::ConnectionLost() {
 
 Result<void> PgSession::Commit() {
   if (!in_tx_) return make_error_code(errc::kNotInTransaction);
-  if (auto f = FlushPending(); !f) {
+  auto f = FlushPending();
+  if (f) f = Sync();
+  if (!f) {
     Rollback();
     return f.error();
   }
@@ -467,6 +530,101 @@ Result<void> PgSession::SendCommit() {
   return {};
 }
 
+Result<void> PgSession::Exec(std::string_view sql, const std::vector<Param>& params) {
+  if (in_tx_ && store_.PipelineMode()) return Defer(sql, params);
+  KAKEHASHI_TRY(PGresult * res, Run(sql, params));
+  PQclear(res);
+  return {};
+}
+
+Result<void> PgSession::Defer(std::string_view sql, const std::vector<Param>& params) {
+  if (poisoned_) return *poisoned_;
+  if (deferred_ == 0 && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
+      PQenterPipelineMode(conn_) == 0) {
+    return Check(nullptr).error();  // a connection that cannot even enter the mode is broken
+  }
+  const Values values(params);
+  const std::string numbered = Numbered(sql);
+  if (PQsendQueryParams(conn_, numbered.c_str(), values.Count(), nullptr, values.values.data(),
+                        nullptr, nullptr, 0) == 0) {
+    // Not sent (the connection broke): read what was, so the failure is classified.
+    const auto r = Pipeline(nullptr, nullptr);
+    if (!r) return r.error();
+    return Check(nullptr).error();
+  }
+  if (++deferred_ >= kMaxDeferred) return Sync();
+  return {};
+}
+
+Result<PGresult*> PgSession::Pipeline(const std::string* sql, const Values* values) {
+  const int sent = deferred_;
+  const int savepoint_at = savepoint_at_;
+  deferred_ = 0;
+  savepoint_at_ = -1;
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) == 0) {
+    return Check(nullptr).error();
+  }
+  int total = sent;
+  bool ok = true;
+  if (sql != nullptr) {
+    ok = PQsendQueryParams(conn_, sql->c_str(), values->Count(), nullptr, values->values.data(),
+                           nullptr, nullptr, 0) != 0;
+    if (ok) ++total;
+  }
+  ok = PQpipelineSync(conn_) != 0 && ok;
+  // Each statement's results end with nullptr; after a failure the rest are
+  // PGRES_PIPELINE_ABORTED; the sync's result comes last. A lost connection ends the reading.
+  PGresult* wanted = nullptr;
+  std::optional<ErrorCode> failure;
+  int failed_at = -1;
+  bool broken = false;
+  for (int i = 0; i < total && !broken; ++i) {
+    bool any = false;
+    while (PGresult* res = PQgetResult(conn_)) {
+      any = true;
+      const auto status = PQresultStatus(res);
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        if (sql != nullptr && i == total - 1 && failure == std::nullopt) {
+          PQclear(wanted);
+          wanted = res;
+        } else {
+          PQclear(res);
+        }
+      } else if (status == PGRES_PIPELINE_ABORTED || failure) {
+        PQclear(res);
+      } else {
+        failure = Check(res).error();  // clears it
+        failed_at = i;
+      }
+      if (PQstatus(conn_) == CONNECTION_BAD) {
+        broken = true;
+        break;
+      }
+    }
+    if (!any && PQstatus(conn_) == CONNECTION_BAD) broken = true;
+  }
+  if (!broken) {
+    while (PGresult* res = PQgetResult(conn_)) {  // the sync (PGRES_PIPELINE_SYNC)
+      const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      PQclear(res);
+      if (sync) break;
+    }
+  }
+  if (PQexitPipelineMode(conn_) == 0 && !failure) {
+    // Still results to read, or a broken connection: the connection is not used again.
+    failure = Check(nullptr).error();
+  }
+  if (!failure && (broken || !ok)) failure = Check(nullptr).error();
+  if (failure) {
+    PQclear(wanted);
+    // A failure that a SAVEPOINT sent after it did not survive: nobody can be told in time.
+    if (failed_at >= 0 && failed_at <= savepoint_at) poisoned_ = failure;
+    if (failed_at < 0 || broken) poisoned_ = failure;
+    return *failure;
+  }
+  return wanted;
+}
+
 bool PgSession::Reconnect() {
   auto made = store_.Connect();
   if (!made) return false;
@@ -490,7 +648,8 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
     }
   }
   auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections),
-                                         options.postgres_schema, options.postgres_commit_hook);
+                                         options.postgres_schema, options.postgres_commit_hook,
+                                         options.postgres_pipeline);
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
 }

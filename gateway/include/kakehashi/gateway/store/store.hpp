@@ -235,6 +235,11 @@ struct StoreOptions {
   // `sent` false right before COMMIT is sent, with `sent` true after it was sent and before its
   // answer is read. Tests break the connection at those points (decision 0023).
   std::function<void(bool sent, int backend_pid, int socket)> postgres_commit_hook;
+  // PostgreSQL: inside a transaction, statements whose result is not needed at once are sent in
+  // libpq's pipeline mode and their results read with the next one that needs an answer, so a
+  // request's statements share one round trip (decision 0028). False: one round trip per
+  // statement, as before (benchmarks compare the two).
+  bool postgres_pipeline = true;
 };
 
 // "sqlite:PATH" (":memory:" allowed, one shared in-memory database per Store), "sqlite://PATH",

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/bench_gateway_pg.sh [BUILD_DIR] [N] [ROUNDS]
+#
+# The gateway's write path on PostgreSQL: the commit queue (`group`, decision 0015: one commit
+# thread, the requests of a group in one transaction) against one transaction per Bundle on two
+# threads (`handle`: Handler::Handle, what `serve --commit-queue 0` does), each with libpq's
+# pipeline mode (decision 0028) and without it (`-nopipe`, one round trip per statement), in the
+# same run, against a throwaway PostgreSQL 15 cluster (tools/pg_test_server.sh: fsync=off,
+# synchronous_commit=off). MODES="group handle" picks settings.
+# Each run posts N (default 2000) transaction Bundles of BUNDLE_SIZE (default 1) Observation
+# POSTs through bench_gateway_tx (no validator, 2 threads; `group` keeps 50 in flight as wrk's
+# connections do) into a fresh database; ROUNDS (default 3) alternate the settings.
+# Printed per run: tx/s, client CPU per Bundle (bench_gateway_tx) and server CPU per Bundle (user
+# + sys of the postmaster, its live children and its reaped children, /proc), with the 1-minute
+# load average before the run: on a shared machine CPU per Bundle is the comparable figure.
+# PG_SETTINGS="-c synchronous_commit=on" adds server settings (e.g. to see durable commits).
+# BASE_TX=path/to/another/bench_gateway_tx adds its `base-handle` and `base-group` runs (an older
+# build, for before/after in the same run; it is given no `nopipeline`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+n=${2:-2000}
+rounds=${3:-3}
+size=${BUNDLE_SIZE:-1}
+tx="$build/bench/bench_gateway_tx"
+[[ -x $tx ]] || { echo "bench_gateway_pg: build $tx first" >&2; exit 2; }
+bindir=${KAKEHASHI_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[[ -x $bindir/postgres ]] || { echo "bench_gateway_pg: PostgreSQL 15 not found (tools/setup.sh)" >&2; exit 2; }
+
+state=$(mktemp -d /tmp/kakehashi-bench-pg.XXXXXX)
+cleanup() {
+  tools/pg_test_server.sh stop "$state" >/dev/null 2>&1 || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+url=$(tools/pg_test_server.sh start "$state")
+datadir="$(cat "$state/datadir")/data"
+if [[ -n ${PG_SETTINGS:-} ]]; then
+  # Restart with the extra settings (same port and socket directory).
+  port=${url##*:}; port=${port%%/*}
+  owner=$(stat -c %U "$datadir")
+  as_owner() { if [[ $(id -u) -eq 0 ]]; then runuser -u "$owner" -- "$@"; else "$@"; fi; }
+  as_owner "$bindir/pg_ctl" -D "$datadir" -m fast -w stop >/dev/null
+  as_owner "$bindir/pg_ctl" -D "$datadir" -l "$datadir/../server.log" -w -t 60 \
+    -o "-p $port -k $(dirname "$datadir") -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 $PG_SETTINGS" \
+    start >/dev/null
+fi
+postmaster=$(head -1 "$datadir/postmaster.pid")
+host=$(dirname "$datadir")
+port=${url##*:}; port=${port%%/*}
+
+python3 - "$size" "$state/tx.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+            "resource": {"resourceType": "Observation", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                         "subject": {"reference": f"Patient/p{i}"},
+                         "effectiveDateTime": "2026-11-30T09:00:00+09:00",
+                         "valueQuantity": {"value": 100 + i, "unit": "mg/dL",
+                                           "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
+            "request": {"method": "POST", "url": "Observation"}} for i in range(n)]
+json.dump({"resourceType": "Bundle", "type": "transaction", "entry": entries},
+          open(sys.argv[2], "w"), separators=(",", ":"))
+PY
+
+hz=$(getconf CLK_TCK)
+# CPU ticks of the cluster: the postmaster (its own and its reaped children's) plus its live
+# children (backends, walwriter, checkpointer, ...).
+server_ticks() {
+  local total
+  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
+  for stat in /proc/[0-9]*/stat; do
+    { read -r -a f <"$stat"; } 2>/dev/null || continue
+    # Field 2 (comm) has no spaces for postgres processes ("(postgres)").
+    [[ ${f[3]:-} == "$postmaster" ]] && total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+
+run=0
+printf "%-14s %8s %14s %14s %6s %s\n" "setting" "tx/s" "client ms/tx" "server ms/tx" "load" "groups"
+for ((r = 1; r <= rounds; ++r)); do
+  modes=${MODES:-handle-nopipe group-nopipe handle group}
+  [[ -n ${BASE_TX:-} ]] && modes="base-handle base-group $modes"
+  for mode in $modes; do
+    run=$((run + 1))
+    db="kk_bench_$run"
+    if [[ $(id -u) -eq 0 ]]; then
+      runuser -u "$(stat -c %U "$datadir")" -- "$bindir/createdb" -h "$host" -p "$port" -U kakehashi "$db"
+    else
+      "$bindir/createdb" -h "$host" -p "$port" -U kakehashi "$db"
+    fi
+    u="${url%/*}/$db"
+    # The store's schema is created first (not measured).
+    bin=$tx
+    [[ $mode == base-* ]] && bin=$BASE_TX
+    "$bin" "$u" "$state/tx.json" 2 1 novalidate >/dev/null
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    t0=$(server_ticks)
+    args=("$u" "$state/tx.json" "$n" 2 novalidate)
+    [[ $mode == group* || $mode == base-group ]] && args+=(group)
+    [[ $mode == *-nopipe ]] && args+=(nopipeline)
+    out=$("$bin" "${args[@]}")
+    sleep 0.3  # the backends exit and are reaped (their CPU moves to the postmaster)
+    t1=$(server_ticks)
+    rate=$(sed -n 's/.*: \([0-9.]*\) tx\/s.*/\1/p' <<<"$out" | head -1)
+    client=$(sed -n 's/.*CPU \([0-9.]*\) ms per transaction.*/\1/p' <<<"$out" | head -1)
+    server=$(awk -v a="$t0" -v b="$t1" -v n="$((n - 1))" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')
+    groups=$(sed -n 's/.*: \([0-9]* groups, [0-9.]* Bundles per group\).*/\1/p' <<<"$out")
+    printf "%-14s %8s %14s %14s %6s %s\n" "$mode" "$rate" "$client" "$server" "$load" "$groups"
+  done
+done
+echo "bench_gateway_pg: $n Bundles of $size Observation(s) per run, 2 threads, no validator; $(nproc) cores; load now $(cut -d' ' -f1-3 /proc/loadavg)"
