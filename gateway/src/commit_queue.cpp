@@ -250,6 +250,7 @@ std::optional<ErrorCode> CommitQueue::TryAlone(CommitJob& job, int attempt) {
     return b.error();
   }
   const bool ok = Apply(job, s);
+  if (options_.after_apply) options_.after_apply(0);
   if (job.thrown_) {
     s.Rollback();
     return std::nullopt;

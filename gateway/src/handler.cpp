@@ -1340,6 +1340,22 @@ struct Handler::Impl {
         }
       }
     }
+    auto respond = [this, st] {
+      for (auto& e : st->entries) {
+        if (e.failed || e.method != "GET") continue;
+        if (auto f = RunGet(e)) {
+          e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+        }
+      }
+      return BundleResponse(st->entries, false);
+    };
+    // Nothing to write (only GET entries, or every write entry already rejected): no write
+    // transaction, so no transaction id and no commit record (decision 0028); the GETs read
+    // committed data as they would after a commit.
+    if (std::none_of(st->entries.begin(), st->entries.end(),
+                     [](const Entry& e) { return !e.failed && e.method != "GET"; })) {
+      return respond();
+    }
     return MakeJob(
         [this, st](store::Session& s) -> std::optional<Failure> {
           constexpr std::string_view kEntry = "batch_entry";
@@ -1372,16 +1388,7 @@ struct Handler::Impl {
           }
           return std::nullopt;
         },
-        [this, st] {
-          for (auto& e : st->entries) {
-            if (e.failed || e.method != "GET") continue;
-            if (auto f = RunGet(e)) {
-              e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
-            }
-          }
-          return BundleResponse(st->entries, false);
-        },
-        weight, [st] { return st->entry_store_error; });
+        std::move(respond), weight, [st] { return st->entry_store_error; });
   }
 
   // The transaction-response / batch-response Bundle, rendered after the commit.

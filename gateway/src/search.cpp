@@ -286,7 +286,22 @@ std::optional<std::string> CriteriaKey(const QueryParams& params) {
     if (std::find(std::begin(kResultOnly), std::end(kResultOnly), name) != std::end(kResultOnly)) {
       continue;
     }
-    terms.push_back(PercentEncode(name) + '=' + PercentEncode(value));
+    // Every parameter BuildSearch keeps is a list of alternatives (SplitOr; R4 §3.1.1.4: a
+    // comma ORs values), so the list is a set: sorted, repeats removed, a backslash or comma
+    // inside an alternative escaped with a backslash (so the list is injective): "a,b", "b,a"
+    // and "b,a,b" share a key.
+    std::vector<std::string> alternatives = SplitOr(value);
+    std::sort(alternatives.begin(), alternatives.end());
+    alternatives.erase(std::unique(alternatives.begin(), alternatives.end()), alternatives.end());
+    std::string list;
+    for (const std::string& alt : alternatives) {
+      if (!list.empty()) list += ',';
+      for (char c : alt) {
+        if (c == '\\' || c == ',') list += '\\';
+        list += c;
+      }
+    }
+    terms.push_back(PercentEncode(name) + '=' + PercentEncode(list));
   }
   std::sort(terms.begin(), terms.end());
   terms.erase(std::unique(terms.begin(), terms.end()), terms.end());

@@ -42,9 +42,10 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
 // decoded (name, value) pairs, so order, repeats and percent-encoding do not matter (clauses
 // are ANDed), without the parameters that only shape a result (_format, _pretty, _count,
 // _summary, _total, _elements, _sort, _include, _revinclude), each pair percent-encoded again
-// and joined sorted with '&' (injective: '=', '&' and '%' are encoded). Alternatives inside one
-// value ("a,b" against "b,a") are not reordered: such criteria still lock apart. nullopt for
-// paging parameters (_offset, _cursor), which change which matches are seen.
+// and joined sorted with '&' (injective: '=', '&' and '%' are encoded). The alternatives of
+// one value (comma-separated, ORed) are a set too: "a,b", "b,a" and "a,b,a" give one key
+// (decision 0028); different parameters or values still lock apart. nullopt for paging
+// parameters (_offset, _cursor), which change which matches are seen.
 std::optional<std::string> CriteriaKey(const QueryParams& params);
 
 // Parses one date search value with an optional prefix into `p` (kDate or kLastUpdated).

@@ -4,7 +4,15 @@
 #include "kakehashi/gateway/store/store.hpp"
 #include "test_support.hpp"
 
+#ifdef KAKEHASHI_HAVE_POSTGRES
+#include <libpq-fe.h>
+#endif
+
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
 
 namespace kakehashi::gateway {
 namespace {
@@ -84,6 +92,59 @@ void CheckpointsCommitWithResources(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("store: import checkpoints commit and roll back with their transaction",
                        "[store][checkpoint]", CheckpointsCommitWithResources)
+
+#ifdef KAKEHASHI_HAVE_POSTGRES
+TEST_CASE("store: two first imports create the checkpoint tables at once [postgresql]",
+          "[store][checkpoint][.postgres]") {
+  // s1 creates the tables in its open transaction; s2, on another store, wants them too before
+  // s1 commits. Before decision 0028 s2's CREATE TABLE IF NOT EXISTS did not see s1's tables,
+  // waited on the catalog's unique index and failed with 23505 once s1 committed; now s2 waits
+  // on the creators' advisory lock and then finds the tables.
+  auto t = testing::MakeStore(Backend::kPostgres);
+  auto other = t->OpenAnother();
+  auto s1 = t->store->OpenSession();
+  auto s2 = other->OpenSession();
+  REQUIRE(s1);
+  REQUIRE(s2);
+  REQUIRE((*s1)->Begin());
+  REQUIRE((*s1)->WriteCheckpoint("src", "u1", "f1"));
+  REQUIRE((*s1)->ReadCheckpoints("src"));  // a query: everything sent before it has run
+  std::optional<ErrorCode> second;         // s2's outcome (no Catch assertions in the thread)
+  std::thread creator([&] {
+    ErrorCode e;
+    if (auto b = (*s2)->Begin(); !b) {
+      e = b.error();
+    } else if (auto w = (*s2)->WriteCheckpoint("src", "u2", "f2"); !w) {
+      e = w.error();
+      (*s2)->Rollback();
+    } else if (auto c = (*s2)->Commit(); !c) {
+      e = c.error();
+    }
+    second = e;
+  });
+  // Wait (without a time limit on the outcome) until s2 waits on a lock.
+  PGconn* admin = PQconnectdb(t->url.c_str());
+  bool waiting = false;
+  for (int i = 0; i < 4000 && !waiting; ++i) {
+    PGresult* r = PQexec(admin,
+                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND query LIKE '%import_checkpoints%'");
+    waiting = PQresultStatus(r) == PGRES_TUPLES_OK && std::string(PQgetvalue(r, 0, 0)) != "0";
+    PQclear(r);
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  PQfinish(admin);
+  CHECK(waiting);
+  REQUIRE((*s1)->Commit());
+  creator.join();
+  REQUIRE(second);
+  INFO(second->message());
+  CHECK_FALSE(*second);
+  auto rows = (*s1)->ReadCheckpoints("src");
+  REQUIRE(rows);
+  CHECK(rows->size() == 2);
+}
+#endif
 
 }  // namespace
 }  // namespace kakehashi::gateway

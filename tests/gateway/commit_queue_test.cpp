@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace kakehashi::gateway {
 namespace {
@@ -333,6 +334,35 @@ TEST_CASE("commit queue: reads and early failures are answered without the queue
       h.PrepareRequest(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})"));
   REQUIRE(std::holds_alternative<std::unique_ptr<PreparedRequest>>(put));
   CHECK(h.Handle(Req("GET", "/fhir/Patient/x")).status == 404);
+}
+
+TEST_CASE("commit queue: the after_apply hook fires for every group, one request included",
+          "[commit]") {
+  auto t = testing::MakeStore(Backend::kSqlite);
+  Handler h(*t->store, {});
+  std::vector<std::size_t> seen;  // the commit thread's calls; read after Stop()
+  CommitQueueOptions options;
+  options.after_apply = [&](std::size_t i) { seen.push_back(i); };
+  CommitQueue queue(h, options);
+  auto one = Prepare(h, Req("PUT", "/fhir/Basic/h1", R"({"resourceType":"Basic","id":"h1"})"));
+  REQUIRE(queue.Submit(one));
+  queue.Start();
+  CHECK(one->Wait().status == 201);
+  queue.Stop();
+  CHECK(seen == std::vector<std::size_t>{0});
+  CHECK(queue.Stats().groups == 1);
+
+  seen.clear();
+  CommitQueue two(h, options);
+  auto a = Prepare(h, Req("PUT", "/fhir/Basic/h2", R"({"resourceType":"Basic","id":"h2"})"));
+  auto b = Prepare(h, Req("PUT", "/fhir/Basic/h3", R"({"resourceType":"Basic","id":"h3"})"));
+  REQUIRE(two.Submit(a));
+  REQUIRE(two.Submit(b));
+  two.Start();
+  CHECK(a->Wait().status == 201);
+  CHECK(b->Wait().status == 201);
+  two.Stop();
+  CHECK(seen == std::vector<std::size_t>{0, 1});
 }
 
 // ---------------------------------------------------------------- retries (decision 0016)
@@ -658,6 +688,58 @@ TEST_CASE("commit queue: a group that cannot begin is tried again whole; never s
   CHECK(r[1].status == 500);
   CHECK(stats.retries == 0);
 }
+
+void ReadOnlyBatchHasNoTransaction(Backend backend) {
+  // A batch Bundle with nothing to write (only GET entries, or its writes rejected before the
+  // store) is answered without a write transaction: no transaction id, no commit record
+  // (decision 0028). Begin fails for good here, so any transaction would show as an error.
+  auto t = testing::MakeStore(backend);
+  Handler plain(*t->store, {});
+  REQUIRE(plain.Handle(Req("PUT", "/fhir/Patient/g1", R"({"resourceType":"Patient","id":"g1"})"))
+              .status == 201);
+  Faults faults;
+  faults.begin = {-1, Err(store::errc::kQueryFailed)};
+  FaultyStore faulty(*t->store, faults);
+  Handler h(faulty, {});
+  const std::string gets = R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                           R"({"request":{"method":"GET","url":"Patient/g1"}},)"
+                           R"({"request":{"method":"GET","url":"Patient?_id=g1"}},)"
+                           R"({"request":{"method":"GET","url":"Patient/none"}}]})";
+  auto check = [](const Response& r) {
+    REQUIRE(r.status == 200);
+    Json b = Parse(r.body);
+    CHECK(b.Str("type") == "batch-response");
+    const auto& e = b.Find("entry")->Items();
+    REQUIRE(e.size() == 3);
+    CHECK(e[0].Find("response")->Str("status") == "200 OK");
+    CHECK(e[0].Find("resource")->Str("id") == "g1");
+    CHECK(e[1].Find("response")->Str("status") == "200 OK");
+    CHECK(e[2].Find("response")->Str("status").starts_with("404"));
+  };
+  check(h.Handle(Req("POST", "/fhir", gets)));
+  auto split = h.PrepareRequest(Req("POST", "/fhir", gets));
+  REQUIRE(std::holds_alternative<Response>(split));  // never queued for the commit thread
+  check(std::get<Response>(split));
+  // A write entry rejected while preparing leaves nothing to write either.
+  Response rejected = h.Handle(Req("POST", "/fhir",
+                                   R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                                   R"({"request":{"method":"GET","url":"Patient/g1"}},)"
+                                   R"({"resource":{"resourceType":"Patient","id":"g2"},)"
+                                   R"("request":{"method":"PUT","url":"Patient/g9"}}]})"));
+  REQUIRE(rejected.status == 200);
+  Json rb = Parse(rejected.body);
+  CHECK(rb.Find("entry")->Items()[0].Find("response")->Str("status") == "200 OK");
+  CHECK(rb.Find("entry")->Items()[1].Find("response")->Str("status").starts_with("4"));
+  CHECK(faults.commits == 0);
+  // A batch that writes still needs its transaction (and gets Begin's error).
+  Response write = h.Handle(Req("POST", "/fhir",
+                                R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                                R"({"resource":{"resourceType":"Patient","id":"g3"},)"
+                                R"("request":{"method":"PUT","url":"Patient/g3"}}]})"));
+  CHECK(write.status == 500);
+}
+KAKEHASHI_BACKEND_TEST("commit queue: a batch of GETs only runs no write transaction", "[commit]",
+                       ReadOnlyBatchHasNoTransaction)
 
 TEST_CASE("commit queue: a commit of unknown outcome is never run again", "[commit][retry]") {
   // The connection broke during COMMIT, which had in fact committed: the requests answer 500
@@ -1174,6 +1256,54 @@ TEST_CASE("commit queue: two gateways' conditional creates with reordered criter
   REQUIRE(r3.status == 200);
   CHECK(Parse(r3.body).Str("id") == id);
   CHECK(Matches(g.h1, "/fhir/Basic?identifier=urn:r|b1") == 1);
+}
+
+TEST_CASE("commit queue: conditional creates with reordered OR-values lock one key [postgresql]",
+          "[commit][.postgres]") {
+  // q1 runs one conditional create alone (a group of one: after_apply fires for it too) and
+  // holds its criteria lock until q2's create, whose OR-list has the same alternatives in
+  // another order and repeated, waits on it; q2 then finds q1's resource. With a key per
+  // spelling of the list (before decision 0028) q2 would not wait (hook_failures) and would
+  // create a second resource.
+  const std::string url = testing::PostgresUrl();
+  std::atomic<int> hook_failures{0};
+  std::atomic<int> hook_calls{0};
+  std::promise<void> q1_holds;
+  CommitQueueOptions o1;
+  o1.after_apply = [&](std::size_t i) {
+    if (i != 0 || hook_calls++ > 0) return;
+    q1_holds.set_value();
+    if (!WaitUntil([&] {
+          return PgAdmin(url,
+                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                         "granted") == "1";
+        })) {
+      ++hook_failures;
+    }
+  };
+  TwoGateways g(Backend::kPostgres, std::move(o1), /*start=*/false);
+  const std::string basic =
+      R"({"resourceType":"Basic","identifier":[{"system":"urn:r","value":"o1"}],)"
+      R"("code":{"coding":[{"system":"urn:r","code":"c"}]}})";
+  auto j1 = Prepare(
+      g.h1, Req("POST", "/fhir/Basic", basic, {{"If-None-Exist", "identifier=urn:r|o1,urn:r|o2"}}));
+  auto j2 = Prepare(g.h2, Req("POST", "/fhir/Basic", basic,
+                              {{"If-None-Exist", "identifier=urn:r|o2,urn:r|o1,urn:r%7Co2"}}));
+  REQUIRE(g.q1.Submit(j1));
+  REQUIRE(g.q2.Submit(j2));
+  g.q1.Start();
+  q1_holds.get_future().wait();
+  g.q2.Start();
+  Response r1 = j1->Wait();
+  Response r2 = j2->Wait();
+  g.q1.Stop();
+  g.q2.Stop();
+  CHECK(hook_failures == 0);
+  CHECK(hook_calls == 1);
+  REQUIRE(r1.status == 201);
+  REQUIRE(r2.status == 200);
+  CHECK(Parse(r2.body).Str("id") == Parse(r1.body).Str("id"));
+  CHECK(Matches(g.h1, "/fhir/Basic?identifier=urn:r|o1") == 1);
 }
 #endif
 

@@ -1197,18 +1197,35 @@ Result<void> SqlSession::RollbackToSavepoint(std::string_view name) {
 // Import checkpoints (store.hpp). Not part of the versioned schema: the table belongs to the
 // importer and is created on first use, identical on both backends ("IF NOT EXISTS" and
 // "ON CONFLICT … DO UPDATE" are SQLite >= 3.24 and PostgreSQL >= 9.5 syntax alike).
+//
+// PostgreSQL: two sessions creating the tables at once (two first imports, decision 0023) would
+// both pass "IF NOT EXISTS" and the second fail on the catalog's unique index (pg_type, 23505).
+// So creating is one statement (a DO block: its own transaction outside one) that, while the
+// tables are missing, first takes a transaction-scoped advisory lock: the second creator waits
+// until the first has committed and then finds the tables (decision 0028). Once they exist no
+// lock is taken.
 Result<void> SqlSession::EnsureCheckpointTable() {
   if (checkpoint_table_) return {};
-  const std::string text = dialect_ == Dialect::kPostgres ? "TEXT COLLATE \"C\"" : "TEXT";
-  KAKEHASHI_TRY_VOID(Exec("CREATE TABLE IF NOT EXISTS import_checkpoints (source " + text +
-                              " NOT NULL, unit " + text +
-                              " NOT NULL, fingerprint TEXT NOT NULL, done_at BIGINT NOT NULL, "
-                              "PRIMARY KEY (source, unit))",
-                          {}));
-  KAKEHASHI_TRY_VOID(Exec("CREATE TABLE IF NOT EXISTS import_unit_resources (source " + text +
-                              " NOT NULL, unit " + text +
-                              " NOT NULL, resources TEXT NOT NULL, PRIMARY KEY (source, unit))",
-                          {}));
+  const bool pg = dialect_ == Dialect::kPostgres;
+  const std::string text = pg ? "TEXT COLLATE \"C\"" : "TEXT";
+  const std::string checkpoints = "CREATE TABLE IF NOT EXISTS import_checkpoints (source " + text +
+                                  " NOT NULL, unit " + text +
+                                  " NOT NULL, fingerprint TEXT NOT NULL, done_at BIGINT NOT NULL, "
+                                  "PRIMARY KEY (source, unit))";
+  const std::string resources = "CREATE TABLE IF NOT EXISTS import_unit_resources (source " + text +
+                                " NOT NULL, unit " + text +
+                                " NOT NULL, resources TEXT NOT NULL, PRIMARY KEY (source, unit))";
+  if (pg) {
+    KAKEHASHI_TRY_VOID(
+        Exec("DO $kk$ BEGIN IF to_regclass('import_checkpoints') IS NULL OR "
+             "to_regclass('import_unit_resources') IS NULL THEN PERFORM "
+             "pg_advisory_xact_lock(7401747); " +
+                 checkpoints + "; " + resources + "; END IF; END $kk$",
+             {}));
+  } else {
+    KAKEHASHI_TRY_VOID(Exec(checkpoints, {}));
+    KAKEHASHI_TRY_VOID(Exec(resources, {}));
+  }
   if (!InTransaction()) checkpoint_table_ = true;  // a rolled-back CREATE is undone
   return {};
 }

@@ -48,8 +48,9 @@ struct CommitQueueOptions {
   std::size_t max_group = 64;     // requests per transaction
   // Resources per transaction (PreparedRequest::Weight); a heavier request goes alone.
   std::size_t max_group_weight = 4096;
-  // Tests only: called on the commit thread after the request at `index` of a group (two or
-  // more requests) was applied in its savepoint, before the next one.
+  // Tests only: called on the commit thread after every Apply of a request, before its
+  // savepoint is released or the next request is applied. `index`: the request's place in its
+  // group; 0 for a request run alone (a group of one, or a retry after a store error).
   std::function<void(std::size_t index)> after_apply;
 };
 
