@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -360,6 +361,27 @@ Result<void> DecodeCp932(std::string_view bytes, std::string& out, Problems& pro
 
 enum class JisSet : std::uint8_t { kAscii, kJis0208, kKana, kUnsupported1, kUnsupported2 };
 
+// The end of the run of bytes from s[i] that the ISO-2022-JP decoder copies as they are in the
+// ASCII set: below 0x80 and none of ESC (0x1B), SO (0x0E), SI (0x0F). Eight bytes at a time
+// (a JAHIS message is mostly such bytes), then byte by byte from the first word that holds one
+// of them, so the answer is the byte loop's.
+std::size_t PlainAsciiEnd(const unsigned char* s, std::size_t i, std::size_t n) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  // Non-zero when some byte of v is zero (exact as a yes/no answer).
+  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  while (i + 8 <= n) {
+    std::uint64_t x;
+    std::memcpy(&x, s + i, 8);
+    const std::uint64_t esc = x ^ (kOnes * 0x1B);
+    const std::uint64_t shift = (x & ~kOnes) ^ (kOnes * 0x0E);  // 0x0E and 0x0F alike
+    if (((x & kHigh) | has_zero(esc) | has_zero(shift)) != 0) break;
+    i += 8;
+  }
+  while (i < n && s[i] < 0x80 && s[i] != 0x1B && s[i] != 0x0E && s[i] != 0x0F) ++i;
+  return i;
+}
+
 // ISO-2022-JP state machine (digest §8 table). `declared_ascii`: the caller declared US-ASCII, so
 // any designation is reported as kUndeclaredEscape (once) but still decoded.
 Result<void> DecodeIso2022Jp(std::string_view bytes, std::string& out, Problems& problems,
@@ -379,8 +401,7 @@ Result<void> DecodeIso2022Jp(std::string_view bytes, std::string& out, Problems&
     const unsigned b = s[i];
     if (set == JisSet::kAscii && !shift_out) {
       // Fast path: copy printable ASCII and ordinary controls.
-      std::size_t j = i;
-      while (j < n && s[j] < 0x80 && s[j] != 0x1B && s[j] != 0x0E && s[j] != 0x0F) ++j;
+      const std::size_t j = PlainAsciiEnd(s, i, n);
       if (j > i) {
         w.Bytes(bytes.data() + i, j - i);
         i = j;

@@ -129,6 +129,45 @@ TEST_CASE("charset: SO/SI and raw 8-bit kana are decoded and flagged", "[charset
   CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kNonStandardKana, 1, 1});
 }
 
+TEST_CASE("charset: ISO-2022-JP plain runs end at the first ESC, SO, SI or 8-bit byte",
+          "[charset]") {
+  // The decoder copies runs of bytes below 0x80 other than ESC, SO and SI eight bytes at a
+  // time: every such byte is copied as it is, and each byte that ends a run is found at every
+  // offset of a word (0-19) with the same output and problem offsets.
+  std::string plain;
+  for (int b = 0; b < 0x80; ++b) {
+    if (b != 0x1B && b != 0x0E && b != 0x0F) plain += static_cast<char>(b);
+  }
+  CHECK(Dec(plain, Charset::kIso2022Jp) == plain);
+  CHECK(Dec(plain + plain, Charset::kIso2022Jp) == plain + plain);
+  common::DecodeOptions lenient{DecodeMode::kLenient};
+  const std::string tail = "0123456789abcdef|^~";
+  for (std::size_t at = 0; at < 20; ++at) {
+    INFO(at);
+    const std::string head(at, 'a');
+    CHECK(Dec(head + "\x1B$BK\\\x1B(B" + tail, Charset::kIso2022Jp) == head + "本" + tail);
+    std::vector<DecodeProblem> problems;
+    auto r = common::Decode(head + "\x0E" + "1\x0F" + tail, Charset::kIso2022Jp, &problems);
+    REQUIRE(r);
+    CHECK(*r == head + "ｱ" + tail);
+    REQUIRE(problems.size() == 2);  // SO and SI
+    CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kNonStandardKana, at, 1});
+    CHECK(problems[1] == DecodeProblem{DecodeProblemKind::kNonStandardKana, at + 2, 1});
+    problems.clear();
+    r = common::Decode(head + "\xB1" + tail, Charset::kIso2022Jp, &problems);
+    REQUIRE(r);
+    CHECK(*r == head + "ｱ" + tail);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kNonStandardKana, at, 1});
+    problems.clear();
+    r = common::Decode(head + "\x80" + tail, Charset::kIso2022Jp, &problems, lenient);
+    REQUIRE(r);
+    CHECK(*r == head + "\uFFFD" + tail);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0] == DecodeProblem{DecodeProblemKind::kInvalidBytes, at, 1});
+  }
+}
+
 TEST_CASE("charset: kana mode keeps 0x60-0x7E as ASCII in lenient mode", "[charset]") {
   std::vector<DecodeProblem> problems;
   common::DecodeOptions lenient{DecodeMode::kLenient};
