@@ -573,6 +573,48 @@ void MessageBuilder::ReportDecodeProblems(const Message& msg,
 
 namespace {
 
+struct SeparatorCounts {
+  std::size_t fields = 0;     // field separators
+  std::size_t line_ends = 0;  // CR and LF
+};
+
+// std::count(field) and std::count('\r') + std::count('\n') of `t` in one pass, eight bytes at
+// a time (the three std::count passes ran byte by byte: ~1.5 % of a conversion's instructions).
+// Zeros(v) has 0x80 in exactly the bytes of v that are zero (no carry crosses a byte), so every
+// match is counted once; the per-byte counters are summed before any of them can pass 255.
+SeparatorCounts CountSeparators(std::string_view t, char field) {
+  SeparatorCounts counts;
+  std::size_t i = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+    constexpr std::uint64_t kEvenBytes = 0x00FF00FF00FF00FFULL;
+    const auto zeros = [](std::uint64_t v) { return ~(((v & kLow7) + kLow7) | v | kLow7); };
+    const auto sum_bytes = [](std::uint64_t a) {
+      a = (a & kEvenBytes) + ((a >> 8) & kEvenBytes);  // four 16-bit sums, each <= 510
+      return static_cast<std::size_t>((a * 0x0001000100010001ULL) >> 48);
+    };
+    const std::uint64_t f = kOnes * static_cast<unsigned char>(field);
+    constexpr std::uint64_t cr = kOnes * '\r', lf = kOnes * '\n';
+    while (i + 8 <= t.size()) {
+      std::uint64_t fields = 0, line_ends = 0;  // one counter per byte lane
+      for (int words = 0; words < 255 && i + 8 <= t.size(); ++words, i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, t.data() + i, 8);
+        fields += zeros(w ^ f) >> 7;
+        line_ends += (zeros(w ^ cr) | zeros(w ^ lf)) >> 7;  // CR and LF never share a byte
+      }
+      counts.fields += sum_bytes(fields);
+      counts.line_ends += sum_bytes(line_ends);
+    }
+  }
+  for (; i < t.size(); ++i) {
+    counts.fields += t[i] == field ? 1 : 0;
+    counts.line_ends += t[i] == '\r' || t[i] == '\n' ? 1 : 0;
+  }
+  return counts;
+}
+
 // The end of the field starting at t[k]: the position of the next field separator, CR or LF (n
 // when none). Sets has_escape when the escape character occurs before it. Eight bytes at a time
 // (the index pass was ~3.5 % of a whole conversion's instructions): a byte equal to v shows as
@@ -618,13 +660,11 @@ bool MessageBuilder::Index(Message& msg, std::int64_t first_line) {
   const Delimiters& d = msg.delimiters_;
   msg.segments_.clear();
   msg.fields_.clear();
-  // Exact-size index (a vectorised count is cheaper than regrowing or over-reserving, and keeps
+  // Exact-size index (one counting pass is cheaper than regrowing or over-reserving, and keeps
   // a parsed file's memory close to its text).
-  const auto separators = static_cast<std::size_t>(std::count(t.begin(), t.end(), d.field));
-  const auto line_ends = static_cast<std::size_t>(std::count(t.begin(), t.end(), '\r')) +
-                         static_cast<std::size_t>(std::count(t.begin(), t.end(), '\n'));
-  msg.fields_.reserve(separators + 2);
-  msg.segments_.reserve(line_ends + 1);
+  const SeparatorCounts counts = CountSeparators(t, d.field);
+  msg.fields_.reserve(counts.fields + 2);
+  msg.segments_.reserve(counts.line_ends + 1);
   const auto n = static_cast<std::uint32_t>(t.size());
   std::uint32_t i = 0;
   std::int64_t line = first_line;
