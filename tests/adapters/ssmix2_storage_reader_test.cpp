@@ -342,6 +342,36 @@ TEST_CASE("ssmix2 reader: extended storage content folders become records", "[ss
   }
 }
 
+TEST_CASE("ssmix2 reader: StoredFile::path is the root joined with the folders and the name",
+          "[ssmix2]") {
+  // The reader builds these paths as strings below the patient folder; they must be exactly
+  // the fs::path joins, whatever way the root was written (trailing separator, relative).
+  TempTree t;
+  const std::string name = "0000000001_20240401_OMP-01_123_20240401090000000_01_1";
+  t.Add(name);
+  const std::string ext_type = "L-OBSERVATIONS^OBSERVATIONS^99ZL01";
+  const fs::path content = t.Root() / "000/000/0000000001/20240402" / ext_type /
+                           ("0000000001_20240402_" + ext_type + "_V1_20240402120000000_1");
+  fs::create_directories(content);
+  std::ofstream(content / "main_document.hl7") << "MSH|^~\\&|\r";
+  const fs::path relative = fs::relative(t.Root(), fs::current_path());
+  for (const fs::path& root : {t.Root(), t.Root() / "", relative, relative / ""}) {
+    INFO(root.native());
+    CollectingSink sink;
+    StorageReader reader(root, sink);
+    reader.Preload(true);
+    std::vector<StorageRecord> records;
+    REQUIRE(reader.NextPatient(records).value() == 2);
+    const fs::path patient = root / "000" / "000" / "0000000001";
+    CHECK(records[0].file.path == patient / "20240401" / "OMP-01" / name);
+    CHECK(records[0].file.path.native() == (patient / "20240401" / "OMP-01" / name).native());
+    const fs::path main_file =
+        patient / "20240402" / ext_type / content.filename() / "main_document.hl7";
+    CHECK(records[1].file.path == main_file);
+    CHECK(records[1].file.path.native() == main_file.native());
+  }
+}
+
 TEST_CASE("ssmix2 reader: a patient folder or a folder below one converts that subtree",
           "[ssmix2]") {
   TempTree tree;

@@ -312,6 +312,11 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
   const std::string& patient_name = folder.id;
   const fs::path patient_dir = root_ / folder.l1 / folder.l2 / folder.id;
   const std::string rel = folder.l1 + '/' + folder.l2 + '/' + folder.id;
+  // The folders below as strings: `dir + '/' + name` is what `fs::path(dir) / name` gives for a
+  // directory entry's name (no separator in it, never empty) after a path with a file name, and
+  // costs one string instead of a copy and re-split of every component per folder and file; each
+  // StoredFile's fs::path is then made once from its whole string.
+  const std::string& patient_path = patient_dir.native();
   std::vector<std::string> dates, date_files;
   const DirFd patient_fd = OpenDir(AT_FDCWD, patient_dir.c_str());
   KAKEHASHI_TRY_VOID(List(patient_fd, dates, &date_files));
@@ -330,7 +335,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
   auto slot = [&files](std::size_t i) -> StoredFile& { return files[i]; };
   PendingReads preloads(slot, io_uring_);  // read together once the folders are walked
   for (const auto& date : dates) {
-    const fs::path date_dir = patient_dir / date;
+    const std::string date_path = patient_path + '/' + date;
     const std::string date_rel = rel + '/' + date;
     const DirFd date_fd = OpenDir(patient_fd.get(), date.c_str());
     KAKEHASHI_TRY_VOID(List(date_fd, types, &stray));
@@ -342,7 +347,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
       ++counts.skipped;
     }
     for (const auto& type : types) {
-      const fs::path type_dir = date_dir / type;
+      const std::string type_path = date_path + '/' + type;
       const std::string type_rel = date_rel + '/' + type;
       const DirFd type_fd = OpenDir(date_fd.get(), type.c_str());
       KAKEHASHI_TRY_VOID(List(type_fd, content_dirs, &names, &inos));
@@ -384,8 +389,8 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
         std::rotate(content_files.begin(), main, main + 1);
         extended_info[content_rel] = {type, content_files};
         ++counts.files;
-        extended.push_back(
-            {type_dir / content / content_files.front(), content_rel, std::move(*parsed)});
+        extended.push_back({fs::path(type_path + '/' + content + '/' + content_files.front()),
+                            content_rel, std::move(*parsed)});
         extended.back().root = label_;
       }
       for (std::size_t n = 0; n < names.size(); ++n) {
@@ -414,7 +419,7 @@ Result<void> StorageReader::Collect(const PatientFolder& folder, Collected& c, I
                              "; the file-name fields are used");
         }
         ++counts.files;
-        files.push_back({type_dir / name, file_rel, std::move(*parsed)});
+        files.push_back({fs::path(type_path + '/' + name), file_rel, std::move(*parsed)});
         files.back().root = label_;
         files.back().inode = inos[n];
         if (preload_) preloads.Add(type_fd.get(), name.c_str(), inos[n], files.size() - 1);
