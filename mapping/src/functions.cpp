@@ -110,7 +110,21 @@ const Location& At(FunctionContext& ctx) {
   return ctx.Where();
 }
 
-constexpr std::size_t kMaxRememberedSystems = 16;
+// Names remembered by code_system per thread (a linear scan, so a handful).
+constexpr std::size_t kMaxRememberedSystems = 32;
+
+// code_system's remembered (name, URI) pairs for the Mapper whose compiled rules have id
+// `rules_id` (MessageMemo::rules_id), kept per thread across messages: a Mapper may map on
+// several threads; the list starts again whenever the thread maps for another Mapper.
+std::vector<std::pair<std::string, std::string>>& KnownSystems(std::uint64_t rules_id) {
+  thread_local std::uint64_t id = 0;
+  thread_local std::vector<std::pair<std::string, std::string>> known;
+  if (id != rules_id) {
+    known.clear();
+    id = rules_id;
+  }
+  return known;
+}
 
 std::string FindCodeSystemUri(FunctionContext& ctx, std::string_view raw_name, bool* reported) {
   // Digest §9: trim, upper-case, alias HOT -> HOT9 before lookup.
@@ -148,18 +162,22 @@ std::string FindCodeSystemUri(FunctionContext& ctx, std::string_view raw_name, b
   return "urn:kakehashi:code-system:" + name;
 }
 
-// The same, remembered per message for the names that raise no issue (a message names the same
-// few systems for every coding; the registry look-up and spelling cost ~1,000 instructions).
+// The same, remembered for the names that raise no issue (messages name the same few systems
+// for every coding; the registry look-up and spelling cost ~1,000 instructions). The answer for
+// such a name depends only on the rules and options, so the list outlives the message
+// (MessageMemo::rules_id); names that raise an issue are looked up (and reported) each time.
 std::string CodeSystemUri(FunctionContext& ctx, std::string_view raw_name) {
-  if (ctx.memo != nullptr) {
-    for (const auto& [name, uri] : ctx.memo->code_systems) {
+  auto* known =
+      ctx.memo != nullptr && ctx.memo->rules_id != 0 ? &KnownSystems(ctx.memo->rules_id) : nullptr;
+  if (known != nullptr) {
+    for (const auto& [name, uri] : *known) {
       if (name == raw_name) return uri;
     }
   }
   bool reported = false;
   std::string uri = FindCodeSystemUri(ctx, raw_name, &reported);
-  if (ctx.memo != nullptr && !reported && ctx.memo->code_systems.size() < kMaxRememberedSystems) {
-    ctx.memo->code_systems.emplace_back(std::string(raw_name), uri);
+  if (known != nullptr && !reported && known->size() < kMaxRememberedSystems) {
+    known->emplace_back(std::string(raw_name), uri);
   }
   return uri;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -256,6 +257,12 @@ class CompiledIndex {
   std::vector<Compiled> infos_;
 };
 
+// Distinct for every CompiledRules ever made (never reused, unlike an address).
+std::uint64_t NextCompiledRulesId() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 // Every rule object reachable from the message rules (and the resources and datatypes they
@@ -263,6 +270,7 @@ class CompiledIndex {
 struct Mapper::CompiledRules {
   std::unordered_map<const Node*, Compiled> nodes;  // filled by the walk
   CompiledIndex index;                              // the same, for lookups
+  const std::uint64_t id = NextCompiledRulesId();   // MessageMemo::rules_id
 
   void Walk(const Node& node, const RuleSet& rules) {
     if (node.IsArray()) {
@@ -362,7 +370,8 @@ class DedupSink final : public IssueSink {
 class Engine {
  public:
   Engine(const RuleSet& rules, const MapOptions& options, const MessageView& message,
-         const SourceInfo& source, IssueSink& issues, const CompiledIndex& compiled)
+         const SourceInfo& source, IssueSink& issues, const CompiledIndex& compiled,
+         std::uint64_t rules_id)
       : rules_(rules),
         options_(options),
         compiled_(compiled),
@@ -370,6 +379,7 @@ class Engine {
         source_(source),
         dedup_(issues),
         issues_(dedup_) {
+    memo_.rules_id = rules_id;
     // Fields read, one flag per field of every segment in one block (a vector per segment cost
     // an allocation each), and whether any field of a segment was read (also one past its end).
     used_first_.reserve(msg_.SegmentCount() + 1);
@@ -1142,7 +1152,7 @@ MapResult Mapper::Map(const MessageView& message, const SourceInfo& source,
   std::string data_type = source.data_type;
   if (data_type.empty()) data_type = rules_.DataTypeForMessage(Msh9(message));
   const Node* rule = data_type.empty() ? nullptr : rules_.Message(data_type);
-  Engine engine(rules_, options_, message, source, issues, compiled_->index);
+  Engine engine(rules_, options_, message, source, issues, compiled_->index, compiled_->id);
   MapResult result = engine.Run(rule != nullptr ? data_type : std::string(), rule);
   // Every Coding through the terminology service (coding_binder.hpp; issue #5).
   const CodingBinder binder(

@@ -116,6 +116,52 @@ TEST_CASE("mapper: ids are stable across runs and profile sets switch URIs", "[m
   CHECK(obs->Find("specimen")->Find("reference")->Text() == "Specimen/" + spec->Find("id")->Text());
 }
 
+TEST_CASE("mapper: code_system answers remembered across messages stay with their Mapper",
+          "[mapping]") {
+  // code_system remembers the URIs of coding-system names per thread across messages
+  // (MessageMemo::rules_id). Mappers of different profile sets used alternately on one thread,
+  // and a Mapper made after another was destroyed (maybe at its address), each get their own
+  // spelling. A Quantity's MR9P unit system comes straight from code_system (the Coding binder
+  // leaves Quantities alone).
+  Fixture f;
+  auto parsed = adapters::hl7v2::Parse(
+      "MSH|^~\\&|HIS|1312345679|GW|RCV|20240401130000||OUL^R22^OUL_R22|C5|P|2.5\r"
+      "PID|0001||0012345678^^^^PI\r"
+      "SPM|1|S0001||023^血清^JC10|||||||||||||202404010900\r"
+      "OBR|1|22222|S0001|E001^生化学^99O03|||202404010900\r"
+      "OBX|1|NM|3A010000002327101^総蛋白^JC10||7.0|mg^mg^MR9P|6.6-8.1||||F\r",
+      {}, f.issues);
+  REQUIRE(parsed.messages.size() == 1);
+  const mapping::Hl7v2View view(parsed.messages.front());
+  mapping::SourceInfo source;
+  source.kind = "hl7v2";
+  source.file = "test.hl7";
+  const std::string oid = "urn:oid:1.2.392.100495.20.2.101";
+  const std::string url = "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationUnitMERIT9Code";
+  auto unit_system = [&](const mapping::Mapper& mapper) {
+    const auto result = mapper.Map(view, source, f.issues);
+    const Node* obs = f.Find(result, "Observation");
+    REQUIRE(obs != nullptr);
+    const Node* quantity = obs->Find("valueQuantity");
+    REQUIRE(quantity != nullptr);
+    REQUIRE(quantity->Find("system") != nullptr);
+    return quantity->Find("system")->Text();
+  };
+  mapping::MapOptions v112;
+  mapping::MapOptions v120;
+  v120.profile = mapping::ProfileSet::kJpCore120;
+  const mapping::Mapper m112(f.rules, v112);
+  const mapping::Mapper m120(f.rules, v120);
+  for (int round = 0; round < 2; ++round) {
+    CHECK(unit_system(m112) == oid);
+    CHECK(unit_system(m120) == url);
+  }
+  for (const auto& options : {v120, v112, v120}) {
+    const mapping::Mapper once(f.rules, options);
+    CHECK(unit_system(once) == (options.profile == mapping::ProfileSet::kJpCore120 ? url : oid));
+  }
+}
+
 TEST_CASE("mapper: a type without rules becomes a DocumentReference", "[mapping]") {
   Fixture f;
   auto r = f.Map(

@@ -6,6 +6,7 @@
 #include "kakehashi/common/issue_sink.hpp"
 #include "kakehashi/fhir/node.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -29,8 +30,10 @@ struct MessageMemo {
   // Fields whose mapping.facility_unknown was reported (the mapper's sink drops repeats of a code
   // at a field within a message, so they need not be built again).
   std::vector<std::string> facility_unknown_fields;
-  // Coding-system names and the URIs code_system gave them without an issue (name, URI).
-  std::vector<std::pair<std::string, std::string>> code_systems;
+  // The URI code_system gives a coding-system name without an issue depends only on the name,
+  // the rules and the options, so it is remembered per thread across messages for the Mapper
+  // whose compiled rules have this id (distinct per Mapper construction; 0: not remembered).
+  std::uint64_t rules_id = 0;
 };
 
 // What a function may use besides its arguments.
