@@ -27,14 +27,20 @@ Failure Bad(std::string diagnostics, std::string code = "invalid") {
   return f;
 }
 
-// Comma-separated alternatives; "\," is a literal comma (R4 §3.1.1.5.7 escaping).
+// R4 search, "Escaping Search Parameters": "\," "\$" "\|" and "\\" are literal ',', '$',
+// '|' and '\'. A backslash before anything else is an ordinary character.
+bool IsEscapable(char c) {
+  return c == ',' || c == '$' || c == '|' || c == '\\';
+}
+
+// Comma-separated alternatives, split at unescaped commas only. Every escape is kept: a token's
+// "\|" must still be told from its system|code separator by the value's own parser.
 std::vector<std::string> SplitOr(std::string_view value) {
   std::vector<std::string> out(1);
   for (std::size_t i = 0; i < value.size(); ++i) {
     char c = value[i];
-    if (c == '\\' && i + 1 < value.size() &&
-        (value[i + 1] == ',' || value[i + 1] == '|' || value[i + 1] == '$' ||
-         value[i + 1] == '\\')) {
+    if (c == '\\' && i + 1 < value.size() && IsEscapable(value[i + 1])) {
+      out.back() += c;
       out.back() += value[++i];
       continue;
     }
@@ -43,6 +49,29 @@ std::vector<std::string> SplitOr(std::string_view value) {
       continue;
     }
     out.back() += c;
+  }
+  return out;
+}
+
+// Position of the first unescaped `sep` at or after `from`, or npos.
+std::size_t FindUnescaped(std::string_view value, char sep, std::size_t from = 0) {
+  for (std::size_t i = from; i < value.size(); ++i) {
+    if (value[i] == '\\' && i + 1 < value.size() && IsEscapable(value[i + 1])) {
+      ++i;
+    } else if (value[i] == sep) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Drops the backslash of every escape: the literal text of one (part of a) value.
+std::string Unescape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\\' && i + 1 < value.size() && IsEscapable(value[i + 1])) ++i;
+    out += value[i];
   }
   return out;
 }
@@ -82,14 +111,14 @@ bool ParseQuantityValue(std::string_view value, Predicate& p) {
   if (!compare) return false;
   p.compare = *compare;
   std::string_view number = value;
-  auto bar = value.find('|');
+  auto bar = FindUnescaped(value, '|');
   if (bar != std::string_view::npos) {
     number = value.substr(0, bar);
     std::string_view rest = value.substr(bar + 1);
-    auto bar2 = rest.find('|');
+    auto bar2 = FindUnescaped(rest, '|');
     if (bar2 == std::string_view::npos) return false;
-    p.system = std::string(rest.substr(0, bar2));
-    p.target_type = std::string(rest.substr(bar2 + 1));  // unit code
+    p.system = Unescape(rest.substr(0, bar2));
+    p.target_type = Unescape(rest.substr(bar2 + 1));  // unit code
   }
   double v = 0;
   auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
@@ -140,7 +169,7 @@ std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& 
     Predicate inner;
     if (chained_code == "_id") {
       inner.kind = Predicate::Kind::kId;
-      inner.value = alt;
+      inner.value = Unescape(alt);
     } else {
       const CompiledParam* cp = SearchParamRegistry::Instance().Find(target, chained_code);
       if (cp == nullptr) {
@@ -161,12 +190,14 @@ std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& 
   return std::nullopt;
 }
 
+// `raw` is one alternative as SplitOr gives it, escapes still in place.
 std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& param,
                                   const std::string& code, std::string_view modifier,
-                                  const std::string& value, const SearchContext& context,
+                                  const std::string& raw, const SearchContext& context,
                                   Predicate& p) {
   p.param = code;
   p.kind = KindOf(param.def->type);
+  const std::string value = Unescape(raw);  // for every type without separators of its own
   if (modifier == "missing") {
     if (value != "true" && value != "false") return Bad(":missing takes true or false");
     p.missing_kind = p.kind;
@@ -181,12 +212,13 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
                    "not-supported");
       }
       p.negate = modifier == "not";
-      auto bar = value.find('|');
+      // system|code splits at the first unescaped '|'; each part is unescaped afterwards.
+      auto bar = FindUnescaped(raw, '|');
       if (bar == std::string::npos) {
-        p.value = value;
+        p.value = Unescape(raw);
       } else {
-        p.system = value.substr(0, bar);
-        p.value = value.substr(bar + 1);
+        p.system = Unescape(std::string_view(raw).substr(0, bar));
+        p.value = Unescape(std::string_view(raw).substr(bar + 1));
       }
       if (!p.system && p.value.empty()) return Bad("empty token value for '" + code + "'");
       return std::nullopt;
@@ -211,7 +243,7 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
       return std::nullopt;
     case Predicate::Kind::kQuantity:
       if (!modifier.empty()) return Bad("quantity parameters take no modifier", "not-supported");
-      if (!ParseQuantityValue(value, p)) {
+      if (!ParseQuantityValue(raw, p)) {
         return Bad("'" + code + "' needs [prefix]number[|system|code]");
       }
       return std::nullopt;
@@ -290,16 +322,28 @@ std::optional<std::string> CriteriaKey(const QueryParams& params) {
     // comma ORs values), so the list is a set: sorted, repeats removed, a backslash or comma
     // inside an alternative escaped with a backslash (so the list is injective): "a,b", "b,a"
     // and "b,a,b" share a key.
-    std::vector<std::string> alternatives = SplitOr(value);
+    // The alternatives keep their escapes (an escaped '|' in a token is a literal, an unescaped
+    // one a separator: different searches), written in one spelling: a lone backslash becomes
+    // "\\". No alternative holds an unescaped comma, so the joined list stays injective.
+    std::vector<std::string> alternatives;
+    for (const std::string& alt : SplitOr(value)) {
+      std::string canonical;
+      for (std::size_t i = 0; i < alt.size(); ++i) {
+        if (alt[i] == '\\') {
+          canonical += '\\';
+          canonical += i + 1 < alt.size() && IsEscapable(alt[i + 1]) ? alt[++i] : '\\';
+          continue;
+        }
+        canonical += alt[i];
+      }
+      alternatives.push_back(std::move(canonical));
+    }
     std::sort(alternatives.begin(), alternatives.end());
     alternatives.erase(std::unique(alternatives.begin(), alternatives.end()), alternatives.end());
     std::string list;
     for (const std::string& alt : alternatives) {
       if (!list.empty()) list += ',';
-      for (char c : alt) {
-        if (c == '\\' || c == ',') list += '\\';
-        list += c;
-      }
+      list += alt;
     }
     terms.push_back(PercentEncode(name) + '=' + PercentEncode(list));
   }
@@ -371,14 +415,15 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     if (name == "_elements") {
       for (auto& e : SplitOr(value)) {
-        if (!e.empty()) spec.elements.push_back(e);
+        if (!e.empty()) spec.elements.push_back(Unescape(e));
       }
       continue;
     }
     if (name == "_sort") {
       for (auto& key : SplitOr(value)) {
         store::SortKey sort;
-        std::string_view k = key;
+        const std::string unescaped = Unescape(key);
+        std::string_view k = unescaped;
         if (k.starts_with('-')) {
           sort.descending = true;
           k.remove_prefix(1);
@@ -423,7 +468,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       for (auto& alt : SplitOr(value)) {
         Predicate p;
         p.kind = Predicate::Kind::kId;
-        p.value = alt;
+        p.value = Unescape(alt);
         any.push_back(std::move(p));
       }
       spec.query.where.push_back(std::move(any));
@@ -434,7 +479,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       for (auto& alt : SplitOr(value)) {
         Predicate p;
         p.kind = Predicate::Kind::kLastUpdated;
-        if (!ParseDateValue(alt, p)) return Bad("invalid _lastUpdated value");
+        if (!ParseDateValue(Unescape(alt), p)) return Bad("invalid _lastUpdated value");
         any.push_back(std::move(p));
       }
       spec.query.where.push_back(std::move(any));

@@ -224,6 +224,76 @@ TEST_CASE("search params: unions of other parameters are not indexed twice", "[d
                                                    "subject=p1", "value-quantity"});
 }
 
+TEST_CASE("search: escaped separators stay literal until the value's own parser", "[detail]") {
+  // R4 search, "Escaping Search Parameters": "\," "\$" "\|" "\\" are literal characters.
+  // Only an unescaped ',' separates alternatives, and a token splits system|code at its first
+  // unescaped '|'; each part is unescaped after the split.
+  auto where = [](std::string_view query) {
+    SearchSpec spec;
+    auto failure = BuildSearch("Patient", ParseQuery(query), SearchContext{}, spec);
+    REQUIRE_FALSE(failure);
+    return spec.query.where;
+  };
+  SECTION("an escaped pipe is part of the code, not the system separator") {
+    auto w = where("identifier=http://x\\|y");
+    REQUIRE(w.size() == 1);
+    REQUIRE(w[0].size() == 1);
+    CHECK_FALSE(w[0][0].system.has_value());
+    CHECK(w[0][0].value == "http://x|y");
+  }
+  SECTION("escaped pipes on both sides of the real separator") {
+    auto w = where("identifier=urn:s\\|1|a\\|b");
+    REQUIRE(w.size() == 1);
+    REQUIRE(w[0].size() == 1);
+    REQUIRE(w[0][0].system.has_value());
+    CHECK(*w[0][0].system == "urn:s|1");
+    CHECK(w[0][0].value == "a|b");
+  }
+  SECTION("an escaped backslash before an unescaped pipe: the pipe separates") {
+    auto w = where("identifier=a\\\\|b");
+    REQUIRE(w.size() == 1);
+    REQUIRE(w[0].size() == 1);
+    REQUIRE(w[0][0].system.has_value());
+    CHECK(*w[0][0].system == "a\\");
+    CHECK(w[0][0].value == "b");
+  }
+  SECTION("an escaped comma stays inside one alternative") {
+    auto w = where("identifier=urn:s|a\\,b,urn:s|c");
+    REQUIRE(w.size() == 1);
+    REQUIRE(w[0].size() == 2);
+    CHECK(*w[0][0].system == "urn:s");
+    CHECK(w[0][0].value == "a,b");
+    CHECK(*w[0][1].system == "urn:s");
+    CHECK(w[0][1].value == "c");
+  }
+  SECTION("strings, ids and chained values are unescaped whole") {
+    auto w = where("family=a\\|b\\$c\\\\d\\,e");
+    REQUIRE(w.size() == 1);
+    REQUIRE(w[0].size() == 1);
+    CHECK(w[0][0].value == NormalizeForSearch("a|b$c\\d,e"));
+    w = where("_id=x\\,y,z");
+    REQUIRE(w[0].size() == 2);
+    CHECK(w[0][0].value == "x,y");
+    CHECK(w[0][1].value == "z");
+  }
+  SECTION("chained token: the escape reaches the chained parameter's parser") {
+    SearchSpec spec;
+    REQUIRE_FALSE(BuildSearch("Observation",
+                              ParseQuery("subject:Patient.identifier=http://x\\|y,urn:s|z"),
+                              SearchContext{}, spec));
+    REQUIRE(spec.query.where.size() == 1);
+    REQUIRE(spec.query.where[0].size() == 1);
+    REQUIRE(spec.query.where[0][0].chain);
+    const auto& chain = *spec.query.where[0][0].chain;
+    REQUIRE(chain.size() == 1);
+    REQUIRE(chain[0].size() == 2);
+    CHECK_FALSE(chain[0][0].system.has_value());
+    CHECK(chain[0][0].value == "http://x|y");
+    CHECK(*chain[0][1].system == "urn:s");
+    CHECK(chain[0][1].value == "z");
+  }
+}
+
 TEST_CASE("conditional-create criteria: one lock key per match set, never shared", "[detail]") {
   auto key = [](std::string_view query) { return CriteriaKey(ParseQuery(query)).value_or("-"); };
   const std::string base = key("identifier=urn:mrn|S-1&family=Suzuki");
@@ -268,6 +338,10 @@ TEST_CASE("conditional-create criteria: one lock key per match set, never shared
   CHECK(key("family=a\\\\,b") == key("family=b,a\\\\"));  // a backslash ends "a"
   CHECK(key("family=a\\\\,b") != key("family=a\\,b"));
   CHECK(key("family=a,b&given=c") != key("family=a&given=b,c"));
+  // An escaped '|' is a literal inside the code, an unescaped one separates system|code: two
+  // different searches, two keys (R4 search, "Escaping Search Parameters").
+  CHECK(key("identifier=http://x\\|y") != key("identifier=http://x|y"));
+  CHECK(key("identifier=a\\|b,c") == key("identifier=c,a\\|b"));
   CHECK(key("family=a,b&given=c") == key("given=c&family=b,a"));
   // Paging parameters change which matches are seen: not criteria.
   CHECK_FALSE(CriteriaKey(ParseQuery("identifier=urn:mrn|S-1&_offset=1")));
