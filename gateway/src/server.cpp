@@ -689,15 +689,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             found = nullptr;  // e.g. bad_alloc: the handler path answers (500 at worst)
           }
           if (!found) {
-            Request r = as_request();
             struct Read {
               std::shared_ptr<const detail::CachedResource> found;
               std::optional<Response> resp;
             };
-            auto read = co_await OnReader([this, &fast, &r]() -> Read {
+            // The Request is built only when the handler answers (on the reader thread: the
+            // head's views stay valid while the coroutine waits).
+            auto read = co_await OnReader([this, &fast, &as_request]() -> Read {
               auto row = handler->ReadCurrent(fast->first, fast->second);
               if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
-              return {nullptr, Dispatch(r)};
+              return {nullptr, Dispatch(as_request())};
             });
             if (!read) {
               resp = InternalError();
