@@ -913,8 +913,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 };
 
+// One io thread on hosts with up to 2 cores: it does all the socket work of the cached reads
+// while the reader threads take the store work; two io threads cost more server CPU per request
+// there (docs/performance.md, "Reads off the io threads"). Larger hosts keep one per core (not
+// measured).
 int DefaultIoThreads() {
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return cores <= 2 ? 1 : cores;
 }
 
 int DefaultReadThreads() {
