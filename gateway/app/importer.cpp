@@ -619,13 +619,13 @@ struct Importer::Impl {
   const std::set<std::string> shared;  // SharedResourceTypes(rules)
   std::size_t jobs;
 
-  // Checkpoints loaded per source: unit -> fingerprint.
-  std::map<std::string, std::unordered_map<std::string, std::string>> done;
   // The keys with kDeletes lines (KeyHash), loaded once, then kept by the writer.
   KeySet tracked;
   bool tracked_loaded = false;
-  std::set<std::string> sources;  // kSources
-  KeySet file_patients;           // kPatients (TextHash of the patient folder)
+  KeySet file_patients;  // kPatients (TextHash of the patient folder)
+  // Another SS-MIX2 root than the one being imported is in the database (kSources; set when an
+  // import starts): only then are other roots' units of a patient folder looked up (FindPeers).
+  bool other_roots = false;
 
   // The writer's session and open transaction.
   std::unique_ptr<gateway::store::Session> session;
@@ -635,8 +635,6 @@ struct Importer::Impl {
     std::string source, key, fingerprint;
   };
   std::vector<PendingUnit> pending_units;
-  std::string walking;                // the source whose walk is in progress (ImportStore)
-  std::vector<PendingUnit> deferred;  // its units committed during the walk
 
   Impl(const gateway::Handler& h, gateway::store::Store& s, const mapping::RuleSet& r,
        ImportOptions o, IssueSink& i)
@@ -661,14 +659,32 @@ struct Importer::Impl {
     return session.get();
   }
 
-  Result<const std::unordered_map<std::string, std::string>*> Checkpoints(
-      const std::string& source) {
-    if (auto it = done.find(source); it != done.end()) return &it->second;
+  // The checkpoints of the root being imported (unit -> fingerprint): read once when its import
+  // starts, for the walk's skip test and the vanished units; other sources are only read point by
+  // point (ReadCheckpoint, CheckpointSources), so memory does not grow with the number of roots
+  // or file units imported before.
+  using CheckpointMap = std::unordered_map<std::string, std::string>;
+  Result<CheckpointMap> Checkpoints(const std::string& source) {
     KAKEHASHI_TRY(auto s, Session());
     KAKEHASHI_TRY(auto rows, s->ReadCheckpoints(source));
-    auto& map = done[source];
+    CheckpointMap map;
+    map.reserve(rows.size());
     for (auto& [unit, fingerprint] : rows) map.emplace(std::move(unit), std::move(fingerprint));
-    return &map;
+    return map;
+  }
+
+  // Whether the database holds another SS-MIX2 root than `source` ("" for a file unit):
+  // counted, not listed.
+  Result<void> CountOtherRoots(const std::string& source) {
+    KAKEHASHI_TRY(auto s, Session());
+    KAKEHASHI_TRY(std::size_t roots, s->CountCheckpoints(kSources));
+    bool self = false;
+    if (!source.empty()) {
+      KAKEHASHI_TRY(auto row, s->ReadCheckpoint(kSources, source));
+      self = row.has_value();
+    }
+    other_roots = roots > (self ? 1U : 0U);
+    return {};
   }
 
   Result<void> LoadTracked() {
@@ -681,8 +697,6 @@ struct Importer::Impl {
       tracked.insert(
           KeyHash(std::string_view(key).substr(0, slash), std::string_view(key).substr(slash + 1)));
     }
-    KAKEHASHI_TRY(auto roots, s->ReadCheckpoints(kSources));
-    for (auto& [root, unused] : roots) sources.insert(std::move(root));
     KAKEHASHI_TRY(auto patients, s->ReadCheckpoints(kPatients));
     for (const auto& [patient, unused] : patients) file_patients.insert(TextHash(patient));
     tracked_loaded = true;
@@ -838,15 +852,6 @@ struct Importer::Impl {
     if (!open) return {};
     open = false;
     KAKEHASHI_TRY_VOID(session->Commit());
-    for (auto& u : pending_units) {
-      // The producer of the walk in progress reads that source's map: its units are added
-      // after the walk (ImportStore).
-      if (u.source == walking) {
-        deferred.push_back(std::move(u));
-      } else {
-        done[u.source][u.key] = std::move(u.fingerprint);
-      }
-    }
     stats.units += pending_units.size();
     ++stats.transactions;
     pending_units.clear();
@@ -1020,16 +1025,23 @@ struct Importer::Impl {
 
   // ------------------------------------------------ keys across runs (see kDeletes)
 
-  // In memory (the roots' checkpoints, the kPatients hashes) but for a patient folder a file unit
-  // touched: a unit of one root alone gets no candidate and costs nothing more.
+  // Per patient folder one indexed read of the roots holding it (CheckpointSources) when the
+  // database holds another root, and one read of its kPatients row when a file unit touched it
+  // (in memory: the kPatients hashes): a unit of one root alone gets no candidate and costs
+  // nothing more, and nothing is held per root imported before.
   Result<Peers> FindPeers(const Unit& unit) {
     Peers p;
     p.unit_id = UnitId(unit.source, unit.key);
     for (const std::string& patient : unit.patients) {
-      for (const std::string& root : sources) {
-        if (root == unit.source) continue;
-        KAKEHASHI_TRY(auto checkpoints, Checkpoints(root));
-        if (checkpoints->count(patient) != 0) p.candidates.emplace_back(root, patient);
+      if (other_roots) {
+        KAKEHASHI_TRY(auto holders, session->CheckpointSources(patient));
+        stats.peer_checkpoint_rows += holders.size();
+        for (std::string& root : holders) {
+          // The SS-MIX2 roots' sources ("ssmix2:<root>"); kPatients is read below.
+          if (root.starts_with("ssmix2:") && root != unit.source) {
+            p.candidates.emplace_back(std::move(root), patient);
+          }
+        }
       }
       if (!file_patients.contains(TextHash(patient))) continue;
       KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
@@ -1311,10 +1323,9 @@ struct Importer::Impl {
   // Deletes the units of `source` that a completed walk did not see (patient folders removed
   // from the store): their resources, then their checkpoints.
   Result<void> RemoveVanished(const std::string& source, const std::string& label,
-                              const std::set<std::string>& seen) {
-    KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
+                              const CheckpointMap& checkpoints, const std::set<std::string>& seen) {
     std::vector<std::string> gone;
-    for (const auto& [key, fingerprint] : *checkpoints) {
+    for (const auto& [key, fingerprint] : checkpoints) {
       if (seen.count(key) == 0) gone.push_back(key);
     }
     if (gone.empty()) return {};
@@ -1345,10 +1356,7 @@ struct Importer::Impl {
       pending_resources += keys.size() + 1;
       if (pending_resources >= options.chunk_resources) KAKEHASHI_TRY_VOID(Commit());
     }
-    KAKEHASHI_TRY_VOID(Commit());
-    auto& map = done[source];
-    for (const std::string& key : gone) map.erase(key);
-    return {};
+    return Commit();
   }
 
   Result<void> ImportStore(const fs::path& root, const std::string& label) {
@@ -1356,9 +1364,12 @@ struct Importer::Impl {
     if (!fs::is_directory(root, ec)) return make_error_code(common::errc::kNotFound);
     fs::path absolute = fs::weakly_canonical(fs::absolute(root, ec), ec);
     const std::string source = "ssmix2:" + absolute.generic_string();
-    KAKEHASHI_TRY(auto checkpoints, Checkpoints(source));
+    KAKEHASHI_TRY(CheckpointMap checkpoint_map, Checkpoints(source));
+    const CheckpointMap* checkpoints = &checkpoint_map;  // read by the producer during the walk
     KAKEHASHI_TRY_VOID(LoadTracked());
-    if (sources.insert(source).second) {
+    KAKEHASHI_TRY_VOID(CountOtherRoots(source));
+    KAKEHASHI_TRY(auto registered, session->ReadCheckpoint(kSources, source));
+    if (!registered) {
       KAKEHASHI_TRY_VOID(Begin());  // committed with the first units
       KAKEHASHI_TRY_VOID(session->WriteCheckpoint(kSources, source, ""));
     }
@@ -1367,7 +1378,6 @@ struct Importer::Impl {
     Pipeline pipeline(4 * jobs + 4);
     Result<void> walked;
     bool walk_complete = false;
-    walking = source;
     // The reader outlives the workers: the records' StoredFile::root points into it.
     VectorSink reader_issues;  // the walk's own issues: the unit being named
     ssmix2::StorageReader reader(root, reader_issues);
@@ -1381,7 +1391,7 @@ struct Importer::Impl {
       // through the reader's batch path (StorageReader::Load, docs/decisions/0021) by the
       // read-ahead's I/O threads (options.io_threads, docs/decisions/0018), else here. Either
       // way the units arrive in walk order with the same records and issues.
-      // (`checkpoints` is only read during the walk: Commit defers this source's updates.)
+      // (`checkpoints` is only read during the walk: the writer does not change it.)
       // Under the read-ahead's producer lock. The walk's end and error count only once the units
       // before it have been taken (below), as in a serial walk.
       bool stop_walk = false, walk_ended = false;
@@ -1510,11 +1520,10 @@ struct Importer::Impl {
     }
     producer.join();
     for (auto& w : workers) w.join();
-    walking.clear();
-    for (auto& u : deferred) done[u.source][u.key] = std::move(u.fingerprint);
-    deferred.clear();
     if (written && !stopped) written = Commit();
-    if (written && !stopped && walk_complete) written = RemoveVanished(source, label, seen);
+    if (written && !stopped && walk_complete) {
+      written = RemoveVanished(source, label, checkpoint_map, seen);
+    }
     if (!written) Rollback();
     progress.Clear();
     stats.stopped = stats.stopped || stopped;
@@ -1547,15 +1556,16 @@ struct Importer::Impl {
       unit.file_location = file.string();
     }
     unit.fingerprint = WithSettings(print.Hex());
-    KAKEHASHI_TRY(auto checkpoints, Checkpoints(unit.source));
-    const auto it = checkpoints->find(unit.key);
-    const bool before = it != checkpoints->end();
-    if (before && it->second == unit.fingerprint) {
+    KAKEHASHI_TRY(auto s, Session());
+    KAKEHASHI_TRY(auto checkpoint, s->ReadCheckpoint(unit.source, unit.key));
+    const bool before = checkpoint.has_value();
+    if (before && *checkpoint == unit.fingerprint) {
       for (Issue& issue : unit.issues) issues.Report(std::move(issue));
       ++stats.skipped_units;
       return {};
     }
     KAKEHASHI_TRY_VOID(LoadTracked());
+    KAKEHASHI_TRY_VOID(CountOtherRoots(std::string()));
     mapping::Converter converter(rules, options.map);
     Converted c = Work(std::move(unit), converter);
     Result<void> r = Store(c, before);

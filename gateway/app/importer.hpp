@@ -117,6 +117,10 @@ struct ImportStats {
   std::size_t unchanged = 0;      // resources whose current version already had the content
   std::size_t removed_units = 0;  // units gone from their store: their resources deleted
   std::size_t jobs = 0;           // worker threads used
+  // Checkpoint rows read to find the other SS-MIX2 roots' units of the patient folders imported
+  // (one indexed read per folder when the database holds another root): a probe for tests that
+  // this does not grow with the number of roots imported before.
+  std::size_t peer_checkpoint_rows = 0;
   std::map<std::string, std::size_t> put_by_type;      // resources written (new versions)
   std::map<std::string, std::size_t> deleted_by_type;  // resources deleted
   bool stopped = false;                                // stop_after_units reached, or cancelled

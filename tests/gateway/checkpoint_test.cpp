@@ -7,12 +7,14 @@
 #ifdef KAKEHASHI_HAVE_POSTGRES
 #include <libpq-fe.h>
 #endif
+#include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace kakehashi::gateway {
 namespace {
@@ -145,6 +147,100 @@ TEST_CASE("store: two first imports create the checkpoint tables at once [postgr
   CHECK(rows->size() == 2);
 }
 #endif
+
+// The point reads (ReadCheckpoint, CheckpointSources, CountCheckpoints) see what a transaction
+// wrote and what another store committed.
+void CheckpointPointReads(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  auto& session = **s;
+  auto none = session.ReadCheckpoint("ssmix2:/a", "000/000/0000001");
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+  REQUIRE(session.Begin());
+  REQUIRE(session.WriteCheckpoint("ssmix2:/b", "000/000/0000001", "fb"));
+  REQUIRE(session.WriteCheckpoint("ssmix2:/a", "000/000/0000001", "fa"));
+  REQUIRE(session.WriteCheckpoint("ssmix2:/a", "000/000/0000002", "fa2"));
+  REQUIRE(session.WriteCheckpoint("import:patients", "000/000/0000001", ""));
+  // Inside the transaction, before its commit.
+  auto sources = session.CheckpointSources("000/000/0000001");
+  REQUIRE(sources);
+  CHECK(*sources == std::vector<std::string>{"import:patients", "ssmix2:/a", "ssmix2:/b"});
+  REQUIRE(session.Commit());
+  auto fingerprint = session.ReadCheckpoint("ssmix2:/a", "000/000/0000002");
+  REQUIRE(fingerprint);
+  CHECK(*fingerprint == std::optional<std::string>("fa2"));
+  auto count = session.CountCheckpoints("ssmix2:/a");
+  REQUIRE(count);
+  CHECK(*count == 2);
+  auto zero = session.CountCheckpoints("ssmix2:/c");
+  REQUIRE(zero);
+  CHECK(*zero == 0);
+  auto one = session.CheckpointSources("000/000/0000002");
+  REQUIRE(one);
+  CHECK(*one == std::vector<std::string>{"ssmix2:/a"});
+  REQUIRE(session.Begin());
+  REQUIRE(session.DeleteCheckpoint("ssmix2:/b", "000/000/0000001"));
+  REQUIRE(session.Commit());
+  auto another = t->OpenAnother();
+  auto s2 = another->OpenSession();
+  REQUIRE(s2);
+  auto after = (*s2)->CheckpointSources("000/000/0000001");
+  REQUIRE(after);
+  CHECK(*after == std::vector<std::string>{"import:patients", "ssmix2:/a"});
+}
+KAKEHASHI_BACKEND_TEST("store: import checkpoints are read point by point", "[store][checkpoint]",
+                       CheckpointPointReads)
+
+bool HasUnitIndex(const std::filesystem::path& file) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = "
+                             "'import_checkpoints_unit'",
+                             -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  const bool found = sqlite3_column_int(stmt, 0) == 1;
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return found;
+}
+
+// A database whose checkpoint table was created before the index import_checkpoints_unit
+// existed (session 8) gets it on first use, keeping its rows.
+TEST_CASE("store: an import checkpoint table of an older database gets the unit index",
+          "[store][checkpoint]") {
+  auto t = testing::MakeStore(Backend::kSqlite);
+  {
+    auto s = t->store->OpenSession();
+    REQUIRE(s);
+    REQUIRE((*s)->Begin());
+    REQUIRE((*s)->WriteCheckpoint("ssmix2:/a", "000/000/0000001", "fa"));
+    REQUIRE((*s)->Commit());
+  }
+  t->store.reset();
+  REQUIRE(HasUnitIndex(t->file));
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t->file.string().c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP INDEX import_checkpoints_unit", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+    sqlite3_close(db);
+  }
+  REQUIRE_FALSE(HasUnitIndex(t->file));
+  auto again = t->OpenAnother();
+  {
+    auto s = again->OpenSession();
+    REQUIRE(s);
+    auto sources = (*s)->CheckpointSources("000/000/0000001");
+    REQUIRE(sources);
+    CHECK(*sources == std::vector<std::string>{"ssmix2:/a"});
+  }
+  again.reset();
+  CHECK(HasUnitIndex(t->file));
+}
 
 }  // namespace
 }  // namespace kakehashi::gateway

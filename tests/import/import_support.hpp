@@ -19,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,32 @@ inline void WriteOtherPatient(const std::filesystem::path& root) {
   std::ofstream(dir / (id + "_-_ADT-00_999999999999999_20240601100000000_-_1"), std::ios::binary)
       << "MSH|^~\\&|HIS|SEND|GW|RCV|20240601100000||ADT^A08^ADT_A01|F6001|P|2.5||||||UNICODE "
          "UTF-8\rEVN||20240601100000\rPID|0001||6000000001^^^^PI||合成^三郎^^^^^L^I||19800102|M\r";
+}
+
+// An ADT-00 record (a Patient named `family` 太郎) stored at `day` (8 digits) 10:00 in the folder
+// of patient `id` in `root`; its PID-3 names `pid` (default: `id`, as SS-MIX2 wants).
+inline void WritePatient(const std::filesystem::path& root, const std::string& id,
+                         const std::string& family, const std::string& day,
+                         const std::string& pid = {}) {
+  const std::filesystem::path dir = root / id.substr(0, 3) / id.substr(3, 3) / id / "-" / "ADT-00";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / (id + "_-_ADT-00_999999999999999_" + day + "100000000_-_1"), std::ios::binary)
+      << "MSH|^~\\&|HIS|SEND|GW|RCV|" << day << "100000||ADT^A08^ADT_A01|C" << id << day
+      << "|P|2.5||||||UNICODE UTF-8\rEVN||" << day << "100000\rPID|0001||"
+      << (pid.empty() ? id : pid) << "^^^^PI||" << family << "^太郎^^^^^L^I||19800102|M\r";
+}
+
+// family name (旧, 新, 初) -> number of live Patients with it.
+inline std::map<std::string, int> Families(gateway::store::Store& store) {
+  std::map<std::string, int> out;
+  for (const std::string& json : LiveJson(store, "Patient")) {
+    for (const char* family : {"旧", "新", "初"}) {
+      if (json.find(std::string("\"family\":\"") + family + "\"") != std::string::npos) {
+        ++out[family];
+      }
+    }
+  }
+  return out;
 }
 
 // One `kakehashi import` run of `fn` (2 jobs, conformance validation on); the input must import

@@ -1215,16 +1215,23 @@ Result<void> SqlSession::EnsureCheckpointTable() {
   const std::string resources = "CREATE TABLE IF NOT EXISTS import_unit_resources (source " + text +
                                 " NOT NULL, unit " + text +
                                 " NOT NULL, resources TEXT NOT NULL, PRIMARY KEY (source, unit))";
+  // Which sources hold a unit (CheckpointSources: the importer's other roots of a patient
+  // folder, decision 0026). Added in session 8: "IF NOT EXISTS" also adds it to a database
+  // written before (on PostgreSQL under the same lock, its absence opening the block).
+  const std::string unit_index =
+      "CREATE INDEX IF NOT EXISTS import_checkpoints_unit ON import_checkpoints (unit, source)";
   if (pg) {
     KAKEHASHI_TRY_VOID(
         Exec("DO $kk$ BEGIN IF to_regclass('import_checkpoints') IS NULL OR "
-             "to_regclass('import_unit_resources') IS NULL THEN PERFORM "
+             "to_regclass('import_unit_resources') IS NULL OR "
+             "to_regclass('import_checkpoints_unit') IS NULL THEN PERFORM "
              "pg_advisory_xact_lock(7401747); " +
-                 checkpoints + "; " + resources + "; END IF; END $kk$",
+                 checkpoints + "; " + resources + "; " + unit_index + "; END IF; END $kk$",
              {}));
   } else {
     KAKEHASHI_TRY_VOID(Exec(checkpoints, {}));
     KAKEHASHI_TRY_VOID(Exec(resources, {}));
+    KAKEHASHI_TRY_VOID(Exec(unit_index, {}));
   }
   if (!InTransaction()) checkpoint_table_ = true;  // a rolled-back CREATE is undone
   return {};
@@ -1255,6 +1262,39 @@ Result<void> SqlSession::WriteCheckpoint(std::string_view source, std::string_vi
       "excluded.done_at",
       {std::string(source), std::string(unit), std::string(fingerprint),
        static_cast<std::int64_t>(now_us)});
+}
+
+Result<std::optional<std::string>> SqlSession::ReadCheckpoint(std::string_view source,
+                                                              std::string_view unit) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows, Query("SELECT fingerprint FROM import_checkpoints WHERE source = ? AND "
+                                 "unit = ?",
+                                 {std::string(source), std::string(unit)}));
+  if (rows.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(rows[0][0]));
+}
+
+Result<std::vector<std::string>> SqlSession::CheckpointSources(std::string_view unit) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows, Query("SELECT source FROM import_checkpoints WHERE unit = ? ORDER BY "
+                                 "source",
+                                 {std::string(unit)}));
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.push_back(std::move(r[0]));
+  return out;
+}
+
+Result<std::size_t> SqlSession::CountCheckpoints(std::string_view source) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows, Query("SELECT COUNT(*) FROM import_checkpoints WHERE source = ?",
+                                 {std::string(source)}));
+  std::size_t count = 0;
+  if (!rows.empty() && !rows[0].empty()) {
+    const std::string& text = rows[0][0];
+    std::from_chars(text.data(), text.data() + text.size(), count);
+  }
+  return count;
 }
 
 Result<void> SqlSession::WriteUnitResources(std::string_view source, std::string_view unit,

@@ -100,6 +100,10 @@ class SqlSession : public Session {
       std::string_view source) override;
   Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
                                std::string_view fingerprint) override;
+  Result<std::optional<std::string>> ReadCheckpoint(std::string_view source,
+                                                    std::string_view unit) override;
+  Result<std::vector<std::string>> CheckpointSources(std::string_view unit) override;
+  Result<std::size_t> CountCheckpoints(std::string_view source) override;
   Result<void> WriteUnitResources(std::string_view source, std::string_view unit,
                                   std::string_view resources) override;
   Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit) override;

@@ -51,6 +51,19 @@ Result<void> Session::WriteCheckpoint(std::string_view /*source*/, std::string_v
   return make_error_code(errc::kUnsupported);
 }
 
+Result<std::optional<std::string>> Session::ReadCheckpoint(std::string_view /*source*/,
+                                                           std::string_view /*unit*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<std::vector<std::string>> Session::CheckpointSources(std::string_view /*unit*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<std::size_t> Session::CountCheckpoints(std::string_view /*source*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<void> Session::WriteUnitResources(std::string_view /*source*/, std::string_view /*unit*/,
                                          std::string_view /*resources*/) {
   return make_error_code(errc::kUnsupported);

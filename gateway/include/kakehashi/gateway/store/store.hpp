@@ -16,6 +16,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -189,6 +190,13 @@ class Session {
       std::string_view source);  // (unit, fingerprint) pairs of `source`
   virtual Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
                                        std::string_view fingerprint);
+  // Point reads, so that a reader needs no whole source in memory: one unit's fingerprint
+  // (nullopt: no checkpoint), the sources holding a checkpoint of `unit` (sorted; served by the
+  // index import_checkpoints_unit on (unit, source)), and the number of checkpoints of `source`.
+  virtual Result<std::optional<std::string>> ReadCheckpoint(std::string_view source,
+                                                            std::string_view unit);
+  virtual Result<std::vector<std::string>> CheckpointSources(std::string_view unit);
+  virtual Result<std::size_t> CountCheckpoints(std::string_view source);
   // What a unit wrote ("Type/id" lines), kept beside its checkpoint so that a later import can
   // delete what the unit no longer yields (a record or a whole patient folder removed from an
   // SS-MIX2 store). WriteUnitResources (inside Begin()) replaces the list; ReadUnitResources
