@@ -179,45 +179,15 @@ std::string PatientKey(const std::string& relative) {
   return relative.substr(0, pos);
 }
 
-// The SS-MIX2 patient folders ("ID[0:3]/ID[3:6]/ID", digest §2: the folder is named by the
-// patient ID) of the messages of an HL7 v2 file: PID-3, first repetition, first component, with
-// the separators of the message's MSH-1/MSH-2. Sorted, unique; an ID holding a '/' gives none, one
-// shorter than 6 characters (no SS-MIX2 folder) itself, which only files of that patient share.
-std::vector<std::string> Hl7PatientFolders(std::string_view bytes) {
-  std::vector<std::string> out;
-  char field = '|', component = '^', repetition = '~';
-  std::size_t pos = 0;
-  while (pos < bytes.size()) {
-    std::size_t end = bytes.find_first_of("\r\n", pos);
-    if (end == std::string_view::npos) end = bytes.size();
-    std::string_view segment = bytes.substr(pos, end - pos);
-    pos = end + 1;
-    const std::size_t msh = segment.find("MSH");
-    if (msh != std::string_view::npos && msh <= 3 && segment.size() >= msh + 6) {
-      field = segment[msh + 3];
-      component = segment[msh + 4];
-      repetition = segment[msh + 5];
-      continue;
-    }
-    if (!segment.starts_with("PID") || segment.size() < 4 || segment[3] != field) continue;
-    std::size_t at = 3;  // the separator before PID-1; PID-3 follows the third
-    for (int i = 0; i < 2 && at != std::string_view::npos; ++i) {
-      at = segment.find(field, at + 1);
-    }
-    if (at == std::string_view::npos) continue;
-    std::string_view id = segment.substr(at + 1);
-    id = id.substr(0, id.find_first_of(std::string{field, component, repetition}));
-    if (id.empty() || id.find('/') != std::string_view::npos) continue;
-    if (id.size() < 6) {  // no SS-MIX2 folder: still a key that files of the patient share
-      out.emplace_back(id);
-      continue;
-    }
-    out.push_back(std::string(id.substr(0, 3)) + "/" + std::string(id.substr(3, 3)) + "/" +
-                  std::string(id));
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+// The SS-MIX2 patient folder ("ID[0:3]/ID[3:6]/ID", digest §2: the folder is named by the
+// patient ID) of a patient ID, i.e. a message's PID-3.1 (OutputSink::MessagePatient: first
+// repetition, first component, the patient its patient-scoped ids derive from). An ID shorter
+// than 6 characters (no SS-MIX2 folder) gives itself, which only units of that patient share; an
+// empty one or one holding a '/' gives "".
+std::string FolderOfId(std::string_view id) {
+  if (id.empty() || id.find('/') != std::string_view::npos) return {};
+  if (id.size() < 6) return std::string(id);
+  return std::string(id.substr(0, 3)) + "/" + std::string(id.substr(3, 3)) + "/" + std::string(id);
 }
 
 bool LooksLikeHl7(std::string_view bytes) {
@@ -263,9 +233,10 @@ class ErrorCounter final : public IssueSink {
 
 // Where each converted entry came from, for import.rejected locations and kept input.
 struct Origin {
-  fs::path path;       // to read the bytes back
-  std::string source;  // Location.source ("ssmix2:<relative>" or the file as given)
-  std::string when;    // merge time of the message (OutputSink::MessageTime)
+  fs::path path;        // to read the bytes back
+  std::string source;   // Location.source ("ssmix2:<relative>" or the file as given)
+  std::string when;     // merge time of the message (OutputSink::MessageTime)
+  std::string patient;  // its patient folder (FolderOfId of OutputSink::MessagePatient)
 };
 
 // ---------------------------------------------------------------- Encounters across runs
@@ -348,6 +319,19 @@ std::string DecodeLine(std::string_view line) {
     }
   }
   return out;
+}
+
+// A kPatients line: a file unit's key (EncodeLine), or "source \t key" of an SS-MIX2 folder unit
+// (each EncodeLine) registered under a patient its messages name -> (source, key).
+std::pair<std::string, std::string> RegisteredUnit(std::string_view line) {
+  const std::size_t tab = line.find('\t');
+  if (tab == std::string_view::npos) return {"file", DecodeLine(line)};
+  return {DecodeLine(line.substr(0, tab)), DecodeLine(line.substr(tab + 1))};
+}
+
+// The kFileLists row of a file unit's lines of one patient folder.
+std::string FileListUnit(std::string_view patient, std::string_view file) {
+  return std::string(patient) + "\t" + EncodeLine(file);
 }
 
 std::vector<VersionLine> ParseVersions(const std::string& text) {
@@ -437,6 +421,11 @@ constexpr std::string_view kSources = "import:sources";
 // checkpoint rows (unit = "ID[0:3]/ID[3:6]/ID"), each with the list of those file units (their
 // checkpoint unit, one a line, EncodeLine).
 constexpr std::string_view kPatients = "import:patients";
+// An HL7 v2 file unit's list split by patient folder (import_unit_resources rows, unit =
+// FileListUnit(folder, file unit): its "Type/id \t when" lines of that patient), so that a folder's
+// unit reads only its patient's lines of a file spanning many patients (a batch feed), not the
+// whole list once per folder (decision 0026).
+constexpr std::string_view kFileLists = "import:file-lists";
 
 struct KeyLine {
   std::string when;
@@ -516,8 +505,13 @@ class TrackingOutput final : public mapping::OutputSink {
          resource != nullptr ? fhir::WriteJson(*resource) : std::string()});
   }
   void MessageTime(std::string_view when) override { current.when = when; }
+  void MessagePatient(std::string_view pid3) override {
+    current.patient = FolderOfId(pid3);
+    if (!current.patient.empty()) patients.insert(current.patient);
+  }
   Origin current;
-  std::string slot_prefix;  // "ssmix2:" or "file:<unit key>#"
+  std::set<std::string> patients;  // the patient folders of every message converted
+  std::string slot_prefix;         // "ssmix2:" or "file:<unit key>#"
 
  private:
   mapping::BundleBuilder& bundle_;
@@ -568,6 +562,8 @@ struct Write {
   // runs; another's is kept as the unit's line of a key other units wrote too (kDeletes).
   std::string json;
   std::string when;  // merge time (not for Encounters): kept in the unit list and kDeletes lines
+  // An HL7 v2 file unit's: the patient folder of the message that gave it (kFileLists).
+  std::string patient;
 };
 
 struct Converted {
@@ -592,7 +588,21 @@ std::string FirstProblem(const std::vector<Issue>& issues) {
   return "no reason given";
 }
 
-// "Type/id" lines, or "Type/id \t when" (ReadUnitResources) -> (type, id) pairs.
+// The patient folders of a file unit's list ("Type/id \t when \t folder" lines); it has kFileLists
+// rows of them when there are more than one.
+std::set<std::string> ListedPatients(const std::string& listed) {
+  std::set<std::string> out;
+  ForEachLine(listed, [&](std::string_view line) {
+    const std::size_t a = line.find('\t');
+    const std::size_t b = a == std::string_view::npos ? a : line.find('\t', a + 1);
+    if (b != std::string_view::npos) out.emplace(line.substr(b + 1));
+    return true;
+  });
+  return out;
+}
+
+// "Type/id" lines, or "Type/id \t when" (ReadUnitResources; an HL7 v2 file unit's: "Type/id \t
+// when \t patient folder") -> (type, id) pairs.
 std::vector<std::pair<std::string, std::string>> SplitKeys(const std::string& listed) {
   std::vector<std::pair<std::string, std::string>> out;
   ForEachLine(listed, [&](std::string_view line) {
@@ -712,16 +722,25 @@ struct Importer::Impl {
   }
 
   // The units that share a patient folder with the unit being stored (the same folder in another
-  // SS-MIX2 root, a file unit registered under it), and their lists, read when first needed.
-  struct Other {
-    std::string source, key;
-    std::unordered_map<std::string, std::string> when;  // "Type/id" -> merge time ("": none)
+  // SS-MIX2 root, a unit registered under it: a file unit, a folder whose messages name another
+  // patient), and the keys their lists hold, read when first needed: for a root's unit its list,
+  // for a file unit only its lines of that patient folder (kFileLists).
+  struct Candidate {
+    std::string source, key;  // the unit's checkpoint
+    std::string patient;      // the patient folder it was found under
+    bool operator<(const Candidate& o) const {
+      return std::tie(source, key, patient) < std::tie(o.source, o.key, o.patient);
+    }
+    bool operator==(const Candidate& o) const = default;
   };
   struct Peers {
-    std::string unit_id;                                          // UnitId of the unit itself
-    std::vector<std::pair<std::string, std::string>> candidates;  // (source, key)
+    std::string unit_id;  // UnitId of the unit itself
+    std::vector<Candidate> candidates;
     bool loaded = false;
-    std::vector<Other> others;
+    std::vector<std::pair<std::string, std::string>> units;  // (source, key) of the candidates
+    // "Type/id" -> the units (index into `units`) whose list holds it, with its merge time ("":
+    // none): one lookup per key, whatever the number of units.
+    std::unordered_map<std::string, std::vector<std::pair<std::size_t, std::string>>> listed;
     bool Shared() const { return !candidates.empty(); }
   };
 
@@ -759,11 +778,11 @@ struct Importer::Impl {
     };
     if (!unit.records.empty()) {
       for (const auto& record : unit.records) {
-        one(Origin{record.file.path, record.file.Source(), {}},
+        one(Origin{record.file.path, record.file.Source(), {}, {}},
             [&](IssueSink& s) { converter.ConvertRecord(record, tracking, s); });
       }
     } else {
-      one(Origin{unit.file, unit.file_location, {}}, [&](IssueSink& s) {
+      one(Origin{unit.file, unit.file_location, {}, {}}, [&](IssueSink& s) {
         auto bytes = ReadBytes(unit.file);
         Location at;
         at.source = unit.file_location;
@@ -775,16 +794,26 @@ struct Importer::Impl {
           s.Error("import.unusable_input", at, "not HL7 v2 (no MSH segment found)");
           return;
         }
-        unit.patients = Hl7PatientFolders(*bytes);
         converter.ConvertHl7(*bytes, unit.file_location, tracking, s);
       });
     }
     out.stats = converter.TakeStats();
+    // Where the writer looks for the other units writing the same keys: besides the unit's own
+    // folder, the patient folder of each message's PID-3.1 (patient-scoped ids derive from it).
+    for (const std::string& patient : tracking.patients) {
+      if (std::find(unit.patients.begin(), unit.patients.end(), patient) == unit.patients.end()) {
+        unit.patients.push_back(patient);
+      }
+    }
     std::string json;
-    // The merge time of a write (the message that gave it; the later one in the unit wins).
-    auto when = [&](const Write& w) {
+    // The merge time of a write (the message that gave it; the later one in the unit wins) and,
+    // for an HL7 v2 file, that message's patient folder.
+    const bool per_message = unit.records.empty();
+    auto when = [&](Write& w) {
       auto it = origins.find(w.type + "/" + w.id);
-      return it != origins.end() ? it->second.when : std::string();
+      if (it == origins.end()) return std::string();
+      if (per_message) w.patient = it->second.patient;
+      return it->second.when;
     };
     for (auto& e : bundle.TakeEntries()) {
       Write w;
@@ -1026,30 +1055,33 @@ struct Importer::Impl {
   // ------------------------------------------------ keys across runs (see kDeletes)
 
   // Per patient folder one indexed read of the roots holding it (CheckpointSources) when the
-  // database holds another root, and one read of its kPatients row when a file unit touched it
-  // (in memory: the kPatients hashes): a unit of one root alone gets no candidate and costs
-  // nothing more, and nothing is held per root imported before.
+  // database holds another root (or the folder is not the unit's own: a message naming another
+  // patient), and one read of its kPatients row when a unit registered under it (in memory: the
+  // kPatients hashes): a unit of one root alone gets no candidate and costs nothing more, and
+  // nothing is held per root imported before.
   Result<Peers> FindPeers(const Unit& unit) {
     Peers p;
     p.unit_id = UnitId(unit.source, unit.key);
+    auto self = [&](const std::string& source, const std::string& key) {
+      return source == unit.source && key == unit.key;
+    };
     for (const std::string& patient : unit.patients) {
-      if (other_roots) {
+      if (other_roots || (unit.source != "file" && patient != unit.key)) {
         KAKEHASHI_TRY(auto holders, session->CheckpointSources(patient));
         stats.peer_checkpoint_rows += holders.size();
         for (std::string& root : holders) {
           // The SS-MIX2 roots' sources ("ssmix2:<root>"); kPatients is read below.
-          if (root.starts_with("ssmix2:") && root != unit.source) {
-            p.candidates.emplace_back(std::move(root), patient);
+          if (root.starts_with("ssmix2:") && !self(root, patient)) {
+            p.candidates.push_back({std::move(root), patient, patient});
           }
         }
       }
       if (!file_patients.contains(TextHash(patient))) continue;
-      KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
-      ForEachLine(files, [&](std::string_view line) {
-        std::string file = DecodeLine(line);
-        if (unit.source != "file" || file != unit.key) {
-          p.candidates.emplace_back("file", std::move(file));
-        }
+      KAKEHASHI_TRY(std::string registered, session->ReadUnitResources(kPatients, patient));
+      ForEachLine(registered, [&](std::string_view line) {
+        auto [source, key] = RegisteredUnit(line);
+        if (!self(source, key))
+          p.candidates.push_back({std::move(source), std::move(key), patient});
         return true;
       });
     }
@@ -1058,39 +1090,76 @@ struct Importer::Impl {
     return p;
   }
 
-  Result<const std::vector<Other>*> Others(Peers& p) {
-    if (!p.loaded) {
-      for (const auto& [source, key] : p.candidates) {
-        KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
-        Other o{source, key, {}};
-        ForEachLine(listed, [&](std::string_view line) {
-          const std::size_t tab = line.find('\t');
-          o.when.emplace(std::string(line.substr(0, tab)), tab == std::string_view::npos
-                                                               ? std::string()
-                                                               : std::string(line.substr(tab + 1)));
-          return true;
-        });
-        p.others.push_back(std::move(o));
+  // Reads the candidates' lists into p.listed: a root's unit's list; of a file unit, its lines of
+  // the patient folder it was found under (kFileLists), or its whole list when it has none there
+  // (imported before session 8, or no resource of that patient).
+  Result<void> LoadPeers(Peers& p) {
+    if (p.loaded) return {};
+    p.loaded = true;
+    bool whole = false;  // the current unit's whole list was read
+    for (const Candidate& c : p.candidates) {
+      if (p.units.empty() || p.units.back() != std::pair(c.source, c.key)) {
+        p.units.emplace_back(c.source, c.key);
+        whole = false;
+      } else if (whole) {
+        continue;
       }
-      p.loaded = true;
+      const std::size_t index = p.units.size() - 1;
+      std::string listed;
+      if (c.source == "file") {
+        KAKEHASHI_TRY(listed,
+                      session->ReadUnitResources(kFileLists, FileListUnit(c.patient, c.key)));
+      }
+      if (listed.empty()) {
+        KAKEHASHI_TRY(listed, session->ReadUnitResources(c.source, c.key));
+        whole = true;
+      }
+      ForEachLine(listed, [&](std::string_view line) {
+        ++stats.peer_list_lines;
+        const std::size_t tab = line.find('\t');
+        std::string_view when;
+        if (tab != std::string_view::npos) {
+          when = line.substr(tab + 1);
+          when = when.substr(0, when.find('\t'));
+        }
+        auto& units = p.listed[std::string(line.substr(0, tab))];
+        // A key once per unit (a file unit's whole list after its lines of one folder).
+        if (units.empty() || units.back().first != index) units.emplace_back(index, when);
+        return true;
+      });
     }
-    return &p.others;
+    return {};
+  }
+
+  // The units sharing a patient folder whose lists hold `key` ("Type/id"); null when none.
+  Result<const std::vector<std::pair<std::size_t, std::string>>*> ListedBy(Peers& p,
+                                                                           const std::string& key) {
+    using Found = const std::vector<std::pair<std::size_t, std::string>>*;
+    if (!p.Shared()) return Found{nullptr};
+    KAKEHASHI_TRY_VOID(LoadPeers(p));
+    ++stats.peer_lookups;
+    auto it = p.listed.find(key);
+    if (it == p.listed.end()) return Found{nullptr};
+    return Found{&it->second};
   }
 
   // How many units sharing a patient folder list `key` ("Type/id").
   Result<std::size_t> ListedElsewhere(Peers& p, const std::string& key) {
-    if (!p.Shared()) return std::size_t{0};
-    KAKEHASHI_TRY(auto others, Others(p));
-    return static_cast<std::size_t>(std::count_if(
-        others->begin(), others->end(), [&](const Other& o) { return o.when.count(key) != 0; }));
+    KAKEHASHI_TRY(auto found, ListedBy(p, key));
+    return found != nullptr ? found->size() : std::size_t{0};
   }
 
-  // A file unit is registered under every patient folder it wrote resources of (kPatients), so
-  // that the units of those folders find it (FindPeers).
+  // A unit is registered (kPatients) under the patient folders it writes resources of that are
+  // not its own folder — every one of a file unit's; of a folder unit, those its messages' PID-3.1
+  // name when it differs from the folder — so that the units of those folders find it
+  // (FindPeers).
   Result<void> RegisterPatients(const Unit& unit) {
+    const std::string line = unit.source == "file"
+                                 ? EncodeLine(unit.key)
+                                 : EncodeLine(unit.source) + "\t" + EncodeLine(unit.key);
     for (const std::string& patient : unit.patients) {
+      if (unit.source != "file" && patient == unit.key) continue;
       KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
-      const std::string line = EncodeLine(unit.key);
       bool known = false;
       ForEachLine(files, [&](std::string_view file) {
         known = file == line;
@@ -1103,6 +1172,25 @@ struct Importer::Impl {
       file_patients.insert(TextHash(patient));
     }
     return {};
+  }
+
+  // Removes a file unit's line from the kPatients row of `patient`.
+  Result<void> Unregister(const Unit& unit, const std::string& patient) {
+    KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
+    const std::string mine = EncodeLine(unit.key);
+    std::string kept;
+    bool found = false;
+    ForEachLine(files, [&](std::string_view line) {
+      if (line == mine) {
+        found = true;
+      } else {
+        AppendLine(kept, {line});
+      }
+      return true;
+    });
+    if (!found) return {};
+    if (kept.empty()) return session->DeleteCheckpoint(kPatients, patient);
+    return session->WriteUnitResources(kPatients, patient, kept);
   }
 
   bool IsTracked(const std::string& type, const std::string& id) const {
@@ -1154,13 +1242,11 @@ struct Importer::Impl {
     KAKEHASHI_TRY(auto row, session->Read(type, id));
     if (!row || row->deleted) return std::size_t{0};
     std::size_t found = 0;
-    if (p.Shared()) {
-      KAKEHASHI_TRY(auto others, Others(p));
-      for (const Other& o : *others) {
-        auto it = o.when.find(key);
-        if (it == o.when.end()) continue;
-        lines.push_back(
-            {it->second, UnitId(o.source, o.key), 'P', listed ? std::string() : row->json});
+    KAKEHASHI_TRY(auto others, ListedBy(p, key));
+    if (others != nullptr) {
+      for (const auto& [index, when] : *others) {
+        const auto& [source, unit] = p.units[index];
+        lines.push_back({when, UnitId(source, unit), 'P', listed ? std::string() : row->json});
         ++found;
       }
     }
@@ -1230,21 +1316,35 @@ struct Importer::Impl {
     stats.rejected += c.rejected;
     KAKEHASHI_TRY_VOID(Begin());
     std::set<std::pair<std::string, std::string>> before;
+    std::set<std::string> patients_before;  // a file unit's patient folders of its last import
     if (imported_before) {
       KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(c.unit.source, c.unit.key));
       for (auto& key : SplitKeys(listed)) before.insert(std::move(key));
+      if (c.unit.source == "file") patients_before = ListedPatients(listed);
     }
     std::string now;  // the new list
+    // An HL7 v2 file's lines per patient folder (kFileLists), kept when it spans several.
+    std::map<std::string, std::string> by_patient;
     const std::string unit_id = UnitId(c.unit.source, c.unit.key);
     KAKEHASHI_TRY(Peers peers, FindPeers(c.unit));
-    if (c.unit.source == "file") KAKEHASHI_TRY_VOID(RegisterPatients(c.unit));
+    if (c.unit.source == "file" || c.unit.patients.size() > 1) {
+      KAKEHASHI_TRY_VOID(RegisterPatients(c.unit));
+    }
     auto list = [&](const Write& w) {
+      const std::size_t from = now.size();
       now += w.type;
       now += '/';
       now += w.id;
-      if (!w.when.empty()) {  // the merge time, for a later first delete (WriteTracked)
+      if (!w.when.empty() || !w.patient.empty()) {  // the merge time, for a later first delete
         now += '\t';
         now += w.when;
+      }
+      if (!w.patient.empty()) {
+        std::string& mine = by_patient[w.patient];
+        mine.append(now, from, std::string::npos);
+        mine += '\n';
+        now += '\t';
+        now += w.patient;
       }
       now += '\n';
     };
@@ -1301,6 +1401,24 @@ struct Importer::Impl {
     }
     KAKEHASHI_TRY_VOID(session->WriteCheckpoint(c.unit.source, c.unit.key, c.unit.fingerprint));
     KAKEHASHI_TRY_VOID(session->WriteUnitResources(c.unit.source, c.unit.key, now));
+    // A file of one patient needs no split (its list is that patient's lines: LoadPeers reads it).
+    if (by_patient.size() < 2) by_patient.clear();
+    for (const auto& [patient, lines] : by_patient) {
+      KAKEHASHI_TRY_VOID(
+          session->WriteUnitResources(kFileLists, FileListUnit(patient, c.unit.key), lines));
+    }
+    for (const std::string& patient : patients_before) {
+      if (patients_before.size() > 1 && by_patient.count(patient) == 0) {
+        KAKEHASHI_TRY_VOID(
+            session->DeleteCheckpoint(kFileLists, FileListUnit(patient, c.unit.key)));
+      }
+      // A patient the file no longer holds: its registration goes (its folder's units would
+      // otherwise read the file's whole list for nothing).
+      if (std::find(c.unit.patients.begin(), c.unit.patients.end(), patient) ==
+          c.unit.patients.end()) {
+        KAKEHASHI_TRY_VOID(Unregister(c.unit, patient));
+      }
+    }
     pending_units.push_back({c.unit.source, c.unit.key, c.unit.fingerprint});
     pending_resources += c.writes.size() + extra + before.size() + 1;
     if (pending_resources >= options.chunk_resources) KAKEHASHI_TRY_VOID(Commit());

@@ -121,6 +121,11 @@ struct ImportStats {
   // (one indexed read per folder when the database holds another root): a probe for tests that
   // this does not grow with the number of roots imported before.
   std::size_t peer_checkpoint_rows = 0;
+  // Lines of those units' resource lists read (of an HL7 v2 file spanning several patients only
+  // the lines of the folder's patient) and lookups of a key in them: probes for tests that an
+  // import stays linear in the patients of a batch file.
+  std::size_t peer_list_lines = 0;
+  std::size_t peer_lookups = 0;
   std::map<std::string, std::size_t> put_by_type;      // resources written (new versions)
   std::map<std::string, std::size_t> deleted_by_type;  // resources deleted
   bool stopped = false;                                // stop_after_units reached, or cancelled

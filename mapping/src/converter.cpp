@@ -129,6 +129,15 @@ std::string TriggerOf(const Hl7v2View& view) {
   return {};
 }
 
+// PID-3.1 of a message (first repetition, first component): the patient its patient-scoped ids
+// derive from (OutputSink::MessagePatient).
+std::string PatientOf(const Hl7v2View& view) {
+  for (std::size_t s = 0; s < view.SegmentCount(); ++s) {
+    if (view.SegmentId(s) == "PID") return view.Value(s, 3, 1, 1, 1);
+  }
+  return {};
+}
+
 // The merge time of an HL7 v2 message (OutputSink::EncounterVersion): MSH-7 (message date/time),
 // else EVN-2 (recorded date/time), as 17 digits yyyyMMddHHmmssfff comparable with the SS-MIX2
 // 発生日時: the DTM's digits up to the seconds padded with zeros, then up to 3 fraction digits;
@@ -340,6 +349,7 @@ std::size_t Converter::ConvertHl7(std::string_view bytes, const std::string& sou
     version.trigger = trigger;
     version.by_trigger = true;  // a cancel message withdraws what it cancels (converter.hpp)
     out.MessageTime(when);
+    out.MessagePatient(PatientOf(view));
     for (auto& r : result.resources) Emit(out, std::move(r), order, version);
     ++count;
   }
@@ -378,6 +388,11 @@ Converter::Mapped Converter::MapFile(const StoredFile& file, IssueSink& issues, 
     info.where = message.LocationOf();
     MapResult result = mapper_.Map(view, info, sink);
     if (mapped.trigger.empty()) mapped.trigger = TriggerOf(view);
+    if (std::string patient = PatientOf(view);
+        std::find(mapped.patients.begin(), mapped.patients.end(), patient) ==
+        mapped.patients.end()) {
+      mapped.patients.push_back(std::move(patient));
+    }
     if (!quiet) {
       ++stats_.messages;
       if (!result.mapped) ++stats_.unmapped;
@@ -484,6 +499,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     ++stats_.unusable;
     return;
   }
+  for (const std::string& patient : current.patients) out.MessagePatient(patient);
   const std::string slot = record.file.name.Key();
   EncounterVersionInfo version;
   version.when = record.file.name.stored_at;
@@ -517,6 +533,7 @@ void Converter::ConvertRecord(const adapters::ssmix2::StorageRecord& record, Out
     for (const auto& r : current.resources) now.insert(r.type + "/" + r.id);
     ++stats_.files;
     Mapped previous = MapFile(*record.Previous(), issues, true);
+    for (const std::string& patient : previous.patients) out.MessagePatient(patient);
     for (const auto& r : previous.resources) {
       if (r.type == "Provenance" || now.count(r.type + "/" + r.id) != 0) continue;
       ++stats_.deleted_by_type[r.type];

@@ -48,6 +48,13 @@ class OutputSink {
   // that a caller can order them against other runs (the importer remembers deletes across
   // import units by it). The default ignores it.
   virtual void MessageTime(std::string_view /*when*/) {}
+  // After MessageTime, the PID-3.1 (first repetition, first component; empty without a PID) of
+  // the HL7 v2 message, or of each message of the SS-MIX2 record's file and of the previous
+  // version it is compared with: the patient the patient-scoped ids of the Puts and Deletes that
+  // follow derive from (the rules' id hashes read "PID-3.1"), so that a caller can tell which
+  // patient each key belongs to (the importer finds other units writing the same keys by it).
+  // The default ignores it.
+  virtual void MessagePatient(std::string_view /*pid3*/) {}
 };
 
 struct BundleEntry {

@@ -104,7 +104,8 @@ class Converter {
  private:
   struct Mapped {
     std::vector<MappedResource> resources;
-    std::string trigger;  // MSH-9.2 of the file's first message
+    std::string trigger;                // MSH-9.2 of the file's first message
+    std::vector<std::string> patients;  // PID-3.1 of its messages (OutputSink::MessagePatient)
     bool ok = false;
   };
   // Reads and maps one stored file. `quiet` suppresses issues (for the previous version of a
