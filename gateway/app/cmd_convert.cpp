@@ -751,8 +751,7 @@ class UnitSource {
       const auto subtree = adapters::ssmix2::StorageReader::Locate(path);
       auto store = std::make_unique<Store>(subtree ? subtree->root : path);
       if (subtree) store->reader.Restrict(subtree->relative);
-      store->label = subtree ? subtree->root.generic_string() : inputs_[index];
-      while (store->label.size() > 1 && store->label.back() == '/') store->label.pop_back();
+      store->label = RootLabel(subtree ? subtree->root.generic_string() : inputs_[index]);
       store->reader.Preload(true);  // files read by the converting worker, relative to their folder
       store->reader.UseIoUring(io_uring_);
       store->index = index;

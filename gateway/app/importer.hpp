@@ -166,8 +166,9 @@ class Importer {
 // --io-threads default (docs/decisions/0018-convert-read-ahead.md).
 inline constexpr std::size_t kDefaultImportIoThreads = 8;
 
-// The label of an SS-MIX2 root named `given` on the command line, for Importer::ImportStore when
-// several roots are imported: as given, trailing '/' dropped (as `convert` labels its roots).
+// The label of an SS-MIX2 root named `given` on the command line, for issue locations when
+// several roots are read (decision 0017): as given, trailing '/' dropped. `convert`, `import`
+// and `serve --load` all label their roots with it (Importer::ImportStore, LabelRoot).
 std::string RootLabel(std::string given);
 
 // The default ImportOptions::chunk_resources for a --db URL: 10,000 on SQLite (fewer, larger

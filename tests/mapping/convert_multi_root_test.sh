@@ -81,6 +81,11 @@ grep -qF "\"ssmix2:$full/000/012/0000123456/" "$work/loc_issues.json" || fail "f
 grep -qF "\"ssmix2:$delta/000/012/0000123456/" "$work/loc_issues.json" || fail "delta root not named"
 ! grep -qF '"ssmix2:000/' "$work/loc_issues.json" || fail "a root-relative location with two roots"
 cmp "$work/j2.json" "$work/loc.json" || fail "the Bundle depends on --issues"
+# A root given with trailing '/' is named without them (RootLabel, as import does).
+convert --jobs 2 --out "$work/slash.json" --issues "$work/slash_issues.json" "$full//" "$delta" ||
+  fail "exit code (trailing slash)"
+grep -qF "\"ssmix2:$full/000/012/0000123456/" "$work/slash_issues.json" || fail "slash root not named"
+! grep -qF "\"ssmix2:$full//" "$work/slash_issues.json" || fail "the trailing '/' of a root was kept"
 convert --jobs 2 --out "$work/one.json" --issues "$work/one_issues.json" "$full" ||
   fail "exit code (one root)"
 grep -qF '"ssmix2:000/012/0000123456/' "$work/one_issues.json" || fail "one root: not root-relative"
