@@ -1846,7 +1846,7 @@ Handler::Work Handler::Classify(const Request& request) const {
   if (e == nullptr) return Work::kNoStore;
   switch (e->kind) {
     case Impl::Endpoint::kMetadata: return Work::kNoStore;
-    case Impl::Endpoint::kBundle:
+    case Impl::Endpoint::kBundle: return Work::kBundle;
     case Impl::Endpoint::kCreate:
     case Impl::Endpoint::kUpdate:
     case Impl::Endpoint::kDelete: return Work::kWrite;

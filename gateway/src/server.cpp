@@ -9,7 +9,8 @@
 // - writes are prepared on the io thread and handed to the commit queue (group commit,
 //   commit_queue.hpp; with commit_queue 0 they run on a reader thread); the coroutine waits for
 //   its group's commit without blocking the thread (with 50 connections, many writes are in
-//   flight and commit together).
+//   flight and commit together). A Bundle is prepared, and answered after its commit, on a
+//   reader thread: a batch's GET entries read the store.
 // The coroutine handles one request at a time, so a connection's answers keep their order, and
 // its socket and buffers are touched only by its io thread (the reader thread sees the request,
 // not the socket). Nothing throws across a coroutine: completions are read with as_tuple.
@@ -422,8 +423,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // The handler's answer to `r`. What needs no store is answered here; reads run on a reader
   // thread; a write goes through the commit queue: prepared here, applied and committed by the
-  // commit thread with the other queued writes, answered here after the commit. The io thread
-  // serves its other connections meanwhile.
+  // commit thread with the other queued writes, answered here after the commit. A Bundle is
+  // prepared and answered on a reader thread instead (its GET entries read the store). The io
+  // thread serves its other connections meanwhile.
   asio::awaitable<Response> Answer(const Request& r) const {
     Handler::Work work = Handler::Work::kRead;
     try {
@@ -436,11 +438,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       auto answered = co_await OnReader([this, &r] { return Dispatch(r); });
       co_return answered ? std::move(*answered) : InternalError();
     }
+    const bool bundle = work == Handler::Work::kBundle;
     std::variant<Response, std::unique_ptr<PreparedRequest>> split;
-    try {
-      split = handler->PrepareRequest(r);
-    } catch (const std::exception&) {
-      co_return InternalError();
+    if (bundle) {
+      auto prepared = co_await OnReader([this, &r] { return handler->PrepareRequest(r); });
+      if (!prepared) co_return InternalError();
+      split = std::move(*prepared);
+    } else {
+      try {
+        split = handler->PrepareRequest(r);
+      } catch (const std::exception&) {
+        co_return InternalError();
+      }
     }
     if (auto* answered = std::get_if<Response>(&split)) co_return std::move(*answered);
     auto job = std::make_shared<ServerJob>(std::move(std::get<1>(split)));
@@ -467,6 +476,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       Response busy = detail::FailureResponse(f);
       busy.SetHeader("Retry-After", "1");
       co_return busy;
+    }
+    if (bundle) {
+      auto answered = co_await OnReader([&job] { return job->Request().Finish(job->Lost()); });
+      co_return answered ? std::move(*answered) : InternalError();
     }
     try {
       co_return job->Request().Finish(job->Lost());

@@ -687,6 +687,55 @@ TEST_CASE("server: a held store read does not stop a cached read on the same io 
   CHECK(read.body() == cached.body());
 }
 
+TEST_CASE("server: a batch's GET entries held in the store do not stop the io thread",
+          "[server][readers]") {
+  // POST [base] is prepared and answered on a reader thread: a batch's GET entries read the
+  // store after its commit (or at once when it writes nothing), and an io thread running them
+  // would stop every other connection of that thread. (Another connection's /metadata, which
+  // only the io thread answers, shows it free: the batch's PUT changes the database, so a read
+  // by id would miss the cache and wait for the one reader thread, held by the search.)
+  GatedServer s;
+  Client b(s.Port());
+  REQUIRE(b.Send(http::verb::put, "/fhir/Patient/p1",
+                 R"({"resourceType":"Patient","id":"p1","name":[{"family":"Held"}]})")
+              .result_int() == 201);
+  const std::string gets_only = R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                                R"({"request":{"method":"GET","url":"Patient?family=Held"}}]})";
+  const std::string with_write =
+      R"({"resourceType":"Bundle","type":"batch","entry":[)"
+      R"({"resource":{"resourceType":"Patient","id":"p9","name":[{"family":"Other"}]},)"
+      R"("request":{"method":"PUT","url":"Patient/p9"}},)"
+      R"({"request":{"method":"GET","url":"Patient?family=Held"}}]})";
+  for (const std::string* batch : {&gets_only, &with_write}) {
+    INFO((batch == &gets_only ? "GET entries only" : "a PUT and a GET entry"));
+    {
+      std::lock_guard lock(s.gate.mutex);
+      s.gate.armed = true;
+      s.gate.entered = false;
+      s.gate.released = false;
+    }
+    Client a(s.Port());
+    SendOnly(a,
+             "POST /fhir HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+             "Content-Length: " +
+                 std::to_string(batch->size()) + "\r\n\r\n" + *batch);
+    s.gate.WaitEntered();  // the GET entry's search is held in the store
+    auto metadata = b.Send(http::verb::get, "/fhir/metadata");
+    s.gate.Release();
+    {
+      std::lock_guard lock(s.gate.mutex);
+      CHECK_FALSE(s.gate.gave_up);  // B was answered before the search was let go
+    }
+    CHECK(metadata.result_int() == 200);
+    CHECK(metadata.body().find("\"CapabilityStatement\"") != std::string::npos);
+    auto answered = a.Read();
+    CHECK(answered.result_int() == 200);
+    CHECK(answered.body().find("\"batch-response\"") != std::string::npos);
+    CHECK(answered.body().find("\"total\":1") != std::string::npos);
+  }
+  CHECK(b.Send(http::verb::get, "/fhir/Patient/p9").result_int() == 200);  // the PUT committed
+}
+
 TEST_CASE("server: reader threads map store errors, serve misses, and drain on stop",
           "[server][readers]") {
   GatedServer s;

@@ -163,7 +163,11 @@ class Handler {
   enum class Work {
     kNoStore,  // answered without the store: /metadata, failures the head decides
     kRead,     // reads the store (read, vread, search, history, $everything, operations)
-    kWrite,    // a write: PrepareRequest returns it prepared (PUT, DELETE, POST Type, POST base)
+    kWrite,    // a write: PrepareRequest returns it prepared (PUT, DELETE, POST Type)
+    // POST [base] (a batch or transaction Bundle): a write whose preparing or finishing may
+    // read the store (a batch's GET entries run after its commit, or alone when it has nothing
+    // to write), so the server runs both halves on a reader thread.
+    kBundle,
   };
   Work Classify(const Request& request) const;
 
