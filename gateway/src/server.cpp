@@ -926,13 +926,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 };
 
-// One io thread on hosts with up to 2 cores: it does all the socket work of the cached reads
-// while the reader threads take the store work; two io threads cost more server CPU per request
-// there (docs/performance.md, "Reads off the io threads"). Larger hosts keep one per core (not
-// measured).
+// One io thread per core. With the store work on the reader threads (0027), one io thread on
+// the 2-core VM used less CPU per request under load but served fewer cached reads on a quiet
+// machine (40.8-46.6k against 52.7-52.8k req/s, p99 3.3-4.9 ms either way: docs/performance.md,
+// "Session close ... session 8"): the single io thread saturates before the cores do.
 int DefaultIoThreads() {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return cores <= 2 ? 1 : cores;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 int DefaultReadThreads() {

@@ -26,7 +26,7 @@ namespace kakehashi::gateway {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (see Server::Port())
-  int threads = 0;             // io threads; 0: DefaultIoThreads() (1 up to 2 cores, else cores)
+  int threads = 0;             // io threads; 0: DefaultIoThreads() (one per core)
   // Reader threads: the requests that read the store (a read by id the read cache cannot
   // answer, vread, search, history, $everything, operations; and writes when commit_queue is
   // 0) run there, so that an io thread never blocks on the store; cached reads by id stay on
