@@ -162,12 +162,6 @@ std::uint64_t TextHash(std::string_view text) {
   return h.Value();
 }
 
-// Location.source of a root-relative SS-MIX2 path: "ssmix2:<relative>", or with several roots
-// "ssmix2:<root as given>/<relative>" (StoredFile::Source; decisions 0003, 0017).
-std::string Located(const std::string& label, const std::string& relative) {
-  return "ssmix2:" + (label.empty() ? relative : label + '/' + relative);
-}
-
 // "ID[0:3]/ID[3:6]/ID" of a root-relative SS-MIX2 path (digest §2): the patient folder.
 std::string PatientKey(const std::string& relative) {
   std::size_t pos = 0;
@@ -1467,7 +1461,7 @@ struct Importer::Impl {
       vanished.patients = {key};
       KAKEHASHI_TRY(Peers peers, FindPeers(vanished));
       for (const auto& [type, id] : keys) {
-        KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, Located(label, key)));
+        KAKEHASHI_TRY_VOID(Withdraw(peers, type, id, ssmix2::IssueSource(label, key)));
       }
       KAKEHASHI_TRY_VOID(session->DeleteCheckpoint(source, key));
       ++stats.removed_units;
@@ -1593,7 +1587,7 @@ struct Importer::Impl {
         }
         unit.source = source;
         unit.patients = {unit.key};
-        unit.file_location = Located(label, unit.key);
+        unit.file_location = ssmix2::IssueSource(label, unit.key);
         if (!pipeline.Push(std::move(unit))) break;
       }
       ahead.reset();  // joins the I/O threads before the reader goes

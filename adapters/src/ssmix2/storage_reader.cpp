@@ -21,22 +21,11 @@ namespace {
 using common::errc;
 
 // Location of an issue about a stored file: root-relative path (operator-facing; see
-// docs/decisions/0003-ssmix2-issue-locations.md) and the data type as the record.
-// With several roots, `root` (StorageReader::LabelRoot) tells which one: "ssmix2:<root>/<path>".
-std::string Source(std::string_view root, std::string_view relative) {
-  std::string source = "ssmix2:";
-  if (!root.empty()) {
-    source += root;
-    source += '/';
-  }
-  source += relative;
-  return source;
-}
-
+// docs/decisions/0003-ssmix2-issue-locations.md; IssueSource) and the data type as the record.
 Location FileLocation(std::string_view root, std::string_view relative,
                       std::string_view data_type) {
   Location where;
-  where.source = Source(root, relative);
+  where.source = IssueSource(root, relative);
   where.record = data_type;
   return where;
 }
@@ -217,8 +206,18 @@ bool Later(const StoredFile& a, const StoredFile& b) {
 
 }  // namespace
 
+std::string IssueSource(std::string_view root, std::string_view relative) {
+  std::string source = "ssmix2:";
+  if (!root.empty()) {
+    source += root;
+    source += '/';
+  }
+  source += relative;
+  return source;
+}
+
 std::string StoredFile::Source() const {
-  return ssmix2::Source(root, relative);
+  return IssueSource(root, relative);
 }
 
 StorageReader::StorageReader(fs::path root, IssueSink& issues)

@@ -70,6 +70,11 @@ struct StoredFile {
   std::string Source() const;
 };
 
+// Location.source of an issue about the root-relative path `relative`: "ssmix2:" + relative, or
+// with a labelled root (StorageReader::LabelRoot) "ssmix2:" + root + '/' + relative (decisions
+// 0003, 0017). StoredFile::Source for a file; the importer's units and withdrawn keys too.
+std::string IssueSource(std::string_view root, std::string_view relative);
+
 enum class Action { kUpsert, kDelete };
 
 struct StorageRecord {
