@@ -51,19 +51,7 @@ request = function()
     "/fhir/Patient?identifier=urn:oid:1.2.392.100495.20.3.51.11311234567%%7C%08d", math.random(0, $n - 1)))
 end
 LUA
-python3 - "$tmp/tx.json" <<'PY'
-import json, sys
-entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
-            "resource": {"resourceType": "Observation", "status": "final",
-                         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
-                         "subject": {"reference": f"Patient/p{i}"},
-                         "effectiveDateTime": "2026-11-30T09:00:00+09:00",
-                         "valueQuantity": {"value": 100 + i, "unit": "mg/dL",
-                                           "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
-            "request": {"method": "POST", "url": "Observation"}} for i in range(100)]
-json.dump({"resourceType": "Bundle", "type": "transaction", "entry": entries},
-          open(sys.argv[1], "w"), separators=(",", ":"))
-PY
+python3 bench/gen_tx_bundle.py 100 "$tmp/tx.json"
 cat >"$tmp/tx.lua" <<LUA
 local f = io.open("$tmp/tx.json", "rb")
 local body = f:read("*a")

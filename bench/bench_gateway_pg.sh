@@ -49,20 +49,7 @@ postmaster=$(head -1 "$datadir/postmaster.pid")
 host=$(dirname "$datadir")
 port=${url##*:}; port=${port%%/*}
 
-python3 - "$size" "$state/tx.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
-            "resource": {"resourceType": "Observation", "status": "final",
-                         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
-                         "subject": {"reference": f"Patient/p{i}"},
-                         "effectiveDateTime": "2026-11-30T09:00:00+09:00",
-                         "valueQuantity": {"value": 100 + i, "unit": "mg/dL",
-                                           "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
-            "request": {"method": "POST", "url": "Observation"}} for i in range(n)]
-json.dump({"resourceType": "Bundle", "type": "transaction", "entry": entries},
-          open(sys.argv[2], "w"), separators=(",", ":"))
-PY
+python3 bench/gen_tx_bundle.py "$size" "$state/tx.json"
 
 hz=$(getconf CLK_TCK)
 # CPU ticks of the cluster: the postmaster (its own and its reaped children's) plus its live
