@@ -394,31 +394,17 @@ ErrorCode Err(store::errc e) {
   return make_error_code(e);
 }
 
-class FaultySession final : public store::Session {
+class FaultySession final : public testing::ForwardingSession {
  public:
   FaultySession(std::unique_ptr<store::Session> inner, Faults& f)
-      : inner_(std::move(inner)), f_(f) {}
-  Result<std::optional<store::ResourceRow>> Read(std::string_view t, std::string_view i) override {
-    return inner_->Read(t, i);
-  }
-  Result<std::optional<store::ResourceRow>> ReadVersion(std::string_view t, std::string_view i,
-                                                        std::int64_t v) override {
-    return inner_->ReadVersion(t, i, v);
-  }
-  Result<std::vector<store::HistoryRow>> History(const store::HistoryQuery& q) override {
-    return inner_->History(q);
-  }
-  Result<std::vector<store::ResourceRow>> Search(const store::SearchQuery& q) override {
-    return inner_->Search(q);
-  }
-  Result<std::int64_t> Count(const store::SearchQuery& q) override { return inner_->Count(q); }
+      : ForwardingSession(std::move(inner)), f_(f) {}
   Result<void> Begin() override {
     ErrorCode e;
     {
       std::lock_guard lock(f_.mutex);
       if (f_.Take(f_.begin, e)) return e;
     }
-    return inner_->Begin();
+    return Inner().Begin();
   }
   Result<void> Commit() override {
     ErrorCode e;
@@ -426,17 +412,16 @@ class FaultySession final : public store::Session {
     {
       std::lock_guard lock(f_.mutex);
       ++f_.commits;
-      if (!f_.Take(f_.commit, e)) return inner_->Commit();
+      if (!f_.Take(f_.commit, e)) return Inner().Commit();
       unknown = f_.commit_unknown;
     }
     if (unknown) {
-      if (auto c = inner_->Commit(); !c) return c.error();
+      if (auto c = Inner().Commit(); !c) return c.error();
     } else {
-      inner_->Rollback();
+      Inner().Rollback();
     }
     return e;
   }
-  void Rollback() noexcept override { inner_->Rollback(); }
   Result<std::optional<store::ResourceRow>> LockAndRead(std::string_view type,
                                                         std::string_view id) override {
     ErrorCode e;
@@ -445,21 +430,10 @@ class FaultySession final : public store::Session {
       auto it = f_.locks.find(std::string(type) + "/" + std::string(id));
       if (it != f_.locks.end() && f_.Take(it->second, e)) return e;
     }
-    return inner_->LockAndRead(type, id);
-  }
-  Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
-    return inner_->Write(row, index);
-  }
-  Result<void> Savepoint(std::string_view name) override { return inner_->Savepoint(name); }
-  Result<void> ReleaseSavepoint(std::string_view name) override {
-    return inner_->ReleaseSavepoint(name);
-  }
-  Result<void> RollbackToSavepoint(std::string_view name) override {
-    return inner_->RollbackToSavepoint(name);
+    return Inner().LockAndRead(type, id);
   }
 
  private:
-  std::unique_ptr<store::Session> inner_;
   Faults& f_;
 };
 

@@ -545,20 +545,10 @@ struct Gate {
   }
 };
 
-class GatedSession final : public store::Session {
+class GatedSession final : public testing::ForwardingSession {
  public:
   GatedSession(std::unique_ptr<store::Session> inner, Gate& gate)
-      : inner_(std::move(inner)), gate_(gate) {}
-  Result<std::optional<store::ResourceRow>> Read(std::string_view t, std::string_view i) override {
-    return inner_->Read(t, i);
-  }
-  Result<std::optional<store::ResourceRow>> ReadVersion(std::string_view t, std::string_view i,
-                                                        std::int64_t v) override {
-    return inner_->ReadVersion(t, i, v);
-  }
-  Result<std::vector<store::HistoryRow>> History(const store::HistoryQuery& q) override {
-    return inner_->History(q);
-  }
+      : ForwardingSession(std::move(inner)), gate_(gate) {}
   Result<std::vector<store::ResourceRow>> Search(const store::SearchQuery& q) override {
     {
       std::lock_guard lock(gate_.mutex);
@@ -567,29 +557,10 @@ class GatedSession final : public store::Session {
       }
     }
     gate_.Hold();
-    return inner_->Search(q);
-  }
-  Result<std::int64_t> Count(const store::SearchQuery& q) override { return inner_->Count(q); }
-  Result<void> Begin() override { return inner_->Begin(); }
-  Result<void> Commit() override { return inner_->Commit(); }
-  void Rollback() noexcept override { inner_->Rollback(); }
-  Result<std::optional<store::ResourceRow>> LockAndRead(std::string_view type,
-                                                        std::string_view id) override {
-    return inner_->LockAndRead(type, id);
-  }
-  Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
-    return inner_->Write(row, index);
-  }
-  Result<void> Savepoint(std::string_view name) override { return inner_->Savepoint(name); }
-  Result<void> ReleaseSavepoint(std::string_view name) override {
-    return inner_->ReleaseSavepoint(name);
-  }
-  Result<void> RollbackToSavepoint(std::string_view name) override {
-    return inner_->RollbackToSavepoint(name);
+    return Inner().Search(q);
   }
 
  private:
-  std::unique_ptr<store::Session> inner_;
   Gate& gate_;
 };
 

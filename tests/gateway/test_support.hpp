@@ -107,4 +107,49 @@ inline Request Req(std::string method, std::string target, std::string body = {}
   return r;
 }
 
+// A store::Session that passes every call of a request's work to `inner`; test decorators
+// derive from it and override only the calls they hold or fail (server_test's GatedSession,
+// commit_queue_test's FaultySession). Checkpoint calls keep store::Session's own.
+class ForwardingSession : public store::Session {
+ public:
+  explicit ForwardingSession(std::unique_ptr<store::Session> inner) : inner_(std::move(inner)) {}
+  Result<std::optional<store::ResourceRow>> Read(std::string_view t, std::string_view i) override {
+    return inner_->Read(t, i);
+  }
+  Result<std::optional<store::ResourceRow>> ReadVersion(std::string_view t, std::string_view i,
+                                                        std::int64_t v) override {
+    return inner_->ReadVersion(t, i, v);
+  }
+  Result<std::vector<store::HistoryRow>> History(const store::HistoryQuery& q) override {
+    return inner_->History(q);
+  }
+  Result<std::vector<store::ResourceRow>> Search(const store::SearchQuery& q) override {
+    return inner_->Search(q);
+  }
+  Result<std::int64_t> Count(const store::SearchQuery& q) override { return inner_->Count(q); }
+  Result<void> Begin() override { return inner_->Begin(); }
+  Result<void> Commit() override { return inner_->Commit(); }
+  void Rollback() noexcept override { inner_->Rollback(); }
+  Result<std::optional<store::ResourceRow>> LockAndRead(std::string_view type,
+                                                        std::string_view id) override {
+    return inner_->LockAndRead(type, id);
+  }
+  Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
+    return inner_->Write(row, index);
+  }
+  Result<void> Savepoint(std::string_view name) override { return inner_->Savepoint(name); }
+  Result<void> ReleaseSavepoint(std::string_view name) override {
+    return inner_->ReleaseSavepoint(name);
+  }
+  Result<void> RollbackToSavepoint(std::string_view name) override {
+    return inner_->RollbackToSavepoint(name);
+  }
+
+ protected:
+  store::Session& Inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<store::Session> inner_;
+};
+
 }  // namespace kakehashi::gateway::testing
