@@ -1008,6 +1008,18 @@ struct Handler::Impl {
     std::string response;  // rendered response entry
     // A write done by RunEntry, rendered into `response` after the commit (outside the lock).
     std::optional<WriteResult> written;
+    // A transaction's GET entry (decision 0030): the point read the commit thread does after
+    // the writes, so that a GET of what the transaction leaves absent fails the transaction;
+    // the GET itself is answered after the commit. Set by PrecheckGet.
+    enum class GetCheck {
+      kNone,     // a search, a system or type history, an operation: fails on no state
+      kCurrent,  // read: 404 when unknown, 410 when deleted
+      kKnown,    // instance history: 404 when unknown
+      kVersion,  // vread: 404 when the version is unknown, 410 when it is a deletion
+      kLive,     // Patient/$everything: 404 when unknown or deleted
+    };
+    GetCheck get_check = GetCheck::kNone;
+    std::int64_t get_version = 0;
   };
 
   static int MethodOrder(const std::string& m) {
@@ -1087,20 +1099,86 @@ struct Handler::Impl {
   }
 
   // A GET entry: read like a GET request (committed data, outside any transaction).
-  std::optional<Failure> RunGet(Entry& e) const {
+  std::optional<Failure> RunGet(Entry& e, std::string_view failed = "the GET entry failed") const {
     Request sub;
     sub.method = "GET";
     sub.target = "/fhir/" + e.url;
     Response r = Route(sub);
     if (r.status >= 400) {
-      Failure f = Fail(r.status, "processing", "the GET entry failed");
+      Failure f = Fail(r.status, "processing", std::string(failed));
       return f;
     }
     e.response = "{\"resource\":" + r.body + ",\"response\":{\"status\":\"200 OK\"}}";
     return std::nullopt;
   }
 
-  // One entry inside an open transaction (a batch entry: inside its savepoint).
+  // A transaction's GET entry before anything is written (decision 0030): what its URL alone
+  // decides fails the transaction now (no such endpoint, method, malformed id or version, a
+  // search's parameters), as the GET would answer it; and the point read the commit thread
+  // does for it (Entry::GetCheck) is chosen.
+  std::optional<Failure> PrecheckGet(Entry& e) const {
+    Request sub;
+    sub.method = "GET";
+    sub.target = "/fhir/" + e.url;
+    auto resolved = Resolve(sub);
+    if (auto* r = std::get_if<Response>(&resolved)) {
+      return Fail(r->status, "processing", "the GET entry failed");
+    }
+    const Endpoint& ep = std::get<Endpoint>(resolved);
+    e.type = ep.type;
+    e.id = ep.id;
+    switch (ep.kind) {
+      case Endpoint::kSearch: {
+        detail::SearchSpec spec;
+        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+        if (auto f = detail::BuildSearch(ep.type, ep.params, ctx, spec)) {
+          return Fail(f->status, "processing", "the GET entry failed");
+        }
+        break;
+      }
+      case Endpoint::kRead: e.get_check = Entry::GetCheck::kCurrent; break;
+      case Endpoint::kVRead:
+        if (std::from_chars(ep.vid.data(), ep.vid.data() + ep.vid.size(), e.get_version).ec !=
+            std::errc()) {
+          return Fail(404, "processing", "the GET entry failed");
+        }
+        e.get_check = Entry::GetCheck::kVersion;
+        break;
+      case Endpoint::kHistory:
+        if (!ep.id.empty()) e.get_check = Entry::GetCheck::kKnown;
+        break;
+      case Endpoint::kEverything: e.get_check = Entry::GetCheck::kLive; break;
+      default: break;
+    }
+    return std::nullopt;
+  }
+
+  // A transaction's GET entry on the commit thread, after its writes: one point read by key
+  // (never a search), which fails the transaction when the GET will find nothing, as the GET
+  // itself would have failed it (Read, VRead, History, Everything answer these statuses).
+  std::optional<Failure> CheckGet(store::Session& session, const Entry& e) const {
+    auto failed = [](int status) { return Fail(status, "processing", "the GET entry failed"); };
+    switch (e.get_check) {
+      case Entry::GetCheck::kNone: return std::nullopt;
+      case Entry::GetCheck::kVersion: {
+        auto row = session.ReadVersion(e.type, e.id, e.get_version);
+        if (!row) return StoreFailure(row.error());
+        if (!*row) return failed(404);
+        if ((*row)->deleted) return failed(410);
+        return std::nullopt;
+      }
+      default: break;
+    }
+    auto row = session.Read(e.type, e.id);
+    if (!row) return StoreFailure(row.error());
+    if (!*row) return failed(404);
+    if ((*row)->deleted && e.get_check == Entry::GetCheck::kCurrent) return failed(410);
+    if ((*row)->deleted && e.get_check == Entry::GetCheck::kLive) return failed(404);
+    return std::nullopt;
+  }
+
+  // One entry inside an open transaction (a batch entry: inside its savepoint). A
+  // transaction's GET entries are not run here (CheckGet, then after the commit).
   std::optional<Failure> RunEntry(store::Session& session, Entry& e) const {
     if (e.method == "GET") return RunGet(e);
     std::optional<std::int64_t> if_match;
@@ -1266,6 +1344,43 @@ struct Handler::Impl {
     auto st = std::make_shared<State>(State{std::move(entries), std::move(ids), {}, false, {}});
     const std::size_t weight = std::max<std::size_t>(1, st->entries.size());
     if (atomic) {
+      // R4 http.html, transaction processing rules: a transaction fails when the identities its
+      // write steps (DELETE, POST, PUT) touch overlap. POST ids are new; PUT and DELETE name
+      // theirs.
+      std::set<std::string> written;
+      for (auto& e : st->entries) {
+        if (e.method != "PUT" && e.method != "DELETE") continue;
+        if (!written.insert(e.type + "/" + e.id).second) {
+          return detail::FailureResponse(
+              Fail(400, "invalid",
+                   "transaction entry " + std::to_string(e.index) +
+                       " writes a resource another entry writes too; nothing was stored"));
+        }
+      }
+      // GET entries are answered after the commit, off the commit thread (decision 0030): what
+      // their URLs alone decide fails the transaction now.
+      for (auto& e : st->entries) {
+        if (e.method != "GET") continue;
+        if (auto f = PrecheckGet(e)) {
+          f->diagnostics = "transaction entry " + std::to_string(e.index) +
+                           " failed; nothing was stored: " + f->diagnostics;
+          return detail::FailureResponse(*f);
+        }
+      }
+      // Nothing to write (GET entries only): no write transaction, no commit thread (as a
+      // batch, decision 0028); a GET that fails fails the transaction, which wrote nothing.
+      if ((before_commit == nullptr || !*before_commit) &&
+          std::all_of(st->entries.begin(), st->entries.end(),
+                      [](const Entry& e) { return e.method == "GET"; })) {
+        for (auto& e : st->entries) {
+          if (auto f = RunGet(e)) {
+            f->diagnostics = "transaction entry " + std::to_string(e.index) +
+                             " failed; nothing was stored: " + f->diagnostics;
+            return detail::FailureResponse(*f);
+          }
+        }
+        return BundleResponse(st->entries, true);
+      }
       // Without conditional creates, references are final now: validate and index every
       // resource before taking the write lock, so the transaction holds it only for the
       // inserts. Conditional creates resolve to existing resources inside the transaction
@@ -1315,7 +1430,7 @@ struct Handler::Impl {
               return MethodOrder(a->method) < MethodOrder(b->method);
             });
             for (Entry* e : order) {
-              if (auto f = RunEntry(s, *e)) {
+              if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
                 f->diagnostics = "transaction entry " + std::to_string(e->index) +
                                  " failed; nothing was stored: " + f->diagnostics;
                 return f;
@@ -1326,7 +1441,18 @@ struct Handler::Impl {
             }
             return std::nullopt;
           },
-          [this, st] { return BundleResponse(st->entries, true); }, weight);
+          [this, st] {
+            // After the commit (the server runs this on a reader thread): the GET entries
+            // read the committed state, this transaction's writes included (decision 0030).
+            for (auto& e : st->entries) {
+              if (e.method != "GET") continue;
+              if (auto f = RunGet(e, "the GET entry failed after the transaction committed")) {
+                e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
+              }
+            }
+            return BundleResponse(st->entries, true);
+          },
+          weight);
     }
     // A batch: each entry succeeds or fails alone, in a savepoint of its own. GET entries are
     // read after the commit (when the response is rendered), so they see the batch's writes.

@@ -464,6 +464,100 @@ void Transactions(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: transaction (atomic, urn:uuid rewritten) and batch", "[handler]",
                        Transactions)
 
+void TransactionGets(Backend backend) {
+  // A transaction's GET entries are answered after its writes and see them (R4 http.html,
+  // transaction processing rules: DELETE, POST, PUT, then GET); decision 0030.
+  Fixture f(backend);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Patient/tg-old",
+                   R"({"resourceType":"Patient","id":"tg-old","name":[{"family":"Kato"}]})"))
+              .status == 201);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Patient/tg-gone", R"({"resourceType":"Patient","id":"tg-gone"})"))
+              .status == 201);
+  // GETs listed first still run last: a read and a search of the resource the PUT creates, a
+  // read of what the DELETE removes would fail, so it is read by version instead.
+  const std::string tx = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"request":{"method":"GET","url":"Patient/tg-new"}},
+    {"request":{"method":"GET","url":"Patient?family=Kato&_sort=_id"}},
+    {"request":{"method":"GET","url":"Patient/tg-gone/_history/1"}},
+    {"resource":{"resourceType":"Patient","id":"tg-new","name":[{"family":"Kato"}]},"request":{"method":"PUT","url":"Patient/tg-new"}},
+    {"request":{"method":"DELETE","url":"Patient/tg-gone"}}]})";
+  Response r = f.Do(Req("POST", "/fhir", tx));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  Json b = Parse(r.body);
+  CHECK(b.Str("type") == "transaction-response");
+  const auto& e = b.Find("entry")->Items();
+  REQUIRE(e.size() == 5);
+  CHECK(e[0].Find("response")->Str("status") == "200 OK");
+  CHECK(e[0].Find("resource")->Str("id") == "tg-new");
+  CHECK(e[0].Find("resource")->Find("meta")->Str("versionId") == "1");
+  const Json& found = *e[1].Find("resource");
+  CHECK(found.Str("type") == "searchset");
+  REQUIRE(found.Find("total") != nullptr);
+  CHECK(found.Find("total")->Text() == "2");
+  REQUIRE(found.Find("entry")->Items().size() == 2);
+  CHECK(found.Find("entry")->Items()[0].Find("resource")->Str("id") == "tg-new");
+  CHECK(found.Find("entry")->Items()[1].Find("resource")->Str("id") == "tg-old");
+  CHECK(e[2].Find("resource")->Str("id") == "tg-gone");
+  CHECK(e[3].Find("response")->Str("status") == "201 Created");
+  CHECK(e[4].Find("response")->Str("status") == "204 No Content");
+
+  // A GET of what the transaction leaves absent fails it as a whole: nothing is stored.
+  auto fails = [&](const std::string& get, int status) {
+    const std::string bad =
+        R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+        R"({"resource":{"resourceType":"Patient","id":"tg-no"},"request":{"method":"PUT","url":"Patient/tg-no"}},)"
+        R"({"request":{"method":"GET","url":")" +
+        get + R"("}}]})";
+    Response failed = f.Do(Req("POST", "/fhir", bad));
+    INFO(get << " -> " << failed.body);
+    CHECK(failed.status == status);
+    CHECK(failed.body.find("nothing was stored") != std::string::npos);
+    CHECK(f.Do(Req("GET", "/fhir/Patient/tg-no")).status == 404);
+  };
+  fails("Patient/tg-none", 404);             // read of an unknown id (commit thread, point read)
+  fails("Patient/tg-gone", 410);             // read of a deleted one
+  fails("Patient/tg-new/_history/9", 404);   // vread of an unknown version
+  fails("Patient/tg-gone/_history/2", 410);  // vread of a deletion
+  fails("Patient/tg-none/_history", 404);    // history of an unknown id
+  fails("Patient/tg-gone/$everything", 404);
+  fails("Patient?nosuch=1", 400);  // decided by the URL alone, before anything is written
+  fails("Nothing/x", 404);
+  // The read the transaction's own PUT makes good succeeds.
+  const std::string own =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"request":{"method":"GET","url":"Patient/tg-own/_history"}},)"
+      R"({"resource":{"resourceType":"Patient","id":"tg-own"},"request":{"method":"PUT","url":"Patient/tg-own"}}]})";
+  Response ok = f.Do(Req("POST", "/fhir", own));
+  INFO(ok.body);
+  CHECK(ok.status == 200);
+  CHECK(ok.body.find("\"type\":\"history\"") != std::string::npos);
+
+  // Only GET entries: answered without a write transaction; a failing GET fails it.
+  Response gets = f.Do(Req("POST", "/fhir",
+                           R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                           R"({"request":{"method":"GET","url":"Patient/tg-old"}}]})"));
+  CHECK(gets.status == 200);
+  CHECK(Parse(gets.body).Find("entry")->Items()[0].Find("resource")->Str("id") == "tg-old");
+  CHECK(f.Do(Req("POST", "/fhir",
+                 R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                 R"({"request":{"method":"GET","url":"Patient/tg-old"}},)"
+                 R"({"request":{"method":"GET","url":"Patient/tg-none"}}]})"))
+            .status == 404);
+
+  // Identities overlapping in the write steps fail the transaction (R4 http.html).
+  Response overlap = f.Do(Req(
+      "POST", "/fhir",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"resource":{"resourceType":"Patient","id":"tg-twice"},"request":{"method":"PUT","url":"Patient/tg-twice"}},)"
+      R"({"request":{"method":"DELETE","url":"Patient/tg-twice"}}]})"));
+  CHECK(overlap.status == 400);
+  CHECK(overlap.body.find("another entry writes too") != std::string::npos);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/tg-twice")).status == 404);
+}
+KAKEHASHI_BACKEND_TEST("handler: a transaction's GET entries see its writes", "[handler]",
+                       TransactionGets)
+
 void ConditionalCreate(Backend backend) {
   Fixture f(backend);
   std::string id = f.Create("Patient", kSuzuki);

@@ -1,6 +1,7 @@
 #include "kakehashi/gateway/server.hpp"
 
 #include "gzip.hpp"
+#include "json_support.hpp"
 #include "test_support.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -14,8 +15,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace kakehashi::gateway {
 namespace {
@@ -24,6 +27,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using detail::Json;
+using testing::Parse;
 
 struct Running {
   std::unique_ptr<testing::TestStore> t;
@@ -705,6 +710,57 @@ TEST_CASE("server: a batch's GET entries held in the store do not stop the io th
     CHECK(answered.body().find("\"total\":1") != std::string::npos);
   }
   CHECK(b.Send(http::verb::get, "/fhir/Patient/p9").result_int() == 200);  // the PUT committed
+}
+
+TEST_CASE("server: a transaction's held GET entry does not stop another client's write",
+          "[server][readers]") {
+  // A transaction's GET entries are answered after its commit on a reader thread (decision
+  // 0030), not on the commit thread inside its store transaction: there, one slow search held
+  // the only commit thread and every other client's write waited for it.
+  GatedServer s;
+  Client b(s.Port());
+  REQUIRE(b.Send(http::verb::put, "/fhir/Patient/p1",
+                 R"({"resourceType":"Patient","id":"p1","name":[{"family":"Held"}]})")
+              .result_int() == 201);
+  const std::string tx =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"request":{"method":"GET","url":"Patient?family=Held&_sort=_id"}},)"
+      R"({"resource":{"resourceType":"Patient","id":"p9","name":[{"family":"Held"}]},)"
+      R"("request":{"method":"PUT","url":"Patient/p9"}}]})";
+  {
+    std::lock_guard lock(s.gate.mutex);
+    s.gate.armed = true;
+  }
+  Client a(s.Port());
+  SendOnly(a,
+           "POST /fhir HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+           "Content-Length: " +
+               std::to_string(tx.size()) + "\r\n\r\n" + tx);
+  s.gate.WaitEntered();  // the transaction's search is held in the store
+  auto put = b.Send(http::verb::put, "/fhir/Patient/p5",
+                    R"({"resourceType":"Patient","id":"p5","name":[{"family":"Held"}]})");
+  s.gate.Release();
+  {
+    std::lock_guard lock(s.gate.mutex);
+    CHECK_FALSE(s.gate.gave_up);  // B's write committed while the search was held
+  }
+  CHECK(put.result_int() == 201);
+  auto answered = a.Read();
+  REQUIRE(answered.result_int() == 200);
+  Json bundle = Parse(answered.body());
+  CHECK(bundle.Str("type") == "transaction-response");
+  const auto& e = bundle.Find("entry")->Items();
+  REQUIRE(e.size() == 2);
+  CHECK(e[1].Find("response")->Str("status") == "201 Created");
+  // The search read the committed state when it ran: the transaction's own PUT (p9), and B's
+  // PUT (p5), committed after the transaction but before the search ran.
+  const Json& found = *e[0].Find("resource");
+  CHECK(found.Find("total")->Text() == "3");
+  std::vector<std::string> ids;
+  for (const Json& m : found.Find("entry")->Items()) {
+    ids.emplace_back(m.Find("resource")->Str("id"));
+  }
+  CHECK(ids == std::vector<std::string>{"p1", "p5", "p9"});
 }
 
 TEST_CASE("server: reader threads map store errors, serve misses, and drain on stop",
