@@ -1593,6 +1593,11 @@ struct Handler::Impl {
         p.Set("definition",
               Json::String("http://hl7.org/fhir/SearchParameter/" + type + "-" + code));
         p.Set("type", Json::String(kTypeNames[static_cast<int>(param.def->type)]));
+        if (param.def->type == detail::ParamType::kUri) {
+          // R4 CapabilityStatement has no element for modifiers: said in words.
+          p.Set("documentation", Json::String("Matches the whole URI exactly; modifiers :below "
+                                              "and :above (at '/' boundaries) and :missing"));
+        }
         sp.Push(std::move(p));
         if (param.def->type == detail::ParamType::kReference) {
           inc.Push(Json::String(type + ":" + code));

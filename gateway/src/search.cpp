@@ -93,6 +93,10 @@ std::optional<Compare> ParsePrefix(std::string_view& value) {
   return Compare::kEq;
 }
 
+// :above matches the stored URIs the value is below: one candidate per '/' of it, two at most
+// (with and without the '/'); a bound keeps the statement's parameter list small.
+constexpr std::ptrdiff_t kMaxUriAboveSegments = 64;
+
 Predicate::Kind KindOf(ParamType type) {
   switch (type) {
     case ParamType::kString: return Predicate::Kind::kString;
@@ -203,6 +207,25 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
     p.missing_kind = p.kind;
     p.kind = Predicate::Kind::kMissing;
     p.missing = value == "true";
+    return std::nullopt;
+  }
+  if (param.def->type == ParamType::kUri) {
+    // R4 search.html#uri: the whole value (escapes undone, no system|code split) against the
+    // whole stored URI; :below and :above match at '/' boundaries (store: UriMatch).
+    if (modifier == "below") {
+      p.uri_match = Predicate::UriMatch::kBelow;
+    } else if (modifier == "above") {
+      p.uri_match = Predicate::UriMatch::kAbove;
+      if (std::count(value.begin(), value.end(), '/') > kMaxUriAboveSegments) {
+        return Bad("':above' takes a uri of at most " + std::to_string(kMaxUriAboveSegments) +
+                   " '/'");
+      }
+    } else if (!modifier.empty()) {
+      return Bad("uri modifier ':" + std::string(modifier) + "' is not supported", "not-supported");
+    }
+    p.system = std::string();  // a uri is indexed without a system
+    p.value = value;
+    if (p.value.empty()) return Bad("empty uri value for '" + code + "'");
     return std::nullopt;
   }
   switch (p.kind) {

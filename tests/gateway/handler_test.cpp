@@ -331,6 +331,67 @@ void Paging(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("handler: keyset paging is stable while data changes", "[handler]", Paging)
 
+void UriSearch(Backend backend) {
+  // uri parameters (R4 search.html#uri): the whole value, no system|code split; :below and
+  // :above at '/' boundaries; :missing. ValueSet.url and DocumentReference location.
+  Fixture f(backend);
+  auto put = [&](const std::string& type, const std::string& id, const std::string& members) {
+    Response r =
+        f.Do(Req("PUT", "/fhir/" + type + "/" + id,
+                 R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+  };
+  put("ValueSet", "v123", R"(,"url":"http://acme.org/fhir/ValueSet/123","status":"active")");
+  put("ValueSet", "v1234", R"(,"url":"http://acme.org/fhir/ValueSet/1234","status":"active")");
+  put("ValueSet", "vsub", R"(,"url":"http://acme.org/fhir/ValueSet/123/sub","status":"active")");
+  put("ValueSet", "vroot", R"(,"url":"http://acme.org/fhir","status":"active")");
+  put("ValueSet", "vbar", R"(,"url":"http://a.example/codes|2.0","status":"active")");
+  put("ValueSet", "vcomma", R"(,"url":"http://acme.org/fhir/ValueSet/a,b","status":"active")");
+  put("ValueSet", "vnone", R"(,"status":"active")");
+  put("DocumentReference", "doc1",
+      R"(,"status":"current","content":[{"attachment":{"url":"http://h.example/docs/1.pdf"}}])");
+  put("DocumentReference", "doc2",
+      R"(,"status":"current","content":[{"attachment":{"url":"http://h.example/docs1.pdf"}}])");
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> v = f.Ids("/fhir/" + query + "&_sort=_id");
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  using Set = std::set<std::string>;
+  // Exact: the whole value; a string prefix or a longer URI is another value.
+  CHECK(ids("ValueSet?url=http://acme.org/fhir/ValueSet/123") == Set{"v123"});
+  CHECK(ids("ValueSet?url=http://acme.org/fhir/ValueSet/12").empty());
+  // A '|' is part of the URI, escaped or not (a token would read system|code).
+  CHECK(ids("ValueSet?url=http://a.example/codes%7C2.0") == Set{"vbar"});
+  CHECK(ids("ValueSet?url=http://a.example/codes%5C%7C2.0") == Set{"vbar"});
+  CHECK(ids("ValueSet?url=http://a.example/codes").empty());
+  // An escaped comma is a literal; an unescaped one separates alternatives.
+  CHECK(ids("ValueSet?url=http://acme.org/fhir/ValueSet/a%5C,b") == Set{"vcomma"});
+  CHECK(ids("ValueSet?url=http://acme.org/fhir/ValueSet/a,http://acme.org/fhir") == Set{"vroot"});
+  // :below: the value and what lies under it at a '/' boundary, not a mere string prefix.
+  CHECK(ids("ValueSet?url:below=http://acme.org/fhir/ValueSet/123") == Set{"v123", "vsub"});
+  CHECK(ids("ValueSet?url:below=http://acme.org/fhir/") == Set{"v123", "v1234", "vsub", "vcomma"});
+  CHECK(ids("ValueSet?url:below=http://acme.org/fhir") ==
+        Set{"v123", "v1234", "vsub", "vcomma", "vroot"});
+  CHECK(ids("DocumentReference?location:below=http://h.example/docs") == Set{"doc1"});
+  // :above: the stored URIs the value lies under (or equals).
+  CHECK(ids("ValueSet?url:above=http://acme.org/fhir/ValueSet/123/sub/_history/5") ==
+        Set{"v123", "vsub", "vroot"});
+  CHECK(ids("ValueSet?url:above=http://acme.org/fhir/ValueSet/1234") == Set{"v1234", "vroot"});
+  CHECK(ids("ValueSet?url:above=http://acme.org/fhirx/y").empty());
+  CHECK(ids("DocumentReference?location:above=http://h.example/docs/1.pdf") == Set{"doc1"});
+  // :missing.
+  CHECK(ids("ValueSet?url:missing=true") == Set{"vnone"});
+  CHECK(ids("ValueSet?url:missing=false").size() == 6);
+  // Modifiers of other types are refused, not ignored.
+  CHECK(f.Do(Req("GET", "/fhir/ValueSet?url:not=http://acme.org/fhir")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/ValueSet?url:text=acme")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/ValueSet?url:above=" + std::string(65, '/'))).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/ValueSet?url=")).status == 400);
+}
+KAKEHASHI_BACKEND_TEST("handler: uri parameters (exact, :below, :above, :missing)", "[handler]",
+                       UriSearch)
+
 // Prefix searches on a string parameter are driven by idx_string_prefix (the first 8 code
 // points of each value, in (lastUpdated, id) order): longer values, other clauses, updates,
 // deletes and keyset paging must behave as the scan did.
@@ -739,6 +800,16 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
     CHECK(params.count(p) == 1);
   }
   CHECK(patient->Find("operation")->Items()[0].Str("name") == "everything");
+  // uri parameters say which modifiers they take (R4 CapabilityStatement has no element).
+  std::size_t uri_params = 0;
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("type") != "uri") continue;
+      ++uri_params;
+      CHECK(p.Str("documentation").find(":below and :above") != std::string_view::npos);
+    }
+  }
+  CHECK(uri_params > 40);
   CHECK(f.Do(Req("POST", "/fhir/metadata", "{}")).status == 405);
 }
 

@@ -166,6 +166,24 @@ void AppendRangeCompare(Compare compare, std::string_view lo, std::string_view h
   }
 }
 
+// The stored URIs that `uri` is below (R4 search.html#uri, :above): itself, and its prefixes
+// ending at each '/' after the scheme's authority ("http://a/b/c": "http://a/b/",
+// "http://a/b", "http://a/", "http://a"), with and without that '/'.
+std::vector<std::string> UriAncestors(const std::string& uri) {
+  std::vector<std::string> out{uri};
+  std::size_t start = 0;
+  if (auto scheme = uri.find("://"); scheme != std::string::npos) {
+    start = uri.find('/', scheme + 3);
+    if (start == std::string::npos) return out;
+  }
+  for (std::size_t i = uri.size(); i-- > start;) {
+    if (uri[i] != '/') continue;
+    if (i + 1 < uri.size()) out.push_back(uri.substr(0, i + 1));
+    if (i > 0) out.push_back(uri.substr(0, i));
+  }
+  return out;
+}
+
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
                      Dialect dialect, const ParamKeys& keys, std::string& sql,
                      std::vector<Param>& params, int depth, bool correlated) {
@@ -224,7 +242,27 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
         sql += " AND " + x + ".system = ?";
         params.emplace_back(*p.system);
       }
-      if (!p.value.empty()) {
+      if (p.uri_match == Predicate::UriMatch::kBelow) {
+        // The value, or what starts with it and a '/' (or with it when it ends in '/'): a
+        // byte range, so "http://a/b" finds "http://a/b/c" and not "http://a/bc" ('0' follows
+        // '/' in ASCII).
+        std::string below = p.value;
+        if (!below.ends_with('/')) below += '/';
+        std::string end = below;
+        end.back() = '0';
+        sql += " AND (" + x + ".code = ? OR (" + x + ".code >= ? AND " + x + ".code < ?))";
+        params.emplace_back(p.value);
+        params.emplace_back(std::move(below));
+        params.emplace_back(std::move(end));
+      } else if (p.uri_match == Predicate::UriMatch::kAbove) {
+        const std::vector<std::string> above = UriAncestors(p.value);
+        sql += " AND " + x + ".code IN (";
+        for (std::size_t i = 0; i < above.size(); ++i) {
+          sql += i == 0 ? "?" : ", ?";
+          params.emplace_back(above[i]);
+        }
+        sql += ")";
+      } else if (!p.value.empty()) {
         sql += " AND " + x + ".code = ?";
         params.emplace_back(p.value);
       }

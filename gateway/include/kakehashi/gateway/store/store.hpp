@@ -97,6 +97,10 @@ using Conjunction = std::vector<std::vector<Predicate>>;
 struct Predicate {
   enum class Kind { kId, kLastUpdated, kToken, kString, kDate, kReference, kQuantity, kMissing };
   enum class StringMatch { kPrefix, kExact, kContains };
+  // A uri parameter's kToken predicate (R4 search.html#uri; uri rows have system ""): the whole
+  // value (kExact), a value below it at a '/' boundary or itself (:below), or one above it (a
+  // prefix of it at a '/' boundary after the authority) or itself (:above).
+  enum class UriMatch { kExact, kBelow, kAbove };
   Kind kind = Kind::kId;
   std::string param;  // search parameter code ("name", "birthdate")
   // kId: value.  kToken: system (nullopt = any system, "" = no system) + code (empty = any code).
@@ -104,6 +108,7 @@ struct Predicate {
   std::string value;
   bool negate = false;  // token :not
   StringMatch string_match = StringMatch::kPrefix;
+  UriMatch uri_match = UriMatch::kExact;
   // kDate / kLastUpdated / kQuantity: comparator and the search value's range.
   Compare compare = Compare::kEq;
   std::int64_t low_us = 0;
