@@ -6,6 +6,7 @@
 // reject directory's sidecars carry the locations (docs/decisions/0003-ssmix2-issue-locations.md).
 #include "importer.hpp"
 
+#include "fingerprint.hpp"
 #include "ordered_pipeline.hpp"
 #include "progress.hpp"
 #include "read_ahead.hpp"
@@ -44,42 +45,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace ssmix2 = adapters::ssmix2;
 using fhir::Node;
-
-// FNV-1a 64 over the names, sizes and times of a unit's files: a change detector, not a
-// security property.
-class Fingerprint {
- public:
-  void Add(std::string_view bytes) {
-    for (unsigned char c : bytes) {
-      h_ ^= c;
-      h_ *= 1099511628211ULL;
-    }
-    h_ ^= 0xff;  // field separator
-    h_ *= 1099511628211ULL;
-  }
-  void AddFile(const fs::path& path, std::string_view name) {
-    Add(name);
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    Add(std::to_string(ec ? 0 : size));
-    const auto time = fs::last_write_time(path, ec);
-    Add(std::to_string(ec ? 0 : time.time_since_epoch().count()));
-  }
-  std::uint64_t Value() const { return h_; }
-  std::string Hex() const {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out(16, '0');
-    std::uint64_t v = h_;
-    for (int i = 15; i >= 0; --i) {
-      out[static_cast<std::size_t>(i)] = kDigits[v & 0xF];
-      v >>= 4;
-    }
-    return out;
-  }
-
- private:
-  std::uint64_t h_ = 1469598103934665603ULL;
-};
 
 // The side tables below are text, one record per line, fields separated by tabs. Calls
 // fn(line) for every line of `text` (without its '\n') until fn returns false.
@@ -582,8 +547,9 @@ std::string FirstProblem(const std::vector<Issue>& issues) {
   return "no reason given";
 }
 
-// The patient folders of a file unit's list ("Type/id \t when \t folder" lines); it has kFileLists
-// rows of them when there are more than one.
+// The patient folders a unit's list names ("Type/id \t when \t folder" lines): every one of an
+// HL7 v2 file unit's (it has kFileLists rows of them when there are more than one), the other
+// patients of an SS-MIX2 folder unit whose messages name them (where it is registered).
 std::set<std::string> ListedPatients(const std::string& listed) {
   std::set<std::string> out;
   ForEachLine(listed, [&](std::string_view line) {
@@ -595,8 +561,9 @@ std::set<std::string> ListedPatients(const std::string& listed) {
   return out;
 }
 
-// "Type/id" lines, or "Type/id \t when" (ReadUnitResources; an HL7 v2 file unit's: "Type/id \t
-// when \t patient folder") -> (type, id) pairs.
+// "Type/id" lines, or "Type/id \t when" (ReadUnitResources; an HL7 v2 file unit's, and a folder
+// unit's of a message naming another patient: "Type/id \t when \t patient folder") -> (type, id)
+// pairs.
 std::vector<std::pair<std::string, std::string>> SplitKeys(const std::string& listed) {
   std::vector<std::pair<std::string, std::string>> out;
   ForEachLine(listed, [&](std::string_view line) {
@@ -669,12 +636,29 @@ struct Importer::Impl {
   // or file units imported before.
   using CheckpointMap = std::unordered_map<std::string, std::string>;
   Result<CheckpointMap> Checkpoints(const std::string& source) {
-    KAKEHASHI_TRY(auto s, Session());
-    KAKEHASHI_TRY(auto rows, s->ReadCheckpoints(source));
     CheckpointMap map;
-    map.reserve(rows.size());
-    for (auto& [unit, fingerprint] : rows) map.emplace(std::move(unit), std::move(fingerprint));
+    KAKEHASHI_TRY_VOID(ForEachCheckpoint(source, [&](std::string& unit, std::string& fingerprint) {
+      map.emplace(std::move(unit), std::move(fingerprint));
+    }));
     return map;
+  }
+
+  // Calls fn(unit, fingerprint) for every checkpoint of `source`, read a page at a time
+  // (ReadCheckpointsAfter), so that a source of millions of rows (kDeletes: one per tracked key)
+  // is never held whole as query rows: memory beyond what fn keeps is one page.
+  static constexpr std::size_t kCheckpointPage = 4096;
+  template <class Fn>
+  Result<void> ForEachCheckpoint(std::string_view source, Fn&& fn) {
+    KAKEHASHI_TRY(auto s, Session());
+    std::string after;
+    while (true) {
+      KAKEHASHI_TRY(auto page, s->ReadCheckpointsAfter(source, after, kCheckpointPage));
+      if (page.empty()) return {};
+      after = page.back().first;
+      const bool last = page.size() < kCheckpointPage;
+      for (auto& [unit, fingerprint] : page) fn(unit, fingerprint);
+      if (last) return {};
+    }
   }
 
   // Whether the database holds another SS-MIX2 root than `source` ("" for a file unit):
@@ -693,16 +677,16 @@ struct Importer::Impl {
 
   Result<void> LoadTracked() {
     if (tracked_loaded) return {};
-    KAKEHASHI_TRY(auto s, Session());
-    KAKEHASHI_TRY(auto rows, s->ReadCheckpoints(kDeletes));
-    for (const auto& [key, unused] : rows) {
+    KAKEHASHI_TRY_VOID(ForEachCheckpoint(kDeletes, [&](const std::string& key, const std::string&) {
       const std::size_t slash = key.find('/');
-      if (slash == std::string::npos) continue;
+      if (slash == std::string::npos) return;
       tracked.insert(
           KeyHash(std::string_view(key).substr(0, slash), std::string_view(key).substr(slash + 1)));
-    }
-    KAKEHASHI_TRY(auto patients, s->ReadCheckpoints(kPatients));
-    for (const auto& [patient, unused] : patients) file_patients.insert(TextHash(patient));
+    }));
+    KAKEHASHI_TRY_VOID(
+        ForEachCheckpoint(kPatients, [&](const std::string& patient, const std::string&) {
+          file_patients.insert(TextHash(patient));
+        }));
     tracked_loaded = true;
     return {};
   }
@@ -800,13 +784,14 @@ struct Importer::Impl {
       }
     }
     std::string json;
-    // The merge time of a write (the message that gave it; the later one in the unit wins) and,
-    // for an HL7 v2 file, that message's patient folder.
+    // The merge time of a write (the message that gave it; the later one in the unit wins) and
+    // that message's patient folder: for an HL7 v2 file always, for an SS-MIX2 folder when it is
+    // not the folder's own (a message naming another patient: the unit is registered under it).
     const bool per_message = unit.records.empty();
     auto when = [&](Write& w) {
       auto it = origins.find(w.type + "/" + w.id);
       if (it == origins.end()) return std::string();
-      if (per_message) w.patient = it->second.patient;
+      if (per_message || it->second.patient != unit.key) w.patient = it->second.patient;
       return it->second.when;
     };
     for (auto& e : bundle.TakeEntries()) {
@@ -1148,9 +1133,7 @@ struct Importer::Impl {
   // name when it differs from the folder — so that the units of those folders find it
   // (FindPeers).
   Result<void> RegisterPatients(const Unit& unit) {
-    const std::string line = unit.source == "file"
-                                 ? EncodeLine(unit.key)
-                                 : EncodeLine(unit.source) + "\t" + EncodeLine(unit.key);
+    const std::string line = RegisteredLine(unit.source, unit.key);
     for (const std::string& patient : unit.patients) {
       if (unit.source != "file" && patient == unit.key) continue;
       KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
@@ -1168,10 +1151,17 @@ struct Importer::Impl {
     return {};
   }
 
-  // Removes a file unit's line from the kPatients row of `patient`.
-  Result<void> Unregister(const Unit& unit, const std::string& patient) {
+  // A unit's line in kPatients rows: a file unit's key, a folder unit's source and key.
+  static std::string RegisteredLine(const std::string& source, const std::string& key) {
+    return source == "file" ? EncodeLine(key) : EncodeLine(source) + "\t" + EncodeLine(key);
+  }
+
+  // Removes the unit's line from the kPatients row of `patient` (a patient it no longer holds
+  // messages of; its folder's units would otherwise read the unit's list for nothing).
+  Result<void> Unregister(const std::string& source, const std::string& key,
+                          const std::string& patient) {
     KAKEHASHI_TRY(std::string files, session->ReadUnitResources(kPatients, patient));
-    const std::string mine = EncodeLine(unit.key);
+    const std::string mine = RegisteredLine(source, key);
     std::string kept;
     bool found = false;
     ForEachLine(files, [&](std::string_view line) {
@@ -1310,11 +1300,14 @@ struct Importer::Impl {
     stats.rejected += c.rejected;
     KAKEHASHI_TRY_VOID(Begin());
     std::set<std::pair<std::string, std::string>> before;
-    std::set<std::string> patients_before;  // a file unit's patient folders of its last import
+    // The patient folders its list named at its last import: a file unit's, a folder unit's
+    // other patients (where it was registered).
+    std::set<std::string> patients_before;
+    const bool file_unit = c.unit.source == "file";
     if (imported_before) {
       KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(c.unit.source, c.unit.key));
       for (auto& key : SplitKeys(listed)) before.insert(std::move(key));
-      if (c.unit.source == "file") patients_before = ListedPatients(listed);
+      patients_before = ListedPatients(listed);
     }
     std::string now;  // the new list
     // An HL7 v2 file's lines per patient folder (kFileLists), kept when it spans several.
@@ -1334,9 +1327,11 @@ struct Importer::Impl {
         now += w.when;
       }
       if (!w.patient.empty()) {
-        std::string& mine = by_patient[w.patient];
-        mine.append(now, from, std::string::npos);
-        mine += '\n';
+        if (file_unit) {
+          std::string& mine = by_patient[w.patient];
+          mine.append(now, from, std::string::npos);
+          mine += '\n';
+        }
         now += '\t';
         now += w.patient;
       }
@@ -1402,15 +1397,16 @@ struct Importer::Impl {
           session->WriteUnitResources(kFileLists, FileListUnit(patient, c.unit.key), lines));
     }
     for (const std::string& patient : patients_before) {
-      if (patients_before.size() > 1 && by_patient.count(patient) == 0) {
+      if (file_unit && patients_before.size() > 1 && by_patient.count(patient) == 0) {
         KAKEHASHI_TRY_VOID(
             session->DeleteCheckpoint(kFileLists, FileListUnit(patient, c.unit.key)));
       }
-      // A patient the file no longer holds: its registration goes (its folder's units would
-      // otherwise read the file's whole list for nothing).
+      // A patient the unit no longer holds messages of (a file rewritten, a misfiled message
+      // corrected or removed from a folder): its registration goes (its folder's units would
+      // otherwise read the unit's list for nothing).
       if (std::find(c.unit.patients.begin(), c.unit.patients.end(), patient) ==
           c.unit.patients.end()) {
-        KAKEHASHI_TRY_VOID(Unregister(c.unit, patient));
+        KAKEHASHI_TRY_VOID(Unregister(c.unit.source, c.unit.key, patient));
       }
     }
     pending_units.push_back({c.unit.source, c.unit.key, c.unit.fingerprint});
@@ -1455,6 +1451,10 @@ struct Importer::Impl {
       KAKEHASHI_TRY_VOID(Begin());
       KAKEHASHI_TRY(std::string listed, session->ReadUnitResources(source, key));
       const auto keys = SplitKeys(listed);
+      // A folder registered under other patients (its messages named them) leaves their rows.
+      for (const std::string& patient : ListedPatients(listed)) {
+        KAKEHASHI_TRY_VOID(Unregister(source, key, patient));
+      }
       Unit vanished;
       vanished.source = source;
       vanished.key = key;

@@ -193,6 +193,50 @@ void CheckpointPointReads(Backend backend) {
 KAKEHASHI_BACKEND_TEST("store: import checkpoints are read point by point", "[store][checkpoint]",
                        CheckpointPointReads)
 
+// ReadCheckpointsAfter pages through one source in unit order (bytewise on both backends), so
+// that the importer never holds a large source (one row per tracked key) as query rows at once.
+void CheckpointPages(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  auto& session = **s;
+  REQUIRE(session.Begin());
+  // Written out of order; "Z" < "a" < "\xc3\xa9" bytewise (a case-folding or locale collation
+  // would order them otherwise).
+  for (const char* unit : {"a/2", "\xc3\xa9/1", "Z/9", "a/10", "a/1"}) {
+    REQUIRE(session.WriteCheckpoint("import:deletes", unit, ""));
+  }
+  REQUIRE(session.WriteCheckpoint("ssmix2:/other", "a/3", "f"));
+  REQUIRE(session.Commit());
+  std::vector<std::vector<std::string>> pages;
+  std::string after;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto page = session.ReadCheckpointsAfter("import:deletes", after, 2);
+    REQUIRE(page);
+    std::vector<std::string> units;
+    for (const auto& [unit, fingerprint] : *page) {
+      CHECK(fingerprint.empty());
+      units.push_back(unit);
+    }
+    pages.push_back(units);
+    if (page->size() < 2) break;
+    after = page->back().first;
+  }
+  CHECK(pages ==
+        std::vector<std::vector<std::string>>{{"Z/9", "a/1"}, {"a/10", "a/2"}, {"\xc3\xa9/1"}});
+  // The same rows as the whole read, in the same order.
+  auto whole = session.ReadCheckpoints("import:deletes");
+  REQUIRE(whole);
+  REQUIRE(whole->size() == 5);
+  CHECK((*whole)[0].first == "Z/9");
+  CHECK((*whole)[4].first == "\xc3\xa9/1");
+  auto empty = session.ReadCheckpointsAfter("import:nothing", "", 100);
+  REQUIRE(empty);
+  CHECK(empty->empty());
+}
+KAKEHASHI_BACKEND_TEST("store: import checkpoints are read a page at a time", "[store][checkpoint]",
+                       CheckpointPages)
+
 bool HasUnitIndex(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
@@ -241,6 +285,68 @@ TEST_CASE("store: an import checkpoint table of an older database gets the unit 
   again.reset();
   CHECK(HasUnitIndex(t->file));
 }
+
+#ifdef KAKEHASHI_HAVE_POSTGRES
+// The number of indexes import_checkpoints_unit in the test's schema (0 or 1).
+int PgUnitIndexes(const std::string& url, const std::string& schema) {
+  PGconn* db = PQconnectdb(url.c_str());
+  REQUIRE(PQstatus(db) == CONNECTION_OK);
+  const char* params[] = {schema.c_str()};
+  PGresult* r = PQexecParams(db,
+                             "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND "
+                             "indexname = 'import_checkpoints_unit'",
+                             1, nullptr, params, nullptr, nullptr, 0);
+  const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  const int count = ok ? std::stoi(PQgetvalue(r, 0, 0)) : -1;
+  PQclear(r);
+  PQfinish(db);
+  REQUIRE(ok);
+  return count;
+}
+
+// The same on PostgreSQL: the index's absence alone opens decision 0028's creation block (the
+// tables exist), which adds it under the advisory lock.
+TEST_CASE(
+    "store: an import checkpoint table of an older database gets the unit index "
+    "[postgresql]",
+    "[store][checkpoint][.postgres]") {
+  auto t = testing::MakeStore(Backend::kPostgres);
+  const std::string& schema = t->options.postgres_schema;
+  {
+    auto s = t->store->OpenSession();
+    REQUIRE(s);
+    REQUIRE((*s)->Begin());
+    REQUIRE((*s)->WriteCheckpoint("ssmix2:/a", "000/000/0000001", "fa"));
+    REQUIRE((*s)->Commit());
+  }
+  t->store.reset();
+  REQUIRE(PgUnitIndexes(t->url, schema) == 1);
+  {
+    PGconn* db = PQconnectdb(t->url.c_str());
+    REQUIRE(PQstatus(db) == CONNECTION_OK);
+    const std::string drop = "DROP INDEX \"" + schema + "\".import_checkpoints_unit";
+    PGresult* r = PQexec(db, drop.c_str());
+    const bool dropped = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(db);
+    REQUIRE(dropped);
+  }
+  REQUIRE(PgUnitIndexes(t->url, schema) == 0);
+  auto again = t->OpenAnother();
+  {
+    auto s = again->OpenSession();
+    REQUIRE(s);
+    auto sources = (*s)->CheckpointSources("000/000/0000001");
+    REQUIRE(sources);
+    CHECK(*sources == std::vector<std::string>{"ssmix2:/a"});
+    auto fingerprint = (*s)->ReadCheckpoint("ssmix2:/a", "000/000/0000001");
+    REQUIRE(fingerprint);
+    CHECK(*fingerprint == std::optional<std::string>("fa"));
+  }
+  again.reset();
+  CHECK(PgUnitIndexes(t->url, schema) == 1);
+}
+#endif
 
 }  // namespace
 }  // namespace kakehashi::gateway

@@ -106,6 +106,19 @@ void BatchFile(Backend backend) {
 KAKEHASHI_BACKEND_TEST("import: a batch file costs each patient folder its own lines",
                        "[import][patients]", BatchFile)
 
+// The units registered under patient `id`'s folder (import:patients), "" when none.
+std::string Registered(gateway::store::Store& store, const std::string& id) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  const std::string folder = id.substr(0, 3) + "/" + id.substr(3, 3) + "/" + id;
+  auto row = (*session)->ReadCheckpoint("import:patients", folder);
+  REQUIRE(row);
+  auto listed = (*session)->ReadUnitResources("import:patients", folder);
+  REQUIRE(listed);
+  CHECK(row->has_value() == !listed->empty());  // the row and its list go together
+  return *listed;
+}
+
 // A folder whose ADT-00 names another patient in PID-3 (X holds patient Y's message: its
 // Patient is Y's key) and the units of Y: an HL7 v2 file, Y's own folder in the same root.
 void MisfiledPatient(Backend backend) {
@@ -133,6 +146,31 @@ void MisfiledPatient(Backend backend) {
     RunImport(*u->store, [&](Importer& i) { return i.ImportStore(root); });
     RunImport(*u->store, [&](Importer& i) { return i.ImportFile(file); });
     CHECK(Families(*u->store) == newer);
+  }
+  SECTION("X corrected or removed: it leaves Y's registrations (no more reads of X for Y)") {
+    const fs::path root = dir.path / "root";
+    const fs::path x_folder = root / x.substr(0, 3) / x.substr(3, 3) / x;
+    WritePatient(root, x, "旧", "20240101", y);
+    testing::WriteOtherPatient(root);  // X's removal must not look like an unmounted root
+    auto t = gateway::testing::MakeStore(backend);
+    RunImport(*t->store, [&](Importer& i) { return i.ImportStore(root); });
+    CHECK(Registered(*t->store, y).find(x) != std::string::npos);
+    bool removed = false;
+    SECTION("corrected: X's message names X") {
+      fs::remove_all(x_folder);
+      WritePatient(root, x, "旧", "20240102");
+    }
+    SECTION("removed from the root") {
+      fs::remove_all(x_folder);
+      removed = true;
+    }
+    RunImport(*t->store, [&](Importer& i) { return i.ImportStore(root); });
+    // Before: X stayed registered under Y, and every import of a unit of Y read X's list.
+    CHECK(Registered(*t->store, y).empty());
+    const ImportStats stats = RunImport(*t->store, [&](Importer& i) { return i.ImportFile(file); });
+    CHECK(stats.peer_list_lines == 0);
+    CHECK(Families(*t->store) ==
+          (removed ? newer : std::map<std::string, int>{{"旧", 1}, {"新", 1}}));
   }
   SECTION("in one root, Y's older folder walked after X's newer record of Y") {
     const fs::path root = dir.path / "root";

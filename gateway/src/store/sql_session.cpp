@@ -1335,6 +1335,22 @@ Result<std::size_t> SqlSession::CountCheckpoints(std::string_view source) {
   return count;
 }
 
+// Keyset paging on the primary key (source, unit): each page is one range scan of the index,
+// whatever page it is (no OFFSET). Units compare bytewise on both backends (SQLite's BINARY
+// collation, PostgreSQL's COLLATE "C" columns), as the ORDER BY does.
+Result<std::vector<std::pair<std::string, std::string>>> SqlSession::ReadCheckpointsAfter(
+    std::string_view source, std::string_view after, std::size_t limit) {
+  KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
+  KAKEHASHI_TRY(Rows rows,
+                Query("SELECT unit, fingerprint FROM import_checkpoints WHERE "
+                      "source = ? AND unit > ? ORDER BY unit LIMIT ?",
+                      {std::string(source), std::string(after), static_cast<std::int64_t>(limit)}));
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.emplace_back(std::move(r[0]), std::move(r[1]));
+  return out;
+}
+
 Result<void> SqlSession::WriteUnitResources(std::string_view source, std::string_view unit,
                                             std::string_view resources) {
   if (!InTransaction()) return make_error_code(errc::kNotInTransaction);

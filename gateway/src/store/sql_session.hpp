@@ -104,6 +104,8 @@ class SqlSession : public Session {
                                                     std::string_view unit) override;
   Result<std::vector<std::string>> CheckpointSources(std::string_view unit) override;
   Result<std::size_t> CountCheckpoints(std::string_view source) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpointsAfter(
+      std::string_view source, std::string_view after, std::size_t limit) override;
   Result<void> WriteUnitResources(std::string_view source, std::string_view unit,
                                   std::string_view resources) override;
   Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit) override;

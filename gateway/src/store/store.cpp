@@ -64,6 +64,11 @@ Result<std::size_t> Session::CountCheckpoints(std::string_view /*source*/) {
   return make_error_code(errc::kUnsupported);
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> Session::ReadCheckpointsAfter(
+    std::string_view /*source*/, std::string_view /*after*/, std::size_t /*limit*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<void> Session::WriteUnitResources(std::string_view /*source*/, std::string_view /*unit*/,
                                          std::string_view /*resources*/) {
   return make_error_code(errc::kUnsupported);

@@ -202,6 +202,12 @@ class Session {
                                                             std::string_view unit);
   virtual Result<std::vector<std::string>> CheckpointSources(std::string_view unit);
   virtual Result<std::size_t> CountCheckpoints(std::string_view source);
+  // One page of ReadCheckpoints: at most `limit` (unit, fingerprint) pairs of `source` whose unit
+  // sorts after `after` (bytewise; "" for the first page), in unit order, so that a reader of a
+  // large source holds one page at a time: the next page starts after the last unit returned; a
+  // page shorter than `limit` is the last.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpointsAfter(
+      std::string_view source, std::string_view after, std::size_t limit);
   // What a unit wrote ("Type/id" lines), kept beside its checkpoint so that a later import can
   // delete what the unit no longer yields (a record or a whole patient folder removed from an
   // SS-MIX2 store). WriteUnitResources (inside Begin()) replaces the list; ReadUnitResources
