@@ -667,40 +667,43 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- history
 
-  Response History(const std::string& type, const std::string& id,
-                   const QueryParams& params) const {
-    store::HistoryQuery q;
-    q.type = type;
-    q.id = id;
+  // A history's parameters into `q` (and the echoed ones into `echo`); the failure, if any.
+  std::optional<Failure> HistoryParams(const QueryParams& params, store::HistoryQuery& q,
+                                       QueryParams& echo) const {
     q.count = options.default_count;
-    QueryParams echo;
     for (const auto& [k, v] : params) {
       if (k == "_count") {
         int n = 0;
         if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc() || n < 0) {
-          return detail::FailureResponse(
-              Fail(400, "invalid", "_count must be a non-negative integer"));
+          return Fail(400, "invalid", "_count must be a non-negative integer");
         }
         q.count = std::min(n, options.max_count);
         echo.emplace_back(k, v);
       } else if (k == "_since") {
-        store::Predicate p;
         auto range = detail::ParseFhirDateRange(v);
-        if (!range)
-          return detail::FailureResponse(Fail(400, "invalid", "_since must be an instant"));
+        if (!range) return Fail(400, "invalid", "_since must be an instant");
         q.since_us = range->low_us;
         echo.emplace_back(k, v);
       } else if (k == "_cursor") {
         std::int64_t seq = 0;
         if (std::from_chars(v.data(), v.data() + v.size(), seq).ec != std::errc()) {
-          return detail::FailureResponse(Fail(400, "invalid", "invalid _cursor"));
+          return Fail(400, "invalid", "invalid _cursor");
         }
         q.before_seq = seq;
       } else if (k != "_format" && k != "_pretty") {
-        return detail::FailureResponse(
-            Fail(400, "not-supported", "history parameter '" + k + "' is not supported"));
+        return Fail(400, "not-supported", "history parameter '" + k + "' is not supported");
       }
     }
+    return std::nullopt;
+  }
+
+  Response History(const std::string& type, const std::string& id,
+                   const QueryParams& params) const {
+    store::HistoryQuery q;
+    q.type = type;
+    q.id = id;
+    QueryParams echo;
+    if (auto f = HistoryParams(params, q, echo)) return detail::FailureResponse(*f);
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     if (!id.empty()) {
@@ -1114,8 +1117,8 @@ struct Handler::Impl {
 
   // A transaction's GET entry before anything is written (decision 0030): what its URL alone
   // decides fails the transaction now (no such endpoint, method, malformed id or version, a
-  // search's parameters), as the GET would answer it; and the point read the commit thread
-  // does for it (Entry::GetCheck) is chosen.
+  // search's or a history's parameters, a type operation's answer), as the GET would answer it;
+  // and the point read the commit thread does for it (Entry::GetCheck) is chosen.
   std::optional<Failure> PrecheckGet(Entry& e) const {
     Request sub;
     sub.method = "GET";
@@ -1144,9 +1147,20 @@ struct Handler::Impl {
         }
         e.get_check = Entry::GetCheck::kVersion;
         break;
-      case Endpoint::kHistory:
+      case Endpoint::kHistory: {
+        store::HistoryQuery q;
+        QueryParams echo;
+        if (auto f = HistoryParams(ep.params, q, echo)) {
+          return Fail(f->status, "processing", "the GET entry failed");
+        }
         if (!ep.id.empty()) e.get_check = Entry::GetCheck::kKnown;
         break;
+      }
+      case Endpoint::kOperation:
+        // A type operation reads no resource of the store (TypeOperation: terminology): its
+        // answer is the same before the writes as after, so it is given now, once, and a
+        // failure fails the transaction unwritten (Finish keeps this response).
+        return RunGet(e);
       case Endpoint::kEverything: e.get_check = Entry::GetCheck::kLive; break;
       default: break;
     }
@@ -1373,6 +1387,7 @@ struct Handler::Impl {
           std::all_of(st->entries.begin(), st->entries.end(),
                       [](const Entry& e) { return e.method == "GET"; })) {
         for (auto& e : st->entries) {
+          if (!e.response.empty()) continue;  // an operation, answered by PrecheckGet
           if (auto f = RunGet(e)) {
             f->diagnostics = "transaction entry " + std::to_string(e.index) +
                              " failed; nothing was stored: " + f->diagnostics;
@@ -1408,6 +1423,7 @@ struct Handler::Impl {
             }
             st->applied = true;
             for (auto& e : st->entries) {
+              if (e.method == "GET") continue;  // an operation's answer (PrecheckGet) stays
               e.written.reset();
               e.response.clear();
             }
@@ -1445,7 +1461,7 @@ struct Handler::Impl {
             // After the commit (the server runs this on a reader thread): the GET entries
             // read the committed state, this transaction's writes included (decision 0030).
             for (auto& e : st->entries) {
-              if (e.method != "GET") continue;
+              if (e.method != "GET" || !e.response.empty()) continue;  // answered: PrecheckGet
               if (auto f = RunGet(e, "the GET entry failed after the transaction committed")) {
                 e.response = ResponseEntry(std::to_string(f->status), nullptr, false, &*f);
               }

@@ -619,6 +619,61 @@ void TransactionGets(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: a transaction's GET entries see its writes", "[handler]",
                        TransactionGets)
 
+void TransactionGetsDecidedByUrl(Backend backend) {
+  // A GET entry that fails on its URL alone (a history's parameters, a type operation, which
+  // reads no resource of the store) fails the transaction before anything is written, as it
+  // did when GET entries ran inside the transaction (R4 http.html: a transaction succeeds or
+  // fails as a whole). Was: the PUT committed and only the GET's entry carried the 400.
+  std::atomic<int> probes{0};
+  HandlerOptions options;
+  TypeOperation probe;
+  probe.type = "Patient";
+  probe.name = "probe";
+  probe.definition = "http://example.org/OperationDefinition/probe";
+  probe.run = [&probes](const Request& request) {
+    ++probes;
+    Response r;
+    if (request.target.find("code=") == std::string::npos) {
+      r.status = 400;
+      r.body =
+          R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"required"}]})";
+      return r;
+    }
+    r.body = R"({"resourceType":"Parameters","parameter":[{"name":"result","valueBoolean":true}]})";
+    return r;
+  };
+  options.type_operations.push_back(std::move(probe));
+  Fixture f(backend, std::move(options));
+  auto tx = [](const std::string& get) {
+    return R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+           R"({"resource":{"resourceType":"Patient","id":"tgu"},"request":{"method":"PUT","url":"Patient/tgu"}},)"
+           R"({"request":{"method":"GET","url":")" +
+           get + R"("}}]})";
+  };
+  for (const char* get : {"_history?_count=x", "Patient/_history?_since=never",
+                          "Patient/tgu/_history?nosuch=1", "Patient/$probe"}) {
+    Response r = f.Do(Req("POST", "/fhir", tx(get)));
+    INFO(get << " -> " << r.body);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("nothing was stored") != std::string::npos);
+    CHECK(f.Do(Req("GET", "/fhir/Patient/tgu")).status == 404);
+  }
+  CHECK(probes == 1);
+  // An operation that succeeds is answered once, with its own body.
+  Response ok = f.Do(Req("POST", "/fhir", tx("Patient/$probe?code=1")));
+  INFO(ok.body);
+  REQUIRE(ok.status == 200);
+  CHECK(probes == 2);
+  Json b = Parse(ok.body);
+  const auto& e = b.Find("entry")->Items();
+  REQUIRE(e.size() == 2);
+  CHECK(e[1].Find("resource")->Str("resourceType") == "Parameters");
+  CHECK(e[1].Find("response")->Str("status") == "200 OK");
+  CHECK(f.Do(Req("GET", "/fhir/Patient/tgu")).status == 200);
+}
+KAKEHASHI_BACKEND_TEST("handler: a transaction's GET decided by its URL fails it unwritten",
+                       "[handler]", TransactionGetsDecidedByUrl)
+
 void ConditionalCreate(Backend backend) {
   Fixture f(backend);
   std::string id = f.Create("Patient", kSuzuki);
