@@ -8,6 +8,12 @@
 
 namespace kakehashi {
 
+void IssueSink::CountOnly(Severity severity, std::string_view code, std::string_view field) {
+  Issue issue{severity, code, {}, {}};
+  issue.where.field = std::string(field);
+  Report(std::move(issue));
+}
+
 void IssueCounts::Add(const Issue& issue) {
   ++by_severity_[static_cast<int>(issue.severity)];
   ++by_code_[std::string(issue.code)];

@@ -131,9 +131,16 @@ class BatchSink final : public IssueSink {
   void Report(Issue issue) override {
     ++by_severity_[static_cast<int>(issue.severity)];
     ++by_code_[issue.code];
-    if (keep_all_ || issue.severity == Severity::kFatal || issue.severity == Severity::kError) {
-      kept_.push_back(std::move(issue));
-    }
+    if (Keeps(issue.severity)) kept_.push_back(std::move(issue));
+  }
+  // Without --issues, warnings and information issues are only counted: producers skip
+  // building them (IssueSink::Keeps).
+  bool Keeps(Severity severity) const override {
+    return keep_all_ || severity == Severity::kFatal || severity == Severity::kError;
+  }
+  void CountOnly(Severity severity, std::string_view code, std::string_view /*field*/) override {
+    ++by_severity_[static_cast<int>(severity)];
+    ++by_code_[code];
   }
   bool keep_all_;
   std::array<std::size_t, 4> by_severity_{};
@@ -147,6 +154,12 @@ class SwitchSink final : public IssueSink {
  public:
   void Report(Issue issue) override {
     if (target_ != nullptr) target_->Report(std::move(issue));
+  }
+  bool Keeps(Severity severity) const override {
+    return target_ != nullptr && target_->Keeps(severity);
+  }
+  void CountOnly(Severity severity, std::string_view code, std::string_view field) override {
+    if (target_ != nullptr) target_->CountOnly(severity, code, field);
   }
   void Set(IssueSink* target) { target_ = target; }
 

@@ -155,8 +155,10 @@ struct CodingBinder::Walk {
       const bool loaded = MasterLoaded(*kind_of);
       const char* issue_code = loaded ? "mapping.code_not_in_master" : "mapping.master_not_loaded";
       if (FirstTime(issue_code, canonical)) {
-        std::string kind(term::ToString(*kind_of));
-        if (loaded) {
+        const std::string kind(term::ToString(*kind_of));
+        if (!issues.Keeps(Severity::kWarning)) {  // only counted: no location or message
+          issues.CountOnly(Severity::kWarning, issue_code, base.field);
+        } else if (loaded) {
           issues.Warning("mapping.code_not_in_master", Where(),
                          "a code of " + info->title + " is not in the loaded " + kind +
                              " master (outdated master or local code); code and text kept");

@@ -322,7 +322,9 @@ std::optional<Node> FnPatientSystem(std::span<const Argument>, FunctionContext& 
       repeat = std::find(fields.begin(), fields.end(), ctx.field) != fields.end();
       if (!repeat) fields.emplace_back(ctx.field);
     }
-    if (!repeat) {
+    if (!repeat && !ctx.issues.Keeps(Severity::kWarning)) {
+      ctx.issues.CountOnly(Severity::kWarning, "mapping.facility_unknown", ctx.field);
+    } else if (!repeat) {
       ctx.issues.Warning("mapping.facility_unknown", At(ctx),
                          "no 10-digit 医療機関コード (--facility or MSH-4): patient identifiers "
                          "use a local system");

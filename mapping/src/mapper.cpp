@@ -354,15 +354,24 @@ class DedupSink final : public IssueSink {
  public:
   explicit DedupSink(IssueSink& next) : next_(next) {}
   void Report(Issue issue) override {
-    for (const auto& [code, field] : seen_) {
-      if (code == issue.code && field == issue.where.field) return;
-    }
-    seen_.emplace_back(issue.code, issue.where.field);
-    next_.Report(std::move(issue));
+    if (FirstTime(issue.code, issue.where.field)) next_.Report(std::move(issue));
   }
   bool StopRequested() const override { return next_.StopRequested(); }
+  bool Keeps(Severity severity) const override { return next_.Keeps(severity); }
+  // Repeats are dropped from the counts as from the reports.
+  void CountOnly(Severity severity, std::string_view code, std::string_view field) override {
+    if (FirstTime(code, field)) next_.CountOnly(severity, code, field);
+  }
 
  private:
+  bool FirstTime(std::string_view code, std::string_view field) {
+    for (const auto& [seen_code, seen_field] : seen_) {
+      if (seen_code == code && seen_field == field) return false;
+    }
+    seen_.emplace_back(code, field);
+    return true;
+  }
+
   IssueSink& next_;
   std::vector<std::pair<std::string_view, std::string>> seen_;  // code (static), field
 };
@@ -1054,6 +1063,9 @@ class Engine {
   void ReportUnused(const Node& message_rule) {
     const Node* context = message_rule.Find("context");
     const SegId msh("MSH");
+    // Information issues the sink only counts are counted without a location or message.
+    const bool keep = issues_.Keeps(Severity::kInformation);
+    std::string field;
     for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
       if (ids_[s] == msh) continue;
       const std::string_view id = ids_[s].text;
@@ -1068,6 +1080,10 @@ class Engine {
         bool has_data = false;
         for (int f = 1; f <= fields && !has_data; ++f) has_data = msg_.RepetitionCount(s, f) > 0;
         if (!has_data) continue;
+        if (!keep) {
+          issues_.CountOnly(Severity::kInformation, "mapping.unused_segment", id);
+          continue;
+        }
         Location where = source_.where;
         where.field = id;
         where.line = static_cast<std::int64_t>(s) + 1;
@@ -1078,8 +1094,13 @@ class Engine {
         if (id == "MSH" && f <= 2) continue;
         if (used_[used_first_[s] + static_cast<std::size_t>(f)] != 0) continue;
         if (msg_.RepetitionCount(s, f) == 0) continue;
+        field.assign(id).append("-").append(std::to_string(f));
+        if (!keep) {
+          issues_.CountOnly(Severity::kInformation, "mapping.unused_field", field);
+          continue;
+        }
         Location where = source_.where;
-        where.field.assign(id).append("-").append(std::to_string(f));
+        where.field = field;
         where.line = static_cast<std::int64_t>(s) + 1;
         issues_.Info("mapping.unused_field", std::move(where), "no rule read this field");
       }

@@ -34,6 +34,23 @@ TEST_CASE("CollectingSink keeps issues up to a bound and counts all", "[common][
   CHECK(sink.Counts().Total() == 0);
 }
 
+TEST_CASE("IssueSink::Keeps and CountOnly: counted issues are not built", "[common][sink]") {
+  // A sink that keeps everything (the default) gets a counted issue as a report with its field.
+  CollectingSink all;
+  CHECK(all.Keeps(Severity::kInformation));
+  all.CountOnly(Severity::kWarning, "x.counted", "PID-3");
+  REQUIRE(all.Issues().size() == 1);
+  CHECK(all.Issues()[0].severity == Severity::kWarning);
+  CHECK(all.Issues()[0].code == "x.counted");
+  CHECK(all.Issues()[0].where.field == "PID-3");
+  CHECK(all.Counts().Count(Severity::kWarning) == 1);
+  // NullSink keeps nothing, so producers skip building what it would drop.
+  NullSink none;
+  CHECK_FALSE(none.Keeps(Severity::kFatal));
+  CHECK_FALSE(none.Keeps(Severity::kInformation));
+  none.CountOnly(Severity::kError, "x.counted", "");
+}
+
 TEST_CASE("RejectStore keeps the raw bytes and a sidecar without values", "[common][sink]") {
   const auto dir = std::filesystem::temp_directory_path() / "kakehashi_reject_test";
   std::filesystem::remove_all(dir);

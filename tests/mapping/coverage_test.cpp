@@ -10,6 +10,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
 using namespace kakehashi;
 using fhir::Node;
 
@@ -231,4 +236,66 @@ TEST_CASE("coverage: ORC-1 PA/CH, NK1-3 OTH/UNK and OBR-4 JJ1017/LENDO map witho
   REQUIRE(patient != nullptr);
   REQUIRE(patient->Find("contact") != nullptr);
   CHECK(patient->Find("contact")->Size() == 2);
+}
+
+namespace {
+
+// Keeps fatal and error issues only (as `convert` without --issues): warnings and information
+// issues must come in through CountOnly, counted by code, never built and reported.
+class CountingSink final : public IssueSink {
+ public:
+  void Report(Issue issue) override {
+    if (!Keeps(issue.severity)) ++built_but_not_kept;
+    ++by_code[std::string(issue.code)];
+  }
+  bool Keeps(Severity severity) const override { return severity <= Severity::kError; }
+  void CountOnly(Severity severity, std::string_view code, std::string_view field) override {
+    CHECK_FALSE(Keeps(severity));
+    ++by_code[std::string(code)];
+    fields.emplace_back(field);
+  }
+  std::size_t built_but_not_kept = 0;
+  std::map<std::string, std::size_t> by_code;
+  std::vector<std::string> fields;
+};
+
+}  // namespace
+
+TEST_CASE("coverage: a sink that only counts warnings gets the same counts, nothing built",
+          "[mapping]") {
+  // Unused fields and segments (information; two OBX-4 and two NTE: repeats of a code at one
+  // field are dropped, counted or reported alike) and facility_unknown (warning, no facility).
+  const std::string text =
+      "MSH|^~\\&|HIS|SEND|GW|RCV|20240501120000||ADT^A08^ADT_A01|C1|P|2.5\r"
+      "EVN||20240501120000\r"
+      "PID|0001||0000123456^^^^PI||SATO^HANAKO^^^^^L^A||19800401|F|||||||||||||||||||||||X\r"
+      "PV1|0001|O\rZZ1|1|A\rZZ1|2|B\r";
+  auto rules = mapping::RuleSet::Load(mapping::RuleSet::BuiltinDir());
+  REQUIRE(rules.has_value());
+  Sink parse_issues;
+  auto parsed = adapters::hl7v2::Parse(text, {}, parse_issues);
+  REQUIRE(parsed.messages.size() == 1);
+  mapping::Hl7v2View view(parsed.messages.front());
+  mapping::SourceInfo source;
+  source.kind = "hl7v2";
+  source.file = "coverage.hl7";
+  mapping::Mapper mapper(*rules, mapping::MapOptions{});
+
+  Sink all;
+  const mapping::MapResult full = mapper.Map(view, source, all);
+  CountingSink counting;
+  const mapping::MapResult counted = mapper.Map(view, source, counting);
+
+  std::map<std::string, std::size_t> reported;
+  for (const auto& issue : all.issues) ++reported[std::string(issue.code)];
+  CHECK(reported["mapping.facility_unknown"] >= 1);
+  CHECK(reported["mapping.unused_field"] >= 1);
+  CHECK(all.Count("mapping.unused_segment", "ZZ1") == 1);  // ZZ1 twice: one issue
+  CHECK(counting.by_code == reported);
+  CHECK(counting.built_but_not_kept == 0);
+  CHECK(std::find(counting.fields.begin(), counting.fields.end(), "ZZ1") != counting.fields.end());
+  REQUIRE(full.resources.size() == counted.resources.size());
+  for (std::size_t i = 0; i < full.resources.size(); ++i) {
+    CHECK(full.resources[i].resource == counted.resources[i].resource);
+  }
 }

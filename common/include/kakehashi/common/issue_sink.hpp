@@ -31,6 +31,17 @@ class IssueSink {
   // Producers poll this at record boundaries and stop early when it is true.
   virtual bool StopRequested() const { return false; }
 
+  // Whether the sink keeps issues of `severity` (their location and message), or only counts
+  // them. A producer that would build an issue of a severity the sink does not keep may call
+  // CountOnly instead of Report and skip building the location and message; the sink's counts (by
+  // severity and code) come out the same. Default: every issue is kept.
+  virtual bool Keeps(Severity /*severity*/) const { return true; }
+  // An issue counted, not reported: the producer asked Keeps(severity) and got false. `field` is
+  // the Location::field it would have had (sinks that drop repeats by code and field need it).
+  // `code` must point at static storage, as Issue::code. The default reports an issue with only
+  // that field and no message, for sinks that keep everything and do not override this.
+  virtual void CountOnly(Severity severity, std::string_view code, std::string_view field);
+
   // Shorthands.
   void Error(std::string_view code, Location where, std::string message) {
     Report({Severity::kError, code, std::move(where), std::move(message)});
@@ -50,6 +61,8 @@ class IssueSink {
 class NullSink final : public IssueSink {
  public:
   void Report(Issue) override {}
+  bool Keeps(Severity) const override { return false; }
+  void CountOnly(Severity, std::string_view, std::string_view) override {}
 };
 
 // Counts issues per severity; shared by the sinks below.
