@@ -221,7 +221,7 @@ class ValidatingOutput final : public mapping::OutputSink {
   }
   // Where the next resources and their issues go (one unit of work at a time). `lines`: also
   // keep each valid resource's NDJSON line, written by the validator in the same walk (TakeLine).
-  void Bind(mapping::OutputSink& next, IssueSink& issues, bool lines = false) {
+  void Bind(mapping::BundleBuilder& next, IssueSink& issues, bool lines = false) {
     next_ = &next;
     issues_ = &issues;
     unordered_.clear();
@@ -231,8 +231,9 @@ class ValidatingOutput final : public mapping::OutputSink {
   void Put(const std::string& type, const std::string& id, Node resource) override {
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
     CollectingSink found;
-    Location where;
-    where.record = type + "/" + id;
+    Location where;  // record: "Type/id", built once and handed on as the entry's key
+    where.record.reserve(type.size() + 1 + id.size());
+    where.record.append(type).append(1, '/').append(id);
     bool in_order = false;
     std::string line;
     bool written = false;
@@ -263,8 +264,10 @@ class ValidatingOutput final : public mapping::OutputSink {
       ++rejected_;
       return;
     }
-#endif
+    next_->Put(type, id, std::move(where.record), std::move(resource));
+#else
     next_->Put(type, id, std::move(resource));
+#endif
   }
   void Delete(const std::string& type, const std::string& id) override {
     next_->Delete(type, id);
@@ -293,7 +296,7 @@ class ValidatingOutput final : public mapping::OutputSink {
   }
 
  private:
-  mapping::OutputSink* next_ = nullptr;
+  mapping::BundleBuilder* next_ = nullptr;
   IssueSink* issues_ = nullptr;
   std::size_t rejected_ = 0;
   std::set<std::string> unordered_;  // "Type/id" validated, but not in canonical member order
@@ -573,7 +576,7 @@ class Worker {
     done.entries.reserve(entries.size());
     for (auto& e : entries) {
       OutEntry out;
-      out.key = e.type + "/" + e.id;
+      out.key = std::move(e.key);
       out.is_delete = e.method == mapping::BundleEntry::Method::kDelete;
       out.track = track_all || shared_.count(e.type) != 0 ||
                   (!later_keys_.empty() && later_keys_.count(out.key) != 0);
@@ -588,7 +591,7 @@ class Worker {
           out.text += '\n';
         }
       } else {
-        out.text = EntryText(e, write);
+        out.text = EntryText(e, out.key, write);
       }
       if (out.track) out.hash = Fnv1a(out.text);  // others only when they meet a tracked key
       done.entries.push_back(std::move(out));
@@ -605,7 +608,8 @@ class Worker {
   // of this one entry, written canonically, minus the Bundle's own head and tail.
   // The Bundle, entry and request built here are in canonical order, so `write` may vouch for
   // the entry's resource alone.
-  std::string EntryText(mapping::BundleEntry& e, const fhir::WriteOptions& write) {
+  std::string EntryText(mapping::BundleEntry& e, const std::string& key,
+                        const fhir::WriteOptions& write) {
     Node bundle = Node::Object();
     bundle.Set("resourceType", Node::String("Bundle"));
     bundle.Set("type", Node::String("transaction"));
@@ -618,7 +622,7 @@ class Worker {
     } else {
       request.Set("method", Node::String("DELETE"));
     }
-    request.Set("url", Node::String(e.type + "/" + e.id));
+    request.Set("url", Node::String(key));
     entry.Set("request", std::move(request));
     bundle.Set("entry", Node::Array()).Push(std::move(entry));
     text_.clear();

@@ -34,3 +34,19 @@ TEST_CASE("bundle: transaction with PUT and DELETE, one entry per resource", "[m
   CHECK(entries.Child(2).Find("request")->Find("url")->Text() == "MedicationRequest/m1");
   CHECK(mapping::BundleBuilder().Build().Find("entry") == nullptr);
 }
+
+TEST_CASE("BundleBuilder: each entry carries its Type/id key, given or built once", "[mapping]") {
+  mapping::BundleBuilder b;
+  b.Put("Patient", "p1", fhir::Node::Object());
+  b.Put("Observation", "o1", "Observation/o1", fhir::Node::Object());
+  b.Delete("Patient", "p2");
+  b.Put("Observation", "o1", "Observation/o1", fhir::Node::Array());  // replaces in place
+  REQUIRE(b.Size() == 3);
+  CHECK(b.Entries()[0].key == "Patient/p1");
+  CHECK(b.Entries()[1].key == "Observation/o1");
+  CHECK(b.Entries()[1].resource.IsArray());
+  CHECK(b.Entries()[2].key == "Patient/p2");
+  const fhir::Node bundle = b.Build();
+  CHECK(bundle.Find("entry")->Child(1).Find("request")->Find("url")->Text() == "Observation/o1");
+  CHECK(bundle.Find("entry")->Child(2).Find("request")->Find("url")->Text() == "Patient/p2");
+}

@@ -63,6 +63,7 @@ struct BundleEntry {
   std::string type;
   std::string id;
   fhir::Node resource;  // null for kDelete
+  std::string key;      // "Type/id", built once per entry (the url of its request, bdl-7's key)
 };
 
 // Accumulates entries in order. The same (type, id) given twice keeps one entry: the later
@@ -70,6 +71,8 @@ struct BundleEntry {
 class BundleBuilder final : public OutputSink {
  public:
   void Put(const std::string& type, const std::string& id, fhir::Node resource) override;
+  // The same with the entry's "Type/id" already built by the caller (`key` == type + "/" + id).
+  void Put(const std::string& type, const std::string& id, std::string key, fhir::Node resource);
   void Delete(const std::string& type, const std::string& id) override;
   const std::vector<BundleEntry>& Entries() const { return entries_; }
   std::size_t Size() const { return entries_.size(); }
@@ -86,7 +89,7 @@ class BundleBuilder final : public OutputSink {
 
  private:
   std::vector<BundleEntry> entries_;
-  std::vector<std::pair<std::string, std::size_t>> index_;  // "Type/id" -> entry, sorted
+  std::vector<std::size_t> index_;  // entries_ positions, sorted by their key
   void Add(BundleEntry entry);
 };
 
