@@ -35,6 +35,7 @@
 #include "handler_util.hpp"
 #include "http_head.hpp"
 #include "read_cache.hpp"
+#include "reader_pool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -54,9 +55,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -248,59 +247,6 @@ class LiveGuard {
   Connection& conn_;
 };
 
-// The reader threads (ServerOptions::read_threads): jobs taken in order by a few threads, each
-// reading the store through its own connection (SQLite: Store::ReadCurrent's reader of the
-// calling thread; a pooled session otherwise). Stop() runs what is still queued, then joins.
-class ReaderPool {
- public:
-  explicit ReaderPool(int threads) : size_(threads) {}
-  ~ReaderPool() { Stop(); }
-  ReaderPool(const ReaderPool&) = delete;
-  ReaderPool& operator=(const ReaderPool&) = delete;
-
-  void Start() {
-    for (int i = 0; i < size_; ++i) threads_.emplace_back([this] { Loop(); });
-  }
-  void Post(std::function<void()> job) {
-    {
-      std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(job));
-    }
-    ready_.notify_one();
-  }
-  void Stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    ready_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  void Loop() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, and everything queued has run
-      std::function<void()> job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      job();
-      job = nullptr;  // its captures go before the lock is taken again
-      lock.lock();
-    }
-  }
-
-  const int size_;
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
-
 // A write waiting for its group's commit: Done() (commit thread) posts the waiting coroutine's
 // resumption to its io_context.
 struct ServerJob final : CommitJob {
@@ -332,14 +278,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   unsigned short port = 0;
   tcp protocol = tcp::v4();  // the acceptor's, set by Listen
   Clock::duration tick{};
-  std::unique_ptr<CommitQueue> commit;  // group commit; null when options.commit_queue == 0
-  std::unique_ptr<ReaderPool> readers;  // started by Run()
+  std::unique_ptr<CommitQueue> commit;          // group commit; null when options.commit_queue == 0
+  std::unique_ptr<detail::ReaderPool> readers;  // started by Run()
 
   explicit Impl(ServerOptions o) : options(std::move(o)) {
     const int n = options.threads > 0 ? options.threads : DefaultIoThreads();
     for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<Context>());
-    readers = std::make_unique<ReaderPool>(options.read_threads > 0 ? options.read_threads
-                                                                    : DefaultReadThreads());
+    readers = std::make_unique<detail::ReaderPool>(options.read_threads > 0 ? options.read_threads
+                                                                            : DefaultReadThreads());
     asio::io_context& main = contexts[0]->ioc;
     acceptor = std::make_unique<tcp::acceptor>(main);
     signals = std::make_unique<asio::signal_set>(main);
@@ -404,25 +350,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // Runs `fn` on a reader thread; the calling coroutine is resumed on its own io thread
   // (posted, never inline) with fn's result, nullopt if it threw. What `fn` refers to in the
   // coroutine's frame stays put while the coroutine waits; the io thread serves its other
-  // connections meanwhile.
+  // connections meanwhile. `brief`: one read by id, whose resumption may be posted together
+  // with the next jobs' (reader_pool.hpp).
   template <class Fn>
-  auto OnReader(Fn fn) const -> asio::awaitable<std::optional<std::invoke_result_t<Fn&>>> {
-    std::optional<std::invoke_result_t<Fn&>> result;
-    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [&](auto resume) {
-          auto ex = asio::get_associated_executor(resume);
-          auto h = std::make_shared<decltype(resume)>(std::move(resume));
-          readers->Post([&result, &fn, ex, h = std::move(h)]() mutable {
-            try {
-              result.emplace(fn());
-            } catch (const std::exception&) {
-              // left empty: answered 500 by the caller
-            }
-            asio::post(ex, [h = std::move(h)] { std::move (*h)(); });
-          });
-        },
-        asio::use_awaitable);
-    co_return result;
+  auto OnReader(Fn fn, bool brief = false) const
+      -> asio::awaitable<std::optional<std::invoke_result_t<Fn&>>> {
+    co_return co_await detail::RunOnReader(*readers, fn, brief);
   }
 
   // The handler's answer to `r`. What needs no store is answered here; reads run on a reader
@@ -715,11 +648,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             };
             // The Request is built only when the handler answers (on the reader thread: the
             // head's views stay valid while the coroutine waits).
-            auto read = co_await OnReader([this, &fast, &as_request]() -> Read {
-              auto row = handler->ReadCurrent(fast->first, fast->second);
-              if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
-              return {nullptr, Dispatch(as_request())};
-            });
+            auto read = co_await OnReader(
+                [this, &fast, &as_request]() -> Read {
+                  auto row = handler->ReadCurrent(fast->first, fast->second);
+                  if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
+                  return {nullptr, Dispatch(as_request())};
+                },
+                /*brief=*/true);
             if (!read) {
               resp = InternalError();
             } else if (read->found) {
