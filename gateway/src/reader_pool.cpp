@@ -8,22 +8,22 @@ namespace asio = boost::asio;
 
 namespace {
 
-// One io thread's share of a reader's finished jobs, resumed in completion order. Jobs left
-// when a resumption throws are posted again (the exception still leaves io_context::run, as a
-// single resumption's would); a batch destroyed unrun (its io_context stopped) destroys them,
-// and with them their waiting coroutines.
+// One io thread's share of a reader's finished jobs (a chain through ReaderJob::next), resumed
+// in completion order. Jobs left when a resumption throws are posted again (the exception
+// still leaves io_context::run, as a single resumption's would); a batch destroyed unrun (its
+// io_context stopped) destroys them, and with them their waiting coroutines.
 struct ResumeBatch {
-  std::vector<std::unique_ptr<ReaderJob>> jobs;
+  std::unique_ptr<ReaderJob> head;
   void operator()() {
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
+    while (head) {
+      std::unique_ptr<ReaderJob> job = std::move(head);
+      head = std::move(job->next);
       try {
-        jobs[i]->Resume(std::move(jobs[i]));
+        job->Resume(std::move(job));
       } catch (...) {
-        if (i + 1 < jobs.size()) {
-          ResumeBatch rest;
-          for (std::size_t j = i + 1; j < jobs.size(); ++j) rest.jobs.push_back(std::move(jobs[j]));
-          asio::any_io_executor home = rest.jobs.front()->home();
-          asio::post(home, std::move(rest));
+        if (head) {
+          asio::any_io_executor home = head->home();
+          asio::post(home, ResumeBatch{std::move(head)});
         }
         throw;
       }
@@ -84,32 +84,25 @@ ReaderPool::Stats ReaderPool::stats() const {
 
 void ReaderPool::Flush(std::vector<std::unique_ptr<ReaderJob>>& done) {
   // Usually all for one or two io threads: a batch per distinct home, in completion order.
-  if (done.size() == 1) {
-    asio::any_io_executor home = done.front()->home();
-    ResumeBatch batch;
-    batch.jobs = std::move(done);
-    resume_posts_.fetch_add(1, std::memory_order_relaxed);
-    asio::post(home, std::move(batch));
-    done.clear();
-    done.reserve(kMaxBatch);
-    return;
-  }
   std::size_t left = done.size();
   std::size_t first = 0;
   while (left > 0) {
     while (!done[first]) ++first;
-    ResumeBatch batch;
     asio::any_io_executor home = done[first]->home();
-    for (std::size_t i = first; i < done.size(); ++i) {
+    ResumeBatch batch{std::move(done[first])};
+    --left;
+    ReaderJob* tail = batch.head.get();
+    for (std::size_t i = first + 1; i < done.size() && left > 0; ++i) {
       if (done[i] && done[i]->home() == home) {
-        batch.jobs.push_back(std::move(done[i]));
+        tail->next = std::move(done[i]);
+        tail = tail->next.get();
         --left;
       }
     }
     resume_posts_.fetch_add(1, std::memory_order_relaxed);
     asio::post(home, std::move(batch));
   }
-  done.clear();
+  done.clear();  // keeps its capacity
 }
 
 void ReaderPool::Loop() {

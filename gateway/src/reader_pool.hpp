@@ -62,6 +62,8 @@ class ReaderJob {
   // Known to be short (one read by id): its resumption may wait for the next jobs of the batch.
   bool brief() const { return brief_; }
 
+  std::unique_ptr<ReaderJob> next;  // ReaderPool's chain of finished jobs for one io thread
+
  private:
   boost::asio::any_io_executor home_;
   bool brief_;
@@ -137,10 +139,10 @@ class FnReaderJob final : public ReaderJob {
 };
 
 // Runs `fn` on a reader thread; the calling coroutine is resumed on its own executor (posted,
-// never inline) with fn's result, nullopt if it threw. `fn` and what it refers to stay put in
-// the coroutine's frame while it waits. `brief`: see ReaderJob::brief.
+// never inline) with fn's result, nullopt if it threw. `fn` is kept in this coroutine's frame,
+// and what it refers to must stay put while the caller waits. `brief`: see ReaderJob::brief.
 template <class Fn>
-auto RunOnReader(ReaderPool& pool, Fn& fn, bool brief)
+auto RunOnReader(ReaderPool& pool, Fn fn, bool brief)
     -> boost::asio::awaitable<std::optional<std::invoke_result_t<Fn&>>> {
   std::optional<std::invoke_result_t<Fn&>> result;
   co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(

@@ -352,10 +352,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // coroutine's frame stays put while the coroutine waits; the io thread serves its other
   // connections meanwhile. `brief`: one read by id, whose resumption may be posted together
   // with the next jobs' (reader_pool.hpp).
+  // (Not a coroutine itself: one frame per hand-off.)
   template <class Fn>
-  auto OnReader(Fn fn, bool brief = false) const
-      -> asio::awaitable<std::optional<std::invoke_result_t<Fn&>>> {
-    co_return co_await detail::RunOnReader(*readers, fn, brief);
+  auto OnReader(Fn fn, bool brief = false) const {
+    return detail::RunOnReader(*readers, std::move(fn), brief);
   }
 
   // The handler's answer to `r`. What needs no store is answered here; reads run on a reader
