@@ -994,7 +994,8 @@ struct Handler::Impl {
   struct Entry {
     std::size_t index = 0;
     std::string method;
-    std::string url;  // as given
+    std::string url;     // as given
+    std::string target;  // the GET request it stands for: "/fhir/" + url relative to the base
     std::string type;
     std::string id;
     QueryParams query;
@@ -1105,7 +1106,7 @@ struct Handler::Impl {
   std::optional<Failure> RunGet(Entry& e, std::string_view failed = "the GET entry failed") const {
     Request sub;
     sub.method = "GET";
-    sub.target = "/fhir/" + e.url;
+    sub.target = e.target;
     Response r = Route(sub);
     if (r.status >= 400) {
       Failure f = Fail(r.status, "processing", std::string(failed));
@@ -1122,7 +1123,7 @@ struct Handler::Impl {
   std::optional<Failure> PrecheckGet(Entry& e) const {
     Request sub;
     sub.method = "GET";
-    sub.target = "/fhir/" + e.url;
+    sub.target = e.target;
     auto resolved = Resolve(sub);
     if (auto* r = std::get_if<Response>(&resolved)) {
       return Fail(r->status, "processing", "the GET entry failed");
@@ -1270,6 +1271,7 @@ struct Handler::Impl {
         std::string_view path = e.url;
         if (path.starts_with(options.base_url + "/"))
           path.remove_prefix(options.base_url.size() + 1);
+        e.target = "/fhir/" + std::string(path);
         if (auto qm = path.find('?'); qm != std::string_view::npos) {
           e.query = detail::ParseQuery(path.substr(qm + 1));
           path = path.substr(0, qm);

@@ -490,7 +490,8 @@ void Transactions(Backend backend) {
   const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
     {"resource":{"resourceType":"Patient","id":"b-a"},"request":{"method":"PUT","url":"Patient/b-a"}},
     {"resource":{"resourceType":"Organization","id":"org1"},"request":{"method":"PUT","url":"Organization/org1","ifMatch":"W/\"7\""}},
-    {"request":{"method":"GET","url":"Patient/b-a"}}]})";
+    {"request":{"method":"GET","url":"Patient/b-a"}},
+    {"request":{"method":"GET","url":"http://127.0.0.1:8080/fhir/Patient/b-a"}}]})";
   Response br = f.Do(Req("POST", "/fhir", batch));
   REQUIRE(br.status == 200);
   Json bb = Parse(br.body);
@@ -499,6 +500,9 @@ void Transactions(Backend backend) {
   CHECK(bb.Find("entry")->Items()[1].Find("response")->Str("status") == "412");
   CHECK(bb.Find("entry")->Items()[1].Find("response")->Find("outcome") != nullptr);
   CHECK(bb.Find("entry")->Items()[2].Find("resource")->Str("id") == "b-a");
+  // request.url may also be absolute under this server's base (Bundle.entry.request.url).
+  CHECK(bb.Find("entry")->Items()[3].Find("response")->Str("status") == "200 OK");
+  CHECK(bb.Find("entry")->Items()[3].Find("resource")->Str("id") == "b-a");
 
   // Malformed Bundles.
   CHECK(
@@ -588,11 +592,14 @@ void TransactionGets(Backend backend) {
   const std::string own =
       R"({"resourceType":"Bundle","type":"transaction","entry":[)"
       R"({"request":{"method":"GET","url":"Patient/tg-own/_history"}},)"
+      R"({"request":{"method":"GET","url":"http://127.0.0.1:8080/fhir/Patient/tg-own"}},)"
       R"({"resource":{"resourceType":"Patient","id":"tg-own"},"request":{"method":"PUT","url":"Patient/tg-own"}}]})";
   Response ok = f.Do(Req("POST", "/fhir", own));
   INFO(ok.body);
   CHECK(ok.status == 200);
   CHECK(ok.body.find("\"type\":\"history\"") != std::string::npos);
+  // An absolute request.url under this server's base is the same GET.
+  CHECK(Parse(ok.body).Find("entry")->Items()[1].Find("resource")->Str("id") == "tg-own");
 
   // Only GET entries: answered without a write transaction; a failing GET fails it.
   Response gets = f.Do(Req("POST", "/fhir",
