@@ -32,7 +32,10 @@ FileStamp StampFile(const fs::path& path) {
   // Symbolic links followed, as stat(2) (and so std::filesystem) does.
   if (::statx(AT_FDCWD, path.c_str(), AT_STATX_SYNC_AS_STAT, STATX_TYPE | STATX_SIZE | STATX_MTIME,
               &st) != 0) {
-    return {};  // both std::filesystem calls fail (missing, unreadable): 0 and 0
+    // Missing or unreadable: both std::filesystem calls fail too (0 and 0). Any other error
+    // (statx refused by a syscall filter: EPERM, ENOSYS) must not stamp every file 0/0, which
+    // would hide changed files from the resume: the library's calls decide.
+    return StampSlow(path);
   }
   constexpr unsigned kNeeded = STATX_TYPE | STATX_SIZE | STATX_MTIME;
   // The conversion below is exact (no overflow) for times from 1902 to 2223; outside that range
