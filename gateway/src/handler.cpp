@@ -1102,6 +1102,17 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
+  // A transaction entry's failure that fails the whole transaction before anything is stored.
+  static void Unwritten(Failure& f, std::size_t index) {
+    f.diagnostics = "transaction entry " + std::to_string(index) +
+                    " failed; nothing was stored: " + f.diagnostics;
+  }
+
+  // A GET entry's failure as its transaction reports it (the status of the GET's answer).
+  static Failure GetFailed(int status) {
+    return Fail(status, "processing", "the GET entry failed");
+  }
+
   // A GET entry: read like a GET request (committed data, outside any transaction).
   std::optional<Failure> RunGet(Entry& e, std::string_view failed = "the GET entry failed") const {
     Request sub;
@@ -1126,7 +1137,7 @@ struct Handler::Impl {
     sub.target = e.target;
     auto resolved = Resolve(sub);
     if (auto* r = std::get_if<Response>(&resolved)) {
-      return Fail(r->status, "processing", "the GET entry failed");
+      return GetFailed(r->status);
     }
     const Endpoint& ep = std::get<Endpoint>(resolved);
     e.type = ep.type;
@@ -1136,7 +1147,7 @@ struct Handler::Impl {
         detail::SearchSpec spec;
         detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
         if (auto f = detail::BuildSearch(ep.type, ep.params, ctx, spec)) {
-          return Fail(f->status, "processing", "the GET entry failed");
+          return GetFailed(f->status);
         }
         break;
       }
@@ -1144,7 +1155,7 @@ struct Handler::Impl {
       case Endpoint::kVRead:
         if (std::from_chars(ep.vid.data(), ep.vid.data() + ep.vid.size(), e.get_version).ec !=
             std::errc()) {
-          return Fail(404, "processing", "the GET entry failed");
+          return GetFailed(404);
         }
         e.get_check = Entry::GetCheck::kVersion;
         break;
@@ -1152,7 +1163,7 @@ struct Handler::Impl {
         store::HistoryQuery q;
         QueryParams echo;
         if (auto f = HistoryParams(ep.params, q, echo)) {
-          return Fail(f->status, "processing", "the GET entry failed");
+          return GetFailed(f->status);
         }
         if (!ep.id.empty()) e.get_check = Entry::GetCheck::kKnown;
         break;
@@ -1172,23 +1183,22 @@ struct Handler::Impl {
   // (never a search), which fails the transaction when the GET will find nothing, as the GET
   // itself would have failed it (Read, VRead, History, Everything answer these statuses).
   std::optional<Failure> CheckGet(store::Session& session, const Entry& e) const {
-    auto failed = [](int status) { return Fail(status, "processing", "the GET entry failed"); };
     switch (e.get_check) {
       case Entry::GetCheck::kNone: return std::nullopt;
       case Entry::GetCheck::kVersion: {
         auto row = session.ReadVersion(e.type, e.id, e.get_version);
         if (!row) return StoreFailure(row.error());
-        if (!*row) return failed(404);
-        if ((*row)->deleted) return failed(410);
+        if (!*row) return GetFailed(404);
+        if ((*row)->deleted) return GetFailed(410);
         return std::nullopt;
       }
       default: break;
     }
     auto row = session.Read(e.type, e.id);
     if (!row) return StoreFailure(row.error());
-    if (!*row) return failed(404);
-    if ((*row)->deleted && e.get_check == Entry::GetCheck::kCurrent) return failed(410);
-    if ((*row)->deleted && e.get_check == Entry::GetCheck::kLive) return failed(404);
+    if (!*row) return GetFailed(404);
+    if ((*row)->deleted && e.get_check == Entry::GetCheck::kCurrent) return GetFailed(410);
+    if ((*row)->deleted && e.get_check == Entry::GetCheck::kLive) return GetFailed(404);
     return std::nullopt;
   }
 
@@ -1378,8 +1388,7 @@ struct Handler::Impl {
       for (auto& e : st->entries) {
         if (e.method != "GET") continue;
         if (auto f = PrecheckGet(e)) {
-          f->diagnostics = "transaction entry " + std::to_string(e.index) +
-                           " failed; nothing was stored: " + f->diagnostics;
+          Unwritten(*f, e.index);
           return detail::FailureResponse(*f);
         }
       }
@@ -1391,8 +1400,7 @@ struct Handler::Impl {
         for (auto& e : st->entries) {
           if (!e.response.empty()) continue;  // an operation, answered by PrecheckGet
           if (auto f = RunGet(e)) {
-            f->diagnostics = "transaction entry " + std::to_string(e.index) +
-                             " failed; nothing was stored: " + f->diagnostics;
+            Unwritten(*f, e.index);
             return detail::FailureResponse(*f);
           }
         }
@@ -1411,8 +1419,7 @@ struct Handler::Impl {
         for (auto& e : st->entries) {
           if (e.has_resource) RewriteReferences(e.resource, st->ids);
           if (auto f = PrepareEntry(e)) {
-            f->diagnostics = "transaction entry " + std::to_string(e.index) +
-                             " failed; nothing was stored: " + f->diagnostics;
+            Unwritten(*f, e.index);
             return detail::FailureResponse(*f);
           }
         }
@@ -1449,8 +1456,7 @@ struct Handler::Impl {
             });
             for (Entry* e : order) {
               if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
-                f->diagnostics = "transaction entry " + std::to_string(e->index) +
-                                 " failed; nothing was stored: " + f->diagnostics;
+                Unwritten(*f, e->index);
                 return f;
               }
             }
