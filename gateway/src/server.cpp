@@ -358,6 +358,52 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     return detail::RunOnReader(*readers, std::move(fn), brief);
   }
 
+  // A request body's content coding (RFC 9110 §8.4): `identity` or none passes; gzip (and its
+  // alias x-gzip, §18.6) is decoded into `r.body` on a reader thread (inflating up to
+  // body_limit bytes is CPU the io thread's other connections would wait for); a body over the
+  // limit once decoded is 413, a corrupt one 400; any other coding is 415 with the codings that
+  // are accepted (§12.5.3). nullopt: `r` is ready for the handler.
+  static std::optional<Response> RefuseCoding(std::string_view coding) {
+    if (coding.empty() || beast::iequals(coding, "identity") || beast::iequals(coding, "gzip") ||
+        beast::iequals(coding, "x-gzip")) {
+      return std::nullopt;
+    }
+    detail::Failure f;
+    f.status = 415;
+    f.code = "not-supported";
+    f.diagnostics = "request Content-Encoding must be gzip or identity";
+    Response r = detail::FailureResponse(f);
+    r.SetHeader("Accept-Encoding", "gzip");
+    return r;
+  }
+
+  asio::awaitable<std::optional<Response>> DecodeBody(Request& r) const {
+    const std::string coding(r.Header("Content-Encoding"));
+    if (auto refused = RefuseCoding(coding)) co_return refused;
+    if (coding.empty() || beast::iequals(coding, "identity")) co_return std::nullopt;
+    const std::size_t limit = options.body_limit;
+    auto decoded = co_await OnReader([&r, limit]() -> std::optional<Response> {
+      std::string plain;
+      if (!detail::GzipDecompress(r.body, plain, limit)) {
+        detail::Failure f;
+        const bool large = plain.size() > limit;
+        f.status = large ? 413 : 400;
+        f.code = large ? "too-costly" : "structure";
+        f.diagnostics = large ? "request body exceeds the configured limit once decompressed"
+                              : "the gzip request body could not be decompressed";
+        return detail::FailureResponse(f);
+      }
+      r.body = std::move(plain);
+      std::erase_if(r.headers, [](const auto& h) {
+        return EqualsIgnoreCase(h.first, "Content-Encoding") ||
+               EqualsIgnoreCase(h.first, "Content-Length");
+      });
+      return std::nullopt;
+    });
+    if (!decoded) co_return InternalError();
+    co_return std::move(*decoded);
+  }
+
   // The handler's answer to `r`. What needs no store is answered here; reads run on a reader
   // thread; a write goes through the commit queue: prepared here, applied and committed by the
   // commit thread with the other queued writes, answered here after the commit. A Bundle is
@@ -502,9 +548,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // A request with `Expect` whose head alone decides its final answer (RFC 9110 §10.1.1: such
   // a request gets that status instead of 100 Continue): an expectation other than
-  // 100-continue (417), a declared body over the limit (413), and whatever the handler decides
-  // without the body or the store (Handler::AnswerFromHead: 404, 405, 400, 406, 415). nullopt:
-  // send 100 Continue and read the body.
+  // 100-continue (417), a declared body over the limit (413), a content coding other than gzip
+  // (415, RefuseCoding), and whatever the handler decides without the body or the store
+  // (Handler::AnswerFromHead: 404, 405, 400, 406, 415). nullopt: send 100 Continue and read the
+  // body.
   std::optional<Response> RejectFromHead(const detail::RequestHead& head) const {
     std::string_view expect = head.Header("Expect");
     if (!beast::iequals(expect, "100-continue")) {
@@ -524,6 +571,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       f.diagnostics = "request body exceeds the configured limit";
       return detail::FailureResponse(f);
     }
+    if (auto refused = RefuseCoding(head.Header("Content-Encoding"))) return refused;
     return handler->AnswerFromHead(ToRequest(head));
   }
 
@@ -746,7 +794,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
         r.body = std::move(req.body());
         const bool keep_body = keep && req.keep_alive();
-        Response resp = co_await Answer(r);
+        std::optional<Response> refused = co_await DecodeBody(r);
+        Response resp;
+        if (refused) {
+          resp = std::move(*refused);
+        } else {
+          resp = co_await Answer(r);
+        }
         Write(out, std::move(resp), r.method == "HEAD", AcceptsGzip(r.Header("Accept-Encoding")),
               keep_body, head.minor_version);
         if (!keep_body) break;

@@ -148,6 +148,52 @@ TEST_CASE("server: malformed HTTP gets 400 and the server keeps serving", "[serv
   CHECK(ok.Send(http::verb::get, "/fhir/Patient").body().find("\"total\":0") != std::string::npos);
 }
 
+TEST_CASE("server: gzip request bodies are decoded; other content codings are 415", "[server]") {
+  ServerOptions options;
+  options.body_limit = 4096;
+  Running s(options);
+  Client c(s.Port());
+  std::string gz;
+  REQUIRE(detail::GzipCompress(R"({"resourceType":"Patient","name":[{"family":"山田"}]})", gz));
+  auto created = c.Send(http::verb::post, "/fhir/Patient", gz, {{"Content-Encoding", "gzip"}});
+  INFO(created.body());
+  REQUIRE(created.result_int() == 201);
+  CHECK(Parse(created.body()).Find("name")->Items()[0].Str("family") == "山田");
+  auto alias = c.Send(http::verb::post, "/fhir/Patient", gz, {{"Content-Encoding", "x-gzip"}});
+  CHECK(alias.result_int() == 201);
+  // A truncated stream (no CRC trailer) is 400; a body over the limit once decoded is 413
+  // (64 KiB of spaces compress to well under the 4 KiB limit).
+  auto corrupt = c.Send(http::verb::post, "/fhir/Patient", gz.substr(0, gz.size() - 8),
+                        {{"Content-Encoding", "gzip"}});
+  CHECK(corrupt.result_int() == 400);
+  CHECK(Parse(corrupt.body()).Str("resourceType") == "OperationOutcome");
+  std::string bomb;
+  REQUIRE(
+      detail::GzipCompress(R"({"resourceType":"Patient")" + std::string(65536, ' ') + "}", bomb));
+  REQUIRE(bomb.size() < options.body_limit);
+  auto large = c.Send(http::verb::post, "/fhir/Patient", bomb, {{"Content-Encoding", "gzip"}});
+  CHECK(large.result_int() == 413);
+  // Another coding: 415, naming the one that is accepted (RFC 9110 §12.5.3).
+  auto brotli = c.Send(http::verb::post, "/fhir/Patient", R"({"resourceType":"Patient"})",
+                       {{"Content-Encoding", "br"}});
+  CHECK(brotli.result_int() == 415);
+  CHECK(std::string(brotli[http::field::accept_encoding]) == "gzip");
+  // identity is no coding at all.
+  auto plain = c.Send(http::verb::post, "/fhir/Patient", R"({"resourceType":"Patient"})",
+                      {{"Content-Encoding", "identity"}});
+  CHECK(plain.result_int() == 201);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient?_summary=count").body().find("\"total\":3") !=
+        std::string::npos);
+  {
+    // With Expect: 100-continue the head alone decides the 415 (no interim 100).
+    Client e(s.Port());
+    std::string reply = e.Raw(
+        "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+        "Content-Encoding: br\r\nExpect: 100-continue\r\nContent-Length: 26\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 415"));
+  }
+}
+
 TEST_CASE("server: body and header limits answer 413/431", "[server]") {
   ServerOptions options;
   options.body_limit = 1000;
