@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -62,6 +63,15 @@ std::optional<std::int64_t> ParseETag(std::string_view value) {
   std::int64_t v = 0;
   auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
   if (ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
+  return v;
+}
+
+// A vread's version id: the digits of a versionId this server assigns (1, 2, ...), nothing after
+// them ("1x" names no version: 404, not version 1).
+std::optional<std::int64_t> ParseVersionId(std::string_view vid) {
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(vid.data(), vid.data() + vid.size(), v);
+  if (ec != std::errc() || ptr != vid.data() + vid.size() || v < 1) return std::nullopt;
   return v;
 }
 
@@ -503,10 +513,9 @@ struct Handler::Impl {
   }
 
   Response VRead(const std::string& type, const std::string& id, std::string_view vid) const {
-    std::int64_t version = 0;
-    if (std::from_chars(vid.data(), vid.data() + vid.size(), version).ec != std::errc()) {
-      return detail::FailureResponse(Fail(404, "not-found", "no such version"));
-    }
+    const std::optional<std::int64_t> parsed = ParseVersionId(vid);
+    if (!parsed) return detail::FailureResponse(Fail(404, "not-found", "no such version"));
+    const std::int64_t version = *parsed;
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     auto row = (*session)->ReadVersion(type, id, version);
@@ -1033,12 +1042,58 @@ struct Handler::Impl {
     return 3;
   }
 
+  // The narrative's links to entries (R4 http.html, transaction processing rules: "<a href=""
+  // & <img src="" in the narrative"): each href/src attribute value that is an entry's fullUrl
+  // becomes the entry's Type/id. One scan of the div, whatever the number of entries.
+  static std::string RewriteNarrativeLinks(std::string_view div,
+                                           const std::map<std::string, std::string>& ids) {
+    std::string out;
+    std::size_t done = 0;  // div[0, done) is in `out`
+    std::size_t at = 0;
+    while ((at = div.find('=', at)) != std::string_view::npos) {
+      const std::size_t eq = at++;
+      std::size_t name_end = eq;
+      while (name_end > 0 && (div[name_end - 1] == ' ' || div[name_end - 1] == '\t')) --name_end;
+      std::size_t name_start = name_end;
+      while (name_start > 0 && std::isalpha(static_cast<unsigned char>(div[name_start - 1]))) {
+        --name_start;
+      }
+      const std::string_view name = div.substr(name_start, name_end - name_start);
+      if (name != "href" && name != "src") continue;
+      std::size_t open = eq + 1;
+      while (open < div.size() && (div[open] == ' ' || div[open] == '\t')) ++open;
+      if (open >= div.size() || (div[open] != '"' && div[open] != '\'')) continue;
+      const std::size_t close = div.find(div[open], open + 1);
+      if (close == std::string_view::npos) break;
+      auto it = ids.find(std::string(div.substr(open + 1, close - open - 1)));
+      if (it != ids.end()) {
+        out.append(div.substr(done, open + 1 - done));
+        out += it->second;
+        done = close;
+      }
+      at = close + 1;
+    }
+    if (done == 0) return std::string();  // nothing rewritten
+    out.append(div.substr(done));
+    return out;
+  }
+
+  // Entry fullUrls -> Type/id in a resource about to be written (R4 http.html, transaction
+  // processing rules: the server SHALL replace all matching links in the bundle). Rewritten:
+  // every `reference`, every `url` (in R4 an element named url is always of type uri or url:
+  // Attachment.url pointing at a Binary entry, ...), and the narrative's href/src. Other
+  // elements of type uri, oid or uuid are left as sent: without the element definitions a
+  // `value` of type uri cannot be told from an Identifier's string `value`.
   static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids) {
     if (node.IsObject()) {
       for (auto& [k, v] : node.Members()) {
-        if (k == "reference" && v.IsString()) {
+        if ((k == "reference" || k == "url") && v.IsString()) {
           auto it = ids.find(v.Text());
           if (it != ids.end()) v = Json::String(it->second);
+        } else if (k == "div" && v.IsString()) {
+          if (std::string div = RewriteNarrativeLinks(v.Text(), ids); !div.empty()) {
+            v = Json::String(std::move(div));
+          }
         } else {
           RewriteReferences(v, ids);
         }
@@ -1153,8 +1208,9 @@ struct Handler::Impl {
       }
       case Endpoint::kRead: e.get_check = Entry::GetCheck::kCurrent; break;
       case Endpoint::kVRead:
-        if (std::from_chars(ep.vid.data(), ep.vid.data() + ep.vid.size(), e.get_version).ec !=
-            std::errc()) {
+        if (auto v = ParseVersionId(ep.vid)) {
+          e.get_version = *v;
+        } else {
           return GetFailed(404);
         }
         e.get_check = Entry::GetCheck::kVersion;
@@ -1690,7 +1746,7 @@ struct Handler::Impl {
   };
 
   // The endpoint, or the failure the head alone decides: 404 (outside the base, unknown type,
-  // operation or endpoint), 405 (with Allow), 400 (malformed id), 406 (_format XML), 415 (POST
+  // operation or endpoint), 405 (with Allow), 400 (malformed id), 406 (_format not JSON), 415 (POST
   // _search without a form body type).
   std::variant<Response, Endpoint> Resolve(const Request& request) const {
     std::string_view target = request.target;
@@ -1716,9 +1772,13 @@ struct Handler::Impl {
     Endpoint e;
     e.params = detail::ParseQuery(query);
     const std::string& m = request.method;
+    // _format (R4 http.html, "Content Types and encodings"): json, application/json and
+    // application/fhir+json (its
+    // '+' may arrive decoded as a space) name the JSON format; xml, ttl, html and anything else
+    // name a format this server does not produce: 406.
     if (auto fmt = std::find_if(e.params.begin(), e.params.end(),
                                 [](const auto& p) { return p.first == "_format"; });
-        fmt != e.params.end() && fmt->second.find("xml") != std::string::npos) {
+        fmt != e.params.end() && fmt->second.find("json") == std::string::npos) {
       return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
     }
     auto is = [&e](Endpoint::Kind kind) -> std::variant<Response, Endpoint> {

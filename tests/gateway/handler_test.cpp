@@ -97,6 +97,9 @@ void CrudAndVersioning(Backend backend) {
   REQUIRE(v2.status == 200);
   CHECK(Parse(v2.body).Find("active")->AsBool());
   CHECK(f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/9")).status == 404);
+  // A version id is the whole segment: "1x" and "01x" name no version (not version 1).
+  CHECK(f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/1x")).status == 404);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/" + id + "/_history/0")).status == 404);
 
   // Prefer.
   Response minimal = f.Do(Req("PUT", "/fhir/Patient/" + id, detail::ToJsonText(changed),
@@ -161,6 +164,12 @@ void Errors(Backend backend) {
             Req("POST", "/fhir/Patient", "<Patient/>", {{"Content-Type", "application/fhir+xml"}}))
             .first == 415);
   CHECK(status_and_code(Req("GET", "/fhir/Patient?_format=xml")).first == 406);
+  // Only the JSON names are served; Turtle and HTML are 406 like XML (not JSON under their name).
+  CHECK(status_and_code(Req("GET", "/fhir/Patient?_format=ttl")).first == 406);
+  CHECK(status_and_code(Req("GET", "/fhir/metadata?_format=text/html")).first == 406);
+  CHECK(f.Do(Req("GET", "/fhir/metadata?_format=json")).status == 200);
+  CHECK(f.Do(Req("GET", "/fhir/metadata?_format=application/fhir+json")).status == 200);
+  CHECK(f.Do(Req("GET", "/fhir/metadata?_format=application%2Ffhir%2Bjson")).status == 200);
   CHECK(status_and_code(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection"})"))
             .first == 400);
   CHECK(status_and_code(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})",
@@ -477,6 +486,35 @@ void Transactions(Backend backend) {
   CHECK(obs.Find("subject")->Str("reference") == "Patient/" + patient_id);
   CHECK(f.Ids("/fhir/Observation?patient=" + patient_id).size() == 1);
   CHECK(f.Do(Req("GET", "/fhir/Organization/org1")).status == 200);
+
+  // Not only `reference`: an Attachment.url and the narrative's <a href> / <img src> naming an
+  // entry's fullUrl are rewritten too (R4 http.html: all matching links in the bundle); an
+  // Identifier's string value equal to a fullUrl is data and stays.
+  const std::string links = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000011","resource":{"resourceType":"Binary","contentType":"text/plain","data":"eA=="},"request":{"method":"POST","url":"Binary"}},
+    {"fullUrl":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000012","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"DocumentReference","status":"current",
+      "masterIdentifier":{"system":"urn:ietf:rfc:3986","value":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000011"},
+      "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"urn:uuid:0f0d5d6e-0000-4000-8000-000000000012\">patient</a><img src='urn:uuid:0f0d5d6e-0000-4000-8000-000000000011'/><a href=\"urn:uuid:not-an-entry\">x</a></div>"},
+      "subject":{"reference":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000012"},
+      "content":[{"attachment":{"url":"urn:uuid:0f0d5d6e-0000-4000-8000-000000000011"}}]},
+     "request":{"method":"POST","url":"DocumentReference"}}]})";
+  Response lr = f.Do(Req("POST", "/fhir", links));
+  INFO(lr.body);
+  REQUIRE(lr.status == 200);
+  Json lb = Parse(lr.body);
+  const std::string binary =
+      "Binary/" + std::string(lb.Find("entry")->Items()[0].Find("resource")->Str("id"));
+  const std::string patient =
+      "Patient/" + std::string(lb.Find("entry")->Items()[1].Find("resource")->Str("id"));
+  const Json& doc = *lb.Find("entry")->Items()[2].Find("resource");
+  CHECK(doc.Find("subject")->Str("reference") == patient);
+  CHECK(doc.Find("content")->Items()[0].Find("attachment")->Str("url") == binary);
+  CHECK(doc.Find("text")->Str("div") == "<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"" +
+                                            patient + "\">patient</a><img src='" + binary +
+                                            "'/><a href=\"urn:uuid:not-an-entry\">x</a></div>");
+  CHECK(doc.Find("masterIdentifier")->Str("value") ==
+        "urn:uuid:0f0d5d6e-0000-4000-8000-000000000011");
 
   // Atomic: the second entry fails (stale ifMatch), so the first is not stored either.
   const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[
