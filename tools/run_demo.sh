@@ -5,16 +5,18 @@
 #   data/demo-bundle.json   the same conversion as one transaction Bundle (kakehashi convert)
 #   data/demo-issues.json   its issues as an OperationOutcome
 #   data/demo.sqlite        the gateway database (kakehashi import; re-running skips what is done)
-# KAKEHASHI_DEMO_NO_SERVE=1 stops after importing; KAKEHASHI_DEMO_PORT changes the port.
+# KAKEHASHI_DEMO_NO_SERVE=1 stops after importing; KAKEHASHI_DEMO_PORT changes the port (0: a free
+# one, printed); KAKEHASHI_DEMO_DATA changes the data directory (tests/import/run_demo_test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 "$build/kakehashi" --version
-mkdir -p data
+data=${KAKEHASHI_DEMO_DATA:-data}
+mkdir -p "$data"
 root=samples/ssmix2/constructed/standard_root
-out=data/demo-bundle.json
-issues=data/demo-issues.json
-db=sqlite:data/demo.sqlite
+out=$data/demo-bundle.json
+issues=$data/demo-issues.json
+db=sqlite:$data/demo.sqlite
 # --facility: the samples carry no 医療機関コード (MSH-4 is "SEND"); 1312345679 is an invented
 # 10-digit code with a valid check digit, used for the patient/staff/order identifier systems.
 facility=1312345679
