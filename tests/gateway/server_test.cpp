@@ -20,6 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 namespace kakehashi::gateway {
 namespace {
 
@@ -217,6 +220,86 @@ TEST_CASE("server: body and header limits answer 413/431", "[server]") {
         "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n");
     CHECK(reply.starts_with("HTTP/1.1 431"));
   }
+}
+
+// Slow clients (slowloris): read_timeout bounds a whole request from its first byte, however
+// steadily its bytes trickle in, and write_timeout bounds a response the client does not read.
+// The assertions are on what the client gets (no answer, the connection ends), not on times:
+// each client keeps going for several timeouts, so a server that only timed out idle reads would
+// answer it.
+TEST_CASE("server: slow clients are cut off by the read and write timeouts", "[server]") {
+  ServerOptions options;
+  options.read_timeout = std::chrono::milliseconds(300);
+  options.write_timeout = std::chrono::milliseconds(300);
+  Running s(options);
+  // Sends `bytes` one every 20 ms (at least 2 s in all, ~7 read timeouts); false once the
+  // connection is gone.
+  auto trickle = [](Client& c, std::string_view bytes) {
+    beast::error_code ec;
+    for (char ch : bytes) {
+      asio::write(c.stream.socket(), asio::buffer(&ch, 1), ec);
+      if (ec) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  };
+  // Everything the server still sends, until it closes (a 10 s receive timeout stops a read
+  // from a server that never closes).
+  auto rest = [](Client& c) {
+    timeval tv{10, 0};
+    setsockopt(c.stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    beast::error_code ec;
+    char buf[65536];
+    while (true) {
+      std::size_t n = c.stream.socket().read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return std::make_pair(out, ec);
+  };
+  {
+    // A head trickling in: never answered, whatever comes after.
+    Client c(s.Port());
+    trickle(c, "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(100, 'a'));
+    trickle(c, "\r\n\r\n");
+    auto [out, ec] = rest(c);
+    CHECK(out.find("200 OK") == std::string::npos);
+    CHECK(ec != asio::error::would_block);  // closed by the server, not our receive timeout
+  }
+  {
+    // A body trickling in: nothing is stored.
+    Client c(s.Port());
+    std::string body = R"({"resourceType":"Patient","gender":"other")";
+    body.resize(99, ' ');
+    body += '}';
+    trickle(c,
+            "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+            "Content-Length: 100\r\n\r\n" +
+                body);
+    auto [out, ec] = rest(c);
+    CHECK(out.find("201") == std::string::npos);
+    CHECK(ec != asio::error::would_block);
+  }
+  {
+    // A client that sends 40 pipelined requests for the CapabilityStatement (~260 KB each,
+    // uncompressed) and reads nothing: the server's write times out and it closes the
+    // connection, so reading afterwards ends before the 40 answers (~10 MB) are all there.
+    Client c(s.Port());
+    std::string requests;
+    for (int i = 0; i < 40; ++i) requests += "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(c.stream.socket(), asio::buffer(requests));
+    const std::size_t one = Client(s.Port()).Send(http::verb::get, "/fhir/metadata").body().size();
+    REQUIRE(one > 100000);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    auto [out, ec] = rest(c);
+    CHECK(out.size() < 40 * one);
+    CHECK(ec != asio::error::would_block);
+  }
+  // The server still serves.
+  Client ok(s.Port());
+  CHECK(ok.Send(http::verb::get, "/fhir/Patient?_summary=count").body().find("\"total\":0") !=
+        std::string::npos);
 }
 
 TEST_CASE("server: pipelined requests are answered in order", "[server]") {
