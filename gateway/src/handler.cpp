@@ -1641,8 +1641,9 @@ struct Handler::Impl {
     static constexpr const char* kTypeInteractions[] = {
         "read",         "vread",  "update",     "delete", "history-instance",
         "history-type", "create", "search-type"};
-    for (const std::string& type : registry.Types()) {
-      if (!detail::IsResourceTypeName(type)) continue;
+    // Every type the handler serves (detail::IsResourceTypeName), Binary and Parameters (no
+    // search parameters of their own: _id and _lastUpdated) included.
+    for (const std::string& type : detail::ResourceTypeNames()) {
       Json r = Json::Object();
       r.Set("type", Json::String(type));
       Json& inter = r.Set("interaction", Json::Array());

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <set>
 #include <unordered_set>
 
 namespace kakehashi::gateway::detail {
@@ -121,21 +122,23 @@ bool IsValidId(std::string_view id) {
   return true;
 }
 
-bool IsResourceTypeName(std::string_view type) {
-  // Hashed (asked for every read by id on the server's fast path); the names are owned by the set.
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  static const std::unordered_set<std::string, Hash, std::equal_to<>> kTypes = [] {
-    std::unordered_set<std::string, Hash, std::equal_to<>> s;
+const std::vector<std::string>& ResourceTypeNames() {
+  static const std::vector<std::string> kNames = [] {
+    std::set<std::string> s;
     for (auto& t : SearchParamRegistry::Instance().Types()) s.insert(t);
     // R4 resources without search parameters of their own.
     for (const char* t : {"Binary", "Parameters"}) s.insert(t);
     s.erase("Resource");
     s.erase("DomainResource");
-    return s;
+    return std::vector<std::string>(s.begin(), s.end());
   }();
+  return kNames;
+}
+
+bool IsResourceTypeName(std::string_view type) {
+  // Hashed (asked for every read by id on the server's fast path); views of ResourceTypeNames().
+  static const std::unordered_set<std::string_view> kTypes(ResourceTypeNames().begin(),
+                                                           ResourceTypeNames().end());
   return kTypes.find(type) != kTypes.end();
 }
 

@@ -39,7 +39,9 @@ std::string PercentEncode(std::string_view text);
 
 bool IsValidId(std::string_view id);             // R4 id: [A-Za-z0-9\-\.]{1,64}
 bool IsResourceTypeName(std::string_view type);  // a type the gateway serves
-std::string NewId();                             // time-ordered UUID v7 text (RFC 9562)
-std::int64_t NowUs();                            // strictly increasing within the process
+// Every type the gateway serves, sorted (the CapabilityStatement lists exactly these).
+const std::vector<std::string>& ResourceTypeNames();
+std::string NewId();   // time-ordered UUID v7 text (RFC 9562)
+std::int64_t NowUs();  // strictly increasing within the process
 
 }  // namespace kakehashi::gateway::detail

@@ -911,6 +911,20 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   }
   CHECK(uri_params > 40);
   CHECK(f.Do(Req("POST", "/fhir/metadata", "{}")).status == 405);
+  // The types listed are the types served: Binary and Parameters (no search parameters of their
+  // own) too, with the interactions the handler answers for them; an unlisted type is 404.
+  std::set<std::string> listed;
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    listed.insert(std::string(res.Str("type")));
+  }
+  CHECK(listed.count("Binary") == 1);
+  CHECK(listed.count("Parameters") == 1);
+  CHECK(listed.count("Resource") == 0);
+  CHECK(listed.count("DomainResource") == 0);
+  CHECK(f.Do(Req("POST", "/fhir/Binary", R"({"resourceType":"Binary","contentType":"text/plain"})"))
+            .status == 201);
+  CHECK(f.Do(Req("GET", "/fhir/Binary?_id=x")).status == 200);
+  CHECK(f.Do(Req("GET", "/fhir/DomainResource/x")).status == 404);
 }
 
 TEST_CASE("handler: AnswerFromHead answers what Handle answers whatever the body", "[handler]") {
