@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run` end to end (tools/run_demo.sh, what the target runs after the build): the bundled
 # sample store is converted and imported into DATA/demo.sqlite and served; every URL the server
-# prints to try answers 200; SIGINT stops it with exit 0. A second start (SIGTERM this time)
+# prints to try answers 200; the conformance validator guards writes (422); SIGINT stops it with
+# exit 0. A second start (SIGTERM this time)
 # skips the import and serves the same data.
 # Usage: run_demo_test.sh BUILD_DIR SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -21,6 +22,27 @@ status() {
   exec 3<>"/dev/tcp/127.0.0.1/$port"
   printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
   head -n 1 <&3 | tr -d '\r'
+  exec 3<&-
+}
+
+# "total" of the searchset Bundle at URL.
+total() {
+  local rest=${1#http://127.0.0.1:}
+  local port=${rest%%/*} path=/${rest#*/}
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
+  sed -n 's/.*"total":\([0-9]*\).*/\1/p' <&3
+  exec 3<&-
+}
+
+# Status line and body of POST URL with a JSON body.
+post() {
+  local rest=${1#http://127.0.0.1:}
+  local port=${rest%%/*} path=/${rest#*/}
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s' \
+    "$path" "${#2}" "$2" >&3
+  tr -d '\r' <&3
   exec 3<&-
 }
 
@@ -55,6 +77,19 @@ for url in $urls; do
   line=$(status "$url")
   [[ $line == "HTTP/1.1 200 OK" ]] || { echo "$url: $line"; exit 1; }
 done
+# Every write is validated by conformance/ before it is stored (issue #6): the served binary
+# answers an invalid Patient (gender outside its required binding) with 422 and the validator's
+# issue, stores nothing, and takes the valid one.
+base=$(echo "$urls" | sed -n 1p | sed 's|/metadata$||')
+before=$(total "$base/Patient?_summary=count")
+[[ -n $before ]] || { echo "no Patient total"; exit 1; }
+bad=$(post "$base/Patient" '{"resourceType":"Patient","gender":"robot"}')
+[[ $(echo "$bad" | head -n 1) == "HTTP/1.1 422 Unprocessable Entity" ]] || { echo "$bad"; exit 1; }
+echo "$bad" | grep -q '"conformance\.' || { echo "422 without a conformance issue: $bad"; exit 1; }
+[[ $(total "$base/Patient?_summary=count") == "$before" ]] || { echo "the invalid Patient was stored"; exit 1; }
+good=$(post "$base/Patient" '{"resourceType":"Patient","gender":"female"}')
+[[ $(echo "$good" | head -n 1) == "HTTP/1.1 201 Created" ]] || { echo "$good"; exit 1; }
+[[ $(total "$base/Patient?_summary=count") == $((before + 1)) ]] || { echo "Patient total"; exit 1; }
 stop INT
 
 start
