@@ -1086,11 +1086,13 @@ struct Handler::Impl {
   // `value` of type uri cannot be told from an Identifier's string `value`.
   static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids) {
     if (node.IsObject()) {
-      for (auto& [k, v] : node.Members()) {
-        if ((k == "reference" || k == "url") && v.IsString()) {
+      for (auto& [name, v] : node.Members()) {
+        // As views: the length decides most comparisons without a call to memcmp.
+        const std::string_view k = name;
+        if ((k == std::string_view("reference") || k == std::string_view("url")) && v.IsString()) {
           auto it = ids.find(v.Text());
           if (it != ids.end()) v = Json::String(it->second);
-        } else if (k == "div" && v.IsString()) {
+        } else if (k == std::string_view("div") && v.IsString()) {
           if (std::string div = RewriteNarrativeLinks(v.Text(), ids); !div.empty()) {
             v = Json::String(std::move(div));
           }

@@ -794,7 +794,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
         r.body = std::move(req.body());
         const bool keep_body = keep && req.keep_alive();
-        std::optional<Response> refused = co_await DecodeBody(r);
+        std::optional<Response> refused;  // a coding the body cannot be decoded from
+        if (!r.Header("Content-Encoding").empty()) refused = co_await DecodeBody(r);
         Response resp;
         if (refused) {
           resp = std::move(*refused);
