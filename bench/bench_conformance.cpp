@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
     std::printf("conformance: peer (medplum) not available: run tools/setup.sh\n");
     return 0;
   }
-  const double theirs = std::atof(r->Text().c_str()) / std::atof(s->Text().c_str());
+  const double theirs =
+      std::atof(std::string(r->Text()).c_str()) / std::atof(std::string(s->Text()).c_str());
   std::printf("conformance: %.0f resources/s (medplum 4.5.2 validateResource, same Bundle)\n",
               theirs);
   std::printf("conformance: ratio %.1f x (kakehashi / medplum)\n", ours / theirs);

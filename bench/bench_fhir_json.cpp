@@ -109,8 +109,8 @@ double Peer(const std::string& source_dir, const std::string& text) {
   const auto* resources = parsed->Find("resources");
   const auto* seconds = parsed->Find("seconds");
   if (resources == nullptr || seconds == nullptr) return -1;
-  const double s = std::stod(seconds->Text());
-  return s > 0 ? std::stod(resources->Text()) / s : -1;
+  const double s = std::stod(std::string(seconds->Text()));
+  return s > 0 ? std::stod(std::string(resources->Text())) / s : -1;
 }
 
 }  // namespace

@@ -112,17 +112,27 @@ struct Seen {
   const TypeInfo* type = nullptr;
 };
 
+// Hashes std::string and std::string_view alike, so the maps below are searched with the views
+// Node::Text() gives without building a string.
+struct ViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const {
+    return std::hash<std::string_view>{}(text);
+  }
+};
+using ViewMap = std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>;
+
 // Per resource that can hold contained resources (dom-3, ref-1).
 struct ResourceScope {
   const Node* contained = nullptr;
-  std::unordered_map<std::string, std::string> contained_types;  // id -> resourceType
-  std::set<std::string, std::less<>> referenced;                 // "#id" targets seen
-  bool references_container = false;                             // a "#" reference
+  ViewMap contained_types;                        // id -> resourceType
+  std::set<std::string, std::less<>> referenced;  // "#id" targets seen
+  bool references_container = false;              // a "#" reference
 };
 
 // Per Bundle: what its entries are, for urn: and relative references (references.html#bundle).
 struct BundleScope {
-  std::unordered_map<std::string, std::string> by_full_url;  // fullUrl -> resourceType
+  ViewMap by_full_url;  // fullUrl -> resourceType
 };
 
 // Forwards to the caller's sink and remembers whether an error was reported.
@@ -717,7 +727,7 @@ class Walker {
       scope.by_full_url.emplace(full_url->Text(), type);
       // bdl-7: FullUrl must be unique in a bundle, or else entries with the same fullUrl must
       // have different meta.versionId.
-      if (!keys.insert(full_url->Text() + '|' + version).second) {
+      if (!keys.insert(std::string(full_url->Text()) + '|' + version).second) {
         const std::size_t old = PushMember("entry");
         PushIndex(i);
         PushMember("fullUrl");
@@ -761,7 +771,7 @@ class Walker {
     const Node* resource_type = nullptr;
     bool touched_sorted = true;
     for (std::size_t i = 0; i < object.Size(); ++i) {
-      const std::string& key = object.Key(i);
+      const std::string_view key = object.Key(i);
       if (is_resource && std::string_view(key) == "resourceType") {  // length first
         if (i != 0) in_order_ = false;
         resource_type = &object.Child(i);
@@ -775,7 +785,8 @@ class Walker {
       const std::string_view choice_type = match.choice_type;
       if (element == nullptr || (element->is_choice && choice_type.empty())) {
         const std::size_t old = PushMember(key);
-        Error(kCodeUnknown, "'" + key + "' is not an element of " + std::string(type.name));
+        Error(kCodeUnknown,
+              "'" + std::string(key) + "' is not an element of " + std::string(type.name));
         Pop(old);
         continue;
       }
@@ -1085,7 +1096,7 @@ class Walker {
       return;
     }
     if (value.IsBool()) return;
-    const std::string& text = value.Text();
+    const std::string_view text = value.Text();
     if (value.IsString() && text.empty()) {
       Error(kCodeEmpty, "a string must not be empty (ele-1)");
       return;
@@ -1163,7 +1174,7 @@ class Walker {
     const Node* ref = reference_node.Find("reference");
     const Node* declared = reference_node.Find("type");
     if (ref == nullptr || !ref->IsString() || ref->Text().empty()) return;
-    const std::string& text = ref->Text();
+    const std::string_view text = ref->Text();
     std::string resolved_type;
     const std::size_t old = PushMember("reference");
     if (text[0] == '#') {
@@ -1204,7 +1215,7 @@ class Walker {
     }
     Pop(old);
     if (declared != nullptr && declared->IsString() && !resolved_type.empty()) {
-      const std::string& t = declared->Text();
+      const std::string_view t = declared->Text();
       const bool same = t == resolved_type || t == std::string(kSdBase) + resolved_type;
       if (!same) {
         const std::size_t o2 = PushMember("type");

@@ -293,13 +293,14 @@ class Checker {
       return;
     }
     for (std::size_t i = 0; i < node.Size(); ++i) {
-      const std::string& key = node.Key(i);
+      const std::string_view key = node.Key(i);
       const Node& value = node.Child(i);
       if (is_resource && key == "resourceType") continue;
       const std::size_t old = PushKey(key);
       Member member;
       if (!Resolve(type, key, member)) {
-        Report(kCodeUnknownElement, "'" + key + "' is not an element of " + std::string(type.name));
+        Report(kCodeUnknownElement,
+               "'" + std::string(key) + "' is not an element of " + std::string(type.name));
       } else if (member.underscore) {
         PrimitiveExtension(node, key, value, member);
       } else {
@@ -310,20 +311,19 @@ class Checker {
     --depth_;
   }
 
-  static bool HasPartner(const Node& parent, const std::string& key) {
+  static bool HasPartner(const Node& parent, std::string_view key) {
     for (std::size_t i = 0; i < parent.Size(); ++i) {
-      const std::string& k = parent.Key(i);
+      const std::string_view k = parent.Key(i);
       if (k.size() == key.size() + 1 && k[0] == '_' && k.compare(1, std::string::npos, key) == 0)
         return true;
     }
     return false;
   }
 
-  void Element(const Node& parent, const std::string& key, const Node& value,
-               const Member& member) {
+  void Element(const Node& parent, std::string_view key, const Node& value, const Member& member) {
     if (member.element->IsArray()) {
       if (!value.IsArray()) {
-        Report(kCodeExpectedArray, "element '" + key + "' repeats: use a JSON array");
+        Report(kCodeExpectedArray, "element '" + std::string(key) + "' repeats: use a JSON array");
         Value(value, member, false);
         return;
       }
@@ -336,7 +336,8 @@ class Checker {
       return;
     }
     if (value.IsArray()) {
-      Report(kCodeUnexpectedArray, "element '" + key + "' is single (max 1): not an array");
+      Report(kCodeUnexpectedArray,
+             "element '" + std::string(key) + "' is single (max 1): not an array");
       return;
     }
     Value(value, member, false);
@@ -378,11 +379,12 @@ class Checker {
 
   // "_x": an Element (id, extension) or an array of them (null where absent), only for primitives
   // (http://hl7.org/fhir/R4/json.html#primitive).
-  void PrimitiveExtension(const Node& parent, const std::string& key, const Node& value,
+  void PrimitiveExtension(const Node& parent, std::string_view key, const Node& value,
                           const Member& member) {
     if (member.type == nullptr || member.type->kind != r4::TypeKind::kPrimitive) {
       Report(kCodeBadPrimitiveExtension,
-             "'" + key + "' is only allowed for primitive elements (json.html#primitive)");
+             "'" + std::string(key) +
+                 "' is only allowed for primitive elements (json.html#primitive)");
       return;
     }
     static const r4::TypeInfo* const kElement = r4::FindType("Element");
@@ -400,13 +402,14 @@ class Checker {
     };
     if (member.element->IsArray()) {
       if (!value.IsArray()) {
-        Report(kCodeExpectedArray, "'" + key + "' repeats: use a JSON array");
+        Report(kCodeExpectedArray, "'" + std::string(key) + "' repeats: use a JSON array");
         return;
       }
       const Node* values = parent.Find(std::string_view(key).substr(1));
       if (values != nullptr && values->IsArray() && values->Size() != value.Size()) {
-        Report(kCodeBadPrimitiveExtension,
-               "'" + key + "' must have as many items as '" + key.substr(1) + "'");
+        Report(kCodeBadPrimitiveExtension, "'" + std::string(key) +
+                                               "' must have as many items as '" +
+                                               std::string(key.substr(1)) + "'");
       }
       for (std::size_t i = 0; i < value.Size(); ++i) {
         const std::size_t old = PushIndex(i);
@@ -416,7 +419,7 @@ class Checker {
       return;
     }
     if (value.IsArray()) {
-      Report(kCodeUnexpectedArray, "'" + key + "' is single (max 1): not an array");
+      Report(kCodeUnexpectedArray, "'" + std::string(key) + "' is single (max 1): not an array");
       return;
     }
     one(value, false);
@@ -596,7 +599,7 @@ class Writer {
     entries.clear();
     const std::size_t unknown_rank = std::size_t{1} << 30;
     for (std::size_t i = 0; i < node.Size(); ++i) {
-      const std::string& key = node.Key(i);
+      const std::string_view key = node.Key(i);
       if (!options_.canonical) {
         entries.push_back({i, i, nullptr});
         continue;

@@ -10,16 +10,6 @@ namespace kakehashi::fhir {
 // ---- lifetime of the union (node.hpp: text_ for strings/numbers, container_ for objects and
 // arrays; nothing for null and booleans) ----------------------------------------------------
 
-const std::string& Node::EmptyText() {
-  static const std::string kEmpty;
-  return kEmpty;
-}
-
-const std::vector<Node>& Node::EmptyItems() {
-  static const std::vector<Node> kEmpty;
-  return kEmpty;
-}
-
 void Node::Destroy() noexcept {
   if (HasText()) {
     text_.~basic_string();

@@ -40,7 +40,7 @@ void SetValue(const Node& n, BooleanValue& v) {
 void SetValue(const Node& n, IntegerValue& v) {
   if (!n.IsNumber()) return;
   std::int64_t parsed = 0;
-  const std::string& text = n.Text();
+  const std::string_view text = n.Text();
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
   if (ec == std::errc() && end == text.data() + text.size()) v.value = parsed;
 }
@@ -102,7 +102,9 @@ void Put(Node& node, std::string_view name, const std::vector<Node>& v) {
 }
 void Get(const Node& node, std::string_view name, std::vector<Node>& v) {
   v.clear();
-  if (const Node* items = node.Find(name); items && items->IsArray()) v = items->Items();
+  if (const Node* items = node.Find(name); items && items->IsArray()) {
+    v.assign(items->Items().begin(), items->Items().end());
+  }
 }
 
 boost::system::error_code CheckForRead(const Node& node, std::string_view resource_type,

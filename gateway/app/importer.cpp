@@ -1728,7 +1728,7 @@ std::set<std::string> SharedResourceTypes(const mapping::RuleSet& rules) {
       if (text.find("PID-") == std::string::npos &&
           text.find("patient_system") == std::string::npos &&
           text.find("\"source\"") == std::string::npos) {
-        shared.insert(type->Text());
+        shared.emplace(type->Text());
       }
     }
   }

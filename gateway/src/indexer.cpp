@@ -42,7 +42,8 @@ void AddString(const std::string& param, const Json& v, store::IndexEntries& out
   const Json* given = v.Find("given");
   if (family != nullptr && family->IsString() && given != nullptr && given->IsArray() &&
       !given->Items().empty() && given->Items()[0].IsString()) {
-    std::string full = family->Text() + " " + given->Items()[0].Text();
+    std::string full = std::string(family->Text()) + " ";
+    full += given->Items()[0].Text();
     out.strings.push_back({param, NormalizeForSearch(full)});
   }
 }

@@ -70,7 +70,7 @@ term::Coding CodingFromToken(std::string_view token) {
 }
 
 std::string Text(const Node* n) {
-  return n != nullptr && (n->IsString() || n->IsNumber()) ? n->Text() : std::string();
+  return n != nullptr && (n->IsString() || n->IsNumber()) ? std::string(n->Text()) : std::string();
 }
 
 // GET: the query. POST: a form, or a Parameters resource (R4 §3.1.0.11), plus any query.

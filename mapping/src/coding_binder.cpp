@@ -87,7 +87,7 @@ struct CodingBinder::Walk {
   }
 
   // registry_.Find, remembered per message.
-  const term::CodeSystemInfo* FindSystem(const std::string& spelling) {
+  const term::CodeSystemInfo* FindSystem(std::string_view spelling) {
     for (const auto& [seen, info] : state.systems) {
       if (seen == spelling) return info;
     }
@@ -102,11 +102,11 @@ struct CodingBinder::Walk {
   // *replaced_display to the source display when the master's display replaced it.
   std::string_view BindOne(Node& coding, std::string* replaced_display) {
     Node* system = coding.Find("system");
-    const std::string& code = coding.Find("code")->Text();
+    const std::string_view code = coding.Find("code")->Text();
     const term::CodeSystemInfo* info = FindSystem(system->Text());
     if (info == nullptr) {
       // Already-canonical local and HL7 v2 table URIs (the mapper writes these): no allocation.
-      const std::string& text = system->Text();
+      const std::string_view text = system->Text();
       if (text.rfind(term::kLocalSystemPrefix, 0) == 0 || text.rfind(kV2TablePrefix, 0) == 0) {
         return text;
       }
@@ -174,7 +174,7 @@ struct CodingBinder::Walk {
   }
 
   // The translations of one (canonical) coding, appended to `out`.
-  void Translations(std::string_view canonical, const std::string& code, std::vector<Node>& out) {
+  void Translations(std::string_view canonical, std::string_view code, std::vector<Node>& out) {
     const term::TerminologyStore& store = *binder.store_;
     auto add = [&](std::string_view system, const std::string& target_code,
                    const std::string& display) {
@@ -235,8 +235,8 @@ struct CodingBinder::Walk {
       }
     }
     for (auto& a : added) {
-      const std::string& system = a.Find("system")->Text();
-      const std::string& code = a.Find("code")->Text();
+      const std::string_view system = a.Find("system")->Text();
+      const std::string_view code = a.Find("code")->Text();
       bool present = false;
       for (const auto& c : coding->Items()) {
         const Node* s = c.Find("system");
@@ -260,7 +260,7 @@ struct CodingBinder::Walk {
     // One scan over the members (this runs for every object of every resource).
     bool coding = false, system = false, code = false, value = false, nested = false;
     for (std::size_t i = 0; i < node.Size(); ++i) {
-      const std::string& key = node.Key(i);
+      const std::string_view key = node.Key(i);
       const Node& child = node.Child(i);
       nested = nested || child.IsObject() || child.IsArray();
       if (key.size() < 4 || key.size() > 6) continue;

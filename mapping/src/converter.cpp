@@ -85,7 +85,7 @@ std::string StoreFacility(const std::filesystem::path& main_file) {
 // primitives are replaced.
 void MergeInto(fhir::Node& older, const fhir::Node& newer) {
   for (std::size_t i = 0; i < newer.Size(); ++i) {
-    const std::string& key = newer.Key(i);
+    const std::string_view key = newer.Key(i);
     const fhir::Node& value = newer.Child(i);
     fhir::Node* existing = older.Find(key);
     if (existing != nullptr && existing->IsObject() && value.IsObject()) {

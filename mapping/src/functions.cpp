@@ -100,10 +100,9 @@ int DaysIn(int y, int m) {
 
 // ---------------------------------------------------------------- argument helpers
 
-// A reference into the argument (or to an empty string): most functions only look at the text.
-const std::string& Text(std::span<const Argument> args, std::size_t i) {
-  static const std::string kEmpty;
-  return i < args.size() && args[i] ? args[i]->Text() : kEmpty;
+// A view into the argument (empty when absent): most functions only look at the text.
+std::string_view Text(std::span<const Argument> args, std::size_t i) {
+  return i < args.size() && args[i] ? args[i]->Text() : std::string_view();
 }
 
 const Location& At(FunctionContext& ctx) {
@@ -213,7 +212,7 @@ std::optional<Node> MakeQuantity(FunctionContext& ctx, std::string_view value_te
 // ---------------------------------------------------------------- the function table
 
 std::optional<Node> FnDate(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   auto d = Hl7DateToFhir(t);
   if (!d) {
@@ -224,7 +223,7 @@ std::optional<Node> FnDate(std::span<const Argument> a, FunctionContext& ctx) {
 }
 
 std::optional<Node> FnDateTime(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   bool rolled = false;
   auto d = Hl7DateTimeToFhir(t, &rolled);
@@ -246,14 +245,14 @@ std::optional<Node> FnInstant(std::span<const Argument> a, FunctionContext& ctx)
   auto d = FnDateTime(a, ctx);
   if (!d) return std::nullopt;
   if (d->Text().size() == 10 && Text(a, 1) == "pad") {
-    return Node::String(d->Text() + "T00:00:00+09:00");
+    return Node::String(std::string(d->Text()) + "T00:00:00+09:00");
   }
   if (d->Text().size() < 19) return std::nullopt;
   return d;
 }
 
 std::optional<Node> FnDecimal(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   auto d = NormalizeDecimal(t);
   if (!d) {
@@ -275,7 +274,7 @@ std::optional<Node> FnInteger(std::span<const Argument> a, FunctionContext& ctx)
 }
 
 std::optional<Node> FnEra(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   if (auto d = Hl7DateToFhir(t)) return Node::String(std::move(*d));
   if (auto d = JpEraToDate(t)) return Node::String(std::move(*d));
@@ -284,7 +283,7 @@ std::optional<Node> FnEra(std::span<const Argument> a, FunctionContext& ctx) {
 }
 
 std::optional<Node> FnKana(std::span<const Argument> a, FunctionContext&) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (t.empty()) return std::nullopt;
   return Node::String(NormalizeKana(t));
 }
@@ -344,10 +343,10 @@ std::optional<Node> FnStaffSystem(std::span<const Argument>, FunctionContext& ct
 // urn:oid:<prefix>.1<10桁>: facility-scoped OID namespaces (terminology §2: 処方箋ID .20.3.11,
 // 施設内 医師 .20.3.41, 患者 .20.3.51). Without a facility code: a local URN.
 std::optional<Node> FnFacilitySystem(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& prefix = Text(a, 0);
+  const std::string_view prefix = Text(a, 0);
   std::string code = FacilityCode(ctx);
-  if (code.empty()) return Node::String("urn:kakehashi:local-id:" + prefix);
-  return Node::String("urn:oid:" + prefix + ".1" + code);
+  if (code.empty()) return Node::String("urn:kakehashi:local-id:" + std::string(prefix));
+  return Node::String("urn:oid:" + std::string(prefix) + ".1" + code);
 }
 
 // PRB-10 CWE.7: "2013" = ICD-10 2013 (MHLW) -> the JP Core URL; empty or "2003" = the 2003
@@ -358,13 +357,13 @@ std::optional<Node> FnIcd10System(std::span<const Argument> a, FunctionContext& 
 }
 
 std::optional<Node> FnCodeSystem(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& t = Text(a, 0);
+  const std::string_view t = Text(a, 0);
   if (Trim(t).empty()) return std::nullopt;
   return Node::String(CodeSystemUri(ctx, t));
 }
 
 std::optional<Node> FnProfile(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& name = Text(a, 0);
+  const std::string_view name = Text(a, 0);
   if (const TableRow* row = ctx.rules.Lookup("profiles", "", name, ToString(ctx.options.profile))) {
     return Node::String(row->target_code);
   }
@@ -372,7 +371,7 @@ std::optional<Node> FnProfile(std::span<const Argument> a, FunctionContext& ctx)
 }
 
 std::optional<Node> FnQuantity(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& v = Text(a, 0);
+  const std::string_view v = Text(a, 0);
   if (Trim(v).empty()) return std::nullopt;
   auto q = MakeQuantity(ctx, v, Text(a, 1), Text(a, 2), Text(a, 3));
   if (!q) ctx.issues.Warning("mapping.bad_number", At(ctx), "not a decimal number; dropped");
@@ -384,7 +383,7 @@ std::optional<Node> FnQuantity(std::span<const Argument> a, FunctionContext& ctx
 // the rule merges into the Observation with "$merge".
 std::optional<Node> FnObxValue(std::span<const Argument> a, FunctionContext& ctx) {
   std::string type(Trim(Text(a, 0)));
-  const std::string& value = Text(a, 1);
+  const std::string_view value = Text(a, 1);
   if (Trim(value).empty()) return std::nullopt;
   Node out = Node::Object();
   if (type == "CWE" || type == "CE" || type == "CNE") {
@@ -423,7 +422,7 @@ std::optional<Node> FnObxValue(std::span<const Argument> a, FunctionContext& ctx
 
 // OBX-7 "6.6-8.1", "<85", ">=40" -> [{low, high, text}] with OBX-6 units.
 std::optional<Node> FnReferenceRange(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& raw = Text(a, 0);
+  const std::string_view raw = Text(a, 0);
   std::string text(Trim(FoldWidth(raw)));
   if (text.empty()) return std::nullopt;
   Node range = Node::Object();
@@ -458,7 +457,7 @@ std::optional<Node> FnOriginalBase64(std::span<const Argument>, FunctionContext&
 }
 
 std::optional<Node> FnSource(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& what = Text(a, 0);
+  const std::string_view what = Text(a, 0);
   std::string v = what == "file"            ? ctx.source.file
                   : what == "kind"          ? ctx.source.kind
                   : what == "data_type"     ? ctx.source.data_type
@@ -542,7 +541,7 @@ std::optional<Node> FnNoFhirTarget(std::span<const Argument> a, FunctionContext&
   for (std::size_t i = 1; i < a.size(); ++i) any = any || (a[i] && !a[i]->Text().empty());
   if (any) {
     ctx.issues.Info("mapping.no_fhir_target", At(ctx),
-                    "segment " + Text(a, 0) +
+                    "segment " + std::string(Text(a, 0)) +
                         " has no FHIR R4 / JP Core target; its content stays only in the "
                         "source message (see docs/mapping.md)");
   }
@@ -568,7 +567,7 @@ std::vector<Node> Codings(const Argument& a) {
 }
 
 std::optional<Node> FnDiseaseModifiers(std::span<const Argument> a, FunctionContext& ctx) {
-  const std::string& url = Text(a, 0);
+  const std::string_view url = Text(a, 0);
   std::vector<Node> ex = Codings(a.size() > 1 ? a[1] : Argument());
   std::vector<Node> key = Codings(a.size() > 2 ? a[2] : Argument());
   if (url.empty() || (ex.empty() && key.empty())) return std::nullopt;
@@ -685,9 +684,9 @@ std::optional<Node> FnOdsPreferenceInstruction(std::span<const Argument> a, Func
     std::vector<std::string> out;
     if (n == nullptr) return out;
     if (n->IsArray()) {
-      for (const auto& i : n->Items()) out.push_back(i.Text());
+      for (const auto& i : n->Items()) out.emplace_back(i.Text());
     } else {
-      out.push_back(n->Text());
+      out.emplace_back(n->Text());
     }
     return out;
   };

@@ -188,7 +188,7 @@ Compiled Compile(const Node& rule, const RuleSet& rules) {
   c.merge = rule.Find("$merge") != nullptr;
   c.roles.reserve(rule.Size());
   for (std::size_t i = 0; i < rule.Size(); ++i) {
-    const std::string& key = rule.Key(i);
+    const std::string_view key = rule.Key(i);
     c.roles.push_back(key == "$require" || key == "$keep" ? kSkip
                       : key == "$merge"                   ? kMergeIn
                                                           : kMember);
@@ -306,7 +306,7 @@ Mapper::Mapper(const RuleSet& rules, MapOptions options)
   // References name resource rules too ({"ref": "Patient"} computes the Patient id).
   std::vector<std::string> refs;
   for (const auto& [node, info] : c.nodes) {
-    if (info.ref != nullptr) refs.push_back(info.ref->Text());
+    if (info.ref != nullptr) refs.emplace_back(info.ref->Text());
   }
   for (const auto& name : refs) c.WalkResource(name, rules_);
   c.index.Build(c.nodes);
@@ -436,12 +436,12 @@ class Engine {
 
  private:
   // ------------------------------------------------------------------ planning (pass 1: ids)
-  void Plan(const std::string& rule_name, const Node* each, const Node* following,
+  void Plan(std::string_view rule_name, const Node* each, const Node* following,
             const Node* group = nullptr, const Node* preceding = nullptr) {
     const Node* rule = rules_.Resource(rule_name);
     if (rule == nullptr) return;
     const Node* type_node = rule->Find("resourceType");
-    const std::string type = type_node != nullptr ? type_node->Text() : rule_name;
+    const std::string type(type_node != nullptr ? type_node->Text() : rule_name);
     std::vector<Scope> scopes;
     if (each == nullptr) {
       scopes.emplace_back();
@@ -490,7 +490,7 @@ class Engine {
   std::optional<std::string> DataIdFor(const Node& rule, Scope& scope) {
     if (const Node* id_rule = rule.Find("id")) {
       if (auto id = Eval(*id_rule, scope); id && id->data && id->node.IsString()) {
-        return id->node.Text();
+        return std::string(id->node.Text());
       }
     }
     return std::nullopt;
@@ -527,7 +527,7 @@ class Engine {
       } else if (auto out = EvalObject(*body, info, p.scope, /*keep=*/true)) {
         // The body's keys are unique (EvalObject), so only the three set above can collide.
         for (std::size_t i = 0; i < out->node.Size(); ++i) {
-          const std::string& key = out->node.Key(i);
+          const std::string_view key = out->node.Key(i);
           if (IsHeadKey(key)) {
             resource.Set(key, std::move(out->node.Child(i)));
           } else {
@@ -569,7 +569,7 @@ class Engine {
     for (std::size_t i = 0; i < rule.Size(); ++i) {
       const std::uint8_t role = i < info.roles.size() ? info.roles[i] : kMember;
       if (role == kSkip) continue;
-      const std::string& key = rule.Key(i);
+      const std::string_view key = rule.Key(i);
       scope.fhir_path.append(".").append(key);
       auto v = Eval(rule.Child(i), scope, i < info.members.size() ? info.members[i] : nullptr);
       scope.fhir_path.resize(parent_length);
@@ -752,7 +752,7 @@ class Engine {
         if (info.optional) return std::nullopt;  // docs/mapping.md: `optional`, no warning
         Location where = Where(scope, field);
         issues_.Warning("mapping.unmapped_code", std::move(where),
-                        "code not in table " + table->Text() + "; element left out");
+                        "code not in table " + std::string(table->Text()) + "; element left out");
         return std::nullopt;
       }
       if (row->target_code.empty()) return std::nullopt;  // deliberately unmapped (table row)
@@ -900,7 +900,7 @@ class Engine {
   // the nearest at or before ours; {"ref": "Observation", "all": true}: every one within our
   // group; {"ref": "*", "all": true}: every other resource. Types this message does not produce
   // (Patient in an order message) get the id their own rule computes at message level.
-  std::optional<Out> EvalRef(const Compiled& info, const std::string& type, Scope& scope) {
+  std::optional<Out> EvalRef(const Compiled& info, std::string_view type, Scope& scope) {
     bool all = info.all;
     auto ref = [](const Planned& p) {
       Node r = Node::Object();
@@ -954,7 +954,7 @@ class Engine {
       }
       Scope message_level;
       std::optional<std::string> reference = DataIdFor(*rule_of_type, message_level);
-      if (reference) reference->insert(0, type + "/");
+      if (reference) reference->insert(0, std::string(type) + "/");
       cached = message_ids_.emplace(type, std::move(reference)).first;
     }
     if (!cached->second) return std::nullopt;  // e.g. no PID: no patient to point at

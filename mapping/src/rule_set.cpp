@@ -151,7 +151,7 @@ Result<RuleSet> RuleSet::Load(const fs::path& builtin, const fs::path& site_over
       if (res == nullptr || set.Resource(res->Text()) == nullptr) {
         if (detail != nullptr) {
           *detail = "message/" + name + ".json: unknown resource rule " +
-                    (res != nullptr ? res->Text() : std::string("(none)"));
+                    (res != nullptr ? std::string(res->Text()) : std::string("(none)"));
         }
         return make_error_code(errc::kRuleInvalid);
       }

@@ -2,8 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -191,4 +193,26 @@ TEST_CASE("Node::ReserveMembers keeps the members and their order", "[node]") {
   REQUIRE(o.Size() == 20);
   CHECK(o.Key(19) == "19");
   CHECK(o.Find("7")->Text() == "14");
+}
+
+TEST_CASE("Node text, keys and items are views into the node", "[node]") {
+  // Decision 0035: no std::string / std::vector of the storage escapes through the reader API,
+  // so the storage can change without touching callers.
+  static_assert(std::is_same_v<decltype(Node().Text()), std::string_view>);
+  static_assert(std::is_same_v<decltype(Node().Key(0)), std::string_view>);
+  static_assert(std::is_same_v<decltype(Node().Items()), std::span<const Node>>);
+  Node o = Node::Object();
+  o.Append("system", Node::String("urn:oid:1.2.392.100495.20.3.51.11234567890"));
+  o.Append("code", Node::Number("12"));
+  CHECK(o.Key(0) == "system");
+  CHECK(o.Child(0).Text() == "urn:oid:1.2.392.100495.20.3.51.11234567890");
+  CHECK(o.Find("code")->Text() == "12");
+  CHECK(o.Text().empty());         // not a string: empty view
+  REQUIRE(o.Items().size() == 2);  // an object's items are its values, in order
+  CHECK(o.Items()[1].Text() == "12");
+  CHECK(Node::String(std::string_view("abcdef").substr(2, 3)).Text() == "cde");
+  CHECK(Node::Number(std::string_view("1.50")).IsNumber());
+  CHECK(Node::String("x").IsString());  // a literal is not ambiguous
+  CHECK(Node().Items().empty());
+  CHECK(Node::String("x").Items().empty());
 }

@@ -55,7 +55,7 @@ std::string ParamValue(const Node& params, std::string_view name) {
       if (p.Key(i).starts_with("value")) {
         const Node& v = p.Child(i);
         if (v.IsBool()) return v.AsBool() ? "true" : "false";
-        return v.Text();
+        return std::string(v.Text());
       }
     }
   }
@@ -66,7 +66,7 @@ std::string IssueCode(const Node& oo) {
   const Node* issues = oo.Find("issue");
   REQUIRE(issues != nullptr);
   REQUIRE(issues->Size() > 0);
-  return issues->Child(0).Find("code")->Text();
+  return std::string(issues->Child(0).Find("code")->Text());
 }
 
 constexpr const char* kSex = "http://terminology.hl7.org/CodeSystem/v2-0001";
@@ -215,7 +215,7 @@ TEST_CASE("terminology ops: the CapabilityStatement lists exactly the operations
   for (const Node& r : cs.Find("rest")->Child(0).Find("resource")->Items()) {
     if (const Node* list = r.Find("operation")) {
       for (const Node& op : list->Items())
-        ops[r.Find("type")->Text()].insert(op.Find("name")->Text());
+        ops[std::string(r.Find("type")->Text())].emplace(op.Find("name")->Text());
     }
   }
   CHECK(ops["CodeSystem"] == std::set<std::string>{"lookup"});

@@ -87,13 +87,13 @@ std::string StoredAt(const std::string& name) {
 fs::path AddToRoot(const fs::path& root, const std::string& name, char flag) {
   const Node* info = Cases().Find("messages")->Find(name);
   REQUIRE(info != nullptr);
-  const std::string date = info->Find("date")->Text();
-  const std::string type = info->Find("type")->Text();
+  const std::string date(info->Find("date")->Text());
+  const std::string type(info->Find("type")->Text());
   const fs::path dir =
       root / kPatient.substr(0, 3) / kPatient.substr(3, 3) / kPatient / date / type;
   fs::create_directories(dir);
   const std::string prefix = kPatient + "_" + date + "_" + type + "_999999999999999_";
-  const std::string added = prefix + info->Find("stored_at")->Text() + "_01_";
+  const std::string added = prefix + std::string(info->Find("stored_at")->Text()) + "_01_";
   {
     std::ofstream out(dir / (added + flag), std::ios::binary);
     out << Message(name);
@@ -138,7 +138,7 @@ const Node* Path(const Node* n, std::initializer_list<std::string_view> keys) {
 
 std::string TextAt(const Node& n, std::initializer_list<std::string_view> keys) {
   const Node* at = Path(&n, keys);
-  return at != nullptr ? at->Text() : std::string("(absent)");
+  return at != nullptr ? std::string(at->Text()) : std::string("(absent)");
 }
 
 // The practitioner of participant role `role` (v3-ParticipationType ATND/ADM).
@@ -164,9 +164,9 @@ void CheckExpected(const Node& expect, const std::vector<std::string>& encounter
   REQUIRE(node);
   const Node& e = *node;
   for (std::size_t i = 0; i < expect.Size(); ++i) {
-    const std::string& key = expect.Key(i);
+    const std::string_view key = expect.Key(i);
     const Node& want = expect.Child(i);
-    const std::string wanted = want.IsNull() ? std::string("(absent)") : want.Text();
+    const std::string wanted = want.IsNull() ? std::string("(absent)") : std::string(want.Text());
     std::string got;
     if (key == "status") got = TextAt(e, {"status"});
     if (key == "class") got = TextAt(e, {"class", "code"});
@@ -185,7 +185,7 @@ std::vector<std::vector<std::string>> Steps(const Node& c) {
   std::vector<std::vector<std::string>> out;
   for (const Node& step : c.Find("steps")->Items()) {
     out.emplace_back();
-    for (const Node& m : step.Items()) out.back().push_back(m.Text());
+    for (const Node& m : step.Items()) out.back().emplace_back(m.Text());
   }
   return out;
 }

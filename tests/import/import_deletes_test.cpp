@@ -201,7 +201,7 @@ void FormatOneLines(Backend backend) {
   REQUIRE(admitted.size() == 1);
   auto node = fhir::ParseJson(admitted.front());
   REQUIRE(node);
-  const std::string id = node->Find("id")->Text();
+  const std::string id(node->Find("id")->Text());
   auto session = t->store->OpenSession();
   REQUIRE(session);
   auto& s = **session;

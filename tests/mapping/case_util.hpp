@@ -13,7 +13,7 @@ namespace kakehashi::testing {
 inline void WriteJson(const fhir::Node& node, std::string& out, int indent = 0) {
   using K = fhir::Node::Kind;
   auto pad = [&out](int n) { out.append(static_cast<std::size_t>(n) * 2, ' '); };
-  auto str = [&out](const std::string& s) {
+  auto str = [&out](std::string_view s) {
     out += '"';
     for (char c : s) {
       auto u = static_cast<unsigned char>(c);
@@ -87,8 +87,9 @@ inline std::string FirstDifference(const fhir::Node& a, const fhir::Node& b,
       return {};
     case K::kObject: {
       for (std::size_t i = 0; i < a.Size(); ++i) {
-        std::string p = path.empty() ? a.Key(i) : path + "." + a.Key(i);
-        std::string q = pattern.empty() ? a.Key(i) : pattern + "." + a.Key(i);
+        std::string p = path.empty() ? std::string(a.Key(i)) : path + "." + std::string(a.Key(i));
+        std::string q =
+            pattern.empty() ? std::string(a.Key(i)) : pattern + "." + std::string(a.Key(i));
         if (ignore.count(q) != 0) continue;
         const fhir::Node* other = b.Find(a.Key(i));
         if (other == nullptr) return p + " (missing on one side)";
@@ -96,9 +97,11 @@ inline std::string FirstDifference(const fhir::Node& a, const fhir::Node& b,
         if (!d.empty()) return d;
       }
       for (std::size_t i = 0; i < b.Size(); ++i) {
-        std::string q = pattern.empty() ? b.Key(i) : pattern + "." + b.Key(i);
+        std::string q =
+            pattern.empty() ? std::string(b.Key(i)) : pattern + "." + std::string(b.Key(i));
         if (ignore.count(q) == 0 && a.Find(b.Key(i)) == nullptr) {
-          return (path.empty() ? b.Key(i) : path + "." + b.Key(i)) + " (missing on one side)";
+          return (path.empty() ? std::string(b.Key(i)) : path + "." + std::string(b.Key(i))) +
+                 " (missing on one side)";
         }
       }
       return {};

@@ -67,11 +67,11 @@ TEST_CASE("conversion cases: every case directory converts to its expected.json"
     const fhir::Node* options = spec.Find("options");
     auto option = [&](const char* key) -> std::string {
       const fhir::Node* v = options != nullptr ? options->Find(key) : nullptr;
-      return v != nullptr ? v->Text() : std::string();
+      return v != nullptr ? std::string(v->Text()) : std::string();
     };
     std::set<std::string> ignore;
     if (const fhir::Node* list = spec.Find("ignore")) {
-      for (const auto& item : list->Items()) ignore.insert(item.Text());
+      for (const auto& item : list->Items()) ignore.emplace(item.Text());
     }
     mapping::MapOptions map_options;
     map_options.profile = option("profile") == "jp-core-1.2.0" ? mapping::ProfileSet::kJpCore120

@@ -83,7 +83,7 @@ TEST_CASE("mapper: ADT^A08 -> JP_Patient", "[mapping]") {
   const Node* prov = f.Find(r, "Provenance");
   REQUIRE(prov != nullptr);
   CHECK(prov->Find("target")->Child(0).Find("reference")->Text() ==
-        "Patient/" + p->Find("id")->Text());
+        "Patient/" + std::string(p->Find("id")->Text()));
   CHECK(prov->Find("entity")->Child(0).Find("what")->Find("identifier")->Find("value")->Text() ==
         "C1");
   CHECK(prov->Find("recorded")->Text() == "2024-04-01T09:30:00+09:00");
@@ -113,7 +113,8 @@ TEST_CASE("mapper: ids are stable across runs and profile sets switch URIs", "[m
   REQUIRE(spec != nullptr);
   CHECK(spec->Find("meta")->Find("profile")->Child(0).Text() ==
         "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Specimen_Common");
-  CHECK(obs->Find("specimen")->Find("reference")->Text() == "Specimen/" + spec->Find("id")->Text());
+  CHECK(obs->Find("specimen")->Find("reference")->Text() ==
+        "Specimen/" + std::string(spec->Find("id")->Text()));
 }
 
 TEST_CASE("mapper: code_system answers remembered across messages stay with their Mapper",

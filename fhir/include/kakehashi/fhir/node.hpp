@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <new>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,12 @@ class Node {
   static Node Bool(bool value);
   static Node Number(std::string text);  // text must be a JSON number; not checked here
   static Node String(std::string text);
+  // From a view (another node's Text(), a part of one): the text is copied. The `const char*`
+  // overloads keep literals unambiguous between the two.
+  static Node Number(std::string_view text) { return Number(std::string(text)); }
+  static Node String(std::string_view text) { return String(std::string(text)); }
+  static Node Number(const char* text) { return Number(std::string(text)); }
+  static Node String(const char* text) { return String(std::string(text)); }
   static Node Object();
   static Node Array();
 
@@ -48,14 +55,15 @@ class Node {
   bool IsArray() const { return kind_ == Kind::kArray; }
 
   bool AsBool() const { return bool_; }
-  // The string value, or a number's text. Empty for other kinds.
-  const std::string& Text() const { return HasText() ? text_ : EmptyText(); }
+  // The string value, or a number's text. Empty for other kinds. A view into the node: valid
+  // while the node lives and is not changed.
+  std::string_view Text() const { return HasText() ? std::string_view(text_) : std::string_view(); }
 
   // Objects: keys and values in insertion order (Key(i) belongs to Child(i)).
   std::size_t Size() const {  // members or items; 0 for other kinds
     return IsContainer() ? container_.children.size() : 0;
   }
-  const std::string& Key(std::size_t i) const { return container_.keys[i]; }  // objects
+  std::string_view Key(std::size_t i) const { return container_.keys[i]; }  // objects (a view)
   const Node& Child(std::size_t i) const { return container_.children[i]; }
   Node& Child(std::size_t i) { return container_.children[i]; }
   const Node* Find(std::string_view key) const;
@@ -100,8 +108,8 @@ class Node {
   void ReserveMembers(std::size_t members);
 
   // Arrays.
-  const std::vector<Node>& Items() const {  // empty for scalars
-    return IsContainer() ? container_.children : EmptyItems();
+  std::span<const Node> Items() const {  // empty for scalars; an object's values for objects
+    return IsContainer() ? std::span<const Node>(container_.children) : std::span<const Node>();
   }
   Node& Push(Node&& value) {
     if (kind_ != Kind::kArray) {    // a null (default) node becomes an array
@@ -128,8 +136,6 @@ class Node {
   bool HasText() const { return kind_ == Kind::kString || kind_ == Kind::kNumber; }
   bool IsContainer() const { return kind_ == Kind::kObject || kind_ == Kind::kArray; }
   bool HasValue() const { return kind_ >= Kind::kNumber; }  // text_ or container_ is live
-  static const std::string& EmptyText();
-  static const std::vector<Node>& EmptyItems();
   void Destroy() noexcept;
   void Become(Kind kind);      // destroys the value, default-constructs `kind`
   void ReserveFirstMembers();  // an object's first allocation (node.cpp: kFirstMembers)
