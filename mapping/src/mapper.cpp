@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -35,6 +36,13 @@ std::uint64_t PackId(std::string_view id) {
   return key;
 }
 
+// Whether two texts are equal. `==` on two views compiles to an out-of-line
+// string_view::compare call in this file's larger functions (GCC 12); the resource-type tests of
+// EvalRef run per planned resource and reference, so they use this inline test instead.
+inline bool Same(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
 // A segment id with its packed key.
 struct SegId {
   std::string_view text;
@@ -47,8 +55,10 @@ struct SegId {
     id.key = k;
     return id;
   }
-  bool operator==(const SegId& other) const {
-    return key == other.key && (key != kLongId || text == other.text);
+  // Always inlined: a key compare is cheaper than the call GCC otherwise emits in the larger
+  // functions below (segment scans run per field read).
+  [[gnu::always_inline]] bool operator==(const SegId& other) const {
+    return key == other.key && (key != kLongId || Same(text, other.text));
   }
 };
 
@@ -902,6 +912,7 @@ class Engine {
   // (Patient in an order message) get the id their own rule computes at message level.
   std::optional<Out> EvalRef(const Compiled& info, std::string_view type, Scope& scope) {
     bool all = info.all;
+    const bool any_type = Same(type, "*");
     auto ref = [](const Planned& p) {
       Node r = Node::Object();
       r.Append("reference", Node::String(p.reference));
@@ -910,7 +921,7 @@ class Engine {
     if (all) {
       Out arr{Node::Array(), false};
       std::size_t end = kNone;
-      if (scope.segment != kNone && type != "*") {
+      if (scope.segment != kNone && !any_type) {
         for (std::size_t s = scope.segment + 1; s < ids_.size(); ++s) {
           if (ids_[s] == scope.segment_id) {
             end = s;
@@ -919,10 +930,10 @@ class Engine {
         }
       }
       for (const auto& p : planned_) {
-        if (type == "*") {
+        if (any_type) {
           if (scope.self_id != nullptr && p.id == *scope.self_id) continue;
         } else {
-          if (p.type != type) continue;
+          if (!Same(p.type, type)) continue;
           if (scope.segment != kNone && p.segment != kNone &&
               (p.segment < scope.segment || (end != kNone && p.segment >= end))) {
             continue;
@@ -935,7 +946,7 @@ class Engine {
     }
     const Planned* best = nullptr;
     for (const auto& p : planned_) {
-      if (p.type != type) continue;
+      if (!Same(p.type, type)) continue;
       if (best == nullptr) best = &p;
       if (scope.segment != kNone && p.segment != kNone && p.segment <= scope.segment &&
           (best->segment == kNone || best->segment > scope.segment || p.segment > best->segment)) {
@@ -1066,17 +1077,20 @@ class Engine {
     // Information issues the sink only counts are counted without a location or message.
     const bool keep = issues_.Keeps(Severity::kInformation);
     std::string field;
+    // The "context" segment ids, packed once (compared per segment by key, not by text).
+    std::vector<SegId> context_ids;
+    if (context != nullptr) {
+      for (const auto& c : context->Items()) context_ids.emplace_back(c.Text());
+    }
     for (std::size_t s = 0; s < msg_.SegmentCount(); ++s) {
       if (ids_[s] == msh) continue;
       const std::string_view id = ids_[s].text;
-      bool is_context = false;
-      if (context != nullptr) {
-        for (const auto& c : context->Items()) is_context = is_context || c.Text() == id;
+      if (std::find(context_ids.begin(), context_ids.end(), ids_[s]) != context_ids.end()) {
+        continue;
       }
-      if (is_context) continue;
       int fields = msg_.FieldCount(s);
+      // MSH segments were skipped above (by packed id): no per-field test for them below.
       if (touched_[s] == 0) {
-        if (id == "MSH") continue;
         bool has_data = false;
         for (int f = 1; f <= fields && !has_data; ++f) has_data = msg_.RepetitionCount(s, f) > 0;
         if (!has_data) continue;
@@ -1091,7 +1105,6 @@ class Engine {
         continue;
       }
       for (int f = 1; f <= fields; ++f) {
-        if (id == "MSH" && f <= 2) continue;
         if (used_[used_first_[s] + static_cast<std::size_t>(f)] != 0) continue;
         if (msg_.RepetitionCount(s, f) == 0) continue;
         field.assign(id).append("-").append(std::to_string(f));

@@ -146,7 +146,7 @@ TEST_CASE("mapper: code_system answers remembered across messages stay with thei
     const Node* quantity = obs->Find("valueQuantity");
     REQUIRE(quantity != nullptr);
     REQUIRE(quantity->Find("system") != nullptr);
-    return quantity->Find("system")->Text();
+    return std::string(quantity->Find("system")->Text());
   };
   mapping::MapOptions v112;
   mapping::MapOptions v120;
