@@ -1080,16 +1080,21 @@ struct Handler::Impl {
 
   // Entry fullUrls -> Type/id in a resource about to be written (R4 http.html, transaction
   // processing rules: the server SHALL replace all matching links in the bundle). Rewritten:
-  // every `reference`, every `url` (in R4 an element named url is always of type uri or url:
-  // Attachment.url pointing at a Binary entry, ...), and the narrative's href/src. Other
+  // every `reference`, every `url` that links (in R4 an element named url is always of type uri
+  // or url: Attachment.url pointing at a Binary entry, ...), and the narrative's href/src. A
+  // `url` that is a canonical identity is not a link and stays (R4 requires it absolute): a
+  // resource's own (ValueSet.url; also of a contained resource) and an extension's. Other
   // elements of type uri, oid or uuid are left as sent: without the element definitions a
-  // `value` of type uri cannot be told from an Identifier's string `value`.
-  static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids) {
+  // `value` of type uri cannot be told from an Identifier's string `value`. `url_links`: whether
+  // the `url` members of `node` (an object, or an array's objects) are links.
+  static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids,
+                                bool url_links = false) {
     if (node.IsObject()) {
       for (auto& [name, v] : node.Members()) {
         // As views: the length decides most comparisons without a call to memcmp.
         const std::string_view k = name;
-        if ((k == std::string_view("reference") || k == std::string_view("url")) && v.IsString()) {
+        if ((k == std::string_view("reference") || (url_links && k == std::string_view("url"))) &&
+            v.IsString()) {
           auto it = ids.find(v.Text());
           if (it != ids.end()) v = Json::String(it->second);
         } else if (k == std::string_view("div") && v.IsString()) {
@@ -1097,11 +1102,15 @@ struct Handler::Impl {
             v = Json::String(std::move(div));
           }
         } else {
-          RewriteReferences(v, ids);
+          // Extensions and contained resources carry canonical urls; everything else links.
+          RewriteReferences(v, ids,
+                            k != std::string_view("extension") &&
+                                k != std::string_view("modifierExtension") &&
+                                k != std::string_view("contained"));
         }
       }
     } else if (node.IsArray()) {
-      for (auto& v : node.Items()) RewriteReferences(v, ids);
+      for (auto& v : node.Items()) RewriteReferences(v, ids, url_links);
     }
   }
 

@@ -516,6 +516,32 @@ void Transactions(Backend backend) {
   CHECK(doc.Find("masterIdentifier")->Str("value") ==
         "urn:uuid:0f0d5d6e-0000-4000-8000-000000000011");
 
+  // A canonical url is an identity, not a link to an entry: a ValueSet's (or a contained
+  // resource's) own `url` and an extension's `url` stay as sent even when an entry's fullUrl
+  // equals them (a package uploaded as a transaction: fullUrl = canonical url). Rewritten to
+  // "ValueSet/vs1" they were relative (R4: "an absolute URI") and the canonical was lost; a
+  // reference to the same fullUrl is still rewritten.
+  const std::string canon = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"http://example.org/fhir/ValueSet/vs1","resource":{"resourceType":"ValueSet","id":"vs1","url":"http://example.org/fhir/ValueSet/vs1","status":"active",
+      "contained":[{"resourceType":"CodeSystem","id":"cs","url":"http://example.org/fhir/ValueSet/vs1","status":"active","content":"not-present"}]},"request":{"method":"PUT","url":"ValueSet/vs1"}},
+    {"fullUrl":"http://example.org/fhir/StructureDefinition/ext","resource":{"resourceType":"Binary","id":"ext","contentType":"text/plain"},"request":{"method":"PUT","url":"Binary/ext"}},
+    {"resource":{"resourceType":"Patient","id":"canon",
+      "extension":[{"url":"http://example.org/fhir/StructureDefinition/ext","valueString":"x"}],
+      "photo":[{"url":"http://example.org/fhir/StructureDefinition/ext"}],
+      "managingOrganization":{"reference":"http://example.org/fhir/ValueSet/vs1"}},
+     "request":{"method":"PUT","url":"Patient/canon"}}]})";
+  Response cr = f.Do(Req("POST", "/fhir", canon));
+  INFO(cr.body);
+  REQUIRE(cr.status == 200);
+  Json vs = Parse(f.Do(Req("GET", "/fhir/ValueSet/vs1")).body);
+  CHECK(vs.Str("url") == "http://example.org/fhir/ValueSet/vs1");
+  CHECK(vs.Find("contained")->Items()[0].Str("url") == "http://example.org/fhir/ValueSet/vs1");
+  Json cp = Parse(f.Do(Req("GET", "/fhir/Patient/canon")).body);
+  CHECK(cp.Find("extension")->Items()[0].Str("url") ==
+        "http://example.org/fhir/StructureDefinition/ext");
+  CHECK(cp.Find("photo")->Items()[0].Str("url") == "Binary/ext");
+  CHECK(cp.Find("managingOrganization")->Str("reference") == "ValueSet/vs1");
+
   // Atomic: the second entry fails (stale ifMatch), so the first is not stored either.
   const std::string bad = R"({"resourceType":"Bundle","type":"transaction","entry":[
     {"resource":{"resourceType":"Patient","id":"tx-a"},"request":{"method":"PUT","url":"Patient/tx-a"}},
