@@ -329,13 +329,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     });
   }
 
-  static Response InternalError() {
+  // An OperationOutcome answer the server gives itself (not the handler's).
+  static Response Refusal(int status, std::string_view code, std::string diagnostics) {
     detail::Failure f;
-    f.status = 500;
-    f.code = "exception";
-    f.diagnostics = "internal error";
+    f.status = status;
+    f.code = std::string(code);
+    f.diagnostics = std::move(diagnostics);
     return detail::FailureResponse(f);
   }
+
+  static Response InternalError() { return Refusal(500, "exception", "internal error"); }
 
   Response Dispatch(const Request& r) const {
     try {
@@ -368,11 +371,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         beast::iequals(coding, "x-gzip")) {
       return std::nullopt;
     }
-    detail::Failure f;
-    f.status = 415;
-    f.code = "not-supported";
-    f.diagnostics = "request Content-Encoding must be gzip or identity";
-    Response r = detail::FailureResponse(f);
+    Response r = Refusal(415, "not-supported", "request Content-Encoding must be gzip or identity");
     r.SetHeader("Accept-Encoding", "gzip");
     return r;
   }
@@ -385,13 +384,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     auto decoded = co_await OnReader([&r, limit]() -> std::optional<Response> {
       std::string plain;
       if (!detail::GzipDecompress(r.body, plain, limit)) {
-        detail::Failure f;
-        const bool large = plain.size() > limit;
-        f.status = large ? 413 : 400;
-        f.code = large ? "too-costly" : "structure";
-        f.diagnostics = large ? "request body exceeds the configured limit once decompressed"
-                              : "the gzip request body could not be decompressed";
-        return detail::FailureResponse(f);
+        if (plain.size() > limit) {
+          return Refusal(413, "too-costly",
+                         "request body exceeds the configured limit once decompressed");
+        }
+        return Refusal(400, "structure", "the gzip request body could not be decompressed");
       }
       r.body = std::move(plain);
       std::erase_if(r.headers, [](const auto& h) {
@@ -455,11 +452,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         asio::use_awaitable);
     if (!queued) {
       // Backpressure: the queue is full (or the server is stopping).
-      detail::Failure f;
-      f.status = 503;
-      f.code = "transient";
-      f.diagnostics = "too many writes are waiting; retry";
-      Response busy = detail::FailureResponse(f);
+      Response busy = Refusal(503, "transient", "too many writes are waiting; retry");
       busy.SetHeader("Retry-After", "1");
       co_return busy;
     }
@@ -496,11 +489,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   static void WriteError(std::string& out, int status, std::string_view code,
                          std::string diagnostics) {
-    detail::Failure f;
-    f.status = status;
-    f.code = std::string(code);
-    f.diagnostics = std::move(diagnostics);
-    Response r = detail::FailureResponse(f);
+    Response r = Refusal(status, code, std::move(diagnostics));
     ResponseWriter w(out);
     w.Status(status);
     for (const auto& [k, v] : r.headers) w.Field(k, v);
@@ -555,21 +544,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::optional<Response> RejectFromHead(const detail::RequestHead& head) const {
     std::string_view expect = head.Header("Expect");
     if (!beast::iequals(expect, "100-continue")) {
-      detail::Failure f;
-      f.status = 417;
-      f.code = "not-supported";
-      f.diagnostics = "only the expectation 100-continue is supported";
-      return detail::FailureResponse(f);
+      return Refusal(417, "not-supported", "only the expectation 100-continue is supported");
     }
     std::string_view length = head.Header("Content-Length");
     std::uint64_t declared = 0;
     std::from_chars(length.data(), length.data() + length.size(), declared);
     if (declared > options.body_limit) {
-      detail::Failure f;
-      f.status = 413;
-      f.code = "too-costly";
-      f.diagnostics = "request body exceeds the configured limit";
-      return detail::FailureResponse(f);
+      return Refusal(413, "too-costly", "request body exceeds the configured limit");
     }
     if (auto refused = RefuseCoding(head.Header("Content-Encoding"))) return refused;
     return handler->AnswerFromHead(ToRequest(head));
