@@ -7,6 +7,7 @@
 #include "detail/values.hpp"
 #include "handler_util.hpp"
 #include "indexer.hpp"
+#include "kakehashi/fhir/r4/meta.hpp"
 #include "read_cache.hpp"
 #include "search.hpp"
 #include "search_params.hpp"
@@ -789,17 +790,31 @@ struct Handler::Impl {
   // ---------------------------------------------------------------- search
 
   // Applies _elements (R4 §3.1.1.5.9): keeps the listed top-level elements plus the mandatory
-  // ones and marks the resource SUBSETTED.
+  // ones and marks the resource SUBSETTED. "Servers SHOULD always return mandatory elements
+  // whether they are requested or not": the elements of min >= 1 in the R4 definition of the
+  // type (Observation status and code), so a subset stays a valid resource. A choice element is
+  // named by its element name ("value") or its typed JSON name ("valueQuantity").
   static std::string Subset(const std::string& json, const std::vector<std::string>& elements) {
     Json resource;
     detail::JsonError error;
     if (!detail::ParseJson(json, resource, error)) return json;
+    const fhir::r4::TypeInfo* info = fhir::r4::FindType(resource.Str("resourceType"));
+    auto requested = [&](std::string_view name) {
+      return std::find(elements.begin(), elements.end(), name) != elements.end();
+    };
     Json out = Json::Object();
     for (auto& [k, v] : resource.Members()) {
-      if (k == "resourceType" || k == "id" || k == "meta" ||
-          std::find(elements.begin(), elements.end(), k) != elements.end()) {
-        out.Members().emplace_back(k, std::move(v));
+      bool keep = k == "resourceType" || k == "id" || k == "meta" || requested(k);
+      if (!keep && info != nullptr) {
+        // "_status" (a primitive's extension) goes with "status".
+        std::string_view name = k;
+        if (name.starts_with('_')) name.remove_prefix(1);
+        keep = requested(name);
+        if (const fhir::r4::ElementInfo* e = info->FindElement(name)) {
+          keep = keep || e->min >= 1 || requested(e->name);
+        }
       }
+      if (keep) out.Members().emplace_back(k, std::move(v));
     }
     Json* meta = out.Find("meta");
     if (meta == nullptr) meta = &out.Set("meta", Json::Object());
@@ -822,6 +837,7 @@ struct Handler::Impl {
     if (cp == nullptr) return std::nullopt;
     std::vector<const Json*> values;
     for (const auto& row : rows) {
+      if (row.type != inc.source_type) continue;  // (:iterate: rows of several types)
       Json resource;
       detail::JsonError error;
       if (!detail::ParseJson(row.json, resource, error)) continue;
@@ -909,13 +925,30 @@ struct Handler::Impl {
     std::vector<store::ResourceRow> included;
     std::set<std::string> seen;
     for (const auto& r : *rows) seen.insert(r.type + "/" + r.id);
-    for (const auto& inc : spec.includes) {
-      if (auto f = Includes(**session, inc, *rows, seen, included))
-        return detail::FailureResponse(*f);
-    }
-    for (const auto& inc : spec.revincludes) {
-      if (auto f = RevIncludes(**session, inc, *rows, seen, included)) {
-        return detail::FailureResponse(*f);
+    // R4 search.html#include: every include of the matches, then the :iterate ones of what the
+    // last round added, until a round adds nothing; at most kIncludeRounds rounds (a server may
+    // bound the iteration; a cycle of references ends by itself, as nothing is added twice).
+    constexpr int kIncludeRounds = 4;
+    std::size_t from = 0;  // the last round's resources: (*rows) first, then included[from..]
+    for (int round = 0; round < kIncludeRounds; ++round) {
+      std::vector<store::ResourceRow> frontier;
+      if (round > 0) {
+        frontier.assign(included.begin() + static_cast<std::ptrdiff_t>(from), included.end());
+        if (frontier.empty()) break;
+      }
+      const std::vector<store::ResourceRow>& sources = round == 0 ? *rows : frontier;
+      from = included.size();
+      for (const auto& inc : spec.includes) {
+        if (round > 0 && !inc.iterate) continue;
+        if (auto f = Includes(**session, inc, sources, seen, included)) {
+          return detail::FailureResponse(*f);
+        }
+      }
+      for (const auto& inc : spec.revincludes) {
+        if (round > 0 && !inc.iterate) continue;
+        if (auto f = RevIncludes(**session, inc, sources, seen, included)) {
+          return detail::FailureResponse(*f);
+        }
       }
     }
     std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"";
@@ -961,8 +994,14 @@ struct Handler::Impl {
   }
 
   // Patient/$everything (R4 Patient operation "everything"): the patient and every resource
-  // whose "patient" or "subject" search parameter references it.
-  Response Everything(const std::string& id) const {
+  // whose "patient" or "subject" search parameter references it, filtered and paged as
+  // detail::BuildEverything says (docs/gateway.md, "Patient/$everything").
+  Response Everything(const std::string& id, const QueryParams& params) const {
+    detail::EverythingSpec spec;
+    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+    if (auto f = detail::BuildEverything(id, params, ctx, spec)) {
+      return detail::FailureResponse(*f);
+    }
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     auto patient = (*session)->Read("Patient", id);
@@ -970,27 +1009,61 @@ struct Handler::Impl {
     if (!*patient || (*patient)->deleted) {
       return detail::FailureResponse(Fail(404, "not-found", "Patient/" + id + " is not known"));
     }
-    store::SearchQuery q;
-    q.count = 10000;
-    std::vector<store::Predicate> any;
-    for (const char* param : {"patient", "subject"}) {
-      store::Predicate p;
-      p.kind = store::Predicate::Kind::kReference;
-      p.param = param;
-      p.target_type = "Patient";
-      p.value = id;
-      any.push_back(std::move(p));
+    const bool admitted =
+        spec.patient_admitted && (!spec.since_us || (*patient)->last_updated_us >= *spec.since_us);
+    const int count = spec.query.count;
+    const bool patient_here = admitted && spec.first_page && count > 0;
+    const int want = count - (patient_here ? 1 : 0);  // compartment rows on this page
+    std::vector<store::ResourceRow> rows;
+    bool more = false;
+    if (spec.with_compartment) {
+      spec.query.count = want + 1;  // one more row tells whether a next page exists
+      auto found = (*session)->Search(spec.query);
+      if (!found) return detail::FailureResponse(StoreFailure(found.error()));
+      rows = std::move(*found);
+      more = static_cast<int>(rows.size()) > want;
+      if (more) rows.resize(static_cast<std::size_t>(want));
     }
-    q.where.push_back(std::move(any));
-    auto rows = (*session)->Search(q);
-    if (!rows) return detail::FailureResponse(StoreFailure(rows.error()));
-    std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" +
-                      std::to_string(rows->size() + 1) + ",\"entry\":[";
-    AppendEntryResource(out, FullUrl("Patient", id), (*patient)->json, "match");
-    for (const auto& r : *rows) {
-      out += ',';
+    std::int64_t total = static_cast<std::int64_t>(rows.size()) + (admitted ? 1 : 0);
+    if (spec.with_compartment && (more || !spec.first_page)) {
+      store::SearchQuery all = spec.query;
+      all.after.reset();
+      auto n = (*session)->Count(all);
+      if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+      total = *n + (admitted ? 1 : 0);
+    }
+    const std::string self = options.base_url + "/Patient/" + id + "/$everything";
+    std::string out =
+        "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(total) +
+        ",\"link\":[{\"relation\":\"self\",\"url\":";
+    QueryParams self_params = spec.echo;
+    for (const auto& [k, v] : params) {
+      if (k == "_cursor") self_params.emplace_back(k, v);
+    }
+    detail::AppendJsonString(self + Encode(self_params, {}, ""), out);
+    out += '}';
+    if (more && count > 0) {
+      QueryParams next = spec.echo;
+      if (rows.empty()) {
+        next.emplace_back("_cursor", "patient");  // this page held the Patient alone
+      } else {
+        const store::ResourceRow& last = rows.back();
+        next.emplace_back("_cursor",
+                          std::to_string(last.last_updated_us) + "_" + last.type + "_" + last.id);
+      }
+      out += ",{\"relation\":\"next\",\"url\":";
+      detail::AppendJsonString(self + Encode(next, {}, ""), out);
+      out += '}';
+    }
+    out += "],\"entry\":[";
+    bool first = true;
+    auto emit = [&](const store::ResourceRow& r) {
+      if (!first) out += ',';
+      first = false;
       AppendEntryResource(out, FullUrl(r.type, r.id), r.json, "match");
-    }
+    };
+    if (patient_here) emit(**patient);
+    for (const auto& r : rows) emit(r);
     out += "]}";
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
@@ -1240,7 +1313,15 @@ struct Handler::Impl {
         // answer is the same before the writes as after, so it is given now, once, and a
         // failure fails the transaction unwritten (Finish keeps this response).
         return RunGet(e);
-      case Endpoint::kEverything: e.get_check = Entry::GetCheck::kLive; break;
+      case Endpoint::kEverything: {
+        detail::EverythingSpec spec;
+        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+        if (auto f = detail::BuildEverything(ep.id, ep.params, ctx, spec)) {
+          return GetFailed(f->status);
+        }
+        e.get_check = Entry::GetCheck::kLive;
+        break;
+      }
       default: break;
     }
     return std::nullopt;
@@ -1890,7 +1971,7 @@ struct Handler::Impl {
       case Endpoint::kRead: return Read(e.type, e.id, request);
       case Endpoint::kUpdate: return Deliver(Update(e.type, e.id, request), defer);
       case Endpoint::kDelete: return Deliver(Remove(e.type, e.id, request), defer);
-      case Endpoint::kEverything: return Everything(e.id);
+      case Endpoint::kEverything: return Everything(e.id, e.params);
       case Endpoint::kVRead: return VRead(e.type, e.id, e.vid);
     }
     return detail::FailureResponse(Fail(500, "exception", "unknown endpoint kind"));

@@ -332,9 +332,17 @@ bool ParseDateValue(std::string_view value, store::Predicate& p) {
 std::optional<std::string> CriteriaKey(const QueryParams& params) {
   // Must follow BuildSearch: only parameters it never turns into `query.where` (nor into
   // `query.after` / `query.offset`) are left out.
-  static constexpr std::string_view kResultOnly[] = {"_format",  "_pretty",  "_count",
-                                                     "_summary", "_total",   "_elements",
-                                                     "_sort",    "_include", "_revinclude"};
+  static constexpr std::string_view kResultOnly[] = {"_format",
+                                                     "_pretty",
+                                                     "_count",
+                                                     "_summary",
+                                                     "_total",
+                                                     "_elements",
+                                                     "_sort",
+                                                     "_include",
+                                                     "_revinclude",
+                                                     "_include:iterate",
+                                                     "_revinclude:iterate"};
   std::vector<std::string> terms;
   for (const auto& [name, value] : params) {
     if (name == "_offset" || name == "_cursor") return std::nullopt;
@@ -465,9 +473,12 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       }
       continue;
     }
-    if (name == "_include" || name == "_revinclude") {
+    if (name == "_include" || name == "_revinclude" || name == "_include:iterate" ||
+        name == "_revinclude:iterate") {
       if (value == "*") return Bad("wildcard includes are not supported", "not-supported");
       IncludeSpec inc;
+      inc.iterate = name.ends_with(":iterate");
+      name.resize(name.find(':') == std::string::npos ? name.size() : name.find(':'));
       std::string_view v = value;
       auto c1 = v.find(':');
       if (c1 == std::string_view::npos) return Bad(name + " needs Type:param[:target]");
@@ -480,13 +491,19 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       if (cp == nullptr || cp->def->type != ParamType::kReference) {
         return Bad(name + " '" + value + "' is not a reference parameter");
       }
-      if (name == "_include" && inc.source_type != type) {
-        return Bad("_include must name the searched type", "not-supported");
+      if (name == "_include" && !inc.iterate && inc.source_type != type) {
+        // R4 search.html#include: without :iterate an include follows the matches' references
+        // only; those of other types come from included resources (:iterate).
+        return Bad("_include must name the searched type (or use _include:iterate)");
       }
       (name == "_include" ? spec.includes : spec.revincludes).push_back(std::move(inc));
       continue;
     }
-    if (name == "_id" || name.starts_with("_id:")) {
+    if (name.starts_with("_id:")) {
+      // Was accepted and the modifier ignored (_id:not=x found x): strict handling refuses it.
+      return Bad("'_id' takes no modifier", "not-supported");
+    }
+    if (name == "_id") {
       std::vector<Predicate> any;
       for (auto& alt : SplitOr(value)) {
         Predicate p;
@@ -535,9 +552,116 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     for (const std::string& alt : SplitOr(value)) {
       Predicate p;
       if (auto f = ParseValue(type, *cp, name, modifier, alt, context, p)) return f;
+      if (p.negate) {
+        // :not with alternatives: the resource matches none of them (R4: ":not ... do not
+        // contain a match"; a match is one of the ORed values), so each negated alternative is
+        // ANDed. Was ORed: gender:not=male,female found every patient.
+        spec.query.where.push_back({std::move(p)});
+        continue;
+      }
       any.push_back(std::move(p));
     }
-    spec.query.where.push_back(std::move(any));
+    if (!any.empty()) spec.query.where.push_back(std::move(any));
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,
+                                       const SearchContext& context, EverythingSpec& spec) {
+  store::SearchQuery& q = spec.query;
+  q.count = context.max_count;
+  std::vector<Predicate> compartment;
+  for (const char* param : {"patient", "subject"}) {
+    Predicate p;
+    p.kind = Predicate::Kind::kReference;
+    p.param = param;
+    p.target_type = "Patient";
+    p.value = patient_id;
+    compartment.push_back(std::move(p));
+  }
+  q.where.push_back(std::move(compartment));
+  bool typed = false;
+  bool cursor = false;
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || ptr != value.data() + value.size() || n < 0) {
+        return Bad("_count must be a non-negative integer");
+      }
+      q.count = std::min(n, context.max_count);
+      spec.echo.emplace_back(name, value);
+    } else if (name == "_since") {
+      Predicate p;
+      p.kind = Predicate::Kind::kLastUpdated;
+      // An instant (R4: with a time and zone); a date is taken as its first moment.
+      if (!ParseDateValue("ge" + value, p)) return Bad("_since must be an instant");
+      spec.since_us = spec.since_us ? std::max(*spec.since_us, p.low_us) : p.low_us;
+      q.where.push_back({std::move(p)});
+      spec.echo.emplace_back(name, value);
+    } else if (name == "_type") {
+      std::vector<std::string> types;
+      for (const std::string& t : SplitOr(value)) {
+        if (!IsResourceTypeName(t)) return Bad("_type: '" + t + "' is not a resource type");
+        types.push_back(t);
+      }
+      // Repeated _type parameters: the union (each lists types to include).
+      q.types.insert(q.types.end(), types.begin(), types.end());
+      typed = true;
+      spec.echo.emplace_back(name, value);
+    } else if (name == "start" || name == "end") {
+      // The care date: each type's R4 `date` parameter (Observation effective, Encounter period,
+      // ...). A resource without one, or of a type without it, is kept (R4: the range "relates
+      // to care dates"; what has none cannot be said to fall outside it).
+      Predicate range;
+      range.kind = Predicate::Kind::kDate;
+      range.param = "date";
+      range.probe = true;
+      if (!ParseDateValue((name == "start" ? "ge" : "le") + value, range)) {
+        return Bad("'" + name + "' must be a date");
+      }
+      Predicate none;
+      none.kind = Predicate::Kind::kMissing;
+      none.param = "date";
+      none.missing_kind = Predicate::Kind::kDate;
+      none.missing = true;
+      none.probe = true;
+      q.where.push_back({std::move(range), std::move(none)});
+      spec.echo.emplace_back(name, value);
+    } else if (name == "_cursor") {
+      // "<lastUpdated>_<Type>_<id>" (no '_' in types and ids), or "patient": the first page held
+      // the Patient alone, the compartment starts at its beginning.
+      cursor = true;
+      if (value == "patient") continue;
+      auto sep = value.find('_');
+      auto sep2 = sep == std::string::npos ? sep : value.find('_', sep + 1);
+      std::int64_t lu = 0;
+      if (sep2 == std::string::npos ||
+          std::from_chars(value.data(), value.data() + sep, lu).ec != std::errc() ||
+          !IsResourceTypeName(value.substr(sep + 1, sep2 - sep - 1))) {
+        return Bad("invalid _cursor (use the next link as given)");
+      }
+      q.after = std::make_pair(lu, value.substr(sep2 + 1));
+      q.after_type = value.substr(sep + 1, sep2 - sep - 1);
+    } else if (name == "_format" || name == "_pretty") {
+      if (name == "_format" && value.find("xml") != std::string::npos) {
+        Failure f = Bad("only JSON is supported", "not-supported");
+        f.status = 406;
+        return f;
+      }
+    } else {
+      return Bad("$everything parameter '" + name + "' is not supported", "not-supported");
+    }
+  }
+  std::sort(q.types.begin(), q.types.end());
+  q.types.erase(std::unique(q.types.begin(), q.types.end()), q.types.end());
+  spec.patient_admitted = !typed || std::binary_search(q.types.begin(), q.types.end(), "Patient");
+  spec.first_page = !cursor;
+  if (typed) {
+    // The compartment never holds the Patient itself (it is read by id): a _type of Patient
+    // alone selects nothing there (an empty `types` would mean every type).
+    std::erase(q.types, std::string("Patient"));
+    spec.with_compartment = !q.types.empty();
   }
   return std::nullopt;
 }

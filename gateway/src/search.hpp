@@ -14,6 +14,7 @@ struct IncludeSpec {
   std::string source_type;  // Observation in Observation:subject
   std::string param;        // subject
   std::string target_type;  // optional third part
+  bool iterate = false;     // _include:iterate / _revinclude:iterate: also of included resources
 };
 
 struct SearchSpec {
@@ -47,6 +48,26 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
 // (decision 0028); different parameters or values still lock apart. nullopt for paging
 // parameters (_offset, _cursor), which change which matches are seen.
 std::optional<std::string> CriteriaKey(const QueryParams& params);
+
+// Patient/$everything (R4 OperationDefinition Patient-everything): IN parameters `_count` (page
+// size, at most SearchContext::max_count, which is also the default), `_since` (resources
+// updated at or after that instant), `_type` (comma-separated and repeatable: only these types),
+// `start`/`end` (care dates: a resource of a type with an R4 `date` search parameter is kept when
+// it has no such date or one that reaches into [start, end]; other types are always kept), and
+// `_cursor` (paging, from the next link). The compartment: resources whose `patient` or
+// `subject` parameter references the patient. Resources are ordered by (lastUpdated, type, id)
+// and paged by a keyset cursor, so pages stay stable while data changes; the Patient itself
+// opens the first page (when `_type` and `_since` admit it).
+struct EverythingSpec {
+  store::SearchQuery query;      // the compartment; query.count is the page size
+  bool first_page = true;        // no `_cursor`: the Patient (if admitted) opens the page
+  bool patient_admitted = true;  // by `_type` (`since_us` is checked on the Patient read)
+  bool with_compartment = true;  // false: `_type` admits no type of the compartment
+  std::optional<std::int64_t> since_us;
+  QueryParams echo;  // parameters repeated in self/next links (not the cursor)
+};
+std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,
+                                       const SearchContext& context, EverythingSpec& spec);
 
 // Parses one date search value with an optional prefix into `p` (kDate or kLastUpdated).
 bool ParseDateValue(std::string_view value, store::Predicate& p);

@@ -1,6 +1,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "handler_util.hpp"
 #include "json_support.hpp"
 #include "test_support.hpp"
 
@@ -197,6 +198,9 @@ void JapaneseAndTokenSearch(Backend backend) {
 
   CHECK(f.Ids("/fhir/Patient?gender=male") == V{yamada});
   CHECK(f.Ids("/fhir/Patient?gender:not=male") == V{suzuki});
+  // :not with alternatives matches none of them (was ORed: NOT male OR NOT female = everyone).
+  CHECK(f.Ids("/fhir/Patient?gender:not=male,female").empty());
+  CHECK(f.Ids("/fhir/Patient?gender:not=male,other") == V{suzuki});
   CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|S-1") == V{suzuki});
   CHECK(f.Ids("/fhir/Patient?identifier=S-1") == V{suzuki});
   CHECK(f.Ids("/fhir/Patient?identifier=urn:other|S-1").empty());
@@ -305,6 +309,246 @@ void ReferencesQuantitiesIncludes(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("handler: reference, chain, quantity, _include, $everything", "[handler]",
                        ReferencesQuantitiesIncludes)
+
+// Next links of a Bundle, relative to the server (empty: none).
+std::string NextLink(const Json& bundle) {
+  if (const Json* links = bundle.Find("link")) {
+    for (const Json& l : links->Items()) {
+      if (l.Str("relation") == "next") {
+        return std::string(l.Str("url")).substr(std::string("http://127.0.0.1:8080").size());
+      }
+    }
+  }
+  return {};
+}
+
+void SortMissingElementsAndId(Backend backend) {
+  Fixture f(backend);
+  std::string yamada = f.Create("Patient", kYamada);  // 1980-04
+  std::string none = f.Create("Patient", R"({"resourceType":"Patient","gender":"other"})");
+  std::string suzuki = f.Create("Patient", kSuzuki);  // 1975-12-24
+  using V = std::vector<std::string>;
+  // A resource without a value of the sort key comes last in both directions on both backends
+  // (was: first ascending on SQLite, first descending on PostgreSQL).
+  CHECK(f.Ids("/fhir/Patient?_sort=birthdate") == V{suzuki, yamada, none});
+  CHECK(f.Ids("/fhir/Patient?_sort=-birthdate") == V{yamada, suzuki, none});
+  CHECK(f.Ids("/fhir/Patient?_sort=family,_id").back() == none);
+  CHECK(f.Ids("/fhir/Patient?_sort=-family").back() == none);
+  // _id takes no modifier (was accepted and ignored: _id:not=x found x).
+  CHECK(f.Do(Req("GET", "/fhir/Patient?_id:not=" + yamada)).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Patient?_id:missing=true")).status == 400);
+
+  // _elements keeps the mandatory elements (R4: Observation status and code, min 1), and a
+  // choice element is named by its element name or its typed name.
+  std::string obs = f.Create(
+      "Observation",
+      R"({"resourceType":"Observation","status":"final","code":{"text":"BP"},"subject":{"reference":"Patient/)" +
+          yamada + R"("},"valueQuantity":{"value":120,"unit":"mmHg"},"note":[{"text":"n"}]})");
+  for (const char* elements : {"subject,value", "subject,valueQuantity"}) {
+    Response r = f.Do(Req("GET", "/fhir/Observation?_id=" + obs + "&_elements=" + elements));
+    REQUIRE(r.status == 200);
+    const Json b = Parse(r.body);
+    const Json& res = *b.Find("entry")->Items()[0].Find("resource");
+    INFO(elements << " -> " << r.body);
+    CHECK(res.Str("status") == "final");
+    CHECK(res.Find("code") != nullptr);
+    CHECK(res.Find("subject") != nullptr);
+    CHECK(res.Find("valueQuantity") != nullptr);
+    CHECK(res.Find("note") == nullptr);
+    CHECK(res.Find("meta")->Find("tag")->Items()[0].Str("code") == "SUBSETTED");
+  }
+}
+KAKEHASHI_BACKEND_TEST("handler: _sort puts missing values last, _id modifiers, _elements",
+                       "[handler]", SortMissingElementsAndId)
+
+void IncludeIterate(Backend backend) {
+  // _include:iterate / _revinclude:iterate (R4 search.html#include): also applied to what was
+  // included, round after round. Observation -> Patient -> Practitioner; Provenance -> Observation.
+  Fixture f(backend);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Practitioner/doc",
+                   R"({"resourceType":"Practitioner","id":"doc","name":[{"family":"Ito"}]})"))
+              .status == 201);
+  REQUIRE(
+      f
+          .Do(Req(
+              "PUT", "/fhir/Patient/pat",
+              R"({"resourceType":"Patient","id":"pat","generalPractitioner":[{"reference":"Practitioner/doc"}]})"))
+          .status == 201);
+  REQUIRE(
+      f
+          .Do(Req(
+              "PUT", "/fhir/Observation/obs",
+              R"({"resourceType":"Observation","id":"obs","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/pat"}})"))
+          .status == 201);
+  REQUIRE(
+      f
+          .Do(Req(
+              "PUT", "/fhir/Provenance/prov",
+              R"({"resourceType":"Provenance","id":"prov","target":[{"reference":"Observation/obs"}],"recorded":"2024-01-01T00:00:00Z","agent":[{"who":{"reference":"Practitioner/doc"}}]})"))
+          .status == 201);
+  auto entries = [&](const std::string& url) {
+    Response r = f.Do(Req("GET", url));
+    INFO(url << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    std::set<std::string> out;
+    const Json b = Parse(r.body);
+    for (const Json& e : b.Find("entry")->Items()) {
+      const Json& res = *e.Find("resource");
+      out.insert(std::string(e.Find("search")->Str("mode")) + ":" +
+                 std::string(res.Str("resourceType")) + "/" + std::string(res.Str("id")));
+    }
+    return out;
+  };
+  using S = std::set<std::string>;
+  CHECK(entries("/fhir/Observation?_id=obs&_include=Observation:subject") ==
+        S{"match:Observation/obs", "include:Patient/pat"});
+  CHECK(entries("/fhir/Observation?_id=obs&_include=Observation:subject"
+                "&_include:iterate=Patient:general-practitioner") ==
+        S{"match:Observation/obs", "include:Patient/pat", "include:Practitioner/doc"});
+  // Without :iterate an include of another type than the searched one is refused.
+  CHECK(
+      f.Do(Req("GET", "/fhir/Observation?_id=obs&_include=Patient:general-practitioner")).status ==
+      400);
+  CHECK(entries("/fhir/Patient?_id=pat&_revinclude=Observation:subject"
+                "&_revinclude:iterate=Provenance:target") ==
+        S{"match:Patient/pat", "include:Observation/obs", "include:Provenance/prov"});
+  // Both kinds, and a cycle (Practitioner already included) ends.
+  CHECK(entries("/fhir/Patient?_id=pat&_revinclude=Observation:subject"
+                "&_revinclude:iterate=Provenance:target&_include:iterate=Provenance:agent"
+                "&_include:iterate=Patient:general-practitioner") ==
+        S{"match:Patient/pat", "include:Observation/obs", "include:Provenance/prov",
+          "include:Practitioner/doc"});
+}
+KAKEHASHI_BACKEND_TEST("handler: _include:iterate and _revinclude:iterate", "[handler]",
+                       IncludeIterate)
+
+void EverythingPaging(Backend backend) {
+  // Patient/$everything's IN parameters (R4 OperationDefinition Patient-everything): _count with
+  // next links, _since, _type, start/end; the compartment of another patient stays out.
+  Fixture f(backend);
+  std::string p = f.Create("Patient", kYamada);
+  std::string other = f.Create("Patient", kSuzuki);
+  auto obs = [&](const std::string& patient, const std::string& when) {
+    return f.Create(
+        "Observation",
+        R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" +
+            patient + R"("},"effectiveDateTime":")" + when + R"("})");
+  };
+  std::string o2023 = obs(p, "2023-06-01");
+  std::string o2024 = obs(p, "2024-03-05T09:30:00+09:00");
+  obs(other, "2024-03-05");
+  // No `date` parameter value (Observation without effective): kept by start/end.
+  std::string undated = f.Create(
+      "Observation",
+      R"({"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient/)" +
+          p + R"("}})");
+  // Condition has no R4 `date` parameter: kept by start/end.
+  std::string cond =
+      f.Create("Condition", R"({"resourceType":"Condition","subject":{"reference":"Patient/)" + p +
+                                R"("},"code":{"text":"c"}})");
+  // Two resources of different types with the same id in one transaction (one lastUpdated):
+  // the cursor orders by type too, so paging one by one neither skips nor repeats them.
+  Response tx = f.Do(Req(
+      "POST", "/fhir",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"resource":{"resourceType":"Encounter","id":"same","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/)" +
+          p +
+          R"("}},"request":{"method":"PUT","url":"Encounter/same"}},)"
+          R"({"resource":{"resourceType":"AllergyIntolerance","id":"same","patient":{"reference":"Patient/)" +
+          p + R"("}},"request":{"method":"PUT","url":"AllergyIntolerance/same"}}]})"));
+  INFO(tx.body);
+  REQUIRE(tx.status == 200);
+  const std::set<std::string> all{"Patient/" + p,           "Observation/" + o2023,
+                                  "Observation/" + o2024,   "Observation/" + undated,
+                                  "Condition/" + cond,      "Encounter/same",
+                                  "AllergyIntolerance/same"};
+  auto keys = [](const Json& b) {
+    std::vector<std::string> out;
+    if (const Json* e = b.Find("entry")) {
+      for (const Json& entry : e->Items()) {
+        const Json& r = *entry.Find("resource");
+        out.push_back(std::string(r.Str("resourceType")) + "/" + std::string(r.Str("id")));
+      }
+    }
+    return out;
+  };
+  auto get = [&](const std::string& url) {
+    Response r = f.Do(Req("GET", url));
+    INFO(url << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    return Parse(r.body);
+  };
+  auto set_of = [&](const std::string& query) {
+    std::vector<std::string> v = keys(get("/fhir/Patient/" + p + "/$everything" + query));
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  // Without parameters: everything on one page, the Patient first.
+  Json whole = get("/fhir/Patient/" + p + "/$everything");
+  CHECK(keys(whole).front() == "Patient/" + p);
+  CHECK(set_of("") == all);
+  CHECK(whole.Find("total")->Text() == "7");
+  CHECK(NextLink(whole).empty());
+  // Paged by 1, 2 and 3 while a resource is written mid-way: each existing one exactly once.
+  for (int size : {1, 2, 3}) {
+    std::set<std::string> seen;
+    std::string url = "/fhir/Patient/" + p + "/$everything?_count=" + std::to_string(size);
+    int pages = 0;
+    std::string late;
+    while (!url.empty()) {
+      Json page = get(url);
+      CHECK(page.Find("total")->Text() == std::to_string(7 + (late.empty() ? 0 : 1)));
+      std::vector<std::string> k = keys(page);
+      CHECK(static_cast<int>(k.size()) <= size);
+      for (const auto& key : k) CHECK(seen.insert(key).second);
+      url = NextLink(page);
+      if (++pages == 2) late = "Observation/" + obs(p, "2025-01-01");
+      REQUIRE(pages < 20);
+    }
+    for (const auto& key : all) CHECK(seen.count(key) == 1);
+    CHECK(seen.count(late) == 1);  // written after the cursor: found at the end
+    REQUIRE(f.Do(Req("DELETE", "/fhir/" + late)).status == 204);
+  }
+  // _type: only those types (the Patient only when named); repeated and comma lists are ORed.
+  CHECK(set_of("?_type=Observation") == std::set<std::string>{"Observation/" + o2023,
+                                                              "Observation/" + o2024,
+                                                              "Observation/" + undated});
+  CHECK(set_of("?_type=Patient") == std::set<std::string>{"Patient/" + p});
+  CHECK(set_of("?_type=Condition,Encounter&_type=Patient") ==
+        std::set<std::string>{"Patient/" + p, "Condition/" + cond, "Encounter/same"});
+  // start/end: care dates through each type's `date` parameter; undated and date-less types
+  // stay.
+  const std::set<std::string> kept{"Patient/" + p, "Observation/" + undated, "Condition/" + cond,
+                                   "Encounter/same", "AllergyIntolerance/same"};
+  std::set<std::string> in2024 = kept;
+  in2024.insert("Observation/" + o2024);
+  CHECK(set_of("?start=2024-01-01") == in2024);
+  CHECK(set_of("?start=2024-01-01&end=2024-12-31") == in2024);
+  std::set<std::string> upto2023 = kept;
+  upto2023.insert("Observation/" + o2023);
+  CHECK(set_of("?end=2023-12") == upto2023);
+  CHECK(set_of("?start=2023-06-01&end=2024-03-05") == all);
+  // _since: updated at or after the instant (the Patient too).
+  Json one = get("/fhir/Observation/" + o2024);
+  const std::string since(one.Find("meta")->Str("lastUpdated"));
+  std::set<std::string> after = set_of("?_since=" + detail::PercentEncode(since));
+  CHECK(after.count("Observation/" + o2024) == 1);
+  CHECK(after.count("Observation/" + o2023) == 0);
+  CHECK(after.count("Patient/" + p) == 0);
+  CHECK(after.count("Encounter/same") == 1);
+  // _count=0: the total only.
+  Json count0 = get("/fhir/Patient/" + p + "/$everything?_count=0");
+  CHECK(count0.Find("total")->Text() == "7");
+  CHECK(keys(count0).empty());
+  // Bad parameters are refused, not ignored.
+  for (const char* bad : {"?_count=x", "?_type=Nope", "?_since=never", "?start=x", "?foo=1",
+                          "?_cursor=zz", "?_cursor=1_Nope_x"}) {
+    INFO(bad);
+    CHECK(f.Do(Req("GET", "/fhir/Patient/" + p + "/$everything" + bad)).status == 400);
+  }
+  CHECK(f.Do(Req("GET", "/fhir/Patient/nosuch/$everything")).status == 404);
+}
+KAKEHASHI_BACKEND_TEST("handler: Patient/$everything paging, _type, _since, start/end", "[handler]",
+                       EverythingPaging)
 
 void Paging(Backend backend) {
   Fixture f(backend);
@@ -721,8 +965,9 @@ void TransactionGetsDecidedByUrl(Backend backend) {
            R"({"request":{"method":"GET","url":")" +
            get + R"("}}]})";
   };
-  for (const char* get : {"_history?_count=x", "Patient/_history?_since=never",
-                          "Patient/tgu/_history?nosuch=1", "Patient/$probe"}) {
+  for (const char* get :
+       {"_history?_count=x", "Patient/_history?_since=never", "Patient/tgu/_history?nosuch=1",
+        "Patient/$probe", "Patient/tgu/$everything?_count=x", "Patient/tgu/$everything?_type=No"}) {
     Response r = f.Do(Req("POST", "/fhir", tx(get)));
     INFO(get << " -> " << r.body);
     CHECK(r.status == 400);

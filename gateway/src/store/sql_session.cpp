@@ -204,7 +204,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
   // Correlated form: probe the resource's own index rows (idx_*_by_resource) while scanning
   // resources in (lastUpdated, id) order; cheap when many resources match.
   auto exists_head = [&](std::string_view table) {
-    if (!correlated) {
+    if (!correlated && !p.probe) {
       in_head(table);
       return;
     }
@@ -212,9 +212,13 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     // the parameter for each resource scanned.
     sql += "EXISTS (SELECT 1 FROM ";
     sql += table;
-    sql += " " + x + " INDEXED BY ";
-    sql += table;
-    sql += "_by_resource WHERE " + x + ".rk = " + a + ".rk AND ";
+    sql += " " + x;
+    if (dialect == Dialect::kSqlite) {
+      sql += " INDEXED BY ";
+      sql += table;
+      sql += "_by_resource";
+    }
+    sql += " WHERE " + x + ".rk = " + a + ".rk AND ";
     AppendParamMatch(x, type, p.param, keys, sql, params);
   };
   switch (p.kind) {
@@ -778,35 +782,52 @@ namespace {
 
 void AppendSortExpr(const SortKey& key, std::string_view type, const ParamKeys& keys,
                     std::string& sql, std::vector<Param>& params) {
-  if (key.param == "_id") {
-    sql += "r.id";
-  } else if (key.param == "_lastUpdated") {
-    sql += "r.last_updated";
-  } else {
-    std::string_view table = "idx_token";
-    std::string_view column = "code";
-    if (key.kind == Predicate::Kind::kString) {
-      table = "idx_string";
-      column = "value";
-    } else if (key.kind == Predicate::Kind::kDate) {
-      table = "idx_date";
-      column = key.descending ? "high" : "low";
-    } else if (key.kind == Predicate::Kind::kQuantity) {
-      table = "idx_quantity";
-      column = "value";
-    }
-    sql += "(SELECT ";
-    sql += key.descending ? "MAX(s." : "MIN(s.";
-    sql += column;
-    sql += ") FROM ";
-    sql += table;
-    sql += " s WHERE s.rk = r.rk AND ";
-    AppendParamMatch("s", type, key.param, keys, sql, params);
-    sql += ")";
+  if (key.param == "_id" || key.param == "_lastUpdated") {
+    // NOT NULL columns: the default NULL order keeps SQLite's index order usable.
+    sql += key.param == "_id" ? "r.id" : "r.last_updated";
+    sql += key.descending ? " DESC" : " ASC";
+    return;
   }
-  sql += key.descending ? " DESC" : " ASC";
+  std::string_view table = "idx_token";
+  std::string_view column = "code";
+  if (key.kind == Predicate::Kind::kString) {
+    table = "idx_string";
+    column = "value";
+  } else if (key.kind == Predicate::Kind::kDate) {
+    table = "idx_date";
+    column = key.descending ? "high" : "low";
+  } else if (key.kind == Predicate::Kind::kQuantity) {
+    table = "idx_quantity";
+    column = "value";
+  }
+  sql += "(SELECT ";
+  sql += key.descending ? "MAX(s." : "MIN(s.";
+  sql += column;
+  sql += ") FROM ";
+  sql += table;
+  sql += " s WHERE s.rk = r.rk AND ";
+  AppendParamMatch("s", type, key.param, keys, sql, params);
+  sql += ")";
+  // A resource without a value of the key is NULL here: SQLite sorts NULL first and PostgreSQL
+  // last by default, so both are told (last, either direction; SQLite >= 3.30).
+  sql += key.descending ? " DESC NULLS LAST" : " ASC NULLS LAST";
 }
 
+}  // namespace
+
+namespace {
+// "r.type IN (?, …) AND " for a search without a type limited to some (SearchQuery::types); on
+// SQLite "+r.type" keeps it driving from the other clauses (a compartment's references).
+void AppendTypes(const SearchQuery& query, Dialect dialect, std::string& sql,
+                 std::vector<Param>& params) {
+  if (!query.type.empty() || query.types.empty()) return;
+  sql += dialect == Dialect::kSqlite ? "+r.type IN (" : "r.type IN (";
+  for (std::size_t i = 0; i < query.types.size(); ++i) {
+    sql += i == 0 ? "?" : ", ?";
+    params.emplace_back(query.types[i]);
+  }
+  sql += ") AND ";
+}
 }  // namespace
 
 // A prefix search on a string parameter in the default order (an AND clause that is one plain
@@ -884,9 +905,24 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += sqlite && selective ? "+r.type = ? AND " : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
+  AppendTypes(query, dialect_, sql, params);
   AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params, 0,
                     sqlite && !selective);
-  if (query.sort.empty()) {
+  if (query.sort.empty() && query.type.empty()) {
+    // Several types (a compartment): ids are unique per type only, so the type is part of the
+    // order and of the cursor.
+    if (query.after) {
+      sql +=
+          " AND (r.last_updated > ? OR (r.last_updated = ? AND (r.type > ? OR (r.type = ? AND "
+          "r.id > ?))))";
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after->first);
+      params.emplace_back(query.after_type);
+      params.emplace_back(query.after_type);
+      params.emplace_back(query.after->second);
+    }
+    sql += " ORDER BY r.last_updated, r.type, r.id";
+  } else if (query.sort.empty()) {
     if (query.after) {
       sql += " AND (r.last_updated > ? OR (r.last_updated = ? AND r.id > ?))";
       params.emplace_back(query.after->first);
@@ -923,6 +959,7 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
                                                                      : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
+  AppendTypes(query, dialect_, sql, params);
   AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);

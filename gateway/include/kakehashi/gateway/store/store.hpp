@@ -124,6 +124,10 @@ struct Predicate {
   // kMissing: true = the parameter has no index rows; table chosen by `missing_table`.
   bool missing = false;
   Kind missing_kind = Kind::kToken;
+  // Tested per resource the rest of the query found (its own index rows, a correlated EXISTS),
+  // never as a set of every matching row: for a filter on a query that another clause drives
+  // (Patient/$everything's care dates, a patient's few resources among millions of dates).
+  bool probe = false;
 };
 
 struct SortKey {
@@ -134,12 +138,18 @@ struct SortKey {
 
 struct SearchQuery {
   std::string type;  // resource type searched; empty: every type (compartment searches)
+  std::vector<std::string> types;  // with `type` empty: only these types (empty: any)
   Conjunction where;
-  std::vector<SortKey> sort;  // empty: (lastUpdated, id) ascending, keyset-pageable
+  // Empty: (lastUpdated, id) ascending, keyset-pageable; without a type (lastUpdated, type, id),
+  // as ids are unique per type only. With keys: resources without a value for a key come last,
+  // ascending or descending, on both backends.
+  std::vector<SortKey> sort;
   int count = 20;
   std::int64_t offset = 0;  // with an explicit sort
-  // Keyset cursor for the default sort: rows strictly after (last_updated_us, id).
+  // Keyset cursor for the default sort: rows strictly after (last_updated_us, id); without a
+  // type, after (last_updated_us, after_type, id).
   std::optional<std::pair<std::int64_t, std::string>> after;
+  std::string after_type;
 };
 
 struct HistoryQuery {
