@@ -282,10 +282,27 @@ void ReferencesQuantitiesIncludes(Backend backend) {
         V{o2, o3});
   CHECK(f.Ids("/fhir/Observation?value-quantity=lt100||mg/dL") == V{o1, o3});
   CHECK(f.Ids("/fhir/Observation?value-quantity=gt99||mmol/L").empty());
+  // The other prefixes (R4 search.html#prefix): ne, ge, le, sa, eb, ap (10 % of the value).
+  CHECK(f.Ids("/fhir/Observation?value-quantity=ne5.4") == V{o2, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=ge99.5") == V{o2, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=le99.5") == V{o1, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=sa99.5") == V{o2});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=eb99.5") == V{o1});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=ap100") == V{o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=ap110") == V{o2, o3});
+  CHECK(f.Ids("/fhir/Observation?value-quantity=5.4|http://unitsofmeasure.org|mg/dL") == V{o1});
+  CHECK(f.Do(Req("GET", "/fhir/Observation?value-quantity=x5")).status == 400);
   // Date with time zone: 09:30+09:00 is 00:30Z.
   CHECK(f.Ids("/fhir/Observation?date=2024-03-05").size() == 3);
   CHECK(f.Ids("/fhir/Observation?date=gt2024-03-05T00:31:00Z").empty());
   CHECK(f.Ids("/fhir/Observation?date=ge2024-03-05T00:30:00Z").size() == 3);
+  // Every precision of the search value: year, month, minutes, seconds, with a zone.
+  CHECK(f.Ids("/fhir/Observation?date=2024").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?date=2024-03").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?date=2024-03-05T09:30%2B09:00").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?date=2024-03-05T00:30:00Z").size() == 3);
+  CHECK(f.Ids("/fhir/Observation?date=2024-03-05T00:31Z").empty());
+  CHECK(f.Ids("/fhir/Observation?date=lt2024-03-05T00:30:00.5Z").size() == 3);
 
   // _include and _revinclude.
   Response inc = f.Do(Req("GET", "/fhir/Observation?_id=" + o3 + "&_include=Observation:subject"));
