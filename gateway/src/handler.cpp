@@ -1999,6 +1999,10 @@ std::shared_ptr<const detail::CachedResource> Handler::ReadCached(std::string_vi
   return impl_->cache->Find(type, id, *epoch);
 }
 
+bool Handler::ReadsInProcess() const {
+  return impl_->store.ReadsInProcess();
+}
+
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
   return impl_->Deliver(impl_->Bundle(request, &before_commit), nullptr);
 }

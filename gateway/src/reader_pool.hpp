@@ -11,9 +11,9 @@
 //   way cost no system call;
 // - a reader collects the resumptions of the jobs it ran and posts them as one handler per io
 //   thread when the queue is empty (one scheduler wake-up per batch instead of one per job). A
-//   resumption waits at most for kMaxBatch - 1 brief jobs (reads by id); before a job that is
-//   not brief (a search may take long) the collected ones are posted first, so no answer waits
-//   behind a search.
+//   resumption waits at most for kMaxBatch - 1 brief jobs (reads by id on SQLite); before a job
+//   that is not brief (a search may take long, a read on PostgreSQL waits for the server's
+//   answer) the collected ones are posted first, so no answer waits behind it.
 // A short spin before a reader sleeps was measured and left out: on the shared 2-core VM it
 // saved wake-ups but not server CPU per request (docs/performance.md, "Cheaper read-cache
 // misses").
@@ -59,7 +59,9 @@ class ReaderJob {
   virtual void Resume(std::unique_ptr<ReaderJob> self) = 0;
 
   const boost::asio::any_io_executor& home() const { return home_; }
-  // Known to be short (one read by id): its resumption may wait for the next jobs of the batch.
+  // Known to be short (one read by id from a store read in this process, SQLite): its
+  // resumption may wait for the next jobs of the batch. A job that waits for a database server
+  // (a read by id on PostgreSQL) is not brief (decision 0034).
   bool brief() const { return brief_; }
 
   std::unique_ptr<ReaderJob> next;  // ReaderPool's chain of finished jobs for one io thread

@@ -353,8 +353,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // Runs `fn` on a reader thread; the calling coroutine is resumed on its own io thread
   // (posted, never inline) with fn's result, nullopt if it threw. What `fn` refers to in the
   // coroutine's frame stays put while the coroutine waits; the io thread serves its other
-  // connections meanwhile. `brief`: one read by id, whose resumption may be posted together
-  // with the next jobs' (reader_pool.hpp).
+  // connections meanwhile. `brief`: one read by id from a store read in this process, whose
+  // resumption may be posted together with the next jobs' (reader_pool.hpp).
   // (Not a coroutine itself: one frame per hand-off.)
   template <class Fn>
   auto OnReader(Fn fn, bool brief = false) const {
@@ -676,14 +676,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
               std::optional<Response> resp;
             };
             // The Request is built only when the handler answers (on the reader thread: the
-            // head's views stay valid while the coroutine waits).
+            // head's views stay valid while the coroutine waits). Brief only on a store read in
+            // this process (SQLite): a read that waits for a database server (PostgreSQL) must
+            // not hold the answers its reader finished before it (decision 0034).
             auto read = co_await OnReader(
                 [this, &fast, &as_request]() -> Read {
                   auto row = handler->ReadCurrent(fast->first, fast->second);
                   if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
                   return {nullptr, Dispatch(as_request())};
                 },
-                /*brief=*/true);
+                /*brief=*/handler->ReadsInProcess());
             if (!read) {
               resp = InternalError();
             } else if (read->found) {

@@ -712,6 +712,7 @@ class GatedStore final : public store::Store {
       const std::optional<store::DbState>& seen) override {
     return inner_.ReadCurrent(type, id, seen);
   }
+  bool ReadsInProcess() const override { return inner_.ReadsInProcess(); }
 
  private:
   store::Store& inner_;
@@ -926,6 +927,100 @@ TEST_CASE("server: a large write body is prepared off the io thread", "[server][
   auto read = b.Send(http::verb::get, "/fhir/Basic/big");
   CHECK(read.result_int() == 200);
   CHECK(read.body().find(std::string(20000, 'x')) != std::string::npos);
+}
+
+// A store whose reads by id wait for a database server, as PostgreSQL's do
+// (Store::ReadsInProcess() false), over a SQLite file: ReadCurrent of Patient/first and of
+// Patient/held waits at its gate when armed.
+class ServerReadsStore final : public store::Store {
+ public:
+  ServerReadsStore(store::Store& inner, Gate& first, Gate& held)
+      : inner_(inner), first_(first), held_(held) {}
+  Result<std::unique_ptr<store::Session>> OpenSession() override { return inner_.OpenSession(); }
+  std::string_view Backend() const override { return inner_.Backend(); }
+  Result<std::optional<store::ResourceRow>> ReadCurrent(
+      std::string_view type, std::string_view id,
+      const std::optional<store::DbState>& seen) override {
+    if (id == "first") first_.Hold();
+    if (id == "held") held_.Hold();
+    return inner_.ReadCurrent(type, id, seen);
+  }
+  bool ReadsInProcess() const override { return false; }
+
+ private:
+  store::Store& inner_;
+  Gate& first_;
+  Gate& held_;
+};
+
+TEST_CASE("server: a read by id waiting for the database server holds no finished answer",
+          "[server][readers]") {
+  // On PostgreSQL a read by id waits for the server's answer (and perhaps for a pooled
+  // connection): the reader posts the answers it finished before it first (decision 0034).
+  // Before, reads by id were brief on every store and an answer waited in the reader's batch
+  // for up to 7 such round trips.
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  Gate first;
+  Gate held;
+  ServerReadsStore store(*t->store, first, held);
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.read_threads = 1;
+  Server server(options);
+  REQUIRE(server.Listen());
+  HandlerOptions h;
+  h.base_url = "http://127.0.0.1:" + std::to_string(server.Port()) + "/fhir";
+  Handler handler(store, h);  // no read cache: every read by id goes to a reader thread
+  std::thread thread([&] { server.Run(handler); });
+  Client a(server.Port());
+  Client b(server.Port());
+  Client c(server.Port());
+  Client d(server.Port());
+  for (const char* id : {"first", "p1", "held"}) {
+    REQUIRE(a.Send(http::verb::put, std::string("/fhir/Patient/") + id,
+                   R"({"resourceType":"Patient","id":")" + std::string(id) + R"("})")
+                .result_int() == 201);
+  }
+  for (Client* client : {&b, &c}) {  // accepted and reading before the test starts
+    REQUIRE(client->Send(http::verb::get, "/fhir/metadata").result_int() == 200);
+  }
+  for (Gate* gate : {&first, &held}) {
+    std::lock_guard lock(gate->mutex);
+    gate->armed = true;
+  }
+  // The only reader thread waits in A's read; B's and C's reads queue behind it. D's answer
+  // comes from the only io thread after it has read B's and C's requests (sent before D's), so
+  // both reads are queued when A's is let go.
+  SendOnly(a, "GET /fhir/Patient/first HTTP/1.1\r\nHost: x\r\n\r\n");
+  first.WaitEntered();
+  SendOnly(b, "GET /fhir/Patient/p1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  SendOnly(c, "GET /fhir/Patient/held HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(d.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
+  first.Release();
+  held.WaitEntered();  // the reader ran A's and B's reads and now waits in C's
+  // A's and B's answers arrive while C's read still waits (before the fix they were held in
+  // the reader's batch until C's read returned: the gate then gives up and records it).
+  auto p1 = b.Read();
+  auto got_first = a.Read();
+  held.Release();
+  {
+    std::lock_guard lock(held.mutex);
+    CHECK_FALSE(held.gave_up);
+  }
+  {
+    std::lock_guard lock(first.mutex);
+    CHECK_FALSE(first.gave_up);
+  }
+  CHECK(p1.result_int() == 200);
+  CHECK(p1.body().find(R"("id":"p1")") != std::string::npos);
+  CHECK(got_first.result_int() == 200);
+  CHECK(got_first.body().find(R"("id":"first")") != std::string::npos);
+  auto got_held = c.Read();
+  CHECK(got_held.result_int() == 200);
+  CHECK(got_held.body().find(R"("id":"held")") != std::string::npos);
+  server.Stop();
+  thread.join();
 }
 
 TEST_CASE("server: reader threads map store errors, serve misses, and drain on stop",

@@ -321,6 +321,7 @@ class SqliteStore final : public Store {
   }
 
   std::string_view Backend() const override { return "sqlite"; }
+  bool ReadsInProcess() const override { return true; }
 
   // The writer connection: checkpoints run on a background thread instead of inside the
   // committing request (they copy WAL pages into the database file and end in an fsync).

@@ -157,6 +157,9 @@ class Handler {
   // The server answers such hits on its io thread and sends misses to a reader thread.
   std::shared_ptr<const detail::CachedResource> ReadCached(std::string_view type,
                                                            std::string_view id) const;
+  // The store's Store::ReadsInProcess: whether ReadCurrent's store reads are answered without
+  // waiting for a database server (the server batches the answers of such reads only).
+  bool ReadsInProcess() const;
 
   // What answering a request involves, decided from its method, target and headers alone
   // (no body, no store), so that the server knows which thread to run it on.

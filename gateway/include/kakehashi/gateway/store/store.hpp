@@ -252,6 +252,11 @@ class Store {
   // checkpoints back for long). Default: Read on a pooled session.
   virtual Result<std::optional<ResourceRow>> ReadCurrent(std::string_view type, std::string_view id,
                                                          const std::optional<DbState>& seen);
+  // True when ReadCurrent is answered in this process from a database file it reads itself
+  // (SQLite); false when it waits for a database server's answer, and first perhaps for a pooled
+  // connection (PostgreSQL; the default). The server lets a finished read by id wait for the
+  // next ones of its batch only behind reads of the first kind (decision 0034).
+  virtual bool ReadsInProcess() const { return false; }
 };
 
 struct StoreOptions {
