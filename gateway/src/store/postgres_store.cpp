@@ -337,11 +337,13 @@ class PgStore final : public Store {
       return {};
     };
     auto result = [&]() -> Result<void> {
-      KAKEHASHI_TRY_VOID(exec("BEGIN"));
-      // Fixed key: one migrator at a time across processes.
-      KAKEHASHI_TRY_VOID(exec("SELECT pg_advisory_xact_lock(7401746)"));
+      // Statements go as one simple-query string where no answer is needed in between: one
+      // round trip instead of one per statement (a new database runs ~60; PQexec's result is
+      // the first failing statement's, else the last one's). Fixed lock key: one migrator at a
+      // time across processes.
       KAKEHASHI_TRY_VOID(
-          exec("CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
+          exec("BEGIN; SELECT pg_advisory_xact_lock(7401746); "
+               "CREATE TABLE IF NOT EXISTS kakehashi_migrations (version INTEGER PRIMARY KEY, "
                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
       PGresult* res = PQexec(conn, "SELECT COALESCE(MAX(version), 0) FROM kakehashi_migrations");
       int version = 0;
@@ -349,12 +351,15 @@ class PgStore final : public Store {
         version = std::atoi(PQgetvalue(res, 0, 0));
       }
       PQclear(res);
+      std::string migrations;
       for (int v = version + 1; v <= kSchemaVersion; ++v) {
-        for (const auto& sql : Schema(v, Dialect::kPostgres)) KAKEHASHI_TRY_VOID(exec(sql));
-        KAKEHASHI_TRY_VOID(
-            exec("INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ")"));
+        for (const auto& sql : Schema(v, Dialect::kPostgres)) migrations += sql + ";\n";
+        migrations +=
+            "INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ");\n";
       }
-      KAKEHASHI_TRY_VOID(exec(SyncParamKeysSql()));
+      // Schema version 5 runs the same key sync: not run twice on a new database.
+      if (version >= 5) migrations += SyncParamKeysSql();
+      if (!migrations.empty()) KAKEHASHI_TRY_VOID(exec(migrations));
       res = PQexec(conn, "SELECT pid, type, param FROM search_keys");
       Rows keys;
       if (PQresultStatus(res) == PGRES_TUPLES_OK) {
