@@ -28,6 +28,8 @@ bindir=${KAKEHASHI_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [[ -x $bindir/postgres ]] || { echo "bench_gateway_pg: PostgreSQL 15 not found (tools/setup.sh)" >&2; exit 2; }
 
 state=$(mktemp -d /tmp/kakehashi-bench-pg.XXXXXX)
+# The cluster on disk as in earlier runs of this benchmark (the test suite's goes to /dev/shm).
+export KAKEHASHI_PG_TMP=${KAKEHASHI_PG_TMP:-/tmp}
 cleanup() {
   tools/pg_test_server.sh stop "$state" >/dev/null 2>&1 || true
   rm -rf "$state"

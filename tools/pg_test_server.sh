@@ -23,6 +23,19 @@ as_owner() {
   fi
 }
 
+# Where the cluster lives: KAKEHASHI_PG_TMP, else /dev/shm when it has room (a tmpfs: the test
+# schemas' thousands of small files are created and removed without disk writes), else /tmp.
+cluster_parent() {
+  if [[ -n ${KAKEHASHI_PG_TMP:-} ]]; then
+    echo "$KAKEHASHI_PG_TMP"
+  elif [[ -d /dev/shm && -w /dev/shm ]] &&
+    (($(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}') > 4 * 1024 * 1024)); then
+    echo /dev/shm
+  else
+    echo /tmp
+  fi
+}
+
 owner=$(id -un)
 if [[ $(id -u) -eq 0 ]]; then
   if id postgres >/dev/null 2>&1; then owner=postgres; else owner=nobody; fi
@@ -36,16 +49,16 @@ case $cmd in
     fi
     mkdir -p "$state"
     if [[ -f $state/datadir ]]; then "$0" stop "$state" || true; fi
-    tmp=$(mktemp -d /tmp/kakehashi-pg.XXXXXX)
+    tmp=$(mktemp -d "$(cluster_parent)/kakehashi-pg.XXXXXX")
     chmod 755 "$tmp"
     [[ $(id -u) -eq 0 ]] && chown "$owner" "$tmp"
     # A free port: ask the kernel for one and release it (tiny race, acceptable for tests).
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
            || echo $((20000 + RANDOM % 20000)))
-    as_owner "$bindir/initdb" -D "$tmp/data" -U kakehashi --auth=trust -E UTF8 --locale=C >"$tmp/initdb.log" 2>&1 \
+    as_owner "$bindir/initdb" -D "$tmp/data" -U kakehashi --auth=trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1 \
       || { cat "$tmp/initdb.log" >&2; exit 1; }
     as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
-      -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c autovacuum=off -c wal_level=minimal -c max_wal_senders=0" \
       start >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
     as_owner "$bindir/createdb" -h "$tmp" -p "$port" -U kakehashi kakehashi_test
     echo "$tmp" >"$state/datadir"

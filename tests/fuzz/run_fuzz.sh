@@ -6,8 +6,12 @@
 # tests/fuzz/seeds/<name>/ (name = TARGET without _fuzz). New corpus entries go to
 # BUILD_DIR/corpus/<name>, crashes to BUILD_DIR/artifacts/ (reproduce: BUILD_DIR/TARGET FILE).
 # Exit 77 (ctest: skipped) when clang or its fuzzer runtime is missing.
+# SECONDS "build": only build it (the main build's hl7v2_fuzz_build target, so that the ctest
+# test spends its time fuzzing, not compiling); exit 0 when clang or its runtime is missing.
 set -euo pipefail
 target=$1 root=$2 build=$3 seconds=$4 prebuilt=${5:-}
+skip=77
+[[ $seconds == build ]] && skip=0
 name=${target%_fuzz}
 seeds=$root/tests/fuzz/seeds/$name
 
@@ -16,7 +20,7 @@ if [[ -n $prebuilt && -x $prebuilt ]]; then
 else
   if ! command -v clang++ >/dev/null 2>&1; then
     echo "SKIP: clang++ not found (tools/setup.sh installs clang and libclang-rt-14-dev)"
-    exit 77
+    exit $skip
   fi
   probe=$(mktemp -d)
   trap 'rm -rf "$probe"' EXIT
@@ -24,7 +28,7 @@ else
     >"$probe/p.cpp"
   if ! clang++ -fsanitize=fuzzer "$probe/p.cpp" -o "$probe/p" >/dev/null 2>&1; then
     echo "SKIP: clang++ has no libFuzzer runtime (install libclang-rt-14-dev)"
-    exit 77
+    exit $skip
   fi
   generator=()
   command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
@@ -34,6 +38,7 @@ else
   cmake --build "$build" --target "$target" -j 2
   fuzzer=$build/$target
 fi
+[[ $seconds == build ]] && exit 0
 
 mkdir -p "$build/corpus/$name" "$build/artifacts"
 echo "running $target for ${seconds}s (seeds: $seeds)"
