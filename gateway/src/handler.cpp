@@ -1733,6 +1733,26 @@ struct Handler::Impl {
     static constexpr const char* kTypeInteractions[] = {
         "read",         "vread",  "update",     "delete", "history-instance",
         "history-type", "create", "search-type"};
+    // searchRevInclude: `_revinclude=Source:param` is accepted for every reference parameter of
+    // the registry BuildSearch reads (detail::SearchParamRegistry); it finds the Source resources
+    // whose `param` points at a matched resource, so it is declared for each type the parameter
+    // can target (SearchParamDef::targets; an empty list targets any type).
+    std::map<std::string, std::vector<std::string>, std::less<>> revincludes;
+    std::vector<std::string> any_target;
+    for (const std::string& source : registry.Types()) {
+      for (const auto& [code, param] : registry.ForType(source)) {
+        if (param.def->type != detail::ParamType::kReference) continue;
+        std::string name = source + ":" + code;
+        std::string_view targets = param.def->targets;
+        if (targets.empty()) any_target.push_back(name);
+        while (!targets.empty()) {
+          const auto comma = targets.find(',');
+          revincludes[std::string(targets.substr(0, comma))].push_back(name);
+          targets =
+              comma == std::string_view::npos ? std::string_view() : targets.substr(comma + 1);
+        }
+      }
+    }
     // Every type the handler serves (detail::IsResourceTypeName), Binary and Parameters (no
     // search parameters of their own: _id and _lastUpdated) included.
     for (const std::string& type : detail::ResourceTypeNames()) {
@@ -1750,8 +1770,23 @@ struct Handler::Impl {
       r.Set("conditionalCreate", Json::Bool(true));
       r.Set("conditionalUpdate", Json::Bool(false));
       r.Set("conditionalDelete", Json::String("not-supported"));
-      Json& inc = r.Set("searchInclude", Json::Array());
-      Json& sp = r.Set("searchParam", Json::Array());
+      // Members in the R4 element order (searchInclude, searchRevInclude, searchParam); the
+      // references are taken after the last Set (Set may move the members).
+      r.Set("searchInclude", Json::Array());
+      std::vector<std::string> revs = any_target;
+      if (auto it = revincludes.find(type); it != revincludes.end()) {
+        revs.insert(revs.end(), it->second.begin(), it->second.end());
+      }
+      std::sort(revs.begin(), revs.end());
+      revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+      if (!revs.empty()) {
+        Json rev = Json::Array();
+        for (std::string& name : revs) rev.Push(Json::String(std::move(name)));
+        r.Set("searchRevInclude", std::move(rev));
+      }
+      r.Set("searchParam", Json::Array());
+      Json& inc = *r.Find("searchInclude");
+      Json& sp = *r.Find("searchParam");
       for (const char* special : {"_id", "_lastUpdated"}) {
         Json p = Json::Object();
         p.Set("name", Json::String(special));

@@ -1213,6 +1213,31 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
             .status == 201);
   CHECK(f.Do(Req("GET", "/fhir/Binary?_id=x")).status == 200);
   CHECK(f.Do(Req("GET", "/fhir/DomainResource/x")).status == 404);
+  // searchRevInclude: the reference parameters that can point at the type, each one answered by
+  // a search with _revinclude (R4 CapabilityStatement.rest.resource.searchRevInclude).
+  REQUIRE(patient->Find("searchRevInclude") != nullptr);
+  std::set<std::string> revs;
+  for (const Json& v : patient->Find("searchRevInclude")->Items()) revs.insert(v.Text());
+  CHECK(revs.count("Observation:subject") == 1);
+  CHECK(revs.count("Observation:patient") == 1);
+  CHECK(revs.count("Encounter:subject") == 1);
+  CHECK(revs.count("Observation:device") == 0);  // targets Device and DeviceMetric only
+  CHECK(revs.count("Patient:name") == 0);        // not a reference parameter
+  CHECK(revs.size() > 100);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Patient/rv1",
+                   R"({"resourceType":"Patient","id":"rv1","name":[{"family":"Rev"}]})"))
+              .status == 201);
+  REQUIRE(f.Do(Req("POST", "/fhir/Observation",
+                   R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+                   R"("subject":{"reference":"Patient/rv1"}})"))
+              .status == 201);
+  for (const std::string& rev : revs) {
+    INFO(rev);
+    Response found = f.Do(Req("GET", "/fhir/Patient?family=Rev&_revinclude=" + rev));
+    REQUIRE(found.status == 200);
+    const std::size_t entries = Parse(found.body).Find("entry")->Items().size();
+    CHECK(entries == (rev == "Observation:subject" || rev == "Observation:patient" ? 2 : 1));
+  }
 }
 
 TEST_CASE("handler: AnswerFromHead answers what Handle answers whatever the body", "[handler]") {
