@@ -1904,10 +1904,19 @@ struct Handler::Impl {
     // application/fhir+json (its
     // '+' may arrive decoded as a space) name the JSON format; xml, ttl, html and anything else
     // name a format this server does not produce: 406.
+    // Without _format, the Accept field decides (RFC 9110 §12.5.1; _format overrides it): a
+    // list that admits neither application/fhir+json nor application/json (directly,
+    // application/* or */*, q > 0) is 406.
     if (auto fmt = std::find_if(e.params.begin(), e.params.end(),
                                 [](const auto& p) { return p.first == "_format"; });
-        fmt != e.params.end() && fmt->second.find("json") == std::string::npos) {
-      return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
+        fmt != e.params.end()) {
+      if (fmt->second.find("json") == std::string::npos) {
+        return detail::FailureResponse(Fail(406, "not-supported", "only JSON is supported"));
+      }
+    } else if (std::string_view accept = request.Header("Accept");
+               !accept.empty() && !detail::AcceptsJson(accept)) {
+      return detail::FailureResponse(
+          Fail(406, "not-supported", "Accept admits no format this server produces (only JSON)"));
     }
     auto is = [&e](Endpoint::Kind kind) -> std::variant<Response, Endpoint> {
       e.kind = kind;

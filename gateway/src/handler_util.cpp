@@ -3,6 +3,7 @@
 #include "search_params.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -120,6 +121,89 @@ bool IsValidId(std::string_view id) {
     }
   }
   return true;
+}
+
+namespace {
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The weight (RFC 9110 §12.4.2: "q=" 0 to 1, up to three decimals) in thousandths; -1 when
+// malformed.
+int QValue(std::string_view v) {
+  if (v.empty() || (v[0] != '0' && v[0] != '1')) return -1;
+  int q = (v[0] - '0') * 1000;
+  if (v.size() == 1) return q;
+  if (v[1] != '.' || v.size() > 5) return -1;
+  int scale = 100;
+  for (char c : v.substr(2)) {
+    if (c < '0' || c > '9') return -1;
+    q += (c - '0') * scale;
+    scale /= 10;
+  }
+  return q > 1000 ? -1 : q;
+}
+
+}  // namespace
+
+bool AcceptsJson(std::string_view accept) {
+  if (TrimOws(accept).empty()) return true;
+  // Per produced type: the specificity (3 exact, 2 application/*, 1 */*) and weight of the most
+  // specific range naming it.
+  int best_spec[2] = {0, 0};
+  int best_q[2] = {0, 0};
+  static constexpr std::string_view kProduced[2] = {"fhir+json", "json"};
+  while (!accept.empty()) {
+    const auto comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const auto semi = range.find(';');
+    std::string_view media = TrimOws(range.substr(0, semi));
+    int q = 1000;
+    if (semi != std::string_view::npos) {
+      std::string_view params = range.substr(semi + 1);
+      while (!params.empty()) {
+        const auto next = params.find(';');
+        std::string_view param = TrimOws(params.substr(0, next));
+        params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+        const auto eq = param.find('=');
+        if (eq != std::string_view::npos && EqualsNoCase(TrimOws(param.substr(0, eq)), "q")) {
+          q = QValue(TrimOws(param.substr(eq + 1)));
+        }
+      }
+    }
+    const auto slash = media.find('/');
+    if (q < 0 || slash == std::string_view::npos) continue;  // malformed range: ignored
+    const std::string_view type = media.substr(0, slash);
+    const std::string_view subtype = media.substr(slash + 1);
+    for (int i = 0; i < 2; ++i) {
+      int spec = 0;
+      if (type == "*" && subtype == "*") {
+        spec = 1;
+      } else if (EqualsNoCase(type, "application")) {
+        spec = subtype == "*" ? 2 : EqualsNoCase(subtype, kProduced[i]) ? 3 : 0;
+      }
+      if (spec > best_spec[i] || (spec == best_spec[i] && spec > 0 && q > best_q[i])) {
+        best_spec[i] = spec;
+        best_q[i] = q;
+      }
+    }
+  }
+  return best_q[0] > 0 || best_q[1] > 0;
 }
 
 const std::vector<std::string>& ResourceTypeNames() {

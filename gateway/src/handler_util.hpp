@@ -44,4 +44,10 @@ const std::vector<std::string>& ResourceTypeNames();
 std::string NewId();   // time-ordered UUID v7 text (RFC 9562)
 std::int64_t NowUs();  // strictly increasing within the process
 
+// Whether an `Accept` field value (RFC 9110 §12.5.1) admits the JSON this server produces
+// (application/fhir+json or application/json): the most specific media range matching either
+// (exact, then application/*, then */*) has a q-value above 0. Media-type parameters other than
+// q (fhirVersion, charset) are not compared. An empty value admits anything.
+bool AcceptsJson(std::string_view accept);
+
 }  // namespace kakehashi::gateway::detail

@@ -510,6 +510,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::string_view id = t.substr(slash + 1);
     // Percent-encoded or query-bearing targets take the full route (decoding, _format).
     if (!detail::IsValidId(id) || !detail::IsResourceTypeName(type)) return std::nullopt;
+    // An Accept that refuses JSON is answered 406 by the handler (Handler::Resolve).
+    if (auto accept = head.Header("Accept"); !accept.empty() && !detail::AcceptsJson(accept)) {
+      return std::nullopt;
+    }
     return std::pair{type, id};
   }
 

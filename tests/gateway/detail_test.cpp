@@ -348,5 +348,30 @@ TEST_CASE("conditional-create criteria: one lock key per match set, never shared
   CHECK_FALSE(CriteriaKey(ParseQuery("_cursor=1-a&identifier=urn:mrn|S-1")));
 }
 
+TEST_CASE("AcceptsJson: Accept media ranges and q-values (RFC 9110 12.5.1)", "[detail]") {
+  CHECK(AcceptsJson(""));
+  CHECK(AcceptsJson("application/fhir+json"));
+  CHECK(AcceptsJson("application/json"));
+  CHECK(AcceptsJson("Application/FHIR+JSON; fhirVersion=4.0"));
+  CHECK(AcceptsJson("application/*"));
+  CHECK(AcceptsJson("*/*"));
+  CHECK(AcceptsJson("application/fhir+xml;q=0.9, application/json;q=0.1"));
+  CHECK(AcceptsJson("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+  CHECK(AcceptsJson("application/fhir+json ; q=1.000"));
+  CHECK_FALSE(AcceptsJson("application/fhir+xml"));
+  CHECK_FALSE(AcceptsJson("application/xml, text/turtle"));
+  CHECK_FALSE(AcceptsJson("text/*"));
+  CHECK_FALSE(AcceptsJson("application/fhir+json;q=0"));
+  CHECK_FALSE(AcceptsJson("application/json;q=0.000, application/fhir+json;q=0"));
+  // The most specific range decides: */* does not bring back a JSON type refused by name.
+  CHECK_FALSE(AcceptsJson("application/fhir+json;q=0, application/json;q=0, */*"));
+  CHECK(AcceptsJson("application/fhir+json;q=0, */*"));  // application/json via */*
+  CHECK_FALSE(AcceptsJson("application/*;q=0, */*"));
+  // Malformed ranges (no '/', a q outside 0-1) are ignored.
+  CHECK_FALSE(AcceptsJson("json"));
+  CHECK_FALSE(AcceptsJson("application/json;q=2"));
+  CHECK(AcceptsJson("garbage, application/json"));
+}
+
 }  // namespace
 }  // namespace kakehashi::gateway::detail

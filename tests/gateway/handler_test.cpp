@@ -171,6 +171,29 @@ void Errors(Backend backend) {
   CHECK(f.Do(Req("GET", "/fhir/metadata?_format=json")).status == 200);
   CHECK(f.Do(Req("GET", "/fhir/metadata?_format=application/fhir+json")).status == 200);
   CHECK(f.Do(Req("GET", "/fhir/metadata?_format=application%2Ffhir%2Bjson")).status == 200);
+  // Accept (RFC 9110 §12.5.1): JSON forms are served, a list naming only other formats is 406;
+  // _format overrides Accept.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  for (const char* accept : {"application/fhir+json", "application/json; q=0.5", "*/*",
+                             "application/*", "application/fhir+xml;q=1, application/json;q=0.2",
+                             "application/fhir+json; fhirVersion=4.0"}) {
+    INFO(accept);
+    CHECK(f.Do(Req("GET", "/fhir/metadata", "", Headers{{"Accept", accept}})).status == 200);
+  }
+  for (const char* accept : {"application/fhir+xml", "text/turtle, application/xml",
+                             "application/fhir+json;q=0", "text/*"}) {
+    INFO(accept);
+    auto [status, code] =
+        status_and_code(Req("GET", "/fhir/Patient/doesnotexist", "", Headers{{"Accept", accept}}));
+    CHECK(status == 406);
+    CHECK(code == "not-supported");
+  }
+  CHECK(f.Do(Req("GET", "/fhir/metadata?_format=json", "",
+                 Headers{{"Accept", "application/fhir+xml"}}))
+            .status == 200);
+  CHECK(status_and_code(Req("GET", "/fhir/metadata?_format=xml", "",
+                            Headers{{"Accept", "application/fhir+json"}}))
+            .first == 406);
   CHECK(status_and_code(Req("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection"})"))
             .first == 400);
   CHECK(status_and_code(Req("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})",

@@ -122,6 +122,16 @@ TEST_CASE("server: REST over loopback, keep-alive, gzip", "[server]") {
   CHECK(refused[http::field::content_encoding].empty());
   auto search = c.Send(http::verb::get, "/fhir/Patient?name=%E5%B1%B1%E7%94%B0");
   CHECK(search.body().find("\"total\":1") != std::string::npos);
+  // Accept on the fast read path (a cached current version): XML only is 406, JSON served.
+  const std::string location(created[http::field::location]);
+  const std::string path = location.substr(location.find("/fhir/"));
+  REQUIRE(c.Send(http::verb::get, path).result_int() == 200);
+  auto xml = c.Send(http::verb::get, path, {}, {{"Accept", "application/fhir+xml"}});
+  CHECK(xml.result_int() == 406);
+  CHECK(xml.body().find("OperationOutcome") != std::string::npos);
+  auto json = c.Send(http::verb::get, path, {}, {{"Accept", "application/fhir+json;q=0.9"}});
+  CHECK(json.result_int() == 200);
+  CHECK(json.body().find("山田") != std::string::npos);
 }
 
 TEST_CASE("server: malformed HTTP gets 400 and the server keeps serving", "[server]") {
