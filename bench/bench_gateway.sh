@@ -62,15 +62,9 @@ wrk.body = body
 wrk.headers["Content-Type"] = "application/fhir+json"
 LUA
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-  for _ in $(seq 1 1200); do
-    curl -sf -o /dev/null "http://127.0.0.1:$1/fhir/Patient/p0" && return 0
-    sleep 0.5
-  done
-  echo "bench_gateway: server on $1 did not come up" >&2
-  exit 1
-}
+bench_name=bench_gateway
+# shellcheck source=bench/gateway_lib.sh
+source bench/gateway_lib.sh
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # wrk: "Requests/sec" and the 99th percentile latency in ms.
 # The machine is shared: the 1-minute load average is taken right before each run and printed

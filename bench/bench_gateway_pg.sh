@@ -54,18 +54,8 @@ port=${url##*:}; port=${port%%/*}
 python3 bench/gen_tx_bundle.py "$size" "$state/tx.json"
 
 hz=$(getconf CLK_TCK)
-# CPU ticks of the cluster: the postmaster (its own and its reaped children's) plus its live
-# children (backends, walwriter, checkpointer, ...).
-server_ticks() {
-  local total
-  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-  for stat in /proc/[0-9]*/stat; do
-    { read -r -a f <"$stat"; } 2>/dev/null || continue
-    # Field 2 (comm) has no spaces for postgres processes ("(postgres)").
-    [[ ${f[3]:-} == "$postmaster" ]] && total=$((total + f[13] + f[14]))
-  done
-  echo "$total"
-}
+# shellcheck source=bench/gateway_lib.sh
+source bench/gateway_lib.sh
 
 run=0
 printf "%-14s %8s %14s %14s %6s %s\n" "setting" "tx/s" "client ms/tx" "server ms/tx" "load" "groups"
@@ -86,13 +76,13 @@ for ((r = 1; r <= rounds; ++r)); do
     [[ $mode == base-* ]] && bin=$BASE_TX
     "$bin" "$u" "$state/tx.json" 2 1 novalidate >/dev/null
     load=$(cut -d' ' -f1 /proc/loadavg)
-    t0=$(server_ticks)
+    t0=$(cluster_ticks)
     args=("$u" "$state/tx.json" "$n" 2 novalidate)
     [[ $mode == group* || $mode == base-group ]] && args+=(group)
     [[ $mode == *-nopipe ]] && args+=(nopipeline)
     out=$("$bin" "${args[@]}")
     sleep 0.3  # the backends exit and are reaped (their CPU moves to the postmaster)
-    t1=$(server_ticks)
+    t1=$(cluster_ticks)
     rate=$(sed -n 's/.*: \([0-9.]*\) tx\/s.*/\1/p' <<<"$out" | head -1)
     client=$(sed -n 's/.*CPU \([0-9.]*\) ms per transaction.*/\1/p' <<<"$out" | head -1)
     server=$(awk -v a="$t0" -v b="$t1" -v n="$((n - 1))" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')

@@ -42,27 +42,10 @@ math.randomseed(os.time())
 request = function() return wrk.format("GET", "/fhir/Patient/p" .. math.random(0, $n - 1)) end
 LUA
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-  for _ in $(seq 1 1200); do
-    curl -sf -o /dev/null "http://127.0.0.1:$1/fhir/Patient/p0" && return 0
-    sleep 0.5
-  done
-  echo "bench_gateway_pg_read: server on $1 did not come up" >&2
-  exit 1
-}
+bench_name=bench_gateway_pg_read
+# shellcheck source=bench/gateway_lib.sh
+source bench/gateway_lib.sh
 hz=$(getconf CLK_TCK)
-# CPU ticks of the cluster: the postmaster (its own and its reaped children's) plus its live
-# children (backends, walwriter, checkpointer, ...), as bench_gateway_pg.sh counts them.
-cluster_ticks() {
-  local total
-  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-  for stat in /proc/[0-9]*/stat; do
-    { read -r -a f <"$stat"; } 2>/dev/null || continue
-    [[ ${f[3]:-} == "$postmaster" ]] && total=$((total + f[13] + f[14]))
-  done
-  echo "$total"
-}
 kk_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ms() {  # wrk's "1.23ms" / "456.00us" / "1.02s" -> ms
   awk -v v="$1" 'BEGIN {if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'
