@@ -1,9 +1,10 @@
 #include "handler_util.hpp"
 
+#include "http_head.hpp"
+#include "kakehashi/gateway/http.hpp"
 #include "search_params.hpp"
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -125,23 +126,6 @@ bool IsValidId(std::string_view id) {
 
 namespace {
 
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // The weight (RFC 9110 §12.4.2: "q=" 0 to 1, up to three decimals) in thousandths; -1 when
 // malformed.
 int QValue(std::string_view v) {
@@ -181,7 +165,7 @@ bool AcceptsJson(std::string_view accept) {
         std::string_view param = TrimOws(params.substr(0, next));
         params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
         const auto eq = param.find('=');
-        if (eq != std::string_view::npos && EqualsNoCase(TrimOws(param.substr(0, eq)), "q")) {
+        if (eq != std::string_view::npos && EqualsIgnoreCase(TrimOws(param.substr(0, eq)), "q")) {
           q = QValue(TrimOws(param.substr(eq + 1)));
         }
       }
@@ -194,8 +178,8 @@ bool AcceptsJson(std::string_view accept) {
       int spec = 0;
       if (type == "*" && subtype == "*") {
         spec = 1;
-      } else if (EqualsNoCase(type, "application")) {
-        spec = subtype == "*" ? 2 : EqualsNoCase(subtype, kProduced[i]) ? 3 : 0;
+      } else if (EqualsIgnoreCase(type, "application")) {
+        spec = subtype == "*" ? 2 : EqualsIgnoreCase(subtype, kProduced[i]) ? 3 : 0;
       }
       if (spec > best_spec[i] || (spec == best_spec[i] && spec > 0 && q > best_q[i])) {
         best_spec[i] = spec;

@@ -42,12 +42,6 @@ bool IsValueChar(unsigned char c) {
   return c == ' ' || c == '\t' || (c >= 0x21 && c != 0x7f);
 }
 
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // True when the comma-separated list `value` holds `token` (case-insensitive).
 bool ListHas(std::string_view value, std::string_view token) {
   while (!value.empty()) {
@@ -83,6 +77,12 @@ bool ParseRequestLine(std::string_view line, RequestHead& out) {
 }
 
 }  // namespace
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 std::string_view RequestHead::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {

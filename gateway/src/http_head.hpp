@@ -11,6 +11,9 @@
 
 namespace kakehashi::gateway::detail {
 
+// `s` without leading and trailing optional whitespace (SP, HTAB; RFC 9110 §5.6.3).
+std::string_view TrimOws(std::string_view s);
+
 struct RequestHead {
   std::string_view method;  // token, e.g. "GET"
   std::string_view target;  // origin-form as received (visible ASCII, no spaces)
