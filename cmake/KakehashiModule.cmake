@@ -22,11 +22,13 @@ endfunction()
 # (kakehashi_add_shards) when running all its cases would take one test over the suite's ~20 s.
 function(kakehashi_add_test)
   cmake_parse_arguments(T "" "NAME;SHARDS" "SOURCES;DEPS" ${ARGN})
-  add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp)
+  # KAKEHASHI_SOURCE_DIR / KAKEHASHI_BINARY_DIR come from tests/test_paths.hpp (force-included)
+  # and one generated source, so the other units' compile commands name no absolute path.
+  set(paths_cpp ${PROJECT_BINARY_DIR}/tests/test_paths.cpp)
+  configure_file(${PROJECT_SOURCE_DIR}/tests/test_paths.cpp.in ${paths_cpp} @ONLY)
+  add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp ${paths_cpp})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} Catch2::Catch2 kakehashi_warnings)
-  target_compile_definitions(${T_NAME} PRIVATE
-    KAKEHASHI_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    KAKEHASHI_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  target_compile_options(${T_NAME} PRIVATE -include ${PROJECT_SOURCE_DIR}/tests/test_paths.hpp)
   if(T_SHARDS)
     # "~[.]": the cases a run without a spec selects (every case not hidden).
     kakehashi_add_shards(NAME ${T_NAME} TARGET ${T_NAME} SPEC "~[.]" COUNT ${T_SHARDS})
