@@ -320,8 +320,10 @@ struct Handler::Impl {
 
   // Prepared (above) before the write transaction, so the write lock covers only the version
   // check and the inserts (validation and index extraction are most of a write's CPU time).
+  // `validate` false: a provisional version that is never committed (a transaction's first pass
+  // over resources with conditional references, Impl::Bundle).
   std::variant<Prepared, Failure> Prepare(const std::string& type, const std::string& id,
-                                          Json resource) const {
+                                          Json resource, bool validate = true) const {
     // id first after resourceType; meta.versionId/lastUpdated are the server's (R4 §3.1.0.5).
     // Order as R4 lists Resource's elements: resourceType, id, meta, then the rest as received.
     Json ordered = Json::Object();
@@ -342,7 +344,7 @@ struct Handler::Impl {
     Prepared p;
     detail::IndexResource(ordered, p.index);
     SetMarkedText(ordered, p);
-    if (options.validator) {
+    if (options.validator && validate) {
       // The provisional text: the marked text with the provisional values spliced in, or the
       // kept tree serialised (its meta then holds them again).
       if (auto f = Validate(Render(p, 1, now))) return *f;
@@ -608,6 +610,155 @@ struct Handler::Impl {
     return std::optional<store::ResourceRow>((*rows)[0]);
   }
 
+  // Conditional criteria other than If-None-Exist (a conditional update's or delete's query, a
+  // conditional reference's search URI) as a search for at most two matches (enough to tell one
+  // from several). R4 http.html: "Only filtering parameters are allowed": those that only shape
+  // a result (_count, _sort, _include, …) are ignored; paging ones (_offset, _cursor), none at
+  // all, unknown parameters and bad values are 400. `what` names the criteria in the message.
+  std::optional<Failure> CriteriaSearch(const std::string& type, const QueryParams& params,
+                                        std::string_view what, store::SearchQuery& query) const {
+    if (!detail::CriteriaKey(params)) {
+      return Fail(400, "invalid",
+                  std::string(what) + " takes search criteria, not _offset or _cursor");
+    }
+    detail::SearchSpec spec;
+    detail::SearchContext ctx{options.base_url, 2, 2};
+    if (auto f = detail::BuildSearch(type, params, ctx, spec)) return f;
+    if (spec.query.where.empty()) {
+      return Fail(400, "invalid", std::string(what) + " has no search criteria");
+    }
+    query = std::move(spec.query);
+    query.count = 2;
+    return std::nullopt;
+  }
+
+  std::variant<std::vector<store::ResourceRow>, Failure> Matches(store::Session& session,
+                                                                 const std::string& type,
+                                                                 const QueryParams& params,
+                                                                 std::string_view what) const {
+    store::SearchQuery query;
+    if (auto f = CriteriaSearch(type, params, what, query)) return *f;
+    auto rows = session.Search(query);
+    if (!rows) return StoreFailure(rows.error());
+    return std::move(*rows);
+  }
+
+  // The id a conditional update or delete writes (R4 http.html 3.1.0.4.3 and 3.1.0.7.1),
+  // decided inside the write transaction under the lock conditional creates take on the same
+  // criteria (LockCriteria), so racing conditional writes with equal criteria see each other's
+  // result. Update: no match creates (with the body's id, else a new one), one match updates it
+  // unless the body's id names another resource (400), several are 412. Delete: no match
+  // deletes nothing (an empty id), one deletes it, several are 412 (conditionalDelete "single").
+  std::variant<std::string, Failure> ConditionalTarget(store::Session& session,
+                                                       const std::string& type,
+                                                       std::string_view criteria, bool update,
+                                                       std::string_view body_id) const {
+    if (auto f = LockCriteria(session, type, criteria)) return *f;
+    auto found = Matches(session, type, CriteriaParams(criteria),
+                         update ? "a conditional update" : "a conditional delete");
+    if (auto* f = std::get_if<Failure>(&found)) return *f;
+    auto& rows = std::get<std::vector<store::ResourceRow>>(found);
+    if (rows.size() > 1) {
+      return Fail(412, "multiple-matches",
+                  std::string("the criteria of the conditional ") + (update ? "update" : "delete") +
+                      " match more than one resource");
+    }
+    if (rows.empty()) {
+      if (!update) return std::string();
+      return body_id.empty() ? detail::NewId() : std::string(body_id);
+    }
+    if (update && !body_id.empty() && body_id != rows[0].id) {
+      return Fail(400, "invalid",
+                  "the resource id differs from the id of the resource the conditional update's "
+                  "criteria match (R4 http.html 3.1.0.4.3)");
+    }
+    return std::move(rows[0].id);
+  }
+
+  // PUT [base]/Type?criteria (R4 http.html 3.1.0.4.3). The resource is prepared inside the
+  // write transaction, once its id is known (again only when a retry finds another id).
+  Split ConditionalUpdate(const std::string& type, const QueryParams& params,
+                          const Request& request) const {
+    Json resource;
+    if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
+    store::SearchQuery checked;  // the criteria fail here, before the queue, when malformed
+    if (auto f = CriteriaSearch(type, params, "a conditional update", checked)) {
+      return detail::FailureResponse(*f);
+    }
+    std::optional<std::int64_t> if_match;
+    if (auto h = request.Header("If-Match"); !h.empty()) {
+      if_match = ParseETag(h);
+      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
+    }
+    struct State {
+      std::string type, criteria, body_id, id;
+      Json resource;
+      std::optional<Prepared> prepared;  // for `id`
+      std::optional<std::int64_t> if_match;
+      Prefer prefer;
+      WriteResult written;
+    };
+    auto st = std::make_shared<State>();
+    st->type = type;
+    st->criteria = request.target;  // CriteriaParams reads what follows '?'
+    st->body_id = std::string(resource.Str("id"));
+    st->resource = std::move(resource);
+    st->if_match = if_match;
+    st->prefer = ParsePrefer(request.Header("Prefer"));
+    return MakeJob(
+        [this, st](store::Session& s) -> std::optional<Failure> {
+          auto target = ConditionalTarget(s, st->type, st->criteria, true, st->body_id);
+          if (auto* f = std::get_if<Failure>(&target)) return *f;
+          std::string& id = std::get<std::string>(target);
+          if (!st->prepared || st->id != id) {
+            auto prepared = Prepare(st->type, id, Json(st->resource));
+            if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+            st->prepared = std::move(std::get<Prepared>(prepared));
+            st->id = std::move(id);
+          }
+          return Keep(Put(s, st->type, st->id, *st->prepared, st->if_match), st->written);
+        },
+        [this, st] { return WriteResponse(st->written, st->prefer, st->written.status == 201); });
+  }
+
+  static Response DeleteResponse(const WriteResult& written) {
+    Response r;
+    r.status = 204;
+    if (written.row.version > 0) r.SetHeader("ETag", detail::FormatETag(written.row.version));
+    return r;
+  }
+
+  // DELETE [base]/Type?criteria (R4 http.html 3.1.0.7.1): 204 whether it matched none or one.
+  Split ConditionalRemove(const std::string& type, const QueryParams& params,
+                          const Request& request) const {
+    store::SearchQuery checked;
+    if (auto f = CriteriaSearch(type, params, "a conditional delete", checked)) {
+      return detail::FailureResponse(*f);
+    }
+    std::optional<std::int64_t> if_match;
+    if (auto h = request.Header("If-Match"); !h.empty()) {
+      if_match = ParseETag(h);
+      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
+    }
+    struct State {
+      std::string type, criteria;
+      std::optional<std::int64_t> if_match;
+      WriteResult written;
+    };
+    auto st = std::make_shared<State>(State{type, request.target, if_match, {}});
+    return MakeJob(
+        [this, st](store::Session& s) -> std::optional<Failure> {
+          st->written = WriteResult{};
+          st->written.status = 204;
+          auto target = ConditionalTarget(s, st->type, st->criteria, false, {});
+          if (auto* f = std::get_if<Failure>(&target)) return *f;
+          const std::string& id = std::get<std::string>(target);
+          if (id.empty()) return std::nullopt;  // nothing matched: nothing to delete
+          return Keep(Delete(s, st->type, id, st->if_match), st->written);
+        },
+        [st] { return DeleteResponse(st->written); });
+  }
+
   Split Create(const std::string& type, const Request& request) const {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
@@ -666,13 +817,7 @@ struct Handler::Impl {
     auto written = std::make_shared<WriteResult>();
     return MakeJob([this, type, id, if_match, written](
                        store::Session& s) { return Keep(Delete(s, type, id, if_match), *written); },
-                   [written] {
-                     Response r;
-                     r.status = 204;
-                     if (written->row.version > 0)
-                       r.SetHeader("ETag", detail::FormatETag(written->row.version));
-                     return r;
-                   });
+                   [written] { return DeleteResponse(*written); });
   }
 
   // ---------------------------------------------------------------- history
@@ -1094,6 +1239,15 @@ struct Handler::Impl {
     std::string response;  // rendered response entry
     // A write done by RunEntry, rendered into `response` after the commit (outside the lock).
     std::optional<WriteResult> written;
+    // PUT/DELETE Type?criteria (R4 http.html 3.1.0.4.3, 3.1.0.7.1): `id` is found inside the
+    // write transaction (ConditionalTarget; empty: a delete that matched nothing).
+    bool conditional_target = false;
+    // The resource holds conditional references (`reference` = "Type?criteria"), resolved inside
+    // the write transaction, so it is prepared there (ResolveConditionalReferences).
+    bool conditional_refs = false;
+    // A batch entry's resource as sent (after fullUrl rewriting), when it is prepared inside the
+    // write transaction from what the store holds: a run again (commit queue) starts from it.
+    std::optional<Json> original;
     // A transaction's GET entry (decision 0030): the point read the commit thread does after
     // the writes, so that a GET of what the transaction leaves absent fails the transaction;
     // the GET itself is answered after the commit. Set by PrecheckGet.
@@ -1185,6 +1339,100 @@ struct Handler::Impl {
     } else if (node.IsArray()) {
       for (auto& v : node.Items()) RewriteReferences(v, ids, url_links);
     }
+  }
+
+  // A conditional reference (R4 http.html, transaction processing rules, "Conditional
+  // References"): a search URI relative to the base that starts with a resource type,
+  // "Patient?identifier=sys|val".
+  static bool IsConditionalReference(std::string_view ref) {
+    const std::size_t qm = ref.find('?');
+    return qm != std::string_view::npos && qm > 0 && detail::IsResourceTypeName(ref.substr(0, qm));
+  }
+
+  static bool HasConditionalReference(const Json& node) {
+    if (node.IsObject()) {
+      for (const auto& [name, v] : node.Members()) {
+        if (std::string_view(name) == "reference" && v.IsString()) {
+          if (IsConditionalReference(v.Text())) return true;
+        } else if (HasConditionalReference(v)) {
+          return true;
+        }
+      }
+    } else if (node.IsArray()) {
+      for (const auto& v : node.Items()) {
+        if (HasConditionalReference(v)) return true;
+      }
+    }
+    return false;
+  }
+
+  // Every conditional `reference` under `node`, with its FHIRPath (`path` is node's).
+  static void FindConditionalReferences(Json& node, std::string& path,
+                                        std::vector<std::pair<Json*, std::string>>& out) {
+    if (node.IsObject()) {
+      for (auto& [name, v] : node.Members()) {
+        const std::size_t at = path.size();
+        path += '.';
+        path += name;
+        if (std::string_view(name) == "reference" && v.IsString()) {
+          if (IsConditionalReference(v.Text())) out.emplace_back(&v, path);
+        } else {
+          FindConditionalReferences(v, path, out);
+        }
+        path.resize(at);
+      }
+    } else if (node.IsArray()) {
+      for (std::size_t i = 0; i < node.Items().size(); ++i) {
+        const std::size_t at = path.size();
+        path += '[' + std::to_string(i) + ']';
+        FindConditionalReferences(node.Items()[i], path, out);
+        path.resize(at);
+      }
+    }
+  }
+
+  // Replaces each conditional reference of entry `index`'s resource by the Type/id of its one
+  // match in `session` (R4 http.html: "if there is a single match, the server replaces the
+  // search URI with a reference to the matching resource"; no match or several fail the
+  // transaction). No match is 404, several 412 (as HAPI FHIR answers them; several is also what
+  // If-None-Exist answers), criteria that are no filtering search 400. The failure's expression
+  // locates the element (Bundle.entry[n].resource.subject.reference); the message never repeats
+  // the criteria, which may hold patient data (an identifier). `resolved` keeps one pass's
+  // answers (a Bundle repeating one criteria searches it once).
+  std::optional<Failure> ResolveConditionalReferences(
+      store::Session& session, Json& resource, std::size_t index,
+      std::map<std::string, std::string>& resolved) const {
+    std::vector<std::pair<Json*, std::string>> refs;
+    std::string path = "Bundle.entry[" + std::to_string(index) + "].resource";
+    FindConditionalReferences(resource, path, refs);
+    for (auto& [node, where] : refs) {
+      const std::string uri = node->Text();
+      auto it = resolved.find(uri);
+      if (it == resolved.end()) {
+        const std::string type = uri.substr(0, uri.find('?'));
+        auto found = Matches(session, type, CriteriaParams(uri), "a conditional reference");
+        std::optional<Failure> f;
+        if (auto* failed = std::get_if<Failure>(&found)) {
+          f = std::move(*failed);
+        } else if (auto& rows = std::get<std::vector<store::ResourceRow>>(found); rows.empty()) {
+          f = Fail(
+              404, "not-found",
+              "entry " + std::to_string(index) + ": the conditional reference matches no resource");
+        } else if (rows.size() > 1) {
+          f = Fail(412, "multiple-matches",
+                   "entry " + std::to_string(index) +
+                       ": the conditional reference matches more than one resource");
+        } else {
+          it = resolved.emplace(uri, type + "/" + rows[0].id).first;
+        }
+        if (f) {
+          if (f->expression.empty()) f->expression = where;
+          return f;
+        }
+      }
+      *node = Json::String(it->second);
+    }
+    return std::nullopt;
   }
 
   std::string ResponseEntry(const std::string& status, const store::ResourceRow* row,
@@ -1360,6 +1608,12 @@ struct Handler::Impl {
       if (!if_match) return Fail(400, "invalid", "malformed ifMatch");
     }
     std::variant<WriteResult, Failure> result = Failure{};
+    if (e.method == "DELETE" && e.id.empty()) {  // a conditional delete that matched nothing
+      WriteResult nothing;
+      nothing.status = 204;
+      e.written = std::move(nothing);
+      return std::nullopt;
+    }
     if (e.method == "DELETE") {
       result = Delete(session, e.type, e.id, if_match);
     } else if (e.method == "POST") {
@@ -1381,6 +1635,77 @@ struct Handler::Impl {
     if (auto* f = std::get_if<Failure>(&result)) return *f;
     e.written = std::move(std::get<WriteResult>(result));
     return std::nullopt;
+  }
+
+  // A transaction whose resources hold conditional references. R4 http.html lists "Resolve any
+  // conditional references" after the DELETE, POST, PUT and GET steps, so their criteria see
+  // the transaction's own writes (a Patient it creates, found by its identifier, also one that
+  // itself holds a conditional reference). Pass 1 writes every entry inside a savepoint, the
+  // resources with conditional references as sent (not validated; never committed); their
+  // references are then searched in that state. Everything is rolled back to the savepoint and
+  // written again with the references replaced (validated now), then the GET checks run. The
+  // second write costs the commit thread only for Bundles with conditional references.
+  std::optional<Failure> ApplyResolvingReferences(store::Session& s,
+                                                  const std::vector<Entry*>& order) const {
+    constexpr std::string_view kPass = "conditional_references";
+    if (auto b = s.Savepoint(kPass); !b) return StoreFailure(b.error());
+    for (Entry* e : order) {
+      if (e->method == "GET") continue;
+      if (e->conditional_refs && !e->prepared) {
+        auto p = Prepare(e->type, e->id, Json(e->resource), /*validate=*/false);
+        if (auto* f = std::get_if<Failure>(&p)) {
+          Unwritten(*f, e->index);
+          return *f;
+        }
+        e->prepared = std::move(std::get<Prepared>(p));
+      }
+      if (auto f = RunEntry(s, *e)) {
+        Unwritten(*f, e->index);
+        return f;
+      }
+    }
+    std::map<std::string, std::string> resolved;
+    for (Entry* e : order) {
+      // A conditional create that found its match writes nothing: its references do not matter.
+      if (!e->conditional_refs || !e->written) continue;
+      if (auto f = ResolveConditionalReferences(s, e->resource, e->index, resolved)) {
+        Unwritten(*f, e->index);
+        return f;
+      }
+    }
+    // Undoes pass 1 and ends the savepoint (store.hpp: rolling back to a savepoint releases it).
+    if (auto r = s.RollbackToSavepoint(kPass); !r) return StoreFailure(r.error());
+    for (Entry* e : order) {
+      if (e->method == "GET") continue;
+      e->written.reset();
+      e->response.clear();
+      if (e->conditional_refs) e->prepared.reset();  // prepared again, resolved and validated
+    }
+    for (Entry* e : order) {
+      if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
+        Unwritten(*f, e->index);
+        return f;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A batch entry inside its savepoint: a conditional update or delete finds its id, and
+  // conditional references are resolved against what the batch's earlier entries left (R4
+  // defines conditional references for transactions only; a batch entry, a request of its own,
+  // gets the same resolution, and a failure fails only the entry).
+  std::optional<Failure> RunBatchEntry(store::Session& s, Entry& e) const {
+    if (e.conditional_target) {
+      auto target = ConditionalTarget(s, e.type, e.url, e.method == "PUT",
+                                      e.has_resource ? e.resource.Str("id") : std::string_view());
+      if (auto* f = std::get_if<Failure>(&target)) return *f;
+      e.id = std::move(std::get<std::string>(target));
+    }
+    if (e.conditional_refs) {
+      std::map<std::string, std::string> resolved;
+      if (auto f = ResolveConditionalReferences(s, e.resource, e.index, resolved)) return f;
+    }
+    return RunEntry(s, e);
   }
 
   // A malformed entry fails a transaction as a whole; in a batch it fails only itself.
@@ -1457,15 +1782,29 @@ struct Handler::Impl {
             continue;
           }
         }
-        if ((e.method == "PUT" || e.method == "DELETE") &&
+        // PUT/DELETE Type?criteria: a conditional update or delete (R4 http.html 3.1.0.4.3,
+        // 3.1.0.7.1), its id found inside the write transaction.
+        e.conditional_target =
+            (e.method == "PUT" || e.method == "DELETE") && e.id.empty() && !e.query.empty();
+        if ((e.method == "PUT" || e.method == "DELETE") && !e.conditional_target &&
             (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty())) {
           {
-            if (auto r = EntryFailed(
-                    atomic, e, entries,
-                    Fail(400, "not-supported",
-                         "entry " + std::to_string(i) +
-                             ": PUT/DELETE need Type/id (conditional forms are not supported)")))
+            if (auto r = EntryFailed(atomic, e, entries,
+                                     Fail(400, "not-supported",
+                                          "entry " + std::to_string(i) +
+                                              ": PUT/DELETE need Type/id or Type?criteria")))
               return *r;
+            continue;
+          }
+        }
+        if (e.conditional_target) {
+          store::SearchQuery checked;
+          if (auto f = CriteriaSearch(
+                  e.type, e.query,
+                  e.method == "PUT" ? "a conditional update" : "a conditional delete", checked)) {
+            f->diagnostics = "entry " + std::to_string(i) + ": " + f->diagnostics;
+            f->expression = "Bundle.entry[" + std::to_string(i) + "].request.url";
+            if (auto r = EntryFailed(atomic, e, entries, *f)) return *r;
             continue;
           }
         }
@@ -1489,9 +1828,10 @@ struct Handler::Impl {
               continue;
             }
           }
+          e.conditional_refs = HasConditionalReference(e.resource);
           if (e.method == "POST") {
             e.id = detail::NewId();
-          } else if (e.resource.Str("id") != e.id) {
+          } else if (!e.conditional_target && e.resource.Str("id") != e.id) {
             {
               if (auto r = EntryFailed(atomic, e, entries,
                                        Fail(400, "invalid",
@@ -1501,7 +1841,8 @@ struct Handler::Impl {
               continue;
             }
           }
-          if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + e.id;
+          // A conditional update's id is known inside the transaction (Apply adds it).
+          if (!e.full_url.empty() && !e.conditional_target) ids[e.full_url] = e.type + "/" + e.id;
         }
         entries.push_back(std::move(e));
       }
@@ -1512,10 +1853,12 @@ struct Handler::Impl {
       // A conditional transaction rewrites references inside Apply from what its conditional
       // creates found; a retry (commit queue) starts again from this copy.
       std::optional<std::pair<std::vector<Entry>, std::map<std::string, std::string>>> pristine;
+      bool ids_final = true;  // fullUrls were rewritten before the queue
       bool applied = false;
       std::optional<ErrorCode> entry_store_error;  // a batch entry's (commit queue retries)
     };
-    auto st = std::make_shared<State>(State{std::move(entries), std::move(ids), {}, false, {}});
+    auto st =
+        std::make_shared<State>(State{std::move(entries), std::move(ids), {}, true, false, {}});
     const std::size_t weight = std::max<std::size_t>(1, st->entries.size());
     if (atomic) {
       // R4 http.html, transaction processing rules: a transaction fails when the identities its
@@ -1523,7 +1866,7 @@ struct Handler::Impl {
       // theirs.
       std::set<std::string> written;
       for (auto& e : st->entries) {
-        if (e.method != "PUT" && e.method != "DELETE") continue;
+        if ((e.method != "PUT" && e.method != "DELETE") || e.conditional_target) continue;
         if (!written.insert(e.type + "/" + e.id).second) {
           return detail::FailureResponse(
               Fail(400, "invalid",
@@ -1554,24 +1897,29 @@ struct Handler::Impl {
         }
         return BundleResponse(st->entries, true);
       }
-      // Without conditional creates, references are final now: validate and index every
-      // resource before taking the write lock, so the transaction holds it only for the
-      // inserts. Conditional creates resolve to existing resources inside the transaction
-      // first, and their entries are prepared there.
-      const bool conditional = std::any_of(
-          st->entries.begin(), st->entries.end(),
-          [](const Entry& e) { return e.method == "POST" && !e.if_none_exist.empty(); });
-      if (conditional) {
-        st->pristine.emplace(st->entries, st->ids);
-      } else {
+      // Without conditional creates, updates and deletes, references to entries are final
+      // now: validate and index every resource before taking the write lock, so the
+      // transaction holds it only for the inserts. Conditional creates, updates and deletes
+      // find their ids inside the transaction first, and then every entry is prepared there;
+      // so are the resources holding conditional references, whose targets are searched there.
+      const bool ids_inside =
+          std::any_of(st->entries.begin(), st->entries.end(), [](const Entry& e) {
+            return (e.method == "POST" && !e.if_none_exist.empty()) || e.conditional_target;
+          });
+      const bool refs_inside = std::any_of(st->entries.begin(), st->entries.end(),
+                                           [](const Entry& e) { return e.conditional_refs; });
+      st->ids_final = !ids_inside;
+      if (!ids_inside) {
         for (auto& e : st->entries) {
           if (e.has_resource) RewriteReferences(e.resource, st->ids);
+          if (e.conditional_refs) continue;
           if (auto f = PrepareEntry(e)) {
             Unwritten(*f, e.index);
             return detail::FailureResponse(*f);
           }
         }
       }
+      if (ids_inside || refs_inside) st->pristine.emplace(st->entries, st->ids);
       return MakeJob(
           [this, st, before_commit](store::Session& s) -> std::optional<Failure> {
             if (st->applied && st->pristine) {
@@ -1584,6 +1932,7 @@ struct Handler::Impl {
               e.written.reset();
               e.response.clear();
             }
+            bool targets = false;
             for (auto& e : st->entries) {
               if (e.method == "POST" && !e.if_none_exist.empty()) {
                 if (auto f = LockCriteria(s, e.type, e.if_none_exist)) return f;
@@ -1592,20 +1941,56 @@ struct Handler::Impl {
                 if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
                   if (!e.full_url.empty()) st->ids[e.full_url] = e.type + "/" + existing->id;
                 }
+              } else if (e.conditional_target) {
+                // Decided before the writes, like the conditional creates' matches, so that
+                // references to the entry's fullUrl can be rewritten.
+                targets = true;
+                auto target =
+                    ConditionalTarget(s, e.type, e.url, e.method == "PUT",
+                                      e.has_resource ? e.resource.Str("id") : std::string_view());
+                if (auto* f = std::get_if<Failure>(&target)) {
+                  Unwritten(*f, e.index);
+                  return *f;
+                }
+                e.id = std::move(std::get<std::string>(target));
+                if (e.method == "PUT" && !e.full_url.empty()) {
+                  st->ids[e.full_url] = e.type + "/" + e.id;
+                }
               }
             }
-            for (auto& e : st->entries) {
-              if (e.has_resource && !e.prepared) RewriteReferences(e.resource, st->ids);
+            if (targets) {
+              // R4 http.html: resource identities, "including resolved identities from
+              // conditional update/delete", must not overlap in the write steps.
+              std::set<std::string> touched;
+              for (const auto& e : st->entries) {
+                if ((e.method != "PUT" && e.method != "DELETE") || e.id.empty()) continue;
+                if (!touched.insert(e.type + "/" + e.id).second) {
+                  return Fail(400, "invalid",
+                              "transaction entry " + std::to_string(e.index) +
+                                  " writes a resource another entry writes too (found by a "
+                                  "conditional update or delete); nothing was stored");
+                }
+              }
+            }
+            if (!st->ids_final) {
+              for (auto& e : st->entries) {
+                if (e.has_resource && !e.prepared) RewriteReferences(e.resource, st->ids);
+              }
             }
             std::vector<Entry*> order;
             for (auto& e : st->entries) order.push_back(&e);
             std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
               return MethodOrder(a->method) < MethodOrder(b->method);
             });
-            for (Entry* e : order) {
-              if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
-                Unwritten(*f, e->index);
-                return f;
+            if (std::any_of(order.begin(), order.end(),
+                            [](const Entry* e) { return e->conditional_refs; })) {
+              if (auto f = ApplyResolvingReferences(s, order)) return f;
+            } else {
+              for (Entry* e : order) {
+                if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
+                  Unwritten(*f, e->index);
+                  return f;
+                }
               }
             }
             if (before_commit != nullptr && *before_commit) {
@@ -1631,6 +2016,11 @@ struct Handler::Impl {
     for (auto& e : st->entries) {
       if (e.failed) continue;
       if (e.has_resource) RewriteReferences(e.resource, st->ids);
+      if (e.conditional_refs || e.conditional_target) {
+        // Prepared inside the write transaction (its id or its references come from the store).
+        if (e.has_resource) e.original = e.resource;
+        continue;
+      }
       if (e.method == "PUT" || (e.method == "POST" && e.if_none_exist.empty())) {
         if (auto f = PrepareEntry(e)) {  // outside the write transaction
           e.failed = true;
@@ -1662,6 +2052,12 @@ struct Handler::Impl {
             if (e.failed || e.method == "GET") continue;
             e.written.reset();
             e.response.clear();
+            if (e.original) {
+              e.resource = *e.original;
+              e.prepared.reset();
+              e.prepare_failed.reset();
+            }
+            if (e.conditional_target) e.id.clear();
           }
           for (auto& e : st->entries) {
             if (e.failed || e.method == "GET") continue;
@@ -1669,7 +2065,7 @@ struct Handler::Impl {
             if (auto b = s.Savepoint(kEntry); !b) {
               f = StoreFailure(b.error());
             } else {
-              f = RunEntry(s, e);
+              f = RunBatchEntry(s, e);
               if (!f) {
                 if (auto r = s.ReleaseSavepoint(kEntry); !r) f = StoreFailure(r.error());
               }
@@ -1768,8 +2164,10 @@ struct Handler::Impl {
       r.Set("readHistory", Json::Bool(true));
       r.Set("updateCreate", Json::Bool(true));
       r.Set("conditionalCreate", Json::Bool(true));
-      r.Set("conditionalUpdate", Json::Bool(false));
-      r.Set("conditionalDelete", Json::String("not-supported"));
+      // PUT/DELETE [base]/Type?criteria, also as transaction and batch entries; a delete
+      // whose criteria match several resources is 412.
+      r.Set("conditionalUpdate", Json::Bool(true));
+      r.Set("conditionalDelete", Json::String("single"));
       // Members in the R4 element order (searchInclude, searchRevInclude, searchParam); the
       // references are taken after the last Set (Set may move the members).
       r.Set("searchInclude", Json::Array());
@@ -1862,6 +2260,8 @@ struct Handler::Impl {
       kRead,        // GET|HEAD [base]/Type/id
       kUpdate,      // PUT [base]/Type/id
       kDelete,      // DELETE [base]/Type/id
+      kCondUpdate,  // PUT [base]/Type?criteria
+      kCondDelete,  // DELETE [base]/Type?criteria
       kEverything,  // GET|POST [base]/Patient/id/$everything
       kVRead,       // GET [base]/Type/id/_history/vid
     };
@@ -1941,6 +2341,9 @@ struct Handler::Impl {
     if (seg.size() == 1) {
       if (m == "GET") return is(Endpoint::kSearch);
       if (m == "POST") return is(Endpoint::kCreate);
+      // Conditional update and delete (R4 http.html 3.1.0.4.3, 3.1.0.7.1): only with a query.
+      if (m == "PUT" && !query.empty()) return is(Endpoint::kCondUpdate);
+      if (m == "DELETE" && !query.empty()) return is(Endpoint::kCondDelete);
       return MethodNotAllowed("GET, POST");
     }
     if (seg.size() == 2 && seg[1] == "_search") {
@@ -2015,6 +2418,10 @@ struct Handler::Impl {
       case Endpoint::kRead: return Read(e.type, e.id, request);
       case Endpoint::kUpdate: return Deliver(Update(e.type, e.id, request), defer);
       case Endpoint::kDelete: return Deliver(Remove(e.type, e.id, request), defer);
+      case Endpoint::kCondUpdate:
+        return Deliver(ConditionalUpdate(e.type, e.params, request), defer);
+      case Endpoint::kCondDelete:
+        return Deliver(ConditionalRemove(e.type, e.params, request), defer);
       case Endpoint::kEverything: return Everything(e.id, e.params);
       case Endpoint::kVRead: return VRead(e.type, e.id, e.vid);
     }
@@ -2205,7 +2612,9 @@ Handler::Work Handler::Classify(const Request& request) const {
     case Impl::Endpoint::kBundle: return Work::kBundle;
     case Impl::Endpoint::kCreate:
     case Impl::Endpoint::kUpdate:
-    case Impl::Endpoint::kDelete: return Work::kWrite;
+    case Impl::Endpoint::kDelete:
+    case Impl::Endpoint::kCondUpdate:
+    case Impl::Endpoint::kCondDelete: return Work::kWrite;
     default: return Work::kRead;
   }
 }

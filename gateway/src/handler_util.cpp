@@ -32,7 +32,7 @@ std::string OperationOutcomeJson(const Failure& failure) {
   };
   if (failure.issues.empty()) {
     add(failure.status >= 500 ? "fatal" : (failure.status < 400 ? "information" : "error"),
-        failure.code, failure.diagnostics, "");
+        failure.code, failure.diagnostics, failure.expression);
   }
   for (const Issue& i : failure.issues) {
     std::string text(i.code);

@@ -23,6 +23,8 @@ struct Failure {
   std::string code = "invalid";  // http://hl7.org/fhir/issue-type
   std::string diagnostics;
   std::vector<Issue> issues;  // validator issues (422)
+  // FHIRPath of the element at fault (OperationOutcome.issue.expression), when no `issues`.
+  std::string expression;
   // Set when a store call failed (409/500/503): the commit queue runs such a request again in a
   // transaction of its own (commit_queue.hpp), so its answer is its own, not a neighbour's.
   std::optional<ErrorCode> store_error;
