@@ -70,6 +70,9 @@ constexpr const char* kHelp =
     "  --read-cache MIB  memory for the read-by-id cache on SQLite (default 128; 0 turns it\n"
     "                    off). Exact across processes: an entry is served only while the\n"
     "                    database has seen no commit since it was read. Never on PostgreSQL.\n"
+    "  --max-connections N  open connections at most; at the cap new ones wait in the\n"
+    "                    listen backlog until one closes (default: the open-file limit\n"
+    "                    less 128, between 16 and 4096)\n"
     "  --base-url URL    external base for links (default http://HOST:PORT/fhir)\n"
     "  --auth off        serve without access control. Access control is not implemented yet,\n"
     "                    so the server is currently always open; a later release makes\n"
@@ -155,7 +158,7 @@ class ImportSink final : public IssueSink {
 
 int RunServe(const std::vector<std::string>& argv) {
   Args args({"port", "host", "db", "load", "threads", "read-threads", "read-cache", "base-url",
-             "auth", "facility", "terminology", "commit-queue"},
+             "auth", "facility", "terminology", "commit-queue", "max-connections"},
             {"help"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi serve: %s\n%s", args.Error().c_str(), kHelp);
@@ -193,6 +196,11 @@ int RunServe(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   server_options.commit_queue = static_cast<std::size_t>(commit_queue);
+  if (auto m = args.Get("max-connections");
+      m && (!ParseInt(*m, server_options.max_connections) || server_options.max_connections < 1)) {
+    std::fprintf(stderr, "kakehashi serve: --max-connections must be a positive integer\n");
+    return kExitUsage;
+  }
   int read_cache_mib = 128;
   if (auto c = args.Get("read-cache");
       c && (!ParseInt(*c, read_cache_mib) || read_cache_mib < 0 || read_cache_mib > 1024 * 1024)) {

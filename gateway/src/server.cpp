@@ -50,6 +50,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -272,6 +273,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> grace;
+  // The accept loop waits on it while `connections` is at max_connections (context 0).
+  std::unique_ptr<asio::steady_timer> slot_free;
+  std::size_t max_connections = 0;
+  bool accept_waiting = false;  // under `mutex`
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
@@ -290,6 +295,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     acceptor = std::make_unique<tcp::acceptor>(main);
     signals = std::make_unique<asio::signal_set>(main);
     grace = std::make_unique<asio::steady_timer>(main);
+    slot_free = std::make_unique<asio::steady_timer>(main);
+    max_connections = static_cast<std::size_t>(
+        options.max_connections > 0 ? options.max_connections : DefaultMaxConnections());
     // The deadline check runs a few times per shortest timeout (at most every 250 ms).
     auto shortest = std::min({options.read_timeout, options.idle_timeout, options.write_timeout});
     tick = std::clamp<Clock::duration>(shortest / 4, std::chrono::milliseconds(5),
@@ -300,6 +308,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     // Coroutine frames (destroyed with their io_context) unregister from `live`; the acceptor
     // and timers go before the contexts they belong to.
     grace.reset();
+    slot_free.reset();
     signals.reset();
     acceptor.reset();
   }
@@ -824,6 +833,27 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::lock_guard lock(mutex);
     connections.erase(conn);
     if (stopping.load() && connections.empty()) Finish();
+    if (accept_waiting && connections.size() < max_connections) {
+      accept_waiting = false;
+      asio::post(contexts[0]->ioc, [self = this] { self->slot_free->cancel(); });
+    }
+  }
+
+  // At the connection cap: waits (on context 0) until a connection closes or the server stops.
+  // Not accepting leaves new connections in the listen backlog, where they are accepted in
+  // order as slots free (docs/gateway.md, "Limits and protection").
+  asio::awaitable<void> WaitForSlot() {
+    while (!stopping.load()) {
+      {
+        std::lock_guard lock(mutex);
+        accept_waiting = connections.size() >= max_connections;
+        if (!accept_waiting) co_return;
+      }
+      // Forget's cancel is posted to this thread, so it runs after the wait below has started;
+      // the periodic wake-up is only a safety net.
+      slot_free->expires_after(std::chrono::milliseconds(200));
+      co_await slot_free->async_wait(kNoThrow);
+    }
   }
 
   // Everything done: let every io_context::run return.
@@ -844,6 +874,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // context 0's reactor as a bare descriptor and is registered by its own context's thread.
   asio::awaitable<void> Accept() {
     while (!stopping.load()) {
+      co_await WaitForSlot();
+      if (stopping.load()) break;
       Context& ctx = NextContext();
       auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
       if (ec) {
@@ -887,6 +919,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     asio::post(contexts[0]->ioc, [self = shared_from_this()] {
       beast::error_code ignored;
       self->acceptor->close(ignored);
+      self->slot_free->cancel();
       std::vector<std::shared_ptr<Connection>> idle;
       {
         std::lock_guard lock(self->mutex);
@@ -920,6 +953,14 @@ int DefaultIoThreads() {
 
 int DefaultReadThreads() {
   return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+int DefaultMaxConnections() {
+  rlimit limit{};
+  rlim_t files = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) files = limit.rlim_cur;
+  if (files == RLIM_INFINITY || files > 4096 + 128) return 4096;
+  return std::max(16, static_cast<int>(files) - 128);
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}

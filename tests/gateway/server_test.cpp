@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -310,6 +311,35 @@ TEST_CASE("server: slow clients are cut off by the read and write timeouts", "[s
   Client ok(s.Port());
   CHECK(ok.Send(http::verb::get, "/fhir/Patient?_summary=count").body().find("\"total\":0") !=
         std::string::npos);
+}
+
+TEST_CASE("server: at max_connections new connections wait until one closes", "[server]") {
+  ServerOptions options;
+  options.max_connections = 2;
+  Running s(options);
+  Client a(s.Port());
+  Client b(s.Port());
+  REQUIRE(a.Send(http::verb::get, "/fhir/Patient?_summary=count").result_int() == 200);
+  REQUIRE(b.Send(http::verb::get, "/fhir/Patient?_summary=count").result_int() == 200);
+  // A third connection completes in the listen backlog but is not accepted: its request gets
+  // no answer while a and b stay open. poll() with a timeout, not a read with SO_RCVTIMEO:
+  // Asio's blocking read polls again without a timeout when recv() times out, so it waited
+  // until the 60 s idle timeout closed a, and then saw c answered (the session-10 failure).
+  Client c(s.Port());
+  const std::string request = "GET /fhir/Patient?_summary=count HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(c.stream.socket(), asio::buffer(request));
+  auto readable = [&c](int ms) {
+    pollfd p{c.stream.socket().native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0;
+  };
+  CHECK_FALSE(readable(1000));
+  // The connections held are served meanwhile.
+  CHECK(b.Send(http::verb::get, "/fhir/Patient?_summary=count").result_int() == 200);
+  CHECK_FALSE(readable(0));
+  // a closes: c is accepted and answered.
+  a.stream.socket().close();
+  REQUIRE(readable(20000));
+  CHECK(c.Read().result_int() == 200);
 }
 
 TEST_CASE("server: pipelined requests are answered in order", "[server]") {

@@ -38,6 +38,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};
   int max_requests_per_connection = 100000;  // pipelining/keep-alive cap, then Connection: close
+  // Open connections at most; at the cap the server stops accepting until one closes (the
+  // kernel's listen backlog holds new ones meanwhile). 0: DefaultMaxConnections().
+  int max_connections = 0;
   std::size_t gzip_min_bytes = 1024;
   std::chrono::milliseconds shutdown_grace{10000};
   bool handle_signals = false;  // SIGINT/SIGTERM call Stop()
@@ -52,6 +55,9 @@ struct ServerOptions {
 // The thread counts ServerOptions' zeros stand for on this host.
 int DefaultIoThreads();
 int DefaultReadThreads();
+// The soft RLIMIT_NOFILE less 128 descriptors kept for the store and the process, between 16
+// and 4096.
+int DefaultMaxConnections();
 
 class Server {
  public:
