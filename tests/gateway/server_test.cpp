@@ -192,6 +192,32 @@ TEST_CASE("server: gzip request bodies are decoded; other content codings are 41
                        {{"Content-Encoding", "br"}});
   CHECK(brotli.result_int() == 415);
   CHECK(std::string(brotli[http::field::accept_encoding]) == "gzip");
+  // An empty body has nothing to decode, whether framed by Content-Length: 0 or chunked: the
+  // handler answers as without the header (a POST or PUT needs a resource: 400 saying so; a
+  // DELETE 204). Was: the chunked form was a gzip stream error (400 "could not be decompressed").
+  for (http::verb verb : {http::verb::post, http::verb::put}) {
+    const std::string target = verb == http::verb::post ? "/fhir/Patient" : "/fhir/Patient/gz0";
+    auto empty = c.Send(verb, target, {}, {{"Content-Encoding", "gzip"}});
+    INFO(target << " -> " << empty.body());
+    CHECK(empty.result_int() == 400);
+    CHECK(empty.body().find("no resource body") != std::string::npos);
+    Client raw(s.Port());
+    std::string reply =
+        raw.Raw(std::string(verb == http::verb::post ? "POST " : "PUT ") + target +
+                " HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: "
+                "close\r\n\r\n0\r\n\r\n");
+    CHECK(reply.starts_with("HTTP/1.1 400"));
+    CHECK(reply.find("no resource body") != std::string::npos);
+  }
+  CHECK(c.Send(http::verb::delete_, "/fhir/Patient/gz0", {}, {{"Content-Encoding", "gzip"}})
+            .result_int() == 204);
+  {
+    Client raw(s.Port());
+    CHECK(raw.Raw("DELETE /fhir/Patient/gz0 HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                  "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n")
+              .starts_with("HTTP/1.1 204"));
+  }
   // identity is no coding at all.
   auto plain = c.Send(http::verb::post, "/fhir/Patient", R"({"resourceType":"Patient"})",
                       {{"Content-Encoding", "identity"}});
