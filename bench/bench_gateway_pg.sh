@@ -13,7 +13,8 @@
 # Printed per run: tx/s, client CPU per Bundle (bench_gateway_tx) and server CPU per Bundle (user
 # + sys of the postmaster, its live children and its reaped children, /proc), with the 1-minute
 # load average before the run: on a shared machine CPU per Bundle is the comparable figure.
-# PG_SETTINGS="-c synchronous_commit=on" adds server settings (e.g. to see durable commits).
+# PG_SETTINGS="-c synchronous_commit=on" adds server settings (e.g. to see durable commits) after
+# those of tools/pg_test_server.sh, the one place that sets the cluster's settings.
 # BASE_TX=path/to/another/bench_gateway_tx adds its `base-handle` and `base-group` runs (an older
 # build, for before/after in the same run; it is given no `nopipeline`).
 set -euo pipefail
@@ -35,18 +36,8 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
-url=$(tools/pg_test_server.sh start "$state")
+url=$(KAKEHASHI_PG_SETTINGS=${PG_SETTINGS:-} tools/pg_test_server.sh start "$state")
 datadir="$(cat "$state/datadir")/data"
-if [[ -n ${PG_SETTINGS:-} ]]; then
-  # Restart with the extra settings (same port and socket directory).
-  port=${url##*:}; port=${port%%/*}
-  owner=$(stat -c %U "$datadir")
-  as_owner() { if [[ $(id -u) -eq 0 ]]; then runuser -u "$owner" -- "$@"; else "$@"; fi; }
-  as_owner "$bindir/pg_ctl" -D "$datadir" -m fast -w stop >/dev/null
-  as_owner "$bindir/pg_ctl" -D "$datadir" -l "$datadir/../server.log" -w -t 60 \
-    -o "-p $port -k $(dirname "$datadir") -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 $PG_SETTINGS" \
-    start >/dev/null
-fi
 postmaster=$(head -1 "$datadir/postmaster.pid")
 host=$(dirname "$datadir")
 port=${url##*:}; port=${port%%/*}

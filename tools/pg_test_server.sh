@@ -6,6 +6,9 @@
 # STATE_DIR/url receives a libpq URL; STATE_DIR/datadir remembers the cluster for `stop`.
 # Root cannot run postgres: as root the cluster runs as the unprivileged `postgres` user (from the
 # Debian package) or `nobody`. ctest runs start/stop as FIXTURES_SETUP/CLEANUP (tests/gateway).
+# The server settings are set here only (settings() below: fsync off, no autovacuum, ...);
+# KAKEHASHI_PG_SETTINGS="-c name=value ..." adds settings after them (a later one wins), as
+# bench/bench_gateway_pg.sh's PG_SETTINGS does.
 set -euo pipefail
 cmd=${1:-}
 state=${2:-}
@@ -36,6 +39,14 @@ cluster_parent() {
   fi
 }
 
+# The cluster's settings (postgres command-line options after -p and -k): no durability (the data
+# is thrown away), no background vacuum, minimal WAL; then KAKEHASHI_PG_SETTINGS.
+settings() {
+  echo "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    "-c max_connections=200 -c autovacuum=off -c wal_level=minimal -c max_wal_senders=0" \
+    "${KAKEHASHI_PG_SETTINGS:-}"
+}
+
 owner=$(id -un)
 if [[ $(id -u) -eq 0 ]]; then
   if id postgres >/dev/null 2>&1; then owner=postgres; else owner=nobody; fi
@@ -58,7 +69,7 @@ case $cmd in
     as_owner "$bindir/initdb" -D "$tmp/data" -U kakehashi --auth=trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1 \
       || { cat "$tmp/initdb.log" >&2; exit 1; }
     as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
-      -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c autovacuum=off -c wal_level=minimal -c max_wal_senders=0" \
+      -o "-p $port -k $tmp $(settings)" \
       start >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
     as_owner "$bindir/createdb" -h "$tmp" -p "$port" -U kakehashi kakehashi_test
     echo "$tmp" >"$state/datadir"
