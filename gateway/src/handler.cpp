@@ -1415,13 +1415,10 @@ struct Handler::Impl {
         if (auto* failed = std::get_if<Failure>(&found)) {
           f = std::move(*failed);
         } else if (auto& rows = std::get<std::vector<store::ResourceRow>>(found); rows.empty()) {
-          f = Fail(
-              404, "not-found",
-              "entry " + std::to_string(index) + ": the conditional reference matches no resource");
+          f = Fail(404, "not-found", "the conditional reference matches no resource");
         } else if (rows.size() > 1) {
           f = Fail(412, "multiple-matches",
-                   "entry " + std::to_string(index) +
-                       ": the conditional reference matches more than one resource");
+                   "the conditional reference matches more than one resource");
         } else {
           it = resolved.emplace(uri, type + "/" + rows[0].id).first;
         }
