@@ -537,6 +537,17 @@ struct Handler::Impl {
     return resp;
   }
 
+  // The version an If-Match header names (R4 http.html 3.1.0.4.1, "Managing Resource
+  // Contention"), none without the header; a malformed one is 400.
+  static std::optional<Failure> IfMatchHeader(const Request& request,
+                                              std::optional<std::int64_t>& if_match) {
+    if (auto h = request.Header("If-Match"); !h.empty()) {
+      if_match = ParseETag(h);
+      if (!if_match) return Fail(400, "invalid", "malformed If-Match");
+    }
+    return std::nullopt;
+  }
+
   Split Update(const std::string& type, const std::string& id, const Request& request) const {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
@@ -545,10 +556,7 @@ struct Handler::Impl {
           Fail(400, "invalid", "the resource id must equal the id in the URL (R4 §3.1.0.4)"));
     }
     std::optional<std::int64_t> if_match;
-    if (auto h = request.Header("If-Match"); !h.empty()) {
-      if_match = ParseETag(h);
-      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
-    }
+    if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
     auto prepared = Prepare(type, id, std::move(resource));
     if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
     struct State {
@@ -596,18 +604,14 @@ struct Handler::Impl {
   // Conditional create (R4 §3.1.0.8.2): 0 matches create, 1 returns it, more is 412.
   std::variant<std::optional<store::ResourceRow>, Failure> FindExisting(
       store::Session& session, const std::string& type, std::string_view if_none_exist) const {
-    detail::SearchSpec spec;
-    detail::SearchContext ctx{options.base_url, 2, 2};
-    if (auto f = detail::BuildSearch(type, CriteriaParams(if_none_exist), ctx, spec)) return *f;
-    if (spec.query.where.empty()) return Fail(400, "invalid", "If-None-Exist has no criteria");
-    spec.query.count = 2;
-    auto rows = session.Search(spec.query);
-    if (!rows) return StoreFailure(rows.error());
-    if (rows->size() > 1) {
+    auto found = Matches(session, type, CriteriaParams(if_none_exist), "If-None-Exist");
+    if (auto* f = std::get_if<Failure>(&found)) return *f;
+    auto& rows = std::get<std::vector<store::ResourceRow>>(found);
+    if (rows.size() > 1) {
       return Fail(412, "duplicate", "the If-None-Exist criteria match more than one resource");
     }
-    if (rows->empty()) return std::optional<store::ResourceRow>();
-    return std::optional<store::ResourceRow>((*rows)[0]);
+    if (rows.empty()) return std::optional<store::ResourceRow>();
+    return std::optional<store::ResourceRow>(std::move(rows[0]));
   }
 
   // Conditional criteria other than If-None-Exist (a conditional update's or delete's query, a
@@ -686,10 +690,7 @@ struct Handler::Impl {
       return detail::FailureResponse(*f);
     }
     std::optional<std::int64_t> if_match;
-    if (auto h = request.Header("If-Match"); !h.empty()) {
-      if_match = ParseETag(h);
-      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
-    }
+    if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
     struct State {
       std::string type, criteria, body_id, id;
       Json resource;
@@ -736,10 +737,7 @@ struct Handler::Impl {
       return detail::FailureResponse(*f);
     }
     std::optional<std::int64_t> if_match;
-    if (auto h = request.Header("If-Match"); !h.empty()) {
-      if_match = ParseETag(h);
-      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
-    }
+    if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
     struct State {
       std::string type, criteria;
       std::optional<std::int64_t> if_match;
@@ -810,10 +808,7 @@ struct Handler::Impl {
 
   Split Remove(const std::string& type, const std::string& id, const Request& request) const {
     std::optional<std::int64_t> if_match;
-    if (auto h = request.Header("If-Match"); !h.empty()) {
-      if_match = ParseETag(h);
-      if (!if_match) return detail::FailureResponse(Fail(400, "invalid", "malformed If-Match"));
-    }
+    if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
     auto written = std::make_shared<WriteResult>();
     return MakeJob([this, type, id, if_match, written](
                        store::Session& s) { return Keep(Delete(s, type, id, if_match), *written); },
