@@ -2184,7 +2184,7 @@ struct Handler::Impl {
         sp.Push(std::move(p));
       }
       static constexpr const char* kTypeNames[] = {"token",    "string", "date", "reference",
-                                                   "quantity", "number", "uri"};
+                                                   "quantity", "number", "uri",  "composite"};
       for (const auto& [code, param] : registry.ForType(type)) {
         Json p = Json::Object();
         p.Set("name", Json::String(code));

@@ -1,11 +1,16 @@
 // How values become index rows (R4 §3.1.1.4 "search parameter types"):
 //   token     Coding/CodeableConcept.coding (system|code), Identifier (system|value),
-//             ContactPoint (value), code/string/uri/boolean primitives (no system)
-//   string    primitives; HumanName family/given/prefix/suffix/text; Address parts
+//             ContactPoint (value), code/string/uri/boolean primitives (no system); for :text
+//             (code:text rows of idx_string, NFKC case folded) CodeableConcept.text,
+//             Coding.display, Identifier.type.text
+//   string    primitives; HumanName family/given/prefix/suffix/text; Address parts; NFKC case
+//             folded, and as received for :exact (code:exact rows)
 //   date      date/dateTime/instant, Period start..end, Timing.event
 //   reference Reference.reference (Type/id, absolute URLs by their last two segments),
 //             canonical/uri primitives (whole URL)
 //   quantity  Quantity/Age/Duration/… value+system+code; number: plain numbers
+//   composite each pair of its two components' values found on one context element (the
+//             resource, or each Observation.component, DocumentReference.relatesTo …)
 #include "indexer.hpp"
 
 #include "detail/values.hpp"
@@ -19,10 +24,14 @@ namespace kakehashi::gateway::detail {
 
 namespace {
 
-void AddString(const std::string& param, const Json& v, store::IndexEntries& out) {
+// `exact`: the code of the rows of values as received (:exact), or null for none.
+void AddString(const std::string& param, const std::string* exact, const Json& v,
+               store::IndexEntries& out) {
   if (v.IsString()) {
     std::string n = NormalizeForSearch(v.Text());
-    if (!n.empty()) out.strings.push_back({param, std::move(n)});
+    if (n.empty()) return;
+    out.strings.push_back({param, std::move(n)});
+    if (exact != nullptr) out.strings.push_back({*exact, std::string(v.Text())});
     return;
   }
   if (!v.IsObject()) return;
@@ -32,9 +41,9 @@ void AddString(const std::string& param, const Json& v, store::IndexEntries& out
     const Json* part = v.Find(key);
     if (part == nullptr) continue;
     if (part->IsString()) {
-      AddString(param, *part, out);
+      AddString(param, exact, *part, out);
     } else if (part->IsArray()) {
-      for (const Json& item : part->Items()) AddString(param, item, out);
+      for (const Json& item : part->Items()) AddString(param, exact, item, out);
     }
   }
   // "yamada taro" as one value too, so a full name typed with a space matches.
@@ -44,11 +53,21 @@ void AddString(const std::string& param, const Json& v, store::IndexEntries& out
       !given->Items().empty() && given->Items()[0].IsString()) {
     std::string full = std::string(family->Text()) + " ";
     full += given->Items()[0].Text();
-    out.strings.push_back({param, NormalizeForSearch(full)});
+    out.strings.push_back({param, NormalizeForSearch(full)});  // not an element's value: no :exact
   }
 }
 
-void AddToken(const std::string& param, const Json& v, store::IndexEntries& out) {
+// A display text of a token value for :text (R4 search.html "text": CodeableConcept.text,
+// Coding.display, Identifier.type.text), matched like a string: NFKC case folded.
+void AddText(const std::string* text_code, std::string_view text, store::IndexEntries& out) {
+  if (text_code == nullptr || text.empty()) return;
+  std::string n = NormalizeForSearch(text);
+  if (!n.empty()) out.strings.push_back({*text_code, std::move(n)});
+}
+
+// `text_code`: the code of the :text rows, or null for none.
+void AddToken(const std::string& param, const std::string* text_code, const Json& v,
+              store::IndexEntries& out) {
   if (v.IsString()) {
     out.tokens.push_back({param, "", v.Text()});
     return;
@@ -59,11 +78,13 @@ void AddToken(const std::string& param, const Json& v, store::IndexEntries& out)
   }
   if (!v.IsObject()) return;
   if (const Json* codings = v.Find("coding"); codings != nullptr && codings->IsArray()) {
-    for (const Json& c : codings->Items()) AddToken(param, c, out);  // CodeableConcept
+    for (const Json& c : codings->Items()) AddToken(param, text_code, c, out);  // CodeableConcept
+    AddText(text_code, v.Str("text"), out);
     return;
   }
   if (v.Find("code") != nullptr) {  // Coding
     out.tokens.push_back({param, std::string(v.Str("system")), std::string(v.Str("code"))});
+    AddText(text_code, v.Str("display"), out);
     return;
   }
   if (v.Find("value") != nullptr && v.Find("value")->IsString()) {  // Identifier, ContactPoint
@@ -74,7 +95,12 @@ void AddToken(const std::string& param, const Json& v, store::IndexEntries& out)
       system.clear();
     }
     out.tokens.push_back({param, std::move(system), std::string(v.Str("value"))});
+    if (const Json* type = v.Find("type"); type != nullptr && type->IsObject()) {
+      AddText(text_code, type->Str("text"), out);  // Identifier.type
+    }
+    return;
   }
+  AddText(text_code, v.Str("text"), out);  // a CodeableConcept with text only
 }
 
 void AddDate(const std::string& param, const Json& v, store::IndexEntries& out) {
@@ -134,6 +160,71 @@ void AddQuantity(const std::string& param, const Json& v, store::IndexEntries& o
   out.quantities.push_back({param, value, std::string(v.Str("system")), std::move(code)});
 }
 
+// One component value of a composite pair, in CompositeEntry's terms.
+struct ComponentValue {
+  std::string system;
+  std::string code;
+  double number = 0;
+  std::int64_t low_us = 0;
+  std::int64_t high_us = 0;
+};
+
+// The values of one composite component found under `node`, each as its own parameter type
+// would index it. `rows` is scratch space (cleared here), kept by the caller across calls.
+void ComponentValues(const CompiledComponent& component, const Json& node,
+                     store::IndexEntries& rows, std::vector<ComponentValue>& out) {
+  static thread_local std::vector<const Json*> found;
+  found.clear();
+  for (const FhirPath& path : component.paths) EvaluateFhirPathAt(node, path, found);
+  if (found.empty()) return;
+  static const std::string kNoCode;
+  rows.tokens.clear();
+  rows.strings.clear();
+  rows.dates.clear();
+  rows.references.clear();
+  rows.quantities.clear();
+  for (const Json* v : found) {
+    switch (component.type) {
+      case ParamType::kString: AddString(kNoCode, nullptr, *v, rows); break;
+      case ParamType::kToken:
+      case ParamType::kUri: AddToken(kNoCode, nullptr, *v, rows); break;
+      case ParamType::kDate: AddDate(kNoCode, *v, rows); break;
+      case ParamType::kReference: AddReference(kNoCode, *v, rows); break;
+      case ParamType::kQuantity:
+      case ParamType::kNumber: AddQuantity(kNoCode, *v, rows); break;
+      case ParamType::kComposite: break;  // not a component type (the generator checks)
+    }
+  }
+  for (auto& t : rows.tokens) out.push_back({std::move(t.system), std::move(t.code)});
+  for (auto& s : rows.strings) out.push_back({{}, std::move(s.value)});
+  for (auto& r : rows.references) out.push_back({std::move(r.target_type), std::move(r.target_id)});
+  for (auto& q : rows.quantities) {
+    out.push_back({std::move(q.system), std::move(q.code), q.value});
+  }
+  for (const auto& d : rows.dates) out.push_back({{}, {}, 0, d.low_us, d.high_us});
+}
+
+// Every pair of the two components' values on one context element (R4: the components of a
+// composite match "the same" element: a systolic code with its own value, not the diastolic's).
+// The second component first: most contexts lack the value[x] type a composite pairs.
+void AddComposite(const std::string& param, const CompiledParam& composite, const Json& node,
+                  store::IndexEntries& out) {
+  static thread_local store::IndexEntries rows;
+  static thread_local std::vector<ComponentValue> first;
+  static thread_local std::vector<ComponentValue> second;
+  second.clear();
+  ComponentValues(composite.components[1], node, rows, second);
+  if (second.empty()) return;
+  first.clear();
+  ComponentValues(composite.components[0], node, rows, first);
+  for (const ComponentValue& a : first) {
+    for (const ComponentValue& b : second) {
+      out.composites.push_back(
+          {param, a.system, a.code, b.system, b.code, b.number, b.low_us, b.high_us});
+    }
+  }
+}
+
 }  // namespace
 
 void IndexResource(const Json& resource, store::IndexEntries& out) {
@@ -143,11 +234,13 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
     if (!param.union_of.empty()) continue;  // its rows are those of the parameters it unites
     values.clear();
     for (const FhirPath& path : param.paths) EvaluateFhirPath(resource, path, values);
+    const std::string* variant = param.variant_code.empty() ? nullptr : &param.variant_code;
     for (const Json* v : values) {
       switch (param.def->type) {
-        case ParamType::kString: AddString(code, *v, out); break;
-        case ParamType::kToken:
-        case ParamType::kUri: AddToken(code, *v, out); break;
+        case ParamType::kString: AddString(code, variant, *v, out); break;
+        case ParamType::kToken: AddToken(code, variant, *v, out); break;
+        case ParamType::kUri: AddToken(code, nullptr, *v, out); break;
+        case ParamType::kComposite: AddComposite(code, param, *v, out); break;
         case ParamType::kDate: AddDate(code, *v, out); break;
         case ParamType::kReference: AddReference(code, *v, out); break;
         case ParamType::kQuantity:

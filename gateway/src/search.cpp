@@ -106,6 +106,7 @@ Predicate::Kind KindOf(ParamType type) {
     case ParamType::kNumber: return Predicate::Kind::kQuantity;
     case ParamType::kToken:
     case ParamType::kUri: return Predicate::Kind::kToken;
+    case ParamType::kComposite: return Predicate::Kind::kComposite;
   }
   return Predicate::Kind::kToken;
 }
@@ -209,6 +210,39 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
     p.missing = value == "true";
     return std::nullopt;
   }
+  if (param.def->type == ParamType::kComposite) {
+    // R4 search.html "Composite Search Parameters": the components' values in order, separated
+    // by '$' ("\$" is a literal), each parsed as its own parameter (its prefixes, system|code,
+    // escapes), all matched by values of one element. Of the modifiers only :missing (above)
+    // applies to a composite.
+    if (!modifier.empty()) {
+      return Bad("composite parameters take no modifier but :missing", "not-supported");
+    }
+    std::vector<std::string> parts;
+    for (std::size_t from = 0;;) {
+      const std::size_t at = FindUnescaped(raw, '$', from);
+      parts.push_back(raw.substr(from, at == std::string::npos ? std::string::npos : at - from));
+      if (at == std::string::npos) break;
+      from = at + 1;
+    }
+    if (parts.size() != param.components.size()) {
+      return Bad("'" + code + "' takes " + std::to_string(param.components.size()) +
+                 " values separated by '$'");
+    }
+    auto components = std::make_shared<std::vector<Predicate>>();
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const CompiledComponent& component = param.components[i];
+      const CompiledParam* cp = SearchParamRegistry::Instance().Find(type, component.code);
+      if (cp == nullptr || cp->def->type != component.type) {
+        return Bad("composite '" + code + "' is not supported", "not-supported");
+      }
+      Predicate c;
+      if (auto f = ParseValue(type, *cp, component.code, {}, parts[i], context, c)) return f;
+      components->push_back(std::move(c));
+    }
+    p.components = std::move(components);
+    return std::nullopt;
+  }
   if (param.def->type == ParamType::kUri) {
     // R4 search.html#uri: the whole value (escapes undone, no system|code split) against the
     // whole stored URI; :below and :above match at '/' boundaries (store: UriMatch).
@@ -230,6 +264,16 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
   }
   switch (p.kind) {
     case Predicate::Kind::kToken: {
+      if (modifier == "text") {
+        // R4 search.html "text": the value as a string search (starts with, NFKC case folded
+        // as string parameters are) on the display texts: CodeableConcept.text, Coding.display,
+        // Identifier.type.text (the code:text rows of idx_string).
+        p.kind = Predicate::Kind::kString;
+        p.param = code + std::string(kTextSuffix);
+        p.value = NormalizeForSearch(value);
+        if (p.value.empty()) return Bad("empty :text value for '" + code + "'");
+        return std::nullopt;
+      }
       if (!modifier.empty() && modifier != "not") {
         return Bad("token modifier ':" + std::string(modifier) + "' is not supported",
                    "not-supported");
@@ -248,7 +292,13 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
     }
     case Predicate::Kind::kString:
       if (modifier == "exact") {
+        // R4 search.html "exact": the whole string, casing and accents included (and width:
+        // ｻﾄｳ is not サトウ), against the values as received (the code:exact rows).
         p.string_match = Predicate::StringMatch::kExact;
+        p.param = code + std::string(kExactSuffix);
+        p.value = value;
+        if (p.value.empty()) return Bad("empty string value for '" + code + "'");
+        return std::nullopt;
       } else if (modifier == "contains") {
         p.string_match = Predicate::StringMatch::kContains;
       } else if (!modifier.empty()) {
@@ -464,7 +514,8 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
           sort.kind = k == "_id" ? Predicate::Kind::kId : Predicate::Kind::kLastUpdated;
         } else {
           const CompiledParam* cp = SearchParamRegistry::Instance().Find(type, k);
-          if (cp == nullptr || cp->def->type == ParamType::kReference) {
+          if (cp == nullptr || cp->def->type == ParamType::kReference ||
+              cp->def->type == ParamType::kComposite) {
             return Bad("cannot sort by '" + sort.param + "'", "not-supported");
           }
           sort.kind = KindOf(cp->def->type);

@@ -26,16 +26,31 @@ std::string PathKey(const FhirPath& path) {
   return key;
 }
 
+// A composite's components as comparable text (types and relative paths, not their codes):
+// two composites with the same components select the same pairs from the same contexts.
+std::string ComponentsKey(const CompiledParam& param) {
+  std::string key;
+  for (const CompiledComponent& c : param.components) {
+    key += '\x1d';
+    key += std::to_string(static_cast<int>(c.type));
+    for (const FhirPath& path : c.paths) key += '\x1c' + PathKey(path);
+  }
+  return key;
+}
+
 // Marks the parameters whose paths are exactly the union of other parameters' paths of the same
 // type (R4 Observation: combo-code = code | component-code, combo-value-quantity =
-// value-quantity | component-value-quantity, …). Smaller parameters are decided first, so a
-// union is always made of parameters that are indexed themselves.
+// value-quantity | component-value-quantity, …; composites by context with equal components:
+// combo-code-value-quantity = code-value-quantity | component-code-value-quantity). Smaller
+// parameters are decided first, so a union is always made of parameters that are indexed
+// themselves.
 void FindUnions(std::map<std::string, CompiledParam, std::less<>>& params) {
   std::vector<std::pair<std::string_view, CompiledParam*>> by_size;
   std::map<std::string_view, std::set<std::string>> keys;
   for (auto& [code, param] : params) {
     by_size.emplace_back(code, &param);
-    for (const FhirPath& path : param.paths) keys[code].insert(PathKey(path));
+    const std::string components = ComponentsKey(param);
+    for (const FhirPath& path : param.paths) keys[code].insert(PathKey(path) + components);
   }
   std::stable_sort(by_size.begin(), by_size.end(), [&keys](const auto& a, const auto& b) {
     return keys[a.first].size() < keys[b.first].size();
@@ -100,15 +115,58 @@ void FindRestrictions(std::map<std::string, CompiledParam, std::less<>>& params)
   }
 }
 
+std::vector<std::string_view> SplitUnion(std::string_view expression) {
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    std::size_t bar = expression.find('|', start);
+    std::string_view part = expression.substr(start, bar - start);
+    while (part.starts_with(' ')) part.remove_prefix(1);
+    while (part.ends_with(' ')) part.remove_suffix(1);
+    parts.push_back(part);
+    if (bar == std::string_view::npos) return parts;
+    start = bar + 1;
+  }
+}
+
+// A composite's contexts and components; false when a part does not compile.
+bool CompileComposite(const SearchParamDef& def, CompiledParam& param) {
+  for (std::string_view part : SplitUnion(def.expression)) {
+    if (part == def.resource_type) {
+      param.paths.push_back(FhirPath{std::string(def.resource_type), {}});
+      continue;
+    }
+    auto path = CompileFhirPath(part);
+    if (!path || path->size() != 1) return false;
+    param.paths.push_back(std::move(path->front()));
+  }
+  for (const CompositeParamDef& composite : CompositeParamDefs()) {
+    if (composite.resource_type != def.resource_type || composite.code != def.code) continue;
+    for (const CompositeComponentDef& c : composite.components) {
+      CompiledComponent component{std::string(c.code), c.type, {}};
+      for (std::string_view part : SplitUnion(c.expression)) {
+        auto path = CompileFhirPath("X." + std::string(part));
+        if (!path) return false;
+        component.paths.insert(component.paths.end(), path->begin(), path->end());
+      }
+      param.components.push_back(std::move(component));
+    }
+  }
+  return param.components.size() == 2;
+}
+
 }  // namespace
 
 SearchParamRegistry::SearchParamRegistry() {
   for (const SearchParamDef& def : SearchParamDefs()) {
-    auto paths = CompileFhirPath(def.expression);
-    if (!paths) continue;
     CompiledParam param;
     param.def = &def;
-    param.paths = std::move(*paths);
+    if (def.type == ParamType::kComposite) {
+      if (!CompileComposite(def, param)) continue;
+    } else {
+      auto paths = CompileFhirPath(def.expression);
+      if (!paths) continue;
+      param.paths = std::move(*paths);
+    }
     by_type_[std::string(def.resource_type)].emplace(std::string(def.code), std::move(param));
   }
   for (auto& [type, params] : by_type_) {
@@ -131,13 +189,29 @@ SearchParamRegistry::SearchParamRegistry() {
         }
       }
     }
+    for (auto& [code, param] : params) {
+      if (!param.union_of.empty()) continue;
+      if (param.def->type == ParamType::kString)
+        param.variant_code = code + std::string(kExactSuffix);
+      if (param.def->type == ParamType::kToken)
+        param.variant_code = code + std::string(kTextSuffix);
+    }
   }
 }
 
 IndexedParam SearchParamRegistry::IndexedAs(std::string_view type, std::string_view code) const {
+  std::string_view suffix;
+  if (auto colon = code.find(':'); colon != std::string_view::npos) {
+    suffix = code.substr(colon);
+    code = code.substr(0, colon);
+  }
   const CompiledParam* param = Find(type, code);
-  if (param == nullptr || param->union_of.empty()) return {{code}, {}};
-  return {{param->union_of.begin(), param->union_of.end()}, param->only_target};
+  if (param == nullptr || param->union_of.empty()) {
+    return {{std::string(code) + std::string(suffix)}, {}};
+  }
+  IndexedParam out{{}, param->only_target};
+  for (const std::string& part : param->union_of) out.codes.push_back(part + std::string(suffix));
+  return out;
 }
 
 const SearchParamRegistry& SearchParamRegistry::Instance() {

@@ -12,22 +12,59 @@
 
 namespace kakehashi::gateway::detail {
 
-enum class ParamType { kToken, kString, kDate, kReference, kQuantity, kNumber, kUri };
+enum class ParamType { kToken, kString, kDate, kReference, kQuantity, kNumber, kUri, kComposite };
 
 struct SearchParamDef {
   std::string_view resource_type;
   std::string_view code;
   ParamType type;
-  std::string_view expression;  // union of supported FHIRPath parts for this base
-  std::string_view targets;     // reference targets, comma separated
+  // Union of supported FHIRPath parts for this base; of a composite, its context: the elements
+  // its components are evaluated on (the base type alone: the resource itself).
+  std::string_view expression;
+  std::string_view targets;  // reference targets, comma separated
+};
+
+// A composite parameter's components (R4 search.html "Composite Search Parameters"): the code
+// and type of the parameter each one is searched as, and its expression relative to the
+// composite's context ("value.as(Quantity)").
+struct CompositeComponentDef {
+  std::string_view code;
+  ParamType type;
+  std::string_view expression;
+};
+struct CompositeParamDef {
+  std::string_view resource_type;
+  std::string_view code;
+  CompositeComponentDef components[2];
 };
 
 // gateway/src/generated/search_params.cpp
 std::span<const SearchParamDef> SearchParamDefs();
+std::span<const CompositeParamDef> CompositeParamDefs();
+
+// A compiled composite component: `paths` are relative to the context element (base "X").
+struct CompiledComponent {
+  std::string code;
+  ParamType type = ParamType::kToken;
+  std::vector<FhirPath> paths;
+};
+
+// The index rows of a string parameter's values as received, for :exact (R4: "the whole string,
+// including casing and accents"), are stored under the code + kExactSuffix; the display texts
+// of a token parameter's values, for :text, under the code + kTextSuffix (idx_string rows,
+// NFKC case folded). Such a code is no parameter of the registry; IndexedAs maps it like its
+// parameter (combo-code:text = code:text | component-code:text).
+inline constexpr std::string_view kExactSuffix = ":exact";
+inline constexpr std::string_view kTextSuffix = ":text";
 
 struct CompiledParam {
   const SearchParamDef* def = nullptr;
-  std::vector<FhirPath> paths;
+  std::vector<FhirPath> paths;  // of a composite: its contexts (no steps: the resource)
+  std::vector<CompiledComponent> components;  // a composite's two components, else empty
+  // The code of its second kind of index rows (idx_string): code + kExactSuffix of a string
+  // parameter, code + kTextSuffix of a token one (not of a uri); empty for others and for a
+  // parameter stored as a union of others.
+  std::string variant_code;
   // Non-empty: the parameter's paths are exactly the union of these other parameters' paths
   // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
   // index rows of its own (they would duplicate the others'); searches match the rows of these.
@@ -42,8 +79,8 @@ struct CompiledParam {
 
 // The index rows a search on a parameter reads (SearchParamRegistry::IndexedAs).
 struct IndexedParam {
-  std::vector<std::string_view> codes;  // rows of any of these parameter codes
-  std::string_view only_target;         // non-empty: and of this reference target type
+  std::vector<std::string> codes;  // rows of any of these parameter codes
+  std::string_view only_target;    // non-empty: and of this reference target type
 };
 
 // Search parameters by resource type and code, compiled once (immutable afterwards: thread-safe).
@@ -56,7 +93,7 @@ class SearchParamRegistry {
   std::vector<std::string> Types() const;
   // The index rows a search on (type, code) reads: those of `code` itself, or of the parameters
   // it is the union or restriction of (CompiledParam::union_of, only_target). Unknown codes map
-  // to themselves.
+  // to themselves; "code:suffix" maps as `code` with the suffix on each code.
   IndexedParam IndexedAs(std::string_view type, std::string_view code) const;
 
  private:

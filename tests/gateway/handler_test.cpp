@@ -5,6 +5,7 @@
 #include "json_support.hpp"
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <set>
@@ -685,6 +686,157 @@ void UriSearch(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: uri parameters (exact, :below, :above, :missing)", "[handler]",
                        UriSearch)
 
+// Composite parameters (R4 search.html "Composite Search Parameters"): the components' values,
+// '$'-separated, must be found on ONE element (the resource for code-value-*, one
+// Observation.component for component-*, either for combo-*, one DocumentReference.relatesTo).
+void CompositeSearch(Backend backend) {
+  Fixture f(backend);
+  auto put = [&](const std::string& type, const std::string& id, const std::string& rest) {
+    Response r = f.Do(Req("PUT", "/fhir/" + type + "/" + id,
+                          R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + rest + "}"));
+    INFO(r.body);
+    REQUIRE(r.status < 300);
+  };
+  auto loinc = [](const std::string& code) {
+    return R"({"coding":[{"system":"http://loinc.org","code":")" + code + R"("}]})";
+  };
+  auto mmhg = [](const std::string& value) {
+    return R"({"value":)" + value +
+           R"(,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"})";
+  };
+  auto bp = [&](const std::string& id, const std::string& systolic, const std::string& diastolic) {
+    put("Observation", id,
+        R"(,"status":"final","code":)" + loinc("85354-9") + R"(,"component":[{"code":)" +
+            loinc("8480-6") + R"(,"valueQuantity":)" + mmhg(systolic) + R"(},{"code":)" +
+            loinc("8462-4") + R"(,"valueQuantity":)" + mmhg(diastolic) + "}]");
+  };
+  bp("bp1", "150", "90");   // systolic above 140
+  bp("bp2", "120", "145");  // only the diastolic above 140
+  put("Observation", "glu",
+      R"(,"status":"final","code":)" + loinc("2339-0") +
+          R"(,"valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"})");
+  put("Observation", "neg",
+      R"(,"status":"final","code":)" + loinc("5778-6") +
+          R"(,"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260385009"}],"text":"陰性"})");
+  put("Observation", "dt",
+      R"(,"status":"final","code":)" + loinc("21112-8") + R"(,"valueDateTime":"2024-05-01")");
+  put("Observation", "str",
+      R"(,"status":"final","code":)" + loinc("8251-1") + R"(,"valueString":"Positive a$b")");
+  put("DocumentReference", "doc",
+      R"(,"status":"current","content":[{"attachment":{"url":"http://h.example/1.pdf"}}],)"
+      R"("relatesTo":[{"code":"replaces","target":{"reference":"DocumentReference/old1"}},)"
+      R"({"code":"appends","target":{"reference":"DocumentReference/old2"}}])");
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> v = f.Ids("/fhir/" + query);
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  using Set = std::set<std::string>;
+  // Same component: bp2's diastolic 145 is no systolic above 140.
+  CHECK(ids("Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140") ==
+        Set{"bp1"});
+  CHECK(ids("Observation?component-code-value-quantity=8462-4$gt140") == Set{"bp2"});
+  CHECK(ids("Observation?component-code-value-quantity=8480-6$lt140") == Set{"bp2"});
+  // The two plain parameters ANDed pair any component with any other: both match.
+  CHECK(ids("Observation?component-code=8480-6&component-value-quantity=gt140") ==
+        Set{"bp1", "bp2"});
+  // Units, system|code of the second component; the first component's system.
+  CHECK(ids("Observation?component-code-value-quantity=8480-6$150|http://"
+            "unitsofmeasure.org|mm[Hg]") == Set{"bp1"});
+  CHECK(ids("Observation?component-code-value-quantity=8480-6$150||mg/dL").empty());
+  CHECK(ids("Observation?component-code-value-quantity=http://other|8480-6$150").empty());
+  // code-value-*: Observation.code with Observation.value[x].
+  CHECK(ids("Observation?code-value-quantity=2339-0$95") == Set{"glu"});
+  CHECK(ids("Observation?code-value-quantity=2339-0$lt90").empty());
+  CHECK(ids("Observation?code-value-quantity=8480-6$150").empty());  // a component, not the code
+  CHECK(ids("Observation?code-value-concept=5778-6$http://snomed.info/sct|260385009") ==
+        Set{"neg"});
+  CHECK(ids("Observation?code-value-concept=2339-0$260385009").empty());
+  CHECK(ids("Observation?code-value-date=21112-8$ge2024-05") == Set{"dt"});
+  CHECK(ids("Observation?code-value-date=21112-8$lt2024").empty());
+  // String component: starts with, NFKC case folded; "\$" is a literal '$'.
+  CHECK(ids("Observation?code-value-string=8251-1$POSI") == Set{"str"});
+  CHECK(ids("Observation?code-value-string=8251-1$positive%20a%5C$b") == Set{"str"});
+  CHECK(ids("Observation?code-value-string=8251-1$negative").empty());
+  // combo-*: the Observation's own code and value or a component's.
+  CHECK(ids("Observation?combo-code-value-quantity=8480-6$gt140") == Set{"bp1"});
+  CHECK(ids("Observation?combo-code-value-quantity=2339-0$ge95") == Set{"glu"});
+  CHECK(ids("Observation?combo-code-value-concept=5778-6$260385009") == Set{"neg"});
+  // Comma: OR of pairs; repeated: AND.
+  CHECK(ids("Observation?component-code-value-quantity=8480-6$gt140,8462-4$gt140") ==
+        Set{"bp1", "bp2"});
+  CHECK(ids("Observation?component-code-value-quantity=8480-6$gt100&"
+            "component-code-value-quantity=8462-4$lt100") == Set{"bp1"});
+  // :missing (R4 lists it for every parameter type).
+  CHECK(ids("Observation?code-value-quantity:missing=false") == Set{"glu"});
+  CHECK(ids("Observation?component-code-value-quantity:missing=false") == Set{"bp1", "bp2"});
+  CHECK(ids("Observation?component-code-value-quantity:missing=true").size() == 4);
+  // DocumentReference relationship = relatesto (reference) $ relation (token), same relatesTo.
+  CHECK(ids("DocumentReference?relationship=DocumentReference/old1$replaces") == Set{"doc"});
+  CHECK(ids("DocumentReference?relationship=old2$appends") == Set{"doc"});
+  CHECK(ids("DocumentReference?relationship=DocumentReference/old1$appends").empty());
+  // An update replaces the pairs.
+  bp("bp2", "120", "80");
+  CHECK(ids("Observation?component-code-value-quantity=8462-4$gt140").empty());
+  CHECK(ids("Observation?component-code-value-quantity=8462-4$80") == Set{"bp2"});
+  // Bad values and unsupported forms are 400, never ignored.
+  for (const char* bad :
+       {"component-code-value-quantity=8480-6", "component-code-value-quantity=8480-6$abc",
+        "component-code-value-quantity=8480-6$1$2", "component-code-value-quantity:exact=8480-6$1",
+        "code-value-date=21112-8$2024-13", "_sort=code-value-quantity"}) {
+    INFO(bad);
+    CHECK(f.Do(Req("GET", std::string("/fhir/Observation?") + bad)).status == 400);
+  }
+}
+KAKEHASHI_BACKEND_TEST("handler: composite parameters pair values of one element", "[handler]",
+                       CompositeSearch)
+
+// :exact compares the value as received (R4: casing, accents, width); the plain and :contains
+// searches stay NFKC case folded. :text searches a token's display texts like a string.
+void ExactAndTextSearch(Backend backend) {
+  Fixture f(backend);
+  std::string full =
+      f.Create("Patient", R"({"resourceType":"Patient","name":[{"family":"サトウ"}]})");
+  std::string half = f.Create("Patient", R"({"resourceType":"Patient","name":[{"family":"ｻﾄｳ"}]})");
+  std::string latin = f.Create(
+      "Patient",
+      R"({"resourceType":"Patient","name":[{"family":"Yamada"}],"identifier":[{"type":{"text":"カルテ番号"},"system":"urn:mrn","value":"7"}]})");
+  using V = std::vector<std::string>;
+  auto sorted = [&](const std::string& q) {
+    V v = f.Ids(q);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  V both{full, half};
+  std::sort(both.begin(), both.end());
+  CHECK(f.Ids("/fhir/Patient?name:exact=%EF%BD%BB%EF%BE%84%EF%BD%B3") == V{half});  // ｻﾄｳ
+  CHECK(f.Ids("/fhir/Patient?name:exact=%E3%82%B5%E3%83%88%E3%82%A6") == V{full});  // サトウ
+  CHECK(f.Ids("/fhir/Patient?family:exact=%E3%82%B5%E3%83%88%E3%82%A6") == V{full});
+  CHECK(f.Ids("/fhir/Patient?name:exact=%E3%82%B5%E3%83%88").empty());      // サト: whole string
+  CHECK(sorted("/fhir/Patient?name=%EF%BD%BB%EF%BE%84%EF%BD%B3") == both);  // plain: NFKC
+  CHECK(sorted("/fhir/Patient?name:contains=%E3%83%88%E3%82%A6") == both);  // トウ
+  CHECK(f.Ids("/fhir/Patient?name:exact=Yamada") == V{latin});
+  CHECK(f.Ids("/fhir/Patient?name:exact=yamada").empty());  // casing counts
+  CHECK(f.Ids("/fhir/Patient?name:exact=Yamada,%EF%BD%BB%EF%BE%84%EF%BD%B3").size() == 2);
+  // :text on tokens: CodeableConcept.text, Coding.display, Identifier.type.text.
+  const std::string obs = f.Create(
+      "Observation",
+      R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2339-0","display":"ｸﾞﾙｺｰｽ"}],"text":"血糖値"}})");
+  const std::string cond =
+      f.Create("Condition", R"({"resourceType":"Condition","subject":{"reference":"Patient/)" +
+                                latin + R"("},"code":{"text":"2型糖尿病"}})");
+  CHECK(f.Ids("/fhir/Observation?code:text=%E3%82%B0%E3%83%AB%E3%82%B3") == V{obs});  // グルコ
+  CHECK(f.Ids("/fhir/Observation?code:text=%E8%A1%80%E7%B3%96") == V{obs});           // 血糖
+  CHECK(f.Ids("/fhir/Observation?combo-code:text=%E8%A1%80%E7%B3%96") == V{obs});
+  CHECK(f.Ids("/fhir/Observation?code:text=2339").empty());                 // the code is no text
+  CHECK(f.Ids("/fhir/Observation?code:text=%E7%B3%96").empty());            // 糖: starts with
+  CHECK(f.Ids("/fhir/Condition?code:text=%EF%BC%92%E5%9E%8B") == V{cond});  // ２型 (NFKC)
+  CHECK(f.Ids("/fhir/Patient?identifier:text=%E3%82%AB%E3%83%AB%E3%83%86") == V{latin});
+  CHECK(f.Do(Req("GET", "/fhir/Observation?code:text=")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Patient?name:exact=")).status == 400);
+}
+KAKEHASHI_BACKEND_TEST("handler: :exact keeps case and width, :text searches token texts",
+                       "[handler]", ExactAndTextSearch)
+
 // Prefix searches on a string parameter are driven by idx_string_prefix (the first 8 code
 // points of each value, in (lastUpdated, id) order): longer values, other clauses, updates,
 // deletes and keyset paging must behave as the scan did.
@@ -1221,6 +1373,19 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
     }
   }
   CHECK(uri_params > 40);
+  // Composite parameters are declared with their type.
+  std::set<std::string> composites;
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Observation" && res.Str("type") != "DocumentReference") continue;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("type") == "composite") composites.insert(std::string(p.Str("name")));
+    }
+  }
+  CHECK(composites == std::set<std::string>{"code-value-concept", "code-value-date",
+                                            "code-value-quantity", "code-value-string",
+                                            "combo-code-value-concept", "combo-code-value-quantity",
+                                            "component-code-value-concept",
+                                            "component-code-value-quantity", "relationship"});
   CHECK(f.Do(Req("POST", "/fhir/metadata", "{}")).status == 405);
   // The types listed are the types served: Binary and Parameters (no search parameters of their
   // own) too, with the interactions the handler answers for them; an unlisted type is 404.

@@ -142,8 +142,9 @@ void CheckMigrated(Store& store) {
   CHECK((*rows)[0].id == "o2");
 }
 
-TEST_CASE("store: a schema version 2 SQLite database is migrated to version 5 when opened",
-          "[store]") {
+TEST_CASE(
+    "store: a schema version 2 SQLite database is migrated to the current version when opened",
+    "[store]") {
   const auto file = std::filesystem::temp_directory_path() /
                     ("kakehashi-gw-v2-" + testing::RandomSuffix() + ".sqlite");
   {
@@ -174,7 +175,10 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated to version 5 wh
     REQUIRE(store);
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
-    CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") == "5");
+    CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") ==
+          std::to_string(detail::kSchemaVersion));
+    // v6: the composite rows' table (empty: the stored resources are not indexed again).
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'idx_composite'") == "1");
     // v5: keyed index tables of (pid, value…, rk), duplicates and derived rows gone; the
     // resources keep their rowid as rk.
     for (const char* table :
@@ -217,8 +221,9 @@ TEST_CASE("store: a schema version 2 SQLite database is migrated to version 5 wh
 }
 
 #ifdef KAKEHASHI_HAVE_POSTGRES
-TEST_CASE("store: a schema version 4 PostgreSQL schema is migrated to version 5 when opened",
-          "[store][.postgres]") {
+TEST_CASE(
+    "store: a schema version 4 PostgreSQL schema is migrated to the current version when opened",
+    "[store][.postgres]") {
   const std::string url = testing::PostgresUrl();
   if (url.empty()) FAIL("no PostgreSQL: set KAKEHASHI_TEST_PG_URL or run via ctest");
   const std::string schema = "t_" + testing::RandomSuffix();
@@ -249,7 +254,9 @@ TEST_CASE("store: a schema version 4 PostgreSQL schema is migrated to version 5 
   options.postgres_schema = schema;
   auto store = OpenStore(url, options);
   REQUIRE(store);
-  CHECK(exec("SELECT MAX(version) FROM kakehashi_migrations") == "5");
+  CHECK(exec("SELECT MAX(version) FROM kakehashi_migrations") ==
+        std::to_string(detail::kSchemaVersion));
+  CHECK(exec("SELECT COUNT(*) FROM idx_composite") == "0");
   CHECK(exec("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = '" + schema +
              "' AND table_name LIKE 'idx\\_%' AND column_name IN ('type', 'param')") == "0");
   CHECK(exec("SELECT COUNT(DISTINCT rk) FROM resources") == "2");

@@ -204,7 +204,15 @@ std::optional<std::vector<FhirPath>> CompileFhirPath(std::string_view expression
 
 void EvaluateFhirPath(const Json& resource, const FhirPath& path, std::vector<const Json*>& out) {
   if (resource.Str("resourceType") != path.base) return;
+  if (path.steps.empty()) {
+    out.push_back(&resource);
+    return;
+  }
   Walk(resource, path, 0, out);
+}
+
+void EvaluateFhirPathAt(const Json& node, const FhirPath& path, std::vector<const Json*>& out) {
+  if (!path.steps.empty()) Walk(node, path, 0, out);
 }
 
 std::string_view ReferenceTargetType(std::string_view reference) {

@@ -31,8 +31,13 @@ struct FhirPath {
 // Compiles one union of paths; nullopt when any part is outside the subset.
 std::optional<std::vector<FhirPath>> CompileFhirPath(std::string_view expression);
 
-// Appends the elements selected by `path` from `resource` (whose resourceType must equal base).
+// Appends the elements selected by `path` from `resource` (whose resourceType must equal base);
+// a path without steps selects the resource itself (a composite parameter's context "Observation").
 void EvaluateFhirPath(const Json& resource, const FhirPath& path, std::vector<const Json*>& out);
+
+// Appends the elements `path`'s steps select from `node`, whatever its base names (a composite
+// component's path, relative to its context element).
+void EvaluateFhirPathAt(const Json& node, const FhirPath& path, std::vector<const Json*>& out);
 
 // The resource type of a relative or absolute reference ("Patient/1", "http://x/fhir/Patient/1").
 std::string_view ReferenceTargetType(std::string_view reference);

@@ -20,6 +20,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ActivityDefinition", "context", ParamType::kToken, "(ActivityDefinition.useContext.value as CodeableConcept)", ""},
     {"ActivityDefinition", "context-quantity", ParamType::kQuantity, "(ActivityDefinition.useContext.value as Quantity) | (ActivityDefinition.useContext.value as Range)", ""},
     {"ActivityDefinition", "context-type", ParamType::kToken, "ActivityDefinition.useContext.code", ""},
+    {"ActivityDefinition", "context-type-quantity", ParamType::kComposite, "ActivityDefinition.useContext", ""},
+    {"ActivityDefinition", "context-type-value", ParamType::kComposite, "ActivityDefinition.useContext", ""},
     {"ActivityDefinition", "date", ParamType::kDate, "ActivityDefinition.date", ""},
     {"ActivityDefinition", "depends-on", ParamType::kReference, "ActivityDefinition.relatedArtifact.where(type='depends-on').resource | ActivityDefinition.library", "Library,Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"ActivityDefinition", "derived-from", ParamType::kReference, "ActivityDefinition.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -122,6 +124,8 @@ constexpr SearchParamDef kDefs[] = {
     {"CapabilityStatement", "context", ParamType::kToken, "(CapabilityStatement.useContext.value as CodeableConcept)", ""},
     {"CapabilityStatement", "context-quantity", ParamType::kQuantity, "(CapabilityStatement.useContext.value as Quantity) | (CapabilityStatement.useContext.value as Range)", ""},
     {"CapabilityStatement", "context-type", ParamType::kToken, "CapabilityStatement.useContext.code", ""},
+    {"CapabilityStatement", "context-type-quantity", ParamType::kComposite, "CapabilityStatement.useContext", ""},
+    {"CapabilityStatement", "context-type-value", ParamType::kComposite, "CapabilityStatement.useContext", ""},
     {"CapabilityStatement", "date", ParamType::kDate, "CapabilityStatement.date", ""},
     {"CapabilityStatement", "description", ParamType::kString, "CapabilityStatement.description", ""},
     {"CapabilityStatement", "fhirversion", ParamType::kToken, "CapabilityStatement.version", ""},
@@ -188,6 +192,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ChargeItemDefinition", "context", ParamType::kToken, "(ChargeItemDefinition.useContext.value as CodeableConcept)", ""},
     {"ChargeItemDefinition", "context-quantity", ParamType::kQuantity, "(ChargeItemDefinition.useContext.value as Quantity) | (ChargeItemDefinition.useContext.value as Range)", ""},
     {"ChargeItemDefinition", "context-type", ParamType::kToken, "ChargeItemDefinition.useContext.code", ""},
+    {"ChargeItemDefinition", "context-type-quantity", ParamType::kComposite, "ChargeItemDefinition.useContext", ""},
+    {"ChargeItemDefinition", "context-type-value", ParamType::kComposite, "ChargeItemDefinition.useContext", ""},
     {"ChargeItemDefinition", "date", ParamType::kDate, "ChargeItemDefinition.date", ""},
     {"ChargeItemDefinition", "description", ParamType::kString, "ChargeItemDefinition.description", ""},
     {"ChargeItemDefinition", "effective", ParamType::kDate, "ChargeItemDefinition.effectivePeriod", ""},
@@ -244,6 +250,8 @@ constexpr SearchParamDef kDefs[] = {
     {"CodeSystem", "context", ParamType::kToken, "(CodeSystem.useContext.value as CodeableConcept)", ""},
     {"CodeSystem", "context-quantity", ParamType::kQuantity, "(CodeSystem.useContext.value as Quantity) | (CodeSystem.useContext.value as Range)", ""},
     {"CodeSystem", "context-type", ParamType::kToken, "CodeSystem.useContext.code", ""},
+    {"CodeSystem", "context-type-quantity", ParamType::kComposite, "CodeSystem.useContext", ""},
+    {"CodeSystem", "context-type-value", ParamType::kComposite, "CodeSystem.useContext", ""},
     {"CodeSystem", "date", ParamType::kDate, "CodeSystem.date", ""},
     {"CodeSystem", "description", ParamType::kString, "CodeSystem.description", ""},
     {"CodeSystem", "identifier", ParamType::kToken, "CodeSystem.identifier", ""},
@@ -292,6 +300,8 @@ constexpr SearchParamDef kDefs[] = {
     {"CompartmentDefinition", "context", ParamType::kToken, "(CompartmentDefinition.useContext.value as CodeableConcept)", ""},
     {"CompartmentDefinition", "context-quantity", ParamType::kQuantity, "(CompartmentDefinition.useContext.value as Quantity) | (CompartmentDefinition.useContext.value as Range)", ""},
     {"CompartmentDefinition", "context-type", ParamType::kToken, "CompartmentDefinition.useContext.code", ""},
+    {"CompartmentDefinition", "context-type-quantity", ParamType::kComposite, "CompartmentDefinition.useContext", ""},
+    {"CompartmentDefinition", "context-type-value", ParamType::kComposite, "CompartmentDefinition.useContext", ""},
     {"CompartmentDefinition", "date", ParamType::kDate, "CompartmentDefinition.date", ""},
     {"CompartmentDefinition", "description", ParamType::kString, "CompartmentDefinition.description", ""},
     {"CompartmentDefinition", "name", ParamType::kString, "CompartmentDefinition.name", ""},
@@ -321,6 +331,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ConceptMap", "context", ParamType::kToken, "(ConceptMap.useContext.value as CodeableConcept)", ""},
     {"ConceptMap", "context-quantity", ParamType::kQuantity, "(ConceptMap.useContext.value as Quantity) | (ConceptMap.useContext.value as Range)", ""},
     {"ConceptMap", "context-type", ParamType::kToken, "ConceptMap.useContext.code", ""},
+    {"ConceptMap", "context-type-quantity", ParamType::kComposite, "ConceptMap.useContext", ""},
+    {"ConceptMap", "context-type-value", ParamType::kComposite, "ConceptMap.useContext", ""},
     {"ConceptMap", "date", ParamType::kDate, "ConceptMap.date", ""},
     {"ConceptMap", "dependson", ParamType::kUri, "ConceptMap.group.element.target.dependsOn.property", ""},
     {"ConceptMap", "description", ParamType::kString, "ConceptMap.description", ""},
@@ -513,6 +525,7 @@ constexpr SearchParamDef kDefs[] = {
     {"DocumentReference", "related", ParamType::kReference, "DocumentReference.context.related", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"DocumentReference", "relatesto", ParamType::kReference, "DocumentReference.relatesTo.target", "DocumentReference"},
     {"DocumentReference", "relation", ParamType::kToken, "DocumentReference.relatesTo.code", ""},
+    {"DocumentReference", "relationship", ParamType::kComposite, "DocumentReference.relatesTo", ""},
     {"DocumentReference", "security-label", ParamType::kToken, "DocumentReference.securityLabel", ""},
     {"DocumentReference", "setting", ParamType::kToken, "DocumentReference.context.practiceSetting", ""},
     {"DocumentReference", "status", ParamType::kToken, "DocumentReference.status", ""},
@@ -521,6 +534,8 @@ constexpr SearchParamDef kDefs[] = {
     {"EffectEvidenceSynthesis", "context", ParamType::kToken, "(EffectEvidenceSynthesis.useContext.value as CodeableConcept)", ""},
     {"EffectEvidenceSynthesis", "context-quantity", ParamType::kQuantity, "(EffectEvidenceSynthesis.useContext.value as Quantity) | (EffectEvidenceSynthesis.useContext.value as Range)", ""},
     {"EffectEvidenceSynthesis", "context-type", ParamType::kToken, "EffectEvidenceSynthesis.useContext.code", ""},
+    {"EffectEvidenceSynthesis", "context-type-quantity", ParamType::kComposite, "EffectEvidenceSynthesis.useContext", ""},
+    {"EffectEvidenceSynthesis", "context-type-value", ParamType::kComposite, "EffectEvidenceSynthesis.useContext", ""},
     {"EffectEvidenceSynthesis", "date", ParamType::kDate, "EffectEvidenceSynthesis.date", ""},
     {"EffectEvidenceSynthesis", "description", ParamType::kString, "EffectEvidenceSynthesis.description", ""},
     {"EffectEvidenceSynthesis", "effective", ParamType::kDate, "EffectEvidenceSynthesis.effectivePeriod", ""},
@@ -581,6 +596,8 @@ constexpr SearchParamDef kDefs[] = {
     {"EventDefinition", "context", ParamType::kToken, "(EventDefinition.useContext.value as CodeableConcept)", ""},
     {"EventDefinition", "context-quantity", ParamType::kQuantity, "(EventDefinition.useContext.value as Quantity) | (EventDefinition.useContext.value as Range)", ""},
     {"EventDefinition", "context-type", ParamType::kToken, "EventDefinition.useContext.code", ""},
+    {"EventDefinition", "context-type-quantity", ParamType::kComposite, "EventDefinition.useContext", ""},
+    {"EventDefinition", "context-type-value", ParamType::kComposite, "EventDefinition.useContext", ""},
     {"EventDefinition", "date", ParamType::kDate, "EventDefinition.date", ""},
     {"EventDefinition", "depends-on", ParamType::kReference, "EventDefinition.relatedArtifact.where(type='depends-on').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"EventDefinition", "derived-from", ParamType::kReference, "EventDefinition.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -601,6 +618,8 @@ constexpr SearchParamDef kDefs[] = {
     {"Evidence", "context", ParamType::kToken, "(Evidence.useContext.value as CodeableConcept)", ""},
     {"Evidence", "context-quantity", ParamType::kQuantity, "(Evidence.useContext.value as Quantity) | (Evidence.useContext.value as Range)", ""},
     {"Evidence", "context-type", ParamType::kToken, "Evidence.useContext.code", ""},
+    {"Evidence", "context-type-quantity", ParamType::kComposite, "Evidence.useContext", ""},
+    {"Evidence", "context-type-value", ParamType::kComposite, "Evidence.useContext", ""},
     {"Evidence", "date", ParamType::kDate, "Evidence.date", ""},
     {"Evidence", "depends-on", ParamType::kReference, "Evidence.relatedArtifact.where(type='depends-on').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"Evidence", "derived-from", ParamType::kReference, "Evidence.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -621,6 +640,8 @@ constexpr SearchParamDef kDefs[] = {
     {"EvidenceVariable", "context", ParamType::kToken, "(EvidenceVariable.useContext.value as CodeableConcept)", ""},
     {"EvidenceVariable", "context-quantity", ParamType::kQuantity, "(EvidenceVariable.useContext.value as Quantity) | (EvidenceVariable.useContext.value as Range)", ""},
     {"EvidenceVariable", "context-type", ParamType::kToken, "EvidenceVariable.useContext.code", ""},
+    {"EvidenceVariable", "context-type-quantity", ParamType::kComposite, "EvidenceVariable.useContext", ""},
+    {"EvidenceVariable", "context-type-value", ParamType::kComposite, "EvidenceVariable.useContext", ""},
     {"EvidenceVariable", "date", ParamType::kDate, "EvidenceVariable.date", ""},
     {"EvidenceVariable", "depends-on", ParamType::kReference, "EvidenceVariable.relatedArtifact.where(type='depends-on').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"EvidenceVariable", "derived-from", ParamType::kReference, "EvidenceVariable.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -640,6 +661,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ExampleScenario", "context", ParamType::kToken, "(ExampleScenario.useContext.value as CodeableConcept)", ""},
     {"ExampleScenario", "context-quantity", ParamType::kQuantity, "(ExampleScenario.useContext.value as Quantity) | (ExampleScenario.useContext.value as Range)", ""},
     {"ExampleScenario", "context-type", ParamType::kToken, "ExampleScenario.useContext.code", ""},
+    {"ExampleScenario", "context-type-quantity", ParamType::kComposite, "ExampleScenario.useContext", ""},
+    {"ExampleScenario", "context-type-value", ParamType::kComposite, "ExampleScenario.useContext", ""},
     {"ExampleScenario", "date", ParamType::kDate, "ExampleScenario.date", ""},
     {"ExampleScenario", "identifier", ParamType::kToken, "ExampleScenario.identifier", ""},
     {"ExampleScenario", "jurisdiction", ParamType::kToken, "ExampleScenario.jurisdiction", ""},
@@ -691,6 +714,8 @@ constexpr SearchParamDef kDefs[] = {
     {"GraphDefinition", "context", ParamType::kToken, "(GraphDefinition.useContext.value as CodeableConcept)", ""},
     {"GraphDefinition", "context-quantity", ParamType::kQuantity, "(GraphDefinition.useContext.value as Quantity) | (GraphDefinition.useContext.value as Range)", ""},
     {"GraphDefinition", "context-type", ParamType::kToken, "GraphDefinition.useContext.code", ""},
+    {"GraphDefinition", "context-type-quantity", ParamType::kComposite, "GraphDefinition.useContext", ""},
+    {"GraphDefinition", "context-type-value", ParamType::kComposite, "GraphDefinition.useContext", ""},
     {"GraphDefinition", "date", ParamType::kDate, "GraphDefinition.date", ""},
     {"GraphDefinition", "description", ParamType::kString, "GraphDefinition.description", ""},
     {"GraphDefinition", "jurisdiction", ParamType::kToken, "GraphDefinition.jurisdiction", ""},
@@ -702,6 +727,7 @@ constexpr SearchParamDef kDefs[] = {
     {"GraphDefinition", "version", ParamType::kToken, "GraphDefinition.version", ""},
     {"Group", "actual", ParamType::kToken, "Group.actual", ""},
     {"Group", "characteristic", ParamType::kToken, "Group.characteristic.code", ""},
+    {"Group", "characteristic-value", ParamType::kComposite, "Group.characteristic", ""},
     {"Group", "code", ParamType::kToken, "Group.code", ""},
     {"Group", "exclude", ParamType::kToken, "Group.characteristic.exclude", ""},
     {"Group", "identifier", ParamType::kToken, "Group.identifier", ""},
@@ -776,6 +802,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ImplementationGuide", "context", ParamType::kToken, "(ImplementationGuide.useContext.value as CodeableConcept)", ""},
     {"ImplementationGuide", "context-quantity", ParamType::kQuantity, "(ImplementationGuide.useContext.value as Quantity) | (ImplementationGuide.useContext.value as Range)", ""},
     {"ImplementationGuide", "context-type", ParamType::kToken, "ImplementationGuide.useContext.code", ""},
+    {"ImplementationGuide", "context-type-quantity", ParamType::kComposite, "ImplementationGuide.useContext", ""},
+    {"ImplementationGuide", "context-type-value", ParamType::kComposite, "ImplementationGuide.useContext", ""},
     {"ImplementationGuide", "date", ParamType::kDate, "ImplementationGuide.date", ""},
     {"ImplementationGuide", "depends-on", ParamType::kReference, "ImplementationGuide.dependsOn.uri", "ImplementationGuide"},
     {"ImplementationGuide", "description", ParamType::kString, "ImplementationGuide.description", ""},
@@ -820,6 +848,8 @@ constexpr SearchParamDef kDefs[] = {
     {"Library", "context", ParamType::kToken, "(Library.useContext.value as CodeableConcept)", ""},
     {"Library", "context-quantity", ParamType::kQuantity, "(Library.useContext.value as Quantity) | (Library.useContext.value as Range)", ""},
     {"Library", "context-type", ParamType::kToken, "Library.useContext.code", ""},
+    {"Library", "context-type-quantity", ParamType::kComposite, "Library.useContext", ""},
+    {"Library", "context-type-value", ParamType::kComposite, "Library.useContext", ""},
     {"Library", "date", ParamType::kDate, "Library.date", ""},
     {"Library", "depends-on", ParamType::kReference, "Library.relatedArtifact.where(type='depends-on').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"Library", "derived-from", ParamType::kReference, "Library.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -870,6 +900,8 @@ constexpr SearchParamDef kDefs[] = {
     {"Measure", "context", ParamType::kToken, "(Measure.useContext.value as CodeableConcept)", ""},
     {"Measure", "context-quantity", ParamType::kQuantity, "(Measure.useContext.value as Quantity) | (Measure.useContext.value as Range)", ""},
     {"Measure", "context-type", ParamType::kToken, "Measure.useContext.code", ""},
+    {"Measure", "context-type-quantity", ParamType::kComposite, "Measure.useContext", ""},
+    {"Measure", "context-type-value", ParamType::kComposite, "Measure.useContext", ""},
     {"Measure", "date", ParamType::kDate, "Measure.date", ""},
     {"Measure", "depends-on", ParamType::kReference, "Measure.relatedArtifact.where(type='depends-on').resource | Measure.library", "Library,Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"Measure", "derived-from", ParamType::kReference, "Measure.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -1006,6 +1038,8 @@ constexpr SearchParamDef kDefs[] = {
     {"MessageDefinition", "context", ParamType::kToken, "(MessageDefinition.useContext.value as CodeableConcept)", ""},
     {"MessageDefinition", "context-quantity", ParamType::kQuantity, "(MessageDefinition.useContext.value as Quantity) | (MessageDefinition.useContext.value as Range)", ""},
     {"MessageDefinition", "context-type", ParamType::kToken, "MessageDefinition.useContext.code", ""},
+    {"MessageDefinition", "context-type-quantity", ParamType::kComposite, "MessageDefinition.useContext", ""},
+    {"MessageDefinition", "context-type-value", ParamType::kComposite, "MessageDefinition.useContext", ""},
     {"MessageDefinition", "date", ParamType::kDate, "MessageDefinition.date", ""},
     {"MessageDefinition", "description", ParamType::kString, "MessageDefinition.description", ""},
     {"MessageDefinition", "event", ParamType::kToken, "MessageDefinition.event", ""},
@@ -1046,6 +1080,8 @@ constexpr SearchParamDef kDefs[] = {
     {"NamingSystem", "context", ParamType::kToken, "(NamingSystem.useContext.value as CodeableConcept)", ""},
     {"NamingSystem", "context-quantity", ParamType::kQuantity, "(NamingSystem.useContext.value as Quantity) | (NamingSystem.useContext.value as Range)", ""},
     {"NamingSystem", "context-type", ParamType::kToken, "NamingSystem.useContext.code", ""},
+    {"NamingSystem", "context-type-quantity", ParamType::kComposite, "NamingSystem.useContext", ""},
+    {"NamingSystem", "context-type-value", ParamType::kComposite, "NamingSystem.useContext", ""},
     {"NamingSystem", "date", ParamType::kDate, "NamingSystem.date", ""},
     {"NamingSystem", "description", ParamType::kString, "NamingSystem.description", ""},
     {"NamingSystem", "id-type", ParamType::kToken, "NamingSystem.uniqueId.type", ""},
@@ -1074,11 +1110,19 @@ constexpr SearchParamDef kDefs[] = {
     {"Observation", "based-on", ParamType::kReference, "Observation.basedOn", "CarePlan,MedicationRequest,NutritionOrder,DeviceRequest,ServiceRequest,ImmunizationRecommendation"},
     {"Observation", "category", ParamType::kToken, "Observation.category", ""},
     {"Observation", "code", ParamType::kToken, "Observation.code", ""},
+    {"Observation", "code-value-concept", ParamType::kComposite, "Observation", ""},
+    {"Observation", "code-value-date", ParamType::kComposite, "Observation", ""},
+    {"Observation", "code-value-quantity", ParamType::kComposite, "Observation", ""},
+    {"Observation", "code-value-string", ParamType::kComposite, "Observation", ""},
     {"Observation", "combo-code", ParamType::kToken, "Observation.code | Observation.component.code", ""},
+    {"Observation", "combo-code-value-concept", ParamType::kComposite, "Observation | Observation.component", ""},
+    {"Observation", "combo-code-value-quantity", ParamType::kComposite, "Observation | Observation.component", ""},
     {"Observation", "combo-data-absent-reason", ParamType::kToken, "Observation.dataAbsentReason | Observation.component.dataAbsentReason", ""},
     {"Observation", "combo-value-concept", ParamType::kToken, "(Observation.value as CodeableConcept) | (Observation.component.value as CodeableConcept)", ""},
     {"Observation", "combo-value-quantity", ParamType::kQuantity, "(Observation.value as Quantity) | (Observation.value as SampledData) | (Observation.component.value as Quantity) | (Observation.component.value as SampledData)", ""},
     {"Observation", "component-code", ParamType::kToken, "Observation.component.code", ""},
+    {"Observation", "component-code-value-concept", ParamType::kComposite, "Observation.component", ""},
+    {"Observation", "component-code-value-quantity", ParamType::kComposite, "Observation.component", ""},
     {"Observation", "component-data-absent-reason", ParamType::kToken, "Observation.component.dataAbsentReason", ""},
     {"Observation", "component-value-concept", ParamType::kToken, "(Observation.component.value as CodeableConcept)", ""},
     {"Observation", "component-value-quantity", ParamType::kQuantity, "(Observation.component.value as Quantity) | (Observation.component.value as SampledData)", ""},
@@ -1106,6 +1150,8 @@ constexpr SearchParamDef kDefs[] = {
     {"OperationDefinition", "context", ParamType::kToken, "(OperationDefinition.useContext.value as CodeableConcept)", ""},
     {"OperationDefinition", "context-quantity", ParamType::kQuantity, "(OperationDefinition.useContext.value as Quantity) | (OperationDefinition.useContext.value as Range)", ""},
     {"OperationDefinition", "context-type", ParamType::kToken, "OperationDefinition.useContext.code", ""},
+    {"OperationDefinition", "context-type-quantity", ParamType::kComposite, "OperationDefinition.useContext", ""},
+    {"OperationDefinition", "context-type-value", ParamType::kComposite, "OperationDefinition.useContext", ""},
     {"OperationDefinition", "date", ParamType::kDate, "OperationDefinition.date", ""},
     {"OperationDefinition", "description", ParamType::kString, "OperationDefinition.description", ""},
     {"OperationDefinition", "input-profile", ParamType::kReference, "OperationDefinition.inputProfile", "StructureDefinition"},
@@ -1208,6 +1254,8 @@ constexpr SearchParamDef kDefs[] = {
     {"PlanDefinition", "context", ParamType::kToken, "(PlanDefinition.useContext.value as CodeableConcept)", ""},
     {"PlanDefinition", "context-quantity", ParamType::kQuantity, "(PlanDefinition.useContext.value as Quantity) | (PlanDefinition.useContext.value as Range)", ""},
     {"PlanDefinition", "context-type", ParamType::kToken, "PlanDefinition.useContext.code", ""},
+    {"PlanDefinition", "context-type-quantity", ParamType::kComposite, "PlanDefinition.useContext", ""},
+    {"PlanDefinition", "context-type-value", ParamType::kComposite, "PlanDefinition.useContext", ""},
     {"PlanDefinition", "date", ParamType::kDate, "PlanDefinition.date", ""},
     {"PlanDefinition", "definition", ParamType::kReference, "PlanDefinition.action.definition", "Questionnaire,PlanDefinition,ActivityDefinition"},
     {"PlanDefinition", "depends-on", ParamType::kReference, "PlanDefinition.relatedArtifact.where(type='depends-on').resource | PlanDefinition.library", "Library,Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -1286,6 +1334,8 @@ constexpr SearchParamDef kDefs[] = {
     {"Questionnaire", "context", ParamType::kToken, "(Questionnaire.useContext.value as CodeableConcept)", ""},
     {"Questionnaire", "context-quantity", ParamType::kQuantity, "(Questionnaire.useContext.value as Quantity) | (Questionnaire.useContext.value as Range)", ""},
     {"Questionnaire", "context-type", ParamType::kToken, "Questionnaire.useContext.code", ""},
+    {"Questionnaire", "context-type-quantity", ParamType::kComposite, "Questionnaire.useContext", ""},
+    {"Questionnaire", "context-type-value", ParamType::kComposite, "Questionnaire.useContext", ""},
     {"Questionnaire", "date", ParamType::kDate, "Questionnaire.date", ""},
     {"Questionnaire", "definition", ParamType::kUri, "Questionnaire.item.definition", ""},
     {"Questionnaire", "description", ParamType::kString, "Questionnaire.description", ""},
@@ -1345,6 +1395,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ResearchDefinition", "context", ParamType::kToken, "(ResearchDefinition.useContext.value as CodeableConcept)", ""},
     {"ResearchDefinition", "context-quantity", ParamType::kQuantity, "(ResearchDefinition.useContext.value as Quantity) | (ResearchDefinition.useContext.value as Range)", ""},
     {"ResearchDefinition", "context-type", ParamType::kToken, "ResearchDefinition.useContext.code", ""},
+    {"ResearchDefinition", "context-type-quantity", ParamType::kComposite, "ResearchDefinition.useContext", ""},
+    {"ResearchDefinition", "context-type-value", ParamType::kComposite, "ResearchDefinition.useContext", ""},
     {"ResearchDefinition", "date", ParamType::kDate, "ResearchDefinition.date", ""},
     {"ResearchDefinition", "depends-on", ParamType::kReference, "ResearchDefinition.relatedArtifact.where(type='depends-on').resource | ResearchDefinition.library", "Library,Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"ResearchDefinition", "derived-from", ParamType::kReference, "ResearchDefinition.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -1365,6 +1417,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ResearchElementDefinition", "context", ParamType::kToken, "(ResearchElementDefinition.useContext.value as CodeableConcept)", ""},
     {"ResearchElementDefinition", "context-quantity", ParamType::kQuantity, "(ResearchElementDefinition.useContext.value as Quantity) | (ResearchElementDefinition.useContext.value as Range)", ""},
     {"ResearchElementDefinition", "context-type", ParamType::kToken, "ResearchElementDefinition.useContext.code", ""},
+    {"ResearchElementDefinition", "context-type-quantity", ParamType::kComposite, "ResearchElementDefinition.useContext", ""},
+    {"ResearchElementDefinition", "context-type-value", ParamType::kComposite, "ResearchElementDefinition.useContext", ""},
     {"ResearchElementDefinition", "date", ParamType::kDate, "ResearchElementDefinition.date", ""},
     {"ResearchElementDefinition", "depends-on", ParamType::kReference, "ResearchElementDefinition.relatedArtifact.where(type='depends-on').resource | ResearchElementDefinition.library", "Library,Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
     {"ResearchElementDefinition", "derived-from", ParamType::kReference, "ResearchElementDefinition.relatedArtifact.where(type='derived-from').resource", "Account,ActivityDefinition,AdverseEvent,AllergyIntolerance,Appointment,AppointmentResponse,AuditEvent,Basic,Binary,BiologicallyDerivedProduct,BodyStructure,Bundle,CapabilityStatement,CarePlan,CareTeam,CatalogEntry,ChargeItem,ChargeItemDefinition,Claim,ClaimResponse,ClinicalImpression,CodeSystem,Communication,CommunicationRequest,CompartmentDefinition,Composition,ConceptMap,Condition,Consent,Contract,Coverage,CoverageEligibilityRequest,CoverageEligibilityResponse,DetectedIssue,Device,DeviceDefinition,DeviceMetric,DeviceRequest,DeviceUseStatement,DiagnosticReport,DocumentManifest,DocumentReference,EffectEvidenceSynthesis,Encounter,Endpoint,EnrollmentRequest,EnrollmentResponse,EpisodeOfCare,EventDefinition,Evidence,EvidenceVariable,ExampleScenario,ExplanationOfBenefit,FamilyMemberHistory,Flag,Goal,GraphDefinition,Group,GuidanceResponse,HealthcareService,ImagingStudy,Immunization,ImmunizationEvaluation,ImmunizationRecommendation,ImplementationGuide,InsurancePlan,Invoice,Library,Linkage,List,Location,Measure,MeasureReport,Media,Medication,MedicationAdministration,MedicationDispense,MedicationKnowledge,MedicationRequest,MedicationStatement,MedicinalProduct,MedicinalProductAuthorization,MedicinalProductContraindication,MedicinalProductIndication,MedicinalProductIngredient,MedicinalProductInteraction,MedicinalProductManufactured,MedicinalProductPackaged,MedicinalProductPharmaceutical,MedicinalProductUndesirableEffect,MessageDefinition,MessageHeader,MolecularSequence,NamingSystem,NutritionOrder,Observation,ObservationDefinition,OperationDefinition,OperationOutcome,Organization,OrganizationAffiliation,Patient,PaymentNotice,PaymentReconciliation,Person,PlanDefinition,Practitioner,PractitionerRole,Procedure,Provenance,Questionnaire,QuestionnaireResponse,RelatedPerson,RequestGroup,ResearchDefinition,ResearchElementDefinition,ResearchStudy,ResearchSubject,RiskAssessment,RiskEvidenceSynthesis,Schedule,SearchParameter,ServiceRequest,Slot,Specimen,SpecimenDefinition,StructureDefinition,StructureMap,Subscription,Substance,SubstanceNucleicAcid,SubstancePolymer,SubstanceProtein,SubstanceReferenceInformation,SubstanceSourceMaterial,SubstanceSpecification,SupplyDelivery,SupplyRequest,Task,TerminologyCapabilities,TestReport,TestScript,ValueSet,VerificationResult,VisionPrescription"},
@@ -1413,6 +1467,8 @@ constexpr SearchParamDef kDefs[] = {
     {"RiskEvidenceSynthesis", "context", ParamType::kToken, "(RiskEvidenceSynthesis.useContext.value as CodeableConcept)", ""},
     {"RiskEvidenceSynthesis", "context-quantity", ParamType::kQuantity, "(RiskEvidenceSynthesis.useContext.value as Quantity) | (RiskEvidenceSynthesis.useContext.value as Range)", ""},
     {"RiskEvidenceSynthesis", "context-type", ParamType::kToken, "RiskEvidenceSynthesis.useContext.code", ""},
+    {"RiskEvidenceSynthesis", "context-type-quantity", ParamType::kComposite, "RiskEvidenceSynthesis.useContext", ""},
+    {"RiskEvidenceSynthesis", "context-type-value", ParamType::kComposite, "RiskEvidenceSynthesis.useContext", ""},
     {"RiskEvidenceSynthesis", "date", ParamType::kDate, "RiskEvidenceSynthesis.date", ""},
     {"RiskEvidenceSynthesis", "description", ParamType::kString, "RiskEvidenceSynthesis.description", ""},
     {"RiskEvidenceSynthesis", "effective", ParamType::kDate, "RiskEvidenceSynthesis.effectivePeriod", ""},
@@ -1437,6 +1493,8 @@ constexpr SearchParamDef kDefs[] = {
     {"SearchParameter", "context", ParamType::kToken, "(SearchParameter.useContext.value as CodeableConcept)", ""},
     {"SearchParameter", "context-quantity", ParamType::kQuantity, "(SearchParameter.useContext.value as Quantity) | (SearchParameter.useContext.value as Range)", ""},
     {"SearchParameter", "context-type", ParamType::kToken, "SearchParameter.useContext.code", ""},
+    {"SearchParameter", "context-type-quantity", ParamType::kComposite, "SearchParameter.useContext", ""},
+    {"SearchParameter", "context-type-value", ParamType::kComposite, "SearchParameter.useContext", ""},
     {"SearchParameter", "date", ParamType::kDate, "SearchParameter.date", ""},
     {"SearchParameter", "derived-from", ParamType::kReference, "SearchParameter.derivedFrom", "SearchParameter"},
     {"SearchParameter", "description", ParamType::kString, "SearchParameter.description", ""},
@@ -1499,6 +1557,8 @@ constexpr SearchParamDef kDefs[] = {
     {"StructureDefinition", "context", ParamType::kToken, "(StructureDefinition.useContext.value as CodeableConcept)", ""},
     {"StructureDefinition", "context-quantity", ParamType::kQuantity, "(StructureDefinition.useContext.value as Quantity) | (StructureDefinition.useContext.value as Range)", ""},
     {"StructureDefinition", "context-type", ParamType::kToken, "StructureDefinition.useContext.code", ""},
+    {"StructureDefinition", "context-type-quantity", ParamType::kComposite, "StructureDefinition.useContext", ""},
+    {"StructureDefinition", "context-type-value", ParamType::kComposite, "StructureDefinition.useContext", ""},
     {"StructureDefinition", "date", ParamType::kDate, "StructureDefinition.date", ""},
     {"StructureDefinition", "derivation", ParamType::kToken, "StructureDefinition.derivation", ""},
     {"StructureDefinition", "description", ParamType::kString, "StructureDefinition.description", ""},
@@ -1520,6 +1580,8 @@ constexpr SearchParamDef kDefs[] = {
     {"StructureMap", "context", ParamType::kToken, "(StructureMap.useContext.value as CodeableConcept)", ""},
     {"StructureMap", "context-quantity", ParamType::kQuantity, "(StructureMap.useContext.value as Quantity) | (StructureMap.useContext.value as Range)", ""},
     {"StructureMap", "context-type", ParamType::kToken, "StructureMap.useContext.code", ""},
+    {"StructureMap", "context-type-quantity", ParamType::kComposite, "StructureMap.useContext", ""},
+    {"StructureMap", "context-type-value", ParamType::kComposite, "StructureMap.useContext", ""},
     {"StructureMap", "date", ParamType::kDate, "StructureMap.date", ""},
     {"StructureMap", "description", ParamType::kString, "StructureMap.description", ""},
     {"StructureMap", "identifier", ParamType::kToken, "StructureMap.identifier", ""},
@@ -1579,6 +1641,8 @@ constexpr SearchParamDef kDefs[] = {
     {"TerminologyCapabilities", "context", ParamType::kToken, "(TerminologyCapabilities.useContext.value as CodeableConcept)", ""},
     {"TerminologyCapabilities", "context-quantity", ParamType::kQuantity, "(TerminologyCapabilities.useContext.value as Quantity) | (TerminologyCapabilities.useContext.value as Range)", ""},
     {"TerminologyCapabilities", "context-type", ParamType::kToken, "TerminologyCapabilities.useContext.code", ""},
+    {"TerminologyCapabilities", "context-type-quantity", ParamType::kComposite, "TerminologyCapabilities.useContext", ""},
+    {"TerminologyCapabilities", "context-type-value", ParamType::kComposite, "TerminologyCapabilities.useContext", ""},
     {"TerminologyCapabilities", "date", ParamType::kDate, "TerminologyCapabilities.date", ""},
     {"TerminologyCapabilities", "description", ParamType::kString, "TerminologyCapabilities.description", ""},
     {"TerminologyCapabilities", "jurisdiction", ParamType::kToken, "TerminologyCapabilities.jurisdiction", ""},
@@ -1597,6 +1661,8 @@ constexpr SearchParamDef kDefs[] = {
     {"TestScript", "context", ParamType::kToken, "(TestScript.useContext.value as CodeableConcept)", ""},
     {"TestScript", "context-quantity", ParamType::kQuantity, "(TestScript.useContext.value as Quantity) | (TestScript.useContext.value as Range)", ""},
     {"TestScript", "context-type", ParamType::kToken, "TestScript.useContext.code", ""},
+    {"TestScript", "context-type-quantity", ParamType::kComposite, "TestScript.useContext", ""},
+    {"TestScript", "context-type-value", ParamType::kComposite, "TestScript.useContext", ""},
     {"TestScript", "date", ParamType::kDate, "TestScript.date", ""},
     {"TestScript", "description", ParamType::kString, "TestScript.description", ""},
     {"TestScript", "identifier", ParamType::kToken, "TestScript.identifier", ""},
@@ -1612,6 +1678,8 @@ constexpr SearchParamDef kDefs[] = {
     {"ValueSet", "context", ParamType::kToken, "(ValueSet.useContext.value as CodeableConcept)", ""},
     {"ValueSet", "context-quantity", ParamType::kQuantity, "(ValueSet.useContext.value as Quantity) | (ValueSet.useContext.value as Range)", ""},
     {"ValueSet", "context-type", ParamType::kToken, "ValueSet.useContext.code", ""},
+    {"ValueSet", "context-type-quantity", ParamType::kComposite, "ValueSet.useContext", ""},
+    {"ValueSet", "context-type-value", ParamType::kComposite, "ValueSet.useContext", ""},
     {"ValueSet", "date", ParamType::kDate, "ValueSet.date", ""},
     {"ValueSet", "description", ParamType::kString, "ValueSet.description", ""},
     {"ValueSet", "expansion", ParamType::kUri, "ValueSet.expansion.identifier", ""},
@@ -1632,93 +1700,96 @@ constexpr SearchParamDef kDefs[] = {
     {"VisionPrescription", "prescriber", ParamType::kReference, "VisionPrescription.prescriber", "Practitioner,PractitionerRole"},
     {"VisionPrescription", "status", ParamType::kToken, "VisionPrescription.status", ""},
 };
+constexpr CompositeParamDef kComposites[] = {
+    {"ActivityDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ActivityDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"CapabilityStatement", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"CapabilityStatement", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ChargeItemDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ChargeItemDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"CodeSystem", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"CodeSystem", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"CompartmentDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"CompartmentDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ConceptMap", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ConceptMap", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"DocumentReference", "relationship", {{"relatesto", ParamType::kReference, "target"}, {"relation", ParamType::kToken, "code"}}},
+    {"EffectEvidenceSynthesis", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"EffectEvidenceSynthesis", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"EventDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"EventDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Evidence", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"Evidence", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"EvidenceVariable", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"EvidenceVariable", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ExampleScenario", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ExampleScenario", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"GraphDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"GraphDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Group", "characteristic-value", {{"characteristic", ParamType::kToken, "code"}, {"value", ParamType::kToken, "value"}}},
+    {"ImplementationGuide", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ImplementationGuide", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Library", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"Library", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Measure", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"Measure", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"MessageDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"MessageDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"NamingSystem", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"NamingSystem", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Observation", "code-value-concept", {{"code", ParamType::kToken, "code"}, {"value-concept", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Observation", "code-value-date", {{"code", ParamType::kToken, "code"}, {"value-date", ParamType::kDate, "value.as(DateTime) | value.as(Period)"}}},
+    {"Observation", "code-value-quantity", {{"code", ParamType::kToken, "code"}, {"value-quantity", ParamType::kQuantity, "value.as(Quantity)"}}},
+    {"Observation", "code-value-string", {{"code", ParamType::kToken, "code"}, {"value-string", ParamType::kString, "value.as(string)"}}},
+    {"Observation", "combo-code-value-concept", {{"combo-code", ParamType::kToken, "code"}, {"combo-value-concept", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Observation", "combo-code-value-quantity", {{"combo-code", ParamType::kToken, "code"}, {"combo-value-quantity", ParamType::kQuantity, "value.as(Quantity)"}}},
+    {"Observation", "component-code-value-concept", {{"component-code", ParamType::kToken, "code"}, {"component-value-concept", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Observation", "component-code-value-quantity", {{"component-code", ParamType::kToken, "code"}, {"component-value-quantity", ParamType::kQuantity, "value.as(Quantity)"}}},
+    {"OperationDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"OperationDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"PlanDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"PlanDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"Questionnaire", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"Questionnaire", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ResearchDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ResearchDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ResearchElementDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ResearchElementDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"RiskEvidenceSynthesis", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"RiskEvidenceSynthesis", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"SearchParameter", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"SearchParameter", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"StructureDefinition", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"StructureDefinition", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"StructureMap", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"StructureMap", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"TerminologyCapabilities", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"TerminologyCapabilities", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"TestScript", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"TestScript", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+    {"ValueSet", "context-type-quantity", {{"context-type", ParamType::kToken, "code"}, {"context-quantity", ParamType::kQuantity, "value.as(Quantity) | value.as(Range)"}}},
+    {"ValueSet", "context-type-value", {{"context-type", ParamType::kToken, "code"}, {"context", ParamType::kToken, "value.as(CodeableConcept)"}}},
+};
 }  // namespace
 
 std::span<const SearchParamDef> SearchParamDefs() { return kDefs; }
+std::span<const CompositeParamDef> CompositeParamDefs() { return kComposites; }
 
 }  // namespace kakehashi::gateway::detail
 
-// Not indexed (82 expressions outside the supported FHIRPath subset or of type
-// composite/special):
+// Not indexed (14 expressions outside the supported FHIRPath subset, of type
+// special, or composites of another shape):
 //   DomainResource._text (string): type not indexed
 //   Resource._content (string): type not indexed
 //   Resource._query (token): type not indexed
-//   ActivityDefinition.context-type-quantity (composite): type not indexed
-//   ActivityDefinition.context-type-value (composite): type not indexed
 //   Bundle.composition (reference): unsupported expression: Bundle.entry[0].resource
 //   Bundle.message (reference): unsupported expression: Bundle.entry[0].resource
-//   CapabilityStatement.context-type-quantity (composite): type not indexed
-//   CodeSystem.context-type-quantity (composite): type not indexed
-//   CompartmentDefinition.context-type-quantity (composite): type not indexed
-//   ConceptMap.context-type-quantity (composite): type not indexed
-//   GraphDefinition.context-type-quantity (composite): type not indexed
-//   ImplementationGuide.context-type-quantity (composite): type not indexed
-//   MessageDefinition.context-type-quantity (composite): type not indexed
-//   NamingSystem.context-type-quantity (composite): type not indexed
-//   OperationDefinition.context-type-quantity (composite): type not indexed
-//   SearchParameter.context-type-quantity (composite): type not indexed
-//   StructureDefinition.context-type-quantity (composite): type not indexed
-//   StructureMap.context-type-quantity (composite): type not indexed
-//   TerminologyCapabilities.context-type-quantity (composite): type not indexed
-//   ValueSet.context-type-quantity (composite): type not indexed
-//   CapabilityStatement.context-type-value (composite): type not indexed
-//   CodeSystem.context-type-value (composite): type not indexed
-//   CompartmentDefinition.context-type-value (composite): type not indexed
-//   ConceptMap.context-type-value (composite): type not indexed
-//   GraphDefinition.context-type-value (composite): type not indexed
-//   ImplementationGuide.context-type-value (composite): type not indexed
-//   MessageDefinition.context-type-value (composite): type not indexed
-//   NamingSystem.context-type-value (composite): type not indexed
-//   OperationDefinition.context-type-value (composite): type not indexed
-//   SearchParameter.context-type-value (composite): type not indexed
-//   StructureDefinition.context-type-value (composite): type not indexed
-//   StructureMap.context-type-value (composite): type not indexed
-//   TerminologyCapabilities.context-type-value (composite): type not indexed
-//   ValueSet.context-type-value (composite): type not indexed
-//   ChargeItemDefinition.context-type-quantity (composite): type not indexed
-//   ChargeItemDefinition.context-type-value (composite): type not indexed
-//   DocumentReference.relationship (composite): type not indexed
-//   EffectEvidenceSynthesis.context-type-quantity (composite): type not indexed
-//   EffectEvidenceSynthesis.context-type-value (composite): type not indexed
-//   EventDefinition.context-type-quantity (composite): type not indexed
-//   EventDefinition.context-type-value (composite): type not indexed
-//   Evidence.context-type-quantity (composite): type not indexed
-//   Evidence.context-type-value (composite): type not indexed
-//   EvidenceVariable.context-type-quantity (composite): type not indexed
-//   EvidenceVariable.context-type-value (composite): type not indexed
-//   ExampleScenario.context-type-quantity (composite): type not indexed
-//   ExampleScenario.context-type-value (composite): type not indexed
-//   Group.characteristic-value (composite): type not indexed
 //   ?.name (string): unsupported expression: name
 //   ?.name (string): unsupported expression: alias
-//   Library.context-type-quantity (composite): type not indexed
-//   Library.context-type-value (composite): type not indexed
 //   Location.near (special): type not indexed
-//   Measure.context-type-quantity (composite): type not indexed
-//   Measure.context-type-value (composite): type not indexed
-//   MolecularSequence.chromosome-variant-coordinate (composite): type not indexed
-//   MolecularSequence.chromosome-window-coordinate (composite): type not indexed
-//   MolecularSequence.referenceseqid-variant-coordinate (composite): type not indexed
-//   MolecularSequence.referenceseqid-window-coordinate (composite): type not indexed
+//   MolecularSequence.chromosome-variant-coordinate (composite): 3 components (2 are indexed)
+//   MolecularSequence.chromosome-window-coordinate (composite): 3 components (2 are indexed)
+//   MolecularSequence.referenceseqid-variant-coordinate (composite): 3 components (2 are indexed)
+//   MolecularSequence.referenceseqid-window-coordinate (composite): 3 components (2 are indexed)
 //   Observation.value-string (string): unsupported expression: (Observation.value as CodeableConcept).text
-//   Observation.code-value-concept (composite): type not indexed
-//   Observation.code-value-date (composite): type not indexed
-//   Observation.code-value-quantity (composite): type not indexed
-//   Observation.code-value-string (composite): type not indexed
-//   Observation.combo-code-value-concept (composite): type not indexed
-//   Observation.combo-code-value-quantity (composite): type not indexed
-//   Observation.component-code-value-concept (composite): type not indexed
-//   Observation.component-code-value-quantity (composite): type not indexed
 //   Patient.deceased (token): unsupported expression: Patient.deceased.exists() and Patient.deceased != false
-//   PlanDefinition.context-type-quantity (composite): type not indexed
-//   PlanDefinition.context-type-value (composite): type not indexed
-//   Questionnaire.context-type-quantity (composite): type not indexed
-//   Questionnaire.context-type-value (composite): type not indexed
-//   ResearchDefinition.context-type-quantity (composite): type not indexed
-//   ResearchDefinition.context-type-value (composite): type not indexed
-//   ResearchElementDefinition.context-type-quantity (composite): type not indexed
-//   ResearchElementDefinition.context-type-value (composite): type not indexed
-//   RiskEvidenceSynthesis.context-type-quantity (composite): type not indexed
-//   RiskEvidenceSynthesis.context-type-value (composite): type not indexed
-//   TestScript.context-type-quantity (composite): type not indexed
-//   TestScript.context-type-value (composite): type not indexed

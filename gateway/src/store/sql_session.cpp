@@ -40,6 +40,7 @@ std::string_view TableFor(Predicate::Kind kind) {
     case Predicate::Kind::kDate: return "idx_date";
     case Predicate::Kind::kReference: return "idx_ref";
     case Predicate::Kind::kQuantity: return "idx_quantity";
+    case Predicate::Kind::kComposite: return "idx_composite";
     default: return "idx_token";
   }
 }
@@ -69,7 +70,7 @@ void AppendParamMatch(const std::string& x, std::string_view type, const std::st
   };
   auto pids_of = [&](std::string_view t, const gateway::detail::IndexedParam& as) {
     std::vector<std::int64_t> pids;
-    for (std::string_view code : as.codes) pids.push_back(keys.Find(t, code));
+    for (const std::string& code : as.codes) pids.push_back(keys.Find(t, code));
     return pids;
   };
   if (!type.empty()) {
@@ -85,8 +86,9 @@ void AppendParamMatch(const std::string& x, std::string_view type, const std::st
   }
   std::vector<std::int64_t> plain;
   std::vector<std::pair<std::vector<std::int64_t>, std::string_view>> restricted;
+  const std::string_view base = std::string_view(param).substr(0, param.find(':'));
   for (const std::string& t : registry.Types()) {
-    if (registry.Find(t, param) == nullptr) continue;
+    if (registry.Find(t, base) == nullptr) continue;
     const auto as = registry.IndexedAs(t, param);
     auto pids = pids_of(t, as);
     if (as.only_target.empty()) {
@@ -182,6 +184,100 @@ std::vector<std::string> UriAncestors(const std::string& uri) {
     if (i > 0) out.push_back(uri.substr(0, i));
   }
   return out;
+}
+
+// A quantity predicate's prefix and number against column `v` (R4 §3.1.1.5.6; eq, ne and ap use
+// the value's implicit range).
+void AppendNumberCompare(const Predicate& p, const std::string& v, std::string& sql,
+                         std::vector<Param>& params) {
+  switch (p.compare) {
+    case Compare::kEq:
+    case Compare::kAp:
+      sql += "(" + v + " >= ? AND " + v + " < ?)";
+      params.emplace_back(p.number_low);
+      params.emplace_back(p.number_high);
+      break;
+    case Compare::kNe:
+      sql += "NOT (" + v + " >= ? AND " + v + " < ?)";
+      params.emplace_back(p.number_low);
+      params.emplace_back(p.number_high);
+      break;
+    case Compare::kGt:
+    case Compare::kSa:
+      sql += v + " > ?";
+      params.emplace_back(p.number);
+      break;
+    case Compare::kLt:
+    case Compare::kEb:
+      sql += v + " < ?";
+      params.emplace_back(p.number);
+      break;
+    case Compare::kGe:
+      sql += v + " >= ?";
+      params.emplace_back(p.number);
+      break;
+    case Compare::kLe:
+      sql += v + " <= ?";
+      params.emplace_back(p.number);
+      break;
+  }
+}
+
+// " AND …" conditions of one composite component on its columns of idx_composite (alias x):
+// the first component's (system1, code1), the second's (system2, code2, num, low, high).
+void AppendComponent(const Predicate& c, const std::string& x, bool first, std::string& sql,
+                     std::vector<Param>& params) {
+  const std::string system = x + (first ? ".system1" : ".system2");
+  const std::string code = x + (first ? ".code1" : ".code2");
+  if (!first && (c.kind == Predicate::Kind::kToken || c.kind == Predicate::Kind::kReference ||
+                 c.kind == Predicate::Kind::kString)) {
+    // What such rows hold in the key columns before code2 (SchemaV6): keeps the key usable.
+    sql += " AND " + x + ".num = 0 AND " + x + ".low = 0 AND " + x + ".high = 0";
+  } else if (!first && c.kind == Predicate::Kind::kDate) {
+    sql += " AND " + x + ".num = 0";
+  }
+  switch (c.kind) {
+    case Predicate::Kind::kToken:
+      if (c.system) {
+        sql += " AND " + system + " = ?";
+        params.emplace_back(*c.system);
+      }
+      if (!c.value.empty()) {
+        sql += " AND " + code + " = ?";
+        params.emplace_back(c.value);
+      }
+      return;
+    case Predicate::Kind::kReference:
+      sql += " AND " + code + " = ?";
+      params.emplace_back(c.value);
+      if (!c.target_type.empty()) {
+        sql += " AND " + system + " = ?";
+        params.emplace_back(c.target_type);
+      }
+      return;
+    case Predicate::Kind::kString:  // the default string match: starts with (a byte range)
+      sql += " AND " + code + " >= ? AND " + code + " < ?";
+      params.emplace_back(c.value);
+      params.emplace_back(c.value + "\xF4\x8F\xBF\xBF");
+      return;
+    case Predicate::Kind::kQuantity:
+      sql += " AND ";
+      AppendNumberCompare(c, x + ".num", sql, params);
+      if (c.system && !c.system->empty()) {
+        sql += " AND " + system + " = ?";
+        params.emplace_back(*c.system);
+      }
+      if (!c.target_type.empty()) {  // unit code
+        sql += " AND " + code + " = ?";
+        params.emplace_back(c.target_type);
+      }
+      return;
+    case Predicate::Kind::kDate:
+      sql += " AND ";
+      AppendRangeCompare(c.compare, x + ".low", x + ".high", c.low_us, c.high_us, sql, params);
+      return;
+    default: sql += " AND 1 = 0"; return;  // not a component kind (BuildSearch never makes one)
+  }
 }
 
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
@@ -310,38 +406,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
     case Predicate::Kind::kQuantity: {
       exists_head("idx_quantity");
       sql += " AND ";
-      const std::string v = x + ".value";
-      switch (p.compare) {
-        case Compare::kEq:
-        case Compare::kAp:
-          sql += "(" + v + " >= ? AND " + v + " < ?)";
-          params.emplace_back(p.number_low);
-          params.emplace_back(p.number_high);
-          break;
-        case Compare::kNe:
-          sql += "NOT (" + v + " >= ? AND " + v + " < ?)";
-          params.emplace_back(p.number_low);
-          params.emplace_back(p.number_high);
-          break;
-        case Compare::kGt:
-        case Compare::kSa:
-          sql += v + " > ?";
-          params.emplace_back(p.number);
-          break;
-        case Compare::kLt:
-        case Compare::kEb:
-          sql += v + " < ?";
-          params.emplace_back(p.number);
-          break;
-        case Compare::kGe:
-          sql += v + " >= ?";
-          params.emplace_back(p.number);
-          break;
-        case Compare::kLe:
-          sql += v + " <= ?";
-          params.emplace_back(p.number);
-          break;
-      }
+      AppendNumberCompare(p, x + ".value", sql, params);
       if (p.system && !p.system->empty()) {
         sql += " AND " + x + ".system = ?";
         params.emplace_back(*p.system);
@@ -385,6 +450,16 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       }
       sql += ")";
       return;
+    case Predicate::Kind::kComposite:
+      // One stored pair must satisfy both components (the same element's values).
+      exists_head("idx_composite");
+      if (p.components) {
+        for (std::size_t i = 0; i < p.components->size(); ++i) {
+          AppendComponent((*p.components)[i], x, i == 0, sql, params);
+        }
+      }
+      sql += ")";
+      return;
     case Predicate::Kind::kMissing:
       if (p.missing) sql += "NOT ";
       exists_head(TableFor(p.missing_kind));
@@ -417,9 +492,13 @@ bool IsSelective(const Conjunction& where) {
   for (const auto& any : where) {
     bool all = !any.empty();
     for (const Predicate& p : any) {
+      // A composite whose first component names a code or a reference target is a token or
+      // reference probe too.
       const bool selective = p.kind == Predicate::Kind::kId ||
                              (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
-                             (p.kind == Predicate::Kind::kReference && !p.chain);
+                             (p.kind == Predicate::Kind::kReference && !p.chain) ||
+                             (p.kind == Predicate::Kind::kComposite && p.components &&
+                              !p.components->empty() && !p.components->front().value.empty());
       all = all && selective;
     }
     if (all) return true;
@@ -532,6 +611,7 @@ std::vector<std::string> SchemaV3(Dialect) {
         case ParamType::kReference: tables = {"idx_ref"}; break;
         case ParamType::kQuantity:
         case ParamType::kNumber: tables = {"idx_quantity"}; break;
+        case ParamType::kComposite: break;  // composites were first indexed in version 6
       }
       // Type names and codes come from the generated R4 table ([A-Za-z0-9-]), never from input.
       for (std::string_view table : tables) {
@@ -595,9 +675,12 @@ std::string SyncParamKeysSql() {
   std::size_t n = 0;
   for (const std::string& type : registry.Types()) {
     for (const auto& [code, param] : registry.ForType(type)) {
-      if (!param.union_of.empty()) continue;  // no rows of its own (SchemaV3)
-      sql += n == 0 ? "(" : ", (";
-      sql += std::to_string(++n) + ", '" + type + "', '" + code + "')";
+      if (!param.union_of.empty()) continue;                       // no rows of its own (SchemaV3)
+      for (const std::string* c : {&code, &param.variant_code}) {  // code:exact, code:text
+        if (c->empty()) continue;
+        sql += n == 0 ? "(" : ", (";
+        sql += std::to_string(++n) + ", '" + type + "', '" + *c + "')";
+      }
     }
   }
   sql +=
@@ -678,6 +761,29 @@ std::vector<std::string> SchemaV5(Dialect dialect) {
   return out;
 }
 
+std::vector<std::string> SchemaV6(Dialect dialect) {
+  const bool pg = dialect == Dialect::kPostgres;
+  const std::string text = pg ? "TEXT COLLATE \"C\"" : "TEXT";
+  const std::string real = pg ? "DOUBLE PRECISION" : "REAL";
+  // Keyed by value as the other index tables (SQLite: the key is the table, WITHOUT ROWID):
+  // a search names the parameter and the first component's code (or reference id), then the
+  // second component: a quantity's number or a date's range follows in the key (a range scan),
+  // a token's or string's code2 after num = low = high = 0, which such a search states
+  // (AppendComponent). The systems come last: they rarely tell rows apart, and a key compared
+  // through long equal texts first costs every insert.
+  const std::string key = "pid, code1, num, low, high, code2, system1, system2, rk";
+  std::vector<std::string> out;
+  out.push_back("CREATE TABLE idx_composite (pid INTEGER NOT NULL, system1 " + text +
+                " NOT NULL, code1 " + text + " NOT NULL, system2 " + text + " NOT NULL, code2 " +
+                text + " NOT NULL, num " + real +
+                " NOT NULL, low BIGINT NOT NULL, high BIGINT NOT NULL, rk BIGINT NOT NULL" +
+                (pg ? ")" : ", PRIMARY KEY (" + key + ")) WITHOUT ROWID"));
+  if (pg) out.push_back("CREATE INDEX idx_composite_by_value ON idx_composite (" + key + ")");
+  out.push_back("CREATE INDEX idx_composite_by_resource ON idx_composite (rk, pid" +
+                std::string(pg ? ", code1, num, low, high, code2, system1, system2)" : ")"));
+  return out;
+}
+
 ParamKeys::ParamKeys(const Rows& rows) {
   for (const auto& row : rows) {
     if (row.size() < 3) continue;
@@ -699,6 +805,7 @@ std::vector<std::string> Schema(int version, Dialect dialect) {
     case 3: return SchemaV3(dialect);
     case 4: return SchemaV4(dialect);
     case 5: return SchemaV5(dialect);
+    case 6: return SchemaV6(dialect);
     default: return {};
   }
 }
@@ -839,11 +946,13 @@ std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
   for (std::size_t i = 0; i < query.where.size(); ++i) {
     const auto& any = query.where[i];
     // (A parameter stored as a union of others has no prefix rows of its own.)
+    // (Nor have a token's :text rows, code "code:text".)
     if (any.size() == 1 && any[0].kind == Predicate::Kind::kString &&
         any[0].string_match == Predicate::StringMatch::kPrefix && !any[0].value.empty() &&
+        any[0].param.find(':') == std::string::npos &&
         gateway::detail::SearchParamRegistry::Instance()
                 .IndexedAs(query.type, any[0].param)
-                .codes == std::vector<std::string_view>{any[0].param}) {
+                .codes == std::vector<std::string>{any[0].param}) {
       return i;
     }
   }
@@ -967,7 +1076,7 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
 
 namespace {
 
-enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity };
+enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity, kComposite };
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
@@ -989,6 +1098,7 @@ const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows
       {"idx_date (pid, low, high, rk) VALUES ", 4},
       {"idx_ref (pid, target_type, target_id, rk) VALUES ", 4},
       {"idx_quantity (pid, value, system, code, rk) VALUES ", 5},
+      {"idx_composite (pid, system1, code1, system2, code2, num, low, high, rk) VALUES ", 9},
   };
   static const auto kSql = [] {
     std::vector<std::vector<std::vector<std::string>>> by_dialect;
@@ -1141,7 +1251,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
     if (!found.empty()) {
       rk = ToInt(found[0][0]);
       for (std::string_view table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
-                                     "idx_ref", "idx_quantity"}) {
+                                     "idx_ref", "idx_quantity", "idx_composite"}) {
         std::string sql = "DELETE FROM ";
         sql += table;
         sql += " WHERE rk = ?";
@@ -1199,9 +1309,11 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
       [&](std::vector<Param>& params, std::size_t i) {
         params.emplace_back(index.strings[i].value);
       }));
-  // Prefixes of this resource's string values, each (param, prefix) once.
+  // Prefixes of this resource's string values, each (param, prefix) once; not of the values
+  // kept for :exact or :text (codes with a ':'), which are not searched by prefix rows.
   std::set<std::pair<std::string_view, std::string_view>> prefix_set;
   for (const auto& v : index.strings) {
+    if (v.param.find(':') != std::string::npos) continue;
     for (std::size_t n = 1; n <= kStringPrefixChars; ++n) {
       std::string_view prefix = PrefixOf(v.value, n);
       if (!prefix.ends_with(' ')) prefix_set.emplace(v.param, prefix);
@@ -1233,7 +1345,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
         params.emplace_back(r.target_type);
         params.emplace_back(r.target_id);
       }));
-  return queue(
+  KAKEHASHI_TRY_VOID(queue(
       IndexTable::kQuantity, index.quantities.size(),
       [&](std::size_t i) -> std::string_view { return index.quantities[i].param; },
       [&](std::vector<Param>& params, std::size_t i) {
@@ -1241,6 +1353,19 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
         params.emplace_back(q.value);
         params.emplace_back(q.system);
         params.emplace_back(q.code);
+      }));
+  return queue(
+      IndexTable::kComposite, index.composites.size(),
+      [&](std::size_t i) -> std::string_view { return index.composites[i].param; },
+      [&](std::vector<Param>& params, std::size_t i) {
+        const auto& c = index.composites[i];
+        params.emplace_back(c.system1);
+        params.emplace_back(c.code1);
+        params.emplace_back(c.system2);
+        params.emplace_back(c.code2);
+        params.emplace_back(c.number);
+        params.emplace_back(c.low_us);
+        params.emplace_back(c.high_us);
       });
 }
 

@@ -52,14 +52,19 @@ std::vector<std::string> SchemaV4(Dialect dialect);
 // from the stored JSON.
 std::vector<std::string> SchemaV5(Dialect dialect);
 
+// Schema version 6: idx_composite, the rows of composite search parameters (one per pair of
+// component values found on one element; decision 0038), keyed (pid, code1, num, low, high,
+// code2, system1, system2, rk).
+std::vector<std::string> SchemaV6(Dialect dialect);
+
 // "INSERT INTO search_keys …" of every (type, code) of the compiled search parameters that is
 // not there yet (a newer kakehashi may know more parameters). Run by the backends on every open,
 // under their migration lock, before ReadParamKeys.
 std::string SyncParamKeysSql();
 
-// The current schema version and the statements that bring version - 1 to `version` (1..5);
+// The current schema version and the statements that bring version - 1 to `version` (1..6);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 std::vector<std::string> Schema(int version, Dialect dialect);
 
 // search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
@@ -142,7 +147,7 @@ class SqlSession : public Session {
     std::vector<Param> params;
     std::size_t rows = 0;
   };
-  std::vector<PendingRows> pending_ = std::vector<PendingRows>(6);  // by index table
+  std::vector<PendingRows> pending_ = std::vector<PendingRows>(7);  // by index table
   bool has_pending_ = false;
   PendingRows pending_resources_;          // history rows; the resources rows are these plus an rk
   std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_

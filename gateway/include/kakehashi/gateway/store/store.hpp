@@ -79,12 +79,29 @@ struct QuantityEntry {
   std::string system;
   std::string code;  // code, or unit when there is no code
 };
+// One pair of a composite parameter's component values taken from the same element (R4 search
+// "Composite Search Parameters": Observation.component[i].code with that component's value).
+// The first component is a token (system, code) or a reference (target type, target id); the
+// second, by its type: token (system2, code2), reference (system2 = target type, code2 = id),
+// string (code2, normalised as StringEntry), quantity (number, system2, code2 = unit code),
+// date (low_us, high_us); unused fields stay empty / 0.
+struct CompositeEntry {
+  std::string param;
+  std::string system1;
+  std::string code1;
+  std::string system2;
+  std::string code2;
+  double number = 0;
+  std::int64_t low_us = 0;
+  std::int64_t high_us = 0;
+};
 struct IndexEntries {
   std::vector<TokenEntry> tokens;
   std::vector<StringEntry> strings;
   std::vector<DateEntry> dates;
   std::vector<ReferenceEntry> references;
   std::vector<QuantityEntry> quantities;
+  std::vector<CompositeEntry> composites;
 };
 
 // Search prefixes (R4 §3.1.1.5.6).
@@ -95,7 +112,17 @@ struct Predicate;
 using Conjunction = std::vector<std::vector<Predicate>>;
 
 struct Predicate {
-  enum class Kind { kId, kLastUpdated, kToken, kString, kDate, kReference, kQuantity, kMissing };
+  enum class Kind {
+    kId,
+    kLastUpdated,
+    kToken,
+    kString,
+    kDate,
+    kReference,
+    kQuantity,
+    kMissing,
+    kComposite
+  };
   enum class StringMatch { kPrefix, kExact, kContains };
   // A uri parameter's kToken predicate (R4 search.html#uri; uri rows have system ""): the whole
   // value (kExact), a value below it at a '/' boundary or itself (:below), or one above it (a
@@ -121,6 +148,9 @@ struct Predicate {
   std::string target_type;
   std::string chain_type;
   std::shared_ptr<const Conjunction> chain;
+  // kComposite: one predicate per component, in order (the first kToken or kReference, the
+  // second of its component's kind), matched by one stored pair (CompositeEntry).
+  std::shared_ptr<const std::vector<Predicate>> components;
   // kMissing: true = the parameter has no index rows; table chosen by `missing_table`.
   bool missing = false;
   Kind missing_kind = Kind::kToken;
