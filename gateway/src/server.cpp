@@ -29,6 +29,7 @@
 //   second), instead of arming a timer around every read and write.
 #include "kakehashi/gateway/server.hpp"
 
+#include "kakehashi/common/log.hpp"
 #include "kakehashi/gateway/commit_queue.hpp"
 
 #include "gzip.hpp"
@@ -55,7 +56,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -270,13 +273,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::atomic<bool> finished{false};
   std::size_t next_context = 0;  // round-robin, used by the accept loop only
+  bool accept_starved = false;   // accept loop only: in an out-of-descriptors episode (logged)
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> grace;
-  // The accept loop waits on it while `connections` is at max_connections (context 0).
+  // The accept loop waits on it while `connections` is at max_connections, and after an accept
+  // failed for lack of descriptors (AcceptBackoff); Forget cancels it (context 0).
   std::unique_ptr<asio::steady_timer> slot_free;
   std::size_t max_connections = 0;
   bool accept_waiting = false;  // under `mutex`
+  // accept() errors since construction (Server::Stats), and the back-off waits among them.
+  std::atomic<std::uint64_t> accept_failures{0};
+  std::atomic<std::uint64_t> accept_pauses{0};
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
@@ -860,6 +868,36 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
+  // Out of descriptors or memory: the pending connection stays in the listen backlog, so the
+  // listening socket stays readable and an immediate retry fails again, spinning a core. The
+  // accept loop waits until a connection closes (Forget cancels `slot_free`, as at the cap) or
+  // kAcceptBackoff passes (descriptors freed elsewhere), then tries again; the connections held
+  // are served meanwhile (docs/gateway.md, "Limits and protection").
+  static bool OutOfResources(const beast::error_code& ec) {
+    if (ec.category() != boost::system::system_category()) return false;
+    const int e = ec.value();
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+  }
+
+  static constexpr int kAcceptBackoff = 100;  // ms
+
+  static Logger& AcceptLog() {
+    static Logger logger(stderr, LogLevel::kWarn);
+    return logger;
+  }
+
+  asio::awaitable<void> AcceptBackoff() {
+    accept_pauses.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mutex);
+      accept_waiting = true;
+    }
+    slot_free->expires_after(std::chrono::milliseconds(kAcceptBackoff));
+    co_await slot_free->async_wait(kNoThrow);
+    std::lock_guard lock(mutex);
+    accept_waiting = false;
+  }
+
   // Everything done: let every io_context::run return.
   void Finish() {
     if (finished.exchange(true)) return;
@@ -884,7 +922,23 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
       if (ec) {
         if (stopping.load() || ec == asio::error::operation_aborted) break;
-        continue;  // e.g. EMFILE: keep serving the connections we have
+        accept_failures.fetch_add(1, std::memory_order_relaxed);
+        // Others (ECONNABORTED, EPROTO, ...) concern one connection: the next one is accepted at
+        // once.
+        if (OutOfResources(ec)) {
+          if (!accept_starved) {
+            accept_starved = true;
+            AcceptLog().Log(LogLevel::kError, "gateway.accept.paused",
+                            {{"errno", ec.value()}, {"retry_ms", kAcceptBackoff}});
+          }
+          co_await AcceptBackoff();
+        }
+        continue;
+      }
+      if (accept_starved) {
+        accept_starved = false;
+        AcceptLog().Log(LogLevel::kWarn, "gateway.accept.resumed",
+                        {{"failed_accepts", static_cast<std::int64_t>(accept_failures.load())}});
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
@@ -1036,6 +1090,13 @@ void Server::Run(const Handler& handler) {
 
 void Server::Stop() {
   impl_->BeginStop();
+}
+
+ServerStats Server::Stats() const {
+  ServerStats s;
+  s.accept_failures = impl_->accept_failures.load(std::memory_order_relaxed);
+  s.accept_pauses = impl_->accept_pauses.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace kakehashi::gateway

@@ -11,18 +11,26 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 namespace kakehashi::gateway {
 namespace {
@@ -366,6 +374,96 @@ TEST_CASE("server: at max_connections new connections wait until one closes", "[
   a.stream.socket().close();
   REQUIRE(readable(20000));
   CHECK(c.Read().result_int() == 200);
+}
+
+// The soft RLIMIT_NOFILE lowered for a scope and restored when it ends (also when a REQUIRE
+// throws), and the descriptors held below it.
+struct LoweredFileLimit {
+  rlimit saved{};
+  bool lowered = false;
+  ~LoweredFileLimit() {
+    if (lowered) ::setrlimit(RLIMIT_NOFILE, &saved);
+  }
+};
+struct HeldDescriptors {
+  std::vector<int> fds;
+  void CloseAll() {
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+  }
+  ~HeldDescriptors() { CloseAll(); }
+};
+
+TEST_CASE("server: out of descriptors, the accept loop backs off and resumes", "[server]") {
+  Running s;
+  Client a(s.Port());
+  REQUIRE(a.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
+  auto failures = [&s] { return s.server->Stats().accept_failures; };
+  const auto failures_before = failures();
+  int waiting = -1;  // a raw socket: exactly one descriptor
+  {
+    LoweredFileLimit limit;
+    HeldDescriptors held;
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit.saved) == 0);
+    int highest = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(e.path().filename().string()));
+    }
+    rlimit lowered = limit.saved;
+    lowered.rlim_cur = std::min<rlim_t>(limit.saved.rlim_cur, static_cast<rlim_t>(highest) + 65);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+    limit.lowered = true;
+    // Every descriptor below the limit taken, then one given back for the client's socket: the
+    // server's accept() of it finds none (EMFILE) and the connection waits in the backlog.
+    while (true) {
+      const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      held.fds.push_back(fd);
+    }
+    REQUIRE(errno == EMFILE);
+    REQUIRE_FALSE(held.fds.empty());
+    ::close(held.fds.back());
+    held.fds.pop_back();
+    waiting = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(waiting >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(s.Port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(waiting, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+    const std::string request =
+        "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    REQUIRE(::send(waiting, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
+    // The first failed accept, then a window of 300 ms: a loop that retries at once fails
+    // thousands of times in it (before the fix: ~10^4-10^5 here), one that backs off 100 ms a
+    // few times. Counts only; the window's length only scales them.
+    for (int i = 0; i < 2000 && failures() == failures_before; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto first = failures();
+    REQUIRE(first > failures_before);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto in_window = failures() - first;
+    CHECK(in_window <= 20);
+    CHECK(s.server->Stats().accept_pauses >= 1);
+    // The connection held is served meanwhile.
+    CHECK(a.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
+  }  // descriptors closed, the limit restored
+  // The waiting connection is accepted and answered, and so is a new one.
+  std::string answer;
+  char buf[4096];
+  while (true) {
+    pollfd p{waiting, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 20000) > 0);
+    const ssize_t n = ::recv(waiting, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(waiting);
+  CHECK(answer.starts_with("HTTP/1.1 200"));
+  Client c(s.Port());
+  CHECK(c.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
 }
 
 TEST_CASE("server: pipelined requests are answered in order", "[server]") {

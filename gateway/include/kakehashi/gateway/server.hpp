@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,6 +53,14 @@ struct ServerOptions {
   std::size_t commit_group = 64;  // requests per transaction at most
 };
 
+// Counters of the accept loop (for tests and monitoring; read at any time).
+struct ServerStats {
+  std::uint64_t accept_failures = 0;  // accept() errors (out of descriptors, aborted, ...)
+  // Waits of up to 100 ms after an accept() failed for lack of descriptors or memory (EMFILE,
+  // ENFILE, ENOBUFS, ENOMEM), instead of retrying at once.
+  std::uint64_t accept_pauses = 0;
+};
+
 // The thread counts ServerOptions' zeros stand for on this host.
 int DefaultIoThreads();
 int DefaultReadThreads();
@@ -74,6 +83,7 @@ class Server {
   // bound port can go into the handler's base URL).
   void Run(const Handler& handler);
   void Stop();
+  ServerStats Stats() const;  // any thread
 
  private:
   struct Impl;
