@@ -998,14 +998,16 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
+  // Resources of inc.source_type whose inc.param references one of `rows`: at most max_count
+  // per call (the first in lastUpdated order); `cut` is set when there were more.
   std::optional<Failure> RevIncludes(store::Session& session, const detail::IncludeSpec& inc,
                                      const std::vector<store::ResourceRow>& rows,
                                      std::set<std::string>& seen,
-                                     std::vector<store::ResourceRow>& out) const {
+                                     std::vector<store::ResourceRow>& out, bool& cut) const {
     if (rows.empty()) return std::nullopt;
     store::SearchQuery q;
     q.type = inc.source_type;
-    q.count = options.max_count;
+    q.count = options.max_count + 1;  // one more tells that some were left out
     std::vector<store::Predicate> any;
     for (const auto& row : rows) {
       if (!inc.target_type.empty() && row.type != inc.target_type) continue;
@@ -1020,6 +1022,10 @@ struct Handler::Impl {
     q.where.push_back(std::move(any));
     auto found = session.Search(q);
     if (!found) return StoreFailure(found.error());
+    if (found->size() > static_cast<std::size_t>(options.max_count)) {
+      found->resize(static_cast<std::size_t>(options.max_count));
+      cut = true;
+    }
     for (auto& r : *found) {
       if (seen.insert(r.type + "/" + r.id).second) out.push_back(std::move(r));
     }
@@ -1053,7 +1059,7 @@ struct Handler::Impl {
     const bool more = static_cast<int>(rows->size()) > count;
     if (more) rows->resize(static_cast<std::size_t>(count));
     std::optional<std::int64_t> total;
-    const bool first_page = !spec.query.after && spec.query.offset == 0;
+    const bool first_page = !spec.query.after && !spec.query.sort_after && spec.query.offset == 0;
     if (!more && first_page) {
       total = static_cast<std::int64_t>(rows->size());
     } else if (spec.total_accurate) {
@@ -1069,6 +1075,7 @@ struct Handler::Impl {
     // last round added, until a round adds nothing; at most kIncludeRounds rounds (a server may
     // bound the iteration; a cycle of references ends by itself, as nothing is added twice).
     constexpr int kIncludeRounds = 4;
+    std::vector<std::string> cut_revincludes;  // "Type:param" of each _revinclude that was cut
     std::size_t from = 0;  // the last round's resources: (*rows) first, then included[from..]
     for (int round = 0; round < kIncludeRounds; ++round) {
       std::vector<store::ResourceRow> frontier;
@@ -1086,8 +1093,14 @@ struct Handler::Impl {
       }
       for (const auto& inc : spec.revincludes) {
         if (round > 0 && !inc.iterate) continue;
-        if (auto f = RevIncludes(**session, inc, sources, seen, included)) {
+        bool cut = false;
+        if (auto f = RevIncludes(**session, inc, sources, seen, included, cut)) {
           return detail::FailureResponse(*f);
+        }
+        std::string name = inc.source_type + ":" + inc.param;
+        if (cut && std::find(cut_revincludes.begin(), cut_revincludes.end(), name) ==
+                       cut_revincludes.end()) {
+          cut_revincludes.push_back(std::move(name));
         }
       }
     }
@@ -1107,7 +1120,10 @@ struct Handler::Impl {
         next.emplace_back("_cursor",
                           std::to_string(rows->back().last_updated_us) + "-" + rows->back().id);
       } else {
-        next.emplace_back("_offset", std::to_string(spec.query.offset + count));
+        // Keyset over the sort keys and the id (decision 0039): was `_offset`, which repeats or
+        // skips rows when resources before the offset are written between pages.
+        next.emplace_back("_cursor", detail::SortCursorText(store::SortCursor{
+                                         rows->back().sort_values, rows->back().id}));
       }
       out += ",{\"relation\":\"next\",\"url\":";
       detail::AppendJsonString(self + Encode(next, {}, ""), out);
@@ -1126,6 +1142,28 @@ struct Handler::Impl {
     };
     for (const auto& r : *rows) emit(r, "match");
     for (const auto& r : included) emit(r, "include");
+    if (!cut_revincludes.empty()) {
+      // R4 search.html#errors: "the search process MAY include an OperationOutcome in the search
+      // set that contains additional hints and warnings", as an entry with search mode
+      // "outcome". A _revinclude brings at most max_count resources per round (as other
+      // servers bound included resources per page), and says so instead of cutting silently.
+      std::string text = "_revinclude ";
+      for (std::size_t i = 0; i < cut_revincludes.size(); ++i) {
+        text += (i == 0 ? "" : ", ") + cut_revincludes[i];
+      }
+      text += ": more than " + std::to_string(options.max_count) +
+              " resources reference this page's resources; only the first " +
+              std::to_string(options.max_count) +
+              " (by lastUpdated) are included. A smaller _count, or a search by that reference "
+              "parameter, gives them all.";
+      if (!first) out += ',';
+      first = false;
+      out +=
+          "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
+          "\"warning\",\"code\":\"incomplete\",\"diagnostics\":";
+      detail::AppendJsonString(text, out);
+      out += "}]},\"search\":{\"mode\":\"outcome\"}}";
+    }
     out += "]}";
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
@@ -1133,9 +1171,9 @@ struct Handler::Impl {
     return resp;
   }
 
-  // Patient/$everything (R4 Patient operation "everything"): the patient and every resource
-  // whose "patient" or "subject" search parameter references it, filtered and paged as
-  // detail::BuildEverything says (docs/gateway.md, "Patient/$everything").
+  // Patient/$everything (R4 Patient operation "everything"): the patient, its compartment and
+  // the resources these reference, filtered and paged as detail::BuildEverything says
+  // (docs/gateway.md, "Patient/$everything").
   Response Everything(const std::string& id, const QueryParams& params) const {
     detail::EverythingSpec spec;
     detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
@@ -1153,24 +1191,43 @@ struct Handler::Impl {
         spec.patient_admitted && (!spec.since_us || (*patient)->last_updated_us >= *spec.since_us);
     const int count = spec.query.count;
     const bool patient_here = admitted && spec.first_page && count > 0;
-    const int want = count - (patient_here ? 1 : 0);  // compartment rows on this page
+    const int want = count - (patient_here ? 1 : 0);  // rows of the two parts on this page
+    // The compartment part (unless the cursor is past it), then, when it ends on this page, the
+    // referenced part; one more row than wanted tells whether a next page exists.
     std::vector<store::ResourceRow> rows;
+    std::size_t compartment_rows = 0;
     bool more = false;
-    if (spec.with_compartment) {
-      spec.query.count = want + 1;  // one more row tells whether a next page exists
+    if (spec.with_compartment && !spec.in_referenced) {
+      spec.query.count = want + 1;
       auto found = (*session)->Search(spec.query);
       if (!found) return detail::FailureResponse(StoreFailure(found.error()));
       rows = std::move(*found);
       more = static_cast<int>(rows.size()) > want;
       if (more) rows.resize(static_cast<std::size_t>(want));
+      compartment_rows = rows.size();
+    }
+    if (!more) {
+      const int left = want - static_cast<int>(rows.size());
+      spec.referenced.count = left + 1;
+      auto found = (*session)->Referenced(spec.referenced);
+      if (!found) return detail::FailureResponse(StoreFailure(found.error()));
+      more = static_cast<int>(found->size()) > left;
+      if (more) found->resize(static_cast<std::size_t>(left));
+      for (auto& r : *found) rows.push_back(std::move(r));
     }
     std::int64_t total = static_cast<std::int64_t>(rows.size()) + (admitted ? 1 : 0);
-    if (spec.with_compartment && (more || !spec.first_page)) {
-      store::SearchQuery all = spec.query;
-      all.after.reset();
-      auto n = (*session)->Count(all);
+    if (more || !spec.first_page) {
+      total = admitted ? 1 : 0;
+      if (spec.with_compartment) {
+        store::SearchQuery all = spec.query;
+        all.after.reset();
+        auto n = (*session)->Count(all);
+        if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+        total += *n;
+      }
+      auto n = (*session)->CountReferenced(spec.referenced);
       if (!n) return detail::FailureResponse(StoreFailure(n.error()));
-      total = *n + (admitted ? 1 : 0);
+      total += *n;
     }
     const std::string self = options.base_url + "/Patient/" + id + "/$everything";
     std::string out =
@@ -1186,6 +1243,9 @@ struct Handler::Impl {
       QueryParams next = spec.echo;
       if (rows.empty()) {
         next.emplace_back("_cursor", "patient");  // this page held the Patient alone
+      } else if (rows.size() > compartment_rows) {
+        const store::ResourceRow& last = rows.back();
+        next.emplace_back("_cursor", "ref_" + last.type + "_" + last.id);
       } else {
         const store::ResourceRow& last = rows.back();
         next.emplace_back("_cursor",
@@ -1197,18 +1257,84 @@ struct Handler::Impl {
     }
     out += "],\"entry\":[";
     bool first = true;
-    auto emit = [&](const store::ResourceRow& r) {
+    auto emit = [&](const store::ResourceRow& r, std::string_view mode) {
       if (!first) out += ',';
       first = false;
-      AppendEntryResource(out, FullUrl(r.type, r.id), r.json, "match");
+      AppendEntryResource(out, FullUrl(r.type, r.id), r.json, mode);
     };
-    if (patient_here) emit(**patient);
-    for (const auto& r : rows) emit(r);
+    if (patient_here) emit(**patient, "match");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      // R4 search.html: "include" for what is there because something else references it.
+      emit(rows[i], i < compartment_rows ? "match" : "include");
+    }
     out += "]}";
     Response resp;
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
     resp.body = std::move(out);
     return resp;
+  }
+
+  // POST Patient/{id}/$everything (R4 operations.html, "Executing an Operation"): the IN
+  // parameters in a Parameters resource, or as a form (application/x-www-form-urlencoded),
+  // added to those of the URL. Each Parameters parameter needs the value type of the R4
+  // OperationDefinition (start/end date, _since instant, _type code, _count integer; a
+  // dateTime, string or other integer type is taken as well); anything else is 400.
+  static std::optional<Failure> EverythingBody(const Request& request, QueryParams& params) {
+    std::string_view ct = request.Header("Content-Type");
+    if (ct.find("application/x-www-form-urlencoded") != std::string_view::npos) {
+      for (auto& p : detail::ParseQuery(request.body)) params.push_back(std::move(p));
+      return std::nullopt;
+    }
+    if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) return std::nullopt;
+    if (!ct.empty() && ct.find("json") == std::string_view::npos) {
+      return Fail(415, "not-supported",
+                  "POST $everything takes a Parameters resource (JSON) or a form body");
+    }
+    Json body;
+    detail::JsonError error;
+    if (!detail::ParseJson(request.body, body, error) || !body.IsObject() ||
+        body.Str("resourceType") != "Parameters") {
+      return Fail(400, "invalid", "the body must be a Parameters resource");
+    }
+    static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+        {"start", "valueDate"},         {"start", "valueDateTime"},     {"end", "valueDate"},
+        {"end", "valueDateTime"},       {"_since", "valueInstant"},     {"_since", "valueDateTime"},
+        {"_type", "valueCode"},         {"_type", "valueString"},       {"_count", "valueInteger"},
+        {"_count", "valuePositiveInt"}, {"_count", "valueUnsignedInt"},
+    };
+    const Json* list = body.Find("parameter");
+    if (list == nullptr) return std::nullopt;
+    if (!list->IsArray()) return Fail(400, "invalid", "Parameters.parameter must be an array");
+    for (const Json& p : list->Items()) {
+      const std::string name(p.IsObject() ? p.Str("name") : std::string_view());
+      const Json* value = nullptr;
+      std::string_view value_type;
+      bool other = false;
+      if (p.IsObject()) {
+        for (const auto& [k, v] : p.Members()) {
+          if (k.starts_with("value") && value == nullptr) {
+            value = &v;
+            value_type = k;
+          } else if (k != "name" && k != "id" && k != "extension") {
+            other = true;  // a second value, a resource, parts
+          }
+        }
+      }
+      const bool known = std::any_of(std::begin(kTypes), std::end(kTypes), [&](const auto& t) {
+        return t.first == name && t.second == value_type;
+      });
+      const bool number = name == "_count";  // JSON numbers; the others are strings
+      if (!known || other || value == nullptr ||
+          (number ? !value->IsNumber() : !value->IsString())) {
+        return Fail(400, "invalid",
+                    name.empty() ? std::string("a $everything parameter needs a name and a value")
+                                 : "$everything parameter '" + name +
+                                       "' needs one value of its R4 type (start/end: date, "
+                                       "_since: instant, _type: code, _count: integer)");
+      }
+      params.emplace_back(name, value->Text());
+    }
+    return std::nullopt;
   }
 
   // ---------------------------------------------------------------- batch / transaction
@@ -2414,7 +2540,11 @@ struct Handler::Impl {
         return Deliver(ConditionalUpdate(e.type, e.params, request), defer);
       case Endpoint::kCondDelete:
         return Deliver(ConditionalRemove(e.type, e.params, request), defer);
-      case Endpoint::kEverything: return Everything(e.id, e.params);
+      case Endpoint::kEverything:
+        if (request.method == "POST") {
+          if (auto f = EverythingBody(request, e.params)) return detail::FailureResponse(*f);
+        }
+        return Everything(e.id, e.params);
       case Endpoint::kVRead: return VRead(e.type, e.id, e.vid);
     }
     return detail::FailureResponse(Fail(500, "exception", "unknown endpoint kind"));

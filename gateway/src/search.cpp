@@ -2,6 +2,7 @@
 // (repeated parameters), chains (subject:Patient.identifier=…), result parameters.
 #include "search.hpp"
 
+#include "compartment.hpp"
 #include "detail/values.hpp"
 #include "search_params.hpp"
 
@@ -379,6 +380,73 @@ bool ParseDateValue(std::string_view value, store::Predicate& p) {
   return true;
 }
 
+std::string SortCursorText(const store::SortCursor& cursor) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "s";
+  for (const auto& v : cursor.values) {
+    out += '.';
+    if (!v) {
+      out += 'n';
+      continue;
+    }
+    out += 'v';
+    for (unsigned char c : *v) {
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  out += '.';
+  out += cursor.id;
+  return out;
+}
+
+std::optional<store::SortCursor> ParseSortCursor(std::string_view text,
+                                                 const std::vector<store::SortKey>& sort) {
+  if (!text.starts_with("s.")) return std::nullopt;
+  text.remove_prefix(2);
+  store::SortCursor cursor;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (const store::SortKey& key : sort) {
+    const auto dot = text.find('.');
+    if (dot == std::string_view::npos) return std::nullopt;
+    const std::string_view field = text.substr(0, dot);
+    text.remove_prefix(dot + 1);
+    if (field == "n") {
+      if (key.kind == Predicate::Kind::kId || key.kind == Predicate::Kind::kLastUpdated) {
+        return std::nullopt;  // never missing
+      }
+      cursor.values.emplace_back();
+      continue;
+    }
+    if (!field.starts_with('v') || field.size() % 2 != 1) return std::nullopt;
+    std::string value;
+    for (std::size_t i = 1; i < field.size(); i += 2) {
+      const int hi = nibble(field[i]);
+      const int lo = nibble(field[i + 1]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      value += static_cast<char>(hi * 16 + lo);
+    }
+    // The bound value's form (sql_session: SortCursorParam): an integer for dates and
+    // _lastUpdated, a number for quantities.
+    const char* end = value.data() + value.size();
+    if (key.kind == Predicate::Kind::kDate || key.kind == Predicate::Kind::kLastUpdated) {
+      std::int64_t n = 0;
+      if (value.empty() || std::from_chars(value.data(), end, n).ptr != end) return std::nullopt;
+    } else if (key.kind == Predicate::Kind::kQuantity) {
+      double d = 0;
+      if (value.empty() || std::from_chars(value.data(), end, d).ptr != end) return std::nullopt;
+    }
+    cursor.values.push_back(std::move(value));
+  }
+  cursor.id = std::string(text);
+  if (!IsValidId(cursor.id)) return std::nullopt;
+  return cursor;
+}
+
 std::optional<std::string> CriteriaKey(const QueryParams& params) {
   // Must follow BuildSearch: only parameters it never turns into `query.where` (nor into
   // `query.after` / `query.offset`) are left out.
@@ -442,6 +510,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
                                    const SearchContext& context, SearchSpec& spec) {
   spec.query.type = type;
   spec.query.count = context.default_count;
+  std::optional<std::string> sort_cursor;
   for (const auto& [raw_name, value] : params) {
     std::string name = raw_name;
     if (name == "_count") {
@@ -455,10 +524,16 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       continue;
     }
     if (name == "_cursor") {
+      // A sorted search's keyset cursor ("s." …, SortCursorText) is checked against `_sort`
+      // after the loop; the default order's is "<lastUpdated>-<id>".
+      if (value.starts_with("s.")) {
+        sort_cursor = value;
+        continue;
+      }
       auto dash = value.find('-');
       std::int64_t lu = 0;
       if (dash == std::string::npos ||
-          std::from_chars(value.data(), value.data() + dash, lu).ec != std::errc()) {
+          std::from_chars(value.data(), value.data() + dash, lu).ptr != value.data() + dash) {
         return Bad("invalid _cursor (use the next link as given)");
       }
       spec.query.after = std::make_pair(lu, value.substr(dash + 1));
@@ -614,23 +689,45 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     if (!any.empty()) spec.query.where.push_back(std::move(any));
   }
+  // A cursor belongs to the order it was made in: a sorted one needs the same number of keys
+  // (the next link repeats `_sort`), the default one no `_sort`.
+  if (sort_cursor) {
+    auto cursor = ParseSortCursor(*sort_cursor, spec.query.sort);
+    if (!cursor || spec.query.sort.empty()) {
+      return Bad("invalid _cursor for this _sort (use the next link as given)");
+    }
+    spec.query.sort_after = std::move(*cursor);
+  } else if (spec.query.after && !spec.query.sort.empty()) {
+    return Bad("invalid _cursor for this _sort (use the next link as given)");
+  }
   return std::nullopt;
 }
 
 std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,
                                        const SearchContext& context, EverythingSpec& spec) {
   store::SearchQuery& q = spec.query;
+  store::ReferencedQuery& refs = spec.referenced;
   q.count = context.max_count;
-  std::vector<Predicate> compartment;
-  for (const char* param : {"patient", "subject"}) {
-    Predicate p;
-    p.kind = Predicate::Kind::kReference;
-    p.param = param;
-    p.target_type = "Patient";
-    p.value = patient_id;
-    compartment.push_back(std::move(p));
+  // The R4 Patient compartment (generated from its CompartmentDefinition): a resource is in it
+  // when one of its type's listed parameters references the Patient.
+  store::Predicate compartment;
+  compartment.kind = Predicate::Kind::kReference;
+  compartment.target_type = "Patient";
+  compartment.value = patient_id;
+  for (const CompartmentLink& link : PatientCompartment()) {
+    compartment.links.emplace_back(link.resource_type, link.param);
   }
-  q.where.push_back(std::move(compartment));
+  q.where.push_back({compartment});
+  // The second part: what the compartment (within start/end) and the Patient reference, but
+  // what the compartment holds itself.
+  refs.sources.push_back({compartment});
+  refs.source_type = "Patient";
+  refs.source_id = patient_id;
+  // Another Patient a resource references (an Observation's subject when the Patient was its
+  // performer) is another patient's record, not this one's: left out (HAPI FHIR does the same,
+  // its issue 4691). The Patients linked to this one are in the compartment.
+  refs.skip_types.emplace_back("Patient");
+  refs.exclude.push_back({std::move(compartment)});
   bool typed = false;
   bool cursor = false;
   for (const auto& [name, value] : params) {
@@ -648,7 +745,8 @@ std::optional<Failure> BuildEverything(const std::string& patient_id, const Quer
       // An instant (R4: with a time and zone); a date is taken as its first moment.
       if (!ParseDateValue("ge" + value, p)) return Bad("_since must be an instant");
       spec.since_us = spec.since_us ? std::max(*spec.since_us, p.low_us) : p.low_us;
-      q.where.push_back({std::move(p)});
+      q.where.push_back({p});
+      refs.where.push_back({std::move(p)});
       spec.echo.emplace_back(name, value);
     } else if (name == "_type") {
       std::vector<std::string> types;
@@ -663,7 +761,8 @@ std::optional<Failure> BuildEverything(const std::string& patient_id, const Quer
     } else if (name == "start" || name == "end") {
       // The care date: each type's R4 `date` parameter (Observation effective, Encounter period,
       // ...). A resource without one, or of a type without it, is kept (R4: the range "relates
-      // to care dates"; what has none cannot be said to fall outside it).
+      // to care dates"; what has none cannot be said to fall outside it). The referenced
+      // resources are those of the compartment resources kept.
       Predicate range;
       range.kind = Predicate::Kind::kDate;
       range.param = "date";
@@ -677,41 +776,54 @@ std::optional<Failure> BuildEverything(const std::string& patient_id, const Quer
       none.missing_kind = Predicate::Kind::kDate;
       none.missing = true;
       none.probe = true;
-      q.where.push_back({std::move(range), std::move(none)});
+      q.where.push_back({range, none});
+      refs.sources.push_back({std::move(range), std::move(none)});
       spec.echo.emplace_back(name, value);
     } else if (name == "_cursor") {
-      // "<lastUpdated>_<Type>_<id>" (no '_' in types and ids), or "patient": the first page held
-      // the Patient alone, the compartment starts at its beginning.
+      // "<lastUpdated>_<Type>_<id>" in the compartment, "ref_<Type>_<id>" among the referenced
+      // resources (no '_' in types and ids), or "patient": the first page held the Patient
+      // alone, the compartment starts at its beginning.
       cursor = true;
       if (value == "patient") continue;
       auto sep = value.find('_');
       auto sep2 = sep == std::string::npos ? sep : value.find('_', sep + 1);
-      std::int64_t lu = 0;
-      if (sep2 == std::string::npos ||
-          std::from_chars(value.data(), value.data() + sep, lu).ec != std::errc() ||
-          !IsResourceTypeName(value.substr(sep + 1, sep2 - sep - 1))) {
+      if (sep2 == std::string::npos) return Bad("invalid _cursor (use the next link as given)");
+      std::string type = value.substr(sep + 1, sep2 - sep - 1);
+      std::string id = value.substr(sep2 + 1);
+      if (!IsResourceTypeName(type) || !IsValidId(id)) {
         return Bad("invalid _cursor (use the next link as given)");
       }
-      q.after = std::make_pair(lu, value.substr(sep2 + 1));
-      q.after_type = value.substr(sep + 1, sep2 - sep - 1);
-    } else if (name == "_format" || name == "_pretty") {
-      if (name == "_format" && value.find("xml") != std::string::npos) {
-        Failure f = Bad("only JSON is supported", "not-supported");
-        f.status = 406;
-        return f;
+      if (value.compare(0, sep, "ref") == 0) {
+        spec.in_referenced = true;
+        refs.after = std::make_pair(std::move(type), std::move(id));
+        continue;
       }
+      std::int64_t lu = 0;
+      // The whole timestamp (was: its leading digits, so "12x_…" paged from 12).
+      if (std::from_chars(value.data(), value.data() + sep, lu).ptr != value.data() + sep) {
+        return Bad("invalid _cursor (use the next link as given)");
+      }
+      q.after = std::make_pair(lu, std::move(id));
+      q.after_type = std::move(type);
+    } else if (name == "_format" || name == "_pretty") {
+      // (_format was decided with the request line: Handler::Resolve answers 406 unless JSON.)
     } else {
       return Bad("$everything parameter '" + name + "' is not supported", "not-supported");
     }
   }
   std::sort(q.types.begin(), q.types.end());
   q.types.erase(std::unique(q.types.begin(), q.types.end()), q.types.end());
+  refs.types = q.types;
   spec.patient_admitted = !typed || std::binary_search(q.types.begin(), q.types.end(), "Patient");
   spec.first_page = !cursor;
   if (typed) {
-    // The compartment never holds the Patient itself (it is read by id): a _type of Patient
-    // alone selects nothing there (an empty `types` would mean every type).
-    std::erase(q.types, std::string("Patient"));
+    // Only the named types that can be in the compartment are searched there (an empty
+    // `types` would mean every type).
+    std::erase_if(q.types, [](const std::string& t) {
+      const auto links = PatientCompartment();
+      return std::none_of(links.begin(), links.end(),
+                          [&](const CompartmentLink& l) { return l.resource_type == t; });
+    });
     spec.with_compartment = !q.types.empty();
   }
   return std::nullopt;

@@ -49,20 +49,32 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
 // parameters (_offset, _cursor), which change which matches are seen.
 std::optional<std::string> CriteriaKey(const QueryParams& params);
 
+// The `_cursor` of a sorted search's next link (decision 0039): "s", then per sort key "." and
+// "n" (no value) or "v" and the value's bytes in hex (ResourceRow::sort_values), then "." and
+// the id of the page's last row. ParseSortCursor reads it back for `sort` (nullopt: malformed,
+// another number of keys, or a value that is not of the key's type).
+std::string SortCursorText(const store::SortCursor& cursor);
+std::optional<store::SortCursor> ParseSortCursor(std::string_view text,
+                                                 const std::vector<store::SortKey>& sort);
+
 // Patient/$everything (R4 OperationDefinition Patient-everything): IN parameters `_count` (page
 // size, at most SearchContext::max_count, which is also the default), `_since` (resources
 // updated at or after that instant), `_type` (comma-separated and repeatable: only these types),
-// `start`/`end` (care dates: a resource of a type with an R4 `date` search parameter is kept when
-// it has no such date or one that reaches into [start, end]; other types are always kept), and
-// `_cursor` (paging, from the next link). The compartment: resources whose `patient` or
-// `subject` parameter references the patient. Resources are ordered by (lastUpdated, type, id)
-// and paged by a keyset cursor, so pages stay stable while data changes; the Patient itself
-// opens the first page (when `_type` and `_since` admit it).
+// `start`/`end` (care dates: a compartment resource of a type with an R4 `date` search
+// parameter is kept when it has no such date or one that reaches into [start, end]; other types
+// are always kept), and `_cursor` (paging, from the next link). The answer has three parts, in
+// this order: the Patient; its R4 Patient compartment (compartment.hpp: each type's listed
+// parameters reference the Patient) in (lastUpdated, type, id) order; then the resources that
+// the Patient and those compartment resources (within start/end) reference, but are not in the
+// compartment themselves, each once, in (type, id) order. `_since` and `_type` filter every
+// part. Paged by a keyset cursor, so pages stay stable while data changes.
 struct EverythingSpec {
-  store::SearchQuery query;      // the compartment; query.count is the page size
-  bool first_page = true;        // no `_cursor`: the Patient (if admitted) opens the page
-  bool patient_admitted = true;  // by `_type` (`since_us` is checked on the Patient read)
-  bool with_compartment = true;  // false: `_type` admits no type of the compartment
+  store::SearchQuery query;           // the compartment; query.count is the page size
+  store::ReferencedQuery referenced;  // the referenced resources (count set by the handler)
+  bool first_page = true;             // no `_cursor`: the Patient (if admitted) opens the page
+  bool patient_admitted = true;       // by `_type` (`since_us` is checked on the Patient read)
+  bool with_compartment = true;       // false: `_type` admits no type of the compartment
+  bool in_referenced = false;         // the cursor is past the compartment, in the referenced part
   std::optional<std::int64_t> since_us;
   QueryParams echo;  // parameters repeated in self/next links (not the cursor)
 };

@@ -1,5 +1,6 @@
 // Private building blocks of the gateway: JSON, date ranges, NFKC folding, FHIRPath subset,
 // indexer, generated search parameters.
+#include "compartment.hpp"
 #include "detail/fhirpath_lite.hpp"
 #include "detail/json.hpp"
 #include "detail/values.hpp"
@@ -148,6 +149,24 @@ TEST_CASE("search params: generated table compiles completely", "[detail]") {
   CHECK(reg.Find("Patient", "name")->def->type == ParamType::kString);
   CHECK(reg.Find("Observation", "patient")->def->targets == "Patient");
   CHECK(reg.Find("Patient", "nonsense") == nullptr);
+}
+
+TEST_CASE("patient compartment: every link is a served reference parameter to Patient",
+          "[detail]") {
+  // The generated R4 Patient compartment (gen_compartment.py) must name parameters the search
+  // registry indexes, or Patient/$everything would silently miss a link.
+  const auto& reg = SearchParamRegistry::Instance();
+  std::size_t links = 0;
+  for (const CompartmentLink& link : PatientCompartment()) {
+    INFO(link.resource_type << "." << link.param);
+    CHECK(IsResourceTypeName(link.resource_type));
+    const CompiledParam* p = reg.Find(link.resource_type, link.param);
+    REQUIRE(p != nullptr);
+    CHECK(p->def->type == ParamType::kReference);
+    CHECK((p->def->targets.empty() || p->def->targets.find("Patient") != std::string_view::npos));
+    ++links;
+  }
+  CHECK(links == 102);
 }
 
 TEST_CASE("resource type names: the served R4 types, exact spelling only", "[detail]") {

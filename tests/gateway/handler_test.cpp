@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -463,6 +464,56 @@ void IncludeIterate(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: _include:iterate and _revinclude:iterate", "[handler]",
                        IncludeIterate)
 
+void RevIncludeCut(Backend backend) {
+  // A _revinclude brings at most max_count resources per round; when there were more, the
+  // Bundle says so in an OperationOutcome entry (search mode "outcome", R4 search.html#errors)
+  // instead of cutting silently (checked: before, 3 of 5 with nothing said).
+  HandlerOptions options;
+  options.max_count = 3;
+  Fixture f(backend, options);
+  const std::string p = f.Create("Patient", kYamada);
+  std::vector<std::string> obs;
+  for (int i = 0; i < 5; ++i) {
+    obs.push_back(f.Create(
+        "Observation",
+        R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" +
+            p + R"("}})"));
+  }
+  auto modes = [&](const std::string& url, std::string* diagnostics = nullptr) {
+    Response r = f.Do(Req("GET", url));
+    INFO(url << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    std::vector<std::string> out;
+    const Json b = Parse(r.body);
+    for (const Json& e : b.Find("entry")->Items()) {
+      const Json& res = *e.Find("resource");
+      out.push_back(std::string(e.Find("search")->Str("mode")) + ":" +
+                    std::string(res.Str("resourceType")));
+      if (res.Str("resourceType") == "OperationOutcome" && diagnostics != nullptr) {
+        const Json& issue = res.Find("issue")->Items()[0];
+        CHECK(issue.Str("severity") == "warning");
+        CHECK(issue.Str("code") == "incomplete");
+        *diagnostics = std::string(issue.Str("diagnostics"));
+      }
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  std::string said;
+  CHECK(modes("/fhir/Patient?_id=" + p + "&_revinclude=Observation:subject", &said) ==
+        V{"match:Patient", "include:Observation", "include:Observation", "include:Observation",
+          "outcome:OperationOutcome"});
+  CHECK(said.find("Observation:subject") != std::string::npos);
+  CHECK(said.find(p) == std::string::npos);  // no patient data
+  // Exactly max_count: nothing was left out, nothing said.
+  REQUIRE(f.Do(Req("DELETE", "/fhir/Observation/" + obs[0])).status == 204);
+  REQUIRE(f.Do(Req("DELETE", "/fhir/Observation/" + obs[1])).status == 204);
+  CHECK(modes("/fhir/Patient?_id=" + p + "&_revinclude=Observation:subject") ==
+        V{"match:Patient", "include:Observation", "include:Observation", "include:Observation"});
+}
+KAKEHASHI_BACKEND_TEST("handler: a _revinclude cut at max_count says so in an outcome entry",
+                       "[handler]", RevIncludeCut)
+
 void EverythingPaging(Backend backend) {
   // Patient/$everything's IN parameters (R4 OperationDefinition Patient-everything): _count with
   // next links, _since, _type, start/end; the compartment of another patient stays out.
@@ -591,6 +642,180 @@ void EverythingPaging(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: Patient/$everything paging, _type, _since, start/end", "[handler]",
                        EverythingPaging)
 
+void EverythingCompartment(Backend backend) {
+  // Patient/$everything returns the whole R4 Patient compartment (CompartmentDefinition
+  // "patient": Observation performer, Coverage beneficiary, Group member, a Patient's link, ...)
+  // and, each once, what the Patient and its compartment reference (Medication, Practitioner,
+  // Organization, Location). Before: only `patient`/`subject` links, nothing referenced.
+  Fixture f(backend);
+  auto put = [&](const std::string& type, const std::string& id, const std::string& members) {
+    Response r =
+        f.Do(Req("PUT", "/fhir/" + type + "/" + id,
+                 R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
+    INFO(r.body);
+    REQUIRE((r.status == 201 || r.status == 200));
+  };
+  put("Organization", "org", R"(,"name":"Hospital")");
+  put("Organization", "payer", R"(,"name":"Insurer")");
+  put("Practitioner", "dr", R"(,"name":[{"family":"Ito"}])");
+  put("Practitioner", "other-dr", R"(,"name":[{"family":"Ueda"}])");
+  put("Location", "ward", R"(,"name":"Ward 3")");
+  put("Medication", "med", R"(,"code":{"text":"aspirin"})");
+  put("Patient", "p", R"(,"managingOrganization":{"reference":"Organization/org"})");
+  put("Patient", "q", R"(,"link":[{"other":{"reference":"Patient/p"},"type":"seealso"}])");
+  put("Patient", "stranger", R"(,"gender":"other")");
+  // In the compartment through a parameter other than patient/subject: performer, beneficiary,
+  // member, link; the referenced ones (dr twice) through medication, requester, location, payor.
+  put("Observation", "by-p",
+      R"(,"status":"final","code":{"text":"self-measured"},"subject":{"reference":"Patient/stranger"},"performer":[{"reference":"Patient/p"}],"effectiveDateTime":"2023-01-01")");
+  put("MedicationRequest", "rx",
+      R"(,"status":"active","intent":"order","subject":{"reference":"Patient/p"},"medicationReference":{"reference":"Medication/med"},"requester":{"reference":"Practitioner/dr"})");
+  put("Encounter", "enc",
+      R"(,"status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p"},"participant":[{"individual":{"reference":"Practitioner/dr"}}],"location":[{"location":{"reference":"Location/ward"}}],"period":{"start":"2024-05-01"})");
+  put("Coverage", "cov",
+      R"(,"status":"active","beneficiary":{"reference":"Patient/p"},"payor":[{"reference":"Organization/payer"}])");
+  put("Group", "grp",
+      R"(,"type":"person","actual":true,"member":[{"entity":{"reference":"Patient/p"}}])");
+  // A reference to a resource that does not exist adds nothing; the stranger's own resources
+  // and what only they reference stay out.
+  put("Observation", "dangling",
+      R"(,"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p"},"performer":[{"reference":"Practitioner/nobody"}])");
+  put("Observation", "theirs",
+      R"(,"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/stranger"},"performer":[{"reference":"Practitioner/other-dr"}])");
+  using S = std::set<std::string>;
+  const S compartment{"Patient/p",     "Patient/q",    "Observation/by-p", "MedicationRequest/rx",
+                      "Encounter/enc", "Coverage/cov", "Group/grp",        "Observation/dangling"};
+  const S referenced{"Organization/org", "Organization/payer", "Practitioner/dr", "Location/ward",
+                     "Medication/med"};
+  S all = compartment;
+  all.insert(referenced.begin(), referenced.end());
+  // Entries as "mode:Type/id", walking the next links (method and body for the first request).
+  auto walk = [&](std::string method, std::string url, std::string body = {},
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    std::vector<std::string> out;
+    std::string total;
+    for (int page = 0; !url.empty(); ++page) {
+      Response r = f.Do(Req(method, url, body, headers));
+      INFO(method << " " << url << " -> " << r.body);
+      REQUIRE(r.status == 200);
+      const Json b = Parse(r.body);
+      if (total.empty()) total = b.Find("total")->Text();
+      CHECK(b.Find("total")->Text() == total);
+      if (const Json* e = b.Find("entry")) {
+        for (const Json& entry : e->Items()) {
+          const Json& res = *entry.Find("resource");
+          out.push_back(std::string(entry.Find("search")->Str("mode")) + ":" +
+                        std::string(res.Str("resourceType")) + "/" + std::string(res.Str("id")));
+        }
+      }
+      url = NextLink(b);
+      method = "GET";
+      body.clear();
+      headers.clear();
+      REQUIRE(page < 40);
+    }
+    CHECK(total == std::to_string(out.size()));
+    return out;
+  };
+  auto keys = [](const std::vector<std::string>& entries) {
+    S out;
+    for (const auto& e : entries) out.insert(e.substr(e.find(':') + 1));
+    CHECK(out.size() == entries.size());  // each once
+    return out;
+  };
+  std::vector<std::string> whole = walk("GET", "/fhir/Patient/p/$everything");
+  CHECK(keys(whole) == all);
+  CHECK(whole.front() == "match:Patient/p");
+  for (const auto& e : whole) {
+    const std::string key = e.substr(e.find(':') + 1);
+    CHECK(e.starts_with(referenced.count(key) ? "include:" : "match:"));
+  }
+  // Paged by 1, 2, 5: the same entries in the same order, each once.
+  for (int size : {1, 2, 5}) {
+    INFO("_count=" << size);
+    CHECK(walk("GET", "/fhir/Patient/p/$everything?_count=" + std::to_string(size)) == whole);
+  }
+  // _type filters both parts: a referenced type alone, or mixed.
+  CHECK(keys(walk("GET", "/fhir/Patient/p/$everything?_type=Practitioner")) ==
+        S{"Practitioner/dr"});
+  CHECK(keys(walk("GET", "/fhir/Patient/p/$everything?_type=Patient,Organization&_count=1")) ==
+        S{"Patient/p", "Patient/q", "Organization/org", "Organization/payer"});
+  // start/end: the referenced resources are those of the compartment resources kept (the
+  // Encounter of 2024-05 is out, and Location/ward with it; dr stays through the request).
+  S until2023 = all;
+  until2023.erase("Encounter/enc");
+  until2023.erase("Location/ward");
+  CHECK(keys(walk("GET", "/fhir/Patient/p/$everything?end=2023-12-31")) == until2023);
+  // _since filters the referenced part too.
+  put("Practitioner", "dr", R"(,"name":[{"family":"Ito"}],"gender":"male")");
+  const Json dr = Parse(f.Do(Req("GET", "/fhir/Practitioner/dr")).body);
+  const std::string since(dr.Find("meta")->Str("lastUpdated"));
+  CHECK(keys(walk("GET", "/fhir/Patient/p/$everything?_since=" + detail::PercentEncode(since))) ==
+        S{"Practitioner/dr"});
+  // Written between pages: the walk still serves each resource that was there once.
+  {
+    std::string url = "/fhir/Patient/p/$everything?_count=3";
+    S seen;
+    for (int page = 0; !url.empty(); ++page) {
+      Response r = f.Do(Req("GET", url));
+      REQUIRE(r.status == 200);
+      const Json b = Parse(r.body);
+      for (const Json& entry : b.Find("entry")->Items()) {
+        const Json& res = *entry.Find("resource");
+        CHECK(seen.insert(std::string(res.Str("resourceType")) + "/" + std::string(res.Str("id")))
+                  .second);
+      }
+      url = NextLink(b);
+      if (page == 1) put("Medication", "late", R"(,"code":{"text":"late"})");
+      if (page == 2) {
+        put("MedicationRequest", "rx2",
+            R"(,"status":"active","intent":"order","subject":{"reference":"Patient/p"},"medicationReference":{"reference":"Medication/late"})");
+      }
+      REQUIRE(page < 40);
+    }
+    for (const auto& key : all) CHECK(seen.count(key) == 1);
+  }
+  // POST with a Parameters body (R4 operations.html), or a form: as the query parameters.
+  const std::vector<std::string> typed =
+      walk("GET", "/fhir/Patient/p/$everything?_type=Observation,Medication&_count=2");
+  CHECK(
+      walk(
+          "POST", "/fhir/Patient/p/$everything",
+          R"({"resourceType":"Parameters","parameter":[{"name":"_type","valueCode":"Observation"},{"name":"_type","valueCode":"Medication"},{"name":"_count","valueInteger":2}]})",
+          {{"Content-Type", "application/fhir+json"}}) == typed);
+  CHECK(walk("POST", "/fhir/Patient/p/$everything", "_type=Observation,Medication&_count=2",
+             {{"Content-Type", "application/x-www-form-urlencoded"}}) == typed);
+  CHECK(
+      keys(walk(
+          "POST", "/fhir/Patient/p/$everything?_type=Medication",
+          R"({"resourceType":"Parameters","parameter":[{"name":"end","valueDate":"2023-12-31"}]})",
+          {{"Content-Type", "application/fhir+json"}})) == S{"Medication/med", "Medication/late"});
+  for (const char* bad :
+       {R"({"resourceType":"Parameters","parameter":[{"name":"_count","valueString":"2"}]})",
+        R"({"resourceType":"Parameters","parameter":[{"name":"foo","valueString":"2"}]})",
+        R"({"resourceType":"Parameters","parameter":[{"name":"start"}]})",
+        R"({"resourceType":"Parameters","parameter":[{"name":"start","valueDate":"x"}]})",
+        R"({"resourceType":"Patient"})", "{"}) {
+    INFO(bad);
+    CHECK(f.Do(Req("POST", "/fhir/Patient/p/$everything", bad,
+                   {{"Content-Type", "application/fhir+json"}}))
+              .status == 400);
+  }
+  CHECK(f.Do(Req("POST", "/fhir/Patient/p/$everything", "x", {{"Content-Type", "text/plain"}}))
+            .status == 415);
+  // The cursor's timestamp is all digits, its type a type, its id an id (was: "12x_…" paged
+  // from 12); _format is decided with the request line (406 unless JSON).
+  for (const char* bad : {"?_cursor=12x_Observation_a", "?_cursor=x_Observation_a",
+                          "?_cursor=ref_Nope_a", "?_cursor=ref_Observation_", "?_cursor=ref"}) {
+    INFO(bad);
+    CHECK(f.Do(Req("GET", std::string("/fhir/Patient/p/$everything") + bad)).status == 400);
+  }
+  CHECK(f.Do(Req("GET", "/fhir/Patient/p/$everything?_format=xml")).status == 406);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/p/$everything?_format=json")).status == 200);
+}
+KAKEHASHI_BACKEND_TEST("handler: Patient/$everything: the R4 compartment and what it references",
+                       "[handler]", EverythingCompartment)
+
 void Paging(Backend backend) {
   Fixture f(backend);
   std::set<std::string> created;
@@ -624,6 +849,105 @@ void Paging(Backend backend) {
   CHECK(Parse(total.body).Find("total")->Text() == "8");
 }
 KAKEHASHI_BACKEND_TEST("handler: keyset paging is stable while data changes", "[handler]", Paging)
+
+// Walks the next links from `url`, calling between(page number) after each page; the ids in the
+// order served.
+std::vector<std::string> WalkIds(const Fixture& f, std::string url,
+                                 const std::function<void(int)>& between = {}) {
+  std::vector<std::string> ids;
+  for (int page = 1; !url.empty(); ++page) {
+    Response r = f.Do(Req("GET", url));
+    INFO(url << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    const Json b = Parse(r.body);
+    if (const Json* e = b.Find("entry")) {
+      for (const Json& entry : e->Items()) ids.emplace_back(entry.Find("resource")->Str("id"));
+    }
+    url = NextLink(b);
+    if (between) between(page);
+    REQUIRE(page < 50);
+  }
+  return ids;
+}
+
+void SortedPaging(Backend backend) {
+  // _sort pages by a keyset over the sort keys and the id (decision 0039): writes between pages
+  // neither repeat nor skip a resource that was there throughout. With the old _offset links
+  // the insert before the cursor repeated a row and the delete skipped one (checked).
+  Fixture f(backend);
+  auto put = [&](const std::string& id, const std::string& members) {
+    Response r = f.Do(Req("PUT", "/fhir/Patient/" + id,
+                          R"({"resourceType":"Patient","id":")" + id + "\"" + members + "}"));
+    INFO(r.body);
+    REQUIRE((r.status == 201 || r.status == 200));
+  };
+  put("a", R"(,"birthDate":"1990-01-01","name":[{"family":"Sato"}])");
+  put("b", R"(,"birthDate":"1980-05-05","name":[{"family":"Abe"}])");
+  put("c", R"(,"birthDate":"1980-05-05","name":[{"family":"Abe"}])");  // tie: the id decides
+  put("d", R"(,"birthDate":"1980-05-05","name":[{"family":"Kato"}])");
+  put("e", R"(,"birthDate":"1970-03-03")");    // no family: last among its birthDate
+  put("f", R"(,"name":[{"family":"Ueda"}])");  // no birthDate: after every dated one
+  put("g", R"(,"gender":"other")");            // neither
+  using V = std::vector<std::string>;
+  const V order{"a", "b", "c", "d", "e", "f", "g"};
+  const std::string sorted = "/fhir/Patient?_sort=-birthdate,family&_count=2";
+  CHECK(WalkIds(f, sorted) == order);
+  CHECK(WalkIds(f, "/fhir/Patient?_sort=-birthdate,family&_count=1") == order);
+  CHECK(WalkIds(f, "/fhir/Patient?_sort=-birthdate,family&_count=3") == order);
+  // Writes between pages: after page 1 (a, b) a new first resource and an update of a seen one
+  // that keeps its keys; after page 2 (c, d) a seen one is deleted. The rest come once each.
+  V walked = WalkIds(f, sorted, [&](int page) {
+    if (page == 1) {
+      put("new", R"(,"birthDate":"2000-01-01")");
+      put("b", R"(,"birthDate":"1980-05-05","name":[{"family":"Abe"}],"gender":"male")");
+    }
+    if (page == 2) REQUIRE(f.Do(Req("DELETE", "/fhir/Patient/c")).status == 204);
+  });
+  CHECK(walked == order);
+  // Ascending, the missing values still last; `_id` and `_lastUpdated` keys.
+  CHECK(WalkIds(f, "/fhir/Patient?_sort=birthdate,_id&_count=2") ==
+        V{"e", "b", "d", "a", "new", "f", "g"});
+  CHECK(WalkIds(f, "/fhir/Patient?_sort=-_id&_count=3") == V{"new", "g", "f", "e", "d", "b", "a"});
+  CHECK(WalkIds(f, "/fhir/Patient?_sort=_lastUpdated&_count=2").size() == 7);
+  // A resource whose sort key changes between pages is served at its new place: once more when
+  // it moves past the cursor ("a" after page 1, now born last), not at all when it moves before
+  // it ("g", not yet served, now born first).
+  walked = WalkIds(f, sorted, [&](int page) {
+    if (page != 1) return;
+    put("a", R"(,"birthDate":"1900-01-01","name":[{"family":"Sato"}])");
+    put("g", R"(,"birthDate":"2020-01-01")");
+  });
+  CHECK(walked == V{"new", "a", "b", "d", "e", "a", "f"});
+  // Quantities keep every digit in the cursor: 0.3 and 0.30000000000000004 are two values.
+  for (const char* v : {"0.30000000000000004", "0.3", "1"}) {
+    f.Create(
+        "Observation",
+        std::string(
+            R"({"resourceType":"Observation","status":"final","code":{"text":"q"},"valueQuantity":{"value":)") +
+            v + "}}");
+  }
+  V quantities = WalkIds(f, "/fhir/Observation?_sort=value-quantity&_count=1");
+  CHECK(quantities.size() == 3);
+  CHECK(std::set<std::string>(quantities.begin(), quantities.end()).size() == 3);
+  // A link made before keysets (_offset) still gives its page; its next link is a cursor.
+  Response old = f.Do(Req("GET", "/fhir/Patient?_sort=-_id&_count=3&_offset=3"));
+  REQUIRE(old.status == 200);
+  const Json ob = Parse(old.body);
+  CHECK(ob.Find("entry")->Items()[0].Find("resource")->Str("id") == "e");
+  CHECK(NextLink(ob).find("_cursor=s.") != std::string::npos);
+  CHECK(NextLink(ob).find("_offset") == std::string::npos);
+  // A cursor belongs to its order: another number of keys, another kind of value, a default
+  // order's cursor with _sort, a sorted one without, garbage: 400.
+  for (const char* bad :
+       {"?_sort=_id,birthdate&_cursor=s.v61.a", "?_sort=birthdate&_cursor=s.v7a.a",
+        "?_sort=birthdate&_cursor=12-a", "?_cursor=s.v61.a", "?_sort=_id&_cursor=s.n.a",
+        "?_sort=_id&_cursor=s.vz1.a", "?_sort=_id&_cursor=s.v61.", "?_cursor=12x-a"}) {
+    INFO(bad);
+    CHECK(f.Do(Req("GET", std::string("/fhir/Patient") + bad)).status == 400);
+  }
+}
+KAKEHASHI_BACKEND_TEST("handler: _sort pages by a keyset stable while data changes", "[handler]",
+                       SortedPaging)
 
 void UriSearch(Backend backend) {
   // uri parameters (R4 search.html#uri): the whole value, no system|code split; :below and

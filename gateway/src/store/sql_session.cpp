@@ -5,6 +5,7 @@
 
 #include "search_params.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -106,6 +107,34 @@ void AppendParamMatch(const std::string& x, std::string_view type, const std::st
     pid_in(pids);
     sql += " AND " + x + ".target_type = ?)";
     params.emplace_back(std::string(target));
+  }
+  sql += ")";
+}
+
+// "x.pid IN (…)": the reference rows of each (type, parameter) of `links` (Predicate::links),
+// through the rows a derived parameter reads (IndexedAs); a parameter restricted to another
+// target type than `target_type` cannot link to it and is left out.
+void AppendLinksMatch(const std::string& x,
+                      const std::vector<std::pair<std::string, std::string>>& links,
+                      std::string_view target_type, const ParamKeys& keys, std::string& sql,
+                      std::vector<Param>& params) {
+  const auto& registry = gateway::detail::SearchParamRegistry::Instance();
+  std::vector<std::int64_t> pids;
+  for (const auto& [type, param] : links) {
+    const auto as = registry.IndexedAs(type, param);
+    if (!as.only_target.empty() && as.only_target != target_type) continue;
+    for (std::string_view code : as.codes) {
+      const std::int64_t pid = keys.Find(type, code);
+      if (pid != ParamKeys::kNone) pids.push_back(pid);
+    }
+  }
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  if (pids.empty()) pids.push_back(ParamKeys::kNone);
+  sql += x + ".pid IN (";
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    sql += i == 0 ? "?" : ", ?";
+    params.emplace_back(pids[i]);
   }
   sql += ")";
 }
@@ -439,6 +468,19 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
                             false);
         }
         sql += "))";
+        return;
+      }
+      if (!p.links.empty()) {
+        // A compartment: a reference to the target through one of the links' parameters, the
+        // target itself excluded (a Patient linking to itself is that Patient).
+        sql += "(" + a + ".rk IN (SELECT " + x + ".rk FROM idx_ref " + x + " WHERE ";
+        AppendLinksMatch(x, p.links, p.target_type, keys, sql, params);
+        sql += " AND " + x + ".target_id = ? AND " + x + ".target_type = ?) AND NOT (" + a +
+               ".type = ? AND " + a + ".id = ?))";
+        params.emplace_back(p.value);
+        params.emplace_back(p.target_type);
+        params.emplace_back(p.target_type);
+        params.emplace_back(p.value);
         return;
       }
       exists_head("idx_ref");
@@ -887,12 +929,12 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
 
 namespace {
 
+// One sort key of alias r: its column (_id, _lastUpdated: NOT NULL) or the least (ascending) or
+// greatest (descending) of the resource's index values of the parameter, NULL when it has none.
 void AppendSortExpr(const SortKey& key, std::string_view type, const ParamKeys& keys,
                     std::string& sql, std::vector<Param>& params) {
   if (key.param == "_id" || key.param == "_lastUpdated") {
-    // NOT NULL columns: the default NULL order keeps SQLite's index order usable.
     sql += key.param == "_id" ? "r.id" : "r.last_updated";
-    sql += key.descending ? " DESC" : " ASC";
     return;
   }
   std::string_view table = "idx_token";
@@ -915,9 +957,68 @@ void AppendSortExpr(const SortKey& key, std::string_view type, const ParamKeys& 
   sql += " s WHERE s.rk = r.rk AND ";
   AppendParamMatch("s", type, key.param, keys, sql, params);
   sql += ")";
-  // A resource without a value of the key is NULL here: SQLite sorts NULL first and PostgreSQL
-  // last by default, so both are told (last, either direction; SQLite >= 3.30).
-  sql += key.descending ? " DESC NULLS LAST" : " ASC NULLS LAST";
+}
+
+bool SortKeyNullable(const SortKey& key) {
+  return key.param != "_id" && key.param != "_lastUpdated";
+}
+
+// A sort key value of a SortCursor as the bound value compared with the key's column: text for
+// ids, strings and tokens, an integer for dates (µs) and _lastUpdated, a double for quantities
+// (BuildSearch checked the form; a malformed one compares as 0).
+Param SortCursorParam(const SortKey& key, const std::string& text) {
+  if (key.param == "_id" || key.kind == Predicate::Kind::kString ||
+      key.kind == Predicate::Kind::kToken) {
+    return text;
+  }
+  if (key.kind == Predicate::Kind::kQuantity) {
+    double v = 0;
+    std::from_chars(text.data(), text.data() + text.size(), v);
+    return v;
+  }
+  return ToInt(text);
+}
+
+// Rows of the derived table q (columns k0, k1…, id) strictly after `after` in the order
+// "k0 [DESC], k1 [DESC]…, id" with missing values (NULL) last in either direction:
+// k0 beyond c0 (or missing), or k0 equal to c0 and the rest after; a missing c0: k0 missing too
+// and the rest after.
+void AppendSortAfter(const std::vector<SortKey>& sort, const SortCursor& after, std::size_t i,
+                     std::string& sql, std::vector<Param>& params) {
+  if (i == sort.size()) {
+    sql += "q.id > ?";
+    params.emplace_back(after.id);
+    return;
+  }
+  const std::string k = "q.k" + std::to_string(i);
+  const std::optional<std::string>& c = after.values[i];
+  if (!c) {
+    sql += "(" + k + " IS NULL AND ";
+    AppendSortAfter(sort, after, i + 1, sql, params);
+    sql += ")";
+    return;
+  }
+  sql += "(" + k + (sort[i].descending ? " < ?" : " > ?");
+  params.push_back(SortCursorParam(sort[i], *c));
+  if (SortKeyNullable(sort[i])) sql += " OR " + k + " IS NULL";
+  sql += " OR (" + k + " = ? AND ";
+  params.push_back(SortCursorParam(sort[i], *c));
+  AppendSortAfter(sort, after, i + 1, sql, params);
+  sql += "))";
+}
+
+// Key i of q as the text ResourceRow::sort_values gets: 'v' and the value, '' when missing. A
+// double keeps 17 significant digits on SQLite (its text form has 15); PostgreSQL's float8 text
+// is already the shortest exact form.
+std::string SortValueText(const SortKey& key, std::size_t i, Dialect dialect) {
+  const std::string k = "q.k" + std::to_string(i);
+  std::string value = k;
+  if (key.kind == Predicate::Kind::kQuantity && SortKeyNullable(key)) {
+    value = dialect == Dialect::kSqlite ? "printf('%!.17g', " + k + ")" : k + "::text";
+  } else if (dialect == Dialect::kPostgres) {
+    value = k + "::text";
+  }
+  return "CASE WHEN " + k + " IS NULL THEN '' ELSE 'v' || " + value + " END";
 }
 
 }  // namespace
@@ -1001,8 +1102,13 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   }
   std::string sql = "SELECT ";
   sql += kCols;
-  sql += " FROM resources r WHERE r.deleted = 0 AND ";
   std::vector<Param> params;
+  for (std::size_t i = 0; i < query.sort.size(); ++i) {
+    sql += ", ";
+    AppendSortExpr(query.sort[i], query.type, *keys_, sql, params);
+    sql += " AS k" + std::to_string(i);
+  }
+  sql += " FROM resources r WHERE r.deleted = 0 AND ";
   // SQLite has no value statistics, so the plan is chosen here (PostgreSQL's planner decides
   // itself): with a selective parameter (an id, a token code, a reference target) drive the
   // query from the index tables through the primary key ("+r.type" keeps SQLite from scanning
@@ -1040,12 +1146,31 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     }
     sql += " ORDER BY r.last_updated, r.id";
   } else {
-    sql += " ORDER BY ";
-    for (const auto& key : query.sort) {
-      AppendSortExpr(key, query.type, *keys_, sql, params);
-      sql += ", ";
+    // An explicit sort (decision 0039): the keys are columns k0, k1… of a derived table q, so
+    // the order, the keyset condition of `sort_after` and the values handed back for the next
+    // cursor read each key once per row. A resource without a value of a key comes last in
+    // either direction (decision 0033; NULLS LAST, SQLite >= 3.30); the id (unique within the
+    // type) breaks ties, so the order is total and a keyset position is exact.
+    std::string outer = "SELECT q.type, q.id, q.version, q.last_updated, q.deleted, q.json";
+    for (std::size_t i = 0; i < query.sort.size(); ++i) {
+      outer += ", " + SortValueText(query.sort[i], i, dialect_);
     }
-    sql += "r.id";
+    outer += " FROM (" + sql + ") q";
+    if (query.sort_after && query.sort_after->values.size() == query.sort.size()) {
+      outer += " WHERE ";
+      AppendSortAfter(query.sort, *query.sort_after, 0, outer, params);
+    }
+    outer += " ORDER BY ";
+    for (std::size_t i = 0; i < query.sort.size(); ++i) {
+      outer += "q.k" + std::to_string(i);
+      outer += query.sort[i].descending ? " DESC" : " ASC";
+      // (_id and _lastUpdated are NOT NULL: no NULLS clause, so SQLite may read an index in
+      // order.)
+      if (SortKeyNullable(query.sort[i])) outer += " NULLS LAST";
+      outer += ", ";
+    }
+    outer += "q.id";
+    sql = std::move(outer);
   }
   sql += " LIMIT ? OFFSET ?";
   params.emplace_back(static_cast<std::int64_t>(query.count));
@@ -1053,7 +1178,14 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   std::vector<ResourceRow> out;
   out.reserve(rows.size());
-  for (auto& cols : rows) out.push_back(RowFrom(cols));
+  for (auto& cols : rows) {
+    out.push_back(RowFrom(cols));
+    for (std::size_t i = 0; i < query.sort.size(); ++i) {
+      std::string& v = cols[6 + i];
+      out.back().sort_values.push_back(v.empty() ? std::nullopt
+                                                 : std::optional<std::string>(v.substr(1)));
+    }
+  }
   return out;
 }
 
@@ -1070,6 +1202,75 @@ Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
   }
   AppendTypes(query, dialect_, sql, params);
   AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params);
+  KAKEHASHI_TRY(Rows rows, Query(sql, params));
+  return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
+}
+
+namespace {
+// The WHERE clause of a ReferencedQuery over alias r (after "WHERE "), without its keyset.
+void AppendReferenced(const ReferencedQuery& query, Dialect dialect, const ParamKeys& keys,
+                      std::string& sql, std::vector<Param>& params) {
+  // The referenced (type, id) pairs from the sources' reference rows (idx_ref by rk), joined to
+  // the resources they name (absolute URLs have no type and name none).
+  sql +=
+      "r.deleted = 0 AND r.rk IN (SELECT t.rk FROM idx_ref rx JOIN resources t ON t.type = "
+      "rx.target_type AND t.id = rx.target_id WHERE rx.rk IN (SELECT s.rk FROM resources s "
+      "WHERE s.deleted = 0 AND ";
+  AppendConjunction(query.sources, "s", "", dialect, keys, sql, params);
+  sql += " UNION SELECT s.rk FROM resources s WHERE s.type = ? AND s.id = ?))";
+  params.emplace_back(query.source_type);
+  params.emplace_back(query.source_id);
+  if (!query.exclude.empty()) {
+    sql += " AND NOT (";
+    AppendConjunction(query.exclude, "r", "", dialect, keys, sql, params);
+    sql += ")";
+  }
+  if (!query.types.empty()) {
+    sql += " AND r.type IN (";
+    for (std::size_t i = 0; i < query.types.size(); ++i) {
+      sql += i == 0 ? "?" : ", ?";
+      params.emplace_back(query.types[i]);
+    }
+    sql += ")";
+  }
+  for (const std::string& type : query.skip_types) {
+    sql += " AND r.type <> ?";
+    params.emplace_back(type);
+  }
+  if (!query.where.empty()) {
+    sql += " AND ";
+    AppendConjunction(query.where, "r", "", dialect, keys, sql, params);
+  }
+}
+}  // namespace
+
+Result<std::vector<ResourceRow>> SqlSession::Referenced(const ReferencedQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());
+  std::string sql = "SELECT ";
+  sql += kCols;
+  sql += " FROM resources r WHERE ";
+  std::vector<Param> params;
+  AppendReferenced(query, dialect_, *keys_, sql, params);
+  if (query.after) {
+    sql += " AND (r.type > ? OR (r.type = ? AND r.id > ?))";
+    params.emplace_back(query.after->first);
+    params.emplace_back(query.after->first);
+    params.emplace_back(query.after->second);
+  }
+  sql += " ORDER BY r.type, r.id LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(query.count));
+  KAKEHASHI_TRY(Rows rows, Query(sql, params));
+  std::vector<ResourceRow> out;
+  out.reserve(rows.size());
+  for (auto& cols : rows) out.push_back(RowFrom(cols));
+  return out;
+}
+
+Result<std::int64_t> SqlSession::CountReferenced(const ReferencedQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());
+  std::string sql = "SELECT COUNT(*) FROM resources r WHERE ";
+  std::vector<Param> params;
+  AppendReferenced(query, dialect_, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
 }

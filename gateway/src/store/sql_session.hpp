@@ -97,6 +97,8 @@ class SqlSession : public Session {
   Result<std::vector<HistoryRow>> History(const HistoryQuery& query) override;
   Result<std::vector<ResourceRow>> Search(const SearchQuery& query) override;
   Result<std::int64_t> Count(const SearchQuery& query) override;
+  Result<std::vector<ResourceRow>> Referenced(const ReferencedQuery& query) override;
+  Result<std::int64_t> CountReferenced(const ReferencedQuery& query) override;
   Result<void> Write(const ResourceRow& row, const IndexEntries& index) override;
   Result<void> Savepoint(std::string_view name) override;
   Result<void> ReleaseSavepoint(std::string_view name) override;

@@ -83,6 +83,14 @@ Result<void> Session::DeleteCheckpoint(std::string_view /*source*/, std::string_
   return make_error_code(errc::kUnsupported);
 }
 
+Result<std::vector<ResourceRow>> Session::Referenced(const ReferencedQuery& /*query*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+Result<std::int64_t> Session::CountReferenced(const ReferencedQuery& /*query*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
 Result<void> Session::Savepoint(std::string_view /*name*/) {
   return make_error_code(errc::kUnsupported);
 }

@@ -51,6 +51,10 @@ struct ResourceRow {
   std::int64_t last_updated_us = 0;  // microseconds since the Unix epoch, UTC (meta.lastUpdated)
   bool deleted = false;              // a delete marker: json is empty
   std::string json;                  // canonical JSON text of the resource
+  // Session::Search with SearchQuery::sort only: the value of each sort key this row was
+  // ordered by (text; nullopt: the resource has none), for the next page's SortCursor.
+  std::vector<std::optional<std::string>>
+      sort_values{};  // ({}: brace-initialised rows need not name it)
 };
 
 // Index rows extracted from one resource version by the search parameters (R4 §3.1.1.4).
@@ -158,12 +162,24 @@ struct Predicate {
   // never as a set of every matching row: for a filter on a query that another clause drives
   // (Patient/$everything's care dates, a patient's few resources among millions of dates).
   bool probe = false;
+  // kReference without a type, instead of `param`: a compartment (Patient/$everything). The
+  // resource is of one of these types and references target_type/value through that type's
+  // parameter (pairs of (type, parameter code)), and is not that target itself.
+  std::vector<std::pair<std::string, std::string>> links;
 };
 
 struct SortKey {
   std::string param;  // "_id", "_lastUpdated", or a string/date/token parameter
   Predicate::Kind kind = Predicate::Kind::kId;
   bool descending = false;
+};
+
+// Keyset position in a search with SortKeys: the sort key values (as ResourceRow::sort_values
+// gives them) and the id of the last row of the previous page. A key whose value is nullopt is
+// a missing value (those sort last).
+struct SortCursor {
+  std::vector<std::optional<std::string>> values;  // one per SortKey
+  std::string id;
 };
 
 struct SearchQuery {
@@ -175,11 +191,30 @@ struct SearchQuery {
   // ascending or descending, on both backends.
   std::vector<SortKey> sort;
   int count = 20;
-  std::int64_t offset = 0;  // with an explicit sort
+  std::int64_t offset = 0;  // rows skipped first (the `_offset` of links made before keysets)
   // Keyset cursor for the default sort: rows strictly after (last_updated_us, id); without a
   // type, after (last_updated_us, after_type, id).
   std::optional<std::pair<std::int64_t, std::string>> after;
   std::string after_type;
+  // Keyset cursor for `sort` (needs `type`): rows strictly after this position in the sort
+  // order (the keys, then id ascending). values.size() must equal sort.size().
+  std::optional<SortCursor> sort_after;
+};
+
+// Patient/$everything's second part: the resources that the matches of `sources`, or the one
+// resource source_type/source_id, reference through the index rows of their reference search
+// parameters, without those matching `exclude` (served as the first part), in (type, id) order.
+struct ReferencedQuery {
+  Conjunction sources;  // over resources of any type
+  std::string source_type;
+  std::string source_id;
+  Conjunction exclude;                  // empty: none excluded
+  std::vector<std::string> types;       // only referenced resources of these types (empty: any)
+  std::vector<std::string> skip_types;  // never referenced resources of these types
+  Conjunction where;                    // more conditions on the referenced resources (_since)
+  int count = 20;
+  // Keyset cursor: rows strictly after this (type, id).
+  std::optional<std::pair<std::string, std::string>> after;
 };
 
 struct HistoryQuery {
@@ -204,6 +239,10 @@ class Session {
   virtual Result<std::vector<HistoryRow>> History(const HistoryQuery& query) = 0;
   virtual Result<std::vector<ResourceRow>> Search(const SearchQuery& query) = 0;  // not deleted
   virtual Result<std::int64_t> Count(const SearchQuery& query) = 0;
+  // ReferencedQuery's resources (not deleted); its count ignores `after` and `count`. The
+  // defaults return errc::kUnsupported (test doubles).
+  virtual Result<std::vector<ResourceRow>> Referenced(const ReferencedQuery& query);
+  virtual Result<std::int64_t> CountReferenced(const ReferencedQuery& query);
 
   virtual Result<void> Begin() = 0;
   virtual Result<void> Commit() = 0;
