@@ -6,6 +6,8 @@
 #include "detail/values.hpp"
 #include "search_params.hpp"
 
+#include "kakehashi/common/charset.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -506,8 +508,25 @@ std::optional<std::string> CriteriaKey(const QueryParams& params) {
   return key;
 }
 
+namespace {
+
+// A parameter whose name or value, percent-decoded, is not UTF-8 (RFC 3986 §2.5: a URI's
+// characters are percent-encoded UTF-8) is 400 here: PostgreSQL refuses such text in a statement
+// (SQLSTATE 22021, a 500) where SQLite compares the bytes, so the backends answered differently.
+std::optional<Failure> NotUtf8(const QueryParams& params) {
+  for (const auto& [name, value] : params) {
+    if (!common::IsValidUtf8(name) || !common::IsValidUtf8(value)) {
+      return Bad("search parameters must be percent-encoded UTF-8");
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& params,
                                    const SearchContext& context, SearchSpec& spec) {
+  if (auto f = NotUtf8(params)) return f;
   spec.query.type = type;
   spec.query.count = context.default_count;
   std::optional<std::string> sort_cursor;
@@ -705,6 +724,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
 
 std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,
                                        const SearchContext& context, EverythingSpec& spec) {
+  if (auto f = NotUtf8(params)) return f;
   store::SearchQuery& q = spec.query;
   store::ReferencedQuery& refs = spec.referenced;
   q.count = context.max_count;

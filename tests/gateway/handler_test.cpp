@@ -1809,5 +1809,32 @@ TEST_CASE("handler: AnswerFromHead answers what Handle answers whatever the body
   CHECK(f.Do(Req("GET", "/fhir/Patient/h1")).status == 404);
 }
 
+// Percent-decoded parameters that are not UTF-8 (%FF) are 400 on both backends: PostgreSQL used
+// to refuse the text in the statement (500, SQLSTATE 22021) where SQLite answered 200.
+void NotUtf8Parameters(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  Handler h(*t->store, {});
+  REQUIRE(
+      h.Handle(Req("PUT", "/fhir/Patient/u1", R"({"resourceType":"Patient","id":"u1"})")).status ==
+      201);
+  for (const char* target : {"/fhir/Patient?identifier=%FF", "/fhir/Patient?family=%C3",
+                             "/fhir/Patient?_id=%FF", "/fhir/Patient?_cursor=1-%FF",
+                             "/fhir/Patient?%FF=1", "/fhir/Patient/u1/$everything?_cursor=%FF"}) {
+    Response r = h.Handle(Req("GET", target));
+    INFO(target << " -> " << r.body);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("UTF-8") != std::string::npos);
+  }
+  // Also as If-None-Exist and a conditional update's criteria.
+  CHECK(h.Handle(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient"})",
+                     {{"If-None-Exist", "identifier=%FF"}}))
+            .status == 400);
+  CHECK(h.Handle(Req("PUT", "/fhir/Patient?identifier=%FF", R"({"resourceType":"Patient"})"))
+            .status == 400);
+  CHECK(h.Handle(Req("GET", "/fhir/Patient?family=%E3%82%A2")).status == 200);
+}
+KAKEHASHI_BACKEND_TEST("handler: search parameters that are not UTF-8 are 400", "[handler]",
+                       NotUtf8Parameters)
+
 }  // namespace
 }  // namespace kakehashi::gateway
