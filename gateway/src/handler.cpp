@@ -2576,6 +2576,11 @@ bool Handler::ReadsInProcess() const {
   return impl_->store.ReadsInProcess();
 }
 
+void Handler::ReadCurrentMany(std::span<const store::Store::ReadKey> keys,
+                              store::Store::ReadSink& sink) const {
+  impl_->store.ReadCurrentMany(keys, sink);
+}
+
 Response Handler::Transaction(const Request& request, const BeforeCommit& before_commit) const {
   return impl_->Deliver(impl_->Bundle(request, &before_commit), nullptr);
 }

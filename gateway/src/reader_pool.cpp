@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <functional>
+
 namespace kakehashi::gateway::detail {
 
 namespace asio = boost::asio;
@@ -77,6 +79,7 @@ ReaderPool::Stats ReaderPool::stats() const {
   s.jobs = jobs_run_.load(std::memory_order_relaxed);
   s.wakeups = wakeups_.load(std::memory_order_relaxed);
   s.resume_posts = resume_posts_.load(std::memory_order_relaxed);
+  s.read_batches = read_batches_.load(std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   s.sleeping = sleeping_;
   return s;
@@ -105,9 +108,57 @@ void ReaderPool::Flush(std::vector<std::unique_ptr<ReaderJob>>& done) {
   done.clear();  // keeps its capacity
 }
 
+namespace {
+
+// A reader's view of one ReadBatch::Run: finished jobs join the reader's `done` (posted when
+// kMaxBatch are there, and whenever the runner is about to wait).
+class Progress final : public BatchProgress {
+ public:
+  Progress(std::vector<std::unique_ptr<ReaderJob>>& batch,
+           std::vector<std::unique_ptr<ReaderJob>>& done, const std::function<void()>& flush)
+      : batch_(batch), done_(done), flush_(flush) {}
+  void Finished(std::size_t i) override {
+    if (i >= batch_.size() || !batch_[i]) return;  // not one of the batch, or told twice
+    done_.push_back(std::move(batch_[i]));
+    if (done_.size() >= ReaderPool::kMaxBatch) flush_();
+  }
+  void Waiting() override {
+    if (!done_.empty()) flush_();
+  }
+
+ private:
+  std::vector<std::unique_ptr<ReaderJob>>& batch_;
+  std::vector<std::unique_ptr<ReaderJob>>& done_;
+  const std::function<void()>& flush_;
+};
+
+}  // namespace
+
+void ReaderPool::RunBatch(std::vector<std::unique_ptr<ReaderJob>>& batch,
+                          std::vector<std::unique_ptr<ReaderJob>>& done) {
+  std::vector<ReaderJob*> jobs;
+  jobs.reserve(batch.size());
+  for (const auto& job : batch) jobs.push_back(job.get());
+  const std::function<void()> flush = [&] { Flush(done); };
+  Progress progress(batch, done, flush);
+  jobs.front()->batch()->Run(jobs, progress);
+  read_batches_.fetch_add(1, std::memory_order_relaxed);
+  jobs_run_.fetch_add(jobs.size(), std::memory_order_relaxed);
+  // A job the runner did not report (a bug) is run alone rather than lost.
+  for (auto& job : batch) {
+    if (!job) continue;
+    job->Run();
+    done.push_back(std::move(job));
+    if (done.size() >= kMaxBatch) Flush(done);
+  }
+  batch.clear();
+}
+
 void ReaderPool::Loop() {
   std::vector<std::unique_ptr<ReaderJob>> done;  // run, resumption not yet posted
   done.reserve(kMaxBatch);
+  std::vector<std::unique_ptr<ReaderJob>> batch;  // jobs of one ReadBatch taken together
+  batch.reserve(kMaxReadBatch);
   std::unique_lock lock(mutex_);
   while (true) {
     if (jobs_.empty()) {
@@ -129,7 +180,23 @@ void ReaderPool::Loop() {
     }
     std::unique_ptr<ReaderJob> job = std::move(jobs_.front());
     jobs_.pop_front();
+    if (ReadBatch* kind = job->batch(); kind != nullptr) {
+      // The jobs of the same batch queued right behind it run with it (decision 0040).
+      while (!jobs_.empty() && batch.size() + 1 < kMaxReadBatch && jobs_.front()->batch() == kind) {
+        if (batch.empty()) batch.push_back(std::move(job));
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      }
+    }
     lock.unlock();
+    if (!batch.empty()) {
+      // Not brief: the answers already done are posted before the batch waits for its first.
+      if (!done.empty()) Flush(done);
+      RunBatch(batch, done);
+      if (done.size() >= kMaxBatch) Flush(done);
+      lock.lock();
+      continue;
+    }
     // A job that may take long must not hold back answers already done.
     if (!job->brief() && !done.empty()) Flush(done);
     job->Run();

@@ -14,6 +14,11 @@
 //   resumption waits at most for kMaxBatch - 1 brief jobs (reads by id on SQLite); before a job
 //   that is not brief (a search may take long, a read on PostgreSQL waits for the server's
 //   answer) the collected ones are posted first, so no answer waits behind it.
+// - reads by id that wait for a database server (PostgreSQL) are not brief, but the ones queued
+//   behind each other for one store are run as one batch (decision 0040): the store sends them
+//   in one round trip (libpq pipeline) and the reader posts the answers that arrived together
+//   before it waits for the next ones, so no answer waits for another read's round trip and
+//   a batch costs a few resumption posts rather than one per read.
 // A short spin before a reader sleeps was measured and left out: on the shared 2-core VM it
 // saved wake-ups but not server CPU per request (docs/performance.md, "Cheaper read-cache
 // misses").
@@ -36,6 +41,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -43,12 +49,38 @@
 
 namespace kakehashi::gateway::detail {
 
+class ReaderJob;
+
+// What ReadBatch::Run tells the reader pool while it runs a batch of jobs.
+class BatchProgress {
+ public:
+  // jobs[i] of the batch is done (its Run is not called): its resumption may be posted, and
+  // the runner must not touch the job again.
+  virtual void Finished(std::size_t i) = 0;
+  // The runner is about to wait (for a database server's answer): the finished jobs'
+  // resumptions are posted now.
+  virtual void Waiting() = 0;
+
+ protected:
+  ~BatchProgress() = default;
+};
+
+// Runs several queued jobs of one kind together (decision 0040: reads by id on one PostgreSQL
+// store, one round trip for all). Its jobs are told apart from others by their batch().
+class ReadBatch {
+ public:
+  virtual ~ReadBatch() = default;
+  // `jobs` (2 or more, each with batch() == this, in queue order): calls progress.Finished(i)
+  // once for each, and progress.Waiting() before it waits. Must not throw.
+  virtual void Run(std::span<ReaderJob* const> jobs, BatchProgress& progress) noexcept = 0;
+};
+
 // A store job and the coroutine waiting for it. Run on a reader thread, then Resume on `home`
 // (the coroutine's io thread).
 class ReaderJob {
  public:
-  ReaderJob(boost::asio::any_io_executor home, bool brief)
-      : home_(std::move(home)), brief_(brief) {}
+  ReaderJob(boost::asio::any_io_executor home, bool brief, ReadBatch* batch = nullptr)
+      : home_(std::move(home)), brief_(brief), batch_(batch) {}
   virtual ~ReaderJob() = default;
   ReaderJob(const ReaderJob&) = delete;
   ReaderJob& operator=(const ReaderJob&) = delete;
@@ -63,12 +95,16 @@ class ReaderJob {
   // resumption may wait for the next jobs of the batch. A job that waits for a database server
   // (a read by id on PostgreSQL) is not brief (decision 0034).
   bool brief() const { return brief_; }
+  // Non-null: a reader that takes this job also takes the jobs of the same batch() queued right
+  // behind it (up to kMaxReadBatch in all) and runs them with batch()->Run (decision 0040).
+  ReadBatch* batch() const { return batch_; }
 
   std::unique_ptr<ReaderJob> next;  // ReaderPool's chain of finished jobs for one io thread
 
  private:
   boost::asio::any_io_executor home_;
   bool brief_;
+  ReadBatch* batch_;
 };
 
 class ReaderPool {
@@ -76,12 +112,16 @@ class ReaderPool {
   // At most this many finished jobs wait for their resumption: the first waits for at most
   // kMaxBatch - 1 reads by id (~100 µs), against a p99 target of 5 ms.
   static constexpr std::size_t kMaxBatch = 8;
+  // At most this many jobs of one ReadBatch run together (one pipeline of reads by id; its
+  // answers are posted as they arrive, so the size costs no latency but a reader's share).
+  static constexpr std::size_t kMaxReadBatch = 16;
 
   // Counts since construction, for tests and benchmarks.
   struct Stats {
     std::uint64_t jobs = 0;          // jobs run
     std::uint64_t wakeups = 0;       // sleeping readers woken by Post
     std::uint64_t resume_posts = 0;  // handlers posted to io threads (each resumes >= 1 job)
+    std::uint64_t read_batches = 0;  // ReadBatch::Run calls (their jobs are counted in jobs)
     int sleeping = 0;                // readers asleep now
   };
 
@@ -100,6 +140,9 @@ class ReaderPool {
   void Loop();
   // Posts `done`'s resumptions, one handler per home executor, and empties it.
   void Flush(std::vector<std::unique_ptr<ReaderJob>>& done);
+  // Runs `batch` (the jobs of one ReadBatch) with ReadBatch::Run; finished jobs go to `done`.
+  void RunBatch(std::vector<std::unique_ptr<ReaderJob>>& batch,
+                std::vector<std::unique_ptr<ReaderJob>>& done);
 
   const int size_;
   mutable std::mutex mutex_;
@@ -112,6 +155,7 @@ class ReaderPool {
   std::atomic<std::uint64_t> jobs_run_{0};
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> resume_posts_{0};
+  std::atomic<std::uint64_t> read_batches_{0};
   std::vector<std::thread> threads_;
 };
 
@@ -141,6 +185,38 @@ class FnReaderJob final : public ReaderJob {
   std::optional<Result>& result_;
   Handler handler_;
 };
+
+// A job of class Job (a ReaderJob constructed from (home, args...) that implements Run) which
+// resumes a coroutine with `handler`.
+template <class Job, class Handler>
+class ResumingJob final : public Job {
+ public:
+  template <class... Args>
+  ResumingJob(Handler handler, boost::asio::any_io_executor home, Args&&... args)
+      : Job(std::move(home), std::forward<Args>(args)...), handler_(std::move(handler)) {}
+  void Resume(std::unique_ptr<ReaderJob> self) override {
+    Handler h = std::move(handler_);
+    self.reset();
+    std::move(h)();
+  }
+
+ private:
+  Handler handler_;
+};
+
+// Runs a Job (see ResumingJob; what its arguments refer to must stay put while the caller
+// waits) on a reader thread; the calling coroutine is resumed on its own executor (posted,
+// never inline) once it has run, alone or in a batch.
+template <class Job, class... Args>
+auto RunJobOnReader(ReaderPool& pool, Args... args) -> boost::asio::awaitable<void> {
+  co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(
+      [&](auto resume) {
+        auto home = boost::asio::get_associated_executor(resume);
+        pool.Post(std::make_unique<ResumingJob<Job, decltype(resume)>>(std::move(resume),
+                                                                       std::move(home), args...));
+      },
+      boost::asio::use_awaitable);
+}
 
 // Runs `fn` on a reader thread; the calling coroutine is resumed on its own executor (posted,
 // never inline) with fn's result, nullopt if it threw. `fn` is kept in this coroutine's frame,

@@ -65,6 +65,8 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -377,6 +379,114 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   auto OnReader(Fn fn, bool brief = false) const {
     return detail::RunOnReader(*readers, std::move(fn), brief);
   }
+
+  // A read-cache miss of the fast read path (GET|HEAD [base]/Type/id), in the coroutine's frame.
+  struct FastRead {
+    std::string_view type;  // type and id view the request head, as `head` does
+    std::string_view id;
+    const detail::RequestHead* head = nullptr;
+    bool is_head = false;
+    std::shared_ptr<const detail::CachedResource> found;  // a current row: the fast path answers
+    std::optional<Response> resp;                         // else the handler's answer
+    bool failed = false;                                  // threw: 500
+  };
+
+  // FastRead on a reader thread. Brief only on a store read in this process (SQLite): a read
+  // that waits for a database server (PostgreSQL) must not hold the answers its reader finished
+  // before it (decision 0034); such reads queued together run as one batch (FastReadBatch,
+  // decision 0040).
+  class FastReadJob : public detail::ReaderJob {
+   public:
+    FastReadJob(asio::any_io_executor home, const Impl* impl, FastRead* read)
+        : ReaderJob(std::move(home), impl->handler->ReadsInProcess(),
+                    impl->handler->ReadsInProcess() ? nullptr : &impl->fast_reads),
+          impl_(impl),
+          read_(read) {}
+    void Run() noexcept override {
+      try {
+        auto row = impl_->handler->ReadCurrent(read_->type, read_->id);
+        if (row && *row && !(*row)->deleted) {
+          read_->found = std::move(*row);
+        } else {
+          Answer();
+        }
+      } catch (const std::exception&) {
+        read_->failed = true;
+      }
+    }
+    // What is not a current row (unknown, deleted, a store error) is the handler's answer (the
+    // Request is built only then: the head's views stay valid while the coroutine waits).
+    void Answer() noexcept {
+      try {
+        Request r = ToRequest(*read_->head);
+        if (read_->is_head) r.method = "GET";  // HEAD is GET without the body (RFC 9110 §9.3.2)
+        read_->resp = impl_->Dispatch(r);
+      } catch (const std::exception&) {
+        read_->failed = true;
+      }
+    }
+    FastRead& read() { return *read_; }
+
+   private:
+    const Impl* impl_;
+    FastRead* read_;
+  };
+
+  // Runs the fast reads queued together on a store that does not read in process with one
+  // Handler::ReadCurrentMany (one pipelined round trip on PostgreSQL). A current row finishes
+  // its job at once (posted with the others that arrived with it); the others are answered by
+  // the handler after the batch.
+  class FastReadBatch final : public detail::ReadBatch {
+   public:
+    explicit FastReadBatch(const Impl& impl) : impl_(impl) {}
+    void Run(std::span<detail::ReaderJob* const> jobs,
+             detail::BatchProgress& progress) noexcept override {
+      auto job = [&jobs](std::size_t i) -> FastReadJob& {
+        return *static_cast<FastReadJob*>(jobs[i]);
+      };
+      std::vector<std::size_t> later;  // not a current row: the handler answers
+      try {
+        std::vector<store::Store::ReadKey> keys;
+        keys.reserve(jobs.size());
+        later.reserve(jobs.size());
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+          keys.push_back({job(i).read().type, job(i).read().id});
+        }
+        struct Sink final : store::Store::ReadSink {
+          decltype(job)& of;
+          detail::BatchProgress& progress;
+          std::vector<std::size_t>& later;
+          Sink(decltype(job)& o, detail::BatchProgress& p, std::vector<std::size_t>& l)
+              : of(o), progress(p), later(l) {}
+          void Read(std::size_t i, Result<std::optional<store::ResourceRow>> row) override {
+            if (row && *row && !(*row)->deleted) {
+              try {
+                of(i).read().found = detail::MakeCachedResource(std::move(**row));
+              } catch (const std::exception&) {
+                of(i).read().failed = true;  // e.g. bad_alloc: 500
+              }
+              progress.Finished(i);
+            } else {
+              later.push_back(i);  // never throws: reserved for every job
+            }
+          }
+          void Waiting() override { progress.Waiting(); }
+        } sink(job, progress, later);
+        impl_.handler->ReadCurrentMany(keys, sink);
+      } catch (const std::exception&) {
+        return;  // the jobs not finished are run alone by the pool
+      }
+      for (std::size_t i : later) {
+        progress.Waiting();
+        job(i).Answer();
+        progress.Finished(i);
+      }
+    }
+
+   private:
+    const Impl& impl_;
+  };
+  mutable FastReadBatch fast_reads{*this};
 
   // A request body's content coding (RFC 9110 §8.4): `identity` or none passes; gzip (and its
   // alias x-gzip, §18.6) is decoded into `r.body` on a reader thread (inflating up to
@@ -696,27 +806,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             found = nullptr;  // e.g. bad_alloc: the handler path answers (500 at worst)
           }
           if (!found) {
-            struct Read {
-              std::shared_ptr<const detail::CachedResource> found;
-              std::optional<Response> resp;
-            };
-            // The Request is built only when the handler answers (on the reader thread: the
-            // head's views stay valid while the coroutine waits). Brief only on a store read in
-            // this process (SQLite): a read that waits for a database server (PostgreSQL) must
-            // not hold the answers its reader finished before it (decision 0034).
-            auto read = co_await OnReader(
-                [this, &fast, &as_request]() -> Read {
-                  auto row = handler->ReadCurrent(fast->first, fast->second);
-                  if (row && *row && !(*row)->deleted) return {std::move(*row), std::nullopt};
-                  return {nullptr, Dispatch(as_request())};
-                },
-                /*brief=*/handler->ReadsInProcess());
-            if (!read) {
+            FastRead read;
+            read.type = fast->first;
+            read.id = fast->second;
+            read.head = &head;
+            read.is_head = is_head;
+            co_await detail::RunJobOnReader<FastReadJob>(*readers, this, &read);
+            if (read.failed) {
               resp = InternalError();
-            } else if (read->found) {
-              found = std::move(read->found);
+            } else if (read.found) {
+              found = std::move(read.found);
             } else {
-              resp = std::move(read->resp);
+              resp = std::move(read.resp);
             }
           }
           if (found && !found->deleted) {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -233,6 +234,117 @@ TEST_CASE("reader pool: Stop runs what is queued and posts its resumptions",
   ioc.run();
   CHECK(resumed == 5);
   for (int i = 0; i < 5; ++i) CHECK(out[i] == i + 100);
+}
+
+// A job of a test ReadBatch: its value is what the batch (or Run, alone) gives it.
+class ValueJob : public ReaderJob {
+ public:
+  ValueJob(asio::any_io_executor home, ReadBatch* batch, int key, int* out)
+      : ReaderJob(std::move(home), /*brief=*/false, batch), key_(key), out_(out) {}
+  void Run() noexcept override { *out_ = -key_; }  // run alone: the negated key
+  int key() const { return key_; }
+  void Set(int v) { *out_ = v; }
+
+ private:
+  int key_;
+  int* out_;
+};
+
+// Finishes its jobs in two parts with a wait between them; records each call's keys and the
+// pool's resumption posts seen after its Waiting().
+struct TestBatch final : ReadBatch {
+  ReaderPool* pool = nullptr;
+  std::vector<std::vector<int>> calls;
+  std::vector<std::uint64_t> posts_after_waiting;
+  void Run(std::span<ReaderJob* const> jobs, BatchProgress& progress) noexcept override {
+    std::vector<int> keys;
+    for (ReaderJob* j : jobs) keys.push_back(static_cast<ValueJob*>(j)->key());
+    calls.push_back(keys);
+    const std::size_t half = jobs.size() / 2;
+    for (std::size_t i = 0; i < half; ++i) {
+      static_cast<ValueJob*>(jobs[i])->Set(keys[i] * 10);
+      progress.Finished(i);
+    }
+    progress.Waiting();  // e.g. the next answers are not here yet
+    posts_after_waiting.push_back(pool->stats().resume_posts);
+    for (std::size_t i = half; i < jobs.size(); ++i) {
+      static_cast<ValueJob*>(jobs[i])->Set(keys[i] * 10);
+      progress.Finished(i);
+    }
+  }
+};
+
+void SpawnValue(asio::io_context& ioc, ReaderPool& pool, ReadBatch* batch, int key, int& out,
+                int& resumed) {
+  asio::co_spawn(
+      ioc,
+      [&pool, batch, key, &out, &resumed]() -> asio::awaitable<void> {
+        co_await RunJobOnReader<ValueJob>(pool, batch, key, &out);
+        ++resumed;
+      },
+      asio::detached);
+}
+
+TEST_CASE("reader pool: queued jobs of one ReadBatch run together, answers posted before a wait",
+          "[readers][reader_pool]") {
+  // Decision 0040: the jobs of one batch queued right behind each other are given to one
+  // ReadBatch::Run (at most kMaxReadBatch); what it finished is posted when it says it waits;
+  // a job of another kind, or one alone, runs by itself.
+  ReaderPool pool(1);
+  pool.Start();
+  asio::io_context ioc(1);
+  TestBatch batch;
+  batch.pool = &pool;
+  TestBatch other;
+  other.pool = &pool;
+  Gate gate;
+  int resumed = 0;
+  int held = 0;
+  Spawn(
+      ioc, pool,
+      [&gate] {
+        gate.Wait();
+        return 1;
+      },
+      /*brief=*/false, held, resumed);
+  ioc.poll();
+  gate.WaitEntered();
+  // Queued while the only reader is held: 4 of `batch`, 1 of `other`, 1 plain, 20 of `batch`
+  // (16 and 4), then 1 of `other` again.
+  std::vector<int> out(4 + 1 + 1 + 20 + 1, 0);
+  for (int k = 0; k < 4; ++k) SpawnValue(ioc, pool, &batch, k + 1, out[k], resumed);
+  SpawnValue(ioc, pool, &other, 50, out[4], resumed);
+  Spawn(
+      ioc, pool, [] { return 60; }, /*brief=*/false, out[5], resumed);
+  for (int k = 0; k < 20; ++k) SpawnValue(ioc, pool, &batch, 100 + k, out[6 + k], resumed);
+  ioc.poll();
+  SpawnValue(ioc, pool, &other, 70, out[26], resumed);
+  ioc.poll();
+  CHECK(resumed == 0);
+  gate.Release();
+  while (resumed < 1 + static_cast<int>(out.size())) ioc.run_one();
+  REQUIRE(batch.calls.size() == 3);
+  CHECK(batch.calls[0] == std::vector<int>{1, 2, 3, 4});
+  CHECK(batch.calls[1].size() == ReaderPool::kMaxReadBatch);
+  CHECK(batch.calls[1].front() == 100);
+  CHECK(batch.calls[1].back() == 115);
+  CHECK(batch.calls[2] == std::vector<int>{116, 117, 118, 119});
+  CHECK(other.calls.empty());  // its two jobs were never queued next to each other
+  for (int k = 0; k < 4; ++k) CHECK(out[k] == (k + 1) * 10);
+  CHECK(out[4] == -50);  // alone: Run
+  CHECK(out[5] == 60);
+  for (int k = 0; k < 20; ++k) CHECK(out[6 + k] == (100 + k) * 10);
+  CHECK(out[26] == -70);
+  // Before each batch's first wait, the answers done before it and its first half were posted.
+  REQUIRE(batch.posts_after_waiting.size() == 3);
+  CHECK(batch.posts_after_waiting[0] >= 1);
+  CHECK(batch.posts_after_waiting[1] > batch.posts_after_waiting[0]);
+  CHECK(batch.posts_after_waiting[2] > batch.posts_after_waiting[1]);
+  const auto s = pool.stats();
+  CHECK(s.jobs == 1 + out.size());
+  CHECK(s.read_batches == 3);
+  pool.Stop();
+  ioc.run();
 }
 
 }  // namespace

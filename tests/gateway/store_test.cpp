@@ -81,6 +81,99 @@ void ReadWriteHistory(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("store: read, vread, history, delete marker", "[store]", ReadWriteHistory)
 
+// Records a ReadCurrentMany: each key's answer (once), and the waits between them.
+struct ManySink final : Store::ReadSink {
+  std::vector<std::optional<Result<std::optional<ResourceRow>>>> rows;
+  int calls = 0;
+  int waits = 0;
+  explicit ManySink(std::size_t n) : rows(n) {}
+  void Read(std::size_t i, Result<std::optional<ResourceRow>> row) override {
+    ++calls;
+    REQUIRE(i < rows.size());
+    CHECK_FALSE(rows[i].has_value());  // once per key
+    rows[i].emplace(std::move(row));
+  }
+  void Waiting() override { ++waits; }
+};
+
+void ReadCurrentMany(Backend backend, bool pipeline) {
+  // Decision 0040: several reads by id in one call (PostgreSQL: one pipelined round trip)
+  // answer each key once with what ReadCurrent would: current versions, deletion markers,
+  // nothing for unknown ids, duplicates alike.
+  auto t = testing::MakeStore(backend);
+  auto s = t->store->OpenSession();
+  REQUIRE(s);
+  WriteOne(**s, Row("a", 1, 1000, R"({"resourceType":"Patient","id":"a"})"), {});
+  WriteOne(**s, Row("a", 2, 2000, R"({"resourceType":"Patient","id":"a","active":true})"), {});
+  WriteOne(**s, Row("b", 1, 3000, R"({"resourceType":"Patient","id":"b"})"), {});
+  ResourceRow gone = Row("b", 2, 4000, "");
+  gone.deleted = true;
+  WriteOne(**s, gone, {});
+  s->reset();
+  std::unique_ptr<Store> other;
+  Store* store = t->store.get();
+  if (!pipeline) {
+    t->options.postgres_pipeline = false;
+    other = t->OpenAnother();
+    store = other.get();
+  }
+  const std::vector<Store::ReadKey> keys = {{"Patient", "a"}, {"Patient", "nobody"},
+                                            {"Patient", "b"}, {"Observation", "a"},
+                                            {"Patient", "a"}, {"Patient", "it's"}};
+  ManySink sink(keys.size());
+  store->ReadCurrentMany(keys, sink);
+  CHECK(sink.calls == static_cast<int>(keys.size()));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    INFO("key " << i);
+    REQUIRE(sink.rows[i].has_value());
+    REQUIRE(*sink.rows[i]);
+    auto alone = store->ReadCurrent(keys[i].type, keys[i].id, std::nullopt);
+    REQUIRE(alone);
+    const auto& many = **sink.rows[i];
+    REQUIRE(many.has_value() == alone->has_value());
+    if (!many) continue;
+    CHECK(many->type == (*alone)->type);
+    CHECK(many->id == (*alone)->id);
+    CHECK(many->version == (*alone)->version);
+    CHECK(many->last_updated_us == (*alone)->last_updated_us);
+    CHECK(many->deleted == (*alone)->deleted);
+    CHECK(many->json == (*alone)->json);
+  }
+  REQUIRE(**sink.rows[0]);
+  CHECK((**sink.rows[0])->version == 2);
+  CHECK((**sink.rows[0])->json == R"({"resourceType":"Patient","id":"a","active":true})");
+  CHECK_FALSE(**sink.rows[1]);
+  REQUIRE(**sink.rows[2]);
+  CHECK((**sink.rows[2])->deleted);
+  CHECK((**sink.rows[2])->version == 2);
+  CHECK_FALSE(**sink.rows[3]);
+  CHECK_FALSE(**sink.rows[5]);
+  // The pooled connection is usable after the pipeline: a write and a read on it.
+  auto again = store->OpenSession();
+  REQUIRE(again);
+  WriteOne(**again, Row("c", 1, 5000, R"({"resourceType":"Patient","id":"c"})"), {});
+  ManySink one(1);
+  const std::vector<Store::ReadKey> c = {{"Patient", "c"}};
+  store->ReadCurrentMany(c, one);
+  REQUIRE(one.rows[0].has_value());
+  REQUIRE(*one.rows[0]);
+  REQUIRE(**one.rows[0]);
+  CHECK((**one.rows[0])->version == 1);
+  CHECK(one.waits == 0);
+}
+
+void ReadCurrentManyPipelined(Backend backend) {
+  ReadCurrentMany(backend, /*pipeline=*/true);
+}
+
+KAKEHASHI_BACKEND_TEST("store: several reads by id in one call", "[store]",
+                       ReadCurrentManyPipelined)
+
+TEST_CASE("store: several reads by id in one call, no pipeline mode [postgresql]",
+          "[store][.postgres]") {
+  ReadCurrentMany(Backend::kPostgres, /*pipeline=*/false);
+}
+
 void SearchIndexes(Backend backend) {
   auto t = testing::MakeStore(backend);
   auto s = t->store->OpenSession();

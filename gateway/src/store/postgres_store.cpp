@@ -18,6 +18,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -95,6 +96,9 @@ class PgSession final : public SqlSession {
     KAKEHASHI_TRY_VOID(Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", {key}));
     return Read(type, id);
   }
+
+  // Store::ReadCurrentMany on this pooled session (outside a transaction), decision 0040.
+  void ReadMany(std::span<const Store::ReadKey> keys, Store::ReadSink& sink);
 
  protected:
   bool InTransaction() const override { return in_tx_; }
@@ -420,6 +424,21 @@ class PgStore final : public Store {
 
   std::string_view Backend() const override { return "postgresql"; }
 
+  // The reads in one round trip on one pooled connection (decision 0040); without pipeline
+  // mode (StoreOptions::postgres_pipeline off), or for one key, one round trip each.
+  void ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink) override {
+    if (keys.size() < 2 || !pipeline_) {
+      Store::ReadCurrentMany(keys, sink);
+      return;
+    }
+    auto session = OpenSession();
+    if (!session) {
+      for (std::size_t i = 0; i < keys.size(); ++i) sink.Read(i, session.error());
+      return;
+    }
+    static_cast<PgSession&>(**session).ReadMany(keys, sink);
+  }
+
   const std::function<void(bool, int, int)>& CommitHook() const { return commit_hook_; }
   bool PipelineMode() const { return pipeline_; }
 
@@ -628,6 +647,99 @@ Result<PGresult*> PgSession::Pipeline(const std::string* sql, const Values* valu
     return *failure;
   }
   return wanted;
+}
+
+void PgSession::ReadMany(std::span<const Store::ReadKey> keys, Store::ReadSink& sink) {
+  // The statement of SqlSession::Read, sent once per key in pipeline mode with one sync: a
+  // failed read aborts those after it (PGRES_PIPELINE_ABORTED), which are then read again one
+  // at a time, as is every read whose answer a broken connection lost (Read reconnects).
+  static constexpr const char* kSql =
+      "SELECT type, id, version, last_updated, deleted, json FROM resources WHERE type = $1 AND "
+      "id = $2";
+  std::vector<char> again(keys.size(), 1);  // not answered yet
+  std::size_t sent = 0;
+  if (!in_tx_ && deferred_ == 0 && PQenterPipelineMode(conn_) != 0) {
+    for (const Store::ReadKey& key : keys) {
+      const std::string type(key.type);
+      const std::string id(key.id);
+      const char* values[] = {type.c_str(), id.c_str()};
+      if (PQsendQueryParams(conn_, kSql, 2, nullptr, values, nullptr, nullptr, 0) == 0) break;
+      ++sent;
+    }
+    bool broken = sent == 0 || PQpipelineSync(conn_) == 0;
+    for (std::size_t i = 0; i < sent && !broken; ++i) {
+      if (PQisBusy(conn_) != 0) sink.Waiting();  // the next answer is not here yet
+      std::optional<Result<std::optional<ResourceRow>>> answer;
+      bool any = false;
+      while (PGresult* res = PQgetResult(conn_)) {
+        any = true;
+        const auto status = PQresultStatus(res);
+        if (answer || status == PGRES_PIPELINE_ABORTED) {
+          PQclear(res);
+        } else if (status == PGRES_TUPLES_OK) {
+          std::optional<ResourceRow> row;
+          if (PQntuples(res) > 0 && PQnfields(res) == 6) {
+            auto text = [res](int c) {
+              return std::string(PQgetvalue(res, 0, c),
+                                 static_cast<std::size_t>(PQgetlength(res, 0, c)));
+            };
+            auto number = [&text](int c) {
+              const std::string v = text(c);
+              std::int64_t n = 0;
+              std::from_chars(v.data(), v.data() + v.size(), n);
+              return n;
+            };
+            ResourceRow r;
+            r.type = text(0);
+            r.id = text(1);
+            r.version = number(2);
+            r.last_updated_us = number(3);
+            const std::string deleted = text(4);
+            r.deleted = deleted == "1" || deleted == "t";
+            r.json = text(5);
+            row = std::move(r);
+          }
+          PQclear(res);
+          answer.emplace(std::move(row));
+        } else {
+          auto failed = Check(res);  // classifies, logs the SQLSTATE and clears it
+          if (PQstatus(conn_) != CONNECTION_BAD) answer.emplace(failed.error());
+        }
+        if (PQstatus(conn_) == CONNECTION_BAD) {
+          broken = true;
+          break;
+        }
+      }
+      if (!any && PQstatus(conn_) == CONNECTION_BAD) broken = true;
+      if (answer && !broken) {
+        again[i] = 0;
+        sink.Read(i, std::move(*answer));
+      }
+    }
+    if (!broken) {
+      while (PGresult* res = PQgetResult(conn_)) {  // the sync (PGRES_PIPELINE_SYNC)
+        const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync) break;
+      }
+    }
+    if (PQexitPipelineMode(conn_) == 0 || broken) {
+      // Results left unread, or a broken connection: this one is not used again (a broken
+      // one also retires the pool's older connections, as Check does).
+      if (PQstatus(conn_) == CONNECTION_BAD) ConnectionLost();
+      if (!Reconnect()) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (again[i] != 0) sink.Read(i, make_error_code(errc::kUnavailable));
+        }
+        return;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (again[i] == 0) continue;
+    sink.Waiting();
+    sink.Read(i, Read(keys[i].type, keys[i].id));
+  }
 }
 
 bool PgSession::Reconnect() {

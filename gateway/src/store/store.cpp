@@ -109,6 +109,13 @@ Result<std::optional<ResourceRow>> Store::ReadCurrent(std::string_view type, std
   return session->Read(type, id);
 }
 
+void Store::ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink) {
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) sink.Waiting();
+    sink.Read(i, ReadCurrent(keys[i].type, keys[i].id, std::nullopt));
+  }
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
   if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
   if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);

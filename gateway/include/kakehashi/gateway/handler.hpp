@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -160,6 +161,10 @@ class Handler {
   // The store's Store::ReadsInProcess: whether ReadCurrent's store reads are answered without
   // waiting for a database server (the server batches the answers of such reads only).
   bool ReadsInProcess() const;
+  // Store::ReadCurrentMany on the handler's store, for the server's fast path on a store that
+  // does not read in process (decision 0040; such a store has no read cache, so none is used).
+  void ReadCurrentMany(std::span<const store::Store::ReadKey> keys,
+                       store::Store::ReadSink& sink) const;
 
   // What answering a request involves, decided from its method, target and headers alone
   // (no body, no store), so that the server knows which thread to run it on.

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -326,6 +327,25 @@ class Store {
   // connection (PostgreSQL; the default). The server lets a finished read by id wait for the
   // next ones of its batch only behind reads of the first kind (decision 0034).
   virtual bool ReadsInProcess() const { return false; }
+
+  // Several reads by id, each as ReadCurrent(type, id, nullopt) (decision 0040). Every key gets
+  // exactly one sink.Read(i, row) (i: its index in `keys`), in any order, as soon as its row is
+  // known; sink.Waiting() is called before a wait for the next (the caller hands on what it
+  // has). PostgreSQL sends them in one round trip (libpq's pipeline mode); the default reads
+  // them in turn with ReadCurrent.
+  struct ReadKey {
+    std::string_view type;
+    std::string_view id;
+  };
+  class ReadSink {
+   public:
+    virtual void Read(std::size_t i, Result<std::optional<ResourceRow>> row) = 0;
+    virtual void Waiting() = 0;
+
+   protected:
+    ~ReadSink() = default;
+  };
+  virtual void ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink);
 };
 
 struct StoreOptions {
