@@ -180,10 +180,11 @@ void ReaderPool::Loop() {
     }
     std::unique_ptr<ReaderJob> job = std::move(jobs_.front());
     jobs_.pop_front();
-    if (ReadBatch* kind = job->batch(); kind != nullptr) {
+    if (ReadBatch* kind = job->batch();
+        kind != nullptr && !jobs_.empty() && jobs_.front()->batch() == kind) {
       // The jobs of the same batch queued right behind it run with it (decision 0040).
-      while (!jobs_.empty() && batch.size() + 1 < kMaxReadBatch && jobs_.front()->batch() == kind) {
-        if (batch.empty()) batch.push_back(std::move(job));
+      batch.push_back(std::move(job));
+      while (!jobs_.empty() && batch.size() < kMaxReadBatch && jobs_.front()->batch() == kind) {
         batch.push_back(std::move(jobs_.front()));
         jobs_.pop_front();
       }
