@@ -6,7 +6,8 @@ namespace kakehashi::app {
 
 // Subcommands, one per cmd_<name>.cpp, declared here and listed in the table below.
 // (Added as the modules that implement them land.)
-int RunServe(const std::vector<std::string>& argv);  // cmd_serve.cpp
+int RunServe(const std::vector<std::string>& argv);    // cmd_serve.cpp
+int RunReindex(const std::vector<std::string>& argv);  // cmd_reindex.cpp
 #ifdef KAKEHASHI_HAVE_CONVERT
 int RunConvert(const std::vector<std::string>& argv);  // cmd_convert.cpp (needs mapping/)
 #endif
@@ -31,6 +32,8 @@ std::span<const Command> Commands() {
               "load an SS-MIX2 store / HL7 v2 files into the gateway database (resumable)",
               &RunImport},
 #endif
+      Command{"reindex", "rebuild the gateway database's search index rows (after an upgrade)",
+              &RunReindex},
       Command{"serve", "serve FHIR R4 over HTTP (REST API on SQLite or PostgreSQL)", &RunServe},
 #ifdef KAKEHASHI_HAVE_TERMINOLOGY_CLI
       Command{"terminology", "code lookups, translations, validation, master loading",

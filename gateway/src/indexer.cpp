@@ -16,9 +16,14 @@
 #include "detail/values.hpp"
 #include "search_params.hpp"
 
+#include <unicode/uvernum.h>
+
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 namespace kakehashi::gateway::detail {
 
@@ -248,6 +253,40 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
       }
     }
   }
+}
+
+std::string IndexFingerprint() {
+  // FNV-1a, 64 bits, over the fields separated by bytes that none of them contains.
+  std::uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view text) {
+    for (char c : text) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+    h ^= 0x1f;
+    h *= 1099511628211ULL;
+  };
+  mix(std::to_string(kIndexerVersion));
+  mix(U_ICU_VERSION);
+  const auto& registry = SearchParamRegistry::Instance();
+  for (const std::string& type : registry.Types()) {
+    for (const auto& [code, param] : registry.ForType(type)) {
+      mix(type);
+      mix(code);
+      mix(std::to_string(static_cast<int>(param.def->type)));
+      mix(param.def->expression);
+      for (const std::string& part : param.union_of) mix(part);
+      mix(param.only_target);
+      mix("\x1e");
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  std::string out = std::to_string(kIndexerVersion);
+  out.insert(out.begin(), 'v');  // not "v" + …: GCC 12 -Wrestrict false positive
+  out += '-';
+  out += hex;
+  return out;
 }
 
 }  // namespace kakehashi::gateway::detail

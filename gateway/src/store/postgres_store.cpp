@@ -362,8 +362,9 @@ class PgStore final : public Store {
             "INSERT INTO kakehashi_migrations (version) VALUES (" + std::to_string(v) + ");\n";
       }
       // Schema version 5 runs the same key sync: not run twice on a new database.
-      if (version >= 5) migrations += SyncParamKeysSql();
-      if (!migrations.empty()) KAKEHASHI_TRY_VOID(exec(migrations));
+      if (version >= 5) migrations += SyncParamKeysSql() + ";\n";
+      for (const auto& sql : IndexStateSql()) migrations += sql + ";\n";
+      KAKEHASHI_TRY_VOID(exec(migrations));
       res = PQexec(conn, "SELECT pid, type, param FROM search_keys");
       Rows keys;
       if (PQresultStatus(res) == PGRES_TUPLES_OK) {

@@ -1451,8 +1451,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
                   Query("SELECT rk FROM resources WHERE type = ? AND id = ?", {row.type, row.id}));
     if (!found.empty()) {
       rk = ToInt(found[0][0]);
-      for (std::string_view table : {"idx_token", "idx_string", "idx_string_prefix", "idx_date",
-                                     "idx_ref", "idx_quantity", "idx_composite"}) {
+      for (std::string_view table : kIndexTables) {
         std::string sql = "DELETE FROM ";
         sql += table;
         sql += " WHERE rk = ?";
@@ -1476,6 +1475,11 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
     if (++p.rows == kVersionBatch) KAKEHASHI_TRY_VOID(FlushVersions());
   }
   if (row.deleted) return {};
+  return QueueIndexRows(rk, row, index);
+}
+
+Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
+                                        const IndexEntries& index) {
   // Rows are queued per table (pending_) and inserted kInsertBatch at a time. `param(i)`: the
   // code of row i; `add` its values.
   auto queue = [&](IndexTable table, std::size_t total, auto&& param, auto&& add) -> Result<void> {
@@ -1568,6 +1572,140 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
         params.emplace_back(c.low_us);
         params.emplace_back(c.high_us);
       });
+}
+
+std::vector<std::string> IndexStateSql() {
+  return {
+      "CREATE TABLE IF NOT EXISTS kakehashi_index_state (id INTEGER PRIMARY KEY, fingerprint TEXT "
+      "NOT NULL, done_rk BIGINT)",
+      "INSERT INTO kakehashi_index_state (id, fingerprint, done_rk) VALUES (1, '', 0) ON "
+      "CONFLICT (id) DO NOTHING"};
+}
+
+Result<ReindexResult> SqlSession::ReindexStep(const IndexDefinition& def,
+                                              const ReindexRequest& request) {
+  if (InTransaction() || !def.extract) return make_error_code(errc::kQueryFailed);
+  if (!request.restart) {
+    // Up to date (every open of a current store): no write transaction.
+    KAKEHASHI_TRY(Rows state, Query("SELECT fingerprint, COALESCE(done_rk, -1) FROM "
+                                    "kakehashi_index_state WHERE id = 1",
+                                    {}));
+    if (!state.empty() && state[0][0] == def.fingerprint && ToInt(state[0][1]) < 0) {
+      ReindexResult done;
+      done.done = true;
+      done.remaining = 0;
+      return done;
+    }
+  }
+  KAKEHASHI_TRY_VOID(Begin());
+  auto result = ReindexInTransaction(def, request);
+  if (!result) {
+    Rollback();
+    return result.error();
+  }
+  KAKEHASHI_TRY_VOID(Commit());  // rolls back itself when it fails
+  return result;
+}
+
+Result<ReindexResult> SqlSession::ReindexInTransaction(const IndexDefinition& def,
+                                                       const ReindexRequest& request) {
+  const bool pg = dialect_ == Dialect::kPostgres;
+  // PostgreSQL: the progress row's lock makes steps of several gateways run one after the other,
+  // each continuing from the progress the previous one committed. (SQLite: the write lock.)
+  KAKEHASHI_TRY(Rows state, Query(pg ? "SELECT fingerprint, COALESCE(done_rk, -1) FROM "
+                                       "kakehashi_index_state WHERE id = 1 FOR UPDATE"
+                                     : "SELECT fingerprint, COALESCE(done_rk, -1) FROM "
+                                       "kakehashi_index_state WHERE id = 1",
+                                  {}));
+  if (state.empty()) return make_error_code(errc::kQueryFailed);
+  ReindexResult result;
+  std::int64_t after = 0;  // rk values start at 1
+  if (!request.restart && state[0][0] == def.fingerprint) {
+    after = ToInt(state[0][1]);
+    if (after < 0) {  // completed by another process meanwhile
+      result.done = true;
+      result.remaining = 0;
+      return result;
+    }
+  }
+  if (request.count) {
+    KAKEHASHI_TRY(Rows n,
+                  Query("SELECT COUNT(*) FROM resources WHERE rk > ? AND deleted = 0", {after}));
+    result.remaining = n.empty() ? 0 : ToInt(n[0][0]);
+  }
+  KAKEHASHI_TRY(Rows keys, Query("SELECT rk, type, id FROM resources WHERE rk > ? AND deleted = 0 "
+                                 "ORDER BY rk LIMIT ?",
+                                 {after, static_cast<std::int64_t>(request.limit)}));
+  if (keys.empty()) {
+    KAKEHASHI_TRY_VOID(
+        Exec("UPDATE kakehashi_index_state SET fingerprint = ?, done_rk = NULL "
+             "WHERE id = 1",
+             {def.fingerprint}));
+    result.done = true;
+    result.remaining = 0;
+    return result;
+  }
+  const std::int64_t last = ToInt(keys.back()[0]);
+  std::vector<std::int64_t> rks;
+  rks.reserve(keys.size());
+  for (const auto& k : keys) rks.push_back(ToInt(k[0]));
+  if (pg) {
+    // Writers of these resources wait for this step, and it for those already writing them
+    // (LockAndRead's key); the JSON is read once the locks are held.
+    for (const auto& k : keys) {
+      KAKEHASHI_TRY_VOID(
+          Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", {k[1] + "/" + k[2]}));
+    }
+  }
+  KAKEHASHI_TRY(Rows rows, Query("SELECT rk, type, id, version, last_updated, deleted, json FROM "
+                                 "resources WHERE rk > ? AND rk <= ? ORDER BY rk",
+                                 {after, last}));
+  // Only the locked resources: one created since (by this kakehashi) has its rows already.
+  std::vector<std::int64_t> done;
+  std::vector<std::pair<std::int64_t, ResourceRow>> current;
+  for (auto& cols : rows) {
+    const std::int64_t rk = ToInt(cols[0]);
+    if (!std::binary_search(rks.begin(), rks.end(), rk)) continue;
+    ResourceRow row = RowFrom(cols, 1);
+    if (row.deleted) continue;  // deleted meanwhile: its rows went with it
+    done.push_back(rk);
+    current.emplace_back(rk, std::move(row));
+  }
+  if (!done.empty()) {
+    std::string list = "{";  // PostgreSQL array literal of the rks
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      if (i > 0) list += ',';
+      list += std::to_string(done[i]);
+    }
+    list += '}';
+    for (std::string_view table : kIndexTables) {
+      std::string sql = "DELETE FROM ";
+      sql += table;
+      if (pg) {
+        sql += " WHERE rk = ANY(CAST(? AS BIGINT[]))";
+        KAKEHASHI_TRY_VOID(Exec(sql, {list}));
+      } else {  // under the write lock: the range holds nothing else
+        sql += " WHERE rk > ? AND rk <= ?";
+        KAKEHASHI_TRY_VOID(Exec(sql, {after, last}));
+      }
+    }
+  }
+  for (auto& [rk, row] : current) {
+    IndexEntries entries;
+    ++result.resources;
+    if (!def.extract(row, entries)) {
+      ++result.unreadable;
+      continue;
+    }
+    KAKEHASHI_TRY_VOID(QueueIndexRows(rk, row, entries));
+  }
+  KAKEHASHI_TRY_VOID(FlushPending());
+  KAKEHASHI_TRY_VOID(
+      Exec("UPDATE kakehashi_index_state SET fingerprint = ?, done_rk = ? WHERE id "
+           "= 1",
+           {def.fingerprint, last}));
+  if (result.remaining >= 0) result.remaining -= result.resources;
+  return result;
 }
 
 // Savepoints (store.hpp): queued rows are flushed at both ends, so that a savepoint's rows are

@@ -62,6 +62,20 @@ std::vector<std::string> SchemaV6(Dialect dialect);
 // under their migration lock, before ReadParamKeys.
 std::string SyncParamKeysSql();
 
+// The re-index state (decision 0037): one row (id 1) with the fingerprint of the index
+// definition the rows are of, and done_rk NULL when every resource's rows are, else the rk up to
+// which they are (a re-index in progress; the others still have the rows of some earlier
+// definition). Not part of the versioned schema: created if absent (and its row with fingerprint
+// '' — unknown, so a database written before it is re-indexed) by the backends on every open,
+// under their migration lock.
+std::vector<std::string> IndexStateSql();
+
+// The index tables, each holding rows (pid, …, rk) of current resources; a resource's rows are
+// deleted from all of them when it is written again (Write) or re-indexed (ReindexStep).
+inline constexpr std::string_view kIndexTables[] = {
+    "idx_token", "idx_string",   "idx_string_prefix", "idx_date",
+    "idx_ref",   "idx_quantity", "idx_composite"};
+
 // The current schema version and the statements that bring version - 1 to `version` (1..6);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
 inline constexpr int kSchemaVersion = 6;
@@ -117,6 +131,8 @@ class SqlSession : public Session {
                                   std::string_view resources) override;
   Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit) override;
   Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit) override;
+  Result<ReindexResult> ReindexStep(const IndexDefinition& def,
+                                    const ReindexRequest& request) override;
 
  protected:
   virtual Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) = 0;
@@ -142,6 +158,10 @@ class SqlSession : public Session {
   // resources (writers hold the database's write lock); PostgreSQL: nextval of
   // resources_rk_seq, fetched 32 at a time.
   Result<std::int64_t> NewResourceKey();
+  // Queues the index rows of resource `rk` (its rows in every index table deleted before).
+  Result<void> QueueIndexRows(std::int64_t rk, const ResourceRow& row, const IndexEntries& index);
+  Result<ReindexResult> ReindexInTransaction(const IndexDefinition& def,
+                                             const ReindexRequest& request);
   bool checkpoint_table_ = false;
   std::int64_t next_rk_ = 0;           // SQLite: 0 = read MAX(rk) first
   std::vector<std::int64_t> rk_pool_;  // PostgreSQL: fetched, unused sequence values

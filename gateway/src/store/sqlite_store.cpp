@@ -263,6 +263,7 @@ class SqliteStore final : public Store {
                               ", strftime('%Y-%m-%dT%H:%M:%SZ','now'))"));
     }
     KAKEHASHI_TRY_VOID(exec(SyncParamKeysSql()));
+    for (const auto& sql : IndexStateSql()) KAKEHASHI_TRY_VOID(exec(sql));
     Rows keys;
     sqlite3_prepare_v2(db, "SELECT pid, type, param FROM search_keys", -1, &stmt, nullptr);
     while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {

@@ -1,9 +1,13 @@
 // OpenStore: picks the backend from the --db URL; the error category of the store.
 #include "kakehashi/gateway/store/store.hpp"
 
+#include "detail/json.hpp"
+#include "indexer.hpp"
 #include "store/backends.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 namespace kakehashi::gateway::store {
 
@@ -103,6 +107,57 @@ Result<void> Session::RollbackToSavepoint(std::string_view /*name*/) {
   return make_error_code(errc::kUnsupported);
 }
 
+Result<ReindexResult> Session::ReindexStep(const IndexDefinition& /*def*/,
+                                           const ReindexRequest& /*request*/) {
+  return make_error_code(errc::kUnsupported);
+}
+
+IndexDefinition DefaultIndexDefinition() {
+  IndexDefinition def;
+  def.fingerprint = gateway::detail::IndexFingerprint();
+  def.extract = [](const ResourceRow& row, IndexEntries& out) {
+    gateway::detail::Json resource;
+    gateway::detail::JsonError error;
+    if (!gateway::detail::ParseJson(row.json, resource, error) || !resource.IsObject()) {
+      return false;
+    }
+    gateway::detail::IndexResource(resource, out);
+    return true;
+  };
+  return def;
+}
+
+Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
+                              const ReindexOptions& options) {
+  KAKEHASHI_TRY(auto session, store.OpenSession());
+  ReindexReport report;
+  ReindexRequest request;
+  request.limit = std::max<std::size_t>(1, options.batch);
+  request.restart = options.restart;
+  request.count = true;
+  std::int64_t total = 0;
+  for (int conflicts = 0;;) {
+    auto step = session->ReindexStep(def, request);
+    if (!step) {
+      // A deadlock with a writer (PostgreSQL) or a busy database: the step was rolled back.
+      if (step.error() == errc::kConflict && ++conflicts < 8) continue;
+      return step.error();
+    }
+    conflicts = 0;
+    request.restart = false;
+    if (request.count && step->remaining >= 0) {
+      total = step->remaining + step->resources;
+      request.count = false;
+    }
+    if (step->done) break;
+    report.ran = true;
+    report.resources += step->resources;
+    report.unreadable += step->unreadable;
+    if (options.progress) options.progress(report.resources, std::max(total, report.resources));
+  }
+  return report;
+}
+
 Result<std::optional<ResourceRow>> Store::ReadCurrent(std::string_view type, std::string_view id,
                                                       const std::optional<DbState>& /*seen*/) {
   KAKEHASHI_TRY(auto session, OpenSession());
@@ -116,13 +171,54 @@ void Store::ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink) {
   }
 }
 
-Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
+namespace {
+
+// OpenStore's progress line: only for 10,000 resources and more, at most every 5 s and at the
+// end (counts only: nothing of the resources themselves).
+std::function<void(std::int64_t, std::int64_t)> StderrProgress() {
+  struct State {
+    bool started = false;
+    std::chrono::steady_clock::time_point last;
+  };
+  auto state = std::make_shared<State>();
+  return [state](std::int64_t done, std::int64_t total) {
+    if (total < 10000) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!state->started) {
+      state->started = true;
+      state->last = now;
+      std::fprintf(stderr,
+                   "kakehashi: re-indexing %lld resources (the index definition changed; "
+                   "decision 0037)\n",
+                   static_cast<long long>(total));
+    }
+    if (done < total && now - state->last < std::chrono::seconds(5)) return;
+    state->last = now;
+    std::fprintf(stderr, "kakehashi: re-indexed %lld of %lld resources\n",
+                 static_cast<long long>(done), static_cast<long long>(total));
+  };
+}
+
+Result<std::unique_ptr<Store>> OpenBackend(std::string_view url, const StoreOptions& options) {
   if (url.starts_with("sqlite://")) return detail::OpenSqliteStore(url.substr(9), options);
   if (url.starts_with("sqlite:")) return detail::OpenSqliteStore(url.substr(7), options);
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
     return detail::OpenPostgresStore(url, options);
   }
   return make_error_code(errc::kBadUrl);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const StoreOptions& options) {
+  KAKEHASHI_TRY(auto store, OpenBackend(url, options));
+  if (options.reindex_on_open) {
+    ReindexOptions reindex;
+    reindex.progress = StderrProgress();
+    KAKEHASHI_TRY_VOID(
+        Reindex(*store, options.index ? *options.index : DefaultIndexDefinition(), reindex));
+  }
+  return Result<std::unique_ptr<Store>>(std::move(store));
 }
 
 namespace detail {

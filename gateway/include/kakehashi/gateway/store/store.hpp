@@ -109,6 +109,35 @@ struct IndexEntries {
   std::vector<CompositeEntry> composites;
 };
 
+// What a store's index rows are made from (decision 0037). `fingerprint` names the definition:
+// it differs whenever the rows extracted from some stored resource may differ (the gateway's:
+// DefaultIndexDefinition). `extract` fills the rows of one current resource version from its
+// stored JSON; false when the JSON cannot be read (the resource is then left without rows and
+// counted as unreadable).
+struct IndexDefinition {
+  std::string fingerprint;
+  std::function<bool(const ResourceRow& row, IndexEntries& out)> extract;
+};
+
+// The gateway's definition: gateway/src/indexer.cpp over the compiled R4 search parameters;
+// its fingerprint hashes every (type, code, type, expression, derivation) of the registry, the
+// indexer's hand-bumped version (indexer.hpp kIndexerVersion) and the ICU version (string values
+// are NFKC case folded).
+IndexDefinition DefaultIndexDefinition();
+
+// One step of a re-index (Session::ReindexStep).
+struct ReindexRequest {
+  std::size_t limit = 500;  // resources per step (one transaction)
+  bool restart = false;     // from the first resource, even when the store is up to date
+  bool count = false;       // fill ReindexResult::remaining
+};
+struct ReindexResult {
+  bool done = false;            // the store's index rows are all of the definition
+  std::int64_t resources = 0;   // re-indexed by this step
+  std::int64_t unreadable = 0;  // of them, whose JSON `extract` could not read
+  std::int64_t remaining = -1;  // with ReindexRequest::count: current resources still to do
+};
+
 // Search prefixes (R4 §3.1.1.5.6).
 enum class Compare { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
 
@@ -297,6 +326,19 @@ class Session {
                                           std::string_view resources);
   virtual Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit);
   virtual Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit);
+
+  // Re-index (decision 0037): one step, in a transaction of its own (not inside Begin()). When
+  // the store records `def` as the definition of all its index rows (and !request.restart), the
+  // step is done and writes nothing. Otherwise the next request.limit current resources after
+  // the recorded progress (in rk order; from the first when the recorded definition is another
+  // one) get the rows def.extract makes from their stored JSON instead of theirs, and the
+  // progress is recorded in the same transaction: an interrupted re-index resumes where it
+  // stopped, and steps of several processes (SQLite: the write lock; PostgreSQL: a row lock on
+  // the progress) continue each other's instead of repeating it. Writers of those resources are
+  // excluded while the step runs (SQLite: the write lock; PostgreSQL: the resources' advisory
+  // locks, as LockAndRead's). The default returns errc::kUnsupported.
+  virtual Result<ReindexResult> ReindexStep(const IndexDefinition& def,
+                                            const ReindexRequest& request);
 };
 
 // An opaque state of the database that changes with every commit, whoever makes it (SQLite: the
@@ -363,7 +405,29 @@ struct StoreOptions {
   // request's statements share one round trip (decision 0028). False: one round trip per
   // statement, as before (benchmarks compare the two).
   bool postgres_pipeline = true;
+  // The definition the store's index rows must be of (decision 0037); nullopt:
+  // DefaultIndexDefinition(). With reindex_on_open, OpenStore re-indexes (Reindex) before it
+  // returns when the rows were made by another definition (an older kakehashi, or a database
+  // that records none), printing progress on stderr for 10,000 resources and more.
+  std::optional<IndexDefinition> index;
+  bool reindex_on_open = true;
 };
+
+struct ReindexOptions {
+  std::size_t batch = 500;  // resources per transaction
+  bool restart = false;     // re-index everything even when the store is up to date
+  // Called after every step with the resources done so far and the total to do.
+  std::function<void(std::int64_t done, std::int64_t total)> progress;
+};
+struct ReindexReport {
+  bool ran = false;  // false: the rows were already of the definition
+  std::int64_t resources = 0;
+  std::int64_t unreadable = 0;
+};
+// Runs ReindexStep until it is done (a step that loses a deadlock or a busy wait is run again,
+// at most 8 times in a row).
+Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
+                              const ReindexOptions& options = {});
 
 // "sqlite:PATH" (":memory:" allowed, one shared in-memory database per Store), "sqlite://PATH",
 // or "postgresql://…" / "postgres://…" (libpq connection URI). Creates the schema when absent and

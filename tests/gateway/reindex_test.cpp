@@ -1,0 +1,189 @@
+// Re-index on upgrade (decision 0037): a store whose index rows were made by another index
+// definition (an older kakehashi) gets the rows of the current one for every stored resource,
+// resumably, without losing anything, on both backends.
+#include "kakehashi/gateway/store/store.hpp"
+
+#include "test_support.hpp"
+
+#include <string>
+#include <thread>
+
+namespace kakehashi::gateway::store {
+namespace {
+
+using testing::Backend;
+
+// "An older kakehashi": the gateway's own rows without those of Observation `code` (a search
+// parameter it did not index yet), under a fingerprint of its own.
+IndexDefinition OldDefinition() {
+  IndexDefinition def = DefaultIndexDefinition();
+  auto extract = def.extract;
+  def.fingerprint = "test-old-" + def.fingerprint;
+  def.extract = [extract](const ResourceRow& row, IndexEntries& out) {
+    if (!extract(row, out)) return false;
+    std::erase_if(out.tokens, [&](const TokenEntry& t) {
+      return row.type == "Observation" && t.param == "code";
+    });
+    return true;
+  };
+  return def;
+}
+
+std::string Observation(int i) {
+  return R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+         R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},)"
+         R"("subject":{"reference":"Patient/p1"}})";
+}
+
+std::int64_t Count(Store& store, std::string param, std::string code) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  SearchQuery q;
+  q.type = "Observation";
+  Predicate p;
+  p.kind = Predicate::Kind::kToken;
+  p.param = std::move(param);
+  p.value = std::move(code);
+  q.where = {{p}};
+  auto n = (*session)->Count(q);
+  REQUIRE(n);
+  return *n;
+}
+
+// A store holding o1..o5 (o5 deleted) and an Observation whose JSON cannot be read, every index
+// row written by OldDefinition(); t->options then name it.
+std::unique_ptr<testing::TestStore> OldStore(Backend backend) {
+  auto t = testing::MakeStore(backend);
+  t->store.reset();
+  t->options.index = OldDefinition();
+  t->store = t->OpenAnother();
+  auto session = t->store->OpenSession();
+  REQUIRE(session);
+  Session& s = **session;
+  const IndexDefinition old = OldDefinition();
+  REQUIRE(s.Begin());
+  for (int i = 1; i <= 5; ++i) {
+    ResourceRow row{"Observation", "o" + std::to_string(i), 1, 1000 + i, false, Observation(i)};
+    IndexEntries entries;
+    REQUIRE(old.extract(row, entries));
+    REQUIRE(s.LockAndRead(row.type, row.id));
+    REQUIRE(s.Write(row, entries));
+  }
+  REQUIRE(s.Write({"Observation", "bad", 1, 1010, false, "{not json"}, {}));
+  REQUIRE(s.Write({"Observation", "o5", 2, 1020, true, ""}, {}));
+  REQUIRE(s.Commit());
+  CHECK(Count(*t->store, "code", "2345-7") == 0);
+  CHECK(Count(*t->store, "status", "final") == 4);
+  return t;
+}
+
+void ReindexOnOpen(Backend backend) {
+  auto t = OldStore(backend);
+  t->store.reset();
+  t->options.index.reset();  // this kakehashi's definition: the rows are re-extracted on open
+  t->store = t->OpenAnother();
+  CHECK(Count(*t->store, "code", "2345-7") == 4);
+  CHECK(Count(*t->store, "status", "final") == 4);  // the old rows are still found
+  auto session = t->store->OpenSession();
+  REQUIRE(session);
+  Predicate subject;
+  subject.kind = Predicate::Kind::kReference;
+  subject.param = "patient";  // derived from subject
+  subject.value = "p1";
+  subject.target_type = "Patient";
+  SearchQuery q;
+  q.type = "Observation";
+  q.where = {{subject}};
+  auto rows = (*session)->Search(q);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 4);
+  CHECK((*rows)[0].id == "o1");
+  CHECK((*rows)[0].version == 1);  // no new version, nothing else changed
+  CHECK((*rows)[0].json == Observation(1));
+  auto deleted = (*session)->Read("Observation", "o5");
+  REQUIRE(deleted);
+  REQUIRE(deleted->has_value());
+  CHECK((*deleted)->deleted);
+  auto history = (*session)->History({"Observation", "o5", {}, {}, 10});
+  REQUIRE(history);
+  CHECK(history->size() == 2);
+  // Up to date now: nothing to do, whatever is asked again.
+  auto again = Reindex(*t->store, DefaultIndexDefinition());
+  REQUIRE(again);
+  CHECK_FALSE(again->ran);
+  CHECK(again->resources == 0);
+  // Forced (`kakehashi reindex --force`): everything again, same answers.
+  ReindexOptions force;
+  force.restart = true;
+  auto forced = Reindex(*t->store, DefaultIndexDefinition(), force);
+  REQUIRE(forced);
+  CHECK(forced->ran);
+  CHECK(forced->resources == 5);  // o1..o4 and the unreadable one, not the deleted o5
+  CHECK(forced->unreadable == 1);
+  CHECK(Count(*t->store, "code", "2345-7") == 4);
+}
+KAKEHASHI_BACKEND_TEST("store: index rows of an older definition are re-extracted on open",
+                       "[store][reindex]", ReindexOnOpen)
+
+void ReindexResumes(Backend backend) {
+  auto t = OldStore(backend);
+  t->store.reset();
+  t->options.index.reset();
+  t->options.reindex_on_open = false;
+  t->store = t->OpenAnother();
+  const IndexDefinition current = DefaultIndexDefinition();
+  {
+    // Interrupted after its first step of two resources.
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    ReindexRequest request;
+    request.limit = 2;
+    request.count = true;
+    auto step = (*session)->ReindexStep(current, request);
+    REQUIRE(step);
+    CHECK_FALSE(step->done);
+    CHECK(step->resources == 2);
+    CHECK(step->remaining == 3);
+  }
+  CHECK(Count(*t->store, "code", "2345-7") == 2);  // o1, o2: what a search sees meanwhile
+  CHECK(Count(*t->store, "status", "final") == 4);
+  // Resumed: the rest only.
+  auto rest = Reindex(*t->store, current);
+  REQUIRE(rest);
+  CHECK(rest->ran);
+  CHECK(rest->resources == 3);
+  CHECK(rest->unreadable == 1);
+  CHECK(Count(*t->store, "code", "2345-7") == 4);
+}
+KAKEHASHI_BACKEND_TEST("store: an interrupted re-index resumes where it stopped",
+                       "[store][reindex]", ReindexResumes)
+
+// Two gateways opening the same upgraded database re-index it together: each step continues
+// the progress the other committed, so no resource is done twice.
+void ReindexTwoProcesses(Backend backend) {
+  auto t = OldStore(backend);
+  t->store.reset();
+  t->options.index.reset();
+  t->options.reindex_on_open = false;
+  auto a = t->OpenAnother();
+  auto b = t->OpenAnother();
+  const IndexDefinition current = DefaultIndexDefinition();
+  ReindexOptions one_at_a_time;
+  one_at_a_time.batch = 1;
+  Result<ReindexReport> ra = make_error_code(errc::kUnsupported);
+  Result<ReindexReport> rb = make_error_code(errc::kUnsupported);
+  std::thread other([&] { rb = Reindex(*b, current, one_at_a_time); });
+  ra = Reindex(*a, current, one_at_a_time);
+  other.join();
+  REQUIRE(ra);
+  REQUIRE(rb);
+  CHECK(ra->resources + rb->resources == 5);
+  CHECK(ra->unreadable + rb->unreadable == 1);
+  CHECK(Count(*a, "code", "2345-7") == 4);
+  CHECK(Count(*b, "code", "2345-7") == 4);
+}
+KAKEHASHI_BACKEND_TEST("store: two stores re-index one database without repeating a resource",
+                       "[store][reindex]", ReindexTwoProcesses)
+
+}  // namespace
+}  // namespace kakehashi::gateway::store
