@@ -26,6 +26,10 @@ PART = re.compile(
 TYPES = {"token", "string", "date", "reference", "quantity", "number", "uri"}
 # A relative component expression of a composite: steps with an optional .as(Type), unions of them.
 COMPONENT = re.compile(r"^[a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*(?:\.as\([A-Za-z]+\))?$")
+# Resource parameters served from the resources table itself (columns id and last_updated); the
+# other Resource ones (_profile, _tag, _security, _source) are rows of base "Resource", which
+# gateway/src/search_params.cpp gives every resource type.
+RESOURCE_TABLE = {"_id", "_lastUpdated"}
 
 
 def split_union(expr):
@@ -123,8 +127,8 @@ def generate(src):
             m = PART.match(part)
             base = re.match(r"^\(?([A-Z][A-Za-z]+)", part)
             base = base.group(1) if base else "?"
-            if base in ("Resource", "DomainResource"):
-                continue  # _id, _lastUpdated, _profile...: served from the resource table
+            if base == "DomainResource" or (base == "Resource" and code in RESOURCE_TABLE):
+                continue  # _id, _lastUpdated: served from the resource table
             if not m:
                 dropped.append(f"{base}.{code} ({typ}): unsupported expression: {part}")
                 continue

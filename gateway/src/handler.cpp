@@ -2314,8 +2314,13 @@ struct Handler::Impl {
       for (const auto& [code, param] : registry.ForType(type)) {
         Json p = Json::Object();
         p.Set("name", Json::String(code));
-        p.Set("definition",
-              Json::String("http://hl7.org/fhir/SearchParameter/" + type + "-" + code));
+        // R4's SearchParameter ids: "Patient-name"; those of Resource without the '_'
+        // ("Resource-tag"), for every type.
+        std::string definition = "http://hl7.org/fhir/SearchParameter/";
+        definition += param.def->resource_type;
+        definition += '-';
+        definition += std::string_view(code).substr(code.starts_with('_') ? 1 : 0);
+        p.Set("definition", Json::String(std::move(definition)));
         p.Set("type", Json::String(kTypeNames[static_cast<int>(param.def->type)]));
         if (param.def->type == detail::ParamType::kUri) {
           // R4 CapabilityStatement has no element for modifiers: said in words.

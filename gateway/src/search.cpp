@@ -670,7 +670,10 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       spec.query.where.push_back(std::move(any));
       continue;
     }
-    if (name.starts_with('_')) {
+    // The Resource parameters of the registry (_profile, _tag, _security, _source) are parsed
+    // like the others; every other one starting with '_' is refused.
+    if (name.starts_with('_') && SearchParamRegistry::Instance().Find(
+                                     type, name.substr(0, name.find_first_of(":."))) == nullptr) {
       return Bad("search parameter '" + name + "' is not supported", "not-supported");
     }
     // name[:modifier][.chained]

@@ -157,7 +157,12 @@ bool CompileComposite(const SearchParamDef& def, CompiledParam& param) {
 }  // namespace
 
 SearchParamRegistry::SearchParamRegistry() {
+  std::vector<const SearchParamDef*> every_type;  // base Resource: _profile, _tag, …
   for (const SearchParamDef& def : SearchParamDefs()) {
+    if (def.resource_type == "Resource") {
+      every_type.push_back(&def);
+      continue;
+    }
     CompiledParam param;
     param.def = &def;
     if (def.type == ParamType::kComposite) {
@@ -168,6 +173,23 @@ SearchParamRegistry::SearchParamRegistry() {
       param.paths = std::move(*paths);
     }
     by_type_[std::string(def.resource_type)].emplace(std::string(def.code), std::move(param));
+  }
+  // R4 resources without search parameters of their own have the Resource ones
+  // (handler_util.cpp ResourceTypeNames serves these two as well).
+  for (const char* type : {"Binary", "Parameters"}) by_type_[type];
+  // The Resource parameters belong to every type (R4 search.html "Parameters for all
+  // resources"): compiled once per type, their paths based on it ("Patient.meta.tag"), the
+  // definition kept (its resource_type stays "Resource").
+  for (auto& [type, params] : by_type_) {
+    for (const SearchParamDef* def : every_type) {
+      auto paths = CompileFhirPath(def->expression);
+      if (!paths) continue;
+      for (FhirPath& path : *paths) path.base = type;
+      CompiledParam param;
+      param.def = def;
+      param.paths = std::move(*paths);
+      params.emplace(std::string(def->code), std::move(param));
+    }
   }
   for (auto& [type, params] : by_type_) {
     FindUnions(params);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -1161,6 +1162,66 @@ void ExactAndTextSearch(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: :exact keeps case and width, :text searches token texts",
                        "[handler]", ExactAndTextSearch)
 
+void ResourceParameters(Backend backend) {
+  // R4 search.html "Parameters for all resources": _profile and _source are uri parameters on
+  // meta.profile / meta.source, _tag and _security token parameters on the meta.tag /
+  // meta.security Codings; every type has them (Binary too).
+  Fixture f(backend);
+  auto put = [&](const std::string& type, const std::string& id, const std::string& members) {
+    Response r =
+        f.Do(Req("PUT", "/fhir/" + type + "/" + id,
+                 R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
+    INFO(r.body);
+    REQUIRE((r.status == 201 || r.status == 200));
+  };
+  const std::string jp_patient = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient";
+  put("Patient", "m1",
+      R"(,"meta":{"profile":[")" + jp_patient +
+          R"("],"source":"urn:oid:1.2.392.100495.20.3.51.11311234567#batch1",)"
+          R"("tag":[{"system":"http://example.org/tags","code":"import"}],)"
+          R"("security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality",)"
+          R"("code":"R"}]})");
+  put("Patient", "m2", R"(,"meta":{"tag":[{"system":"http://example.org/tags","code":"manual"}]})");
+  put("Observation", "o1",
+      R"(,"meta":{"profile":["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_LabResult"]},)"
+      R"("status":"final","code":{"text":"x"})");
+  put("Binary", "b1",
+      R"(,"meta":{"tag":[{"system":"http://example.org/tags","code":"import"}]},)"
+      R"("contentType":"text/plain")");
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> v = f.Ids("/fhir/" + query + "&_sort=_id");
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  using Set = std::set<std::string>;
+  CHECK(ids("Patient?_profile=" + jp_patient) == Set{"m1"});
+  CHECK(ids("Patient?_profile:below=http://jpfhir.jp/fhir/core") == Set{"m1"});
+  CHECK(ids("Patient?_profile:missing=true") == Set{"m2"});
+  CHECK(ids("Observation?_profile:below=http://jpfhir.jp/fhir/core/StructureDefinition") ==
+        Set{"o1"});
+  CHECK(ids("Patient?_source=urn:oid:1.2.392.100495.20.3.51.11311234567%23batch1") == Set{"m1"});
+  CHECK(ids("Patient?_tag=import") == Set{"m1"});
+  CHECK(ids("Patient?_tag=http://example.org/tags|manual") == Set{"m2"});
+  CHECK(ids("Patient?_tag=http://other.example|manual").empty());
+  CHECK(ids("Patient?_tag:not=import") == Set{"m2"});
+  CHECK(ids("Patient?_tag=import,manual") == Set{"m1", "m2"});
+  CHECK(ids("Patient?_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R") ==
+        Set{"m1"});
+  CHECK(ids("Patient?_security:missing=true") == Set{"m2"});
+  CHECK(ids("Binary?_tag=import") == Set{"b1"});
+  // An update that drops the tag drops its row.
+  put("Patient", "m1", R"(,"gender":"male")");
+  CHECK(ids("Patient?_tag=import").empty());
+  CHECK(ids("Patient?_profile:missing=true") == Set{"m1", "m2"});
+  // The other Resource parameters are still refused, not ignored.
+  for (const char* q : {"Patient?_text=x", "Patient?_content=x", "Patient?_query=x",
+                        "Patient?_tagx=import", "Patient?_tag:below=import"}) {
+    INFO(q);
+    CHECK(f.Do(Req("GET", std::string("/fhir/") + q)).status == 400);
+  }
+}
+KAKEHASHI_BACKEND_TEST("handler: _profile, _tag, _security and _source on every type", "[handler]",
+                       ResourceParameters)
+
 // Prefix searches on a string parameter are driven by idx_string_prefix (the first 8 code
 // points of each value, in (lastUpdated, id) order): longer values, other clauses, updates,
 // deletes and keyset paging must behave as the scan did.
@@ -1682,9 +1743,21 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   std::set<std::string> params;
   for (const Json& p : patient->Find("searchParam")->Items())
     params.insert(std::string(p.Str("name")));
-  for (const char* p :
-       {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier", "gender"}) {
+  for (const char* p : {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier",
+                        "gender", "_profile", "_tag", "_security", "_source"}) {
     CHECK(params.count(p) == 1);
+  }
+  // The Resource parameters on every type, defined by R4's Resource-* SearchParameters.
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    std::map<std::string, std::string> definitions;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      definitions[std::string(p.Str("name"))] = std::string(p.Str("definition"));
+    }
+    INFO(res.Str("type"));
+    CHECK(definitions["_tag"] == "http://hl7.org/fhir/SearchParameter/Resource-tag");
+    CHECK(definitions["_profile"] == "http://hl7.org/fhir/SearchParameter/Resource-profile");
+    CHECK(definitions["_security"] == "http://hl7.org/fhir/SearchParameter/Resource-security");
+    CHECK(definitions["_source"] == "http://hl7.org/fhir/SearchParameter/Resource-source");
   }
   CHECK(patient->Find("operation")->Items()[0].Str("name") == "everything");
   // uri parameters say which modifiers they take (R4 CapabilityStatement has no element).
