@@ -15,14 +15,18 @@ import json
 import re
 import sys
 
-# One union part: optional parentheses, Base.path, optional " as Type" / ".as(Type)",
+# One union part: optional parentheses, Base.path, optional " as Type" / ".as(Type)", members of
+# the selected choice after the parenthesis ("(Observation.value as CodeableConcept).text"),
 # then optional .where(resolve() is T) or .where(field='value') filters between steps.
 STEP = r"[a-z][A-Za-z0-9]*"
 FILTER = r"\.where\((?:resolve\(\) is [A-Z][A-Za-z]+|[a-z][A-Za-z]*\s*=\s*'[^']*')\)"
 PART = re.compile(
     r"^\(?(?P<base>[A-Z][A-Za-z]+)(?P<path>(?:\." + STEP + r"(?:" + FILTER + r")*)+)"
     r"(?:\s+as\s+(?P<as1>[A-Za-z]+)|\.as\((?P<as2>[A-Za-z]+)\))?\)?"
-    r"(?P<tail>(?:" + FILTER + r")*)$")
+    r"(?P<after>(?:\." + STEP + r")*)(?P<tail>(?:" + FILTER + r")*)$")
+# "X.exists() and X != false": one boolean (R4 Patient-deceased), fhirpath_lite's only test form.
+EXISTS = re.compile(
+    r"^(?P<x>[A-Z][A-Za-z]+(?:\." + STEP + r")+)\.exists\(\) and (?P=x) != false$")
 TYPES = {"token", "string", "date", "reference", "quantity", "number", "uri"}
 # A relative component expression of a composite: steps with an optional .as(Type), unions of them.
 COMPONENT = re.compile(r"^[a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*(?:\.as\([A-Za-z]+\))?$")
@@ -124,7 +128,7 @@ def generate(src):
             continue
         targets = ",".join(sp.get("target", []))
         for part in split_union(expr):
-            m = PART.match(part)
+            m = PART.match(part) or EXISTS.match(part)
             base = re.match(r"^\(?([A-Z][A-Za-z]+)", part)
             base = base.group(1) if base else "?"
             if base == "DomainResource" or (base == "Resource" and code in RESOURCE_TABLE):

@@ -102,8 +102,36 @@ TEST_CASE("fhirpath: the search-expression subset", "[detail]") {
   CHECK(eval("Observation.status") == 1);     // not statusReason
   CHECK(eval("Observation.subject | Observation.status") == 2);
   CHECK(eval("Patient.name") == 0);
-  CHECK_FALSE(CompileFhirPath("Patient.deceased.exists() and Patient.deceased != false"));
   CHECK_FALSE(CompileFhirPath("Bundle.entry[0].resource"));
+  // (X as T).b: a member of the selected choice.
+  Json coded = P(R"({"resourceType":"Observation","valueCodeableConcept":{"text":"陽性"}})");
+  auto texts = CompileFhirPath("(Observation.value as CodeableConcept).text");
+  REQUIRE(texts);
+  std::vector<const Json*> found;
+  EvaluateFhirPath(coded, (*texts)[0], found);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0]->Text() == "陽性");
+  found.clear();
+  EvaluateFhirPath(obs, (*texts)[0], found);  // valueQuantity: not the choice selected
+  CHECK(found.empty());
+  CHECK_FALSE(CompileFhirPath("(Observation.value as CodeableConcept)text"));
+  CHECK_FALSE(CompileFhirPath("(Observation.value).text"));
+  // X.exists() and X != false: exactly one boolean per resource.
+  auto deceased = CompileFhirPath("Patient.deceased.exists() and Patient.deceased != false");
+  REQUIRE(deceased);
+  auto value = [&](const char* json) {
+    std::vector<const Json*> out;
+    EvaluateFhirPath(P(json), (*deceased)[0], out);
+    REQUIRE(out.size() == 1);
+    REQUIRE(out[0]->IsBool());
+    return out[0]->AsBool();
+  };
+  CHECK(value(R"({"resourceType":"Patient","deceasedBoolean":true})"));
+  CHECK(value(R"({"resourceType":"Patient","deceasedDateTime":"2020"})"));
+  CHECK_FALSE(value(R"({"resourceType":"Patient","deceasedBoolean":false})"));
+  CHECK_FALSE(value(R"({"resourceType":"Patient"})"));
+  CHECK_FALSE(CompileFhirPath("Patient.deceased.exists() and Patient.active != false"));
+  CHECK_FALSE(CompileFhirPath("Patient.deceased.exists() and Patient.deceased != true"));
   CHECK(ReferenceTargetType("http://x/fhir/Patient/1/_history/2") == "Patient");
   CHECK(ReferenceTargetType("#contained").empty());
 }

@@ -1222,6 +1222,48 @@ void ResourceParameters(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: _profile, _tag, _security and _source on every type", "[handler]",
                        ResourceParameters)
 
+void DeceasedAndValueString(Backend backend) {
+  // Patient deceased (R4 token, "Patient.deceased.exists() and Patient.deceased != false"): true
+  // for deceasedBoolean true and for any deceasedDateTime, false for deceasedBoolean false and
+  // for a patient without deceased[x]. Observation value-string: "(Observation.value as string)
+  // | (Observation.value as CodeableConcept).text".
+  Fixture f(backend);
+  auto put = [&](const std::string& type, const std::string& id, const std::string& members) {
+    Response r =
+        f.Do(Req("PUT", "/fhir/" + type + "/" + id,
+                 R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+  };
+  put("Patient", "d1", R"(,"deceasedBoolean":true)");
+  put("Patient", "d2", R"(,"deceasedDateTime":"2020-01-01")");
+  put("Patient", "d3", R"(,"deceasedBoolean":false)");
+  put("Patient", "d4", R"(,"gender":"female")");
+  const std::string obs = R"(,"status":"final","code":{"text":"x"})";
+  put("Observation", "v1", obs + R"(,"valueString":"Positive")");
+  put("Observation", "v2",
+      obs + R"(,"valueCodeableConcept":{"text":"陽性","coding":[{"code":"P"}]})");
+  put("Observation", "v3", obs + R"(,"valueCodeableConcept":{"coding":[{"code":"N"}]})");
+  put("Observation", "v4", obs + R"(,"valueQuantity":{"value":5})");
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> v = f.Ids("/fhir/" + query + "&_sort=_id");
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  using Set = std::set<std::string>;
+  CHECK(ids("Patient?deceased=true") == Set{"d1", "d2"});
+  CHECK(ids("Patient?deceased=false") == Set{"d3", "d4"});
+  CHECK(ids("Patient?deceased:not=true") == Set{"d3", "d4"});
+  CHECK(ids("Patient?deceased:missing=true").empty());  // the expression always has a value
+  CHECK(ids("Patient?deceased=yes").empty());
+  CHECK(ids("Observation?value-string=pos") == Set{"v1"});
+  CHECK(ids("Observation?value-string=陽") == Set{"v2"});
+  CHECK(ids("Observation?value-string:exact=陽性") == Set{"v2"});
+  CHECK(ids("Observation?value-string:missing=true") == Set{"v3", "v4"});
+}
+KAKEHASHI_BACKEND_TEST(
+    "handler: Patient deceased and Observation value-string (CodeableConcept.text)", "[handler]",
+    DeceasedAndValueString)
+
 // Prefix searches on a string parameter are driven by idx_string_prefix (the first 8 code
 // points of each value, in (lastUpdated, id) order): longer values, other clauses, updates,
 // deletes and keyset paging must behave as the scan did.
@@ -1744,7 +1786,7 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   for (const Json& p : patient->Find("searchParam")->Items())
     params.insert(std::string(p.Str("name")));
   for (const char* p : {"_id", "_lastUpdated", "name", "family", "birthdate", "identifier",
-                        "gender", "_profile", "_tag", "_security", "_source"}) {
+                        "gender", "_profile", "_tag", "_security", "_source", "deceased"}) {
     CHECK(params.count(p) == 1);
   }
   // The Resource parameters on every type, defined by R4's Resource-* SearchParameters.

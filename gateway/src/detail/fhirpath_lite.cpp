@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <span>
 
 namespace kakehashi::gateway::detail {
 
@@ -102,12 +103,61 @@ std::vector<std::string_view> SplitTopLevel(std::string_view s, char sep) {
   return parts;
 }
 
+// Appends the steps of `dots` (member names, .where(…) filters on the step before) to `path`.
+bool AddSteps(std::span<const std::string_view> dots, FhirPath& path) {
+  for (std::string_view d : dots) {
+    if (d.starts_with("where(") && d.ends_with(")")) {
+      if (path.steps.empty()) return false;
+      std::string_view cond = Trim(d.substr(6, d.size() - 7));
+      if (cond.starts_with("resolve() is ")) {
+        std::string_view t = Trim(cond.substr(13));
+        if (!IsIdent(t)) return false;
+        path.steps.back().resolve_is = std::string(t);
+        continue;
+      }
+      auto eq = cond.find('=');
+      if (eq == std::string_view::npos) return false;
+      std::string_view field = Trim(cond.substr(0, eq));
+      std::string_view lit = Trim(cond.substr(eq + 1));
+      if (!IsIdent(field) || lit.size() < 2 || lit.front() != '\'' || lit.back() != '\'') {
+        return false;
+      }
+      path.steps.back().where_field = std::string(field);
+      path.steps.back().where_value = std::string(lit.substr(1, lit.size() - 2));
+      continue;
+    }
+    if (!IsIdent(d) || !(d[0] >= 'a' && d[0] <= 'z')) return false;
+    path.steps.push_back(FhirPathStep{std::string(d), {}, {}, {}});
+  }
+  return true;
+}
+
 std::optional<FhirPath> CompileOne(std::string_view part) {
   part = Trim(part);
+  // X.exists() and X != false (the same X twice)
+  if (auto exists = part.find(".exists() and "); exists != std::string_view::npos) {
+    std::string_view x = part.substr(0, exists);
+    std::string_view test = part.substr(exists + 14);
+    if (!test.starts_with(x) || Trim(test.substr(x.size())) != "!= false") return std::nullopt;
+    auto path = CompileOne(x);
+    if (!path || path->exists_not_false) return std::nullopt;
+    path->exists_not_false = true;
+    return path;
+  }
   std::string cast;
-  // (X as T)
-  if (part.starts_with("(") && part.ends_with(")")) {
-    part = Trim(part.substr(1, part.size() - 2));
+  std::string_view after;  // ".b" of "(X as T).b"
+  // (X as T)[.b…]
+  if (part.starts_with("(")) {
+    int depth = 0;
+    std::size_t close = std::string_view::npos;
+    for (std::size_t i = 0; i < part.size() && close == std::string_view::npos; ++i) {
+      if (part[i] == '(') ++depth;
+      if (part[i] == ')' && --depth == 0) close = i;
+    }
+    if (close == std::string_view::npos) return std::nullopt;
+    after = part.substr(close + 1);
+    if (!after.empty() && (!after.starts_with('.') || after.size() < 2)) return std::nullopt;
+    part = Trim(part.substr(1, close - 1));
     auto as = part.find(" as ");
     if (as == std::string_view::npos) return std::nullopt;
     cast = std::string(Trim(part.substr(as + 4)));
@@ -118,43 +168,24 @@ std::optional<FhirPath> CompileOne(std::string_view part) {
   if (dots.size() < 2 || !IsIdent(dots[0])) return std::nullopt;
   FhirPath path;
   path.base = std::string(dots[0]);
-  for (std::size_t i = 1; i < dots.size(); ++i) {
-    std::string_view d = dots[i];
-    if (d.starts_with("as(") && d.ends_with(")")) {
-      if (path.steps.empty() || !cast.empty()) return std::nullopt;
-      cast = std::string(d.substr(3, d.size() - 4));
-      if (!IsIdent(cast)) return std::nullopt;
-      continue;
-    }
-    if (d.starts_with("where(") && d.ends_with(")")) {
-      if (path.steps.empty()) return std::nullopt;
-      std::string_view cond = Trim(d.substr(6, d.size() - 7));
-      if (cond.starts_with("resolve() is ")) {
-        std::string_view t = Trim(cond.substr(13));
-        if (!IsIdent(t)) return std::nullopt;
-        path.steps.back().resolve_is = std::string(t);
-        continue;
-      }
-      auto eq = cond.find('=');
-      if (eq == std::string_view::npos) return std::nullopt;
-      std::string_view field = Trim(cond.substr(0, eq));
-      std::string_view lit = Trim(cond.substr(eq + 1));
-      if (!IsIdent(field) || lit.size() < 2 || lit.front() != '\'' || lit.back() != '\'') {
-        return std::nullopt;
-      }
-      path.steps.back().where_field = std::string(field);
-      path.steps.back().where_value = std::string(lit.substr(1, lit.size() - 2));
-      continue;
-    }
-    if (!IsIdent(d) || !(d[0] >= 'a' && d[0] <= 'z')) return std::nullopt;
-    path.steps.push_back(FhirPathStep{std::string(d), {}, {}, {}});
+  std::span<const std::string_view> steps(dots.data() + 1, dots.size() - 1);
+  // X.as(T) at the end
+  if (const std::string_view last = steps.back(); last.starts_with("as(") && last.ends_with(")")) {
+    if (!cast.empty() || steps.size() < 2) return std::nullopt;
+    cast = std::string(last.substr(3, last.size() - 4));
+    if (!IsIdent(cast)) return std::nullopt;
+    steps = steps.first(steps.size() - 1);
   }
-  if (path.steps.empty()) return std::nullopt;
+  if (!AddSteps(steps, path) || path.steps.empty()) return std::nullopt;
   if (!cast.empty()) {
     // Choice-type selection: value as Quantity -> valueQuantity (R4 §2.24.0.1).
     std::string t = cast;
     t[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[0])));
     path.steps.back().name += t;
+  }
+  if (!after.empty()) {
+    const auto more = SplitTopLevel(after.substr(1), '.');
+    if (!AddSteps(more, path)) return std::nullopt;
   }
   return path;
 }
@@ -208,7 +239,17 @@ void EvaluateFhirPath(const Json& resource, const FhirPath& path, std::vector<co
     out.push_back(&resource);
     return;
   }
-  Walk(resource, path, 0, out);
+  if (!path.exists_not_false) {
+    Walk(resource, path, 0, out);
+    return;
+  }
+  static const Json kTrue = Json::Bool(true);
+  static const Json kFalse = Json::Bool(false);
+  std::vector<const Json*> found;
+  Walk(resource, path, 0, found);
+  const bool value = std::any_of(found.begin(), found.end(),
+                                 [](const Json* v) { return !(v->IsBool() && !v->AsBool()); });
+  out.push_back(value ? &kTrue : &kFalse);
 }
 
 void EvaluateFhirPathAt(const Json& node, const FhirPath& path, std::vector<const Json*>& out) {

@@ -3,6 +3,11 @@
 //   (Type.a as T) / Type.a.as(T)   choice-type selection: a + T  (valueQuantity)
 //   .where(resolve() is T)          keep References whose target type is T
 //   .where(field='text')            keep elements whose member equals the literal
+//   (Type.a as T).b                 a member of the selected choice ((value as
+//   CodeableConcept).text) X.exists() and X != false       one boolean (R4 Patient-deceased): true
+//   when X has an item
+//                                   that is not the boolean false (FHIRPath §6.1.1/§5.1.2: a
+//                                   value of another type is unequal to false), else false
 //   X | Y                           union
 // Anything else fails to compile (the generator drops such parts and lists them).
 #pragma once
@@ -26,6 +31,8 @@ struct FhirPathStep {
 struct FhirPath {
   std::string base;  // resource type
   std::vector<FhirPathStep> steps;
+  // "steps.exists() and steps != false": evaluates to one boolean (a JSON true or false).
+  bool exists_not_false = false;
 };
 
 // Compiles one union of paths; nullopt when any part is outside the subset.

@@ -1144,7 +1144,7 @@ constexpr SearchParamDef kDefs[] = {
     {"Observation", "value-concept", ParamType::kToken, "(Observation.value as CodeableConcept)", ""},
     {"Observation", "value-date", ParamType::kDate, "(Observation.value as dateTime) | (Observation.value as Period)", ""},
     {"Observation", "value-quantity", ParamType::kQuantity, "(Observation.value as Quantity) | (Observation.value as SampledData)", ""},
-    {"Observation", "value-string", ParamType::kString, "(Observation.value as string)", ""},
+    {"Observation", "value-string", ParamType::kString, "(Observation.value as string) | (Observation.value as CodeableConcept).text", ""},
     {"OperationDefinition", "base", ParamType::kReference, "OperationDefinition.base", "OperationDefinition"},
     {"OperationDefinition", "code", ParamType::kToken, "OperationDefinition.code", ""},
     {"OperationDefinition", "context", ParamType::kToken, "(OperationDefinition.useContext.value as CodeableConcept)", ""},
@@ -1203,6 +1203,7 @@ constexpr SearchParamDef kDefs[] = {
     {"Patient", "address-use", ParamType::kToken, "Patient.address.use", ""},
     {"Patient", "birthdate", ParamType::kDate, "Patient.birthDate", ""},
     {"Patient", "death-date", ParamType::kDate, "(Patient.deceased as dateTime)", ""},
+    {"Patient", "deceased", ParamType::kToken, "Patient.deceased.exists() and Patient.deceased != false", ""},
     {"Patient", "email", ParamType::kToken, "Patient.telecom.where(system='email')", ""},
     {"Patient", "family", ParamType::kString, "Patient.name.family", ""},
     {"Patient", "gender", ParamType::kToken, "Patient.gender", ""},
@@ -1781,7 +1782,7 @@ std::span<const CompositeParamDef> CompositeParamDefs() { return kComposites; }
 
 }  // namespace kakehashi::gateway::detail
 
-// Not indexed (14 expressions outside the supported FHIRPath subset, of type
+// Not indexed (12 expressions outside the supported FHIRPath subset, of type
 // special, or composites of another shape):
 //   DomainResource._text (string): type not indexed
 //   Resource._content (string): type not indexed
@@ -1795,5 +1796,3 @@ std::span<const CompositeParamDef> CompositeParamDefs() { return kComposites; }
 //   MolecularSequence.chromosome-window-coordinate (composite): 3 components (2 are indexed)
 //   MolecularSequence.referenceseqid-variant-coordinate (composite): 3 components (2 are indexed)
 //   MolecularSequence.referenceseqid-window-coordinate (composite): 3 components (2 are indexed)
-//   Observation.value-string (string): unsupported expression: (Observation.value as CodeableConcept).text
-//   Patient.deceased (token): unsupported expression: Patient.deceased.exists() and Patient.deceased != false
