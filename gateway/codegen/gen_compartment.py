@@ -14,6 +14,8 @@ in the compartment and are left out. Usage:
 import json
 import sys
 
+from codegen_io import check_or_write, package_version, parse_args
+
 
 def cxx(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -55,28 +57,11 @@ def render(definition, rows, version):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    check = "--check" in sys.argv
-    src, dst = args
-    version = "unknown"
-    try:
-        pkg = json.load(open(src.rsplit("/dist/", 1)[0] + "/package.json", encoding="utf-8"))
-        version = pkg.get("version", version)
-    except OSError:
-        pass
+    src, dst, check = parse_args()
     definition, rows = generate(src)
-    text = render(definition, rows, version)
-    if check:
-        try:
-            old = open(dst, encoding="utf-8").read()
-        except OSError:
-            old = ""
-        if old != text:
-            print(f"{dst} is out of date: run the kakehashi_regen_gateway target", file=sys.stderr)
-            sys.exit(1)
-        return
-    open(dst, "w", encoding="utf-8").write(text)
-    print(f"gen_compartment: {len(rows)} (type, parameter) links", file=sys.stderr)
+    check_or_write(render(definition, rows, package_version(src)), dst, check)
+    if not check:
+        print(f"gen_compartment: {len(rows)} (type, parameter) links", file=sys.stderr)
 
 
 if __name__ == "__main__":

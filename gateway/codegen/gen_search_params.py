@@ -15,6 +15,8 @@ import json
 import re
 import sys
 
+from codegen_io import check_or_write, package_version, parse_args
+
 # One union part: optional parentheses, Base.path, optional " as Type" / ".as(Type)", members of
 # the selected choice after the parenthesis ("(Observation.value as CodeableConcept).text"),
 # then optional .where(resolve() is T) or .where(field='value') filters between steps.
@@ -181,31 +183,16 @@ def render(rows, dropped, composites, version):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    check = "--check" in sys.argv
-    src, dst = args
-    version = "unknown"
-    try:
-        pkg = json.load(open(src.rsplit("/dist/", 1)[0] + "/package.json", encoding="utf-8"))
-        version = pkg.get("version", version)
-    except OSError:
-        pass
+    src, dst, check = parse_args()
     rows, dropped, composites = generate(src)
-    text = render(rows, dropped, composites, version)
-    if check:
-        try:
-            old = open(dst, encoding="utf-8").read()
-        except OSError:
-            old = ""
-        if old != text:
-            print(f"{dst} is out of date: run the kakehashi_regen_gateway target", file=sys.stderr)
-            sys.exit(1)
-        return
-    for d in dropped:
-        if "unsupported" in d and "(composite)" not in d:
-            print("gen_search_params: " + d, file=sys.stderr)
-    open(dst, "w", encoding="utf-8").write(text)
-    print(f"gen_search_params: {len(rows)} parameters, {len(dropped)} not indexed", file=sys.stderr)
+    text = render(rows, dropped, composites, package_version(src))
+    if not check:
+        for d in dropped:
+            if "unsupported" in d and "(composite)" not in d:
+                print("gen_search_params: " + d, file=sys.stderr)
+    check_or_write(text, dst, check)
+    if not check:
+        print(f"gen_search_params: {len(rows)} parameters, {len(dropped)} not indexed", file=sys.stderr)
 
 
 if __name__ == "__main__":
