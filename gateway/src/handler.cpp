@@ -2327,6 +2327,18 @@ struct Handler::Impl {
           p.Set("documentation", Json::String("Matches the whole URI exactly; modifiers :below "
                                               "and :above (at '/' boundaries) and :missing"));
         }
+        if (param.def->type == detail::ParamType::kQuantity) {  // decision 0047
+          p.Set("documentation",
+                Json::String("With system http://unitsofmeasure.org and a UCUM unit kakehashi "
+                             "converts, compares in canonical units (5.4|http://unitsofmeasure.org"
+                             "|g/L matches 540 mg/dL); special units (Cel, [degF], [pH]), other "
+                             "systems, no system and unknown or malformed units compare by value "
+                             "and system|code as given. Modifier: :missing"));
+        } else if (param.def->type == detail::ParamType::kComposite) {
+          p.Set("documentation", Json::String("Components separated by '$'; a quantity component "
+                                              "compares by system|code as given (no UCUM "
+                                              "conversion). Modifier: :missing"));
+        }
         sp.Push(std::move(p));
         if (param.def->type == detail::ParamType::kReference) {
           inc.Push(Json::String(type + ":" + code));

@@ -8,12 +8,16 @@
 //   date      date/dateTime/instant, Period start..end, Timing.event
 //   reference Reference.reference (Type/id, absolute URLs by their last two segments),
 //             canonical/uri primitives (whole URL)
-//   quantity  Quantity/Age/Duration/… value+system+code; number: plain numbers
+//   quantity  Quantity/Age/Duration/… value+system+code; with a UCUM system and a code that
+//             terminology::ucum converts, also a code:ucum row in the canonical unit (value
+//             times the unit's factor, code the canonical unit; decision 0047); number: plain
+//             numbers
 //   composite each pair of its two components' values found on one context element (the
 //             resource, or each Observation.component, DocumentReference.relatesTo …)
 #include "indexer.hpp"
 
 #include "detail/values.hpp"
+#include "kakehashi/terminology/ucum.hpp"
 #include "search_params.hpp"
 
 #include <unicode/uvernum.h>
@@ -24,6 +28,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <unordered_map>
 
 namespace kakehashi::gateway::detail {
 
@@ -151,7 +156,29 @@ bool ToDouble(std::string_view text, double& value) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
-void AddQuantity(const std::string& param, const Json& v, store::IndexEntries& out) {
+// The canonical form of a UCUM code, or null when it is none (unparsable, unknown, special).
+// Units repeat across resources: a per-thread cache of the last codes seen (bounded).
+const terminology::ucum::Canonical* CanonicalUcum(std::string_view code) {
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  static thread_local std::unordered_map<std::string, terminology::ucum::Canonical, Hash,
+                                         std::equal_to<>>
+      cache;
+  auto it = cache.find(code);
+  if (it == cache.end()) {
+    if (cache.size() >= 256) cache.clear();
+    it = cache.emplace(std::string(code), terminology::ucum::Canonicalize(code)).first;
+  }
+  return it->second.status == terminology::ucum::Status::kOk ? &it->second : nullptr;
+}
+
+// `ucum`: the code of the canonical UCUM rows (code:ucum), or null for none.
+void AddQuantity(const std::string& param, const std::string* ucum, const Json& v,
+                 store::IndexEntries& out) {
   double value = 0;
   if (v.IsNumber()) {
     if (ToDouble(v.Text(), value)) out.quantities.push_back({param, value, "", ""});
@@ -160,9 +187,18 @@ void AddQuantity(const std::string& param, const Json& v, store::IndexEntries& o
   if (!v.IsObject()) return;
   const Json* number = v.Find("value");
   if (number == nullptr || !number->IsNumber() || !ToDouble(number->Text(), value)) return;
+  std::string_view system = v.Str("system");
   std::string code(v.Str("code"));
   if (code.empty()) code = std::string(v.Str("unit"));
-  out.quantities.push_back({param, value, std::string(v.Str("system")), std::move(code)});
+  // R4 search.html "quantity": UCUM quantities compare in canonical units. Only Quantity.code
+  // with the UCUM system is a UCUM code (unit is display text).
+  if (ucum != nullptr && system == terminology::ucum::kSystem && !v.Str("code").empty()) {
+    if (const auto* c = CanonicalUcum(code)) {
+      out.quantities.push_back({*ucum, terminology::ucum::UnitTable::ToCanonical(value, c->factor),
+                                std::string(terminology::ucum::kSystem), c->unit});
+    }
+  }
+  out.quantities.push_back({param, value, std::string(system), std::move(code)});
 }
 
 // One component value of a composite pair, in CompositeEntry's terms.
@@ -196,7 +232,7 @@ void ComponentValues(const CompiledComponent& component, const Json& node,
       case ParamType::kDate: AddDate(kNoCode, *v, rows); break;
       case ParamType::kReference: AddReference(kNoCode, *v, rows); break;
       case ParamType::kQuantity:
-      case ParamType::kNumber: AddQuantity(kNoCode, *v, rows); break;
+      case ParamType::kNumber: AddQuantity(kNoCode, nullptr, *v, rows); break;
       case ParamType::kComposite: break;  // not a component type (the generator checks)
     }
   }
@@ -248,8 +284,8 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
         case ParamType::kComposite: AddComposite(code, param, *v, out); break;
         case ParamType::kDate: AddDate(code, *v, out); break;
         case ParamType::kReference: AddReference(code, *v, out); break;
-        case ParamType::kQuantity:
-        case ParamType::kNumber: AddQuantity(code, *v, out); break;
+        case ParamType::kQuantity: AddQuantity(code, variant, *v, out); break;
+        case ParamType::kNumber: AddQuantity(code, nullptr, *v, out); break;
       }
     }
   }

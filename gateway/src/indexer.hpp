@@ -15,7 +15,7 @@ void IndexResource(const Json& resource, store::IndexEntries& out);
 // FHIRPath evaluation, NormalizeForSearch, the date ranges) can change the rows of a resource
 // whose search parameters did not change. Stores re-index when it or the registry changes
 // (decision 0037).
-inline constexpr int kIndexerVersion = 1;
+inline constexpr int kIndexerVersion = 2;  // 2: canonical UCUM quantity rows (0047)
 
 // Names the index definition (store::DefaultIndexDefinition): a hash of kIndexerVersion, the
 // ICU version and every compiled search parameter (type, code, type, expression, the codes it

@@ -7,6 +7,7 @@
 #include "search_params.hpp"
 
 #include "kakehashi/common/charset.hpp"
+#include "kakehashi/terminology/ucum.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -144,10 +145,31 @@ bool ParseQuantityValue(std::string_view value, Predicate& p) {
   return true;
 }
 
+// `ucum`: a quantity value with a UCUM system|code searches the canonical rows (code:ucum);
+// false for a composite's component (its rows hold the values as received).
 std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& param,
                                   const std::string& code, std::string_view modifier,
                                   const std::string& value, const SearchContext& context,
-                                  Predicate& p);
+                                  Predicate& p, bool ucum = true);
+
+// R4 search.html "quantity": with the UCUM system a server SHOULD compare in canonical units
+// ("gt5.4|http://unitsofmeasure.org|mg" matches 0.006 g). A parsed quantity predicate whose
+// system is UCUM and whose code terminology::ucum converts searches the code:ucum rows instead:
+// its number, prefix bounds and implicit precision range ([5.35, 5.45) mg) in the canonical unit
+// (the factor is > 0, so the order of the bounds is kept). Any other code (no system, another
+// system, a unit the table does not define, a malformed expression, a special unit such as Cel)
+// stays an opaque code compared as received (decision 0047).
+void ToCanonicalUcum(const std::string& code, Predicate& p) {
+  namespace ucum = terminology::ucum;
+  if (!p.system || *p.system != ucum::kSystem || p.target_type.empty()) return;
+  const ucum::Canonical c = ucum::Canonicalize(p.target_type);
+  if (c.status != ucum::Status::kOk) return;
+  p.param = code + std::string(kUcumSuffix);
+  p.number = ucum::UnitTable::ToCanonical(p.number, c.factor);
+  p.number_low = ucum::UnitTable::ToCanonical(p.number_low, c.factor);
+  p.number_high = ucum::UnitTable::ToCanonical(p.number_high, c.factor);
+  p.target_type = c.unit;
+}
 
 std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& param,
                                   const std::string& code, std::string_view target_type,
@@ -202,7 +224,7 @@ std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& 
 std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& param,
                                   const std::string& code, std::string_view modifier,
                                   const std::string& raw, const SearchContext& context,
-                                  Predicate& p) {
+                                  Predicate& p, bool ucum) {
   p.param = code;
   p.kind = KindOf(param.def->type);
   const std::string value = Unescape(raw);  // for every type without separators of its own
@@ -240,7 +262,9 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
         return Bad("composite '" + code + "' is not supported", "not-supported");
       }
       Predicate c;
-      if (auto f = ParseValue(type, *cp, component.code, {}, parts[i], context, c)) return f;
+      if (auto f = ParseValue(type, *cp, component.code, {}, parts[i], context, c, false)) {
+        return f;
+      }
       components->push_back(std::move(c));
     }
     p.components = std::move(components);
@@ -322,6 +346,7 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
       if (!ParseQuantityValue(raw, p)) {
         return Bad("'" + code + "' needs [prefix]number[|system|code]");
       }
+      if (ucum && param.def->type == ParamType::kQuantity) ToCanonicalUcum(code, p);
       return std::nullopt;
     case Predicate::Kind::kReference: {
       std::string_view v = value;

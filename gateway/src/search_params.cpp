@@ -217,6 +217,8 @@ SearchParamRegistry::SearchParamRegistry() {
         param.variant_code = code + std::string(kExactSuffix);
       if (param.def->type == ParamType::kToken)
         param.variant_code = code + std::string(kTextSuffix);
+      if (param.def->type == ParamType::kQuantity)
+        param.variant_code = code + std::string(kUcumSuffix);
     }
   }
 }

@@ -53,17 +53,22 @@ struct CompiledComponent {
 // including casing and accents"), are stored under the code + kExactSuffix; the display texts
 // of a token parameter's values, for :text, under the code + kTextSuffix (idx_string rows,
 // NFKC case folded). Such a code is no parameter of the registry; IndexedAs maps it like its
-// parameter (combo-code:text = code:text | component-code:text).
+// parameter (combo-code:text = code:text | component-code:text). A quantity parameter's values
+// in UCUM units (system http://unitsofmeasure.org, a code kakehashi/terminology/ucum.hpp
+// converts) are stored a second time under the code + kUcumSuffix, in the canonical unit
+// (idx_quantity rows: value and code canonical, system the UCUM URI; decision 0047).
 inline constexpr std::string_view kExactSuffix = ":exact";
 inline constexpr std::string_view kTextSuffix = ":text";
+inline constexpr std::string_view kUcumSuffix = ":ucum";
 
 struct CompiledParam {
   const SearchParamDef* def = nullptr;
   std::vector<FhirPath> paths;  // of a composite: its contexts (no steps: the resource)
   std::vector<CompiledComponent> components;  // a composite's two components, else empty
-  // The code of its second kind of index rows (idx_string): code + kExactSuffix of a string
-  // parameter, code + kTextSuffix of a token one (not of a uri); empty for others and for a
-  // parameter stored as a union of others.
+  // The code of its second kind of index rows: code + kExactSuffix of a string parameter,
+  // code + kTextSuffix of a token one (not of a uri) (idx_string), code + kUcumSuffix of a
+  // quantity one (idx_quantity, canonical UCUM); empty for others and for a parameter stored as
+  // a union of others.
   std::string variant_code;
   // Non-empty: the parameter's paths are exactly the union of these other parameters' paths
   // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
