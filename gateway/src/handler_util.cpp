@@ -231,12 +231,20 @@ std::string NewId() {
   const std::uint64_t counter = next & 0xFFF;
   const std::uint64_t a = (time_ms << 16) | 0x7000 | counter;                       // version 7
   const std::uint64_t b = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
-  return buf;
+  // "%08x-%04x-%04x-%04x-%012x" of a's and b's 16 hex digits, written directly (snprintf was
+  // ~2,800 instructions per created resource).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  std::size_t at = 0;
+  auto put = [&](std::uint64_t v) {
+    for (int shift = 60; shift >= 0; shift -= 4) {
+      if (at == 8 || at == 13 || at == 18 || at == 23) ++at;
+      out[at++] = kHex[(v >> shift) & 0xF];
+    }
+  };
+  put(a);
+  put(b);
+  return out;
 }
 
 std::int64_t NowUs() {

@@ -27,8 +27,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace kakehashi::gateway::detail {
 
@@ -266,15 +269,83 @@ void AddComposite(const std::string& param, const CompiledParam& composite, cons
   }
 }
 
+// Which paths of a type can select anything from a resource, by its top-level members: a path
+// whose first step names no member (nor a choice form of it, "effective" -> "effectiveDateTime")
+// selects nothing, so IndexResource skips it instead of walking the members for it. An
+// Observation has ~60 compiled paths (the Resource ones, meta.*, included) and ~8 members.
+struct TypePlan {
+  std::size_t paths = 0;  // the compiled paths of the type's parameters with rows, in order
+  std::unordered_map<std::string_view, std::vector<std::uint32_t>> by_first_step;
+  using Iterator = decltype(by_first_step)::const_iterator;
+  std::vector<std::uint32_t> always;  // no steps (a composite's context: the resource) or
+                                      // exists_not_false (false without a member)
+};
+
+using ParamMap = std::map<std::string, CompiledParam, std::less<>>;
+
+const TypePlan& PlanFor(const ParamMap& params) {
+  static const auto kPlans = [] {
+    std::unordered_map<const ParamMap*, TypePlan> plans;
+    const auto& registry = SearchParamRegistry::Instance();
+    for (const std::string& type : registry.Types()) {
+      const ParamMap& of_type = registry.ForType(type);
+      TypePlan& plan = plans[&of_type];
+      for (const auto& [code, param] : of_type) {
+        if (!param.union_of.empty()) continue;  // as IndexResource
+        for (const FhirPath& path : param.paths) {
+          const auto index = static_cast<std::uint32_t>(plan.paths++);
+          if (path.steps.empty() || path.exists_not_false) {
+            plan.always.push_back(index);
+          } else {
+            plan.by_first_step[path.steps[0].name].push_back(index);
+          }
+        }
+      }
+    }
+    return plans;
+  }();
+  static const TypePlan kEmpty;
+  auto it = kPlans.find(&params);
+  return it == kPlans.end() ? kEmpty : it->second;
+}
+
+// Marks in `live` the paths of `plan` whose first step matches a member of `resource` as
+// fhirpath_lite's Walk matches it: the name itself, or the name + an R4 type name (every
+// one starts with a capital letter, so the name ends before one).
+void MarkLivePaths(const TypePlan& plan, const Json& resource, std::vector<char>& live) {
+  live.assign(plan.paths, 0);
+  for (std::uint32_t i : plan.always) live[i] = 1;
+  if (!resource.IsObject()) return;
+  auto mark = [&live](TypePlan::Iterator it) {
+    for (std::uint32_t i : it->second) live[i] = 1;
+  };
+  for (const auto& [key, value] : resource.Members()) {
+    const std::string_view k = key;
+    if (auto it = plan.by_first_step.find(k); it != plan.by_first_step.end()) mark(it);
+    for (std::size_t at = 1; at < k.size(); ++at) {
+      if (k[at] < 'A' || k[at] > 'Z') continue;
+      auto it = plan.by_first_step.find(k.substr(0, at));
+      if (it != plan.by_first_step.end() && IsChoiceTypeName(k.substr(at))) mark(it);
+    }
+  }
+}
+
 }  // namespace
 
 void IndexResource(const Json& resource, store::IndexEntries& out) {
   const auto& params = SearchParamRegistry::Instance().ForType(resource.Str("resourceType"));
+  const TypePlan& plan = PlanFor(params);
+  static thread_local std::vector<char> live;
+  MarkLivePaths(plan, resource, live);
   std::vector<const Json*> values;
+  std::size_t index = 0;  // of the path in `plan`
   for (const auto& [code, param] : params) {
     if (!param.union_of.empty()) continue;  // its rows are those of the parameters it unites
     values.clear();
-    for (const FhirPath& path : param.paths) EvaluateFhirPath(resource, path, values);
+    for (const FhirPath& path : param.paths) {
+      if (live[index++] != 0) EvaluateFhirPath(resource, path, values);
+    }
+    if (values.empty()) continue;
     const std::string* variant = param.variant_code.empty() ? nullptr : &param.variant_code;
     for (const Json* v : values) {
       switch (param.def->type) {

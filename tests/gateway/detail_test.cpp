@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 
 namespace kakehashi::gateway::detail {
 namespace {
@@ -52,6 +53,55 @@ TEST_CASE("json: malformed input is rejected at every truncation, never crashes"
   JsonError e;
   CHECK_FALSE(ParseJson(std::string(100, '[') + std::string(100, ']'), j, e));
   CHECK(e.message == "JSON nested too deeply");
+}
+
+TEST_CASE("handler_util: NewId is a UUID v7 text, increasing", "[detail]") {
+  std::string prev;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = NewId();
+    REQUIRE(id.size() == 36);
+    for (std::size_t at = 0; at < id.size(); ++at) {
+      if (at == 8 || at == 13 || at == 18 || at == 23) {
+        CHECK(id[at] == '-');
+      } else {
+        CHECK(((id[at] >= '0' && id[at] <= '9') || (id[at] >= 'a' && id[at] <= 'f')));
+      }
+    }
+    CHECK(id[14] == '7');  // version 7 (RFC 9562 §5.7)
+    CHECK(std::string_view("89ab").find(id[19]) != std::string_view::npos);  // variant 10
+    CHECK(id > prev);  // time-ordered: the counter keeps ids of one millisecond in order
+    prev = id;
+  }
+  // The first 48 bits are the Unix time in milliseconds (of the call: between the clock's
+  // readings around it).
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const auto before = now_ms();
+  const std::string id = NewId();
+  const auto after = now_ms();
+  const long long stamp = std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
+  CHECK(stamp >= before);
+  CHECK(stamp <= after);
+}
+
+TEST_CASE("values: FormatInstant writes every field, before 1970 and at a year's ends",
+          "[detail]") {
+  CHECK(FormatInstant(0) == "1970-01-01T00:00:00.000000Z");
+  CHECK(FormatInstant(-1) == "1969-12-31T23:59:59.999999Z");
+  CHECK(FormatInstant(1796188200123456) == "2026-12-02T05:10:00.123456Z");
+  CHECK(FormatInstant(951782399000007) == "2000-02-28T23:59:59.000007Z");
+  auto r = ParseFhirDateRange("0001");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->low_us) == "0001-01-01T00:00:00.000000Z");
+  r = ParseFhirDateRange("9999-12-31");
+  REQUIRE(r);
+  CHECK(FormatInstant(r->high_us) == "9999-12-31T23:59:59.999999Z");
+  // Outside four-digit years (not a FHIR instant): still the same layout as printf's %04d.
+  CHECK(FormatInstant(r->high_us + 1) == "10000-01-01T00:00:00.000000Z");
+  CHECK(FormatInstant(-62135596800000000 - 1) == "0000-12-31T23:59:59.999999Z");
 }
 
 TEST_CASE("values: FHIR date precision becomes a range", "[detail]") {
@@ -445,6 +495,60 @@ TEST_CASE("AcceptsJson: Accept media ranges and q-values (RFC 9110 12.5.1)", "[d
   CHECK_FALSE(AcceptsJson("json"));
   CHECK_FALSE(AcceptsJson("application/json;q=2"));
   CHECK(AcceptsJson("garbage, application/json"));
+}
+
+// IndexResource evaluates only the paths whose first step names a member of the resource (or a
+// choice form of it); the rows must be those of every path.
+TEST_CASE("indexer: choice members, meta and absent members give the rows of every path",
+          "[detail]") {
+  auto tokens = [](const store::IndexEntries& idx, std::string_view param) {
+    std::vector<std::string> out;
+    for (const auto& t : idx.tokens) {
+      if (t.param == param) out.push_back(t.system + "|" + t.code);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto dates = [](const store::IndexEntries& idx, std::string_view param) {
+    std::vector<std::string> out;
+    for (const auto& d : idx.dates) {
+      if (d.param == param) out.push_back(FormatInstant(d.low_us) + "/" + FormatInstant(d.high_us));
+    }
+    return out;
+  };
+  Json obs = P(
+      R"({"resourceType":"Observation","meta":{"tag":[{"system":"urn:t","code":"import"}],"profile":["http://x/p"]},"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"effectivePeriod":{"start":"2024-01-01","end":"2024-01-02"},"valueCodeableConcept":{"coding":[{"system":"urn:v","code":"pos"}]},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"code":"mm[Hg]"}}]})");
+  store::IndexEntries idx;
+  IndexResource(obs, idx);
+  CHECK(tokens(idx, "status") == std::vector<std::string>{"|final"});
+  CHECK(tokens(idx, "_tag") == std::vector<std::string>{"urn:t|import"});
+  CHECK(tokens(idx, "value-concept") == std::vector<std::string>{"urn:v|pos"});
+  CHECK(tokens(idx, "component-code") == std::vector<std::string>{"http://loinc.org|8462-4"});
+  CHECK(dates(idx, "date") ==
+        std::vector<std::string>{"2024-01-01T00:00:00.000000Z/2024-01-02T23:59:59.999999Z"});
+  CHECK(tokens(idx, "_profile") == std::vector<std::string>{"|http://x/p"});  // uri: token rows
+  std::vector<std::string> composites;
+  for (const auto& c : idx.composites) {
+    composites.push_back(c.param + " " + c.code1 + " " + c.code2 + " " + std::to_string(c.number));
+  }
+  std::sort(composites.begin(), composites.end());
+  CHECK(composites ==
+        std::vector<std::string>{"code-value-concept 8480-6 pos 0.000000",
+                                 "component-code-value-quantity 8462-4 mm[Hg] 80.000000"});
+  CHECK(idx.quantities.size() == 1);  // component-value-quantity; no value-quantity
+  // Members the paths do not name: no rows from them; a Patient without deceased[x] is false,
+  // with deceasedDateTime true (X.exists() and X != false, evaluated without a member too).
+  Json patient = P(R"({"resourceType":"Patient","gender":"male","unknownMember":{"code":"x"}})");
+  store::IndexEntries pidx;
+  IndexResource(patient, pidx);
+  CHECK(tokens(pidx, "deceased") == std::vector<std::string>{"|false"});
+  CHECK(tokens(pidx, "gender") == std::vector<std::string>{"|male"});
+  CHECK(pidx.tokens.size() == 2);
+  CHECK(pidx.strings.empty());
+  Json dead = P(R"({"resourceType":"Patient","deceasedDateTime":"2020-01-01"})");
+  store::IndexEntries didx;
+  IndexResource(dead, didx);
+  CHECK(tokens(didx, "deceased") == std::vector<std::string>{"|true"});
 }
 
 }  // namespace

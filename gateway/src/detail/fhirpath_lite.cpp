@@ -66,8 +66,7 @@ constexpr std::array<std::string_view, 50> kChoiceTypes = {"Base64Binary",
 
 bool IsChoiceOf(std::string_view key, std::string_view name) {
   if (key.size() <= name.size() || !key.starts_with(name)) return false;
-  std::string_view suffix = key.substr(name.size());
-  return std::find(kChoiceTypes.begin(), kChoiceTypes.end(), suffix) != kChoiceTypes.end();
+  return IsChoiceTypeName(key.substr(name.size()));
 }
 
 std::string_view Trim(std::string_view s) {
@@ -222,6 +221,10 @@ void Walk(const Json& node, const FhirPath& path, std::size_t step, std::vector<
 }
 
 }  // namespace
+
+bool IsChoiceTypeName(std::string_view suffix) {
+  return std::find(kChoiceTypes.begin(), kChoiceTypes.end(), suffix) != kChoiceTypes.end();
+}
 
 std::optional<std::vector<FhirPath>> CompileFhirPath(std::string_view expression) {
   std::vector<FhirPath> paths;

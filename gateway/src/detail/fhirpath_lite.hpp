@@ -46,6 +46,10 @@ void EvaluateFhirPath(const Json& resource, const FhirPath& path, std::vector<co
 // component's path, relative to its context element).
 void EvaluateFhirPathAt(const Json& node, const FhirPath& path, std::vector<const Json*>& out);
 
+// Whether `suffix` is an R4 data type name a choice element's JSON name may end with
+// ("Quantity" of "valueQuantity", R4 §2.24.0.1): how a step matches a choice member.
+bool IsChoiceTypeName(std::string_view suffix);
+
 // The resource type of a relative or absolute reference ("Patient/1", "http://x/fhir/Patient/1").
 std::string_view ReferenceTargetType(std::string_view reference);
 

@@ -6,6 +6,7 @@
 #include <unicode/unistr.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 
 namespace kakehashi::gateway::detail {
@@ -156,13 +157,30 @@ std::string FormatInstant(std::int64_t us) {
   year_month_day ymd{sys_days{std::chrono::days{days}}};
   std::int64_t secs = rem / kUsPerSec;
   std::int64_t micros = rem % kUsPerSec;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(secs / 3600),
-                static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60),
-                static_cast<int>(micros));
-  return buf;
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not a FHIR instant (R4 §2.24.0.1: four-digit years)
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                  static_cast<int>(secs % 60), static_cast<int>(micros));
+    return buf;
+  }
+  // "2026-12-02T05:10:00.000000Z", digits written directly: a transaction formats three per
+  // resource (meta.lastUpdated, the stored text, the response entry) and snprintf was ~6 % of a
+  // Bundle of 100's instructions (docs/performance.md, session 12).
+  std::string out = "0000-00-00T00:00:00.000000Z";
+  auto digits = [&out](std::size_t at, std::size_t n, std::uint32_t v) {
+    for (std::size_t i = n; i-- > 0; v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  digits(0, 4, static_cast<std::uint32_t>(year));
+  digits(5, 2, static_cast<unsigned>(ymd.month()));
+  digits(8, 2, static_cast<unsigned>(ymd.day()));
+  digits(11, 2, static_cast<std::uint32_t>(secs / 3600));
+  digits(14, 2, static_cast<std::uint32_t>(secs / 60 % 60));
+  digits(17, 2, static_cast<std::uint32_t>(secs % 60));
+  digits(20, 6, static_cast<std::uint32_t>(micros));
+  return out;
 }
 
 std::string FormatETag(std::int64_t version) {
