@@ -55,6 +55,24 @@ TEST_CASE("json: malformed input is rejected at every truncation, never crashes"
   CHECK(e.message == "JSON nested too deeply");
 }
 
+TEST_CASE("json: AppendJsonString escapes quotes, backslashes and controls only", "[detail]") {
+  auto quoted = [](std::string_view text) {
+    std::string out = "x";
+    AppendJsonString(text, out);
+    return out;
+  };
+  CHECK(quoted("") == "x\"\"");
+  CHECK(quoted("plain") == "x\"plain\"");
+  CHECK(quoted("a\"b\\c\nd\re\tf") == R"(x"a\"b\\c\nd\re\tf")");
+  CHECK(quoted(std::string_view("\x01\x1f\0z", 4)) == R"(x"\u0001\u001f\u0000z")");
+  CHECK(quoted("\"") == R"(x"\"")");
+  CHECK(quoted("佐藤/\x7f") == "x\"佐藤/\x7f\"");  // UTF-8, '/' and DEL as they are
+  Json j;
+  JsonError e;
+  REQUIRE(ParseJson(R"({"a":"q\"\\\n\u0002佐"})", j, e));
+  CHECK(ToJsonText(j) == R"({"a":"q\"\\\n\u0002佐"})");
+}
+
 TEST_CASE("handler_util: NewId is a UUID v7 text, increasing", "[detail]") {
   std::string prev;
   for (int i = 0; i < 200; ++i) {
