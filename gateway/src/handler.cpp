@@ -4,6 +4,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "detail/patch.hpp"
 #include "detail/values.hpp"
 #include "handler_util.hpp"
 #include "indexer.hpp"
@@ -557,26 +558,49 @@ struct Handler::Impl {
     }
     std::optional<std::int64_t> if_match;
     if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
-    auto prepared = Prepare(type, id, std::move(resource));
-    if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
     struct State {
       std::string type, id;
-      Prepared prepared;
+      std::optional<Prepared> prepared;
+      Json resource;  // with conditional references: prepared once they are resolved
       std::optional<std::int64_t> if_match;
       Prefer prefer;
       WriteResult written;
     };
-    auto st = std::make_shared<State>(State{type,
-                                            id,
-                                            std::move(std::get<Prepared>(prepared)),
-                                            if_match,
-                                            ParsePrefer(request.Header("Prefer")),
-                                            {}});
+    auto st = std::make_shared<State>();
+    st->type = type;
+    st->id = id;
+    st->if_match = if_match;
+    st->prefer = ParsePrefer(request.Header("Prefer"));
+    if (HasConditionalReference(resource)) {
+      st->resource = std::move(resource);
+    } else {
+      auto prepared = Prepare(type, id, std::move(resource));
+      if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
+      st->prepared = std::move(std::get<Prepared>(prepared));
+    }
+    const bool resolve = !st->prepared;
     return MakeJob(
-        [this, st](store::Session& s) {
-          return Keep(Put(s, st->type, st->id, st->prepared, st->if_match), st->written);
+        [this, st, resolve](store::Session& s) -> std::optional<Failure> {
+          if (resolve) {  // again on a retry: the matches may have changed
+            auto prepared = PrepareResolved(s, st->type, st->id, st->resource);
+            if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+            st->prepared = std::move(std::get<Prepared>(prepared));
+          }
+          return Keep(Put(s, st->type, st->id, *st->prepared, st->if_match), st->written);
         },
         [this, st] { return WriteResponse(st->written, st->prefer, st->written.status == 201); });
+  }
+
+  // A single write's resource with its conditional references resolved in `session` (decision
+  // 0046: as in a transaction, R4 http.html "Conditional References"; 404 none, 412 several,
+  // 400 criteria that filter nothing), then prepared. `resource` is left as sent.
+  std::variant<Prepared, Failure> PrepareResolved(store::Session& session, const std::string& type,
+                                                  const std::string& id,
+                                                  const Json& resource) const {
+    Json copy(resource);
+    std::map<std::string, std::string> resolved;
+    if (auto f = ResolveConditionalReferences(session, copy, type, resolved)) return *f;
+    return Prepare(type, id, std::move(copy));
   }
 
   // The search parameters of If-None-Exist / ifNoneExist ("Type?" before them is ignored: the
@@ -711,8 +735,8 @@ struct Handler::Impl {
           auto target = ConditionalTarget(s, st->type, st->criteria, true, st->body_id);
           if (auto* f = std::get_if<Failure>(&target)) return *f;
           std::string& id = std::get<std::string>(target);
-          if (!st->prepared || st->id != id) {
-            auto prepared = Prepare(st->type, id, Json(st->resource));
+          if (!st->prepared || st->id != id || HasConditionalReference(st->resource)) {
+            auto prepared = PrepareResolved(s, st->type, id, st->resource);
             if (auto* f = std::get_if<Failure>(&prepared)) return *f;
             st->prepared = std::move(std::get<Prepared>(prepared));
             st->id = std::move(id);
@@ -757,6 +781,174 @@ struct Handler::Impl {
         [st] { return DeleteResponse(st->written); });
   }
 
+  // ---------------------------------------------------------------- patch (decision 0046)
+
+  // A patch document as received: JSON Patch (RFC 6902) or FHIRPath Patch (R4 fhirpatch.html).
+  struct PatchDoc {
+    bool json_patch = true;
+    Json body;
+  };
+
+  // The patch format: Content-Type application/json-patch+json is JSON Patch; a FHIR JSON type
+  // (application/fhir+json, application/json) carries a Parameters resource, FHIRPath Patch.
+  // Without a Content-Type the body decides (an array or a Parameters object). 400 for a body
+  // that is neither, 415 for other media types (CheckContentType).
+  static std::optional<Failure> ParsePatch(const Request& request, PatchDoc& out) {
+    if (request.body.empty()) return Fail(400, "invalid", "the PATCH request has no body");
+    detail::JsonError error;
+    if (!detail::ParseJson(request.body, out.body, error)) {
+      return Fail(400, "invalid",
+                  "malformed JSON at byte " + std::to_string(error.offset) + ": " + error.message);
+    }
+    const std::string_view ct = request.Header("Content-Type");
+    if (ct.find("x-www-form-urlencoded") != std::string_view::npos) {
+      return Fail(415, "not-supported",
+                  "PATCH takes application/json-patch+json or application/fhir+json");
+    }
+    if (ct.find("json-patch") != std::string_view::npos) {
+      out.json_patch = true;
+    } else if (!ct.empty()) {
+      out.json_patch = false;
+    } else {
+      out.json_patch = out.body.IsArray();
+    }
+    if (out.json_patch && !out.body.IsArray()) {
+      return Fail(400, "invalid", "a JSON Patch document is an array of operations (RFC 6902 §3)");
+    }
+    if (!out.json_patch && (!out.body.IsObject() || out.body.Str("resourceType") != "Parameters")) {
+      return Fail(400, "invalid",
+                  "a FHIRPath Patch is a Parameters resource (R4 fhirpatch.html); JSON Patch "
+                  "needs Content-Type application/json-patch+json");
+    }
+    return std::nullopt;
+  }
+
+  // RFC 5789 §2.2 status of a patch that failed: malformed 400, a state the patch assumed but
+  // did not find (a `test` that fails, an absent target) 409, a result too large 422.
+  static Failure PatchFailure(const detail::PatchError& e, bool json_patch) {
+    int status = 400;
+    std::string code = "invalid";
+    switch (e.kind) {
+      case detail::PatchErrorKind::kMalformed: break;
+      case detail::PatchErrorKind::kUnsupported: code = "not-supported"; break;
+      case detail::PatchErrorKind::kConflict:
+        status = 409;
+        code = "conflict";
+        break;
+      case detail::PatchErrorKind::kUnprocessable:
+        status = 422;
+        code = "processing";
+        break;
+    }
+    Failure f = Fail(status, code,
+                     std::string(json_patch ? "JSON Patch" : "FHIRPath Patch") + " operation " +
+                         std::to_string(e.operation) + ": " + e.message);
+    f.expression = json_patch ? "" : "Parameters.parameter[" + std::to_string(e.operation) + "]";
+    return f;
+  }
+
+  // The patched current version of type/id, prepared (validated, indexed) inside the write
+  // transaction under the resource's lock, so concurrent patches apply one after the other.
+  std::variant<Prepared, Failure> PatchCurrent(store::Session& session, const std::string& type,
+                                               const std::string& id, const PatchDoc& patch,
+                                               std::optional<std::int64_t> if_match,
+                                               std::int64_t& version) const {
+    auto current = session.LockAndRead(type, id);
+    if (!current) return StoreFailure(current.error());
+    const std::optional<store::ResourceRow>& cur = *current;
+    if (!cur) return Fail(404, "not-found", type + "/" + id + " is not known");
+    if (cur->deleted) return Fail(410, "deleted", type + "/" + id + " was deleted");
+    if (if_match && cur->version != *if_match) {
+      return Fail(412, "conflict",
+                  "If-Match names version " + std::to_string(*if_match) +
+                      " but the current version is " + std::to_string(cur->version));
+    }
+    version = cur->version;
+    Json resource;
+    detail::JsonError error;
+    if (!detail::ParseJson(cur->json, resource, error)) {
+      return Fail(500, "exception", "the stored resource is not JSON");
+    }
+    detail::PatchError pe;
+    const bool ok = patch.json_patch ? detail::ApplyJsonPatch(resource, patch.body, pe)
+                                     : detail::ApplyFhirPathPatch(resource, type, patch.body, pe);
+    if (!ok) return PatchFailure(pe, patch.json_patch);
+    // The result must still be this resource (RFC 5789 §2.2: a patch that would make the
+    // resource invalid is 422).
+    if (auto f = CheckResource(resource, type)) {
+      f->status = 422;
+      f->code = "processing";
+      f->diagnostics = "the patched resource: " + f->diagnostics;
+      return *f;
+    }
+    if (resource.Str("id") != id) {
+      return Fail(422, "processing", "the patch changes the resource id");
+    }
+    return PrepareResolved(session, type, id, resource);
+  }
+
+  // PATCH [base]/Type/id and PATCH [base]/Type?criteria (R4 http.html "patch"; conditional:
+  // no match 404, one patches it, several 412).
+  Split Patch(const std::string& type, const std::string& id, const QueryParams* criteria,
+              const Request& request) const {
+    PatchDoc patch;
+    if (auto f = ParsePatch(request, patch)) return detail::FailureResponse(*f);
+    if (criteria != nullptr) {
+      store::SearchQuery checked;
+      if (auto f = CriteriaSearch(type, *criteria, "a conditional patch", checked)) {
+        return detail::FailureResponse(*f);
+      }
+    }
+    std::optional<std::int64_t> if_match;
+    if (auto f = IfMatchHeader(request, if_match)) return detail::FailureResponse(*f);
+    struct State {
+      std::string type, id, criteria;
+      PatchDoc patch;
+      std::optional<std::int64_t> if_match;
+      Prefer prefer;
+      WriteResult written;
+    };
+    auto st = std::make_shared<State>();
+    st->type = type;
+    st->id = id;
+    if (criteria != nullptr) st->criteria = request.target;
+    st->patch = std::move(patch);
+    st->if_match = if_match;
+    st->prefer = ParsePrefer(request.Header("Prefer"));
+    return MakeJob(
+        [this, st](store::Session& s) -> std::optional<Failure> {
+          std::string target_id = st->id;
+          if (!st->criteria.empty()) {
+            auto target = PatchTarget(s, st->type, st->criteria);
+            if (auto* f = std::get_if<Failure>(&target)) return *f;
+            target_id = std::move(std::get<std::string>(target));
+          }
+          std::int64_t version = 0;
+          auto prepared = PatchCurrent(s, st->type, target_id, st->patch, st->if_match, version);
+          if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+          return Keep(Put(s, st->type, target_id, std::get<Prepared>(prepared), version),
+                      st->written);
+        },
+        [this, st] { return WriteResponse(st->written, st->prefer, false); });
+  }
+
+  // The id a conditional patch's criteria match, under the criteria lock (as ConditionalTarget).
+  std::variant<std::string, Failure> PatchTarget(store::Session& session, const std::string& type,
+                                                 std::string_view criteria) const {
+    if (auto f = LockCriteria(session, type, criteria)) return *f;
+    auto found = Matches(session, type, CriteriaParams(criteria), "a conditional patch");
+    if (auto* f = std::get_if<Failure>(&found)) return *f;
+    auto& rows = std::get<std::vector<store::ResourceRow>>(found);
+    if (rows.empty()) {
+      return Fail(404, "not-found", "the criteria of the conditional patch match no resource");
+    }
+    if (rows.size() > 1) {
+      return Fail(412, "multiple-matches",
+                  "the criteria of the conditional patch match more than one resource");
+    }
+    return std::move(rows[0].id);
+  }
+
   Split Create(const std::string& type, const Request& request) const {
     Json resource;
     if (auto f = ParseResource(request.body, type, resource)) return detail::FailureResponse(*f);
@@ -774,7 +966,10 @@ struct Handler::Impl {
     st->prefer = ParsePrefer(request.Header("Prefer"));
     // A plain create is prepared before the write lock; a conditional one only when it creates
     // (a match returns the existing resource whatever the body says).
-    if (st->if_none_exist.empty()) {
+    // So is one with conditional references (decision 0046): resolved inside the transaction,
+    // again on a retry.
+    const bool resolve = HasConditionalReference(resource);
+    if (st->if_none_exist.empty() && !resolve) {
       auto prepared = Prepare(type, st->id, std::move(resource));
       if (auto* f = std::get_if<Failure>(&prepared)) return detail::FailureResponse(*f);
       st->prepared = std::move(std::get<Prepared>(prepared));
@@ -782,7 +977,12 @@ struct Handler::Impl {
       st->resource = std::move(resource);
     }
     return MakeJob(
-        [this, st](store::Session& s) -> std::optional<Failure> {
+        [this, st, resolve](store::Session& s) -> std::optional<Failure> {
+          if (resolve && st->if_none_exist.empty()) {
+            auto prepared = PrepareResolved(s, st->type, st->id, st->resource);
+            if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+            st->prepared = std::move(std::get<Prepared>(prepared));
+          }
           // The criteria are checked inside the write transaction under a lock on the
           // criteria, so two identical conditional creates cannot both create.
           if (!st->if_none_exist.empty()) {
@@ -794,8 +994,8 @@ struct Handler::Impl {
               st->written.row = std::move(*existing);
               return std::nullopt;
             }
-            if (!st->prepared) {  // a copy: a retry after a rollback prepares it again
-              auto prepared = Prepare(st->type, st->id, Json(st->resource));
+            if (!st->prepared || resolve) {  // a copy: a retry prepares it again
+              auto prepared = PrepareResolved(s, st->type, st->id, st->resource);
               if (auto* f = std::get_if<Failure>(&prepared)) return *f;
               st->prepared = std::move(std::get<Prepared>(prepared));
             }
@@ -1427,38 +1627,95 @@ struct Handler::Impl {
   }
 
   // Entry fullUrls -> Type/id in a resource about to be written (R4 http.html, transaction
-  // processing rules: the server SHALL replace all matching links in the bundle). Rewritten:
-  // every `reference`, every `url` that links (in R4 an element named url is always of type uri
-  // or url: Attachment.url pointing at a Binary entry, ...), and the narrative's href/src. A
-  // `url` that is a canonical identity is not a link and stays (R4 requires it absolute): a
-  // resource's own (ValueSet.url; also of a contained resource) and an extension's. Other
-  // elements of type uri, oid or uuid are left as sent: without the element definitions a
-  // `value` of type uri cannot be told from an Identifier's string `value`. `url_links`: whether
-  // the `url` members of `node` (an object, or an array's objects) are links.
+  // processing rules: "Servers SHALL replace all matching links in the bundle, whether they are
+  // found in the resource ids, resource references, elements of type uri, url, oid, uuid, and
+  // <a href="" & <img src="" in the narrative"). Rewritten: every `reference`, every `url` that
+  // links (in R4 an element named url is always of type uri or url: Attachment.url pointing at a
+  // Binary entry, ...), the narrative's href/src, and (decision 0046) every other element whose
+  // R4 type is uri, url, oid or uuid (Identifier.system, Coding.system, an extension's valueUri,
+  // ...; canonical is a type of its own and is not rewritten). A `url` that is a canonical
+  // identity is not a link and stays (R4 requires it absolute): a resource's own (ValueSet.url;
+  // also of a contained resource) and an extension's. The element definitions are looked up
+  // only for a string equal to an entry's fullUrl (rare), from the member names leading to it.
+  struct RewriteScope {
+    std::string_view resource_type;       // of the innermost resource holding the node
+    std::vector<std::string_view> names;  // member names from that resource to the node
+  };
+
+  // Whether the element `scope.names` + `name` leads to has R4 type uri, url, oid or uuid.
+  static bool IsUriElement(const RewriteScope& scope, std::string_view name) {
+    const fhir::r4::TypeInfo* t = fhir::r4::FindType(scope.resource_type);
+    for (std::string_view step : scope.names) {
+      if (t == nullptr) return false;
+      t = t->MatchElement(step).type;
+    }
+    if (t == nullptr) return false;
+    const fhir::r4::ElementMatch m = t->MatchElement(name);
+    if (m.type == nullptr || m.system_type) return false;
+    const std::string_view code = m.type->name;
+    return code == "uri" || code == "url" || code == "oid" || code == "uuid";
+  }
+
+  static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids) {
+    RewriteScope scope;
+    RewriteReferences(node, ids, false, scope);
+  }
+
+  // `url_links`: whether the `url` members of `node` (an object, or an array's objects) are
+  // links.
   static void RewriteReferences(Json& node, const std::map<std::string, std::string>& ids,
-                                bool url_links = false) {
+                                bool url_links, RewriteScope& scope) {
     if (node.IsObject()) {
-      for (auto& [name, v] : node.Members()) {
-        // As views: the length decides most comparisons without a call to memcmp.
-        const std::string_view k = name;
-        if ((k == std::string_view("reference") || (url_links && k == std::string_view("url"))) &&
-            v.IsString()) {
-          auto it = ids.find(v.Text());
-          if (it != ids.end()) v = Json::String(it->second);
-        } else if (k == std::string_view("div") && v.IsString()) {
-          if (std::string div = RewriteNarrativeLinks(v.Text(), ids); !div.empty()) {
-            v = Json::String(std::move(div));
-          }
-        } else {
-          // Extensions and contained resources carry canonical urls; everything else links.
-          RewriteReferences(v, ids,
-                            k != std::string_view("extension") &&
-                                k != std::string_view("modifierExtension") &&
-                                k != std::string_view("contained"));
-        }
+      if (std::string_view rt = node.Str("resourceType"); !rt.empty()) {
+        RewriteScope inner{rt, {}};  // a resource (the root or a contained one)
+        RewriteMembers(node, ids, url_links, inner);
+      } else {
+        RewriteMembers(node, ids, url_links, scope);
       }
     } else if (node.IsArray()) {
-      for (auto& v : node.Items()) RewriteReferences(v, ids, url_links);
+      for (auto& v : node.Items()) RewriteReferences(v, ids, url_links, scope);
+    }
+  }
+
+  static void RewriteMembers(Json& node, const std::map<std::string, std::string>& ids,
+                             bool url_links, RewriteScope& scope) {
+    for (auto& [name, v] : node.Members()) {
+      // As views: the length decides most comparisons without a call to memcmp.
+      const std::string_view k = name;
+      if ((k == std::string_view("reference") || (url_links && k == std::string_view("url"))) &&
+          v.IsString()) {
+        auto it = ids.find(v.Text());
+        if (it != ids.end()) v = Json::String(it->second);
+      } else if (k == std::string_view("div") && v.IsString()) {
+        if (std::string div = RewriteNarrativeLinks(v.Text(), ids); !div.empty()) {
+          v = Json::String(std::move(div));
+        }
+      } else if (v.IsString()) {
+        if (k == std::string_view("url")) continue;  // a canonical identity (above)
+        auto it = ids.find(v.Text());
+        if (it != ids.end() && IsUriElement(scope, k)) v = Json::String(it->second);
+      } else if (v.IsArray() && !v.Items().empty() && v.Items()[0].IsString()) {
+        bool uri = false, known = false;  // the element type, looked up at the first hit
+        for (Json& item : v.Items()) {
+          if (!item.IsString()) continue;
+          auto it = ids.find(item.Text());
+          if (it == ids.end()) continue;
+          if (!known) {
+            uri = IsUriElement(scope, k);
+            known = true;
+          }
+          if (uri) item = Json::String(it->second);
+        }
+      } else if (v.IsObject() || v.IsArray()) {
+        // Extensions and contained resources carry canonical urls; everything else links.
+        scope.names.push_back(k);
+        RewriteReferences(v, ids,
+                          k != std::string_view("extension") &&
+                              k != std::string_view("modifierExtension") &&
+                              k != std::string_view("contained"),
+                          scope);
+        scope.names.pop_back();
+      }
     }
   }
 
@@ -1523,8 +1780,16 @@ struct Handler::Impl {
   std::optional<Failure> ResolveConditionalReferences(
       store::Session& session, Json& resource, std::size_t index,
       std::map<std::string, std::string>& resolved) const {
+    return ResolveConditionalReferences(
+        session, resource, "Bundle.entry[" + std::to_string(index) + "].resource", resolved);
+  }
+
+  // The same for a resource outside a Bundle (a single create, update or patch, decision 0046):
+  // `path` names the resource in the failure's expression ("Observation").
+  std::optional<Failure> ResolveConditionalReferences(
+      store::Session& session, Json& resource, std::string path,
+      std::map<std::string, std::string>& resolved) const {
     std::vector<std::pair<Json*, std::string>> refs;
-    std::string path = "Bundle.entry[" + std::to_string(index) + "].resource";
     FindConditionalReferences(resource, path, refs);
     for (auto& [node, where] : refs) {
       const std::string uri = node->Text();
@@ -2245,8 +2510,8 @@ struct Handler::Impl {
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {
-        "read",         "vread",  "update",     "delete", "history-instance",
-        "history-type", "create", "search-type"};
+        "read",         "vread",  "update",      "delete", "history-instance",
+        "history-type", "create", "search-type", "patch"};
     // searchRevInclude: `_revinclude=Source:param` is accepted for every reference parameter of
     // the registry BuildSearch reads (detail::SearchParamRegistry); it finds the Source resources
     // whose `param` points at a matched resource, so it is declared for each type the parameter
@@ -2397,6 +2662,8 @@ struct Handler::Impl {
       kDelete,      // DELETE [base]/Type/id
       kCondUpdate,  // PUT [base]/Type?criteria
       kCondDelete,  // DELETE [base]/Type?criteria
+      kPatch,       // PATCH [base]/Type/id
+      kCondPatch,   // PATCH [base]/Type?criteria
       kEverything,  // GET|POST [base]/Patient/id/$everything
       kVRead,       // GET [base]/Type/id/_history/vid
     };
@@ -2479,6 +2746,7 @@ struct Handler::Impl {
       // Conditional update and delete (R4 http.html 3.1.0.4.3, 3.1.0.7.1): only with a query.
       if (m == "PUT" && !query.empty()) return is(Endpoint::kCondUpdate);
       if (m == "DELETE" && !query.empty()) return is(Endpoint::kCondDelete);
+      if (m == "PATCH" && !query.empty()) return is(Endpoint::kCondPatch);
       return MethodNotAllowed("GET, POST");
     }
     if (seg.size() == 2 && seg[1] == "_search") {
@@ -2511,7 +2779,8 @@ struct Handler::Impl {
       if (m == "GET" || m == "HEAD") return is(Endpoint::kRead);
       if (m == "PUT") return is(Endpoint::kUpdate);
       if (m == "DELETE") return is(Endpoint::kDelete);
-      return MethodNotAllowed("GET, PUT, DELETE");
+      if (m == "PATCH") return is(Endpoint::kPatch);
+      return MethodNotAllowed("GET, PUT, DELETE, PATCH");
     }
     if (seg.size() == 3 && seg[2] == "$everything" && e.type == "Patient") {
       if (m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
@@ -2557,6 +2826,8 @@ struct Handler::Impl {
         return Deliver(ConditionalUpdate(e.type, e.params, request), defer);
       case Endpoint::kCondDelete:
         return Deliver(ConditionalRemove(e.type, e.params, request), defer);
+      case Endpoint::kPatch: return Deliver(Patch(e.type, e.id, nullptr, request), defer);
+      case Endpoint::kCondPatch: return Deliver(Patch(e.type, {}, &e.params, request), defer);
       case Endpoint::kEverything:
         if (request.method == "POST") {
           if (auto f = EverythingBody(request, e.params)) return detail::FailureResponse(*f);
@@ -2726,7 +2997,7 @@ namespace {
 // 415 for a body that is neither JSON nor a form. `has_body`: the request carries a body.
 std::optional<Response> CheckContentType(const Request& request, bool has_body) {
   const std::string& m = request.method;
-  if ((m == "POST" || m == "PUT") && has_body) {
+  if ((m == "POST" || m == "PUT" || m == "PATCH") && has_body) {
     std::string_view ct = request.Header("Content-Type");
     bool form = ct.find("application/x-www-form-urlencoded") != std::string_view::npos;
     if (!ct.empty() && !form && ct.find("json") == std::string_view::npos) {
@@ -2758,7 +3029,9 @@ Handler::Work Handler::Classify(const Request& request) const {
     case Impl::Endpoint::kUpdate:
     case Impl::Endpoint::kDelete:
     case Impl::Endpoint::kCondUpdate:
-    case Impl::Endpoint::kCondDelete: return Work::kWrite;
+    case Impl::Endpoint::kCondDelete:
+    case Impl::Endpoint::kPatch:
+    case Impl::Endpoint::kCondPatch: return Work::kWrite;
     default: return Work::kRead;
   }
 }

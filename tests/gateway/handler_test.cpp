@@ -158,8 +158,8 @@ void Errors(Backend backend) {
   CHECK(status_and_code(Req("POST", "/fhir/Patient", std::string(200, '['))).first == 400);
   CHECK(status_and_code(Req("GET", "/fhir/Nonsense/1")).first == 404);
   CHECK(status_and_code(Req("GET", "/fhir/Patient/doesnotexist")).first == 404);
-  CHECK(status_and_code(Req("PATCH", "/fhir/Patient/x")).first == 405);
-  CHECK(f.Do(Req("PATCH", "/fhir/Patient/x")).Header("Allow") == "GET, PUT, DELETE");
+  CHECK(status_and_code(Req("OPTIONS", "/fhir/Patient/x")).first == 405);
+  CHECK(f.Do(Req("OPTIONS", "/fhir/Patient/x")).Header("Allow") == "GET, PUT, DELETE, PATCH");
   CHECK(status_and_code(Req("GET", "/fhir/Patient?nosuchparam=1")).first == 400);
   CHECK(status_and_code(Req("GET", "/fhir/Patient?birthdate=notadate")).first == 400);
   CHECK(status_and_code(Req("GET", "/fhir/Patient/bad$id")).first == 400);
@@ -1884,9 +1884,9 @@ TEST_CASE("handler: AnswerFromHead answers what Handle answers whatever the body
       {Req("POST", "/elsewhere", body), 404, ""},
       {Req("POST", "/fhir/Patient/$nosuch", body), 404, ""},
       {Req("PUT", "/fhir/Patient/h1/extra", body), 404, ""},
-      {Req("POST", "/fhir/Patient/h1", body), 405, "GET, PUT, DELETE"},
+      {Req("POST", "/fhir/Patient/h1", body), 405, "GET, PUT, DELETE, PATCH"},
       {Req("PUT", "/fhir/Patient", body), 405, "GET, POST"},
-      {Req("PATCH", "/fhir/Patient/h1", body), 405, "GET, PUT, DELETE"},
+      {Req("PATCH", "/fhir/Patient", body), 405, "GET, POST"},
       {Req("PUT", "/fhir", body), 405, "POST"},
       {Req("PUT", "/fhir/Patient/bad_id!", body), 400, ""},
       {Req("PUT", "/fhir/Patient/h1?_format=xml", body), 406, ""},
