@@ -1581,12 +1581,15 @@ struct Handler::Impl {
     };
     GetCheck get_check = GetCheck::kNone;
     std::int64_t get_version = 0;
+    // A PATCH entry's patch (decision 0046): a Binary's JSON Patch or a Parameters' FHIRPath
+    // Patch, applied by RunEntry to the version the transaction finds.
+    std::optional<PatchDoc> patch;
   };
 
   static int MethodOrder(const std::string& m) {
     if (m == "DELETE") return 0;
     if (m == "POST") return 1;
-    if (m == "PUT") return 2;
+    if (m == "PUT" || m == "PATCH") return 2;  // R4: "PUT or PATCH"
     return 3;
   }
 
@@ -1999,6 +2002,11 @@ struct Handler::Impl {
     }
     if (e.method == "DELETE") {
       result = Delete(session, e.type, e.id, if_match);
+    } else if (e.method == "PATCH") {
+      std::int64_t version = 0;
+      auto prepared = PatchCurrent(session, e.type, e.id, *e.patch, if_match, version);
+      if (auto* f = std::get_if<Failure>(&prepared)) return *f;
+      result = Put(session, e.type, e.id, std::get<Prepared>(prepared), version);
     } else if (e.method == "POST") {
       if (!e.if_none_exist.empty()) {
         if (auto f = LockCriteria(session, e.type, e.if_none_exist)) return f;
@@ -2091,6 +2099,42 @@ struct Handler::Impl {
     return RunEntry(s, e);
   }
 
+  // A PATCH entry (R4 http.html, "Transactions": a Binary resource holding a JSON Patch, or a
+  // Parameters resource holding a FHIRPath Patch) on `Type/id`; conditional PATCH entries are
+  // not supported (400).
+  static std::optional<Failure> EntryPatch(const Json& item, Entry& e) {
+    const std::string where = "entry " + std::to_string(e.index) + ": ";
+    if (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty()) {
+      return Fail(400, "not-supported",
+                  where + "PATCH needs Type/id (no conditional PATCH entries)");
+    }
+    const Json* res = item.Find("resource");
+    if (res == nullptr || !res->IsObject()) {
+      return Fail(400, "required", where + "a PATCH entry needs a Binary or Parameters resource");
+    }
+    PatchDoc doc;
+    if (res->Str("resourceType") == "Parameters") {
+      doc.json_patch = false;
+      doc.body = *res;
+    } else if (res->Str("resourceType") == "Binary") {
+      if (res->Str("contentType").find("json-patch") == std::string_view::npos) {
+        return Fail(400, "invalid",
+                    where + "the Binary of a PATCH entry must be application/json-patch+json");
+      }
+      auto bytes = detail::DecodeBase64(res->Str("data"));
+      detail::JsonError error;
+      if (!bytes || !detail::ParseJson(*bytes, doc.body, error) || !doc.body.IsArray()) {
+        return Fail(400, "invalid",
+                    where + "the Binary's data is not a base64 JSON Patch array (RFC 6902 §3)");
+      }
+    } else {
+      return Fail(400, "invalid",
+                  where + "a PATCH entry needs a Binary (JSON Patch) or Parameters resource");
+    }
+    e.patch = std::move(doc);
+    return std::nullopt;
+  }
+
   // A malformed entry fails a transaction as a whole; in a batch it fails only itself.
   std::optional<Response> EntryFailed(bool atomic, Entry& e, std::vector<Entry>& entries,
                                       Failure failure) const {
@@ -2145,12 +2189,13 @@ struct Handler::Impl {
         auto slash = path.find('/');
         e.type = std::string(path.substr(0, slash));
         if (slash != std::string_view::npos) e.id = std::string(path.substr(slash + 1));
-        if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
+        if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE" &&
+            e.method != "PATCH") {
           {
             if (auto r = EntryFailed(atomic, e, entries,
                                      Fail(400, "not-supported",
                                           "entry " + std::to_string(i) +
-                                              ": method must be GET, POST, PUT or DELETE")))
+                                              ": method must be GET, POST, PUT, PATCH or DELETE")))
               return *r;
             continue;
           }
@@ -2179,6 +2224,13 @@ struct Handler::Impl {
               return *r;
             continue;
           }
+        }
+        if (e.method == "PATCH") {
+          if (auto f = EntryPatch(item, e)) {
+            if (auto r = EntryFailed(atomic, e, entries, *f)) return *r;
+            continue;
+          }
+          if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + e.id;
         }
         if (e.conditional_target) {
           store::SearchQuery checked;
@@ -2249,7 +2301,10 @@ struct Handler::Impl {
       // theirs.
       std::set<std::string> written;
       for (auto& e : st->entries) {
-        if ((e.method != "PUT" && e.method != "DELETE") || e.conditional_target) continue;
+        if ((e.method != "PUT" && e.method != "DELETE" && e.method != "PATCH") ||
+            e.conditional_target) {
+          continue;
+        }
         if (!written.insert(e.type + "/" + e.id).second) {
           return detail::FailureResponse(
               Fail(400, "invalid",
@@ -2346,7 +2401,10 @@ struct Handler::Impl {
               // conditional update/delete", must not overlap in the write steps.
               std::set<std::string> touched;
               for (const auto& e : st->entries) {
-                if ((e.method != "PUT" && e.method != "DELETE") || e.id.empty()) continue;
+                if ((e.method != "PUT" && e.method != "DELETE" && e.method != "PATCH") ||
+                    e.id.empty()) {
+                  continue;
+                }
                 if (!touched.insert(e.type + "/" + e.id).second) {
                   return Fail(400, "invalid",
                               "transaction entry " + std::to_string(e.index) +

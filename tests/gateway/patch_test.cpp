@@ -118,6 +118,14 @@ TEST_CASE("patch: JSON Patch failures are classified and stop the patch", "[patc
   CHECK(e.operation == 1);
 }
 
+TEST_CASE("patch: base64 of a Binary's data (RFC 4648 §4)", "[patch]") {
+  CHECK(detail::DecodeBase64("W10=") == std::optional<std::string>("[]"));
+  CHECK(detail::DecodeBase64("eyJh\nIjox fQ==") == std::optional<std::string>("{\"a\":1}"));
+  CHECK(detail::DecodeBase64("") == std::optional<std::string>(""));
+  CHECK_FALSE(detail::DecodeBase64("W1*="));
+  CHECK_FALSE(detail::DecodeBase64("W1=0"));
+}
+
 // ------------------------------------------------------------------ FHIRPath Patch engine
 
 std::string Op(const std::string& parts) {
@@ -520,6 +528,75 @@ void FullUrlsInUriElements(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("handler: transaction fullUrls are rewritten in uri/url/oid/uuid elements",
                        "[handler]", FullUrlsInUriElements)
+
+// ------------------------------------------------------------------ PATCH entries in Bundles
+
+void BundlePatchEntries(Backend backend) {
+  Fx f(backend);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Patient/pa", kPat)).status == 201);
+  REQUIRE(f.Do(Req("PUT", "/fhir/Patient/pb", R"({"resourceType":"Patient","id":"pb"})")).status ==
+          201);
+  // [{"op":"replace","path":"/active","value":false}] and [{"op":"test","path":"/active",...true}]
+  const std::string replace_active =
+      "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6ZmFsc2V9XQ==";
+  const std::string test_active = "W3sib3AiOiJ0ZXN0IiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6dHJ1ZX1d";
+  // [{"op":"add","path":"/active","value":true}]
+  const std::string add_active = "W3sib3AiOiJhZGQiLCJwYXRoIjoiL2FjdGl2ZSIsInZhbHVlIjp0cnVlfV0=";
+  auto binary = [](const std::string& data) {
+    return R"({"resourceType":"Binary","contentType":"application/json-patch+json","data":")" +
+           data + "\"}";
+  };
+  const std::string fhirpath = Params(Op(Type("add") + "," + Path("Patient") + "," +
+                                         Part("name", "valueString", "\"gender\"") + "," +
+                                         Part("value", "valueCode", "\"male\"")));
+  auto bundle = [](const std::string& type, const std::string& entries) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[)" + entries + "]}";
+  };
+  auto entry = [](const std::string& url, const std::string& resource) {
+    return R"({"resource":)" + resource + R"(,"request":{"method":"PATCH","url":")" + url + "\"}}";
+  };
+  // A transaction: a JSON Patch in a Binary, a FHIRPath Patch in a Parameters, applied in
+  // R4's PUT/PATCH step.
+  Response r = f.Do(Req("POST", "/fhir",
+                        bundle("transaction", entry("Patient/pa", binary(replace_active)) + "," +
+                                                  entry("Patient/pb", fhirpath))));
+  REQUIRE(r.status == 200);
+  Json b = Parse(r.body);
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "200 OK");
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("etag") == "W/\"2\"");
+  CHECK(Parse(f.Do(Req("GET", "/fhir/Patient/pa")).body).Find("active")->AsBool() == false);
+  CHECK(Parse(f.Do(Req("GET", "/fhir/Patient/pb")).body).Str("gender") == "male");
+  // A failing test fails the transaction: nothing stored (pb stays at version 2).
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", entry("Patient/pb", binary(add_active)) + "," +
+                                         entry("Patient/pa", binary(test_active)))));
+  CHECK(r.status == 409);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/pb")).Header("ETag") == "W/\"2\"");
+  // A batch: the failing entry fails alone.
+  r = f.Do(Req("POST", "/fhir",
+               bundle("batch", entry("Patient/pa", binary(test_active)) + "," +
+                                   entry("Patient/pb", binary(add_active)))));
+  REQUIRE(r.status == 200);
+  b = Parse(r.body);
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "409");
+  CHECK(b.Find("entry")->Items()[1].Find("response")->Str("status") == "200 OK");
+  CHECK(f.Do(Req("GET", "/fhir/Patient/pb")).Header("ETag") == "W/\"3\"");
+  // Malformed PATCH entries are 400: a Binary of another type, bad base64, a conditional URL,
+  // no resource; two writes of one resource in a transaction too.
+  auto status = [&](const std::string& entries) {
+    return f.Do(Req("POST", "/fhir", bundle("transaction", entries))).status;
+  };
+  CHECK(status(entry("Patient/pa",
+                     R"({"resourceType":"Binary","contentType":"text/plain","data":"eA=="})")) ==
+        400);
+  CHECK(status(entry("Patient/pa", binary("!!!"))) == 400);
+  CHECK(status(entry("Patient?identifier=urn:mrn|PA-1", binary(replace_active))) == 400);
+  CHECK(status(R"({"request":{"method":"PATCH","url":"Patient/pa"}})") == 400);
+  CHECK(status(entry("Patient/pa", fhirpath) + "," + entry("Patient/pa", fhirpath)) == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Patient/pa")).Header("ETag") == "W/\"2\"");
+}
+KAKEHASHI_BACKEND_TEST("handler: PATCH entries in transactions and batches", "[handler]",
+                       BundlePatchEntries)
 
 }  // namespace
 }  // namespace kakehashi::gateway

@@ -7,7 +7,9 @@
 #include "json.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace kakehashi::gateway::detail {
 
@@ -46,5 +48,9 @@ bool ApplyJsonPatch(Json& doc, const Json& patch, PatchError& error);
 // kUnsupported.
 bool ApplyFhirPathPatch(Json& resource, const std::string& type, const Json& parameters,
                         PatchError& error);
+
+// RFC 4648 §4 base64 (FHIR base64Binary, a Binary's `data`); whitespace is skipped, padding
+// optional; nullopt for any other character.
+std::optional<std::string> DecodeBase64(std::string_view text);
 
 }  // namespace kakehashi::gateway::detail
