@@ -38,9 +38,9 @@ namespace {
 
 constexpr const char* kHelp =
     "Usage: kakehashi serve [options]\n\n"
-    "Serves FHIR R4 over HTTP at http://HOST:PORT/fhir (read, vread, create, update, delete,\n"
-    "history, search, batch/transaction, Patient/$everything, /metadata) and the terminology\n"
-    "operations CodeSystem/$lookup, ValueSet/$validate-code, ValueSet/$expand and\n"
+    "Serves FHIR R4 over HTTP at http://HOST:PORT/fhir (read, vread, create, update, patch,\n"
+    "delete, history, search, batch/transaction, Patient/$everything, /metadata) and the\n"
+    "terminology operations CodeSystem/$lookup, ValueSet/$validate-code, ValueSet/$expand and\n"
     "ConceptMap/$translate.\n\n"
     "Options:\n"
     "  --port N          TCP port (default 8080; 0 picks a free port)\n"
