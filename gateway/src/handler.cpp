@@ -2632,6 +2632,26 @@ struct Handler::Impl {
         p.Set("type", Json::String(std::string_view(special) == "_id" ? "token" : "date"));
         sp.Push(std::move(p));
       }
+      // `_text` and `_content` (R4 SearchParameters Resource-text / Resource-content, type
+      // string; their query language in words, decision 0041).
+      for (const char* special : {"_text", "_content"}) {
+        const bool text = std::string_view(special) == "_text";
+        // _text is DomainResource's: not of Binary, Bundle, Parameters.
+        if (text && (type == "Binary" || type == "Bundle" || type == "Parameters")) continue;
+        Json p = Json::Object();
+        p.Set("name", Json::String(special));
+        p.Set("definition", Json::String(text ? "http://hl7.org/fhir/SearchParameter/DomainResource-text"
+                                              : "http://hl7.org/fhir/SearchParameter/Resource-content"));
+        p.Set("type", Json::String("string"));
+        p.Set("documentation",
+              Json::String(std::string(text ? "The narrative (text.div without markup)"
+                                            : "Every string value of the resource and its "
+                                              "narrative") +
+                           ", NFKC case folded; each term matches as a substring. Terms "
+                           "separated by spaces must all occur, OR separates alternatives, "
+                           "\"quoted phrase\" is one term; commas OR; no modifiers"));
+        sp.Push(std::move(p));
+      }
       static constexpr const char* kTypeNames[] = {"token",    "string", "date", "reference",
                                                    "quantity", "number", "uri",  "composite"};
       for (const auto& [code, param] : registry.ForType(type)) {

@@ -12,6 +12,7 @@
 //             terminology::ucum converts, also a code:ucum row in the canonical unit (value
 //             times the unit's factor, code the canonical unit; decision 0047); number: plain
 //             numbers
+//   _text     the narrative without markup; _content every string value (text_search.hpp)
 //   composite each pair of its two components' values found on one context element (the
 //             resource, or each Observation.component, DocumentReference.relatesTo …)
 #include "indexer.hpp"
@@ -19,6 +20,7 @@
 #include "detail/values.hpp"
 #include "kakehashi/terminology/ucum.hpp"
 #include "search_params.hpp"
+#include "text_search.hpp"
 
 #include <unicode/uvernum.h>
 
@@ -360,6 +362,10 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
       }
     }
   }
+  // `_text` and `_content` of every type (decision 0041).
+  ResourceText text = ExtractText(resource);
+  out.narrative = std::move(text.narrative);
+  out.content = std::move(text.content);
 }
 
 std::string IndexFingerprint() {

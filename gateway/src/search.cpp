@@ -5,6 +5,7 @@
 #include "compartment.hpp"
 #include "detail/values.hpp"
 #include "search_params.hpp"
+#include "text_search.hpp"
 
 #include "kakehashi/common/charset.hpp"
 #include "kakehashi/terminology/ucum.hpp"
@@ -668,6 +669,36 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       }
       (name == "_include" ? spec.includes : spec.revincludes).push_back(std::move(inc));
       continue;
+    }
+    if (name == "_text" && (type == "Binary" || type == "Bundle" || type == "Parameters")) {
+      return Bad("'_text' is a DomainResource parameter: " + type + " has no narrative",
+                 "not-supported");
+    }
+    if (name == "_text" || name == "_content") {
+      // Decision 0041: the narrative / the whole text, searched with a small query language
+      // (text_search.hpp); comma-separated values are alternatives as everywhere.
+      std::vector<Predicate> any;
+      for (const std::string& alt : SplitOr(value)) {
+        std::string error;
+        auto query = ParseTextQuery(Unescape(alt), error);
+        if (!query) return Bad("invalid " + name + " query: " + error);
+        for (auto& terms : query->alternatives) {
+          Predicate p;
+          p.kind = Predicate::Kind::kText;
+          p.param = name;
+          p.terms = std::move(terms);
+          any.push_back(std::move(p));
+        }
+      }
+      spec.query.where.push_back(std::move(any));
+      continue;
+    }
+    if (name == "_query" || name.starts_with("_query:")) {
+      // R4 named queries (search.html "_query", OperationDefinition kind = query): none is
+      // defined here, so the search cannot be run as asked; not ignored (decision 0041).
+      return Bad("named query '" + value + "' is not supported (this server defines no named "
+                 "queries)",
+                 "not-supported");
     }
     if (name.starts_with("_id:")) {
       // Was accepted and the modifier ignored (_id:not=x found x): strict handling refuses it.

@@ -328,6 +328,65 @@ class PgStore final : public Store {
     PQfinish(conn);
   }
 
+  // The pg_trgm GIN indexes of idx_text (decision 0041), inside Migrate's transaction, tried on
+  // every open until they exist: pg_trgm is a trusted extension (PostgreSQL 13+), so a database
+  // owner may create it, but a server without the contrib package or a role without CREATE on
+  // the database cannot. Then `_text`/`_content` read every idx_text row; one log line (the
+  // SQLSTATE, nothing else) says so. Installed into `public` when it can be, so stores in other
+  // schemas of the database (postgres_schema) share it; the operator class is named with the
+  // schema the extension is in.
+  void EnsureTextIndexes(PGconn* conn) {
+    auto query = [conn](const char* sql, std::string* value, std::string* sqlstate) {
+      PGresult* res = PQexec(conn, sql);
+      const auto status = PQresultStatus(res);
+      const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+      if (ok && value != nullptr && PQntuples(res) == 1) *value = PQgetvalue(res, 0, 0);
+      if (!ok && sqlstate != nullptr) {
+        const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        *sqlstate = state != nullptr ? state : "";
+      }
+      PQclear(res);
+      return ok;
+    };
+    std::string have;
+    if (!query("SELECT to_regclass('idx_text_content_trgm') IS NOT NULL AND "
+               "to_regclass('idx_text_narrative_trgm') IS NOT NULL",
+               &have, nullptr) ||
+        have == "t") {
+      return;
+    }
+    std::string sqlstate;
+    if (!query("SAVEPOINT text_trgm", nullptr, &sqlstate)) return;
+    bool ok = query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public", nullptr,
+                    &sqlstate);
+    if (!ok) {
+      query("ROLLBACK TO SAVEPOINT text_trgm", nullptr, nullptr);
+      ok = query("CREATE EXTENSION IF NOT EXISTS pg_trgm", nullptr, &sqlstate);
+    }
+    std::string ext_schema;
+    if (ok) {
+      ok = query("SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid "
+                 "= e.extnamespace WHERE e.extname = 'pg_trgm'",
+                 &ext_schema, &sqlstate) &&
+           !ext_schema.empty();
+    }
+    if (ok) {
+      for (const std::string& sql : TextIndexSql(ext_schema + ".gin_trgm_ops")) {
+        if (!query(sql.c_str(), nullptr, &sqlstate)) {
+          ok = false;
+          break;
+        }
+      }
+    }
+    if (ok) {
+      query("RELEASE SAVEPOINT text_trgm", nullptr, nullptr);
+      return;
+    }
+    query("ROLLBACK TO SAVEPOINT text_trgm", nullptr, nullptr);
+    query("RELEASE SAVEPOINT text_trgm", nullptr, nullptr);
+    LogDbState("store.postgres.text_trigram_index_unavailable", sqlstate);
+  }
+
   Result<void> Migrate() {
     KAKEHASHI_TRY(PGconn * conn, Connect());
     auto exec = [conn](const std::string& sql) -> Result<void> {
@@ -365,6 +424,7 @@ class PgStore final : public Store {
       if (version >= 5) migrations += SyncParamKeysSql() + ";\n";
       for (const auto& sql : IndexStateSql()) migrations += sql + ";\n";
       KAKEHASHI_TRY_VOID(exec(migrations));
+      EnsureTextIndexes(conn);
       res = PQexec(conn, "SELECT pid, type, param FROM search_keys");
       Rows keys;
       if (PQresultStatus(res) == PGRES_TUPLES_OK) {

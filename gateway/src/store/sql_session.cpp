@@ -4,6 +4,7 @@
 #include "store/sql_session.hpp"
 
 #include "search_params.hpp"
+#include "text_search.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -309,6 +310,80 @@ void AppendComponent(const Predicate& c, const std::string& x, bool first, std::
   }
 }
 
+// "%term%" for LIKE with '\\' as the escape character.
+std::string ContainsPattern(std::string_view term) {
+  std::string pattern = "%";
+  for (char c : term) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '%';
+  return pattern;
+}
+
+// The longest part of `term` without LIKE's wildcard characters, for SQLite's FTS5 LIKE (which
+// takes no ESCAPE clause): a trigram probe when it has 3 or more code points, else none.
+std::string_view FtsProbe(std::string_view term) {
+  std::string_view best;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= term.size(); ++i) {
+    if (i == term.size() || term[i] == '%' || term[i] == '_') {
+      if (i - start > best.size()) best = term.substr(start, i - start);
+      start = i + 1;
+    }
+  }
+  return gateway::detail::CodePoints(best) >= 3 ? best : std::string_view();
+}
+
+// `_text` / `_content` (decision 0041): every term occurs in the resource's idx_text column.
+// SQLite: terms of 3 or more characters (without LIKE wildcards) select candidates through the
+// trigram index idx_text_fts (its LIKE is a substring match that reads the FTS index); each
+// term is then checked on the candidate's own row (instr: bytes, exact). Terms shorter than 3
+// characters cannot be found through trigrams: with no longer term the check runs for every
+// resource the rest of the query leaves. PostgreSQL: LIKE on idx_text, which the planner may
+// answer from the pg_trgm GIN indexes when they exist (it rechecks every candidate).
+void AppendText(const Predicate& p, const std::string& a, const std::string& x, Dialect dialect,
+                std::string& sql, std::vector<Param>& params) {
+  const std::string column = p.param == "_text" ? "narrative" : "content";
+  if (p.terms.empty()) {
+    sql += "1 = 0";
+    return;
+  }
+  if (dialect == Dialect::kPostgres) {
+    sql += a + ".rk IN (SELECT " + x + ".rk FROM idx_text " + x + " WHERE ";
+    for (std::size_t i = 0; i < p.terms.size(); ++i) {
+      if (i > 0) sql += " AND ";
+      sql += x + "." + column + " LIKE ? ESCAPE '\\'";
+      params.emplace_back(ContainsPattern(p.terms[i]));
+    }
+    sql += ")";
+    return;
+  }
+  std::vector<std::string_view> probes;
+  for (const std::string& term : p.terms) {
+    if (std::string_view probe = FtsProbe(term); !probe.empty()) probes.push_back(probe);
+  }
+  sql += "(";
+  if (!probes.empty()) {
+    sql += a + ".rk IN (SELECT rowid FROM idx_text_fts WHERE ";
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+      if (i > 0) sql += " AND ";
+      sql += column + " LIKE ?";
+      std::string pattern = "%";
+      pattern += probes[i];
+      pattern += '%';
+      params.emplace_back(std::move(pattern));
+    }
+    sql += ") AND ";
+  }
+  sql += "EXISTS (SELECT 1 FROM idx_text " + x + " WHERE " + x + ".rk = " + a + ".rk";
+  for (const std::string& term : p.terms) {
+    sql += " AND instr(" + x + "." + column + ", ?) > 0";
+    params.emplace_back(term);
+  }
+  sql += "))";
+}
+
 void AppendPredicate(const Predicate& p, std::string_view alias, std::string_view type,
                      Dialect dialect, const ParamKeys& keys, std::string& sql,
                      std::vector<Param>& params, int depth, bool correlated) {
@@ -507,6 +582,7 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       exists_head(TableFor(p.missing_kind));
       sql += ")";
       return;
+    case Predicate::Kind::kText: AppendText(p, a, x, dialect, sql, params); return;
   }
 }
 
@@ -522,6 +598,10 @@ bool HasDrivingIn(const Conjunction& where) {
         case Predicate::Kind::kToken: all = all && !p.negate; break;
         case Predicate::Kind::kMissing: all = all && !p.missing; break;
         case Predicate::Kind::kLastUpdated: all = false; break;
+        case Predicate::Kind::kText:  // SQLite: an IN over idx_text_fts with a trigram probe
+          all = all && std::any_of(p.terms.begin(), p.terms.end(),
+                                   [](const auto& t) { return !FtsProbe(t).empty(); });
+          break;
         default: break;
       }
     }
@@ -540,7 +620,12 @@ bool IsSelective(const Conjunction& where) {
                              (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
                              (p.kind == Predicate::Kind::kReference && !p.chain) ||
                              (p.kind == Predicate::Kind::kComposite && p.components &&
-                              !p.components->empty() && !p.components->front().value.empty());
+                              !p.components->empty() && !p.components->front().value.empty()) ||
+                             // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
+                             (p.kind == Predicate::Kind::kText &&
+                              std::any_of(p.terms.begin(), p.terms.end(), [](const auto& t) {
+                                return !FtsProbe(t).empty();
+                              }));
       all = all && selective;
     }
     if (all) return true;
@@ -826,6 +911,34 @@ std::vector<std::string> SchemaV6(Dialect dialect) {
   return out;
 }
 
+std::vector<std::string> SchemaV7(Dialect dialect) {
+  if (dialect == Dialect::kPostgres) {
+    return {"CREATE TABLE idx_text (rk BIGINT PRIMARY KEY, narrative TEXT NOT NULL, content TEXT "
+            "NOT NULL)"};
+  }
+  // External content (content='idx_text'): the FTS table keeps only its trigram index, not a
+  // second copy of the text; the triggers give it every row idx_text gains or loses (an FTS5
+  // 'delete' needs the old values, which the trigger has).
+  return {
+      "CREATE TABLE idx_text (rk INTEGER PRIMARY KEY, narrative TEXT NOT NULL, content TEXT NOT "
+      "NULL)",
+      "CREATE VIRTUAL TABLE idx_text_fts USING fts5(narrative, content, content='idx_text', "
+      "content_rowid='rk', tokenize='trigram', detail='none')",
+      "CREATE TRIGGER idx_text_ai AFTER INSERT ON idx_text BEGIN INSERT INTO idx_text_fts(rowid, "
+      "narrative, content) VALUES (new.rk, new.narrative, new.content); END",
+      "CREATE TRIGGER idx_text_ad AFTER DELETE ON idx_text BEGIN INSERT INTO "
+      "idx_text_fts(idx_text_fts, rowid, narrative, content) VALUES ('delete', old.rk, "
+      "old.narrative, old.content); END"};
+}
+
+std::vector<std::string> TextIndexSql(std::string_view ops) {
+  const std::string o(ops);
+  return {"CREATE INDEX IF NOT EXISTS idx_text_narrative_trgm ON idx_text USING gin (narrative " +
+              o + ")",
+          "CREATE INDEX IF NOT EXISTS idx_text_content_trgm ON idx_text USING gin (content " + o +
+              ")"};
+}
+
 ParamKeys::ParamKeys(const Rows& rows) {
   for (const auto& row : rows) {
     if (row.size() < 3) continue;
@@ -848,6 +961,7 @@ std::vector<std::string> Schema(int version, Dialect dialect) {
     case 4: return SchemaV4(dialect);
     case 5: return SchemaV5(dialect);
     case 6: return SchemaV6(dialect);
+    case 7: return SchemaV7(dialect);
     default: return {};
   }
 }
@@ -1277,7 +1391,16 @@ Result<std::int64_t> SqlSession::CountReferenced(const ReferencedQuery& query) {
 
 namespace {
 
-enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity, kComposite };
+enum class IndexTable {
+  kToken,
+  kString,
+  kStringPrefix,
+  kDate,
+  kRef,
+  kQuantity,
+  kComposite,
+  kText
+};
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
@@ -1300,6 +1423,7 @@ const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows
       {"idx_ref (pid, target_type, target_id, rk) VALUES ", 4},
       {"idx_quantity (pid, value, system, code, rk) VALUES ", 5},
       {"idx_composite (pid, system1, code1, system2, code2, num, low, high, rk) VALUES ", 9},
+      {"idx_text (rk, narrative, content) VALUES ", 3},
   };
   static const auto kSql = [] {
     std::vector<std::vector<std::vector<std::string>>> by_dialect;
@@ -1559,6 +1683,20 @@ Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
         params.emplace_back(q.system);
         params.emplace_back(q.code);
       }));
+  // One idx_text row (no pid: `_text` and `_content` are the same two columns for every type).
+  if (!index.narrative.empty() || !index.content.empty()) {
+    PendingRows& p = pending_[static_cast<std::size_t>(IndexTable::kText)];
+    p.params.emplace_back(rk);
+    p.params.emplace_back(index.narrative);
+    p.params.emplace_back(index.content);
+    has_pending_ = true;
+    if (++p.rows == kInsertBatch) {
+      if (auto r = FlushTable(static_cast<std::size_t>(IndexTable::kText)); !r) {
+        DropPending();
+        return r;
+      }
+    }
+  }
   return queue(
       IndexTable::kComposite, index.composites.size(),
       [&](std::size_t i) -> std::string_view { return index.composites[i].param; },

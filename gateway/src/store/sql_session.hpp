@@ -57,6 +57,18 @@ std::vector<std::string> SchemaV5(Dialect dialect);
 // code2, system1, system2, rk).
 std::vector<std::string> SchemaV6(Dialect dialect);
 
+// Schema version 7 (decision 0041): idx_text, one row per resource with its `_text` narrative
+// and `_content` text (rk, narrative, content), NFKC case folded. SQLite adds idx_text_fts, an
+// FTS5 table with the trigram tokenizer over both columns whose content is idx_text (external
+// content, kept in step by triggers), so a term of 3 or more characters is a substring probe.
+// PostgreSQL's trigram indexes (pg_trgm) are not part of it: TextIndexSql, tried on every open.
+std::vector<std::string> SchemaV7(Dialect dialect);
+
+// PostgreSQL: the GIN trigram indexes of idx_text's two columns, `ops` the qualified operator
+// class ("public.gin_trgm_ops"). Created when pg_trgm is (or can be) installed; without them a
+// `_text`/`_content` search reads every idx_text row (decision 0041).
+std::vector<std::string> TextIndexSql(std::string_view ops);
+
 // "INSERT INTO search_keys …" of every (type, code) of the compiled search parameters that is
 // not there yet (a newer kakehashi may know more parameters). Run by the backends on every open,
 // under their migration lock, before ReadParamKeys.
@@ -74,11 +86,11 @@ std::vector<std::string> IndexStateSql();
 // deleted from all of them when it is written again (Write) or re-indexed (ReindexStep).
 inline constexpr std::string_view kIndexTables[] = {
     "idx_token", "idx_string",   "idx_string_prefix", "idx_date",
-    "idx_ref",   "idx_quantity", "idx_composite"};
+    "idx_ref",   "idx_quantity", "idx_composite",     "idx_text"};
 
 // The current schema version and the statements that bring version - 1 to `version` (1..6);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 std::vector<std::string> Schema(int version, Dialect dialect);
 
 // search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
@@ -169,7 +181,7 @@ class SqlSession : public Session {
     std::vector<Param> params;
     std::size_t rows = 0;
   };
-  std::vector<PendingRows> pending_ = std::vector<PendingRows>(7);  // by index table
+  std::vector<PendingRows> pending_ = std::vector<PendingRows>(8);  // by index table
   bool has_pending_ = false;
   PendingRows pending_resources_;          // history rows; the resources rows are these plus an rk
   std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_

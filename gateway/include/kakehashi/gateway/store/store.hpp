@@ -107,6 +107,11 @@ struct IndexEntries {
   std::vector<ReferenceEntry> references;
   std::vector<QuantityEntry> quantities;
   std::vector<CompositeEntry> composites;
+  // `_text` and `_content` (decision 0041): the resource's narrative and its whole text, NFKC
+  // case folded (gateway/src/text_search.hpp says which values); one idx_text row per resource
+  // when either is not empty.
+  std::string narrative;
+  std::string content;
 };
 
 // What a store's index rows are made from (decision 0037). `fingerprint` names the definition:
@@ -155,7 +160,8 @@ struct Predicate {
     kReference,
     kQuantity,
     kMissing,
-    kComposite
+    kComposite,
+    kText
   };
   enum class StringMatch { kPrefix, kExact, kContains };
   // A uri parameter's kToken predicate (R4 search.html#uri; uri rows have system ""): the whole
@@ -196,6 +202,9 @@ struct Predicate {
   // resource is of one of these types and references target_type/value through that type's
   // parameter (pairs of (type, parameter code)), and is not that target itself.
   std::vector<std::pair<std::string, std::string>> links;
+  // kText (`_text`, `_content`: param says which): every term (NFKC case folded, non-empty)
+  // occurs in the resource's narrative / content as a substring (decision 0041).
+  std::vector<std::string> terms;
 };
 
 struct SortKey {
