@@ -2640,8 +2640,9 @@ struct Handler::Impl {
         if (text && (type == "Binary" || type == "Bundle" || type == "Parameters")) continue;
         Json p = Json::Object();
         p.Set("name", Json::String(special));
-        p.Set("definition", Json::String(text ? "http://hl7.org/fhir/SearchParameter/DomainResource-text"
-                                              : "http://hl7.org/fhir/SearchParameter/Resource-content"));
+        p.Set("definition",
+              Json::String(text ? "http://hl7.org/fhir/SearchParameter/DomainResource-text"
+                                : "http://hl7.org/fhir/SearchParameter/Resource-content"));
         p.Set("type", Json::String("string"));
         p.Set("documentation",
               Json::String(std::string(text ? "The narrative (text.div without markup)"

@@ -696,8 +696,9 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     if (name == "_query" || name.starts_with("_query:")) {
       // R4 named queries (search.html "_query", OperationDefinition kind = query): none is
       // defined here, so the search cannot be run as asked; not ignored (decision 0041).
-      return Bad("named query '" + value + "' is not supported (this server defines no named "
-                 "queries)",
+      return Bad("named query '" + value +
+                     "' is not supported (this server defines no named "
+                     "queries)",
                  "not-supported");
     }
     if (name.starts_with("_id:")) {

@@ -74,9 +74,9 @@ std::size_t DecodeEntity(std::string_view text, std::size_t i, std::string& out)
 // Tags after which the rendered text has a break: a word ends there.
 bool BreaksWords(std::string_view tag) {
   static constexpr std::string_view kBlock[] = {
-      "p",  "div", "br", "td", "th", "tr",     "li",      "ul",    "ol",    "table", "h1",
-      "h2", "h3",  "h4", "h5", "h6", "thead",  "tbody",   "tfoot", "pre",   "hr",    "dl",
-      "dt", "dd",  "blockquote",    "caption", "section", "img",   "title", "body"};
+      "p",  "div", "br", "td", "th",         "tr",      "li",      "ul",    "ol",    "table",
+      "h1", "h2",  "h3", "h4", "h5",         "h6",      "thead",   "tbody", "tfoot", "pre",
+      "hr", "dl",  "dt", "dd", "blockquote", "caption", "section", "img",   "title", "body"};
   for (std::string_view b : kBlock) {
     if (tag == b) return true;
   }
@@ -247,8 +247,9 @@ std::optional<TextQuery> ParseTextQuery(std::string_view value, std::string& err
       continue;
     }
     if (word == "AND" || word == "NOT") {
-      error = "AND and NOT are not operators here (terms separated by spaces must all occur; "
-              "quote the word to search for it)";
+      error =
+          "AND and NOT are not operators here (terms separated by spaces must all occur; "
+          "quote the word to search for it)";
       return std::nullopt;
     }
     if (word.starts_with('-')) {

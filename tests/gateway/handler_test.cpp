@@ -1213,8 +1213,7 @@ void ResourceParameters(Backend backend) {
   CHECK(ids("Patient?_tag=import").empty());
   CHECK(ids("Patient?_profile:missing=true") == Set{"m1", "m2"});
   // The other Resource parameters are still refused, not ignored.
-  for (const char* q : {"Patient?_query=x",
-                        "Patient?_tagx=import", "Patient?_tag:below=import"}) {
+  for (const char* q : {"Patient?_query=x", "Patient?_tagx=import", "Patient?_tag:below=import"}) {
     INFO(q);
     CHECK(f.Do(Req("GET", std::string("/fhir/") + q)).status == 400);
   }

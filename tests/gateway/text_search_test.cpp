@@ -58,8 +58,7 @@ TEST_CASE("text search: narrative and content of a resource", "[detail][text]") 
   detail::ResourceText text = detail::ExtractText(json);
   // Markup dropped (a <p> ends a word, <b> does not), entities decoded, NFKC case folded.
   CHECK(text.narrative == "ヤマダ太郎 a&b 山<");
-  CHECK(text.content ==
-        "generated ヤマダ太郎 a&b 山< mrn-7 山田 太郎 東京病院 image/png ext");
+  CHECK(text.content == "generated ヤマダ太郎 a&b 山< mrn-7 山田 太郎 東京病院 image/png ext");
   // Not: resourceType, id, meta, system, reference, url, data, numbers, booleans.
   for (const char* absent : {"patient", "p1", "secret", "urn:oid", "organization/o1", "example.org",
                              "ivbor", "true", "hidden"}) {
@@ -80,9 +79,8 @@ struct Fixture {
   }
   Response Do(const Request& r) const { return h->Handle(r); }
   void Put(const std::string& type, const std::string& id, const std::string& members) const {
-    Response r =
-        Do(Req("PUT", "/fhir/" + type + "/" + id,
-               R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
+    Response r = Do(Req("PUT", "/fhir/" + type + "/" + id,
+                        R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
     INFO(r.body);
     REQUIRE((r.status == 201 || r.status == 200));
   }
@@ -144,7 +142,7 @@ void TextAndContent(Backend backend) {
   CHECK(f.Ids("Patient?_content=ｙａｍａｄａ hanako") == Set{"p3"});
   CHECK(f.Ids("Patient?_content=mrn-777") == Set{"p2"});
   CHECK(f.Ids("Patient?_content=urn:mrn").empty());  // systems are not content
-  CHECK(f.Ids("Patient?_content=佐") == Set{"p2"});   // short terms: checked on every row
+  CHECK(f.Ids("Patient?_content=佐") == Set{"p2"});  // short terms: checked on every row
   CHECK(f.Ids("Patient?_content=田 太") == Set{"p1"});
   CHECK(f.Ids("Observation?_content=血糖") == Set{"o1"});
   CHECK(f.Ids("Observation?_content=0%25") == Set{"o1"});  // '%' is a character, not a wildcard
@@ -185,10 +183,9 @@ void TextAndContent(Backend backend) {
   CHECK(paged == Set{"p1", "p2", "p3"});
   // Refused with an OperationOutcome, never run or ignored.
   for (const char* q : {"Patient?_content=", "Patient?_content=\"abc", "Patient?_content=OR",
-                        "Patient?_content=a OR", "Patient?_content=a AND b",
-                        "Patient?_content=(a)", "Patient?_content=-a", "Patient?_text=a*",
-                        "Patient?_text:exact=a", "Patient?_content:contains=a",
-                        "Binary?_text=a"}) {
+                        "Patient?_content=a OR", "Patient?_content=a AND b", "Patient?_content=(a)",
+                        "Patient?_content=-a", "Patient?_text=a*", "Patient?_text:exact=a",
+                        "Patient?_content:contains=a", "Binary?_text=a"}) {
     INFO(q);
     Response r = f.Do(Req("GET", Fixture::Target(q)));
     CHECK(r.status == 400);
@@ -255,7 +252,11 @@ void TextReindex(Backend backend) {
     auto session = t->store->OpenSession();
     REQUIRE(session);
     store::Session& s = **session;
-    store::ResourceRow row{"Patient", "r1", 1, 1000, false,
+    store::ResourceRow row{"Patient",
+                           "r1",
+                           1,
+                           1000,
+                           false,
                            R"({"resourceType":"Patient","id":"r1")" + Narrative("ｽｽﾞｷ") +
                                R"(,"name":[{"family":"鈴木"}]})"};
     store::IndexEntries entries;
@@ -277,8 +278,8 @@ void TextReindex(Backend backend) {
   t->options.index.reset();
   t->store = t->OpenAnother();
   Handler h(*t->store, HandlerOptions{});
-  for (const char* q : {"/fhir/Patient?_content=鈴木", "/fhir/Patient?_text=スズキ",
-                        "/fhir/Patient?_content=鈴"}) {
+  for (const char* q :
+       {"/fhir/Patient?_content=鈴木", "/fhir/Patient?_text=スズキ", "/fhir/Patient?_content=鈴"}) {
     INFO(q);
     Response r = h.Handle(Req("GET", q));
     REQUIRE(r.status == 200);

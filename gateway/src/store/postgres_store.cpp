@@ -357,17 +357,18 @@ class PgStore final : public Store {
     }
     std::string sqlstate;
     if (!query("SAVEPOINT text_trgm", nullptr, &sqlstate)) return;
-    bool ok = query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public", nullptr,
-                    &sqlstate);
+    bool ok =
+        query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public", nullptr, &sqlstate);
     if (!ok) {
       query("ROLLBACK TO SAVEPOINT text_trgm", nullptr, nullptr);
       ok = query("CREATE EXTENSION IF NOT EXISTS pg_trgm", nullptr, &sqlstate);
     }
     std::string ext_schema;
     if (ok) {
-      ok = query("SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid "
-                 "= e.extnamespace WHERE e.extname = 'pg_trgm'",
-                 &ext_schema, &sqlstate) &&
+      ok = query(
+               "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid "
+               "= e.extnamespace WHERE e.extname = 'pg_trgm'",
+               &ext_schema, &sqlstate) &&
            !ext_schema.empty();
     }
     if (ok) {

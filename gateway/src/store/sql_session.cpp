@@ -623,9 +623,8 @@ bool IsSelective(const Conjunction& where) {
                               !p.components->empty() && !p.components->front().value.empty()) ||
                              // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
                              (p.kind == Predicate::Kind::kText &&
-                              std::any_of(p.terms.begin(), p.terms.end(), [](const auto& t) {
-                                return !FtsProbe(t).empty();
-                              }));
+                              std::any_of(p.terms.begin(), p.terms.end(),
+                                          [](const auto& t) { return !FtsProbe(t).empty(); }));
       all = all && selective;
     }
     if (all) return true;
@@ -913,8 +912,9 @@ std::vector<std::string> SchemaV6(Dialect dialect) {
 
 std::vector<std::string> SchemaV7(Dialect dialect) {
   if (dialect == Dialect::kPostgres) {
-    return {"CREATE TABLE idx_text (rk BIGINT PRIMARY KEY, narrative TEXT NOT NULL, content TEXT "
-            "NOT NULL)"};
+    return {
+        "CREATE TABLE idx_text (rk BIGINT PRIMARY KEY, narrative TEXT NOT NULL, content TEXT "
+        "NOT NULL)"};
   }
   // External content (content='idx_text'): the FTS table keeps only its trigram index, not a
   // second copy of the text; the triggers give it every row idx_text gains or loses (an FTS5
@@ -933,10 +933,10 @@ std::vector<std::string> SchemaV7(Dialect dialect) {
 
 std::vector<std::string> TextIndexSql(std::string_view ops) {
   const std::string o(ops);
-  return {"CREATE INDEX IF NOT EXISTS idx_text_narrative_trgm ON idx_text USING gin (narrative " +
-              o + ")",
-          "CREATE INDEX IF NOT EXISTS idx_text_content_trgm ON idx_text USING gin (content " + o +
-              ")"};
+  return {
+      "CREATE INDEX IF NOT EXISTS idx_text_narrative_trgm ON idx_text USING gin (narrative " + o +
+          ")",
+      "CREATE INDEX IF NOT EXISTS idx_text_content_trgm ON idx_text USING gin (content " + o + ")"};
 }
 
 ParamKeys::ParamKeys(const Rows& rows) {
@@ -1391,16 +1391,7 @@ Result<std::int64_t> SqlSession::CountReferenced(const ReferencedQuery& query) {
 
 namespace {
 
-enum class IndexTable {
-  kToken,
-  kString,
-  kStringPrefix,
-  kDate,
-  kRef,
-  kQuantity,
-  kComposite,
-  kText
-};
+enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity, kComposite, kText };
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
