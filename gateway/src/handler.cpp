@@ -2618,6 +2618,7 @@ struct Handler::Impl {
       }
       std::sort(revs.begin(), revs.end());
       revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+      const bool revs_empty = revs.empty();
       if (!revs.empty()) {
         Json rev = Json::Array();
         for (std::string& name : revs) rev.Push(Json::String(std::move(name)));
@@ -2683,10 +2684,36 @@ struct Handler::Impl {
                                               "compares by system|code as given (no UCUM "
                                               "conversion). Modifier: :missing"));
         }
+        if (param.def->type == detail::ParamType::kToken) {
+          p.Set("documentation",
+                Json::String("Modifiers :not, :text, :missing and :of-type (system|code|value: "
+                             "an Identifier whose type has that Coding, decision 0044)"));
+        }
+        if (param.def->type == detail::ParamType::kReference) {
+          // Decision 0044: chains (R4 search.html "Chained parameters") and their limits.
+          p.Set("documentation",
+                Json::String("Modifiers :[type], :identifier (Reference.identifier, "
+                             "[system|]value) and :missing. Chainable "
+                             "(param[:Type].param...), the type required where the "
+                             "parameter can reference several types; a criterion crosses at "
+                             "most 3 references (chain links and _has levels together)"));
+        }
         sp.Push(std::move(p));
         if (param.def->type == detail::ParamType::kReference) {
           inc.Push(Json::String(type + ":" + code));
         }
+      }
+      if (!revs_empty) {
+        // Reverse chaining (R4 search.html "Reverse Chaining"), for a type that some reference
+        // parameter can point at (as searchRevInclude).
+        Json p = Json::Object();
+        p.Set("name", Json::String("_has"));
+        p.Set("type", Json::String("special"));
+        p.Set("documentation",
+              Json::String("_has:Type:reference:parameter=value, nestable; a criterion "
+                           "crosses at most 3 references (chain links and _has levels "
+                           "together)"));
+        sp.Push(std::move(p));
       }
       if (type == "Patient") {
         Json& ops = r.Set("operation", Json::Array());

@@ -7,7 +7,9 @@
 //             folded, and as received for :exact (code:exact rows)
 //   date      date/dateTime/instant, Period start..end, Timing.event
 //   reference Reference.reference (Type/id, absolute URLs by their last two segments),
-//             canonical/uri primitives (whole URL)
+//             canonical/uri primitives (whole URL); for :identifier (code:identifier rows of
+//             idx_token) Reference.identifier system|value
+//   of-type   (code:of-type rows of idx_composite) each Identifier.type Coding with the value
 //   quantity  Quantity/Age/Duration/… value+system+code; with a UCUM system and a code that
 //             terminology::ucum converts, also a code:ucum row in the canonical unit (value
 //             times the unit's factor, code the canonical unit; decision 0047); number: plain
@@ -80,9 +82,9 @@ void AddText(const std::string* text_code, std::string_view text, store::IndexEn
   if (!n.empty()) out.strings.push_back({*text_code, std::move(n)});
 }
 
-// `text_code`: the code of the :text rows, or null for none.
+// `text_code`: the code of the :text rows, `of_type_code` of the :of-type rows, or null.
 void AddToken(const std::string& param, const std::string* text_code, const Json& v,
-              store::IndexEntries& out) {
+              store::IndexEntries& out, const std::string* of_type_code = nullptr) {
   if (v.IsString()) {
     out.tokens.push_back({param, "", v.Text()});
     return;
@@ -109,10 +111,20 @@ void AddToken(const std::string& param, const std::string* text_code, const Json
         system == "sms" || system == "pager" || system == "other") {
       system.clear();
     }
-    out.tokens.push_back({param, std::move(system), std::string(v.Str("value"))});
     if (const Json* type = v.Find("type"); type != nullptr && type->IsObject()) {
       AddText(text_code, type->Str("text"), out);  // Identifier.type
+      // :of-type (R4 search.html "of-type"): each type Coding with the value, one pair.
+      const Json* codings = type->Find("coding");
+      if (of_type_code != nullptr && codings != nullptr && codings->IsArray()) {
+        for (const Json& c : codings->Items()) {
+          if (!c.IsObject() || c.Str("code").empty()) continue;
+          out.composites.push_back({*of_type_code, std::string(c.Str("system")),
+                                    std::string(c.Str("code")), "", std::string(v.Str("value")), 0,
+                                    0, 0});
+        }
+      }
     }
+    out.tokens.push_back({param, std::move(system), std::string(v.Str("value"))});
     return;
   }
   AddText(text_code, v.Str("text"), out);  // a CodeableConcept with text only
@@ -137,12 +149,20 @@ void AddDate(const std::string& param, const Json& v, store::IndexEntries& out) 
   }
 }
 
-void AddReference(const std::string& param, const Json& v, store::IndexEntries& out) {
+// `identifier_code`: the code of the :identifier rows (Reference.identifier), or null for none.
+void AddReference(const std::string& param, const Json& v, store::IndexEntries& out,
+                  const std::string* identifier_code = nullptr) {
   if (v.IsString()) {  // canonical / uri
     out.references.push_back({param, "", v.Text()});
     return;
   }
   if (!v.IsObject()) return;
+  if (const Json* identifier = v.Find("identifier");
+      identifier_code != nullptr && identifier != nullptr && identifier->IsObject() &&
+      identifier->Find("value") != nullptr && identifier->Find("value")->IsString()) {
+    out.tokens.push_back({*identifier_code, std::string(identifier->Str("system")),
+                          std::string(identifier->Str("value"))});
+  }
   std::string_view ref = v.Str("reference");
   if (ref.empty() || ref[0] == '#') return;
   std::string_view type = ReferenceTargetType(ref);
@@ -352,11 +372,14 @@ void IndexResource(const Json& resource, store::IndexEntries& out) {
     for (const Json* v : values) {
       switch (param.def->type) {
         case ParamType::kString: AddString(code, variant, *v, out); break;
-        case ParamType::kToken: AddToken(code, variant, *v, out); break;
+        case ParamType::kToken:
+          AddToken(code, variant, *v, out,
+                   param.of_type_code.empty() ? nullptr : &param.of_type_code);
+          break;
         case ParamType::kUri: AddToken(code, nullptr, *v, out); break;
         case ParamType::kComposite: AddComposite(code, param, *v, out); break;
         case ParamType::kDate: AddDate(code, *v, out); break;
-        case ParamType::kReference: AddReference(code, *v, out); break;
+        case ParamType::kReference: AddReference(code, *v, out, variant); break;
         case ParamType::kQuantity: AddQuantity(code, variant, *v, out); break;
         case ParamType::kNumber: AddQuantity(code, nullptr, *v, out); break;
       }

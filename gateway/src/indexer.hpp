@@ -15,8 +15,8 @@ void IndexResource(const Json& resource, store::IndexEntries& out);
 // FHIRPath evaluation, NormalizeForSearch, the date ranges) can change the rows of a resource
 // whose search parameters did not change. Stores re-index when it or the registry changes
 // (decision 0037). 2: canonical UCUM quantity rows (0047); 3: the idx_text rows of `_text` /
-// `_content` (decision 0041).
-inline constexpr int kIndexerVersion = 3;
+// `_content` (decision 0041); 4: :identifier and :of-type rows (0044).
+inline constexpr int kIndexerVersion = 4;
 
 // Names the index definition (store::DefaultIndexDefinition): a hash of kIndexerVersion, the
 // ICU version and every compiled search parameter (type, code, type, expression, the codes it

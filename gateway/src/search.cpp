@@ -172,10 +172,24 @@ void ToCanonicalUcum(const std::string& code, Predicate& p) {
   p.target_type = c.unit;
 }
 
+// Reference hops one criterion may cross: the links of a chain and the levels of `_has`
+// together (R4 search.html "Chained parameters", "Reverse Chaining"). Deeper is 400: every hop
+// is one more nested sub-query (decision 0044).
+constexpr int kMaxReferenceHops = 3;
+
+std::optional<Failure> ParseCriterion(const std::string& type, std::string_view name,
+                                      const std::string& value, const SearchContext& context,
+                                      int hops, store::Conjunction& out);
+
+// `code[:Type].chained=value` (R4 search.html "Chained parameters"): the referenced resource of
+// Type satisfies `chained`, itself any criterion of Type, a chain again included
+// (subject:Patient.organization.name). Without a Type the parameter must have one target: R4
+// lets the client name it (subject:Patient.name) and a server reject a chain it cannot resolve
+// to one type, as here.
 std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& param,
                                   const std::string& code, std::string_view target_type,
                                   std::string_view chained, const std::string& value,
-                                  const SearchContext& context, Predicate& p) {
+                                  const SearchContext& context, Predicate& p, int hops) {
   std::string target(target_type);
   if (target.empty()) {
     std::string_view targets = param.def->targets;
@@ -184,40 +198,135 @@ std::optional<Failure> ParseChain(const std::string& type, const CompiledParam& 
                  ":Type.param) because it can reference several types");
     }
     target = std::string(targets);
+  } else if (!IsResourceTypeName(target)) {
+    return Bad("chained parameter '" + code + ":" + target + "': not a resource type");
   }
-  std::string chained_code(chained);
-  std::string chained_modifier;
-  if (auto colon = chained_code.find(':'); colon != std::string::npos) {
-    chained_modifier = chained_code.substr(colon + 1);
-    chained_code.resize(colon);
+  if (hops + 1 > kMaxReferenceHops) {
+    return Bad("a chain crosses at most " + std::to_string(kMaxReferenceHops) +
+                   " references (chain links and _has levels together)",
+               "not-supported");
   }
-  if (chained_code.find('.') != std::string::npos) {
-    return Bad("chains deeper than one level are not supported", "not-supported");
-  }
+  if (chained.empty()) return Bad("empty chained parameter after '" + code + ".'");
   auto conj = std::make_shared<store::Conjunction>();
-  std::vector<Predicate> any;
-  for (const std::string& alt : SplitOr(value)) {
-    Predicate inner;
-    if (chained_code == "_id") {
-      inner.kind = Predicate::Kind::kId;
-      inner.value = Unescape(alt);
-    } else {
-      const CompiledParam* cp = SearchParamRegistry::Instance().Find(target, chained_code);
-      if (cp == nullptr) {
-        return Bad("unknown search parameter '" + chained_code + "' for " + target);
-      }
-      if (auto f = ParseValue(target, *cp, chained_code, chained_modifier, alt, context, inner)) {
-        return f;
-      }
-    }
-    any.push_back(std::move(inner));
-  }
-  conj->push_back(std::move(any));
+  if (auto f = ParseCriterion(target, chained, value, context, hops + 1, *conj)) return f;
   p.kind = Predicate::Kind::kReference;
   p.param = code;
   p.chain_type = target;
   p.chain = std::move(conj);
   (void)type;
+  return std::nullopt;
+}
+
+// `_has:Type:ref:criterion=value` (R4 search.html "Reverse Chaining"): a resource of `type` that
+// a resource of Type references through its parameter `ref`, that resource satisfying
+// `criterion` (any criterion of Type, `_has` again included:
+// Patient?_has:Observation:patient:_has:AuditEvent:entity:agent=…).
+std::optional<Failure> ParseHas(const std::string& type, std::string_view name,
+                                const std::string& value, const SearchContext& context, int hops,
+                                store::Conjunction& out) {
+  std::string_view rest = name.substr(std::string_view("_has:").size());
+  const auto c1 = rest.find(':');
+  const auto c2 = c1 == std::string_view::npos ? c1 : rest.find(':', c1 + 1);
+  if (c2 == std::string_view::npos || c1 == 0 || c2 == c1 + 1 || c2 + 1 == rest.size()) {
+    return Bad("'" + std::string(name) + "': _has needs _has:Type:reference:parameter");
+  }
+  if (hops + 1 > kMaxReferenceHops) {
+    return Bad("_has nests at most " + std::to_string(kMaxReferenceHops) +
+                   " levels (chain links and _has levels together)",
+               "not-supported");
+  }
+  const std::string source(rest.substr(0, c1));
+  const std::string ref(rest.substr(c1 + 1, c2 - c1 - 1));
+  const std::string_view criterion = rest.substr(c2 + 1);
+  if (!IsResourceTypeName(source)) return Bad("_has: '" + source + "' is not a resource type");
+  const CompiledParam* cp = SearchParamRegistry::Instance().Find(source, ref);
+  if (cp == nullptr || cp->def->type != ParamType::kReference) {
+    return Bad("_has: '" + ref + "' is not a reference parameter of " + source);
+  }
+  // The reference must be able to point at the searched type (an empty list: any type).
+  std::string_view targets = cp->def->targets;
+  bool reaches = targets.empty();
+  for (std::size_t from = 0; !reaches && from <= targets.size();) {
+    const auto comma = std::min(targets.find(',', from), targets.size());
+    reaches = targets.substr(from, comma - from) == type;
+    from = comma + 1;
+  }
+  if (!reaches) return Bad("_has: " + source + "." + ref + " cannot reference " + type);
+  auto conj = std::make_shared<store::Conjunction>();
+  if (auto f = ParseCriterion(source, criterion, value, context, hops + 1, *conj)) return f;
+  Predicate p;
+  p.kind = Predicate::Kind::kReference;
+  p.reverse = true;
+  p.param = ref;
+  p.target_type = type;
+  p.chain_type = source;
+  p.chain = std::move(conj);
+  out.push_back({std::move(p)});
+  return std::nullopt;
+}
+
+// `system|code` of a token value (`raw` with its escapes): split at the first unescaped '|',
+// each part unescaped; no '|': any system.
+void SplitToken(const std::string& raw, Predicate& p) {
+  auto bar = FindUnescaped(raw, '|');
+  if (bar == std::string::npos) {
+    p.value = Unescape(raw);
+  } else {
+    p.system = Unescape(std::string_view(raw).substr(0, bar));
+    p.value = Unescape(std::string_view(raw).substr(bar + 1));
+  }
+}
+
+// R4 search.html "identifier": `ref:identifier=[system|]value` matches Reference.identifier
+// (the code:identifier rows of idx_token), not the referenced resource's own identifier. A
+// parameter restricted to one target type (Observation patient = subject to a Patient) reads
+// the rows of the parameter it restricts: an identifier alone does not say the target's type.
+std::optional<Failure> ParseReferenceIdentifier(const CompiledParam& param, const std::string& code,
+                                                const std::string& raw, Predicate& p) {
+  std::string base = code;
+  if (!param.only_target.empty()) {
+    if (param.union_of.size() != 1) {
+      return Bad("':identifier' is not supported on '" + code + "'", "not-supported");
+    }
+    base = param.union_of.front();
+  }
+  p.kind = Predicate::Kind::kToken;
+  p.param = base + std::string(kIdentifierSuffix);
+  SplitToken(raw, p);
+  if (p.value.empty() && (!p.system || p.system->empty())) {
+    return Bad("empty :identifier value for '" + code + "'");
+  }
+  return std::nullopt;
+}
+
+// R4 search.html "of-type": `identifier:of-type=system|code|value`, an Identifier whose type
+// has the Coding system|code and whose value is value (all three required), matched as one
+// pair by the code:of-type rows of idx_composite.
+std::optional<Failure> ParseOfType(const std::string& code, const std::string& raw, Predicate& p) {
+  std::vector<std::string> parts;
+  for (std::size_t from = 0;;) {
+    const std::size_t at = FindUnescaped(raw, '|', from);
+    parts.push_back(Unescape(std::string_view(raw).substr(
+        from, at == std::string::npos ? std::string::npos : at - from)));
+    if (at == std::string::npos) break;
+    from = at + 1;
+  }
+  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+    return Bad("'" + code +
+               ":of-type' needs system|code|value (an Identifier.type Coding and the "
+               "identifier's value)");
+  }
+  Predicate type;
+  type.kind = Predicate::Kind::kToken;
+  type.system = std::move(parts[0]);
+  type.value = std::move(parts[1]);
+  Predicate value;
+  value.kind = Predicate::Kind::kToken;
+  value.value = std::move(parts[2]);
+  p.kind = Predicate::Kind::kComposite;
+  p.param = code + std::string(kOfTypeSuffix);
+  p.components = std::make_shared<std::vector<Predicate>>(
+      std::vector<Predicate>{std::move(type), std::move(value)});
   return std::nullopt;
 }
 
@@ -302,19 +411,13 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
         if (p.value.empty()) return Bad("empty :text value for '" + code + "'");
         return std::nullopt;
       }
+      if (modifier == "of-type") return ParseOfType(code, raw, p);
       if (!modifier.empty() && modifier != "not") {
         return Bad("token modifier ':" + std::string(modifier) + "' is not supported",
                    "not-supported");
       }
       p.negate = modifier == "not";
-      // system|code splits at the first unescaped '|'; each part is unescaped afterwards.
-      auto bar = FindUnescaped(raw, '|');
-      if (bar == std::string::npos) {
-        p.value = Unescape(raw);
-      } else {
-        p.system = Unescape(std::string_view(raw).substr(0, bar));
-        p.value = Unescape(std::string_view(raw).substr(bar + 1));
-      }
+      SplitToken(raw, p);
       if (!p.system && p.value.empty()) return Bad("empty token value for '" + code + "'");
       return std::nullopt;
     }
@@ -350,6 +453,7 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
       if (ucum && param.def->type == ParamType::kQuantity) ToCanonicalUcum(code, p);
       return std::nullopt;
     case Predicate::Kind::kReference: {
+      if (modifier == "identifier") return ParseReferenceIdentifier(param, code, raw, p);
       std::string_view v = value;
       std::string target(modifier);
       if (!target.empty() && !IsResourceTypeName(target)) {
@@ -383,6 +487,63 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
   }
   (void)type;
   return Bad("unsupported parameter '" + code + "'", "not-supported");
+}
+
+// One criterion `name=value` of resource `type` inside a chain or `_has` (BuildSearch parses
+// the top level itself): `_id`, `_lastUpdated`, `_has:…`, a chain, or a parameter with its
+// modifier; each comma-separated alternative ORed, ANDed to `out`.
+std::optional<Failure> ParseCriterion(const std::string& type, std::string_view name,
+                                      const std::string& value, const SearchContext& context,
+                                      int hops, store::Conjunction& out) {
+  if (name.starts_with("_has:")) return ParseHas(type, name, value, context, hops, out);
+  if (name == "_id" || name == "_lastUpdated") {
+    std::vector<Predicate> any;
+    for (const std::string& alt : SplitOr(value)) {
+      Predicate p;
+      if (name == "_id") {
+        p.kind = Predicate::Kind::kId;
+        p.value = Unescape(alt);
+      } else {
+        p.kind = Predicate::Kind::kLastUpdated;
+        if (!ParseDateValue(Unescape(alt), p)) return Bad("invalid _lastUpdated value");
+      }
+      any.push_back(std::move(p));
+    }
+    out.push_back(std::move(any));
+    return std::nullopt;
+  }
+  std::string code(name);
+  std::string chained;
+  if (auto dot = code.find('.'); dot != std::string::npos) {
+    chained = code.substr(dot + 1);
+    code.resize(dot);
+  }
+  std::string modifier;
+  if (auto colon = code.find(':'); colon != std::string::npos) {
+    modifier = code.substr(colon + 1);
+    code.resize(colon);
+  }
+  const CompiledParam* cp = SearchParamRegistry::Instance().Find(type, code);
+  if (cp == nullptr) return Bad("unknown search parameter '" + code + "' for " + type);
+  if (!chained.empty() || name.ends_with('.')) {
+    if (cp->def->type != ParamType::kReference) return Bad("'" + code + "' cannot be chained");
+    Predicate p;
+    if (auto f = ParseChain(type, *cp, code, modifier, chained, value, context, p, hops)) return f;
+    out.push_back({std::move(p)});
+    return std::nullopt;
+  }
+  std::vector<Predicate> any;
+  for (const std::string& alt : SplitOr(value)) {
+    Predicate p;
+    if (auto f = ParseValue(type, *cp, code, modifier, alt, context, p)) return f;
+    if (p.negate) {
+      out.push_back({std::move(p)});  // :not: none of the alternatives (as BuildSearch)
+      continue;
+    }
+    any.push_back(std::move(p));
+  }
+  if (!any.empty()) out.push_back(std::move(any));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -727,6 +888,10 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       spec.query.where.push_back(std::move(any));
       continue;
     }
+    if (name.starts_with("_has:")) {
+      if (auto f = ParseHas(type, name, value, context, 0, spec.query.where)) return f;
+      continue;
+    }
     // The Resource parameters of the registry (_profile, _tag, _security, _source) are parsed
     // like the others; every other one starting with '_' is refused.
     if (name.starts_with('_') && SearchParamRegistry::Instance().Find(
@@ -749,7 +914,9 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     if (!chained.empty()) {
       if (cp->def->type != ParamType::kReference) return Bad("'" + name + "' cannot be chained");
       Predicate p;
-      if (auto f = ParseChain(type, *cp, name, modifier, chained, value, context, p)) return f;
+      if (auto f = ParseChain(type, *cp, name, modifier, chained, value, context, p, 0)) {
+        return f;
+      }
       spec.query.where.push_back({std::move(p)});
       continue;
     }

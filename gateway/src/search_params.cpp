@@ -215,10 +215,14 @@ SearchParamRegistry::SearchParamRegistry() {
       if (!param.union_of.empty()) continue;
       if (param.def->type == ParamType::kString)
         param.variant_code = code + std::string(kExactSuffix);
-      if (param.def->type == ParamType::kToken)
+      if (param.def->type == ParamType::kToken) {
         param.variant_code = code + std::string(kTextSuffix);
+        param.of_type_code = code + std::string(kOfTypeSuffix);
+      }
       if (param.def->type == ParamType::kQuantity)
         param.variant_code = code + std::string(kUcumSuffix);
+      if (param.def->type == ParamType::kReference)
+        param.variant_code = code + std::string(kIdentifierSuffix);
     }
   }
 }

@@ -60,6 +60,12 @@ struct CompiledComponent {
 inline constexpr std::string_view kExactSuffix = ":exact";
 inline constexpr std::string_view kTextSuffix = ":text";
 inline constexpr std::string_view kUcumSuffix = ":ucum";
+// Decision 0044: a reference parameter's Reference.identifier values, for :identifier, are
+// idx_token rows under code + kIdentifierSuffix (system|value); a token parameter's Identifier
+// values with their Identifier.type codings, for :of-type, are idx_composite rows under code +
+// kOfTypeSuffix (system1|code1 = a type Coding, code2 = Identifier.value).
+inline constexpr std::string_view kIdentifierSuffix = ":identifier";
+inline constexpr std::string_view kOfTypeSuffix = ":of-type";
 
 struct CompiledParam {
   const SearchParamDef* def = nullptr;
@@ -67,9 +73,12 @@ struct CompiledParam {
   std::vector<CompiledComponent> components;  // a composite's two components, else empty
   // The code of its second kind of index rows: code + kExactSuffix of a string parameter,
   // code + kTextSuffix of a token one (not of a uri) (idx_string), code + kUcumSuffix of a
-  // quantity one (idx_quantity, canonical UCUM); empty for others and for a parameter stored as
-  // a union of others.
+  // quantity one (idx_quantity, canonical UCUM), code + kIdentifierSuffix of a reference one
+  // (idx_token, Reference.identifier); empty for others and for a parameter stored as a union
+  // of others.
   std::string variant_code;
+  // code + kOfTypeSuffix of a token parameter (not a uri, nor a union): its :of-type rows.
+  std::string of_type_code;
   // Non-empty: the parameter's paths are exactly the union of these other parameters' paths
   // (same type), e.g. Observation combo-code = code | component-code. Such a parameter has no
   // index rows of its own (they would duplicate the others'); searches match the rows of these.

@@ -15,6 +15,8 @@
 
 namespace kakehashi::gateway::store::detail {
 
+bool HasDrivingIn(const Conjunction& where);  // (below)
+
 namespace {
 
 std::int64_t ToInt(const std::string& s) {
@@ -523,6 +525,30 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
       return;
     }
     case Predicate::Kind::kReference:
+      if (p.chain && p.reverse) {
+        // _has: the ids that the referencing resources' rows of `param` point at, as resources
+        // of this type (their rk through the (type, id) key, as kId does). The referencing
+        // resources' own criteria are on h (a live resource: index rows are of current
+        // versions only; deleted = 0 says so for criteria that read resources alone).
+        std::string h = std::to_string(depth);
+        h.insert(h.begin(), 'h');
+        std::string t = std::to_string(depth);
+        t.insert(t.begin(), 't');
+        sql += a + ".rk IN (SELECT " + t + ".rk FROM resources " + t + " WHERE " + t +
+               ".type = ? AND " + t + ".id IN (SELECT " + x + ".target_id FROM idx_ref " + x +
+               " JOIN resources " + h + " ON " + h + ".rk = " + x + ".rk WHERE ";
+        params.emplace_back(p.target_type);
+        AppendParamMatch(x, p.chain_type, p.param, keys, sql, params);
+        sql += " AND " + x + ".target_type = ? AND " + h + ".deleted = 0";
+        params.emplace_back(p.target_type);
+        if (!p.chain->empty()) {
+          sql += " AND ";
+          AppendConjunction(*p.chain, h, p.chain_type, dialect, keys, sql, params, depth + 1,
+                            false);
+        }
+        sql += "))";
+        return;
+      }
       if (p.chain) {
         std::string c = std::to_string(depth);
         c.insert(c.begin(), 'c');
@@ -530,7 +556,10 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
         // target): with a selective chain ("subject:Patient.identifier=…") SQLite must drive
         // from the chain's own index rows (c.rk IN …), so "+c.type" keeps it off the
         // (type, last_updated) index, which would scan every resource of the type.
-        const bool drive = dialect == Dialect::kSqlite && IsSelective(*p.chain);
+        // The referenced ids are materialised whole (no order, no limit): whenever the chain's
+        // criterion is an index probe (HasDrivingIn: a chain again, a string prefix, ...),
+        // reading it beats scanning the type (decision 0044: chains of several links).
+        const bool drive = dialect == Dialect::kSqlite && HasDrivingIn(*p.chain);
         in_head("idx_ref");
         sql += " AND " + x + ".target_type = ? AND " + x + ".target_id IN (SELECT " + c +
                ".id FROM resources " + c + " WHERE " + (drive ? "+" : "") + c + ".type = ? AND " +
@@ -619,6 +648,8 @@ bool IsSelective(const Conjunction& where) {
       const bool selective = p.kind == Predicate::Kind::kId ||
                              (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
                              (p.kind == Predicate::Kind::kReference && !p.chain) ||
+                             (p.kind == Predicate::Kind::kReference && p.chain && p.reverse &&
+                              IsSelective(*p.chain)) ||
                              (p.kind == Predicate::Kind::kComposite && p.components &&
                               !p.components->empty() && !p.components->front().value.empty()) ||
                              // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
@@ -801,8 +832,9 @@ std::string SyncParamKeysSql() {
   std::size_t n = 0;
   for (const std::string& type : registry.Types()) {
     for (const auto& [code, param] : registry.ForType(type)) {
-      if (!param.union_of.empty()) continue;                       // no rows of its own (SchemaV3)
-      for (const std::string* c : {&code, &param.variant_code}) {  // code:exact, code:text
+      if (!param.union_of.empty()) continue;  // no rows of its own (SchemaV3)
+      // code:exact, code:text, code:identifier, code:of-type
+      for (const std::string* c : {&code, &param.variant_code, &param.of_type_code}) {
         if (c->empty()) continue;
         sql += n == 0 ? "(" : ", (";
         sql += std::to_string(++n) + ", '" + type + "', '" + *c + "')";

@@ -188,6 +188,10 @@ struct Predicate {
   std::string target_type;
   std::string chain_type;
   std::shared_ptr<const Conjunction> chain;
+  // With `chain` and `reverse` (_has, R4 search.html "Reverse Chaining"): a resource of
+  // chain_type that satisfies `chain` references this one (of target_type) through its
+  // parameter `param`.
+  bool reverse = false;
   // kComposite: one predicate per component, in order (the first kToken or kReference, the
   // second of its component's kind), matched by one stored pair (CompositeEntry).
   std::shared_ptr<const std::vector<Predicate>> components;
