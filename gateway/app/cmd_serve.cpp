@@ -288,6 +288,7 @@ int RunServe(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   handler_options.type_operations = gateway::TerminologyOperations(**terminology_store);
+  handler_options.value_set_codes = gateway::TerminologyValueSetCodes(**terminology_store);
   auto handler = std::make_unique<gateway::Handler>(**store, handler_options);
 
   PrintingSink sink;

@@ -488,7 +488,16 @@ struct Handler::Impl {
     return std::shared_ptr<const detail::CachedResource>(std::move(entry));
   }
 
-  Response Read(const std::string& type, const std::string& id, const Request& request) const {
+  // _summary / _elements on read and vread (R4 search.html "Summary": "_summary ... can be used
+  // with a read"; decision 0045): the subset, or a 400 for a bad value.
+  static std::optional<Failure> ReadSubset(const QueryParams& params, detail::SubsetSpec& subset) {
+    return detail::ParseSubsetParams(params, subset, false);
+  }
+
+  Response Read(const std::string& type, const std::string& id, const Request& request,
+                const QueryParams& params = {}) const {
+    detail::SubsetSpec subset;
+    if (auto f = ReadSubset(params, subset)) return detail::FailureResponse(*f);
     auto row = ReadCurrent(type, id);
     if (!row) return detail::FailureResponse(StoreFailure(row.error()));
     if (!*row)
@@ -512,11 +521,15 @@ struct Handler::Impl {
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
     resp.SetHeader("ETag", std::string(r.etag()));
     resp.SetHeader("Last-Modified", std::string(r.last_modified()));
-    resp.body = r.json();  // the stored canonical bytes, not re-serialised
+    // The stored canonical bytes, not re-serialised (unless a subset was asked for).
+    resp.body = subset.Active() ? detail::Subset(std::string(r.json()), subset) : r.json();
     return resp;
   }
 
-  Response VRead(const std::string& type, const std::string& id, std::string_view vid) const {
+  Response VRead(const std::string& type, const std::string& id, std::string_view vid,
+                 const QueryParams& params = {}) const {
+    detail::SubsetSpec subset;
+    if (auto f = ReadSubset(params, subset)) return detail::FailureResponse(*f);
     const std::optional<std::int64_t> parsed = ParseVersionId(vid);
     if (!parsed) return detail::FailureResponse(Fail(404, "not-found", "no such version"));
     const std::int64_t version = *parsed;
@@ -534,7 +547,7 @@ struct Handler::Impl {
     resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
     resp.SetHeader("ETag", detail::FormatETag(version));
     resp.SetHeader("Last-Modified", detail::FormatHttpDate((*row)->last_updated_us));
-    resp.body = std::move((*row)->json);
+    resp.body = subset.Active() ? detail::Subset((*row)->json, subset) : std::move((*row)->json);
     return resp;
   }
 
@@ -650,7 +663,7 @@ struct Handler::Impl {
                   std::string(what) + " takes search criteria, not _offset or _cursor");
     }
     detail::SearchSpec spec;
-    detail::SearchContext ctx{options.base_url, 2, 2};
+    detail::SearchContext ctx{options.base_url, 2, 2, &options.value_set_codes};
     if (auto f = detail::BuildSearch(type, params, ctx, spec)) return f;
     if (spec.query.where.empty()) {
       return Fail(400, "invalid", std::string(what) + " has no search criteria");
@@ -1019,8 +1032,12 @@ struct Handler::Impl {
 
   // A history's parameters into `q` (and the echoed ones into `echo`); the failure, if any.
   std::optional<Failure> HistoryParams(const QueryParams& params, store::HistoryQuery& q,
-                                       QueryParams& echo) const {
+                                       QueryParams& echo,
+                                       detail::SubsetSpec* subset = nullptr) const {
     q.count = options.default_count;
+    detail::SubsetSpec asked;  // _summary, _elements (decision 0045)
+    if (auto f = detail::ParseSubsetParams(params, asked, false)) return f;
+    if (subset != nullptr) *subset = asked;
     for (const auto& [k, v] : params) {
       if (k == "_count") {
         int n = 0;
@@ -1040,6 +1057,8 @@ struct Handler::Impl {
           return Fail(400, "invalid", "invalid _cursor");
         }
         q.before_seq = seq;
+      } else if (k == "_summary" || k == "_elements") {
+        echo.emplace_back(k, v);
       } else if (k != "_format" && k != "_pretty") {
         return Fail(400, "not-supported", "history parameter '" + k + "' is not supported");
       }
@@ -1053,7 +1072,8 @@ struct Handler::Impl {
     q.type = type;
     q.id = id;
     QueryParams echo;
-    if (auto f = HistoryParams(params, q, echo)) return detail::FailureResponse(*f);
+    detail::SubsetSpec subset;
+    if (auto f = HistoryParams(params, q, echo, &subset)) return detail::FailureResponse(*f);
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
     if (!id.empty()) {
@@ -1093,7 +1113,7 @@ struct Handler::Impl {
       detail::AppendJsonString(FullUrl(r.type, r.id), out);
       if (!r.deleted) {
         out += ",\"resource\":";
-        out += r.json;
+        out += subset.Active() ? detail::Subset(r.json, subset) : r.json;
       }
       const char* method = r.deleted ? "DELETE" : (r.version == 1 ? "POST" : "PUT");
       std::string url = r.version == 1 && !r.deleted ? r.type : r.type + "/" + r.id;
@@ -1128,44 +1148,6 @@ struct Handler::Impl {
   }
 
   // ---------------------------------------------------------------- search
-
-  // Applies _elements (R4 §3.1.1.5.9): keeps the listed top-level elements plus the mandatory
-  // ones and marks the resource SUBSETTED. "Servers SHOULD always return mandatory elements
-  // whether they are requested or not": the elements of min >= 1 in the R4 definition of the
-  // type (Observation status and code), so a subset stays a valid resource. A choice element is
-  // named by its element name ("value") or its typed JSON name ("valueQuantity").
-  static std::string Subset(const std::string& json, const std::vector<std::string>& elements) {
-    Json resource;
-    detail::JsonError error;
-    if (!detail::ParseJson(json, resource, error)) return json;
-    const fhir::r4::TypeInfo* info = fhir::r4::FindType(resource.Str("resourceType"));
-    auto requested = [&](std::string_view name) {
-      return std::find(elements.begin(), elements.end(), name) != elements.end();
-    };
-    Json out = Json::Object();
-    for (auto& [k, v] : resource.Members()) {
-      bool keep = k == "resourceType" || k == "id" || k == "meta" || requested(k);
-      if (!keep && info != nullptr) {
-        // "_status" (a primitive's extension) goes with "status".
-        std::string_view name = k;
-        if (name.starts_with('_')) name.remove_prefix(1);
-        keep = requested(name);
-        if (const fhir::r4::ElementInfo* e = info->FindElement(name)) {
-          keep = keep || e->min >= 1 || requested(e->name);
-        }
-      }
-      if (keep) out.Members().emplace_back(k, std::move(v));
-    }
-    Json* meta = out.Find("meta");
-    if (meta == nullptr) meta = &out.Set("meta", Json::Object());
-    Json* tags = meta->Find("tag");
-    if (tags == nullptr || !tags->IsArray()) tags = &meta->Set("tag", Json::Array());
-    Json tag = Json::Object();
-    tag.Set("system", Json::String("http://terminology.hl7.org/CodeSystem/v3-ObservationValue"));
-    tag.Set("code", Json::String("SUBSETTED"));
-    tags->Push(std::move(tag));
-    return detail::ToJsonText(out);
-  }
 
   // References of `rows` through `param` (evaluated on the stored JSON) for _include.
   std::optional<Failure> Includes(store::Session& session, const detail::IncludeSpec& inc,
@@ -1234,7 +1216,8 @@ struct Handler::Impl {
 
   Response Search(const std::string& type, const QueryParams& params) const {
     detail::SearchSpec spec;
-    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
+                              &options.value_set_codes};
     if (auto f = detail::BuildSearch(type, params, ctx, spec)) return detail::FailureResponse(*f);
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
@@ -1334,10 +1317,10 @@ struct Handler::Impl {
     auto emit = [&](const store::ResourceRow& r, std::string_view mode) {
       if (!first) out += ',';
       first = false;
-      if (spec.elements.empty()) {
+      if (!spec.subset.Active()) {
         AppendEntryResource(out, FullUrl(r.type, r.id), r.json, mode);
       } else {
-        AppendEntryResource(out, FullUrl(r.type, r.id), Subset(r.json, spec.elements), mode);
+        AppendEntryResource(out, FullUrl(r.type, r.id), detail::Subset(r.json, spec.subset), mode);
       }
     };
     for (const auto& r : *rows) emit(r, "match");
@@ -1376,7 +1359,8 @@ struct Handler::Impl {
   // (docs/gateway.md, "Patient/$everything").
   Response Everything(const std::string& id, const QueryParams& params) const {
     detail::EverythingSpec spec;
-    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
+                              &options.value_set_codes};
     if (auto f = detail::BuildEverything(id, params, ctx, spec)) {
       return detail::FailureResponse(*f);
     }
@@ -1918,14 +1902,21 @@ struct Handler::Impl {
     switch (ep.kind) {
       case Endpoint::kSearch: {
         detail::SearchSpec spec;
-        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
+                                  &options.value_set_codes};
         if (auto f = detail::BuildSearch(ep.type, ep.params, ctx, spec)) {
           return GetFailed(f->status);
         }
         break;
       }
-      case Endpoint::kRead: e.get_check = Entry::GetCheck::kCurrent; break;
-      case Endpoint::kVRead:
+      case Endpoint::kRead:
+      case Endpoint::kVRead: {
+        detail::SubsetSpec subset;
+        if (auto f = ReadSubset(ep.params, subset)) return GetFailed(f->status);
+        if (ep.kind == Endpoint::kRead) {
+          e.get_check = Entry::GetCheck::kCurrent;
+          break;
+        }
         if (auto v = ParseVersionId(ep.vid)) {
           e.get_version = *v;
         } else {
@@ -1933,6 +1924,7 @@ struct Handler::Impl {
         }
         e.get_check = Entry::GetCheck::kVersion;
         break;
+      }
       case Endpoint::kHistory: {
         store::HistoryQuery q;
         QueryParams echo;
@@ -1949,7 +1941,8 @@ struct Handler::Impl {
         return RunGet(e);
       case Endpoint::kEverything: {
         detail::EverythingSpec spec;
-        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count};
+        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
+                                  &options.value_set_codes};
         if (auto f = detail::BuildEverything(ep.id, ep.params, ctx, spec)) {
           return GetFailed(f->status);
         }
@@ -2565,6 +2558,21 @@ struct Handler::Impl {
     formats.Push(Json::String("json"));
     Json& rest = cs.Set("rest", Json::Array()).Push(Json::Object());
     rest.Set("mode", Json::String("server"));
+    // Result parameters have no element of their own in R4's CapabilityStatement: said here.
+    rest.Set("documentation",
+             Json::String("Result parameters: _count, _sort, _include and _revinclude (:iterate), "
+                          "_total=accurate, _summary (true, text, data, count, false; true, "
+                          "text, data and false also on read, vread and history) and _elements "
+                          "(also on read, vread and history); subsets carry the SUBSETTED tag. "
+                          "_contained and _containedType are not served (400)."));
+    // Token modifiers (decision 0045): :in / :not-in only with a terminology.
+    const std::string token_documentation =
+        options.value_set_codes
+            ? "Modifiers :not, :text, :missing, :in and :not-in (a ValueSet canonical of the "
+              "server's terminology, as ValueSet/$expand lists it); :above, :below and "
+              ":of-type are refused (400)"
+            : "Modifiers :not, :text and :missing; :in, :not-in, :above, :below and :of-type "
+              "are refused (400)";
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {
@@ -2671,6 +2679,8 @@ struct Handler::Impl {
           // R4 CapabilityStatement has no element for modifiers: said in words.
           p.Set("documentation", Json::String("Matches the whole URI exactly; modifiers :below "
                                               "and :above (at '/' boundaries) and :missing"));
+        } else if (param.def->type == detail::ParamType::kToken) {
+          p.Set("documentation", Json::String(token_documentation));
         }
         if (param.def->type == detail::ParamType::kQuantity) {  // decision 0047
           p.Set("documentation",
@@ -2925,7 +2935,7 @@ struct Handler::Impl {
         return Search(e.type, e.params);
       }
       case Endpoint::kOperation: return e.op->run(request);
-      case Endpoint::kRead: return Read(e.type, e.id, request);
+      case Endpoint::kRead: return Read(e.type, e.id, request, e.params);
       case Endpoint::kUpdate: return Deliver(Update(e.type, e.id, request), defer);
       case Endpoint::kDelete: return Deliver(Remove(e.type, e.id, request), defer);
       case Endpoint::kCondUpdate:
@@ -2939,7 +2949,7 @@ struct Handler::Impl {
           if (auto f = EverythingBody(request, e.params)) return detail::FailureResponse(*f);
         }
         return Everything(e.id, e.params);
-      case Endpoint::kVRead: return VRead(e.type, e.id, e.vid);
+      case Endpoint::kVRead: return VRead(e.type, e.id, e.vid, e.params);
     }
     return detail::FailureResponse(Fail(500, "exception", "unknown endpoint kind"));
   }

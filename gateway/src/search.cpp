@@ -412,6 +412,21 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
         return std::nullopt;
       }
       if (modifier == "of-type") return ParseOfType(code, raw, p);
+      if (modifier == "above" || modifier == "below") {
+        // R4 search.html "above"/"below" on tokens: subsumption in the code system's hierarchy.
+        // The terminology module's code systems have none (flat tables and masters), so there
+        // is nothing to subsume by (decision 0045).
+        return Bad("token ':" + std::string(modifier) +
+                       "' (subsumption) needs a code system hierarchy; the server's "
+                       "terminology has none",
+                   "not-supported");
+      }
+      if (modifier == "in" || modifier == "not-in") {
+        return Bad("token ':" + std::string(modifier) +
+                       "' is served on the searched type's own parameters only (not in chains "
+                       "or composites)",
+                   "not-supported");
+      }
       if (!modifier.empty() && modifier != "not") {
         return Bad("token modifier ':" + std::string(modifier) + "' is not supported",
                    "not-supported");
@@ -709,6 +724,67 @@ std::optional<Failure> NotUtf8(const QueryParams& params) {
   return std::nullopt;
 }
 
+// At most this many (system, code) pairs a token :in / :not-in searches by (one OR, or one
+// AND of negations, in the SQL).
+constexpr std::size_t kMaxValueSetCodes = 1000;
+
+// Token :in / :not-in (R4 search.html "in", "not-in"): the value (alternatives ORed) names
+// ValueSet canonicals; their codes (HandlerOptions::value_set_codes, the terminology module's
+// $expand) become token predicates: ORed for :in, each negated and ANDed for :not-in (a resource
+// with none of the codes, or none at all, as :not does; decision 0045).
+std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
+                                          const std::string& value, const SearchContext& context,
+                                          store::Conjunction& where) {
+  const std::string what = "'" + code + (negate ? ":not-in'" : ":in'");
+  if (context.value_sets == nullptr || !*context.value_sets) {
+    return Bad(what + " needs a terminology (value sets) on this server", "not-supported");
+  }
+  std::vector<std::pair<std::string, std::string>> codes;
+  for (const std::string& alt : SplitOr(value)) {
+    std::string url = Unescape(alt);
+    if (auto bar = url.find('|'); bar != std::string::npos) url.resize(bar);  // canonical|version
+    if (url.empty()) return Bad(what + " needs a ValueSet canonical URL");
+    if (url.find(':') == std::string::npos) {
+      return Bad(what +
+                     " takes a ValueSet canonical URL (references to stored ValueSet "
+                     "resources are not supported)",
+                 "not-supported");
+    }
+    auto found = (*context.value_sets)(url, kMaxValueSetCodes);
+    if (!found) {
+      return Bad(what + ": the value set is not known to this server's terminology", "not-found");
+    }
+    codes.insert(codes.end(), found->begin(), found->end());
+    if (codes.size() > kMaxValueSetCodes) {
+      return Bad(what + ": the value set has more than " + std::to_string(kMaxValueSetCodes) +
+                     " codes to search by",
+                 "too-costly");
+    }
+  }
+  std::vector<Predicate> any;
+  for (auto& [system, c] : codes) {
+    Predicate p;
+    p.kind = Predicate::Kind::kToken;
+    p.param = code;
+    p.system = std::move(system);
+    p.value = std::move(c);
+    p.negate = negate;
+    if (negate) {
+      where.push_back({std::move(p)});
+    } else {
+      any.push_back(std::move(p));
+    }
+  }
+  if (!negate && any.empty()) {
+    // An empty value set: nothing is in it. An empty id matches no resource.
+    Predicate none;
+    none.kind = Predicate::Kind::kId;
+    any.push_back(std::move(none));
+  }
+  if (!any.empty()) where.push_back(std::move(any));
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& params,
@@ -764,11 +840,10 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     spec.echo.emplace_back(name, value);
     if (name == "_summary") {
-      if (value == "count") {
-        spec.summary_count = true;
-      } else if (value != "false") {
-        return Bad("_summary supports count and false", "not-supported");
-      }
+      auto summary = ParseSummary(value);
+      if (!summary) return Bad("_summary must be true, text, data, count or false");
+      spec.subset.summary = *summary;
+      spec.summary_count = *summary == Summary::kCount;
       continue;
     }
     if (name == "_total") {
@@ -777,7 +852,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     if (name == "_elements") {
       for (auto& e : SplitOr(value)) {
-        if (!e.empty()) spec.elements.push_back(Unescape(e));
+        if (!e.empty()) spec.subset.elements.push_back(Unescape(e));
       }
       continue;
     }
@@ -920,6 +995,13 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       spec.query.where.push_back({std::move(p)});
       continue;
     }
+    if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
+      if (auto f =
+              ValueSetPredicates(name, modifier == "not-in", value, context, spec.query.where)) {
+        return f;
+      }
+      continue;
+    }
     std::vector<Predicate> any;
     for (const std::string& alt : SplitOr(value)) {
       Predicate p;
@@ -946,7 +1028,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
   } else if (spec.query.after && !spec.query.sort.empty()) {
     return Bad("invalid _cursor for this _sort (use the next link as given)");
   }
-  return std::nullopt;
+  return CheckSubset(spec.subset);
 }
 
 std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,

@@ -2,7 +2,9 @@
 #pragma once
 
 #include "handler_util.hpp"
+#include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/store/store.hpp"
+#include "subset.hpp"
 
 #include <optional>
 #include <string>
@@ -23,14 +25,15 @@ struct SearchSpec {
   std::vector<IncludeSpec> revincludes;
   bool summary_count = false;
   bool total_accurate = false;
-  std::vector<std::string> elements;
-  QueryParams echo;  // parameters repeated in self/next links (paging ones excluded)
+  SubsetSpec subset;  // _summary and _elements (subset.hpp)
+  QueryParams echo;   // parameters repeated in self/next links (paging ones excluded)
 };
 
 struct SearchContext {
   std::string base_url;
   int default_count = 20;
   int max_count = 1000;
+  const ValueSetCodes* value_sets = nullptr;  // token :in / :not-in (HandlerOptions)
 };
 
 // Fills `spec` for a search of `type`; returns a 400 Failure for unknown parameters, bad values

@@ -353,6 +353,44 @@ std::vector<TypeOperation> TerminologyOperations(const term::TerminologyStore& s
   };
 }
 
+ValueSetCodes TerminologyValueSetCodes(const term::TerminologyStore& store,
+                                       term::ProfileSet output) {
+  auto service = std::make_shared<const term::TerminologyService>(store, output);
+  return [service](
+             std::string_view url,
+             std::size_t limit) -> std::optional<std::vector<std::pair<std::string, std::string>>> {
+    // The same expansion ValueSet/$expand serves (the implicit value set of a code system).
+    term::ExpandRequest request;
+    request.url = std::string(url);
+    request.count = limit + 1;
+    term::ExpandResult expanded = service->Expand(request);
+    if (!expanded.found) return std::nullopt;
+    std::vector<std::pair<std::string, std::string>> codes;
+    // A stored Coding may spell its system any registered way (urn:oid:, an older URL).
+    std::vector<std::string> spellings;
+    std::string spelled_for;
+    for (const term::Coding& c : expanded.contains) {
+      if (c.system != spelled_for) {
+        spelled_for = c.system;
+        const std::string canonical = service->Normalize(c.system).canonical;
+        spellings.clear();
+        for (std::string& s : service->Registry().SpellingsOf(canonical)) {
+          if (s.find(':') != std::string::npos) spellings.push_back(std::move(s));  // URI forms
+        }
+        spellings.push_back(c.system);
+        spellings.push_back(canonical);
+        std::sort(spellings.begin(), spellings.end());
+        spellings.erase(std::unique(spellings.begin(), spellings.end()), spellings.end());
+      }
+      for (const std::string& s : spellings) {
+        codes.emplace_back(s, c.code);
+        if (codes.size() > limit) return codes;
+      }
+    }
+    return codes;
+  };
+}
+
 // ------------------------------------------------------------------ OUT parameters
 
 Node CodingToNode(const term::Coding& c) {

@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -43,6 +44,13 @@ struct TypeOperation {
 // Called by Handler::Transaction inside the store transaction after every entry succeeded.
 using BeforeCommit = std::function<Result<void>(store::Session& session)>;
 
+// Value set membership for token :in / :not-in (R4 search.html "in"; decision 0045): the
+// (system, code) pairs of the ValueSet canonical `url` (every spelling of a system a stored
+// resource may carry), at most `limit` + 1 of them (more than `limit`: too large to search by).
+// nullopt: the value set is not known.
+using ValueSetCodes = std::function<std::optional<std::vector<std::pair<std::string, std::string>>>(
+    std::string_view url, std::size_t limit)>;
+
 struct HandlerOptions {
   // Absolute base used in fullUrl, Location and paging links.
   std::string base_url = "http://127.0.0.1:8080/fhir";
@@ -50,6 +58,8 @@ struct HandlerOptions {
   int max_count = 1000;
   Validator validator;  // empty: only the built-in structural checks
   std::vector<TypeOperation> type_operations;
+  // Token :in / :not-in (ValueSetCodes); empty: they are 400.
+  ValueSetCodes value_set_codes;
   // Read cache for read by id (docs/gateway.md, "Read cache"): on when `read_cache_sqlite_file`
   // names the SQLite database file of the store (WAL mode); an entry is served only while that
   // database has seen no commit from any connection or process since it was read. Never used on

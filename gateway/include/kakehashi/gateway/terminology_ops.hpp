@@ -37,6 +37,12 @@ std::vector<TypeOperation> TerminologyOperations(
     const terminology::TerminologyStore& store,
     terminology::ProfileSet output = terminology::ProfileSet::kJpCore120);
 
+// Token :in / :not-in (HandlerOptions::value_set_codes; decision 0045) over the same service:
+// the codes ValueSet/$expand lists for `url`, each with every spelling of its system.
+ValueSetCodes TerminologyValueSetCodes(
+    const terminology::TerminologyStore& store,
+    terminology::ProfileSet output = terminology::ProfileSet::kJpCore120);
+
 // The OUT Parameters resource of each operation (the R4 OperationDefinitions above), one builder
 // for the REST operations and `kakehashi terminology`. Empty values are left out (a FHIR string
 // or uri is never ""); the service's issues, if any, become an "issues" OperationOutcome part.

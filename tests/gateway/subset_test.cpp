@@ -1,0 +1,289 @@
+// _summary=true|text|data and _elements on search, read, vread and history; token :in / :not-in
+// over the terminology module's value sets; token :above / :below refused (decision 0045).
+#include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/terminology_ops.hpp"
+
+#include "detail/json.hpp"
+#include "json_support.hpp"
+#include "kakehashi/terminology/code_systems.hpp"
+#include "kakehashi/terminology/store.hpp"
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kakehashi::gateway {
+namespace {
+
+using detail::Json;
+using testing::Backend;
+using testing::Parse;
+using testing::Req;
+
+struct Fixture {
+  std::unique_ptr<testing::TestStore> t;
+  std::unique_ptr<terminology::TerminologyStore> terms;
+  std::unique_ptr<Handler> h;
+  explicit Fixture(Backend backend, bool with_terminology = true) : t(testing::MakeStore(backend)) {
+    HandlerOptions o;
+    if (with_terminology) {
+      terminology::TerminologyStore::Options options;  // in memory: the built-in tables
+      CollectingSink sink;
+      auto store = terminology::TerminologyStore::Open(
+          options, terminology::CodeSystemRegistry::Builtin(), sink);
+      REQUIRE(store);
+      terms = std::move(*store);
+      o.type_operations = TerminologyOperations(*terms);
+      o.value_set_codes = TerminologyValueSetCodes(*terms);
+    }
+    h = std::make_unique<Handler>(*t->store, std::move(o));
+  }
+  Response Do(const Request& r) const { return h->Handle(r); }
+  Json Get(const std::string& target, int status = 200) const {
+    Response r = Do(Req("GET", target));
+    INFO(target << " -> " << r.body);
+    REQUIRE(r.status == status);
+    return Parse(r.body);
+  }
+  std::set<std::string> Ids(const std::string& target) const {
+    Json b = Get(target);
+    std::set<std::string> ids;
+    if (const Json* e = b.Find("entry")) {
+      for (const Json& entry : e->Items()) ids.emplace(entry.Find("resource")->Str("id"));
+    }
+    return ids;
+  }
+  void Put(const std::string& type, const std::string& id, const std::string& body) const {
+    Response r = Do(Req("PUT", "/fhir/" + type + "/" + id, body));
+    INFO(r.body);
+    REQUIRE((r.status == 201 || r.status == 200));
+  }
+};
+
+// The member names of an object, in order.
+std::vector<std::string> Keys(const Json& object) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : object.Members()) out.push_back(k);
+  return out;
+}
+
+// How many SUBSETTED tags meta.tag holds (0 when no meta or tag).
+int Subsetted(const Json& resource) {
+  const Json* meta = resource.Find("meta");
+  const Json* tags = meta != nullptr ? meta->Find("tag") : nullptr;
+  int n = 0;
+  if (tags == nullptr) return 0;
+  for (const Json& t : tags->Items()) {
+    if (t.Str("system") == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue" &&
+        t.Str("code") == "SUBSETTED") {
+      ++n;
+    }
+  }
+  return n;
+}
+
+constexpr const char* kPatient =
+    R"({"resourceType":"Patient","id":"p1","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">山田 太郎</div>"},"extension":[{"url":"http://example.org/x","valueString":"x"}],"identifier":[{"system":"urn:mrn","value":"1"}],"active":true,"name":[{"family":"山田","given":["太郎"]}],"gender":"male","_gender":{"extension":[{"url":"http://example.org/g","valueString":"g"}]},"birthDate":"1980-04-01","maritalStatus":{"text":"既婚"},"contact":[{"name":{"family":"山田"}}],"communication":[{"language":{"text":"ja"}}],"link":[{"other":{"reference":"Patient/p2"},"type":"seealso"}]})";
+
+constexpr const char* kObservation =
+    R"({"resourceType":"Observation","id":"o1","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">BP</div>"},"status":"final","category":[{"text":"vital-signs"}],"code":{"text":"BP"},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-02","note":[{"text":"n"}],"referenceRange":[{"text":"normal"}],"component":[{"code":{"text":"systolic"},"valueQuantity":{"value":120},"interpretation":[{"text":"H"}]}]})";
+
+void Summary(Backend backend) {
+  // R4 search.html "Summary": true = the isSummary elements of the type's StructureDefinition
+  // (plus mandatory ones, id, meta), text = text, id, meta and top-level mandatory elements,
+  // data = all but text; each marked SUBSETTED.
+  Fixture f(backend);
+  f.Put("Patient", "p1", kPatient);
+  f.Put("Observation", "o1", kObservation);
+
+  // _summary=true, on read. Patient: identifier, active, name, gender, birthDate, link are
+  // isSummary; text, extension, maritalStatus, contact, communication are not.
+  Json t = f.Get("/fhir/Patient/p1?_summary=true");
+  CHECK(Keys(t) == std::vector<std::string>{"resourceType", "id", "meta", "identifier", "active",
+                                            "name", "gender", "_gender", "birthDate", "link"});
+  CHECK(Subsetted(t) == 1);
+  CHECK(t.Find("meta")->Str("versionId") == "1");
+  CHECK(t.Find("name")->Items()[0].Str("family") == "山田");
+  // Inside a backbone element: Patient.link.other and type are isSummary.
+  CHECK(Keys(t.Find("link")->Items()[0]) == std::vector<std::string>{"other", "type"});
+
+  // Observation: status and code (min 1) and the isSummary ones; in Observation.component
+  // code and value[x] are isSummary, interpretation is not; note and referenceRange are not.
+  Json o = f.Get("/fhir/Observation/o1?_summary=true");
+  // (R4 marks Observation.category not isSummary.)
+  CHECK(Keys(o) == std::vector<std::string>{"resourceType", "id", "meta", "status", "code",
+                                            "subject", "effectiveDateTime", "component"});
+  CHECK(Keys(o.Find("component")->Items()[0]) == std::vector<std::string>{"code", "valueQuantity"});
+
+  // _summary=text: text, id, meta and the mandatory top-level elements (Observation status, code).
+  Json pt = f.Get("/fhir/Patient/p1?_summary=text");
+  CHECK(Keys(pt) == std::vector<std::string>{"resourceType", "id", "meta", "text"});
+  CHECK(Subsetted(pt) == 1);
+  Json ot = f.Get("/fhir/Observation/o1?_summary=text");
+  CHECK(Keys(ot) ==
+        std::vector<std::string>{"resourceType", "id", "meta", "text", "status", "code"});
+
+  // _summary=data: everything but text.
+  Json pd = f.Get("/fhir/Patient/p1?_summary=data");
+  CHECK(pd.Find("text") == nullptr);
+  CHECK(pd.Find("contact") != nullptr);
+  CHECK(pd.Find("extension") != nullptr);
+  CHECK(pd.Str("gender") == "male");
+  CHECK(Subsetted(pd) == 1);
+
+  // _summary=false: the stored resource as it is.
+  Response plain = f.Do(Req("GET", "/fhir/Patient/p1"));
+  CHECK(f.Do(Req("GET", "/fhir/Patient/p1?_summary=false")).body == plain.body);
+  CHECK(Subsetted(Parse(plain.body)) == 0);
+
+  // Search: each entry subsetted; _summary=count still counts.
+  Json s = f.Get("/fhir/Patient?_summary=true");
+  REQUIRE(s.Find("entry")->Items().size() == 1);
+  const Json& sr = *s.Find("entry")->Items()[0].Find("resource");
+  CHECK(sr.Find("contact") == nullptr);
+  CHECK(sr.Find("name") != nullptr);
+  CHECK(Subsetted(sr) == 1);
+  Json so = f.Get("/fhir/Observation?_summary=text&_include=Observation:subject");
+  REQUIRE(so.Find("entry")->Items().size() == 2);
+  for (const Json& e : so.Find("entry")->Items()) {
+    CHECK(e.Find("resource")->Find("text") != nullptr);
+    CHECK(e.Find("resource")->Find("subject") == nullptr);
+    CHECK(e.Find("resource")->Find("name") == nullptr);
+  }
+  CHECK(f.Get("/fhir/Patient?_summary=count").Find("total")->Text() == "1");
+
+  // vread and history.
+  Json v = f.Get("/fhir/Patient/p1/_history/1?_summary=text");
+  CHECK(Keys(v) == std::vector<std::string>{"resourceType", "id", "meta", "text"});
+  Json h = f.Get("/fhir/Patient/p1/_history?_summary=true");
+  const Json& hr = *h.Find("entry")->Items()[0].Find("resource");
+  CHECK(hr.Find("contact") == nullptr);
+  CHECK(hr.Find("gender") != nullptr);
+  CHECK(Subsetted(hr) == 1);
+  CHECK(h.Find("link")->Items()[0].Str("url").find("_summary=true") != std::string_view::npos);
+
+  // Malformed: 400 with an OperationOutcome, on each interaction.
+  for (const char* target :
+       {"/fhir/Patient/p1?_summary=yes", "/fhir/Patient?_summary=", "/fhir/Patient?_summary=TRUE",
+        "/fhir/Patient/p1/_history/1?_summary=count", "/fhir/Patient/p1/_history?_summary=count",
+        "/fhir/Patient/p1?_summary=count", "/fhir/Patient?_summary=true&_elements=name",
+        "/fhir/Patient/p1?_summary=text&_elements=name"}) {
+    Json oo = f.Get(target, 400);
+    CHECK(oo.Str("resourceType") == "OperationOutcome");
+  }
+}
+KAKEHASHI_BACKEND_TEST("subset: _summary true, text, data on read, vread, history, search",
+                       "[handler]", Summary)
+
+void Elements(Backend backend) {
+  // R4 search.html "_elements": the named elements, plus the mandatory ones, SUBSETTED once
+  // (also when the stored resource already carries the tag); also on read, vread, history.
+  Fixture f(backend);
+  f.Put("Observation", "o1", kObservation);
+  Json r = f.Get("/fhir/Observation/o1?_elements=subject");
+  CHECK(Keys(r) ==
+        std::vector<std::string>{"resourceType", "id", "meta", "status", "code", "subject"});
+  CHECK(Subsetted(r) == 1);
+  Json v = f.Get("/fhir/Observation/o1/_history/1?_elements=effective,note");
+  CHECK(Keys(v) == std::vector<std::string>{"resourceType", "id", "meta", "status", "code",
+                                            "effectiveDateTime", "note"});
+  Json h = f.Get("/fhir/Observation/o1/_history?_elements=category");
+  const Json& hr = *h.Find("entry")->Items()[0].Find("resource");
+  CHECK(Keys(hr) ==
+        std::vector<std::string>{"resourceType", "id", "meta", "status", "category", "code"});
+  // A resource without meta gets one (after id), a stored SUBSETTED tag is not repeated.
+  f.Put(
+      "Patient", "p9",
+      R"({"resourceType":"Patient","id":"p9","meta":{"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]},"gender":"female"})");
+  Json p = f.Get("/fhir/Patient/p9?_elements=gender");
+  CHECK(Subsetted(p) == 1);
+  CHECK(p.Str("gender") == "female");
+}
+KAKEHASHI_BACKEND_TEST("subset: _elements on read, vread, history; one SUBSETTED tag", "[handler]",
+                       Elements)
+
+void ValueSetIn(Backend backend) {
+  // Token :in / :not-in (R4 search.html "in", "not-in") by the terminology module's value sets
+  // (the implicit value set of a code system, as ValueSet/$expand serves it).
+  Fixture f(backend);
+  auto obs = [&](const std::string& id, const std::string& system, const std::string& code) {
+    f.Put("Observation", id,
+          R"({"resourceType":"Observation","id":")" + id +
+              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
+              code + R"("}]}})");
+  };
+  const std::string v2_0078 = "http://terminology.hl7.org/CodeSystem/v2-0078";
+  obs("h", v2_0078, "H");
+  obs("l", v2_0078, "L");
+  obs("x", v2_0078, "NOT-A-CODE");            // the system, but not one of its codes
+  obs("o", "http://example.org/other", "H");  // the code, in another system
+  f.Put("Observation", "none",
+        R"({"resourceType":"Observation","id":"none","status":"final","code":{"text":"t"}})");
+  // The value set: by the system URL (implicit value set) or its ValueSet twin.
+  for (const std::string& vs :
+       {v2_0078, std::string("http://terminology.hl7.org/ValueSet/v2-0078")}) {
+    INFO(vs);
+    CHECK(f.Ids("/fhir/Observation?code:in=" + vs) == std::set<std::string>{"h", "l"});
+    CHECK(f.Ids("/fhir/Observation?code:not-in=" + vs) == std::set<std::string>{"x", "o", "none"});
+  }
+  // ANDed with another parameter, ORed over two value sets.
+  CHECK(f.Ids("/fhir/Observation?code:in=" + v2_0078 + "&_id=l,o") == std::set<std::string>{"l"});
+  CHECK(f.Ids("/fhir/Observation?code:in=" + v2_0078 +
+              ",http://terminology.hl7.org/CodeSystem/v2-0085") == std::set<std::string>{"h", "l"});
+  // Unknown value set, a relative reference, an empty value: 400 with an OperationOutcome.
+  Json unknown = f.Get("/fhir/Observation?code:in=http://example.org/ValueSet/nothing", 400);
+  CHECK(unknown.Find("issue")->Items()[0].Str("code") == "not-found");
+  CHECK(f.Get("/fhir/Observation?code:in=ValueSet/123", 400).Str("resourceType") ==
+        "OperationOutcome");
+  CHECK(f.Get("/fhir/Observation?code:in=", 400).Str("resourceType") == "OperationOutcome");
+  // :in on a chain is refused, not ignored.
+  CHECK(f.Get("/fhir/Observation?subject:Patient.gender:in=" + v2_0078, 400)
+            .Find("issue")
+            ->Items()[0]
+            .Str("code") == "not-supported");
+  // Subsumption: the terminology has no hierarchy.
+  for (const char* m : {"above", "below"}) {
+    Json oo = f.Get(std::string("/fhir/Observation?code:") + m + "=" + v2_0078 + "|H", 400);
+    CHECK(oo.Find("issue")->Items()[0].Str("code") == "not-supported");
+    CHECK(oo.Find("issue")->Items()[0].Str("diagnostics").find("hierarchy") !=
+          std::string_view::npos);
+  }
+  // _contained stays refused.
+  CHECK(f.Get("/fhir/Observation?_contained=true", 400).Str("resourceType") == "OperationOutcome");
+
+  // The CapabilityStatement says so on token parameters, and names the result parameters.
+  Json cs = f.Get("/fhir/metadata");
+  CHECK(cs.Find("rest")->Items()[0].Str("documentation").find("_summary (true, text, data") !=
+        std::string_view::npos);
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Observation") continue;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("name") == "code") {
+        CHECK(p.Str("documentation").find(":in and :not-in") != std::string_view::npos);
+      }
+    }
+  }
+}
+KAKEHASHI_BACKEND_TEST("subset: token :in / :not-in by value set; :above / :below refused",
+                       "[handler]", ValueSetIn)
+
+TEST_CASE("subset: :in without a terminology is 400", "[handler]") {
+  Fixture f(Backend::kSqlite, false);
+  Json oo = f.Get("/fhir/Observation?code:in=http://terminology.hl7.org/CodeSystem/v2-0078", 400);
+  CHECK(oo.Find("issue")->Items()[0].Str("code") == "not-supported");
+  Json cs = f.Get("/fhir/metadata");
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Observation") continue;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("name") == "code") {
+        CHECK(p.Str("documentation").find(":in, :not-in, :above") != std::string_view::npos);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kakehashi::gateway
