@@ -2568,10 +2568,12 @@ struct Handler::Impl {
     // Token modifiers (decision 0045): :in / :not-in only with a terminology.
     const std::string token_documentation =
         options.value_set_codes
-            ? "Modifiers :not, :text, :missing, :in and :not-in (a ValueSet canonical of the "
-              "server's terminology, as ValueSet/$expand lists it); :above, :below and "
-              ":of-type are refused (400)"
-            : "Modifiers :not, :text and :missing; :in, :not-in, :above, :below and :of-type "
+            ? "Modifiers :not, :text, :missing, :of-type (system|code|value: an Identifier "
+              "whose type has that Coding, decision 0044), :in and :not-in (a ValueSet "
+              "canonical of the server's terminology, as ValueSet/$expand lists it); :above "
+              "and :below are refused (400)"
+            : "Modifiers :not, :text, :missing and :of-type (system|code|value: an Identifier "
+              "whose type has that Coding, decision 0044); :in, :not-in, :above and :below "
               "are refused (400)";
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
@@ -2693,11 +2695,6 @@ struct Handler::Impl {
           p.Set("documentation", Json::String("Components separated by '$'; a quantity component "
                                               "compares by system|code as given (no UCUM "
                                               "conversion). Modifier: :missing"));
-        }
-        if (param.def->type == detail::ParamType::kToken) {
-          p.Set("documentation",
-                Json::String("Modifiers :not, :text, :missing and :of-type (system|code|value: "
-                             "an Identifier whose type has that Coding, decision 0044)"));
         }
         if (param.def->type == detail::ParamType::kReference) {
           // Decision 0044: chains (R4 search.html "Chained parameters") and their limits.
