@@ -1,5 +1,7 @@
 #include "kakehashi/common/jp_text.hpp"
 
+#include "kakehashi/common/charset.hpp"
+
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
@@ -51,24 +53,6 @@ char32_t NextCodePoint(std::string_view s, std::size_t& i) {
   }
   ++i;
   return 0xFFFD;
-}
-
-void AppendUtf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // Half-width katakana U+FF61..U+FF9F -> full-width (JIS X 0201 order).

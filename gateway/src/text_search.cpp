@@ -2,6 +2,7 @@
 #include "text_search.hpp"
 
 #include "detail/values.hpp"
+#include "kakehashi/common/charset.hpp"
 
 #include <array>
 #include <cstdint>
@@ -12,25 +13,6 @@ namespace {
 
 constexpr std::size_t kMaxTerms = 16;
 constexpr std::size_t kMaxTermBytes = 256;
-
-void AppendUtf8(std::uint32_t cp, std::string& out) {
-  if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return;  // not a character
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes the entity starting at text[i] == '&' into `out`; returns the index after it, or i
 // when it is not one we know (the '&' is then kept as a character).
@@ -65,7 +47,8 @@ std::size_t DecodeEntity(std::string_view text, std::size_t i, std::string& out)
       if (d < 0) return i;
       cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(d);
     }
-    AppendUtf8(cp, out);
+    // Not a character (U+0000, a surrogate, beyond U+10FFFF): the entity is dropped.
+    if (cp != 0 && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF)) common::AppendUtf8(out, cp);
     return semi + 1;
   }
   return i;

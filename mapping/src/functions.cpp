@@ -1,6 +1,7 @@
 #include "kakehashi/mapping/functions.hpp"
 
 #include "kakehashi/common/base64.hpp"
+#include "kakehashi/common/charset.hpp"
 #include "kakehashi/common/jp_text.hpp"
 #include "kakehashi/common/wareki.hpp"
 
@@ -36,24 +37,6 @@ std::uint32_t NextCodePoint(std::string_view s, std::size_t& i) {
   return cp;
 }
 
-void AppendUtf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Full-width ASCII variants (U+FF01-FF5E) -> ASCII, for numbers and dates only.
 std::string FoldWidth(std::string_view s) {
   if (std::all_of(s.begin(), s.end(),
@@ -65,7 +48,7 @@ std::string FoldWidth(std::string_view s) {
     std::uint32_t cp = NextCodePoint(s, i);
     if (cp >= 0xFF01 && cp <= 0xFF5E) cp -= 0xFEE0;
     if (cp == 0x3000) cp = ' ';
-    AppendUtf8(out, cp);
+    common::AppendUtf8(out, cp);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "kakehashi/mapping/rule_json.hpp"
 
+#include "kakehashi/common/charset.hpp"
+
 #include <cctype>
 #include <cstdint>
 
@@ -45,23 +47,6 @@ class Parser {
     if (s_.substr(pos_, word.size()) != word) return Fail("unexpected token");
     pos_ += word.size();
     return true;
-  }
-  static void AppendUtf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
   bool Hex4(std::uint32_t& cp) {
     if (pos_ + 4 > s_.size()) return Fail("short \\u escape");
@@ -111,7 +96,7 @@ class Parser {
             if (!Hex4(lo)) return false;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
-          AppendUtf8(out, cp);
+          common::AppendUtf8(out, cp);
           break;
         }
         default: return Fail("bad escape");

@@ -2,6 +2,8 @@
 // the stack of an io thread; UTF-8 is validated because FHIR JSON must be UTF-8 (R4 §2.6.2).
 #include "detail/json.hpp"
 
+#include "kakehashi/common/charset.hpp"
+
 #include <cstdint>
 
 namespace kakehashi::gateway::detail {
@@ -193,24 +195,6 @@ class Parser {
     return true;
   }
 
-  static void AppendUtf8(std::uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   bool Hex4(std::uint32_t& cp) {
     if (pos_ + 4 > s_.size()) return Fail("truncated \\u escape");
     cp = 0;
@@ -298,7 +282,7 @@ class Parser {
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
               return Fail("unpaired surrogate");
             }
-            AppendUtf8(cp, out);
+            common::AppendUtf8(out, cp);
             break;
           }
           default: return Fail("invalid escape");

@@ -72,6 +72,10 @@ Charset SniffCharset(std::string_view bytes) noexcept;
 // On false, *error_offset (if given) is the offset of the first bad byte.
 bool IsValidUtf8(std::string_view bytes, std::size_t* error_offset = nullptr) noexcept;
 
+// Appends code point `cp` (< 0x110000) to `out` in UTF-8 (RFC 3629 §3); callers that take code
+// points from untrusted input check them first (no surrogates, no U+0000 where they matter).
+void AppendUtf8(std::string& out, char32_t cp);
+
 enum class DecodeProblemKind : std::uint8_t {
   kInvalidBytes,      // error: bytes not valid (or not mapped) in the charset
   kTruncated,         // error: input ends inside a multibyte character or escape sequence
