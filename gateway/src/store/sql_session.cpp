@@ -488,17 +488,10 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
           params.emplace_back(p.value);
           params.emplace_back(p.value + "\xF4\x8F\xBF\xBF");
           break;
-        case Predicate::StringMatch::kContains: {
-          std::string pattern = "%";
-          for (char c : p.value) {
-            if (c == '%' || c == '_' || c == '\\') pattern += '\\';
-            pattern += c;
-          }
-          pattern += '%';
+        case Predicate::StringMatch::kContains:
           sql += " AND " + x + ".value LIKE ? ESCAPE '\\'";
-          params.emplace_back(pattern);
+          params.emplace_back(ContainsPattern(p.value));
           break;
-        }
       }
       sql += ")";
       return;
