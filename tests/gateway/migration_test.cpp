@@ -182,10 +182,12 @@ TEST_CASE(
           std::to_string(detail::kSchemaVersion));
     // v6: the composite rows' table (empty: the stored resources are not indexed again).
     CHECK(RawQuery(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'idx_composite'") == "1");
-    // v7: the `_text`/`_content` rows, their FTS5 trigram index and its triggers (decision 0041).
+    // v7: the `_text`/`_content` rows, their FTS5 trigram index and its delete trigger
+    // (decision 0041); v8: no insert trigger (decision 0048: the session feeds the index).
     CHECK(RawQuery(db,
                    "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('idx_text', "
-                   "'idx_text_fts', 'idx_text_ai', 'idx_text_ad')") == "4");
+                   "'idx_text_fts', 'idx_text_ad')") == "3");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'idx_text_ai'") == "0");
     // v5: keyed index tables of (pid, value…, rk), duplicates and derived rows gone; the
     // resources keep their rowid as rk.
     for (const char* table :

@@ -956,6 +956,19 @@ std::vector<std::string> SchemaV7(Dialect dialect) {
       "old.narrative, old.content); END"};
 }
 
+std::vector<std::string> SchemaV8(Dialect dialect) {
+  if (dialect == Dialect::kPostgres) return {};  // the same tables; nothing to change
+  // No insert trigger: the session gives idx_text_fts the idx_text rows of a transaction in one
+  // statement when it flushes its queue (decision 0048), not row by row. The delete trigger
+  // stays (an update's or re-index's DELETE of idx_text rows, which FTS5 must see with their
+  // values). columnsize=0: no docsize row per document (only ranking reads it; we never rank).
+  // The FTS table is rebuilt from idx_text, which a session-12 store has filled.
+  return {"DROP TRIGGER IF EXISTS idx_text_ai", "DROP TABLE idx_text_fts",
+          "CREATE VIRTUAL TABLE idx_text_fts USING fts5(narrative, content, content='idx_text', "
+          "content_rowid='rk', tokenize='trigram', detail='none', columnsize=0)",
+          "INSERT INTO idx_text_fts (idx_text_fts) VALUES ('rebuild')"};
+}
+
 std::vector<std::string> TextIndexSql(std::string_view ops) {
   const std::string o(ops);
   return {
@@ -987,6 +1000,7 @@ std::vector<std::string> Schema(int version, Dialect dialect) {
     case 5: return SchemaV5(dialect);
     case 6: return SchemaV6(dialect);
     case 7: return SchemaV7(dialect);
+    case 8: return SchemaV8(dialect);
     default: return {};
   }
 }
@@ -1532,17 +1546,45 @@ Result<void> SqlSession::FlushVersions() {
   return r;
 }
 
-Result<void> SqlSession::FlushPending() {
+Result<void> SqlSession::FlushPending(bool text_index) {
   KAKEHASHI_TRY_VOID(FlushVersions());
-  if (!has_pending_) return {};
-  has_pending_ = false;
-  for (std::size_t t = 0; t < pending_.size(); ++t) {
-    if (auto r = FlushTable(t); !r) {
-      DropPending();
-      return r;
+  if (has_pending_) {
+    has_pending_ = false;
+    for (std::size_t t = 0; t < pending_.size(); ++t) {
+      if (auto r = FlushTable(t); !r) {
+        DropPending();
+        return r;
+      }
     }
   }
+  return text_index ? FlushTextIndex() : Result<void>();
+}
+
+Result<void> SqlSession::FlushTextIndex() {
+  if (text_queue_.empty()) return {};
+  // A JSON array of the rks: one statement whatever their number. The rows come in rk order
+  // (FTS5 starts a new segment when a rowid is lower than the last one it was given).
+  std::string list = "[";
+  for (std::size_t i = 0; i < text_queue_.size(); ++i) {
+    if (i > 0) list += ',';
+    list += std::to_string(text_queue_[i]);
+  }
+  list += ']';
+  KAKEHASHI_TRY_VOID(
+      Exec("INSERT INTO idx_text_fts (rowid, narrative, content) SELECT rk, narrative, content "
+           "FROM idx_text WHERE rk IN (SELECT value FROM json_each(?)) ORDER BY rk",
+           {std::move(list)}));
+  if (!text_marks_.empty()) {
+    auto& flushed = text_marks_.back().flushed;
+    flushed.insert(flushed.end(), text_queue_.begin(), text_queue_.end());
+  }
+  text_queue_.clear();
   return {};
+}
+
+void SqlSession::ResetTextIndex() noexcept {
+  text_queue_.clear();
+  text_marks_.clear();
 }
 
 void SqlSession::DropPending() noexcept {
@@ -1705,6 +1747,7 @@ Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
     p.params.emplace_back(rk);
     p.params.emplace_back(index.narrative);
     p.params.emplace_back(index.content);
+    if (dialect_ == Dialect::kSqlite) text_queue_.push_back(rk);  // FTS5 at FlushPending
     has_pending_ = true;
     if (++p.rows == kInsertBatch) {
       if (auto r = FlushTable(static_cast<std::size_t>(IndexTable::kText)); !r) {
@@ -1870,20 +1913,52 @@ Result<void> SqlSession::Savepoint(std::string_view name) {
   if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != name.npos) {
     return make_error_code(errc::kQueryFailed);
   }
-  KAKEHASHI_TRY_VOID(FlushPending());
-  return Exec("SAVEPOINT " + std::string(name), {});
+  KAKEHASHI_TRY_VOID(FlushPending(/*text_index=*/false));
+  KAKEHASHI_TRY_VOID(Exec("SAVEPOINT " + std::string(name), {}));
+  text_marks_.push_back({std::string(name), {}});
+  return {};
 }
+
+namespace {
+
+// The innermost open savepoint called `name` (as SQLite finds it), or marks.size().
+template <typename Marks>
+std::size_t FindMark(const Marks& marks, std::string_view name) {
+  for (std::size_t i = marks.size(); i > 0; --i) {
+    if (marks[i - 1].name == name) return i - 1;
+  }
+  return marks.size();
+}
+
+}  // namespace
 
 Result<void> SqlSession::ReleaseSavepoint(std::string_view name) {
   if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
-  KAKEHASHI_TRY_VOID(FlushPending());
-  return Exec("RELEASE SAVEPOINT " + std::string(name), {});
+  KAKEHASHI_TRY_VOID(FlushPending(/*text_index=*/false));
+  KAKEHASHI_TRY_VOID(Exec("RELEASE SAVEPOINT " + std::string(name), {}));
+  // Its FTS5 rows (and those of the savepoints inside it) now belong to the enclosing one.
+  const std::size_t at = FindMark(text_marks_, name);
+  if (at > 0) {
+    auto& outer = text_marks_[at - 1].flushed;
+    for (std::size_t i = at; i < text_marks_.size(); ++i) {
+      outer.insert(outer.end(), text_marks_[i].flushed.begin(), text_marks_[i].flushed.end());
+    }
+  }
+  text_marks_.resize(at);
+  return {};
 }
 
 Result<void> SqlSession::RollbackToSavepoint(std::string_view name) {
   DropPending();
   if (!InTransaction()) return make_error_code(errc::kNotInTransaction);
   KAKEHASHI_TRY_VOID(Exec("ROLLBACK TO SAVEPOINT " + std::string(name), {}));
+  // The FTS5 rows given since the savepoint began are undone: queue their rks again.
+  const std::size_t at = FindMark(text_marks_, name);
+  for (std::size_t i = at; i < text_marks_.size(); ++i) {
+    text_queue_.insert(text_queue_.end(), text_marks_[i].flushed.begin(),
+                       text_marks_[i].flushed.end());
+  }
+  text_marks_.resize(at);
   return Exec("RELEASE SAVEPOINT " + std::string(name), {});
 }
 

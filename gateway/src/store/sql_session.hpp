@@ -64,6 +64,11 @@ std::vector<std::string> SchemaV6(Dialect dialect);
 // PostgreSQL's trigram indexes (pg_trgm) are not part of it: TextIndexSql, tried on every open.
 std::vector<std::string> SchemaV7(Dialect dialect);
 
+// Schema version 8 (decision 0048), SQLite only: idx_text_fts without its insert trigger (the
+// session feeds it a transaction's rows in one statement before COMMIT, a search or an update)
+// and with columnsize=0; rebuilt from idx_text. PostgreSQL: nothing.
+std::vector<std::string> SchemaV8(Dialect dialect);
+
 // PostgreSQL: the GIN trigram indexes of idx_text's two columns, `ops` the qualified operator
 // class ("public.gin_trgm_ops"). Created when pg_trgm is (or can be) installed; without them a
 // `_text`/`_content` search reads every idx_text row (decision 0041).
@@ -88,9 +93,9 @@ inline constexpr std::string_view kIndexTables[] = {
     "idx_token", "idx_string",   "idx_string_prefix", "idx_date",
     "idx_ref",   "idx_quantity", "idx_composite",     "idx_text"};
 
-// The current schema version and the statements that bring version - 1 to `version` (1..6);
+// The current schema version and the statements that bring version - 1 to `version` (1..8);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 std::vector<std::string> Schema(int version, Dialect dialect);
 
 // search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
@@ -156,8 +161,12 @@ class SqlSession : public Session {
   // Flushed before a statement that reads them (Search, Count, History; Read and ReadVersion
   // of a resource still queued) or deletes index rows (Write of an existing resource);
   // backends flush before COMMIT and drop them on rollback.
-  Result<void> FlushPending();
+  // `text_index` false (savepoints): the FTS5 rows of the queued idx_text rows stay queued.
+  Result<void> FlushPending(bool text_index = true);
   void DropPending() noexcept;
+  // SQLite (decision 0048): forgets the idx_text rows queued for idx_text_fts and the savepoint
+  // marks; the backend calls it when a transaction begins and when it is rolled back.
+  void ResetTextIndex() noexcept;
 
   Dialect dialect_;
   std::shared_ptr<const ParamKeys> keys_;
@@ -166,6 +175,9 @@ class SqlSession : public Session {
   Result<void> EnsureCheckpointTable();
   Result<void> FlushTable(std::size_t table);
   Result<void> FlushVersions();
+  // SQLite (decision 0048): one INSERT … SELECT that gives idx_text_fts the idx_text rows of
+  // text_queue_ (in rk order), so FTS5 writes one segment for them instead of one per statement.
+  Result<void> FlushTextIndex();
   // The rk of a resource not stored yet. SQLite: MAX(rk) + 1, + 2, … read once per batch of
   // resources (writers hold the database's write lock); PostgreSQL: nextval of
   // resources_rk_seq, fetched 32 at a time.
@@ -186,6 +198,19 @@ class SqlSession : public Session {
   PendingRows pending_resources_;          // history rows; the resources rows are these plus an rk
   std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_
   std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
+  // SQLite (decision 0048): the rk of every idx_text row written or queued in this transaction
+  // that idx_text_fts does not have yet. FTS5 flushes its pending terms as a new segment at the
+  // end of every statement (and savepoint) once it takes part in a transaction, so it is fed
+  // only at FlushPending (before COMMIT, a search, an update's deletes), never per savepoint.
+  std::vector<std::int64_t> text_queue_;
+  // Open savepoints, innermost last, each with the rks given to idx_text_fts since it began:
+  // rolling back to it undoes those FTS5 rows, so they are queued again (the rows still in
+  // idx_text are found again, those rolled back are not).
+  struct TextMark {
+    std::string name;
+    std::vector<std::int64_t> flushed;
+  };
+  std::vector<TextMark> text_marks_;
 };
 
 // Builds the WHERE clause of a search over alias `r` (a resources row). Exposed for tests.

@@ -80,6 +80,7 @@ class SqliteSession final : public SqlSession {
       return writer.error();
     }
     std::swap(conn_, **writer);
+    ResetTextIndex();
     auto r = Exec("BEGIN IMMEDIATE", {});
     if (!r) {
       EndWrite();
@@ -102,6 +103,7 @@ class SqliteSession final : public SqlSession {
   }
   void Rollback() noexcept override {
     DropPending();
+    ResetTextIndex();
     if (!in_tx_) return;
     in_tx_ = false;
     sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
