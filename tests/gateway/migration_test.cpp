@@ -129,6 +129,26 @@ void CheckMigrated(Store& store) {
   CHECK(CountMatches(s, "code", "1111-1") == 1);
   CHECK(CountMatches(s, "status", "final") == 0);
   CHECK(CountMatches(s, "subject", "p1", Predicate::Kind::kReference) == 0);
+  // Schema 9: the migrated history keeps the replaced version's JSON (copied from resources by
+  // the update) and the new one's.
+  {
+    auto v1 = s.ReadVersion("Observation", "o1", 1);
+    REQUIRE(v1);
+    REQUIRE(v1->has_value());
+    CHECK((*v1)->json == R"({"resourceType":"Observation","id":"o1"})");
+    auto v2 = s.ReadVersion("Observation", "o1", 2);
+    REQUIRE(v2);
+    REQUIRE(v2->has_value());
+    CHECK((*v2)->json == R"({"resourceType":"Observation"})");
+    HistoryQuery hq;
+    hq.type = "Observation";
+    hq.id = "o1";
+    auto h = s.History(hq);
+    REQUIRE(h);
+    REQUIRE(h->size() == 2);
+    CHECK((*h)[0].row.version == 2);
+    CHECK((*h)[1].row.json == R"({"resourceType":"Observation","id":"o1"})");
+  }
   SearchQuery q;
   q.type = "Observation";
   Predicate p;
@@ -222,6 +242,122 @@ TEST_CASE(
     auto session = (*store)->OpenSession();
     REQUIRE(session);
     CHECK(CountMatches(**session, "code", "1111-1") == 1);
+  }
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(file.string() + suffix, ec);
+  }
+}
+
+TEST_CASE(
+    "store: a schema version 7 SQLite history keeps every row, its seq and each version's JSON "
+    "in schema 9",
+    "[store]") {
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("kakehashi-gw-v7-" + testing::RandomSuffix() + ".sqlite");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    std::vector<std::string> statements = {
+        "CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
+        "NULL)"};
+    for (int v = 1; v <= 7; ++v) {
+      for (auto& sql : detail::Schema(v, detail::Dialect::kSqlite)) statements.push_back(sql);
+      statements.push_back("INSERT INTO kakehashi_migrations VALUES (" + std::to_string(v) +
+                           ", '2026-12-01T00:00:00Z')");
+    }
+    // What session 12 wrote: Patient/p1 updated once, Observation/o1, Patient/p2 deleted; the
+    // history has every version with its JSON (the current ones twice), seq in write order.
+    statements.push_back(
+        "INSERT INTO resources (rk, type, id, version, last_updated, deleted, json) VALUES "
+        "(1, 'Patient', 'p1', 2, 300, 0, '{\"id\":\"p1\",\"v\":2}'), "
+        "(2, 'Observation', 'o1', 1, 200, 0, '{\"id\":\"o1\"}'), "
+        "(3, 'Patient', 'p2', 2, 500, 1, '')");
+    statements.push_back(
+        "INSERT INTO history (seq, type, id, version, last_updated, deleted, json) VALUES "
+        "(1, 'Patient', 'p1', 1, 100, 0, '{\"id\":\"p1\",\"v\":1}'), "
+        "(2, 'Observation', 'o1', 1, 200, 0, '{\"id\":\"o1\"}'), "
+        "(3, 'Patient', 'p1', 2, 300, 0, '{\"id\":\"p1\",\"v\":2}'), "
+        "(4, 'Patient', 'p2', 1, 400, 0, '{\"id\":\"p2\"}'), "
+        "(5, 'Patient', 'p2', 2, 500, 1, '')");
+    for (const auto& sql : statements) {
+      INFO(sql);
+      REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
+    sqlite3_close(db);
+  }
+  StoreOptions options;
+  options.reindex_on_open = false;  // no index rows: the history alone
+  {
+    auto store = OpenStore("sqlite:" + file.string(), options);
+    REQUIRE(store);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") ==
+          std::to_string(detail::kSchemaVersion));
+    CHECK(RawQuery(db,
+                   "SELECT group_concat(seq || ':' || rk || ':' || version, ',') FROM (SELECT * "
+                   "FROM history ORDER BY seq)") == "1:1:1,2:2:1,3:1:2,4:3:1,5:3:2");
+    // The current versions' JSON is resources.json only.
+    CHECK(RawQuery(db,
+                   "SELECT group_concat(seq, ',') FROM (SELECT seq FROM history WHERE json IS "
+                   "NULL ORDER BY seq)") == "2,3,5");
+    CHECK(RawQuery(db,
+                   "SELECT COUNT(*) FROM pragma_table_info('history') WHERE name IN "
+                   "('type', 'id')") == "0");
+    CHECK(RawQuery(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'history_by_version'") ==
+          "1");
+    sqlite3_close(db);
+    auto session = (*store)->OpenSession();
+    REQUIRE(session);
+    Session& s = **session;
+    auto version = [&](const char* type, const char* id, std::int64_t v) {
+      auto row = s.ReadVersion(type, id, v);
+      REQUIRE(row);
+      REQUIRE(row->has_value());
+      CHECK((*row)->type == type);
+      CHECK((*row)->id == id);
+      CHECK((*row)->version == v);
+      return **row;
+    };
+    CHECK(version("Patient", "p1", 1).json == R"({"id":"p1","v":1})");
+    CHECK(version("Patient", "p1", 2).json == R"({"id":"p1","v":2})");
+    CHECK(version("Observation", "o1", 1).json == R"({"id":"o1"})");
+    CHECK(version("Patient", "p2", 2).deleted);
+    auto none = s.ReadVersion("Patient", "p1", 3);
+    REQUIRE(none);
+    CHECK(!none->has_value());
+    HistoryQuery all;
+    auto h = s.History(all);
+    REQUIRE(h);
+    REQUIRE(h->size() == 5);
+    CHECK((*h)[0].seq == 5);
+    CHECK((*h)[0].row.deleted);
+    CHECK((*h)[2].seq == 3);
+    CHECK((*h)[2].row.json == R"({"id":"p1","v":2})");
+    CHECK((*h)[4].row.json == R"({"id":"p1","v":1})");
+    HistoryQuery patients;
+    patients.type = "Patient";
+    patients.before_seq = 5;
+    patients.since_us = 200;
+    h = s.History(patients);
+    REQUIRE(h);
+    REQUIRE(h->size() == 2);
+    CHECK((*h)[0].row.id == "p2");
+    CHECK((*h)[1].row.id == "p1");
+    CHECK((*h)[1].row.version == 2);
+    // An update: version 2's JSON moves to its history row; the next seq follows the migrated.
+    REQUIRE(s.Begin());
+    REQUIRE(s.Write({"Patient", "p1", 3, 600, false, R"({"id":"p1","v":3})"}, IndexEntries{}));
+    REQUIRE(s.Commit());
+    CHECK(version("Patient", "p1", 2).json == R"({"id":"p1","v":2})");
+    CHECK(version("Patient", "p1", 3).json == R"({"id":"p1","v":3})");
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    CHECK(RawQuery(db, "SELECT json FROM history WHERE seq = 3") == R"({"id":"p1","v":2})");
+    CHECK(RawQuery(db,
+                   "SELECT seq || ':' || (json IS NULL) FROM history WHERE rk = 1 AND "
+                   "version = 3") == "6:1");
+    sqlite3_close(db);
   }
   std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm"}) {

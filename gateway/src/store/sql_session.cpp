@@ -969,6 +969,31 @@ std::vector<std::string> SchemaV8(Dialect dialect) {
           "INSERT INTO idx_text_fts (idx_text_fts) VALUES ('rebuild')"};
 }
 
+std::vector<std::string> SchemaV9(Dialect dialect) {
+  // The rows keep their seq (history paging cursors and `_since` order stay valid). A row of a
+  // resource's current version gets json NULL: that JSON is resources.json (decision 0049).
+  if (dialect == Dialect::kPostgres) {
+    return {"ALTER TABLE history ADD COLUMN rk BIGINT",
+            "ALTER TABLE history ALTER COLUMN json DROP NOT NULL",
+            "UPDATE history h SET rk = r.rk, json = CASE WHEN h.version = r.version THEN NULL "
+            "ELSE h.json END FROM resources r WHERE r.type = h.type AND r.id = h.id",
+            "ALTER TABLE history ALTER COLUMN rk SET NOT NULL",
+            // Also drops UNIQUE (type, id, version).
+            "ALTER TABLE history DROP COLUMN type, DROP COLUMN id",
+            "CREATE UNIQUE INDEX history_by_version ON history (rk, version)"};
+  }
+  // seq INTEGER PRIMARY KEY without AUTOINCREMENT: history rows are never deleted, so the next
+  // rowid (MAX + 1) is the same value without the sqlite_sequence update per INSERT.
+  return {
+      "CREATE TABLE history_v9 (seq INTEGER PRIMARY KEY, rk INTEGER NOT NULL, version BIGINT "
+      "NOT NULL, last_updated BIGINT NOT NULL, deleted INTEGER NOT NULL, json TEXT)",
+      "INSERT INTO history_v9 (seq, rk, version, last_updated, deleted, json) SELECT h.seq, "
+      "r.rk, h.version, h.last_updated, h.deleted, CASE WHEN h.version = r.version THEN NULL "
+      "ELSE h.json END FROM history h JOIN resources r ON r.type = h.type AND r.id = h.id",
+      "DROP TABLE history", "ALTER TABLE history_v9 RENAME TO history",
+      "CREATE UNIQUE INDEX history_by_version ON history (rk, version)"};
+}
+
 std::vector<std::string> TextIndexSql(std::string_view ops) {
   const std::string o(ops);
   return {
@@ -1001,6 +1026,7 @@ std::vector<std::string> Schema(int version, Dialect dialect) {
     case 6: return SchemaV6(dialect);
     case 7: return SchemaV7(dialect);
     case 8: return SchemaV8(dialect);
+    case 9: return SchemaV9(dialect);
     default: return {};
   }
 }
@@ -1038,8 +1064,9 @@ Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type
   if (!pending_keys_.empty() && pending_keys_.count({std::string(type), std::string(id)}) > 0) {
     KAKEHASHI_TRY_VOID(FlushVersions());
   }
-  KAKEHASHI_TRY(Rows rows, Query("SELECT type, id, version, last_updated, deleted, json FROM "
-                                 "history WHERE type = ? AND id = ? AND version = ?",
+  KAKEHASHI_TRY(Rows rows, Query("SELECT r.type, r.id, h.version, h.last_updated, h.deleted, "
+                                 "COALESCE(h.json, r.json) FROM resources r JOIN history h ON "
+                                 "h.rk = r.rk WHERE r.type = ? AND r.id = ? AND h.version = ?",
                                  {std::string(type), std::string(id), version}));
   if (rows.empty()) return std::optional<ResourceRow>();
   return std::optional<ResourceRow>(RowFrom(rows[0]));
@@ -1047,26 +1074,29 @@ Result<std::optional<ResourceRow>> SqlSession::ReadVersion(std::string_view type
 
 Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
   KAKEHASHI_TRY_VOID(FlushVersions());
+  // History rows hold rk (schema 9); type and id are the resource's, and the current
+  // version's JSON is resources.json (its history row's json is NULL).
   std::string sql =
-      "SELECT seq, type, id, version, last_updated, deleted, json FROM history WHERE 1 = 1";
+      "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.deleted, COALESCE(h.json, "
+      "r.json) FROM history h JOIN resources r ON r.rk = h.rk WHERE 1 = 1";
   std::vector<Param> params;
   if (!query.type.empty()) {
-    sql += " AND type = ?";
+    sql += " AND r.type = ?";
     params.emplace_back(query.type);
   }
   if (!query.id.empty()) {
-    sql += " AND id = ?";
+    sql += " AND r.id = ?";
     params.emplace_back(query.id);
   }
   if (query.since_us) {
-    sql += " AND last_updated >= ?";
+    sql += " AND h.last_updated >= ?";
     params.emplace_back(*query.since_us);
   }
   if (query.before_seq) {
-    sql += " AND seq < ?";
+    sql += " AND h.seq < ?";
     params.emplace_back(*query.before_seq);
   }
-  sql += " ORDER BY seq DESC LIMIT ?";
+  sql += " ORDER BY h.seq DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(query.count));
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   std::vector<HistoryRow> out;
@@ -1434,8 +1464,9 @@ enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity, 
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
-// Resources and history rows per INSERT (6 parameters each).
+// Resources and history rows per INSERT (7 and 4 parameters each).
 constexpr std::size_t kVersionBatch = 32;
+constexpr std::size_t kVersionColumns = 7;  // of a queued resources row
 
 // "INSERT INTO idx_x (cols) VALUES (?, …), (?, …)…" for `rows` rows (1..kInsertBatch), built once.
 // SQLite: INSERT OR IGNORE, as a resource may yield the same row twice and the index tables are
@@ -1503,9 +1534,11 @@ const std::string& VersionSql(bool history, std::size_t rows) {
     for (int h = 0; h < 2; ++h) {
       for (std::size_t n = 1; n <= kVersionBatch; ++n) {
         std::string sql = h == 0 ? "INSERT INTO resources" : "INSERT INTO history";
+        // History rows of new versions have no JSON (NULL): theirs is resources.json until the
+        // next version of the resource copies it (Write).
         sql += h == 0 ? " (type, id, version, last_updated, deleted, json, rk) VALUES "
-                      : " (type, id, version, last_updated, deleted, json) VALUES ";
-        const std::string_view tuple = h == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?)";
+                      : " (rk, version, last_updated, deleted) VALUES ";
+        const std::string_view tuple = h == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?)";
         for (std::size_t i = 0; i < n; ++i) {
           if (i > 0) sql += ", ";
           sql += tuple;
@@ -1529,18 +1562,19 @@ Result<void> SqlSession::FlushVersions() {
   PendingRows& p = pending_resources_;
   next_rk_ = 0;  // MAX(rk) is read again (SQLite): it now covers these rows, or a new transaction
   if (p.rows == 0) return {};
-  std::vector<Param> with_rk;
-  with_rk.reserve(p.params.size() + p.rows);
+  // The history rows' values (rk, version, last_updated, deleted) from the queued resources
+  // rows (type, id, version, last_updated, deleted, json, rk).
+  std::vector<Param> history;
+  history.reserve(p.rows * 4);
   for (std::size_t i = 0; i < p.rows; ++i) {
-    with_rk.insert(with_rk.end(), p.params.begin() + static_cast<std::ptrdiff_t>(i * 6),
-                   p.params.begin() + static_cast<std::ptrdiff_t>(i * 6 + 6));
-    with_rk.emplace_back(pending_rks_[i]);
+    const Param* v = p.params.data() + i * kVersionColumns;
+    history.push_back(v[6]);
+    history.insert(history.end(), v + 2, v + 5);
   }
-  auto r = Exec(VersionSql(false, p.rows), with_rk);
-  if (r) r = Exec(VersionSql(true, p.rows), p.params);
+  auto r = Exec(VersionSql(false, p.rows), p.params);
+  if (r) r = Exec(VersionSql(true, p.rows), history);
   p.params.clear();
   p.rows = 0;
-  pending_rks_.clear();
   pending_keys_.clear();
   if (!r) DropPending();
   return r;
@@ -1590,7 +1624,6 @@ void SqlSession::ResetTextIndex() noexcept {
 void SqlSession::DropPending() noexcept {
   pending_resources_.params.clear();
   pending_resources_.rows = 0;
-  pending_rks_.clear();
   next_rk_ = 0;
   pending_keys_.clear();
   has_pending_ = false;
@@ -1633,6 +1666,12 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
                   Query("SELECT rk FROM resources WHERE type = ? AND id = ?", {row.type, row.id}));
     if (!found.empty()) {
       rk = ToInt(found[0][0]);
+      // The version being replaced keeps its JSON in its history row from now on (decision
+      // 0049: a current version's JSON is stored once, in resources).
+      KAKEHASHI_TRY_VOID(
+          Exec("UPDATE history SET json = (SELECT json FROM resources WHERE rk = "
+               "?) WHERE rk = ? AND json IS NULL",
+               {rk, rk}));
       for (std::string_view table : kIndexTables) {
         std::string sql = "DELETE FROM ";
         sql += table;
@@ -1644,16 +1683,19 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
   if (rk == 0) {
     KAKEHASHI_TRY(rk, NewResourceKey());
   }
-  // The current row and the history row (the same values) are queued too; a key is queued once
-  // per batch (an earlier version of it was flushed above), which PostgreSQL's upsert requires.
+  // The current row and the history row (its version, time and rk) are queued too; a key is
+  // queued once per batch (an earlier version of it was flushed above), which PostgreSQL's
+  // upsert requires.
   {
     PendingRows& p = pending_resources_;
-    for (Param v : {Param(row.type), Param(row.id), Param(row.version), Param(row.last_updated_us),
-                    Param(deleted), Param(row.json)}) {
-      p.params.push_back(std::move(v));
-    }
+    p.params.emplace_back(row.type);
+    p.params.emplace_back(row.id);
+    p.params.emplace_back(row.version);
+    p.params.emplace_back(row.last_updated_us);
+    p.params.emplace_back(deleted);
+    p.params.emplace_back(row.json);
+    p.params.emplace_back(rk);
     pending_keys_.emplace(row.type, row.id);
-    pending_rks_.push_back(rk);
     if (++p.rows == kVersionBatch) KAKEHASHI_TRY_VOID(FlushVersions());
   }
   if (row.deleted) return {};

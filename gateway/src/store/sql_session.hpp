@@ -69,6 +69,12 @@ std::vector<std::string> SchemaV7(Dialect dialect);
 // and with columnsize=0; rebuilt from idx_text. PostgreSQL: nothing.
 std::vector<std::string> SchemaV8(Dialect dialect);
 
+// Schema version 9 (decision 0049): history rows keyed by the resource's rk and version
+// (history_by_version, integers) instead of (type, id, version) texts; SQLite's seq is the rowid
+// without AUTOINCREMENT. A current version's JSON is stored once, in resources: its history
+// row's json is NULL until the next version of the resource copies it there (Write).
+std::vector<std::string> SchemaV9(Dialect dialect);
+
 // PostgreSQL: the GIN trigram indexes of idx_text's two columns, `ops` the qualified operator
 // class ("public.gin_trgm_ops"). Created when pg_trgm is (or can be) installed; without them a
 // `_text`/`_content` search reads every idx_text row (decision 0041).
@@ -93,9 +99,9 @@ inline constexpr std::string_view kIndexTables[] = {
     "idx_token", "idx_string",   "idx_string_prefix", "idx_date",
     "idx_ref",   "idx_quantity", "idx_composite",     "idx_text"};
 
-// The current schema version and the statements that bring version - 1 to `version` (1..8);
+// The current schema version and the statements that bring version - 1 to `version` (1..9);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 std::vector<std::string> Schema(int version, Dialect dialect);
 
 // search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
@@ -195,8 +201,7 @@ class SqlSession : public Session {
   };
   std::vector<PendingRows> pending_ = std::vector<PendingRows>(8);  // by index table
   bool has_pending_ = false;
-  PendingRows pending_resources_;          // history rows; the resources rows are these plus an rk
-  std::vector<std::int64_t> pending_rks_;  // the rk of each row of pending_resources_
+  PendingRows pending_resources_;  // resources rows (with rk); the history rows are made of them
   std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
   // SQLite (decision 0048): the rk of every idx_text row written or queued in this transaction
   // that idx_text_fts does not have yet. FTS5 flushes its pending terms as a new segment at the
