@@ -47,13 +47,13 @@ void CheckFtsMatchesContent(const std::filesystem::path& file) {
 }
 
 ResourceRow Patient(const std::string& id, const std::string& family, std::int64_t version = 1) {
-  return {"Patient",
-          id,
-          version,
-          1000 + version,
-          false,
-          R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":")" + family +
-              R"("}]})"};
+  return {
+      "Patient",
+      id,
+      version,
+      1000 + version,
+      false,
+      R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":")" + family + R"("}]})"};
 }
 
 void Put(Session& s, const ResourceRow& row) {
