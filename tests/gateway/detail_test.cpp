@@ -152,6 +152,20 @@ TEST_CASE("values: NFKC case folding matches full/half width and case", "[detail
   CHECK(NormalizeForSearch("１２３") == "123");
 }
 
+TEST_CASE("values: the ASCII shortcut of NormalizeForSearch folds as ICU does", "[detail]") {
+  // "é" (U+00E9, its own NFKC case fold, composing with no ASCII character) sends the text
+  // through ICU; alone, an ASCII character takes the shortcut. Every one of the 128 must agree.
+  const std::string e = "\xC3\xA9";
+  for (int c = 0; c < 128; ++c) {
+    INFO(c);
+    const std::string one(1, static_cast<char>(c));
+    CHECK(NormalizeForSearch(e + one) == e + NormalizeForSearch(one));
+    CHECK(NormalizeForSearch(one + e) == NormalizeForSearch(one) + e);
+  }
+  CHECK(NormalizeForSearch("Final 2345-7 MG/DL") == "final 2345-7 mg/dl");
+  CHECK(NormalizeForSearch("  A \t\n B  ") == "a b");
+}
+
 TEST_CASE("fhirpath: the search-expression subset", "[detail]") {
   Json obs = P(
       R"({"resourceType":"Observation","subject":{"reference":"Patient/1"},"valueQuantity":{"value":5},"effectivePeriod":{"start":"2020"},"status":"final","statusReason":{"text":"x"}})");

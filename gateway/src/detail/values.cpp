@@ -12,16 +12,33 @@
 namespace kakehashi::gateway::detail {
 
 std::string NormalizeForSearch(std::string_view text) {
+  // ASCII only (codes, dates, most identifiers: the bulk of `_content`, decision 0048): NFKC
+  // case folding maps A-Z to a-z and leaves the other 118 ASCII code points as they are (none
+  // has a compatibility decomposition or is a default ignorable), so ICU is not needed; the
+  // gateway's detail tests compare all 128 with the ICU path.
+  bool ascii = true;
+  for (char c : text) {
+    if ((static_cast<unsigned char>(c) & 0x80) != 0) {
+      ascii = false;
+      break;
+    }
+  }
   UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  const icu::Normalizer2* nfkc_cf =
+      ascii ? nullptr : icu::Normalizer2::getNFKCCasefoldInstance(status);
   std::string out;
-  if (U_SUCCESS(status)) {
+  if (ascii) {
+    out.assign(text);
+    for (char& c : out) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+  } else if (U_SUCCESS(status)) {
     icu::UnicodeString source = icu::UnicodeString::fromUTF8(
         icu::StringPiece(text.data(), static_cast<std::int32_t>(text.size())));
     icu::UnicodeString folded = nfkc_cf->normalize(source, status);
     if (U_SUCCESS(status)) folded.toUTF8String(out);
   }
-  if (!U_SUCCESS(status)) {
+  if (!ascii && !U_SUCCESS(status)) {
     out.assign(text);
     for (char& c : out) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
