@@ -13,6 +13,6 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const Sto
 void LogDbError(SafeText event, int code);
 // `sqlstate`: a PostgreSQL SQLSTATE (five digits or upper-case letters), logged as
 // "sqlstate=57P01"; anything else is logged as "?????" (it never comes from a value).
-void LogDbState(SafeText event, std::string_view sqlstate);
+void LogDbState(SafeText event, std::string_view sqlstate, LogLevel level = LogLevel::kError);
 
 }  // namespace kakehashi::gateway::store::detail

@@ -385,7 +385,8 @@ class PgStore final : public Store {
     }
     query("ROLLBACK TO SAVEPOINT text_trgm", nullptr, nullptr);
     query("RELEASE SAVEPOINT text_trgm", nullptr, nullptr);
-    LogDbState("store.postgres.text_trigram_index_unavailable", sqlstate);
+    // A warning: the store works, only `_text`/`_content` searches are slower.
+    LogDbState("store.postgres.text_trigram_index_unavailable", sqlstate, LogLevel::kWarn);
   }
 
   Result<void> Migrate() {

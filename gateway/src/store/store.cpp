@@ -234,12 +234,12 @@ void LogDbError(SafeText event, int code) {
   DbLogger().Log(LogLevel::kError, event, {{"code", code}});
 }
 
-void LogDbState(SafeText event, std::string_view sqlstate) {
+void LogDbState(SafeText event, std::string_view sqlstate, LogLevel level) {
   const bool valid =
       sqlstate.size() == 5 && std::all_of(sqlstate.begin(), sqlstate.end(), [](char c) {
         return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
       });
-  DbLogger().Log(LogLevel::kError, event,
+  DbLogger().Log(level, event,
                  {{"sqlstate", SafeText::FromCode(valid ? sqlstate : std::string_view("?????"))}});
 }
 
