@@ -1,6 +1,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "handler_util.hpp"
 #include "json_support.hpp"
 #include "test_support.hpp"
@@ -22,32 +23,14 @@ using testing::Backend;
 using testing::Parse;
 using testing::Req;
 
-struct Fixture {
-  std::unique_ptr<testing::TestStore> t;
-  std::unique_ptr<Handler> h;
-  explicit Fixture(Backend backend, HandlerOptions options = {}) : t(testing::MakeStore(backend)) {
-    h = std::make_unique<Handler>(*t->store, std::move(options));
-  }
-  Response Do(const Request& r) const { return h->Handle(r); }
+struct Fixture : testing::HandlerFixture {
+  using HandlerFixture::HandlerFixture;
   // POST and return the new id.
   std::string Create(const std::string& type, const std::string& body) const {
     Response r = Do(Req("POST", "/fhir/" + type, body));
     INFO(r.body);
     REQUIRE(r.status == 201);
     return std::string(Parse(r.body).Str("id"));
-  }
-  std::vector<std::string> Ids(const std::string& target) const {
-    Response r = Do(Req("GET", target));
-    INFO(target << " -> " << r.body);
-    REQUIRE(r.status == 200);
-    std::vector<std::string> ids;
-    Json b = Parse(r.body);
-    if (const Json* e = b.Find("entry")) {
-      for (const Json& entry : e->Items()) {
-        ids.emplace_back(entry.Find("resource")->Str("id"));
-      }
-    }
-    return ids;
   }
 };
 

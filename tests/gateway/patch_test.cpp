@@ -3,6 +3,7 @@
 // PostgreSQL; the patch engines alone in the detail cases.
 #include "detail/patch.hpp"
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "json_support.hpp"
 #include "kakehashi/gateway/handler.hpp"
 #include "test_support.hpp"
@@ -230,12 +231,8 @@ TEST_CASE("patch: FHIRPath Patch subset (R4 fhirpatch.html)", "[patch]") {
 
 // ------------------------------------------------------------------ the interaction
 
-struct Fx {
-  std::unique_ptr<testing::TestStore> t;
-  std::unique_ptr<Handler> h;
-  explicit Fx(Backend backend, HandlerOptions options = {}) : t(testing::MakeStore(backend)) {
-    h = std::make_unique<Handler>(*t->store, std::move(options));
-  }
+struct Fx : testing::HandlerFixture {
+  using HandlerFixture::HandlerFixture;
   Response Do(const Request& r) const {
     Response resp = h->Handle(r);
     UNSCOPED_INFO(r.method << " " << r.target << " -> " << resp.status << " " << resp.body);

@@ -4,6 +4,7 @@
 #include "kakehashi/gateway/store/store.hpp"
 
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "json_support.hpp"
 #include "test_support.hpp"
 
@@ -19,22 +20,17 @@ using testing::Parse;
 using testing::Req;
 using V = std::vector<std::string>;
 
-struct ChainFixture {
-  std::unique_ptr<testing::TestStore> t;
-  std::unique_ptr<Handler> h;
-  explicit ChainFixture(Backend backend) : t(testing::MakeStore(backend)) {
-    h = std::make_unique<Handler>(*t->store, HandlerOptions{});
-  }
+struct ChainFixture : testing::HandlerFixture {
+  using HandlerFixture::Do;
+  using HandlerFixture::HandlerFixture;
   Response Do(const std::string& method, const std::string& target,
               const std::string& body = {}) const {
     return h->Handle(Req(method, target, body));
   }
   void Put(const std::string& type, const std::string& id, const std::string& rest) const {
-    const std::string body = R"({"resourceType":")" + type + R"(","id":")" + id + "\"" +
-                             (rest.empty() ? "" : ",") + rest + "}";
-    Response r = Do("PUT", "/fhir/" + type + "/" + id, body);
-    INFO(body << " -> " << r.body);
-    REQUIRE((r.status == 201 || r.status == 200));
+    PutBody(type, id,
+            R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + (rest.empty() ? "" : ",") +
+                rest + "}");
   }
   // The ids of a searchset page, and its next link (relative, empty: none).
   V Ids(const std::string& target, std::string* next = nullptr) const {

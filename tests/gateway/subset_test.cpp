@@ -4,6 +4,7 @@
 #include "kakehashi/gateway/terminology_ops.hpp"
 
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "json_support.hpp"
 #include "kakehashi/terminology/code_systems.hpp"
 #include "kakehashi/terminology/store.hpp"
@@ -23,11 +24,9 @@ using testing::Backend;
 using testing::Parse;
 using testing::Req;
 
-struct Fixture {
-  std::unique_ptr<testing::TestStore> t;
+struct Fixture : testing::HandlerFixture {
   std::unique_ptr<terminology::TerminologyStore> terms;
-  std::unique_ptr<Handler> h;
-  explicit Fixture(Backend backend, bool with_terminology = true) : t(testing::MakeStore(backend)) {
+  explicit Fixture(Backend backend, bool with_terminology = true) : HandlerFixture(backend) {
     HandlerOptions o;
     if (with_terminology) {
       terminology::TerminologyStore::Options options;  // in memory: the built-in tables
@@ -39,9 +38,11 @@ struct Fixture {
       o.type_operations = TerminologyOperations(*terms);
       o.value_set_codes = TerminologyValueSetCodes(*terms);
     }
-    h = std::make_unique<Handler>(*t->store, std::move(o));
+    Reopen(std::move(o));
   }
-  Response Do(const Request& r) const { return h->Handle(r); }
+  ~Fixture() { h.reset(); }  // before the terminology it reads
+  Fixture(const Fixture&) = delete;
+  Fixture& operator=(const Fixture&) = delete;
   Json Get(const std::string& target, int status = 200) const {
     Response r = Do(Req("GET", target));
     INFO(target << " -> " << r.body);
@@ -49,17 +50,11 @@ struct Fixture {
     return Parse(r.body);
   }
   std::set<std::string> Ids(const std::string& target) const {
-    Json b = Get(target);
-    std::set<std::string> ids;
-    if (const Json* e = b.Find("entry")) {
-      for (const Json& entry : e->Items()) ids.emplace(entry.Find("resource")->Str("id"));
-    }
-    return ids;
+    const std::vector<std::string> ids = HandlerFixture::Ids(target);
+    return {ids.begin(), ids.end()};
   }
   void Put(const std::string& type, const std::string& id, const std::string& body) const {
-    Response r = Do(Req("PUT", "/fhir/" + type + "/" + id, body));
-    INFO(r.body);
-    REQUIRE((r.status == 201 || r.status == 200));
+    PutBody(type, id, body);
   }
 };
 

@@ -3,6 +3,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "json_support.hpp"
 #include "search_params.hpp"
 #include "test_support.hpp"
@@ -23,12 +24,8 @@ using V = std::vector<std::string>;
 
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
 
-struct Fixture {
-  std::unique_ptr<testing::TestStore> t;
-  std::unique_ptr<Handler> h;
-  explicit Fixture(Backend backend) : t(testing::MakeStore(backend)) { Reopen(); }
-  void Reopen() { h = std::make_unique<Handler>(*t->store, HandlerOptions{}); }
-  Response Do(const Request& r) const { return h->Handle(r); }
+struct Fixture : testing::HandlerFixture {
+  using HandlerFixture::HandlerFixture;
   // An Observation with valueQuantity {value, system, code}; "" leaves system/code out.
   void Obs(const std::string& id, const std::string& value, std::string_view system,
            std::string_view code, std::string_view component = "") const {
@@ -45,19 +42,10 @@ struct Fixture {
       body += R"(,"component":[{"code":{"coding":[{"system":"http://loinc.org","code":")" +
               std::string(component) + R"("}]},"valueQuantity":)" + q + "}]}";
     }
-    Response r = Do(Req("PUT", "/fhir/Observation/" + id, body));
-    INFO(r.body);
-    REQUIRE((r.status == 201 || r.status == 200));
+    PutBody("Observation", id, body);
   }
   V Ids(const std::string& query) const {
-    Response r = Do(Req("GET", "/fhir/Observation?" + query + "&_count=100"));
-    INFO(query << " -> " << r.body);
-    REQUIRE(r.status == 200);
-    V ids;
-    Json b = Parse(r.body);
-    if (const Json* e = b.Find("entry")) {
-      for (const Json& entry : e->Items()) ids.emplace_back(entry.Find("resource")->Str("id"));
-    }
+    V ids = HandlerFixture::Ids("/fhir/Observation?" + query + "&_count=100");
     std::sort(ids.begin(), ids.end());
     return ids;
   }
