@@ -23,14 +23,10 @@ done
 [[ -x $kk ]] || { echo "bench_gateway: build $kk first" >&2; exit 2; }
 [[ -d tools/oracle/node_modules/@medplum/fhir-router ]] || { echo "bench_gateway: run tools/setup.sh (npm oracles)" >&2; exit 2; }
 
-tmp=$(mktemp -d /tmp/kakehashi-bench-gw.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_name=bench_gateway
+# shellcheck source=bench/gateway_lib.sh
+source bench/gateway_lib.sh
+bench_tmp kakehashi-bench-gw
 
 python3 bench/gen_fhir_patients.py "$n" "$tmp/patients.ndjson"
 
@@ -65,43 +61,20 @@ wrk.body = body
 wrk.headers["Content-Type"] = "application/fhir+json"
 LUA
 
-bench_name=bench_gateway
-# shellcheck source=bench/gateway_lib.sh
-source bench/gateway_lib.sh
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-# wrk: "Requests/sec" and the 99th percentile latency in ms.
-# The machine is shared: the 1-minute load average is taken right before each run and printed
-# with its figure.
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
-# Server CPU (user+sys of PID, /proc/PID/stat, in clock ticks) over a wrk run, per request in µs:
-# the figure to compare on a loaded machine.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-run_wrk() {  # port script pid
-  local out load t0 t1
-  load=$(loadavg)
-  t0=$(cpu_ticks "$3")
-  out=$(wrk -t2 -c50 -d"$duration" --latency -s "$2" "http://127.0.0.1:$1" 2>&1)
-  t1=$(cpu_ticks "$3")
-  local rps p99 non2xx reqs cpu_us
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  cpu_us=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN {if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "?"}')
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  echo "$rps ${p99:-?} ${non2xx:-0} $load $cpu_us"
-}
+# run_wrk (gateway_lib.sh): the 1-minute load average is taken right before each run and printed
+# with its figure; the server CPU per request is the figure to compare on a loaded machine.
 
 declare -A kk_r peer_r
 kk_rss_read="?"
 measure() {  # name port -> fills array named by $3; $4 = server pid
   local -n res=$3
-  res[read]=$(run_wrk "$2" "$tmp/read.lua" "$4")
-  res[read_warm]=$(run_wrk "$2" "$tmp/read.lua" "$4")
+  res[read]=$(run_wrk "http://127.0.0.1:$2" "$4" "$tmp/read.lua")
+  res[read_warm]=$(run_wrk "http://127.0.0.1:$2" "$4" "$tmp/read.lua")
   if [[ $1 == kakehashi ]]; then kk_rss_read=$(rss_mb "$4"); fi
-  res[name]=$(run_wrk "$2" "$tmp/name.lua" "$4")
-  res[identifier]=$(run_wrk "$2" "$tmp/identifier.lua" "$4")
-  res[tx]=$(run_wrk "$2" "$tmp/tx.lua" "$4")
+  res[name]=$(run_wrk "http://127.0.0.1:$2" "$4" "$tmp/name.lua")
+  res[identifier]=$(run_wrk "http://127.0.0.1:$2" "$4" "$tmp/identifier.lua")
+  res[tx]=$(run_wrk "http://127.0.0.1:$2" "$4" "$tmp/tx.lua")
 }
 
 # --- kakehashi (SQLite, default io threads = cores)

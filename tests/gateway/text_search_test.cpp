@@ -4,7 +4,9 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "handler_fixture.hpp"
 #include "json_support.hpp"
+#include "store/sql_session.hpp"
 #include "test_support.hpp"
 #include "text_search.hpp"
 
@@ -71,18 +73,10 @@ TEST_CASE("text search: narrative and content of a resource", "[detail][text]") 
   CHECK(none.content.empty());
 }
 
-struct Fixture {
-  std::unique_ptr<testing::TestStore> t;
-  std::unique_ptr<Handler> h;
-  explicit Fixture(Backend backend) : t(testing::MakeStore(backend)) {
-    h = std::make_unique<Handler>(*t->store, HandlerOptions{});
-  }
-  Response Do(const Request& r) const { return h->Handle(r); }
+struct Fixture : testing::HandlerFixture {
+  using HandlerFixture::HandlerFixture;
   void Put(const std::string& type, const std::string& id, const std::string& members) const {
-    Response r = Do(Req("PUT", "/fhir/" + type + "/" + id,
-                        R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}"));
-    INFO(r.body);
-    REQUIRE((r.status == 201 || r.status == 200));
+    PutBody(type, id, R"({"resourceType":")" + type + R"(","id":")" + id + "\"" + members + "}");
   }
   // Spaces and quotes of `query` percent-encoded, as a client sends them.
   static std::string Target(const std::string& query) {
@@ -99,15 +93,8 @@ struct Fixture {
     return out;
   }
   Set Ids(const std::string& query) const {
-    Response r = Do(Req("GET", Target(query)));
-    INFO(query << " -> " << r.body);
-    REQUIRE(r.status == 200);
-    Set ids;
-    Json b = Parse(r.body);
-    if (const Json* e = b.Find("entry")) {
-      for (const Json& entry : e->Items()) ids.emplace(entry.Find("resource")->Str("id"));
-    }
-    return ids;
+    const std::vector<std::string> ids = HandlerFixture::Ids(Target(query));
+    return {ids.begin(), ids.end()};
   }
 };
 
@@ -230,6 +217,81 @@ void TextAndContent(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("handler: _text and _content (Japanese, AND/OR/phrases, short terms)",
                        "[handler][text]", TextAndContent)
+
+TEST_CASE("text search: a common term is checked per resource on SQLite", "[detail][text]") {
+  using store::detail::Dialect;
+  using store::detail::Param;
+  const store::detail::ParamKeys keys(store::detail::Rows{});
+  store::SearchQuery q;
+  q.type = "Observation";
+  store::Predicate p;
+  p.kind = store::Predicate::Kind::kText;
+  p.param = "_text";
+  p.terms = {"血糖値"};
+  q.where = {{p}};
+  std::string sql;
+  std::vector<Param> params;
+  // A term of 3 characters: its matches read from the trigram index (the query driven by them).
+  store::detail::SearchSql(q, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("idx_text_fts") != std::string::npos);
+  CHECK(sql.find("+r.type") != std::string::npos);
+  // Marked common (SqlSession::CommonTextProbes): resources in result order, each one's own
+  // idx_text row checked, no trigram index.
+  q.where[0][0].probe = true;
+  store::detail::SearchSql(q, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("idx_text_fts") == std::string::npos);
+  CHECK(sql.find("+r.type") == std::string::npos);
+  CHECK(sql.find("instr(x0.narrative, ?)") != std::string::npos);
+  CHECK(params == std::vector<Param>{std::string("Observation"), std::string("血糖値"),
+                                     std::int64_t{20}, std::int64_t{0}});
+  // The threshold: about 1.15 sqrt(resources), at least 50.
+  CHECK(store::detail::CommonTextThreshold(0) == 50);
+  CHECK(store::detail::CommonTextThreshold(210000) == 526);
+  CHECK(store::detail::CommonTextThreshold(1000000) == 1150);
+}
+
+// Terms common enough to pass CommonTextThreshold (SQLite: checked per resource in result order)
+// find the same resources, in the same order and pages, as rare ones read from the trigram index.
+void TextCommonTerm(Backend backend) {
+  Fixture f(backend);
+  std::vector<std::string> all;
+  for (int i = 0; i < 70; ++i) {
+    std::string id = i < 10 ? "o0" : "o";
+    id += std::to_string(i);
+    std::string text = "血糖値 glucose";
+    if (i % 20 == 0) text += " rarexyz";
+    f.Put("Observation", id, Narrative(text) + R"(,"status":"final","code":{"text":"bg"})");
+    all.push_back(id);
+  }
+  f.Put("Patient", "p1", Narrative("血糖値なし") + R"(,"name":[{"family":"山田"}])");
+  // Every page of the common term, in (lastUpdated, id) order.
+  std::vector<std::string> paged;
+  std::string next = "/fhir/Observation?_text=%E8%A1%80%E7%B3%96%E5%80%A4&_count=8";
+  for (int page = 0; page < 20 && !next.empty(); ++page) {
+    Response r = f.Do(Req("GET", next));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    Json b = Parse(r.body);
+    for (const Json& e : b.Find("entry")->Items())
+      paged.emplace_back(e.Find("resource")->Str("id"));
+    next.clear();
+    for (const Json& link : b.Find("link")->Items()) {
+      if (link.Str("relation") != "next") continue;
+      next = std::string(link.Str("url")).substr(std::string("http://127.0.0.1:8080").size());
+    }
+  }
+  CHECK(paged == all);
+  CHECK(f.Ids("Observation?_text=glucose rarexyz") == Set{"o00", "o20", "o40", "o60"});
+  CHECK(f.Ids("Observation?_text=rarexyz OR nothing") == Set{"o00", "o20", "o40", "o60"});
+  CHECK(f.Ids("Observation?_content=血糖値&_id=o07,o33") == Set{"o07", "o33"});
+  CHECK(f.Ids("Patient?_text=血糖値") == Set{"p1"});
+  CHECK(f.Ids("Patient?_text=glucose").empty());
+  Response count = f.Do(Req("GET", "/fhir/Observation?_text=glucose&_summary=count"));
+  REQUIRE(count.status == 200);
+  CHECK(Parse(count.body).Find("total")->Text() == "70");
+}
+KAKEHASHI_BACKEND_TEST("handler: a common _text term pages like a rare one", "[handler][text]",
+                       TextCommonTerm)
 
 // A store written before idx_text existed (rows without narrative/content, another index
 // definition) gets them by the re-index on open.

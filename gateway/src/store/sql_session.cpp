@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <utility>
@@ -337,12 +338,39 @@ std::string_view FtsProbe(std::string_view term) {
   return gateway::detail::CodePoints(best) >= 3 ? best : std::string_view();
 }
 
+// SQLite: "SELECT rowid FROM idx_text_fts WHERE <column> LIKE ? AND …", the candidates of kText
+// predicate p by the trigram index, with a LIKE per term that has a probe (FtsProbe); false (and
+// nothing written) when no term has one.
+bool AppendFtsMatch(const Predicate& p, std::string& sql, std::vector<Param>& params) {
+  const std::string column = p.param == "_text" ? "narrative" : "content";
+  bool any = false;
+  for (const std::string& term : p.terms) {
+    const std::string_view probe = FtsProbe(term);
+    if (probe.empty()) continue;
+    sql += any ? " AND " : "SELECT rowid FROM idx_text_fts WHERE ";
+    any = true;
+    sql += column + " LIKE ?";
+    std::string pattern = "%";
+    pattern += probe;
+    pattern += '%';
+    params.emplace_back(std::move(pattern));
+  }
+  return any;
+}
+
+bool HasFtsProbe(const Predicate& p) {
+  return p.kind == Predicate::Kind::kText && !p.probe &&
+         std::any_of(p.terms.begin(), p.terms.end(),
+                     [](const auto& t) { return !FtsProbe(t).empty(); });
+}
+
 // `_text` / `_content` (decision 0041): every term occurs in the resource's idx_text column.
 // SQLite: terms of 3 or more characters (without LIKE wildcards) select candidates through the
 // trigram index idx_text_fts (its LIKE is a substring match that reads the FTS index); each
 // term is then checked on the candidate's own row (instr: bytes, exact). Terms shorter than 3
 // characters cannot be found through trigrams: with no longer term the check runs for every
-// resource the rest of the query leaves. PostgreSQL: LIKE on idx_text, which the planner may
+// resource the rest of the query leaves; so does a term marked `probe` (common in the store:
+// SqlSession::Search, CommonTextProbes). PostgreSQL: LIKE on idx_text, which the planner may
 // answer from the pg_trgm GIN indexes when they exist (it rechecks every candidate).
 void AppendText(const Predicate& p, const std::string& a, const std::string& x, Dialect dialect,
                 std::string& sql, std::vector<Param>& params) {
@@ -361,21 +389,10 @@ void AppendText(const Predicate& p, const std::string& a, const std::string& x, 
     sql += ")";
     return;
   }
-  std::vector<std::string_view> probes;
-  for (const std::string& term : p.terms) {
-    if (std::string_view probe = FtsProbe(term); !probe.empty()) probes.push_back(probe);
-  }
   sql += "(";
-  if (!probes.empty()) {
-    sql += a + ".rk IN (SELECT rowid FROM idx_text_fts WHERE ";
-    for (std::size_t i = 0; i < probes.size(); ++i) {
-      if (i > 0) sql += " AND ";
-      sql += column + " LIKE ?";
-      std::string pattern = "%";
-      pattern += probes[i];
-      pattern += '%';
-      params.emplace_back(std::move(pattern));
-    }
+  if (HasFtsProbe(p)) {
+    sql += a + ".rk IN (";
+    AppendFtsMatch(p, sql, params);
     sql += ") AND ";
   }
   sql += "EXISTS (SELECT 1 FROM idx_text " + x + " WHERE " + x + ".rk = " + a + ".rk";
@@ -621,8 +638,7 @@ bool HasDrivingIn(const Conjunction& where) {
         case Predicate::Kind::kMissing: all = all && !p.missing; break;
         case Predicate::Kind::kLastUpdated: all = false; break;
         case Predicate::Kind::kText:  // SQLite: an IN over idx_text_fts with a trigram probe
-          all = all && std::any_of(p.terms.begin(), p.terms.end(),
-                                   [](const auto& t) { return !FtsProbe(t).empty(); });
+          all = all && HasFtsProbe(p);
           break;
         default: break;
       }
@@ -646,9 +662,7 @@ bool IsSelective(const Conjunction& where) {
                              (p.kind == Predicate::Kind::kComposite && p.components &&
                               !p.components->empty() && !p.components->front().value.empty()) ||
                              // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
-                             (p.kind == Predicate::Kind::kText &&
-                              std::any_of(p.terms.begin(), p.terms.end(),
-                                          [](const auto& t) { return !FtsProbe(t).empty(); }));
+                             HasFtsProbe(p);
       all = all && selective;
     }
     if (all) return true;
@@ -1244,11 +1258,11 @@ std::optional<std::size_t> PrefixDriver(const SearchQuery& query) {
 }
 }  // namespace
 
-Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
-  KAKEHASHI_TRY_VOID(FlushPending());  // this transaction's own rows count
+void SearchSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, std::string& sql,
+               std::vector<Param>& params) {
   if (auto driver = PrefixDriver(query)) {
     const Predicate& p = query.where[*driver][0];
-    std::string sql = "SELECT ";
+    sql = "SELECT ";
     sql += kCols;
     // CROSS JOIN: SQLite keeps the written join order (drive from the prefix index).
     sql +=
@@ -1257,7 +1271,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     // Stored prefixes never end in a space (Write), so a cut that does is shortened.
     std::string_view prefix = PrefixOf(p.value, kStringPrefixChars);
     while (prefix.ends_with(' ')) prefix.remove_suffix(1);
-    std::vector<Param> params{keys_->Find(query.type, p.param), std::string(prefix)};
+    params = {keys.Find(query.type, p.param), std::string(prefix)};
     Conjunction rest;
     for (std::size_t i = 0; i < query.where.size(); ++i) {
       // A value longer than the prefix used is checked against the full values too.
@@ -1265,8 +1279,8 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     }
     if (!rest.empty()) {
       sql += " AND ";
-      AppendConjunction(rest, "r", query.type, dialect_, *keys_, sql, params, 0,
-                        dialect_ == Dialect::kSqlite);
+      AppendConjunction(rest, "r", query.type, dialect, keys, sql, params, 0,
+                        dialect == Dialect::kSqlite);
     }
     if (query.after) {
       sql += " AND (p.last_updated > ? OR (p.last_updated = ? AND p.id > ?))";
@@ -1277,18 +1291,14 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     sql += " ORDER BY p.last_updated, p.id LIMIT ? OFFSET ?";
     params.emplace_back(static_cast<std::int64_t>(query.count));
     params.emplace_back(query.offset);
-    KAKEHASHI_TRY(Rows rows, Query(sql, params));
-    std::vector<ResourceRow> out;
-    out.reserve(rows.size());
-    for (auto& cols : rows) out.push_back(RowFrom(cols));
-    return out;
+    return;
   }
-  std::string sql = "SELECT ";
+  sql = "SELECT ";
   sql += kCols;
-  std::vector<Param> params;
+  params.clear();
   for (std::size_t i = 0; i < query.sort.size(); ++i) {
     sql += ", ";
-    AppendSortExpr(query.sort[i], query.type, *keys_, sql, params);
+    AppendSortExpr(query.sort[i], query.type, keys, sql, params);
     sql += " AS k" + std::to_string(i);
   }
   sql += " FROM resources r WHERE r.deleted = 0 AND ";
@@ -1297,14 +1307,14 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   // query from the index tables through the primary key ("+r.type" keeps SQLite from scanning
   // resources_by_time); otherwise scan resources in result order and probe each one's index rows,
   // which stops after `count` matches.
-  const bool sqlite = dialect_ == Dialect::kSqlite;
+  const bool sqlite = dialect == Dialect::kSqlite;
   const bool selective = IsSelective(query.where);
   if (!query.type.empty()) {
     sql += sqlite && selective ? "+r.type = ? AND " : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendTypes(query, dialect_, sql, params);
-  AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params, 0,
+  AppendTypes(query, dialect, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect, keys, sql, params, 0,
                     sqlite && !selective);
   if (query.sort.empty() && query.type.empty()) {
     // Several types (a compartment): ids are unique per type only, so the type is part of the
@@ -1336,7 +1346,7 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
     // type) breaks ties, so the order is total and a keyset position is exact.
     std::string outer = "SELECT q.type, q.id, q.version, q.last_updated, q.deleted, q.json";
     for (std::size_t i = 0; i < query.sort.size(); ++i) {
-      outer += ", " + SortValueText(query.sort[i], i, dialect_);
+      outer += ", " + SortValueText(query.sort[i], i, dialect);
     }
     outer += " FROM (" + sql + ") q";
     if (query.sort_after && query.sort_after->values.size() == query.sort.size()) {
@@ -1358,6 +1368,25 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   sql += " LIMIT ? OFFSET ?";
   params.emplace_back(static_cast<std::int64_t>(query.count));
   params.emplace_back(query.offset);
+}
+
+std::int64_t CommonTextThreshold(std::int64_t resources) {
+  return std::max<std::int64_t>(
+      50, static_cast<std::int64_t>(1.15 * std::sqrt(static_cast<double>(resources))));
+}
+
+Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());  // this transaction's own rows count
+  std::optional<SearchQuery> adapted;
+  if (dialect_ == Dialect::kSqlite) {
+    KAKEHASHI_TRY(adapted, CommonTextProbes(query, [this](std::string_view sql,
+                                                          const std::vector<Param>& params) {
+                    return Query(sql, params);
+                  }));
+  }
+  std::string sql;
+  std::vector<Param> params;
+  SearchSql(adapted ? *adapted : query, dialect_, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   std::vector<ResourceRow> out;
   out.reserve(rows.size());
@@ -1372,19 +1401,59 @@ Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   return out;
 }
 
-Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
-  KAKEHASHI_TRY_VOID(FlushPending());
-  std::string sql = "SELECT COUNT(*) FROM resources r WHERE r.deleted = 0 AND ";
-  std::vector<Param> params;
+void CountSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, std::string& sql,
+              std::vector<Param>& params) {
+  sql = "SELECT COUNT(*) FROM resources r WHERE r.deleted = 0 AND ";
+  params.clear();
   if (!query.type.empty()) {
     // As in Search: without statistics SQLite would rather scan the type's resources in
     // resources_by_time and test each against the index rows than read just the matches.
-    sql += dialect_ == Dialect::kSqlite && HasDrivingIn(query.where) ? "+r.type = ? AND "
-                                                                     : "r.type = ? AND ";
+    sql += dialect == Dialect::kSqlite && HasDrivingIn(query.where) ? "+r.type = ? AND "
+                                                                    : "r.type = ? AND ";
     params.emplace_back(query.type);
   }
-  AppendTypes(query, dialect_, sql, params);
-  AppendConjunction(query.where, "r", query.type, dialect_, *keys_, sql, params);
+  AppendTypes(query, dialect, sql, params);
+  AppendConjunction(query.where, "r", query.type, dialect, keys, sql, params);
+}
+
+// A `_text`/`_content` term found through the trigram index costs per match (the FTS5 LIKE reads
+// and checks every candidate: ~15 us each at 100,000 patients, 2-core VM), a resource scanned in
+// result order with its own idx_text row checked ~1 us, and the scan stops after a page: with M
+// matches among N resources the index costs ~15 M, the scan ~N / M per row of the page (20 rows:
+// 20 N / M), equal at M ~ 1.15 sqrt(N) (CommonTextThreshold; N: the largest rk, at least the
+// number of resources, which errs towards the index). So a predicate of a top-level clause whose
+// trigram candidates reach the threshold (counted with that LIMIT, so a common term costs at
+// most the threshold) is marked `probe` and checked per resource instead (AppendText).
+Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run) {
+  std::optional<SearchQuery> out;
+  std::int64_t threshold = 0;
+  for (std::size_t i = 0; i < query.where.size(); ++i) {
+    for (std::size_t j = 0; j < query.where[i].size(); ++j) {
+      const Predicate& p = query.where[i][j];
+      if (!HasFtsProbe(p)) continue;
+      if (threshold == 0) {
+        KAKEHASHI_TRY(Rows rows, run("SELECT COALESCE(MAX(rk), 0) FROM resources", {}));
+        threshold = CommonTextThreshold(rows.empty() ? 0 : ToInt(rows[0][0]));
+      }
+      std::string sql = "SELECT COUNT(*) FROM (";
+      std::vector<Param> params;
+      AppendFtsMatch(p, sql, params);
+      sql += " LIMIT ?)";
+      params.emplace_back(threshold);
+      KAKEHASHI_TRY(Rows rows, run(sql, params));
+      if (rows.empty() || ToInt(rows[0][0]) < threshold) continue;
+      if (!out) out = query;
+      out->where[i][j].probe = true;
+    }
+  }
+  return out;
+}
+
+Result<std::int64_t> SqlSession::Count(const SearchQuery& query) {
+  KAKEHASHI_TRY_VOID(FlushPending());
+  std::string sql;
+  std::vector<Param> params;
+  CountSql(query, dialect_, *keys_, sql, params);
   KAKEHASHI_TRY(Rows rows, Query(sql, params));
   return rows.empty() ? std::int64_t{0} : ToInt(rows[0][0]);
 }

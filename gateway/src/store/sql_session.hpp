@@ -6,7 +6,9 @@
 #include "kakehashi/gateway/store/store.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -122,6 +124,22 @@ class ParamKeys {
   using ByParam = std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>>;
   std::unordered_map<std::string, ByParam, Hash, std::equal_to<>> by_type_;
 };
+
+// The statement (with '?' placeholders) and bound values that SqlSession::Search / Count run for
+// `query`: here so that tests and bench/bench_search_plan can read its query plan.
+void SearchSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, std::string& sql,
+               std::vector<Param>& params);
+void CountSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, std::string& sql,
+              std::vector<Param>& params);
+
+// SQLite `_text`/`_content`: how many resources a term must match (trigram candidates) to be
+// checked per resource in result order instead of read from the trigram index, for a store
+// whose largest rk is `resources` (SqlSession::CommonTextProbes).
+std::int64_t CommonTextThreshold(std::int64_t resources);
+// SQLite: `query` with its common `_text`/`_content` predicates marked `probe` (nullopt when none
+// is), counting their trigram candidates through `run` (SqlSession::Query, or a test's).
+using RunQuery = std::function<Result<Rows>(std::string_view sql, const std::vector<Param>&)>;
+Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run);
 
 class SqlSession : public Session {
  public:
