@@ -71,14 +71,8 @@ serve() {  # DB-URL: serves the data (loading it if the store is new), sets port
   "$kk" serve --port "$port" --db "$1" --auth off "${load[@]}" >"$tmp/kk.log" 2>&1 &
   kpid=$!
   pids+=("$kpid")
-  wait_up "$port"
-  # wait_up answers once patients are in; the observations come last: wait for the last one.
-  for _ in $(seq 1 2400); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/fhir/Observation/obs$((n - 1))" && return 0
-    sleep 0.5
-  done
-  echo "bench_chain_search: loading did not finish" >&2
-  exit 1
+  # The observations are loaded last: up when the last one reads (up to an hour).
+  wait_up "$port" "/fhir/Observation/obs$((n - 1))" 7200
 }
 stop_serve() { kill -TERM "$kpid"; wait "$kpid" 2>/dev/null || true; }
 

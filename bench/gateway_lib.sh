@@ -4,10 +4,11 @@
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_up PORT: wait (up to 10 min, loading can be long) until the server answers a read.
+# wait_up PORT [PATH [TRIES]]: wait (TRIES half seconds, default 1200: loading can be long) until
+# the server answers a read of PATH (default /fhir/Patient/p0).
 wait_up() {
-  for _ in $(seq 1 1200); do
-    curl -sf -o /dev/null "http://127.0.0.1:$1/fhir/Patient/p0" && return 0
+  for _ in $(seq 1 "${3:-1200}"); do
+    curl -sf -o /dev/null "http://127.0.0.1:$1${2:-/fhir/Patient/p0}" && return 0
     sleep 0.5
   done
   echo "$bench_name: server on $1 did not come up" >&2
