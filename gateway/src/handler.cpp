@@ -2973,6 +2973,22 @@ std::shared_ptr<const detail::CachedResource> Handler::ReadCached(std::string_vi
   return impl_->cache->Find(type, id, *epoch);
 }
 
+std::shared_ptr<const detail::CachedResource> Handler::TryReadCurrent(std::string_view type,
+                                                                      std::string_view id) const {
+  if (!impl_->wal) return nullptr;
+  auto epoch = impl_->wal->Current();
+  if (!epoch) return nullptr;
+  // The row is at `epoch` or newer (Store::ReadCurrent's rule), so the entry is tagged with it.
+  auto row = impl_->store.TryReadCurrent(type, id, *epoch);
+  if (!row) return nullptr;
+  auto entry = detail::MakeCachedResource(std::move(*row));
+  if (impl_->cache) {
+    entry->epoch = *epoch;
+    impl_->cache->Insert(type, id, entry);
+  }
+  return entry;
+}
+
 bool Handler::ReadsInProcess() const {
   return impl_->store.ReadsInProcess();
 }

@@ -287,6 +287,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // accept() errors since construction (Server::Stats), and the back-off waits among them.
   std::atomic<std::uint64_t> accept_failures{0};
   std::atomic<std::uint64_t> accept_pauses{0};
+  std::atomic<std::uint64_t> io_thread_reads{0};
+  std::atomic<std::uint64_t> io_thread_read_fallbacks{0};
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
@@ -796,12 +798,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         bool answered = false;
         std::optional<Response> resp;  // the handler's answer, when the fast path has none
         if (auto fast = FastReadTarget(head)) {
-          // A current cache entry is answered here. A miss is read on a reader thread, which
-          // also has the handler answer what is not a plain 200/304 (unknown, deleted, a store
-          // error), so that takes one hop as well.
+          // A current cache entry is answered here. A miss is read here too when the store can
+          // do it without waiting (decision 0051: pages in memory, no lock held elsewhere);
+          // else on a reader thread, which also has the handler answer what is not a plain
+          // 200/304 (unknown, deleted, a store error), so that takes one hop as well.
           std::shared_ptr<const detail::CachedResource> found;
           try {
             found = handler->ReadCached(fast->first, fast->second);
+            if (!found && options.io_thread_reads) {
+              found = handler->TryReadCurrent(fast->first, fast->second);
+              if (found && found->deleted) found = nullptr;  // 410: the reader's handler answers
+              (found ? io_thread_reads : io_thread_read_fallbacks)
+                  .fetch_add(1, std::memory_order_relaxed);
+            }
           } catch (const std::exception&) {
             found = nullptr;  // e.g. bad_alloc: the handler path answers (500 at worst)
           }
@@ -1197,6 +1206,8 @@ ServerStats Server::Stats() const {
   ServerStats s;
   s.accept_failures = impl_->accept_failures.load(std::memory_order_relaxed);
   s.accept_pauses = impl_->accept_pauses.load(std::memory_order_relaxed);
+  s.io_thread_reads = impl_->io_thread_reads.load(std::memory_order_relaxed);
+  s.io_thread_read_fallbacks = impl_->io_thread_read_fallbacks.load(std::memory_order_relaxed);
   return s;
 }
 

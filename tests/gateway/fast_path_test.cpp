@@ -2,6 +2,7 @@
 // the read cache (fills, invalidation, the fill/write race, eviction). Private headers.
 #include "http_head.hpp"
 #include "read_cache.hpp"
+#include "store/sqlite_nowait.hpp"
 
 #include "test_support.hpp"
 
@@ -441,6 +442,87 @@ TEST_CASE("store ReadCurrent: an idle read transaction does not hold checkpoints
   auto again = t->store->ReadCurrent("Patient", "k2", watch.Current());
   REQUIRE((again && *again));
   CHECK((*again)->version == 1);
+}
+
+// Store::TryReadCurrent on SQLite (decision 0051): the io thread's read that never waits. It
+// answers from pages in memory at the caller's state or newer (a commit here or in another Store
+// on the file is seen at once, as ReadCurrent's), and gives up, without waiting, when a page
+// would have to come from the disk or a WAL-index lock is held elsewhere (both injected through
+// the nowait VFS); ReadCurrent then reads what it could not.
+TEST_CASE("store TryReadCurrent: reads what is in memory, gives up on a wait, hides no commit",
+          "[read_cache][nowait]") {
+  auto t = testing::MakeStore(testing::Backend::kSqlite);
+  detail::WalIndexWatch watch(t->file.string());
+  auto other = t->OpenAnother();
+  auto write = [](store::Store& s, const std::string& id, std::int64_t version, bool deleted) {
+    auto session = s.OpenSession();
+    REQUIRE(session);
+    REQUIRE((*session)->Begin());
+    REQUIRE((*session)->LockAndRead("Patient", id));
+    auto row = Row(id, version, deleted ? "" : "{\"v\":" + std::to_string(version) + "}");
+    row.deleted = deleted;
+    REQUIRE((*session)->Write(row, {}));
+    REQUIRE((*session)->Commit());
+  };
+  auto try_read = [&](const std::string& id) -> std::optional<store::ResourceRow> {
+    const auto seen = watch.Current();
+    REQUIRE(seen.has_value());
+    return t->store->TryReadCurrent("Patient", id, *seen);
+  };
+  write(*t->store, "k1", 1, false);
+  auto first = try_read("k1");
+  REQUIRE(first.has_value());
+  CHECK(first->version == 1);
+  CHECK(first->json == "{\"v\":1}");
+  CHECK(first->type == "Patient");
+  CHECK(first->id == "k1");
+  CHECK_FALSE(try_read("nobody").has_value());  // no row: the caller asks ReadCurrent
+  CHECK(try_read("k1")->version == 1);          // the kept transaction answers again
+  // Written by this store and by another Store on the file (another process): seen at once.
+  write(*t->store, "k1", 2, false);
+  CHECK(try_read("k1")->version == 2);
+  write(*other, "k1", 3, false);
+  CHECK(try_read("k1")->json == "{\"v\":3}");
+  write(*other, "k1", 4, true);
+  auto gone = try_read("k1");
+  REQUIRE(gone.has_value());
+  CHECK(gone->deleted);
+  CHECK(gone->version == 4);
+  // A page that is not in memory: after a commit the connection's page cache is dropped, so
+  // the read needs the file, and every read of it "would wait".
+  write(*other, "k1", 5, false);
+  store::detail::FailNowaitReadsForTesting(1000000);
+  CHECK_FALSE(try_read("k1").has_value());
+  CHECK_FALSE(try_read("k1").has_value());
+  store::detail::FailNowaitReadsForTesting(0);
+  auto blocking = t->store->ReadCurrent("Patient", "k1", watch.Current());
+  REQUIRE((blocking && *blocking));
+  CHECK((*blocking)->version == 5);
+  CHECK(try_read("k1")->version == 5);  // in memory again: answered
+  // A WAL-index lock held elsewhere: the new read transaction cannot start, and no busy
+  // handler waits for it.
+  write(*t->store, "k1", 6, false);
+  store::detail::FailNowaitShmLocksForTesting(1000000);
+  CHECK_FALSE(try_read("k1").has_value());
+  store::detail::FailNowaitShmLocksForTesting(0);
+  CHECK(try_read("k1")->version == 6);
+  // Other threads (other io threads) have readers of their own and read the same.
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&] {
+      for (int attempt = 0; attempt < 100; ++attempt) {  // a first open may find a page missing
+        auto seen = watch.Current();
+        if (!seen) continue;
+        if (auto row = t->store->TryReadCurrent("Patient", "k1", *seen)) {
+          if (row->version == 6) ++good;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(good == 3);
 }
 
 // Through handlers (cache on, and off where only the kept read transaction is left): reads see

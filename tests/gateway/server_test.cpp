@@ -2,6 +2,7 @@
 
 #include "gzip.hpp"
 #include "json_support.hpp"
+#include "store/sqlite_nowait.hpp"
 #include "test_support.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -634,6 +635,77 @@ TEST_CASE("server: fast read, HEAD, conditional GET, gzip, invalidation on PUT/D
   CHECK(c2.Send(http::verb::get, "/fhir/Patient/nobody").result_int() == 404);
   // Percent-encoded and query-bearing targets take the full route.
   CHECK(c2.Send(http::verb::get, "/fhir/Patient/f1?_format=xml").result_int() == 406);
+}
+
+// Decision 0051: a read-cache miss is answered on the io thread when the store can read it
+// without waiting (ServerStats::io_thread_reads), and goes to a reader thread when it cannot
+// (a page not in memory, injected through the nowait VFS). Either way a read sees every commit
+// before it: the server's own writes and another Store's on the same file.
+TEST_CASE("server: a read-cache miss is read on the io thread unless it would wait",
+          "[server][readers][nowait]") {
+  Running s;
+  Client c(s.Port());
+  auto etag = [&](const std::string& id) {
+    auto r = c.Send(http::verb::get, "/fhir/Patient/" + id);
+    return r.result_int() == 200 ? std::string(r[http::field::etag])
+                                 : std::to_string(r.result_int());
+  };
+  // Each PUT makes the next GET a miss (the commit moves the database state).
+  for (int v = 1; v <= 5; ++v) {
+    REQUIRE(c.Send(http::verb::put, "/fhir/Patient/n1",
+                   R"({"resourceType":"Patient","id":"n1","active":)" +
+                       std::string(v % 2 == 0 ? "true" : "false") + "}")
+                .result_int() == (v == 1 ? 201 : 200));
+    CHECK(etag("n1") == "W/\"" + std::to_string(v) + "\"");
+  }
+  const auto before = s.server->Stats();
+  CHECK(before.io_thread_reads >= 1);  // 0 before decision 0051: every miss took the hop
+  CHECK(before.io_thread_reads + before.io_thread_read_fallbacks == 5);
+  // Pages that would have to come from the disk: the misses go to a reader thread and still
+  // see the write just made.
+  store::detail::FailNowaitReadsForTesting(1000000);
+  REQUIRE(c.Send(http::verb::put, "/fhir/Patient/n1", R"({"resourceType":"Patient","id":"n1"})")
+              .result_int() == 200);
+  CHECK(etag("n1") == "W/\"6\"");
+  store::detail::FailNowaitReadsForTesting(0);
+  const auto during = s.server->Stats();
+  CHECK(during.io_thread_reads == before.io_thread_reads);
+  CHECK(during.io_thread_read_fallbacks == before.io_thread_read_fallbacks + 1);
+  CHECK(etag("n1") == "W/\"6\"");  // now cached
+  // Another Store on the file (another process) updates, then deletes: seen as such.
+  auto other = s.t->OpenAnother();
+  Handler other_handler(*other, HandlerOptions{});
+  auto send_other = [&](std::string method, std::string body) {
+    Request r;
+    r.method = std::move(method);
+    r.target = "/fhir/Patient/n1";
+    r.body = std::move(body);
+    if (!r.body.empty()) r.headers.emplace_back("Content-Type", "application/fhir+json");
+    return other_handler.Handle(r).status;
+  };
+  REQUIRE(send_other("PUT", R"({"resourceType":"Patient","id":"n1","gender":"other"})") == 200);
+  auto updated = c.Send(http::verb::get, "/fhir/Patient/n1");
+  CHECK(std::string(updated[http::field::etag]) == "W/\"7\"");
+  CHECK(updated.body().find("\"gender\":\"other\"") != std::string::npos);
+  REQUIRE(send_other("DELETE", "") == 204);
+  CHECK(etag("n1") == "410");
+  CHECK(etag("nobody") == "404");
+  const auto after = s.server->Stats();
+  CHECK(after.io_thread_reads + after.io_thread_read_fallbacks ==
+        during.io_thread_reads + during.io_thread_read_fallbacks + 3);
+}
+
+TEST_CASE("server: io_thread_reads off sends every miss to a reader thread",
+          "[server][readers][nowait]") {
+  ServerOptions options;
+  options.io_thread_reads = false;
+  Running s(options);
+  Client c(s.Port());
+  REQUIRE(c.Send(http::verb::put, "/fhir/Patient/n2", R"({"resourceType":"Patient","id":"n2"})")
+              .result_int() == 201);
+  CHECK(c.Send(http::verb::get, "/fhir/Patient/n2").result_int() == 200);
+  CHECK(s.server->Stats().io_thread_reads == 0);
+  CHECK(s.server->Stats().io_thread_read_fallbacks == 0);
 }
 
 TEST_CASE("server: pipelined fast reads, heads split across writes, HTTP/1.0", "[server]") {

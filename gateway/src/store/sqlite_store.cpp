@@ -3,6 +3,7 @@
 // database's write lock, so LockAndRead needs nothing more.
 #include "store/backends.hpp"
 #include "store/sql_session.hpp"
+#include "store/sqlite_nowait.hpp"
 
 #include <sqlite3.h>
 
@@ -41,7 +42,9 @@ struct Connection {
 // BEGIN/COMMIT of an autocommit statement: the shared lock on the database file and the read
 // mark lock on the -shm (fcntl, behind process-wide SQLite mutexes the io threads contend for),
 // the fstat and the WAL-index header check. `mutex`: the owning thread and the reaper, which
-// ends transactions older than kSnapshotAge so that checkpoints are not held back.
+// ends transactions older than kSnapshotAge so that checkpoints are not held back. A thread
+// that must not wait (an io thread, Store::TryReadCurrent) has a second reader of its own on the
+// nowait VFS (decision 0051), kept and reaped the same way.
 struct Reader {
   std::mutex mutex;
   std::unique_ptr<Connection> conn;
@@ -208,7 +211,10 @@ class SqliteSession final : public SqlSession {
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, int max_connections)
-      : path_(std::move(path)), max_connections_(max_connections) {}
+      : path_(std::move(path)),
+        max_connections_(max_connections),
+        // Files only: a "file:" URI is the shared in-memory database of ":memory:".
+        nowait_(!path_.starts_with("file:") && NowaitVfsName() != nullptr) {}
 
   Result<std::unique_ptr<Connection>> Connect() {
     auto conn = std::make_unique<Connection>();
@@ -355,46 +361,44 @@ class SqliteStore final : public Store {
 
   Result<std::optional<ResourceRow>> ReadCurrent(std::string_view type, std::string_view id,
                                                  const std::optional<DbState>& seen) override {
-    Reader* r = ThisThreadsReader();
+    Reader* r = ThisThreadsReader(false);
     if (r == nullptr) return Store::ReadCurrent(type, id, seen);
     std::lock_guard lock(r->mutex);
     if (!r->conn) KAKEHASHI_TRY_VOID(OpenReader(*r));
-    const auto now = std::chrono::steady_clock::now();
-    if (r->in_tx && (!seen || !(r->state == *seen) || now - r->began >= kSnapshotAge)) r->End();
-    if (!r->in_tx && seen) {
-      // BEGIN (deferred) takes its snapshot at the first step below: at `seen` or newer, and
-      // `seen` is the same state as long as no commit moves the header.
-      if (sqlite3_exec(r->conn->db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
-        LogDbError("store.sqlite.query_failed", sqlite3_extended_errcode(r->conn->db));
-        return make_error_code(errc::kQueryFailed);
-      }
-      r->in_tx = true;
-      r->state = *seen;
-      r->began = now;
-      WakeReaper();
+    if (!Snapshot(*r, seen)) {
+      LogDbError("store.sqlite.query_failed", sqlite3_extended_errcode(r->conn->db));
+      return make_error_code(errc::kQueryFailed);
     }
-    sqlite3_stmt* stmt = r->read;
-    sqlite3_bind_text(stmt, 1, type.data(), static_cast<int>(type.size()), SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-    const int rc = sqlite3_step(stmt);
     std::optional<ResourceRow> row;
-    if (rc == SQLITE_ROW) {
-      row.emplace();
-      row->type = type;
-      row->id = id;
-      row->version = sqlite3_column_int64(stmt, 0);
-      row->last_updated_us = sqlite3_column_int64(stmt, 1);
-      row->deleted = sqlite3_column_int64(stmt, 2) != 0;
-      if (const auto* text = sqlite3_column_text(stmt, 3); text != nullptr) {
-        row->json.assign(reinterpret_cast<const char*>(text),
-                         static_cast<std::size_t>(sqlite3_column_bytes(stmt, 3)));
-      }
-    }
-    sqlite3_reset(stmt);
+    const int rc = StepRead(*r, type, id, row);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
       LogDbError("store.sqlite.query_failed", rc);
       r->End();
       return make_error_code(rc == SQLITE_BUSY ? errc::kConflict : errc::kQueryFailed);
+    }
+    return row;
+  }
+
+  // The same read on this thread's nowait reader (decision 0051): every page it needs must be
+  // in memory (SQLite's page cache or the kernel's: the nowait VFS's preadv2 RWF_NOWAIT) and
+  // every lock free at once (no busy handler), else nullopt at the first obstacle. The kept read
+  // transaction, its snapshot rule and the reaper are ReadCurrent's. An error is not logged:
+  // the caller reads again with ReadCurrent, which logs what is wrong.
+  std::optional<ResourceRow> TryReadCurrent(std::string_view type, std::string_view id,
+                                            const DbState& seen) override {
+    if (!nowait_) return std::nullopt;
+    Reader* r = ThisThreadsReader(true);
+    if (r == nullptr) return std::nullopt;
+    std::unique_lock lock(r->mutex, std::try_to_lock);
+    if (!lock.owns_lock()) return std::nullopt;  // the reaper is ending its transaction
+    NowaitScope scope;
+    if (!r->conn && !OpenNowaitReader(*r)) return std::nullopt;
+    if (!Snapshot(*r, seen)) return std::nullopt;
+    std::optional<ResourceRow> row;
+    const int rc = StepRead(*r, type, id, row);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      r->End();  // an I/O error has already rolled it back (SQLite ends the transaction)
+      return std::nullopt;
     }
     return row;
   }
@@ -461,21 +465,67 @@ class SqliteStore final : public Store {
 
   // --- Store::ReadCurrent's readers (struct Reader)
 
-  // This thread's reader; nullptr past kMaxReaders threads (then a pooled session reads).
-  Reader* ThisThreadsReader() {
-    thread_local std::uint64_t cached_store = 0;
-    thread_local Reader* cached = nullptr;
-    if (cached_store == serial_) return cached;
+  // This thread's reader (`nowait`: its reader on the nowait VFS); nullptr past kMaxReaders
+  // threads (then a pooled session reads, or TryReadCurrent gives up).
+  Reader* ThisThreadsReader(bool nowait) {
+    thread_local std::uint64_t cached_store[2] = {0, 0};
+    thread_local Reader* cached[2] = {nullptr, nullptr};
+    const int kind = nowait ? 1 : 0;
+    if (cached_store[kind] == serial_) return cached[kind];
     std::lock_guard lock(readers_mutex_);
-    auto it = readers_.find(std::this_thread::get_id());
-    if (it == readers_.end()) {
-      if (readers_.size() >= kMaxReaders) return nullptr;
-      it = readers_.emplace(std::this_thread::get_id(), std::make_unique<Reader>()).first;
+    auto& readers = nowait ? nowait_readers_ : readers_;
+    auto it = readers.find(std::this_thread::get_id());
+    if (it == readers.end()) {
+      if (readers.size() >= kMaxReaders) return nullptr;
+      it = readers.emplace(std::this_thread::get_id(), std::make_unique<Reader>()).first;
     }
-    cached_store = serial_;
-    cached = it->second.get();
-    return cached;
+    cached_store[kind] = serial_;
+    cached[kind] = it->second.get();
+    return cached[kind];
   }
+
+  // Ends r's kept transaction unless it began under `seen` less than kSnapshotAge ago, and
+  // begins one at `seen` when there is a state to keep it for. False: BEGIN failed.
+  bool Snapshot(Reader& r, const std::optional<DbState>& seen) {
+    const auto now = std::chrono::steady_clock::now();
+    if (r.in_tx && (!seen || !(r.state == *seen) || now - r.began >= kSnapshotAge)) r.End();
+    if (!r.in_tx && seen) {
+      // BEGIN (deferred) takes its snapshot at the first step: at `seen` or newer, and `seen`
+      // is the same state as long as no commit moves the header.
+      if (sqlite3_exec(r.conn->db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+      r.in_tx = true;
+      r.state = *seen;
+      r.began = now;
+      WakeReaper();
+    }
+    return true;
+  }
+
+  // Steps r's read statement for type/id: SQLITE_ROW (`row` set), SQLITE_DONE, or the error.
+  static int StepRead(Reader& r, std::string_view type, std::string_view id,
+                      std::optional<ResourceRow>& row) {
+    sqlite3_stmt* stmt = r.read;
+    sqlite3_bind_text(stmt, 1, type.data(), static_cast<int>(type.size()), SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      row.emplace();
+      row->type = type;
+      row->id = id;
+      row->version = sqlite3_column_int64(stmt, 0);
+      row->last_updated_us = sqlite3_column_int64(stmt, 1);
+      row->deleted = sqlite3_column_int64(stmt, 2) != 0;
+      if (const auto* text = sqlite3_column_text(stmt, 3); text != nullptr) {
+        row->json.assign(reinterpret_cast<const char*>(text),
+                         static_cast<std::size_t>(sqlite3_column_bytes(stmt, 3)));
+      }
+    }
+    sqlite3_reset(stmt);
+    return rc;
+  }
+
+  static constexpr std::string_view kRead =
+      "SELECT version, last_updated, deleted, json FROM resources WHERE type = ? AND id = ?";
 
   // No mmap_size: it saves ~2 us per uncached read, but every page it touches (and the
   // kernel's fault-around neighbours) counts in the process's RSS, which went from 96 MB to
@@ -485,8 +535,6 @@ class SqliteStore final : public Store {
   Result<void> OpenReader(Reader& r) {
     KAKEHASHI_TRY(auto conn, Connect());
     sqlite3_exec(conn->db, "PRAGMA cache_size=-8000", nullptr, nullptr, nullptr);
-    static constexpr std::string_view kRead =
-        "SELECT version, last_updated, deleted, json FROM resources WHERE type = ? AND id = ?";
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(conn->db, kRead.data(), static_cast<int>(kRead.size()),
                            SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
@@ -497,6 +545,31 @@ class SqliteStore final : public Store {
     r.read = stmt;
     r.conn = std::move(conn);
     return {};
+  }
+
+  // A reader on the nowait VFS, opened inside the caller's NowaitScope: opening reads the file
+  // header and preparing reads the schema, so a page not in memory fails it (false) and the
+  // next TryReadCurrent tries again. No busy handler (a lock held elsewhere fails at once) and
+  // no mmap (a mapped page that is not in memory would fault and wait). Its page cache is the
+  // reader threads' 8 MB (OpenReader).
+  bool OpenNowaitReader(Reader& r) {
+    auto conn = std::make_unique<Connection>();
+    if (sqlite3_open_v2(path_.c_str(), &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NowaitVfsName()) != SQLITE_OK) {
+      return false;
+    }
+    for (const char* pragma : {"PRAGMA mmap_size=0", "PRAGMA cache_size=-8000"}) {
+      if (sqlite3_exec(conn->db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(conn->db, kRead.data(), static_cast<int>(kRead.size()),
+                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      return false;
+    }
+    conn->statements.emplace(std::string(kRead), stmt);
+    r.read = stmt;
+    r.conn = std::move(conn);
+    return true;
   }
 
   // Starts the reaper, or wakes it from its idle wait, after a reader began a transaction.
@@ -517,14 +590,16 @@ class SqliteStore final : public Store {
       reaper_idle_.store(true);
       bool open = false;
       const auto now = std::chrono::steady_clock::now();
-      for (auto& [thread, reader] : readers_) {
-        std::unique_lock reader_lock(reader->mutex, std::try_to_lock);
-        if (!reader_lock.owns_lock()) {  // in use: look again at the next tick
-          open = true;
-          continue;
+      for (auto* readers : {&readers_, &nowait_readers_}) {
+        for (auto& [thread, reader] : *readers) {
+          std::unique_lock reader_lock(reader->mutex, std::try_to_lock);
+          if (!reader_lock.owns_lock()) {  // in use: look again at the next tick
+            open = true;
+            continue;
+          }
+          if (reader->in_tx && now - reader->began >= kSnapshotAge) reader->End();
+          open = open || reader->in_tx;
         }
-        if (reader->in_tx && now - reader->began >= kSnapshotAge) reader->End();
-        open = open || reader->in_tx;
       }
       if (open) {
         reaper_idle_.store(false);
@@ -542,6 +617,7 @@ class SqliteStore final : public Store {
   const std::uint64_t serial_ = next_serial_.fetch_add(1);
   std::mutex readers_mutex_;  // readers_ (the map, not the readers) and the reaper's state
   std::unordered_map<std::thread::id, std::unique_ptr<Reader>> readers_;
+  std::unordered_map<std::thread::id, std::unique_ptr<Reader>> nowait_readers_;
   std::condition_variable reaper_cv_;
   std::thread reaper_;
   std::atomic<bool> reaper_idle_{true};
@@ -557,6 +633,7 @@ class SqliteStore final : public Store {
   bool stopping_ = false;
   std::string path_;
   int max_connections_;
+  const bool nowait_;  // TryReadCurrent reads (a database file, the nowait VFS registered)
   std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -164,6 +164,11 @@ Result<std::optional<ResourceRow>> Store::ReadCurrent(std::string_view type, std
   return session->Read(type, id);
 }
 
+std::optional<ResourceRow> Store::TryReadCurrent(std::string_view, std::string_view,
+                                                 const DbState&) {
+  return std::nullopt;
+}
+
 void Store::ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink) {
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i > 0) sink.Waiting();

@@ -168,6 +168,13 @@ class Handler {
   // The server answers such hits on its io thread and sends misses to a reader thread.
   std::shared_ptr<const detail::CachedResource> ReadCached(std::string_view type,
                                                            std::string_view id) const;
+  // ReadCurrent's store read for a thread that must not wait (the server's io threads after a
+  // ReadCached miss, decision 0051): Store::TryReadCurrent, filling the cache as ReadCurrent
+  // does. The current version (a deletion marker when deleted), or nullptr when the store could
+  // not read it without waiting, does not know it, or the read cache's database state is not
+  // known (no cache file): the caller then uses ReadCurrent on a reader thread.
+  std::shared_ptr<const detail::CachedResource> TryReadCurrent(std::string_view type,
+                                                               std::string_view id) const;
   // The store's Store::ReadsInProcess: whether ReadCurrent's store reads are answered without
   // waiting for a database server (the server batches the answers of such reads only).
   bool ReadsInProcess() const;

@@ -33,6 +33,11 @@ struct ServerOptions {
   // 0) run there, so that an io thread never blocks on the store; cached reads by id stay on
   // the io thread. 0: hardware concurrency, at least 2.
   int read_threads = 0;
+  // A read by id the read cache misses is first tried on the io thread with the store's read
+  // that never waits (Handler::TryReadCurrent: on SQLite, when its pages are in memory and no
+  // lock is held elsewhere); only what that cannot answer goes to a reader thread (decision
+  // 0051). false: every miss goes to a reader thread (decision 0027's hand-off).
+  bool io_thread_reads = true;
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 32 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};  // whole request, from its first byte
@@ -59,6 +64,10 @@ struct ServerStats {
   // Waits of up to 100 ms after an accept() failed for lack of descriptors or memory (EMFILE,
   // ENFILE, ENOBUFS, ENOMEM), instead of retrying at once.
   std::uint64_t accept_pauses = 0;
+  // Read-cache misses of reads by id answered on the io thread (ServerOptions::io_thread_reads),
+  // and those tried there and then sent to a reader thread.
+  std::uint64_t io_thread_reads = 0;
+  std::uint64_t io_thread_read_fallbacks = 0;
 };
 
 // The thread counts ServerOptions' zeros stand for on this host.

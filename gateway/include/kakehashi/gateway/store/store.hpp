@@ -377,6 +377,14 @@ class Store {
   // checkpoints back for long). Default: Read on a pooled session.
   virtual Result<std::optional<ResourceRow>> ReadCurrent(std::string_view type, std::string_view id,
                                                          const std::optional<DbState>& seen);
+  // ReadCurrent for a thread that must never wait (the server's io threads, decision 0051): the
+  // row (a deletion marker included) when it was read without waiting for the disk or a lock,
+  // at `seen` or newer as ReadCurrent's; nullopt when the read would have waited, when there is
+  // no row, or on an error: the caller then uses ReadCurrent on a thread that may wait. SQLite
+  // reads the pages already in memory (its nowait VFS, store/sqlite_nowait.hpp); the default
+  // (PostgreSQL, decorators) always returns nullopt.
+  virtual std::optional<ResourceRow> TryReadCurrent(std::string_view type, std::string_view id,
+                                                    const DbState& seen);
   // True when ReadCurrent is answered in this process from a database file it reads itself
   // (SQLite); false when it waits for a database server's answer, and first perhaps for a pooled
   // connection (PostgreSQL; the default). The server lets a finished read by id wait for the
