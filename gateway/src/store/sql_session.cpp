@@ -1095,7 +1095,11 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
       "r.json) FROM history h JOIN resources r ON r.rk = h.rk WHERE 1 = 1";
   std::vector<Param> params;
   if (!query.type.empty()) {
-    sql += " AND r.type = ?";
+    // A type's history (no id): SQLite "+r.type" keeps it reading history newest first and
+    // stopping at the page, as before schema 9; on r.type's index it would read, join and sort
+    // every version of every resource of the type (100,000 patients: 0.94 s against 0.02 s CPU).
+    sql +=
+        dialect_ == Dialect::kSqlite && query.id.empty() ? " AND +r.type = ?" : " AND r.type = ?";
     params.emplace_back(query.type);
   }
   if (!query.id.empty()) {
