@@ -23,13 +23,14 @@ constexpr const char* kHelp =
     "to keep that wait out of a restart, or with --force after an older kakehashi wrote to the\n"
     "database again. Resumable: an interrupted run continues where it stopped; several runs\n"
     "(or gateways) on one database share the work instead of repeating it. Searches of other\n"
-    "processes meanwhile find each resource by its old or by its new rows.\n\n"
+    "processes meanwhile find each resource by its old or by its new rows. Only the rows that\n"
+    "the definition changed are written (decision 0050).\n\n"
     "Options:\n"
     "  --db URL     sqlite:PATH (default sqlite:kakehashi.sqlite) or postgresql://...\n"
     "  --force      re-index every resource even when the database is up to date\n"
     "  --batch N    resources per transaction (default 500)\n"
     "  --help       this help\n\n"
-    "Progress goes to stderr, the summary to stdout.\n"
+    "Progress (count, rate, time left) goes to stderr every 5 s, the summary to stdout.\n"
     "Exit codes: 0 done, 1 some stored resources could not be read as JSON (they have no index\n"
     "rows; counted in the summary), 2 usage or environment error.\n";
 
@@ -82,12 +83,12 @@ int RunReindex(const std::vector<std::string>& argv) {
   }
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
-  reindex.progress = [&last](std::int64_t done, std::int64_t total) {
+  reindex.progress = [&last, start](std::int64_t done, std::int64_t total) {
     const auto now = std::chrono::steady_clock::now();
     if (done < total && now - last < std::chrono::seconds(5)) return;
     last = now;
-    std::fprintf(stderr, "kakehashi reindex: %lld of %lld resources\n",
-                 static_cast<long long>(done), static_cast<long long>(total));
+    std::fprintf(stderr, "kakehashi reindex: %s\n",
+                 gateway::store::ReindexProgressText(done, total, now - start).c_str());
   };
   const auto definition = gateway::store::DefaultIndexDefinition();
   auto report = gateway::store::Reindex(**store, definition, reindex);
@@ -103,8 +104,11 @@ int RunReindex(const std::vector<std::string>& argv) {
                 definition.fingerprint.c_str());
     return kExitOk;
   }
-  std::printf("kakehashi reindex: %lld resources re-indexed in %.1f s (index definition %s)",
-              static_cast<long long>(report->resources), seconds, definition.fingerprint.c_str());
+  std::printf(
+      "kakehashi reindex: %lld resources re-indexed in %.1f s (index definition %s), rows of %lld "
+      "changed",
+      static_cast<long long>(report->resources), seconds, definition.fingerprint.c_str(),
+      static_cast<long long>(report->changed));
   if (report->unreadable > 0) {
     std::printf("; %lld could not be read as JSON and have no index rows\n",
                 static_cast<long long>(report->unreadable));

@@ -185,5 +185,117 @@ void ReindexTwoProcesses(Backend backend) {
 KAKEHASHI_BACKEND_TEST("store: two stores re-index one database without repeating a resource",
                        "[store][reindex]", ReindexTwoProcesses)
 
+// "An older kakehashi" of another kind: every Observation had one token row more (status
+// "older"), which the current definition does not extract, so a re-index must delete it.
+IndexDefinition ExtraRowDefinition() {
+  IndexDefinition def = DefaultIndexDefinition();
+  auto extract = def.extract;
+  def.fingerprint = "test-extra-" + def.fingerprint;
+  def.extract = [extract](const ResourceRow& row, IndexEntries& out) {
+    if (!extract(row, out)) return false;
+    if (row.type == "Observation") out.tokens.push_back({"status", "", "older"});
+    return true;
+  };
+  return def;
+}
+
+// Observation i with a quantity whose value has no exact binary form (REAL index columns).
+std::string QuantityObservation(int i) {
+  std::string json = R"({"resourceType":"Observation","id":"q)";
+  json += std::to_string(i);
+  json +=
+      R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},)";
+  json += R"("valueQuantity":{"value":)";
+  json += std::to_string(i);
+  json += R"(.1,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}})";
+  return json;
+}
+
+// Decision 0050: steps that end inside the extraction threads' chunks (32 resources), several
+// extraction threads, a resumption mid-way with another step size; then forced re-indexes with
+// and without threads find every row already as they would write it (rows identical), and the
+// rows an older definition had in excess are gone.
+void ReindexThreadsAndBoundaries(Backend backend) {
+  constexpr int kCount = 70;
+  auto t = testing::MakeStore(backend);
+  t->store.reset();
+  t->options.index = ExtraRowDefinition();
+  t->store = t->OpenAnother();
+  {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    Session& s = **session;
+    const IndexDefinition old = ExtraRowDefinition();
+    REQUIRE(s.Begin());
+    for (int i = 1; i <= kCount; ++i) {
+      std::string id = "q";
+      id += std::to_string(i);
+      ResourceRow row{"Observation", std::move(id), 1, 1000 + i, false, QuantityObservation(i)};
+      IndexEntries entries;
+      REQUIRE(old.extract(row, entries));
+      REQUIRE(s.LockAndRead(row.type, row.id));
+      REQUIRE(s.Write(row, entries));
+    }
+    REQUIRE(s.Commit());
+  }
+  CHECK(Count(*t->store, "status", "older") == kCount);
+  t->store.reset();
+  t->options.index.reset();
+  t->options.reindex_on_open = false;
+  t->store = t->OpenAnother();
+  const IndexDefinition current = DefaultIndexDefinition();
+  {
+    auto session = t->store->OpenSession();
+    REQUIRE(session);
+    ReindexRequest request;
+    request.limit = 33;  // one chunk and one resource of the next
+    request.workers = 2;
+    request.count = true;
+    auto step = (*session)->ReindexStep(current, request);
+    REQUIRE(step);
+    CHECK(step->resources == 33);
+    CHECK(step->changed == 33);
+    CHECK(step->remaining == kCount - 33);
+  }
+  CHECK(Count(*t->store, "status", "older") == kCount - 33);  // the rest: old rows still
+  CHECK(Count(*t->store, "status", "final") == kCount);
+  ReindexOptions rest;
+  rest.batch = 5;
+  rest.workers = 1;
+  auto resumed = Reindex(*t->store, current, rest);
+  REQUIRE(resumed);
+  CHECK(resumed->resources == kCount - 33);
+  CHECK(resumed->changed == kCount - 33);
+  CHECK(Count(*t->store, "status", "older") == 0);
+  CHECK(Count(*t->store, "status", "final") == kCount);
+  CHECK(Count(*t->store, "code", "2345-7") == kCount);
+  for (std::size_t workers : {std::size_t{0}, std::size_t{3}}) {
+    ReindexOptions force;
+    force.restart = true;
+    force.workers = workers;
+    force.batch = workers == 0 ? 500 : 4;
+    auto forced = Reindex(*t->store, current, force);
+    REQUIRE(forced);
+    CHECK(forced->resources == kCount);
+    CHECK(forced->changed == 0);  // every stored row is the one it would write
+  }
+  // A search over the REAL column still finds the values (nothing was rewritten wrongly).
+  auto session = t->store->OpenSession();
+  REQUIRE(session);
+  Predicate quantity;
+  quantity.kind = Predicate::Kind::kQuantity;
+  quantity.param = "value-quantity";
+  quantity.compare = Compare::kGt;
+  quantity.number = 60.5;  // q61..q70
+  SearchQuery q;
+  q.type = "Observation";
+  q.where = {{quantity}};
+  auto n = (*session)->Count(q);
+  REQUIRE(n);
+  CHECK(*n == 10);
+}
+KAKEHASHI_BACKEND_TEST("store: re-index steps across thread chunks write only changed rows",
+                       "[store][reindex]", ReindexThreadsAndBoundaries)
+
 }  // namespace
 }  // namespace kakehashi::gateway::store

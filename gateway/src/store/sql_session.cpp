@@ -3,6 +3,8 @@
 // parameter never multiply result rows. All user values are bound parameters, never spliced.
 #include "store/sql_session.hpp"
 
+#include "store/reindex_extract.hpp"
+
 #include "search_params.hpp"
 #include "text_search.hpp"
 
@@ -1591,7 +1593,20 @@ const std::string& InsertSql(Dialect dialect, IndexTable table, std::size_t rows
 Result<void> SqlSession::FlushTable(std::size_t table) {
   PendingRows& p = pending_[table];
   if (p.rows == 0) return {};
-  auto r = Exec(InsertSql(dialect_, static_cast<IndexTable>(table), p.rows), p.params);
+  Result<void> r;
+  if (p.rows <= kInsertBatch) {
+    r = Exec(InsertSql(dialect_, static_cast<IndexTable>(table), p.rows), p.params);
+  } else {  // rows held by a re-index step (hold_pending_): kInsertBatch at a time
+    const std::size_t columns = p.params.size() / p.rows;
+    std::vector<Param> chunk;
+    for (std::size_t first = 0; first < p.rows && r; first += kInsertBatch) {
+      const std::size_t n = std::min(kInsertBatch, p.rows - first);
+      const auto begin = p.params.begin() + static_cast<std::ptrdiff_t>(first * columns);
+      chunk.assign(std::make_move_iterator(begin),
+                   std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(n * columns)));
+      r = Exec(InsertSql(dialect_, static_cast<IndexTable>(table), n), chunk);
+    }
+  }
   p.params.clear();
   p.rows = 0;
   return r;
@@ -1788,7 +1803,7 @@ Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
       add(p.params, i);
       p.params.emplace_back(rk);
       has_pending_ = true;
-      if (++p.rows == kInsertBatch) {
+      if (++p.rows == kInsertBatch && !hold_pending_) {
         if (auto r = FlushTable(static_cast<std::size_t>(table)); !r) {
           DropPending();
           return r;
@@ -1864,7 +1879,7 @@ Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
     p.params.emplace_back(index.content);
     if (dialect_ == Dialect::kSqlite) text_queue_.push_back(rk);  // FTS5 at FlushPending
     has_pending_ = true;
-    if (++p.rows == kInsertBatch) {
+    if (++p.rows == kInsertBatch && !hold_pending_) {
       if (auto r = FlushTable(static_cast<std::size_t>(IndexTable::kText)); !r) {
         DropPending();
         return r;
@@ -1983,34 +1998,49 @@ Result<ReindexResult> SqlSession::ReindexInTransaction(const IndexDefinition& de
     done.push_back(rk);
     current.emplace_back(rk, std::move(row));
   }
-  if (!done.empty()) {
-    std::string list = "{";  // PostgreSQL array literal of the rks
-    for (std::size_t i = 0; i < done.size(); ++i) {
-      if (i > 0) list += ',';
-      list += std::to_string(done[i]);
-    }
-    list += '}';
-    for (std::string_view table : kIndexTables) {
-      std::string sql = "DELETE FROM ";
-      sql += table;
-      if (pg) {
-        sql += " WHERE rk = ANY(CAST(? AS BIGINT[]))";
-        KAKEHASHI_TRY_VOID(Exec(sql, {list}));
-      } else {  // under the write lock: the range holds nothing else
-        sql += " WHERE rk > ? AND rk <= ?";
-        KAKEHASHI_TRY_VOID(Exec(sql, {after, last}));
-      }
-    }
-  }
-  for (auto& [rk, row] : current) {
-    IndexEntries entries;
+  // The entries are extracted on request.workers threads meanwhile (decision 0050); this thread
+  // deletes the old rows and queues the new ones in rk order, as Write does.
+  std::vector<const ResourceRow*> pointers;
+  pointers.reserve(current.size());
+  for (const auto& c : current) pointers.push_back(&c.second);
+  ParallelExtract extract(def, pointers, request.workers);
+  // Every row is queued (held), then compared per resource and table with the stored rows: a
+  // table whose rows of a resource are the same is not touched, so a re-index writes only what
+  // the new definition changed (decision 0050). A resource with nothing readable gets no rows.
+  constexpr std::size_t kTables = std::size(kIndexTables);
+  std::vector<std::vector<std::size_t>> bounds(kTables);
+  for (auto& b : bounds) b.reserve(current.size() + 1);
+  hold_pending_ = true;
+  struct Release {
+    bool& hold;
+    ~Release() { hold = false; }
+  } release{hold_pending_};
+  for (std::size_t i = 0; i < current.size(); ++i) {
+    for (std::size_t t = 0; t < kTables; ++t) bounds[t].push_back(pending_[t].rows);
+    const IndexEntries* entries = nullptr;
     ++result.resources;
-    if (!def.extract(row, entries)) {
-      ++result.unreadable;
-      continue;
+    switch (extract.Get(i, entries)) {
+      case ParallelExtract::Outcome::kRows:
+        if (auto r = QueueIndexRows(current[i].first, current[i].second, *entries); !r) {
+          DropPending();
+          return r.error();
+        }
+        break;
+      case ParallelExtract::Outcome::kUnreadable: ++result.unreadable; break;
+      case ParallelExtract::Outcome::kFailed:
+        DropPending();
+        return make_error_code(errc::kQueryFailed);
     }
-    KAKEHASHI_TRY_VOID(QueueIndexRows(rk, row, entries));
   }
+  for (std::size_t t = 0; t < kTables; ++t) bounds[t].push_back(pending_[t].rows);
+  std::vector<unsigned char> changed(current.size(), 0);
+  for (std::size_t t = 0; t < kTables; ++t) {
+    if (auto r = ReplaceChangedRows(t, after, last, done, bounds[t], changed); !r) {
+      DropPending();
+      return r.error();
+    }
+  }
+  result.changed = std::count(changed.begin(), changed.end(), 1);
   KAKEHASHI_TRY_VOID(FlushPending());
   KAKEHASHI_TRY_VOID(
       Exec("UPDATE kakehashi_index_state SET fingerprint = ?, done_rk = ? WHERE id "
@@ -2018,6 +2048,127 @@ Result<ReindexResult> SqlSession::ReindexInTransaction(const IndexDefinition& de
            {def.fingerprint, last}));
   if (result.remaining >= 0) result.remaining -= result.resources;
   return result;
+}
+
+namespace {
+
+// The columns of each index table (kIndexTables order) in InsertSql's order, as a re-index step
+// reads them back; `real` marks the REAL column, read as exact text (SQLite's own text of a
+// REAL has 15 digits, printf without '!' at most 16; PostgreSQL's float8 text is exact).
+struct StoredColumns {
+  std::string_view sqlite;
+  std::string_view postgres;
+  std::size_t rk;  // position of rk
+  int real;        // position of the REAL column, -1 none
+};
+constexpr StoredColumns kStoredColumns[] = {
+    {"pid, system, code, rk", "pid, system, code, rk", 3, -1},
+    {"pid, value, rk", "pid, value, rk", 2, -1},
+    {"pid, prefix, last_updated, id, rk", "pid, prefix, last_updated, id, rk", 4, -1},
+    {"pid, low, high, rk", "pid, low, high, rk", 3, -1},
+    {"pid, target_type, target_id, rk", "pid, target_type, target_id, rk", 3, -1},
+    {"pid, printf('%!.17g', value), system, code, rk", "pid, value, system, code, rk", 4, 1},
+    {"pid, system1, code1, system2, code2, printf('%!.17g', num), low, high, rk",
+     "pid, system1, code1, system2, code2, num, low, high, rk", 8, 5},
+    {"rk, narrative, content", "rk, narrative, content", 0, -1},
+};
+static_assert(std::size(kStoredColumns) == std::size(kIndexTables));
+
+// Changed resources' rows are deleted kDeleteChunk rks per statement (SQLite; the last list is
+// padded with its last rk so the statement text, and its prepared statement, stay the same).
+constexpr std::size_t kDeleteChunk = 100;
+
+}  // namespace
+
+Result<void> SqlSession::ReplaceChangedRows(std::size_t table, std::int64_t after,
+                                            std::int64_t last, const std::vector<std::int64_t>& rks,
+                                            const std::vector<std::size_t>& bounds,
+                                            std::vector<unsigned char>& changed_flags) {
+  const bool pg = dialect_ == Dialect::kPostgres;
+  const StoredColumns& shape = kStoredColumns[table];
+  std::string select = "SELECT ";
+  select += pg ? shape.postgres : shape.sqlite;
+  select += " FROM ";
+  select += kIndexTables[table];
+  std::string list;  // PostgreSQL array literal of the step's rks
+  if (pg) {
+    list = "{";
+    for (std::size_t i = 0; i < rks.size(); ++i) {
+      if (i > 0) list += ',';
+      list += std::to_string(rks[i]);
+    }
+    list += '}';
+    select += " WHERE rk = ANY(CAST(? AS BIGINT[])) ORDER BY rk";
+  } else {  // under the write lock: the range holds the step's resources only
+    select += " WHERE rk > ? AND rk <= ? ORDER BY rk";
+  }
+  KAKEHASHI_TRY(Rows stored, pg ? Query(select, {list}) : Query(select, {after, last}));
+  // Per resource (rks ascending, as are the stored rows): its stored and its new rows as keys,
+  // sorted; SQLite's tables are sets (INSERT OR IGNORE), PostgreSQL's keep duplicates.
+  PendingRows& p = pending_[table];
+  const std::size_t columns = p.rows == 0 ? 0 : p.params.size() / p.rows;
+  std::vector<std::int64_t> changed;
+  std::vector<std::size_t> keep;  // new rows to insert
+  std::vector<std::string> old_keys;
+  std::vector<std::string> new_keys;
+  std::size_t s = 0;
+  for (std::size_t i = 0; i < rks.size(); ++i) {
+    old_keys.clear();
+    new_keys.clear();
+    while (s < stored.size() && ToInt(stored[s][shape.rk]) < rks[i]) ++s;  // not of the step
+    for (; s < stored.size() && ToInt(stored[s][shape.rk]) == rks[i]; ++s) {
+      old_keys.push_back(StoredRowKey(stored[s], shape.real));
+    }
+    for (std::size_t r = bounds[i]; r < bounds[i + 1]; ++r) {
+      new_keys.push_back(QueuedRowKey(p.params, r * columns, columns));
+    }
+    std::sort(old_keys.begin(), old_keys.end());
+    std::sort(new_keys.begin(), new_keys.end());
+    if (!pg) new_keys.erase(std::unique(new_keys.begin(), new_keys.end()), new_keys.end());
+    if (old_keys == new_keys) continue;
+    changed_flags[i] = 1;
+    changed.push_back(rks[i]);
+    for (std::size_t r = bounds[i]; r < bounds[i + 1]; ++r) keep.push_back(r);
+  }
+  if (changed.empty()) {
+    p.params.clear();
+    p.rows = 0;
+    return {};
+  }
+  if (pg) {
+    std::string changed_list = "{";
+    for (std::size_t i = 0; i < changed.size(); ++i) {
+      if (i > 0) changed_list += ',';
+      changed_list += std::to_string(changed[i]);
+    }
+    changed_list += '}';
+    KAKEHASHI_TRY_VOID(Exec(
+        "DELETE FROM " + std::string(kIndexTables[table]) + " WHERE rk = ANY(CAST(? AS BIGINT[]))",
+        {changed_list}));
+  } else {
+    std::string sql = "DELETE FROM " + std::string(kIndexTables[table]) + " WHERE rk IN (?";
+    for (std::size_t i = 1; i < kDeleteChunk; ++i) sql += ", ?";
+    sql += ")";
+    std::vector<Param> chunk;
+    for (std::size_t first = 0; first < changed.size(); first += kDeleteChunk) {
+      chunk.clear();
+      for (std::size_t i = 0; i < kDeleteChunk; ++i) {
+        chunk.emplace_back(changed[std::min(first + i, changed.size() - 1)]);
+      }
+      KAKEHASHI_TRY_VOID(Exec(sql, chunk));
+    }
+  }
+  if (keep.size() != p.rows) {
+    std::vector<Param> kept;
+    kept.reserve(keep.size() * columns);
+    for (std::size_t r : keep) {
+      for (std::size_t c = 0; c < columns; ++c)
+        kept.push_back(std::move(p.params[r * columns + c]));
+    }
+    p.params = std::move(kept);
+    p.rows = keep.size();
+  }
+  return FlushTable(table);
 }
 
 // Savepoints (store.hpp): queued rows are flushed at both ends, so that a savepoint's rows are

@@ -210,7 +210,15 @@ class SqlSession : public Session {
   Result<void> QueueIndexRows(std::int64_t rk, const ResourceRow& row, const IndexEntries& index);
   Result<ReindexResult> ReindexInTransaction(const IndexDefinition& def,
                                              const ReindexRequest& request);
+  // Re-index step: rows changed by the step only.
+  Result<void> ReplaceChangedRows(std::size_t table, std::int64_t after, std::int64_t last,
+                                  const std::vector<std::int64_t>& rks,
+                                  const std::vector<std::size_t>& bounds,
+                                  std::vector<unsigned char>& changed);
   bool checkpoint_table_ = false;
+  // QueueIndexRows keeps every row queued instead of inserting kInsertBatch at a time (a re-index
+  // step compares them with the stored ones first; FlushTable inserts them in chunks).
+  bool hold_pending_ = false;
   std::int64_t next_rk_ = 0;           // SQLite: 0 = read MAX(rk) first
   std::vector<std::int64_t> rk_pool_;  // PostgreSQL: fetched, unused sequence values
   struct PendingRows {

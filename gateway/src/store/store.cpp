@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace kakehashi::gateway::store {
 
@@ -127,6 +128,21 @@ IndexDefinition DefaultIndexDefinition() {
   return def;
 }
 
+std::string ReindexProgressText(std::int64_t done, std::int64_t total,
+                                std::chrono::steady_clock::duration elapsed) {
+  std::string text =
+      "re-indexed " + std::to_string(done) + " of " + std::to_string(total) + " resources";
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  if (done > 0 && seconds > 0) {
+    const double rate = static_cast<double>(done) / seconds;
+    char tail[96];
+    std::snprintf(tail, sizeof tail, " (%.0f/s, about %.0f s left)", rate,
+                  static_cast<double>(std::max<std::int64_t>(0, total - done)) / rate);
+    text += tail;
+  }
+  return text;
+}
+
 Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
                               const ReindexOptions& options) {
   KAKEHASHI_TRY(auto session, store.OpenSession());
@@ -135,6 +151,12 @@ Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
   request.limit = std::max<std::size_t>(1, options.batch);
   request.restart = options.restart;
   request.count = true;
+  if (options.workers == SIZE_MAX) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    request.workers = cores > 1 ? cores - 1 : 0;
+  } else {
+    request.workers = options.workers;
+  }
   std::int64_t total = 0;
   for (int conflicts = 0;;) {
     auto step = session->ReindexStep(def, request);
@@ -153,6 +175,7 @@ Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
     report.ran = true;
     report.resources += step->resources;
     report.unreadable += step->unreadable;
+    report.changed += step->changed;
     if (options.progress) options.progress(report.resources, std::max(total, report.resources));
   }
   return report;
@@ -179,10 +202,12 @@ void Store::ReadCurrentMany(std::span<const ReadKey> keys, ReadSink& sink) {
 namespace {
 
 // OpenStore's progress line: only for 10,000 resources and more, at most every 5 s and at the
-// end (counts only: nothing of the resources themselves).
+// end, with the rate so far and the time left at that rate (counts only: nothing of the
+// resources themselves).
 std::function<void(std::int64_t, std::int64_t)> StderrProgress() {
   struct State {
     bool started = false;
+    std::chrono::steady_clock::time_point start;
     std::chrono::steady_clock::time_point last;
   };
   auto state = std::make_shared<State>();
@@ -191,16 +216,18 @@ std::function<void(std::int64_t, std::int64_t)> StderrProgress() {
     const auto now = std::chrono::steady_clock::now();
     if (!state->started) {
       state->started = true;
+      state->start = now;
       state->last = now;
       std::fprintf(stderr,
-                   "kakehashi: re-indexing %lld resources (the index definition changed; "
-                   "decision 0037)\n",
+                   "kakehashi: the index definition changed (decision 0037): re-indexing %lld "
+                   "resources before opening the database; `kakehashi reindex` does this ahead "
+                   "of a restart\n",
                    static_cast<long long>(total));
     }
     if (done < total && now - state->last < std::chrono::seconds(5)) return;
     state->last = now;
-    std::fprintf(stderr, "kakehashi: re-indexed %lld of %lld resources\n",
-                 static_cast<long long>(done), static_cast<long long>(total));
+    std::fprintf(stderr, "kakehashi: %s\n",
+                 ReindexProgressText(done, total, now - state->start).c_str());
   };
 }
 
