@@ -2130,6 +2130,14 @@ Result<void> SqlSession::ReplaceChangedRows(std::size_t table, std::int64_t afte
     changed.push_back(rks[i]);
     for (std::size_t r = bounds[i]; r < bounds[i + 1]; ++r) keep.push_back(r);
   }
+  if (kIndexTables[table] == "idx_text") {
+    // SQLite's FTS5 index is fed from idx_text at FlushPending for the rks QueueIndexRows
+    // queued (decision 0048): only the rewritten rows (their old entries leave through the
+    // delete trigger); an unchanged row has its entries already.
+    std::erase_if(text_queue_, [&](std::int64_t rk) {
+      return !std::binary_search(changed.begin(), changed.end(), rk);
+    });
+  }
   if (changed.empty()) {
     p.params.clear();
     p.rows = 0;
