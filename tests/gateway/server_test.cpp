@@ -643,7 +643,9 @@ TEST_CASE("server: fast read, HEAD, conditional GET, gzip, invalidation on PUT/D
 // before it: the server's own writes and another Store's on the same file.
 TEST_CASE("server: a read-cache miss is read on the io thread unless it would wait",
           "[server][readers][nowait]") {
-  Running s;
+  ServerOptions options;
+  options.io_thread_reads = true;  // off by default since the session-13 close (decision 0051)
+  Running s(options);
   Client c(s.Port());
   auto etag = [&](const std::string& id) {
     auto r = c.Send(http::verb::get, "/fhir/Patient/" + id);
