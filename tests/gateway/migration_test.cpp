@@ -3,6 +3,7 @@
 #include "kakehashi/gateway/store/store.hpp"
 #include "store/sql_session.hpp"
 
+#include "old_schema.hpp"
 #include "test_support.hpp"
 
 #include <sqlite3.h>
@@ -258,14 +259,8 @@ TEST_CASE(
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
-    std::vector<std::string> statements = {
-        "CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
-        "NULL)"};
-    for (int v = 1; v <= 7; ++v) {
-      for (auto& sql : detail::Schema(v, detail::Dialect::kSqlite)) statements.push_back(sql);
-      statements.push_back("INSERT INTO kakehashi_migrations VALUES (" + std::to_string(v) +
-                           ", '2026-12-01T00:00:00Z')");
-    }
+    std::vector<std::string> statements =
+        testing::SqliteSchemaStatements(7, "2026-12-01T00:00:00Z");
     // What session 12 wrote: Patient/p1 updated once, Observation/o1, Patient/p2 deleted; the
     // history has every version with its JSON (the current ones twice), seq in write order.
     statements.push_back(

@@ -5,6 +5,7 @@
 #include "kakehashi/gateway/store/store.hpp"
 #include "store/sql_session.hpp"
 
+#include "old_schema.hpp"
 #include "test_support.hpp"
 
 #include <sqlite3.h>
@@ -150,14 +151,8 @@ TEST_CASE("store: a schema-7 SQLite store's text index is migrated (decision 004
     // Written as session 12 did: schema 7, its insert trigger filling idx_text_fts.
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
-    std::vector<std::string> statements = {
-        "CREATE TABLE kakehashi_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
-        "NULL)"};
-    for (int v = 1; v <= 7; ++v) {
-      for (auto& sql : detail::Schema(v, detail::Dialect::kSqlite)) statements.push_back(sql);
-      statements.push_back("INSERT INTO kakehashi_migrations VALUES (" + std::to_string(v) +
-                           ", '2026-12-02T00:00:00Z')");
-    }
+    std::vector<std::string> statements =
+        testing::SqliteSchemaStatements(7, "2026-12-02T00:00:00Z");
     statements.push_back(
         "INSERT INTO resources (type, id, version, last_updated, deleted, json, rk) VALUES "
         "('Patient', 'old', 1, 1000, 0, "
