@@ -25,19 +25,12 @@
 
 namespace kakehashi::gateway {
 
+using detail::Fail;
 using detail::Failure;
 using detail::Json;
 using detail::QueryParams;
 
 namespace {
-
-Failure Fail(int status, std::string code, std::string diagnostics) {
-  Failure f;
-  f.status = status;
-  f.code = std::move(code);
-  f.diagnostics = std::move(diagnostics);
-  return f;
-}
 
 Failure StoreFailure(const ErrorCode& ec) {
   Failure f;

@@ -33,6 +33,20 @@ struct Failure {
 std::string OperationOutcomeJson(const Failure& failure);
 Response FailureResponse(const Failure& failure);
 
+// A Failure with HTTP `status`, issue-type `code` and `diagnostics` (no input values in them).
+inline Failure Fail(int status, std::string code, std::string diagnostics) {
+  Failure f;
+  f.status = status;
+  f.code = std::move(code);
+  f.diagnostics = std::move(diagnostics);
+  return f;
+}
+
+// A 400 for a malformed or unsupported request parameter (search, _summary/_elements).
+inline Failure Bad(std::string diagnostics, std::string code = "invalid") {
+  return Fail(400, std::move(code), std::move(diagnostics));
+}
+
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 // application/x-www-form-urlencoded / query string: '&'-separated, '+' is space, %XX decoded.
 QueryParams ParseQuery(std::string_view query);

@@ -24,14 +24,6 @@ namespace {
 using store::Compare;
 using store::Predicate;
 
-Failure Bad(std::string diagnostics, std::string code = "invalid") {
-  Failure f;
-  f.status = 400;
-  f.code = std::move(code);
-  f.diagnostics = std::move(diagnostics);
-  return f;
-}
-
 // R4 search, "Escaping Search Parameters": "\," "\$" "\|" and "\\" are literal ',', '$',
 // '|' and '\'. A backslash before anything else is an ordinary character.
 bool IsEscapable(char c) {

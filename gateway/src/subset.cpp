@@ -13,14 +13,6 @@ namespace r4 = kakehashi::fhir::r4;
 constexpr std::string_view kSubsettedSystem =
     "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 
-Failure Bad(std::string diagnostics, std::string code = "invalid") {
-  Failure f;
-  f.status = 400;
-  f.code = std::move(code);
-  f.diagnostics = std::move(diagnostics);
-  return f;
-}
-
 // The element a member name `k` stands for ("_status" is the extension companion of "status").
 const r4::ElementInfo* ElementOf(const r4::TypeInfo* info, std::string_view k) {
   if (info == nullptr) return nullptr;

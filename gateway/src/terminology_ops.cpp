@@ -22,16 +22,9 @@ namespace kakehashi::gateway {
 namespace {
 
 namespace term = kakehashi::terminology;
+using detail::Fail;
 using detail::Failure;
 using fhir::Node;
-
-Failure Fail(int status, std::string code, std::string diagnostics) {
-  Failure f;
-  f.status = status;
-  f.code = std::move(code);
-  f.diagnostics = std::move(diagnostics);
-  return f;
-}
 
 // The IN parameters of one call, whatever way they came.
 struct In {
