@@ -2036,7 +2036,7 @@ struct Handler::Impl {
         }
         e->prepared = std::move(std::get<Prepared>(p));
       }
-      if (auto f = RunEntry(s, *e)) {
+      if (auto f = RunTransactionEntry(s, *e, order)) {
         Unwritten(*f, e->index);
         return f;
       }
@@ -2057,9 +2057,10 @@ struct Handler::Impl {
       e->written.reset();
       e->response.clear();
       if (e->conditional_refs) e->prepared.reset();  // prepared again, resolved and validated
+      if (e->method == "PATCH" && e->conditional_target) e->id.clear();  // found again
     }
     for (Entry* e : order) {
-      if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
+      if (auto f = RunTransactionEntry(s, *e, order)) {
         Unwritten(*f, e->index);
         return f;
       }
@@ -2067,12 +2068,63 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
+  // What an entry's conditional criteria are called in messages.
+  static std::string_view ConditionalWhat(std::string_view method) {
+    if (method == "PUT") return "a conditional update";
+    if (method == "PATCH") return "a conditional patch";
+    return "a conditional delete";
+  }
+
+  // A conditional PATCH entry's target (R4 http.html "patch" and "Transactions": as the single
+  // conditional patch, PatchTarget: no match 404, several 412), searched at the entry's own step
+  // of the processing order (DELETE, POST, PUT or PATCH): the criteria see what the transaction's
+  // DELETE and POST entries and its earlier PUT/PATCH entries wrote. In a transaction (`order`:
+  // all its entries) the identity found must not be one another entry writes (R4: identities,
+  // "including resolved identities from conditional update/delete", must not overlap in the
+  // write steps): 400. A batch entry passes no order (each entry is a request of its own).
+  std::optional<Failure> EntryPatchTarget(store::Session& s, Entry& e,
+                                          const std::vector<Entry*>& order) const {
+    auto target = PatchTarget(s, e.type, e.url);
+    if (auto* f = std::get_if<Failure>(&target)) {
+      f->expression = "Bundle.entry[" + std::to_string(e.index) + "].request.url";
+      return *f;
+    }
+    e.id = std::move(std::get<std::string>(target));
+    for (const Entry* o : order) {
+      // Written in this transaction: DELETE, PUT and PATCH entries whose ids are known (later
+      // conditional patches have none yet), POST entries that created their resource.
+      if (o == &e || o->method == "GET" || o->id.empty() || o->type != e.type || o->id != e.id) {
+        continue;
+      }
+      if (o->method == "POST" && !o->written) continue;  // a conditional create that matched
+      Failure f = Fail(400, "invalid",
+                       "the conditional patch matches the resource entry " +
+                           std::to_string(o->index) + " writes too");
+      f.expression = "Bundle.entry[" + std::to_string(e.index) + "].request.url";
+      return f;
+    }
+    return std::nullopt;
+  }
+
+  // A transaction's entry at its step (pass 2 of ApplyResolvingReferences, or the only pass):
+  // a GET's point check, a conditional patch's target, then the write.
+  std::optional<Failure> RunTransactionEntry(store::Session& s, Entry& e,
+                                             const std::vector<Entry*>& order) const {
+    if (e.method == "GET") return CheckGet(s, e);
+    if (e.method == "PATCH" && e.conditional_target) {
+      if (auto f = EntryPatchTarget(s, e, order)) return f;
+    }
+    return RunEntry(s, e);
+  }
+
   // A batch entry inside its savepoint: a conditional update or delete finds its id, and
   // conditional references are resolved against what the batch's earlier entries left (R4
   // defines conditional references for transactions only; a batch entry, a request of its own,
   // gets the same resolution, and a failure fails only the entry).
   std::optional<Failure> RunBatchEntry(store::Session& s, Entry& e) const {
-    if (e.conditional_target) {
+    if (e.conditional_target && e.method == "PATCH") {
+      if (auto f = EntryPatchTarget(s, e, {})) return f;
+    } else if (e.conditional_target) {
       auto target = ConditionalTarget(s, e.type, e.url, e.method == "PUT",
                                       e.has_resource ? e.resource.Str("id") : std::string_view());
       if (auto* f = std::get_if<Failure>(&target)) return *f;
@@ -2086,13 +2138,12 @@ struct Handler::Impl {
   }
 
   // A PATCH entry (R4 http.html, "Transactions": a Binary resource holding a JSON Patch, or a
-  // Parameters resource holding a FHIRPath Patch) on `Type/id`; conditional PATCH entries are
-  // not supported (400).
+  // Parameters resource holding a FHIRPath Patch) on `Type/id`, or on `Type?criteria` (a
+  // conditional patch: e.conditional_target, its id found at its step, EntryPatchTarget).
   static std::optional<Failure> EntryPatch(const Json& item, Entry& e) {
     const std::string where = "entry " + std::to_string(e.index) + ": ";
-    if (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty()) {
-      return Fail(400, "not-supported",
-                  where + "PATCH needs Type/id (no conditional PATCH entries)");
+    if (!e.conditional_target && (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty())) {
+      return Fail(400, "not-supported", where + "PATCH needs Type/id or Type?criteria");
     }
     const Json* res = item.Find("resource");
     if (res == nullptr || !res->IsObject()) {
@@ -2198,8 +2249,10 @@ struct Handler::Impl {
         }
         // PUT/DELETE Type?criteria: a conditional update or delete (R4 http.html 3.1.0.4.3,
         // 3.1.0.7.1), its id found inside the write transaction.
-        e.conditional_target =
-            (e.method == "PUT" || e.method == "DELETE") && e.id.empty() && !e.query.empty();
+        // PATCH Type?criteria: a conditional patch (R4 http.html "patch"), its id found at the
+        // entry's step (EntryPatchTarget).
+        e.conditional_target = (e.method == "PUT" || e.method == "DELETE" || e.method == "PATCH") &&
+                               e.id.empty() && !e.query.empty();
         if ((e.method == "PUT" || e.method == "DELETE") && !e.conditional_target &&
             (e.id.empty() || !detail::IsValidId(e.id) || !e.query.empty())) {
           {
@@ -2216,13 +2269,13 @@ struct Handler::Impl {
             if (auto r = EntryFailed(atomic, e, entries, *f)) return *r;
             continue;
           }
-          if (!e.full_url.empty()) ids[e.full_url] = e.type + "/" + e.id;
+          // A conditional patch's target is found only at its step: its fullUrl names nothing
+          // the other entries' references could be rewritten to.
+          if (!e.full_url.empty() && !e.conditional_target) ids[e.full_url] = e.type + "/" + e.id;
         }
         if (e.conditional_target) {
           store::SearchQuery checked;
-          if (auto f = CriteriaSearch(
-                  e.type, e.query,
-                  e.method == "PUT" ? "a conditional update" : "a conditional delete", checked)) {
+          if (auto f = CriteriaSearch(e.type, e.query, ConditionalWhat(e.method), checked)) {
             f->diagnostics = "entry " + std::to_string(i) + ": " + f->diagnostics;
             f->expression = "Bundle.entry[" + std::to_string(i) + "].request.url";
             if (auto r = EntryFailed(atomic, e, entries, *f)) return *r;
@@ -2328,7 +2381,8 @@ struct Handler::Impl {
       // so are the resources holding conditional references, whose targets are searched there.
       const bool ids_inside =
           std::any_of(st->entries.begin(), st->entries.end(), [](const Entry& e) {
-            return (e.method == "POST" && !e.if_none_exist.empty()) || e.conditional_target;
+            return (e.method == "POST" && !e.if_none_exist.empty()) ||
+                   (e.conditional_target && e.method != "PATCH");
           });
       const bool refs_inside = std::any_of(st->entries.begin(), st->entries.end(),
                                            [](const Entry& e) { return e.conditional_refs; });
@@ -2355,6 +2409,7 @@ struct Handler::Impl {
               if (e.method == "GET") continue;  // an operation's answer (PrecheckGet) stays
               e.written.reset();
               e.response.clear();
+              if (e.method == "PATCH" && e.conditional_target) e.id.clear();  // found at its step
             }
             bool targets = false;
             for (auto& e : st->entries) {
@@ -2365,7 +2420,7 @@ struct Handler::Impl {
                 if (auto& existing = std::get<std::optional<store::ResourceRow>>(found); existing) {
                   if (!e.full_url.empty()) st->ids[e.full_url] = e.type + "/" + existing->id;
                 }
-              } else if (e.conditional_target) {
+              } else if (e.conditional_target && e.method != "PATCH") {
                 // Decided before the writes, like the conditional creates' matches, so that
                 // references to the entry's fullUrl can be rewritten.
                 targets = true;
@@ -2414,7 +2469,7 @@ struct Handler::Impl {
               if (auto f = ApplyResolvingReferences(s, order)) return f;
             } else {
               for (Entry* e : order) {
-                if (auto f = e->method == "GET" ? CheckGet(s, *e) : RunEntry(s, *e)) {
+                if (auto f = RunTransactionEntry(s, *e, order)) {
                   Unwritten(*f, e->index);
                   return f;
                 }
@@ -2738,6 +2793,15 @@ struct Handler::Impl {
     for (const char* code : {"transaction", "batch", "history-system"}) {
       Json i = Json::Object();
       i.Set("code", Json::String(code));
+      if (std::string_view(code) != "history-system") {
+        // R4 CapabilityStatement has no element for the entry kinds: said in words.
+        i.Set("documentation",
+              Json::String("Entries: GET; POST (ifNoneExist); PUT, DELETE and PATCH on Type/id "
+                           "or Type?criteria (conditional: no match creates / deletes nothing / "
+                           "is 404 for PATCH, several 412); PATCH carries a Binary "
+                           "application/json-patch+json or a Parameters FHIRPath Patch. Processed "
+                           "DELETE, POST, PUT/PATCH, GET; conditional references resolved"));
+      }
       interactions.Push(std::move(i));
     }
     return detail::ToJsonText(cs);

@@ -578,8 +578,8 @@ void BundlePatchEntries(Backend backend) {
   CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "409");
   CHECK(b.Find("entry")->Items()[1].Find("response")->Str("status") == "200 OK");
   CHECK(f.Do(Req("GET", "/fhir/Patient/pb")).Header("ETag") == "W/\"3\"");
-  // Malformed PATCH entries are 400: a Binary of another type, bad base64, a conditional URL,
-  // no resource; two writes of one resource in a transaction too.
+  // Malformed PATCH entries are 400: a Binary of another type, bad base64, neither an id nor
+  // criteria, no resource; two writes of one resource in a transaction too.
   auto status = [&](const std::string& entries) {
     return f.Do(Req("POST", "/fhir", bundle("transaction", entries))).status;
   };
@@ -587,13 +587,136 @@ void BundlePatchEntries(Backend backend) {
                      R"({"resourceType":"Binary","contentType":"text/plain","data":"eA=="})")) ==
         400);
   CHECK(status(entry("Patient/pa", binary("!!!"))) == 400);
-  CHECK(status(entry("Patient?identifier=urn:mrn|PA-1", binary(replace_active))) == 400);
+  CHECK(status(entry("Patient?", binary(replace_active))) == 400);
   CHECK(status(R"({"request":{"method":"PATCH","url":"Patient/pa"}})") == 400);
   CHECK(status(entry("Patient/pa", fhirpath) + "," + entry("Patient/pa", fhirpath)) == 400);
   CHECK(f.Do(Req("GET", "/fhir/Patient/pa")).Header("ETag") == "W/\"2\"");
 }
 KAKEHASHI_BACKEND_TEST("handler: PATCH entries in transactions and batches", "[handler]",
                        BundlePatchEntries)
+
+// Conditional PATCH entries (R4 http.html "patch": PATCH Type?criteria; "Transactions": the
+// PATCH step comes after the DELETE and POST steps): no match 404, one patched, several 412.
+void BundleConditionalPatchEntries(Backend backend) {
+  Fx f(backend);
+  auto patient = [](const std::string& id, const std::string& mrn) {
+    return R"({"resourceType":"Patient","id":")" + id +
+           R"(","active":true,"identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
+  };
+  f.PutBody("Patient", "pa", patient("pa", "A"));
+  f.PutBody("Patient", "pb", patient("pb", "B"));
+  f.PutBody("Patient", "pc", patient("pc", "B"));
+  // [{"op":"replace","path":"/active","value":false}]
+  const std::string binary =
+      R"({"resourceType":"Binary","contentType":"application/json-patch+json","data":")"
+      "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6ZmFsc2V9XQ==\"}";
+  auto patch = [&](const std::string& url) {
+    return R"({"resource":)" + binary + R"(,"request":{"method":"PATCH","url":")" + url + "\"}}";
+  };
+  auto write = [](const std::string& method, const std::string& url, const std::string& res) {
+    return R"({"resource":)" + res + R"(,"request":{"method":")" + method + R"(","url":")" + url +
+           "\"}}";
+  };
+  auto bundle = [](const std::string& type, const std::string& entries) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[)" + entries + "]}";
+  };
+  auto active = [&](const std::string& id) {
+    Response r = f.Do(Req("GET", "/fhir/Patient/" + id));
+    REQUIRE(r.status == 200);
+    return Parse(r.body).Find("active")->AsBool();
+  };
+  auto version = [&](const std::string& id) {
+    return f.Do(Req("GET", "/fhir/Patient/" + id)).Header("ETag");
+  };
+
+  // One match: patched, the entry answers its new version.
+  Response r =
+      f.Do(Req("POST", "/fhir", bundle("transaction", patch("Patient?identifier=urn:mrn|A"))));
+  REQUIRE(r.status == 200);
+  Json b = Parse(r.body);
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "200 OK");
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("etag") == "W/\"2\"");
+  CHECK(b.Find("entry")
+            ->Items()[0]
+            .Find("response")
+            ->Str("location")
+            .starts_with("Patient/pa/_history/2"));
+  CHECK_FALSE(active("pa"));
+
+  // No match 404, several 412, no criteria 400: the transaction fails unwritten (pa's own PUT
+  // in it is not stored).
+  const std::string put_pa = write("PUT", "Patient/pa", patient("pa", "A2"));
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", put_pa + "," + patch("Patient?identifier=urn:mrn|NONE"))));
+  CHECK(r.status == 404);
+  CHECK(r.body.find("Bundle.entry[1].request.url") != std::string::npos);
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", put_pa + "," + patch("Patient?identifier=urn:mrn|B"))));
+  CHECK(r.status == 412);
+  CHECK(f.Do(Req("POST", "/fhir", bundle("transaction", put_pa + "," + patch("Patient?_count=1"))))
+            .status == 400);
+  CHECK(version("pa") == "W/\"2\"");
+  CHECK(active("pb"));
+  CHECK(active("pc"));
+
+  // Processing order: the DELETE step runs first, so the criteria that matched pb and pc match
+  // pc alone (the entries are listed PATCH first).
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", patch("Patient?identifier=urn:mrn|B") + "," +
+                                         R"({"request":{"method":"DELETE","url":"Patient/pb"}})")));
+  REQUIRE(r.status == 200);
+  b = Parse(r.body);
+  CHECK(b.Find("entry")
+            ->Items()[0]
+            .Find("response")
+            ->Str("location")
+            .starts_with("Patient/pc/_history/2"));
+  CHECK_FALSE(active("pc"));
+  CHECK(f.Do(Req("GET", "/fhir/Patient/pb")).status == 410);
+
+  // The POST step too comes first: a resource the transaction creates is found, and since the
+  // POST writes it, the identities overlap (R4: the transaction fails, 400), as do a PUT's.
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", patch("Patient?identifier=urn:mrn|NEW") + "," +
+                                         write("POST", "Patient", patient("x", "NEW")))));
+  CHECK(r.status == 400);
+  CHECK(r.body.find("entry 1 writes too") != std::string::npos);
+  r = f.Do(Req("POST", "/fhir",
+               bundle("transaction", write("PUT", "Patient/pa", patient("pa", "A")) + "," +
+                                         patch("Patient?identifier=urn:mrn|A"))));
+  CHECK(r.status == 400);
+  CHECK(f.Ids("/fhir/Patient?identifier=urn:mrn|NEW").empty());
+  CHECK(version("pa") == "W/\"2\"");
+
+  // Two conditional patches of one resource in one transaction overlap as well.
+  f.PutBody("Patient", "pd", patient("pd", "D"));
+  CHECK(f.Do(Req("POST", "/fhir",
+                 bundle("transaction",
+                        patch("Patient?identifier=urn:mrn|D") + "," + patch("Patient?_id=pd"))))
+            .status == 400);
+  CHECK(active("pd"));
+
+  // A batch: each conditional patch succeeds or fails alone.
+  f.PutBody("Patient", "pe", patient("pe", "E"));
+  f.PutBody("Patient", "pf", patient("pf", "F"));
+  f.PutBody("Patient", "pg", patient("pg", "F"));
+  r = f.Do(Req("POST", "/fhir",
+               bundle("batch", patch("Patient?identifier=urn:mrn|E") + "," +
+                                   patch("Patient?identifier=urn:mrn|NONE") + "," +
+                                   patch("Patient?identifier=urn:mrn|F") + "," +
+                                   patch("Patient?identifier=urn:mrn|D"))));
+  REQUIRE(r.status == 200);
+  b = Parse(r.body);
+  CHECK(b.Find("entry")->Items()[0].Find("response")->Str("status") == "200 OK");
+  CHECK(b.Find("entry")->Items()[1].Find("response")->Str("status") == "404");
+  CHECK(b.Find("entry")->Items()[2].Find("response")->Str("status") == "412");
+  CHECK(b.Find("entry")->Items()[3].Find("response")->Str("status") == "200 OK");
+  CHECK_FALSE(active("pe"));
+  CHECK_FALSE(active("pd"));
+  CHECK(active("pf"));
+}
+KAKEHASHI_BACKEND_TEST("handler: conditional PATCH entries in transactions and batches",
+                       "[handler]", BundleConditionalPatchEntries)
 
 }  // namespace
 }  // namespace kakehashi::gateway
