@@ -2608,7 +2608,8 @@ struct Handler::Impl {
     rest.Set("mode", Json::String("server"));
     // Result parameters have no element of their own in R4's CapabilityStatement: said here.
     rest.Set("documentation",
-             Json::String("Result parameters: _count, _sort, _include and _revinclude (:iterate), "
+             Json::String("Result parameters: _count, _sort, _include and _revinclude (:iterate; "
+                          "Type:* for every reference parameter of Type, Type:*:Target), "
                           "_total=accurate, _summary (true, text, data, count, false; true, "
                           "text, data and false also on read, vread and history) and _elements "
                           "(also on read, vread and history); subsets carry the SUBSETTED tag. "
@@ -2673,6 +2674,12 @@ struct Handler::Impl {
       std::vector<std::string> revs = any_target;
       if (auto it = revincludes.find(type); it != revincludes.end()) {
         revs.insert(revs.end(), it->second.begin(), it->second.end());
+      }
+      // `Source:*` (R4 search.html "Including other resources": the wildcard for the search
+      // parameter name) for each source type with a parameter that can reference this type.
+      const std::size_t named = revs.size();
+      for (std::size_t i = 0; i < named; ++i) {
+        revs.push_back(revs[i].substr(0, revs[i].find(':')) + ":*");
       }
       std::sort(revs.begin(), revs.end());
       revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
@@ -2758,6 +2765,7 @@ struct Handler::Impl {
           inc.Push(Json::String(type + ":" + code));
         }
       }
+      if (!inc.Items().empty()) inc.Push(Json::String(type + ":*"));  // the wildcard (R4 #include)
       if (!revs_empty) {
         // Reverse chaining (R4 search.html "Reverse Chaining"), for a type that some reference
         // parameter can point at (as searchRevInclude).

@@ -874,7 +874,10 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     }
     if (name == "_include" || name == "_revinclude" || name == "_include:iterate" ||
         name == "_revinclude:iterate") {
-      if (value == "*") return Bad("wildcard includes are not supported", "not-supported");
+      if (value == "*") {
+        return Bad(name + "=* is not supported: name the source type (" + name + "=Type:*)",
+                   "not-supported");
+      }
       IncludeSpec inc;
       inc.iterate = name.ends_with(":iterate");
       name.resize(name.find(':') == std::string::npos ? name.size() : name.find(':'));
@@ -886,16 +889,41 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       auto c2 = rest.find(':');
       inc.param = std::string(rest.substr(0, c2));
       if (c2 != std::string_view::npos) inc.target_type = std::string(rest.substr(c2 + 1));
-      const CompiledParam* cp = SearchParamRegistry::Instance().Find(inc.source_type, inc.param);
-      if (cp == nullptr || cp->def->type != ParamType::kReference) {
-        return Bad(name + " '" + value + "' is not a reference parameter");
+      if (!inc.target_type.empty() && !IsResourceTypeName(inc.target_type)) {
+        return Bad(name + " '" + value + "': '" + inc.target_type + "' is not a resource type");
       }
       if (name == "_include" && !inc.iterate && inc.source_type != type) {
         // R4 search.html#include: without :iterate an include follows the matches' references
         // only; those of other types come from included resources (:iterate).
         return Bad("_include must name the searched type (or use _include:iterate)");
       }
-      (name == "_include" ? spec.includes : spec.revincludes).push_back(std::move(inc));
+      auto& list = name == "_include" ? spec.includes : spec.revincludes;
+      if (inc.param == "*") {
+        // R4 search.html "Including other resources" (#include): "*" for the search parameter
+        // name includes through every search parameter of type reference of the source type.
+        // Parameters that are unions or restrictions of others (Observation `patient` =
+        // `subject` with target Patient) add nothing those others do not, so they are left
+        // out; each one left is an include of its own (the same limits per include).
+        const auto& of_type = SearchParamRegistry::Instance().ForType(inc.source_type);
+        bool any = false;
+        for (const auto& [code, param] : of_type) {
+          if (param.def->type != ParamType::kReference || !param.union_of.empty()) continue;
+          IncludeSpec one = inc;
+          one.param = code;
+          list.push_back(std::move(one));
+          any = true;
+        }
+        if (!any) {
+          return Bad(name + " '" + value + "': " + inc.source_type +
+                     " has no reference search parameter");
+        }
+        continue;
+      }
+      const CompiledParam* cp = SearchParamRegistry::Instance().Find(inc.source_type, inc.param);
+      if (cp == nullptr || cp->def->type != ParamType::kReference) {
+        return Bad(name + " '" + value + "' is not a reference parameter");
+      }
+      list.push_back(std::move(inc));
       continue;
     }
     if (name == "_text" && (type == "Binary" || type == "Bundle" || type == "Parameters")) {

@@ -444,6 +444,24 @@ void IncludeIterate(Backend backend) {
                 "&_include:iterate=Patient:general-practitioner") ==
         S{"match:Patient/pat", "include:Observation/obs", "include:Provenance/prov",
           "include:Practitioner/doc"});
+  // The wildcard (R4 search.html "Including other resources": "*" for the search parameter
+  // name): every reference parameter of the source type; a target type narrows it.
+  CHECK(entries("/fhir/Provenance?_id=prov&_include=Provenance:*") ==
+        S{"match:Provenance/prov", "include:Observation/obs", "include:Practitioner/doc"});
+  CHECK(entries("/fhir/Provenance?_id=prov&_include=Provenance:*:Practitioner") ==
+        S{"match:Provenance/prov", "include:Practitioner/doc"});
+  CHECK(entries("/fhir/Practitioner?_id=doc&_revinclude=Provenance:*") ==
+        S{"match:Practitioner/doc", "include:Provenance/prov"});
+  CHECK(entries("/fhir/Practitioner?_id=doc&_revinclude=Patient:*"
+                "&_revinclude:iterate=Observation:*") ==
+        S{"match:Practitioner/doc", "include:Patient/pat", "include:Observation/obs"});
+  CHECK(entries("/fhir/Patient?_id=pat&_include=Patient:*&_revinclude=Observation:*") ==
+        S{"match:Patient/pat", "include:Practitioner/doc", "include:Observation/obs"});
+  // A bare "*" (no source type), a type without reference parameters, an unknown target: 400.
+  CHECK(f.Do(Req("GET", "/fhir/Patient?_id=pat&_include=*")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Patient?_id=pat&_revinclude=*")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Binary?_revinclude=Binary:*")).status == 400);
+  CHECK(f.Do(Req("GET", "/fhir/Patient?_include=Patient:*:NoSuchType")).status == 400);
 }
 KAKEHASHI_BACKEND_TEST("handler: _include:iterate and _revinclude:iterate", "[handler]",
                        IncludeIterate)
@@ -1833,6 +1851,12 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
   CHECK(revs.count("Observation:device") == 0);  // targets Device and DeviceMetric only
   CHECK(revs.count("Patient:name") == 0);        // not a reference parameter
   CHECK(revs.size() > 100);
+  CHECK(revs.count("Observation:*") == 1);  // the wildcard for each source type
+  CHECK(revs.count("Patient:*") == 1);      // Patient.link, general-practitioner (other types)
+  std::set<std::string> incs;
+  for (const Json& v : patient->Find("searchInclude")->Items()) incs.insert(v.Text());
+  CHECK(incs.count("Patient:general-practitioner") == 1);
+  CHECK(incs.count("Patient:*") == 1);
   REQUIRE(f.Do(Req("PUT", "/fhir/Patient/rv1",
                    R"({"resourceType":"Patient","id":"rv1","name":[{"family":"Rev"}]})"))
               .status == 201);
@@ -1845,7 +1869,10 @@ TEST_CASE("handler: metadata tells what is supported", "[handler]") {
     Response found = f.Do(Req("GET", "/fhir/Patient?family=Rev&_revinclude=" + rev));
     REQUIRE(found.status == 200);
     const std::size_t entries = Parse(found.body).Find("entry")->Items().size();
-    CHECK(entries == (rev == "Observation:subject" || rev == "Observation:patient" ? 2 : 1));
+    CHECK(entries ==
+          (rev == "Observation:subject" || rev == "Observation:patient" || rev == "Observation:*"
+               ? 2
+               : 1));
   }
 }
 
