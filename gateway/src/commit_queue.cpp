@@ -53,6 +53,7 @@ CommitQueue::CommitQueue(const Handler& handler, CommitQueueOptions options)
     : handler_(handler), options_(options) {
   options_.max_group = std::max<std::size_t>(1, options_.max_group);
   options_.max_queued = std::max<std::size_t>(1, options_.max_queued);
+  whole_group_first_ = options_.whole_group_first.value_or(handler_.ReadsInProcess());
 }
 
 CommitQueue::~CommitQueue() {
@@ -131,6 +132,14 @@ void CommitQueue::Loop() {
 // in queue order.
 void CommitQueue::RunGroup(std::vector<std::shared_ptr<CommitJob>>& group) {
   if (group.size() == 1) return RunAlone(*group[0]);
+  if (whole_group_first_) {
+    if (savepoint_groups_ > 0) {
+      --savepoint_groups_;
+    } else {
+      if (TryWholeGroup(group)) return;
+      savepoint_groups_ = kSavepointGroupsAfterMiss;
+    }
+  }
   std::vector<CommitJob*> again;
   GroupEnd end = GroupEnd::kDone;
   for (int attempt = 1;; ++attempt) {
@@ -154,6 +163,42 @@ void CommitQueue::RunGroup(std::vector<std::shared_ptr<CommitJob>>& group) {
     CountRetry();
     RunAlone(*job);
   }
+}
+
+// The group in one transaction without savepoints (decision 0053): each savepoint copies every
+// page its request changes that existed before it into the statement journal and ends the
+// queued multi-row INSERTs early (FlushPending), ~6 % of the commit thread on SQLite. True: the
+// group is done (committed, or its commit's outcome unknown: never run again). False: nothing
+// of it was applied (rolled back, or not begun); RunGroup runs it again with savepoints.
+bool CommitQueue::TryWholeGroup(std::vector<std::shared_ptr<CommitJob>>& group) {
+  auto session = handler_.OpenSession();
+  if (!session) return false;
+  store::Session& s = **session;
+  if (!s.Begin()) return false;
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    CommitJob& job = *group[i];
+    const bool ok = Apply(job, s);
+    if (options_.after_apply) options_.after_apply(i);
+    if (!ok || job.thrown_ || job.request_->StoreError() != nullptr) {
+      s.Rollback();
+      job.thrown_ = false;  // its run with savepoints decides
+      std::lock_guard lock(mutex_);
+      ++counters_.reruns;
+      return false;
+    }
+  }
+  if (auto c = s.Commit(); !c) {
+    if (c.error() != store::errc::kCommitUnknown) {
+      s.Rollback();
+      std::lock_guard lock(mutex_);
+      ++counters_.reruns;
+      return false;
+    }
+    for (auto& job : group) job->lost_ = c.error();  // maybe committed: never run again
+  }
+  std::lock_guard lock(mutex_);
+  ++counters_.whole;
+  return true;
 }
 
 // Applies a job, turning an exception into a 500 for it alone.

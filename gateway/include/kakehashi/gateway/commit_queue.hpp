@@ -9,6 +9,16 @@
 // the store's (SQLite: WAL, synchronous=NORMAL). Requests are applied in the order they were
 // queued.
 //
+// A group whose requests all succeed is first run without the savepoints (decision 0053): its
+// transaction applies them one after the other and commits. Only when one of them fails (on
+// its own terms, a store error, an exception) or the commit fails (not kCommitUnknown) is that
+// transaction rolled back and the group run again as above, each request in its savepoint; the
+// next groups then take the savepoints straight away for a while (kSavepointGroupsAfterMiss).
+// On by default where the store's writers are serialised in this process (SQLite: one writer
+// holds the write lock for the whole transaction, so a failure inside a group is the request's
+// own, and rare); on PostgreSQL a cross-gateway conflict inside a group is ordinary, so it is
+// off there unless CommitQueueOptions::whole_group_first says otherwise.
+//
 // Retries (decision 0016): a store error is never answered for a neighbour. A request whose own
 // store call fails in a group (a deadlock, a key conflict, a lost connection: its
 // PreparedRequest::StoreError) is rolled back to its savepoint and run again alone after the
@@ -52,7 +62,13 @@ struct CommitQueueOptions {
   // savepoint is released or the next request is applied. `index`: the request's place in its
   // group; 0 for a request run alone (a group of one, or a retry after a store error).
   std::function<void(std::size_t index)> after_apply;
+  // A group is first run whole, without savepoints (decision 0053); nullopt: when the store
+  // serialises writers in this process (Handler::ReadsInProcess: SQLite).
+  std::optional<bool> whole_group_first;
 };
+
+// Groups run with savepoints straight away after one that had to be run again with them.
+inline constexpr int kSavepointGroupsAfterMiss = 16;
 
 // Runs of one request alone (the first included) while its store error is transient.
 inline constexpr int kCommitAttempts = 4;
@@ -101,11 +117,14 @@ class CommitQueue {
     std::uint64_t requests = 0;  // requests applied
     std::uint64_t largest = 0;   // requests in the largest group
     std::uint64_t retries = 0;   // extra runs of a request alone after a store error
+    std::uint64_t whole = 0;     // groups committed whole, without savepoints (decision 0053)
+    std::uint64_t reruns = 0;    // groups run whole, rolled back and run again with savepoints
   };
   Counters Stats() const;
 
  private:
   enum class GroupEnd { kDone, kNotStarted, kLost };
+  bool TryWholeGroup(std::vector<std::shared_ptr<CommitJob>>& group);
   void Loop();
   void RunGroup(std::vector<std::shared_ptr<CommitJob>>& group);
   GroupEnd TryGroup(std::vector<std::shared_ptr<CommitJob>>& group, std::vector<CommitJob*>& again,
@@ -123,6 +142,8 @@ class CommitQueue {
   bool stopping_ = false;
   Counters counters_;
   std::thread thread_;
+  bool whole_group_first_ = false;
+  int savepoint_groups_ = 0;  // groups left to run with savepoints straight away (commit thread)
 };
 
 }  // namespace kakehashi::gateway
