@@ -10,6 +10,10 @@ namespace kakehashi::gateway::store::detail {
 Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const StoreOptions& options);
 Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url, const StoreOptions& options);
 
+// Tests: called by every SQLite store's reaper right before it ends a reader's read transaction
+// (nullptr: none), so a test can hold the reaper there.
+void SetReaperEndingHookForTesting(void (*hook)());
+
 void LogDbError(SafeText event, int code);
 // `sqlstate`: a PostgreSQL SQLSTATE (five digits or upper-case letters), logged as
 // "sqlstate=57P01"; anything else is logged as "?????" (it never comes from a value).

@@ -13,10 +13,13 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace kakehashi::gateway::store::detail {
 
 namespace {
+
+std::atomic<void (*)()> reaper_ending_hook{nullptr};  // SetReaperEndingHookForTesting
 
 // Statement cache keyed by SQL text, looked up by string_view (no key copy per call).
 struct SqlHash {
@@ -515,8 +518,10 @@ class SqliteStore final : public Store {
       row->version = sqlite3_column_int64(stmt, 0);
       row->last_updated_us = sqlite3_column_int64(stmt, 1);
       row->deleted = sqlite3_column_int64(stmt, 2) != 0;
-      if (const auto* text = sqlite3_column_text(stmt, 3); text != nullptr) {
-        row->json.assign(reinterpret_cast<const char*>(text),
+      // The bytes as stored (UTF-8 TEXT): sqlite3_column_text would first copy them into a
+      // buffer of SQLite's to add a NUL terminator (a malloc and a copy per read).
+      if (const void* json = sqlite3_column_blob(stmt, 3); json != nullptr) {
+        row->json.assign(static_cast<const char*>(json),
                          static_cast<std::size_t>(sqlite3_column_bytes(stmt, 3)));
       }
     }
@@ -572,7 +577,12 @@ class SqliteStore final : public Store {
     return true;
   }
 
-  // Starts the reaper, or wakes it from its idle wait, after a reader began a transaction.
+  // Starts the reaper, or wakes it from its idle wait, after a reader began a transaction. The
+  // reaper holds readers_mutex_ only to list the readers and to go to sleep, never while it ends
+  // a transaction (a COMMIT, behind SQLite's process-wide mutexes): an io thread that begins a
+  // transaction right after the reaper ended its last one (TryReadCurrent, decision 0051) would
+  // otherwise wait here for the whole pass, and for as long as the reaper is preempted during
+  // it (docs/performance.md, "io-thread reads: where the p99 went").
   void WakeReaper() {
     if (!reaper_idle_.exchange(false)) return;
     std::lock_guard lock(readers_mutex_);
@@ -582,25 +592,34 @@ class SqliteStore final : public Store {
   }
 
   // Ends reader transactions older than kSnapshotAge; sleeps until woken when none is open.
+  // Readers are never removed while the store lives, so the listed pointers stay valid.
   void ReaperLoop() {
+    std::vector<Reader*> listed;
     std::unique_lock lock(readers_mutex_);
     while (!readers_stopping_) {
       // Idle first, then look: a reader that begins after it was looked at sees the flag set
       // and wakes this loop (WakeReaper).
       reaper_idle_.store(true);
+      listed.clear();
+      for (auto* readers : {&readers_, &nowait_readers_}) {
+        for (auto& [thread, reader] : *readers) listed.push_back(reader.get());
+      }
+      lock.unlock();
       bool open = false;
       const auto now = std::chrono::steady_clock::now();
-      for (auto* readers : {&readers_, &nowait_readers_}) {
-        for (auto& [thread, reader] : *readers) {
-          std::unique_lock reader_lock(reader->mutex, std::try_to_lock);
-          if (!reader_lock.owns_lock()) {  // in use: look again at the next tick
-            open = true;
-            continue;
-          }
-          if (reader->in_tx && now - reader->began >= kSnapshotAge) reader->End();
-          open = open || reader->in_tx;
+      for (Reader* reader : listed) {
+        std::unique_lock reader_lock(reader->mutex, std::try_to_lock);
+        if (!reader_lock.owns_lock()) {  // in use: look again at the next tick
+          open = true;
+          continue;
         }
+        if (reader->in_tx && now - reader->began >= kSnapshotAge) {
+          if (auto* hook = reaper_ending_hook.load()) hook();
+          reader->End();
+        }
+        open = open || reader->in_tx;
       }
+      lock.lock();
       if (open) {
         reaper_idle_.store(false);
         reaper_cv_.wait_for(lock, kSnapshotAge / 2, [&] { return readers_stopping_; });
@@ -666,7 +685,26 @@ SqliteSession::~SqliteSession() {
 
 }  // namespace
 
+void SetReaperEndingHookForTesting(void (*hook)()) {
+  reaper_ending_hook.store(hook);
+}
+
+// SQLite's memory statistics off, once, before SQLite initialises (a later call is refused and
+// changes nothing): with them on, every sqlite3_malloc and sqlite3_free takes one process-wide
+// mutex, which the io threads' own reads (decision 0051), the reader threads, the commit thread
+// and the checkpointer all contend for; an io thread that found it held by a preempted thread
+// waited for that thread's next time slice (docs/performance.md, "io-thread reads: where the
+// p99 went"). SQLite recommends it off (https://www.sqlite.org/compile.html, "Recommended
+// Compile-time Options", SQLITE_DEFAULT_MEMSTATUS=0; set at run time with
+// SQLITE_CONFIG_MEMSTATUS, https://www.sqlite.org/c3ref/c_config_covering_index_scan.html).
+// Nothing here uses what it turns off (sqlite3_memory_used, the soft and hard heap limits).
+void ConfigureSqliteProcess() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const StoreOptions& options) {
+  ConfigureSqliteProcess();
   std::string file(path);
   if (file.empty()) return make_error_code(errc::kBadUrl);
   if (file == ":memory:") {
