@@ -5,8 +5,10 @@
 // for it on the SQLite store DB (built by BuildSearch and SearchSql, the same code the server
 // runs; the store's own search keys), its plan (EXPLAIN QUERY PLAN, one line per step, indented
 // by depth) and the thread CPU time of one execution (the median of REPS, default 5, run to the
-// last row; with `_text`/`_content`, SqlSession::Search's check for common terms before it and
-// its CPU time). Token :in is served by the built-in terminology tables, as `serve` does.
+// last row; with `_text`/`_content` or chains, SqlSession::Search's counts for its plan choices
+// (common terms, decision 0041; chains, decision 0042) before it and their CPU time). Token :in is
+// served by the built-in terminology tables, as `serve` does. BENCH_PLAN=session13 prints the
+// statements of session 13 instead (no chain plan, rare terms searched in the trigram index again).
 #include "kakehashi/gateway/terminology_ops.hpp"
 #include "kakehashi/terminology/code_systems.hpp"
 #include "kakehashi/terminology/store.hpp"
@@ -61,6 +63,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int reps = std::max(1, std::atoi(argv[2]));
+  // BENCH_PLAN=session13: the statements before decision 0042 (chains read by value, a rare
+  // term's trigram candidates searched again after they were read), for before/after figures.
+  const char* plan_env = std::getenv("BENCH_PLAN");
+  const bool session13 = plan_env != nullptr && std::string(plan_env) == "session13";
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "bench_search_plan: cannot open %s\n", argv[1]);
@@ -112,9 +118,21 @@ int main(int argc, char** argv) {
       return rows;
     };
     const double probe0 = ThreadCpuUs();
-    auto adapted = gateway::store::detail::CommonTextProbes(spec.query, run);
+    if (!spec.summary_count) {
+      auto adapted = gateway::store::detail::CommonTextProbes(spec.query, run);
+      if (adapted && *adapted) spec.query = std::move(**adapted);
+      if (session13) {
+        for (auto& any : spec.query.where) {
+          for (auto& p : any) p.candidates.reset();
+        }
+      } else {
+        // As SqlSession::Search: chains counted and marked (decision 0042).
+        auto chained = gateway::store::detail::PlanChains(
+            spec.query, gateway::store::detail::Dialect::kSqlite, keys, run);
+        if (chained && *chained) spec.query = std::move(**chained);
+      }
+    }
     const double probe_us = ThreadCpuUs() - probe0;
-    if (!spec.summary_count && adapted && *adapted) spec.query = std::move(**adapted);
     std::string sql;
     std::vector<Param> params;
     if (spec.summary_count) {
@@ -137,7 +155,7 @@ int main(int argc, char** argv) {
     std::sort(cpu.begin(), cpu.end());
     std::printf("%s\n  rows %zu, SQL CPU %.0f us (median of %d)", search.c_str(), rows,
                 cpu[cpu.size() / 2], reps);
-    if (probe_us >= 1) std::printf(", common-term check %.0f us", probe_us);
+    if (probe_us >= 1) std::printf(", plan counts (common terms, chains) %.0f us", probe_us);
     std::printf("\n");
     sqlite3_stmt* s = Prepare(db, "EXPLAIN QUERY PLAN " + sql, params);
     std::map<int, int> depth;  // step id -> depth

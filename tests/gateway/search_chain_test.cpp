@@ -6,8 +6,10 @@
 #include "detail/json.hpp"
 #include "handler_fixture.hpp"
 #include "json_support.hpp"
+#include "store/sql_session.hpp"
 #include "test_support.hpp"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -268,6 +270,304 @@ void IdentifierAndOfType(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("search: reference :identifier and identifier :of-type", "[handler]",
                        IdentifierAndOfType)
+
+// Decision 0042: a chain is read by value (its matches' ids whole) when PlanChains counts few
+// matches, per resource in result order when many. Both plans find the same resources in the
+// same order and pages: the store's threshold is set so that every chain is "few" (a huge one),
+// "common" (2) or either, by its own counts (6).
+void ChainPlans(Backend backend) {
+  ChainFixture f(backend);
+  f.Put("Organization", "ga", R"("name":"Group A")");
+  f.Put("Organization", "gb", R"("name":"Group B")");
+  const char* org_names[] = {"Alpha", "Beta", "Gamma"};
+  for (int o = 0; o < 3; ++o) {
+    f.Put("Organization", "o" + std::to_string(o),
+          std::string(R"("name":")") + org_names[o] + R"(","partOf":{"reference":"Organization/)" +
+              (o < 2 ? "ga" : "gb") + "\"}");
+  }
+  constexpr int kPatients = 24;
+  for (int i = 0; i < kPatients; ++i) {
+    f.Put("Patient", "p" + std::to_string(i),
+          R"("identifier":[{"system":"urn:mrn","value":"m)" + std::to_string(i) +
+              R"("}],"name":[{"family":"F)" + std::to_string(i % 3) + R"("}],"gender":")" +
+              (i % 4 == 0 ? "male" : "female") +
+              R"(","managingOrganization":{"reference":"Organization/o)" + std::to_string(i % 3) +
+              "\"}");
+  }
+  constexpr int kObservations = 48;
+  for (int j = 0; j < kObservations; ++j) {
+    f.Put("Observation", "x" + std::to_string(j),
+          R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"c)" +
+              std::to_string(j % 2) + R"("}]},"subject":{"reference":"Patient/p)" +
+              std::to_string(j % kPatients) + "\"}");
+  }
+  // The observations whose patient p<i> satisfies `keep`, in the order written (the default
+  // order: lastUpdated, then id).
+  auto observations = [&](auto keep, int code = -1) {
+    V ids;
+    for (int j = 0; j < kObservations; ++j) {
+      if (keep(j % kPatients) && (code < 0 || j % 2 == code))
+        ids.push_back("x" + std::to_string(j));
+    }
+    return ids;
+  };
+  struct Case {
+    std::string search;
+    V expected;
+  };
+  const std::vector<Case> cases = {
+      {"Observation?patient.family=F1", observations([](int i) { return i % 3 == 1; })},
+      {"Observation?subject:Patient.gender=male", observations([](int i) { return i % 4 == 0; })},
+      {"Observation?patient.family=F1,F2", observations([](int i) { return i % 3 != 0; })},
+      {"Observation?patient.family=F1&code=c0", observations([](int i) { return i % 3 == 1; }, 0)},
+      {"Observation?patient.family=F2&patient.gender=male",
+       observations([](int i) { return i % 3 == 2 && i % 4 == 0; })},
+      {"Observation?patient.identifier=urn:mrn|m5", observations([](int i) { return i == 5; })},
+      {"Observation?patient.organization.name=Beta",
+       observations([](int i) { return i % 3 == 1; })},
+      {"Observation?patient.organization.partof.name=Group%20A",
+       observations([](int i) { return i % 3 != 2; })},
+      {"Observation?patient.organization.partof.name=Group%20B&patient.gender=female",
+       observations([](int i) { return i % 3 == 2 && i % 4 != 0; })},
+      {"Observation?patient.organization.partof.name=Nobody", {}},
+      {"Patient?organization.name=Gamma",
+       [&] {
+         V ids;
+         for (int i = 0; i < kPatients; ++i) {
+           if (i % 3 == 2) ids.push_back("p" + std::to_string(i));
+         }
+         return ids;
+       }()},
+  };
+  for (const std::int64_t threshold : {std::int64_t{1} << 40, std::int64_t{2}, std::int64_t{6}}) {
+    f.t->options.search_threshold = threshold;
+    auto store = f.t->OpenAnother();
+    Handler h(*store, {});
+    for (const Case& c : cases) {
+      INFO("threshold " << threshold << ": " << c.search);
+      V all;
+      std::string next = "/fhir/" + c.search + "&_count=4";
+      for (int page = 0; page < 20 && !next.empty(); ++page) {
+        Response r = h.Handle(Req("GET", next));
+        INFO(next << " -> " << r.body);
+        REQUIRE(r.status == 200);
+        const Json b = Parse(r.body);
+        if (const Json* e = b.Find("entry")) {
+          for (const Json& entry : e->Items()) all.emplace_back(entry.Find("resource")->Str("id"));
+        }
+        next.clear();
+        for (const Json& l : b.Find("link")->Items()) {
+          if (l.Str("relation") == "next") {
+            next = std::string(l.Str("url")).substr(std::string("http://127.0.0.1:8080").size());
+          }
+        }
+      }
+      CHECK(all == c.expected);
+    }
+  }
+}
+KAKEHASHI_BACKEND_TEST("search: chains read by value or per resource find the same pages",
+                       "[handler]", ChainPlans)
+
+// A token parameter's alternatives (`code=a,b`, `code:in`): on PostgreSQL one index condition
+// over idx_token (decision 0042) when all are codes with a system or all without; the same
+// resources on both backends, whichever form.
+void TokenAlternatives(Backend backend) {
+  ChainFixture f(backend);
+  Populate(f);
+  f.Put("Observation", "o1",
+        R"("status":"final","code":{"coding":[{"system":"http://other","code":"9999-9"}]})");
+  f.Put("Observation", "o2", R"("status":"final","code":{"coding":[{"code":"1234-5"}]})");
+  CHECK(f.Ids("/fhir/Observation?code=1234-5,9999-9") == V{"a1", "a2", "b1", "c1", "o1", "o2"});
+  CHECK(f.Ids("/fhir/Observation?code=http://loinc.org|1234-5,http://loinc.org|9999-9") ==
+        V{"a1", "a2", "b1", "c1"});
+  CHECK(f.Ids("/fhir/Observation?code=http://loinc.org|1234-5,http://other|9999-9") ==
+        V{"a1", "b1", "o1"});
+  CHECK(f.Ids("/fhir/Observation?code=http://other|1234-5,http://loinc.org|9999-9") ==
+        V{"a2", "c1"});
+  CHECK(f.Ids("/fhir/Observation?code=%7C1234-5,http://other|9999-9") == V{"o1", "o2"});
+  CHECK(f.Ids("/fhir/Observation?code=1234-5,http://loinc.org|9999-9") ==
+        V{"a1", "a2", "b1", "c1", "o2"});
+  CHECK(f.Ids("/fhir/Observation?code=nope,9999-9&status=final,preliminary") ==
+        V{"a2", "c1", "o1"});
+  CHECK(f.Ids("/fhir/Observation?code=nope,other").empty());
+  std::string next;
+  CHECK(f.Ids("/fhir/Observation?code=1234-5,9999-9&_count=4", &next) == V{"a1", "a2", "b1", "c1"});
+  CHECK(f.Ids(next, &next) == V{"o1", "o2"});
+  CHECK(f.Ids("/fhir/Patient?_has:Observation:patient:code=http://loinc.org|1234-5,"
+              "http://loinc.org|9999-9") == V{"pa", "pb", "pc"});
+  Response r = f.Do("GET", "/fhir/Observation?code=1234-5,9999-9&_summary=count");
+  REQUIRE(r.status == 200);
+  CHECK(Parse(r.body).Find("total")->Text() == "6");
+}
+KAKEHASHI_BACKEND_TEST("search: a token parameter's alternatives", "[handler]", TokenAlternatives)
+
+TEST_CASE("search: a token's alternatives are one index condition on PostgreSQL", "[detail]") {
+  using store::detail::Dialect;
+  using store::detail::Param;
+  const store::detail::ParamKeys keys(store::detail::Rows{{"7", "Observation", "code"}});
+  store::SearchQuery q;
+  q.type = "Observation";
+  std::vector<store::Predicate> any;
+  for (const char* code : {"a", "b"}) {
+    store::Predicate p;
+    p.kind = store::Predicate::Kind::kToken;
+    p.param = "code";
+    p.system = "http://s";
+    p.value = code;
+    any.push_back(p);
+  }
+  q.where = {any};
+  std::string sql;
+  std::vector<Param> params;
+  store::detail::SearchSql(q, Dialect::kPostgres, keys, sql, params);
+  CHECK(sql.find("(r.rk IN (SELECT x0.rk FROM idx_token x0 WHERE (x0.pid = ?) AND x0.code IN (?, "
+                 "?) AND (x0.code, x0.system) IN (VALUES (?, ?), (?, ?))))") != std::string::npos);
+  CHECK(params == std::vector<Param>{std::string("Observation"), std::int64_t{7}, std::string("a"),
+                                     std::string("b"), std::string("a"), std::string("http://s"),
+                                     std::string("b"), std::string("http://s"), std::int64_t{20},
+                                     std::int64_t{0}});
+  // Without systems: the codes alone.
+  for (auto& p : q.where[0]) p.system.reset();
+  store::detail::SearchSql(q, Dialect::kPostgres, keys, sql, params);
+  CHECK(sql.find("x0.code IN (?, ?))") != std::string::npos);
+  CHECK(sql.find("VALUES") == std::string::npos);
+  // Mixed, negated, or SQLite (its planner ORs one index probe per code): one IN per code.
+  q.where[0][0].system = "http://s";
+  store::detail::SearchSql(q, Dialect::kPostgres, keys, sql, params);
+  CHECK(sql.find("x0.code IN") == std::string::npos);
+  q.where[0][0].system.reset();
+  store::detail::SearchSql(q, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("x0.code IN") == std::string::npos);
+}
+
+// The statements of the two chain forms, and PlanChains' choice from its counts.
+TEST_CASE("search: a chain's plan by its counted matches (decision 0042)", "[detail]") {
+  using store::detail::Dialect;
+  using store::detail::Param;
+  using store::detail::Rows;
+  const store::detail::ParamKeys keys(Rows{});
+  // Observation?patient.organization.name=X
+  auto org = std::make_shared<store::Conjunction>();
+  store::Predicate name;
+  name.kind = store::Predicate::Kind::kString;
+  name.param = "name";
+  name.value = "x";
+  org->push_back({name});
+  store::Predicate organization;
+  organization.kind = store::Predicate::Kind::kReference;
+  organization.param = "organization";
+  organization.chain_type = "Organization";
+  organization.chain = org;
+  auto patient = std::make_shared<store::Conjunction>();
+  patient->push_back({organization});
+  store::Predicate chain;
+  chain.kind = store::Predicate::Kind::kReference;
+  chain.param = "patient";
+  chain.chain_type = "Patient";
+  chain.chain = patient;
+  store::SearchQuery q;
+  q.type = "Observation";
+  q.where = {{chain}};
+  // The counts: the organizations' names (no idx_ref), the patients referencing them (one
+  // idx_ref), the observations referencing those (two).
+  std::int64_t names = 0;
+  std::int64_t patients = 0;
+  std::int64_t observations = 0;
+  std::vector<std::string> seen;
+  const store::detail::RunQuery run = [&](std::string_view sql,
+                                          const std::vector<Param>&) -> Result<Rows> {
+    seen.emplace_back(sql);
+    if (sql.find("MAX(rk)") != std::string_view::npos) return Rows{{"1000000"}};
+    std::size_t refs = 0;
+    for (std::size_t at = sql.find("idx_ref"); at != std::string_view::npos;
+         at = sql.find("idx_ref", at + 1)) {
+      ++refs;
+    }
+    const std::int64_t n = refs == 0 ? names : refs == 1 ? patients : observations;
+    return Rows{{std::to_string(n)}};
+  };
+  auto plan = [&](std::int64_t threshold, std::int64_t drive = 0) {
+    seen.clear();
+    auto planned = store::detail::PlanChains(q, Dialect::kSqlite, keys, run, threshold, drive);
+    REQUIRE(planned);
+    REQUIRE(*planned);
+    return **planned;
+  };
+  auto inner = [](const store::SearchQuery& s) { return (*s.where[0][0].chain)[0][0]; };
+  // Few at every link: read by value, the query driven from the matches.
+  names = 1;
+  patients = 5;
+  observations = 9;
+  store::SearchQuery few = plan(10);
+  CHECK(seen.size() == 3);
+  CHECK(few.where[0][0].few);
+  CHECK(!few.where[0][0].probe);
+  CHECK(inner(few).few);
+  std::string sql;
+  std::vector<Param> params;
+  store::detail::SearchSql(few, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("+r.type = ?") != std::string::npos);
+  CHECK(sql.find("EXISTS") == std::string::npos);
+  // Under the threshold but not under the drive threshold (3): by value in result order, the
+  // top link not counted when the patients already reach the drive threshold.
+  store::SearchQuery by_value = plan(10, 3);
+  CHECK(seen.size() == 2);
+  CHECK(!by_value.where[0][0].few);
+  CHECK(!by_value.where[0][0].probe);
+  CHECK(inner(by_value).few);
+  store::detail::SearchSql(by_value, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("+r.type") == std::string::npos);
+  CHECK(sql.find("EXISTS") == std::string::npos);
+  patients = 2;
+  by_value = plan(10, 3);
+  CHECK(seen.size() == 3);
+  CHECK(!by_value.where[0][0].few);
+  CHECK(!by_value.where[0][0].probe);
+  patients = 5;
+  // The patients reach the threshold: both links per resource; the observations are not counted.
+  patients = 10;
+  store::SearchQuery common = plan(10);
+  CHECK(seen.size() == 2);
+  CHECK(common.where[0][0].probe);
+  CHECK(inner(common).probe);
+  store::detail::SearchSql(common, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("+r.type") == std::string::npos);
+  CHECK(sql.find("EXISTS (SELECT 1 FROM idx_ref x0 INDEXED BY idx_ref_by_resource CROSS JOIN "
+                 "resources c0 WHERE x0.rk = r.rk AND ") != std::string::npos);
+  CHECK(sql.find("EXISTS (SELECT 1 FROM idx_ref x1 INDEXED BY idx_ref_by_resource CROSS JOIN "
+                 "resources c1 WHERE x1.rk = c0.rk AND ") != std::string::npos);
+  CHECK(sql.find("ORDER BY r.last_updated, r.id LIMIT ?") != std::string::npos);
+  store::detail::SearchSql(common, Dialect::kPostgres, keys, sql, params);
+  CHECK(sql.find("INDEXED BY") == std::string::npos);
+  CHECK(sql.find(" OFFSET 0)") != std::string::npos);
+  // Only the observations reach it: the inner link stays by value inside the per-row check.
+  patients = 9;
+  observations = 10;
+  store::SearchQuery mixed = plan(10);
+  CHECK(mixed.where[0][0].probe);
+  CHECK(inner(mixed).few);
+  // The organizations' names reach it: nothing else is counted.
+  names = 10;
+  store::SearchQuery names_common = plan(10);
+  CHECK(seen.size() == 1);
+  CHECK(names_common.where[0][0].probe);
+  CHECK(inner(names_common).probe);
+  // No chain, or a sort (every match is read): nothing planned, nothing counted.
+  store::SearchQuery sorted = q;
+  sorted.sort.push_back({"_id", store::Predicate::Kind::kId, false});
+  seen.clear();
+  auto none = store::detail::PlanChains(sorted, Dialect::kSqlite, keys, run, 10);
+  REQUIRE(none);
+  CHECK(!*none);
+  CHECK(seen.empty());
+  // The threshold: sqrt(0.5 resources page links), at least 50.
+  CHECK(store::detail::ChainThreshold(0, 21, 1) == 50);
+  CHECK(store::detail::ChainThreshold(200000, 21, 1) == 1449);
+  CHECK(store::detail::ChainThreshold(200000, 21, 3) == 2509);
+  CHECK(store::detail::ChainDriveThreshold(200000, 21) == 187);
+  CHECK(store::detail::ChainDriveThreshold(0, 21) == 1);
+}
 
 TEST_CASE("search: metadata declares _has, chains, :identifier and :of-type", "[handler]") {
   ChainFixture f(Backend::kSqlite);

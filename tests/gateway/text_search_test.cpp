@@ -244,6 +244,42 @@ TEST_CASE("text search: a common term is checked per resource on SQLite", "[deta
   CHECK(sql.find("instr(x0.narrative, ?)") != std::string::npos);
   CHECK(params == std::vector<Param>{std::string("Observation"), std::string("血糖値"),
                                      std::int64_t{20}, std::int64_t{0}});
+  // A rare term (decision 0042): the candidates read by CommonTextProbes (fewer than the
+  // threshold) are searched, not the trigram index a second time; none: nothing is read.
+  q.where[0][0].probe = false;
+  std::vector<std::string> seen;
+  std::size_t found = 2;
+  const store::detail::RunQuery run =
+      [&](std::string_view text, const std::vector<Param>&) -> Result<store::detail::Rows> {
+    seen.emplace_back(text);
+    store::detail::Rows rows;
+    for (std::size_t i = 0; i < found; ++i) rows.push_back({std::to_string(7 + i)});
+    return rows;
+  };
+  auto planned = store::detail::CommonTextProbes(q, run, 3);
+  REQUIRE(planned);
+  REQUIRE(*planned);
+  CHECK(seen ==
+        std::vector<std::string>{"SELECT rowid FROM idx_text_fts WHERE narrative LIKE ? LIMIT ?"});
+  CHECK(!(*planned)->where[0][0].probe);
+  CHECK((*planned)->where[0][0].candidates == std::vector<std::int64_t>{7, 8});
+  store::detail::SearchSql(**planned, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("idx_text_fts") == std::string::npos);
+  CHECK(sql.find("+r.type = ? AND ((r.rk IN (?, ?) AND EXISTS") != std::string::npos);
+  CHECK(params == std::vector<Param>{std::string("Observation"), std::int64_t{7}, std::int64_t{8},
+                                     std::string("血糖値"), std::int64_t{20}, std::int64_t{0}});
+  found = 0;
+  planned = store::detail::CommonTextProbes(q, run, 3);
+  REQUIRE(planned);
+  REQUIRE(*planned);
+  store::detail::SearchSql(**planned, Dialect::kSqlite, keys, sql, params);
+  CHECK(sql.find("(1 = 0)") != std::string::npos);
+  found = 3;  // the threshold: common
+  planned = store::detail::CommonTextProbes(q, run, 3);
+  REQUIRE(planned);
+  REQUIRE(*planned);
+  CHECK((*planned)->where[0][0].probe);
+  CHECK(!(*planned)->where[0][0].candidates);
   // The threshold: about 1.15 sqrt(resources), at least 50.
   CHECK(store::detail::CommonTextThreshold(0) == 50);
   CHECK(store::detail::CommonTextThreshold(210000) == 526);

@@ -48,8 +48,11 @@ class PgStore;
 
 class PgSession final : public SqlSession {
  public:
-  PgSession(PgStore& store, PGconn* conn, std::shared_ptr<const ParamKeys> keys)
-      : SqlSession(Dialect::kPostgres, std::move(keys)), store_(store), conn_(conn) {}
+  PgSession(PgStore& store, PGconn* conn, std::shared_ptr<const ParamKeys> keys,
+            std::int64_t search_threshold)
+      : SqlSession(Dialect::kPostgres, std::move(keys), search_threshold),
+        store_(store),
+        conn_(conn) {}
   ~PgSession() override;
   void ConnectionLost();
 
@@ -476,7 +479,8 @@ class PgStore final : public Store {
       }
       conn = *made;
     }
-    return std::unique_ptr<Session>(std::make_unique<PgSession>(*this, conn, keys_));
+    return std::unique_ptr<Session>(
+        std::make_unique<PgSession>(*this, conn, keys_, search_threshold));
   }
 
   void Release(PGconn* conn) {
@@ -560,6 +564,10 @@ class PgStore final : public Store {
   std::function<void(bool, int, int)> commit_hook_;  // StoreOptions::postgres_commit_hook
   bool pipeline_;                                    // StoreOptions::postgres_pipeline
   std::shared_ptr<const ParamKeys> keys_;            // set by Migrate
+ public:
+  std::int64_t search_threshold = 0;  // StoreOptions::search_threshold
+
+ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<PGconn*> free_;
@@ -830,6 +838,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
   auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections),
                                          options.postgres_schema, options.postgres_commit_hook,
                                          options.postgres_pipeline);
+  store->search_threshold = options.search_threshold;
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -392,7 +392,19 @@ void AppendText(const Predicate& p, const std::string& a, const std::string& x, 
     return;
   }
   sql += "(";
-  if (HasFtsProbe(p)) {
+  if (HasFtsProbe(p) && p.candidates) {
+    // The candidates CommonTextProbes read (decision 0042): not the trigram index again.
+    if (p.candidates->empty()) {
+      sql += "1 = 0)";
+      return;
+    }
+    sql += a + ".rk IN (";
+    for (std::size_t i = 0; i < p.candidates->size(); ++i) {
+      sql += i == 0 ? "?" : ", ?";
+      params.emplace_back((*p.candidates)[i]);
+    }
+    sql += ") AND ";
+  } else if (HasFtsProbe(p)) {
     sql += a + ".rk IN (";
     AppendFtsMatch(p, sql, params);
     sql += ") AND ";
@@ -561,6 +573,31 @@ void AppendPredicate(const Predicate& p, std::string_view alias, std::string_vie
         sql += "))";
         return;
       }
+      if (p.chain && p.probe) {
+        // A common chain (decision 0042: PlanChains counted its criteria or its matches up to
+        // the threshold): checked per resource the query reads in result order, through its
+        // own reference rows (x, by resource) to the referenced resource (c, by type and id)
+        // and that one's own index rows (its criteria correlated too). Reading every match
+        // first would cost them all for a page of a few. PostgreSQL: OFFSET 0 keeps the
+        // planner from turning the EXISTS into a join of every match (a sub-query with an
+        // OFFSET is not pulled up), so it stays a per-row check with an early stop at LIMIT.
+        std::string c = std::to_string(depth);
+        c.insert(c.begin(), 'c');
+        sql += "EXISTS (SELECT 1 FROM idx_ref " + x;
+        if (dialect == Dialect::kSqlite) sql += " INDEXED BY idx_ref_by_resource";
+        sql += " CROSS JOIN resources " + c + " WHERE " + x + ".rk = " + a + ".rk AND ";
+        AppendParamMatch(x, type, p.param, keys, sql, params);
+        sql += " AND " + x + ".target_type = ? AND " + c + ".type = ? AND " + c + ".id = " + x +
+               ".target_id AND " + c + ".deleted = 0";
+        params.emplace_back(p.chain_type);
+        params.emplace_back(p.chain_type);
+        if (!p.chain->empty()) {
+          sql += " AND ";
+          AppendConjunction(*p.chain, c, p.chain_type, dialect, keys, sql, params, depth + 1, true);
+        }
+        sql += dialect == Dialect::kPostgres ? " OFFSET 0)" : ")";
+        return;
+      }
       if (p.chain) {
         std::string c = std::to_string(depth);
         c.insert(c.begin(), 'c');
@@ -639,6 +676,9 @@ bool HasDrivingIn(const Conjunction& where) {
         case Predicate::Kind::kToken: all = all && !p.negate; break;
         case Predicate::Kind::kMissing: all = all && !p.missing; break;
         case Predicate::Kind::kLastUpdated: all = false; break;
+        case Predicate::Kind::kReference:  // a common chain is a per-row check (decision 0042)
+          all = all && !(p.chain && p.probe);
+          break;
         case Predicate::Kind::kText:  // SQLite: an IN over idx_text_fts with a trigram probe
           all = all && HasFtsProbe(p);
           break;
@@ -656,21 +696,71 @@ bool IsSelective(const Conjunction& where) {
     for (const Predicate& p : any) {
       // A composite whose first component names a code or a reference target is a token or
       // reference probe too.
-      const bool selective = p.kind == Predicate::Kind::kId ||
-                             (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
-                             (p.kind == Predicate::Kind::kReference && !p.chain) ||
-                             (p.kind == Predicate::Kind::kReference && p.chain && p.reverse &&
-                              IsSelective(*p.chain)) ||
-                             (p.kind == Predicate::Kind::kComposite && p.components &&
-                              !p.components->empty() && !p.components->front().value.empty()) ||
-                             // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
-                             HasFtsProbe(p);
+      const bool selective =
+          p.kind == Predicate::Kind::kId ||
+          (p.kind == Predicate::Kind::kToken && !p.negate && !p.value.empty()) ||
+          (p.kind == Predicate::Kind::kReference && !p.chain) ||
+          // a chain counted under its threshold (PlanChains)
+          (p.kind == Predicate::Kind::kReference && p.chain && !p.reverse && p.few) ||
+          (p.kind == Predicate::Kind::kReference && p.chain && p.reverse &&
+           IsSelective(*p.chain)) ||
+          (p.kind == Predicate::Kind::kComposite && p.components && !p.components->empty() &&
+           !p.components->front().value.empty()) ||
+          // a trigram probe (SQLite idx_text_fts; PostgreSQL decides itself)
+          HasFtsProbe(p);
       all = all && selective;
     }
     if (all) return true;
   }
   return false;
 }
+
+namespace {
+
+// PostgreSQL: the alternatives of one token parameter (`code=a,b,c`, `code:in=…`: decision 0045
+// makes one alternative per code) as one "a.rk IN (SELECT x.rk FROM idx_token x WHERE <key> AND
+// x.code IN (…) [AND (x.code, x.system) IN (VALUES …)])" (decision 0042): an index condition
+// on idx_token_by_value (pid, code, …) that the planner drives from, where an OR of one IN
+// sub-query per code made it scan resources in result order and test each one against them
+// all (385 ms for a ValueSet of 19 codes that matched nothing, 100,000 Observations). False,
+// writing nothing, unless every alternative is a plain code of the same parameter, all with a
+// system or all without.
+bool AppendTokenAlternatives(const std::vector<Predicate>& any, std::string_view alias,
+                             std::string_view type, const ParamKeys& keys, std::string& sql,
+                             std::vector<Param>& params, int depth) {
+  if (any.size() < 2) return false;
+  const bool systems = any[0].system.has_value();
+  for (const Predicate& p : any) {
+    if (p.kind != Predicate::Kind::kToken || p.negate || p.probe || p.value.empty() ||
+        p.uri_match != Predicate::UriMatch::kExact || p.param != any[0].param ||
+        p.system.has_value() != systems) {
+      return false;
+    }
+  }
+  std::string x = std::to_string(depth);
+  x.insert(x.begin(), 'x');
+  sql += std::string(alias) + ".rk IN (SELECT " + x + ".rk FROM idx_token " + x + " WHERE ";
+  AppendParamMatch(x, type, any[0].param, keys, sql, params);
+  sql += " AND " + x + ".code IN (";
+  for (std::size_t i = 0; i < any.size(); ++i) {
+    sql += i == 0 ? "?" : ", ?";
+    params.emplace_back(any[i].value);
+  }
+  sql += ")";
+  if (systems) {
+    sql += " AND (" + x + ".code, " + x + ".system) IN (VALUES ";
+    for (std::size_t i = 0; i < any.size(); ++i) {
+      sql += i == 0 ? "(?, ?)" : ", (?, ?)";
+      params.emplace_back(any[i].value);
+      params.emplace_back(*any[i].system);
+    }
+    sql += ")";
+  }
+  sql += ")";
+  return true;
+}
+
+}  // namespace
 
 void AppendConjunction(const Conjunction& where, std::string_view alias, std::string_view type,
                        Dialect dialect, const ParamKeys& keys, std::string& sql,
@@ -681,6 +771,11 @@ void AppendConjunction(const Conjunction& where, std::string_view alias, std::st
     if (!first) sql += " AND ";
     first = false;
     sql += "(";
+    if (dialect == Dialect::kPostgres && !correlated && !type.empty() &&
+        AppendTokenAlternatives(any, alias, type, keys, sql, params, depth)) {
+      sql += ")";
+      continue;
+    }
     for (std::size_t i = 0; i < any.size(); ++i) {
       if (i > 0) sql += " OR ";
       AppendPredicate(any[i], alias, type, dialect, keys, sql, params, depth, correlated);
@@ -1384,12 +1479,15 @@ std::int64_t CommonTextThreshold(std::int64_t resources) {
 Result<std::vector<ResourceRow>> SqlSession::Search(const SearchQuery& query) {
   KAKEHASHI_TRY_VOID(FlushPending());  // this transaction's own rows count
   std::optional<SearchQuery> adapted;
+  const RunQuery run = [this](std::string_view sql, const std::vector<Param>& params) {
+    return Query(sql, params);
+  };
   if (dialect_ == Dialect::kSqlite) {
-    KAKEHASHI_TRY(adapted, CommonTextProbes(query, [this](std::string_view sql,
-                                                          const std::vector<Param>& params) {
-                    return Query(sql, params);
-                  }));
+    KAKEHASHI_TRY(adapted, CommonTextProbes(query, run, search_threshold_));
   }
+  KAKEHASHI_TRY(std::optional<SearchQuery> chained,
+                PlanChains(adapted ? *adapted : query, dialect_, *keys_, run, search_threshold_));
+  if (chained) adapted = std::move(chained);
   std::string sql;
   std::vector<Param> params;
   SearchSql(adapted ? *adapted : query, dialect_, *keys_, sql, params);
@@ -1430,9 +1528,10 @@ void CountSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, 
 // number of resources, which errs towards the index). So a predicate of a top-level clause whose
 // trigram candidates reach the threshold (counted with that LIMIT, so a common term costs at
 // most the threshold) is marked `probe` and checked per resource instead (AppendText).
-Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run) {
+Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run,
+                                                    std::int64_t fixed) {
   std::optional<SearchQuery> out;
-  std::int64_t threshold = 0;
+  std::int64_t threshold = fixed > 0 ? fixed : 0;
   for (std::size_t i = 0; i < query.where.size(); ++i) {
     for (std::size_t j = 0; j < query.where[i].size(); ++j) {
       const Predicate& p = query.where[i][j];
@@ -1441,15 +1540,196 @@ Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, co
         KAKEHASHI_TRY(Rows rows, run("SELECT COALESCE(MAX(rk), 0) FROM resources", {}));
         threshold = CommonTextThreshold(rows.empty() ? 0 : ToInt(rows[0][0]));
       }
-      std::string sql = "SELECT COUNT(*) FROM (";
+      // The candidates themselves, not their count: under the threshold the search reads them
+      // instead of the trigram index again (decision 0042; a rare term read twice cost 3.6-4.2
+      // -> 5.3-10.7 ms per request at 100,000 patients).
+      std::string sql;
       std::vector<Param> params;
       AppendFtsMatch(p, sql, params);
-      sql += " LIMIT ?)";
+      sql += " LIMIT ?";
       params.emplace_back(threshold);
       KAKEHASHI_TRY(Rows rows, run(sql, params));
-      if (rows.empty() || ToInt(rows[0][0]) < threshold) continue;
       if (!out) out = query;
-      out->where[i][j].probe = true;
+      if (static_cast<std::int64_t>(rows.size()) >= threshold) {
+        out->where[i][j].probe = true;
+        continue;
+      }
+      std::vector<std::int64_t> rks;
+      rks.reserve(rows.size());
+      for (const auto& row : rows) rks.push_back(row.empty() ? 0 : ToInt(row[0]));
+      out->where[i][j].candidates = std::move(rks);
+    }
+  }
+  return out;
+}
+
+// Chains (decision 0042). The form that reads a chain's matches whole (its referenced resources'
+// ids, then the references to them by value) costs per match, c_v each; the per-resource form
+// scans the searched type in result order and follows each resource's reference(s), c_p per
+// link, until the page is full: page * N / M resources for M matches among N. Equal at
+// M^2 = page * N * links * c_p / c_v; measured at 100,000 patients (docs/performance.md,
+// session 14) c_p / c_v ~ 0.5. N: the largest rk (at least the type's resources: errs towards
+// the by-value form). At least 50.
+std::int64_t ChainThreshold(std::int64_t resources, int page, int links) {
+  const double m = std::sqrt(0.5 * static_cast<double>(std::max<std::int64_t>(resources, 0)) *
+                             std::max(page, 1) * std::max(links, 1));
+  return std::max<std::int64_t>(50, static_cast<std::int64_t>(m));
+}
+
+// A chain read by value is read in result order too (a scan of the type testing membership in
+// its matches, ~0.1 us per resource, stopping after a page) unless it is driven from its matches
+// (each row read and sorted, ~12 us per match including its JSON): the latter wins below
+// M^2 = page * N * 0.1 / 12, i.e. M = sqrt(page * N / 120) (session 14: 1 match 11.3 ms -> 25
+// us, 1,000 matches 9.1 -> 21.5 ms). At least 1.
+std::int64_t ChainDriveThreshold(std::int64_t resources, int page) {
+  const double m = std::sqrt(static_cast<double>(std::max<std::int64_t>(resources, 0)) *
+                             std::max(page, 1) / 120.0);
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(m));
+}
+
+namespace {
+
+bool IsForwardChain(const Predicate& p) {
+  return p.kind == Predicate::Kind::kReference && p.chain && !p.reverse;
+}
+
+// The links of forward chain p: 1 + those of its longest inner chain.
+int ChainLinks(const Predicate& p) {
+  int inner = 0;
+  for (const auto& any : *p.chain) {
+    for (const Predicate& q : any) {
+      if (IsForwardChain(q)) inner = std::max(inner, ChainLinks(q));
+    }
+  }
+  return 1 + inner;
+}
+
+// PlanChains for one top-level chain and its threshold.
+class ChainPlanner {
+ public:
+  ChainPlanner(Dialect dialect, const ParamKeys& keys, const RunQuery& run, std::int64_t threshold,
+               std::int64_t drive)
+      : dialect_(dialect), keys_(keys), run_(run), threshold_(threshold), drive_(drive) {}
+
+  // Marks forward chain p (over resources of `type`, at `depth`) and its inner chains `few` or
+  // `probe`; returns p's matches counted up to the threshold.
+  Result<std::int64_t> Plan(Predicate& p, std::string_view type, int depth) {
+    auto inner = std::make_shared<Conjunction>(*p.chain);
+    std::vector<std::vector<std::int64_t>> counts(inner->size());
+    for (std::size_t i = 0; i < inner->size(); ++i) {
+      counts[i].assign((*inner)[i].size(), threshold_);
+      for (std::size_t j = 0; j < (*inner)[i].size(); ++j) {
+        Predicate& q = (*inner)[i][j];
+        if (IsForwardChain(q)) {
+          KAKEHASHI_TRY(counts[i][j], Plan(q, p.chain_type, depth + 1));
+        }
+      }
+    }
+    // The referenced resources' criteria are bounded when one AND-ed clause matches fewer than
+    // the threshold (the ids read whole then cost fewer than it).
+    bool bounded = false;
+    std::int64_t bound = threshold_;
+    for (std::size_t i = 0; i < inner->size() && !bounded; ++i) {
+      std::int64_t sum = 0;
+      for (std::size_t j = 0; j < (*inner)[i].size() && sum < threshold_; ++j) {
+        const Predicate& q = (*inner)[i][j];
+        std::int64_t n = counts[i][j];
+        if (!IsForwardChain(q) && q.kind != Predicate::Kind::kText) {
+          std::vector<Param> params;
+          const std::string rows = RowsOf(q, p.chain_type, depth + 1, params);
+          if (!rows.empty()) {
+            KAKEHASHI_TRY(n, CountUpTo(rows, std::move(params)));
+          }
+        }
+        sum += n;
+      }
+      bounded = sum < threshold_;
+      if (bounded) bound = sum;
+    }
+    p.chain = inner;
+    // The top link is counted only when it may drive the query: with as many referenced
+    // resources as the drive threshold it is taken to match as many (each is referenced, as a
+    // rule), and is read by value in result order, unmarked (the count would cost as much as
+    // the search).
+    if (bounded && depth == 0 && bound >= drive_) return bound;
+    if (bounded) {
+      std::vector<Param> params;
+      const std::string rows = RowsOf(p, type, depth, params);
+      std::int64_t n = threshold_;
+      if (!rows.empty()) {
+        KAKEHASHI_TRY(n, CountUpTo(rows, std::move(params)));
+      }
+      if (depth == 0 && n >= drive_ && n < threshold_) return n;  // unmarked, as above
+      if (n < threshold_) {
+        p.few = true;
+        return n;
+      }
+    }
+    p.probe = true;
+    return threshold_;
+  }
+
+ private:
+  // The rows of `rows` (a "SELECT x.rk FROM …" statement) counted up to the threshold.
+  Result<std::int64_t> CountUpTo(const std::string& rows, std::vector<Param> params) {
+    std::string sql = "SELECT COUNT(*) FROM (" + rows + " LIMIT ?) n";
+    params.emplace_back(threshold_);
+    KAKEHASHI_TRY(Rows out, run_(sql, params));
+    return out.empty() ? std::int64_t{0} : ToInt(out[0][0]);
+  }
+
+  // The sub-query of p's "a.rk IN (SELECT …)" form (its by-value rows), or "" when p is written
+  // otherwise (negated, a per-row check, …).
+  std::string RowsOf(const Predicate& p, std::string_view type, int depth,
+                     std::vector<Param>& params) const {
+    Predicate plain = p;
+    plain.probe = false;
+    plain.few = false;
+    std::string sql;
+    AppendPredicate(plain, "a", type, dialect_, keys_, sql, params, depth, false);
+    constexpr std::string_view kHead = "a.rk IN (";
+    if (!sql.starts_with(kHead)) return {};
+    // The parenthesis opened by kHead must close at the end.
+    int open = 0;
+    for (std::size_t i = kHead.size() - 1; i < sql.size(); ++i) {
+      if (sql[i] == '(') ++open;
+      if (sql[i] == ')' && --open == 0 && i + 1 != sql.size()) return {};
+    }
+    return sql.substr(kHead.size(), sql.size() - kHead.size() - 1);
+  }
+
+  Dialect dialect_;
+  const ParamKeys& keys_;
+  const RunQuery& run_;
+  std::int64_t threshold_;
+  std::int64_t drive_;  // at the top: matches under it drive the query (ChainDriveThreshold)
+};
+
+}  // namespace
+
+Result<std::optional<SearchQuery>> PlanChains(const SearchQuery& query, Dialect dialect,
+                                              const ParamKeys& keys, const RunQuery& run,
+                                              std::int64_t fixed, std::int64_t fixed_drive) {
+  if (query.type.empty() || !query.sort.empty()) return std::optional<SearchQuery>();
+  std::optional<SearchQuery> out;
+  std::int64_t resources = -1;
+  for (std::size_t i = 0; i < query.where.size(); ++i) {
+    for (std::size_t j = 0; j < query.where[i].size(); ++j) {
+      if (!IsForwardChain(query.where[i][j])) continue;
+      if (!out) out = query;
+      Predicate& p = out->where[i][j];
+      std::int64_t threshold = fixed;
+      if (threshold <= 0) {
+        if (resources < 0) {
+          KAKEHASHI_TRY(Rows rows, run("SELECT COALESCE(MAX(rk), 0) FROM resources", {}));
+          resources = rows.empty() ? 0 : ToInt(rows[0][0]);
+        }
+        threshold = ChainThreshold(resources, query.count, ChainLinks(p));
+      }
+      std::int64_t drive = fixed_drive > 0 ? fixed_drive : fixed;
+      if (drive <= 0) drive = ChainDriveThreshold(resources, query.count);
+      ChainPlanner planner(dialect, keys, run, threshold, drive);
+      KAKEHASHI_TRY_VOID(planner.Plan(p, query.type, 0));
     }
   }
   return out;

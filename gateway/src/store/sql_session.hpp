@@ -136,15 +136,37 @@ void CountSql(const SearchQuery& query, Dialect dialect, const ParamKeys& keys, 
 // checked per resource in result order instead of read from the trigram index, for a store
 // whose largest rk is `resources` (SqlSession::CommonTextProbes).
 std::int64_t CommonTextThreshold(std::int64_t resources);
-// SQLite: `query` with its common `_text`/`_content` predicates marked `probe` (nullopt when none
-// is), counting their trigram candidates through `run` (SqlSession::Query, or a test's).
+// SQLite: `query` with its common `_text`/`_content` predicates marked `probe` and the others
+// given their `candidates` (nullopt when no predicate has a trigram probe), reading their trigram
+// candidates (up to the threshold) through `run` (SqlSession::Query, or a test's);
+// `threshold` > 0 replaces CommonTextThreshold (StoreOptions::search_threshold).
 using RunQuery = std::function<Result<Rows>(std::string_view sql, const std::vector<Param>&)>;
-Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run);
+Result<std::optional<SearchQuery>> CommonTextProbes(const SearchQuery& query, const RunQuery& run,
+                                                    std::int64_t threshold = 0);
+
+// Chains (decision 0042): how many matches make a chain of `links` links "common" for a page of
+// `page` rows in a store whose largest rk is `resources` (PlanChains).
+std::int64_t ChainThreshold(std::int64_t resources, int page, int links);
+// How few matches make a top-level chain read by value drive the query (`few`) instead of a scan
+// of the type in result order testing membership in them (PlanChains).
+std::int64_t ChainDriveThreshold(std::int64_t resources, int page);
+// Both backends: `query` with each forward chain of its top-level clauses marked `few` or
+// `probe` (nullopt: no chain, or an explicit sort, which reads every match anyway). Bottom-up,
+// each link's matches are counted through `run` up to the threshold (`threshold` > 0 replaces
+// ChainThreshold): a link whose referenced resources' criteria, or whose own matches, reach it
+// is `probe` (checked per resource through its reference rows, as are the links above it); one
+// under it is `few` (its ids read whole and joined by value), at the top only under
+// ChainDriveThreshold (`drive` > 0 replaces it; else `threshold` does when > 0), else left
+// unmarked (read by value, the type scanned in result order).
+Result<std::optional<SearchQuery>> PlanChains(const SearchQuery& query, Dialect dialect,
+                                              const ParamKeys& keys, const RunQuery& run,
+                                              std::int64_t threshold = 0, std::int64_t drive = 0);
 
 class SqlSession : public Session {
  public:
-  SqlSession(Dialect dialect, std::shared_ptr<const ParamKeys> keys)
-      : dialect_(dialect), keys_(std::move(keys)) {}
+  SqlSession(Dialect dialect, std::shared_ptr<const ParamKeys> keys,
+             std::int64_t search_threshold = 0)
+      : dialect_(dialect), keys_(std::move(keys)), search_threshold_(search_threshold) {}
 
   Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) override;
   Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
@@ -194,6 +216,7 @@ class SqlSession : public Session {
 
   Dialect dialect_;
   std::shared_ptr<const ParamKeys> keys_;
+  std::int64_t search_threshold_;  // StoreOptions::search_threshold (0: computed)
 
  private:
   Result<void> EnsureCheckpointTable();

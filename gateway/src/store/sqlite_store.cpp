@@ -68,8 +68,10 @@ class SqliteStore;
 class SqliteSession final : public SqlSession {
  public:
   SqliteSession(SqliteStore& store, std::unique_ptr<Connection> conn,
-                std::shared_ptr<const ParamKeys> keys)
-      : SqlSession(Dialect::kSqlite, std::move(keys)), store_(store), conn_(std::move(conn)) {}
+                std::shared_ptr<const ParamKeys> keys, std::int64_t search_threshold)
+      : SqlSession(Dialect::kSqlite, std::move(keys), search_threshold),
+        store_(store),
+        conn_(std::move(conn)) {}
   ~SqliteSession() override;
 
   Result<void> Begin() override {
@@ -319,7 +321,8 @@ class SqliteStore final : public Store {
       }
       conn = std::move(*made);
     }
-    return std::unique_ptr<Session>(std::make_unique<SqliteSession>(*this, std::move(conn), keys_));
+    return std::unique_ptr<Session>(
+        std::make_unique<SqliteSession>(*this, std::move(conn), keys_, search_threshold));
   }
 
   void Release(std::unique_ptr<Connection> conn) {
@@ -654,6 +657,10 @@ class SqliteStore final : public Store {
   int max_connections_;
   const bool nowait_;  // TryReadCurrent reads (a database file, the nowait VFS registered)
   std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
+ public:
+  std::int64_t search_threshold = 0;  // StoreOptions::search_threshold
+
+ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> free_;
@@ -714,6 +721,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, const Stor
         "file:kakehashi_mem_" + std::to_string(counter.fetch_add(1)) + "?mode=memory&cache=shared";
   }
   auto store = std::make_unique<SqliteStore>(file, std::max(1, options.max_connections));
+  store->search_threshold = options.search_threshold;
   store->CountInitial();
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));

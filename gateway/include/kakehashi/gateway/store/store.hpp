@@ -207,6 +207,11 @@ struct Predicate {
   // never as a set of every matching row: for a filter on a query that another clause drives
   // (Patient/$everything's care dates, a patient's few resources among millions of dates).
   bool probe = false;
+  // A forward chain (`chain`, not `reverse`) whose matches SqlSession::Search counted below its
+  // threshold (decision 0042): few enough that the query is driven from them (their ids read
+  // whole, as an identifier's), instead of scanning resources in result order. A chain marked
+  // `probe` is the opposite: common, checked per resource through its references.
+  bool few = false;
   // kReference without a type, instead of `param`: a compartment (Patient/$everything). The
   // resource is of one of these types and references target_type/value through that type's
   // parameter (pairs of (type, parameter code)), and is not that target itself.
@@ -214,6 +219,10 @@ struct Predicate {
   // kText (`_text`, `_content`: param says which): every term (NFKC case folded, non-empty)
   // occurs in the resource's narrative / content as a substring (decision 0041).
   std::vector<std::string> terms;
+  // kText, SQLite: the rks of the trigram index's candidates, when SqlSession::Search read them
+  // all (fewer than its threshold; decision 0042): the search reads these rows instead of the
+  // trigram index a second time.
+  std::optional<std::vector<std::int64_t>> candidates;
 };
 
 struct SortKey {
@@ -437,6 +446,10 @@ struct StoreOptions {
   // that records none), printing progress on stderr for 10,000 resources and more.
   std::optional<IndexDefinition> index;
   bool reindex_on_open = true;
+  // How many matches make a search criterion "common" for the plan choices of Session::Search
+  // (a `_text` term, a chain: decisions 0041, 0042); 0: computed from the store's size. Tests
+  // set a small value so that both plans run on a small store.
+  std::int64_t search_threshold = 0;
 };
 
 struct ReindexOptions {
