@@ -1,4 +1,4 @@
-// bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [group[=K]]
+// bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [textvalidate] [group[=K]]
 //
 // The transaction write path without HTTP: posts the transaction Bundle in file BUNDLE N times
 // (default 200) through gateway::Handler on THREADS threads (default 2, as `serve` has one io
@@ -7,7 +7,9 @@
 // validated by conformance/ as `kakehashi serve` does. Prints transactions/s, resources/s and the
 // process CPU time (user + sys, checkpoint thread included) per transaction: the figure for A/B
 // comparisons on a shared machine (docs/performance.md, "Gateway"). `novalidate` leaves the
-// validator out (an A/B of the store and handler alone, independent of conformance/ changes).
+// validator out (an A/B of the store and handler alone, independent of conformance/ changes);
+// `textvalidate` validates through the text hook (HandlerOptions::validator: every resource
+// parsed again from its JSON) instead of the tree hook `serve` uses (decision 0052).
 // `group` sends the Bundles through the server's group commit instead (commit_queue.hpp): the
 // THREADS threads prepare them (Handler::PrepareRequest) and queue them, with at most K (default
 // 50, wrk's connections) in flight, and one commit thread applies what is queued in one
@@ -51,19 +53,23 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(
         stderr,
-        "usage: bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [nopipeline] [group[=K]]\n");
+        "usage: bench_gateway_tx DB BUNDLE [N] [THREADS] [novalidate] [textvalidate] [nopipeline] "
+        "[group[=K]]\n");
     return 2;
   }
   const std::string db = argv[1];
   const int n = argc > 3 ? std::atoi(argv[3]) : 200;
   const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
   bool validate = true;
+  bool text_validate = false;  // the text hook (the handler's JSON re-parsed), as before 0052
   gateway::store::StoreOptions store_options;
   int group = 0;  // requests in flight through the commit queue; 0: Handler::Handle
   for (int i = 5; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "novalidate") {
       validate = false;
+    } else if (a == "textvalidate") {
+      text_validate = true;
     } else if (a == "nopipeline") {
       store_options.postgres_pipeline = false;
     } else if (a == "group") {
@@ -94,7 +100,7 @@ int main(int argc, char** argv) {
   conformance::ValidatorOptions validator_options;
   validator_options.check_references = false;
   auto validator = std::make_shared<conformance::Validator>(validator_options);
-  if (validate) {
+  if (validate && text_validate) {
     options.validator = [validator](std::string_view json, IssueSink& issues) {
       auto node = fhir::ParseJson(json);
       if (!node) {
@@ -102,6 +108,10 @@ int main(int argc, char** argv) {
         return;
       }
       validator->Validate(*node, issues);
+    };
+  } else if (validate) {
+    options.node_validator = [validator](const fhir::Node& resource, IssueSink& issues) {
+      validator->Validate(resource, issues);
     };
   }
   gateway::Handler handler(**store, options);

@@ -108,13 +108,8 @@ int main(int argc, char** argv) {
   validator_options.check_references = false;
   auto validator = std::make_shared<conformance::Validator>(validator_options);
   gateway::HandlerOptions options;
-  options.validator = [validator](std::string_view json, IssueSink& issues) {
-    auto node = fhir::ParseJson(json);
-    if (!node) {
-      issues.Error("gateway.validate.unreadable", {}, "the resource could not be re-read");
-      return;
-    }
-    validator->Validate(*node, issues);
+  options.node_validator = [validator](const fhir::Node& resource, IssueSink& issues) {
+    validator->Validate(resource, issues);
   };
   gateway::Handler handler(**store, options);
   struct Case {

@@ -10,7 +10,7 @@
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
 #include "kakehashi/conformance/validator.hpp"
-#include "kakehashi/fhir/json.hpp"
+#include "kakehashi/fhir/node.hpp"
 #endif
 #ifdef KAKEHASHI_HAVE_IMPORT
 #include "conversion_settings.hpp"
@@ -277,13 +277,9 @@ int RunServe(const std::vector<std::string>& argv) {
   conformance::ValidatorOptions validator_options;
   validator_options.check_references = false;
   auto validator = std::make_shared<conformance::Validator>(validator_options);
-  handler_options.validator = [validator](std::string_view json, IssueSink& issues) {
-    auto node = fhir::ParseJson(json);
-    if (!node) {
-      issues.Error("gateway.validate.unreadable", {}, "the resource could not be re-read");
-      return;
-    }
-    validator->Validate(*node, issues);
+  // The handler hands over the tree it prepared (decision 0052): nothing is parsed twice.
+  handler_options.node_validator = [validator](const fhir::Node& resource, IssueSink& issues) {
+    validator->Validate(resource, issues);
   };
 #endif
   // Terminology operations over the built-in tables, plus a loaded terminology database.

@@ -4,6 +4,7 @@
 #include "kakehashi/gateway/handler.hpp"
 
 #include "detail/json.hpp"
+#include "detail/json_node.hpp"
 #include "detail/patch.hpp"
 #include "detail/values.hpp"
 #include "handler_util.hpp"
@@ -296,10 +297,11 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
-  std::optional<Failure> Validate(const std::string& json) const {
-    if (!options.validator) return std::nullopt;
+  // The validator's verdict on a prepared resource: `check` runs the hook into the sink.
+  template <class Check>
+  std::optional<Failure> Validate(const Check& check) const {
     CollectingSink sink;
-    options.validator(json, sink);
+    check(sink);
     Failure f = Fail(422, "processing", "the resource is not valid");
     for (const Issue& issue : sink.Issues()) {
       if (issue.severity == Severity::kError || issue.severity == Severity::kFatal) {
@@ -338,10 +340,22 @@ struct Handler::Impl {
     Prepared p;
     detail::IndexResource(ordered, p.index);
     SetMarkedText(ordered, p);
-    if (options.validator && validate) {
+    if (options.node_validator && validate) {
+      // The tree with the provisional values (decision 0052): `ordered` itself, whose text is
+      // already in p.text, or a copy of the kept tree.
+      Json provisional = p.tree ? *p.tree : std::move(ordered);
+      Json* pmeta = provisional.Find("meta");
+      pmeta->Set("versionId", Json::String("1"));
+      pmeta->Set("lastUpdated", Json::String(detail::FormatInstant(now)));
+      const fhir::Node node = detail::ToNode(std::move(provisional));
+      if (auto f = Validate([&](IssueSink& sink) { options.node_validator(node, sink); })) {
+        return *f;
+      }
+    } else if (options.validator && validate) {
       // The provisional text: the marked text with the provisional values spliced in, or the
       // kept tree serialised (its meta then holds them again).
-      if (auto f = Validate(Render(p, 1, now))) return *f;
+      const std::string text = Render(p, 1, now);
+      if (auto f = Validate([&](IssueSink& sink) { options.validator(text, sink); })) return *f;
     }
     return p;
   }

@@ -57,6 +57,8 @@ class Json {
   bool IsArray() const { return kind_ == Kind::kArray; }
   bool AsBool() const { return bool_; }
   const std::string& Text() const { return text_; }
+  // A string's or number's text moved out (the value keeps its kind, its text is unspecified).
+  std::string ReleaseText() { return std::move(text_); }
 
   // Objects.
   const std::vector<std::pair<std::string, Json>>& Members() const { return members_; }

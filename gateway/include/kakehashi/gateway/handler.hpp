@@ -24,12 +24,20 @@
 #include <variant>
 #include <vector>
 
+namespace kakehashi::fhir {
+class Node;  // kakehashi/fhir/node.hpp
+}
+
 namespace kakehashi::gateway {
 
 // Validates one resource (JSON text) before it is stored; issues of severity error or fatal
 // reject the write with 422 and the issues as OperationOutcome. Injected so that conformance/
 // (level 2) is wired by the CLI; must be thread-safe.
 using Validator = std::function<void(std::string_view resource_json, IssueSink& issues)>;
+// The same check given the resource as a tree: the one the handler prepared (the stored shape,
+// with the provisional meta.versionId "1" and lastUpdated), equal to what fhir::ParseJson of the
+// text a Validator gets would return, so the hook parses nothing again (decision 0052).
+using NodeValidator = std::function<void(const fhir::Node& resource, IssueSink& issues)>;
 
 // A type-level operation, [base]/Type/$name by GET (query parameters) or POST (a Parameters
 // body or a form), e.g. the terminology operations (terminology_ops.hpp). Listed in the
@@ -56,7 +64,8 @@ struct HandlerOptions {
   std::string base_url = "http://127.0.0.1:8080/fhir";
   int default_count = 20;
   int max_count = 1000;
-  Validator validator;  // empty: only the built-in structural checks
+  Validator validator;           // empty: only the built-in structural checks
+  NodeValidator node_validator;  // when set, used instead of `validator`
   std::vector<TypeOperation> type_operations;
   // Token :in / :not-in (ValueSetCodes); empty: they are 400.
   ValueSetCodes value_set_codes;
