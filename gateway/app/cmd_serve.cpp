@@ -6,6 +6,7 @@
 #include "kakehashi/gateway/handler.hpp"
 #include "kakehashi/gateway/loader.hpp"
 #include "kakehashi/gateway/server.hpp"
+#include "kakehashi/gateway/store/background_reindex.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
 #ifdef KAKEHASHI_HAVE_CONFORMANCE
@@ -27,8 +28,10 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -82,6 +85,9 @@ constexpr const char* kHelp =
     "                    so the server is currently always open; a later release makes\n"
     "                    authentication the default and then requires --auth off for this.\n"
     "  --help            this help\n\n"
+    "A database whose search index rows were made by another kakehashi is re-indexed while\n"
+    "the server already serves: searches answer 503 until it is done, reads, history and\n"
+    "writes are served (with --load it is re-indexed before loading).\n"
     "Stops gracefully on SIGINT/SIGTERM (in-flight requests finish, up to 10 s).\n"
     "Exit codes: 0 stopped normally, 1 --load had rejected input, 2 usage or environment error.\n";
 
@@ -244,12 +250,46 @@ int RunServe(const std::vector<std::string>& argv) {
       std::filesystem::create_directories(file.parent_path(), ec);
     }
   }
+  // Decision 0055: without --load, a store whose index rows are of another definition (an
+  // upgrade) is re-indexed while the server already serves (searches get 503 until it is
+  // done); --load re-indexes first, as before, since loading may search.
+  const bool background_reindex = args.GetAll("load").empty();
+  store_options.reindex_on_open = !background_reindex;
   auto store = gateway::store::OpenStore(db, store_options);
   if (!store) {
     std::fprintf(stderr, "kakehashi serve: cannot open --db: %s\n",
                  store.error().message().c_str());
     return kExitUsage;
   }
+  std::unique_ptr<gateway::store::BackgroundReindex> reindex;
+  if (background_reindex) {
+    gateway::store::ReindexOptions reindex_options;
+    const auto start = std::chrono::steady_clock::now();
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>(start);
+    reindex_options.progress = [start, last](std::int64_t done, std::int64_t total) {
+      const auto now = std::chrono::steady_clock::now();
+      if (done < total && now - *last < std::chrono::seconds(5)) return;
+      *last = now;
+      std::fprintf(stderr, "kakehashi serve: %s\n",
+                   gateway::store::ReindexProgressText(done, total, now - start).c_str());
+    };
+    auto started = gateway::store::BackgroundReindex::Start(
+        **store, gateway::store::DefaultIndexDefinition(), std::move(reindex_options));
+    if (!started) {
+      std::fprintf(stderr, "kakehashi serve: cannot re-index --db: %s\n",
+                   started.error().message().c_str());
+      return kExitUsage;
+    }
+    reindex = std::move(*started);
+    if (const auto status = reindex->Status(); status.running) {
+      std::fprintf(stderr,
+                   "kakehashi serve: the index definition changed (decision 0037): re-indexing "
+                   "%lld resources while serving; searches answer 503 until it is done "
+                   "(decision 0055)\n",
+                   static_cast<long long>(status.total));
+    }
+  }
+  gateway::store::Store& serving = reindex ? reindex->Store() : **store;
 
   gateway::Server server(server_options);
   if (auto l = server.Listen(); !l) {
@@ -297,7 +337,7 @@ int RunServe(const std::vector<std::string>& argv) {
   }
   handler_options.type_operations = gateway::TerminologyOperations(**terminology_store);
   handler_options.value_set_codes = gateway::TerminologyValueSetCodes(**terminology_store);
-  auto handler = std::make_unique<gateway::Handler>(**store, handler_options);
+  auto handler = std::make_unique<gateway::Handler>(serving, handler_options);
 
   PrintingSink sink;
 #ifdef KAKEHASHI_HAVE_IMPORT

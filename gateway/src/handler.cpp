@@ -43,6 +43,11 @@ Failure StoreFailure(const ErrorCode& ec) {
     f = Fail(409, "conflict", "the store already holds a version of this resource with this key");
   } else if (ec == store::errc::kUnavailable) {
     f = Fail(503, "transient", "the store is unavailable; retry");
+  } else if (ec == store::errc::kIndexing) {
+    // Decision 0055: the search index rows are being rebuilt; reads, history and writes work.
+    f = Fail(503, "transient",
+             "searches are unavailable while the search index is rebuilt after an upgrade; "
+             "retry later (reads by id, history and writes are served)");
   } else {
     f = Fail(500, "exception", "the store failed: " + ec.message());
   }
@@ -2482,6 +2487,18 @@ struct Handler::Impl {
                             [](const Entry* e) { return e->conditional_refs; })) {
               if (auto f = ApplyResolvingReferences(s, order)) return f;
             } else {
+              // Every resource the writes lock and read, ahead of them (Session::LockMany:
+              // PostgreSQL reads them in one round trip instead of one each).
+              std::vector<store::ResourceKey> keys;
+              for (const Entry* e : order) {
+                if ((e->method == "PUT" || e->method == "DELETE" || e->method == "PATCH") &&
+                    !e->id.empty()) {
+                  keys.push_back({e->type, e->id});
+                }
+              }
+              if (keys.size() > 1) {
+                if (auto l = s.LockMany(keys); !l) return StoreFailure(l.error());
+              }
               for (Entry* e : order) {
                 if (auto f = RunTransactionEntry(s, *e, order)) {
                   Unwritten(*f, e->index);

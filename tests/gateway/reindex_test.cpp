@@ -1,10 +1,14 @@
 // Re-index on upgrade (decision 0037): a store whose index rows were made by another index
 // definition (an older kakehashi) gets the rows of the current one for every stored resource,
 // resumably, without losing anything, on both backends.
+#include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/store/background_reindex.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
 #include "test_support.hpp"
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -296,6 +300,72 @@ void ReindexThreadsAndBoundaries(Backend backend) {
 }
 KAKEHASHI_BACKEND_TEST("store: re-index steps across thread chunks write only changed rows",
                        "[store][reindex]", ReindexThreadsAndBoundaries)
+
+// Decision 0055: `serve` listens while it re-indexes. The background re-index is held after its
+// second step (its progress callback waits for the test), so what is served meanwhile is
+// checked at a known point without sleeping.
+void ServeDuringReindex(Backend backend) {
+  auto t = OldStore(backend);
+  t->store.reset();
+  t->options.index.reset();
+  t->options.reindex_on_open = false;
+  t->store = t->OpenAnother();
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool reached = false;
+  bool release = false;
+  ReindexOptions options;
+  options.batch = 2;
+  options.progress = [&](std::int64_t, std::int64_t) {
+    std::unique_lock lock(mutex);
+    reached = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  auto started = BackgroundReindex::Start(*t->store, DefaultIndexDefinition(), options);
+  REQUIRE(started);
+  BackgroundReindex& bg = **started;
+  {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return reached; });
+  }
+  const auto during = bg.Status();
+  CHECK(during.running);
+  CHECK(during.done == 4);   // the first step (o1, o2) and the held one (o3, o4)
+  CHECK(during.total == 5);  // and the unreadable one
+  Handler h(bg.Store(), {});
+  // Searches: 503 with Retry-After and an OperationOutcome, also a conditional create.
+  auto search = h.Handle(testing::Req("GET", "/fhir/Observation?code=2345-7"));
+  CHECK(search.status == 503);
+  CHECK(search.Header("Retry-After") == "1");
+  CHECK(search.body.find("\"OperationOutcome\"") != std::string::npos);
+  CHECK(search.body.find("\"transient\"") != std::string::npos);
+  auto conditional = h.Handle(testing::Req("POST", "/fhir/Observation", Observation(9),
+                                           {{"If-None-Exist", "code=2345-7"}}));
+  CHECK(conditional.status == 503);
+  // Reads, history, writes and /metadata are served.
+  CHECK(h.Handle(testing::Req("GET", "/fhir/Observation/o1")).status == 200);
+  CHECK(h.Handle(testing::Req("GET", "/fhir/Observation/o1/_history")).status == 200);
+  CHECK(h.Handle(testing::Req("GET", "/fhir/metadata")).status == 200);
+  CHECK(h.Handle(testing::Req("PUT", "/fhir/Observation/o6", Observation(6))).status == 201);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+    cv.notify_all();
+  }
+  auto report = bg.Wait();
+  REQUIRE(report);
+  CHECK(report->resources == 6);  // o1..o4, the unreadable one and o6 (written meanwhile)
+  CHECK(report->unreadable == 1);
+  CHECK(report->changed == 4);  // o6's rows were the new definition's already: not rewritten
+  CHECK_FALSE(bg.Status().running);
+  auto after = h.Handle(testing::Req("GET", "/fhir/Observation?code=2345-7&_summary=count"));
+  CHECK(after.status == 200);
+  CHECK(after.body.find("\"total\":5") != std::string::npos);
+  CHECK(Count(*t->store, "code", "2345-7") == 5);
+}
+KAKEHASHI_BACKEND_TEST("store: serve during a re-index: searches 503, the rest served",
+                       "[store][reindex]", ServeDuringReindex)
 
 }  // namespace
 }  // namespace kakehashi::gateway::store

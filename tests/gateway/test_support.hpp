@@ -134,6 +134,9 @@ class ForwardingSession : public store::Session {
                                                         std::string_view id) override {
     return inner_->LockAndRead(type, id);
   }
+  Result<void> LockMany(std::span<const store::ResourceKey> keys) override {
+    return inner_->LockMany(keys);
+  }
   Result<void> Write(const store::ResourceRow& row, const store::IndexEntries& index) override {
     return inner_->Write(row, index);
   }

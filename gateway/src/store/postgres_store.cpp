@@ -10,12 +10,14 @@
 #include <libpq-fe.h>
 #endif
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -49,10 +51,13 @@ class PgStore;
 class PgSession final : public SqlSession {
  public:
   PgSession(PgStore& store, PGconn* conn, std::shared_ptr<const ParamKeys> keys,
-            std::int64_t search_threshold)
+            std::int64_t search_threshold, bool bulk)
       : SqlSession(Dialect::kPostgres, std::move(keys), search_threshold),
         store_(store),
-        conn_(conn) {}
+        conn_(conn),
+        bulk_(bulk) {
+    if (bulk) copy_rows_ = kCopyRows;
+  }
   ~PgSession() override;
   void ConnectionLost();
 
@@ -60,6 +65,7 @@ class PgSession final : public SqlSession {
   // the id that the transaction's first write would assign anyway, and after a COMMIT whose
   // answer was lost PgStore::ResolveCommit asks another connection what became of it.
   Result<void> Begin() override {
+    locked_.clear();
     for (int attempt = 0;; ++attempt) {
       auto r = Check(PQexec(conn_, "BEGIN; SELECT txid_current()"));
       if (r) {
@@ -83,6 +89,7 @@ class PgSession final : public SqlSession {
   Result<void> Commit() override;
   void Rollback() noexcept override {
     DropPending();
+    locked_.clear();
     if (!in_tx_) return;
     if (deferred_ > 0) (void)Pipeline(nullptr, nullptr);  // read (and drop) what was sent
     poisoned_.reset();
@@ -93,11 +100,24 @@ class PgSession final : public SqlSession {
   Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
                                                  std::string_view id) override {
     if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+    // Locked and read by LockMany: its lock is held, so the row is still current (a Write of
+    // it in this transaction, or a rollback to a savepoint, forgets it).
+    if (auto it = locked_.find(std::pair(std::string(type), std::string(id)));
+        it != locked_.end()) {
+      std::optional<ResourceRow> row = std::move(it->second);
+      locked_.erase(it);
+      return row;
+    }
     std::string key(type);
     key += '/';
     key += id;
     KAKEHASHI_TRY_VOID(Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", {key}));
     return Read(type, id);
+  }
+  Result<void> LockMany(std::span<const ResourceKey> keys) override;
+  Result<void> Write(const ResourceRow& row, const IndexEntries& index) override {
+    if (!locked_.empty()) locked_.erase(std::pair(row.type, row.id));
+    return SqlSession::Write(row, index);
   }
 
   // Store::ReadCurrentMany on this pooled session (outside a transaction), decision 0040.
@@ -166,6 +186,7 @@ class PgSession final : public SqlSession {
   // (Pipeline).
   Result<PGresult*> Run(std::string_view sql, const std::vector<Param>& params) {
     if (poisoned_) return *poisoned_;
+    Sent(sql);
     const Values values(params);
     const std::string numbered = Numbered(sql);
     if (deferred_ > 0) return Pipeline(&numbered, &values);
@@ -216,6 +237,7 @@ class PgSession final : public SqlSession {
   }
   Result<void> RollbackToSavepoint(std::string_view name) override {
     DropPending();
+    locked_.clear();
     if (!in_tx_) return make_error_code(errc::kNotInTransaction);
     // A failure among the statements still unread belongs to the part being undone (those sent
     // after its SAVEPOINT); one at or before a SAVEPOINT sent with them poisons the session.
@@ -245,6 +267,12 @@ class PgSession final : public SqlSession {
     return {};
   }
   static constexpr int kMaxDeferred = 256;  // statements sent before their results are read
+  // StoreOptions::postgres_bulk: index rows of one table copied from this many on.
+  static constexpr std::size_t kCopyRows = 256;
+
+  std::optional<Result<void>> CopyRows(std::string_view table_columns,
+                                       const std::vector<Param>& params, std::size_t rows) override;
+  void Sent(std::string_view sql);  // StoreOptions::postgres_statement_hook
 
   PgStore& store_;
   PGconn* conn_;
@@ -256,6 +284,9 @@ class PgSession final : public SqlSession {
   // that the savepoint exists, so every later call of the transaction fails with this error
   // (the commit queue then runs the group's requests alone, decision 0016).
   std::optional<ErrorCode> poisoned_;
+  bool bulk_;  // StoreOptions::postgres_bulk
+  // Rows read by LockMany whose LockAndRead has not come yet, by (type, id); nullopt: none.
+  std::map<std::pair<std::string, std::string>, std::optional<ResourceRow>> locked_;
 };
 
 class PgStore final : public Store {
@@ -264,12 +295,15 @@ class PgStore final : public Store {
 
  public:
   PgStore(std::string url, int max_connections, std::string schema,
-          std::function<void(bool, int, int)> commit_hook, bool pipeline)
+          std::function<void(bool, int, int)> commit_hook, bool pipeline, bool bulk,
+          std::function<void(std::string_view)> statement_hook)
       : url_(std::move(url)),
         max_connections_(max_connections),
         schema_(std::move(schema)),
         commit_hook_(std::move(commit_hook)),
-        pipeline_(pipeline) {}
+        pipeline_(pipeline),
+        bulk_(bulk),
+        statement_hook_(std::move(statement_hook)) {}
   ~PgStore() override {
     for (PGconn* c : free_) PQfinish(c);
   }
@@ -480,7 +514,7 @@ class PgStore final : public Store {
       conn = *made;
     }
     return std::unique_ptr<Session>(
-        std::make_unique<PgSession>(*this, conn, keys_, search_threshold));
+        std::make_unique<PgSession>(*this, conn, keys_, search_threshold, bulk_));
   }
 
   void Release(PGconn* conn) {
@@ -508,6 +542,7 @@ class PgStore final : public Store {
 
   const std::function<void(bool, int, int)>& CommitHook() const { return commit_hook_; }
   bool PipelineMode() const { return pipeline_; }
+  const std::function<void(std::string_view)>& StatementHook() const { return statement_hook_; }
 
   // After a COMMIT whose answer was lost (decision 0023): what became of transaction `txid`,
   // asked on new connections with txid_status(). Success: committed. errc::kUnavailable:
@@ -563,7 +598,9 @@ class PgStore final : public Store {
   std::string schema_;
   std::function<void(bool, int, int)> commit_hook_;  // StoreOptions::postgres_commit_hook
   bool pipeline_;                                    // StoreOptions::postgres_pipeline
-  std::shared_ptr<const ParamKeys> keys_;            // set by Migrate
+  bool bulk_;                                        // StoreOptions::postgres_bulk
+  std::function<void(std::string_view)> statement_hook_;
+  std::shared_ptr<const ParamKeys> keys_;  // set by Migrate
  public:
   std::int64_t search_threshold = 0;  // StoreOptions::search_threshold
 
@@ -634,6 +671,7 @@ Result<void> PgSession::Exec(std::string_view sql, const std::vector<Param>& par
 
 Result<void> PgSession::Defer(std::string_view sql, const std::vector<Param>& params) {
   if (poisoned_) return *poisoned_;
+  Sent(sql);
   if (deferred_ == 0 && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
       PQenterPipelineMode(conn_) == 0) {
     return Check(nullptr).error();  // a connection that cannot even enter the mode is broken
@@ -813,6 +851,162 @@ void PgSession::ReadMany(std::span<const Store::ReadKey> keys, Store::ReadSink& 
   }
 }
 
+void PgSession::Sent(std::string_view sql) {
+  if (const auto& hook = store_.StatementHook()) hook(sql);
+}
+
+namespace {
+
+// A PostgreSQL array literal of `values` ("{"a","b"}"; every element quoted, '"' and '\\'
+// escaped), for CAST(? AS TEXT[]).
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// One value of a COPY text row (PostgreSQL docs, COPY "Text Format"): a backslash, tab,
+// newline or carriage return in a string is escaped; numbers as the INSERT path sends them.
+void AppendCopyValue(const Param& value, std::string& out) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    for (char c : *s) {
+      switch (c) {
+        case '\\': out += "\\\\"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        default: out += c;
+      }
+    }
+    return;
+  }
+  char buf[64];
+  std::to_chars_result written{};
+  if (const auto* v = std::get_if<std::int64_t>(&value)) {
+    written = std::to_chars(buf, buf + sizeof buf, *v);
+  } else {
+    written = std::to_chars(buf, buf + sizeof buf, std::get<double>(value));
+  }
+  out.append(buf, written.ptr);
+}
+
+}  // namespace
+
+Result<void> PgSession::LockMany(std::span<const ResourceKey> keys) {
+  if (!in_tx_) return make_error_code(errc::kNotInTransaction);
+  if (!bulk_ || keys.size() < 2) return {};
+  // The transaction's own queued rows first, so that the read sees them.
+  KAKEHASHI_TRY_VOID(FlushPending());
+  std::vector<std::string> names;  // "Type/id", LockAndRead's lock key
+  std::vector<std::string> types;
+  std::vector<std::string> ids;
+  names.reserve(keys.size());
+  for (const ResourceKey& k : keys) {
+    std::string name(k.type);
+    name += '/';
+    name += k.id;
+    names.push_back(std::move(name));
+    types.emplace_back(k.type);
+    ids.emplace_back(k.id);
+  }
+  // In key order, so that two bulk writers of overlapping keys do not deadlock each other.
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  // The read is a statement of its own, after the locks: its snapshot then shows every
+  // version committed before they were granted (READ COMMITTED takes one per statement).
+  KAKEHASHI_TRY_VOID(
+      Exec("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM "
+           "unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS u(k, n) ORDER BY n",
+           {TextArray(names)}));
+  KAKEHASHI_TRY(Rows rows,
+                Query("SELECT type, id, version, last_updated, deleted, json FROM resources WHERE "
+                      "(type, id) IN (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])))",
+                      {TextArray(types), TextArray(ids)}));
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    locked_.emplace(std::pair(std::move(types[i]), std::move(ids[i])), std::nullopt);
+  }
+  for (auto& cols : rows) {
+    if (cols.size() != 6) return make_error_code(errc::kQueryFailed);
+    ResourceRow row;
+    row.type = std::move(cols[0]);
+    row.id = std::move(cols[1]);
+    row.version = std::strtoll(cols[2].c_str(), nullptr, 10);
+    row.last_updated_us = std::strtoll(cols[3].c_str(), nullptr, 10);
+    row.deleted = cols[4] == "1" || cols[4] == "t";
+    row.json = std::move(cols[5]);
+    auto key = std::pair(row.type, row.id);
+    locked_[std::move(key)] = std::move(row);
+  }
+  return {};
+}
+
+std::optional<Result<void>> PgSession::CopyRows(std::string_view table_columns,
+                                                const std::vector<Param>& params,
+                                                std::size_t rows) {
+  if (poisoned_) return Result<void>(*poisoned_);
+  if (rows == 0 || params.size() % rows != 0)
+    return Result<void>(make_error_code(errc::kQueryFailed));
+  // COPY is not allowed in pipeline mode: the statements sent before it are read first.
+  if (auto r = Sync(); !r) return r;
+  const std::size_t columns = params.size() / rows;
+  std::string sql = "COPY ";
+  sql += table_columns;
+  sql += " FROM STDIN";
+  Sent(sql);
+  PGresult* res = PQexec(conn_, sql.c_str());
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    auto failed = Check(res);  // classifies and clears it
+    if (failed) {              // not a failure, nor COPY_IN: unexpected
+      PQclear(*failed);
+      return Result<void>(make_error_code(errc::kQueryFailed));
+    }
+    return Result<void>(failed.error());
+  }
+  PQclear(res);
+  std::string data;
+  constexpr std::size_t kChunk = 1 << 20;
+  bool sent = true;
+  for (std::size_t r = 0; r < rows && sent; ++r) {
+    for (std::size_t c = 0; c < columns; ++c) {
+      if (c > 0) data += '\t';
+      AppendCopyValue(params[r * columns + c], data);
+    }
+    data += '\n';
+    if (data.size() >= kChunk || r + 1 == rows) {
+      sent = PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) == 1;
+      data.clear();
+    }
+  }
+  if (PQputCopyEnd(conn_, sent ? nullptr : "not sent") != 1) sent = false;
+  // COPY's result, then nullptr; the first failure is the one reported.
+  std::optional<ErrorCode> failure;
+  while (PGresult* result = PQgetResult(conn_)) {
+    if (failure) {
+      PQclear(result);
+      continue;
+    }
+    auto checked = Check(result);
+    if (checked) {
+      PQclear(*checked);
+    } else {
+      failure = checked.error();
+    }
+    if (PQstatus(conn_) == CONNECTION_BAD) break;
+  }
+  if (!failure && !sent) failure = Check(nullptr).error();
+  if (failure) return Result<void>(*failure);
+  return Result<void>();
+}
+
 bool PgSession::Reconnect() {
   auto made = store_.Connect();
   if (!made) return false;
@@ -837,7 +1031,8 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
   }
   auto store = std::make_unique<PgStore>(std::string(url), std::max(1, options.max_connections),
                                          options.postgres_schema, options.postgres_commit_hook,
-                                         options.postgres_pipeline);
+                                         options.postgres_pipeline, options.postgres_bulk,
+                                         options.postgres_statement_hook);
   store->search_threshold = options.search_threshold;
   KAKEHASHI_TRY_VOID(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));

@@ -213,6 +213,17 @@ class SqlSession : public Session {
   // SQLite (decision 0048): forgets the idx_text rows queued for idx_text_fts and the savepoint
   // marks; the backend calls it when a transaction begins and when it is rolled back.
   void ResetTextIndex() noexcept;
+  // PostgreSQL bulk writes (StoreOptions::postgres_bulk): `rows` queued rows of one index
+  // table, `params` row by row in the order of `table_columns` ("idx_x (a, b, …)"), stored in
+  // one COPY FROM STDIN. Called by FlushTable for copy_rows_ rows and more; nullopt (the
+  // default): not supported, the rows are INSERTed.
+  virtual std::optional<Result<void>> CopyRows(std::string_view table_columns,
+                                               const std::vector<Param>& params, std::size_t rows);
+  // Rows of one index table from which they are copied (CopyRows) instead of INSERTed; 0:
+  // never. When set, a table's rows are also held until kCopyHoldRows (not flushed every
+  // kInsertBatch), so that a large transaction's rows go in a few COPYs.
+  std::size_t copy_rows_ = 0;
+  static constexpr std::size_t kCopyHoldRows = 16384;
 
   Dialect dialect_;
   std::shared_ptr<const ParamKeys> keys_;
@@ -227,7 +238,7 @@ class SqlSession : public Session {
   Result<void> FlushTextIndex();
   // The rk of a resource not stored yet. SQLite: MAX(rk) + 1, + 2, … read once per batch of
   // resources (writers hold the database's write lock); PostgreSQL: nextval of
-  // resources_rk_seq, fetched 32 at a time.
+  // resources_rk_seq, fetched 32 at a time (256 with copy_rows_).
   Result<std::int64_t> NewResourceKey();
   // Queues the index rows of resource `rk` (its rows in every index table deleted before).
   Result<void> QueueIndexRows(std::int64_t rk, const ResourceRow& row, const IndexEntries& index);

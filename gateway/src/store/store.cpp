@@ -30,6 +30,7 @@ class Category final : public boost::system::error_category {
         return "the connection to the database was lost during commit; the write may or may not "
                "be stored";
       case errc::kDuplicateKey: return "a row with the same key is already stored";
+      case errc::kIndexing: return "the search index is being rebuilt";
     }
     return "unknown store error";
   }
@@ -96,6 +97,10 @@ Result<std::int64_t> Session::CountReferenced(const ReferencedQuery& /*query*/) 
   return make_error_code(errc::kUnsupported);
 }
 
+Result<void> Session::LockMany(std::span<const ResourceKey> /*keys*/) {
+  return {};
+}
+
 Result<void> Session::Savepoint(std::string_view /*name*/) {
   return make_error_code(errc::kUnsupported);
 }
@@ -159,6 +164,7 @@ Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
   }
   std::int64_t total = 0;
   for (int conflicts = 0;;) {
+    if (report.ran && options.stop && options.stop()) break;
     auto step = session->ReindexStep(def, request);
     if (!step) {
       // A deadlock with a writer (PostgreSQL) or a busy database: the step was rolled back.

@@ -41,6 +41,7 @@ enum class errc {
   kUnavailable = 7,       // the connection to the database was lost; the transaction is gone
   kCommitUnknown = 8,     // the connection was lost during COMMIT: committed or not, unknown
   kDuplicateKey = 9,      // a unique key is taken (PostgreSQL 23505, SQLITE_CONSTRAINT)
+  kIndexing = 10,         // searches wait for a re-index (background_reindex.hpp)
 };
 const boost::system::error_category& store_category() noexcept;
 boost::system::error_code make_error_code(errc e) noexcept;
@@ -287,6 +288,12 @@ struct HistoryRow {
   ResourceRow row;
 };
 
+// A resource by its key (Session::LockMany).
+struct ResourceKey {
+  std::string_view type;
+  std::string_view id;
+};
+
 class Session {
  public:
   virtual ~Session() = default;
@@ -308,6 +315,13 @@ class Session {
   // (deleted markers included).
   virtual Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
                                                          std::string_view id) = 0;
+  // Inside Begin(): LockAndRead of several resources ahead of their writes (a transaction
+  // Bundle's entries): every key is locked and its current row read, and LockAndRead of one of
+  // them afterwards (before a Write, savepoint rollback or the end of the transaction) answers
+  // with that row instead of asking the database. PostgreSQL: two statements in one round trip
+  // instead of one round trip per resource (StoreOptions::postgres_bulk). The default does
+  // nothing (each LockAndRead then locks and reads itself).
+  virtual Result<void> LockMany(std::span<const ResourceKey> keys);
   // Inside Begin(): stores `row` as the current version, appends it to history and replaces its
   // index rows with `index` (ignored when row.deleted).
   virtual Result<void> Write(const ResourceRow& row, const IndexEntries& index) = 0;
@@ -440,6 +454,15 @@ struct StoreOptions {
   // request's statements share one round trip (decision 0028). False: one round trip per
   // statement, as before (benchmarks compare the two).
   bool postgres_pipeline = true;
+  // PostgreSQL bulk writes: Session::LockMany locks and reads a transaction's resources in one
+  // round trip, and an index table's rows queued by a transaction are held (up to 16,384) and
+  // sent with COPY FROM STDIN once there are 256 or more, instead of as 64-row INSERTs. The rows
+  // stored are the same either way. False: the row-at-a-time path (tests and benchmarks compare
+  // the two).
+  bool postgres_bulk = true;
+  // Tests only (PostgreSQL): called with the text of every statement a session sends (Query,
+  // Exec and COPY; not BEGIN, COMMIT or the store's own migration statements).
+  std::function<void(std::string_view sql)> postgres_statement_hook;
   // The definition the store's index rows must be of (decision 0037); nullopt:
   // DefaultIndexDefinition(). With reindex_on_open, OpenStore re-indexes (Reindex) before it
   // returns when the rows were made by another definition (an older kakehashi, or a database
@@ -462,6 +485,9 @@ struct ReindexOptions {
   std::size_t workers = SIZE_MAX;
   // Called after every step with the resources done so far and the total to do.
   std::function<void(std::int64_t done, std::int64_t total)> progress;
+  // Asked before every step but the first: true stops the re-index there (Reindex returns what
+  // was done; it resumes from there the next time).
+  std::function<bool()> stop;
 };
 struct ReindexReport {
   bool ran = false;  // false: the rows were already of the definition
