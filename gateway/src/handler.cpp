@@ -368,10 +368,11 @@ struct Handler::Impl {
   // PUT semantics (create-on-update) of a prepared resource, inside Begin(). `if_match` checks
   // the current version. `fresh`: the id was just assigned by this server (POST), so no current
   // version can exist and none is read (an id taken anyway fails on the history key).
-  std::variant<WriteResult, Failure> Put(store::Session& session, const std::string& type,
-                                         const std::string& id, Prepared& prepared,
-                                         std::optional<std::int64_t> if_match,
-                                         bool fresh = false) const {
+  // `method`: the interaction the history records (a fresh write is a POST).
+  std::variant<WriteResult, Failure> Put(
+      store::Session& session, const std::string& type, const std::string& id, Prepared& prepared,
+      std::optional<std::int64_t> if_match, bool fresh = false,
+      store::WriteMethod method = store::WriteMethod::kPut) const {
     std::optional<store::ResourceRow> cur;
     if (!fresh) {
       auto current = session.LockAndRead(type, id);
@@ -390,6 +391,7 @@ struct Handler::Impl {
     row.version = cur ? cur->version + 1 : 1;
     row.last_updated_us = detail::NowUs();
     row.json = Render(prepared, row.version, row.last_updated_us);
+    row.method = fresh ? store::WriteMethod::kPost : method;
     if (auto w = session.Write(row, prepared.index); !w) return StoreFailure(w.error());
     WriteResult result;
     result.status = (cur && !cur->deleted) ? 200 : 201;
@@ -418,6 +420,7 @@ struct Handler::Impl {
     row.version = cur->version + 1;
     row.last_updated_us = detail::NowUs();
     row.deleted = true;
+    row.method = store::WriteMethod::kDelete;
     if (auto w = session.Write(row, {}); !w) return StoreFailure(w.error());
     result.row = std::move(row);
     return result;
@@ -951,7 +954,8 @@ struct Handler::Impl {
           std::int64_t version = 0;
           auto prepared = PatchCurrent(s, st->type, target_id, st->patch, st->if_match, version);
           if (auto* f = std::get_if<Failure>(&prepared)) return *f;
-          return Keep(Put(s, st->type, target_id, std::get<Prepared>(prepared), version),
+          return Keep(Put(s, st->type, target_id, std::get<Prepared>(prepared), version, false,
+                          store::WriteMethod::kPatch),
                       st->written);
         },
         [this, st] { return WriteResponse(st->written, st->prefer, false); });
@@ -1127,8 +1131,20 @@ struct Handler::Impl {
         out += ",\"resource\":";
         out += subset.Active() ? detail::Subset(r.json, subset) : r.json;
       }
-      const char* method = r.deleted ? "DELETE" : (r.version == 1 ? "POST" : "PUT");
-      std::string url = r.version == 1 && !r.deleted ? r.type : r.type + "/" + r.id;
+      // R4 http.html "history": the request that made the version. Its method is stored
+      // (schema 10, decision 0043); a version written before is inferred: the first a POST,
+      // a deletion a DELETE, others PUT.
+      store::WriteMethod m = r.method;
+      if (m == store::WriteMethod::kUnknown) {
+        m = r.deleted        ? store::WriteMethod::kDelete
+            : r.version == 1 ? store::WriteMethod::kPost
+                             : store::WriteMethod::kPut;
+      }
+      const char* method = m == store::WriteMethod::kDelete  ? "DELETE"
+                           : m == store::WriteMethod::kPost  ? "POST"
+                           : m == store::WriteMethod::kPatch ? "PATCH"
+                                                             : "PUT";
+      std::string url = m == store::WriteMethod::kPost ? r.type : r.type + "/" + r.id;
       out += ",\"request\":{\"method\":\"";
       out += method;
       out += "\",\"url\":";
@@ -2011,7 +2027,8 @@ struct Handler::Impl {
       std::int64_t version = 0;
       auto prepared = PatchCurrent(session, e.type, e.id, *e.patch, if_match, version);
       if (auto* f = std::get_if<Failure>(&prepared)) return *f;
-      result = Put(session, e.type, e.id, std::get<Prepared>(prepared), version);
+      result = Put(session, e.type, e.id, std::get<Prepared>(prepared), version, false,
+                   store::WriteMethod::kPatch);
     } else if (e.method == "POST") {
       if (!e.if_none_exist.empty()) {
         if (auto f = LockCriteria(session, e.type, e.if_none_exist)) return f;
@@ -3199,6 +3216,7 @@ Result<WriteOutcome> Handler::WritePrepared(store::Session& session,
   row.version = cur ? cur->version + 1 : 1;
   row.last_updated_us = detail::NowUs();
   row.json = Render(d, row.version, row.last_updated_us);
+  row.method = store::WriteMethod::kPut;  // the bulk-write API writes as a REST PUT does
   KAKEHASHI_TRY_VOID(session.Write(row, d.index));
   return (cur && !cur->deleted) ? WriteOutcome::kUpdated : WriteOutcome::kCreated;
 }
@@ -3213,6 +3231,7 @@ Result<WriteOutcome> Handler::WriteDelete(store::Session& session, std::string_v
   row.version = current->version + 1;
   row.last_updated_us = detail::NowUs();
   row.deleted = true;
+  row.method = store::WriteMethod::kDelete;
   KAKEHASHI_TRY_VOID(session.Write(row, {}));
   return WriteOutcome::kDeleted;
 }

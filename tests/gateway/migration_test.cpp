@@ -360,6 +360,70 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("store: a schema version 9 SQLite history gains the method column (schema 10)",
+          "[store]") {
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("kakehashi-gw-v9-" + testing::RandomSuffix() + ".sqlite");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    std::vector<std::string> statements =
+        testing::SqliteSchemaStatements(9, "2026-12-02T00:00:00Z");
+    // Patient/p1 written twice by session 13 (no method recorded).
+    statements.push_back(
+        "INSERT INTO resources (rk, type, id, version, last_updated, deleted, json) VALUES "
+        "(1, 'Patient', 'p1', 2, 300, 0, '{\"id\":\"p1\",\"v\":2}')");
+    statements.push_back(
+        "INSERT INTO history (seq, rk, version, last_updated, deleted, json) VALUES "
+        "(1, 1, 1, 100, 0, '{\"id\":\"p1\",\"v\":1}'), (2, 1, 2, 300, 0, NULL)");
+    for (const auto& sql : statements) {
+      INFO(sql);
+      REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
+    sqlite3_close(db);
+  }
+  StoreOptions options;
+  options.reindex_on_open = false;
+  {
+    auto store = OpenStore("sqlite:" + file.string(), options);
+    REQUIRE(store);
+    auto session = (*store)->OpenSession();
+    REQUIRE(session);
+    Session& s = **session;
+    // The old rows say nothing (the handler infers POST/PUT from the version, as before).
+    auto h = s.History(HistoryQuery{});
+    REQUIRE(h);
+    REQUIRE(h->size() == 2);
+    CHECK((*h)[0].row.method == WriteMethod::kUnknown);
+    CHECK((*h)[1].row.method == WriteMethod::kUnknown);
+    CHECK((*h)[1].row.json == R"({"id":"p1","v":1})");
+    // A new version records its method.
+    REQUIRE(s.Begin());
+    ResourceRow patched{"Patient", "p1", 3, 600, false, R"({"id":"p1","v":3})"};
+    patched.method = WriteMethod::kPatch;
+    REQUIRE(s.Write(patched, IndexEntries{}));
+    REQUIRE(s.Commit());
+    h = s.History(HistoryQuery{});
+    REQUIRE(h);
+    REQUIRE(h->size() == 3);
+    CHECK((*h)[0].row.method == WriteMethod::kPatch);
+    CHECK((*h)[0].row.version == 3);
+    CHECK((*h)[1].row.method == WriteMethod::kUnknown);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+    CHECK(RawQuery(db, "SELECT MAX(version) FROM kakehashi_migrations") ==
+          std::to_string(detail::kSchemaVersion));
+    CHECK(RawQuery(db,
+                   "SELECT group_concat(COALESCE(method, 'NULL'), ',') FROM (SELECT method "
+                   "FROM history ORDER BY seq)") == "NULL,NULL,PATCH");
+    sqlite3_close(db);
+  }
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(file.string() + suffix, ec);
+  }
+}
+
 #ifdef KAKEHASHI_HAVE_POSTGRES
 TEST_CASE(
     "store: a schema version 4 PostgreSQL schema is migrated to the current version when opened",

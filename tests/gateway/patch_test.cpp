@@ -718,5 +718,49 @@ void BundleConditionalPatchEntries(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: conditional PATCH entries in transactions and batches",
                        "[handler]", BundleConditionalPatchEntries)
 
+// A history entry's request is the interaction that made the version (R4 http.html "history":
+// Bundle.entry.request), PATCH included (before schema 10 a patched version was listed as PUT
+// and a version created by PUT as POST).
+void HistoryMethods(Backend backend) {
+  Fx f(backend);
+  auto requests = [&](const std::string& target) {
+    Response r = f.Do(Req("GET", target));
+    REQUIRE(r.status == 200);
+    std::vector<std::string> out;
+    const Json body = Parse(r.body);
+    for (const Json& e : body.Find("entry")->Items()) {
+      const Json& req = *e.Find("request");
+      out.push_back(std::string(req.Str("method")) + " " + std::string(req.Str("url")) + " " +
+                    std::string(e.Find("response")->Str("status")));
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  f.PutBody("Patient", "ph", R"({"resourceType":"Patient","id":"ph","active":true})");
+  REQUIRE(f.Do(Req("PATCH", "/fhir/Patient/ph",
+                   R"([{"op":"replace","path":"/active","value":false}])", kJsonPatch))
+              .status == 200);
+  // [{"op":"replace","path":"/active","value":false}] in a transaction entry.
+  const std::string entry =
+      R"({"resource":{"resourceType":"Binary","contentType":"application/json-patch+json",)"
+      R"("data":"W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6ZmFsc2V9XQ=="},)"
+      R"("request":{"method":"PATCH","url":"Patient/ph"}})";
+  REQUIRE(f.Do(Req("POST", "/fhir",
+                   R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entry + "]}"))
+              .status == 200);
+  f.PutBody("Patient", "ph", R"({"resourceType":"Patient","id":"ph"})");
+  REQUIRE(f.Do(Req("DELETE", "/fhir/Patient/ph")).status == 204);
+  CHECK(requests("/fhir/Patient/ph/_history") == V{"DELETE Patient/ph 204", "PUT Patient/ph 200",
+                                                   "PATCH Patient/ph 200", "PATCH Patient/ph 200",
+                                                   "PUT Patient/ph 201"});
+  Response created = f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient"})"));
+  REQUIRE(created.status == 201);
+  const std::string id(Parse(created.body).Str("id"));
+  CHECK(requests("/fhir/Patient/" + id + "/_history") == V{"POST Patient 201"});
+  CHECK(requests("/fhir/_history?_count=2") == V{"POST Patient 201", "DELETE Patient/ph 204"});
+}
+KAKEHASHI_BACKEND_TEST("handler: history entries carry the method that made each version",
+                       "[handler]", HistoryMethods)
+
 }  // namespace
 }  // namespace kakehashi::gateway

@@ -41,6 +41,26 @@ ResourceRow RowFrom(std::vector<std::string>& cols, std::size_t at = 0) {
 
 constexpr std::string_view kCols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.json";
 
+// history.method (schema 10): the interaction's HTTP method; NULL (read as "") or '' unknown.
+std::string_view MethodText(WriteMethod method) {
+  switch (method) {
+    case WriteMethod::kPost: return "POST";
+    case WriteMethod::kPut: return "PUT";
+    case WriteMethod::kPatch: return "PATCH";
+    case WriteMethod::kDelete: return "DELETE";
+    case WriteMethod::kUnknown: break;
+  }
+  return "";
+}
+
+WriteMethod MethodFrom(std::string_view text) {
+  for (WriteMethod m :
+       {WriteMethod::kPost, WriteMethod::kPut, WriteMethod::kPatch, WriteMethod::kDelete}) {
+    if (text == MethodText(m)) return m;
+  }
+  return WriteMethod::kUnknown;
+}
+
 std::string_view TableFor(Predicate::Kind kind) {
   switch (kind) {
     case Predicate::Kind::kString: return "idx_string";
@@ -1105,6 +1125,10 @@ std::vector<std::string> SchemaV9(Dialect dialect) {
       "CREATE UNIQUE INDEX history_by_version ON history (rk, version)"};
 }
 
+std::vector<std::string> SchemaV10(Dialect) {
+  return {"ALTER TABLE history ADD COLUMN method TEXT"};
+}
+
 std::vector<std::string> TextIndexSql(std::string_view ops) {
   const std::string o(ops);
   return {
@@ -1138,6 +1162,7 @@ std::vector<std::string> Schema(int version, Dialect dialect) {
     case 7: return SchemaV7(dialect);
     case 8: return SchemaV8(dialect);
     case 9: return SchemaV9(dialect);
+    case 10: return SchemaV10(dialect);
     default: return {};
   }
 }
@@ -1189,7 +1214,7 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
   // version's JSON is resources.json (its history row's json is NULL).
   std::string sql =
       "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.deleted, COALESCE(h.json, "
-      "r.json) FROM history h JOIN resources r ON r.rk = h.rk WHERE 1 = 1";
+      "r.json), h.method FROM history h JOIN resources r ON r.rk = h.rk WHERE 1 = 1";
   std::vector<Param> params;
   if (!query.type.empty()) {
     // A type's history (no id): SQLite "+r.type" keeps it reading history newest first and
@@ -1220,6 +1245,7 @@ Result<std::vector<HistoryRow>> SqlSession::History(const HistoryQuery& query) {
     HistoryRow h;
     h.seq = ToInt(cols[0]);
     h.row = RowFrom(cols, 1);
+    h.row.method = MethodFrom(cols[7]);
     out.push_back(std::move(h));
   }
   return out;
@@ -1819,7 +1845,7 @@ enum class IndexTable { kToken, kString, kStringPrefix, kDate, kRef, kQuantity, 
 // Rows per INSERT (SqlSession::FlushPending): a 100-Observation transaction's 500 index rows
 // are 12 statements. At most 64 x 5 = 320 bound parameters.
 constexpr std::size_t kInsertBatch = 64;
-// Resources and history rows per INSERT (7 and 4 parameters each).
+// Resources and history rows per INSERT (7 and 5 parameters each).
 constexpr std::size_t kVersionBatch = 32;
 constexpr std::size_t kVersionColumns = 7;  // of a queued resources row
 
@@ -1921,8 +1947,8 @@ const std::string& VersionSql(bool history, std::size_t rows) {
         // History rows of new versions have no JSON (NULL): theirs is resources.json until the
         // next version of the resource copies it (Write).
         sql += h == 0 ? " (type, id, version, last_updated, deleted, json, rk) VALUES "
-                      : " (rk, version, last_updated, deleted) VALUES ";
-        const std::string_view tuple = h == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?)";
+                      : " (rk, version, last_updated, deleted, method) VALUES ";
+        const std::string_view tuple = h == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?)";
         for (std::size_t i = 0; i < n; ++i) {
           if (i > 0) sql += ", ";
           sql += tuple;
@@ -1946,19 +1972,21 @@ Result<void> SqlSession::FlushVersions() {
   PendingRows& p = pending_resources_;
   next_rk_ = 0;  // MAX(rk) is read again (SQLite): it now covers these rows, or a new transaction
   if (p.rows == 0) return {};
-  // The history rows' values (rk, version, last_updated, deleted) from the queued resources
-  // rows (type, id, version, last_updated, deleted, json, rk).
+  // The history rows' values (rk, version, last_updated, deleted, method) from the queued
+  // resources rows (type, id, version, last_updated, deleted, json, rk) and their methods.
   std::vector<Param> history;
-  history.reserve(p.rows * 4);
+  history.reserve(p.rows * 5);
   for (std::size_t i = 0; i < p.rows; ++i) {
     const Param* v = p.params.data() + i * kVersionColumns;
     history.push_back(v[6]);
     history.insert(history.end(), v + 2, v + 5);
+    history.emplace_back(std::string(pending_methods_[i]));
   }
   auto r = Exec(VersionSql(false, p.rows), p.params);
   if (r) r = Exec(VersionSql(true, p.rows), history);
   p.params.clear();
   p.rows = 0;
+  pending_methods_.clear();
   pending_keys_.clear();
   if (!r) DropPending();
   return r;
@@ -2008,6 +2036,7 @@ void SqlSession::ResetTextIndex() noexcept {
 void SqlSession::DropPending() noexcept {
   pending_resources_.params.clear();
   pending_resources_.rows = 0;
+  pending_methods_.clear();
   next_rk_ = 0;
   pending_keys_.clear();
   has_pending_ = false;
@@ -2083,6 +2112,7 @@ Result<void> SqlSession::Write(const ResourceRow& row, const IndexEntries& index
     p.params.emplace_back(deleted);
     p.params.emplace_back(row.json);
     p.params.emplace_back(rk);
+    pending_methods_.push_back(MethodText(row.method));
     pending_keys_.emplace(row.type, row.id);
     if (++p.rows == kVersionBatch) KAKEHASHI_TRY_VOID(FlushVersions());
   }

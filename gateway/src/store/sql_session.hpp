@@ -76,6 +76,9 @@ std::vector<std::string> SchemaV8(Dialect dialect);
 // without AUTOINCREMENT. A current version's JSON is stored once, in resources: its history
 // row's json is NULL until the next version of the resource copies it there (Write).
 std::vector<std::string> SchemaV9(Dialect dialect);
+// Version 10: history.method, the interaction that wrote the version (POST, PUT, PATCH,
+// DELETE; NULL in rows written before, '' when the writer did not say). Adds a column only.
+std::vector<std::string> SchemaV10(Dialect dialect);
 
 // PostgreSQL: the GIN trigram indexes of idx_text's two columns, `ops` the qualified operator
 // class ("public.gin_trgm_ops"). Created when pg_trgm is (or can be) installed; without them a
@@ -103,7 +106,7 @@ inline constexpr std::string_view kIndexTables[] = {
 
 // The current schema version and the statements that bring version - 1 to `version` (1..9);
 // each backend runs the missing ones on open and records each version in kakehashi_migrations.
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 std::vector<std::string> Schema(int version, Dialect dialect);
 
 // search_keys as read when the store was opened (immutable afterwards, shared by its sessions).
@@ -262,6 +265,7 @@ class SqlSession : public Session {
   std::vector<PendingRows> pending_ = std::vector<PendingRows>(8);  // by index table
   bool has_pending_ = false;
   PendingRows pending_resources_;  // resources rows (with rk); the history rows are made of them
+  std::vector<std::string_view> pending_methods_;               // history.method of each queued row
   std::set<std::pair<std::string, std::string>> pending_keys_;  // (type, id) queued
   // SQLite (decision 0048): the rk of every idx_text row written or queued in this transaction
   // that idx_text_fts does not have yet. FTS5 flushes its pending terms as a new segment at the

@@ -46,6 +46,11 @@ enum class errc {
 const boost::system::error_category& store_category() noexcept;
 boost::system::error_code make_error_code(errc e) noexcept;
 
+// The interaction that wrote a version (R4 http.html "history": a history entry's
+// `request.method`), kept in its history row (schema 10). kUnknown: a version written before
+// schema 10, or by a writer that did not say (the history then infers it from the version).
+enum class WriteMethod : std::uint8_t { kUnknown, kPost, kPut, kPatch, kDelete };
+
 // One version of one resource.
 struct ResourceRow {
   std::string type;
@@ -54,6 +59,8 @@ struct ResourceRow {
   std::int64_t last_updated_us = 0;  // microseconds since the Unix epoch, UTC (meta.lastUpdated)
   bool deleted = false;              // a delete marker: json is empty
   std::string json;                  // canonical JSON text of the resource
+  // Write: stored with the history row; History: read back (other reads leave kUnknown).
+  WriteMethod method{WriteMethod::kUnknown};
   // Session::Search with SearchQuery::sort only: the value of each sort key this row was
   // ordered by (text; nullopt: the resource has none), for the next page's SortCursor.
   std::vector<std::optional<std::string>>
