@@ -247,8 +247,13 @@ struct Handler::Impl {
   // the cache: Store::ReadCurrent keeps its read transaction open while it is unchanged.
   std::unique_ptr<detail::ReadCache> cache;
   std::unique_ptr<detail::WalIndexWatch> wal;
+  // Token :in / :not-in by a ValueSet stored here (decision 0043 §3): StoredValueSet.
+  detail::StoredValueSetCodes stored_value_sets;
 
   Impl(store::Store& s, HandlerOptions o) : store(s), options(std::move(o)) {
+    stored_value_sets = [this](std::string_view ref, std::size_t max) {
+      return StoredValueSet(ref, max);
+    };
     capability = BuildCapabilityStatement();
     if (!options.read_cache_sqlite_file.empty() && store.Backend() == "sqlite") {
       wal = std::make_unique<detail::WalIndexWatch>(options.read_cache_sqlite_file);
@@ -1177,6 +1182,118 @@ struct Handler::Impl {
 
   // ---------------------------------------------------------------- search
 
+  using Codes = std::vector<std::pair<std::string, std::string>>;
+
+  // The codes of a ValueSet stored here (R4 search.html "in": "the search parameter value is a
+  // reference to a ValueSet resource" or its canonical url; decision 0043 §3), read on a session
+  // of its own: `ValueSet/id`, or the one ValueSet whose `url` is `ref` (several: 400). R4
+  // valueset.html "compose": each compose.include of a system with explicit concepts gives
+  // them; one without concepts includes the whole code system, served when the server's
+  // terminology knows it (its implicit value set, ValueSet/$expand's); compose.exclude of
+  // explicit concepts removes them. A filter or an included valueSet is 400 not-supported. A
+  // ValueSet without compose gives its expansion.contains codes. More than `max` codes: the
+  // list is returned as it is when it passes `max` (the caller refuses it).
+  std::variant<std::optional<Codes>, Failure> StoredValueSet(std::string_view ref,
+                                                             std::size_t max) const {
+    auto session = store.OpenSession();
+    if (!session) return StoreFailure(session.error());
+    std::optional<store::ResourceRow> row;
+    if (ref.starts_with("ValueSet/")) {
+      auto read = (*session)->Read("ValueSet", ref.substr(9));
+      if (!read) return StoreFailure(read.error());
+      if (*read && !(*read)->deleted) row = std::move(**read);
+    } else {
+      store::SearchQuery q;
+      q.type = "ValueSet";
+      q.count = 2;
+      store::Predicate p;
+      p.kind = store::Predicate::Kind::kToken;  // ValueSet `url` is a uri parameter
+      p.param = "url";
+      p.system = std::string();
+      p.value = std::string(ref);
+      q.where.push_back({std::move(p)});
+      auto rows = (*session)->Search(q);
+      if (!rows) return StoreFailure(rows.error());
+      if (rows->size() > 1) {
+        return Fail(400, "multiple-matches", "several stored ValueSets have this url");
+      }
+      if (!rows->empty()) row = std::move((*rows)[0]);
+    }
+    if (!row) return std::optional<Codes>();
+    Json vs;
+    detail::JsonError error;
+    if (!detail::ParseJson(row->json, vs, error)) {
+      return Fail(500, "exception", "the stored ValueSet is not JSON");
+    }
+    const std::string name = "ValueSet/" + row->id;
+    Codes codes;
+    const Json* compose = vs.Find("compose");
+    if (compose != nullptr && compose->IsObject()) {
+      const Json* includes = compose->Find("include");
+      if (includes == nullptr || !includes->IsArray()) {
+        return Fail(400, "invalid", name + " has no compose.include");
+      }
+      for (std::size_t i = 0; i < includes->Items().size() && codes.size() <= max; ++i) {
+        const Json& inc = includes->Items()[i];
+        const std::string where = name + " compose.include[" + std::to_string(i) + "]";
+        if (inc.Find("filter") != nullptr || inc.Find("valueSet") != nullptr) {
+          return Fail(400, "not-supported",
+                      where + ": filters and included value sets are not expanded here");
+        }
+        const std::string system(inc.Str("system"));
+        if (system.empty()) return Fail(400, "invalid", where + " has no system");
+        if (const Json* concepts = inc.Find("concept"); concepts != nullptr) {
+          if (!concepts->IsArray()) return Fail(400, "invalid", where + ".concept is no list");
+          for (const Json& c : concepts->Items()) codes.emplace_back(system, c.Str("code"));
+          continue;
+        }
+        // The whole code system (R4: "all codes in the code system"), when the terminology has it.
+        std::optional<Codes> all;
+        if (options.value_set_codes) all = options.value_set_codes(system, max);
+        if (!all) {
+          return Fail(400, "not-found",
+                      where +
+                          " includes a whole code system the server's terminology does not "
+                          "know");
+        }
+        codes.insert(codes.end(), all->begin(), all->end());
+      }
+      if (const Json* excludes = compose->Find("exclude"); excludes != nullptr) {
+        if (!excludes->IsArray()) return Fail(400, "invalid", name + " compose.exclude is no list");
+        for (const Json& exc : excludes->Items()) {
+          const Json* concepts = exc.Find("concept");
+          if (concepts == nullptr || !concepts->IsArray() || exc.Find("filter") != nullptr ||
+              exc.Find("valueSet") != nullptr) {
+            return Fail(400, "not-supported",
+                        name + " compose.exclude: only explicit concepts are expanded here");
+          }
+          const std::string_view system = exc.Str("system");
+          for (const Json& c : concepts->Items()) {
+            std::erase(codes, std::pair<std::string, std::string>(system, c.Str("code")));
+          }
+        }
+      }
+    } else if (const Json* expansion = vs.Find("expansion"); expansion != nullptr) {
+      // expansion.contains, nested contains included (R4 ValueSet.expansion.contains.contains).
+      std::vector<const Json*> todo = {expansion};
+      while (!todo.empty() && codes.size() <= max) {
+        const Json* node = todo.back();
+        todo.pop_back();
+        const Json* contains = node->Find("contains");
+        if (contains == nullptr || !contains->IsArray()) continue;
+        for (const Json& c : contains->Items()) {
+          if (!c.Str("code").empty()) codes.emplace_back(c.Str("system"), c.Str("code"));
+          todo.push_back(&c);
+        }
+      }
+    } else {
+      return Fail(400, "invalid", name + " has neither compose nor expansion");
+    }
+    std::sort(codes.begin(), codes.end());
+    codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+    return std::optional<Codes>(std::move(codes));
+  }
+
   // References of `rows` through `param` (evaluated on the stored JSON) for _include.
   std::optional<Failure> Includes(store::Session& session, const detail::IncludeSpec& inc,
                                   const std::vector<store::ResourceRow>& rows,
@@ -1245,7 +1362,7 @@ struct Handler::Impl {
   Response Search(const std::string& type, const QueryParams& params) const {
     detail::SearchSpec spec;
     detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
-                              &options.value_set_codes};
+                              &options.value_set_codes, &stored_value_sets};
     if (auto f = detail::BuildSearch(type, params, ctx, spec)) return detail::FailureResponse(*f);
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
@@ -1931,7 +2048,7 @@ struct Handler::Impl {
       case Endpoint::kSearch: {
         detail::SearchSpec spec;
         detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
-                                  &options.value_set_codes};
+                                  &options.value_set_codes, &stored_value_sets};
         if (auto f = detail::BuildSearch(ep.type, ep.params, ctx, spec)) {
           return GetFailed(f->status);
         }
@@ -2662,16 +2779,20 @@ struct Handler::Impl {
                           "text, data and false also on read, vread and history) and _elements "
                           "(also on read, vread and history); subsets carry the SUBSETTED tag. "
                           "_contained and _containedType are not served (400)."));
-    // Token modifiers (decision 0045): :in / :not-in only with a terminology.
+    // Token modifiers (decisions 0045, 0043): :in / :not-in by the terminology's value sets
+    // (only with a terminology) and by ValueSets stored here.
     const std::string token_documentation =
-        options.value_set_codes
-            ? "Modifiers :not, :text, :missing, :of-type (system|code|value: an Identifier "
-              "whose type has that Coding, decision 0044), :in and :not-in (a ValueSet "
-              "canonical of the server's terminology, as ValueSet/$expand lists it); :above "
-              "and :below are refused (400)"
-            : "Modifiers :not, :text, :missing and :of-type (system|code|value: an Identifier "
-              "whose type has that Coding, decision 0044); :in, :not-in, :above and :below "
-              "are refused (400)";
+        std::string(
+            "Modifiers :not, :text, :missing, :of-type (system|code|value: an Identifier "
+            "whose type has that Coding, decision 0044), :in and :not-in (") +
+        (options.value_set_codes ? "a ValueSet canonical of the server's terminology, as "
+                                   "ValueSet/$expand lists it, or "
+                                 : "") +
+        "a ValueSet stored on this server, by ValueSet/id or its url: compose.include of explicit "
+        "concepts" +
+        (options.value_set_codes ? " or of whole code systems the terminology knows" : "") +
+        ", compose.exclude of concepts, or expansion.contains; also at the end of chains and in "
+        "_has); :above and :below are refused (400)";
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {

@@ -414,9 +414,8 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
                    "not-supported");
       }
       if (modifier == "in" || modifier == "not-in") {
-        return Bad("token ':" + std::string(modifier) +
-                       "' is served on the searched type's own parameters only (not in chains "
-                       "or composites)",
+        // BuildSearch and ParseCriterion (chains, _has) take :in before a value is parsed.
+        return Bad("token ':" + std::string(modifier) + "' is not served on composite components",
                    "not-supported");
       }
       if (!modifier.empty() && modifier != "not") {
@@ -496,6 +495,10 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
   return Bad("unsupported parameter '" + code + "'", "not-supported");
 }
 
+std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
+                                          const std::string& value, const SearchContext& context,
+                                          store::Conjunction& where);
+
 // One criterion `name=value` of resource `type` inside a chain or `_has` (BuildSearch parses
 // the top level itself): `_id`, `_lastUpdated`, `_has:…`, a chain, or a parameter with its
 // modifier; each comma-separated alternative ORed, ANDed to `out`.
@@ -538,6 +541,10 @@ std::optional<Failure> ParseCriterion(const std::string& type, std::string_view 
     if (auto f = ParseChain(type, *cp, code, modifier, chained, value, context, p, hops)) return f;
     out.push_back({std::move(p)});
     return std::nullopt;
+  }
+  if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
+    // At the end of a chain or inside _has as at the top level (decision 0043 §3).
+    return ValueSetPredicates(code, modifier == "not-in", value, context, out);
   }
   std::vector<Predicate> any;
   for (const std::string& alt : SplitOr(value)) {
@@ -728,23 +735,47 @@ std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
                                           const std::string& value, const SearchContext& context,
                                           store::Conjunction& where) {
   const std::string what = "'" + code + (negate ? ":not-in'" : ":in'");
-  if (context.value_sets == nullptr || !*context.value_sets) {
+  const bool terminology = context.value_sets != nullptr && *context.value_sets;
+  const bool stored = context.stored_value_sets != nullptr && *context.stored_value_sets;
+  if (!terminology && !stored) {
     return Bad(what + " needs a terminology (value sets) on this server", "not-supported");
   }
+  // A ValueSet stored on this server (decision 0043 §3): nullopt when there is none.
+  auto stored_codes = [&](const std::string& ref)
+      -> std::variant<std::optional<std::vector<std::pair<std::string, std::string>>>, Failure> {
+    if (!stored) return std::optional<std::vector<std::pair<std::string, std::string>>>();
+    auto r = (*context.stored_value_sets)(ref, kMaxValueSetCodes);
+    if (auto* f = std::get_if<Failure>(&r)) f->diagnostics = what + ": " + f->diagnostics;
+    return r;
+  };
   std::vector<std::pair<std::string, std::string>> codes;
   for (const std::string& alt : SplitOr(value)) {
     std::string url = Unescape(alt);
-    if (auto bar = url.find('|'); bar != std::string::npos) url.resize(bar);  // canonical|version
-    if (url.empty()) return Bad(what + " needs a ValueSet canonical URL");
+    if (url.empty()) return Bad(what + " needs a ValueSet canonical URL or ValueSet/id");
+    std::optional<std::vector<std::pair<std::string, std::string>>> found;
     if (url.find(':') == std::string::npos) {
-      return Bad(what +
-                     " takes a ValueSet canonical URL (references to stored ValueSet "
-                     "resources are not supported)",
-                 "not-supported");
-    }
-    auto found = (*context.value_sets)(url, kMaxValueSetCodes);
-    if (!found) {
-      return Bad(what + ": the value set is not known to this server's terminology", "not-found");
+      // A reference to a stored ValueSet (R4 search.html "in": "the value is a reference").
+      if (!url.starts_with("ValueSet/") || !IsValidId(url.substr(9))) {
+        return Bad(what + " takes a ValueSet canonical URL or a reference ValueSet/id");
+      }
+      auto r = stored_codes(url);
+      if (auto* f = std::get_if<Failure>(&r)) return *f;
+      found = std::move(std::get<0>(r));
+      if (!found) return Bad(what + ": " + url + " is not stored on this server", "not-found");
+    } else {
+      if (auto bar = url.find('|'); bar != std::string::npos) url.resize(bar);  // |version
+      if (terminology) found = (*context.value_sets)(url, kMaxValueSetCodes);
+      if (!found) {
+        auto r = stored_codes(url);
+        if (auto* f = std::get_if<Failure>(&r)) return *f;
+        found = std::move(std::get<0>(r));
+      }
+      if (!found) {
+        return Bad(what +
+                       ": the value set is not known to this server's terminology nor stored "
+                       "on it",
+                   "not-found");
+      }
     }
     codes.insert(codes.end(), found->begin(), found->end());
     if (codes.size() > kMaxValueSetCodes) {

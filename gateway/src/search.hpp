@@ -6,8 +6,12 @@
 #include "kakehashi/gateway/store/store.hpp"
 #include "subset.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace kakehashi::gateway::detail {
@@ -29,11 +33,22 @@ struct SearchSpec {
   QueryParams echo;   // parameters repeated in self/next links (paging ones excluded)
 };
 
+// The codes of a ValueSet resource stored on this server (token :in / :not-in, decision 0043
+// §3), named by `ValueSet/id` or by its canonical url: its (system, code) pairs, at most `max`
+// (more: any longer list, which the caller refuses); nullopt when no such ValueSet is stored; a
+// Failure (400) when it cannot be expanded (a filter, an unknown code system, several stored
+// ValueSets with that url).
+using StoredValueSetCodes =
+    std::function<std::variant<std::optional<std::vector<std::pair<std::string, std::string>>>,
+                               Failure>(std::string_view ref, std::size_t max)>;
+
 struct SearchContext {
   std::string base_url;
   int default_count = 20;
   int max_count = 1000;
   const ValueSetCodes* value_sets = nullptr;  // token :in / :not-in (HandlerOptions)
+  // Stored ValueSets for :in / :not-in (null: only the terminology's value sets).
+  const StoredValueSetCodes* stored_value_sets = nullptr;
 };
 
 // Fills `spec` for a search of `type`; returns a 400 Failure for unknown parameters, bad values

@@ -228,17 +228,12 @@ void ValueSetIn(Backend backend) {
   CHECK(f.Ids("/fhir/Observation?code:in=" + v2_0078 + "&_id=l,o") == std::set<std::string>{"l"});
   CHECK(f.Ids("/fhir/Observation?code:in=" + v2_0078 +
               ",http://terminology.hl7.org/CodeSystem/v2-0085") == std::set<std::string>{"h", "l"});
-  // Unknown value set, a relative reference, an empty value: 400 with an OperationOutcome.
+  // Unknown value set, a ValueSet not stored, an empty value: 400 with an OperationOutcome.
   Json unknown = f.Get("/fhir/Observation?code:in=http://example.org/ValueSet/nothing", 400);
   CHECK(unknown.Find("issue")->Items()[0].Str("code") == "not-found");
   CHECK(f.Get("/fhir/Observation?code:in=ValueSet/123", 400).Str("resourceType") ==
         "OperationOutcome");
   CHECK(f.Get("/fhir/Observation?code:in=", 400).Str("resourceType") == "OperationOutcome");
-  // :in on a chain is refused, not ignored.
-  CHECK(f.Get("/fhir/Observation?subject:Patient.gender:in=" + v2_0078, 400)
-            .Find("issue")
-            ->Items()[0]
-            .Str("code") == "not-supported");
   // Subsumption: the terminology has no hierarchy.
   for (const char* m : {"above", "below"}) {
     Json oo = f.Get(std::string("/fhir/Observation?code:") + m + "=" + v2_0078 + "|H", 400);
@@ -265,16 +260,102 @@ void ValueSetIn(Backend backend) {
 KAKEHASHI_BACKEND_TEST("subset: token :in / :not-in by value set; :above / :below refused",
                        "[handler]", ValueSetIn)
 
+void StoredValueSetIn(Backend backend) {
+  // Token :in / :not-in by ValueSets stored on the server (R4 search.html "in": a reference to
+  // a ValueSet resource or its canonical url; decision 0043): compose.include of explicit
+  // concepts and of whole code systems the terminology knows, compose.exclude, expansion.
+  Fixture f(backend);
+  const std::string v2_0078 = "http://terminology.hl7.org/CodeSystem/v2-0078";
+  auto obs = [&](const std::string& id, const std::string& system, const std::string& code,
+                 const std::string& subject = "") {
+    f.Put("Observation", id,
+          R"({"resourceType":"Observation","id":")" + id +
+              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
+              code + "\"}]}" +
+              (subject.empty() ? "" : R"(,"subject":{"reference":")" + subject + "\"}") + "}");
+  };
+  auto vs = [&](const std::string& id, const std::string& body) {
+    f.Put("ValueSet", id,
+          R"({"resourceType":"ValueSet","id":")" + id + R"(","status":"active",)" + body + "}");
+  };
+  auto patient = [&](const std::string& id, const std::string& language) {
+    f.Put("Patient", id,
+          R"({"resourceType":"Patient","id":")" + id +
+              R"(","communication":[{"language":{"coding":[{"system":"urn:ietf:bcp:47","code":")" +
+              language + R"("}]}}]})");
+  };
+  patient("pm", "ja");
+  patient("pf", "en");
+  obs("h", v2_0078, "H", "Patient/pm");
+  obs("l", v2_0078, "L", "Patient/pf");
+  obs("x", v2_0078, "NOT-A-CODE");
+  obs("o", "http://example.org/other", "H");
+  vs("hl", R"("url":"http://example.org/fhir/ValueSet/high","compose":{"include":[)"
+           R"({"system":")" +
+               v2_0078 +
+               R"(","concept":[{"code":"H"}]},)"
+               R"({"system":"http://example.org/other","concept":[{"code":"H"}]}]})");
+  using S = std::set<std::string>;
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/hl") == S{"h", "o"});
+  CHECK(f.Ids("/fhir/Observation?code:in=http://example.org/fhir/ValueSet/high") == S{"h", "o"});
+  CHECK(f.Ids("/fhir/Observation?code:in=http://example.org/fhir/ValueSet/high|1.0") ==
+        S{"h", "o"});
+  CHECK(f.Ids("/fhir/Observation?code:not-in=ValueSet/hl") == S{"l", "x"});
+  // A whole code system the terminology knows, less an excluded concept.
+  vs("all-but-l", R"("compose":{"include":[{"system":")" + v2_0078 +
+                      R"("}],"exclude":[{"system":")" + v2_0078 +
+                      R"(","concept":[{"code":"L"}]}]})");
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/all-but-l") == S{"h"});
+  // An expansion without compose; ORed with another value set.
+  vs("exp", R"("expansion":{"timestamp":"2026-12-02T00:00:00Z","contains":[)"
+            R"({"system":"http://example.org/other","code":"H"}]})");
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/exp") == S{"o"});
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/exp,ValueSet/all-but-l") == S{"h", "o"});
+  // At the end of a chain and inside _has.
+  vs("ja", R"("compose":{"include":[{"system":"urn:ietf:bcp:47","concept":[{"code":"ja"}]}]})");
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.language:in=ValueSet/ja") == S{"h"});
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.language:not-in=ValueSet/ja") == S{"l"});
+  CHECK(f.Ids("/fhir/Patient?_has:Observation:subject:code:in=ValueSet/hl") == S{"pm"});
+  // Not expanded here: 400, never a guess.
+  vs("filtered", R"("compose":{"include":[{"system":")" + v2_0078 +
+                     R"(","filter":[{"property":"concept","op":"is-a","value":"H"}]}]})");
+  CHECK(f.Get("/fhir/Observation?code:in=ValueSet/filtered", 400)
+            .Find("issue")
+            ->Items()[0]
+            .Str("code") == "not-supported");
+  vs("unknown-system", R"("compose":{"include":[{"system":"http://example.org/nosuch"}]})");
+  CHECK(f.Get("/fhir/Observation?code:in=ValueSet/unknown-system", 400)
+            .Find("issue")
+            ->Items()[0]
+            .Str("code") == "not-found");
+  CHECK(f.Get("/fhir/Observation?code:in=ValueSet/absent", 400)
+            .Find("issue")
+            ->Items()[0]
+            .Str("code") == "not-found");
+  CHECK(f.Get("/fhir/Observation?code:in=ValueSet/bad!id", 400).Str("resourceType") ==
+        "OperationOutcome");
+  vs("twin", R"("url":"http://example.org/fhir/ValueSet/high","compose":{"include":[)"
+             R"({"system":"http://example.org/other","concept":[{"code":"H"}]}]})");
+  CHECK(f.Get("/fhir/Observation?code:in=http://example.org/fhir/ValueSet/high", 400)
+            .Find("issue")
+            ->Items()[0]
+            .Str("code") == "multiple-matches");
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/twin") == S{"o"});
+}
+KAKEHASHI_BACKEND_TEST("subset: token :in / :not-in by ValueSets stored on the server", "[handler]",
+                       StoredValueSetIn)
+
 TEST_CASE("subset: :in without a terminology is 400", "[handler]") {
   Fixture f(Backend::kSqlite, false);
+  // Without a terminology only ValueSets stored here are known (decision 0043).
   Json oo = f.Get("/fhir/Observation?code:in=http://terminology.hl7.org/CodeSystem/v2-0078", 400);
-  CHECK(oo.Find("issue")->Items()[0].Str("code") == "not-supported");
+  CHECK(oo.Find("issue")->Items()[0].Str("code") == "not-found");
   Json cs = f.Get("/fhir/metadata");
   for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
     if (res.Str("type") != "Observation") continue;
     for (const Json& p : res.Find("searchParam")->Items()) {
       if (p.Str("name") == "code") {
-        CHECK(p.Str("documentation").find(":in, :not-in, :above and :below") !=
+        CHECK(p.Str("documentation").find(":in and :not-in (a ValueSet stored") !=
               std::string_view::npos);
       }
     }
