@@ -81,6 +81,14 @@ std::unique_ptr<testing::TestStore> OldStore(Backend backend) {
   return t;
 }
 
+// Closes t's store and sets t->options so that the next OpenAnother() opens it with the current
+// index definition and no re-index on open: the tests then run or hold the re-index themselves.
+void CloseForManualReindex(testing::TestStore& t) {
+  t.store.reset();
+  t.options.index.reset();
+  t.options.reindex_on_open = false;
+}
+
 void ReindexOnOpen(Backend backend) {
   auto t = OldStore(backend);
   t->store.reset();
@@ -131,9 +139,7 @@ KAKEHASHI_BACKEND_TEST("store: index rows of an older definition are re-extracte
 
 void ReindexResumes(Backend backend) {
   auto t = OldStore(backend);
-  t->store.reset();
-  t->options.index.reset();
-  t->options.reindex_on_open = false;
+  CloseForManualReindex(*t);
   t->store = t->OpenAnother();
   const IndexDefinition current = DefaultIndexDefinition();
   {
@@ -166,9 +172,7 @@ KAKEHASHI_BACKEND_TEST("store: an interrupted re-index resumes where it stopped"
 // the progress the other committed, so no resource is done twice.
 void ReindexTwoProcesses(Backend backend) {
   auto t = OldStore(backend);
-  t->store.reset();
-  t->options.index.reset();
-  t->options.reindex_on_open = false;
+  CloseForManualReindex(*t);
   auto a = t->OpenAnother();
   auto b = t->OpenAnother();
   const IndexDefinition current = DefaultIndexDefinition();
@@ -243,9 +247,7 @@ void ReindexThreadsAndBoundaries(Backend backend) {
     REQUIRE(s.Commit());
   }
   CHECK(Count(*t->store, "status", "older") == kCount);
-  t->store.reset();
-  t->options.index.reset();
-  t->options.reindex_on_open = false;
+  CloseForManualReindex(*t);
   t->store = t->OpenAnother();
   const IndexDefinition current = DefaultIndexDefinition();
   {
@@ -306,9 +308,7 @@ KAKEHASHI_BACKEND_TEST("store: re-index steps across thread chunks write only ch
 // checked at a known point without sleeping.
 void ServeDuringReindex(Backend backend) {
   auto t = OldStore(backend);
-  t->store.reset();
-  t->options.index.reset();
-  t->options.reindex_on_open = false;
+  CloseForManualReindex(*t);
   t->store = t->OpenAnother();
   std::mutex mutex;
   std::condition_variable cv;
