@@ -113,6 +113,20 @@ void AppendText(std::string_view text, std::string& out) {
   out += text;
 }
 
+// The members whose values are not content (text_search.hpp ResourceText::content): by length
+// first, as every member of every object is tested (most keys are none of these lengths).
+bool NotContent(std::string_view key) {
+  switch (key.size()) {
+    case 2: return key == "id";
+    case 3: return key == "url";
+    case 4: return key == "meta" || key == "data";
+    case 6: return key == "system";
+    case 9: return key == "reference";
+    case 12: return key == "resourceType";
+    default: return false;
+  }
+}
+
 // Every string value under `node` (text_search.hpp ResourceText::content), unnormalised.
 void CollectContent(const Json& node, std::string& out, int depth) {
   if (depth > 64) return;  // deeper than any FHIR resource the reader accepts
@@ -128,10 +142,7 @@ void CollectContent(const Json& node, std::string& out, int depth) {
   }
   if (!node.IsObject()) return;
   for (const auto& [key, value] : node.Members()) {
-    if (key == "resourceType" || key == "id" || key == "meta" || key == "reference" ||
-        key == "url" || key == "system" || key == "data") {
-      continue;
-    }
+    if (NotContent(key)) continue;
     if (value.IsString()) {
       if (key == "div") {
         AppendText(StripXhtml(value.Text()), out);

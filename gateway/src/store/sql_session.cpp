@@ -1145,10 +1145,18 @@ ParamKeys::ParamKeys(const Rows& rows) {
 }
 
 std::int64_t ParamKeys::Find(std::string_view type, std::string_view param) const {
+  return Find(ForType(type), param);
+}
+
+ParamKeys::OfType ParamKeys::ForType(std::string_view type) const {
   auto t = by_type_.find(type);
-  if (t == by_type_.end()) return kNone;
-  auto p = t->second.find(param);
-  return p == t->second.end() ? kNone : p->second;
+  return t == by_type_.end() ? nullptr : &t->second;
+}
+
+std::int64_t ParamKeys::Find(OfType of_type, std::string_view param) {
+  if (of_type == nullptr) return kNone;
+  auto p = of_type->find(param);
+  return p == of_type->end() ? kNone : p->second;
 }
 
 std::vector<std::string> Schema(int version, Dialect dialect) {
@@ -2124,10 +2132,11 @@ Result<void> SqlSession::QueueIndexRows(std::int64_t rk, const ResourceRow& row,
                                         const IndexEntries& index) {
   // Rows are queued per table (pending_) and inserted kInsertBatch at a time. `param(i)`: the
   // code of row i; `add` its values.
+  const ParamKeys::OfType of_type = keys_->ForType(row.type);
   auto queue = [&](IndexTable table, std::size_t total, auto&& param, auto&& add) -> Result<void> {
     PendingRows& p = pending_[static_cast<std::size_t>(table)];
     for (std::size_t i = 0; i < total; ++i) {
-      const std::int64_t pid = keys_->Find(row.type, param(i));
+      const std::int64_t pid = ParamKeys::Find(of_type, param(i));
       if (pid == ParamKeys::kNone) continue;  // not a compiled parameter: never searched
       p.params.emplace_back(pid);
       add(p.params, i);

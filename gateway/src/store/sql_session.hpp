@@ -125,6 +125,16 @@ class ParamKeys {
     }
   };
   using ByParam = std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>>;
+
+ public:
+  // The keys of one type, looked up once for the rows of one resource (SqlSession queues ~8-16
+  // index rows per resource: the type's hash and lookup once instead of per row). Null: a type
+  // without keys, whose every Find is kNone.
+  using OfType = const ByParam*;
+  OfType ForType(std::string_view type) const;
+  static std::int64_t Find(OfType of_type, std::string_view param);
+
+ private:
   std::unordered_map<std::string, ByParam, Hash, std::equal_to<>> by_type_;
 };
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace kakehashi::gateway::store::detail {
@@ -31,7 +32,15 @@ struct SqlHash {
 
 struct Connection {
   sqlite3* db = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements;
+  using Statements = std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>>;
+  Statements statements;  // never erased from while the connection lives
+  // Entries of `statements` by the address of the text last looked up there: most statements
+  // are static strings (the multi-row INSERTs of the commit thread, ~1,000 bytes each) whose
+  // hash was computed per execution. A hit is checked against the entry's text (an address can
+  // hold another text later), which costs a memcmp instead of hashing it; cleared when it has
+  // kByAddressMax entries (addresses of texts built per request).
+  static constexpr std::size_t kByAddressMax = 256;
+  std::unordered_map<const char*, Statements::value_type*> by_address;
   ~Connection() {
     for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
     if (db != nullptr) sqlite3_close_v2(db);
@@ -126,11 +135,19 @@ class SqliteSession final : public SqlSession {
  protected:
   bool InTransaction() const override { return in_tx_; }
 
+  // The cached statement of `sql`, reset; its bindings are those of its last execution (Bind
+  // sets them all).
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    if (auto a = conn_->by_address.find(sql.data());
+        a != conn_->by_address.end() && a->second->first == sql) {
+      sqlite3_reset(a->second->second);
+      return a->second->second;
+    }
     auto it = conn_->statements.find(sql);
     if (it != conn_->statements.end()) {
+      if (conn_->by_address.size() >= Connection::kByAddressMax) conn_->by_address.clear();
+      conn_->by_address[sql.data()] = &*it;
       sqlite3_reset(it->second);
-      sqlite3_clear_bindings(it->second);
       return it->second;
     }
     sqlite3_stmt* stmt = nullptr;
@@ -147,6 +164,12 @@ class SqliteSession final : public SqlSession {
   // reset it before returning).
   Result<sqlite3_stmt*> Bind(std::string_view sql, const std::vector<Param>& params) {
     KAKEHASHI_TRY(sqlite3_stmt * stmt, Prepare(sql));
+    // Parameters beyond `params` are NULL, not the last execution's values (SQLITE_STATIC text
+    // of a vector gone since); every statement here binds all of its parameters, so this clears
+    // nothing in practice.
+    if (std::cmp_less(params.size(), sqlite3_bind_parameter_count(stmt))) {
+      sqlite3_clear_bindings(stmt);
+    }
     for (std::size_t i = 0; i < params.size(); ++i) {
       const int n = static_cast<int>(i + 1);
       if (const auto* s = std::get_if<std::string>(&params[i])) {
