@@ -1415,14 +1415,14 @@ struct Handler::Impl {
       from = included.size();
       for (const auto& inc : spec.includes) {
         if (round > 0 && !inc.iterate) continue;
-        if (auto f = Includes(**session, inc, sources, seen, included)) {
+        if (auto f = Includes(**session, inc, sources, seen, into)) {
           return detail::FailureResponse(*f);
         }
       }
       for (const auto& inc : spec.revincludes) {
         if (round > 0 && !inc.iterate) continue;
         bool cut = false;
-        if (auto f = RevIncludes(**session, inc, sources, seen, included, cut)) {
+        if (auto f = RevIncludes(**session, inc, sources, seen, into, cut)) {
           return detail::FailureResponse(*f);
         }
         std::string name = inc.source_type + ":" + inc.param;
@@ -1518,6 +1518,30 @@ struct Handler::Impl {
     }
     const bool admitted =
         spec.patient_admitted && (!spec.since_us || (*patient)->last_updated_us >= *spec.since_us);
+    const std::string self = options.base_url + "/Patient/" + id + "/$everything";
+    if (spec.summary_count) {
+      // R4 search.html "Summary": count = the total of the three parts, no entries.
+      std::int64_t total = admitted ? 1 : 0;
+      if (spec.with_compartment) {
+        spec.query.after.reset();
+        auto n = (*session)->Count(spec.query);
+        if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+        total += *n;
+      }
+      spec.referenced.after.reset();
+      auto n = (*session)->CountReferenced(spec.referenced);
+      if (!n) return detail::FailureResponse(StoreFailure(n.error()));
+      total += *n;
+      std::string out =
+          "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(total) +
+          ",\"link\":[{\"relation\":\"self\",\"url\":";
+      detail::AppendJsonString(self + Encode(spec.echo, {}, ""), out);
+      out += "}]}";
+      Response resp;
+      resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+      resp.body = std::move(out);
+      return resp;
+    }
     const int count = spec.query.count;
     const bool patient_here = admitted && spec.first_page && count > 0;
     const int want = count - (patient_here ? 1 : 0);  // rows of the two parts on this page
@@ -1558,7 +1582,6 @@ struct Handler::Impl {
       if (!n) return detail::FailureResponse(StoreFailure(n.error()));
       total += *n;
     }
-    const std::string self = options.base_url + "/Patient/" + id + "/$everything";
     std::string out =
         "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(total) +
         ",\"link\":[{\"relation\":\"self\",\"url\":";
@@ -1589,7 +1612,12 @@ struct Handler::Impl {
     auto emit = [&](const store::ResourceRow& r, std::string_view mode) {
       if (!first) out += ',';
       first = false;
-      AppendEntryResource(out, FullUrl(r.type, r.id), r.json, mode);
+      // _summary / _elements (R4 search.html §3.1.1.5.8-9): each entry subsetted, SUBSETTED.
+      if (!spec.subset.Active()) {
+        AppendEntryResource(out, FullUrl(r.type, r.id), r.json, mode);
+      } else {
+        AppendEntryResource(out, FullUrl(r.type, r.id), detail::Subset(r.json, spec.subset), mode);
+      }
     };
     if (patient_here) emit(**patient, "match");
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -1629,7 +1657,8 @@ struct Handler::Impl {
         {"start", "valueDate"},         {"start", "valueDateTime"},     {"end", "valueDate"},
         {"end", "valueDateTime"},       {"_since", "valueInstant"},     {"_since", "valueDateTime"},
         {"_type", "valueCode"},         {"_type", "valueString"},       {"_count", "valueInteger"},
-        {"_count", "valuePositiveInt"}, {"_count", "valueUnsignedInt"},
+        {"_count", "valuePositiveInt"}, {"_count", "valueUnsignedInt"}, {"_summary", "valueCode"},
+        {"_summary", "valueString"},    {"_elements", "valueString"},
     };
     const Json* list = body.Find("parameter");
     if (list == nullptr) return std::nullopt;
@@ -1659,7 +1688,8 @@ struct Handler::Impl {
                     name.empty() ? std::string("a $everything parameter needs a name and a value")
                                  : "$everything parameter '" + name +
                                        "' needs one value of its R4 type (start/end: date, "
-                                       "_since: instant, _type: code, _count: integer)");
+                                       "_since: instant, _type: code, _count: integer, "
+                                       "_summary: code, _elements: string)");
       }
       params.emplace_back(name, value->Text());
     }
@@ -2953,6 +2983,11 @@ struct Handler::Impl {
         op.Set("name", Json::String("everything"));
         op.Set("definition",
                Json::String("http://hl7.org/fhir/OperationDefinition/Patient-everything"));
+        op.Set("documentation",
+               Json::String("GET or POST (Parameters or form). IN parameters: start, end, "
+                            "_since, _type, _count (R4 OperationDefinition), and the search "
+                            "result parameters _summary (true, text, data, count, false) and "
+                            "_elements; subsetted entries carry the SUBSETTED tag"));
         ops.Push(std::move(op));
       }
       for (const TypeOperation& op : options.type_operations) {

@@ -1185,6 +1185,20 @@ std::optional<Failure> BuildEverything(const std::string& patient_id, const Quer
       }
       q.after = std::make_pair(lu, std::move(id));
       q.after_type = std::move(type);
+    } else if (name == "_summary") {
+      // R4 search.html "Summary" (§3.1.1.5.8): the answer is a searchset Bundle, so the search
+      // result parameters shape it as they shape a search's.
+      auto summary = ParseSummary(value);
+      if (!summary) return Bad("_summary must be true, text, data, count or false");
+      spec.subset.summary = *summary;
+      spec.summary_count = *summary == Summary::kCount;
+      spec.echo.emplace_back(name, value);
+    } else if (name == "_elements") {
+      // R4 search.html "Elements" (§3.1.1.5.9).
+      for (auto& e : SplitOr(value)) {
+        if (!e.empty()) spec.subset.elements.push_back(Unescape(e));
+      }
+      spec.echo.emplace_back(name, value);
     } else if (name == "_format" || name == "_pretty") {
       // (_format was decided with the request line: Handler::Resolve answers 406 unless JSON.)
     } else {
@@ -1206,7 +1220,7 @@ std::optional<Failure> BuildEverything(const std::string& patient_id, const Quer
     });
     spec.with_compartment = !q.types.empty();
   }
-  return std::nullopt;
+  return CheckSubset(spec.subset);
 }
 
 }  // namespace kakehashi::gateway::detail

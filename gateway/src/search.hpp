@@ -85,7 +85,10 @@ std::optional<store::SortCursor> ParseSortCursor(std::string_view text,
 // parameters reference the Patient) in (lastUpdated, type, id) order; then the resources that
 // the Patient and those compartment resources (within start/end) reference, but are not in the
 // compartment themselves, each once, in (type, id) order. `_since` and `_type` filter every
-// part. Paged by a keyset cursor, so pages stay stable while data changes.
+// part. Paged by a keyset cursor, so pages stay stable while data changes. The search result
+// parameters `_summary` (true|text|data|count|false) and `_elements` shape the Bundle as on a
+// search (R4 search.html "Summary" and "Elements"; the answer is a searchset Bundle): each
+// entry is subsetted and tagged SUBSETTED, `count` gives the total without entries.
 struct EverythingSpec {
   store::SearchQuery query;           // the compartment; query.count is the page size
   store::ReferencedQuery referenced;  // the referenced resources (count set by the handler)
@@ -94,7 +97,9 @@ struct EverythingSpec {
   bool with_compartment = true;       // false: `_type` admits no type of the compartment
   bool in_referenced = false;         // the cursor is past the compartment, in the referenced part
   std::optional<std::int64_t> since_us;
-  QueryParams echo;  // parameters repeated in self/next links (not the cursor)
+  SubsetSpec subset;           // _summary=true|text|data, _elements (subset.hpp)
+  bool summary_count = false;  // _summary=count: the total, no entries
+  QueryParams echo;            // parameters repeated in self/next links (not the cursor)
 };
 std::optional<Failure> BuildEverything(const std::string& patient_id, const QueryParams& params,
                                        const SearchContext& context, EverythingSpec& spec);

@@ -200,6 +200,105 @@ void Elements(Backend backend) {
 KAKEHASHI_BACKEND_TEST("subset: _elements on read, vread, history; one SUBSETTED tag", "[handler]",
                        Elements)
 
+void EverythingSubset(Backend backend) {
+  // Patient/$everything answers a searchset Bundle, so the search result parameters _summary and
+  // _elements (R4 search.html "Summary" §3.1.1.5.8, "Elements" §3.1.1.5.9) shape its entries as
+  // on a search: each part (the Patient, its compartment, what they reference) subsetted and
+  // tagged SUBSETTED once; _summary=count the total alone. Was 400 not-supported.
+  Fixture f(backend);
+  f.Put("Patient", "p1", kPatient);
+  f.Put("Observation", "o1", kObservation);
+  f.Put(
+      "Practitioner", "d1",
+      R"({"resourceType":"Practitioner","id":"d1","active":true,"name":[{"family":"医師"}],"gender":"female","qualification":[{"code":{"text":"MD"}}]})");
+  f.Put(
+      "Observation", "o2",
+      R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"HR"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"}],"note":[{"text":"n2"}]})");
+  auto entries = [&](const Json& bundle) {
+    std::vector<const Json*> out;
+    for (const Json& e : bundle.Find("entry")->Items()) out.push_back(&e);
+    return out;
+  };
+  Json t = f.Get("/fhir/Patient/p1/$everything?_summary=true");
+  CHECK(t.Find("total")->Text() == "4");
+  std::vector<std::string> seen;
+  for (const Json* e : entries(t)) {
+    const Json& r = *e->Find("resource");
+    seen.push_back(std::string(r.Str("resourceType")) + "/" + std::string(r.Str("id")));
+    CHECK(Subsetted(r) == 1);
+    CHECK(!e->Str("fullUrl").empty());
+    CHECK(r.Find("text") == nullptr);
+    CHECK(r.Find("note") == nullptr);           // Observation.note is not isSummary
+    CHECK(r.Find("contact") == nullptr);        // Patient.contact neither
+    CHECK(r.Find("qualification") == nullptr);  // Practitioner.qualification neither
+  }
+  CHECK(seen == std::vector<std::string>{"Patient/p1", "Observation/o1", "Observation/o2",
+                                         "Practitioner/d1"});
+  CHECK(Keys(*entries(t)[0]->Find("resource")) ==
+        std::vector<std::string>{"resourceType", "id", "meta", "identifier", "active", "name",
+                                 "gender", "_gender", "birthDate", "link"});
+  CHECK(entries(t)[3]->Find("search")->Str("mode") == "include");
+  // _elements: the named elements plus the mandatory ones (Observation status, code).
+  Json el = f.Get("/fhir/Patient/p1/$everything?_elements=subject,gender");
+  for (const Json* e : entries(el)) {
+    const Json& r = *e->Find("resource");
+    CHECK(Subsetted(r) == 1);
+    if (r.Str("resourceType") == "Observation") {
+      CHECK(Keys(r) ==
+            std::vector<std::string>{"resourceType", "id", "meta", "status", "code", "subject"});
+    } else if (r.Str("resourceType") == "Patient") {
+      CHECK(Keys(r) == std::vector<std::string>{"resourceType", "id", "meta", "gender", "_gender"});
+    } else {
+      CHECK(Keys(r) == std::vector<std::string>{"resourceType", "id", "meta", "gender"});
+    }
+  }
+  // text and data; the paging links keep the parameter.
+  Json tx = f.Get("/fhir/Patient/p1/$everything?_summary=text&_count=2");
+  REQUIRE(entries(tx).size() == 2);
+  CHECK(Keys(*entries(tx)[1]->Find("resource")) ==
+        std::vector<std::string>{"resourceType", "id", "meta", "text", "status", "code"});
+  std::string next;
+  for (const Json& l : tx.Find("link")->Items()) {
+    if (l.Str("relation") == "next") next = std::string(l.Str("url"));
+  }
+  CHECK(next.find("_summary=text") != std::string::npos);
+  Json data = f.Get("/fhir/Patient/p1/$everything?_summary=data");
+  CHECK(entries(data)[0]->Find("resource")->Find("contact") != nullptr);
+  CHECK(entries(data)[0]->Find("resource")->Find("text") == nullptr);
+  // count: the total of the three parts, no entries; with _type as filtered.
+  Json count = f.Get("/fhir/Patient/p1/$everything?_summary=count");
+  CHECK(count.Find("total")->Text() == "4");
+  CHECK(count.Find("entry") == nullptr);
+  CHECK(f.Get("/fhir/Patient/p1/$everything?_summary=count&_type=Observation")
+            .Find("total")
+            ->Text() == "2");
+  // false: as without it.
+  CHECK(f.Do(Req("GET", "/fhir/Patient/p1/$everything?_summary=false")).body.find("SUBSETTED") ==
+        std::string::npos);
+  // POST with a Parameters body.
+  Request post = Req("POST", "/fhir/Patient/p1/$everything",
+                     R"({"resourceType":"Parameters","parameter":[{"name":"_summary",)"
+                     R"("valueCode":"count"}]})");
+  Response pr = f.Do(post);
+  INFO(pr.body);
+  CHECK(pr.status == 200);
+  CHECK(Parse(pr.body).Find("total")->Text() == "4");
+  // Malformed or combined: 400 with an OperationOutcome.
+  for (const char* bad : {"?_summary=yes", "?_summary=true&_elements=name"}) {
+    CHECK(f.Get(std::string("/fhir/Patient/p1/$everything") + bad, 400).Str("resourceType") ==
+          "OperationOutcome");
+  }
+  // The CapabilityStatement names the parameters on the operation.
+  Json cs = f.Get("/fhir/metadata");
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Patient") continue;
+    CHECK(res.Find("operation")->Items()[0].Str("documentation").find("_summary") !=
+          std::string_view::npos);
+  }
+}
+KAKEHASHI_BACKEND_TEST("subset: _summary and _elements on Patient/$everything", "[handler]",
+                       EverythingSubset)
+
 void ValueSetIn(Backend backend) {
   // Token :in / :not-in (R4 search.html "in", "not-in") by the terminology module's value sets
   // (the implicit value set of a code system, as ValueSet/$expand serves it).
