@@ -1402,15 +1402,21 @@ struct Handler::Impl {
     // R4 search.html#include: every include of the matches, then the :iterate ones of what the
     // last round added, until a round adds nothing; at most kIncludeRounds rounds (a server may
     // bound the iteration; a cycle of references ends by itself, as nothing is added twice).
+    // When the last round still added something, one more round is run and thrown away: if it
+    // finds anything, the Bundle says the iteration was stopped (decision 0056: no silent cut).
     constexpr int kIncludeRounds = 4;
     std::vector<std::string> cut_revincludes;  // "Type:param" of each _revinclude that was cut
+    bool iteration_cut = false;
     std::size_t from = 0;  // the last round's resources: (*rows) first, then included[from..]
-    for (int round = 0; round < kIncludeRounds; ++round) {
+    for (int round = 0; round <= kIncludeRounds; ++round) {
       std::vector<store::ResourceRow> frontier;
       if (round > 0) {
         frontier.assign(included.begin() + static_cast<std::ptrdiff_t>(from), included.end());
         if (frontier.empty()) break;
       }
+      const bool probe = round == kIncludeRounds;  // not served: only whether it finds any
+      std::vector<store::ResourceRow> beyond;
+      std::vector<store::ResourceRow>& into = probe ? beyond : included;
       const std::vector<store::ResourceRow>& sources = round == 0 ? *rows : frontier;
       from = included.size();
       for (const auto& inc : spec.includes) {
@@ -1426,11 +1432,13 @@ struct Handler::Impl {
           return detail::FailureResponse(*f);
         }
         std::string name = inc.source_type + ":" + inc.param;
-        if (cut && std::find(cut_revincludes.begin(), cut_revincludes.end(), name) ==
-                       cut_revincludes.end()) {
+        if (cut && !probe &&
+            std::find(cut_revincludes.begin(), cut_revincludes.end(), name) ==
+                cut_revincludes.end()) {
           cut_revincludes.push_back(std::move(name));
         }
       }
+      if (probe && !beyond.empty()) iteration_cut = true;
     }
     std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"";
     if (total) out += ",\"total\":" + std::to_string(*total);
@@ -1470,11 +1478,13 @@ struct Handler::Impl {
     };
     for (const auto& r : *rows) emit(r, "match");
     for (const auto& r : included) emit(r, "include");
+    // R4 search.html#errors: "the search process MAY include an OperationOutcome in the search
+    // set that contains additional hints and warnings", as an entry with search mode "outcome".
+    // What the includes left out is said there (decision 0056), never cut silently.
+    std::vector<std::string> warnings;
     if (!cut_revincludes.empty()) {
-      // R4 search.html#errors: "the search process MAY include an OperationOutcome in the search
-      // set that contains additional hints and warnings", as an entry with search mode
-      // "outcome". A _revinclude brings at most max_count resources per round (as other
-      // servers bound included resources per page), and says so instead of cutting silently.
+      // A _revinclude brings at most max_count resources per round (as other servers bound
+      // included resources per page); R4 defines no paging of included resources.
       std::string text = "_revinclude ";
       for (std::size_t i = 0; i < cut_revincludes.size(); ++i) {
         text += (i == 0 ? "" : ", ") + cut_revincludes[i];
@@ -1484,13 +1494,25 @@ struct Handler::Impl {
               std::to_string(options.max_count) +
               " (by lastUpdated) are included. A smaller _count, or a search by that reference "
               "parameter, gives them all.";
+      warnings.push_back(std::move(text));
+    }
+    if (iteration_cut) {
+      warnings.push_back(":iterate stopped after " + std::to_string(kIncludeRounds) +
+                         " rounds; the resources included in the last round reference, or are "
+                         "referenced by, resources that are not included. Search again from "
+                         "them to follow further.");
+    }
+    if (!warnings.empty()) {
       if (!first) out += ',';
       first = false;
-      out +=
-          "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
-          "\"warning\",\"code\":\"incomplete\",\"diagnostics\":";
-      detail::AppendJsonString(text, out);
-      out += "}]},\"search\":{\"mode\":\"outcome\"}}";
+      out += "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[";
+      for (std::size_t i = 0; i < warnings.size(); ++i) {
+        if (i > 0) out += ',';
+        out += "{\"severity\":\"warning\",\"code\":\"incomplete\",\"diagnostics\":";
+        detail::AppendJsonString(warnings[i], out);
+        out += '}';
+      }
+      out += "]},\"search\":{\"mode\":\"outcome\"}}";
     }
     out += "]}";
     Response resp;

@@ -516,6 +516,63 @@ void RevIncludeCut(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: a _revinclude cut at max_count says so in an outcome entry",
                        "[handler]", RevIncludeCut)
 
+void IterateCut(Backend backend) {
+  // :iterate runs at most 4 rounds; when the resources of the last round lead to more, the
+  // Bundle says so in an OperationOutcome entry (search mode "outcome", R4 search.html#errors;
+  // decision 0056) instead of stopping silently (checked: before, p5 was left out unsaid).
+  // A chain of Patients p0 -> p1 -> ... by Patient.link.other.
+  Fixture f(backend);
+  auto patient = [&](int i, int links_to) {
+    std::string body = R"({"resourceType":"Patient","id":"p)" + std::to_string(i) + "\"";
+    if (links_to >= 0) {
+      body += R"(,"link":[{"other":{"reference":"Patient/p)" + std::to_string(links_to) +
+              R"("},"type":"seealso"}])";
+    }
+    REQUIRE(f.Do(Req("PUT", "/fhir/Patient/p" + std::to_string(i), body + "}")).status == 201);
+  };
+  for (int i = 0; i < 5; ++i) patient(i, i + 1);
+  patient(5, -1);
+  auto entries = [&](const std::string& url, std::string* said) {
+    Response r = f.Do(Req("GET", url));
+    INFO(url << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    std::vector<std::string> out;
+    const Json b = Parse(r.body);
+    for (const Json& e : b.Find("entry")->Items()) {
+      const Json& res = *e.Find("resource");
+      out.push_back(std::string(e.Find("search")->Str("mode")) + ":" +
+                    std::string(res.Str("resourceType")) + "/" + std::string(res.Str("id")));
+      if (res.Str("resourceType") == "OperationOutcome") {
+        const Json& issue = res.Find("issue")->Items()[0];
+        CHECK(issue.Str("severity") == "warning");
+        CHECK(issue.Str("code") == "incomplete");
+        *said = std::string(issue.Str("diagnostics"));
+      }
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  std::string said;
+  // From p0: rounds 1-4 bring p1..p4; p4 links to p5, which a fifth round would bring.
+  CHECK(entries("/fhir/Patient?_id=p0&_include:iterate=Patient:link", &said) ==
+        V{"match:Patient/p0", "include:Patient/p1", "include:Patient/p2", "include:Patient/p3",
+          "include:Patient/p4", "outcome:OperationOutcome/"});
+  CHECK(said.find(":iterate stopped after 4 rounds") != std::string::npos);
+  // From p1: p2..p5 in four rounds, and p5 links nowhere: complete, nothing said.
+  said.clear();
+  CHECK(entries("/fhir/Patient?_id=p1&_include:iterate=Patient:link", &said) ==
+        V{"match:Patient/p1", "include:Patient/p2", "include:Patient/p3", "include:Patient/p4",
+          "include:Patient/p5"});
+  CHECK(said.empty());
+  // _revinclude:iterate the other way: from p5, p4..p1 in four rounds, p0 beyond them.
+  CHECK(entries("/fhir/Patient?_id=p5&_revinclude:iterate=Patient:link", &said) ==
+        V{"match:Patient/p5", "include:Patient/p4", "include:Patient/p3", "include:Patient/p2",
+          "include:Patient/p1", "outcome:OperationOutcome/"});
+  CHECK(said.find(":iterate stopped") != std::string::npos);
+}
+KAKEHASHI_BACKEND_TEST("handler: an :iterate stopped at 4 rounds says so in an outcome entry",
+                       "[handler]", IterateCut)
+
 void EverythingPaging(Backend backend) {
   // Patient/$everything's IN parameters (R4 OperationDefinition Patient-everything): _count with
   // next links, _since, _type, start/end; the compartment of another patient stays out.
