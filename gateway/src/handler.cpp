@@ -2844,7 +2844,9 @@ struct Handler::Impl {
         "concepts" +
         (options.value_set_codes ? " or of whole code systems the terminology knows" : "") +
         ", compose.exclude of concepts, or expansion.contains; also at the end of chains and in "
-        "_has); :above and :below are refused (400)";
+        "_has; on a code element such as Patient.gender, a code of the system its R4 binding "
+        "implies matches the element's value, decision 0056); :above and :below are refused "
+        "(400)";
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {

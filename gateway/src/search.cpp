@@ -8,6 +8,7 @@
 #include "text_search.hpp"
 
 #include "kakehashi/common/charset.hpp"
+#include "kakehashi/fhir/r4/meta.hpp"
 #include "kakehashi/terminology/ucum.hpp"
 
 #include <algorithm>
@@ -23,6 +24,7 @@ namespace {
 
 using store::Compare;
 using store::Predicate;
+namespace r4 = kakehashi::fhir::r4;
 
 // R4 search, "Escaping Search Parameters": "\," "\$" "\|" and "\\" are literal ',', '$',
 // '|' and '\'. A backslash before anything else is an ordinary character.
@@ -495,9 +497,9 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
   return Bad("unsupported parameter '" + code + "'", "not-supported");
 }
 
-std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
-                                          const std::string& value, const SearchContext& context,
-                                          store::Conjunction& where);
+std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::string& code,
+                                          bool negate, const std::string& value,
+                                          const SearchContext& context, store::Conjunction& where);
 
 // One criterion `name=value` of resource `type` inside a chain or `_has` (BuildSearch parses
 // the top level itself): `_id`, `_lastUpdated`, `_has:…`, a chain, or a parameter with its
@@ -544,7 +546,7 @@ std::optional<Failure> ParseCriterion(const std::string& type, std::string_view 
   }
   if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
     // At the end of a chain or inside _has as at the top level (decision 0043 §3).
-    return ValueSetPredicates(code, modifier == "not-in", value, context, out);
+    return ValueSetPredicates(*cp, code, modifier == "not-in", value, context, out);
   }
   std::vector<Predicate> any;
   for (const std::string& alt : SplitOr(value)) {
@@ -731,9 +733,44 @@ constexpr std::size_t kMaxValueSetCodes = 1000;
 // ValueSet canonicals; their codes (HandlerOptions::value_set_codes, the terminology module's
 // $expand) become token predicates: ORed for :in, each negated and ANDed for :not-in (a resource
 // with none of the codes, or none at all, as :not does; decision 0045).
-std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
-                                          const std::string& value, const SearchContext& context,
-                                          store::Conjunction& where) {
+// The code systems whose codes `cp`'s index rows hold without a system: of each of its paths
+// that ends on a primitive `code` element (Patient.gender, Observation.status), the systems of
+// the R4 value set the element binds (fhir/ metadata: the expansions of the required bindings,
+// http://hl7.org/fhir/ValueSet/administrative-gender -> http://hl7.org/fhir/administrative-gender).
+// R4 datatypes.html "code": its value comes from a set the element's definition fixes, so the
+// system is implied by the binding; the indexer stores such a value as a token with no system.
+std::vector<std::string_view> ImplicitSystems(const CompiledParam& cp) {
+  std::vector<std::string_view> out;
+  for (const FhirPath& path : cp.paths) {
+    const r4::TypeInfo* type = r4::FindType(path.base);
+    const r4::ElementInfo* element = nullptr;
+    for (std::size_t i = 0; i < path.steps.size() && type != nullptr; ++i) {
+      element = type->FindElement(path.steps[i].name);
+      if (element == nullptr) break;
+      if (i + 1 == path.steps.size()) break;
+      std::string_view next = element->element_type;
+      if (next.empty() && !element->types.empty()) next = element->types[0].code;
+      type = r4::FindType(next);
+      element = nullptr;
+    }
+    if (element == nullptr || element->types.size() != 1 || element->types[0].code != "code" ||
+        element->value_set.empty()) {
+      continue;
+    }
+    const r4::ValueSetInfo* vs = r4::FindValueSet(element->value_set);
+    if (vs == nullptr) continue;
+    for (const r4::CodeInfo& c : vs->codes) {
+      if (!c.system.empty() && std::find(out.begin(), out.end(), c.system) == out.end()) {
+        out.push_back(c.system);
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::string& code,
+                                          bool negate, const std::string& value,
+                                          const SearchContext& context, store::Conjunction& where) {
   const std::string what = "'" + code + (negate ? ":not-in'" : ":in'");
   const bool terminology = context.value_sets != nullptr && *context.value_sets;
   const bool stored = context.stored_value_sets != nullptr && *context.stored_value_sets;
@@ -784,8 +821,12 @@ std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
                  "too-costly");
     }
   }
+  // A code of a system a `code` element implies (decision 0056 §3) is also searched as the
+  // system-less token (`|code`) the element's rows hold: gender:in=ValueSet/administrative-gender
+  // finds Patient.gender "male".
+  const std::vector<std::string_view> implicit = ImplicitSystems(cp);
   std::vector<Predicate> any;
-  for (auto& [system, c] : codes) {
+  auto add = [&](std::string system, std::string c) {
     Predicate p;
     p.kind = Predicate::Kind::kToken;
     p.param = code;
@@ -797,6 +838,12 @@ std::optional<Failure> ValueSetPredicates(const std::string& code, bool negate,
     } else {
       any.push_back(std::move(p));
     }
+  };
+  for (auto& [system, c] : codes) {
+    if (!system.empty() && std::find(implicit.begin(), implicit.end(), system) != implicit.end()) {
+      add(std::string(), c);
+    }
+    add(std::move(system), std::move(c));
   }
   if (!negate && any.empty()) {
     // An empty value set: nothing is in it. An empty id matches no resource.
@@ -1047,8 +1094,8 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
       continue;
     }
     if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
-      if (auto f =
-              ValueSetPredicates(name, modifier == "not-in", value, context, spec.query.where)) {
+      if (auto f = ValueSetPredicates(*cp, name, modifier == "not-in", value, context,
+                                      spec.query.where)) {
         return f;
       }
       continue;

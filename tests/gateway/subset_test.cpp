@@ -444,6 +444,67 @@ void StoredValueSetIn(Backend backend) {
 KAKEHASHI_BACKEND_TEST("subset: token :in / :not-in by ValueSets stored on the server", "[handler]",
                        StoredValueSetIn)
 
+void CodeElementIn(Backend backend) {
+  // Token :in / :not-in on a `code` element (Patient.gender): its rows have no system, the R4
+  // binding implies it (datatypes.html "code"; required binding to ValueSet
+  // administrative-gender, system http://hl7.org/fhir/administrative-gender). A ValueSet of that
+  // system's codes matches them; the same code of another system does not (decision 0056 §3).
+  // Was: every gender:in of a ValueSet naming the system matched nothing.
+  Fixture f(backend);
+  auto patient = [&](const std::string& id, const std::string& gender) {
+    f.Put("Patient", id,
+          R"({"resourceType":"Patient","id":")" + id + "\"" +
+              (gender.empty() ? "" : R"(,"gender":")" + gender + "\"") + "}");
+  };
+  patient("m", "male");
+  patient("w", "female");
+  patient("u", "unknown");
+  patient("none", "");
+  auto vs = [&](const std::string& id, const std::string& body) {
+    f.Put("ValueSet", id,
+          R"({"resourceType":"ValueSet","id":")" + id + R"(","status":"active",)" + body + "}");
+  };
+  const std::string ag = "http://hl7.org/fhir/administrative-gender";
+  vs("mf", R"("compose":{"include":[{"system":")" + ag +
+               R"(","concept":[{"code":"male"},{"code":"female"}]}]})");
+  vs("other",
+     R"("compose":{"include":[{"system":"http://example.org/sex","concept":[{"code":"male"}]}]})");
+  using S = std::set<std::string>;
+  CHECK(f.Ids("/fhir/Patient?gender:in=ValueSet/mf") == S{"m", "w"});
+  CHECK(f.Ids("/fhir/Patient?gender:not-in=ValueSet/mf") == S{"u", "none"});
+  CHECK(f.Ids("/fhir/Patient?gender:in=ValueSet/other").empty());
+  CHECK(f.Ids("/fhir/Patient?gender:not-in=ValueSet/other") == S{"m", "w", "u", "none"});
+  // The terminology's implicit value set of the code system, by its URL.
+  CHECK(f.Ids("/fhir/Patient?gender:in=" + ag) == S{"m", "w", "u"});
+  CHECK(f.Ids("/fhir/Patient?gender:not-in=" + ag) == S{"none"});
+  // Inside _has and at the end of a chain.
+  f.Put(
+      "Observation", "o",
+      R"({"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/w"}})");
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.gender:in=ValueSet/mf") == S{"o"});
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.gender:in=ValueSet/other").empty());
+  // A CodeableConcept keeps its coding's own system: Observation.code with the same code in
+  // no system is not in a ValueSet of administrative-gender.
+  f.Put(
+      "Observation", "nosys",
+      R"({"resourceType":"Observation","id":"nosys","status":"final","code":{"coding":[{"code":"male"}]}})");
+  CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/mf").empty());
+  // The CapabilityStatement says so on token parameters.
+  bool said = false;
+  const Json cs = f.Get("/fhir/metadata");  // (not a temporary: the loop reads into it)
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Patient") continue;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("name") == "gender") {
+        said = p.Str("documentation").find("its R4 binding implies") != std::string_view::npos;
+      }
+    }
+  }
+  CHECK(said);
+}
+KAKEHASHI_BACKEND_TEST("subset: token :in on a code element by its bound system", "[handler]",
+                       CodeElementIn)
+
 TEST_CASE("subset: :in without a terminology is 400", "[handler]") {
   Fixture f(Backend::kSqlite, false);
   // Without a terminology only ValueSets stored here are known (decision 0043).
