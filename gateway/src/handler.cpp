@@ -2057,9 +2057,21 @@ struct Handler::Impl {
   }
 
   // A transaction entry's failure that fails the whole transaction before anything is stored.
+  // Validator issues (422) are rendered instead of the diagnostics, so each says which entry it
+  // is about: its FHIRPath is rebased from the resource ("Observation.status") onto the Bundle
+  // ("Bundle.entry[1].resource.status") and its message names the entry.
   static void Unwritten(Failure& f, std::size_t index) {
-    f.diagnostics = "transaction entry " + std::to_string(index) +
-                    " failed; nothing was stored: " + f.diagnostics;
+    const std::string entry = "transaction entry " + std::to_string(index);
+    f.diagnostics = entry + " failed; nothing was stored: " + f.diagnostics;
+    const std::string resource = "Bundle.entry[" + std::to_string(index) + "].resource";
+    for (Issue& issue : f.issues) {
+      std::string& path = issue.where.fhir_path;
+      if (!path.starts_with("Bundle.entry[")) {
+        const auto dot = path.find('.');
+        path = dot == std::string::npos ? resource : resource + path.substr(dot);
+      }
+      issue.message = entry + " (nothing was stored): " + issue.message;
+    }
   }
 
   // A GET entry's failure as its transaction reports it (the status of the GET's answer).
@@ -2398,6 +2410,8 @@ struct Handler::Impl {
     const bool atomic = kind == "transaction";
     std::vector<Entry> entries;
     std::map<std::string, std::string> ids;  // fullUrl -> Type/id (R4 §3.1.0.11.2)
+    // (fullUrl, resource.meta.versionId; "" in a transaction) -> the first entry with them.
+    std::map<std::pair<std::string, std::string>, std::size_t> full_urls;
     if (Json* list = bundle.Find("entry"); list != nullptr) {
       if (!list->IsArray())
         return detail::FailureResponse(Fail(400, "structure", "entry must be an array"));
@@ -2418,6 +2432,26 @@ struct Handler::Impl {
         e.method = std::string(req->Str("method"));
         e.url = std::string(req->Str("url"));
         e.full_url = std::string(item.Str("fullUrl"));
+        if (!e.full_url.empty()) {
+          // R4 Bundle invariant bdl-7: a fullUrl is unique in a Bundle, unless the entries
+          // carry different meta.versionId. In a transaction the entries' identities must not
+          // overlap at all (http.html, transaction processing rules): a repeated fullUrl fails
+          // it whatever the versions, else references to it would name either entry.
+          const Json* res = item.Find("resource");
+          const Json* meta = res != nullptr ? res->Find("meta") : nullptr;
+          std::string version(meta != nullptr && !atomic ? meta->Str("versionId")
+                                                         : std::string_view());
+          auto [first, fresh] = full_urls.try_emplace({e.full_url, std::move(version)}, i);
+          if (!fresh) {
+            Failure f = Fail(400, "invalid",
+                             "entry " + std::to_string(i) + " repeats the fullUrl of entry " +
+                                 std::to_string(first->second) +
+                                 " (a fullUrl is unique in a Bundle: R4 bdl-7)");
+            f.expression = "Bundle.entry[" + std::to_string(i) + "].fullUrl";
+            if (auto r = EntryFailed(atomic, e, entries, f)) return *r;
+            continue;
+          }
+        }
         e.if_match = std::string(req->Str("ifMatch"));
         e.if_none_exist = std::string(req->Str("ifNoneExist"));
         std::string_view path = e.url;

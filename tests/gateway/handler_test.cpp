@@ -1513,6 +1513,57 @@ void Transactions(Backend backend) {
 KAKEHASHI_BACKEND_TEST("handler: transaction (atomic, urn:uuid rewritten) and batch", "[handler]",
                        Transactions)
 
+void RepeatedFullUrls(Backend backend) {
+  // R4 Bundle invariant bdl-7: a fullUrl is unique in a Bundle unless the entries carry different
+  // meta.versionId; a transaction's entries must not overlap at all (http.html, transaction
+  // processing rules), else a reference to the fullUrl would name either new resource.
+  Fixture f(backend);
+  auto bundle = [](std::string_view type, std::string_view v1, std::string_view v2) {
+    auto meta = [](std::string_view v) {
+      return v.empty() ? std::string() : R"("meta":{"versionId":")" + std::string(v) + R"("},)";
+    };
+    return R"({"resourceType":"Bundle","type":")" + std::string(type) + R"(","entry":[
+      {"fullUrl":"urn:uuid:9d1b7c52-0f6e-4a58-b2c4-3e6f1a2b4c5d","resource":{"resourceType":"Patient",)" +
+           meta(v1) + R"("gender":"male"},"request":{"method":"POST","url":"Patient"}},
+      {"fullUrl":"urn:uuid:9d1b7c52-0f6e-4a58-b2c4-3e6f1a2b4c5d","resource":{"resourceType":"Patient",)" +
+           meta(v2) + R"("gender":"female"},"request":{"method":"POST","url":"Patient"}},
+      {"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},
+        "subject":{"reference":"urn:uuid:9d1b7c52-0f6e-4a58-b2c4-3e6f1a2b4c5d"}},
+       "request":{"method":"POST","url":"Observation"}}]})";
+  };
+  for (auto [v1, v2] : {std::pair{"", ""}, std::pair{"1", "2"}}) {
+    Response r = f.Do(Req("POST", "/fhir", bundle("transaction", v1, v2)));
+    INFO(r.body);
+    REQUIRE(r.status == 400);
+    const Json oo = Parse(r.body);
+    const Json& issue = oo.Find("issue")->Items()[0];
+    CHECK(issue.Find("expression")->Items()[0].Text() == "Bundle.entry[1].fullUrl");
+    CHECK(std::string(issue.Str("diagnostics")).find("repeats the fullUrl of entry 0") !=
+          std::string::npos);
+    CHECK(f.Ids("/fhir/Patient").empty());
+    CHECK(f.Ids("/fhir/Observation").empty());
+  }
+  // A batch fails the repeating entry alone; different versions keep bdl-7.
+  Response same = f.Do(Req("POST", "/fhir", bundle("batch", "", "")));
+  INFO(same.body);
+  REQUIRE(same.status == 200);
+  const Json b = Parse(same.body);
+  const auto& e = b.Find("entry")->Items();
+  REQUIRE(e.size() == 3);
+  CHECK(e[0].Find("response")->Str("status") == "201 Created");
+  CHECK(e[1].Find("response")->Str("status") == "400");
+  CHECK(e[2].Find("response")->Str("status") == "201 Created");
+  CHECK(f.Ids("/fhir/Patient").size() == 1);
+  Response versions = f.Do(Req("POST", "/fhir", bundle("batch", "1", "2")));
+  INFO(versions.body);
+  REQUIRE(versions.status == 200);
+  CHECK(Parse(versions.body).Find("entry")->Items()[1].Find("response")->Str("status") ==
+        "201 Created");
+  CHECK(f.Ids("/fhir/Patient").size() == 3);
+}
+KAKEHASHI_BACKEND_TEST("handler: a repeated fullUrl fails a transaction, its entry in a batch",
+                       "[handler]", RepeatedFullUrls)
+
 void TransactionGets(Backend backend) {
   // A transaction's GET entries are answered after its writes and see them (R4 http.html,
   // transaction processing rules: DELETE, POST, PUT, then GET); decision 0030.
@@ -1822,6 +1873,36 @@ TEST_CASE("handler: injected validator rejects with 422 and its issues", "[handl
   CHECK(issue.Find("expression")->Items()[0].Text() == "Patient.gender");
   CHECK(std::string(issue.Str("diagnostics")).starts_with("conformance.binding.not_in_value_set"));
   CHECK(f.Ids("/fhir/Patient").empty());  // nothing stored
+
+  // In a transaction the issues say which entry they are about: the expression is rebased onto
+  // the Bundle (Bundle.entry[1].resource.gender), the message names the entry.
+  const std::string tx = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Patient","gender":"male"},"request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"Patient","gender":"robot"},"request":{"method":"POST","url":"Patient"}}]})";
+  Response failed = f.Do(Req("POST", "/fhir", tx));
+  INFO(failed.body);
+  REQUIRE(failed.status == 422);
+  const Json txoo = Parse(failed.body);
+  REQUIRE(txoo.Find("issue")->Items().size() == 1);
+  const Json& txissue = txoo.Find("issue")->Items()[0];
+  CHECK(txissue.Find("expression")->Items()[0].Text() == "Bundle.entry[1].resource.gender");
+  CHECK(std::string(txissue.Str("diagnostics"))
+            .starts_with("conformance.binding.not_in_value_set: transaction entry 1 (nothing was "
+                         "stored): gender is not in the required value set"));
+  CHECK(f.Ids("/fhir/Patient").empty());  // the valid entry 0 was not stored either
+  // A batch answers each entry alone: the outcome of entry 1 is about its own resource.
+  std::string batch = tx;
+  batch.replace(batch.find("transaction"), 11, "batch");
+  Response each = f.Do(Req("POST", "/fhir", batch));
+  INFO(each.body);
+  REQUIRE(each.status == 200);
+  const Json b = Parse(each.body);
+  const Json& second = *b.Find("entry")->Items()[1].Find("response");
+  CHECK(second.Str("status") == "422");
+  CHECK(second.Find("outcome")->Find("issue")->Items()[0].Find("expression")->Items()[0].Text() ==
+        "Patient.gender");
+  CHECK(f.Ids("/fhir/Patient").size() == 1);
+
   CHECK(
       f.Do(Req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})")).status ==
       201);
