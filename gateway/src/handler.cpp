@@ -249,10 +249,15 @@ struct Handler::Impl {
   std::unique_ptr<detail::WalIndexWatch> wal;
   // Token :in / :not-in by a ValueSet stored here (decision 0043 §3): StoredValueSet.
   detail::StoredValueSetCodes stored_value_sets;
+  detail::StoredCodeSystemCodes stored_code_systems;  // token :below / :above (decision 0056)
 
   Impl(store::Store& s, HandlerOptions o) : store(s), options(std::move(o)) {
     stored_value_sets = [this](std::string_view ref, std::size_t max) {
       return StoredValueSet(ref, max);
+    };
+    stored_code_systems = [this](std::string_view system, std::string_view code, bool below,
+                                 std::size_t max) {
+      return StoredCodeSystem(system, code, below, max);
     };
     capability = BuildCapabilityStatement();
     if (!options.read_cache_sqlite_file.empty() && store.Backend() == "sqlite") {
@@ -1294,6 +1299,89 @@ struct Handler::Impl {
     return std::optional<Codes>(std::move(codes));
   }
 
+  // Token :below / :above by a CodeSystem stored here (R4 search.html "above"/"below";
+  // codesystem.html: concept.concept nests the concepts a concept subsumes when
+  // hierarchyMeaning is is-a, the meaning taken when it is absent; decision 0056 §4).
+  // (The recursion is bounded by the JSON reader's nesting limit, detail::ParseJson.)
+  static void CodesUnder(const Json& concepts, std::size_t max, std::vector<std::string>& out) {
+    if (!concepts.IsArray()) return;
+    for (const Json& c : concepts.Items()) {
+      if (out.size() > max) return;
+      if (!c.IsObject()) continue;
+      if (!c.Str("code").empty()) out.emplace_back(c.Str("code"));
+      if (const Json* sub = c.Find("concept"); sub != nullptr) CodesUnder(*sub, max, out);
+    }
+  }
+  // Finds `code` in the concept tree: `path` holds the codes of the concepts above the list.
+  static void Subsumption(const Json& concepts, std::string_view code, bool below, std::size_t max,
+                          std::vector<std::string>& path, std::vector<std::string>& out,
+                          bool& found) {
+    if (!concepts.IsArray()) return;
+    for (const Json& c : concepts.Items()) {
+      if (!c.IsObject() || out.size() > max) continue;
+      const Json* sub = c.Find("concept");
+      if (c.Str("code") == code) {
+        found = true;
+        out.emplace_back(code);
+        if (!below) {
+          out.insert(out.end(), path.begin(), path.end());
+        } else if (sub != nullptr) {
+          CodesUnder(*sub, max, out);
+        }
+      }
+      if (sub != nullptr) {
+        path.emplace_back(c.Str("code"));
+        Subsumption(*sub, code, below, max, path, out, found);
+        path.pop_back();
+      }
+    }
+  }
+
+  std::variant<std::optional<std::vector<std::string>>, Failure> StoredCodeSystem(
+      std::string_view system, std::string_view code, bool below, std::size_t max) const {
+    using CodeList = std::vector<std::string>;
+    auto session = store.OpenSession();
+    if (!session) return StoreFailure(session.error());
+    store::SearchQuery q;
+    q.type = "CodeSystem";
+    q.count = 2;
+    store::Predicate p;
+    p.kind = store::Predicate::Kind::kToken;  // CodeSystem `url` is a uri parameter
+    p.param = "url";
+    p.system = std::string();
+    p.value = std::string(system);
+    q.where.push_back({std::move(p)});
+    auto rows = (*session)->Search(q);
+    if (!rows) return StoreFailure(rows.error());
+    if (rows->size() > 1) {
+      return Fail(400, "multiple-matches", "several stored CodeSystems have this url");
+    }
+    if (rows->empty()) return std::optional<CodeList>();
+    const store::ResourceRow& row = (*rows)[0];
+    Json cs;
+    detail::JsonError error;
+    if (!detail::ParseJson(row.json, cs, error)) {
+      return Fail(500, "exception", "the stored CodeSystem is not JSON");
+    }
+    const std::string name = "CodeSystem/" + row.id;
+    const std::string_view meaning = cs.Str("hierarchyMeaning");
+    if (!meaning.empty() && meaning != "is-a") {
+      return Fail(400, "not-supported",
+                  name + " has hierarchyMeaning " + std::string(meaning) +
+                      ": only an is-a hierarchy is subsumption");
+    }
+    CodeList codes;
+    bool found = false;
+    if (const Json* concepts = cs.Find("concept"); concepts != nullptr) {
+      std::vector<std::string> path;
+      Subsumption(*concepts, code, below, max, path, codes, found);
+    }
+    if (!found) return Fail(400, "not-found", "the code is not a concept of " + name);
+    std::sort(codes.begin(), codes.end());
+    codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+    return std::optional<CodeList>(std::move(codes));
+  }
+
   // References of `rows` through `param` (evaluated on the stored JSON) for _include.
   std::optional<Failure> Includes(store::Session& session, const detail::IncludeSpec& inc,
                                   const std::vector<store::ResourceRow>& rows,
@@ -1361,8 +1449,9 @@ struct Handler::Impl {
 
   Response Search(const std::string& type, const QueryParams& params) const {
     detail::SearchSpec spec;
-    detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
-                              &options.value_set_codes, &stored_value_sets};
+    detail::SearchContext ctx{options.base_url,   options.default_count,
+                              options.max_count,  &options.value_set_codes,
+                              &stored_value_sets, &stored_code_systems};
     if (auto f = detail::BuildSearch(type, params, ctx, spec)) return detail::FailureResponse(*f);
     auto session = store.OpenSession();
     if (!session) return detail::FailureResponse(StoreFailure(session.error()));
@@ -2111,8 +2200,9 @@ struct Handler::Impl {
     switch (ep.kind) {
       case Endpoint::kSearch: {
         detail::SearchSpec spec;
-        detail::SearchContext ctx{options.base_url, options.default_count, options.max_count,
-                                  &options.value_set_codes, &stored_value_sets};
+        detail::SearchContext ctx{options.base_url,   options.default_count,
+                                  options.max_count,  &options.value_set_codes,
+                                  &stored_value_sets, &stored_code_systems};
         if (auto f = detail::BuildSearch(ep.type, ep.params, ctx, spec)) {
           return GetFailed(f->status);
         }
@@ -2879,8 +2969,10 @@ struct Handler::Impl {
         (options.value_set_codes ? " or of whole code systems the terminology knows" : "") +
         ", compose.exclude of concepts, or expansion.contains; also at the end of chains and in "
         "_has; on a code element such as Patient.gender, a code of the system its R4 binding "
-        "implies matches the element's value, decision 0056); :above and :below are refused "
-        "(400)";
+        "implies matches the element's value, decision 0056); :below and :above (system|code: "
+        "the code and the codes under it, or above it, in the concept.concept is-a hierarchy "
+        "of a CodeSystem stored on this server with that url, decision 0056; other systems, "
+        "among them the terminology's flat code systems, 400 not-supported)";
     Json& resources = rest.Set("resource", Json::Array());
     const auto& registry = detail::SearchParamRegistry::Instance();
     static constexpr const char* kTypeInteractions[] = {

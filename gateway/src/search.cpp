@@ -407,12 +407,8 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
       }
       if (modifier == "of-type") return ParseOfType(code, raw, p);
       if (modifier == "above" || modifier == "below") {
-        // R4 search.html "above"/"below" on tokens: subsumption in the code system's hierarchy.
-        // The terminology module's code systems have none (flat tables and masters), so there
-        // is nothing to subsume by (decision 0045).
-        return Bad("token ':" + std::string(modifier) +
-                       "' (subsumption) needs a code system hierarchy; the server's "
-                       "terminology has none",
+        // BuildSearch and ParseCriterion take :below / :above (SubsumptionPredicates).
+        return Bad("token ':" + std::string(modifier) + "' is not served on composite components",
                    "not-supported");
       }
       if (modifier == "in" || modifier == "not-in") {
@@ -500,6 +496,13 @@ std::optional<Failure> ParseValue(const std::string& type, const CompiledParam& 
 std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::string& code,
                                           bool negate, const std::string& value,
                                           const SearchContext& context, store::Conjunction& where);
+std::optional<Failure> SubsumptionPredicates(const CompiledParam& cp, const std::string& code,
+                                             bool below, const std::string& value,
+                                             const SearchContext& context,
+                                             store::Conjunction& where);
+std::optional<Failure> CodePredicates(const CompiledParam& cp, const std::string& code, bool negate,
+                                      std::vector<std::pair<std::string, std::string>> codes,
+                                      store::Conjunction& where);
 
 // One criterion `name=value` of resource `type` inside a chain or `_has` (BuildSearch parses
 // the top level itself): `_id`, `_lastUpdated`, `_has:…`, a chain, or a parameter with its
@@ -547,6 +550,9 @@ std::optional<Failure> ParseCriterion(const std::string& type, std::string_view 
   if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
     // At the end of a chain or inside _has as at the top level (decision 0043 §3).
     return ValueSetPredicates(*cp, code, modifier == "not-in", value, context, out);
+  }
+  if (cp->def->type == ParamType::kToken && (modifier == "below" || modifier == "above")) {
+    return SubsumptionPredicates(*cp, code, modifier == "below", value, context, out);
   }
   std::vector<Predicate> any;
   for (const std::string& alt : SplitOr(value)) {
@@ -821,9 +827,59 @@ std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::st
                  "too-costly");
     }
   }
-  // A code of a system a `code` element implies (decision 0056 §3) is also searched as the
-  // system-less token (`|code`) the element's rows hold: gender:in=ValueSet/administrative-gender
-  // finds Patient.gender "male".
+  return CodePredicates(cp, code, negate, std::move(codes), where);
+}
+
+// Token :below / :above (R4 search.html "above", "below": subsumption in the code system's
+// hierarchy; decision 0056 §4): `system|code` alternatives, each the codes of a CodeSystem stored
+// on this server in subsumption with it (concept.concept nesting, hierarchyMeaning is-a), ORed.
+// The terminology module's code systems are flat tables and masters: no hierarchy to subsume by.
+std::optional<Failure> SubsumptionPredicates(const CompiledParam& cp, const std::string& code,
+                                             bool below, const std::string& value,
+                                             const SearchContext& context,
+                                             store::Conjunction& where) {
+  const std::string what = "'" + code + (below ? ":below'" : ":above'");
+  std::vector<std::pair<std::string, std::string>> codes;
+  for (const std::string& alt : SplitOr(value)) {
+    Predicate parsed;
+    SplitToken(alt, parsed);
+    if (!parsed.system || parsed.system->empty() || parsed.value.empty()) {
+      return Bad(what + " takes system|code");
+    }
+    std::optional<std::vector<std::string>> found;
+    if (context.stored_code_systems != nullptr && *context.stored_code_systems) {
+      auto r =
+          (*context.stored_code_systems)(*parsed.system, parsed.value, below, kMaxValueSetCodes);
+      if (auto* f = std::get_if<Failure>(&r)) {
+        Failure g = *f;
+        g.diagnostics = what + ": " + g.diagnostics;
+        return g;
+      }
+      found = std::move(std::get<0>(r));
+    }
+    if (!found) {
+      return Bad(what +
+                     " (subsumption) needs a code system hierarchy: the system is not a "
+                     "CodeSystem stored on this server, and the server's terminology has no "
+                     "hierarchy",
+                 "not-supported");
+    }
+    for (std::string& c : *found) codes.emplace_back(*parsed.system, std::move(c));
+    if (codes.size() > kMaxValueSetCodes) {
+      return Bad(what + ": more than " + std::to_string(kMaxValueSetCodes) + " codes to search by",
+                 "too-costly");
+    }
+  }
+  return CodePredicates(cp, code, false, std::move(codes), where);
+}
+
+// The predicates of a list of (system, code) pairs on token parameter `code`: ORed (`negate`:
+// each negation ANDed, R4 "not-in"). A code of a system a `code` element implies (decision 0056
+// §3) is also searched as the system-less token (`|code`) the element's rows hold:
+// gender:in=ValueSet/administrative-gender finds Patient.gender "male".
+std::optional<Failure> CodePredicates(const CompiledParam& cp, const std::string& code, bool negate,
+                                      std::vector<std::pair<std::string, std::string>> codes,
+                                      store::Conjunction& where) {
   const std::vector<std::string_view> implicit = ImplicitSystems(cp);
   std::vector<Predicate> any;
   auto add = [&](std::string system, std::string c) {
@@ -1096,6 +1152,13 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     if (cp->def->type == ParamType::kToken && (modifier == "in" || modifier == "not-in")) {
       if (auto f = ValueSetPredicates(*cp, name, modifier == "not-in", value, context,
                                       spec.query.where)) {
+        return f;
+      }
+      continue;
+    }
+    if (cp->def->type == ParamType::kToken && (modifier == "below" || modifier == "above")) {
+      if (auto f = SubsumptionPredicates(*cp, name, modifier == "below", value, context,
+                                         spec.query.where)) {
         return f;
       }
       continue;

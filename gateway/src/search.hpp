@@ -42,6 +42,16 @@ using StoredValueSetCodes =
     std::function<std::variant<std::optional<std::vector<std::pair<std::string, std::string>>>,
                                Failure>(std::string_view ref, std::size_t max)>;
 
+// The codes of a CodeSystem stored on this server in subsumption with one of its codes (token
+// :below / :above, decision 0056 §4), the CodeSystem found by its url: `code` and the codes nested
+// under it in concept.concept (below), or `code` and the codes it is nested under (above); at
+// most `max` (more: any longer list, which the caller refuses). nullopt when no CodeSystem with
+// that url is stored; a Failure (400) when the code is not in it, its hierarchyMeaning is not
+// is-a, or several stored CodeSystems have the url.
+using StoredCodeSystemCodes =
+    std::function<std::variant<std::optional<std::vector<std::string>>, Failure>(
+        std::string_view system, std::string_view code, bool below, std::size_t max)>;
+
 struct SearchContext {
   std::string base_url;
   int default_count = 20;
@@ -49,6 +59,8 @@ struct SearchContext {
   const ValueSetCodes* value_sets = nullptr;  // token :in / :not-in (HandlerOptions)
   // Stored ValueSets for :in / :not-in (null: only the terminology's value sets).
   const StoredValueSetCodes* stored_value_sets = nullptr;
+  // Stored CodeSystems for :below / :above (null: refused, 400).
+  const StoredCodeSystemCodes* stored_code_systems = nullptr;
 };
 
 // Fills `spec` for a search of `type`; returns a 400 Failure for unknown parameters, bad values

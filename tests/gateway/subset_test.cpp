@@ -505,6 +505,75 @@ void CodeElementIn(Backend backend) {
 KAKEHASHI_BACKEND_TEST("subset: token :in on a code element by its bound system", "[handler]",
                        CodeElementIn)
 
+void CodeSystemSubsumption(Backend backend) {
+  // Token :below / :above (R4 search.html "below", "above": subsumption) by a CodeSystem stored
+  // on this server, its hierarchy the concept.concept nesting (codesystem.html, hierarchyMeaning
+  // is-a); other systems stay 400 not-supported (decision 0056 §4). Was 400 for every system.
+  Fixture f(backend);
+  const std::string sys = "http://example.org/fhir/CodeSystem/body";
+  f.Put("CodeSystem", "body",
+        R"({"resourceType":"CodeSystem","id":"body","url":")" + sys +
+            R"(","status":"active","content":"complete","hierarchyMeaning":"is-a","concept":[)"
+            R"({"code":"A","concept":[{"code":"A1","concept":[{"code":"A1a"}]},{"code":"A2"}]},)"
+            R"({"code":"B"}]})");
+  f.Put("Patient", "pt", R"({"resourceType":"Patient","id":"pt"})");
+  auto obs = [&](const std::string& id, const std::string& system, const std::string& code,
+                 const std::string& subject = "") {
+    f.Put("Observation", id,
+          R"({"resourceType":"Observation","id":")" + id +
+              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
+              code + "\"}]}" +
+              (subject.empty() ? "" : R"(,"subject":{"reference":")" + subject + "\"}") + "}");
+  };
+  obs("oA", sys, "A");
+  obs("oA1", sys, "A1");
+  obs("oA1a", sys, "A1a", "Patient/pt");
+  obs("oA2", sys, "A2");
+  obs("oB", sys, "B");
+  obs("oX", "http://example.org/other", "A1");
+  using S = std::set<std::string>;
+  CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A") == S{"oA", "oA1", "oA1a", "oA2"});
+  CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A1") == S{"oA1", "oA1a"});
+  CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|B") == S{"oB"});
+  CHECK(f.Ids("/fhir/Observation?code:above=" + sys + "|A1a") == S{"oA", "oA1", "oA1a"});
+  CHECK(f.Ids("/fhir/Observation?code:above=" + sys + "|A2") == S{"oA", "oA2"});
+  // Alternatives OR; ANDed with another parameter; inside _has.
+  CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A1," + sys + "|B") ==
+        S{"oA1", "oA1a", "oB"});
+  CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A&_id=oA2,oB") == S{"oA2"});
+  CHECK(f.Ids("/fhir/Patient?_has:Observation:subject:code:below=" + sys + "|A1") == S{"pt"});
+  CHECK(f.Ids("/fhir/Patient?_has:Observation:subject:code:below=" + sys + "|A2").empty());
+  auto code_of = [&](const std::string& target) {
+    return std::string(f.Get(target, 400).Find("issue")->Items()[0].Str("code"));
+  };
+  // A code not in it, no system, a system not stored (the terminology's flat ones included),
+  // another hierarchyMeaning: 400, never a guess.
+  CHECK(code_of("/fhir/Observation?code:below=" + sys + "|Z") == "not-found");
+  CHECK(code_of("/fhir/Observation?code:below=A") == "invalid");
+  CHECK(code_of("/fhir/Observation?code:above=http://terminology.hl7.org/CodeSystem/v2-0078|H") ==
+        "not-supported");
+  f.Put(
+      "CodeSystem", "parts",
+      R"({"resourceType":"CodeSystem","id":"parts","url":"http://example.org/parts","status":"active","content":"complete","hierarchyMeaning":"part-of","concept":[{"code":"car","concept":[{"code":"wheel"}]}]})");
+  CHECK(code_of("/fhir/Observation?code:below=http://example.org/parts|car") == "not-supported");
+  // On a composite component: refused.
+  CHECK(code_of("/fhir/Observation?code-value-quantity:below=" + sys + "|A$1") == "not-supported");
+  // The CapabilityStatement says so.
+  bool said = false;
+  const Json cs = f.Get("/fhir/metadata");  // (not a temporary: the loop reads into it)
+  for (const Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != "Observation") continue;
+    for (const Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("name") == "code") {
+        said = p.Str("documentation").find(":below and :above") != std::string_view::npos;
+      }
+    }
+  }
+  CHECK(said);
+}
+KAKEHASHI_BACKEND_TEST("subset: token :below / :above by a CodeSystem stored on the server",
+                       "[handler]", CodeSystemSubsumption)
+
 TEST_CASE("subset: :in without a terminology is 400", "[handler]") {
   Fixture f(Backend::kSqlite, false);
   // Without a terminology only ValueSets stored here are known (decision 0043).
