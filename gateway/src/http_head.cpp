@@ -62,9 +62,13 @@ bool ParseRequestLine(std::string_view line, RequestHead& out) {
   out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
   if (!IsToken(out.method) || out.target.empty()) return false;
+  // RFC 3986 wants a target of ASCII, but clients send what the user typed: curl sends
+  // `?name=山本` as raw UTF-8 bytes. Bytes >= 0x80 are taken as if percent-encoded (as Beast's
+  // parser, which frames requests with a body, already does); the query's decoding then checks
+  // that the value is UTF-8 (400 otherwise). Controls, space and DEL are refused.
   for (char c : out.target) {
     auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return false;
+    if (u <= 0x20 || u == 0x7f) return false;
   }
   if (version == "HTTP/1.1") {
     out.minor_version = 1;

@@ -51,6 +51,18 @@ TEST_CASE("http head: a complete head, and every prefix of it needs more", "[htt
   CHECK(h.Header("Content-Type").empty());
 }
 
+TEST_CASE("http head: a target with raw UTF-8 bytes is read; controls and DEL are not",
+          "[http_head]") {
+  RequestHead h;
+  REQUIRE(ParseRequestHead("GET /fhir/Patient?name=\xE5\xB1\xB1\xE6\x9C\xAC HTTP/1.1\r\n\r\n", 100,
+                           h) == HeadStatus::kDone);
+  CHECK(h.target == "/fhir/Patient?name=\xE5\xB1\xB1\xE6\x9C\xAC");
+  CHECK(ParseRequestHead("GET /fhir/Patient?name=a\x7f HTTP/1.1\r\n\r\n", 100, h) ==
+        HeadStatus::kBad);
+  CHECK(ParseRequestHead("GET /fhir/Patient?name=a\x01 HTTP/1.1\r\n\r\n", 100, h) ==
+        HeadStatus::kBad);
+}
+
 TEST_CASE("http head: framing, keep-alive and body detection", "[http_head]") {
   RequestHead h;
   SECTION("leading empty lines are skipped") {

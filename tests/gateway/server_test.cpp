@@ -132,6 +132,18 @@ TEST_CASE("server: REST over loopback, keep-alive, gzip", "[server]") {
   CHECK(refused[http::field::content_encoding].empty());
   auto search = c.Send(http::verb::get, "/fhir/Patient?name=%E5%B1%B1%E7%94%B0");
   CHECK(search.body().find("\"total\":1") != std::string::npos);
+  // The same search as curl sends it typed by hand: raw UTF-8 in the target. The self link
+  // carries it percent-encoded. Shift_JIS bytes are not UTF-8: 400 with a reason.
+  auto raw = c.Send(http::verb::get, "/fhir/Patient?name=山田");
+  CHECK(raw.result_int() == 200);
+  CHECK(raw.body().find("\"total\":1") != std::string::npos);
+  CHECK(raw.body().find("name=%E5%B1%B1%E7%94%B0") != std::string::npos);
+  auto sjis = c.Send(http::verb::get,
+                     "/fhir/Patient?name=\x8e"
+                     "R\x93"
+                     "c");
+  CHECK(sjis.result_int() == 400);
+  CHECK(sjis.body().find("UTF-8") != std::string::npos);
   // Accept on the fast read path (a cached current version): XML only is 406, JSON served.
   const std::string location(created[http::field::location]);
   const std::string path = location.substr(location.find("/fhir/"));
