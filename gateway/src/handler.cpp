@@ -3013,6 +3013,9 @@ struct Handler::Impl {
       r.Set("readHistory", Json::Bool(true));
       r.Set("updateCreate", Json::Bool(true));
       r.Set("conditionalCreate", Json::Bool(true));
+      // If-None-Match with the current ETag is 304 (read and vread); If-Modified-Since is not
+      // evaluated (the read is answered in full), so "not-match" and not "full-support".
+      r.Set("conditionalRead", Json::String("not-match"));
       // PUT/DELETE [base]/Type?criteria, also as transaction and batch entries; a delete
       // whose criteria match several resources is 412.
       r.Set("conditionalUpdate", Json::Bool(true));

@@ -269,6 +269,7 @@ void ConditionalUpdateDelete(Backend backend) {
   const Json& res = cs.Find("rest")->Items()[0].Find("resource")->Items()[0];
   CHECK(res.Find("conditionalUpdate")->AsBool());
   CHECK(res.Str("conditionalDelete") == "single");
+  CHECK(res.Str("conditionalRead") == "not-match");  // If-None-Match → 304
 }
 KAKEHASHI_BACKEND_TEST("handler: conditional update and delete (PUT/DELETE Type?criteria)",
                        "[handler][conditional]", ConditionalUpdateDelete)
