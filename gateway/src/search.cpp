@@ -503,6 +503,8 @@ std::optional<Failure> SubsumptionPredicates(const CompiledParam& cp, const std:
 std::optional<Failure> CodePredicates(const CompiledParam& cp, const std::string& code, bool negate,
                                       std::vector<std::pair<std::string, std::string>> codes,
                                       store::Conjunction& where);
+void AddImplicitSystemTwin(const CompiledParam& cp, const Predicate& p, std::vector<Predicate>& any,
+                           store::Conjunction& where);
 
 // One criterion `name=value` of resource `type` inside a chain or `_has` (BuildSearch parses
 // the top level itself): `_id`, `_lastUpdated`, `_has:…`, a chain, or a parameter with its
@@ -558,6 +560,7 @@ std::optional<Failure> ParseCriterion(const std::string& type, std::string_view 
   for (const std::string& alt : SplitOr(value)) {
     Predicate p;
     if (auto f = ParseValue(type, *cp, code, modifier, alt, context, p)) return f;
+    AddImplicitSystemTwin(*cp, p, any, out);
     if (p.negate) {
       out.push_back({std::move(p)});  // :not: none of the alternatives (as BuildSearch)
       continue;
@@ -772,6 +775,25 @@ std::vector<std::string_view> ImplicitSystems(const CompiledParam& cp) {
     }
   }
   return out;
+}
+
+// A token `system|code` on a parameter whose rows hold a `code` element's value without a
+// system (Patient.gender): when `system` is one the element's binding implies (decision 0056
+// §3), the system-less rows hold the same codes and match too (R4 search.html "token":
+// "[parameter]=[system]|[code]"); gender=http://hl7.org/fhir/administrative-gender|male found
+// nothing. Adds the system-less twin of `p`: ORed with it, or for :not ANDed (neither).
+void AddImplicitSystemTwin(const CompiledParam& cp, const Predicate& p, std::vector<Predicate>& any,
+                           store::Conjunction& where) {
+  if (p.kind != Predicate::Kind::kToken || !p.system || p.system->empty()) return;
+  const std::vector<std::string_view> implicit = ImplicitSystems(cp);
+  if (std::find(implicit.begin(), implicit.end(), *p.system) == implicit.end()) return;
+  Predicate twin = p;
+  twin.system = std::string();
+  if (p.negate) {
+    where.push_back({std::move(twin)});
+  } else {
+    any.push_back(std::move(twin));
+  }
 }
 
 std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::string& code,
@@ -1167,6 +1189,7 @@ std::optional<Failure> BuildSearch(const std::string& type, const QueryParams& p
     for (const std::string& alt : SplitOr(value)) {
       Predicate p;
       if (auto f = ParseValue(type, *cp, name, modifier, alt, context, p)) return f;
+      AddImplicitSystemTwin(*cp, p, any, spec.query.where);
       if (p.negate) {
         // :not with alternatives: the resource matches none of them (R4: ":not ... do not
         // contain a match"; a match is one of the ORed values), so each negated alternative is

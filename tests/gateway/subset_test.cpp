@@ -489,6 +489,15 @@ void CodeElementIn(Backend backend) {
       "Observation", "nosys",
       R"({"resourceType":"Observation","id":"nosys","status":"final","code":{"coding":[{"code":"male"}]}})");
   CHECK(f.Ids("/fhir/Observation?code:in=ValueSet/mf").empty());
+  // Plain system|code (R4 search.html "token") the same way: the implied system matches the
+  // system-less rows, :not excludes them, another system matches nothing. Was: nothing found.
+  CHECK(f.Ids("/fhir/Patient?gender=" + ag + "|male") == S{"m"});
+  CHECK(f.Ids("/fhir/Patient?gender=" + ag + "|male," + ag + "|female") == S{"m", "w"});
+  CHECK(f.Ids("/fhir/Patient?gender:not=" + ag + "|male") == S{"w", "u", "none"});
+  CHECK(f.Ids("/fhir/Patient?gender=http://example.org/sex|male").empty());
+  CHECK(f.Ids("/fhir/Patient?gender=|male") == S{"m"});
+  CHECK(f.Ids("/fhir/Observation?subject:Patient.gender=" + ag + "|female") == S{"o"});
+  CHECK(f.Ids("/fhir/Observation?code=" + ag + "|male").empty());
   // The CapabilityStatement says so on token parameters.
   bool said = false;
   const Json cs = f.Get("/fhir/metadata");  // (not a temporary: the loop reads into it)
