@@ -4,6 +4,7 @@
 
 #include "kakehashi/common/issue_sink.hpp"
 #include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/health.hpp"
 #include "kakehashi/gateway/loader.hpp"
 #include "kakehashi/gateway/server.hpp"
 #include "kakehashi/gateway/store/background_reindex.hpp"
@@ -81,6 +82,9 @@ constexpr const char* kHelp =
     "                    listen backlog until one closes (default: the open-file limit\n"
     "                    less 128, between 16 and 4096)\n"
     "  --base-url URL    external base for links (default http://HOST:PORT/fhir)\n"
+    "  --drain-seconds N on SIGTERM/SIGINT, answer /health/ready with 503 and keep serving\n"
+    "                    for N seconds before the graceful stop, so that a load balancer\n"
+    "                    takes this gateway out first (default 0; a second signal stops now)\n"
     "  --auth off        serve without access control. Access control is not implemented yet,\n"
     "                    so the server is currently always open; a later release makes\n"
     "                    authentication the default and then requires --auth off for this.\n"
@@ -88,6 +92,9 @@ constexpr const char* kHelp =
     "A database whose search index rows were made by another kakehashi is re-indexed while\n"
     "the server already serves: searches answer 503 until it is done, reads, history and\n"
     "writes are served (with --load it is re-indexed before loading).\n"
+    "Health (outside /fhir, not FHIR): GET /health/live (200 while the process answers) and\n"
+    "GET /health/ready (200 when the database answers, no re-index runs and no shutdown\n"
+    "drains; else 503), with counts and the re-index progress as application/health+json.\n"
     "Stops gracefully on SIGINT/SIGTERM (in-flight requests finish, up to 10 s).\n"
     "Exit codes: 0 stopped normally, 1 --load had rejected input, 2 usage or environment error.\n";
 
@@ -167,10 +174,10 @@ class ImportSink final : public IssueSink {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& argv) {
-  Args args(
-      {"port", "host", "db", "load", "threads", "read-threads", "read-cache", "base-url", "auth",
-       "facility", "terminology", "commit-queue", "max-connections", "io-thread-reads"},
-      {"help"});
+  Args args({"port", "host", "db", "load", "threads", "read-threads", "read-cache", "base-url",
+             "auth", "facility", "terminology", "commit-queue", "max-connections",
+             "io-thread-reads", "drain-seconds"},
+            {"help"});
   if (!args.Parse(argv)) {
     std::fprintf(stderr, "kakehashi serve: %s\n%s", args.Error().c_str(), kHelp);
     return kExitUsage;
@@ -226,6 +233,13 @@ int RunServe(const std::vector<std::string>& argv) {
     }
     server_options.io_thread_reads = *r == "on";
   }
+  int drain_seconds = 0;
+  if (auto d = args.Get("drain-seconds");
+      d && (!ParseInt(*d, drain_seconds) || drain_seconds < 0 || drain_seconds > 3600)) {
+    std::fprintf(stderr, "kakehashi serve: --drain-seconds must be 0..3600\n");
+    return kExitUsage;
+  }
+  server_options.drain_delay = std::chrono::seconds(drain_seconds);
   if (auto auth = args.Get("auth"); auth && *auth != "off") {
     std::fprintf(
         stderr,
@@ -337,6 +351,8 @@ int RunServe(const std::vector<std::string>& argv) {
   }
   handler_options.type_operations = gateway::TerminologyOperations(**terminology_store);
   handler_options.value_set_codes = gateway::TerminologyValueSetCodes(**terminology_store);
+  // /health/live and /health/ready (decision 0054): the served store, the re-index progress.
+  handler_options.health = std::make_shared<gateway::Health>(serving, reindex.get());
   auto handler = std::make_unique<gateway::Handler>(serving, handler_options);
 
   PrintingSink sink;
@@ -424,6 +440,7 @@ int RunServe(const std::vector<std::string>& argv) {
   std::printf("kakehashi serve: %s (%s), %d io threads, %d reader threads\n",
               handler_options.base_url.c_str(), (*store)->Backend().data(), threads, read_threads);
   std::printf("  try: curl %s/metadata\n", handler_options.base_url.c_str());
+  std::printf("       curl http://%s:%u/health/ready\n", host_for_url.c_str(), bound);
   std::printf("       curl '%s/Patient?_count=5'\n", handler_options.base_url.c_str());
   std::printf("       curl '%s/Observation?_count=5&_sort=-_lastUpdated'\n",
               handler_options.base_url.c_str());

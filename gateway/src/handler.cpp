@@ -10,6 +10,7 @@
 #include "handler_util.hpp"
 #include "indexer.hpp"
 #include "kakehashi/fhir/r4/meta.hpp"
+#include "kakehashi/gateway/health.hpp"
 #include "read_cache.hpp"
 #include "search.hpp"
 #include "search_params.hpp"
@@ -3201,6 +3202,8 @@ struct Handler::Impl {
       kCondPatch,   // PATCH [base]/Type?criteria
       kEverything,  // GET|POST [base]/Patient/id/$everything
       kVRead,       // GET [base]/Type/id/_history/vid
+      kLive,        // GET|HEAD /health/live (outside the base)
+      kReady,       // GET|HEAD /health/ready
     };
     Kind kind = kMetadata;
     std::string type;  // "" for system-level interactions
@@ -3209,6 +3212,15 @@ struct Handler::Impl {
     QueryParams params;
     const TypeOperation* op = nullptr;
   };
+
+  // /health/live and /health/ready (health.hpp, decision 0054): outside the FHIR base, so
+  // nothing of a FHIR request's resolution (_format, Accept) applies; GET and HEAD only.
+  std::variant<Response, Endpoint> ResolveHealth(const Request& request) const {
+    if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed("GET, HEAD");
+    Endpoint e;
+    e.kind = request.target.starts_with("/health/live") ? Endpoint::kLive : Endpoint::kReady;
+    return e;
+  }
 
   // The endpoint, or the failure the head alone decides: 404 (outside the base, unknown type,
   // operation or endpoint), 405 (with Allow), 400 (malformed id), 406 (_format not JSON), 415 (POST
@@ -3221,6 +3233,7 @@ struct Handler::Impl {
       target = target.substr(0, qm);
     }
     if (!(target == "/fhir" || target.starts_with("/fhir/"))) {
+      if (target == "/health/live" || target == "/health/ready") return ResolveHealth(request);
       return detail::FailureResponse(Fail(404, "not-found", "the FHIR base is /fhir"));
     }
     target.remove_prefix(5);
@@ -3369,13 +3382,24 @@ struct Handler::Impl {
         }
         return Everything(e.id, e.params);
       case Endpoint::kVRead: return VRead(e.type, e.id, e.vid, e.params);
+      case Endpoint::kLive: return options.health->Live();
+      case Endpoint::kReady: return options.health->Ready();
     }
     return detail::FailureResponse(Fail(500, "exception", "unknown endpoint kind"));
   }
 };
 
+namespace {
+
+HandlerOptions WithHealth(store::Store& store, HandlerOptions options) {
+  if (!options.health) options.health = std::make_shared<Health>(store);
+  return options;
+}
+
+}  // namespace
+
 Handler::Handler(store::Store& store, HandlerOptions options)
-    : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(store, WithHealth(store, std::move(options)))) {}
 Handler::~Handler() = default;
 
 const HandlerOptions& Handler::Options() const {
@@ -3576,7 +3600,8 @@ Handler::Work Handler::Classify(const Request& request) const {
   const auto* e = std::get_if<Impl::Endpoint>(&resolved);
   if (e == nullptr) return Work::kNoStore;
   switch (e->kind) {
-    case Impl::Endpoint::kMetadata: return Work::kNoStore;
+    case Impl::Endpoint::kMetadata:
+    case Impl::Endpoint::kLive: return Work::kNoStore;
     case Impl::Endpoint::kBundle: return Work::kBundle;
     case Impl::Endpoint::kCreate:
     case Impl::Endpoint::kUpdate:

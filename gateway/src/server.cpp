@@ -31,6 +31,7 @@
 
 #include "kakehashi/common/log.hpp"
 #include "kakehashi/gateway/commit_queue.hpp"
+#include "kakehashi/gateway/health.hpp"
 
 #include "gzip.hpp"
 #include "handler_util.hpp"
@@ -279,6 +280,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> grace;
+  std::unique_ptr<asio::steady_timer> drain;  // ServerOptions::drain_delay
+  std::atomic<bool> draining{false};
+  std::atomic<Health*> health{nullptr};  // the handler's, set by Run (Stop may run on any thread)
   // The accept loop waits on it while `connections` is at max_connections, and after an accept
   // failed for lack of descriptors (AcceptBackoff); Forget cancels it (context 0).
   std::unique_ptr<asio::steady_timer> slot_free;
@@ -307,6 +311,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     acceptor = std::make_unique<tcp::acceptor>(main);
     signals = std::make_unique<asio::signal_set>(main);
     grace = std::make_unique<asio::steady_timer>(main);
+    drain = std::make_unique<asio::steady_timer>(main);
     slot_free = std::make_unique<asio::steady_timer>(main);
     max_connections = static_cast<std::size_t>(
         options.max_connections > 0 ? options.max_connections : DefaultMaxConnections());
@@ -320,6 +325,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     // Coroutine frames (destroyed with their io_context) unregister from `live`; the acceptor
     // and timers go before the contexts they belong to.
     grace.reset();
+    drain.reset();
     slot_free.reset();
     signals.reset();
     acceptor.reset();
@@ -1018,6 +1024,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       for (auto& g : self->guards) g.reset();
       beast::error_code ignored;
       self->grace->cancel();
+      self->drain->cancel();
       self->signals->cancel(ignored);
     });
   }
@@ -1082,10 +1089,34 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
+  // Stop() and the signals: readiness 503 at once (Health::SetDraining), the stop itself after
+  // ServerOptions::drain_delay, or at once on a second call.
+  void RequestStop() {
+    if (Health* h = health.load()) h->SetDraining();
+    if (options.drain_delay <= std::chrono::milliseconds::zero() || draining.exchange(true)) {
+      BeginStop();
+      return;
+    }
+    asio::post(contexts[0]->ioc, [self = shared_from_this()] {
+      self->drain->expires_after(self->options.drain_delay);
+      self->drain->async_wait([self](beast::error_code) { self->BeginStop(); });
+    });
+  }
+
+  // SIGINT/SIGTERM: RequestStop, and again on the next one.
+  void WaitForSignal() {
+    signals->async_wait([self = shared_from_this()](beast::error_code ec, int) {
+      if (ec || self->finished.load()) return;
+      self->RequestStop();
+      if (!self->stopping.load()) self->WaitForSignal();
+    });
+  }
+
   void BeginStop() {
     if (stopping.exchange(true)) return;
     asio::post(contexts[0]->ioc, [self = shared_from_this()] {
       beast::error_code ignored;
+      self->drain->cancel();
       self->acceptor->close(ignored);
       self->slot_free->cancel();
       std::vector<std::shared_ptr<Connection>> idle;
@@ -1160,12 +1191,11 @@ unsigned short Server::Port() const {
 void Server::Run(const Handler& handler) {
   auto impl = impl_;
   impl->handler = &handler;
+  impl->health.store(handler.Options().health.get());
   if (impl->options.handle_signals) {
     impl->signals->add(SIGINT);
     impl->signals->add(SIGTERM);
-    impl->signals->async_wait([impl](beast::error_code ec, int) {
-      if (!ec) impl->BeginStop();
-    });
+    impl->WaitForSignal();
   }
   for (std::size_t i = 1; i < impl->contexts.size(); ++i) {
     impl->guards.push_back(asio::make_work_guard(impl->contexts[i]->ioc));
@@ -1199,7 +1229,7 @@ void Server::Run(const Handler& handler) {
 }
 
 void Server::Stop() {
-  impl_->BeginStop();
+  impl_->RequestStop();
 }
 
 ServerStats Server::Stats() const {

@@ -4,6 +4,7 @@
 
 #include "detail/json.hpp"
 #include "json_support.hpp"
+#include "kakehashi/gateway/store/forwarding_session.hpp"
 #include "test_support.hpp"
 
 #ifdef KAKEHASHI_HAVE_POSTGRES
@@ -420,7 +421,7 @@ ErrorCode Err(store::errc e) {
   return make_error_code(e);
 }
 
-class FaultySession final : public testing::ForwardingSession {
+class FaultySession final : public store::ForwardingSession {
  public:
   FaultySession(std::unique_ptr<store::Session> inner, Faults& f)
       : ForwardingSession(std::move(inner)), f_(f) {}

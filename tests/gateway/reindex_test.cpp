@@ -2,15 +2,20 @@
 // definition (an older kakehashi) gets the rows of the current one for every stored resource,
 // resumably, without losing anything, on both backends.
 #include "kakehashi/gateway/handler.hpp"
+#include "kakehashi/gateway/health.hpp"
 #include "kakehashi/gateway/store/background_reindex.hpp"
 #include "kakehashi/gateway/store/store.hpp"
 
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace kakehashi::gateway::store {
 namespace {
@@ -37,6 +42,13 @@ std::string Observation(int i) {
   return R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
          R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},)"
          R"("subject":{"reference":"Patient/p1"}})";
+}
+
+// "o<i>", appended (GCC 12's -Wrestrict misreads "o" + std::to_string(i) once inlined).
+std::string ObservationId(int i) {
+  std::string id = "o";
+  id += std::to_string(i);
+  return id;
 }
 
 std::int64_t Count(Store& store, std::string param, std::string code) {
@@ -67,7 +79,7 @@ std::unique_ptr<testing::TestStore> OldStore(Backend backend) {
   const IndexDefinition old = OldDefinition();
   REQUIRE(s.Begin());
   for (int i = 1; i <= 5; ++i) {
-    ResourceRow row{"Observation", "o" + std::to_string(i), 1, 1000 + i, false, Observation(i)};
+    ResourceRow row{"Observation", ObservationId(i), 1, 1000 + i, false, Observation(i)};
     IndexEntries entries;
     REQUIRE(old.extract(row, entries));
     REQUIRE(s.LockAndRead(row.type, row.id));
@@ -333,7 +345,20 @@ void ServeDuringReindex(Backend backend) {
   CHECK(during.running);
   CHECK(during.done == 4);   // the first step (o1, o2) and the held one (o3, o4)
   CHECK(during.total == 5);  // and the unreadable one
-  Handler h(bg.Store(), {});
+  HandlerOptions handler_options;
+  handler_options.health = std::make_shared<Health>(bg.Store(), &bg);
+  Handler h(bg.Store(), handler_options);
+  // Decision 0054: not ready while the re-index runs; its progress in the body, counts only.
+  auto ready = h.Handle(testing::Req("GET", "/health/ready"));
+  CHECK(ready.status == 503);
+  CHECK(ready.body.find(R"("running":true)") != std::string::npos);
+  CHECK(ready.body.find(R"("done":4,"total":5)") != std::string::npos);
+  CHECK(ready.body.find(R"("ratePerSecond":)") != std::string::npos);
+  CHECK(ready.body.find(R"("secondsLeft":)") != std::string::npos);
+  CHECK(ready.body.find(R"("schemaVersion":10)") != std::string::npos);  // the store answers
+  auto live = h.Handle(testing::Req("GET", "/health/live"));
+  CHECK(live.status == 200);
+  CHECK(live.body.find(R"("done":4,"total":5)") != std::string::npos);
   // Searches: 503 with Retry-After and an OperationOutcome, also a conditional create.
   auto search = h.Handle(testing::Req("GET", "/fhir/Observation?code=2345-7"));
   CHECK(search.status == 503);
@@ -363,9 +388,153 @@ void ServeDuringReindex(Backend backend) {
   CHECK(after.status == 200);
   CHECK(after.body.find("\"total\":5") != std::string::npos);
   CHECK(Count(*t->store, "code", "2345-7") == 5);
+  CHECK(h.Handle(testing::Req("GET", "/health/ready")).status == 200);
 }
 KAKEHASHI_BACKEND_TEST("store: serve during a re-index: searches 503, the rest served",
                        "[store][reindex]", ServeDuringReindex)
+
+// The ids a search of Observations by one predicate finds, in order.
+std::vector<std::string> SearchIds(Store& store, Predicate p) {
+  auto session = store.OpenSession();
+  REQUIRE(session);
+  SearchQuery q;
+  q.type = "Observation";
+  q.where = {{std::move(p)}};
+  q.count = 100;
+  auto rows = (*session)->Search(q);
+  REQUIRE(rows);
+  std::vector<std::string> ids;
+  for (const auto& row : *rows) ids.push_back(row.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Predicate Token(std::string param, std::string code) {
+  Predicate p;
+  p.kind = Predicate::Kind::kToken;
+  p.param = std::move(param);
+  p.value = std::move(code);
+  return p;
+}
+
+// Holds every background re-index's progress callback until released, counting the arrivals.
+struct Hold {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int reached = 0;
+  bool release = false;
+  std::function<void(std::int64_t, std::int64_t)> Callback() {
+    return [this](std::int64_t, std::int64_t) {
+      std::unique_lock lock(mutex);
+      ++reached;
+      cv.notify_all();
+      cv.wait(lock, [this] { return release; });
+    };
+  }
+  void WaitFor(int n) {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return reached >= n; });
+  }
+  void Release() {
+    std::lock_guard lock(mutex);
+    release = true;
+    cv.notify_all();
+  }
+};
+
+// Issue #6 "many stateless gateways, one database" (decisions 0054, 0055): two gateways start on
+// one upgraded database and re-index it in the background together. Each is held after its
+// own second step (its progress callback), so both are mid-way at a known point without
+// sleeping: both refuse searches and are not ready, both serve reads and writes. Released, the
+// two finish the one re-index between them: every resource done once (the reports add up),
+// and the index rows are those a freshly written store has (same search results, and a forced
+// re-index finds nothing to change).
+void TwoGatewaysReindexInBackground(Backend backend) {
+  auto t = OldStore(backend);
+  CloseForManualReindex(*t);
+  auto store_a = t->OpenAnother();
+  auto store_b = t->OpenAnother();
+  Hold hold;
+  ReindexOptions options;
+  options.batch = 1;
+  options.progress = hold.Callback();
+  auto started_a = BackgroundReindex::Start(*store_a, DefaultIndexDefinition(), options);
+  REQUIRE(started_a);
+  hold.WaitFor(1);  // A: its first step and one more (o1, o2)
+  auto started_b = BackgroundReindex::Start(*store_b, DefaultIndexDefinition(), options);
+  REQUIRE(started_b);
+  hold.WaitFor(2);  // B: continuing A's progress (o3, o4)
+  BackgroundReindex& a = **started_a;
+  BackgroundReindex& b = **started_b;
+  CHECK(a.Status().done == 2);
+  CHECK(b.Status().done == 2);
+  CHECK(a.Status().running);
+  CHECK(b.Status().running);
+  HandlerOptions options_a;
+  options_a.health = std::make_shared<Health>(a.Store(), &a);
+  Handler gateway_a(a.Store(), options_a);
+  HandlerOptions options_b;
+  options_b.health = std::make_shared<Health>(b.Store(), &b);
+  Handler gateway_b(b.Store(), options_b);
+  for (Handler* g : {&gateway_a, &gateway_b}) {
+    CHECK(g->Handle(testing::Req("GET", "/fhir/Observation?code=2345-7")).status == 503);
+    CHECK(g->Handle(testing::Req("GET", "/health/ready")).status == 503);
+    CHECK(g->Handle(testing::Req("GET", "/health/live")).status == 200);
+  }
+  // Writes on either gateway, each read back through the other.
+  CHECK(gateway_a.Handle(testing::Req("PUT", "/fhir/Observation/o6", Observation(6))).status ==
+        201);
+  CHECK(gateway_b.Handle(testing::Req("PUT", "/fhir/Observation/o7", Observation(7))).status ==
+        201);
+  CHECK(gateway_b.Handle(testing::Req("GET", "/fhir/Observation/o6")).status == 200);
+  CHECK(gateway_a.Handle(testing::Req("GET", "/fhir/Observation/o7")).status == 200);
+  CHECK(gateway_a.Handle(testing::Req("GET", "/fhir/Observation/o1")).status == 200);
+  hold.Release();
+  auto report_a = a.Wait();
+  auto report_b = b.Wait();
+  REQUIRE(report_a);
+  REQUIRE(report_b);
+  // o1..o4, the unreadable one, o6 and o7: each once, by one gateway or the other.
+  CHECK(report_a->resources + report_b->resources == 7);
+  CHECK(report_a->unreadable + report_b->unreadable == 1);
+  CHECK(report_a->changed + report_b->changed == 4);  // o6, o7 were written with new rows
+  for (Handler* g : {&gateway_a, &gateway_b}) {
+    auto count = g->Handle(testing::Req("GET", "/fhir/Observation?code=2345-7&_summary=count"));
+    CHECK(count.status == 200);
+    CHECK(count.body.find("\"total\":6") != std::string::npos);
+    CHECK(g->Handle(testing::Req("GET", "/health/ready")).status == 200);
+  }
+  // A store written fresh with the same resources finds the same ones.
+  auto fresh = testing::MakeStore(backend);
+  {
+    Handler writer(*fresh->store, {});
+    for (int i : {1, 2, 3, 4, 6, 7}) {
+      std::string target = "/fhir/Observation/";
+      target += ObservationId(i);
+      REQUIRE(writer.Handle(testing::Req("PUT", target, Observation(i))).status == 201);
+    }
+  }
+  Predicate subject;
+  subject.kind = Predicate::Kind::kReference;
+  subject.param = "patient";
+  subject.value = "p1";
+  subject.target_type = "Patient";
+  for (const Predicate& p : {Token("code", "2345-7"), Token("status", "final"), subject}) {
+    const auto found = SearchIds(*store_a, p);
+    CHECK(found.size() == 6);
+    CHECK(found == SearchIds(*fresh->store, p));
+    CHECK(found == SearchIds(*store_b, p));
+  }
+  // And every stored row is what a fresh extraction writes: a forced re-index changes nothing.
+  ReindexOptions force;
+  force.restart = true;
+  auto forced = Reindex(*store_a, DefaultIndexDefinition(), force);
+  REQUIRE(forced);
+  CHECK(forced->resources == 7);
+  CHECK(forced->changed == 0);
+}
+KAKEHASHI_BACKEND_TEST("store: two gateways re-index one database in the background together",
+                       "[store][reindex][health]", TwoGatewaysReindexInBackground)
 
 }  // namespace
 }  // namespace kakehashi::gateway::store

@@ -2,6 +2,7 @@
 
 #include "gzip.hpp"
 #include "json_support.hpp"
+#include "kakehashi/gateway/store/forwarding_session.hpp"
 #include "store/sqlite_nowait.hpp"
 #include "test_support.hpp"
 
@@ -107,6 +108,31 @@ struct Client {
     return out;
   }
 };
+
+// Decision 0054: Stop() (SIGTERM) first drains: /health/ready turns 503 while everything is
+// still served and new connections are still accepted, so that a load balancer takes the
+// gateway out of rotation; the second Stop() (here ~Running's) ends the drain at once.
+TEST_CASE("server: a shutdown drains first: ready 503, the rest served", "[server][health]") {
+  ServerOptions options;
+  options.drain_delay = std::chrono::hours(1);
+  Running s(options);
+  {
+    Client c(s.Port());
+    auto ready = c.Send(http::verb::get, "/health/ready");
+    CHECK(ready.result_int() == 200);
+    CHECK(std::string(ready[http::field::cache_control]) == "no-store");
+  }
+  s.server->Stop();
+  Client c(s.Port());  // still accepted
+  auto ready = c.Send(http::verb::get, "/health/ready");
+  CHECK(ready.result_int() == 503);
+  CHECK(ready.body().find(R"("draining":true)") != std::string::npos);
+  CHECK(c.Send(http::verb::get, "/health/live").result_int() == 200);
+  CHECK(c.Send(http::verb::get, "/fhir/metadata").result_int() == 200);
+  auto created =
+      c.Send(http::verb::put, "/fhir/Patient/drain", R"({"resourceType":"Patient","id":"drain"})");
+  CHECK(created.result_int() == 201);
+}
 
 TEST_CASE("server: REST over loopback, keep-alive, gzip", "[server]") {
   Running s;
@@ -929,7 +955,7 @@ struct Gate {
   }
 };
 
-class GatedSession final : public testing::ForwardingSession {
+class GatedSession final : public store::ForwardingSession {
  public:
   GatedSession(std::unique_ptr<store::Session> inner, Gate& gate)
       : ForwardingSession(std::move(inner)), gate_(gate) {}

@@ -71,7 +71,8 @@ stop() {
 start
 [[ -s $work/data/demo-bundle.json && -s $work/data/demo.sqlite ]] || { echo "no demo data"; exit 1; }
 grep -q 'imported so far: 1 units (0 already done)' "$work/err.txt" || { cat "$work/err.txt"; exit 1; }
-urls=$(sed -n "s|.*curl '\{0,1\}\(http://127.0.0.1:[0-9]*/fhir[^' ]*\)'\{0,1\}.*|\1|p" "$work/out.txt")
+urls=$(sed -n "s|.*curl '\{0,1\}\(http://127.0.0.1:[0-9]*/[a-z][^' ]*\)'\{0,1\}.*|\1|p" "$work/out.txt")
+echo "$urls" | grep -q '/health/ready$' || { cat "$work/out.txt"; echo "no /health/ready URL printed"; exit 1; }
 [[ $(echo "$urls" | wc -l) -ge 4 ]] || { cat "$work/out.txt"; echo "fewer than 4 URLs printed"; exit 1; }
 for url in $urls; do
   line=$(status "$url")

@@ -1,6 +1,8 @@
 // BackgroundReindex (background_reindex.hpp, decision 0055).
 #include "kakehashi/gateway/store/background_reindex.hpp"
 
+#include "kakehashi/gateway/store/forwarding_session.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -10,96 +12,30 @@ namespace {
 
 // A session whose searches fail with errc::kIndexing while `running` is set; every other call
 // goes to the backend's session.
-class GatedSession final : public Session {
+class GatedSession final : public ForwardingSession {
  public:
   GatedSession(std::unique_ptr<Session> inner, const std::atomic<bool>& running)
-      : inner_(std::move(inner)), running_(running) {}
+      : ForwardingSession(std::move(inner)), running_(running) {}
 
-  Result<std::optional<ResourceRow>> Read(std::string_view type, std::string_view id) override {
-    return inner_->Read(type, id);
-  }
-  Result<std::optional<ResourceRow>> ReadVersion(std::string_view type, std::string_view id,
-                                                 std::int64_t version) override {
-    return inner_->ReadVersion(type, id, version);
-  }
-  Result<std::vector<HistoryRow>> History(const HistoryQuery& query) override {
-    return inner_->History(query);
-  }
   Result<std::vector<ResourceRow>> Search(const SearchQuery& query) override {
-    if (running_.load(std::memory_order_acquire)) return make_error_code(errc::kIndexing);
-    return inner_->Search(query);
+    if (Refused()) return make_error_code(errc::kIndexing);
+    return Inner().Search(query);
   }
   Result<std::int64_t> Count(const SearchQuery& query) override {
-    if (running_.load(std::memory_order_acquire)) return make_error_code(errc::kIndexing);
-    return inner_->Count(query);
+    if (Refused()) return make_error_code(errc::kIndexing);
+    return Inner().Count(query);
   }
   Result<std::vector<ResourceRow>> Referenced(const ReferencedQuery& query) override {
-    if (running_.load(std::memory_order_acquire)) return make_error_code(errc::kIndexing);
-    return inner_->Referenced(query);
+    if (Refused()) return make_error_code(errc::kIndexing);
+    return Inner().Referenced(query);
   }
   Result<std::int64_t> CountReferenced(const ReferencedQuery& query) override {
-    if (running_.load(std::memory_order_acquire)) return make_error_code(errc::kIndexing);
-    return inner_->CountReferenced(query);
-  }
-  Result<void> Begin() override { return inner_->Begin(); }
-  Result<void> Commit() override { return inner_->Commit(); }
-  void Rollback() noexcept override { inner_->Rollback(); }
-  Result<std::optional<ResourceRow>> LockAndRead(std::string_view type,
-                                                 std::string_view id) override {
-    return inner_->LockAndRead(type, id);
-  }
-  Result<void> LockMany(std::span<const ResourceKey> keys) override {
-    return inner_->LockMany(keys);
-  }
-  Result<void> Write(const ResourceRow& row, const IndexEntries& index) override {
-    return inner_->Write(row, index);
-  }
-  Result<void> Savepoint(std::string_view name) override { return inner_->Savepoint(name); }
-  Result<void> ReleaseSavepoint(std::string_view name) override {
-    return inner_->ReleaseSavepoint(name);
-  }
-  Result<void> RollbackToSavepoint(std::string_view name) override {
-    return inner_->RollbackToSavepoint(name);
-  }
-  Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpoints(
-      std::string_view source) override {
-    return inner_->ReadCheckpoints(source);
-  }
-  Result<void> WriteCheckpoint(std::string_view source, std::string_view unit,
-                               std::string_view fingerprint) override {
-    return inner_->WriteCheckpoint(source, unit, fingerprint);
-  }
-  Result<std::optional<std::string>> ReadCheckpoint(std::string_view source,
-                                                    std::string_view unit) override {
-    return inner_->ReadCheckpoint(source, unit);
-  }
-  Result<std::vector<std::string>> CheckpointSources(std::string_view unit) override {
-    return inner_->CheckpointSources(unit);
-  }
-  Result<std::size_t> CountCheckpoints(std::string_view source) override {
-    return inner_->CountCheckpoints(source);
-  }
-  Result<std::vector<std::pair<std::string, std::string>>> ReadCheckpointsAfter(
-      std::string_view source, std::string_view after, std::size_t limit) override {
-    return inner_->ReadCheckpointsAfter(source, after, limit);
-  }
-  Result<void> WriteUnitResources(std::string_view source, std::string_view unit,
-                                  std::string_view resources) override {
-    return inner_->WriteUnitResources(source, unit, resources);
-  }
-  Result<std::string> ReadUnitResources(std::string_view source, std::string_view unit) override {
-    return inner_->ReadUnitResources(source, unit);
-  }
-  Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit) override {
-    return inner_->DeleteCheckpoint(source, unit);
-  }
-  Result<ReindexResult> ReindexStep(const IndexDefinition& def,
-                                    const ReindexRequest& request) override {
-    return inner_->ReindexStep(def, request);
+    if (Refused()) return make_error_code(errc::kIndexing);
+    return Inner().CountReferenced(query);
   }
 
  private:
-  std::unique_ptr<Session> inner_;
+  bool Refused() const { return running_.load(std::memory_order_acquire); }
   const std::atomic<bool>& running_;
 };
 
@@ -145,21 +81,16 @@ Result<std::unique_ptr<BackgroundReindex>> BackgroundReindex::Start(store::Store
   request.restart = options.restart;
   request.count = true;
   request.workers = 0;
-  Result<ReindexResult> first = make_error_code(errc::kConflict);
-  for (int conflicts = 0; conflicts < 8 && !first && first.error() == errc::kConflict;
-       ++conflicts) {
-    first = session->ReindexStep(def, request);
-  }
-  if (!first) return first.error();
+  KAKEHASHI_TRY(auto first, ReindexStepRetrying(*session, def, request));
   session.reset();
-  if (first->done) {
+  if (first.done) {
     bg->outcome_.emplace(ReindexReport{});
     return bg;
   }
   bg->running_.store(true, std::memory_order_release);
-  bg->first_ = *first;
-  bg->done_.store(first->resources);
-  bg->total_.store(first->resources + std::max<std::int64_t>(0, first->remaining));
+  bg->first_ = first;
+  bg->done_.store(first.resources);
+  bg->total_.store(first.resources + std::max<std::int64_t>(0, first.remaining));
   options.restart = false;  // the first step began it; the rest continues from its progress
   bg->thread_ = std::thread(
       [raw = bg.get(), &store, def = std::move(def), options = std::move(options)]() mutable {
@@ -202,6 +133,12 @@ BackgroundReindex::Progress BackgroundReindex::Status() const {
   p.failed = failed_.load();
   p.done = done_.load();
   p.total = total_.load();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (p.running && p.done > 0 && seconds > 0) {
+    p.rate = static_cast<double>(p.done) / seconds;
+    p.seconds_left = static_cast<double>(std::max<std::int64_t>(0, p.total - p.done)) / p.rate;
+  }
   return p;
 }
 

@@ -2686,6 +2686,18 @@ Result<std::vector<std::string>> SqlSession::CheckpointSources(std::string_view 
   return out;
 }
 
+// The readiness check's statement (Session::SchemaVersion): one primary-key lookup of a table
+// of ~10 rows, answered by the database itself (PostgreSQL: a round trip on the connection).
+Result<int> SqlSession::SchemaVersion() {
+  KAKEHASHI_TRY(Rows rows, Query("SELECT MAX(version) FROM kakehashi_migrations", {}));
+  int version = 0;
+  if (!rows.empty() && !rows[0].empty()) {
+    const std::string& text = rows[0][0];
+    std::from_chars(text.data(), text.data() + text.size(), version);
+  }
+  return version;
+}
+
 Result<std::size_t> SqlSession::CountCheckpoints(std::string_view source) {
   KAKEHASHI_TRY_VOID(EnsureCheckpointTable());
   KAKEHASHI_TRY(Rows rows, Query("SELECT COUNT(*) FROM import_checkpoints WHERE source = ?",

@@ -209,6 +209,7 @@ class SqlSession : public Session {
   Result<void> DeleteCheckpoint(std::string_view source, std::string_view unit) override;
   Result<ReindexResult> ReindexStep(const IndexDefinition& def,
                                     const ReindexRequest& request) override;
+  Result<int> SchemaVersion() override;
 
  protected:
   virtual Result<Rows> Query(std::string_view sql, const std::vector<Param>& params) = 0;

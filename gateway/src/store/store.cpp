@@ -118,6 +118,10 @@ Result<ReindexResult> Session::ReindexStep(const IndexDefinition& /*def*/,
   return make_error_code(errc::kUnsupported);
 }
 
+Result<int> Session::SchemaVersion() {
+  return make_error_code(errc::kUnsupported);
+}
+
 IndexDefinition DefaultIndexDefinition() {
   IndexDefinition def;
   def.fingerprint = gateway::detail::IndexFingerprint();
@@ -148,6 +152,16 @@ std::string ReindexProgressText(std::int64_t done, std::int64_t total,
   return text;
 }
 
+Result<ReindexResult> ReindexStepRetrying(Session& session, const IndexDefinition& def,
+                                          const ReindexRequest& request) {
+  Result<ReindexResult> step = session.ReindexStep(def, request);
+  // A deadlock with a writer (PostgreSQL) or a busy database: the step was rolled back.
+  for (int runs = 1; runs < 8 && !step && step.error() == errc::kConflict; ++runs) {
+    step = session.ReindexStep(def, request);
+  }
+  return step;
+}
+
 Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
                               const ReindexOptions& options) {
   KAKEHASHI_TRY(auto session, store.OpenSession());
@@ -163,25 +177,19 @@ Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
     request.workers = options.workers;
   }
   std::int64_t total = 0;
-  for (int conflicts = 0;;) {
+  while (true) {
     if (report.ran && options.stop && options.stop()) break;
-    auto step = session->ReindexStep(def, request);
-    if (!step) {
-      // A deadlock with a writer (PostgreSQL) or a busy database: the step was rolled back.
-      if (step.error() == errc::kConflict && ++conflicts < 8) continue;
-      return step.error();
-    }
-    conflicts = 0;
+    KAKEHASHI_TRY(auto step, ReindexStepRetrying(*session, def, request));
     request.restart = false;
-    if (request.count && step->remaining >= 0) {
-      total = step->remaining + step->resources;
+    if (request.count && step.remaining >= 0) {
+      total = step.remaining + step.resources;
       request.count = false;
     }
-    if (step->done) break;
+    if (step.done) break;
     report.ran = true;
-    report.resources += step->resources;
-    report.unreadable += step->unreadable;
-    report.changed += step->changed;
+    report.resources += step.resources;
+    report.unreadable += step.unreadable;
+    report.changed += step.changed;
     if (options.progress) options.progress(report.resources, std::max(total, report.resources));
   }
   return report;

@@ -30,6 +30,8 @@ class Node;  // kakehashi/fhir/node.hpp
 
 namespace kakehashi::gateway {
 
+class Health;  // kakehashi/gateway/health.hpp
+
 // Validates one resource (JSON text) before it is stored; issues of severity error or fatal
 // reject the write with 422 and the issues as OperationOutcome. Injected so that conformance/
 // (level 2) is wired by the CLI; must be thread-safe.
@@ -77,6 +79,10 @@ struct HandlerOptions {
   // unchanged).
   std::string read_cache_sqlite_file;
   std::size_t read_cache_bytes = 128 * 1024 * 1024;
+  // What GET /health/live and /health/ready report (health.hpp, decision 0054; outside the FHIR
+  // base). nullptr: the handler makes one over its store, without a background re-index; the
+  // server marks it draining when its shutdown begins.
+  std::shared_ptr<Health> health;
 };
 
 namespace detail {

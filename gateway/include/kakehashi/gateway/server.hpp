@@ -5,9 +5,10 @@
 // Protection: read/write timeouts (slow clients cannot hold a connection), a header and a body
 // limit (413/431 answers), a cap on requests per connection, malformed HTTP answered with 400
 // and the connection closed. Responses are gzip-compressed when the client accepts gzip and the
-// body is large enough. Stop() (or SIGINT/SIGTERM when handle_signals) stops accepting, lets
-// in-flight requests finish for up to shutdown_grace, then closes everything; queued writes are
-// committed before Run() returns.
+// body is large enough. Stop() (or SIGINT/SIGTERM when handle_signals) marks the handler's
+// health draining, serves on for drain_delay, then stops accepting, lets in-flight requests
+// finish for up to shutdown_grace, then closes everything; queued writes are committed before
+// Run() returns.
 //
 // Thread-safety: Stop() may be called from any thread; Run() blocks the calling thread.
 #pragma once
@@ -50,6 +51,12 @@ struct ServerOptions {
   int max_connections = 0;
   std::size_t gzip_min_bytes = 1024;
   std::chrono::milliseconds shutdown_grace{10000};
+  // A graceful shutdown (Stop(), SIGINT/SIGTERM) first drains: the handler's Health is marked
+  // draining at once (/health/ready answers 503, decision 0054) and everything is still served
+  // for this long, so that a load balancer polling readiness takes the gateway out of rotation
+  // before it stops accepting connections; a second Stop() or signal ends the wait. 0: stop
+  // accepting at once (readiness is 503 for the requests still in flight).
+  std::chrono::milliseconds drain_delay{0};
   bool handle_signals = false;  // SIGINT/SIGTERM call Stop()
   // Group commit (commit_queue.hpp): write requests are prepared on the io thread and applied
   // by one commit thread, several per store transaction, while the io coroutine waits without

@@ -12,6 +12,7 @@
 #include "kakehashi/gateway/store/store.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -25,8 +26,12 @@ class BackgroundReindex {
   struct Progress {
     bool running = false;    // searches are refused until it is done
     bool failed = false;     // the re-index stopped on an error (searches stay refused)
-    std::int64_t done = 0;   // resources re-indexed so far
+    std::int64_t done = 0;   // resources re-indexed so far (by this process's steps)
     std::int64_t total = 0;  // to re-index (an estimate while running)
+    // While running: resources per second since Start, and the seconds left at that rate
+    // (-1: not known yet).
+    double rate = 0;
+    double seconds_left = -1;
   };
 
   // Runs the first re-index step of `store` (whose rows may be of another definition than
@@ -55,6 +60,7 @@ class BackgroundReindex {
   std::atomic<bool> stop_{false};
   std::atomic<std::int64_t> done_{0};
   std::atomic<std::int64_t> total_{0};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   mutable std::mutex mutex_;
   std::optional<Result<ReindexReport>> outcome_;
   ReindexResult first_;  // the step Start ran

@@ -387,6 +387,12 @@ class Session {
   // locks, as LockAndRead's). The default returns errc::kUnsupported.
   virtual Result<ReindexResult> ReindexStep(const IndexDefinition& def,
                                             const ReindexRequest& request);
+
+  // The schema version the database records (the largest of kakehashi_migrations; OpenStore
+  // brings it to the version this kakehashi writes): one cheap statement that reaches the
+  // database, outside Begin() (the readiness check, health.hpp). The default returns
+  // errc::kUnsupported.
+  virtual Result<int> SchemaVersion();
 };
 
 // An opaque state of the database that changes with every commit, whoever makes it (SQLite: the
@@ -506,8 +512,11 @@ struct ReindexReport {
 // open and of `kakehashi reindex` (decision 0050); without the parentheses before a resource.
 std::string ReindexProgressText(std::int64_t done, std::int64_t total,
                                 std::chrono::steady_clock::duration elapsed);
-// Runs ReindexStep until it is done (a step that loses a deadlock or a busy wait is run again,
-// at most 8 times in a row).
+// session.ReindexStep, run again while it loses a deadlock or a busy wait (errc::kConflict: the
+// step was rolled back), at most 8 times in a row; the last outcome.
+Result<ReindexResult> ReindexStepRetrying(Session& session, const IndexDefinition& def,
+                                          const ReindexRequest& request);
+// Runs ReindexStep until it is done (each step as ReindexStepRetrying).
 Result<ReindexReport> Reindex(Store& store, const IndexDefinition& def,
                               const ReindexOptions& options = {});
 
