@@ -37,6 +37,7 @@
 #include "handler_util.hpp"
 #include "http_head.hpp"
 #include "read_cache.hpp"
+#include "read_readiness.hpp"
 #include "reader_pool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -229,6 +230,12 @@ struct Connection {
 // since other threads post to it (commit completions, shutdown, hand-overs).
 struct Context {
   std::vector<Connection*> live;
+  // Reads of its connections (ServerStats), written by its thread only (no locked add).
+  std::atomic<std::uint64_t> reads_without_try{0};
+  std::atomic<std::uint64_t> reads_at_once{0};
+  static void Count(std::atomic<std::uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::steady_timer sweep{ioc};
 };
@@ -716,21 +723,45 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::string out;
     detail::RequestHead head;
     int served = 0;
-    bool open = true;
+    // read_more and flush try the socket before they wait (user-level non-blocking mode).
+    beast::error_code blocking;
+    conn->socket.non_blocking(true, blocking);
+    bool open = !blocking;
     bool linger = false;  // closing with a request body maybe still on its way
     // What a read waits against: the idle keep-alive deadline before a request's first byte,
     // then read_timeout from that byte for the whole request (head and body).
     Clock::time_point read_deadline;
 
     // Writes what `out` holds (pipelined answers gathered). False: the connection is gone.
+    // The send is made at once (the socket is non-blocking); only what the socket does not
+    // take is written asynchronously.
     auto flush = [&]() -> asio::awaitable<bool> {
       if (out.empty()) co_return true;
       conn->deadline = Clock::now() + options.write_timeout;
-      auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(out), kNoThrow);
+      beast::error_code ec;
+      std::size_t sent = conn->socket.write_some(asio::buffer(out), ec);
+      if (ec == asio::error::would_block) {
+        ec = {};
+        sent = 0;
+      }
+      if (!ec && sent < out.size()) {
+        auto [wec, n] = co_await asio::async_write(
+            conn->socket, asio::buffer(out.data() + sent, out.size() - sent), kNoThrow);
+        ec = wec;
+      }
       out.clear();
       co_return !ec;
     };
     // Reads more bytes after `have`, making room first. False: closed, error or timeout.
+    //
+    // Without a system call that fails (read_readiness.hpp): when the reactor has seen no
+    // readiness since our last read drained the socket, the read is queued at once and waits
+    // for the event. Else one recv is tried here; if it finds the socket empty, the flag is
+    // cleared before the read is queued, so Asio does not try again. After a recv that drained
+    // the socket (returned less than it had room for) the flag is cleared in the same handler:
+    // the recv here, or the reactor's, whose completion resumes this coroutine inline
+    // (descriptor_state::perform_io; this coroutine never has a write and a read pending at
+    // once, so its read is the event's only completion, the one run inline).
     auto read_more = [&](std::size_t max_size) -> asio::awaitable<bool> {
       if (!co_await flush()) co_return false;
       conn->deadline = read_deadline;
@@ -746,9 +777,31 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         in.resize(std::min(in.size() * 2, max_size));
       }
       const bool first_byte = have == 0;
-      auto [ec, n] = co_await conn->socket.async_read_some(
-          asio::buffer(in.data() + have, in.size() - have), kNoThrow);
-      if (ec) co_return false;
+      const auto room = asio::buffer(in.data() + have, in.size() - have);
+      std::size_t n = 0;
+      bool* speculate = detail::ReadSpeculationFlag(conn->socket);
+      bool ready = false;  // bytes were there already (no wait)
+      if (speculate != nullptr && *speculate) {
+        beast::error_code ec;
+        n = conn->socket.read_some(room, ec);
+        if (ec && ec != asio::error::would_block) co_return false;  // includes the peer's close
+        ready = !ec;
+        if (!ready || n < room.size()) *speculate = false;  // drained by this recv
+      }
+      if (ready) {
+        // No wait: give the thread's other connections a turn (a client that keeps bytes
+        // coming, e.g. pipelining, would hold the thread otherwise), as Asio does after a
+        // read it completed at once.
+        Context::Count(ctx.reads_at_once);
+        co_await asio::post(conn->socket.get_executor(), asio::use_awaitable);
+      } else {
+        if (speculate != nullptr) Context::Count(ctx.reads_without_try);
+        auto [ec, got] = co_await conn->socket.async_read_some(room, kNoThrow);
+        if (ec) co_return false;
+        n = got;
+        speculate = detail::ReadSpeculationFlag(conn->socket);
+        if (speculate != nullptr && n < room.size()) *speculate = false;
+      }
       if (first_byte) {  // a request started: it has read_timeout from its first byte
         conn->idle = false;
         read_deadline = Clock::now() + options.read_timeout;
@@ -1238,6 +1291,10 @@ ServerStats Server::Stats() const {
   s.accept_pauses = impl_->accept_pauses.load(std::memory_order_relaxed);
   s.io_thread_reads = impl_->io_thread_reads.load(std::memory_order_relaxed);
   s.io_thread_read_fallbacks = impl_->io_thread_read_fallbacks.load(std::memory_order_relaxed);
+  for (const auto& c : impl_->contexts) {
+    s.reads_without_try += c->reads_without_try.load(std::memory_order_relaxed);
+    s.reads_at_once += c->reads_at_once.load(std::memory_order_relaxed);
+  }
   return s;
 }
 

@@ -803,6 +803,77 @@ TEST_CASE("server: pipelined fast reads, heads split across writes, HTTP/1.0", "
   }
 }
 
+// A keep-alive request after its answer is read without a recv tried first when the reactor
+// has seen no readiness since the last read drained the socket (read_readiness.hpp; decision
+// 0051, session-15 amendment): ServerStats::reads_without_try counts them (0 when every read
+// starts with Asio's speculative recv). Bytes that arrive while a read is queued, while the
+// connection waits for a reader thread, or in pieces, are all read: a lost readiness event
+// would leave a request unanswered (the client's timeout fails the test).
+TEST_CASE("server: keep-alive reads wait for readiness without a failing recv", "[server]") {
+  Running s;
+  {
+    Client c(s.Port());
+    REQUIRE(c.Send(http::verb::put, "/fhir/Patient/r1", R"({"resourceType":"Patient","id":"r1"})")
+                .result_int() == 201);
+  }
+  const ServerStats before = s.server->Stats();
+  // Sequential keep-alive requests on three connections at once: hits, a miss, searches (a
+  // reader thread each), a 404.
+  std::vector<std::thread> clients;
+  std::atomic<int> right{0};
+  for (int k = 0; k < 3; ++k) {
+    clients.emplace_back([&] {
+      Client c(s.Port());
+      c.stream.expires_after(std::chrono::seconds(10));
+      for (int i = 0; i < 40; ++i) {
+        std::string target = i % 10 == 3   ? "/fhir/Patient?_id=r1"
+                             : i % 10 == 7 ? "/fhir/Patient/none"
+                                           : "/fhir/Patient/r1";
+        auto r = c.Send(http::verb::get, target);
+        const unsigned want = i % 10 == 7 ? 404 : 200;
+        if (r.result_int() == want &&
+            (want == 404 || r.body().find("\"r1\"") != std::string::npos)) {
+          ++right;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(right == 3 * 40);
+  const ServerStats after = s.server->Stats();
+  // Each connection's first read tries a recv (a new socket); the later ones need not.
+  CHECK(after.reads_without_try - before.reads_without_try >= 3 * 39);
+  {
+    // The next request in two pieces, the second after a pause (its bytes arrive while the
+    // read of the first piece's remainder is queued), and a request sent while the previous
+    // one (a search) is on a reader thread, before its answer is read.
+    Client c(s.Port());
+    c.stream.expires_after(std::chrono::seconds(10));
+    CHECK(c.Send(http::verb::get, "/fhir/Patient/r1").result_int() == 200);
+    const std::string req = "GET /fhir/Patient/r1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int round = 0; round < 5; ++round) {
+      asio::write(c.stream.socket(), asio::buffer(req.data(), 10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      asio::write(c.stream.socket(), asio::buffer(req.data() + 10, req.size() - 10));
+      auto r = c.Read();
+      CHECK(r.result_int() == 200);
+      CHECK(r.body().find("\"r1\"") != std::string::npos);
+    }
+    const std::string search = "GET /fhir/Patient?_id=r1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int round = 0; round < 5; ++round) {
+      asio::write(c.stream.socket(), asio::buffer(search));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      asio::write(c.stream.socket(), asio::buffer(req));
+      auto first = c.Read();
+      auto second = c.Read();
+      CHECK(first.result_int() == 200);
+      CHECK(first.body().find("\"searchset\"") != std::string::npos);
+      CHECK(second.result_int() == 200);
+      CHECK(second.body().find("\"r1\"") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("server: oversized and malformed heads on the read path; read timeout", "[server]") {
   ServerOptions options;
   options.header_limit = 1024;

@@ -76,6 +76,12 @@ struct ServerStats {
   // and those tried there and then sent to a reader thread.
   std::uint64_t io_thread_reads = 0;
   std::uint64_t io_thread_read_fallbacks = 0;
+  // Connection reads queued to wait for readiness without a recv tried first (the reactor had
+  // seen no readiness since the last read drained the socket: no recv that fails with EAGAIN),
+  // and reads whose bytes were already there. Both stay 0 where the Asio reactor's read flag is
+  // not reachable (server.cpp, read_readiness.hpp): reads then start as Asio starts them.
+  std::uint64_t reads_without_try = 0;
+  std::uint64_t reads_at_once = 0;
 };
 
 // The thread counts ServerOptions' zeros stand for on this host.
