@@ -262,7 +262,11 @@ std::shared_ptr<const CachedResource> ReadCache::Find(std::string_view type, std
   std::string_view key = Key(type, id);
   const std::uint64_t hash = HashOf(key);
   Shard& s = shards_[ShardIndex(hash)];
-  std::lock_guard lock(s.mutex);
+  std::unique_lock lock(s.mutex, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    busy_misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   EntryTable::Value* found = s.TableOf(hash).Find(key, hash);
   if (found == nullptr || !((*found)->epoch == now)) return nullptr;
   return *found;

@@ -134,7 +134,11 @@ class ReadCache {
   // evicted first (FIFO per shard).
   explicit ReadCache(std::size_t budget_bytes);
 
-  // The entry of type/id if it was read at `now`.
+  // The entry of type/id if it was read at `now`. Never waits: when another thread holds the
+  // key's shard (an Insert, typically a reader thread's fill), it answers nullptr, a miss, and
+  // the caller reads the store. An io thread's lookup thus never blocks on a reader that was
+  // preempted holding the shard (decision 0027: an io thread never waits for a lock; session 15
+  // measured 14 of 17 lock waits of the io threads there, docs/performance.md).
   std::shared_ptr<const CachedResource> Find(std::string_view type, std::string_view id,
                                              const DbEpoch& now);
   // Stores (or replaces) the entry of type/id; `entry->epoch` is the epoch taken before its
@@ -143,6 +147,8 @@ class ReadCache {
               std::shared_ptr<const CachedResource> entry);
 
   std::size_t Bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  // Finds answered nullptr because the shard was held elsewhere.
+  std::uint64_t BusyMisses() const { return busy_misses_.load(std::memory_order_relaxed); }
 
  private:
   // A shard's keys are spread over kTables tables, so that a table's growth (a new slot array:
@@ -163,7 +169,9 @@ class ReadCache {
 
   std::size_t shard_budget_;
   std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::uint64_t> busy_misses_{0};
   Shard shards_[kShards];
+  friend struct ReadCacheTestAccess;  // tests hold a shard
 };
 
 }  // namespace kakehashi::gateway::detail

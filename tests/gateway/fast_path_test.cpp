@@ -22,6 +22,15 @@
 #include <vector>
 
 namespace kakehashi::gateway {
+namespace detail {
+struct ReadCacheTestAccess {
+  static std::vector<std::mutex*> ShardMutexes(ReadCache& cache) {
+    std::vector<std::mutex*> out;
+    for (auto& shard : cache.shards_) out.push_back(&shard.mutex);
+    return out;
+  }
+};
+}  // namespace detail
 namespace {
 
 using detail::HeadStatus;
@@ -164,6 +173,30 @@ TEST_CASE("read cache: an entry is served only at the epoch it was read at", "[r
   cache.Insert("Patient", "a", refill);
   CHECK(cache.Find("Patient", "a", e2)->version == 4);
   CHECK(cache.Find("Patient", "a", e1) == nullptr);
+}
+
+// A lookup while another thread holds the key's shard (a reader thread's Insert) is a miss, not
+// a wait: the io thread that asked reads the store instead of blocking behind a thread that may
+// have been preempted holding the lock. Before session 15 the Find below blocked until the
+// shards were released (the 10 s bound only ends the test then).
+TEST_CASE("read cache: a lookup does not wait for a shard held elsewhere", "[read_cache]") {
+  detail::ReadCache cache(1 << 20);
+  const detail::DbEpoch e1{(7ULL << 32) | 100, 42};
+  auto entry = detail::MakeCachedResource(Row("a", 3, "{\"id\":\"a\"}"));
+  entry->epoch = e1;
+  cache.Insert("Patient", "a", entry);
+  auto shards = detail::ReadCacheTestAccess::ShardMutexes(cache);
+  for (auto* m : shards) m->lock();
+  auto busy = std::async(std::launch::async, [&] { return cache.Find("Patient", "a", e1); });
+  const bool returned = busy.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  for (auto* m : shards) m->unlock();
+  CHECK(returned);
+  CHECK(busy.get() == nullptr);
+  CHECK(cache.BusyMisses() == 1);
+  auto hit = cache.Find("Patient", "a", e1);
+  REQUIRE(hit != nullptr);
+  CHECK(hit->version == 3);
+  CHECK(cache.BusyMisses() == 1);
 }
 
 // The cache's open-addressing index with hashes chosen to collide: long probe runs, runs that
