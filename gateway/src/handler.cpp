@@ -3430,7 +3430,7 @@ std::shared_ptr<const detail::CachedResource> Handler::TryReadCurrent(std::strin
   auto entry = detail::MakeCachedResource(std::move(*row));
   if (impl_->cache) {
     entry->epoch = *epoch;
-    impl_->cache->Insert(type, id, entry);
+    impl_->cache->Insert(type, id, entry, /*wait=*/false);  // on an io thread: never waits
   }
   return entry;
 }

@@ -273,14 +273,20 @@ std::shared_ptr<const CachedResource> ReadCache::Find(std::string_view type, std
 }
 
 void ReadCache::Insert(std::string_view type, std::string_view id,
-                       std::shared_ptr<const CachedResource> entry) {
+                       std::shared_ptr<const CachedResource> entry, bool wait) {
   std::string_view key = Key(type, id);
   const std::size_t size = EntryBytes(key, *entry);
   if (size > shard_budget_) return;
   const std::uint64_t hash = HashOf(key);
   Shard& s = shards_[ShardIndex(hash)];
   std::vector<std::shared_ptr<const CachedResource>> evicted;  // freed outside the lock
-  std::lock_guard lock(s.mutex);
+  std::unique_lock lock(s.mutex, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    busy_misses_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   auto [slot, inserted] = s.TableOf(hash).TryEmplace(key, hash);
   if (!inserted) {  // a refill of a stale entry (or a concurrent fill): keep the newer read
     if ((*slot)->epoch == entry->epoch && (*slot)->version >= entry->version) return;

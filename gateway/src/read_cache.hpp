@@ -142,12 +142,14 @@ class ReadCache {
   std::shared_ptr<const CachedResource> Find(std::string_view type, std::string_view id,
                                              const DbEpoch& now);
   // Stores (or replaces) the entry of type/id; `entry->epoch` is the epoch taken before its
-  // store read began.
+  // store read began. With `wait` false (an io thread's fill, decision 0051), a shard held
+  // elsewhere skips the fill (counted in BusyMisses) instead of waiting.
   void Insert(std::string_view type, std::string_view id,
-              std::shared_ptr<const CachedResource> entry);
+              std::shared_ptr<const CachedResource> entry, bool wait = true);
 
   std::size_t Bytes() const { return bytes_.load(std::memory_order_relaxed); }
-  // Finds answered nullptr because the shard was held elsewhere.
+  // Finds answered nullptr, and fills without `wait` skipped, because the shard was held
+  // elsewhere.
   std::uint64_t BusyMisses() const { return busy_misses_.load(std::memory_order_relaxed); }
 
  private:

@@ -197,6 +197,21 @@ TEST_CASE("read cache: a lookup does not wait for a shard held elsewhere", "[rea
   REQUIRE(hit != nullptr);
   CHECK(hit->version == 3);
   CHECK(cache.BusyMisses() == 1);
+  // An io thread's fill (Insert without wait) is skipped the same way; a reader's waits.
+  auto b = detail::MakeCachedResource(Row("b", 1, "{\"id\":\"b\"}"));
+  b->epoch = e1;
+  for (auto* m : shards) m->lock();
+  auto skipped = std::async(std::launch::async, [&] { cache.Insert("Patient", "b", b, false); });
+  const bool fill_returned =
+      skipped.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  for (auto* m : shards) m->unlock();
+  skipped.get();
+  CHECK(fill_returned);
+  CHECK(cache.BusyMisses() == 2);
+  CHECK(cache.Find("Patient", "b", e1) == nullptr);
+  cache.Insert("Patient", "b", b);
+  REQUIRE(cache.Find("Patient", "b", e1) != nullptr);
+  CHECK(cache.Find("Patient", "b", e1)->version == 1);
 }
 
 // The cache's open-addressing index with hashes chosen to collide: long probe runs, runs that
