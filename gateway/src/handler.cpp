@@ -1190,6 +1190,29 @@ struct Handler::Impl {
 
   using Codes = std::vector<std::pair<std::string, std::string>>;
 
+  // The one stored resource of `type` (ValueSet, CodeSystem) whose `url` is `url`: nullopt when
+  // none is, 400 multiple-matches when several are (a canonical names one resource).
+  static std::variant<std::optional<store::ResourceRow>, Failure> StoredByUrl(
+      store::Session& session, std::string_view type, std::string_view url) {
+    store::SearchQuery q;
+    q.type = std::string(type);
+    q.count = 2;
+    store::Predicate p;
+    p.kind = store::Predicate::Kind::kToken;  // `url` is a uri parameter, indexed as a token
+    p.param = "url";
+    p.system = std::string();
+    p.value = std::string(url);
+    q.where.push_back({std::move(p)});
+    auto rows = session.Search(q);
+    if (!rows) return StoreFailure(rows.error());
+    if (rows->size() > 1) {
+      return Fail(400, "multiple-matches",
+                  "several stored " + std::string(type) + "s have this url");
+    }
+    if (rows->empty()) return std::optional<store::ResourceRow>();
+    return std::optional<store::ResourceRow>(std::move((*rows)[0]));
+  }
+
   // The codes of a ValueSet stored here (R4 search.html "in": "the search parameter value is a
   // reference to a ValueSet resource" or its canonical url; decision 0043 §3), read on a session
   // of its own: `ValueSet/id`, or the one ValueSet whose `url` is `ref` (several: 400). R4
@@ -1209,21 +1232,9 @@ struct Handler::Impl {
       if (!read) return StoreFailure(read.error());
       if (*read && !(*read)->deleted) row = std::move(**read);
     } else {
-      store::SearchQuery q;
-      q.type = "ValueSet";
-      q.count = 2;
-      store::Predicate p;
-      p.kind = store::Predicate::Kind::kToken;  // ValueSet `url` is a uri parameter
-      p.param = "url";
-      p.system = std::string();
-      p.value = std::string(ref);
-      q.where.push_back({std::move(p)});
-      auto rows = (*session)->Search(q);
-      if (!rows) return StoreFailure(rows.error());
-      if (rows->size() > 1) {
-        return Fail(400, "multiple-matches", "several stored ValueSets have this url");
-      }
-      if (!rows->empty()) row = std::move((*rows)[0]);
+      auto found = StoredByUrl(**session, "ValueSet", ref);
+      if (auto* f = std::get_if<Failure>(&found)) return std::move(*f);
+      row = std::move(std::get<std::optional<store::ResourceRow>>(found));
     }
     if (!row) return std::optional<Codes>();
     Json vs;
@@ -1343,22 +1354,10 @@ struct Handler::Impl {
     using CodeList = std::vector<std::string>;
     auto session = store.OpenSession();
     if (!session) return StoreFailure(session.error());
-    store::SearchQuery q;
-    q.type = "CodeSystem";
-    q.count = 2;
-    store::Predicate p;
-    p.kind = store::Predicate::Kind::kToken;  // CodeSystem `url` is a uri parameter
-    p.param = "url";
-    p.system = std::string();
-    p.value = std::string(system);
-    q.where.push_back({std::move(p)});
-    auto rows = (*session)->Search(q);
-    if (!rows) return StoreFailure(rows.error());
-    if (rows->size() > 1) {
-      return Fail(400, "multiple-matches", "several stored CodeSystems have this url");
-    }
-    if (rows->empty()) return std::optional<CodeList>();
-    const store::ResourceRow& row = (*rows)[0];
+    auto stored = StoredByUrl(**session, "CodeSystem", system);
+    if (auto* f = std::get_if<Failure>(&stored)) return std::move(*f);
+    if (!std::get<std::optional<store::ResourceRow>>(stored)) return std::optional<CodeList>();
+    const store::ResourceRow& row = *std::get<std::optional<store::ResourceRow>>(stored);
     Json cs;
     detail::JsonError error;
     if (!detail::ParseJson(row.json, cs, error)) {

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace kakehashi::gateway::testing {
 
@@ -18,6 +19,19 @@ inline detail::Json Parse(const std::string& text) {
   INFO(text);
   REQUIRE(detail::ParseJson(text, j, e));
   return j;
+}
+
+// The documentation of search parameter `name` of `type` in CapabilityStatement `cs`; empty
+// when the statement does not list it.
+inline std::string SearchParamDocumentation(const detail::Json& cs, std::string_view type,
+                                            std::string_view name) {
+  for (const detail::Json& res : cs.Find("rest")->Items()[0].Find("resource")->Items()) {
+    if (res.Str("type") != type) continue;
+    for (const detail::Json& p : res.Find("searchParam")->Items()) {
+      if (p.Str("name") == name) return std::string(p.Str("documentation"));
+    }
+  }
+  return {};
 }
 
 // The no-lost-update tests' counter (Basic/counter, code.text a number) read through `h`: the
