@@ -1447,6 +1447,20 @@ struct Handler::Impl {
     return std::nullopt;
   }
 
+  // The answer to _summary=count (R4 search.html "Summary"): a searchset Bundle with the total
+  // and its self link, no entries. Search and Patient/$everything.
+  static Response CountBundle(std::int64_t total, const std::string& self_url) {
+    std::string out =
+        "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(total) +
+        ",\"link\":[{\"relation\":\"self\",\"url\":";
+    detail::AppendJsonString(self_url, out);
+    out += "}]}";
+    Response resp;
+    resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
+    resp.body = std::move(out);
+    return resp;
+  }
+
   Response Search(const std::string& type, const QueryParams& params) const {
     detail::SearchSpec spec;
     detail::SearchContext ctx{options.base_url,   options.default_count,
@@ -1459,15 +1473,7 @@ struct Handler::Impl {
     if (spec.summary_count) {
       auto n = (*session)->Count(spec.query);
       if (!n) return detail::FailureResponse(StoreFailure(n.error()));
-      std::string out =
-          "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(*n) +
-          ",\"link\":[{\"relation\":\"self\",\"url\":";
-      detail::AppendJsonString(self + Encode(spec.echo, {}, ""), out);
-      out += "}]}";
-      Response resp;
-      resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-      resp.body = std::move(out);
-      return resp;
+      return CountBundle(*n, self + Encode(spec.echo, {}, ""));
     }
     const int count = spec.query.count;
     spec.query.count = count + 1;  // one more row tells whether a next page exists
@@ -1643,15 +1649,7 @@ struct Handler::Impl {
       auto n = (*session)->CountReferenced(spec.referenced);
       if (!n) return detail::FailureResponse(StoreFailure(n.error()));
       total += *n;
-      std::string out =
-          "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" + std::to_string(total) +
-          ",\"link\":[{\"relation\":\"self\",\"url\":";
-      detail::AppendJsonString(self + Encode(spec.echo, {}, ""), out);
-      out += "}]}";
-      Response resp;
-      resp.SetHeader("Content-Type", std::string(detail::kFhirJson));
-      resp.body = std::move(out);
-      return resp;
+      return CountBundle(total, self + Encode(spec.echo, {}, ""));
     }
     const int count = spec.query.count;
     const bool patient_here = admitted && spec.first_page && count > 0;
