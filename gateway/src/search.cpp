@@ -782,10 +782,10 @@ std::vector<std::string_view> ImplicitSystems(const CompiledParam& cp) {
 // §3), the system-less rows hold the same codes and match too (R4 search.html "token":
 // "[parameter]=[system]|[code]"); gender=http://hl7.org/fhir/administrative-gender|male found
 // nothing. Adds the system-less twin of `p`: ORed with it, or for :not ANDed (neither).
-void AddImplicitSystemTwin(const CompiledParam& cp, const Predicate& p, std::vector<Predicate>& any,
-                           store::Conjunction& where) {
+// `implicit`: ImplicitSystems of the parameter (CodePredicates computes it once for its list).
+void AddImplicitSystemTwin(const std::vector<std::string_view>& implicit, const Predicate& p,
+                           std::vector<Predicate>& any, store::Conjunction& where) {
   if (p.kind != Predicate::Kind::kToken || !p.system || p.system->empty()) return;
-  const std::vector<std::string_view> implicit = ImplicitSystems(cp);
   if (std::find(implicit.begin(), implicit.end(), *p.system) == implicit.end()) return;
   Predicate twin = p;
   twin.system = std::string();
@@ -794,6 +794,11 @@ void AddImplicitSystemTwin(const CompiledParam& cp, const Predicate& p, std::vec
   } else {
     any.push_back(std::move(twin));
   }
+}
+void AddImplicitSystemTwin(const CompiledParam& cp, const Predicate& p, std::vector<Predicate>& any,
+                           store::Conjunction& where) {
+  if (p.kind != Predicate::Kind::kToken || !p.system || p.system->empty()) return;
+  AddImplicitSystemTwin(ImplicitSystems(cp), p, any, where);
 }
 
 std::optional<Failure> ValueSetPredicates(const CompiledParam& cp, const std::string& code,
@@ -911,18 +916,14 @@ std::optional<Failure> CodePredicates(const CompiledParam& cp, const std::string
     p.system = std::move(system);
     p.value = std::move(c);
     p.negate = negate;
+    AddImplicitSystemTwin(implicit, p, any, where);
     if (negate) {
       where.push_back({std::move(p)});
     } else {
       any.push_back(std::move(p));
     }
   };
-  for (auto& [system, c] : codes) {
-    if (!system.empty() && std::find(implicit.begin(), implicit.end(), system) != implicit.end()) {
-      add(std::string(), c);
-    }
-    add(std::move(system), std::move(c));
-  }
+  for (auto& [system, c] : codes) add(std::move(system), std::move(c));
   if (!negate && any.empty()) {
     // An empty value set: nothing is in it. An empty id matches no resource.
     Predicate none;
