@@ -56,6 +56,15 @@ struct Fixture : testing::HandlerFixture {
   void Put(const std::string& type, const std::string& id, const std::string& body) const {
     PutBody(type, id, body);
   }
+  // An Observation with one code.coding (system, code) and, when given, a subject reference.
+  void PutCoded(const std::string& id, const std::string& system, const std::string& code,
+                const std::string& subject = "") const {
+    Put("Observation", id,
+        R"({"resourceType":"Observation","id":")" + id +
+            R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
+            code + "\"}]}" +
+            (subject.empty() ? "" : R"(,"subject":{"reference":")" + subject + "\"}") + "}");
+  }
 };
 
 // The member names of an object, in order.
@@ -303,17 +312,11 @@ void ValueSetIn(Backend backend) {
   // Token :in / :not-in (R4 search.html "in", "not-in") by the terminology module's value sets
   // (the implicit value set of a code system, as ValueSet/$expand serves it).
   Fixture f(backend);
-  auto obs = [&](const std::string& id, const std::string& system, const std::string& code) {
-    f.Put("Observation", id,
-          R"({"resourceType":"Observation","id":")" + id +
-              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
-              code + R"("}]}})");
-  };
   const std::string v2_0078 = "http://terminology.hl7.org/CodeSystem/v2-0078";
-  obs("h", v2_0078, "H");
-  obs("l", v2_0078, "L");
-  obs("x", v2_0078, "NOT-A-CODE");            // the system, but not one of its codes
-  obs("o", "http://example.org/other", "H");  // the code, in another system
+  f.PutCoded("h", v2_0078, "H");
+  f.PutCoded("l", v2_0078, "L");
+  f.PutCoded("x", v2_0078, "NOT-A-CODE");            // the system, but not one of its codes
+  f.PutCoded("o", "http://example.org/other", "H");  // the code, in another system
   f.Put("Observation", "none",
         R"({"resourceType":"Observation","id":"none","status":"final","code":{"text":"t"}})");
   // The value set: by the system URL (implicit value set) or its ValueSet twin.
@@ -365,14 +368,6 @@ void StoredValueSetIn(Backend backend) {
   // concepts and of whole code systems the terminology knows, compose.exclude, expansion.
   Fixture f(backend);
   const std::string v2_0078 = "http://terminology.hl7.org/CodeSystem/v2-0078";
-  auto obs = [&](const std::string& id, const std::string& system, const std::string& code,
-                 const std::string& subject = "") {
-    f.Put("Observation", id,
-          R"({"resourceType":"Observation","id":")" + id +
-              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
-              code + "\"}]}" +
-              (subject.empty() ? "" : R"(,"subject":{"reference":")" + subject + "\"}") + "}");
-  };
   auto vs = [&](const std::string& id, const std::string& body) {
     f.Put("ValueSet", id,
           R"({"resourceType":"ValueSet","id":")" + id + R"(","status":"active",)" + body + "}");
@@ -385,10 +380,10 @@ void StoredValueSetIn(Backend backend) {
   };
   patient("pm", "ja");
   patient("pf", "en");
-  obs("h", v2_0078, "H", "Patient/pm");
-  obs("l", v2_0078, "L", "Patient/pf");
-  obs("x", v2_0078, "NOT-A-CODE");
-  obs("o", "http://example.org/other", "H");
+  f.PutCoded("h", v2_0078, "H", "Patient/pm");
+  f.PutCoded("l", v2_0078, "L", "Patient/pf");
+  f.PutCoded("x", v2_0078, "NOT-A-CODE");
+  f.PutCoded("o", "http://example.org/other", "H");
   vs("hl", R"("url":"http://example.org/fhir/ValueSet/high","compose":{"include":[)"
            R"({"system":")" +
                v2_0078 +
@@ -517,20 +512,12 @@ void CodeSystemSubsumption(Backend backend) {
             R"({"code":"A","concept":[{"code":"A1","concept":[{"code":"A1a"}]},{"code":"A2"}]},)"
             R"({"code":"B"}]})");
   f.Put("Patient", "pt", R"({"resourceType":"Patient","id":"pt"})");
-  auto obs = [&](const std::string& id, const std::string& system, const std::string& code,
-                 const std::string& subject = "") {
-    f.Put("Observation", id,
-          R"({"resourceType":"Observation","id":")" + id +
-              R"(","status":"final","code":{"coding":[{"system":")" + system + R"(","code":")" +
-              code + "\"}]}" +
-              (subject.empty() ? "" : R"(,"subject":{"reference":")" + subject + "\"}") + "}");
-  };
-  obs("oA", sys, "A");
-  obs("oA1", sys, "A1");
-  obs("oA1a", sys, "A1a", "Patient/pt");
-  obs("oA2", sys, "A2");
-  obs("oB", sys, "B");
-  obs("oX", "http://example.org/other", "A1");
+  f.PutCoded("oA", sys, "A");
+  f.PutCoded("oA1", sys, "A1");
+  f.PutCoded("oA1a", sys, "A1a", "Patient/pt");
+  f.PutCoded("oA2", sys, "A2");
+  f.PutCoded("oB", sys, "B");
+  f.PutCoded("oX", "http://example.org/other", "A1");
   using S = std::set<std::string>;
   CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A") == S{"oA", "oA1", "oA1a", "oA2"});
   CHECK(f.Ids("/fhir/Observation?code:below=" + sys + "|A1") == S{"oA1", "oA1a"});
